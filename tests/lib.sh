@@ -1,0 +1,36 @@
+# tests/lib.sh: helpers for tool-level tests.  Source it; each check prints
+# "PASS name" or "FAIL name: detail", and tests/run.sh counts those lines.
+# $BIN is the directory of built tools, $TMP a fresh scratch directory.
+: "${BIN:?BIN must point at the built tools}"
+PATH="$BIN:$PATH"
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/autointerp-test.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+PY=/usr/bin/python3          # Debian's python3, which has python3-numpy
+VOCAB="$ROOT/build/vocab"
+
+pass() { echo "PASS $1"; }
+failed() { echo "FAIL $1: $2"; }
+
+# check NAME CMD...: passes when CMD exits 0.
+check() {
+  name=$1; shift
+  if out=$("$@" 2>&1); then pass "$name"; else failed "$name" "$(printf '%s' "$out" | tail -n 5 | tr '\n' ' ')"; fi
+}
+
+# check_eq NAME GOT WANT
+check_eq() {
+  if [ "$2" = "$3" ]; then pass "$1"; else failed "$1" "got [$2] want [$3]"; fi
+}
+
+# check_grep NAME PATTERN FILE: passes when FILE contains PATTERN (fixed string).
+check_grep() {
+  if grep -qF -- "$2" "$3"; then pass "$1"; else failed "$1" "[$2] not in $3: $(head -c 300 "$3")"; fi
+}
+
+# A small synthetic GPT-2 checkpoint (real vocabulary), made once per test run.
+# Usage: tiny_model DIR [extra loadgpt2 flags]
+tiny_model() {
+  dir=$1; shift
+  [ -f "$dir/model.safetensors" ] || loadgpt2 --random --out "$dir" --layers 4 --heads 4 --embd 64 --ctx 128 --seed 1 "$@" >/dev/null
+}

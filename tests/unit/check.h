@@ -1,0 +1,44 @@
+// check.h: the unit-test harness.  Each test_*.c is a program; every CHECK prints
+// "PASS name" or "FAIL name: detail" and tests/run.sh counts them.
+#ifndef AUTOINTERP_CHECK_H
+#define AUTOINTERP_CHECK_H
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static int check_failures;
+
+#define CHECK(name, cond)                                                          \
+    do {                                                                           \
+        if (cond) printf("PASS %s\n", (name));                                     \
+        else { printf("FAIL %s: %s (%s:%d)\n", (name), #cond, __FILE__, __LINE__); \
+               check_failures++; }                                                 \
+    } while (0)
+
+#define CHECK_INT(name, got, want)                                                        \
+    do {                                                                                  \
+        long long g_ = (long long)(got), w_ = (long long)(want);                          \
+        if (g_ == w_) printf("PASS %s\n", (name));                                        \
+        else { printf("FAIL %s: got %lld want %lld (%s:%d)\n", (name), g_, w_, __FILE__, \
+                      __LINE__); check_failures++; }                                      \
+    } while (0)
+
+#define CHECK_STR(name, got, want)                                                        \
+    do {                                                                                  \
+        const char *g_ = (got), *w_ = (want);                                             \
+        if (g_ && w_ && strcmp(g_, w_) == 0) printf("PASS %s\n", (name));                 \
+        else { printf("FAIL %s: got [%s] want [%s] (%s:%d)\n", (name), g_ ? g_ : "(null)", \
+                      w_ ? w_ : "(null)", __FILE__, __LINE__); check_failures++; }        \
+    } while (0)
+
+#define CHECK_NEAR(name, got, want, tol)                                                  \
+    do {                                                                                  \
+        double g_ = (got), w_ = (want);                                                   \
+        if (fabs(g_ - w_) <= (tol)) printf("PASS %s\n", (name));                          \
+        else { printf("FAIL %s: got %.9g want %.9g tol %g (%s:%d)\n", (name), g_, w_,      \
+                      (double)(tol), __FILE__, __LINE__); check_failures++; }             \
+    } while (0)
+
+#define CHECK_DONE() return check_failures ? 1 : 0
+
+#endif
