@@ -1,0 +1,56 @@
+// gpt2: a GPT-2 checkpoint in the Hugging Face format (config.json + model.safetensors)
+// opened as a model struct of fp32 weight pointers.  F32 tensors are used in place from
+// the mmap (no copy, fast start-up) when aligned; F16/BF16 tensors are converted to fp32
+// once at open.  Tensor names follow transformers' GPT2Model, with or without a
+// "transformer." prefix; h.{i}.attn.bias / attn.masked_bias buffers are ignored; the
+// output layer is tied to wte unless lm_head.weight is present.
+#ifndef AUTOINTERP_GPT2_H
+#define AUTOINTERP_GPT2_H
+#include <stddef.h>
+
+#include "safetensors.h"
+
+typedef struct {
+    int n_layer;        // L, number of transformer blocks
+    int n_head;         // NH
+    int n_embd;         // C
+    int n_ctx;          // maximum sequence length (n_positions)
+    int vocab_size;     // V
+    float ln_eps;       // layer_norm_epsilon (1e-5)
+} Gpt2Config;
+
+// One block's weights.  Matrices are stored as Hugging Face Conv1D does: input-major,
+// out[j] = sum_i x[i] * W[i][j] + b[j].
+typedef struct {
+    const float *ln1_w, *ln1_b;       // (C), (C)
+    const float *qkv_w, *qkv_b;       // attn.c_attn: (C, 3C), (3C)
+    const float *attn_proj_w, *attn_proj_b;   // attn.c_proj: (C, C), (C)
+    const float *ln2_w, *ln2_b;       // (C), (C)
+    const float *fc_w, *fc_b;         // mlp.c_fc: (C, 4C), (4C)
+    const float *mlp_proj_w, *mlp_proj_b;     // mlp.c_proj: (4C, C), (C)
+} Gpt2Block;
+
+typedef struct {
+    Gpt2Config cfg;
+    const float *wte;       // (V, C) token embeddings
+    const float *wpe;       // (n_ctx, C) position embeddings
+    Gpt2Block *blocks;      // (L)
+    const float *lnf_w, *lnf_b;   // (C), (C)
+    const float *lm_head;   // (V, C): == wte when tied
+    int tied;               // 1 when lm_head is wte
+    char dtype[8];          // checkpoint dtype: "F32", "F16", "BF16" (the most common one)
+    long long n_params;     // parameters excluding buffers and a tied lm_head
+    SafeTensors *st;        // the mmap'd checkpoint
+    float *converted;       // fp32 storage for converted/realigned tensors (or NULL)
+} Gpt2;
+
+// Read config.json into cfg; unknown keys ignored, missing required keys are errors.
+// Accepts n_positions or n_ctx.  0 on success, -1 with a message in err.
+int gpt2_read_config(const char *path, Gpt2Config *cfg, char *err, size_t errlen);
+
+// Open dir/config.json + dir/model.safetensors.  Every required tensor must exist with
+// the exact shape the config implies; the error names the tensor otherwise.
+int gpt2_open(Gpt2 *m, const char *dir, char *err, size_t errlen);
+void gpt2_close(Gpt2 *m);
+
+#endif
