@@ -5,9 +5,16 @@
 #define AUTOINTERP_JSON_H
 #include <stddef.h>
 
+// Every file sees the same jsmn configuration; json.c alone compiles its implementation.
+#ifndef JSMN_STRICT
 #define JSMN_STRICT
+#endif
+#ifndef JSMN_PARENT_LINKS
 #define JSMN_PARENT_LINKS
+#endif
+#ifndef JSON_JSMN_IMPLEMENTATION
 #define JSMN_HEADER
+#endif
 #include <jsmn.h>
 
 typedef struct {

