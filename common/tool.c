@@ -1,0 +1,86 @@
+// tool: the shared record loop; see tool.h.
+#include "tool.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+void record_error(JsonBuf *lines, const Record *in, const char *msg) {
+    static const char *const owned[] = {"error", NULL};
+    JsonBuf b = {0};
+    record_begin(&b, in, owned);
+    jb_key(&b, "error");
+    jb_cstr(&b, msg);
+    record_end(&b, lines);
+    jb_free(&b);
+    fprintf(stderr, "%s: error (at <stdin>:%ld): %s\n", util_progname, in->lineno, msg);
+}
+
+typedef struct {
+    Record *recs;       // (cap)
+    Record **ptrs;      // (cap) the parsed ones, in order
+    int n, cap;
+} Batch;
+
+// Flush one batch: records go to fn; a bad line that came before them was already
+// written, so order is kept by flushing the batch whenever a bad line arrives.
+static int run_batch(Batch *b, BatchFn fn, void *ctx, JsonBuf *lines) {
+    if (b->n == 0) return 0;
+    for (int i = 0; i < b->n; i++) b->ptrs[i] = &b->recs[i];
+    int failed = fn(ctx, b->ptrs, b->n, lines);
+    for (int i = 0; i < b->n; i++) {
+        free((char *)b->recs[i].doc.text);
+        record_free(&b->recs[i]);
+    }
+    b->n = 0;
+    return failed;
+}
+
+int tool_run(FILE *in, FILE *out, int batch, BatchFn fn, void *ctx) {
+    if (batch < 1) batch = 1;
+    LineReader lr;
+    lines_init(&lr, in);
+    Batch b = {.recs = xcalloc((size_t)batch, sizeof(Record)),
+               .ptrs = xcalloc((size_t)batch, sizeof(Record *)), .cap = batch};
+    JsonBuf lines = {0};
+    int failed = 0, io_error = 0;
+    char *line, err[256];
+    ssize_t len;
+    while ((len = lines_next(&lr, &line)) != -1 && len != -2) {
+        if (len >= 0 && strspn(line, " \t") == (size_t)len) continue;   // blank line
+        char *copy = len >= 0 ? xstrndup(line, (size_t)len) : NULL;
+        Record *r = &b.recs[b.n];
+        if (len == -3) {
+            snprintf(err, sizeof err, "line longer than %zu bytes", lr.max_len);
+        } else if (record_parse(r, copy, (size_t)len, lr.lineno, err, sizeof err) == 0) {
+            b.n++;
+            if (b.n == b.cap) {
+                failed += run_batch(&b, fn, ctx, &lines);
+                if (lines_write(&lines, out) != 0) { io_error = 1; break; }
+            }
+            continue;
+        }
+        // A bad line: flush what came before it, then its error record.
+        record_free(r);
+        failed += run_batch(&b, fn, ctx, &lines) + 1;
+        fprintf(stderr, "%s: error (at <stdin>:%ld): %s\n", util_progname, lr.lineno, err);
+        record_bad_line(&lines, lr.lineno, err, copy ? copy : "", copy ? (size_t)len : 0);
+        free(copy);
+        if (lines_write(&lines, out) != 0) { io_error = 1; break; }
+    }
+    if (len == -2) {
+        weprintf("error reading input after line %ld", lr.lineno);
+        io_error = 1;
+    }
+    failed += run_batch(&b, fn, ctx, &lines);
+    if (lines_write(&lines, out) != 0 || fflush(out) != 0 || ferror(out)) {
+        weprintf("error writing output");
+        io_error = 1;
+    }
+    jb_free(&lines);
+    lines_free(&lr);
+    free(b.recs);
+    free(b.ptrs);
+    return io_error ? EXIT_USAGE : failed ? EXIT_BAD_INPUT : 0;
+}
