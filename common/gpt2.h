@@ -2,8 +2,12 @@
 // opened as a model struct of fp32 weight pointers.  F32 tensors are used in place from
 // the mmap (no copy, fast start-up) when aligned; F16/BF16 tensors are converted to fp32
 // once at open.  Tensor names follow transformers' GPT2Model, with or without a
-// "transformer." prefix; h.{i}.attn.bias / attn.masked_bias buffers are ignored; the
-// output layer is tied to wte unless lm_head.weight is present.
+// "transformer." prefix; h.{i}.attn.bias / attn.masked_bias buffers and unknown tensors
+// are ignored; the output layer is tied to wte unless lm_head.weight is present.  As in
+// transformers, config.json's tie_word_embeddings (default true) decides: a present
+// lm_head.weight is used when it is false; when it is true, an lm_head.weight equal to wte
+// is accepted as tied and a different one is an error (transformers would silently
+// replace it with wte); false without lm_head.weight is an error.
 #ifndef AUTOINTERP_GPT2_H
 #define AUTOINTERP_GPT2_H
 #include <stddef.h>
@@ -17,6 +21,8 @@ typedef struct {
     int n_ctx;          // maximum sequence length (n_positions)
     int vocab_size;     // V
     float ln_eps;       // layer_norm_epsilon (1e-5)
+    int untied;         // config.json's tie_word_embeddings is false (read only; the
+                        // checkpoint writer uses CheckpointSpec.untied instead)
 } Gpt2Config;
 
 // One block's weights.  Matrices are stored as Hugging Face Conv1D does: input-major,
@@ -45,12 +51,24 @@ typedef struct {
 } Gpt2;
 
 // Read config.json into cfg; unknown keys ignored, missing required keys are errors.
-// Accepts n_positions or n_ctx.  0 on success, -1 with a message in err.
+// Accepts n_positions (preferred) or n_ctx.  Checks every size is positive and sane
+// (L <= 4096, NH <= 4096, C <= 65536, n_ctx <= 1M, V <= 16M), n_embd % n_head == 0,
+// 0 < layer_norm_epsilon < 1, and rejects variants this code does not compute:
+// model_type other than "gpt2", activation_function other than gelu_new (or its
+// equivalents gelu_pytorch_tanh, gelu_fast), n_inner other than null / 4*n_embd,
+// scale_attn_weights false, scale_attn_by_inverse_layer_idx true.
+// 0 on success, -1 with a message in err.
 int gpt2_read_config(const char *path, Gpt2Config *cfg, char *err, size_t errlen);
 
 // Open dir/config.json + dir/model.safetensors.  Every required tensor must exist with
 // the exact shape the config implies; the error names the tensor otherwise.
 int gpt2_open(Gpt2 *m, const char *dir, char *err, size_t errlen);
+// Frees everything and unmaps the file; m is zeroed (closing twice is harmless).
 void gpt2_close(Gpt2 *m);
+
+// Scan every weight for NaN/Inf (one pass over ~4 bytes per parameter; kept out of
+// gpt2_open so that tools start fast).  0 when all are finite; -1 with
+// "tensor NAME: element K is nan" in err for the first bad one.
+int gpt2_check_finite(const Gpt2 *m, char *err, size_t errlen);
 
 #endif
