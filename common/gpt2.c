@@ -342,3 +342,19 @@ int gpt2_check_finite(const Gpt2 *m, char *err, size_t errlen) {
     free(ps);
     return rc;
 }
+
+const float *gpt2_weight(const Gpt2 *m, const char *name, size_t *numel) {
+    if (strncmp(name, "transformer.", 12) == 0) name += 12;
+    if (!m->blocks) return NULL;
+    int np = params_count(&m->cfg);
+    Param *ps = xcalloc((size_t)np, sizeof *ps);
+    np = params_list((Gpt2 *)m, ps, 1);   // only reads m's pointers
+    const float *w = NULL;
+    for (int i = 0; i < np && !w; i++) {
+        if (strcmp(ps[i].name, name) != 0) continue;
+        w = *ps[i].slot;
+        if (numel) *numel = ps[i].numel;
+    }
+    free(ps);
+    return w;
+}

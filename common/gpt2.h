@@ -71,4 +71,9 @@ void gpt2_close(Gpt2 *m);
 // "tensor NAME: element K is nan" in err for the first bad one.
 int gpt2_check_finite(const Gpt2 *m, char *err, size_t errlen);
 
+// The fp32 weights of tensor `name` ("h.3.mlp.c_fc.weight", "lm_head.weight"; a
+// "transformer." prefix is accepted) and its element count, or NULL if the model has no
+// such weight.  lm_head.weight is wte when tied.
+const float *gpt2_weight(const Gpt2 *m, const char *name, size_t *numel);
+
 #endif

@@ -13,6 +13,10 @@
 #include "json.h"
 #include "util.h"
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "safetensors data is little-endian; this code assumes a little-endian host"
+#endif
+
 // ----------------------------------------------------------------------------- dtypes
 
 static const struct {
@@ -86,15 +90,25 @@ uint16_t st_f32_to_bf16(float f) {
     return (uint16_t)(x >> 16);
 }
 
+// Element i of a little-endian 16-bit array at any alignment.
+static inline uint16_t load_u16(const unsigned char *s, size_t i) {
+    uint16_t h;
+    memcpy(&h, s + 2 * i, 2);
+    return h;
+}
+
 int st_to_f32(float *dst, const void *src, StDtype dt, size_t n) {
     const unsigned char *s = src;
     switch (dt) {
     case ST_F32: memcpy(dst, src, n * 4); return 0;
     case ST_F16:
-        for (size_t i = 0; i < n; i++) dst[i] = st_f16_to_f32((uint16_t)(s[2 * i] | s[2 * i + 1] << 8));
+        for (size_t i = 0; i < n; i++) dst[i] = st_f16_to_f32(load_u16(s, i));
         return 0;
     case ST_BF16:
-        for (size_t i = 0; i < n; i++) dst[i] = st_bf16_to_f32((uint16_t)(s[2 * i] | s[2 * i + 1] << 8));
+        for (size_t i = 0; i < n; i++) {
+            uint32_t u = (uint32_t)load_u16(s, i) << 16;
+            memcpy(&dst[i], &u, 4);
+        }
         return 0;
     default: return -1;
     }
