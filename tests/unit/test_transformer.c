@@ -1,0 +1,631 @@
+// Unit tests for common/transformer, and helper modes for tests/tool/transformer_ref.sh.
+//
+//   test_transformer                      unit tests on in-memory random models (odd sizes
+//                                         that exercise every kernel edge) against a naive
+//                                         double-precision forward pass written here
+//   test_transformer --write-model DIR [--dtype F32|F16|BF16] [--std S] [--seed N]
+//                                         a synthetic checkpoint (4 layers, 4 heads, C=64,
+//                                         n_ctx 128, the real vocabulary size)
+//   test_transformer --logits DIR LAYERS TOKENS OUT
+//                                         all rows' logits (T, V) as raw little-endian f32
+//   test_transformer --generate DIR LAYERS TOKENS N
+//                                         N greedy tokens with the KV cache, space separated
+// LAYERS and TOKENS are comma-separated integers ("" = empty configuration).
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "check.h"
+#include "checkpoint.h"
+#include "gpt2.h"
+#include "rng.h"
+#include "sample.h"
+#include "transformer.h"
+#include "util.h"
+
+// ----------------------------------------------------------------------------
+// an in-memory random model
+
+typedef struct {
+    Gpt2 m;
+    float *mem;
+} MemModel;
+
+static float *take(float **p, size_t n) {
+    float *r = *p;
+    *p += n;
+    return r;
+}
+
+static void fill_normalish(float *x, size_t n, float mean, float std, Rng *rng) {
+    for (size_t i = 0; i < n; i++) x[i] = mean + std * (float)((rng_uniform(rng) * 2.0 - 1.0) * 1.7320508);
+}
+
+static void model_random(MemModel *mm, int L, int NH, int C, int n_ctx, int V, uint64_t seed) {
+    memset(mm, 0, sizeof *mm);
+    Gpt2 *m = &mm->m;
+    m->cfg = (Gpt2Config){.n_layer = L, .n_head = NH, .n_embd = C, .n_ctx = n_ctx, .vocab_size = V, .ln_eps = 1e-5f};
+    size_t per_block = (size_t)C * (4 + 3 + 1 + 4 + 1) + (size_t)C * 3 * C + (size_t)C * C +
+                       (size_t)C * 4 * C * 2 + (size_t)C * 4;
+    size_t total = (size_t)V * C + (size_t)n_ctx * C + per_block * L + 2 * (size_t)C;
+    mm->mem = xmalloc(total * sizeof(float));
+    float *p = mm->mem;
+    Rng rng;
+    rng_seed(&rng, seed);
+    float std = 0.15f;
+#define W(n, mean, sd) (fill_normalish(*(&p), (n), (mean), (sd), &rng), take(&p, (n)))
+    m->wte = W((size_t)V * C, 0, std);
+    m->wpe = W((size_t)n_ctx * C, 0, std);
+    m->blocks = xcalloc((size_t)L, sizeof *m->blocks);
+    for (int l = 0; l < L; l++) {
+        Gpt2Block *b = &m->blocks[l];
+        b->ln1_w = W(C, 1, 0.1f);
+        b->ln1_b = W(C, 0, 0.05f);
+        b->qkv_w = W((size_t)C * 3 * C, 0, std);
+        b->qkv_b = W(3 * (size_t)C, 0, std);
+        b->attn_proj_w = W((size_t)C * C, 0, std);
+        b->attn_proj_b = W(C, 0, std);
+        b->ln2_w = W(C, 1, 0.1f);
+        b->ln2_b = W(C, 0, 0.05f);
+        b->fc_w = W((size_t)C * 4 * C, 0, std);
+        b->fc_b = W(4 * (size_t)C, 0, std);
+        b->mlp_proj_w = W((size_t)4 * C * C, 0, std);
+        b->mlp_proj_b = W(C, 0, std);
+    }
+    m->lnf_w = W(C, 1, 0.1f);
+    m->lnf_b = W(C, 0, 0.05f);
+#undef W
+    m->lm_head = m->wte;
+    m->tied = 1;
+}
+
+static void model_free(MemModel *mm) {
+    free(mm->m.blocks);
+    free(mm->mem);
+}
+
+// ----------------------------------------------------------------------------
+// a naive double-precision reference forward pass (no shared code with transformer.c)
+
+static void ref_layernorm(double *out, const double *x, const float *w, const float *b, int C,
+                          double eps) {
+    double mean = 0, var = 0;
+    for (int i = 0; i < C; i++) mean += x[i];
+    mean /= C;
+    for (int i = 0; i < C; i++) var += (x[i] - mean) * (x[i] - mean);
+    var /= C;
+    for (int i = 0; i < C; i++) out[i] = (x[i] - mean) / sqrt(var + eps) * w[i] + b[i];
+}
+
+// y (N) = x (K) · W (K, N) + b
+static void ref_linear(double *y, const double *x, const float *w, const float *b, int K, int N) {
+    for (int j = 0; j < N; j++) {
+        double s = b[j];
+        for (int k = 0; k < K; k++) s += x[k] * w[(size_t)k * N + j];
+        y[j] = s;
+    }
+}
+
+// logits (T, V)
+static void ref_forward(const Gpt2 *m, const int *layers, int n, const int *tokens, int T,
+                        double *logits) {
+    int C = m->cfg.n_embd, NH = m->cfg.n_head, hs = C / NH, V = m->cfg.vocab_size;
+    double eps = m->cfg.ln_eps;
+    double *x = xcalloc((size_t)T * C, sizeof *x), *h = xcalloc(4 * (size_t)C, sizeof *h);
+    double *qkv = xcalloc((size_t)T * 3 * C, sizeof *qkv), *y = xcalloc((size_t)T * C, sizeof *y);
+    double *tmp = xcalloc(4 * (size_t)C, sizeof *tmp), *att = xcalloc((size_t)T, sizeof *att);
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < C; i++)
+            x[t * C + i] = (double)m->wte[(size_t)tokens[t] * C + i] + m->wpe[(size_t)t * C + i];
+    for (int li = 0; li < n; li++) {
+        const Gpt2Block *b = &m->blocks[layers[li]];
+        for (int t = 0; t < T; t++) {
+            ref_layernorm(h, x + t * C, b->ln1_w, b->ln1_b, C, eps);
+            ref_linear(qkv + (size_t)t * 3 * C, h, b->qkv_w, b->qkv_b, C, 3 * C);
+        }
+        for (int t = 0; t < T; t++)
+            for (int hd = 0; hd < NH; hd++) {
+                const double *q = qkv + (size_t)t * 3 * C + hd * hs;
+                double max = -INFINITY, sum = 0;
+                for (int j = 0; j <= t; j++) {
+                    const double *k = qkv + (size_t)j * 3 * C + C + hd * hs;
+                    double s = 0;
+                    for (int i = 0; i < hs; i++) s += q[i] * k[i];
+                    att[j] = s / sqrt((double)hs);
+                    if (att[j] > max) max = att[j];
+                }
+                for (int j = 0; j <= t; j++) sum += (att[j] = exp(att[j] - max));
+                for (int i = 0; i < hs; i++) {
+                    double s = 0;
+                    for (int j = 0; j <= t; j++) s += att[j] / sum * qkv[(size_t)j * 3 * C + 2 * C + hd * hs + i];
+                    y[t * C + hd * hs + i] = s;
+                }
+            }
+        for (int t = 0; t < T; t++) {
+            ref_linear(tmp, y + t * C, b->attn_proj_w, b->attn_proj_b, C, C);
+            for (int i = 0; i < C; i++) x[t * C + i] += tmp[i];
+            ref_layernorm(h, x + t * C, b->ln2_w, b->ln2_b, C, eps);
+            ref_linear(tmp, h, b->fc_w, b->fc_b, C, 4 * C);
+            for (int i = 0; i < 4 * C; i++)
+                tmp[i] = 0.5 * tmp[i] * (1 + tanh(sqrt(2 / M_PI) * (tmp[i] + 0.044715 * pow(tmp[i], 3))));
+            ref_linear(h, tmp, b->mlp_proj_w, b->mlp_proj_b, 4 * C, C);
+            for (int i = 0; i < C; i++) x[t * C + i] += h[i];
+        }
+    }
+    for (int t = 0; t < T; t++) {
+        ref_layernorm(h, x + t * C, m->lnf_w, m->lnf_b, C, eps);
+        for (int v = 0; v < V; v++) {
+            double s = 0;
+            for (int i = 0; i < C; i++) s += h[i] * m->lm_head[(size_t)v * C + i];
+            logits[(size_t)t * V + v] = s;
+        }
+    }
+    free(x), free(h), free(qkv), free(y), free(tmp), free(att);
+}
+
+// ----------------------------------------------------------------------------
+// helpers
+
+static double max_diff(const float *a, const double *b, size_t n) {
+    double d = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]);
+        if (!(e <= d)) d = e;   // NaN propagates as a failure
+    }
+    return d;
+}
+
+static double max_diff_f(const float *a, const float *b, size_t n) {
+    double d = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]);
+        if (!(e <= d)) d = e;
+    }
+    return d;
+}
+
+static int same_bits(const float *a, const float *b, size_t n) { return memcmp(a, b, n * sizeof *a) == 0; }
+
+static void tokens_random(int *tokens, int T, int V, uint64_t seed) {
+    Rng rng;
+    rng_seed(&rng, seed);
+    for (int t = 0; t < T; t++) tokens[t] = (int)rng_below(&rng, (uint64_t)V);
+}
+
+// ----------------------------------------------------------------------------
+// tests
+
+typedef struct {
+    const char *name;
+    int layers[8];
+    int n;
+} Config;
+
+// A model with C % 64 != 0, 3C and V not multiples of the tile sizes, T > one task's rows.
+static const Config configs[] = {
+    {"intact", {0, 1, 2}, 3},
+    {"permuted", {2, 0, 1}, 3},
+    {"repeated", {1, 1, 0, 2, 2}, 5},
+    {"partial", {0}, 1},
+    {"empty", {0}, 0},
+};
+#define N_CONFIGS (int)(sizeof configs / sizeof *configs)
+
+static void test_against_reference(const Gpt2 *m, const int *tokens, int T, TfWorkspace *ws) {
+    int V = m->cfg.vocab_size;
+    float *logits = xmalloc(sizeof(float) * T * V);
+    double *want = xmalloc(sizeof(double) * T * V);
+    char name[128], err[256];
+    for (int c = 0; c < N_CONFIGS; c++) {
+        ref_forward(m, configs[c].layers, configs[c].n, tokens, T, want);
+        int rc = tf_forward(m, configs[c].layers, configs[c].n, tokens, T, NULL, 0, logits, ws, err, sizeof err);
+        snprintf(name, sizeof name, "forward %s (C=%d NH=%d V=%d T=%d) returns 0", configs[c].name,
+                 m->cfg.n_embd, m->cfg.n_head, V, T);
+        CHECK(name, rc == 0);
+        snprintf(name, sizeof name, "forward %s (C=%d) matches the double reference", configs[c].name, m->cfg.n_embd);
+        CHECK_NEAR(name, max_diff(logits, want, (size_t)T * V), 0.0, 2e-5);
+    }
+    free(logits);
+    free(want);
+}
+
+// The residual-level API (embed, blocks, logits) and tf_forward agree bit for bit, and a
+// prefix computed once and copied gives the same result as separate computations.
+static void test_residual_api(const Gpt2 *m, const int *tokens, int T, TfWorkspace *ws) {
+    int C = m->cfg.n_embd, V = m->cfg.vocab_size, L = m->cfg.n_layer;
+    float *a = xmalloc(sizeof(float) * T * V), *b = xmalloc(sizeof(float) * T * V);
+    float *r = xmalloc(sizeof(float) * T * C), *r2 = xmalloc(sizeof(float) * T * C);
+    char err[256];
+    int identity[16];
+    for (int l = 0; l < L; l++) identity[l] = l;
+
+    int rc = tf_forward(m, identity, L, tokens, T, NULL, 0, a, ws, err, sizeof err);
+    rc |= tf_embed(m, tokens, T, 0, r, err, sizeof err);
+    for (int l = 0; l < L; l++) rc |= tf_block_forward(m, l, r, T, ws, err, sizeof err);
+    rc |= tf_logits(m, r, T, NULL, 0, b, ws, err, sizeof err);
+    CHECK("residual API: calls succeed", rc == 0);
+    CHECK("residual API: identity configuration == tf_forward intact, bit for bit",
+          same_bits(a, b, (size_t)T * V));
+    CHECK("tf_forward leaves the final residual in ws->resid", same_bits(ws->resid, r, (size_t)T * C));
+
+    // selected rows
+    int rows[3] = {T - 1, 0, T / 2};
+    float *sel = xmalloc(sizeof(float) * 3 * V);
+    rc = tf_forward(m, identity, L, tokens, T, rows, 3, sel, ws, err, sizeof err);
+    CHECK("selected rows: rc", rc == 0);
+    CHECK("selected rows == the same rows of all-row logits, bit for bit",
+          same_bits(sel, a + (size_t)(T - 1) * V, V) && same_bits(sel + V, a, V) &&
+              same_bits(sel + 2 * V, a + (size_t)(T / 2) * V, V));
+    free(sel);
+
+    // prefix sharing: [0,1] once, then [..., 2] and [..., 1, 0]
+    int cfg1[] = {0, 1, 2}, cfg2[] = {0, 1, 1, 0};
+    rc = tf_embed(m, tokens, T, 0, r, err, sizeof err);
+    rc |= tf_block_forward(m, 0, r, T, ws, err, sizeof err);
+    rc |= tf_block_forward(m, 1, r, T, ws, err, sizeof err);
+    memcpy(r2, r, sizeof(float) * T * C);
+    rc |= tf_block_forward(m, 2, r, T, ws, err, sizeof err);
+    rc |= tf_logits(m, r, T, NULL, 0, a, ws, err, sizeof err);
+    rc |= tf_forward(m, cfg1, 3, tokens, T, NULL, 0, b, ws, err, sizeof err);
+    CHECK("prefix shared [0,1]+[2] == [0,1,2] separately, bit for bit", rc == 0 && same_bits(a, b, (size_t)T * V));
+    rc = tf_block_forward(m, 1, r2, T, ws, err, sizeof err);
+    rc |= tf_block_forward(m, 0, r2, T, ws, err, sizeof err);
+    rc |= tf_logits(m, r2, T, NULL, 0, a, ws, err, sizeof err);
+    rc |= tf_forward(m, cfg2, 4, tokens, T, NULL, 0, b, ws, err, sizeof err);
+    CHECK("prefix shared [0,1]+[1,0] == [0,1,1,0] separately, bit for bit", rc == 0 && same_bits(a, b, (size_t)T * V));
+
+    // logit lens: tf_logits on an intermediate residual == the partial configuration
+    int first[] = {0};
+    rc = tf_embed(m, tokens, T, 0, r, err, sizeof err);
+    rc |= tf_block_forward(m, 0, r, T, ws, err, sizeof err);
+    rc |= tf_logits(m, r, T, NULL, 0, a, ws, err, sizeof err);
+    rc |= tf_forward(m, first, 1, tokens, T, NULL, 0, b, ws, err, sizeof err);
+    CHECK("logit lens after block 0 == configuration [0]", rc == 0 && same_bits(a, b, (size_t)T * V));
+
+    // a NULL workspace gives the same numbers
+    rc = tf_forward(m, cfg2, 4, tokens, T, NULL, 0, a, NULL, err, sizeof err);
+    rc |= tf_forward(m, cfg2, 4, tokens, T, NULL, 0, b, ws, err, sizeof err);
+    CHECK("tf_forward with a temporary workspace == with ws", rc == 0 && same_bits(a, b, (size_t)T * V));
+    free(a), free(b), free(r), free(r2);
+}
+
+// Results do not depend on the number of threads.
+static void test_threads(const Gpt2 *m, const int *tokens, int T) {
+    int V = m->cfg.vocab_size;
+    static const int sizes[] = {1, 2, 3};
+    float *ref = xmalloc(sizeof(float) * T * V), *got = xmalloc(sizeof(float) * T * V);
+    int cfg[] = {2, 0, 1, 1};
+    char err[256], name[96];
+    for (int i = 0; i < 3; i++) {
+        ThreadPool *pool = sizes[i] == 1 ? NULL : threadpool_new(sizes[i]);
+        TfWorkspace ws;
+        int rc = tf_workspace_init(&ws, m, T, pool, err, sizeof err);
+        rc |= tf_forward(m, cfg, 4, tokens, T, NULL, 0, i == 0 ? ref : got, &ws, err, sizeof err);
+        if (i > 0) {
+            snprintf(name, sizeof name, "%d threads == 1 thread, bit for bit", sizes[i]);
+            CHECK(name, rc == 0 && same_bits(ref, got, (size_t)T * V));
+        }
+        tf_workspace_free(&ws);
+        threadpool_free(pool);
+    }
+    free(ref), free(got);
+}
+
+// KV-cached decoding agrees with the full forward pass.
+static void test_cache(const Gpt2 *m, const int *tokens, int T, TfWorkspace *ws) {
+    int V = m->cfg.vocab_size;
+    int cfg[] = {1, 0, 2, 1};
+    float *full = xmalloc(sizeof(float) * T * V), *step = xmalloc(sizeof(float) * V);
+    char err[256];
+    int rc = tf_forward(m, cfg, 4, tokens, T, NULL, 0, full, ws, err, sizeof err);
+    TfCache *c = tf_cache_new(m, cfg, 4, T, err, sizeof err);
+    CHECK("tf_cache_new", c != NULL && rc == 0);
+    if (!c) return;
+    // prefill 5, then chunks of 3, then single tokens
+    double worst = 0;
+    int exact = 1, pos = 0, ok = 1;
+    while (pos < T) {
+        int n = pos == 0 ? 5 : pos < 14 ? 3 : 1;
+        if (n > T - pos) n = T - pos;
+        ok &= tf_step(c, tokens + pos, n, step, err, sizeof err) == 0;
+        pos += n;
+        const float *want = full + (size_t)(pos - 1) * V;
+        double d = max_diff_f(step, want, V);
+        if (d > worst) worst = d;
+        exact &= same_bits(step, want, V);
+    }
+    CHECK("tf_step: all calls succeed", ok);
+    CHECK_INT("tf_step: cache length", c->T, T);
+    CHECK_NEAR("tf_step logits == full forward rows (1e-5)", worst, 0.0, 1e-5);
+    CHECK("tf_step logits == full forward rows, bit for bit", exact);
+
+    // rewind and step again from the middle
+    ok = tf_cache_rewind(c, T / 2, err, sizeof err) == 0;
+    ok &= tf_step(c, tokens + T / 2, T - T / 2, step, err, sizeof err) == 0;
+    CHECK("rewind + prefill of the rest == full forward", ok && same_bits(step, full + (size_t)(T - 1) * V, V));
+    CHECK("full cache: tf_step fails", tf_step(c, tokens, 1, step, err, sizeof err) == -1);
+    CHECK("full cache: message", strstr(err, "cache full") != NULL);
+    CHECK("rewind beyond length fails", tf_cache_rewind(c, T + 1, err, sizeof err) == -1);
+
+    // prefix-shared prefill: slots [1,0] shared with configuration [1,0,0]
+    int cfg_b[] = {1, 0, 0};
+    TfCache *a = tf_cache_new(m, cfg, 4, T, err, sizeof err);
+    TfCache *b = tf_cache_new(m, cfg_b, 3, T, err, sizeof err);
+    TfCache *b_plain = tf_cache_new(m, cfg_b, 3, T, err, sizeof err);
+    int C = m->cfg.n_embd, P = T - 3, last = P - 1;
+    float *r = xmalloc(sizeof(float) * P * C), *r2 = xmalloc(sizeof(float) * P * C);
+    float *la = xmalloc(sizeof(float) * V), *lb = xmalloc(sizeof(float) * V), *lp = xmalloc(sizeof(float) * V);
+    rc = tf_embed(m, tokens, P, 0, r, err, sizeof err);
+    for (int s = 0; s < 2; s++) rc |= tf_cache_block_forward(a, s, r, P, err, sizeof err);
+    rc |= tf_cache_copy_slots(b, a, 2, P, err, sizeof err);
+    memcpy(r2, r, sizeof(float) * P * C);
+    for (int s = 2; s < 4; s++) rc |= tf_cache_block_forward(a, s, r, P, err, sizeof err);
+    rc |= tf_cache_block_forward(b, 2, r2, P, err, sizeof err);
+    rc |= tf_cache_advance(a, P, err, sizeof err) | tf_cache_advance(b, P, err, sizeof err);
+    rc |= tf_logits(m, r, P, &last, 1, la, ws, err, sizeof err);
+    rc |= tf_logits(m, r2, P, &last, 1, lb, ws, err, sizeof err);
+    CHECK("shared prefill: calls succeed", rc == 0);
+    CHECK("shared prefill a == full forward, bit for bit", same_bits(la, full + (size_t)last * V, V));
+    rc = tf_step(b_plain, tokens, P, lp, err, sizeof err);
+    CHECK("shared prefill b == its own prefill, bit for bit", rc == 0 && same_bits(lb, lp, V));
+    rc = tf_step(b, tokens + P, 3, lb, err, sizeof err) | tf_step(b_plain, tokens + P, 3, lp, err, sizeof err);
+    CHECK("shared prefill b, then steps == plain", rc == 0 && same_bits(lb, lp, V));
+    CHECK("copy_slots: different blocks refused", tf_cache_copy_slots(b, a, 3, P, err, sizeof err) == -1);
+    CHECK("copy_slots: message names the slot", strstr(err, "slot 2") != NULL);
+    CHECK("cache_block_forward: bad slot refused", tf_cache_block_forward(b, 3, r2, 1, err, sizeof err) == -1);
+    free(r), free(r2), free(la), free(lb), free(lp);
+    tf_cache_free(a), tf_cache_free(b), tf_cache_free(b_plain);
+
+    // an empty configuration caches nothing but still decodes
+    TfCache *e = tf_cache_new(m, NULL, 0, T, err, sizeof err);
+    rc = tf_step(e, tokens, T, step, err, sizeof err);
+    rc |= tf_forward(m, NULL, 0, tokens, T, NULL, 0, full, ws, err, sizeof err);
+    CHECK("empty configuration cache == forward", e && rc == 0 && same_bits(step, full + (size_t)(T - 1) * V, V));
+    tf_cache_free(e);
+    tf_cache_free(c);
+    free(full), free(step);
+}
+
+// tf_step_batch == separate tf_step calls, bit for bit.
+static void test_batch(const Gpt2 *m, const int *tokens) {
+    int V = m->cfg.vocab_size;
+    static const Config cfgs[] = {
+        {"a", {0, 1, 2}, 3}, {"b", {0, 2}, 2}, {"c", {1, 1, 0}, 3}, {"d", {0}, 0}, {"e", {0, 1, 2}, 3},
+    };
+    enum { N = 5, STEPS = 4 };
+    int prompt_len[N] = {5, 3, 7, 2, 5};
+    TfCache *batch[N], *single[N];
+    char err[256];
+    int ok = 1;
+    for (int i = 0; i < N; i++) {
+        batch[i] = tf_cache_new(m, cfgs[i].layers, cfgs[i].n, 20, err, sizeof err);
+        single[i] = tf_cache_new(m, cfgs[i].layers, cfgs[i].n, 20, err, sizeof err);
+        ok &= tf_step(batch[i], tokens + i, prompt_len[i], NULL, err, sizeof err) == 0;
+        ok &= tf_step(single[i], tokens + i, prompt_len[i], NULL, err, sizeof err) == 0;
+    }
+    TfWorkspace ws;
+    ok &= tf_workspace_init(&ws, m, N, threadpool_global(), err, sizeof err) == 0;
+    float *lb = xmalloc(sizeof(float) * N * V), *ls = xmalloc(sizeof(float) * V);
+    int exact = 1;
+    for (int s = 0; s < STEPS; s++) {
+        int next[N];
+        for (int i = 0; i < N; i++) next[i] = tokens[10 + i + s];
+        ok &= tf_step_batch(batch, N, next, lb, &ws, err, sizeof err) == 0;
+        for (int i = 0; i < N; i++) {
+            ok &= tf_step(single[i], &next[i], 1, ls, err, sizeof err) == 0;
+            exact &= same_bits(lb + (size_t)i * V, ls, V);
+        }
+    }
+    CHECK("tf_step_batch: calls succeed", ok);
+    CHECK("tf_step_batch == separate tf_step, bit for bit", exact);
+    CHECK_INT("tf_step_batch advances each cache", batch[2]->T, prompt_len[2] + STEPS);
+    TfCache *dup[2] = {batch[0], batch[0]};
+    int t2[2] = {1, 2};
+    CHECK("tf_step_batch: a cache twice is refused", tf_step_batch(dup, 2, t2, lb, &ws, err, sizeof err) == -1);
+    int bad[N] = {1, 2, V, 3, 4};
+    CHECK("tf_step_batch: bad token refused", tf_step_batch(batch, N, bad, lb, &ws, err, sizeof err) == -1);
+    CHECK_INT("tf_step_batch: refused batch does not advance", batch[2]->T, prompt_len[2] + STEPS);
+    TfWorkspace small;
+    ok = tf_workspace_init(&small, m, 2, NULL, err, sizeof err) == 0;
+    CHECK("tf_step_batch: workspace too small refused",
+          ok && tf_step_batch(batch, N, t2, lb, &small, err, sizeof err) == -1);
+    tf_workspace_free(&small);
+    for (int i = 0; i < N; i++) tf_cache_free(batch[i]), tf_cache_free(single[i]);
+    tf_workspace_free(&ws);
+    free(lb), free(ls);
+}
+
+static void test_errors(const Gpt2 *m, TfWorkspace *ws) {
+    int n_ctx = m->cfg.n_ctx, V = m->cfg.vocab_size, L = m->cfg.n_layer;
+    int *tokens = xcalloc((size_t)n_ctx + 1, sizeof *tokens);
+    float *logits = xmalloc(sizeof(float) * V * 2);
+    float *resid = xcalloc((size_t)(n_ctx + 1) * m->cfg.n_embd, sizeof *resid);
+    int cfg[] = {0, 1};
+    char err[256];
+    TfWorkspace big;
+    tf_workspace_init(&big, m, n_ctx + 1, NULL, err, sizeof err);
+
+    err[0] = 0;
+    CHECK("T > n_ctx: -1", tf_forward(m, cfg, 2, tokens, n_ctx + 1, NULL, 0, logits, &big, err, sizeof err) == -1);
+    CHECK("T > n_ctx: message", strstr(err, "exceeds the context") != NULL);
+    CHECK("T == 0: -1", tf_forward(m, cfg, 2, tokens, 0, NULL, 0, logits, ws, err, sizeof err) == -1);
+    CHECK("T == 0: message", strstr(err, "empty sequence") != NULL);
+    int bad_hi[] = {0, L}, bad_lo[] = {-1};
+    CHECK("layer L: -1", tf_forward(m, bad_hi, 2, tokens, 3, NULL, 0, logits, ws, err, sizeof err) == -1);
+    char want[64];
+    snprintf(want, sizeof want, "layer index %d out of range 0..%d", L, L - 1);
+    CHECK_STR("layer L: message", err, want);
+    CHECK("layer -1: -1", tf_forward(m, bad_lo, 1, tokens, 3, NULL, 0, logits, ws, err, sizeof err) == -1);
+    CHECK("tf_block_forward bad layer: -1", tf_block_forward(m, L, resid, 3, ws, err, sizeof err) == -1);
+    CHECK("tf_block_forward T > ws->max_T: -1", tf_block_forward(m, 0, resid, ws->max_T + 1, ws, err, sizeof err) == -1);
+    CHECK("tf_block_forward T > n_ctx: -1", tf_block_forward(m, 0, resid, n_ctx + 1, &big, err, sizeof err) == -1);
+    CHECK("tf_block_forward T == 0: -1", tf_block_forward(m, 0, resid, 0, ws, err, sizeof err) == -1);
+    tokens[1] = V;
+    CHECK("token V: -1", tf_forward(m, cfg, 2, tokens, 3, NULL, 0, logits, ws, err, sizeof err) == -1);
+    CHECK("token V: message", strstr(err, "token id") && strstr(err, "position 1"));
+    tokens[1] = -1;
+    CHECK("token -1 (embed): -1", tf_embed(m, tokens, 3, 0, resid, err, sizeof err) == -1);
+    tokens[1] = 0;
+    CHECK("embed past n_ctx: -1", tf_embed(m, tokens, 2, n_ctx - 1, resid, err, sizeof err) == -1);
+    CHECK("embed at the last position: 0", tf_embed(m, tokens, 1, n_ctx - 1, resid, err, sizeof err) == 0);
+    int row = 3;
+    CHECK("logit row out of range: -1", tf_logits(m, resid, 3, &row, 1, logits, ws, err, sizeof err) == -1);
+    CHECK("cache size 0: NULL", tf_cache_new(m, cfg, 2, 0, err, sizeof err) == NULL);
+    CHECK("cache size > n_ctx: NULL", tf_cache_new(m, cfg, 2, n_ctx + 1, err, sizeof err) == NULL);
+    CHECK("cache bad layer: NULL", tf_cache_new(m, bad_hi, 2, 4, err, sizeof err) == NULL);
+    TfCache *c = tf_cache_new(m, cfg, 2, 4, err, sizeof err);
+    CHECK("cache T_new == 0: -1", tf_step(c, tokens, 0, logits, err, sizeof err) == -1);
+    CHECK("cache overflow in one prefill: -1", tf_step(c, tokens, 5, logits, err, sizeof err) == -1);
+    tokens[2] = V + 5;
+    CHECK("cache bad token: -1", tf_step(c, tokens, 3, logits, err, sizeof err) == -1);
+    CHECK_INT("cache unchanged after errors", c->T, 0);
+    tokens[2] = 0;
+    tf_cache_free(c);
+    CHECK("workspace max_T 0: -1", tf_workspace_init(&(TfWorkspace){0}, m, 0, NULL, err, sizeof err) == -1);
+    tf_workspace_free(&big);
+    free(tokens), free(logits), free(resid);
+}
+
+static void test_log_softmax(void) {
+    float l[4] = {0.0f, logf(2.0f), logf(3.0f), -INFINITY};
+    CHECK_NEAR("logsumexp {0, ln2, ln3, -inf} = ln 6", tf_logsumexp(l, 4), log(6.0), 1e-7);
+    float big[2] = {1000.0f, 1000.0f};
+    CHECK_NEAR("logsumexp is shifted (no overflow)", tf_logsumexp(big, 2), 1000.0 + log(2.0), 1e-9);
+    float out[4];
+    tf_log_softmax(l, 4, out);
+    CHECK_NEAR("log_softmax[2] = ln(3/6)", out[2], log(0.5), 1e-7);
+    CHECK("log_softmax[3] = -inf", isinf(out[3]) && out[3] < 0);
+    double s = 0;
+    for (int i = 0; i < 4; i++) s += exp(out[i]);
+    CHECK_NEAR("log_softmax sums to 1", s, 1.0, 1e-6);
+    float rows[8] = {0.0f, logf(2.0f), logf(3.0f), -INFINITY, 1, 1, 1, 1};
+    int targets[2] = {1, 3};
+    double lp[2];
+    char err[128];
+    CHECK("target_logprobs rc", tf_target_logprobs(rows, 2, 4, targets, lp, err, sizeof err) == 0);
+    CHECK_NEAR("target_logprobs row 0 = ln(2/6)", lp[0], log(2.0 / 6.0), 1e-7);
+    CHECK_NEAR("target_logprobs row 1 = ln(1/4)", lp[1], log(0.25), 1e-7);
+    targets[1] = 4;
+    CHECK("target out of range: -1", tf_target_logprobs(rows, 2, 4, targets, lp, err, sizeof err) == -1);
+}
+
+static int unit_tests(void) {
+    test_log_softmax();
+    char err[256];
+    // model 1: odd sizes (C=48: not a multiple of 64; 3C=144; V=300; hs=16)
+    MemModel mm;
+    model_random(&mm, 3, 3, 48, 40, 300, 11);
+    int T = 37, tokens[64];
+    tokens_random(tokens, 40, 300, 5);
+    TfWorkspace ws;
+    CHECK("workspace init", tf_workspace_init(&ws, &mm.m, T, threadpool_global(), err, sizeof err) == 0);
+    test_against_reference(&mm.m, tokens, T, &ws);
+    test_residual_api(&mm.m, tokens, T, &ws);
+    test_threads(&mm.m, tokens, T);
+    test_cache(&mm.m, tokens, T, &ws);
+    test_batch(&mm.m, tokens);
+    test_errors(&mm.m, &ws);
+    tf_workspace_free(&ws);
+    model_free(&mm);
+
+    // model 2: tile-aligned sizes (C=64, 4 heads), a single row, V = 257
+    model_random(&mm, 3, 4, 64, 16, 257, 12);
+    tokens_random(tokens, 16, 257, 6);
+    CHECK("workspace init 2", tf_workspace_init(&ws, &mm.m, 16, threadpool_global(), err, sizeof err) == 0);
+    test_against_reference(&mm.m, tokens, 16, &ws);
+    test_against_reference(&mm.m, tokens, 1, &ws);
+    tf_workspace_free(&ws);
+    model_free(&mm);
+    CHECK_DONE();
+}
+
+// ----------------------------------------------------------------------------
+// helper modes for tests/tool/transformer_ref.sh
+
+// "3,1,2" -> ints (at most cap); "" -> 0 ints.  -1 on a malformed list.
+static int parse_ints(const char *s, int *out, int cap) {
+    int n = 0;
+    while (*s) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || n == cap || v < INT32_MIN || v > INT32_MAX) return -1;
+        out[n++] = (int)v;
+        s = end;
+        if (*s == ',') s++;
+        else if (*s) return -1;
+    }
+    return n;
+}
+
+static int write_model(int argc, char **argv) {
+    CheckpointSpec spec = {0};
+    spec.cfg = (Gpt2Config){.n_layer = 4, .n_head = 4, .n_embd = 64, .n_ctx = 128, .vocab_size = 50257, .ln_eps = 1e-5f};
+    spec.seed = 1;
+    spec.with_mask_buffers = 1;
+    for (int i = 3; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--dtype")) spec.dtype = argv[i + 1];
+        else if (!strcmp(argv[i], "--std")) spec.init_std = strtof(argv[i + 1], NULL);
+        else if (!strcmp(argv[i], "--seed")) spec.seed = strtoull(argv[i + 1], NULL, 10);
+        else eprintf(2, "unknown option %s", argv[i]);
+    }
+    char err[512];
+    if (checkpoint_write_random(argv[2], &spec, err, sizeof err)) eprintf(1, "%s", err);
+    return 0;
+}
+
+static void open_args(char **argv, Gpt2 *m, int *layers, int *n, int *tokens, int *T) {
+    char err[512];
+    if (gpt2_open(m, argv[2], err, sizeof err)) eprintf(1, "%s", err);
+    if ((*n = parse_ints(argv[3], layers, 256)) < 0) eprintf(2, "bad layer list: %s", argv[3]);
+    if ((*T = parse_ints(argv[4], tokens, 4096)) < 0) eprintf(2, "bad token list: %s", argv[4]);
+}
+
+static int dump_logits(char **argv) {
+    Gpt2 m;
+    int layers[256], tokens[4096], n, T;
+    char err[512];
+    open_args(argv, &m, layers, &n, tokens, &T);
+    size_t count = (size_t)(T > 0 ? T : 1) * m.cfg.vocab_size;
+    float *logits = xmalloc(count * sizeof *logits);
+    if (tf_forward(&m, layers, n, tokens, T, NULL, 0, logits, NULL, err, sizeof err))
+        eprintf(1, "%s", err);
+    FILE *f = fopen(argv[5], "wb");
+    if (!f || fwrite(logits, sizeof *logits, count, f) != count || fclose(f))
+        eprintf(1, "cannot write %s", argv[5]);
+    free(logits);
+    gpt2_close(&m);
+    return 0;
+}
+
+static int generate(char **argv) {
+    Gpt2 m;
+    int layers[256], tokens[4096], n, T;
+    char err[512];
+    open_args(argv, &m, layers, &n, tokens, &T);
+    int n_new = atoi(argv[5]);
+    if (n_new < 1 || T + n_new > m.cfg.n_ctx) eprintf(2, "bad token count %s", argv[5]);
+    TfCache *c = tf_cache_new(&m, layers, n, T + n_new, err, sizeof err);
+    if (!c) eprintf(1, "%s", err);
+    float *logits = xmalloc(sizeof(float) * m.cfg.vocab_size);
+    if (tf_step(c, tokens, T, logits, err, sizeof err)) eprintf(1, "%s", err);
+    for (int i = 0; i < n_new; i++) {
+        int next = sample_greedy(logits, m.cfg.vocab_size);
+        printf("%s%d", i ? " " : "", next);
+        if (i + 1 < n_new && tf_step(c, &next, 1, logits, err, sizeof err)) eprintf(1, "%s", err);
+    }
+    printf("\n");
+    free(logits);
+    tf_cache_free(c);
+    gpt2_close(&m);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    util_set_progname(argv[0]);
+    if (argc == 1) return unit_tests();
+    if (argc >= 3 && !strcmp(argv[1], "--write-model")) return write_model(argc, argv);
+    if (argc == 6 && !strcmp(argv[1], "--logits")) return dump_logits(argv);
+    if (argc == 6 && !strcmp(argv[1], "--generate")) return generate(argv);
+    fprintf(stderr, "usage: test_transformer [--write-model DIR [--dtype D] [--std S] [--seed N] |\n"
+                    "       --logits DIR LAYERS TOKENS OUT | --generate DIR LAYERS TOKENS N]\n");
+    return 2;
+}
