@@ -1,0 +1,146 @@
+// Unit tests for common/sample: greedy ties, top-k, temperature, seeded determinism and
+// the drawn distribution on fixed logits.
+#include <stdlib.h>
+
+#include "check.h"
+#include "rng.h"
+#include "sample.h"
+
+// Frequencies of n draws from logits (V <= 8).
+static void draw_freq(const float *logits, int V, float temperature, int top_k, uint64_t seed,
+                      int n, double *freq) {
+    Rng rng;
+    rng_seed(&rng, seed);
+    for (int i = 0; i < V; i++) freq[i] = 0;
+    for (int i = 0; i < n; i++) freq[sample_token(logits, V, temperature, top_k, &rng)] += 1.0 / n;
+}
+
+static void test_greedy(void) {
+    float ties[5] = {0.5f, 2.0f, -1.0f, 2.0f, 1.0f};
+    CHECK_INT("greedy: ties go to the lowest id", sample_greedy(ties, 5), 1);
+    float neg[3] = {-3.0f, -1.0f, -1.0f};
+    CHECK_INT("greedy: negative logits, tie", sample_greedy(neg, 3), 1);
+    float nan_first[3] = {NAN, -5.0f, -6.0f};
+    CHECK_INT("greedy: NaN skipped", sample_greedy(nan_first, 3), 1);
+    float all_nan[2] = {NAN, NAN};
+    CHECK_INT("greedy: all NaN -> 0", sample_greedy(all_nan, 2), 0);
+    float infs[3] = {-INFINITY, -INFINITY, -INFINITY};
+    CHECK_INT("greedy: all -inf -> 0", sample_greedy(infs, 3), 0);
+    float pinf[3] = {1.0f, INFINITY, INFINITY};
+    CHECK_INT("greedy: +inf wins, lowest id", sample_greedy(pinf, 3), 1);
+    CHECK_INT("greedy: V = 0 -> 0", sample_greedy(ties, 0), 0);
+}
+
+static void test_greedy_equivalents(void) {
+    enum { V = 1000 };
+    static float logits[V];
+    Rng data;
+    rng_seed(&data, 99);
+    int ok_k1 = 1, ok_t0 = 1, ok_tiny = 1, ok_neg = 1;
+    for (int trial = 0; trial < 50; trial++) {
+        for (int i = 0; i < V; i++) logits[i] = (float)(rng_uniform(&data) * 10.0 - 5.0);
+        int g = sample_greedy(logits, V);
+        Rng rng;
+        rng_seed(&rng, (uint64_t)trial);
+        ok_k1 &= sample_token(logits, V, 1.0f, 1, &rng) == g;
+        ok_t0 &= sample_token(logits, V, 0.0f, 0, &rng) == g;
+        ok_neg &= sample_token(logits, V, -1.0f, 40, &rng) == g;
+        ok_tiny &= sample_token(logits, V, 1e-4f, 0, &rng) == g;   // temperature -> 0
+    }
+    CHECK("top_k = 1 == greedy", ok_k1);
+    CHECK("temperature 0 == greedy", ok_t0);
+    CHECK("temperature < 0 == greedy", ok_neg);
+    CHECK("temperature 1e-4 == greedy (distinct logits)", ok_tiny);
+
+    Rng a, b;
+    rng_seed(&a, 5);
+    rng_seed(&b, 5);
+    float l[3] = {1, 2, 3};
+    sample_token(l, 3, 0.0f, 0, &a);
+    CHECK("greedy does not advance the rng", rng_next(&a) == rng_next(&b));
+    rng_seed(&a, 5);
+    rng_seed(&b, 5);
+    sample_token(l, 3, 1.0f, 2, &a);
+    rng_next(&b);
+    CHECK("sampling advances the rng by exactly one draw", rng_next(&a) == rng_next(&b));
+}
+
+static void test_determinism(void) {
+    float logits[6] = {0.1f, 0.5f, -0.3f, 0.9f, 0.0f, 0.4f};
+    int seq1[200], seq2[200], seq3[200];
+    Rng r1, r2, r3;
+    rng_seed(&r1, 1234);
+    rng_seed(&r2, 1234);
+    rng_seed(&r3, 1235);
+    int differ = 0, same = 1;
+    for (int i = 0; i < 200; i++) {
+        seq1[i] = sample_token(logits, 6, 1.0f, 0, &r1);
+        seq2[i] = sample_token(logits, 6, 1.0f, 0, &r2);
+        seq3[i] = sample_token(logits, 6, 1.0f, 0, &r3);
+        same &= seq1[i] == seq2[i];
+        differ |= seq1[i] != seq3[i];
+    }
+    CHECK("same seed, same draws", same);
+    CHECK("different seed, different draws", differ);
+    // Pinned values: the draws are portable and must not change between versions.
+    static const int pinned[10] = {4, 3, 1, 1, 4, 3, 3, 1, 2, 4};   // checked in Python
+    int match = 1;
+    for (int i = 0; i < 10; i++) match &= seq1[i] == pinned[i];
+    if (!match) {
+        printf("draws:");
+        for (int i = 0; i < 10; i++) printf(" %d", seq1[i]);
+        printf("\n");
+    }
+    CHECK("seed 1234: the first 10 draws are the pinned ones", match);
+}
+
+static void test_distribution(void) {
+    enum { N = 200000 };
+    double f[8];
+    float p4[4] = {logf(0.1f), logf(0.2f), logf(0.3f), logf(0.4f)};
+    draw_freq(p4, 4, 1.0f, 0, 17, N, f);
+    for (int i = 0; i < 4; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "T=1: p(%d) = %.1f", i, 0.1 * (i + 1));
+        CHECK_NEAR(name, f[i], 0.1 * (i + 1), 0.006);   // > 5 sigma
+    }
+    // T = 2: p ∝ p^(1/2)
+    draw_freq(p4, 4, 2.0f, 0, 18, N, f);
+    double z = sqrt(0.1) + sqrt(0.2) + sqrt(0.3) + sqrt(0.4);
+    CHECK_NEAR("T=2: p(0) ∝ sqrt(0.1)", f[0], sqrt(0.1) / z, 0.006);
+    CHECK_NEAR("T=2: p(3) ∝ sqrt(0.4)", f[3], sqrt(0.4) / z, 0.006);
+    // top-k = 2 renormalises over the two largest logits
+    float l[4] = {1.0f, 3.0f, 2.0f, 0.0f};
+    draw_freq(l, 4, 1.0f, 2, 19, N, f);
+    double p1 = exp(3.0) / (exp(3.0) + exp(2.0));
+    CHECK_NEAR("top-2: p(1)", f[1], p1, 0.006);
+    CHECK_NEAR("top-2: p(2)", f[2], 1 - p1, 0.006);
+    CHECK("top-2: others never drawn", f[0] == 0 && f[3] == 0);
+    // ties at the top-k boundary keep the lowest ids
+    float tie[4] = {1.0f, 1.0f, 1.0f, 0.0f};
+    draw_freq(tie, 4, 1.0f, 2, 20, N, f);
+    CHECK("top-2 with a 3-way tie: id 2 never drawn", f[2] == 0 && f[3] == 0);
+    CHECK_NEAR("top-2 with a 3-way tie: p(0) = 1/2", f[0], 0.5, 0.006);
+    // top_k >= V is the full distribution
+    draw_freq(p4, 4, 1.0f, 10, 17, N, f);
+    CHECK_NEAR("top_k >= V: p(3)", f[3], 0.4, 0.006);
+    // -inf and NaN are never drawn
+    float masked[4] = {0.0f, -INFINITY, NAN, 0.0f};
+    draw_freq(masked, 4, 1.0f, 0, 21, N, f);
+    CHECK("-inf and NaN never drawn", f[1] == 0 && f[2] == 0);
+    CHECK_NEAR("-inf/NaN masked: p(0) = 1/2", f[0], 0.5, 0.006);
+    draw_freq(masked, 4, 1.0f, 3, 21, N, f);
+    CHECK("top-3 with -inf and NaN: never drawn", f[1] == 0 && f[2] == 0);
+    // +inf falls back to greedy
+    float pinf[3] = {0.0f, INFINITY, 5.0f};
+    draw_freq(pinf, 3, 1.0f, 0, 22, 100, f);
+    CHECK_NEAR("+inf: always the +inf id", f[1], 1.0, 1e-12);
+}
+
+int main(void) {
+    test_greedy();
+    test_greedy_equivalents();
+    test_determinism();
+    test_distribution();
+    CHECK_DONE();
+}
