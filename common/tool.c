@@ -54,6 +54,15 @@ int tool_run(FILE *in, FILE *out, int batch, BatchFn fn, void *ctx) {
         if (len == -3) {
             snprintf(err, sizeof err, "line longer than %zu bytes", lr.max_len);
         } else if (record_parse(r, copy, (size_t)len, lr.lineno, err, sizeof err) == 0) {
+            if (record_has(r, "error")) {   // failed upstream: passes through untouched
+                record_free(r);
+                failed += run_batch(&b, fn, ctx, &lines);
+                jb_raw(&lines, copy, (size_t)len);
+                jb_raw(&lines, "\n", 1);
+                free(copy);
+                if (lines_write(&lines, out) != 0) { io_error = 1; break; }
+                continue;
+            }
             b.n++;
             if (b.n == b.cap) {
                 failed += run_batch(&b, fn, ctx, &lines);
