@@ -1,0 +1,195 @@
+// gentasks: emit task examples as NDJSON — {"id","task","description","prompt","answer",
+// "separator"[,"eval_questions"]} per line — from the built-in generators of common/tasks
+// or from a task-list file (--from).  See docs/gentasks.md.
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tasks.h"
+#include "tool.h"
+#include "util.h"
+
+static const char usage_short[] =
+    "usage: gentasks [TASK...] [--task NAME]... [-n N] [--seed S] [--digits D] [--shots K]\n"
+    "                [--from FILE] [--list] [-h]\n";
+
+static const char usage_long[] =
+    "Emit task examples as NDJSON, one per line:\n"
+    "  {\"id\",\"task\",\"description\",\"prompt\",\"answer\",\"separator\",\"eval_questions\"}\n"
+    "\n"
+    "  TASK, --task NAME  a task to emit (repeatable; default: every task)\n"
+    "  -n N               examples per task (default: 20 for a generated task, the\n"
+    "                     whole list for a fixed one, which repeats when N is larger)\n"
+    "  --seed S           seed of the generators (default 0); same seed, same bytes\n"
+    "  --digits D         addition: digits per operand, 1..9 (default 1)\n"
+    "  --shots K          addition, opposites, plural: few-shot lines, 0..50 (default 3)\n"
+    "  --from FILE        tasks from a JSON task list instead of the built-ins\n"
+    "  --list             print the tasks, one {\"name\",\"description\",...} a line\n"
+    "  -h, --help         this help\n"
+    "\n"
+    "Exit status: 0 ok; 2 usage or system error; 5 --from skipped invalid items.\n";
+
+typedef struct {
+    const char **names;   // (n_names) tasks asked for, in order
+    int n_names;
+    int n;                // examples per task, -1: the task's default
+    uint64_t seed;
+    TaskOptions opt;
+    const char *from;
+    int list;
+} Args;
+
+static void usage_error(const char *fmt, const char *arg) {
+    fprintf(stderr, "%s: ", util_progname);
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n%s", usage_short);
+    exit(EXIT_USAGE);
+}
+
+// A decimal in [lo, hi], or a usage error naming the option.
+static long long parse_number(const char *s, long long lo, long long hi, const char *opt) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "%s needs a whole number in %lld..%lld, not '%%s'", opt, lo, hi);
+        usage_error(msg, s);
+    }
+    return v;
+}
+
+static uint64_t parse_seed(const char *s) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[strspn(s, " \t")] == '-')
+        usage_error("--seed needs a whole number in 0..18446744073709551615, not '%s'", s);
+    return (uint64_t)v;
+}
+
+static void add_name(Args *a, const char *name) {
+    for (int i = 0; i < a->n_names; i++)
+        if (strcmp(a->names[i], name) == 0) return;
+    a->names = xrealloc(a->names, (size_t)(a->n_names + 1) * sizeof *a->names);
+    a->names[a->n_names++] = name;
+}
+
+static void parse_args(Args *a, int argc, char **argv) {
+    enum { OPT_TASK = 256, OPT_SEED, OPT_DIGITS, OPT_SHOTS, OPT_FROM, OPT_LIST };
+    static const struct option longopts[] = {
+        {"task", required_argument, NULL, OPT_TASK},     {"seed", required_argument, NULL, OPT_SEED},
+        {"digits", required_argument, NULL, OPT_DIGITS}, {"shots", required_argument, NULL, OPT_SHOTS},
+        {"from", required_argument, NULL, OPT_FROM},     {"list", no_argument, NULL, OPT_LIST},
+        {"help", no_argument, NULL, 'h'},                {NULL, 0, NULL, 0},
+    };
+    memset(a, 0, sizeof *a);
+    a->n = -1;
+    tasks_options_default(&a->opt);
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":n:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'n': a->n = (int)parse_number(optarg, 1, 10000000, "-n"); break;
+        case OPT_TASK: add_name(a, optarg); break;
+        case OPT_SEED: a->seed = parse_seed(optarg); break;
+        case OPT_DIGITS: a->opt.digits = (int)parse_number(optarg, 1, TASKS_MAX_DIGITS, "--digits"); break;
+        case OPT_SHOTS: a->opt.shots = (int)parse_number(optarg, 0, TASKS_MAX_SHOTS, "--shots"); break;
+        case OPT_FROM: a->from = optarg; break;
+        case OPT_LIST: a->list = 1; break;
+        case 'h': printf("%s\n%s", usage_short, usage_long); exit(0);
+        case ':': usage_error("option '%s' needs a value", argv[optind - 1]); break;
+        default: {
+            char opt[3] = {'-', (char)optopt, 0};
+            usage_error("unknown option '%s'", optopt ? opt : argv[optind - 1]);
+        }
+        }
+    }
+    for (int i = optind; i < argc; i++) add_name(a, argv[i]);
+}
+
+// The tasks to emit, in the order asked (all of them when none was named); NULL with
+// *missing set when a name is not among them.
+static const TaskInfo **select_tasks(const Args *a, const TaskInfo *all, int n_all, int *n_sel,
+                                     const char **missing) {
+    int n = a->n_names ? a->n_names : n_all;
+    const TaskInfo **sel = xcalloc((size_t)n + 1, sizeof *sel);
+    for (int i = 0; i < n; i++) {
+        sel[i] = a->n_names ? tasks_find_in(all, n_all, a->names[i]) : &all[i];
+        if (!sel[i]) {
+            *missing = a->names[i];
+            free(sel);
+            return NULL;
+        }
+    }
+    *n_sel = n;
+    return sel;
+}
+
+// Append the examples of one task to lines; -1 with a message in err when they cannot
+// be made.
+static int emit_task(const TaskInfo *t, const Args *a, JsonBuf *lines, char *err, size_t errlen) {
+    TaskExample *ex;
+    int n = tasks_generate(t, a->n, a->seed, &a->opt, &ex, err, errlen);
+    for (int i = 0; i < n; i++) tasks_write_example(lines, t, &ex[i]);
+    tasks_free_examples(ex, n);
+    return n < 0 ? -1 : 0;
+}
+
+// Write the examples (or, with --list, the descriptions) of the selected tasks.
+// 0, or EXIT_USAGE after a write error or a task that cannot make examples.
+static int write_tasks(const TaskInfo **sel, int n_sel, const Args *a) {
+    JsonBuf lines = {0};
+    char err[256];
+    int io_error = 0, gen_error = 0;
+    for (int i = 0; i < n_sel && !io_error && !gen_error; i++) {
+        if (a->list) {
+            tasks_write_info(&lines, sel[i]);
+        } else if (emit_task(sel[i], a, &lines, err, sizeof err) != 0) {
+            weprintf("%s: %s", sel[i]->name, err);
+            gen_error = 1;
+        }
+        io_error = lines_write(&lines, stdout) != 0;
+    }
+    jb_free(&lines);
+    if (io_error || fflush(stdout) != 0 || ferror(stdout)) {
+        weprintf("error writing output");
+        io_error = 1;
+    }
+    return io_error || gen_error ? EXIT_USAGE : 0;
+}
+
+int main(int argc, char **argv) {
+    util_set_progname(argv[0]);
+    Args a;
+    parse_args(&a, argc, argv);
+
+    TaskSet set = {0};
+    const TaskInfo *all = tasks_get(0);
+    int n_all = tasks_count(), status = 0;
+    if (a.from) {
+        char err[512];
+        if (tasks_load_file(&set, a.from, err, sizeof err) != 0) {
+            free(a.names);
+            eprintf(EXIT_USAGE, "%s", err);
+        }
+        for (int i = 0; i < set.n_problems; i++) weprintf("%s: skipped %s", a.from, set.problems[i]);
+        if (set.n_problems) status = EXIT_BAD_INPUT;
+        all = set.tasks;
+        n_all = set.n;
+    }
+
+    int n_sel = 0;
+    const char *missing = NULL;
+    const TaskInfo **sel = select_tasks(&a, all, n_all, &n_sel, &missing);
+    if (sel) {
+        int rc = write_tasks(sel, n_sel, &a);
+        if (rc) status = rc;
+    }
+    free(sel);
+    free(a.names);
+    tasks_set_free(&set);
+    if (!sel) usage_error(a.from ? "no task '%s' in the --from file (see --list)" : "unknown task '%s' (see --list)", missing);
+    return status;
+}
