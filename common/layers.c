@@ -26,6 +26,13 @@ void configs_add(ConfigList *list, const int *idx, int n, const char *label) {
     snprintf(c->label, sizeof c->label, "%s", label);
 }
 
+void configs_add_intact(ConfigList *list, int n_layer) {
+    int *idx = xmalloc(sizeof(int) * (size_t)(n_layer ? n_layer : 1));
+    for (int i = 0; i < n_layer; i++) idx[i] = i;
+    configs_add(list, idx, n_layer, "intact");
+    free(idx);
+}
+
 void layer_config_free(LayerConfig *c) {
     free(c->idx);
     c->idx = NULL;

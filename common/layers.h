@@ -52,6 +52,8 @@ int layers_sweep(const char *name, int n_layer, ConfigList *list, char *err, siz
 
 // Append a copy of (idx, n, label) to list.
 void configs_add(ConfigList *list, const int *idx, int n, const char *label);
+// Append the intact configuration [0..n_layer-1] labelled "intact".
+void configs_add_intact(ConfigList *list, int n_layer);
 void configs_free(ConfigList *list);
 void layer_config_free(LayerConfig *c);
 
