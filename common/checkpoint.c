@@ -39,13 +39,18 @@ int checkpoint_named_shape(const char *name, Gpt2Config *cfg) {
 // ----------------------------------------------------------------------------- values
 
 // How a tensor's values are drawn.
-enum { GEN_NORMAL, GEN_LN_WEIGHT, GEN_MASK };
+enum {
+    GEN_NORMAL,     // mean + std * N(0, 1)
+    GEN_AWAY,       // mean ± std * (1/4 + |N(0, 1)|): never within std/4 of the mean, so
+                    // a LayerNorm weight is never exactly 1 nor a bias 0, even in BF16
+    GEN_MASK,       // causal mask buffer
+};
 
 typedef struct {
     char name[96];          // as written (with prefix when asked)
     char canon[64];         // without prefix: seeds the values, so prefix does not change them
     int kind;
-    float mean, std;        // value = mean + std * N(0, 1)
+    float mean, std;
     int ndim;
     int64_t shape[4];
     size_t numel;
@@ -102,7 +107,11 @@ static int gen_fill(void *ctx, int index, void *buf, size_t nbytes, char *err, s
             mask_fill(w->scratch, done, n, g->shape[3]);
         } else {
             normals_fill(&r, w->scratch, (n + 1) & ~(size_t)1);
-            for (size_t k = 0; k < n; k++) w->scratch[k] = g->mean + g->std * w->scratch[k];
+            float *x = w->scratch;
+            if (g->kind == GEN_AWAY)
+                for (size_t k = 0; k < n; k++) x[k] = g->mean + g->std * (x[k] + (x[k] < 0 ? -0.25f : 0.25f));
+            else
+                for (size_t k = 0; k < n; k++) x[k] = g->mean + g->std * x[k];
         }
         st_from_f32((char *)buf + done * esize, w->scratch, w->dtype, n);
     }
@@ -126,8 +135,8 @@ static void gen_add(Writer *w, const char *canon, int prefix, int kind, float me
 }
 
 // Every tensor the spec asks for.  Weights ~ N(0, std) (residual projections scaled by
-// 1/sqrt(2L) as GPT-2's init does), LayerNorm weights 1 + N(0, 0.1), LayerNorm biases
-// N(0, 0.05), linear biases N(0, std), wpe N(0, std/2).
+// 1/sqrt(2L) as GPT-2's init does), LayerNorm weights 1 ± 0.1 (1/4 + |N(0, 1)|),
+// LayerNorm biases ± 0.05 (1/4 + |N(0, 1)|), linear biases N(0, std), wpe N(0, std/2).
 static void gens_build(Writer *w) {
     const CheckpointSpec *s = w->spec;
     const Gpt2Config *c = &s->cfg;
@@ -143,14 +152,14 @@ static void gens_build(Writer *w) {
 #define ADD(suffix, kind, mean, sd, ndim, d0, d1, d2, d3)                    \
         snprintf(nm, sizeof nm, "h.%d.%s", l, suffix);                      \
         gen_add(w, nm, p, kind, mean, sd, ndim, d0, d1, d2, d3)
-        ADD("ln_1.weight", GEN_NORMAL, 1, 0.1f, 1, C, 0, 0, 0);
-        ADD("ln_1.bias", GEN_NORMAL, 0, 0.05f, 1, C, 0, 0, 0);
+        ADD("ln_1.weight", GEN_AWAY, 1, 0.1f, 1, C, 0, 0, 0);
+        ADD("ln_1.bias", GEN_AWAY, 0, 0.05f, 1, C, 0, 0, 0);
         ADD("attn.c_attn.weight", GEN_NORMAL, 0, std, 2, C, 3 * C, 0, 0);
         ADD("attn.c_attn.bias", GEN_NORMAL, 0, std, 1, 3 * C, 0, 0, 0);
         ADD("attn.c_proj.weight", GEN_NORMAL, 0, proj_std, 2, C, C, 0, 0);
         ADD("attn.c_proj.bias", GEN_NORMAL, 0, std, 1, C, 0, 0, 0);
-        ADD("ln_2.weight", GEN_NORMAL, 1, 0.1f, 1, C, 0, 0, 0);
-        ADD("ln_2.bias", GEN_NORMAL, 0, 0.05f, 1, C, 0, 0, 0);
+        ADD("ln_2.weight", GEN_AWAY, 1, 0.1f, 1, C, 0, 0, 0);
+        ADD("ln_2.bias", GEN_AWAY, 0, 0.05f, 1, C, 0, 0, 0);
         ADD("mlp.c_fc.weight", GEN_NORMAL, 0, std, 2, C, 4 * C, 0, 0);
         ADD("mlp.c_fc.bias", GEN_NORMAL, 0, std, 1, 4 * C, 0, 0, 0);
         ADD("mlp.c_proj.weight", GEN_NORMAL, 0, proj_std, 2, 4 * C, C, 0, 0);
@@ -160,8 +169,8 @@ static void gens_build(Writer *w) {
         }
 #undef ADD
     }
-    gen_add(w, "ln_f.weight", p, GEN_NORMAL, 1, 0.1f, 1, C, 0, 0, 0);
-    gen_add(w, "ln_f.bias", p, GEN_NORMAL, 0, 0.05f, 1, C, 0, 0, 0);
+    gen_add(w, "ln_f.weight", p, GEN_AWAY, 1, 0.1f, 1, C, 0, 0, 0);
+    gen_add(w, "ln_f.bias", p, GEN_AWAY, 0, 0.05f, 1, C, 0, 0, 0);
     if (s->untied) gen_add(w, "lm_head.weight", 0, GEN_NORMAL, 0, std, 2, V, C, 0, 0);
 }
 
