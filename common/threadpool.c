@@ -17,7 +17,8 @@ struct ThreadPool {
     pthread_cond_t done_cv;     // the last worker finished the job
     unsigned long generation;   // incremented for every job
     int stop;
-    int busy;                   // threads still inside the current job
+    int open;                   // the current job still accepts workers
+    int busy;                   // threads that joined the current job and are still in it
     // the current job
     ThreadPoolTask fn;
     void *ctx;
@@ -61,6 +62,11 @@ static void *worker_main(void *arg) {
             return NULL;
         }
         seen = p->generation;
+        if (!p->open) {                 // woke too late: the caller already did the work
+            pthread_mutex_unlock(&p->mu);
+            continue;
+        }
+        p->busy++;
         pthread_mutex_unlock(&p->mu);
 
         tasks_drain(p, worker);
@@ -94,14 +100,18 @@ void threadpool_run(ThreadPool *p, int n_tasks, ThreadPoolTask fn, void *ctx) {
     p->ctx = ctx;
     p->n_tasks = n_tasks;
     atomic_store(&p->next, 0);
-    p->busy = p->n - 1;
+    p->busy = 0;
+    p->open = 1;
     p->generation++;
     pthread_cond_broadcast(&p->start_cv);
     pthread_mutex_unlock(&p->mu);
 
     tasks_drain(p, 0);
 
+    // Wait only for the workers that joined: one that was not scheduled in time finds the
+    // job closed and goes back to sleep, so a busy machine does not stall the caller.
     pthread_mutex_lock(&p->mu);
+    p->open = 0;
     while (p->busy > 0) pthread_cond_wait(&p->done_cv, &p->mu);
     pthread_mutex_unlock(&p->mu);
     pthread_mutex_unlock(&p->run_mu);
