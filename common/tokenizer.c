@@ -153,13 +153,9 @@ static size_t pretoken_end(const unsigned char *s, size_t n, size_t i) {
     int cls = class_at(s + j, n - j, &len);
     if (cls != TOK_CLASS_SPACE)                           // ` ?\p{L}+` ` ?\p{N}+` ` ?[^...]+`
         return run_end(s, n, j + len, cls);
-    if (j != i) {                                         // " " then a space: back to s[i]
-        j = i;
-        class_at(s + i, n - i, &len);
-    }
-    // \s+(?!\S): the whole run at the end of the text, else the run less its last
-    // character (which then starts the next word); \s+ when the run is one character.
-    size_t last = j, end = j + len;
+    // s[i] is a space.  \s+(?!\S): the whole run of spaces when it ends the text, else the
+    // run less its last character (a " " there starts the next word); \s+: a run of one.
+    size_t last = i, end = i;
     while (end < n && class_at(s + end, n - end, &len) == TOK_CLASS_SPACE) {
         last = end;
         end += len;
@@ -491,7 +487,7 @@ int tok_decode(const Tokenizer *tok, const int *ids, int n, char **out, size_t *
     size_t total = 0;
     for (int i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= tok->n_vocab) return -1;
-        total += tok->len[ids[i]];   // token lengths sum to at most n * 2^k: no overflow
+        if (add_size(total, tok->len[ids[i]], &total) < 0) return -1;
     }
     char *buf = xmalloc(total + 1);
     size_t k = 0;
@@ -508,15 +504,16 @@ int tok_decode(const Tokenizer *tok, const int *ids, int n, char **out, size_t *
 // ----------------------------------------------------------------------------
 // Byte-level BPE of one word
 
-// An adjacent pair (a, b) starting at symbol `pos`, mergeable into `id` with `rank`.
+// An adjacent pair of tokens (a, b) starting at symbol `pos`, with a merge rule of `rank`.
 typedef struct {
-    int rank, pos, a, b, id;
+    int rank, pos, a, b;
 } PairEntry;
 
 // Scratch memory of one encode call, reused from word to word.
 typedef struct {
     int *sym, *prev, *next;   // (cap) symbols as a linked list over byte positions; sym -1 = gone
-    PairEntry *heap, *batch;  // (3 * cap) min-heap on (rank, pos); the merges of one rank
+    PairEntry *heap;          // (3 * cap) min-heap on (rank, pos): n - 1 pairs + 2 per merge
+    PairEntry *batch;         // (cap) the current pairs of one rank, by position
     size_t cap, heap_n;
     int *out;                 // (out_cap) the ids encoded so far
     size_t out_n, out_cap;
@@ -530,7 +527,7 @@ static void scratch_reserve(Scratch *w, size_t n) {
     w->prev = xrealloc(w->prev, sizeof(int) * cap);
     w->next = xrealloc(w->next, sizeof(int) * cap);
     w->heap = xrealloc(w->heap, sizeof(PairEntry) * 3 * cap);
-    w->batch = xrealloc(w->batch, sizeof(PairEntry) * 3 * cap);
+    w->batch = xrealloc(w->batch, sizeof(PairEntry) * cap);
     w->cap = cap;
 }
 
@@ -584,7 +581,7 @@ static void pair_push(const Tokenizer *tok, Scratch *w, int p) {
     int q = p >= 0 ? w->next[p] : -1;
     if (q < 0) return;
     const MergeSlot *m = merge_find(tok, w->sym[p], w->sym[q]);
-    if (m) heap_push(w, (PairEntry){m->rank, p, w->sym[p], w->sym[q], m->id});
+    if (m) heap_push(w, (PairEntry){m->rank, p, w->sym[p], w->sym[q]});
 }
 
 // Is the pair still there (neither side merged away since it was pushed)?
@@ -595,7 +592,7 @@ static int pair_current(const Scratch *w, const PairEntry *e) {
 
 static void pair_merge(const Tokenizer *tok, Scratch *w, const PairEntry *e) {
     int p = e->pos, q = w->next[p];
-    w->sym[p] = e->id;
+    w->sym[p] = merge_find(tok, e->a, e->b)->id;
     w->sym[q] = -1;
     w->next[p] = w->next[q];
     if (w->next[q] >= 0) w->prev[w->next[q]] = p;
@@ -606,7 +603,8 @@ static void pair_merge(const Tokenizer *tok, Scratch *w, const PairEntry *e) {
 // BPE of the word s[0..n) (n >= 1), appending its ids to w->out.  As the reference: take
 // the lowest-ranked adjacent pair, merge all its occurrences left to right, repeat.  The
 // occurrences of one rank are taken off the heap together before any is merged, so pairs
-// that the merges create wait for the next round, as in the reference loop.
+// that the merges create wait for the next round, as in the reference loop.  Scratch
+// memory: about 80 bytes per byte of the word.
 static void bpe_word(const Tokenizer *tok, Scratch *w, const unsigned char *s, size_t n) {
     if (n == 1) {
         out_push(w, tok->byte_id[s[0]]);
@@ -622,10 +620,14 @@ static void bpe_word(const Tokenizer *tok, Scratch *w, const unsigned char *s, s
     for (size_t i = 0; i + 1 < n; i++) pair_push(tok, w, (int)i);
     while (w->heap_n > 0) {
         PairEntry top = heap_pop(w);
-        if (!pair_current(w, &top)) continue;
+        if (!pair_current(w, &top)) continue;   // stale: a side was merged away
         size_t nb = 0;
         w->batch[nb++] = top;
-        while (w->heap_n > 0 && w->heap[0].rank == top.rank) w->batch[nb++] = heap_pop(w);
+        while (w->heap_n > 0 && w->heap[0].rank == top.rank) {
+            PairEntry e = heap_pop(w);
+            if (pair_current(w, &e) && nb < w->cap) w->batch[nb++] = e;   // one per position
+        }
+        // Merging one occurrence may consume the next when a == b ("aaa"): check again.
         for (size_t k = 0; k < nb; k++)
             if (pair_current(w, &w->batch[k])) pair_merge(tok, w, &w->batch[k]);
     }
@@ -660,9 +662,7 @@ static int encode_text(const Tokenizer *tok, const char *text, size_t len, int s
         i = (size_t)(hit - s) + EOT_LEN;
     }
     encode_plain(tok, &w, s + i, len - i);
-    out_push(&w, 0);   // so that out is allocated even for an empty text
-    w.out_n--;
-    *ids = w.out;
+    *ids = w.out ? w.out : xmalloc(sizeof(int));   // non-NULL even for no tokens
     *n = (int)w.out_n;
     w.out = NULL;
     scratch_free(&w);
