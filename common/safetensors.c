@@ -307,9 +307,31 @@ static int tiling_check(SafeTensors *st, char *err, size_t errlen) {
     return 0;
 }
 
+// Offset of the first byte that breaks UTF-8 (overlong forms, surrogates and code points
+// past U+10FFFF included), or n when s[0..n) is valid.
+static size_t utf8_invalid_at(const unsigned char *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+        if (len == 0 || i + len > n) return i;
+        uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) return i;
+            cp = cp << 6 | (s[i + k] & 0x3f);
+        }
+        static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < min_cp[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+        i += len;
+    }
+    return n;
+}
+
 // Parse the header object into st->tensors / st->meta_*.
 static int header_parse(SafeTensors *st, const char *text, size_t len, char *err, size_t errlen) {
     if (len == 0 || text[0] != '{') return fail(err, errlen, "%s: header is not a JSON object", st->path);
+    size_t bad = utf8_invalid_at((const unsigned char *)text, len);
+    if (bad < len) return fail(err, errlen, "%s: header is not valid UTF-8 (at byte %zu)", st->path, bad);
     JsonDoc d;
     char jerr[200];
     if (json_parse(&d, text, len, jerr, sizeof jerr) != 0) {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "rng.h"
 #include "safetensors.h"
 #include "util.h"
 
@@ -314,6 +315,10 @@ static void test_broken(void) {
                "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, "'a'", "twice");
     expect_bad("metadata not strings", "{\"__metadata__\":{\"format\":1}}", 0, "__metadata__", "not a string");
     expect_bad("metadata not object", "{\"__metadata__\":\"pt\"}", 0, "__metadata__", "not an object");
+    expect_bad("invalid UTF-8", "{\"w\xff\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
+               "not valid UTF-8", NULL);
+    expect_bad("surrogate in UTF-8", "{\"w\xed\xa0\x80\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
+               "not valid UTF-8", NULL);
     expect_bad("too many dims", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}", 4,
                "'w'", "dimensions");
 
@@ -342,6 +347,66 @@ static void test_broken(void) {
     CHECK("truncated file message", strstr(err, "'second'") && strstr(err, "truncated"));
 }
 
+// Random damage to a valid file (byte flips in the header and length, truncation): open
+// either fails with a message or yields tensors that tile the data buffer exactly.
+static void test_mutations(void) {
+    char path[600], good[600], err[512];
+    snprintf(good, sizeof good, "%s/good.safetensors", tmpdir);
+    snprintf(path, sizeof path, "%s/mut.safetensors", tmpdir);
+    float w[6] = {1, 2, 3, 4, 5, 6};
+    uint16_t h[3] = {1, 2, 3};
+    StWriteTensor t[] = {{"a", ST_F32, 2, {2, 3}, w}, {"b", ST_F16, 1, {3}, h}, {"c", ST_F32, 0, {0}, w}};
+    const char *meta[] = {"format", "pt"};
+    safetensors_write(good, t, 3, meta, 1, NULL, NULL, err, sizeof err);
+    size_t len;
+    unsigned char *orig = (unsigned char *)read_file(good, &len);
+    if (!orig) {
+        CHECK("mutations: base file", 0);
+        return;
+    }
+    unsigned char *buf = xmalloc(len);
+    Rng r;
+    rng_seed(&r, 99);
+    int opened = 0, rejected = 0, broken = 0, no_message = 0;
+    for (int it = 0; it < 3000; it++) {
+        memcpy(buf, orig, len);
+        size_t n = len;
+        int kind = (int)rng_below(&r, 4);
+        if (kind == 3) n = (size_t)rng_below(&r, len);
+        else
+            for (int k = 0; k <= kind; k++) {
+                size_t at = (size_t)rng_below(&r, len < 200 ? len : 200);
+                buf[at] = (unsigned char)(rng_next(&r) & 0xff);
+            }
+        FILE *f = fopen(path, "wb");
+        fwrite(buf, 1, n, f);
+        fclose(f);
+        SafeTensors st;
+        err[0] = '\0';
+        if (safetensors_open(&st, path, err, sizeof err) != 0) {
+            rejected++;
+            no_message += err[0] == '\0';
+            continue;
+        }
+        opened++;
+        size_t sum = 0;
+        for (int i = 0; i < st.n_tensors; i++) {
+            const StTensor *x = &st.tensors[i];
+            sum += x->nbytes;
+            broken += x->end > st.data_size || x->end - x->begin != x->nbytes ||
+                      (const unsigned char *)x->data != st.data + x->begin;
+        }
+        broken += sum != st.data_size;
+        safetensors_close(&st);
+    }
+    printf("# mutations: %d opened, %d rejected\n", opened, rejected);
+    CHECK("mutations: some rejected, some still open", rejected > 100 && opened > 10);
+    CHECK_INT("mutations: opened files are consistent", broken, 0);
+    CHECK_INT("mutations: every rejection has a message", no_message, 0);
+    free(buf);
+    free(orig);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "%s/test_safetensors.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(tmpdir)) {
@@ -353,6 +418,7 @@ int main(void) {
     test_f32_to_16();
     test_round_trip();
     test_broken();
+    test_mutations();
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
