@@ -83,8 +83,10 @@ int json_parse(JsonDoc *d, const char *text, size_t len, char *err, size_t errle
     d->ntok = n;
     // One root value spanning the text.
     int after = json_skip(d, 0);
-    if (after != n || !only_space(text + d->tok[0].end, len - (size_t)d->tok[0].end) ||
-        !only_space(text, (size_t)d->tok[0].start - (d->tok[0].type == JSMN_STRING)))
+    size_t root_len, root_start;
+    root_start = (size_t)(json_raw(d, 0, &root_len) - text);   // strings: with their quotes
+    if (after != n || !only_space(text + root_start + root_len, len - root_start - root_len) ||
+        !only_space(text, root_start))
         return fail(err, errlen, "invalid JSON: more than one value on the line");
     for (int i = 0; i < n; i++) {
         const char *s = text + d->tok[i].start;

@@ -26,6 +26,7 @@ static const char usage_text[] =
     "  --shape NAME     gpt2, gpt2-medium, gpt2-large, gpt2-xl or distilgpt2 shapes\n"
     "  --layers N --heads N --embd N --ctx N --vocab N   any shape (default 4,4,64,128,50257)\n"
     "  --seed S         (default 0)   --dtype F32|F16|BF16 (default F32)\n"
+    "  --init-std X     weight standard deviation (default 0.02, GPT-2's init)\n"
     "  --prefix         tensor names with \"transformer.\"   --untied   a separate lm_head\n"
     "  --no-mask-buffers  omit h.{i}.attn.bias\n";
 
@@ -34,6 +35,7 @@ typedef struct {
     int offline, progress, random, prefix, untied, no_masks;
     Gpt2Config cfg;
     unsigned long long seed;
+    float init_std;
 } Options;
 
 static int parse_int_arg(const char *s, int lo, int hi, const char *flag) {
@@ -45,7 +47,7 @@ static int parse_int_arg(const char *s, int lo, int hi, const char *flag) {
 
 static void parse_options(int argc, char **argv, Options *o) {
     enum { REVISION = 256, OFFLINE, NO_PROGRESS, RANDOM, OUT, SHAPE, LAYERS, HEADS, EMBD, CTX, VOCAB, SEED,
-           DTYPE, PREFIX, UNTIED, NO_MASKS };
+           DTYPE, PREFIX, UNTIED, NO_MASKS, INIT_STD };
     static const struct option longopts[] = {
         {"revision", required_argument, 0, REVISION}, {"offline", no_argument, 0, OFFLINE},
         {"no-progress", no_argument, 0, NO_PROGRESS}, {"random", no_argument, 0, RANDOM},
@@ -55,6 +57,7 @@ static void parse_options(int argc, char **argv, Options *o) {
         {"vocab", required_argument, 0, VOCAB},       {"seed", required_argument, 0, SEED},
         {"dtype", required_argument, 0, DTYPE},       {"prefix", no_argument, 0, PREFIX},
         {"untied", no_argument, 0, UNTIED},           {"no-mask-buffers", no_argument, 0, NO_MASKS},
+        {"init-std", required_argument, 0, INIT_STD},
         {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
     *o = (Options){.cfg = {.n_layer = 4, .n_head = 4, .n_embd = 64, .n_ctx = 128, .vocab_size = 50257,
                            .ln_eps = 1e-5f}};
@@ -77,6 +80,12 @@ static void parse_options(int argc, char **argv, Options *o) {
         case PREFIX: o->prefix = 1; break;
         case UNTIED: o->untied = 1; break;
         case NO_MASKS: o->no_masks = 1; break;
+        case INIT_STD: {
+            char *end;
+            o->init_std = strtof(optarg, &end);
+            if (!*optarg || *end || !(o->init_std > 0) || o->init_std > 10) eprintf(EXIT_USAGE, "--init-std must be in (0, 10]");
+            break;
+        }
         case 'h': fputs(usage_text, stdout); exit(0);
         default: fputs(usage_text, stderr); exit(EXIT_USAGE);
         }
@@ -93,7 +102,8 @@ static void parse_options(int argc, char **argv, Options *o) {
 static void write_random(const Options *o) {
     char err[1024];
     CheckpointSpec spec = {.cfg = o->cfg, .seed = o->seed, .dtype = o->dtype, .prefix = o->prefix,
-                           .untied = o->untied, .with_mask_buffers = !o->no_masks};
+                           .untied = o->untied, .with_mask_buffers = !o->no_masks,
+                           .init_std = o->init_std};
     if (checkpoint_write_random(o->out, &spec, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
     char *vocab = vocab_dir_default();
     if (!vocab) eprintf(EXIT_USAGE, "GPT-2 vocabulary not found (run make, or set AUTOINTERP_VOCAB)");

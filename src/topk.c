@@ -142,13 +142,15 @@ static void write_answer(JsonBuf *b, const float *lp, int V, int answer) {
     jb_key(b, "answer_logprob"), jb_float(b, lp[answer]);
 }
 
-static void write_results(TopK *t, const Record *in, const ConfigList *cfgs, int intact, const RecordTokens *tk,
+// Writes every configuration except `hidden` (the intact reference when it was not asked
+// for; -1: none hidden).
+static void write_results(TopK *t, const Record *in, const ConfigList *cfgs, int intact, int hidden, const RecordTokens *tk,
                           const int *rows, int n_rows, const float *logprobs, JsonBuf *lines) {
     int V = t->model.gpt2.cfg.vocab_size;
     JsonBuf b = {0};
     size_t per_cfg = (size_t)n_rows * (size_t)V;
     for (int k = 0; k < cfgs->n; k++) {
-        if (k == intact && t->cmdline.n == 0 && cfgs->n > 1) continue;   // added as the reference only
+        if (k == hidden) continue;
         for (int r = 0; r < n_rows; r++) {
             const float *lp = logprobs + k * per_cfg + (size_t)r * V, *ref = logprobs + intact * per_cfg + (size_t)r * V;
             record_begin(&b, in, owned);
@@ -178,10 +180,10 @@ static int topk_record(TopK *t, const Record *in, JsonBuf *lines) {
         record_error(lines, in, err);
         return 1;
     }
-    int intact = configs_find_intact(&cfgs, cfg->n_layer);
-    if (intact < 0) {   // the reference for rose/fell/kl
+    int intact = configs_find_intact(&cfgs, cfg->n_layer), hidden = -1;
+    if (intact < 0) {   // the reference for rose/fell/kl, not itself reported
         configs_add_intact(&cfgs, cfg->n_layer);
-        intact = cfgs.n - 1;
+        intact = hidden = cfgs.n - 1;
     }
     int with_answer = record_has(in, "answer");
     if (experiment_tokens(&t->model, in, t->opt.bos, with_answer, &tk, err, sizeof err) != 0) goto done;
@@ -196,7 +198,7 @@ static int topk_record(TopK *t, const Record *in, JsonBuf *lines) {
     // Only the prompt is run: the answer (if any) is read at the last prompt position.
     if (sweep_run(&t->model.gpt2, &cfgs, tk.ids, tk.n_prompt, &t->ws, collect_logprobs, &job, NULL, err, sizeof err) != 0)
         goto done;
-    write_results(t, in, &cfgs, intact, &tk, rows, n_rows, logprobs, lines);
+    write_results(t, in, &cfgs, intact, hidden, &tk, rows, n_rows, logprobs, lines);
     rc = 0;
 done:
     if (rc) record_error(lines, in, err);

@@ -28,9 +28,11 @@ check_grep() {
   if grep -qF -- "$2" "$3"; then pass "$1"; else failed "$1" "[$2] not in $3: $(head -c 300 "$3")"; fi
 }
 
-# A small synthetic GPT-2 checkpoint (real vocabulary), made once per test run.
+# A small synthetic GPT-2 checkpoint (real vocabulary), made once per test run.  Weights
+# with std 0.3 (not GPT-2's 0.02) so that next-token distributions are peaked and greedy
+# generation varies between configurations.
 # Usage: tiny_model DIR [extra loadgpt2 flags]
 tiny_model() {
   dir=$1; shift
-  [ -f "$dir/model.safetensors" ] || loadgpt2 --random --out "$dir" --layers 4 --heads 4 --embd 64 --ctx 128 --seed 1 "$@" >/dev/null
+  [ -f "$dir/model.safetensors" ] || loadgpt2 --random --out "$dir" --layers 4 --heads 4 --embd 64 --ctx 128 --seed 1 --init-std 0.3 "$@" >/dev/null
 }

@@ -15,6 +15,9 @@ static int parses(const char *s) {
 static void test_validation(void) {
     CHECK("parse object", parses("{\"a\": [1, 2.5e3, true, null, \"x\"]}"));
     CHECK("parse surrounding space", parses("  {}  "));
+    CHECK("parse top-level string", parses(" \"abc\" "));
+    CHECK("parse top-level number", parses("42"));
+    CHECK("reject string then garbage", !parses("\"abc\" x"));
     CHECK("reject trailing garbage", !parses("{} x"));
     CHECK("reject two values", !parses("{}{}"));
     CHECK("reject bad literal", !parses("{\"a\": tru}"));
