@@ -71,6 +71,17 @@ int json_parse(JsonDoc *d, const char *text, size_t len, char *err, size_t errle
     d->text = text;
     d->len = len;
     if (memchr(text, '\0', len)) return fail(err, errlen, "invalid JSON: NUL byte in input");
+    // jsmn's strict mode cannot end the input on a primitive: take a lone one here.
+    size_t lead = 0, trail = len;
+    while (lead < len && only_space(text + lead, 1)) lead++;
+    while (trail > lead && only_space(text + trail - 1, 1)) trail--;
+    if (lead < trail && !strchr("{[\"", text[lead])) {
+        if (!primitive_valid(text + lead, trail - lead)) return fail(err, errlen, "invalid JSON");
+        d->tok = xcalloc(1, sizeof(jsmntok_t));
+        d->tok[0] = (jsmntok_t){.type = JSMN_PRIMITIVE, .start = (int)lead, .end = (int)trail, .size = 0, .parent = -1};
+        d->ntok = 1;
+        return 0;
+    }
     jsmn_parser p;
     jsmn_init(&p);
     int need = jsmn_parse(&p, text, len, NULL, 0);
