@@ -216,6 +216,11 @@ typedef struct {
     int decided;           // status examined and destination chosen
     int to_file;
     char ioerr[512];
+    // stall detection: no byte either way for stall_s seconds aborts the exchange
+    long stall_s;
+    double last_activity;
+    curl_off_t last_dl, last_ul;
+    int stalled;
     // progress bar
     int progress;
     const char *label;
@@ -349,17 +354,24 @@ static void progress_draw(Transfer *t, double total, double done, double now) {
 static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow) {
     (void)ultotal;
-    (void)ulnow;
     Transfer *t = userdata;
     double now = now_seconds();
-    if (dlnow == 0 || now - t->last_draw < 0.1) return 0;
+    if (dlnow != t->last_dl || ulnow != t->last_ul) {
+        t->last_dl = dlnow;
+        t->last_ul = ulnow;
+        t->last_activity = now;
+    } else if (t->stall_s > 0 && now - t->last_activity > (double)t->stall_s) {
+        t->stalled = 1;
+        return 1;                               // abort: CURLE_ABORTED_BY_CALLBACK
+    }
+    if (!t->progress || dlnow == 0 || now - t->last_draw < 0.1) return 0;
     double base = t->to_file ? (double)t->r->offset : 0;
     progress_draw(t, dltotal > 0 ? base + (double)dltotal : 0, base + (double)dlnow, now);
     return 0;
 }
 
 static void progress_end(Transfer *t) {
-    if (!t->drawn) return;
+    if (!t->drawn && t->r->received == 0) return;
     curl_off_t len = -1;
     curl_easy_getinfo(t->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
     double base = t->to_file ? (double)t->r->offset : 0;
@@ -390,8 +402,6 @@ static void options_apply(CURL *c, const HttpOptions *o, Transfer *t, char *errb
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(c, CURLOPT_USERAGENT, HTTP_USER_AGENT);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, o->connect_timeout_s > 0 ? o->connect_timeout_s : 10L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, o->stall_timeout_s > 0 ? o->stall_timeout_s : 30L);
     if (o->total_timeout_s > 0) curl_easy_setopt(c, CURLOPT_TIMEOUT, o->total_timeout_s);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, o->follow_redirects ? 1L : 0L);
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
@@ -406,21 +416,18 @@ static void options_apply(CURL *c, const HttpOptions *o, Transfer *t, char *errb
     curl_easy_setopt(c, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, t);
-    if (t->progress) {
-        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-        curl_easy_setopt(c, CURLOPT_XFERINFODATA, t);
-    }
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);      // stall detection and the bar
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, t);
 }
 
 // The message of a failed exchange: "GET url: what happened".
 static int transport_fail(const char *method, const char *url, CURLcode rc, const char *errbuf,
-                          const HttpOptions *o, char *err, size_t errlen) {
+                          const Transfer *t, char *err, size_t errlen) {
     char *u = http_url_for_message(url);
     const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
-    if (rc == CURLE_OPERATION_TIMEDOUT && strstr(errbuf, "too slow"))
-        fail(err, errlen, "%s %s: transfer stalled (under 1 byte/s for %ld s)", method, u,
-             o->stall_timeout_s > 0 ? o->stall_timeout_s : 30L);
+    if (t->stalled)
+        fail(err, errlen, "%s %s: transfer stalled (no data for %ld s)", method, u, t->stall_s);
     else if (rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING)
         fail(err, errlen, "%s %s: connection cut (%s)", method, u, detail);
     else
@@ -444,7 +451,8 @@ static int transfer_run(const char *method, const char *url, const HttpOptions *
     t->max_body = o->max_body ? o->max_body : DEFAULT_MAX_BODY;
     t->progress = o->progress;
     t->label = o->progress_label ? o->progress_label : "download";
-    t->start = t->last_draw = now_seconds();
+    t->start = t->last_draw = t->last_activity = now_seconds();
+    t->stall_s = o->stall_timeout_s == 0 ? 30 : o->stall_timeout_s;
     options_apply(c, o, t, errbuf);
     struct curl_slist *hdrs = headers_build(o, extra);
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -466,6 +474,7 @@ static int transfer_run(const char *method, const char *url, const HttpOptions *
     CURLcode rc = curl_easy_perform(c);
 
     HttpResponse *r = t->r;
+    if (t->stalled) rc = CURLE_OPERATION_TIMEDOUT;   // reported (and retried) as a timeout
     r->curl_code = (int)rc;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
     char *eff = NULL;
@@ -485,7 +494,7 @@ static int transfer_run(const char *method, const char *url, const HttpOptions *
         free(u);
         return -1;
     }
-    if (rc != CURLE_OK) return transport_fail(method, url, rc, errbuf, o, err, errlen);
+    if (rc != CURLE_OK) return transport_fail(method, url, rc, errbuf, t, err, errlen);
     return 0;
 }
 

@@ -39,7 +39,8 @@ void http_headers_free(HttpHeaders *h);
 typedef struct {
     const char *const *headers;  // extra request headers "Name: value", NULL-terminated; may be NULL
     long connect_timeout_s;      // 0 → 10 s
-    long stall_timeout_s;        // abort when under 1 byte/s for this long; 0 → 30 s
+    long stall_timeout_s;        // abort when no byte moves either way for this long, waiting
+                                 // for the reply included; 0 → 30 s, -1 → never (a slow API)
     long total_timeout_s;        // whole exchange; 0 → no limit (downloads can be long)
     int follow_redirects;        // follow 3xx (at most 10 hops); 0: return the 3xx itself
     int progress;                // draw a progress bar on stderr (caller checks the tty)
