@@ -1,7 +1,7 @@
 # autointerp — see README.md.  `make` builds bin/, `make test` runs the suite.
 CC      ?= cc
-CFLAGS  ?= -O2
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -Icommon \
+OPT     ?= -O2
+override CFLAGS += $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -Icommon \
            -I/usr/include/x86_64-linux-gnu $(EXTRA_CFLAGS)
 LDLIBS  += -lcurl -lutf8proc -lz -lm -pthread
 BUILD   ?= build/release
@@ -57,7 +57,7 @@ test: all
 # The same suite built with AddressSanitizer + UndefinedBehaviorSanitizer.
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 check-asan:
-	$(MAKE) BUILD=build/asan BIN=build/asan/bin CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" test
+	$(MAKE) BUILD=build/asan BIN=build/asan/bin OPT="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" test
 
 clean:
 	rm -rf build bin
