@@ -6,7 +6,12 @@ cd "$(dirname "$0")/.." || exit 2
 : "${BIN:=$(pwd)/bin}" "${UNIT:=$(pwd)/build/release/tests}"
 export BIN UNIT
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# Sanitizer reports (make check-asan) from any process, tools run by scripts included,
+# land in files here; each one is a failure.
+sanlogs=$(mktemp -d)
+trap 'rm -rf "$log" "$sanlogs"' EXIT
+export ASAN_OPTIONS="log_path=$sanlogs/asan:${ASAN_OPTIONS:-}"
+export UBSAN_OPTIONS="log_path=$sanlogs/ubsan:print_stacktrace=1:${UBSAN_OPTIONS:-}"
 for t in "$UNIT"/test_* tests/tool/*.sh; do
   [ -e "$t" ] || continue
   case "$t" in *.o|*.d) continue ;; esac
@@ -22,6 +27,12 @@ for t in "$UNIT"/test_* tests/tool/*.sh; do
     echo "FAIL $name: exited $rc without reporting a failure" >>"$log"
     echo "  $name: exited $rc without a FAIL line:"; printf '%s\n' "$out" | tail -n 15 | sed 's/^/    /'
   fi
+  for f in "$sanlogs"/*; do
+    [ -e "$f" ] || continue
+    echo "FAIL $name: sanitizer report $(basename "$f")" >>"$log"
+    echo "  $name: sanitizer report:"; head -n 30 "$f" | sed 's/^/    /'
+    rm -f "$f"
+  done
   echo "$name: $npass passed, $nfail failed ($(( $(date +%s) - start ))s)"
 done
 passed=$(grep -c ': PASS ' "$log")

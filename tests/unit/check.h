@@ -8,6 +8,9 @@
 
 static int check_failures;
 
+// Line-buffered stdout, so that PASS/FAIL lines survive a sanitizer's abrupt exit.
+__attribute__((constructor)) static void check_line_buffered(void) { setvbuf(stdout, NULL, _IOLBF, 0); }
+
 #define CHECK(name, cond)                                                          \
     do {                                                                           \
         if (cond) printf("PASS %s\n", (name));                                     \

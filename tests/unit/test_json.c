@@ -156,6 +156,7 @@ static void test_line_reader(void) {
     CHECK_INT("line number", r.lineno, 3);
     CHECK_INT("eof", lines_next(&r, &line), -1);
     rewind(f);
+    lines_free(&r);
     lines_init(&r, f);
     r.max_len = 1024;
     CHECK_INT("short line under limit", lines_next(&r, &line), 5);
