@@ -584,58 +584,66 @@ static int blob_verify(const Hub *h, const char *file, const HubFileMeta *m, con
     return 0;
 }
 
-// Downloads the blob of file into blobs/<etag> (resuming blobs/<etag>.incomplete).
+// Transfers location into part, resuming and retrying cut, stalled or refused (429/5xx)
+// transfers; 0 once the server has sent the whole content (checked by the caller).
+static int part_fetch(Hub *h, const char *file, const HubFileMeta *m, const char *location,
+                      const char *part, char *err, size_t errlen) {
+    HttpOptions o = {.connect_timeout_s = 10, .stall_timeout_s = h->stall_timeout,
+                     .follow_redirects = 1, .progress = h->progress, .progress_label = file};
+    const char *hdr[3];
+    hub_headers(h, location, NULL, hdr);
+    o.headers = hdr;
+    for (int attempt = 0;; attempt++) {
+        int last = attempt + 1 >= DOWNLOAD_ATTEMPTS;
+        if (attempt > 0) sleep_seconds(0.2 * (1 << (attempt - 1)));
+        HttpResponse r;
+        char neterr[512];
+        int got = http_download(location, part, 1, &o, &r, neterr, sizeof neterr);
+        if (got == 0 && r.status >= 200 && r.status <= 299) {
+            http_response_free(&r);
+            long long have = file_size(part);
+            if (m->size < 0 || have >= m->size) return 0;
+            if (!last) continue;                         // short: resume
+            return fail(err, errlen, "downloading %s/%s: the server sent %lld of %lld bytes", h->repo,
+                        file, have, m->size);
+        }
+        int retry = got != 0 ? http_transport_retryable(&r) : http_status_retryable(r.status);
+        if (retry && !last) {
+            http_response_free(&r);
+            continue;
+        }
+        if (got != 0)
+            fail(err, errlen, "downloading %s/%s failed: %s%s", h->repo, file, neterr,
+                 retry ? " (gave up after retries; run again to resume)" : "");
+        else
+            status_fail(h, file, h->revision, location, &r, err, errlen);
+        http_response_free(&r);
+        return -1;
+    }
+}
+
+// Downloads the blob of file into blobs/<etag> through blobs/<etag>.incomplete, which an
+// earlier run (ours or huggingface_hub's) may have left: it is resumed.
 static int blob_download(Hub *h, const char *file, const HubFileMeta *m, const char *location,
                          const char *blob, char *err, size_t errlen) {
     size_t n = strlen(blob) + 16;
     char *part = xmalloc(n);
     snprintf(part, n, "%s.incomplete", blob);
     long long have = file_size(part);
-    if (m->size >= 0 && have > m->size) unlink(part);     // longer than the file: useless
-    if (m->size >= 0 && have == m->size && blob_verify(h, file, m, part, err, errlen) != 0)
-        unlink(part);                                     // complete but wrong: start over
-
-    HttpOptions o = {.connect_timeout_s = 10, .stall_timeout_s = h->stall_timeout,
-                     .follow_redirects = 1, .progress = h->progress, .progress_label = file};
-    const char *hdr[3];
-    hub_headers(h, location, NULL, hdr);
-    o.headers = hdr;
-    int rc = -1;
-    for (int attempt = 0; attempt < DOWNLOAD_ATTEMPTS; attempt++) {
-        HttpResponse r = {0};
-        char neterr[512];
-        if (attempt > 0) sleep_seconds(0.2 * (1 << (attempt - 1)));
-        if (m->size >= 0 && file_size(part) == m->size) {  // complete already: just verify
-            rc = 0;
-            break;
-        }
-        int got = http_download(location, part, 1, &o, &r, neterr, sizeof neterr);
-        if (got != 0) {
-            int retry = http_transport_retryable(&r);
-            http_response_free(&r);
-            if (retry && attempt + 1 < DOWNLOAD_ATTEMPTS) continue;
-            fail(err, errlen, "downloading %s/%s failed: %s%s", h->repo, file, neterr,
-                 retry ? " (gave up after retries; run again to resume)" : "");
-            break;
-        }
-        if (r.status < 200 || r.status > 299) {
-            int retry = http_status_retryable(r.status);
-            if (!retry || attempt + 1 == DOWNLOAD_ATTEMPTS) {
-                status_fail(h, file, h->revision, location, &r, err, errlen);
-                http_response_free(&r);
-                break;
-            }
-            http_response_free(&r);
-            continue;
-        }
-        http_response_free(&r);
-        if (m->size >= 0 && file_size(part) < m->size) continue;  // short: resume
-        rc = 0;
-        break;
+    int done = 0;
+    if (m->size >= 0 && have > m->size) {
+        unlink(part);                                    // longer than the file: useless
+    } else if (m->size >= 0 && have == m->size) {        // complete already: check it
+        done = blob_verify(h, file, m, part, err, errlen) == 0;
+        if (!done) unlink(part);
     }
-    if (rc == 0 && blob_verify(h, file, m, part, err, errlen) != 0) {
-        unlink(part);
-        rc = -1;
+    int rc = 0;
+    if (!done) {
+        rc = part_fetch(h, file, m, location, part, err, errlen);
+        if (rc == 0 && blob_verify(h, file, m, part, err, errlen) != 0) {
+            unlink(part);                                // never keep bad bytes
+            rc = -1;
+        }
     }
     if (rc == 0 && rename(part, blob) != 0)
         rc = fail(err, errlen, "cannot rename %s: %s", part, strerror(errno));

@@ -177,6 +177,21 @@ check_grep "bad prefix: checksum mismatch" "checksum mismatch" "$TMP/err"
 check_eq "bad prefix: removed" "$(ls "$HF_HUB_CACHE/models--gpt2/blobs" | grep -c "$SHA")" 0
 resolve gpt2
 check_rc "bad prefix: next run succeeds" 0
+# A complete .incomplete is checked and kept without a transfer; a complete but wrong one
+# is replaced in the same run.
+fresh_cache
+mkdir -p "$HF_HUB_CACHE/models--gpt2/blobs"
+cp "$SRC/model.safetensors" "$HF_HUB_CACHE/models--gpt2/blobs/$SHA.incomplete"
+: > "$LOG"
+resolve gpt2
+check_rc "complete incomplete kept" 0
+check_eq "complete incomplete: no CDN request" "$(grep -c '/cdn/' "$LOG")" 0
+fresh_cache
+mkdir -p "$HF_HUB_CACHE/models--gpt2/blobs"
+head -c "$SIZE" /dev/zero > "$HF_HUB_CACHE/models--gpt2/blobs/$SHA.incomplete"
+resolve gpt2
+check_rc "complete but wrong incomplete replaced" 0
+check "replaced: files identical" files_identical "$(cat "$TMP/out")"
 stop_server
 
 # --- 8. a server that ignores Range: restart from zero ----------------------------------
