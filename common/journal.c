@@ -218,7 +218,7 @@ static JournalIssue *issue_add(JournalLog *log, long lineno, long long offset, c
 static int entry_add(JournalLog *log, const char *line, size_t len, long lineno, long long offset, char *msg,
                      size_t msglen) {
     JournalEntry e = {.offset = offset};
-    char perr[160];
+    char perr[96];
     if (record_parse(&e.rec, line, len, lineno, perr, sizeof perr) != 0) {
         record_free(&e.rec);
         snprintf(msg, msglen, "invalid JSON: %s", perr);
