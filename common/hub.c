@@ -688,7 +688,7 @@ static int hub_fetch(Hub *h, const char *const *files, int nfiles, char **dir_ou
         free(location);
         if (rc != 0 || snapshot_link(h->repo_dir, commit, files[i], m.etag, err, errlen) != 0) return -1;
     }
-    if (nfiles > 0 && strcmp(commit, h->revision) != 0) {
+    if (strcmp(commit, h->revision) != 0) {
         char *refs = path_join(h->repo_dir, "refs");
         char *ref = path_join(refs, h->revision);
         int rc = file_write_atomic(ref, commit, err, errlen);
@@ -699,11 +699,6 @@ static int hub_fetch(Hub *h, const char *const *files, int nfiles, char **dir_ou
     char *snaps = path_join(h->repo_dir, "snapshots");
     *dir_out = path_join(snaps, commit);
     free(snaps);
-    if (nfiles == 0 && mkdir_p(*dir_out) != 0) {
-        free(*dir_out);
-        *dir_out = NULL;
-        return fail(err, errlen, "cannot create the snapshot directory");
-    }
     return 0;
 }
 
@@ -729,6 +724,7 @@ int hub_resolve(const char *name, const HubOptions *opt, char **dir_out, char *e
     int nfiles = o.files ? o.nfiles : HUB_DEFAULT_NFILES;
     const char *revision = o.revision ? o.revision : "main";
     if (!name || !*name) return fail(err, errlen, "empty model name");
+    if (nfiles <= 0) return fail(err, errlen, "%s: no files asked for", name);
     for (int i = 0; i < nfiles; i++)
         if (!files[i] || !hub_filename_valid(files[i]))
             return fail(err, errlen, "invalid file name '%s'", files[i] ? files[i] : "(null)");

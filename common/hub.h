@@ -48,7 +48,7 @@ typedef struct {
     const char *revision;       // branch, tag or commit; NULL → "main"
     int offline;                // 1: cache only (also on when HF_HUB_OFFLINE is set truthy)
     int progress;               // 0: auto (a bar when stderr is a terminal), 1: always, -1: never
-    const char *const *files;   // (nfiles) files the directory must hold; NULL → hub_default_files
+    const char *const *files;   // (nfiles ≥ 1) files the directory must hold; NULL → hub_default_files
     int nfiles;
 } HubOptions;                   // a zeroed HubOptions (or opt = NULL) means all defaults
 

@@ -286,3 +286,22 @@ check_grep "permanent stall message" "stalled" "$TMP/err"
 check "permanent stall gives up in time" [ $((t1 - t0)) -lt 20 ]
 check_eq "permanent stall keeps the partial for later" "$(ls "$HF_HUB_CACHE/models--gpt2/blobs" | grep -c "$SHA.incomplete")" 1
 stop_server
+
+# --- 13. end to end: loadgpt2 NAME through the hub ------------------------------------------
+mkdir -p "$SERVE/tiny"
+tiny_model "$SERVE/tiny/gpt2" --layers 2 --heads 2 --embd 32 --ctx 64
+start_server
+fresh_cache
+loadgpt2 tiny/gpt2 > "$TMP/out" 2> "$TMP/err"
+RC=$?
+check_rc "loadgpt2 downloads" 0
+check_grep "loadgpt2 dir in the cache" "\"dir\":\"$HF_HUB_CACHE/models--tiny--gpt2/snapshots/" "$TMP/out"
+check_grep "loadgpt2 reads the downloaded config" '"n_layer":2' "$TMP/out"
+stop_server
+HF_HUB_OFFLINE=1 loadgpt2 tiny/gpt2 > "$TMP/out2" 2> "$TMP/err"
+check_eq "loadgpt2 offline from the cache" "$(cat "$TMP/out2")" "$(cat "$TMP/out")"
+fresh_cache
+loadgpt2 --offline tiny/gpt2 > "$TMP/out" 2> "$TMP/err"
+RC=$?
+check_eq "loadgpt2 offline without cache fails" "$([ "$RC" -ne 0 ] && echo failed)" failed
+check_grep "loadgpt2 offline message" "not in the cache" "$TMP/err"

@@ -342,6 +342,9 @@ static void test_resolve_args(void) {
     HubOptions e = {.files = evil, .nfiles = 1};
     CHECK_INT("bad file", hub_resolve("gpt2", &e, &dir, err, sizeof err), -1);
     CHECK("bad file message", strstr(err, "invalid file name") != NULL);
+    HubOptions z = {.files = files, .nfiles = 0};
+    CHECK_INT("no files", hub_resolve("gpt2", &z, &dir, err, sizeof err), -1);
+    CHECK("no files message", strstr(err, "no files") != NULL);
     HubOptions r = {.revision = "../main"};
     CHECK_INT("bad revision", hub_resolve("gpt2", &r, &dir, err, sizeof err), -1);
     CHECK("bad revision message", strstr(err, "invalid revision") != NULL);
