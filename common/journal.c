@@ -319,3 +319,48 @@ char *journal_entry_str(const JournalEntry *e, const char *key) {
     }
     return s;
 }
+
+// ----------------------------------------------------------------------------- schema
+
+typedef struct {
+    const char *kind, *key;
+    int type;       // JSMN_OBJECT, JSMN_ARRAY, JSMN_STRING, or JSMN_PRIMITIVE for an integer
+    int required;
+} FieldRule;
+
+static const FieldRule field_rules[] = {
+    {"meta", "model", JSMN_OBJECT, 1},        {"meta", "goal", JSMN_STRING, 0},
+    {"meta", "max_steps", JSMN_PRIMITIVE, 0}, {"task", "task", JSMN_STRING, 1},
+    {"task", "description", JSMN_STRING, 0},  {"task", "eval_questions", JSMN_ARRAY, 0},
+    {"task", "n_examples", JSMN_PRIMITIVE, 0}, {"result", "experiment", JSMN_STRING, 1},
+    {"result", "tool", JSMN_STRING, 1},       {"note", "observation", JSMN_STRING, 1},
+    {"note", "hypothesis", JSMN_STRING, 0},   {"note", "experiment", JSMN_STRING, 0},
+    {"note", "task", JSMN_STRING, 0},         {"action", "type", JSMN_STRING, 1},
+    {"action", "step", JSMN_PRIMITIVE, 0},    {"llm", "request", JSMN_OBJECT, 1},
+    {"llm", "step", JSMN_PRIMITIVE, 0},       {"report", "markdown", JSMN_STRING, 1},
+};
+
+static const char *type_name(int type) {
+    switch (type) {
+    case JSMN_OBJECT: return "an object";
+    case JSMN_ARRAY: return "an array";
+    case JSMN_STRING: return "a string";
+    default: return "an integer";
+    }
+}
+
+int journal_validate(const char *kind, const Record *r, char *err, size_t errlen) {
+    for (size_t i = 0; i < sizeof field_rules / sizeof field_rules[0]; i++) {
+        const FieldRule *f = &field_rules[i];
+        if (strcmp(f->kind, kind)) continue;
+        int v = json_obj_get(&r->doc, 0, f->key);
+        if (v < 0 || json_is_null(&r->doc, v)) {
+            if (f->required) return fail(err, errlen, "a %s record needs \"%s\" (%s)", kind, f->key, type_name(f->type));
+            continue;
+        }
+        long long n;
+        int ok = f->type == JSMN_PRIMITIVE ? json_int(&r->doc, v, &n) == 0 : json_type(&r->doc, v) == f->type;
+        if (!ok) return fail(err, errlen, "field \"%s\" of a %s record must be %s", f->key, kind, type_name(f->type));
+    }
+    return 0;
+}

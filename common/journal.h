@@ -92,6 +92,14 @@ int journal_append(Journal *j, JsonBuf *b, char *err, size_t errlen);
 int journal_append_object(Journal *j, const char *kind, const char *obj, size_t len, char *err,
                           size_t errlen);
 
+// Check that r (the fields of a record, "kind"/"time" not needed) has what a record of
+// `kind` requires (see the schema above; docs/journal.md lists them): meta "model" object;
+// task "task" string; result "experiment" and "tool" strings; note "observation" string;
+// action "type" string; llm "request" object; report "markdown" string; and that the
+// optional fields it names have their types.  Unknown kinds pass.  0, or -1 with a
+// message in err.
+int journal_validate(const char *kind, const Record *r, char *err, size_t errlen);
+
 // Write the current time as the journal does, "2024-05-01T12:34:56.789Z" (or
 // $SOURCE_DATE_EPOCH's), into out (at least 32 bytes).
 void journal_time(char *out, size_t outlen);
