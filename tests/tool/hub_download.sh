@@ -148,6 +148,20 @@ check_eq "partial cache: one GET" "$(grep -c '"method": "GET"' "$LOG")" 1
 check_grep "partial cache: the GET is vocab.json" "\"method\": \"GET\", \"path\": \"/openai-community/gpt2/resolve/$COMMIT/vocab.json\"" "$LOG"
 stop_server
 
+# --- 5b. two processes fetching one model at once (the blob lock) --------------------------
+start_server
+fresh_cache
+"$HUB" --resolve gpt2 > "$TMP/p1" 2>&1 &
+p1=$!
+"$HUB" --resolve gpt2 > "$TMP/p2" 2>&1 &
+p2=$!
+wait $p1; r1=$?
+wait $p2; r2=$?
+check_eq "concurrent resolves succeed" "$r1 $r2" "0 0"
+check "concurrent: files identical" files_identical "$HF_HUB_CACHE/models--gpt2/snapshots/$COMMIT"
+check_eq "concurrent: no stray temp files" "$(find "$HF_HUB_CACHE" -name '*.tmp.*' -o -name '*.incomplete' | wc -l | tr -d ' ')" 0
+stop_server
+
 # --- 6. resume after a cut, within one run ----------------------------------------------
 start_server --cut-after 100000
 fresh_cache
