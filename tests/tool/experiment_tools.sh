@@ -30,6 +30,17 @@ check_eq "tokenize: BOS first" "$(head -c 40 prompt_tok.ndjson | grep -c '"token
 check_grep "tokenize: BOS in tokens" '"tokens":[50256,' prompt_tok.ndjson
 check_grep "tokenize: exact token strings" '"token_strs":["<|endoftext|>","Mad","rid"," is"," the"," capital"," of"]' prompt_tok.ndjson
 
+printf '%s\n' '{"text":"caf\u00e9 \u65e5\u672c <|endoftext|>\n\tx","n":1}' > text.ndjson
+tokenize --model "$M" --no-bos < text.ndjson > enc.ndjson
+check_grep "tokenize --no-bos: no BOS, special token in text" '"tokens":[66,1878,2634,10545,245,98,17312,105,220,50256,198,197,87]' enc.ndjson
+check_grep "tokenize: partial UTF-8 bytes shown as U+FFFD" '" \ufffd","\ufffd","\ufffd"' enc.ndjson
+$PY -c 'import json; r = json.load(open("enc.ndjson")); print(json.dumps({"tokens": r["tokens"], "n": 1}))' | tokenize --model "$M" --decode > dec.ndjson
+check_eq "tokenize --decode restores the exact text" "$($PY -c 'import json; print(json.load(open("dec.ndjson"))["text"] == json.load(open("text.ndjson"))["text"])')" True
+printf '%s\n' '{"tokens":[1,99999]}' '{"x":1}' | tokenize --model "$M" --decode > decbad.ndjson 2>/dev/null
+check_eq "tokenize --decode: bad records exit 5" "$?" 5
+check_grep "tokenize --decode: id out of range" '"error":"token id out of range"' decbad.ndjson
+check_grep "tokenize --decode: missing tokens" '{"x":1,"error":"missing \"tokens\""}' decbad.ndjson
+
 # ---- scoreloss
 scoreloss --model "$M" --sweep drop-last < in.ndjson > sweep.ndjson
 check_eq "scoreloss drop-last: 5 configurations x 3 records" "$(wc -l < sweep.ndjson)" 15
