@@ -1,6 +1,8 @@
 // tool: the shared record loop; see tool.h.
 #include "tool.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,4 +94,31 @@ int tool_run(FILE *in, FILE *out, int batch, BatchFn fn, void *ctx) {
     free(b.recs);
     free(b.ptrs);
     return io_error ? EXIT_USAGE : failed ? EXIT_BAD_INPUT : 0;
+}
+
+long long arg_integer(const char *s, long long lo, long long hi, const char *flag) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        eprintf(EXIT_USAGE, "%s needs a whole number in %lld..%lld, not '%s'", flag, lo, hi, s);
+    return v;
+}
+
+unsigned long long arg_seed(const char *s, const char *flag) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[strspn(s, " \t")] == '-')
+        eprintf(EXIT_USAGE, "%s needs a whole number in 0..18446744073709551615, not '%s'", flag, s);
+    return v;
+}
+
+double arg_real(const char *s, double lo, double hi, const char *flag) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
+        eprintf(EXIT_USAGE, "%s needs a number in %g..%g, not '%s'", flag, lo, hi, s);
+    return v;
 }

@@ -28,4 +28,12 @@ int tool_run(FILE *in, FILE *out, int batch, BatchFn fn, void *ctx);
 // report "prog: error (at <stdin>:LINE): msg" on stderr.
 void record_error(JsonBuf *lines, const Record *in, const char *msg);
 
+// Command-line numbers: the value of `flag`'s argument s, or exit 2 with
+// "FLAG needs a whole number in LO..HI, not 'S'".
+long long arg_integer(const char *s, long long lo, long long hi, const char *flag);
+// A seed: any decimal in 0..2^64-1.
+unsigned long long arg_seed(const char *s, const char *flag);
+// A finite decimal number in [lo, hi].
+double arg_real(const char *s, double lo, double hi, const char *flag);
+
 #endif

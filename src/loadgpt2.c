@@ -38,13 +38,6 @@ typedef struct {
     float init_std;
 } Options;
 
-static int parse_int_arg(const char *s, int lo, int hi, const char *flag) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end || v < lo || v > hi) eprintf(EXIT_USAGE, "%s must be an integer in %d..%d", flag, lo, hi);
-    return (int)v;
-}
-
 static void parse_options(int argc, char **argv, Options *o) {
     enum { REVISION = 256, OFFLINE, NO_PROGRESS, RANDOM, OUT, SHAPE, LAYERS, HEADS, EMBD, CTX, VOCAB, SEED,
            DTYPE, PREFIX, UNTIED, NO_MASKS, INIT_STD };
@@ -70,22 +63,17 @@ static void parse_options(int argc, char **argv, Options *o) {
         case RANDOM: o->random = 1; break;
         case OUT: o->out = optarg; break;
         case SHAPE: o->shape = optarg; break;
-        case LAYERS: o->cfg.n_layer = parse_int_arg(optarg, 0, 1000, "--layers"); break;
-        case HEADS: o->cfg.n_head = parse_int_arg(optarg, 1, 1000, "--heads"); break;
-        case EMBD: o->cfg.n_embd = parse_int_arg(optarg, 1, 100000, "--embd"); break;
-        case CTX: o->cfg.n_ctx = parse_int_arg(optarg, 1, 1 << 20, "--ctx"); break;
-        case VOCAB: o->cfg.vocab_size = parse_int_arg(optarg, 1, 1 << 24, "--vocab"); break;
-        case SEED: o->seed = strtoull(optarg, NULL, 10); break;
+        case LAYERS: o->cfg.n_layer = (int)arg_integer(optarg, 0, 1000, "--layers"); break;
+        case HEADS: o->cfg.n_head = (int)arg_integer(optarg, 1, 1000, "--heads"); break;
+        case EMBD: o->cfg.n_embd = (int)arg_integer(optarg, 1, 100000, "--embd"); break;
+        case CTX: o->cfg.n_ctx = (int)arg_integer(optarg, 1, 1 << 20, "--ctx"); break;
+        case VOCAB: o->cfg.vocab_size = (int)arg_integer(optarg, 1, 1 << 24, "--vocab"); break;
+        case SEED: o->seed = arg_seed(optarg, "--seed"); break;
         case DTYPE: o->dtype = optarg; break;
         case PREFIX: o->prefix = 1; break;
         case UNTIED: o->untied = 1; break;
         case NO_MASKS: o->no_masks = 1; break;
-        case INIT_STD: {
-            char *end;
-            o->init_std = strtof(optarg, &end);
-            if (!*optarg || *end || !(o->init_std > 0) || o->init_std > 10) eprintf(EXIT_USAGE, "--init-std must be in (0, 10]");
-            break;
-        }
+        case INIT_STD: o->init_std = (float)arg_real(optarg, 1e-6, 10, "--init-std"); break;
         case 'h': fputs(usage_text, stdout); exit(0);
         default: fputs(usage_text, stderr); exit(EXIT_USAGE);
         }

@@ -197,13 +197,6 @@ static int run_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
     return failed;
 }
 
-static long parse_number(const char *s, long lo, long hi, const char *flag) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) eprintf(EXIT_USAGE, "%s must be an integer in %ld..%ld", flag, lo, hi);
-    return v;
-}
-
 static void parse_options(int argc, char **argv, Runner *r) {
     enum { MAX_TOKENS = OPT_TOOL_FIRST, TEMPERATURE, TOP_K, SEED, STOP, BATCH };
     static const struct option longopts[] = {
@@ -216,19 +209,14 @@ static void parse_options(int argc, char **argv, Runner *r) {
     r->max_tokens = 20;
     r->batch = 8;
     int c;
-    char *end;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         if (experiment_option(&r->opt, c, optarg)) continue;
         switch (c) {
-        case MAX_TOKENS: r->max_tokens = (int)parse_number(optarg, 0, 1 << 20, "--max-tokens"); break;
-        case TOP_K: r->top_k = (int)parse_number(optarg, 0, 1 << 24, "--top-k"); break;
-        case BATCH: r->batch = (int)parse_number(optarg, 1, 4096, "--batch"); break;
-        case SEED: r->seed = (unsigned long long)parse_number(optarg, 0, __LONG_MAX__, "--seed"); break;
-        case TEMPERATURE:
-            r->temperature = strtof(optarg, &end);
-            if (!*optarg || *end || !(r->temperature >= 0) || r->temperature > 1000)
-                eprintf(EXIT_USAGE, "--temperature must be a number in 0..1000");
-            break;
+        case MAX_TOKENS: r->max_tokens = (int)arg_integer(optarg, 0, 1 << 20, "--max-tokens"); break;
+        case TOP_K: r->top_k = (int)arg_integer(optarg, 0, 1 << 24, "--top-k"); break;
+        case BATCH: r->batch = (int)arg_integer(optarg, 1, 4096, "--batch"); break;
+        case SEED: r->seed = arg_seed(optarg, "--seed"); break;
+        case TEMPERATURE: r->temperature = (float)arg_real(optarg, 0, 1000, "--temperature"); break;
         case STOP:
             if (r->n_stops == MAX_STOPS) eprintf(EXIT_USAGE, "at most %d --stop strings", MAX_STOPS);
             if (!*optarg) eprintf(EXIT_USAGE, "--stop needs a non-empty string");

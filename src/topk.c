@@ -215,13 +215,6 @@ static int topk_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
     return failed;
 }
 
-static int parse_count(const char *s, const char *flag) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < 1 || v > 100000) eprintf(EXIT_USAGE, "%s must be an integer in 1..100000", flag);
-    return (int)v;
-}
-
 int main(int argc, char **argv) {
     util_set_progname(argv[0]);
     enum { POSITIONS = OPT_TOOL_FIRST, CANDIDATES };
@@ -234,9 +227,9 @@ int main(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "hk:", longopts, NULL)) != -1) {
         if (experiment_option(&t.opt, c, optarg)) continue;
         switch (c) {
-        case 'k': t.k = parse_count(optarg, "-k"); break;
+        case 'k': t.k = (int)arg_integer(optarg, 1, 100000, "-k"); break;
         case POSITIONS: t.positions = optarg; break;
-        case CANDIDATES: t.candidates = parse_count(optarg, "--candidates"); break;
+        case CANDIDATES: t.candidates = (int)arg_integer(optarg, 1, 100000, "--candidates"); break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
