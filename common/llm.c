@@ -238,7 +238,10 @@ int llm_request_json(const LlmClient *c, const LlmRequest *req, JsonBuf *out, ch
 
 // ----------------------------------------------------------------------------- reply
 
-void llm_reply_free(LlmReply *r) {
+
+// Drop what a failed parse left of choices[0] (content, tool calls, finish_reason,
+// model, usage), so that a refused reply exposes no half-read fields.
+static void reply_choice_clear(LlmReply *r) {
     free(r->content);
     for (int i = 0; i < r->n_tool_calls; i++) {
         free(r->tool_calls[i].id);
@@ -248,6 +251,14 @@ void llm_reply_free(LlmReply *r) {
     free(r->tool_calls);
     free(r->finish_reason);
     free(r->model);
+    r->content = r->finish_reason = r->model = NULL;
+    r->tool_calls = NULL;
+    r->n_tool_calls = 0;
+    r->prompt_tokens = r->completion_tokens = r->total_tokens = -1;
+}
+
+void llm_reply_free(LlmReply *r) {
+    reply_choice_clear(r);
     free(r->request_body);
     free(r->body);
     free(r->error_message);
@@ -432,6 +443,7 @@ int llm_reply_parse(LlmReply *r, const char *body, size_t len, char *err, size_t
     if (rc != 0 && why) fail(err, errlen, "malformed reply: %s", why);
 done:
     json_free(&d);
+    if (rc != 0) reply_choice_clear(r);
     return rc;
 }
 

@@ -128,6 +128,8 @@ static void check_malformed(const char *name, const char *body, const char *want
     snprintf(label, sizeof label, "%s: message", name);
     if (strstr(err, want)) printf("PASS %s\n", label);
     else { printf("FAIL %s: [%s] lacks [%s]\n", label, err, want); check_failures++; }
+    snprintf(label, sizeof label, "%s: nothing half-read kept", name);
+    CHECK(label, r.content == NULL && r.n_tool_calls == 0 && r.tool_calls == NULL && r.finish_reason == NULL);
     llm_reply_free(&r);
 }
 
