@@ -128,6 +128,28 @@ static void write_stream(JsonBuf *out, const Item *it, const Stream *s) {
     jb_cstr(out, s->finish ? s->finish : "length");
 }
 
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001B3ULL;
+    return h;
+}
+
+// Each record x configuration draws its own stream, seeded from what it is — the record's
+// "id" (else its prompt) and the layers — so that sampled completions do not depend on
+// batching, sharding or the order of records and configurations.
+static uint64_t stream_seed(uint64_t seed, const Record *in, const LayerConfig *c) {
+    uint64_t h = fnv1a(0xCBF29CE484222325ULL, &seed, sizeof seed);
+    int id = json_obj_get(&in->doc, 0, "id");
+    if (id < 0) id = json_obj_get(&in->doc, 0, "prompt");
+    if (id >= 0) {
+        size_t len;
+        const char *raw = json_raw(&in->doc, id, &len);
+        h = fnv1a(h, raw, len);
+    }
+    h = fnv1a(h, c->idx, sizeof(int) * (size_t)c->n);
+    return fnv1a(h, &c->n, sizeof c->n);
+}
+
 static int prepare_item(Runner *r, Item *it) {
     const Gpt2Config *cfg = &r->model.gpt2.cfg;
     if (experiment_configs(&r->cmdline, it->in, cfg->n_layer, &it->configs, it->error, sizeof it->error) != 0) return -1;
@@ -151,8 +173,7 @@ static int run_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
             st[k].record = i;
             st[k].config = c;
             st[k].tokens = xmalloc(sizeof(int) * (size_t)(r->max_tokens + 1));
-            rng_seed(&st[k].rng, r->seed ^ (0x9E3779B97F4A7C15ULL * (unsigned long long)recs[i]->lineno) ^
-                                     ((unsigned long long)c << 40));
+            rng_seed(&st[k].rng, stream_seed(r->seed, recs[i], &items[i].configs.cfg[c]));
         }
     }
     TfWorkspace ws;

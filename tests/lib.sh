@@ -1,9 +1,11 @@
 # tests/lib.sh: helpers for tool-level tests.  Source it; each check prints
 # "PASS name" or "FAIL name: detail", and tests/run.sh counts those lines.
-# $BIN is the directory of built tools, $TMP a fresh scratch directory.
-: "${BIN:?BIN must point at the built tools}"
-PATH="$BIN:$PATH"
+# $BIN is the directory of built tools (default: the checkout's bin/), $TMP a fresh
+# scratch directory.
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${BIN:-$ROOT/bin}
+UNIT=${UNIT:-$ROOT/build/release/tests}
+PATH="$BIN:$PATH"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/autointerp-test.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 PY=/usr/bin/python3          # Debian's python3, which has python3-numpy
