@@ -521,7 +521,7 @@ static void write_experiment(JsonBuf *md, const JournalLog *log, const char *x, 
     for (int t = 0; t < 3; t++)
         if (counts[t]) md_printf(md, " %d from %s;", counts[t], tools[t]);
     if (other) md_printf(md, " %d from other tools;", other);
-    md->len--;   // the last ';'
+    if (md->buf[md->len - 1] == ';') md->len--;
     jb_puts(md, ".\n");
     if (errors) {
         md_printf(md, "%d of them carry an error (left out below); the first: ", errors);
