@@ -713,8 +713,138 @@ static int parse_task(TaskSet *set, const JsonDoc *d, int obj, int ti, TaskInfo 
     return 0;
 }
 
-int tasks_parse(TaskSet *set, const char *text, size_t len, char *err, size_t errlen) {
-    memset(set, 0, sizeof *set);
+// ----------------------------------------------------------------------------- records
+
+// The tasks of NDJSON example records, gathered by "task" in order of first appearance.
+typedef struct {
+    char *name;
+    char *description;   // raw JSON of the first record's "description", or NULL
+    char *questions;     // raw JSON of the first "eval_questions" array seen, or NULL
+    JsonBuf examples;    // "{...},{...}" raw example objects
+} RecordTask;
+
+static char *raw_copy(const JsonDoc *d, int v) {
+    size_t n;
+    const char *s = json_raw(d, v, &n);
+    return xstrndup(s, n);
+}
+
+// Append one record (line lineno, already parsed) to its task in *tasks.
+static void record_gather(TaskSet *set, const JsonDoc *d, long lineno, RecordTask **tasks, int *n) {
+    int err_v = json_obj_get(d, 0, "error");
+    if (err_v >= 0 && !json_is_null(d, err_v)) {
+        add_problem(set, "line %ld: the record carries an \"error\"", lineno);
+        return;
+    }
+    char *name = NULL;
+    int p = json_obj_get(d, 0, "prompt"), a = json_obj_get(d, 0, "answer"), sep = json_obj_get(d, 0, "separator");
+    if (member_string(d, 0, "task", &name) != 1 || name[0] == '\0') {
+        add_problem(set, "line %ld: \"task\" missing or not a non-empty string", lineno);
+        free(name);
+        return;
+    }
+    if (json_type(d, p) != JSMN_STRING || json_type(d, a) != JSMN_STRING ||
+        (sep >= 0 && json_type(d, sep) != JSMN_STRING)) {
+        add_problem(set, "line %ld (%s): \"prompt\", \"answer\" or \"separator\" missing or not a string", lineno, name);
+        free(name);
+        return;
+    }
+    int k = 0;
+    while (k < *n && strcmp((*tasks)[k].name, name) != 0) k++;
+    if (k == *n) {
+        *tasks = xrealloc(*tasks, (size_t)(*n + 1) * sizeof **tasks);
+        memset(&(*tasks)[k], 0, sizeof **tasks);
+        (*tasks)[k].name = name;
+        (*n)++;
+        int desc = json_obj_get(d, 0, "description");
+        if (desc >= 0) (*tasks)[k].description = raw_copy(d, desc);
+    } else {
+        free(name);
+    }
+    RecordTask *t = &(*tasks)[k];
+    int q = json_obj_get(d, 0, "eval_questions");
+    if (!t->questions && q >= 0 && json_type(d, q) == JSMN_ARRAY) t->questions = raw_copy(d, q);
+    jb_sep(&t->examples);
+    jb_puts(&t->examples, "{\"prompt\":");
+    size_t len;
+    const char *raw = json_raw(d, p, &len);
+    jb_raw(&t->examples, raw, len);
+    jb_puts(&t->examples, ",\"answer\":");
+    raw = json_raw(d, a, &len);
+    jb_raw(&t->examples, raw, len);
+    if (sep >= 0) {
+        jb_puts(&t->examples, ",\"separator\":");
+        raw = json_raw(d, sep, &len);
+        jb_raw(&t->examples, raw, len);
+    }
+    jb_puts(&t->examples, "}");
+}
+
+// NDJSON example records (text[0..len)) into the task-list JSON `list`; every record that
+// cannot be used leaves a problem naming its line.
+static void records_to_list(TaskSet *set, const char *text, size_t len, JsonBuf *list) {
+    RecordTask *tasks = NULL;
+    int n = 0;
+    long lineno = 0;
+    for (size_t i = 0; i < len;) {
+        const char *nl = memchr(text + i, '\n', len - i);
+        size_t end = nl ? (size_t)(nl - text) : len;
+        lineno++;
+        const char *line = text + i;
+        size_t ll = end - i;
+        i = end + 1;
+        if (ll > 0 && line[ll - 1] == '\r') ll--;
+        size_t sp = 0;
+        while (sp < ll && strchr(" \t", line[sp])) sp++;
+        if (sp == ll) continue;
+        JsonDoc d;
+        char jerr[128];
+        if (json_parse(&d, line, ll, jerr, sizeof jerr) != 0 || json_type(&d, 0) != JSMN_OBJECT)
+            add_problem(set, "line %ld: not a JSON object", lineno);
+        else
+            record_gather(set, &d, lineno, &tasks, &n);
+        json_free(&d);
+    }
+    jb_puts(list, "[");
+    for (int k = 0; k < n; k++) {
+        jb_sep(list);
+        jb_puts(list, "{");
+        jb_key(list, "name");
+        jb_cstr(list, tasks[k].name);
+        if (tasks[k].description) {
+            jb_key(list, "description");
+            jb_puts(list, tasks[k].description);
+        }
+        if (tasks[k].questions) {
+            jb_key(list, "eval_questions");
+            jb_puts(list, tasks[k].questions);
+        }
+        jb_key(list, "examples");
+        jb_puts(list, "[");
+        if (tasks[k].examples.buf) jb_raw(list, tasks[k].examples.buf, tasks[k].examples.len);
+        jb_puts(list, "]}");
+        free(tasks[k].name);
+        free(tasks[k].description);
+        free(tasks[k].questions);
+        jb_free(&tasks[k].examples);
+    }
+    jb_puts(list, "]");
+    free(tasks);
+}
+
+// Is the first line of text a JSON object with a "prompt" member (an example record)?
+static int looks_like_record(const char *text, size_t len) {
+    const char *nl = memchr(text, '\n', len);
+    size_t n = nl ? (size_t)(nl - text) : len;
+    JsonDoc d;
+    char jerr[8];
+    int yes = json_parse(&d, text, n, jerr, sizeof jerr) == 0 && json_type(&d, 0) == JSMN_OBJECT &&
+              json_obj_get(&d, 0, "prompt") >= 0;
+    json_free(&d);
+    return yes;
+}
+
+static int list_parse(TaskSet *set, const char *text, size_t len, char *err, size_t errlen) {
     JsonDoc d;
     char jerr[256];
     if (json_parse(&d, text, len, jerr, sizeof jerr) != 0) {
@@ -733,10 +863,53 @@ int tasks_parse(TaskSet *set, const char *text, size_t len, char *err, size_t er
     return 0;
 }
 
+int tasks_parse(TaskSet *set, const char *text, size_t len, char *err, size_t errlen) {
+    memset(set, 0, sizeof *set);
+    size_t i = 0;
+    while (i < len && strchr(" \t\r\n", text[i]) && text[i]) i++;
+    if (i == len || text[i] != '{' || !looks_like_record(text + i, len - i)) return list_parse(set, text, len, err, errlen);
+    JsonBuf list = {0};
+    TaskSet rec = {0};
+    records_to_list(&rec, text, len, &list);
+    int rc = list_parse(set, list.buf, list.len, err, errlen);
+    jb_free(&list);
+    // the records' problems come first: they name input lines
+    if (rc == 0 && rec.n_problems) {
+        char **all = xcalloc((size_t)(rec.n_problems + set->n_problems), sizeof *all);
+        memcpy(all, rec.problems, (size_t)rec.n_problems * sizeof *all);
+        if (set->n_problems) memcpy(all + rec.n_problems, set->problems, (size_t)set->n_problems * sizeof *all);
+        free(set->problems);
+        set->problems = all;
+        set->n_problems += rec.n_problems;
+        free(rec.problems);
+        rec.problems = NULL;
+        rec.n_problems = 0;
+    }
+    tasks_set_free(&rec);
+    return rc;
+}
+
+// All of stdin into a malloc'd NUL-terminated buffer; NULL on a read error.
+static char *read_stdin(size_t *len) {
+    JsonBuf b = {0};
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, stdin)) > 0) jb_raw(&b, chunk, n);
+    if (ferror(stdin)) {
+        jb_free(&b);
+        return NULL;
+    }
+    jb_raw(&b, "", 0);
+    *len = b.len;
+    return b.buf;
+}
+
 int tasks_load_file(TaskSet *set, const char *path, char *err, size_t errlen) {
     memset(set, 0, sizeof *set);
     size_t len;
-    char *text = read_file(path, &len);
+    int is_stdin = strcmp(path, "-") == 0;
+    char *text = is_stdin ? read_stdin(&len) : read_file(path, &len);
+    if (is_stdin) path = "<stdin>";
     if (!text) return fail(err, errlen, "%s: cannot read: %s", path, strerror(errno));
     char perr[256];
     int rc = tasks_parse(set, text, len, perr, sizeof perr);

@@ -119,8 +119,17 @@ typedef struct {
 // Parse text[0..len) (not NUL-terminated necessarily) into *set.  Returns 0 (even with
 // problems), or -1 with a message in err when the text is not JSON or not an array;
 // free *set with tasks_set_free in both cases.
+//
+// Text whose first line is a JSON object with a "prompt" is read as NDJSON example
+// records instead (the output of gentasks: {"task","prompt","answer"[,"separator"]
+// [,"description"][,"eval_questions"]} a line): records are gathered into tasks by "task", in order of
+// first appearance; description comes from a task's first record and eval_questions from
+// the first record that has them.  A line that is not a JSON object, carries an "error",
+// lacks a non-empty "task" string or has a prompt/answer/separator that is not a string
+// is skipped with a problem "line N: ..." (these come before the tasks' problems).
 int tasks_parse(TaskSet *set, const char *text, size_t len, char *err, size_t errlen);
-// tasks_parse of the file at path; -1 also when it cannot be read.
+// tasks_parse of the file at path ("-": all of stdin, named "<stdin>" in messages); -1
+// also when it cannot be read.
 int tasks_load_file(TaskSet *set, const char *path, char *err, size_t errlen);
 void tasks_set_free(TaskSet *set);
 

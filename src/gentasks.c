@@ -1,18 +1,22 @@
 // gentasks: emit task examples as NDJSON — {"id","task","description","prompt","answer",
-// "separator"[,"eval_questions"]} per line — from the built-in generators of common/tasks
-// or from a task-list file (--from).  See docs/gentasks.md.
+// "separator"[,"eval_questions"]} per line — from the built-in generators of common/tasks,
+// from a task-list or records file (--from), or new tasks an LLM writes after the model
+// of those (--llm, common/taskgen).  See docs/gentasks.md.
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "llm.h"
+#include "taskgen.h"
 #include "tasks.h"
 #include "tool.h"
 #include "util.h"
 
 static const char usage_short[] =
     "usage: gentasks [TASK...] [--task NAME]... [-n N] [--seed S] [--digits D] [--shots K]\n"
-    "                [--from FILE] [--list] [-h]\n";
+    "                [--from FILE|-] [--list] [--llm [--llm-tasks K] [--llm-model M]\n"
+    "                [--llm-save FILE]] [-h]\n";
 
 static const char usage_long[] =
     "Emit task examples as NDJSON, one per line:\n"
@@ -24,11 +28,18 @@ static const char usage_long[] =
     "  --seed S           seed of the generators (default 0); same seed, same bytes\n"
     "  --digits D         addition: digits per operand, 1..9 (default 1)\n"
     "  --shots K          addition, opposites, plural: few-shot lines, 0..50 (default 3)\n"
-    "  --from FILE        tasks from a JSON task list instead of the built-ins\n"
+    "  --from FILE        tasks from a JSON task list, or NDJSON example records, instead\n"
+    "                     of the built-ins; FILE '-' is stdin\n"
     "  --list             print the tasks, one {\"name\",\"description\",...} a line\n"
+    "  --llm              ask an LLM (OpenAI-compatible: OPENAI_API_KEY, OPENAI_BASE_URL)\n"
+    "                     for new tasks modelled on the selected ones, and emit those\n"
+    "  --llm-tasks K      how many new tasks to ask for, 1..50 (default 3)\n"
+    "  --llm-model M      the model (default $AUTOINTERP_LLM_MODEL, else gpt-4o-mini)\n"
+    "  --llm-save FILE    also write the new tasks as a task list (reusable with --from)\n"
     "  -h, --help         this help\n"
     "\n"
-    "Exit status: 0 ok; 2 usage or system error; 5 --from skipped invalid items.\n";
+    "Exit status: 0 ok; 2 usage or system error (the LLM unreachable or refusing);\n"
+    "5 invalid items skipped (--from, or in the LLM's reply; the valid ones were written).\n";
 
 typedef struct {
     const char **names;   // (n_names) tasks asked for, in order
@@ -38,6 +49,11 @@ typedef struct {
     TaskOptions opt;
     const char *from;
     int list;
+    int llm;              // --llm: emit new tasks written by an LLM
+    int llm_tasks;
+    int seed_given;
+    const char *llm_model;
+    const char *llm_save;
 } Args;
 
 static void usage_error(const char *fmt, const char *arg) {
@@ -77,15 +93,19 @@ static void add_name(Args *a, const char *name) {
 }
 
 static void parse_args(Args *a, int argc, char **argv) {
-    enum { OPT_TASK = 256, OPT_SEED, OPT_DIGITS, OPT_SHOTS, OPT_FROM, OPT_LIST };
+    enum { OPT_TASK = 256, OPT_SEED, OPT_DIGITS, OPT_SHOTS, OPT_FROM, OPT_LIST, OPT_LLM, OPT_LLM_TASKS,
+           OPT_LLM_MODEL, OPT_LLM_SAVE };
     static const struct option longopts[] = {
-        {"task", required_argument, NULL, OPT_TASK},     {"seed", required_argument, NULL, OPT_SEED},
-        {"digits", required_argument, NULL, OPT_DIGITS}, {"shots", required_argument, NULL, OPT_SHOTS},
-        {"from", required_argument, NULL, OPT_FROM},     {"list", no_argument, NULL, OPT_LIST},
-        {"help", no_argument, NULL, 'h'},                {NULL, 0, NULL, 0},
+        {"task", required_argument, NULL, OPT_TASK},           {"seed", required_argument, NULL, OPT_SEED},
+        {"digits", required_argument, NULL, OPT_DIGITS},       {"shots", required_argument, NULL, OPT_SHOTS},
+        {"from", required_argument, NULL, OPT_FROM},           {"list", no_argument, NULL, OPT_LIST},
+        {"llm", no_argument, NULL, OPT_LLM},                   {"llm-tasks", required_argument, NULL, OPT_LLM_TASKS},
+        {"llm-model", required_argument, NULL, OPT_LLM_MODEL}, {"llm-save", required_argument, NULL, OPT_LLM_SAVE},
+        {"help", no_argument, NULL, 'h'},                      {NULL, 0, NULL, 0},
     };
     memset(a, 0, sizeof *a);
     a->n = -1;
+    a->llm_tasks = 3;
     tasks_options_default(&a->opt);
     opterr = 0;
     int c;
@@ -93,11 +113,15 @@ static void parse_args(Args *a, int argc, char **argv) {
         switch (c) {
         case 'n': a->n = (int)parse_number(optarg, 1, 10000000, "-n"); break;
         case OPT_TASK: add_name(a, optarg); break;
-        case OPT_SEED: a->seed = parse_seed(optarg); break;
+        case OPT_SEED: a->seed = parse_seed(optarg); a->seed_given = 1; break;
         case OPT_DIGITS: a->opt.digits = (int)parse_number(optarg, 1, TASKS_MAX_DIGITS, "--digits"); break;
         case OPT_SHOTS: a->opt.shots = (int)parse_number(optarg, 0, TASKS_MAX_SHOTS, "--shots"); break;
         case OPT_FROM: a->from = optarg; break;
         case OPT_LIST: a->list = 1; break;
+        case OPT_LLM: a->llm = 1; break;
+        case OPT_LLM_TASKS: a->llm_tasks = (int)parse_number(optarg, 1, TASKGEN_MAX_TASKS, "--llm-tasks"); break;
+        case OPT_LLM_MODEL: a->llm_model = optarg; break;
+        case OPT_LLM_SAVE: a->llm_save = optarg; break;
         case 'h': printf("%s\n%s", usage_short, usage_long); exit(0);
         case ':': usage_error("option '%s' needs a value", argv[optind - 1]); break;
         default: {
@@ -107,6 +131,8 @@ static void parse_args(Args *a, int argc, char **argv) {
         }
     }
     for (int i = optind; i < argc; i++) add_name(a, argv[i]);
+    if (!a->llm && (a->llm_model || a->llm_save))
+        usage_error("%s needs --llm", a->llm_model ? "--llm-model" : "--llm-save");
 }
 
 // The tasks to emit, in the order asked (all of them when none was named); NULL with
@@ -160,21 +186,73 @@ static int write_tasks(const TaskInfo **sel, int n_sel, const Args *a) {
     return io_error || gen_error ? EXIT_USAGE : 0;
 }
 
+// Write the task list text to path; -1 after reporting a failure.
+static int save_list(const char *path, const JsonBuf *list) {
+    FILE *f = fopen(path, "w");
+    if (!f || fwrite(list->buf, 1, list->len, f) != list->len || fputc('\n', f) == EOF || fclose(f) != 0) {
+        weprintf("%s: cannot write: %s", path, strerror(errno));
+        if (f) fclose(f);
+        return -1;
+    }
+    return 0;
+}
+
+// --llm: new tasks modelled on the selected seeds, into *set.  Reports on stderr;
+// returns 0, EXIT_BAD_INPUT (items dropped, or a reply without usable tasks) or
+// EXIT_USAGE (no client, the request failed, --llm-save failed).
+static int llm_generate(const Args *a, const TaskInfo **seeds, int n_seeds, TaskSet *set) {
+    char err[1024];
+    LlmClient c;
+    if (llm_client_init(&c, a->llm_model, err, sizeof err) != 0) {
+        weprintf("llm: %s", err);
+        return EXIT_USAGE;
+    }
+    TaskGenOptions o;
+    taskgen_options_default(&o);
+    o.n_tasks = a->llm_tasks;
+    if (a->n > o.n_examples) o.n_examples = a->n;
+    o.seed = a->seed;
+    o.send_seed = a->seed_given;
+    JsonBuf list = {0};
+    LlmReply reply;
+    int n_dup = 0, fatal = 0, status = 0;
+    int n = taskgen_run(&c, (const TaskInfo *const *)seeds, n_seeds, &o, set, &list, &n_dup, &reply, &fatal, err,
+                        sizeof err);
+    if (n < 0) {
+        weprintf("llm: %s", err);
+        status = fatal ? EXIT_USAGE : EXIT_BAD_INPUT;
+    } else {
+        for (int i = 0; i < set->n_problems; i++) weprintf("llm: skipped %s", set->problems[i]);
+        int n_ex = 0;
+        for (int i = 0; i < set->n; i++) n_ex += set->tasks[i].n_items;
+        weprintf("llm: %d new task%s (%d examples) of %d asked for; %d item%s skipped, %d repeated example%s dropped",
+                 set->n, set->n == 1 ? "" : "s", n_ex, o.n_tasks, set->n_problems, set->n_problems == 1 ? "" : "s",
+                 n_dup, n_dup == 1 ? "" : "s");
+        if (set->n_problems || set->n == 0) status = EXIT_BAD_INPUT;
+        if (a->llm_save && save_list(a->llm_save, &list) != 0) status = EXIT_USAGE;
+    }
+    jb_free(&list);
+    llm_reply_free(&reply);
+    llm_client_free(&c);
+    return status;
+}
+
 int main(int argc, char **argv) {
     util_set_progname(argv[0]);
     Args a;
     parse_args(&a, argc, argv);
 
-    TaskSet set = {0};
+    TaskSet set = {0}, made = {0};
     const TaskInfo *all = tasks_get(0);
     int n_all = tasks_count(), status = 0;
+    const char *from_name = a.from && strcmp(a.from, "-") == 0 ? "<stdin>" : a.from;
     if (a.from) {
         char err[512];
         if (tasks_load_file(&set, a.from, err, sizeof err) != 0) {
             free(a.names);
             eprintf(EXIT_USAGE, "%s", err);
         }
-        for (int i = 0; i < set.n_problems; i++) weprintf("%s: skipped %s", a.from, set.problems[i]);
+        for (int i = 0; i < set.n_problems; i++) weprintf("%s: skipped %s", from_name, set.problems[i]);
         if (set.n_problems) status = EXIT_BAD_INPUT;
         all = set.tasks;
         n_all = set.n;
@@ -183,13 +261,26 @@ int main(int argc, char **argv) {
     int n_sel = 0;
     const char *missing = NULL;
     const TaskInfo **sel = select_tasks(&a, all, n_all, &n_sel, &missing);
+    if (sel && a.llm) {   // the selection seeds the LLM; its new tasks are emitted instead
+        int rc = llm_generate(&a, sel, n_sel, &made);
+        if (rc) status = rc;
+        free(sel);
+        sel = NULL;
+        if (rc != EXIT_USAGE) {
+            Args every = a;
+            every.n_names = 0;
+            sel = select_tasks(&every, made.tasks, made.n, &n_sel, &missing);
+        }
+        missing = NULL;
+    }
     if (sel) {
         int rc = write_tasks(sel, n_sel, &a);
         if (rc) status = rc;
     }
     free(sel);
     free(a.names);
+    tasks_set_free(&made);
     tasks_set_free(&set);
-    if (!sel) usage_error(a.from ? "no task '%s' in the --from file (see --list)" : "unknown task '%s' (see --list)", missing);
+    if (missing) usage_error(a.from ? "no task '%s' in the --from file (see --list)" : "unknown task '%s' (see --list)", missing);
     return status;
 }
