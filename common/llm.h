@@ -22,6 +22,7 @@
 // field.  Every text this module hands out that came from the server or the caller
 // (error messages, reply bodies, recorded exchanges) has occurrences of the key
 // replaced by "[redacted]", so that a server echoing the key cannot leak it either.
+// The request body itself is sent redacted too: the key never reaches the model.
 //
 // Messages and tools are JSON text that the caller builds (llm_msg_* / llm_tool_add
 // below, or any JsonBuf); the client does not interpret them beyond sending them.
