@@ -1,0 +1,829 @@
+// agent: the investigation as the journal records it, and the actions agentstep takes;
+// see agent.h.
+#include "agent.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tasks.h"
+#include "util.h"
+
+const char *const agent_tool_names[AGENT_N_TOOLS] = {"scoreloss", "runlayers", "topk"};
+
+// ----------------------------------------------------------------------------- text
+
+void agent_printf(JsonBuf *b, const char *fmt, ...) {
+    char small[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n < sizeof small) {
+        jb_raw(b, small, (size_t)n);
+    } else {
+        char *big = xmalloc((size_t)n + 1);
+        va_start(ap, fmt);
+        vsnprintf(big, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+        jb_raw(b, big, (size_t)n);
+        free(big);
+    }
+}
+
+char *agent_strf(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) return xstrdup("");
+    char *s = xmalloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+char *agent_clip(const char *s, size_t max) {
+    JsonBuf b = {0};
+    size_t n = strlen(s), i = 0;
+    for (; i < n && b.len < max; i++) {
+        if (s[i] == '\n') jb_raw(&b, "\\n", 2);
+        else if (s[i] == '\t') jb_raw(&b, "\\t", 2);
+        else if (s[i] == '\r') jb_raw(&b, "\\r", 2);
+        else jb_raw(&b, &s[i], 1);
+    }
+    if (i < n) {
+        while (b.len > 0 && ((unsigned char)b.buf[b.len - 1] & 0xC0) == 0x80) b.len--;   // continuation bytes
+        if (b.len > 0 && ((unsigned char)b.buf[b.len - 1] & 0xC0) == 0xC0) b.len--;      // a cut lead byte
+        jb_raw(&b, "...", 3);
+    }
+    jb_raw(&b, "", 0);   // allocates for an empty s; the text is NUL-terminated
+    return b.buf;
+}
+
+// ----------------------------------------------------------------------------- state
+
+static void row_fields_free(AgentRow *r) {
+    free(r->error);
+    free(r->completion);
+    free(r->token);
+    for (int k = 0; k < r->n_top; k++) free(r->top[k]);
+}
+
+static void rows_free(AgentRows *rs) {
+    for (int i = 0; i < rs->n; i++) row_fields_free(&rs->row[i]);
+    free(rs->row);
+    memset(rs, 0, sizeof *rs);
+}
+
+static void experiment_free(AgentExperiment *e) {
+    free(e->name);
+    free(e->task);
+    free(e->planner);
+    free(e->hypothesis);
+    configs_free(&e->configs);
+    for (int i = 0; i < e->n_ex; i++) {
+        free(e->ex[i].id);
+        free(e->ex[i].prompt);
+        free(e->ex[i].answer);
+    }
+    free(e->ex);
+    for (int t = 0; t < AGENT_N_TOOLS; t++) rows_free(&e->rows[t]);
+}
+
+void agent_state_free(AgentState *s) {
+    free(s->model_name);
+    free(s->model_json);
+    for (int i = 0; i < s->n_exp; i++) experiment_free(&s->exp[i]);
+    free(s->exp);
+    for (int i = 0; i < s->n_note; i++) {
+        free(s->note[i].experiment);
+        free(s->note[i].task);
+        free(s->note[i].observation);
+        free(s->note[i].hypothesis);
+    }
+    free(s->note);
+    for (int i = 0; i < s->n_task_recorded; i++) free(s->task_recorded[i]);
+    free(s->task_recorded);
+    free(s->queued);
+    free(s->report);
+    memset(s, 0, sizeof *s);
+}
+
+AgentExperiment *agent_experiment_find(const AgentState *s, const char *name) {
+    for (int i = s->n_exp - 1; i >= 0; i--)
+        if (!strcmp(s->exp[i].name, name)) return &s->exp[i];
+    return NULL;
+}
+
+static char *field_str(const Record *r, const char *key) {
+    char *v = NULL;
+    if (record_string(r, key, &v, NULL, NULL, 0) != 1) return NULL;
+    return v;
+}
+
+static int read_meta(AgentState *s, const Record *r, char *err, size_t errlen) {
+    int m = json_obj_get(&r->doc, 0, "model");
+    if (m < 0 || json_type(&r->doc, m) != JSMN_OBJECT)
+        return fail(err, errlen, "line %ld: the meta record has no \"model\" object", r->lineno);
+    int nt = json_obj_get(&r->doc, m, "name"), lt = json_obj_get(&r->doc, m, "n_layer");
+    long long L;
+    if (lt < 0 || json_int(&r->doc, lt, &L) != 0 || L < 1 || L > 1000)
+        return fail(err, errlen, "line %ld: meta \"model\" needs an integer \"n_layer\" in 1..1000", r->lineno);
+    char *name = NULL;
+    if (nt < 0 || json_str(&r->doc, nt, &name, NULL) != 0) name = xstrdup("(unnamed model)");
+    size_t len;
+    const char *raw = json_raw(&r->doc, m, &len);
+    s->model_name = name;
+    s->n_layer = (int)L;
+    s->model_json = xstrndup(raw, len);
+    return 0;
+}
+
+// The configurations of an experiment action, as journalled (already validated when
+// written; a bad one makes the action unusable).
+static int read_configs(const Record *r, int n_layer, ConfigList *out) {
+    char err[256];
+    int arr = json_obj_get(&r->doc, 0, "configurations");
+    int labels = json_obj_get(&r->doc, 0, "labels");
+    if (arr < 0 || json_type(&r->doc, arr) != JSMN_ARRAY) return -1;
+    return agent_configs_parse(&r->doc, arr, labels, n_layer, out, err, sizeof err);
+}
+
+static void read_experiment_action(AgentState *s, const Record *r, long long step) {
+    char *name = field_str(r, "name");
+    if (!name) return;
+    int resume = 0;
+    record_bool(r, "resume", &resume, NULL, 0);
+    AgentExperiment *old = agent_experiment_find(s, name);
+    if (old) {   // a re-run (or a repeated name): the same experiment, once more
+        old->attempts++;
+        free(name);
+        return;
+    }
+    AgentExperiment e = {0};
+    e.name = name;
+    e.task = field_str(r, "task");
+    long long n = 0;
+    if (!e.task || read_configs(r, s->n_layer, &e.configs) != 0 || record_int(r, "examples", &n, NULL, 0) != 1 ||
+        n < 1 || n > AGENT_MAX_EXAMPLES) {
+        experiment_free(&e);
+        return;
+    }
+    long long samples = AGENT_SAMPLES;
+    record_int(r, "samples", &samples, NULL, 0);
+    e.examples = (int)n;
+    e.samples = (int)(samples < 0 ? 0 : samples < n ? samples : n);
+    e.step = (int)step;
+    e.attempts = 1;
+    e.planner = field_str(r, "planner");
+    e.hypothesis = field_str(r, "hypothesis");
+    s->exp = xrealloc(s->exp, sizeof *s->exp * (size_t)(s->n_exp + 1));
+    s->exp[s->n_exp++] = e;
+}
+
+static void read_action(AgentState *s, const Record *r) {
+    long long step = 0;
+    record_int(r, "step", &step, NULL, 0);
+    s->n_actions++;
+    if (step > s->last_step && step < 1000000000) s->last_step = (int)step;
+    free(s->queued);
+    s->queued = NULL;
+    int q = json_obj_get(&r->doc, 0, "queued");
+    if (q >= 0 && json_type(&r->doc, q) == JSMN_ARRAY && json_size(&r->doc, q) > 0) {
+        size_t len;
+        const char *raw = json_raw(&r->doc, q, &len);
+        s->queued = xstrndup(raw, len);
+    }
+    char *type = field_str(r, "type");
+    if (type && !strcmp(type, "experiment")) read_experiment_action(s, r, step);
+    free(type);
+}
+
+static void read_note(AgentState *s, const Record *r) {
+    AgentNote n = {0};
+    n.observation = field_str(r, "observation");
+    if (!n.observation) return;
+    n.experiment = field_str(r, "experiment");
+    n.task = field_str(r, "task");
+    n.hypothesis = field_str(r, "hypothesis");
+    s->note = xrealloc(s->note, sizeof *s->note * (size_t)(s->n_note + 1));
+    s->note[s->n_note++] = n;
+}
+
+static int example_index(AgentExperiment *e, const Record *r) {
+    char *id = field_str(r, "id");
+    if (!id) {
+        char buf[48];
+        snprintf(buf, sizeof buf, "line %ld", r->lineno);
+        id = xstrdup(buf);
+    }
+    for (int i = 0; i < e->n_ex; i++)
+        if (!strcmp(e->ex[i].id, id)) {
+            free(id);
+            if (!e->ex[i].prompt) e->ex[i].prompt = field_str(r, "prompt");
+            if (!e->ex[i].answer) e->ex[i].answer = field_str(r, "answer");
+            return i;
+        }
+    e->ex = xrealloc(e->ex, sizeof *e->ex * (size_t)(e->n_ex + 1));
+    e->ex[e->n_ex] = (AgentExample){id, field_str(r, "prompt"), field_str(r, "answer")};
+    return e->n_ex++;
+}
+
+static int config_index(const AgentExperiment *e, const int *idx, int n) {
+    for (int k = 0; k < e->configs.n; k++) {
+        const LayerConfig *c = &e->configs.cfg[k];
+        if (c->n == n && (n == 0 || !memcmp(c->idx, idx, sizeof(int) * (size_t)n))) return k;
+    }
+    return -1;
+}
+
+static void row_read_topk(AgentRow *w, const Record *r) {
+    w->token = field_str(r, "token");
+    int arr = json_obj_get(&r->doc, 0, "topk");
+    if (arr >= 0 && json_type(&r->doc, arr) == JSMN_ARRAY) {
+        int n = json_size(&r->doc, arr);
+        for (int k = 0, t = arr + 1; k < n; k++, t = json_skip(&r->doc, t)) {
+            if (w->n_top == AGENT_TOP_K || json_type(&r->doc, t) != JSMN_OBJECT) continue;
+            int tt = json_obj_get(&r->doc, t, "token"), pt = json_obj_get(&r->doc, t, "prob");
+            char *tok = NULL;
+            double p = 0;
+            if (tt < 0 || json_str(&r->doc, tt, &tok, NULL) != 0) continue;
+            if (pt >= 0) json_double(&r->doc, pt, &p);
+            w->top[w->n_top] = tok;
+            w->top_prob[w->n_top++] = p;
+        }
+    }
+    long long pos = -1;
+    record_int(r, "position", &pos, NULL, 0);
+    w->position = pos >= 0 && pos < 1000000000 ? (int)pos : -1;
+    if (record_int(r, "answer_rank", &w->answer_rank, NULL, 0) != 1) w->answer_rank = -1;
+    if (record_double(r, "kl_from_intact", &w->kl, NULL, 0) != 1) w->kl = -1;
+}
+
+// Insert w into rs, replacing a row of the same (example, configuration, position).
+static void rows_put(AgentRows *rs, AgentRow *w) {
+    for (int i = 0; i < rs->n; i++) {
+        AgentRow *o = &rs->row[i];
+        if (o->ex == w->ex && o->cfg == w->cfg && o->position == w->position) {
+            row_fields_free(o);   // the later record wins
+            *o = *w;
+            return;
+        }
+    }
+    if (rs->n == rs->cap) rs->row = xrealloc(rs->row, sizeof *rs->row * (size_t)(rs->cap = rs->cap ? 2 * rs->cap : 16));
+    rs->row[rs->n++] = *w;
+}
+
+// Fill w's fields from r, a record of tool t.
+static void row_fill(AgentRow *w, const Record *r, int t) {
+    w->error = field_str(r, "error");
+    w->position = -1;
+    w->answer_rank = -1;
+    w->kl = -1;
+    w->lineno = r->lineno;
+    if (t == AGENT_TOOL_SCORELOSS) {
+        if (record_double(r, "answer_loss", &w->loss, NULL, 0) != 1 || !isfinite(w->loss)) {
+            if (!w->error) w->error = xstrdup("no answer_loss");
+        }
+        record_bool(r, "answer_exact", &w->exact, NULL, 0);
+    } else if (t == AGENT_TOOL_RUNLAYERS) {
+        w->completion = field_str(r, "completion");
+        if (!w->completion && !w->error) w->error = xstrdup("no completion");
+    } else {
+        row_read_topk(w, r);
+    }
+}
+
+static void read_result(AgentState *s, const Record *r) {
+    char *name = field_str(r, "experiment"), *tool = field_str(r, "tool");
+    AgentExperiment *e = name ? agent_experiment_find(s, name) : NULL;
+    int t = -1;
+    for (int k = 0; tool && k < AGENT_N_TOOLS; k++)
+        if (!strcmp(tool, agent_tool_names[k])) t = k;
+    free(name);
+    free(tool);
+    if (!e || t < 0) {
+        s->n_stray++;
+        return;
+    }
+    int *idx = NULL, n = 0;
+    int got = record_int_array(r, "layers", &idx, &n, NULL, 0);
+    int ex = example_index(e, r);
+    if (got != 1) {
+        // No configuration: an error record for the whole example (e.g. a prompt too long
+        // for the context) stands for every configuration of it.
+        if (record_has(r, "error")) {
+            for (int k = 0; k < e->configs.n; k++) {
+                AgentRow w = {.ex = ex, .cfg = k};
+                row_fill(&w, r, t);
+                rows_put(&e->rows[t], &w);
+            }
+        } else {
+            e->n_stray++;
+        }
+        free(idx);
+        return;
+    }
+    int cfg = config_index(e, idx, n);
+    free(idx);
+    if (cfg < 0) {
+        e->n_stray++;
+        return;
+    }
+    AgentRow w = {.ex = ex, .cfg = cfg};
+    row_fill(&w, r, t);
+    rows_put(&e->rows[t], &w);
+}
+
+static void read_task(AgentState *s, const Record *r) {
+    char *task = field_str(r, "task");
+    if (!task) return;
+    s->task_recorded = xrealloc(s->task_recorded, sizeof(char *) * (size_t)(s->n_task_recorded + 1));
+    s->task_recorded[s->n_task_recorded++] = task;
+}
+
+int agent_state_build(AgentState *s, const JournalLog *log, char *err, size_t errlen) {
+    memset(s, 0, sizeof *s);
+    s->n_issues = log->n_issues;
+    int meta = -1;
+    for (int i = 0; i < log->n && meta < 0; i++)
+        if (!strcmp(log->e[i].kind, "meta")) meta = i;
+    if (meta < 0) return fail(err, errlen, "the journal has no meta record (the model studied)");
+    if (read_meta(s, &log->e[meta].rec, err, errlen) != 0) return -1;
+    for (int i = 0; i < log->n; i++) {
+        const JournalEntry *e = &log->e[i];
+        const Record *r = &e->rec;
+        if (!strcmp(e->kind, "action")) read_action(s, r);
+        else if (!strcmp(e->kind, "result")) read_result(s, r);
+        else if (!strcmp(e->kind, "note")) read_note(s, r);
+        else if (!strcmp(e->kind, "task")) read_task(s, r);
+        else if (!strcmp(e->kind, "llm")) s->n_llm++;
+        else if (!strcmp(e->kind, "report")) {
+            char *md = field_str(r, "markdown");
+            if (md) {
+                free(s->report);
+                s->report = md;
+            }
+        }
+    }
+    return 0;
+}
+
+// ----------------------------------------------------------------------------- queries
+
+int agent_experiment_intact(const AgentExperiment *e, int n_layer) {
+    for (int k = 0; k < e->configs.n; k++)
+        if (layers_is_intact(e->configs.cfg[k].idx, e->configs.cfg[k].n, n_layer)) return k;
+    return -1;
+}
+
+const AgentRow *agent_row_find(const AgentExperiment *e, int t, int ex, int cfg) {
+    const AgentRow *best = NULL;
+    for (int i = 0; i < e->rows[t].n; i++) {
+        const AgentRow *r = &e->rows[t].row[i];
+        if (r->ex == ex && r->cfg == cfg && (!best || r->position > best->position)) best = r;
+    }
+    return best;
+}
+
+// Examples that have a row of tool t for every configuration.
+static int examples_covered(const AgentExperiment *e, int t) {
+    int covered = 0;
+    for (int x = 0; x < e->n_ex; x++) {
+        int all = 1;
+        for (int k = 0; k < e->configs.n && all; k++) all = agent_row_find(e, t, x, k) != NULL;
+        covered += all;
+    }
+    return covered;
+}
+
+int agent_experiment_complete(const AgentExperiment *e, int need[AGENT_N_TOOLS]) {
+    int want[AGENT_N_TOOLS] = {e->examples, e->samples, e->samples};
+    int complete = 1;
+    for (int t = 0; t < AGENT_N_TOOLS; t++) {
+        int missing = examples_covered(e, t) < want[t];
+        if (need) need[t] = missing;
+        if (missing) complete = 0;
+    }
+    return complete;
+}
+
+int agent_experiment_noted(const AgentState *s, const AgentExperiment *e) {
+    for (int i = 0; i < s->n_note; i++)
+        if (s->note[i].experiment && !strcmp(s->note[i].experiment, e->name)) return 1;
+    return 0;
+}
+
+static void stats_raw(const AgentExperiment *e, int cfg, AgentStats *st) {
+    double sum = 0, sumsq = 0;
+    int exact = 0;
+    memset(st, 0, sizeof *st);
+    for (int i = 0; i < e->rows[AGENT_TOOL_SCORELOSS].n; i++) {
+        const AgentRow *r = &e->rows[AGENT_TOOL_SCORELOSS].row[i];
+        if (r->cfg != cfg) continue;
+        if (r->error) {
+            st->n_error++;
+            continue;
+        }
+        st->n++;
+        sum += r->loss;
+        sumsq += r->loss * r->loss;
+        exact += r->exact;
+    }
+    if (st->n == 0) return;
+    st->mean = sum / st->n;
+    double var = st->n > 1 ? (sumsq - st->n * st->mean * st->mean) / (st->n - 1) : 0;
+    st->sem = var > 0 ? sqrt(var / st->n) : 0;
+    st->exact_rate = (double)exact / st->n;
+}
+
+AgentStats agent_config_stats(const AgentExperiment *e, int cfg, int n_layer) {
+    AgentStats st, ref;
+    stats_raw(e, cfg, &st);
+    int ik = agent_experiment_intact(e, n_layer);
+    if (ik >= 0 && st.n > 0) {
+        stats_raw(e, ik, &ref);
+        if (ref.n > 0) {
+            st.has_delta = 1;
+            st.delta = st.mean - ref.mean;
+        }
+    }
+    return st;
+}
+
+static int label_starts(const char *label, const char *prefix) { return !strncmp(label, prefix, strlen(prefix)); }
+
+AgentKind agent_experiment_kind(const AgentExperiment *e) {
+    static const struct { const char *prefix; AgentKind kind; } kinds[] = {
+        {"first ", AGENT_KIND_DROP_LAST}, {"last ", AGENT_KIND_DROP_FIRST}, {"skip ", AGENT_KIND_SKIP_ONE},
+        {"repeat ", AGENT_KIND_REPEAT},   {"swap ", AGENT_KIND_SWAP},       {"reversed", AGENT_KIND_PERMUTE},
+        {"shuffle ", AGENT_KIND_PERMUTE},
+    };
+    AgentKind kind = AGENT_KIND_OTHER;
+    int seen = 0;
+    for (int k = 0; k < e->configs.n; k++) {
+        const char *label = e->configs.cfg[k].label;
+        if (!strcmp(label, "intact")) continue;
+        AgentKind this = AGENT_KIND_OTHER;
+        for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+            if (label_starts(label, kinds[i].prefix)) this = kinds[i].kind;
+        if (this == AGENT_KIND_SKIP_ONE && strchr(label, '-')) this = AGENT_KIND_SKIP_RANGE;
+        if (seen && this != kind) return AGENT_KIND_OTHER;
+        kind = this;
+        seen = 1;
+    }
+    return kind;
+}
+
+// ----------------------------------------------------------------------------- actions
+
+void agent_action_free(AgentAction *a) {
+    free(a->name);
+    free(a->task);
+    configs_free(&a->configs);
+    free(a->sweeps);
+    free(a->experiment);
+    free(a->observation);
+    free(a->hypothesis);
+    free(a->markdown);
+    free(a->queued);
+    memset(a, 0, sizeof *a);
+}
+
+static void write_configs(JsonBuf *b, const ConfigList *cl) {
+    jb_key(b, "configurations");
+    jb_raw(b, "[", 1);
+    for (int k = 0; k < cl->n; k++) {
+        jb_sep(b);
+        jb_int_array(b, cl->cfg[k].idx, cl->cfg[k].n);
+    }
+    jb_raw(b, "]", 1);
+    jb_key(b, "labels");
+    jb_raw(b, "[", 1);
+    for (int k = 0; k < cl->n; k++) {
+        jb_sep(b);
+        jb_cstr(b, cl->cfg[k].label);
+    }
+    jb_raw(b, "]", 1);
+}
+
+static void write_sweeps(JsonBuf *b, const char *sweeps) {
+    jb_key(b, "sweeps");
+    jb_raw(b, "[", 1);
+    for (const char *p = sweeps; *p;) {
+        size_t n = strcspn(p, " ");
+        if (n) {
+            jb_sep(b);
+            jb_string(b, p, n);
+        }
+        p += n;
+        p += strspn(p, " ");
+    }
+    jb_raw(b, "]", 1);
+}
+
+static void opt_str(JsonBuf *b, const char *key, const char *v) {
+    if (v) jb_key(b, key), jb_cstr(b, v);
+}
+
+// The members of the action (no braces): shared by the printed line and the journal.
+static void action_members(JsonBuf *b, const AgentAction *a, int step) {
+    static const char *const types[] = {"none", "experiment", "note", "report"};
+    jb_key(b, "type"), jb_cstr(b, types[a->type]);
+    jb_key(b, "step"), jb_int(b, step);
+    switch (a->type) {
+    case AGENT_ACTION_EXPERIMENT:
+        jb_key(b, "name"), jb_cstr(b, a->name);
+        jb_key(b, "task"), jb_cstr(b, a->task);
+        write_configs(b, &a->configs);
+        jb_key(b, "examples"), jb_int(b, a->examples);
+        jb_key(b, "samples"), jb_int(b, a->examples < AGENT_SAMPLES ? a->examples : AGENT_SAMPLES);
+        if (a->sweeps) write_sweeps(b, a->sweeps);
+        opt_str(b, "hypothesis", a->hypothesis);
+        if (a->resume) {
+            jb_key(b, "resume"), jb_puts(b, "true");
+            jb_key(b, "rerun");
+            jb_raw(b, "[", 1);
+            for (int t = 0; t < AGENT_N_TOOLS; t++)
+                if (a->need[t]) jb_sep(b), jb_cstr(b, agent_tool_names[t]);
+            jb_raw(b, "]", 1);
+        }
+        break;
+    case AGENT_ACTION_NOTE:
+        opt_str(b, "experiment", a->experiment);
+        opt_str(b, "task", a->task);
+        jb_key(b, "observation"), jb_cstr(b, a->observation);
+        opt_str(b, "hypothesis", a->hypothesis);
+        break;
+    case AGENT_ACTION_REPORT:
+        jb_key(b, "markdown"), jb_cstr(b, a->markdown);
+        if (a->finished) jb_key(b, "finished"), jb_puts(b, "true");
+        break;
+    default: break;
+    }
+    opt_str(b, "planner", a->planner);
+}
+
+void agent_action_json(JsonBuf *out, const AgentAction *a, int step) {
+    jb_raw(out, "{", 1);
+    action_members(out, a, step);
+    jb_raw(out, "}\n", 2);
+}
+
+static int task_recorded(const AgentState *s, const char *task) {
+    for (int i = 0; i < s->n_task_recorded; i++)
+        if (!strcmp(s->task_recorded[i], task)) return 1;
+    return 0;
+}
+
+static void task_record(JsonBuf *b, const AgentAction *a) {
+    const TaskInfo *t = tasks_find(a->task);
+    journal_record_begin(b, "task");
+    jb_key(b, "task"), jb_cstr(b, a->task);
+    jb_key(b, "description"), jb_cstr(b, t && t->description ? t->description : "");
+    if (t && t->n_eval > 0) {
+        jb_key(b, "eval_questions");
+        jb_raw(b, "[", 1);
+        for (int i = 0; i < t->n_eval; i++) jb_sep(b), jb_cstr(b, t->eval_questions[i]);
+        jb_raw(b, "]", 1);
+    }
+    jb_key(b, "n_examples"), jb_int(b, a->examples);
+    jb_key(b, "source"), jb_cstr(b, "gentasks");
+}
+
+int agent_action_append(Journal *j, const AgentState *s, const AgentAction *a, int step, char *err,
+                        size_t errlen) {
+    if (a->type == AGENT_ACTION_REPORT && a->finished) return 0;
+    JsonBuf b = {0};
+    int rc = 0;
+    if (a->type == AGENT_ACTION_EXPERIMENT && !task_recorded(s, a->task)) {
+        task_record(&b, a);
+        rc = journal_append(j, &b, err, errlen);
+    }
+    if (rc == 0) {
+        journal_record_begin(&b, "action");
+        action_members(&b, a, step);
+        if (a->queued) jb_key(&b, "queued"), jb_puts(&b, a->queued);
+        rc = journal_append(j, &b, err, errlen);
+    }
+    if (rc == 0 && a->type == AGENT_ACTION_NOTE) {
+        journal_record_begin(&b, "note");
+        opt_str(&b, "experiment", a->experiment);
+        opt_str(&b, "task", a->task);
+        jb_key(&b, "observation"), jb_cstr(&b, a->observation);
+        opt_str(&b, "hypothesis", a->hypothesis);
+        jb_key(&b, "step"), jb_int(&b, step);
+        opt_str(&b, "planner", a->planner);
+        rc = journal_append(j, &b, err, errlen);
+    }
+    if (rc == 0 && a->type == AGENT_ACTION_REPORT) {
+        journal_record_begin(&b, "report");
+        jb_key(&b, "markdown"), jb_cstr(&b, a->markdown);
+        jb_key(&b, "step"), jb_int(&b, step);
+        opt_str(&b, "planner", a->planner);
+        rc = journal_append(j, &b, err, errlen);
+    }
+    jb_free(&b);
+    return rc;
+}
+
+static void sh_quote(FILE *fp, const char *key, const char *v) {
+    fprintf(fp, "%s='", key);
+    for (const char *p = v; *p; p++) {
+        if (*p == '\'') fputs("'\\''", fp);
+        else fputc(*p, fp);
+    }
+    fputs("'\n", fp);
+}
+
+void agent_action_sh(FILE *fp, const AgentAction *a, int step) {
+    static const char *const types[] = {"none", "experiment", "note", "report"};
+    sh_quote(fp, "type", types[a->type]);
+    fprintf(fp, "step=%d\n", step);
+    if (a->type != AGENT_ACTION_EXPERIMENT) return;
+    sh_quote(fp, "name", a->name);
+    sh_quote(fp, "task", a->task);
+    fprintf(fp, "examples=%d\nsamples=%d\nn_configs=%d\n", a->examples,
+            a->examples < AGENT_SAMPLES ? a->examples : AGENT_SAMPLES, a->configs.n);
+    for (int k = 0; k < a->configs.n; k++) {
+        JsonBuf b = {0};
+        char key[32];
+        jb_int_array(&b, a->configs.cfg[k].idx, a->configs.cfg[k].n);
+        snprintf(key, sizeof key, "config_%d", k + 1);
+        sh_quote(fp, key, b.buf);
+        snprintf(key, sizeof key, "label_%d", k + 1);
+        sh_quote(fp, key, a->configs.cfg[k].label);
+        jb_free(&b);
+    }
+    int n_sweeps = 0;
+    for (const char *p = a->sweeps ? a->sweeps : ""; *p;) {
+        size_t n = strcspn(p, " ");
+        if (n) {
+            char key[32], *v = xstrndup(p, n);
+            snprintf(key, sizeof key, "sweep_%d", ++n_sweeps);
+            sh_quote(fp, key, v);
+            free(v);
+        }
+        p += n;
+        p += strspn(p, " ");
+    }
+    fprintf(fp, "n_sweeps=%d\n", n_sweeps);
+    for (int t = 0; t < AGENT_N_TOOLS; t++) fprintf(fp, "need_%s=%d\n", agent_tool_names[t], a->need[t]);
+}
+
+// ----------------------------------------------------------------------------- checks
+
+int agent_name_check(const char *name, char *err, size_t errlen) {
+    size_t n = strlen(name);
+    if (n == 0 || n > AGENT_NAME_MAX)
+        return fail(err, errlen, "an experiment name must have 1..%d characters", AGENT_NAME_MAX);
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("_.:/+-", c);
+        if (!ok)
+            return fail(err, errlen, "experiment name \"%s\": only letters, digits and _ . : / + - are allowed",
+                        name);
+    }
+    return 0;
+}
+
+// One element of a configurations array: a block-index array or a SPEC string.
+static int config_element(const JsonDoc *d, int t, int k, int n_layer, LayerConfig *c, char *err, size_t errlen) {
+    char msg[200];
+    memset(c, 0, sizeof *c);
+    if (json_type(d, t) == JSMN_STRING) {
+        char *spec = NULL;
+        size_t len;
+        if (json_str(d, t, &spec, &len) != 0 || strlen(spec) != len) {
+            free(spec);
+            return fail(err, errlen, "configuration %d: not a valid string", k);
+        }
+        int rc = layers_parse(spec, n_layer, c, msg, sizeof msg);
+        free(spec);
+        if (rc != 0) return fail(err, errlen, "configuration %d: %s", k, msg);
+        return 0;
+    }
+    if (json_type(d, t) != JSMN_ARRAY)
+        return fail(err, errlen, "configuration %d: must be an array of block indices like [0,1,2] (or a string "
+                                 "like \"0-5,7\")", k);
+    int n = json_size(d, t);
+    if (n > 4 * n_layer) return fail(err, errlen, "configuration %d: %d blocks, at most %d allowed", k, n, 4 * n_layer);
+    c->idx = xmalloc(sizeof(int) * (size_t)(n ? n : 1));
+    c->n = n;
+    for (int i = 0, v = t + 1; i < n; i++, v = json_skip(d, v)) {
+        long long x;
+        if (json_int(d, v, &x) != 0) {
+            layer_config_free(c);
+            return fail(err, errlen, "configuration %d: element %d is not an integer block index", k, i);
+        }
+        if (x < 0 || x >= n_layer) {
+            layer_config_free(c);
+            return fail(err, errlen, "configuration %d: layer index %lld out of range 0..%d", k, x, n_layer - 1);
+        }
+        c->idx[i] = (int)x;
+    }
+    if (layers_is_intact(c->idx, c->n, n_layer)) snprintf(c->label, sizeof c->label, "intact");
+    else layers_compact(c->idx, c->n, c->label, sizeof c->label);
+    return 0;
+}
+
+static int label_element(const JsonDoc *d, int labels, int k, LayerConfig *c, char *err, size_t errlen) {
+    int t = json_arr_at(d, labels, k);
+    char *label = NULL;
+    size_t len;
+    if (t < 0 || json_type(d, t) != JSMN_STRING || json_str(d, t, &label, &len) != 0) {
+        free(label);
+        return fail(err, errlen, "labels[%d] must be a string", k);
+    }
+    if (len == 0 || len >= LAYER_LABEL_MAX || strlen(label) != len || strchr(label, '\n')) {
+        free(label);
+        return fail(err, errlen, "labels[%d] must have 1..%d characters on one line", k, LAYER_LABEL_MAX - 1);
+    }
+    snprintf(c->label, sizeof c->label, "%s", label);
+    free(label);
+    return 0;
+}
+
+int agent_configs_parse(const JsonDoc *d, int arr, int labels, int n_layer, ConfigList *out, char *err,
+                        size_t errlen) {
+    memset(out, 0, sizeof *out);
+    if (arr < 0 || json_type(d, arr) != JSMN_ARRAY)
+        return fail(err, errlen, "configurations must be an array of configurations, e.g. [[0,1,2],[0,2]]");
+    int n = json_size(d, arr);
+    if (n < 1 || n > AGENT_MAX_CONFIGS)
+        return fail(err, errlen, "configurations must hold 1..%d configurations (got %d)", AGENT_MAX_CONFIGS, n);
+    if (labels >= 0 && json_type(d, labels) != JSMN_ARRAY && !json_is_null(d, labels))
+        return fail(err, errlen, "labels must be an array of strings, one per configuration");
+    if (labels >= 0 && json_type(d, labels) == JSMN_ARRAY && json_size(d, labels) != n)
+        return fail(err, errlen, "labels has %d entries for %d configurations", json_size(d, labels), n);
+    int has_labels = labels >= 0 && json_type(d, labels) == JSMN_ARRAY;
+    ConfigList got = {0};
+    for (int k = 0, t = arr + 1; k < n; k++, t = json_skip(d, t)) {
+        LayerConfig c;
+        if (config_element(d, t, k, n_layer, &c, err, errlen) != 0 ||
+            (has_labels && label_element(d, labels, k, &c, err, errlen) != 0)) {
+            layer_config_free(&c);
+            configs_free(&got);
+            return -1;
+        }
+        int dup = 0;
+        for (int i = 0; i < got.n && !dup; i++)
+            dup = got.cfg[i].n == c.n && (c.n == 0 || !memcmp(got.cfg[i].idx, c.idx, sizeof(int) * (size_t)c.n));
+        if (!dup) configs_add(&got, c.idx, c.n, c.label);
+        layer_config_free(&c);
+    }
+    int intact = -1;
+    for (int i = 0; i < got.n && intact < 0; i++)
+        if (layers_is_intact(got.cfg[i].idx, got.cfg[i].n, n_layer)) intact = i;
+    if (intact < 0) configs_add_intact(out, n_layer);
+    for (int i = 0; i < got.n; i++) configs_add(out, got.cfg[i].idx, got.cfg[i].n, got.cfg[i].label);
+    configs_free(&got);
+    if (out->n > AGENT_MAX_CONFIGS) {
+        configs_free(out);
+        return fail(err, errlen, "too many configurations (%d with the intact model; at most %d)", n + 1,
+                    AGENT_MAX_CONFIGS);
+    }
+    return 0;
+}
+
+// ----------------------------------------------------------------------------- steps
+
+static void experiment_to_action(const AgentExperiment *e, AgentAction *a) {
+    memset(a, 0, sizeof *a);
+    a->type = AGENT_ACTION_EXPERIMENT;
+    a->name = xstrdup(e->name);
+    a->task = xstrdup(e->task);
+    for (int k = 0; k < e->configs.n; k++)
+        configs_add(&a->configs, e->configs.cfg[k].idx, e->configs.cfg[k].n, e->configs.cfg[k].label);
+    a->examples = e->examples;
+    a->resume = 1;
+    a->planner = "resume";
+}
+
+int agent_forced_action(const AgentState *s, AgentAction *a) {
+    memset(a, 0, sizeof *a);
+    if (s->report) {
+        a->type = AGENT_ACTION_REPORT;
+        a->markdown = xstrdup(s->report);
+        a->finished = 1;
+        a->planner = "journal";
+        return 1;
+    }
+    for (int i = 0; i < s->n_exp; i++) {
+        const AgentExperiment *e = &s->exp[i];
+        int need[AGENT_N_TOOLS];
+        if (agent_experiment_complete(e, need) || e->attempts >= AGENT_MAX_ATTEMPTS) continue;
+        experiment_to_action(e, a);
+        memcpy(a->need, need, sizeof need);
+        return 1;
+    }
+    return 0;
+}
+
+int agent_report_due(const AgentState *s, const AgentOptions *o) {
+    return o->finish || (o->max_steps > 0 && s->n_actions >= o->max_steps);
+}

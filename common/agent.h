@@ -1,0 +1,238 @@
+// agent: the research agent's view of an experiment journal (common/journal.h) — the model
+// studied, the experiments planned and the results that came in for them, the notes and
+// the report — and the actions `agentstep` takes on it.  docs/agent.md describes the loop.
+//
+// One step of the agent: read the journal (agent_state_build), decide ONE action (the
+// built-in planner of agent_plan.h or the LLM of agent_llm.h), append it to the journal
+// (agent_action_append) and print it (agent_action_json).  Before either planner is
+// asked, agent_forced_action settles what needs no decision: a finished investigation,
+// an experiment whose results are incomplete (re-run it).
+//
+// Results.  A result record ({"kind":"result","experiment":NAME,"tool":TOOL, ...the tool's
+// output record}) belongs to the experiment of that name and to the configuration whose
+// block list equals its "layers".  Results are deduplicated, not tagged per run: the
+// tools are deterministic, so a re-run after an interruption writes the same records
+// again, and for each (tool, example id, configuration, position) the LAST record read
+// wins.  An experiment is complete when every (example, configuration) has its scoreloss
+// record and each of the first AGENT_SAMPLES examples has its runlayers and topk records.
+#ifndef AUTOINTERP_AGENT_H
+#define AUTOINTERP_AGENT_H
+#include <stdio.h>
+
+#include "journal.h"
+#include "json.h"
+#include "layers.h"
+
+#define AGENT_SAMPLES 3         // examples runlayers and topk see (the first ones)
+#define AGENT_TOP_K 5           // topk -k of the loop; top tokens kept per row
+#define AGENT_MAX_ATTEMPTS 3    // runs of one experiment before it is given up incomplete
+#define AGENT_NAME_MAX 80       // experiment names: [A-Za-z0-9_.:/+-], 1..80 bytes
+#define AGENT_MAX_CONFIGS 64    // configurations of one experiment
+#define AGENT_MAX_EXAMPLES 64   // examples of one experiment
+#define AGENT_DEFAULT_EXAMPLES 8
+
+// ----------------------------------------------------------------------------- state
+
+enum { AGENT_TOOL_SCORELOSS, AGENT_TOOL_RUNLAYERS, AGENT_TOOL_TOPK, AGENT_N_TOOLS };
+extern const char *const agent_tool_names[AGENT_N_TOOLS];   // "scoreloss", "runlayers", "topk"
+
+typedef struct {
+    char *id;           // "facts-0"
+    char *prompt;       // NULL when no record carried one
+    char *answer;
+} AgentExample;
+
+// One result record, reduced to what the agent reads.
+typedef struct {
+    int ex;             // index into AgentExperiment.ex
+    int cfg;            // index into AgentExperiment.configs
+    int position;       // topk: the position read; otherwise -1
+    char *error;        // the record's "error" (owned), or NULL
+    long lineno;        // journal line it came from
+    // scoreloss
+    double loss;
+    int exact;
+    // runlayers
+    char *completion;   // owned, or NULL
+    // topk
+    char *token;                    // the token at `position` (owned), or NULL
+    char *top[AGENT_TOP_K];         // (n_top) most likely next tokens, owned
+    double top_prob[AGENT_TOP_K];
+    int n_top;
+    long long answer_rank;          // -1 when absent
+    double kl;                      // kl_from_intact; -1 when absent
+} AgentRow;
+
+typedef struct {
+    AgentRow *row;      // (n) owned, deduplicated (see the top of this file)
+    int n, cap;
+} AgentRows;
+
+typedef struct {
+    char *name, *task;
+    ConfigList configs;         // in the action's order, with their labels
+    int examples;               // n asked for
+    int samples;                // examples runlayers/topk see: min(AGENT_SAMPLES, examples)
+    int step;                   // the step of the action that planned it
+    int attempts;               // actions that (re)started it (1 + resumes)
+    char *planner;              // "builtin" / "llm" (owned), or NULL
+    char *hypothesis;           // what the experiment tests (owned), or NULL
+    AgentExample *ex;           // (n_ex) owned, in order of first appearance
+    int n_ex;
+    AgentRows rows[AGENT_N_TOOLS];
+    long n_stray;               // results whose layers match no configuration
+} AgentExperiment;
+
+typedef struct {
+    char *experiment, *task;    // NULL when the note names none
+    char *observation;
+    char *hypothesis;           // NULL when absent
+} AgentNote;
+
+typedef struct {
+    char *model_name;           // meta.model.name
+    int n_layer;                // meta.model.n_layer
+    char *model_json;           // raw text of meta.model (owned)
+    AgentExperiment *exp;       // (n_exp) in journal order
+    int n_exp;
+    AgentNote *note;            // (n_note) in journal order
+    int n_note;
+    char **task_recorded;       // (n_task_recorded) tasks that have a "task" record
+    int n_task_recorded;
+    int n_actions;              // action records
+    int last_step;              // largest "step" of an action record (0: none)
+    char *queued;               // raw JSON array of the last action's "queued" tool calls
+    char *report;               // markdown of the last report record, or NULL
+    int n_llm;                  // llm records
+    long n_stray;               // results naming no planned experiment
+    int n_issues;               // torn or invalid lines of the journal
+} AgentState;
+
+// Read the investigation from a loaded journal.  The first meta record must carry
+// "model": {"name": str, "n_layer": int >= 1}.  0, or -1 with a message in err (no meta
+// record, or a bad one); free *s with agent_state_free in both cases.  Records that are
+// malformed for the agent (an action without a name, a result without layers) are
+// skipped, never fatal.
+int agent_state_build(AgentState *s, const JournalLog *log, char *err, size_t errlen);
+void agent_state_free(AgentState *s);
+
+// The experiment called name, or NULL.
+AgentExperiment *agent_experiment_find(const AgentState *s, const char *name);
+// Index of the intact configuration [0..n_layer-1] of e, or -1.
+int agent_experiment_intact(const AgentExperiment *e, int n_layer);
+// Is every result of e in?  need[t] (if non-NULL) gets 1 for each tool whose results are
+// missing.  1 complete, 0 not.
+int agent_experiment_complete(const AgentExperiment *e, int need[AGENT_N_TOOLS]);
+// Is there a note naming e?
+int agent_experiment_noted(const AgentState *s, const AgentExperiment *e);
+// The row of tool t for (example ex, configuration cfg); for topk the last position's.
+// NULL when absent.
+const AgentRow *agent_row_find(const AgentExperiment *e, int t, int ex, int cfg);
+
+// Loss statistics of configuration cfg over its scoreloss rows (error rows excluded).
+typedef struct {
+    int n;              // rows with a loss
+    int n_error;        // rows with an error
+    double mean;        // mean answer_loss (0 when n == 0)
+    double sem;         // standard error of the mean (0 for n < 2)
+    double exact_rate;  // fraction with answer_exact
+    int has_delta;      // the experiment has an intact configuration with losses
+    double delta;       // mean − the intact configuration's mean
+} AgentStats;
+AgentStats agent_config_stats(const AgentExperiment *e, int cfg, int n_layer);
+
+// The kind of corruption an experiment's labels describe (for notes and the report).
+typedef enum {
+    AGENT_KIND_OTHER, AGENT_KIND_DROP_LAST, AGENT_KIND_DROP_FIRST, AGENT_KIND_SKIP_ONE,
+    AGENT_KIND_SKIP_RANGE, AGENT_KIND_REPEAT, AGENT_KIND_SWAP, AGENT_KIND_PERMUTE
+} AgentKind;
+AgentKind agent_experiment_kind(const AgentExperiment *e);
+
+// ----------------------------------------------------------------------------- actions
+
+typedef enum { AGENT_ACTION_NONE, AGENT_ACTION_EXPERIMENT, AGENT_ACTION_NOTE, AGENT_ACTION_REPORT } AgentActionType;
+
+typedef struct {
+    AgentActionType type;
+    const char *planner;        // "builtin" or "llm" (static)
+    // experiment
+    char *name, *task;
+    ConfigList configs;         // labels set
+    int examples;
+    char *sweeps;               // space-separated sweep names that expand to exactly `configs`
+                                //   (the built-in plan), so the tools label them alike; or NULL
+    int resume;                 // 1: a re-run of the journalled experiment `name`
+    int need[AGENT_N_TOOLS];    // resume: the tools whose results are missing (else all 1)
+    // note (also uses task; an experiment may carry a hypothesis too)
+    char *experiment, *observation, *hypothesis;   // experiment, hypothesis may be NULL
+    // report
+    char *markdown;
+    int finished;               // the journal already holds this report: nothing to append
+    // llm: further valid action calls of the same reply, run in the next steps
+    char *queued;               // raw JSON array, or NULL
+} AgentAction;
+
+void agent_action_free(AgentAction *a);
+
+// The printed line of action a at step `step`, with its '\n', appended to out:
+//   {"type":"experiment","step","name","task","configurations","labels","examples",
+//    "samples"[,"sweeps"][,"hypothesis"][,"resume":true,"rerun":[tools]],"planner"}
+//   {"type":"note","step","experiment"?,"task"?,"observation","hypothesis"?,"planner"}
+//   {"type":"report","step","markdown","planner"}
+void agent_action_json(JsonBuf *out, const AgentAction *a, int step);
+
+// Journal action a as step `step`: the action record, then (a note) the note record,
+// (a report) the report record, (an experiment on a task without a task record) the task
+// record.  A finished report appends nothing.  0, or -1 with a message in err.
+int agent_action_append(Journal *j, const AgentState *s, const AgentAction *a, int step, char *err,
+                        size_t errlen);
+
+// Shell assignments describing a for pipelines/agent-loop.sh (values single-quoted):
+//   type= step= name= task= examples= samples= n_configs= config_K='[0,1]' label_K=
+//   n_sweeps= sweep_K= need_scoreloss= need_runlayers= need_topk=        (experiment)
+void agent_action_sh(FILE *fp, const AgentAction *a, int step);
+
+// ----------------------------------------------------------------------------- checks
+
+// Is name a valid experiment name (see AGENT_NAME_MAX)?  0, or -1 with a message.
+int agent_name_check(const char *name, char *err, size_t errlen);
+
+// Build the configurations of an experiment from the JSON array token arr of d: each
+// element a block-index array ([0,1,2]) or a SPEC string ("0-5,7"); labels (token or -1)
+// an array of strings of the same length.  Duplicates are dropped (the first kept); the
+// intact configuration is put first when missing.  Unlabelled configurations get
+// "intact" or their compact form.  0, or -1 with a message fit for the LLM naming the
+// element at fault ("configuration 2: layer index 14 out of range 0..11").
+int agent_configs_parse(const JsonDoc *d, int arr, int labels, int n_layer, ConfigList *out, char *err,
+                        size_t errlen);
+
+// ----------------------------------------------------------------------------- steps
+
+typedef struct {
+    const char *const *tasks;   // (n_tasks) tasks the agent may use, in order
+    int n_tasks;
+    int examples;               // examples per experiment of the built-in planner
+    int max_steps;              // actions before the report is due; 0: no limit
+    int finish;                 // write the report now
+} AgentOptions;
+
+// The action that needs no planner, if any: the journal's report when it has one
+// (finished), or an experiment whose results are incomplete, re-run (resume) — unless it
+// already ran AGENT_MAX_ATTEMPTS times, then it is left as it is.  1 with *a filled, 0 when
+// the planner must decide.
+int agent_forced_action(const AgentState *s, AgentAction *a);
+
+// Does the step budget call for the report (opts->finish, or max_steps actions taken)?
+int agent_report_due(const AgentState *s, const AgentOptions *o);
+
+// ----------------------------------------------------------------------------- text
+// Small formatting helpers shared by the planners (append to a JsonBuf used as a string
+// builder; b->buf stays NUL-terminated).
+void agent_printf(JsonBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+// The formatted text as a malloc'd string.
+char *agent_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+// A copy of s cut to at most max bytes (at a UTF-8 boundary) with "..." appended when cut,
+// newlines shown as "\n": for one-line displays of prompts and completions.
+char *agent_clip(const char *s, size_t max);
+
+#endif

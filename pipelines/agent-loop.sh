@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# pipelines/agent-loop.sh: the research agent's loop — agentstep decides, the tools run,
+# the journal records everything, `report` writes the report.  docs/agent.md.
+#
+#   agent-loop.sh --journal FILE [--model M] [--max-steps N] [--examples N]
+#                 [--tasks a,b,c] [--report-dir DIR] [--planner builtin|llm]
+#                 [--llm-model NAME]
+#
+# Each step: `agentstep` appends one action to the journal and prints it;
+#   experiment -> gentasks, then scoreloss (every example), runlayers and topk (the first
+#                 few examples) over the experiment's configurations, each output record
+#                 appended to the journal as a result tagged with the experiment and tool;
+#   note       -> nothing more (agentstep journalled it);
+#   report     -> `report --journal FILE --out DIR`, and the loop ends.
+# With OPENAI_API_KEY set the LLM plans (agentstep --planner llm), else the built-in planner.
+#
+# Resumable: run it again after an interruption (even kill -9) and it carries on from the
+# journal.  An experiment whose results are incomplete is run again (agentstep says which
+# tools); its records are written again and readers keep the last record per (tool,
+# example, configuration), so completed results are never lost or double-counted.
+# One loop per journal at a time.
+#
+# Exit status: 0 report written; 2 usage or a tool/system failure; 5 the LLM gave no
+# valid action (see the journal's llm records).
+set -u
+set -o pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+BIN=${AUTOINTERP_BIN:-$here/../bin}
+[ -x "$BIN/agentstep" ] || BIN=$(dirname "$(command -v agentstep 2>/dev/null || echo /nonexistent/x)")
+
+usage() {
+  sed -n '4,7p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+die() { echo "agent-loop: $*" >&2; exit 2; }
+
+journal="" model=${AUTOINTERP_MODEL:-gpt2} max_steps=80 examples=8 tasks="" report_dir="" planner="" llm_model=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --journal) journal=${2-}; shift 2 || usage ;;
+    --model) model=${2-}; shift 2 || usage ;;
+    --max-steps) max_steps=${2-}; shift 2 || usage ;;
+    --examples) examples=${2-}; shift 2 || usage ;;
+    --tasks) tasks=${2-}; shift 2 || usage ;;
+    --report-dir) report_dir=${2-}; shift 2 || usage ;;
+    --planner) planner=${2-}; shift 2 || usage ;;
+    --llm-model) llm_model=${2-}; shift 2 || usage ;;
+    -h|--help) usage ;;
+    *) echo "agent-loop: unknown argument '$1'" >&2; usage ;;
+  esac
+done
+[ -n "$journal" ] || { echo "agent-loop: --journal FILE is needed" >&2; usage; }
+case "$max_steps" in ''|*[!0-9]*) die "--max-steps must be a number" ;; esac
+case "$examples" in ''|*[!0-9]*) die "--examples must be a number" ;; esac
+[ -n "$report_dir" ] || report_dir="${journal%.ndjson}-report"
+[ -x "$BIN/agentstep" ] || die "agentstep not found (run make)"
+
+step_args=(--journal "$journal" --max-steps "$max_steps" --examples "$examples")
+[ -n "$tasks" ] && step_args+=(--tasks "$tasks")
+[ -n "$planner" ] && step_args+=(--planner "$planner")
+[ -n "$llm_model" ] && step_args+=(--llm-model "$llm_model")
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/agent-loop.XXXXXX") || die "cannot make a scratch directory"
+trap 'rm -rf "$work"' EXIT
+
+# The meta record: the model studied, as loadgpt2 describes it.
+if ! [ -s "$journal" ] || ! "$BIN/journal" cat --journal "$journal" --kind meta 2>/dev/null | grep -q .; then
+  desc=$("$BIN/loadgpt2" "$model") || die "cannot load the model '$model'"
+  printf '{"model":%s,"source":"agent-loop.sh"}\n' "$desc" |
+    "$BIN/journal" append -q --journal "$journal" --kind meta || die "cannot write $journal"
+fi
+
+# Run one tool over a file of task records, then journal its output as results, tagged
+# with the experiment and the tool.  The output is appended only once the tool has
+# finished, so an interruption leaves at most a partial append (which the re-run repairs).
+# Records that failed (tool exit 5) are journalled as error results like the others.
+run_tool() {   # TOOL INPUT ARGS...
+  local tool=$1 input=$2 st
+  shift 2
+  "$BIN/$tool" --model "$model" "$@" <"$input" >"$work/out.ndjson"
+  st=$?
+  [ "$st" -eq 0 ] || [ "$st" -eq 5 ] || die "$tool failed for $name (exit $st)"
+  "$BIN/journal" append -q --journal "$journal" --kind result --experiment "$name" --tool "$tool" \
+    <"$work/out.ndjson" || die "journal append failed for $tool ($name)"
+}
+
+run_experiment() {
+  "$BIN/gentasks" --task "$task" -n "$examples" >"$work/tasks.ndjson" || die "gentasks --task $task failed"
+  head -n "$samples" "$work/tasks.ndjson" >"$work/samples.ndjson"
+  local cfg=() k
+  if [ "$n_sweeps" -gt 0 ]; then     # a named sweep: the tools label configurations alike
+    for ((k = 1; k <= n_sweeps; k++)); do v="sweep_$k"; cfg+=(--sweep "${!v}"); done
+  else
+    for ((k = 1; k <= n_configs; k++)); do v="config_$k"; cfg+=(--layers "${!v}"); done
+  fi
+  [ "$need_scoreloss" = 1 ] && run_tool scoreloss "$work/tasks.ndjson" "${cfg[@]}"
+  [ "$need_runlayers" = 1 ] && run_tool runlayers "$work/samples.ndjson" "${cfg[@]}" --max-tokens 12 --stop $'\n'
+  [ "$need_topk" = 1 ] && run_tool topk "$work/samples.ndjson" "${cfg[@]}" -k 5
+  return 0
+}
+
+iterations=0
+finish=()
+while :; do
+  iterations=$((iterations + 1))
+  # A safety net beyond agentstep's own --max-steps (re-runs are steps too).
+  [ "$max_steps" -gt 0 ] && [ "$iterations" -gt $((max_steps + 10)) ] && finish=(--finish)
+  "$BIN/agentstep" "${step_args[@]}" "${finish[@]}" --sh "$work/action.sh" >"$work/action.json"
+  rc=$?
+  if [ "$rc" -ne 0 ] && [ "${#finish[@]}" -gt 0 ]; then
+    # The LLM could not write the report: assemble it from the notes instead.
+    "$BIN/agentstep" "${step_args[@]}" --planner builtin --finish --sh "$work/action.sh" >"$work/action.json"
+    rc=$?
+  fi
+  [ "$rc" -eq 0 ] || { echo "agent-loop: agentstep failed (exit $rc)" >&2; exit "$rc"; }
+  cat "$work/action.json"
+  unset type step name task examples samples n_configs n_sweeps need_scoreloss need_runlayers need_topk
+  # shellcheck disable=SC1091
+  . "$work/action.sh"
+  case "$type" in
+    experiment)
+      echo "agent-loop: step $step: $name (task $task, $n_configs configurations, $examples examples)" >&2
+      run_experiment ;;
+    note) ;;
+    report)
+      "$BIN/report" --journal "$journal" --out "$report_dir" >&2
+      rc=$?   # 5: the journal has torn lines; the report is written all the same
+      [ "$rc" -eq 0 ] || [ "$rc" -eq 5 ] || die "report failed (exit $rc)"
+      echo "agent-loop: report written to $report_dir" >&2
+      exit 0 ;;
+    *) die "agentstep printed an unknown action type '$type'" ;;
+  esac
+done

@@ -1,0 +1,249 @@
+// agentstep: one step of the research agent — read the journal, decide the next action,
+// journal it and print it as one NDJSON line.  docs/agent.md.
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "agent_llm.h"
+#include "agent_plan.h"
+#include "journal.h"
+#include "model.h"
+#include "tasks.h"
+#include "tool.h"
+#include "util.h"
+
+static const char usage_short[] =
+    "usage: agentstep --journal FILE [--model M] [--planner builtin|llm] [--llm-model NAME]\n"
+    "                 [--max-steps N] [--tasks a,b,c] [--examples N] [--context-budget CHARS]\n"
+    "                 [--max-retries N] [--finish] [--sh FILE] [--print-prompt]\n";
+
+static const char usage_long[] =
+    "Reads the experiment journal, decides ONE next action, appends it to the journal and\n"
+    "prints it as one JSON line: an experiment to run, a note, or the report (finished).\n"
+    "  --journal FILE        the journal (created when missing, with --model)\n"
+    "  --model M             the model, when the journal has no meta record yet\n"
+    "  --planner P           builtin (deterministic plan) or llm (default: llm when\n"
+    "                        OPENAI_API_KEY is set, else builtin)\n"
+    "  --llm-model NAME      chat model (default $AUTOINTERP_LLM_MODEL, else gpt-4o-mini)\n"
+    "  --max-steps N         actions before the report is due (default 80; 0: no limit)\n"
+    "  --tasks a,b,c         tasks to study (default facts,addition,counting,json)\n"
+    "  --examples N          examples per experiment (default 8)\n"
+    "  --context-budget C    characters of prompt for the LLM (default 24000)\n"
+    "  --max-retries N       corrections of bad LLM replies per step (default 3)\n"
+    "  --finish              write the report now\n"
+    "  --sh FILE             also write the action as shell assignments (agent-loop.sh)\n"
+    "  --print-prompt        print the LLM's system prompt and user message, do nothing\n"
+    "Environment: OPENAI_API_KEY, OPENAI_BASE_URL, AUTOINTERP_LLM_MODEL and the other\n"
+    "AUTOINTERP_LLM_* settings of the chat client.\n"
+    "Exit status: 0 ok; 2 usage or system error (journal, model, LLM API unreachable or\n"
+    "refusing); 5 the LLM gave no valid action after --max-retries corrections.\n";
+
+#define MAX_TASKS 64
+
+typedef struct {
+    const char *journal, *model, *planner, *llm_model, *sh;
+    const char *tasks[MAX_TASKS];
+    int n_tasks;
+    char *tasks_buf;
+    int examples, max_steps, finish, print_prompt;
+    AgentLlmOptions llm;
+} Options;
+
+static void usage_error(const char *msg, const char *arg) {
+    fprintf(stderr, "%s: ", util_progname);
+    fprintf(stderr, msg, arg);
+    fprintf(stderr, "\n%s", usage_short);
+    exit(EXIT_USAGE);
+}
+
+static void parse_tasks(Options *o, const char *list) {
+    free(o->tasks_buf);
+    o->tasks_buf = xstrdup(list);
+    o->n_tasks = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(o->tasks_buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (!tasks_find(t)) usage_error("unknown task \"%s\" (gentasks --list shows them)", t);
+        int dup = 0;
+        for (int i = 0; i < o->n_tasks; i++) dup |= !strcmp(o->tasks[i], t);
+        if (dup) continue;
+        if (o->n_tasks == MAX_TASKS) usage_error("%s", "too many tasks");
+        o->tasks[o->n_tasks++] = t;
+    }
+    if (o->n_tasks == 0) usage_error("%s", "--tasks needs at least one task");
+}
+
+static void parse_options(int argc, char **argv, Options *o) {
+    enum { JOURNAL = 256, MODEL, PLANNER, LLM_MODEL, MAX_STEPS, TASKS, EXAMPLES, BUDGET, RETRIES, FINISH, SH, PROMPT };
+    static const struct option longopts[] = {
+        {"journal", required_argument, 0, JOURNAL}, {"model", required_argument, 0, MODEL},
+        {"planner", required_argument, 0, PLANNER}, {"llm-model", required_argument, 0, LLM_MODEL},
+        {"max-steps", required_argument, 0, MAX_STEPS}, {"tasks", required_argument, 0, TASKS},
+        {"examples", required_argument, 0, EXAMPLES}, {"context-budget", required_argument, 0, BUDGET},
+        {"max-retries", required_argument, 0, RETRIES}, {"finish", no_argument, 0, FINISH},
+        {"sh", required_argument, 0, SH}, {"print-prompt", no_argument, 0, PROMPT},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+    };
+    memset(o, 0, sizeof *o);
+    o->examples = AGENT_DEFAULT_EXAMPLES;
+    o->max_steps = 80;
+    o->llm.max_retries = AGENT_MAX_RETRIES;
+    o->llm.context_budget = AGENT_CONTEXT_BUDGET;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (c) {
+        case JOURNAL: o->journal = optarg; break;
+        case MODEL: o->model = optarg; break;
+        case PLANNER:
+            if (strcmp(optarg, "builtin") && strcmp(optarg, "llm")) usage_error("--planner must be builtin or llm, not \"%s\"", optarg);
+            o->planner = optarg;
+            break;
+        case LLM_MODEL: o->llm_model = optarg; break;
+        case MAX_STEPS: o->max_steps = (int)arg_integer(optarg, 0, 100000, "--max-steps"); break;
+        case TASKS: parse_tasks(o, optarg); break;
+        case EXAMPLES: o->examples = (int)arg_integer(optarg, 1, AGENT_MAX_EXAMPLES, "--examples"); break;
+        case BUDGET: o->llm.context_budget = (int)arg_integer(optarg, 1000, 10000000, "--context-budget"); break;
+        case RETRIES: o->llm.max_retries = (int)arg_integer(optarg, 0, 100, "--max-retries"); break;
+        case FINISH: o->finish = 1; break;
+        case SH: o->sh = optarg; break;
+        case PROMPT: o->print_prompt = 1; break;
+        case 'h': printf("%s\n%s", usage_short, usage_long); exit(0);
+        case ':': usage_error("option '%s' needs a value", argv[optind - 1]); break;
+        default: usage_error("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) usage_error("unexpected argument '%s'", argv[optind]);
+    if (!o->journal) usage_error("%s", "--journal FILE is needed");
+    if (o->n_tasks == 0) parse_tasks(o, AGENT_DEFAULT_TASKS);
+}
+
+// Which planner: --planner, else llm when OPENAI_API_KEY is set.
+static int use_llm(const Options *o) {
+    const char *key = getenv("OPENAI_API_KEY"), *base = getenv("OPENAI_BASE_URL");
+    int has_key = key && *key, has_base = base && *base;
+    if (o->planner && !strcmp(o->planner, "llm")) {
+        if (!has_key && !has_base)
+            eprintf(EXIT_USAGE, "--planner llm needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server)");
+        return 1;
+    }
+    if (o->planner) return 0;
+    return has_key;
+}
+
+// A journal without a meta record gets one describing --model.
+static void write_meta(const Options *o) {
+    Model m;
+    char err[2048];
+    if (model_open(&m, o->model, NULL, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
+    const Gpt2Config *c = &m.gpt2.cfg;
+    JsonBuf b = {0};
+    journal_record_begin(&b, "meta");
+    jb_key(&b, "model");
+    jb_raw(&b, "{", 1);
+    jb_key(&b, "name"), jb_cstr(&b, m.name);
+    jb_key(&b, "dir"), jb_cstr(&b, m.dir);
+    jb_key(&b, "n_layer"), jb_int(&b, c->n_layer);
+    jb_key(&b, "n_head"), jb_int(&b, c->n_head);
+    jb_key(&b, "n_embd"), jb_int(&b, c->n_embd);
+    jb_key(&b, "n_ctx"), jb_int(&b, c->n_ctx);
+    jb_key(&b, "vocab"), jb_int(&b, c->vocab_size);
+    jb_key(&b, "params"), jb_int(&b, m.gpt2.n_params);
+    jb_raw(&b, "}", 1);
+    jb_key(&b, "source"), jb_cstr(&b, "agentstep");
+    model_close(&m);
+    Journal j;
+    if (journal_open(&j, o->journal, 0, err, sizeof err) != 0 || journal_append(&j, &b, err, sizeof err) != 0 ||
+        journal_close(&j, err, sizeof err) != 0)
+        eprintf(EXIT_USAGE, "%s", err);
+    jb_free(&b);
+}
+
+static void load_state(const Options *o, JournalLog *log, AgentState *s) {
+    char err[1024];
+    if (!is_file(o->journal) && !o->model)
+        eprintf(EXIT_USAGE, "%s: no such journal (give --model M to start one)", o->journal);
+    for (int pass = 0; pass < 2; pass++) {
+        if (is_file(o->journal)) {
+            if (journal_load(log, o->journal, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
+            if (pass == 0) journal_issues_print(log, o->journal, stderr);
+            if (agent_state_build(s, log, err, sizeof err) == 0) return;
+            agent_state_free(s);
+            journal_log_free(log);
+        } else {
+            snprintf(err, sizeof err, "the journal has no meta record (the model studied)");
+        }
+        if (pass == 1 || !o->model) eprintf(EXIT_USAGE, "%s: %s (pass --model M)", o->journal, err);
+        write_meta(o);
+    }
+}
+
+static void print_prompt(const AgentState *s, const AgentOptions *ao, const Options *o) {
+    int step = s->last_step + 1;
+    char *sys = agent_llm_system_prompt(s, ao, step);
+    char *user = agent_llm_user_prompt(s, ao, o->llm.context_budget - (int)strlen(sys));
+    printf("=== system (%zu characters)\n%s\n=== user (%zu characters)\n%s", strlen(sys), sys, strlen(user), user);
+    free(sys);
+    free(user);
+}
+
+// The action of this step; exits on failure.
+static void decide(const Options *o, const AgentOptions *ao, const AgentState *s, Journal *j, int step,
+                   AgentAction *a) {
+    char err[2048];
+    if (!ao->finish && agent_forced_action(s, a)) return;   // finished, or a re-run
+    if (!use_llm(o)) {
+        if (agent_plan_builtin(s, ao, a, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
+        return;
+    }
+    if (!agent_report_due(s, ao) && agent_llm_take_queued(s, ao, a)) return;
+    LlmClient c;
+    if (llm_client_init(&c, o->llm_model, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
+    int rc = agent_llm_step(&c, s, ao, &o->llm, j, step, a, err, sizeof err);
+    llm_client_free(&c);
+    if (rc == -2) eprintf(EXIT_BAD_INPUT, "%s", err);
+    if (rc != 0) eprintf(EXIT_USAGE, "%s", err);
+}
+
+static void write_sh(const char *path, const AgentAction *a, int step) {
+    FILE *fp = fopen(path, "w");
+    if (!fp) eprintf(EXIT_USAGE, "%s: cannot write: %s", path, strerror(errno));
+    agent_action_sh(fp, a, step);
+    if (fclose(fp) != 0) eprintf(EXIT_USAGE, "%s: write error", path);
+}
+
+int main(int argc, char **argv) {
+    util_set_progname(argv[0]);
+    Options o;
+    parse_options(argc, argv, &o);
+    JournalLog log;
+    AgentState s;
+    load_state(&o, &log, &s);
+    AgentOptions ao = {.tasks = o.tasks, .n_tasks = o.n_tasks, .examples = o.examples, .max_steps = o.max_steps,
+                       .finish = o.finish};
+    if (o.print_prompt) {
+        print_prompt(&s, &ao, &o);
+    } else {
+        char err[1024];
+        Journal j;
+        if (journal_open(&j, o.journal, 0, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
+        int step = s.last_step + 1;
+        AgentAction a;
+        decide(&o, &ao, &s, &j, step, &a);
+        if (a.type == AGENT_ACTION_REPORT && a.finished) step = s.last_step;
+        if (agent_action_append(&j, &s, &a, step, err, sizeof err) != 0 || journal_close(&j, err, sizeof err) != 0)
+            eprintf(EXIT_USAGE, "%s", err);
+        if (o.sh) write_sh(o.sh, &a, step);
+        JsonBuf line = {0};
+        agent_action_json(&line, &a, step);
+        if (lines_write(&line, stdout) != 0) eprintf(EXIT_USAGE, "error writing output");
+        jb_free(&line);
+        agent_action_free(&a);
+    }
+    agent_state_free(&s);
+    journal_log_free(&log);
+    free(o.tasks_buf);
+    if (fflush(stdout) != 0 || ferror(stdout)) eprintf(EXIT_USAGE, "error writing output");
+    return 0;
+}
