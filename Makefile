@@ -59,6 +59,22 @@ SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sa
 check-asan:
 	$(MAKE) BUILD=build/asan BIN=build/asan/bin OPT="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" test
 
+# The performance table (docs/bench.md) on a synthetic GPT-2-small checkpoint, made once.
+# Bench binaries live in $(BUILD)/bench, not in bin/.  make bench BENCH_ARGS=--quick
+BENCH_MODEL := build/bench/gpt2-random
+BENCH_OBJ   := $(patsubst bench/%.c,$(BUILD)/bench/%.o,$(wildcard bench/*.c))
+bench: $(BUILD)/bench/bench $(BIN)/scoreloss $(BIN)/loadgpt2 vocab
+	@test -f $(BENCH_MODEL)/config.json -a -f $(BENCH_MODEL)/model.safetensors || \
+	    $(BIN)/loadgpt2 --random --shape gpt2 --out $(BENCH_MODEL) >/dev/null
+	$(BUILD)/bench/bench --model $(BENCH_MODEL) --bin $(BIN) --json build/bench/results.ndjson $(BENCH_ARGS)
+
+$(BUILD)/bench/%.o: bench/%.c build/.deps-ok
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ibench -MMD -MP -c $< -o $@
+
+$(BUILD)/bench/bench: $(BENCH_OBJ) $(COMMON_OBJ)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
 clean:
 	rm -rf build bin
 

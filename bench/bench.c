@@ -1,0 +1,890 @@
+// bench: the measurement basis of the performance work.  Prints ONE table for GPT-2-small
+// shapes on this machine — every figure beside its ceiling (or floor) and the ratio —
+// and writes the same rows as NDJSON.  See docs/bench.md for what each figure means and
+// how its bound is computed.
+//
+//   bench [--model DIR] [--bin DIR] [--json FILE] [--reps N] [--quick]
+//
+// Other work on the machine only ever slows a run down, so every timed figure is the best
+// of --reps repetitions (the start-up time is a median, as documented).
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "layers.h"
+#include "machine.h"
+#include "naive.h"
+#include "sweep.h"
+#include "transformer.h"
+#include "util.h"
+
+extern char **environ;
+
+static const char usage_text[] =
+    "usage: bench [--model DIR] [--bin DIR] [--json FILE] [--reps N] [--quick]\n"
+    "Measures peak FLOP/s and memory bandwidth, then prefill, generation, sweeps, start-up\n"
+    "and memory of the engine on a GPT-2-shaped checkpoint, each beside its bound.\n"
+    "  --model DIR   checkpoint directory (default build/bench/gpt2-random; make one with\n"
+    "                bin/loadgpt2 --random --shape gpt2 --out DIR)\n"
+    "  --bin DIR     where scoreloss lives (default bin)\n"
+    "  --json FILE   also write the rows as NDJSON to FILE\n"
+    "  --reps N      repetitions per timed figure, best kept (default 3)\n"
+    "  --quick       smaller workloads, 2 repetitions (a smoke run, noisier figures)\n";
+
+#define PREFILL_T 128      // tokens per prompt in the prefill figures
+#define GEN_PROMPT 16      // prompt tokens before generation
+#define BATCH_STREAMS 8    // streams of the batched generation figure
+#define SWEEP_T 24         // tokens of the typical scoreloss record (BOS + prompt + answer)
+#define SWEEP_ANSWER 2     // answer tokens of that record
+#define SWEEP_TARGET 1.3   // wanted bound on (drop-last sweep cost) / (intact pass cost)
+#define STARTUP_RUNS 5
+#define BW_BYTES ((size_t)256 << 20)   // far beyond the 32 MiB L3 of the machines we use
+
+// ----------------------------------------------------------------------------
+// the table
+
+typedef struct {
+    char section[128];
+    char figure[96];
+    double value;
+    const char *unit;
+    double bound;          // NAN: no bound
+    int lower_better;      // the bound is a floor: ratio = bound / value
+    char basis[192];       // how the bound was computed
+} Row;
+
+typedef struct {
+    Row *rows;
+    int n, cap;
+} Table;
+
+static Row *row_add(Table *t, const char *section, double value, const char *unit, double bound,
+                    int lower_better, const char *figure) {
+    if (t->n == t->cap) {
+        t->cap = t->cap ? 2 * t->cap : 32;
+        t->rows = xrealloc(t->rows, sizeof *t->rows * (size_t)t->cap);
+    }
+    Row *r = &t->rows[t->n++];
+    memset(r, 0, sizeof *r);
+    snprintf(r->section, sizeof r->section, "%s", section);
+    snprintf(r->figure, sizeof r->figure, "%s", figure);
+    r->value = value;
+    r->unit = unit;
+    r->bound = bound;
+    r->lower_better = lower_better;
+    return r;
+}
+
+static void row_basis(Row *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void row_basis(Row *r, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->basis, sizeof r->basis, fmt, ap);
+    va_end(ap);
+}
+
+// 1.00 = at the bound; smaller = further from it (for a floor, bound / value).
+static double row_ratio(const Row *r) {
+    if (isnan(r->bound) || isnan(r->value) || r->value <= 0 || r->bound <= 0) return NAN;
+    return r->lower_better ? r->bound / r->value : r->value / r->bound;
+}
+
+static void format_num(char *buf, size_t len, double v) {
+    if (isnan(v)) snprintf(buf, len, "-");
+    else if (fabs(v) >= 1000) snprintf(buf, len, "%.0f", v);
+    else if (fabs(v) >= 100) snprintf(buf, len, "%.1f", v);
+    else if (fabs(v) >= 10) snprintf(buf, len, "%.2f", v);
+    else snprintf(buf, len, "%.3f", v);
+}
+
+static void table_print(const Table *t, FILE *f) {
+    const char *section = NULL;
+    fprintf(f, "%-54s %10s %-8s %10s %6s  %s\n", "figure", "value", "unit", "bound", "ratio", "bound from");
+    for (int i = 0; i < t->n; i++) {
+        const Row *r = &t->rows[i];
+        if (!section || strcmp(section, r->section) != 0) {
+            section = r->section;
+            fprintf(f, "-- %s\n", section);
+        }
+        char v[32], b[32], q[32];
+        format_num(v, sizeof v, r->value);
+        format_num(b, sizeof b, r->bound);
+        double ratio = row_ratio(r);
+        if (isnan(ratio)) snprintf(q, sizeof q, "-");
+        else snprintf(q, sizeof q, "%.2f", ratio);
+        fprintf(f, "  %-52s %10s %-8s %10s %6s  %s%s\n", r->figure, v, r->unit, b, q,
+                r->lower_better && !isnan(r->bound) ? "(floor) " : "", r->basis);
+    }
+}
+
+static void json_row(JsonBuf *jb, const Row *r) {
+    jb_puts(jb, "{");
+    jb_key(jb, "section"), jb_cstr(jb, r->section);
+    jb_key(jb, "figure"), jb_cstr(jb, r->figure);
+    jb_key(jb, "value"), jb_double(jb, r->value);
+    jb_key(jb, "unit"), jb_cstr(jb, r->unit);
+    jb_key(jb, "bound"), jb_double(jb, r->bound);
+    jb_key(jb, "bound_is_floor"), jb_puts(jb, r->lower_better ? "true" : "false");
+    jb_key(jb, "ratio"), jb_double(jb, row_ratio(r));
+    jb_key(jb, "bound_from"), jb_cstr(jb, r->basis);
+    jb_puts(jb, "}\n");
+}
+
+// ----------------------------------------------------------------------------
+// the benchmark state
+
+typedef struct {
+    const char *model_dir, *bin_dir, *json_path;
+    int reps, quick;
+    int n_prompts;          // distinct prompts of PREFILL_T tokens (prefill, sweeps, generation)
+    int gen_tokens;         // tokens generated per timed run, single stream
+    int batch_steps;        // steps per timed run of the batched generation
+    int naive_gen_tokens;
+} Options;
+
+typedef struct {            // bin/scoreloss as a child process
+    double t_ready, t_ready_min;   // --layers none on one record: median, min (s)
+    double t_help, t_help_min;     // --help: exec and exit (s)
+    double t_sweep;                // --sweep drop-last on 4 records (s)
+    long rss_kb, self_rss_kb;      // its peak RSS; ours when it was spawned
+} Startup;
+
+typedef struct {
+    Options o;
+    Gpt2 m;
+    int L, C, V, NH;
+    int *intact;            // (L) 0..L-1
+    TfWorkspace ws;         // PREFILL_T rows on the global pool
+    float *logits;          // (PREFILL_T, V)
+    int *tokens;            // (n_prompts, PREFILL_T) pseudo-random token ids
+    Table table;
+    MachineInfo mi;
+    int threads;
+    double peak, peak1;     // FP32 FLOP/s ceilings, best ISA: all threads (n x 1 thread), 1 thread
+    double peak_sse;        // the same for SSE2 mul+add, the ISA of the -O2 build
+    double read_bw, read_bw1, copy_bw;   // bytes/s
+    double prefill_last_tps, gen_tps;    // engine figures, for the notes
+    Startup startup;
+    double others;          // CPUs other processes kept busy on average during the run
+    char notes[2048];
+    size_t notes_len;
+} Bench;
+
+static void note(Bench *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(Bench *b, const char *fmt, ...) {
+    if (b->notes_len >= sizeof b->notes - 1) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(b->notes + b->notes_len, sizeof b->notes - b->notes_len, fmt, ap);
+    va_end(ap);
+    if (n > 0) b->notes_len += (size_t)n;
+    if (b->notes_len >= sizeof b->notes) b->notes_len = sizeof b->notes - 1;
+}
+
+static void check(int rc, const char *what, const char *err) {
+    if (rc != 0) eprintf(1, "%s: %s", what, err);
+}
+
+// ----------------------------------------------------------------------------
+// counting: FLOPs and bytes of the GPT-2 forward pass
+
+// Matmul FLOPs of rows at positions pos0 .. pos0+T-1 through all L blocks: per row and
+// block 2·(C·3C + C·C + C·4C + 4C·C) = 24·C² for the weights, plus attention over the
+// row's pos+1 keys: 2·C·(pos+1) for q·k and 2·C·(pos+1) for the weighted sum of v.
+static double flops_blocks(const Bench *b, int T, int pos0) {
+    double C = b->C, f = 0;
+    for (int t = 0; t < T; t++) f += 24.0 * C * C + 4.0 * C * (pos0 + t + 1);
+    return f * b->L;
+}
+
+// 2·C·V per logit row.
+static double flops_unembed(const Bench *b, int rows) { return 2.0 * b->C * (double)b->V * rows; }
+
+// Bytes of weights one decoding step reads: every block's matrices, biases and LayerNorm
+// parameters (12·C² + 13·C floats), ln_f, the output matrix (V·C), one wte and one wpe row.
+static double bytes_weights_step(const Bench *b) {
+    double C = b->C;
+    return 4.0 * (b->L * (12.0 * C * C + 13.0 * C) + 2.0 * C + (double)b->V * C + 2.0 * C);
+}
+
+// Bytes of keys and values one row at position pos reads from its cache.
+static double bytes_kv(const Bench *b, int pos) { return 4.0 * b->L * 2.0 * b->C * (pos + 1); }
+
+// ----------------------------------------------------------------------------
+// machine
+
+// The compute ceiling is n x the 1-thread peak: cores do not share FMA units, and a
+// 1-thread figure is hard to spoil on a shared machine (the scheduler finds it a free
+// core), while an all-threads figure drops whenever another process holds a core.  The
+// all-threads rows show how much of the machine this run actually got.
+static void bench_machine(Bench *b) {
+    const char *S = "machine (measured in this run)";
+    double secs = b->o.quick ? 0.05 : 0.1;
+    int reps = b->o.quick ? 2 : 5, n = b->threads;
+    for (int isa = ISA_AVX512; isa >= ISA_SSE2; isa--) {
+        if (!isa_supported((Isa)isa)) continue;
+        double f1 = peak_flops((Isa)isa, 1, secs, reps), fn = peak_flops((Isa)isa, n, secs, reps);
+        char fig[96];
+        snprintf(fig, sizeof fig, "FP32 peak, %s, 1 thread", isa_name((Isa)isa));
+        Row *r = row_add(&b->table, S, f1 / 1e9, "GFLOP/s", NAN, 0, fig);
+        row_basis(r, "12 independent %s chains in registers%s", isa == ISA_SSE2 ? "mulps+addps" : "FMA",
+                  isa == ISA_SSE2 ? "; what the -O2 build (no -march) emits" : "");
+        snprintf(fig, sizeof fig, "FP32 peak, %s, %d threads", isa_name((Isa)isa), n);
+        r = row_add(&b->table, S, fn / 1e9, "GFLOP/s", n * f1 / 1e9, 0, fig);
+        row_basis(r, "%d x 1 thread; below 1.00: another process held a core", n);
+        if (n * f1 > b->peak) b->peak = n * f1, b->peak1 = f1;
+        if (isa == ISA_SSE2) b->peak_sse = n * f1;
+    }
+    reps = b->o.quick ? 3 : 8;
+    b->copy_bw = copy_bandwidth(BW_BYTES, n, reps);
+    b->read_bw = read_bandwidth(BW_BYTES, n, reps);
+    b->read_bw1 = read_bandwidth(BW_BYTES, 1, reps);
+    Row *r = row_add(&b->table, S, b->copy_bw / 1e9, "GB/s", NAN, 0, "memory copy bandwidth, all threads");
+    row_basis(r, "memcpy of %zu MiB, bytes read + written", BW_BYTES >> 20);
+    r = row_add(&b->table, S, b->read_bw / 1e9, "GB/s", NAN, 0, "memory read bandwidth, all threads");
+    row_basis(r, "vector sum over %zu MiB (the generation ceiling uses this)", BW_BYTES >> 20);
+    r = row_add(&b->table, S, b->read_bw1 / 1e9, "GB/s", NAN, 0, "memory read bandwidth, 1 thread");
+    row_basis(r, "as above, one thread (the naive reference's ceiling)");
+}
+
+// ----------------------------------------------------------------------------
+// timing: work items run round-robin, each keeping its best time
+
+// One piece of work the harness times: run(b, ctx) does it once.
+typedef struct {
+    void (*run)(Bench *b, void *ctx);
+    void *ctx;
+    double best;   // seconds
+} Timed;
+
+// Run items[0..n) in turn, `reps` rounds, so that background load falls on all of them
+// alike; items[i].best = the fastest of its runs.  A ratio of two items is then formed
+// from figures taken under the same conditions.
+static void time_interleaved(Bench *b, Timed *items, int n, int reps) {
+    for (int i = 0; i < n; i++) items[i].best = INFINITY;
+    for (int rep = 0; rep < reps; rep++)
+        for (int i = 0; i < n; i++) {
+            double t0 = now_seconds();
+            items[i].run(b, items[i].ctx);
+            double t = now_seconds() - t0;
+            if (t < items[i].best) items[i].best = t;
+        }
+}
+
+// ----------------------------------------------------------------------------
+// prefill
+
+// Rounds for the short timed items: many short runs catch the quiet moments of a shared
+// machine better than a few long ones.
+static int short_rounds(const Bench *b) { return b->o.quick ? b->o.reps : 4 * b->o.reps; }
+
+typedef struct {
+    int all_rows;   // logits of every position, else of the last one only
+    int next;       // the prompt of the next run (cycles through the prompts)
+} PrefillRun;
+
+// One prompt of PREFILL_T tokens through the intact model.
+static void run_prefill(Bench *b, void *ctx) {
+    PrefillRun *p = ctx;
+    int last = PREFILL_T - 1;
+    char err[512];
+    const int *tokens = b->tokens + (size_t)(p->next++ % b->o.n_prompts) * PREFILL_T;
+    check(tf_forward(&b->m, b->intact, b->L, tokens, PREFILL_T, p->all_rows ? NULL : &last, p->all_rows ? 0 : 1,
+                     b->logits, &b->ws, err, sizeof err),
+          "prefill", err);
+}
+
+static void prefill_rows(Bench *b, const char *S, const char *what, double seconds, double flops_prompt) {
+    double per_token = flops_prompt / PREFILL_T;
+    char fig[96];
+    snprintf(fig, sizeof fig, "%s: tokens/s", what);
+    Row *r = row_add(&b->table, S, PREFILL_T / seconds, "tok/s", b->peak / per_token, 0, fig);
+    row_basis(r, "peak / %.1f MFLOP per token", per_token / 1e6);
+    snprintf(fig, sizeof fig, "%s: matmul GFLOP/s", what);
+    r = row_add(&b->table, S, flops_prompt / seconds / 1e9, "GFLOP/s", b->peak / 1e9, 0, fig);
+    row_basis(r, "FP32 peak; 24C^2/row/block + attn + 2CV/logit row; %.2f of SSE2 peak",
+              flops_prompt / seconds / b->peak_sse);
+}
+
+static void bench_prefill(Bench *b) {
+    char S[128];
+    snprintf(S, sizeof S, "prefill: a prompt of %d tokens (%d distinct, best of %d), intact model, tf_forward", PREFILL_T,
+             b->o.n_prompts, short_rounds(b));
+    PrefillRun all = {1, 0}, last = {0, 0};
+    Timed items[2] = {{run_prefill, &all, 0}, {run_prefill, &last, 0}};
+    time_interleaved(b, items, 2, short_rounds(b));
+    double blocks = flops_blocks(b, PREFILL_T, 0);
+    prefill_rows(b, S, "all positions' logits", items[0].best, blocks + flops_unembed(b, PREFILL_T));
+    prefill_rows(b, S, "last position's logits", items[1].best, blocks + flops_unembed(b, 1));
+    b->prefill_last_tps = PREFILL_T / items[1].best;
+}
+
+// ----------------------------------------------------------------------------
+// generation with the KV cache
+
+// Time-per-token bound of a decoding step of `streams` rows at mean position `pos`:
+// max(bytes read / bandwidth, FLOPs / peak); returns tokens/s.
+static double decode_bound(const Bench *b, int streams, double pos, double bw, double peak) {
+    double bytes = bytes_weights_step(b) + streams * bytes_kv(b, (int)pos);
+    double flops = streams * (flops_blocks(b, 1, (int)pos) + flops_unembed(b, 1));
+    double t = fmax(bytes / bw, flops / peak);
+    return streams / t;
+}
+
+static void prompt_tokens(const Bench *b, int stream, int *out, int n) {
+    for (int i = 0; i < n; i++) out[i] = b->tokens[((size_t)stream * 7 + (size_t)i) % ((size_t)b->o.n_prompts * PREFILL_T)];
+}
+
+// Streams that share one workspace, each with a GEN_PROMPT-token prompt cached; a run
+// rewinds them to the prompt and generates `steps` tokens per stream.
+typedef struct {
+    TfCache *caches[BATCH_STREAMS];
+    int n, steps;
+    float *logits;   // (n, V)
+} GenRun;
+
+static void gen_init(GenRun *g, Bench *b, int n, int steps) {
+    char err[512];
+    int prompt[GEN_PROMPT];
+    memset(g, 0, sizeof *g);
+    g->n = n, g->steps = steps;
+    for (int i = 0; i < n; i++) {
+        g->caches[i] = tf_cache_new(&b->m, b->intact, b->L, GEN_PROMPT + steps, err, sizeof err);
+        if (!g->caches[i]) eprintf(1, "cache: %s", err);
+        g->caches[i]->ws = &b->ws;
+        prompt_tokens(b, i, prompt, GEN_PROMPT);
+        check(tf_step(g->caches[i], prompt, GEN_PROMPT, NULL, err, sizeof err), "generation prompt", err);
+    }
+    g->logits = xmalloc(sizeof(float) * (size_t)n * (size_t)b->V);
+}
+
+static void gen_free(GenRun *g) {
+    for (int i = 0; i < g->n; i++) tf_cache_free(g->caches[i]);
+    free(g->logits);
+}
+
+// n == 1: tf_step one token at a time; otherwise tf_step_batch over the n streams.
+static void run_gen(Bench *b, void *ctx) {
+    GenRun *g = ctx;
+    char err[512];
+    for (int i = 0; i < g->n; i++) check(tf_cache_rewind(g->caches[i], GEN_PROMPT, err, sizeof err), "rewind", err);
+    for (int s = 0; s < g->steps; s++) {
+        int toks[BATCH_STREAMS];
+        for (int i = 0; i < g->n; i++) toks[i] = b->tokens[s * g->n + i];
+        if (g->n == 1) check(tf_step(g->caches[0], toks, 1, g->logits, err, sizeof err), "tf_step", err);
+        else check(tf_step_batch(g->caches, g->n, toks, g->logits, &b->ws, err, sizeof err), "tf_step_batch", err);
+    }
+}
+
+static void bench_generation(Bench *b) {
+    char S[128], fig[96];
+    int G = b->o.gen_tokens, steps = b->o.batch_steps, B = BATCH_STREAMS;
+    snprintf(S, sizeof S, "generation: KV cache after a %d-token prompt, best of %d", GEN_PROMPT, short_rounds(b));
+    GenRun single, batch;
+    gen_init(&single, b, 1, G);
+    gen_init(&batch, b, B, steps);
+    Timed items[2] = {{run_gen, &single, 0}, {run_gen, &batch, 0}};
+    time_interleaved(b, items, 2, short_rounds(b));
+    gen_free(&single);
+    gen_free(&batch);
+
+    double mean_pos = GEN_PROMPT + (G - 1) / 2.0;
+    b->gen_tps = G / items[0].best;
+    snprintf(fig, sizeof fig, "single stream (tf_step), +%d tokens: tokens/s", G);
+    Row *r = row_add(&b->table, S, b->gen_tps, "tok/s", decode_bound(b, 1, mean_pos, b->read_bw, b->peak), 0, fig);
+    row_basis(r, "read BW / %.0f MB per token (weights %.0f + KV cache)",
+              (bytes_weights_step(b) + bytes_kv(b, (int)mean_pos)) / 1e6, bytes_weights_step(b) / 1e6);
+
+    mean_pos = GEN_PROMPT + (steps - 1) / 2.0;
+    snprintf(fig, sizeof fig, "batched, %d streams (tf_step_batch), +%d each: tokens/s", B, steps);
+    r = row_add(&b->table, S, (double)B * steps / items[1].best, "tok/s", decode_bound(b, B, mean_pos, b->read_bw, b->peak),
+                0, fig);
+    row_basis(r, "%d / max(%.0f MB per step / read BW, %d x %.0f MFLOP / peak)", B,
+              (bytes_weights_step(b) + B * bytes_kv(b, (int)mean_pos)) / 1e6, B,
+              (flops_blocks(b, 1, (int)mean_pos) + flops_unembed(b, 1)) / 1e6);
+}
+
+// ----------------------------------------------------------------------------
+// sweeps through the scoreloss path: sweep_run + tf_logits on the answer rows
+
+// One record (tokens[0..T), the last A of them the answer) under a list of configurations.
+typedef struct {
+    const ConfigList *list;     // NULL: the intact pass alone (tf_forward), as for one configuration
+    const int *tokens;
+    int T, A;
+    int batched;                // keep the answer rows, unembed them in one tf_logits call at the end
+    int rows[SWEEP_ANSWER];     // rows predicting the answer tokens
+    int *targets;               // (n_configs * A) answer tokens, repeated per configuration
+    float *logits;              // (n_configs * A, V)
+    float *gathered;            // batched: (n_configs * A, C) the answer rows' residuals
+    double *lp;                 // (n_configs * A) log-probabilities, configuration-major
+    long blocks;                // blocks run by the last sweep
+    const Gpt2 *m;
+    char err[512];
+} SweepRun;
+
+static void sweep_init(SweepRun *s, Bench *b, const ConfigList *list, const int *tokens, int T, int batched) {
+    memset(s, 0, sizeof *s);
+    s->list = list, s->tokens = tokens, s->T = T, s->A = SWEEP_ANSWER, s->batched = batched, s->m = &b->m;
+    size_t n = (size_t)(list ? list->n : 1) * SWEEP_ANSWER;
+    for (int a = 0; a < s->A; a++) s->rows[a] = T - s->A - 1 + a;
+    s->targets = xmalloc(sizeof(int) * n);
+    for (size_t i = 0; i < n; i++) s->targets[i] = tokens[T - s->A + (int)(i % (size_t)s->A)];
+    s->logits = xmalloc(sizeof(float) * n * (size_t)b->V);
+    s->gathered = batched ? xmalloc(sizeof(float) * n * (size_t)b->C) : NULL;
+    s->lp = xmalloc(sizeof(double) * n);
+}
+
+static void sweep_free(SweepRun *s) {
+    free(s->targets), free(s->logits), free(s->gathered), free(s->lp);
+}
+
+// What scoreloss's visitor does: the answer rows' logits, then their log-probabilities.
+static int visit_score(void *ctx, int k, const float *resid, int T, TfWorkspace *ws) {
+    SweepRun *s = ctx;
+    int A = s->A;
+    if (s->batched) {   // defer the unembedding: keep the rows
+        size_t C = (size_t)s->m->cfg.n_embd;
+        for (int a = 0; a < A; a++)
+            memcpy(s->gathered + ((size_t)k * A + a) * C, resid + (size_t)s->rows[a] * C, C * sizeof(float));
+        return 0;
+    }
+    if (tf_logits(s->m, resid, T, s->rows, A, s->logits, ws, s->err, sizeof s->err)) return -1;
+    return tf_target_logprobs(s->logits, A, s->m->cfg.vocab_size, s->targets, s->lp + (size_t)k * A, s->err,
+                              sizeof s->err);
+}
+
+static void run_sweep(Bench *b, void *ctx) {
+    SweepRun *s = ctx;
+    if (!s->list) {   // the intact model alone
+        check(tf_forward(&b->m, b->intact, b->L, s->tokens, s->T, s->rows, s->A, s->logits, &b->ws, s->err,
+                         sizeof s->err), "intact", s->err);
+        check(tf_target_logprobs(s->logits, s->A, b->V, s->targets, s->lp, s->err, sizeof s->err), "logprobs", s->err);
+        return;
+    }
+    check(sweep_run(&b->m, s->list, s->tokens, s->T, &b->ws, visit_score, s, &s->blocks, s->err, sizeof s->err),
+          "sweep", s->err);
+    if (s->batched) {
+        int n = s->list->n * s->A;
+        check(tf_logits(&b->m, s->gathered, n, NULL, n, s->logits, &b->ws, s->err, sizeof s->err), "logits", s->err);
+        check(tf_target_logprobs(s->logits, n, b->V, s->targets, s->lp, s->err, sizeof s->err), "logprobs", s->err);
+    }
+}
+
+// Blocks a perfect prefix-sharing plan runs: the distinct non-empty prefixes of the list.
+static long trie_blocks(const ConfigList *list) {
+    long n = 0;
+    for (int k = 0; k < list->n; k++)
+        for (int d = 1; d <= list->cfg[k].n; d++) {
+            int seen = 0;
+            for (int j = 0; j < k && !seen; j++)
+                if (list->cfg[j].n >= d && memcmp(list->cfg[j].idx, list->cfg[k].idx, sizeof(int) * (size_t)d) == 0)
+                    seen = 1;
+            if (!seen) n++;
+        }
+    return n;
+}
+
+static long naive_blocks(const ConfigList *list) {
+    long n = 0;
+    for (int k = 0; k < list->n; k++) n += list->cfg[k].n;
+    return n;
+}
+
+static void make_sweep(const Bench *b, const char *name, ConfigList *list) {
+    char err[256];
+    memset(list, 0, sizeof *list);
+    if (layers_sweep(name, b->L, list, err, sizeof err) != 0) eprintf(1, "sweep %s: %s", name, err);
+}
+
+// FLOPs of `blocks` block applications on T rows plus `rows` logit rows: the cost ratio of
+// a sweep to the intact pass if every FLOP ran at the same speed is the floor of the ratio.
+static double sweep_flops(const Bench *b, long blocks, int T, int rows) {
+    return (double)blocks * flops_blocks(b, T, 0) / b->L + flops_unembed(b, rows);
+}
+
+static void ratio_row(Bench *b, const char *S, const char *fig, double t_sweep, double t_intact, long blocks, int T,
+                      int n_configs, int with_target) {
+    double floor = sweep_flops(b, blocks, T, n_configs * SWEEP_ANSWER) / sweep_flops(b, b->L, T, SWEEP_ANSWER);
+    double v = t_sweep / t_intact;
+    Row *r = row_add(&b->table, S, v, "x", floor, 1, fig);
+    char target[64] = "";
+    if (with_target) snprintf(target, sizeof target, "; target %.2f %s", SWEEP_TARGET, v <= SWEEP_TARGET ? "met" : "MISSED");
+    row_basis(r, "FLOP ratio; %.1f / %.1f ms%s", t_sweep * 1e3, t_intact * 1e3, target);
+}
+
+static void bench_sweeps(Bench *b) {
+    char S[128], fig[96];
+    snprintf(S, sizeof S, "sweep: one record (%d tokens, %d answer), sweep_run + tf_logits as scoreloss", SWEEP_T,
+             SWEEP_ANSWER);
+    ConfigList drop, skip;
+    make_sweep(b, "drop-last", &drop);
+    make_sweep(b, "skip-one", &skip);
+    enum { INTACT, DROP, DROP_BATCHED, SKIP, INTACT_LONG, DROP_LONG, N_RUNS };
+    SweepRun runs[N_RUNS];
+    sweep_init(&runs[INTACT], b, NULL, b->tokens, SWEEP_T, 0);
+    sweep_init(&runs[DROP], b, &drop, b->tokens, SWEEP_T, 0);
+    sweep_init(&runs[DROP_BATCHED], b, &drop, b->tokens, SWEEP_T, 1);
+    sweep_init(&runs[SKIP], b, &skip, b->tokens, SWEEP_T, 0);
+    sweep_init(&runs[INTACT_LONG], b, NULL, b->tokens, PREFILL_T, 0);
+    sweep_init(&runs[DROP_LONG], b, &drop, b->tokens, PREFILL_T, 0);
+    Timed items[N_RUNS];
+    for (int i = 0; i < N_RUNS; i++) items[i] = (Timed){run_sweep, &runs[i], 0};
+    // cheap items often (ratios taken between items of one group), dear ones less
+    time_interleaved(b, &items[INTACT], 3, short_rounds(b));
+    time_interleaved(b, &items[SKIP], 1, b->o.reps);
+    time_interleaved(b, &items[INTACT_LONG], 2, 3 * b->o.reps);
+    double t_intact = items[INTACT].best;
+
+    snprintf(fig, sizeof fig, "drop-last (%d configs) cost / intact pass", drop.n);
+    ratio_row(b, S, fig, items[DROP].best, t_intact, runs[DROP].blocks, SWEEP_T, drop.n, 1);
+    int same = memcmp(runs[DROP].lp, runs[DROP_BATCHED].lp, sizeof(double) * (size_t)drop.n * SWEEP_ANSWER) == 0;
+    ratio_row(b, S, same ? "  same, answer logits in ONE tf_logits call (idea)" : "  same, ONE tf_logits call: log-probs DIFFER",
+              items[DROP_BATCHED].best, t_intact, runs[DROP].blocks, SWEEP_T, drop.n, 1);
+    snprintf(fig, sizeof fig, "drop-last cost / intact pass, record of %d tokens", PREFILL_T);
+    ratio_row(b, S, fig, items[DROP_LONG].best, items[INTACT_LONG].best, runs[DROP_LONG].blocks, PREFILL_T, drop.n, 1);
+
+    Row *r = row_add(&b->table, S, (double)runs[DROP].blocks, "blocks", (double)trie_blocks(&drop), 1, "drop-last blocks run");
+    row_basis(r, "distinct prefixes (naive: %ld)", naive_blocks(&drop));
+    r = row_add(&b->table, S, (double)runs[SKIP].blocks, "blocks", (double)trie_blocks(&skip), 1, "skip-one blocks run");
+    row_basis(r, "distinct prefixes (naive: %ld = %d configs x their blocks)", naive_blocks(&skip), skip.n);
+    snprintf(fig, sizeof fig, "skip-one (%d configs) cost / intact pass", skip.n);
+    ratio_row(b, S, fig, items[SKIP].best, t_intact, runs[SKIP].blocks, SWEEP_T, skip.n, 0);
+    for (int i = 0; i < N_RUNS; i++) sweep_free(&runs[i]);
+    configs_free(&drop);
+    configs_free(&skip);
+}
+
+// ----------------------------------------------------------------------------
+// start-up and memory of bin/scoreloss (child processes)
+
+// Run argv with `input` on stdin and stdout/stderr to /dev/null.  Returns the exit status
+// (-1 when it could not run or was killed); *seconds: spawn to reaped; *maxrss_kb: the
+// child's peak resident set.
+static int run_child(char *const argv[], const char *input, double *seconds, long *maxrss_kb) {
+    int fd[2];
+    if (pipe(fd) != 0) return -1;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fd[0], 0);
+    posix_spawn_file_actions_addclose(&fa, fd[0]);
+    posix_spawn_file_actions_addclose(&fa, fd[1]);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid;
+    double t0 = now_seconds();
+    int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fd[0]);
+    if (rc != 0) {
+        close(fd[1]);
+        return -1;
+    }
+    size_t len = strlen(input), off = 0;
+    while (off < len) {
+        ssize_t w = write(fd[1], input + off, len - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;   // the child stopped reading (EPIPE): its status tells
+        off += (size_t)w;
+    }
+    close(fd[1]);
+    int status;
+    struct rusage ru;
+    while (wait4(pid, &status, 0, &ru) < 0)
+        if (errno != EINTR) return -1;
+    *seconds = now_seconds() - t0;
+    *maxrss_kb = ru.ru_maxrss;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+// Median wall seconds of STARTUP_RUNS runs; -1 when a run failed.
+static double median_run(char *const argv[], const char *input, double *min) {
+    double t[STARTUP_RUNS];
+    long rss;
+    for (int i = 0; i < STARTUP_RUNS; i++)
+        if (run_child(argv, input, &t[i], &rss) != 0) return -1;
+    qsort(t, STARTUP_RUNS, sizeof *t, cmp_double);
+    *min = t[0];
+    return t[STARTUP_RUNS / 2];
+}
+
+// Runs before the model is opened: a spawned child's ru_maxrss starts from the parent's
+// resident-set high-water mark (Linux carries it across exec), so the parent must be small.
+static void startup_measure(Bench *b) {
+    Startup *su = &b->startup;
+    char *exe = path_join(b->o.bin_dir, "scoreloss");
+    if (!is_file(exe)) eprintf(1, "%s not found (run make, or pass --bin)", exe);
+    char *model = (char *)b->o.model_dir;
+    char *ready[] = {exe, "--model", model, "--layers", "none", NULL};
+    char *help[] = {exe, "--help", NULL};
+    su->t_ready = median_run(ready, "{\"prompt\":\"a\",\"answer\":\"b\"}\n", &su->t_ready_min);
+    su->t_help = median_run(help, "", &su->t_help_min);
+    if (su->t_ready < 0 || su->t_help < 0) eprintf(1, "%s failed on a one-record input", exe);
+
+    static const char *const prompts[] = {"3 + 1 = 4\\n9 + 4 = 13\\n0 + 7 = 7\\n1 + 1 =",
+                                          "The Eiffel Tower is located in the city of", "Monday, Tuesday,",
+                                          "one dog, two dogs\\none cat, two"};
+    static const char *const answers[] = {"2", "Paris", "Wednesday", "cats"};
+    JsonBuf in = {0};
+    for (int i = 0; i < 4; i++) {
+        char line[256];
+        snprintf(line, sizeof line, "{\"prompt\":\"%s\",\"answer\":\"%s\"}\n", prompts[i], answers[i]);
+        jb_puts(&in, line);
+    }
+    char *sweep[] = {exe, "--model", model, "--sweep", "drop-last", NULL};
+    struct rusage self;
+    getrusage(RUSAGE_SELF, &self);
+    su->self_rss_kb = self.ru_maxrss;
+    if (run_child(sweep, in.buf, &su->t_sweep, &su->rss_kb) != 0) eprintf(1, "%s --sweep drop-last failed", exe);
+    jb_free(&in);
+    free(exe);
+}
+
+static void bench_startup(Bench *b) {
+    const char *S = "start-up and memory: bin/scoreloss, a child process";
+    const Startup *su = &b->startup;
+    // --layers none: embed one row, ln_f, unembed: reads the whole (V, C) output matrix.
+    double lm_bytes = 4.0 * b->V * b->C, floor_s = su->t_help + lm_bytes / b->read_bw;
+    Row *r = row_add(&b->table, S, su->t_ready * 1e3, "ms", floor_s * 1e3, 1, "ready + 1 record, --layers none (median of 5)");
+    row_basis(r, "exec (--help) %.1f ms + %.0f MB output matrix / read BW; min %.1f ms", su->t_help * 1e3,
+              lm_bytes / 1e6, su->t_ready_min * 1e3);
+    double weights = 4.0 * (double)b->m.n_params;
+    r = row_add(&b->table, S, su->rss_kb * 1024.0 / 1e6, "MB", weights / 1e6, 1, "peak RSS, drop-last sweep of 4 records");
+    row_basis(r, "the fp32 weights (%.1fM params); run took %.2f s", b->m.n_params / 1e6, su->t_sweep);
+    note(b, "peak RSS: bench's own high-water mark when it spawned scoreloss was %.0f MB (the figure cannot be below it)\n",
+         su->self_rss_kb * 1024.0 / 1e6);
+}
+
+// ----------------------------------------------------------------------------
+// the naive reference (one thread, triple loops)
+
+static void bench_naive(Bench *b) {
+    const char *S = "naive reference: triple-loop matmuls, 1 thread (bench/naive.c)";
+    char err[512];
+    NaiveGpt2 nv;
+    check(naive_init(&nv, &b->m, PREFILL_T, err, sizeof err), "naive", err);
+    float *ref = xmalloc(sizeof(float) * (size_t)b->V);
+    int reps = b->o.quick ? 1 : 2;
+
+    double best = INFINITY;
+    for (int rep = 0; rep < reps; rep++) {
+        nv.T = 0;
+        double t0 = now_seconds();
+        check(naive_step(&nv, b->tokens, PREFILL_T, ref, err, sizeof err), "naive prefill", err);
+        double t = now_seconds() - t0;
+        if (t < best) best = t;
+    }
+    double flops = flops_blocks(b, PREFILL_T, 0) + flops_unembed(b, 1);
+    Row *r = row_add(&b->table, S, PREFILL_T / best, "tok/s", b->peak1 / (flops / PREFILL_T), 0,
+                     "prefill 1 x 128, last logits: tokens/s");
+    row_basis(r, "1-thread peak / %.1f MFLOP per token; engine is %.1fx faster", flops / PREFILL_T / 1e6,
+              b->prefill_last_tps / (PREFILL_T / best));
+    r = row_add(&b->table, S, flops / best / 1e9, "GFLOP/s", b->peak1 / 1e9, 0, "prefill: matmul GFLOP/s");
+    row_basis(r, "1-thread FP32 peak");
+
+    // agreement with the engine: the last logits of the same prompt
+    int last = PREFILL_T - 1;
+    check(tf_forward(&b->m, b->intact, b->L, b->tokens, PREFILL_T, &last, 1, b->logits, &b->ws, err, sizeof err),
+          "engine", err);
+    double diff = 0, scale = 0;
+    for (int v = 0; v < b->V; v++) {
+        diff = fmax(diff, fabs((double)ref[v] - b->logits[v]));
+        scale = fmax(scale, fabs((double)b->logits[v]));
+    }
+    note(b, "naive vs engine, last logits of a 128-token prompt: max |diff| %.2g (max |logit| %.2g)%s\n", diff, scale,
+         diff <= 1e-3 * fmax(scale, 1.0) ? "" : "  <-- DISAGREE");
+
+    // generation: prompt untimed, then one token at a time
+    int G = b->o.naive_gen_tokens, prompt[GEN_PROMPT];
+    prompt_tokens(b, 0, prompt, GEN_PROMPT);
+    nv.T = 0;
+    check(naive_step(&nv, prompt, GEN_PROMPT, ref, err, sizeof err), "naive prompt", err);
+    best = INFINITY;
+    for (int rep = 0; rep < reps; rep++) {
+        nv.T = GEN_PROMPT;
+        double t0 = now_seconds();
+        for (int g = 0; g < G; g++) check(naive_step(&nv, &b->tokens[g], 1, ref, err, sizeof err), "naive step", err);
+        double t = now_seconds() - t0;
+        if (t < best) best = t;
+    }
+    double mean_pos = GEN_PROMPT + (G - 1) / 2.0;
+    char fig[96];
+    snprintf(fig, sizeof fig, "generation, single stream (+%d tokens): tokens/s", G);
+    r = row_add(&b->table, S, G / best, "tok/s", decode_bound(b, 1, mean_pos, b->read_bw1, b->peak1), 0, fig);
+    row_basis(r, "1-thread read BW / bytes per token; engine is %.1fx faster", b->gen_tps / (G / best));
+    naive_free(&nv);
+    free(ref);
+}
+
+// ----------------------------------------------------------------------------
+// header, output
+
+static void date_string(char *buf, size_t len) {
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    strftime(buf, len, "%Y-%m-%d %H:%M %Z", &tm);
+}
+
+static void print_header(const Bench *b, FILE *f, const char *date) {
+    const MachineInfo *mi = &b->mi;
+    fprintf(f, "autointerp bench, %s\n", date);
+    fprintf(f, "machine: %s, %d CPUs (%d threads used), %.0f MHz, AVX2 %s, FMA %s, AVX-512F %s; load %.2f at start\n",
+            mi->model_name, mi->n_cpus, b->threads, mi->mhz, mi->has_avx2 ? "yes" : "no", mi->has_fma ? "yes" : "no",
+            mi->has_avx512f ? "yes" : "no", mi->load1);
+    fprintf(f, "model: %s (L=%d C=%d heads=%d V=%d n_ctx=%d, %.1fM params, %s, %s)\n", b->o.model_dir, b->L, b->C,
+            b->NH, b->V, b->m.cfg.n_ctx, b->m.n_params / 1e6, b->m.dtype,
+            b->m.converted ? "some weights copied at open" : "weights used in place from the mmap");
+    fprintf(f, "ratio = value / bound (for a floor: bound / value): 1.00 is the best possible; best of %d reps\n\n",
+            b->o.reps);
+}
+
+static void write_json(const Bench *b, const char *date, double seconds) {
+    FILE *f = fopen(b->o.json_path, "w");
+    if (!f) eprintf(1, "cannot write %s: %s", b->o.json_path, strerror(errno));
+    JsonBuf jb = {0};
+    jb_puts(&jb, "{");
+    jb_key(&jb, "bench"), jb_cstr(&jb, "autointerp");
+    jb_key(&jb, "date"), jb_cstr(&jb, date);
+    jb_key(&jb, "cpu"), jb_cstr(&jb, b->mi.model_name);
+    jb_key(&jb, "cpus"), jb_int(&jb, b->mi.n_cpus);
+    jb_key(&jb, "threads"), jb_int(&jb, b->threads);
+    jb_key(&jb, "avx2"), jb_puts(&jb, b->mi.has_avx2 ? "true" : "false");
+    jb_key(&jb, "avx512f"), jb_puts(&jb, b->mi.has_avx512f ? "true" : "false");
+    jb_key(&jb, "load_at_start"), jb_double(&jb, b->mi.load1);
+    jb_key(&jb, "model"), jb_cstr(&jb, b->o.model_dir);
+    jb_key(&jb, "params"), jb_int(&jb, b->m.n_params);
+    jb_key(&jb, "reps"), jb_int(&jb, b->o.reps);
+    jb_key(&jb, "seconds"), jb_double(&jb, seconds);
+    jb_key(&jb, "others_cpus"), jb_double(&jb, b->others);
+    jb_puts(&jb, "}\n");
+    for (int i = 0; i < b->table.n; i++) json_row(&jb, &b->table.rows[i]);
+    if (fwrite(jb.buf, 1, jb.len, f) != jb.len || fclose(f) != 0) eprintf(1, "cannot write %s", b->o.json_path);
+    jb_free(&jb);
+}
+
+// ----------------------------------------------------------------------------
+// main
+
+static void parse_options(Options *o, int argc, char **argv) {
+    static const struct option longopts[] = {{"model", required_argument, 0, 'm'}, {"bin", required_argument, 0, 'b'},
+                                             {"json", required_argument, 0, 'j'},  {"reps", required_argument, 0, 'r'},
+                                             {"quick", no_argument, 0, 'q'},       {"help", no_argument, 0, 'h'},
+                                             {0, 0, 0, 0}};
+    *o = (Options){"build/bench/gpt2-random", "bin", NULL, 3, 0, 4, 8, 4, 8};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'm': o->model_dir = optarg; break;
+        case 'b': o->bin_dir = optarg; break;
+        case 'j': o->json_path = optarg; break;
+        case 'r':
+            o->reps = atoi(optarg);
+            if (o->reps < 1 || o->reps > 100) eprintf(2, "--reps must be 1..100");
+            break;
+        case 'q': o->quick = 1; break;
+        case 'h': fputs(usage_text, stdout); exit(0);
+        default: fputs(usage_text, stderr); exit(2);
+        }
+    }
+    if (optind < argc) eprintf(2, "unexpected argument \"%s\"", argv[optind]);
+    if (o->quick) *o = (Options){o->model_dir, o->bin_dir, o->json_path, 2, 1, 1, 4, 2, 2};
+}
+
+static void bench_open(Bench *b) {
+    char err[1024];
+    check(gpt2_open(&b->m, b->o.model_dir, err, sizeof err), "model", err);
+    b->L = b->m.cfg.n_layer, b->C = b->m.cfg.n_embd, b->V = b->m.cfg.vocab_size, b->NH = b->m.cfg.n_head;
+    if (b->m.cfg.n_ctx < PREFILL_T) eprintf(1, "the model's context (%d) is shorter than %d", b->m.cfg.n_ctx, PREFILL_T);
+    b->intact = xmalloc(sizeof(int) * (size_t)b->L);
+    for (int l = 0; l < b->L; l++) b->intact[l] = l;
+    ThreadPool *pool = threadpool_global();
+    b->threads = threadpool_size(pool);
+    check(tf_workspace_init(&b->ws, &b->m, PREFILL_T, pool, err, sizeof err), "workspace", err);
+    b->logits = xmalloc(sizeof(float) * PREFILL_T * (size_t)b->V);
+    size_t n = (size_t)b->o.n_prompts * PREFILL_T;
+    if (n < (size_t)BATCH_STREAMS * b->o.batch_steps || n < (size_t)b->o.gen_tokens) eprintf(1, "too few tokens");
+    b->tokens = xmalloc(sizeof(int) * n);
+    unsigned long long s = 0x9e3779b97f4a7c15ull;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        b->tokens[i] = (int)((s >> 33) % (unsigned long long)(b->V - 1));
+    }
+    // Warm-up: one pass touches every weight page of the mmap'd checkpoint.
+    int last = PREFILL_T - 1;
+    check(tf_forward(&b->m, b->intact, b->L, b->tokens, PREFILL_T, &last, 1, b->logits, &b->ws, err, sizeof err),
+          "warm-up", err);
+}
+
+static void bench_close(Bench *b) {
+    tf_workspace_free(&b->ws);
+    gpt2_close(&b->m);
+    free(b->intact);
+    free(b->logits);
+    free(b->tokens);
+    free(b->table.rows);
+}
+
+// Average number of CPUs other processes kept busy during a run of `seconds` that began
+// when the machine's busy time was busy0 (ours and our children's CPU time excluded).
+static double others_cpus(double busy0, double seconds) {
+    double busy1 = machine_busy_seconds();
+    if (busy0 < 0 || busy1 < 0 || seconds <= 0) return NAN;
+    struct rusage self, kids;
+    getrusage(RUSAGE_SELF, &self);
+    getrusage(RUSAGE_CHILDREN, &kids);
+    double ours = self.ru_utime.tv_sec + self.ru_utime.tv_usec * 1e-6 + self.ru_stime.tv_sec + self.ru_stime.tv_usec * 1e-6 +
+                  kids.ru_utime.tv_sec + kids.ru_utime.tv_usec * 1e-6 + kids.ru_stime.tv_sec + kids.ru_stime.tv_usec * 1e-6;
+    double others = (busy1 - busy0 - ours) / seconds;
+    return others > 0 ? others : 0;
+}
+
+int main(int argc, char **argv) {
+    util_set_progname(argv[0]);
+    signal(SIGPIPE, SIG_IGN);
+    static Bench b;
+    parse_options(&b.o, argc, argv);
+    double t0 = now_seconds(), busy0 = machine_busy_seconds();
+    machine_info(&b.mi);
+    startup_measure(&b);
+    bench_open(&b);
+    bench_machine(&b);
+    bench_prefill(&b);
+    bench_generation(&b);
+    bench_sweeps(&b);
+    bench_startup(&b);
+    bench_naive(&b);
+    double seconds = now_seconds() - t0;
+    b.others = others_cpus(busy0, seconds);
+
+    char date[64];
+    date_string(date, sizeof date);
+    print_header(&b, stdout, date);
+    table_print(&b.table, stdout);
+    MachineInfo end;
+    machine_info(&end);
+    printf("\n%sbench took %.0f s; other processes used %.2f of the %d CPUs on average meanwhile (load %.2f at the end)%s\n",
+           b.notes, seconds, b.others, b.mi.n_cpus, end.load1,
+           b.others > 0.25 ? "\nWARNING: the machine was shared; figures are lower bounds, ratios pessimistic" : "");
+    if (b.o.json_path) write_json(&b, date, seconds);
+    bench_close(&b);
+    if (fflush(stdout) != 0 || ferror(stdout)) eprintf(2, "write error on stdout");
+    return 0;
+}
