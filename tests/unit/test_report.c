@@ -1,0 +1,111 @@
+// test_report: Markdown escaping and truncation; a report rendered from a small in-memory
+// journal with hand-computed statistics; plot notes when gnuplot is missing.
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "journal.h"
+#include "report.h"
+#include "util.h"
+
+static char *escaped(const char *s, size_t n, size_t max_chars, int from_end) {
+    static char out[512];
+    JsonBuf b = {0};
+    md_escape(&b, s, n, max_chars, from_end);
+    snprintf(out, sizeof out, "%.*s", (int)b.len, b.buf ? b.buf : "");
+    jb_free(&b);
+    return out;
+}
+
+static void test_escape(void) {
+    CHECK_STR("escape: table and emphasis characters", escaped("a|b*c_d`e[f]g~h\\i", 17, 0, 0),
+              "a\\|b\\*c\\_d\\`e\\[f\\]g\\~h\\\\i");
+    CHECK_STR("escape: HTML", escaped("<b>&", 4, 0, 0), "&lt;b&gt;&amp;");
+    CHECK_STR("escape: newline, tab, CR", escaped("a\nb\tc\r", 6, 0, 0), "a\xE2\x86\xB5" "b c");
+    CHECK_STR("escape: control and invalid bytes become U+FFFD", escaped("\x01x\xff", 3, 0, 0),
+              "\xEF\xBF\xBDx\xEF\xBF\xBD");
+    CHECK_STR("escape: overlong encoding is invalid", escaped("\xC0\xAF", 2, 0, 0), "\xEF\xBF\xBD\xEF\xBF\xBD");
+    CHECK_STR("escape: multibyte kept", escaped("caf\xC3\xA9 \xE6\x97\xA5", 9, 0, 0), "caf\xC3\xA9 \xE6\x97\xA5");
+    CHECK_STR("truncate: first 3 characters", escaped("caf\xC3\xA9s", 6, 3, 0), "caf\xE2\x80\xA6");
+    CHECK_STR("truncate: last 2 characters, multibyte", escaped("caf\xC3\xA9s", 6, 2, 1), "\xE2\x80\xA6\xC3\xA9s");
+    CHECK_STR("truncate: short text unchanged", escaped("abc", 3, 3, 1), "abc");
+    CHECK_STR("escape: embedded NUL", escaped("a\0b", 3, 0, 0), "a\xEF\xBF\xBD" "b");
+}
+
+static const char journal_text[] =
+    "{\"kind\":\"meta\",\"time\":\"t\",\"model\":{\"name\":\"tiny|model\",\"n_layer\":2,\"n_head\":1},\"goal\":\"find it\"}\n"
+    "{\"kind\":\"task\",\"time\":\"t\",\"task\":\"t1\",\"description\":\"a <b> task\",\"n_examples\":2}\n"
+    "{\"kind\":\"result\",\"time\":\"t\",\"experiment\":\"x\",\"tool\":\"scoreloss\",\"task\":\"t1\",\"label\":\"intact\",\"layers\":[0,1],\"answer_loss\":1.0,\"answer_exact\":true}\n"
+    "{\"kind\":\"result\",\"time\":\"t\",\"experiment\":\"x\",\"tool\":\"scoreloss\",\"task\":\"t1\",\"label\":\"intact\",\"layers\":[0,1],\"answer_loss\":3.0,\"answer_exact\":false}\n"
+    "{\"kind\":\"result\",\"time\":\"t\",\"experiment\":\"x\",\"tool\":\"scoreloss\",\"task\":\"t1\",\"label\":\"skip 1\",\"layers\":[0],\"answer_loss\":5.5,\"answer_exact\":false}\n"
+    "{\"kind\":\"result\",\"time\":\"t\",\"experiment\":\"x\",\"tool\":\"scoreloss\",\"task\":\"t1\",\"label\":\"skip 1\",\"error\":\"boom\"}\n"
+    "not json at all\n"
+    "{\"kind\":\"result\",\"time\":\"t\",\"experiment\":\"x\",\"tool\":\"runlayers\",\"task\":\"t1\",\"label\":\"skip 1\",\"prompt\":\"p|q\",\"completion\":\" a\\nb\",\"finish_reason\":\"length\"}\n"
+    "{\"kind\":\"result\",\"time\":\"t\",\"experiment\":\"y\",\"tool\":\"scoreloss\",\"task\":\"t2\",\"label\":\"first 1\",\"layers\":[0],\"answer_loss\":2.0}\n"
+    "{\"kind\":\"note\",\"time\":\"t\",\"experiment\":\"x\",\"observation\":\"skip 1 *hurts*\\nsecond line\",\"hypothesis\":\"block 1 matters\"}\n"
+    "{\"kind\":\"report\",\"time\":\"t\",\"markdown\":\"old\"}\n"
+    "{\"kind\":\"report\",\"time\":\"t\",\"markdown\":\"Block 1 **matters**.\"}\n";
+
+static int has(const JsonBuf *md, const char *s) {
+    char *text = xstrndup(md->buf, md->len);
+    int yes = strstr(text, s) != NULL;
+    free(text);
+    return yes;
+}
+
+static void test_render(void) {
+    JournalLog log;
+    journal_parse(&log, journal_text, strlen(journal_text));
+    CHECK_INT("render: journal records", log.n, 11);
+    ReportOptions opt;
+    report_options_default(&opt);
+    opt.plot_dir = NULL;
+    JsonBuf md = {0};
+    ReportStatus st;
+    report_render(&log, &opt, &md, &st);
+    CHECK("render: title escaped", has(&md, "# Investigation report: tiny\\|model\n"));
+    CHECK("render: model line", has(&md, "- **Model**: tiny\\|model, 2 blocks, 1 heads\n"));
+    CHECK("render: goal", has(&md, "- **Goal**: find it\n"));
+    CHECK("render: kinds counted", has(&md, "- **Journal**: 11 records (1 meta, 1 task, 6 result, 1 note, 2 report)\n"));
+    CHECK("render: bad line warned", has(&md, "1 unreadable line skipped (line 7)"));
+    CHECK("render: task row", has(&md, "| t1 | 2 | a &lt;b&gt; task |\n"));
+    // intact: losses 1 and 3 -> mean 2, sample sd sqrt(2), stderr 1; exact 1 of 2.
+    CHECK("render: intact row", has(&md, "| intact | 0,1 | 2 | 2.0000 ± 1.0000 | +0.0000 | 0.50 |\n"));
+    CHECK("render: skip row (delta 3.5; the error record left out)", has(&md, "| skip 1 | 0 | 1 | 5.5000 ± 0.0000 | +3.5000 | 0.00 |\n"));
+    CHECK("render: error counted", has(&md, "1 of them carry an error (left out below); the first: boom\n"));
+    CHECK("render: completion escaped", has(&md, "| skip 1 | p\\|q | \xE2\x80\x9C a\xE2\x86\xB5" "b\xE2\x80\x9D | length |\n"));
+    CHECK("render: no intact, no delta", has(&md, "| first 1 | 0 | 1 | 2.0000 ± 0.0000 | \xE2\x80\x94 | 0.00 |\n"));
+    CHECK("render: note as written, continuation indented",
+          has(&md, "1. *(experiment x)* skip 1 *hurts*\n   second line\n   **Hypothesis:** block 1 matters\n"));
+    CHECK("render: the last report record", has(&md, "## Results\n\nBlock 1 **matters**.\n") && !has(&md, "old"));
+    CHECK("render: no plots section without a plot dir", !has(&md, "## Plots"));
+    CHECK_INT("render: nothing drawn", st.plots_drawn + st.plots_skipped + st.plot_errors, 0);
+    jb_free(&md);
+
+    char dir[] = "/tmp/test_report.XXXXXX";
+    if (mkdtemp(dir)) {
+        opt.plot_dir = dir;
+        opt.plot_link = "p/";
+        opt.gnuplot = "/nonexistent/gnuplot";
+        report_render(&log, &opt, &md, &st);
+        CHECK_INT("no gnuplot: both plots skipped", st.plots_skipped, 2);
+        CHECK_INT("no gnuplot: not errors", st.plot_errors, 0);
+        CHECK("no gnuplot: notes in the Markdown", has(&md, "## Plots\n\n*Answer loss against the number of blocks kept: not drawn, gnuplot is not installed"));
+        const char *files[] = {"loss_vs_layers.dat", "loss_vs_layers.gp", "skip_one_delta.dat", "skip_one_delta.gp", NULL};
+        for (int i = 0; files[i]; i++) {
+            char *p = path_join(dir, files[i]);
+            unlink(p);
+            free(p);
+        }
+        rmdir(dir);
+        jb_free(&md);
+    }
+    journal_log_free(&log);
+}
+
+int main(void) {
+    test_escape();
+    test_render();
+    CHECK_DONE();
+}
