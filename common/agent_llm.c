@@ -158,8 +158,8 @@ static void render_notes(JsonBuf *b, const AgentState *s, const AgentExperiment 
 static void render_experiment(JsonBuf *b, const AgentState *s, const AgentExperiment *e, int level) {
     if (level <= 0) return;
     if (level == 1) {
-        agent_printf(b, "- %s (task %s, %d examples, %d configurations, %s)", e->name, e->task, e->examples,
-                     e->configs.n, status_of(e));
+        agent_printf(b, "- %s (task %s, %d example%s, %d configurations, %s)", e->name, e->task, e->examples,
+                     e->examples == 1 ? "" : "s", e->configs.n, status_of(e));
         int worst = -1, best = -1;
         AgentStats sw = {0}, sb = {0};
         for (int k = 0; k < e->configs.n; k++) {
@@ -180,7 +180,8 @@ static void render_experiment(JsonBuf *b, const AgentState *s, const AgentExperi
             }
         return;
     }
-    agent_printf(b, "\n## %s (task %s, %d examples, %s)\n", e->name, e->task, e->examples, status_of(e));
+    agent_printf(b, "\n## %s (task %s, %d example%s, %s)\n", e->name, e->task, e->examples, e->examples == 1 ? "" : "s",
+                 status_of(e));
     if (e->hypothesis) {
         char *h = agent_clip(e->hypothesis, 300);
         agent_printf(b, "tests: %s\n", h);
@@ -214,10 +215,10 @@ static void render_general_notes(JsonBuf *b, const AgentState *s) {
     }
 }
 
+// The newest experiment, when its results are in and it has no note yet.
 static const AgentExperiment *unnoted_experiment(const AgentState *s) {
-    for (int i = 0; i < s->n_exp; i++)
-        if (agent_experiment_complete(&s->exp[i], NULL) && !agent_experiment_noted(s, &s->exp[i])) return &s->exp[i];
-    return NULL;
+    const AgentExperiment *e = s->n_exp ? &s->exp[s->n_exp - 1] : NULL;
+    return e && agent_experiment_complete(e, NULL) && !agent_experiment_noted(s, e) ? e : NULL;
 }
 
 static void render_instruction(JsonBuf *b, const AgentState *s, const AgentOptions *o) {
@@ -251,21 +252,24 @@ char *agent_llm_user_prompt(const AgentState *s, const AgentOptions *o, int budg
         level[i] = 3;
     }
     JsonBuf head = {0}, tail = {0};
-    agent_printf(&head, "# Journal so far\nModel %s, %d blocks. %d experiments, %d notes.\n", s->model_name,
-                 s->n_layer, s->n_exp, s->n_note);
+    agent_printf(&head, "# Journal so far\nModel %s, %d blocks. %d experiment%s, %d note%s.\n", s->model_name,
+                 s->n_layer, s->n_exp, s->n_exp == 1 ? "" : "s", s->n_note, s->n_note == 1 ? "" : "s");
     render_general_notes(&tail, s);
     render_instruction(&tail, s, o);
     size_t fixed = head.len + tail.len + 120;   // 120: the "older experiments left out" line
     size_t total = fixed;
     for (int i = 0; i < n; i++) total += len[i][3];
-    // Degrade the oldest first: samples go (3 -> 2) for all, then one-liners (2 -> 1), then out.
-    for (int target = 2; target >= 0 && total > (size_t)(budget > 0 ? budget : 0); target--)
-        for (int i = 0; i < n && total > (size_t)(budget > 0 ? budget : 0); i++) {
-            if (level[i] <= target) continue;
-            total -= len[i][level[i]];
-            level[i] = target;
-            total += len[i][target];
-        }
+    // Over budget: older experiments lose their samples (3 -> 2), oldest first, then become
+    // one-liners (2 -> 1), then are left out (0); the newest experiment shrinks last.
+    size_t limit = budget > 0 ? (size_t)budget : 0;
+    for (int newest = 0; newest <= 1; newest++)
+        for (int target = 2; target >= 0 && total > limit; target--)
+            for (int i = newest ? n - 1 : 0; i < (newest ? n : n - 1) && total > limit; i++) {
+                if (level[i] <= target || (newest && target == 0)) continue;   // the newest stays in
+                total -= len[i][level[i]];
+                level[i] = target;
+                total += len[i][target];
+            }
     JsonBuf b = {0};
     jb_raw(&b, head.buf, head.len);
     int omitted = 0, terse = 0;

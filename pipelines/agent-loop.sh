@@ -65,7 +65,10 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/agent-loop.XXXXXX") || die "cannot make a scra
 trap 'rm -rf "$work"' EXIT
 
 # The meta record: the model studied, as loadgpt2 describes it.
-if ! [ -s "$journal" ] || ! "$BIN/journal" cat --journal "$journal" --kind meta 2>/dev/null | grep -q .; then
+# (journal cat exits 5 on a journal with a torn line: only its output counts here.)
+has_meta=""
+[ -s "$journal" ] && has_meta=$("$BIN/journal" cat --journal "$journal" --kind meta 2>/dev/null | head -c 1)
+if [ -z "$has_meta" ]; then
   desc=$("$BIN/loadgpt2" "$model") || die "cannot load the model '$model'"
   printf '{"model":%s,"source":"agent-loop.sh"}\n' "$desc" |
     "$BIN/journal" append -q --journal "$journal" --kind meta || die "cannot write $journal"

@@ -1,0 +1,291 @@
+#!/bin/sh
+# agent.sh: agentstep and pipelines/agent-loop.sh on a tiny synthetic model (4 blocks):
+# the built-in planner's exact action sequence and configurations, a note's figures
+# against scoreloss --summary, determinism (same journal -> same action), a full built-in
+# loop ending in a report with plots; a full loop driven by the mock LLM (several calls
+# in one reply, a query round trip, invalid arguments and an unknown task corrected, 429
+# + Retry-After) with what the client sent and what the journal holds; an LLM that never
+# gives a valid action (exit 5); the prompt kept within --context-budget; resume after
+# kill -9 at several points and after a cut mid-experiment; a torn last line.
+. "$(dirname "$0")/../lib.sh"
+M=$TMP/model
+tiny_model "$M"
+LOOP=$ROOT/pipelines/agent-loop.sh
+MOCK=$ROOT/tests/ref/mockllm.py
+SECRET="sk-agent-SENTINEL-51c0ffee"
+PIDS=""
+trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; rm -rf "$TMP"' EXIT
+unset OPENAI_API_KEY OPENAI_BASE_URL AUTOINTERP_LLM_MODEL
+export AUTOINTERP_LLM_BACKOFF_BASE=0.01
+cd "$TMP" || exit 1
+
+# val FILE EXPR: EXPR evaluated in Python with L = the JSON lines of FILE (torn ones skipped).
+val() {
+  $PY -c '
+import json, sys
+L = []
+for l in open(sys.argv[1], encoding="utf-8"):
+    try: L.append(json.loads(l))
+    except ValueError: pass
+print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+# ---------------------------------------------------------------- the built-in planner, full loop
+bash "$LOOP" --journal b.ndjson --model "$M" --tasks facts,addition --examples 3 --report-dir brep > b.out 2> b.err
+check_eq "builtin loop: exit 0" "$?" 0
+check_eq "builtin loop: one action line per step on stdout" "$(wc -l < b.out)" 29
+
+# The exact plan: for each task, the seven corruption types with the sweeps' configurations.
+cat > plan.py <<'EOF'
+import json, sys
+L = 4
+def sweep(kind):
+    intact = list(range(L))
+    if kind == "drop-last": return [intact] + [list(range(n)) for n in range(L - 1, -1, -1)]
+    if kind == "drop-first": return [intact] + [list(range(L - n, L)) for n in range(L - 1, -1, -1)]
+    if kind == "skip-one": return [intact] + [[b for b in intact if b != i] for i in intact]
+    if kind == "skip-range:2": return [intact] + [[b for b in intact if b not in (i, i + 1)] for i in range(L - 1)]
+    if kind == "repeat-one": return [intact] + [sum(([b, b] if b == i else [b] for b in intact), []) for i in intact]
+    if kind == "swap-adjacent":
+        out = [intact]
+        for i in range(L - 1):
+            c = intact[:]; c[i], c[i + 1] = c[i + 1], c[i]; out.append(c)
+        return out
+kinds = ["drop-last", "drop-first", "skip-one", "skip-range:2", "repeat-one", "swap-adjacent", "permute"]
+want = []
+for task in ["facts", "addition"]:
+    for k in kinds:
+        want += [("experiment", task + "/" + k), ("note", task + "/" + k)]
+want.append(("report", None))
+acts = [json.loads(l) for l in open(sys.argv[1])]
+got = [(a["type"], a.get("name", a.get("experiment"))) for a in acts]
+if got != want:
+    sys.exit("sequence: got %s" % got)
+for a in acts:
+    if a["type"] != "experiment": continue
+    kind = a["name"].split("/", 1)[1]
+    if a["examples"] != 3 or a["planner"] != "builtin": sys.exit("examples/planner of %s" % a["name"])
+    if kind == "permute":
+        c = a["configurations"]
+        ok = c[0] == list(range(L)) and c[1] == list(range(L - 1, -1, -1)) and len(c) == 5 \
+            and all(sorted(x) == list(range(L)) for x in c) and a["labels"][1:] == ["reversed", "shuffle 1", "shuffle 2", "shuffle 3"]
+        if not ok: sys.exit("permute configurations %s" % c)
+    elif a["configurations"] != sweep(kind):
+        sys.exit("%s: configurations %s want %s" % (a["name"], a["configurations"], sweep(kind)))
+if [a["step"] for a in acts] != list(range(1, 30)): sys.exit("steps")
+print("ok")
+EOF
+check_eq "builtin: exact action sequence, names and configurations of every experiment" "$($PY plan.py b.out 2>&1)" ok
+check_eq "builtin: drop-last labels" "$(val b.out 'L[0]["labels"]')" "['intact', 'first 3', 'first 2', 'first 1', 'first 0']"
+check_eq "journal: one action record per step" "$(val b.ndjson 'sum(1 for r in L if r["kind"] == "action")')" 29
+check_eq "journal: 14 notes, one per experiment" "$(val b.ndjson 'sorted(set(r["experiment"] for r in L if r["kind"] == "note")) == sorted(set(r["name"] for r in L if r["kind"] == "action" and r["type"] == "experiment")) and sum(r["kind"] == "note" for r in L)')" 14
+# 33 configurations per task; scoreloss, runlayers and topk each see the 3 examples.
+check_eq "journal: every result (3 tools x 3 examples x 66 configurations)" "$(val b.ndjson 'sum(1 for r in L if r["kind"] == "result")')" 594
+check_eq "journal: a task record per task" "$(val b.ndjson '[r["task"] for r in L if r["kind"] == "task"]')" "['facts', 'addition']"
+check_eq "journal: the report record" "$(val b.ndjson '[r["markdown"][:11] for r in L if r["kind"] == "report"]')" "['## Results\\n']"
+check_grep "report.md holds the results section" "### addition" brep/report.md
+check_grep "report.md holds the depth findings" "Where the capability appears along depth" brep/report.md
+if command -v gnuplot > /dev/null 2>&1; then
+  check "report: loss-vs-layers plot" test -s brep/loss_vs_layers.svg
+  check "report: skip-one heatmap" test -s brep/skip_one_delta.svg
+else
+  check_grep "report: says the plots need gnuplot" "gnuplot" brep/report.md
+fi
+
+# A note's figures are the measured numbers: compare with scoreloss --summary.
+gentasks --task facts -n 3 | scoreloss --model "$M" --sweep drop-last | scoreloss --summary > dl.summary
+gentasks --task facts -n 3 | scoreloss --model "$M" --sweep skip-one | scoreloss --summary > so.summary
+note_dl=$(val b.ndjson '[r["observation"] for r in L if r["kind"] == "note" and r["experiment"] == "facts/drop-last"][0]')
+want=$(val dl.summary '"intact loss %.2f (exact %d%%)" % (L[0]["mean_loss"], round(L[0]["exact_rate"] * 100))')
+check_grep "note: intact loss as scoreloss --summary" "$want" "$(printf '%s' "$note_dl" > note_dl.txt; echo note_dl.txt)"
+want=$(val dl.summary '"Embeddings only (first 0): loss %.2f (%+.2f nats)" % (L[-1]["mean_loss"], L[-1]["delta_loss"])')
+check_grep "note: embeddings-only loss and delta as scoreloss --summary" "$want" note_dl.txt
+want=$(val dl.summary '"Smallest prefix within 10%% of the intact loss: %s (loss %.2f vs %.2f)" % ([g for g in L[1:] if g["mean_loss"] <= L[0]["mean_loss"] + max(0.1 * L[0]["mean_loss"], 0.05)][-1]["label"], [g for g in L[1:] if g["mean_loss"] <= L[0]["mean_loss"] + max(0.1 * L[0]["mean_loss"], 0.05)][-1]["mean_loss"], L[0]["mean_loss"])')
+check_grep "note: smallest prefix within 10% from the summary" "$want" note_dl.txt
+val b.ndjson '[r["observation"] for r in L if r["kind"] == "note" and r["experiment"] == "facts/skip-one"][0]' > note_so.txt
+want=$(val so.summary '(lambda w: "hurts most: %s: loss %.2f (%+.2f nats)" % (w["label"], w["mean_loss"], w["delta_loss"]))(max(L[1:], key=lambda g: g["delta_loss"]))')
+check_grep "note: the most harmful skip as scoreloss --summary" "$want" note_so.txt
+
+# Same journal -> same action: the journal cut before step 6 decides step 6 twice alike,
+# and as the full run did.
+n=$(grep -n '"kind":"action".*"step":6,' b.ndjson | cut -d: -f1)
+head -n "$((n - 1))" b.ndjson > cut1.ndjson
+cp cut1.ndjson cut2.ndjson
+agentstep --journal cut1.ndjson --tasks facts,addition --examples 3 > d1.out
+agentstep --journal cut2.ndjson --tasks facts,addition --examples 3 > d2.out
+check "determinism: same journal, same action" cmp d1.out d2.out
+check_eq "determinism: the action the full run took at step 6" "$(cat d1.out)" "$(sed -n 6p b.out)"
+check_eq "determinism: step 6 is the note on facts/skip-one" "$(val d1.out 'L[0]["type"], L[0]["experiment"]')" "('note', 'facts/skip-one')"
+
+# After the report, agentstep only repeats it (nothing appended).
+before=$(wc -l < b.ndjson)
+agentstep --journal b.ndjson > fin.out
+check_eq "finished: agentstep prints the report again" "$(val fin.out 'L[0]["type"], L[0].get("finished")')" "('report', True)"
+check_eq "finished: nothing appended" "$(wc -l < b.ndjson)" "$before"
+
+# ---------------------------------------------------------------- the LLM path (mock server)
+start_mock() {   # NAME: serves NAME.script.json; sets URL, LOG
+  LOG="$TMP/$1.log"
+  : > "$LOG"
+  $PY "$MOCK" "$TMP/$1.script.json" --log "$LOG" --lifetime 60 > "$TMP/$1.port" &
+  PIDS="$PIDS $!"
+  i=0
+  while [ ! -s "$TMP/$1.port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  URL="http://127.0.0.1:$(head -n 1 "$TMP/$1.port")/v1"
+}
+
+cat > llm.script.json <<'EOF'
+[
+ {"reply": {"content": "Let me look first.", "tool_calls": [{"name": "list_experiments", "arguments": {}}]}},
+ {"reply": {"tool_calls": [{"name": "run_experiment", "arguments": "{\"name\": \"facts/prefixes\", \"task\": \"facts\", \"configurations\": [[0,1"}]}},
+ {"status": 429, "headers": {"Retry-After": "1"}, "error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}},
+ {"reply": {"tool_calls": [{"name": "run_experiment", "arguments": {"name": "facts/prefixes", "task": "poetry", "configurations": [[0,1,2,3],[0,1],[0],[]]}}]}},
+ {"reply": {"tool_calls": [{"name": "run_experiment", "arguments": {"name": "facts/prefixes", "task": "facts", "configurations": [[0,1,2,3],[0,1],[0],[]], "labels": ["intact", "first 2", "first 1", "first 0"], "examples": 3, "hypothesis": "facts need the late blocks"}}]}},
+ {"reply": {"tool_calls": [{"name": "get_results", "arguments": {"experiment": "facts/prefixes", "group_by": "prompt"}}]}},
+ {"reply": {"tool_calls": [
+    {"name": "add_note", "arguments": {"experiment": "facts/prefixes", "observation": "Keeping only layer 0 raises the loss.", "hypothesis": "facts are recalled in blocks 1-3"}},
+    {"name": "run_experiment", "arguments": {"name": "addition/skip", "task": "addition", "configurations": [[1,2,3],[0,2,3]], "examples": 2}}]}},
+ {"reply": {"content": "I think we are done."}},
+ {"reply": {"tool_calls": [{"name": "write_report", "arguments": {"markdown": "## Results\n\n- keeping only layer 0 breaks facts (mock)."}}]}}
+]
+EOF
+start_mock llm
+OPENAI_BASE_URL=$URL OPENAI_API_KEY=$SECRET bash "$LOOP" --journal l.ndjson --model "$M" --tasks facts,addition \
+  --examples 3 --llm-model test-model --report-dir lrep > l.out 2> l.err
+check_eq "llm loop: exit 0" "$?" 0
+check_eq "llm loop: the actions" "$(val l.out '[(a["type"], a.get("name") or a.get("experiment"), a["planner"]) for a in L]')" \
+  "[('experiment', 'facts/prefixes', 'llm'), ('note', 'facts/prefixes', 'llm'), ('experiment', 'addition/skip', 'llm'), ('report', None, 'llm')]"
+check_eq "llm loop: the intact model added to the model's configurations" "$(val l.out 'L[2]["configurations"], L[2]["examples"]')" "([[0, 1, 2, 3], [1, 2, 3], [0, 2, 3]], 2)"
+check_eq "llm: 9 requests (4 replies in step 1 + a 429, 2 in step 2, none for the queued call, 2 in step 4)" "$(wc -l < "$LOG")" 9
+check_eq "llm: the model asked for" "$(val "$LOG" 'sorted(set(r["body"]["model"] for r in L))')" "['test-model']"
+check_eq "llm: Authorization header" "$(val "$LOG" 'sorted(set(r["headers"].get("authorization") for r in L))')" "['Bearer $SECRET']"
+check_eq "llm: the tools offered" "$(val "$LOG" '[t["function"]["name"] for t in L[0]["body"]["tools"]]')" \
+  "['run_experiment', 'add_note', 'write_report', 'list_experiments', 'get_results']"
+check_eq "llm: system prompt names the model and its blocks" \
+  "$(val "$LOG" '(L[0]["body"]["messages"][0]["role"], "You study %s, a GPT-2 model with 4 transformer blocks" % L[0]["body"]["messages"][0]["content"].split("You study ")[1].split(",")[0] in L[0]["body"]["messages"][0]["content"], "'"$M"'" in L[0]["body"]["messages"][0]["content"])')" \
+  "('system', True, True)"
+check_eq "llm: system prompt lists the tasks with descriptions" "$(val "$LOG" '"- addition: few-shot addition" in L[0]["body"]["messages"][0]["content"] and "- json" not in L[0]["body"]["messages"][0]["content"]')" True
+check_eq "llm: the query answered as a tool message" "$(val "$LOG" 'L[1]["body"]["messages"][3]["role"], L[1]["body"]["messages"][3]["content"]')" "('tool', 'No experiments yet.\\n')"
+check_eq "llm: invalid arguments sent back as a tool error" "$(val "$LOG" 'L[2]["body"]["messages"][-1]["content"].startswith("error: arguments of run_experiment are not valid JSON")')" True
+check_eq "llm: the 429 was retried after Retry-After (1 s)" "$(val "$LOG" 'L[3]["t"] - L[2]["t"] >= 0.95 and L[3]["body"] == L[2]["body"]')" True
+check_eq "llm: unknown task corrected" "$(val "$LOG" 'L[4]["body"]["messages"][-1]["content"]')" 'error: run_experiment: unknown task "poetry"; the tasks are: facts, addition'
+check_eq "llm: get_results answered from the journal" "$(val "$LOG" '"facts-0: prompt \"The Eiffel Tower" in L[6]["body"]["messages"][-1]["content"] and "first 1: loss" in L[6]["body"]["messages"][-1]["content"]')" True
+check_eq "llm: step 2's prompt shows the first results" "$(val "$LOG" '"## facts/prefixes (task facts, 3 examples, complete)" in L[5]["body"]["messages"][1]["content"]')" True
+check_eq "llm: a reply without a tool call is corrected" "$(val "$LOG" 'L[8]["body"]["messages"][-1]["role"], L[8]["body"]["messages"][-1]["content"][:29]')" "('user', 'Your reply had no tool call. ')"
+check_eq "journal: llm exchanges per step (the queued call asked nothing)" "$(val l.ndjson '[(r["step"], r["outcome"]) for r in L if r["kind"] == "llm"]')" \
+  "[(1, 'query'), (1, 'retry'), (1, 'retry'), (1, 'action'), (2, 'query'), (2, 'action'), (4, 'retry'), (4, 'action')]"
+check_eq "journal: the second call of the reply queued in step 2's action" "$(val l.ndjson '[r["queued"][0]["name"] for r in L if r["kind"] == "action" and r["step"] == 2]')" "['run_experiment']"
+check_eq "journal: the note record" "$(val l.ndjson '[(r["experiment"], r["observation"]) for r in L if r["kind"] == "note"]')" "[('facts/prefixes', 'Keeping only layer 0 raises the loss.')]"
+check_eq "journal: results of both experiments" "$(val l.ndjson 'sum(r["kind"] == "result" and r["experiment"] == "facts/prefixes" for r in L), sum(r["kind"] == "result" and r["experiment"] == "addition/skip" for r in L)')" "(36, 18)"
+check_eq "journal: the report" "$(val l.ndjson '[r["markdown"] for r in L if r["kind"] == "report"]')" "['## Results\\n\\n- keeping only layer 0 breaks facts (mock).']"
+check_eq "journal: the key never written" "$(grep -c "$SECRET" l.ndjson lrep/report.md | cut -d: -f2 | tr '\n' ' ')" "0 0 "
+check_grep "report.md shows the LLM's results section" "keeping only layer 0 breaks facts (mock)" lrep/report.md
+
+# A model that never gives a valid action: 1 + --max-retries replies, then exit 5.
+cat > bad.script.json <<'EOF'
+[
+ {"reply": {"tool_calls": [{"name": "run_layers", "arguments": {}}]}},
+ {"reply": {"tool_calls": [{"name": "run_experiment", "arguments": {"name": "x", "task": "facts", "configurations": [[0, 9]]}}]}},
+ {"reply": {"content": "no"}},
+ {"reply": {"tool_calls": [{"name": "add_note", "arguments": {"experiment": "nope", "observation": "o"}}]}}
+]
+EOF
+start_mock bad
+head -n 1 l.ndjson > bad.ndjson
+OPENAI_BASE_URL=$URL OPENAI_API_KEY=$SECRET agentstep --journal bad.ndjson --max-retries 3 > bad.out 2> bad.err
+check_eq "llm gives up: exit 5" "$?" 5
+check_grep "llm gives up: says why" "the model gave no valid action in 4 corrected replies" bad.err
+check_eq "llm gives up: nothing printed" "$(wc -c < bad.out)" 0
+check_eq "llm gives up: exchanges journalled, no action" "$(val bad.ndjson '[r.get("outcome") for r in L if r["kind"] != "meta"]')" "['retry', 'retry', 'retry', 'gave up']"
+check_eq "llm: an unknown tool is named" "$(val "$LOG" 'L[1]["body"]["messages"][-1]["content"][:37]')" 'error: unknown tool "run_layers"; the'
+check_eq "llm: layers out of range" "$(val "$LOG" 'L[2]["body"]["messages"][-1]["content"]')" \
+  "error: run_experiment: configuration 0: layer index 9 out of range 0..3 (blocks are numbered 0-3)"
+check_eq "llm: no API key, no planner flag: built-in" "$(OPENAI_BASE_URL=$URL agentstep --journal bad.ndjson | cut -c1-60)" \
+  '{"type":"experiment","step":1,"name":"facts/drop-last","task'
+
+# The prompt stays within --context-budget: older experiments shrink first.
+agentstep --journal b.ndjson --print-prompt --tasks facts,addition > p_full.txt
+agentstep --journal b.ndjson --print-prompt --tasks facts,addition --context-budget 9000 > p_small.txt
+check_eq "prompt: within the default budget" "$($PY -c '
+import re, sys
+t = open("p_full.txt").read()
+n = [int(x) for x in re.findall(r"=== \w+ \((\d+) characters\)", t)]
+print(sum(n) <= 24000 and "## addition/permute" in t)')" True
+check_eq "prompt: within 9000 characters, newest in full, older in brief" "$($PY -c '
+import re
+t = open("p_small.txt").read()
+n = [int(x) for x in re.findall(r"=== \w+ \((\d+) characters\)", t)]
+print(sum(n) <= 9000, "## addition/permute" in t, "sample addition-0" in t, "Older experiments, in brief" in t or "left out" in t)')" "True True True True"
+
+# ---------------------------------------------------------------- resume
+# Cut mid-experiment: the clean journal up to half of facts/skip-one's scoreloss results.
+n=$(grep -n '"experiment":"facts/skip-one","tool":"scoreloss"' b.ndjson | sed -n 7p | cut -d: -f1)
+head -n "$n" b.ndjson > c.ndjson
+bash "$LOOP" --journal c.ndjson --model "$M" --tasks facts --examples 3 --report-dir crep > c.out 2> c.err
+check_eq "resume after a cut: exit 0" "$?" 0
+check_eq "resume after a cut: the experiment re-run, all three tools" "$(val c.out 'L[0]["name"], L[0]["resume"], L[0]["rerun"]')" \
+  "('facts/skip-one', True, ['scoreloss', 'runlayers', 'topk'])"
+cat > complete.py <<'EOF'
+import json, sys
+L = []
+for l in open(sys.argv[1], encoding="utf-8"):
+    try: L.append(json.loads(l))
+    except ValueError: pass
+exps = {}
+for r in L:
+    if r["kind"] == "action" and r["type"] == "experiment" and not r.get("resume"):
+        exps[r["name"]] = r
+keys = {}
+for r in L:
+    if r["kind"] == "result":
+        keys.setdefault((r["experiment"], r["tool"]), set()).add((r["id"], json.dumps(r.get("layers")), r.get("position")))
+bad = []
+for name, a in exps.items():
+    k = len(a["configurations"])
+    for tool, n in (("scoreloss", a["examples"]), ("runlayers", a["samples"]), ("topk", a["samples"])):
+        if len(keys.get((name, tool), ())) != n * k: bad.append((name, tool, len(keys.get((name, tool), ()))))
+notes = {r["experiment"]: r["observation"] for r in L if r["kind"] == "note"}
+ref = {}
+for l in open(sys.argv[2]):
+    r = json.loads(l)
+    if r["kind"] == "note": ref[r["experiment"]] = r["observation"]
+diff = [e for e in notes if notes[e] != ref.get(e)]
+print(len(exps), bad, sorted(notes) == sorted(exps), diff, sum(r["kind"] == "report" for r in L))
+EOF
+check_eq "resume after a cut: every result in once (deduplicated), notes as in the uninterrupted run, a report" \
+  "$($PY complete.py c.ndjson b.ndjson)" "7 [] True [] 1"
+
+# kill -9 the whole loop at several points, then run it to the end.
+run_until() {   # N: run the loop in its own process group; kill -9 it once the journal has grown by N lines
+  want=$(( $(cat k.ndjson 2>/dev/null | wc -l) + $1 ))
+  setsid bash "$LOOP" --journal k.ndjson --model "$M" --tasks facts --examples 3 --report-dir krep > /dev/null 2>> k.err &
+  pid=$!
+  i=0
+  while kill -0 "$pid" 2>/dev/null && [ "$(cat k.ndjson 2>/dev/null | wc -l)" -lt "$want" ] && [ $i -lt 500 ]; do
+    sleep 0.01; i=$((i + 1))
+  done
+  kill -9 -- "-$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+}
+run_until 25
+run_until 60
+run_until 90
+k1=$(wc -l < k.ndjson)
+bash "$LOOP" --journal k.ndjson --model "$M" --tasks facts --examples 3 --report-dir krep > k.out 2>> k.err
+check_eq "resume after kill -9: exit 0" "$?" 0
+check_eq "resume after kill -9: one meta record" "$(val k.ndjson 'sum(r["kind"] == "meta" for r in L)')" 1
+check "resume after kill -9: the journal grew in each run ($k1 lines before the last)" test "$k1" -ge 175
+check_eq "resume after kill -9: every result in, notes as uninterrupted, a report" \
+  "$($PY complete.py k.ndjson b.ndjson)" "7 [] True [] 1"
+check "resume after kill -9: report written" test -s krep/report.md
+
+# A journal cut mid-line (a torn last line): reported, skipped, the loop goes on.
+n=$(grep -n '"kind":"action".*"step":9,' b.ndjson | cut -d: -f1)
+head -n "$n" b.ndjson > t.ndjson
+sed -n "$((n + 1))p" b.ndjson | head -c 80 >> t.ndjson
+bash "$LOOP" --journal t.ndjson --model "$M" --tasks facts --examples 3 --report-dir trep > t.out 2> t.err
+check_eq "torn line: exit 0" "$?" 0
+check_eq "torn line: one meta record" "$(val t.ndjson 'sum(r["kind"] == "meta" for r in L)')" 1
+check_grep "torn line: reported" "torn last line" t.err
+check_eq "torn line: the loop finished the plan" "$($PY complete.py t.ndjson b.ndjson)" "7 [] True [] 1"
+check_grep "torn line: the report says lines were skipped" "skipped" trep/report.md
