@@ -64,6 +64,8 @@ void http_headers_add_line(HttpHeaders *h, const char *line, size_t n) {
         http_headers_free(h);
         return;
     }
+    // NUL is never valid in a field (RFC 9110 5.5); it would cut the name or value short.
+    if (memchr(line, '\0', n)) return;
     const char *colon = memchr(line, ':', n);
     if (!colon || colon == line || h->n >= HTTP_MAX_HEADERS) return;
     size_t nlen = (size_t)(colon - line);

@@ -32,7 +32,8 @@ typedef struct {
 const char *http_header_get(const HttpHeaders *h, const char *name);
 // Adds one raw header line ("Name: value\r\n", n bytes, not NUL-terminated).  A status
 // line ("HTTP/1.1 302 Found") clears the list, so that after a redirect chain the list
-// holds the last response's headers.  Lines without a colon are ignored.
+// holds the last response's headers.  Lines without a colon, and lines holding a NUL
+// byte, are ignored.
 void http_headers_add_line(HttpHeaders *h, const char *line, size_t n);
 void http_headers_free(HttpHeaders *h);
 
