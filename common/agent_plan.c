@@ -182,11 +182,14 @@ static void describe(JsonBuf *b, const Numbers *nb, int k) {
 
 static void note_drop(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, int first, const char *task) {
     const char *prefix = first ? "first " : "last ", *what = first ? "prefix" : "suffix";
-    int smallest = -1, best = -1;
+    // smallest: the end of the run of configurations within tolerance that starts at n = L-1
+    // (every longer prefix / suffix is within too); best: the lowest loss of all.
+    int smallest = -1, best = -1, run = 1;
     for (int n = nb->L - 1; n >= 0; n--) {
         int k = find_label(nb, prefix, n);
         if (k < 0 || !usable(nb, k)) continue;
-        if (within(nb, k)) smallest = k;
+        if (run && within(nb, k)) smallest = k;
+        else run = 0;
         if (best < 0 || nb->st[k].mean < nb->st[best].mean) best = k;
     }
     if (smallest >= 0)
