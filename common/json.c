@@ -61,9 +61,10 @@ static int string_valid(const char *s, size_t n) {
 // The grammar around the tokens.  jsmn, even in strict mode, does not check where commas
 // and colons go: it accepts {"a"} (a key without a value: its members then run past the
 // token array), {"a":1 "b":2} (the second member is lost), [1 2] and {"a":1,}.  This
-// pass checks RFC 8259's structure with a stack of open containers (no recursion, so any
-// depth is fine); strings and literals are checked token by token below.  0, or -1 with
-// the offending byte's offset in *at.
+// pass checks RFC 8259's structure with a stack of open containers (no recursion) and
+// refuses nesting deeper than JSON_MAX_DEPTH before jsmn sees the text;
+// strings and literals are checked token by token below.  0, or -1 with the offending
+// byte's offset in *at.
 enum { SX_VALUE, SX_VALUE_OR_CLOSE, SX_KEY, SX_KEY_OR_CLOSE, SX_COLON, SX_AFTER };
 
 static size_t string_end(const char *s, size_t n, size_t i) {   // i at the opening quote
@@ -75,24 +76,24 @@ static size_t string_end(const char *s, size_t n, size_t i) {   // i at the open
 }
 
 static int syntax_check(const char *s, size_t n, size_t *at) {
-    char *stack = NULL;   // '{' or '[' per open container
-    size_t depth = 0, cap = 0, i = 0;
-    int state = SX_VALUE, rc = -1;
+    char stack[JSON_MAX_DEPTH];   // '{' or '[' per open container
+    size_t depth = 0, i = 0;
+    int state = SX_VALUE;
     for (;;) {
         while (i < n && only_space(s + i, 1)) i++;
         if (i == n) break;
         char c = s[i];
         *at = i;
         if (state == SX_COLON) {
-            if (c != ':') goto done;
+            if (c != ':') return -1;
             state = SX_VALUE;
             i++;
         } else if (state == SX_AFTER) {
-            if (depth == 0) goto done;
+            if (depth == 0) return -1;
             char open = stack[depth - 1];
             if (c == ',') state = open == '{' ? SX_KEY : SX_VALUE;
             else if (c == (open == '{' ? '}' : ']')) depth--;
-            else goto done;
+            else return -1;
             i++;
         } else if ((c == '}' && state == SX_KEY_OR_CLOSE) || (c == ']' && state == SX_VALUE_OR_CLOSE)) {
             depth--;
@@ -100,29 +101,29 @@ static int syntax_check(const char *s, size_t n, size_t *at) {
             i++;
         } else if (c == '"') {
             size_t e = string_end(s, n, i);
-            if (!e) goto done;
+            if (!e) { *at = n; return -1; }   // unterminated: truncated
             i = e;
             state = state == SX_KEY || state == SX_KEY_OR_CLOSE ? SX_COLON : SX_AFTER;
         } else if (state == SX_KEY || state == SX_KEY_OR_CLOSE) {
-            goto done;
+            return -1;
         } else if (c == '{' || c == '[') {
-            if (depth == cap) stack = xrealloc(stack, cap = cap ? 2 * cap : 64);
+            if (depth == JSON_MAX_DEPTH) return -1;
             stack[depth++] = c;
             state = c == '{' ? SX_KEY_OR_CLOSE : SX_VALUE_OR_CLOSE;
             i++;
         } else {   // a literal: up to the next delimiter
             size_t e = i;
             while (e < n && !only_space(s + e, 1) && !strchr(",:]}[{\"", s[e])) e++;
-            if (!primitive_valid(s + i, e - i)) goto done;
+            if (!primitive_valid(s + i, e - i)) {
+                if (e == n) *at = n;   // cut at the end ("[tru"): truncated
+                return -1;
+            }
             i = e;
             state = SX_AFTER;
         }
     }
     *at = n;
-    rc = state == SX_AFTER && depth == 0 ? 0 : -1;
-done:
-    free(stack);
-    return rc;
+    return state == SX_AFTER && depth == 0 ? 0 : -1;
 }
 
 static const char *jsmn_error_text(int rc) {
@@ -149,6 +150,13 @@ int json_parse(JsonDoc *d, const char *text, size_t len, char *err, size_t errle
         d->ntok = 1;
         return 0;
     }
+    size_t at;
+    if (syntax_check(text, len, &at) != 0) {
+        if (at >= len) return fail(err, errlen, "truncated JSON");
+        if (text[at] == '{' || text[at] == '[')
+            return fail(err, errlen, "invalid JSON: nested deeper than %d at byte %zu", JSON_MAX_DEPTH, at);
+        return fail(err, errlen, "invalid JSON: unexpected '%c' at byte %zu", text[at], at);
+    }
     jsmn_parser p;
     jsmn_init(&p);
     int need = jsmn_parse(&p, text, len, NULL, 0);
@@ -174,11 +182,6 @@ int json_parse(JsonDoc *d, const char *text, size_t len, char *err, size_t errle
                         (int)(sl > 20 ? 20 : sl), s, d->tok[i].start);
         if (d->tok[i].type == JSMN_STRING && !string_valid(s, sl))
             return fail(err, errlen, "invalid JSON: bad string at byte %d", d->tok[i].start);
-    }
-    size_t at;
-    if (syntax_check(text, len, &at) != 0) {
-        if (at >= len) return fail(err, errlen, "truncated JSON");
-        return fail(err, errlen, "invalid JSON: unexpected '%c' at byte %zu", text[at], at);
     }
     return 0;
 }

@@ -26,6 +26,9 @@ typedef struct {
 
 // Parse one JSON value that spans all of text[0..len) (surrounding whitespace allowed).
 // 0 on success; -1 with a message in err.  Free with json_free even after failure.
+// Nesting deeper than JSON_MAX_DEPTH is refused (as serde_json does): jsmn's closing
+// bracket walks up the parent chain, so deep input would cost depth x length.
+#define JSON_MAX_DEPTH 128
 int json_parse(JsonDoc *d, const char *text, size_t len, char *err, size_t errlen);
 void json_free(JsonDoc *d);
 

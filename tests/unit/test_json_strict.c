@@ -3,6 +3,7 @@
 // {"a"} (a key without a value: record_begin then read past the token array and copied
 // heap bytes into its output), {"a":1 "b":2} (field b was lost), [1 2] and {"a":1,}.
 #include <stdlib.h>
+#include <time.h>
 
 #include "check.h"
 #include "json.h"
@@ -58,16 +59,39 @@ static void test_messages(void) {
     CHECK_STR("truncated keeps its message", message("{\"a\": [1, 2"), "truncated JSON");
 }
 
-// A deep nest parses without recursion (the grammar check keeps a heap stack).
+// Nesting is limited to JSON_MAX_DEPTH: jsmn's closing bracket walks up the parent chain,
+// so 200000 nested arrays took 90 s (and an 80 MiB line of them would never end).
+static char *nest(size_t depth, size_t copies) {
+    size_t one = 2 * depth + 1, n = copies * one;
+    char *s = malloc(n + 2);
+    s[0] = '[';
+    for (size_t c = 0; c < copies; c++) {
+        char *p = s + 1 + c * one;
+        memset(p, '[', depth);
+        memset(p + depth, ']', depth);
+        p[2 * depth] = ',';
+    }
+    s[n] = ']';   // replaces the last ','
+    s[n + 1] = '\0';
+    return s;
+}
+
 static void test_deep(void) {
-    size_t depth = 200000;
-    char *s = malloc(2 * depth + 1);
-    memset(s, '[', depth);
-    memset(s + depth, ']', depth);
-    s[2 * depth] = '\0';
-    CHECK("200000 nested arrays parse", parses(s));
-    s[2 * depth - 1] = '}';
-    CHECK("mismatched close at depth rejected", !parses(s));
+    char *s = nest(JSON_MAX_DEPTH - 1, 1);
+    CHECK("nesting to JSON_MAX_DEPTH parses", parses(s));
+    free(s);
+    s = nest(JSON_MAX_DEPTH, 1);
+    CHECK("one level deeper is refused", !parses(s));
+    CHECK_STR("deep: message", message(s), "invalid JSON: nested deeper than 128 at byte 128");
+    free(s);
+    s = nest(1000000, 1);   // refused at byte 128, without a walk over the rest
+    CHECK("a million nested arrays refused", !parses(s));
+    free(s);
+    s = nest(JSON_MAX_DEPTH - 1, 16000);   // 4 MB of chains at the limit: about 0.1 s
+    double t0 = (double)clock() / CLOCKS_PER_SEC;
+    CHECK("4 MB of chains at the depth limit parse", parses(s));
+    double dt = (double)clock() / CLOCKS_PER_SEC - t0;
+    printf("(4 MB at the depth limit: %.2f s of CPU)\n", dt);
     free(s);
 }
 
