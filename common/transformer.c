@@ -19,6 +19,16 @@ struct TfKvRow {
     int n_keys;
 };
 
+const char *const tf_hook_names[TF_N_HOOKS] = {"resid_pre", "z", "attn_out", "resid_mid", "mlp_out", "resid_post"};
+
+int tf_hook_find(const char *name) {
+    if (!name) return -1;
+    if (!strncmp(name, "hook_", 5)) name += 5;
+    for (int p = 0; p < TF_N_HOOKS; p++)
+        if (!strcmp(name, tf_hook_names[p])) return p;
+    return -1;
+}
+
 // ----------------------------------------------------------------------------
 // layers (llm.c style: out, in, weights, sizes)
 
@@ -126,14 +136,21 @@ static void attention_forward(float *out, const float *qkv, const TfKvRow *kv, i
 }
 
 // One block on R rows of resid (R, C) in place.  kv[r] must already describe each row's
-// keys/values (for rows reading from qkv, pointers into ws->qkv).
-static void block_forward_rows(const Gpt2 *m, int layer, float *resid, int R,
-                               const TfKvRow *kv, int stride, TfWorkspace *ws) {
+// keys/values (for rows reading from qkv, pointers into ws->qkv).  hooks (NULL: none) are
+// called at their points with the R rows.
+#define HOOK(point, act)                                                        \
+    do {                                                                        \
+        if (hooks && (hooks->points >> (point) & 1u)) hooks->fn(hooks->ctx, (point), layer, (act), R, C); \
+    } while (0)
+
+static void block_forward_rows(const Gpt2 *m, int layer, float *resid, int R, const TfKvRow *kv, int stride,
+                               TfWorkspace *ws, const TfHooks *hooks) {
     const Gpt2Block *b = &m->blocks[layer];
     int C = m->cfg.n_embd;
     float eps = m->cfg.ln_eps;
     ThreadPool *pool = ws->pool;
 
+    HOOK(TF_HOOK_RESID_PRE, resid);
     layernorm_forward(ws->ln, resid, b->ln1_w, b->ln1_b, R, C, eps);
     matmul_forward(ws->qkv, ws->ln, b->qkv_w, b->qkv_b, R, C, 3 * C, pool);
     for (int r = 0; r < R; r++) {
@@ -142,15 +159,21 @@ static void block_forward_rows(const Gpt2 *m, int layer, float *resid, int R,
         memcpy(kv[r].v_dst, ws->qkv + (size_t)r * 3 * C + 2 * C, (size_t)C * sizeof(float));
     }
     attention_forward(ws->atty, ws->qkv, kv, R, stride, C, m->cfg.n_head, ws);
+    HOOK(TF_HOOK_Z, ws->atty);
     matmul_forward(ws->proj, ws->atty, b->attn_proj_w, b->attn_proj_b, R, C, C, pool);
+    HOOK(TF_HOOK_ATTN_OUT, ws->proj);
     residual_forward(resid, ws->proj, (size_t)R * C);
+    HOOK(TF_HOOK_RESID_MID, resid);
 
     layernorm_forward(ws->ln, resid, b->ln2_w, b->ln2_b, R, C, eps);
     matmul_forward(ws->fch, ws->ln, b->fc_w, b->fc_b, R, C, 4 * C, pool);
     gelu_forward(ws->fch, R, 4 * C, pool);
     matmul_forward(ws->proj, ws->fch, b->mlp_proj_w, b->mlp_proj_b, R, 4 * C, C, pool);
+    HOOK(TF_HOOK_MLP_OUT, ws->proj);
     residual_forward(resid, ws->proj, (size_t)R * C);
+    HOOK(TF_HOOK_RESID_POST, resid);
 }
+#undef HOOK
 
 // ----------------------------------------------------------------------------
 // workspace
@@ -258,7 +281,7 @@ int tf_block_forward(const Gpt2 *m, int layer, float *resid, int T, TfWorkspace 
         check_workspace(m, ws, T, err, errlen))
         return -1;
     kv_rows_plain(ws, T);
-    block_forward_rows(m, layer, resid, T, ws->kv, 3 * m->cfg.n_embd, ws);
+    block_forward_rows(m, layer, resid, T, ws->kv, 3 * m->cfg.n_embd, ws, ws->hooks);
     return 0;
 }
 
@@ -303,7 +326,7 @@ int tf_forward(const Gpt2 *m, const int *layers, int n, const int *tokens, int T
         encoder_forward(ws->resid, tokens, m->wte, m->wpe, T, 0, m->cfg.n_embd);
         kv_rows_plain(ws, T);
         for (int i = 0; i < n; i++)
-            block_forward_rows(m, layers[i], ws->resid, T, ws->kv, 3 * m->cfg.n_embd, ws);
+            block_forward_rows(m, layers[i], ws->resid, T, ws->kv, 3 * m->cfg.n_embd, ws, ws->hooks);
         rc = tf_logits(m, ws->resid, T, rows, n_rows, logits, ws, err, errlen);
     }
     if (own) tf_workspace_free(&tmp);
@@ -417,7 +440,7 @@ int tf_cache_block_forward(TfCache *c, int slot, float *resid, int T_new,
     TfWorkspace *ws = cache_workspace(c, err, errlen);
     if (!ws || check_workspace(c->model, ws, T_new, err, errlen)) return -1;
     for (int r = 0; r < T_new; r++) kv_row_cached(&ws->kv[r], c, slot, c->T + r);
-    block_forward_rows(c->model, c->layers[slot], resid, T_new, ws->kv, c->model->cfg.n_embd, ws);
+    block_forward_rows(c->model, c->layers[slot], resid, T_new, ws->kv, c->model->cfg.n_embd, ws, NULL);
     return 0;
 }
 
@@ -466,7 +489,7 @@ int tf_step(TfCache *c, const int *tokens, int T_new, float *logits_last,
     encoder_forward(ws->resid, tokens, m->wte, m->wpe, T_new, c->T, m->cfg.n_embd);
     for (int s = 0; s < c->n_slots; s++) {
         for (int r = 0; r < T_new; r++) kv_row_cached(&ws->kv[r], c, s, c->T + r);
-        block_forward_rows(m, c->layers[s], ws->resid, T_new, ws->kv, m->cfg.n_embd, ws);
+        block_forward_rows(m, c->layers[s], ws->resid, T_new, ws->kv, m->cfg.n_embd, ws, NULL);
     }
     c->T += T_new;
     if (!logits_last) return 0;
@@ -520,7 +543,7 @@ int tf_step_batch(TfCache **caches, int n, const int *tokens, float *logits,
                 kv_row_cached(&ws->kv[g], caches[j], s, caches[j]->T);
                 g++;
             }
-            block_forward_rows(m, layer, ws->gather, g, ws->kv, C, ws);
+            block_forward_rows(m, layer, ws->gather, g, ws->kv, C, ws, NULL);
             for (int r = 0; r < g; r++)
                 memcpy(ws->resid + (size_t)group[r] * C, ws->gather + (size_t)r * C, (size_t)C * sizeof(float));
         }

@@ -26,6 +26,15 @@
 // computed with it, or on batching: the residual-level API, tf_forward, tf_step and
 // tf_step_batch agree bit for bit.
 //
+// Hooks (TransformerLens names blocks.{l}.hook_resid_pre, hook_z, hook_attn_out,
+// hook_resid_mid, hook_mlp_out, hook_resid_post): a workspace may carry a TfHooks (ws->hooks,
+// NULL by default) whose callback sees, and may change in place, the activations of each
+// block at the points it asks for — to capture them (caches, activation export), to
+// overwrite them (activation patching) or to zero/replace slices (ablation).  Only the
+// residual-level tf_block_forward and tf_forward call hooks; the KV-cache functions
+// (tf_step, tf_step_batch, tf_cache_block_forward) never do.  Unused (NULL, or a zero
+// point mask), they cost one pointer test per point and change no bit of any result.
+//
 // Errors: functions returning int give 0 on success and -1 with a message in err (err
 // may be NULL) for bad input: T == 0 or T > n_ctx, a layer index out of range, a token id
 // outside [0, V), a workspace too small, a full cache.  Nothing is computed then.
@@ -40,6 +49,38 @@
 // workspace: activation buffers sized once for up to max_T rows
 
 typedef struct TfKvRow TfKvRow;   // per-row attention inputs (internal)
+
+// Hook points of a block, in the order they are reached.  act (T, C) at each:
+//   RESID_PRE   the residual stream entering the block (before ln_1)
+//   Z           the attention heads' outputs before c_proj, heads concatenated: head h
+//               is columns [h*hs, (h+1)*hs), hs = C / n_head (TransformerLens hook_z,
+//               shape (T, n_head, hs) in the same memory order)
+//   ATTN_OUT    the attention output after c_proj (its bias included), before it is
+//               added to the residual stream
+//   RESID_MID   the residual stream after the attention add (before ln_2)
+//   MLP_OUT     the MLP output after its c_proj (bias included), before the add
+//   RESID_POST  the residual stream leaving the block
+typedef enum {
+    TF_HOOK_RESID_PRE, TF_HOOK_Z, TF_HOOK_ATTN_OUT, TF_HOOK_RESID_MID, TF_HOOK_MLP_OUT, TF_HOOK_RESID_POST,
+    TF_N_HOOKS
+} TfHookPoint;
+
+// "resid_pre", "z", "attn_out", "resid_mid", "mlp_out", "resid_post".
+extern const char *const tf_hook_names[TF_N_HOOKS];
+// The point called name (as above, or with TransformerLens's "hook_" prefix), or -1.
+int tf_hook_find(const char *name);
+
+// Called at every point in `points` (a mask of 1u << TfHookPoint) of every block run by
+// tf_block_forward / tf_forward: `layer` is the block's index, act its activations
+// (T, C) for positions 0..T-1, which the callback may modify in place (the block goes on
+// with the modified values).  It must not call back into the workspace's functions.
+typedef void (*TfHookFn)(void *ctx, TfHookPoint point, int layer, float *act, int T, int C);
+
+typedef struct {
+    TfHookFn fn;
+    void *ctx;
+    unsigned points;    // mask of TfHookPoint bits; 0: never called
+} TfHooks;
 
 typedef struct {
     int max_T;          // rows (positions or batch entries) one call may process
@@ -56,6 +97,8 @@ typedef struct {
     float *scores;      // (n_workers, n_ctx) attention weights of one (row, head)
     TfKvRow *kv;        // (max_T)
     float *mem;         // the single allocation behind the float buffers
+    const TfHooks *hooks;   // NULL (tf_workspace_init's default) or the caller's hooks,
+                            // which must outlive their use; see "Hooks" above
 } TfWorkspace;
 
 // Allocate a workspace for `m` and up to max_T (>= 1) rows per call, running on `pool`

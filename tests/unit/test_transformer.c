@@ -288,6 +288,109 @@ static void test_residual_api(const Gpt2 *m, const int *tokens, int T, TfWorkspa
     free(a), free(b), free(r), free(r2);
 }
 
+// ----------------------------------------------------------------------------
+// hooks
+
+typedef struct {
+    float *act[16][TF_N_HOOKS];   // (T, C) captured per (call, point)
+    int calls[TF_N_HOOKS];        // calls per point
+    int layer[16];                // block index of each RESID_PRE call
+    int zero_z;                   // zero every z instead of capturing
+} HookLog;
+
+static void hook_log(void *ctx, TfHookPoint point, int layer, float *act, int T, int C) {
+    HookLog *h = ctx;
+    int k = h->calls[point]++;
+    if (point == TF_HOOK_RESID_PRE && k < 16) h->layer[k] = layer;
+    if (point == TF_HOOK_Z && h->zero_z) memset(act, 0, sizeof(float) * (size_t)T * C);
+    if (k < 16) {
+        h->act[k][point] = xmalloc(sizeof(float) * (size_t)T * C);
+        memcpy(h->act[k][point], act, sizeof(float) * (size_t)T * C);
+    }
+}
+
+static void hook_log_free(HookLog *h) {
+    for (int k = 0; k < 16; k++)
+        for (int p = 0; p < TF_N_HOOKS; p++) free(h->act[k][p]);
+    memset(h, 0, sizeof *h);
+}
+
+static int sum_is(const float *a, const float *b, const float *sum, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (a[i] + b[i] != sum[i]) return 0;
+    return 1;
+}
+
+// Hooks: unused ones change nothing; each point sees what the block computes there; a
+// hook that changes its activations changes what follows.
+static void test_hooks(const Gpt2 *m, const int *tokens, int T, TfWorkspace *ws) {
+    int C = m->cfg.n_embd, V = m->cfg.vocab_size;
+    size_t n = (size_t)T * C;
+    int cfg[] = {2, 0, 2};
+    float *a = xmalloc(sizeof(float) * T * V), *b = xmalloc(sizeof(float) * T * V);
+    float *r = xmalloc(sizeof(float) * n);
+    char err[256];
+    CHECK_INT("tf_hook_find resid_post", tf_hook_find("resid_post"), TF_HOOK_RESID_POST);
+    CHECK_INT("tf_hook_find hook_z", tf_hook_find("hook_z"), TF_HOOK_Z);
+    CHECK_INT("tf_hook_find unknown", tf_hook_find("resid"), -1);
+
+    int rc = tf_forward(m, cfg, 3, tokens, T, NULL, 0, a, ws, err, sizeof err);
+    HookLog log = {0};
+    TfHooks none = {hook_log, &log, 0};
+    ws->hooks = &none;
+    rc |= tf_forward(m, cfg, 3, tokens, T, NULL, 0, b, ws, err, sizeof err);
+    CHECK("hooks with an empty mask: never called", log.calls[TF_HOOK_RESID_PRE] == 0 && log.calls[TF_HOOK_Z] == 0);
+    CHECK("hooks with an empty mask: same logits, bit for bit", rc == 0 && same_bits(a, b, (size_t)T * V));
+
+    TfHooks all = {hook_log, &log, (1u << TF_N_HOOKS) - 1};
+    ws->hooks = &all;
+    rc = tf_forward(m, cfg, 3, tokens, T, NULL, 0, b, ws, err, sizeof err);
+    CHECK("capturing hooks: same logits, bit for bit", rc == 0 && same_bits(a, b, (size_t)T * V));
+    int ok = 1;
+    for (int p = 0; p < TF_N_HOOKS; p++) ok &= log.calls[p] == 3;
+    CHECK("each point called once per block of the configuration", ok);
+    CHECK("hook layer = the block index", log.layer[0] == 2 && log.layer[1] == 0 && log.layer[2] == 2);
+    ok = 1;
+    for (int k = 0; k < 3; k++) {
+        ok &= sum_is(log.act[k][TF_HOOK_RESID_PRE], log.act[k][TF_HOOK_ATTN_OUT], log.act[k][TF_HOOK_RESID_MID], n);
+        ok &= sum_is(log.act[k][TF_HOOK_RESID_MID], log.act[k][TF_HOOK_MLP_OUT], log.act[k][TF_HOOK_RESID_POST], n);
+    }
+    CHECK("resid_mid = resid_pre + attn_out, resid_post = resid_mid + mlp_out (exactly)", ok);
+    CHECK("resid_post of one block = resid_pre of the next",
+          same_bits(log.act[0][TF_HOOK_RESID_POST], log.act[1][TF_HOOK_RESID_PRE], n) &&
+              same_bits(log.act[1][TF_HOOK_RESID_POST], log.act[2][TF_HOOK_RESID_PRE], n));
+    CHECK("resid_post of the last block = tf_forward's final residual",
+          same_bits(log.act[2][TF_HOOK_RESID_POST], ws->resid, n));
+    rc = tf_embed(m, tokens, T, 0, r, err, sizeof err);
+    CHECK("resid_pre of the first block = the embeddings", rc == 0 && same_bits(log.act[0][TF_HOOK_RESID_PRE], r, n));
+    // the residual-level API calls the same hooks
+    hook_log_free(&log);
+    for (int k = 0; k < 3; k++) rc |= tf_block_forward(m, cfg[k], r, T, ws, err, sizeof err);
+    CHECK("tf_block_forward calls the hooks too", rc == 0 && log.calls[TF_HOOK_MLP_OUT] == 3 &&
+                                                       same_bits(log.act[2][TF_HOOK_RESID_POST], r, n));
+    // A modifying hook: z zeroed -> attn_out is the c_proj bias in every row.
+    hook_log_free(&log);
+    log.zero_z = 1;
+    TfHooks zero = {hook_log, &log, 1u << TF_HOOK_Z | 1u << TF_HOOK_ATTN_OUT};
+    ws->hooks = &zero;
+    rc = tf_forward(m, cfg, 3, tokens, T, NULL, 0, b, ws, err, sizeof err);
+    ok = rc == 0;
+    for (int t = 0; t < T && ok; t++) ok = same_bits(log.act[0][TF_HOOK_ATTN_OUT] + (size_t)t * C, m->blocks[2].attn_proj_b, C);
+    CHECK("a hook zeroing z: attn_out = the c_proj bias", ok);
+    CHECK("a hook zeroing z changes the logits", !same_bits(a, b, (size_t)T * V));
+    // The KV-cache functions never call hooks.
+    hook_log_free(&log);
+    ws->hooks = &all;
+    TfCache *c = tf_cache_new(m, cfg, 3, T, err, sizeof err);
+    c->ws = ws;
+    rc = tf_step(c, tokens, T, NULL, err, sizeof err);
+    CHECK("tf_step calls no hooks", c && rc == 0 && log.calls[TF_HOOK_RESID_PRE] == 0);
+    tf_cache_free(c);
+    ws->hooks = NULL;
+    hook_log_free(&log);
+    free(a), free(b), free(r);
+}
+
 // Results do not depend on the number of threads.
 static void test_threads(const Gpt2 *m, const int *tokens, int T) {
     int V = m->cfg.vocab_size;
@@ -520,6 +623,7 @@ static int unit_tests(void) {
     CHECK("workspace init", tf_workspace_init(&ws, &mm.m, T, threadpool_global(), err, sizeof err) == 0);
     test_against_reference(&mm.m, tokens, T, &ws);
     test_residual_api(&mm.m, tokens, T, &ws);
+    test_hooks(&mm.m, tokens, T, &ws);
     test_threads(&mm.m, tokens, T);
     test_cache(&mm.m, tokens, T, &ws);
     test_batch(&mm.m, tokens);
