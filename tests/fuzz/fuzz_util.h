@@ -3,8 +3,9 @@
 //                                 which libFuzzer reports as a crash with the input saved
 //   fuzz_memfd(data, n)           the bytes as an anonymous file; its path /proc/self/fd/N
 //   fuzz_json_valid(s, n)         an independent RFC 8259 recogniser (recursive descent,
-//                                 written apart from common/json.c) to check what the
-//                                 parser accepts and what the writers produce
+//                                 written apart from common/json.c; nesting limited to
+//                                 JSON_MAX_DEPTH as json_parse) to check what the parser
+//                                 accepts and what the writers produce
 //   fuzz_utf8_valid(s, n)         is s well-formed UTF-8 (no overlongs, no surrogates)?
 #ifndef AUTOINTERP_FUZZ_UTIL_H
 #define AUTOINTERP_FUZZ_UTIL_H
@@ -15,6 +16,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include "json.h"   // JSON_MAX_DEPTH
 
 #define FUZZ_REQUIRE(cond, ...)                                              \
     do {                                                                     \
@@ -152,7 +155,7 @@ static inline int fj_word(FuzzJson *p, const char *w) {
 
 static inline int fj_container(FuzzJson *p, char open) {
     char close = open == '{' ? '}' : ']';
-    if (++p->depth > 2000) return 0;   // harness inputs are small; deeper is not expected
+    if (++p->depth > JSON_MAX_DEPTH) return 0;   // the project's limit (json.h)
     p->i++;
     fj_ws(p);
     if (p->i < p->n && p->s[p->i] == close) { p->i++; p->depth--; return 1; }
