@@ -84,6 +84,7 @@ static void experiment_free(AgentExperiment *e) {
     free(e->task);
     free(e->planner);
     free(e->hypothesis);
+    free(e->sweeps);
     configs_free(&e->configs);
     for (int i = 0; i < e->n_ex; i++) {
         free(e->ex[i].id);
@@ -153,6 +154,26 @@ static int read_configs(const Record *r, int n_layer, ConfigList *out) {
     return agent_configs_parse(&r->doc, arr, labels, n_layer, out, err, sizeof err);
 }
 
+// The action's "sweeps" array as one space-separated string, or NULL.
+static char *read_sweeps(const Record *r) {
+    int arr = json_obj_get(&r->doc, 0, "sweeps");
+    if (arr < 0 || json_type(&r->doc, arr) != JSMN_ARRAY || json_size(&r->doc, arr) == 0) return NULL;
+    JsonBuf b = {0};
+    for (int k = 0, t = arr + 1; k < json_size(&r->doc, arr); k++, t = json_skip(&r->doc, t)) {
+        char *name = NULL;
+        size_t len;
+        if (json_str(&r->doc, t, &name, &len) != 0 || len == 0 || strlen(name) != len || strchr(name, ' ')) {
+            free(name);
+            jb_free(&b);
+            return NULL;
+        }
+        if (b.len) jb_raw(&b, " ", 1);
+        jb_raw(&b, name, len);
+        free(name);
+    }
+    return b.buf;
+}
+
 static void read_experiment_action(AgentState *s, const Record *r, long long step) {
     char *name = field_str(r, "name");
     if (!name) return;
@@ -181,6 +202,7 @@ static void read_experiment_action(AgentState *s, const Record *r, long long ste
     e.attempts = 1;
     e.planner = field_str(r, "planner");
     e.hypothesis = field_str(r, "hypothesis");
+    e.sweeps = read_sweeps(r);
     s->exp = xrealloc(s->exp, sizeof *s->exp * (size_t)(s->n_exp + 1));
     s->exp[s->n_exp++] = e;
 }
@@ -800,6 +822,8 @@ static void experiment_to_action(const AgentExperiment *e, AgentAction *a) {
     for (int k = 0; k < e->configs.n; k++)
         configs_add(&a->configs, e->configs.cfg[k].idx, e->configs.cfg[k].n, e->configs.cfg[k].label);
     a->examples = e->examples;
+    a->sweeps = e->sweeps ? xstrdup(e->sweeps) : NULL;
+    a->hypothesis = e->hypothesis ? xstrdup(e->hypothesis) : NULL;
     a->resume = 1;
     a->planner = "resume";
 }

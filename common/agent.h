@@ -77,6 +77,7 @@ typedef struct {
     int attempts;               // actions that (re)started it (1 + resumes)
     char *planner;              // "builtin" / "llm" (owned), or NULL
     char *hypothesis;           // what the experiment tests (owned), or NULL
+    char *sweeps;               // the action's "sweeps", space-separated (owned), or NULL
     AgentExample *ex;           // (n_ex) owned, in order of first appearance
     int n_ex;
     AgentRows rows[AGENT_N_TOOLS];
