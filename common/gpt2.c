@@ -73,7 +73,8 @@ static int config_parse(const JsonDoc *d, Gpt2Config *cfg, const char *path, cha
     int v = json_obj_get(d, 0, "layer_norm_epsilon");
     if (v >= 0) {
         double eps;
-        if (json_double(d, v, &eps) != 0 || !(eps > 0 && eps < 1))
+        // Checked as the float it becomes: 1e-50 would round to 0, 0.99999999999 to 1.
+        if (json_double(d, v, &eps) != 0 || !((float)eps > 0 && (float)eps < 1))
             return fail(err, errlen, "%s: layer_norm_epsilon must be a number in (0, 1)", path);
         cfg->ln_eps = (float)eps;
     }

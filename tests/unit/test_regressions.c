@@ -1,9 +1,12 @@
 // Regression tests for bugs found by fuzzing (tests/fuzz) and by the bad-input table
 // (tests/tool/bad_inputs.sh), one function per bug, each named after what went wrong.
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "check.h"
+#include "gpt2.h"
 #include "http.h"
 #include "hub.h"
 
@@ -30,7 +33,36 @@ static void test_http_header_nul(void) {
     http_headers_free(&h);
 }
 
+static int read_config_text(const char *text, Gpt2Config *cfg, char *err, size_t errlen) {
+    char path[] = "/tmp/test_regressions.XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) return -2;
+    close(fd);
+    int rc = gpt2_read_config(path, cfg, err, errlen);
+    unlink(path);
+    return rc;
+}
+
+// layer_norm_epsilon was range-checked as a double and then rounded to float: 1e-50
+// became 0 (LayerNorm then divides by sqrt(var + 0): NaN for a constant row), and
+// 0.99999999999 became 1.
+static void test_config_epsilon_float(void) {
+    static const char base[] = "{\"n_layer\":2,\"n_head\":2,\"n_embd\":8,\"n_positions\":16,"
+                               "\"vocab_size\":300,\"layer_norm_epsilon\":%s}";
+    char text[256], err[512];
+    Gpt2Config cfg;
+    snprintf(text, sizeof text, base, "1e-50");
+    CHECK_INT("epsilon 1e-50 (0 as a float) refused", read_config_text(text, &cfg, err, sizeof err), -1);
+    CHECK("epsilon message", strstr(err, "layer_norm_epsilon") != NULL);
+    snprintf(text, sizeof text, base, "0.99999999999");
+    CHECK_INT("epsilon 0.99999999999 (1 as a float) refused", read_config_text(text, &cfg, err, sizeof err), -1);
+    snprintf(text, sizeof text, base, "1e-12");
+    CHECK_INT("epsilon 1e-12 accepted", read_config_text(text, &cfg, err, sizeof err), 0);
+    CHECK("epsilon 1e-12 kept", cfg.ln_eps > 0 && cfg.ln_eps < 2e-12f);
+}
+
 int main(void) {
     test_http_header_nul();
+    test_config_epsilon_float();
     CHECK_DONE();
 }
