@@ -48,7 +48,8 @@ typedef struct {
     int n_tasks;
     char *tasks_buf;
     int examples, max_steps, finish, print_prompt;
-    AgentLlmOptions llm;
+    int llm;                // the LLM plans (use_llm)
+    AgentLlmOptions llm_opt;
 } Options;
 
 static void usage_error(const char *msg, const char *arg) {
@@ -74,6 +75,19 @@ static void parse_tasks(Options *o, const char *list) {
     if (o->n_tasks == 0) usage_error("%s", "--tasks needs at least one task");
 }
 
+// Which planner: --planner, else llm when OPENAI_API_KEY is set.
+static int use_llm(const Options *o) {
+    const char *key = getenv("OPENAI_API_KEY"), *base = getenv("OPENAI_BASE_URL");
+    int has_key = key && *key, has_base = base && *base;
+    if (o->planner && !strcmp(o->planner, "llm")) {
+        if (!has_key && !has_base)
+            eprintf(EXIT_USAGE, "--planner llm needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server)");
+        return 1;
+    }
+    if (o->planner) return 0;
+    return has_key;
+}
+
 static void parse_options(int argc, char **argv, Options *o) {
     enum { JOURNAL = 256, MODEL, PLANNER, LLM_MODEL, MAX_STEPS, TASKS, EXAMPLES, BUDGET, RETRIES, FINISH, SH, PROMPT };
     static const struct option longopts[] = {
@@ -88,8 +102,8 @@ static void parse_options(int argc, char **argv, Options *o) {
     memset(o, 0, sizeof *o);
     o->examples = AGENT_DEFAULT_EXAMPLES;
     o->max_steps = 80;
-    o->llm.max_retries = AGENT_MAX_RETRIES;
-    o->llm.context_budget = AGENT_CONTEXT_BUDGET;
+    o->llm_opt.max_retries = AGENT_MAX_RETRIES;
+    o->llm_opt.context_budget = AGENT_CONTEXT_BUDGET;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -104,8 +118,8 @@ static void parse_options(int argc, char **argv, Options *o) {
         case MAX_STEPS: o->max_steps = (int)arg_integer(optarg, 0, 100000, "--max-steps"); break;
         case TASKS: parse_tasks(o, optarg); break;
         case EXAMPLES: o->examples = (int)arg_integer(optarg, 1, AGENT_MAX_EXAMPLES, "--examples"); break;
-        case BUDGET: o->llm.context_budget = (int)arg_integer(optarg, 1000, 10000000, "--context-budget"); break;
-        case RETRIES: o->llm.max_retries = (int)arg_integer(optarg, 0, 100, "--max-retries"); break;
+        case BUDGET: o->llm_opt.context_budget = (int)arg_integer(optarg, 1000, 10000000, "--context-budget"); break;
+        case RETRIES: o->llm_opt.max_retries = (int)arg_integer(optarg, 0, 100, "--max-retries"); break;
         case FINISH: o->finish = 1; break;
         case SH: o->sh = optarg; break;
         case PROMPT: o->print_prompt = 1; break;
@@ -117,19 +131,7 @@ static void parse_options(int argc, char **argv, Options *o) {
     if (optind < argc) usage_error("unexpected argument '%s'", argv[optind]);
     if (!o->journal) usage_error("%s", "--journal FILE is needed");
     if (o->n_tasks == 0) parse_tasks(o, AGENT_DEFAULT_TASKS);
-}
-
-// Which planner: --planner, else llm when OPENAI_API_KEY is set.
-static int use_llm(const Options *o) {
-    const char *key = getenv("OPENAI_API_KEY"), *base = getenv("OPENAI_BASE_URL");
-    int has_key = key && *key, has_base = base && *base;
-    if (o->planner && !strcmp(o->planner, "llm")) {
-        if (!has_key && !has_base)
-            eprintf(EXIT_USAGE, "--planner llm needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server)");
-        return 1;
-    }
-    if (o->planner) return 0;
-    return has_key;
+    o->llm = use_llm(o);
 }
 
 // A journal without a meta record gets one describing --model.
@@ -182,7 +184,7 @@ static void load_state(const Options *o, JournalLog *log, AgentState *s) {
 static void print_prompt(const AgentState *s, const AgentOptions *ao, const Options *o) {
     int step = s->last_step + 1;
     char *sys = agent_llm_system_prompt(s, ao, step);
-    char *user = agent_llm_user_prompt(s, ao, o->llm.context_budget - (int)strlen(sys));
+    char *user = agent_llm_user_prompt(s, ao, o->llm_opt.context_budget - (int)strlen(sys));
     printf("=== system (%zu characters)\n%s\n=== user (%zu characters)\n%s", strlen(sys), sys, strlen(user), user);
     free(sys);
     free(user);
@@ -193,14 +195,14 @@ static void decide(const Options *o, const AgentOptions *ao, const AgentState *s
                    AgentAction *a) {
     char err[2048];
     if (!ao->finish && agent_forced_action(s, a)) return;   // finished, or a re-run
-    if (!use_llm(o)) {
+    if (!o->llm) {
         if (agent_plan_builtin(s, ao, a, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
         return;
     }
     if (!agent_report_due(s, ao) && agent_llm_take_queued(s, ao, a)) return;
     LlmClient c;
     if (llm_client_init(&c, o->llm_model, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
-    int rc = agent_llm_step(&c, s, ao, &o->llm, j, step, a, err, sizeof err);
+    int rc = agent_llm_step(&c, s, ao, &o->llm_opt, j, step, a, err, sizeof err);
     llm_client_free(&c);
     if (rc == -2) eprintf(EXIT_BAD_INPUT, "%s", err);
     if (rc != 0) eprintf(EXIT_USAGE, "%s", err);

@@ -302,3 +302,23 @@ check_eq "torn line: one meta record" "$(val t.ndjson 'sum(r["kind"] == "meta" f
 check_grep "torn line: reported" "torn last line" t.err
 check_eq "torn line: the loop finished the plan" "$($PY complete.py t.ndjson b.ndjson)" "7 [] True [] 1"
 check_grep "torn line: the report says lines were skipped" "skipped" trep/report.md
+
+# ---------------------------------------------------------------- agentstep alone
+agentstep --journal new.ndjson --model "$M" --tasks counting --examples 2 > new.out 2> new.err
+check_eq "a new journal: exit 0" "$?" 0
+check_eq "a new journal: meta record describing --model" "$(val new.ndjson '[(r["kind"], r.get("model", {}).get("n_layer")) for r in L]')" \
+  "[('meta', 4), ('task', None), ('action', None)]"
+check_eq "a new journal: the first experiment" "$(val new.out 'L[0]["name"], L[0]["examples"], L[0]["samples"]')" "('counting/drop-last', 2, 2)"
+agentstep --journal missing.ndjson > /dev/null 2> miss.err
+check_eq "no journal, no --model: exit 2" "$?" 2
+check_grep "no journal, no --model: says so" "no such journal (give --model M to start one)" miss.err
+agentstep --journal new.ndjson --tasks facts,nonsense > /dev/null 2> task.err
+check_eq "unknown task: exit 2" "$?" 2
+check_grep "unknown task: named" 'unknown task "nonsense"' task.err
+agentstep > /dev/null 2>&1
+check_eq "no --journal: exit 2" "$?" 2
+agentstep --journal new.ndjson --planner llm > /dev/null 2> pl.err
+check_eq "--planner llm without key or URL: exit 2" "$?" 2
+check_eq "usage errors append nothing" "$(wc -l < new.ndjson)" 3
+bash "$LOOP" --journal x.ndjson --max-steps many > /dev/null 2>&1
+check_eq "loop: a bad --max-steps is a usage error" "$?" 2
