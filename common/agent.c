@@ -98,6 +98,7 @@ static void experiment_free(AgentExperiment *e) {
 void agent_state_free(AgentState *s) {
     free(s->model_name);
     free(s->model_json);
+    free(s->goal);
     for (int i = 0; i < s->n_exp; i++) experiment_free(&s->exp[i]);
     free(s->exp);
     for (int i = 0; i < s->n_note; i++) {
@@ -141,6 +142,7 @@ static int read_meta(AgentState *s, const Record *r, char *err, size_t errlen) {
     s->model_name = name;
     s->n_layer = (int)L;
     s->model_json = xstrndup(raw, len);
+    s->goal = field_str(r, "goal");
     return 0;
 }
 
@@ -843,6 +845,7 @@ int agent_forced_action(const AgentState *s, AgentAction *a) {
         if (agent_experiment_complete(e, need) || e->attempts >= AGENT_MAX_ATTEMPTS) continue;
         experiment_to_action(e, a);
         memcpy(a->need, need, sizeof need);
+        a->queued = s->queued ? xstrdup(s->queued) : NULL;
         return 1;
     }
     return 0;

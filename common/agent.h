@@ -94,6 +94,7 @@ typedef struct {
     char *model_name;           // meta.model.name
     int n_layer;                // meta.model.n_layer
     char *model_json;           // raw text of meta.model (owned)
+    char *goal;                 // meta.goal (owned), or NULL
     AgentExperiment *exp;       // (n_exp) in journal order
     int n_exp;
     AgentNote *note;            // (n_note) in journal order
@@ -219,8 +220,8 @@ typedef struct {
 
 // The action that needs no planner, if any: the journal's report when it has one
 // (finished), or an experiment whose results are incomplete, re-run (resume) — unless it
-// already ran AGENT_MAX_ATTEMPTS times, then it is left as it is.  1 with *a filled, 0 when
-// the planner must decide.
+// already ran AGENT_MAX_ATTEMPTS times, then it is left as it is; a re-run carries the
+// last action's queued calls on.  1 with *a filled, 0 when the planner must decide.
 int agent_forced_action(const AgentState *s, AgentAction *a);
 
 // Does the step budget call for the report (opts->finish, or max_steps actions taken)?

@@ -39,6 +39,7 @@ char *agent_llm_system_prompt(const AgentState *s, const AgentOptions *o, int st
         "rate (greedy decoding reproduces the answer), and for the first %d examples the greedy completion and "
         "the top-%d next tokens after the prompt.\n\n",
         AGENT_SAMPLES, AGENT_TOP_K);
+    if (s->goal) agent_printf(&b, "The researcher's question: %s\n\n", s->goal);
     agent_printf(&b,
         "Goals:\n"
         "1. How localised are the computations behind each capability: which blocks matter, which are redundant?\n"

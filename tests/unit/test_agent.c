@@ -69,7 +69,8 @@ static void add_topk(JsonBuf *j, const char *exp, const char *id, const char *la
     add_line(j, buf);
 }
 
-static const char META[] = "{\"kind\":\"meta\",\"time\":\"t\",\"model\":{\"name\":\"tiny\",\"n_layer\":2}}";
+static const char META[] =
+    "{\"kind\":\"meta\",\"time\":\"t\",\"model\":{\"name\":\"tiny\",\"n_layer\":2},\"goal\":\"Where are facts?\"}";
 static const char EXP1[] =
     "{\"kind\":\"action\",\"time\":\"t\",\"type\":\"experiment\",\"step\":1,\"name\":\"e1\",\"task\":\"facts\","
     "\"configurations\":[[0,1],[0],[]],\"labels\":[\"intact\",\"first 1\",\"first 0\"],\"examples\":2,\"samples\":1,"
@@ -174,6 +175,7 @@ static void test_state(void) {
 
     AgentAction a;
     CHECK_INT("forced: a re-run", agent_forced_action(&s, &a), 1);
+    CHECK("forced: no queue to carry", a.queued == NULL);
     CHECK("forced: of e1, topk only", a.type == AGENT_ACTION_EXPERIMENT && a.resume && !strcmp(a.name, "e1") &&
                                           !a.need[0] && !a.need[1] && a.need[2]);
     JsonBuf out = {0};
@@ -181,6 +183,17 @@ static void test_state(void) {
     CHECK("forced: printed with resume and rerun",
           strstr(out.buf, "\"resume\":true,\"rerun\":[\"topk\"]") != NULL && strstr(out.buf, "\"step\":2") != NULL);
     jb_free(&out);
+    agent_action_free(&a);
+    agent_state_free(&s);
+    journal_log_free(&log);
+
+    // A re-run carries the last action's queued calls on.
+    add_line(&j, "{\"kind\":\"action\",\"time\":\"t\",\"type\":\"note\",\"step\":2,\"observation\":\"o\","
+                 "\"queued\":[{\"name\":\"add_note\",\"arguments\":\"{}\"}]}");
+    build(&s, &log, &j);
+    agent_forced_action(&s, &a);
+    CHECK_STR("forced: the queue carried on", a.queued, "[{\"name\":\"add_note\",\"arguments\":\"{}\"}]");
+    CHECK_INT("state: next step", s.last_step + 1, 3);
     agent_action_free(&a);
     agent_state_free(&s);
     journal_log_free(&log);
@@ -438,6 +451,7 @@ static void test_prompt_budget(void) {
     CHECK("system prompt: the model and its blocks", strstr(sys, "You study tiny, a GPT-2 model with 2 transformer blocks") != NULL);
     CHECK("system prompt: tasks", strstr(sys, "- facts: well-known facts") && strstr(sys, "- addition: few-shot"));
     CHECK("system prompt: the step", strstr(sys, "This is step 31.") != NULL);
+    CHECK("system prompt: the meta record's goal", strstr(sys, "The researcher's question: Where are facts?\n") != NULL);
     JsonBuf tools = {0};
     agent_llm_tools(&tools, &s, &OPTS);
     JsonDoc d;
