@@ -27,8 +27,12 @@ typedef struct {
     ConfigList cmdline;
     ExperimentOptions opt;
     TfWorkspace ws;
-    float *logits;          // (n_ctx, V): logits of the answer rows
+    float *logits;          // (LOGIT_ROWS, V): logits of a chunk of answer rows
 } Scorer;
+
+// Answer rows unembedded per tf_logits call: the (V, C) output matrix is read once per
+// chunk, not once per configuration, which is what keeps short records' sweeps cheap.
+#define LOGIT_ROWS 64
 
 typedef struct {            // the result of one configuration
     double loss;
@@ -37,38 +41,52 @@ typedef struct {            // the result of one configuration
 } Score;
 
 typedef struct {            // what the sweep visitor needs
-    Scorer *s;
     const RecordTokens *t;
-    Score *scores;          // (configs)
-    char *err;
-    size_t errlen;
+    int C;
+    float *answer_resid;    // (configs, n_answer, C): final residual of the answer rows
 } ScoreJob;
 
-static int score_config(void *ctx, int k, const float *resid, int T, TfWorkspace *ws) {
+// Keep the residual rows that predict the answer tokens; they are unembedded together
+// once the sweep is done.
+static int keep_answer_rows(void *ctx, int k, const float *resid, int T, TfWorkspace *ws) {
+    (void)T, (void)ws;
     ScoreJob *j = ctx;
-    const Gpt2 *m = &j->s->model.gpt2;
-    int A = j->t->n_answer, V = m->cfg.vocab_size;
-    int *rows = xmalloc(sizeof(int) * (size_t)A);
-    for (int a = 0; a < A; a++) rows[a] = j->t->n_prompt - 1 + a;   // row predicting answer token a
-    const int *targets = j->t->ids + j->t->n_prompt;
-    Score *sc = &j->scores[k];
-    sc->token_losses = xmalloc(sizeof(double) * (size_t)A);
-    int rc = tf_logits(m, resid, T, rows, A, j->s->logits, ws, j->err, j->errlen);
-    if (rc == 0) rc = tf_target_logprobs(j->s->logits, A, V, targets, sc->token_losses, j->err, j->errlen);
-    if (rc == 0) {
-        double sum = 0;
-        sc->exact = 1;
-        for (int a = 0; a < A; a++) {
-            sc->token_losses[a] = -sc->token_losses[a];
-            sum += sc->token_losses[a];
+    size_t A = (size_t)j->t->n_answer, C = (size_t)j->C;
+    memcpy(j->answer_resid + (size_t)k * A * C, resid + (size_t)(j->t->n_prompt - 1) * C, sizeof(float) * A * C);
+    return 0;
+}
+
+// Losses and exact match of every configuration from the kept rows.
+static int score_rows(Scorer *s, const ScoreJob *j, int n_configs, Score *scores, char *err, size_t errlen) {
+    const Gpt2 *m = &s->model.gpt2;
+    int A = j->t->n_answer, V = m->cfg.vocab_size, total = n_configs * A;
+    const int *answer = j->t->ids + j->t->n_prompt;
+    int targets[LOGIT_ROWS];
+    double logprobs[LOGIT_ROWS];
+    for (int k = 0; k < n_configs; k++) {
+        scores[k].token_losses = xmalloc(sizeof(double) * (size_t)A);
+        scores[k].exact = 1;
+    }
+    for (int r0 = 0; r0 < total; r0 += LOGIT_ROWS) {
+        int n = total - r0 < LOGIT_ROWS ? total - r0 : LOGIT_ROWS;
+        for (int i = 0; i < n; i++) targets[i] = answer[(r0 + i) % A];
+        if (tf_logits(m, j->answer_resid + (size_t)r0 * (size_t)j->C, n, NULL, n, s->logits, &s->ws, err, errlen) != 0 ||
+            tf_target_logprobs(s->logits, n, V, targets, logprobs, err, errlen) != 0)
+            return -1;
+        for (int i = 0; i < n; i++) {
+            Score *sc = &scores[(r0 + i) / A];
+            sc->token_losses[(r0 + i) % A] = -logprobs[i];
             // Greedy decoding reproduces the answer iff every answer token is the argmax
             // given the answer tokens before it.
-            if (sample_greedy(j->s->logits + (size_t)a * (size_t)V, V) != targets[a]) sc->exact = 0;
+            if (sample_greedy(s->logits + (size_t)i * (size_t)V, V) != targets[i]) sc->exact = 0;
         }
-        sc->loss = sum / A;
     }
-    free(rows);
-    return rc;
+    for (int k = 0; k < n_configs; k++) {
+        double sum = 0;
+        for (int a = 0; a < A; a++) sum += scores[k].token_losses[a];
+        scores[k].loss = sum / A;
+    }
+    return 0;
 }
 
 static void write_score(JsonBuf *out, const Record *in, const LayerConfig *c, const Score *sc,
@@ -112,9 +130,11 @@ static int score_record(Scorer *s, const Record *in, JsonBuf *lines) {
         return 1;
     }
     Score *scores = xcalloc((size_t)configs.n, sizeof(Score));
-    ScoreJob job = {s, &t, scores, err, sizeof err};
-    int rc = sweep_run(&s->model.gpt2, &configs, t.ids, t.n_prompt + t.n_answer, &s->ws, score_config, &job, NULL,
+    ScoreJob job = {&t, cfg->n_embd, xmalloc(sizeof(float) * (size_t)configs.n * (size_t)t.n_answer * (size_t)cfg->n_embd)};
+    int rc = sweep_run(&s->model.gpt2, &configs, t.ids, t.n_prompt + t.n_answer, &s->ws, keep_answer_rows, &job, NULL,
                        err, sizeof err);
+    if (rc == 0) rc = score_rows(s, &job, configs.n, scores, err, sizeof err);
+    free(job.answer_resid);
     JsonBuf out = {0};
     if (rc == 0)
         for (int k = 0; k < configs.n; k++) {
@@ -145,7 +165,7 @@ static int run_scoring(const ExperimentOptions *opt) {
     if (experiment_plan(opt, cfg->n_layer, &s.cmdline, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
     if (tf_workspace_init(&s.ws, &s.model.gpt2, cfg->n_ctx, threadpool_global(), err, sizeof err) != 0)
         eprintf(EXIT_USAGE, "%s", err);
-    s.logits = xmalloc(sizeof(float) * (size_t)cfg->n_ctx * (size_t)cfg->vocab_size);
+    s.logits = xmalloc(sizeof(float) * LOGIT_ROWS * (size_t)cfg->vocab_size);
     int status = tool_run(stdin, stdout, 1, score_batch, &s);
     free(s.logits);
     tf_workspace_free(&s.ws);
