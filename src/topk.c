@@ -37,17 +37,26 @@ typedef struct {
     TopK *t;
     const int *rows;
     int n_rows;
-    float *logprobs;        // (configs, n_rows, V)
-    char *err;
-    size_t errlen;
+    float *kept;            // (configs, n_rows, C): final residual of the rows read
 } Job;
 
-static int collect_logprobs(void *ctx, int k, const float *resid, int T, TfWorkspace *ws) {
+// Keep the residual rows to read out; they are unembedded together after the sweep, so
+// the (V, C) output matrix is read once per chunk of rows, not once per configuration.
+static int keep_rows(void *ctx, int k, const float *resid, int T, TfWorkspace *ws) {
+    (void)T, (void)ws;
     Job *j = ctx;
-    int V = j->t->model.gpt2.cfg.vocab_size;
-    float *out = j->logprobs + (size_t)k * (size_t)j->n_rows * (size_t)V;
-    if (tf_logits(&j->t->model.gpt2, resid, T, j->rows, j->n_rows, out, ws, j->err, j->errlen) != 0) return -1;
-    for (int r = 0; r < j->n_rows; r++) tf_log_softmax(out + (size_t)r * V, V, out + (size_t)r * V);
+    size_t C = (size_t)j->t->model.gpt2.cfg.n_embd;
+    for (int r = 0; r < j->n_rows; r++)
+        memcpy(j->kept + ((size_t)k * (size_t)j->n_rows + (size_t)r) * C, resid + (size_t)j->rows[r] * C, sizeof(float) * C);
+    return 0;
+}
+
+// logprobs (n, V) = log-softmax of the unembedded kept rows.
+static int unembed_kept(TopK *t, const float *kept, int n, float *logprobs, char *err, size_t errlen) {
+    const Gpt2 *m = &t->model.gpt2;
+    size_t V = (size_t)m->cfg.vocab_size;
+    if (tf_logits(m, kept, n, NULL, n, logprobs, &t->ws, err, errlen) != 0) return -1;
+    for (int r = 0; r < n; r++) tf_log_softmax(logprobs + (size_t)r * V, (int)V, logprobs + (size_t)r * V);
     return 0;
 }
 
@@ -194,10 +203,12 @@ static int topk_record(TopK *t, const Record *in, JsonBuf *lines) {
         goto done;
     }
     logprobs = xmalloc(sizeof(float) * floats);
-    Job job = {t, rows, n_rows, logprobs, err, sizeof err};
+    Job job = {t, rows, n_rows, xmalloc(sizeof(float) * (size_t)cfgs.n * (size_t)n_rows * (size_t)cfg->n_embd)};
     // Only the prompt is run: the answer (if any) is read at the last prompt position.
-    if (sweep_run(&t->model.gpt2, &cfgs, tk.ids, tk.n_prompt, &t->ws, collect_logprobs, &job, NULL, err, sizeof err) != 0)
-        goto done;
+    int swept = sweep_run(&t->model.gpt2, &cfgs, tk.ids, tk.n_prompt, &t->ws, keep_rows, &job, NULL, err, sizeof err);
+    if (swept == 0) swept = unembed_kept(t, job.kept, cfgs.n * n_rows, logprobs, err, sizeof err);
+    free(job.kept);
+    if (swept != 0) goto done;
     write_results(t, in, &cfgs, intact, hidden, &tk, rows, n_rows, logprobs, lines);
     rc = 0;
 done:
