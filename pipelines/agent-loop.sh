@@ -109,7 +109,7 @@ while :; do
   iterations=$((iterations + 1))
   # A safety net beyond agentstep's own --max-steps (re-runs are steps too).
   [ "$max_steps" -gt 0 ] && [ "$iterations" -gt $((max_steps + 10)) ] && finish=(--finish)
-  "$BIN/agentstep" "${step_args[@]}" "${finish[@]}" --sh "$work/action.sh" >"$work/action.json"
+  "$BIN/agentstep" "${step_args[@]}" ${finish[@]+"${finish[@]}"} --sh "$work/action.sh" >"$work/action.json"
   rc=$?
   if [ "$rc" -ne 0 ] && [ "${#finish[@]}" -gt 0 ]; then
     # The LLM could not write the report: assemble it from the notes instead.

@@ -322,3 +322,7 @@ check_eq "--planner llm without key or URL: exit 2" "$?" 2
 check_eq "usage errors append nothing" "$(wc -l < new.ndjson)" 3
 bash "$LOOP" --journal x.ndjson --max-steps many > /dev/null 2>&1
 check_eq "loop: a bad --max-steps is a usage error" "$?" 2
+bash "$LOOP" --journal ms.ndjson --model "$M" --tasks facts --examples 2 --max-steps 3 --report-dir msrep > ms.out 2> /dev/null
+check_eq "loop --max-steps 3: three actions, then the report" "$(val ms.out '[a["type"] for a in L]')" "['experiment', 'note', 'experiment', 'report']"
+check_eq "loop --max-steps 3: the report describes the unnoted experiment too" \
+  "$(val ms.out '"- facts/drop-first on facts (2 examples" in L[3]["markdown"]')" True
