@@ -422,7 +422,7 @@ int interp_setup(InterpOptions *o, const Model *m, int bos, int lens_allowed, Tf
         o->has_tuned = 1;
     }
     if (o->dump_path && !(o->npz = npz_open(o->dump_path, err, errlen))) return -1;
-    o->capture = (o->dump_path ? o->dump_points : 0) | (o->lens ? 1u << TF_HOOK_RESID_POST : 0);
+    o->capture = (o->dump_path ? o->dump_points : 0) | (o->lens ? 1u << TF_HOOK_RESID_PRE | 1u << TF_HOOK_RESID_POST : 0);
     return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "experiment.h"
 #include "util.h"
 
 // ----------------------------------------------------------------------------- storage
@@ -271,5 +272,90 @@ done:
     free(col);
     free(xm);
     free(ym);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------- corpus
+
+// The tokens of a corpus record: "text", else the record's prompt (+ answer).
+static int corpus_tokens(const Model *m, const Record *r, int bos, RecordTokens *t, char *err, size_t errlen) {
+    char *text = NULL;
+    size_t len;
+    int got = record_string(r, "text", &text, &len, err, errlen);
+    if (got < 0) return -1;
+    if (got == 0) return experiment_tokens(m, r, bos, record_has(r, "answer"), t, err, errlen);
+    memset(t, 0, sizeof *t);
+    int rc = model_encode_prompt(m, text, len, bos, &t->ids, &t->n_prompt);
+    free(text);
+    if (rc != 0) return fail(err, errlen, "text too long to tokenize");
+    if (t->n_prompt > m->gpt2.cfg.n_ctx) {
+        int n = t->n_prompt;
+        record_tokens_free(t);
+        return fail(err, errlen, "text of %d tokens exceeds the context window of %d", n, m->gpt2.cfg.n_ctx);
+    }
+    return 0;
+}
+
+int lens_fit_corpus(const Model *m, FILE *fp, const char *name, int bos, double ridge, long max_records, TfWorkspace *ws,
+                    TunedLens *out, LensFitReport *rep, char *err, size_t errlen) {
+    const Gpt2 *g = &m->gpt2;
+    int L = g->cfg.n_layer, C = g->cfg.n_embd;
+    memset(rep, 0, sizeof *rep);
+    memset(out, 0, sizeof *out);
+    size_t per = (size_t)g->cfg.n_ctx * (size_t)C;
+    float *acts = xmalloc(sizeof(float) * per * (size_t)L);   // (L, T, C): residual after each block
+    LensFit *fits = xcalloc((size_t)L, sizeof *fits);
+    for (int l = 0; l < L; l++) lens_fit_init(&fits[l], C);
+    LineReader lr;
+    lines_init(&lr, fp);
+    char *line, msg[256];
+    ssize_t len;
+    int rc = 0;
+    while (rc == 0 && (max_records <= 0 || rep->records < max_records) && (len = lines_next(&lr, &line)) != -1) {
+        if (len < 0) {
+            rc = fail(err, errlen, "%s:%ld: cannot read the line", name, lr.lineno);
+            break;
+        }
+        if (strspn(line, " \t") == (size_t)len) continue;
+        Record r;
+        RecordTokens t;
+        int prc = record_parse(&r, line, (size_t)len, lr.lineno, msg, sizeof msg);
+        if (prc != 0 || corpus_tokens(m, &r, bos, &t, msg, sizeof msg) != 0) {
+            rc = fail(err, errlen, "%s:%ld: %s", name, lr.lineno, msg);
+            record_free(&r);
+            break;
+        }
+        record_free(&r);
+        int T = t.n_prompt, skip = bos ? 1 : 0;
+        rc = tf_embed(g, t.ids, T, 0, acts, msg, sizeof msg);
+        for (int l = 0; l < L && rc == 0; l++) {
+            float *x = acts + (size_t)l * per;
+            if (l > 0) memcpy(x, acts + (size_t)(l - 1) * per, sizeof(float) * (size_t)T * C);
+            rc = tf_block_forward(g, l, x, T, ws, msg, sizeof msg);
+        }
+        if (rc) fail(err, errlen, "%s:%ld: %s", name, lr.lineno, msg);
+        if (rc == 0 && T > skip) {
+            const float *y = acts + (size_t)(L - 1) * per + (size_t)skip * C;
+            for (int l = 0; l < L; l++) lens_fit_add(&fits[l], acts + (size_t)l * per + (size_t)skip * C, y, T - skip);
+            rep->rows += T - skip;
+        }
+        rep->records++;
+        record_tokens_free(&t);
+    }
+    lines_free(&lr);
+    if (rc == 0 && lens_alloc(out, L, C, err, errlen) != 0) rc = -1;
+    if (rc == 0) rep->r2 = xcalloc((size_t)L, sizeof(double));
+    for (int l = 0; l < L && rc == 0; l++) {
+        if (lens_fit_solve(&fits[l], ridge, out->W + (size_t)l * C * C, out->b + (size_t)l * C, &rep->r2[l], msg, sizeof msg) != 0)
+            rc = fail(err, errlen, "layer %d: %s", l, msg);
+    }
+    for (int l = 0; l < L; l++) lens_fit_free(&fits[l]);
+    free(fits);
+    free(acts);
+    if (rc) {
+        lens_free(out);
+        free(rep->r2);
+        rep->r2 = NULL;
+    }
     return rc;
 }

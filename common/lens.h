@@ -25,6 +25,10 @@
 #ifndef AUTOINTERP_LENS_H
 #define AUTOINTERP_LENS_H
 #include <stddef.h>
+#include <stdio.h>
+
+#include "model.h"
+#include "transformer.h"
 
 #define LENS_MAGIC "TLNS"
 #define LENS_VERSION 1
@@ -70,5 +74,23 @@ void lens_fit_add(LensFit *f, const float *X, const float *Y, int T);
 // all C outputs).  0, or -1 with a message: fewer than 2 rows, a system that is not
 // positive definite (ridge 0 with too few or collinear rows).
 int lens_fit_solve(const LensFit *f, double ridge, float *W, float *b, double *r2, char *err, size_t errlen);
+
+// ----------------------------------------------------------------------------- corpus
+
+typedef struct {
+    long records;       // corpus records used
+    long rows;          // positions fitted on (per layer)
+    double *r2;         // (n_layer) each translator's R² on the corpus, malloc'd
+} LensFitReport;
+
+// Fit a tuned lens for model m on the NDJSON corpus read from fp (name for messages):
+// each record's "text" (else "prompt", followed by separator + "answer" when it has one)
+// is tokenized (BOS first when bos) and run through the intact model; every position but
+// the BOS is a row, x = the residual after block l, y = the final residual.  At most
+// max_records records (0: all); blank lines skipped.  ws: a workspace with max_T >= n_ctx.
+// 0 with *out and *rep filled (free both), or -1 with a message naming the line (a line
+// that is not a JSON object, no text, too long), or the solve's problem.
+int lens_fit_corpus(const Model *m, FILE *fp, const char *name, int bos, double ridge, long max_records, TfWorkspace *ws,
+                    TunedLens *out, LensFitReport *rep, char *err, size_t errlen);
 
 #endif

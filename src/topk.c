@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "experiment.h"
+#include "interp.h"
 #include "sweep.h"
 #include "tool.h"
 #include "topk_rank.h"
@@ -16,18 +17,20 @@ static const char usage_text[] =
     "usage: topk [options] < records.ndjson\n"
     "For each record (\"prompt\", optional \"answer\") and layer configuration, adds layers,\n"
     "label, position, token, topk, rose, fell, kl_from_intact (and answer_rank, answer_prob,\n"
-    "answer_logprob when the record has an answer).\n" EXPERIMENT_USAGE
+    "answer_logprob when the record has an answer).\n" EXPERIMENT_USAGE INTERP_USAGE INTERP_LENS_USAGE
     "  -k N               tokens in topk, rose and fell (default 10)\n"
     "  --positions P      last (default), all, or a list such as 0,3,-1 (negative: from the end)\n"
     "  --candidates N     rose/fell rank the union of both distributions' top N (default 100)\n";
 
 static const char *const owned[] = {"layers", "label", "position", "token", "topk", "rose", "fell",
-                                    "kl_from_intact", "answer_rank", "answer_prob", "answer_logprob", NULL};
+                                    "kl_from_intact", "answer_rank", "answer_prob", "answer_logprob", "ablated",
+                                    "dump_key", "lens", "lens_layer", "lens_depth", NULL};
 
 typedef struct {
     Model model;
     ConfigList cmdline;
     ExperimentOptions opt;
+    InterpOptions io;
     TfWorkspace ws;
     int k, candidates;
     const char *positions;  // "last", "all" or a list
@@ -151,6 +154,23 @@ static void write_answer(JsonBuf *b, const float *lp, int V, int answer) {
     jb_key(b, "answer_logprob"), jb_float(b, lp[answer]);
 }
 
+// One output record: configuration c (its label as given), the row read at `position`
+// (token id `token`), log-probabilities lp against the reference ref.
+static void write_row(TopK *t, JsonBuf *b, const Record *in, const LayerConfig *c, int position, int token, const float *lp,
+                      const float *ref, const RecordTokens *tk) {
+    int V = t->model.gpt2.cfg.vocab_size;
+    record_begin(b, in, owned);
+    experiment_write_config(b, c);
+    jb_key(b, "position"), jb_int(b, position);
+    size_t len;
+    const char *s = model_token_text(&t->model, token, &len);
+    jb_key(b, "token"), jb_string(b, s ? s : "", s ? len : 0);
+    write_topk(b, &t->model, lp, V, t->k);
+    write_changes(b, &t->model, lp, ref, V, t->k, t->candidates);
+    jb_key(b, "kl_from_intact"), jb_double(b, topk_kl(ref, lp, V));
+    if (tk->n_answer && position == tk->n_prompt - 1) write_answer(b, lp, V, tk->ids[tk->n_prompt]);
+}
+
 // Writes every configuration except `hidden` (the intact reference when it was not asked
 // for; -1: none hidden).
 static void write_results(TopK *t, const Record *in, const ConfigList *cfgs, int intact, int hidden, const RecordTokens *tk,
@@ -162,41 +182,144 @@ static void write_results(TopK *t, const Record *in, const ConfigList *cfgs, int
         if (k == hidden) continue;
         for (int r = 0; r < n_rows; r++) {
             const float *lp = logprobs + k * per_cfg + (size_t)r * V, *ref = logprobs + intact * per_cfg + (size_t)r * V;
-            record_begin(&b, in, owned);
-            experiment_write_config(&b, &cfgs->cfg[k]);
-            jb_key(&b, "position"), jb_int(&b, rows[r]);
-            size_t len;
-            const char *s = model_token_text(&t->model, tk->ids[rows[r]], &len);
-            jb_key(&b, "token"), jb_string(&b, s ? s : "", s ? len : 0);
-            write_topk(&b, &t->model, lp, V, t->k);
-            write_changes(&b, &t->model, lp, ref, V, t->k, t->candidates);
-            jb_key(&b, "kl_from_intact"), jb_double(&b, topk_kl(ref, lp, V));
-            if (tk->n_answer && rows[r] == tk->n_prompt - 1) write_answer(&b, lp, V, tk->ids[tk->n_prompt]);
+            write_row(t, &b, in, &cfgs->cfg[k], rows[r], tk->ids[rows[r]], lp, ref, tk);
             record_end(&b, lines);
         }
     }
     jb_free(&b);
 }
 
+// ----------------------------------------------------------------------------- interventions
+
+typedef struct {            // what the intervention visitor needs (one configuration)
+    TopK *t;
+    const Record *in;
+    const RecordTokens *tk;
+    const InterpRecord *ir;
+    const LayerConfig *c;
+    int k;                  // the configuration's index
+    int n_out;              // output runs of the record (dump keys)
+    const int *rows;
+    int n_rows;
+    const float *ref;       // (n_rows, V) the intact model on the clean prompt
+    float *lp;              // (n_rows, V) scratch
+    JsonBuf *lines;
+    char *err;
+    size_t errlen;
+} IvJob;
+
+// The rows of one residual (T, C) read out (through the lens at `depth` when there is
+// one) and written, one record per row.
+static int write_readout(IvJob *j, const InterpVisitInfo *info, const LayerConfig *c, const float *resid, int T, int depth,
+                         const char *dump, TfWorkspace *ws) {
+    TopK *t = j->t;
+    const Gpt2 *m = &t->model.gpt2;
+    size_t V = (size_t)m->cfg.vocab_size;
+    if (interp_lens_logits(&t->io, m, resid, T, depth, j->rows, j->n_rows, j->lp, ws, j->err, j->errlen) != 0) return -1;
+    const int *tokens = j->ir->patching ? j->ir->corrupt : j->tk->ids;
+    JsonBuf b = {0};
+    for (int r = 0; r < j->n_rows; r++) {
+        float *lp = j->lp + (size_t)r * V;
+        tf_log_softmax(lp, (int)V, lp);
+        write_row(t, &b, j->in, c, j->rows[r], tokens[j->rows[r]], lp, j->ref + (size_t)r * V, j->tk);
+        interp_write_fields(&b, &t->io, j->ir, info->variant, dump);
+        if (t->io.lens) {
+            jb_key(&b, "lens"), jb_cstr(&b, t->io.lens == INTERP_LENS_TUNED ? "tuned" : "logit");
+            jb_key(&b, "lens_depth"), jb_int(&b, depth);
+            jb_key(&b, "lens_layer");
+            if (depth > 0) jb_int(&b, j->c->idx[depth - 1]);
+            else jb_puts(&b, "null");
+        }
+        record_end(&b, j->lines);
+    }
+    jb_free(&b);
+    return 0;
+}
+
+static int topk_visit(void *ctx, const InterpVisitInfo *info, const float *resid, int T, TfWorkspace *ws) {
+    IvJob *j = ctx;
+    if (info->role != INTERP_RUN) return 0;   // patching's clean and corrupted baselines
+    TopK *t = j->t;
+    const Gpt2Config *cfg = &t->model.gpt2.cfg;
+    LayerConfig c = *j->c;
+    interp_variant_label(&t->io, j->c, info->variant, cfg->n_layer, c.label);
+    char key[64], *dump = NULL;
+    if (t->io.npz) {
+        int run = j->k * interp_n_variants(&t->io) + info->variant;
+        if (j->n_out > 1) snprintf(key, sizeof key, "rec%ld.run%d", t->io.n_records - 1, run);
+        else snprintf(key, sizeof key, "rec%ld", t->io.n_records - 1);
+        dump = key;
+        if (interp_dump(&t->io, key, cfg, j->c, info->acts, j->err, j->errlen) != 0) return -1;
+    }
+    if (!t->io.lens) return write_readout(j, info, &c, resid, T, j->c->n, dump, ws);
+    // The lens: the residual entering the first block (depth 0), after each block, and
+    // the final one (= the model's own output for the logit lens).
+    for (int d = t->io.lens == INTERP_LENS_TUNED ? 1 : 0; d <= j->c->n; d++) {
+        const float *r = d == j->c->n ? resid : d == 0 ? act_cache_at(info->acts, TF_HOOK_RESID_PRE, 0)
+                                                       : act_cache_at(info->acts, TF_HOOK_RESID_POST, d - 1);
+        if (!r || write_readout(j, info, &c, r, T, d, dump, ws) != 0) return -1;
+    }
+    return 0;
+}
+
+// The records of one input record run with interventions, appended to lines at the end
+// (all of them, or none when a run fails).
+static int topk_interventions(TopK *t, const Record *in, const RecordTokens *tk, const InterpRecord *ir,
+                              const ConfigList *cfgs, const int *rows, int n_rows, JsonBuf *lines, char *err, size_t errlen) {
+    const Gpt2 *m = &t->model.gpt2;
+    size_t V = (size_t)m->cfg.vocab_size, C = (size_t)m->cfg.n_embd;
+    // The reference: the intact model, no intervention, the clean prompt.
+    ConfigList intact = {0};
+    configs_add_intact(&intact, m->cfg.n_layer);
+    float *ref = xmalloc(sizeof(float) * (size_t)n_rows * V), *lp = xmalloc(sizeof(float) * (size_t)n_rows * V);
+    Job job = {t, rows, n_rows, xmalloc(sizeof(float) * (size_t)n_rows * C)};
+    int rc = sweep_run(m, &intact, tk->ids, tk->n_prompt, &t->ws, keep_rows, &job, NULL, err, errlen);
+    if (rc == 0) rc = unembed_kept(t, job.kept, n_rows, ref, err, errlen);
+    free(job.kept);
+    configs_free(&intact);
+    JsonBuf mine = {0};
+    IvJob j = {.t = t, .in = in, .tk = tk, .ir = ir, .n_out = cfgs->n * interp_n_variants(&t->io), .rows = rows,
+               .n_rows = n_rows, .ref = ref, .lp = lp, .lines = &mine, .err = err, .errlen = errlen};
+    for (int k = 0; k < cfgs->n && rc == 0; k++) {
+        j.c = &cfgs->cfg[k];
+        j.k = k;
+        rc = interp_record_run(&t->io, ir, m, j.c, tk->ids, &t->ws, topk_visit, &j, err, errlen);
+    }
+    if (rc == 0) jb_raw(lines, mine.buf, mine.len);
+    jb_free(&mine);
+    free(ref);
+    free(lp);
+    return rc;
+}
+
 static int topk_record(TopK *t, const Record *in, JsonBuf *lines) {
     char err[512];
     const Gpt2Config *cfg = &t->model.gpt2.cfg;
     ConfigList cfgs;
-    RecordTokens tk;
+    RecordTokens tk = {0};
+    InterpRecord ir = {0};
     int *rows = NULL, n_rows = 0, rc = -1;
     float *logprobs = NULL;
+    t->io.n_records++;
     if (experiment_configs(&t->cmdline, in, cfg->n_layer, &cfgs, err, sizeof err) != 0) {
         record_error(lines, in, err);
         return 1;
+    }
+    int with_answer = record_has(in, "answer");
+    if (experiment_tokens(&t->model, in, t->opt.bos, with_answer, &tk, err, sizeof err) != 0) goto done;
+    if (parse_positions(t->positions, tk.n_prompt, &rows, &n_rows, err, sizeof err) != 0) goto done;
+    RecordTokens prompt_only = tk;   // only the prompt is run
+    prompt_only.n_answer = 0;
+    if (interp_record_read(&ir, &t->io, &t->model, in, t->opt.bos, &prompt_only, err, sizeof err) != 0) goto done;
+    if (interp_active(&t->io) || ir.n_abl || ir.patching) {
+        rc = topk_interventions(t, in, &tk, &ir, &cfgs, rows, n_rows, lines, err, sizeof err);
+        goto done;
     }
     int intact = configs_find_intact(&cfgs, cfg->n_layer), hidden = -1;
     if (intact < 0) {   // the reference for rose/fell/kl, not itself reported
         configs_add_intact(&cfgs, cfg->n_layer);
         intact = hidden = cfgs.n - 1;
     }
-    int with_answer = record_has(in, "answer");
-    if (experiment_tokens(&t->model, in, t->opt.bos, with_answer, &tk, err, sizeof err) != 0) goto done;
-    if (parse_positions(t->positions, tk.n_prompt, &rows, &n_rows, err, sizeof err) != 0) goto done;
     size_t floats;
     if (mul_size((size_t)cfgs.n * (size_t)n_rows, (size_t)cfg->vocab_size, &floats) != 0 || floats > ((size_t)1 << 27)) {
         fail(err, sizeof err, "%d configurations x %d positions is too much at once (use fewer --positions)", cfgs.n, n_rows);
@@ -215,6 +338,7 @@ done:
     if (rc) record_error(lines, in, err);
     free(logprobs);
     free(rows);
+    interp_record_free(&ir);
     record_tokens_free(&tk);
     configs_free(&cfgs);
     return rc != 0;
@@ -229,14 +353,16 @@ static int topk_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
 int main(int argc, char **argv) {
     util_set_progname(argv[0]);
     enum { POSITIONS = OPT_TOOL_FIRST, CANDIDATES };
-    static const struct option longopts[] = {EXPERIMENT_LONGOPTS, {"positions", required_argument, 0, POSITIONS},
+    static const struct option longopts[] = {EXPERIMENT_LONGOPTS, INTERP_LONGOPTS, INTERP_LENS_LONGOPTS,
+                                             {"positions", required_argument, 0, POSITIONS},
                                              {"candidates", required_argument, 0, CANDIDATES},
                                              {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     TopK t = {.k = 10, .candidates = 100, .positions = "last"};
     experiment_defaults(&t.opt);
+    interp_defaults(&t.io);
     int c;
     while ((c = getopt_long(argc, argv, "hk:", longopts, NULL)) != -1) {
-        if (experiment_option(&t.opt, c, optarg)) continue;
+        if (interp_option(&t.io, c, optarg) || experiment_option(&t.opt, c, optarg)) continue;
         switch (c) {
         case 'k': t.k = (int)arg_integer(optarg, 1, 100000, "-k"); break;
         case POSITIONS: t.positions = optarg; break;
@@ -252,7 +378,13 @@ int main(int argc, char **argv) {
     if (experiment_plan(&t.opt, cfg->n_layer, &t.cmdline, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
     if (tf_workspace_init(&t.ws, &t.model.gpt2, cfg->n_ctx, threadpool_global(), err, sizeof err) != 0)
         eprintf(EXIT_USAGE, "%s", err);
+    if (interp_setup(&t.io, &t.model, t.opt.bos, 1, &t.ws, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
     int status = tool_run(stdin, stdout, 1, topk_batch, &t);
+    if (interp_finish(&t.io, err, sizeof err) != 0) {
+        weprintf("%s", err);
+        status = EXIT_USAGE;
+    }
+    interp_options_free(&t.io);
     tf_workspace_free(&t.ws);
     configs_free(&t.cmdline);
     model_close(&t.model);
