@@ -106,6 +106,14 @@ int experiment_tokens(const Model *m, const Record *r, int bos, int with_answer,
     int *ans = NULL, rc = -1;
     if (string_field(r, "prompt", &prompt, &plen, err, errlen) != 0) goto done;
     if (plen == 0 && !bos) { fail(err, errlen, "empty \"prompt\" (and no BOS to start from)"); goto done; }
+    // A text of n bytes is at least n / maxb tokens: refuse one that cannot fit before
+    // encoding it (an 80 MiB one-word prompt took 38 s and 3.9 GB to be refused).
+    size_t maxb = tok_max_token_bytes(m->tok);
+    if (plen / maxb + (size_t)(bos != 0) > (size_t)m->gpt2.cfg.n_ctx) {
+        fail(err, errlen, "prompt of %zu bytes (at least %zu tokens) exceeds the context window of %d", plen,
+             plen / maxb + (size_t)(bos != 0), m->gpt2.cfg.n_ctx);
+        goto done;
+    }
     if (model_encode_prompt(m, prompt, plen, bos, &t->ids, &t->n_prompt) != 0) {
         fail(err, errlen, "prompt too long to tokenize");
         goto done;
@@ -115,6 +123,11 @@ int experiment_tokens(const Model *m, const Record *r, int bos, int with_answer,
         if (record_string(r, "separator", &sep, &slen, err, errlen) < 0) goto done;
         // The answer is scored as the tokens of separator + answer after the prompt.
         size_t tlen = (sep ? slen : 1) + alen;
+        if (tlen / maxb + (size_t)t->n_prompt > (size_t)m->gpt2.cfg.n_ctx) {
+            fail(err, errlen, "prompt + answer of at least %zu tokens exceeds the context window of %d",
+                 tlen / maxb + (size_t)t->n_prompt, m->gpt2.cfg.n_ctx);
+            goto done;
+        }
         char *text = xmalloc(tlen + 1);
         memcpy(text, sep ? sep : " ", sep ? slen : 1);
         memcpy(text + (sep ? slen : 1), answer, alen);

@@ -475,6 +475,13 @@ void tok_free(Tokenizer *tok) {
 
 int tok_vocab_size(const Tokenizer *tok) { return tok->n_vocab; }
 
+size_t tok_max_token_bytes(const Tokenizer *tok) {
+    size_t m = 1;
+    for (int i = 0; i < tok->n_vocab; i++)
+        if (tok->len[i] > m) m = tok->len[i];
+    return m;
+}
+
 const char *tok_bytes(const Tokenizer *tok, int id, size_t *len) {
     if (id < 0 || id >= tok->n_vocab) return NULL;
     if (len) *len = tok->len[id];

@@ -57,6 +57,10 @@ void tok_free(Tokenizer *tok);
 
 // Number of tokens (50257 for GPT-2); ids are 0 .. tok_vocab_size - 1.
 int tok_vocab_size(const Tokenizer *tok);
+// The most bytes one token stands for (at least 1; one pass over the vocabulary).  A text
+// of n bytes encodes to at least n / tok_max_token_bytes tokens, which lets a caller
+// refuse a text too long for a context window without encoding it.
+size_t tok_max_token_bytes(const Tokenizer *tok);
 
 // Encode text[0..len) (any bytes; NUL is an ordinary character) into a malloc'd array
 // *ids of *n token ids (*ids is non-NULL even when *n == 0; the caller frees it).
