@@ -10,7 +10,7 @@
 #include "rng.h"
 #include "util.h"
 
-#define MAX_CONFIG_LEN 4096   // blocks in one configuration (repeats make it longer than L)
+#define MAX_CONFIG_LEN LAYERS_MAX_BLOCKS   // repeats make a configuration longer than L
 
 // ----------------------------------------------------------------------------- lists
 
@@ -48,6 +48,8 @@ void configs_free(ConfigList *list) {
 // ----------------------------------------------------------------------------- specs
 
 int layers_check(const int *idx, int n, int n_layer, char *err, size_t errlen) {
+    // A record's "layers" can be any length; each block costs a block's forward pass.
+    if (n > MAX_CONFIG_LEN) return fail(err, errlen, "too many layers (%d > %d)", n, MAX_CONFIG_LEN);
     for (int i = 0; i < n; i++)
         if (idx[i] < 0 || idx[i] >= n_layer)
             return fail(err, errlen, "layer index %d out of range 0..%d", idx[i], n_layer - 1);

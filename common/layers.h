@@ -24,6 +24,7 @@
 #include <stddef.h>
 
 #define LAYER_LABEL_MAX 64
+#define LAYERS_MAX_BLOCKS 4096      // blocks in one configuration (repeats allowed)
 
 typedef struct {
     int *idx;                       // (n) block indices, owned
@@ -39,7 +40,8 @@ typedef struct {
 // Parse SPEC into out (label "intact" when it equals the intact model, else the compact
 // form).  Every index must lie in [0, n_layer).  0, or -1 with a message in err.
 int layers_parse(const char *spec, int n_layer, LayerConfig *out, char *err, size_t errlen);
-// Check indices against the model: -1 with "layer index 12 out of range 0..11".
+// Check a configuration against the model: -1 with "layer index 12 out of range 0..11",
+// or for more than LAYERS_MAX_BLOCKS blocks.
 int layers_check(const int *idx, int n, int n_layer, char *err, size_t errlen);
 // The compact form of a configuration ("0-5,7,7,11", "none") into buf.
 void layers_compact(const int *idx, int n, char *buf, size_t buflen);
