@@ -109,7 +109,10 @@ int summary_run(FILE *in, FILE *out) {
     int status = tool_run(in, out, 64, collect, &s);
     JsonBuf b = {0};
     for (int i = 0; i < s.n; i++) write_group(&b, &s, &s.g[i]);
-    if (lines_write(&b, out) != 0 || fflush(out) != 0) status = EXIT_USAGE;
+    if (lines_write(&b, out) != 0 || fflush(out) != 0 || ferror(out)) {
+        weprintf("error writing output");
+        status = EXIT_USAGE;
+    }
     summary_free(&s);
     jb_free(&b);
     return status;
