@@ -19,6 +19,54 @@ void record_error(JsonBuf *lines, const Record *in, const char *msg) {
     fprintf(stderr, "%s: error (at <stdin>:%ld): %s\n", util_progname, in->lineno, msg);
 }
 
+// Length of the well-formed UTF-8 sequence at s[0..n) (1..4), or 0 (overlongs,
+// surrogates and code points past U+10FFFF are ill-formed).
+static size_t utf8_seq_len(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
+    if (c < 0x80) return 1;
+    size_t len = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    if (len == 0 || len > n) return 0;
+    unsigned cp = c & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
+    for (size_t k = 1; k < len; k++) {
+        if ((s[k] & 0xC0) != 0x80) return 0;
+        cp = cp << 6 | (s[k] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+// A malloc'd copy of line[0..n) with each byte that is not part of well-formed UTF-8
+// replaced by U+FFFD (as jq reads input), so that a record with such bytes is processed
+// and everything written, pass-through fields included, is valid UTF-8.  *outlen gets
+// the new length.  Valid text (the usual case) is copied unchanged.
+static char *utf8_repair(const char *line, size_t n, size_t *outlen) {
+    const unsigned char *s = (const unsigned char *)line;
+    size_t bad = 0;
+    for (size_t i = 0; i < n;) {
+        size_t l = utf8_seq_len(s + i, n - i);
+        if (l) i += l;
+        else bad++, i++;
+    }
+    size_t cap;
+    if (mul_size(bad, 2, &cap) != 0 || add_size(cap, n, &cap) != 0) eprintf(EXIT_USAGE, "line too long");
+    char *out = xmalloc(cap + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        size_t l = utf8_seq_len(s + i, n - i);
+        if (l) {
+            memcpy(out + k, line + i, l);
+            k += l, i += l;
+        } else {
+            memcpy(out + k, "\xEF\xBF\xBD", 3);
+            k += 3, i++;
+        }
+    }
+    out[k] = '\0';
+    *outlen = k;
+    return out;
+}
+
 typedef struct {
     Record *recs;       // (cap)
     Record **ptrs;      // (cap) the parsed ones, in order
@@ -51,7 +99,9 @@ int tool_run(FILE *in, FILE *out, int batch, BatchFn fn, void *ctx) {
     ssize_t len;
     while ((len = lines_next(&lr, &line)) != -1 && len != -2) {
         if (len >= 0 && strspn(line, " \t") == (size_t)len) continue;   // blank line
-        char *copy = len >= 0 ? xstrndup(line, (size_t)len) : NULL;
+        size_t n = 0;
+        char *copy = len >= 0 ? utf8_repair(line, (size_t)len, &n) : NULL;
+        if (copy) len = (ssize_t)n;
         Record *r = &b.recs[b.n];
         if (len == -3) {
             snprintf(err, sizeof err, "line longer than %zu bytes", lr.max_len);

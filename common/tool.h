@@ -18,7 +18,8 @@ enum { EXIT_USAGE = 2, EXIT_BAD_INPUT = 5 };
 typedef int (*BatchFn)(void *ctx, Record *const *recs, int n, JsonBuf *lines);
 
 // Read NDJSON from `in`, parse up to `batch` records at a time and hand them to fn;
-// blank lines are skipped; a record that already carries an "error" (it failed in an
+// blank lines are skipped; bytes that are not well-formed UTF-8 become U+FFFD before
+// parsing (as jq reads input), so that every line written is valid UTF-8; a record that already carries an "error" (it failed in an
 // earlier tool) passes through untouched and unprocessed; a line that is not a JSON object comes out as an error record
 // (line number and raw text kept) in its place.  Output is written after each batch.
 // Returns the exit status (0, 2 or 5).

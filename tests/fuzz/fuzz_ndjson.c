@@ -9,8 +9,8 @@
 //     invalid bytes come back as U+FFFD, and the text written is always valid UTF-8);
 //   - record_bad_line writes a valid object whose "input" holds the raw line;
 //   - typed readers never crash, whatever the field types are.
-// And on the whole stream: tool_run writes one valid line per non-blank input line, in
-// order, and reports failures in its exit status.
+// And on the whole stream: tool_run writes one valid line (JSON object, UTF-8) per
+// non-blank input line, in order, and reports failures in its exit status.
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -230,6 +230,7 @@ static void check_tool_run(const uint8_t *data, size_t size) {
         FUZZ_REQUIRE(nl != NULL, "tool_run output ends without a newline");
         size_t len = (size_t)(nl - (obuf + i));
         FUZZ_REQUIRE(fuzz_json_object(obuf + i, len), "tool_run wrote a line that is not an object: %.*s", (int)len, obuf + i);
+        FUZZ_REQUIRE(fuzz_utf8_valid(obuf + i, len), "tool_run wrote invalid UTF-8: %.*s", (int)len, obuf + i);
         got++;
         i += len + 1;
     }
