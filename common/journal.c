@@ -304,6 +304,55 @@ void journal_log_free(JournalLog *log) {
     memset(log, 0, sizeof *log);
 }
 
+// The identity of a result: its experiment, tool and the raw JSON of id, layers, position.
+static char *result_key(const JournalEntry *e) {
+    static const char *const parts[] = {"experiment", "tool", "id", "layers", "position"};
+    JsonBuf b = {0};
+    for (size_t k = 0; k < sizeof parts / sizeof *parts; k++) {
+        int v = json_obj_get(&e->rec.doc, 0, parts[k]);
+        size_t len = 0;
+        const char *raw = v >= 0 ? json_raw(&e->rec.doc, v, &len) : "";
+        jb_raw(&b, raw, len);
+        jb_raw(&b, "\x1f", 1);   // a separator no raw JSON text contains
+    }
+    return b.buf;
+}
+
+typedef struct {
+    char *key;
+    int index;
+} KeyedEntry;
+
+static int by_key_then_index(const void *a, const void *b) {
+    const KeyedEntry *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : x->index - y->index;
+}
+
+void journal_latest_results(const JournalLog *log, JournalLog *view) {
+    *view = *log;
+    view->e = xmalloc(sizeof *view->e * (size_t)(log->n ? log->n : 1));
+    KeyedEntry *keyed = xmalloc(sizeof *keyed * (size_t)(log->n ? log->n : 1));
+    unsigned char *superseded = xcalloc((size_t)(log->n ? log->n : 1), 1);
+    int n = 0;
+    for (int i = 0; i < log->n; i++)
+        if (!strcmp(log->e[i].kind, "result")) keyed[n++] = (KeyedEntry){result_key(&log->e[i]), i};
+    qsort(keyed, (size_t)n, sizeof *keyed, by_key_then_index);
+    for (int i = 0; i + 1 < n; i++)
+        if (!strcmp(keyed[i].key, keyed[i + 1].key)) superseded[keyed[i].index] = 1;
+    for (int i = 0; i < n; i++) free(keyed[i].key);
+    view->n = 0;
+    for (int i = 0; i < log->n; i++)
+        if (!superseded[i]) view->e[view->n++] = log->e[i];
+    free(keyed);
+    free(superseded);
+}
+
+void journal_view_free(JournalLog *view) {
+    free(view->e);
+    memset(view, 0, sizeof *view);
+}
+
 void journal_issues_print(const JournalLog *log, const char *path, FILE *fp) {
     for (int i = 0; i < log->n_issues; i++) {
         const JournalIssue *is = &log->issues[i];

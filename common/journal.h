@@ -140,6 +140,13 @@ int journal_load(JournalLog *log, const char *path, char *err, size_t errlen);
 int journal_parse(JournalLog *log, const char *text, size_t len);
 void journal_log_free(JournalLog *log);
 
+// A view of log without superseded results: of the "result" records with the same
+// (experiment, tool, id, layers, position) — a resumed experiment re-runs some — only the
+// last is kept; every other record stays, in file order.  view shares log's records
+// (log must outlive it); free it with journal_view_free, not journal_log_free.
+void journal_latest_results(const JournalLog *log, JournalLog *view);
+void journal_view_free(JournalLog *view);
+
 // Print each issue as "PROG: warning: PATH:LINE (byte OFFSET): MSG" on fp.
 void journal_issues_print(const JournalLog *log, const char *path, FILE *fp);
 

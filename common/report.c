@@ -749,8 +749,11 @@ static void write_results(JsonBuf *md, const JournalLog *log) {
     free(text);
 }
 
-void report_render(const JournalLog *log, const ReportOptions *opt, JsonBuf *md, ReportStatus *st) {
+void report_render(const JournalLog *full, const ReportOptions *opt, JsonBuf *md, ReportStatus *st) {
     memset(st, 0, sizeof *st);
+    JournalLog latest;   // a resumed experiment's re-run results replace the earlier ones
+    journal_latest_results(full, &latest);
+    const JournalLog *log = &latest;
     write_header(md, log);
     write_tasks(md, log);
     char **names;
@@ -763,4 +766,5 @@ void report_render(const JournalLog *log, const ReportOptions *opt, JsonBuf *md,
     write_plots(md, log, opt, st);
     write_notes(md, log);
     write_results(md, log);
+    journal_view_free(&latest);
 }

@@ -336,7 +336,38 @@ static void test_concurrent(void) {
     free(path);
 }
 
+// A resumed experiment re-runs some results: only the last of each identity counts.
+static void test_latest_results(void) {
+    const char *text =
+        "{\"kind\":\"meta\",\"time\":\"t\",\"model\":{}}\n"
+        "{\"kind\":\"result\",\"time\":\"t\",\"experiment\":\"e\",\"tool\":\"scoreloss\",\"id\":1,\"layers\":[0],\"answer_loss\":1}\n"
+        "{\"kind\":\"result\",\"time\":\"t\",\"experiment\":\"e\",\"tool\":\"scoreloss\",\"id\":1,\"layers\":[0,1],\"answer_loss\":2}\n"
+        "{\"kind\":\"result\",\"time\":\"t\",\"experiment\":\"e\",\"tool\":\"topk\",\"id\":1,\"layers\":[0],\"position\":3}\n"
+        "{\"kind\":\"note\",\"time\":\"t\",\"experiment\":\"e\",\"task\":\"x\",\"observation\":\"o\",\"hypothesis\":\"h\"}\n"
+        "{\"kind\":\"result\",\"time\":\"t\",\"experiment\":\"e\",\"tool\":\"scoreloss\",\"id\":1,\"layers\":[0],\"answer_loss\":3}\n";
+    JournalLog log, view;
+    journal_parse(&log, text, strlen(text));
+    journal_latest_results(&log, &view);
+    CHECK_INT("latest results: one superseded result dropped", view.n, log.n - 1);
+    double loss = 0;
+    int found = 0;
+    for (int i = 0; i < view.n; i++) {
+        long long id;
+        int *l, n;
+        if (strcmp(view.e[i].kind, "result") || record_int(&view.e[i].rec, "id", &id, NULL, 0) != 1) continue;
+        if (record_int_array(&view.e[i].rec, "layers", &l, &n, NULL, 0) == 1 && n == 1 &&
+            record_double(&view.e[i].rec, "answer_loss", &loss, NULL, 0) == 1)
+            found++;
+        free(l);
+    }
+    CHECK("latest results: the later record of an identity is kept", found == 1 && loss == 3);
+    CHECK("latest results: other kinds kept in order", !strcmp(view.e[0].kind, "meta") && !strcmp(view.e[3].kind, "note"));
+    journal_view_free(&view);
+    journal_log_free(&log);
+}
+
 int main(void) {
+    test_latest_results();
     if (!mkdtemp(dir)) {
         printf("FAIL mkdtemp\n");
         return 1;
