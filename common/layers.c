@@ -152,8 +152,21 @@ bad:
     return fail(err, errlen, "malformed layer spec \"%s\" (expected e.g. \"0-5,7,7,11\", \"[0,1,2]\", \"all\" or \"none\")", spec);
 }
 
-int layers_parse(const char *spec, int n_layer, LayerConfig *out, char *err, size_t errlen) {
+static int parse_spec(const char *spec, int n_layer, LayerConfig *out, char *err, size_t errlen);
+
+int layers_parse(const char *spec_label, int n_layer, LayerConfig *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
+    const char *eq = strchr(spec_label, '=');
+    if (eq && (!eq[1] || strlen(eq + 1) >= LAYER_LABEL_MAX))
+        return fail(err, errlen, "the label after '=' must be 1..%d characters", LAYER_LABEL_MAX - 1);
+    char *spec = eq ? xstrndup(spec_label, (size_t)(eq - spec_label)) : xstrdup(spec_label);
+    int rc = parse_spec(spec, n_layer, out, err, errlen);
+    free(spec);
+    if (rc == 0 && eq) snprintf(out->label, sizeof out->label, "%s", eq + 1);
+    return rc;
+}
+
+static int parse_spec(const char *spec, int n_layer, LayerConfig *out, char *err, size_t errlen) {
     while (*spec == ' ') spec++;
     int *idx = NULL, n = 0;
     if (!strcmp(spec, "all")) {

@@ -6,7 +6,8 @@
 //
 // SPEC, as given on the command line (--layers): a JSON array ("[0,1,2]", "[]"), or the
 // compact form "0-5,7,7,11" where "a-b" is an inclusive run (descending when a > b),
-// "all" (the intact model) or "none" (no blocks).
+// "all" (the intact model) or "none" (no blocks); "SPEC=LABEL" names the configuration
+// (e.g. "0-5=early half"), otherwise it is labelled "intact" or by its compact form.
 //
 // Sweeps expand one record into many configurations, always starting with the intact
 // model so that deltas can be computed:

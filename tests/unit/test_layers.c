@@ -44,6 +44,10 @@ int main(void) {
     CHECK_STR("compact spec", parse("0-2,5,5,3", 6), "0-2,5,5,3:[0,1,2,5,5,3]");
     CHECK_STR("descending run", parse("3-1", 6), "3,2,1:[3,2,1]");
     CHECK_STR("json spec", parse("[0, 2, 1]", 6), "0,2,1:[0,2,1]");
+    CHECK_STR("spec with a label", parse("0-2=early half", 6), "early half:[0,1,2]");
+    CHECK_STR("json spec with a label", parse("[5,5]=five twice", 6), "five twice:[5,5]");
+    CHECK("empty label", !strncmp(parse("0-2=", 6), "ERROR the label after '='", 25));
+    CHECK_STR("labelled spec still checked", parse("0-9=x", 6), "ERROR layer index 6 out of range 0..5");
     CHECK_STR("json empty", parse("[]", 6), "none:[]");
     CHECK_STR("none", parse("none", 6), "none:[]");
     CHECK_STR("all is intact", parse("all", 3), "intact:[0,1,2]");
