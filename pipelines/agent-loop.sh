@@ -91,11 +91,15 @@ run_tool() {   # TOOL INPUT ARGS...
 run_experiment() {
   "$BIN/gentasks" --task "$task" -n "$examples" >"$work/tasks.ndjson" || die "gentasks --task $task failed"
   head -n "$samples" "$work/tasks.ndjson" >"$work/samples.ndjson"
-  local cfg=() k
+  local cfg=() k v l lab
   if [ "$n_sweeps" -gt 0 ]; then     # a named sweep: the tools label configurations alike
     for ((k = 1; k <= n_sweeps; k++)); do v="sweep_$k"; cfg+=(--sweep "${!v}"); done
   else
-    for ((k = 1; k <= n_configs; k++)); do v="config_$k"; cfg+=(--layers "${!v}"); done
+    # SPEC=LABEL: the results carry the action's own labels
+    for ((k = 1; k <= n_configs; k++)); do
+      v="config_$k"; l="label_$k"; lab=${!l:-}
+      if [ -n "$lab" ] && [ "${#lab}" -lt 64 ]; then cfg+=(--layers "${!v}=$lab"); else cfg+=(--layers "${!v}"); fi
+    done
   fi
   [ "$need_scoreloss" = 1 ] && run_tool scoreloss "$work/tasks.ndjson" "${cfg[@]}"
   [ "$need_runlayers" = 1 ] && run_tool runlayers "$work/samples.ndjson" "${cfg[@]}" --max-tokens 12 --stop $'\n'
