@@ -141,7 +141,8 @@ int journal_parse(JournalLog *log, const char *text, size_t len);
 void journal_log_free(JournalLog *log);
 
 // A view of log without superseded results: of the "result" records with the same
-// (experiment, tool, id, layers, position) — a resumed experiment re-runs some — only the
+// (experiment, tool, id, layers, position, label, patch_hook, layer, head, lens_depth) —
+// a resumed experiment re-runs some — only the
 // last is kept; every other record stays, in file order.  view shares log's records
 // (log must outlive it); free it with journal_view_free, not journal_log_free.
 void journal_latest_results(const JournalLog *log, JournalLog *view);

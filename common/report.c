@@ -356,7 +356,7 @@ static void summarize(Summary *s, const JournalLog *log, const char *x) {
     for (int i = 0; i < log->n; i++) {
         const JournalEntry *e = &log->e[i];
         if (!strcmp(e->kind, "result") && str_field_is(e, "experiment", x) && str_field_is(e, "tool", "scoreloss") &&
-            !record_has(&e->rec, "error"))
+            !record_has(&e->rec, "error") && !record_has(&e->rec, "patch_effect"))
             summary_add(s, &e->rec, err, sizeof err);
     }
 }
@@ -498,6 +498,182 @@ static void write_topk(JsonBuf *md, const JournalLog *log, const char *x, const 
     buckets_free(&bs);
 }
 
+// ----------------------------------------------------------------------------- activation patching
+
+// The mean normalised effect of a patch sweep (`scoreloss --patch-sweep`) per (block,
+// column) of one (experiment, task, hook): columns are prompt positions (or heads for
+// the head sweep).  Examples whose grid is narrower or wider than the first example's are
+// left out of the mean (their prompts have another length).
+#define PATCH_MAX_LAYERS 4096
+#define PATCH_MAX_WIDTH 2048
+
+typedef struct {
+    char *task, *hook;
+    char *first_id;
+    int width;              // columns of the first example
+    int rows;               // blocks 0..rows-1 (only those seen are shown)
+    char *seen;             // (rows)
+    double *sum;            // (rows, width)
+    int *cnt;               // (rows, width)
+    char **tokens;          // (width) the first example's clean token per position, or NULL
+    char **ids;             // (n_ids) examples seen
+    int *id_width;          // (n_ids)
+    int n_ids, n_used;
+} PatchGrid;
+
+typedef struct {
+    PatchGrid *g;
+    int n;
+} PatchGrids;
+
+static int record_small_int(const JournalEntry *e, const char *key, int max, int *out) {
+    long long v;
+    if (record_int(&e->rec, key, &v, NULL, 0) != 1 || v < 0 || v >= max) return 0;
+    *out = (int)v;
+    return 1;
+}
+
+// A patch-sweep cell of experiment x: its task, hook, id, block and column.
+static int patch_cell(const JournalEntry *e, const char *x, char **task, char **hook, char **id, int *layer, int *col) {
+    if (strcmp(e->kind, "result") || !str_field_is(e, "experiment", x) || !str_field_is(e, "tool", "scoreloss") ||
+        record_has(&e->rec, "error") || !record_has(&e->rec, "patch_effect"))
+        return 0;
+    *hook = str_field(e, "patch_hook");
+    int ok = *hook && record_small_int(e, "layer", PATCH_MAX_LAYERS, layer) &&
+             (record_small_int(e, "position", PATCH_MAX_WIDTH, col) || record_small_int(e, "head", PATCH_MAX_WIDTH, col));
+    if (!ok) {
+        free(*hook);
+        return 0;
+    }
+    *task = str_field(e, "task");
+    if (!*task) *task = xstrdup("");
+    *id = str_field(e, "id");
+    if (!*id) *id = xstrdup("");
+    return 1;
+}
+
+static PatchGrid *grid_find(PatchGrids *gs, const char *task, const char *hook) {
+    for (int k = 0; k < gs->n; k++)
+        if (!strcmp(gs->g[k].task, task) && !strcmp(gs->g[k].hook, hook)) return &gs->g[k];
+    return NULL;
+}
+
+static int grid_id(PatchGrid *g, const char *id) {
+    for (int i = 0; i < g->n_ids; i++)
+        if (!strcmp(g->ids[i], id)) return i;
+    return -1;
+}
+
+static void patch_grids_collect(PatchGrids *gs, const JournalLog *log, const char *x) {
+    memset(gs, 0, sizeof *gs);
+    char *task, *hook, *id;
+    int layer, col;
+    // Pass 1: the groups, their examples and each example's width and depth.
+    for (int i = 0; i < log->n; i++) {
+        if (!patch_cell(&log->e[i], x, &task, &hook, &id, &layer, &col)) continue;
+        PatchGrid *g = grid_find(gs, task, hook);
+        if (!g) {
+            gs->g = xrealloc(gs->g, sizeof *gs->g * (size_t)(gs->n + 1));
+            g = &gs->g[gs->n++];
+            memset(g, 0, sizeof *g);
+            g->task = xstrdup(task);
+            g->hook = xstrdup(hook);
+        }
+        int k = grid_id(g, id);
+        if (k < 0) {
+            g->ids = xrealloc(g->ids, sizeof(char *) * (size_t)(g->n_ids + 1));
+            g->id_width = xrealloc(g->id_width, sizeof(int) * (size_t)(g->n_ids + 1));
+            g->ids[g->n_ids] = xstrdup(id);
+            g->id_width[g->n_ids] = 0;
+            k = g->n_ids++;
+        }
+        if (col + 1 > g->id_width[k]) g->id_width[k] = col + 1;
+        if (layer + 1 > g->rows) g->rows = layer + 1;
+        free(task), free(hook), free(id);
+    }
+    for (int k = 0; k < gs->n; k++) {
+        PatchGrid *g = &gs->g[k];
+        g->first_id = xstrdup(g->ids[0]);
+        g->width = g->id_width[0];
+        g->seen = xcalloc((size_t)g->rows, 1);
+        g->sum = xcalloc((size_t)g->rows * (size_t)g->width, sizeof(double));
+        g->cnt = xcalloc((size_t)g->rows * (size_t)g->width, sizeof(int));
+        g->tokens = xcalloc((size_t)g->width, sizeof(char *));
+        for (int i = 0; i < g->n_ids; i++) g->n_used += g->id_width[i] == g->width;
+    }
+    // Pass 2: the sums over the examples as wide as the first.
+    for (int i = 0; i < log->n; i++) {
+        const JournalEntry *e = &log->e[i];
+        if (!patch_cell(e, x, &task, &hook, &id, &layer, &col)) continue;
+        PatchGrid *g = grid_find(gs, task, hook);
+        int k = grid_id(g, id);
+        double v;
+        if (g->id_width[k] == g->width && record_double(&e->rec, "patch_effect", &v, NULL, 0) == 1 && isfinite(v)) {
+            g->sum[(size_t)layer * g->width + col] += v;
+            g->cnt[(size_t)layer * g->width + col]++;
+            g->seen[layer] = 1;
+        }
+        if (k == 0 && !g->tokens[col] && record_has(&e->rec, "position")) g->tokens[col] = str_field(e, "token");
+        free(task), free(hook), free(id);
+    }
+}
+
+static void patch_grids_free(PatchGrids *gs) {
+    for (int k = 0; k < gs->n; k++) {
+        PatchGrid *g = &gs->g[k];
+        for (int i = 0; i < g->n_ids; i++) free(g->ids[i]);
+        for (int c = 0; c < g->width; c++) free(g->tokens[c]);
+        free(g->ids), free(g->id_width), free(g->tokens), free(g->task), free(g->hook), free(g->first_id);
+        free(g->seen), free(g->sum), free(g->cnt);
+    }
+    free(gs->g);
+}
+
+static double grid_mean(const PatchGrid *g, int layer, int col) {
+    size_t i = (size_t)layer * g->width + col;
+    return g->cnt[i] ? g->sum[i] / g->cnt[i] : NAN;
+}
+
+static void write_patching(JsonBuf *md, const JournalLog *log, const char *x) {
+    PatchGrids gs;
+    patch_grids_collect(&gs, log, x);
+    if (gs.n) jb_puts(md, "### Activation patching\n\n");
+    for (int k = 0; k < gs.n; k++) {
+        const PatchGrid *g = &gs.g[k];
+        int heads = !strcmp(g->hook, "head");
+        task_heading(md, g->task);
+        jb_puts(md, "Mean normalised patch effect ((patched − corrupted) / (clean − corrupted); 1: the clean "
+                    "behaviour restored) of patching `");
+        md_text(md, g->hook);
+        md_printf(md, "` from the clean run into the corrupted one, per block and %s, over %d of %d examples",
+                  heads ? "head (all positions)" : "position", g->n_used, g->n_ids);
+        if (g->n_used < g->n_ids) md_printf(md, " (those with %d %s)", g->width, heads ? "heads" : "positions");
+        jb_puts(md, "; tokens are example ");
+        md_text(md, g->first_id);
+        jb_puts(md, "'s clean prompt.\n\n| block |");
+        for (int c = 0; c < g->width; c++) {
+            md_printf(md, " %s%d", heads ? "H" : "", c);
+            if (g->tokens[c]) jb_puts(md, " "), md_quoted(md, g->tokens[c], strlen(g->tokens[c]), 12);
+            jb_puts(md, " |");
+        }
+        jb_puts(md, "\n| ---: |");
+        for (int c = 0; c < g->width; c++) jb_puts(md, " ---: |");
+        jb_puts(md, "\n");
+        for (int l = 0; l < g->rows; l++) {
+            if (!g->seen[l]) continue;
+            md_printf(md, "| %d |", l);
+            for (int c = 0; c < g->width; c++) {
+                double v = grid_mean(g, l, c);
+                if (isnan(v)) jb_puts(md, " \xE2\x80\x94 |");
+                else md_printf(md, " %.2f |", v);
+            }
+            jb_puts(md, "\n");
+        }
+        jb_puts(md, "\n");
+    }
+    patch_grids_free(&gs);
+}
+
 static void write_experiment(JsonBuf *md, const JournalLog *log, const char *x, const ReportOptions *opt) {
     jb_puts(md, "## Experiment ");
     md_text(md, x);
@@ -531,6 +707,7 @@ static void write_experiment(JsonBuf *md, const JournalLog *log, const char *x, 
     jb_puts(md, "\n");
     free(first_error);
     write_loss_tables(md, log, x);
+    write_patching(md, log, x);
     write_completions(md, log, x, opt);
     write_topk(md, log, x, opt);
 }
@@ -556,7 +733,9 @@ static void summarize_sweep(Summary *s, const JournalLog *log, const char *prefi
     char err[128];
     for (int i = 0; i < log->n; i++) {
         const JournalEntry *e = &log->e[i];
-        if (strcmp(e->kind, "result") || !str_field_is(e, "tool", "scoreloss") || record_has(&e->rec, "error")) continue;
+        if (strcmp(e->kind, "result") || !str_field_is(e, "tool", "scoreloss") || record_has(&e->rec, "error") ||
+            record_has(&e->rec, "patch_effect"))
+            continue;
         int in = 0;
         for (int k = 0; k < nx; k++) in |= use[k] && str_field_is(e, "experiment", names[k]);
         char *label = str_field(e, "label");
@@ -683,6 +862,54 @@ static void plot_skip_one(PlotCtx *c, const JournalLog *log) {
     summary_free(&s);
 }
 
+static char *block_label(int l) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "block %d", l);
+    return xstrdup(buf);
+}
+
+// A heatmap per patch sweep (experiment, task, hook): blocks (the last at the top) x
+// positions or heads, the mean normalised effect.  Files patch_1.svg, patch_2.svg, ...
+static void plot_patching(PlotCtx *c, const JournalLog *log) {
+    char **names;
+    int nx = experiment_names(log, &names), n_plot = 0;
+    for (int x = 0; x < nx; x++) {
+        PatchGrids gs;
+        patch_grids_collect(&gs, log, names[x]);
+        for (int k = 0; k < gs.n; k++) {
+            const PatchGrid *g = &gs.g[k];
+            int ny = 0;
+            for (int l = 0; l < g->rows; l++) ny += g->seen[l];
+            if (!ny || !g->width) continue;
+            char **labels = xcalloc((size_t)ny, sizeof(char *));
+            double *z = xmalloc(sizeof(double) * (size_t)ny * (size_t)g->width);
+            for (int l = g->rows - 1, r = 0; l >= 0; l--) {
+                if (!g->seen[l]) continue;
+                labels[r] = block_label(l);
+                for (int col = 0; col < g->width; col++) z[(size_t)r * g->width + col] = grid_mean(g, l, col);
+                r++;
+            }
+            char name[32], file[48], title[300], alt[300];
+            snprintf(name, sizeof name, "patch_%d", ++n_plot);
+            snprintf(file, sizeof file, "%s.svg", name);
+            snprintf(title, sizeof title, "Activation patching (%s): %s, task %s", g->hook, names[x], g->task[0] ? g->task : "(none)");
+            snprintf(alt, sizeof alt, "Activation patching heatmap (%s), experiment %s, task %s", g->hook, names[x],
+                     g->task[0] ? g->task : "(none)");
+            int heads = !strcmp(g->hook, "head");
+            PlotSpec spec = {c->opt->gnuplot, c->opt->plot_dir, name, title, heads ? "head" : "position", "block"};
+            char err[256] = "";
+            int rc = plot_heatmap(&spec, "mean patch effect", (const char *const *)labels, ny, g->width, z, err, sizeof err);
+            plot_done(c, rc, err, file, alt);
+            for (int r = 0; r < ny; r++) free(labels[r]);
+            free(labels);
+            free(z);
+        }
+        patch_grids_free(&gs);
+        free(names[x]);
+    }
+    free(names);
+}
+
 static void write_plots(JsonBuf *md, const JournalLog *log, const ReportOptions *opt, ReportStatus *st) {
     if (!opt->plot_dir) return;
     JsonBuf body = {0};
@@ -694,6 +921,7 @@ static void write_plots(JsonBuf *md, const JournalLog *log, const ReportOptions 
     } else {
         plot_drop_last(&c, log);
         plot_skip_one(&c, log);
+        plot_patching(&c, log);
     }
     if (body.len) {
         jb_puts(md, "## Plots\n\n");
@@ -754,7 +982,7 @@ void report_render(const JournalLog *full, const ReportOptions *opt, JsonBuf *md
     JournalLog latest;   // a resumed experiment's re-run results replace the earlier ones
     journal_latest_results(full, &latest);
     const JournalLog *log = &latest;
-    write_header(md, log);
+    write_header(md, full);   // counts the records as they are in the file
     write_tasks(md, log);
     char **names;
     int nx = experiment_names(log, &names);
