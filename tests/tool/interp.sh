@@ -251,3 +251,28 @@ scoreloss --model "$M" --lens logit < in.ndjson > /dev/null 2> usage.err
 check_eq "scoreloss has no --lens" "$?" 2
 scoreloss --model "$M" --dump /nonexistent/dir/x.npz < in.ndjson > /dev/null 2> usage.err
 check_eq "unwritable dump: usage error" "$?" 2
+
+# ---- the journal and the report: a patching table and heatmap, ablation labels kept apart
+echo '{"model":{"name":"tiny","n_layer":4},"source":"interp.sh"}' | journal append -q --journal j.ndjson --kind meta
+journal append -q --journal j.ndjson --kind result --experiment pairs/patching --tool scoreloss < sweep.ndjson
+journal append -q --journal j.ndjson --kind result --experiment pairs/ablate-heads --tool scoreloss < aheads.ndjson
+report --journal j.ndjson --out rep > /dev/null 2>&1
+check_grep "report: a patching section" "### Activation patching" rep/report.md
+check_grep "report: examples of another length left out of the mean" "over 1 of 3 examples (those with 11 positions)" rep/report.md
+$PY -c '
+import json
+rs = [json.loads(l) for l in open("sweep.ndjson")]
+row = [r for r in rs if r["id"] == "a" and r["layer"] == 1]
+print("| 1 |" + "".join(" %.2f |" % (r["patch_effect"] + 0.0) for r in sorted(row, key=lambda r: r["position"])))' > row1.txt
+check_grep "report: block 1 row = example a's effects" "$(cat row1.txt)" rep/report.md
+check_grep "report: column headers carry the clean tokens" '| 5 “ Tower” |' rep/report.md
+check_eq "report: every ablation label has its loss row (the journal keeps them apart)" \
+  "$(grep -c '^| ablate L[0-3]H[0-3] | 0-3 | 3 |' rep/report.md)" 16
+check_eq "report: patch records are not in the loss table" "$(grep -c '^| intact | 0-3 | 3 |' rep/report.md)" 1
+if command -v gnuplot > /dev/null 2>&1; then
+  check_grep "report: the heatmap is linked" "](patch_1.svg)" rep/report.md
+  check "report: the heatmap is drawn" grep -q "<svg" rep/patch_1.svg
+  check_eq "report: heatmap data, 4 blocks x 11 positions" "$(grep -vc '^#' rep/patch_1.dat)" 44
+else
+  check_grep "report: heatmap noted as not drawn" "not drawn, gnuplot is not installed" rep/report.md
+fi
