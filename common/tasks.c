@@ -351,36 +351,59 @@ static void gen_copy(const TaskInfo *t, Rng *r, const TaskOptions *o, TaskExampl
 
 // Completions that GPT-2 small is expected to know (single words or numbers).
 static const TaskItem fact_items[] = {
-    {"The Eiffel Tower is located in the city of", "Paris", NULL},
-    {"Madrid is the capital of", "Spain", NULL},
-    {"Paris is the capital of", "France", NULL},
-    {"Berlin is the capital of", "Germany", NULL},
-    {"Rome is the capital of", "Italy", NULL},
-    {"Tokyo is the capital of", "Japan", NULL},
-    {"Moscow is the capital of", "Russia", NULL},
-    {"Obama was elected in the year", "2008", NULL},
-    {"World war 1 started in 1914 and ended in", "1918", NULL},
-    {"World War II ended in the year", "1945", NULL},
-    {"The Colosseum is located in the city of", "Rome", NULL},
-    {"The Great Wall is located in", "China", NULL},
-    {"The Statue of Liberty is located in New", "York", NULL},
-    {"Barack Obama was born in", "Hawaii", NULL},
-    {"The first man to walk on the moon was Neil", "Armstrong", NULL},
-    {"Albert Einstein is famous for the theory of", "relativity", NULL},
-    {"Water is made of hydrogen and", "oxygen", NULL},
-    {"The sun rises in the", "east", NULL},
-    {"Christmas is celebrated on December", "25", NULL},
-    {"Steve Jobs was the co-founder of", "Apple", NULL},
-    {"Mark Zuckerberg is the founder of", "Facebook", NULL},
-    {"Michael Jordan played the sport of", "basketball", NULL},
-    {"Romeo and Juliet was written by William", "Shakespeare", NULL},
-    {"The largest planet in our solar system is", "Jupiter", NULL},
-    {"There are seven days in a", "week", NULL},
-    {"The Declaration of Independence was signed in", "1776", NULL},
-    {"The President of the United States lives in the White", "House", NULL},
-    {"Harry Potter was written by J.K.", "Rowling", NULL},
-    {"Mount Everest is the tallest mountain in the", "world", NULL},
-    {"Tiger Woods plays the sport of", "golf", NULL},
+    {"The Eiffel Tower is located in the city of", "Paris", NULL, NULL, NULL},
+    {"Madrid is the capital of", "Spain", NULL, NULL, NULL},
+    {"Paris is the capital of", "France", NULL, NULL, NULL},
+    {"Berlin is the capital of", "Germany", NULL, NULL, NULL},
+    {"Rome is the capital of", "Italy", NULL, NULL, NULL},
+    {"Tokyo is the capital of", "Japan", NULL, NULL, NULL},
+    {"Moscow is the capital of", "Russia", NULL, NULL, NULL},
+    {"Obama was elected in the year", "2008", NULL, NULL, NULL},
+    {"World war 1 started in 1914 and ended in", "1918", NULL, NULL, NULL},
+    {"World War II ended in the year", "1945", NULL, NULL, NULL},
+    {"The Colosseum is located in the city of", "Rome", NULL, NULL, NULL},
+    {"The Great Wall is located in", "China", NULL, NULL, NULL},
+    {"The Statue of Liberty is located in New", "York", NULL, NULL, NULL},
+    {"Barack Obama was born in", "Hawaii", NULL, NULL, NULL},
+    {"The first man to walk on the moon was Neil", "Armstrong", NULL, NULL, NULL},
+    {"Albert Einstein is famous for the theory of", "relativity", NULL, NULL, NULL},
+    {"Water is made of hydrogen and", "oxygen", NULL, NULL, NULL},
+    {"The sun rises in the", "east", NULL, NULL, NULL},
+    {"Christmas is celebrated on December", "25", NULL, NULL, NULL},
+    {"Steve Jobs was the co-founder of", "Apple", NULL, NULL, NULL},
+    {"Mark Zuckerberg is the founder of", "Facebook", NULL, NULL, NULL},
+    {"Michael Jordan played the sport of", "basketball", NULL, NULL, NULL},
+    {"Romeo and Juliet was written by William", "Shakespeare", NULL, NULL, NULL},
+    {"The largest planet in our solar system is", "Jupiter", NULL, NULL, NULL},
+    {"There are seven days in a", "week", NULL, NULL, NULL},
+    {"The Declaration of Independence was signed in", "1776", NULL, NULL, NULL},
+    {"The President of the United States lives in the White", "House", NULL, NULL, NULL},
+    {"Harry Potter was written by J.K.", "Rowling", NULL, NULL, NULL},
+    {"Mount Everest is the tallest mountain in the", "world", NULL, NULL, NULL},
+    {"Tiger Woods plays the sport of", "golf", NULL, NULL, NULL},
+};
+
+// Clean/corrupted pairs for activation patching: the corrupted prompt swaps the subject
+// for another of the same GPT-2 token length (tests/tool/interp.sh checks the lengths),
+// so that the same positions can be patched; wrong_answer is what it calls for.
+static const TaskItem fact_pair_items[] = {
+    {"The Eiffel Tower is located in the city of", "Paris", NULL, "The Colosseum is located in the city of", "Rome"},
+    {"Madrid is the capital of", "Spain", NULL, "Tokyo is the capital of", "Japan"},
+    {"Berlin is the capital of", "Germany", NULL, "Rome is the capital of", "Italy"},
+    {"London is the capital of", "England", NULL, "Paris is the capital of", "France"},
+    {"Cairo is the capital of", "Egypt", NULL, "Athens is the capital of", "Greece"},
+    {"Canberra is the capital of", "Australia", NULL, "Ottawa is the capital of", "Canada"},
+    {"Moscow is the capital of", "Russia", NULL, "Paris is the capital of", "France"},
+    {"Steve Jobs was the co-founder of", "Apple", NULL, "Bill Gates was the co-founder of", "Microsoft"},
+    {"Mark Zuckerberg is the founder of", "Facebook", NULL, "Jeff Bezos is the founder of", "Amazon"},
+    {"Albert Einstein is famous for the theory of", "relativity", NULL, "Charles Darwin is famous for the theory of",
+     "evolution"},
+    {"The Great Wall is located in", "China", NULL, "The Great Pyramid is located in", "Egypt"},
+    {"Obama was elected in the year", "2008", NULL, "Trump was elected in the year", "2016"},
+    {"World War II ended in the year", "1945", NULL, "World War I ended in the year", "1918"},
+    {"The sun rises in the", "east", NULL, "The sun sets in the", "west"},
+    {"The Statue of Liberty is located in New", "York", NULL, "The Golden Gate Bridge is located in San", "Francisco"},
+    {"Tiger Woods plays the sport of", "golf", NULL, "Roger Federer plays the sport of", "tennis"},
 };
 
 // ----------------------------------------------------------------------------- table
@@ -394,6 +417,9 @@ static const TaskInfo builtin_tasks[] = {
      NULL, QUESTIONS("Does the continuation complete the JSON document correctly?"), gen_json, NULL, 0},
     {"facts", "well-known facts as sentence completions: \"Madrid is the capital of\" -> \"Spain\"", " ",
      NULL, QUESTIONS("Does the continuation state the correct fact?"), NULL, fact_items, COUNT(fact_items)},
+    {"facts-pairs", "facts with a corrupted prompt of the same token length for activation patching: \"The Eiffel "
+     "Tower is located in the city of\" -> \"Paris\" vs \"The Colosseum ...\" -> \"Rome\"", " ",
+     NULL, QUESTIONS("Does the continuation state the correct fact?"), NULL, fact_pair_items, COUNT(fact_pair_items)},
     {"counting", "continue a count by 1s, 2s, 5s or 10s: \"1, 2, 3, 4,\" -> \"5\"", " ",
      NULL, QUESTIONS("Does the continuation give the next number of the sequence?"), gen_counting, NULL, 0},
     {"days", "continue the days of the week or the months: \"Monday, Tuesday,\" -> \"Wednesday\"", " ",
@@ -509,6 +535,8 @@ int tasks_generate(const TaskInfo *t, int n, uint64_t seed, const TaskOptions *o
             ex[i].prompt = xstrdup(it->prompt);
             ex[i].answer = xstrdup(it->answer);
             if (it->separator) ex[i].separator = xstrdup(it->separator);
+            if (it->corrupt_prompt) ex[i].corrupt_prompt = xstrdup(it->corrupt_prompt);
+            if (it->wrong_answer) ex[i].wrong_answer = xstrdup(it->wrong_answer);
         }
         if (!ex[i].separator) ex[i].separator = xstrdup(t->separator ? t->separator : " ");
     }
@@ -523,6 +551,8 @@ void tasks_free_examples(TaskExample *ex, int n) {
         free(ex[i].prompt);
         free(ex[i].answer);
         free(ex[i].separator);
+        free(ex[i].corrupt_prompt);
+        free(ex[i].wrong_answer);
     }
     free(ex);
 }
@@ -556,6 +586,8 @@ void tasks_write_example(JsonBuf *lines, const TaskInfo *t, const TaskExample *e
     jb_cstr(&b, e->answer);
     jb_key(&b, "separator");
     jb_cstr(&b, e->separator ? e->separator : " ");
+    if (e->corrupt_prompt) jb_key(&b, "corrupt_prompt"), jb_cstr(&b, e->corrupt_prompt);
+    if (e->wrong_answer) jb_key(&b, "wrong_answer"), jb_cstr(&b, e->wrong_answer);
     write_questions(&b, t);
     jb_puts(&b, "}\n");
     jb_raw(lines, b.buf, b.len);
@@ -645,7 +677,7 @@ static int parse_item(const JsonDoc *d, int ex, TaskItem *it, const char **why) 
     else if (answer[0] == '\0') *why = "\"answer\" is empty";
     else if (member_string(d, ex, "separator", &sep) < 0) *why = "\"separator\" is not a string";
     else {
-        *it = (TaskItem){prompt, answer, sep};
+        *it = (TaskItem){prompt, answer, sep, NULL, NULL};
         return 0;
     }
     free(prompt);

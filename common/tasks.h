@@ -41,6 +41,9 @@ typedef struct {
     char *prompt;
     char *answer;
     char *separator;   // the task's separator unless the example carries its own
+    char *corrupt_prompt;   // activation patching (docs/interp.md): the corrupted prompt, of
+                            // the same token length as prompt; NULL for most tasks
+    char *wrong_answer;     // the answer the corrupted prompt calls for; NULL when none
 } TaskExample;
 
 typedef struct TaskInfo TaskInfo;
@@ -52,6 +55,7 @@ typedef struct {
     const char *prompt;
     const char *answer;
     const char *separator;   // NULL: the task's separator
+    const char *corrupt_prompt, *wrong_answer;   // clean/corrupted pairs (NULL: none)
 } TaskItem;
 
 struct TaskInfo {
@@ -93,7 +97,8 @@ int tasks_generate(const TaskInfo *t, int n, uint64_t seed, const TaskOptions *o
 void tasks_free_examples(TaskExample *ex, int n);
 
 // Append example e of task t as one NDJSON line to `lines`:
-// {"id","task","description","prompt","answer","separator"[,"eval_questions"]}\n
+// {"id","task","description","prompt","answer","separator"[,"corrupt_prompt",
+//  "wrong_answer"][,"eval_questions"]}\n
 void tasks_write_example(JsonBuf *lines, const TaskInfo *t, const TaskExample *e);
 // Append the --list line of task t: {"name","description",("n_available": N |
 // "generated": true)[,"options": [...]][,"eval_questions": [...]]}\n

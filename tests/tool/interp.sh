@@ -276,3 +276,25 @@ if command -v gnuplot > /dev/null 2>&1; then
 else
   check_grep "report: heatmap noted as not drawn" "not drawn, gnuplot is not installed" rep/report.md
 fi
+
+# ---- gentasks facts-pairs: clean and corrupted prompts of equal token length, ready to patch
+gentasks facts-pairs > fp.ndjson
+check_eq "facts-pairs: 16 pairs" "$(wc -l < fp.ndjson)" 16
+tokenize --model "$M" < fp.ndjson > fp_p.ndjson
+$PY -c '
+import json
+for l in open("fp.ndjson"):
+    r = json.loads(l)
+    print(json.dumps({"id": r["id"], "text": r["corrupt_prompt"]}))
+    print(json.dumps({"id": r["id"] + "/a", "text": " " + r["answer"]}))
+    print(json.dumps({"id": r["id"] + "/w", "text": " " + r["wrong_answer"]}))' | tokenize --model "$M" --no-bos > fp_c.ndjson
+$PY -c '
+import json
+P = {json.loads(l)["id"]: json.loads(l)["tokens"] for l in open("fp_p.ndjson")}
+K = {json.loads(l)["id"]: json.loads(l)["tokens"] for l in open("fp_c.ndjson")}
+bad = [i for i in P if len(P[i]) != len(K[i]) + 1 or K[i + "/a"][0] == K[i + "/w"][0]]
+print("ok" if not bad else "bad: %s" % bad)' > fp.txt
+check_eq "facts-pairs: every corrupted prompt has the clean one's token length, answers differ in their first token" "$(cat fp.txt)" ok
+scoreloss --model "$M" --patch-sweep < fp.ndjson > fp_sweep.ndjson
+check_eq "facts-pairs: the patch sweep runs on every pair" "$(grep -c '"error"' fp_sweep.ndjson)" 0
+check_grep "facts-pairs: the metric is the logit difference" '"patch_metric":"logit_diff"' fp_sweep.ndjson
