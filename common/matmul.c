@@ -1,145 +1,316 @@
-// matmul: fp32 kernels; see matmul.h.  Written so that gcc -O2 vectorises the inner
-// loops: restrict pointers, contiguous inner loops with compile-time trip counts.
+// matmul: path selection, blocking and threading around the per-ISA kernels of
+// common/kernels_*.c; see matmul.h (the contract) and kernels.h (the inner loops).
 #include "matmul.h"
 
-#include <stddef.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
-#define MM_COLS 64        // output columns per tile (a multiple of MM_LANES)
-#define MM_ROWS 4         // rows per register tile
-#define MM_TASK_ROWS 32   // rows per task (a multiple of MM_ROWS)
-#define MM_VCHUNK 256     // vocabulary rows per unembedding task
-#define MM_TROWS 8        // rows per unembedding block (reuses an e row from L1)
+#include "kernels.h"
+#include "util.h"
 
-// ----------------------------------------------------------------------------
-// vector helpers
-
-static inline float dot_lanes(const float *restrict a, const float *restrict b, int n) {
-    float s[MM_LANES] = {0};
-    int i = 0;
-    for (; i + MM_LANES <= n; i += MM_LANES)
-        for (int l = 0; l < MM_LANES; l++) s[l] += a[i + l] * b[i + l];
-    for (int l = 0; i < n; i++, l++) s[l] += a[i] * b[i];
-    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-}
-
-float vec_dot(const float *a, const float *b, int n) { return dot_lanes(a, b, n); }
-
-void vec_axpy(float *restrict y, float alpha, const float *restrict x, int n) {
-    int i = 0;
-    for (; i + MM_LANES <= n; i += MM_LANES)
-        for (int l = 0; l < MM_LANES; l++) y[i + l] += alpha * x[i + l];
-    for (; i < n; i++) y[i] += alpha * x[i];
-}
+// Blocking of matmul_forward (in units of the path's tile, mr x nr):
+#define PACK_MIN_T 16     // from this many rows on, weight panels are packed (see below)
+#define TASKS_PER_WORKER 4
+#define UNEMBED_CHUNK 128 // vocabulary rows per unembedding task (rounded to the tile)
 
 // ----------------------------------------------------------------------------
-// out = in · w + bias.  Three tile kernels with the same per-element arithmetic:
-// acc = bias (or 0), then acc += a * w for k ascending.
+// kernel paths
 
-// MM_ROWS rows × MM_COLS columns starting at column j0.
-static void tile_rows4(float *restrict out, const float *restrict in, const float *restrict w,
-                       const float *restrict bias, int K, int N, int j0) {
-    float acc[MM_ROWS][MM_COLS];
-    for (int r = 0; r < MM_ROWS; r++)
-        for (int j = 0; j < MM_COLS; j++) acc[r][j] = bias ? bias[j0 + j] : 0.0f;
-    const float *in0 = in, *in1 = in + K, *in2 = in + 2 * (size_t)K, *in3 = in + 3 * (size_t)K;
-    for (int k = 0; k < K; k++) {
-        const float *restrict wk = w + (size_t)k * N + j0;
-        float a0 = in0[k], a1 = in1[k], a2 = in2[k], a3 = in3[k];
-        for (int j = 0; j < MM_COLS; j++) {
-            float wj = wk[j];
-            acc[0][j] += a0 * wj;
-            acc[1][j] += a1 * wj;
-            acc[2][j] += a2 * wj;
-            acc[3][j] += a3 * wj;
-        }
-    }
-    for (int r = 0; r < MM_ROWS; r++)
-        for (int j = 0; j < MM_COLS; j++) out[(size_t)r * N + j0 + j] = acc[r][j];
+static const MmKernels *const paths[] = {&mm_kernels_avx512, &mm_kernels_avx2, &mm_kernels_generic};
+#define N_PATHS ((int)(sizeof paths / sizeof *paths))
+
+static int path_supported(const MmKernels *k) {
+    if (!k->tile) return 0;   // not compiled for this architecture
+    if (k == &mm_kernels_generic) return 1;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (k == &mm_kernels_avx2) return avx2;
+    if (k == &mm_kernels_avx512)
+        return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
+#endif
+    return 0;
 }
 
-// One row × MM_COLS columns (the decoding path, T == 1).
-static void tile_row1(float *restrict out, const float *restrict in, const float *restrict w,
-                      const float *restrict bias, int K, int N, int j0) {
-    float acc[MM_COLS];
-    for (int j = 0; j < MM_COLS; j++) acc[j] = bias ? bias[j0 + j] : 0.0f;
-    for (int k = 0; k < K; k++) {
-        const float *restrict wk = w + (size_t)k * N + j0;
-        float a = in[k];
-        for (int j = 0; j < MM_COLS; j++) acc[j] += a * wk[j];
-    }
-    for (int j = 0; j < MM_COLS; j++) out[j0 + j] = acc[j];
+static const MmKernels *path_find(const char *name) {
+    for (int i = 0; i < N_PATHS; i++)
+        if (paths[i]->tile && name && !strcmp(paths[i]->name, name)) return paths[i];
+    return NULL;
 }
 
-// One row × `cols` (< MM_COLS) columns: the right edge when N % MM_COLS != 0.
-static void tile_row_edge(float *restrict out, const float *restrict in, const float *restrict w,
-                          const float *restrict bias, int K, int N, int j0, int cols) {
-    float acc[MM_COLS];
-    for (int j = 0; j < cols; j++) acc[j] = bias ? bias[j0 + j] : 0.0f;
-    for (int k = 0; k < K; k++) {
-        const float *restrict wk = w + (size_t)k * N + j0;
-        float a = in[k];
-        for (int j = 0; j < cols; j++) acc[j] += a * wk[j];
+static _Atomic(const MmKernels *) active;
+static pthread_once_t active_once = PTHREAD_ONCE_INIT;
+
+static void active_init(void) {
+    const MmKernels *best = &mm_kernels_generic;
+    for (int i = N_PATHS - 1; i >= 0; i--)
+        if (path_supported(paths[i])) best = paths[i];
+    const char *env = getenv("AUTOINTERP_KERNEL");
+    if (env && *env) {
+        const MmKernels *k = path_find(env);
+        if (k && path_supported(k)) best = k;
+        else
+            fprintf(stderr, "autointerp: AUTOINTERP_KERNEL=%s is %s; using %s\n", env,
+                    k ? "not supported by this CPU" : "unknown (avx512, avx2, generic)", best->name);
     }
-    for (int j = 0; j < cols; j++) out[j0 + j] = acc[j];
+    atomic_store(&active, best);
 }
+
+static const MmKernels *kern(void) {
+    const MmKernels *k = atomic_load_explicit(&active, memory_order_acquire);
+    if (k) return k;
+    pthread_once(&active_once, active_init);
+    return atomic_load(&active);
+}
+
+const char *const *matmul_kernel_paths(int *n) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    static const char *const names[] = {"avx512", "avx2", "generic", NULL};
+#else
+    static const char *const names[] = {"generic", NULL};
+#endif
+    if (n) *n = (int)(sizeof names / sizeof *names) - 1;
+    return names;
+}
+
+int matmul_kernel_supported(const char *name) {
+    const MmKernels *k = path_find(name);
+    return k && path_supported(k);
+}
+
+int matmul_kernel_select(const char *name, char *err, size_t errlen) {
+    const MmKernels *k = path_find(name);
+    if (!k) return fail(err, errlen, "unknown kernel path '%s' (avx512, avx2, generic)", name ? name : "");
+    if (!path_supported(k)) return fail(err, errlen, "kernel path %s is not supported by this CPU", name);
+    kern();   // the environment is read once, before, so that it does not override this
+    atomic_store(&active, k);
+    return 0;
+}
+
+const char *matmul_kernel_name(void) { return kern()->name; }
+
+// ----------------------------------------------------------------------------
+// per-thread scratch (freed when the thread exits): slot 0 for packed weight panels
+// (used inside tasks), slot 1 for the partial sums of a streamed matmul (used by the
+// thread that called matmul_forward, for the duration of the call)
+
+#define SCRATCH_SLOTS 2
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 
 typedef struct {
+    float *buf[SCRATCH_SLOTS];
+    size_t cap[SCRATCH_SLOTS];   // floats
+} Scratch;
+
+static void scratch_free(void *p) {
+    Scratch *s = p;
+    if (!s) return;
+    for (int i = 0; i < SCRATCH_SLOTS; i++) free(s->buf[i]);
+    free(s);
+}
+
+static void scratch_key_make(void) {
+    if (pthread_key_create(&scratch_key, scratch_free) != 0) eprintf(2, "matmul: cannot create a thread key");
+}
+
+// A 64-byte aligned buffer of at least n floats, owned by the calling thread.
+static float *scratch_get(int slot, size_t n) {
+    pthread_once(&scratch_once, scratch_key_make);
+    Scratch *s = pthread_getspecific(scratch_key);
+    if (!s) {
+        s = xcalloc(1, sizeof *s);
+        if (pthread_setspecific(scratch_key, s) != 0) eprintf(2, "matmul: cannot set thread scratch");
+    }
+    if (s->cap[slot] < n) {
+        free(s->buf[slot]);
+        size_t bytes;
+        if (mul_size(n, sizeof(float), &bytes) || add_size(bytes, 63, &bytes)) eprintf(2, "matmul: scratch too large");
+        s->buf[slot] = aligned_alloc(64, bytes & ~(size_t)63);
+        if (!s->buf[slot]) eprintf(2, "matmul: out of memory (%zu bytes of scratch)", bytes);
+        s->cap[slot] = n;
+    }
+    return s->buf[slot];
+}
+
+// ----------------------------------------------------------------------------
+// out = in · w + bias
+//
+// The order of operations is fixed by the segments of MM_KSEG rows of w (kernels.h):
+// out = ((bias + s_0) + s_1) + ..., each segment's sum from 0 over its k ascending.  Two
+// schedules compute exactly that:
+//   streamed (T < PACK_MIN_T; decoding) — bandwidth-bound: a task is (segment, column
+//       chunk) and reads its rows of w front to back (whole rows when the chunk is all
+//       of N), the rows kernel keeping the sums in a partial buffer (n_seg, T, N); the
+//       task that finishes a chunk's last segment adds the partials up in segment order.
+//   packed (T >= PACK_MIN_T; prompts) — compute-bound: a task is (column chunk, row
+//       chunk); per segment it copies its KSEG x chunk panel of w into contiguous strips,
+//       then every register tile of its rows runs over the panel and adds its segment
+//       sum into out.
+
+#define MAX_CHUNKS 16
+
+typedef struct {
+    const MmKernels *k;
     float *out;
     const float *in, *w, *bias;
     int T, K, N;
-    int n_row_tasks;   // tasks along T; task = col_block * n_row_tasks + row_block
+    int gelu;              // apply GELU to the finished outputs
+    int n_col_tasks;       // column chunks
+    int chunk;             // columns per chunk (a multiple of 16, or of nr when packed)
+    // packed
+    int rows_per_task;     // rows per row chunk (a multiple of mr)
+    // streamed
+    int n_seg;             // segments of MM_KSEG rows
+    float *partial;        // (n_seg, T, ldp)
+    int ldp;               // N + 16: rows 64 bytes apart modulo 4 KiB (no 4K aliasing)
+    atomic_int pending[MAX_CHUNKS];   // segments not yet done, per chunk
 } MatmulJob;
 
-static void matmul_task(void *ctx, int task, int worker) {
+static void gelu_rows(const MatmulJob *job, int t0, int t1, int j0, int j1) {
+    for (int t = t0; t < t1; t++) job->k->gelu(job->out + (size_t)t * job->N + j0, (size_t)(j1 - j0));
+}
+
+// out[t][j0..j1) = ((base + P_0) + P_1) + ... over the segments, base = bias or 0.
+static void partials_add(const MatmulJob *job, int j0, int j1) {
+    int T = job->T, N = job->N;
+    for (int t = 0; t < T; t++) {
+        float *restrict o = job->out + (size_t)t * N;
+        for (int j = j0; j < j1; j++) o[j] = job->bias ? job->bias[j] : 0.0f;
+        for (int s = 0; s < job->n_seg; s++) {
+            const float *restrict p = job->partial + ((size_t)s * T + t) * job->ldp;
+            for (int j = j0; j < j1; j++) o[j] += p[j];
+        }
+    }
+    if (job->gelu) gelu_rows(job, 0, T, j0, j1);
+}
+
+static void streamed_task(void *ctx, int task, int worker) {
+    (void)worker;
+    MatmulJob *job = ctx;
+    int T = job->T, K = job->K, N = job->N;
+    int c = task / job->n_seg, s = task % job->n_seg;
+    int j0 = c * job->chunk, j1 = j0 + job->chunk < N ? j0 + job->chunk : N;
+    int k0 = s * MM_KSEG, kc = K - k0 < MM_KSEG ? K - k0 : MM_KSEG;
+    float *p = job->partial + (size_t)s * T * job->ldp;
+    for (int t = 0; t < T; t += MM_ROWS_MAX) {
+        int m = T - t < MM_ROWS_MAX ? T - t : MM_ROWS_MAX;
+        job->k->rows(p + (size_t)t * job->ldp + j0, (size_t)job->ldp, job->in + (size_t)t * K + k0, (size_t)K,
+                     job->w + (size_t)k0 * N + j0, (size_t)N, m, j1 - j0, kc, 0);
+    }
+    if (atomic_fetch_sub(&job->pending[c], 1) == 1) partials_add(job, j0, j1);
+}
+
+static void packed_task(void *ctx, int task, int worker) {
     (void)worker;
     const MatmulJob *job = ctx;
-    int K = job->K, N = job->N;
-    int j0 = (task / job->n_row_tasks) * MM_COLS;
-    int t0 = (task % job->n_row_tasks) * MM_TASK_ROWS;
-    int t1 = t0 + MM_TASK_ROWS < job->T ? t0 + MM_TASK_ROWS : job->T;
-    int cols = N - j0 < MM_COLS ? N - j0 : MM_COLS;
-    int t = t0;
-    if (cols == MM_COLS)
-        for (; t + MM_ROWS <= t1; t += MM_ROWS)
-            tile_rows4(job->out + (size_t)t * N, job->in + (size_t)t * K, job->w, job->bias, K, N, j0);
-    for (; t < t1; t++) {
-        float *out = job->out + (size_t)t * N;
-        const float *in = job->in + (size_t)t * K;
-        if (cols == MM_COLS) tile_row1(out, in, job->w, job->bias, K, N, j0);
-        else tile_row_edge(out, in, job->w, job->bias, K, N, j0, cols);
+    const MmKernels *k = job->k;
+    int K = job->K, N = job->N, mr = k->mr, nr = k->nr;
+    int j0 = (task % job->n_col_tasks) * job->chunk, j1 = j0 + job->chunk < N ? j0 + job->chunk : N;
+    int t0 = (task / job->n_col_tasks) * job->rows_per_task;
+    int t1 = t0 + job->rows_per_task < job->T ? t0 + job->rows_per_task : job->T;
+    int n_strips = (j1 - j0 + nr - 1) / nr;
+    float *panel = scratch_get(0, (size_t)n_strips * nr * MM_KSEG);   // (n_strips, kc, nr)
+    for (int k0 = 0; k0 < K; k0 += MM_KSEG) {
+        int kc = K - k0 < MM_KSEG ? K - k0 : MM_KSEG;
+        for (int s = 0; s < n_strips; s++) {
+            int j = j0 + s * nr, n = j1 - j < nr ? j1 - j : nr;
+            float *dst = panel + (size_t)s * kc * nr;
+            const float *src = job->w + (size_t)k0 * N + j;
+            for (int kk = 0; kk < kc; kk++, dst += nr, src += N) {
+                memcpy(dst, src, (size_t)n * sizeof *dst);
+                if (n < nr) memset(dst + n, 0, (size_t)(nr - n) * sizeof *dst);
+            }
+        }
+        for (int t = t0; t < t1; t += mr) {
+            int m = t1 - t < mr ? t1 - t : mr;
+            for (int s = 0; s < n_strips; s++) {
+                int j = j0 + s * nr, n = j1 - j < nr ? j1 - j : nr;
+                k->tile(job->out + (size_t)t * N + j, (size_t)N, job->in + (size_t)t * K + k0, (size_t)K,
+                        panel + (size_t)s * kc * nr, (size_t)nr, job->bias ? job->bias + j : NULL, k0 > 0, m, n, kc);
+            }
+            if (job->gelu && k0 + kc >= K) gelu_rows(job, t, t + m, j0, j1);
+        }
     }
+}
+
+static void matmul_run(float *out, const float *in, const float *w, const float *bias, int T, int K,
+                       int N, ThreadPool *pool, int gelu) {
+    if (T <= 0 || N <= 0) return;
+    const MmKernels *k = kern();
+    int want = TASKS_PER_WORKER * threadpool_size(pool);
+    MatmulJob job = {.k = k, .out = out, .in = in, .w = w, .bias = bias, .T = T, .K = K, .N = N, .gelu = gelu};
+    if (K <= 0) {   // no segments: out = base
+        job.partial = NULL;
+        partials_add(&job, 0, N);
+        return;
+    }
+    if (T >= PACK_MIN_T) {
+        // Chunks of up to 4 strips share a packed panel; rows are split when the columns
+        // alone give too few tasks.
+        int strips = (N + k->nr - 1) / k->nr, spt = 4;
+        while (spt > 1 && (strips + spt - 1) / spt < want) spt /= 2;
+        job.chunk = spt * k->nr;
+        job.n_col_tasks = (strips + spt - 1) / spt;
+        int row_chunks = (want + job.n_col_tasks - 1) / job.n_col_tasks;
+        int rows = (T + row_chunks - 1) / row_chunks;
+        job.rows_per_task = (rows + k->mr - 1) / k->mr * k->mr;
+        int n_row_tasks = (T + job.rows_per_task - 1) / job.rows_per_task;
+        threadpool_run(pool, job.n_col_tasks * n_row_tasks, packed_task, &job);
+        return;
+    }
+    // Streamed: whole rows of w per task unless there are too few segments for the
+    // workers; then columns are cut into chunks of whole cache lines.
+    job.n_seg = (K + MM_KSEG - 1) / MM_KSEG;
+    int chunks = (want + job.n_seg - 1) / job.n_seg;
+    if (chunks > MAX_CHUNKS) chunks = MAX_CHUNKS;
+    int chunk = (N + chunks - 1) / chunks;
+    job.chunk = (chunk + 15) / 16 * 16;
+    job.n_col_tasks = (N + job.chunk - 1) / job.chunk;
+    for (int c = 0; c < job.n_col_tasks; c++) atomic_init(&job.pending[c], job.n_seg);
+    job.ldp = N + 16;
+    job.partial = scratch_get(1, (size_t)job.n_seg * T * job.ldp);
+    threadpool_run(pool, job.n_col_tasks * job.n_seg, streamed_task, &job);
 }
 
 void matmul_forward(float *out, const float *in, const float *w, const float *bias,
                     int T, int K, int N, ThreadPool *pool) {
-    if (T <= 0 || N <= 0) return;
-    MatmulJob job = {out, in, w, bias, T, K, N, (T + MM_TASK_ROWS - 1) / MM_TASK_ROWS};
-    int n_col_tasks = (N + MM_COLS - 1) / MM_COLS;
-    threadpool_run(pool, job.n_row_tasks * n_col_tasks, matmul_task, &job);
+    matmul_run(out, in, w, bias, T, K, N, pool, 0);
+}
+
+void matmul_gelu_forward(float *out, const float *in, const float *w, const float *bias,
+                         int T, int K, int N, ThreadPool *pool) {
+    matmul_run(out, in, w, bias, T, K, N, pool, 1);
 }
 
 // ----------------------------------------------------------------------------
-// out = in · e^T (unembedding): tasks over chunks of vocabulary rows; within a chunk,
-// blocks of MM_TROWS input rows so that each e row is reused from L1.
+// out = in · e^T (unembedding): tasks over chunks of vocabulary rows; within a chunk, for
+// each tile of dot_cols e rows (kept in L1), all rows of `in` in tiles of dot_rows.
 
 typedef struct {
+    const MmKernels *k;
     float *out;
     const float *in, *e;
-    int T, C, V;
+    int T, C, V, chunk;
 } UnembedJob;
 
 static void unembed_task(void *ctx, int task, int worker) {
     (void)worker;
     const UnembedJob *job = ctx;
+    const MmKernels *k = job->k;
     int C = job->C, V = job->V;
-    int v0 = task * MM_VCHUNK;
-    int v1 = v0 + MM_VCHUNK < V ? v0 + MM_VCHUNK : V;
-    for (int t0 = 0; t0 < job->T; t0 += MM_TROWS) {
-        int t1 = t0 + MM_TROWS < job->T ? t0 + MM_TROWS : job->T;
-        for (int v = v0; v < v1; v++) {
-            const float *ev = job->e + (size_t)v * C;
-            for (int t = t0; t < t1; t++)
-                job->out[(size_t)t * V + v] = dot_lanes(job->in + (size_t)t * C, ev, C);
+    int v0 = task * job->chunk, v1 = v0 + job->chunk < V ? v0 + job->chunk : V;
+    for (int v = v0; v < v1; v += k->dot_cols) {
+        int n = v1 - v < k->dot_cols ? v1 - v : k->dot_cols;
+        for (int t = 0; t < job->T; t += k->dot_rows) {
+            int m = job->T - t < k->dot_rows ? job->T - t : k->dot_rows;
+            k->dot_tile(job->out + (size_t)t * V + v, (size_t)V, job->in + (size_t)t * C, (size_t)C,
+                        job->e + (size_t)v * C, (size_t)C, m, n, C);
         }
     }
 }
@@ -147,6 +318,22 @@ static void unembed_task(void *ctx, int task, int worker) {
 void matmul_transposed_forward(float *out, const float *in, const float *e,
                                int T, int C, int V, ThreadPool *pool) {
     if (T <= 0 || V <= 0) return;
-    UnembedJob job = {out, in, e, T, C, V};
-    threadpool_run(pool, (V + MM_VCHUNK - 1) / MM_VCHUNK, unembed_task, &job);
+    const MmKernels *k = kern();
+    int chunk = (UNEMBED_CHUNK + k->dot_cols - 1) / k->dot_cols * k->dot_cols;
+    UnembedJob job = {k, out, in, e, T, C, V, chunk};
+    threadpool_run(pool, (V + chunk - 1) / chunk, unembed_task, &job);
+}
+
+// ----------------------------------------------------------------------------
+// vector helpers
+
+float vec_dot(const float *a, const float *b, int n) { return kern()->dot(a, b, n); }
+
+void vec_axpy(float *y, float alpha, const float *x, int n) { kern()->axpy(y, alpha, x, n); }
+
+void vec_gelu(float *x, size_t n) { kern()->gelu(x, n); }
+
+void attention_head(float *out, const float *q, const float *k, const float *v, size_t stride,
+                    int n_keys, int hs, float scale, float *att) {
+    kern()->attn_head(out, q, k, v, stride, n_keys, hs, scale, att);
 }

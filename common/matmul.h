@@ -1,26 +1,70 @@
-// matmul: the fp32 compute kernels of the forward pass, kept in one place so that they
-// can be optimised (AVX2/AVX-512) without touching the transformer.
+// matmul: the fp32 compute kernels of the forward pass — matrix products, the
+// unembedding, dot products, GELU and one attention head — kept in one place so that they
+// can be optimised without touching the transformer.
 //
-// Determinism contract (the tests rely on it; keep it when optimising): every output
-// element is computed by exactly one task with a fixed order of operations that does not
-// depend on the number of threads, on T, or on which other rows/columns are computed in
-// the same call.  Hence a row's result is bit-identical whether it is computed alone
-// (KV-cached decoding), inside a long prompt, or in a batch of sequences.
-//   matmul_forward:            acc = bias[j] (or 0); acc += in[t][k] * w[k][j], k = 0..K-1
+// Kernel paths.  Each kernel exists for several instruction sets, chosen at RUN TIME:
+//   "avx512"   AVX-512F/VL/BW/DQ + FMA (16-lane zmm registers)
+//   "avx2"     AVX2 + FMA (8-lane ymm registers)
+//   "generic"  portable C (what the baseline -O2 build vectorises to SSE2; separate
+//              multiply and add, no FMA)
+// The default is the best path the CPU supports; $AUTOINTERP_KERNEL=avx512|avx2|generic
+// forces one (an unknown or unsupported name is reported on stderr once and the default
+// is used).  matmul_kernel_select changes the path in-process (tests loop over paths).
+// The binary needs no -march: the SIMD paths are compiled with target attributes and
+// only run where __builtin_cpu_supports says they can.
+//
+// Determinism contract (the tests rely on it; keep it when optimising).  Within ONE path,
+// every output element is computed by exactly one task with a fixed order of operations
+// that does not depend on the number of threads, on T, or on which other rows/columns are
+// computed in the same call.  Hence a row's result is bit-identical whether it is computed
+// alone (KV-cached decoding), inside a long prompt, or in a batch of sequences.
+//   matmul_forward:            acc = bias[j] (or 0); acc = acc + in[t][k] * w[k][j] for
+//                              k = 0..K-1 (one fused multiply-add on the SIMD paths)
 //   matmul_transposed_forward: out[t][v] = vec_dot(in[t], e[v], C)
-//   vec_dot:                   MM_LANES partial sums over i % MM_LANES, then a fixed tree
+//   vec_dot:                   L partial sums over i % L (L = 16 avx512, 8 otherwise),
+//                              then the path's fixed reduction tree
+//   vec_gelu:                  elementwise
+//   attention_head:            a fixed function of (q, the keys/values, n_keys)
+// Different paths round differently (FMA or not, 16 or 8 partial sums, exp polynomial vs
+// libm): results agree to ~1e-6 relative, not bit for bit.  Switching paths between two
+// computations that are compared bit for bit breaks that comparison.
 #ifndef AUTOINTERP_MATMUL_H
 #define AUTOINTERP_MATMUL_H
 
+#include <stddef.h>
+
 #include "threadpool.h"
 
-#define MM_LANES 8   // partial sums in vec_dot
+// ----------------------------------------------------------------------------
+// kernel paths
+
+// Paths compiled into the binary, best first: "avx512", "avx2", "generic" (x86-64; only
+// "generic" elsewhere).  *n receives the count.
+const char *const *matmul_kernel_paths(int *n);
+
+// 1 when path `name` is compiled in and this CPU can run it, else 0.
+int matmul_kernel_supported(const char *name);
+
+// Use path `name` from now on.  0, or -1 with a message when it is unknown or not
+// supported by this CPU (the current path is kept).  Not to be called while another
+// thread is inside a kernel.
+int matmul_kernel_select(const char *name, char *err, size_t errlen);
+
+// The path in use ("avx512", "avx2" or "generic").
+const char *matmul_kernel_name(void);
+
+// ----------------------------------------------------------------------------
+// kernels (pool may be NULL: single-threaded; otherwise tasks are split over its workers)
 
 // out (T,N) = in (T,K) · w (K,N) + bias (N).  w is input-major as Hugging Face's Conv1D
-// stores it (w[k*N + j]); bias may be NULL.  out must not overlap in or w.  pool may be
-// NULL (single-threaded).
+// stores it (w[k*N + j]); bias may be NULL.  out must not overlap in or w.
 void matmul_forward(float *out, const float *in, const float *w, const float *bias,
                     int T, int K, int N, ThreadPool *pool);
+
+// matmul_forward followed by vec_gelu on out (one pass: GELU is applied to each tile
+// while it is in registers/L1).  Bit-identical to the two calls.
+void matmul_gelu_forward(float *out, const float *in, const float *w, const float *bias,
+                         int T, int K, int N, ThreadPool *pool);
 
 // out (T,V) = in (T,C) · e (V,C)^T: the unembedding with an output-major matrix such as
 // wte / lm_head.  out must not overlap in or e.
@@ -32,5 +76,15 @@ float vec_dot(const float *a, const float *b, int n);
 
 // y[i] += alpha * x[i]
 void vec_axpy(float *y, float alpha, const float *x, int n);
+
+// x[i] = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) for i < n: GELU, tanh
+// approximation (Hugging Face "gelu_new").  Single-threaded.
+void vec_gelu(float *x, size_t n);
+
+// One causal attention head of one row: out (hs) = sum_j p_j v_j with
+// p = softmax_j(scale * q · k_j) over keys j < n_keys (n_keys >= 1), where
+// k_j = k + j * stride and v_j = v + j * stride.  att: scratch of n_keys floats.
+void attention_head(float *out, const float *q, const float *k, const float *v, size_t stride,
+                    int n_keys, int hs, float scale, float *att);
 
 #endif

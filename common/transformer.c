@@ -8,8 +8,6 @@
 #include "matmul.h"
 #include "util.h"
 
-#define GELU_SCALING_FACTOR 0.7978845608028654f   // sqrt(2 / pi)
-
 // Attention inputs of one row: its keys/values are rows 0..n_keys-1 of k and v (stride
 // given per call), its own position is n_keys-1.  When k_dst is set the row's freshly
 // computed k and v are first stored there (the KV cache).
@@ -62,34 +60,6 @@ static void residual_forward(float *resid, const float *delta, size_t n) {
     for (size_t i = 0; i < n; i++) resid[i] += delta[i];
 }
 
-// GELU, tanh approximation (Hugging Face "gelu_new"), in place over rows split across
-// the pool.
-typedef struct {
-    float *x;
-    int T, N;
-} GeluJob;
-
-#define GELU_TASK_ROWS 8
-
-static void gelu_task(void *ctx, int task, int worker) {
-    (void)worker;
-    const GeluJob *job = ctx;
-    int t0 = task * GELU_TASK_ROWS;
-    int t1 = t0 + GELU_TASK_ROWS < job->T ? t0 + GELU_TASK_ROWS : job->T;
-    float *x = job->x + (size_t)t0 * job->N;
-    size_t n = (size_t)(t1 - t0) * job->N;
-    for (size_t i = 0; i < n; i++) {
-        float v = x[i];
-        float cube = 0.044715f * v * v * v;
-        x[i] = 0.5f * v * (1.0f + tanhf(GELU_SCALING_FACTOR * (v + cube)));
-    }
-}
-
-static void gelu_forward(float *x, int T, int N, ThreadPool *pool) {
-    GeluJob job = {x, T, N};
-    threadpool_run(pool, (T + GELU_TASK_ROWS - 1) / GELU_TASK_ROWS, gelu_task, &job);
-}
-
 // Causal multi-head attention: out (R, C) from the queries in qkv (R, 3C) and each row's
 // keys/values (TfKvRow).  One task per (row, head); scores in per-worker scratch.
 typedef struct {
@@ -109,24 +79,8 @@ static void attention_task(void *ctx, int task, int worker) {
     const float *q = job->qkv + (size_t)r * 3 * C + (size_t)h * hs;
     float *att = job->scores + (size_t)worker * job->n_ctx;
     float scale = 1.0f / sqrtf((float)hs);
-
-    float max = -INFINITY;
-    for (int j = 0; j < kv->n_keys; j++) {
-        float s = vec_dot(q, kv->k + (size_t)j * job->stride + (size_t)h * hs, hs) * scale;
-        att[j] = s;
-        if (s > max) max = s;
-    }
-    float sum = 0.0f;
-    for (int j = 0; j < kv->n_keys; j++) {
-        att[j] = expf(att[j] - max);
-        sum += att[j];
-    }
-    float *out = job->out + (size_t)r * C + (size_t)h * hs;
-    memset(out, 0, (size_t)hs * sizeof *out);
-    for (int j = 0; j < kv->n_keys; j++)
-        vec_axpy(out, att[j], kv->v + (size_t)j * job->stride + (size_t)h * hs, hs);
-    float inv = 1.0f / sum;
-    for (int i = 0; i < hs; i++) out[i] *= inv;
+    attention_head(job->out + (size_t)r * C + (size_t)h * hs, q, kv->k + (size_t)h * hs,
+                   kv->v + (size_t)h * hs, (size_t)job->stride, kv->n_keys, hs, scale, att);
 }
 
 static void attention_forward(float *out, const float *qkv, const TfKvRow *kv, int R,
@@ -166,8 +120,7 @@ static void block_forward_rows(const Gpt2 *m, int layer, float *resid, int R, co
     HOOK(TF_HOOK_RESID_MID, resid);
 
     layernorm_forward(ws->ln, resid, b->ln2_w, b->ln2_b, R, C, eps);
-    matmul_forward(ws->fch, ws->ln, b->fc_w, b->fc_b, R, C, 4 * C, pool);
-    gelu_forward(ws->fch, R, 4 * C, pool);
+    matmul_gelu_forward(ws->fch, ws->ln, b->fc_w, b->fc_b, R, C, 4 * C, pool);   // GELU fused
     matmul_forward(ws->proj, ws->fch, b->mlp_proj_w, b->mlp_proj_b, R, 4 * C, C, pool);
     HOOK(TF_HOOK_MLP_OUT, ws->proj);
     residual_forward(resid, ws->proj, (size_t)R * C);

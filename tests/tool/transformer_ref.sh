@@ -16,30 +16,37 @@ check "write synthetic checkpoint" "$TT" --write-model "$M" --std 0.3 --seed 7
 # "<|endoftext|>The quick brown fox jumps over the lazy dog.\nI like"
 TOK=50256,464,2068,7586,21831,18045,625,262,16931,3290,13,198,40,1842
 
-for spec in intact:0,1,2,3 permuted:3,1,0,2 repeated:0,0,1,1,3 partial:0,1 empty:; do
-  name=${spec%%:*}
-  layers=${spec#*:}
-  if "$TT" --logits "$M" "$layers" "$TOK" "$TMP/$name.f32" 2>"$TMP/err"; then
-    check "logits $name [$layers] == numpy reference (1e-3)" \
-      "$PY" "$REF" "$M" --layers "$layers" --tokens "$TOK" --compare "$TMP/$name.f32" --tol 1e-3
+# Every kernel path this CPU supports (common/matmul.h), forced with AUTOINTERP_KERNEL.
+PATHS=$("$TT" --kernel-paths)
+check "kernel paths listed (generic among them)" sh -c "echo '$PATHS' | grep -qx generic"
+for K in $PATHS; do
+  export AUTOINTERP_KERNEL=$K
+  for spec in intact:0,1,2,3 permuted:3,1,0,2 repeated:0,0,1,1,3 partial:0,1 empty:; do
+    name=${spec%%:*}
+    layers=${spec#*:}
+    if "$TT" --logits "$M" "$layers" "$TOK" "$TMP/$name.f32" 2>"$TMP/err"; then
+      check "$K: logits $name [$layers] == numpy reference (1e-3)" \
+        "$PY" "$REF" "$M" --layers "$layers" --tokens "$TOK" --compare "$TMP/$name.f32" --tol 1e-3
+    else
+      failed "$K: logits $name [$layers]" "$(cat "$TMP/err")"
+    fi
+  done
+
+  # The comparison discriminates: the intact logits are not those of the permuted model.
+  if "$PY" "$REF" "$M" --layers 3,1,0,2 --tokens "$TOK" --compare "$TMP/intact.f32" --tol 1e-3 >/dev/null; then
+    failed "$K: reference tells intact from permuted" "intact logits matched the permuted reference"
   else
-    failed "logits $name [$layers]" "$(cat "$TMP/err")"
+    pass "$K: reference tells intact from permuted"
   fi
-done
 
-# The comparison discriminates: the intact logits are not those of the permuted model.
-if "$PY" "$REF" "$M" --layers 3,1,0,2 --tokens "$TOK" --compare "$TMP/intact.f32" --tol 1e-3 >/dev/null; then
-  failed "reference tells intact from permuted" "intact logits matched the permuted reference"
-else
-  pass "reference tells intact from permuted"
-fi
-
-# Greedy generation: KV-cached C decoding vs the reference recomputing every step.
-for layers in 0,1,2,3 3,2 1,1; do
-  got=$("$TT" --generate "$M" "$layers" "$TOK" 10 2>&1)
-  want=$("$PY" "$REF" "$M" --layers "$layers" --tokens "$TOK" --generate 10 2>/dev/null)
-  check_eq "greedy 10 tokens [$layers] == numpy reference" "$got" "$want"
+  # Greedy generation: KV-cached C decoding vs the reference recomputing every step.
+  for layers in 0,1,2,3 3,2 1,1; do
+    got=$("$TT" --generate "$M" "$layers" "$TOK" 10 2>&1)
+    want=$("$PY" "$REF" "$M" --layers "$layers" --tokens "$TOK" --generate 10 2>/dev/null)
+    check_eq "$K: greedy 10 tokens [$layers] == numpy reference" "$got" "$want"
+  done
 done
+unset AUTOINTERP_KERNEL
 
 # Half-precision checkpoints are converted on load; the reference reads them itself.
 for dt in BF16 F16; do

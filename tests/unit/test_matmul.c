@@ -1,7 +1,9 @@
 // Unit tests for common/matmul (kernels vs a naive double-precision product, the
-// determinism contract) and common/threadpool (every task exactly once, nesting).
+// determinism contract, GELU, attention, path selection) — every kernel path this CPU
+// supports, in turn — and common/threadpool (every task exactly once, nesting).
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "matmul.h"
@@ -40,42 +42,58 @@ static double transposed_error(const float *out, const float *in, const float *e
     return worst;
 }
 
+static const char *path;   // the kernel path under test, in check names
+
 static void test_matmul_sizes(ThreadPool *pool) {
-    static const int Ts[] = {1, 3, 4, 5, 33, 70};
-    static const int Ks[] = {1, 7, 64};
+    // K > 128 spans several segments of the accumulation order (matmul.h); T >= 16 takes
+    // the packed schedule, T < 16 the streamed one.
+    static const int Ts[] = {1, 3, 4, 5, 20, 33, 70};
+    static const int Ks[] = {1, 7, 64, 200, 300};
     static const int Ns[] = {1, 63, 64, 65, 130};
     Rng rng;
     rng_seed(&rng, 42);
-    char name[128];
+    char name[160];
     for (size_t a = 0; a < sizeof Ts / sizeof *Ts; a++)
         for (size_t b = 0; b < sizeof Ks / sizeof *Ks; b++)
             for (size_t c = 0; c < sizeof Ns / sizeof *Ns; c++) {
                 int T = Ts[a], K = Ks[b], N = Ns[c];
                 float *in = xmalloc(sizeof(float) * T * K), *w = xmalloc(sizeof(float) * K * N);
                 float *bias = xmalloc(sizeof(float) * N), *out = xmalloc(sizeof(float) * T * N);
-                float *row = xmalloc(sizeof(float) * N);
+                float *row = xmalloc(sizeof(float) * T * N);
                 fill(in, (size_t)T * K, &rng);
                 fill(w, (size_t)K * N, &rng);
                 fill(bias, N, &rng);
                 int with_bias = (T + N) % 2;
-                matmul_forward(out, in, w, with_bias ? bias : NULL, T, K, N, pool);
-                snprintf(name, sizeof name, "matmul T=%d K=%d N=%d bias=%d", T, K, N, with_bias);
-                CHECK_NEAR(name, matmul_error(out, in, w, with_bias ? bias : NULL, T, K, N), 0.0, 1e-5);
+                const float *bs = with_bias ? bias : NULL;
+                matmul_forward(out, in, w, bs, T, K, N, pool);
+                snprintf(name, sizeof name, "%s: matmul T=%d K=%d N=%d bias=%d", path, T, K, N, with_bias);
+                CHECK_NEAR(name, matmul_error(out, in, w, bs, T, K, N), 0.0, K > 64 ? 1e-4 : 1e-5);
                 // the last row computed alone is bit-identical (determinism contract)
-                matmul_forward(row, in + (size_t)(T - 1) * K, w, with_bias ? bias : NULL, 1, K, N, pool);
-                snprintf(name, sizeof name, "matmul T=%d K=%d N=%d row alone bit-identical", T, K, N);
+                matmul_forward(row, in + (size_t)(T - 1) * K, w, bs, 1, K, N, pool);
+                snprintf(name, sizeof name, "%s: matmul T=%d K=%d N=%d row alone bit-identical", path, T, K, N);
                 CHECK(name, memcmp(row, out + (size_t)(T - 1) * N, sizeof(float) * N) == 0);
+                // ... and so are the last 9 rows as a batch of their own (streamed vs packed)
+                int r = T < 9 ? T : 9;
+                matmul_forward(row, in + (size_t)(T - r) * K, w, bs, r, K, N, pool);
+                snprintf(name, sizeof name, "%s: matmul T=%d K=%d N=%d last %d rows bit-identical", path, T, K, N, r);
+                CHECK(name, memcmp(row, out + (size_t)(T - r) * N, sizeof(float) * r * N) == 0);
+                // GELU fused == matmul then vec_gelu, bit for bit
+                memcpy(row, out, sizeof(float) * T * N);
+                vec_gelu(row, (size_t)T * N);
+                matmul_gelu_forward(out, in, w, bs, T, K, N, pool);
+                snprintf(name, sizeof name, "%s: matmul+gelu T=%d K=%d N=%d == matmul, vec_gelu", path, T, K, N);
+                CHECK(name, memcmp(row, out, sizeof(float) * T * N) == 0);
                 free(in), free(w), free(bias), free(out), free(row);
             }
 }
 
 static void test_transposed(ThreadPool *pool) {
-    static const int Ts[] = {1, 8, 9};
+    static const int Ts[] = {1, 5, 8, 9};
     static const int Cs[] = {5, 8, 64, 67};
-    static const int Vs[] = {1, 255, 256, 600};
+    static const int Vs[] = {1, 7, 255, 256, 600};
     Rng rng;
     rng_seed(&rng, 7);
-    char name[128];
+    char name[160];
     for (size_t a = 0; a < sizeof Ts / sizeof *Ts; a++)
         for (size_t b = 0; b < sizeof Cs / sizeof *Cs; b++)
             for (size_t c = 0; c < sizeof Vs / sizeof *Vs; c++) {
@@ -85,25 +103,123 @@ static void test_transposed(ThreadPool *pool) {
                 fill(in, (size_t)T * C, &rng);
                 fill(e, (size_t)V * C, &rng);
                 matmul_transposed_forward(out, in, e, T, C, V, pool);
-                snprintf(name, sizeof name, "unembed T=%d C=%d V=%d", T, C, V);
+                snprintf(name, sizeof name, "%s: unembed T=%d C=%d V=%d", path, T, C, V);
                 CHECK_NEAR(name, transposed_error(out, in, e, T, C, V), 0.0, 1e-5);
                 matmul_transposed_forward(row, in + (size_t)(T - 1) * C, e, 1, C, V, pool);
-                snprintf(name, sizeof name, "unembed T=%d C=%d V=%d row alone bit-identical", T, C, V);
+                snprintf(name, sizeof name, "%s: unembed T=%d C=%d V=%d row alone bit-identical", path, T, C, V);
                 CHECK(name, memcmp(row, out + (size_t)(T - 1) * V, sizeof(float) * V) == 0);
+                int ok = 1;   // every entry is exactly vec_dot
+                for (int t = 0; t < T; t++)
+                    for (int v = 0; v < V; v++) {
+                        float d = vec_dot(in + (size_t)t * C, e + (size_t)v * C, C);
+                        ok &= memcmp(&d, out + (size_t)t * V + v, sizeof d) == 0;
+                    }
+                snprintf(name, sizeof name, "%s: unembed T=%d C=%d V=%d == vec_dot, bit for bit", path, T, C, V);
+                CHECK(name, ok);
                 free(in), free(e), free(out), free(row);
             }
 }
 
 static void test_vec(void) {
     float a[11], b[11], y[11];
+    char name[160];
     for (int i = 0; i < 11; i++) a[i] = (float)(i + 1), b[i] = (float)(i % 3) - 1.0f, y[i] = 1.0f;
     double want = 0.0;
     for (int i = 0; i < 11; i++) want += (double)a[i] * b[i];
-    CHECK_NEAR("vec_dot n=11 (tail)", vec_dot(a, b, 11), want, 0.0);
-    CHECK_NEAR("vec_dot n=0", vec_dot(a, b, 0), 0.0, 0.0);
+    snprintf(name, sizeof name, "%s: vec_dot n=11 (tail)", path);
+    CHECK_NEAR(name, vec_dot(a, b, 11), want, 0.0);
+    snprintf(name, sizeof name, "%s: vec_dot n=0", path);
+    CHECK_NEAR(name, vec_dot(a, b, 0), 0.0, 0.0);
     vec_axpy(y, 2.0f, a, 11);
-    CHECK_NEAR("vec_axpy y[0]", y[0], 3.0, 0.0);
-    CHECK_NEAR("vec_axpy y[10] (tail)", y[10], 23.0, 0.0);
+    snprintf(name, sizeof name, "%s: vec_axpy y[0]", path);
+    CHECK_NEAR(name, y[0], 3.0, 0.0);
+    snprintf(name, sizeof name, "%s: vec_axpy y[10] (tail)", path);
+    CHECK_NEAR(name, y[10], 23.0, 0.0);
+}
+
+// GELU against the formula in double, and elementwise: a value's result does not depend
+// on its position in the array (vector body or tail).
+static void test_gelu(void) {
+    enum { N = 2001 };
+    float *x = xmalloc(sizeof(float) * N), *one = xmalloc(sizeof(float) * N);
+    for (int i = 0; i < N; i++) x[i] = -12.0f + 24.0f * (float)i / (N - 1);
+    x[0] = 0.0f, x[1] = -0.0f, x[2] = 1e-30f, x[3] = 80.0f, x[4] = -80.0f, x[5] = 1e4f, x[6] = -1e4f;
+    memcpy(one, x, sizeof(float) * N);
+    double worst = 0.0;
+    float *g = xmalloc(sizeof(float) * N);
+    memcpy(g, x, sizeof(float) * N);
+    vec_gelu(g, N);
+    for (int i = 0; i < N; i++) {
+        double v = x[i];
+        double ref = 0.5 * v * (1.0 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
+        double err = fabs(g[i] - ref) / (1.0 + fabs(ref));
+        if (err > worst) worst = err;
+        vec_gelu(&one[i], 1);
+    }
+    char name[160];
+    snprintf(name, sizeof name, "%s: vec_gelu == 0.5x(1+tanh(..)) in double (relative 1e-6)", path);
+    CHECK_NEAR(name, worst, 0.0, 1e-6);
+    snprintf(name, sizeof name, "%s: vec_gelu elementwise (one by one == whole array)", path);
+    CHECK(name, memcmp(one, g, sizeof(float) * N) == 0);
+    snprintf(name, sizeof name, "%s: vec_gelu(-80) is 0, (80) is 80, (0) is 0", path);
+    CHECK(name, fabsf(g[4]) < 1e-30f && g[3] == 80.0f && g[0] == 0.0f);
+    free(x), free(one), free(g);
+}
+
+// attention_head against a softmax in double, for several head sizes and key counts.
+static void test_attention(void) {
+    static const int hss[] = {13, 16, 64, 80};
+    static const int nks[] = {1, 5, 16, 17, 40};
+    Rng rng;
+    rng_seed(&rng, 11);
+    char name[160];
+    for (size_t a = 0; a < sizeof hss / sizeof *hss; a++)
+        for (size_t b = 0; b < sizeof nks / sizeof *nks; b++) {
+            int hs = hss[a], nk = nks[b];
+            size_t stride = (size_t)hs * 3 + 5;
+            float *q = xmalloc(sizeof(float) * hs), *kv = xmalloc(sizeof(float) * stride * nk);
+            float *out = xmalloc(sizeof(float) * hs), *att = xmalloc(sizeof(float) * nk);
+            fill(q, hs, &rng);
+            fill(kv, stride * nk, &rng);
+            for (int i = 0; i < hs; i++) q[i] *= 3.0f;   // a peaked softmax
+            const float *k = kv, *v = kv + hs + 2;
+            float scale = 1.0f / sqrtf((float)hs);
+            attention_head(out, q, k, v, stride, nk, hs, scale, att);
+            double *p = xmalloc(sizeof(double) * nk), mx = -INFINITY, sum = 0.0, worst = 0.0;
+            for (int j = 0; j < nk; j++) {
+                double s = 0.0;
+                for (int i = 0; i < hs; i++) s += (double)q[i] * k[j * stride + i];
+                p[j] = s * scale;
+                if (p[j] > mx) mx = p[j];
+            }
+            for (int j = 0; j < nk; j++) sum += p[j] = exp(p[j] - mx);
+            for (int i = 0; i < hs; i++) {
+                double o = 0.0;
+                for (int j = 0; j < nk; j++) o += p[j] / sum * v[j * stride + i];
+                if (fabs(o - out[i]) > worst) worst = fabs(o - out[i]);
+            }
+            snprintf(name, sizeof name, "%s: attention_head hs=%d keys=%d == softmax in double", path, hs, nk);
+            CHECK_NEAR(name, worst, 0.0, 2e-6);
+            free(q), free(kv), free(out), free(att), free(p);
+        }
+}
+
+// Path selection: every listed path can be asked for; unknown names are refused.
+static void test_paths(void) {
+    int n = 0;
+    const char *const *names = matmul_kernel_paths(&n);
+    CHECK("kernel paths listed", n >= 1 && !strcmp(names[n - 1], "generic") && names[n] == NULL);
+    CHECK("generic path supported everywhere", matmul_kernel_supported("generic"));
+    char err[128] = "";
+    CHECK("unknown path refused", matmul_kernel_select("sse9", err, sizeof err) == -1 && strstr(err, "unknown kernel path"));
+    CHECK("unsupported query for unknown path", !matmul_kernel_supported("sse9") && !matmul_kernel_supported(NULL));
+    for (int i = 0; i < n; i++) {
+        char name[96];
+        int sup = matmul_kernel_supported(names[i]);
+        int rc = matmul_kernel_select(names[i], err, sizeof err);
+        snprintf(name, sizeof name, "select %s: %s", names[i], sup ? "selected" : "refused as unsupported");
+        CHECK(name, sup ? rc == 0 && !strcmp(matmul_kernel_name(), names[i]) : rc == -1 && strstr(err, "not supported"));
+    }
 }
 
 // ----------------------------------------------------------------------------
@@ -175,13 +291,27 @@ static void test_threadpool(void) {
 }
 
 int main(void) {
-    test_vec();
     test_threadpool();
+    test_paths();
     ThreadPool *pool = threadpool_new(3);
-    test_matmul_sizes(NULL);
-    test_matmul_sizes(pool);
-    test_transposed(NULL);
-    test_transposed(pool);
+    int n = 0;
+    const char *const *names = matmul_kernel_paths(&n);
+    for (int i = 0; i < n; i++) {
+        char err[128];
+        if (!matmul_kernel_supported(names[i])) {
+            printf("(kernel path %s: not supported by this CPU, skipped)\n", names[i]);
+            continue;
+        }
+        CHECK(names[i], matmul_kernel_select(names[i], err, sizeof err) == 0);
+        path = names[i];
+        test_vec();
+        test_gelu();
+        test_attention();
+        test_matmul_sizes(NULL);
+        test_matmul_sizes(pool);
+        test_transposed(NULL);
+        test_transposed(pool);
+    }
     threadpool_free(pool);
     CHECK_DONE();
 }

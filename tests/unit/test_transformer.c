@@ -17,6 +17,7 @@
 #include "check.h"
 #include "checkpoint.h"
 #include "gpt2.h"
+#include "matmul.h"
 #include "rng.h"
 #include "sample.h"
 #include "transformer.h"
@@ -611,8 +612,7 @@ static void test_log_softmax(void) {
     CHECK("target out of range: -1", tf_target_logprobs(rows, 2, 4, targets, lp, err, sizeof err) == -1);
 }
 
-static int unit_tests(void) {
-    test_log_softmax();
+static void unit_tests_path(void) {
     char err[256];
     // model 1: odd sizes (C=48: not a multiple of 64; 3C=144; V=300; hs=16)
     MemModel mm;
@@ -639,7 +639,33 @@ static int unit_tests(void) {
     test_against_reference(&mm.m, tokens, 1, &ws);
     tf_workspace_free(&ws);
     model_free(&mm);
+}
+
+// Everything above once per kernel path this CPU supports (common/matmul.h).
+static int unit_tests(void) {
+    test_log_softmax();
+    int n = 0;
+    const char *const *paths = matmul_kernel_paths(&n);
+    for (int i = 0; i < n; i++) {
+        char err[256], name[96];
+        if (!matmul_kernel_supported(paths[i])) continue;
+        printf("-- kernel path %s\n", paths[i]);
+        int before = check_failures;
+        CHECK(paths[i], matmul_kernel_select(paths[i], err, sizeof err) == 0);
+        unit_tests_path();
+        snprintf(name, sizeof name, "kernel path %s: every check above passes", paths[i]);
+        CHECK(name, check_failures == before);
+    }
     CHECK_DONE();
+}
+
+// The kernel paths this CPU supports, one a line (for tests/tool/transformer_ref.sh).
+static int kernel_paths(void) {
+    int n = 0;
+    const char *const *paths = matmul_kernel_paths(&n);
+    for (int i = 0; i < n; i++)
+        if (matmul_kernel_supported(paths[i])) printf("%s\n", paths[i]);
+    return 0;
 }
 
 // ----------------------------------------------------------------------------
@@ -726,10 +752,12 @@ static int generate(char **argv) {
 int main(int argc, char **argv) {
     util_set_progname(argv[0]);
     if (argc == 1) return unit_tests();
+    if (argc == 2 && !strcmp(argv[1], "--kernel-paths")) return kernel_paths();
     if (argc >= 3 && !strcmp(argv[1], "--write-model")) return write_model(argc, argv);
     if (argc == 6 && !strcmp(argv[1], "--logits")) return dump_logits(argv);
     if (argc == 6 && !strcmp(argv[1], "--generate")) return generate(argv);
     fprintf(stderr, "usage: test_transformer [--write-model DIR [--dtype D] [--std S] [--seed N] |\n"
-                    "       --logits DIR LAYERS TOKENS OUT | --generate DIR LAYERS TOKENS N]\n");
+                    "       --logits DIR LAYERS TOKENS OUT | --generate DIR LAYERS TOKENS N |\n"
+                    "       --kernel-paths]\n");
     return 2;
 }

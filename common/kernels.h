@@ -1,0 +1,69 @@
+// kernels: the per-instruction-set inner loops behind common/matmul (internal; users call
+// matmul.h).  One table per path — "generic" (portable C, what the baseline -O2 build
+// vectorises to SSE2), "avx2" (AVX2 + FMA) and "avx512" (AVX-512F/VL/BW/DQ) — chosen at
+// run time by matmul.c.  The ISA files compile their functions with
+// __attribute__((target(...))), so the binary needs no -march and still runs on a CPU
+// without those instructions (their tables are then never used).
+//
+// Order of operations, per path (the determinism contract of matmul.h rests on it):
+//   matmul:    K is cut into segments of MM_KSEG rows (the last one shorter).  A segment's
+//              sum s[t][j] starts at 0 and adds a[t][k] * b[k][j] for its k ascending (one
+//              fused multiply-add on the SIMD paths, a multiply then an add on the
+//              generic one); out = ((base + s_0) + s_1) + ..., base = bias[j] or 0.  tile
+//              and rows compute one segment's sum the same way, whatever the shape of the
+//              tile, the layout of b (strided in w, or packed) or how the rows are grouped.
+//   dot:       `lanes` partial sums s[i % lanes] (fused on SIMD paths), zero tail, then
+//              the path's fixed reduction tree.  dot_tile computes exactly dot() per
+//              (row, vocabulary entry).
+//   gelu:      elementwise, the same function for every position of the array.
+//   attention: per (row, head) a fixed function of (q, the row's keys/values, n_keys).
+#ifndef AUTOINTERP_KERNELS_H
+#define AUTOINTERP_KERNELS_H
+#include <stddef.h>
+
+#define MM_KSEG 128      // rows of w per segment (see above)
+#define MM_ROWS_MAX 8    // rows of `a` per call of the rows kernel
+
+// Tile shapes: a tile is at most MR rows x NR columns of the output.
+typedef struct {
+    const char *name;     // "generic", "avx2", "avx512"
+    int mr, nr;           // matmul register tile (nr a multiple of the vector width)
+    int dot_rows;         // unembedding tile: rows of `in` x ...
+    int dot_cols;         //   ... rows of e (vocabulary entries)
+    int lanes;            // partial sums in dot
+
+    // One segment through a register tile: c (m <= mr rows, stride ldc) [0, n <= nr) =
+    // base + a (m, K; stride lda) · b (K, n; row stride ldb, at least nr readable floats
+    // per row unless n < nr), the product summed from 0 as above.  base: c's own values
+    // when add, else bias[0..n) (bias NULL: 0).  K <= MM_KSEG.
+    void (*tile)(float *c, size_t ldc, const float *a, size_t lda, const float *b, size_t ldb,
+                 const float *bias, int add, int m, int n, int K);
+
+    // Streaming rows (decoding): p (m <= MM_ROWS_MAX rows, stride ldp) [0, n) = (acc ? p :
+    // 0) + a (m, K; stride lda) · w (K, n; row stride ldw), w read row after row (rows of
+    // n contiguous floats) with the sums kept in p: the same sums as tile.
+    void (*rows)(float *p, size_t ldp, const float *a, size_t lda, const float *w, size_t ldw,
+                 int m, int n, int K, int acc);
+
+    // out[r * ldo + v] = dot(in + r * ldi, e + v * lde, C) for r < m <= dot_rows,
+    // v < n <= dot_cols.
+    void (*dot_tile)(float *out, size_t ldo, const float *in, size_t ldi, const float *e,
+                     size_t lde, int m, int n, int C);
+
+    float (*dot)(const float *a, const float *b, int n);
+    void (*axpy)(float *y, float alpha, const float *x, int n);
+
+    // x[i] = gelu_tanh(x[i]) for i < n.
+    void (*gelu)(float *x, size_t n);
+
+    // One attention head of one row: out (hs) = softmax(scale * q · k_j) · v_j over keys
+    // j < n_keys, k_j = k + j * stride, v_j = v + j * stride; att: n_keys floats scratch.
+    void (*attn_head)(float *out, const float *q, const float *k, const float *v,
+                      size_t stride, int n_keys, int hs, float scale, float *att);
+} MmKernels;
+
+extern const MmKernels mm_kernels_generic;
+extern const MmKernels mm_kernels_avx2;
+extern const MmKernels mm_kernels_avx512;
+
+#endif

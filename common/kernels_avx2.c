@@ -1,0 +1,313 @@
+// kernels_avx2: the AVX2 + FMA path (ymm registers, fused multiply-add, masked tails via
+// vmaskmov).  Every function carries the target attribute, so this file builds with the
+// project's plain flags; matmul.c calls it only when the CPU has AVX2 and FMA.  See
+// kernels.h.
+#include "kernels.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#define TARGET __attribute__((target("avx2,fma")))
+#define INLINE static inline __attribute__((always_inline)) TARGET
+
+#define MR 6          // tile rows
+#define NV 2          // tile vectors per row (NR = 16 columns)
+#define NR (8 * NV)
+#define DOT_ROWS 2
+#define DOT_COLS 4
+#define GELU_SCALING_FACTOR 0.7978845608028654f
+
+// Lanes [0, n) set (all for n >= 8, none for n <= 0).
+INLINE __m256i tail_mask(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// The fixed reduction tree: 8 -> 4 -> 2 -> 1 lanes, adding halves.
+INLINE float reduce8(__m256 s) {
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_add_ss(q, _mm_movehdup_ps(q));
+    return _mm_cvtss_f32(q);
+}
+
+// ----------------------------------------------------------------------------
+// matmul: a register tile of M rows (a compile-time constant after inlining) x NR columns,
+// and the row-streaming kernel
+
+INLINE void tile_body(float *c, size_t ldc, const float *a, size_t lda, const float *b, size_t ldb,
+                      const float *bias, int add, const int M, int n, int K) {
+    __m256 s[MR][NV];
+    __m256i mk[NV];
+    for (int v = 0; v < NV; v++) mk[v] = tail_mask(n - 8 * v);
+#pragma GCC unroll 6
+    for (int r = 0; r < M; r++)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++) s[r][v] = _mm256_setzero_ps();
+    if (n == NR) {
+        for (int k = 0; k < K; k++) {
+            const float *bk = b + (size_t)k * ldb;
+            __m256 b0 = _mm256_loadu_ps(bk), b1 = _mm256_loadu_ps(bk + 8);
+#pragma GCC unroll 6
+            for (int r = 0; r < M; r++) {
+                __m256 ar = _mm256_broadcast_ss(a + r * lda + k);
+                s[r][0] = _mm256_fmadd_ps(ar, b0, s[r][0]);
+                s[r][1] = _mm256_fmadd_ps(ar, b1, s[r][1]);
+            }
+        }
+    } else {
+        for (int k = 0; k < K; k++) {
+            const float *bk = b + (size_t)k * ldb;
+            __m256 b0 = _mm256_maskload_ps(bk, mk[0]), b1 = _mm256_maskload_ps(bk + 8, mk[1]);
+#pragma GCC unroll 6
+            for (int r = 0; r < M; r++) {
+                __m256 ar = _mm256_broadcast_ss(a + r * lda + k);
+                s[r][0] = _mm256_fmadd_ps(ar, b0, s[r][0]);
+                s[r][1] = _mm256_fmadd_ps(ar, b1, s[r][1]);
+            }
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < M; r++)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++) {
+            float *cv = c + r * ldc + 8 * v;
+            __m256 base = add ? _mm256_maskload_ps(cv, mk[v])
+                        : bias ? _mm256_maskload_ps(bias + 8 * v, mk[v]) : _mm256_setzero_ps();
+            _mm256_maskstore_ps(cv, mk[v], _mm256_add_ps(base, s[r][v]));
+        }
+}
+
+TARGET static void tile_avx2(float *c, size_t ldc, const float *a, size_t lda, const float *b, size_t ldb,
+                             const float *bias, int add, int m, int n, int K) {
+    switch (m) {
+    case 6: tile_body(c, ldc, a, lda, b, ldb, bias, add, 6, n, K); break;
+    case 5: tile_body(c, ldc, a, lda, b, ldb, bias, add, 5, n, K); break;
+    case 4: tile_body(c, ldc, a, lda, b, ldb, bias, add, 4, n, K); break;
+    case 3: tile_body(c, ldc, a, lda, b, ldb, bias, add, 3, n, K); break;
+    case 2: tile_body(c, ldc, a, lda, b, ldb, bias, add, 2, n, K); break;
+    case 1: tile_body(c, ldc, a, lda, b, ldb, bias, add, 1, n, K); break;
+    default: break;
+    }
+}
+
+// M <= 4 rows of a, Q rows of w at once (Q = 4, or 1 for the last K % 4): for every 8 columns, the M sums
+// are loaded from p, take Q multiply-adds each (k ascending), and are stored back.
+INLINE void rows_step(float *p, size_t ldp, const float *a, size_t lda, const float *w, size_t ldw,
+                      const int M, const int Q, int n, int k, int first) {
+    __m256 bc[4][4];
+#pragma GCC unroll 8
+    for (int r = 0; r < M; r++)
+#pragma GCC unroll 4
+        for (int q = 0; q < Q; q++) bc[r][q] = _mm256_broadcast_ss(a + r * lda + k + q);
+    const float *wk = w + (size_t)k * ldw;
+    for (int j = 0; j < n; j += 8) {
+        __m256i m = tail_mask(n - j);
+        __m256 wq[4];
+#pragma GCC unroll 4
+        for (int q = 0; q < Q; q++) wq[q] = _mm256_maskload_ps(wk + q * ldw + j, m);
+#pragma GCC unroll 8
+        for (int r = 0; r < M; r++) {
+            float *pr = p + r * ldp + j;
+            __m256 s = first ? _mm256_setzero_ps() : _mm256_maskload_ps(pr, m);
+#pragma GCC unroll 4
+            for (int q = 0; q < Q; q++) s = _mm256_fmadd_ps(bc[r][q], wq[q], s);
+            _mm256_maskstore_ps(pr, m, s);
+        }
+    }
+}
+
+// Rows in groups of up to 4 (the broadcasts of a group stay in registers); the groups
+// of one step of Q rows of w run back to back, so w is read from memory once.
+INLINE void rows_group(float *p, size_t ldp, const float *a, size_t lda, const float *w, size_t ldw,
+                       int m, const int Q, int n, int k, int first) {
+    for (int r0 = 0; r0 < m; r0 += 4) {
+        float *pr = p + r0 * ldp;
+        const float *ar = a + r0 * lda;
+        switch (m - r0 < 4 ? m - r0 : 4) {
+        case 4: rows_step(pr, ldp, ar, lda, w, ldw, 4, Q, n, k, first); break;
+        case 3: rows_step(pr, ldp, ar, lda, w, ldw, 3, Q, n, k, first); break;
+        case 2: rows_step(pr, ldp, ar, lda, w, ldw, 2, Q, n, k, first); break;
+        default: rows_step(pr, ldp, ar, lda, w, ldw, 1, Q, n, k, first); break;
+        }
+    }
+}
+
+TARGET static void rows_avx2(float *p, size_t ldp, const float *a, size_t lda, const float *w, size_t ldw,
+                             int m, int n, int K, int acc) {
+    int k = 0;
+    for (; k + 4 <= K; k += 4) rows_group(p, ldp, a, lda, w, ldw, m, 4, n, k, !acc && k == 0);
+    for (; k < K; k++) rows_group(p, ldp, a, lda, w, ldw, m, 1, n, k, !acc && k == 0);
+}
+
+// ----------------------------------------------------------------------------
+// dot products: 8 partial sums (one ymm), masked tail, reduce8
+
+TARGET static float dot_avx2(const float *a, const float *b, int n) {
+    __m256 s = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s);
+    if (i < n) {
+        __m256i m = tail_mask(n - i);
+        s = _mm256_fmadd_ps(_mm256_maskload_ps(a + i, m), _mm256_maskload_ps(b + i, m), s);
+    }
+    return reduce8(s);
+}
+
+// M rows of in x N rows of e, each exactly dot_avx2.
+INLINE void dot_body(float *out, size_t ldo, const float *in, size_t ldi, const float *e, size_t lde,
+                     const int M, const int N, int C) {
+    __m256 s[DOT_ROWS][DOT_COLS];
+#pragma GCC unroll 2
+    for (int r = 0; r < M; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < N; v++) s[r][v] = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= C; i += 8) {
+        __m256 x[DOT_ROWS];
+#pragma GCC unroll 2
+        for (int r = 0; r < M; r++) x[r] = _mm256_loadu_ps(in + r * ldi + i);
+#pragma GCC unroll 4
+        for (int v = 0; v < N; v++) {
+            __m256 ev = _mm256_loadu_ps(e + v * lde + i);
+#pragma GCC unroll 2
+            for (int r = 0; r < M; r++) s[r][v] = _mm256_fmadd_ps(x[r], ev, s[r][v]);
+        }
+    }
+    if (i < C) {
+        __m256i m = tail_mask(C - i);
+        __m256 x[DOT_ROWS];
+#pragma GCC unroll 2
+        for (int r = 0; r < M; r++) x[r] = _mm256_maskload_ps(in + r * ldi + i, m);
+#pragma GCC unroll 4
+        for (int v = 0; v < N; v++) {
+            __m256 ev = _mm256_maskload_ps(e + v * lde + i, m);
+#pragma GCC unroll 2
+            for (int r = 0; r < M; r++) s[r][v] = _mm256_fmadd_ps(x[r], ev, s[r][v]);
+        }
+    }
+#pragma GCC unroll 2
+    for (int r = 0; r < M; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < N; v++) out[r * ldo + v] = reduce8(s[r][v]);
+}
+
+TARGET static void dot_tile_avx2(float *out, size_t ldo, const float *in, size_t ldi, const float *e,
+                                 size_t lde, int m, int n, int C) {
+    if (n == DOT_COLS) {
+        switch (m) {
+        case 2: dot_body(out, ldo, in, ldi, e, lde, 2, DOT_COLS, C); return;
+        case 1: dot_body(out, ldo, in, ldi, e, lde, 1, DOT_COLS, C); return;
+        default: break;
+        }
+    }
+    for (int v = 0; v < n; v++)
+        for (int r = 0; r < m; r++) dot_body(out + r * ldo + v, ldo, in + r * ldi, ldi, e + v * lde, lde, 1, 1, C);
+}
+
+TARGET static void axpy_avx2(float *y, float alpha, const float *x, int n) {
+    __m256 al = _mm256_set1_ps(alpha);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(al, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    if (i < n) {
+        __m256i m = tail_mask(n - i);
+        _mm256_maskstore_ps(y + i, m, _mm256_fmadd_ps(al, _mm256_maskload_ps(x + i, m), _mm256_maskload_ps(y + i, m)));
+    }
+}
+
+// ----------------------------------------------------------------------------
+// exp, GELU
+
+// exp(x) for x in [-87.3, 88.3] (clamped), Cephes-style: x = n ln2 + r, a degree-7
+// polynomial in r, times 2^n built in the exponent bits (n in [-126, 127]).
+INLINE __m256 exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+// gelu(x) = 0.5 x (1 + tanh(u)) = x / (1 + exp(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3).
+INLINE __m256 gelu8(__m256 x) {
+    __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
+    __m256 u = _mm256_mul_ps(_mm256_set1_ps(GELU_SCALING_FACTOR), _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), x3, x));
+    __m256 e = exp8(_mm256_mul_ps(u, _mm256_set1_ps(-2.0f)));
+    return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+TARGET static void gelu_avx2(float *x, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, gelu8(_mm256_loadu_ps(x + i)));
+    if (i < n) {
+        float buf[8] = {0};
+        memcpy(buf, x + i, (n - i) * sizeof *x);
+        _mm256_storeu_ps(buf, gelu8(_mm256_loadu_ps(buf)));
+        memcpy(x + i, buf, (n - i) * sizeof *x);
+    }
+}
+
+// ----------------------------------------------------------------------------
+// attention: scores, max, exp and sum 8 keys at a time, then the weighted sum of values
+// in blocks of 32 dimensions
+
+TARGET static void attn_head_avx2(float *out, const float *q, const float *k, const float *v,
+                                  size_t stride, int n_keys, int hs, float scale, float *att) {
+    float max = -INFINITY;
+    for (int j = 0; j < n_keys; j++) {
+        float s = dot_avx2(q, k + (size_t)j * stride, hs) * scale;
+        att[j] = s;
+        if (s > max) max = s;
+    }
+    __m256 vmax = _mm256_set1_ps(max), sum = _mm256_setzero_ps();
+    int j = 0;
+    for (; j + 8 <= n_keys; j += 8) {
+        __m256 p = exp8(_mm256_sub_ps(_mm256_loadu_ps(att + j), vmax));
+        _mm256_storeu_ps(att + j, p);
+        sum = _mm256_add_ps(sum, p);
+    }
+    if (j < n_keys) {
+        __m256i m = tail_mask(n_keys - j);
+        __m256 p = _mm256_and_ps(_mm256_castsi256_ps(m), exp8(_mm256_sub_ps(_mm256_maskload_ps(att + j, m), vmax)));
+        _mm256_maskstore_ps(att + j, m, p);
+        sum = _mm256_add_ps(sum, p);
+    }
+    __m256 inv = _mm256_set1_ps(1.0f / reduce8(sum));
+    for (int d0 = 0; d0 < hs; d0 += 32) {
+        __m256i m[4];
+        for (int b = 0; b < 4; b++) m[b] = tail_mask(hs - d0 - 8 * b);
+        __m256 o0 = _mm256_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
+        const float *vj = v + d0;
+        for (j = 0; j < n_keys; j++, vj += stride) {
+            __m256 a = _mm256_broadcast_ss(att + j);
+            o0 = _mm256_fmadd_ps(a, _mm256_maskload_ps(vj, m[0]), o0);
+            o1 = _mm256_fmadd_ps(a, _mm256_maskload_ps(vj + 8, m[1]), o1);
+            o2 = _mm256_fmadd_ps(a, _mm256_maskload_ps(vj + 16, m[2]), o2);
+            o3 = _mm256_fmadd_ps(a, _mm256_maskload_ps(vj + 24, m[3]), o3);
+        }
+        _mm256_maskstore_ps(out + d0, m[0], _mm256_mul_ps(o0, inv));
+        _mm256_maskstore_ps(out + d0 + 8, m[1], _mm256_mul_ps(o1, inv));
+        _mm256_maskstore_ps(out + d0 + 16, m[2], _mm256_mul_ps(o2, inv));
+        _mm256_maskstore_ps(out + d0 + 24, m[3], _mm256_mul_ps(o3, inv));
+    }
+}
+
+const MmKernels mm_kernels_avx2 = {
+    "avx2", MR, NR, DOT_ROWS, DOT_COLS, 8,
+    tile_avx2, rows_avx2, dot_tile_avx2, dot_avx2, axpy_avx2, gelu_avx2, attn_head_avx2,
+};
+
+#else   // not x86-64: the path does not exist (matmul.c sees tile == NULL)
+const MmKernels mm_kernels_avx2 = {"avx2", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+#endif

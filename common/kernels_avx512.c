@@ -1,0 +1,316 @@
+// kernels_avx512: the AVX-512 path (zmm registers, fused multiply-add, masked tails).
+// Every function carries the target attribute, so this file builds with the project's
+// plain flags; matmul.c calls it only when the CPU has AVX-512F/VL/BW/DQ.  See kernels.h.
+#include "kernels.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#include <math.h>
+
+#define TARGET __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
+#define INLINE static inline __attribute__((always_inline)) TARGET
+
+#define MR 8          // tile rows
+#define NV 3          // tile vectors per row (NR = 48 columns)
+#define NR (16 * NV)
+#define RQ 8          // rows of w per step of the rows kernel (8 memory streams)
+#define DOT_ROWS 4
+#define DOT_COLS 6
+#define GELU_SCALING_FACTOR 0.7978845608028654f
+
+INLINE __mmask16 tail_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n > 0 ? n : 0)) - 1u); }
+
+// The fixed reduction tree: 16 -> 8 -> 4 -> 2 -> 1 lanes, adding halves.
+INLINE float reduce16(__m512 s) {
+    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(s), _mm512_extractf32x8_ps(s, 1));
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_add_ss(q, _mm_movehdup_ps(q));
+    return _mm_cvtss_f32(q);
+}
+
+// ----------------------------------------------------------------------------
+// matmul: a register tile of M rows (a compile-time constant after inlining) x NR columns,
+// and the row-streaming kernel
+
+INLINE void tile_body(float *c, size_t ldc, const float *a, size_t lda, const float *b, size_t ldb,
+                      const float *bias, int add, const int M, int n, int K) {
+    __m512 s[MR][NV];
+    __mmask16 mk[NV];
+    for (int v = 0; v < NV; v++) mk[v] = tail_mask(n - 16 * v);
+#pragma GCC unroll 8
+    for (int r = 0; r < M; r++)
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) s[r][v] = _mm512_setzero_ps();
+    if (n == NR) {
+        for (int k = 0; k < K; k++) {
+            const float *bk = b + (size_t)k * ldb;
+            __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16), b2 = _mm512_loadu_ps(bk + 32);
+#pragma GCC unroll 8
+            for (int r = 0; r < M; r++) {
+                __m512 ar = _mm512_set1_ps(a[r * lda + k]);
+                s[r][0] = _mm512_fmadd_ps(ar, b0, s[r][0]);
+                s[r][1] = _mm512_fmadd_ps(ar, b1, s[r][1]);
+                s[r][2] = _mm512_fmadd_ps(ar, b2, s[r][2]);
+            }
+        }
+    } else {
+        for (int k = 0; k < K; k++) {
+            const float *bk = b + (size_t)k * ldb;
+            __m512 b0 = _mm512_maskz_loadu_ps(mk[0], bk), b1 = _mm512_maskz_loadu_ps(mk[1], bk + 16),
+                   b2 = _mm512_maskz_loadu_ps(mk[2], bk + 32);
+#pragma GCC unroll 8
+            for (int r = 0; r < M; r++) {
+                __m512 ar = _mm512_set1_ps(a[r * lda + k]);
+                s[r][0] = _mm512_fmadd_ps(ar, b0, s[r][0]);
+                s[r][1] = _mm512_fmadd_ps(ar, b1, s[r][1]);
+                s[r][2] = _mm512_fmadd_ps(ar, b2, s[r][2]);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < M; r++)
+#pragma GCC unroll 3
+        for (int v = 0; v < NV; v++) {
+            float *cv = c + r * ldc + 16 * v;
+            __m512 base = add ? _mm512_maskz_loadu_ps(mk[v], cv)
+                        : bias ? _mm512_maskz_loadu_ps(mk[v], bias + 16 * v) : _mm512_setzero_ps();
+            _mm512_mask_storeu_ps(cv, mk[v], _mm512_add_ps(base, s[r][v]));
+        }
+}
+
+TARGET static void tile_avx512(float *c, size_t ldc, const float *a, size_t lda, const float *b, size_t ldb,
+                               const float *bias, int add, int m, int n, int K) {
+    switch (m) {
+    case 8: tile_body(c, ldc, a, lda, b, ldb, bias, add, 8, n, K); break;
+    case 7: tile_body(c, ldc, a, lda, b, ldb, bias, add, 7, n, K); break;
+    case 6: tile_body(c, ldc, a, lda, b, ldb, bias, add, 6, n, K); break;
+    case 5: tile_body(c, ldc, a, lda, b, ldb, bias, add, 5, n, K); break;
+    case 4: tile_body(c, ldc, a, lda, b, ldb, bias, add, 4, n, K); break;
+    case 3: tile_body(c, ldc, a, lda, b, ldb, bias, add, 3, n, K); break;
+    case 2: tile_body(c, ldc, a, lda, b, ldb, bias, add, 2, n, K); break;
+    case 1: tile_body(c, ldc, a, lda, b, ldb, bias, add, 1, n, K); break;
+    default: break;
+    }
+}
+
+// M <= 4 rows of a, Q rows of w at once (Q = RQ, or 1 for the last K % RQ): for every 16 columns, the M sums
+// are loaded from p, take Q multiply-adds each (k ascending), and are stored back.
+INLINE void rows_step(float *p, size_t ldp, const float *a, size_t lda, const float *w, size_t ldw,
+                      const int M, const int Q, int n, int k, int first) {
+    __m512 bc[4][RQ];
+#pragma GCC unroll 8
+    for (int r = 0; r < M; r++)
+#pragma GCC unroll 8
+        for (int q = 0; q < Q; q++) bc[r][q] = _mm512_set1_ps(a[r * lda + k + q]);
+    const float *wk = w + (size_t)k * ldw;
+    for (int j = 0; j < n; j += 16) {
+        __mmask16 m = tail_mask(n - j);
+        __m512 wq[RQ];
+#pragma GCC unroll 8
+        for (int q = 0; q < Q; q++) wq[q] = _mm512_maskz_loadu_ps(m, wk + q * ldw + j);
+#pragma GCC unroll 8
+        for (int r = 0; r < M; r++) {
+            float *pr = p + r * ldp + j;
+            __m512 s = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, pr);
+#pragma GCC unroll 8
+            for (int q = 0; q < Q; q++) s = _mm512_fmadd_ps(bc[r][q], wq[q], s);
+            _mm512_mask_storeu_ps(pr, m, s);
+        }
+    }
+}
+
+// Rows in groups of up to 4 (the broadcasts of a group stay in registers); the groups
+// of one step of Q rows of w run back to back, so w is read from memory once.
+INLINE void rows_group(float *p, size_t ldp, const float *a, size_t lda, const float *w, size_t ldw,
+                       int m, const int Q, int n, int k, int first) {
+    for (int r0 = 0; r0 < m; r0 += 4) {
+        float *pr = p + r0 * ldp;
+        const float *ar = a + r0 * lda;
+        switch (m - r0 < 4 ? m - r0 : 4) {
+        case 4: rows_step(pr, ldp, ar, lda, w, ldw, 4, Q, n, k, first); break;
+        case 3: rows_step(pr, ldp, ar, lda, w, ldw, 3, Q, n, k, first); break;
+        case 2: rows_step(pr, ldp, ar, lda, w, ldw, 2, Q, n, k, first); break;
+        default: rows_step(pr, ldp, ar, lda, w, ldw, 1, Q, n, k, first); break;
+        }
+    }
+}
+
+TARGET static void rows_avx512(float *p, size_t ldp, const float *a, size_t lda, const float *w, size_t ldw,
+                             int m, int n, int K, int acc) {
+    int k = 0;
+    for (; k + RQ <= K; k += RQ) rows_group(p, ldp, a, lda, w, ldw, m, RQ, n, k, !acc && k == 0);
+    for (; k < K; k++) rows_group(p, ldp, a, lda, w, ldw, m, 1, n, k, !acc && k == 0);
+}
+
+// ----------------------------------------------------------------------------
+// dot products: 16 partial sums (one zmm), masked tail, reduce16
+
+TARGET static float dot_avx512(const float *a, const float *b, int n) {
+    __m512 s = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) s = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s);
+    if (i < n) {
+        __mmask16 m = tail_mask(n - i);
+        s = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s);
+    }
+    return reduce16(s);
+}
+
+// M rows of in x N rows of e, each exactly dot_avx512.
+INLINE void dot_body(float *out, size_t ldo, const float *in, size_t ldi, const float *e, size_t lde,
+                     const int M, const int N, int C) {
+    __m512 s[DOT_ROWS][DOT_COLS];
+#pragma GCC unroll 4
+    for (int r = 0; r < M; r++)
+#pragma GCC unroll 6
+        for (int v = 0; v < N; v++) s[r][v] = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= C; i += 16) {
+        __m512 x[DOT_ROWS];
+#pragma GCC unroll 4
+        for (int r = 0; r < M; r++) x[r] = _mm512_loadu_ps(in + r * ldi + i);
+#pragma GCC unroll 6
+        for (int v = 0; v < N; v++) {
+            __m512 ev = _mm512_loadu_ps(e + v * lde + i);
+#pragma GCC unroll 4
+            for (int r = 0; r < M; r++) s[r][v] = _mm512_fmadd_ps(x[r], ev, s[r][v]);
+        }
+    }
+    if (i < C) {
+        __mmask16 m = tail_mask(C - i);
+        __m512 x[DOT_ROWS];
+#pragma GCC unroll 4
+        for (int r = 0; r < M; r++) x[r] = _mm512_maskz_loadu_ps(m, in + r * ldi + i);
+#pragma GCC unroll 6
+        for (int v = 0; v < N; v++) {
+            __m512 ev = _mm512_maskz_loadu_ps(m, e + v * lde + i);
+#pragma GCC unroll 4
+            for (int r = 0; r < M; r++) s[r][v] = _mm512_fmadd_ps(x[r], ev, s[r][v]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < M; r++)
+#pragma GCC unroll 6
+        for (int v = 0; v < N; v++) out[r * ldo + v] = reduce16(s[r][v]);
+}
+
+TARGET static void dot_tile_avx512(float *out, size_t ldo, const float *in, size_t ldi, const float *e,
+                                   size_t lde, int m, int n, int C) {
+    if (n == DOT_COLS) {
+        switch (m) {
+        case 4: dot_body(out, ldo, in, ldi, e, lde, 4, DOT_COLS, C); return;
+        case 3: dot_body(out, ldo, in, ldi, e, lde, 3, DOT_COLS, C); return;
+        case 2: dot_body(out, ldo, in, ldi, e, lde, 2, DOT_COLS, C); return;
+        case 1: dot_body(out, ldo, in, ldi, e, lde, 1, DOT_COLS, C); return;
+        default: break;
+        }
+    }
+    for (int v = 0; v < n; v++)
+        for (int r = 0; r < m; r++) dot_body(out + r * ldo + v, ldo, in + r * ldi, ldi, e + v * lde, lde, 1, 1, C);
+}
+
+TARGET static void axpy_avx512(float *y, float alpha, const float *x, int n) {
+    __m512 al = _mm512_set1_ps(alpha);
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(al, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+    if (i < n) {
+        __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(al, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i)));
+    }
+}
+
+// ----------------------------------------------------------------------------
+// exp, GELU
+
+// exp(x) for x in [-87.3, 88.3] (clamped), Cephes-style: x = n ln2 + r, a degree-7
+// polynomial in r, scaled by 2^n.  About 1 ulp.
+INLINE __m512 exp16(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+// gelu(x) = 0.5 x (1 + tanh(u)) = x / (1 + exp(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3).
+INLINE __m512 gelu16(__m512 x) {
+    __m512 x3 = _mm512_mul_ps(_mm512_mul_ps(x, x), x);
+    __m512 u = _mm512_mul_ps(_mm512_set1_ps(GELU_SCALING_FACTOR), _mm512_fmadd_ps(_mm512_set1_ps(0.044715f), x3, x));
+    __m512 e = exp16(_mm512_mul_ps(u, _mm512_set1_ps(-2.0f)));
+    return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
+TARGET static void gelu_avx512(float *x, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, gelu16(_mm512_loadu_ps(x + i)));
+    if (i < n) {
+        __mmask16 m = tail_mask((int)(n - i));
+        _mm512_mask_storeu_ps(x + i, m, gelu16(_mm512_maskz_loadu_ps(m, x + i)));
+    }
+}
+
+// ----------------------------------------------------------------------------
+// attention: scores, max, exp and sum 16 keys at a time, then the weighted sum of values
+// in blocks of 64 dimensions
+
+TARGET static void attn_head_avx512(float *out, const float *q, const float *k, const float *v,
+                                    size_t stride, int n_keys, int hs, float scale, float *att) {
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    int j = 0;
+    for (; j < n_keys; j++) {
+        float s = dot_avx512(q, k + (size_t)j * stride, hs) * scale;
+        att[j] = s;
+    }
+    for (j = 0; j + 16 <= n_keys; j += 16) mx = _mm512_max_ps(mx, _mm512_loadu_ps(att + j));
+    if (j < n_keys) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(mx, tail_mask(n_keys - j), att + j));
+    __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    __m512 sum = _mm512_setzero_ps();
+    for (j = 0; j + 16 <= n_keys; j += 16) {
+        __m512 p = exp16(_mm512_sub_ps(_mm512_loadu_ps(att + j), vmax));
+        _mm512_storeu_ps(att + j, p);
+        sum = _mm512_add_ps(sum, p);
+    }
+    if (j < n_keys) {
+        __mmask16 m = tail_mask(n_keys - j);
+        __m512 p = _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, att + j), vmax)));
+        _mm512_mask_storeu_ps(att + j, m, p);
+        sum = _mm512_add_ps(sum, p);
+    }
+    __m512 inv = _mm512_set1_ps(1.0f / reduce16(sum));
+    for (int d0 = 0; d0 < hs; d0 += 64) {
+        __mmask16 m[4];
+        for (int b = 0; b < 4; b++) m[b] = tail_mask(hs - d0 - 16 * b);
+        __m512 o0 = _mm512_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
+        const float *vj = v + d0;
+        for (j = 0; j < n_keys; j++, vj += stride) {
+            __m512 a = _mm512_set1_ps(att[j]);
+            o0 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m[0], vj), o0);
+            o1 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m[1], vj + 16), o1);
+            o2 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m[2], vj + 32), o2);
+            o3 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m[3], vj + 48), o3);
+        }
+        _mm512_mask_storeu_ps(out + d0, m[0], _mm512_mul_ps(o0, inv));
+        _mm512_mask_storeu_ps(out + d0 + 16, m[1], _mm512_mul_ps(o1, inv));
+        _mm512_mask_storeu_ps(out + d0 + 32, m[2], _mm512_mul_ps(o2, inv));
+        _mm512_mask_storeu_ps(out + d0 + 48, m[3], _mm512_mul_ps(o3, inv));
+    }
+}
+
+const MmKernels mm_kernels_avx512 = {
+    "avx512", MR, NR, DOT_ROWS, DOT_COLS, 16,
+    tile_avx512, rows_avx512, dot_tile_avx512, dot_avx512, axpy_avx512, gelu_avx512, attn_head_avx512,
+};
+
+#else   // not x86-64: the path does not exist (matmul.c sees tile == NULL)
+const MmKernels mm_kernels_avx512 = {"avx512", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+#endif
