@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "interp.h"
 #include "tasks.h"
 #include "util.h"
 
@@ -85,6 +86,13 @@ static void experiment_free(AgentExperiment *e) {
     free(e->planner);
     free(e->hypothesis);
     free(e->sweeps);
+    free(e->method);
+    free(e->method_arg);
+    for (int i = 0; i < e->patch.n; i++) {
+        free(e->patch.row[i].token);
+        free(e->patch.row[i].error);
+    }
+    free(e->patch.row);
     configs_free(&e->configs);
     for (int i = 0; i < e->n_ex; i++) {
         free(e->ex[i].id);
@@ -141,6 +149,9 @@ static int read_meta(AgentState *s, const Record *r, char *err, size_t errlen) {
     const char *raw = json_raw(&r->doc, m, &len);
     s->model_name = name;
     s->n_layer = (int)L;
+    long long H;
+    int ht = json_obj_get(&r->doc, m, "n_head");
+    s->n_head = ht >= 0 && json_int(&r->doc, ht, &H) == 0 && H >= 1 && H <= 10000 ? (int)H : 0;
     s->model_json = xstrndup(raw, len);
     s->goal = field_str(r, "goal");
     return 0;
@@ -190,9 +201,16 @@ static void read_experiment_action(AgentState *s, const Record *r, long long ste
     AgentExperiment e = {0};
     e.name = name;
     e.task = field_str(r, "task");
+    e.method = field_str(r, "method");
+    e.sweeps = read_sweeps(r);
+    if (e.method) e.method_arg = !strcmp(e.method, AGENT_METHOD_PATCHING) ? field_str(r, "patch_hook")
+                                 : e.sweeps ? xstrdup(e.sweeps) : NULL;
+    char msg[160];
+    int bad_configs = e.method ? agent_method_configs(e.method, e.method_arg, s->n_layer, s->n_head, &e.configs, msg,
+                                                      sizeof msg)
+                               : read_configs(r, s->n_layer, &e.configs);
     long long n = 0;
-    if (!e.task || read_configs(r, s->n_layer, &e.configs) != 0 || record_int(r, "examples", &n, NULL, 0) != 1 ||
-        n < 1 || n > AGENT_MAX_EXAMPLES) {
+    if (!e.task || bad_configs != 0 || record_int(r, "examples", &n, NULL, 0) != 1 || n < 1 || n > AGENT_MAX_EXAMPLES) {
         experiment_free(&e);
         return;
     }
@@ -204,7 +222,6 @@ static void read_experiment_action(AgentState *s, const Record *r, long long ste
     e.attempts = 1;
     e.planner = field_str(r, "planner");
     e.hypothesis = field_str(r, "hypothesis");
-    e.sweeps = read_sweeps(r);
     s->exp = xrealloc(s->exp, sizeof *s->exp * (size_t)(s->n_exp + 1));
     s->exp[s->n_exp++] = e;
 }
@@ -257,7 +274,15 @@ static int example_index(AgentExperiment *e, const Record *r) {
     return e->n_ex++;
 }
 
-static int config_index(const AgentExperiment *e, const int *idx, int n) {
+static int config_index(const AgentExperiment *e, const int *idx, int n, const Record *r) {
+    if (e->method && !strcmp(e->method, AGENT_METHOD_ABLATION)) {   // the variants share their layers
+        char *label = field_str(r, "label");
+        int found = -1;
+        for (int k = 0; label && k < e->configs.n && found < 0; k++)
+            if (!strcmp(e->configs.cfg[k].label, label)) found = k;
+        free(label);
+        return found;
+    }
     for (int k = 0; k < e->configs.n; k++) {
         const LayerConfig *c = &e->configs.cfg[k];
         if (c->n == n && (n == 0 || !memcmp(c->idx, idx, sizeof(int) * (size_t)n))) return k;
@@ -322,6 +347,54 @@ static void row_fill(AgentRow *w, const Record *r, int t) {
     }
 }
 
+static double field_double(const Record *r, const char *key) {
+    double v;
+    return record_double(r, key, &v, NULL, 0) == 1 ? v : NAN;
+}
+
+// A patch-sweep cell (or an error record standing for its whole example).
+static void read_patch_row(AgentExperiment *e, const Record *r) {
+    AgentPatchRow w = {.ex = example_index(e, r), .layer = -1, .col = -1, .lineno = r->lineno};
+    w.error = field_str(r, "error");
+    long long layer, col, cells = 0;
+    int is_head = record_int(r, "head", &col, NULL, 0) == 1;
+    int has_col = is_head || record_int(r, "position", &col, NULL, 0) == 1;
+    if (!w.error) {
+        if (record_int(r, "layer", &layer, NULL, 0) != 1 || !has_col || layer < 0 || layer >= 100000 || col < 0 ||
+            col >= 100000) {
+            e->n_stray++;
+            free(w.error);
+            return;
+        }
+        w.layer = (int)layer;
+        w.col = (int)col;
+        w.is_head = is_head;
+        w.effect = field_double(r, "patch_effect");
+        w.clean_ld = field_double(r, "clean_logit_diff");
+        w.corrupt_ld = field_double(r, "corrupt_logit_diff");
+        w.clean_loss = field_double(r, "clean_answer_loss");
+        w.corrupt_loss = field_double(r, "corrupt_answer_loss");
+        record_int(r, "patch_cells", &cells, NULL, 0);
+        w.cells = cells > 0 && cells < 100000000 ? (int)cells : 0;
+        w.token = field_str(r, "token");
+        char *ct = field_str(r, "corrupt_token");
+        w.changed = w.token && ct && strcmp(w.token, ct);
+        free(ct);
+    }
+    AgentPatchRows *rs = &e->patch;
+    for (int i = 0; i < rs->n; i++) {
+        AgentPatchRow *o = &rs->row[i];
+        if (o->ex == w.ex && o->layer == w.layer && o->col == w.col && o->is_head == w.is_head) {
+            free(o->token);
+            free(o->error);
+            *o = w;   // the later record wins
+            return;
+        }
+    }
+    if (rs->n == rs->cap) rs->row = xrealloc(rs->row, sizeof *rs->row * (size_t)(rs->cap = rs->cap ? 2 * rs->cap : 64));
+    rs->row[rs->n++] = w;
+}
+
 static void read_result(AgentState *s, const Record *r) {
     char *name = field_str(r, "experiment"), *tool = field_str(r, "tool");
     AgentExperiment *e = name ? agent_experiment_find(s, name) : NULL;
@@ -332,6 +405,11 @@ static void read_result(AgentState *s, const Record *r) {
     free(tool);
     if (!e || t < 0) {
         s->n_stray++;
+        return;
+    }
+    if (e->method && !strcmp(e->method, AGENT_METHOD_PATCHING)) {
+        if (t == AGENT_TOOL_SCORELOSS) read_patch_row(e, r);
+        else e->n_stray++;
         return;
     }
     int *idx = NULL, n = 0;
@@ -352,7 +430,7 @@ static void read_result(AgentState *s, const Record *r) {
         free(idx);
         return;
     }
-    int cfg = config_index(e, idx, n);
+    int cfg = config_index(e, idx, n, r);
     free(idx);
     if (cfg < 0) {
         e->n_stray++;
@@ -414,8 +492,26 @@ const AgentRow *agent_row_find(const AgentExperiment *e, int t, int ex, int cfg)
     return best;
 }
 
+// Patching: examples with an error record, or with every cell of their grid.
+static int patch_examples_covered(const AgentExperiment *e) {
+    int covered = 0;
+    for (int x = 0; x < e->n_ex; x++) {
+        int cells = 0, have = 0, error = 0;
+        for (int i = 0; i < e->patch.n; i++) {
+            const AgentPatchRow *r = &e->patch.row[i];
+            if (r->ex != x) continue;
+            if (r->error) error = 1;
+            else have++, cells = r->cells > cells ? r->cells : cells;
+        }
+        covered += error || (have > 0 && have >= cells);
+    }
+    return covered;
+}
+
 // Examples that have a row of tool t for every configuration.
 static int examples_covered(const AgentExperiment *e, int t) {
+    if (e->method && !strcmp(e->method, AGENT_METHOD_PATCHING))
+        return t == AGENT_TOOL_SCORELOSS ? patch_examples_covered(e) : 0;
     int covered = 0;
     for (int x = 0; x < e->n_ex; x++) {
         int all = 1;
@@ -482,6 +578,7 @@ AgentStats agent_config_stats(const AgentExperiment *e, int cfg, int n_layer) {
 static int label_starts(const char *label, const char *prefix) { return !strncmp(label, prefix, strlen(prefix)); }
 
 AgentKind agent_experiment_kind(const AgentExperiment *e) {
+    if (e->method) return !strcmp(e->method, AGENT_METHOD_PATCHING) ? AGENT_KIND_PATCHING : AGENT_KIND_ABLATION;
     static const struct { const char *prefix; AgentKind kind; } kinds[] = {
         {"first ", AGENT_KIND_DROP_LAST}, {"last ", AGENT_KIND_DROP_FIRST}, {"skip ", AGENT_KIND_SKIP_ONE},
         {"repeat ", AGENT_KIND_REPEAT},   {"swap ", AGENT_KIND_SWAP},       {"reversed", AGENT_KIND_PERMUTE},
@@ -503,6 +600,134 @@ AgentKind agent_experiment_kind(const AgentExperiment *e) {
     return kind;
 }
 
+// ----------------------------------------------------------------------------- methods
+
+int agent_task_has_pairs(const char *task) {
+    const TaskInfo *t = task ? tasks_find(task) : NULL;
+    return t && t->n_items > 0 && t->items[0].corrupt_prompt != NULL;
+}
+
+int agent_method_configs(const char *method, const char *arg, int n_layer, int n_head, ConfigList *out, char *err,
+                         size_t errlen) {
+    memset(out, 0, sizeof *out);
+    if (!method) return fail(err, errlen, "no method");
+    int patching = !strcmp(method, AGENT_METHOD_PATCHING), ablation = !strcmp(method, AGENT_METHOD_ABLATION);
+    if (!patching && !ablation) return fail(err, errlen, "unknown method \"%s\" (ablation, patching)", method);
+    int heads = ablation && arg && !strcmp(arg, "ablate-heads"), mlps = ablation && arg && !strcmp(arg, "ablate-mlps");
+    if (ablation && !heads && !mlps) return fail(err, errlen, "ablation needs the sweep ablate-heads or ablate-mlps");
+    if (heads && n_head < 1) return fail(err, errlen, "ablate-heads needs the model's number of heads");
+    configs_add_intact(out, n_layer);
+    int *idx = xmalloc(sizeof(int) * (size_t)(n_layer ? n_layer : 1));
+    for (int l = 0; l < n_layer; l++) idx[l] = l;
+    for (int l = 0; ablation && l < n_layer; l++)
+        for (int h = 0; h < (heads ? n_head : 1); h++) {
+            InterpAblation a = {{heads ? TF_HOOK_Z : TF_HOOK_MLP_OUT, l, heads ? h : -1, -1}, INTERP_ZERO};
+            char label[LAYER_LABEL_MAX];
+            interp_ablation_label(&a, label, sizeof label);
+            configs_add(out, idx, n_layer, label);
+        }
+    free(idx);
+    return 0;
+}
+
+void agent_patch_summary_free(AgentPatchSummary *ps) {
+    free(ps->last);
+    free(ps->changed);
+    free(ps->best_token);
+    memset(ps, 0, sizeof *ps);
+}
+
+void agent_patch_summary(const AgentExperiment *e, int n_layer, AgentPatchSummary *ps) {
+    memset(ps, 0, sizeof *ps);
+    ps->rows = n_layer;
+    ps->best_layer = -1;
+    ps->last = xmalloc(sizeof(double) * (size_t)(n_layer ? n_layer : 1));
+    ps->changed = xmalloc(sizeof(double) * (size_t)(n_layer ? n_layer : 1));
+    ps->clean_ld = ps->corrupt_ld = ps->clean_loss = ps->corrupt_loss = NAN;
+    int n_ex = e->n_ex, W = 1;
+    int *width = xcalloc((size_t)(n_ex ? n_ex : 1), sizeof(int)), *error = xcalloc((size_t)(n_ex ? n_ex : 1), sizeof(int));
+    const AgentPatchRow **base = xcalloc((size_t)(n_ex ? n_ex : 1), sizeof *base);
+    for (int i = 0; i < e->patch.n; i++) {
+        const AgentPatchRow *r = &e->patch.row[i];
+        if (r->error) {
+            error[r->ex] = 1;
+            continue;
+        }
+        if (r->layer >= n_layer) continue;
+        ps->is_head |= r->is_head;
+        if (r->col + 1 > width[r->ex]) width[r->ex] = r->col + 1;
+        if (!base[r->ex]) base[r->ex] = r;
+    }
+    for (int x = 0; x < n_ex; x++) {
+        if (error[x]) ps->n_error++;
+        else if (width[x]) ps->n_ex++;
+        if (width[x] > W) W = width[x];
+    }
+    // Means per (block, column): the column is the offset from the end (positions) or the head.
+    size_t cells = (size_t)(n_layer ? n_layer : 1) * (size_t)W;
+    double *sum = xcalloc(cells, sizeof(double)), *lsum = xcalloc((size_t)(n_layer ? n_layer : 1), sizeof(double));
+    double *csum = xcalloc((size_t)(n_layer ? n_layer : 1), sizeof(double));
+    int *cnt = xcalloc(cells, sizeof(int)), *lcnt = xcalloc((size_t)(n_layer ? n_layer : 1), sizeof(int));
+    int *ccnt = xcalloc((size_t)(n_layer ? n_layer : 1), sizeof(int));
+    double *best_changed = xmalloc(sizeof(double) * (size_t)(n_ex ? n_ex : 1) * (size_t)(n_layer ? n_layer : 1));
+    for (size_t i = 0; i < (size_t)(n_ex ? n_ex : 1) * (size_t)(n_layer ? n_layer : 1); i++) best_changed[i] = NAN;
+    for (int i = 0; i < e->patch.n; i++) {
+        const AgentPatchRow *r = &e->patch.row[i];
+        if (r->error || r->layer >= n_layer || isnan(r->effect)) continue;
+        int col = r->is_head ? r->col : width[r->ex] - 1 - r->col;
+        sum[(size_t)r->layer * W + col] += r->effect;
+        cnt[(size_t)r->layer * W + col]++;
+        if (!r->is_head && col == 0) lsum[r->layer] += r->effect, lcnt[r->layer]++;
+        double *bc = &best_changed[(size_t)r->ex * n_layer + r->layer];
+        if (!r->is_head && r->changed && (isnan(*bc) || r->effect > *bc)) *bc = r->effect;
+    }
+    for (int x = 0; x < n_ex; x++)
+        for (int l = 0; l < n_layer; l++) {
+            double v = best_changed[(size_t)x * n_layer + l];
+            if (!isnan(v)) csum[l] += v, ccnt[l]++;
+        }
+    for (int l = 0; l < n_layer; l++) {
+        ps->last[l] = lcnt[l] ? lsum[l] / lcnt[l] : NAN;
+        ps->changed[l] = ccnt[l] ? csum[l] / ccnt[l] : NAN;
+        for (int c = 0; c < W; c++) {
+            size_t i = (size_t)l * W + c;
+            if (!cnt[i]) continue;
+            double m = sum[i] / cnt[i];
+            if (ps->best_layer < 0 || m > ps->best_effect) ps->best_layer = l, ps->best_col = c, ps->best_effect = m;
+            if (!ps->is_head) continue;
+            // the three largest heads, in order
+            int at = ps->n_top;
+            while (at > 0 && m > ps->top_effect[at - 1]) at--;
+            if (at >= 3) continue;
+            for (int k = ps->n_top < 3 ? ps->n_top : 2; k > at; k--)
+                ps->top_layer[k] = ps->top_layer[k - 1], ps->top_col[k] = ps->top_col[k - 1],
+                ps->top_effect[k] = ps->top_effect[k - 1];
+            ps->top_layer[at] = l, ps->top_col[at] = c, ps->top_effect[at] = m;
+            if (ps->n_top < 3) ps->n_top++;
+        }
+    }
+    // The clean token at the best cell (positions), and the mean baselines per example.
+    for (int i = 0; i < e->patch.n && ps->best_layer >= 0 && !ps->is_head && !ps->best_token; i++) {
+        const AgentPatchRow *r = &e->patch.row[i];
+        if (!r->error && r->token && r->layer == ps->best_layer && width[r->ex] - 1 - r->col == ps->best_col)
+            ps->best_token = xstrdup(r->token);
+    }
+    double b[4] = {0};
+    int nb[4] = {0};
+    for (int x = 0; x < n_ex; x++) {
+        const AgentPatchRow *r = base[x];
+        if (!r) continue;
+        double v[4] = {r->clean_ld, r->corrupt_ld, r->clean_loss, r->corrupt_loss};
+        for (int k = 0; k < 4; k++)
+            if (!isnan(v[k])) b[k] += v[k], nb[k]++;
+    }
+    double *dst[4] = {&ps->clean_ld, &ps->corrupt_ld, &ps->clean_loss, &ps->corrupt_loss};
+    for (int k = 0; k < 4; k++)
+        if (nb[k]) *dst[k] = b[k] / nb[k];
+    free(width), free(error), free(base), free(sum), free(cnt), free(lsum), free(lcnt), free(csum), free(ccnt);
+    free(best_changed);
+}
+
 // ----------------------------------------------------------------------------- actions
 
 void agent_action_free(AgentAction *a) {
@@ -510,6 +735,8 @@ void agent_action_free(AgentAction *a) {
     free(a->task);
     configs_free(&a->configs);
     free(a->sweeps);
+    free(a->method);
+    free(a->method_arg);
     free(a->experiment);
     free(a->observation);
     free(a->hypothesis);
@@ -565,8 +792,10 @@ static void action_members(JsonBuf *b, const AgentAction *a, int step) {
         jb_key(b, "task"), jb_cstr(b, a->task);
         write_configs(b, &a->configs);
         jb_key(b, "examples"), jb_int(b, a->examples);
-        jb_key(b, "samples"), jb_int(b, a->examples < AGENT_SAMPLES ? a->examples : AGENT_SAMPLES);
+        jb_key(b, "samples"), jb_int(b, a->method ? 0 : a->examples < AGENT_SAMPLES ? a->examples : AGENT_SAMPLES);
         if (a->sweeps) write_sweeps(b, a->sweeps);
+        opt_str(b, "method", a->method);
+        if (a->method && !strcmp(a->method, AGENT_METHOD_PATCHING)) opt_str(b, "patch_hook", a->method_arg);
         opt_str(b, "hypothesis", a->hypothesis);
         if (a->resume) {
             jb_key(b, "resume"), jb_puts(b, "true");
@@ -672,7 +901,7 @@ void agent_action_sh(FILE *fp, const AgentAction *a, int step) {
     sh_quote(fp, "name", a->name);
     sh_quote(fp, "task", a->task);
     fprintf(fp, "examples=%d\nsamples=%d\nn_configs=%d\n", a->examples,
-            a->examples < AGENT_SAMPLES ? a->examples : AGENT_SAMPLES, a->configs.n);
+            a->method ? 0 : a->examples < AGENT_SAMPLES ? a->examples : AGENT_SAMPLES, a->configs.n);
     for (int k = 0; k < a->configs.n; k++) {
         JsonBuf b = {0};
         char key[32];
@@ -697,6 +926,8 @@ void agent_action_sh(FILE *fp, const AgentAction *a, int step) {
     }
     fprintf(fp, "n_sweeps=%d\n", n_sweeps);
     for (int t = 0; t < AGENT_N_TOOLS; t++) fprintf(fp, "need_%s=%d\n", agent_tool_names[t], a->need[t]);
+    sh_quote(fp, "method", a->method ? a->method : "");
+    sh_quote(fp, "patch_hook", a->method && !strcmp(a->method, AGENT_METHOD_PATCHING) && a->method_arg ? a->method_arg : "");
 }
 
 // ----------------------------------------------------------------------------- checks
@@ -821,8 +1052,10 @@ static void experiment_to_action(const AgentExperiment *e, AgentAction *a) {
     a->type = AGENT_ACTION_EXPERIMENT;
     a->name = xstrdup(e->name);
     a->task = xstrdup(e->task);
-    for (int k = 0; k < e->configs.n; k++)
+    for (int k = 0; k < (e->method ? 1 : e->configs.n); k++)   // a method runs on the intact model
         configs_add(&a->configs, e->configs.cfg[k].idx, e->configs.cfg[k].n, e->configs.cfg[k].label);
+    a->method = e->method ? xstrdup(e->method) : NULL;
+    a->method_arg = e->method_arg ? xstrdup(e->method_arg) : NULL;
     a->examples = e->examples;
     a->sweeps = e->sweeps ? xstrdup(e->sweeps) : NULL;
     a->hypothesis = e->hypothesis ? xstrdup(e->hypothesis) : NULL;

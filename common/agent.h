@@ -68,6 +68,35 @@ typedef struct {
     int n, cap;
 } AgentRows;
 
+// Experiments by method (docs/interp.md).  NULL: layer configurations (the default).
+//   "ablation"  scoreloss --sweep ablate-heads|ablate-mlps: the configurations are the
+//               intact model and one per ablated component, told apart by label
+//               ("ablate L1H3", "ablate mlp 2") since they share their layers
+//   "patching"  scoreloss --patch-sweep[=HOOK] on a task with clean/corrupted pairs: one
+//               result per (example, block, position or head), kept as AgentPatchRows
+#define AGENT_METHOD_ABLATION "ablation"
+#define AGENT_METHOD_PATCHING "patching"
+
+// One cell of a patch sweep (deduplicated per (example, block, column), the last wins).
+typedef struct {
+    int ex;             // index into AgentExperiment.ex
+    int layer, col;     // the block; the position (or the head when is_head); -1 for an error
+    int is_head;
+    double effect;      // patch_effect (NaN when null)
+    double clean_ld, corrupt_ld;        // the logit-difference baselines (NaN without)
+    double clean_loss, corrupt_loss;
+    int cells;          // patch_cells: the cells of this example's grid
+    int changed;        // the clean and corrupted tokens differ at this position
+    char *token;        // the clean token at the position (owned), or NULL
+    char *error;        // the record's error (owned), or NULL
+    long lineno;
+} AgentPatchRow;
+
+typedef struct {
+    AgentPatchRow *row;
+    int n, cap;
+} AgentPatchRows;
+
 typedef struct {
     char *name, *task;
     ConfigList configs;         // in the action's order, with their labels
@@ -82,6 +111,9 @@ typedef struct {
     int n_ex;
     AgentRows rows[AGENT_N_TOOLS];
     long n_stray;               // results whose layers match no configuration
+    char *method;               // AGENT_METHOD_* (owned), or NULL: layer configurations
+    char *method_arg;           // ablation: its sweep ("ablate-heads"); patching: its hook
+    AgentPatchRows patch;       // patching: the cells
 } AgentExperiment;
 
 typedef struct {
@@ -93,6 +125,7 @@ typedef struct {
 typedef struct {
     char *model_name;           // meta.model.name
     int n_layer;                // meta.model.n_layer
+    int n_head;                 // meta.model.n_head (0 when absent)
     char *model_json;           // raw text of meta.model (owned)
     char *goal;                 // meta.goal (owned), or NULL
     AgentExperiment *exp;       // (n_exp) in journal order
@@ -146,9 +179,41 @@ AgentStats agent_config_stats(const AgentExperiment *e, int cfg, int n_layer);
 // The kind of corruption an experiment's labels describe (for notes and the report).
 typedef enum {
     AGENT_KIND_OTHER, AGENT_KIND_DROP_LAST, AGENT_KIND_DROP_FIRST, AGENT_KIND_SKIP_ONE,
-    AGENT_KIND_SKIP_RANGE, AGENT_KIND_REPEAT, AGENT_KIND_SWAP, AGENT_KIND_PERMUTE
+    AGENT_KIND_SKIP_RANGE, AGENT_KIND_REPEAT, AGENT_KIND_SWAP, AGENT_KIND_PERMUTE, AGENT_KIND_ABLATION,
+    AGENT_KIND_PATCHING
 } AgentKind;
 AgentKind agent_experiment_kind(const AgentExperiment *e);
+
+// Does the task (a built-in) come with clean/corrupted pairs ("corrupt_prompt")?
+int agent_task_has_pairs(const char *task);
+
+// The configurations of a method experiment: ablation — the intact model, then one
+// configuration per component of sweep arg ("ablate-heads": needs n_head >= 1;
+// "ablate-mlps"), labelled as scoreloss labels them; patching — the intact model.  0, or
+// -1 with a message for an unknown method or sweep.
+int agent_method_configs(const char *method, const char *arg, int n_layer, int n_head, ConfigList *out, char *err,
+                         size_t errlen);
+
+// What a patch sweep shows, over the examples of a patching experiment.  Positions are
+// compared across examples of different lengths by their offset from the end (0: the
+// final position).
+typedef struct {
+    int n_ex;               // examples with cells
+    int is_head;            // the sweep patched heads (columns are heads)
+    int rows;               // blocks 0..rows-1
+    double *last;           // (rows) mean effect at the final position (NaN: none)
+    double *changed;        // (rows) mean over examples of the largest effect at a changed token
+    int best_layer, best_col;   // the cell with the largest mean effect (col: offset from
+    double best_effect;         // the end, or the head); best_layer -1 when none
+    char *best_token;       // the clean token there in the first example that has it, or NULL
+    int top_layer[3], top_col[3];   // heads: the three largest mean effects
+    double top_effect[3];
+    int n_top;
+    double clean_ld, corrupt_ld, clean_loss, corrupt_loss;   // mean baselines (NaN: none)
+    int n_error;            // examples whose record was an error
+} AgentPatchSummary;
+void agent_patch_summary(const AgentExperiment *e, int n_layer, AgentPatchSummary *ps);
+void agent_patch_summary_free(AgentPatchSummary *ps);
 
 // ----------------------------------------------------------------------------- actions
 
@@ -163,6 +228,8 @@ typedef struct {
     int examples;
     char *sweeps;               // space-separated sweep names that expand to exactly `configs`
                                 //   (the built-in plan), so the tools label them alike; or NULL
+    char *method;               // AGENT_METHOD_* or NULL (layer configurations); see above
+    char *method_arg;           // ablation: the sweep; patching: the hook (resid_pre, head, ...)
     int resume;                 // 1: a re-run of the journalled experiment `name`
     int need[AGENT_N_TOOLS];    // resume: the tools whose results are missing (else all 1)
     // note (also uses task; an experiment may carry a hypothesis too)
@@ -178,7 +245,8 @@ void agent_action_free(AgentAction *a);
 
 // The printed line of action a at step `step`, with its '\n', appended to out:
 //   {"type":"experiment","step","name","task","configurations","labels","examples",
-//    "samples"[,"sweeps"][,"hypothesis"][,"resume":true,"rerun":[tools]],"planner"}
+//    "samples"[,"sweeps"][,"method"[,"patch_hook"]][,"hypothesis"][,"resume":true,
+//    "rerun":[tools]],"planner"}      (a method experiment: samples 0, only scoreloss runs)
 //   {"type":"note","step","experiment"?,"task"?,"observation","hypothesis"?,"planner"}
 //   {"type":"report","step","markdown","planner"}
 void agent_action_json(JsonBuf *out, const AgentAction *a, int step);
@@ -192,6 +260,7 @@ int agent_action_append(Journal *j, const AgentState *s, const AgentAction *a, i
 // Shell assignments describing a for pipelines/agent-loop.sh (values single-quoted):
 //   type= step= name= task= examples= samples= n_configs= config_K='[0,1]' label_K=
 //   n_sweeps= sweep_K= need_scoreloss= need_runlayers= need_topk=        (experiment)
+//   method= patch_hook=                                  (a method experiment, else empty)
 void agent_action_sh(FILE *fp, const AgentAction *a, int step);
 
 // ----------------------------------------------------------------------------- checks

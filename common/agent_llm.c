@@ -19,6 +19,16 @@ static char *take(JsonBuf *b) {   // the text of b (never NULL), which the calle
 
 // ----------------------------------------------------------------------------- system prompt
 
+// The tasks of o that come with clean/corrupted pairs, as text ("none of the tasks" when none).
+static const char *pair_tasks(const AgentOptions *o) {
+    static char buf[512];
+    buf[0] = '\0';
+    for (int i = 0; i < o->n_tasks; i++)
+        if (agent_task_has_pairs(o->tasks[i]))
+            snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", buf[0] ? ", " : "", o->tasks[i]);
+    return buf[0] ? buf : "none of this investigation's tasks";
+}
+
 char *agent_llm_system_prompt(const AgentState *s, const AgentOptions *o, int step) {
     JsonBuf b = {0};
     int L = s->n_layer;
@@ -60,10 +70,18 @@ char *agent_llm_system_prompt(const AgentState *s, const AgentOptions *o, int st
         agent_printf(&b, "- %s: %s\n", o->tasks[i], t && t->description ? t->description : "");
     }
     agent_printf(&b,
+        "\nBeyond layer order (these run on the intact model): run_patching does activation patching on a "
+        "task with clean/corrupted prompt pairs (%s): the clean run's residual stream (or a head's output) is "
+        "patched into the corrupted run at each block and position, and the effect 1 means the clean answer is "
+        "restored; run_ablation zero-ablates each attention head (or each MLP) alone and measures the answer "
+        "loss, like a skip-one experiment on components.\n",
+        pair_tasks(o));
+    agent_printf(&b,
         "\nTools: run_experiment starts an experiment (its results are in the journal at your next turn); "
         "add_note records an observation and hypothesis; write_report writes the results section and ends the "
         "investigation; list_experiments and get_results read the journal and are answered at once. Call "
-        "exactly one of run_experiment, add_note or write_report per turn; query tools may come before it. "
+        "exactly one of run_experiment, run_patching, run_ablation, add_note or write_report per turn; query tools "
+        "may come before it. "
         "Experiment names must be new and use only letters, digits and _ . : / + - (e.g. \"facts/first-6\"). "
         "At most %d configurations and %d examples per experiment (default %d).\n\n",
         AGENT_MAX_CONFIGS, AGENT_MAX_EXAMPLES, o->examples);
@@ -85,12 +103,59 @@ static void config_layers(JsonBuf *b, const LayerConfig *c) {
     agent_printf(b, "%s", buf);
 }
 
+// A patching experiment's grid, summarised: per block the mean effect at the final
+// position and the best at the changed tokens (or the top heads).
+static void render_patching(JsonBuf *b, const AgentState *s, const AgentExperiment *e) {
+    AgentPatchSummary ps;
+    agent_patch_summary(e, s->n_layer, &ps);
+    agent_printf(b, "activation patching of %s (clean -> corrupted), %d examples with results%s\n",
+                 e->method_arg ? e->method_arg : "resid_pre", ps.n_ex, ps.n_error ? " (some errors)" : "");
+    if (!isnan(ps.clean_ld))
+        agent_printf(b, "logit diff (answer - wrong answer): clean %.2f, corrupted %.2f\n", ps.clean_ld, ps.corrupt_ld);
+    else if (!isnan(ps.clean_loss))
+        agent_printf(b, "answer loss: clean %.2f, corrupted %.2f\n", ps.clean_loss, ps.corrupt_loss);
+    if (ps.is_head) {
+        agent_printf(b, "largest mean effects of one head:");
+        for (int k = 0; k < ps.n_top; k++) agent_printf(b, "%s L%dH%d %.2f", k ? "," : "", ps.top_layer[k], ps.top_col[k], ps.top_effect[k]);
+        agent_printf(b, "\n");
+    } else if (ps.best_layer >= 0) {
+        agent_printf(b, "block | effect at the final position | best effect at a changed token\n");
+        for (int l = 0; l < ps.rows; l++) agent_printf(b, "%d | %.2f | %.2f\n", l, ps.last[l], ps.changed[l]);
+        agent_printf(b, "largest mean effect: block %d, %d positions before the end, %.2f\n", ps.best_layer, ps.best_col,
+                     ps.best_effect);
+    }
+    agent_patch_summary_free(&ps);
+}
+
 // The loss table of e: one line per configuration.
 static void render_table(JsonBuf *b, const AgentState *s, const AgentExperiment *e, int detailed) {
+    if (e->method && !strcmp(e->method, AGENT_METHOD_PATCHING)) {
+        render_patching(b, s, e);
+        return;
+    }
     agent_printf(b, detailed ? "configuration | layers | n | loss ± sem | Δ intact | exact | errors\n"
                              : "configuration | layers | loss | Δ intact | exact\n");
+    // An ablation sweep in the prompt: the intact model and the 12 largest changes.
+    int limit = !detailed && e->method && e->configs.n > 13 ? 12 : 0;
+    double cut = -INFINITY;
+    if (limit) {
+        double *d = xmalloc(sizeof(double) * (size_t)e->configs.n);
+        int n = 0;
+        for (int k = 1; k < e->configs.n; k++) {
+            AgentStats st = agent_config_stats(e, k, s->n_layer);
+            if (st.has_delta) d[n++] = fabs(st.delta);
+        }
+        for (int i = 0; i < n && i < limit; i++)   // the limit-th largest |delta|
+            for (int j = i + 1; j < n; j++)
+                if (d[j] > d[i]) { double t = d[i]; d[i] = d[j]; d[j] = t; }
+        if (n > limit) cut = d[limit - 1];
+        free(d);
+    }
+    int shown = 0;
     for (int k = 0; k < e->configs.n; k++) {
         AgentStats st = agent_config_stats(e, k, s->n_layer);
+        if (limit && k > 0 && (!st.has_delta || fabs(st.delta) < cut || shown >= limit)) continue;
+        shown += k > 0;
         agent_printf(b, "%s | ", e->configs.cfg[k].label);
         config_layers(b, &e->configs.cfg[k]);
         if (st.n == 0) {
@@ -105,6 +170,8 @@ static void render_table(JsonBuf *b, const AgentState *s, const AgentExperiment 
         if (detailed) agent_printf(b, " | %d", st.n_error);
         agent_printf(b, "\n");
     }
+    if (limit && e->configs.n - 1 > shown)
+        agent_printf(b, "(%d smaller changes left out; get_results shows all)\n", e->configs.n - 1 - shown);
 }
 
 static void render_example(JsonBuf *b, const AgentExample *x) {
@@ -317,6 +384,39 @@ void agent_llm_tools(JsonBuf *tools, const AgentState *s, const AgentOptions *o)
                  "Run layer configurations of the model on examples of a task: answer loss, exact match, "
                  "completions and top tokens per configuration. Results arrive before your next turn.",
                  p.buf);
+    JsonBuf q = {0};
+    agent_printf(&q,
+        "{\"type\":\"object\",\"properties\":{"
+        "\"name\":{\"type\":\"string\",\"description\":\"a new, unique experiment name (e.g. facts-pairs/patch-resid)\"},"
+        "\"task\":{\"type\":\"string\",\"enum\":%s,\"description\":\"a task with clean/corrupted prompt pairs\"},"
+        "\"hook\":{\"type\":\"string\",\"enum\":[\"resid_pre\",\"resid_mid\",\"resid_post\",\"attn_out\",\"mlp_out\","
+        "\"head\"],\"description\":\"what is patched: the residual stream entering a block (resid_pre, default), an "
+        "attention or MLP output, each per (block, position); head: each attention head's output at all positions\"},"
+        "\"examples\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":%d},"
+        "\"hypothesis\":{\"type\":\"string\"}},"
+        "\"required\":[\"name\",\"task\"]}",
+        tasks.buf, AGENT_MAX_EXAMPLES);
+    llm_tool_add(tools, "run_patching",
+                 "Activation patching (causal tracing) on the intact model: run the clean prompt, then the corrupted "
+                 "one with one activation at a time restored from the clean run; per (block, position) or head the "
+                 "normalised effect on the logit difference answer - wrong answer (1: fully restored).",
+                 q.buf);
+    jb_reset(&q);
+    agent_printf(&q,
+        "{\"type\":\"object\",\"properties\":{"
+        "\"name\":{\"type\":\"string\",\"description\":\"a new, unique experiment name (e.g. facts/ablate-heads)\"},"
+        "\"task\":{\"type\":\"string\",\"enum\":%s},"
+        "\"components\":{\"type\":\"string\",\"enum\":[\"heads\",\"mlps\"],\"description\":\"ablate each "
+        "attention head (default) or each MLP alone\"},"
+        "\"examples\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":%d},"
+        "\"hypothesis\":{\"type\":\"string\"}},"
+        "\"required\":[\"name\",\"task\"]}",
+        tasks.buf, AGENT_MAX_EXAMPLES);
+    llm_tool_add(tools, "run_ablation",
+                 "Zero-ablate each attention head (or each MLP) of the intact model alone: the answer loss per "
+                 "ablated component against the intact model.",
+                 q.buf);
+    jb_free(&q);
     llm_tool_add(tools, "add_note",
                  "Record an observation from the results (with the numbers) and the hypothesis it supports or "
                  "refutes.",
@@ -530,6 +630,82 @@ done:
     return rc;
 }
 
+// run_patching / run_ablation: an experiment by method, on the intact model.
+static int call_run_method(const AgentState *s, const AgentOptions *o, const JsonDoc *d, const char *tool, AgentAction *a,
+                           char **answer) {
+    int patching = !strcmp(tool, "run_patching");
+    char *name = NULL, *task = NULL, *hyp = NULL, *arg = NULL, msg[300];
+    long long n = o->examples;
+    int rc = AGENT_CALL_BAD;
+    if (arg_str(d, "name", &name) != 1) {
+        *answer = agent_strf("%s: \"name\" (a string) is required", tool);
+        goto done;
+    }
+    if (agent_name_check(name, msg, sizeof msg) != 0) {
+        *answer = agent_strf("%s: %s", tool, msg);
+        goto done;
+    }
+    if (agent_experiment_find(s, name)) {
+        *answer = agent_strf("%s: an experiment named \"%s\" already exists; choose a new name", tool, name);
+        goto done;
+    }
+    if (arg_str(d, "task", &task) != 1) {
+        *answer = agent_strf("%s: \"task\" (a string) is required", tool);
+        goto done;
+    }
+    if (!task_allowed(o, task)) {
+        *answer = bad_task(o, tool, task);
+        goto done;
+    }
+    if (patching && !agent_task_has_pairs(task)) {
+        *answer = agent_strf("run_patching: task %s has no corrupted prompts; use one with pairs (%s)", task, pair_tasks(o));
+        goto done;
+    }
+    int et = json_obj_get(d, 0, "examples");
+    if (et >= 0 && !json_is_null(d, et) && (json_int(d, et, &n) != 0 || n < 1 || n > AGENT_MAX_EXAMPLES)) {
+        *answer = agent_strf("%s: \"examples\" must be an integer in 1..%d", tool, AGENT_MAX_EXAMPLES);
+        goto done;
+    }
+    if (arg_str(d, "hypothesis", &hyp) < 0 || arg_str(d, patching ? "hook" : "components", &arg) < 0) {
+        *answer = agent_strf("%s: \"hypothesis\" and \"%s\" must be strings", tool, patching ? "hook" : "components");
+        goto done;
+    }
+    static const char *const hooks[] = {"resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out", "head"};
+    int ok = !arg;
+    for (size_t k = 0; patching && arg && k < sizeof hooks / sizeof *hooks; k++) ok |= !strcmp(arg, hooks[k]);
+    if (!patching && arg) ok = !strcmp(arg, "heads") || !strcmp(arg, "mlps");
+    if (!ok) {
+        *answer = agent_strf(patching ? "run_patching: \"hook\" must be resid_pre, resid_mid, resid_post, attn_out, "
+                                        "mlp_out or head, not \"%s\""
+                                      : "run_ablation: \"components\" must be heads or mlps, not \"%s\"", arg);
+        goto done;
+    }
+    if (!patching && (!arg || !strcmp(arg, "heads")) && s->n_head < 1) {
+        *answer = xstrdup("run_ablation: the model's number of heads is not known (no n_head in the meta record); "
+                          "use components \"mlps\"");
+        goto done;
+    }
+    memset(a, 0, sizeof *a);
+    a->type = AGENT_ACTION_EXPERIMENT;
+    a->planner = "llm";
+    a->name = name, name = NULL;
+    a->task = task, task = NULL;
+    a->hypothesis = hyp, hyp = NULL;
+    configs_add_intact(&a->configs, s->n_layer);
+    a->examples = (int)n;
+    a->method = xstrdup(patching ? AGENT_METHOD_PATCHING : AGENT_METHOD_ABLATION);
+    a->method_arg = xstrdup(patching ? (arg ? arg : "resid_pre") : arg && !strcmp(arg, "mlps") ? "ablate-mlps" : "ablate-heads");
+    if (!patching) a->sweeps = xstrdup(a->method_arg);
+    a->need[AGENT_TOOL_SCORELOSS] = 1;
+    rc = AGENT_CALL_ACTION;
+done:
+    free(name);
+    free(task);
+    free(hyp);
+    free(arg);
+    return rc;
+}
+
 static int call_add_note(const AgentState *s, const AgentOptions *o, const JsonDoc *d, AgentAction *a,
                          char **answer) {
     char *exp = NULL, *task = NULL, *obs = NULL, *hyp = NULL;
@@ -608,13 +784,13 @@ int agent_llm_call(const AgentState *s, const AgentOptions *o, const char *name,
     *answer = NULL;
     memset(a, 0, sizeof *a);
     static const char *const known[] = {"run_experiment", "add_note", "write_report", "list_experiments",
-                                        "get_results"};
+                                        "get_results", "run_patching", "run_ablation"};
     int k = -1;
-    for (int i = 0; i < 5 && name; i++)
+    for (int i = 0; i < 7 && name; i++)
         if (!strcmp(name, known[i])) k = i;
     if (k < 0) {
-        *answer = agent_strf("unknown tool \"%s\"; the tools are run_experiment, add_note, write_report, "
-                             "list_experiments and get_results", name ? name : "");
+        *answer = agent_strf("unknown tool \"%s\"; the tools are run_experiment, run_patching, run_ablation, "
+                             "add_note, write_report, list_experiments and get_results", name ? name : "");
         return AGENT_CALL_BAD;
     }
     LlmToolCall tc = {.name = (char *)name, .arguments = (char *)(arguments ? arguments : "")};
@@ -631,7 +807,8 @@ int agent_llm_call(const AgentState *s, const AgentOptions *o, const char *name,
     case 1: rc = call_add_note(s, o, &d, a, answer); break;
     case 2: rc = call_write_report(&d, a, answer); break;
     case 3: *answer = agent_llm_list_experiments(s), rc = AGENT_CALL_QUERY; break;
-    default: rc = call_get_results(s, &d, answer); break;
+    case 4: rc = call_get_results(s, &d, answer); break;
+    default: rc = call_run_method(s, o, &d, name, a, answer); break;
     }
     json_free(&d);
     return rc;
@@ -744,7 +921,8 @@ static int reply_handle(const AgentState *s, const AgentOptions *o, int due, con
         const LlmToolCall *tc = &reply->tool_calls[i];
         if (taken) {   // a later action of the same reply: run in the following steps
             if (tc->name && (!strcmp(tc->name, "run_experiment") || !strcmp(tc->name, "add_note") ||
-                             !strcmp(tc->name, "write_report")))
+                             !strcmp(tc->name, "write_report") || !strcmp(tc->name, "run_patching") ||
+                             !strcmp(tc->name, "run_ablation")))
                 queue_add(&queue, tc->name, tc->arguments);
             continue;
         }

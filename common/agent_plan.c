@@ -42,14 +42,28 @@ static int sweeps_configs(const char *sweeps, int n_layer, ConfigList *out, char
 }
 
 int agent_plan_configs(const AgentPlanItem *it, int n_layer, ConfigList *out, char *err, size_t errlen) {
+    if (it->method) {
+        memset(out, 0, sizeof *out);
+        configs_add_intact(out, n_layer);
+        return 0;
+    }
     return sweeps_configs(it->sweeps, n_layer, out, err, errlen);
 }
 
+// The methods studied on tasks with clean/corrupted pairs, at the end of the plan.
+static const struct {
+    const char *type, *sweeps, *method, *arg;
+} method_types[] = {
+    {"patching", NULL, AGENT_METHOD_PATCHING, "resid_pre"},
+    {"ablate-heads", "ablate-heads", AGENT_METHOD_ABLATION, "ablate-heads"},
+};
+#define N_METHOD_TYPES ((int)(sizeof method_types / sizeof method_types[0]))
+
 int agent_plan_items(const AgentOptions *o, int n_layer, AgentPlanItem **items) {
-    *items = xcalloc((size_t)(o->n_tasks * N_PLAN_TYPES + 1), sizeof **items);
+    *items = xcalloc((size_t)(o->n_tasks * (N_PLAN_TYPES + N_METHOD_TYPES) + 1), sizeof **items);
     int n = 0;
     for (int t = 0; t < o->n_tasks; t++)
-        for (int k = 0; k < N_PLAN_TYPES; k++) {
+        for (int k = 0; k < N_PLAN_TYPES && !agent_task_has_pairs(o->tasks[t]); k++) {
             ConfigList cl;
             char err[160];
             if (sweeps_configs(plan_types[k].sweeps, n_layer, &cl, err, sizeof err) != 0) continue;
@@ -61,6 +75,16 @@ int agent_plan_items(const AgentOptions *o, int n_layer, AgentPlanItem **items) 
             it->task = o->tasks[t];
             it->type = plan_types[k].type;
             it->sweeps = plan_types[k].sweeps;
+        }
+    for (int t = 0; t < o->n_tasks; t++)
+        for (int k = 0; k < N_METHOD_TYPES && agent_task_has_pairs(o->tasks[t]); k++) {
+            AgentPlanItem *it = &(*items)[n++];
+            snprintf(it->name, sizeof it->name, "%s/%s", o->tasks[t], method_types[k].type);
+            it->task = o->tasks[t];
+            it->type = method_types[k].type;
+            it->sweeps = method_types[k].sweeps;
+            it->method = method_types[k].method;
+            it->method_arg = method_types[k].arg;
         }
     return n;
 }
@@ -92,7 +116,9 @@ int agent_plan_builtin(const AgentState *s, const AgentOptions *o, AgentAction *
         a->planner = "builtin";
         a->name = xstrdup(items[i].name);
         a->task = xstrdup(items[i].task);
-        a->sweeps = xstrdup(items[i].sweeps);
+        a->sweeps = items[i].sweeps ? xstrdup(items[i].sweeps) : NULL;
+        a->method = items[i].method ? xstrdup(items[i].method) : NULL;
+        a->method_arg = items[i].method_arg ? xstrdup(items[i].method_arg) : NULL;
         a->examples = o->examples;
         for (int t = 0; t < AGENT_N_TOOLS; t++) a->need[t] = 1;
         rc = agent_plan_configs(&items[i], s->n_layer, &a->configs, err, errlen);
@@ -344,6 +370,83 @@ static void note_permute(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, const char
         agent_printf(hb, "%s barely depends on the block order: the blocks act like independent additive updates.", task);
 }
 
+static const char *ordinal_offset(int off, char *buf, size_t n) {
+    if (off == 0) snprintf(buf, n, "the final position");
+    else snprintf(buf, n, "position %d from the end", -off);
+    return buf;
+}
+
+// Activation patching: where along depth and position the clean run's information
+// restores the answer (docs/interp.md: effect 1 = fully restored).
+static void note_patching(JsonBuf *ob, JsonBuf *hb, const AgentState *s, const AgentExperiment *e) {
+    AgentPatchSummary ps;
+    agent_patch_summary(e, s->n_layer, &ps);
+    const char *hook = e->method_arg ? e->method_arg : "resid_pre";
+    agent_printf(ob, "%s on %s (%d examples, patching %s from the clean prompt into the corrupted one, %d blocks x %s):",
+                 e->name, e->task, e->examples, hook, s->n_layer, ps.is_head ? "heads" : "positions");
+    if (ps.best_layer < 0) {
+        agent_printf(ob, " no usable patch effects.");
+        agent_printf(hb, "The experiment should be repeated: it produced no patch effects.");
+        agent_patch_summary_free(&ps);
+        return;
+    }
+    if (!isnan(ps.clean_ld))
+        agent_printf(ob, " logit difference answer - wrong answer: clean %.2f, corrupted %.2f (means).", ps.clean_ld,
+                     ps.corrupt_ld);
+    else
+        agent_printf(ob, " answer loss: clean %.2f, corrupted %.2f (means).", ps.clean_loss, ps.corrupt_loss);
+    char pos[64];
+    if (ps.is_head) {
+        agent_printf(ob, " Largest mean effects of a single head (all positions):");
+        for (int k = 0; k < ps.n_top; k++)
+            agent_printf(ob, "%s L%dH%d %.2f", k ? "," : "", ps.top_layer[k], ps.top_col[k], ps.top_effect[k]);
+        agent_printf(ob, ".");
+        if (ps.best_effect >= 0.3)
+            agent_printf(hb, "Head L%dH%d carries much of what decides the %s answer (patching it alone restores %.0f%% "
+                             "of the clean logit difference).", ps.top_layer[0], ps.top_col[0], e->task,
+                         100 * ps.best_effect);
+        else
+            agent_printf(hb, "No single head carries the %s answer (at most %.0f%% restored by one head): the "
+                             "information moves through several heads.", e->task, 100 * ps.best_effect);
+        agent_patch_summary_free(&ps);
+        return;
+    }
+    agent_printf(ob, " Largest mean effect: block %d at %s", ps.best_layer, ordinal_offset(ps.best_col, pos, sizeof pos));
+    if (ps.best_token) {
+        char *t = agent_clip(ps.best_token, 24);
+        agent_printf(ob, " (\"%s\" in the first example)", t);
+        free(t);
+    }
+    agent_printf(ob, ", %.2f.", ps.best_effect);
+    int L = s->n_layer, mid = L / 2, handoff = -1, crossover = -1;
+    if (!isnan(ps.last[0]) && !isnan(ps.last[L - 1]))
+        agent_printf(ob, " At the final position the effect is %.2f at block 0, %.2f at block %d and %.2f at block %d.",
+                     ps.last[0], ps.last[mid], mid, ps.last[L - 1], L - 1);
+    if (!isnan(ps.changed[0]) && !isnan(ps.changed[L - 1]))
+        agent_printf(ob, " At the changed tokens (where the prompts differ) the best effect is %.2f at block 0 and %.2f "
+                         "at block %d.", ps.changed[0], ps.changed[L - 1], L - 1);
+    for (int l = 0; l < L; l++) {
+        if (handoff < 0 && !isnan(ps.last[l]) && ps.last[l] >= 0.5) handoff = l;
+        if (crossover < 0 && !isnan(ps.last[l]) && !isnan(ps.changed[l]) && ps.last[l] > ps.changed[l]) crossover = l;
+    }
+    if (crossover >= 0) agent_printf(ob, " The final position carries more than the changed tokens from block %d on.", crossover);
+    double early = -INFINITY;   // the changed tokens' best effect before the crossover
+    for (int l = 0; l < (crossover >= 0 ? crossover : L); l++)
+        if (!isnan(ps.changed[l]) && ps.changed[l] > early) early = ps.changed[l];
+    if (handoff >= 0 && crossover > 0 && early >= 0.3)
+        agent_printf(hb, "The information that decides the %s answer sits at the changed tokens in blocks 0-%d (up to "
+                         "%.2f restored there) and has moved to the final position by block %d (restoring half of the "
+                         "clean behaviour there from block %d on).", e->task, crossover - 1, early, crossover, handoff);
+    else if (handoff >= 0)
+        agent_printf(hb, "Patching the final position restores the %s answer from block %d on: the answer is "
+                         "assembled there%s.", e->task, handoff,
+                     early >= 0.3 ? "" : ", and no single changed token carries it alone in the blocks before");
+    else
+        agent_printf(hb, "No single position of the residual stream restores the %s answer (best %.2f at block %d): "
+                         "the information is spread over several positions.", e->task, ps.best_effect, ps.best_layer);
+    agent_patch_summary_free(&ps);
+}
+
 void agent_note_builtin(const AgentState *s, const AgentExperiment *e, AgentAction *a) {
     memset(a, 0, sizeof *a);
     a->type = AGENT_ACTION_NOTE;
@@ -353,13 +456,18 @@ void agent_note_builtin(const AgentState *s, const AgentExperiment *e, AgentActi
     Numbers nb;
     numbers_init(&nb, e, s->n_layer);
     JsonBuf ob = {0}, hb = {0};
-    agent_printf(&ob, "%s on %s (%d examples, %d configurations):", e->name, e->task, e->examples, e->configs.n);
-    if (nb.ik < 0) {
+    AgentKind kind = agent_experiment_kind(e);
+    if (kind == AGENT_KIND_PATCHING) note_patching(&ob, &hb, s, e);
+    else agent_printf(&ob, "%s on %s (%d examples, %d configurations):", e->name, e->task, e->examples, e->configs.n);
+    if (kind == AGENT_KIND_PATCHING) {
+        // the note is complete
+    } else if (nb.ik < 0) {
         agent_printf(&ob, " no usable intact loss, so no comparison can be made.");
         agent_printf(&hb, "The experiment should be repeated: its intact configuration produced no losses.");
     } else {
         agent_printf(&ob, " intact loss %.2f (exact %d%%).", nb.I, pct(nb.st[nb.ik].exact_rate));
-        switch (agent_experiment_kind(e)) {
+        int heads = e->method_arg && !strcmp(e->method_arg, "ablate-heads");
+        switch (kind) {
         case AGENT_KIND_DROP_LAST: note_drop(&ob, &hb, &nb, 1, e->task); break;
         case AGENT_KIND_DROP_FIRST: note_drop(&ob, &hb, &nb, 0, e->task); break;
         case AGENT_KIND_SKIP_ONE: note_ranked(&ob, &hb, &nb, "single block removal", "block", e->task, NULL); break;
@@ -372,6 +480,9 @@ void agent_note_builtin(const AgentState *s, const AgentExperiment *e, AgentActi
         case AGENT_KIND_REPEAT: note_ranked(&ob, &hb, &nb, "repeated block", "block", e->task, "repeating a block"); break;
         case AGENT_KIND_SWAP: note_ranked(&ob, &hb, &nb, "swap", "swap", e->task, "swapping neighbouring blocks"); break;
         case AGENT_KIND_PERMUTE: note_permute(&ob, &hb, &nb, e->task); break;
+        case AGENT_KIND_ABLATION:
+            note_ranked(&ob, &hb, &nb, heads ? "head ablation" : "MLP ablation", heads ? "head" : "MLP", e->task, NULL);
+            break;
         default: note_ranked(&ob, &hb, &nb, "configuration", "configuration", e->task, "these corruptions"); break;
         }
     }
@@ -386,7 +497,7 @@ void agent_note_builtin(const AgentState *s, const AgentExperiment *e, AgentActi
 
 // ----------------------------------------------------------------------------- report
 
-typedef enum { SEC_DEPTH, SEC_CRITICAL, SEC_ROBUST, SEC_OTHER, N_SEC } Section;
+typedef enum { SEC_DEPTH, SEC_CRITICAL, SEC_ROBUST, SEC_COMPONENTS, SEC_PATCHING, SEC_OTHER, N_SEC } Section;
 
 static Section section_of(AgentKind k) {
     switch (k) {
@@ -397,6 +508,8 @@ static Section section_of(AgentKind k) {
     case AGENT_KIND_REPEAT:
     case AGENT_KIND_SWAP:
     case AGENT_KIND_PERMUTE: return SEC_ROBUST;
+    case AGENT_KIND_ABLATION: return SEC_COMPONENTS;
+    case AGENT_KIND_PATCHING: return SEC_PATCHING;
     default: return SEC_OTHER;
     }
 }
@@ -445,7 +558,7 @@ static void report_table(JsonBuf *b, const AgentState *s, const char *task) {
 static void report_task(JsonBuf *b, const AgentState *s, const char *task) {
     static const char *const titles[N_SEC] = {
         "Where the capability appears along depth", "Critical blocks", "Robustness to repetition and permutation",
-        "Other observations"};
+        "Critical components (ablation)", "Where the information flows (activation patching)", "Other observations"};
     JsonBuf sec[N_SEC] = {{0}};
     for (int i = 0; i < s->n_exp; i++) {
         const AgentExperiment *e = &s->exp[i];

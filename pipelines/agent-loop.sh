@@ -10,6 +10,8 @@
 #   experiment -> gentasks, then scoreloss (every example), runlayers and topk (the first
 #                 few examples) over the experiment's configurations, each output record
 #                 appended to the journal as a result tagged with the experiment and tool;
+#                 a method experiment (docs/interp.md) runs scoreloss alone: patching with
+#                 --patch-sweep=HOOK, ablation with its sweep (--sweep ablate-heads);
 #   note       -> nothing more (agentstep journalled it);
 #   report     -> `report --journal FILE --out DIR`, and the loop ends.
 # With OPENAI_API_KEY set the LLM plans (agentstep --planner llm), else the built-in planner.
@@ -101,6 +103,12 @@ run_experiment() {
       if [ -n "$lab" ] && [ "${#lab}" -lt 64 ]; then cfg+=(--layers "${!v}=$lab"); else cfg+=(--layers "${!v}"); fi
     done
   fi
+  case "${method:-}" in
+    patching) [ "$need_scoreloss" = 1 ] && run_tool scoreloss "$work/tasks.ndjson" --patch-sweep="${patch_hook:-resid_pre}"
+              return 0 ;;
+    ablation) [ "$need_scoreloss" = 1 ] && run_tool scoreloss "$work/tasks.ndjson" "${cfg[@]}"
+              return 0 ;;
+  esac
   [ "$need_scoreloss" = 1 ] && run_tool scoreloss "$work/tasks.ndjson" "${cfg[@]}"
   [ "$need_runlayers" = 1 ] && run_tool runlayers "$work/samples.ndjson" "${cfg[@]}" --max-tokens 12 --stop $'\n'
   [ "$need_topk" = 1 ] && run_tool topk "$work/samples.ndjson" "${cfg[@]}" -k 5
@@ -122,7 +130,7 @@ while :; do
   fi
   [ "$rc" -eq 0 ] || { echo "agent-loop: agentstep failed (exit $rc)" >&2; exit "$rc"; }
   cat "$work/action.json"
-  unset type step name task examples samples n_configs n_sweeps need_scoreloss need_runlayers need_topk
+  unset type step name task examples samples n_configs n_sweeps need_scoreloss need_runlayers need_topk method patch_hook
   # shellcheck disable=SC1091
   . "$work/action.sh"
   case "$type" in

@@ -28,7 +28,7 @@ static const char usage_long[] =
     "                        OPENAI_API_KEY is set, else builtin)\n"
     "  --llm-model NAME      chat model (default $AUTOINTERP_LLM_MODEL, else gpt-4o-mini)\n"
     "  --max-steps N         actions before the report is due (default 80; 0: no limit)\n"
-    "  --tasks a,b,c         tasks to study (default facts,addition,counting,json)\n"
+    "  --tasks a,b,c         tasks to study (default facts,addition,counting,json,facts-pairs)\n"
     "  --examples N          examples per experiment (default 8)\n"
     "  --context-budget C    characters of prompt for the LLM (default 24000)\n"
     "  --max-retries N       corrections of bad LLM replies per step (default 3)\n"

@@ -171,7 +171,7 @@ check_eq "llm: 9 requests (4 replies in step 1 + a 429, 2 in step 2, none for th
 check_eq "llm: the model asked for" "$(val "$LOG" 'sorted(set(r["body"]["model"] for r in L))')" "['test-model']"
 check_eq "llm: Authorization header" "$(val "$LOG" 'sorted(set(r["headers"].get("authorization") for r in L))')" "['Bearer $SECRET']"
 check_eq "llm: the tools offered" "$(val "$LOG" '[t["function"]["name"] for t in L[0]["body"]["tools"]]')" \
-  "['run_experiment', 'add_note', 'write_report', 'list_experiments', 'get_results']"
+  "['run_experiment', 'run_patching', 'run_ablation', 'add_note', 'write_report', 'list_experiments', 'get_results']"
 check_eq "llm: system prompt names the model and its blocks" \
   "$(val "$LOG" 'L[0]["body"]["messages"][0]["role"], "You study '"$M"', a GPT-2 model with 4 transformer blocks (numbered 0-3" in L[0]["body"]["messages"][0]["content"]')" \
   "('system', True)"

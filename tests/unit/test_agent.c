@@ -457,7 +457,7 @@ static void test_prompt_budget(void) {
     JsonDoc d;
     char err[128];
     CHECK_INT("tools: valid JSON", json_parse(&d, tools.buf, tools.len, err, sizeof err), 0);
-    CHECK_INT("tools: five", json_size(&d, 0), 5);
+    CHECK_INT("tools: seven", json_size(&d, 0), 7);
     CHECK("tools: layer bounds", strstr(tools.buf, "\"minimum\":0,\"maximum\":1") != NULL);
     json_free(&d);
     jb_free(&tools);
