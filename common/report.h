@@ -8,11 +8,17 @@
 //                          label, layers, n, mean loss ± stderr, Δ vs intact, exact-match
 //                          rate — summary_add/summary_stats, so the numbers are those of
 //                          `scoreloss --summary` on the same records
+//     ### Activation patching  per task and hook of `scoreloss --patch-sweep` results: the
+//                          mean patch_effect per block x position (or head), over the
+//                          examples as long as the first (docs/interp.md); these records
+//                          are left out of the loss table
 //     ### Completions      per task and configuration, the first few runlayers completions
 //     ### Top next tokens  per task and configuration, the first few topk records
 //   ## Plots            loss_vs_layers.svg: mean loss against the number of blocks kept,
 //                       one line per task, from every experiment with "first n" labels;
 //                       skip_one_delta.svg: Δ loss of "skip i" per block (x) and task (y)
+//                       patch_N.svg: per patch sweep (experiment, task, hook), the mean
+//                       effect per block (y, the last on top) and position or head (x)
 //   ## Notes            every note, in journal order, with its hypothesis
 //   ## Results          the markdown of the last "report" record (or a line saying that
 //                       the investigation has not finished)
