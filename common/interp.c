@@ -324,10 +324,8 @@ static unsigned parse_hook_list(const char *list) {
     char *copy = xstrdup(list), *save = NULL;
     for (char *p = strtok_r(copy, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
         int point = tf_hook_find(p);
-        if (point < 0) {
-            free(copy);
+        if (point < 0)   // exits: copy goes with the process
             eprintf(EXIT_USAGE, "--dump-hooks: unknown hook \"%s\" (resid_pre, z, attn_out, resid_mid, mlp_out, resid_post)", p);
-        }
         mask |= 1u << point;
     }
     free(copy);
@@ -500,7 +498,7 @@ int interp_record_read(InterpRecord *ir, const InterpOptions *o, const Model *m,
     }
     if (got == 0 && o->has_patch) {
         ir->patch = xmalloc(sizeof *ir->patch * (size_t)(o->n_patch ? o->n_patch : 1));
-        memcpy(ir->patch, o->patch, sizeof *ir->patch * (size_t)o->n_patch);
+        if (o->n_patch) memcpy(ir->patch, o->patch, sizeof *ir->patch * (size_t)o->n_patch);
         ir->n_patch = o->n_patch;
     }
     ir->patching = got == 1 || o->has_patch || o->patch_sweep;
