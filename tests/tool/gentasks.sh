@@ -19,7 +19,7 @@ check_eq "-n 5 is a prefix of -n 30" "$(cat "$TMP/p5")" "$(grep '"task":"copy"' 
 # --- every record, checked in Python -----------------------------------------
 cat >"$TMP/check.py" <<'EOF'
 import json, re, sys
-BUILTIN = {"addition", "json", "facts", "counting", "days", "opposites", "alphabet", "plural", "copy"}
+BUILTIN = {"addition", "json", "facts", "facts-pairs", "counting", "days", "opposites", "alphabet", "plural", "copy"}
 want_n = {k: int(v) for k, v in (a.split("=") for a in sys.argv[1:])}
 recs = [json.loads(l) for l in sys.stdin]
 count, errs = {}, []
@@ -28,7 +28,9 @@ for r in recs:
     i = count.get(t, 0)
     count[t] = i + 1
     def bad(msg): errs.append("%s: %s" % (r.get("id"), msg))
-    if set(r) - {"id", "task", "description", "prompt", "answer", "separator", "eval_questions"}: bad("extra field")
+    pairs = {"corrupt_prompt", "wrong_answer"} if t == "facts-pairs" else set()
+    if set(r) - {"id", "task", "description", "prompt", "answer", "separator", "eval_questions"} - pairs: bad("extra field")
+    if t == "facts-pairs" and not all(isinstance(r.get(k), str) and r[k] for k in pairs): bad("pair fields")
     for k in ("id", "task", "description", "prompt", "answer", "separator"):
         if not isinstance(r.get(k), str): bad("%s not a string" % k)
     if r["id"] != "%s-%d" % (t, i): bad("id out of order")
@@ -58,10 +60,10 @@ gentasks >"$TMP/all"
 nfacts=$(gentasks --list | $PY -c 'import json,sys; print([json.loads(l) for l in sys.stdin if "facts" in l][0]["n_available"])')
 check_eq "facts lists at least 20" "$([ "$nfacts" -ge 20 ] && echo yes)" yes
 check_eq "default: 20 per generated task, whole fixed list" \
-  "$($PY "$TMP/check.py" addition=20 json=20 facts="$nfacts" counting=20 days=20 opposites=20 alphabet=20 plural=20 copy=20 <"$TMP/all")" ok
+  "$($PY "$TMP/check.py" addition=20 json=20 facts="$nfacts" facts-pairs=16 counting=20 days=20 opposites=20 alphabet=20 plural=20 copy=20 <"$TMP/all")" ok
 gentasks -n 7 >"$TMP/n7"
 check_eq "-n 7 for every task" \
-  "$($PY "$TMP/check.py" addition=7 json=7 facts=7 counting=7 days=7 opposites=7 alphabet=7 plural=7 copy=7 <"$TMP/n7")" ok
+  "$($PY "$TMP/check.py" addition=7 json=7 facts=7 facts-pairs=7 counting=7 days=7 opposites=7 alphabet=7 plural=7 copy=7 <"$TMP/n7")" ok
 check_eq "addition --digits 4 --shots 5: sums recomputed" \
   "$(gentasks addition --digits 4 --shots 5 -n 200 --seed 9 | $PY "$TMP/check.py" addition=200)" ok
 check_eq "json x300: prompt + answer is valid JSON" "$(gentasks json -n 300 --seed 3 | $PY "$TMP/check.py" json=300)" ok
@@ -110,7 +112,7 @@ import json,sys
 rs = [json.loads(l) for l in sys.stdin]
 print(len(rs), all(r["description"] and ("generated" in r) != ("n_available" in r) for r in rs),
       [r["name"] for r in rs if r.get("generated")][:2], [r["name"] for r in rs if "n_available" in r])' <"$TMP/list")" \
-  "9 True ['addition', 'json'] ['facts']"
+  "10 True ['addition', 'json'] ['facts', 'facts-pairs']"
 check_eq "--list --task" "$(gentasks --list --task json | cut -c1-15)" '{"name":"json",'
 
 # --- stdin, output errors, usage -----------------------------------------------
