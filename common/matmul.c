@@ -318,14 +318,22 @@ static void unembed_task(void *ctx, int task, int worker) {
     (void)worker;
     const UnembedJob *job = ctx;
     const MmKernels *k = job->k;
-    int C = job->C, V = job->V;
+    int C = job->C, V = job->V, T = job->T;
     int v0 = task * job->chunk, v1 = v0 + job->chunk < V ? v0 + job->chunk : V;
+    int n_tblocks = (T + k->dot_rows - 1) / k->dot_rows;
+    size_t tile_bytes = (size_t)k->dot_cols * C * sizeof(float);
+    size_t pf_step = (tile_bytes / n_tblocks + 63) / 64 * 64;   // bytes prefetched per call
+    const char *end = (const char *)(job->e + (size_t)v1 * C);
     for (int v = v0; v < v1; v += k->dot_cols) {
         int n = v1 - v < k->dot_cols ? v1 - v : k->dot_cols;
-        for (int t = 0; t < job->T; t += k->dot_rows) {
-            int m = job->T - t < k->dot_rows ? job->T - t : k->dot_rows;
+        // the next tile's rows of e are fetched while this one is used by every row block
+        const char *pf = (const char *)(job->e + (size_t)(v + n) * C);
+        for (int t = 0; t < T; t += k->dot_rows) {
+            int m = T - t < k->dot_rows ? T - t : k->dot_rows;
             k->dot_tile(job->out + (size_t)t * V + v, (size_t)V, job->in + (size_t)t * C, (size_t)C,
                         job->e + (size_t)v * C, (size_t)C, m, n, C);
+            for (size_t off = 0; off < pf_step && pf + off < end; off += 64) __builtin_prefetch(pf + off, 0, 3);
+            pf += pf_step;
         }
     }
 }
