@@ -3,8 +3,8 @@
 // that "too deep" is reached); the rest, up to a NUL, is the SPEC or the sweep NAME
 // (byte 0's low bit chooses).  Properties:
 //   - layers_parse: on success every index is in [0, L), at most 4096 of them, the label
-//     is NUL-terminated, "intact" exactly when the list is 0..L-1; and the compact form
-//     of the list parses back to the same list;
+//     is NUL-terminated: the one given after '=' (SPEC=LABEL), else "intact" exactly
+//     when the list is 0..L-1; and the compact form of the list parses back to it;
 //   - layers_sweep: on success the first configuration is the intact model, every index
 //     is in range and every label is NUL-terminated and nonempty;
 //   - failures come with a message.
@@ -31,7 +31,9 @@ static void check_spec(const char *spec, int L) {
         return;
     }
     check_config(&c, L);
-    FUZZ_REQUIRE(layers_is_intact(c.idx, c.n, L) == !strcmp(c.label, "intact"), "intact label: %s", c.label);
+    const char *eq = strchr(spec, '=');   // SPEC=LABEL: the label is the caller's
+    if (eq) FUZZ_REQUIRE(!strcmp(c.label, eq + 1), "label %s, given %s", c.label, eq + 1);
+    else FUZZ_REQUIRE(layers_is_intact(c.idx, c.n, L) == !strcmp(c.label, "intact"), "intact label: %s", c.label);
     // The compact form reads back to the same list.
     static char compact[65536];
     layers_compact(c.idx, c.n, compact, sizeof compact);
