@@ -322,7 +322,9 @@ static void unembed_task(void *ctx, int task, int worker) {
     int v0 = task * job->chunk, v1 = v0 + job->chunk < V ? v0 + job->chunk : V;
     int n_tblocks = (T + k->dot_rows - 1) / k->dot_rows;
     size_t tile_bytes = (size_t)k->dot_cols * C * sizeof(float);
-    size_t pf_step = (tile_bytes / n_tblocks + 63) / 64 * 64;   // bytes prefetched per call
+    // bytes prefetched per call; none with a single row block (the hardware prefetcher
+    // follows the rows of e on its own then)
+    size_t pf_step = n_tblocks > 1 ? (tile_bytes / n_tblocks + 63) / 64 * 64 : 0;
     const char *end = (const char *)(job->e + (size_t)v1 * C);
     for (int v = v0; v < v1; v += k->dot_cols) {
         int n = v1 - v < k->dot_cols ? v1 - v : k->dot_cols;
