@@ -16,6 +16,7 @@
 //              the path's fixed reduction tree.  dot_tile computes exactly dot() per
 //              (row, vocabulary entry).
 //   gelu:      elementwise, the same function for every position of the array.
+//   layernorm: a fixed function of one row.
 //   attention: per (row, head) a fixed function of (q, the row's keys/values, n_keys).
 #ifndef AUTOINTERP_KERNELS_H
 #define AUTOINTERP_KERNELS_H
@@ -55,6 +56,10 @@ typedef struct {
 
     // x[i] = gelu_tanh(x[i]) for i < n.
     void (*gelu)(float *x, size_t n);
+
+    // One row of LayerNorm: mean and variance of x (C) in double, then
+    // out[i] = (x[i] - m) * rstd * w[i] + b[i] in float (m, rstd rounded to float).
+    void (*layernorm)(float *out, const float *x, const float *w, const float *b, int C, float eps);
 
     // One attention head of one row: out (hs) = softmax(scale * q · k_j) · v_j over keys
     // j < n_keys, k_j = k + j * stride, v_j = v + j * stride; att: n_keys floats scratch.

@@ -259,6 +259,45 @@ TARGET static void gelu_avx2(float *x, size_t n) {
 }
 
 // ----------------------------------------------------------------------------
+// LayerNorm: statistics in double, 8 floats (two vectors of 4 doubles) at a time; the
+// tail goes through a zero-padded copy
+
+INLINE double reduce4d(__m256d s) {
+    __m128d q = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(q, _mm_unpackhi_pd(q, q)));
+}
+
+TARGET static void layernorm_avx2(float *out, const float *x, const float *w, const float *b, int C, float eps) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0;
+    for (int i = 0; i < C; i += 8) {
+        __m256 v = _mm256_maskload_ps(x + i, tail_mask(C - i));
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    }
+    double mean = reduce4d(_mm256_add_pd(s0, s1)) / C;
+    __m256d mv = _mm256_set1_pd(mean);
+    s0 = _mm256_setzero_pd(), s1 = s0;
+    for (int i = 0; i < C; i += 8) {
+        __m256i m = tail_mask(C - i);
+        __m256 v = _mm256_maskload_ps(x + i, m);
+        __m256d k0 = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(m)));
+        __m256d k1 = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(m, 1)));
+        __m256d d0 = _mm256_and_pd(k0, _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), mv));
+        __m256d d1 = _mm256_and_pd(k1, _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), mv));
+        s0 = _mm256_fmadd_pd(d0, d0, s0);
+        s1 = _mm256_fmadd_pd(d1, d1, s1);
+    }
+    double var = reduce4d(_mm256_add_pd(s0, s1)) / C;
+    __m256 mf = _mm256_set1_ps((float)mean), rstd = _mm256_set1_ps((float)(1.0 / sqrt(var + (double)eps)));
+    for (int i = 0; i < C; i += 8) {
+        __m256i m = tail_mask(C - i);
+        __m256 y = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), mf), rstd),
+                                 _mm256_maskload_ps(w + i, m));
+        _mm256_maskstore_ps(out + i, m, _mm256_add_ps(y, _mm256_maskload_ps(b + i, m)));
+    }
+}
+
+// ----------------------------------------------------------------------------
 // attention: scores, max, exp and sum 8 keys at a time, then the weighted sum of values
 // in blocks of 32 dimensions
 
@@ -305,9 +344,9 @@ TARGET static void attn_head_avx2(float *out, const float *q, const float *k, co
 
 const MmKernels mm_kernels_avx2 = {
     "avx2", MR, NR, DOT_ROWS, DOT_COLS, 8,
-    tile_avx2, rows_avx2, dot_tile_avx2, dot_avx2, axpy_avx2, gelu_avx2, attn_head_avx2,
+    tile_avx2, rows_avx2, dot_tile_avx2, dot_avx2, axpy_avx2, gelu_avx2, layernorm_avx2, attn_head_avx2,
 };
 
 #else   // not x86-64: the path does not exist (matmul.c sees tile == NULL)
-const MmKernels mm_kernels_avx2 = {"avx2", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+const MmKernels mm_kernels_avx2 = {"avx2", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 #endif

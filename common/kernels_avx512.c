@@ -260,6 +260,43 @@ TARGET static void gelu_avx512(float *x, size_t n) {
 }
 
 // ----------------------------------------------------------------------------
+// LayerNorm: statistics in double, 16 floats (two vectors of 8 doubles) at a time
+
+INLINE double reduce8d(__m512d s) {
+    __m256d h = _mm256_add_pd(_mm512_castpd512_pd256(s), _mm512_extractf64x4_pd(s, 1));
+    __m128d q = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(q, _mm_unpackhi_pd(q, q)));
+}
+
+TARGET static void layernorm_avx512(float *out, const float *x, const float *w, const float *b, int C, float eps) {
+    __m512d s0 = _mm512_setzero_pd(), s1 = s0;
+    for (int i = 0; i < C; i += 16) {
+        __m512 v = _mm512_maskz_loadu_ps(tail_mask(C - i), x + i);
+        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
+    }
+    double mean = reduce8d(_mm512_add_pd(s0, s1)) / C;
+    __m512d mv = _mm512_set1_pd(mean);
+    s0 = _mm512_setzero_pd(), s1 = s0;
+    for (int i = 0; i < C; i += 16) {
+        __mmask16 m = tail_mask(C - i);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        __m512d d0 = _mm512_maskz_sub_pd((__mmask8)m, _mm512_cvtps_pd(_mm512_castps512_ps256(v)), mv);
+        __m512d d1 = _mm512_maskz_sub_pd((__mmask8)(m >> 8), _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)), mv);
+        s0 = _mm512_fmadd_pd(d0, d0, s0);
+        s1 = _mm512_fmadd_pd(d1, d1, s1);
+    }
+    double var = reduce8d(_mm512_add_pd(s0, s1)) / C;
+    __m512 mf = _mm512_set1_ps((float)mean), rstd = _mm512_set1_ps((float)(1.0 / sqrt(var + (double)eps)));
+    for (int i = 0; i < C; i += 16) {
+        __mmask16 m = tail_mask(C - i);
+        __m512 y = _mm512_mul_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), mf), rstd),
+                                 _mm512_maskz_loadu_ps(m, w + i));
+        _mm512_mask_storeu_ps(out + i, m, _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, b + i)));
+    }
+}
+
+// ----------------------------------------------------------------------------
 // attention: scores, max, exp and sum 16 keys at a time, then the weighted sum of values
 // in blocks of 64 dimensions
 
@@ -267,10 +304,22 @@ TARGET static void attn_head_avx512(float *out, const float *q, const float *k, 
                                     size_t stride, int n_keys, int hs, float scale, float *att) {
     __m512 mx = _mm512_set1_ps(-INFINITY);
     int j = 0;
-    for (; j < n_keys; j++) {
-        float s = dot_avx512(q, k + (size_t)j * stride, hs) * scale;
-        att[j] = s;
+    if (hs == 64) {   // GPT-2's head size: q in registers, 4 keys at a time (each as dot_avx512)
+        __m512 q0 = _mm512_loadu_ps(q), q1 = _mm512_loadu_ps(q + 16), q2 = _mm512_loadu_ps(q + 32),
+               q3 = _mm512_loadu_ps(q + 48);
+        for (; j + 4 <= n_keys; j += 4) {
+#pragma GCC unroll 4
+            for (int u = 0; u < 4; u++) {
+                const float *kj = k + (size_t)(j + u) * stride;
+                __m512 s = _mm512_fmadd_ps(q0, _mm512_loadu_ps(kj), _mm512_setzero_ps());
+                s = _mm512_fmadd_ps(q1, _mm512_loadu_ps(kj + 16), s);
+                s = _mm512_fmadd_ps(q2, _mm512_loadu_ps(kj + 32), s);
+                s = _mm512_fmadd_ps(q3, _mm512_loadu_ps(kj + 48), s);
+                att[j + u] = reduce16(s) * scale;
+            }
+        }
     }
+    for (; j < n_keys; j++) att[j] = dot_avx512(q, k + (size_t)j * stride, hs) * scale;
     for (j = 0; j + 16 <= n_keys; j += 16) mx = _mm512_max_ps(mx, _mm512_loadu_ps(att + j));
     if (j < n_keys) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(mx, tail_mask(n_keys - j), att + j));
     __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
@@ -308,9 +357,9 @@ TARGET static void attn_head_avx512(float *out, const float *q, const float *k, 
 
 const MmKernels mm_kernels_avx512 = {
     "avx512", MR, NR, DOT_ROWS, DOT_COLS, 16,
-    tile_avx512, rows_avx512, dot_tile_avx512, dot_avx512, axpy_avx512, gelu_avx512, attn_head_avx512,
+    tile_avx512, rows_avx512, dot_tile_avx512, dot_avx512, axpy_avx512, gelu_avx512, layernorm_avx512, attn_head_avx512,
 };
 
 #else   // not x86-64: the path does not exist (matmul.c sees tile == NULL)
-const MmKernels mm_kernels_avx512 = {"avx512", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+const MmKernels mm_kernels_avx512 = {"avx512", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 #endif

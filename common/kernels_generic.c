@@ -90,6 +90,16 @@ static void gelu_generic(float *x, size_t n) {
     }
 }
 
+static void layernorm_generic(float *out, const float *x, const float *w, const float *b, int C, float eps) {
+    double mean = 0.0, var = 0.0;
+    for (int i = 0; i < C; i++) mean += x[i];
+    mean /= C;
+    for (int i = 0; i < C; i++) var += ((double)x[i] - mean) * ((double)x[i] - mean);
+    var /= C;
+    float m = (float)mean, rstd = (float)(1.0 / sqrt(var + (double)eps));
+    for (int i = 0; i < C; i++) out[i] = (x[i] - m) * rstd * w[i] + b[i];
+}
+
 static void attn_head_generic(float *out, const float *q, const float *k, const float *v,
                               size_t stride, int n_keys, int hs, float scale, float *att) {
     float max = -INFINITY;
@@ -111,5 +121,5 @@ static void attn_head_generic(float *out, const float *q, const float *k, const 
 
 const MmKernels mm_kernels_generic = {
     "generic", G_MR, G_NR, G_DOT_ROWS, G_DOT_COLS, G_LANES,
-    tile_generic, rows_generic, dot_tile_generic, dot_generic, axpy_generic, gelu_generic, attn_head_generic,
+    tile_generic, rows_generic, dot_tile_generic, dot_generic, axpy_generic, gelu_generic, layernorm_generic, attn_head_generic,
 };

@@ -358,6 +358,10 @@ void vec_axpy(float *y, float alpha, const float *x, int n) { kern()->axpy(y, al
 
 void vec_gelu(float *x, size_t n) { kern()->gelu(x, n); }
 
+void vec_layernorm(float *out, const float *x, const float *w, const float *b, int C, float eps) {
+    kern()->layernorm(out, x, w, b, C, eps);
+}
+
 void attention_head(float *out, const float *q, const float *k, const float *v, size_t stride,
                     int n_keys, int hs, float scale, float *att) {
     kern()->attn_head(out, q, k, v, stride, n_keys, hs, scale, att);

@@ -24,6 +24,7 @@
 //   vec_dot:                   L partial sums over i % L (L = 16 avx512, 8 otherwise),
 //                              then the path's fixed reduction tree
 //   vec_gelu:                  elementwise
+//   vec_layernorm:             a fixed function of the row
 //   attention_head:            a fixed function of (q, the keys/values, n_keys)
 // Different paths round differently (FMA or not, 16 or 8 partial sums, exp polynomial vs
 // libm): results agree to ~1e-6 relative, not bit for bit.  Switching paths between two
@@ -80,6 +81,10 @@ void vec_axpy(float *y, float alpha, const float *x, int n);
 // x[i] = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) for i < n: GELU, tanh
 // approximation (Hugging Face "gelu_new").  Single-threaded.
 void vec_gelu(float *x, size_t n);
+
+// One row of LayerNorm: out (C) = (x - mean) / sqrt(var + eps) * w + b, the mean and
+// variance of x computed in double.  out may be x.
+void vec_layernorm(float *out, const float *x, const float *w, const float *b, int C, float eps);
 
 // One causal attention head of one row: out (hs) = sum_j p_j v_j with
 // p = softmax_j(scale * q · k_j) over keys j < n_keys (n_keys >= 1), where

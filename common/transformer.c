@@ -43,17 +43,7 @@ static void encoder_forward(float *out, const int *tokens, const float *wte, con
 // out (T,C) = (in - mean) / sqrt(var + eps) * w + b per row; statistics in double.
 static void layernorm_forward(float *out, const float *in, const float *w, const float *b,
                               int T, int C, float eps) {
-    for (int t = 0; t < T; t++) {
-        const float *x = in + (size_t)t * C;
-        float *o = out + (size_t)t * C;
-        double mean = 0.0, var = 0.0;
-        for (int i = 0; i < C; i++) mean += x[i];
-        mean /= C;
-        for (int i = 0; i < C; i++) var += ((double)x[i] - mean) * ((double)x[i] - mean);
-        var /= C;
-        float m = (float)mean, rstd = (float)(1.0 / sqrt(var + (double)eps));
-        for (int i = 0; i < C; i++) o[i] = (x[i] - m) * rstd * w[i] + b[i];
-    }
+    for (int t = 0; t < T; t++) vec_layernorm(out + (size_t)t * C, in + (size_t)t * C, w, b, C, eps);
 }
 
 static void residual_forward(float *resid, const float *delta, size_t n) {

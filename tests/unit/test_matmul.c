@@ -166,6 +166,37 @@ static void test_gelu(void) {
     free(x), free(one), free(g);
 }
 
+// vec_layernorm against LayerNorm in double (several tails), and in place.
+static void test_layernorm(void) {
+    static const int Cs[] = {1, 5, 16, 37, 768};
+    Rng rng;
+    rng_seed(&rng, 5);
+    char name[160];
+    for (size_t a = 0; a < sizeof Cs / sizeof *Cs; a++) {
+        int C = Cs[a];
+        float *x = xmalloc(sizeof(float) * C), *w = xmalloc(sizeof(float) * C), *b = xmalloc(sizeof(float) * C);
+        float *out = xmalloc(sizeof(float) * C);
+        fill(x, C, &rng), fill(w, C, &rng), fill(b, C, &rng);
+        for (int i = 0; i < C; i++) x[i] = 3.0f + 2.0f * x[i];   // a mean far from 0
+        vec_layernorm(out, x, w, b, C, 1e-5f);
+        double mean = 0.0, var = 0.0, worst = 0.0;
+        for (int i = 0; i < C; i++) mean += x[i];
+        mean /= C;
+        for (int i = 0; i < C; i++) var += (x[i] - mean) * (x[i] - mean);
+        var /= C;
+        for (int i = 0; i < C; i++) {
+            double want = (x[i] - mean) / sqrt(var + 1e-5) * w[i] + b[i];
+            if (fabs(want - out[i]) > worst) worst = fabs(want - out[i]);
+        }
+        snprintf(name, sizeof name, "%s: vec_layernorm C=%d == LayerNorm in double", path, C);
+        CHECK_NEAR(name, worst, 0.0, 2e-6);
+        vec_layernorm(x, x, w, b, C, 1e-5f);
+        snprintf(name, sizeof name, "%s: vec_layernorm C=%d in place, bit for bit", path, C);
+        CHECK(name, memcmp(x, out, sizeof(float) * C) == 0);
+        free(x), free(w), free(b), free(out);
+    }
+}
+
 // attention_head against a softmax in double, for several head sizes and key counts.
 static void test_attention(void) {
     static const int hss[] = {13, 16, 64, 80};
@@ -306,6 +337,7 @@ int main(void) {
         path = names[i];
         test_vec();
         test_gelu();
+        test_layernorm();
         test_attention();
         test_matmul_sizes(NULL);
         test_matmul_sizes(pool);
