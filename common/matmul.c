@@ -12,7 +12,7 @@
 #include "util.h"
 
 // Blocking of matmul_forward (in units of the path's tile, mr x nr):
-#define PACK_MIN_T 16     // from this many rows on, weight panels are packed (see below)
+#define TILED_MIN_T 16    // from this many rows on, the register-tiled schedule (see below)
 #define TASKS_PER_WORKER 4
 #define UNEMBED_CHUNK 128 // vocabulary rows per unembedding task (rounded to the tile)
 
@@ -94,24 +94,20 @@ int matmul_kernel_select(const char *name, char *err, size_t errlen) {
 const char *matmul_kernel_name(void) { return kern()->name; }
 
 // ----------------------------------------------------------------------------
-// per-thread scratch (freed when the thread exits): slot 0 for packed weight panels
-// (used inside tasks), slot 1 for the partial sums of a streamed matmul (used by the
-// thread that called matmul_forward, for the duration of the call)
-
-#define SCRATCH_SLOTS 2
+// per-thread scratch for the partial sums of a streamed matmul (used by the thread that
+// called matmul_forward, for the duration of the call; freed when the thread exits)
 
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 
 typedef struct {
-    float *buf[SCRATCH_SLOTS];
-    size_t cap[SCRATCH_SLOTS];   // floats
+    float *buf;
+    size_t cap;   // floats
 } Scratch;
 
 static void scratch_free(void *p) {
     Scratch *s = p;
-    if (!s) return;
-    for (int i = 0; i < SCRATCH_SLOTS; i++) free(s->buf[i]);
+    if (s) free(s->buf);
     free(s);
 }
 
@@ -120,22 +116,22 @@ static void scratch_key_make(void) {
 }
 
 // A 64-byte aligned buffer of at least n floats, owned by the calling thread.
-static float *scratch_get(int slot, size_t n) {
+static float *scratch_get(size_t n) {
     pthread_once(&scratch_once, scratch_key_make);
     Scratch *s = pthread_getspecific(scratch_key);
     if (!s) {
         s = xcalloc(1, sizeof *s);
         if (pthread_setspecific(scratch_key, s) != 0) eprintf(2, "matmul: cannot set thread scratch");
     }
-    if (s->cap[slot] < n) {
-        free(s->buf[slot]);
+    if (s->cap < n) {
+        free(s->buf);
         size_t bytes;
         if (mul_size(n, sizeof(float), &bytes) || add_size(bytes, 63, &bytes)) eprintf(2, "matmul: scratch too large");
-        s->buf[slot] = aligned_alloc(64, bytes & ~(size_t)63);
-        if (!s->buf[slot]) eprintf(2, "matmul: out of memory (%zu bytes of scratch)", bytes);
-        s->cap[slot] = n;
+        s->buf = aligned_alloc(64, bytes & ~(size_t)63);
+        if (!s->buf) eprintf(2, "matmul: out of memory (%zu bytes of scratch)", bytes);
+        s->cap = n;
     }
-    return s->buf[slot];
+    return s->buf;
 }
 
 // ----------------------------------------------------------------------------
@@ -144,14 +140,15 @@ static float *scratch_get(int slot, size_t n) {
 // The order of operations is fixed by the segments of MM_KSEG rows of w (kernels.h):
 // out = ((bias + s_0) + s_1) + ..., each segment's sum from 0 over its k ascending.  Two
 // schedules compute exactly that:
-//   streamed (T < PACK_MIN_T; decoding) — bandwidth-bound: a task is (segment, column
+//   streamed (T < TILED_MIN_T; decoding) — bandwidth-bound: a task is (segment, column
 //       chunk) and reads its rows of w front to back (whole rows when the chunk is all
 //       of N), the rows kernel keeping the sums in a partial buffer (n_seg, T, N); the
 //       task that finishes a chunk's last segment adds the partials up in segment order.
-//   packed (T >= PACK_MIN_T; prompts) — compute-bound: a task is (column chunk, row
-//       chunk); per segment it copies its KSEG x chunk panel of w into contiguous strips,
-//       then every register tile of its rows runs over the panel and adds its segment
-//       sum into out.
+//   tiled (T >= TILED_MIN_T; prompts) — compute-bound: a task is (column chunk, row
+//       chunk); per segment, every register tile of its rows runs over the segment's
+//       rows of w (read in place, from L2: copying them into packed panels measured
+//       slower) and adds its segment sum into out, while the next segment's rows are
+//       prefetched.
 
 #define MAX_CHUNKS 16
 
@@ -162,8 +159,8 @@ typedef struct {
     int T, K, N;
     int gelu;              // apply GELU to the finished outputs
     int n_col_tasks;       // column chunks
-    int chunk;             // columns per chunk (a multiple of 16, or of nr when packed)
-    // packed
+    int chunk;             // columns per chunk (a multiple of 16, or of nr when tiled)
+    // tiled
     int rows_per_task;     // rows per row chunk (a multiple of mr)
     // streamed
     int n_seg;             // segments of MM_KSEG rows
@@ -215,7 +212,7 @@ static void rows_prefetch(const MatmulJob *job, int *next, int end, int n, int j
     }
 }
 
-static void packed_task(void *ctx, int task, int worker) {
+static void tiled_task(void *ctx, int task, int worker) {
     (void)worker;
     const MatmulJob *job = ctx;
     const MmKernels *k = job->k;
@@ -225,28 +222,18 @@ static void packed_task(void *ctx, int task, int worker) {
     int t1 = t0 + job->rows_per_task < job->T ? t0 + job->rows_per_task : job->T;
     int n_strips = (j1 - j0 + nr - 1) / nr, n_tiles = (t1 - t0 + mr - 1) / mr;
     int pf_rows = (MM_KSEG + n_strips * n_tiles - 1) / (n_strips * n_tiles);   // per tile call
-    float *panel = scratch_get(0, (size_t)n_strips * nr * MM_KSEG);   // (n_strips, kc, nr)
     for (int k0 = 0; k0 < K; k0 += MM_KSEG) {
         int kc = K - k0 < MM_KSEG ? K - k0 : MM_KSEG;
-        for (int s = 0; s < n_strips; s++) {
-            int j = j0 + s * nr, n = j1 - j < nr ? j1 - j : nr;
-            float *dst = panel + (size_t)s * kc * nr;
-            const float *src = job->w + (size_t)k0 * N + j;
-            for (int kk = 0; kk < kc; kk++, dst += nr, src += N) {
-                memcpy(dst, src, (size_t)n * sizeof *dst);
-                if (n < nr) memset(dst + n, 0, (size_t)(nr - n) * sizeof *dst);
-            }
-        }
-        // Row tile by row tile (its rows of `in` stay in L1 across the strips), while the
-        // next segment's rows of w are fetched.
+        // Row tile by row tile (its rows of `in` stay in L1 across the strips; the
+        // segment's kc x chunk block of w comes from L2), while the next segment's rows
+        // of w are fetched.
         int pf_next = k0 + kc, pf_end = pf_next + MM_KSEG < K ? pf_next + MM_KSEG : K;
         for (int t = t0; t < t1; t += mr) {
             int m = t1 - t < mr ? t1 - t : mr;
-            for (int s = 0; s < n_strips; s++) {
-                int j = j0 + s * nr, n = j1 - j < nr ? j1 - j : nr;
+            for (int j = j0; j < j1; j += nr) {
+                int n = j1 - j < nr ? j1 - j : nr;
                 k->tile(job->out + (size_t)t * N + j, (size_t)N, job->in + (size_t)t * K + k0, (size_t)K,
-                        panel + (size_t)s * kc * nr, (size_t)nr, job->bias ? job->bias + j : NULL, k0 > 0,
-                        m, n, kc);
+                        job->w + (size_t)k0 * N + j, (size_t)N, job->bias ? job->bias + j : NULL, k0 > 0, m, n, kc);
                 rows_prefetch(job, &pf_next, pf_end, pf_rows, j0, j1);
             }
             if (job->gelu && k0 + kc >= K) gelu_rows(job, t, t + m, j0, j1);
@@ -265,9 +252,9 @@ static void matmul_run(float *out, const float *in, const float *w, const float 
         partials_add(&job, 0, N);
         return;
     }
-    if (T >= PACK_MIN_T) {
-        // Chunks of up to 4 strips share a packed panel; rows are split when the columns
-        // alone give too few tasks.
+    if (T >= TILED_MIN_T) {
+        // Chunks of up to 4 strips of nr columns; rows are split when the columns alone
+        // give too few tasks.
         int strips = (N + k->nr - 1) / k->nr, spt = 4;
         while (spt > 1 && (strips + spt - 1) / spt < want) spt /= 2;
         job.chunk = spt * k->nr;
@@ -276,7 +263,7 @@ static void matmul_run(float *out, const float *in, const float *w, const float 
         int rows = (T + row_chunks - 1) / row_chunks;
         job.rows_per_task = (rows + k->mr - 1) / k->mr * k->mr;
         int n_row_tasks = (T + job.rows_per_task - 1) / job.rows_per_task;
-        threadpool_run(pool, job.n_col_tasks * n_row_tasks, packed_task, &job);
+        threadpool_run(pool, job.n_col_tasks * n_row_tasks, tiled_task, &job);
         return;
     }
     // Streamed: whole rows of w per task unless there are too few segments for the
@@ -289,7 +276,7 @@ static void matmul_run(float *out, const float *in, const float *w, const float 
     job.n_col_tasks = (N + job.chunk - 1) / job.chunk;
     for (int c = 0; c < job.n_col_tasks; c++) atomic_init(&job.pending[c], job.n_seg);
     job.ldp = N + 16;
-    job.partial = scratch_get(1, (size_t)job.n_seg * T * job.ldp);
+    job.partial = scratch_get((size_t)job.n_seg * T * job.ldp);
     threadpool_run(pool, job.n_col_tasks * job.n_seg, streamed_task, &job);
 }
 
