@@ -387,6 +387,8 @@ int interp_setup(InterpOptions *o, const Model *m, int bos, int lens_allowed, Tf
                  size_t errlen) {
     const Gpt2Config *cfg = &m->gpt2.cfg;
     if (o->lens && !lens_allowed) return fail(err, errlen, "--lens is a topk option");
+    if (o->patch_sweep && lens_allowed)
+        return fail(err, errlen, "--patch-sweep is a scoreloss option (topk patches per record or with --patch)");
     if (o->tuned_path && o->lens != INTERP_LENS_TUNED) return fail(err, errlen, "--tuned-lens goes with --lens tuned");
     if (o->lens == INTERP_LENS_TUNED && !o->tuned_path) return fail(err, errlen, "--lens tuned needs --tuned-lens FILE");
     if (o->patch_sweep && (o->patch_json || o->sweep || o->dump_path || o->lens))

@@ -161,8 +161,9 @@ void interp_defaults(InterpOptions *o);
 // ablation sweep: 1 when it was one, 0 otherwise.  Exits 2 with a message for a bad value.
 int interp_option(InterpOptions *o, int opt, const char *arg);
 // Check the combination, parse --patch/--ablate against the model, compute the means,
-// load the tuned lens, open the dump.  with_answer: the tool scores answers (scoreloss);
-// lens options are for topk only (lens_allowed).  0, or -1 with a message (a usage error).
+// load the tuned lens, open the dump.  lens_allowed: the tool is topk (the lens options
+// are allowed, --patch-sweep is not: it is scoreloss's).  0, or -1 with a message (a usage
+// error).
 int interp_setup(InterpOptions *o, const Model *m, int bos, int lens_allowed, TfWorkspace *ws, char *err,
                  size_t errlen);
 // Close the dump.  0, or -1 with a message (a write error).

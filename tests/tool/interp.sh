@@ -245,6 +245,9 @@ for args in "--patch-sweep --sweep ablate-heads" "--patch-sweep --dump x.npz" "-
   scoreloss --model "$M" $args < in.ndjson > /dev/null 2> usage.err
   check_eq "usage error: $args" "$?" 2
 done
+topk --model "$M" --patch-sweep < in.ndjson > /dev/null 2> usage.err
+check_eq "topk has no --patch-sweep (a scoreloss option)" "$?" 2
+check_grep "topk --patch-sweep: message" "--patch-sweep is a scoreloss option" usage.err
 topk --model "$M" --lens tuned < in.ndjson > /dev/null 2> usage.err
 check_eq "topk --lens tuned without --tuned-lens: usage error" "$?" 2
 scoreloss --model "$M" --lens logit < in.ndjson > /dev/null 2> usage.err
