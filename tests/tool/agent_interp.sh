@@ -134,3 +134,18 @@ check_eq "llm: the MLP ablation in the journal (2 examples x 5)" \
 check_eq "llm: get_results shows the top heads" "$(val "$LOG" '"largest mean effects of one head: L" in L[3]["body"]["messages"][-1]["content"]')" True
 check_eq "llm: the system prompt offers the methods and names the pair tasks" \
   "$(val "$LOG" '"run_patching does activation patching on a task with clean/corrupted prompt pairs (facts-pairs)" in L[0]["body"]["messages"][0]["content"]')" True
+# The built-in note on the LLM's head grid: the three heads with the largest mean effect.
+grep -v '"kind":"report"' l.ndjson | grep -v '"type":"report"' | grep -v '"kind":"note"' > h.ndjson
+agentstep --journal h.ndjson --planner builtin > h.out
+$PY -c '
+import json
+L = [json.loads(l) for l in open("h.ndjson")]
+d = {}
+for r in L:
+    if r["kind"] == "result" and r["experiment"] == "f/heads" and "patch_effect" in r:
+        d.setdefault((r["layer"], r["head"]), []).append(r["patch_effect"])
+top = sorted(((sum(v) / len(v), k) for k, v in d.items()), reverse=True)[:3]
+want = "Largest mean effects of a single head (all positions): " + ", ".join("L%dH%d %.2f" % (k[0], k[1], m) for m, k in top) + "."
+a = json.load(open("h.out"))
+print("ok" if a["type"] == "note" and a["experiment"] == "f/heads" and want in a["observation"] else "bad: %s vs %s" % (want, a.get("observation")))' > h.txt
+check_eq "head-grid note: the three largest heads, from the journal" "$(cat h.txt)" ok
