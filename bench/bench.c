@@ -6,7 +6,9 @@
 //   bench [--model DIR] [--bin DIR] [--json FILE] [--reps N] [--quick]
 //
 // Other work on the machine only ever slows a run down, so every timed figure is the best
-// of --reps repetitions (the start-up time is a median, as documented).
+// of several runs (4 x --reps for short items), and items whose times are compared run
+// interleaved; the start-up time is a median, as documented.  The notes end with how
+// many CPUs other processes used meanwhile, the measure of how far to trust the run.
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
