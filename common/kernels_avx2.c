@@ -92,30 +92,37 @@ TARGET static void tile_avx2(float *c, size_t ldc, const float *a, size_t lda, c
     }
 }
 
-// M <= 4 rows of a, Q rows of w at once (Q = 4, or 1 for the last K % 4): for every 8 columns, the M sums
-// are loaded from p, take Q multiply-adds each (k ascending), and are stored back.
+// Columns [j, j + 8) of one step: M sums from p, Q multiply-adds each, back to p.
+INLINE void rows_vec(float *p, size_t ldp, const __m256 bc[4][4], const float *wk, size_t ldw, const int M,
+                     const int Q, int j, __m256i m, const int full, int first) {
+    __m256 wq[4];
+#pragma GCC unroll 4
+    for (int q = 0; q < Q; q++) wq[q] = full ? _mm256_loadu_ps(wk + q * ldw + j) : _mm256_maskload_ps(wk + q * ldw + j, m);
+#pragma GCC unroll 4
+    for (int r = 0; r < M; r++) {
+        float *pr = p + r * ldp + j;
+        __m256 s = first ? _mm256_setzero_ps() : full ? _mm256_loadu_ps(pr) : _mm256_maskload_ps(pr, m);
+#pragma GCC unroll 4
+        for (int q = 0; q < Q; q++) s = _mm256_fmadd_ps(bc[r][q], wq[q], s);
+        if (full) _mm256_storeu_ps(pr, s);
+        else _mm256_maskstore_ps(pr, m, s);
+    }
+}
+
+// M <= 4 rows of a, Q rows of w at once (Q = 4, or 1 for the last K % 4): for every 8
+// columns, the M sums are loaded from p, take Q multiply-adds each (k ascending), and are
+// stored back.  Full vectors load plainly, the tail through a mask.
 INLINE void rows_step(float *p, size_t ldp, const float *a, size_t lda, const float *w, size_t ldw,
                       const int M, const int Q, int n, int k, int first) {
     __m256 bc[4][4];
-#pragma GCC unroll 8
+#pragma GCC unroll 4
     for (int r = 0; r < M; r++)
 #pragma GCC unroll 4
         for (int q = 0; q < Q; q++) bc[r][q] = _mm256_broadcast_ss(a + r * lda + k + q);
     const float *wk = w + (size_t)k * ldw;
-    for (int j = 0; j < n; j += 8) {
-        __m256i m = tail_mask(n - j);
-        __m256 wq[4];
-#pragma GCC unroll 4
-        for (int q = 0; q < Q; q++) wq[q] = _mm256_maskload_ps(wk + q * ldw + j, m);
-#pragma GCC unroll 8
-        for (int r = 0; r < M; r++) {
-            float *pr = p + r * ldp + j;
-            __m256 s = first ? _mm256_setzero_ps() : _mm256_maskload_ps(pr, m);
-#pragma GCC unroll 4
-            for (int q = 0; q < Q; q++) s = _mm256_fmadd_ps(bc[r][q], wq[q], s);
-            _mm256_maskstore_ps(pr, m, s);
-        }
-    }
+    int j = 0;
+    for (; j + 8 <= n; j += 8) rows_vec(p, ldp, bc, wk, ldw, M, Q, j, tail_mask(8), 1, first);
+    if (j < n) rows_vec(p, ldp, bc, wk, ldw, M, Q, j, tail_mask(n - j), 0, first);
 }
 
 // Rows in groups of up to 4 (the broadcasts of a group stay in registers); the groups

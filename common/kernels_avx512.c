@@ -94,30 +94,38 @@ TARGET static void tile_avx512(float *c, size_t ldc, const float *a, size_t lda,
     }
 }
 
-// M <= 4 rows of a, Q rows of w at once (Q = RQ, or 1 for the last K % RQ): for every 16 columns, the M sums
-// are loaded from p, take Q multiply-adds each (k ascending), and are stored back.
+// Columns [j, j + 16) of one step: M sums from p, Q multiply-adds each, back to p.
+INLINE void rows_vec(float *p, size_t ldp, const __m512 bc[4][RQ], const float *wk, size_t ldw, const int M,
+                     const int Q, int j, __mmask16 m, const int full, int first) {
+    __m512 wq[RQ];
+#pragma GCC unroll 8
+    for (int q = 0; q < Q; q++) wq[q] = full ? _mm512_loadu_ps(wk + q * ldw + j) : _mm512_maskz_loadu_ps(m, wk + q * ldw + j);
+#pragma GCC unroll 4
+    for (int r = 0; r < M; r++) {
+        float *pr = p + r * ldp + j;
+        __m512 s = first ? _mm512_setzero_ps() : full ? _mm512_loadu_ps(pr) : _mm512_maskz_loadu_ps(m, pr);
+#pragma GCC unroll 8
+        for (int q = 0; q < Q; q++) s = _mm512_fmadd_ps(bc[r][q], wq[q], s);
+        if (full) _mm512_storeu_ps(pr, s);
+        else _mm512_mask_storeu_ps(pr, m, s);
+    }
+}
+
+// M <= 4 rows of a, Q rows of w at once (Q = RQ, or 1 for the last K % RQ): for every
+// 16 columns, the M sums are loaded from p, take Q multiply-adds each (k ascending), and
+// are stored back.  Full vectors load plainly (masked loads measured slower), the tail
+// through a mask.
 INLINE void rows_step(float *p, size_t ldp, const float *a, size_t lda, const float *w, size_t ldw,
                       const int M, const int Q, int n, int k, int first) {
     __m512 bc[4][RQ];
-#pragma GCC unroll 8
+#pragma GCC unroll 4
     for (int r = 0; r < M; r++)
 #pragma GCC unroll 8
         for (int q = 0; q < Q; q++) bc[r][q] = _mm512_set1_ps(a[r * lda + k + q]);
     const float *wk = w + (size_t)k * ldw;
-    for (int j = 0; j < n; j += 16) {
-        __mmask16 m = tail_mask(n - j);
-        __m512 wq[RQ];
-#pragma GCC unroll 8
-        for (int q = 0; q < Q; q++) wq[q] = _mm512_maskz_loadu_ps(m, wk + q * ldw + j);
-#pragma GCC unroll 8
-        for (int r = 0; r < M; r++) {
-            float *pr = p + r * ldp + j;
-            __m512 s = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, pr);
-#pragma GCC unroll 8
-            for (int q = 0; q < Q; q++) s = _mm512_fmadd_ps(bc[r][q], wq[q], s);
-            _mm512_mask_storeu_ps(pr, m, s);
-        }
-    }
+    int j = 0;
+    for (; j + 16 <= n; j += 16) rows_vec(p, ldp, bc, wk, ldw, M, Q, j, 0xFFFF, 1, first);
+    if (j < n) rows_vec(p, ldp, bc, wk, ldw, M, Q, j, tail_mask(n - j), 0, first);
 }
 
 // Rows in groups of up to 4 (the broadcasts of a group stay in registers); the groups
