@@ -344,22 +344,30 @@ TARGET static void attn_head_avx512(float *out, const float *q, const float *k, 
         sum = _mm512_add_ps(sum, p);
     }
     __m512 inv = _mm512_set1_ps(1.0f / reduce16(sum));
+    // Weighted sum of values, 64 dimensions at a time; even and odd keys in two sets of
+    // accumulators (two dependency chains), added at the end.
     for (int d0 = 0; d0 < hs; d0 += 64) {
         __mmask16 m[4];
         for (int b = 0; b < 4; b++) m[b] = tail_mask(hs - d0 - 16 * b);
-        __m512 o0 = _mm512_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
+        __m512 e0 = _mm512_setzero_ps(), e1 = e0, e2 = e0, e3 = e0, o0 = e0, o1 = e0, o2 = e0, o3 = e0;
         const float *vj = v + d0;
         for (j = 0; j < n_keys; j++, vj += stride) {
             __m512 a = _mm512_set1_ps(att[j]);
+            e0 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m[0], vj), e0);
+            e1 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m[1], vj + 16), e1);
+            e2 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m[2], vj + 32), e2);
+            e3 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m[3], vj + 48), e3);
+            if (++j == n_keys) break;
+            vj += stride;
+            a = _mm512_set1_ps(att[j]);
             o0 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m[0], vj), o0);
             o1 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m[1], vj + 16), o1);
             o2 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m[2], vj + 32), o2);
             o3 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m[3], vj + 48), o3);
         }
-        _mm512_mask_storeu_ps(out + d0, m[0], _mm512_mul_ps(o0, inv));
-        _mm512_mask_storeu_ps(out + d0 + 16, m[1], _mm512_mul_ps(o1, inv));
-        _mm512_mask_storeu_ps(out + d0 + 32, m[2], _mm512_mul_ps(o2, inv));
-        _mm512_mask_storeu_ps(out + d0 + 48, m[3], _mm512_mul_ps(o3, inv));
+        __m512 o[4] = {_mm512_add_ps(e0, o0), _mm512_add_ps(e1, o1), _mm512_add_ps(e2, o2), _mm512_add_ps(e3, o3)};
+        for (int b = 0; b < 4; b++)
+            _mm512_mask_storeu_ps(out + d0 + 16 * b, m[b], _mm512_mul_ps(o[b], inv));
     }
 }
 
