@@ -38,10 +38,17 @@ static char *str_printf(const char *fmt, ...) {
     return s;
 }
 
+// Keys shorter than this are placeholders (local servers take any key, and "x" or
+// "dummy" are common); replacing them everywhere would corrupt replies.  The journal's
+// key guard uses the same bound.
+#define LLM_REDACT_MIN 8
+
 // A copy of text[0..len) with every occurrence of key replaced by "[redacted]"
-// (NUL-terminated, length in *outlen when given).  key NULL or empty: a plain copy.
+// (NUL-terminated, length in *outlen when given).  key NULL or shorter than
+// LLM_REDACT_MIN: a plain copy.
 static char *redact(const char *key, const char *text, size_t len, size_t *outlen) {
     size_t klen = key ? strlen(key) : 0;
+    if (klen < LLM_REDACT_MIN) klen = 0;
     JsonBuf b = {0};
     size_t i = 0;
     while (klen > 0 && i + klen <= len) {

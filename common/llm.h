@@ -21,7 +21,9 @@
 // Secrets: the API key is never printed, logged, put into an error message or a reply
 // field.  Every text this module hands out that came from the server or the caller
 // (error messages, reply bodies, recorded exchanges) has occurrences of the key
-// replaced by "[redacted]", so that a server echoing the key cannot leak it either.
+// replaced by "[redacted]", so that a server echoing the key cannot leak it either
+// (keys of at least 8 bytes; shorter ones are placeholders for local servers, and
+// replacing every "x" of a reply would corrupt it).
 // The request body itself is sent redacted too: the key never reaches the model.
 //
 // Messages and tools are JSON text that the caller builds (llm_msg_* / llm_tool_add

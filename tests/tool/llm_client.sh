@@ -105,6 +105,20 @@ check_eq "no key: no Authorization header" "$(val "$LOG" '"authorization" in L[0
 check_eq "no key: trailing slash, same path" "$(val "$LOG" 'L[0]["path"]')" "/v1/chat/completions"
 check_eq "no key: content" "$(val "$TMP/nokey.out" 'L[0]["content"]')" "hi"
 
+# ---------------------------------------------------------------- a placeholder key
+# Local servers take any key; a short placeholder such as "x" is not redacted (replacing
+# every "x" would corrupt the reply), and is still sent.
+cat > "$TMP/dummy.script.json" <<'EOF'
+[{"reply": {"content": "x marks the spot", "tool_calls": [
+   {"id": "call_x", "name": "run_layers", "arguments": {"layers": [0], "text": "xyz"}}]}}]
+EOF
+start_mock dummy
+OPENAI_API_KEY=x chat dummy
+check_eq "placeholder key: ok" "$RC" 0
+check_eq "placeholder key: content intact" "$(val "$TMP/dummy.out" 'L[0]["content"]')" "x marks the spot"
+check_grep "placeholder key: arguments intact" 'xyz' "$TMP/dummy.out"
+check_eq "placeholder key: still sent" "$(val "$LOG" 'L[0]["headers"]["authorization"]')" "Bearer x"
+
 # ---------------------------------------------------------------- 429 + Retry-After
 cat > "$TMP/r429.script.json" <<'EOF'
 [{"status": 429, "headers": {"Retry-After": "1"}, "error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}},
