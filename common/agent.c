@@ -15,37 +15,6 @@ const char *const agent_tool_names[AGENT_N_TOOLS] = {"scoreloss", "runlayers", "
 
 // ----------------------------------------------------------------------------- text
 
-void agent_printf(JsonBuf *b, const char *fmt, ...) {
-    char small[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    if ((size_t)n < sizeof small) {
-        jb_raw(b, small, (size_t)n);
-    } else {
-        char *big = xmalloc((size_t)n + 1);
-        va_start(ap, fmt);
-        vsnprintf(big, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-        jb_raw(b, big, (size_t)n);
-        free(big);
-    }
-}
-
-char *agent_strf(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) return xstrdup("");
-    char *s = xmalloc((size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return s;
-}
 
 char *agent_clip(const char *s, size_t max) {
     JsonBuf b = {0};

@@ -297,11 +297,7 @@ int agent_forced_action(const AgentState *s, AgentAction *a);
 int agent_report_due(const AgentState *s, const AgentOptions *o);
 
 // ----------------------------------------------------------------------------- text
-// Small formatting helpers shared by the planners (append to a JsonBuf used as a string
-// builder; b->buf stays NUL-terminated).
-void agent_printf(JsonBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-// The formatted text as a malloc'd string.
-char *agent_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+// Small formatting helpers shared by the planners (jb_printf and xasprintf do the rest).
 // A copy of s cut to at most max bytes (at a UTF-8 boundary) with "..." appended when cut,
 // newlines shown as "\n": for one-line displays of prompts and completions.
 char *agent_clip(const char *s, size_t max);

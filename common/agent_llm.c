@@ -32,31 +32,31 @@ static const char *pair_tasks(const AgentOptions *o) {
 char *agent_llm_system_prompt(const AgentState *s, const AgentOptions *o, int step) {
     JsonBuf b = {0};
     int L = s->n_layer;
-    agent_printf(&b,
+    jb_printf(&b,
         "You are a mechanistic interpretability researcher. You study %s, a GPT-2 model with %d transformer "
         "blocks (numbered 0-%d, TransformerLens numbering), by running it with corrupted layer configurations "
         "and measuring what changes.\n\n",
         s->model_name, L, L - 1);
-    agent_printf(&b,
+    jb_printf(&b,
         "A layer configuration is the ordered list of blocks applied between the embeddings and the final "
         "LayerNorm, e.g. [0,1,2,3]. The intact model is [0..%d]; leaving blocks out, repeating them or changing "
         "their order corrupts it. [] (no blocks) maps the embeddings straight to the unembedding. Every experiment "
         "also runs the intact model, so each configuration is compared with it.\n\n",
         L - 1);
-    agent_printf(&b,
+    jb_printf(&b,
         "What an experiment measures, per configuration, on n examples of one task: the answer loss (mean "
         "cross-entropy of the answer tokens in nats) and its change against the intact model, the exact-match "
         "rate (greedy decoding reproduces the answer), and for the first %d examples the greedy completion and "
         "the top-%d next tokens after the prompt.\n\n",
         AGENT_SAMPLES, AGENT_TOP_K);
-    if (s->goal) agent_printf(&b, "The researcher's question: %s\n\n", s->goal);
-    agent_printf(&b,
+    if (s->goal) jb_printf(&b, "The researcher's question: %s\n\n", s->goal);
+    jb_printf(&b,
         "Goals:\n"
         "1. How localised are the computations behind each capability: which blocks matter, which are redundant?\n"
         "2. For each task, which minimal set of layers keeps the capability (loss close to intact, exact matches kept)?\n"
         "3. Which minimal sets of layers break it when they are skipped?\n"
         "4. How robust is the model to repeating or reordering blocks?\n\n");
-    agent_printf(&b,
+    jb_printf(&b,
         "Method: state a hypothesis, run the experiment that tests it, read the numbers, record what they show "
         "with add_note (the observation with its numbers, and what it means for the hypothesis), then choose "
         "the next configurations. Prefer a few informative configurations over exhaustive sweeps. When the "
@@ -64,19 +64,19 @@ char *agent_llm_system_prompt(const AgentState *s, const AgentOptions *o, int st
         "task, each with the numbers behind it, in the style of \"keeping only layer 0 only repeats the last "
         "token; grammar/format becomes correct between layers 8 and 10; addition is correct only with the last "
         "layer; removing the first layer breaks the model completely\".\n\n");
-    agent_printf(&b, "Tasks (name: description):\n");
+    jb_printf(&b, "Tasks (name: description):\n");
     for (int i = 0; i < o->n_tasks; i++) {
         const TaskInfo *t = tasks_find(o->tasks[i]);
-        agent_printf(&b, "- %s: %s\n", o->tasks[i], t && t->description ? t->description : "");
+        jb_printf(&b, "- %s: %s\n", o->tasks[i], t && t->description ? t->description : "");
     }
-    agent_printf(&b,
+    jb_printf(&b,
         "\nBeyond layer order (these run on the intact model): run_patching does activation patching on a "
         "task with clean/corrupted prompt pairs (%s): the clean run's residual stream (or a head's output) is "
         "patched into the corrupted run at each block and position, and the effect 1 means the clean answer is "
         "restored; run_ablation zero-ablates each attention head (or each MLP) alone and measures the answer "
         "loss, like a skip-one experiment on components.\n",
         pair_tasks(o));
-    agent_printf(&b,
+    jb_printf(&b,
         "\nTools: run_experiment starts an experiment (its results are in the journal at your next turn); "
         "add_note records an observation and hypothesis; write_report writes the results section and ends the "
         "investigation; list_experiments and get_results read the journal and are answered at once. Call "
@@ -85,8 +85,8 @@ char *agent_llm_system_prompt(const AgentState *s, const AgentOptions *o, int st
         "Experiment names must be new and use only letters, digits and _ . : / + - (e.g. \"facts/first-6\"). "
         "At most %d configurations and %d examples per experiment (default %d).\n\n",
         AGENT_MAX_CONFIGS, AGENT_MAX_EXAMPLES, o->examples);
-    if (o->max_steps > 0) agent_printf(&b, "This is step %d of at most %d.\n", step, o->max_steps);
-    else agent_printf(&b, "This is step %d.\n", step);
+    if (o->max_steps > 0) jb_printf(&b, "This is step %d of at most %d.\n", step, o->max_steps);
+    else jb_printf(&b, "This is step %d.\n", step);
     return take(&b);
 }
 
@@ -100,7 +100,7 @@ static const char *status_of(const AgentExperiment *e) {
 static void config_layers(JsonBuf *b, const LayerConfig *c) {
     char buf[256];
     layers_compact(c->idx, c->n, buf, sizeof buf);
-    agent_printf(b, "%s", buf);
+    jb_printf(b, "%s", buf);
 }
 
 // A patching experiment's grid, summarised: per block the mean effect at the final
@@ -108,20 +108,20 @@ static void config_layers(JsonBuf *b, const LayerConfig *c) {
 static void render_patching(JsonBuf *b, const AgentState *s, const AgentExperiment *e) {
     AgentPatchSummary ps;
     agent_patch_summary(e, s->n_layer, &ps);
-    agent_printf(b, "activation patching of %s (clean -> corrupted), %d examples with results%s\n",
+    jb_printf(b, "activation patching of %s (clean -> corrupted), %d examples with results%s\n",
                  e->method_arg ? e->method_arg : "resid_pre", ps.n_ex, ps.n_error ? " (some errors)" : "");
     if (!isnan(ps.clean_ld))
-        agent_printf(b, "logit diff (answer - wrong answer): clean %.2f, corrupted %.2f\n", ps.clean_ld, ps.corrupt_ld);
+        jb_printf(b, "logit diff (answer - wrong answer): clean %.2f, corrupted %.2f\n", ps.clean_ld, ps.corrupt_ld);
     else if (!isnan(ps.clean_loss))
-        agent_printf(b, "answer loss: clean %.2f, corrupted %.2f\n", ps.clean_loss, ps.corrupt_loss);
+        jb_printf(b, "answer loss: clean %.2f, corrupted %.2f\n", ps.clean_loss, ps.corrupt_loss);
     if (ps.is_head) {
-        agent_printf(b, "largest mean effects of one head:");
-        for (int k = 0; k < ps.n_top; k++) agent_printf(b, "%s L%dH%d %.2f", k ? "," : "", ps.top_layer[k], ps.top_col[k], ps.top_effect[k]);
-        agent_printf(b, "\n");
+        jb_printf(b, "largest mean effects of one head:");
+        for (int k = 0; k < ps.n_top; k++) jb_printf(b, "%s L%dH%d %.2f", k ? "," : "", ps.top_layer[k], ps.top_col[k], ps.top_effect[k]);
+        jb_printf(b, "\n");
     } else if (ps.best_layer >= 0) {
-        agent_printf(b, "block | effect at the final position | best effect at a changed token\n");
-        for (int l = 0; l < ps.rows; l++) agent_printf(b, "%d | %.2f | %.2f\n", l, ps.last[l], ps.changed[l]);
-        agent_printf(b, "largest mean effect: block %d, %d positions before the end, %.2f\n", ps.best_layer, ps.best_col,
+        jb_printf(b, "block | effect at the final position | best effect at a changed token\n");
+        for (int l = 0; l < ps.rows; l++) jb_printf(b, "%d | %.2f | %.2f\n", l, ps.last[l], ps.changed[l]);
+        jb_printf(b, "largest mean effect: block %d, %d positions before the end, %.2f\n", ps.best_layer, ps.best_col,
                      ps.best_effect);
     }
     agent_patch_summary_free(&ps);
@@ -133,7 +133,7 @@ static void render_table(JsonBuf *b, const AgentState *s, const AgentExperiment 
         render_patching(b, s, e);
         return;
     }
-    agent_printf(b, detailed ? "configuration | layers | n | loss ± sem | Δ intact | exact | errors\n"
+    jb_printf(b, detailed ? "configuration | layers | n | loss ± sem | Δ intact | exact | errors\n"
                              : "configuration | layers | loss | Δ intact | exact\n");
     // An ablation sweep in the prompt: the intact model and the 12 largest changes.
     int limit = !detailed && e->method && e->configs.n > 13 ? 12 : 0;
@@ -156,27 +156,27 @@ static void render_table(JsonBuf *b, const AgentState *s, const AgentExperiment 
         AgentStats st = agent_config_stats(e, k, s->n_layer);
         if (limit && k > 0 && (!st.has_delta || fabs(st.delta) < cut || shown >= limit)) continue;
         shown += k > 0;
-        agent_printf(b, "%s | ", e->configs.cfg[k].label);
+        jb_printf(b, "%s | ", e->configs.cfg[k].label);
         config_layers(b, &e->configs.cfg[k]);
         if (st.n == 0) {
-            agent_printf(b, " | no results%s\n", st.n_error ? " (errors)" : "");
+            jb_printf(b, " | no results%s\n", st.n_error ? " (errors)" : "");
             continue;
         }
-        if (detailed) agent_printf(b, " | %d | %.2f ± %.2f", st.n, st.mean, st.sem);
-        else agent_printf(b, " | %.2f", st.mean);
-        if (st.has_delta) agent_printf(b, " | %+.2f", st.delta);
-        else agent_printf(b, " | -");
-        agent_printf(b, " | %d%%", pct(st.exact_rate));
-        if (detailed) agent_printf(b, " | %d", st.n_error);
-        agent_printf(b, "\n");
+        if (detailed) jb_printf(b, " | %d | %.2f ± %.2f", st.n, st.mean, st.sem);
+        else jb_printf(b, " | %.2f", st.mean);
+        if (st.has_delta) jb_printf(b, " | %+.2f", st.delta);
+        else jb_printf(b, " | -");
+        jb_printf(b, " | %d%%", pct(st.exact_rate));
+        if (detailed) jb_printf(b, " | %d", st.n_error);
+        jb_printf(b, "\n");
     }
     if (limit && e->configs.n - 1 > shown)
-        agent_printf(b, "(%d smaller changes left out; get_results shows all)\n", e->configs.n - 1 - shown);
+        jb_printf(b, "(%d smaller changes left out; get_results shows all)\n", e->configs.n - 1 - shown);
 }
 
 static void render_example(JsonBuf *b, const AgentExample *x) {
     char *p = agent_clip(x->prompt ? x->prompt : "", 160), *a = agent_clip(x->answer ? x->answer : "", 60);
-    agent_printf(b, "%s: prompt \"%s\" -> answer \"%s\"\n", x->id, p, a);
+    jb_printf(b, "%s: prompt \"%s\" -> answer \"%s\"\n", x->id, p, a);
     free(p);
     free(a);
 }
@@ -186,24 +186,24 @@ static void render_sample(JsonBuf *b, const AgentExperiment *e, int ex, int k) {
     const AgentRow *g = agent_row_find(e, AGENT_TOOL_RUNLAYERS, ex, k);
     const AgentRow *t = agent_row_find(e, AGENT_TOOL_TOPK, ex, k);
     if (!g && !t) return;
-    agent_printf(b, "  %s:", e->configs.cfg[k].label);
+    jb_printf(b, "  %s:", e->configs.cfg[k].label);
     if (g && g->completion) {
         char *c = agent_clip(g->completion, 80);
-        agent_printf(b, " completion \"%s\"", c);
+        jb_printf(b, " completion \"%s\"", c);
         free(c);
     } else if (g && g->error) {
-        agent_printf(b, " completion error");
+        jb_printf(b, " completion error");
     }
     if (t && t->n_top > 0) {
-        agent_printf(b, "; top:");
+        jb_printf(b, "; top:");
         for (int i = 0; i < t->n_top; i++) {
             char *tok = agent_clip(t->top[i], 24);
-            agent_printf(b, "%s \"%s\" %.2f", i ? "," : "", tok, t->top_prob[i]);
+            jb_printf(b, "%s \"%s\" %.2f", i ? "," : "", tok, t->top_prob[i]);
             free(tok);
         }
-        if (t->answer_rank >= 0) agent_printf(b, "; answer rank %lld", t->answer_rank);
+        if (t->answer_rank >= 0) jb_printf(b, "; answer rank %lld", t->answer_rank);
     }
-    agent_printf(b, "\n");
+    jb_printf(b, "\n");
 }
 
 static void render_notes(JsonBuf *b, const AgentState *s, const AgentExperiment *e, size_t clip) {
@@ -211,14 +211,14 @@ static void render_notes(JsonBuf *b, const AgentState *s, const AgentExperiment 
         const AgentNote *n = &s->note[i];
         if (!n->experiment || strcmp(n->experiment, e->name)) continue;
         char *o = agent_clip(n->observation, clip);
-        agent_printf(b, "note: %s", o);
+        jb_printf(b, "note: %s", o);
         free(o);
         if (n->hypothesis) {
             char *h = agent_clip(n->hypothesis, clip);
-            agent_printf(b, " Hypothesis: %s", h);
+            jb_printf(b, " Hypothesis: %s", h);
             free(h);
         }
-        agent_printf(b, "\n");
+        jb_printf(b, "\n");
     }
 }
 
@@ -226,7 +226,7 @@ static void render_notes(JsonBuf *b, const AgentState *s, const AgentExperiment 
 static void render_experiment(JsonBuf *b, const AgentState *s, const AgentExperiment *e, int level) {
     if (level <= 0) return;
     if (level == 1) {
-        agent_printf(b, "- %s (task %s, %d example%s, %d configurations, %s)", e->name, e->task, e->examples,
+        jb_printf(b, "- %s (task %s, %d example%s, %d configurations, %s)", e->name, e->task, e->examples,
                      e->examples == 1 ? "" : "s", e->configs.n, status_of(e));
         int worst = -1, best = -1;
         AgentStats sw = {0}, sb = {0};
@@ -237,32 +237,32 @@ static void render_experiment(JsonBuf *b, const AgentState *s, const AgentExperi
             if (best < 0 || st.delta < sb.delta) best = k, sb = st;
         }
         if (worst >= 0)
-            agent_printf(b, ": most harmful %s (%+.2f), least %s (%+.2f)", e->configs.cfg[worst].label, sw.delta,
+            jb_printf(b, ": most harmful %s (%+.2f), least %s (%+.2f)", e->configs.cfg[worst].label, sw.delta,
                          e->configs.cfg[best].label, sb.delta);
-        agent_printf(b, "\n");
+        jb_printf(b, "\n");
         for (int i = 0; i < s->n_note; i++)
             if (s->note[i].experiment && !strcmp(s->note[i].experiment, e->name)) {
                 char *o = agent_clip(s->note[i].observation, 200);
-                agent_printf(b, "  note: %s\n", o);
+                jb_printf(b, "  note: %s\n", o);
                 free(o);
             }
         return;
     }
-    agent_printf(b, "\n## %s (task %s, %d example%s, %s)\n", e->name, e->task, e->examples, e->examples == 1 ? "" : "s",
+    jb_printf(b, "\n## %s (task %s, %d example%s, %s)\n", e->name, e->task, e->examples, e->examples == 1 ? "" : "s",
                  status_of(e));
     if (e->hypothesis) {
         char *h = agent_clip(e->hypothesis, 300);
-        agent_printf(b, "tests: %s\n", h);
+        jb_printf(b, "tests: %s\n", h);
         free(h);
     }
     render_table(b, s, e, 0);
     if (level >= 3 && e->n_ex > 0) {
-        agent_printf(b, "sample ");
+        jb_printf(b, "sample ");
         render_example(b, &e->ex[0]);
         for (int k = 0; k < e->configs.n; k++) render_sample(b, e, 0, k);
     }
     render_notes(b, s, e, level >= 3 ? 1000 : 400);
-    if (!agent_experiment_noted(s, e) && agent_experiment_complete(e, NULL)) agent_printf(b, "(no note yet)\n");
+    if (!agent_experiment_noted(s, e) && agent_experiment_complete(e, NULL)) jb_printf(b, "(no note yet)\n");
 }
 
 static void render_general_notes(JsonBuf *b, const AgentState *s) {
@@ -270,16 +270,16 @@ static void render_general_notes(JsonBuf *b, const AgentState *s) {
     for (int i = 0; i < s->n_note; i++) {
         const AgentNote *nt = &s->note[i];
         if (nt->experiment && agent_experiment_find(s, nt->experiment)) continue;
-        if (n++ == 0) agent_printf(b, "\n## Notes not tied to an experiment\n");
+        if (n++ == 0) jb_printf(b, "\n## Notes not tied to an experiment\n");
         char *o = agent_clip(nt->observation, 400);
-        agent_printf(b, "- %s%s%s", nt->task ? nt->task : "", nt->task ? ": " : "", o);
+        jb_printf(b, "- %s%s%s", nt->task ? nt->task : "", nt->task ? ": " : "", o);
         free(o);
         if (nt->hypothesis) {
             char *h = agent_clip(nt->hypothesis, 300);
-            agent_printf(b, " Hypothesis: %s", h);
+            jb_printf(b, " Hypothesis: %s", h);
             free(h);
         }
-        agent_printf(b, "\n");
+        jb_printf(b, "\n");
     }
 }
 
@@ -291,17 +291,17 @@ static const AgentExperiment *unnoted_experiment(const AgentState *s) {
 
 static void render_instruction(JsonBuf *b, const AgentState *s, const AgentOptions *o) {
     const AgentExperiment *u = unnoted_experiment(s);
-    agent_printf(b, "\n# Your turn\n");
+    jb_printf(b, "\n# Your turn\n");
     if (agent_report_due(s, o))
-        agent_printf(b, "The investigation must end now: call write_report with the results section (Markdown), "
+        jb_printf(b, "The investigation must end now: call write_report with the results section (Markdown), "
                         "built from the evidence above.\n");
     else if (s->n_exp == 0)
-        agent_printf(b, "Nothing has been run yet. State a first hypothesis and test it with run_experiment.\n");
+        jb_printf(b, "Nothing has been run yet. State a first hypothesis and test it with run_experiment.\n");
     else if (u)
-        agent_printf(b, "The results of %s are in and have no note yet: call add_note with what they show (the "
+        jb_printf(b, "The results of %s are in and have no note yet: call add_note with what they show (the "
                         "numbers) and what that means for your hypothesis. Then continue.\n", u->name);
     else
-        agent_printf(b, "Choose the next action: run_experiment to test your current hypothesis further, add_note, "
+        jb_printf(b, "Choose the next action: run_experiment to test your current hypothesis further, add_note, "
                         "or write_report when the goals are answered.\n");
 }
 
@@ -320,7 +320,7 @@ char *agent_llm_user_prompt(const AgentState *s, const AgentOptions *o, int budg
         level[i] = 3;
     }
     JsonBuf head = {0}, tail = {0};
-    agent_printf(&head, "# Journal so far\nModel %s, %d blocks. %d experiment%s, %d note%s.\n", s->model_name,
+    jb_printf(&head, "# Journal so far\nModel %s, %d blocks. %d experiment%s, %d note%s.\n", s->model_name,
                  s->n_layer, s->n_exp, s->n_exp == 1 ? "" : "s", s->n_note, s->n_note == 1 ? "" : "s");
     render_general_notes(&tail, s);
     render_instruction(&tail, s, o);
@@ -343,9 +343,9 @@ char *agent_llm_user_prompt(const AgentState *s, const AgentOptions *o, int budg
     int omitted = 0, terse = 0;
     for (int i = 0; i < n; i++) omitted += level[i] == 0, terse += level[i] == 1;
     if (omitted)
-        agent_printf(&b, "(%d older experiments are left out here; list_experiments and get_results show them.)\n",
+        jb_printf(&b, "(%d older experiments are left out here; list_experiments and get_results show them.)\n",
                      omitted);
-    if (terse) agent_printf(&b, "\nOlder experiments, in brief:\n");
+    if (terse) jb_printf(&b, "\nOlder experiments, in brief:\n");
     for (int i = 0; i < n; i++)
         if (level[i] == 1) render_experiment(&b, s, &s->exp[i], 1);
     for (int i = 0; i < n; i++)
@@ -365,7 +365,7 @@ void agent_llm_tools(JsonBuf *tools, const AgentState *s, const AgentOptions *o)
     jb_raw(&tasks, "[", 1);
     for (int i = 0; i < o->n_tasks; i++) jb_sep(&tasks), jb_cstr(&tasks, o->tasks[i]);
     jb_raw(&tasks, "]", 1);
-    agent_printf(&p,
+    jb_printf(&p,
         "{\"type\":\"object\",\"properties\":{"
         "\"name\":{\"type\":\"string\",\"description\":\"a new, unique experiment name: letters, digits and _ . : / + - "
         "(e.g. facts/first-6)\"},"
@@ -385,7 +385,7 @@ void agent_llm_tools(JsonBuf *tools, const AgentState *s, const AgentOptions *o)
                  "completions and top tokens per configuration. Results arrive before your next turn.",
                  p.buf);
     JsonBuf q = {0};
-    agent_printf(&q,
+    jb_printf(&q,
         "{\"type\":\"object\",\"properties\":{"
         "\"name\":{\"type\":\"string\",\"description\":\"a new, unique experiment name (e.g. facts-pairs/patch-resid)\"},"
         "\"task\":{\"type\":\"string\",\"enum\":%s,\"description\":\"a task with clean/corrupted prompt pairs\"},"
@@ -402,7 +402,7 @@ void agent_llm_tools(JsonBuf *tools, const AgentState *s, const AgentOptions *o)
                  "normalised effect on the logit difference answer - wrong answer (1: fully restored).",
                  q.buf);
     jb_reset(&q);
-    agent_printf(&q,
+    jb_printf(&q,
         "{\"type\":\"object\",\"properties\":{"
         "\"name\":{\"type\":\"string\",\"description\":\"a new, unique experiment name (e.g. facts/ablate-heads)\"},"
         "\"task\":{\"type\":\"string\",\"enum\":%s},"
@@ -447,13 +447,13 @@ void agent_llm_tools(JsonBuf *tools, const AgentState *s, const AgentOptions *o)
 
 char *agent_llm_list_experiments(const AgentState *s) {
     JsonBuf b = {0};
-    if (s->n_exp == 0) agent_printf(&b, "No experiments yet.\n");
-    else agent_printf(&b, "name | task | examples | configurations | status | notes | step\n");
+    if (s->n_exp == 0) jb_printf(&b, "No experiments yet.\n");
+    else jb_printf(&b, "name | task | examples | configurations | status | notes | step\n");
     for (int i = 0; i < s->n_exp; i++) {
         const AgentExperiment *e = &s->exp[i];
         int notes = 0;
         for (int k = 0; k < s->n_note; k++) notes += s->note[k].experiment && !strcmp(s->note[k].experiment, e->name);
-        agent_printf(&b, "%s | %s | %d | %d | %s | %d | %d\n", e->name, e->task, e->examples, e->configs.n,
+        jb_printf(&b, "%s | %s | %d | %d | %s | %d | %d\n", e->name, e->task, e->examples, e->configs.n,
                      status_of(e), notes, e->step);
     }
     return take(&b);
@@ -465,18 +465,18 @@ static void clip_answer(JsonBuf *b) {
     while (b->len > 0 && ((unsigned char)b->buf[b->len - 1] & 0xC0) == 0x80) b->len--;
     if (b->len > 0 && ((unsigned char)b->buf[b->len - 1] & 0xC0) == 0xC0) b->len--;
     b->buf[b->len] = '\0';
-    agent_printf(b, "\n... (cut at %d characters)\n", AGENT_QUERY_MAX);
+    jb_printf(b, "\n... (cut at %d characters)\n", AGENT_QUERY_MAX);
 }
 
 static void known_experiments(JsonBuf *b, const AgentState *s) {
     if (s->n_exp == 0) {
-        agent_printf(b, " (there are no experiments yet)");
+        jb_printf(b, " (there are no experiments yet)");
         return;
     }
-    agent_printf(b, " (known:");
-    for (int i = 0; i < s->n_exp && i < 20; i++) agent_printf(b, "%s %s", i ? "," : "", s->exp[i].name);
-    if (s->n_exp > 20) agent_printf(b, ", ...");
-    agent_printf(b, ")");
+    jb_printf(b, " (known:");
+    for (int i = 0; i < s->n_exp && i < 20; i++) jb_printf(b, "%s %s", i ? "," : "", s->exp[i].name);
+    if (s->n_exp > 20) jb_printf(b, ", ...");
+    jb_printf(b, ")");
 }
 
 char *agent_llm_get_results(const AgentState *s, const char *experiment, const char *group_by, const char *task,
@@ -484,7 +484,7 @@ char *agent_llm_get_results(const AgentState *s, const char *experiment, const c
     const AgentExperiment *e = experiment ? agent_experiment_find(s, experiment) : NULL;
     if (!e) {
         JsonBuf m = {0};
-        agent_printf(&m, "unknown experiment \"%s\"", experiment ? experiment : "");
+        jb_printf(&m, "unknown experiment \"%s\"", experiment ? experiment : "");
         known_experiments(&m, s);
         fail(err, errlen, "%s", m.buf);
         jb_free(&m);
@@ -501,7 +501,7 @@ char *agent_llm_get_results(const AgentState *s, const char *experiment, const c
         return NULL;
     }
     JsonBuf b = {0};
-    agent_printf(&b, "experiment %s (task %s, %d examples, %d configurations, %s)\n", e->name, e->task, e->examples,
+    jb_printf(&b, "experiment %s (task %s, %d examples, %d configurations, %s)\n", e->name, e->task, e->examples,
                  e->configs.n, status_of(e));
     if (!by_prompt) {
         render_table(&b, s, e, 1);
@@ -516,21 +516,21 @@ char *agent_llm_get_results(const AgentState *s, const char *experiment, const c
                 const AgentRow *r = agent_row_find(e, AGENT_TOOL_SCORELOSS, x, k);
                 const AgentRow *g = agent_row_find(e, AGENT_TOOL_RUNLAYERS, x, k);
                 const AgentRow *t = agent_row_find(e, AGENT_TOOL_TOPK, x, k);
-                agent_printf(&b, "  %s:", e->configs.cfg[k].label);
-                if (r && !r->error) agent_printf(&b, " loss %.2f, exact %s", r->loss, r->exact ? "yes" : "no");
-                else if (r) agent_printf(&b, " error");
-                else agent_printf(&b, " no result");
+                jb_printf(&b, "  %s:", e->configs.cfg[k].label);
+                if (r && !r->error) jb_printf(&b, " loss %.2f, exact %s", r->loss, r->exact ? "yes" : "no");
+                else if (r) jb_printf(&b, " error");
+                else jb_printf(&b, " no result");
                 if (g && g->completion) {
                     char *c = agent_clip(g->completion, 60);
-                    agent_printf(&b, "; completion \"%s\"", c);
+                    jb_printf(&b, "; completion \"%s\"", c);
                     free(c);
                 }
                 if (t && t->n_top > 0) {
                     char *tok = agent_clip(t->top[0], 24);
-                    agent_printf(&b, "; top-1 \"%s\" %.2f", tok, t->top_prob[0]);
+                    jb_printf(&b, "; top-1 \"%s\" %.2f", tok, t->top_prob[0]);
                     free(tok);
                 }
-                agent_printf(&b, "\n");
+                jb_printf(&b, "\n");
             }
         }
     }
@@ -564,8 +564,8 @@ static int task_allowed(const AgentOptions *o, const char *task) {
 
 static char *bad_task(const AgentOptions *o, const char *tool, const char *task) {
     JsonBuf m = {0};
-    agent_printf(&m, "%s: unknown task \"%s\"; the tasks are:", tool, task);
-    for (int i = 0; i < o->n_tasks; i++) agent_printf(&m, "%s %s", i ? "," : "", o->tasks[i]);
+    jb_printf(&m, "%s: unknown task \"%s\"; the tasks are:", tool, task);
+    for (int i = 0; i < o->n_tasks; i++) jb_printf(&m, "%s %s", i ? "," : "", o->tasks[i]);
     return take(&m);
 }
 
@@ -579,11 +579,11 @@ static int call_run_experiment(const AgentState *s, const AgentOptions *o, const
         goto done;
     }
     if (agent_name_check(name, msg, sizeof msg) != 0) {
-        *answer = agent_strf("run_experiment: %s", msg);
+        *answer = xasprintf("run_experiment: %s", msg);
         goto done;
     }
     if (agent_experiment_find(s, name)) {
-        *answer = agent_strf("run_experiment: an experiment named \"%s\" already exists; choose a new name", name);
+        *answer = xasprintf("run_experiment: an experiment named \"%s\" already exists; choose a new name", name);
         goto done;
     }
     if (arg_str(d, "task", &task) != 1) {
@@ -596,7 +596,7 @@ static int call_run_experiment(const AgentState *s, const AgentOptions *o, const
     }
     int et = json_obj_get(d, 0, "examples");
     if (et >= 0 && !json_is_null(d, et) && (json_int(d, et, &n) != 0 || n < 1 || n > AGENT_MAX_EXAMPLES)) {
-        *answer = agent_strf("run_experiment: \"examples\" must be an integer in 1..%d", AGENT_MAX_EXAMPLES);
+        *answer = xasprintf("run_experiment: \"examples\" must be an integer in 1..%d", AGENT_MAX_EXAMPLES);
         goto done;
     }
     if (arg_str(d, "hypothesis", &hyp) < 0) {
@@ -610,7 +610,7 @@ static int call_run_experiment(const AgentState *s, const AgentOptions *o, const
         goto done;
     }
     if (agent_configs_parse(d, ct, lt, s->n_layer, &cl, msg, sizeof msg) != 0) {
-        *answer = agent_strf("run_experiment: %s (blocks are numbered 0-%d)", msg, s->n_layer - 1);
+        *answer = xasprintf("run_experiment: %s (blocks are numbered 0-%d)", msg, s->n_layer - 1);
         goto done;
     }
     memset(a, 0, sizeof *a);
@@ -638,19 +638,19 @@ static int call_run_method(const AgentState *s, const AgentOptions *o, const Jso
     long long n = o->examples;
     int rc = AGENT_CALL_BAD;
     if (arg_str(d, "name", &name) != 1) {
-        *answer = agent_strf("%s: \"name\" (a string) is required", tool);
+        *answer = xasprintf("%s: \"name\" (a string) is required", tool);
         goto done;
     }
     if (agent_name_check(name, msg, sizeof msg) != 0) {
-        *answer = agent_strf("%s: %s", tool, msg);
+        *answer = xasprintf("%s: %s", tool, msg);
         goto done;
     }
     if (agent_experiment_find(s, name)) {
-        *answer = agent_strf("%s: an experiment named \"%s\" already exists; choose a new name", tool, name);
+        *answer = xasprintf("%s: an experiment named \"%s\" already exists; choose a new name", tool, name);
         goto done;
     }
     if (arg_str(d, "task", &task) != 1) {
-        *answer = agent_strf("%s: \"task\" (a string) is required", tool);
+        *answer = xasprintf("%s: \"task\" (a string) is required", tool);
         goto done;
     }
     if (!task_allowed(o, task)) {
@@ -658,16 +658,16 @@ static int call_run_method(const AgentState *s, const AgentOptions *o, const Jso
         goto done;
     }
     if (patching && !agent_task_has_pairs(task)) {
-        *answer = agent_strf("run_patching: task %s has no corrupted prompts; use one with pairs (%s)", task, pair_tasks(o));
+        *answer = xasprintf("run_patching: task %s has no corrupted prompts; use one with pairs (%s)", task, pair_tasks(o));
         goto done;
     }
     int et = json_obj_get(d, 0, "examples");
     if (et >= 0 && !json_is_null(d, et) && (json_int(d, et, &n) != 0 || n < 1 || n > AGENT_MAX_EXAMPLES)) {
-        *answer = agent_strf("%s: \"examples\" must be an integer in 1..%d", tool, AGENT_MAX_EXAMPLES);
+        *answer = xasprintf("%s: \"examples\" must be an integer in 1..%d", tool, AGENT_MAX_EXAMPLES);
         goto done;
     }
     if (arg_str(d, "hypothesis", &hyp) < 0 || arg_str(d, patching ? "hook" : "components", &arg) < 0) {
-        *answer = agent_strf("%s: \"hypothesis\" and \"%s\" must be strings", tool, patching ? "hook" : "components");
+        *answer = xasprintf("%s: \"hypothesis\" and \"%s\" must be strings", tool, patching ? "hook" : "components");
         goto done;
     }
     static const char *const hooks[] = {"resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out", "head"};
@@ -675,7 +675,7 @@ static int call_run_method(const AgentState *s, const AgentOptions *o, const Jso
     for (size_t k = 0; patching && arg && k < sizeof hooks / sizeof *hooks; k++) ok |= !strcmp(arg, hooks[k]);
     if (!patching && arg) ok = !strcmp(arg, "heads") || !strcmp(arg, "mlps");
     if (!ok) {
-        *answer = agent_strf(patching ? "run_patching: \"hook\" must be resid_pre, resid_mid, resid_post, attn_out, "
+        *answer = xasprintf(patching ? "run_patching: \"hook\" must be resid_pre, resid_mid, resid_post, attn_out, "
                                         "mlp_out or head, not \"%s\""
                                       : "run_ablation: \"components\" must be heads or mlps, not \"%s\"", arg);
         goto done;
@@ -721,7 +721,7 @@ static int call_add_note(const AgentState *s, const AgentOptions *o, const JsonD
     const AgentExperiment *e = exp ? agent_experiment_find(s, exp) : NULL;
     if (exp && !e) {
         JsonBuf m = {0};
-        agent_printf(&m, "add_note: unknown experiment \"%s\"", exp);
+        jb_printf(&m, "add_note: unknown experiment \"%s\"", exp);
         known_experiments(&m, s);
         *answer = take(&m);
         goto done;
@@ -769,7 +769,7 @@ static int call_get_results(const AgentState *s, const JsonDoc *d, char **answer
     } else if (arg_str(d, "group_by", &by) < 0 || arg_str(d, "task", &task) < 0) {
         *answer = xstrdup("get_results: \"group_by\" and \"task\" must be strings");
     } else if (!(*answer = agent_llm_get_results(s, exp, by, task, msg, sizeof msg))) {
-        *answer = agent_strf("get_results: %s", msg);
+        *answer = xasprintf("get_results: %s", msg);
     } else {
         rc = AGENT_CALL_QUERY;
     }
@@ -789,7 +789,7 @@ int agent_llm_call(const AgentState *s, const AgentOptions *o, const char *name,
     for (int i = 0; i < 7 && name; i++)
         if (!strcmp(name, known[i])) k = i;
     if (k < 0) {
-        *answer = agent_strf("unknown tool \"%s\"; the tools are run_experiment, run_patching, run_ablation, "
+        *answer = xasprintf("unknown tool \"%s\"; the tools are run_experiment, run_patching, run_ablation, "
                              "add_note, write_report, list_experiments and get_results", name ? name : "");
         return AGENT_CALL_BAD;
     }
@@ -941,7 +941,7 @@ static int reply_handle(const AgentState *s, const AgentOptions *o, int due, con
             llm_msg_add_tool_result(msgs, tc->id, answer);
         } else {
             JsonBuf m = {0};
-            agent_printf(&m, "error: %s", answer);
+            jb_printf(&m, "error: %s", answer);
             llm_msg_add_tool_result(msgs, tc->id, m.buf);
             problem_add(problems, answer);
             jb_free(&m);

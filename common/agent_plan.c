@@ -198,11 +198,11 @@ static int repeats_last_token(const AgentExperiment *e, int k, int *of) {
 
 static void describe_numbers(JsonBuf *b, const Numbers *nb, int k) {
     const AgentStats *st = &nb->st[k];
-    agent_printf(b, "loss %.2f (%+.2f nats), exact %d%%", st->mean, st->delta, pct(st->exact_rate));
+    jb_printf(b, "loss %.2f (%+.2f nats), exact %d%%", st->mean, st->delta, pct(st->exact_rate));
 }
 
 static void describe(JsonBuf *b, const Numbers *nb, int k) {
-    agent_printf(b, "%s: ", label_of(nb, k));
+    jb_printf(b, "%s: ", label_of(nb, k));
     describe_numbers(b, nb, k);
 }
 
@@ -219,10 +219,10 @@ static void note_drop(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, int first, co
         if (best < 0 || nb->st[k].mean < nb->st[best].mean) best = k;
     }
     if (smallest >= 0)
-        agent_printf(ob, " Smallest %s within 10%% of the intact loss: %s (loss %.2f vs %.2f).", what,
+        jb_printf(ob, " Smallest %s within 10%% of the intact loss: %s (loss %.2f vs %.2f).", what,
                      label_of(nb, smallest), nb->st[smallest].mean, nb->I);
     else if (best >= 0)
-        agent_printf(ob, " No shorter %s comes within 10%% of the intact loss (closest: %s, loss %.2f vs %.2f).",
+        jb_printf(ob, " No shorter %s comes within 10%% of the intact loss (closest: %s, loss %.2f vs %.2f).",
                      what, label_of(nb, best), nb->st[best].mean, nb->I);
     // Exact match along depth.
     double ie = nb->st[nb->ik].exact_rate;
@@ -234,49 +234,49 @@ static void note_drop(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, int first, co
             else if (k >= 0) break;   // the run of kept-rate configurations from the top ends
         }
         int half = find_label(nb, prefix, nb->L / 2);
-        agent_printf(ob, " Exact-match: intact %d%%", pct(ie));
-        if (reach >= 0) agent_printf(ob, ", kept down to %s (%d%%)", label_of(nb, reach), pct(nb->st[reach].exact_rate));
-        else agent_printf(ob, ", lost with any block removed");
+        jb_printf(ob, " Exact-match: intact %d%%", pct(ie));
+        if (reach >= 0) jb_printf(ob, ", kept down to %s (%d%%)", label_of(nb, reach), pct(nb->st[reach].exact_rate));
+        else jb_printf(ob, ", lost with any block removed");
         if (half >= 0 && usable(nb, half) && half != reach)
-            agent_printf(ob, ", %s %d%%", label_of(nb, half), pct(nb->st[half].exact_rate));
-        agent_printf(ob, ".");
+            jb_printf(ob, ", %s %d%%", label_of(nb, half), pct(nb->st[half].exact_rate));
+        jb_printf(ob, ".");
     } else {
-        agent_printf(ob, " Exact-match is 0%% even intact.");
+        jb_printf(ob, " Exact-match is 0%% even intact.");
     }
     if (first) {
         int k0 = find_label(nb, prefix, 0), k1 = find_label(nb, prefix, 1);
         if (k0 >= 0 && usable(nb, k0))
-            agent_printf(ob, " Embeddings only (first 0): loss %.2f (%+.2f nats).", nb->st[k0].mean, nb->st[k0].delta);
+            jb_printf(ob, " Embeddings only (first 0): loss %.2f (%+.2f nats).", nb->st[k0].mean, nb->st[k0].delta);
         int of, hits = k1 >= 0 ? repeats_last_token(nb->e, k1, &of) : 0;
         if (k1 >= 0 && of > 0)
-            agent_printf(ob, " Layer 0 alone repeats the last token (top-1 next token = the prompt's last token) "
+            jb_printf(ob, " Layer 0 alone repeats the last token (top-1 next token = the prompt's last token) "
                              "in %d of %d prompts.", hits, of);
         if (smallest >= 0) {
             int n = nb->L - 1;
             sscanf(label_of(nb, smallest), "first %d", &n);
             if (n >= nb->L - 1)
-                agent_printf(hb, "The %s answer is in place only near the end: removing the last block alone stays "
+                jb_printf(hb, "The %s answer is in place only near the end: removing the last block alone stays "
                                  "within 10%% but removing more does not.", task);
             else
-                agent_printf(hb, "The %s answer is in place after the first %d block%s: removing blocks %d-%d changes "
+                jb_printf(hb, "The %s answer is in place after the first %d block%s: removing blocks %d-%d changes "
                                  "its loss by less than 10%%.", task, n, n == 1 ? "" : "s", n, nb->L - 1);
         } else {
-            agent_printf(hb, "%s needs the full depth: removing even the last block raises the answer loss by more "
+            jb_printf(hb, "%s needs the full depth: removing even the last block raises the answer loss by more "
                              "than 10%%.", task);
         }
     } else {
         int k = find_label(nb, prefix, nb->L - 1);   // without block 0
         if (k >= 0 && usable(nb, k)) {
-            agent_printf(ob, " Without block 0 (%s): loss %.2f (%+.2f nats), exact %d%%.", label_of(nb, k),
+            jb_printf(ob, " Without block 0 (%s): loss %.2f (%+.2f nats), exact %d%%.", label_of(nb, k),
                          nb->st[k].mean, nb->st[k].delta, pct(nb->st[k].exact_rate));
             if (nb->st[k].delta > fmax(1.0, 0.5 * fabs(nb->I)))
-                agent_printf(hb, "Block 0 is indispensable for %s: removing it alone breaks the model (%+.2f nats).",
+                jb_printf(hb, "Block 0 is indispensable for %s: removing it alone breaks the model (%+.2f nats).",
                              task, nb->st[k].delta);
             else if (!within(nb, k))
-                agent_printf(hb, "The first block matters for %s (%+.2f nats without it) but does not break the model.",
+                jb_printf(hb, "The first block matters for %s (%+.2f nats without it) but does not break the model.",
                              task, nb->st[k].delta);
             else
-                agent_printf(hb, "The first block is not needed for %s: the model without it stays within 10%% of "
+                jb_printf(hb, "The first block is not needed for %s: the model without it stays within 10%% of "
                                  "the intact loss.", task);
         }
     }
@@ -286,7 +286,7 @@ static void note_drop(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, int first, co
 static int list_labels(JsonBuf *b, const Numbers *nb, int outside) {
     int n = 0;
     for (int k = 0; k < nb->K; k++)
-        if (usable(nb, k) && within(nb, k) != outside) agent_printf(b, "%s%s", n++ ? ", " : "", label_of(nb, k));
+        if (usable(nb, k) && within(nb, k) != outside) jb_printf(b, "%s%s", n++ ? ", " : "", label_of(nb, k));
     return n;
 }
 
@@ -310,26 +310,26 @@ static void note_ranked(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, const char 
                         const char *task, const char *robust_what) {
     int w = worst_config(nb), b = best_config(nb), n = count_usable(nb);
     if (w < 0) return;
-    agent_printf(ob, " The %s that hurts most: ", what);
+    jb_printf(ob, " The %s that hurts most: ", what);
     describe(ob, nb, w);
-    agent_printf(ob, "; least: ");
+    jb_printf(ob, "; least: ");
     describe(ob, nb, b);
-    agent_printf(ob, ". Mean change over %d configurations: %+.2f nats.", n, mean_delta(nb, NULL));
+    jb_printf(ob, ". Mean change over %d configurations: %+.2f nats.", n, mean_delta(nb, NULL));
     JsonBuf over = {0};
     int n_over = list_labels(&over, nb, 1);
-    if (n_over > 0) agent_printf(ob, " More than 10%% worse: %s (%d of %d).", over.buf, n_over, n);
-    else agent_printf(ob, " None is more than 10%% worse than intact.");
+    if (n_over > 0) jb_printf(ob, " More than 10%% worse: %s (%d of %d).", over.buf, n_over, n);
+    else jb_printf(ob, " None is more than 10%% worse than intact.");
     jb_free(&over);
     if (robust_what) {
-        if (n_over == 0) agent_printf(hb, "%s is robust to %s: no configuration moves the loss by more than 10%%.", task, robust_what);
-        else if (n_over == n) agent_printf(hb, "%s is fragile to %s: every configuration costs more than 10%%, most of all %s.", task, robust_what, label_of(nb, w));
-        else agent_printf(hb, "%s tolerates %s except where it touches the sensitive blocks (%s hurts most, %+.2f nats).", task, robust_what, label_of(nb, w), nb->st[w].delta);
+        if (n_over == 0) jb_printf(hb, "%s is robust to %s: no configuration moves the loss by more than 10%%.", task, robust_what);
+        else if (n_over == n) jb_printf(hb, "%s is fragile to %s: every configuration costs more than 10%%, most of all %s.", task, robust_what, label_of(nb, w));
+        else jb_printf(hb, "%s tolerates %s except where it touches the sensitive blocks (%s hurts most, %+.2f nats).", task, robust_what, label_of(nb, w), nb->st[w].delta);
     } else if (nb->st[w].delta > nb->tol) {
-        agent_printf(hb, "%s depends most on what %s removes (%+.2f nats); ", task, label_of(nb, w), nb->st[w].delta);
-        if (n_over == 1) agent_printf(hb, "removing any other %s stays within 10%%, so the computation is localised there.", unit);
-        else agent_printf(hb, "%d of %d removals cost more than 10%%, so the computation is spread over several blocks.", n_over, n);
+        jb_printf(hb, "%s depends most on what %s removes (%+.2f nats); ", task, label_of(nb, w), nb->st[w].delta);
+        if (n_over == 1) jb_printf(hb, "removing any other %s stays within 10%%, so the computation is localised there.", unit);
+        else jb_printf(hb, "%d of %d removals cost more than 10%%, so the computation is spread over several blocks.", n_over, n);
     } else {
-        agent_printf(hb, "No single %s is critical for %s: the computation is redundant or distributed.", unit, task);
+        jb_printf(hb, "No single %s is critical for %s: the computation is redundant or distributed.", unit, task);
     }
 }
 
@@ -354,20 +354,20 @@ static void note_permute(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, const char
         }
     }
     if (rev >= 0) {
-        agent_printf(ob, " Reversed order: ");
+        jb_printf(ob, " Reversed order: ");
         describe_numbers(ob, nb, rev);
-        agent_printf(ob, ".");
+        jb_printf(ob, ".");
     }
     if (n_sh > 0)
-        agent_printf(ob, " %d random orders: mean %+.2f nats (from %+.2f to %+.2f).", n_sh, sum / n_sh, lo, hi);
+        jb_printf(ob, " %d random orders: mean %+.2f nats (from %+.2f to %+.2f).", n_sh, sum / n_sh, lo, hi);
     double worst = rev >= 0 ? nb->st[rev].delta : hi;
     if (worst > fmax(1.0, 0.5 * fabs(nb->I)))
-        agent_printf(hb, "Block order matters for %s: permuting the blocks breaks it, so each block expects the "
+        jb_printf(hb, "Block order matters for %s: permuting the blocks breaks it, so each block expects the "
                          "residual stream its predecessors write.", task);
     else if (worst > nb->tol)
-        agent_printf(hb, "Block order matters somewhat for %s (up to %+.2f nats when permuted).", task, worst);
+        jb_printf(hb, "Block order matters somewhat for %s (up to %+.2f nats when permuted).", task, worst);
     else
-        agent_printf(hb, "%s barely depends on the block order: the blocks act like independent additive updates.", task);
+        jb_printf(hb, "%s barely depends on the block order: the blocks act like independent additive updates.", task);
 }
 
 static const char *ordinal_offset(int off, char *buf, size_t n) {
@@ -382,67 +382,67 @@ static void note_patching(JsonBuf *ob, JsonBuf *hb, const AgentState *s, const A
     AgentPatchSummary ps;
     agent_patch_summary(e, s->n_layer, &ps);
     const char *hook = e->method_arg ? e->method_arg : "resid_pre";
-    agent_printf(ob, "%s on %s (%d examples, patching %s from the clean prompt into the corrupted one, %d blocks x %s):",
+    jb_printf(ob, "%s on %s (%d examples, patching %s from the clean prompt into the corrupted one, %d blocks x %s):",
                  e->name, e->task, e->examples, hook, s->n_layer, ps.is_head ? "heads" : "positions");
     if (ps.best_layer < 0) {
-        agent_printf(ob, " no usable patch effects.");
-        agent_printf(hb, "The experiment should be repeated: it produced no patch effects.");
+        jb_printf(ob, " no usable patch effects.");
+        jb_printf(hb, "The experiment should be repeated: it produced no patch effects.");
         agent_patch_summary_free(&ps);
         return;
     }
     if (!isnan(ps.clean_ld))
-        agent_printf(ob, " logit difference answer - wrong answer: clean %.2f, corrupted %.2f (means).", ps.clean_ld,
+        jb_printf(ob, " logit difference answer - wrong answer: clean %.2f, corrupted %.2f (means).", ps.clean_ld,
                      ps.corrupt_ld);
     else
-        agent_printf(ob, " answer loss: clean %.2f, corrupted %.2f (means).", ps.clean_loss, ps.corrupt_loss);
+        jb_printf(ob, " answer loss: clean %.2f, corrupted %.2f (means).", ps.clean_loss, ps.corrupt_loss);
     char pos[64];
     if (ps.is_head) {
-        agent_printf(ob, " Largest mean effects of a single head (all positions):");
+        jb_printf(ob, " Largest mean effects of a single head (all positions):");
         for (int k = 0; k < ps.n_top; k++)
-            agent_printf(ob, "%s L%dH%d %.2f", k ? "," : "", ps.top_layer[k], ps.top_col[k], ps.top_effect[k]);
-        agent_printf(ob, ".");
+            jb_printf(ob, "%s L%dH%d %.2f", k ? "," : "", ps.top_layer[k], ps.top_col[k], ps.top_effect[k]);
+        jb_printf(ob, ".");
         if (ps.best_effect >= 0.3)
-            agent_printf(hb, "Head L%dH%d carries much of what decides the %s answer (patching it alone restores %.0f%% "
+            jb_printf(hb, "Head L%dH%d carries much of what decides the %s answer (patching it alone restores %.0f%% "
                              "of the clean logit difference).", ps.top_layer[0], ps.top_col[0], e->task,
                          100 * ps.best_effect);
         else
-            agent_printf(hb, "No single head carries the %s answer (at most %.0f%% restored by one head): the "
+            jb_printf(hb, "No single head carries the %s answer (at most %.0f%% restored by one head): the "
                              "information moves through several heads.", e->task, 100 * ps.best_effect);
         agent_patch_summary_free(&ps);
         return;
     }
-    agent_printf(ob, " Largest mean effect: block %d at %s", ps.best_layer, ordinal_offset(ps.best_col, pos, sizeof pos));
+    jb_printf(ob, " Largest mean effect: block %d at %s", ps.best_layer, ordinal_offset(ps.best_col, pos, sizeof pos));
     if (ps.best_token) {
         char *t = agent_clip(ps.best_token, 24);
-        agent_printf(ob, " (\"%s\" in the first example)", t);
+        jb_printf(ob, " (\"%s\" in the first example)", t);
         free(t);
     }
-    agent_printf(ob, ", %.2f.", ps.best_effect);
+    jb_printf(ob, ", %.2f.", ps.best_effect);
     int L = s->n_layer, mid = L / 2, handoff = -1, crossover = -1;
     if (!isnan(ps.last[0]) && !isnan(ps.last[L - 1]))
-        agent_printf(ob, " At the final position the effect is %.2f at block 0, %.2f at block %d and %.2f at block %d.",
+        jb_printf(ob, " At the final position the effect is %.2f at block 0, %.2f at block %d and %.2f at block %d.",
                      ps.last[0], ps.last[mid], mid, ps.last[L - 1], L - 1);
     if (!isnan(ps.changed[0]) && !isnan(ps.changed[L - 1]))
-        agent_printf(ob, " At the changed tokens (where the prompts differ) the best effect is %.2f at block 0 and %.2f "
+        jb_printf(ob, " At the changed tokens (where the prompts differ) the best effect is %.2f at block 0 and %.2f "
                          "at block %d.", ps.changed[0], ps.changed[L - 1], L - 1);
     for (int l = 0; l < L; l++) {
         if (handoff < 0 && !isnan(ps.last[l]) && ps.last[l] >= 0.5) handoff = l;
         if (crossover < 0 && !isnan(ps.last[l]) && !isnan(ps.changed[l]) && ps.last[l] > ps.changed[l]) crossover = l;
     }
-    if (crossover >= 0) agent_printf(ob, " The final position carries more than the changed tokens from block %d on.", crossover);
+    if (crossover >= 0) jb_printf(ob, " The final position carries more than the changed tokens from block %d on.", crossover);
     double early = -INFINITY;   // the changed tokens' best effect before the crossover
     for (int l = 0; l < (crossover >= 0 ? crossover : L); l++)
         if (!isnan(ps.changed[l]) && ps.changed[l] > early) early = ps.changed[l];
     if (handoff >= 0 && crossover > 0 && early >= 0.3)
-        agent_printf(hb, "The information that decides the %s answer sits at the changed tokens in blocks 0-%d (up to "
+        jb_printf(hb, "The information that decides the %s answer sits at the changed tokens in blocks 0-%d (up to "
                          "%.2f restored there) and has moved to the final position by block %d (restoring half of the "
                          "clean behaviour there from block %d on).", e->task, crossover - 1, early, crossover, handoff);
     else if (handoff >= 0)
-        agent_printf(hb, "Patching the final position restores the %s answer from block %d on: the answer is "
+        jb_printf(hb, "Patching the final position restores the %s answer from block %d on: the answer is "
                          "assembled there%s.", e->task, handoff,
                      early >= 0.3 ? "" : ", and no single changed token carries it alone in the blocks before");
     else
-        agent_printf(hb, "No single position of the residual stream restores the %s answer (best %.2f at block %d): "
+        jb_printf(hb, "No single position of the residual stream restores the %s answer (best %.2f at block %d): "
                          "the information is spread over several positions.", e->task, ps.best_effect, ps.best_layer);
     agent_patch_summary_free(&ps);
 }
@@ -458,14 +458,14 @@ void agent_note_builtin(const AgentState *s, const AgentExperiment *e, AgentActi
     JsonBuf ob = {0}, hb = {0};
     AgentKind kind = agent_experiment_kind(e);
     if (kind == AGENT_KIND_PATCHING) note_patching(&ob, &hb, s, e);
-    else agent_printf(&ob, "%s on %s (%d examples, %d configurations):", e->name, e->task, e->examples, e->configs.n);
+    else jb_printf(&ob, "%s on %s (%d examples, %d configurations):", e->name, e->task, e->examples, e->configs.n);
     if (kind == AGENT_KIND_PATCHING) {
         // the note is complete
     } else if (nb.ik < 0) {
-        agent_printf(&ob, " no usable intact loss, so no comparison can be made.");
-        agent_printf(&hb, "The experiment should be repeated: its intact configuration produced no losses.");
+        jb_printf(&ob, " no usable intact loss, so no comparison can be made.");
+        jb_printf(&hb, "The experiment should be repeated: its intact configuration produced no losses.");
     } else {
-        agent_printf(&ob, " intact loss %.2f (exact %d%%).", nb.I, pct(nb.st[nb.ik].exact_rate));
+        jb_printf(&ob, " intact loss %.2f (exact %d%%).", nb.I, pct(nb.st[nb.ik].exact_rate));
         int heads = e->method_arg && !strcmp(e->method_arg, "ablate-heads");
         switch (kind) {
         case AGENT_KIND_DROP_LAST: note_drop(&ob, &hb, &nb, 1, e->task); break;
@@ -474,7 +474,7 @@ void agent_note_builtin(const AgentState *s, const AgentExperiment *e, AgentActi
         case AGENT_KIND_SKIP_RANGE:
             note_ranked(&ob, &hb, &nb, "removal of two adjacent blocks", "window of two blocks", e->task, NULL);
             if (count_usable(&nb) > 2)
-                agent_printf(&ob, " Windows in the middle (not touching the first or last block): mean %+.2f nats.",
+                jb_printf(&ob, " Windows in the middle (not touching the first or last block): mean %+.2f nats.",
                              mean_delta(&nb, middle_window));
             break;
         case AGENT_KIND_REPEAT: note_ranked(&ob, &hb, &nb, "repeated block", "block", e->task, "repeating a block"); break;
@@ -488,8 +488,8 @@ void agent_note_builtin(const AgentState *s, const AgentExperiment *e, AgentActi
     }
     long errors = 0;
     for (int k = 0; k < nb.K; k++) errors += nb.st[k].n_error;
-    if (errors) agent_printf(&ob, " %ld scored records were errors and are not counted.", errors);
-    if (!agent_experiment_complete(e, NULL)) agent_printf(&ob, " (Results incomplete.)");
+    if (errors) jb_printf(&ob, " %ld scored records were errors and are not counted.", errors);
+    if (!agent_experiment_complete(e, NULL)) jb_printf(&ob, " (Results incomplete.)");
     a->observation = ob.buf ? ob.buf : xstrdup("");
     a->hypothesis = hb.buf ? hb.buf : NULL;
     free(nb.st);
@@ -515,9 +515,9 @@ static Section section_of(AgentKind k) {
 }
 
 static void add_note_text(JsonBuf *b, const char *obs, const char *hyp) {
-    agent_printf(b, "- %s", obs);
-    if (hyp && *hyp) agent_printf(b, " *%s*", hyp);
-    agent_printf(b, "\n");
+    jb_printf(b, "- %s", obs);
+    if (hyp && *hyp) jb_printf(b, " *%s*", hyp);
+    jb_printf(b, "\n");
 }
 
 // The tasks of the investigation, in order of first appearance (experiments, then notes).
@@ -544,15 +544,15 @@ static void report_table(JsonBuf *b, const AgentState *s, const char *task) {
         int w = nb.ik >= 0 ? worst_config(&nb) : -1, bc = nb.ik >= 0 ? best_config(&nb) : -1;
         if (w >= 0) {
             if (rows++ == 0)
-                agent_printf(b, "| experiment | intact loss | exact | most harmful | Δ loss | least harmful | Δ loss |\n"
+                jb_printf(b, "| experiment | intact loss | exact | most harmful | Δ loss | least harmful | Δ loss |\n"
                                 "| --- | --- | --- | --- | --- | --- | --- |\n");
-            agent_printf(b, "| %s | %.2f | %d%% | %s | %+.2f | %s | %+.2f |\n", e->name, nb.I,
+            jb_printf(b, "| %s | %.2f | %d%% | %s | %+.2f | %s | %+.2f |\n", e->name, nb.I,
                          pct(nb.st[nb.ik].exact_rate), label_of(&nb, w), nb.st[w].delta, label_of(&nb, bc),
                          nb.st[bc].delta);
         }
         free(nb.st);
     }
-    if (rows) agent_printf(b, "\n");
+    if (rows) jb_printf(b, "\n");
 }
 
 static void report_task(JsonBuf *b, const AgentState *s, const char *task) {
@@ -583,10 +583,10 @@ static void report_task(JsonBuf *b, const AgentState *s, const char *task) {
         if (!nt->task || strcmp(nt->task, task) || (nt->experiment && agent_experiment_find(s, nt->experiment))) continue;
         add_note_text(&sec[SEC_OTHER], nt->observation, nt->hypothesis);
     }
-    agent_printf(b, "### %s\n\n", task);
+    jb_printf(b, "### %s\n\n", task);
     report_table(b, s, task);
     for (int k = 0; k < N_SEC; k++) {
-        if (sec[k].len) agent_printf(b, "**%s.**\n\n%s\n", titles[k], sec[k].buf);
+        if (sec[k].len) jb_printf(b, "**%s.**\n\n%s\n", titles[k], sec[k].buf);
         jb_free(&sec[k]);
     }
 }
@@ -595,8 +595,8 @@ char *agent_report_builtin(const AgentState *s) {
     JsonBuf b = {0};
     int complete = 0;
     for (int i = 0; i < s->n_exp; i++) complete += agent_experiment_complete(&s->exp[i], NULL);
-    agent_printf(&b, "## Results\n\n");
-    agent_printf(&b, "Model: %s (%d blocks). %d experiments (%d with complete results), %d notes. Answer loss is the "
+    jb_printf(&b, "## Results\n\n");
+    jb_printf(&b, "Model: %s (%d blocks). %d experiments (%d with complete results), %d notes. Answer loss is the "
                      "mean cross-entropy of the answer tokens in nats; \"exact\" is the share of examples whose "
                      "answer greedy decoding reproduces; Δ is the change against the intact model; \"within 10%%\" "
                      "means at most max(10%% of the intact loss, %.2f nats) above it.\n\n",
@@ -609,9 +609,9 @@ char *agent_report_builtin(const AgentState *s) {
     for (int i = 0; i < s->n_note; i++) {
         const AgentNote *nt = &s->note[i];
         if (nt->task || (nt->experiment && agent_experiment_find(s, nt->experiment))) continue;
-        if (general++ == 0) agent_printf(&b, "### General\n\n");
+        if (general++ == 0) jb_printf(&b, "### General\n\n");
         add_note_text(&b, nt->observation, nt->hypothesis);
     }
-    if (s->n_exp == 0 && s->n_note == 0) agent_printf(&b, "No experiment was run.\n");
+    if (s->n_exp == 0 && s->n_note == 0) jb_printf(&b, "No experiment was run.\n");
     return b.buf;
 }

@@ -4,6 +4,7 @@
 #include "json.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -405,6 +406,25 @@ void jb_raw(JsonBuf *b, const char *s, size_t n) {
 }
 
 void jb_puts(JsonBuf *b, const char *s) { jb_raw(b, s, strlen(s)); }
+
+void jb_printf(JsonBuf *b, const char *fmt, ...) {
+    char small[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n < sizeof small) {
+        jb_raw(b, small, (size_t)n);
+        return;
+    }
+    char *big = xmalloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    jb_raw(b, big, (size_t)n);
+    free(big);
+}
 
 static char last_byte(const JsonBuf *b) { return b->len ? b->buf[b->len - 1] : '\0'; }
 

@@ -69,6 +69,8 @@ void jb_free(JsonBuf *b);
 void jb_reset(JsonBuf *b);
 void jb_raw(JsonBuf *b, const char *s, size_t n);
 void jb_puts(JsonBuf *b, const char *s);
+// printf-formatted text appended as it is (no escaping).
+void jb_printf(JsonBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void jb_key(JsonBuf *b, const char *key);           // [,]"key":
 void jb_sep(JsonBuf *b);                            // [,] before an array element
 // A JSON string of the bytes s[0..n): escapes control characters, quotes and

@@ -24,19 +24,6 @@
 // ----------------------------------------------------------------------------- strings
 
 // A malloc'd printf.
-static char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *str_printf(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) return xstrdup("");
-    char *s = xmalloc((size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return s;
-}
 
 // Keys shorter than this are placeholders (local servers take any key, and "x" or
 // "dummy" are common); replacing them everywhere would corrupt replies.  The journal's
@@ -496,7 +483,7 @@ static char *status_message(LlmReply *r) {
     char *text = r->error_message ? snippet(r->error_message, strlen(r->error_message), 1000)
                  : r->body_len   ? snippet(r->body, r->body_len, SNIPPET)
                                  : xstrdup("(empty body)");
-    char *m = tag ? str_printf("HTTP %ld (%s): %s", r->status, tag, text) : str_printf("HTTP %ld: %s", r->status, text);
+    char *m = tag ? xasprintf("HTTP %ld (%s): %s", r->status, tag, text) : xasprintf("HTTP %ld: %s", r->status, text);
     free(text);
     return m;
 }
@@ -524,7 +511,7 @@ static int attempt_once(LlmClient *c, const char *url, const char *const *header
     }
     if (resp->status < 200 || resp->status > 299) {
         char *u = http_url_for_message(url), *sm = status_message(reply);
-        *msg = str_printf("POST %s: %s", u, sm);
+        *msg = xasprintf("POST %s: %s", u, sm);
         free(u);
         free(sm);
         return http_status_retryable(resp->status) ? 1 : -1;
@@ -532,7 +519,7 @@ static int attempt_once(LlmClient *c, const char *url, const char *const *header
     char perr[512];
     if (llm_reply_parse(reply, reply->body, reply->body_len, perr, sizeof perr) != 0) {
         char *u = http_url_for_message(url);
-        *msg = str_printf("POST %s: %s", u, perr);
+        *msg = xasprintf("POST %s: %s", u, perr);
         free(u);
         return -1;
     }
@@ -547,8 +534,8 @@ int llm_chat(LlmClient *c, const LlmRequest *req, LlmReply *reply, char *err, si
     reply->request_body = redact(c->api_key, body.buf, body.len, NULL);
     jb_free(&body);
 
-    char *url = str_printf("%s/chat/completions", c->base_url);
-    char *auth = c->api_key ? str_printf("Authorization: Bearer %s", c->api_key) : NULL;
+    char *url = xasprintf("%s/chat/completions", c->base_url);
+    char *auth = c->api_key ? xasprintf("Authorization: Bearer %s", c->api_key) : NULL;
     const char *headers[2] = {auth, NULL};
     Rng rng = {c->jitter_state};
     double t0 = now_seconds();
@@ -577,7 +564,7 @@ int llm_chat(LlmClient *c, const LlmRequest *req, LlmReply *reply, char *err, si
     free(auth);
     free(url);
     if (rc != 0) {
-        char *full = reply->attempts > 1 ? str_printf("%s (after %d attempts)", msg, reply->attempts) : xstrdup(msg);
+        char *full = reply->attempts > 1 ? xasprintf("%s (after %d attempts)", msg, reply->attempts) : xstrdup(msg);
         char *safe = redact(c->api_key, full, strlen(full), NULL);
         fail(err, errlen, "%s", safe);
         free(full);

@@ -22,25 +22,6 @@ void report_options_default(ReportOptions *o) {
 
 // ----------------------------------------------------------------------------- Markdown text
 
-static void md_printf(JsonBuf *md, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void md_printf(JsonBuf *md, const char *fmt, ...) {
-    char small[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    if ((size_t)n < sizeof small) {
-        jb_raw(md, small, (size_t)n);
-        return;
-    }
-    char *big = xmalloc((size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    jb_raw(md, big, (size_t)n);
-    free(big);
-}
 
 // Length of the valid UTF-8 sequence at s[0..n), or 0 when it is not one.
 static size_t utf8_len(const unsigned char *s, size_t n) {
@@ -120,7 +101,7 @@ static void md_quoted(JsonBuf *md, const char *s, size_t n, size_t max_chars) {
 static void md_prose(JsonBuf *md, const char *s, int indent) {
     for (; *s; s++) {
         jb_raw(md, s, 1);
-        if (*s == '\n' && s[1]) md_printf(md, "%*s", indent, "");
+        if (*s == '\n' && s[1]) jb_printf(md, "%*s", indent, "");
     }
 }
 
@@ -276,7 +257,7 @@ static void write_header(JsonBuf *md, const JournalLog *log) {
         for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++)
             if (obj_double(d, model, fields[f][0], &v)) {
                 jb_puts(md, ", ");
-                md_printf(md, fields[f][1], v);
+                jb_printf(md, fields[f][1], v);
             }
         char *dtype = obj_str(d, model, "dtype", NULL);
         if (dtype) jb_puts(md, ", "), md_text(md, dtype);
@@ -288,18 +269,18 @@ static void write_header(JsonBuf *md, const JournalLog *log) {
     free(goal);
     free(name);
 
-    md_printf(md, "- **Journal**: %d records", log->n);
+    jb_printf(md, "- **Journal**: %d records", log->n);
     for (int k = 0, shown = 0; journal_kinds[k]; k++) {
         int n;
         count_kind(log, journal_kinds[k], &n);
-        if (n) md_printf(md, "%s%d %s", shown++ ? ", " : " (", n, journal_kinds[k]);
+        if (n) jb_printf(md, "%s%d %s", shown++ ? ", " : " (", n, journal_kinds[k]);
         if (!journal_kinds[k + 1] && shown) jb_puts(md, ")");
     }
     jb_puts(md, "\n");
     if (log->n_issues) {
-        md_printf(md, "- **Warning**: %d unreadable line%s skipped (", log->n_issues, log->n_issues > 1 ? "s" : "");
+        jb_printf(md, "- **Warning**: %d unreadable line%s skipped (", log->n_issues, log->n_issues > 1 ? "s" : "");
         for (int k = 0; k < log->n_issues && k < 5; k++)
-            md_printf(md, "%sline %ld%s", k ? ", " : "", log->issues[k].lineno, log->issues[k].torn ? ", torn" : "");
+            jb_printf(md, "%sline %ld%s", k ? ", " : "", log->issues[k].lineno, log->issues[k].torn ? ", torn" : "");
         jb_puts(md, log->n_issues > 5 ? ", …); `journal check` lists them\n" : "); `journal check` lists them\n");
     }
     jb_puts(md, "\n");
@@ -317,7 +298,7 @@ static void write_tasks(JsonBuf *md, const JournalLog *log) {
         long long ex;
         jb_puts(md, "| ");
         md_text(md, task ? task : "?");
-        if (record_int(&e->rec, "n_examples", &ex, NULL, 0) == 1) md_printf(md, " | %lld | ", ex);
+        if (record_int(&e->rec, "n_examples", &ex, NULL, 0) == 1) jb_printf(md, " | %lld | ", ex);
         else jb_puts(md, " | \xE2\x80\x94 | ");
         md_text(md, desc ? desc : "");
         jb_puts(md, " |\n");
@@ -385,10 +366,10 @@ static void write_loss_tables(JsonBuf *md, const JournalLog *log, const char *x)
             md_text(md, s.g[g].label);
             jb_puts(md, " | ");
             md_text(md, layers);
-            md_printf(md, " | %ld | %.4f ± %.4f | ", s.g[g].n, st.mean_loss, st.stderr_loss);
-            if (st.has_delta) md_printf(md, "%+.4f", st.delta_loss);
+            jb_printf(md, " | %ld | %.4f ± %.4f | ", s.g[g].n, st.mean_loss, st.stderr_loss);
+            if (st.has_delta) jb_printf(md, "%+.4f", st.delta_loss);
             else jb_puts(md, "\xE2\x80\x94");
-            md_printf(md, " | %.2f |\n", st.exact_rate);
+            jb_printf(md, " | %.2f |\n", st.exact_rate);
         }
         jb_puts(md, "\n");
     }
@@ -447,7 +428,7 @@ static void topk_tokens(JsonBuf *md, const JsonDoc *d, const char *key, const ch
         double v;
         if (k) jb_puts(md, ", ");
         md_quoted(md, tok ? tok : "?", tl, 30);
-        if (obj_double(d, el, num, &v)) jb_puts(md, " "), md_printf(md, fmt, v);
+        if (obj_double(d, el, num, &v)) jb_puts(md, " "), jb_printf(md, fmt, v);
         free(tok);
     }
 }
@@ -475,7 +456,7 @@ static void write_topk(JsonBuf *md, const JournalLog *log, const char *x, const 
                 md_text(md, bs.b[k].label);
                 jb_puts(md, " | ");
                 md_escape(md, prompt ? prompt : "", plen, 40, 1);
-                if (record_int(&e->rec, "position", &pos, NULL, 0) == 1) md_printf(md, " (position %lld)", pos);
+                if (record_int(&e->rec, "position", &pos, NULL, 0) == 1) jb_printf(md, " (position %lld)", pos);
                 jb_puts(md, " | ");
                 topk_tokens(md, d, "topk", "prob", "%.3f", opt->top_tokens);
                 jb_puts(md, " | ");
@@ -483,10 +464,10 @@ static void write_topk(JsonBuf *md, const JournalLog *log, const char *x, const 
                 jb_puts(md, " | ");
                 topk_tokens(md, d, "fell", "delta_logprob", "%+.2f", 3);
                 jb_puts(md, " | ");
-                if (record_double(&e->rec, "kl_from_intact", &kl, NULL, 0) == 1) md_printf(md, "%.4f", kl);
+                if (record_double(&e->rec, "kl_from_intact", &kl, NULL, 0) == 1) jb_printf(md, "%.4f", kl);
                 else jb_puts(md, "\xE2\x80\x94");
                 jb_puts(md, " | ");
-                if (record_int(&e->rec, "answer_rank", &rank, NULL, 0) == 1) md_printf(md, "%lld", rank);
+                if (record_int(&e->rec, "answer_rank", &rank, NULL, 0) == 1) jb_printf(md, "%lld", rank);
                 else jb_puts(md, "\xE2\x80\x94");
                 jb_puts(md, " |\n");
                 free(prompt);
@@ -645,14 +626,14 @@ static void write_patching(JsonBuf *md, const JournalLog *log, const char *x) {
         jb_puts(md, "Mean normalised patch effect ((patched − corrupted) / (clean − corrupted); 1: the clean "
                     "behaviour restored) of patching `");
         md_text(md, g->hook);
-        md_printf(md, "` from the clean run into the corrupted one, per block and %s, over %d of %d examples",
+        jb_printf(md, "` from the clean run into the corrupted one, per block and %s, over %d of %d examples",
                   heads ? "head (all positions)" : "position", g->n_used, g->n_ids);
-        if (g->n_used < g->n_ids) md_printf(md, " (those with %d %s)", g->width, heads ? "heads" : "positions");
+        if (g->n_used < g->n_ids) jb_printf(md, " (those with %d %s)", g->width, heads ? "heads" : "positions");
         jb_puts(md, "; tokens are example ");
         md_text(md, g->first_id);
         jb_puts(md, "'s clean prompt.\n\n| block |");
         for (int c = 0; c < g->width; c++) {
-            md_printf(md, " %s%d", heads ? "H" : "", c);
+            jb_printf(md, " %s%d", heads ? "H" : "", c);
             if (g->tokens[c]) jb_puts(md, " "), md_quoted(md, g->tokens[c], strlen(g->tokens[c]), 12);
             jb_puts(md, " |");
         }
@@ -661,11 +642,11 @@ static void write_patching(JsonBuf *md, const JournalLog *log, const char *x) {
         jb_puts(md, "\n");
         for (int l = 0; l < g->rows; l++) {
             if (!g->seen[l]) continue;
-            md_printf(md, "| %d |", l);
+            jb_printf(md, "| %d |", l);
             for (int c = 0; c < g->width; c++) {
                 double v = grid_mean(g, l, c);
                 if (isnan(v)) jb_puts(md, " \xE2\x80\x94 |");
-                else md_printf(md, " %.2f |", v);
+                else jb_printf(md, " %.2f |", v);
             }
             jb_puts(md, "\n");
         }
@@ -695,12 +676,12 @@ static void write_experiment(JsonBuf *md, const JournalLog *log, const char *x, 
     }
     jb_puts(md, "Tool records:");
     for (int t = 0; t < 3; t++)
-        if (counts[t]) md_printf(md, " %d from %s;", counts[t], tools[t]);
-    if (other) md_printf(md, " %d from other tools;", other);
+        if (counts[t]) jb_printf(md, " %d from %s;", counts[t], tools[t]);
+    if (other) jb_printf(md, " %d from other tools;", other);
     if (md->buf[md->len - 1] == ';') md->len--;
     jb_puts(md, ".\n");
     if (errors) {
-        md_printf(md, "%d of them carry an error (left out below); the first: ", errors);
+        jb_printf(md, "%d of them carry an error (left out below); the first: ", errors);
         md_text(md, first_error ? first_error : "(not a string)");
         jb_puts(md, "\n");
     }
@@ -778,16 +759,16 @@ typedef struct {
 static void plot_done(PlotCtx *c, int rc, const char *err, const char *file, const char *alt) {
     if (rc == PLOT_OK) {
         c->st->plots_drawn++;
-        md_printf(c->md, "![%s](%s%s)\n\n", alt, c->opt->plot_link ? c->opt->plot_link : "", file);
+        jb_printf(c->md, "![%s](%s%s)\n\n", alt, c->opt->plot_link ? c->opt->plot_link : "", file);
         return;
     }
     if (rc == PLOT_NO_GNUPLOT) {
         c->st->plots_skipped++;
-        md_printf(c->md, "*%s: not drawn, gnuplot is not installed (Debian: gnuplot-nox).*\n\n", alt);
+        jb_printf(c->md, "*%s: not drawn, gnuplot is not installed (Debian: gnuplot-nox).*\n\n", alt);
         return;
     }
     if (!c->st->plot_errors++) snprintf(c->st->plot_err, sizeof c->st->plot_err, "%s", err);
-    md_printf(c->md, "*%s: not drawn, the plot failed (see the report tool's messages).*\n\n", alt);
+    jb_printf(c->md, "*%s: not drawn, the plot failed (see the report tool's messages).*\n\n", alt);
 }
 
 static void plot_drop_last(PlotCtx *c, const JournalLog *log) {
@@ -943,7 +924,7 @@ static void write_notes(JsonBuf *md, const JournalLog *log) {
         if (strcmp(e->kind, "note")) continue;
         char *x = str_field(e, "experiment"), *task = str_field(e, "task");
         char *obs = str_field(e, "observation"), *hyp = str_field(e, "hypothesis");
-        md_printf(md, "%d. ", ++k);
+        jb_printf(md, "%d. ", ++k);
         if (x || task) {
             jb_puts(md, "*(");
             if (x) jb_puts(md, "experiment "), md_text(md, x);

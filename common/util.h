@@ -21,6 +21,8 @@ void *xmalloc_at(size_t n, const char *file, int line);
 void *xcalloc_at(size_t n, size_t size, const char *file, int line);
 void *xrealloc_at(void *p, size_t n, const char *file, int line);
 char *xstrdup(const char *s);
+// printf into a malloc'd string ("" if the format fails).
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xstrndup(const char *s, size_t n);
 
 // Overflow-checked size arithmetic: return 0 on success, -1 on overflow.
