@@ -7,6 +7,7 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #define TARGET __attribute__((target("avx2,fma")))
@@ -113,7 +114,7 @@ INLINE void rows_vec(float *p, size_t ldp, const __m256 bc[4][4], const float *w
 // columns, the M sums are loaded from p, take Q multiply-adds each (k ascending), and are
 // stored back.  Full vectors load plainly, the tail through a mask.
 INLINE void rows_step(float *p, size_t ldp, const float *a, size_t lda, const float *w, size_t ldw,
-                      const int M, const int Q, int n, int k, int first) {
+                      const int M, const int Q, int n, int head, int k, int first) {
     __m256 bc[4][4];
 #pragma GCC unroll 4
     for (int r = 0; r < M; r++)
@@ -121,6 +122,7 @@ INLINE void rows_step(float *p, size_t ldp, const float *a, size_t lda, const fl
         for (int q = 0; q < Q; q++) bc[r][q] = _mm256_broadcast_ss(a + r * lda + k + q);
     const float *wk = w + (size_t)k * ldw;
     int j = 0;
+    if (head) rows_vec(p, ldp, bc, wk, ldw, M, Q, 0, tail_mask(head), 0, first), j = head;
     for (; j + 8 <= n; j += 8) rows_vec(p, ldp, bc, wk, ldw, M, Q, j, tail_mask(8), 1, first);
     if (j < n) rows_vec(p, ldp, bc, wk, ldw, M, Q, j, tail_mask(n - j), 0, first);
 }
@@ -128,24 +130,29 @@ INLINE void rows_step(float *p, size_t ldp, const float *a, size_t lda, const fl
 // Rows in groups of up to 4 (the broadcasts of a group stay in registers); the groups
 // of one step of Q rows of w run back to back, so w is read from memory once.
 INLINE void rows_group(float *p, size_t ldp, const float *a, size_t lda, const float *w, size_t ldw,
-                       int m, const int Q, int n, int k, int first) {
+                       int m, const int Q, int n, int head, int k, int first) {
     for (int r0 = 0; r0 < m; r0 += 4) {
         float *pr = p + r0 * ldp;
         const float *ar = a + r0 * lda;
         switch (m - r0 < 4 ? m - r0 : 4) {
-        case 4: rows_step(pr, ldp, ar, lda, w, ldw, 4, Q, n, k, first); break;
-        case 3: rows_step(pr, ldp, ar, lda, w, ldw, 3, Q, n, k, first); break;
-        case 2: rows_step(pr, ldp, ar, lda, w, ldw, 2, Q, n, k, first); break;
-        default: rows_step(pr, ldp, ar, lda, w, ldw, 1, Q, n, k, first); break;
+        case 4: rows_step(pr, ldp, ar, lda, w, ldw, 4, Q, n, head, k, first); break;
+        case 3: rows_step(pr, ldp, ar, lda, w, ldw, 3, Q, n, head, k, first); break;
+        case 2: rows_step(pr, ldp, ar, lda, w, ldw, 2, Q, n, head, k, first); break;
+        default: rows_step(pr, ldp, ar, lda, w, ldw, 1, Q, n, head, k, first); break;
         }
     }
 }
 
 TARGET static void rows_avx2(float *p, size_t ldp, const float *a, size_t lda, const float *w, size_t ldw,
-                             int m, int n, int K, int acc) {
+                        int m, int n, int K, int acc) {
+    // When all rows of w start at the same offset within a cache line, a first narrow
+    // vector of columns makes the following loads line-aligned (per column, nothing changes).
+    size_t mis = (uintptr_t)w % 64;
+    int head = mis % sizeof(float) == 0 && ldw * sizeof(float) % 64 == 0 && mis ? (int)((64 - mis) / sizeof(float)) % 8 : 0;
+    if (head >= n) head = 0;
     int k = 0;
-    for (; k + 4 <= K; k += 4) rows_group(p, ldp, a, lda, w, ldw, m, 4, n, k, !acc && k == 0);
-    for (; k < K; k++) rows_group(p, ldp, a, lda, w, ldw, m, 1, n, k, !acc && k == 0);
+    for (; k + 4 <= K; k += 4) rows_group(p, ldp, a, lda, w, ldw, m, 4, n, head, k, !acc && k == 0);
+    for (; k < K; k++) rows_group(p, ldp, a, lda, w, ldw, m, 1, n, head, k, !acc && k == 0);
 }
 
 // ----------------------------------------------------------------------------
