@@ -14,12 +14,17 @@
 // only run where __builtin_cpu_supports says they can.
 //
 // Determinism contract (the tests rely on it; keep it when optimising).  Within ONE path,
-// every output element is computed by exactly one task with a fixed order of operations
-// that does not depend on the number of threads, on T, or on which other rows/columns are
-// computed in the same call.  Hence a row's result is bit-identical whether it is computed
-// alone (KV-cached decoding), inside a long prompt, or in a batch of sequences.
-//   matmul_forward:            acc = bias[j] (or 0); acc = acc + in[t][k] * w[k][j] for
-//                              k = 0..K-1 (one fused multiply-add on the SIMD paths)
+// every output element is computed with a fixed order of operations that does not depend
+// on the number of threads, on T, or on which other rows/columns are computed in the same
+// call.  Hence a row's result is bit-identical whether it is computed alone (KV-cached
+// decoding), inside a long prompt, or in a batch of sequences.
+//   matmul_forward:            K is cut into fixed segments of 128 rows of w (the last
+//                              one shorter); segment s sums in[t][k] * w[k][j] from 0 for
+//                              its k ascending (one fused multiply-add each on the SIMD
+//                              paths); out = ((bias[j] + s_0) + s_1) + ... (0 without
+//                              bias).  The segments let decoding stream whole rows of w
+//                              on several threads and prompts run register tiles, with
+//                              the same sums.
 //   matmul_transposed_forward: out[t][v] = vec_dot(in[t], e[v], C)
 //   vec_dot:                   L partial sums over i % L (L = 16 avx512, 8 otherwise),
 //                              then the path's fixed reduction tree
@@ -29,6 +34,10 @@
 // Different paths round differently (FMA or not, 16 or 8 partial sums, exp polynomial vs
 // libm): results agree to ~1e-6 relative, not bit for bit.  Switching paths between two
 // computations that are compared bit for bit breaks that comparison.
+//
+// Threads: the kernels split their work over `pool` (tasks over column chunks, K-segments
+// or vocabulary chunks; see matmul.c) and are thread-safe: several threads may call them
+// at once (on different outputs).  Per-thread scratch is freed when a thread exits.
 #ifndef AUTOINTERP_MATMUL_H
 #define AUTOINTERP_MATMUL_H
 
