@@ -46,6 +46,10 @@ typedef struct {
     void (*rows)(float *p, size_t ldp, const float *a, size_t lda, const float *w, size_t ldw,
                  int m, int n, int K, int acc);
 
+    // out[j] = ((base[j] + parts[0][j]) + parts[1][j]) + ... for j < n, parts[s] = parts +
+    // s * stride, s < n_parts (base NULL: 0).  Plain adds: the same bits on every path.
+    void (*sum_parts)(float *out, const float *base, const float *parts, size_t stride, int n_parts, int n);
+
     // out[r * ldo + v] = dot(in + r * ldi, e + v * lde, C) for r < m <= dot_rows,
     // v < n <= dot_cols.
     void (*dot_tile)(float *out, size_t ldo, const float *in, size_t ldi, const float *e,

@@ -155,6 +155,16 @@ TARGET static void rows_avx2(float *p, size_t ldp, const float *a, size_t lda, c
     for (; k < K; k++) rows_group(p, ldp, a, lda, w, ldw, m, 1, n, head, k, !acc && k == 0);
 }
 
+TARGET static void sum_parts_avx2(float *out, const float *base, const float *parts, size_t stride, int n_parts,
+                                 int n) {
+    for (int j = 0; j < n; j += 8) {
+        __m256i m = tail_mask(n - j);
+        __m256 acc = base ? _mm256_maskload_ps(base + j, m) : _mm256_setzero_ps();
+        for (int s = 0; s < n_parts; s++) acc = _mm256_add_ps(acc, _mm256_maskload_ps(parts + s * stride + j, m));
+        _mm256_maskstore_ps(out + j, m, acc);
+    }
+}
+
 // ----------------------------------------------------------------------------
 // dot products: 8 partial sums (one ymm), masked tail, reduce8
 
@@ -358,9 +368,9 @@ TARGET static void attn_head_avx2(float *out, const float *q, const float *k, co
 
 const MmKernels mm_kernels_avx2 = {
     "avx2", MR, NR, DOT_ROWS, DOT_COLS, 8,
-    tile_avx2, rows_avx2, dot_tile_avx2, dot_avx2, axpy_avx2, gelu_avx2, layernorm_avx2, attn_head_avx2,
+    tile_avx2, rows_avx2, sum_parts_avx2, dot_tile_avx2, dot_avx2, axpy_avx2, gelu_avx2, layernorm_avx2, attn_head_avx2,
 };
 
 #else   // not x86-64: the path does not exist (matmul.c sees tile == NULL)
-const MmKernels mm_kernels_avx2 = {"avx2", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+const MmKernels mm_kernels_avx2 = {"avx2", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 #endif

@@ -158,6 +158,16 @@ TARGET static void rows_avx512(float *p, size_t ldp, const float *a, size_t lda,
     for (; k < K; k++) rows_group(p, ldp, a, lda, w, ldw, m, 1, n, head, k, !acc && k == 0);
 }
 
+TARGET static void sum_parts_avx512(float *out, const float *base, const float *parts, size_t stride, int n_parts,
+                                   int n) {
+    for (int j = 0; j < n; j += 16) {
+        __mmask16 m = tail_mask(n - j);
+        __m512 acc = base ? _mm512_maskz_loadu_ps(m, base + j) : _mm512_setzero_ps();
+        for (int s = 0; s < n_parts; s++) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, parts + s * stride + j));
+        _mm512_mask_storeu_ps(out + j, m, acc);
+    }
+}
+
 // ----------------------------------------------------------------------------
 // dot products: 16 partial sums (one zmm), masked tail, reduce16
 
@@ -380,9 +390,9 @@ TARGET static void attn_head_avx512(float *out, const float *q, const float *k, 
 
 const MmKernels mm_kernels_avx512 = {
     "avx512", MR, NR, DOT_ROWS, DOT_COLS, 16,
-    tile_avx512, rows_avx512, dot_tile_avx512, dot_avx512, axpy_avx512, gelu_avx512, layernorm_avx512, attn_head_avx512,
+    tile_avx512, rows_avx512, sum_parts_avx512, dot_tile_avx512, dot_avx512, axpy_avx512, gelu_avx512, layernorm_avx512, attn_head_avx512,
 };
 
 #else   // not x86-64: the path does not exist (matmul.c sees tile == NULL)
-const MmKernels mm_kernels_avx512 = {"avx512", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+const MmKernels mm_kernels_avx512 = {"avx512", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 #endif

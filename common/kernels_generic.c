@@ -57,6 +57,15 @@ static void rows_generic(float *p, size_t ldp, const float *a, size_t lda, const
     }
 }
 
+static void sum_parts_generic(float *out, const float *base, const float *parts, size_t stride, int n_parts,
+                              int n) {
+    for (int j = 0; j < n; j++) {
+        float acc = base ? base[j] : 0.0f;
+        for (int s = 0; s < n_parts; s++) acc += parts[s * stride + j];
+        out[j] = acc;
+    }
+}
+
 // ----------------------------------------------------------------------------
 // dot products: 8 partial sums over i % 8, then a fixed tree
 
@@ -121,5 +130,5 @@ static void attn_head_generic(float *out, const float *q, const float *k, const 
 
 const MmKernels mm_kernels_generic = {
     "generic", G_MR, G_NR, G_DOT_ROWS, G_DOT_COLS, G_LANES,
-    tile_generic, rows_generic, dot_tile_generic, dot_generic, axpy_generic, gelu_generic, layernorm_generic, attn_head_generic,
+    tile_generic, rows_generic, sum_parts_generic, dot_tile_generic, dot_generic, axpy_generic, gelu_generic, layernorm_generic, attn_head_generic,
 };

@@ -181,14 +181,10 @@ static void gelu_rows(const MatmulJob *job, int t0, int t1, int j0, int j1) {
 // out[t][j0..j1) = ((base + P_0) + P_1) + ... over the segments, base = bias or 0.
 static void partials_add(const MatmulJob *job, int j0, int j1) {
     int T = job->T, N = job->N;
-    for (int t = 0; t < T; t++) {
-        float *restrict o = job->out + (size_t)t * N;
-        for (int j = j0; j < j1; j++) o[j] = job->bias ? job->bias[j] : 0.0f;
-        for (int s = 0; s < job->n_seg; s++) {
-            const float *restrict p = job->partial + ((size_t)s * T + t) * job->ldp;
-            for (int j = j0; j < j1; j++) o[j] += p[j];
-        }
-    }
+    for (int t = 0; t < T; t++)
+        job->k->sum_parts(job->out + (size_t)t * N + j0, job->bias ? job->bias + j0 : NULL,
+                          job->partial ? job->partial + (size_t)t * job->ldp + j0 : NULL, (size_t)T * job->ldp,
+                          job->n_seg, j1 - j0);
     if (job->gelu) gelu_rows(job, 0, T, j0, j1);
 }
 
