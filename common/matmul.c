@@ -5,7 +5,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,8 +54,8 @@ static void active_init(void) {
         const MmKernels *k = path_find(env);
         if (k && path_supported(k)) best = k;
         else
-            fprintf(stderr, "autointerp: AUTOINTERP_KERNEL=%s is %s; using %s\n", env,
-                    k ? "not supported by this CPU" : "unknown (avx512, avx2, generic)", best->name);
+            weprintf("AUTOINTERP_KERNEL=%s is %s; using %s", env,
+                     k ? "not supported by this CPU" : "unknown (avx512, avx2, generic)", best->name);
     }
     atomic_store(&active, best);
 }
