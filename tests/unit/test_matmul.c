@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "matmul.h"
@@ -303,6 +304,33 @@ static void nesting_task(void *ctx, int task, int worker) {
     threadpool_run(job->pool, 5, inner_task, job);   // runs inline on this worker
 }
 
+// Task 0 waits (up to 5 s) until another worker has run a task: fails if sleeping workers
+// are never woken (the caller alone would otherwise run everything unnoticed).
+typedef struct {
+    atomic_int others;   // tasks run by workers other than 0
+} WakeJob;
+
+static void wake_task(void *ctx, int task, int worker) {
+    WakeJob *job = ctx;
+    if (worker != 0) atomic_fetch_add(&job->others, 1);
+    if (task != 0) return;
+    for (int i = 0; i < 5000 && !atomic_load(&job->others); i++) usleep(1000);
+}
+
+static void test_threadpool_wake(void) {
+    ThreadPool *pool = threadpool_new(2);
+    for (int round = 0; round < 3; round++) {
+        usleep(50000);   // far longer than the spin: the worker sleeps
+        WakeJob job;
+        atomic_init(&job.others, 0);
+        threadpool_run(pool, 64, wake_task, &job);
+        char name[96];
+        snprintf(name, sizeof name, "threadpool: a sleeping worker wakes for a new job (round %d)", round);
+        CHECK(name, atomic_load(&job.others) > 0);
+    }
+    threadpool_free(pool);
+}
+
 static void test_threadpool(void) {
     static const int sizes[] = {1, 2, 3};
     static const int tasks[] = {1, 2, 1000};
@@ -343,6 +371,7 @@ static void test_threadpool(void) {
 
 int main(void) {
     test_threadpool();
+    test_threadpool_wake();
     test_paths();
     ThreadPool *pool = threadpool_new(3);
     int n = 0;
