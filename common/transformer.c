@@ -51,12 +51,13 @@ static void residual_forward(float *resid, const float *delta, size_t n) {
 }
 
 // Causal multi-head attention: out (R, C) from the queries in qkv (R, 3C) and each row's
-// keys/values (TfKvRow).  One task per (row, head); scores in per-worker scratch.
+// keys/values (TfKvRow).  One task per (row, head), head-major so that consecutive tasks
+// reuse one head's keys/values from cache; scores in per-worker scratch.
 typedef struct {
     float *out;
     const float *qkv;
     const TfKvRow *kv;
-    int stride, C, NH;
+    int R, stride, C, NH;
     float *scores;      // (n_workers, n_ctx)
     int n_ctx;
 } AttentionJob;
@@ -64,7 +65,7 @@ typedef struct {
 static void attention_task(void *ctx, int task, int worker) {
     const AttentionJob *job = ctx;
     int C = job->C, hs = C / job->NH;
-    int r = task / job->NH, h = task % job->NH;
+    int h = task / job->R, r = task % job->R;
     const TfKvRow *kv = &job->kv[r];
     const float *q = job->qkv + (size_t)r * 3 * C + (size_t)h * hs;
     float *att = job->scores + (size_t)worker * job->n_ctx;
@@ -75,7 +76,7 @@ static void attention_task(void *ctx, int task, int worker) {
 
 static void attention_forward(float *out, const float *qkv, const TfKvRow *kv, int R,
                               int stride, int C, int NH, TfWorkspace *ws) {
-    AttentionJob job = {out, qkv, kv, stride, C, NH, ws->scores, ws->n_ctx};
+    AttentionJob job = {out, qkv, kv, R, stride, C, NH, ws->scores, ws->n_ctx};
     threadpool_run(ws->pool, R * NH, attention_task, &job);
 }
 
