@@ -69,6 +69,13 @@ typedef struct {
     // j < n_keys, k_j = k + j * stride, v_j = v + j * stride; att: n_keys floats scratch.
     void (*attn_head)(float *out, const float *q, const float *k, const float *v,
                       size_t stride, int n_keys, int hs, float scale, float *att);
+
+    // Rows i < n_rows of one head that are consecutive positions: row i attends keys
+    // j < n_keys0 + i of the shared k, v; out + i * ldo, q + i * ldq; each row exactly as
+    // attn_head.  att: scratch of att_rows x lda floats, lda >= n_keys0 + n_rows - 1.
+    void (*attn_rows)(float *out, size_t ldo, const float *q, size_t ldq, int n_rows, const float *k,
+                      const float *v, size_t stride, int n_keys0, int hs, float scale, float *att, size_t lda);
+    int att_rows;         // rows attn_rows works on together
 } MmKernels;
 
 extern const MmKernels mm_kernels_generic;

@@ -366,11 +366,18 @@ TARGET static void attn_head_avx2(float *out, const float *q, const float *k, co
     }
 }
 
+// Row by row (this path has no multi-row attention kernel).
+TARGET static void attn_rows_avx2(float *out, size_t ldo, const float *q, size_t ldq, int n_rows, const float *k,
+                          const float *v, size_t stride, int n_keys0, int hs, float scale, float *att, size_t lda) {
+    (void)lda;
+    for (int i = 0; i < n_rows; i++) attn_head_avx2(out + i * ldo, q + i * ldq, k, v, stride, n_keys0 + i, hs, scale, att);
+}
+
 const MmKernels mm_kernels_avx2 = {
     "avx2", MR, NR, DOT_ROWS, DOT_COLS, 8,
-    tile_avx2, rows_avx2, sum_parts_avx2, dot_tile_avx2, dot_avx2, axpy_avx2, gelu_avx2, layernorm_avx2, attn_head_avx2,
+    tile_avx2, rows_avx2, sum_parts_avx2, dot_tile_avx2, dot_avx2, axpy_avx2, gelu_avx2, layernorm_avx2, attn_head_avx2, attn_rows_avx2, 1,
 };
 
 #else   // not x86-64: the path does not exist (matmul.c sees tile == NULL)
-const MmKernels mm_kernels_avx2 = {"avx2", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+const MmKernels mm_kernels_avx2 = {"avx2", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 #endif

@@ -30,6 +30,22 @@ INLINE float reduce16(__m512 s) {
     return _mm_cvtss_f32(q);
 }
 
+// Lane u of the result = the sum of the 16 lanes of v[u], by a fixed tree per vector (the
+// other vectors do not enter it): pairs within 128-bit lanes, then across them.
+INLINE __m512 sums16(const __m512 v[16]) {
+    __m512 r[8], t[4], w[2];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++)
+        r[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++)
+        t[i] = _mm512_add_ps(_mm512_shuffle_ps(r[2 * i], r[2 * i + 1], 0x44), _mm512_shuffle_ps(r[2 * i], r[2 * i + 1], 0xEE));
+#pragma GCC unroll 2
+    for (int i = 0; i < 2; i++)
+        w[i] = _mm512_add_ps(_mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], 0x88), _mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], 0xDD));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(w[0], w[1], 0x88), _mm512_shuffle_f32x4(w[0], w[1], 0xDD));
+}
+
 // ----------------------------------------------------------------------------
 // matmul: a register tile of M rows (a compile-time constant after inlining) x NR columns,
 // and the row-streaming kernel
@@ -322,26 +338,37 @@ TARGET static void layernorm_avx512(float *out, const float *x, const float *w, 
 }
 
 // ----------------------------------------------------------------------------
-// attention: scores, max, exp and sum 16 keys at a time, then the weighted sum of values
-// in blocks of 64 dimensions
+// attention: per row, scores (16 keys at a time for head size 64), max, exp and sum into
+// att; then the weighted sum of values for up to ATT_ROWS rows together (each value row
+// is loaded once for all of them), one accumulation chain per row and dimension, keys
+// ascending.  A row gets the same bits alone or in a block.
 
-TARGET static void attn_head_avx512(float *out, const float *q, const float *k, const float *v,
-                                    size_t stride, int n_keys, int hs, float scale, float *att) {
+#define ATT_ROWS 4
+
+// att[0..n_keys) = exp(scale q·k_j - max); returns 1 / their sum.
+INLINE float attn_probs(float *att, const float *q, const float *k, size_t stride, int n_keys, int hs,
+                        float scale) {
     __m512 mx = _mm512_set1_ps(-INFINITY);
     int j = 0;
-    if (hs == 64) {   // GPT-2's head size: q in registers, 4 keys at a time (each as dot_avx512)
+    if (hs == 64) {   // GPT-2's head size: q in registers, 16 keys at a time
         __m512 q0 = _mm512_loadu_ps(q), q1 = _mm512_loadu_ps(q + 16), q2 = _mm512_loadu_ps(q + 32),
-               q3 = _mm512_loadu_ps(q + 48);
-        for (; j + 4 <= n_keys; j += 4) {
-#pragma GCC unroll 4
-            for (int u = 0; u < 4; u++) {
+               q3 = _mm512_loadu_ps(q + 48), vs = _mm512_set1_ps(scale);
+        for (; j < n_keys; j += 16) {
+            int nk = n_keys - j < 16 ? n_keys - j : 16;
+            __m512 acc[16];
+#pragma GCC unroll 16
+            for (int u = 0; u < 16; u++) {
+                if (u >= nk) {
+                    acc[u] = _mm512_setzero_ps();
+                    continue;
+                }
                 const float *kj = k + (size_t)(j + u) * stride;
-                __m512 s = _mm512_fmadd_ps(q0, _mm512_loadu_ps(kj), _mm512_setzero_ps());
-                s = _mm512_fmadd_ps(q1, _mm512_loadu_ps(kj + 16), s);
-                s = _mm512_fmadd_ps(q2, _mm512_loadu_ps(kj + 32), s);
-                s = _mm512_fmadd_ps(q3, _mm512_loadu_ps(kj + 48), s);
-                att[j + u] = reduce16(s) * scale;
+                __m512 a = _mm512_mul_ps(q0, _mm512_loadu_ps(kj));
+                a = _mm512_fmadd_ps(q1, _mm512_loadu_ps(kj + 16), a);
+                a = _mm512_fmadd_ps(q2, _mm512_loadu_ps(kj + 32), a);
+                acc[u] = _mm512_fmadd_ps(q3, _mm512_loadu_ps(kj + 48), a);
             }
+            _mm512_mask_storeu_ps(att + j, tail_mask(nk), _mm512_mul_ps(sums16(acc), vs));
         }
     }
     for (; j < n_keys; j++) att[j] = dot_avx512(q, k + (size_t)j * stride, hs) * scale;
@@ -360,39 +387,83 @@ TARGET static void attn_head_avx512(float *out, const float *q, const float *k, 
         _mm512_mask_storeu_ps(att + j, m, p);
         sum = _mm512_add_ps(sum, p);
     }
-    __m512 inv = _mm512_set1_ps(1.0f / reduce16(sum));
-    // Weighted sum of values, 64 dimensions at a time; even and odd keys in two sets of
-    // accumulators (two dependency chains), added at the end.
+    return 1.0f / reduce16(sum);
+}
+
+// Rows i < M (a constant after inlining): out_i = inv_i * sum_j att_i[j] v_j over keys
+// j < n_keys0 + i, 64 dimensions at a time.
+INLINE void attn_wsum(float *out, size_t ldo, const float *att, size_t lda, const float *inv, const float *v,
+                      size_t stride, const int M, int n_keys0, int hs) {
     for (int d0 = 0; d0 < hs; d0 += 64) {
         __mmask16 m[4];
         for (int b = 0; b < 4; b++) m[b] = tail_mask(hs - d0 - 16 * b);
-        __m512 e0 = _mm512_setzero_ps(), e1 = e0, e2 = e0, e3 = e0, o0 = e0, o1 = e0, o2 = e0, o3 = e0;
+        __m512 o[ATT_ROWS][4];
+#pragma GCC unroll 4
+        for (int i = 0; i < M; i++)
+#pragma GCC unroll 4
+            for (int b = 0; b < 4; b++) o[i][b] = _mm512_setzero_ps();
         const float *vj = v + d0;
-        for (j = 0; j < n_keys; j++, vj += stride) {
-            __m512 a = _mm512_set1_ps(att[j]);
-            e0 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m[0], vj), e0);
-            e1 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m[1], vj + 16), e1);
-            e2 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m[2], vj + 32), e2);
-            e3 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m[3], vj + 48), e3);
-            if (++j == n_keys) break;
-            vj += stride;
-            a = _mm512_set1_ps(att[j]);
-            o0 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m[0], vj), o0);
-            o1 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m[1], vj + 16), o1);
-            o2 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m[2], vj + 32), o2);
-            o3 = _mm512_fmadd_ps(a, _mm512_maskz_loadu_ps(m[3], vj + 48), o3);
+        int j = 0;
+        for (; j < n_keys0; j++, vj += stride) {   // keys of every row
+            __m512 vv[4];
+#pragma GCC unroll 4
+            for (int b = 0; b < 4; b++) vv[b] = _mm512_maskz_loadu_ps(m[b], vj + 16 * b);
+#pragma GCC unroll 4
+            for (int i = 0; i < M; i++) {
+                __m512 a = _mm512_set1_ps(att[i * lda + j]);
+#pragma GCC unroll 4
+                for (int b = 0; b < 4; b++) o[i][b] = _mm512_fmadd_ps(a, vv[b], o[i][b]);
+            }
         }
-        __m512 o[4] = {_mm512_add_ps(e0, o0), _mm512_add_ps(e1, o1), _mm512_add_ps(e2, o2), _mm512_add_ps(e3, o3)};
-        for (int b = 0; b < 4; b++)
-            _mm512_mask_storeu_ps(out + d0 + 16 * b, m[b], _mm512_mul_ps(o[b], inv));
+        for (; j < n_keys0 + M - 1; j++, vj += stride) {   // the later rows' own last keys
+            __m512 vv[4];
+#pragma GCC unroll 4
+            for (int b = 0; b < 4; b++) vv[b] = _mm512_maskz_loadu_ps(m[b], vj + 16 * b);
+#pragma GCC unroll 4
+            for (int i = 0; i < M; i++) {
+                if (j >= n_keys0 + i) continue;
+                __m512 a = _mm512_set1_ps(att[i * lda + j]);
+#pragma GCC unroll 4
+                for (int b = 0; b < 4; b++) o[i][b] = _mm512_fmadd_ps(a, vv[b], o[i][b]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < M; i++) {
+            __m512 vi = _mm512_set1_ps(inv[i]);
+#pragma GCC unroll 4
+            for (int b = 0; b < 4; b++) _mm512_mask_storeu_ps(out + i * ldo + d0 + 16 * b, m[b], _mm512_mul_ps(o[i][b], vi));
+        }
+    }
+}
+
+TARGET static void attn_head_avx512(float *out, const float *q, const float *k, const float *v,
+                                    size_t stride, int n_keys, int hs, float scale, float *att) {
+    float inv = attn_probs(att, q, k, stride, n_keys, hs, scale);
+    attn_wsum(out, 0, att, 0, &inv, v, stride, 1, n_keys, hs);
+}
+
+TARGET static void attn_rows_avx512(float *out, size_t ldo, const float *q, size_t ldq, int n_rows, const float *k,
+                                    const float *v, size_t stride, int n_keys0, int hs, float scale, float *att,
+                                    size_t lda) {
+    for (int r0 = 0; r0 < n_rows; r0 += ATT_ROWS) {
+        int m = n_rows - r0 < ATT_ROWS ? n_rows - r0 : ATT_ROWS, nk0 = n_keys0 + r0;
+        float inv[ATT_ROWS];
+        for (int i = 0; i < m; i++) inv[i] = attn_probs(att + i * lda, q + (r0 + i) * ldq, k, stride, nk0 + i, hs, scale);
+        float *o = out + r0 * ldo;
+        switch (m) {
+        case 4: attn_wsum(o, ldo, att, lda, inv, v, stride, 4, nk0, hs); break;
+        case 3: attn_wsum(o, ldo, att, lda, inv, v, stride, 3, nk0, hs); break;
+        case 2: attn_wsum(o, ldo, att, lda, inv, v, stride, 2, nk0, hs); break;
+        default: attn_wsum(o, ldo, att, lda, inv, v, stride, 1, nk0, hs); break;
+        }
     }
 }
 
 const MmKernels mm_kernels_avx512 = {
     "avx512", MR, NR, DOT_ROWS, DOT_COLS, 16,
-    tile_avx512, rows_avx512, sum_parts_avx512, dot_tile_avx512, dot_avx512, axpy_avx512, gelu_avx512, layernorm_avx512, attn_head_avx512,
+    tile_avx512, rows_avx512, sum_parts_avx512, dot_tile_avx512, dot_avx512, axpy_avx512, gelu_avx512, layernorm_avx512, attn_head_avx512, attn_rows_avx512, ATT_ROWS,
 };
 
 #else   // not x86-64: the path does not exist (matmul.c sees tile == NULL)
-const MmKernels mm_kernels_avx512 = {"avx512", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+const MmKernels mm_kernels_avx512 = {"avx512", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 #endif

@@ -128,7 +128,14 @@ static void attn_head_generic(float *out, const float *q, const float *k, const 
     for (int i = 0; i < hs; i++) out[i] *= inv;
 }
 
+// Row by row (this path has no multi-row attention kernel).
+static void attn_rows_generic(float *out, size_t ldo, const float *q, size_t ldq, int n_rows, const float *k,
+                          const float *v, size_t stride, int n_keys0, int hs, float scale, float *att, size_t lda) {
+    (void)lda;
+    for (int i = 0; i < n_rows; i++) attn_head_generic(out + i * ldo, q + i * ldq, k, v, stride, n_keys0 + i, hs, scale, att);
+}
+
 const MmKernels mm_kernels_generic = {
     "generic", G_MR, G_NR, G_DOT_ROWS, G_DOT_COLS, G_LANES,
-    tile_generic, rows_generic, sum_parts_generic, dot_tile_generic, dot_generic, axpy_generic, gelu_generic, layernorm_generic, attn_head_generic,
+    tile_generic, rows_generic, sum_parts_generic, dot_tile_generic, dot_generic, axpy_generic, gelu_generic, layernorm_generic, attn_head_generic, attn_rows_generic, 1,
 };

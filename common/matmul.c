@@ -94,20 +94,24 @@ int matmul_kernel_select(const char *name, char *err, size_t errlen) {
 const char *matmul_kernel_name(void) { return kern()->name; }
 
 // ----------------------------------------------------------------------------
-// per-thread scratch for the partial sums of a streamed matmul (used by the thread that
-// called matmul_forward, for the duration of the call; freed when the thread exits)
+// per-thread scratch (freed when the thread exits): slot SCRATCH_PARTIAL holds the
+// partial sums of a streamed matmul (used by the thread that called matmul_forward, for
+// the duration of the call), slot SCRATCH_ATTENTION the probabilities of attention_rows.
+
+enum { SCRATCH_PARTIAL, SCRATCH_ATTENTION, SCRATCH_SLOTS };
 
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 
 typedef struct {
-    float *buf;
-    size_t cap;   // floats
+    float *buf[SCRATCH_SLOTS];
+    size_t cap[SCRATCH_SLOTS];   // floats
 } Scratch;
 
 static void scratch_free(void *p) {
     Scratch *s = p;
-    if (s) free(s->buf);
+    if (!s) return;
+    for (int i = 0; i < SCRATCH_SLOTS; i++) free(s->buf[i]);
     free(s);
 }
 
@@ -116,22 +120,22 @@ static void scratch_key_make(void) {
 }
 
 // A 64-byte aligned buffer of at least n floats, owned by the calling thread.
-static float *scratch_get(size_t n) {
+static float *scratch_get(int slot, size_t n) {
     pthread_once(&scratch_once, scratch_key_make);
     Scratch *s = pthread_getspecific(scratch_key);
     if (!s) {
         s = xcalloc(1, sizeof *s);
         if (pthread_setspecific(scratch_key, s) != 0) eprintf(2, "matmul: cannot set thread scratch");
     }
-    if (s->cap < n) {
-        free(s->buf);
+    if (s->cap[slot] < n) {
+        free(s->buf[slot]);
         size_t bytes;
         if (mul_size(n, sizeof(float), &bytes) || add_size(bytes, 63, &bytes)) eprintf(2, "matmul: scratch too large");
-        s->buf = aligned_alloc(64, bytes & ~(size_t)63);
-        if (!s->buf) eprintf(2, "matmul: out of memory (%zu bytes of scratch)", bytes);
-        s->cap = n;
+        s->buf[slot] = aligned_alloc(64, bytes & ~(size_t)63);
+        if (!s->buf[slot]) eprintf(2, "matmul: out of memory (%zu bytes of scratch)", bytes);
+        s->cap[slot] = n;
     }
-    return s->buf;
+    return s->buf[slot];
 }
 
 // ----------------------------------------------------------------------------
@@ -305,7 +309,7 @@ static void matmul_run(float *out, const float *in, const float *w, const float 
     // of w meet aligned sums.
     job.ldp = N + 16;
     size_t mis = (uintptr_t)w % 64 % sizeof(float) == 0 ? (uintptr_t)w % 64 / sizeof(float) : 0;
-    job.partial = scratch_get((size_t)job.n_seg * T * job.ldp + 16) + mis;
+    job.partial = scratch_get(SCRATCH_PARTIAL, (size_t)job.n_seg * T * job.ldp + 16) + mis;
     threadpool_run(pool, job.n_col_tasks * job.n_seg, streamed_task, &job);
 }
 
@@ -381,4 +385,13 @@ void vec_layernorm(float *out, const float *x, const float *w, const float *b, i
 void attention_head(float *out, const float *q, const float *k, const float *v, size_t stride,
                     int n_keys, int hs, float scale, float *att) {
     kern()->attn_head(out, q, k, v, stride, n_keys, hs, scale, att);
+}
+
+void attention_rows(float *out, size_t ldo, const float *q, size_t ldq, int n_rows, const float *k,
+                    const float *v, size_t stride, int n_keys0, int hs, float scale) {
+    if (n_rows <= 0) return;
+    const MmKernels *kn = kern();
+    size_t lda = ((size_t)n_keys0 + (size_t)n_rows + 15) / 16 * 16;   // >= the longest row's keys
+    float *att = scratch_get(SCRATCH_ATTENTION, (size_t)kn->att_rows * lda);
+    kn->attn_rows(out, ldo, q, ldq, n_rows, k, v, stride, n_keys0, hs, scale, att, lda);
 }

@@ -30,7 +30,7 @@
 //                              then the path's fixed reduction tree
 //   vec_gelu:                  elementwise
 //   vec_layernorm:             a fixed function of the row
-//   attention_head:            a fixed function of (q, the keys/values, n_keys)
+//   attention_head(_rows):     a fixed function of (q, the keys/values, n_keys)
 // Different paths round differently (FMA or not, 16 or 8 partial sums, exp polynomial vs
 // libm): results agree to ~1e-6 relative, not bit for bit.  Switching paths between two
 // computations that are compared bit for bit breaks that comparison.
@@ -100,5 +100,13 @@ void vec_layernorm(float *out, const float *x, const float *w, const float *b, i
 // k_j = k + j * stride and v_j = v + j * stride.  att: scratch of n_keys floats.
 void attention_head(float *out, const float *q, const float *k, const float *v, size_t stride,
                     int n_keys, int hs, float scale, float *att);
+
+// attention_head for n_rows consecutive positions of one sequence (a causal block): row
+// i < n_rows attends keys j < n_keys0 + i of the shared k, v (n_keys0 >= 1), its query at
+// q + i * ldq, its output at out + i * ldo.  Bit-identical to attention_head row by row,
+// faster (each value row is read once for several rows).  Single-threaded; its scratch
+// is per thread.
+void attention_rows(float *out, size_t ldo, const float *q, size_t ldq, int n_rows, const float *k,
+                    const float *v, size_t stride, int n_keys0, int hs, float scale);
 
 #endif

@@ -51,13 +51,18 @@ static void residual_forward(float *resid, const float *delta, size_t n) {
 }
 
 // Causal multi-head attention: out (R, C) from the queries in qkv (R, 3C) and each row's
-// keys/values (TfKvRow).  One task per (row, head), head-major so that consecutive tasks
-// reuse one head's keys/values from cache; scores in per-worker scratch.
+// keys/values (TfKvRow).  One task per (head, block of ATT_BLOCK rows), head-major so that
+// consecutive tasks reuse one head's keys/values from cache.  A block whose rows are
+// consecutive positions over the same keys (a prompt) goes through attention_rows (each
+// value row read once for several rows), any other row alone (scores in per-worker
+// scratch); both give the same bits.
+#define ATT_BLOCK 8
+
 typedef struct {
     float *out;
     const float *qkv;
     const TfKvRow *kv;
-    int R, stride, C, NH;
+    int R, n_blocks, stride, C, NH;
     float *scores;      // (n_workers, n_ctx)
     int n_ctx;
 } AttentionJob;
@@ -65,19 +70,30 @@ typedef struct {
 static void attention_task(void *ctx, int task, int worker) {
     const AttentionJob *job = ctx;
     int C = job->C, hs = C / job->NH;
-    int h = task / job->R, r = task % job->R;
-    const TfKvRow *kv = &job->kv[r];
-    const float *q = job->qkv + (size_t)r * 3 * C + (size_t)h * hs;
-    float *att = job->scores + (size_t)worker * job->n_ctx;
+    int h = task / job->n_blocks, r0 = task % job->n_blocks * ATT_BLOCK;
+    int r1 = r0 + ATT_BLOCK < job->R ? r0 + ATT_BLOCK : job->R;
+    const TfKvRow *kv = job->kv;
     float scale = 1.0f / sqrtf((float)hs);
-    attention_head(job->out + (size_t)r * C + (size_t)h * hs, q, kv->k + (size_t)h * hs,
-                   kv->v + (size_t)h * hs, (size_t)job->stride, kv->n_keys, hs, scale, att);
+    size_t off = (size_t)h * hs;
+    int causal_block = 1;
+    for (int r = r0 + 1; r < r1; r++)
+        causal_block &= kv[r].k == kv[r0].k && kv[r].v == kv[r0].v && kv[r].n_keys == kv[r0].n_keys + (r - r0);
+    if (causal_block) {
+        attention_rows(job->out + (size_t)r0 * C + off, (size_t)C, job->qkv + (size_t)r0 * 3 * C + off, (size_t)3 * C,
+                       r1 - r0, kv[r0].k + off, kv[r0].v + off, (size_t)job->stride, kv[r0].n_keys, hs, scale);
+        return;
+    }
+    float *att = job->scores + (size_t)worker * job->n_ctx;
+    for (int r = r0; r < r1; r++)
+        attention_head(job->out + (size_t)r * C + off, job->qkv + (size_t)r * 3 * C + off, kv[r].k + off,
+                       kv[r].v + off, (size_t)job->stride, kv[r].n_keys, hs, scale, att);
 }
 
 static void attention_forward(float *out, const float *qkv, const TfKvRow *kv, int R,
                               int stride, int C, int NH, TfWorkspace *ws) {
-    AttentionJob job = {out, qkv, kv, R, stride, C, NH, ws->scores, ws->n_ctx};
-    threadpool_run(ws->pool, R * NH, attention_task, &job);
+    int n_blocks = (R + ATT_BLOCK - 1) / ATT_BLOCK;
+    AttentionJob job = {out, qkv, kv, R, n_blocks, stride, C, NH, ws->scores, ws->n_ctx};
+    threadpool_run(ws->pool, n_blocks * NH, attention_task, &job);
 }
 
 // One block on R rows of resid (R, C) in place.  kv[r] must already describe each row's

@@ -252,6 +252,22 @@ static void test_attention(void) {
             }
             snprintf(name, sizeof name, "%s: attention_head hs=%d keys=%d == softmax in double", path, hs, nk);
             CHECK_NEAR(name, worst, 0.0, 2e-6);
+            // attention_rows: 9 consecutive rows from nk keys on == attention_head per row
+            enum { R = 9 };
+            size_t ldq = (size_t)hs + 3, ldo = (size_t)hs + 1;
+            float *qs = xmalloc(sizeof(float) * R * ldq), *outs = xmalloc(sizeof(float) * R * ldo);
+            float *kv2 = xmalloc(sizeof(float) * stride * (nk + R)), *one = xmalloc(sizeof(float) * hs);
+            float *att2 = xmalloc(sizeof(float) * (nk + R));
+            fill(qs, R * ldq, &rng), fill(kv2, stride * (nk + R), &rng);
+            attention_rows(outs, ldo, qs, ldq, R, kv2, kv2 + hs + 2, stride, nk, hs, scale);
+            int same = 1;
+            for (int i = 0; i < R; i++) {
+                attention_head(one, qs + i * ldq, kv2, kv2 + hs + 2, stride, nk + i, hs, scale, att2);
+                same &= memcmp(one, outs + i * ldo, sizeof(float) * hs) == 0;
+            }
+            snprintf(name, sizeof name, "%s: attention_rows hs=%d from %d keys == attention_head per row, bit for bit", path, hs, nk);
+            CHECK(name, same);
+            free(qs), free(outs), free(kv2), free(one), free(att2);
             free(q), free(kv), free(out), free(att), free(p);
         }
 }
