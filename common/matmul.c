@@ -11,7 +11,7 @@
 #include "kernels.h"
 #include "util.h"
 
-// Blocking of matmul_forward (in units of the path's tile, mr x nr):
+// Scheduling (see the sections below):
 #define TILED_MIN_T 16    // from this many rows on, the register-tiled schedule (see below)
 #define TASKS_PER_WORKER 4
 #define UNEMBED_CHUNK 128 // vocabulary rows per unembedding task (rounded to the tile)
@@ -146,7 +146,7 @@ static float *scratch_get(int slot, size_t n) {
 // schedules compute exactly that:
 //   streamed (T < TILED_MIN_T; decoding) — bandwidth-bound: a task is (segment, column
 //       chunk) and reads its rows of w front to back (whole rows when the chunk is all
-//       of N), the rows kernel keeping the sums in a partial buffer (n_seg, T, N); the
+//       of N), the rows kernel keeping the sums in a partial buffer (n_seg, T, N + 16); the
 //       task that finishes a chunk's last segment adds the partials up in segment order.
 //   tiled (T >= TILED_MIN_T; prompts) — compute-bound: a task is (column chunk, row
 //       chunk); per segment, every register tile of its rows runs over the segment's
@@ -208,7 +208,7 @@ static void streamed_task(void *ctx, int task, int worker) {
 }
 
 // Up to n rows from *next (below `end`) of w's columns [j0, j1) into the cache, ahead of
-// their packing (locality 3: prefetcht0; the L2-only hints did not help on Zen).
+// their use (locality 3: prefetcht0; the L2-only hints did not help on Zen).
 static void rows_prefetch(const MatmulJob *job, int *next, int end, int n, int j0, int j1) {
     for (; n > 0 && *next < end; n--, (*next)++) {
         const char *row = (const char *)(job->w + (size_t)*next * job->N + j0);
