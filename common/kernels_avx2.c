@@ -127,7 +127,7 @@ INLINE void rows_step(float *p, size_t ldp, const float *a, size_t lda, const fl
     if (j < n) rows_vec(p, ldp, bc, wk, ldw, M, Q, j, tail_mask(n - j), 0, first);
 }
 
-// Rows in groups of up to 4 (the broadcasts of a group stay in registers); the groups
+// Rows in groups of up to 4 (their 4 x 4 broadcasts); the groups
 // of one step of Q rows of w run back to back, so w is read from memory once.
 INLINE void rows_group(float *p, size_t ldp, const float *a, size_t lda, const float *w, size_t ldw,
                        int m, const int Q, int n, int head, int k, int first) {
