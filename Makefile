@@ -14,6 +14,9 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 VOCAB      := build/vocab/vocab.json build/vocab/merges.txt
 
+# Object files are not intermediates to delete: keeping them makes a rebuild incremental.
+.SECONDARY:
+
 .PHONY: all deps test check-asan valgrind bench clean vocab
 all: deps $(TOOLS:%=$(BIN)/%) $(UNIT_BIN) vocab
 
