@@ -13,7 +13,8 @@
 # slow under it; they are covered by `make check-asan`):
 #   test_gpt2_small   writes and loads a 124M-parameter GPT-2-small-shaped checkpoint
 #   test_matmul       times matrix kernels at GPT-2 sizes
-# The fuzz smoke test replays its regressions only (FUZZ_SMOKE_SECONDS=0): its harnesses
+# Valgrind does not emulate AVX-512: AUTOINTERP_KERNEL is set to the best matrix kernel it
+# can run, for every program.  The fuzz smoke test replays its regressions only (FUZZ_SMOKE_SECONDS=0): its harnesses
 # are built with ASan and are not bin/ tools.  The bad-input table uses 8 MiB lines
 # instead of 80 MiB and 30x its time limits (BAD_INPUTS_HUGE_MB, BAD_INPUTS_SLOW).
 # Env: ONLY=substring as for make test; VALGRIND_NATIVE to change the list above.
@@ -61,5 +62,10 @@ for t in $VG/tests/test_*; do
   wrap "$root/$t" "$VG/wrap/tests/$(basename "$t")"
 done
 
+# Valgrind's CPU lacks AVX-512: every program, those run natively included (tests compare
+# their outputs), uses the best matrix kernel valgrind can run (common/matmul.h), so that
+# results are bit-identical.
+AUTOINTERP_KERNEL=$(valgrind -q $VG/tests/test_transformer --kernel-paths 2>/dev/null | head -n 1)
+export AUTOINTERP_KERNEL
 BAD_INPUTS_HUGE_MB=${BAD_INPUTS_HUGE_MB:-8} BAD_INPUTS_SLOW=${BAD_INPUTS_SLOW:-30} \
 FUZZ_SMOKE_SECONDS=0 BIN="$root/$VG/wrap/bin" UNIT="$root/$VG/wrap/tests" exec sh tests/run.sh
