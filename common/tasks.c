@@ -662,6 +662,8 @@ static void free_info(TaskInfo *t) {
         free((void *)t->items[j].prompt);
         free((void *)t->items[j].answer);
         free((void *)t->items[j].separator);
+        free((void *)t->items[j].corrupt_prompt);
+        free((void *)t->items[j].wrong_answer);
     }
     free((void *)t->items);
     memset(t, 0, sizeof *t);
@@ -669,20 +671,24 @@ static void free_info(TaskInfo *t) {
 
 // Example j (token ex) of task ti into *it; -1 with the reason in why when not valid.
 static int parse_item(const JsonDoc *d, int ex, TaskItem *it, const char **why) {
-    char *prompt = NULL, *answer = NULL, *sep = NULL;
+    char *prompt = NULL, *answer = NULL, *sep = NULL, *corrupt = NULL, *wrong = NULL;
     memset(it, 0, sizeof *it);
     if (json_type(d, ex) != JSMN_OBJECT) { *why = "not an object"; return -1; }
     if (member_string(d, ex, "prompt", &prompt) != 1) *why = "\"prompt\" missing or not a string";
     else if (member_string(d, ex, "answer", &answer) != 1) *why = "\"answer\" missing or not a string";
     else if (answer[0] == '\0') *why = "\"answer\" is empty";
     else if (member_string(d, ex, "separator", &sep) < 0) *why = "\"separator\" is not a string";
+    else if (member_string(d, ex, "corrupt_prompt", &corrupt) < 0) *why = "\"corrupt_prompt\" is not a string";
+    else if (member_string(d, ex, "wrong_answer", &wrong) < 0) *why = "\"wrong_answer\" is not a string";
     else {
-        *it = (TaskItem){prompt, answer, sep, NULL, NULL};
+        *it = (TaskItem){prompt, answer, sep, corrupt, wrong};
         return 0;
     }
     free(prompt);
     free(answer);
     free(sep);
+    free(corrupt);
+    free(wrong);
     return -1;
 }
 
@@ -781,6 +787,12 @@ static void record_gather(TaskSet *set, const JsonDoc *d, long lineno, RecordTas
         free(name);
         return;
     }
+    int cp = json_obj_get(d, 0, "corrupt_prompt"), wa = json_obj_get(d, 0, "wrong_answer");
+    if ((cp >= 0 && json_type(d, cp) != JSMN_STRING) || (wa >= 0 && json_type(d, wa) != JSMN_STRING)) {
+        add_problem(set, "line %ld (%s): \"corrupt_prompt\" or \"wrong_answer\" is not a string", lineno, name);
+        free(name);
+        return;
+    }
     int k = 0;
     while (k < *n && strcmp((*tasks)[k].name, name) != 0) k++;
     if (k == *n) {
@@ -804,9 +816,12 @@ static void record_gather(TaskSet *set, const JsonDoc *d, long lineno, RecordTas
     jb_puts(&t->examples, ",\"answer\":");
     raw = json_raw(d, a, &len);
     jb_raw(&t->examples, raw, len);
-    if (sep >= 0) {
-        jb_puts(&t->examples, ",\"separator\":");
-        raw = json_raw(d, sep, &len);
+    static const char *const optional[] = {"separator", "corrupt_prompt", "wrong_answer"};
+    for (size_t k = 0; k < sizeof optional / sizeof *optional; k++) {
+        int v = json_obj_get(d, 0, optional[k]);
+        if (v < 0) continue;
+        jb_printf(&t->examples, ",\"%s\":", optional[k]);
+        raw = json_raw(d, v, &len);
         jb_raw(&t->examples, raw, len);
     }
     jb_puts(&t->examples, "}");

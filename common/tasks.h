@@ -107,11 +107,13 @@ void tasks_write_info(JsonBuf *lines, const TaskInfo *t);
 // ----------------------------------------------------------------------------- import
 // The common task-list format: a JSON array of
 //   {"name": str, "description": str?, "examples": [{"prompt": str, "answer": str,
-//    "separator": str?}, ...], "eval_questions": [str, ...]?}
+//    "separator": str?, "corrupt_prompt": str?, "wrong_answer": str?}, ...],
+//    "eval_questions": [str, ...]?}
 // Each task becomes a fixed-list TaskInfo with separator " ".  A task item that is not
 // valid (not an object, no name, a duplicate name, no examples array, eval_questions not
 // an array of strings) is skipped whole; an example that is not valid (not an object,
-// prompt or answer missing or not a string, separator not a string) is skipped alone.
+// prompt or answer missing or not a string, an optional member not a string) is skipped
+// alone.
 // Every skip leaves one message in `problems`, naming the task's index in the array
 // (and the example's index in its list).
 typedef struct {
@@ -127,7 +129,7 @@ typedef struct {
 //
 // Text whose first line is a JSON object with a "prompt" is read as NDJSON example
 // records instead (the output of gentasks: {"task","prompt","answer"[,"separator"]
-// [,"description"][,"eval_questions"]} a line): records are gathered into tasks by "task", in order of
+// [,"corrupt_prompt"][,"wrong_answer"][,"description"][,"eval_questions"]} a line): records are gathered into tasks by "task", in order of
 // first appearance; description comes from a task's first record and eval_questions from
 // the first record that has them.  A line that is not a JSON object, carries an "error",
 // lacks a non-empty "task" string or has a prompt/answer/separator that is not a string

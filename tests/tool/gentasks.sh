@@ -105,6 +105,26 @@ gentasks --from "$TMP/trunc.json" >/dev/null 2>&1; check_eq "--from not JSON: ex
 gentasks --from "$TMP/missing.json" >/dev/null 2>"$TMP/miss.err"; check_eq "--from missing file: exit 2" $? 2
 check_grep "--from missing file named" "missing.json" "$TMP/miss.err"
 
+# --from keeps clean/corrupted pairs: gentasks' own facts-pairs records round-trip, and a
+# task list may carry them; a pair member that is not a string is refused with its place.
+gentasks facts-pairs -n 3 >"$TMP/pairs"
+gentasks --from "$TMP/pairs" >"$TMP/pairs2" 2>"$TMP/pairs2.err"; rc=$?
+check_eq "--from records: pairs kept, exit 0" "$rc $($PY -c '
+import json,sys
+a = [json.loads(l) for l in open(sys.argv[1])]; b = [json.loads(l) for l in open(sys.argv[2])]
+key = lambda r: (r["id"], r["prompt"], r["answer"], r["corrupt_prompt"], r["wrong_answer"])
+print("same" if list(map(key, a)) == list(map(key, b)) and len(a) == 3 else "differ")' "$TMP/pairs" "$TMP/pairs2")" "0 same"
+printf '[{"name": "p", "examples": [{"prompt": "A is in", "answer": "X", "corrupt_prompt": "B is in", "wrong_answer": "Y"}, {"prompt": "C", "answer": "D", "corrupt_prompt": 7}]}]' >"$TMP/pairs.json"
+gentasks --from "$TMP/pairs.json" >"$TMP/pairs3" 2>"$TMP/pairs3.err"; rc=$?
+check_eq "--from list: pair fields written" "$rc $($PY -c '
+import json,sys
+for l in sys.stdin: r = json.loads(l); print(r["corrupt_prompt"], r["wrong_answer"])' <"$TMP/pairs3")" "5 B is in Y"
+check_grep "--from list: non-string corrupt_prompt named" 'task 0 (p), example 1: "corrupt_prompt" is not a string' "$TMP/pairs3.err"
+printf '{"task":"t","prompt":"a","answer":"b","wrong_answer":["x"]}\n{"task":"t","prompt":"c","answer":"d"}\n' >"$TMP/badpair.ndjson"
+gentasks --from "$TMP/badpair.ndjson" >"$TMP/badpair.out" 2>"$TMP/badpair.err"; rc=$?
+check_eq "--from records: bad pair line skipped, rest kept" "$rc $(wc -l <"$TMP/badpair.out" | tr -d ' ')" "5 1"
+check_grep "--from records: bad pair line named" 'line 1 (t): "corrupt_prompt" or "wrong_answer" is not a string' "$TMP/badpair.err"
+
 # --- --list ------------------------------------------------------------------
 gentasks --list >"$TMP/list"
 check_eq "--list: one object per task" "$($PY -c '
