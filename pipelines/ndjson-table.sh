@@ -6,8 +6,10 @@
 #   ndjson-table.sh topk    < topk.ndjson      topk records: answer rank, KL, top tokens
 #
 # Reads stdin (or the FILE operands), writes the text to stdout.  Only POSIX sh and awk:
-# a small JSON member reader in awk (no jq).  String values are shown with their JSON
-# escapes intact, so a completion stays on one line ("\n" shows as \n).  Records that
+# a small JSON member reader in awk (no jq).  String values are shown with the escapes of
+# control characters intact, so a completion stays on one line ("\n" shows as \n);
+# \uXXXX escapes of printable characters (\ufffd for bytes that were not UTF-8) are shown
+# as the characters.  Records that
 # carry "error" are reported on stderr and left out.
 # Exit status: 0 ok, 2 usage error or unreadable input.
 set -eu
@@ -88,20 +90,43 @@ function elements(s, out,    i, n, e, k) {
   }
   return k
 }
-# text(v): a JSON string without its quotes, \" \\ \/ decoded and other escapes kept
-# visible; a number, literal or container as it is; "-" for absent or null.
-function text(v,    out, i, n, c, d) {
+# text(v): a JSON string without its quotes, \" \\ \/ and \uXXXX of printable characters
+# decoded (to UTF-8: "\ufffd" shows as the replacement character), the escapes of
+# control characters kept visible; a number, literal or container as it is; "-" for absent or null.
+function text(v,    out, i, n, c, d, cp, lo) {
   if (v == "" || v == "null") return "-"
   if (substr(v, 1, 1) != "\"") return v
   n = length(v) - 1; out = ""
   for (i = 2; i <= n; i++) {
     c = substr(v, i, 1)
-    if (c == "\\") {
-      d = substr(v, ++i, 1)
-      out = out ((d == "\"" || d == "\\" || d == "/") ? d : c d)
-    } else out = out c
+    if (c != "\\") { out = out c; continue }
+    d = substr(v, ++i, 1)
+    if (d == "u") {
+      cp = hex4(substr(v, i + 1, 4)); lo = -1
+      if (cp >= 55296 && cp < 56320 && substr(v, i + 5, 2) == "\\u") lo = hex4(substr(v, i + 7, 4))
+      if (lo >= 56320 && lo < 57344) { out = out utf8(65536 + (cp - 55296) * 1024 + (lo - 56320)); i += 10; continue }
+      if (cp >= 32 && cp != 127 && (cp < 55296 || cp >= 57344)) { out = out utf8(cp); i += 4; continue }
+    }
+    out = out ((d == "\"" || d == "\\" || d == "/") ? d : c d)
   }
   return out
+}
+# hex4(s): the value of four hex digits, -1 when s is not that.
+function hex4(s,    k, h, val) {
+  if (length(s) != 4) return -1
+  for (k = 1; k <= 4; k++) {
+    h = index("0123456789abcdef", tolower(substr(s, k, 1)))
+    if (h == 0) return -1
+    val = val * 16 + h - 1
+  }
+  return val
+}
+# utf8(cp): the UTF-8 bytes of code point cp (LC_ALL=C: %c writes one byte).
+function utf8(cp) {
+  if (cp < 128) return sprintf("%c", cp)
+  if (cp < 2048) return sprintf("%c%c", 192 + int(cp / 64), 128 + cp % 64)
+  if (cp < 65536) return sprintf("%c%c%c", 224 + int(cp / 4096), 128 + int(cp / 64) % 64, 128 + cp % 64)
+  return sprintf("%c%c%c%c", 240 + int(cp / 262144), 128 + int(cp / 4096) % 64, 128 + int(cp / 64) % 64, 128 + cp % 64)
 }
 function num(v, fmt) { return (v == "" || v == "null") ? "-" : sprintf(fmt, v + 0) }
 

@@ -51,9 +51,12 @@ for rec, row in zip(summary, rows):
         problems.append("row %r != %r" % (row, cells))
 if len({r.index("\u00b1") for r in rows + [lines[h]]}) != 1:
     problems.append("columns not aligned")
-# Completions: the JSON string with \" \\ \/ decoded and other escapes left visible.
+# Completions: the JSON string decoded, control characters (and lone surrogates) shown
+# as their JSON escapes.
+ESC = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
 def shown(s):
-    return re.sub(r'\\(["\\/])', r"\1", s[1:-1])
+    return "".join(ESC.get(c) or ("\\u%04x" % ord(c) if ord(c) < 32 or 0xD800 <= ord(c) < 0xE000 else c)
+                   for c in json.loads(s))
 heads = [l for l in lines if l.startswith("== ")]
 ids = [r["id"] for r in gen]
 want_heads = ["== %s  (answer: %s)" % (r["id"], r["answer"]) for i, r in enumerate(gen) if r["id"] not in ids[:i]]
@@ -67,6 +70,10 @@ for rec, rawc in zip(gen, raw_completions):
 print("\n".join(problems) if problems else "ok")
 EOF
 check_eq "table rows = summary records (values, order, alignment), samples = runlayers" "$(cat table.check)" ok
+printf '%s\n' '{"id":"t-0","label":"a","completion":"x\u00e9\ufffd\ud83d\ude00\u0001\n\"q\"\\\/\ud800z","prompt":"p"}' |
+  sh "$ROOT/pipelines/ndjson-table.sh" samples > escapes.txt
+check_eq "table shows \\uXXXX of printable characters as UTF-8, control escapes kept" "$(sed -n 3p escapes.txt)" \
+  "$(printf '   a  |x\303\251\357\277\275\360\237\230\200\\u0001\\n"q"\\/\\ud800z')"
 check_grep "table header names the run" "layer sweep: model $M; facts counting; --sweep drop-last --sweep reverse; -n 6" table.txt
 sh "$LS" --model "$M" --task facts -n 3 --samples 0 --table > nosamples.txt
 check_eq "--samples 0: no completions" "$(grep -c '^== ' nosamples.txt)" 0
