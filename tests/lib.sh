@@ -7,12 +7,20 @@ BIN=${BIN:-$ROOT/bin}
 UNIT=${UNIT:-$ROOT/build/release/tests}
 PATH="$BIN:$PATH"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/autointerp-test.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+# tmp_cleanup: removes $TMP at exit (scripts with their own EXIT trap call it there).
+# Under tests/run.sh (AUTOINTERP_TEST_KEEP_TMP=1) the scratch stays: run.sh searches it
+# for the sentinel secrets after the script ends, then removes it.
+tmp_cleanup() { [ -n "${AUTOINTERP_TEST_KEEP_TMP:-}" ] || rm -rf "$TMP"; }
+trap tmp_cleanup EXIT
 PY=/usr/bin/python3          # Debian's python3, which has python3-numpy
 VOCAB="$ROOT/build/vocab"
 
 pass() { echo "PASS $1"; }
 failed() { echo "FAIL $1: $2"; }
+
+# bearer_digest KEY: the Authorization header as tests/ref/mockllm.py logs it (a digest,
+# so that its request log does not hold the key).
+bearer_digest() { printf 'Bearer sha256:%s' "$(printf '%s' "$1" | sha256sum | cut -c1-16)"; }
 
 # check NAME CMD...: passes when CMD exits 0.
 check() {
