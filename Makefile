@@ -17,7 +17,7 @@ VOCAB      := build/vocab/vocab.json build/vocab/merges.txt
 # Object files are not intermediates to delete: keeping them makes a rebuild incremental.
 .SECONDARY:
 
-.PHONY: all deps test check-asan valgrind bench clean vocab
+.PHONY: all deps test test-release asan-build check-asan check-valgrind fuzz bench clean vocab
 all: deps $(TOOLS:%=$(BIN)/%) $(UNIT_BIN) vocab
 
 # Installs what a fresh Debian machine lacks (apt-get as root, else prints the command).
@@ -53,14 +53,30 @@ $(BIN)/%: $(BUILD)/src/%.o $(COMMON_OBJ)
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(COMMON_OBJ)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
 
-# The whole suite; ends with "N passed, N failed".
+# The whole suite (CI: .ci/run): once on the release build, once built with
+# AddressSanitizer + UndefinedBehaviorSanitizer; ends with "N passed, N failed".
 test: all
+	@BIN=$(abspath $(BIN)) UNIT=$(abspath $(BUILD)/tests) sh tests/all.sh
+
+# The release pass alone (quicker while working; ONLY=name narrows it further).
+test-release: all
 	@BIN=$(abspath $(BIN)) UNIT=$(abspath $(BUILD)/tests) sh tests/run.sh
 
-# The same suite built with AddressSanitizer + UndefinedBehaviorSanitizer.
+# The sanitizer build (build/asan/) and its pass alone.
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-check-asan:
-	$(MAKE) BUILD=build/asan BIN=build/asan/bin OPT="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" test
+asan-build:
+	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin OPT="$(SAN_FLAGS)" \
+	    LDFLAGS="-fsanitize=address,undefined" all
+check-asan: asan-build
+	@BIN=$(abspath build/asan/bin) UNIT=$(abspath build/asan/tests) sh tests/run.sh
+
+# The suite with every tool and unit-test program under valgrind memcheck (tests/valgrind.sh).
+check-valgrind:
+	@sh tests/valgrind.sh
+
+# Each libFuzzer harness for FUZZ_SECONDS (60): make fuzz FUZZ_SECONDS=300 FUZZ_ONLY=ndjson
+fuzz:
+	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk fuzz
 
 # The performance table (docs/bench.md) on a synthetic GPT-2-small checkpoint, made once.
 # Bench binaries live in $(BUILD)/bench, not in bin/.  make bench BENCH_ARGS=--quick
