@@ -30,19 +30,25 @@ An entry is an object; all fields are optional:
   "close": true             close the connection without sending anything
   "repeat": N               this entry answers N requests in a row (default 1)
 
+"{{key}}" anywhere in an entry's strings is replaced by the key of the request's
+"Authorization: Bearer KEY" header (empty without one), as a server that echoes the key
+it was sent (OpenAI's 401 message does): the script file need not hold the key.
+
 An empty entry {} is a 200 with an empty chat completion ("content": "").  When the
 script is used up, every further request gets a 400 {"error": {"message": "mockllm: no
 scripted response left (request N)", "type": "mockllm", "code": "script_exhausted"}}.
 
 --log FILE appends one JSON line per request, written (and flushed) before the answer:
   {"n": 0, "method": "POST", "path": "/v1/chat/completions",
-   "headers": {"authorization": "Bearer ...", "content-type": ...},   (names lowercased)
+   "headers": {"authorization": "Bearer sha256:<16 hex>", "content-type": ...},   (names lowercased)
    "body": <the request body parsed as JSON, or null>, "body_text": "<when not JSON>",
    "t": <seconds since the server started>}
-Note that the log holds the Authorization header as received: tests that check that a
-secret never reaches a file must leave the log out of that scan.
+The Authorization header's credential is logged as the first 16 hex digits of its SHA-256
+("Bearer sha256:…", tests/lib.sh bearer_digest), never as received: the suite's secret
+scan (tests/run.sh) reads this log like every other file a test writes.
 """
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -86,6 +92,27 @@ def completion_body(reply, n):
             "usage": reply.get("usage", {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15})}
 
 
+def digest(credential):
+    return "sha256:" + hashlib.sha256(credential.encode("utf-8")).hexdigest()[:16]
+
+
+def logged_authorization(value):
+    """The Authorization header with its credential replaced by a digest."""
+    scheme, _, credential = value.partition(" ")
+    return scheme + " " + digest(credential) if credential else digest(value)
+
+
+def bearer_key(headers):
+    value = headers.get("Authorization") or ""
+    return value[7:] if value[:7].lower() == "bearer " else ""
+
+
+def with_key(entry, key):
+    """entry with "{{key}}" in its strings replaced by key."""
+    text = json.dumps(entry).replace("{{key}}", json.dumps(key)[1:-1])
+    return json.loads(text)
+
+
 class State:
     def __init__(self, entries, log):
         self.entries = entries
@@ -113,8 +140,10 @@ class Handler(BaseHTTPRequestHandler):
     def handle_any(self):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length > 0 else b""
-        record = {"method": self.command, "path": self.path,
-                  "headers": {k.lower(): v for k, v in self.headers.items()},
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        if "authorization" in headers:
+            headers["authorization"] = logged_authorization(headers["authorization"])
+        record = {"method": self.command, "path": self.path, "headers": headers,
                   "t": round(time.monotonic() - START, 3)}
         try:
             record["body"] = json.loads(raw) if raw else None
@@ -122,6 +151,8 @@ class Handler(BaseHTTPRequestHandler):
             record["body"] = None
             record["body_text"] = raw.decode("utf-8", "replace")
         n, e = self.server.state.next(record)
+        if e is not None:
+            e = with_key(e, bearer_key(self.headers))
         if e is None:
             e = {"status": 400, "error": {"message": "mockllm: no scripted response left (request %d)" % n,
                                           "type": "mockllm", "code": "script_exhausted"}}

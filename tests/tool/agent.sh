@@ -12,9 +12,11 @@ M=$TMP/model
 tiny_model "$M"
 LOOP=$ROOT/pipelines/agent-loop.sh
 MOCK=$ROOT/tests/ref/mockllm.py
-SECRET="sk-agent-SENTINEL-51c0ffee"
+# The run's sentinel key (tests/run.sh) when there is one, so that the suite-wide secret
+# scan searches for the key that went through the loop.
+SECRET=${OPENAI_API_KEY:-sk-agent-SENTINEL-51c0ffee}
 PIDS=""
-trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; rm -rf "$TMP"' EXIT
+trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; tmp_cleanup' EXIT
 unset OPENAI_API_KEY OPENAI_BASE_URL AUTOINTERP_LLM_MODEL
 export AUTOINTERP_LLM_BACKOFF_BASE=0.01
 cd "$TMP" || exit 1
@@ -169,7 +171,7 @@ check_eq "llm loop: the actions" "$(val l.out '[(a["type"], a.get("name") or a.g
 check_eq "llm loop: the intact model added to the model's configurations" "$(val l.out 'L[2]["configurations"], L[2]["examples"]')" "([[0, 1, 2, 3], [1, 2, 3], [0, 2, 3]], 2)"
 check_eq "llm: 9 requests (4 replies in step 1 + a 429, 2 in step 2, none for the queued call, 2 in step 4)" "$(wc -l < "$LOG")" 9
 check_eq "llm: the model asked for" "$(val "$LOG" 'sorted(set(r["body"]["model"] for r in L))')" "['test-model']"
-check_eq "llm: Authorization header" "$(val "$LOG" 'sorted(set(r["headers"].get("authorization") for r in L))')" "['Bearer $SECRET']"
+check_eq "llm: Authorization header" "$(val "$LOG" 'sorted(set(r["headers"].get("authorization") for r in L))')" "['$(bearer_digest "$SECRET")']"
 check_eq "llm: the tools offered" "$(val "$LOG" '[t["function"]["name"] for t in L[0]["body"]["tools"]]')" \
   "['run_experiment', 'run_patching', 'run_ablation', 'add_note', 'write_report', 'list_experiments', 'get_results']"
 check_eq "llm: system prompt names the model and its blocks" \

@@ -10,7 +10,8 @@ tiny_model "$M"
 LOOP=$ROOT/pipelines/agent-loop.sh
 MOCK=$ROOT/tests/ref/mockllm.py
 PIDS=""
-trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; rm -rf "$TMP"' EXIT
+trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; tmp_cleanup' EXIT
+KEY=${OPENAI_API_KEY:-sk-test-agent-interp}   # tests/run.sh's sentinel, which it scans for
 unset OPENAI_API_KEY OPENAI_BASE_URL AUTOINTERP_LLM_MODEL
 export AUTOINTERP_LLM_BACKOFF_BASE=0.01
 cd "$TMP" || exit 1
@@ -118,7 +119,7 @@ cat > llm.script.json <<'EOF'
 ]
 EOF
 start_mock llm
-OPENAI_BASE_URL=$URL OPENAI_API_KEY=sk-test bash "$LOOP" --journal l.ndjson --model "$M" --tasks facts,facts-pairs \
+OPENAI_BASE_URL=$URL OPENAI_API_KEY=$KEY bash "$LOOP" --journal l.ndjson --model "$M" --tasks facts,facts-pairs \
   --examples 2 --llm-model test-model --report-dir lrep > l.out 2> l.err
 check_eq "llm loop: exit 0" "$?" 0
 check_eq "llm: the actions" "$(val l.out '[(a["type"], a.get("name") or a.get("experiment"), a.get("method"), a.get("patch_hook"), a.get("sweeps")) for a in L]')" \

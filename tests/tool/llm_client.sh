@@ -8,15 +8,17 @@
 . "$(dirname "$0")/../lib.sh"
 : "${UNIT:?UNIT must point at the built unit tests}"
 MOCK="$ROOT/tests/ref/mockllm.py"
-SENTINEL="sk-SENTINEL-7f3a9c2e51d04b86"
+# The run's sentinel key (tests/run.sh) when there is one: the suite-wide secret scan then
+# searches everything this script wrote for the very key that went through the client.
+SENTINEL=${OPENAI_API_KEY:-sk-SENTINEL-7f3a9c2e51d04b86}
 PIDS=""
-trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; rm -rf "$TMP"' EXIT
+trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; tmp_cleanup' EXIT
 export AUTOINTERP_LLM_BACKOFF_BASE=0.01 AUTOINTERP_LLM_RETRIES=3 AUTOINTERP_LLM_TIMEOUT=20
 unset OPENAI_API_KEY AUTOINTERP_LLM_MODEL
 mkdir -p "$TMP/logs"
 
 # start_mock NAME: serves $TMP/NAME.script.json; sets URL and LOG (the mock's request log,
-# kept under $TMP/logs so that the secret scan can leave it out).
+# under $TMP/logs; it holds a digest of the key, never the key).
 start_mock() {
   LOG="$TMP/logs/$1.log"
   : > "$LOG"
@@ -74,7 +76,7 @@ check_eq "follow-up: content" "$(val "$TMP/tools.out" 'L[1]["content"]')" "Layer
 check_eq "sent: two requests" "$(val "$LOG" 'len(L)')" 2
 check_eq "sent: POST to /v1/chat/completions" "$(val "$LOG" '(L[0]["method"], L[0]["path"])')" "('POST', '/v1/chat/completions')"
 check_eq "sent: content type" "$(val "$LOG" 'L[0]["headers"]["content-type"]')" "application/json"
-check_eq "sent: Bearer header carries the key" "$(val "$LOG" 'L[0]["headers"].get("authorization") == "Bearer '"$SENTINEL"'"')" "True"
+check_eq "sent: Bearer header carries the key" "$(val "$LOG" 'L[0]["headers"].get("authorization") == "'"$(bearer_digest "$SENTINEL")"'"')" "True"
 check_eq "sent: model" "$(val "$LOG" 'L[0]["body"]["model"]')" "test-model"
 check_eq "sent: tools" "$(val "$LOG" '[t["function"]["name"] for t in L[0]["body"]["tools"]]')" "['run_layers', 'note']"
 check_eq "sent: tool schema" "$(val "$LOG" 'L[0]["body"]["tools"][0]["function"]["parameters"]["properties"]["layers"]')" "{'type': 'array'}"
@@ -117,7 +119,7 @@ OPENAI_API_KEY=x chat dummy
 check_eq "placeholder key: ok" "$RC" 0
 check_eq "placeholder key: content intact" "$(val "$TMP/dummy.out" 'L[0]["content"]')" "x marks the spot"
 check_grep "placeholder key: arguments intact" 'xyz' "$TMP/dummy.out"
-check_eq "placeholder key: still sent" "$(val "$LOG" 'L[0]["headers"]["authorization"]')" "Bearer x"
+check_eq "placeholder key: still sent" "$(val "$LOG" 'L[0]["headers"]["authorization"]')" "$(bearer_digest x)"
 
 # ---------------------------------------------------------------- 429 + Retry-After
 cat > "$TMP/r429.script.json" <<'EOF'
@@ -201,7 +203,7 @@ check_grep "truncated body: connection cut" "connection cut" "$TMP/bad4.out"
 
 # ---------------------------------------------------------------- 401 and the secret
 cat > "$TMP/r401.script.json" <<EOF
-[{"status": 401, "error": {"message": "Incorrect API key provided: $SENTINEL. You can find your API key at https://platform.openai.com/account/api-keys.", "type": "invalid_request_error", "code": "invalid_api_key"}},
+[{"status": 401, "error": {"message": "Incorrect API key provided: {{key}}. You can find your API key at https://platform.openai.com/account/api-keys.", "type": "invalid_request_error", "code": "invalid_api_key"}},
  {"reply": {"content": "must not be reached"}}]
 EOF
 start_mock r401
@@ -213,12 +215,14 @@ check_grep "401: server's message with status" "HTTP 401 (invalid_api_key): Inco
 check_grep "401: exchange keeps the server's reply, key redacted" "Incorrect API key provided: [redacted]" "$TMP/r401.exchange.json"
 
 cat > "$TMP/echo.script.json" <<EOF
-[{"reply": {"content": "your key is $SENTINEL", "tool_calls": [{"id": "$SENTINEL", "name": "f", "arguments": "{\"k\": \"$SENTINEL\"}"}]}}]
+[{"reply": {"content": "your key is {{key}}", "tool_calls": [{"id": "{{key}}", "name": "f", "arguments": "{\"k\": \"{{key}}\"}"}]}}]
 EOF
 start_mock echo
 OPENAI_API_KEY="$SENTINEL" chat echo --exchange "$TMP/echo.exchange.json"
 check_eq "echoed key: redacted in the reply" "$(val "$TMP/echo.out" '(L[0]["content"], L[0]["tool_calls"][0]["id"])')" "('your key is [redacted]', '[redacted]')"
 
-leaks=$(grep -rlF --exclude-dir=logs -- "$SENTINEL" "$TMP" | grep -v '\.script\.json$' || true)
+# The mock echoed the key it received ({{key}}), yet no file holds it, not even the mock's
+# log (tests/run.sh scans every file again, with the run's sentinel).
+leaks=$(grep -rlF -- "$SENTINEL" "$TMP" || true)
 check_eq "the key appears in no output or file written" "$leaks" ""
-check_eq "the scan can find it (the mock saw the header)" "$(grep -lF -- "Bearer $SENTINEL" "$TMP/logs/tools.log" | wc -l | tr -d ' ')" 1
+check_eq "the mock logged a digest of the key, not the key" "$(grep -cF -- "$(bearer_digest "$SENTINEL")" "$TMP/logs/tools.log")" 2
