@@ -4,6 +4,7 @@
 #define AUTOINTERP_CHECK_H
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int check_failures;
@@ -43,5 +44,21 @@ __attribute__((constructor)) static void check_line_buffered(void) { setvbuf(std
     } while (0)
 
 #define CHECK_DONE() return check_failures ? 1 : 0
+
+// check_scratch(dir, len, name): makes a fresh directory $TMPDIR/NAME.XXXXXX (TMPDIR
+// defaults to /tmp) for a test's files and writes its path to dir; 0 on success.
+static inline int check_scratch(char *dir, size_t len, const char *name) {
+    const char *tmp = getenv("TMPDIR");
+    int n = snprintf(dir, len, "%s/%s.XXXXXX", tmp && *tmp ? tmp : "/tmp", name);
+    return n > 0 && (size_t)n < len && mkdtemp(dir) ? 0 : -1;
+}
+
+// Whether a test's scratch must stay when it ends: tests/run.sh sets
+// AUTOINTERP_TEST_KEEP_TMP=1, searches the program's TMPDIR for the sentinel secrets
+// afterwards (tests/secret_scan.sh), then removes it.
+static inline int check_keep_scratch(void) {
+    const char *v = getenv("AUTOINTERP_TEST_KEEP_TMP");
+    return v && *v;
+}
 
 #endif

@@ -716,8 +716,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: test_gpt2 [--write DIR DTYPE FLAGS [L NH C CTX V] | --dump-tensor DIR NAME N]\n");
         return 2;
     }
-    snprintf(tmpdir, sizeof tmpdir, "%s/test_gpt2.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(tmpdir)) {
+    if (check_scratch(tmpdir, sizeof tmpdir, "test_gpt2") != 0) {
         printf("FAIL mkdtemp\n");
         return 1;
     }
@@ -733,6 +732,6 @@ int main(int argc, char **argv) {
     test_writer_errors();
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
+    if (!check_keep_scratch() && system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
     CHECK_DONE();
 }

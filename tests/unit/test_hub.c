@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static char tmpdir[] = "/tmp/test_hub.XXXXXX";
+static char tmpdir[512];
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
     (void)st; (void)flag; (void)ftw;
@@ -389,13 +389,13 @@ static int mode_resolve(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     if (argc > 1) return mode_resolve(argc, argv);
-    if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 2; }
+    if (check_scratch(tmpdir, sizeof tmpdir, "test_hub") != 0) { perror("mkdtemp"); return 2; }
     test_names();
     test_paths();
     test_meta();
     test_env();
     test_lookup();
     test_resolve_args();
-    rm_rf(tmpdir);
+    if (!check_keep_scratch()) rm_rf(tmpdir);
     CHECK_DONE();
 }

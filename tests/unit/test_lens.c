@@ -153,10 +153,10 @@ static void test_file(const char *dir) {
 
 int main(void) {
     test_recover();
-    char dir[] = "/tmp/test_lens.XXXXXX", cmd[300];
-    if (!mkdtemp(dir)) return 2;
+    char dir[400], cmd[600];
+    if (check_scratch(dir, sizeof dir, "test_lens") != 0) return 2;
     test_file(dir);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    if (!check_keep_scratch() && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
     CHECK_DONE();
 }

@@ -112,13 +112,13 @@ int main(int argc, char **argv) {
         if (write_known(argv[2], err, sizeof err) != 0) eprintf(1, "%s", err);
         return 0;
     }
-    char dir[] = "/tmp/test_npz.XXXXXX", path[256];
-    if (!mkdtemp(dir)) return 2;
+    char dir[400], path[600];
+    if (check_scratch(dir, sizeof dir, "test_npz") != 0) return 2;
     snprintf(path, sizeof path, "%s/known.npz", dir);
     CHECK("write known arrays", write_known(path, err, sizeof err) == 0);
     test_read_back(path);
     test_errors(dir);
     snprintf(path, sizeof path, "rm -rf '%s'", dir);
-    if (system(path) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    if (!check_keep_scratch() && system(path) != 0) fprintf(stderr, "could not remove %s\n", dir);
     CHECK_DONE();
 }

@@ -34,7 +34,9 @@ static void test_http_header_nul(void) {
 }
 
 static int read_config_text(const char *text, Gpt2Config *cfg, char *err, size_t errlen) {
-    char path[] = "/tmp/test_regressions.XXXXXX";
+    const char *tmp = getenv("TMPDIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/test_regressions.XXXXXX", tmp && *tmp ? tmp : "/tmp");
     int fd = mkstemp(path);
     if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) return -2;
     close(fd);

@@ -83,8 +83,8 @@ static void test_render(void) {
     CHECK_INT("render: nothing drawn", st.plots_drawn + st.plots_skipped + st.plot_errors, 0);
     jb_free(&md);
 
-    char dir[] = "/tmp/test_report.XXXXXX";
-    if (mkdtemp(dir)) {
+    char dir[512];
+    if (check_scratch(dir, sizeof dir, "test_report") == 0) {
         opt.plot_dir = dir;
         opt.plot_link = "p/";
         opt.gnuplot = "/nonexistent/gnuplot";
@@ -93,7 +93,7 @@ static void test_render(void) {
         CHECK_INT("no gnuplot: not errors", st.plot_errors, 0);
         CHECK("no gnuplot: notes in the Markdown", has(&md, "## Plots\n\n*Answer loss against the number of blocks kept: not drawn, gnuplot is not installed"));
         const char *files[] = {"loss_vs_layers.dat", "loss_vs_layers.gp", "skip_one_delta.dat", "skip_one_delta.gp", NULL};
-        for (int i = 0; files[i]; i++) {
+        for (int i = 0; files[i] && !check_keep_scratch(); i++) {
             char *p = path_join(dir, files[i]);
             unlink(p);
             free(p);

@@ -408,8 +408,7 @@ static void test_mutations(void) {
 }
 
 int main(void) {
-    snprintf(tmpdir, sizeof tmpdir, "%s/test_safetensors.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(tmpdir)) {
+    if (check_scratch(tmpdir, sizeof tmpdir, "test_safetensors") != 0) {
         printf("FAIL mkdtemp\n");
         return 1;
     }
@@ -421,6 +420,6 @@ int main(void) {
     test_mutations();
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
+    if (!check_keep_scratch() && system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
     CHECK_DONE();
 }

@@ -196,7 +196,7 @@ static void test_incomplete_tail(void) {
 // ----------------------------------------------------------------------------
 // Validation errors: small broken vocabularies in a temporary directory
 
-static char tmpdir[64];
+static char tmpdir[512];
 
 static void write_text(const char *name, const char *text, size_t len) {
     char *path = path_join(tmpdir, name);
@@ -256,8 +256,7 @@ static char *merges_with(const char *real, size_t len, int lineno, const char *l
 }
 
 static void test_errors(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_tokenizer.XXXXXX");
-    if (!mkdtemp(tmpdir)) eprintf(2, "mkdtemp failed");
+    if (check_scratch(tmpdir, sizeof tmpdir, "test_tokenizer") != 0) eprintf(2, "mkdtemp failed");
     size_t vlen, mlen;
     char *vocab = read_file(VOCAB_DIR "/vocab.json", &vlen);
     char *merges = read_file(VOCAB_DIR "/merges.txt", &mlen);
@@ -361,8 +360,10 @@ static void test_errors(void) {
     CHECK_STR("CRLF merges.txt loads", load_msg(), "OK");
     free(crlf);
 
-    remove_files();
-    rmdir(tmpdir);
+    if (!check_keep_scratch()) {
+        remove_files();
+        rmdir(tmpdir);
+    }
     free(vocab);
     free(merges);
 }
