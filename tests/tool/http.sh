@@ -7,7 +7,7 @@ T="$UNIT/test_http"
 SERVER="$ROOT/tests/ref/hubserver.py"
 
 PIDS=""
-trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; rm -rf "$TMP"' EXIT
+trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; tmp_cleanup' EXIT
 
 mkdir -p "$TMP/serve/org/m"
 BLOB="$TMP/serve/org/m/model.safetensors"

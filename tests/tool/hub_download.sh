@@ -8,7 +8,7 @@
 UNIT=${UNIT:-$ROOT/build/release/tests}
 HUB="$UNIT/test_hub"
 SERVER="$ROOT/tests/ref/hubserver.py"
-TOKEN=hf_sekretTOKEN12345
+TOKEN=${HF_TOKEN:-hf_sekretTOKEN12345}   # tests/run.sh's sentinel, which it scans for
 
 # Keep the user's cache, token and endpoint out of it.
 unset HF_TOKEN HF_TOKEN_PATH HF_HUB_OFFLINE HF_HUB_CACHE HUGGINGFACE_HUB_CACHE HF_ENDPOINT \
@@ -16,7 +16,7 @@ unset HF_TOKEN HF_TOKEN_PATH HF_HUB_OFFLINE HF_HUB_CACHE HUGGINGFACE_HUB_CACHE H
 export HF_HOME="$TMP/hfhome"
 
 PIDS=""
-trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; rm -rf "$TMP"' EXIT
+trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; tmp_cleanup' EXIT
 
 # --- a synthetic checkpoint served as openai-community/gpt2 and org/gated -----------
 SERVE="$TMP/serve"

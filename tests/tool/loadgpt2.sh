@@ -3,10 +3,11 @@
 # checkpoints, and the end-to-end path a user takes — `loadgpt2 gpt2` downloading from a
 # (local) hub into the Hugging Face cache, then every tool finding it there offline.
 . "$(dirname "$0")/../lib.sh"
+TOKEN=${HF_TOKEN:-hf_loadgpt2SENTINEL}   # tests/run.sh's sentinel, which it scans for
 unset HF_TOKEN HF_TOKEN_PATH HF_HUB_OFFLINE HF_HUB_CACHE HUGGINGFACE_HUB_CACHE HF_ENDPOINT AUTOINTERP_MODEL
 export HF_HOME="$TMP/hfhome"
 SPID=""
-trap '[ -n "$SPID" ] && kill "$SPID" 2>/dev/null; rm -rf "$TMP"' EXIT
+trap '[ -n "$SPID" ] && kill "$SPID" 2>/dev/null; tmp_cleanup' EXIT
 cd "$TMP" || exit 1
 
 # ---- synthetic checkpoint and its description
@@ -73,7 +74,7 @@ $PY "$ROOT/tests/ref/hubserver.py" serve --lifetime 120 --lfs-threshold 100000 -
 SPID=$!
 i=0; while [ ! -s port.txt ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 export HF_ENDPOINT="http://127.0.0.1:$(head -n 1 port.txt)"
-loadgpt2 gpt2 > dl.json 2> dl.err
+HF_TOKEN=$TOKEN loadgpt2 gpt2 > dl.json 2> dl.err   # the token is sent, never written
 check_eq "loadgpt2 gpt2 downloads from the hub" "$?" 0
 check_grep "download: description" '"name":"gpt2","dir":"'"$HF_HOME"'/hub/models--' dl.json
 check_grep "download: snapshot of the served commit" '/snapshots/607a30d783dfa663caf39e06633721c8d4cfcd7e"' dl.json
