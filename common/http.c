@@ -399,12 +399,27 @@ static struct curl_slist *headers_build(const HttpOptions *o, const char *const 
     return l;
 }
 
+// The CA certificate file the user named, or NULL for libcurl's default store.
+static const char *ca_bundle(const char **var) {
+    static const char *const vars[] = {"CURL_CA_BUNDLE", "SSL_CERT_FILE"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) {
+            if (var) *var = vars[i];
+            return v;
+        }
+    }
+    return NULL;
+}
+
 static void options_apply(CURL *c, const HttpOptions *o, Transfer *t, char *errbuf) {
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(c, CURLOPT_USERAGENT, HTTP_USER_AGENT);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, o->connect_timeout_s > 0 ? o->connect_timeout_s : 10L);
     if (o->total_timeout_s > 0) curl_easy_setopt(c, CURLOPT_TIMEOUT, o->total_timeout_s);
+    const char *ca = ca_bundle(NULL);
+    if (ca) curl_easy_setopt(c, CURLOPT_CAINFO, ca);   // verification stays on: another trust root
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, o->follow_redirects ? 1L : 0L);
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -423,17 +438,81 @@ static void options_apply(CURL *c, const HttpOptions *o, Transfer *t, char *errb
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, t);
 }
 
-// The message of a failed exchange: "GET url: what happened".
-static int transport_fail(const char *method, const char *url, CURLcode rc, const char *errbuf,
-                          const Transfer *t, char *err, size_t errlen) {
+static int curl_code_is_tls(CURLcode rc) {
+    switch (rc) {
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+// A plain sentence for the failures users meet (DNS, refused, TLS), with curl's own words
+// in parentheses; host: the host (and port) the exchange was talking to.
+static void transport_explain(CURLcode rc, const char *host, const char *detail, char *out, size_t n) {
+    const char *var = NULL, *ca = ca_bundle(&var);
+    char in_use[300] = "";
+    if (ca) snprintf(in_use, sizeof in_use, " (%s=%s now)", var, ca);
+    switch (rc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+        snprintf(out, n, "the host name %s could not be resolved (no DNS answer)", host);
+        break;
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        snprintf(out, n, "the proxy's host name could not be resolved (%s); check http_proxy, "
+                 "https_proxy and ALL_PROXY", detail);
+        break;
+    case CURLE_COULDNT_CONNECT:
+        snprintf(out, n, "could not connect to %s (%s)", host, detail);
+        break;
+    case CURLE_PEER_FAILED_VERIFICATION:
+        snprintf(out, n, "the TLS certificate of %s could not be verified (%s); certificates are always "
+                 "verified: add the server's CA certificate to the system store, or name a CA file in "
+                 "CURL_CA_BUNDLE%s", host, detail, in_use);
+        break;
+    case CURLE_SSL_CACERT_BADFILE:
+        snprintf(out, n, "the CA certificates could not be read (%s)%s", detail, in_use);
+        break;
+    case CURLE_SSL_CONNECT_ERROR:
+        snprintf(out, n, "the TLS handshake with %s failed (%s): is it an https server?", host, detail);
+        break;
+    default:
+        if (curl_code_is_tls(rc)) snprintf(out, n, "TLS error with %s (%s)", host, detail);
+        else snprintf(out, n, "%s", detail);
+    }
+}
+
+// The message of a failed exchange: "GET url: what happened".  where: the URL the failure
+// happened at (after redirects), for the host name.
+static int transport_fail(const char *method, const char *url, const char *where, CURLcode rc,
+                          const char *errbuf, const Transfer *t, char *err, size_t errlen) {
     char *u = http_url_for_message(url);
     const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    char scheme[8], name[256], host[280], what[1536];
+    long port;
+    if (origin_parse(where ? where : url, scheme, sizeof scheme, name, sizeof name, &port) != 0)
+        snprintf(host, sizeof host, "the server");
+    else if (rc == CURLE_COULDNT_RESOLVE_HOST)
+        snprintf(host, sizeof host, "%s", name);
+    else
+        snprintf(host, sizeof host, "%s:%ld", name, port);
     if (t->stalled)
         fail(err, errlen, "%s %s: transfer stalled (no data for %ld s)", method, u, t->stall_s);
     else if (rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING)
         fail(err, errlen, "%s %s: connection cut (%s)", method, u, detail);
-    else
-        fail(err, errlen, "%s %s: %s", method, u, detail);
+    else {
+        transport_explain(rc, host, detail, what, sizeof what);
+        fail(err, errlen, "%s %s: %s", method, u, what);
+    }
     free(u);
     return -1;
 }
@@ -496,7 +575,7 @@ static int transfer_run(const char *method, const char *url, const HttpOptions *
         free(u);
         return -1;
     }
-    if (rc != CURLE_OK) return transport_fail(method, url, rc, errbuf, t, err, errlen);
+    if (rc != CURLE_OK) return transport_fail(method, url, r->url, rc, errbuf, t, err, errlen);
     return 0;
 }
 

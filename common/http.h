@@ -11,6 +11,11 @@
 //     carry credentials there); request headers (Authorization) are never printed.
 //   - libcurl's global state is initialised once, on first use, thread-safely.
 //   - Only http:// and https:// URLs are fetched, also when following redirects.
+//   - TLS certificates are always verified, against libcurl's CA store or the CA file named
+//     by CURL_CA_BUNDLE (else SSL_CERT_FILE), as curl and Python's requests do.
+//   - A failed exchange's message says what failed in words (the host name could not be
+//     resolved, could not connect, the TLS certificate could not be verified, the TLS
+//     handshake failed, the connection was cut, timed out), curl's own text in parentheses.
 #ifndef AUTOINTERP_HTTP_H
 #define AUTOINTERP_HTTP_H
 #include <stddef.h>

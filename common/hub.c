@@ -512,7 +512,7 @@ static int file_meta(Hub *h, const char *rev, const char *file, HubFileMeta *m, 
     HttpOptions o = {.connect_timeout_s = 10, .total_timeout_s = h->meta_timeout};
     HttpResponse r = {0};
     int rc = -1, hops = 0, attempt = 0;
-    char neterr[512];
+    char neterr[1024];
     for (;;) {
         const char *hdr[3];
         hub_headers(h, url, "Accept-Encoding: identity", hdr);
@@ -597,7 +597,7 @@ static int part_fetch(Hub *h, const char *file, const HubFileMeta *m, const char
         int last = attempt + 1 >= DOWNLOAD_ATTEMPTS;
         if (attempt > 0) sleep_seconds(0.2 * (1 << (attempt - 1)));
         HttpResponse r;
-        char neterr[512];
+        char neterr[1024];
         int got = http_download(location, part, 1, &o, &r, neterr, sizeof neterr);
         if (got == 0 && r.status >= 200 && r.status <= 299) {
             http_response_free(&r);

@@ -33,7 +33,8 @@
 // origin only (never to a CDN) and never printed.  HF_HUB_OFFLINE=1 (or true/yes/on):
 // cache only.  HF_HUB_ETAG_TIMEOUT (s, default 10): limit of each metadata request.
 // HF_HUB_DOWNLOAD_TIMEOUT (s, default 30): a download that receives nothing for this long
-// is abandoned (and retried, resuming).  Connections time out after 10 s.
+// is abandoned (and retried, resuming).  Connections time out after 10 s.  CURL_CA_BUNDLE
+// (else SSL_CERT_FILE): a CA file for an endpoint with a private CA (see http.h).
 #ifndef AUTOINTERP_HUB_H
 #define AUTOINTERP_HUB_H
 #include <stddef.h>

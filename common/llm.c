@@ -498,7 +498,7 @@ static int attempt_once(LlmClient *c, const char *url, const char *const *header
     free(reply->error_type);
     free(reply->error_code);
     reply->error_message = reply->error_type = reply->error_code = NULL;
-    char herr[512];
+    char herr[1024];
     int rc = http_post_json(url, reply->request_body, strlen(reply->request_body), &o, resp, herr, sizeof herr);
     reply->status = rc == 0 ? resp->status : 0;
     free(reply->body);
