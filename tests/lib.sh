@@ -15,6 +15,10 @@ trap tmp_cleanup EXIT
 PY=/usr/bin/python3          # Debian's python3, which has python3-numpy
 VOCAB="$ROOT/build/vocab"
 
+# Local test servers started with `serve` are stopped when the script ends.
+PIDS=""
+trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; tmp_cleanup' EXIT
+
 pass() { echo "PASS $1"; }
 failed() { echo "FAIL $1: $2"; }
 
@@ -45,4 +49,27 @@ check_grep() {
 tiny_model() {
   dir=$1; shift
   [ -f "$dir/model.safetensors" ] || loadgpt2 --random --out "$dir" --layers 4 --heads 4 --embd 64 --ctx 128 --seed 1 --init-std 0.3 "$@" >/dev/null
+}
+
+# serve NAME CMD...: starts a local test server (tests/ref/*.py print their port as the
+# first line on stdout) in the background, stdout in $TMP/NAME.port and stderr in
+# $TMP/NAME.err, and waits up to 10 s for the port.  Sets PORT and SPID.
+serve() {
+  _srv=$1; shift
+  "$@" > "$TMP/$_srv.port" 2> "$TMP/$_srv.err" &
+  SPID=$!
+  PIDS="$PIDS $SPID"
+  _i=0
+  while [ ! -s "$TMP/$_srv.port" ] && [ $_i -lt 100 ]; do sleep 0.1; _i=$((_i + 1)); done
+  PORT=$(head -n 1 "$TMP/$_srv.port")
+}
+# stop_server: stops the server `serve` started last.
+stop_server() { kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; return 0; }
+
+# hub_isolate: keeps the user's Hugging Face cache, token, endpoint and timeouts out of a
+# test (HF_HOME under $TMP).
+hub_isolate() {
+  unset HF_TOKEN HF_TOKEN_PATH HF_HUB_OFFLINE HF_HUB_CACHE HUGGINGFACE_HUB_CACHE HF_ENDPOINT \
+        HF_HUB_DOWNLOAD_TIMEOUT HF_HUB_ETAG_TIMEOUT
+  export HF_HOME="$TMP/hfhome"
 }

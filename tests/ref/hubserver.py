@@ -19,9 +19,11 @@ Serves ROOT/{org}/{name}/{file} (or ROOT/{name}/{file}) in the hub's URL layout:
 
 Revisions: "main" and the repo's commit (ROOT/<repo>/.commit, else sha1 of the repo id).
 Faults, on /cdn/ responses: --cut-after N (once: close the connection after N body
-bytes), --corrupt (flip one byte of every body), --no-range (ignore Range, answer 200),
+bytes), --cut-at LIST (the k-th GET of /cdn/ is cut when the file offset reaches the k-th
+point of LIST, "N" bytes or "P%" of the file, e.g. 10%,20%,...,90%; later GETs are whole), --corrupt (flip one byte of every body), --no-range (ignore Range, answer 200),
 --stall-after N [--stall-always] (stop sending for --stall-seconds after N bytes),
 --fail-once CODE (answer CODE with Retry-After: 0 to the first request).
+--tls CERT KEY serves https with that certificate (PEM files) instead of plain http.
 
 --log FILE appends one JSON line per request: method, path, range, auth ("none",
 "valid", "invalid"; never the token).  The first line on stdout is the port.  The server
@@ -32,6 +34,7 @@ import hashlib
 import json
 import os
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -63,6 +66,7 @@ class State:
         self.cut_done = False
         self.stall_done = False
         self.fail_done = False
+        self.cdn_gets = 0                  # GETs of /cdn/ so far (indexes --cut-at)
         self.blobs = {}
 
     def log(self, rec):
@@ -191,7 +195,8 @@ class Handler(BaseHTTPRequestHandler):
             pointer = ("version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsize %d\n"
                        % (sha, len(data))).encode()
             if st.args.cdn_host:
-                loc = "http://%s:%d/cdn/%s" % (st.args.cdn_host, self.server.server_port, sha)
+                scheme = "https" if st.args.tls else "http"
+                loc = "%s://%s:%d/cdn/%s" % (scheme, st.args.cdn_host, self.server.server_port, sha)
             else:
                 loc = "/cdn/" + sha
             return self.reply(302, common + [("X-Linked-Etag", '"%s"' % sha),
@@ -240,12 +245,16 @@ class Handler(BaseHTTPRequestHandler):
             cut = a.cut_after is not None and not st.cut_done and len(body) > a.cut_after
             if cut:
                 st.cut_done = True
+            cut_len = scripted_cut(a.cut_at, st.cdn_gets, size, start, len(body))
+            st.cdn_gets += 1
             stall = a.stall_after is not None and len(body) > a.stall_after and (a.stall_always or not st.stall_done)
             if stall:
                 st.stall_done = True
+        if cut:
+            cut_len = a.cut_after
         try:
-            if cut:
-                self.wfile.write(body[:a.cut_after])
+            if cut_len is not None:
+                self.wfile.write(body[:cut_len])
                 self.wfile.flush()
                 self.connection.shutdown(socket.SHUT_RDWR)
                 self.close_connection = True
@@ -258,6 +267,19 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         except OSError:
             self.close_connection = True
+
+
+def cut_point(spec, size):
+    """A --cut-at point: "N" bytes, or "P%" of a file of size bytes."""
+    return size * int(spec[:-1]) // 100 if spec.endswith("%") else int(spec)
+
+
+def scripted_cut(points, k, size, start, n):
+    """Body bytes to send before cutting GET number k (body of n bytes from start), or None."""
+    if not points or k >= len(points):
+        return None
+    at = cut_point(points[k], size) - start
+    return at if 0 <= at < n else None
 
 
 def watch_parent(ppid):
@@ -284,11 +306,17 @@ def main():
     ap.add_argument("--stall-always", action="store_true")
     ap.add_argument("--stall-seconds", type=float, default=30)
     ap.add_argument("--fail-once", type=int)
+    ap.add_argument("--cut-at", type=lambda v: v.split(","), default=[])
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     args = ap.parse_args()
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     server.state = State(args)
+    if args.tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*args.tls)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     threading.Timer(args.lifetime, lambda: os._exit(0)).start()
     threading.Thread(target=watch_parent, args=(os.getppid(),), daemon=True).start()
     print(server.server_port, flush=True)

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """mockllm.py: a scriptable OpenAI-compatible chat-completions server for tests.
 
-Usage:  mockllm.py SCRIPT.json [--log FILE] [--lifetime S]
+Usage:  mockllm.py SCRIPT.json [--log FILE] [--lifetime S] [--tls CERT KEY]
 Binds 127.0.0.1 on a free port and prints the port as the first line on stdout; point the
 client at it with OPENAI_BASE_URL=http://127.0.0.1:PORT/v1.  Exits by itself after
 --lifetime seconds (default: the script's "lifetime", else 60) and when its parent ends.
+--tls CERT KEY serves https with that certificate (PEM files) instead of plain http.
 
 Every request (any method, any path) is answered by the next entry of the script, in
 order.  SCRIPT is a JSON array of entries, or {"lifetime": S, "responses": [entries]}.
@@ -51,6 +52,7 @@ import argparse
 import hashlib
 import json
 import os
+import ssl
 import sys
 import threading
 import time
@@ -207,12 +209,17 @@ def main():
     ap.add_argument("script")
     ap.add_argument("--log")
     ap.add_argument("--lifetime", type=float)
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     args = ap.parse_args()
     entries, lifetime = load_script(args.script)
     lifetime = args.lifetime or lifetime or 60
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     server.state = State(entries, args.log)
+    if args.tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*args.tls)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     threading.Timer(float(lifetime), lambda: os._exit(0)).start()
     threading.Thread(target=watch_parent, args=(os.getppid(),), daemon=True).start()
     print(server.server_port, flush=True)

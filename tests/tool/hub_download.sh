@@ -10,13 +10,7 @@ HUB="$UNIT/test_hub"
 SERVER="$ROOT/tests/ref/hubserver.py"
 TOKEN=${HF_TOKEN:-hf_sekretTOKEN12345}   # tests/run.sh's sentinel, which it scans for
 
-# Keep the user's cache, token and endpoint out of it.
-unset HF_TOKEN HF_TOKEN_PATH HF_HUB_OFFLINE HF_HUB_CACHE HUGGINGFACE_HUB_CACHE HF_ENDPOINT \
-      HF_HUB_DOWNLOAD_TIMEOUT HF_HUB_ETAG_TIMEOUT
-export HF_HOME="$TMP/hfhome"
-
-PIDS=""
-trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; tmp_cleanup' EXIT
+hub_isolate
 
 # --- a synthetic checkpoint served as openai-community/gpt2 and org/gated -----------
 SERVE="$TMP/serve"
@@ -51,15 +45,9 @@ start_server() {
   n=$((n + 1))
   LOG="$TMP/log.$n"
   : > "$LOG"
-  $PY "$SERVER" "$SERVE" --log "$LOG" --lifetime 300 "$@" > "$TMP/port.$n" 2>"$TMP/server.$n.err" &
-  SPID=$!
-  PIDS="$PIDS $SPID"
-  i=0
-  while [ ! -s "$TMP/port.$n" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-  PORT=$(head -n 1 "$TMP/port.$n")
+  serve "server.$n" $PY "$SERVER" "$SERVE" --log "$LOG" --lifetime 300 "$@"
   export HF_ENDPOINT="http://127.0.0.1:$PORT"
 }
-stop_server() { kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; return 0; }
 # fresh_cache: a new empty cache root.
 fresh_cache() { n=$((n + 1)); export HF_HUB_CACHE="$TMP/cache.$n"; }
 requests() { wc -l < "$LOG" | tr -d ' '; }
