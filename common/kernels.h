@@ -51,9 +51,11 @@ typedef struct {
     void (*sum_parts)(float *out, const float *base, const float *parts, size_t stride, int n_parts, int n);
 
     // out[r * ldo + v] = dot(in + r * ldi, e + v * lde, C) for r < m <= dot_rows,
-    // v < n <= dot_cols.
+    // v < n <= dot_cols.  Meanwhile the pf_lines cache lines from pf on (the next tile's
+    // rows of e, or part of them) are prefetched, one per 16 floats of C at most, spread
+    // over the loop (a burst of prefetches between the calls stalls on the miss buffers).
     void (*dot_tile)(float *out, size_t ldo, const float *in, size_t ldi, const float *e,
-                     size_t lde, int m, int n, int C);
+                     size_t lde, int m, int n, int C, const char *pf, int pf_lines);
 
     float (*dot)(const float *a, const float *b, int n);
     void (*axpy)(float *y, float alpha, const float *x, int n);

@@ -181,7 +181,7 @@ TARGET static float dot_avx2(const float *a, const float *b, int n) {
 
 // M rows of in x N rows of e, each exactly dot_avx2.
 INLINE void dot_body(float *out, size_t ldo, const float *in, size_t ldi, const float *e, size_t lde,
-                     const int M, const int N, int C) {
+                     const int M, const int N, int C, const char *pf, int pf_lines) {
     __m256 s[DOT_ROWS][DOT_COLS];
 #pragma GCC unroll 2
     for (int r = 0; r < M; r++)
@@ -189,6 +189,7 @@ INLINE void dot_body(float *out, size_t ldo, const float *in, size_t ldi, const 
         for (int v = 0; v < N; v++) s[r][v] = _mm256_setzero_ps();
     int i = 0;
     for (; i + 8 <= C; i += 8) {
+        if (i % 16 == 0 && i / 16 < pf_lines) __builtin_prefetch(pf + (size_t)(i / 16) * 64, 0, 3);
         __m256 x[DOT_ROWS];
 #pragma GCC unroll 2
         for (int r = 0; r < M; r++) x[r] = _mm256_loadu_ps(in + r * ldi + i);
@@ -218,16 +219,17 @@ INLINE void dot_body(float *out, size_t ldo, const float *in, size_t ldi, const 
 }
 
 TARGET static void dot_tile_avx2(float *out, size_t ldo, const float *in, size_t ldi, const float *e,
-                                 size_t lde, int m, int n, int C) {
+                                 size_t lde, int m, int n, int C, const char *pf, int pf_lines) {
     if (n == DOT_COLS) {
         switch (m) {
-        case 2: dot_body(out, ldo, in, ldi, e, lde, 2, DOT_COLS, C); return;
-        case 1: dot_body(out, ldo, in, ldi, e, lde, 1, DOT_COLS, C); return;
+        case 2: dot_body(out, ldo, in, ldi, e, lde, 2, DOT_COLS, C, pf, pf_lines); return;
+        case 1: dot_body(out, ldo, in, ldi, e, lde, 1, DOT_COLS, C, pf, pf_lines); return;
         default: break;
         }
     }
     for (int v = 0; v < n; v++)
-        for (int r = 0; r < m; r++) dot_body(out + r * ldo + v, ldo, in + r * ldi, ldi, e + v * lde, lde, 1, 1, C);
+        for (int r = 0; r < m; r++)
+            dot_body(out + r * ldo + v, ldo, in + r * ldi, ldi, e + v * lde, lde, 1, 1, C, pf, v == 0 && r == 0 ? pf_lines : 0);
 }
 
 TARGET static void axpy_avx2(float *y, float alpha, const float *x, int n) {

@@ -198,57 +198,69 @@ TARGET static float dot_avx512(const float *a, const float *b, int n) {
     return reduce16(s);
 }
 
-// M rows of in x N rows of e, each exactly dot_avx512.
+// M rows of in x N rows of e, each exactly dot_avx512.  When e's rows start `off` floats
+// past a 64-byte line (a mmapped checkpoint puts them at 16 mod 64), the loads start at
+// the line boundary instead, so that none is split over two lines: lane l then holds the
+// products of class (l - off) mod 16 instead of l, the first vector masks the positions
+// before 0 and the last one those past C rounded up to 16 (zeros up to there, as the
+// tail of dot_avx512 adds them), and the sums are rotated back before reduce16.  Every
+// class thus takes the same fused multiply-adds in the same order as in dot_avx512.
+INLINE void dot_step(__m512 s[DOT_ROWS][DOT_COLS], const float *in, size_t ldi, const float *e, size_t lde,
+                     const int M, const int N, int i, __mmask16 load, __mmask16 add, const int full) {
+    __m512 x[DOT_ROWS];
+#pragma GCC unroll 4
+    for (int r = 0; r < M; r++) x[r] = full ? _mm512_loadu_ps(in + r * ldi + i) : _mm512_maskz_loadu_ps(load, in + r * ldi + i);
+#pragma GCC unroll 6
+    for (int v = 0; v < N; v++) {
+        __m512 ev = full ? _mm512_loadu_ps(e + v * lde + i) : _mm512_maskz_loadu_ps(load, e + v * lde + i);
+#pragma GCC unroll 4
+        for (int r = 0; r < M; r++)
+            s[r][v] = full ? _mm512_fmadd_ps(x[r], ev, s[r][v]) : _mm512_mask3_fmadd_ps(x[r], ev, s[r][v], add);
+    }
+}
+
 INLINE void dot_body(float *out, size_t ldo, const float *in, size_t ldi, const float *e, size_t lde,
-                     const int M, const int N, int C) {
+                     const int M, const int N, int C, int off, const char *pf, int pf_lines) {
     __m512 s[DOT_ROWS][DOT_COLS];
 #pragma GCC unroll 4
     for (int r = 0; r < M; r++)
 #pragma GCC unroll 6
         for (int v = 0; v < N; v++) s[r][v] = _mm512_setzero_ps();
-    int i = 0;
-    for (; i + 16 <= C; i += 16) {
-        __m512 x[DOT_ROWS];
-#pragma GCC unroll 4
-        for (int r = 0; r < M; r++) x[r] = _mm512_loadu_ps(in + r * ldi + i);
-#pragma GCC unroll 6
-        for (int v = 0; v < N; v++) {
-            __m512 ev = _mm512_loadu_ps(e + v * lde + i);
-#pragma GCC unroll 4
-            for (int r = 0; r < M; r++) s[r][v] = _mm512_fmadd_ps(x[r], ev, s[r][v]);
-        }
+    int i = -off, padded = (C + 15) / 16 * 16;
+    if (off) {   // positions -off .. 15 - off
+        __mmask16 add = (__mmask16)(0xFFFFu << off);
+        dot_step(s, in, ldi, e, lde, M, N, i, add & tail_mask(C + off), add, 0);
+        i += 16;
     }
-    if (i < C) {
-        __mmask16 m = tail_mask(C - i);
-        __m512 x[DOT_ROWS];
-#pragma GCC unroll 4
-        for (int r = 0; r < M; r++) x[r] = _mm512_maskz_loadu_ps(m, in + r * ldi + i);
-#pragma GCC unroll 6
-        for (int v = 0; v < N; v++) {
-            __m512 ev = _mm512_maskz_loadu_ps(m, e + v * lde + i);
-#pragma GCC unroll 4
-            for (int r = 0; r < M; r++) s[r][v] = _mm512_fmadd_ps(x[r], ev, s[r][v]);
-        }
+    for (int line = 0; i + 16 <= C; i += 16, line++) {
+        if (line < pf_lines) __builtin_prefetch(pf + (size_t)line * 64, 0, 3);
+        dot_step(s, in, ldi, e, lde, M, N, i, 0xFFFF, 0xFFFF, 1);
     }
+    if (i < padded) dot_step(s, in, ldi, e, lde, M, N, i, tail_mask(C - i), tail_mask(padded - i), 0);
+    __m512i back = _mm512_and_si512(_mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                                     _mm512_set1_epi32(off)), _mm512_set1_epi32(15));
 #pragma GCC unroll 4
     for (int r = 0; r < M; r++)
 #pragma GCC unroll 6
-        for (int v = 0; v < N; v++) out[r * ldo + v] = reduce16(s[r][v]);
+        for (int v = 0; v < N; v++) out[r * ldo + v] = reduce16(off ? _mm512_permutexvar_ps(back, s[r][v]) : s[r][v]);
 }
 
 TARGET static void dot_tile_avx512(float *out, size_t ldo, const float *in, size_t ldi, const float *e,
-                                   size_t lde, int m, int n, int C) {
+                                   size_t lde, int m, int n, int C, const char *pf, int pf_lines) {
+    size_t mis = (uintptr_t)e % 64;
+    int off = mis % sizeof(float) == 0 && lde * sizeof(float) % 64 == 0 ? (int)(mis / sizeof(float)) : 0;
     if (n == DOT_COLS) {
         switch (m) {
-        case 4: dot_body(out, ldo, in, ldi, e, lde, 4, DOT_COLS, C); return;
-        case 3: dot_body(out, ldo, in, ldi, e, lde, 3, DOT_COLS, C); return;
-        case 2: dot_body(out, ldo, in, ldi, e, lde, 2, DOT_COLS, C); return;
-        case 1: dot_body(out, ldo, in, ldi, e, lde, 1, DOT_COLS, C); return;
+        case 4: dot_body(out, ldo, in, ldi, e, lde, 4, DOT_COLS, C, off, pf, pf_lines); return;
+        case 3: dot_body(out, ldo, in, ldi, e, lde, 3, DOT_COLS, C, off, pf, pf_lines); return;
+        case 2: dot_body(out, ldo, in, ldi, e, lde, 2, DOT_COLS, C, off, pf, pf_lines); return;
+        case 1: dot_body(out, ldo, in, ldi, e, lde, 1, DOT_COLS, C, off, pf, pf_lines); return;
         default: break;
         }
     }
     for (int v = 0; v < n; v++)
-        for (int r = 0; r < m; r++) dot_body(out + r * ldo + v, ldo, in + r * ldi, ldi, e + v * lde, lde, 1, 1, C);
+        for (int r = 0; r < m; r++)
+            dot_body(out + r * ldo + v, ldo, in + r * ldi, ldi, e + v * lde, lde, 1, 1, C, off, pf, v == 0 && r == 0 ? pf_lines : 0);
 }
 
 TARGET static void axpy_avx512(float *y, float alpha, const float *x, int n) {

@@ -79,7 +79,8 @@ static float dot_generic(const float *restrict a, const float *restrict b, int n
 }
 
 static void dot_tile_generic(float *out, size_t ldo, const float *in, size_t ldi, const float *e,
-                             size_t lde, int m, int n, int C) {
+                             size_t lde, int m, int n, int C, const char *pf, int pf_lines) {
+    for (int i = 0; i < pf_lines; i++) __builtin_prefetch(pf + (size_t)i * 64, 0, 3);
     for (int v = 0; v < n; v++)
         for (int r = 0; r < m; r++) out[r * ldo + v] = dot_generic(in + r * ldi, e + v * lde, C);
 }

@@ -342,8 +342,8 @@ static void unembed_task(void *ctx, int task, int worker) {
     int v0 = task * job->chunk, v1 = v0 + job->chunk < V ? v0 + job->chunk : V;
     int n_tblocks = (T + k->dot_rows - 1) / k->dot_rows;
     size_t tile_bytes = (size_t)k->dot_cols * C * sizeof(float);
-    // bytes prefetched per call; none with a single row block (the hardware prefetcher
-    // follows the rows of e on its own then)
+    // bytes prefetched per call (by the kernel, spread over its loop); none with a single
+    // row block (the hardware prefetcher follows the rows of e on its own then)
     size_t pf_step = n_tblocks > 1 ? (tile_bytes / n_tblocks + 63) / 64 * 64 : 0;
     const char *end = (const char *)(job->e + (size_t)v1 * C);
     for (int v = v0; v < v1; v += k->dot_cols) {
@@ -352,21 +352,38 @@ static void unembed_task(void *ctx, int task, int worker) {
         const char *pf = (const char *)(job->e + (size_t)(v + n) * C);
         for (int t = 0; t < T; t += k->dot_rows) {
             int m = T - t < k->dot_rows ? T - t : k->dot_rows;
+            size_t pf_bytes = pf >= end ? 0 : (size_t)(end - pf) < pf_step ? (size_t)(end - pf) : pf_step;
             k->dot_tile(job->out + (size_t)t * V + v, (size_t)V, job->in + (size_t)t * C, (size_t)C,
-                        job->e + (size_t)v * C, (size_t)C, m, n, C);
-            for (size_t off = 0; off < pf_step && pf + off < end; off += 64) __builtin_prefetch(pf + off, 0, 3);
+                        job->e + (size_t)v * C, (size_t)C, m, n, C, pf, (int)((pf_bytes + 63) / 64));
             pf += pf_step;
         }
     }
+}
+
+// A copy of the rows of `in` (T, C) starting at the same offset within a cache line as
+// e's rows, when those all share one that `in` lacks (a mmapped checkpoint puts them at
+// 16 mod 64): the AVX-512 kernel then loads both from line boundaries (see dot_tile in
+// kernels_avx512.c).  NULL when no copy is needed; free with free().
+static float *rows_aligned_like(const float *in, const float *e, int T, int C) {
+    size_t mis = (uintptr_t)e % 64, row = (size_t)C * sizeof(float), bytes;
+    if (mis % sizeof(float) != 0 || row % 64 != 0 || (uintptr_t)in % 64 == mis) return NULL;
+    if (mul_size(row, (size_t)T, &bytes) || add_size(bytes, 64, &bytes)) eprintf(2, "matmul: rows too large");
+    char *buf = aligned_alloc(64, bytes);
+    if (!buf) eprintf(2, "matmul: out of memory (%zu bytes)", bytes);
+    memcpy(buf + mis, in, bytes - 64);
+    return (float *)(void *)buf;
 }
 
 void matmul_transposed_forward(float *out, const float *in, const float *e,
                                int T, int C, int V, ThreadPool *pool) {
     if (T <= 0 || V <= 0) return;
     const MmKernels *k = kern();
+    float *copy = rows_aligned_like(in, e, T, C);
+    if (copy) in = (const float *)(const void *)((const char *)copy + (uintptr_t)e % 64);
     int chunk = (UNEMBED_CHUNK + k->dot_cols - 1) / k->dot_cols * k->dot_cols;
     UnembedJob job = {k, out, in, e, T, C, V, chunk};
     threadpool_run(pool, (V + chunk - 1) / chunk, unembed_task, &job);
+    free(copy);
 }
 
 // ----------------------------------------------------------------------------

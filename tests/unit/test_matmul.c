@@ -141,6 +141,40 @@ static void test_transposed(ThreadPool *pool) {
             }
 }
 
+// The output matrix and the rows at every float offset within a cache line (the AVX-512
+// kernel loads from line boundaries and rotates its lanes when e's rows all start off a
+// line): every entry still exactly vec_dot, a row alone bit-identical to the batch.
+static void test_transposed_offsets(ThreadPool *pool) {
+    static const int Cs[] = {16, 48, 80, 768};   // multiples of 16 floats: rows 64 bytes apart
+    enum { T = 9, V = 13 };
+    Rng rng;
+    rng_seed(&rng, 11);
+    char name[160];
+    for (size_t c = 0; c < sizeof Cs / sizeof *Cs; c++) {
+        int C = Cs[c], ok_dot = 1, ok_row = 1;
+        float *ebase = xmalloc(sizeof(float) * ((size_t)V * C + 16)), *ibase = xmalloc(sizeof(float) * ((size_t)T * C + 16));
+        float *out = xmalloc(sizeof(float) * T * V), *row = xmalloc(sizeof(float) * V);
+        fill(ebase, (size_t)V * C + 16, &rng), fill(ibase, (size_t)T * C + 16, &rng);
+        for (int eo = 0; eo < 16; eo++)
+            for (int io = 0; io < 16; io += 5) {
+                const float *e = ebase + eo, *in = ibase + io;
+                matmul_transposed_forward(out, in, e, T, C, V, pool);
+                matmul_transposed_forward(row, in + (size_t)(T - 1) * C, e, 1, C, V, pool);
+                ok_row &= memcmp(row, out + (size_t)(T - 1) * V, sizeof(float) * V) == 0;
+                for (int t = 0; t < T; t++)
+                    for (int v = 0; v < V; v++) {
+                        float d = vec_dot(in + (size_t)t * C, e + (size_t)v * C, C);
+                        ok_dot &= memcmp(&d, out + (size_t)t * V + v, sizeof d) == 0;
+                    }
+            }
+        snprintf(name, sizeof name, "%s: unembed C=%d, e and rows at every float offset: == vec_dot, bit for bit", path, C);
+        CHECK(name, ok_dot);
+        snprintf(name, sizeof name, "%s: unembed C=%d, every offset: row alone bit-identical", path, C);
+        CHECK(name, ok_row);
+        free(ebase), free(ibase), free(out), free(row);
+    }
+}
+
 static void test_vec(void) {
     float a[11], b[11], y[11];
     char name[160];
@@ -410,6 +444,8 @@ int main(void) {
         test_matmul_offsets(pool);
         test_transposed(NULL);
         test_transposed(pool);
+        test_transposed_offsets(NULL);
+        test_transposed_offsets(pool);
     }
     threadpool_free(pool);
     CHECK_DONE();
