@@ -311,15 +311,31 @@ void tf_log_softmax(const float *logits, int V, float *out) {
     for (int i = 0; i < V; i++) out[i] = (float)((double)logits[i] - lse);
 }
 
+typedef struct {
+    const float *logits;
+    int V;
+    const int *targets;
+    double *out;
+} LogprobJob;
+
+static void logprob_task(void *ctx, int i, int worker) {
+    (void)worker;
+    const LogprobJob *job = ctx;
+    const float *row = job->logits + (size_t)i * job->V;
+    job->out[i] = (double)row[job->targets[i]] - tf_logsumexp(row, job->V);
+}
+
+// One task per row on the global pool: a row's log-sum-exp (50257 calls of exp for
+// GPT-2) costs about as much as unembedding it, and each row's value does not depend
+// on which thread computes it.
 int tf_target_logprobs(const float *logits, int n, int V, const int *targets, double *out,
                        char *err, size_t errlen) {
     for (int i = 0; i < n; i++)
         if (targets[i] < 0 || targets[i] >= V)
             return fail(err, errlen, "target token %d out of range 0..%d", targets[i], V - 1);
-    for (int i = 0; i < n; i++) {
-        const float *row = logits + (size_t)i * V;
-        out[i] = (double)row[targets[i]] - tf_logsumexp(row, V);
-    }
+    LogprobJob job = {logits, V, targets, out};
+    if (n == 1) logprob_task(&job, 0, 0);
+    else if (n > 1) threadpool_run(threadpool_global(), n, logprob_task, &job);
     return 0;
 }
 

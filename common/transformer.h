@@ -154,7 +154,8 @@ void tf_log_softmax(const float *logits, int V, float *out);
 
 // out[i] = log p(targets[i]) under row i of logits (n, V): the log-probability of the
 // next token, e.g. rows = the positions before each answer token.  -1 for a target
-// outside [0, V).
+// outside [0, V).  Rows are spread over threadpool_global() (each row's value is the
+// same on any thread).
 int tf_target_logprobs(const float *logits, int n, int V, const int *targets, double *out,
                        char *err, size_t errlen);
 

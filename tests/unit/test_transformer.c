@@ -610,6 +610,23 @@ static void test_log_softmax(void) {
     CHECK_NEAR("target_logprobs row 1 = ln(1/4)", lp[1], log(0.25), 1e-7);
     targets[1] = 4;
     CHECK("target out of range: -1", tf_target_logprobs(rows, 2, 4, targets, lp, err, sizeof err) == -1);
+
+    // Many rows (spread over the pool's threads): each exactly its own row's value.
+    enum { N = 37, V = 1001 };
+    float *many = xmalloc(sizeof(float) * N * V);
+    int tg[N];
+    double lps[N];
+    Rng rng;
+    rng_seed(&rng, 5);
+    for (int i = 0; i < N * V; i++) many[i] = (float)(rng_uniform(&rng) * 20.0 - 10.0);
+    for (int i = 0; i < N; i++) tg[i] = (i * 97) % V;
+    int ok = tf_target_logprobs(many, N, V, tg, lps, err, sizeof err) == 0;
+    for (int i = 0; i < N; i++) {
+        double want = (double)many[(size_t)i * V + tg[i]] - tf_logsumexp(many + (size_t)i * V, V);
+        ok &= memcmp(&want, &lps[i], sizeof want) == 0;
+    }
+    CHECK("target_logprobs of 37 rows: each == its row alone, bit for bit", ok);
+    free(many);
 }
 
 static void unit_tests_path(void) {
