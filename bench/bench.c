@@ -166,6 +166,7 @@ typedef struct {            // bin/scoreloss as a child process
 typedef struct {
     Options o;
     Gpt2 m;
+    Gpt2 m16;               // the same checkpoint with bf16 matrices (gpt2_use_bf16)
     int L, C, V, NH;
     int *intact;            // (L) 0..L-1
     TfWorkspace ws;         // PREFILL_T rows on the global pool
@@ -296,6 +297,7 @@ static int short_rounds(const Bench *b) { return b->o.quick ? b->o.reps : 4 * b-
 typedef struct {
     int all_rows;   // logits of every position, else of the last one only
     int next;       // the prompt of the next run (cycles through the prompts)
+    const Gpt2 *m;  // NULL: b->m
 } PrefillRun;
 
 // One prompt of PREFILL_T tokens through the intact model.
@@ -304,8 +306,8 @@ static void run_prefill(Bench *b, void *ctx) {
     int last = PREFILL_T - 1;
     char err[512];
     const int *tokens = b->tokens + (size_t)(p->next++ % b->o.n_prompts) * PREFILL_T;
-    check(tf_forward(&b->m, b->intact, b->L, tokens, PREFILL_T, p->all_rows ? NULL : &last, p->all_rows ? 0 : 1,
-                     b->logits, &b->ws, err, sizeof err),
+    check(tf_forward(p->m ? p->m : &b->m, b->intact, b->L, tokens, PREFILL_T, p->all_rows ? NULL : &last,
+                     p->all_rows ? 0 : 1, b->logits, &b->ws, err, sizeof err),
           "prefill", err);
 }
 
@@ -325,7 +327,7 @@ static void bench_prefill(Bench *b) {
     char S[128];
     snprintf(S, sizeof S, "prefill: a prompt of %d tokens (%d distinct, best of %d), intact model, tf_forward", PREFILL_T,
              b->o.n_prompts, short_rounds(b));
-    PrefillRun all = {1, 0}, last = {0, 0};
+    PrefillRun all = {1, 0, NULL}, last = {0, 0, NULL};
     Timed items[2] = {{run_prefill, &all, 0}, {run_prefill, &last, 0}};
     time_interleaved(b, items, 2, short_rounds(b));
     double blocks = flops_blocks(b, PREFILL_T, 0);
@@ -358,13 +360,13 @@ typedef struct {
     float *logits;   // (n, V)
 } GenRun;
 
-static void gen_init(GenRun *g, Bench *b, int n, int steps) {
+static void gen_init(GenRun *g, Bench *b, const Gpt2 *m, int n, int steps) {
     char err[512];
     int prompt[GEN_PROMPT];
     memset(g, 0, sizeof *g);
     g->n = n, g->steps = steps;
     for (int i = 0; i < n; i++) {
-        g->caches[i] = tf_cache_new(&b->m, b->intact, b->L, GEN_PROMPT + steps, err, sizeof err);
+        g->caches[i] = tf_cache_new(m, b->intact, b->L, GEN_PROMPT + steps, err, sizeof err);
         if (!g->caches[i]) eprintf(1, "cache: %s", err);
         g->caches[i]->ws = &b->ws;
         prompt_tokens(b, i, prompt, GEN_PROMPT);
@@ -396,8 +398,8 @@ static void bench_generation(Bench *b) {
     int G = b->o.gen_tokens, steps = b->o.batch_steps, B = BATCH_STREAMS;
     snprintf(S, sizeof S, "generation: KV cache after a %d-token prompt, best of %d", GEN_PROMPT, short_rounds(b));
     GenRun single, batch;
-    gen_init(&single, b, 1, G);
-    gen_init(&batch, b, B, steps);
+    gen_init(&single, b, &b->m, 1, G);
+    gen_init(&batch, b, &b->m, B, steps);
     Timed items[2] = {{run_gen, &single, 0}, {run_gen, &batch, 0}};
     time_interleaved(b, items, 2, short_rounds(b));
     gen_free(&single);
@@ -417,6 +419,62 @@ static void bench_generation(Bench *b) {
     row_basis(r, "%d / max(%.0f MB per step / read BW, %d x %.0f MFLOP / peak)", B,
               (bytes_weights_step(b) + B * bytes_kv(b, (int)mean_pos)) / 1e6, B,
               (flops_blocks(b, 1, (int)mean_pos) + flops_unembed(b, 1)) / 1e6);
+}
+
+// ----------------------------------------------------------------------------
+// bf16 weights (AUTOINTERP_WEIGHTS=bf16): fp32 and bf16 timed interleaved, so that their
+// ratio is taken under the same conditions
+
+static void bench_bf16(Bench *b) {
+    char S[128], fig[96], err[512];
+    snprintf(S, sizeof S, "bf16 weights (AUTOINTERP_WEIGHTS=bf16) vs fp32, interleaved, best of %d", short_rounds(b));
+    check(gpt2_use_bf16(&b->m16, err, sizeof err), "bf16 weights", err);
+    int G = b->o.gen_tokens, steps = b->o.batch_steps, B = BATCH_STREAMS;
+    PrefillRun p32 = {0, 0, &b->m}, p16 = {0, 0, &b->m16};
+    GenRun s32, s16, b32, b16;
+    gen_init(&s32, b, &b->m, 1, G);
+    gen_init(&s16, b, &b->m16, 1, G);
+    gen_init(&b32, b, &b->m, B, steps);
+    gen_init(&b16, b, &b->m16, B, steps);
+    Timed items[6] = {{run_prefill, &p32, 0}, {run_prefill, &p16, 0}, {run_gen, &s32, 0},
+                      {run_gen, &s16, 0},     {run_gen, &b32, 0},     {run_gen, &b16, 0}};
+    time_interleaved(b, items, 6, short_rounds(b));
+    gen_free(&s32), gen_free(&s16), gen_free(&b32), gen_free(&b16);
+
+    // Bytes per decoding step: the matrices and the output matrix at 2 bytes a weight.
+    double C = b->C, mats = b->L * 12.0 * C * C + (double)b->V * C;
+    double bytes16 = bytes_weights_step(b) - 2.0 * mats, mean_pos = GEN_PROMPT + (G - 1) / 2.0;
+    double fl_pre = flops_blocks(b, PREFILL_T, 0) + flops_unembed(b, 1);
+    Row *r = row_add(&b->table, S, PREFILL_T / items[1].best, "tok/s", b->peak / (fl_pre / PREFILL_T), 0,
+                     "prefill 1 x 128, last logits: bf16 tokens/s");
+    row_basis(r, "peak / FLOP per token; fp32 here %.0f tok/s: bf16 %.2fx", PREFILL_T / items[0].best,
+              items[0].best / items[1].best);
+    snprintf(fig, sizeof fig, "generation, single stream (+%d): bf16 tokens/s", G);
+    double bound = b->read_bw / (bytes16 + bytes_kv(b, (int)mean_pos));
+    r = row_add(&b->table, S, G / items[3].best, "tok/s", bound, 0, fig);
+    row_basis(r, "read BW / %.0f MB per token; fp32 here %.1f tok/s: bf16 %.2fx", (bytes16 + bytes_kv(b, (int)mean_pos)) / 1e6,
+              G / items[2].best, items[2].best / items[3].best);
+    mean_pos = GEN_PROMPT + (steps - 1) / 2.0;
+    snprintf(fig, sizeof fig, "generation, batched %d streams (+%d each): bf16 tok/s", B, steps);
+    bound = B / fmax((bytes16 + B * bytes_kv(b, (int)mean_pos)) / b->read_bw,
+                     B * (flops_blocks(b, 1, (int)mean_pos) + flops_unembed(b, 1)) / b->peak);
+    r = row_add(&b->table, S, (double)B * steps / items[5].best, "tok/s", bound, 0, fig);
+    row_basis(r, "as fp32, weights at 2 bytes; fp32 here %.1f tok/s: bf16 %.2fx", (double)B * steps / items[4].best,
+              items[4].best / items[5].best);
+
+    // Accuracy: every position's logits of one prompt, bf16 against fp32.
+    float *l16 = xmalloc(sizeof(float) * PREFILL_T * (size_t)b->V);
+    check(tf_forward(&b->m16, b->intact, b->L, b->tokens, PREFILL_T, NULL, 0, l16, &b->ws, err, sizeof err), "bf16", err);
+    check(tf_forward(&b->m, b->intact, b->L, b->tokens, PREFILL_T, NULL, 0, b->logits, &b->ws, err, sizeof err), "fp32",
+          err);
+    double diff = 0, scale = 0;
+    for (size_t i = 0; i < (size_t)PREFILL_T * b->V; i++) {
+        diff = fmax(diff, fabs((double)l16[i] - b->logits[i]));
+        scale = fmax(scale, fabs((double)b->logits[i]));
+    }
+    free(l16);
+    r = row_add(&b->table, S, diff, "logit", NAN, 0, "max |logit diff| bf16 vs fp32, 128 positions");
+    row_basis(r, "must stay within 1e-2%s; max |logit| %.2g", diff <= 1e-2 ? "" : " <-- EXCEEDED", scale);
 }
 
 // ----------------------------------------------------------------------------
@@ -830,6 +888,7 @@ static void parse_options(Options *o, int argc, char **argv) {
 static void bench_open(Bench *b) {
     char err[1024];
     check(gpt2_open(&b->m, b->o.model_dir, err, sizeof err), "model", err);
+    check(gpt2_open(&b->m16, b->o.model_dir, err, sizeof err), "model", err);
     b->L = b->m.cfg.n_layer, b->C = b->m.cfg.n_embd, b->V = b->m.cfg.vocab_size, b->NH = b->m.cfg.n_head;
     if (b->m.cfg.n_ctx < PREFILL_T) eprintf(1, "the model's context (%d) is shorter than %d", b->m.cfg.n_ctx, PREFILL_T);
     b->intact = xmalloc(sizeof(int) * (size_t)b->L);
@@ -855,6 +914,7 @@ static void bench_open(Bench *b) {
 static void bench_close(Bench *b) {
     tf_workspace_free(&b->ws);
     gpt2_close(&b->m);
+    gpt2_close(&b->m16);
     free(b->intact);
     free(b->logits);
     free(b->tokens);
@@ -905,6 +965,7 @@ int main(int argc, char **argv) {
     bench_machine(&b);
     bench_prefill(&b);
     bench_generation(&b);
+    bench_bf16(&b);
     bench_sweeps(&b);
     bench_startup(&b);
     bench_naive(&b);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "matmul.h"
 #include "util.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -217,6 +218,7 @@ void gpt2_close(Gpt2 *m) {
     }
     free(m->blocks);
     free(m->converted);
+    free(m->converted16);
     memset(m, 0, sizeof *m);
 }
 
@@ -319,6 +321,108 @@ int gpt2_open(Gpt2 *m, const char *dir, char *err, size_t errlen) {
     free(st_path);
     if (rc != 0) gpt2_close(m);
     return rc;
+}
+
+// ----------------------------------------------------------------------------- bf16 weights
+
+int gpt2_weights_from_env(Gpt2Weights *w, char *err, size_t errlen) {
+    const char *s = getenv("AUTOINTERP_WEIGHTS");
+    *w = GPT2_WEIGHTS_FP32;
+    if (!s || !*s || !strcmp(s, "fp32")) return 0;
+    if (!strcmp(s, "bf16")) {
+        *w = GPT2_WEIGHTS_BF16;
+        return 0;
+    }
+    return fail(err, errlen, "AUTOINTERP_WEIGHTS=%.40s is not fp32 or bf16", s);
+}
+
+// A matrix that gets a bf16 copy.
+typedef struct {
+    char name[64];              // canonical tensor name
+    const float *f32;           // its fp32 values
+    const uint16_t **slot;      // where the bf16 pointer goes
+    size_t numel;
+    const StTensor *t;          // the checkpoint's tensor
+} Bf16Matrix;
+
+static const char *const bf16_block_names[] = {"attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight",
+                                               "mlp.c_proj.weight"};
+
+// Fill ms (4 L + 1 entries) with the block matrices, then lm_head (wte's tensor when tied).
+static int bf16_matrices(Gpt2 *m, Bf16Matrix *ms) {
+    size_t C = (size_t)m->cfg.n_embd;
+    int n = 0;
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        Gpt2Block *b = &m->blocks[l];
+        const float *f32[] = {b->qkv_w, b->attn_proj_w, b->fc_w, b->mlp_proj_w};
+        const uint16_t **slots[] = {&b->qkv_w16, &b->attn_proj_w16, &b->fc_w16, &b->mlp_proj_w16};
+        size_t numel[] = {C * 3 * C, C * C, C * 4 * C, 4 * C * C};
+        for (int i = 0; i < 4; i++, n++) {
+            snprintf(ms[n].name, sizeof ms[n].name, "h.%d.%s", l, bf16_block_names[i]);
+            ms[n].f32 = f32[i], ms[n].slot = slots[i], ms[n].numel = numel[i];
+        }
+    }
+    snprintf(ms[n].name, sizeof ms[n].name, "%s", m->tied ? "wte.weight" : "lm_head.weight");
+    ms[n].f32 = m->lm_head, ms[n].slot = &m->lm_head16, ms[n].numel = (size_t)m->cfg.vocab_size * C;
+    return n + 1;
+}
+
+static int in_place16(const StTensor *t) { return t && t->dtype == ST_BF16 && (uintptr_t)t->data % 2 == 0; }
+
+// Round ms->f32 into dst; -1 with a message when a finite weight overflows bf16.
+static int bf16_convert(uint16_t *dst, const Bf16Matrix *ms, char *err, size_t errlen) {
+    bf16_round(dst, ms->f32, ms->numel);
+    for (size_t k = 0; k < ms->numel; k++)
+        if ((dst[k] & 0x7fffu) == 0x7f80u && isfinite(ms->f32[k]))
+            return fail(err, errlen, "tensor %s: element %zu (%g) overflows bf16", ms->name, k, (double)ms->f32[k]);
+    return 0;
+}
+
+#define BF16_ALIGN 32   // elements: each converted matrix starts on a 64-byte line
+
+int gpt2_use_bf16(Gpt2 *m, char *err, size_t errlen) {
+    if (m->lm_head16) return 0;
+    int n = 4 * m->cfg.n_layer + 1, amb, rc = 0;
+    Bf16Matrix *ms = xcalloc((size_t)n, sizeof *ms);
+    n = bf16_matrices(m, ms);
+    size_t total = 0;   // elements to convert (bounded by the fp32 weights in memory)
+    for (int i = 0; i < n; i++) {
+        ms[i].t = m->st ? tensor_find(m->st, ms[i].name, &amb) : NULL;
+        if (!in_place16(ms[i].t)) total += (ms[i].numel + BF16_ALIGN - 1) / BF16_ALIGN * BF16_ALIGN;
+    }
+    uint16_t *store = NULL;
+    if (total) {
+        store = aligned_alloc(64, total * sizeof *store);   // a multiple of 64 bytes
+        if (!store) {
+            free(ms);
+            return fail(err, errlen, "out of memory for %zu bf16 weights", total);
+        }
+    }
+    uint16_t *next = store;
+    int in_place = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        if (in_place16(ms[i].t)) {
+            *ms[i].slot = ms[i].t->data;
+            in_place++;
+            continue;
+        }
+        rc = bf16_convert(next, &ms[i], err, errlen);
+        *ms[i].slot = next;
+        next += (ms[i].numel + BF16_ALIGN - 1) / BF16_ALIGN * BF16_ALIGN;
+    }
+    free(ms);
+    if (rc != 0) {   // back to fp32 only
+        free(store);
+        for (int l = 0; l < m->cfg.n_layer; l++) {
+            Gpt2Block *b = &m->blocks[l];
+            b->qkv_w16 = b->attn_proj_w16 = b->fc_w16 = b->mlp_proj_w16 = NULL;
+        }
+        m->lm_head16 = NULL;
+        return -1;
+    }
+    m->converted16 = store;
+    m->n_bf16_in_place = in_place;
+    return 0;
 }
 
 // ----------------------------------------------------------------------------- checks

@@ -21,6 +21,7 @@
 #ifndef AUTOINTERP_KERNELS_H
 #define AUTOINTERP_KERNELS_H
 #include <stddef.h>
+#include <stdint.h>
 
 #define MM_KSEG 128      // rows of w per segment (see above)
 #define MM_ROWS_MAX 8    // rows of `a` per call of the rows kernel
@@ -78,6 +79,14 @@ typedef struct {
     void (*attn_rows)(float *out, size_t ldo, const float *q, size_t ldq, int n_rows, const float *k,
                       const float *v, size_t stride, int n_keys0, int hs, float scale, float *att, size_t lda);
     int att_rows;         // rows attn_rows works on together
+
+    // dst[i] = bfloat16 src[i] widened to fp32 (exact: the 16 bits shifted up), i < n.
+    void (*widen_bf16)(float *dst, const uint16_t *src, size_t n);
+
+    // rows with bf16 w, widened in registers: exactly rows on the widened w.  NULL: the
+    // caller widens blocks of w into scratch and calls rows.
+    void (*rows_bf16)(float *p, size_t ldp, const float *a, size_t lda, const uint16_t *w, size_t ldw,
+                      int m, int n, int K, int acc);
 } MmKernels;
 
 extern const MmKernels mm_kernels_generic;

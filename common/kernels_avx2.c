@@ -375,11 +375,27 @@ TARGET static void attn_rows_avx2(float *out, size_t ldo, const float *q, size_t
     for (int i = 0; i < n_rows; i++) attn_head_avx2(out + i * ldo, q + i * ldq, k, v, stride, n_keys0 + i, hs, scale, att);
 }
 
+// ----------------------------------------------------------------------------
+// bf16 -> fp32: 8 at a time (zero-extend to 32 bits, shift left 16), then the tail
+
+TARGET static void widen_bf16_avx2(float *dst, const uint16_t *src, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(src + i)));
+        _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(u, 16)));
+    }
+    for (; i < n; i++) {
+        uint32_t u = (uint32_t)src[i] << 16;
+        memcpy(dst + i, &u, sizeof u);
+    }
+}
+
 const MmKernels mm_kernels_avx2 = {
     "avx2", MR, NR, DOT_ROWS, DOT_COLS, 8,
     tile_avx2, rows_avx2, sum_parts_avx2, dot_tile_avx2, dot_avx2, axpy_avx2, gelu_avx2, layernorm_avx2, attn_head_avx2, attn_rows_avx2, 1,
+    widen_bf16_avx2, NULL,
 };
 
 #else   // not x86-64: the path does not exist (matmul.c sees tile == NULL)
-const MmKernels mm_kernels_avx2 = {"avx2", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+const MmKernels mm_kernels_avx2 = {"avx2", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 #endif

@@ -111,12 +111,25 @@ TARGET static void tile_avx512(float *c, size_t ldc, const float *a, size_t lda,
     }
 }
 
-// Columns [j, j + 16) of one step: M sums from p, Q multiply-adds each, back to p.
-INLINE void rows_vec(float *p, size_t ldp, const __m512 bc[4][RQ], const float *wk, size_t ldw, const int M,
-                     const int Q, int j, __mmask16 m, const int full, int first) {
+// 16 weights w[i..i+16) (through mask m unless full): fp32, or bf16 when BF (widened in
+// the register: a 16-bit shift, exact, so the sums are those of the fp32 weights).
+INLINE __m512 wload(const void *w, size_t i, __mmask16 m, const int full, const int BF) {
+    if (BF) {
+        const uint16_t *h = (const uint16_t *)w + i;
+        __m256i u = full ? _mm256_loadu_si256((const __m256i *)h) : _mm256_maskz_loadu_epi16(m, h);
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(u), 16));
+    }
+    const float *f = (const float *)w + i;
+    return full ? _mm512_loadu_ps(f) : _mm512_maskz_loadu_ps(m, f);
+}
+
+// Columns [j, j + 16) of one step: M sums from p, Q multiply-adds each, back to p.  wk:
+// element wk0 of w is row k's first.
+INLINE void rows_vec(float *p, size_t ldp, const __m512 bc[4][RQ], const void *w, size_t wk0, size_t ldw, const int M,
+                     const int Q, int j, __mmask16 m, const int full, int first, const int BF) {
     __m512 wq[RQ];
 #pragma GCC unroll 8
-    for (int q = 0; q < Q; q++) wq[q] = full ? _mm512_loadu_ps(wk + q * ldw + j) : _mm512_maskz_loadu_ps(m, wk + q * ldw + j);
+    for (int q = 0; q < Q; q++) wq[q] = wload(w, wk0 + q * ldw + j, m, full, BF);
 #pragma GCC unroll 4
     for (int r = 0; r < M; r++) {
         float *pr = p + r * ldp + j;
@@ -132,46 +145,58 @@ INLINE void rows_vec(float *p, size_t ldp, const __m512 bc[4][RQ], const float *
 // 16 columns, the M sums are loaded from p, take Q multiply-adds each (k ascending), and
 // are stored back.  Full vectors load plainly (masked loads measured slower), the tail
 // through a mask.
-INLINE void rows_step(float *p, size_t ldp, const float *a, size_t lda, const float *w, size_t ldw,
-                      const int M, const int Q, int n, int head, int k, int first) {
+INLINE void rows_step(float *p, size_t ldp, const float *a, size_t lda, const void *w, size_t ldw,
+                      const int M, const int Q, int n, int head, int k, int first, const int BF) {
     __m512 bc[4][RQ];
 #pragma GCC unroll 4
     for (int r = 0; r < M; r++)
 #pragma GCC unroll 8
         for (int q = 0; q < Q; q++) bc[r][q] = _mm512_set1_ps(a[r * lda + k + q]);
-    const float *wk = w + (size_t)k * ldw;
+    size_t wk0 = (size_t)k * ldw;
     int j = 0;
-    if (head) rows_vec(p, ldp, bc, wk, ldw, M, Q, 0, tail_mask(head), 0, first), j = head;
-    for (; j + 16 <= n; j += 16) rows_vec(p, ldp, bc, wk, ldw, M, Q, j, 0xFFFF, 1, first);
-    if (j < n) rows_vec(p, ldp, bc, wk, ldw, M, Q, j, tail_mask(n - j), 0, first);
+    if (head) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, 0, tail_mask(head), 0, first, BF), j = head;
+    for (; j + 16 <= n; j += 16) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, j, 0xFFFF, 1, first, BF);
+    if (j < n) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, j, tail_mask(n - j), 0, first, BF);
 }
 
 // Rows in groups of up to 4 (a group's 4 x RQ broadcasts partly spill to L1); the groups
 // of one step of Q rows of w run back to back, so w is read from memory once.
-INLINE void rows_group(float *p, size_t ldp, const float *a, size_t lda, const float *w, size_t ldw,
-                       int m, const int Q, int n, int head, int k, int first) {
+INLINE void rows_group(float *p, size_t ldp, const float *a, size_t lda, const void *w, size_t ldw,
+                       int m, const int Q, int n, int head, int k, int first, const int BF) {
     for (int r0 = 0; r0 < m; r0 += 4) {
         float *pr = p + r0 * ldp;
         const float *ar = a + r0 * lda;
         switch (m - r0 < 4 ? m - r0 : 4) {
-        case 4: rows_step(pr, ldp, ar, lda, w, ldw, 4, Q, n, head, k, first); break;
-        case 3: rows_step(pr, ldp, ar, lda, w, ldw, 3, Q, n, head, k, first); break;
-        case 2: rows_step(pr, ldp, ar, lda, w, ldw, 2, Q, n, head, k, first); break;
-        default: rows_step(pr, ldp, ar, lda, w, ldw, 1, Q, n, head, k, first); break;
+        case 4: rows_step(pr, ldp, ar, lda, w, ldw, 4, Q, n, head, k, first, BF); break;
+        case 3: rows_step(pr, ldp, ar, lda, w, ldw, 3, Q, n, head, k, first, BF); break;
+        case 2: rows_step(pr, ldp, ar, lda, w, ldw, 2, Q, n, head, k, first, BF); break;
+        default: rows_step(pr, ldp, ar, lda, w, ldw, 1, Q, n, head, k, first, BF); break;
         }
     }
 }
 
-TARGET static void rows_avx512(float *p, size_t ldp, const float *a, size_t lda, const float *w, size_t ldw,
-                        int m, int n, int K, int acc) {
-    // When all rows of w start at the same offset within a cache line, a first narrow
-    // vector of columns makes the following loads line-aligned (per column, nothing changes).
-    size_t mis = (uintptr_t)w % 64;
-    int head = mis % sizeof(float) == 0 && ldw * sizeof(float) % 64 == 0 && mis ? (int)((64 - mis) / sizeof(float)) % 16 : 0;
+// w holds fp32, or bf16 when BF (each vector of 16 then 32 bytes).
+INLINE void rows_body(float *p, size_t ldp, const float *a, size_t lda, const void *w, size_t ldw,
+                      int m, int n, int K, int acc, const int BF) {
+    // When all rows of w start at the same offset within a vector, a first narrow vector
+    // of columns makes the following loads aligned (per column, nothing changes).
+    const size_t size = BF ? 2 : 4, vec = 16 * size;
+    size_t mis = (uintptr_t)w % vec;
+    int head = mis % size == 0 && ldw * size % vec == 0 && mis ? (int)((vec - mis) / size) % 16 : 0;
     if (head >= n) head = 0;
     int k = 0;
-    for (; k + RQ <= K; k += RQ) rows_group(p, ldp, a, lda, w, ldw, m, RQ, n, head, k, !acc && k == 0);
-    for (; k < K; k++) rows_group(p, ldp, a, lda, w, ldw, m, 1, n, head, k, !acc && k == 0);
+    for (; k + RQ <= K; k += RQ) rows_group(p, ldp, a, lda, w, ldw, m, RQ, n, head, k, !acc && k == 0, BF);
+    for (; k < K; k++) rows_group(p, ldp, a, lda, w, ldw, m, 1, n, head, k, !acc && k == 0, BF);
+}
+
+TARGET static void rows_avx512(float *p, size_t ldp, const float *a, size_t lda, const float *w, size_t ldw,
+                        int m, int n, int K, int acc) {
+    rows_body(p, ldp, a, lda, w, ldw, m, n, K, acc, 0);
+}
+
+TARGET static void rows_bf16_avx512(float *p, size_t ldp, const float *a, size_t lda, const uint16_t *w, size_t ldw,
+                                    int m, int n, int K, int acc) {
+    rows_body(p, ldp, a, lda, w, ldw, m, n, K, acc, 1);
 }
 
 TARGET static void sum_parts_avx512(float *out, const float *base, const float *parts, size_t stride, int n_parts,
@@ -471,11 +496,28 @@ TARGET static void attn_rows_avx512(float *out, size_t ldo, const float *q, size
     }
 }
 
+// ----------------------------------------------------------------------------
+// bf16 -> fp32: 16 at a time (zero-extend to 32 bits, shift left 16), masked tail
+
+TARGET static void widen_bf16_avx512(float *dst, const uint16_t *src, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i u = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(src + i)));
+        _mm512_storeu_ps(dst + i, _mm512_castsi512_ps(_mm512_slli_epi32(u, 16)));
+    }
+    if (i < n) {
+        __mmask16 m = tail_mask((int)(n - i));
+        __m512i u = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, src + i));
+        _mm512_mask_storeu_ps(dst + i, m, _mm512_castsi512_ps(_mm512_slli_epi32(u, 16)));
+    }
+}
+
 const MmKernels mm_kernels_avx512 = {
     "avx512", MR, NR, DOT_ROWS, DOT_COLS, 16,
     tile_avx512, rows_avx512, sum_parts_avx512, dot_tile_avx512, dot_avx512, axpy_avx512, gelu_avx512, layernorm_avx512, attn_head_avx512, attn_rows_avx512, ATT_ROWS,
+    widen_bf16_avx512, rows_bf16_avx512,
 };
 
 #else   // not x86-64: the path does not exist (matmul.c sees tile == NULL)
-const MmKernels mm_kernels_avx512 = {"avx512", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+const MmKernels mm_kernels_avx512 = {"avx512", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 #endif

@@ -136,7 +136,25 @@ static void attn_rows_generic(float *out, size_t ldo, const float *q, size_t ldq
     for (int i = 0; i < n_rows; i++) attn_head_generic(out + i * ldo, q + i * ldq, k, v, stride, n_keys0 + i, hs, scale, att);
 }
 
+// ----------------------------------------------------------------------------
+// bf16 -> fp32: blocks of 8 with a fixed trip count, which -O2 vectorises (SSE2 unpack +
+// shift)
+
+static void widen_bf16_generic(float *restrict dst, const uint16_t *restrict src, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint32_t u[8];
+        for (int l = 0; l < 8; l++) u[l] = (uint32_t)src[i + l] << 16;
+        memcpy(dst + i, u, sizeof u);
+    }
+    for (; i < n; i++) {
+        uint32_t u = (uint32_t)src[i] << 16;
+        memcpy(dst + i, &u, sizeof u);
+    }
+}
+
 const MmKernels mm_kernels_generic = {
     "generic", G_MR, G_NR, G_DOT_ROWS, G_DOT_COLS, G_LANES,
     tile_generic, rows_generic, sum_parts_generic, dot_tile_generic, dot_generic, axpy_generic, gelu_generic, layernorm_generic, attn_head_generic, attn_rows_generic, 1,
+    widen_bf16_generic, NULL,
 };

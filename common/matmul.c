@@ -96,9 +96,10 @@ const char *matmul_kernel_name(void) { return kern()->name; }
 // ----------------------------------------------------------------------------
 // per-thread scratch (freed when the thread exits): slot SCRATCH_PARTIAL holds the
 // partial sums of a streamed matmul (used by the thread that called matmul_forward, for
-// the duration of the call), slot SCRATCH_ATTENTION the probabilities of attention_rows.
+// the duration of the call), slot SCRATCH_ATTENTION the probabilities of attention_rows,
+// slot SCRATCH_WEIGHTS a block of bf16 weights widened to fp32 (within one task).
 
-enum { SCRATCH_PARTIAL, SCRATCH_ATTENTION, SCRATCH_SLOTS };
+enum { SCRATCH_PARTIAL, SCRATCH_ATTENTION, SCRATCH_WEIGHTS, SCRATCH_SLOTS };
 
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
@@ -160,6 +161,7 @@ typedef struct {
     const MmKernels *k;
     float *out;
     const float *in, *w, *bias;
+    const uint16_t *w16;   // bf16 weights (then w is NULL): widened block by block
     int T, K, N;
     int gelu;              // apply GELU to the finished outputs
     int n_col_tasks;       // column chunks
@@ -191,6 +193,39 @@ static void partials_add(const MatmulJob *job, int j0, int j1) {
     if (job->gelu) gelu_rows(job, 0, T, j0, j1);
 }
 
+// The rows kernel for rows [k0, k0 + kc) x columns [j0, j1) of the weights, given as w
+// (the weight at row k0, column j0; row stride ldw), for every row of `in`: sums into the
+// segment's partials p (acc: added to p's values).
+static void rows_run(const MatmulJob *job, float *p, const float *w, size_t ldw, int k0, int kc, int j0, int j1,
+                     int acc) {
+    for (int t = 0; t < job->T; t += MM_ROWS_MAX) {
+        int m = job->T - t < MM_ROWS_MAX ? job->T - t : MM_ROWS_MAX;
+        job->k->rows(p + (size_t)t * job->ldp + j0, (size_t)job->ldp, job->in + (size_t)t * job->K + k0,
+                     (size_t)job->K, w, ldw, m, j1 - j0, kc, acc);
+    }
+}
+
+// bf16 weights: blocks of BF16_ROWS x BF16_COLS widened into L1-sized scratch, each run
+// through the rows kernel, k ascending per column: the rows kernel keeps every sum in p
+// between calls, so the sums are those of one call over all kc rows.  Rows outer, columns
+// inner: w is read row after row, as the fp32 path reads it (column blocks outer cost
+// 2x, the prefetchers losing the stream).
+#define BF16_ROWS 8
+#define BF16_COLS 512
+
+static void rows_run_bf16(const MatmulJob *job, float *p, int k0, int kc, int j0, int j1) {
+    float *buf = scratch_get(SCRATCH_WEIGHTS, (size_t)BF16_ROWS * BF16_COLS);
+    for (int kk = 0; kk < kc; kk += BF16_ROWS) {
+        int q = kc - kk < BF16_ROWS ? kc - kk : BF16_ROWS;
+        for (int jc = j0; jc < j1; jc += BF16_COLS) {
+            int n = j1 - jc < BF16_COLS ? j1 - jc : BF16_COLS;
+            for (int i = 0; i < q; i++)
+                job->k->widen_bf16(buf + (size_t)i * n, job->w16 + (size_t)(k0 + kk + i) * job->N + jc, (size_t)n);
+            rows_run(job, p, buf, (size_t)n, k0 + kk, q, jc, jc + n, kk > 0);
+        }
+    }
+}
+
 static void streamed_task(void *ctx, int task, int worker) {
     (void)worker;
     MatmulJob *job = ctx;
@@ -199,20 +234,25 @@ static void streamed_task(void *ctx, int task, int worker) {
     int j0 = c * job->chunk, j1 = j0 + job->chunk < N ? j0 + job->chunk : N;
     int k0 = s * MM_KSEG, kc = K - k0 < MM_KSEG ? K - k0 : MM_KSEG;
     float *p = job->partial + (size_t)s * T * job->ldp;
-    for (int t = 0; t < T; t += MM_ROWS_MAX) {
-        int m = T - t < MM_ROWS_MAX ? T - t : MM_ROWS_MAX;
-        job->k->rows(p + (size_t)t * job->ldp + j0, (size_t)job->ldp, job->in + (size_t)t * K + k0, (size_t)K,
-                     job->w + (size_t)k0 * N + j0, (size_t)N, m, j1 - j0, kc, 0);
-    }
+    if (job->w16 && job->k->rows_bf16) {
+        for (int t = 0; t < T; t += MM_ROWS_MAX) {
+            int m = T - t < MM_ROWS_MAX ? T - t : MM_ROWS_MAX;
+            job->k->rows_bf16(p + (size_t)t * job->ldp + j0, (size_t)job->ldp, job->in + (size_t)t * K + k0, (size_t)K,
+                              job->w16 + (size_t)k0 * N + j0, (size_t)N, m, j1 - j0, kc, 0);
+        }
+    } else if (job->w16) rows_run_bf16(job, p, k0, kc, j0, j1);
+    else rows_run(job, p, job->w + (size_t)k0 * N + j0, (size_t)N, k0, kc, j0, j1, 0);
     if (atomic_fetch_sub(&job->pending[c], 1) == 1) partials_add(job, j0, j1);
 }
 
 // Up to n rows from *next (below `end`) of w's columns [j0, j1) into the cache, ahead of
 // their use (locality 3: prefetcht0; the L2-only hints did not help on Zen).
 static void rows_prefetch(const MatmulJob *job, int *next, int end, int n, int j0, int j1) {
+    size_t size = job->w16 ? sizeof *job->w16 : sizeof *job->w;
+    const char *w = job->w16 ? (const char *)job->w16 : (const char *)job->w;
     for (; n > 0 && *next < end; n--, (*next)++) {
-        const char *row = (const char *)(job->w + (size_t)*next * job->N + j0);
-        for (size_t off = 0; off < (size_t)(j1 - j0) * sizeof(float); off += 64) __builtin_prefetch(row + off, 0, 3);
+        const char *row = w + ((size_t)*next * job->N + j0) * size;
+        for (size_t off = 0; off < (size_t)(j1 - j0) * size; off += 64) __builtin_prefetch(row + off, 0, 3);
     }
 }
 
@@ -241,8 +281,14 @@ static void tiled_task(void *ctx, int task, int worker) {
     int t1 = t0 + job->rows_per_task < job->T ? t0 + job->rows_per_task : job->T;
     int n_strips = s1 - s0, n_tiles = (t1 - t0 + mr - 1) / mr;
     int pf_rows = (MM_KSEG + n_strips * n_tiles - 1) / (n_strips * n_tiles);   // per tile call
+    // bf16 weights: each segment's block of the chunk's columns is widened once into
+    // scratch (rows ldb apart), where every row tile reads it.
+    size_t ldb = job->w16 ? (size_t)(j1 - j0 + 15) / 16 * 16 : (size_t)N;
+    float *wide = job->w16 ? scratch_get(SCRATCH_WEIGHTS, MM_KSEG * ldb) : NULL;
     for (int k0 = 0; k0 < K; k0 += MM_KSEG) {
         int kc = K - k0 < MM_KSEG ? K - k0 : MM_KSEG;
+        for (int i = 0; wide && i < kc; i++)
+            k->widen_bf16(wide + i * ldb, job->w16 + (size_t)(k0 + i) * N + j0, (size_t)(j1 - j0));
         // Row tile by row tile (its rows of `in` stay in L1 across the strips; the
         // segment's kc x chunk block of w comes from L2), while the next segment's rows
         // of w are fetched.
@@ -252,8 +298,9 @@ static void tiled_task(void *ctx, int task, int worker) {
             for (int sj = s0; sj < s1; sj++) {
                 int j, n;
                 strip_bounds(job, sj, &j, &n);
-                k->tile(job->out + (size_t)t * N + j, (size_t)N, job->in + (size_t)t * K + k0, (size_t)K,
-                        job->w + (size_t)k0 * N + j, (size_t)N, job->bias ? job->bias + j : NULL, k0 > 0, m, n, kc);
+                const float *b = wide ? wide + (j - j0) : job->w + (size_t)k0 * N + j;
+                k->tile(job->out + (size_t)t * N + j, (size_t)N, job->in + (size_t)t * K + k0, (size_t)K, b, ldb,
+                        job->bias ? job->bias + j : NULL, k0 > 0, m, n, kc);
                 rows_prefetch(job, &pf_next, pf_end, pf_rows, j0, j1);
             }
             if (job->gelu && k0 + kc >= K) gelu_rows(job, t, t + m, j0, j1);
@@ -261,12 +308,14 @@ static void tiled_task(void *ctx, int task, int worker) {
     }
 }
 
-static void matmul_run(float *out, const float *in, const float *w, const float *bias, int T, int K,
-                       int N, ThreadPool *pool, int gelu) {
+// w, or bf16 weights w16 (then w is NULL).
+static void matmul_run(float *out, const float *in, const float *w, const uint16_t *w16, const float *bias, int T,
+                       int K, int N, ThreadPool *pool, int gelu) {
     if (T <= 0 || N <= 0) return;
     const MmKernels *k = kern();
     int want = TASKS_PER_WORKER * threadpool_size(pool);
-    MatmulJob job = {.k = k, .out = out, .in = in, .w = w, .bias = bias, .T = T, .K = K, .N = N, .gelu = gelu};
+    MatmulJob job = {.k = k, .out = out, .in = in, .w = w, .w16 = w16, .bias = bias, .T = T, .K = K, .N = N,
+                     .gelu = gelu};
     if (K <= 0) {   // no segments: out = base
         job.partial = NULL;
         partials_add(&job, 0, N);
@@ -279,7 +328,7 @@ static void matmul_run(float *out, const float *in, const float *w, const float 
         // 1/strips, so only from 32 strips on).  The order of operations does not depend
         // on it.  Chunks of up to 4 strips; rows are split when the columns alone give
         // too few tasks.
-        size_t mis = (uintptr_t)w % 64;
+        size_t mis = (uintptr_t)w % 64;   // (bf16: w is NULL, the widened blocks are aligned)
         if (mis % sizeof(float) == 0 && (size_t)N * sizeof(float) % 64 == 0 && mis && N >= 32 * k->nr)
             job.head = (int)((64 - mis) / sizeof(float));
         if (job.head >= N) job.head = 0;
@@ -315,12 +364,22 @@ static void matmul_run(float *out, const float *in, const float *w, const float 
 
 void matmul_forward(float *out, const float *in, const float *w, const float *bias,
                     int T, int K, int N, ThreadPool *pool) {
-    matmul_run(out, in, w, bias, T, K, N, pool, 0);
+    matmul_run(out, in, w, NULL, bias, T, K, N, pool, 0);
 }
 
 void matmul_gelu_forward(float *out, const float *in, const float *w, const float *bias,
                          int T, int K, int N, ThreadPool *pool) {
-    matmul_run(out, in, w, bias, T, K, N, pool, 1);
+    matmul_run(out, in, w, NULL, bias, T, K, N, pool, 1);
+}
+
+void matmul_bf16_forward(float *out, const float *in, const uint16_t *w, const float *bias,
+                         int T, int K, int N, ThreadPool *pool) {
+    matmul_run(out, in, NULL, w, bias, T, K, N, pool, 0);
+}
+
+void matmul_bf16_gelu_forward(float *out, const float *in, const uint16_t *w, const float *bias,
+                              int T, int K, int N, ThreadPool *pool) {
+    matmul_run(out, in, NULL, w, bias, T, K, N, pool, 1);
 }
 
 // ----------------------------------------------------------------------------
@@ -332,6 +391,7 @@ typedef struct {
     float *out;
     const float *in, *e;
     int T, C, V, chunk;
+    const uint16_t *e16;   // bf16 e (then e is NULL): each tile's rows widened into scratch
 } UnembedJob;
 
 static void unembed_task(void *ctx, int task, int worker) {
@@ -341,20 +401,25 @@ static void unembed_task(void *ctx, int task, int worker) {
     int C = job->C, V = job->V, T = job->T;
     int v0 = task * job->chunk, v1 = v0 + job->chunk < V ? v0 + job->chunk : V;
     int n_tblocks = (T + k->dot_rows - 1) / k->dot_rows;
-    size_t tile_bytes = (size_t)k->dot_cols * C * sizeof(float);
+    size_t size = job->e16 ? sizeof *job->e16 : sizeof *job->e;
+    const char *e = job->e16 ? (const char *)job->e16 : (const char *)job->e;
+    float *wide = job->e16 ? scratch_get(SCRATCH_WEIGHTS, (size_t)k->dot_cols * C) : NULL;
+    size_t tile_bytes = (size_t)k->dot_cols * C * size;
     // bytes prefetched per call (by the kernel, spread over its loop); none with a single
     // row block (the hardware prefetcher follows the rows of e on its own then)
     size_t pf_step = n_tblocks > 1 ? (tile_bytes / n_tblocks + 63) / 64 * 64 : 0;
-    const char *end = (const char *)(job->e + (size_t)v1 * C);
+    const char *end = e + (size_t)v1 * C * size;
     for (int v = v0; v < v1; v += k->dot_cols) {
         int n = v1 - v < k->dot_cols ? v1 - v : k->dot_cols;
         // the next tile's rows of e are fetched while this one is used by every row block
-        const char *pf = (const char *)(job->e + (size_t)(v + n) * C);
+        const char *pf = e + (size_t)(v + n) * C * size;
+        if (wide) k->widen_bf16(wide, job->e16 + (size_t)v * C, (size_t)n * C);
+        const float *ev = wide ? wide : job->e + (size_t)v * C;
         for (int t = 0; t < T; t += k->dot_rows) {
             int m = T - t < k->dot_rows ? T - t : k->dot_rows;
             size_t pf_bytes = pf >= end ? 0 : (size_t)(end - pf) < pf_step ? (size_t)(end - pf) : pf_step;
-            k->dot_tile(job->out + (size_t)t * V + v, (size_t)V, job->in + (size_t)t * C, (size_t)C,
-                        job->e + (size_t)v * C, (size_t)C, m, n, C, pf, (int)((pf_bytes + 63) / 64));
+            k->dot_tile(job->out + (size_t)t * V + v, (size_t)V, job->in + (size_t)t * C, (size_t)C, ev, (size_t)C,
+                        m, n, C, pf, (int)((pf_bytes + 63) / 64));
             pf += pf_step;
         }
     }
@@ -381,10 +446,38 @@ void matmul_transposed_forward(float *out, const float *in, const float *e,
     float *copy = rows_aligned_like(in, e, T, C);
     if (copy) in = (const float *)(const void *)((const char *)copy + (uintptr_t)e % 64);
     int chunk = (UNEMBED_CHUNK + k->dot_cols - 1) / k->dot_cols * k->dot_cols;
-    UnembedJob job = {k, out, in, e, T, C, V, chunk};
+    UnembedJob job = {k, out, in, e, T, C, V, chunk, NULL};
     threadpool_run(pool, (V + chunk - 1) / chunk, unembed_task, &job);
     free(copy);
 }
+
+void matmul_transposed_bf16_forward(float *out, const float *in, const uint16_t *e,
+                                    int T, int C, int V, ThreadPool *pool) {
+    if (T <= 0 || V <= 0) return;
+    const MmKernels *k = kern();
+    int chunk = (UNEMBED_CHUNK + k->dot_cols - 1) / k->dot_cols * k->dot_cols;
+    UnembedJob job = {k, out, in, NULL, T, C, V, chunk, e};
+    threadpool_run(pool, (V + chunk - 1) / chunk, unembed_task, &job);
+}
+
+// ----------------------------------------------------------------------------
+// bf16 conversions (IEEE fp32 bits: the upper 16 are the bfloat16)
+
+static uint32_t f32_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+void bf16_round(uint16_t *dst, const float *src, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = f32_bits(src[i]);
+        if ((u & 0x7fffffffu) > 0x7f800000u) dst[i] = (uint16_t)(u >> 16 | 0x0040u);   // NaN: stays quiet NaN
+        else dst[i] = (uint16_t)((u + 0x7fffu + (u >> 16 & 1u)) >> 16);   // to nearest, ties to even
+    }
+}
+
+void bf16_widen(float *dst, const uint16_t *src, size_t n) { kern()->widen_bf16(dst, src, n); }
 
 // ----------------------------------------------------------------------------
 // vector helpers

@@ -42,6 +42,7 @@
 #define AUTOINTERP_MATMUL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "threadpool.h"
 
@@ -80,6 +81,29 @@ void matmul_gelu_forward(float *out, const float *in, const float *w, const floa
 // wte / lm_head.  out must not overlap in or e.
 void matmul_transposed_forward(float *out, const float *in, const float *e,
                                int T, int C, int V, ThreadPool *pool);
+
+// ----------------------------------------------------------------------------
+// bf16 weights (opt-in, see gpt2_use_bf16): a weight is a uint16_t holding the upper half
+// of an IEEE fp32 (bfloat16).  Widening to fp32 is exact (a 16-bit shift), so the kernels
+// below widen w/e block by block into per-thread scratch and run the fp32 kernels on it:
+// on one path, each is BIT-IDENTICAL to its fp32 counterpart called with bf16_widen(w)
+// (same order of operations, same determinism contract); only the bytes read from
+// memory halve.
+
+// dst[i] = src[i] rounded to bfloat16, to nearest even (a NaN stays a NaN; a finite value
+// above the largest bfloat16 becomes inf).
+void bf16_round(uint16_t *dst, const float *src, size_t n);
+
+// dst[i] = src[i] as fp32 (exact).
+void bf16_widen(float *dst, const uint16_t *src, size_t n);
+
+// matmul_forward / matmul_gelu_forward / matmul_transposed_forward with bf16 w or e.
+void matmul_bf16_forward(float *out, const float *in, const uint16_t *w, const float *bias,
+                         int T, int K, int N, ThreadPool *pool);
+void matmul_bf16_gelu_forward(float *out, const float *in, const uint16_t *w, const float *bias,
+                              int T, int K, int N, ThreadPool *pool);
+void matmul_transposed_bf16_forward(float *out, const float *in, const uint16_t *e,
+                                    int T, int C, int V, ThreadPool *pool);
 
 // sum_i a[i] * b[i] in the fixed order described above.
 float vec_dot(const float *a, const float *b, int n);

@@ -9,6 +9,8 @@ either compares with logits dumped by the C code or generates greedy tokens.
       exit 0 when max |C - reference| <= tol over all (T, V) logits, else 1
   gpt2_ref.py DIR --layers 3,1 --tokens 5,6 --generate 10
       prints 10 greedy token ids (recomputing the whole sequence each step, no cache)
+  --bf16-weights: the four block matrices and the output matrix rounded to bfloat16 (to
+      nearest even), as AUTOINTERP_WEIGHTS=bf16 does; embeddings, LayerNorm, biases exact
 
 --layers "" is the empty configuration (embed -> ln_f -> unembed).
 """
@@ -67,6 +69,24 @@ class Model:
         return self.t["h.%d.%s" % (l, name)]
 
 
+BF16_MATRICES = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+
+
+def bf16_round(a):
+    """float32 values rounded to bfloat16, to nearest even, as float64 (no NaN expected)."""
+    u = a.astype(np.float32).view(np.uint32).astype(np.uint64)
+    u = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16) << 16
+    return u.astype(np.uint32).view(np.float32).astype(np.float64)
+
+
+def use_bf16(m):
+    for l in range(m.L):
+        for name in BF16_MATRICES:
+            key = "h.%d.%s" % (l, name)
+            m.t[key] = bf16_round(m.t[key])
+    m.lm_head = bf16_round(m.lm_head)   # a copy: token embeddings stay exact
+
+
 def layernorm(x, w, b, eps):
     mu = x.mean(-1, keepdims=True)
     var = ((x - mu) ** 2).mean(-1, keepdims=True)
@@ -117,8 +137,11 @@ def main():
     ap.add_argument("--compare")
     ap.add_argument("--tol", type=float, default=1e-3)
     ap.add_argument("--generate", type=int, default=0)
+    ap.add_argument("--bf16-weights", action="store_true")
     a = ap.parse_args()
     m = Model(a.dir)
+    if a.bf16_weights:
+        use_bf16(m)
     layers, tokens = ints(a.layers), ints(a.tokens)
     if any(l < 0 or l >= m.L for l in layers):
         sys.exit("layer index out of range")
