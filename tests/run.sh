@@ -29,7 +29,9 @@ for t in "$UNIT"/test_* tests/tool/*.sh; do
   [ -n "$ONLY" ] && case "$t" in *"$ONLY"*) ;; *) continue ;; esac
   name=$(basename "$t")
   start=$(date +%s)
-  scratch=$scratch_root/$name
+  # Only [A-Za-z0-9.-] in the path: tests compare paths with what tools print (Markdown
+  # escapes "_").
+  scratch=$scratch_root/$(printf '%s' "$name" | tr -c 'A-Za-z0-9.-' '-')
   mkdir -p "$scratch"
   if [ "${t%.sh}" != "$t" ]; then out=$(TMPDIR=$scratch sh "$t" 2>&1); rc=$?
   else out=$(TMPDIR=$scratch "$t" 2>&1); rc=$?; fi
