@@ -87,6 +87,11 @@ typedef struct {
     // caller widens blocks of w into scratch and calls rows.
     void (*rows_bf16)(float *p, size_t ldp, const float *a, size_t lda, const uint16_t *w, size_t ldw,
                       int m, int n, int K, int acc);
+
+    // dot_tile with bf16 e, widened in registers: exactly dot_tile on the widened e.
+    // NULL: the caller widens each tile's rows of e into scratch and calls dot_tile.
+    void (*dot_tile_bf16)(float *out, size_t ldo, const float *in, size_t ldi, const uint16_t *e,
+                          size_t lde, int m, int n, int C, const char *pf, int pf_lines);
 } MmKernels;
 
 extern const MmKernels mm_kernels_generic;

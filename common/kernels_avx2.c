@@ -393,9 +393,9 @@ TARGET static void widen_bf16_avx2(float *dst, const uint16_t *src, size_t n) {
 const MmKernels mm_kernels_avx2 = {
     "avx2", MR, NR, DOT_ROWS, DOT_COLS, 8,
     tile_avx2, rows_avx2, sum_parts_avx2, dot_tile_avx2, dot_avx2, axpy_avx2, gelu_avx2, layernorm_avx2, attn_head_avx2, attn_rows_avx2, 1,
-    widen_bf16_avx2, NULL,
+    widen_bf16_avx2, NULL, NULL,
 };
 
 #else   // not x86-64: the path does not exist (matmul.c sees tile == NULL)
-const MmKernels mm_kernels_avx2 = {"avx2", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+const MmKernels mm_kernels_avx2 = {"avx2", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 #endif

@@ -113,7 +113,7 @@ TARGET static void tile_avx512(float *c, size_t ldc, const float *a, size_t lda,
 
 // 16 weights w[i..i+16) (through mask m unless full): fp32, or bf16 when BF (widened in
 // the register: a 16-bit shift, exact, so the sums are those of the fp32 weights).
-INLINE __m512 wload(const void *w, size_t i, __mmask16 m, const int full, const int BF) {
+INLINE __m512 wload(const void *w, ptrdiff_t i, __mmask16 m, const int full, const int BF) {
     if (BF) {
         const uint16_t *h = (const uint16_t *)w + i;
         __m256i u = full ? _mm256_loadu_si256((const __m256i *)h) : _mm256_maskz_loadu_epi16(m, h);
@@ -129,7 +129,7 @@ INLINE void rows_vec(float *p, size_t ldp, const __m512 bc[4][RQ], const void *w
                      const int Q, int j, __mmask16 m, const int full, int first, const int BF) {
     __m512 wq[RQ];
 #pragma GCC unroll 8
-    for (int q = 0; q < Q; q++) wq[q] = wload(w, wk0 + q * ldw + j, m, full, BF);
+    for (int q = 0; q < Q; q++) wq[q] = wload(w, (ptrdiff_t)(wk0 + q * ldw + j), m, full, BF);
 #pragma GCC unroll 4
     for (int r = 0; r < M; r++) {
         float *pr = p + r * ldp + j;
@@ -230,22 +230,23 @@ TARGET static float dot_avx512(const float *a, const float *b, int n) {
 // before 0 and the last one those past C rounded up to 16 (zeros up to there, as the
 // tail of dot_avx512 adds them), and the sums are rotated back before reduce16.  Every
 // class thus takes the same fused multiply-adds in the same order as in dot_avx512.
-INLINE void dot_step(__m512 s[DOT_ROWS][DOT_COLS], const float *in, size_t ldi, const float *e, size_t lde,
-                     const int M, const int N, int i, __mmask16 load, __mmask16 add, const int full) {
+// With BF, e holds bf16 (widened in registers, off 0): the products of the widened e.
+INLINE void dot_step(__m512 s[DOT_ROWS][DOT_COLS], const float *in, size_t ldi, const void *e, size_t lde,
+                     const int M, const int N, int i, __mmask16 load, __mmask16 add, const int full, const int BF) {
     __m512 x[DOT_ROWS];
 #pragma GCC unroll 4
     for (int r = 0; r < M; r++) x[r] = full ? _mm512_loadu_ps(in + r * ldi + i) : _mm512_maskz_loadu_ps(load, in + r * ldi + i);
 #pragma GCC unroll 6
     for (int v = 0; v < N; v++) {
-        __m512 ev = full ? _mm512_loadu_ps(e + v * lde + i) : _mm512_maskz_loadu_ps(load, e + v * lde + i);
+        __m512 ev = wload(e, (ptrdiff_t)(v * lde) + i, load, full, BF);   // i < 0 in the first vector when off > 0
 #pragma GCC unroll 4
         for (int r = 0; r < M; r++)
             s[r][v] = full ? _mm512_fmadd_ps(x[r], ev, s[r][v]) : _mm512_mask3_fmadd_ps(x[r], ev, s[r][v], add);
     }
 }
 
-INLINE void dot_body(float *out, size_t ldo, const float *in, size_t ldi, const float *e, size_t lde,
-                     const int M, const int N, int C, int off, const char *pf, int pf_lines) {
+INLINE void dot_body(float *out, size_t ldo, const float *in, size_t ldi, const void *e, size_t lde,
+                     const int M, const int N, int C, int off, const char *pf, int pf_lines, const int BF) {
     __m512 s[DOT_ROWS][DOT_COLS];
 #pragma GCC unroll 4
     for (int r = 0; r < M; r++)
@@ -254,14 +255,14 @@ INLINE void dot_body(float *out, size_t ldo, const float *in, size_t ldi, const 
     int i = -off, padded = (C + 15) / 16 * 16;
     if (off) {   // positions -off .. 15 - off
         __mmask16 add = (__mmask16)(0xFFFFu << off);
-        dot_step(s, in, ldi, e, lde, M, N, i, add & tail_mask(C + off), add, 0);
+        dot_step(s, in, ldi, e, lde, M, N, i, add & tail_mask(C + off), add, 0, BF);
         i += 16;
     }
     for (int line = 0; i + 16 <= C; i += 16, line++) {
         if (line < pf_lines) __builtin_prefetch(pf + (size_t)line * 64, 0, 3);
-        dot_step(s, in, ldi, e, lde, M, N, i, 0xFFFF, 0xFFFF, 1);
+        dot_step(s, in, ldi, e, lde, M, N, i, 0xFFFF, 0xFFFF, 1, BF);
     }
-    if (i < padded) dot_step(s, in, ldi, e, lde, M, N, i, tail_mask(C - i), tail_mask(padded - i), 0);
+    if (i < padded) dot_step(s, in, ldi, e, lde, M, N, i, tail_mask(C - i), tail_mask(padded - i), 0, BF);
     __m512i back = _mm512_and_si512(_mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                                      _mm512_set1_epi32(off)), _mm512_set1_epi32(15));
 #pragma GCC unroll 4
@@ -270,22 +271,36 @@ INLINE void dot_body(float *out, size_t ldo, const float *in, size_t ldi, const 
         for (int v = 0; v < N; v++) out[r * ldo + v] = reduce16(off ? _mm512_permutexvar_ps(back, s[r][v]) : s[r][v]);
 }
 
+INLINE void dot_tile_body(float *out, size_t ldo, const float *in, size_t ldi, const void *e, size_t lde, int m,
+                          int n, int C, int off, const char *pf, int pf_lines, const int BF) {
+    if (n == DOT_COLS) {
+        switch (m) {
+        case 4: dot_body(out, ldo, in, ldi, e, lde, 4, DOT_COLS, C, off, pf, pf_lines, BF); return;
+        case 3: dot_body(out, ldo, in, ldi, e, lde, 3, DOT_COLS, C, off, pf, pf_lines, BF); return;
+        case 2: dot_body(out, ldo, in, ldi, e, lde, 2, DOT_COLS, C, off, pf, pf_lines, BF); return;
+        case 1: dot_body(out, ldo, in, ldi, e, lde, 1, DOT_COLS, C, off, pf, pf_lines, BF); return;
+        default: break;
+        }
+    }
+    const size_t size = BF ? 2 : 4;
+    for (int v = 0; v < n; v++)
+        for (int r = 0; r < m; r++)
+            dot_body(out + r * ldo + v, ldo, in + r * ldi, ldi, (const char *)e + v * lde * size, lde, 1, 1, C, off, pf,
+                     v == 0 && r == 0 ? pf_lines : 0, BF);
+}
+
 TARGET static void dot_tile_avx512(float *out, size_t ldo, const float *in, size_t ldi, const float *e,
                                    size_t lde, int m, int n, int C, const char *pf, int pf_lines) {
     size_t mis = (uintptr_t)e % 64;
     int off = mis % sizeof(float) == 0 && lde * sizeof(float) % 64 == 0 ? (int)(mis / sizeof(float)) : 0;
-    if (n == DOT_COLS) {
-        switch (m) {
-        case 4: dot_body(out, ldo, in, ldi, e, lde, 4, DOT_COLS, C, off, pf, pf_lines); return;
-        case 3: dot_body(out, ldo, in, ldi, e, lde, 3, DOT_COLS, C, off, pf, pf_lines); return;
-        case 2: dot_body(out, ldo, in, ldi, e, lde, 2, DOT_COLS, C, off, pf, pf_lines); return;
-        case 1: dot_body(out, ldo, in, ldi, e, lde, 1, DOT_COLS, C, off, pf, pf_lines); return;
-        default: break;
-        }
-    }
-    for (int v = 0; v < n; v++)
-        for (int r = 0; r < m; r++)
-            dot_body(out + r * ldo + v, ldo, in + r * ldi, ldi, e + v * lde, lde, 1, 1, C, off, pf, v == 0 && r == 0 ? pf_lines : 0);
+    dot_tile_body(out, ldo, in, ldi, e, lde, m, n, C, off, pf, pf_lines, 0);
+}
+
+// bf16 e: loads from e's own offset (off 0; a vector is half a line, split only when a
+// row starts off a 32-byte boundary).
+TARGET static void dot_tile_bf16_avx512(float *out, size_t ldo, const float *in, size_t ldi, const uint16_t *e,
+                                        size_t lde, int m, int n, int C, const char *pf, int pf_lines) {
+    dot_tile_body(out, ldo, in, ldi, e, lde, m, n, C, 0, pf, pf_lines, 1);
 }
 
 TARGET static void axpy_avx512(float *y, float alpha, const float *x, int n) {
@@ -515,9 +530,9 @@ TARGET static void widen_bf16_avx512(float *dst, const uint16_t *src, size_t n) 
 const MmKernels mm_kernels_avx512 = {
     "avx512", MR, NR, DOT_ROWS, DOT_COLS, 16,
     tile_avx512, rows_avx512, sum_parts_avx512, dot_tile_avx512, dot_avx512, axpy_avx512, gelu_avx512, layernorm_avx512, attn_head_avx512, attn_rows_avx512, ATT_ROWS,
-    widen_bf16_avx512, rows_bf16_avx512,
+    widen_bf16_avx512, rows_bf16_avx512, dot_tile_bf16_avx512,
 };
 
 #else   // not x86-64: the path does not exist (matmul.c sees tile == NULL)
-const MmKernels mm_kernels_avx512 = {"avx512", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+const MmKernels mm_kernels_avx512 = {"avx512", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 #endif

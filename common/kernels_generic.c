@@ -156,5 +156,5 @@ static void widen_bf16_generic(float *restrict dst, const uint16_t *restrict src
 const MmKernels mm_kernels_generic = {
     "generic", G_MR, G_NR, G_DOT_ROWS, G_DOT_COLS, G_LANES,
     tile_generic, rows_generic, sum_parts_generic, dot_tile_generic, dot_generic, axpy_generic, gelu_generic, layernorm_generic, attn_head_generic, attn_rows_generic, 1,
-    widen_bf16_generic, NULL,
+    widen_bf16_generic, NULL, NULL,
 };

@@ -403,7 +403,9 @@ static void unembed_task(void *ctx, int task, int worker) {
     int n_tblocks = (T + k->dot_rows - 1) / k->dot_rows;
     size_t size = job->e16 ? sizeof *job->e16 : sizeof *job->e;
     const char *e = job->e16 ? (const char *)job->e16 : (const char *)job->e;
-    float *wide = job->e16 ? scratch_get(SCRATCH_WEIGHTS, (size_t)k->dot_cols * C) : NULL;
+    // bf16 e: read by the path's dot_tile_bf16, else each tile widened into scratch
+    int in_regs = job->e16 && k->dot_tile_bf16;
+    float *wide = job->e16 && !in_regs ? scratch_get(SCRATCH_WEIGHTS, (size_t)k->dot_cols * C) : NULL;
     size_t tile_bytes = (size_t)k->dot_cols * C * size;
     // bytes prefetched per call (by the kernel, spread over its loop); none with a single
     // row block (the hardware prefetcher follows the rows of e on its own then)
@@ -414,12 +416,16 @@ static void unembed_task(void *ctx, int task, int worker) {
         // the next tile's rows of e are fetched while this one is used by every row block
         const char *pf = e + (size_t)(v + n) * C * size;
         if (wide) k->widen_bf16(wide, job->e16 + (size_t)v * C, (size_t)n * C);
-        const float *ev = wide ? wide : job->e + (size_t)v * C;
+        const float *ev = wide ? wide : job->e16 ? NULL : job->e + (size_t)v * C;
         for (int t = 0; t < T; t += k->dot_rows) {
             int m = T - t < k->dot_rows ? T - t : k->dot_rows;
             size_t pf_bytes = pf >= end ? 0 : (size_t)(end - pf) < pf_step ? (size_t)(end - pf) : pf_step;
-            k->dot_tile(job->out + (size_t)t * V + v, (size_t)V, job->in + (size_t)t * C, (size_t)C, ev, (size_t)C,
-                        m, n, C, pf, (int)((pf_bytes + 63) / 64));
+            float *o = job->out + (size_t)t * V + v;
+            const float *x = job->in + (size_t)t * C;
+            if (in_regs)
+                k->dot_tile_bf16(o, (size_t)V, x, (size_t)C, job->e16 + (size_t)v * C, (size_t)C, m, n, C, pf,
+                                 (int)((pf_bytes + 63) / 64));
+            else k->dot_tile(o, (size_t)V, x, (size_t)C, ev, (size_t)C, m, n, C, pf, (int)((pf_bytes + 63) / 64));
             pf += pf_step;
         }
     }
