@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "json.h"
+#include "matmul.h"
 #include "layers.h"
 #include "machine.h"
 #include "naive.h"
@@ -175,8 +176,9 @@ typedef struct {
     Table table;
     MachineInfo mi;
     int threads;
-    double peak, peak1;     // FP32 FLOP/s ceilings, best ISA: all threads (n x 1 thread), 1 thread
-    double peak_sse;        // the same for SSE2 mul+add, the ISA of the -O2 build
+    double peak, peak1;     // FP32 FLOP/s ceilings of the ISA the kernel path runs (matmul_kernel_name:
+                            // avx512, avx2 or generic = SSE2 mul+add): all threads (n x 1 thread), 1 thread
+    const char *peak_isa;   // that ISA's name
     double read_bw, read_bw1, copy_bw;   // bytes/s
     double prefill_last_tps, gen_tps;    // engine figures, for the notes
     Startup startup;
@@ -229,7 +231,14 @@ static double bytes_kv(const Bench *b, int pos) { return 4.0 * b->L * 2.0 * b->C
 // ----------------------------------------------------------------------------
 // machine
 
-// The compute ceiling is n x the 1-thread peak: cores do not share FMA units, and a
+// The ISA of the kernel path in use (chosen at run time, or by AUTOINTERP_KERNEL).
+static Isa kernel_isa(void) {
+    const char *k = matmul_kernel_name();
+    return !strcmp(k, "avx512") ? ISA_AVX512 : !strcmp(k, "avx2") ? ISA_AVX2 : ISA_SSE2;
+}
+
+// The compute ceiling is n x the 1-thread peak of the kernel path's ISA (AVX-512 FMA on a
+// CPU that has it): cores do not share FMA units, and a
 // 1-thread figure is hard to spoil on a shared machine (the scheduler finds it a free
 // core), while an all-threads figure drops whenever another process holds a core.  The
 // all-threads rows show how much of the machine this run actually got.
@@ -244,12 +253,11 @@ static void bench_machine(Bench *b) {
         snprintf(fig, sizeof fig, "FP32 peak, %s, 1 thread", isa_name((Isa)isa));
         Row *r = row_add(&b->table, S, f1 / 1e9, "GFLOP/s", NAN, 0, fig);
         row_basis(r, "12 independent %s chains in registers%s", isa == ISA_SSE2 ? "mulps+addps" : "FMA",
-                  isa == ISA_SSE2 ? "; what the -O2 build (no -march) emits" : "");
+                  isa == ISA_SSE2 ? "; what the generic path (portable C, -O2) compiles to" : "");
         snprintf(fig, sizeof fig, "FP32 peak, %s, %d threads", isa_name((Isa)isa), n);
         r = row_add(&b->table, S, fn / 1e9, "GFLOP/s", n * f1 / 1e9, 0, fig);
         row_basis(r, "%d x 1 thread; below 1.00: another process held a core", n);
-        if (n * f1 > b->peak) b->peak = n * f1, b->peak1 = f1;
-        if (isa == ISA_SSE2) b->peak_sse = n * f1;
+        if (isa == (int)kernel_isa()) b->peak = n * f1, b->peak1 = f1, b->peak_isa = isa_name((Isa)isa);
     }
     reps = b->o.quick ? 3 : 8;
     b->copy_bw = copy_bandwidth(BW_BYTES, n, reps);
@@ -258,7 +266,7 @@ static void bench_machine(Bench *b) {
     Row *r = row_add(&b->table, S, b->copy_bw / 1e9, "GB/s", NAN, 0, "memory copy bandwidth, all threads");
     row_basis(r, "memcpy of %zu MiB, bytes read + written", BW_BYTES >> 20);
     r = row_add(&b->table, S, b->read_bw / 1e9, "GB/s", NAN, 0, "memory read bandwidth, all threads");
-    row_basis(r, "vector sum over %zu MiB (the generation ceiling uses this)", BW_BYTES >> 20);
+    row_basis(r, "vector sum over %zu MiB, best of 1, 4, 8 streams per thread (the generation ceiling)", BW_BYTES >> 20);
     r = row_add(&b->table, S, b->read_bw1 / 1e9, "GB/s", NAN, 0, "memory read bandwidth, 1 thread");
     row_basis(r, "as above, one thread (the naive reference's ceiling)");
 }
@@ -319,8 +327,7 @@ static void prefill_rows(Bench *b, const char *S, const char *what, double secon
     row_basis(r, "peak / %.1f MFLOP per token", per_token / 1e6);
     snprintf(fig, sizeof fig, "%s: matmul GFLOP/s", what);
     r = row_add(&b->table, S, flops_prompt / seconds / 1e9, "GFLOP/s", b->peak / 1e9, 0, fig);
-    row_basis(r, "FP32 peak; 24C^2/row/block + attn + 2CV/logit row; %.2f of SSE2 peak",
-              flops_prompt / seconds / b->peak_sse);
+    row_basis(r, "FP32 peak, %s (the kernel path's); 24C^2/row/block + attn + 2CV/logit row", b->peak_isa);
 }
 
 static void bench_prefill(Bench *b) {
@@ -583,30 +590,103 @@ static double sweep_cost(const Bench *b, long blocks, int T, int rows, int flops
            fmax(un_flops / b->peak, un_bytes / b->read_bw);
 }
 
-// The sweep against the intact pass.  Floor: the roofline ratio of the work a sweep cannot
-// avoid (its distinct prefixes' blocks, and every configuration's answer rows unembedded
-// in one pass) to the intact pass's; the FLOP ratio is given beside it.
+// The parts of a sweep, timed alone (best of the interleaved rounds): the L blocks on T
+// rows, and the answer rows' ln_f + unembedding (tf_logits) and log-softmax
+// (tf_target_logprobs), for one configuration's A rows and for all n_configs x A at once.
+typedef struct {
+    int T;                // blocks: rows; 0 for the logit parts
+    int rows;             // logit parts: rows
+    int logprobs;         // tf_target_logprobs instead of tf_logits
+    float *resid;         // (max(T, rows), C)
+    float *logits;        // (rows, V)
+    int *targets;         // (rows)
+    double *lp;           // (rows)
+} PartRun;
+
+static void part_init(PartRun *p, const Bench *b, int T, int rows, int logprobs) {
+    memset(p, 0, sizeof *p);
+    p->T = T, p->rows = rows, p->logprobs = logprobs;
+    size_t n = (size_t)(T > rows ? T : rows);
+    p->resid = xmalloc(sizeof(float) * n * (size_t)b->C);
+    p->logits = xmalloc(sizeof(float) * (rows > 0 ? (size_t)rows : 1) * (size_t)b->V);
+    p->targets = xmalloc(sizeof(int) * (rows > 0 ? (size_t)rows : 1));
+    p->lp = xmalloc(sizeof(double) * (rows > 0 ? (size_t)rows : 1));
+    char err[512];
+    check(tf_embed(&b->m, b->tokens, (int)n, 0, p->resid, err, sizeof err), "embed", err);
+    for (int i = 0; i < rows; i++) p->targets[i] = b->tokens[i];
+    for (size_t i = 0; i < (size_t)(rows > 0 ? rows : 1) * (size_t)b->V; i++) p->logits[i] = (float)(i % 97) * 0.1f;
+}
+
+static void part_free(PartRun *p) { free(p->resid), free(p->logits), free(p->targets), free(p->lp); }
+
+static void run_part(Bench *b, void *ctx) {
+    PartRun *p = ctx;
+    char err[512];
+    if (p->T > 0) {   // the blocks (in place: the values drift, the cost does not)
+        for (int l = 0; l < b->L; l++) check(tf_block_forward(&b->m, l, p->resid, p->T, &b->ws, err, sizeof err), "block", err);
+    } else if (p->logprobs) {
+        check(tf_target_logprobs(p->logits, p->rows, b->V, p->targets, p->lp, err, sizeof err), "logprobs", err);
+    } else {
+        check(tf_logits(&b->m, p->resid, p->rows, NULL, p->rows, p->logits, &b->ws, err, sizeof err), "logits", err);
+    }
+}
+
+// Measured parts of one record length: t_blocks (L blocks on T rows), and per row count
+// (one configuration's answer rows, all configurations') the logits and log-probs.
+typedef struct {
+    double t_blocks, t_logits_one, t_logits_all, t_lp_one, t_lp_all;
+} SweepParts;
+
+// The floor of (sweep / intact pass) with exact fp32 at the rates the kernels reach
+// alone: the sweep cannot do less than its blocks (blocks_run of them) and one
+// unembedding + log-softmax of all its answer rows; the intact pass does its L blocks
+// and its own answer rows.
+static double parts_floor(const Bench *b, const SweepParts *p, long blocks_run) {
+    double sweep = p->t_blocks * (double)blocks_run / b->L + p->t_logits_all + p->t_lp_all;
+    return sweep / (p->t_blocks + p->t_logits_one + p->t_lp_one);
+}
+
+// The sweep against the intact pass, beside the floor above; the basis gives the parts,
+// the roofline floor of the hardware (each phase at max(FLOPs / peak, bytes / read BW))
+// and the target.
 static void ratio_row(Bench *b, const char *S, const char *fig, double t_sweep, double t_intact, long blocks, int T,
-                      int n_configs, int with_target) {
+                      int n_configs, const SweepParts *p, int with_target) {
     int A = SWEEP_ANSWER;
-    double floor = sweep_cost(b, blocks, T, n_configs * A, 0) / sweep_cost(b, b->L, T, A, 0);
-    double flop_ratio = sweep_cost(b, blocks, T, n_configs * A, 1) / sweep_cost(b, b->L, T, A, 1);
+    double roofline = sweep_cost(b, blocks, T, n_configs * A, 0) / sweep_cost(b, b->L, T, A, 0);
     double v = t_sweep / t_intact;
-    Row *r = row_add(&b->table, S, v, "x", floor, 1, fig);
-    char target[64] = "";
+    Row *r = row_add(&b->table, S, v, "x", parts_floor(b, p, blocks), 1, fig);
+    char target[48] = "";
     if (with_target) snprintf(target, sizeof target, "; target %.2f %s", SWEEP_TARGET, v <= SWEEP_TARGET ? "met" : "MISSED");
-    row_basis(r, "roofline (FLOP ratio %.2f); %.1f / %.1f ms%s", flop_ratio, t_sweep * 1e3, t_intact * 1e3, target);
+    row_basis(r, "(%.1f + %.1f + %.1f) / (%.1f + %.1f + %.1f) ms; roofline %.2f; %.1f / %.1f ms%s",
+              p->t_blocks * 1e3 * (double)blocks / b->L, p->t_logits_all * 1e3, p->t_lp_all * 1e3, p->t_blocks * 1e3,
+              p->t_logits_one * 1e3, p->t_lp_one * 1e3, roofline, t_sweep * 1e3, t_intact * 1e3, target);
+}
+
+// The record length from which the drop-last floor meets the target, from the blocks'
+// cost at two lengths (linear in T between and beyond them); 0 if it never does.  With
+// the L blocks at t_B: floor = target where t_B = (all rows' parts - target x one
+// configuration's) / (target - 1).
+static double floor_target_T(const SweepParts *p24, const SweepParts *p128) {
+    double need = (p24->t_logits_all + p24->t_lp_all - SWEEP_TARGET * (p24->t_logits_one + p24->t_lp_one)) /
+                  (SWEEP_TARGET - 1.0);
+    double slope = (p128->t_blocks - p24->t_blocks) / (PREFILL_T - SWEEP_T);
+    if (need <= p24->t_blocks) return SWEEP_T;
+    return slope > 0 ? SWEEP_T + (need - p24->t_blocks) / slope : 0;
 }
 
 static void bench_sweeps(Bench *b) {
     char S[128], fig[96];
-    snprintf(S, sizeof S, "sweep: one record (%d tokens, %d answer), sweep_run + tf_logits as scoreloss", SWEEP_T,
+    snprintf(S, sizeof S, "sweep: one record, %d answer tokens, sweep_run + tf_logits + tf_target_logprobs as scoreloss",
              SWEEP_ANSWER);
     ConfigList drop, skip;
     make_sweep(b, "drop-last", &drop);
     make_sweep(b, "skip-one", &skip);
-    enum { INTACT, DROP, DROP_PER_CONFIG, SKIP, INTACT_LONG, DROP_LONG, N_RUNS };
-    SweepRun runs[N_RUNS];
+    int A = SWEEP_ANSWER, all = drop.n * A;
+    enum { INTACT, DROP, DROP_PER_CONFIG, BLOCKS, LOGITS_ONE, LOGITS_ALL, LP_ONE, LP_ALL,   // 24 tokens
+           INTACT_LONG, DROP_LONG, BLOCKS_LONG, SKIP, N_ITEMS };
+    SweepRun runs[N_ITEMS];
+    PartRun parts[N_ITEMS];
+    Timed items[N_ITEMS];
     sweep_init(&runs[INTACT], b, NULL, b->tokens, SWEEP_T, 0);
     // scoreloss keeps every configuration's answer rows and unembeds them together
     // (batched); DROP_PER_CONFIG is the older way, one unembedding per configuration.
@@ -615,29 +695,59 @@ static void bench_sweeps(Bench *b) {
     sweep_init(&runs[SKIP], b, &skip, b->tokens, SWEEP_T, 1);
     sweep_init(&runs[INTACT_LONG], b, NULL, b->tokens, PREFILL_T, 0);
     sweep_init(&runs[DROP_LONG], b, &drop, b->tokens, PREFILL_T, 1);
-    Timed items[N_RUNS];
-    for (int i = 0; i < N_RUNS; i++) items[i] = (Timed){run_sweep, &runs[i], 0};
+    part_init(&parts[BLOCKS], b, SWEEP_T, 0, 0);
+    part_init(&parts[BLOCKS_LONG], b, PREFILL_T, 0, 0);
+    part_init(&parts[LOGITS_ONE], b, 0, A, 0);
+    part_init(&parts[LOGITS_ALL], b, 0, all, 0);
+    part_init(&parts[LP_ONE], b, 0, A, 1);
+    part_init(&parts[LP_ALL], b, 0, all, 1);
+    for (int i = 0; i < N_ITEMS; i++) {
+        int part = i == BLOCKS || i == BLOCKS_LONG || (i >= LOGITS_ONE && i <= LP_ALL);
+        items[i] = part ? (Timed){run_part, &parts[i], 0} : (Timed){run_sweep, &runs[i], 0};
+    }
     // cheap items often (ratios taken between items of one group), dear ones less
-    time_interleaved(b, &items[INTACT], 3, short_rounds(b));
+    time_interleaved(b, &items[INTACT], LP_ALL - INTACT + 1, short_rounds(b));
+    time_interleaved(b, &items[INTACT_LONG], BLOCKS_LONG - INTACT_LONG + 1, 3 * b->o.reps);
     time_interleaved(b, &items[SKIP], 1, b->o.reps);
-    time_interleaved(b, &items[INTACT_LONG], 2, 3 * b->o.reps);
+    SweepParts p24 = {items[BLOCKS].best, items[LOGITS_ONE].best, items[LOGITS_ALL].best, items[LP_ONE].best,
+                      items[LP_ALL].best};
+    SweepParts p128 = p24;
+    p128.t_blocks = items[BLOCKS_LONG].best;
     double t_intact = items[INTACT].best;
 
-    snprintf(fig, sizeof fig, "drop-last (%d configs) cost / intact pass", drop.n);
-    ratio_row(b, S, fig, items[DROP].best, t_intact, runs[DROP].blocks, SWEEP_T, drop.n, 1);
-    int same = memcmp(runs[DROP].lp, runs[DROP_PER_CONFIG].lp, sizeof(double) * (size_t)drop.n * SWEEP_ANSWER) == 0;
-    ratio_row(b, S, same ? "  same, one unembedding per configuration (before)" : "  same, per configuration: log-probs DIFFER",
-              items[DROP_PER_CONFIG].best, t_intact, runs[DROP].blocks, SWEEP_T, drop.n, 0);
-    snprintf(fig, sizeof fig, "drop-last cost / intact pass, record of %d tokens", PREFILL_T);
-    ratio_row(b, S, fig, items[DROP_LONG].best, items[INTACT_LONG].best, runs[DROP_LONG].blocks, PREFILL_T, drop.n, 1);
+    snprintf(fig, sizeof fig, "drop-last (%d configs) / intact pass, %d tokens", drop.n, SWEEP_T);
+    ratio_row(b, S, fig, items[DROP].best, t_intact, runs[DROP].blocks, SWEEP_T, drop.n, &p24, 1);
+    snprintf(fig, sizeof fig, "drop-last (%d configs) / intact pass, %d tokens", drop.n, PREFILL_T);
+    ratio_row(b, S, fig, items[DROP_LONG].best, items[INTACT_LONG].best, runs[DROP_LONG].blocks, PREFILL_T, drop.n, &p128, 1);
+    int same = memcmp(runs[DROP].lp, runs[DROP_PER_CONFIG].lp, sizeof(double) * (size_t)all) == 0;
+    snprintf(fig, sizeof fig, same ? "  %d tokens, one unembedding per config (before)" : "  %d tokens, per config: log-probs DIFFER",
+             SWEEP_T);
+    ratio_row(b, S, fig, items[DROP_PER_CONFIG].best, t_intact, runs[DROP].blocks, SWEEP_T, drop.n, &p24, 0);
 
     Row *r = row_add(&b->table, S, (double)runs[DROP].blocks, "blocks", (double)trie_blocks(&drop), 1, "drop-last blocks run");
     row_basis(r, "distinct prefixes (naive: %ld)", naive_blocks(&drop));
     r = row_add(&b->table, S, (double)runs[SKIP].blocks, "blocks", (double)trie_blocks(&skip), 1, "skip-one blocks run");
     row_basis(r, "distinct prefixes (naive: %ld = %d configs x their blocks)", naive_blocks(&skip), skip.n);
-    snprintf(fig, sizeof fig, "skip-one (%d configs) cost / intact pass", skip.n);
-    ratio_row(b, S, fig, items[SKIP].best, t_intact, runs[SKIP].blocks, SWEEP_T, skip.n, 0);
-    for (int i = 0; i < N_RUNS; i++) sweep_free(&runs[i]);
+    snprintf(fig, sizeof fig, "skip-one (%d configs) / intact pass, %d tokens", skip.n, SWEEP_T);
+    ratio_row(b, S, fig, items[SKIP].best, t_intact, runs[SKIP].blocks, SWEEP_T, skip.n, &p24, 0);
+
+    double f24 = parts_floor(b, &p24, runs[DROP].blocks), f128 = parts_floor(b, &p128, runs[DROP_LONG].blocks);
+    double t_met = floor_target_T(&p24, &p128);
+    char when[64];
+    if (t_met <= 0) snprintf(when, sizeof when, "at no record length");
+    else if (t_met <= SWEEP_T) snprintf(when, sizeof when, "already at %d tokens", SWEEP_T);
+    else snprintf(when, sizeof when, "from about %.0f tokens", t_met);
+    note(b, "drop-last floor (exact fp32, each part at the rate its kernel reaches alone): %.2f at %d tokens, %.2f at %d;"
+            " it meets %.2f %s.  FLOP ratios %.2f and %.2f: no floor, the intact pass reads the %.0f MB output"
+            " matrix for its %d rows as well\n",
+         f24, SWEEP_T, f128, PREFILL_T, SWEEP_TARGET, when,
+         sweep_cost(b, runs[DROP].blocks, SWEEP_T, all, 1) / sweep_cost(b, b->L, SWEEP_T, A, 1),
+         sweep_cost(b, runs[DROP_LONG].blocks, PREFILL_T, all, 1) / sweep_cost(b, b->L, PREFILL_T, A, 1),
+         4.0 * b->V * b->C / 1e6, A);
+    for (int i = 0; i < N_ITEMS; i++) {
+        if (items[i].run == run_part) part_free(&parts[i]);
+        else sweep_free(&runs[i]);
+    }
     configs_free(&drop);
     configs_free(&skip);
 }
@@ -821,9 +931,9 @@ static void date_string(char *buf, size_t len) {
 static void print_header(const Bench *b, FILE *f, const char *date) {
     const MachineInfo *mi = &b->mi;
     fprintf(f, "autointerp bench, %s\n", date);
-    fprintf(f, "machine: %s, %d CPUs (%d threads used), %.0f MHz, AVX2 %s, FMA %s, AVX-512F %s; load %.2f at start\n",
+    fprintf(f, "machine: %s, %d CPUs (%d threads used), %.0f MHz, AVX2 %s, FMA %s, AVX-512F %s; kernel path %s; load %.2f at start\n",
             mi->model_name, mi->n_cpus, b->threads, mi->mhz, mi->has_avx2 ? "yes" : "no", mi->has_fma ? "yes" : "no",
-            mi->has_avx512f ? "yes" : "no", mi->load1);
+            mi->has_avx512f ? "yes" : "no", matmul_kernel_name(), mi->load1);
     fprintf(f, "model: %s (L=%d C=%d heads=%d V=%d n_ctx=%d, %.1fM params, %s, %s)\n", b->o.model_dir, b->L, b->C,
             b->NH, b->V, b->m.cfg.n_ctx, b->m.n_params / 1e6, b->m.dtype,
             b->m.converted ? "some weights copied at open" : "weights used in place from the mmap");
