@@ -238,7 +238,7 @@ INLINE void dot_step(__m512 s[DOT_ROWS][DOT_COLS], const float *in, size_t ldi, 
     for (int r = 0; r < M; r++) x[r] = full ? _mm512_loadu_ps(in + r * ldi + i) : _mm512_maskz_loadu_ps(load, in + r * ldi + i);
 #pragma GCC unroll 6
     for (int v = 0; v < N; v++) {
-        __m512 ev = wload(e, (ptrdiff_t)(v * lde) + i, load, full, BF);   // i < 0 in the first vector when off > 0
+        __m512 ev = wload(e, (ptrdiff_t)(v * lde) + i, load, full, BF);
 #pragma GCC unroll 4
         for (int r = 0; r < M; r++)
             s[r][v] = full ? _mm512_fmadd_ps(x[r], ev, s[r][v]) : _mm512_mask3_fmadd_ps(x[r], ev, s[r][v], add);
@@ -252,11 +252,14 @@ INLINE void dot_body(float *out, size_t ldo, const float *in, size_t ldi, const 
     for (int r = 0; r < M; r++)
 #pragma GCC unroll 6
         for (int v = 0; v < N; v++) s[r][v] = _mm512_setzero_ps();
-    int i = -off, padded = (C + 15) / 16 * 16;
-    if (off) {   // positions -off .. 15 - off
+    int i = 0, padded = (C + 15) / 16 * 16;
+    if (off) {   // positions -off .. 15 - off, from bases `off` elements before the rows
+        // (integer arithmetic: a pointer before an array's start is undefined in C)
         __mmask16 add = (__mmask16)(0xFFFFu << off);
-        dot_step(s, in, ldi, e, lde, M, N, i, add & tail_mask(C + off), add, 0, BF);
-        i += 16;
+        const float *in0 = (const float *)(uintptr_t)((uintptr_t)in - (size_t)off * sizeof(float));
+        const void *e0 = (const void *)(uintptr_t)((uintptr_t)e - (size_t)off * (BF ? 2 : sizeof(float)));
+        dot_step(s, in0, ldi, e0, lde, M, N, 0, add & tail_mask(C + off), add, 0, BF);
+        i = 16 - off;
     }
     for (int line = 0; i + 16 <= C; i += 16, line++) {
         if (line < pf_lines) __builtin_prefetch(pf + (size_t)line * 64, 0, 3);
