@@ -11,11 +11,10 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/autointerp-test.XXXXXX")
 # Under tests/run.sh (AUTOINTERP_TEST_KEEP_TMP=1) the scratch stays: run.sh searches it
 # for the sentinel secrets after the script ends, then removes it.
 tmp_cleanup() { [ -n "${AUTOINTERP_TEST_KEEP_TMP:-}" ] || rm -rf "$TMP"; }
-trap tmp_cleanup EXIT
 PY=/usr/bin/python3          # Debian's python3, which has python3-numpy
 VOCAB="$ROOT/build/vocab"
 
-# Local test servers started with `serve` are stopped when the script ends.
+# At exit: local test servers started with `serve` are stopped, and $TMP removed.
 PIDS=""
 trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; tmp_cleanup' EXIT
 
