@@ -622,7 +622,8 @@ static void part_free(PartRun *p) { free(p->resid), free(p->logits), free(p->tar
 static void run_part(Bench *b, void *ctx) {
     PartRun *p = ctx;
     char err[512];
-    if (p->T > 0) {   // the blocks (in place: the values drift, the cost does not)
+    if (p->T > 0) {   // the embeddings, then the blocks in place
+        check(tf_embed(&b->m, b->tokens, p->T, 0, p->resid, err, sizeof err), "embed", err);
         for (int l = 0; l < b->L; l++) check(tf_block_forward(&b->m, l, p->resid, p->T, &b->ws, err, sizeof err), "block", err);
     } else if (p->logprobs) {
         check(tf_target_logprobs(p->logits, p->rows, b->V, p->targets, p->lp, err, sizeof err), "logprobs", err);
