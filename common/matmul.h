@@ -84,11 +84,12 @@ void matmul_transposed_forward(float *out, const float *in, const float *e,
 
 // ----------------------------------------------------------------------------
 // bf16 weights (opt-in, see gpt2_use_bf16): a weight is a uint16_t holding the upper half
-// of an IEEE fp32 (bfloat16).  Widening to fp32 is exact (a 16-bit shift), so the kernels
-// below widen w/e block by block into per-thread scratch and run the fp32 kernels on it:
-// on one path, each is BIT-IDENTICAL to its fp32 counterpart called with bf16_widen(w)
-// (same order of operations, same determinism contract); only the bytes read from
-// memory halve.
+// of an IEEE fp32 (bfloat16).  Widening to fp32 is exact (a 16-bit shift) and the kernels
+// below keep the fp32 order of operations, so on one path each is BIT-IDENTICAL to its
+// fp32 counterpart called with bf16_widen(w) (same determinism contract); only the bytes
+// read from memory halve.  Decoding (the streamed rows) and the unembedding widen in
+// registers on the AVX-512 and AVX2 paths; prompts (register tiles) widen each segment
+// of weights once into per-thread scratch, as the generic path does everywhere.
 
 // dst[i] = src[i] rounded to bfloat16, to nearest even (a NaN stays a NaN; a finite value
 // above the largest bfloat16 becomes inf).
