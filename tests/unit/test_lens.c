@@ -125,6 +125,7 @@ static void test_file(const char *dir) {
     CHECK("truncated refused", lens_load(&u, bad, 3, 5, err, sizeof err) == -1 && strstr(err, "bytes"));
     unsigned char *g = xmalloc(len + 4);
     memcpy(g, f, len);
+    memset(g + len, 0, 4);
     write_bytes(bad, g, len + 4);
     CHECK("trailing bytes refused", lens_load(&u, bad, 3, 5, err, sizeof err) == -1);
     g[0] = 'X';
