@@ -410,22 +410,23 @@ static void unembed_task(void *ctx, int task, int worker) {
     // bytes prefetched per call (by the kernel, spread over its loop); none with a single
     // row block (the hardware prefetcher follows the rows of e on its own then)
     size_t pf_step = n_tblocks > 1 ? (tile_bytes / n_tblocks + 63) / 64 * 64 : 0;
-    const char *end = e + (size_t)v1 * C * size;
+    size_t end = (size_t)v1 * C * size;   // offsets in bytes from e (no pointer past the chunk)
     for (int v = v0; v < v1; v += k->dot_cols) {
         int n = v1 - v < k->dot_cols ? v1 - v : k->dot_cols;
         // the next tile's rows of e are fetched while this one is used by every row block
-        const char *pf = e + (size_t)(v + n) * C * size;
+        size_t pf = (size_t)(v + n) * C * size;
         if (wide) k->widen_bf16(wide, job->e16 + (size_t)v * C, (size_t)n * C);
         const float *ev = wide ? wide : job->e16 ? NULL : job->e + (size_t)v * C;
         for (int t = 0; t < T; t += k->dot_rows) {
             int m = T - t < k->dot_rows ? T - t : k->dot_rows;
-            size_t pf_bytes = pf >= end ? 0 : (size_t)(end - pf) < pf_step ? (size_t)(end - pf) : pf_step;
+            size_t pf_bytes = pf >= end ? 0 : end - pf < pf_step ? end - pf : pf_step;
+            const char *pf_at = pf_bytes ? e + pf : e;
             float *o = job->out + (size_t)t * V + v;
             const float *x = job->in + (size_t)t * C;
             if (in_regs)
-                k->dot_tile_bf16(o, (size_t)V, x, (size_t)C, job->e16 + (size_t)v * C, (size_t)C, m, n, C, pf,
+                k->dot_tile_bf16(o, (size_t)V, x, (size_t)C, job->e16 + (size_t)v * C, (size_t)C, m, n, C, pf_at,
                                  (int)((pf_bytes + 63) / 64));
-            else k->dot_tile(o, (size_t)V, x, (size_t)C, ev, (size_t)C, m, n, C, pf, (int)((pf_bytes + 63) / 64));
+            else k->dot_tile(o, (size_t)V, x, (size_t)C, ev, (size_t)C, m, n, C, pf_at, (int)((pf_bytes + 63) / 64));
             pf += pf_step;
         }
     }
