@@ -89,6 +89,7 @@ void agent_state_free(AgentState *s) {
     free(s->task_recorded);
     free(s->queued);
     free(s->report);
+    free(s->last_experiment);
     memset(s, 0, sizeof *s);
 }
 
@@ -159,11 +160,16 @@ static char *read_sweeps(const Record *r) {
 static void read_experiment_action(AgentState *s, const Record *r, long long step) {
     char *name = field_str(r, "name");
     if (!name) return;
-    int resume = 0;
+    int resume = 0, after_interruption = 0;
     record_bool(r, "resume", &resume, NULL, 0);
+    record_bool(r, "after_interruption", &after_interruption, NULL, 0);
+    free(s->last_experiment);
+    s->last_experiment = xstrdup(name);
     AgentExperiment *old = agent_experiment_find(s, name);
     if (old) {   // a re-run (or a repeated name): the same experiment, once more
-        old->attempts++;
+        // ... unless it takes the place of a run that was cut off (agent_forced_action)
+        if (resume && after_interruption) s->n_after_interruption++;
+        else old->attempts++;
         free(name);
         return;
     }
@@ -199,6 +205,8 @@ static void read_action(AgentState *s, const Record *r) {
     long long step = 0;
     record_int(r, "step", &step, NULL, 0);
     s->n_actions++;
+    free(s->last_experiment);   // set again below when this action is an experiment
+    s->last_experiment = NULL;
     if (step > s->last_step && step < 1000000000) s->last_step = (int)step;
     free(s->queued);
     s->queued = NULL;
@@ -773,6 +781,7 @@ static void action_members(JsonBuf *b, const AgentAction *a, int step) {
             for (int t = 0; t < AGENT_N_TOOLS; t++)
                 if (a->need[t]) jb_sep(b), jb_cstr(b, agent_tool_names[t]);
             jb_raw(b, "]", 1);
+            if (a->after_interruption) jb_key(b, "after_interruption"), jb_puts(b, "true");
         }
         break;
     case AGENT_ACTION_NOTE:
@@ -1032,7 +1041,7 @@ static void experiment_to_action(const AgentExperiment *e, AgentAction *a) {
     a->planner = "resume";
 }
 
-int agent_forced_action(const AgentState *s, AgentAction *a) {
+int agent_forced_action(const AgentState *s, const AgentOptions *o, AgentAction *a) {
     memset(a, 0, sizeof *a);
     if (s->report) {
         a->type = AGENT_ACTION_REPORT;
@@ -1044,9 +1053,12 @@ int agent_forced_action(const AgentState *s, AgentAction *a) {
     for (int i = 0; i < s->n_exp; i++) {
         const AgentExperiment *e = &s->exp[i];
         int need[AGENT_N_TOOLS];
-        if (agent_experiment_complete(e, need) || e->attempts >= AGENT_MAX_ATTEMPTS) continue;
+        if (agent_experiment_complete(e, need)) continue;
+        int interrupted = o->new_run && s->last_experiment && !strcmp(s->last_experiment, e->name);
+        if (e->attempts - interrupted >= AGENT_MAX_ATTEMPTS) continue;
         experiment_to_action(e, a);
         memcpy(a->need, need, sizeof need);
+        a->after_interruption = interrupted;
         a->queued = s->queued ? xstrdup(s->queued) : NULL;
         return 1;
     }
@@ -1054,5 +1066,5 @@ int agent_forced_action(const AgentState *s, AgentAction *a) {
 }
 
 int agent_report_due(const AgentState *s, const AgentOptions *o) {
-    return o->finish || (o->max_steps > 0 && s->n_actions >= o->max_steps);
+    return o->finish || (o->max_steps > 0 && s->n_actions - s->n_after_interruption >= o->max_steps);
 }

@@ -103,7 +103,8 @@ typedef struct {
     int examples;               // n asked for
     int samples;                // examples runlayers/topk see: min(AGENT_SAMPLES, examples)
     int step;                   // the step of the action that planned it
-    int attempts;               // actions that (re)started it (1 + resumes)
+    int attempts;               // actions that (re)started it (1 + resumes), less the runs
+                                //   that were interrupted (see agent_forced_action)
     char *planner;              // "builtin" / "llm" (owned), or NULL
     char *hypothesis;           // what the experiment tests (owned), or NULL
     char *sweeps;               // the action's "sweeps", space-separated (owned), or NULL
@@ -135,6 +136,8 @@ typedef struct {
     char **task_recorded;       // (n_task_recorded) tasks that have a "task" record
     int n_task_recorded;
     int n_actions;              // action records
+    int n_after_interruption;   // of which re-runs after an interruption (not counted as steps)
+    char *last_experiment;      // the experiment the last action record (re)started, or NULL
     int last_step;              // largest "step" of an action record (0: none)
     char *queued;               // raw JSON array of the last action's "queued" tool calls
     char *report;               // markdown of the last report record, or NULL
@@ -232,6 +235,7 @@ typedef struct {
     char *method_arg;           // ablation: the sweep; patching: the hook (resid_pre, head, ...)
     int resume;                 // 1: a re-run of the journalled experiment `name`
     int need[AGENT_N_TOOLS];    // resume: the tools whose results are missing (else all 1)
+    int after_interruption;     // resume: the run before was interrupted (agent_forced_action)
     // note (also uses task; an experiment may carry a hypothesis too)
     char *experiment, *observation, *hypothesis;   // experiment, hypothesis may be NULL
     // report
@@ -246,7 +250,8 @@ void agent_action_free(AgentAction *a);
 // The printed line of action a at step `step`, with its '\n', appended to out:
 //   {"type":"experiment","step","name","task","configurations","labels","examples",
 //    "samples"[,"sweeps"][,"method"[,"patch_hook"]][,"hypothesis"][,"resume":true,
-//    "rerun":[tools]],"planner"}      (a method experiment: samples 0, only scoreloss runs)
+//    "rerun":[tools][,"after_interruption":true]],"planner"}
+//                                     (a method experiment: samples 0, only scoreloss runs)
 //   {"type":"note","step","experiment"?,"task"?,"observation","hypothesis"?,"planner"}
 //   {"type":"report","step","markdown","planner"}
 void agent_action_json(JsonBuf *out, const AgentAction *a, int step);
@@ -285,15 +290,22 @@ typedef struct {
     int examples;               // examples per experiment of the built-in planner
     int max_steps;              // actions before the report is due; 0: no limit
     int finish;                 // write the report now
+    int new_run;                // the first step of a loop run (agentstep --new-run)
 } AgentOptions;
 
 // The action that needs no planner, if any: the journal's report when it has one
 // (finished), or an experiment whose results are incomplete, re-run (resume) — unless it
 // already ran AGENT_MAX_ATTEMPTS times, then it is left as it is; a re-run carries the
 // last action's queued calls on.  1 with *a filled, 0 when the planner must decide.
-int agent_forced_action(const AgentState *s, AgentAction *a);
+// Interruptions are not attempts: on the first step of a loop run (o->new_run), an
+// incomplete experiment that the journal's last action (re)started was cut off by the
+// end of the previous run (a kill, a crash, Ctrl-C), not run to its end; its re-run is
+// marked after_interruption, and the interrupted run counts neither among the
+// experiment's attempts nor as a step (agent_report_due).
+int agent_forced_action(const AgentState *s, const AgentOptions *o, AgentAction *a);
 
-// Does the step budget call for the report (opts->finish, or max_steps actions taken)?
+// Does the step budget call for the report (opts->finish, or max_steps actions taken, not
+// counting interrupted runs)?
 int agent_report_due(const AgentState *s, const AgentOptions *o);
 
 // ----------------------------------------------------------------------------- text

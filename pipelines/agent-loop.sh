@@ -117,11 +117,14 @@ run_experiment() {
 
 iterations=0
 finish=()
+# The first step of this run: an experiment the last run left incomplete was interrupted
+# (kill -9, a crash); agentstep re-runs it without counting the cut-off run as an attempt.
+new_run=(--new-run)
 while :; do
   iterations=$((iterations + 1))
   # A safety net beyond agentstep's own --max-steps (re-runs are steps too).
   [ "$max_steps" -gt 0 ] && [ "$iterations" -gt $((max_steps + 10)) ] && finish=(--finish)
-  "$BIN/agentstep" "${step_args[@]}" ${finish[@]+"${finish[@]}"} --sh "$work/action.sh" >"$work/action.json"
+  "$BIN/agentstep" "${step_args[@]}" ${finish[@]+"${finish[@]}"} ${new_run[@]+"${new_run[@]}"} --sh "$work/action.sh" >"$work/action.json"
   rc=$?
   if [ "$rc" -ne 0 ] && [ "${#finish[@]}" -gt 0 ]; then
     # The LLM could not write the report: assemble it from the notes instead.
@@ -129,6 +132,7 @@ while :; do
     rc=$?
   fi
   [ "$rc" -eq 0 ] || { echo "agent-loop: agentstep failed (exit $rc)" >&2; exit "$rc"; }
+  new_run=()
   cat "$work/action.json"
   unset type step name task examples samples n_configs n_sweeps need_scoreloss need_runlayers need_topk method patch_hook
   # shellcheck disable=SC1091

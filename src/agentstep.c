@@ -17,7 +17,7 @@
 static const char usage_short[] =
     "usage: agentstep --journal FILE [--model M] [--planner builtin|llm] [--llm-model NAME]\n"
     "                 [--max-steps N] [--tasks a,b,c] [--examples N] [--context-budget CHARS]\n"
-    "                 [--max-retries N] [--finish] [--sh FILE] [--print-prompt]\n";
+    "                 [--max-retries N] [--finish] [--new-run] [--sh FILE] [--print-prompt]\n";
 
 static const char usage_long[] =
     "Reads the experiment journal, decides ONE next action, appends it to the journal and\n"
@@ -33,6 +33,9 @@ static const char usage_long[] =
     "  --context-budget C    characters of prompt for the LLM (default 24000)\n"
     "  --max-retries N       corrections of bad LLM replies per step (default 3)\n"
     "  --finish              write the report now\n"
+    "  --new-run             the first step of a loop run: an incomplete experiment the\n"
+    "                        journal's last action started was interrupted; its re-run\n"
+    "                        does not count as an attempt or a step (agent-loop.sh)\n"
     "  --sh FILE             also write the action as shell assignments (agent-loop.sh)\n"
     "  --print-prompt        print the LLM's system prompt and user message, do nothing\n"
     "Environment: OPENAI_API_KEY, OPENAI_BASE_URL, AUTOINTERP_LLM_MODEL and the other\n"
@@ -47,7 +50,7 @@ typedef struct {
     const char *tasks[MAX_TASKS];
     int n_tasks;
     char *tasks_buf;
-    int examples, max_steps, finish, print_prompt;
+    int examples, max_steps, finish, new_run, print_prompt;
     int llm;                // the LLM plans (use_llm)
     AgentLlmOptions llm_opt;
 } Options;
@@ -89,14 +92,16 @@ static int use_llm(const Options *o) {
 }
 
 static void parse_options(int argc, char **argv, Options *o) {
-    enum { JOURNAL = 256, MODEL, PLANNER, LLM_MODEL, MAX_STEPS, TASKS, EXAMPLES, BUDGET, RETRIES, FINISH, SH, PROMPT };
+    enum { JOURNAL = 256, MODEL, PLANNER, LLM_MODEL, MAX_STEPS, TASKS, EXAMPLES, BUDGET, RETRIES, FINISH, NEW_RUN, SH,
+           PROMPT };
     static const struct option longopts[] = {
         {"journal", required_argument, 0, JOURNAL}, {"model", required_argument, 0, MODEL},
         {"planner", required_argument, 0, PLANNER}, {"llm-model", required_argument, 0, LLM_MODEL},
         {"max-steps", required_argument, 0, MAX_STEPS}, {"tasks", required_argument, 0, TASKS},
         {"examples", required_argument, 0, EXAMPLES}, {"context-budget", required_argument, 0, BUDGET},
         {"max-retries", required_argument, 0, RETRIES}, {"finish", no_argument, 0, FINISH},
-        {"sh", required_argument, 0, SH}, {"print-prompt", no_argument, 0, PROMPT},
+        {"new-run", no_argument, 0, NEW_RUN}, {"sh", required_argument, 0, SH},
+        {"print-prompt", no_argument, 0, PROMPT},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     memset(o, 0, sizeof *o);
@@ -121,6 +126,7 @@ static void parse_options(int argc, char **argv, Options *o) {
         case BUDGET: o->llm_opt.context_budget = (int)arg_integer(optarg, 1000, 10000000, "--context-budget"); break;
         case RETRIES: o->llm_opt.max_retries = (int)arg_integer(optarg, 0, 100, "--max-retries"); break;
         case FINISH: o->finish = 1; break;
+        case NEW_RUN: o->new_run = 1; break;
         case SH: o->sh = optarg; break;
         case PROMPT: o->print_prompt = 1; break;
         case 'h': printf("%s\n%s", usage_short, usage_long); exit(0);
@@ -194,7 +200,7 @@ static void print_prompt(const AgentState *s, const AgentOptions *ao, const Opti
 static void decide(const Options *o, const AgentOptions *ao, const AgentState *s, Journal *j, int step,
                    AgentAction *a) {
     char err[2048];
-    if (!ao->finish && agent_forced_action(s, a)) return;   // finished, or a re-run
+    if (!ao->finish && agent_forced_action(s, ao, a)) return;   // finished, or a re-run
     if (!o->llm) {
         if (agent_plan_builtin(s, ao, a, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
         return;
@@ -223,7 +229,7 @@ int main(int argc, char **argv) {
     AgentState s;
     load_state(&o, &log, &s);
     AgentOptions ao = {.tasks = o.tasks, .n_tasks = o.n_tasks, .examples = o.examples, .max_steps = o.max_steps,
-                       .finish = o.finish};
+                       .finish = o.finish, .new_run = o.new_run};
     if (o.print_prompt) {
         print_prompt(&s, &ao, &o);
     } else {

@@ -72,3 +72,32 @@ hub_isolate() {
         HF_HUB_DOWNLOAD_TIMEOUT HF_HUB_ETAG_TIMEOUT
   export HF_HOME="$TMP/hfhome"
 }
+
+# agent_isolate: the agent's built-in planner whatever the environment (no LLM key, URL
+# or chat model); LOOP is pipelines/agent-loop.sh, which runs the tools of $BIN (not
+# those of the checkout's bin/: the sanitizer and valgrind passes test their own).
+agent_isolate() {
+  unset OPENAI_API_KEY OPENAI_BASE_URL AUTOINTERP_LLM_MODEL
+  LOOP=$ROOT/pipelines/agent-loop.sh
+  export AUTOINTERP_BIN=$BIN
+}
+
+# val FILE EXPR: EXPR evaluated in Python with L = the JSON lines of FILE (unreadable ones
+# skipped), printed.
+val() {
+  $PY -c '
+import json, sys
+L = []
+for l in open(sys.argv[1], encoding="utf-8"):
+    try: L.append(json.loads(l))
+    except ValueError: pass
+print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+# group_start CMD...: CMD in the background in a session and process group of its own
+# (setsid), so that group_kill reaches every process it starts.  Sets GPID.
+group_start() { setsid "$@" & GPID=$!; }
+# group_kill: SIGKILL to every process of that group (`kill -9 -PGID`: dash's kill takes
+# no `--`), then waits for CMD.  Sets GST: 137 when the kill ended it, else its own exit
+# status (it had ended before).
+group_kill() { kill -9 "-$GPID" 2>/dev/null; wait "$GPID" 2>/dev/null; GST=$?; }

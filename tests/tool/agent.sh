@@ -10,27 +10,15 @@
 . "$(dirname "$0")/../lib.sh"
 M=$TMP/model
 tiny_model "$M"
-LOOP=$ROOT/pipelines/agent-loop.sh
 MOCK=$ROOT/tests/ref/mockllm.py
 # The run's sentinel key (tests/run.sh) when there is one, so that the suite-wide secret
 # scan searches for the key that went through the loop.
 SECRET=${OPENAI_API_KEY:-sk-agent-SENTINEL-51c0ffee}
 PIDS=""
 trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; tmp_cleanup' EXIT
-unset OPENAI_API_KEY OPENAI_BASE_URL AUTOINTERP_LLM_MODEL
+agent_isolate   # the built-in planner unless a test names the LLM; LOOP
 export AUTOINTERP_LLM_BACKOFF_BASE=0.01
 cd "$TMP" || exit 1
-
-# val FILE EXPR: EXPR evaluated in Python with L = the JSON lines of FILE (torn ones skipped).
-val() {
-  $PY -c '
-import json, sys
-L = []
-for l in open(sys.argv[1], encoding="utf-8"):
-    try: L.append(json.loads(l))
-    except ValueError: pass
-print(eval(sys.argv[2]))' "$1" "$2"
-}
 
 # ---------------------------------------------------------------- the built-in planner, full loop
 bash "$LOOP" --journal b.ndjson --model "$M" --tasks facts,addition --examples 3 --report-dir brep > b.out 2> b.err
@@ -270,22 +258,24 @@ EOF
 check_eq "resume after a cut: every result in once (deduplicated), notes as in the uninterrupted run, a report" \
   "$($PY complete.py c.ndjson b.ndjson)" "7 [] True [] 1"
 
-# kill -9 the whole loop at several points, then run it to the end.
+# kill -9 the whole loop at several points, then run it to the end (tests/tool/agent_kill.sh
+# kills it at many random moments).
 run_until() {   # N: run the loop in its own process group; kill -9 it once the journal has grown by N lines
   want=$(( $(cat k.ndjson 2>/dev/null | wc -l) + $1 ))
-  setsid bash "$LOOP" --journal k.ndjson --model "$M" --tasks facts --examples 3 --report-dir krep > /dev/null 2>> k.err &
-  pid=$!
+  group_start bash "$LOOP" --journal k.ndjson --model "$M" --tasks facts --examples 3 --report-dir krep > /dev/null 2>> k.err
   i=0
-  while kill -0 "$pid" 2>/dev/null && [ "$(cat k.ndjson 2>/dev/null | wc -l)" -lt "$want" ] && [ $i -lt 500 ]; do
+  while kill -0 "$GPID" 2>/dev/null && [ "$(cat k.ndjson 2>/dev/null | wc -l)" -lt "$want" ] && [ $i -lt 500 ]; do
     sleep 0.01; i=$((i + 1))
   done
-  kill -9 -- "-$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
+  group_kill
+  kills="$kills $GST"
 }
+kills=""
 run_until 25
 run_until 60
 run_until 90
 k1=$(wc -l < k.ndjson)
+check_eq "kill -9: each of the three runs killed (exit 137)" "$kills" " 137 137 137"
 bash "$LOOP" --journal k.ndjson --model "$M" --tasks facts --examples 3 --report-dir krep > k.out 2>> k.err
 check_eq "resume after kill -9: exit 0" "$?" 0
 check_eq "resume after kill -9: one meta record" "$(val k.ndjson 'sum(r["kind"] == "meta" for r in L)')" 1

@@ -7,24 +7,13 @@
 . "$(dirname "$0")/../lib.sh"
 M=$TMP/model
 tiny_model "$M"
-LOOP=$ROOT/pipelines/agent-loop.sh
 MOCK=$ROOT/tests/ref/mockllm.py
 PIDS=""
 trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; tmp_cleanup' EXIT
 KEY=${OPENAI_API_KEY:-sk-test-agent-interp}   # tests/run.sh's sentinel, which it scans for
-unset OPENAI_API_KEY OPENAI_BASE_URL AUTOINTERP_LLM_MODEL
+agent_isolate   # the built-in planner unless a test names the LLM; LOOP
 export AUTOINTERP_LLM_BACKOFF_BASE=0.01
 cd "$TMP" || exit 1
-
-val() {
-  $PY -c '
-import json, sys
-L = []
-for l in open(sys.argv[1], encoding="utf-8"):
-    try: L.append(json.loads(l))
-    except ValueError: pass
-print(eval(sys.argv[2]))' "$1" "$2"
-}
 
 # ---------------------------------------------------------------- the built-in plan
 bash "$LOOP" --journal b.ndjson --model "$M" --tasks facts-pairs --examples 3 --report-dir brep > b.out 2> b.err

@@ -174,7 +174,7 @@ static void test_state(void) {
     CHECK_INT("kind: drop-last", agent_experiment_kind(e), AGENT_KIND_DROP_LAST);
 
     AgentAction a;
-    CHECK_INT("forced: a re-run", agent_forced_action(&s, &a), 1);
+    CHECK_INT("forced: a re-run", agent_forced_action(&s, &OPTS, &a), 1);
     CHECK("forced: no queue to carry", a.queued == NULL);
     CHECK("forced: of e1, topk only", a.type == AGENT_ACTION_EXPERIMENT && a.resume && !strcmp(a.name, "e1") &&
                                           !a.need[0] && !a.need[1] && a.need[2]);
@@ -191,7 +191,7 @@ static void test_state(void) {
     add_line(&j, "{\"kind\":\"action\",\"time\":\"t\",\"type\":\"note\",\"step\":2,\"observation\":\"o\","
                  "\"queued\":[{\"name\":\"add_note\",\"arguments\":\"{}\"}]}");
     build(&s, &log, &j);
-    agent_forced_action(&s, &a);
+    agent_forced_action(&s, &OPTS, &a);
     CHECK_STR("forced: the queue carried on", a.queued, "[{\"name\":\"add_note\",\"arguments\":\"{}\"}]");
     CHECK_INT("state: next step", s.last_step + 1, 3);
     agent_action_free(&a);
@@ -203,8 +203,44 @@ static void test_state(void) {
         add_line(&j, "{\"kind\":\"action\",\"time\":\"t\",\"type\":\"experiment\",\"step\":2,\"name\":\"e1\","
                      "\"task\":\"facts\",\"configurations\":[[0,1],[0],[]],\"examples\":2,\"resume\":true}");
     build(&s, &log, &j);
-    CHECK_INT("forced: given up after the attempts", agent_forced_action(&s, &a), 0);
+    CHECK_INT("forced: given up after the attempts", agent_forced_action(&s, &OPTS, &a), 0);
     CHECK_INT("state: attempts counted", s.exp[0].attempts, AGENT_MAX_ATTEMPTS);
+    CHECK_STR("state: the last action's experiment", s.last_experiment, "e1");
+    // ... but the first step of a new loop run knows that the last of them was cut off
+    // (kill -9): it re-runs e1, marked, and that run takes the cut-off one's place.
+    AgentOptions new_run = OPTS;
+    new_run.new_run = 1;
+    CHECK_INT("forced: interrupted, re-run on a new run", agent_forced_action(&s, &new_run, &a), 1);
+    CHECK("forced: marked after_interruption", a.type == AGENT_ACTION_EXPERIMENT && a.resume && a.after_interruption);
+    agent_action_json(&out, &a, 4);
+    CHECK("forced: printed with after_interruption",
+          strstr(out.buf, "\"rerun\":[\"topk\"],\"after_interruption\":true") != NULL);
+    jb_free(&out);
+    agent_action_free(&a);
+    agent_state_free(&s);
+    journal_log_free(&log);
+    for (int i = 0; i < 5; i++)   // five more runs, each cut off: none is an attempt or a step
+        add_line(&j, "{\"kind\":\"action\",\"time\":\"t\",\"type\":\"experiment\",\"step\":4,\"name\":\"e1\","
+                     "\"task\":\"facts\",\"configurations\":[[0,1],[0],[]],\"examples\":2,\"resume\":true,"
+                     "\"after_interruption\":true}");
+    build(&s, &log, &j);
+    CHECK_INT("state: re-runs after interruptions are not attempts", s.exp[0].attempts, AGENT_MAX_ATTEMPTS);
+    CHECK_INT("state: nor steps", s.n_actions - s.n_after_interruption, 2 + AGENT_MAX_ATTEMPTS - 1);
+    CHECK_INT("forced: still re-run on a new run", agent_forced_action(&s, &new_run, &a), 1);
+    agent_action_free(&a);
+    CHECK_INT("forced: given up when the run went on after it", agent_forced_action(&s, &OPTS, &a), 0);
+    AgentOptions due = OPTS;
+    due.max_steps = 4;
+    CHECK_INT("report due: interrupted runs not counted", agent_report_due(&s, &due), 1);
+    due.max_steps = 5;
+    CHECK_INT("report not due: 4 steps of 5", agent_report_due(&s, &due), 0);
+    agent_state_free(&s);
+    journal_log_free(&log);
+    // The last action is a note: no experiment was cut off, the limit holds on a new run.
+    add_line(&j, "{\"kind\":\"action\",\"time\":\"t\",\"type\":\"note\",\"step\":5,\"observation\":\"o\"}");
+    build(&s, &log, &j);
+    CHECK("state: no last experiment after a note", s.last_experiment == NULL);
+    CHECK_INT("forced: given up, a new run after a note", agent_forced_action(&s, &new_run, &a), 0);
     agent_state_free(&s);
     journal_log_free(&log);
     jb_free(&j);
@@ -313,7 +349,7 @@ static void test_builtin(void) {
     // A report record: the investigation is finished.
     add_line(&j, "{\"kind\":\"report\",\"time\":\"t\",\"markdown\":\"## Done\"}");
     build(&s, &log, &j);
-    CHECK_INT("forced: finished", agent_forced_action(&s, &a), 1);
+    CHECK_INT("forced: finished", agent_forced_action(&s, &OPTS, &a), 1);
     CHECK("forced: the journal's report", a.type == AGENT_ACTION_REPORT && a.finished && !strcmp(a.markdown, "## Done"));
     agent_action_free(&a);
     agent_state_free(&s);
