@@ -205,11 +205,11 @@ static void rows_run(const MatmulJob *job, float *p, const float *w, size_t ldw,
     }
 }
 
-// bf16 weights: blocks of BF16_ROWS x BF16_COLS widened into L1-sized scratch, each run
-// through the rows kernel, k ascending per column: the rows kernel keeps every sum in p
-// between calls, so the sums are those of one call over all kc rows.  Rows outer, columns
-// inner: w is read row after row, as the fp32 path reads it (column blocks outer cost
-// 2x, the prefetchers losing the stream).
+// bf16 weights on a path without rows_bf16 (generic): blocks of BF16_ROWS x BF16_COLS
+// widened into L1-sized scratch, each run through the rows kernel, k ascending per
+// column: the rows kernel keeps every sum in p between calls, so the sums are those of
+// one call over all kc rows.  Rows outer, columns inner: w is read row after row, as the
+// fp32 path reads it (column blocks outer cost 2x, the prefetchers losing the stream).
 #define BF16_ROWS 8
 #define BF16_COLS 512
 
