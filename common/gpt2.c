@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "json.h"
 #include "matmul.h"
@@ -380,6 +382,19 @@ static int bf16_convert(uint16_t *dst, const Bf16Matrix *ms, char *err, size_t e
 
 #define BF16_ALIGN 32   // elements: each converted matrix starts on a 64-byte line
 
+// Drop the resident pages of an fp32 matrix that lies in the (read-only) mapping once its
+// bf16 copy exists: the forward no longer reads it, and a later reader (an embedding
+// lookup in a tied wte, gpt2_weight) faults its pages back in from the file.  Keeps the
+// resident size near that of the bf16 weights instead of fp32 + bf16.
+static void mapping_release(const SafeTensors *st, const float *w, size_t numel) {
+    if (!st || !st->map) return;
+    uintptr_t b = (uintptr_t)st->map, e = b + st->map_size, p = (uintptr_t)w, q = p + numel * sizeof *w;
+    if (p < b || q > e) return;   // converted storage, not the mapping
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = (p + page - 1) / page * page, hi = q / page * page;
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);   // advisory: failure is harmless
+}
+
 int gpt2_use_bf16(Gpt2 *m, char *err, size_t errlen) {
     if (m->lm_head16) return 0;
     int n = 4 * m->cfg.n_layer + 1, amb, rc = 0;
@@ -409,6 +424,7 @@ int gpt2_use_bf16(Gpt2 *m, char *err, size_t errlen) {
         rc = bf16_convert(next, &ms[i], err, errlen);
         *ms[i].slot = next;
         next += (ms[i].numel + BF16_ALIGN - 1) / BF16_ALIGN * BF16_ALIGN;
+        if (rc == 0) mapping_release(m->st, ms[i].f32, ms[i].numel);
     }
     free(ms);
     if (rc != 0) {   // back to fp32 only

@@ -94,9 +94,11 @@ int gpt2_weights_from_env(Gpt2Weights *w, char *err, size_t errlen);
 // (transformer.h) then uses instead of the fp32 ones.  A BF16 checkpoint's tensors are
 // used in place from the mapping when 2-byte aligned (then the forward computes with
 // exactly the fp32 path's weights); other tensors are rounded to nearest even from their
-// fp32 values.  The fp32 pointers stay valid and unchanged (embedding lookups,
-// LayerNorm, biases, gpt2_weight, gpt2_check_finite use them).  Calling it twice is
-// harmless.  0, or -1 with a message (a weight that overflows bf16).
+// fp32 values, and the resident pages of those fp32 matrices that lie in the mapping are
+// released (madvise; read again from the file if ever needed).  The fp32 pointers stay
+// valid and unchanged (embedding lookups, LayerNorm, biases, gpt2_weight,
+// gpt2_check_finite use them).  Calling it twice is harmless.  0, or -1 with a message
+// (a weight that overflows bf16).
 int gpt2_use_bf16(Gpt2 *m, char *err, size_t errlen);
 
 // The fp32 weights of tensor `name` ("h.3.mlp.c_fc.weight", "lm_head.weight"; a
