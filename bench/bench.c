@@ -264,9 +264,10 @@ static void bench_machine(Bench *b) {
     b->read_bw = read_bandwidth(BW_BYTES, n, reps);
     b->read_bw1 = read_bandwidth(BW_BYTES, 1, reps);
     Row *r = row_add(&b->table, S, b->copy_bw / 1e9, "GB/s", NAN, 0, "memory copy bandwidth, all threads");
-    row_basis(r, "memcpy of %zu MiB, bytes read + written", BW_BYTES >> 20);
+    row_basis(r, "memcpy of %zu MiB on huge pages, bytes read + written", BW_BYTES >> 20);
     r = row_add(&b->table, S, b->read_bw / 1e9, "GB/s", NAN, 0, "memory read bandwidth, all threads");
-    row_basis(r, "vector sum over %zu MiB, best of 1, 4, 8 streams per thread (the generation ceiling)", BW_BYTES >> 20);
+    row_basis(r, "vector sum over %zu MiB on huge pages, best of 1, 4, 8 streams per thread (the generation ceiling)",
+              BW_BYTES >> 20);
     r = row_add(&b->table, S, b->read_bw1 / 1e9, "GB/s", NAN, 0, "memory read bandwidth, 1 thread");
     row_basis(r, "as above, one thread (the naive reference's ceiling)");
 }

@@ -44,7 +44,7 @@ double peak_flops(Isa isa, int n_threads, double seconds, int reps);
 // Memory bandwidth in bytes/s over buffers of `bytes` each (two for copy), n_threads
 // threads, best of reps.  copy: 2 * bytes per pass; read: bytes per pass, vector loads of
 // the best ISA (chosen at run time), the best of 1, 4 and 8 streams read side by side
-// per thread.
+// per thread.  The buffers are asked for on transparent huge pages (MADV_HUGEPAGE).
 double copy_bandwidth(size_t bytes, int n_threads, int reps);
 double read_bandwidth(size_t bytes, int n_threads, int reps);
 
