@@ -78,11 +78,14 @@ finished() {
 # kill the experiment was given up, its results and note never came.)  Then a kill as
 # soon as the report record is in: while `report` writes report.md.
 lines_of() { cat "$1" 2>/dev/null | grep -c "$2"; }
+running() { [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ] && [ -e "/proc/$1" ]; }   # not a zombie
 kill_when() {   # JOURNAL PATTERN: run the loop, kill it once one more line matches PATTERN
   n=$(lines_of "$1" "$2")
   group_start bash "$LOOP" --journal "$1" --report-dir "$1.rep" $TASK > /dev/null 2>> chosen.err
   i=0
-  while [ "$(lines_of "$1" "$2")" -le "$n" ] && [ $i -lt $((3000 * SLOW)) ]; do sleep 0.01; i=$((i + 1)); done
+  while running "$GPID" && [ "$(lines_of "$1" "$2")" -le "$n" ] && [ $i -lt $((3000 * SLOW)) ]; do
+    sleep 0.01; i=$((i + 1))
+  done
   group_kill
 }
 for k in 1 2 3; do kill_when chosen.ndjson '"kind":"action".*"name":"facts/drop-first"'; done
