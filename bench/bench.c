@@ -167,7 +167,7 @@ typedef struct {            // bin/scoreloss as a child process
 typedef struct {
     Options o;
     Gpt2 m;
-    Gpt2 m16;               // the same checkpoint with bf16 matrices (gpt2_use_bf16)
+    Gpt2 m16[LOWP_TYPES];   // the same checkpoint with bf16, f16 matrices (gpt2_use_lowp)
     int L, C, V, NH;
     int *intact;            // (L) 0..L-1
     TfWorkspace ws;         // PREFILL_T rows on the global pool
@@ -430,59 +430,78 @@ static void bench_generation(Bench *b) {
 }
 
 // ----------------------------------------------------------------------------
-// bf16 weights (AUTOINTERP_WEIGHTS=bf16): fp32 and bf16 timed interleaved, so that their
-// ratio is taken under the same conditions
+// 16-bit weights (AUTOINTERP_WEIGHTS=bf16|f16): fp32, bf16 and f16 timed interleaved, so
+// that their ratios are taken under the same conditions
 
-static void bench_bf16(Bench *b) {
+// max |logit diff| of m against fp32 over every position of one prompt; *scale: max |logit|.
+static double logits_vs_fp32(Bench *b, const Gpt2 *m, double *scale) {
+    char err[512];
+    float *l16 = xmalloc(sizeof(float) * PREFILL_T * (size_t)b->V);
+    check(tf_forward(m, b->intact, b->L, b->tokens, PREFILL_T, NULL, 0, l16, &b->ws, err, sizeof err), "16-bit", err);
+    check(tf_forward(&b->m, b->intact, b->L, b->tokens, PREFILL_T, NULL, 0, b->logits, &b->ws, err, sizeof err), "fp32",
+          err);
+    double diff = 0;
+    *scale = 0;
+    for (size_t i = 0; i < (size_t)PREFILL_T * b->V; i++) {
+        diff = fmax(diff, fabs((double)l16[i] - b->logits[i]));
+        *scale = fmax(*scale, fabs((double)b->logits[i]));
+    }
+    free(l16);
+    return diff;
+}
+
+static void bench_lowp(Bench *b) {
     char S[128], fig[96], err[512];
-    snprintf(S, sizeof S, "bf16 weights (AUTOINTERP_WEIGHTS=bf16) vs fp32, interleaved, best of %d", short_rounds(b));
-    check(gpt2_use_bf16(&b->m16, err, sizeof err), "bf16 weights", err);
+    snprintf(S, sizeof S, "16-bit weights (AUTOINTERP_WEIGHTS=bf16|f16) vs fp32, interleaved, best of %d",
+             short_rounds(b));
+    enum { NT = LOWP_TYPES + 1 };   // fp32, then the 16-bit types
+    for (int t = 0; t < LOWP_TYPES; t++)
+        check(gpt2_use_lowp(&b->m16[t], (LowpType)t, err, sizeof err), "16-bit weights", err);
+    const Gpt2 *ms[NT] = {&b->m, &b->m16[LOWP_BF16], &b->m16[LOWP_F16]};
     int G = b->o.gen_tokens, steps = b->o.batch_steps, B = BATCH_STREAMS;
-    PrefillRun p32 = {0, 0, &b->m}, p16 = {0, 0, &b->m16};
-    GenRun s32, s16, b32, b16;
-    gen_init(&s32, b, &b->m, 1, G);
-    gen_init(&s16, b, &b->m16, 1, G);
-    gen_init(&b32, b, &b->m, B, steps);
-    gen_init(&b16, b, &b->m16, B, steps);
-    Timed items[6] = {{run_prefill, &p32, 0}, {run_prefill, &p16, 0}, {run_gen, &s32, 0},
-                      {run_gen, &s16, 0},     {run_gen, &b32, 0},     {run_gen, &b16, 0}};
-    time_interleaved(b, items, 6, short_rounds(b));
-    gen_free(&s32), gen_free(&s16), gen_free(&b32), gen_free(&b16);
+    PrefillRun pre[NT];
+    GenRun single[NT], batched[NT];
+    Timed items[3 * NT];   // prefill, single stream, batched; each fp32, bf16, f16
+    for (int t = 0; t < NT; t++) {
+        pre[t] = (PrefillRun){0, 0, ms[t]};
+        gen_init(&single[t], b, ms[t], 1, G);
+        gen_init(&batched[t], b, ms[t], B, steps);
+        items[t] = (Timed){run_prefill, &pre[t], 0};
+        items[NT + t] = (Timed){run_gen, &single[t], 0};
+        items[2 * NT + t] = (Timed){run_gen, &batched[t], 0};
+    }
+    time_interleaved(b, items, 3 * NT, short_rounds(b));
+    for (int t = 0; t < NT; t++) gen_free(&single[t]), gen_free(&batched[t]);
 
     // Bytes per decoding step: the matrices and the output matrix at 2 bytes a weight.
     double C = b->C, mats = b->L * 12.0 * C * C + (double)b->V * C;
-    double bytes16 = bytes_weights_step(b) - 2.0 * mats, mean_pos = GEN_PROMPT + (G - 1) / 2.0;
+    double bytes16 = bytes_weights_step(b) - 2.0 * mats;
     double fl_pre = flops_blocks(b, PREFILL_T, 0) + flops_unembed(b, 1);
-    Row *r = row_add(&b->table, S, PREFILL_T / items[1].best, "tok/s", b->peak / (fl_pre / PREFILL_T), 0,
-                     "prefill 1 x 128, last logits: bf16 tokens/s");
-    row_basis(r, "peak / FLOP per token; fp32 here %.0f tok/s: bf16 %.2fx", PREFILL_T / items[0].best,
-              items[0].best / items[1].best);
-    snprintf(fig, sizeof fig, "generation, single stream (+%d): bf16 tokens/s", G);
-    double bound = b->read_bw / (bytes16 + bytes_kv(b, (int)mean_pos));
-    r = row_add(&b->table, S, G / items[3].best, "tok/s", bound, 0, fig);
-    row_basis(r, "read BW / %.0f MB per token; fp32 here %.1f tok/s: bf16 %.2fx", (bytes16 + bytes_kv(b, (int)mean_pos)) / 1e6,
-              G / items[2].best, items[2].best / items[3].best);
-    mean_pos = GEN_PROMPT + (steps - 1) / 2.0;
-    snprintf(fig, sizeof fig, "generation, batched %d streams (+%d each): bf16 tok/s", B, steps);
-    bound = B / fmax((bytes16 + B * bytes_kv(b, (int)mean_pos)) / b->read_bw,
-                     B * (flops_blocks(b, 1, (int)mean_pos) + flops_unembed(b, 1)) / b->peak);
-    r = row_add(&b->table, S, (double)B * steps / items[5].best, "tok/s", bound, 0, fig);
-    row_basis(r, "as fp32, weights at 2 bytes; fp32 here %.1f tok/s: bf16 %.2fx", (double)B * steps / items[4].best,
-              items[4].best / items[5].best);
-
-    // Accuracy: every position's logits of one prompt, bf16 against fp32.
-    float *l16 = xmalloc(sizeof(float) * PREFILL_T * (size_t)b->V);
-    check(tf_forward(&b->m16, b->intact, b->L, b->tokens, PREFILL_T, NULL, 0, l16, &b->ws, err, sizeof err), "bf16", err);
-    check(tf_forward(&b->m, b->intact, b->L, b->tokens, PREFILL_T, NULL, 0, b->logits, &b->ws, err, sizeof err), "fp32",
-          err);
-    double diff = 0, scale = 0;
-    for (size_t i = 0; i < (size_t)PREFILL_T * b->V; i++) {
-        diff = fmax(diff, fabs((double)l16[i] - b->logits[i]));
-        scale = fmax(scale, fabs((double)b->logits[i]));
+    for (int t = 1; t < NT; t++) {
+        const char *tn = lowp_name((LowpType)(t - 1));
+        snprintf(fig, sizeof fig, "prefill 1 x 128, last logits: %s tokens/s", tn);
+        Row *r = row_add(&b->table, S, PREFILL_T / items[t].best, "tok/s", b->peak / (fl_pre / PREFILL_T), 0, fig);
+        row_basis(r, "peak / FLOP per token; fp32 here %.0f tok/s: %s %.2fx", PREFILL_T / items[0].best, tn,
+                  items[0].best / items[t].best);
+        double mean_pos = GEN_PROMPT + (G - 1) / 2.0;
+        snprintf(fig, sizeof fig, "generation, single stream (+%d): %s tokens/s", G, tn);
+        double bound = b->read_bw / (bytes16 + bytes_kv(b, (int)mean_pos));
+        r = row_add(&b->table, S, G / items[NT + t].best, "tok/s", bound, 0, fig);
+        row_basis(r, "read BW / %.0f MB per token; fp32 here %.1f tok/s: %s %.2fx",
+                  (bytes16 + bytes_kv(b, (int)mean_pos)) / 1e6, G / items[NT].best, tn, items[NT].best / items[NT + t].best);
+        mean_pos = GEN_PROMPT + (steps - 1) / 2.0;
+        snprintf(fig, sizeof fig, "generation, batched %d streams (+%d each): %s tok/s", B, steps, tn);
+        bound = B / fmax((bytes16 + B * bytes_kv(b, (int)mean_pos)) / b->read_bw,
+                         B * (flops_blocks(b, 1, (int)mean_pos) + flops_unembed(b, 1)) / b->peak);
+        r = row_add(&b->table, S, (double)B * steps / items[2 * NT + t].best, "tok/s", bound, 0, fig);
+        row_basis(r, "as fp32, weights at 2 bytes; fp32 here %.1f tok/s: %s %.2fx",
+                  (double)B * steps / items[2 * NT].best, tn, items[2 * NT].best / items[2 * NT + t].best);
+        // Accuracy: every position's logits of one prompt against fp32.
+        double scale, diff = logits_vs_fp32(b, ms[t], &scale);
+        snprintf(fig, sizeof fig, "max |logit diff| %s vs fp32, 128 positions", tn);
+        r = row_add(&b->table, S, diff, "logit", NAN, 0, fig);
+        row_basis(r, "must stay within 1e-2%s; max |logit| %.2g", diff <= 1e-2 ? ": met" : " <-- EXCEEDED", scale);
     }
-    free(l16);
-    r = row_add(&b->table, S, diff, "logit", NAN, 0, "max |logit diff| bf16 vs fp32, 128 positions");
-    row_basis(r, "must stay within 1e-2%s; max |logit| %.2g", diff <= 1e-2 ? "" : " <-- EXCEEDED", scale);
 }
 
 // ----------------------------------------------------------------------------
@@ -1000,7 +1019,7 @@ static void parse_options(Options *o, int argc, char **argv) {
 static void bench_open(Bench *b) {
     char err[1024];
     check(gpt2_open(&b->m, b->o.model_dir, err, sizeof err), "model", err);
-    check(gpt2_open(&b->m16, b->o.model_dir, err, sizeof err), "model", err);
+    for (int t = 0; t < LOWP_TYPES; t++) check(gpt2_open(&b->m16[t], b->o.model_dir, err, sizeof err), "model", err);
     b->L = b->m.cfg.n_layer, b->C = b->m.cfg.n_embd, b->V = b->m.cfg.vocab_size, b->NH = b->m.cfg.n_head;
     if (b->m.cfg.n_ctx < PREFILL_T) eprintf(1, "the model's context (%d) is shorter than %d", b->m.cfg.n_ctx, PREFILL_T);
     b->intact = xmalloc(sizeof(int) * (size_t)b->L);
@@ -1026,7 +1045,7 @@ static void bench_open(Bench *b) {
 static void bench_close(Bench *b) {
     tf_workspace_free(&b->ws);
     gpt2_close(&b->m);
-    gpt2_close(&b->m16);
+    for (int t = 0; t < LOWP_TYPES; t++) gpt2_close(&b->m16[t]);
     free(b->intact);
     free(b->logits);
     free(b->tokens);
@@ -1077,7 +1096,7 @@ int main(int argc, char **argv) {
     bench_machine(&b);
     bench_prefill(&b);
     bench_generation(&b);
-    bench_bf16(&b);
+    bench_lowp(&b);
     bench_sweeps(&b);
     bench_startup(&b);
     bench_naive(&b);

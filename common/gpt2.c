@@ -325,33 +325,33 @@ int gpt2_open(Gpt2 *m, const char *dir, char *err, size_t errlen) {
     return rc;
 }
 
-// ----------------------------------------------------------------------------- bf16 weights
+// ----------------------------------------------------------------------------- 16-bit weights
 
 int gpt2_weights_from_env(Gpt2Weights *w, char *err, size_t errlen) {
     const char *s = getenv("AUTOINTERP_WEIGHTS");
     *w = GPT2_WEIGHTS_FP32;
     if (!s || !*s || !strcmp(s, "fp32")) return 0;
-    if (!strcmp(s, "bf16")) {
-        *w = GPT2_WEIGHTS_BF16;
+    if (!strcmp(s, "bf16") || !strcmp(s, "f16")) {
+        *w = s[0] == 'b' ? GPT2_WEIGHTS_BF16 : GPT2_WEIGHTS_F16;
         return 0;
     }
-    return fail(err, errlen, "AUTOINTERP_WEIGHTS=%.40s is not fp32 or bf16", s);
+    return fail(err, errlen, "AUTOINTERP_WEIGHTS=%.40s is not fp32, bf16 or f16", s);
 }
 
-// A matrix that gets a bf16 copy.
+// A matrix that gets a 16-bit copy.
 typedef struct {
     char name[64];              // canonical tensor name
     const float *f32;           // its fp32 values
-    const uint16_t **slot;      // where the bf16 pointer goes
+    const uint16_t **slot;      // where the 16-bit pointer goes
     size_t numel;
     const StTensor *t;          // the checkpoint's tensor
-} Bf16Matrix;
+} W16Matrix;
 
-static const char *const bf16_block_names[] = {"attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight",
+static const char *const w16_block_names[] = {"attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight",
                                                "mlp.c_proj.weight"};
 
 // Fill ms (4 L + 1 entries) with the block matrices, then lm_head (wte's tensor when tied).
-static int bf16_matrices(Gpt2 *m, Bf16Matrix *ms) {
+static int w16_matrices(Gpt2 *m, W16Matrix *ms) {
     size_t C = (size_t)m->cfg.n_embd;
     int n = 0;
     for (int l = 0; l < m->cfg.n_layer; l++) {
@@ -360,7 +360,7 @@ static int bf16_matrices(Gpt2 *m, Bf16Matrix *ms) {
         const uint16_t **slots[] = {&b->qkv_w16, &b->attn_proj_w16, &b->fc_w16, &b->mlp_proj_w16};
         size_t numel[] = {C * 3 * C, C * C, C * 4 * C, 4 * C * C};
         for (int i = 0; i < 4; i++, n++) {
-            snprintf(ms[n].name, sizeof ms[n].name, "h.%d.%s", l, bf16_block_names[i]);
+            snprintf(ms[n].name, sizeof ms[n].name, "h.%d.%s", l, w16_block_names[i]);
             ms[n].f32 = f32[i], ms[n].slot = slots[i], ms[n].numel = numel[i];
         }
     }
@@ -369,23 +369,29 @@ static int bf16_matrices(Gpt2 *m, Bf16Matrix *ms) {
     return n + 1;
 }
 
-static int in_place16(const StTensor *t) { return t && t->dtype == ST_BF16 && (uintptr_t)t->data % 2 == 0; }
+// A checkpoint tensor that holds type t's very bits, aligned to read as uint16_t.
+static int in_place16(const StTensor *t, LowpType type) {
+    return t && t->dtype == (type == LOWP_F16 ? ST_F16 : ST_BF16) && (uintptr_t)t->data % 2 == 0;
+}
 
-// Round ms->f32 into dst; -1 with a message when a finite weight overflows bf16.
-static int bf16_convert(uint16_t *dst, const Bf16Matrix *ms, char *err, size_t errlen) {
-    bf16_round(dst, ms->f32, ms->numel);
+// Round ms->f32 into dst; -1 with a message when a finite weight overflows type t (rounds
+// to its infinity).
+static int w16_convert(uint16_t *dst, const W16Matrix *ms, LowpType t, char *err, size_t errlen) {
+    uint16_t inf = t == LOWP_F16 ? 0x7c00u : 0x7f80u;
+    lowp_round(t, dst, ms->f32, ms->numel);
     for (size_t k = 0; k < ms->numel; k++)
-        if ((dst[k] & 0x7fffu) == 0x7f80u && isfinite(ms->f32[k]))
-            return fail(err, errlen, "tensor %s: element %zu (%g) overflows bf16", ms->name, k, (double)ms->f32[k]);
+        if ((dst[k] & 0x7fffu) == inf && isfinite(ms->f32[k]))
+            return fail(err, errlen, "tensor %s: element %zu (%g) overflows %s", ms->name, k, (double)ms->f32[k],
+                        lowp_name(t));
     return 0;
 }
 
-#define BF16_ALIGN 32   // elements: each converted matrix starts on a 64-byte line
+#define W16_ALIGN 32   // elements: each converted matrix starts on a 64-byte line
 
 // Drop the resident pages of an fp32 matrix that lies in the (read-only) mapping once its
-// bf16 copy exists: the forward no longer reads it, and a later reader (an embedding
+// 16-bit copy exists: the forward no longer reads it, and a later reader (an embedding
 // lookup in a tied wte, gpt2_weight) faults its pages back in from the file.  Keeps the
-// resident size near that of the bf16 weights instead of fp32 + bf16.
+// resident size near that of the 16-bit weights instead of fp32 + 16-bit.
 static void mapping_release(const SafeTensors *st, const float *w, size_t numel) {
     if (!st || !st->map) return;
     uintptr_t b = (uintptr_t)st->map, e = b + st->map_size, p = (uintptr_t)w, q = p + numel * sizeof *w;
@@ -395,35 +401,37 @@ static void mapping_release(const SafeTensors *st, const float *w, size_t numel)
     if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);   // advisory: failure is harmless
 }
 
-int gpt2_use_bf16(Gpt2 *m, char *err, size_t errlen) {
-    if (m->lm_head16) return 0;
+int gpt2_use_lowp(Gpt2 *m, LowpType t, char *err, size_t errlen) {
+    if (m->lm_head16 && m->w16_type == t) return 0;
+    if (m->lm_head16)
+        return fail(err, errlen, "the model already has %s weights (not %s)", lowp_name(m->w16_type), lowp_name(t));
     int n = 4 * m->cfg.n_layer + 1, amb, rc = 0;
-    Bf16Matrix *ms = xcalloc((size_t)n, sizeof *ms);
-    n = bf16_matrices(m, ms);
+    W16Matrix *ms = xcalloc((size_t)n, sizeof *ms);
+    n = w16_matrices(m, ms);
     size_t total = 0;   // elements to convert (bounded by the fp32 weights in memory)
     for (int i = 0; i < n; i++) {
         ms[i].t = m->st ? tensor_find(m->st, ms[i].name, &amb) : NULL;
-        if (!in_place16(ms[i].t)) total += (ms[i].numel + BF16_ALIGN - 1) / BF16_ALIGN * BF16_ALIGN;
+        if (!in_place16(ms[i].t, t)) total += (ms[i].numel + W16_ALIGN - 1) / W16_ALIGN * W16_ALIGN;
     }
     uint16_t *store = NULL;
     if (total) {
         store = aligned_alloc(64, total * sizeof *store);   // a multiple of 64 bytes
         if (!store) {
             free(ms);
-            return fail(err, errlen, "out of memory for %zu bf16 weights", total);
+            return fail(err, errlen, "out of memory for %zu %s weights", total, lowp_name(t));
         }
     }
     uint16_t *next = store;
     int in_place = 0;
     for (int i = 0; i < n && rc == 0; i++) {
-        if (in_place16(ms[i].t)) {
+        if (in_place16(ms[i].t, t)) {
             *ms[i].slot = ms[i].t->data;
             in_place++;
             continue;
         }
-        rc = bf16_convert(next, &ms[i], err, errlen);
+        rc = w16_convert(next, &ms[i], t, err, errlen);
         *ms[i].slot = next;
-        next += (ms[i].numel + BF16_ALIGN - 1) / BF16_ALIGN * BF16_ALIGN;
+        next += (ms[i].numel + W16_ALIGN - 1) / W16_ALIGN * W16_ALIGN;
         if (rc == 0) mapping_release(m->st, ms[i].f32, ms[i].numel);
     }
     free(ms);
@@ -437,8 +445,14 @@ int gpt2_use_bf16(Gpt2 *m, char *err, size_t errlen) {
         return -1;
     }
     m->converted16 = store;
-    m->n_bf16_in_place = in_place;
+    m->w16_type = t;
+    m->n_w16_in_place = in_place;
     return 0;
+}
+
+int gpt2_use_weights(Gpt2 *m, Gpt2Weights w, char *err, size_t errlen) {
+    if (w == GPT2_WEIGHTS_FP32) return 0;
+    return gpt2_use_lowp(m, w == GPT2_WEIGHTS_F16 ? LOWP_F16 : LOWP_BF16, err, errlen);
 }
 
 // ----------------------------------------------------------------------------- checks

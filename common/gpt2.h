@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "matmul.h"   // LowpType
 #include "safetensors.h"
 
 typedef struct {
@@ -35,8 +36,8 @@ typedef struct {
     const float *ln2_w, *ln2_b;       // (C), (C)
     const float *fc_w, *fc_b;         // mlp.c_fc: (C, 4C), (4C)
     const float *mlp_proj_w, *mlp_proj_b;     // mlp.c_proj: (4C, C), (C)
-    // bf16 copies of the four matrices the forward pass uses instead (NULL unless
-    // gpt2_use_bf16): same shapes
+    // 16-bit copies (Gpt2.w16_type) of the four matrices the forward pass uses instead
+    // (NULL unless gpt2_use_lowp): same shapes
     const uint16_t *qkv_w16, *attn_proj_w16, *fc_w16, *mlp_proj_w16;
 } Gpt2Block;
 
@@ -52,11 +53,12 @@ typedef struct {
     long long n_params;     // parameters excluding buffers and a tied lm_head
     SafeTensors *st;        // the mmap'd checkpoint
     float *converted;       // fp32 storage for converted/realigned tensors (or NULL)
-    // bf16 weights (gpt2_use_bf16; NULL otherwise): lm_head (V, C) for the unembedding
+    // 16-bit weights (gpt2_use_lowp; NULL otherwise): lm_head (V, C) for the unembedding
     // (wte's when tied: embedding lookups stay fp32), rounded storage
     const uint16_t *lm_head16;
-    uint16_t *converted16;  // bf16 copies rounded from fp32, or realigned (or NULL)
-    int n_bf16_in_place;    // matrices used in place from a BF16 checkpoint's mapping
+    LowpType w16_type;      // the type of lm_head16 and the blocks' *_w16 (bf16 or f16)
+    uint16_t *converted16;  // 16-bit copies rounded from fp32 (or NULL)
+    int n_w16_in_place;     // matrices used in place from a BF16/F16 checkpoint's mapping
 } Gpt2;
 
 // Read config.json into cfg; unknown keys ignored, missing required keys are errors.
@@ -81,25 +83,30 @@ void gpt2_close(Gpt2 *m);
 int gpt2_check_finite(const Gpt2 *m, char *err, size_t errlen);
 
 // Weights of the matrix products.  "fp32" (the default): every weight as fp32, exact.
-// "bf16" (opt-in): the four block matrices and the unembedding read as bfloat16 (half
-// the bytes: faster where memory-bound), computed in fp32 (matmul.h).
-typedef enum { GPT2_WEIGHTS_FP32, GPT2_WEIGHTS_BF16 } Gpt2Weights;
+// "bf16" and "f16" (opt-in): the four block matrices and the unembedding read as
+// bfloat16 or IEEE half (half the bytes: faster where memory-bound), computed in fp32
+// (matmul.h).  f16's 10-bit mantissa rounds ~8x closer than bf16's 7 bits (docs/bench.md).
+typedef enum { GPT2_WEIGHTS_FP32, GPT2_WEIGHTS_BF16, GPT2_WEIGHTS_F16 } Gpt2Weights;
 
-// $AUTOINTERP_WEIGHTS: unset, empty or "fp32" -> FP32, "bf16" -> BF16.  0, or -1 with a
-// message in err for any other value.
+// $AUTOINTERP_WEIGHTS: unset, empty or "fp32" -> FP32, "bf16" -> BF16, "f16" -> F16.  0,
+// or -1 with a message in err for any other value.
 int gpt2_weights_from_env(Gpt2Weights *w, char *err, size_t errlen);
 
-// Give the model bf16 copies of c_attn, attn.c_proj, c_fc and mlp.c_proj of every block
-// and of lm_head (the Gpt2Block *_w16 fields, lm_head16), which the forward pass
-// (transformer.h) then uses instead of the fp32 ones.  A BF16 checkpoint's tensors are
-// used in place from the mapping when 2-byte aligned (then the forward computes with
-// exactly the fp32 path's weights); other tensors are rounded to nearest even from their
-// fp32 values, and the resident pages of those fp32 matrices that lie in the mapping are
-// released (madvise; read again from the file if ever needed).  The fp32 pointers stay
-// valid and unchanged (embedding lookups, LayerNorm, biases, gpt2_weight,
-// gpt2_check_finite use them).  Calling it twice is harmless.  0, or -1 with a message
-// (a weight that overflows bf16).
-int gpt2_use_bf16(Gpt2 *m, char *err, size_t errlen);
+// Give the model 16-bit copies of type t of c_attn, attn.c_proj, c_fc and mlp.c_proj of
+// every block and of lm_head (the Gpt2Block *_w16 fields, lm_head16, w16_type), which the
+// forward pass (transformer.h) then uses instead of the fp32 ones.  A checkpoint's tensors
+// of that very type (BF16 for bf16, F16 for f16) are used in place from the mapping when
+// 2-byte aligned (then the forward computes with exactly the fp32 path's weights); other
+// tensors are rounded to nearest even from their fp32 values, and the resident pages of
+// those fp32 matrices that lie in the mapping are released (madvise; read again from the
+// file if ever needed).  The fp32 pointers stay valid and unchanged (embedding lookups,
+// LayerNorm, biases, gpt2_weight, gpt2_check_finite use them).  Calling it twice with the
+// same t is harmless, with another t an error.  0, or -1 with a message (a weight that
+// overflows the type, named; the model then stays fp32).
+int gpt2_use_lowp(Gpt2 *m, LowpType t, char *err, size_t errlen);
+
+// gpt2_use_lowp for w = BF16 or F16; nothing for FP32.
+int gpt2_use_weights(Gpt2 *m, Gpt2Weights w, char *err, size_t errlen);
 
 // The fp32 weights of tensor `name` ("h.3.mlp.c_fc.weight", "lm_head.weight"; a
 // "transformer." prefix is accepted) and its element count, or NULL if the model has no

@@ -23,8 +23,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "matmul.h"   // LowpType
+
 #define MM_KSEG 128      // rows of w per segment (see above)
 #define MM_ROWS_MAX 8    // rows of `a` per call of the rows kernel
+#define MM_F32 (-1)      // the ISA files' weight-type argument DT for fp32 weights (else a
+                         // LowpType: the 16-bit weights are widened in registers)
 
 // Tile shapes: a tile is at most MR rows x NR columns of the output.
 typedef struct {
@@ -80,18 +84,19 @@ typedef struct {
                       const float *v, size_t stride, int n_keys0, int hs, float scale, float *att, size_t lda);
     int att_rows;         // rows attn_rows works on together
 
-    // dst[i] = bfloat16 src[i] widened to fp32 (exact: the 16 bits shifted up), i < n.
-    void (*widen_bf16)(float *dst, const uint16_t *src, size_t n);
+    // Low-precision weights (matmul.h's LowpType: bf16, f16), one entry per type.
+    // dst[i] = src[i] widened to fp32 (exact), i < n.
+    void (*widen16[LOWP_TYPES])(float *dst, const uint16_t *src, size_t n);
 
-    // rows with bf16 w, widened in registers: exactly rows on the widened w.  NULL: the
+    // rows with 16-bit w, widened in registers: exactly rows on the widened w.  NULL: the
     // caller widens blocks of w into scratch and calls rows.
-    void (*rows_bf16)(float *p, size_t ldp, const float *a, size_t lda, const uint16_t *w, size_t ldw,
-                      int m, int n, int K, int acc);
+    void (*rows16[LOWP_TYPES])(float *p, size_t ldp, const float *a, size_t lda, const uint16_t *w, size_t ldw,
+                               int m, int n, int K, int acc);
 
-    // dot_tile with bf16 e, widened in registers: exactly dot_tile on the widened e.
+    // dot_tile with 16-bit e, widened in registers: exactly dot_tile on the widened e.
     // NULL: the caller widens each tile's rows of e into scratch and calls dot_tile.
-    void (*dot_tile_bf16)(float *out, size_t ldo, const float *in, size_t ldi, const uint16_t *e,
-                          size_t lde, int m, int n, int C, const char *pf, int pf_lines);
+    void (*dot_tile16[LOWP_TYPES])(float *out, size_t ldo, const float *in, size_t ldi, const uint16_t *e,
+                                   size_t lde, int m, int n, int C, const char *pf, int pf_lines);
 } MmKernels;
 
 extern const MmKernels mm_kernels_generic;

@@ -10,7 +10,10 @@
 #include <stdint.h>
 #include <string.h>
 
-#define TARGET __attribute__((target("avx2,fma")))
+// f16c for the f16 weights' vcvtph2ps, which only the *_f16 functions execute: matmul.c
+// calls those only where __builtin_cpu_supports("f16c") (the fp32 code has no half
+// conversions for the compiler to emit them in).
+#define TARGET __attribute__((target("avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline)) TARGET
 
 #define MR 6          // tile rows
@@ -93,11 +96,12 @@ TARGET static void tile_avx2(float *c, size_t ldc, const float *a, size_t lda, c
     }
 }
 
-// 8 weights w[i..i+8) (the first cnt through mask m unless full): fp32, or bf16 when BF
-// (widened in the register: a 16-bit shift, exact).  AVX2 has no 16-bit masked load: a
-// bf16 tail is copied into a zeroed vector first.
-INLINE __m256 wload(const void *w, size_t i, __m256i m, int cnt, const int full, const int BF) {
-    if (BF) {
+// 8 weights w[i..i+8) (the first cnt through mask m unless full): fp32 when DT is
+// MM_F32, else 16-bit of LowpType DT widened in the register, exactly (bf16: a 16-bit
+// shift; f16: vcvtph2ps, subnormals included).  AVX2 has no 16-bit masked load: a 16-bit
+// tail is copied into a zeroed vector first.
+INLINE __m256 wload(const void *w, size_t i, __m256i m, int cnt, const int full, const int DT) {
+    if (DT != MM_F32) {
         const uint16_t *h = (const uint16_t *)w + i;
         __m128i u;
         if (full) u = _mm_loadu_si128((const __m128i *)h);
@@ -106,6 +110,7 @@ INLINE __m256 wload(const void *w, size_t i, __m256i m, int cnt, const int full,
             memcpy(t, h, (size_t)cnt * sizeof *h);
             u = _mm_loadu_si128((const __m128i *)t);
         }
+        if (DT == LOWP_F16) return _mm256_cvtph_ps(u);
         return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(u), 16));
     }
     const float *f = (const float *)w + i;
@@ -115,10 +120,10 @@ INLINE __m256 wload(const void *w, size_t i, __m256i m, int cnt, const int full,
 // Columns [j, j + 8) (the first cnt when not full) of one step: M sums from p, Q
 // multiply-adds each, back to p.  Row k's weights start at element wk0 of w.
 INLINE void rows_vec(float *p, size_t ldp, const __m256 bc[4][4], const void *w, size_t wk0, size_t ldw, const int M,
-                     const int Q, int j, __m256i m, int cnt, const int full, int first, const int BF) {
+                     const int Q, int j, __m256i m, int cnt, const int full, int first, const int DT) {
     __m256 wq[4];
 #pragma GCC unroll 4
-    for (int q = 0; q < Q; q++) wq[q] = wload(w, wk0 + q * ldw + j, m, cnt, full, BF);
+    for (int q = 0; q < Q; q++) wq[q] = wload(w, wk0 + q * ldw + j, m, cnt, full, DT);
 #pragma GCC unroll 4
     for (int r = 0; r < M; r++) {
         float *pr = p + r * ldp + j;
@@ -134,7 +139,7 @@ INLINE void rows_vec(float *p, size_t ldp, const __m256 bc[4][4], const void *w,
 // columns, the M sums are loaded from p, take Q multiply-adds each (k ascending), and are
 // stored back.  Full vectors load plainly, the tail through a mask.
 INLINE void rows_step(float *p, size_t ldp, const float *a, size_t lda, const void *w, size_t ldw,
-                      const int M, const int Q, int n, int head, int k, int first, const int BF) {
+                      const int M, const int Q, int n, int head, int k, int first, const int DT) {
     __m256 bc[4][4];
 #pragma GCC unroll 4
     for (int r = 0; r < M; r++)
@@ -142,49 +147,54 @@ INLINE void rows_step(float *p, size_t ldp, const float *a, size_t lda, const vo
         for (int q = 0; q < Q; q++) bc[r][q] = _mm256_broadcast_ss(a + r * lda + k + q);
     size_t wk0 = (size_t)k * ldw;
     int j = 0;
-    if (head) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, 0, tail_mask(head), head, 0, first, BF), j = head;
-    for (; j + 8 <= n; j += 8) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, j, tail_mask(8), 8, 1, first, BF);
-    if (j < n) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, j, tail_mask(n - j), n - j, 0, first, BF);
+    if (head) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, 0, tail_mask(head), head, 0, first, DT), j = head;
+    for (; j + 8 <= n; j += 8) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, j, tail_mask(8), 8, 1, first, DT);
+    if (j < n) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, j, tail_mask(n - j), n - j, 0, first, DT);
 }
 
 // Rows in groups of up to 4 (their 4 x 4 broadcasts); the groups
 // of one step of Q rows of w run back to back, so w is read from memory once.
 INLINE void rows_group(float *p, size_t ldp, const float *a, size_t lda, const void *w, size_t ldw,
-                       int m, const int Q, int n, int head, int k, int first, const int BF) {
+                       int m, const int Q, int n, int head, int k, int first, const int DT) {
     for (int r0 = 0; r0 < m; r0 += 4) {
         float *pr = p + r0 * ldp;
         const float *ar = a + r0 * lda;
         switch (m - r0 < 4 ? m - r0 : 4) {
-        case 4: rows_step(pr, ldp, ar, lda, w, ldw, 4, Q, n, head, k, first, BF); break;
-        case 3: rows_step(pr, ldp, ar, lda, w, ldw, 3, Q, n, head, k, first, BF); break;
-        case 2: rows_step(pr, ldp, ar, lda, w, ldw, 2, Q, n, head, k, first, BF); break;
-        default: rows_step(pr, ldp, ar, lda, w, ldw, 1, Q, n, head, k, first, BF); break;
+        case 4: rows_step(pr, ldp, ar, lda, w, ldw, 4, Q, n, head, k, first, DT); break;
+        case 3: rows_step(pr, ldp, ar, lda, w, ldw, 3, Q, n, head, k, first, DT); break;
+        case 2: rows_step(pr, ldp, ar, lda, w, ldw, 2, Q, n, head, k, first, DT); break;
+        default: rows_step(pr, ldp, ar, lda, w, ldw, 1, Q, n, head, k, first, DT); break;
         }
     }
 }
 
-// w holds fp32, or bf16 when BF (a vector of 8 then 16 bytes).
+// w holds fp32, or 16-bit weights unless DT is MM_F32 (a vector of 8 then 16 bytes).
 INLINE void rows_body(float *p, size_t ldp, const float *a, size_t lda, const void *w, size_t ldw,
-                      int m, int n, int K, int acc, const int BF) {
+                      int m, int n, int K, int acc, const int DT) {
     // When all rows of w start at the same offset within a cache line, a first narrow
     // vector of columns makes the following loads aligned (per column, nothing changes).
-    const size_t size = BF ? 2 : 4, vec = 8 * size;
+    const size_t size = DT != MM_F32 ? 2 : 4, vec = 8 * size;
     size_t mis = (uintptr_t)w % vec;
     int head = mis % size == 0 && ldw * size % 64 == 0 && mis ? (int)((vec - mis) / size) % 8 : 0;
     if (head >= n) head = 0;
     int k = 0;
-    for (; k + 4 <= K; k += 4) rows_group(p, ldp, a, lda, w, ldw, m, 4, n, head, k, !acc && k == 0, BF);
-    for (; k < K; k++) rows_group(p, ldp, a, lda, w, ldw, m, 1, n, head, k, !acc && k == 0, BF);
+    for (; k + 4 <= K; k += 4) rows_group(p, ldp, a, lda, w, ldw, m, 4, n, head, k, !acc && k == 0, DT);
+    for (; k < K; k++) rows_group(p, ldp, a, lda, w, ldw, m, 1, n, head, k, !acc && k == 0, DT);
 }
 
 TARGET static void rows_avx2(float *p, size_t ldp, const float *a, size_t lda, const float *w, size_t ldw,
                         int m, int n, int K, int acc) {
-    rows_body(p, ldp, a, lda, w, ldw, m, n, K, acc, 0);
+    rows_body(p, ldp, a, lda, w, ldw, m, n, K, acc, MM_F32);
 }
 
 TARGET static void rows_bf16_avx2(float *p, size_t ldp, const float *a, size_t lda, const uint16_t *w, size_t ldw,
                                   int m, int n, int K, int acc) {
-    rows_body(p, ldp, a, lda, w, ldw, m, n, K, acc, 1);
+    rows_body(p, ldp, a, lda, w, ldw, m, n, K, acc, LOWP_BF16);
+}
+
+TARGET static void rows_f16_avx2(float *p, size_t ldp, const float *a, size_t lda, const uint16_t *w, size_t ldw,
+                                 int m, int n, int K, int acc) {
+    rows_body(p, ldp, a, lda, w, ldw, m, n, K, acc, LOWP_F16);
 }
 
 TARGET static void sum_parts_avx2(float *out, const float *base, const float *parts, size_t stride, int n_parts,
@@ -212,9 +222,10 @@ TARGET static float dot_avx2(const float *a, const float *b, int n) {
 }
 
 // M rows of in x N rows of e, each exactly dot_avx2.
-// e fp32, or bf16 when BF (widened in registers: the products of the widened e).
+// e fp32, or 16-bit unless DT is MM_F32 (widened in registers: the products of the
+// widened e).
 INLINE void dot_body(float *out, size_t ldo, const float *in, size_t ldi, const void *e, size_t lde,
-                     const int M, const int N, int C, const char *pf, int pf_lines, const int BF) {
+                     const int M, const int N, int C, const char *pf, int pf_lines, const int DT) {
     __m256 s[DOT_ROWS][DOT_COLS];
 #pragma GCC unroll 2
     for (int r = 0; r < M; r++)
@@ -228,7 +239,7 @@ INLINE void dot_body(float *out, size_t ldo, const float *in, size_t ldi, const 
         for (int r = 0; r < M; r++) x[r] = _mm256_loadu_ps(in + r * ldi + i);
 #pragma GCC unroll 4
         for (int v = 0; v < N; v++) {
-            __m256 ev = wload(e, v * lde + i, tail_mask(8), 8, 1, BF);
+            __m256 ev = wload(e, v * lde + i, tail_mask(8), 8, 1, DT);
 #pragma GCC unroll 2
             for (int r = 0; r < M; r++) s[r][v] = _mm256_fmadd_ps(x[r], ev, s[r][v]);
         }
@@ -240,7 +251,7 @@ INLINE void dot_body(float *out, size_t ldo, const float *in, size_t ldi, const 
         for (int r = 0; r < M; r++) x[r] = _mm256_maskload_ps(in + r * ldi + i, m);
 #pragma GCC unroll 4
         for (int v = 0; v < N; v++) {
-            __m256 ev = wload(e, v * lde + i, m, C - i, 0, BF);
+            __m256 ev = wload(e, v * lde + i, m, C - i, 0, DT);
 #pragma GCC unroll 2
             for (int r = 0; r < M; r++) s[r][v] = _mm256_fmadd_ps(x[r], ev, s[r][v]);
         }
@@ -252,29 +263,34 @@ INLINE void dot_body(float *out, size_t ldo, const float *in, size_t ldi, const 
 }
 
 INLINE void dot_tile_body(float *out, size_t ldo, const float *in, size_t ldi, const void *e, size_t lde, int m,
-                          int n, int C, const char *pf, int pf_lines, const int BF) {
+                          int n, int C, const char *pf, int pf_lines, const int DT) {
     if (n == DOT_COLS) {
         switch (m) {
-        case 2: dot_body(out, ldo, in, ldi, e, lde, 2, DOT_COLS, C, pf, pf_lines, BF); return;
-        case 1: dot_body(out, ldo, in, ldi, e, lde, 1, DOT_COLS, C, pf, pf_lines, BF); return;
+        case 2: dot_body(out, ldo, in, ldi, e, lde, 2, DOT_COLS, C, pf, pf_lines, DT); return;
+        case 1: dot_body(out, ldo, in, ldi, e, lde, 1, DOT_COLS, C, pf, pf_lines, DT); return;
         default: break;
         }
     }
-    const size_t size = BF ? 2 : 4;
+    const size_t size = DT != MM_F32 ? 2 : 4;
     for (int v = 0; v < n; v++)
         for (int r = 0; r < m; r++)
             dot_body(out + r * ldo + v, ldo, in + r * ldi, ldi, (const char *)e + v * lde * size, lde, 1, 1, C, pf,
-                     v == 0 && r == 0 ? pf_lines : 0, BF);
+                     v == 0 && r == 0 ? pf_lines : 0, DT);
 }
 
 TARGET static void dot_tile_avx2(float *out, size_t ldo, const float *in, size_t ldi, const float *e,
                                  size_t lde, int m, int n, int C, const char *pf, int pf_lines) {
-    dot_tile_body(out, ldo, in, ldi, e, lde, m, n, C, pf, pf_lines, 0);
+    dot_tile_body(out, ldo, in, ldi, e, lde, m, n, C, pf, pf_lines, MM_F32);
 }
 
 TARGET static void dot_tile_bf16_avx2(float *out, size_t ldo, const float *in, size_t ldi, const uint16_t *e,
                                       size_t lde, int m, int n, int C, const char *pf, int pf_lines) {
-    dot_tile_body(out, ldo, in, ldi, e, lde, m, n, C, pf, pf_lines, 1);
+    dot_tile_body(out, ldo, in, ldi, e, lde, m, n, C, pf, pf_lines, LOWP_BF16);
+}
+
+TARGET static void dot_tile_f16_avx2(float *out, size_t ldo, const float *in, size_t ldi, const uint16_t *e,
+                                     size_t lde, int m, int n, int C, const char *pf, int pf_lines) {
+    dot_tile_body(out, ldo, in, ldi, e, lde, m, n, C, pf, pf_lines, LOWP_F16);
 }
 
 TARGET static void axpy_avx2(float *y, float alpha, const float *x, int n) {
@@ -435,12 +451,26 @@ TARGET static void widen_bf16_avx2(float *dst, const uint16_t *src, size_t n) {
     }
 }
 
+// f16 -> fp32: 8 at a time (vcvtph2ps: exact, subnormals included), the tail through a
+// zeroed vector
+TARGET static void widen_f16_avx2(float *dst, const uint16_t *src, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+    if (i < n) {
+        uint16_t t[8] = {0};
+        float f[8];
+        memcpy(t, src + i, (n - i) * sizeof *t);
+        _mm256_storeu_ps(f, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)t)));
+        memcpy(dst + i, f, (n - i) * sizeof *f);
+    }
+}
+
 const MmKernels mm_kernels_avx2 = {
     "avx2", MR, NR, DOT_ROWS, DOT_COLS, 8,
     tile_avx2, rows_avx2, sum_parts_avx2, dot_tile_avx2, dot_avx2, axpy_avx2, gelu_avx2, layernorm_avx2, attn_head_avx2, attn_rows_avx2, 1,
-    widen_bf16_avx2, rows_bf16_avx2, dot_tile_bf16_avx2,
+    {widen_bf16_avx2, widen_f16_avx2}, {rows_bf16_avx2, rows_f16_avx2}, {dot_tile_bf16_avx2, dot_tile_f16_avx2},
 };
 
 #else   // not x86-64: the path does not exist (matmul.c sees tile == NULL)
-const MmKernels mm_kernels_avx2 = {"avx2", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+const MmKernels mm_kernels_avx2 = {.name = "avx2"};
 #endif

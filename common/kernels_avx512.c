@@ -111,12 +111,14 @@ TARGET static void tile_avx512(float *c, size_t ldc, const float *a, size_t lda,
     }
 }
 
-// 16 weights w[i..i+16) (through mask m unless full): fp32, or bf16 when BF (widened in
-// the register: a 16-bit shift, exact, so the sums are those of the fp32 weights).
-INLINE __m512 wload(const void *w, ptrdiff_t i, __mmask16 m, const int full, const int BF) {
-    if (BF) {
+// 16 weights w[i..i+16) (through mask m unless full): fp32 when DT is MM_F32, else
+// 16-bit of LowpType DT widened in the register, exactly (bf16: a 16-bit shift; f16:
+// vcvtph2ps, subnormals included), so the sums are those of the fp32 weights.
+INLINE __m512 wload(const void *w, ptrdiff_t i, __mmask16 m, const int full, const int DT) {
+    if (DT != MM_F32) {
         const uint16_t *h = (const uint16_t *)w + i;
         __m256i u = full ? _mm256_loadu_si256((const __m256i *)h) : _mm256_maskz_loadu_epi16(m, h);
+        if (DT == LOWP_F16) return _mm512_cvtph_ps(u);
         return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(u), 16));
     }
     const float *f = (const float *)w + i;
@@ -126,10 +128,10 @@ INLINE __m512 wload(const void *w, ptrdiff_t i, __mmask16 m, const int full, con
 // Columns [j, j + 16) of one step: M sums from p, Q multiply-adds each, back to p.  wk:
 // element wk0 of w is row k's first.
 INLINE void rows_vec(float *p, size_t ldp, const __m512 bc[4][RQ], const void *w, size_t wk0, size_t ldw, const int M,
-                     const int Q, int j, __mmask16 m, const int full, int first, const int BF) {
+                     const int Q, int j, __mmask16 m, const int full, int first, const int DT) {
     __m512 wq[RQ];
 #pragma GCC unroll 8
-    for (int q = 0; q < Q; q++) wq[q] = wload(w, (ptrdiff_t)(wk0 + q * ldw + j), m, full, BF);
+    for (int q = 0; q < Q; q++) wq[q] = wload(w, (ptrdiff_t)(wk0 + q * ldw + j), m, full, DT);
 #pragma GCC unroll 4
     for (int r = 0; r < M; r++) {
         float *pr = p + r * ldp + j;
@@ -146,7 +148,7 @@ INLINE void rows_vec(float *p, size_t ldp, const __m512 bc[4][RQ], const void *w
 // are stored back.  Full vectors load plainly (masked loads measured slower), the tail
 // through a mask.
 INLINE void rows_step(float *p, size_t ldp, const float *a, size_t lda, const void *w, size_t ldw,
-                      const int M, const int Q, int n, int head, int k, int first, const int BF) {
+                      const int M, const int Q, int n, int head, int k, int first, const int DT) {
     __m512 bc[4][RQ];
 #pragma GCC unroll 4
     for (int r = 0; r < M; r++)
@@ -154,49 +156,54 @@ INLINE void rows_step(float *p, size_t ldp, const float *a, size_t lda, const vo
         for (int q = 0; q < Q; q++) bc[r][q] = _mm512_set1_ps(a[r * lda + k + q]);
     size_t wk0 = (size_t)k * ldw;
     int j = 0;
-    if (head) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, 0, tail_mask(head), 0, first, BF), j = head;
-    for (; j + 16 <= n; j += 16) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, j, 0xFFFF, 1, first, BF);
-    if (j < n) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, j, tail_mask(n - j), 0, first, BF);
+    if (head) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, 0, tail_mask(head), 0, first, DT), j = head;
+    for (; j + 16 <= n; j += 16) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, j, 0xFFFF, 1, first, DT);
+    if (j < n) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, j, tail_mask(n - j), 0, first, DT);
 }
 
 // Rows in groups of up to 4 (a group's 4 x RQ broadcasts partly spill to L1); the groups
 // of one step of Q rows of w run back to back, so w is read from memory once.
 INLINE void rows_group(float *p, size_t ldp, const float *a, size_t lda, const void *w, size_t ldw,
-                       int m, const int Q, int n, int head, int k, int first, const int BF) {
+                       int m, const int Q, int n, int head, int k, int first, const int DT) {
     for (int r0 = 0; r0 < m; r0 += 4) {
         float *pr = p + r0 * ldp;
         const float *ar = a + r0 * lda;
         switch (m - r0 < 4 ? m - r0 : 4) {
-        case 4: rows_step(pr, ldp, ar, lda, w, ldw, 4, Q, n, head, k, first, BF); break;
-        case 3: rows_step(pr, ldp, ar, lda, w, ldw, 3, Q, n, head, k, first, BF); break;
-        case 2: rows_step(pr, ldp, ar, lda, w, ldw, 2, Q, n, head, k, first, BF); break;
-        default: rows_step(pr, ldp, ar, lda, w, ldw, 1, Q, n, head, k, first, BF); break;
+        case 4: rows_step(pr, ldp, ar, lda, w, ldw, 4, Q, n, head, k, first, DT); break;
+        case 3: rows_step(pr, ldp, ar, lda, w, ldw, 3, Q, n, head, k, first, DT); break;
+        case 2: rows_step(pr, ldp, ar, lda, w, ldw, 2, Q, n, head, k, first, DT); break;
+        default: rows_step(pr, ldp, ar, lda, w, ldw, 1, Q, n, head, k, first, DT); break;
         }
     }
 }
 
-// w holds fp32, or bf16 when BF (each vector of 16 then 32 bytes).
+// w holds fp32, or 16-bit weights unless DT is MM_F32 (each vector of 16 then 32 bytes).
 INLINE void rows_body(float *p, size_t ldp, const float *a, size_t lda, const void *w, size_t ldw,
-                      int m, int n, int K, int acc, const int BF) {
+                      int m, int n, int K, int acc, const int DT) {
     // When all rows of w start at the same offset within a vector, a first narrow vector
     // of columns makes the following loads aligned (per column, nothing changes).
-    const size_t size = BF ? 2 : 4, vec = 16 * size;
+    const size_t size = DT != MM_F32 ? 2 : 4, vec = 16 * size;
     size_t mis = (uintptr_t)w % vec;
     int head = mis % size == 0 && ldw * size % vec == 0 && mis ? (int)((vec - mis) / size) % 16 : 0;
     if (head >= n) head = 0;
     int k = 0;
-    for (; k + RQ <= K; k += RQ) rows_group(p, ldp, a, lda, w, ldw, m, RQ, n, head, k, !acc && k == 0, BF);
-    for (; k < K; k++) rows_group(p, ldp, a, lda, w, ldw, m, 1, n, head, k, !acc && k == 0, BF);
+    for (; k + RQ <= K; k += RQ) rows_group(p, ldp, a, lda, w, ldw, m, RQ, n, head, k, !acc && k == 0, DT);
+    for (; k < K; k++) rows_group(p, ldp, a, lda, w, ldw, m, 1, n, head, k, !acc && k == 0, DT);
 }
 
 TARGET static void rows_avx512(float *p, size_t ldp, const float *a, size_t lda, const float *w, size_t ldw,
                         int m, int n, int K, int acc) {
-    rows_body(p, ldp, a, lda, w, ldw, m, n, K, acc, 0);
+    rows_body(p, ldp, a, lda, w, ldw, m, n, K, acc, MM_F32);
 }
 
 TARGET static void rows_bf16_avx512(float *p, size_t ldp, const float *a, size_t lda, const uint16_t *w, size_t ldw,
                                     int m, int n, int K, int acc) {
-    rows_body(p, ldp, a, lda, w, ldw, m, n, K, acc, 1);
+    rows_body(p, ldp, a, lda, w, ldw, m, n, K, acc, LOWP_BF16);
+}
+
+TARGET static void rows_f16_avx512(float *p, size_t ldp, const float *a, size_t lda, const uint16_t *w, size_t ldw,
+                                   int m, int n, int K, int acc) {
+    rows_body(p, ldp, a, lda, w, ldw, m, n, K, acc, LOWP_F16);
 }
 
 TARGET static void sum_parts_avx512(float *out, const float *base, const float *parts, size_t stride, int n_parts,
@@ -230,15 +237,16 @@ TARGET static float dot_avx512(const float *a, const float *b, int n) {
 // before 0 and the last one those past C rounded up to 16 (zeros up to there, as the
 // tail of dot_avx512 adds them), and the sums are rotated back before reduce16.  Every
 // class thus takes the same fused multiply-adds in the same order as in dot_avx512.
-// With BF, e holds bf16 (widened in registers, off 0): the products of the widened e.
+// Unless DT is MM_F32, e holds 16-bit weights (widened in registers, off 0): the
+// products of the widened e.
 INLINE void dot_step(__m512 s[DOT_ROWS][DOT_COLS], const float *in, size_t ldi, const void *e, size_t lde,
-                     const int M, const int N, int i, __mmask16 load, __mmask16 add, const int full, const int BF) {
+                     const int M, const int N, int i, __mmask16 load, __mmask16 add, const int full, const int DT) {
     __m512 x[DOT_ROWS];
 #pragma GCC unroll 4
     for (int r = 0; r < M; r++) x[r] = full ? _mm512_loadu_ps(in + r * ldi + i) : _mm512_maskz_loadu_ps(load, in + r * ldi + i);
 #pragma GCC unroll 6
     for (int v = 0; v < N; v++) {
-        __m512 ev = wload(e, (ptrdiff_t)(v * lde) + i, load, full, BF);
+        __m512 ev = wload(e, (ptrdiff_t)(v * lde) + i, load, full, DT);
 #pragma GCC unroll 4
         for (int r = 0; r < M; r++)
             s[r][v] = full ? _mm512_fmadd_ps(x[r], ev, s[r][v]) : _mm512_mask3_fmadd_ps(x[r], ev, s[r][v], add);
@@ -246,7 +254,7 @@ INLINE void dot_step(__m512 s[DOT_ROWS][DOT_COLS], const float *in, size_t ldi, 
 }
 
 INLINE void dot_body(float *out, size_t ldo, const float *in, size_t ldi, const void *e, size_t lde,
-                     const int M, const int N, int C, int off, const char *pf, int pf_lines, const int BF) {
+                     const int M, const int N, int C, int off, const char *pf, int pf_lines, const int DT) {
     __m512 s[DOT_ROWS][DOT_COLS];
 #pragma GCC unroll 4
     for (int r = 0; r < M; r++)
@@ -257,15 +265,15 @@ INLINE void dot_body(float *out, size_t ldo, const float *in, size_t ldi, const 
         // (integer arithmetic: a pointer before an array's start is undefined in C)
         __mmask16 add = (__mmask16)(0xFFFFu << off);
         const float *in0 = (const float *)(uintptr_t)((uintptr_t)in - (size_t)off * sizeof(float));
-        const void *e0 = (const void *)(uintptr_t)((uintptr_t)e - (size_t)off * (BF ? 2 : sizeof(float)));
-        dot_step(s, in0, ldi, e0, lde, M, N, 0, add & tail_mask(C + off), add, 0, BF);
+        const void *e0 = (const void *)(uintptr_t)((uintptr_t)e - (size_t)off * (DT != MM_F32 ? 2 : sizeof(float)));
+        dot_step(s, in0, ldi, e0, lde, M, N, 0, add & tail_mask(C + off), add, 0, DT);
         i = 16 - off;
     }
     for (int line = 0; i + 16 <= C; i += 16, line++) {
         if (line < pf_lines) __builtin_prefetch(pf + (size_t)line * 64, 0, 3);
-        dot_step(s, in, ldi, e, lde, M, N, i, 0xFFFF, 0xFFFF, 1, BF);
+        dot_step(s, in, ldi, e, lde, M, N, i, 0xFFFF, 0xFFFF, 1, DT);
     }
-    if (i < padded) dot_step(s, in, ldi, e, lde, M, N, i, tail_mask(C - i), tail_mask(padded - i), 0, BF);
+    if (i < padded) dot_step(s, in, ldi, e, lde, M, N, i, tail_mask(C - i), tail_mask(padded - i), 0, DT);
     __m512i back = _mm512_and_si512(_mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                                      _mm512_set1_epi32(off)), _mm512_set1_epi32(15));
 #pragma GCC unroll 4
@@ -275,35 +283,40 @@ INLINE void dot_body(float *out, size_t ldo, const float *in, size_t ldi, const 
 }
 
 INLINE void dot_tile_body(float *out, size_t ldo, const float *in, size_t ldi, const void *e, size_t lde, int m,
-                          int n, int C, int off, const char *pf, int pf_lines, const int BF) {
+                          int n, int C, int off, const char *pf, int pf_lines, const int DT) {
     if (n == DOT_COLS) {
         switch (m) {
-        case 4: dot_body(out, ldo, in, ldi, e, lde, 4, DOT_COLS, C, off, pf, pf_lines, BF); return;
-        case 3: dot_body(out, ldo, in, ldi, e, lde, 3, DOT_COLS, C, off, pf, pf_lines, BF); return;
-        case 2: dot_body(out, ldo, in, ldi, e, lde, 2, DOT_COLS, C, off, pf, pf_lines, BF); return;
-        case 1: dot_body(out, ldo, in, ldi, e, lde, 1, DOT_COLS, C, off, pf, pf_lines, BF); return;
+        case 4: dot_body(out, ldo, in, ldi, e, lde, 4, DOT_COLS, C, off, pf, pf_lines, DT); return;
+        case 3: dot_body(out, ldo, in, ldi, e, lde, 3, DOT_COLS, C, off, pf, pf_lines, DT); return;
+        case 2: dot_body(out, ldo, in, ldi, e, lde, 2, DOT_COLS, C, off, pf, pf_lines, DT); return;
+        case 1: dot_body(out, ldo, in, ldi, e, lde, 1, DOT_COLS, C, off, pf, pf_lines, DT); return;
         default: break;
         }
     }
-    const size_t size = BF ? 2 : 4;
+    const size_t size = DT != MM_F32 ? 2 : 4;
     for (int v = 0; v < n; v++)
         for (int r = 0; r < m; r++)
             dot_body(out + r * ldo + v, ldo, in + r * ldi, ldi, (const char *)e + v * lde * size, lde, 1, 1, C, off, pf,
-                     v == 0 && r == 0 ? pf_lines : 0, BF);
+                     v == 0 && r == 0 ? pf_lines : 0, DT);
 }
 
 TARGET static void dot_tile_avx512(float *out, size_t ldo, const float *in, size_t ldi, const float *e,
                                    size_t lde, int m, int n, int C, const char *pf, int pf_lines) {
     size_t mis = (uintptr_t)e % 64;
     int off = mis % sizeof(float) == 0 && lde * sizeof(float) % 64 == 0 ? (int)(mis / sizeof(float)) : 0;
-    dot_tile_body(out, ldo, in, ldi, e, lde, m, n, C, off, pf, pf_lines, 0);
+    dot_tile_body(out, ldo, in, ldi, e, lde, m, n, C, off, pf, pf_lines, MM_F32);
 }
 
-// bf16 e: loads from e's own offset (off 0; a vector is half a line, split only when a
+// 16-bit e: loads from e's own offset (off 0; a vector is half a line, split only when a
 // row starts off a 32-byte boundary).
 TARGET static void dot_tile_bf16_avx512(float *out, size_t ldo, const float *in, size_t ldi, const uint16_t *e,
                                         size_t lde, int m, int n, int C, const char *pf, int pf_lines) {
-    dot_tile_body(out, ldo, in, ldi, e, lde, m, n, C, 0, pf, pf_lines, 1);
+    dot_tile_body(out, ldo, in, ldi, e, lde, m, n, C, 0, pf, pf_lines, LOWP_BF16);
+}
+
+TARGET static void dot_tile_f16_avx512(float *out, size_t ldo, const float *in, size_t ldi, const uint16_t *e,
+                                       size_t lde, int m, int n, int C, const char *pf, int pf_lines) {
+    dot_tile_body(out, ldo, in, ldi, e, lde, m, n, C, 0, pf, pf_lines, LOWP_F16);
 }
 
 TARGET static void axpy_avx512(float *y, float alpha, const float *x, int n) {
@@ -530,12 +543,22 @@ TARGET static void widen_bf16_avx512(float *dst, const uint16_t *src, size_t n) 
     }
 }
 
+// f16 -> fp32: 16 at a time (vcvtph2ps: exact, subnormals included), masked tail
+TARGET static void widen_f16_avx512(float *dst, const uint16_t *src, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + i))));
+    if (i < n) {
+        __mmask16 m = tail_mask((int)(n - i));
+        _mm512_mask_storeu_ps(dst + i, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, src + i)));
+    }
+}
+
 const MmKernels mm_kernels_avx512 = {
     "avx512", MR, NR, DOT_ROWS, DOT_COLS, 16,
     tile_avx512, rows_avx512, sum_parts_avx512, dot_tile_avx512, dot_avx512, axpy_avx512, gelu_avx512, layernorm_avx512, attn_head_avx512, attn_rows_avx512, ATT_ROWS,
-    widen_bf16_avx512, rows_bf16_avx512, dot_tile_bf16_avx512,
+    {widen_bf16_avx512, widen_f16_avx512}, {rows_bf16_avx512, rows_f16_avx512}, {dot_tile_bf16_avx512, dot_tile_f16_avx512},
 };
 
 #else   // not x86-64: the path does not exist (matmul.c sees tile == NULL)
-const MmKernels mm_kernels_avx512 = {"avx512", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+const MmKernels mm_kernels_avx512 = {.name = "avx512"};
 #endif

@@ -153,8 +153,28 @@ static void widen_bf16_generic(float *restrict dst, const uint16_t *restrict src
     }
 }
 
+// f16 -> fp32, exactly and portably: a normal half's exponent is rebiased (15 -> 127) and
+// its mantissa shifted up; a subnormal one is m * 2^-24 (m < 1024, so the float product
+// is exact); inf and NaN keep an all-ones exponent and their mantissa (a NaN stays one).
+static float f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = h >> 10 & 0x1fu, mant = h & 0x3ffu, u;
+    if (exp == 0) {
+        float f = (float)mant * 0x1p-24f;
+        memcpy(&u, &f, sizeof u);
+    } else if (exp == 0x1f) u = 0x7f800000u | mant << 13;
+    else u = (exp + (127 - 15)) << 23 | mant << 13;
+    u |= sign;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static void widen_f16_generic(float *restrict dst, const uint16_t *restrict src, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = f16_to_f32(src[i]);
+}
+
 const MmKernels mm_kernels_generic = {
     "generic", G_MR, G_NR, G_DOT_ROWS, G_DOT_COLS, G_LANES,
     tile_generic, rows_generic, sum_parts_generic, dot_tile_generic, dot_generic, axpy_generic, gelu_generic, layernorm_generic, attn_head_generic, attn_rows_generic, 1,
-    widen_bf16_generic, NULL, NULL,
+    {widen_bf16_generic, widen_f16_generic}, {NULL, NULL}, {NULL, NULL},
 };

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "safetensors.h"   // st_f32_to_f16, st_f32_to_bf16
 #include "util.h"
 
 // Scheduling (see the sections below):
@@ -93,11 +94,38 @@ int matmul_kernel_select(const char *name, char *err, size_t errlen) {
 
 const char *matmul_kernel_name(void) { return kern()->name; }
 
+// The kernels for 16-bit weights of type t on path k.  The AVX2 path converts f16 with
+// F16C (vcvtph2ps), which __builtin_cpu_supports checks apart: without it (no CPU sold
+// with AVX2 lacks it, but the check is cheap) the generic path's widening, exact and so
+// giving the same values, and no in-register kernels.
+typedef struct {
+    void (*widen)(float *dst, const uint16_t *src, size_t n);
+    void (*rows)(float *p, size_t ldp, const float *a, size_t lda, const uint16_t *w, size_t ldw, int m, int n, int K,
+                 int acc);
+    void (*dot_tile)(float *out, size_t ldo, const float *in, size_t ldi, const uint16_t *e, size_t lde, int m, int n,
+                     int C, const char *pf, int pf_lines);
+} LowpKernels;
+
+static int has_f16c(void) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("f16c");
+#else
+    return 0;
+#endif
+}
+
+static LowpKernels lowp_kernels(const MmKernels *k, LowpType t) {
+    if (k == &mm_kernels_avx2 && t == LOWP_F16 && !has_f16c())
+        return (LowpKernels){mm_kernels_generic.widen16[t], NULL, NULL};
+    return (LowpKernels){k->widen16[t], k->rows16[t], k->dot_tile16[t]};
+}
+
 // ----------------------------------------------------------------------------
 // per-thread scratch (freed when the thread exits): slot SCRATCH_PARTIAL holds the
 // partial sums of a streamed matmul (used by the thread that called matmul_forward, for
 // the duration of the call), slot SCRATCH_ATTENTION the probabilities of attention_rows,
-// slot SCRATCH_WEIGHTS a block of bf16 weights widened to fp32 (within one task).
+// slot SCRATCH_WEIGHTS a block of 16-bit weights widened to fp32 (within one task).
 
 enum { SCRATCH_PARTIAL, SCRATCH_ATTENTION, SCRATCH_WEIGHTS, SCRATCH_SLOTS };
 
@@ -161,7 +189,8 @@ typedef struct {
     const MmKernels *k;
     float *out;
     const float *in, *w, *bias;
-    const uint16_t *w16;   // bf16 weights (then w is NULL): widened block by block
+    const uint16_t *w16;   // 16-bit weights (then w is NULL): widened block by block
+    LowpKernels lk;        // their kernels (w16 only)
     int T, K, N;
     int gelu;              // apply GELU to the finished outputs
     int n_col_tasks;       // column chunks
@@ -205,22 +234,22 @@ static void rows_run(const MatmulJob *job, float *p, const float *w, size_t ldw,
     }
 }
 
-// bf16 weights on a path without rows_bf16 (generic): blocks of BF16_ROWS x BF16_COLS
+// 16-bit weights on a path without their rows16 (generic): blocks of W16_ROWS x W16_COLS
 // widened into L1-sized scratch, each run through the rows kernel, k ascending per
 // column: the rows kernel keeps every sum in p between calls, so the sums are those of
 // one call over all kc rows.  Rows outer, columns inner: w is read row after row, as the
 // fp32 path reads it (column blocks outer cost 2x, the prefetchers losing the stream).
-#define BF16_ROWS 8
-#define BF16_COLS 512
+#define W16_ROWS 8
+#define W16_COLS 512
 
-static void rows_run_bf16(const MatmulJob *job, float *p, int k0, int kc, int j0, int j1) {
-    float *buf = scratch_get(SCRATCH_WEIGHTS, (size_t)BF16_ROWS * BF16_COLS);
-    for (int kk = 0; kk < kc; kk += BF16_ROWS) {
-        int q = kc - kk < BF16_ROWS ? kc - kk : BF16_ROWS;
-        for (int jc = j0; jc < j1; jc += BF16_COLS) {
-            int n = j1 - jc < BF16_COLS ? j1 - jc : BF16_COLS;
+static void rows_run_w16(const MatmulJob *job, float *p, int k0, int kc, int j0, int j1) {
+    float *buf = scratch_get(SCRATCH_WEIGHTS, (size_t)W16_ROWS * W16_COLS);
+    for (int kk = 0; kk < kc; kk += W16_ROWS) {
+        int q = kc - kk < W16_ROWS ? kc - kk : W16_ROWS;
+        for (int jc = j0; jc < j1; jc += W16_COLS) {
+            int n = j1 - jc < W16_COLS ? j1 - jc : W16_COLS;
             for (int i = 0; i < q; i++)
-                job->k->widen_bf16(buf + (size_t)i * n, job->w16 + (size_t)(k0 + kk + i) * job->N + jc, (size_t)n);
+                job->lk.widen(buf + (size_t)i * n, job->w16 + (size_t)(k0 + kk + i) * job->N + jc, (size_t)n);
             rows_run(job, p, buf, (size_t)n, k0 + kk, q, jc, jc + n, kk > 0);
         }
     }
@@ -234,13 +263,13 @@ static void streamed_task(void *ctx, int task, int worker) {
     int j0 = c * job->chunk, j1 = j0 + job->chunk < N ? j0 + job->chunk : N;
     int k0 = s * MM_KSEG, kc = K - k0 < MM_KSEG ? K - k0 : MM_KSEG;
     float *p = job->partial + (size_t)s * T * job->ldp;
-    if (job->w16 && job->k->rows_bf16) {
+    if (job->w16 && job->lk.rows) {
         for (int t = 0; t < T; t += MM_ROWS_MAX) {
             int m = T - t < MM_ROWS_MAX ? T - t : MM_ROWS_MAX;
-            job->k->rows_bf16(p + (size_t)t * job->ldp + j0, (size_t)job->ldp, job->in + (size_t)t * K + k0, (size_t)K,
-                              job->w16 + (size_t)k0 * N + j0, (size_t)N, m, j1 - j0, kc, 0);
+            job->lk.rows(p + (size_t)t * job->ldp + j0, (size_t)job->ldp, job->in + (size_t)t * K + k0, (size_t)K,
+                         job->w16 + (size_t)k0 * N + j0, (size_t)N, m, j1 - j0, kc, 0);
         }
-    } else if (job->w16) rows_run_bf16(job, p, k0, kc, j0, j1);
+    } else if (job->w16) rows_run_w16(job, p, k0, kc, j0, j1);
     else rows_run(job, p, job->w + (size_t)k0 * N + j0, (size_t)N, k0, kc, j0, j1, 0);
     if (atomic_fetch_sub(&job->pending[c], 1) == 1) partials_add(job, j0, j1);
 }
@@ -281,14 +310,14 @@ static void tiled_task(void *ctx, int task, int worker) {
     int t1 = t0 + job->rows_per_task < job->T ? t0 + job->rows_per_task : job->T;
     int n_strips = s1 - s0, n_tiles = (t1 - t0 + mr - 1) / mr;
     int pf_rows = (MM_KSEG + n_strips * n_tiles - 1) / (n_strips * n_tiles);   // per tile call
-    // bf16 weights: each segment's block of the chunk's columns is widened once into
+    // 16-bit weights: each segment's block of the chunk's columns is widened once into
     // scratch (rows ldb apart), where every row tile reads it.
     size_t ldb = job->w16 ? (size_t)(j1 - j0 + 15) / 16 * 16 : (size_t)N;
     float *wide = job->w16 ? scratch_get(SCRATCH_WEIGHTS, MM_KSEG * ldb) : NULL;
     for (int k0 = 0; k0 < K; k0 += MM_KSEG) {
         int kc = K - k0 < MM_KSEG ? K - k0 : MM_KSEG;
         for (int i = 0; wide && i < kc; i++)
-            k->widen_bf16(wide + i * ldb, job->w16 + (size_t)(k0 + i) * N + j0, (size_t)(j1 - j0));
+            job->lk.widen(wide + i * ldb, job->w16 + (size_t)(k0 + i) * N + j0, (size_t)(j1 - j0));
         // Row tile by row tile (its rows of `in` stay in L1 across the strips; the
         // segment's kc x chunk block of w comes from L2), while the next segment's rows
         // of w are fetched.
@@ -308,14 +337,15 @@ static void tiled_task(void *ctx, int task, int worker) {
     }
 }
 
-// w, or bf16 weights w16 (then w is NULL).
-static void matmul_run(float *out, const float *in, const float *w, const uint16_t *w16, const float *bias, int T,
-                       int K, int N, ThreadPool *pool, int gelu) {
+// w, or 16-bit weights w16 of type t (then w is NULL).
+static void matmul_run(float *out, const float *in, const float *w, const uint16_t *w16, LowpType t,
+                       const float *bias, int T, int K, int N, ThreadPool *pool, int gelu) {
     if (T <= 0 || N <= 0) return;
     const MmKernels *k = kern();
     int want = TASKS_PER_WORKER * threadpool_size(pool);
     MatmulJob job = {.k = k, .out = out, .in = in, .w = w, .w16 = w16, .bias = bias, .T = T, .K = K, .N = N,
                      .gelu = gelu};
+    if (w16) job.lk = lowp_kernels(k, t);
     if (K <= 0) {   // no segments: out = base
         job.partial = NULL;
         partials_add(&job, 0, N);
@@ -328,7 +358,7 @@ static void matmul_run(float *out, const float *in, const float *w, const uint16
         // 1/strips, so only from 32 strips on).  The order of operations does not depend
         // on it.  Chunks of up to 4 strips; rows are split when the columns alone give
         // too few tasks.
-        size_t mis = (uintptr_t)w % 64;   // (bf16: w is NULL, the widened blocks are aligned)
+        size_t mis = (uintptr_t)w % 64;   // (16-bit: w is NULL, the widened blocks are aligned)
         if (mis % sizeof(float) == 0 && (size_t)N * sizeof(float) % 64 == 0 && mis && N >= 32 * k->nr)
             job.head = (int)((64 - mis) / sizeof(float));
         if (job.head >= N) job.head = 0;
@@ -364,22 +394,22 @@ static void matmul_run(float *out, const float *in, const float *w, const uint16
 
 void matmul_forward(float *out, const float *in, const float *w, const float *bias,
                     int T, int K, int N, ThreadPool *pool) {
-    matmul_run(out, in, w, NULL, bias, T, K, N, pool, 0);
+    matmul_run(out, in, w, NULL, LOWP_BF16, bias, T, K, N, pool, 0);
 }
 
 void matmul_gelu_forward(float *out, const float *in, const float *w, const float *bias,
                          int T, int K, int N, ThreadPool *pool) {
-    matmul_run(out, in, w, NULL, bias, T, K, N, pool, 1);
+    matmul_run(out, in, w, NULL, LOWP_BF16, bias, T, K, N, pool, 1);
 }
 
-void matmul_bf16_forward(float *out, const float *in, const uint16_t *w, const float *bias,
+void matmul_lowp_forward(float *out, const float *in, const uint16_t *w, LowpType t, const float *bias,
                          int T, int K, int N, ThreadPool *pool) {
-    matmul_run(out, in, NULL, w, bias, T, K, N, pool, 0);
+    matmul_run(out, in, NULL, w, t, bias, T, K, N, pool, 0);
 }
 
-void matmul_bf16_gelu_forward(float *out, const float *in, const uint16_t *w, const float *bias,
+void matmul_lowp_gelu_forward(float *out, const float *in, const uint16_t *w, LowpType t, const float *bias,
                               int T, int K, int N, ThreadPool *pool) {
-    matmul_run(out, in, NULL, w, bias, T, K, N, pool, 1);
+    matmul_run(out, in, NULL, w, t, bias, T, K, N, pool, 1);
 }
 
 // ----------------------------------------------------------------------------
@@ -391,7 +421,8 @@ typedef struct {
     float *out;
     const float *in, *e;
     int T, C, V, chunk;
-    const uint16_t *e16;   // bf16 e (then e is NULL): each tile's rows widened into scratch
+    const uint16_t *e16;   // 16-bit e (then e is NULL): each tile's rows widened into scratch
+    LowpKernels lk;        // its kernels (e16 only)
 } UnembedJob;
 
 static void unembed_task(void *ctx, int task, int worker) {
@@ -403,8 +434,8 @@ static void unembed_task(void *ctx, int task, int worker) {
     int n_tblocks = (T + k->dot_rows - 1) / k->dot_rows;
     size_t size = job->e16 ? sizeof *job->e16 : sizeof *job->e;
     const char *e = job->e16 ? (const char *)job->e16 : (const char *)job->e;
-    // bf16 e: read by the path's dot_tile_bf16, else each tile widened into scratch
-    int in_regs = job->e16 && k->dot_tile_bf16;
+    // 16-bit e: read by the path's dot_tile16, else each tile widened into scratch
+    int in_regs = job->e16 && job->lk.dot_tile;
     float *wide = job->e16 && !in_regs ? scratch_get(SCRATCH_WEIGHTS, (size_t)k->dot_cols * C) : NULL;
     size_t tile_bytes = (size_t)k->dot_cols * C * size;
     // bytes prefetched per call (by the kernel, spread over its loop); none with a single
@@ -415,7 +446,7 @@ static void unembed_task(void *ctx, int task, int worker) {
         int n = v1 - v < k->dot_cols ? v1 - v : k->dot_cols;
         // the next tile's rows of e are fetched while this one is used by every row block
         size_t pf = (size_t)(v + n) * C * size;
-        if (wide) k->widen_bf16(wide, job->e16 + (size_t)v * C, (size_t)n * C);
+        if (wide) job->lk.widen(wide, job->e16 + (size_t)v * C, (size_t)n * C);
         const float *ev = wide ? wide : job->e16 ? NULL : job->e + (size_t)v * C;
         for (int t = 0; t < T; t += k->dot_rows) {
             int m = T - t < k->dot_rows ? T - t : k->dot_rows;
@@ -424,7 +455,7 @@ static void unembed_task(void *ctx, int task, int worker) {
             float *o = job->out + (size_t)t * V + v;
             const float *x = job->in + (size_t)t * C;
             if (in_regs)
-                k->dot_tile_bf16(o, (size_t)V, x, (size_t)C, job->e16 + (size_t)v * C, (size_t)C, m, n, C, pf_at,
+                job->lk.dot_tile(o, (size_t)V, x, (size_t)C, job->e16 + (size_t)v * C, (size_t)C, m, n, C, pf_at,
                                  (int)((pf_bytes + 63) / 64));
             else k->dot_tile(o, (size_t)V, x, (size_t)C, ev, (size_t)C, m, n, C, pf_at, (int)((pf_bytes + 63) / 64));
             pf += pf_step;
@@ -453,38 +484,31 @@ void matmul_transposed_forward(float *out, const float *in, const float *e,
     float *copy = rows_aligned_like(in, e, T, C);
     if (copy) in = (const float *)(const void *)((const char *)copy + (uintptr_t)e % 64);
     int chunk = (UNEMBED_CHUNK + k->dot_cols - 1) / k->dot_cols * k->dot_cols;
-    UnembedJob job = {k, out, in, e, T, C, V, chunk, NULL};
+    UnembedJob job = {k, out, in, e, T, C, V, chunk, NULL, {0}};
     threadpool_run(pool, (V + chunk - 1) / chunk, unembed_task, &job);
     free(copy);
 }
 
-void matmul_transposed_bf16_forward(float *out, const float *in, const uint16_t *e,
+void matmul_transposed_lowp_forward(float *out, const float *in, const uint16_t *e, LowpType t,
                                     int T, int C, int V, ThreadPool *pool) {
     if (T <= 0 || V <= 0) return;
     const MmKernels *k = kern();
     int chunk = (UNEMBED_CHUNK + k->dot_cols - 1) / k->dot_cols * k->dot_cols;
-    UnembedJob job = {k, out, in, NULL, T, C, V, chunk, e};
+    UnembedJob job = {k, out, in, NULL, T, C, V, chunk, e, lowp_kernels(k, t)};
     threadpool_run(pool, (V + chunk - 1) / chunk, unembed_task, &job);
 }
 
 // ----------------------------------------------------------------------------
-// bf16 conversions (IEEE fp32 bits: the upper 16 are the bfloat16)
+// 16-bit conversions
 
-static uint32_t f32_bits(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
+const char *lowp_name(LowpType t) { return t == LOWP_F16 ? "f16" : "bf16"; }
+
+void lowp_round(LowpType t, uint16_t *dst, const float *src, size_t n) {
+    // (the roundings safetensors.c writes checkpoints with)
+    for (size_t i = 0; i < n; i++) dst[i] = t == LOWP_F16 ? st_f32_to_f16(src[i]) : st_f32_to_bf16(src[i]);
 }
 
-void bf16_round(uint16_t *dst, const float *src, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u = f32_bits(src[i]);
-        if ((u & 0x7fffffffu) > 0x7f800000u) dst[i] = (uint16_t)(u >> 16 | 0x0040u);   // NaN: stays quiet NaN
-        else dst[i] = (uint16_t)((u + 0x7fffu + (u >> 16 & 1u)) >> 16);   // to nearest, ties to even
-    }
-}
-
-void bf16_widen(float *dst, const uint16_t *src, size_t n) { kern()->widen_bf16(dst, src, n); }
+void lowp_widen(LowpType t, float *dst, const uint16_t *src, size_t n) { lowp_kernels(kern(), t).widen(dst, src, n); }
 
 // ----------------------------------------------------------------------------
 // vector helpers

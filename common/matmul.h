@@ -83,27 +83,36 @@ void matmul_transposed_forward(float *out, const float *in, const float *e,
                                int T, int C, int V, ThreadPool *pool);
 
 // ----------------------------------------------------------------------------
-// bf16 weights (opt-in, see gpt2_use_bf16): a weight is a uint16_t holding the upper half
-// of an IEEE fp32 (bfloat16).  Widening to fp32 is exact (a 16-bit shift) and the kernels
-// below keep the fp32 order of operations, so on one path each is BIT-IDENTICAL to its
-// fp32 counterpart called with bf16_widen(w) (same determinism contract); only the bytes
-// read from memory halve.  Decoding (the streamed rows) and the unembedding widen in
-// registers on the AVX-512 and AVX2 paths; prompts (register tiles) widen each segment
-// of weights once into per-thread scratch, as the generic path does everywhere.
+// Low-precision weights (opt-in, see gpt2_use_lowp): a weight is a uint16_t of one of
+// two 16-bit float formats, tagged by a LowpType —
+//   LOWP_BF16  bfloat16: the upper half of an IEEE fp32 (8-bit exponent, 7-bit mantissa)
+//   LOWP_F16   IEEE half precision (5-bit exponent, 10-bit mantissa, subnormals)
+// Widening to fp32 is exact for both (a 16-bit shift; F16C vcvtph2ps or its portable
+// equivalent) and the kernels below keep the fp32 order of operations, so on one path
+// each is BIT-IDENTICAL to its fp32 counterpart called with lowp_widen(w) (same
+// determinism contract); only the bytes read from memory halve.  Decoding (the streamed
+// rows) and the unembedding widen in registers on the AVX-512 and AVX2 paths (f16 on
+// AVX2 only where the CPU has F16C); prompts (register tiles) widen each segment of
+// weights once into per-thread scratch, as the generic path does everywhere.
+typedef enum { LOWP_BF16, LOWP_F16, LOWP_TYPES } LowpType;
 
-// dst[i] = src[i] rounded to bfloat16, to nearest even (a NaN stays a NaN; a finite value
-// above the largest bfloat16 becomes inf).
-void bf16_round(uint16_t *dst, const float *src, size_t n);
+// "bf16" or "f16".
+const char *lowp_name(LowpType t);
 
-// dst[i] = src[i] as fp32 (exact).
-void bf16_widen(float *dst, const uint16_t *src, size_t n);
+// dst[i] = src[i] rounded to type t, to nearest even (a NaN stays a NaN; a finite value
+// above the type's largest finite value rounds to inf as IEEE rounding does: bf16 from
+// about 3.39e38, f16 from 65520; f16 subnormals are rounded exactly).
+void lowp_round(LowpType t, uint16_t *dst, const float *src, size_t n);
 
-// matmul_forward / matmul_gelu_forward / matmul_transposed_forward with bf16 w or e.
-void matmul_bf16_forward(float *out, const float *in, const uint16_t *w, const float *bias,
+// dst[i] = src[i] (of type t) as fp32 (exact).
+void lowp_widen(LowpType t, float *dst, const uint16_t *src, size_t n);
+
+// matmul_forward / matmul_gelu_forward / matmul_transposed_forward with w or e of type t.
+void matmul_lowp_forward(float *out, const float *in, const uint16_t *w, LowpType t, const float *bias,
                          int T, int K, int N, ThreadPool *pool);
-void matmul_bf16_gelu_forward(float *out, const float *in, const uint16_t *w, const float *bias,
+void matmul_lowp_gelu_forward(float *out, const float *in, const uint16_t *w, LowpType t, const float *bias,
                               int T, int K, int N, ThreadPool *pool);
-void matmul_transposed_bf16_forward(float *out, const float *in, const uint16_t *e,
+void matmul_transposed_lowp_forward(float *out, const float *in, const uint16_t *e, LowpType t,
                                     int T, int C, int V, ThreadPool *pool);
 
 // sum_i a[i] * b[i] in the fixed order described above.

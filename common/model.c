@@ -23,7 +23,7 @@ int model_open(Model *m, const char *name, const HubOptions *hub, char *err, siz
         goto bad;
     }
     if (gpt2_open(&m->gpt2, m->dir, inner, sizeof inner) != 0 ||
-        (weights == GPT2_WEIGHTS_BF16 && gpt2_use_bf16(&m->gpt2, inner, sizeof inner) != 0)) {
+        gpt2_use_weights(&m->gpt2, weights, inner, sizeof inner) != 0) {
         fail(err, errlen, "model %s: %s", name, inner);
         goto bad;
     }

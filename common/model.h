@@ -21,8 +21,8 @@ typedef struct {
 // Resolve NAME (NULL: $AUTOINTERP_MODEL, else "gpt2") through the hub cache (downloading
 // when needed and allowed), open the checkpoint and the tokenizer, and check that they
 // agree (vocabulary size).  hub: revision / offline / progress (NULL: defaults).
-// $AUTOINTERP_WEIGHTS=bf16 gives the model bf16 matrices (gpt2_use_bf16; fp32, the
-// default, is exact); another value than fp32/bf16 is an error.
+// $AUTOINTERP_WEIGHTS=bf16 or f16 gives the model 16-bit matrices (gpt2_use_lowp; fp32,
+// the default, is exact); another value than fp32/bf16/f16 is an error.
 // 0, or -1 with a message in err.
 int model_open(Model *m, const char *name, const HubOptions *hub, char *err, size_t errlen);
 void model_close(Model *m);

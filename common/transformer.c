@@ -104,12 +104,12 @@ static void attention_forward(float *out, const float *qkv, const TfKvRow *kv, i
         if (hooks && (hooks->points >> (point) & 1u)) hooks->fn(hooks->ctx, (point), layer, (act), R, C); \
     } while (0)
 
-// out (R, N) = in (R, K) · w + bias, with the bf16 copy w16 of w when the model has one;
-// GELU applied when gelu.
-static void linear_forward(float *out, const float *in, const float *w, const uint16_t *w16, const float *bias,
-                           int R, int K, int N, int gelu, ThreadPool *pool) {
-    if (w16 && gelu) matmul_bf16_gelu_forward(out, in, w16, bias, R, K, N, pool);
-    else if (w16) matmul_bf16_forward(out, in, w16, bias, R, K, N, pool);
+// out (R, N) = in (R, K) · w + bias, with the 16-bit copy w16 (of type t16) of w when the
+// model has one; GELU applied when gelu.
+static void linear_forward(float *out, const float *in, const float *w, const uint16_t *w16, LowpType t16,
+                           const float *bias, int R, int K, int N, int gelu, ThreadPool *pool) {
+    if (w16 && gelu) matmul_lowp_gelu_forward(out, in, w16, t16, bias, R, K, N, pool);
+    else if (w16) matmul_lowp_forward(out, in, w16, t16, bias, R, K, N, pool);
     else if (gelu) matmul_gelu_forward(out, in, w, bias, R, K, N, pool);
     else matmul_forward(out, in, w, bias, R, K, N, pool);
 }
@@ -123,7 +123,7 @@ static void block_forward_rows(const Gpt2 *m, int layer, float *resid, int R, co
 
     HOOK(TF_HOOK_RESID_PRE, resid);
     layernorm_forward(ws->ln, resid, b->ln1_w, b->ln1_b, R, C, eps);
-    linear_forward(ws->qkv, ws->ln, b->qkv_w, b->qkv_w16, b->qkv_b, R, C, 3 * C, 0, pool);
+    linear_forward(ws->qkv, ws->ln, b->qkv_w, b->qkv_w16, m->w16_type, b->qkv_b, R, C, 3 * C, 0, pool);
     for (int r = 0; r < R; r++) {
         if (!kv[r].k_dst) continue;
         memcpy(kv[r].k_dst, ws->qkv + (size_t)r * 3 * C + C, (size_t)C * sizeof(float));
@@ -131,14 +131,14 @@ static void block_forward_rows(const Gpt2 *m, int layer, float *resid, int R, co
     }
     attention_forward(ws->atty, ws->qkv, kv, R, stride, C, m->cfg.n_head, ws);
     HOOK(TF_HOOK_Z, ws->atty);
-    linear_forward(ws->proj, ws->atty, b->attn_proj_w, b->attn_proj_w16, b->attn_proj_b, R, C, C, 0, pool);
+    linear_forward(ws->proj, ws->atty, b->attn_proj_w, b->attn_proj_w16, m->w16_type, b->attn_proj_b, R, C, C, 0, pool);
     HOOK(TF_HOOK_ATTN_OUT, ws->proj);
     residual_forward(resid, ws->proj, (size_t)R * C);
     HOOK(TF_HOOK_RESID_MID, resid);
 
     layernorm_forward(ws->ln, resid, b->ln2_w, b->ln2_b, R, C, eps);
-    linear_forward(ws->fch, ws->ln, b->fc_w, b->fc_w16, b->fc_b, R, C, 4 * C, 1, pool);   // GELU fused
-    linear_forward(ws->proj, ws->fch, b->mlp_proj_w, b->mlp_proj_w16, b->mlp_proj_b, R, 4 * C, C, 0, pool);
+    linear_forward(ws->fch, ws->ln, b->fc_w, b->fc_w16, m->w16_type, b->fc_b, R, C, 4 * C, 1, pool);   // GELU fused
+    linear_forward(ws->proj, ws->fch, b->mlp_proj_w, b->mlp_proj_w16, m->w16_type, b->mlp_proj_b, R, 4 * C, C, 0, pool);
     HOOK(TF_HOOK_MLP_OUT, ws->proj);
     residual_forward(resid, ws->proj, (size_t)R * C);
     HOOK(TF_HOOK_RESID_POST, resid);
@@ -271,7 +271,8 @@ int tf_logits(const Gpt2 *m, const float *resid, int T, const int *rows, int n_r
             const float *x = resid + (size_t)(rows ? rows[i0 + i] : i0 + i) * C;
             layernorm_forward(ws->ln + (size_t)i * C, x, m->lnf_w, m->lnf_b, 1, C, m->cfg.ln_eps);
         }
-        if (m->lm_head16) matmul_transposed_bf16_forward(logits + (size_t)i0 * V, ws->ln, m->lm_head16, n, C, V, ws->pool);
+        if (m->lm_head16)
+            matmul_transposed_lowp_forward(logits + (size_t)i0 * V, ws->ln, m->lm_head16, m->w16_type, n, C, V, ws->pool);
         else matmul_transposed_forward(logits + (size_t)i0 * V, ws->ln, m->lm_head, n, C, V, ws->pool);
     }
     return 0;

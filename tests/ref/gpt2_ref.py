@@ -11,6 +11,8 @@ either compares with logits dumped by the C code or generates greedy tokens.
       prints 10 greedy token ids (recomputing the whole sequence each step, no cache)
   --bf16-weights: the four block matrices and the output matrix rounded to bfloat16 (to
       nearest even), as AUTOINTERP_WEIGHTS=bf16 does; embeddings, LayerNorm, biases exact
+  --f16-weights: the same matrices rounded to IEEE half by NumPy (np.float16, to nearest
+      even), as AUTOINTERP_WEIGHTS=f16 does
 
 --layers "" is the empty configuration (embed -> ln_f -> unembed).
 """
@@ -69,7 +71,7 @@ class Model:
         return self.t["h.%d.%s" % (l, name)]
 
 
-BF16_MATRICES = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+LOWP_MATRICES = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 
 
 def bf16_round(a):
@@ -79,12 +81,17 @@ def bf16_round(a):
     return u.astype(np.uint32).view(np.float32).astype(np.float64)
 
 
-def use_bf16(m):
+def f16_round(a):
+    """float32 values rounded to IEEE half by NumPy, as float64."""
+    return a.astype(np.float32).astype(np.float16).astype(np.float64)
+
+
+def use_lowp(m, rounding):
     for l in range(m.L):
-        for name in BF16_MATRICES:
+        for name in LOWP_MATRICES:
             key = "h.%d.%s" % (l, name)
-            m.t[key] = bf16_round(m.t[key])
-    m.lm_head = bf16_round(m.lm_head)   # a copy: token embeddings stay exact
+            m.t[key] = rounding(m.t[key])
+    m.lm_head = rounding(m.lm_head)   # a copy: token embeddings stay exact
 
 
 def layernorm(x, w, b, eps):
@@ -138,10 +145,13 @@ def main():
     ap.add_argument("--tol", type=float, default=1e-3)
     ap.add_argument("--generate", type=int, default=0)
     ap.add_argument("--bf16-weights", action="store_true")
+    ap.add_argument("--f16-weights", action="store_true")
     a = ap.parse_args()
     m = Model(a.dir)
     if a.bf16_weights:
-        use_bf16(m)
+        use_lowp(m, bf16_round)
+    if a.f16_weights:
+        use_lowp(m, f16_round)
     layers, tokens = ints(a.layers), ints(a.tokens)
     if any(l < 0 or l >= m.L for l in layers):
         sys.exit("layer index out of range")

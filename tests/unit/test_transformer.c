@@ -719,13 +719,14 @@ static int write_model(int argc, char **argv) {
     return 0;
 }
 
-// The model of argv[2], with bf16 matrices when $AUTOINTERP_WEIGHTS=bf16 (as model_open).
+// The model of argv[2], with 16-bit matrices when $AUTOINTERP_WEIGHTS=bf16|f16 (as
+// model_open).
 static void open_args(char **argv, Gpt2 *m, int *layers, int *n, int *tokens, int *T) {
     char err[512];
     Gpt2Weights weights;
     if (gpt2_weights_from_env(&weights, err, sizeof err)) eprintf(2, "%s", err);
     if (gpt2_open(m, argv[2], err, sizeof err)) eprintf(1, "%s", err);
-    if (weights == GPT2_WEIGHTS_BF16 && gpt2_use_bf16(m, err, sizeof err)) eprintf(1, "%s", err);
+    if (gpt2_use_weights(m, weights, err, sizeof err)) eprintf(1, "%s", err);
     if ((*n = parse_ints(argv[3], layers, 256)) < 0) eprintf(2, "bad layer list: %s", argv[3]);
     if ((*T = parse_ints(argv[4], tokens, 4096)) < 0) eprintf(2, "bad token list: %s", argv[4]);
 }

@@ -1,9 +1,17 @@
-// Unit tests for the bf16 weights (common/matmul bf16 kernels, gpt2_use_bf16): rounding
-// to nearest even; on every kernel path this CPU supports, the bf16 kernels bit-identical
-// to the fp32 kernels on the same weights widened to fp32 (matmul.h's promise); models
-// with bf16 matrices: copies rounded from F32/F16 checkpoints, a BF16 checkpoint's used in
-// place and computing the fp32 path's very logits, KV-cached greedy generation, errors.
-// (tests/tool/bf16_ref.sh compares with the NumPy reference.)
+// Unit tests for the 16-bit weights, bf16 and f16 (common/matmul's lowp kernels,
+// gpt2_use_lowp): rounding to nearest even; on every kernel path this CPU supports, the
+// 16-bit kernels bit-identical to the fp32 kernels on the same weights widened to fp32
+// (matmul.h's promise); models with 16-bit matrices: copies rounded from other
+// checkpoints, a checkpoint of the type's own dtype (BF16, F16) used in place and
+// computing the fp32 path's very logits, KV-cached greedy generation, errors.
+//
+//   test_lowp                                  the tests
+//   test_lowp --convert bf16|f16 PATH IN OUT   IN: fp32 values; OUT: them rounded to the
+//                                              type (uint16), then every one of the 65536
+//                                              16-bit values widened by kernel path PATH
+//                                              (fp32): tests/tool/lowp_ref.sh checks both
+//                                              against NumPy
+// (tests/tool/lowp_ref.sh also compares whole models with the NumPy reference.)
 #include <float.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,6 +28,8 @@
 #include "util.h"
 
 static const char *path;   // the kernel path under test, in check names
+static LowpType lt;        // the 16-bit type under test
+#define TN lowp_name(lt)   // its name, in check names
 
 static void fill(float *x, size_t n, Rng *rng) {
     for (size_t i = 0; i < n; i++) x[i] = (float)(rng_uniform(rng) * 2.0 - 1.0);
@@ -33,13 +43,13 @@ static float from_bits(uint32_t u) {
 
 static uint16_t round1(float x) {
     uint16_t h;
-    bf16_round(&h, &x, 1);
+    lowp_round(lt, &h, &x, 1);
     return h;
 }
 
 // ----------------------------------------------------------------------------- rounding
 
-static void test_round(void) {
+static void test_round_bf16(void) {
     CHECK_INT("round 1.0", round1(1.0f), 0x3f80);
     CHECK_INT("round -0.0", round1(-0.0f), 0x8000);
     CHECK_INT("round 1 + 2^-8 (tie, even below)", round1(from_bits(0x3f808000u)), 0x3f80);
@@ -62,7 +72,7 @@ static void test_round(void) {
         float x = (float)((rng_uniform(&rng) * 2.0 - 1.0) * ldexp(1.0, (int)(rng_uniform(&rng) * 40) - 20));
         uint16_t h = round1(x);
         float r;
-        bf16_widen(&r, &h, 1);
+        lowp_widen(lt, &r, &h, 1);
         int e;
         frexp(x, &e);
         bad_near += fabs((double)r - x) > ldexp(1.0, e - 9);   // half an ulp of 8 significant bits
@@ -72,13 +82,78 @@ static void test_round(void) {
     CHECK_INT("round: bf16 values unchanged", bad_exact, 0);
 }
 
+static float widen1(uint16_t h) {
+    float f;
+    lowp_widen(lt, &f, &h, 1);
+    return f;
+}
+
+// f16 widening on the selected kernel path: every one of the 65536 values against a
+// direct formula (subnormals m * 2^-24, inf, NaN, signed zero).
+static void test_widen_f16(void) {
+    int bad = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = widen1((uint16_t)h);
+        int e = h >> 10 & 31, m = h & 1023, neg = h >> 15;
+        double want = e == 31 ? (m ? NAN : INFINITY) : e ? ldexp(1024 + m, e - 25) : ldexp(m, -24);
+        if (neg) want = -want;
+        bad += isnan(want) ? !isnan(f) : (double)f != want || !!signbit(f) != neg;
+    }
+    char name[96];
+    snprintf(name, sizeof name, "%s: f16 widen: all 65536 values exact", path);
+    CHECK_INT(name, bad, 0);
+}
+
+// IEEE half: 1 + 10 mantissa bits, exponent -14..15, subnormals down to 2^-24.
+static void test_round_f16(void) {
+    CHECK_INT("f16 round 1.0", round1(1.0f), 0x3c00);
+    CHECK_INT("f16 round -0.0", round1(-0.0f), 0x8000);
+    CHECK_INT("f16 round 1 + 2^-11 (tie, even below)", round1(1.0f + 0x1p-11f), 0x3c00);
+    CHECK_INT("f16 round 1 + 3*2^-11 (tie, even above)", round1(1.0f + 0x3p-11f), 0x3c02);
+    CHECK_INT("f16 round just above a tie", round1(from_bits(0x3f801001u)), 0x3c01);
+    CHECK_INT("f16 round just below a tie", round1(from_bits(0x3f800fffu)), 0x3c00);
+    CHECK_INT("f16 round 65504 (max)", round1(65504.0f), 0x7bff);
+    CHECK_INT("f16 round 65519.996 (below the tie: max)", round1(from_bits(0x477fefffu)), 0x7bff);
+    CHECK_INT("f16 round 65520 (tie: inf)", round1(65520.0f), 0x7c00);
+    CHECK_INT("f16 round -1e5: -inf", round1(-1e5f), 0xfc00);
+    CHECK_INT("f16 round inf", round1(INFINITY), 0x7c00);
+    CHECK_INT("f16 round 2^-14 (smallest normal)", round1(0x1p-14f), 0x0400);
+    CHECK_INT("f16 round 2^-24 (smallest subnormal)", round1(0x1p-24f), 0x0001);
+    CHECK_INT("f16 round 2^-25 (tie: even 0)", round1(0x1p-25f), 0x0000);
+    CHECK_INT("f16 round 3*2^-25 (tie: even 2)", round1(0x3p-25f), 0x0002);
+    CHECK_INT("f16 round 1023.5*2^-24 (tie: 2^-14)", round1(0x7ffp-25f), 0x0400);
+    CHECK_INT("f16 round -5*2^-24 (subnormal)", round1(-0x5p-24f), 0x8005);
+    CHECK_INT("f16 round 1e-9 (underflows to 0)", round1(1e-9f), 0x0000);
+    uint16_t nan = round1(from_bits(0x7f800001u));
+    CHECK("f16 round NaN stays NaN", (nan & 0x7c00) == 0x7c00 && (nan & 0x3ff) != 0);
+    // random values, subnormal ones too: within half an f16 ulp (2^-24 below 2^-14), a
+    // normal result from 2^-14 on; f16 values unchanged
+    Rng rng;
+    rng_seed(&rng, 6);
+    int bad_near = 0, bad_exact = 0;
+    for (int i = 0; i < 100000; i++) {
+        float x = (float)((rng_uniform(&rng) * 2.0 - 1.0) * ldexp(1.0, (int)(rng_uniform(&rng) * 29) - 13));
+        uint16_t h = round1(x);
+        float r = widen1(h);
+        int e;
+        frexp(x, &e);
+        bad_near += fabs((double)r - x) > fmax(ldexp(1.0, e - 12), 0x1p-25) || (fabs(x) >= 0x1p-14 && !(h & 0x7c00));
+        bad_exact += round1(r) != h;
+    }
+    CHECK_INT("f16 round: within half an f16 ulp", bad_near, 0);
+    CHECK_INT("f16 round: f16 values unchanged", bad_exact, 0);
+}
+
 // ----------------------------------------------------------------------------- kernels
 
-// Random weights w (n) rounded to bf16 (w16) and widened back (wf: the same values).
+// Random weights w (n) rounded to the type (w16) and widened back (wf: the same values).
+// f16: a few scaled into its subnormal range (the widening of those is exact too).
 static void weights(uint16_t *w16, float *wf, size_t n, Rng *rng) {
     fill(wf, n, rng);
-    bf16_round(w16, wf, n);
-    bf16_widen(wf, w16, n);
+    if (lt == LOWP_F16)
+        for (size_t i = 0; i < n; i += 7) wf[i] *= 0x1p-15f;
+    lowp_round(lt, w16, wf, n);
+    lowp_widen(lt, wf, w16, n);
 }
 
 // max |out - in·w - bias| in double (the products are not garbage on both sides).
@@ -94,7 +169,7 @@ static double matmul_error(const float *out, const float *in, const float *w, co
     return worst;
 }
 
-// matmul_bf16_forward (and the GELU variant) vs matmul_forward on the widened weights,
+// matmul_lowp_forward (and the GELU variant) vs matmul_forward on the widened weights,
 // bit for bit; w16 is placed `offset` elements into its buffer (misaligned weights).
 static void check_matmul(int T, int K, int N, int offset, int with_bias, ThreadPool *pool, Rng *rng) {
     size_t nw = (size_t)K * N;
@@ -106,21 +181,21 @@ static void check_matmul(int T, int K, int N, int offset, int with_bias, ThreadP
     weights(w16, wf, nw, rng);
     if (bias) fill(bias, (size_t)N, rng);
     char name[200];
-    snprintf(name, sizeof name, "%s: bf16 matmul T=%d K=%d N=%d offset %d%s%s == fp32 on widened weights", path, T,
-             K, N, offset, bias ? " bias" : "", pool ? " pool" : "");
-    matmul_bf16_forward(a, in, w16, bias, T, K, N, pool);
+    snprintf(name, sizeof name, "%s: %s matmul T=%d K=%d N=%d offset %d%s%s == fp32 on widened weights", path, TN,
+             T, K, N, offset, bias ? " bias" : "", pool ? " pool" : "");
+    matmul_lowp_forward(a, in, w16, lt, bias, T, K, N, pool);
     matmul_forward(b, in, wf, bias, T, K, N, pool);
     int same = memcmp(a, b, sizeof(float) * (size_t)T * N) == 0;
     CHECK(name, same && matmul_error(a, in, wf, bias, T, K, N) < 1e-4 * (K + 1));
-    snprintf(name, sizeof name, "%s: bf16 matmul+gelu T=%d K=%d N=%d offset %d%s == fp32", path, T, K, N, offset,
+    snprintf(name, sizeof name, "%s: %s matmul+gelu T=%d K=%d N=%d offset %d%s == fp32", path, TN, T, K, N, offset,
              pool ? " pool" : "");
-    matmul_bf16_gelu_forward(a, in, w16, bias, T, K, N, pool);
+    matmul_lowp_gelu_forward(a, in, w16, lt, bias, T, K, N, pool);
     matmul_gelu_forward(b, in, wf, bias, T, K, N, pool);
     CHECK(name, memcmp(a, b, sizeof(float) * (size_t)T * N) == 0);
     // The determinism contract: the last row alone gets the bits it got in the batch.
-    snprintf(name, sizeof name, "%s: bf16 matmul T=%d K=%d N=%d: last row alone == in the batch", path, T, K, N);
-    matmul_bf16_forward(b, in + (size_t)(T - 1) * K, w16, bias, 1, K, N, pool);
-    matmul_bf16_forward(a, in, w16, bias, T, K, N, pool);
+    snprintf(name, sizeof name, "%s: %s matmul T=%d K=%d N=%d: last row alone == in the batch", path, TN, T, K, N);
+    matmul_lowp_forward(b, in + (size_t)(T - 1) * K, w16, lt, bias, 1, K, N, pool);
+    matmul_lowp_forward(a, in, w16, lt, bias, T, K, N, pool);
     CHECK(name, memcmp(b, a + (size_t)(T - 1) * N, sizeof(float) * (size_t)N) == 0);
     free(in), free(wf), free(w16buf), free(bias), free(a), free(b);
 }
@@ -137,7 +212,7 @@ static void test_matmul(ThreadPool *pool) {
         for (size_t b = 0; b < sizeof Ks / sizeof *Ks; b++)
             for (size_t c = 0; c < sizeof Ns / sizeof *Ns; c++)
                 check_matmul(Ts[a], Ks[b], Ns[c], 0, (a + b + c) % 2, pool, &rng);
-    // Misaligned weights (a BF16 tensor used in place from a mapping lies anywhere).
+    // Misaligned weights (a BF16/F16 tensor used in place from a mapping lies anywhere).
     for (int off = 1; off < 4; off++) {
         check_matmul(2, 200, 768, off, 1, pool, &rng);
         check_matmul(40, 200, 768, off, 1, pool, &rng);
@@ -161,7 +236,7 @@ static void test_transposed(ThreadPool *pool) {
                 float *x = xmalloc(sizeof(float) * (size_t)T * V), *y = xmalloc(sizeof(float) * (size_t)T * V);
                 fill(in, (size_t)T * C, &rng);
                 weights(e16, ef, (size_t)V * C, &rng);
-                matmul_transposed_bf16_forward(x, in, e16, T, C, V, pool);
+                matmul_transposed_lowp_forward(x, in, e16, lt, T, C, V, pool);
                 matmul_transposed_forward(y, in, ef, T, C, V, pool);
                 double worst = 0.0;
                 for (int t = 0; t < T; t++)
@@ -170,8 +245,8 @@ static void test_transposed(ThreadPool *pool) {
                         for (int i = 0; i < C; i++) s += (double)in[t * C + i] * ef[v * C + i];
                         if (fabs(s - x[t * V + v]) > worst) worst = fabs(s - x[t * V + v]);
                     }
-                snprintf(name, sizeof name, "%s: bf16 unembedding T=%d C=%d V=%d offset %d%s == fp32 on widened weights",
-                         path, T, C, V, V % 2, pool ? " pool" : "");
+                snprintf(name, sizeof name, "%s: %s unembedding T=%d C=%d V=%d offset %d%s == fp32 on widened weights",
+                         path, TN, T, C, V, V % 2, pool ? " pool" : "");
                 CHECK(name, memcmp(x, y, sizeof(float) * (size_t)T * V) == 0 && worst < 1e-4 * (C + 1));
                 free(in), free(ef), free(e16buf), free(x), free(y);
             }
@@ -182,7 +257,7 @@ static void test_transposed(ThreadPool *pool) {
 static char tmpdir[512];
 
 // A small synthetic checkpoint (2 layers, C = 64, V = 300, weights at GPT-2's init scale:
-// the bf16 rounding error grows with the weights, docs/bench.md) in tmpdir/name.
+// the rounding error grows with the weights, docs/bench.md) in tmpdir/name.
 static char *model_write(const char *name, const char *dtype, int untied) {
     char *dir = path_join(tmpdir, name), err[256];
     CheckpointSpec spec = {.cfg = {.n_layer = 2, .n_head = 2, .n_embd = 64, .n_ctx = 32, .vocab_size = 300,
@@ -192,9 +267,10 @@ static char *model_write(const char *name, const char *dtype, int untied) {
     return dir;
 }
 
-static int model_open_bf16(Gpt2 *m, const char *dir, int bf16) {
+// m from dir, with 16-bit matrices of the type under test when w16.
+static int model_open_w16(Gpt2 *m, const char *dir, int w16) {
     char err[256];
-    if (gpt2_open(m, dir, err, sizeof err) != 0 || (bf16 && gpt2_use_bf16(m, err, sizeof err) != 0)) {
+    if (gpt2_open(m, dir, err, sizeof err) != 0 || (w16 && gpt2_use_lowp(m, lt, err, sizeof err) != 0)) {
         printf("FAIL open %s: %s\n", dir, err);
         return -1;
     }
@@ -207,8 +283,8 @@ static int in_mapping(const Gpt2 *m, const void *p) {
     return q >= b && q < b + m->st->map_size;
 }
 
-// Every bf16 matrix of m: equal to its fp32 weights rounded (the rounding is exact for a
-// BF16 checkpoint), and in the mapping or not as want_mapped says.
+// Every 16-bit matrix of m: equal to its fp32 weights rounded (the rounding is exact for
+// a checkpoint of the type's dtype), and in the mapping or not as want_mapped says.
 static void check_matrices(const char *label, const Gpt2 *m, int want_mapped) {
     int L = m->cfg.n_layer, bad_value = 0, bad_place = 0;
     size_t C = (size_t)m->cfg.n_embd, V = (size_t)m->cfg.vocab_size;
@@ -223,18 +299,18 @@ static void check_matrices(const char *label, const Gpt2 *m, int want_mapped) {
             continue;
         }
         uint16_t *want = xmalloc(n * sizeof *want);
-        bf16_round(want, f, n);
+        lowp_round(lt, want, f, n);
         bad_value += memcmp(want, h, n * sizeof *h) != 0;
         bad_place += in_mapping(m, h) != want_mapped;
         free(want);
     }
     char name[160];
-    snprintf(name, sizeof name, "%s: bf16 matrices = the fp32 weights rounded", label);
-    CHECK_INT(name, bad_value, 0);
-    snprintf(name, sizeof name, "%s: bf16 matrices %s the mapping", label, want_mapped ? "in" : "outside");
+    snprintf(name, sizeof name, "%s: %s matrices = the fp32 weights rounded", label, TN);
+    CHECK_INT(name, bad_value + (m->w16_type != lt), 0);
+    snprintf(name, sizeof name, "%s: %s matrices %s the mapping", label, TN, want_mapped ? "in" : "outside");
     CHECK_INT(name, bad_place, 0);
     snprintf(name, sizeof name, "%s: matrices used in place", label);
-    CHECK_INT(name, m->n_bf16_in_place, want_mapped ? 4 * L + 1 : 0);
+    CHECK_INT(name, m->n_w16_in_place, want_mapped ? 4 * L + 1 : 0);
 }
 
 static const int prompt[] = {0, 17, 250, 3, 99, 42, 7};
@@ -284,80 +360,93 @@ static void greedy_nocache(const Gpt2 *m, int *out, int n) {
     free(logits);
 }
 
-static void test_models(void) {
-    char name[160];
-    for (int untied = 0; untied < 2; untied++) {
-        // F32 and F16: rounded copies; logits close to fp32 but not equal.
-        const char *dtypes[] = {"F32", "F16"};
-        for (int d = 0; d < 2; d++) {
-            char sub[32], label[64];
-            snprintf(sub, sizeof sub, "%s%s", dtypes[d], untied ? "-untied" : "");
-            snprintf(label, sizeof label, "%s %s", path, sub);
-            char *dir = model_write(sub, dtypes[d], untied);
-            Gpt2 a, b;
-            if (model_open_bf16(&a, dir, 0) == 0 && model_open_bf16(&b, dir, 1) == 0) {
-                check_matrices(label, &b, 0);
-                snprintf(name, sizeof name, "%s: fp32 model has no bf16 matrices", label);
-                CHECK(name, !a.lm_head16 && !a.blocks[1].fc_w16 && !a.converted16);
-                snprintf(name, sizeof name, "%s: fp32 pointers unchanged by gpt2_use_bf16", label);
-                CHECK(name, memcmp(a.blocks[1].fc_w, b.blocks[1].fc_w, 64 * 256 * 4) == 0 &&
-                                memcmp(a.wte, b.wte, 300 * 64 * 4) == 0 && (b.tied ? b.lm_head == b.wte : !b.tied));
-                int same;
-                double diff = logits_diff(&a, &b, &same);
-                snprintf(name, sizeof name, "%s: bf16 logits within 1e-2 of fp32 (%.2g), not equal", label, diff);
-                CHECK(name, diff <= 1e-2 && diff > 0 && !same);
-                snprintf(name, sizeof name, "%s: gpt2_use_bf16 twice is harmless", label);
-                const uint16_t *h = b.lm_head16;
-                char err[128];
-                CHECK(name, gpt2_use_bf16(&b, err, sizeof err) == 0 && b.lm_head16 == h);
-            }
-            gpt2_close(&a), gpt2_close(&b);
-            free(dir);
-        }
-        // BF16: in place, the same weights as the fp32 path: bit-identical logits and
-        // greedy tokens; KV-cached decoding = recomputation.
-        char sub[32], label[64];
-        snprintf(sub, sizeof sub, "BF16%s", untied ? "-untied" : "");
-        snprintf(label, sizeof label, "%s %s", path, sub);
-        char *dir = model_write(sub, "BF16", untied);
-        Gpt2 a, b;
-        if (model_open_bf16(&a, dir, 0) == 0 && model_open_bf16(&b, dir, 1) == 0) {
-            check_matrices(label, &b, 1);
-            int same;
-            double diff = logits_diff(&a, &b, &same);
-            snprintf(name, sizeof name, "%s: bf16 logits bit-identical to fp32 (diff %.2g)", label, diff);
-            CHECK(name, same);
-            int ga[12], gb[12], gn[12];
-            greedy(&a, ga, 12), greedy(&b, gb, 12), greedy_nocache(&b, gn, 12);
-            snprintf(name, sizeof name, "%s: greedy 12 tokens, bf16 == fp32", label);
-            CHECK(name, memcmp(ga, gb, sizeof ga) == 0);
-            snprintf(name, sizeof name, "%s: greedy 12 tokens, bf16 KV cache == recomputed", label);
-            CHECK(name, memcmp(gb, gn, sizeof gb) == 0);
-        }
-        gpt2_close(&a), gpt2_close(&b);
-        free(dir);
+// Rounded copies of the type from checkpoint dtype `dtype`: logits close to fp32's.
+static void model_rounded(const char *dtype, int untied) {
+    char sub[32], label[64], name[160];
+    snprintf(sub, sizeof sub, "%s%s", dtype, untied ? "-untied" : "");
+    snprintf(label, sizeof label, "%s %s %s", path, TN, sub);
+    char *dir = model_write(sub, dtype, untied);
+    Gpt2 a, b;
+    if (model_open_w16(&a, dir, 0) == 0 && model_open_w16(&b, dir, 1) == 0) {
+        check_matrices(label, &b, 0);
+        snprintf(name, sizeof name, "%s: fp32 model has no 16-bit matrices", label);
+        CHECK(name, !a.lm_head16 && !a.blocks[1].fc_w16 && !a.converted16);
+        snprintf(name, sizeof name, "%s: fp32 pointers unchanged by gpt2_use_lowp", label);
+        CHECK(name, memcmp(a.blocks[1].fc_w, b.blocks[1].fc_w, 64 * 256 * 4) == 0 &&
+                        memcmp(a.wte, b.wte, 300 * 64 * 4) == 0 && (b.tied ? b.lm_head == b.wte : !b.tied));
+        int same;
+        double diff = logits_diff(&a, &b, &same);
+        // (an F32 checkpoint's weights are not all of the type; a BF16 one's mostly f16)
+        snprintf(name, sizeof name, "%s: logits within 1e-2 of fp32 (%.2g)%s", label, diff,
+                 !strcmp(dtype, "F32") ? ", not equal" : "");
+        CHECK(name, diff <= 1e-2 && (strcmp(dtype, "F32") || (diff > 0 && !same)));
+        snprintf(name, sizeof name, "%s: gpt2_use_lowp twice is harmless, another type an error", label);
+        const uint16_t *h = b.lm_head16;
+        char err[128];
+        CHECK(name, gpt2_use_lowp(&b, lt, err, sizeof err) == 0 && b.lm_head16 == h &&
+                        gpt2_use_lowp(&b, lt == LOWP_F16 ? LOWP_BF16 : LOWP_F16, err, sizeof err) == -1 &&
+                        strstr(err, "already has") && b.lm_head16 == h && b.w16_type == lt);
     }
+    gpt2_close(&a), gpt2_close(&b);
+    free(dir);
 }
 
-// Greedy generation from an F32 checkpoint with bf16 matrices: the cache agrees with
-// recomputation (the determinism contract holds with bf16 weights).
+// A checkpoint of the type's own dtype: in place, the same weights as the fp32 path:
+// bit-identical logits and greedy tokens; KV-cached decoding = recomputation.
+static void model_in_place(const char *dtype, int untied) {
+    char sub[32], label[64], name[160];
+    snprintf(sub, sizeof sub, "%s%s", dtype, untied ? "-untied" : "");
+    snprintf(label, sizeof label, "%s %s %s", path, TN, sub);
+    char *dir = model_write(sub, dtype, untied);
+    Gpt2 a, b;
+    if (model_open_w16(&a, dir, 0) == 0 && model_open_w16(&b, dir, 1) == 0) {
+        check_matrices(label, &b, 1);
+        int same;
+        double diff = logits_diff(&a, &b, &same);
+        snprintf(name, sizeof name, "%s: logits bit-identical to fp32 (diff %.2g)", label, diff);
+        CHECK(name, same);
+        int ga[12], gb[12], gn[12];
+        greedy(&a, ga, 12), greedy(&b, gb, 12), greedy_nocache(&b, gn, 12);
+        snprintf(name, sizeof name, "%s: greedy 12 tokens, %s == fp32", label, TN);
+        CHECK(name, memcmp(ga, gb, sizeof ga) == 0);
+        snprintf(name, sizeof name, "%s: greedy 12 tokens, %s KV cache == recomputed", label, TN);
+        CHECK(name, memcmp(gb, gn, sizeof gb) == 0);
+    }
+    gpt2_close(&a), gpt2_close(&b);
+    free(dir);
+}
+
+static void test_models(void) {
+    const char *own = lt == LOWP_F16 ? "F16" : "BF16", *dtypes[] = {"F32", "F16", "BF16"};
+    for (int untied = 0; untied < 2; untied++)
+        for (int d = 0; d < 3; d++) {
+            if (!strcmp(dtypes[d], own)) model_in_place(dtypes[d], untied);
+            else model_rounded(dtypes[d], untied);
+        }
+}
+
+// Greedy generation from an F32 checkpoint with 16-bit matrices: the cache agrees with
+// recomputation (the determinism contract holds with 16-bit weights).
 static void test_generation(void) {
     char *dir = path_join(tmpdir, "F32");
     Gpt2 b;
-    if (model_open_bf16(&b, dir, 1) == 0) {
+    if (model_open_w16(&b, dir, 1) == 0) {
         int gb[12], gn[12];
         greedy(&b, gb, 12), greedy_nocache(&b, gn, 12);
         char name[96];
-        snprintf(name, sizeof name, "%s: F32 with bf16 matrices: greedy KV cache == recomputed", path);
+        snprintf(name, sizeof name, "%s: F32 with %s matrices: greedy KV cache == recomputed", path, TN);
         CHECK(name, memcmp(gb, gn, sizeof gb) == 0);
     }
     gpt2_close(&b);
     free(dir);
 }
 
-// A weight beyond bf16's range is an error naming it; the model stays fp32.
+// A weight beyond the type's range is an error naming it; the model stays fp32.  f16: the
+// largest value that rounds to 65504 is no error.
 static void test_overflow(void) {
-    char *dir = model_write("big", "F32", 0), err[256] = "";
+    char sub[16], err[256] = "", name[128];
+    snprintf(sub, sizeof sub, "big-%s", TN);
+    char *dir = model_write(sub, "F32", 0);
     char *p = path_join(dir, "model.safetensors");
     SafeTensors st;
     if (safetensors_open(&st, p, err, sizeof err) == 0) {
@@ -365,15 +454,21 @@ static void test_overflow(void) {
         long off = t ? (long)((const unsigned char *)t->data - (const unsigned char *)st.map) + 5 * 4 : -1;
         safetensors_close(&st);
         FILE *f = fopen(p, "r+b");
-        float big = FLT_MAX;
+        float big = lt == LOWP_F16 ? 65520.0f : FLT_MAX, fits = from_bits(0x477fefffu);   // 65519.996
         if (f && off >= 0) fseek(f, off, SEEK_SET), fwrite(&big, sizeof big, 1, f);
+        if (f && off >= 0 && lt == LOWP_F16) fseek(f, off - 4, SEEK_SET), fwrite(&fits, sizeof fits, 1, f);
         if (f) fclose(f);
     }
     Gpt2 m;
-    if (model_open_bf16(&m, dir, 0) == 0) {
-        CHECK_INT("overflow: gpt2_use_bf16 fails", gpt2_use_bf16(&m, err, sizeof err), -1);
-        CHECK("overflow: message", strstr(err, "h.1.mlp.c_fc.weight") && strstr(err, "element 5") && strstr(err, "overflows bf16"));
-        CHECK("overflow: no bf16 matrices left", !m.lm_head16 && !m.blocks[0].qkv_w16 && !m.converted16);
+    if (model_open_w16(&m, dir, 0) == 0) {
+        char want[32];
+        snprintf(want, sizeof want, "overflows %s", TN);
+        snprintf(name, sizeof name, "%s overflow: gpt2_use_lowp fails", TN);
+        CHECK_INT(name, gpt2_use_lowp(&m, lt, err, sizeof err), -1);
+        snprintf(name, sizeof name, "%s overflow: message names the tensor and element 5: %s", TN, err);
+        CHECK(name, strstr(err, "h.1.mlp.c_fc.weight") && strstr(err, "element 5") && strstr(err, want));
+        snprintf(name, sizeof name, "%s overflow: no 16-bit matrices left", TN);
+        CHECK(name, !m.lm_head16 && !m.blocks[0].qkv_w16 && !m.converted16);
     }
     gpt2_close(&m);
     free(p), free(dir);
@@ -391,10 +486,12 @@ static long rss_kib(void) {
 }
 
 // The fp32 matrices of an F32 checkpoint, in the mapping, are released once copied: the
-// resident size falls when bf16 copies half their size replace them (it would grow by
+// resident size falls when 16-bit copies half their size replace them (it would grow by
 // that half without the release).
 static void test_release(void) {
-    char *dir = path_join(tmpdir, "rss"), err[256];
+    char sub[16], err[256];
+    snprintf(sub, sizeof sub, "rss-%s", TN);
+    char *dir = path_join(tmpdir, sub);
     CheckpointSpec spec = {.cfg = {.n_layer = 4, .n_head = 4, .n_embd = 256, .n_ctx = 16, .vocab_size = 64,
                                    .ln_eps = 1e-5f},
                            .seed = 9};   // matrices: 4 x 12 x 256^2 fp32 = 12 MiB
@@ -403,7 +500,7 @@ static void test_release(void) {
     int written = checkpoint_write_random(dir, &spec, err, sizeof err) == 0;
     CHECK("release: checkpoint written", written);
     if (!written) printf("# %s\n", err);
-    if (written && model_open_bf16(&m, dir, 0) == 0) {
+    if (written && model_open_w16(&m, dir, 0) == 0) {
         double sum = 0;   // touch every fp32 matrix: resident
         for (int l = 0; l < 4; l++) {
             const Gpt2Block *b = &m.blocks[l];
@@ -411,9 +508,9 @@ static void test_release(void) {
                 sum += b->qkv_w[3 * i] + b->attn_proj_w[i] + b->fc_w[4 * i] + b->mlp_proj_w[4 * i];
         }
         long before = rss_kib();
-        CHECK("release: gpt2_use_bf16", gpt2_use_bf16(&m, err, sizeof err) == 0 && isfinite(sum));
+        CHECK("release: gpt2_use_lowp", gpt2_use_lowp(&m, lt, err, sizeof err) == 0 && isfinite(sum));
         long after = rss_kib();
-        printf("# resident %ld -> %ld KiB (6 MiB of bf16 in, 12 MiB of fp32 out)\n", before, after);
+        printf("# resident %ld -> %ld KiB (6 MiB of %s in, 12 MiB of fp32 out)\n", before, after, TN);
         CHECK("release: the resident size falls", before > 0 && after < before);
         CHECK("release: fp32 weights still readable (faulted back in)",
               isfinite(m.blocks[3].mlp_proj_w[1000]) && gpt2_check_finite(&m, err, sizeof err) == 0);
@@ -433,29 +530,63 @@ static void test_env(void) {
     CHECK("env fp32", gpt2_weights_from_env(&w, err, sizeof err) == 0 && w == GPT2_WEIGHTS_FP32);
     setenv("AUTOINTERP_WEIGHTS", "bf16", 1);
     CHECK("env bf16", gpt2_weights_from_env(&w, err, sizeof err) == 0 && w == GPT2_WEIGHTS_BF16);
+    setenv("AUTOINTERP_WEIGHTS", "f16", 1);
+    CHECK("env f16", gpt2_weights_from_env(&w, err, sizeof err) == 0 && w == GPT2_WEIGHTS_F16);
+    setenv("AUTOINTERP_WEIGHTS", "fp16", 1);
+    CHECK("env fp16: error", gpt2_weights_from_env(&w, err, sizeof err) == -1 && strstr(err, "AUTOINTERP_WEIGHTS=fp16 is not fp32, bf16 or f16"));
     setenv("AUTOINTERP_WEIGHTS", "BF16x", 1);
-    CHECK("env BF16x: error", gpt2_weights_from_env(&w, err, sizeof err) == -1 && strstr(err, "AUTOINTERP_WEIGHTS=BF16x is not fp32 or bf16"));
+    CHECK("env BF16x: error", gpt2_weights_from_env(&w, err, sizeof err) == -1 && strstr(err, "AUTOINTERP_WEIGHTS=BF16x is not fp32, bf16 or f16"));
     unsetenv("AUTOINTERP_WEIGHTS");
 }
 
-int main(void) {
+// --convert TYPE PATH IN OUT (see the top).  0, or 1 with a message.
+static int convert(char **argv) {
+    char err[128];
+    if (strcmp(argv[2], "bf16") && strcmp(argv[2], "f16")) return fprintf(stderr, "bad type %s\n", argv[2]), 1;
+    if (matmul_kernel_select(argv[3], err, sizeof err)) return fprintf(stderr, "%s\n", err), 1;
+    lt = strcmp(argv[2], "f16") ? LOWP_BF16 : LOWP_F16;
+    size_t len;
+    char *in = read_file(argv[4], &len);
+    if (!in) return fprintf(stderr, "cannot read %s\n", argv[4]), 1;
+    size_t n = len / sizeof(float);
+    float *x = xmalloc((n + 1) * sizeof *x), *wide = xmalloc(65536 * sizeof *wide);
+    uint16_t *h = xmalloc((n + 1) * sizeof *h), all[65536];
+    memcpy(x, in, n * sizeof *x);
+    lowp_round(lt, h, x, n);
+    for (int i = 0; i < 65536; i++) all[i] = (uint16_t)i;
+    lowp_widen(lt, wide, all, 65536);
+    FILE *f = fopen(argv[5], "wb");
+    int ok = f && fwrite(h, sizeof *h, n, f) == n && fwrite(wide, sizeof *wide, 65536, f) == 65536;
+    if (f && fclose(f)) ok = 0;
+    free(in), free(x), free(wide), free(h);
+    if (!ok) return fprintf(stderr, "cannot write %s\n", argv[5]), 1;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 6 && !strcmp(argv[1], "--convert")) return convert(argv);
     if (check_scratch(tmpdir, sizeof tmpdir, "test_bf16") != 0) {
         printf("FAIL mkdtemp\n");
         return 1;
     }
-    test_round();
+    lt = LOWP_BF16;
+    test_round_bf16();
+    lt = LOWP_F16;
+    test_round_f16();
     test_env();
     ThreadPool *pool = threadpool_new(3);
     int n = 0;
     const char *const *names = matmul_kernel_paths(&n);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < 2 * n; i++) {
+        lt = i < n ? LOWP_BF16 : LOWP_F16;
         char err[128];
-        if (!matmul_kernel_supported(names[i])) {
-            printf("(kernel path %s: not supported by this CPU, skipped)\n", names[i]);
+        path = names[i % n];
+        if (!matmul_kernel_supported(path)) {
+            printf("(kernel path %s: not supported by this CPU, skipped)\n", path);
             continue;
         }
-        CHECK(names[i], matmul_kernel_select(names[i], err, sizeof err) == 0);
-        path = names[i];
+        CHECK(path, matmul_kernel_select(path, err, sizeof err) == 0);
+        if (lt == LOWP_F16) test_widen_f16();
         test_matmul(NULL);
         test_matmul(pool);
         test_transposed(NULL);
@@ -464,8 +595,10 @@ int main(void) {
         test_generation();
     }
     threadpool_free(pool);
-    test_overflow();
-    test_release();
+    for (lt = LOWP_BF16; lt < LOWP_TYPES; lt++) {
+        test_overflow();
+        test_release();
+    }
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (!check_keep_scratch() && system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
