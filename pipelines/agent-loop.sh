@@ -19,7 +19,9 @@
 # Resumable: run it again after an interruption (even kill -9) and it carries on from the
 # journal.  An experiment whose results are incomplete is run again (agentstep says which
 # tools); its records are written again and readers keep the last record per (tool,
-# example, configuration), so completed results are never lost or double-counted.
+# example, configuration), so completed results are never lost or double-counted.  The
+# first step of a run passes agentstep --new-run: an experiment the last run was cut off
+# in is re-run without counting the cut-off run as one of its attempts or as a step.
 # One loop per journal at a time.
 #
 # Exit status: 0 report written; 2 usage or a tool/system failure; 5 the LLM gave no

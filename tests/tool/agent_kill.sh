@@ -1,16 +1,17 @@
 #!/bin/sh
 # agent_kill.sh: nothing is lost when the agent loop is killed.  pipelines/agent-loop.sh
-# (built-in planner, the tiny synthetic model, task facts, 12 steps) is killed with SIGKILL — its
-# whole process group — at random moments, many times, each run resuming the journal the
-# last one left.  After every kill: `journal check` reads the journal back and agrees with
-# an independent reader (tests/ref/journal_ref.py); the journal only grew by appending; a
-# torn last line is reported and terminated by the next run, never glued to a record or
-# costing an earlier one; no result (by its identity), complete experiment or note that
-# was in before the kill is missing after it.  Every fifth kill also leaves a torn last
-# line, as a kill inside a record's write(2) would.  A run that finishes ends the
-# investigation: its results (deduplicated as the report does) equal those of an
-# uninterrupted reference run, once each, its notes and report.md too; the next kill
-# starts a new journal.  At the end one uninterrupted run finishes the last journal.
+# (built-in planner, the tiny synthetic model, task facts, 12 steps) is killed with
+# SIGKILL, its whole process group, at random moments, many times, each run resuming the
+# journal the last one left.  After every run: `journal check` reads the journal back and
+# agrees with an independent reader (tests/ref/journal_ref.py); the journal only grew by
+# appending; a torn last line is reported and terminated by the next run, never glued to
+# a record or costing an earlier one; no result (by its identity), complete experiment or
+# note that was in before is missing.  Every fifth kill also leaves a torn last line, as a
+# kill inside a record's write(2) would.  A run that finishes ends the investigation: its
+# results (deduplicated as the report does) equal those of an uninterrupted reference
+# run, once each, its notes and report.md too; the next kill starts a new journal.  At the
+# end one uninterrupted run finishes the last journal.  Before the random kills, kills at
+# chosen moments: three while one experiment's tools run, one while the report is written.
 # The delays: a quarter of the kills within 30 ms of the start, the others spread over a
 # third of an uninterrupted run's duration (measured first), from a seed printed below.
 # Env: AGENT_KILL_ITERATIONS (40; 4 under valgrind, BAD_INPUTS_SLOW > 1); AGENT_KILL_SEED
@@ -24,9 +25,9 @@ SLOW=${BAD_INPUTS_SLOW:-1}
 # The investigation: 6 experiments of the built-in plan on facts and their notes (12
 # steps), then the report.  Interrupted runs are no steps, so --max-steps must end the
 # killed runs where it ends the reference.  Under valgrind (BAD_INPUTS_SLOW > 1: every
-# tool ~50x slower) 2 experiments, 1 example, 4 kills.
-N_EXP=6 EXAMPLES=2 KILLS=${AGENT_KILL_ITERATIONS:-40}
-[ "$SLOW" -gt 1 ] && N_EXP=2 EXAMPLES=1 KILLS=${AGENT_KILL_ITERATIONS:-4}
+# tool ~50x slower) 2 experiments, 1 example, 4 kills, a torn line left after every other.
+N_EXP=6 EXAMPLES=2 KILLS=${AGENT_KILL_ITERATIONS:-40} TEAR_EVERY=5
+[ "$SLOW" -gt 1 ] && N_EXP=2 EXAMPLES=1 KILLS=${AGENT_KILL_ITERATIONS:-4} TEAR_EVERY=2
 TASK="--model $M --tasks facts --examples $EXAMPLES --max-steps $((2 * N_EXP))"   # split into words below
 SEED=${AGENT_KILL_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
 GPID=""
@@ -62,7 +63,7 @@ EOF
 
 # report.md without the lines that count the journal's records and unreadable lines
 # (which kills change), and the plots' data.
-report_body() { grep -v -e '^- \*\*Journal\*\*' -e '^- \*\*Warning\*\*' "$1/report.md"; cat "$1"/*.dat; }
+report_body() { grep -v -e '^- \*\*Journal\*\*' -e '^- \*\*Warning\*\*' "$1/report.md"; cat "$1"/*.dat 2>/dev/null; }
 report_body refrep > ref.report
 
 # finished JOURNAL REPORT_DIR LABEL: the checks on a finished investigation.
@@ -153,7 +154,7 @@ for d in $(cat delays); do
     kills=$((kills + 1))
     phase_of "$PHASE" >> phases
     # Every fifth kill also leaves a torn last line, as a kill inside write(2) would.
-    if [ $((kills % 5)) -eq 0 ] && [ -s "$J" ] && ! grep -q '"kind":"report"' "$J"; then
+    if [ $((kills % TEAR_EVERY)) -eq 0 ] && [ -s "$J" ] && ! grep -q '"kind":"report"' "$J"; then
       case "$RES" in *torn=0*)
         $PY "$REF" tear "$J"
         injected=$((injected + 1))
