@@ -153,24 +153,41 @@ static void widen_bf16_generic(float *restrict dst, const uint16_t *restrict src
     }
 }
 
-// f16 -> fp32, exactly and portably: a normal half's exponent is rebiased (15 -> 127) and
-// its mantissa shifted up; a subnormal one is m * 2^-24 (m < 1024, so the float product
-// is exact); inf and NaN keep an all-ones exponent and their mantissa (a NaN stays one).
-static float f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = h >> 10 & 0x1fu, mant = h & 0x3ffu, u;
-    if (exp == 0) {
-        float f = (float)mant * 0x1p-24f;
-        memcpy(&u, &f, sizeof u);
-    } else if (exp == 0x1f) u = 0x7f800000u | mant << 13;
-    else u = (exp + (127 - 15)) << 23 | mant << 13;
-    u |= sign;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
+// f16 -> fp32, exactly and portably.  A first loop of integer operations only (-O2
+// vectorises it): a normal half's exponent rebiased (15 -> 127) and its mantissa shifted
+// up, inf and NaN given an all-ones exponent with their mantissa (a NaN stays one), the
+// sign put back.  Then the rare subnormals (exponent 0, zeros included) are redone one by
+// one, in the blocks of 8 that have any.
+static inline uint32_t f16_bits_normal(uint32_t h) {
+    uint32_t em = h & 0x7fffu, is_special = 0u - (em >= 0x7c00u);   // all ones or 0
+    return ((em << 13) + ((uint32_t)(127 - 15) << 23) + (is_special & (uint32_t)(128 - 16) << 23)) |
+           (h & 0x8000u) << 16;
+}
+
+// A subnormal half (exponent 0, zeros included) as fp32: m * 2^-24 (m < 1024: exact).
+static float f16_subnormal(uint16_t h) {
+    float f = (float)(h & 0x3ffu) * 0x1p-24f;
+    return h & 0x8000u ? -f : f;
 }
 
 static void widen_f16_generic(float *restrict dst, const uint16_t *restrict src, size_t n) {
-    for (size_t i = 0; i < n; i++) dst[i] = f16_to_f32(src[i]);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {   // a fixed trip count, as widen_bf16_generic
+        uint32_t u[8], sub = 0;
+        for (int l = 0; l < 8; l++) {
+            u[l] = f16_bits_normal(src[i + l]);
+            sub |= (src[i + l] & 0x7c00u) == 0;
+        }
+        memcpy(dst + i, u, sizeof u);
+        if (sub)
+            for (int l = 0; l < 8; l++)
+                if (!(src[i + l] & 0x7c00u)) dst[i + l] = f16_subnormal(src[i + l]);
+    }
+    for (; i < n; i++) {
+        uint32_t u = f16_bits_normal(src[i]);
+        memcpy(dst + i, &u, sizeof u);
+        if (!(src[i] & 0x7c00u)) dst[i] = f16_subnormal(src[i]);
+    }
 }
 
 const MmKernels mm_kernels_generic = {
