@@ -89,11 +89,12 @@ check_grep "AUTOINTERP_WEIGHTS=int8: message" "AUTOINTERP_WEIGHTS=int8 is not fp
 # GPT-2-small's shape (124M parameters at its init scale, 16 tokens, the default path):
 # f16 meets issue 5's bound of 1e-2 from the exact model (0.0015 measured over 64
 # positions; bf16's 7-bit mantissa gives 0.0125 there, over it, so it is not asserted),
-# and equals NumPy on f16-rounded weights (1e-3).
+# and equals NumPy on f16-rounded weights (1e-3); an F16 checkpoint of that shape gives
+# fp32's logits bit for bit.
 G="$TMP/gpt2-shape"
+L12=0,1,2,3,4,5,6,7,8,9,10,11
+TOK16=50256,464,2068,7586,21831,18045,625,262,16931,3290,13,198,40,1842,318,257
 if loadgpt2 --random --shape gpt2 --out "$G" >/dev/null 2>"$TMP/err"; then
-  L12=0,1,2,3,4,5,6,7,8,9,10,11
-  TOK16=50256,464,2068,7586,21831,18045,625,262,16931,3290,13,198,40,1842,318,257
   AUTOINTERP_WEIGHTS=f16 "$TT" --logits "$G" "$L12" "$TOK16" "$TMP/g2.f16"
   check "GPT-2 shape: f16 logits == numpy on f16-rounded weights (1e-3)" \
     "$PY" "$REF" "$G" --f16-weights --layers "$L12" --tokens "$TOK16" --compare "$TMP/g2.f16" --tol 1e-3
@@ -102,4 +103,13 @@ if loadgpt2 --random --shape gpt2 --out "$G" >/dev/null 2>"$TMP/err"; then
   rm -rf "$G"
 else
   failed "GPT-2 shape: write the checkpoint" "$(cat "$TMP/err")"
+fi
+# The same shape written as F16 by loadgpt2: used in place, fp32's logits bit for bit.
+if loadgpt2 --random --shape gpt2 --dtype F16 --out "$G" >/dev/null 2>"$TMP/err"; then
+  AUTOINTERP_WEIGHTS=fp32 "$TT" --logits "$G" "$L12" "$TOK16" "$TMP/g2h.f32"
+  AUTOINTERP_WEIGHTS=f16 "$TT" --logits "$G" "$L12" "$TOK16" "$TMP/g2h.f16"
+  check "GPT-2 shape, F16 checkpoint: f16 logits bit-identical to fp32" cmp "$TMP/g2h.f32" "$TMP/g2h.f16"
+  rm -rf "$G"
+else
+  failed "GPT-2 shape: write the F16 checkpoint" "$(cat "$TMP/err")"
 fi
