@@ -109,14 +109,21 @@ typedef struct {
                      int C, const char *pf, int pf_lines);
 } LowpKernels;
 
-// CPUID leaf 1, ECX bit 29 (clang 14's __builtin_cpu_supports does not know "f16c").
-static int has_f16c(void) {
+// CPUID leaf 1, ECX bit 29 (clang 14's __builtin_cpu_supports does not know "f16c"),
+// asked once: CPUID is slow, and in a virtual machine it traps to the hypervisor.
+static pthread_once_t f16c_once = PTHREAD_ONCE_INIT;
+static int f16c_present;
+
+static void f16c_detect(void) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     unsigned a, b, c, d;
-    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
-#else
-    return 0;
+    f16c_present = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
 #endif
+}
+
+static int has_f16c(void) {
+    pthread_once(&f16c_once, f16c_detect);
+    return f16c_present;
 }
 
 static LowpKernels lowp_kernels(const MmKernels *k, LowpType t) {
