@@ -125,10 +125,10 @@ check_eq "finished: agentstep prints the report again" "$(val fin.out 'L[0]["typ
 check_eq "finished: nothing appended" "$(wc -l < b.ndjson)" "$before"
 
 # ---------------------------------------------------------------- the LLM path (mock server)
-start_mock() {   # NAME: serves NAME.script.json; sets URL, LOG
+start_mock() {   # NAME: serves NAME.script.json; sets URL, LOG (lives 60 s, longer under valgrind)
   LOG="$TMP/$1.log"
   : > "$LOG"
-  $PY "$MOCK" "$TMP/$1.script.json" --log "$LOG" --lifetime 60 > "$TMP/$1.port" &
+  $PY "$MOCK" "$TMP/$1.script.json" --log "$LOG" --lifetime $((60 * ${BAD_INPUTS_SLOW:-1})) > "$TMP/$1.port" &
   PIDS="$PIDS $!"
   i=0
   while [ ! -s "$TMP/$1.port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
