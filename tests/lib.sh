@@ -65,6 +65,18 @@ serve() {
 # stop_server: stops the server `serve` started last.
 stop_server() { kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; return 0; }
 
+# serve_hub DIR [hubserver flags]: tests/ref/hubserver.py serving DIR's files, its request
+# log in a fresh $LOG; sets PORT, LOG and SPID (as serve).  fresh_cache: an empty Hugging
+# Face cache (HF_HUB_CACHE) for what comes next.
+_hub_n=0
+serve_hub() {
+  _hub_n=$((_hub_n + 1)); _hub_dir=$1; shift
+  LOG="$TMP/hub.$_hub_n.log"
+  : > "$LOG"
+  serve "hub.$_hub_n" $PY "$ROOT/tests/ref/hubserver.py" "$_hub_dir" --log "$LOG" --lifetime 300 "$@"
+}
+fresh_cache() { _hub_n=$((_hub_n + 1)); export HF_HUB_CACHE="$TMP/cache.$_hub_n"; }
+
 # hub_isolate: keeps the user's Hugging Face cache, token, endpoint and timeouts out of a
 # test (HF_HOME under $TMP).
 hub_isolate() {

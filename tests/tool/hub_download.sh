@@ -7,7 +7,6 @@
 . "$(dirname "$0")/../lib.sh"
 UNIT=${UNIT:-$ROOT/build/release/tests}
 HUB="$UNIT/test_hub"
-SERVER="$ROOT/tests/ref/hubserver.py"
 TOKEN=${HF_TOKEN:-hf_sekretTOKEN12345}   # tests/run.sh's sentinel, which it scans for
 
 hub_isolate
@@ -39,17 +38,11 @@ SIZE=$(wc -c < "$SRC/model.safetensors")
 gitsha() { $PY -c "import hashlib,sys; d=open(sys.argv[1],'rb').read(); print(hashlib.sha1(b'blob %d\0' % len(d) + d).hexdigest())" "$1"; }
 
 # --- helpers ---------------------------------------------------------------------------
-n=0
 # start_server [hubserver flags]: sets PORT, LOG, SPID and HF_ENDPOINT.
 start_server() {
-  n=$((n + 1))
-  LOG="$TMP/log.$n"
-  : > "$LOG"
-  serve "server.$n" $PY "$SERVER" "$SERVE" --log "$LOG" --lifetime 300 "$@"
+  serve_hub "$SERVE" "$@"
   export HF_ENDPOINT="http://127.0.0.1:$PORT"
 }
-# fresh_cache: a new empty cache root.
-fresh_cache() { n=$((n + 1)); export HF_HUB_CACHE="$TMP/cache.$n"; }
 requests() { wc -l < "$LOG" | tr -d ' '; }
 # resolve NAME [flags]: runs test_hub, stdout to $TMP/out, stderr to $TMP/err; sets RC.
 resolve() { "$HUB" --resolve "$@" > "$TMP/out" 2> "$TMP/err"; RC=$?; }

@@ -9,7 +9,6 @@
 #     original's and the model loads and computes what the original computes.
 # Each tool runs under `timeout`, so a hang is a failure, not a stuck test.
 . "$(dirname "$0")/../lib.sh"
-HUBSERVER="$ROOT/tests/ref/hubserver.py"
 MOCK="$ROOT/tests/ref/mockllm.py"
 hub_isolate
 # No proxy (it would do the DNS lookups) and no CA file from the environment: each check
@@ -42,14 +41,7 @@ printf '%s\n' "$PROMPT" | topk --model "$SRC" -k 5 > "$TMP/topk.want"
 check "the served model computes" [ -s "$TMP/topk.want" ]
 
 # hub [hubserver flags]: a hub serving $SERVE; sets PORT and LOG.
-n=0
-hub() {
-  n=$((n + 1))
-  LOG="$TMP/hub.$n.log"
-  : > "$LOG"
-  serve "hub.$n" $PY "$HUBSERVER" "$SERVE" --log "$LOG" --lifetime 300 "$@"
-}
-fresh_cache() { n=$((n + 1)); export HF_HUB_CACHE="$TMP/cache.$n"; }
+hub() { serve_hub "$SERVE" "$@"; }
 blobs() { ls "$HF_HUB_CACHE/models--tiny--gpt2/blobs" 2>/dev/null; }
 
 # --- certificates ---------------------------------------------------------------------------
