@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -308,24 +307,19 @@ static void read_work(void *arg, int thread, int n_threads) {
     if (thread < 64) job->sink[thread] = s;
 }
 
-// A buffer of `bytes` (a multiple of 2 MiB) on transparent huge pages where the kernel
-// grants them (MADV_HUGEPAGE; THP is often "madvise" only): the page cache may hold the
-// checkpoint the engine streams in huge folios, and a probe paying a TLB walk every 4 KiB
-// would under-read the memory.
-#define HUGE_PAGE ((size_t)2 << 20)
+// A buffer of `bytes` on transparent huge pages where the kernel grants them (huge_alloc,
+// util.h), as the engine's weights: a probe paying a TLB walk every 4 KiB would
+// under-read the memory.
 static char *probe_buffer(size_t bytes) {
-    char *p = aligned_alloc(HUGE_PAGE, bytes);
+    char *p = huge_alloc(bytes);
     if (!p) eprintf(1, "out of memory (%zu bytes for the bandwidth probe)", bytes);
-#ifdef MADV_HUGEPAGE
-    (void)madvise(p, bytes, MADV_HUGEPAGE);   // advice only: the probe runs without it
-#endif
     return p;
 }
 
 // Best of `reps` runs (and, reading, of 1, 4 and 8 streams per thread) in bytes/s.
 static double bandwidth(size_t bytes, int n_threads, int reps, int copy) {
     if (n_threads < 1 || n_threads > 64) return 0;
-    bytes = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+    bytes = (bytes + HUGE_PAGE_BYTES - 1) / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES;
     BwJob job = {0};
     job.bytes = bytes;
     char *src = probe_buffer(bytes), *dst = copy ? probe_buffer(bytes) : NULL;

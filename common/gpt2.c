@@ -261,7 +261,11 @@ static int weights_bind(Gpt2 *m, const char *path, char *err, size_t errlen) {
         n_params += (long long)ps[i].numel;
     }
     if (rc == 0) {
-        m->converted = n_convert ? xmalloc(n_convert * sizeof(float)) : NULL;
+        m->converted = n_convert ? huge_alloc(n_convert * sizeof(float)) : NULL;   // as the mapping
+        if (n_convert && !m->converted)
+            rc = fail(err, errlen, "%s: out of memory for %zu converted weights", path, n_convert);
+    }
+    if (rc == 0) {
         float *next = m->converted;
         for (int i = 0; i < np; i++) {
             if (in_place(ts[i])) {
@@ -415,7 +419,7 @@ int gpt2_use_lowp(Gpt2 *m, LowpType t, char *err, size_t errlen) {
     }
     uint16_t *store = NULL;
     if (total) {
-        store = aligned_alloc(64, total * sizeof *store);   // a multiple of 64 bytes
+        store = huge_alloc(total * sizeof *store);   // streamed once per token: huge pages
         if (!store) {
             free(ms);
             return fail(err, errlen, "out of memory for %zu %s weights", total, lowp_name(t));

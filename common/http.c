@@ -214,6 +214,7 @@ typedef struct {
     // body into a file (http_download)
     const char *path;      // NULL: memory transfer
     FILE *f;
+    char *fbuf;            // f's buffer (huge_write_buffer), freed after fclose
     long long offset;      // resume offset asked for
     int decided;           // status examined and destination chosen
     int to_file;
@@ -288,6 +289,7 @@ static int transfer_decide(Transfer *t) {
         snprintf(t->ioerr, sizeof t->ioerr, "%s: %s", t->path, strerror(errno));
         return -1;
     }
+    t->fbuf = huge_write_buffer(t->f);   // a checkpoint cached in huge folios (util.h)
     t->to_file = 1;
     return 0;
 }
@@ -565,6 +567,8 @@ static int transfer_run(const char *method, const char *url, const HttpOptions *
     if (t->f && fclose(t->f) != 0 && !t->ioerr[0])
         snprintf(t->ioerr, sizeof t->ioerr, "%s: write error: %s", t->path, strerror(errno));
     t->f = NULL;
+    free(t->fbuf);
+    t->fbuf = NULL;
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(c);
 

@@ -399,6 +399,7 @@ int safetensors_open(SafeTensors *st, const char *path, char *err, size_t errlen
         goto bad;
     }
     st->map = map;
+    huge_pages_advise(map, st->map_size);
     const unsigned char *p = map;
     uint64_t hlen = read_le64(p);
     if (hlen > ST_MAX_HEADER) {
@@ -530,6 +531,7 @@ int safetensors_write(const char *path, const StWriteTensor *t, int n, const cha
     WriteSlot *s = xcalloc((size_t)n + 1, sizeof *s);
     JsonBuf hb = {0};
     unsigned char *buf = NULL;
+    char *wbuf = NULL;
     FILE *f = NULL;
     int rc = write_plan(s, t, n, fill, err, errlen);
     if (rc != 0) goto done;
@@ -539,6 +541,7 @@ int safetensors_write(const char *path, const StWriteTensor *t, int n, const cha
         rc = fail(err, errlen, "%s: %s", path, strerror(errno));
         goto done;
     }
+    wbuf = huge_write_buffer(f);   // cached in huge folios (util.h); NULL: default buffer
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)hb.len >> (8 * i));
     rc = write_all(f, len8, 8, path, err, errlen);
@@ -559,6 +562,7 @@ int safetensors_write(const char *path, const StWriteTensor *t, int n, const cha
     if (fclose(f) != 0 && rc == 0) rc = fail(err, errlen, "%s: close: %s", path, strerror(errno));
     if (rc != 0) remove(path);
 done:
+    free(wbuf);
     free(buf);
     jb_free(&hb);
     free(s);

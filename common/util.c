@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -163,4 +164,34 @@ double now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void huge_pages_advise(void *p, size_t n) {
+#ifdef MADV_HUGEPAGE
+    // madvise wants a page-aligned start: advise the whole pages inside [p, p + n)
+    uintptr_t page = 4096, lo = ((uintptr_t)p + page - 1) / page * page, hi = ((uintptr_t)p + n) / page * page;
+    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
+void *huge_alloc(size_t n) {
+    size_t bytes;
+    if (add_size(n, HUGE_PAGE_BYTES - 1, &bytes)) return NULL;
+    bytes = bytes / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES;   // aligned_alloc wants a multiple
+    if (bytes == 0) bytes = HUGE_PAGE_BYTES;
+    void *p = aligned_alloc(HUGE_PAGE_BYTES, bytes);
+    if (p) huge_pages_advise(p, bytes);
+    return p;
+}
+
+char *huge_write_buffer(FILE *f) {
+    char *buf = malloc(HUGE_PAGE_BYTES);
+    if (buf && setvbuf(f, buf, _IOFBF, HUGE_PAGE_BYTES) != 0) {
+        free(buf);
+        buf = NULL;
+    }
+    return buf;
 }

@@ -1,6 +1,7 @@
 #!/bin/sh
 # http.sh: common/http against tests/ref/hubserver.py: downloads (fresh, resumed with
-# Range, a server that ignores Range, 416, cut, stall, error status), and a JSON POST.
+# Range, a server that ignores Range, 416, cut, stall, error status), a JSON POST, and a
+# download cached in 2 MiB folios (mapped as huge pages, where the kernel can; test_hugepages).
 . "$(dirname "$0")/../lib.sh"
 UNIT=${UNIT:-$ROOT/build/release/tests}
 T="$UNIT/test_http"
@@ -85,3 +86,23 @@ check_eq "stall is an error" "$RC" 1
 check_grep "stall message" "transfer stalled (no data for 1 s)" "$TMP/err"
 check "stall detected quickly" [ $((t1 - t0)) -le 4 ]
 stop_server
+
+# A download is written in 2 MiB pieces, so the page cache holds it in 2 MiB folios and a
+# tool's mapping of it gets huge pages (common/util.h huge_write_buffer) -- where this
+# kernel and file system cache files in 2 MiB folios at all (a control file written in one
+# write decides).
+HP="$UNIT/test_hugepages"
+BIG="$TMP/serve/org/m/big.safetensors"
+$PY -c "import random,sys; sys.stdout.buffer.write(random.Random(9).randbytes(7 << 20))" > "$BIG"
+BIGSHA=$($PY -c "import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],'rb').read()).hexdigest())" "$BIG")
+start_server
+get "$URL/cdn/$BIGSHA" "$TMP/big"
+check_grep "7 MiB download" "status=200 offset=0 received=7340032" "$TMP/out"
+check "7 MiB download identical" cmp "$BIG" "$TMP/big"
+stop_server
+control=$("$HP" --control "$TMP")
+if [ "${control:-0}" -ge 2048 ]; then
+  check_eq "download mapped in huge pages (kB of its first 6 MiB)" "$("$HP" --pmd-kb "$TMP/big")" 6144
+else
+  echo "NOTE this kernel/file system does not cache files in 2 MiB folios: huge-page check not applicable"
+fi
