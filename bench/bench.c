@@ -180,6 +180,7 @@ typedef struct {
                             // avx512, avx2 or generic = SSE2 mul+add): all threads (n x 1 thread), 1 thread
     const char *peak_isa;   // that ISA's name
     double read_bw, read_bw1, copy_bw;   // bytes/s
+    long mapped_kb, mapped_huge_kb;      // the checkpoint's mapping, and of it on huge pages
     double prefill_last_tps, gen_tps;    // engine figures, for the notes
     Startup startup;
     double others;          // CPUs other processes kept busy on average during the run
@@ -275,11 +276,17 @@ static void bench_machine(Bench *b) {
 // ----------------------------------------------------------------------------
 // timing: work items run round-robin, each keeping its best time
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 // One piece of work the harness times: run(b, ctx) does it once.
 typedef struct {
     void (*run)(Bench *b, void *ctx);
     void *ctx;
     double best;   // seconds
+    double *each;  // NULL, or the seconds of every round (reps of them)
 } Timed;
 
 // Run items[0..n) in turn, `reps` rounds, so that background load falls on all of them
@@ -293,7 +300,73 @@ static void time_interleaved(Bench *b, Timed *items, int n, int reps) {
             items[i].run(b, items[i].ctx);
             double t = now_seconds() - t0;
             if (t < items[i].best) items[i].best = t;
+            if (items[i].each) items[i].each[rep] = t;
         }
+}
+
+// ----------------------------------------------------------------------------
+// memory ceilings measured between the runs they bound
+//
+// This VM's memory bandwidth moves between ~50 and ~95 GB/s within minutes (other guests
+// on the host).  A ceiling taken once, minutes before the decoding it bounds, then gives
+// ratios anywhere from 0.6 to 1.1 for the same code: the probes run as items of the same
+// time_interleaved call instead, and each figure is the best of rounds taken side by side.
+
+typedef struct {
+    BwProbe *probe;
+    int threads, streams;
+    double best;    // bytes/s
+    double *each;   // bytes/s of every round
+    int rep;        // rounds run so far
+} ProbeRun;
+
+static void run_probe(Bench *b, void *ctx) {
+    (void)b;
+    ProbeRun *p = ctx;
+    double bw = bw_probe_run(p->probe, p->threads, p->streams);
+    p->best = fmax(p->best, bw);
+    p->each[p->rep++] = bw;
+}
+
+typedef struct {
+    BwProbe *read, *copy;
+    ProbeRun runs[3];   // read 4 streams per thread, read 8, copy
+    int reps;
+} Ceilings;
+
+#define CEILING_ITEMS 3
+
+// Puts the probes' items at items[0..CEILING_ITEMS), for `reps` rounds.
+static void ceilings_init(Ceilings *c, const Bench *b, Timed *items, int reps) {
+    c->read = bw_probe_new(BW_BYTES, 0);
+    c->copy = bw_probe_new(BW_BYTES, 1);
+    c->reps = reps;
+    static const int streams[CEILING_ITEMS] = {4, 8, 1};
+    for (int i = 0; i < CEILING_ITEMS; i++) {
+        c->runs[i] = (ProbeRun){i < 2 ? c->read : c->copy, b->threads, streams[i], 0, NULL, 0};
+        c->runs[i].each = xcalloc((size_t)reps, sizeof(double));
+        items[i] = (Timed){run_probe, &c->runs[i], 0, NULL};
+    }
+}
+
+static double ceilings_read(const Ceilings *c) { return fmax(c->runs[0].best, c->runs[1].best); }
+static double ceilings_copy(const Ceilings *c) { return c->runs[2].best; }
+// Round r's figures.
+static double round_read(const Ceilings *c, int r) { return fmax(c->runs[0].each[r], c->runs[1].each[r]); }
+static double round_copy(const Ceilings *c, int r) { return c->runs[2].each[r]; }
+
+static void ceilings_free(Ceilings *c) {
+    bw_probe_free(c->read);
+    bw_probe_free(c->copy);
+    for (int i = 0; i < CEILING_ITEMS; i++) free(c->runs[i].each);
+}
+
+// Rows for the interleaved ceilings of section S (they bound the rows that follow).
+static void ceilings_rows(Bench *b, const char *S, const Ceilings *c) {
+    Row *r = row_add(&b->table, S, ceilings_read(c) / 1e9, "GB/s", NAN, 0, "memory read BW between these runs");
+    row_basis(r, "as the read bandwidth above (4 and 8 streams), run between the runs below: their ceiling");
+    r = row_add(&b->table, S, ceilings_copy(c) / 1e9, "GB/s", NAN, 0, "memory copy BW between these runs");
+    row_basis(r, "as the copy bandwidth above, bytes read + written");
 }
 
 // ----------------------------------------------------------------------------
@@ -336,7 +409,7 @@ static void bench_prefill(Bench *b) {
     snprintf(S, sizeof S, "prefill: a prompt of %d tokens (%d distinct, best of %d), intact model, tf_forward", PREFILL_T,
              b->o.n_prompts, short_rounds(b));
     PrefillRun all = {1, 0, NULL}, last = {0, 0, NULL};
-    Timed items[2] = {{run_prefill, &all, 0}, {run_prefill, &last, 0}};
+    Timed items[2] = {{run_prefill, &all, 0, NULL}, {run_prefill, &last, 0, NULL}};
     time_interleaved(b, items, 2, short_rounds(b));
     double blocks = flops_blocks(b, PREFILL_T, 0);
     prefill_rows(b, S, "all positions' logits", items[0].best, blocks + flops_unembed(b, PREFILL_T));
@@ -401,6 +474,25 @@ static void run_gen(Bench *b, void *ctx) {
     }
 }
 
+// The ratio of a decoding figure to its bandwidth ceiling taken round by round (the
+// probe runs right after the decoding in each round, so both see the same machine):
+// a row with the median over the rounds and, in its basis, the 10th-90th percentiles.
+// each: the decoding's seconds per round; tokens per run; copy: against copy bandwidth.
+static void paired_row(Bench *b, const char *S, const char *fig, const Ceilings *c, const double *each,
+                       double tokens, int streams, double mean_pos, int copy) {
+    double *ratio = xmalloc(sizeof(double) * (size_t)c->reps);
+    for (int i = 0; i < c->reps; i++) {
+        double bw = copy ? round_copy(c, i) : round_read(c, i);
+        ratio[i] = tokens / each[i] / decode_bound(b, streams, mean_pos, bw, b->peak);
+    }
+    qsort(ratio, (size_t)c->reps, sizeof *ratio, cmp_double);
+    int n = c->reps;
+    Row *r = row_add(&b->table, S, ratio[n / 2], "ratio", NAN, 0, fig);
+    row_basis(r, "per round: tok/s / (%s BW of that round / bytes per token); median of %d rounds, 10-90%%: %.2f-%.2f",
+              copy ? "copy" : "read", n, ratio[n / 10], ratio[n - 1 - n / 10]);
+    free(ratio);
+}
+
 static void bench_generation(Bench *b) {
     char S[128], fig[96];
     int G = b->o.gen_tokens, steps = b->o.batch_steps, B = BATCH_STREAMS;
@@ -408,26 +500,36 @@ static void bench_generation(Bench *b) {
     GenRun single, batch;
     gen_init(&single, b, &b->m, 1, G);
     gen_init(&batch, b, &b->m, B, steps);
-    Timed items[2] = {{run_gen, &single, 0}, {run_gen, &batch, 0}};
-    time_interleaved(b, items, 2, short_rounds(b));
+    Ceilings c;
+    int reps = short_rounds(b);
+    double *each = xcalloc((size_t)reps, sizeof(double));   // the single stream's rounds
+    Timed items[2 + CEILING_ITEMS] = {{run_gen, &single, 0, each}, {run_gen, &batch, 0, NULL}};
+    ceilings_init(&c, b, items + 2, reps);
+    time_interleaved(b, items, 2 + CEILING_ITEMS, reps);
     gen_free(&single);
     gen_free(&batch);
+    double read_bw = ceilings_read(&c), copy_bw = ceilings_copy(&c);
+    ceilings_rows(b, S, &c);
 
     double mean_pos = GEN_PROMPT + (G - 1) / 2.0;
     b->gen_tps = G / items[0].best;
     snprintf(fig, sizeof fig, "single stream (tf_step), +%d tokens: tokens/s", G);
-    Row *r = row_add(&b->table, S, b->gen_tps, "tok/s", decode_bound(b, 1, mean_pos, b->read_bw, b->peak), 0, fig);
+    Row *r = row_add(&b->table, S, b->gen_tps, "tok/s", decode_bound(b, 1, mean_pos, read_bw, b->peak), 0, fig);
     row_basis(r, "read BW / %.0f MB per token (weights %.0f + KV cache)",
               (bytes_weights_step(b) + bytes_kv(b, (int)mean_pos)) / 1e6, bytes_weights_step(b) / 1e6);
     // The ceiling issue 5 names (copy bandwidth, bytes read + written per second), beside
     // the stricter read-bandwidth one above.
-    r = row_add(&b->table, S, b->gen_tps, "tok/s", decode_bound(b, 1, mean_pos, b->copy_bw, b->peak), 0,
+    r = row_add(&b->table, S, b->gen_tps, "tok/s", decode_bound(b, 1, mean_pos, copy_bw, b->peak), 0,
                 "  the same against copy BW");
     row_basis(r, "copy BW / bytes per token: the ceiling as issue 5 defines it");
+    paired_row(b, S, "  single stream / read-BW ceiling, round by round", &c, each, G, 1, mean_pos, 0);
+    paired_row(b, S, "  single stream / copy-BW ceiling, round by round", &c, each, G, 1, mean_pos, 1);
+    ceilings_free(&c);
+    free(each);
 
     mean_pos = GEN_PROMPT + (steps - 1) / 2.0;
     snprintf(fig, sizeof fig, "batched, %d streams (tf_step_batch), +%d each: tokens/s", B, steps);
-    r = row_add(&b->table, S, (double)B * steps / items[1].best, "tok/s", decode_bound(b, B, mean_pos, b->read_bw, b->peak),
+    r = row_add(&b->table, S, (double)B * steps / items[1].best, "tok/s", decode_bound(b, B, mean_pos, read_bw, b->peak),
                 0, fig);
     row_basis(r, "%d / max(%.0f MB per step / read BW, %d x %.0f MFLOP / peak)", B,
               (bytes_weights_step(b) + B * bytes_kv(b, (int)mean_pos)) / 1e6, B,
@@ -466,17 +568,22 @@ static void bench_lowp(Bench *b) {
     int G = b->o.gen_tokens, steps = b->o.batch_steps, B = BATCH_STREAMS;
     PrefillRun pre[NT];
     GenRun single[NT], batched[NT];
-    Timed items[3 * NT];   // prefill, single stream, batched; each fp32, bf16, f16
+    Timed items[3 * NT + CEILING_ITEMS];   // prefill, single stream, batched; each fp32, bf16, f16
+    Ceilings c;
+    ceilings_init(&c, b, items + 3 * NT, short_rounds(b));
     for (int t = 0; t < NT; t++) {
         pre[t] = (PrefillRun){0, 0, ms[t]};
         gen_init(&single[t], b, ms[t], 1, G);
         gen_init(&batched[t], b, ms[t], B, steps);
-        items[t] = (Timed){run_prefill, &pre[t], 0};
-        items[NT + t] = (Timed){run_gen, &single[t], 0};
-        items[2 * NT + t] = (Timed){run_gen, &batched[t], 0};
+        items[t] = (Timed){run_prefill, &pre[t], 0, NULL};
+        items[NT + t] = (Timed){run_gen, &single[t], 0, NULL};
+        items[2 * NT + t] = (Timed){run_gen, &batched[t], 0, NULL};
     }
-    time_interleaved(b, items, 3 * NT, short_rounds(b));
+    time_interleaved(b, items, 3 * NT + CEILING_ITEMS, short_rounds(b));
     for (int t = 0; t < NT; t++) gen_free(&single[t]), gen_free(&batched[t]);
+    ceilings_free(&c);
+    double read_bw = ceilings_read(&c);
+    ceilings_rows(b, S, &c);
 
     // Bytes per decoding step: the matrices and the output matrix at 2 bytes a weight.
     double C = b->C, mats = b->L * 12.0 * C * C + (double)b->V * C;
@@ -490,13 +597,13 @@ static void bench_lowp(Bench *b) {
                   items[0].best / items[t].best);
         double mean_pos = GEN_PROMPT + (G - 1) / 2.0;
         snprintf(fig, sizeof fig, "generation, single stream (+%d): %s tokens/s", G, tn);
-        double bound = b->read_bw / (bytes16 + bytes_kv(b, (int)mean_pos));
+        double bound = read_bw / (bytes16 + bytes_kv(b, (int)mean_pos));
         r = row_add(&b->table, S, G / items[NT + t].best, "tok/s", bound, 0, fig);
         row_basis(r, "read BW / %.0f MB per token; fp32 here %.1f tok/s: %s %.2fx",
                   (bytes16 + bytes_kv(b, (int)mean_pos)) / 1e6, G / items[NT].best, tn, items[NT].best / items[NT + t].best);
         mean_pos = GEN_PROMPT + (steps - 1) / 2.0;
         snprintf(fig, sizeof fig, "generation, batched %d streams (+%d each): %s tok/s", B, steps, tn);
-        bound = B / fmax((bytes16 + B * bytes_kv(b, (int)mean_pos)) / b->read_bw,
+        bound = B / fmax((bytes16 + B * bytes_kv(b, (int)mean_pos)) / read_bw,
                          B * (flops_blocks(b, 1, (int)mean_pos) + flops_unembed(b, 1)) / b->peak);
         r = row_add(&b->table, S, (double)B * steps / items[2 * NT + t].best, "tok/s", bound, 0, fig);
         row_basis(r, "as fp32, weights at 2 bytes; fp32 here %.1f tok/s: %s %.2fx",
@@ -729,7 +836,7 @@ static void bench_sweeps(Bench *b) {
     part_init(&parts[LP_ALL], b, 0, all, 1);
     for (int i = 0; i < N_ITEMS; i++) {
         int part = i == BLOCKS || i == BLOCKS_LONG || (i >= LOGITS_ONE && i <= LP_ALL);
-        items[i] = part ? (Timed){run_part, &parts[i], 0} : (Timed){run_sweep, &runs[i], 0};
+        items[i] = part ? (Timed){run_part, &parts[i], 0, NULL} : (Timed){run_sweep, &runs[i], 0, NULL};
     }
     // cheap items often (ratios taken between items of one group), dear ones less
     time_interleaved(b, &items[INTACT], LP_ALL - INTACT + 1, short_rounds(b));
@@ -818,11 +925,6 @@ static int run_child(char *const argv[], const char *input, double *seconds, lon
     *seconds = now_seconds() - t0;
     *maxrss_kb = ru.ru_maxrss;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 // Median wall seconds of STARTUP_RUNS runs; -1 when a run failed.
@@ -960,9 +1062,12 @@ static void print_header(const Bench *b, FILE *f, const char *date) {
     fprintf(f, "machine: %s, %d CPUs (%d threads used), %.0f MHz, AVX2 %s, FMA %s, AVX-512F %s; kernel path %s; load %.2f at start\n",
             mi->model_name, mi->n_cpus, b->threads, mi->mhz, mi->has_avx2 ? "yes" : "no", mi->has_fma ? "yes" : "no",
             mi->has_avx512f ? "yes" : "no", matmul_kernel_name(), mi->load1);
-    fprintf(f, "model: %s (L=%d C=%d heads=%d V=%d n_ctx=%d, %.1fM params, %s, %s)\n", b->o.model_dir, b->L, b->C,
+    char huge[96] = "";
+    if (b->mapped_huge_kb >= 0 && b->mapped_kb > 0)
+        snprintf(huge, sizeof huge, ", %.0f%% of it on huge pages", 100.0 * (double)b->mapped_huge_kb / (double)b->mapped_kb);
+    fprintf(f, "model: %s (L=%d C=%d heads=%d V=%d n_ctx=%d, %.1fM params, %s, %s%s)\n", b->o.model_dir, b->L, b->C,
             b->NH, b->V, b->m.cfg.n_ctx, b->m.n_params / 1e6, b->m.dtype,
-            b->m.converted ? "some weights copied at open" : "weights used in place from the mmap");
+            b->m.converted ? "some weights copied at open" : "weights used in place from the mmap", huge);
     fprintf(f, "source: %s\n", b->source);
     fprintf(f, "ratio = value / bound (for a floor: bound / value): 1.00 is the best possible; best of %d reps\n\n",
             b->o.reps);
@@ -984,6 +1089,8 @@ static void write_json(const Bench *b, const char *date, double seconds) {
     jb_key(&jb, "source"), jb_cstr(&jb, b->source);
     jb_key(&jb, "model"), jb_cstr(&jb, b->o.model_dir);
     jb_key(&jb, "params"), jb_int(&jb, b->m.n_params);
+    jb_key(&jb, "mapped_kb"), jb_int(&jb, b->mapped_kb);
+    jb_key(&jb, "mapped_huge_kb"), jb_int(&jb, b->mapped_huge_kb);
     jb_key(&jb, "reps"), jb_int(&jb, b->o.reps);
     jb_key(&jb, "seconds"), jb_double(&jb, seconds);
     jb_key(&jb, "others_cpus"), jb_double(&jb, b->others);
@@ -1045,6 +1152,9 @@ static void bench_open(Bench *b) {
     int last = PREFILL_T - 1;
     check(tf_forward(&b->m, b->intact, b->L, b->tokens, PREFILL_T, &last, 1, b->logits, &b->ws, err, sizeof err),
           "warm-up", err);
+    // How much of the mapping huge pages hold (common/util.h huge_pages_advise).
+    b->mapped_kb = b->m.st && b->m.st->map ? (long)(b->m.st->map_size >> 10) : 0;
+    b->mapped_huge_kb = b->mapped_kb ? smaps_field(b->m.st->map, "FilePmdMapped", NULL, 0) : -1;
 }
 
 static void bench_close(Bench *b) {

@@ -2,6 +2,7 @@
 #include "machine.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -316,29 +317,49 @@ static char *probe_buffer(size_t bytes) {
     return p;
 }
 
+struct BwProbe {
+    BwJob job;
+    char *src, *dst;
+    int copy;
+};
+
+BwProbe *bw_probe_new(size_t bytes, int copy) {
+    BwProbe *p = xcalloc(1, sizeof *p);
+    bytes = (bytes + HUGE_PAGE_BYTES - 1) / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES;
+    p->copy = copy;
+    p->src = probe_buffer(bytes);
+    p->dst = copy ? probe_buffer(bytes) : NULL;
+    for (size_t i = 0; i < bytes / sizeof(float); i++) ((float *)p->src)[i] = (float)(i & 1023);
+    if (p->dst) memset(p->dst, 0, bytes);
+    p->job.bytes = bytes;
+    p->job.src = p->src;
+    p->job.dst = p->dst;
+    return p;
+}
+
+double bw_probe_run(BwProbe *p, int n_threads, int streams) {
+    if (n_threads < 1 || n_threads > 64 || streams < 1 || streams > MAX_STREAMS) return 0;
+    p->job.streams = streams;
+    double t = run_threads(p->copy ? copy_work : read_work, &p->job, n_threads);
+    return (double)p->job.bytes * PASSES * (p->copy ? 2 : 1) / t;
+}
+
+void bw_probe_free(BwProbe *p) {
+    if (!p) return;
+    free(p->src);
+    free(p->dst);
+    free(p);
+}
+
 // Best of `reps` runs (and, reading, of 1, 4 and 8 streams per thread) in bytes/s.
 static double bandwidth(size_t bytes, int n_threads, int reps, int copy) {
     if (n_threads < 1 || n_threads > 64) return 0;
-    bytes = (bytes + HUGE_PAGE_BYTES - 1) / HUGE_PAGE_BYTES * HUGE_PAGE_BYTES;
-    BwJob job = {0};
-    job.bytes = bytes;
-    char *src = probe_buffer(bytes), *dst = copy ? probe_buffer(bytes) : NULL;
-    for (size_t i = 0; i < bytes / sizeof(float); i++) ((float *)src)[i] = (float)(i & 1023);
-    if (dst) memset(dst, 0, bytes);
-    job.src = src;
-    job.dst = dst;
+    BwProbe *p = bw_probe_new(bytes, copy);
     static const int streams[] = {1, 4, MAX_STREAMS};
     double best = 0;
-    for (int si = 0; si < (copy ? 1 : 3); si++) {
-        job.streams = streams[si];
-        for (int r = 0; r < reps; r++) {
-            double t = run_threads(copy ? copy_work : read_work, &job, n_threads);
-            double bw = (double)bytes * PASSES * (copy ? 2 : 1) / t;
-            if (bw > best) best = bw;
-        }
-    }
-    free(src);
-    free(dst);
+    for (int si = 0; si < (copy ? 1 : 3); si++)
+        for (int r = 0; r < reps; r++) best = fmax(best, bw_probe_run(p, n_threads, streams[si]));
+    bw_probe_free(p);
     return best;
 }
 

@@ -48,4 +48,13 @@ double peak_flops(Isa isa, int n_threads, double seconds, int reps);
 double copy_bandwidth(size_t bytes, int n_threads, int reps);
 double read_bandwidth(size_t bytes, int n_threads, int reps);
 
+// The same probes kept between runs, so that their runs can be interleaved with the work
+// they bound (bench.c): a shared VM's memory bandwidth changes from minute to minute, and
+// a ceiling measured minutes before what it bounds compares two different machines.
+typedef struct BwProbe BwProbe;
+BwProbe *bw_probe_new(size_t bytes, int copy);   // copy: memcpy, else the vector sum
+// One timed run in bytes/s: `streams` (1..8) per thread when reading, ignored copying.
+double bw_probe_run(BwProbe *p, int n_threads, int streams);
+void bw_probe_free(BwProbe *p);
+
 #endif

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -194,4 +195,30 @@ char *huge_write_buffer(FILE *f) {
         buf = NULL;
     }
     return buf;
+}
+
+long smaps_field(const void *addr, const char *field, char *flags, size_t flagslen) {
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f) return -1;
+    char *line = NULL;
+    size_t cap = 0;
+    int inside = 0;
+    long value = -1;
+    uintptr_t a = (uintptr_t)addr;
+    size_t flen = strlen(field);
+    while (getline(&line, &cap, f) > 0) {
+        unsigned long lo, hi;
+        char dash;
+        if (sscanf(line, "%lx%c%lx ", &lo, &dash, &hi) == 3 && dash == '-') {   // a mapping's first line
+            if (inside) break;                                               // past the one wanted
+            inside = a >= lo && a < hi;
+            continue;
+        }
+        if (!inside) continue;
+        if (flags && strncmp(line, "VmFlags:", 8) == 0) snprintf(flags, flagslen, "%s", line + 8);
+        if (strncmp(line, field, flen) == 0 && line[flen] == ':') value = strtol(line + flen + 1, NULL, 10);
+    }
+    free(line);
+    fclose(f);
+    return value;
 }

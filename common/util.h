@@ -67,4 +67,10 @@ void *huge_alloc(size_t n);
 // Returns the buffer, to free after fclose(f); NULL (f unchanged) when out of memory.
 char *huge_write_buffer(FILE *f);
 
+// From /proc/self/smaps, for the mapping that holds addr: the value of `field` (e.g.
+// "FilePmdMapped", "AnonHugePages", "Rss"; in kB) and, when flags is non-NULL, its
+// VmFlags line ("rd mr ... hg").  -1 when the mapping or the field is not found.  For
+// diagnostics (the bench, the tests): how much of the weights huge pages hold.
+long smaps_field(const void *addr, const char *field, char *flags, size_t flagslen);
+
 #endif

@@ -25,35 +25,6 @@ static char tmpdir[512];
 
 #define MIB ((size_t)1 << 20)
 
-// The value of `field` ("FilePmdMapped", in kB) or the VmFlags (into flags) of the mapping
-// that holds addr, from /proc/self/smaps.  -1 when not found.
-static long smaps_field(const void *addr, const char *field, char *flags, size_t flagslen) {
-    FILE *f = fopen("/proc/self/smaps", "r");
-    if (!f) return -1;
-    char line[1024];
-    int inside = 0;
-    long value = -1;
-    uintptr_t a = (uintptr_t)addr;
-    size_t flen = strlen(field);
-    while (fgets(line, sizeof line, f)) {
-        unsigned long lo, hi;
-        char dash;
-        if (sscanf(line, "%lx%c%lx ", &lo, &dash, &hi) == 3 && dash == '-') {
-            if (inside) break;   // past the mapping
-            inside = a >= lo && a < hi;
-            continue;
-        }
-        if (!inside) continue;
-        if (flags && strncmp(line, "VmFlags:", 8) == 0) {
-            snprintf(flags, flagslen, "%s", line + 8);
-            if (value < 0) value = 0;
-        }
-        if (strncmp(line, field, flen) == 0 && line[flen] == ':') value = strtol(line + flen + 1, NULL, 10);
-    }
-    fclose(f);
-    return value;
-}
-
 static int has_flag(const char *flags, const char *flag) {
     char padded[1100];
     snprintf(padded, sizeof padded, " %s ", flags);
