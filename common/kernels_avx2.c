@@ -120,10 +120,16 @@ INLINE __m256 wload(const void *w, size_t i, __m256i m, int cnt, const int full,
 // Columns [j, j + 8) (the first cnt when not full) of one step: M sums from p, Q
 // multiply-adds each, back to p.  Row k's weights start at element wk0 of w.
 INLINE void rows_vec(float *p, size_t ldp, const __m256 bc[4][4], const void *w, size_t wk0, size_t ldw, const int M,
-                     const int Q, int j, __m256i m, int cnt, const int full, int first, const int DT) {
+                     const int Q, int j, __m256i m, int cnt, const int full, int first, int pf_rows, const int DT) {
     __m256 wq[4];
 #pragma GCC unroll 4
     for (int q = 0; q < Q; q++) wq[q] = wload(w, wk0 + q * ldw + j, m, cnt, full, DT);
+    if (pf_rows) {   // the same columns pf_rows rows further: the next step's (rows_group)
+        const size_t size = DT != MM_F32 ? 2 : 4;
+#pragma GCC unroll 4
+        for (int q = 0; q < Q; q++)
+            _mm_prefetch((const char *)w + (wk0 + (size_t)(pf_rows + q) * ldw + (size_t)j) * size, _MM_HINT_T0);
+    }
 #pragma GCC unroll 4
     for (int r = 0; r < M; r++) {
         float *pr = p + r * ldp + j;
@@ -139,7 +145,7 @@ INLINE void rows_vec(float *p, size_t ldp, const __m256 bc[4][4], const void *w,
 // columns, the M sums are loaded from p, take Q multiply-adds each (k ascending), and are
 // stored back.  Full vectors load plainly, the tail through a mask.
 INLINE void rows_step(float *p, size_t ldp, const float *a, size_t lda, const void *w, size_t ldw,
-                      const int M, const int Q, int n, int head, int k, int first, const int DT) {
+                      const int M, const int Q, int n, int head, int k, int first, int pf_rows, const int DT) {
     __m256 bc[4][4];
 #pragma GCC unroll 4
     for (int r = 0; r < M; r++)
@@ -147,23 +153,28 @@ INLINE void rows_step(float *p, size_t ldp, const float *a, size_t lda, const vo
         for (int q = 0; q < Q; q++) bc[r][q] = _mm256_broadcast_ss(a + r * lda + k + q);
     size_t wk0 = (size_t)k * ldw;
     int j = 0;
-    if (head) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, 0, tail_mask(head), head, 0, first, DT), j = head;
-    for (; j + 8 <= n; j += 8) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, j, tail_mask(8), 8, 1, first, DT);
-    if (j < n) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, j, tail_mask(n - j), n - j, 0, first, DT);
+    if (head) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, 0, tail_mask(head), head, 0, first, pf_rows, DT), j = head;
+    if (pf_rows)   // two loops: the one without prefetches keeps no test inside
+        for (; j + 8 <= n; j += 8) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, j, tail_mask(8), 8, 1, first, pf_rows, DT);
+    else
+        for (; j + 8 <= n; j += 8) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, j, tail_mask(8), 8, 1, first, 0, DT);
+    if (j < n) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, j, tail_mask(n - j), n - j, 0, first, pf_rows, DT);
 }
 
-// Rows in groups of up to 4 (their 4 x 4 broadcasts); the groups
-// of one step of Q rows of w run back to back, so w is read from memory once.
+// Rows in groups of up to 4 (their 4 x 4 broadcasts); the groups of one step of Q rows of
+// w run back to back, so w is read from memory once.  With m > 1, one group prefetches
+// the next step's rows, as on the AVX-512 path (see rows_group in kernels_avx512.c).
 INLINE void rows_group(float *p, size_t ldp, const float *a, size_t lda, const void *w, size_t ldw,
-                       int m, const int Q, int n, int head, int k, int first, const int DT) {
+                       int m, const int Q, int n, int head, int k, int first, int next_ok, const int DT) {
     for (int r0 = 0; r0 < m; r0 += 4) {
         float *pr = p + r0 * ldp;
         const float *ar = a + r0 * lda;
+        int pf = next_ok && m > 1 && r0 == (m > 4 ? 4 : 0) ? Q : 0;   // rows ahead to prefetch
         switch (m - r0 < 4 ? m - r0 : 4) {
-        case 4: rows_step(pr, ldp, ar, lda, w, ldw, 4, Q, n, head, k, first, DT); break;
-        case 3: rows_step(pr, ldp, ar, lda, w, ldw, 3, Q, n, head, k, first, DT); break;
-        case 2: rows_step(pr, ldp, ar, lda, w, ldw, 2, Q, n, head, k, first, DT); break;
-        default: rows_step(pr, ldp, ar, lda, w, ldw, 1, Q, n, head, k, first, DT); break;
+        case 4: rows_step(pr, ldp, ar, lda, w, ldw, 4, Q, n, head, k, first, pf, DT); break;
+        case 3: rows_step(pr, ldp, ar, lda, w, ldw, 3, Q, n, head, k, first, pf, DT); break;
+        case 2: rows_step(pr, ldp, ar, lda, w, ldw, 2, Q, n, head, k, first, pf, DT); break;
+        default: rows_step(pr, ldp, ar, lda, w, ldw, 1, Q, n, head, k, first, pf, DT); break;
         }
     }
 }
@@ -178,8 +189,8 @@ INLINE void rows_body(float *p, size_t ldp, const float *a, size_t lda, const vo
     int head = mis % size == 0 && ldw * size % 64 == 0 && mis ? (int)((vec - mis) / size) % 8 : 0;
     if (head >= n) head = 0;
     int k = 0;
-    for (; k + 4 <= K; k += 4) rows_group(p, ldp, a, lda, w, ldw, m, 4, n, head, k, !acc && k == 0, DT);
-    for (; k < K; k++) rows_group(p, ldp, a, lda, w, ldw, m, 1, n, head, k, !acc && k == 0, DT);
+    for (; k + 4 <= K; k += 4) rows_group(p, ldp, a, lda, w, ldw, m, 4, n, head, k, !acc && k == 0, k + 8 <= K, DT);
+    for (; k < K; k++) rows_group(p, ldp, a, lda, w, ldw, m, 1, n, head, k, !acc && k == 0, 0, DT);
 }
 
 TARGET static void rows_avx2(float *p, size_t ldp, const float *a, size_t lda, const float *w, size_t ldw,
