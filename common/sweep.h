@@ -24,4 +24,17 @@ typedef int (*SweepVisit)(void *ctx, int k, const float *resid, int T, TfWorkspa
 int sweep_run(const Gpt2 *m, const ConfigList *list, const int *tokens, int T, TfWorkspace *ws,
               SweepVisit visit, void *ctx, long *blocks_run, char *err, size_t errlen);
 
+// Prefill of one prompt (tokens[0..T)) into n EMPTY KV caches of one model, one per
+// configuration, sharing every prefix they have in common: the caches are visited in
+// lexicographic order of their blocks, as above, and each copies the keys/values of the
+// blocks it shares with the one before (tf_cache_copy_slots) and runs only the rest.
+// Afterwards every cache holds the T positions and logits + i*V (unless logits is NULL)
+// the last position's logits under caches[i]: exactly, bit for bit, what
+// tf_step(caches[i], tokens, T, logits + i*V) gives.  A skip-one sweep of GPT-2 small
+// runs 78 blocks instead of 144, drop-last 12 instead of 78.  ws: T <= ws->max_T.
+// *blocks_run as sweep_run.  0, or -1 with a message in err (then the caches are in an
+// undefined state).
+int sweep_prefill(TfCache **caches, int n, const int *tokens, int T, float *logits, TfWorkspace *ws,
+                  long *blocks_run, char *err, size_t errlen);
+
 #endif

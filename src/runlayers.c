@@ -7,6 +7,7 @@
 
 #include "experiment.h"
 #include "sample.h"
+#include "sweep.h"
 #include "tool.h"
 #include "transformer.h"
 #include "util.h"
@@ -83,7 +84,8 @@ static int generate_group(Runner *r, Item *items, Stream *st, int first, int las
                           char *err, size_t errlen) {
     const Gpt2Config *cfg = &r->model.gpt2.cfg;
     size_t V = (size_t)cfg->vocab_size;
-    for (int i = first; i < last; i++) {   // prefill each prompt, draw the first token
+    TfCache *caches[STREAMS_PER_GROUP];
+    for (int i = first; i < last; i++) {
         Stream *s = &st[i];
         const Item *it = &items[s->record];
         const LayerConfig *c = &it->configs.cfg[s->config];
@@ -91,12 +93,21 @@ static int generate_group(Runner *r, Item *items, Stream *st, int first, int las
         s->cache = tf_cache_new(&r->model.gpt2, c->idx, c->n, need < cfg->n_ctx ? need : cfg->n_ctx, err, errlen);
         if (!s->cache) return -1;
         s->cache->ws = ws;
-        if (tf_step(s->cache, it->tokens.ids, it->tokens.n_prompt, logits, err, errlen) != 0) return -1;
-        if (it->tokens.n_prompt >= cfg->n_ctx) s->finish = "context";
-        else if (r->max_tokens == 0) s->finish = "length";
-        else stream_append(r, s, next_token(r, s, logits), it->tokens.n_prompt, cfg->n_ctx);
     }
-    TfCache *caches[STREAMS_PER_GROUP];
+    // Prefill: the configurations of one record share their common prefixes (sweep.h),
+    // then each stream draws its first token.
+    for (int i = first, j; i < last; i = j) {
+        for (j = i; j < last && st[j].record == st[i].record; j++) caches[j - i] = st[j].cache;
+        const Item *it = &items[st[i].record];
+        if (sweep_prefill(caches, j - i, it->tokens.ids, it->tokens.n_prompt, logits, ws, NULL, err, errlen) != 0)
+            return -1;
+        for (int k = i; k < j; k++) {
+            Stream *s = &st[k];
+            if (it->tokens.n_prompt >= cfg->n_ctx) s->finish = "context";
+            else if (r->max_tokens == 0) s->finish = "length";
+            else stream_append(r, s, next_token(r, s, logits + (size_t)(k - i) * V), it->tokens.n_prompt, cfg->n_ctx);
+        }
+    }
     int tokens[STREAMS_PER_GROUP], who[STREAMS_PER_GROUP];
     for (;;) {
         int n = 0;

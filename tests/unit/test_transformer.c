@@ -20,6 +20,7 @@
 #include "matmul.h"
 #include "rng.h"
 #include "sample.h"
+#include "sweep.h"
 #include "transformer.h"
 #include "util.h"
 
@@ -629,6 +630,61 @@ static void test_log_softmax(void) {
     free(many);
 }
 
+// sweep_prefill (sweep.h): a prompt into many caches at once, sharing prefixes, gives
+// each cache and its logits exactly what its own tf_step gives; then decoding goes on alike.
+static void test_prefill_shared(const Gpt2 *m, const int *tokens, int T, TfWorkspace *ws) {
+    int V = m->cfg.vocab_size, P = T - 4;
+    // skip-one of 3 blocks, intact twice, a repeat, drop-last prefixes, the empty one
+    static const int lists[][5] = {{1, 2}, {0, 2}, {0, 1}, {0, 1, 2}, {0, 1, 2}, {2, 2, 1, 0}, {0}, {}, {0, 1, 1, 1, 2}};
+    static const int lens[] = {2, 2, 2, 3, 3, 4, 1, 0, 5};
+    enum { N = 9 };
+    TfCache *shared[N], *plain[N];
+    float *ls = xmalloc(sizeof(float) * N * V), *lp = xmalloc(sizeof(float) * V);
+    char err[256];
+    int ok = 1, same = 1;
+    for (int i = 0; i < N; i++) {
+        shared[i] = tf_cache_new(m, lists[i], lens[i], T, err, sizeof err);
+        plain[i] = tf_cache_new(m, lists[i], lens[i], T, err, sizeof err);
+        ok &= shared[i] && plain[i];
+    }
+    CHECK("prefill_shared: caches made", ok);
+    if (!ok) return;
+    for (int i = 0; i < N; i++) shared[i]->ws = ws;
+    long blocks = -1;
+    int rc = sweep_prefill(shared, N, tokens, P, ls, ws, &blocks, err, sizeof err);
+    if (rc) printf("# %s\n", err);
+    CHECK("prefill_shared: succeeds", rc == 0);
+    // lexicographic: [] [0] [0,1] [0,1,1,1,2] [0,1,2] [0,1,2] [0,2] [1,2] [2,2,1,0]:
+    // 0 + 1 + 1 + 3 + 1 + 0 + 1 + 2 + 4 = 13 blocks instead of 22
+    CHECK_INT("prefill_shared: blocks run (shared prefixes)", blocks, 13);
+    for (int i = 0; i < N; i++) {
+        ok = tf_step(plain[i], tokens, P, lp, err, sizeof err) == 0;
+        same &= ok && same_bits(ls + (size_t)i * V, lp, V) && shared[i]->T == P;
+    }
+    CHECK("prefill_shared: every cache's logits == its own tf_step, bit for bit", same);
+    same = 1;
+    for (int i = 0; i < N; i++) {   // then 4 more tokens, one at a time
+        for (int t = P; t < T; t++) {
+            ok = tf_step(shared[i], tokens + t, 1, ls, err, sizeof err) == 0;
+            ok &= tf_step(plain[i], tokens + t, 1, lp, err, sizeof err) == 0;
+            same &= ok && same_bits(ls, lp, V);
+        }
+    }
+    CHECK("prefill_shared: decoding after it == after tf_step, bit for bit", same);
+
+    // refusals: a cache already filled, a prompt longer than a cache, another model
+    rc = sweep_prefill(shared, 2, tokens, P, ls, ws, NULL, err, sizeof err);
+    CHECK("prefill_shared: a filled cache refused", rc == -1 && strstr(err, "not empty") != NULL);
+    TfCache *small = tf_cache_new(m, lists[0], lens[0], 2, err, sizeof err);
+    rc = sweep_prefill(&small, 1, tokens, P, NULL, ws, NULL, err, sizeof err);
+    CHECK("prefill_shared: prompt longer than the cache refused", rc == -1 && strstr(err, "exceeds") != NULL);
+    rc = sweep_prefill(&small, 0, tokens, 1, NULL, ws, NULL, err, sizeof err);
+    CHECK("prefill_shared: no caches refused", rc == -1);
+    tf_cache_free(small);
+    for (int i = 0; i < N; i++) tf_cache_free(shared[i]), tf_cache_free(plain[i]);
+    free(ls), free(lp);
+}
+
 static void unit_tests_path(void) {
     char err[256];
     // model 1: odd sizes (C=48: not a multiple of 64; 3C=144; V=300; hs=16)
@@ -643,6 +699,7 @@ static void unit_tests_path(void) {
     test_hooks(&mm.m, tokens, T, &ws);
     test_threads(&mm.m, tokens, T);
     test_cache(&mm.m, tokens, T, &ws);
+    test_prefill_shared(&mm.m, tokens, T, &ws);
     test_batch(&mm.m, tokens);
     test_errors(&mm.m, &ws);
     tf_workspace_free(&ws);
