@@ -970,6 +970,60 @@ static void startup_measure(Bench *b) {
     free(exe);
 }
 
+// ----------------------------------------------------------------------------
+// runlayers' prefill: a prompt into one KV cache per configuration
+
+typedef struct {
+    TfCache **caches;
+    int n, T, shared;   // shared: sweep_prefill; else one tf_step per cache
+    float *logits;      // (n, V)
+    long blocks;
+} PrefillCaches;
+
+static void run_prefill_caches(Bench *b, void *ctx) {
+    PrefillCaches *p = ctx;
+    char err[512];
+    for (int i = 0; i < p->n; i++) check(tf_cache_rewind(p->caches[i], 0, err, sizeof err), "rewind", err);
+    if (p->shared) {
+        check(sweep_prefill(p->caches, p->n, b->tokens, p->T, p->logits, &b->ws, &p->blocks, err, sizeof err),
+              "sweep_prefill", err);
+        return;
+    }
+    for (int i = 0; i < p->n; i++)
+        check(tf_step(p->caches[i], b->tokens, p->T, p->logits + (size_t)i * b->V, err, sizeof err), "prefill", err);
+}
+
+static void bench_prefill_caches(Bench *b) {
+    char S[160], fig[96], err[512];
+    ConfigList skip;
+    make_sweep(b, "skip-one", &skip);
+    snprintf(S, sizeof S, "runlayers' prefill: one %d-token prompt, a KV cache per skip-one configuration, best of %d",
+             PREFILL_T, b->o.reps);
+    PrefillCaches runs[2];
+    for (int k = 0; k < 2; k++) {
+        runs[k] = (PrefillCaches){xcalloc((size_t)skip.n, sizeof(TfCache *)), skip.n, PREFILL_T, k, NULL, 0};
+        runs[k].logits = xmalloc(sizeof(float) * (size_t)skip.n * (size_t)b->V);
+        for (int i = 0; i < skip.n; i++) {
+            runs[k].caches[i] = tf_cache_new(&b->m, skip.cfg[i].idx, skip.cfg[i].n, PREFILL_T, err, sizeof err);
+            if (!runs[k].caches[i]) eprintf(1, "cache: %s", err);
+            runs[k].caches[i]->ws = &b->ws;
+        }
+    }
+    Timed items[2] = {{run_prefill_caches, &runs[0], 0, NULL}, {run_prefill_caches, &runs[1], 0, NULL}};
+    time_interleaved(b, items, 2, b->o.reps);
+    double naive = (double)naive_blocks(&skip), shared = (double)runs[1].blocks;
+    snprintf(fig, sizeof fig, "skip-one (%d configs): one prefill each / shared", skip.n);
+    Row *r = row_add(&b->table, S, items[0].best / items[1].best, "x", naive / shared, 0, fig);
+    row_basis(r, "speed-up; bound: blocks run, %.0f one each / %.0f shared (sweep_prefill); %.0f / %.0f ms", naive,
+              shared, items[0].best * 1e3, items[1].best * 1e3);
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < skip.n; i++) tf_cache_free(runs[k].caches[i]);
+        free(runs[k].caches);
+        free(runs[k].logits);
+    }
+    configs_free(&skip);
+}
+
 static void bench_startup(Bench *b) {
     const char *S = "start-up and memory: bin/scoreloss, a child process";
     const Startup *su = &b->startup;
@@ -1213,6 +1267,7 @@ int main(int argc, char **argv) {
     bench_generation(&b);
     bench_lowp(&b);
     bench_sweeps(&b);
+    bench_prefill_caches(&b);
     bench_startup(&b);
     bench_naive(&b);
     double seconds = now_seconds() - t0;
