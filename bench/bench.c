@@ -521,7 +521,7 @@ static void bench_generation(Bench *b) {
     // the stricter read-bandwidth one above.
     r = row_add(&b->table, S, b->gen_tps, "tok/s", decode_bound(b, 1, mean_pos, copy_bw, b->peak), 0,
                 "  the same against copy BW");
-    row_basis(r, "copy BW / bytes per token: the ceiling as issue 5 defines it");
+    row_basis(r, "copy BW / bytes per token (issue 5's ceiling), best of the rounds against best: see round by round");
     paired_row(b, S, "  single stream / read-BW ceiling, round by round", &c, each, G, 1, mean_pos, 0);
     paired_row(b, S, "  single stream / copy-BW ceiling, round by round", &c, each, G, 1, mean_pos, 1);
     ceilings_free(&c);
