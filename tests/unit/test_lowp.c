@@ -361,67 +361,62 @@ static void greedy_nocache(const Gpt2 *m, int *out, int n) {
 }
 
 // Rounded copies of the type from checkpoint dtype `dtype`: logits close to fp32's.
-static void model_rounded(const char *dtype, int untied) {
-    char sub[32], label[64], name[160];
-    snprintf(sub, sizeof sub, "%s%s", dtype, untied ? "-untied" : "");
-    snprintf(label, sizeof label, "%s %s %s", path, TN, sub);
-    char *dir = model_write(sub, dtype, untied);
-    Gpt2 a, b;
-    if (model_open_w16(&a, dir, 0) == 0 && model_open_w16(&b, dir, 1) == 0) {
-        check_matrices(label, &b, 0);
-        snprintf(name, sizeof name, "%s: fp32 model has no 16-bit matrices", label);
-        CHECK(name, !a.lm_head16 && !a.blocks[1].fc_w16 && !a.converted16);
-        snprintf(name, sizeof name, "%s: fp32 pointers unchanged by gpt2_use_lowp", label);
-        CHECK(name, memcmp(a.blocks[1].fc_w, b.blocks[1].fc_w, 64 * 256 * 4) == 0 &&
-                        memcmp(a.wte, b.wte, 300 * 64 * 4) == 0 && (b.tied ? b.lm_head == b.wte : !b.tied));
-        int same;
-        double diff = logits_diff(&a, &b, &same);
-        // (an F32 checkpoint's weights are not all of the type; a BF16 one's mostly f16)
-        snprintf(name, sizeof name, "%s: logits within 1e-2 of fp32 (%.2g)%s", label, diff,
-                 !strcmp(dtype, "F32") ? ", not equal" : "");
-        CHECK(name, diff <= 1e-2 && (strcmp(dtype, "F32") || (diff > 0 && !same)));
-        snprintf(name, sizeof name, "%s: gpt2_use_lowp twice is harmless, another type an error", label);
-        const uint16_t *h = b.lm_head16;
-        char err[128];
-        CHECK(name, gpt2_use_lowp(&b, lt, err, sizeof err) == 0 && b.lm_head16 == h &&
-                        gpt2_use_lowp(&b, lt == LOWP_F16 ? LOWP_BF16 : LOWP_F16, err, sizeof err) == -1 &&
-                        strstr(err, "already has") && b.lm_head16 == h && b.w16_type == lt);
-    }
-    gpt2_close(&a), gpt2_close(&b);
-    free(dir);
+// a: the checkpoint opened fp32, b: with 16-bit matrices (test_models).
+static void model_rounded(const char *label, const char *dtype, Gpt2 *a, Gpt2 *b) {
+    char name[160];
+    check_matrices(label, b, 0);
+    snprintf(name, sizeof name, "%s: fp32 model has no 16-bit matrices", label);
+    CHECK(name, !a->lm_head16 && !a->blocks[1].fc_w16 && !a->converted16);
+    snprintf(name, sizeof name, "%s: fp32 pointers unchanged by gpt2_use_lowp", label);
+    CHECK(name, memcmp(a->blocks[1].fc_w, b->blocks[1].fc_w, 64 * 256 * 4) == 0 &&
+                    memcmp(a->wte, b->wte, 300 * 64 * 4) == 0 && (b->tied ? b->lm_head == b->wte : !b->tied));
+    int same;
+    double diff = logits_diff(a, b, &same);
+    // (an F32 checkpoint's weights are not all of the type; a BF16 one's mostly f16)
+    snprintf(name, sizeof name, "%s: logits within 1e-2 of fp32 (%.2g)%s", label, diff,
+             !strcmp(dtype, "F32") ? ", not equal" : "");
+    CHECK(name, diff <= 1e-2 && (strcmp(dtype, "F32") || (diff > 0 && !same)));
+    snprintf(name, sizeof name, "%s: gpt2_use_lowp twice is harmless, another type an error", label);
+    const uint16_t *h = b->lm_head16;
+    char err[128];
+    CHECK(name, gpt2_use_lowp(b, lt, err, sizeof err) == 0 && b->lm_head16 == h &&
+                    gpt2_use_lowp(b, lt == LOWP_F16 ? LOWP_BF16 : LOWP_F16, err, sizeof err) == -1 &&
+                    strstr(err, "already has") && b->lm_head16 == h && b->w16_type == lt);
 }
 
 // A checkpoint of the type's own dtype: in place, the same weights as the fp32 path:
 // bit-identical logits and greedy tokens; KV-cached decoding = recomputation.
-static void model_in_place(const char *dtype, int untied) {
-    char sub[32], label[64], name[160];
-    snprintf(sub, sizeof sub, "%s%s", dtype, untied ? "-untied" : "");
-    snprintf(label, sizeof label, "%s %s %s", path, TN, sub);
-    char *dir = model_write(sub, dtype, untied);
-    Gpt2 a, b;
-    if (model_open_w16(&a, dir, 0) == 0 && model_open_w16(&b, dir, 1) == 0) {
-        check_matrices(label, &b, 1);
-        int same;
-        double diff = logits_diff(&a, &b, &same);
-        snprintf(name, sizeof name, "%s: logits bit-identical to fp32 (diff %.2g)", label, diff);
-        CHECK(name, same);
-        int ga[12], gb[12], gn[12];
-        greedy(&a, ga, 12), greedy(&b, gb, 12), greedy_nocache(&b, gn, 12);
-        snprintf(name, sizeof name, "%s: greedy 12 tokens, %s == fp32", label, TN);
-        CHECK(name, memcmp(ga, gb, sizeof ga) == 0);
-        snprintf(name, sizeof name, "%s: greedy 12 tokens, %s KV cache == recomputed", label, TN);
-        CHECK(name, memcmp(gb, gn, sizeof gb) == 0);
-    }
-    gpt2_close(&a), gpt2_close(&b);
-    free(dir);
+static void model_in_place(const char *label, Gpt2 *a, Gpt2 *b) {
+    char name[160];
+    check_matrices(label, b, 1);
+    int same;
+    double diff = logits_diff(a, b, &same);
+    snprintf(name, sizeof name, "%s: logits bit-identical to fp32 (diff %.2g)", label, diff);
+    CHECK(name, same);
+    int ga[12], gb[12], gn[12];
+    greedy(a, ga, 12), greedy(b, gb, 12), greedy_nocache(b, gn, 12);
+    snprintf(name, sizeof name, "%s: greedy 12 tokens, %s == fp32", label, TN);
+    CHECK(name, memcmp(ga, gb, sizeof ga) == 0);
+    snprintf(name, sizeof name, "%s: greedy 12 tokens, %s KV cache == recomputed", label, TN);
+    CHECK(name, memcmp(gb, gn, sizeof gb) == 0);
 }
 
+// Each checkpoint dtype, tied and untied, opened fp32 (a) and with 16-bit matrices (b).
 static void test_models(void) {
     const char *own = lt == LOWP_F16 ? "F16" : "BF16", *dtypes[] = {"F32", "F16", "BF16"};
     for (int untied = 0; untied < 2; untied++)
         for (int d = 0; d < 3; d++) {
-            if (!strcmp(dtypes[d], own)) model_in_place(dtypes[d], untied);
-            else model_rounded(dtypes[d], untied);
+            char sub[32], label[64];
+            snprintf(sub, sizeof sub, "%s%s", dtypes[d], untied ? "-untied" : "");
+            snprintf(label, sizeof label, "%s %s %s", path, TN, sub);
+            char *dir = model_write(sub, dtypes[d], untied);
+            Gpt2 a, b;
+            if (model_open_w16(&a, dir, 0) == 0 && model_open_w16(&b, dir, 1) == 0) {
+                if (!strcmp(dtypes[d], own)) model_in_place(label, &a, &b);
+                else model_rounded(label, dtypes[d], &a, &b);
+            }
+            gpt2_close(&a), gpt2_close(&b);
+            free(dir);
         }
 }
 
