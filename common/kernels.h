@@ -30,6 +30,17 @@
 #define MM_F32 (-1)      // the ISA files' weight-type argument DT for fp32 weights (else a
                          // LowpType: the 16-bit weights are widened in registers)
 
+// The rows kernels (avx2, avx512) read a step of q rows of w for m rows of `a` in groups
+// of 4 rows of `a`.  Rows of w to prefetch ahead (0: none) for the group starting at row
+// r0: the next step's q rows, by one group per step — the second where there are several
+// (it finds this step's rows in cache and issues no misses of its own), else the only
+// one — when batched (m > 1: computing leaves the memory idle part of the time) or with
+// 16-bit weights (half-length rows); next_ok: those rows lie within the segment.  fp32
+// single rows gain nothing from it (measured; see kernels_avx512.c).
+static inline int rows_prefetch_ahead(int m, int r0, int q, int next_ok, int lowp) {
+    return next_ok && (m > 1 || lowp) && r0 == (m > 4 ? 4 : 0) ? q : 0;
+}
+
 // Tile shapes: a tile is at most MR rows x NR columns of the output.
 typedef struct {
     const char *name;     // "generic", "avx2", "avx512"

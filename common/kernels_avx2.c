@@ -162,15 +162,14 @@ INLINE void rows_step(float *p, size_t ldp, const float *a, size_t lda, const vo
 }
 
 // Rows in groups of up to 4 (their 4 x 4 broadcasts); the groups of one step of Q rows of
-// w run back to back, so w is read from memory once.  With m > 1, or 16-bit weights, one
-// group prefetches the next step's rows, as on the AVX-512 path (see rows_group in
-// kernels_avx512.c; here f16 single rows: 22% less time).
+// w run back to back, so w is read from memory once.  One group prefetches the next
+// step's rows (rows_prefetch_ahead, kernels.h; here f16 single rows: 22% less time).
 INLINE void rows_group(float *p, size_t ldp, const float *a, size_t lda, const void *w, size_t ldw,
                        int m, const int Q, int n, int head, int k, int first, int next_ok, const int DT) {
     for (int r0 = 0; r0 < m; r0 += 4) {
         float *pr = p + r0 * ldp;
         const float *ar = a + r0 * lda;
-        int pf = next_ok && (m > 1 || DT != MM_F32) && r0 == (m > 4 ? 4 : 0) ? Q : 0;   // rows ahead
+        int pf = rows_prefetch_ahead(m, r0, Q, next_ok, DT != MM_F32);
         switch (m - r0 < 4 ? m - r0 : 4) {
         case 4: rows_step(pr, ldp, ar, lda, w, ldw, 4, Q, n, head, k, first, pf, DT); break;
         case 3: rows_step(pr, ldp, ar, lda, w, ldw, 3, Q, n, head, k, first, pf, DT); break;

@@ -172,20 +172,16 @@ INLINE void rows_step(float *p, size_t ldp, const float *a, size_t lda, const vo
 
 // Rows in groups of up to 4 (a group's 4 x RQ broadcasts partly spill to L1); the groups
 // of one step of Q rows of w run back to back, so w is read from memory once.
-// Batched decoding (m > 1) computes long enough per byte that the memory would sit idle
-// part of the time (fetching and computing did not overlap: 8 rows took the time of one
-// plus the arithmetic).  So one group prefetches the next step's Q rows (next_ok: they
-// lie within the segment): the second group where there are several (it finds this
-// step's rows in L2 and issues no misses of its own), else the only one.  Measured on
-// GPT-2 small's block matrices, 2 threads, interleaved: 3-12% less time for 2 to 15 rows.
-// One row of fp32 weights (single-stream decoding) gains nothing and does not prefetch;
-// one row of 16-bit weights, whose rows are half as long, does (~10% less time).
+// One group prefetches the next step's rows (rows_prefetch_ahead, kernels.h): without it
+// fetching and computing did not overlap (8 rows took the time of one plus the
+// arithmetic).  Measured on GPT-2 small's block matrices, 2 threads, interleaved: 3-12%
+// less time for 2 to 15 rows; one row of 16-bit weights ~10%; one row of fp32 nothing.
 INLINE void rows_group(float *p, size_t ldp, const float *a, size_t lda, const void *w, size_t ldw,
                        int m, const int Q, int n, int head, int k, int first, int next_ok, const int DT) {
     for (int r0 = 0; r0 < m; r0 += 4) {
         float *pr = p + r0 * ldp;
         const float *ar = a + r0 * lda;
-        int pf = next_ok && (m > 1 || DT != MM_F32) && r0 == (m > 4 ? 4 : 0) ? Q : 0;   // rows ahead
+        int pf = rows_prefetch_ahead(m, r0, Q, next_ok, DT != MM_F32);
         switch (m - r0 < 4 ? m - r0 : 4) {
         case 4: rows_step(pr, ldp, ar, lda, w, ldw, 4, Q, n, head, k, first, pf, DT); break;
         case 3: rows_step(pr, ldp, ar, lda, w, ldw, 3, Q, n, head, k, first, pf, DT); break;
