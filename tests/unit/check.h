@@ -61,4 +61,12 @@ static inline int check_keep_scratch(void) {
     return v && *v;
 }
 
+// Removes a test's scratch directory (check_scratch) unless it must stay (above).
+static inline void check_scratch_remove(const char *dir) {
+    char cmd[1100];
+    if (check_keep_scratch()) return;
+    int n = snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (n < 0 || (size_t)n >= sizeof cmd || system(cmd) != 0) printf("# could not remove %s\n", dir);
+}
+
 #endif

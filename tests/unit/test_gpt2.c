@@ -730,8 +730,6 @@ int main(int argc, char **argv) {
     test_unaligned();
     test_named_shapes();
     test_writer_errors();
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (!check_keep_scratch() && system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
+    check_scratch_remove(tmpdir);
     CHECK_DONE();
 }

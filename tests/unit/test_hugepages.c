@@ -169,8 +169,6 @@ int main(int argc, char **argv) {
     test_huge_alloc();
     test_reader_advises();
     test_writers_huge_folios();
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (!check_keep_scratch() && system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
+    check_scratch_remove(tmpdir);
     CHECK_DONE();
 }

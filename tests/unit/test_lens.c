@@ -154,10 +154,9 @@ static void test_file(const char *dir) {
 
 int main(void) {
     test_recover();
-    char dir[400], cmd[600];
+    char dir[400];
     if (check_scratch(dir, sizeof dir, "test_lens") != 0) return 2;
     test_file(dir);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (!check_keep_scratch() && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    check_scratch_remove(dir);
     CHECK_DONE();
 }

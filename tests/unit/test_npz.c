@@ -118,7 +118,6 @@ int main(int argc, char **argv) {
     CHECK("write known arrays", write_known(path, err, sizeof err) == 0);
     test_read_back(path);
     test_errors(dir);
-    snprintf(path, sizeof path, "rm -rf '%s'", dir);
-    if (!check_keep_scratch() && system(path) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    check_scratch_remove(dir);
     CHECK_DONE();
 }

@@ -418,8 +418,6 @@ int main(void) {
     test_round_trip();
     test_broken();
     test_mutations();
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (!check_keep_scratch() && system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
+    check_scratch_remove(tmpdir);
     CHECK_DONE();
 }
