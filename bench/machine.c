@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "base/util.h"
 
 #define CHAINS 12   // independent accumulators per thread (> FMA latency x FMA pipes)
 

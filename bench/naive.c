@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "base/util.h"
 
 // out (T,N) = in (T,K) · w (K,N) + b (N), w input-major.
 static void naive_matmul(float *out, const float *in, const float *w, const float *b, int T, int K, int N) {

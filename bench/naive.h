@@ -1,5 +1,5 @@
 // naive: a deliberately plain GPT-2 forward pass with a KV cache — the reference the
-// benchmark measures the engine (common/transformer.h) against, so that a regression of
+// benchmark measures the engine (common/model/transformer.h) against, so that a regression of
 // the engine below "the obvious code" shows.  One thread; triple-loop matmuls
 // (for row, for input, for output: out[t][j] += in[t][k] * w[k][j], the loop order that
 // reads input-major weights contiguously); LayerNorm in float; no blocking, no batching.
@@ -7,7 +7,7 @@
 // rounding.
 #ifndef AUTOINTERP_BENCH_NAIVE_H
 #define AUTOINTERP_BENCH_NAIVE_H
-#include "gpt2.h"
+#include "model/gpt2.h"
 
 typedef struct {
     const Gpt2 *m;

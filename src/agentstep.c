@@ -5,14 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent.h"
-#include "agent_llm.h"
-#include "agent_plan.h"
-#include "journal.h"
-#include "model.h"
-#include "tasks.h"
-#include "tool.h"
-#include "util.h"
+#include "agent/agent.h"
+#include "agent/agent_llm.h"
+#include "agent/agent_plan.h"
+#include "agent/journal.h"
+#include "model/model.h"
+#include "experiment/tasks.h"
+#include "base/tool.h"
+#include "base/util.h"
 
 static const char usage_short[] =
     "usage: agentstep --journal FILE [--model M] [--planner builtin|llm] [--llm-model NAME]\n"

@@ -1,17 +1,17 @@
 // gentasks: emit task examples as NDJSON — {"id","task","description","prompt","answer",
-// "separator"[,"eval_questions"]} per line — from the built-in generators of common/tasks,
+// "separator"[,"eval_questions"]} per line — from the built-in generators of common/experiment/tasks,
 // from a task-list or records file (--from), or new tasks an LLM writes after the model
-// of those (--llm, common/taskgen).  See docs/gentasks.md.
+// of those (--llm, common/agent/taskgen).  See docs/gentasks.md.
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "llm.h"
-#include "taskgen.h"
-#include "tasks.h"
-#include "tool.h"
-#include "util.h"
+#include "io/llm.h"
+#include "agent/taskgen.h"
+#include "experiment/tasks.h"
+#include "base/tool.h"
+#include "base/util.h"
 
 static const char usage_short[] =
     "usage: gentasks [TASK...] [--task NAME]... [-n N] [--seed S] [--digits D] [--shots K]\n"

@@ -1,4 +1,4 @@
-// journal: write and read the experiment journal (common/journal.h, docs/journal.md).
+// journal: write and read the experiment journal (common/agent/journal.h, docs/journal.md).
 //   journal append --journal FILE --kind KIND [--experiment NAME] [--tool TOOL]
 //   journal cat    --journal FILE [--kind K]... [--experiment NAME] [--task NAME]
 //   journal check  --journal FILE
@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "journal.h"
-#include "tool.h"
-#include "util.h"
+#include "agent/journal.h"
+#include "base/tool.h"
+#include "base/util.h"
 
 static const char usage_short[] =
     "usage: journal append --journal FILE --kind KIND [--experiment NAME] [--tool TOOL]\n"

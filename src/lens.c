@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
-#include "lens.h"
-#include "model.h"
-#include "tool.h"
-#include "util.h"
+#include "base/json.h"
+#include "experiment/lens.h"
+#include "model/model.h"
+#include "base/tool.h"
+#include "base/util.h"
 
 static const char usage_text[] =
     "usage: lens --corpus FILE|- --out LENS.bin [--model M] [--ridge R] [--max-records N] [--no-bos]\n"

@@ -4,13 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "checkpoint.h"
-#include "hub.h"
-#include "json.h"
-#include "model.h"
-#include "tool.h"
-#include "util.h"
-#include "vocab.h"
+#include "model/checkpoint.h"
+#include "io/hub.h"
+#include "base/json.h"
+#include "model/model.h"
+#include "base/tool.h"
+#include "base/util.h"
+#include "model/vocab.h"
 
 static const char usage_text[] =
     "usage: loadgpt2 [options] [NAME|PATH]\n"

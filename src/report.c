@@ -1,4 +1,4 @@
-// report: render an experiment journal as Markdown with SVG plots (common/report.h,
+// report: render an experiment journal as Markdown with SVG plots (common/agent/report.h,
 // docs/journal.md).
 #include <errno.h>
 #include <getopt.h>
@@ -6,10 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "journal.h"
-#include "report.h"
-#include "tool.h"
-#include "util.h"
+#include "agent/journal.h"
+#include "agent/report.h"
+#include "base/tool.h"
+#include "base/util.h"
 
 static const char usage_short[] =
     "usage: report --journal FILE [--out DIR] [--plots DIR] [--no-plots] [--samples N]\n"

@@ -5,12 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "experiment.h"
-#include "sample.h"
-#include "sweep.h"
-#include "tool.h"
-#include "transformer.h"
-#include "util.h"
+#include "experiment/experiment.h"
+#include "model/sample.h"
+#include "experiment/sweep.h"
+#include "base/tool.h"
+#include "model/transformer.h"
+#include "base/util.h"
 
 static const char usage_text[] =
     "usage: runlayers [options] < records.ndjson\n"

@@ -5,13 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "experiment.h"
-#include "interp.h"
-#include "sample.h"
-#include "summary.h"
-#include "sweep.h"
-#include "tool.h"
-#include "util.h"
+#include "experiment/experiment.h"
+#include "experiment/interp.h"
+#include "model/sample.h"
+#include "experiment/summary.h"
+#include "experiment/sweep.h"
+#include "base/tool.h"
+#include "base/util.h"
 
 static const char usage_text[] =
     "usage: scoreloss [options] < records.ndjson\n"

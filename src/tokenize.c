@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "experiment.h"
-#include "tool.h"
-#include "util.h"
+#include "experiment/experiment.h"
+#include "base/tool.h"
+#include "base/util.h"
 
 static const char usage_text[] =
     "usage: tokenize [--model NAME|PATH] [--no-bos] [--decode] < records.ndjson\n"

@@ -6,12 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "experiment.h"
-#include "interp.h"
-#include "sweep.h"
-#include "tool.h"
-#include "topk_rank.h"
-#include "util.h"
+#include "experiment/experiment.h"
+#include "experiment/interp.h"
+#include "experiment/sweep.h"
+#include "base/tool.h"
+#include "experiment/topk_rank.h"
+#include "base/util.h"
 
 static const char usage_text[] =
     "usage: topk [options] < records.ndjson\n"

@@ -63,7 +63,7 @@ for t in $VG/tests/test_*; do
 done
 
 # Valgrind's CPU lacks AVX-512: every program, those run natively included (tests compare
-# their outputs), uses the best matrix kernel valgrind can run (common/matmul.h), so that
+# their outputs), uses the best matrix kernel valgrind can run (common/model/matmul.h), so that
 # results are bit-identical.
 AUTOINTERP_KERNEL=$(valgrind -q $VG/tests/test_transformer --kernel-paths 2>/dev/null | head -n 1)
 export AUTOINTERP_KERNEL

@@ -1,5 +1,5 @@
 # tests/fuzz/fuzz.mk: libFuzzer harnesses (tests/fuzz/fuzz_NAME.c) built with clang,
-# AddressSanitizer and UndefinedBehaviorSanitizer, linked with every common/*.c.
+# AddressSanitizer and UndefinedBehaviorSanitizer, linked with every common/*/*.c.
 #
 #   make -f tests/fuzz/fuzz.mk              build build/fuzz/fuzz_NAME for every harness
 #   make -f tests/fuzz/fuzz.mk fuzz         build, then run each for FUZZ_SECONDS (60)
@@ -19,7 +19,7 @@ FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -std=c11 -D_GNU_SOURC
                 -pthread -Icommon -I/usr/include/x86_64-linux-gnu
 FUZZ_LDLIBS  := -lcurl -lutf8proc -lz -lm -pthread
 
-FUZZ_COMMON  := $(wildcard common/*.c)
+FUZZ_COMMON  := $(wildcard common/*/*.c)
 FUZZ_OBJ     := $(FUZZ_COMMON:common/%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))

@@ -1,5 +1,5 @@
 // fuzz_http_headers: what the hub and the LLM client make of a server's headers and
-// redirects (common/http, common/hub).  The input is split at '\n': line 1 is a base URL,
+// redirects (common/io/http, common/io/hub).  The input is split at '\n': line 1 is a base URL,
 // line 2 a Location, every line (the first two included) is also fed to
 // http_headers_add_line as a raw header line with its "\r\n".  Properties:
 //   - every kept header has a nonempty name without surrounding space, at most
@@ -22,8 +22,8 @@
 #include <string.h>
 
 #include "fuzz_util.h"
-#include "http.h"
-#include "hub.h"
+#include "io/http.h"
+#include "io/hub.h"
 
 static int safe_name(const char *s) {
     size_t n = strlen(s);

@@ -1,4 +1,4 @@
-// fuzz_layers: layer SPEC parsing and named sweeps (common/layers).
+// fuzz_layers: layer SPEC parsing and named sweeps (common/experiment/layers).
 // Input: byte 0 and 1 give the model depth L (0..2047 for specs, 0..2200 for sweeps so
 // that "too deep" is reached); the rest, up to a NUL, is the SPEC or the sweep NAME
 // (byte 0's low bit chooses).  Properties:
@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "fuzz_util.h"
-#include "layers.h"
+#include "experiment/layers.h"
 
 static void check_config(const LayerConfig *c, int L) {
     FUZZ_REQUIRE(c->n >= 0 && c->n <= 4096 && (c->n == 0 || c->idx), "n %d", c->n);

@@ -1,4 +1,4 @@
-// fuzz_llm_reply: the chat-completions reply parser (common/llm) on any body a server
+// fuzz_llm_reply: the chat-completions reply parser (common/io/llm) on any body a server
 // might send.  Properties:
 //   - llm_reply_parse succeeds or fails with "malformed reply: ..." (and then keeps no
 //     half-read choice: content, tool calls and finish_reason are cleared);
@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "fuzz_util.h"
-#include "llm.h"
+#include "io/llm.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *body = malloc(size + 1);

@@ -1,4 +1,4 @@
-// fuzz_ndjson: the NDJSON reader and writer (common/json, common/ndjson, common/tool).
+// fuzz_ndjson: the NDJSON reader and writer (common/base/json, common/base/ndjson, common/base/tool).
 // The input is a stream of lines.  Properties checked on every line:
 //   - record_parse accepts a line exactly when it is one JSON object (RFC 8259, checked by
 //     the independent recogniser in fuzz_util.h);
@@ -19,9 +19,9 @@
 #include <unistd.h>
 
 #include "fuzz_util.h"
-#include "json.h"
-#include "ndjson.h"
-#include "tool.h"
+#include "base/json.h"
+#include "base/ndjson.h"
+#include "base/tool.h"
 
 // The string token i of d, unescaped, must survive jb_string and a second parse.
 static void check_string_round_trip(const JsonDoc *d, int i) {

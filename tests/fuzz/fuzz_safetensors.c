@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "fuzz_util.h"
-#include "safetensors.h"
+#include "io/safetensors.h"
 
 static void check_open(const uint8_t *file, size_t n) {
     char path[64], err[512];

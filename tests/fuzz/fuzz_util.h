@@ -3,7 +3,7 @@
 //                                 which libFuzzer reports as a crash with the input saved
 //   fuzz_memfd(data, n)           the bytes as an anonymous file; its path /proc/self/fd/N
 //   fuzz_json_valid(s, n)         an independent RFC 8259 recogniser (recursive descent,
-//                                 written apart from common/json.c; nesting limited to
+//                                 written apart from common/base/json.c; nesting limited to
 //                                 JSON_MAX_DEPTH as json_parse) to check what the parser
 //                                 accepts and what the writers produce
 //   fuzz_utf8_valid(s, n)         is s well-formed UTF-8 (no overlongs, no surrogates)?
@@ -17,7 +17,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "json.h"   // JSON_MAX_DEPTH
+#include "base/json.h"   // JSON_MAX_DEPTH
 
 #define FUZZ_REQUIRE(cond, ...)                                              \
     do {                                                                     \

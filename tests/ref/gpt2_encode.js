@@ -1,5 +1,5 @@
 // Reference GPT-2 encodings from the npm package gpt-3-encoder, for tests that compare
-// common/tokenizer against it.  "<|endoftext|>" in a text becomes token 50256 (the text is
+// common/model/tokenizer against it.  "<|endoftext|>" in a text becomes token 50256 (the text is
 // split on it and the pieces encoded alone), as our tokenizer and Hugging Face's do.
 //
 //   node gpt2_encode.js --lines FILE     each line of FILE is a JSON string ('#' lines and

@@ -14,7 +14,7 @@ saw, and says what changed since, so that a test can tell that nothing was lost.
       torn ends; a torn last line PREV saw was terminated by a newline, never glued to
       the next record, and the run's stderr (--stderr) says so.
       lost: what PREV saw and the journal no longer holds — result records (by their
-      identity, as common/journal.c journal_latest_results keys them), complete
+      identity, as common/agent/journal.c journal_latest_results keys them), complete
       experiments, notes; 1 more when the journal did not grow by appending only (the
       bytes PREV saw are not a prefix of the file).
       Also a problem: more than one meta or report record, task record per task or note
@@ -34,7 +34,7 @@ import json
 import os
 import sys
 
-# The identity of a result, as common/journal.c result_key() builds it.
+# The identity of a result, as common/agent/journal.c result_key() builds it.
 RESULT_KEY = ("experiment", "tool", "id", "layers", "position", "label", "patch_hook", "layer",
               "head", "lens_depth")
 TOOLS_SAMPLED = ("runlayers", "topk")

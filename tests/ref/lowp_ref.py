@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""NumPy reference for the 16-bit weight conversions (common/matmul.c lowp_round,
+"""NumPy reference for the 16-bit weight conversions (common/model/matmul.c lowp_round,
 lowp_widen; tests/tool/lowp_ref.sh).
 
   lowp_ref.py values IN

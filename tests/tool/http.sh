@@ -1,5 +1,5 @@
 #!/bin/sh
-# http.sh: common/http against tests/ref/hubserver.py: downloads (fresh, resumed with
+# http.sh: common/io/http against tests/ref/hubserver.py: downloads (fresh, resumed with
 # Range, a server that ignores Range, 416, cut, stall, error status), a JSON POST, and a
 # download cached in 2 MiB folios (mapped as huge pages, where the kernel can; test_hugepages).
 . "$(dirname "$0")/../lib.sh"
@@ -88,7 +88,7 @@ check "stall detected quickly" [ $((t1 - t0)) -le 4 ]
 stop_server
 
 # A download is written in 2 MiB pieces, so the page cache holds it in 2 MiB folios and a
-# tool's mapping of it gets huge pages (common/util.h huge_write_buffer) -- where this
+# tool's mapping of it gets huge pages (common/base/util.h huge_write_buffer) -- where this
 # kernel and file system cache files in 2 MiB folios at all (a control file written in one
 # write decides).
 HP="$UNIT/test_hugepages"

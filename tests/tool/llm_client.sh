@@ -1,5 +1,5 @@
 #!/bin/sh
-# llm_client.sh: common/llm against tests/ref/mockllm.py through `test_llm --chat`: what is
+# llm_client.sh: common/io/llm against tests/ref/mockllm.py through `test_llm --chat`: what is
 # sent (model, tools, messages, Bearer header with and without a key), tool calls (several
 # in one reply, invalid arguments, the follow-up turn), retries (429 + Retry-After /
 # retry-after-ms honoured, 500 then success, a cut connection, retries used up), a hung

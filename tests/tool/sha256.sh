@@ -1,5 +1,5 @@
 #!/bin/sh
-# sha256.sh: common/sha256 against python's hashlib on files of block-boundary and
+# sha256.sh: common/io/sha256 against python's hashlib on files of block-boundary and
 # larger sizes (test_sha256 FILE prints the digest).
 . "$(dirname "$0")/../lib.sh"
 UNIT=${UNIT:-$ROOT/build/release/tests}

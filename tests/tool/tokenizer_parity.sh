@@ -1,5 +1,5 @@
 #!/bin/sh
-# tokenizer_parity: common/tokenizer against the reference npm encoder (gpt-3-encoder),
+# tokenizer_parity: common/model/tokenizer against the reference npm encoder (gpt-3-encoder),
 # token for token: every case of tests/fixtures/tokenizer_corpus.txt (one PASS/FAIL line
 # each), 3000 seeded random texts, a 100 kB random text encoded whole (the reference is
 # quadratic in the length of a text), and the class the pre-tokenizer gives every code

@@ -1,7 +1,7 @@
 #!/bin/sh
-# transformer_ref.sh: the C forward pass (common/transformer) against the independent
+# transformer_ref.sh: the C forward pass (common/model/transformer) against the independent
 # NumPy reference tests/ref/gpt2_ref.py on a synthetic checkpoint written by
-# common/checkpoint (4 layers, 4 heads, C=64, n_ctx 128, the real vocabulary size):
+# common/model/checkpoint (4 layers, 4 heads, C=64, n_ctx 128, the real vocabulary size):
 # logits of several layer configurations to 1e-3, greedy generation with the KV cache.
 . "$(dirname "$0")/../lib.sh"
 : "${UNIT:=$ROOT/build/release/tests}"
@@ -16,7 +16,7 @@ check "write synthetic checkpoint" "$TT" --write-model "$M" --std 0.3 --seed 7
 # "<|endoftext|>The quick brown fox jumps over the lazy dog.\nI like"
 TOK=50256,464,2068,7586,21831,18045,625,262,16931,3290,13,198,40,1842
 
-# Every kernel path this CPU supports (common/matmul.h), forced with AUTOINTERP_KERNEL.
+# Every kernel path this CPU supports (common/model/matmul.h), forced with AUTOINTERP_KERNEL.
 PATHS=$("$TT" --kernel-paths)
 check "kernel paths listed (generic among them)" sh -c "echo '$PATHS' | grep -qx generic"
 for K in $PATHS; do

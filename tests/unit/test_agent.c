@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent.h"
-#include "agent_llm.h"
-#include "agent_plan.h"
+#include "agent/agent.h"
+#include "agent/agent_llm.h"
+#include "agent/agent_plan.h"
 #include "check.h"
-#include "util.h"
+#include "base/util.h"
 
 // ----------------------------------------------------------------------------- helpers
 

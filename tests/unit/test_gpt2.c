@@ -14,10 +14,10 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "checkpoint.h"
-#include "gpt2.h"
-#include "safetensors.h"
-#include "util.h"
+#include "model/checkpoint.h"
+#include "model/gpt2.h"
+#include "io/safetensors.h"
+#include "base/util.h"
 
 static char tmpdir[512];
 

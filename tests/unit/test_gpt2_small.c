@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "check.h"
-#include "checkpoint.h"
-#include "gpt2.h"
-#include "util.h"
+#include "model/checkpoint.h"
+#include "model/gpt2.h"
+#include "base/util.h"
 
 int main(void) {
     char dir[512], err[512];

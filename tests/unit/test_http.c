@@ -3,8 +3,8 @@
 //   test_http --get URL PATH [--resume] [--stall S]   http_download, prints a summary line
 //   test_http --post URL JSON                         http_post_json, prints status + body
 #include "check.h"
-#include "http.h"
-#include "util.h"
+#include "io/http.h"
+#include "base/util.h"
 
 #include <stdlib.h>
 

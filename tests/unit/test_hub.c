@@ -5,8 +5,8 @@
 // prints the resolved directory on stdout (exit 0), or "test_hub: MESSAGE" on stderr (exit 1).
 #define _XOPEN_SOURCE 700
 #include "check.h"
-#include "hub.h"
-#include "util.h"
+#include "io/hub.h"
+#include "base/util.h"
 
 #include <ftw.h>
 #include <stdlib.h>

@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "safetensors.h"
-#include "util.h"
+#include "io/safetensors.h"
+#include "base/util.h"
 
 static char tmpdir[512];
 

@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "journal.h"
-#include "util.h"
+#include "agent/journal.h"
+#include "base/util.h"
 
 static char dir[512];
 

@@ -1,9 +1,9 @@
-// Unit tests for common/json and common/ndjson.
+// Unit tests for common/base/json and common/ndjson.
 #include <stdlib.h>
 
 #include "check.h"
-#include "json.h"
-#include "ndjson.h"
+#include "base/json.h"
+#include "base/ndjson.h"
 
 static int parses(const char *s) {
     JsonDoc d;

@@ -1,4 +1,4 @@
-// Regression tests for common/json's grammar check (found by tests/fuzz/fuzz_ndjson):
+// Regression tests for common/base/json's grammar check (found by tests/fuzz/fuzz_ndjson):
 // jsmn's strict mode does not check where commas and colons go, so json_parse accepted
 // {"a"} (a key without a value: record_begin then read past the token array and copied
 // heap bytes into its output), {"a":1 "b":2} (field b was lost), [1 2] and {"a":1,}.
@@ -6,8 +6,8 @@
 #include <time.h>
 
 #include "check.h"
-#include "json.h"
-#include "ndjson.h"
+#include "base/json.h"
+#include "base/ndjson.h"
 
 static int parses(const char *s) {
     JsonDoc d;

@@ -1,8 +1,8 @@
-// Unit tests for common/layers: SPEC parsing and every sweep's exact configurations.
+// Unit tests for common/experiment/layers: SPEC parsing and every sweep's exact configurations.
 #include <stdlib.h>
 
 #include "check.h"
-#include "layers.h"
+#include "experiment/layers.h"
 
 static const char *fmt(const LayerConfig *c) {
     static char buf[512];

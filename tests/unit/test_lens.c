@@ -1,12 +1,12 @@
-// Unit tests for common/lens: a fit on data made by a known affine map recovers the map;
+// Unit tests for common/experiment/lens: a fit on data made by a known affine map recovers the map;
 // ridge shrinks; the file format round-trips and every malformed file is refused.
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "check.h"
-#include "lens.h"
-#include "rng.h"
-#include "util.h"
+#include "experiment/lens.h"
+#include "base/rng.h"
+#include "base/util.h"
 
 static double uniform(Rng *r) { return rng_uniform(r) * 2.0 - 1.0; }
 

@@ -11,8 +11,8 @@
 // calls, sends a second request with the assistant turn and one tool result per call
 // ("ok: NAME" or the argument error) and prints its line too.
 #include "check.h"
-#include "llm.h"
-#include "util.h"
+#include "io/llm.h"
+#include "base/util.h"
 
 #include <stdlib.h>
 

@@ -1,4 +1,4 @@
-// Unit tests for the 16-bit weights, bf16 and f16 (common/matmul's lowp kernels,
+// Unit tests for the 16-bit weights, bf16 and f16 (common/model/matmul's lowp kernels,
 // gpt2_use_lowp): rounding to nearest even; on every kernel path this CPU supports, the
 // 16-bit kernels bit-identical to the fp32 kernels on the same weights widened to fp32
 // (matmul.h's promise); models with 16-bit matrices: copies rounded from other
@@ -18,14 +18,14 @@
 #include <string.h>
 
 #include "check.h"
-#include "checkpoint.h"
-#include "gpt2.h"
-#include "matmul.h"
-#include "rng.h"
-#include "sample.h"
-#include "threadpool.h"
-#include "transformer.h"
-#include "util.h"
+#include "model/checkpoint.h"
+#include "model/gpt2.h"
+#include "model/matmul.h"
+#include "base/rng.h"
+#include "model/sample.h"
+#include "base/threadpool.h"
+#include "model/transformer.h"
+#include "base/util.h"
 
 static const char *path;   // the kernel path under test, in check names
 static LowpType lt;        // the 16-bit type under test

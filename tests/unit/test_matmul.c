@@ -1,16 +1,16 @@
-// Unit tests for common/matmul (kernels vs a naive double-precision product, the
+// Unit tests for common/model/matmul (kernels vs a naive double-precision product, the
 // determinism contract, GELU, attention, path selection) — every kernel path this CPU
-// supports, in turn — and common/threadpool (every task exactly once, nesting).
+// supports, in turn — and common/base/threadpool (every task exactly once, nesting).
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "check.h"
-#include "matmul.h"
-#include "rng.h"
-#include "threadpool.h"
-#include "util.h"
+#include "model/matmul.h"
+#include "base/rng.h"
+#include "base/threadpool.h"
+#include "base/util.h"
 
 static void fill(float *x, size_t n, Rng *rng) {
     for (size_t i = 0; i < n; i++) x[i] = (float)(rng_uniform(rng) * 2.0 - 1.0);

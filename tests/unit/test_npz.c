@@ -1,4 +1,4 @@
-// Unit tests for common/npz: the archive is read back here with zlib (headers, CRC-32,
+// Unit tests for common/io/npz: the archive is read back here with zlib (headers, CRC-32,
 // inflate, the .npy header and values); tests/tool/interp.sh loads the files with NumPy.
 //
 //   test_npz                 unit tests
@@ -8,8 +8,8 @@
 #include <zlib.h>
 
 #include "check.h"
-#include "npz.h"
-#include "util.h"
+#include "io/npz.h"
+#include "base/util.h"
 
 static uint32_t get_u32(const unsigned char *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;

@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "check.h"
-#include "gpt2.h"
-#include "http.h"
-#include "hub.h"
+#include "model/gpt2.h"
+#include "io/http.h"
+#include "io/hub.h"
 
 static void add(HttpHeaders *h, const char *line, size_t n) { http_headers_add_line(h, line, n); }
 

@@ -5,9 +5,9 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "journal.h"
-#include "report.h"
-#include "util.h"
+#include "agent/journal.h"
+#include "agent/report.h"
+#include "base/util.h"
 
 static char *escaped(const char *s, size_t n, size_t max_chars, int from_end) {
     static char out[512];

@@ -8,9 +8,9 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "rng.h"
-#include "safetensors.h"
-#include "util.h"
+#include "base/rng.h"
+#include "io/safetensors.h"
+#include "base/util.h"
 
 static char tmpdir[512];
 

@@ -1,10 +1,10 @@
-// Unit tests for common/sample: greedy ties, top-k, temperature, seeded determinism and
+// Unit tests for common/model/sample: greedy ties, top-k, temperature, seeded determinism and
 // the drawn distribution on fixed logits.
 #include <stdlib.h>
 
 #include "check.h"
-#include "rng.h"
-#include "sample.h"
+#include "base/rng.h"
+#include "model/sample.h"
 
 // Frequencies of n draws from logits (V <= 8).
 static void draw_freq(const float *logits, int V, float temperature, int top_k, uint64_t seed,

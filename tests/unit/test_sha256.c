@@ -2,8 +2,8 @@
 // the file reader.  `test_sha256 FILE...` prints "HEX  FILE" lines (for the comparison
 // with python's hashlib in tests/tool/sha256.sh).
 #include "check.h"
-#include "sha256.h"
-#include "util.h"
+#include "io/sha256.h"
+#include "base/util.h"
 
 #include <stdlib.h>
 

@@ -2,8 +2,8 @@
 // names, repeated examples, seed-name clashes, fences), the request's messages, and the
 // NDJSON-records form of the task import (tasks_parse).
 #include "check.h"
-#include "taskgen.h"
-#include "util.h"
+#include "agent/taskgen.h"
+#include "base/util.h"
 
 #include <stdlib.h>
 

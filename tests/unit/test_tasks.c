@@ -1,11 +1,11 @@
-// Unit tests for common/tasks: generators (exact values, reproducibility, correctness of
+// Unit tests for common/experiment/tasks: generators (exact values, reproducibility, correctness of
 // every answer by recomputation), fixed lists, the writer and the task-list import.
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
-#include "json.h"
-#include "tasks.h"
+#include "base/json.h"
+#include "experiment/tasks.h"
 
 static int ends_with_space(const char *s) {
     size_t n = strlen(s);

@@ -1,4 +1,4 @@
-// Unit tests for common/tokenizer: known GPT-2 encodings (checked against the npm
+// Unit tests for common/model/tokenizer: known GPT-2 encodings (checked against the npm
 // reference encoder gpt-3-encoder), round trips on arbitrary bytes, <|endoftext|>,
 // utf8_incomplete_tail, vocabulary validation errors, speed.
 //
@@ -18,9 +18,9 @@
 #include <utf8proc.h>
 
 #include "check.h"
-#include "json.h"
-#include "tokenizer.h"
-#include "util.h"
+#include "base/json.h"
+#include "model/tokenizer.h"
+#include "base/util.h"
 
 #define VOCAB_DIR "build/vocab"
 

@@ -1,4 +1,4 @@
-// Unit tests for common/transformer, and helper modes for tests/tool/transformer_ref.sh.
+// Unit tests for common/model/transformer, and helper modes for tests/tool/transformer_ref.sh.
 //
 //   test_transformer                      unit tests on in-memory random models (odd sizes
 //                                         that exercise every kernel edge) against a naive
@@ -15,14 +15,14 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "checkpoint.h"
-#include "gpt2.h"
-#include "matmul.h"
-#include "rng.h"
-#include "sample.h"
-#include "sweep.h"
-#include "transformer.h"
-#include "util.h"
+#include "model/checkpoint.h"
+#include "model/gpt2.h"
+#include "model/matmul.h"
+#include "base/rng.h"
+#include "model/sample.h"
+#include "experiment/sweep.h"
+#include "model/transformer.h"
+#include "base/util.h"
 
 // ----------------------------------------------------------------------------
 // an in-memory random model
@@ -715,7 +715,7 @@ static void unit_tests_path(void) {
     model_free(&mm);
 }
 
-// Everything above once per kernel path this CPU supports (common/matmul.h).
+// Everything above once per kernel path this CPU supports (common/model/matmul.h).
 static int unit_tests(void) {
     test_log_softmax();
     int n = 0;

@@ -1,0 +1,1070 @@
+// agent: the investigation as the journal records it, and the actions agentstep takes;
+// see agent.h.
+#include "agent/agent.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "experiment/interp.h"
+#include "experiment/tasks.h"
+#include "base/util.h"
+
+const char *const agent_tool_names[AGENT_N_TOOLS] = {"scoreloss", "runlayers", "topk"};
+
+// ----------------------------------------------------------------------------- text
+
+
+char *agent_clip(const char *s, size_t max) {
+    JsonBuf b = {0};
+    size_t n = strlen(s), i = 0;
+    for (; i < n && b.len < max; i++) {
+        if (s[i] == '\n') jb_raw(&b, "\\n", 2);
+        else if (s[i] == '\t') jb_raw(&b, "\\t", 2);
+        else if (s[i] == '\r') jb_raw(&b, "\\r", 2);
+        else jb_raw(&b, &s[i], 1);
+    }
+    if (i < n) {
+        while (b.len > 0 && ((unsigned char)b.buf[b.len - 1] & 0xC0) == 0x80) b.len--;   // continuation bytes
+        if (b.len > 0 && ((unsigned char)b.buf[b.len - 1] & 0xC0) == 0xC0) b.len--;      // a cut lead byte
+        jb_raw(&b, "...", 3);
+    }
+    jb_raw(&b, "", 0);   // allocates for an empty s; the text is NUL-terminated
+    return b.buf;
+}
+
+// ----------------------------------------------------------------------------- state
+
+static void row_fields_free(AgentRow *r) {
+    free(r->error);
+    free(r->completion);
+    free(r->token);
+    for (int k = 0; k < r->n_top; k++) free(r->top[k]);
+}
+
+static void rows_free(AgentRows *rs) {
+    for (int i = 0; i < rs->n; i++) row_fields_free(&rs->row[i]);
+    free(rs->row);
+    memset(rs, 0, sizeof *rs);
+}
+
+static void experiment_free(AgentExperiment *e) {
+    free(e->name);
+    free(e->task);
+    free(e->planner);
+    free(e->hypothesis);
+    free(e->sweeps);
+    free(e->method);
+    free(e->method_arg);
+    for (int i = 0; i < e->patch.n; i++) {
+        free(e->patch.row[i].token);
+        free(e->patch.row[i].error);
+    }
+    free(e->patch.row);
+    configs_free(&e->configs);
+    for (int i = 0; i < e->n_ex; i++) {
+        free(e->ex[i].id);
+        free(e->ex[i].prompt);
+        free(e->ex[i].answer);
+    }
+    free(e->ex);
+    for (int t = 0; t < AGENT_N_TOOLS; t++) rows_free(&e->rows[t]);
+}
+
+void agent_state_free(AgentState *s) {
+    free(s->model_name);
+    free(s->model_json);
+    free(s->goal);
+    for (int i = 0; i < s->n_exp; i++) experiment_free(&s->exp[i]);
+    free(s->exp);
+    for (int i = 0; i < s->n_note; i++) {
+        free(s->note[i].experiment);
+        free(s->note[i].task);
+        free(s->note[i].observation);
+        free(s->note[i].hypothesis);
+    }
+    free(s->note);
+    for (int i = 0; i < s->n_task_recorded; i++) free(s->task_recorded[i]);
+    free(s->task_recorded);
+    free(s->queued);
+    free(s->report);
+    free(s->last_experiment);
+    memset(s, 0, sizeof *s);
+}
+
+AgentExperiment *agent_experiment_find(const AgentState *s, const char *name) {
+    for (int i = s->n_exp - 1; i >= 0; i--)
+        if (!strcmp(s->exp[i].name, name)) return &s->exp[i];
+    return NULL;
+}
+
+static char *field_str(const Record *r, const char *key) {
+    char *v = NULL;
+    if (record_string(r, key, &v, NULL, NULL, 0) != 1) return NULL;
+    return v;
+}
+
+static int read_meta(AgentState *s, const Record *r, char *err, size_t errlen) {
+    int m = json_obj_get(&r->doc, 0, "model");
+    if (m < 0 || json_type(&r->doc, m) != JSMN_OBJECT)
+        return fail(err, errlen, "line %ld: the meta record has no \"model\" object", r->lineno);
+    int nt = json_obj_get(&r->doc, m, "name"), lt = json_obj_get(&r->doc, m, "n_layer");
+    long long L;
+    if (lt < 0 || json_int(&r->doc, lt, &L) != 0 || L < 1 || L > 1000)
+        return fail(err, errlen, "line %ld: meta \"model\" needs an integer \"n_layer\" in 1..1000", r->lineno);
+    char *name = NULL;
+    if (nt < 0 || json_str(&r->doc, nt, &name, NULL) != 0) name = xstrdup("(unnamed model)");
+    size_t len;
+    const char *raw = json_raw(&r->doc, m, &len);
+    s->model_name = name;
+    s->n_layer = (int)L;
+    long long H;
+    int ht = json_obj_get(&r->doc, m, "n_head");
+    s->n_head = ht >= 0 && json_int(&r->doc, ht, &H) == 0 && H >= 1 && H <= 10000 ? (int)H : 0;
+    s->model_json = xstrndup(raw, len);
+    s->goal = field_str(r, "goal");
+    return 0;
+}
+
+// The configurations of an experiment action, as journalled (already validated when
+// written; a bad one makes the action unusable).
+static int read_configs(const Record *r, int n_layer, ConfigList *out) {
+    char err[256];
+    int arr = json_obj_get(&r->doc, 0, "configurations");
+    int labels = json_obj_get(&r->doc, 0, "labels");
+    if (arr < 0 || json_type(&r->doc, arr) != JSMN_ARRAY) return -1;
+    return agent_configs_parse(&r->doc, arr, labels, n_layer, out, err, sizeof err);
+}
+
+// The action's "sweeps" array as one space-separated string, or NULL.
+static char *read_sweeps(const Record *r) {
+    int arr = json_obj_get(&r->doc, 0, "sweeps");
+    if (arr < 0 || json_type(&r->doc, arr) != JSMN_ARRAY || json_size(&r->doc, arr) == 0) return NULL;
+    JsonBuf b = {0};
+    for (int k = 0, t = arr + 1; k < json_size(&r->doc, arr); k++, t = json_skip(&r->doc, t)) {
+        char *name = NULL;
+        size_t len;
+        if (json_str(&r->doc, t, &name, &len) != 0 || len == 0 || strlen(name) != len || strchr(name, ' ')) {
+            free(name);
+            jb_free(&b);
+            return NULL;
+        }
+        if (b.len) jb_raw(&b, " ", 1);
+        jb_raw(&b, name, len);
+        free(name);
+    }
+    return b.buf;
+}
+
+static void read_experiment_action(AgentState *s, const Record *r, long long step) {
+    char *name = field_str(r, "name");
+    if (!name) return;
+    int resume = 0, after_interruption = 0;
+    record_bool(r, "resume", &resume, NULL, 0);
+    record_bool(r, "after_interruption", &after_interruption, NULL, 0);
+    free(s->last_experiment);
+    s->last_experiment = xstrdup(name);
+    AgentExperiment *old = agent_experiment_find(s, name);
+    if (old) {   // a re-run (or a repeated name): the same experiment, once more
+        // ... unless it takes the place of a run that was cut off (agent_forced_action)
+        if (resume && after_interruption) s->n_after_interruption++;
+        else old->attempts++;
+        free(name);
+        return;
+    }
+    AgentExperiment e = {0};
+    e.name = name;
+    e.task = field_str(r, "task");
+    e.method = field_str(r, "method");
+    e.sweeps = read_sweeps(r);
+    if (e.method) e.method_arg = !strcmp(e.method, AGENT_METHOD_PATCHING) ? field_str(r, "patch_hook")
+                                 : e.sweeps ? xstrdup(e.sweeps) : NULL;
+    char msg[160];
+    int bad_configs = e.method ? agent_method_configs(e.method, e.method_arg, s->n_layer, s->n_head, &e.configs, msg,
+                                                      sizeof msg)
+                               : read_configs(r, s->n_layer, &e.configs);
+    long long n = 0;
+    if (!e.task || bad_configs != 0 || record_int(r, "examples", &n, NULL, 0) != 1 || n < 1 || n > AGENT_MAX_EXAMPLES) {
+        experiment_free(&e);
+        return;
+    }
+    long long samples = AGENT_SAMPLES;
+    record_int(r, "samples", &samples, NULL, 0);
+    e.examples = (int)n;
+    e.samples = (int)(samples < 0 ? 0 : samples < n ? samples : n);
+    e.step = (int)step;
+    e.attempts = 1;
+    e.planner = field_str(r, "planner");
+    e.hypothesis = field_str(r, "hypothesis");
+    s->exp = xrealloc(s->exp, sizeof *s->exp * (size_t)(s->n_exp + 1));
+    s->exp[s->n_exp++] = e;
+}
+
+static void read_action(AgentState *s, const Record *r) {
+    long long step = 0;
+    record_int(r, "step", &step, NULL, 0);
+    s->n_actions++;
+    free(s->last_experiment);   // set again below when this action is an experiment
+    s->last_experiment = NULL;
+    if (step > s->last_step && step < 1000000000) s->last_step = (int)step;
+    free(s->queued);
+    s->queued = NULL;
+    int q = json_obj_get(&r->doc, 0, "queued");
+    if (q >= 0 && json_type(&r->doc, q) == JSMN_ARRAY && json_size(&r->doc, q) > 0) {
+        size_t len;
+        const char *raw = json_raw(&r->doc, q, &len);
+        s->queued = xstrndup(raw, len);
+    }
+    char *type = field_str(r, "type");
+    if (type && !strcmp(type, "experiment")) read_experiment_action(s, r, step);
+    free(type);
+}
+
+static void read_note(AgentState *s, const Record *r) {
+    AgentNote n = {0};
+    n.observation = field_str(r, "observation");
+    if (!n.observation) return;
+    n.experiment = field_str(r, "experiment");
+    n.task = field_str(r, "task");
+    n.hypothesis = field_str(r, "hypothesis");
+    s->note = xrealloc(s->note, sizeof *s->note * (size_t)(s->n_note + 1));
+    s->note[s->n_note++] = n;
+}
+
+static int example_index(AgentExperiment *e, const Record *r) {
+    char *id = field_str(r, "id");
+    if (!id) {
+        char buf[48];
+        snprintf(buf, sizeof buf, "line %ld", r->lineno);
+        id = xstrdup(buf);
+    }
+    for (int i = 0; i < e->n_ex; i++)
+        if (!strcmp(e->ex[i].id, id)) {
+            free(id);
+            if (!e->ex[i].prompt) e->ex[i].prompt = field_str(r, "prompt");
+            if (!e->ex[i].answer) e->ex[i].answer = field_str(r, "answer");
+            return i;
+        }
+    e->ex = xrealloc(e->ex, sizeof *e->ex * (size_t)(e->n_ex + 1));
+    e->ex[e->n_ex] = (AgentExample){id, field_str(r, "prompt"), field_str(r, "answer")};
+    return e->n_ex++;
+}
+
+static int config_index(const AgentExperiment *e, const int *idx, int n, const Record *r) {
+    if (e->method && !strcmp(e->method, AGENT_METHOD_ABLATION)) {   // the variants share their layers
+        char *label = field_str(r, "label");
+        int found = -1;
+        for (int k = 0; label && k < e->configs.n && found < 0; k++)
+            if (!strcmp(e->configs.cfg[k].label, label)) found = k;
+        free(label);
+        return found;
+    }
+    for (int k = 0; k < e->configs.n; k++) {
+        const LayerConfig *c = &e->configs.cfg[k];
+        if (c->n == n && (n == 0 || !memcmp(c->idx, idx, sizeof(int) * (size_t)n))) return k;
+    }
+    return -1;
+}
+
+static void row_read_topk(AgentRow *w, const Record *r) {
+    w->token = field_str(r, "token");
+    int arr = json_obj_get(&r->doc, 0, "topk");
+    if (arr >= 0 && json_type(&r->doc, arr) == JSMN_ARRAY) {
+        int n = json_size(&r->doc, arr);
+        for (int k = 0, t = arr + 1; k < n; k++, t = json_skip(&r->doc, t)) {
+            if (w->n_top == AGENT_TOP_K || json_type(&r->doc, t) != JSMN_OBJECT) continue;
+            int tt = json_obj_get(&r->doc, t, "token"), pt = json_obj_get(&r->doc, t, "prob");
+            char *tok = NULL;
+            double p = 0;
+            if (tt < 0 || json_str(&r->doc, tt, &tok, NULL) != 0) continue;
+            if (pt >= 0) json_double(&r->doc, pt, &p);
+            w->top[w->n_top] = tok;
+            w->top_prob[w->n_top++] = p;
+        }
+    }
+    long long pos = -1;
+    record_int(r, "position", &pos, NULL, 0);
+    w->position = pos >= 0 && pos < 1000000000 ? (int)pos : -1;
+    if (record_int(r, "answer_rank", &w->answer_rank, NULL, 0) != 1) w->answer_rank = -1;
+    if (record_double(r, "kl_from_intact", &w->kl, NULL, 0) != 1) w->kl = -1;
+}
+
+// Insert w into rs, replacing a row of the same (example, configuration, position).
+static void rows_put(AgentRows *rs, AgentRow *w) {
+    for (int i = 0; i < rs->n; i++) {
+        AgentRow *o = &rs->row[i];
+        if (o->ex == w->ex && o->cfg == w->cfg && o->position == w->position) {
+            row_fields_free(o);   // the later record wins
+            *o = *w;
+            return;
+        }
+    }
+    if (rs->n == rs->cap) rs->row = xrealloc(rs->row, sizeof *rs->row * (size_t)(rs->cap = rs->cap ? 2 * rs->cap : 16));
+    rs->row[rs->n++] = *w;
+}
+
+// Fill w's fields from r, a record of tool t.
+static void row_fill(AgentRow *w, const Record *r, int t) {
+    w->error = field_str(r, "error");
+    w->position = -1;
+    w->answer_rank = -1;
+    w->kl = -1;
+    w->lineno = r->lineno;
+    if (t == AGENT_TOOL_SCORELOSS) {
+        if (record_double(r, "answer_loss", &w->loss, NULL, 0) != 1 || !isfinite(w->loss)) {
+            if (!w->error) w->error = xstrdup("no answer_loss");
+        }
+        record_bool(r, "answer_exact", &w->exact, NULL, 0);
+    } else if (t == AGENT_TOOL_RUNLAYERS) {
+        w->completion = field_str(r, "completion");
+        if (!w->completion && !w->error) w->error = xstrdup("no completion");
+    } else {
+        row_read_topk(w, r);
+    }
+}
+
+static double field_double(const Record *r, const char *key) {
+    double v;
+    return record_double(r, key, &v, NULL, 0) == 1 ? v : NAN;
+}
+
+// A patch-sweep cell (or an error record standing for its whole example).
+static void read_patch_row(AgentExperiment *e, const Record *r) {
+    AgentPatchRow w = {.ex = example_index(e, r), .layer = -1, .col = -1, .lineno = r->lineno};
+    w.error = field_str(r, "error");
+    long long layer, col, cells = 0;
+    int is_head = record_int(r, "head", &col, NULL, 0) == 1;
+    int has_col = is_head || record_int(r, "position", &col, NULL, 0) == 1;
+    if (!w.error) {
+        if (record_int(r, "layer", &layer, NULL, 0) != 1 || !has_col || layer < 0 || layer >= 100000 || col < 0 ||
+            col >= 100000) {
+            e->n_stray++;
+            free(w.error);
+            return;
+        }
+        w.layer = (int)layer;
+        w.col = (int)col;
+        w.is_head = is_head;
+        w.effect = field_double(r, "patch_effect");
+        w.clean_ld = field_double(r, "clean_logit_diff");
+        w.corrupt_ld = field_double(r, "corrupt_logit_diff");
+        w.clean_loss = field_double(r, "clean_answer_loss");
+        w.corrupt_loss = field_double(r, "corrupt_answer_loss");
+        record_int(r, "patch_cells", &cells, NULL, 0);
+        w.cells = cells > 0 && cells < 100000000 ? (int)cells : 0;
+        w.token = field_str(r, "token");
+        char *ct = field_str(r, "corrupt_token");
+        w.changed = w.token && ct && strcmp(w.token, ct);
+        free(ct);
+    }
+    AgentPatchRows *rs = &e->patch;
+    for (int i = 0; i < rs->n; i++) {
+        AgentPatchRow *o = &rs->row[i];
+        if (o->ex == w.ex && o->layer == w.layer && o->col == w.col && o->is_head == w.is_head) {
+            free(o->token);
+            free(o->error);
+            *o = w;   // the later record wins
+            return;
+        }
+    }
+    if (rs->n == rs->cap) rs->row = xrealloc(rs->row, sizeof *rs->row * (size_t)(rs->cap = rs->cap ? 2 * rs->cap : 64));
+    rs->row[rs->n++] = w;
+}
+
+static void read_result(AgentState *s, const Record *r) {
+    char *name = field_str(r, "experiment"), *tool = field_str(r, "tool");
+    AgentExperiment *e = name ? agent_experiment_find(s, name) : NULL;
+    int t = -1;
+    for (int k = 0; tool && k < AGENT_N_TOOLS; k++)
+        if (!strcmp(tool, agent_tool_names[k])) t = k;
+    free(name);
+    free(tool);
+    if (!e || t < 0) {
+        s->n_stray++;
+        return;
+    }
+    if (e->method && !strcmp(e->method, AGENT_METHOD_PATCHING)) {
+        if (t == AGENT_TOOL_SCORELOSS) read_patch_row(e, r);
+        else e->n_stray++;
+        return;
+    }
+    int *idx = NULL, n = 0;
+    int got = record_int_array(r, "layers", &idx, &n, NULL, 0);
+    int ex = example_index(e, r);
+    if (got != 1) {
+        // No configuration: an error record for the whole example (e.g. a prompt too long
+        // for the context) stands for every configuration of it.
+        if (record_has(r, "error")) {
+            for (int k = 0; k < e->configs.n; k++) {
+                AgentRow w = {.ex = ex, .cfg = k};
+                row_fill(&w, r, t);
+                rows_put(&e->rows[t], &w);
+            }
+        } else {
+            e->n_stray++;
+        }
+        free(idx);
+        return;
+    }
+    int cfg = config_index(e, idx, n, r);
+    free(idx);
+    if (cfg < 0) {
+        e->n_stray++;
+        return;
+    }
+    AgentRow w = {.ex = ex, .cfg = cfg};
+    row_fill(&w, r, t);
+    rows_put(&e->rows[t], &w);
+}
+
+static void read_task(AgentState *s, const Record *r) {
+    char *task = field_str(r, "task");
+    if (!task) return;
+    s->task_recorded = xrealloc(s->task_recorded, sizeof(char *) * (size_t)(s->n_task_recorded + 1));
+    s->task_recorded[s->n_task_recorded++] = task;
+}
+
+int agent_state_build(AgentState *s, const JournalLog *log, char *err, size_t errlen) {
+    memset(s, 0, sizeof *s);
+    s->n_issues = log->n_issues;
+    int meta = -1;
+    for (int i = 0; i < log->n && meta < 0; i++)
+        if (!strcmp(log->e[i].kind, "meta")) meta = i;
+    if (meta < 0) return fail(err, errlen, "the journal has no meta record (the model studied)");
+    if (read_meta(s, &log->e[meta].rec, err, errlen) != 0) return -1;
+    for (int i = 0; i < log->n; i++) {
+        const JournalEntry *e = &log->e[i];
+        const Record *r = &e->rec;
+        if (!strcmp(e->kind, "action")) read_action(s, r);
+        else if (!strcmp(e->kind, "result")) read_result(s, r);
+        else if (!strcmp(e->kind, "note")) read_note(s, r);
+        else if (!strcmp(e->kind, "task")) read_task(s, r);
+        else if (!strcmp(e->kind, "llm")) s->n_llm++;
+        else if (!strcmp(e->kind, "report")) {
+            char *md = field_str(r, "markdown");
+            if (md) {
+                free(s->report);
+                s->report = md;
+            }
+        }
+    }
+    return 0;
+}
+
+// ----------------------------------------------------------------------------- queries
+
+int agent_experiment_intact(const AgentExperiment *e, int n_layer) {
+    for (int k = 0; k < e->configs.n; k++)
+        if (layers_is_intact(e->configs.cfg[k].idx, e->configs.cfg[k].n, n_layer)) return k;
+    return -1;
+}
+
+const AgentRow *agent_row_find(const AgentExperiment *e, int t, int ex, int cfg) {
+    const AgentRow *best = NULL;
+    for (int i = 0; i < e->rows[t].n; i++) {
+        const AgentRow *r = &e->rows[t].row[i];
+        if (r->ex == ex && r->cfg == cfg && (!best || r->position > best->position)) best = r;
+    }
+    return best;
+}
+
+// Patching: examples with an error record, or with every cell of their grid.
+static int patch_examples_covered(const AgentExperiment *e) {
+    int covered = 0;
+    for (int x = 0; x < e->n_ex; x++) {
+        int cells = 0, have = 0, error = 0;
+        for (int i = 0; i < e->patch.n; i++) {
+            const AgentPatchRow *r = &e->patch.row[i];
+            if (r->ex != x) continue;
+            if (r->error) error = 1;
+            else have++, cells = r->cells > cells ? r->cells : cells;
+        }
+        covered += error || (have > 0 && have >= cells);
+    }
+    return covered;
+}
+
+// Examples that have a row of tool t for every configuration.
+static int examples_covered(const AgentExperiment *e, int t) {
+    if (e->method && !strcmp(e->method, AGENT_METHOD_PATCHING))
+        return t == AGENT_TOOL_SCORELOSS ? patch_examples_covered(e) : 0;
+    int covered = 0;
+    for (int x = 0; x < e->n_ex; x++) {
+        int all = 1;
+        for (int k = 0; k < e->configs.n && all; k++) all = agent_row_find(e, t, x, k) != NULL;
+        covered += all;
+    }
+    return covered;
+}
+
+int agent_experiment_complete(const AgentExperiment *e, int need[AGENT_N_TOOLS]) {
+    int want[AGENT_N_TOOLS] = {e->examples, e->samples, e->samples};
+    int complete = 1;
+    for (int t = 0; t < AGENT_N_TOOLS; t++) {
+        int missing = examples_covered(e, t) < want[t];
+        if (need) need[t] = missing;
+        if (missing) complete = 0;
+    }
+    return complete;
+}
+
+int agent_experiment_noted(const AgentState *s, const AgentExperiment *e) {
+    for (int i = 0; i < s->n_note; i++)
+        if (s->note[i].experiment && !strcmp(s->note[i].experiment, e->name)) return 1;
+    return 0;
+}
+
+static void stats_raw(const AgentExperiment *e, int cfg, AgentStats *st) {
+    double sum = 0, sumsq = 0;
+    int exact = 0;
+    memset(st, 0, sizeof *st);
+    for (int i = 0; i < e->rows[AGENT_TOOL_SCORELOSS].n; i++) {
+        const AgentRow *r = &e->rows[AGENT_TOOL_SCORELOSS].row[i];
+        if (r->cfg != cfg) continue;
+        if (r->error) {
+            st->n_error++;
+            continue;
+        }
+        st->n++;
+        sum += r->loss;
+        sumsq += r->loss * r->loss;
+        exact += r->exact;
+    }
+    if (st->n == 0) return;
+    st->mean = sum / st->n;
+    double var = st->n > 1 ? (sumsq - st->n * st->mean * st->mean) / (st->n - 1) : 0;
+    st->sem = var > 0 ? sqrt(var / st->n) : 0;
+    st->exact_rate = (double)exact / st->n;
+}
+
+AgentStats agent_config_stats(const AgentExperiment *e, int cfg, int n_layer) {
+    AgentStats st, ref;
+    stats_raw(e, cfg, &st);
+    int ik = agent_experiment_intact(e, n_layer);
+    if (ik >= 0 && st.n > 0) {
+        stats_raw(e, ik, &ref);
+        if (ref.n > 0) {
+            st.has_delta = 1;
+            st.delta = st.mean - ref.mean;
+        }
+    }
+    return st;
+}
+
+static int label_starts(const char *label, const char *prefix) { return !strncmp(label, prefix, strlen(prefix)); }
+
+AgentKind agent_experiment_kind(const AgentExperiment *e) {
+    if (e->method) return !strcmp(e->method, AGENT_METHOD_PATCHING) ? AGENT_KIND_PATCHING : AGENT_KIND_ABLATION;
+    static const struct { const char *prefix; AgentKind kind; } kinds[] = {
+        {"first ", AGENT_KIND_DROP_LAST}, {"last ", AGENT_KIND_DROP_FIRST}, {"skip ", AGENT_KIND_SKIP_ONE},
+        {"repeat ", AGENT_KIND_REPEAT},   {"swap ", AGENT_KIND_SWAP},       {"reversed", AGENT_KIND_PERMUTE},
+        {"shuffle ", AGENT_KIND_PERMUTE},
+    };
+    AgentKind kind = AGENT_KIND_OTHER;
+    int seen = 0;
+    for (int k = 0; k < e->configs.n; k++) {
+        const char *label = e->configs.cfg[k].label;
+        if (!strcmp(label, "intact")) continue;
+        AgentKind this = AGENT_KIND_OTHER;
+        for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+            if (label_starts(label, kinds[i].prefix)) this = kinds[i].kind;
+        if (this == AGENT_KIND_SKIP_ONE && strchr(label, '-')) this = AGENT_KIND_SKIP_RANGE;
+        if (seen && this != kind) return AGENT_KIND_OTHER;
+        kind = this;
+        seen = 1;
+    }
+    return kind;
+}
+
+// ----------------------------------------------------------------------------- methods
+
+int agent_task_has_pairs(const char *task) {
+    const TaskInfo *t = task ? tasks_find(task) : NULL;
+    return t && t->n_items > 0 && t->items[0].corrupt_prompt != NULL;
+}
+
+int agent_method_configs(const char *method, const char *arg, int n_layer, int n_head, ConfigList *out, char *err,
+                         size_t errlen) {
+    memset(out, 0, sizeof *out);
+    if (!method) return fail(err, errlen, "no method");
+    int patching = !strcmp(method, AGENT_METHOD_PATCHING), ablation = !strcmp(method, AGENT_METHOD_ABLATION);
+    if (!patching && !ablation) return fail(err, errlen, "unknown method \"%s\" (ablation, patching)", method);
+    int heads = ablation && arg && !strcmp(arg, "ablate-heads"), mlps = ablation && arg && !strcmp(arg, "ablate-mlps");
+    if (ablation && !heads && !mlps) return fail(err, errlen, "ablation needs the sweep ablate-heads or ablate-mlps");
+    if (heads && n_head < 1) return fail(err, errlen, "ablate-heads needs the model's number of heads");
+    configs_add_intact(out, n_layer);
+    int *idx = xmalloc(sizeof(int) * (size_t)(n_layer ? n_layer : 1));
+    for (int l = 0; l < n_layer; l++) idx[l] = l;
+    for (int l = 0; ablation && l < n_layer; l++)
+        for (int h = 0; h < (heads ? n_head : 1); h++) {
+            InterpAblation a = {{heads ? TF_HOOK_Z : TF_HOOK_MLP_OUT, l, heads ? h : -1, -1}, INTERP_ZERO};
+            char label[LAYER_LABEL_MAX];
+            interp_ablation_label(&a, label, sizeof label);
+            configs_add(out, idx, n_layer, label);
+        }
+    free(idx);
+    return 0;
+}
+
+void agent_patch_summary_free(AgentPatchSummary *ps) {
+    free(ps->last);
+    free(ps->changed);
+    free(ps->best_token);
+    memset(ps, 0, sizeof *ps);
+}
+
+void agent_patch_summary(const AgentExperiment *e, int n_layer, AgentPatchSummary *ps) {
+    memset(ps, 0, sizeof *ps);
+    ps->rows = n_layer;
+    ps->best_layer = -1;
+    ps->last = xmalloc(sizeof(double) * (size_t)(n_layer ? n_layer : 1));
+    ps->changed = xmalloc(sizeof(double) * (size_t)(n_layer ? n_layer : 1));
+    ps->clean_ld = ps->corrupt_ld = ps->clean_loss = ps->corrupt_loss = NAN;
+    int n_ex = e->n_ex, W = 1;
+    int *width = xcalloc((size_t)(n_ex ? n_ex : 1), sizeof(int)), *error = xcalloc((size_t)(n_ex ? n_ex : 1), sizeof(int));
+    const AgentPatchRow **base = xcalloc((size_t)(n_ex ? n_ex : 1), sizeof *base);
+    for (int i = 0; i < e->patch.n; i++) {
+        const AgentPatchRow *r = &e->patch.row[i];
+        if (r->error) {
+            error[r->ex] = 1;
+            continue;
+        }
+        if (r->layer >= n_layer) continue;
+        ps->is_head |= r->is_head;
+        if (r->col + 1 > width[r->ex]) width[r->ex] = r->col + 1;
+        if (!base[r->ex]) base[r->ex] = r;
+    }
+    for (int x = 0; x < n_ex; x++) {
+        if (error[x]) ps->n_error++;
+        else if (width[x]) ps->n_ex++;
+        if (width[x] > W) W = width[x];
+    }
+    // Means per (block, column): the column is the offset from the end (positions) or the head.
+    size_t cells = (size_t)(n_layer ? n_layer : 1) * (size_t)W;
+    double *sum = xcalloc(cells, sizeof(double)), *lsum = xcalloc((size_t)(n_layer ? n_layer : 1), sizeof(double));
+    double *csum = xcalloc((size_t)(n_layer ? n_layer : 1), sizeof(double));
+    int *cnt = xcalloc(cells, sizeof(int)), *lcnt = xcalloc((size_t)(n_layer ? n_layer : 1), sizeof(int));
+    int *ccnt = xcalloc((size_t)(n_layer ? n_layer : 1), sizeof(int));
+    double *best_changed = xmalloc(sizeof(double) * (size_t)(n_ex ? n_ex : 1) * (size_t)(n_layer ? n_layer : 1));
+    for (size_t i = 0; i < (size_t)(n_ex ? n_ex : 1) * (size_t)(n_layer ? n_layer : 1); i++) best_changed[i] = NAN;
+    for (int i = 0; i < e->patch.n; i++) {
+        const AgentPatchRow *r = &e->patch.row[i];
+        if (r->error || r->layer >= n_layer || isnan(r->effect)) continue;
+        int col = r->is_head ? r->col : width[r->ex] - 1 - r->col;
+        sum[(size_t)r->layer * W + col] += r->effect;
+        cnt[(size_t)r->layer * W + col]++;
+        if (!r->is_head && col == 0) lsum[r->layer] += r->effect, lcnt[r->layer]++;
+        double *bc = &best_changed[(size_t)r->ex * n_layer + r->layer];
+        if (!r->is_head && r->changed && (isnan(*bc) || r->effect > *bc)) *bc = r->effect;
+    }
+    for (int x = 0; x < n_ex; x++)
+        for (int l = 0; l < n_layer; l++) {
+            double v = best_changed[(size_t)x * n_layer + l];
+            if (!isnan(v)) csum[l] += v, ccnt[l]++;
+        }
+    for (int l = 0; l < n_layer; l++) {
+        ps->last[l] = lcnt[l] ? lsum[l] / lcnt[l] : NAN;
+        ps->changed[l] = ccnt[l] ? csum[l] / ccnt[l] : NAN;
+        for (int c = 0; c < W; c++) {
+            size_t i = (size_t)l * W + c;
+            if (!cnt[i]) continue;
+            double m = sum[i] / cnt[i];
+            if (ps->best_layer < 0 || m > ps->best_effect) ps->best_layer = l, ps->best_col = c, ps->best_effect = m;
+            if (!ps->is_head) continue;
+            // the three largest heads, in order
+            int at = ps->n_top;
+            while (at > 0 && m > ps->top_effect[at - 1]) at--;
+            if (at >= 3) continue;
+            for (int k = ps->n_top < 3 ? ps->n_top : 2; k > at; k--)
+                ps->top_layer[k] = ps->top_layer[k - 1], ps->top_col[k] = ps->top_col[k - 1],
+                ps->top_effect[k] = ps->top_effect[k - 1];
+            ps->top_layer[at] = l, ps->top_col[at] = c, ps->top_effect[at] = m;
+            if (ps->n_top < 3) ps->n_top++;
+        }
+    }
+    // The clean token at the best cell (positions), and the mean baselines per example.
+    for (int i = 0; i < e->patch.n && ps->best_layer >= 0 && !ps->is_head && !ps->best_token; i++) {
+        const AgentPatchRow *r = &e->patch.row[i];
+        if (!r->error && r->token && r->layer == ps->best_layer && width[r->ex] - 1 - r->col == ps->best_col)
+            ps->best_token = xstrdup(r->token);
+    }
+    double b[4] = {0};
+    int nb[4] = {0};
+    for (int x = 0; x < n_ex; x++) {
+        const AgentPatchRow *r = base[x];
+        if (!r) continue;
+        double v[4] = {r->clean_ld, r->corrupt_ld, r->clean_loss, r->corrupt_loss};
+        for (int k = 0; k < 4; k++)
+            if (!isnan(v[k])) b[k] += v[k], nb[k]++;
+    }
+    double *dst[4] = {&ps->clean_ld, &ps->corrupt_ld, &ps->clean_loss, &ps->corrupt_loss};
+    for (int k = 0; k < 4; k++)
+        if (nb[k]) *dst[k] = b[k] / nb[k];
+    free(width), free(error), free(base), free(sum), free(cnt), free(lsum), free(lcnt), free(csum), free(ccnt);
+    free(best_changed);
+}
+
+// ----------------------------------------------------------------------------- actions
+
+void agent_action_free(AgentAction *a) {
+    free(a->name);
+    free(a->task);
+    configs_free(&a->configs);
+    free(a->sweeps);
+    free(a->method);
+    free(a->method_arg);
+    free(a->experiment);
+    free(a->observation);
+    free(a->hypothesis);
+    free(a->markdown);
+    free(a->queued);
+    memset(a, 0, sizeof *a);
+}
+
+static void write_configs(JsonBuf *b, const ConfigList *cl) {
+    jb_key(b, "configurations");
+    jb_raw(b, "[", 1);
+    for (int k = 0; k < cl->n; k++) {
+        jb_sep(b);
+        jb_int_array(b, cl->cfg[k].idx, cl->cfg[k].n);
+    }
+    jb_raw(b, "]", 1);
+    jb_key(b, "labels");
+    jb_raw(b, "[", 1);
+    for (int k = 0; k < cl->n; k++) {
+        jb_sep(b);
+        jb_cstr(b, cl->cfg[k].label);
+    }
+    jb_raw(b, "]", 1);
+}
+
+static void write_sweeps(JsonBuf *b, const char *sweeps) {
+    jb_key(b, "sweeps");
+    jb_raw(b, "[", 1);
+    for (const char *p = sweeps; *p;) {
+        size_t n = strcspn(p, " ");
+        if (n) {
+            jb_sep(b);
+            jb_string(b, p, n);
+        }
+        p += n;
+        p += strspn(p, " ");
+    }
+    jb_raw(b, "]", 1);
+}
+
+static void opt_str(JsonBuf *b, const char *key, const char *v) {
+    if (v) jb_key(b, key), jb_cstr(b, v);
+}
+
+// The members of the action (no braces): shared by the printed line and the journal.
+static void action_members(JsonBuf *b, const AgentAction *a, int step) {
+    static const char *const types[] = {"none", "experiment", "note", "report"};
+    jb_key(b, "type"), jb_cstr(b, types[a->type]);
+    jb_key(b, "step"), jb_int(b, step);
+    switch (a->type) {
+    case AGENT_ACTION_EXPERIMENT:
+        jb_key(b, "name"), jb_cstr(b, a->name);
+        jb_key(b, "task"), jb_cstr(b, a->task);
+        write_configs(b, &a->configs);
+        jb_key(b, "examples"), jb_int(b, a->examples);
+        jb_key(b, "samples"), jb_int(b, a->method ? 0 : a->examples < AGENT_SAMPLES ? a->examples : AGENT_SAMPLES);
+        if (a->sweeps) write_sweeps(b, a->sweeps);
+        opt_str(b, "method", a->method);
+        if (a->method && !strcmp(a->method, AGENT_METHOD_PATCHING)) opt_str(b, "patch_hook", a->method_arg);
+        opt_str(b, "hypothesis", a->hypothesis);
+        if (a->resume) {
+            jb_key(b, "resume"), jb_puts(b, "true");
+            jb_key(b, "rerun");
+            jb_raw(b, "[", 1);
+            for (int t = 0; t < AGENT_N_TOOLS; t++)
+                if (a->need[t]) jb_sep(b), jb_cstr(b, agent_tool_names[t]);
+            jb_raw(b, "]", 1);
+            if (a->after_interruption) jb_key(b, "after_interruption"), jb_puts(b, "true");
+        }
+        break;
+    case AGENT_ACTION_NOTE:
+        opt_str(b, "experiment", a->experiment);
+        opt_str(b, "task", a->task);
+        jb_key(b, "observation"), jb_cstr(b, a->observation);
+        opt_str(b, "hypothesis", a->hypothesis);
+        break;
+    case AGENT_ACTION_REPORT:
+        jb_key(b, "markdown"), jb_cstr(b, a->markdown);
+        if (a->finished) jb_key(b, "finished"), jb_puts(b, "true");
+        break;
+    default: break;
+    }
+    opt_str(b, "planner", a->planner);
+}
+
+void agent_action_json(JsonBuf *out, const AgentAction *a, int step) {
+    jb_raw(out, "{", 1);
+    action_members(out, a, step);
+    jb_raw(out, "}\n", 2);
+}
+
+static int task_recorded(const AgentState *s, const char *task) {
+    for (int i = 0; i < s->n_task_recorded; i++)
+        if (!strcmp(s->task_recorded[i], task)) return 1;
+    return 0;
+}
+
+static void task_record(JsonBuf *b, const AgentAction *a) {
+    const TaskInfo *t = tasks_find(a->task);
+    journal_record_begin(b, "task");
+    jb_key(b, "task"), jb_cstr(b, a->task);
+    jb_key(b, "description"), jb_cstr(b, t && t->description ? t->description : "");
+    if (t && t->n_eval > 0) {
+        jb_key(b, "eval_questions");
+        jb_raw(b, "[", 1);
+        for (int i = 0; i < t->n_eval; i++) jb_sep(b), jb_cstr(b, t->eval_questions[i]);
+        jb_raw(b, "]", 1);
+    }
+    jb_key(b, "n_examples"), jb_int(b, a->examples);
+    jb_key(b, "source"), jb_cstr(b, "gentasks");
+}
+
+int agent_action_append(Journal *j, const AgentState *s, const AgentAction *a, int step, char *err,
+                        size_t errlen) {
+    if (a->type == AGENT_ACTION_REPORT && a->finished) return 0;
+    JsonBuf b = {0};
+    int rc = 0;
+    if (a->type == AGENT_ACTION_EXPERIMENT && !task_recorded(s, a->task)) {
+        task_record(&b, a);
+        rc = journal_append(j, &b, err, errlen);
+    }
+    if (rc == 0) {
+        journal_record_begin(&b, "action");
+        action_members(&b, a, step);
+        if (a->queued) jb_key(&b, "queued"), jb_puts(&b, a->queued);
+        rc = journal_append(j, &b, err, errlen);
+    }
+    if (rc == 0 && a->type == AGENT_ACTION_NOTE) {
+        journal_record_begin(&b, "note");
+        opt_str(&b, "experiment", a->experiment);
+        opt_str(&b, "task", a->task);
+        jb_key(&b, "observation"), jb_cstr(&b, a->observation);
+        opt_str(&b, "hypothesis", a->hypothesis);
+        jb_key(&b, "step"), jb_int(&b, step);
+        opt_str(&b, "planner", a->planner);
+        rc = journal_append(j, &b, err, errlen);
+    }
+    if (rc == 0 && a->type == AGENT_ACTION_REPORT) {
+        journal_record_begin(&b, "report");
+        jb_key(&b, "markdown"), jb_cstr(&b, a->markdown);
+        jb_key(&b, "step"), jb_int(&b, step);
+        opt_str(&b, "planner", a->planner);
+        rc = journal_append(j, &b, err, errlen);
+    }
+    jb_free(&b);
+    return rc;
+}
+
+static void sh_quote(FILE *fp, const char *key, const char *v) {
+    fprintf(fp, "%s='", key);
+    for (const char *p = v; *p; p++) {
+        if (*p == '\'') fputs("'\\''", fp);
+        else fputc(*p, fp);
+    }
+    fputs("'\n", fp);
+}
+
+void agent_action_sh(FILE *fp, const AgentAction *a, int step) {
+    static const char *const types[] = {"none", "experiment", "note", "report"};
+    sh_quote(fp, "type", types[a->type]);
+    fprintf(fp, "step=%d\n", step);
+    if (a->type != AGENT_ACTION_EXPERIMENT) return;
+    sh_quote(fp, "name", a->name);
+    sh_quote(fp, "task", a->task);
+    fprintf(fp, "examples=%d\nsamples=%d\nn_configs=%d\n", a->examples,
+            a->method ? 0 : a->examples < AGENT_SAMPLES ? a->examples : AGENT_SAMPLES, a->configs.n);
+    for (int k = 0; k < a->configs.n; k++) {
+        JsonBuf b = {0};
+        char key[32];
+        jb_int_array(&b, a->configs.cfg[k].idx, a->configs.cfg[k].n);
+        snprintf(key, sizeof key, "config_%d", k + 1);
+        sh_quote(fp, key, b.buf);
+        snprintf(key, sizeof key, "label_%d", k + 1);
+        sh_quote(fp, key, a->configs.cfg[k].label);
+        jb_free(&b);
+    }
+    int n_sweeps = 0;
+    for (const char *p = a->sweeps ? a->sweeps : ""; *p;) {
+        size_t n = strcspn(p, " ");
+        if (n) {
+            char key[32], *v = xstrndup(p, n);
+            snprintf(key, sizeof key, "sweep_%d", ++n_sweeps);
+            sh_quote(fp, key, v);
+            free(v);
+        }
+        p += n;
+        p += strspn(p, " ");
+    }
+    fprintf(fp, "n_sweeps=%d\n", n_sweeps);
+    for (int t = 0; t < AGENT_N_TOOLS; t++) fprintf(fp, "need_%s=%d\n", agent_tool_names[t], a->need[t]);
+    sh_quote(fp, "method", a->method ? a->method : "");
+    sh_quote(fp, "patch_hook", a->method && !strcmp(a->method, AGENT_METHOD_PATCHING) && a->method_arg ? a->method_arg : "");
+}
+
+// ----------------------------------------------------------------------------- checks
+
+int agent_name_check(const char *name, char *err, size_t errlen) {
+    size_t n = strlen(name);
+    if (n == 0 || n > AGENT_NAME_MAX)
+        return fail(err, errlen, "an experiment name must have 1..%d characters", AGENT_NAME_MAX);
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("_.:/+-", c);
+        if (!ok)
+            return fail(err, errlen, "experiment name \"%s\": only letters, digits and _ . : / + - are allowed",
+                        name);
+    }
+    return 0;
+}
+
+// One element of a configurations array: a block-index array or a SPEC string.
+static int config_element(const JsonDoc *d, int t, int k, int n_layer, LayerConfig *c, char *err, size_t errlen) {
+    char msg[200];
+    memset(c, 0, sizeof *c);
+    if (json_type(d, t) == JSMN_STRING) {
+        char *spec = NULL;
+        size_t len;
+        if (json_str(d, t, &spec, &len) != 0 || strlen(spec) != len) {
+            free(spec);
+            return fail(err, errlen, "configuration %d: not a valid string", k);
+        }
+        int rc = layers_parse(spec, n_layer, c, msg, sizeof msg);
+        free(spec);
+        if (rc != 0) return fail(err, errlen, "configuration %d: %s", k, msg);
+        return 0;
+    }
+    if (json_type(d, t) != JSMN_ARRAY)
+        return fail(err, errlen, "configuration %d: must be an array of block indices like [0,1,2] (or a string "
+                                 "like \"0-5,7\")", k);
+    int n = json_size(d, t);
+    if (n > 4 * n_layer) return fail(err, errlen, "configuration %d: %d blocks, at most %d allowed", k, n, 4 * n_layer);
+    c->idx = xmalloc(sizeof(int) * (size_t)(n ? n : 1));
+    c->n = n;
+    for (int i = 0, v = t + 1; i < n; i++, v = json_skip(d, v)) {
+        long long x;
+        if (json_int(d, v, &x) != 0) {
+            layer_config_free(c);
+            return fail(err, errlen, "configuration %d: element %d is not an integer block index", k, i);
+        }
+        if (x < 0 || x >= n_layer) {
+            layer_config_free(c);
+            return fail(err, errlen, "configuration %d: layer index %lld out of range 0..%d", k, x, n_layer - 1);
+        }
+        c->idx[i] = (int)x;
+    }
+    if (layers_is_intact(c->idx, c->n, n_layer)) snprintf(c->label, sizeof c->label, "intact");
+    else layers_compact(c->idx, c->n, c->label, sizeof c->label);
+    return 0;
+}
+
+static int label_element(const JsonDoc *d, int labels, int k, LayerConfig *c, char *err, size_t errlen) {
+    int t = json_arr_at(d, labels, k);
+    char *label = NULL;
+    size_t len;
+    if (t < 0 || json_type(d, t) != JSMN_STRING || json_str(d, t, &label, &len) != 0) {
+        free(label);
+        return fail(err, errlen, "labels[%d] must be a string", k);
+    }
+    if (len == 0 || len >= LAYER_LABEL_MAX || strlen(label) != len || strchr(label, '\n')) {
+        free(label);
+        return fail(err, errlen, "labels[%d] must have 1..%d characters on one line", k, LAYER_LABEL_MAX - 1);
+    }
+    snprintf(c->label, sizeof c->label, "%s", label);
+    free(label);
+    return 0;
+}
+
+int agent_configs_parse(const JsonDoc *d, int arr, int labels, int n_layer, ConfigList *out, char *err,
+                        size_t errlen) {
+    memset(out, 0, sizeof *out);
+    if (arr < 0 || json_type(d, arr) != JSMN_ARRAY)
+        return fail(err, errlen, "configurations must be an array of configurations, e.g. [[0,1,2],[0,2]]");
+    int n = json_size(d, arr);
+    if (n < 1 || n > AGENT_MAX_CONFIGS)
+        return fail(err, errlen, "configurations must hold 1..%d configurations (got %d)", AGENT_MAX_CONFIGS, n);
+    if (labels >= 0 && json_type(d, labels) != JSMN_ARRAY && !json_is_null(d, labels))
+        return fail(err, errlen, "labels must be an array of strings, one per configuration");
+    if (labels >= 0 && json_type(d, labels) == JSMN_ARRAY && json_size(d, labels) != n)
+        return fail(err, errlen, "labels has %d entries for %d configurations", json_size(d, labels), n);
+    int has_labels = labels >= 0 && json_type(d, labels) == JSMN_ARRAY;
+    ConfigList got = {0};
+    for (int k = 0, t = arr + 1; k < n; k++, t = json_skip(d, t)) {
+        LayerConfig c;
+        if (config_element(d, t, k, n_layer, &c, err, errlen) != 0 ||
+            (has_labels && label_element(d, labels, k, &c, err, errlen) != 0)) {
+            layer_config_free(&c);
+            configs_free(&got);
+            return -1;
+        }
+        int dup = 0;
+        for (int i = 0; i < got.n && !dup; i++)
+            dup = got.cfg[i].n == c.n && (c.n == 0 || !memcmp(got.cfg[i].idx, c.idx, sizeof(int) * (size_t)c.n));
+        if (!dup) configs_add(&got, c.idx, c.n, c.label);
+        layer_config_free(&c);
+    }
+    int intact = -1;
+    for (int i = 0; i < got.n && intact < 0; i++)
+        if (layers_is_intact(got.cfg[i].idx, got.cfg[i].n, n_layer)) intact = i;
+    if (intact < 0) configs_add_intact(out, n_layer);
+    for (int i = 0; i < got.n; i++) configs_add(out, got.cfg[i].idx, got.cfg[i].n, got.cfg[i].label);
+    configs_free(&got);
+    if (out->n > AGENT_MAX_CONFIGS) {
+        configs_free(out);
+        return fail(err, errlen, "too many configurations (%d with the intact model; at most %d)", n + 1,
+                    AGENT_MAX_CONFIGS);
+    }
+    return 0;
+}
+
+// ----------------------------------------------------------------------------- steps
+
+static void experiment_to_action(const AgentExperiment *e, AgentAction *a) {
+    memset(a, 0, sizeof *a);
+    a->type = AGENT_ACTION_EXPERIMENT;
+    a->name = xstrdup(e->name);
+    a->task = xstrdup(e->task);
+    for (int k = 0; k < (e->method ? 1 : e->configs.n); k++)   // a method runs on the intact model
+        configs_add(&a->configs, e->configs.cfg[k].idx, e->configs.cfg[k].n, e->configs.cfg[k].label);
+    a->method = e->method ? xstrdup(e->method) : NULL;
+    a->method_arg = e->method_arg ? xstrdup(e->method_arg) : NULL;
+    a->examples = e->examples;
+    a->sweeps = e->sweeps ? xstrdup(e->sweeps) : NULL;
+    a->hypothesis = e->hypothesis ? xstrdup(e->hypothesis) : NULL;
+    a->resume = 1;
+    a->planner = "resume";
+}
+
+int agent_forced_action(const AgentState *s, const AgentOptions *o, AgentAction *a) {
+    memset(a, 0, sizeof *a);
+    if (s->report) {
+        a->type = AGENT_ACTION_REPORT;
+        a->markdown = xstrdup(s->report);
+        a->finished = 1;
+        a->planner = "journal";
+        return 1;
+    }
+    for (int i = 0; i < s->n_exp; i++) {
+        const AgentExperiment *e = &s->exp[i];
+        int need[AGENT_N_TOOLS];
+        if (agent_experiment_complete(e, need)) continue;
+        int interrupted = o->new_run && s->last_experiment && !strcmp(s->last_experiment, e->name);
+        if (e->attempts - interrupted >= AGENT_MAX_ATTEMPTS) continue;
+        experiment_to_action(e, a);
+        memcpy(a->need, need, sizeof need);
+        a->after_interruption = interrupted;
+        a->queued = s->queued ? xstrdup(s->queued) : NULL;
+        return 1;
+    }
+    return 0;
+}
+
+int agent_report_due(const AgentState *s, const AgentOptions *o) {
+    return o->finish || (o->max_steps > 0 && s->n_actions - s->n_after_interruption >= o->max_steps);
+}

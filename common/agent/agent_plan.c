@@ -1,0 +1,617 @@
+// agent_plan: the built-in planner — plan, notes from the numbers, the report; see
+// agent_plan.h.
+#include "agent/agent_plan.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+
+// ----------------------------------------------------------------------------- plan
+
+static const struct {
+    const char *type, *sweeps;
+} plan_types[] = {
+    {"drop-last", "drop-last"},   {"drop-first", "drop-first"},       {"skip-one", "skip-one"},
+    {"skip-range:2", "skip-range:2"}, {"repeat-one", "repeat-one"}, {"swap-adjacent", "swap-adjacent"},
+    {"permute", "reverse shuffle:3:1"},
+};
+#define N_PLAN_TYPES ((int)(sizeof plan_types / sizeof plan_types[0]))
+
+// The sweeps of it, in order, intact once (first).
+static int sweeps_configs(const char *sweeps, int n_layer, ConfigList *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    char *copy = xstrdup(sweeps), *save = NULL;
+    for (char *name = strtok_r(copy, " ", &save); name; name = strtok_r(NULL, " ", &save)) {
+        ConfigList one = {0};
+        if (layers_sweep(name, n_layer, &one, err, errlen) != 0) {
+            configs_free(&one);
+            configs_free(out);
+            free(copy);
+            return -1;
+        }
+        for (int k = 0; k < one.n; k++) {
+            if (out->n > 0 && layers_is_intact(one.cfg[k].idx, one.cfg[k].n, n_layer)) continue;
+            configs_add(out, one.cfg[k].idx, one.cfg[k].n, one.cfg[k].label);
+        }
+        configs_free(&one);
+    }
+    free(copy);
+    return 0;
+}
+
+int agent_plan_configs(const AgentPlanItem *it, int n_layer, ConfigList *out, char *err, size_t errlen) {
+    if (it->method) {
+        memset(out, 0, sizeof *out);
+        configs_add_intact(out, n_layer);
+        return 0;
+    }
+    return sweeps_configs(it->sweeps, n_layer, out, err, errlen);
+}
+
+// The methods studied on tasks with clean/corrupted pairs, at the end of the plan.
+static const struct {
+    const char *type, *sweeps, *method, *arg;
+} method_types[] = {
+    {"patching", NULL, AGENT_METHOD_PATCHING, "resid_pre"},
+    {"ablate-heads", "ablate-heads", AGENT_METHOD_ABLATION, "ablate-heads"},
+};
+#define N_METHOD_TYPES ((int)(sizeof method_types / sizeof method_types[0]))
+
+int agent_plan_items(const AgentOptions *o, int n_layer, AgentPlanItem **items) {
+    *items = xcalloc((size_t)(o->n_tasks * (N_PLAN_TYPES + N_METHOD_TYPES) + 1), sizeof **items);
+    int n = 0;
+    for (int t = 0; t < o->n_tasks; t++)
+        for (int k = 0; k < N_PLAN_TYPES && !agent_task_has_pairs(o->tasks[t]); k++) {
+            ConfigList cl;
+            char err[160];
+            if (sweeps_configs(plan_types[k].sweeps, n_layer, &cl, err, sizeof err) != 0) continue;
+            int useful = cl.n > 1;   // more than the intact model
+            configs_free(&cl);
+            if (!useful) continue;
+            AgentPlanItem *it = &(*items)[n++];
+            snprintf(it->name, sizeof it->name, "%s/%s", o->tasks[t], plan_types[k].type);
+            it->task = o->tasks[t];
+            it->type = plan_types[k].type;
+            it->sweeps = plan_types[k].sweeps;
+        }
+    for (int t = 0; t < o->n_tasks; t++)
+        for (int k = 0; k < N_METHOD_TYPES && agent_task_has_pairs(o->tasks[t]); k++) {
+            AgentPlanItem *it = &(*items)[n++];
+            snprintf(it->name, sizeof it->name, "%s/%s", o->tasks[t], method_types[k].type);
+            it->task = o->tasks[t];
+            it->type = method_types[k].type;
+            it->sweeps = method_types[k].sweeps;
+            it->method = method_types[k].method;
+            it->method_arg = method_types[k].arg;
+        }
+    return n;
+}
+
+static void report_action(const AgentState *s, AgentAction *a) {
+    a->type = AGENT_ACTION_REPORT;
+    a->planner = "builtin";
+    a->markdown = agent_report_builtin(s);
+}
+
+int agent_plan_builtin(const AgentState *s, const AgentOptions *o, AgentAction *a, char *err, size_t errlen) {
+    memset(a, 0, sizeof *a);
+    if (agent_report_due(s, o)) {
+        report_action(s, a);
+        return 0;
+    }
+    for (int i = 0; i < s->n_exp; i++) {
+        const AgentExperiment *e = &s->exp[i];
+        if (agent_experiment_complete(e, NULL) && !agent_experiment_noted(s, e)) {
+            agent_note_builtin(s, e, a);
+            return 0;
+        }
+    }
+    AgentPlanItem *items;
+    int n = agent_plan_items(o, s->n_layer, &items), rc = 0;
+    for (int i = 0; i < n; i++) {
+        if (agent_experiment_find(s, items[i].name)) continue;
+        a->type = AGENT_ACTION_EXPERIMENT;
+        a->planner = "builtin";
+        a->name = xstrdup(items[i].name);
+        a->task = xstrdup(items[i].task);
+        a->sweeps = items[i].sweeps ? xstrdup(items[i].sweeps) : NULL;
+        a->method = items[i].method ? xstrdup(items[i].method) : NULL;
+        a->method_arg = items[i].method_arg ? xstrdup(items[i].method_arg) : NULL;
+        a->examples = o->examples;
+        for (int t = 0; t < AGENT_N_TOOLS; t++) a->need[t] = 1;
+        rc = agent_plan_configs(&items[i], s->n_layer, &a->configs, err, errlen);
+        free(items);
+        return rc;
+    }
+    free(items);
+    report_action(s, a);
+    return 0;
+}
+
+// ----------------------------------------------------------------------------- notes
+
+// The numbers of one experiment, per configuration.
+typedef struct {
+    const AgentExperiment *e;
+    int L;                  // n_layer
+    int K;                  // configurations
+    AgentStats *st;         // (K)
+    int ik;                 // the intact configuration, -1 when none has losses
+    double I, tol;          // intact mean loss, tolerance in nats
+} Numbers;
+
+static void numbers_init(Numbers *nb, const AgentExperiment *e, int n_layer) {
+    nb->e = e;
+    nb->L = n_layer;
+    nb->K = e->configs.n;
+    nb->st = xcalloc((size_t)(nb->K ? nb->K : 1), sizeof *nb->st);
+    for (int k = 0; k < nb->K; k++) nb->st[k] = agent_config_stats(e, k, n_layer);
+    nb->ik = agent_experiment_intact(e, n_layer);
+    if (nb->ik >= 0 && nb->st[nb->ik].n == 0) nb->ik = -1;
+    nb->I = nb->ik >= 0 ? nb->st[nb->ik].mean : 0;
+    nb->tol = fmax(AGENT_TOLERANCE * fabs(nb->I), AGENT_TOLERANCE_MIN);
+}
+
+static const char *label_of(const Numbers *nb, int k) { return nb->e->configs.cfg[k].label; }
+static int usable(const Numbers *nb, int k) { return k != nb->ik && nb->st[k].n > 0 && nb->st[k].has_delta; }
+static int within(const Numbers *nb, int k) { return nb->st[k].mean <= nb->I + nb->tol; }
+static int pct(double rate) { return (int)lround(rate * 100); }
+
+// The configuration labelled `prefix` + n, or -1.
+static int find_label(const Numbers *nb, const char *prefix, int n) {
+    char want[LAYER_LABEL_MAX];
+    snprintf(want, sizeof want, "%s%d", prefix, n);
+    for (int k = 0; k < nb->K; k++)
+        if (!strcmp(label_of(nb, k), want)) return k;
+    return -1;
+}
+
+// Usable configurations with the largest / smallest delta (ties: the earlier one).
+static int worst_config(const Numbers *nb) {
+    int w = -1;
+    for (int k = 0; k < nb->K; k++)
+        if (usable(nb, k) && (w < 0 || nb->st[k].delta > nb->st[w].delta)) w = k;
+    return w;
+}
+static int best_config(const Numbers *nb) {
+    int b = -1;
+    for (int k = 0; k < nb->K; k++)
+        if (usable(nb, k) && (b < 0 || nb->st[k].delta < nb->st[b].delta)) b = k;
+    return b;
+}
+
+// How many sampled prompts have `token` (the prompt's last token) as the top-1 next
+// token under configuration k; *of gets the number of topk rows read.
+static int repeats_last_token(const AgentExperiment *e, int k, int *of) {
+    int hits = 0;
+    *of = 0;
+    for (int x = 0; x < e->n_ex; x++) {
+        const AgentRow *r = agent_row_find(e, AGENT_TOOL_TOPK, x, k);
+        if (!r || r->error || !r->token || r->n_top == 0) continue;
+        (*of)++;
+        hits += !strcmp(r->top[0], r->token);
+    }
+    return hits;
+}
+
+static void describe_numbers(JsonBuf *b, const Numbers *nb, int k) {
+    const AgentStats *st = &nb->st[k];
+    jb_printf(b, "loss %.2f (%+.2f nats), exact %d%%", st->mean, st->delta, pct(st->exact_rate));
+}
+
+static void describe(JsonBuf *b, const Numbers *nb, int k) {
+    jb_printf(b, "%s: ", label_of(nb, k));
+    describe_numbers(b, nb, k);
+}
+
+static void note_drop(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, int first, const char *task) {
+    const char *prefix = first ? "first " : "last ", *what = first ? "prefix" : "suffix";
+    // smallest: the end of the run of configurations within tolerance that starts at n = L-1
+    // (every longer prefix / suffix is within too); best: the lowest loss of all.
+    int smallest = -1, best = -1, run = 1;
+    for (int n = nb->L - 1; n >= 0; n--) {
+        int k = find_label(nb, prefix, n);
+        if (k < 0 || !usable(nb, k)) continue;
+        if (run && within(nb, k)) smallest = k;
+        else run = 0;
+        if (best < 0 || nb->st[k].mean < nb->st[best].mean) best = k;
+    }
+    if (smallest >= 0)
+        jb_printf(ob, " Smallest %s within 10%% of the intact loss: %s (loss %.2f vs %.2f).", what,
+                     label_of(nb, smallest), nb->st[smallest].mean, nb->I);
+    else if (best >= 0)
+        jb_printf(ob, " No shorter %s comes within 10%% of the intact loss (closest: %s, loss %.2f vs %.2f).",
+                     what, label_of(nb, best), nb->st[best].mean, nb->I);
+    // Exact match along depth.
+    double ie = nb->st[nb->ik].exact_rate;
+    if (ie > 0) {
+        int reach = -1;
+        for (int n = nb->L - 1; n >= 0; n--) {
+            int k = find_label(nb, prefix, n);
+            if (k >= 0 && usable(nb, k) && nb->st[k].exact_rate >= ie) reach = k;
+            else if (k >= 0) break;   // the run of kept-rate configurations from the top ends
+        }
+        int half = find_label(nb, prefix, nb->L / 2);
+        jb_printf(ob, " Exact-match: intact %d%%", pct(ie));
+        if (reach >= 0) jb_printf(ob, ", kept down to %s (%d%%)", label_of(nb, reach), pct(nb->st[reach].exact_rate));
+        else jb_printf(ob, ", lost with any block removed");
+        if (half >= 0 && usable(nb, half) && half != reach)
+            jb_printf(ob, ", %s %d%%", label_of(nb, half), pct(nb->st[half].exact_rate));
+        jb_printf(ob, ".");
+    } else {
+        jb_printf(ob, " Exact-match is 0%% even intact.");
+    }
+    if (first) {
+        int k0 = find_label(nb, prefix, 0), k1 = find_label(nb, prefix, 1);
+        if (k0 >= 0 && usable(nb, k0))
+            jb_printf(ob, " Embeddings only (first 0): loss %.2f (%+.2f nats).", nb->st[k0].mean, nb->st[k0].delta);
+        int of, hits = k1 >= 0 ? repeats_last_token(nb->e, k1, &of) : 0;
+        if (k1 >= 0 && of > 0)
+            jb_printf(ob, " Layer 0 alone repeats the last token (top-1 next token = the prompt's last token) "
+                             "in %d of %d prompts.", hits, of);
+        if (smallest >= 0) {
+            int n = nb->L - 1;
+            sscanf(label_of(nb, smallest), "first %d", &n);
+            if (n >= nb->L - 1)
+                jb_printf(hb, "The %s answer is in place only near the end: removing the last block alone stays "
+                                 "within 10%% but removing more does not.", task);
+            else
+                jb_printf(hb, "The %s answer is in place after the first %d block%s: removing blocks %d-%d changes "
+                                 "its loss by less than 10%%.", task, n, n == 1 ? "" : "s", n, nb->L - 1);
+        } else {
+            jb_printf(hb, "%s needs the full depth: removing even the last block raises the answer loss by more "
+                             "than 10%%.", task);
+        }
+    } else {
+        int k = find_label(nb, prefix, nb->L - 1);   // without block 0
+        if (k >= 0 && usable(nb, k)) {
+            jb_printf(ob, " Without block 0 (%s): loss %.2f (%+.2f nats), exact %d%%.", label_of(nb, k),
+                         nb->st[k].mean, nb->st[k].delta, pct(nb->st[k].exact_rate));
+            if (nb->st[k].delta > fmax(1.0, 0.5 * fabs(nb->I)))
+                jb_printf(hb, "Block 0 is indispensable for %s: removing it alone breaks the model (%+.2f nats).",
+                             task, nb->st[k].delta);
+            else if (!within(nb, k))
+                jb_printf(hb, "The first block matters for %s (%+.2f nats without it) but does not break the model.",
+                             task, nb->st[k].delta);
+            else
+                jb_printf(hb, "The first block is not needed for %s: the model without it stays within 10%% of "
+                                 "the intact loss.", task);
+        }
+    }
+}
+
+// A comma-separated list of the labels of configurations outside (or inside) tolerance.
+static int list_labels(JsonBuf *b, const Numbers *nb, int outside) {
+    int n = 0;
+    for (int k = 0; k < nb->K; k++)
+        if (usable(nb, k) && within(nb, k) != outside) jb_printf(b, "%s%s", n++ ? ", " : "", label_of(nb, k));
+    return n;
+}
+
+static int count_usable(const Numbers *nb) {
+    int n = 0;
+    for (int k = 0; k < nb->K; k++) n += usable(nb, k);
+    return n;
+}
+
+static double mean_delta(const Numbers *nb, int (*keep)(const Numbers *, int)) {
+    double sum = 0;
+    int n = 0;
+    for (int k = 0; k < nb->K; k++)
+        if (usable(nb, k) && (!keep || keep(nb, k))) sum += nb->st[k].delta, n++;
+    return n ? sum / n : 0;
+}
+
+// what: "single block removal"...; unit: "block", "window of two blocks" (for the
+// hypothesis); robust_what: the corruption when it is about robustness, else NULL.
+static void note_ranked(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, const char *what, const char *unit,
+                        const char *task, const char *robust_what) {
+    int w = worst_config(nb), b = best_config(nb), n = count_usable(nb);
+    if (w < 0) return;
+    jb_printf(ob, " The %s that hurts most: ", what);
+    describe(ob, nb, w);
+    jb_printf(ob, "; least: ");
+    describe(ob, nb, b);
+    jb_printf(ob, ". Mean change over %d configurations: %+.2f nats.", n, mean_delta(nb, NULL));
+    JsonBuf over = {0};
+    int n_over = list_labels(&over, nb, 1);
+    if (n_over > 0) jb_printf(ob, " More than 10%% worse: %s (%d of %d).", over.buf, n_over, n);
+    else jb_printf(ob, " None is more than 10%% worse than intact.");
+    jb_free(&over);
+    if (robust_what) {
+        if (n_over == 0) jb_printf(hb, "%s is robust to %s: no configuration moves the loss by more than 10%%.", task, robust_what);
+        else if (n_over == n) jb_printf(hb, "%s is fragile to %s: every configuration costs more than 10%%, most of all %s.", task, robust_what, label_of(nb, w));
+        else jb_printf(hb, "%s tolerates %s except where it touches the sensitive blocks (%s hurts most, %+.2f nats).", task, robust_what, label_of(nb, w), nb->st[w].delta);
+    } else if (nb->st[w].delta > nb->tol) {
+        jb_printf(hb, "%s depends most on what %s removes (%+.2f nats); ", task, label_of(nb, w), nb->st[w].delta);
+        if (n_over == 1) jb_printf(hb, "removing any other %s stays within 10%%, so the computation is localised there.", unit);
+        else jb_printf(hb, "%d of %d removals cost more than 10%%, so the computation is spread over several blocks.", n_over, n);
+    } else {
+        jb_printf(hb, "No single %s is critical for %s: the computation is redundant or distributed.", unit, task);
+    }
+}
+
+static int middle_window(const Numbers *nb, int k) {
+    int a, b;
+    if (sscanf(label_of(nb, k), "skip %d-%d", &a, &b) != 2) return 0;
+    return a > 0 && b < nb->L - 1;
+}
+
+static void note_permute(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, const char *task) {
+    int rev = -1, n_sh = 0;
+    double sum = 0, lo = 0, hi = 0;
+    for (int k = 0; k < nb->K; k++) {
+        if (!usable(nb, k)) continue;
+        if (!strcmp(label_of(nb, k), "reversed")) rev = k;
+        else if (!strncmp(label_of(nb, k), "shuffle ", 8)) {
+            double d = nb->st[k].delta;
+            if (n_sh == 0 || d < lo) lo = d;
+            if (n_sh == 0 || d > hi) hi = d;
+            sum += d;
+            n_sh++;
+        }
+    }
+    if (rev >= 0) {
+        jb_printf(ob, " Reversed order: ");
+        describe_numbers(ob, nb, rev);
+        jb_printf(ob, ".");
+    }
+    if (n_sh > 0)
+        jb_printf(ob, " %d random orders: mean %+.2f nats (from %+.2f to %+.2f).", n_sh, sum / n_sh, lo, hi);
+    double worst = rev >= 0 ? nb->st[rev].delta : hi;
+    if (worst > fmax(1.0, 0.5 * fabs(nb->I)))
+        jb_printf(hb, "Block order matters for %s: permuting the blocks breaks it, so each block expects the "
+                         "residual stream its predecessors write.", task);
+    else if (worst > nb->tol)
+        jb_printf(hb, "Block order matters somewhat for %s (up to %+.2f nats when permuted).", task, worst);
+    else
+        jb_printf(hb, "%s barely depends on the block order: the blocks act like independent additive updates.", task);
+}
+
+static const char *ordinal_offset(int off, char *buf, size_t n) {
+    if (off == 0) snprintf(buf, n, "the final position");
+    else snprintf(buf, n, "position %d from the end", -off);
+    return buf;
+}
+
+// Activation patching: where along depth and position the clean run's information
+// restores the answer (docs/interp.md: effect 1 = fully restored).
+static void note_patching(JsonBuf *ob, JsonBuf *hb, const AgentState *s, const AgentExperiment *e) {
+    AgentPatchSummary ps;
+    agent_patch_summary(e, s->n_layer, &ps);
+    const char *hook = e->method_arg ? e->method_arg : "resid_pre";
+    jb_printf(ob, "%s on %s (%d examples, patching %s from the clean prompt into the corrupted one, %d blocks x %s):",
+                 e->name, e->task, e->examples, hook, s->n_layer, ps.is_head ? "heads" : "positions");
+    if (ps.best_layer < 0) {
+        jb_printf(ob, " no usable patch effects.");
+        jb_printf(hb, "The experiment should be repeated: it produced no patch effects.");
+        agent_patch_summary_free(&ps);
+        return;
+    }
+    if (!isnan(ps.clean_ld))
+        jb_printf(ob, " logit difference answer - wrong answer: clean %.2f, corrupted %.2f (means).", ps.clean_ld,
+                     ps.corrupt_ld);
+    else
+        jb_printf(ob, " answer loss: clean %.2f, corrupted %.2f (means).", ps.clean_loss, ps.corrupt_loss);
+    char pos[64];
+    if (ps.is_head) {
+        jb_printf(ob, " Largest mean effects of a single head (all positions):");
+        for (int k = 0; k < ps.n_top; k++)
+            jb_printf(ob, "%s L%dH%d %.2f", k ? "," : "", ps.top_layer[k], ps.top_col[k], ps.top_effect[k]);
+        jb_printf(ob, ".");
+        if (ps.best_effect >= 0.3)
+            jb_printf(hb, "Head L%dH%d carries much of what decides the %s answer (patching it alone restores %.0f%% "
+                             "of the clean logit difference).", ps.top_layer[0], ps.top_col[0], e->task,
+                         100 * ps.best_effect);
+        else
+            jb_printf(hb, "No single head carries the %s answer (at most %.0f%% restored by one head): the "
+                             "information moves through several heads.", e->task, 100 * ps.best_effect);
+        agent_patch_summary_free(&ps);
+        return;
+    }
+    jb_printf(ob, " Largest mean effect: block %d at %s", ps.best_layer, ordinal_offset(ps.best_col, pos, sizeof pos));
+    if (ps.best_token) {
+        char *t = agent_clip(ps.best_token, 24);
+        jb_printf(ob, " (\"%s\" in the first example)", t);
+        free(t);
+    }
+    jb_printf(ob, ", %.2f.", ps.best_effect);
+    int L = s->n_layer, mid = L / 2, handoff = -1, crossover = -1;
+    if (!isnan(ps.last[0]) && !isnan(ps.last[L - 1]))
+        jb_printf(ob, " At the final position the effect is %.2f at block 0, %.2f at block %d and %.2f at block %d.",
+                     ps.last[0], ps.last[mid], mid, ps.last[L - 1], L - 1);
+    if (!isnan(ps.changed[0]) && !isnan(ps.changed[L - 1]))
+        jb_printf(ob, " At the changed tokens (where the prompts differ) the best effect is %.2f at block 0 and %.2f "
+                         "at block %d.", ps.changed[0], ps.changed[L - 1], L - 1);
+    for (int l = 0; l < L; l++) {
+        if (handoff < 0 && !isnan(ps.last[l]) && ps.last[l] >= 0.5) handoff = l;
+        if (crossover < 0 && !isnan(ps.last[l]) && !isnan(ps.changed[l]) && ps.last[l] > ps.changed[l]) crossover = l;
+    }
+    if (crossover >= 0) jb_printf(ob, " The final position carries more than the changed tokens from block %d on.", crossover);
+    double early = -INFINITY;   // the changed tokens' best effect before the crossover
+    for (int l = 0; l < (crossover >= 0 ? crossover : L); l++)
+        if (!isnan(ps.changed[l]) && ps.changed[l] > early) early = ps.changed[l];
+    if (handoff >= 0 && crossover > 0 && early >= 0.3)
+        jb_printf(hb, "The information that decides the %s answer sits at the changed tokens in blocks 0-%d (up to "
+                         "%.2f restored there) and has moved to the final position by block %d (restoring half of the "
+                         "clean behaviour there from block %d on).", e->task, crossover - 1, early, crossover, handoff);
+    else if (handoff >= 0)
+        jb_printf(hb, "Patching the final position restores the %s answer from block %d on: the answer is "
+                         "assembled there%s.", e->task, handoff,
+                     early >= 0.3 ? "" : ", and no single changed token carries it alone in the blocks before");
+    else
+        jb_printf(hb, "No single position of the residual stream restores the %s answer (best %.2f at block %d): "
+                         "the information is spread over several positions.", e->task, ps.best_effect, ps.best_layer);
+    agent_patch_summary_free(&ps);
+}
+
+void agent_note_builtin(const AgentState *s, const AgentExperiment *e, AgentAction *a) {
+    memset(a, 0, sizeof *a);
+    a->type = AGENT_ACTION_NOTE;
+    a->planner = "builtin";
+    a->experiment = xstrdup(e->name);
+    a->task = xstrdup(e->task);
+    Numbers nb;
+    numbers_init(&nb, e, s->n_layer);
+    JsonBuf ob = {0}, hb = {0};
+    AgentKind kind = agent_experiment_kind(e);
+    if (kind == AGENT_KIND_PATCHING) note_patching(&ob, &hb, s, e);
+    else jb_printf(&ob, "%s on %s (%d examples, %d configurations):", e->name, e->task, e->examples, e->configs.n);
+    if (kind == AGENT_KIND_PATCHING) {
+        // the note is complete
+    } else if (nb.ik < 0) {
+        jb_printf(&ob, " no usable intact loss, so no comparison can be made.");
+        jb_printf(&hb, "The experiment should be repeated: its intact configuration produced no losses.");
+    } else {
+        jb_printf(&ob, " intact loss %.2f (exact %d%%).", nb.I, pct(nb.st[nb.ik].exact_rate));
+        int heads = e->method_arg && !strcmp(e->method_arg, "ablate-heads");
+        switch (kind) {
+        case AGENT_KIND_DROP_LAST: note_drop(&ob, &hb, &nb, 1, e->task); break;
+        case AGENT_KIND_DROP_FIRST: note_drop(&ob, &hb, &nb, 0, e->task); break;
+        case AGENT_KIND_SKIP_ONE: note_ranked(&ob, &hb, &nb, "single block removal", "block", e->task, NULL); break;
+        case AGENT_KIND_SKIP_RANGE:
+            note_ranked(&ob, &hb, &nb, "removal of two adjacent blocks", "window of two blocks", e->task, NULL);
+            if (count_usable(&nb) > 2)
+                jb_printf(&ob, " Windows in the middle (not touching the first or last block): mean %+.2f nats.",
+                             mean_delta(&nb, middle_window));
+            break;
+        case AGENT_KIND_REPEAT: note_ranked(&ob, &hb, &nb, "repeated block", "block", e->task, "repeating a block"); break;
+        case AGENT_KIND_SWAP: note_ranked(&ob, &hb, &nb, "swap", "swap", e->task, "swapping neighbouring blocks"); break;
+        case AGENT_KIND_PERMUTE: note_permute(&ob, &hb, &nb, e->task); break;
+        case AGENT_KIND_ABLATION:
+            note_ranked(&ob, &hb, &nb, heads ? "head ablation" : "MLP ablation", heads ? "head" : "MLP", e->task, NULL);
+            break;
+        default: note_ranked(&ob, &hb, &nb, "configuration", "configuration", e->task, "these corruptions"); break;
+        }
+    }
+    long errors = 0;
+    for (int k = 0; k < nb.K; k++) errors += nb.st[k].n_error;
+    if (errors) jb_printf(&ob, " %ld scored records were errors and are not counted.", errors);
+    if (!agent_experiment_complete(e, NULL)) jb_printf(&ob, " (Results incomplete.)");
+    a->observation = ob.buf ? ob.buf : xstrdup("");
+    a->hypothesis = hb.buf ? hb.buf : NULL;
+    free(nb.st);
+}
+
+// ----------------------------------------------------------------------------- report
+
+typedef enum { SEC_DEPTH, SEC_CRITICAL, SEC_ROBUST, SEC_COMPONENTS, SEC_PATCHING, SEC_OTHER, N_SEC } Section;
+
+static Section section_of(AgentKind k) {
+    switch (k) {
+    case AGENT_KIND_DROP_LAST:
+    case AGENT_KIND_DROP_FIRST: return SEC_DEPTH;
+    case AGENT_KIND_SKIP_ONE:
+    case AGENT_KIND_SKIP_RANGE: return SEC_CRITICAL;
+    case AGENT_KIND_REPEAT:
+    case AGENT_KIND_SWAP:
+    case AGENT_KIND_PERMUTE: return SEC_ROBUST;
+    case AGENT_KIND_ABLATION: return SEC_COMPONENTS;
+    case AGENT_KIND_PATCHING: return SEC_PATCHING;
+    default: return SEC_OTHER;
+    }
+}
+
+static void add_note_text(JsonBuf *b, const char *obs, const char *hyp) {
+    jb_printf(b, "- %s", obs);
+    if (hyp && *hyp) jb_printf(b, " *%s*", hyp);
+    jb_printf(b, "\n");
+}
+
+// The tasks of the investigation, in order of first appearance (experiments, then notes).
+static int tasks_seen(const AgentState *s, const char ***out) {
+    const char **t = xcalloc((size_t)(s->n_exp + s->n_note + 1), sizeof *t);
+    int n = 0;
+    for (int i = 0; i < s->n_exp + s->n_note; i++) {
+        const char *task = i < s->n_exp ? s->exp[i].task : s->note[i - s->n_exp].task;
+        int seen = !task;
+        for (int k = 0; k < n && !seen; k++) seen = !strcmp(t[k], task);
+        if (!seen) t[n++] = task;
+    }
+    *out = t;
+    return n;
+}
+
+static void report_table(JsonBuf *b, const AgentState *s, const char *task) {
+    int rows = 0;
+    for (int i = 0; i < s->n_exp; i++) {
+        const AgentExperiment *e = &s->exp[i];
+        if (strcmp(e->task, task)) continue;
+        Numbers nb;
+        numbers_init(&nb, e, s->n_layer);
+        int w = nb.ik >= 0 ? worst_config(&nb) : -1, bc = nb.ik >= 0 ? best_config(&nb) : -1;
+        if (w >= 0) {
+            if (rows++ == 0)
+                jb_printf(b, "| experiment | intact loss | exact | most harmful | Δ loss | least harmful | Δ loss |\n"
+                                "| --- | --- | --- | --- | --- | --- | --- |\n");
+            jb_printf(b, "| %s | %.2f | %d%% | %s | %+.2f | %s | %+.2f |\n", e->name, nb.I,
+                         pct(nb.st[nb.ik].exact_rate), label_of(&nb, w), nb.st[w].delta, label_of(&nb, bc),
+                         nb.st[bc].delta);
+        }
+        free(nb.st);
+    }
+    if (rows) jb_printf(b, "\n");
+}
+
+static void report_task(JsonBuf *b, const AgentState *s, const char *task) {
+    static const char *const titles[N_SEC] = {
+        "Where the capability appears along depth", "Critical blocks", "Robustness to repetition and permutation",
+        "Critical components (ablation)", "Where the information flows (activation patching)", "Other observations"};
+    JsonBuf sec[N_SEC] = {{0}};
+    for (int i = 0; i < s->n_exp; i++) {
+        const AgentExperiment *e = &s->exp[i];
+        if (strcmp(e->task, task)) continue;
+        Section k = section_of(agent_experiment_kind(e));
+        int noted = 0;
+        for (int n = 0; n < s->n_note; n++) {
+            const AgentNote *nt = &s->note[n];
+            if (!nt->experiment || strcmp(nt->experiment, e->name)) continue;
+            add_note_text(&sec[k], nt->observation, nt->hypothesis);
+            noted = 1;
+        }
+        if (!noted && agent_experiment_complete(e, NULL)) {
+            AgentAction a;
+            agent_note_builtin(s, e, &a);
+            add_note_text(&sec[k], a.observation, a.hypothesis);
+            agent_action_free(&a);
+        }
+    }
+    for (int n = 0; n < s->n_note; n++) {   // notes on the task that name no known experiment
+        const AgentNote *nt = &s->note[n];
+        if (!nt->task || strcmp(nt->task, task) || (nt->experiment && agent_experiment_find(s, nt->experiment))) continue;
+        add_note_text(&sec[SEC_OTHER], nt->observation, nt->hypothesis);
+    }
+    jb_printf(b, "### %s\n\n", task);
+    report_table(b, s, task);
+    for (int k = 0; k < N_SEC; k++) {
+        if (sec[k].len) jb_printf(b, "**%s.**\n\n%s\n", titles[k], sec[k].buf);
+        jb_free(&sec[k]);
+    }
+}
+
+char *agent_report_builtin(const AgentState *s) {
+    JsonBuf b = {0};
+    int complete = 0;
+    for (int i = 0; i < s->n_exp; i++) complete += agent_experiment_complete(&s->exp[i], NULL);
+    jb_printf(&b, "## Results\n\n");
+    jb_printf(&b, "Model: %s (%d blocks). %d experiments (%d with complete results), %d notes. Answer loss is the "
+                     "mean cross-entropy of the answer tokens in nats; \"exact\" is the share of examples whose "
+                     "answer greedy decoding reproduces; Δ is the change against the intact model; \"within 10%%\" "
+                     "means at most max(10%% of the intact loss, %.2f nats) above it.\n\n",
+                 s->model_name, s->n_layer, s->n_exp, complete, s->n_note, AGENT_TOLERANCE_MIN);
+    const char **tasks;
+    int n = tasks_seen(s, &tasks);
+    for (int t = 0; t < n; t++) report_task(&b, s, tasks[t]);
+    free(tasks);
+    int general = 0;
+    for (int i = 0; i < s->n_note; i++) {
+        const AgentNote *nt = &s->note[i];
+        if (nt->task || (nt->experiment && agent_experiment_find(s, nt->experiment))) continue;
+        if (general++ == 0) jb_printf(&b, "### General\n\n");
+        add_note_text(&b, nt->observation, nt->hypothesis);
+    }
+    if (s->n_exp == 0 && s->n_note == 0) jb_printf(&b, "No experiment was run.\n");
+    return b.buf;
+}

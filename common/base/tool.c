@@ -1,0 +1,174 @@
+// tool: the shared record loop; see tool.h.
+#include "base/tool.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+
+void record_error(JsonBuf *lines, const Record *in, const char *msg) {
+    static const char *const owned[] = {"error", NULL};
+    JsonBuf b = {0};
+    record_begin(&b, in, owned);
+    jb_key(&b, "error");
+    jb_cstr(&b, msg);
+    record_end(&b, lines);
+    jb_free(&b);
+    fprintf(stderr, "%s: error (at <stdin>:%ld): %s\n", util_progname, in->lineno, msg);
+}
+
+// Length of the well-formed UTF-8 sequence at s[0..n) (1..4), or 0 (overlongs,
+// surrogates and code points past U+10FFFF are ill-formed).
+static size_t utf8_seq_len(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
+    if (c < 0x80) return 1;
+    size_t len = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    if (len == 0 || len > n) return 0;
+    unsigned cp = c & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
+    for (size_t k = 1; k < len; k++) {
+        if ((s[k] & 0xC0) != 0x80) return 0;
+        cp = cp << 6 | (s[k] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+// A malloc'd copy of line[0..n) with each byte that is not part of well-formed UTF-8
+// replaced by U+FFFD (as jq reads input), so that a record with such bytes is processed
+// and everything written, pass-through fields included, is valid UTF-8.  *outlen gets
+// the new length.  Valid text (the usual case) is copied unchanged.
+static char *utf8_repair(const char *line, size_t n, size_t *outlen) {
+    const unsigned char *s = (const unsigned char *)line;
+    size_t bad = 0;
+    for (size_t i = 0; i < n;) {
+        size_t l = utf8_seq_len(s + i, n - i);
+        if (l) i += l;
+        else bad++, i++;
+    }
+    size_t cap;
+    if (mul_size(bad, 2, &cap) != 0 || add_size(cap, n, &cap) != 0) eprintf(EXIT_USAGE, "line too long");
+    char *out = xmalloc(cap + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        size_t l = utf8_seq_len(s + i, n - i);
+        if (l) {
+            memcpy(out + k, line + i, l);
+            k += l, i += l;
+        } else {
+            memcpy(out + k, "\xEF\xBF\xBD", 3);
+            k += 3, i++;
+        }
+    }
+    out[k] = '\0';
+    *outlen = k;
+    return out;
+}
+
+typedef struct {
+    Record *recs;       // (cap)
+    Record **ptrs;      // (cap) the parsed ones, in order
+    int n, cap;
+} Batch;
+
+// Flush one batch: records go to fn; a bad line that came before them was already
+// written, so order is kept by flushing the batch whenever a bad line arrives.
+static int run_batch(Batch *b, BatchFn fn, void *ctx, JsonBuf *lines) {
+    if (b->n == 0) return 0;
+    for (int i = 0; i < b->n; i++) b->ptrs[i] = &b->recs[i];
+    int failed = fn(ctx, b->ptrs, b->n, lines);
+    for (int i = 0; i < b->n; i++) {
+        free((char *)b->recs[i].doc.text);
+        record_free(&b->recs[i]);
+    }
+    b->n = 0;
+    return failed;
+}
+
+int tool_run(FILE *in, FILE *out, int batch, BatchFn fn, void *ctx) {
+    if (batch < 1) batch = 1;
+    LineReader lr;
+    lines_init(&lr, in);
+    Batch b = {.recs = xcalloc((size_t)batch, sizeof(Record)),
+               .ptrs = xcalloc((size_t)batch, sizeof(Record *)), .cap = batch};
+    JsonBuf lines = {0};
+    int failed = 0, io_error = 0;
+    char *line, err[256];
+    ssize_t len;
+    while ((len = lines_next(&lr, &line)) != -1 && len != -2) {
+        if (len >= 0 && strspn(line, " \t") == (size_t)len) continue;   // blank line
+        size_t n = 0;
+        char *copy = len >= 0 ? utf8_repair(line, (size_t)len, &n) : NULL;
+        if (copy) len = (ssize_t)n;
+        Record *r = &b.recs[b.n];
+        if (len == -3) {
+            snprintf(err, sizeof err, "line longer than %zu bytes", lr.max_len);
+        } else if (record_parse(r, copy, (size_t)len, lr.lineno, err, sizeof err) == 0) {
+            if (record_has(r, "error")) {   // failed upstream: passes through untouched
+                record_free(r);
+                failed += run_batch(&b, fn, ctx, &lines);
+                jb_raw(&lines, copy, (size_t)len);
+                jb_raw(&lines, "\n", 1);
+                free(copy);
+                if (lines_write(&lines, out) != 0) { io_error = 1; break; }
+                continue;
+            }
+            b.n++;
+            if (b.n == b.cap) {
+                failed += run_batch(&b, fn, ctx, &lines);
+                if (lines_write(&lines, out) != 0) { io_error = 1; break; }
+            }
+            continue;
+        }
+        // A bad line: flush what came before it, then its error record.
+        record_free(r);
+        failed += run_batch(&b, fn, ctx, &lines) + 1;
+        fprintf(stderr, "%s: error (at <stdin>:%ld): %s\n", util_progname, lr.lineno, err);
+        record_bad_line(&lines, lr.lineno, err, copy ? copy : "", copy ? (size_t)len : 0);
+        free(copy);
+        if (lines_write(&lines, out) != 0) { io_error = 1; break; }
+    }
+    if (len == -2) {
+        weprintf("error reading input after line %ld", lr.lineno);
+        io_error = 1;
+    }
+    failed += run_batch(&b, fn, ctx, &lines);
+    if (lines_write(&lines, out) != 0 || fflush(out) != 0 || ferror(out)) {
+        weprintf("error writing output");
+        io_error = 1;
+    }
+    jb_free(&lines);
+    lines_free(&lr);
+    free(b.recs);
+    free(b.ptrs);
+    return io_error ? EXIT_USAGE : failed ? EXIT_BAD_INPUT : 0;
+}
+
+long long arg_integer(const char *s, long long lo, long long hi, const char *flag) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        eprintf(EXIT_USAGE, "%s needs a whole number in %lld..%lld, not '%s'", flag, lo, hi, s);
+    return v;
+}
+
+unsigned long long arg_seed(const char *s, const char *flag) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[strspn(s, " \t")] == '-')
+        eprintf(EXIT_USAGE, "%s needs a whole number in 0..18446744073709551615, not '%s'", flag, s);
+    return v;
+}
+
+double arg_real(const char *s, double lo, double hi, const char *flag) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
+        eprintf(EXIT_USAGE, "%s needs a number in %g..%g, not '%s'", flag, lo, hi, s);
+    return v;
+}

@@ -1,0 +1,40 @@
+// tool: the read-record → compute → write-record loop every filter shares.
+//
+// Exit statuses (documented in the README):
+//   0  every record was processed
+//   2  usage error, or a system error (unreadable input, write failure)
+//   5  at least one input record failed (it came out with an "error" field)
+#ifndef AUTOINTERP_TOOL_H
+#define AUTOINTERP_TOOL_H
+#include <stdio.h>
+
+#include "base/ndjson.h"
+
+enum { EXIT_USAGE = 2, EXIT_BAD_INPUT = 5 };
+
+// Process a batch of n parsed records, appending every output line, in input order, to
+// `lines`.  Return the number of records that failed (each one written as an error
+// record with record_error).
+typedef int (*BatchFn)(void *ctx, Record *const *recs, int n, JsonBuf *lines);
+
+// Read NDJSON from `in`, parse up to `batch` records at a time and hand them to fn;
+// blank lines are skipped; bytes that are not well-formed UTF-8 become U+FFFD before
+// parsing (as jq reads input), so that every line written is valid UTF-8; a record that already carries an "error" (it failed in an
+// earlier tool) passes through untouched and unprocessed; a line that is not a JSON object comes out as an error record
+// (line number and raw text kept) in its place.  Output is written after each batch.
+// Returns the exit status (0, 2 or 5).
+int tool_run(FILE *in, FILE *out, int batch, BatchFn fn, void *ctx);
+
+// Append `in` with its "error" field set to msg (every other field passes through), and
+// report "prog: error (at <stdin>:LINE): msg" on stderr.
+void record_error(JsonBuf *lines, const Record *in, const char *msg);
+
+// Command-line numbers: the value of `flag`'s argument s, or exit 2 with
+// "FLAG needs a whole number in LO..HI, not 'S'".
+long long arg_integer(const char *s, long long lo, long long hi, const char *flag);
+// A seed: any decimal in 0..2^64-1.
+unsigned long long arg_seed(const char *s, const char *flag);
+// A finite decimal number in [lo, hi].
+double arg_real(const char *s, double lo, double hi, const char *flag);
+
+#endif

@@ -1,0 +1,804 @@
+// interp: activation patching, ablation, capture and export on the forward pass's hooks;
+// see interp.h.
+#include "experiment/interp.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/tool.h"
+#include "base/util.h"
+
+// ----------------------------------------------------------------------------- sites
+
+static const char *component_name(int point) {
+    return point == TF_HOOK_Z ? "head" : point == TF_HOOK_ATTN_OUT ? "attn" : "mlp";
+}
+
+void interp_ablation_label(const InterpAblation *a, char *buf, size_t buflen) {
+    const char *verb = a->mode == INTERP_MEAN ? "mean-ablate" : "ablate";
+    if (a->site.point == TF_HOOK_Z && a->site.head >= 0)
+        snprintf(buf, buflen, "%s L%dH%d", verb, a->site.layer, a->site.head);
+    else
+        snprintf(buf, buflen, "%s %s %d", verb, component_name(a->site.point), a->site.layer);
+}
+
+// Integer member `key` of object obj: 1 read, 0 absent (or null), -1 not an integer.
+static int member_int(const JsonDoc *d, int obj, const char *key, long long *out) {
+    int v = json_obj_get(d, obj, key);
+    if (v < 0 || json_is_null(d, v)) return 0;
+    return json_int(d, v, out) == 0 ? 1 : -1;
+}
+
+// String member `key` (malloc'd in *out): 1, 0 absent, -1 not a string.
+static int member_str(const JsonDoc *d, int obj, const char *key, char **out) {
+    *out = NULL;
+    int v = json_obj_get(d, obj, key);
+    if (v < 0 || json_is_null(d, v)) return 0;
+    if (json_type(d, v) != JSMN_STRING || json_str(d, v, out, NULL) != 0) {
+        free(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 1;
+}
+
+static int check_layer_head(const JsonDoc *d, int el, const char *what, int k, const Gpt2Config *cfg, int need_head,
+                            int *layer, int *head, char *err, size_t errlen) {
+    long long l, h = -1;
+    int got = member_int(d, el, "layer", &l);
+    if (got != 1) return fail(err, errlen, "%s[%d]: needs an integer \"layer\"", what, k);
+    if (l < 0 || l >= cfg->n_layer) return fail(err, errlen, "%s[%d]: layer %lld out of range 0..%d", what, k, l, cfg->n_layer - 1);
+    got = member_int(d, el, "head", &h);
+    if (got < 0) return fail(err, errlen, "%s[%d]: \"head\" must be an integer", what, k);
+    if (got == 0 && need_head) return fail(err, errlen, "%s[%d]: needs an integer \"head\"", what, k);
+    if (got == 1 && (h < 0 || h >= cfg->n_head))
+        return fail(err, errlen, "%s[%d]: head %lld out of range 0..%d", what, k, h, cfg->n_head - 1);
+    *layer = (int)l;
+    *head = got == 1 ? (int)h : -1;
+    return 0;
+}
+
+int interp_parse_patches(const JsonDoc *d, int arr, const Gpt2Config *cfg, InterpSite **out, int *n,
+                         char *err, size_t errlen) {
+    if (arr < 0 || json_type(d, arr) != JSMN_ARRAY)
+        return fail(err, errlen, "\"patch\" must be an array of sites like {\"hook\":\"resid_pre\",\"layer\":3,\"position\":5}");
+    int count = json_size(d, arr);
+    for (int k = 0, el = arr + 1; k < count; k++, el = json_skip(d, el)) {
+        if (json_type(d, el) != JSMN_OBJECT) return fail(err, errlen, "patch[%d]: not an object", k);
+        char *hook = NULL;
+        if (member_str(d, el, "hook", &hook) != 1) {
+            free(hook);
+            return fail(err, errlen, "patch[%d]: needs a string \"hook\"", k);
+        }
+        const char *name = strncmp(hook, "hook_", 5) ? hook : hook + 5;
+        int is_head = !strcmp(name, "head"), point = is_head ? TF_HOOK_Z : tf_hook_find(name);
+        if (point < 0) {
+            fail(err, errlen, "patch[%d]: unknown hook \"%s\" (resid_pre, resid_mid, resid_post, attn_out, mlp_out, z, head)", k,
+                 hook);
+            free(hook);
+            return -1;
+        }
+        free(hook);
+        InterpSite s = {point, 0, -1, -1};
+        if (check_layer_head(d, el, "patch", k, cfg, is_head, &s.layer, &s.head, err, errlen) != 0) return -1;
+        if (s.head >= 0 && point != TF_HOOK_Z) return fail(err, errlen, "patch[%d]: \"head\" only goes with hook z or head", k);
+        long long pos;
+        int got = member_int(d, el, "position", &pos);
+        if (got < 0 || (got == 1 && (pos < -cfg->n_ctx || pos >= cfg->n_ctx)))
+            return fail(err, errlen, "patch[%d]: \"position\" must be an integer within the context", k);
+        // Negative positions are kept as they are (counted from the end of the prompt) and
+        // resolved against the record's tokens; -1 with got == 0 means every position.
+        if (got == 1) s.position = pos >= 0 ? (int)pos : (int)pos - 1000000;
+        *out = xrealloc(*out, sizeof **out * (size_t)(*n + 1));
+        (*out)[(*n)++] = s;
+    }
+    return 0;
+}
+
+int interp_parse_ablations(const JsonDoc *d, int arr, const Gpt2Config *cfg, InterpAblation **out, int *n,
+                           char *err, size_t errlen) {
+    if (arr < 0 || json_type(d, arr) != JSMN_ARRAY)
+        return fail(err, errlen, "\"ablate\" must be an array like [{\"component\":\"head\",\"layer\":1,\"head\":3}]");
+    int count = json_size(d, arr);
+    for (int k = 0, el = arr + 1; k < count; k++, el = json_skip(d, el)) {
+        if (json_type(d, el) != JSMN_OBJECT) return fail(err, errlen, "ablate[%d]: not an object", k);
+        char *comp = NULL, *mode = NULL;
+        int got = member_str(d, el, "component", &comp), gm = member_str(d, el, "mode", &mode);
+        int point = !comp ? -1 : !strcmp(comp, "head") ? TF_HOOK_Z : !strcmp(comp, "attn") ? TF_HOOK_ATTN_OUT
+                               : !strcmp(comp, "mlp") ? TF_HOOK_MLP_OUT : -1;
+        InterpMode m = !mode || !strcmp(mode, "zero") ? INTERP_ZERO : INTERP_MEAN;
+        int bad_mode = gm < 0 || (mode && strcmp(mode, "zero") && strcmp(mode, "mean"));
+        free(comp);
+        free(mode);
+        if (got != 1 || point < 0) return fail(err, errlen, "ablate[%d]: \"component\" must be \"head\", \"attn\" or \"mlp\"", k);
+        if (bad_mode) return fail(err, errlen, "ablate[%d]: \"mode\" must be \"zero\" or \"mean\"", k);
+        InterpAblation a = {{point, 0, -1, -1}, m};
+        if (check_layer_head(d, el, "ablate", k, cfg, point == TF_HOOK_Z, &a.site.layer, &a.site.head, err, errlen) != 0)
+            return -1;
+        if (a.site.head >= 0 && point != TF_HOOK_Z) return fail(err, errlen, "ablate[%d]: \"head\" only goes with component head", k);
+        *out = xrealloc(*out, sizeof **out * (size_t)(*n + 1));
+        (*out)[(*n)++] = a;
+    }
+    return 0;
+}
+
+// ----------------------------------------------------------------------------- activations
+
+void act_cache_init(ActCache *c, int n_slots, int T, int C, unsigned points) {
+    memset(c, 0, sizeof *c);
+    c->n_slots = n_slots;
+    c->T = T;
+    c->C = C;
+    c->points = points;
+    size_t n = (size_t)(n_slots > 0 ? n_slots : 1) * (size_t)T * (size_t)C;
+    for (int p = 0; p < TF_N_HOOKS; p++)
+        if (points >> p & 1u) c->act[p] = xmalloc(sizeof(float) * n);
+}
+
+void act_cache_free(ActCache *c) {
+    for (int p = 0; p < TF_N_HOOKS; p++) free(c->act[p]);
+    memset(c, 0, sizeof *c);
+}
+
+float *act_cache_at(const ActCache *c, int point, int slot) {
+    if (!c || point < 0 || point >= TF_N_HOOKS || !c->act[point] || slot < 0 || slot >= c->n_slots) return NULL;
+    return c->act[point] + (size_t)slot * (size_t)c->T * (size_t)c->C;
+}
+
+// ----------------------------------------------------------------------------- hooks
+
+typedef struct {
+    const InterpAblation *abl[2];   // the record's, the sweep variant's
+    int n_abl[2];
+    const InterpMeans *means;
+    const InterpSite *patch[2];     // the record's, the sweep cell's
+    int n_patch[2];
+    const ActCache *source;         // the clean run's activations (patching)
+    ActCache *capture;              // activations to keep, or NULL
+    int slot, n_head;
+} HookState;
+
+// Columns [c0, c1) of a site: one head's slice of z, or the whole row.
+static void site_columns(const InterpSite *s, int C, int n_head, int *c0, int *c1) {
+    int hs = C / n_head;
+    *c0 = s->head >= 0 ? s->head * hs : 0;
+    *c1 = s->head >= 0 ? *c0 + hs : C;
+}
+
+static void apply_ablation(const InterpAblation *a, const InterpMeans *mn, float *act, int T, int C, int n_head) {
+    int c0, c1;
+    site_columns(&a->site, C, n_head, &c0, &c1);
+    const float *mean = NULL;
+    if (a->mode == INTERP_MEAN && mn) {
+        const float *base = a->site.point == TF_HOOK_Z ? mn->z : a->site.point == TF_HOOK_ATTN_OUT ? mn->attn : mn->mlp;
+        mean = base + (size_t)a->site.layer * C;
+    }
+    for (int t = 0; t < T; t++) {
+        float *row = act + (size_t)t * C;
+        if (mean) memcpy(row + c0, mean + c0, sizeof(float) * (size_t)(c1 - c0));
+        else memset(row + c0, 0, sizeof(float) * (size_t)(c1 - c0));
+    }
+}
+
+static void apply_patch(const InterpSite *s, const float *src, float *act, int T, int C, int n_head) {
+    int c0, c1;
+    site_columns(s, C, n_head, &c0, &c1);
+    int t0 = s->position >= 0 ? s->position : 0, t1 = s->position >= 0 ? s->position + 1 : T;
+    if (t1 > T) return;
+    for (int t = t0; t < t1; t++)
+        memcpy(act + (size_t)t * C + c0, src + (size_t)t * C + c0, sizeof(float) * (size_t)(c1 - c0));
+}
+
+static void interp_hook(void *ctx, TfHookPoint point, int layer, float *act, int T, int C) {
+    HookState *h = ctx;
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < h->n_abl[k]; i++) {
+            const InterpAblation *a = &h->abl[k][i];
+            if (a->site.layer == layer && a->site.point == (int)point) apply_ablation(a, h->means, act, T, C, h->n_head);
+        }
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < h->n_patch[k]; i++) {
+            const InterpSite *s = &h->patch[k][i];
+            const float *src = act_cache_at(h->source, point, h->slot);
+            if (s->layer == layer && s->point == (int)point && src) apply_patch(s, src, act, T, C, h->n_head);
+        }
+    float *dst = h->capture ? act_cache_at(h->capture, point, h->slot) : NULL;
+    if (dst) memcpy(dst, act, sizeof(float) * (size_t)T * C);
+}
+
+static unsigned hook_mask(const HookState *h) {
+    unsigned mask = h->capture ? h->capture->points : 0;
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < h->n_abl[k]; i++) mask |= 1u << h->abl[k][i].site.point;
+        for (int i = 0; i < h->n_patch[k]; i++) mask |= 1u << h->patch[k][i].point;
+    }
+    return mask;
+}
+
+// Run slots [s0, n) of c on resid (T, C), the residual entering slot s0, with h's hooks.
+static int run_slots(const Gpt2 *m, const LayerConfig *c, int s0, float *resid, int T, HookState *h, TfWorkspace *ws,
+                     char *err, size_t errlen) {
+    TfHooks hooks = {interp_hook, h, hook_mask(h)};
+    const TfHooks *saved = ws->hooks;
+    ws->hooks = hooks.points ? &hooks : NULL;
+    h->n_head = m->cfg.n_head;
+    int rc = 0;
+    for (int s = s0; s < c->n && rc == 0; s++) {
+        h->slot = s;
+        rc = tf_block_forward(m, c->idx[s], resid, T, ws, err, errlen);
+    }
+    ws->hooks = saved;
+    return rc;
+}
+
+// ----------------------------------------------------------------------------- means
+
+typedef struct {
+    double *sum[TF_N_HOOKS];    // (n_layer, C) for Z, ATTN_OUT, MLP_OUT
+} MeanAcc;
+
+static void mean_hook(void *ctx, TfHookPoint point, int layer, float *act, int T, int C) {
+    MeanAcc *a = ctx;
+    double *s = a->sum[point] + (size_t)layer * C;
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < C; i++) s[i] += act[(size_t)t * C + i];
+}
+
+int interp_means_compute(InterpMeans *mn, const Model *m, const char *path, int bos, TfWorkspace *ws,
+                         char *err, size_t errlen) {
+    memset(mn, 0, sizeof *mn);
+    const Gpt2 *g = &m->gpt2;
+    int L = g->cfg.n_layer, C = g->cfg.n_embd;
+    FILE *fp = fopen(path, "r");
+    if (!fp) return fail(err, errlen, "cannot open %s", path);
+    MeanAcc acc = {{0}};
+    static const int points[] = {TF_HOOK_Z, TF_HOOK_ATTN_OUT, TF_HOOK_MLP_OUT};
+    for (int k = 0; k < 3; k++) acc.sum[points[k]] = xcalloc((size_t)L * C, sizeof(double));
+    TfHooks hooks = {mean_hook, &acc, 1u << TF_HOOK_Z | 1u << TF_HOOK_ATTN_OUT | 1u << TF_HOOK_MLP_OUT};
+    float *resid = xmalloc(sizeof(float) * (size_t)g->cfg.n_ctx * C);
+    LineReader lr;
+    lines_init(&lr, fp);
+    char *line, msg[256];
+    ssize_t len;
+    int rc = 0;
+    while (rc == 0 && (len = lines_next(&lr, &line)) != -1) {
+        if (len < 0) {
+            rc = fail(err, errlen, "%s:%ld: cannot read the line", path, lr.lineno);
+            break;
+        }
+        if (strspn(line, " \t") == (size_t)len) continue;
+        Record r;
+        RecordTokens t;
+        if (record_parse(&r, line, (size_t)len, lr.lineno, msg, sizeof msg) != 0 ||
+            experiment_tokens(m, &r, bos, 0, &t, msg, sizeof msg) != 0) {
+            rc = fail(err, errlen, "%s:%ld: %s", path, lr.lineno, msg);
+            record_free(&r);
+            break;
+        }
+        const TfHooks *saved = ws->hooks;
+        ws->hooks = &hooks;
+        rc = tf_embed(g, t.ids, t.n_prompt, 0, resid, msg, sizeof msg);
+        for (int l = 0; l < L && rc == 0; l++) rc = tf_block_forward(g, l, resid, t.n_prompt, ws, msg, sizeof msg);
+        ws->hooks = saved;
+        if (rc) fail(err, errlen, "%s:%ld: %s", path, lr.lineno, msg);
+        mn->rows += t.n_prompt;
+        record_tokens_free(&t);
+        record_free(&r);
+    }
+    lines_free(&lr);
+    fclose(fp);
+    if (rc == 0 && mn->rows == 0) rc = fail(err, errlen, "%s: no prompts to average", path);
+    if (rc == 0) {
+        mn->n_layer = L;
+        mn->C = C;
+        float **dst[3] = {&mn->z, &mn->attn, &mn->mlp};
+        for (int k = 0; k < 3; k++) {
+            *dst[k] = xmalloc(sizeof(float) * (size_t)L * C);
+            for (size_t i = 0; i < (size_t)L * C; i++) (*dst[k])[i] = (float)(acc.sum[points[k]][i] / (double)mn->rows);
+        }
+    }
+    for (int k = 0; k < 3; k++) free(acc.sum[points[k]]);
+    free(resid);
+    if (rc) interp_means_free(mn);
+    return rc;
+}
+
+void interp_means_free(InterpMeans *mn) {
+    free(mn->z);
+    free(mn->attn);
+    free(mn->mlp);
+    memset(mn, 0, sizeof *mn);
+}
+
+// ----------------------------------------------------------------------------- options
+
+void interp_defaults(InterpOptions *o) {
+    memset(o, 0, sizeof *o);
+    o->sweep_point = TF_HOOK_RESID_PRE;
+    o->dump_points = 1u << TF_HOOK_RESID_POST;
+}
+
+static unsigned parse_hook_list(const char *list) {
+    unsigned mask = 0;
+    char *copy = xstrdup(list), *save = NULL;
+    for (char *p = strtok_r(copy, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+        int point = tf_hook_find(p);
+        if (point < 0)   // exits: copy goes with the process
+            eprintf(EXIT_USAGE, "--dump-hooks: unknown hook \"%s\" (resid_pre, z, attn_out, resid_mid, mlp_out, resid_post)", p);
+        mask |= 1u << point;
+    }
+    free(copy);
+    if (!mask) eprintf(EXIT_USAGE, "--dump-hooks needs at least one hook");
+    return mask;
+}
+
+int interp_option(InterpOptions *o, int opt, const char *arg) {
+    switch (opt) {
+    case OPT_SWEEP: {
+        InterpSweep s = !strcmp(arg, "ablate-heads") ? INTERP_SWEEP_ABLATE_HEADS
+                      : !strcmp(arg, "ablate-mlps") ? INTERP_SWEEP_ABLATE_MLPS : INTERP_SWEEP_NONE;
+        if (s == INTERP_SWEEP_NONE) return 0;
+        if (o->sweep != INTERP_SWEEP_NONE && o->sweep != s)
+            eprintf(EXIT_USAGE, "one ablation sweep at a time (ablate-heads or ablate-mlps)");
+        o->sweep = s;
+        return 1;
+    }
+    case OPT_PATCH: o->patch_json = arg; return 1;
+    case OPT_PATCH_SWEEP:
+        o->patch_sweep = 1;
+        if (arg) {
+            o->sweep_point = !strcmp(arg, "head") ? TF_HOOK_Z : tf_hook_find(arg);
+            if (o->sweep_point < 0 || (o->sweep_point == TF_HOOK_Z && strcmp(arg, "head")))
+                eprintf(EXIT_USAGE, "--patch-sweep=%s: resid_pre, resid_mid, resid_post, attn_out, mlp_out or head", arg);
+        }
+        return 1;
+    case OPT_ABLATE: o->ablate_json = arg; return 1;
+    case OPT_ABLATE_MEAN_FROM: o->means_path = arg; return 1;
+    case OPT_ABLATE_MODE:
+        if (strcmp(arg, "zero") && strcmp(arg, "mean")) eprintf(EXIT_USAGE, "--ablate-mode must be zero or mean");
+        o->sweep_mode = !strcmp(arg, "mean") ? INTERP_MEAN : INTERP_ZERO;
+        return 1;
+    case OPT_DUMP: o->dump_path = arg; return 1;
+    case OPT_DUMP_HOOKS: o->dump_points = parse_hook_list(arg); return 1;
+    case OPT_LENS:
+        if (!strcmp(arg, "logit")) o->lens = INTERP_LENS_LOGIT;
+        else if (!strcmp(arg, "tuned")) o->lens = INTERP_LENS_TUNED;
+        else eprintf(EXIT_USAGE, "--lens must be logit or tuned");
+        return 1;
+    case OPT_TUNED_LENS: o->tuned_path = arg; return 1;
+    default: return 0;
+    }
+}
+
+static int parse_arg_json(const char *flag, const char *text, const Gpt2Config *cfg, InterpOptions *o, int patches,
+                          char *err, size_t errlen) {
+    JsonDoc d;
+    char msg[256];
+    int rc = json_parse(&d, text, strlen(text), msg, sizeof msg);
+    if (rc == 0)
+        rc = patches ? interp_parse_patches(&d, 0, cfg, &o->patch, &o->n_patch, msg, sizeof msg)
+                     : interp_parse_ablations(&d, 0, cfg, &o->abl, &o->n_abl, msg, sizeof msg);
+    json_free(&d);
+    return rc ? fail(err, errlen, "%s: %s", flag, msg) : 0;
+}
+
+int interp_setup(InterpOptions *o, const Model *m, int bos, int lens_allowed, TfWorkspace *ws, char *err,
+                 size_t errlen) {
+    const Gpt2Config *cfg = &m->gpt2.cfg;
+    if (o->lens && !lens_allowed) return fail(err, errlen, "--lens is a topk option");
+    if (o->patch_sweep && lens_allowed)
+        return fail(err, errlen, "--patch-sweep is a scoreloss option (topk patches per record or with --patch)");
+    if (o->tuned_path && o->lens != INTERP_LENS_TUNED) return fail(err, errlen, "--tuned-lens goes with --lens tuned");
+    if (o->lens == INTERP_LENS_TUNED && !o->tuned_path) return fail(err, errlen, "--lens tuned needs --tuned-lens FILE");
+    if (o->patch_sweep && (o->patch_json || o->sweep || o->dump_path || o->lens))
+        return fail(err, errlen, "--patch-sweep does not combine with --patch, an ablation sweep, --dump or --lens");
+    if (o->sweep && (o->dump_path || o->lens))
+        return fail(err, errlen, "an ablation sweep does not combine with --dump or --lens");
+    if (o->patch_json) {
+        if (parse_arg_json("--patch", o->patch_json, cfg, o, 1, err, errlen) != 0) return -1;
+        o->has_patch = 1;
+    }
+    if (o->ablate_json && parse_arg_json("--ablate", o->ablate_json, cfg, o, 0, err, errlen) != 0) return -1;
+    if (o->sweep) {
+        int n = o->sweep == INTERP_SWEEP_ABLATE_HEADS ? cfg->n_layer * cfg->n_head : cfg->n_layer;
+        o->sweep_abl = xcalloc((size_t)n, sizeof *o->sweep_abl);
+        for (int l = 0, k = 0; l < cfg->n_layer; l++)
+            for (int h = 0; h < (o->sweep == INTERP_SWEEP_ABLATE_HEADS ? cfg->n_head : 1); h++, k++)
+                o->sweep_abl[k] = o->sweep == INTERP_SWEEP_ABLATE_HEADS
+                                      ? (InterpAblation){{TF_HOOK_Z, l, h, -1}, o->sweep_mode}
+                                      : (InterpAblation){{TF_HOOK_MLP_OUT, l, -1, -1}, o->sweep_mode};
+        o->n_sweep_abl = n;
+    }
+    int wants_mean = o->sweep && o->sweep_mode == INTERP_MEAN;
+    for (int i = 0; i < o->n_abl; i++) wants_mean |= o->abl[i].mode == INTERP_MEAN;
+    if (wants_mean && !o->means_path) return fail(err, errlen, "mean ablation needs --ablate-mean-from FILE");
+    if (o->means_path) {
+        if (interp_means_compute(&o->means, m, o->means_path, bos, ws, err, errlen) != 0) return -1;
+        o->has_means = 1;
+    }
+    if (o->lens == INTERP_LENS_TUNED) {
+        if (lens_load(&o->tuned, o->tuned_path, cfg->n_layer, cfg->n_embd, err, errlen) != 0) return -1;
+        o->has_tuned = 1;
+    }
+    if (o->dump_path && !(o->npz = npz_open(o->dump_path, err, errlen))) return -1;
+    o->capture = (o->dump_path ? o->dump_points : 0) | (o->lens ? 1u << TF_HOOK_RESID_PRE | 1u << TF_HOOK_RESID_POST : 0);
+    return 0;
+}
+
+int interp_finish(InterpOptions *o, char *err, size_t errlen) {
+    NpzWriter *w = o->npz;
+    o->npz = NULL;
+    return npz_close(w, err, errlen);
+}
+
+void interp_options_free(InterpOptions *o) {
+    char ignore[64];
+    if (o->npz) npz_close(o->npz, ignore, sizeof ignore);
+    free(o->patch);
+    free(o->abl);
+    free(o->sweep_abl);
+    interp_means_free(&o->means);
+    lens_free(&o->tuned);
+    memset(o, 0, sizeof *o);
+}
+
+int interp_active(const InterpOptions *o) {
+    return o->has_patch || o->patch_sweep || o->n_abl || o->sweep || o->dump_path || o->lens;
+}
+
+int interp_n_variants(const InterpOptions *o) { return 1 + (o->sweep ? o->n_sweep_abl : 0); }
+
+void interp_variant_label(const InterpOptions *o, const LayerConfig *c, int k, int n_layer, char *buf) {
+    if (k == 0 || k > o->n_sweep_abl) {
+        snprintf(buf, LAYER_LABEL_MAX, "%s", c->label);
+        return;
+    }
+    char what[48];
+    interp_ablation_label(&o->sweep_abl[k - 1], what, sizeof what);
+    if (layers_is_intact(c->idx, c->n, n_layer)) snprintf(buf, LAYER_LABEL_MAX, "%s", what);
+    else snprintf(buf, LAYER_LABEL_MAX, "%.*s, %s", (int)(LAYER_LABEL_MAX - 3 - strlen(what)), c->label, what);
+}
+
+// ----------------------------------------------------------------------------- records
+
+static int read_sites(const Record *r, const char *key, const Gpt2Config *cfg, InterpRecord *ir, char *err,
+                      size_t errlen) {
+    int v = json_obj_get(&r->doc, 0, key);
+    if (v < 0 || json_is_null(&r->doc, v)) return 0;
+    int rc = !strcmp(key, "patch") ? interp_parse_patches(&r->doc, v, cfg, &ir->patch, &ir->n_patch, err, errlen)
+                                   : interp_parse_ablations(&r->doc, v, cfg, &ir->abl, &ir->n_abl, err, errlen);
+    return rc ? -1 : 1;
+}
+
+int interp_record_read(InterpRecord *ir, const InterpOptions *o, const Model *m, const Record *r, int bos,
+                       const RecordTokens *t, char *err, size_t errlen) {
+    memset(ir, 0, sizeof *ir);
+    const Gpt2Config *cfg = &m->gpt2.cfg;
+    ir->wrong_id = -1;
+    ir->n_prompt = t->n_prompt;
+    ir->T = t->n_prompt + t->n_answer;
+    char *corrupt = NULL, *wrong = NULL, *sep = NULL;
+    size_t clen = 0, wlen = 0, slen = 0;
+    int *ids = NULL, rc = -1;
+    if (o->n_abl) {
+        ir->abl = xmalloc(sizeof *ir->abl * (size_t)o->n_abl);
+        memcpy(ir->abl, o->abl, sizeof *ir->abl * (size_t)o->n_abl);
+        ir->n_abl = o->n_abl;
+    }
+    if (read_sites(r, "ablate", cfg, ir, err, errlen) < 0) goto done;
+    for (int i = 0; i < ir->n_abl; i++)
+        if (ir->abl[i].mode == INTERP_MEAN && !o->has_means) {
+            fail(err, errlen, "mean ablation needs --ablate-mean-from FILE");
+            goto done;
+        }
+    int got = read_sites(r, "patch", cfg, ir, err, errlen);
+    if (got < 0) goto done;
+    if (got == 1 && o->patch_sweep) {
+        fail(err, errlen, "a record's \"patch\" does not combine with --patch-sweep");
+        goto done;
+    }
+    if (got == 0 && o->has_patch) {
+        ir->patch = xmalloc(sizeof *ir->patch * (size_t)(o->n_patch ? o->n_patch : 1));
+        if (o->n_patch) memcpy(ir->patch, o->patch, sizeof *ir->patch * (size_t)o->n_patch);
+        ir->n_patch = o->n_patch;
+    }
+    ir->patching = got == 1 || o->has_patch || o->patch_sweep;
+    for (int i = 0; i < ir->n_patch; i++) {   // negative positions count from the end of the prompt
+        int *p = &ir->patch[i].position;
+        if (*p < -1) *p += 1000000 + ir->n_prompt;
+        if (*p < -1 || *p >= ir->n_prompt) {
+            fail(err, errlen, "patch[%d]: position out of range for a prompt of %d tokens", i, ir->n_prompt);
+            goto done;
+        }
+    }
+    int gc = record_string(r, "corrupt_prompt", &corrupt, &clen, err, errlen);
+    if (gc < 0) goto done;
+    if (ir->patching) {
+        if (gc == 0) {
+            fail(err, errlen, "patching needs a \"corrupt_prompt\" (the clean one is \"prompt\")");
+            goto done;
+        }
+        int n;
+        if (model_encode_prompt(m, corrupt, clen, bos, &ids, &n) != 0) {
+            fail(err, errlen, "corrupt_prompt too long to tokenize");
+            goto done;
+        }
+        if (n != ir->n_prompt) {
+            fail(err, errlen, "corrupt_prompt has %d tokens, prompt %d: patching needs equal lengths", n - bos, ir->n_prompt - bos);
+            goto done;
+        }
+        ir->corrupt = xmalloc(sizeof(int) * (size_t)ir->T);
+        memcpy(ir->corrupt, ids, sizeof(int) * (size_t)n);
+        memcpy(ir->corrupt + n, t->ids + n, sizeof(int) * (size_t)t->n_answer);
+    }
+    int gw = record_string(r, "wrong_answer", &wrong, &wlen, err, errlen);
+    if (gw < 0 || record_string(r, "separator", &sep, &slen, err, errlen) < 0) goto done;
+    if (gw == 1) {
+        size_t tlen = (sep ? slen : 1) + wlen;
+        char *text = xmalloc(tlen + 1);
+        memcpy(text, sep ? sep : " ", sep ? slen : 1);
+        memcpy(text + (sep ? slen : 1), wrong, wlen);
+        int *w = NULL, nw = 0;
+        int erc = tok_encode(m->tok, text, tlen, &w, &nw);
+        free(text);
+        if (erc != 0 || nw == 0 || wlen == 0) {
+            free(w);
+            fail(err, errlen, "empty or untokenizable \"wrong_answer\"");
+            goto done;
+        }
+        ir->wrong_id = w[0];
+        free(w);
+        if (t->n_answer > 0 && ir->wrong_id == t->ids[t->n_prompt]) {
+            fail(err, errlen, "\"wrong_answer\" starts with the same token as \"answer\": no logit difference");
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    free(corrupt);
+    free(wrong);
+    free(sep);
+    free(ids);
+    if (rc) interp_record_free(ir);
+    return rc;
+}
+
+void interp_record_free(InterpRecord *ir) {
+    free(ir->abl);
+    free(ir->patch);
+    free(ir->corrupt);
+    memset(ir, 0, sizeof *ir);
+}
+
+// ----------------------------------------------------------------------------- runs
+
+// Slot of the first occurrence of block l in c, or c->n.
+static int first_slot(const LayerConfig *c, int l) {
+    for (int s = 0; s < c->n; s++)
+        if (c->idx[s] == l) return s;
+    return c->n;
+}
+
+// The distinct blocks of c in order of first use into blocks (n_layer); their number.
+static int distinct_blocks(const LayerConfig *c, int n_layer, int *blocks) {
+    int n = 0;
+    for (int s = 0; s < c->n; s++)
+        if (first_slot(c, c->idx[s]) == s && n < n_layer) blocks[n++] = c->idx[s];
+    return n;
+}
+
+int interp_patch_cells(const InterpOptions *o, const InterpRecord *ir, const Gpt2Config *cfg, const LayerConfig *c) {
+    int *blocks = xmalloc(sizeof(int) * (size_t)cfg->n_layer);
+    int nb = distinct_blocks(c, cfg->n_layer, blocks);
+    free(blocks);
+    return nb * (o->sweep_point == TF_HOOK_Z ? cfg->n_head : ir->n_prompt);
+}
+
+static void hook_base(HookState *h, const InterpOptions *o, const InterpRecord *ir) {
+    memset(h, 0, sizeof *h);
+    h->abl[0] = ir->abl;
+    h->n_abl[0] = ir->n_abl;
+    h->means = o->has_means ? &o->means : NULL;
+}
+
+typedef struct {
+    const InterpOptions *o;
+    const InterpRecord *ir;
+    const Gpt2 *m;
+    const LayerConfig *c;
+    TfWorkspace *ws;
+    InterpVisit visit;
+    void *ctx;
+    float *resid;           // (T, C)
+    char *err;
+    size_t errlen;
+} Runner;
+
+static int visit_run(Runner *r, InterpRole role, int variant, int cell, const InterpSite *site, const ActCache *acts) {
+    InterpVisitInfo info = {role, variant, cell, site ? *site : (InterpSite){0, 0, -1, -1}, acts};
+    return r->visit(r->ctx, &info, r->resid, r->ir->T, r->ws);
+}
+
+// A full run of tokens with h's hooks from the embeddings.
+static int run_full(Runner *r, const int *tokens, HookState *h) {
+    if (tf_embed(r->m, tokens, r->ir->T, 0, r->resid, r->err, r->errlen) != 0) return -1;
+    return run_slots(r->m, r->c, 0, r->resid, r->ir->T, h, r->ws, r->err, r->errlen);
+}
+
+static int run_plain(Runner *r, const int *tokens) {
+    HookState h;
+    hook_base(&h, r->o, r->ir);
+    ActCache acts = {0};
+    if (r->o->capture) act_cache_init(&acts, r->c->n, r->ir->T, r->m->cfg.n_embd, r->o->capture);
+    h.capture = r->o->capture ? &acts : NULL;
+    int rc = run_full(r, tokens, &h);
+    if (rc == 0) rc = visit_run(r, INTERP_RUN, 0, -1, NULL, h.capture);
+    act_cache_free(&acts);
+    return rc;
+}
+
+// Variant 0 once, keeping the residual entering every slot; variant k restarts at the
+// first slot of its block (nothing before it changes).
+static int run_ablation_sweep(Runner *r, const int *tokens) {
+    int T = r->ir->T, C = r->m->cfg.n_embd;
+    size_t n = (size_t)T * C;
+    HookState h;
+    hook_base(&h, r->o, r->ir);
+    ActCache pre;
+    act_cache_init(&pre, r->c->n, T, C, 1u << TF_HOOK_RESID_PRE);
+    h.capture = &pre;
+    float *final = xmalloc(sizeof(float) * n);
+    int rc = run_full(r, tokens, &h);
+    if (rc == 0) {
+        memcpy(final, r->resid, sizeof(float) * n);
+        rc = visit_run(r, INTERP_RUN, 0, -1, NULL, NULL);
+    }
+    for (int k = 1; rc == 0 && k <= r->o->n_sweep_abl; k++) {
+        const InterpAblation *a = &r->o->sweep_abl[k - 1];
+        int s0 = first_slot(r->c, a->site.layer);
+        memcpy(r->resid, s0 < r->c->n ? act_cache_at(&pre, TF_HOOK_RESID_PRE, s0) : final, sizeof(float) * n);
+        hook_base(&h, r->o, r->ir);
+        h.abl[1] = a;
+        h.n_abl[1] = 1;
+        rc = run_slots(r->m, r->c, s0, r->resid, T, &h, r->ws, r->err, r->errlen);
+        if (rc == 0) rc = visit_run(r, INTERP_RUN, k, -1, NULL, NULL);
+    }
+    act_cache_free(&pre);
+    free(final);
+    return rc;
+}
+
+static int run_patching(Runner *r, const int *tokens) {
+    const InterpRecord *ir = r->ir;
+    int T = ir->T, C = r->m->cfg.n_embd;
+    size_t n = (size_t)T * C;
+    unsigned need = 0;
+    for (int i = 0; i < ir->n_patch; i++) need |= 1u << ir->patch[i].point;
+    if (r->o->patch_sweep) need |= 1u << r->o->sweep_point;
+    // clean run: cache the activations to patch in
+    ActCache src, pre = {0}, acts = {0};
+    act_cache_init(&src, r->c->n, T, C, need);
+    HookState h;
+    hook_base(&h, r->o, ir);
+    h.capture = &src;
+    int rc = run_full(r, tokens, &h);
+    if (rc == 0) rc = visit_run(r, INTERP_CLEAN, 0, -1, NULL, NULL);
+    // corrupted run: the baseline (and, for the sweep, the residual entering every slot)
+    hook_base(&h, r->o, ir);
+    if (r->o->patch_sweep) {
+        act_cache_init(&pre, r->c->n, T, C, 1u << TF_HOOK_RESID_PRE);
+        h.capture = &pre;
+    }
+    if (rc == 0) rc = run_full(r, ir->corrupt, &h);
+    if (rc == 0) rc = visit_run(r, INTERP_CORRUPT, 0, -1, NULL, NULL);
+    if (rc == 0 && !r->o->patch_sweep) {   // the corrupted run with the patches
+        hook_base(&h, r->o, ir);
+        h.patch[0] = ir->patch;
+        h.n_patch[0] = ir->n_patch;
+        h.source = &src;
+        if (r->o->capture) act_cache_init(&acts, r->c->n, T, C, r->o->capture);
+        h.capture = r->o->capture ? &acts : NULL;
+        rc = run_full(r, ir->corrupt, &h);
+        if (rc == 0) rc = visit_run(r, INTERP_RUN, 0, -1, NULL, h.capture);
+    }
+    if (rc == 0 && r->o->patch_sweep) {
+        int L = r->m->cfg.n_layer, NH = r->m->cfg.n_head;
+        int *blocks = xmalloc(sizeof(int) * (size_t)L);
+        int nb = distinct_blocks(r->c, L, blocks), heads = r->o->sweep_point == TF_HOOK_Z;
+        int width = heads ? NH : ir->n_prompt, cell = 0;
+        for (int b = 0; b < nb && rc == 0; b++)
+            for (int j = 0; j < width && rc == 0; j++, cell++) {
+                InterpSite site = {r->o->sweep_point, blocks[b], heads ? j : -1, heads ? -1 : j};
+                int s0 = first_slot(r->c, blocks[b]);
+                memcpy(r->resid, act_cache_at(&pre, TF_HOOK_RESID_PRE, s0), sizeof(float) * n);
+                hook_base(&h, r->o, ir);
+                h.patch[1] = &site;
+                h.n_patch[1] = 1;
+                h.source = &src;
+                rc = run_slots(r->m, r->c, s0, r->resid, T, &h, r->ws, r->err, r->errlen);
+                if (rc == 0) rc = visit_run(r, INTERP_RUN, 0, cell, &site, NULL);
+            }
+        free(blocks);
+    }
+    act_cache_free(&src);
+    act_cache_free(&pre);
+    act_cache_free(&acts);
+    return rc;
+}
+
+int interp_record_run(const InterpOptions *o, const InterpRecord *ir, const Gpt2 *m, const LayerConfig *c,
+                      const int *tokens, TfWorkspace *ws, InterpVisit visit, void *ctx, char *err, size_t errlen) {
+    if (tf_check_layers(m, c->idx, c->n, err, errlen) != 0) return -1;
+    if (ir->T < 1 || ir->T > ws->max_T) return fail(err, errlen, "sequence of %d tokens does not fit (1..%d)", ir->T, ws->max_T);
+    Runner r = {o, ir, m, c, ws, visit, ctx, xmalloc(sizeof(float) * (size_t)ir->T * m->cfg.n_embd), err, errlen};
+    int rc = ir->patching ? run_patching(&r, tokens) : o->sweep ? run_ablation_sweep(&r, tokens) : run_plain(&r, tokens);
+    free(r.resid);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------- output
+
+int interp_dump(InterpOptions *o, const char *key, const Gpt2Config *cfg, const LayerConfig *c, const ActCache *acts,
+                char *err, size_t errlen) {
+    if (!o->npz || !acts) return 0;
+    for (int s = 0; s < c->n; s++) {
+        int occ = 1;
+        for (int k = 0; k < s; k++) occ += c->idx[k] == c->idx[s];
+        for (int p = 0; p < TF_N_HOOKS; p++) {
+            const float *a = (o->dump_points >> p & 1u) ? act_cache_at(acts, p, s) : NULL;
+            if (!a) continue;
+            char name[NPZ_MAX_NAME + 1], suffix[16] = "";
+            if (occ > 1) snprintf(suffix, sizeof suffix, ".%d", occ);
+            snprintf(name, sizeof name, "%s.blocks.%d.hook_%s%s", key, c->idx[s], tf_hook_names[p], suffix);
+            long shape[3] = {acts->T, cfg->n_embd, 0};
+            int ndim = 2;
+            if (p == TF_HOOK_Z) shape[1] = cfg->n_head, shape[2] = cfg->n_embd / cfg->n_head, ndim = 3;
+            if (npz_add_f32(o->npz, name, a, shape, ndim, err, errlen) != 0) return -1;
+        }
+    }
+    return 0;
+}
+
+static void write_ablation(JsonBuf *out, const InterpAblation *a) {
+    jb_sep(out);
+    jb_raw(out, "{", 1);
+    jb_key(out, "component"), jb_cstr(out, component_name(a->site.point));
+    jb_key(out, "layer"), jb_int(out, a->site.layer);
+    if (a->site.head >= 0) jb_key(out, "head"), jb_int(out, a->site.head);
+    jb_key(out, "mode"), jb_cstr(out, a->mode == INTERP_MEAN ? "mean" : "zero");
+    jb_raw(out, "}", 1);
+}
+
+void interp_write_fields(JsonBuf *out, const InterpOptions *o, const InterpRecord *ir, int variant, const char *dump_key) {
+    int extra = variant > 0 && variant <= o->n_sweep_abl;
+    if (ir->n_abl || extra) {
+        jb_key(out, "ablated");
+        jb_raw(out, "[", 1);
+        for (int i = 0; i < ir->n_abl; i++) write_ablation(out, &ir->abl[i]);
+        if (extra) write_ablation(out, &o->sweep_abl[variant - 1]);
+        jb_raw(out, "]", 1);
+    }
+    if (dump_key) jb_key(out, "dump_key"), jb_cstr(out, dump_key);
+}
+
+int interp_lens_logits(const InterpOptions *o, const Gpt2 *m, const float *resid, int T, int depth, const int *rows,
+                       int n_rows, float *logits, TfWorkspace *ws, char *err, size_t errlen) {
+    if (o->lens != INTERP_LENS_TUNED) return tf_logits(m, resid, T, rows, n_rows, logits, ws, err, errlen);
+    if (depth < 1 || depth > o->tuned.n_layer)
+        return fail(err, errlen, "the tuned lens has no translator after %d blocks (1..%d)", depth, o->tuned.n_layer);
+    int C = m->cfg.n_embd;
+    float *x = xmalloc(sizeof(float) * (size_t)n_rows * C), *y = xmalloc(sizeof(float) * (size_t)n_rows * C);
+    int rc = 0;
+    for (int i = 0; i < n_rows && rc == 0; i++) {
+        if (rows[i] < 0 || rows[i] >= T) rc = fail(err, errlen, "lens row %d out of range 0..%d", rows[i], T - 1);
+        else memcpy(x + (size_t)i * C, resid + (size_t)rows[i] * C, sizeof(float) * C);
+    }
+    if (rc == 0) {
+        lens_apply(&o->tuned, depth - 1, x, n_rows, y);
+        rc = tf_logits(m, y, n_rows, NULL, n_rows, logits, ws, err, errlen);
+    }
+    free(x);
+    free(y);
+    return rc;
+}
