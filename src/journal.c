@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "agent/journal.h"
+#include "base/strmap.h"
 #include "base/tool.h"
 #include "base/util.h"
 
@@ -214,9 +215,11 @@ static int cmd_append(const Args *a) {
 
 // ----------------------------------------------------------------------------- cat, check
 
-static int load(JournalLog *log, const char *path) {
+// Scan the journal (one line in memory at a time), then report its unreadable lines;
+// EXIT_BAD_INPUT when there were any.
+static int scan(JournalLog *log, const char *path, JournalVisit visit, void *ctx) {
     char err[512];
-    if (journal_load(log, path, err, sizeof err) != 0) {
+    if (journal_scan(log, path, visit, ctx, err, sizeof err) != 0) {
         journal_log_free(log);
         eprintf(EXIT_USAGE, "%s", err);
     }
@@ -238,60 +241,73 @@ static int selected(const Args *a, const JournalEntry *e) {
     return kind_ok && str_field_is(e, "experiment", a->experiment) && str_field_is(e, "task", a->task);
 }
 
+typedef struct {
+    const Args *a;
+    JsonBuf out;
+    int write_error;
+} Cat;
+
+static int cat_visit(void *ctx, const JournalEntry *e) {
+    Cat *c = ctx;
+    if (!selected(c->a, e)) return 0;
+    jb_raw(&c->out, e->rec.doc.text, e->rec.doc.len);
+    jb_raw(&c->out, "\n", 1);
+    if (c->out.len > (1 << 16) && lines_write(&c->out, stdout) != 0) c->write_error = 1;
+    return c->write_error;
+}
+
 static int cmd_cat(const Args *a) {
     JournalLog log;
-    int status = load(&log, a->path);
-    JsonBuf out = {0};
-    for (int i = 0; i < log.n; i++) {
-        const JournalEntry *e = &log.e[i];
-        if (!selected(a, e)) continue;
-        jb_raw(&out, e->rec.doc.text, e->rec.doc.len);
-        jb_raw(&out, "\n", 1);
-        if (out.len > (1 << 16) && lines_write(&out, stdout) != 0) break;
-    }
-    if (lines_write(&out, stdout) != 0 || fflush(stdout) != 0) {
+    Cat c = {.a = a};
+    int status = scan(&log, a->path, cat_visit, &c);
+    if (c.write_error || lines_write(&c.out, stdout) != 0 || fflush(stdout) != 0) {
         weprintf("error writing output");
         status = EXIT_USAGE;
     }
-    jb_free(&out);
+    jb_free(&c.out);
     journal_log_free(&log);
     return status;
 }
 
+// What `check` keeps: the kinds with their counts and the experiments, each in order of
+// first appearance.
+typedef struct {
+    StrMap kinds, experiments;
+    long *kind_count;       // (kinds.n)
+    int finished;
+} Check;
+
+static int check_visit(void *ctx, const JournalEntry *e) {
+    Check *c = ctx;
+    int added, k = strmap_intern_cstr(&c->kinds, e->kind, &added);
+    if (added) c->kind_count = xrealloc(c->kind_count, sizeof *c->kind_count * (size_t)c->kinds.n_cap), c->kind_count[k] = 0;
+    c->kind_count[k]++;
+    char *x = journal_entry_str(e, "experiment");
+    if (x) strmap_intern_cstr(&c->experiments, x, NULL);
+    free(x);
+    c->finished |= !strcmp(e->kind, "report");
+    return 0;
+}
+
 static int cmd_check(const Args *a) {
     JournalLog log;
-    int status = load(&log, a->path);
+    Check c = {0};
+    int status = scan(&log, a->path, check_visit, &c);
     JsonBuf b = {0};
     jb_raw(&b, "{", 1);
     jb_key(&b, "journal"), jb_cstr(&b, a->path);
     jb_key(&b, "records"), jb_int(&b, log.n);
     jb_key(&b, "kinds"), jb_raw(&b, "{", 1);
-    // Known kinds first (in schema order, only those present), then any others.
+    // The kinds this project writes first, then any others; each group in order of first
+    // appearance.
     for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; i < log.n; i++) {
-            const char *k = log.e[i].kind;
-            if (journal_kind_known(k) != (pass == 0)) continue;
-            int first = 1, count = 0;
-            for (int m = 0; m < log.n; m++) {
-                if (strcmp(log.e[m].kind, k)) continue;
-                if (m < i) first = 0;
-                count++;
-            }
-            if (first) jb_key(&b, k), jb_int(&b, count);
-        }
+        for (int k = 0; k < c.kinds.n; k++)
+            if (journal_kind_known(c.kinds.key[k]) == (pass == 0)) jb_key(&b, c.kinds.key[k]), jb_int(&b, c.kind_count[k]);
     jb_raw(&b, "}", 1);
     jb_key(&b, "experiments"), jb_raw(&b, "[", 1);
-    for (int i = 0; i < log.n; i++) {
-        char *x = journal_entry_str(&log.e[i], "experiment");
-        int first = x != NULL;
-        for (int m = 0; first && m < i; m++) first = !str_field_is(&log.e[m], "experiment", x);
-        if (first) jb_sep(&b), jb_cstr(&b, x);
-        free(x);
-    }
+    for (int x = 0; x < c.experiments.n; x++) jb_sep(&b), jb_cstr(&b, c.experiments.key[x]);
     jb_raw(&b, "]", 1);
-    int finished = 0;
-    for (int i = 0; i < log.n; i++) finished |= !strcmp(log.e[i].kind, "report");
-    jb_key(&b, "finished"), jb_puts(&b, finished ? "true" : "false");
+    jb_key(&b, "finished"), jb_puts(&b, c.finished ? "true" : "false");
     jb_key(&b, "invalid_lines"), jb_int(&b, log.n_issues - log.torn);
     jb_key(&b, "torn"), jb_puts(&b, log.torn ? "true" : "false");
     jb_raw(&b, "}\n", 2);
@@ -300,6 +316,9 @@ static int cmd_check(const Args *a) {
         status = EXIT_USAGE;
     }
     jb_free(&b);
+    strmap_free(&c.kinds);
+    strmap_free(&c.experiments);
+    free(c.kind_count);
     journal_log_free(&log);
     return status;
 }

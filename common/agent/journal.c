@@ -203,7 +203,10 @@ int journal_append_object(Journal *j, const char *kind, const char *obj, size_t 
 // ----------------------------------------------------------------------------- reading
 
 static JournalIssue *issue_add(JournalLog *log, long lineno, long long offset, const char *raw, size_t len) {
-    log->issues = xrealloc(log->issues, sizeof(JournalIssue) * (size_t)(log->n_issues + 1));
+    if (log->n_issues == log->issues_cap) {
+        log->issues_cap = log->issues_cap ? 2 * log->issues_cap : 16;
+        log->issues = xrealloc(log->issues, sizeof(JournalIssue) * (size_t)log->issues_cap);
+    }
     JournalIssue *is = &log->issues[log->n_issues++];
     memset(is, 0, sizeof *is);
     is->lineno = lineno;
@@ -213,27 +216,31 @@ static JournalIssue *issue_add(JournalLog *log, long lineno, long long offset, c
     return is;
 }
 
-// Parse one line; an entry when it is an object with a string "kind".  Returns 1 when an
-// entry was added, 0 otherwise (msg says why).
-static int entry_add(JournalLog *log, const char *line, size_t len, long lineno, long long offset, char *msg,
-                     size_t msglen) {
-    JournalEntry e = {.offset = offset};
+// Parse one line into e; 1 when it is an object with a string "kind" (the caller then owns
+// e->rec and e->kind), 0 otherwise (msg says why).
+static int entry_read(JournalEntry *e, const char *line, size_t len, long lineno, long long offset, char *msg,
+                      size_t msglen) {
+    *e = (JournalEntry){.offset = offset};
     char perr[96];
-    if (record_parse(&e.rec, line, len, lineno, perr, sizeof perr) != 0) {
-        record_free(&e.rec);
+    if (record_parse(&e->rec, line, len, lineno, perr, sizeof perr) != 0) {
+        record_free(&e->rec);
         snprintf(msg, msglen, "invalid JSON: %s", perr);
         return 0;
     }
     char *kind = NULL;
-    if (record_string(&e.rec, "kind", &kind, NULL, NULL, 0) != 1) {
-        record_free(&e.rec);
+    if (record_string(&e->rec, "kind", &kind, NULL, NULL, 0) != 1) {
+        record_free(&e->rec);
+        free(kind);
         snprintf(msg, msglen, "a JSON object without a string \"kind\"");
         return 0;
     }
-    e.kind = kind;
-    log->e = xrealloc(log->e, sizeof(JournalEntry) * (size_t)(log->n + 1));
-    log->e[log->n++] = e;
+    e->kind = kind;
     return 1;
+}
+
+static void entry_free(JournalEntry *e) {
+    record_free(&e->rec);
+    free((char *)e->kind);
 }
 
 static int is_blank(const char *p, size_t n) {
@@ -242,32 +249,41 @@ static int is_blank(const char *p, size_t n) {
     return 1;
 }
 
-// One line p[0..len) (without its '\n'; torn: the file ended before one).
-static void line_add(JournalLog *log, const char *p, size_t len, int torn, long lineno, long long offset) {
-    if (is_blank(p, len) && !(torn && len > 0)) return;   // blank lines are skipped silently
+// One line p[0..len) (without its '\n'; torn: the file ended before one), number lineno at
+// byte offset: 1 when it is a record (in *e, owned by the caller); an issue goes to
+// log->issues (raw pointing at p when keep_raw, else NULL).
+static int line_read(JournalLog *log, JournalEntry *e, const char *p, size_t len, int torn, long lineno,
+                     long long offset, int keep_raw) {
+    if (is_blank(p, len) && !(torn && len > 0)) return 0;   // blank lines are skipped silently
     size_t body = len > 0 && p[len - 1] == '\r' ? len - 1 : len;
     char msg[128] = "a blank line";
-    int ok = !is_blank(p, body) && entry_add(log, p, body, lineno, offset, msg, sizeof msg);
+    int ok = !is_blank(p, body) && entry_read(e, p, body, lineno, offset, msg, sizeof msg);
     if (torn) {
-        JournalIssue *is = issue_add(log, lineno, offset, p, len);
+        JournalIssue *is = issue_add(log, lineno, offset, keep_raw ? p : NULL, len);
         is->torn = 1;
         is->kept = ok;
         log->torn = 1;
         snprintf(is->msg, sizeof is->msg, "torn last line, %zu bytes without a newline (a crash or a full disk cut it); %s",
                  len, ok ? "a complete record, kept" : "skipped");
     } else if (!ok) {
-        JournalIssue *is = issue_add(log, lineno, offset, p, len);
+        JournalIssue *is = issue_add(log, lineno, offset, keep_raw ? p : NULL, len);
         snprintf(is->msg, sizeof is->msg, "%s; line skipped", msg);
     }
+    return ok;
 }
 
 static void parse_text(JournalLog *log) {
     const char *p = log->text, *end = log->text + log->len;
     long lineno = 0;
+    int cap = 0;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *stop = nl ? nl : end;
-        line_add(log, p, (size_t)(stop - p), nl == NULL, ++lineno, (long long)(p - log->text));
+        JournalEntry e;
+        if (line_read(log, &e, p, (size_t)(stop - p), nl == NULL, ++lineno, (long long)(p - log->text), 1)) {
+            if (log->n == cap) log->e = xrealloc(log->e, sizeof(JournalEntry) * (size_t)(cap = cap ? 2 * cap : 64));
+            log->e[log->n++] = e;
+        }
         p = nl ? nl + 1 : end;
     }
 }
@@ -293,11 +309,36 @@ int journal_load(JournalLog *log, const char *path, char *err, size_t errlen) {
     return 0;
 }
 
-void journal_log_free(JournalLog *log) {
-    for (int i = 0; i < log->n; i++) {
-        record_free(&log->e[i].rec);
-        free((char *)log->e[i].kind);
+int journal_scan(JournalLog *log, const char *path, JournalVisit visit, void *ctx, char *err, size_t errlen) {
+    memset(log, 0, sizeof *log);
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return fail(err, errlen, "cannot read journal %s: %s", path, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
+    long lineno = 0;
+    long long offset = 0;
+    int stop = 0;
+    while (!stop && (got = getdelim(&line, &cap, '\n', fp)) != -1) {
+        int torn = line[got - 1] != '\n';
+        size_t len = (size_t)got - !torn;
+        JournalEntry e;
+        if (line_read(log, &e, line, len, torn, ++lineno, offset, 0)) {
+            log->n++;
+            stop = visit(ctx, &e) != 0;
+            entry_free(&e);
+        }
+        offset += got;
     }
+    int rc = 0;
+    if (ferror(fp)) rc = fail(err, errlen, "cannot read journal %s: %s", path, strerror(errno));
+    free(line);
+    fclose(fp);
+    return rc;
+}
+
+void journal_log_free(JournalLog *log) {
+    for (int i = 0; log->e && i < log->n; i++) entry_free(&log->e[i]);
     free(log->e);
     free(log->issues);
     free(log->text);

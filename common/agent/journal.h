@@ -128,7 +128,7 @@ typedef struct {
     JournalEntry *e;        // (n) the records, in file order
     int n;
     JournalIssue *issues;   // (n_issues) invalid and torn lines, in file order
-    int n_issues;
+    int n_issues, issues_cap;
     int torn;               // 1 when the file ends in a torn line
 } JournalLog;
 
@@ -139,6 +139,17 @@ int journal_load(JournalLog *log, const char *path, char *err, size_t errlen);
 // The same on a buffer (copied); for tests and stdin.
 int journal_parse(JournalLog *log, const char *text, size_t len);
 void journal_log_free(JournalLog *log);
+
+// Read the journal at path one line at a time, keeping no record: visit(ctx, e) sees each
+// record in file order (e and what it points to live only during the call; a non-zero
+// return stops the scan).  Memory is one line, not the file: `journal check` and `cat`
+// read journals of any length this way.  log gets what journal_load would give but the
+// records: n (the records visited), the issues (with raw = NULL: their text is gone;
+// len, lineno, offset, torn, kept and msg as journal_load has them) and torn; e and text
+// stay NULL.  0, or -1 with a message in err when the file cannot be opened or
+// read.  Free log with journal_log_free in either case.
+typedef int (*JournalVisit)(void *ctx, const JournalEntry *e);
+int journal_scan(JournalLog *log, const char *path, JournalVisit visit, void *ctx, char *err, size_t errlen);
 
 // A view of log without superseded results: of the "result" records with the same
 // (experiment, tool, id, layers, position, label, patch_hook, layer, head, lens_depth) —
