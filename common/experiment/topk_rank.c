@@ -10,19 +10,49 @@
 // Is a ranked before b?  Larger value first, then lower id.
 static int ranks_before(const float *v, int a, int b) { return v[a] > v[b] || (v[a] == v[b] && a < b); }
 
+// ids[0..n) as a binary heap whose root ranks last: every parent ranks after its children.
+static void heap_sift_down(const float *v, int *ids, int n, int at) {
+    for (;;) {
+        int worst = at, l = 2 * at + 1, r = l + 1;
+        if (l < n && ranks_before(v, ids[worst], ids[l])) worst = l;
+        if (r < n && ranks_before(v, ids[worst], ids[r])) worst = r;
+        if (worst == at) return;
+        int t = ids[at];
+        ids[at] = ids[worst];
+        ids[worst] = t;
+        at = worst;
+    }
+}
+
+static void heap_push(const float *v, int *ids, int n, int id) {
+    int at = n;
+    while (at > 0 && ranks_before(v, ids[(at - 1) / 2], id)) {   // the parent ranks before id: id goes up
+        ids[at] = ids[(at - 1) / 2];
+        at = (at - 1) / 2;
+    }
+    ids[at] = id;
+}
+
 int topk_indices(const float *v, int V, int k, int *ids) {
     if (k > V) k = V;
+    if (k <= 0) return 0;
     int n = 0;
-    // Insertion into a sorted list of k: O(V k) worst case, O(V) in practice for small k.
+    // A heap of the best k seen so far, its root the one that ranks last: a token that
+    // does not beat the root costs one comparison, one that does log k — O(V log k).
     for (int i = 0; i < V; i++) {
         if (isnan(v[i])) continue;
-        if (n == k && !ranks_before(v, i, ids[n - 1])) continue;
-        int j = n < k ? n++ : k - 1;
-        while (j > 0 && ranks_before(v, i, ids[j - 1])) {
-            ids[j] = ids[j - 1];
-            j--;
+        if (n < k) heap_push(v, ids, n++, i);
+        else if (ranks_before(v, i, ids[0])) {
+            ids[0] = i;
+            heap_sift_down(v, ids, n, 0);
         }
-        ids[j] = i;
+    }
+    // Heapsort: the root (the last in rank) goes to the end, so ids ends up best first.
+    for (int m = n - 1; m > 0; m--) {
+        int t = ids[0];
+        ids[0] = ids[m];
+        ids[m] = t;
+        heap_sift_down(v, ids, m, 0);
     }
     return n;
 }
@@ -40,12 +70,14 @@ void topk_changes(const float *lp, const float *ref, int V, int cand, int k, Tok
     int na = topk_indices(lp, V, cand, ids);
     int nb = topk_indices(ref, V, cand, ids + na);
     TokenChange *all = xmalloc(sizeof(TokenChange) * (size_t)(na + nb ? na + nb : 1));
+    unsigned char *taken = xcalloc((size_t)(V > 0 ? V : 1), 1);   // the union, without repeats, in O(V)
     int n = 0;
-    for (int i = 0; i < na + nb; i++) {
-        int dup = 0;
-        for (int j = 0; j < n && !dup; j++) dup = all[j].id == ids[i];
-        if (!dup) all[n++] = (TokenChange){ids[i], lp[ids[i]] - ref[ids[i]]};
-    }
+    for (int i = 0; i < na + nb; i++)
+        if (!taken[ids[i]]) {
+            taken[ids[i]] = 1;
+            all[n++] = (TokenChange){ids[i], lp[ids[i]] - ref[ids[i]]};
+        }
+    free(taken);
     qsort(all, (size_t)n, sizeof *all, by_delta_desc);
     *n_rose = *n_fell = 0;
     for (int i = 0; i < n && *n_rose < k && all[i].delta > 0; i++) rose[(*n_rose)++] = all[i];
