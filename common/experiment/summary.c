@@ -8,9 +8,30 @@
 #include "base/tool.h"
 #include "base/util.h"
 
+// The key of group (task, label) in s->index: the two C strings joined by a NUL byte.
+static char *group_key(const char *task, const char *label, size_t *len) {
+    size_t nt = strlen(task), nl = strlen(label);
+    char *k = xmalloc(nt + nl + 2);
+    memcpy(k, task, nt + 1);
+    memcpy(k + nt + 1, label, nl + 1);
+    *len = nt + 1 + nl;
+    return k;
+}
+
+static const SummaryGroup *group_find(const Summary *s, const char *task, const char *label) {
+    size_t len;
+    char *k = group_key(task, label, &len);
+    int i = strmap_find(&s->index, k, len);
+    free(k);
+    return i >= 0 ? &s->g[i] : NULL;
+}
+
 static SummaryGroup *group_for(Summary *s, const char *task, const char *label) {
-    for (int i = 0; i < s->n; i++)
-        if (!strcmp(s->g[i].task, task) && !strcmp(s->g[i].label, label)) return &s->g[i];
+    size_t len;
+    char *k = group_key(task, label, &len);
+    int added, i = strmap_intern(&s->index, k, len, &added);
+    free(k);
+    if (!added) return &s->g[i];
     if (s->n == s->cap) s->g = xrealloc(s->g, sizeof(SummaryGroup) * (size_t)(s->cap = s->cap ? 2 * s->cap : 16));
     SummaryGroup *g = &s->g[s->n++];
     memset(g, 0, sizeof *g);
@@ -19,16 +40,28 @@ static SummaryGroup *group_for(Summary *s, const char *task, const char *label) 
     return g;
 }
 
+// The fields summary_add reads besides answer_loss, type-checked like every tool's input.
+static int read_fields(const Record *r, char **task, char **label, int *exact, char *err, size_t errlen) {
+    int *layers = NULL, n_layers;
+    int ok = record_string(r, "task", task, NULL, err, errlen) >= 0 && record_string(r, "label", label, NULL, err, errlen) >= 0 &&
+             record_bool(r, "answer_exact", exact, err, errlen) >= 0 &&
+             record_int_array(r, "layers", &layers, &n_layers, err, errlen) >= 0;
+    free(layers);
+    return ok ? 0 : -1;
+}
+
 int summary_add(Summary *s, const Record *r, char *err, size_t errlen) {
     double loss;
     int got = record_double(r, "answer_loss", &loss, err, errlen);
     if (got <= 0) return got == 0 ? fail(err, errlen, "missing \"answer_loss\" (run scoreloss first)") : -1;
     char *task = NULL, *label = NULL;
-    record_string(r, "task", &task, NULL, NULL, 0);
-    record_string(r, "label", &label, NULL, NULL, 0);
-    SummaryGroup *g = group_for(s, task ? task : "", label ? label : "");
     int exact = 0;
-    record_bool(r, "answer_exact", &exact, NULL, 0);
+    if (read_fields(r, &task, &label, &exact, err, errlen) != 0) {
+        free(task);
+        free(label);
+        return -1;
+    }
+    SummaryGroup *g = group_for(s, task ? task : "", label ? label : "");
     int li = json_obj_get(&r->doc, 0, "layers");
     if (!g->layers_json && li >= 0) {
         size_t len;
@@ -44,11 +77,7 @@ int summary_add(Summary *s, const Record *r, char *err, size_t errlen) {
     return 0;
 }
 
-const SummaryGroup *summary_intact(const Summary *s, const char *task) {
-    for (int i = 0; i < s->n; i++)
-        if (!strcmp(s->g[i].task, task) && !strcmp(s->g[i].label, "intact")) return &s->g[i];
-    return NULL;
-}
+const SummaryGroup *summary_intact(const Summary *s, const char *task) { return group_find(s, task, "intact"); }
 
 SummaryStats summary_stats(const Summary *s, const SummaryGroup *g) {
     SummaryStats st = {0};
@@ -72,6 +101,7 @@ void summary_free(Summary *s) {
         free(s->g[i].layers_json);
     }
     free(s->g);
+    strmap_free(&s->index);
     memset(s, 0, sizeof *s);
 }
 
