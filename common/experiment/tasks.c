@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/strmap.h"
 #include "base/util.h"
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -693,7 +694,8 @@ static int parse_item(const JsonDoc *d, int ex, TaskItem *it, const char **why) 
 }
 
 // Task ti (token obj) into *t; -1 (problem recorded, nothing kept) when not valid.
-static int parse_task(TaskSet *set, const JsonDoc *d, int obj, int ti, TaskInfo *t) {
+// `names` holds the names of the tasks accepted before it (a duplicate is not valid).
+static int parse_task(TaskSet *set, const JsonDoc *d, int obj, int ti, TaskInfo *t, const StrMap *names) {
     memset(t, 0, sizeof *t);
     if (json_type(d, obj) != JSMN_OBJECT) {
         add_problem(set, "task %d: not an object", ti);
@@ -710,7 +712,7 @@ static int parse_task(TaskSet *set, const JsonDoc *d, int obj, int ti, TaskInfo 
     const char *why = NULL;
     char *desc = NULL;
     int ex = json_obj_get(d, obj, "examples"), eq = json_obj_get(d, obj, "eval_questions");
-    if (tasks_find_in(set->tasks, set->n, name)) why = "a task of this name came before";
+    if (strmap_find_cstr(names, name) >= 0) why = "a task of this name came before";
     else if (member_string(d, obj, "description", &desc) < 0) why = "\"description\" is not a string";
     else if (json_type(d, ex) != JSMN_ARRAY) why = "\"examples\" missing or not an array";
     else if (eq >= 0 && !json_is_null(d, eq) && json_type(d, eq) != JSMN_ARRAY)
@@ -768,7 +770,7 @@ static char *raw_copy(const JsonDoc *d, int v) {
 }
 
 // Append one record (line lineno, already parsed) to its task in *tasks.
-static void record_gather(TaskSet *set, const JsonDoc *d, long lineno, RecordTask **tasks, int *n) {
+static void record_gather(TaskSet *set, const JsonDoc *d, long lineno, RecordTask **tasks, int *n, StrMap *names) {
     int err_v = json_obj_get(d, 0, "error");
     if (err_v >= 0 && !json_is_null(d, err_v)) {
         add_problem(set, "line %ld: the record carries an \"error\"", lineno);
@@ -793,10 +795,9 @@ static void record_gather(TaskSet *set, const JsonDoc *d, long lineno, RecordTas
         free(name);
         return;
     }
-    int k = 0;
-    while (k < *n && strcmp((*tasks)[k].name, name) != 0) k++;
-    if (k == *n) {
-        *tasks = xrealloc(*tasks, (size_t)(*n + 1) * sizeof **tasks);
+    int added, k = strmap_intern_cstr(names, name, &added);   // task k is entry k
+    if (added) {
+        if ((*n & (*n - 1)) == 0) *tasks = xrealloc(*tasks, (size_t)(*n ? 2 * *n : 1) * sizeof **tasks);   // n a power of two: double
         memset(&(*tasks)[k], 0, sizeof **tasks);
         (*tasks)[k].name = name;
         (*n)++;
@@ -832,6 +833,7 @@ static void record_gather(TaskSet *set, const JsonDoc *d, long lineno, RecordTas
 static void records_to_list(TaskSet *set, const char *text, size_t len, JsonBuf *list) {
     RecordTask *tasks = NULL;
     int n = 0;
+    StrMap names = {0};   // task name -> its number in tasks
     long lineno = 0;
     for (size_t i = 0; i < len;) {
         const char *nl = memchr(text + i, '\n', len - i);
@@ -849,7 +851,7 @@ static void records_to_list(TaskSet *set, const char *text, size_t len, JsonBuf 
         if (json_parse(&d, line, ll, jerr, sizeof jerr) != 0 || json_type(&d, 0) != JSMN_OBJECT)
             add_problem(set, "line %ld: not a JSON object", lineno);
         else
-            record_gather(set, &d, lineno, &tasks, &n);
+            record_gather(set, &d, lineno, &tasks, &n, &names);
         json_free(&d);
     }
     jb_puts(list, "[");
@@ -877,6 +879,7 @@ static void records_to_list(TaskSet *set, const char *text, size_t len, JsonBuf 
     }
     jb_puts(list, "]");
     free(tasks);
+    strmap_free(&names);
 }
 
 // Is the first line of text a JSON object with a "prompt" member (an example record)?
@@ -904,8 +907,10 @@ static int list_parse(TaskSet *set, const char *text, size_t len, char *err, siz
     }
     int n = json_size(&d, 0);
     set->tasks = xcalloc((size_t)n + 1, sizeof *set->tasks);
+    StrMap names = {0};
     for (int i = 0, v = 1; i < n; i++, v = json_skip(&d, v))
-        if (parse_task(set, &d, v, i, &set->tasks[set->n]) == 0) set->n++;
+        if (parse_task(set, &d, v, i, &set->tasks[set->n], &names) == 0) strmap_intern_cstr(&names, set->tasks[set->n++].name, NULL);
+    strmap_free(&names);
     json_free(&d);
     return 0;
 }
