@@ -9,6 +9,7 @@
 #include "experiment/layers.h"
 #include "io/plot.h"
 #include "experiment/summary.h"
+#include "base/strmap.h"
 #include "base/util.h"
 
 void report_options_default(ReportOptions *o) {
@@ -310,24 +311,44 @@ static void write_tasks(JsonBuf *md, const JournalLog *log) {
 
 // ----------------------------------------------------------------------------- experiments
 
-// Names of the experiments, in order of first appearance among the results (malloc'd).
-static int experiment_names(const JournalLog *log, char ***out) {
-    char **names = NULL;
-    int n = 0;
-    for (int i = 0; i < log->n; i++) {
-        if (strcmp(log->e[i].kind, "result")) continue;
-        char *x = str_field(&log->e[i], "experiment");
-        int seen = !x;
-        for (int k = 0; k < n && !seen; k++) seen = !strcmp(names[k], x);
-        if (seen) {
-            free(x);
-            continue;
-        }
-        names = xrealloc(names, sizeof(char *) * (size_t)(n + 1));
-        names[n++] = x;
+// The experiments, in order of first appearance among the results, and for each a view of
+// the log holding only its records (every kind whose "experiment" is its name), in file
+// order.  The per-experiment sections read their experiment's view, so that the report
+// reads each record a fixed number of times, however many experiments there are.
+typedef struct {
+    StrMap names;           // experiment name -> its number (key[k] is the name)
+    JournalLog *logs;       // (names.n) views of the log; their entries are copies
+} ExperimentIndex;
+
+// The number of the experiment entry e belongs to, or -1.  Results alone add experiments.
+static int experiment_of(StrMap *names, const JournalEntry *e, int add) {
+    char *x = str_field(e, "experiment");
+    int k = !x ? -1 : add ? strmap_intern_cstr(names, x, NULL) : strmap_find_cstr(names, x);
+    free(x);
+    return k;
+}
+
+static void experiments_index(ExperimentIndex *xi, const JournalLog *log) {
+    memset(xi, 0, sizeof *xi);
+    int *which = xmalloc(sizeof(int) * (size_t)(log->n ? log->n : 1));
+    for (int i = 0; i < log->n; i++)
+        if (!strcmp(log->e[i].kind, "result")) experiment_of(&xi->names, &log->e[i], 1);
+    xi->logs = xcalloc((size_t)xi->names.n + 1, sizeof *xi->logs);
+    for (int i = 0; i < log->n; i++)
+        if ((which[i] = experiment_of(&xi->names, &log->e[i], 0)) >= 0) xi->logs[which[i]].n++;
+    for (int k = 0; k < xi->names.n; k++) {
+        xi->logs[k].e = xmalloc(sizeof(JournalEntry) * (size_t)xi->logs[k].n);
+        xi->logs[k].n = 0;
     }
-    *out = names;
-    return n;
+    for (int i = 0; i < log->n; i++)
+        if (which[i] >= 0) xi->logs[which[i]].e[xi->logs[which[i]].n++] = log->e[i];
+    free(which);
+}
+
+static void experiments_free(ExperimentIndex *xi) {
+    for (int k = 0; k < xi->names.n; k++) free(xi->logs[k].e);
+    free(xi->logs);
+    strmap_free(&xi->names);
 }
 
 // The scoreloss results of experiment x aggregated as `scoreloss --summary` does.
@@ -697,18 +718,16 @@ static void write_experiment(JsonBuf *md, const JournalLog *log, const char *x, 
 
 // Scoreloss results of every experiment that has a label "PREFIX N", restricted to the
 // labels "intact" and "PREFIX N", aggregated per (task, label).
-static void summarize_sweep(Summary *s, const JournalLog *log, const char *prefix) {
+static void summarize_sweep(Summary *s, const JournalLog *log, const ExperimentIndex *xi, const char *prefix) {
     memset(s, 0, sizeof *s);
-    char **names;
-    int nx = experiment_names(log, &names);
-    char *use = xcalloc((size_t)nx + 1, 1);
+    StrMap *names = (StrMap *)&xi->names;   // looked up only (experiment_of with add = 0)
+    char *use = xcalloc((size_t)names->n + 1, 1);
     for (int i = 0; i < log->n; i++) {
         const JournalEntry *e = &log->e[i];
         if (strcmp(e->kind, "result") || !str_field_is(e, "tool", "scoreloss")) continue;
         char *label = str_field(e, "label");
-        int n;
-        if (label && label_number(label, prefix, &n))
-            for (int k = 0; k < nx; k++) use[k] |= str_field_is(e, "experiment", names[k]);
+        int n, k;
+        if (label && label_number(label, prefix, &n) && (k = experiment_of(names, e, 0)) >= 0) use[k] = 1;
         free(label);
     }
     char err[128];
@@ -717,15 +736,12 @@ static void summarize_sweep(Summary *s, const JournalLog *log, const char *prefi
         if (strcmp(e->kind, "result") || !str_field_is(e, "tool", "scoreloss") || record_has(&e->rec, "error") ||
             record_has(&e->rec, "patch_effect"))
             continue;
-        int in = 0;
-        for (int k = 0; k < nx; k++) in |= use[k] && str_field_is(e, "experiment", names[k]);
+        int k = experiment_of(names, e, 0), in = k >= 0 && use[k];
         char *label = str_field(e, "label");
         int n;
         if (in && label && (!strcmp(label, "intact") || label_number(label, prefix, &n))) summary_add(s, &e->rec, err, sizeof err);
         free(label);
     }
-    for (int k = 0; k < nx; k++) free(names[k]);
-    free(names);
     free(use);
 }
 
@@ -754,6 +770,7 @@ typedef struct {
     const ReportOptions *opt;
     ReportStatus *st;
     JsonBuf *md;
+    const ExperimentIndex *xi;
 } PlotCtx;
 
 static void plot_done(PlotCtx *c, int rc, const char *err, const char *file, const char *alt) {
@@ -773,7 +790,7 @@ static void plot_done(PlotCtx *c, int rc, const char *err, const char *file, con
 
 static void plot_drop_last(PlotCtx *c, const JournalLog *log) {
     Summary s;
-    summarize_sweep(&s, log, "first ");
+    summarize_sweep(&s, log, c->xi, "first ");
     const char **tasks = xcalloc((size_t)s.n + 1, sizeof(char *));
     int nt = distinct_tasks(&s, tasks);
     if (nt) {
@@ -818,7 +835,7 @@ static void plot_drop_last(PlotCtx *c, const JournalLog *log) {
 
 static void plot_skip_one(PlotCtx *c, const JournalLog *log) {
     Summary s;
-    summarize_sweep(&s, log, "skip ");
+    summarize_sweep(&s, log, c->xi, "skip ");
     const char **tasks = xcalloc((size_t)s.n + 1, sizeof(char *));
     int nt = distinct_tasks(&s, tasks), nb = 0, n;
     for (int g = 0; g < s.n; g++)
@@ -851,12 +868,12 @@ static char *block_label(int l) {
 
 // A heatmap per patch sweep (experiment, task, hook): blocks (the last at the top) x
 // positions or heads, the mean normalised effect.  Files patch_1.svg, patch_2.svg, ...
-static void plot_patching(PlotCtx *c, const JournalLog *log) {
-    char **names;
-    int nx = experiment_names(log, &names), n_plot = 0;
+static void plot_patching(PlotCtx *c) {
+    const char *const *names = (const char *const *)c->xi->names.key;
+    int nx = c->xi->names.n, n_plot = 0;
     for (int x = 0; x < nx; x++) {
         PatchGrids gs;
-        patch_grids_collect(&gs, log, names[x]);
+        patch_grids_collect(&gs, &c->xi->logs[x], names[x]);
         for (int k = 0; k < gs.n; k++) {
             const PatchGrid *g = &gs.g[k];
             int ny = 0;
@@ -886,15 +903,14 @@ static void plot_patching(PlotCtx *c, const JournalLog *log) {
             free(z);
         }
         patch_grids_free(&gs);
-        free(names[x]);
     }
-    free(names);
 }
 
-static void write_plots(JsonBuf *md, const JournalLog *log, const ReportOptions *opt, ReportStatus *st) {
+static void write_plots(JsonBuf *md, const JournalLog *log, const ExperimentIndex *xi, const ReportOptions *opt,
+                        ReportStatus *st) {
     if (!opt->plot_dir) return;
     JsonBuf body = {0};
-    PlotCtx c = {opt, st, &body};
+    PlotCtx c = {opt, st, &body, xi};
     int made_dir = mkdir_p(opt->plot_dir) == 0;
     if (!made_dir) {
         st->plot_errors++;
@@ -902,7 +918,7 @@ static void write_plots(JsonBuf *md, const JournalLog *log, const ReportOptions 
     } else {
         plot_drop_last(&c, log);
         plot_skip_one(&c, log);
-        plot_patching(&c, log);
+        plot_patching(&c);
     }
     if (body.len) {
         jb_puts(md, "## Plots\n\n");
@@ -965,14 +981,11 @@ void report_render(const JournalLog *full, const ReportOptions *opt, JsonBuf *md
     const JournalLog *log = &latest;
     write_header(md, full);   // counts the records as they are in the file
     write_tasks(md, log);
-    char **names;
-    int nx = experiment_names(log, &names);
-    for (int k = 0; k < nx; k++) {
-        write_experiment(md, log, names[k], opt);
-        free(names[k]);
-    }
-    free(names);
-    write_plots(md, log, opt, st);
+    ExperimentIndex xi;
+    experiments_index(&xi, log);
+    for (int k = 0; k < xi.names.n; k++) write_experiment(md, &xi.logs[k], xi.names.key[k], opt);
+    write_plots(md, log, &xi, opt, st);
+    experiments_free(&xi);
     write_notes(md, log);
     write_results(md, log);
     journal_view_free(&latest);
