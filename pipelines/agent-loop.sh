@@ -22,7 +22,10 @@
 # example, configuration), so completed results are never lost or double-counted.  The
 # first step of a run passes agentstep --new-run: an experiment the last run was cut off
 # in is re-run without counting the cut-off run as one of its attempts or as a step.
-# One loop per journal at a time.
+# One loop per journal at a time, enforced: the loop holds the journal's writer lock
+# (flock on the journal, fd 9, inherited by every tool it runs; docs/journal.md) from start
+# to end; a second loop on the same journal exits at once (exit 2), naming the first's
+# pid.  The kernel drops the lock of a killed loop, so a resumed run finds it free.
 #
 # Exit status: 0 report written; 2 usage or a tool/system failure; 5 the LLM gave no
 # valid action (see the journal's llm records).
@@ -64,6 +67,12 @@ step_args=(--journal "$journal" --max-steps "$max_steps" --examples "$examples")
 [ -n "$tasks" ] && step_args+=(--tasks "$tasks")
 [ -n "$planner" ] && step_args+=(--planner "$planner")
 [ -n "$llm_model" ] && step_args+=(--llm-model "$llm_model")
+
+# The writer lock, for this shell and every child (journal append and agentstep use it
+# through AUTOINTERP_JOURNAL_LOCK_FD).  Taken before anything is read or written.
+exec 9>>"$journal" || die "cannot open $journal"
+"$BIN/journal" lock --journal "$journal" --fd 9 --pid $$ || exit 2
+export AUTOINTERP_JOURNAL_LOCK_FD=9
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/agent-loop.XXXXXX") || die "cannot make a scratch directory"
 trap 'rm -rf "$work"' EXIT

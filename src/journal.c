@@ -2,9 +2,12 @@
 //   journal append --journal FILE --kind KIND [--experiment NAME] [--tool TOOL]
 //   journal cat    --journal FILE [--kind K]... [--experiment NAME] [--task NAME]
 //   journal check  --journal FILE
+//   journal lock   --journal FILE --fd N [--pid PID]
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent/journal.h"
 #include "base/strmap.h"
@@ -15,7 +18,8 @@ static const char usage_short[] =
     "usage: journal append --journal FILE --kind KIND [--experiment NAME] [--tool TOOL]\n"
     "                      [--fsync] [-q] < records.ndjson\n"
     "       journal cat    --journal FILE [--kind KIND]... [--experiment NAME] [--task NAME]\n"
-    "       journal check  --journal FILE\n";
+    "       journal check  --journal FILE\n"
+    "       journal lock   --journal FILE --fd N [--pid PID]\n";
 
 static const char usage_long[] =
     "append: wrap every input record as a journal record of KIND (meta, task, result, note,\n"
@@ -28,13 +32,20 @@ static const char usage_long[] =
     "cat:    print the journal's records (raw lines), filtered; torn and invalid lines\n"
     "        are reported on stderr\n"
     "check:  one JSON line: records per kind, experiments, invalid and torn lines\n"
+    "lock:   take the journal's writer lock through descriptor N, open on FILE and\n"
+    "        inherited from the caller (a shell: exec 9>>FILE), for the caller and its\n"
+    "        children; PID (default: the caller's) is named to a second writer.  Exits 2\n"
+    "        at once, naming the holder's pid, when another process holds it.\n"
+    "        append takes the lock itself (or uses $AUTOINTERP_JOURNAL_LOCK_FD's).\n"
     "\n"
-    "Exit status: 0 ok; 2 usage or system error (the journal cannot be written or read);\n"
+    "Exit status: 0 ok; 2 usage or system error (the journal cannot be written or read,\n"
+    "or another writer holds its lock);\n"
     "5 bad input: a record that is not JSON or lacks its kind's fields (append), a torn\n"
     "or invalid line in the journal (cat, check).\n";
 
 typedef struct {
     const char *cmd, *path, *experiment, *tool, *task;
+    long fd, pid;           // lock: --fd, --pid (-1: not given)
     const char **kinds;     // (n_kinds) --kind values
     int n_kinds;
     int fsync, quiet;
@@ -47,24 +58,34 @@ static void usage_error(const char *fmt, const char *arg) {
     exit(EXIT_USAGE);
 }
 
+static long number_arg(const char *s, const char *opt) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 0 || v > 2147483647L) usage_error("%s needs a whole number", opt);
+    return v;
+}
+
 static void parse_args(Args *a, int argc, char **argv) {
-    enum { OPT_JOURNAL = 256, OPT_KIND, OPT_EXPERIMENT, OPT_TOOL, OPT_TASK, OPT_FSYNC };
+    enum { OPT_JOURNAL = 256, OPT_KIND, OPT_EXPERIMENT, OPT_TOOL, OPT_TASK, OPT_FSYNC, OPT_FD, OPT_PID };
     static const struct option longopts[] = {
         {"journal", required_argument, NULL, OPT_JOURNAL}, {"kind", required_argument, NULL, OPT_KIND},
         {"experiment", required_argument, NULL, OPT_EXPERIMENT}, {"tool", required_argument, NULL, OPT_TOOL},
         {"task", required_argument, NULL, OPT_TASK},       {"fsync", no_argument, NULL, OPT_FSYNC},
         {"quiet", no_argument, NULL, 'q'},                 {"help", no_argument, NULL, 'h'},
+        {"fd", required_argument, NULL, OPT_FD},           {"pid", required_argument, NULL, OPT_PID},
         {NULL, 0, NULL, 0},
     };
     memset(a, 0, sizeof *a);
+    a->fd = a->pid = -1;
     if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
         printf("%s\n%s", usage_short, usage_long);
         exit(0);
     }
     if (argc < 2 || argv[1][0] == '-') usage_error("%s", "a command is needed: append, cat or check");
     a->cmd = argv[1];
-    if (strcmp(a->cmd, "append") && strcmp(a->cmd, "cat") && strcmp(a->cmd, "check"))
-        usage_error("unknown command '%s' (append, cat, check)", a->cmd);
+    if (strcmp(a->cmd, "append") && strcmp(a->cmd, "cat") && strcmp(a->cmd, "check") && strcmp(a->cmd, "lock"))
+        usage_error("unknown command '%s' (append, cat, check, lock)", a->cmd);
     opterr = 0;
     optind = 2;
     int c;
@@ -81,6 +102,8 @@ static void parse_args(Args *a, int argc, char **argv) {
         case OPT_TASK: a->task = optarg; break;
         case OPT_FSYNC: a->fsync = 1; break;
         case 'q': a->quiet = 1; break;
+        case OPT_FD: a->fd = number_arg(optarg, "--fd"); break;
+        case OPT_PID: a->pid = number_arg(optarg, "--pid"); break;
         case 'h': printf("%s\n%s", usage_short, usage_long); exit(0);
         case ':': usage_error("option '%s' needs a value", argv[optind - 1]); break;
         default: {
@@ -91,6 +114,7 @@ static void parse_args(Args *a, int argc, char **argv) {
     }
     if (optind < argc) usage_error("unexpected argument '%s'", argv[optind]);
     if (!a->path) usage_error("%s", "--journal FILE is needed");
+    if (!strcmp(a->cmd, "lock") && a->fd < 0) usage_error("%s", "lock needs --fd N");
     if (!strcmp(a->cmd, "append")) {
         if (a->n_kinds != 1) usage_error("%s", "append needs exactly one --kind");
         if (!strcmp(a->kinds[0], "result") && (!a->experiment || !a->tool))
@@ -323,11 +347,23 @@ static int cmd_check(const Args *a) {
     return status;
 }
 
+// ----------------------------------------------------------------------------- lock
+
+static int cmd_lock(const Args *a) {
+    char err[512];
+    long pid = a->pid > 0 ? a->pid : (long)getppid();
+    if (journal_lock_fd((int)a->fd, a->path, pid, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     util_set_progname(argv[0]);
     Args a;
     parse_args(&a, argc, argv);
-    int status = !strcmp(a.cmd, "append") ? cmd_append(&a) : !strcmp(a.cmd, "cat") ? cmd_cat(&a) : cmd_check(&a);
+    int status = !strcmp(a.cmd, "append") ? cmd_append(&a)
+                 : !strcmp(a.cmd, "cat")  ? cmd_cat(&a)
+                 : !strcmp(a.cmd, "lock") ? cmd_lock(&a)
+                                          : cmd_check(&a);
     free(a.kinds);
     return status;
 }

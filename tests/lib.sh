@@ -110,6 +110,11 @@ print(eval(sys.argv[2]))' "$1" "$2"
 # (setsid), so that group_kill reaches every process it starts.  Sets GPID.
 group_start() { setsid "$@" & GPID=$!; }
 # group_kill: SIGKILL to every process of that group (`kill -9 -PGID`: dash's kill takes
-# no `--`), then waits for CMD.  Sets GST: 137 when the kill ended it, else its own exit
-# status (it had ended before).
-group_kill() { kill -9 "-$GPID" 2>/dev/null; wait "$GPID" 2>/dev/null; GST=$?; }
+# no `--`), then waits for CMD, and (up to 5 s) until no process of the group is left —
+# only then has the kernel dropped what they held (a journal's writer lock).  Sets GST:
+# 137 when the kill ended it, else its own exit status (it had ended before).
+group_kill() {
+  kill -9 "-$GPID" 2>/dev/null; wait "$GPID" 2>/dev/null; GST=$?
+  _i=0
+  while pgrep -g "$GPID" > /dev/null 2>&1 && [ $_i -lt 500 ]; do sleep 0.01; _i=$((_i + 1)); done
+}

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +45,86 @@ void journal_time(char *out, size_t outlen) {
 
 // ----------------------------------------------------------------------------- writing
 
+// ----------------------------------------------------------------------------- the writer lock
+
+static char *lock_info_path(const char *path) { return xasprintf("%s.lock", path); }
+
+long journal_lock_holder(const char *path) {
+    char *info = lock_info_path(path);
+    FILE *fp = fopen(info, "r");
+    free(info);
+    long pid = -1;
+    if (fp) {
+        if (fscanf(fp, "%ld", &pid) != 1 || pid <= 0) pid = -1;
+        fclose(fp);
+    }
+    return pid;
+}
+
+static int lock_busy(const char *path, char *err, size_t errlen) {
+    long pid = journal_lock_holder(path);
+    if (pid > 0)
+        return fail(err, errlen, "journal %s is in use: process %ld holds its writer lock (one writer per journal)", path, pid);
+    return fail(err, errlen, "journal %s is in use: another process holds its writer lock (one writer per journal)", path);
+}
+
+// Record pid as the holder in PATH.lock (for the message a second writer gets; the lock
+// itself is the flock on the journal).  Best effort: a failure only loses the pid.
+static void lock_info_write(const char *path, long pid) {
+    char *info = lock_info_path(path);
+    int fd = open(info, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    free(info);
+    if (fd < 0) return;
+    char text[32];
+    int n = snprintf(text, sizeof text, "%ld\n", pid);
+    if (write(fd, text, (size_t)n) != n) { /* best effort */ }
+    close(fd);
+}
+
+static int same_file(int fd, const struct stat *st) {
+    struct stat other;
+    return fstat(fd, &other) == 0 && other.st_dev == st->st_dev && other.st_ino == st->st_ino;
+}
+
+int journal_lock_fd(int fd, const char *path, long pid, char *err, size_t errlen) {
+    struct stat st;
+    if (stat(path, &st) != 0) return fail(err, errlen, "cannot lock journal %s: %s", path, strerror(errno));
+    if (!same_file(fd, &st)) return fail(err, errlen, "cannot lock journal %s: descriptor %d is another file", path, fd);
+    int rc;
+    do rc = flock(fd, LOCK_EX | LOCK_NB);
+    while (rc != 0 && errno == EINTR);
+    if (rc != 0) return errno == EWOULDBLOCK ? lock_busy(path, err, errlen)
+                                              : fail(err, errlen, "cannot lock journal %s: %s", path, strerror(errno));
+    lock_info_write(path, pid);
+    return 0;
+}
+
+// The writer lock for j (its fd open on the regular file st): the lock an ancestor holds
+// on the descriptor $AUTOINTERP_JOURNAL_LOCK_FD when that is this file, else a lock
+// of its own.
+static int lock_take(Journal *j, const struct stat *st, char *err, size_t errlen) {
+    const char *env = getenv(JOURNAL_LOCK_FD_ENV);
+    char *end;
+    long fd = env && *env ? strtol(env, &end, 10) : -1;
+    int rc;
+    if (fd >= 0 && fd < 65536 && env && *end == '\0' && fd != j->fd && same_file((int)fd, st)) {
+        // The open file description behind fd holds the lock (or nobody does, and then it
+        // takes it): flock on it succeeds.  Anyone else's lock makes it fail.
+        do rc = flock((int)fd, LOCK_EX | LOCK_NB);
+        while (rc != 0 && errno == EINTR);
+        if (rc == 0) return 0;
+    } else {
+        do rc = flock(j->fd, LOCK_EX | LOCK_NB);
+        while (rc != 0 && errno == EINTR);
+        if (rc == 0) {
+            lock_info_write(j->path, (long)getpid());
+            return 0;
+        }
+    }
+    return errno == EWOULDBLOCK ? lock_busy(j->path, err, errlen)
+                                : fail(err, errlen, "cannot lock journal %s: %s", j->path, strerror(errno));
+}
+
 int journal_open(Journal *j, const char *path, int flags, char *err, size_t errlen) {
     memset(j, 0, sizeof *j);
     j->fd = -1;
@@ -63,6 +144,11 @@ int journal_open(Journal *j, const char *path, int flags, char *err, size_t errl
         return fail(err, errlen, "journal %s is not a regular file", path);
     }
     j->fd = fd;
+    if (S_ISREG(st.st_mode) && lock_take(j, &st, err, errlen) != 0) {
+        close(fd);
+        j->fd = -1;
+        return -1;
+    }
     return 0;
 }
 

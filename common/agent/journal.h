@@ -64,8 +64,31 @@ typedef struct {
     long long repaired_at;  // byte offset of the last '\n' so added, -1 when none
 } Journal;
 
-// Open (create when missing) path for appending.  0, or -1 with a message in err.
+// One writer per journal.  journal_open takes an advisory flock(2), exclusive and without
+// waiting, on the journal (a regular file) and holds it until journal_close — or until the
+// process ends, however it ends: the kernel drops a killed holder's lock, so a run resumed
+// after kill -9 finds the journal free.  A second writer fails at once: "journal inv.ndjson
+// is in use: process 1234 holds its writer lock (one writer per journal)".  The pid comes
+// from PATH.lock, a one-line text file each new holder writes (informational; the lock is
+// the flock on the journal itself, and a stale PATH.lock means nothing).
+// A process tree holds the lock across many processes this way (pipelines/agent-loop.sh):
+// the shell opens the journal on a descriptor N, locks it (`journal lock --fd N`; the lock
+// belongs to that open file description, which every child inherits) and exports
+// AUTOINTERP_JOURNAL_LOCK_FD=N.  journal_open in a child then uses that descriptor's lock
+// instead of taking its own (flock on the inherited description succeeds; were another
+// process holding the lock, it would fail).  Readers take no lock.
+#define JOURNAL_LOCK_FD_ENV "AUTOINTERP_JOURNAL_LOCK_FD"
+
+// Open (create when missing) path for appending and take the writer lock (above).  0, or
+// -1 with a message in err (the journal cannot be opened, or another writer holds it).
 int journal_open(Journal *j, const char *path, int flags, char *err, size_t errlen);
+// Lock the journal at path through descriptor fd (open on that file; inherited by the
+// caller's children, which keep the lock alive after this process exits) and record pid as
+// the holder.  0, or -1 with a message in err: fd is another file, or the journal is in use
+// (the message names the holder's pid when PATH.lock has it).
+int journal_lock_fd(int fd, const char *path, long pid, char *err, size_t errlen);
+// The pid recorded in PATH.lock by the last holder of the lock, or -1.
+long journal_lock_holder(const char *path);
 // Close; reports a failing close(2) (some file systems report write errors only there).
 // Safe on a Journal that failed to open or was already closed.  0 or -1.
 int journal_close(Journal *j, char *err, size_t errlen);
