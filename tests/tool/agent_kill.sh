@@ -14,6 +14,7 @@
 # chosen moments: three while one experiment's tools run, one while the report is written.
 # The delays: a quarter of the kills within 30 ms of the start, the others spread over a
 # third of an uninterrupted run's duration (measured first), from a seed printed below.
+# After every kill the journal's writer lock is free (the kernel dropped the killed loop's).
 # Env: AGENT_KILL_ITERATIONS (40; 4 under valgrind, BAD_INPUTS_SLOW > 1); AGENT_KILL_SEED
 # (default: random) and AGENT_KILL_RUN_MS (default: measured) replay a run's delays.
 . "$(dirname "$0")/../lib.sh"
@@ -108,6 +109,10 @@ kill_once() {
   PHASE=$(pgrep -l -g "$GPID" 2>/dev/null | cut -d' ' -f2 | sort -u | tr '\n' ' ')
   group_kill
   ST=$GST
+  # The killed loop's writer lock (docs/journal.md) went with it: the kernel dropped it.
+  if [ "$ST" -eq 137 ]; then
+    ( exec 9>>"$J"; journal lock --journal "$J" --fd 9 ) 2>> lock.err && locks_free=$((locks_free + 1))
+  fi
 }
 # phase_of "PROGRAMS": what the kill interrupted, by the busiest program in the group.
 phase_of() {
@@ -142,7 +147,7 @@ finished_episode() {
 
 episode=1
 J=e1.ndjson R=e1rep
-kills=0 runs=0 injected=0 read_back=0 lost_items=0 bad_runs=0 missing=0 finishes=0 tears=0 repairs=0 bad_exits=0
+locks_free=0 kills=0 runs=0 injected=0 read_back=0 lost_items=0 bad_runs=0 missing=0 finishes=0 tears=0 repairs=0 bad_exits=0
 : > phases
 for d in $(cat delays); do
   [ "$kills" -ge "$KILLS" ] && break
@@ -188,6 +193,7 @@ finished_episode "last run (episode $episode)"
 check_eq "$KILLS kills made (in $runs runs)" "$kills" "$KILLS"
 check_eq "after every run: journal read back, nothing lost" "read back $read_back/$runs, lost $lost_items" "read back $runs/$runs, lost 0"
 check_eq "every loop ended by the kill or finished (exit 137 or 0)" "$bad_exits" 0
+check_eq "after every kill -9 the journal's writer lock was free" "$locks_free/$kills" "$kills/$kills"
 check_eq "every torn last line was terminated by the next run" "$repairs" "$tears"
 check_eq "every finished investigation: no result missing" "$missing" 0
 echo "agent_kill: kills during: $(sort phases | uniq -c | sort -rn | awk '{n = $1; $1 = ""; printf "%s%s %d", sep, substr($0, 2), n; sep = ", "}')"
