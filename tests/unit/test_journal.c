@@ -290,12 +290,27 @@ static void test_validate(void) {
     CHECK("kinds known", journal_kind_known("llm") && !journal_kind_known("nope"));
 }
 
-// Two processes append many long lines (over PIPE_BUF) at once: every line intact.
+// Two processes append many long lines (over PIPE_BUF) at once: every line intact.  They
+// share the writer lock their parent holds (as the tools of pipelines/agent-loop.sh do:
+// an inherited descriptor named by AUTOINTERP_JOURNAL_LOCK_FD); a third process, not
+// sharing it, is refused with the holder's pid.
 static void test_concurrent(void) {
     char *path = tmp_path("concurrent.ndjson"), err[256];
     enum { PER_WRITER = 300, PAD = 6000 };
     char *pad = xmalloc(PAD + 1);
     pid_t pids[2];
+    int lock_fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0644);
+    CHECK_INT("concurrent: the parent takes the writer lock", journal_lock_fd(lock_fd, path, (long)getpid(), err, sizeof err), 0);
+    CHECK_INT("concurrent: the holder's pid recorded", journal_lock_holder(path), (long long)getpid());
+    Journal other;
+    CHECK_INT("concurrent: a writer without the descriptor is refused", journal_open(&other, path, 0, err, sizeof err), -1);
+    char want[160];
+    snprintf(want, sizeof want, "process %ld holds its writer lock", (long)getpid());
+    CHECK("concurrent: ... naming the holder's pid", strstr(err, want) != NULL);
+    journal_close(&other, NULL, 0);
+    char fdtext[16];
+    snprintf(fdtext, sizeof fdtext, "%d", lock_fd);
+    setenv(JOURNAL_LOCK_FD_ENV, fdtext, 1);
     for (int w = 0; w < 2; w++) {
         memset(pad, w ? 'b' : 'a', PAD);
         pad[PAD] = '\0';
@@ -325,6 +340,11 @@ static void test_concurrent(void) {
         ok &= WIFEXITED(st) && WEXITSTATUS(st) == 0;
     }
     CHECK("concurrent: both writers succeeded", ok);
+    unsetenv(JOURNAL_LOCK_FD_ENV);
+    close(lock_fd);
+    Journal after;
+    CHECK_INT("concurrent: the lock is free once the holder closes it", journal_open(&after, path, 0, err, sizeof err), 0);
+    journal_close(&after, NULL, 0);
     JournalLog log;
     CHECK_INT("concurrent: load", journal_load(&log, path, err, sizeof err), 0);
     CHECK_INT("concurrent: every line a record", log.n, 2 * PER_WRITER);
