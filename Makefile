@@ -17,7 +17,7 @@ VOCAB      := build/vocab/vocab.json build/vocab/merges.txt
 # Object files are not intermediates to delete: keeping them makes a rebuild incremental.
 .SECONDARY:
 
-.PHONY: all deps test test-release asan-build check-asan check-valgrind fuzz bench clean vocab
+.PHONY: all deps test test-release asan-build check-asan check-valgrind fuzz bench bench-journal clean vocab
 all: deps $(TOOLS:%=$(BIN)/%) $(UNIT_BIN) vocab
 
 # Installs what a fresh Debian machine lacks (apt-get as root, else prints the command).
@@ -89,6 +89,12 @@ bench: $(BUILD)/bench/bench $(BIN)/scoreloss $(BIN)/loadgpt2 vocab
 	@test -f $(BENCH_MODEL)/config.json -a -f $(BENCH_MODEL)/model.safetensors || \
 	    $(BIN)/loadgpt2 --random --shape gpt2 --out $(BENCH_MODEL) >/dev/null
 	$(BUILD)/bench/bench --model $(BENCH_MODEL) --bin $(BIN) --json build/bench/results.ndjson $(BENCH_ARGS)
+
+# How the journal and record-stream readers scale: synthetic journals of 10 k, 100 k and
+# 1 M records, 10 k - 1 M labels and tasks (docs/robustness.md).  Not part of make test.
+# make bench-journal BENCH_JOURNAL_ARGS='--sizes "10000 100000"'
+bench-journal: $(BIN)/journal $(BIN)/report $(BIN)/agentstep $(BIN)/scoreloss $(BIN)/gentasks
+	sh bench/journal_bench.sh --bin $(BIN) --dir build/bench/journal $(BENCH_JOURNAL_ARGS)
 
 $(BUILD)/bench/%.o: bench/%.c build/.deps-ok
 	@mkdir -p $(dir $@)
