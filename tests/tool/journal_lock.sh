@@ -20,10 +20,10 @@ note() { printf '{"observation":"%s"}\n' "$1" | journal append -q --journal "$J"
 # ---- a holder: a shell that locks the journal on fd 9 and sleeps
 note "before"
 check_eq "append without a holder: exit 0" "$?" 0
-group_start sh -c "exec 9>>$J; journal lock --journal $J --fd 9 && echo locked > ready; exec sleep 60"
+group_start sh -c 'exec 9>>"$1"; journal lock --journal "$1" --fd 9 --pid $$ && echo locked > ready; exec sleep 60' sh $J
 i=0; while [ ! -s ready ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i + 1)); done
 check_eq "journal lock: the holder has the lock" "$(cat ready 2>/dev/null)" locked
-check_eq "journal lock: its pid (the caller's, the default) recorded in $J.lock" "$(cat $J.lock)" "$GPID"
+check_eq "journal lock: its pid (--pid) recorded in $J.lock" "$(cat $J.lock)" "$GPID"
 cp $J before.ndjson
 note "while held" 2> append.err
 check_eq "append while another process holds the lock: exit 2" "$?" 2
@@ -39,7 +39,7 @@ bash "$LOOP" --journal $J --model "$M" --tasks facts --examples 1 --max-steps 2 
 rc=$? t1=$(date +%s%N)
 check_eq "a loop on a journal another process holds: exit 2" "$rc" 2
 check_grep "the loop: the holder's pid named" "process $GPID holds its writer lock" loop.err
-check "the loop exits at once (under 2 s: $(( (t1 - t0) / 1000000 )) ms)" test $(( (t1 - t0) / 1000000 )) -lt 2000
+check "the loop exits at once (under 2 s: $(( (t1 - t0) / 1000000 )) ms)" test $(( (t1 - t0) / 1000000 )) -lt $((2000 * ${BAD_INPUTS_SLOW:-1}))
 check "nothing written while held" cmp $J before.ndjson
 group_kill
 check_eq "the holder killed with SIGKILL" "$GST" 137
