@@ -521,11 +521,13 @@ typedef struct {
     char **ids;             // (n_ids) examples seen
     int *id_width;          // (n_ids)
     int n_ids, n_used;
+    StrMap id_index;        // id -> its number in ids
 } PatchGrid;
 
 typedef struct {
     PatchGrid *g;
     int n;
+    StrMap index;           // "task\0hook" -> its number in g
 } PatchGrids;
 
 static int record_small_int(const JournalEntry *e, const char *key, int max, int *out) {
@@ -554,17 +556,25 @@ static int patch_cell(const JournalEntry *e, const char *x, char **task, char **
     return 1;
 }
 
-static PatchGrid *grid_find(PatchGrids *gs, const char *task, const char *hook) {
-    for (int k = 0; k < gs->n; k++)
-        if (!strcmp(gs->g[k].task, task) && !strcmp(gs->g[k].hook, hook)) return &gs->g[k];
-    return NULL;
+// The grid of (task, hook); `add`: a new one when there is none (else NULL).
+static PatchGrid *grid_find(PatchGrids *gs, const char *task, const char *hook, int add) {
+    size_t nt = strlen(task), nh = strlen(hook);
+    char *key = xmalloc(nt + nh + 2);   // "task\0hook"
+    memcpy(key, task, nt + 1);
+    memcpy(key + nt + 1, hook, nh + 1);
+    int added = 0, k = add ? strmap_intern(&gs->index, key, nt + 1 + nh, &added) : strmap_find(&gs->index, key, nt + 1 + nh);
+    free(key);
+    if (added) {
+        gs->g = xrealloc(gs->g, sizeof *gs->g * (size_t)(gs->n + 1));
+        PatchGrid *g = &gs->g[gs->n++];
+        memset(g, 0, sizeof *g);
+        g->task = xstrdup(task);
+        g->hook = xstrdup(hook);
+    }
+    return k >= 0 ? &gs->g[k] : NULL;
 }
 
-static int grid_id(PatchGrid *g, const char *id) {
-    for (int i = 0; i < g->n_ids; i++)
-        if (!strcmp(g->ids[i], id)) return i;
-    return -1;
-}
+static int grid_id(PatchGrid *g, const char *id) { return strmap_find_cstr(&g->id_index, id); }
 
 static void patch_grids_collect(PatchGrids *gs, const JournalLog *log, const char *x) {
     memset(gs, 0, sizeof *gs);
@@ -573,20 +583,14 @@ static void patch_grids_collect(PatchGrids *gs, const JournalLog *log, const cha
     // Pass 1: the groups, their examples and each example's width and depth.
     for (int i = 0; i < log->n; i++) {
         if (!patch_cell(&log->e[i], x, &task, &hook, &id, &layer, &col)) continue;
-        PatchGrid *g = grid_find(gs, task, hook);
-        if (!g) {
-            gs->g = xrealloc(gs->g, sizeof *gs->g * (size_t)(gs->n + 1));
-            g = &gs->g[gs->n++];
-            memset(g, 0, sizeof *g);
-            g->task = xstrdup(task);
-            g->hook = xstrdup(hook);
-        }
+        PatchGrid *g = grid_find(gs, task, hook, 1);
         int k = grid_id(g, id);
         if (k < 0) {
             g->ids = xrealloc(g->ids, sizeof(char *) * (size_t)(g->n_ids + 1));
             g->id_width = xrealloc(g->id_width, sizeof(int) * (size_t)(g->n_ids + 1));
             g->ids[g->n_ids] = xstrdup(id);
             g->id_width[g->n_ids] = 0;
+            strmap_intern_cstr(&g->id_index, id, NULL);
             k = g->n_ids++;
         }
         if (col + 1 > g->id_width[k]) g->id_width[k] = col + 1;
@@ -607,7 +611,7 @@ static void patch_grids_collect(PatchGrids *gs, const JournalLog *log, const cha
     for (int i = 0; i < log->n; i++) {
         const JournalEntry *e = &log->e[i];
         if (!patch_cell(e, x, &task, &hook, &id, &layer, &col)) continue;
-        PatchGrid *g = grid_find(gs, task, hook);
+        PatchGrid *g = grid_find(gs, task, hook, 0);
         int k = grid_id(g, id);
         double v;
         if (g->id_width[k] == g->width && record_double(&e->rec, "patch_effect", &v, NULL, 0) == 1 && isfinite(v)) {
@@ -627,8 +631,10 @@ static void patch_grids_free(PatchGrids *gs) {
         for (int c = 0; c < g->width; c++) free(g->tokens[c]);
         free(g->ids), free(g->id_width), free(g->tokens), free(g->task), free(g->hook), free(g->first_id);
         free(g->seen), free(g->sum), free(g->cnt);
+        strmap_free(&g->id_index);
     }
     free(gs->g);
+    strmap_free(&gs->index);
 }
 
 static double grid_mean(const PatchGrid *g, int layer, int col) {
