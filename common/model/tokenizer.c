@@ -90,11 +90,13 @@ size_t utf8_incomplete_tail(const char *str, size_t n) {
 // ----------------------------------------------------------------------------
 // Character classes of the pre-tokenizer
 
-// JavaScript's \s: WhiteSpace (TAB VT FF SP NBSP ZWNBSP and category Zs) + LineTerminator.
-static int js_space(int cp) {
+// \s of the GPT-2 regex as Python's `regex` and tiktoken read it: the Unicode White_Space
+// property (PropList.txt; unchanged since Unicode 6.3).  JavaScript's \s differs on two code
+// points: it has U+FEFF and lacks U+0085.
+static int white_space(int cp) {
     if (cp < 0x80) return cp == ' ' || (cp >= 0x09 && cp <= 0x0D);
-    return cp == 0x00A0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 ||
-           cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000 || cp == 0xFEFF;
+    return cp == 0x0085 || cp == 0x00A0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) ||
+           cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 
 int tok_char_class(int cp) {
@@ -102,9 +104,9 @@ int tok_char_class(int cp) {
     if (cp < 0x80) {   // fast path, same answers as below
         if ((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z') return TOK_CLASS_LETTER;
         if (cp >= '0' && cp <= '9') return TOK_CLASS_NUMBER;
-        return js_space(cp) ? TOK_CLASS_SPACE : TOK_CLASS_OTHER;
+        return white_space(cp) ? TOK_CLASS_SPACE : TOK_CLASS_OTHER;
     }
-    if (js_space(cp)) return TOK_CLASS_SPACE;
+    if (white_space(cp)) return TOK_CLASS_SPACE;
     switch (utf8proc_category(cp)) {
     case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
     case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO:

@@ -7,14 +7,15 @@
 //      between occurrences are encoded independently by steps 2-3.  (tok_encode_ordinary
 //      skips this step and encodes "<|endoftext|>" as plain text.)
 //   2. Pre-tokenizer.  The text is cut into words by a hand-written scanner equivalent to
-//      the GPT-2 regex (JavaScript semantics, flags /gu):
+//      the GPT-2 regex as OpenAI's encoder (Python `regex`) and tiktoken read it:
 //          's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
 //      \p{L} is general category L* (Lu Ll Lt Lm Lo), \p{N} is N* (Nd Nl No), both from
 //      utf8proc (Unicode 15 with utf8proc 2.8; code points assigned later count as
-//      "other").  \s is JavaScript's: U+0009-000D, U+0020, U+00A0, U+1680, U+2000-200A,
-//      U+2028, U+2029, U+202F, U+205F, U+3000, U+FEFF (not U+0085, not U+001C-001F; this
-//      is where the reference npm encoder and Python's `regex` differ).  The " ?" is
-//      U+0020 only.  Contractions are case-sensitive ("'S" is "'" + "S").
+//      "other").  \s is the Unicode White_Space property: U+0009-000D, U+0020, U+0085,
+//      U+00A0, U+1680, U+2000-200A, U+2028, U+2029, U+202F, U+205F, U+3000 (not U+FEFF,
+//      not U+001C-001F; JavaScript's \s, and so the npm gpt-3-encoder, differs on U+0085
+//      and U+FEFF).  The " ?" is U+0020 only.  Contractions are case-sensitive ("'S" is
+//      "'" + "S").
 //      Invalid UTF-8: each byte that does not start a well-formed UTF-8 sequence
 //      (overlong forms, surrogates and code points above U+10FFFF are ill-formed) is a
 //      character of its own of class "other" (neither letter, number nor space), so it
