@@ -17,7 +17,7 @@ static const char usage_short[] =
 
 static const char usage_long[] =
     "Render an experiment journal as Markdown: the model, the tasks, per experiment and\n"
-    "task the loss per configuration (as scoreloss --summary computes it), sample\n"
+    "task the loss per configuration (as `scoreloss --summary` computes it), sample\n"
     "completions, top tokens, the notes, the final results; plus SVG plots drawn with\n"
     "gnuplot (loss against blocks kept; skip-one loss change per block and task).\n"
     "\n"

@@ -17,7 +17,7 @@ static const char usage_text[] =
     "usage: scoreloss [options] < records.ndjson\n"
     "For each record (\"prompt\", \"answer\", optional \"separator\") and layer configuration,\n"
     "adds layers, label, answer_loss, answer_token_losses, answer_tokens, answer_exact\n"
-    "(and logit_diff when the record has a \"wrong_answer\").\n" EXPERIMENT_USAGE INTERP_USAGE
+    "(and logit_diff when the record has a \"wrong_answer\").\n" EXPERIMENT_USAGE INTERP_USAGE_WITH(INTERP_PATCH_SWEEP_USAGE)
     "  --summary          read scored records; emit one record per (task, configuration):\n"
     "                     n, mean_loss, stderr, exact_rate, delta_loss (vs intact)\n";
 
@@ -328,7 +328,8 @@ static int run_scoring(const ExperimentOptions *opt, const InterpOptions *io) {
 int main(int argc, char **argv) {
     util_set_progname(argv[0]);
     enum { SUMMARY = OPT_TOOL_FIRST };
-    static const struct option longopts[] = {EXPERIMENT_LONGOPTS, INTERP_LONGOPTS, {"summary", no_argument, 0, SUMMARY},
+    static const struct option longopts[] = {EXPERIMENT_LONGOPTS, INTERP_LONGOPTS, INTERP_PATCH_SWEEP_LONGOPTS,
+                                             {"summary", no_argument, 0, SUMMARY},
                                              {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     ExperimentOptions opt;
     InterpOptions io;
