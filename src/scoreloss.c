@@ -176,7 +176,7 @@ static void write_patch_fields(JsonBuf *out, IvJob *j, const InterpVisitInfo *in
     if (info->cell < 0) return;
     const InterpSite *site = &info->site;
     const Gpt2Config *cfg = &j->s->model.gpt2.cfg;
-    jb_key(out, "patch_hook"), jb_cstr(out, site->point == TF_HOOK_Z ? "head" : tf_hook_names[site->point]);
+    jb_key(out, "patch_hook"), jb_cstr(out, interp_hook_name(site->point));
     jb_key(out, "layer"), jb_int(out, site->layer);
     if (site->head >= 0) jb_key(out, "head"), jb_int(out, site->head);
     if (site->position >= 0) {

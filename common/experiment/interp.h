@@ -44,6 +44,14 @@ typedef struct {
     InterpMode mode;
 } InterpAblation;
 
+// Patch hooks: the points of tf_hook_names, the z hook also called "head" (a head's z
+// patched at every position: how --patch-sweep=head, the patch_hook field and the agent's
+// run_patching name it).  The point called `name` ("hook_" prefix accepted), or -1; "z"
+// itself only when allow_z (--patch-sweep and run_patching say "head").
+int interp_hook_find(const char *name, int allow_z);
+// The name a patch hook is written under: "head" for TF_HOOK_Z, else its tf_hook_names.
+const char *interp_hook_name(int point);
+
 // "ablate L1H3", "ablate mlp 2", "ablate attn 2" (zero) or "mean-ablate ..." (mean).
 void interp_ablation_label(const InterpAblation *a, char *buf, size_t buflen);
 
