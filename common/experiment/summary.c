@@ -44,7 +44,8 @@ int summary_add(Summary *s, const Record *r, char *err, size_t errlen) {
     return 0;
 }
 
-const SummaryGroup *summary_intact(const Summary *s, const char *task) {
+// The group of (task, "intact"), or NULL.
+static const SummaryGroup *summary_intact(const Summary *s, const char *task) {
     for (int i = 0; i < s->n; i++)
         if (!strcmp(s->g[i].task, task) && !strcmp(s->g[i].label, "intact")) return &s->g[i];
     return NULL;

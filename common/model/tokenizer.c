@@ -10,6 +10,7 @@
 #include <utf8proc.h>
 
 #include "base/json.h"
+#include "base/utf8.h"
 #include "base/util.h"
 
 #define EOT_TEXT "<|endoftext|>"
@@ -37,54 +38,11 @@ struct Tokenizer {
 // ----------------------------------------------------------------------------
 // UTF-8
 
-// Length of the sequence a lead byte announces (2..4), or 0 when b is no lead byte.
-static int utf8_lead_len(unsigned char b) {
-    if (b >= 0xC2 && b <= 0xDF) return 2;
-    if (b >= 0xE0 && b <= 0xEF) return 3;
-    if (b >= 0xF0 && b <= 0xF4) return 4;
-    return 0;
-}
-
-// Is b a valid byte at position k (1..3) after lead byte `lead`?  The second byte carries
-// the range limits that exclude overlongs, surrogates and code points above U+10FFFF.
-static int utf8_cont_ok(unsigned char lead, int k, unsigned char b) {
-    if (k == 1) {
-        if (lead == 0xE0) return b >= 0xA0 && b <= 0xBF;
-        if (lead == 0xED) return b >= 0x80 && b <= 0x9F;
-        if (lead == 0xF0) return b >= 0x90 && b <= 0xBF;
-        if (lead == 0xF4) return b >= 0x80 && b <= 0x8F;
-    }
-    return b >= 0x80 && b <= 0xBF;
-}
-
 // Decode the character at s[0..n) (n >= 1): its length in bytes, and *cp its code point,
 // or -1 when s[0] does not start a well-formed sequence (the length is then 1).
 static size_t utf8_next(const unsigned char *s, size_t n, int *cp) {
-    if (s[0] < 0x80) { *cp = s[0]; return 1; }
-    int need = utf8_lead_len(s[0]);
-    if (need == 0 || (size_t)need > n) { *cp = -1; return 1; }
-    int v = s[0] & (0x7F >> need);
-    for (int k = 1; k < need; k++) {
-        if (!utf8_cont_ok(s[0], k, s[k])) { *cp = -1; return 1; }
-        v = (v << 6) | (s[k] & 0x3F);
-    }
-    *cp = v;
-    return (size_t)need;
-}
-
-size_t utf8_incomplete_tail(const char *str, size_t n) {
-    const unsigned char *s = (const unsigned char *)str;
-    // The last lead byte can sit at most 3 bytes before the end.
-    for (size_t back = 1; back <= 3 && back <= n; back++) {
-        unsigned char b = s[n - back];
-        if (b >= 0x80 && b <= 0xBF) continue;          // continuation byte: look further
-        int need = utf8_lead_len(b);
-        if (need == 0 || (size_t)need <= back) return 0; // ASCII, invalid, or complete
-        for (size_t k = 1; k < back; k++)
-            if (!utf8_cont_ok(b, (int)k, s[n - back + k])) return 0;
-        return back;
-    }
-    return 0;
+    size_t len = utf8_decode(s, n, cp);
+    return len ? len : 1;
 }
 
 // ----------------------------------------------------------------------------

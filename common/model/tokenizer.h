@@ -38,6 +38,8 @@
 #define AUTOINTERP_TOKENIZER_H
 #include <stddef.h>
 
+#include "base/utf8.h"   // utf8_incomplete_tail, for the streaming callers
+
 #define TOK_EOT 50256   // "<|endoftext|>"; tok_load checks the vocabulary agrees
 
 typedef struct Tokenizer Tokenizer;
@@ -87,12 +89,5 @@ int tok_find(const Tokenizer *tok, const char *s, size_t len);
 // The pre-tokenizer's class of a code point (see step 2).
 enum { TOK_CLASS_OTHER, TOK_CLASS_LETTER, TOK_CLASS_NUMBER, TOK_CLASS_SPACE };
 int tok_char_class(int cp);
-
-// Streaming helper for generation.  Given the bytes s[0..n) emitted so far, the number of
-// trailing bytes that are the start of a well-formed but unfinished UTF-8 sequence (0, 1,
-// 2 or 3): hold them back until more tokens complete the character.  Trailing bytes that
-// can never become valid (a stray continuation byte, 0xC0, 0xFF, an overlong or surrogate
-// prefix such as E0 80 or ED A0) are not counted: they are final, not incomplete.
-size_t utf8_incomplete_tail(const char *s, size_t n);
 
 #endif
