@@ -4,7 +4,7 @@
 # reference tokenizer the tests compare against (OpenAI's tiktoken) come from npm.
 set -e
 cd "$(dirname "$0")/.."
-PKGS="gcc make libc6-dev libcurl4-openssl-dev libjsmn-dev libutf8proc-dev zlib1g-dev python3-numpy gnuplot-nox parallel clang libclang-rt-14-dev valgrind openssl"
+PKGS="gcc make libc6-dev libcurl4-openssl-dev libjsmn-dev libutf8proc-dev zlib1g-dev python3-numpy gnuplot-nox parallel clang libclang-rt-14-dev clang-format valgrind openssl"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
