@@ -16,8 +16,9 @@ case ${1:-} in
 --files)
   shift
   [ $# -gt 0 ] || { echo "format-check: --files needs at least one file" >&2; exit 2; }
-  clang-format --dry-run --Werror "$@" && exit 0
-  exit 1 ;;
+  clang-format --dry-run --Werror "$@" || exit 1
+  echo "format-check: $# file(s) formatted"
+  exit 0 ;;
 --base) base=${2:?--base needs a revision} ;;
 "") base=HEAD ;;
 *) echo "usage: scripts/format-check.sh [--base REV | --files FILE...]" >&2; exit 2 ;;

@@ -23,7 +23,7 @@ for t in $TOOLS; do
   check_eq "$t --help exits 0" "$?" 0
   help_long=$(printf '%s\n' "$help" | sed 's/`[^`]*`//g' | grep -oE -- '--[a-z][a-z0-9-]*' |
               sed 's/^--//' | grep -vx help | words)
-  table_long=$(cc -E -P -std=c11 -D_GNU_SOURCE -I"$ROOT/common" "$src" |
+  table_long=$(${CC:-cc} -E -P -std=c11 -D_GNU_SOURCE -I"$ROOT/common" "$src" |
                grep -oE '\{ *"[a-z][a-z0-9-]*" *, *[0-2] *,' | sed -E 's/\{ *"([^"]*)".*/\1/' |
                grep -vx help | words)
   if [ -z "$table_long" ]; then failed "$t: long options found in $src" "none"; continue; fi
