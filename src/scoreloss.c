@@ -17,7 +17,7 @@ static const char usage_text[] =
     "usage: scoreloss [options] < records.ndjson\n"
     "For each record (\"prompt\", \"answer\", optional \"separator\") and layer configuration,\n"
     "adds layers, label, answer_loss, answer_token_losses, answer_tokens, answer_exact\n"
-    "(and logit_diff when the record has a \"wrong_answer\").\n" EXPERIMENT_USAGE INTERP_USAGE
+    "(and logit_diff when the record has a \"wrong_answer\").\n" EXPERIMENT_USAGE INTERP_USAGE_WITH(INTERP_PATCH_SWEEP_USAGE)
     "  --summary          read scored records; emit one record per (task, configuration):\n"
     "                     n, mean_loss, stderr, exact_rate, delta_loss (vs intact)\n";
 
@@ -176,7 +176,7 @@ static void write_patch_fields(JsonBuf *out, IvJob *j, const InterpVisitInfo *in
     if (info->cell < 0) return;
     const InterpSite *site = &info->site;
     const Gpt2Config *cfg = &j->s->model.gpt2.cfg;
-    jb_key(out, "patch_hook"), jb_cstr(out, site->point == TF_HOOK_Z ? "head" : tf_hook_names[site->point]);
+    jb_key(out, "patch_hook"), jb_cstr(out, interp_hook_name(site->point));
     jb_key(out, "layer"), jb_int(out, site->layer);
     if (site->head >= 0) jb_key(out, "head"), jb_int(out, site->head);
     if (site->position >= 0) {
@@ -328,7 +328,8 @@ static int run_scoring(const ExperimentOptions *opt, const InterpOptions *io) {
 int main(int argc, char **argv) {
     util_set_progname(argv[0]);
     enum { SUMMARY = OPT_TOOL_FIRST };
-    static const struct option longopts[] = {EXPERIMENT_LONGOPTS, INTERP_LONGOPTS, {"summary", no_argument, 0, SUMMARY},
+    static const struct option longopts[] = {EXPERIMENT_LONGOPTS, INTERP_LONGOPTS, INTERP_PATCH_SWEEP_LONGOPTS,
+                                             {"summary", no_argument, 0, SUMMARY},
                                              {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     ExperimentOptions opt;
     InterpOptions io;

@@ -105,7 +105,8 @@ typedef struct {
     int step;                   // the step of the action that planned it
     int attempts;               // actions that (re)started it (1 + resumes), less the runs
                                 //   that were interrupted (see agent_forced_action)
-    char *planner;              // "builtin" / "llm" (owned), or NULL
+    char *planner;              // the planner of the action that planned it, as journalled
+                                //   (AgentAction.planner's values; owned), or NULL
     char *hypothesis;           // what the experiment tests (owned), or NULL
     char *sweeps;               // the action's "sweeps", space-separated (owned), or NULL
     AgentExample *ex;           // (n_ex) owned, in order of first appearance
@@ -224,7 +225,8 @@ typedef enum { AGENT_ACTION_NONE, AGENT_ACTION_EXPERIMENT, AGENT_ACTION_NOTE, AG
 
 typedef struct {
     AgentActionType type;
-    const char *planner;        // "builtin" or "llm" (static)
+    const char *planner;        // "builtin", "llm", "resume" (an interrupted experiment
+                                //   resumed) or "journal" (its report) (static)
     // experiment
     char *name, *task;
     ConfigList configs;         // labels set

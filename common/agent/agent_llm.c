@@ -5,17 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "experiment/interp.h"
 #include "experiment/tasks.h"
 #include "base/util.h"
 
 static int pct(double rate) { return (int)lround(rate * 100); }
-
-static char *take(JsonBuf *b) {   // the text of b (never NULL), which the caller owns
-    if (!b->buf) jb_raw(b, "", 0);
-    char *s = b->buf;
-    memset(b, 0, sizeof *b);
-    return s;
-}
 
 // ----------------------------------------------------------------------------- system prompt
 
@@ -87,7 +81,7 @@ char *agent_llm_system_prompt(const AgentState *s, const AgentOptions *o, int st
         AGENT_MAX_CONFIGS, AGENT_MAX_EXAMPLES, o->examples);
     if (o->max_steps > 0) jb_printf(&b, "This is step %d of at most %d.\n", step, o->max_steps);
     else jb_printf(&b, "This is step %d.\n", step);
-    return take(&b);
+    return jb_take(&b);
 }
 
 // ----------------------------------------------------------------------------- summaries
@@ -355,7 +349,7 @@ char *agent_llm_user_prompt(const AgentState *s, const AgentOptions *o, int budg
     jb_free(&tail);
     free(level);
     free(len);
-    return take(&b);
+    return jb_take(&b);
 }
 
 // ----------------------------------------------------------------------------- tools
@@ -456,7 +450,7 @@ char *agent_llm_list_experiments(const AgentState *s) {
         jb_printf(&b, "%s | %s | %d | %d | %s | %d | %d\n", e->name, e->task, e->examples, e->configs.n,
                      status_of(e), notes, e->step);
     }
-    return take(&b);
+    return jb_take(&b);
 }
 
 static void clip_answer(JsonBuf *b) {
@@ -536,7 +530,7 @@ char *agent_llm_get_results(const AgentState *s, const char *experiment, const c
     }
     render_notes(&b, s, e, 1000);
     clip_answer(&b);
-    return take(&b);
+    return jb_take(&b);
 }
 
 // ----------------------------------------------------------------------------- tool calls
@@ -566,7 +560,7 @@ static char *bad_task(const AgentOptions *o, const char *tool, const char *task)
     JsonBuf m = {0};
     jb_printf(&m, "%s: unknown task \"%s\"; the tasks are:", tool, task);
     for (int i = 0; i < o->n_tasks; i++) jb_printf(&m, "%s %s", i ? "," : "", o->tasks[i]);
-    return take(&m);
+    return jb_take(&m);
 }
 
 static int call_run_experiment(const AgentState *s, const AgentOptions *o, const JsonDoc *d, AgentAction *a,
@@ -670,9 +664,8 @@ static int call_run_method(const AgentState *s, const AgentOptions *o, const Jso
         *answer = xasprintf("%s: \"hypothesis\" and \"%s\" must be strings", tool, patching ? "hook" : "components");
         goto done;
     }
-    static const char *const hooks[] = {"resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out", "head"};
-    int ok = !arg;
-    for (size_t k = 0; patching && arg && k < sizeof hooks / sizeof *hooks; k++) ok |= !strcmp(arg, hooks[k]);
+    // A hook as scoreloss --patch-sweep=HOOK and the report name it (no "hook_" prefix).
+    int ok = !arg || (patching && strncmp(arg, "hook_", 5) && interp_hook_find(arg, 0) >= 0);
     if (!patching && arg) ok = !strcmp(arg, "heads") || !strcmp(arg, "mlps");
     if (!ok) {
         *answer = xasprintf(patching ? "run_patching: \"hook\" must be resid_pre, resid_mid, resid_post, attn_out, "
@@ -723,7 +716,7 @@ static int call_add_note(const AgentState *s, const AgentOptions *o, const JsonD
         JsonBuf m = {0};
         jb_printf(&m, "add_note: unknown experiment \"%s\"", exp);
         known_experiments(&m, s);
-        *answer = take(&m);
+        *answer = jb_take(&m);
         goto done;
     }
     if (task && !task_allowed(o, task) && !(e && !strcmp(e->task, task))) {
@@ -852,7 +845,7 @@ int agent_llm_take_queued(const AgentState *s, const AgentOptions *o, AgentActio
                     free(rn);
                     free(ra);
                 }
-                a->queued = rest.len ? take(&rest) : NULL;
+                a->queued = rest.len ? jb_take(&rest) : NULL;
                 jb_free(&rest);
             } else {
                 agent_action_free(a);
@@ -950,7 +943,7 @@ static int reply_handle(const AgentState *s, const AgentOptions *o, int due, con
         free(answer);
     }
     if (taken) {
-        a->queued = queue.len ? take(&queue) : NULL;
+        a->queued = queue.len ? jb_take(&queue) : NULL;
         jb_free(&queue);
         return ROUND_ACTION;
     }

@@ -490,7 +490,7 @@ void agent_note_builtin(const AgentState *s, const AgentExperiment *e, AgentActi
     for (int k = 0; k < nb.K; k++) errors += nb.st[k].n_error;
     if (errors) jb_printf(&ob, " %ld scored records were errors and are not counted.", errors);
     if (!agent_experiment_complete(e, NULL)) jb_printf(&ob, " (Results incomplete.)");
-    a->observation = ob.buf ? ob.buf : xstrdup("");
+    a->observation = jb_take(&ob);
     a->hypothesis = hb.buf ? hb.buf : NULL;
     free(nb.st);
 }

@@ -10,6 +10,7 @@
 #include "io/plot.h"
 #include "experiment/summary.h"
 #include "base/strmap.h"
+#include "base/utf8.h"
 #include "base/util.h"
 
 void report_options_default(ReportOptions *o) {
@@ -22,20 +23,6 @@ void report_options_default(ReportOptions *o) {
 }
 
 // ----------------------------------------------------------------------------- Markdown text
-
-
-// Length of the valid UTF-8 sequence at s[0..n), or 0 when it is not one.
-static size_t utf8_len(const unsigned char *s, size_t n) {
-    size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
-    if (len == 0 || len > n) return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80) return 0;
-    unsigned cp = len == 1 ? s[0] : len == 2 ? s[0] & 0x1Fu : len == 3 ? s[0] & 0x0Fu : s[0] & 0x07u;
-    for (size_t i = 1; i < len; i++) cp = (cp << 6) | (s[i] & 0x3Fu);
-    static const unsigned min[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return len;
-}
 
 // One character (len bytes at s, or an invalid byte when len == 0) escaped.
 static void escape_char(JsonBuf *md, const char *s, size_t len) {
@@ -68,7 +55,7 @@ static void escape_char(JsonBuf *md, const char *s, size_t len) {
 void md_escape(JsonBuf *md, const char *s, size_t n, size_t max_chars, int from_end) {
     size_t chars = 0;
     for (size_t i = 0; i < n;) {
-        size_t l = utf8_len((const unsigned char *)s + i, n - i);
+        size_t l = utf8_decode((const unsigned char *)s + i, n - i, NULL);
         i += l ? l : 1;
         chars++;
     }
@@ -81,7 +68,7 @@ void md_escape(JsonBuf *md, const char *s, size_t n, size_t max_chars, int from_
     }
     size_t k = 0;
     for (size_t i = 0; i < n && k < skip + keep; k++) {
-        size_t l = utf8_len((const unsigned char *)s + i, n - i);
+        size_t l = utf8_decode((const unsigned char *)s + i, n - i, NULL);
         if (k >= skip) escape_char(md, s + i, l);
         i += l ? l : 1;
     }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/utf8.h"
 #include "base/util.h"
 
 // ----------------------------------------------------------------------------- parsing
@@ -47,6 +48,8 @@ static int primitive_valid(const char *s, size_t n) {
     }
     return i == n;
 }
+
+static int json_unescape(const char *s, size_t n, char **out, size_t *outlen);
 
 // Strings: control characters must be escaped; escapes must be valid (jsmn checks most).
 static int string_valid(const char *s, size_t n) {
@@ -273,7 +276,8 @@ static size_t utf8_put(char *o, unsigned cp) {
     return 4;
 }
 
-int json_unescape(const char *s, size_t n, char **out, size_t *outlen) {
+// Unescape a JSON string body (without quotes) into a malloc'd buffer; -1 on bad escape.
+static int json_unescape(const char *s, size_t n, char **out, size_t *outlen) {
     char *o = xmalloc(n + 1);   // unescaping never grows the text
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
@@ -407,6 +411,13 @@ void jb_raw(JsonBuf *b, const char *s, size_t n) {
 
 void jb_puts(JsonBuf *b, const char *s) { jb_raw(b, s, strlen(s)); }
 
+char *jb_take(JsonBuf *b) {
+    if (!b->buf) jb_raw(b, "", 0);
+    char *s = b->buf;
+    memset(b, 0, sizeof *b);
+    return s;
+}
+
 void jb_printf(JsonBuf *b, const char *fmt, ...) {
     char small[512];
     va_list ap;
@@ -439,26 +450,6 @@ void jb_key(JsonBuf *b, const char *key) {
     jb_raw(b, ":", 1);
 }
 
-// Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid.
-static size_t utf8_valid_len(const unsigned char *s, size_t n) {
-    unsigned char c = s[0];
-    if (c < 0x80) return 1;
-    size_t len;
-    unsigned cp;
-    if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF) len = 3, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07;
-    else return 0;
-    if (len > n) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF))) return 0;
-    if (cp >= 0xD800 && cp <= 0xDFFF) return 0;
-    return len;
-}
-
 void jb_string(JsonBuf *b, const char *s, size_t n) {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *u = (const unsigned char *)s;
@@ -467,7 +458,7 @@ void jb_string(JsonBuf *b, const char *s, size_t n) {
     size_t run = 0;   // start of a run of bytes copied as they are
     for (size_t i = 0; i < n;) {
         unsigned char c = u[i];
-        size_t vl = c >= 0x20 && c != '"' && c != '\\' ? utf8_valid_len(u + i, n - i) : 0;
+        size_t vl = c >= 0x20 && c != '"' && c != '\\' ? utf8_decode(u + i, n - i, NULL) : 0;
         if (vl) { i += vl; continue; }
         jb_raw(b, s + run, i - run);
         char esc[8];
@@ -530,15 +521,6 @@ void jb_int_array(JsonBuf *b, const int *v, int n) {
     for (int i = 0; i < n; i++) {
         if (i) jb_raw(b, ",", 1);
         jb_int(b, v[i]);
-    }
-    jb_raw(b, "]", 1);
-}
-
-void jb_float_array(JsonBuf *b, const float *v, int n) {
-    jb_raw(b, "[", 1);
-    for (int i = 0; i < n; i++) {
-        if (i) jb_raw(b, ",", 1);
-        jb_float(b, v[i]);
     }
     jb_raw(b, "]", 1);
 }

@@ -54,12 +54,11 @@ int json_double(const JsonDoc *d, int i, double *out);
 int json_bool(const JsonDoc *d, int i, int *out);
 int json_is_null(const JsonDoc *d, int i);
 
-// Unescape a JSON string body (without quotes) into a malloc'd buffer; -1 on bad escape.
-int json_unescape(const char *s, size_t n, char **out, size_t *outlen);
-
 // ---------------------------------------------------------------------------
-// Writer: a growable buffer of JSON text.  Separators are automatic: jb_key and jb_sep
-// emit a comma unless the previous byte opened the object/array.
+// Writer: a growable buffer of JSON text, and the project's one string builder (jb_raw,
+// jb_puts, jb_printf, jb_take write plain text).  Separators are automatic: jb_key and
+// jb_sep emit a comma unless the previous byte opened the object/array.  A zeroed JsonBuf
+// is empty; buf, once allocated, is always NUL-terminated.
 typedef struct {
     char *buf;
     size_t len, cap;
@@ -67,6 +66,9 @@ typedef struct {
 
 void jb_free(JsonBuf *b);
 void jb_reset(JsonBuf *b);
+// The text as a malloc'd NUL-terminated string the caller owns (never NULL: "" when
+// empty); b is left empty.
+char *jb_take(JsonBuf *b);
 void jb_raw(JsonBuf *b, const char *s, size_t n);
 void jb_puts(JsonBuf *b, const char *s);
 // printf-formatted text appended as it is (no escaping).
@@ -82,6 +84,5 @@ void jb_int(JsonBuf *b, long long v);
 void jb_double(JsonBuf *b, double v);
 void jb_float(JsonBuf *b, float v);
 void jb_int_array(JsonBuf *b, const int *v, int n);
-void jb_float_array(JsonBuf *b, const float *v, int n);
 
 #endif

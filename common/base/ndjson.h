@@ -48,7 +48,7 @@ int record_int_array(const Record *r, const char *key, int **out, int *n, char *
 // Open an output object: "{" followed by every field of `in` whose key is not in `owned`
 // (a NULL-terminated list), copied as raw bytes.  `in` may be NULL (a fresh object).
 // The caller then adds its own fields with jb_key + a value writer, and calls
-// record_emit.
+// record_end.
 void record_begin(JsonBuf *out, const Record *in, const char *const *owned);
 // Close the object with "}\n" and append it to `lines` (records for one input line are
 // collected there so that they go out together).

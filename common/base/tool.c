@@ -2,10 +2,12 @@
 #include "base/tool.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/utf8.h"
 #include "base/util.h"
 
 void record_error(JsonBuf *lines, const Record *in, const char *msg) {
@@ -19,23 +21,6 @@ void record_error(JsonBuf *lines, const Record *in, const char *msg) {
     fprintf(stderr, "%s: error (at <stdin>:%ld): %s\n", util_progname, in->lineno, msg);
 }
 
-// Length of the well-formed UTF-8 sequence at s[0..n) (1..4), or 0 (overlongs,
-// surrogates and code points past U+10FFFF are ill-formed).
-static size_t utf8_seq_len(const unsigned char *s, size_t n) {
-    unsigned c = s[0];
-    if (c < 0x80) return 1;
-    size_t len = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-    if (len == 0 || len > n) return 0;
-    unsigned cp = c & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
-    for (size_t k = 1; k < len; k++) {
-        if ((s[k] & 0xC0) != 0x80) return 0;
-        cp = cp << 6 | (s[k] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 // A malloc'd copy of line[0..n) with each byte that is not part of well-formed UTF-8
 // replaced by U+FFFD (as jq reads input), so that a record with such bytes is processed
 // and everything written, pass-through fields included, is valid UTF-8.  *outlen gets
@@ -44,7 +29,7 @@ static char *utf8_repair(const char *line, size_t n, size_t *outlen) {
     const unsigned char *s = (const unsigned char *)line;
     size_t bad = 0;
     for (size_t i = 0; i < n;) {
-        size_t l = utf8_seq_len(s + i, n - i);
+        size_t l = utf8_decode(s + i, n - i, NULL);
         if (l) i += l;
         else bad++, i++;
     }
@@ -53,7 +38,7 @@ static char *utf8_repair(const char *line, size_t n, size_t *outlen) {
     char *out = xmalloc(cap + 1);
     size_t k = 0;
     for (size_t i = 0; i < n;) {
-        size_t l = utf8_seq_len(s + i, n - i);
+        size_t l = utf8_decode(s + i, n - i, NULL);
         if (l) {
             memcpy(out + k, line + i, l);
             k += l, i += l;
@@ -144,6 +129,16 @@ int tool_run(FILE *in, FILE *out, int batch, BatchFn fn, void *ctx) {
     free(b.recs);
     free(b.ptrs);
     return io_error ? EXIT_USAGE : failed ? EXIT_BAD_INPUT : 0;
+}
+
+void usage_error(const char *usage, const char *fmt, ...) {
+    fprintf(stderr, "%s: ", util_progname);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n%s", usage);
+    exit(EXIT_USAGE);
 }
 
 long long arg_integer(const char *s, long long lo, long long hi, const char *flag) {

@@ -29,6 +29,10 @@ int tool_run(FILE *in, FILE *out, int batch, BatchFn fn, void *ctx);
 // report "prog: error (at <stdin>:LINE): msg" on stderr.
 void record_error(JsonBuf *lines, const Record *in, const char *msg);
 
+// A usage error: "prog: MESSAGE", then `usage` (the tool's short usage text) on stderr;
+// exits 2.
+void usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+
 // Command-line numbers: the value of `flag`'s argument s, or exit 2 with
 // "FLAG needs a whole number in LO..HI, not 'S'".
 long long arg_integer(const char *s, long long lo, long long hi, const char *flag);

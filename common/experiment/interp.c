@@ -11,6 +11,15 @@
 
 // ----------------------------------------------------------------------------- sites
 
+int interp_hook_find(const char *name, int allow_z) {
+    if (!strncmp(name, "hook_", 5)) name += 5;
+    if (!strcmp(name, "head")) return TF_HOOK_Z;
+    int point = tf_hook_find(name);
+    return point == TF_HOOK_Z && !allow_z ? -1 : point;
+}
+
+const char *interp_hook_name(int point) { return point == TF_HOOK_Z ? "head" : tf_hook_names[point]; }
+
 static const char *component_name(int point) {
     return point == TF_HOOK_Z ? "head" : point == TF_HOOK_ATTN_OUT ? "attn" : "mlp";
 }
@@ -72,7 +81,7 @@ int interp_parse_patches(const JsonDoc *d, int arr, const Gpt2Config *cfg, Inter
             return fail(err, errlen, "patch[%d]: needs a string \"hook\"", k);
         }
         const char *name = strncmp(hook, "hook_", 5) ? hook : hook + 5;
-        int is_head = !strcmp(name, "head"), point = is_head ? TF_HOOK_Z : tf_hook_find(name);
+        int is_head = !strcmp(name, "head"), point = interp_hook_find(name, 1);
         if (point < 0) {
             fail(err, errlen, "patch[%d]: unknown hook \"%s\" (resid_pre, resid_mid, resid_post, attn_out, mlp_out, z, head)", k,
                  hook);
@@ -348,8 +357,8 @@ int interp_option(InterpOptions *o, int opt, const char *arg) {
     case OPT_PATCH_SWEEP:
         o->patch_sweep = 1;
         if (arg) {
-            o->sweep_point = !strcmp(arg, "head") ? TF_HOOK_Z : tf_hook_find(arg);
-            if (o->sweep_point < 0 || (o->sweep_point == TF_HOOK_Z && strcmp(arg, "head")))
+            o->sweep_point = interp_hook_find(arg, 0);
+            if (o->sweep_point < 0)
                 eprintf(EXIT_USAGE, "--patch-sweep=%s: resid_pre, resid_mid, resid_post, attn_out, mlp_out or head", arg);
         }
         return 1;

@@ -44,6 +44,14 @@ typedef struct {
     InterpMode mode;
 } InterpAblation;
 
+// Patch hooks: the points of tf_hook_names, the z hook also called "head" (a head's z
+// patched at every position: how --patch-sweep=head, the patch_hook field and the agent's
+// run_patching name it).  The point called `name` ("hook_" prefix accepted), or -1; "z"
+// itself only when allow_z (--patch-sweep and run_patching say "head").
+int interp_hook_find(const char *name, int allow_z);
+// The name a patch hook is written under: "head" for TF_HOOK_Z, else its tf_hook_names.
+const char *interp_hook_name(int point);
+
 // "ablate L1H3", "ablate mlp 2", "ablate attn 2" (zero) or "mean-ablate ..." (mean).
 void interp_ablation_label(const InterpAblation *a, char *buf, size_t buflen);
 
@@ -130,27 +138,32 @@ typedef struct {
 enum { OPT_INTERP_FIRST = OPT_TOOL_FIRST + 100, OPT_PATCH = OPT_INTERP_FIRST, OPT_PATCH_SWEEP, OPT_ABLATE,
        OPT_ABLATE_MEAN_FROM, OPT_ABLATE_MODE, OPT_DUMP, OPT_DUMP_HOOKS, OPT_LENS, OPT_TUNED_LENS };
 
-// getopt_long entries of the options both tools share / topk's lens options.
+// getopt_long entries of the options both tools share / scoreloss's patch sweep / topk's
+// lens options.
 #define INTERP_LONGOPTS                                                                                  \
-    {"patch", required_argument, 0, OPT_PATCH}, {"patch-sweep", optional_argument, 0, OPT_PATCH_SWEEP},  \
-    {"ablate", required_argument, 0, OPT_ABLATE},                                                        \
+    {"patch", required_argument, 0, OPT_PATCH}, {"ablate", required_argument, 0, OPT_ABLATE},            \
     {"ablate-mean-from", required_argument, 0, OPT_ABLATE_MEAN_FROM},                                    \
     {"ablate-mode", required_argument, 0, OPT_ABLATE_MODE}, {"dump", required_argument, 0, OPT_DUMP},    \
     {"dump-hooks", required_argument, 0, OPT_DUMP_HOOKS}
+#define INTERP_PATCH_SWEEP_LONGOPTS {"patch-sweep", optional_argument, 0, OPT_PATCH_SWEEP}
 #define INTERP_LENS_LONGOPTS \
     {"lens", required_argument, 0, OPT_LENS}, {"tuned-lens", required_argument, 0, OPT_TUNED_LENS}
 
-#define INTERP_USAGE                                                                                      \
+// Help text of the shared options, with `extra` (INTERP_PATCH_SWEEP_USAGE or "") after --patch.
+#define INTERP_USAGE_WITH(extra)                                                                          \
     "Interventions (docs/interp.md): a record's \"prompt\" is clean, its \"corrupt_prompt\" corrupted.\n" \
     "  --patch JSON          patch sites for every record, e.g. '[{\"hook\":\"resid_pre\",\"layer\":3,\"position\":5}]'\n" \
-    "  --patch-sweep[=HOOK]  patch each (layer, position) cell alone (HOOK resid_pre by default;\n"        \
-    "                        =head: each (layer, head), all positions)\n"                                  \
+    extra                                                                                                 \
     "  --ablate JSON         ablations for every record, e.g. '[{\"component\":\"head\",\"layer\":1,\"head\":3}]'\n" \
     "  --sweep ablate-heads  each attention head ablated alone (also ablate-mlps); intact first\n"           \
     "  --ablate-mode M       zero (default) or mean: how the ablation sweeps ablate\n"                       \
     "  --ablate-mean-from F  NDJSON prompts whose mean activations mean-ablation uses\n"                      \
     "  --dump FILE.npz       write activations as NumPy arrays (\"dump_key\" names them)\n"                  \
     "  --dump-hooks LIST     resid_pre,z,attn_out,resid_mid,mlp_out,resid_post (default resid_post)\n"
+#define INTERP_USAGE INTERP_USAGE_WITH("")
+#define INTERP_PATCH_SWEEP_USAGE                                                                          \
+    "  --patch-sweep[=HOOK]  patch each (layer, position) cell alone (HOOK resid_pre by default;\n"        \
+    "                        =head: each (layer, head), all positions)\n"
 
 #define INTERP_LENS_USAGE                                                                                 \
     "  --lens logit|tuned    read the residual stream after every block (field lens_layer)\n"            \

@@ -77,7 +77,8 @@ int summary_add(Summary *s, const Record *r, char *err, size_t errlen) {
     return 0;
 }
 
-const SummaryGroup *summary_intact(const Summary *s, const char *task) { return group_find(s, task, "intact"); }
+// The group of (task, "intact"), or NULL.
+static const SummaryGroup *summary_intact(const Summary *s, const char *task) { return group_find(s, task, "intact"); }
 
 SummaryStats summary_stats(const Summary *s, const SummaryGroup *g) {
     SummaryStats st = {0};

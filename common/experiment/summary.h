@@ -45,8 +45,6 @@ typedef struct {
 int summary_add(Summary *s, const Record *r, char *err, size_t errlen);
 // The statistics of group g of s, as summary_run writes them.
 SummaryStats summary_stats(const Summary *s, const SummaryGroup *g);
-// The group of (task, "intact"), or NULL.
-const SummaryGroup *summary_intact(const Summary *s, const char *task);
 void summary_free(Summary *s);
 
 #endif

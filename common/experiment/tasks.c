@@ -13,24 +13,6 @@
 
 // ----------------------------------------------------------------------------- helpers
 
-// A JsonBuf used as a plain string builder.
-static void sb_printf(JsonBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(JsonBuf *b, const char *fmt, ...) {
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n > 0) jb_raw(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
-// The builder's text as an owned string; the builder is left empty.
-static char *sb_take(JsonBuf *b) {
-    char *s = b->buf ? b->buf : xstrdup("");
-    memset(b, 0, sizeof *b);
-    return s;
-}
-
 static uint64_t mix64(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
@@ -79,13 +61,13 @@ static void gen_addition(const TaskInfo *t, Rng *r, const TaskOptions *o, TaskEx
     JsonBuf b = {0};
     for (int s = 0; s < o->shots; s++) {
         long long a = operand(r, o->digits), c = operand(r, o->digits);
-        sb_printf(&b, "%lld + %lld = %lld\n", a, c, a + c);
+        jb_printf(&b, "%lld + %lld = %lld\n", a, c, a + c);
     }
     long long a = operand(r, o->digits), c = operand(r, o->digits);
-    sb_printf(&b, "%lld + %lld =", a, c);
-    e->prompt = sb_take(&b);
-    sb_printf(&b, "%lld", a + c);
-    e->answer = sb_take(&b);
+    jb_printf(&b, "%lld + %lld =", a, c);
+    e->prompt = jb_take(&b);
+    jb_printf(&b, "%lld", a + c);
+    e->answer = jb_take(&b);
 }
 
 // ----------------------------------------------------------------------------- json
@@ -115,7 +97,7 @@ static void json_key(JsonBuf *b, int first, const char *key) {
 // A random small value: an integer, a boolean, a word or a list of words.
 static void json_value(JsonBuf *b, Rng *r) {
     switch (pick(r, 4)) {
-    case 0: sb_printf(b, "%d", pick(r, 100)); break;
+    case 0: jb_printf(b, "%d", pick(r, 100)); break;
     case 1: jb_puts(b, pick(r, 2) ? "true" : "false"); break;
     case 2: jb_cstr(b, json_short_words[pick(r, COUNT(json_short_words))]); break;
     default: {
@@ -209,7 +191,7 @@ static void gen_json(const TaskInfo *t, Rng *r, const TaskOptions *o, TaskExampl
             char key[2] = {(char)('a' + i), 0};
             json_key(&b, i == 0, key);
             cut = b.len - 1;   // before the space: it belongs to the number's token
-            sb_printf(&b, "%d", start + i);
+            jb_printf(&b, "%d", start + i);
         }
         jb_puts(&b, m ? "}}" : "}");
         break;
@@ -229,10 +211,10 @@ static void gen_counting(const TaskInfo *t, Rng *r, const TaskOptions *o, TaskEx
     int step = steps[pick(r, COUNT(steps))], start = step * (1 + pick(r, 20));
     int terms = 4 + pick(r, 3);
     JsonBuf b = {0};
-    for (int i = 0; i < terms; i++) sb_printf(&b, i ? " %d," : "%d,", start + i * step);
-    e->prompt = sb_take(&b);
-    sb_printf(&b, "%d", start + terms * step);
-    e->answer = sb_take(&b);
+    for (int i = 0; i < terms; i++) jb_printf(&b, i ? " %d," : "%d,", start + i * step);
+    e->prompt = jb_take(&b);
+    jb_printf(&b, "%d", start + terms * step);
+    e->answer = jb_take(&b);
 }
 
 // ----------------------------------------------------------------------------- days
@@ -253,8 +235,8 @@ static void gen_days(const TaskInfo *t, Rng *r, const TaskOptions *o, TaskExampl
     int n = use_months ? COUNT(months) : COUNT(weekdays);
     int start = pick(r, n), terms = 3 + pick(r, 2);
     JsonBuf b = {0};
-    for (int i = 0; i < terms; i++) sb_printf(&b, i ? " %s," : "%s,", seq[(start + i) % n]);
-    e->prompt = sb_take(&b);
+    for (int i = 0; i < terms; i++) jb_printf(&b, i ? " %s," : "%s,", seq[(start + i) % n]);
+    e->prompt = jb_take(&b);
     e->answer = xstrdup(seq[(start + terms) % n]);
 }
 
@@ -281,13 +263,13 @@ static void gen_opposites(const TaskInfo *t, Rng *r, const TaskOptions *o, TaskE
         int flip = pick(r, 2);
         const char *a = opposite_pairs[idx[i]][flip], *z = opposite_pairs[idx[i]][!flip];
         if (i < k) {
-            sb_printf(&b, "%s -> %s\n", a, z);
+            jb_printf(&b, "%s -> %s\n", a, z);
         } else {
-            sb_printf(&b, k ? "%s ->" : "%s is the opposite of", a);
+            jb_printf(&b, k ? "%s ->" : "%s is the opposite of", a);
             e->answer = xstrdup(z);
         }
     }
-    e->prompt = sb_take(&b);
+    e->prompt = jb_take(&b);
 }
 
 // ----------------------------------------------------------------------------- alphabet
@@ -298,10 +280,10 @@ static void gen_alphabet(const TaskInfo *t, Rng *r, const TaskOptions *o, TaskEx
     int terms = 3 + pick(r, 3), start = pick(r, 26 - terms);
     char base = pick(r, 2) ? 'A' : 'a';
     JsonBuf b = {0};
-    for (int i = 0; i < terms; i++) sb_printf(&b, i ? " %c" : "%c", base + start + i);
-    e->prompt = sb_take(&b);
-    sb_printf(&b, "%c", base + start + terms);
-    e->answer = sb_take(&b);
+    for (int i = 0; i < terms; i++) jb_printf(&b, i ? " %c" : "%c", base + start + i);
+    e->prompt = jb_take(&b);
+    jb_printf(&b, "%c", base + start + terms);
+    e->answer = jb_take(&b);
 }
 
 // ----------------------------------------------------------------------------- plural
@@ -321,9 +303,9 @@ static void gen_plural(const TaskInfo *t, Rng *r, const TaskOptions *o, TaskExam
     int n = COUNT(plural_pairs), k = o->shots < n - 1 ? o->shots : n - 1, idx[64];
     pick_distinct(r, n, k + 1, idx);
     JsonBuf b = {0};
-    for (int i = 0; i < k; i++) sb_printf(&b, "one %s, two %s\n", plural_pairs[idx[i]][0], plural_pairs[idx[i]][1]);
-    sb_printf(&b, "one %s, two", plural_pairs[idx[k]][0]);
-    e->prompt = sb_take(&b);
+    for (int i = 0; i < k; i++) jb_printf(&b, "one %s, two %s\n", plural_pairs[idx[i]][0], plural_pairs[idx[i]][1]);
+    jb_printf(&b, "one %s, two", plural_pairs[idx[k]][0]);
+    e->prompt = jb_take(&b);
     e->answer = xstrdup(plural_pairs[idx[k]][1]);
 }
 
@@ -341,10 +323,10 @@ static void gen_copy(const TaskInfo *t, Rng *r, const TaskOptions *o, TaskExampl
     int n = 4 + pick(r, 4), idx[8];
     pick_distinct(r, COUNT(copy_words), n, idx);
     JsonBuf b = {0};
-    for (int i = 0; i < n; i++) sb_printf(&b, i ? " %s" : "%s", copy_words[idx[i]]);
+    for (int i = 0; i < n; i++) jb_printf(&b, i ? " %s" : "%s", copy_words[idx[i]]);
     jb_puts(&b, "\n");
-    for (int i = 0; i < n - 1; i++) sb_printf(&b, i ? " %s" : "%s", copy_words[idx[i]]);
-    e->prompt = sb_take(&b);
+    for (int i = 0; i < n - 1; i++) jb_printf(&b, i ? " %s" : "%s", copy_words[idx[i]]);
+    e->prompt = jb_take(&b);
     e->answer = xstrdup(copy_words[idx[n - 1]]);
 }
 
@@ -572,7 +554,7 @@ static void write_questions(JsonBuf *b, const TaskInfo *t) {
 void tasks_write_example(JsonBuf *lines, const TaskInfo *t, const TaskExample *e) {
     JsonBuf id = {0}, b = {0};
     jb_puts(&id, t->name);
-    sb_printf(&id, "-%d", e->index);
+    jb_printf(&id, "-%d", e->index);
     jb_puts(&b, "{");
     jb_key(&b, "id");
     jb_cstr(&b, id.buf);

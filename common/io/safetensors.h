@@ -66,12 +66,6 @@ const StTensor *safetensors_find(const SafeTensors *st, const char *name);
 // The __metadata__ value of key, or NULL.
 const char *safetensors_meta(const SafeTensors *st, const char *key);
 
-// Element conversions (exact to fp32; from fp32 round-to-nearest-even, NaN stays NaN,
-// overflow becomes infinity).
-float st_f16_to_f32(uint16_t h);
-float st_bf16_to_f32(uint16_t h);
-uint16_t st_f32_to_f16(float f);
-uint16_t st_f32_to_bf16(float f);
 // n elements of src (F32, F16 or BF16; any alignment) to fp32 dst.  -1 for another dtype.
 int st_to_f32(float *dst, const void *src, StDtype dt, size_t n);
 // n fp32 values to dst in dtype dt (F32, F16 or BF16).  -1 for another dtype.

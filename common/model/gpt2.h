@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model/matmul.h"   // LowpType
+#include "base/dtype.h"
 #include "io/safetensors.h"
 
 typedef struct {

@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model/matmul.h"   // LowpType
+#include "base/dtype.h"
 
 #define MM_KSEG 128      // rows of w per segment (see above)
 #define MM_ROWS_MAX 8    // rows of `a` per call of the rows kernel
@@ -95,7 +95,7 @@ typedef struct {
                       const float *v, size_t stride, int n_keys0, int hs, float scale, float *att, size_t lda);
     int att_rows;         // rows attn_rows works on together
 
-    // Low-precision weights (matmul.h's LowpType: bf16, f16), one entry per type.
+    // Low-precision weights (base/dtype.h's LowpType: bf16, f16), one entry per type.
     // dst[i] = src[i] widened to fp32 (exact), i < n.
     void (*widen16[LOWP_TYPES])(float *dst, const uint16_t *src, size_t n);
 

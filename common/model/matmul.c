@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/dtype.h"
 #include "model/kernels.h"
-#include "io/safetensors.h"   // st_f32_to_f16, st_f32_to_bf16
 #include "base/util.h"
 
 // Scheduling (see the sections below):
@@ -517,11 +517,9 @@ void matmul_transposed_lowp_forward(float *out, const float *in, const uint16_t 
 // ----------------------------------------------------------------------------
 // 16-bit conversions
 
-const char *lowp_name(LowpType t) { return t == LOWP_F16 ? "f16" : "bf16"; }
-
 void lowp_round(LowpType t, uint16_t *dst, const float *src, size_t n) {
     // (the roundings safetensors.c writes checkpoints with)
-    for (size_t i = 0; i < n; i++) dst[i] = t == LOWP_F16 ? st_f32_to_f16(src[i]) : st_f32_to_bf16(src[i]);
+    for (size_t i = 0; i < n; i++) dst[i] = t == LOWP_F16 ? f32_to_f16(src[i]) : f32_to_bf16(src[i]);
 }
 
 void lowp_widen(LowpType t, float *dst, const uint16_t *src, size_t n) { lowp_kernels(kern(), t).widen(dst, src, n); }

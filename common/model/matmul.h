@@ -44,6 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/dtype.h"
 #include "base/threadpool.h"
 
 // ----------------------------------------------------------------------------
@@ -85,8 +86,7 @@ void matmul_transposed_forward(float *out, const float *in, const float *e,
 // ----------------------------------------------------------------------------
 // Low-precision weights (opt-in, see gpt2_use_lowp): a weight is a uint16_t of one of
 // two 16-bit float formats, tagged by a LowpType —
-//   LOWP_BF16  bfloat16: the upper half of an IEEE fp32 (8-bit exponent, 7-bit mantissa)
-//   LOWP_F16   IEEE half precision (5-bit exponent, 10-bit mantissa, subnormals)
+//   LOWP_BF16, LOWP_F16 (base/dtype.h)
 // Widening to fp32 is exact for both (a 16-bit shift; F16C vcvtph2ps or its portable
 // equivalent) and the kernels below keep the fp32 order of operations, so on one path
 // each is BIT-IDENTICAL to its fp32 counterpart called with lowp_widen(w) (same
@@ -94,11 +94,6 @@ void matmul_transposed_forward(float *out, const float *in, const float *e,
 // rows) and the unembedding widen in registers on the AVX-512 and AVX2 paths (f16 on
 // AVX2 only where the CPU has F16C); prompts (register tiles) widen each segment of
 // weights once into per-thread scratch, as the generic path does everywhere.
-typedef enum { LOWP_BF16, LOWP_F16, LOWP_TYPES } LowpType;
-
-// "bf16" or "f16".
-const char *lowp_name(LowpType t);
-
 // dst[i] = src[i] rounded to type t, to nearest even (a NaN stays a NaN; a finite value
 // above the type's largest finite value rounds to inf as IEEE rounding does: bf16 from
 // about 3.39e38, f16 from 65520; f16 subnormals are rounded exactly).

@@ -10,6 +10,7 @@
 #include <utf8proc.h>
 
 #include "base/json.h"
+#include "base/utf8.h"
 #include "base/util.h"
 
 #define EOT_TEXT "<|endoftext|>"
@@ -37,64 +38,23 @@ struct Tokenizer {
 // ----------------------------------------------------------------------------
 // UTF-8
 
-// Length of the sequence a lead byte announces (2..4), or 0 when b is no lead byte.
-static int utf8_lead_len(unsigned char b) {
-    if (b >= 0xC2 && b <= 0xDF) return 2;
-    if (b >= 0xE0 && b <= 0xEF) return 3;
-    if (b >= 0xF0 && b <= 0xF4) return 4;
-    return 0;
-}
-
-// Is b a valid byte at position k (1..3) after lead byte `lead`?  The second byte carries
-// the range limits that exclude overlongs, surrogates and code points above U+10FFFF.
-static int utf8_cont_ok(unsigned char lead, int k, unsigned char b) {
-    if (k == 1) {
-        if (lead == 0xE0) return b >= 0xA0 && b <= 0xBF;
-        if (lead == 0xED) return b >= 0x80 && b <= 0x9F;
-        if (lead == 0xF0) return b >= 0x90 && b <= 0xBF;
-        if (lead == 0xF4) return b >= 0x80 && b <= 0x8F;
-    }
-    return b >= 0x80 && b <= 0xBF;
-}
-
 // Decode the character at s[0..n) (n >= 1): its length in bytes, and *cp its code point,
 // or -1 when s[0] does not start a well-formed sequence (the length is then 1).
 static size_t utf8_next(const unsigned char *s, size_t n, int *cp) {
-    if (s[0] < 0x80) { *cp = s[0]; return 1; }
-    int need = utf8_lead_len(s[0]);
-    if (need == 0 || (size_t)need > n) { *cp = -1; return 1; }
-    int v = s[0] & (0x7F >> need);
-    for (int k = 1; k < need; k++) {
-        if (!utf8_cont_ok(s[0], k, s[k])) { *cp = -1; return 1; }
-        v = (v << 6) | (s[k] & 0x3F);
-    }
-    *cp = v;
-    return (size_t)need;
-}
-
-size_t utf8_incomplete_tail(const char *str, size_t n) {
-    const unsigned char *s = (const unsigned char *)str;
-    // The last lead byte can sit at most 3 bytes before the end.
-    for (size_t back = 1; back <= 3 && back <= n; back++) {
-        unsigned char b = s[n - back];
-        if (b >= 0x80 && b <= 0xBF) continue;          // continuation byte: look further
-        int need = utf8_lead_len(b);
-        if (need == 0 || (size_t)need <= back) return 0; // ASCII, invalid, or complete
-        for (size_t k = 1; k < back; k++)
-            if (!utf8_cont_ok(b, (int)k, s[n - back + k])) return 0;
-        return back;
-    }
-    return 0;
+    size_t len = utf8_decode(s, n, cp);
+    return len ? len : 1;
 }
 
 // ----------------------------------------------------------------------------
 // Character classes of the pre-tokenizer
 
-// JavaScript's \s: WhiteSpace (TAB VT FF SP NBSP ZWNBSP and category Zs) + LineTerminator.
-static int js_space(int cp) {
+// \s of the GPT-2 regex as Python's `regex` and tiktoken read it: the Unicode White_Space
+// property (PropList.txt; unchanged since Unicode 6.3).  JavaScript's \s differs on two code
+// points: it has U+FEFF and lacks U+0085.
+static int white_space(int cp) {
     if (cp < 0x80) return cp == ' ' || (cp >= 0x09 && cp <= 0x0D);
-    return cp == 0x00A0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 ||
-           cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000 || cp == 0xFEFF;
+    return cp == 0x0085 || cp == 0x00A0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) ||
+           cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 
 int tok_char_class(int cp) {
@@ -102,9 +62,9 @@ int tok_char_class(int cp) {
     if (cp < 0x80) {   // fast path, same answers as below
         if ((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z') return TOK_CLASS_LETTER;
         if (cp >= '0' && cp <= '9') return TOK_CLASS_NUMBER;
-        return js_space(cp) ? TOK_CLASS_SPACE : TOK_CLASS_OTHER;
+        return white_space(cp) ? TOK_CLASS_SPACE : TOK_CLASS_OTHER;
     }
-    if (js_space(cp)) return TOK_CLASS_SPACE;
+    if (white_space(cp)) return TOK_CLASS_SPACE;
     switch (utf8proc_category(cp)) {
     case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
     case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO:

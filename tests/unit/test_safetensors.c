@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "base/dtype.h"
 #include "base/rng.h"
 #include "io/safetensors.h"
 #include "base/util.h"
@@ -29,18 +30,18 @@ static uint32_t to_bits(float f) {
 // ----------------------------------------------------------------------------- conversions
 
 static void test_f16_to_f32(void) {
-    CHECK("f16 1.0", st_f16_to_f32(0x3c00) == 1.0f);
-    CHECK("f16 -2.0", st_f16_to_f32(0xc000) == -2.0f);
-    CHECK("f16 max 65504", st_f16_to_f32(0x7bff) == 65504.0f);
-    CHECK("f16 1/3", st_f16_to_f32(0x3555) == 0.333251953125f);
-    CHECK("f16 smallest subnormal", st_f16_to_f32(0x0001) == ldexpf(1.0f, -24));
-    CHECK("f16 largest subnormal", st_f16_to_f32(0x03ff) == ldexpf(1023.0f, -24));
-    CHECK("f16 smallest normal", st_f16_to_f32(0x0400) == ldexpf(1.0f, -14));
-    CHECK("f16 -subnormal", st_f16_to_f32(0x8200) == -ldexpf(512.0f, -24));
-    CHECK("f16 +inf", isinf(st_f16_to_f32(0x7c00)) && st_f16_to_f32(0x7c00) > 0);
-    CHECK("f16 -inf", isinf(st_f16_to_f32(0xfc00)) && st_f16_to_f32(0xfc00) < 0);
-    CHECK("f16 nan", isnan(st_f16_to_f32(0x7e00)) && isnan(st_f16_to_f32(0x7c01)));
-    CHECK("f16 -0", st_f16_to_f32(0x8000) == 0.0f && signbit(st_f16_to_f32(0x8000)));
+    CHECK("f16 1.0", f16_to_f32(0x3c00) == 1.0f);
+    CHECK("f16 -2.0", f16_to_f32(0xc000) == -2.0f);
+    CHECK("f16 max 65504", f16_to_f32(0x7bff) == 65504.0f);
+    CHECK("f16 1/3", f16_to_f32(0x3555) == 0.333251953125f);
+    CHECK("f16 smallest subnormal", f16_to_f32(0x0001) == ldexpf(1.0f, -24));
+    CHECK("f16 largest subnormal", f16_to_f32(0x03ff) == ldexpf(1023.0f, -24));
+    CHECK("f16 smallest normal", f16_to_f32(0x0400) == ldexpf(1.0f, -14));
+    CHECK("f16 -subnormal", f16_to_f32(0x8200) == -ldexpf(512.0f, -24));
+    CHECK("f16 +inf", isinf(f16_to_f32(0x7c00)) && f16_to_f32(0x7c00) > 0);
+    CHECK("f16 -inf", isinf(f16_to_f32(0xfc00)) && f16_to_f32(0xfc00) < 0);
+    CHECK("f16 nan", isnan(f16_to_f32(0x7e00)) && isnan(f16_to_f32(0x7c01)));
+    CHECK("f16 -0", f16_to_f32(0x8000) == 0.0f && signbit(f16_to_f32(0x8000)));
     // Every non-NaN half, by the definition of the format (independent arithmetic).
     int bad = 0;
     for (uint32_t h = 0; h < 65536; h++) {
@@ -48,63 +49,63 @@ static void test_f16_to_f32(void) {
         if (e == 31) continue;
         double v = e ? ldexp(1.0 + mant / 1024.0, e - 15) : ldexp(mant, -24);
         if (h & 0x8000) v = -v;
-        bad += (double)st_f16_to_f32((uint16_t)h) != v;
+        bad += (double)f16_to_f32((uint16_t)h) != v;
     }
     CHECK_INT("f16 all finite values", bad, 0);
 }
 
 static void test_bf16_to_f32(void) {
-    CHECK("bf16 1.0", st_bf16_to_f32(0x3f80) == 1.0f);
-    CHECK("bf16 -3.0", st_bf16_to_f32(0xc040) == -3.0f);
-    CHECK("bf16 0.33203125", st_bf16_to_f32(0x3eaa) == 0.33203125f);
-    CHECK("bf16 max", st_bf16_to_f32(0x7f7f) == from_bits(0x7f7f0000));
-    CHECK("bf16 subnormal", st_bf16_to_f32(0x0001) == ldexpf(1.0f, -133));
-    CHECK("bf16 inf", isinf(st_bf16_to_f32(0x7f80)));
-    CHECK("bf16 nan", isnan(st_bf16_to_f32(0x7fc0)));
+    CHECK("bf16 1.0", bf16_to_f32(0x3f80) == 1.0f);
+    CHECK("bf16 -3.0", bf16_to_f32(0xc040) == -3.0f);
+    CHECK("bf16 0.33203125", bf16_to_f32(0x3eaa) == 0.33203125f);
+    CHECK("bf16 max", bf16_to_f32(0x7f7f) == from_bits(0x7f7f0000));
+    CHECK("bf16 subnormal", bf16_to_f32(0x0001) == ldexpf(1.0f, -133));
+    CHECK("bf16 inf", isinf(bf16_to_f32(0x7f80)));
+    CHECK("bf16 nan", isnan(bf16_to_f32(0x7fc0)));
 }
 
 static void test_f32_to_16(void) {
-    CHECK_INT("to f16 1.0", st_f32_to_f16(1.0f), 0x3c00);
-    CHECK_INT("to f16 -2.0", st_f32_to_f16(-2.0f), 0xc000);
-    CHECK_INT("to f16 0.1", st_f32_to_f16(0.1f), 0x2e66);
-    CHECK_INT("to f16 65504", st_f32_to_f16(65504.0f), 0x7bff);
-    CHECK_INT("to f16 65519 stays finite", st_f32_to_f16(65519.0f), 0x7bff);
-    CHECK_INT("to f16 65520 rounds to inf", st_f32_to_f16(65520.0f), 0x7c00);
-    CHECK_INT("to f16 1e9 -> inf", st_f32_to_f16(1e9f), 0x7c00);
-    CHECK_INT("to f16 -inf", st_f32_to_f16(-INFINITY), 0xfc00);
-    CHECK_INT("to f16 tie to even (down)", st_f32_to_f16(1.0f + ldexpf(1, -11)), 0x3c00);
-    CHECK_INT("to f16 tie to even (up)", st_f32_to_f16(1.0f + 3 * ldexpf(1, -11)), 0x3c02);
-    CHECK_INT("to f16 above tie rounds up", st_f32_to_f16(from_bits(to_bits(1.0f + ldexpf(1, -11)) + 1)), 0x3c01);
-    CHECK_INT("to f16 2^-25 ties to 0", st_f32_to_f16(ldexpf(1, -25)), 0x0000);
-    CHECK_INT("to f16 just above 2^-25", st_f32_to_f16(ldexpf(1.0000001f, -25)), 0x0001);
-    CHECK_INT("to f16 3*2^-25 ties to 2", st_f32_to_f16(3 * ldexpf(1, -25)), 0x0002);
-    CHECK_INT("to f16 subnormal -> normal by rounding", st_f32_to_f16(ldexpf(1023.5f, -24)), 0x0400);
-    CHECK_INT("to f16 1e-10 -> 0", st_f32_to_f16(1e-10f), 0x0000);
-    CHECK_INT("to f16 -0", st_f32_to_f16(-0.0f), 0x8000);
-    uint16_t hn = st_f32_to_f16(NAN);
+    CHECK_INT("to f16 1.0", f32_to_f16(1.0f), 0x3c00);
+    CHECK_INT("to f16 -2.0", f32_to_f16(-2.0f), 0xc000);
+    CHECK_INT("to f16 0.1", f32_to_f16(0.1f), 0x2e66);
+    CHECK_INT("to f16 65504", f32_to_f16(65504.0f), 0x7bff);
+    CHECK_INT("to f16 65519 stays finite", f32_to_f16(65519.0f), 0x7bff);
+    CHECK_INT("to f16 65520 rounds to inf", f32_to_f16(65520.0f), 0x7c00);
+    CHECK_INT("to f16 1e9 -> inf", f32_to_f16(1e9f), 0x7c00);
+    CHECK_INT("to f16 -inf", f32_to_f16(-INFINITY), 0xfc00);
+    CHECK_INT("to f16 tie to even (down)", f32_to_f16(1.0f + ldexpf(1, -11)), 0x3c00);
+    CHECK_INT("to f16 tie to even (up)", f32_to_f16(1.0f + 3 * ldexpf(1, -11)), 0x3c02);
+    CHECK_INT("to f16 above tie rounds up", f32_to_f16(from_bits(to_bits(1.0f + ldexpf(1, -11)) + 1)), 0x3c01);
+    CHECK_INT("to f16 2^-25 ties to 0", f32_to_f16(ldexpf(1, -25)), 0x0000);
+    CHECK_INT("to f16 just above 2^-25", f32_to_f16(ldexpf(1.0000001f, -25)), 0x0001);
+    CHECK_INT("to f16 3*2^-25 ties to 2", f32_to_f16(3 * ldexpf(1, -25)), 0x0002);
+    CHECK_INT("to f16 subnormal -> normal by rounding", f32_to_f16(ldexpf(1023.5f, -24)), 0x0400);
+    CHECK_INT("to f16 1e-10 -> 0", f32_to_f16(1e-10f), 0x0000);
+    CHECK_INT("to f16 -0", f32_to_f16(-0.0f), 0x8000);
+    uint16_t hn = f32_to_f16(NAN);
     CHECK("to f16 nan", (hn & 0x7c00) == 0x7c00 && (hn & 0x3ff) != 0);
 
-    CHECK_INT("to bf16 1.0", st_f32_to_bf16(1.0f), 0x3f80);
-    CHECK_INT("to bf16 tie to even (down)", st_f32_to_bf16(1.0f + ldexpf(1, -8)), 0x3f80);
-    CHECK_INT("to bf16 tie to even (up)", st_f32_to_bf16(1.0f + 3 * ldexpf(1, -8)), 0x3f82);
-    CHECK_INT("to bf16 above tie", st_f32_to_bf16(from_bits(0x3f808001)), 0x3f81);
-    CHECK_INT("to bf16 below tie", st_f32_to_bf16(from_bits(0x3f807fff)), 0x3f80);
-    CHECK_INT("to bf16 max float -> inf", st_f32_to_bf16(from_bits(0x7f7fffff)), 0x7f80);
-    uint16_t bn = st_f32_to_bf16(from_bits(0x7f800001));   // a NaN whose top bits are inf's
+    CHECK_INT("to bf16 1.0", f32_to_bf16(1.0f), 0x3f80);
+    CHECK_INT("to bf16 tie to even (down)", f32_to_bf16(1.0f + ldexpf(1, -8)), 0x3f80);
+    CHECK_INT("to bf16 tie to even (up)", f32_to_bf16(1.0f + 3 * ldexpf(1, -8)), 0x3f82);
+    CHECK_INT("to bf16 above tie", f32_to_bf16(from_bits(0x3f808001)), 0x3f81);
+    CHECK_INT("to bf16 below tie", f32_to_bf16(from_bits(0x3f807fff)), 0x3f80);
+    CHECK_INT("to bf16 max float -> inf", f32_to_bf16(from_bits(0x7f7fffff)), 0x7f80);
+    uint16_t bn = f32_to_bf16(from_bits(0x7f800001));   // a NaN whose top bits are inf's
     CHECK("to bf16 nan stays nan", (bn & 0x7f80) == 0x7f80 && (bn & 0x7f) != 0);
 
     // Exhaustive: every 16-bit value round-trips; and halfway points between neighbours
     // round to the even one.
     int bad16 = 0, badb = 0, badtie = 0;
     for (uint32_t h = 0; h < 65536; h++) {
-        float f = st_f16_to_f32((uint16_t)h);
-        if (!isnan(f)) bad16 += st_f32_to_f16(f) != h;
-        float g = st_bf16_to_f32((uint16_t)h);
-        if (!isnan(g)) badb += st_f32_to_bf16(g) != h;
+        float f = f16_to_f32((uint16_t)h);
+        if (!isnan(f)) bad16 += f32_to_f16(f) != h;
+        float g = bf16_to_f32((uint16_t)h);
+        if (!isnan(g)) badb += f32_to_bf16(g) != h;
         if ((h & 0x7fff) < 0x7bff) {   // tie between h and h+1 (same sign, both finite)
-            double mid = ((double)f + (double)st_f16_to_f32((uint16_t)(h + 1))) / 2;
+            double mid = ((double)f + (double)f16_to_f32((uint16_t)(h + 1))) / 2;
             uint16_t want = (h & 1) ? (uint16_t)(h + 1) : (uint16_t)h;
-            badtie += st_f32_to_f16((float)mid) != want;
+            badtie += f32_to_f16((float)mid) != want;
         }
     }
     CHECK_INT("f16 round trip all", bad16, 0);
@@ -117,7 +118,7 @@ static void test_f32_to_16(void) {
     CHECK_INT("st_from_f32 F16", st_from_f32(b16, src, ST_F16, 3), 0);
     CHECK("st_from_f32 little-endian", b16[0] == 0x00 && b16[1] == 0x3c && b16[4] == 0x66 && b16[5] == 0x2e);
     CHECK_INT("st_to_f32 F16", st_to_f32(back, b16, ST_F16, 3), 0);
-    CHECK("st_to_f32 F16 values", back[0] == 1.0f && back[1] == -2.0f && back[2] == st_f16_to_f32(0x2e66));
+    CHECK("st_to_f32 F16 values", back[0] == 1.0f && back[1] == -2.0f && back[2] == f16_to_f32(0x2e66));
     CHECK_INT("st_to_f32 I64 refused", st_to_f32(back, b16, ST_I64, 1), -1);
 }
 

@@ -1,5 +1,5 @@
 // Unit tests for common/model/tokenizer: known GPT-2 encodings (checked against the npm
-// reference encoder gpt-3-encoder), round trips on arbitrary bytes, <|endoftext|>,
+// package tiktoken, encoding gpt2), round trips on arbitrary bytes, <|endoftext|>,
 // utf8_incomplete_tail, vocabulary validation errors, speed.
 //
 // Test-only program modes, used by tests/tool/tokenizer_parity.sh:
@@ -64,7 +64,7 @@ static uint32_t rng_next(void) {   // xorshift64*
 
 static void test_known(const Tokenizer *tok) {
     CHECK_INT("vocab size", tok_vocab_size(tok), 50257);
-    // Expected ids from node third_party/node_modules/gpt-3-encoder.
+    // Expected ids from node third_party/node_modules/tiktoken, get_encoding("gpt2").
     CHECK_STR("Hello world", enc(tok, "Hello world"), "15496,995");
     CHECK_STR("Madrid", enc(tok, " Madrid is the capital of"), "14708,318,262,3139,286");
     CHECK_STR("France", enc(tok, "The capital of France is"), "464,3139,286,4881,318");
@@ -80,6 +80,11 @@ static void test_known(const Tokenizer *tok) {
     CHECK_STR("emoji zwj", enc(tok, "🤖👍🏽👨‍👩‍👧"),
               "8582,97,244,41840,235,8582,237,121,41840,101,447,235,41840,102,447,235,41840,100");
     CHECK_STR("nbsp", enc(tok, "a\xc2\xa0" "b"), "64,1849,65");
+    // \s is Unicode White_Space: U+0085 is a space, U+FEFF is not (gpt-3-encoder, with
+    // JavaScript's \s, gives 64,1587,227,65 and 64,220,171,119,123,65).
+    // (Octal escapes: a hex escape would run on into the "b".)
+    CHECK_STR("U+0085 is a space", enc(tok, "a \302\205b"), "64,220,126,227,65");
+    CHECK_STR("U+FEFF is not a space", enc(tok, "a \357\273\277b"), "64,27332,119,123,65");
     CHECK_STR("y diaeresis", enc(tok, "\xc3\xbf"), "127,123");
     CHECK_STR("single space", enc(tok, " "), "220");
     CHECK_STR("backslash", enc(tok, "\\"), "59");
