@@ -242,7 +242,9 @@ static void fence_strip(const char *text, size_t *start, size_t *len) {
 typedef struct {
     JudgeLlm *jl;
     Subject *subj;          // the group's subjects
-    int n;
+    int n_subj;
+    int n;                  // items of the request: the subjects with open questions
+    int *act;               // (n) request item i -> its subject
     int (*idx)[JUDGE_MAX_QUESTIONS];   // (n) request question k of item i -> subject question
     int *nq;                // (n) questions of item i in the request
     const char *model;      // the model that answered
@@ -308,7 +310,7 @@ static int take_verdicts(Group *g, const char *content, JsonBuf *pr, int *n_pr) 
             problem_add(pr, n_pr, "verdict %d (item %lld question %lld): \"reason\" must be a non-empty string", k + 1,
                         item, qn);
         } else {
-            Subject *s = &g->subj[item - 1];
+            Subject *s = &g->subj[g->act[item - 1]];
             int sq = g->idx[item - 1][qn - 1];
             if (!s->open[sq]) {
                 problem_add(pr, n_pr, "verdict %d repeats item %lld question %lld", k + 1, item, qn);
@@ -328,7 +330,7 @@ static int take_verdicts(Group *g, const char *content, JsonBuf *pr, int *n_pr) 
     json_free(&d);
     for (int i = 0; i < g->n; i++)
         for (int k = 0; k < g->nq[i]; k++)
-            if (g->subj[i].open[g->idx[i][k]]) problem_add(pr, n_pr, "no verdict for item %d question %d", i + 1, k + 1);
+            if (g->subj[g->act[i]].open[g->idx[i][k]]) problem_add(pr, n_pr, "no verdict for item %d question %d", i + 1, k + 1);
     return rc;
 }
 
@@ -347,14 +349,14 @@ static int journal_exchange(Journal *j, const LlmReply *reply, const char *error
 }
 
 static void group_fail(Group *g, const char *why) {
-    for (int i = 0; i < g->n; i++)
+    for (int i = 0; i < g->n_subj; i++)
         for (int k = 0; k < g->subj[i].nq; k++)
             if (g->subj[i].open[k] && !g->subj[i].fail[k]) g->subj[i].fail[k] = xstrdup(why);
 }
 
 static int open_pairs(const Group *g) {
     int n = 0;
-    for (int i = 0; i < g->n; i++)
+    for (int i = 0; i < g->n_subj; i++)
         for (int k = 0; k < g->subj[i].nq; k++) n += g->subj[i].open[k];
     return n;
 }
@@ -362,11 +364,11 @@ static int open_pairs(const Group *g) {
 // Ask for the open questions of subjects subj[0..n), retrying bad replies.
 static int ask_group(JudgeLlm *jl, Subject *subj, int n, char *err, size_t errlen) {
     int (*idx)[JUDGE_MAX_QUESTIONS] = xcalloc((size_t)n, sizeof *idx);
-    int *nq = xcalloc((size_t)n, sizeof *nq);
+    int *nq = xcalloc((size_t)n, sizeof *nq), *act = xcalloc((size_t)n, sizeof *act);
     const JudgeItem **items = xcalloc((size_t)n, sizeof *items);
     const char *(*qs)[JUDGE_MAX_QUESTIONS] = xcalloc((size_t)n, sizeof *qs);
     const char **qrow[64];
-    Group g = {jl, subj, n, idx, nq, NULL, err, errlen};
+    Group g = {jl, subj, n, 0, act, idx, nq, NULL, err, errlen};
     JsonBuf pr = {0};
     int rc = 0;
     for (int attempt = 0; open_pairs(&g) > 0; attempt++) {
@@ -378,17 +380,20 @@ static int ask_group(JudgeLlm *jl, Subject *subj, int n, char *err, size_t errle
             jl->budget_reached = 1;
             break;
         }
-        int pairs = 0;
-        for (int i = 0; i < n; i++) {
-            items[i] = subj[i].it;
-            nq[i] = 0;
-            for (int k = 0; k < subj[i].nq; k++)
-                if (subj[i].open[k]) idx[i][nq[i]] = k, qs[i][nq[i]++] = subj[i].q[k];
-            qrow[i] = qs[i];
-            pairs += nq[i];
+        int pairs = 0, m = 0;   // the request's items: the subjects with open questions, renumbered
+        for (int s = 0; s < n; s++) {
+            nq[m] = 0;
+            for (int k = 0; k < subj[s].nq; k++)
+                if (subj[s].open[k]) idx[m][nq[m]] = k, qs[m][nq[m]++] = subj[s].q[k];
+            if (!nq[m]) continue;
+            items[m] = subj[s].it;
+            qrow[m] = qs[m];
+            act[m] = s;
+            pairs += nq[m++];
         }
+        g.n = m;
         JsonBuf msgs = {0};
-        judge_llm_messages(items, (const char *const *const *)qrow, nq, n, pr.buf, &msgs);
+        judge_llm_messages(items, (const char *const *const *)qrow, nq, m, pr.buf, &msgs);
         jb_reset(&pr);
         int n_pr = 0;
         LlmRequest req = {.messages = msgs.buf, .response_format = "{\"type\":\"json_object\"}", .has_temperature = 1,
@@ -425,6 +430,7 @@ static int ask_group(JudgeLlm *jl, Subject *subj, int n, char *err, size_t errle
     jb_free(&pr);
     free(idx);
     free(nq);
+    free(act);
     free(items);
     free(qs);
     return rc;
