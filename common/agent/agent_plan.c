@@ -10,12 +10,15 @@
 
 // ----------------------------------------------------------------------------- plan
 
+// judge: runlayers sees every example and its completions are judged (how the model
+// speaks as blocks are dropped: the report's yes-rate against blocks kept).
 static const struct {
     const char *type, *sweeps;
+    int judge;
 } plan_types[] = {
-    {"drop-last", "drop-last"},   {"drop-first", "drop-first"},       {"skip-one", "skip-one"},
-    {"skip-range:2", "skip-range:2"}, {"repeat-one", "repeat-one"}, {"swap-adjacent", "swap-adjacent"},
-    {"permute", "reverse shuffle:3:1"},
+    {"drop-last", "drop-last", 1},   {"drop-first", "drop-first", 0},       {"skip-one", "skip-one", 0},
+    {"skip-range:2", "skip-range:2", 0}, {"repeat-one", "repeat-one", 0}, {"swap-adjacent", "swap-adjacent", 0},
+    {"permute", "reverse shuffle:3:1", 0},
 };
 #define N_PLAN_TYPES ((int)(sizeof plan_types / sizeof plan_types[0]))
 
@@ -75,6 +78,7 @@ int agent_plan_items(const AgentOptions *o, int n_layer, AgentPlanItem **items) 
             it->task = o->tasks[t];
             it->type = plan_types[k].type;
             it->sweeps = plan_types[k].sweeps;
+            it->judge = plan_types[k].judge;
         }
     for (int t = 0; t < o->n_tasks; t++)
         for (int k = 0; k < N_METHOD_TYPES && agent_task_has_pairs(o->tasks[t]); k++) {
@@ -120,6 +124,7 @@ int agent_plan_builtin(const AgentState *s, const AgentOptions *o, AgentAction *
         a->method = items[i].method ? xstrdup(items[i].method) : NULL;
         a->method_arg = items[i].method_arg ? xstrdup(items[i].method_arg) : NULL;
         a->examples = o->examples;
+        a->judge = items[i].judge;
         for (int t = 0; t < AGENT_N_TOOLS; t++) a->need[t] = 1;
         rc = agent_plan_configs(&items[i], s->n_layer, &a->configs, err, errlen);
         free(items);

@@ -562,10 +562,9 @@ static char *obj_str(const JsonDoc *d, int obj, const char *key) {
     return s;
 }
 
-int judge_summary_add(JudgeSummary *s, const Record *r, char *err, size_t errlen) {
-    const JsonDoc *d = &r->doc;
-    int arr = json_obj_get(d, 0, "judgements");
-    if (arr < 0 || json_is_null(d, arr)) return 0;
+// Add the judgements of array token arr of d to the groups of (task, label).
+static int add_array(JudgeSummary *s, const JsonDoc *d, int arr, const char *task, const char *label,
+                     const char *layers, size_t layers_len, char *err, size_t errlen) {
     if (json_type(d, arr) != JSMN_ARRAY) return fail(err, errlen, "\"judgements\" is not an array");
     int n = json_size(d, arr);
     // Check every element before counting any, so that a bad record adds nothing.
@@ -578,19 +577,11 @@ int judge_summary_add(JudgeSummary *s, const Record *r, char *err, size_t errlen
         free(verdict);
         if (!ok) return fail(err, errlen, "judgement %d has no \"question\" string or no \"verdict\" yes, no or unsure", k);
     }
-    char *task = NULL, *label = NULL;
-    record_string(r, "task", &task, NULL, NULL, 0);
-    record_string(r, "label", &label, NULL, NULL, 0);
-    int li = json_obj_get(d, 0, "layers");
     for (int k = 0, v = arr + 1; k < n; k++, v = json_skip(d, v)) {
         char *q = obj_str(d, v, "question"), *verdict = obj_str(d, v, "verdict"), *judge = obj_str(d, v, "judge");
-        JudgeGroup *g = group_for(s, task ? task : "", label ? label : "", q);
+        JudgeGroup *g = group_for(s, task, label, q);
         if (!g->judge) g->judge = xstrdup(judge ? judge : "");
-        if (!g->layers_json && li >= 0) {
-            size_t len;
-            const char *raw = json_raw(d, li, &len);
-            g->layers_json = xstrndup(raw, len);
-        }
+        if (!g->layers_json && layers) g->layers_json = xstrndup(layers, layers_len);
         int vv = judge_verdict_parse(verdict);
         g->n++;
         g->yes += vv == JUDGE_YES;
@@ -600,8 +591,36 @@ int judge_summary_add(JudgeSummary *s, const Record *r, char *err, size_t errlen
         free(verdict);
         free(judge);
     }
+    return n;
+}
+
+int judge_summary_add(JudgeSummary *s, const Record *r, char *err, size_t errlen) {
+    const JsonDoc *d = &r->doc;
+    int arr = json_obj_get(d, 0, "judgements");
+    if (arr < 0 || json_is_null(d, arr)) return 0;
+    char *task = NULL, *label = NULL;
+    record_string(r, "task", &task, NULL, NULL, 0);
+    record_string(r, "label", &label, NULL, NULL, 0);
+    int li = json_obj_get(d, 0, "layers");
+    size_t llen = 0;
+    const char *layers = li >= 0 ? json_raw(d, li, &llen) : NULL;
+    int n = add_array(s, d, arr, task ? task : "", label ? label : "", layers, llen, err, errlen);
     free(task);
     free(label);
+    return n;
+}
+
+int judge_summary_add_json(JudgeSummary *s, const char *task, const char *label, const char *layers_json,
+                           const char *json, size_t len, char *err, size_t errlen) {
+    JsonDoc d;
+    char jerr[128];
+    if (json_parse(&d, json, len, jerr, sizeof jerr) != 0) {
+        json_free(&d);
+        return fail(err, errlen, "\"judgements\": %s", jerr);
+    }
+    int n = add_array(s, &d, 0, task ? task : "", label ? label : "", layers_json, layers_json ? strlen(layers_json) : 0,
+                      err, errlen);
+    json_free(&d);
     return n;
 }
 

@@ -130,6 +130,10 @@ typedef struct {
 // group.  Returns the number added (0: none, a record judge did not see), or -1 with a
 // message when "judgements" is malformed.
 int judge_summary_add(JudgeSummary *s, const Record *r, char *err, size_t errlen);
+// The same for a "judgements" array given as JSON text (json[0..len)) of a record of
+// (task, label) with raw "layers" text layers_json (or NULL).
+int judge_summary_add_json(JudgeSummary *s, const char *task, const char *label, const char *layers_json,
+                           const char *json, size_t len, char *err, size_t errlen);
 JudgeStats judge_summary_stats(const JudgeSummary *s, const JudgeGroup *g);
 void judge_summary_free(JudgeSummary *s);
 
