@@ -114,3 +114,38 @@ check_eq "pipeline: exit 0" $? 0
 check_eq "pipeline: 5 configurations x 4 offline questions, 3 examples each" \
   "$(val "$TMP/pipe.out" '(len(L), sorted(set(r["n"] for r in L)), [r["label"] for r in L][::4])')" \
   "(20, [3], ['intact', 'first 3', 'first 2', 'first 1', 'first 0'])"
+
+# ---------------------------------------------------------------- the report
+J="$TMP/j.ndjson"
+printf '{"model":%s}\n' "$(loadgpt2 "$TMP/tiny")" | journal append -q --journal "$J" --kind meta
+gentasks facts -n 3 | runlayers --model "$TMP/tiny" --sweep drop-last --max-tokens 8 | judge 2>/dev/null |
+  journal append --journal "$J" --kind result --experiment facts/speaks --tool judge | judge --summary > "$TMP/jsum.out"
+report --journal "$J" --out "$TMP/rep" --no-plots > /dev/null 2>&1
+check_eq "report: exit 0" $? 0
+check_grep "report: how it speaks" "### How it speaks" "$TMP/rep/report.md"
+check_eq "report: every yes-rate as judge --summary gives it" "$($PY - "$TMP/jsum.out" "$TMP/rep/report.md" <<'PYEOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+md = open(sys.argv[2]).read()
+ok = True
+for r in rows:
+    delta = "%+.2f" % r["delta_yes_rate"] if r["delta_yes_rate"] is not None else "\u2014"
+    line = "| %s | %s | %s | %d | %.2f \u00b1 %.2f | %s | %d / %d / %d |" % (
+        r["label"], r["question"].replace("'", "'"), r["judge"], r["n"], r["yes_rate"], r["stderr"], delta, r["yes"], r["no"], r["unsure"])
+    ok &= line in md
+print(ok, len(rows))
+PYEOF
+)" "True 20"
+check_grep "report: the completions of judge records" "| first 0 | The Eiffel Tower is located in the city of |" "$TMP/rep/report.md"
+if command -v gnuplot > /dev/null 2>&1; then
+  report --journal "$J" --out "$TMP/rep2" > /dev/null 2>&1
+  check "report: yes-rate against blocks kept" test -s "$TMP/rep2/speaks_1.svg"
+  check_eq "report: its data, 5 points per question" "$(grep -c '^[0-9]' "$TMP/rep2/speaks_1.dat")" 20
+fi
+
+# ---------------------------------------------------------------- verdict records
+echo '{"question":"q","prompt":"p","completion":"c","verdict":"yes"}' | journal append -q --journal "$TMP/v.ndjson" --kind verdict
+check_eq "journal: a verdict record" $? 0
+echo '{"question":"q","prompt":"p"}' | journal append -q --journal "$TMP/v.ndjson" --kind verdict > /dev/null 2> "$TMP/v.err"
+check_eq "journal: a verdict record needs its fields: exit 5" $? 5
+check_grep "journal: says which" 'a verdict record needs "completion"' "$TMP/v.err"
