@@ -129,13 +129,14 @@ typedef struct {
 
 static int is_letter_byte(unsigned char c) { return isalpha(c) || c >= 0x80; }
 
-// Cut text into pieces (judge.h): letter runs, digit runs, other single characters.
-// Returns the number of pieces; *out malloc'd (NULL when none).
+// Cut text into pieces (judge.h): letter runs, digit runs, other single characters; at
+// most JUDGE_MAX_PIECES (the rest is not read).  Returns the number of pieces; *out
+// malloc'd (NULL when none).
 static int pieces_cut(const char *text, Piece **out) {
     size_t n = strlen(text);
     Piece *p = NULL;
     int np = 0, cap = 0;
-    for (size_t i = 0; i < n;) {
+    for (size_t i = 0; i < n && np < JUDGE_MAX_PIECES;) {
         unsigned char c = (unsigned char)text[i];
         if (isspace(c)) {
             i++;
@@ -202,12 +203,26 @@ static int judge_answer_start(const JudgeItem *it, JudgeResult *out) {
     return 1;
 }
 
+// The last piece of text (len 0 when it has none), read from its end.
+static Piece last_piece(const char *text) {
+    size_t e = strlen(text);
+    while (e > 0 && isspace((unsigned char)text[e - 1])) e--;
+    if (e == 0) return (Piece){text, 0};
+    unsigned char c = (unsigned char)text[e - 1];
+    size_t b = e - 1;
+    if (is_letter_byte(c))
+        while (b > 0 && is_letter_byte((unsigned char)text[b - 1])) b--;
+    else if (isdigit(c))
+        while (b > 0 && isdigit((unsigned char)text[b - 1])) b--;
+    return (Piece){text + b, e - b};
+}
+
 static int judge_repeats_last(const JudgeItem *it, JudgeResult *out) {
-    Piece *pp, *cp;
-    int np = pieces_cut(it->prompt, &pp), nc = pieces_cut(it->completion, &cp);
-    int applies = np > 0;
+    Piece *cp;
+    Piece last = last_piece(it->prompt);
+    int nc = pieces_cut(it->completion, &cp);
+    int applies = last.len > 0;
     if (applies) {
-        Piece last = pp[np - 1];
         int same = 0;
         for (int i = 0; i < nc; i++) same += piece_eq(cp[i], last);
         char shown[96];
@@ -222,7 +237,6 @@ static int judge_repeats_last(const JudgeItem *it, JudgeResult *out) {
             snprintf(out->reason, sizeof out->reason, "%d of %d pieces are the prompt's last token %s", same, nc, shown);
         }
     }
-    free(pp);
     free(cp);
     return applies;
 }
@@ -247,7 +261,7 @@ static Loop loop_find(const int *seq, int n) {
 static int judge_ngram_loop(const JudgeItem *it, JudgeResult *out) {
     Piece *p = NULL;
     int use_tokens = it->tokens != NULL && it->n_tokens > 0;
-    int n = use_tokens ? it->n_tokens : pieces_cut(it->completion, &p);
+    int n = use_tokens ? (it->n_tokens < JUDGE_MAX_PIECES ? it->n_tokens : JUDGE_MAX_PIECES) : pieces_cut(it->completion, &p);
     int *seq = use_tokens ? it->tokens : xcalloc((size_t)n + 1, sizeof *seq);
     for (int i = 0; !use_tokens && i < n; i++) {   // pieces as ids: the index of their first occurrence
         seq[i] = i;

@@ -17,7 +17,8 @@
 //   english-words       Are most of the completion's words English?  (needs a word list)
 //   valid-json          Is the prompt + completion valid JSON?       (task "json" only)
 // Text is cut into pieces the way a reader would count tokens: a run of letters (bytes
-// >= 0x80 count as letters), a run of digits, or any other single non-space character.
+// >= 0x80 count as letters), a run of digits, or any other single non-space character
+// (the first JUDGE_MAX_PIECES of a completion; the prompt's last piece is read from its end).
 #ifndef AUTOINTERP_JUDGE_H
 #define AUTOINTERP_JUDGE_H
 #include <stddef.h>
@@ -35,6 +36,8 @@
 #define JUDGE_LOOP_MAX_N 4          // ngram-loop: n-grams of 1..4 pieces ...
 #define JUDGE_LOOP_MIN_REPS 3       // ... repeated at least 3 times in a row ...
 #define JUDGE_LOOP_MIN_PIECES 4     // ... covering at least 4 pieces
+#define JUDGE_MAX_PIECES 2048       // pieces (or tokens) of a completion read by the judges
+                                    //   that count them; the rest is ignored
 
 typedef enum { JUDGE_YES, JUDGE_NO, JUDGE_UNSURE } JudgeVerdict;
 extern const char *const judge_verdict_names[3];   // "yes", "no", "unsure"
