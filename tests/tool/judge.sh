@@ -149,3 +149,60 @@ check_eq "journal: a verdict record" $? 0
 echo '{"question":"q","prompt":"p"}' | journal append -q --journal "$TMP/v.ndjson" --kind verdict > /dev/null 2> "$TMP/v.err"
 check_eq "journal: a verdict record needs its fields: exit 5" $? 5
 check_grep "journal: says which" 'a verdict record needs "completion"' "$TMP/v.err"
+
+# ---------------------------------------------------------------- valid-json against Python's json
+# 400 json-task records: gentasks' documents completed exactly, cut short, with a byte
+# changed, or with text after them.  "yes" exactly when Python's json.JSONDecoder
+# raw_decode reads one whole value from prompt + completion that ends in the completion;
+# for the others, "no" exactly when no continuation could make the text valid JSON
+# (Python: parsing text + each of a set of closers fails before the end of text).
+gentasks json -n 100 --seed 3 > "$TMP/json.tasks"
+$PY - "$TMP/json.tasks" "$TMP/json.ndjson" <<'PYEOF'
+import json, random, sys
+rng = random.Random(7)
+out = open(sys.argv[2], "w")
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    doc = r["prompt"] + r["answer"]
+    cut = len(r["prompt"])
+    variants = [r["answer"], r["answer"][: max(0, len(r["answer"]) - 2)], r["answer"] + "\n\nThe end", ""]
+    a = list(r["answer"] + "}")
+    a[rng.randrange(len(a))] = rng.choice(['"', ':', ',', 'x', ']', '}', '{', ' '])
+    variants[3] = "".join(a)
+    for v in variants:
+        out.write(json.dumps(dict(r, completion=v)) + "\n")
+PYEOF
+judge --offline < "$TMP/json.ndjson" > "$TMP/json.out" 2>/dev/null
+check_eq "valid-json: agrees with Python's json on 400 completions" "$($PY - "$TMP/json.out" <<'PYEOF'
+import json, sys
+dec = json.JSONDecoder()
+def python_verdict(prompt, completion):
+    text = prompt + completion
+    try:
+        value, end = dec.raw_decode(text)
+        return "yes" if end > len(prompt) else "unsure"
+    except ValueError as e:
+        pos = getattr(e, "pos", 0)
+    # Invalid for good when the error lies before the end of the text whatever follows;
+    # an unfinished document fails only at its end (or inside its last string).
+    for closer in ["", '"', "0", '"}', "]", "}", '"]', '"}]}', "]}", "}]}", '"}}', "}}", '"]}', "0}", "0]}", '": 0}',
+                   '"}]}]}', "}}}", "]]]", '"}}}']:
+        try:
+            dec.raw_decode(text + closer)
+            return "unsure"
+        except ValueError:
+            pass
+    return "no" if pos < len(text) else "unsure"
+bad = []
+n = 0
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    got = [j["verdict"] for j in r["judgements"] if j["judge"] == "valid-json"][0]
+    want = python_verdict(r["prompt"], r["completion"])
+    n += 1
+    if got != want:
+        bad.append((r["prompt"][-30:], r["completion"], got, want))
+print(n, len(bad), bad[:3])
+PYEOF
+)" "400 0 []"
+check_eq "valid-json: the exact completions are all valid" "$(val "$TMP/json.out" 'sum(1 for r in L[0::4] for j in r["judgements"] if j["judge"] == "valid-json" and j["verdict"] == "yes")')" 100
