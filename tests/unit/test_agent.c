@@ -517,6 +517,10 @@ static void test_judged(void) {
     CHECK("judged: yes-rates", js.n == 2 && js.g[0].yes == 2 && js.g[1].yes == 1 && js.g[1].n == 2 &&
                                !strcmp(js.g[1].label, "first 1"));
     judge_summary_free(&js);
+    agent_note_builtin(&s, e, &a);
+    CHECK("judged: the built-in note says how it speaks",
+          strstr(a.observation, " How it speaks (judge, yes-rate): \"Q?\" intact 100%, lowest 50% (first 1), highest 100% (intact).") != NULL);
+    agent_action_free(&a);
     CHECK_INT("judged: get_results", call(&s, "get_results", "{\"experiment\":\"e2\"}", &a, &ans), AGENT_CALL_QUERY);
     CHECK("judged: get_results shows how it speaks",
           strstr(ans, "how it speaks (judge; yes-rate per configuration, n verdicts):\n  Q? [llm]: intact 100% (2); first 1 50% (2)\n") != NULL);
