@@ -309,7 +309,7 @@ static int judge_english(const JudgeItem *it, const JudgeWords *w, JudgeResult *
     size_t n = strlen(s);
     int words = 0, known = 0;
     char first_unknown[96] = "";
-    for (size_t i = 0; i < n;) {
+    for (size_t i = 0; i < n && words < JUDGE_MAX_PIECES;) {
         if (!word_byte((unsigned char)s[i])) {
             i++;
             continue;
@@ -423,8 +423,8 @@ static int scan_string(Scan *c) {
     return SCAN_EOF;
 }
 
-// A number ends at the first byte that cannot continue it; the text ending inside one
-// leaves it unfinished (more digits could follow).
+// A number ends at the first byte that cannot continue it (or at the end of the text:
+// a number that is the whole text is complete; inside a container the container is not).
 static int scan_number(Scan *c) {
     if (c->s[c->i] == '-' && ++c->i >= c->n) return SCAN_EOF;
     if (!isdigit((unsigned char)c->s[c->i])) return SCAN_BAD;
@@ -442,7 +442,7 @@ static int scan_number(Scan *c) {
         if (!isdigit((unsigned char)c->s[c->i])) return SCAN_BAD;
         while (c->i < c->n && isdigit((unsigned char)c->s[c->i])) c->i++;
     }
-    return c->i >= c->n ? SCAN_EOF : SCAN_OK;
+    return SCAN_OK;
 }
 
 static int scan_value(Scan *c, int depth);
@@ -478,7 +478,7 @@ static int scan_container(Scan *c, int depth) {
 }
 
 static int scan_value(Scan *c, int depth) {
-    if (depth > 256) return SCAN_BAD;
+    if (depth >= JSON_MAX_DEPTH) return SCAN_BAD;   // json_parse's limit
     scan_ws(c);
     if (c->i >= c->n) return SCAN_EOF;
     switch (c->s[c->i]) {
@@ -498,8 +498,6 @@ int judge_json_prefix(const char *text, size_t n, size_t *at) {
     *at = c.i;
     if (rc == SCAN_OK) return JUDGE_JSON_COMPLETE;
     if (rc == SCAN_BAD) return JUDGE_JSON_INVALID;
-    // A bare number running to the end of the text is a complete value when it is the
-    // whole document; inside a container the container is what is unfinished.
     return JUDGE_JSON_INCOMPLETE;
 }
 

@@ -36,8 +36,8 @@
 #define JUDGE_LOOP_MAX_N 4          // ngram-loop: n-grams of 1..4 pieces ...
 #define JUDGE_LOOP_MIN_REPS 3       // ... repeated at least 3 times in a row ...
 #define JUDGE_LOOP_MIN_PIECES 4     // ... covering at least 4 pieces
-#define JUDGE_MAX_PIECES 2048       // pieces (or tokens) of a completion read by the judges
-                                    //   that count them; the rest is ignored
+#define JUDGE_MAX_PIECES 2048       // pieces, tokens or words of a completion read by the
+                                    //   judges that count them; the rest is ignored
 
 typedef enum { JUDGE_YES, JUDGE_NO, JUDGE_UNSURE } JudgeVerdict;
 extern const char *const judge_verdict_names[3];   // "yes", "no", "unsure"
@@ -103,7 +103,7 @@ int judge_offline(int k, const JudgeItem *it, const JudgeWords *words, JudgeResu
 // JSON syntax of text[0..n) read from its start: JUDGE_JSON_COMPLETE (one whole value,
 // ending at *at; whatever follows is not read), JUDGE_JSON_INVALID (a syntax error at
 // byte *at), JUDGE_JSON_INCOMPLETE (valid so far, the text ends inside the value).
-// Nesting deeper than 256 is invalid.
+// Nesting deeper than JSON_MAX_DEPTH (json_parse's limit) is invalid.
 enum { JUDGE_JSON_COMPLETE, JUDGE_JSON_INVALID, JUDGE_JSON_INCOMPLETE };
 int judge_json_prefix(const char *text, size_t n, size_t *at);
 
