@@ -400,6 +400,19 @@ static int scan_literal(Scan *c, const char *lit) {
     return SCAN_OK;
 }
 
+// The 4 hex digits after "\\u" (c->i at the 'u'); c->i ends on the last digit.
+static int scan_hex4(Scan *c, unsigned *u) {
+    *u = 0;
+    for (int k = 0; k < 4; k++) {
+        if (++c->i >= c->n) return SCAN_EOF;
+        unsigned char h = (unsigned char)c->s[c->i];
+        if (!isxdigit(h)) return SCAN_BAD;
+        *u = *u * 16 + (unsigned)(isdigit(h) ? h - '0' : (h | 0x20) - 'a' + 10);
+    }
+    return SCAN_OK;
+}
+
+// A string; surrogate escapes must pair up (json_parse's rule: a lone one is an error).
 static int scan_string(Scan *c) {
     c->i++;   // the opening quote
     while (c->i < c->n) {
@@ -410,9 +423,17 @@ static int scan_string(Scan *c) {
             if (++c->i >= c->n) return SCAN_EOF;
             char e = c->s[c->i];
             if (e == 'u') {
-                for (int k = 0; k < 4; k++) {
+                unsigned u, lo;
+                int rc = scan_hex4(c, &u);
+                if (rc) return rc;
+                if (u >= 0xDC00 && u <= 0xDFFF) return SCAN_BAD;
+                if (u >= 0xD800 && u <= 0xDBFF) {   // the low half must follow
                     if (++c->i >= c->n) return SCAN_EOF;
-                    if (!isxdigit((unsigned char)c->s[c->i])) return SCAN_BAD;
+                    if (c->s[c->i] != '\\') return SCAN_BAD;
+                    if (++c->i >= c->n) return SCAN_EOF;
+                    if (c->s[c->i] != 'u') return SCAN_BAD;
+                    if ((rc = scan_hex4(c, &lo)) != 0) return rc;
+                    if (lo < 0xDC00 || lo > 0xDFFF) return SCAN_BAD;
                 }
             } else if (!strchr("\"\\/bfnrt", e) || !e) {
                 return SCAN_BAD;
