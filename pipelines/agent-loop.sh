@@ -4,7 +4,7 @@
 #
 #   agent-loop.sh --journal FILE [--model M] [--max-steps N] [--examples N]
 #                 [--tasks a,b,c] [--report-dir DIR] [--planner builtin|llm]
-#                 [--llm-model NAME]
+#                 [--llm-model NAME] [--judge-budget N]
 #
 # Each step: `agentstep` appends one action to the journal and prints it;
 #   experiment -> gentasks, then scoreloss (every example), runlayers and topk (the first
@@ -12,6 +12,10 @@
 #                 appended to the journal as a result tagged with the experiment and tool;
 #                 a method experiment (docs/interp.md) runs scoreloss alone: patching with
 #                 --patch-sweep=HOOK, ablation with its sweep (--sweep ablate-heads);
+#                 a judged experiment ("judge": true) pipes runlayers through `judge`
+#                 (the journal is its verdict cache; an LLM judges when OPENAI_API_KEY or
+#                 OPENAI_BASE_URL is set, at most --judge-budget requests per experiment)
+#                 and journals those records with the tool "judge";
 #   note       -> nothing more (agentstep journalled it);
 #   report     -> `report --journal FILE --out DIR`, and the loop ends.
 # With OPENAI_API_KEY set the LLM plans (agentstep --planner llm), else the built-in planner.
@@ -42,7 +46,7 @@ usage() {
 }
 die() { echo "agent-loop: $*" >&2; exit 2; }
 
-journal="" model=${AUTOINTERP_MODEL:-gpt2} max_steps=80 examples=8 tasks="" report_dir="" planner="" llm_model=""
+journal="" model=${AUTOINTERP_MODEL:-gpt2} max_steps=80 examples=8 tasks="" report_dir="" planner="" llm_model="" judge_budget=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --journal) journal=${2-}; shift 2 || usage ;;
@@ -53,6 +57,7 @@ while [ $# -gt 0 ]; do
     --report-dir) report_dir=${2-}; shift 2 || usage ;;
     --planner) planner=${2-}; shift 2 || usage ;;
     --llm-model) llm_model=${2-}; shift 2 || usage ;;
+    --judge-budget) judge_budget=${2-}; shift 2 || usage ;;
     -h|--help) usage ;;
     *) echo "agent-loop: unknown argument '$1'" >&2; usage ;;
   esac
@@ -60,6 +65,7 @@ done
 [ -n "$journal" ] || { echo "agent-loop: --journal FILE is needed" >&2; usage; }
 case "$max_steps" in ''|*[!0-9]*) die "--max-steps must be a number" ;; esac
 case "$examples" in ''|*[!0-9]*) die "--examples must be a number" ;; esac
+case "$judge_budget" in *[!0-9]*) die "--judge-budget must be a number" ;; esac
 [ -n "$report_dir" ] || report_dir="${journal%.ndjson}-report"
 [ -x "$BIN/agentstep" ] || die "agentstep not found (run make)"
 
@@ -101,6 +107,21 @@ run_tool() {   # TOOL INPUT ARGS...
     <"$work/out.ndjson" || die "journal append failed for $tool ($name)"
 }
 
+# runlayers over the samples, its completions judged (judge --journal: verdicts already in
+# the journal are not asked again), journalled as results of the tool "judge".
+run_judged() {   # INPUT ARGS...
+  local input=$1 jargs=(--journal "$journal")
+  shift
+  [ -n "$judge_budget" ] && jargs+=(--budget "$judge_budget")
+  [ -n "$llm_model" ] && jargs+=(--llm-model "$llm_model")
+  "$BIN/runlayers" --model "$model" "$@" --max-tokens 12 --stop $'\n' <"$input" | "$BIN/judge" "${jargs[@]}" >"$work/out.ndjson"
+  local st=("${PIPESTATUS[@]}")
+  { [ "${st[0]}" -eq 0 ] || [ "${st[0]}" -eq 5 ]; } || die "runlayers failed for $name (exit ${st[0]})"
+  { [ "${st[1]}" -eq 0 ] || [ "${st[1]}" -eq 5 ]; } || die "judge failed for $name (exit ${st[1]})"
+  "$BIN/journal" append -q --journal "$journal" --kind result --experiment "$name" --tool judge \
+    <"$work/out.ndjson" || die "journal append failed for judge ($name)"
+}
+
 run_experiment() {
   "$BIN/gentasks" --task "$task" -n "$examples" >"$work/tasks.ndjson" || die "gentasks --task $task failed"
   head -n "$samples" "$work/tasks.ndjson" >"$work/samples.ndjson"
@@ -121,7 +142,9 @@ run_experiment() {
               return 0 ;;
   esac
   [ "$need_scoreloss" = 1 ] && run_tool scoreloss "$work/tasks.ndjson" "${cfg[@]}"
-  [ "$need_runlayers" = 1 ] && run_tool runlayers "$work/samples.ndjson" "${cfg[@]}" --max-tokens 12 --stop $'\n'
+  if [ "$need_runlayers" = 1 ] && [ "${judge:-}" = 1 ]; then run_judged "$work/samples.ndjson" "${cfg[@]}"
+  elif [ "$need_runlayers" = 1 ]; then run_tool runlayers "$work/samples.ndjson" "${cfg[@]}" --max-tokens 12 --stop $'\n'
+  fi
   [ "$need_topk" = 1 ] && run_tool topk "$work/samples.ndjson" "${cfg[@]}" -k 5
   return 0
 }
@@ -145,7 +168,7 @@ while :; do
   [ "$rc" -eq 0 ] || { echo "agent-loop: agentstep failed (exit $rc)" >&2; exit "$rc"; }
   new_run=()
   cat "$work/action.json"
-  unset type step name task examples samples n_configs n_sweeps need_scoreloss need_runlayers need_topk method patch_hook
+  unset type step name task examples samples n_configs n_sweeps need_scoreloss need_runlayers need_topk method patch_hook judge
   # shellcheck disable=SC1091
   . "$work/action.sh"
   case "$type" in

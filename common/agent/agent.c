@@ -39,6 +39,7 @@ char *agent_clip(const char *s, size_t max) {
 static void row_fields_free(AgentRow *r) {
     free(r->error);
     free(r->completion);
+    free(r->judgements);
     free(r->token);
     for (int k = 0; k < r->n_top; k++) free(r->top[k]);
 }
@@ -197,6 +198,7 @@ static void read_experiment_action(AgentState *s, const Record *r, long long ste
     e.attempts = 1;
     e.planner = field_str(r, "planner");
     e.hypothesis = field_str(r, "hypothesis");
+    record_bool(r, "judge", &e.judge, NULL, 0);
     s->exp = xrealloc(s->exp, sizeof *s->exp * (size_t)(s->n_exp + 1));
     s->exp[s->n_exp++] = e;
 }
@@ -319,6 +321,12 @@ static void row_fill(AgentRow *w, const Record *r, int t) {
     } else if (t == AGENT_TOOL_RUNLAYERS) {
         w->completion = field_str(r, "completion");
         if (!w->completion && !w->error) w->error = xstrdup("no completion");
+        int jt = json_obj_get(&r->doc, 0, "judgements");
+        if (jt >= 0 && json_type(&r->doc, jt) == JSMN_ARRAY) {
+            size_t len;
+            const char *raw = json_raw(&r->doc, jt, &len);
+            w->judgements = xstrndup(raw, len);
+        }
     } else {
         row_read_topk(w, r);
     }
@@ -378,6 +386,7 @@ static void read_result(AgentState *s, const Record *r) {
     int t = -1;
     for (int k = 0; tool && k < AGENT_N_TOOLS; k++)
         if (!strcmp(tool, agent_tool_names[k])) t = k;
+    if (tool && !strcmp(tool, "judge")) t = AGENT_TOOL_RUNLAYERS;   // runlayers records with verdicts
     free(name);
     free(tool);
     if (!e || t < 0) {
@@ -550,6 +559,21 @@ AgentStats agent_config_stats(const AgentExperiment *e, int cfg, int n_layer) {
         }
     }
     return st;
+}
+
+void agent_experiment_speaks(const AgentExperiment *e, JudgeSummary *out) {
+    memset(out, 0, sizeof *out);
+    const AgentRows *rs = &e->rows[AGENT_TOOL_RUNLAYERS];
+    char err[160];
+    for (int i = 0; i < rs->n; i++) {
+        const AgentRow *r = &rs->row[i];
+        if (r->error || !r->judgements) continue;
+        JsonBuf layers = {0};
+        jb_int_array(&layers, e->configs.cfg[r->cfg].idx, e->configs.cfg[r->cfg].n);
+        judge_summary_add_json(out, e->task, e->configs.cfg[r->cfg].label, layers.buf, r->judgements,
+                               strlen(r->judgements), err, sizeof err);
+        jb_free(&layers);
+    }
 }
 
 static int label_starts(const char *label, const char *prefix) { return !strncmp(label, prefix, strlen(prefix)); }
@@ -758,6 +782,12 @@ static void opt_str(JsonBuf *b, const char *key, const char *v) {
     if (v) jb_key(b, key), jb_cstr(b, v);
 }
 
+// Examples runlayers and topk see: none for a method, all for a judged experiment.
+static int action_samples(const AgentAction *a) {
+    if (a->method) return 0;
+    return a->judge || a->examples < AGENT_SAMPLES ? a->examples : AGENT_SAMPLES;
+}
+
 // The members of the action (no braces): shared by the printed line and the journal.
 static void action_members(JsonBuf *b, const AgentAction *a, int step) {
     static const char *const types[] = {"none", "experiment", "note", "report"};
@@ -769,10 +799,11 @@ static void action_members(JsonBuf *b, const AgentAction *a, int step) {
         jb_key(b, "task"), jb_cstr(b, a->task);
         write_configs(b, &a->configs);
         jb_key(b, "examples"), jb_int(b, a->examples);
-        jb_key(b, "samples"), jb_int(b, a->method ? 0 : a->examples < AGENT_SAMPLES ? a->examples : AGENT_SAMPLES);
+        jb_key(b, "samples"), jb_int(b, action_samples(a));
         if (a->sweeps) write_sweeps(b, a->sweeps);
         opt_str(b, "method", a->method);
         if (a->method && !strcmp(a->method, AGENT_METHOD_PATCHING)) opt_str(b, "patch_hook", a->method_arg);
+        if (a->judge) jb_key(b, "judge"), jb_puts(b, "true");
         opt_str(b, "hypothesis", a->hypothesis);
         if (a->resume) {
             jb_key(b, "resume"), jb_puts(b, "true");
@@ -878,8 +909,7 @@ void agent_action_sh(FILE *fp, const AgentAction *a, int step) {
     if (a->type != AGENT_ACTION_EXPERIMENT) return;
     sh_quote(fp, "name", a->name);
     sh_quote(fp, "task", a->task);
-    fprintf(fp, "examples=%d\nsamples=%d\nn_configs=%d\n", a->examples,
-            a->method ? 0 : a->examples < AGENT_SAMPLES ? a->examples : AGENT_SAMPLES, a->configs.n);
+    fprintf(fp, "examples=%d\nsamples=%d\nn_configs=%d\n", a->examples, action_samples(a), a->configs.n);
     for (int k = 0; k < a->configs.n; k++) {
         JsonBuf b = {0};
         char key[32];
@@ -906,6 +936,7 @@ void agent_action_sh(FILE *fp, const AgentAction *a, int step) {
     for (int t = 0; t < AGENT_N_TOOLS; t++) fprintf(fp, "need_%s=%d\n", agent_tool_names[t], a->need[t]);
     sh_quote(fp, "method", a->method ? a->method : "");
     sh_quote(fp, "patch_hook", a->method && !strcmp(a->method, AGENT_METHOD_PATCHING) && a->method_arg ? a->method_arg : "");
+    sh_quote(fp, "judge", a->judge ? "1" : "");
 }
 
 // ----------------------------------------------------------------------------- checks
@@ -1037,6 +1068,7 @@ static void experiment_to_action(const AgentExperiment *e, AgentAction *a) {
     a->examples = e->examples;
     a->sweeps = e->sweeps ? xstrdup(e->sweeps) : NULL;
     a->hypothesis = e->hypothesis ? xstrdup(e->hypothesis) : NULL;
+    a->judge = e->judge;
     a->resume = 1;
     a->planner = "resume";
 }

@@ -21,6 +21,7 @@
 
 #include "agent/journal.h"
 #include "base/json.h"
+#include "experiment/judge.h"
 #include "experiment/layers.h"
 
 #define AGENT_SAMPLES 3         // examples runlayers and topk see (the first ones)
@@ -54,6 +55,7 @@ typedef struct {
     int exact;
     // runlayers
     char *completion;   // owned, or NULL
+    char *judgements;   // a judged record's raw "judgements" array (owned), or NULL
     // topk
     char *token;                    // the token at `position` (owned), or NULL
     char *top[AGENT_TOP_K];         // (n_top) most likely next tokens, owned
@@ -116,6 +118,8 @@ typedef struct {
     char *method;               // AGENT_METHOD_* (owned), or NULL: layer configurations
     char *method_arg;           // ablation: its sweep ("ablate-heads"); patching: its hook
     AgentPatchRows patch;       // patching: the cells
+    int judge;                  // the action's "judge": runlayers' completions go through
+                                //   `judge` (tool "judge" results count as runlayers rows)
 } AgentExperiment;
 
 typedef struct {
@@ -180,6 +184,10 @@ typedef struct {
 } AgentStats;
 AgentStats agent_config_stats(const AgentExperiment *e, int cfg, int n_layer);
 
+// The verdicts of e's judged runlayers rows (`judge`), per (task, configuration label,
+// question), as `judge --summary` counts them, into *out (free with judge_summary_free).
+void agent_experiment_speaks(const AgentExperiment *e, JudgeSummary *out);
+
 // The kind of corruption an experiment's labels describe (for notes and the report).
 typedef enum {
     AGENT_KIND_OTHER, AGENT_KIND_DROP_LAST, AGENT_KIND_DROP_FIRST, AGENT_KIND_SKIP_ONE,
@@ -238,6 +246,7 @@ typedef struct {
     int resume;                 // 1: a re-run of the journalled experiment `name`
     int need[AGENT_N_TOOLS];    // resume: the tools whose results are missing (else all 1)
     int after_interruption;     // resume: the run before was interrupted (agent_forced_action)
+    int judge;                  // runlayers on every example, its completions judged (`judge`)
     // note (also uses task; an experiment may carry a hypothesis too)
     char *experiment, *observation, *hypothesis;   // experiment, hypothesis may be NULL
     // report
@@ -251,9 +260,10 @@ void agent_action_free(AgentAction *a);
 
 // The printed line of action a at step `step`, with its '\n', appended to out:
 //   {"type":"experiment","step","name","task","configurations","labels","examples",
-//    "samples"[,"sweeps"][,"method"[,"patch_hook"]][,"hypothesis"][,"resume":true,
+//    "samples"[,"sweeps"][,"method"[,"patch_hook"]][,"judge":true][,"hypothesis"][,"resume":true,
 //    "rerun":[tools][,"after_interruption":true]],"planner"}
-//                                     (a method experiment: samples 0, only scoreloss runs)
+//                                     (a method experiment: samples 0, only scoreloss runs;
+//                                      a judged one: samples = examples)
 //   {"type":"note","step","experiment"?,"task"?,"observation","hypothesis"?,"planner"}
 //   {"type":"report","step","markdown","planner"}
 void agent_action_json(JsonBuf *out, const AgentAction *a, int step);
@@ -268,6 +278,7 @@ int agent_action_append(Journal *j, const AgentState *s, const AgentAction *a, i
 //   type= step= name= task= examples= samples= n_configs= config_K='[0,1]' label_K=
 //   n_sweeps= sweep_K= need_scoreloss= need_runlayers= need_topk=        (experiment)
 //   method= patch_hook=                                  (a method experiment, else empty)
+//   judge=1                                              (a judged experiment, else empty)
 void agent_action_sh(FILE *fp, const AgentAction *a, int step);
 
 // ----------------------------------------------------------------------------- checks

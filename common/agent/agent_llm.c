@@ -71,10 +71,16 @@ char *agent_llm_system_prompt(const AgentState *s, const AgentOptions *o, int st
         "loss, like a skip-one experiment on components.\n",
         pair_tasks(o));
     jb_printf(&b,
+        "\nHow the corrupted model speaks: run_judge runs configurations (default: drop-last, the first n blocks) "
+        "and generates a completion for every example, then judges each completion: offline judges (the answer "
+        "at the start, the prompt's last token repeated, n-gram loops, the share of English words, valid JSON) "
+        "and, when an LLM judge is available, the task's eval questions; the results show the yes-rate of each "
+        "question per configuration.\n");
+    jb_printf(&b,
         "\nTools: run_experiment starts an experiment (its results are in the journal at your next turn); "
         "add_note records an observation and hypothesis; write_report writes the results section and ends the "
         "investigation; list_experiments and get_results read the journal and are answered at once. Call "
-        "exactly one of run_experiment, run_patching, run_ablation, add_note or write_report per turn; query tools "
+        "exactly one of run_experiment, run_patching, run_ablation, run_judge, add_note or write_report per turn; query tools "
         "may come before it. "
         "Experiment names must be new and use only letters, digits and _ . : / + - (e.g. \"facts/first-6\"). "
         "At most %d configurations and %d examples per experiment (default %d).\n\n",
@@ -217,6 +223,27 @@ static void render_notes(JsonBuf *b, const AgentState *s, const AgentExperiment 
 }
 
 // One experiment at a detail level: 3 table + sample + notes, 2 table + notes, 1 one line.
+// A judged experiment's verdicts: per question, the yes-rate of each configuration.
+static void render_speaks(JsonBuf *b, const AgentExperiment *e) {
+    JudgeSummary js;
+    agent_experiment_speaks(e, &js);
+    if (js.n) jb_printf(b, "how it speaks (judge; yes-rate per configuration, n verdicts):\n");
+    for (int q = 0; q < js.n; q++) {
+        int first = 1;
+        for (int k = 0; k < q; k++) first &= strcmp(js.g[k].question, js.g[q].question) != 0;
+        if (!first) continue;
+        jb_printf(b, "  %s [%s]:", js.g[q].question, js.g[q].judge ? js.g[q].judge : "");
+        for (int k = 0; k < e->configs.n; k++)
+            for (int g = 0; g < js.n; g++)
+                if (!strcmp(js.g[g].question, js.g[q].question) && !strcmp(js.g[g].label, e->configs.cfg[k].label))
+                    jb_printf(b, " %s %d%% (%ld);", js.g[g].label, pct(judge_summary_stats(&js, &js.g[g]).yes_rate),
+                              js.g[g].n);
+        if (b->buf[b->len - 1] == ';') b->len--;
+        jb_printf(b, "\n");
+    }
+    judge_summary_free(&js);
+}
+
 static void render_experiment(JsonBuf *b, const AgentState *s, const AgentExperiment *e, int level) {
     if (level <= 0) return;
     if (level == 1) {
@@ -250,6 +277,7 @@ static void render_experiment(JsonBuf *b, const AgentState *s, const AgentExperi
         free(h);
     }
     render_table(b, s, e, 0);
+    if (e->judge) render_speaks(b, e);
     if (level >= 3 && e->n_ex > 0) {
         jb_printf(b, "sample ");
         render_example(b, &e->ex[0]);
@@ -410,6 +438,25 @@ void agent_llm_tools(JsonBuf *tools, const AgentState *s, const AgentOptions *o)
                  "Zero-ablate each attention head (or each MLP) of the intact model alone: the answer loss per "
                  "ablated component against the intact model.",
                  q.buf);
+    jb_reset(&q);
+    jb_printf(&q,
+        "{\"type\":\"object\",\"properties\":{"
+        "\"name\":{\"type\":\"string\",\"description\":\"a new, unique experiment name (e.g. facts/speaks)\"},"
+        "\"task\":{\"type\":\"string\",\"enum\":%s},"
+        "\"configurations\":{\"type\":\"array\",\"description\":\"optional: layer configurations as in "
+        "run_experiment (default: drop-last, the first n blocks for every n)\",\"items\":{\"type\":\"array\","
+        "\"items\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":%d}}},"
+        "\"labels\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
+        "\"examples\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":%d},"
+        "\"hypothesis\":{\"type\":\"string\"}},"
+        "\"required\":[\"name\",\"task\"]}",
+        tasks.buf, s->n_layer - 1, AGENT_MAX_EXAMPLES);
+    llm_tool_add(tools, "run_judge",
+                 "How the corrupted model speaks: run configurations (default drop-last) on every example, generate "
+                 "completions and judge them (answer present, repetition, loops, English, valid JSON, and the "
+                 "task's eval questions when an LLM judge is available): the yes-rate per question and "
+                 "configuration, beside the answer loss.",
+                 q.buf);
     jb_free(&q);
     llm_tool_add(tools, "add_note",
                  "Record an observation from the results (with the numbers) and the hypothesis it supports or "
@@ -499,6 +546,7 @@ char *agent_llm_get_results(const AgentState *s, const char *experiment, const c
                  e->configs.n, status_of(e));
     if (!by_prompt) {
         render_table(&b, s, e, 1);
+        render_speaks(&b, e);
         for (int x = 0; x < e->n_ex && x < e->samples; x++) {
             render_example(&b, &e->ex[x]);
             for (int k = 0; k < e->configs.n; k++) render_sample(&b, e, x, k);
@@ -563,48 +611,52 @@ static char *bad_task(const AgentOptions *o, const char *tool, const char *task)
     return jb_take(&m);
 }
 
-static int call_run_experiment(const AgentState *s, const AgentOptions *o, const JsonDoc *d, AgentAction *a,
-                               char **answer) {
+// run_experiment, or run_judge (judge: configurations optional, drop-last by default;
+// runlayers on every example, its completions judged).
+static int call_run_experiment(const AgentState *s, const AgentOptions *o, const JsonDoc *d, const char *tool,
+                               int judge, AgentAction *a, char **answer) {
     char *name = NULL, *task = NULL, *hyp = NULL, msg[300];
     long long n = o->examples;
     int rc = AGENT_CALL_BAD;
     if (arg_str(d, "name", &name) != 1) {
-        *answer = xstrdup("run_experiment: \"name\" (a string) is required");
+        *answer = xasprintf("%s: \"name\" (a string) is required", tool);
         goto done;
     }
     if (agent_name_check(name, msg, sizeof msg) != 0) {
-        *answer = xasprintf("run_experiment: %s", msg);
+        *answer = xasprintf("%s: %s", tool, msg);
         goto done;
     }
     if (agent_experiment_find(s, name)) {
-        *answer = xasprintf("run_experiment: an experiment named \"%s\" already exists; choose a new name", name);
+        *answer = xasprintf("%s: an experiment named \"%s\" already exists; choose a new name", tool, name);
         goto done;
     }
     if (arg_str(d, "task", &task) != 1) {
-        *answer = xstrdup("run_experiment: \"task\" (a string) is required");
+        *answer = xasprintf("%s: \"task\" (a string) is required", tool);
         goto done;
     }
     if (!task_allowed(o, task)) {
-        *answer = bad_task(o, "run_experiment", task);
+        *answer = bad_task(o, tool, task);
         goto done;
     }
     int et = json_obj_get(d, 0, "examples");
     if (et >= 0 && !json_is_null(d, et) && (json_int(d, et, &n) != 0 || n < 1 || n > AGENT_MAX_EXAMPLES)) {
-        *answer = xasprintf("run_experiment: \"examples\" must be an integer in 1..%d", AGENT_MAX_EXAMPLES);
+        *answer = xasprintf("%s: \"examples\" must be an integer in 1..%d", tool, AGENT_MAX_EXAMPLES);
         goto done;
     }
     if (arg_str(d, "hypothesis", &hyp) < 0) {
-        *answer = xstrdup("run_experiment: \"hypothesis\" must be a string");
+        *answer = xasprintf("%s: \"hypothesis\" must be a string", tool);
         goto done;
     }
-    ConfigList cl;
+    ConfigList cl = {0};   // layers_sweep appends to it
     int ct = json_obj_get(d, 0, "configurations"), lt = json_obj_get(d, 0, "labels");
-    if (ct < 0) {
-        *answer = xstrdup("run_experiment: \"configurations\" is required, e.g. [[0,1,2],[0,2]]");
+    int default_sweep = judge && (ct < 0 || json_is_null(d, ct));
+    if (ct < 0 && !judge) {
+        *answer = xasprintf("%s: \"configurations\" is required, e.g. [[0,1,2],[0,2]]", tool);
         goto done;
     }
-    if (agent_configs_parse(d, ct, lt, s->n_layer, &cl, msg, sizeof msg) != 0) {
-        *answer = xasprintf("run_experiment: %s (blocks are numbered 0-%d)", msg, s->n_layer - 1);
+    if (default_sweep ? layers_sweep("drop-last", s->n_layer, &cl, msg, sizeof msg) != 0
+                      : agent_configs_parse(d, ct, lt, s->n_layer, &cl, msg, sizeof msg) != 0) {
+        *answer = xasprintf("%s: %s (blocks are numbered 0-%d)", tool, msg, s->n_layer - 1);
         goto done;
     }
     memset(a, 0, sizeof *a);
@@ -615,6 +667,8 @@ static int call_run_experiment(const AgentState *s, const AgentOptions *o, const
     a->hypothesis = hyp, hyp = NULL;
     a->configs = cl;
     a->examples = (int)n;
+    a->judge = judge;
+    a->sweeps = default_sweep ? xstrdup("drop-last") : NULL;
     for (int t = 0; t < AGENT_N_TOOLS; t++) a->need[t] = 1;
     rc = AGENT_CALL_ACTION;
 done:
@@ -777,13 +831,13 @@ int agent_llm_call(const AgentState *s, const AgentOptions *o, const char *name,
     *answer = NULL;
     memset(a, 0, sizeof *a);
     static const char *const known[] = {"run_experiment", "add_note", "write_report", "list_experiments",
-                                        "get_results", "run_patching", "run_ablation"};
+                                        "get_results", "run_patching", "run_ablation", "run_judge"};
     int k = -1;
-    for (int i = 0; i < 7 && name; i++)
+    for (int i = 0; i < 8 && name; i++)
         if (!strcmp(name, known[i])) k = i;
     if (k < 0) {
         *answer = xasprintf("unknown tool \"%s\"; the tools are run_experiment, run_patching, run_ablation, "
-                             "add_note, write_report, list_experiments and get_results", name ? name : "");
+                             "run_judge, add_note, write_report, list_experiments and get_results", name ? name : "");
         return AGENT_CALL_BAD;
     }
     LlmToolCall tc = {.name = (char *)name, .arguments = (char *)(arguments ? arguments : "")};
@@ -796,7 +850,8 @@ int agent_llm_call(const AgentState *s, const AgentOptions *o, const char *name,
     }
     int rc;
     switch (k) {
-    case 0: rc = call_run_experiment(s, o, &d, a, answer); break;
+    case 0: rc = call_run_experiment(s, o, &d, "run_experiment", 0, a, answer); break;
+    case 7: rc = call_run_experiment(s, o, &d, "run_judge", 1, a, answer); break;
     case 1: rc = call_add_note(s, o, &d, a, answer); break;
     case 2: rc = call_write_report(&d, a, answer); break;
     case 3: *answer = agent_llm_list_experiments(s), rc = AGENT_CALL_QUERY; break;
@@ -915,7 +970,7 @@ static int reply_handle(const AgentState *s, const AgentOptions *o, int due, con
         if (taken) {   // a later action of the same reply: run in the following steps
             if (tc->name && (!strcmp(tc->name, "run_experiment") || !strcmp(tc->name, "add_note") ||
                              !strcmp(tc->name, "write_report") || !strcmp(tc->name, "run_patching") ||
-                             !strcmp(tc->name, "run_ablation")))
+                             !strcmp(tc->name, "run_ablation") || !strcmp(tc->name, "run_judge")))
                 queue_add(&queue, tc->name, tc->arguments);
             continue;
         }

@@ -10,12 +10,15 @@
 
 // ----------------------------------------------------------------------------- plan
 
+// judge: runlayers sees every example and its completions are judged (how the model
+// speaks as blocks are dropped: the report's yes-rate against blocks kept).
 static const struct {
     const char *type, *sweeps;
+    int judge;
 } plan_types[] = {
-    {"drop-last", "drop-last"},   {"drop-first", "drop-first"},       {"skip-one", "skip-one"},
-    {"skip-range:2", "skip-range:2"}, {"repeat-one", "repeat-one"}, {"swap-adjacent", "swap-adjacent"},
-    {"permute", "reverse shuffle:3:1"},
+    {"drop-last", "drop-last", 1},   {"drop-first", "drop-first", 0},       {"skip-one", "skip-one", 0},
+    {"skip-range:2", "skip-range:2", 0}, {"repeat-one", "repeat-one", 0}, {"swap-adjacent", "swap-adjacent", 0},
+    {"permute", "reverse shuffle:3:1", 0},
 };
 #define N_PLAN_TYPES ((int)(sizeof plan_types / sizeof plan_types[0]))
 
@@ -75,6 +78,7 @@ int agent_plan_items(const AgentOptions *o, int n_layer, AgentPlanItem **items) 
             it->task = o->tasks[t];
             it->type = plan_types[k].type;
             it->sweeps = plan_types[k].sweeps;
+            it->judge = plan_types[k].judge;
         }
     for (int t = 0; t < o->n_tasks; t++)
         for (int k = 0; k < N_METHOD_TYPES && agent_task_has_pairs(o->tasks[t]); k++) {
@@ -120,6 +124,7 @@ int agent_plan_builtin(const AgentState *s, const AgentOptions *o, AgentAction *
         a->method = items[i].method ? xstrdup(items[i].method) : NULL;
         a->method_arg = items[i].method_arg ? xstrdup(items[i].method_arg) : NULL;
         a->examples = o->examples;
+        a->judge = items[i].judge;
         for (int t = 0; t < AGENT_N_TOOLS; t++) a->need[t] = 1;
         rc = agent_plan_configs(&items[i], s->n_layer, &a->configs, err, errlen);
         free(items);
@@ -447,6 +452,37 @@ static void note_patching(JsonBuf *ob, JsonBuf *hb, const AgentState *s, const A
     agent_patch_summary_free(&ps);
 }
 
+// How a judged experiment speaks: per question, the intact yes-rate and the
+// configurations with the lowest and highest rate, e.g.
+//   How it speaks (judge, yes-rate): "Does the completion only repeat the prompt's last
+//   token?" intact 0%, lowest 0% (intact), highest 100% (first 1).
+static void note_speaks(JsonBuf *ob, const AgentExperiment *e) {
+    JudgeSummary js;
+    agent_experiment_speaks(e, &js);
+    if (js.n) jb_printf(ob, " How it speaks (judge, yes-rate):");
+    for (int q = 0; q < js.n; q++) {
+        int first = 1;
+        for (int k = 0; k < q; k++) first &= strcmp(js.g[k].question, js.g[q].question) != 0;
+        if (!first) continue;
+        const JudgeGroup *lo = NULL, *hi = NULL, *in = NULL;
+        double rlo = 0, rhi = 0;
+        for (int k = 0; k < e->configs.n; k++)   // configuration order: ties go to the first
+            for (int g = 0; g < js.n; g++) {
+                if (strcmp(js.g[g].question, js.g[q].question) || strcmp(js.g[g].label, e->configs.cfg[k].label)) continue;
+                double r = judge_summary_stats(&js, &js.g[g]).yes_rate;
+                if (!strcmp(js.g[g].label, "intact")) in = &js.g[g];
+                if (!lo || r < rlo) lo = &js.g[g], rlo = r;
+                if (!hi || r > rhi) hi = &js.g[g], rhi = r;
+            }
+        if (!lo) continue;
+        jb_printf(ob, " \"%s\"", js.g[q].question);
+        if (in) jb_printf(ob, " intact %d%%,", pct(judge_summary_stats(&js, in).yes_rate));
+        jb_printf(ob, " lowest %d%% (%s), highest %d%% (%s);", pct(rlo), lo->label, pct(rhi), hi->label);
+    }
+    if (js.n && ob->buf[ob->len - 1] == ';') ob->buf[ob->len - 1] = '.';
+    judge_summary_free(&js);
+}
+
 void agent_note_builtin(const AgentState *s, const AgentExperiment *e, AgentAction *a) {
     memset(a, 0, sizeof *a);
     a->type = AGENT_ACTION_NOTE;
@@ -489,6 +525,7 @@ void agent_note_builtin(const AgentState *s, const AgentExperiment *e, AgentActi
     long errors = 0;
     for (int k = 0; k < nb.K; k++) errors += nb.st[k].n_error;
     if (errors) jb_printf(&ob, " %ld scored records were errors and are not counted.", errors);
+    if (e->judge) note_speaks(&ob, e);
     if (!agent_experiment_complete(e, NULL)) jb_printf(&ob, " (Results incomplete.)");
     a->observation = jb_take(&ob);
     a->hypothesis = hb.buf ? hb.buf : NULL;

@@ -11,6 +11,9 @@
 //   swap-adjacent  exchange neighbouring blocks        (sweep swap-adjacent)
 //   permute        all blocks reversed + 3 shuffles    (sweeps reverse, shuffle:3:1)
 // A type whose sweep adds nothing to the intact model for this depth is left out.
+// drop-last experiments are judged: runlayers runs on every example and its completions
+// go through `judge` (the action's "judge": true), so the report can show how the model
+// speaks as blocks are dropped.
 // Tasks with clean/corrupted pairs (facts-pairs) are studied with the interpretability
 // methods instead, after every other task's experiments (the end of the plan):
 //   patching       activation patching of the residual stream, block x position
@@ -36,6 +39,7 @@ typedef struct {
     const char *sweeps;             // "drop-last", "reverse shuffle:3:1", ... (static); NULL: none
     const char *method;             // AGENT_METHOD_* or NULL (layer configurations)
     const char *method_arg;         // its sweep or hook, or NULL
+    int judge;                      // runlayers on every example, judged (drop-last)
 } AgentPlanItem;
 
 // The plan for opts->tasks on an n_layer model into a malloc'd array *items (free it).

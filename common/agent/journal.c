@@ -12,7 +12,7 @@
 
 #include "base/util.h"
 
-const char *const journal_kinds[] = {"meta", "task", "result", "note", "action", "llm", "report", NULL};
+const char *const journal_kinds[] = {"meta", "task", "result", "note", "action", "llm", "report", "verdict", NULL};
 
 int journal_kind_known(const char *kind) {
     for (int i = 0; journal_kinds[i]; i++)
@@ -518,6 +518,9 @@ static const FieldRule field_rules[] = {
     {"note", "task", JSMN_STRING, 0},         {"action", "type", JSMN_STRING, 1},
     {"action", "step", JSMN_PRIMITIVE, 0},    {"llm", "request", JSMN_OBJECT, 1},
     {"llm", "step", JSMN_PRIMITIVE, 0},       {"report", "markdown", JSMN_STRING, 1},
+    {"verdict", "question", JSMN_STRING, 1},  {"verdict", "prompt", JSMN_STRING, 1},
+    {"verdict", "completion", JSMN_STRING, 1}, {"verdict", "verdict", JSMN_STRING, 1},
+    {"verdict", "reason", JSMN_STRING, 0},    {"verdict", "model", JSMN_STRING, 0},
 };
 
 static const char *type_name(int type) {

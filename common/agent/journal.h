@@ -49,7 +49,7 @@
 #include "base/ndjson.h"
 
 // The kinds this project writes, NULL-terminated: meta, task, result, note, action, llm,
-// report.
+// report, verdict (an LLM judge's verdict, cached by `judge --journal`).
 extern const char *const journal_kinds[];
 int journal_kind_known(const char *kind);   // 1 when kind is one of journal_kinds
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "experiment/judge.h"
 #include "experiment/layers.h"
 #include "io/plot.h"
 #include "experiment/summary.h"
@@ -172,7 +173,9 @@ static void buckets_collect(Buckets *bs, const JournalLog *log, const char *expe
     memset(bs, 0, sizeof *bs);
     for (int i = 0; i < log->n; i++) {
         const JournalEntry *e = &log->e[i];
-        if (strcmp(e->kind, "result") || !str_field_is(e, "experiment", experiment) || !str_field_is(e, "tool", tool) ||
+        // judge's records are runlayers records with verdicts: they show as completions too
+        int tool_ok = str_field_is(e, "tool", tool) || (!strcmp(tool, "runlayers") && str_field_is(e, "tool", "judge"));
+        if (strcmp(e->kind, "result") || !str_field_is(e, "experiment", experiment) || !tool_ok ||
             record_has(&e->rec, "error"))
             continue;
         char *task = str_field(e, "task"), *label = str_field(e, "label");
@@ -382,6 +385,54 @@ static void write_loss_tables(JsonBuf *md, const JournalLog *log, const char *x)
         jb_puts(md, "\n");
     }
     summary_free(&s);
+}
+
+// The verdicts of experiment x's judged records (`judge`), aggregated as `judge --summary`
+// does.  keep: NULL for every label, else only labels it accepts.
+static void judge_summarize(JudgeSummary *s, const JournalLog *log, const char *x, int (*keep)(const char *label)) {
+    memset(s, 0, sizeof *s);
+    char err[128];
+    for (int i = 0; i < log->n; i++) {
+        const JournalEntry *e = &log->e[i];
+        if (strcmp(e->kind, "result") || (x && !str_field_is(e, "experiment", x)) || record_has(&e->rec, "error") ||
+            !record_has(&e->rec, "judgements"))
+            continue;
+        char *label = keep ? str_field(e, "label") : NULL;
+        if (!keep || (label && keep(label))) judge_summary_add(s, &e->rec, err, sizeof err);
+        free(label);
+    }
+}
+
+// ### How it speaks: per task, the yes-rate of each question per configuration.
+static void write_speaks(JsonBuf *md, const JournalLog *log, const char *x) {
+    JudgeSummary s;
+    judge_summarize(&s, log, x, NULL);
+    if (s.n) jb_puts(md, "### How it speaks\n\nVerdicts of `judge` on the completions: the yes-rate of each question "
+                         "(± standard error), against the intact model.\n\n");
+    for (int g0 = 0; g0 < s.n; g0++) {
+        int first = 1;
+        for (int k = 0; k < g0; k++) first &= strcmp(s.g[k].task, s.g[g0].task) != 0;
+        if (!first) continue;
+        task_heading(md, s.g[g0].task);
+        jb_puts(md, "| configuration | question | judge | n | yes-rate ± stderr | Δ vs intact | yes / no / unsure |\n"
+                    "| --- | --- | --- | ---: | ---: | ---: | --- |\n");
+        for (int g = g0; g < s.n; g++) {
+            if (strcmp(s.g[g].task, s.g[g0].task)) continue;
+            JudgeStats st = judge_summary_stats(&s, &s.g[g]);
+            jb_puts(md, "| ");
+            md_text(md, s.g[g].label);
+            jb_puts(md, " | ");
+            md_text(md, s.g[g].question);
+            jb_puts(md, " | ");
+            md_text(md, s.g[g].judge ? s.g[g].judge : "");
+            jb_printf(md, " | %ld | %.2f ± %.2f | ", s.g[g].n, st.yes_rate, st.stderr_rate);
+            if (st.has_delta) jb_printf(md, "%+.2f", st.delta);
+            else jb_puts(md, "\xE2\x80\x94");
+            jb_printf(md, " | %ld / %ld / %ld |\n", s.g[g].yes, s.g[g].no, s.g[g].unsure);
+        }
+        jb_puts(md, "\n");
+    }
+    judge_summary_free(&s);
 }
 
 static void write_completions(JsonBuf *md, const JournalLog *log, const char *x, const ReportOptions *opt) {
@@ -673,14 +724,14 @@ static void write_experiment(JsonBuf *md, const JournalLog *log, const char *x, 
     jb_puts(md, "## Experiment ");
     md_text(md, x);
     jb_puts(md, "\n\n");
-    static const char *const tools[] = {"scoreloss", "runlayers", "topk"};
-    int counts[3] = {0}, errors = 0, other = 0;
+    static const char *const tools[] = {"scoreloss", "runlayers", "topk", "judge"};
+    int counts[4] = {0}, errors = 0, other = 0;
     char *first_error = NULL;
     for (int i = 0; i < log->n; i++) {
         const JournalEntry *e = &log->e[i];
         if (strcmp(e->kind, "result") || !str_field_is(e, "experiment", x)) continue;
         int known = 0;
-        for (int t = 0; t < 3; t++)
+        for (int t = 0; t < 4; t++)
             if (str_field_is(e, "tool", tools[t])) counts[t]++, known = 1;
         other += !known;
         if (record_has(&e->rec, "error")) {
@@ -689,7 +740,7 @@ static void write_experiment(JsonBuf *md, const JournalLog *log, const char *x, 
         }
     }
     jb_puts(md, "Tool records:");
-    for (int t = 0; t < 3; t++)
+    for (int t = 0; t < 4; t++)
         if (counts[t]) jb_printf(md, " %d from %s;", counts[t], tools[t]);
     if (other) jb_printf(md, " %d from other tools;", other);
     if (md->buf[md->len - 1] == ';') md->len--;
@@ -702,6 +753,7 @@ static void write_experiment(JsonBuf *md, const JournalLog *log, const char *x, 
     jb_puts(md, "\n");
     free(first_error);
     write_loss_tables(md, log, x);
+    write_speaks(md, log, x);
     write_patching(md, log, x);
     write_completions(md, log, x, opt);
     write_topk(md, log, x, opt);
@@ -826,6 +878,74 @@ static void plot_drop_last(PlotCtx *c, const JournalLog *log) {
     summary_free(&s);
 }
 
+static int drop_last_label(const char *label) {
+    int n;
+    return !strcmp(label, "intact") || label_number(label, "first ", &n);
+}
+
+// Per task, the yes-rate of each judged question against the number of blocks kept, from
+// every judged record labelled "first n" (drop-last) or "intact": speaks_N.svg, N = 1, 2, ...
+static void plot_speaks(PlotCtx *c, const JournalLog *log) {
+    JudgeSummary s;
+    judge_summarize(&s, log, NULL, drop_last_label);
+    int any_first = 0, n;
+    for (int g = 0; g < s.n; g++) any_first |= label_number(s.g[g].label, "first ", &n);
+    const char **tasks = xcalloc((size_t)s.n + 1, sizeof(char *));
+    int nt = 0;
+    for (int g = 0; g < s.n && any_first; g++) {
+        int seen = 0;
+        for (int t = 0; t < nt; t++) seen |= !strcmp(tasks[t], s.g[g].task);
+        if (!seen) tasks[nt++] = s.g[g].task;
+    }
+    for (int t = 0; t < nt; t++) {
+        // One series per question of the task, points sorted by blocks kept.
+        PlotSeries *series = xcalloc((size_t)s.n, sizeof(PlotSeries));
+        double *xs = xcalloc((size_t)s.n, sizeof(double)), *ys = xcalloc((size_t)s.n, sizeof(double));
+        int ns = 0, used = 0;
+        for (int g0 = 0; g0 < s.n; g0++) {
+            if (strcmp(s.g[g0].task, tasks[t])) continue;
+            int first = 1;
+            for (int k = 0; k < g0; k++) first &= strcmp(s.g[k].task, tasks[t]) || strcmp(s.g[k].question, s.g[g0].question);
+            if (!first) continue;
+            PlotSeries *p = &series[ns++];
+            p->title = s.g[g0].question;
+            p->x = xs + used;
+            p->y = ys + used;
+            for (int g = g0; g < s.n; g++) {
+                if (strcmp(s.g[g].task, tasks[t]) || strcmp(s.g[g].question, s.g[g0].question)) continue;
+                if (!label_number(s.g[g].label, "first ", &n)) n = layers_count(s.g[g].layers_json);
+                if (n < 0) continue;
+                int at = p->n;
+                while (at > 0 && xs[used + at - 1] > n) {
+                    xs[used + at] = xs[used + at - 1];
+                    ys[used + at] = ys[used + at - 1];
+                    at--;
+                }
+                xs[used + at] = n;
+                ys[used + at] = judge_summary_stats(&s, &s.g[g]).yes_rate;
+                p->n++;
+            }
+            used += p->n;
+        }
+        char name[32], file[48], title[300], alt[300];
+        snprintf(name, sizeof name, "speaks_%d", t + 1);
+        snprintf(file, sizeof file, "%s.svg", name);
+        snprintf(title, sizeof title, "How it speaks: yes-rate against the number of blocks kept (drop-last), task %s",
+                 tasks[t][0] ? tasks[t] : "(none)");
+        snprintf(alt, sizeof alt, "Yes-rate of the judges' questions against the number of blocks kept, task %s",
+                 tasks[t][0] ? tasks[t] : "(none)");
+        PlotSpec spec = {c->opt->gnuplot, c->opt->plot_dir, name, title, "blocks kept (the first n)", "yes-rate"};
+        char err[256] = "";
+        int rc = plot_lines(&spec, series, ns, err, sizeof err);
+        plot_done(c, rc, err, file, alt);
+        free(series);
+        free(xs);
+        free(ys);
+    }
+    free(tasks);
+    judge_summary_free(&s);
+}
+
 static void plot_skip_one(PlotCtx *c, const JournalLog *log) {
     Summary s;
     summarize_sweep(&s, log, c->xi, "skip ");
@@ -910,6 +1030,7 @@ static void write_plots(JsonBuf *md, const JournalLog *log, const ExperimentInde
         snprintf(st->plot_err, sizeof st->plot_err, "cannot create the plot directory %s", opt->plot_dir);
     } else {
         plot_drop_last(&c, log);
+        plot_speaks(&c, log);
         plot_skip_one(&c, log);
         plot_patching(&c);
     }

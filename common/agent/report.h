@@ -12,10 +12,14 @@
 //                          mean patch_effect per block x position (or head), over the
 //                          examples as long as the first (docs/interp.md); these records
 //                          are left out of the loss table
+//     ### How it speaks    per task, the yes-rate ± stderr of each judged question per
+//                          configuration (records with "judgements": judge_summary_*)
 //     ### Completions      per task and configuration, the first few runlayers completions
 //     ### Top next tokens  per task and configuration, the first few topk records
 //   ## Plots            loss_vs_layers.svg: mean loss against the number of blocks kept,
 //                       one line per task, from every experiment with "first n" labels;
+//                       speaks_N.svg: per task, the yes-rate of each judged question
+//                       against the number of blocks kept ("first n" labels)
 //                       skip_one_delta.svg: Δ loss of "skip i" per block (x) and task (y)
 //                       patch_N.svg: per patch sweep (experiment, task, hook), the mean
 //                       effect per block (y, the last on top) and position or head (x)

@@ -106,7 +106,8 @@ def experiments(j):
 
 def complete_experiments(j):
     """Experiments with every result in: each example's scoreloss record for every
-    configuration, runlayers and topk for the first `samples` examples."""
+    configuration, runlayers (judge for a judged experiment) and topk for the first
+    `samples` examples."""
     have = {}
     for key in latest_results(j):
         exp, tool, ident, layers = json.loads(key)[:4]
@@ -116,7 +117,8 @@ def complete_experiments(j):
         n_cfg = len(a["configurations"])
         want = {"scoreloss": a["examples"] * n_cfg}
         for t in TOOLS_SAMPLED:
-            want[t] = a.get("samples", 0) * n_cfg
+            # a judged experiment's runlayers records come from judge (runlayers | judge)
+            want["judge" if t == "runlayers" and a.get("judge") else t] = a.get("samples", 0) * n_cfg
         if all(len(have.get((name, t), ())) >= n for t, n in want.items()):
             done.append(name)
     return sorted(done)

@@ -30,6 +30,12 @@ An entry is an object; all fields are optional:
                             gives up or the server's lifetime ends)
   "close": true             close the connection without sending anything
   "repeat": N               this entry answers N requests in a row (default 1)
+  "judge": "answer"         a reply to a `judge` request computed from it: the items of
+                            the last user message (the JSON array after its first line)
+                            get one verdict per question, "yes" when the item's
+                            expected_answer occurs in its continuation, else "no"
+                            (reason "mock: ..."); "judge": "yes" / "no" / "unsure" gives
+                            that verdict to every question.  Combine with "delay" etc.
 
 "{{key}}" anywhere in an entry's strings is replaced by the key of the request's
 "Authorization: Bearer KEY" header (empty without one), as a server that echoes the key
@@ -92,6 +98,23 @@ def completion_body(reply, n):
             "model": reply.get("model", "mock-model"),
             "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             "usage": reply.get("usage", {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15})}
+
+
+def judge_reply(rule, body, n):
+    """A chat completion answering every question of a judge request (see "judge")."""
+    content = body["messages"][-1]["content"]
+    items, _ = json.JSONDecoder().raw_decode(content, content.index("["))
+    verdicts = []
+    for it in items:
+        for q, _ in enumerate(it["questions"]):
+            if rule == "answer":
+                answer = (it.get("expected_answer") or "").strip()
+                v = "yes" if answer and answer in it["continuation"] else "no"
+            else:
+                v = rule
+            verdicts.append({"item": it["item"], "question": q + 1, "verdict": v,
+                             "reason": "mock: %s for item %d" % (v, it["item"])})
+    return completion_body({"content": json.dumps({"verdicts": verdicts})}, n)
 
 
 def digest(credential):
@@ -180,6 +203,8 @@ class Handler(BaseHTTPRequestHandler):
                 body = e["body"]
             elif "error" in e:
                 body = {"error": e["error"]}
+            elif "judge" in e:
+                body = judge_reply(e["judge"], record["body"], n)
             else:
                 body = completion_body(e.get("reply", {}), n)
             data = json.dumps(body).encode("utf-8")

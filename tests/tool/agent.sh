@@ -75,9 +75,17 @@ check_eq "journal: a task record per task" "$(val b.ndjson '[r["task"] for r in 
 check_eq "journal: the report record" "$(val b.ndjson '[r["markdown"][:11] for r in L if r["kind"] == "report"]')" "['## Results\\n']"
 check_grep "report.md holds the results section" "### addition" brep/report.md
 check_grep "report.md holds the depth findings" "Where the capability appears along depth" brep/report.md
+check_eq "builtin: drop-last experiments are judged, runlayers on every example" \
+  "$(val b.out '[(a["name"], a["samples"]) for a in L if a["type"] == "experiment" and a.get("judge")]')" \
+  "[('facts/drop-last', 3), ('addition/drop-last', 3)]"
+check_eq "journal: judged completions (3 examples x 5 configurations x 2 tasks), offline verdicts" \
+  "$(val b.ndjson 'sum(1 for r in L if r["kind"] == "result" and r["tool"] == "judge" and r["judgements"][0]["judge"] == "answer-start")')" 30
+check_grep "report.md: how it speaks" "### How it speaks" brep/report.md
+check_grep "report.md: a yes-rate row" "| first 0 | Does the completion begin with the answer? | answer-start | 3 |" brep/report.md
 if command -v gnuplot > /dev/null 2>&1; then
   check "report: loss-vs-layers plot" test -s brep/loss_vs_layers.svg
   check "report: skip-one heatmap" test -s brep/skip_one_delta.svg
+  check "report: yes-rate against blocks kept" test -s brep/speaks_1.svg
 else
   check_grep "report: says the plots need gnuplot" "gnuplot" brep/report.md
 fi
@@ -161,7 +169,7 @@ check_eq "llm: 9 requests (4 replies in step 1 + a 429, 2 in step 2, none for th
 check_eq "llm: the model asked for" "$(val "$LOG" 'sorted(set(r["body"]["model"] for r in L))')" "['test-model']"
 check_eq "llm: Authorization header" "$(val "$LOG" 'sorted(set(r["headers"].get("authorization") for r in L))')" "['$(bearer_digest "$SECRET")']"
 check_eq "llm: the tools offered" "$(val "$LOG" '[t["function"]["name"] for t in L[0]["body"]["tools"]]')" \
-  "['run_experiment', 'run_patching', 'run_ablation', 'add_note', 'write_report', 'list_experiments', 'get_results']"
+  "['run_experiment', 'run_patching', 'run_ablation', 'run_judge', 'add_note', 'write_report', 'list_experiments', 'get_results']"
 check_eq "llm: system prompt names the model and its blocks" \
   "$(val "$LOG" 'L[0]["body"]["messages"][0]["role"], "You study '"$M"', a GPT-2 model with 4 transformer blocks (numbered 0-3" in L[0]["body"]["messages"][0]["content"]')" \
   "('system', True)"
@@ -245,7 +253,8 @@ for r in L:
 bad = []
 for name, a in exps.items():
     k = len(a["configurations"])
-    for tool, n in (("scoreloss", a["examples"]), ("runlayers", a["samples"]), ("topk", a["samples"])):
+    # a judged experiment's runlayers records come from judge (runlayers | judge)
+    for tool, n in (("scoreloss", a["examples"]), ("judge" if a.get("judge") else "runlayers", a["samples"]), ("topk", a["samples"])):
         if len(keys.get((name, tool), ())) != n * k: bad.append((name, tool, len(keys.get((name, tool), ()))))
 notes = {r["experiment"]: r["observation"] for r in L if r["kind"] == "note"}
 ref = {}

@@ -116,7 +116,7 @@ kill_once() {
 }
 # phase_of "PROGRAMS": what the kill interrupted, by the busiest program in the group.
 phase_of() {
-  for p in report journal scoreloss runlayers topk agentstep gentasks loadgpt2; do
+  for p in report journal scoreloss runlayers judge topk agentstep gentasks loadgpt2; do
     case " $1" in *" $p "*) echo "$p"; return ;; esac
   done
   case "$1" in *bash*) echo "loop shell" ;; *) echo "nothing (ended)" ;; esac

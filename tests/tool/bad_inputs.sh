@@ -65,6 +65,10 @@ write('many-layers', json.dumps({'prompt': 'hi', 'answer': 'x', 'layers': [0] * 
 write('long-prompt', json.dumps({'prompt': 'hello ' * 300, 'answer': 'x'}) + '\n')
 write('full-prompt', json.dumps({'prompt': ' hello' * 127}) + '\n')   # + BOS = 128 tokens
 write('many', ''.join(json.dumps({'prompt': f'hello world {i}', 'answer': 'x'}) + '\n' for i in range(3000)))
+write('many-completions', ''.join(json.dumps({'prompt': f'hello world {i}', 'completion': ' a a a a'}) + '\n' for i in range(3000)))
+# judge's offline judges on huge text: a deep JSON prompt, a long loop, a long word run
+write('huge-judge', json.dumps({'task': 'json', 'prompt': '[' * (n // 2), 'completion': ' a' * (n // 4),
+                                'completion_tokens': [7] * 100000}) + '\n')
 EOF
 
 # Tools built with a sanitizer, or run through valgrind wrappers, use more memory.

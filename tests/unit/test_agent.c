@@ -3,6 +3,7 @@
 // forced actions (re-runs, the finished report), the built-in planner (plan, note
 // figures), the LLM tool calls (validation messages, queries, the queue), the prompt's
 // context budget, and the shell form of an action.
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -453,6 +454,82 @@ static void test_llm_calls(void) {
     jb_free(&j);
 }
 
+// A judged experiment: run_judge's action, judge results read as runlayers rows with
+// their verdicts (yes-rates for the LLM), the action's line and shell form.
+static void test_judged(void) {
+    JsonBuf j = {0};
+    journal_e1(&j, 0);
+    JournalLog log;
+    AgentState s;
+    build(&s, &log, &j);
+    AgentAction a;
+    char *ans;
+    CHECK_INT("run_judge: configurations default to drop-last",
+              call(&s, "run_judge", "{\"name\":\"e2\",\"task\":\"facts\",\"examples\":4}", &a, &ans), AGENT_CALL_ACTION);
+    CHECK("run_judge: a judged drop-last experiment", a.type == AGENT_ACTION_EXPERIMENT && a.judge && a.configs.n == 3 &&
+                                                        a.sweeps && !strcmp(a.sweeps, "drop-last") && a.examples == 4);
+    JsonBuf line = {0};
+    agent_action_json(&line, &a, 2);
+    CHECK("run_judge: the action line says judge and samples every example",
+          strstr(line.buf, "\"examples\":4,\"samples\":4,\"sweeps\":[\"drop-last\"],\"judge\":true") != NULL);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    agent_action_sh(fp, &a, 2);
+    fclose(fp);
+    CHECK("run_judge: shell form", strstr(buf, "samples=4\n") && strstr(buf, "judge='1'\n"));
+    free(buf);
+    jb_free(&line);
+    agent_action_free(&a);
+    CHECK_INT("run_judge: own configurations",
+              call(&s, "run_judge", "{\"name\":\"e3\",\"task\":\"facts\",\"configurations\":[[1]]}", &a, &ans),
+              AGENT_CALL_ACTION);
+    CHECK("run_judge: own configurations kept", a.judge && a.configs.n == 2 && !a.sweeps);
+    agent_action_free(&a);
+    CHECK_INT("run_judge: unknown task", call(&s, "run_judge", "{\"name\":\"e4\",\"task\":\"poetry\"}", &a, &ans),
+              AGENT_CALL_BAD);
+    CHECK_STR("run_judge: unknown task message", ans, "run_judge: unknown task \"poetry\"; the tasks are: facts, addition");
+    free(ans);
+    agent_state_free(&s);
+    journal_log_free(&log);
+
+    // Judge records of a judged experiment: they count as runlayers rows.
+    add_line(&j, "{\"kind\":\"action\",\"time\":\"t\",\"type\":\"experiment\",\"step\":2,\"name\":\"e2\","
+                 "\"task\":\"facts\",\"configurations\":[[0,1],[0]],\"labels\":[\"intact\",\"first 1\"],"
+                 "\"examples\":2,\"samples\":2,\"judge\":true,\"planner\":\"llm\"}");
+    static const char *const verdicts[4] = {"yes", "yes", "no", "yes"};   // (facts-0, facts-1) x (intact, first 1)
+    for (int k = 0; k < 4; k++) {
+        char rec[600];
+        snprintf(rec, sizeof rec,
+                 "{\"kind\":\"result\",\"time\":\"t\",\"experiment\":\"e2\",\"tool\":\"judge\",\"id\":\"facts-%d\","
+                 "\"task\":\"facts\",\"label\":\"%s\",\"layers\":%s,\"completion\":\"c\",\"judgements\":[{\"question\":"
+                 "\"Q?\",\"verdict\":\"%s\",\"reason\":\"r\",\"judge\":\"llm\"}]}",
+                 k % 2, k < 2 ? "intact" : "first 1", k < 2 ? "[0,1]" : "[0]", verdicts[k]);
+        add_line(&j, rec);
+    }
+    build(&s, &log, &j);
+    const AgentExperiment *e = agent_experiment_find(&s, "e2");
+    CHECK("judged: the experiment is judged", e && e->judge && e->samples == 2);
+    CHECK_INT("judged: judge records are its runlayers rows", e ? e->rows[AGENT_TOOL_RUNLAYERS].n : -1, 4);
+    JudgeSummary js;
+    agent_experiment_speaks(e, &js);
+    CHECK_INT("judged: groups", js.n, 2);
+    CHECK("judged: yes-rates", js.n == 2 && js.g[0].yes == 2 && js.g[1].yes == 1 && js.g[1].n == 2 &&
+                               !strcmp(js.g[1].label, "first 1"));
+    judge_summary_free(&js);
+    agent_note_builtin(&s, e, &a);
+    CHECK("judged: the built-in note says how it speaks",
+          strstr(a.observation, " How it speaks (judge, yes-rate): \"Q?\" intact 100%, lowest 50% (first 1), highest 100% (intact).") != NULL);
+    agent_action_free(&a);
+    CHECK_INT("judged: get_results", call(&s, "get_results", "{\"experiment\":\"e2\"}", &a, &ans), AGENT_CALL_QUERY);
+    CHECK("judged: get_results shows how it speaks",
+          strstr(ans, "how it speaks (judge; yes-rate per configuration, n verdicts):\n  Q? [llm]: intact 100% (2); first 1 50% (2)\n") != NULL);
+    free(ans);
+    agent_state_free(&s);
+    journal_log_free(&log);
+    jb_free(&j);
+}
+
 static void test_prompt_budget(void) {
     JsonBuf j = {0};
     add_line(&j, META);
@@ -493,7 +570,7 @@ static void test_prompt_budget(void) {
     JsonDoc d;
     char err[128];
     CHECK_INT("tools: valid JSON", json_parse(&d, tools.buf, tools.len, err, sizeof err), 0);
-    CHECK_INT("tools: seven", json_size(&d, 0), 7);
+    CHECK_INT("tools: eight (run_judge too)", json_size(&d, 0), 8);
     CHECK("tools: layer bounds", strstr(tools.buf, "\"minimum\":0,\"maximum\":1") != NULL);
     json_free(&d);
     jb_free(&tools);
@@ -533,6 +610,7 @@ int main(void) {
     test_state();
     test_builtin();
     test_llm_calls();
+    test_judged();
     test_prompt_budget();
     test_sh();
     CHECK_DONE();
