@@ -85,7 +85,7 @@ fuzz:
 # Bench binaries live in $(BUILD)/bench, not in bin/.  make bench BENCH_ARGS=--quick
 BENCH_MODEL := build/bench/gpt2-random
 BENCH_OBJ   := $(patsubst bench/%.c,$(BUILD)/bench/%.o,$(wildcard bench/*.c))
-bench: $(BUILD)/bench/bench $(BIN)/scoreloss $(BIN)/loadgpt2 vocab
+bench: $(BUILD)/bench/bench $(BIN)/scoreloss $(BIN)/runlayers $(BIN)/topk $(BIN)/gentasks $(BIN)/loadgpt2 vocab
 	@test -f $(BENCH_MODEL)/config.json -a -f $(BENCH_MODEL)/model.safetensors || \
 	    $(BIN)/loadgpt2 --random --shape gpt2 --out $(BENCH_MODEL) >/dev/null
 	$(BUILD)/bench/bench --model $(BENCH_MODEL) --bin $(BIN) --json build/bench/results.ndjson $(BENCH_ARGS)
