@@ -17,7 +17,7 @@ VOCAB      := build/vocab/vocab.json build/vocab/merges.txt
 # Object files are not intermediates to delete: keeping them makes a rebuild incremental.
 .SECONDARY:
 
-.PHONY: all deps test test-release asan-build check-asan check-valgrind fuzz bench clean vocab
+.PHONY: all deps test test-release asan-build check-asan check-valgrind fuzz bench bench-peers clean vocab
 all: deps $(TOOLS:%=$(BIN)/%) $(UNIT_BIN) vocab
 
 # Installs what a fresh Debian machine lacks (apt-get as root, else prints the command).
@@ -89,6 +89,15 @@ bench: $(BUILD)/bench/bench $(BIN)/scoreloss $(BIN)/runlayers $(BIN)/topk $(BIN)
 	@test -f $(BENCH_MODEL)/config.json -a -f $(BENCH_MODEL)/model.safetensors || \
 	    $(BIN)/loadgpt2 --random --shape gpt2 --out $(BENCH_MODEL) >/dev/null
 	$(BUILD)/bench/bench --model $(BENCH_MODEL) --bin $(BIN) --json build/bench/results.ndjson $(BENCH_ARGS)
+
+# The workloads of `make bench` side by side with PyTorch eager, ratios from one interleaved
+# run (bench/peer_torch.py; installs Debian's python3-torch when missing).
+# make bench-peers PEER_ARGS="--reps 3 --jobs drop-last,ablate-heads"
+bench-peers: $(BIN)/scoreloss $(BIN)/runlayers $(BIN)/topk $(BIN)/gentasks $(BIN)/tokenize $(BIN)/loadgpt2 vocab
+	@sh scripts/install-torch.sh
+	@test -f $(BENCH_MODEL)/config.json -a -f $(BENCH_MODEL)/model.safetensors || \
+	    $(BIN)/loadgpt2 --random --shape gpt2 --out $(BENCH_MODEL) >/dev/null
+	/usr/bin/python3 bench/peer_torch.py --model $(BENCH_MODEL) --bin $(BIN) --json build/bench/peers.ndjson $(PEER_ARGS)
 
 $(BUILD)/bench/%.o: bench/%.c build/.deps-ok
 	@mkdir -p $(dir $@)
