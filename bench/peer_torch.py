@@ -26,6 +26,7 @@ import argparse
 import json
 import math
 import os
+import resource
 
 # Torch's OpenMP threads spin between the small operations of a decoding step; on a shared
 # machine (more runnable threads than CPUs) that made its generation 5-7x slower than with
@@ -424,6 +425,11 @@ def busy_seconds():
     return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_seconds(who):
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="build/bench/gpt2-random")
@@ -450,7 +456,8 @@ def main():
         argv = [os.path.join(a.bin, tool), "--model", a.model] + args
         cmd = "gentasks %s | %s %s" % (" ".join(quick_tasks if a.quick else tasks), tool, " ".join(args))
         jobs.append({"name": name, "cmd": cmd, "records": len(recs), "recs": recs, "text": text, "argv": argv,
-                     "ours": [], "torch": [], "agrees": False, "check": ""})
+                     "ours": [], "torch": [], "ours_cpu": [], "torch_cpu": [], "agrees": False,
+                     "check": ""})
     # interleaved: ours, torch, ours, torch ...  The first round keeps our output and checks
     # PyTorch's results against it (the comparison's cost is negligible beside the job).
     with tempfile.TemporaryFile("w+") as inp, tempfile.TemporaryFile("w+") as outp:
@@ -458,13 +465,14 @@ def main():
             for j in jobs:
                 inp.seek(0), inp.truncate(), inp.write(j["text"]), inp.flush(), inp.seek(0)
                 outp.seek(0), outp.truncate()
-                t0 = time.perf_counter()
+                c0, t0 = cpu_seconds(resource.RUSAGE_CHILDREN), time.perf_counter()
                 rc = subprocess.run(j["argv"], stdin=inp, stdout=outp if r == 0 else subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL).returncode
                 j["ours"].append(time.perf_counter() - t0)
+                j["ours_cpu"].append(cpu_seconds(resource.RUSAGE_CHILDREN) - c0)
                 if rc != 0:
                     raise SystemExit("peer_torch: %s exited %d" % (j["cmd"], rc))
-                t0 = time.perf_counter()
+                c0, t0 = cpu_seconds(resource.RUSAGE_SELF), time.perf_counter()
                 if r == 0:
                     outp.seek(0)
                     j["agrees"], j["check"] = check_job(j["name"], m, j["recs"], outp.read())
@@ -473,6 +481,7 @@ def main():
                 else:
                     torch_job(j["name"], m, j["recs"])
                 j["torch"].append(time.perf_counter() - t0)
+                j["torch_cpu"].append(cpu_seconds(resource.RUSAGE_SELF) - c0)
                 print("round %d/%d %-20s ours %.2f s  torch %.2f s" % (r + 1, a.reps, j["name"], j["ours"][-1],
                                                                      j["torch"][-1]), file=sys.stderr, flush=True)
     seconds = time.time() - t_start
@@ -483,15 +492,18 @@ def main():
     print("\nautointerp vs PyTorch eager, %s" % time.strftime("%Y-%m-%d %H:%M %Z"))
     print("machine: %s, %d CPUs; torch %s, %d threads; model %s (L=%d C=%d H=%d V=%d)" % (
         cpu_name(), ncpu, torch.__version__, torch.get_num_threads(), a.model, m.L, m.C, m.H, m.V))
-    print("best of %d interleaved rounds (ours, torch, ours, torch ...); speed-up = torch s / ours s\n" % a.reps)
-    print("%-22s %7s %10s %10s %10s %10s %8s  %s" % ("job", "records", "ours s", "torch s", "ours rec/s",
-                                                    "torch rec/s", "speed-up", "check"))
+    print("best of %d interleaved rounds (ours, torch, ours, torch ...); speed-up = torch s / ours s;" % a.reps)
+    print("cpu s: CPU seconds (user + system, all threads) of the fastest round by CPU time\n")
+    print("%-22s %7s %9s %9s %10s %10s %8s %9s %9s  %s" % ("job", "records", "ours s", "torch s", "ours rec/s",
+                                                          "torch rec/s", "speed-up", "ours cpu", "torch cpu", "check"))
     rows = []
     for j in jobs:
         o, t = min(j["ours"]), min(j["torch"])
-        print("%-22s %7d %10.2f %10.2f %10.2f %10.2f %7.2fx  %s" % (j["name"], j["records"], o, t, j["records"] / o,
-                                                                    j["records"] / t, t / o, j["check"]))
+        oc, tc = min(j["ours_cpu"]), min(j["torch_cpu"])
+        print("%-22s %7d %9.2f %9.2f %10.2f %10.2f %7.2fx %9.2f %9.2f  %s" % (
+            j["name"], j["records"], o, t, j["records"] / o, j["records"] / t, t / o, oc, tc, j["check"]))
         rows.append({"job": j["name"], "command": j["cmd"], "records": j["records"], "ours_s": o, "torch_s": t,
+                     "ours_cpu_s": oc, "torch_cpu_s": tc,
                      "ours_runs": j["ours"], "torch_runs": j["torch"], "speedup": t / o, "agrees": j["agrees"],
                      "check": j["check"]})
     print("\npeer_torch took %.0f s; other processes used %.2f of the %d CPUs on average meanwhile%s" % (
