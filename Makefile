@@ -17,7 +17,7 @@ VOCAB      := build/vocab/vocab.json build/vocab/merges.txt
 # Object files are not intermediates to delete: keeping them makes a rebuild incremental.
 .SECONDARY:
 
-.PHONY: all deps test test-release asan-build check-asan check-valgrind fuzz bench bench-journal clean vocab format-check
+.PHONY: all deps test test-release asan-build check-asan check-valgrind fuzz bench bench-journal bench-peers clean vocab format-check
 all: deps $(TOOLS:%=$(BIN)/%) $(UNIT_BIN) vocab
 
 # Installs what a fresh Debian machine lacks (apt-get as root, else prints the command).
@@ -86,7 +86,7 @@ fuzz:
 # Bench binaries live in $(BUILD)/bench, not in bin/.  make bench BENCH_ARGS=--quick
 BENCH_MODEL := build/bench/gpt2-random
 BENCH_OBJ   := $(patsubst bench/%.c,$(BUILD)/bench/%.o,$(wildcard bench/*.c))
-bench: $(BUILD)/bench/bench $(BIN)/scoreloss $(BIN)/loadgpt2 vocab
+bench: $(BUILD)/bench/bench $(BIN)/scoreloss $(BIN)/runlayers $(BIN)/topk $(BIN)/gentasks $(BIN)/loadgpt2 vocab
 	@test -f $(BENCH_MODEL)/config.json -a -f $(BENCH_MODEL)/model.safetensors || \
 	    $(BIN)/loadgpt2 --random --shape gpt2 --out $(BENCH_MODEL) >/dev/null
 	$(BUILD)/bench/bench --model $(BENCH_MODEL) --bin $(BIN) --json build/bench/results.ndjson $(BENCH_ARGS)
@@ -96,6 +96,15 @@ bench: $(BUILD)/bench/bench $(BIN)/scoreloss $(BIN)/loadgpt2 vocab
 # make bench-journal BENCH_JOURNAL_ARGS='--sizes "10000 100000"'
 bench-journal: $(BIN)/journal $(BIN)/report $(BIN)/agentstep $(BIN)/scoreloss $(BIN)/gentasks
 	sh bench/journal_bench.sh --bin $(BIN) --dir build/bench/journal $(BENCH_JOURNAL_ARGS)
+
+# The workloads of `make bench` side by side with PyTorch eager, ratios from one interleaved
+# run (bench/peer_torch.py; installs Debian's python3-torch when missing).
+# make bench-peers PEER_ARGS="--reps 3 --jobs drop-last,ablate-heads"
+bench-peers: $(BIN)/scoreloss $(BIN)/runlayers $(BIN)/topk $(BIN)/gentasks $(BIN)/tokenize $(BIN)/loadgpt2 vocab
+	@sh scripts/install-torch.sh
+	@test -f $(BENCH_MODEL)/config.json -a -f $(BENCH_MODEL)/model.safetensors || \
+	    $(BIN)/loadgpt2 --random --shape gpt2 --out $(BENCH_MODEL) >/dev/null
+	/usr/bin/python3 bench/peer_torch.py --model $(BENCH_MODEL) --bin $(BIN) --json build/bench/peers.ndjson $(PEER_ARGS)
 
 $(BUILD)/bench/%.o: bench/%.c build/.deps-ok
 	@mkdir -p $(dir $@)

@@ -25,15 +25,15 @@
 #include <unistd.h>
 
 #include "base/json.h"
+#include "base/tool.h"
 #include "model/matmul.h"
 #include "experiment/layers.h"
 #include "machine.h"
 #include "naive.h"
+#include "workloads.h"
 #include "experiment/sweep.h"
 #include "model/transformer.h"
 #include "base/util.h"
-
-extern char **environ;
 
 static const char usage_text[] =
     "usage: bench [--model DIR] [--bin DIR] [--json FILE] [--reps N] [--quick]\n"
@@ -44,7 +44,9 @@ static const char usage_text[] =
     "  --bin DIR     where scoreloss lives (default bin)\n"
     "  --json FILE   also write the rows as NDJSON to FILE\n"
     "  --reps N      repetitions per timed figure, best kept (default 3)\n"
-    "  --quick       smaller workloads, 2 repetitions (a smoke run, noisier figures)\n";
+    "  --quick       smaller workloads, 2 repetitions (a smoke run, noisier figures)\n"
+    "  --workloads N timed runs of each workload job, interleaved (default 2; 0 skips them)\n"
+    "  --workloads-only  the machine's peak and the workloads alone\n";
 
 #define PREFILL_T 128      // tokens per prompt in the prefill figures
 #define GEN_PROMPT 16      // prompt tokens before generation
@@ -65,7 +67,7 @@ typedef struct {
     const char *unit;
     double bound;          // NAN: no bound
     int lower_better;      // the bound is a floor: ratio = bound / value
-    char basis[192];       // how the bound was computed
+    char basis[320];       // how the bound was computed
 } Row;
 
 typedef struct {
@@ -155,6 +157,8 @@ typedef struct {
     int gen_tokens;         // tokens generated per timed run, single stream
     int batch_steps;        // steps per timed run of the batched generation
     int naive_gen_tokens;
+    int workload_rounds;    // timed runs of each workload job (0: the section is skipped)
+    int workloads_only;     // only the machine's peak and the workloads
 } Options;
 
 typedef struct {            // bin/scoreloss as a child process
@@ -183,6 +187,8 @@ typedef struct {
     long mapped_kb, mapped_huge_kb;      // the checkpoint's mapping, and of it on huge pages
     double prefill_last_tps, gen_tps;    // engine figures, for the notes
     Startup startup;
+    Workload work[WORKLOAD_MAX];
+    int n_work;             // workloads measured (0: none)
     double others;          // CPUs other processes kept busy on average during the run
     char source[160];       // the commit measured, and whether the tree had local changes
     char notes[2048];
@@ -683,20 +689,6 @@ static void run_sweep(Bench *b, void *ctx) {
     }
 }
 
-// Blocks a perfect prefix-sharing plan runs: the distinct non-empty prefixes of the list.
-static long trie_blocks(const ConfigList *list) {
-    long n = 0;
-    for (int k = 0; k < list->n; k++)
-        for (int d = 1; d <= list->cfg[k].n; d++) {
-            int seen = 0;
-            for (int j = 0; j < k && !seen; j++)
-                if (list->cfg[j].n >= d && memcmp(list->cfg[j].idx, list->cfg[k].idx, sizeof(int) * (size_t)d) == 0)
-                    seen = 1;
-            if (!seen) n++;
-        }
-    return n;
-}
-
 static long naive_blocks(const ConfigList *list) {
     long n = 0;
     for (int k = 0; k < list->n; k++) n += list->cfg[k].n;
@@ -857,9 +849,9 @@ static void bench_sweeps(Bench *b) {
              SWEEP_T);
     ratio_row(b, S, fig, items[DROP_PER_CONFIG].best, t_intact, runs[DROP].blocks, SWEEP_T, drop.n, &p24, 0);
 
-    Row *r = row_add(&b->table, S, (double)runs[DROP].blocks, "blocks", (double)trie_blocks(&drop), 1, "drop-last blocks run");
+    Row *r = row_add(&b->table, S, (double)runs[DROP].blocks, "blocks", (double)configs_prefix_blocks(&drop), 1, "drop-last blocks run");
     row_basis(r, "distinct prefixes (naive: %ld)", naive_blocks(&drop));
-    r = row_add(&b->table, S, (double)runs[SKIP].blocks, "blocks", (double)trie_blocks(&skip), 1, "skip-one blocks run");
+    r = row_add(&b->table, S, (double)runs[SKIP].blocks, "blocks", (double)configs_prefix_blocks(&skip), 1, "skip-one blocks run");
     row_basis(r, "distinct prefixes (naive: %ld = %d configs x their blocks)", naive_blocks(&skip), skip.n);
     snprintf(fig, sizeof fig, "skip-one (%d configs) / intact pass, %d tokens", skip.n, SWEEP_T);
     ratio_row(b, S, fig, items[SKIP].best, t_intact, runs[SKIP].blocks, SWEEP_T, skip.n, &p24, 0);
@@ -888,51 +880,12 @@ static void bench_sweeps(Bench *b) {
 // ----------------------------------------------------------------------------
 // start-up and memory of bin/scoreloss (child processes)
 
-// Run argv with `input` on stdin and stdout/stderr to /dev/null.  Returns the exit status
-// (-1 when it could not run or was killed); *seconds: spawn to reaped; *maxrss_kb: the
-// child's peak resident set.
-static int run_child(char *const argv[], const char *input, double *seconds, long *maxrss_kb) {
-    int fd[2];
-    if (pipe(fd) != 0) return -1;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fd[0], 0);
-    posix_spawn_file_actions_addclose(&fa, fd[0]);
-    posix_spawn_file_actions_addclose(&fa, fd[1]);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    pid_t pid;
-    double t0 = now_seconds();
-    int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(fd[0]);
-    if (rc != 0) {
-        close(fd[1]);
-        return -1;
-    }
-    size_t len = strlen(input), off = 0;
-    while (off < len) {
-        ssize_t w = write(fd[1], input + off, len - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) break;   // the child stopped reading (EPIPE): its status tells
-        off += (size_t)w;
-    }
-    close(fd[1]);
-    int status;
-    struct rusage ru;
-    while (wait4(pid, &status, 0, &ru) < 0)
-        if (errno != EINTR) return -1;
-    *seconds = now_seconds() - t0;
-    *maxrss_kb = ru.ru_maxrss;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 // Median wall seconds of STARTUP_RUNS runs; -1 when a run failed.
 static double median_run(char *const argv[], const char *input, double *min) {
     double t[STARTUP_RUNS];
     long rss;
     for (int i = 0; i < STARTUP_RUNS; i++)
-        if (run_child(argv, input, &t[i], &rss) != 0) return -1;
+        if (child_run(argv, input, NULL, &t[i], &rss) != 0) return -1;
     qsort(t, STARTUP_RUNS, sizeof *t, cmp_double);
     *min = t[0];
     return t[STARTUP_RUNS / 2];
@@ -965,7 +918,7 @@ static void startup_measure(Bench *b) {
     struct rusage self;
     getrusage(RUSAGE_SELF, &self);
     su->self_rss_kb = self.ru_maxrss;
-    if (run_child(sweep, in.buf, &su->t_sweep, &su->rss_kb) != 0) eprintf(1, "%s --sweep drop-last failed", exe);
+    if (child_run(sweep, in.buf, NULL, &su->t_sweep, &su->rss_kb) != 0) eprintf(1, "%s --sweep drop-last failed", exe);
     jb_free(&in);
     free(exe);
 }
@@ -1037,6 +990,41 @@ static void bench_startup(Bench *b) {
     row_basis(r, "the fp32 weights (%.1fM params); run took %.2f s", b->m.n_params / 1e6, su->t_sweep);
     note(b, "peak RSS: bench's own high-water mark when it spawned scoreloss was %.0f MB (the figure cannot be below it)\n",
          su->self_rss_kb * 1024.0 / 1e6);
+}
+
+// ----------------------------------------------------------------------------
+// workloads: the experiments through bin/ (bench/workloads.h)
+
+// Runs before the model is opened, for the same reason as startup_measure: a child's peak
+// RSS starts from the parent's high-water mark.
+static void workloads_measure(Bench *b) {
+    if (b->o.workload_rounds <= 0) return;
+    char *cfg_path = path_join(b->o.model_dir, "config.json"), err[512];
+    Gpt2Config cfg;
+    check(gpt2_read_config(cfg_path, &cfg, err, sizeof err), "config", err);
+    free(cfg_path);
+    WorkloadEnv env = {b->o.model_dir, b->o.bin_dir, cfg.n_layer, cfg.n_embd, cfg.vocab_size, cfg.n_head,
+                       b->o.workload_rounds, b->o.quick};
+    b->n_work = workloads_run(&env, b->work, err, sizeof err);
+    if (b->n_work < 0) eprintf(1, "workloads: %s", err);
+}
+
+// A row per job: records/s against the rate at the FP32 peak (so the ratio is the
+// achieved FLOP/s over the peak); the basis has the FLOPs, the times and the peak RSS.
+static void bench_workloads(Bench *b) {
+    if (b->n_work <= 0) return;
+    char S[160], fig[96];
+    snprintf(S, sizeof S, "workloads: bin/ tools as child processes, input from gentasks, best of %d interleaved runs%s",
+             b->o.workload_rounds, b->o.quick ? " (--quick: smaller inputs)" : "");
+    for (int k = 0; k < b->n_work; k++) {
+        const Workload *w = &b->work[k];
+        double per_record = w->flops / w->records;
+        snprintf(fig, sizeof fig, "%s, %d records: records/s", w->name, w->records);
+        Row *r = row_add(&b->table, S, w->records / w->best, "rec/s", b->peak / per_record, 0, fig);
+        row_basis(r, "%s; %.1f GFLOP counted, %.1f GFLOP/s; best %.2f s, median %.2f; peak RSS %.0f MB; %ld records out",
+                  w->command, w->flops / 1e9, w->flops / w->best / 1e9, w->best, w->median, w->rss_kb * 1024.0 / 1e6,
+                  w->outputs);
+    }
 }
 
 // ----------------------------------------------------------------------------
@@ -1161,8 +1149,11 @@ static void parse_options(Options *o, int argc, char **argv) {
     static const struct option longopts[] = {{"model", required_argument, 0, 'm'}, {"bin", required_argument, 0, 'b'},
                                              {"json", required_argument, 0, 'j'},  {"reps", required_argument, 0, 'r'},
                                              {"quick", no_argument, 0, 'q'},       {"help", no_argument, 0, 'h'},
+                                             {"workloads", required_argument, 0, 'w'},
+                                             {"workloads-only", no_argument, 0, 'W'},
                                              {0, 0, 0, 0}};
-    *o = (Options){"build/bench/gpt2-random", "bin", NULL, 3, 0, 4, 8, 4, 8};
+    *o = (Options){"build/bench/gpt2-random", "bin", NULL, 3, 0, 4, 8, 4, 8, 2, 0};
+    int rounds = -1, only = 0;
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
@@ -1174,12 +1165,17 @@ static void parse_options(Options *o, int argc, char **argv) {
             if (o->reps < 1 || o->reps > 100) eprintf(2, "--reps must be 1..100");
             break;
         case 'q': o->quick = 1; break;
+        case 'w': rounds = (int)arg_integer(optarg, 0, 100, "--workloads"); break;
+        case 'W': only = 1; break;
         case 'h': fputs(usage_text, stdout); exit(0);
         default: fputs(usage_text, stderr); exit(2);
         }
     }
     if (optind < argc) eprintf(2, "unexpected argument \"%s\"", argv[optind]);
-    if (o->quick) *o = (Options){o->model_dir, o->bin_dir, o->json_path, 2, 1, 1, 4, 2, 2};
+    if (o->quick) *o = (Options){o->model_dir, o->bin_dir, o->json_path, 2, 1, 1, 4, 2, 2, 1, 0};
+    if (rounds >= 0) o->workload_rounds = rounds;
+    o->workloads_only = only;
+    if (only && o->workload_rounds == 0) eprintf(2, "--workloads-only needs --workloads N with N > 0");
 }
 
 static void bench_open(Bench *b) {
@@ -1260,16 +1256,20 @@ int main(int argc, char **argv) {
     double t0 = now_seconds(), busy0 = machine_busy_seconds();
     machine_info(&b.mi);
     source_describe(b.source, sizeof b.source);
-    startup_measure(&b);
+    if (!b.o.workloads_only) startup_measure(&b);
+    workloads_measure(&b);
     bench_open(&b);
     bench_machine(&b);
-    bench_prefill(&b);
-    bench_generation(&b);
-    bench_lowp(&b);
-    bench_sweeps(&b);
-    bench_prefill_caches(&b);
-    bench_startup(&b);
-    bench_naive(&b);
+    if (!b.o.workloads_only) {
+        bench_prefill(&b);
+        bench_generation(&b);
+        bench_lowp(&b);
+        bench_sweeps(&b);
+        bench_prefill_caches(&b);
+        bench_startup(&b);
+        bench_naive(&b);
+    }
+    bench_workloads(&b);
     double seconds = now_seconds() - t0;
     b.others = others_cpus(busy0, seconds);
 

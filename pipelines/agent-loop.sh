@@ -100,7 +100,8 @@ fi
 run_tool() {   # TOOL INPUT ARGS...
   local tool=$1 input=$2 st
   shift 2
-  "$BIN/$tool" --model "$model" "$@" <"$input" >"$work/out.ndjson"
+  # On a terminal the tool's progress line names the experiment (docs/tools.md).
+  AUTOINTERP_PROGRESS_LABEL="$name" "$BIN/$tool" --model "$model" "$@" <"$input" >"$work/out.ndjson"
   st=$?
   [ "$st" -eq 0 ] || [ "$st" -eq 5 ] || die "$tool failed for $name (exit $st)"
   "$BIN/journal" append -q --journal "$journal" --kind result --experiment "$name" --tool "$tool" \

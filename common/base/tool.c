@@ -6,9 +6,16 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "base/progress.h"
 #include "base/utf8.h"
 #include "base/util.h"
+
+// The progress line of the running tool_run (progress.h), and the records finished
+// before the batch now being computed (tool_progress counts from there).
+static Progress progress;
+static long progress_base;
 
 void record_error(JsonBuf *lines, const Record *in, const char *msg) {
     static const char *const owned[] = {"error", NULL};
@@ -18,6 +25,7 @@ void record_error(JsonBuf *lines, const Record *in, const char *msg) {
     jb_cstr(&b, msg);
     record_end(&b, lines);
     jb_free(&b);
+    progress_hide(&progress);
     fprintf(stderr, "%s: error (at <stdin>:%ld): %s\n", util_progname, in->lineno, msg);
 }
 
@@ -64,6 +72,8 @@ static int run_batch(Batch *b, BatchFn fn, void *ctx, JsonBuf *lines) {
     if (b->n == 0) return 0;
     for (int i = 0; i < b->n; i++) b->ptrs[i] = &b->recs[i];
     int failed = fn(ctx, b->ptrs, b->n, lines);
+    progress_base += b->n;
+    progress_update(&progress, progress_base);
     for (int i = 0; i < b->n; i++) {
         free((char *)b->recs[i].doc.text);
         record_free(&b->recs[i]);
@@ -72,8 +82,19 @@ static int run_batch(Batch *b, BatchFn fn, void *ctx, JsonBuf *lines) {
     return failed;
 }
 
+void tool_progress(int done_in_batch) { progress_update(&progress, progress_base + done_in_batch); }
+
+// Write the output lines; the progress line is erased first when both go to a terminal.
+static int write_lines(JsonBuf *lines, FILE *out, int out_tty) {
+    if (out_tty && lines->len) progress_hide(&progress);
+    return lines_write(lines, out);
+}
+
 int tool_run(FILE *in, FILE *out, int batch, BatchFn fn, void *ctx) {
     if (batch < 1) batch = 1;
+    progress_begin(&progress, in);
+    progress_base = 0;
+    int out_tty = isatty(fileno(out));
     LineReader lr;
     lines_init(&lr, in);
     Batch b = {.recs = xcalloc((size_t)batch, sizeof(Record)),
@@ -97,33 +118,38 @@ int tool_run(FILE *in, FILE *out, int batch, BatchFn fn, void *ctx) {
                 jb_raw(&lines, copy, (size_t)len);
                 jb_raw(&lines, "\n", 1);
                 free(copy);
-                if (lines_write(&lines, out) != 0) { io_error = 1; break; }
+                progress_update(&progress, ++progress_base);
+                if (write_lines(&lines, out, out_tty) != 0) { io_error = 1; break; }
                 continue;
             }
             b.n++;
             if (b.n == b.cap) {
                 failed += run_batch(&b, fn, ctx, &lines);
-                if (lines_write(&lines, out) != 0) { io_error = 1; break; }
+                if (write_lines(&lines, out, out_tty) != 0) { io_error = 1; break; }
             }
             continue;
         }
         // A bad line: flush what came before it, then its error record.
         record_free(r);
         failed += run_batch(&b, fn, ctx, &lines) + 1;
+        progress_hide(&progress);
+        progress_update(&progress, ++progress_base);
         fprintf(stderr, "%s: error (at <stdin>:%ld): %s\n", util_progname, lr.lineno, err);
         record_bad_line(&lines, lr.lineno, err, copy ? copy : "", copy ? (size_t)len : 0);
         free(copy);
-        if (lines_write(&lines, out) != 0) { io_error = 1; break; }
+        if (write_lines(&lines, out, out_tty) != 0) { io_error = 1; break; }
     }
     if (len == -2) {
         weprintf("error reading input after line %ld", lr.lineno);
         io_error = 1;
     }
     failed += run_batch(&b, fn, ctx, &lines);
+    if (out_tty) progress_hide(&progress);
     if (lines_write(&lines, out) != 0 || fflush(out) != 0 || ferror(out)) {
         weprintf("error writing output");
         io_error = 1;
     }
+    progress_end(&progress);
     jb_free(&lines);
     lines_free(&lr);
     free(b.recs);

@@ -23,7 +23,14 @@ typedef int (*BatchFn)(void *ctx, Record *const *recs, int n, JsonBuf *lines);
 // earlier tool) passes through untouched and unprocessed; a line that is not a JSON object comes out as an error record
 // (line number and raw text kept) in its place.  Output is written after each batch.
 // Returns the exit status (0, 2 or 5).
+// While it runs, a progress line (records done/total, rate, ETA) is kept on stderr when
+// stderr is a terminal and the run lasts over 2 s (base/progress.h; AUTOINTERP_PROGRESS=0/1
+// forces it off/on); it is updated after each batch.
 int tool_run(FILE *in, FILE *out, int batch, BatchFn fn, void *ctx);
+
+// For a BatchFn whose batch takes long: `done_in_batch` records of the current batch are
+// finished (the progress line counts them before the batch returns).  Optional.
+void tool_progress(int done_in_batch);
 
 // Append `in` with its "error" field set to msg (every other field passes through), and
 // report "prog: error (at <stdin>:LINE): msg" on stderr.
