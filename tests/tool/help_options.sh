@@ -10,7 +10,8 @@
 #     tiny model, no network, empty input, in a scratch directory.
 . "$(dirname "$0")/../lib.sh"
 
-TOOLS="agentstep gentasks journal lens loadgpt2 report runlayers scoreloss tokenize topk"
+# Every tool of src/ (a new tool is checked without being listed here).
+TOOLS=$(cd "$ROOT/src" && ls *.c | sed "s/[.]c$//" | tr "\n" " ")
 mkdir -p "$TMP/probe"
 tiny_model "$TMP/probe/model"
 
