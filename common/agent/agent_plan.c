@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "experiment/patchnorm.h"
 
 // ----------------------------------------------------------------------------- plan
 
@@ -370,14 +371,30 @@ static void note_permute(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, const char
         jb_printf(hb, "%s barely depends on the block order: the blocks act like independent additive updates.", task);
 }
 
-static const char *ordinal_offset(int off, char *buf, size_t n) {
-    if (off == 0) snprintf(buf, n, "the final position");
-    else snprintf(buf, n, "position %d from the end", -off);
-    return buf;
+// A position counted from the end of the prompt (-1: its last token), with its token in
+// the longest prompt — the report's tables and heatmaps label their columns the same way.
+static void position_text(JsonBuf *b, int off, const char *token) {
+    jb_printf(b, "position %d", -(off + 1));
+    if (token) {
+        char *t = agent_clip(token, 24);
+        jb_printf(b, " (\"%s\")", t);
+        free(t);
+    }
+}
+
+// The hypothesis of a patching experiment with nothing to restore.
+static void patch_no_conclusion(JsonBuf *hb, const AgentPatchSummary *ps, const char *task, double gap, int no_clean) {
+    if (no_clean)
+        jb_printf(hb, "No conclusion about where the %s answer is computed: the clean run does not prefer the clean "
+                      "answer (mean logit difference %.2f), so there is no clean behaviour to restore.", task, ps->clean_ld);
+    else
+        jb_printf(hb, "No conclusion about where the %s answer is computed: the clean and corrupted runs are only "
+                      "%.2f nats apart, so there is little to restore.", task, gap);
 }
 
 // Activation patching: where along depth and position the clean run's information
-// restores the answer (docs/interp.md: effect 1 = fully restored).
+// restores the answer (docs/interp.md: effect 1 = fully restored).  Every effect is
+// batch-normalised (agent_patch_summary).
 static void note_patching(JsonBuf *ob, JsonBuf *hb, const AgentState *s, const AgentExperiment *e) {
     AgentPatchSummary ps;
     agent_patch_summary(e, s->n_layer, &ps);
@@ -390,18 +407,29 @@ static void note_patching(JsonBuf *ob, JsonBuf *hb, const AgentState *s, const A
         agent_patch_summary_free(&ps);
         return;
     }
-    if (!isnan(ps.clean_ld))
-        jb_printf(ob, " logit difference answer - wrong answer: clean %.2f, corrupted %.2f (means).", ps.clean_ld,
-                     ps.corrupt_ld);
-    else
-        jb_printf(ob, " answer loss: clean %.2f, corrupted %.2f (means).", ps.clean_loss, ps.corrupt_loss);
-    char pos[64];
+    // How far apart the clean and corrupted runs are, in the direction of the clean answer.
+    double gap;
+    if (ps.uses_logit_diff) {
+        jb_printf(ob, " Logit difference answer - wrong answer: clean %.2f, corrupted %.2f (means over %d pairs).",
+                     ps.clean_ld, ps.corrupt_ld, ps.n_ex);
+        gap = ps.clean_ld - ps.corrupt_ld;
+    } else {
+        jb_printf(ob, " Answer loss: clean %.2f, corrupted %.2f (means over %d pairs).", ps.clean_loss,
+                     ps.corrupt_loss, ps.n_ex);
+        gap = ps.corrupt_loss - ps.clean_loss;
+    }
+    jb_printf(ob, " Effects are normalised over the batch, (mean patched - mean corrupted) / (mean clean - mean "
+                  "corrupted); %d of %d pairs are degenerate (their own clean and corrupted values less than %.0f%% "
+                  "of the mean difference apart).", ps.n_degenerate, ps.n_ex, 100 * PATCH_DEGENERATE_FRACTION);
+    int no_clean = ps.uses_logit_diff ? !(ps.clean_ld > 0) : 0, nothing = no_clean || !(gap >= AGENT_PATCH_MIN_GAP);
     if (ps.is_head) {
-        jb_printf(ob, " Largest mean effects of a single head (all positions):");
+        jb_printf(ob, " Largest effects of a single head (all positions):");
         for (int k = 0; k < ps.n_top; k++)
             jb_printf(ob, "%s L%dH%d %.2f", k ? "," : "", ps.top_layer[k], ps.top_col[k], ps.top_effect[k]);
         jb_printf(ob, ".");
-        if (ps.best_effect >= 0.3)
+        if (nothing)
+            patch_no_conclusion(hb, &ps, e->task, gap, no_clean);
+        else if (ps.best_effect >= 0.3)
             jb_printf(hb, "Head L%dH%d carries much of what decides the %s answer (patching it alone restores %.0f%% "
                              "of the clean logit difference).", ps.top_layer[0], ps.top_col[0], e->task,
                          100 * ps.best_effect);
@@ -411,16 +439,12 @@ static void note_patching(JsonBuf *ob, JsonBuf *hb, const AgentState *s, const A
         agent_patch_summary_free(&ps);
         return;
     }
-    jb_printf(ob, " Largest mean effect: block %d at %s", ps.best_layer, ordinal_offset(ps.best_col, pos, sizeof pos));
-    if (ps.best_token) {
-        char *t = agent_clip(ps.best_token, 24);
-        jb_printf(ob, " (\"%s\" in the first example)", t);
-        free(t);
-    }
+    jb_printf(ob, " Largest effect: block %d at ", ps.best_layer);
+    position_text(ob, ps.best_col, ps.best_token);
     jb_printf(ob, ", %.2f.", ps.best_effect);
     int L = s->n_layer, mid = L / 2, handoff = -1, crossover = -1;
     if (!isnan(ps.last[0]) && !isnan(ps.last[L - 1]))
-        jb_printf(ob, " At the final position the effect is %.2f at block 0, %.2f at block %d and %.2f at block %d.",
+        jb_printf(ob, " At the last position (-1) the effect is %.2f at block 0, %.2f at block %d and %.2f at block %d.",
                      ps.last[0], ps.last[mid], mid, ps.last[L - 1], L - 1);
     if (!isnan(ps.changed[0]) && !isnan(ps.changed[L - 1]))
         jb_printf(ob, " At the changed tokens (where the prompts differ) the best effect is %.2f at block 0 and %.2f "
@@ -429,22 +453,38 @@ static void note_patching(JsonBuf *ob, JsonBuf *hb, const AgentState *s, const A
         if (handoff < 0 && !isnan(ps.last[l]) && ps.last[l] >= 0.5) handoff = l;
         if (crossover < 0 && !isnan(ps.last[l]) && !isnan(ps.changed[l]) && ps.last[l] > ps.changed[l]) crossover = l;
     }
-    if (crossover >= 0) jb_printf(ob, " The final position carries more than the changed tokens from block %d on.", crossover);
+    if (crossover >= 0) jb_printf(ob, " The last position carries more than the changed tokens from block %d on.", crossover);
     double early = -INFINITY;   // the changed tokens' best effect before the crossover
     for (int l = 0; l < (crossover >= 0 ? crossover : L); l++)
         if (!isnan(ps.changed[l]) && ps.changed[l] > early) early = ps.changed[l];
-    if (handoff >= 0 && crossover > 0 && early >= 0.3)
+    if (nothing)
+        patch_no_conclusion(hb, &ps, e->task, gap, no_clean);
+    else if (handoff >= 0 && crossover > 0 && early >= 0.3)
         jb_printf(hb, "The information that decides the %s answer sits at the changed tokens in blocks 0-%d (up to "
-                         "%.2f restored there) and has moved to the final position by block %d (restoring half of the "
+                         "%.2f restored there) and has moved to the last position by block %d (restoring half of the "
                          "clean behaviour there from block %d on).", e->task, crossover - 1, early, crossover, handoff);
     else if (handoff >= 0)
-        jb_printf(hb, "Patching the final position restores the %s answer from block %d on: the answer is "
+        jb_printf(hb, "Patching the last position restores the %s answer from block %d on: the answer is "
                          "assembled there%s.", e->task, handoff,
                      early >= 0.3 ? "" : ", and no single changed token carries it alone in the blocks before");
     else
         jb_printf(hb, "No single position of the residual stream restores the %s answer (best %.2f at block %d): "
                          "the information is spread over several positions.", e->task, ps.best_effect, ps.best_layer);
     agent_patch_summary_free(&ps);
+}
+
+// Does the intact model do the task at all?  Not when no example's answer is reproduced:
+// then where the answer "appears" along depth says nothing.
+static int task_unsolved(const Numbers *nb) { return nb->st[nb->ik].exact_rate <= 0; }
+
+static void note_unsolved(JsonBuf *ob, JsonBuf *hb, const AgentState *s, const Numbers *nb, const char *task) {
+    jb_printf(ob, " The intact model does not do the task: exact match 0%%, answer loss %.2f nats", nb->I);
+    if (s->vocab > 1) jb_printf(ob, " (chance, ln %d, is %.2f)", s->vocab, log((double)s->vocab));
+    jb_printf(ob, ".");
+    hb->len = 0;
+    if (hb->buf) hb->buf[0] = 0;
+    jb_printf(hb, "No conclusion about where %s is computed: the intact model does not solve it, so what the "
+                  "corruptions change is not the task's mechanism.", task);
 }
 
 void agent_note_builtin(const AgentState *s, const AgentExperiment *e, AgentAction *a) {
@@ -485,6 +525,7 @@ void agent_note_builtin(const AgentState *s, const AgentExperiment *e, AgentActi
             break;
         default: note_ranked(&ob, &hb, &nb, "configuration", "configuration", e->task, "these corruptions"); break;
         }
+        if (task_unsolved(&nb)) note_unsolved(&ob, &hb, s, &nb, e->task);
     }
     long errors = 0;
     for (int k = 0; k < nb.K; k++) errors += nb.st[k].n_error;
