@@ -227,8 +227,8 @@ static void note_drop(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, int first, co
                      what, label_of(nb, best), nb->st[best].mean, nb->I);
     // Exact match along depth.
     double ie = nb->st[nb->ik].exact_rate;
+    int reach = -1;   // the shortest of the run of prefixes (suffixes) from the top that keep it
     if (ie > 0) {
-        int reach = -1;
         for (int n = nb->L - 1; n >= 0; n--) {
             int k = find_label(nb, prefix, n);
             if (k >= 0 && usable(nb, k) && nb->st[k].exact_rate >= ie) reach = k;
@@ -252,9 +252,19 @@ static void note_drop(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, int first, co
         if (k1 >= 0 && of > 0)
             jb_printf(ob, " Layer 0 alone repeats the last token (top-1 next token = the prompt's last token) "
                              "in %d of %d prompts.", hits, of);
-        if (smallest >= 0) {
-            int n = nb->L - 1;
-            sscanf(label_of(nb, smallest), "first %d", &n);
+        int n_loss = nb->L, n_exact = nb->L;   // blocks needed for the loss, for the answers
+        if (smallest >= 0) sscanf(label_of(nb, smallest), "first %d", &n_loss);
+        if (reach >= 0) sscanf(label_of(nb, reach), "first %d", &n_exact);
+        if (reach >= 0 && n_exact < n_loss) {
+            // The loss says "needed", the answers say "decided earlier": say both.
+            char later[48];
+            if (n_exact == nb->L - 1) snprintf(later, sizeof later, "block %d makes", n_exact);
+            else snprintf(later, sizeof later, "blocks %d-%d make", n_exact, nb->L - 1);
+            jb_printf(hb, "The %s answer is already the greedy choice after the first %d block%s (exact match %d%%, as "
+                          "intact); %s the model more confident (answer loss %.2f without, %.2f with).", task, n_exact,
+                      n_exact == 1 ? "" : "s", pct(ie), later, nb->st[reach].mean, nb->I);
+        } else if (smallest >= 0) {
+            int n = n_loss;
             if (n >= nb->L - 1)
                 jb_printf(hb, "The %s answer is in place only near the end: removing the last block alone stays "
                                  "within 10%% but removing more does not.", task);
@@ -325,10 +335,48 @@ static void note_ranked(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, const char 
         if (n_over == 0) jb_printf(hb, "%s is robust to %s: no configuration moves the loss by more than 10%%.", task, robust_what);
         else if (n_over == n) jb_printf(hb, "%s is fragile to %s: every configuration costs more than 10%%, most of all %s.", task, robust_what, label_of(nb, w));
         else jb_printf(hb, "%s tolerates %s except where it touches the sensitive blocks (%s hurts most, %+.2f nats).", task, robust_what, label_of(nb, w), nb->st[w].delta);
+    } else if (nb->st[w].delta > nb->tol && nb->st[nb->ik].exact_rate > 0) {
+        // Sort the configurations by what they do to the answers, not only to the loss:
+        // breaks (exact match below half of intact), costs answers (below intact), costs
+        // confidence only (worse by more than 10%, every answer kept), harmless.
+        double ie = nb->st[nb->ik].exact_rate;
+        JsonBuf brk = {0}, some = {0}, conf = {0}, ok = {0};
+        int n_brk = 0, n_some = 0, n_conf = 0, n_ok = 0, first_brk = -1;
+        for (int k = 0; k < nb->K; k++) {
+            if (!usable(nb, k)) continue;
+            const AgentStats *st = &nb->st[k];
+            if (st->exact_rate < 0.5 * ie) {
+                jb_printf(&brk, "%s%s (exact %d%%)", n_brk++ ? ", " : "", label_of(nb, k), pct(st->exact_rate));
+                if (first_brk < 0) first_brk = k;
+            } else if (st->exact_rate < ie)
+                jb_printf(&some, "%s%s (exact %d%%)", n_some++ ? ", " : "", label_of(nb, k), pct(st->exact_rate));
+            else if (!within(nb, k))
+                jb_printf(&conf, "%s%s (%+.2f nats)", n_conf++ ? ", " : "", label_of(nb, k), st->delta);
+            else
+                jb_printf(&ok, "%s%s", n_ok++ ? ", " : "", label_of(nb, k));
+        }
+        if (n_brk == 0 && n_some == 0)
+            jb_printf(hb, "No single %s is critical for %s: even %s, the worst (%+.2f nats), keeps exact match at %d%%; "
+                          "it only makes the model less confident.", unit, task, label_of(nb, w), nb->st[w].delta,
+                      pct(nb->st[w].exact_rate));
+        else {
+            jb_printf(hb, "Against intact (exact %d%%), %s", pct(ie), task);
+            const char *sep = "";
+            if (n_brk) jb_printf(hb, " breaks under %s", brk.buf), sep = ";";
+            if (n_some) jb_printf(hb, "%s loses some answers under %s", sep, some.buf), sep = ";";
+            if (n_conf) jb_printf(hb, "%s keeps its answers but is less confident under %s", sep, conf.buf), sep = ";";
+            if (n_ok) jb_printf(hb, "%s is unaffected by %s", sep, ok.buf);
+            if (n_brk == 1) jb_printf(hb, ". The computation needs what %s removes.", label_of(nb, first_brk));
+            else if (n_brk > 1) jb_printf(hb, ". The computation needs what each of those %d removes.", n_brk);
+            else jb_printf(hb, ". No single %s is indispensable.", unit);
+        }
+        jb_free(&some);
+        jb_free(&brk), jb_free(&conf), jb_free(&ok);
     } else if (nb->st[w].delta > nb->tol) {
         jb_printf(hb, "%s depends most on what %s removes (%+.2f nats); ", task, label_of(nb, w), nb->st[w].delta);
         if (n_over == 1) jb_printf(hb, "removing any other %s stays within 10%%, so the computation is localised there.", unit);
-        else jb_printf(hb, "%d of %d removals cost more than 10%%, so the computation is spread over several blocks.", n_over, n);
+        else jb_printf(hb, "%d of %d removals cost more than 10%%, so the computation is spread over several %ss.", n_over, n,
+                       strncmp(unit, "window", 6) ? unit : "window");
     } else {
         jb_printf(hb, "No single %s is critical for %s: the computation is redundant or distributed.", unit, task);
     }
@@ -459,10 +507,14 @@ static void note_patching(JsonBuf *ob, JsonBuf *hb, const AgentState *s, const A
         if (!isnan(ps.changed[l]) && ps.changed[l] > early) early = ps.changed[l];
     if (nothing)
         patch_no_conclusion(hb, &ps, e->task, gap, no_clean);
-    else if (handoff >= 0 && crossover > 0 && early >= 0.3)
-        jb_printf(hb, "The information that decides the %s answer sits at the changed tokens in blocks 0-%d (up to "
-                         "%.2f restored there) and has moved to the last position by block %d (restoring half of the "
-                         "clean behaviour there from block %d on).", e->task, crossover - 1, early, crossover, handoff);
+    else if (handoff >= 0 && crossover > 0 && early >= 0.3) {
+        char blocks[48];
+        if (crossover == 1) snprintf(blocks, sizeof blocks, "block 0");
+        else snprintf(blocks, sizeof blocks, "blocks 0-%d", crossover - 1);
+        jb_printf(hb, "The information that decides the %s answer sits at the changed tokens in %s (up to %.2f "
+                         "restored there) and has moved to the last position by block %d (restoring half of the clean "
+                         "behaviour there from block %d on).", e->task, blocks, early, crossover, handoff);
+    }
     else if (handoff >= 0)
         jb_printf(hb, "Patching the last position restores the %s answer from block %d on: the answer is "
                          "assembled there%s.", e->task, handoff,
