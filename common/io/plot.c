@@ -198,7 +198,7 @@ int plot_heatmap(const PlotSpec *p, const char *zlabel, const char *const *ylabe
     script_head(f, p, width < 520 ? 520 : width, height < 300 ? 300 : height);
     fprintf(f, "set xrange [-0.5:%g]\nset yrange [%g:-0.5]\n", nx - 0.5, ny - 0.5);
     if (xlabels) {   // one tic per column, its label rotated to fit a token
-        fputs("set xtics out nomirror rotate by -45 (", f);
+        fputs("set xtics out nomirror rotate by 45 right (", f);
         for (int c = 0; c < nx; c++) {
             if (c) fputs(", ", f);
             put_quoted(f, xlabels[c] ? xlabels[c] : "");
