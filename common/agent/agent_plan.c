@@ -331,11 +331,12 @@ static void note_ranked(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, const char 
     if (n_over > 0) jb_printf(ob, " More than 10%% worse: %s (%d of %d).", over.buf, n_over, n);
     else jb_printf(ob, " None is more than 10%% worse than intact.");
     jb_free(&over);
-    if (robust_what) {
+    int by_answers = nb->st[w].delta > nb->tol && nb->st[nb->ik].exact_rate > 0;
+    if (robust_what && (n_over == 0 || !by_answers)) {
         if (n_over == 0) jb_printf(hb, "%s is robust to %s: no configuration moves the loss by more than 10%%.", task, robust_what);
         else if (n_over == n) jb_printf(hb, "%s is fragile to %s: every configuration costs more than 10%%, most of all %s.", task, robust_what, label_of(nb, w));
         else jb_printf(hb, "%s tolerates %s except where it touches the sensitive blocks (%s hurts most, %+.2f nats).", task, robust_what, label_of(nb, w), nb->st[w].delta);
-    } else if (nb->st[w].delta > nb->tol && nb->st[nb->ik].exact_rate > 0) {
+    } else if (by_answers) {
         // Sort the configurations by what they do to the answers, not only to the loss:
         // breaks (exact match below half of intact), costs answers (below intact), costs
         // confidence only (worse by more than 10%, every answer kept), harmless.
@@ -365,8 +366,11 @@ static void note_ranked(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, const char 
             if (n_brk) jb_printf(hb, " breaks under %s", brk.buf), sep = ";";
             if (n_some) jb_printf(hb, "%s loses some answers under %s", sep, some.buf), sep = ";";
             if (n_conf) jb_printf(hb, "%s keeps its answers but is less confident under %s", sep, conf.buf), sep = ";";
-            if (n_ok) jb_printf(hb, "%s is unaffected by %s", sep, ok.buf);
-            if (n_brk == 1) jb_printf(hb, ". The computation needs what %s removes.", label_of(nb, first_brk));
+            if (n_ok > 4) jb_printf(hb, "%s is unaffected by the other %d", sep, n_ok);
+            else if (n_ok) jb_printf(hb, "%s is unaffected by %s", sep, ok.buf);
+            if (robust_what) {   // nothing is removed: say how much of the corruption it survives
+                jb_printf(hb, ". Of the %d configurations (%s), %d break%s it.", n, robust_what, n_brk, n_brk == 1 ? "s" : "");
+            } else if (n_brk == 1) jb_printf(hb, ". The computation needs what %s removes.", label_of(nb, first_brk));
             else if (n_brk > 1) jb_printf(hb, ". The computation needs what each of those %d removes.", n_brk);
             else jb_printf(hb, ". No single %s is indispensable.", unit);
         }

@@ -376,10 +376,15 @@ static void test_note_answers(void) {
         "{\"kind\":\"action\",\"time\":\"t\",\"type\":\"experiment\",\"step\":2,\"name\":\"s\",\"task\":\"facts\","
         "\"configurations\":[[0,1,2],[1,2],[0,2],[0,1]],\"labels\":[\"intact\",\"skip 0\",\"skip 1\",\"skip 2\"],"
         "\"examples\":2,\"samples\":0,\"planner\":\"builtin\"}";
+    static const char rp[] =
+        "{\"kind\":\"action\",\"time\":\"t\",\"type\":\"experiment\",\"step\":3,\"name\":\"r\",\"task\":\"facts\","
+        "\"configurations\":[[0,1,2],[0,0,1,2],[0,1,1,2],[0,1,2,2]],\"labels\":[\"intact\",\"repeat 0\",\"repeat 1\","
+        "\"repeat 2\"],\"examples\":2,\"samples\":0,\"planner\":\"builtin\"}";
     JsonBuf j = {0};
     add_line(&j, meta);
     add_line(&j, dl);
     add_line(&j, so);
+    add_line(&j, rp);
     const char *ids[] = {"facts-0", "facts-1"};
     for (int x = 0; x < 2; x++) {
         add_score(&j, "d", ids[x], "[0,1,2]", 0.1, 1);
@@ -390,6 +395,10 @@ static void test_note_answers(void) {
         add_score(&j, "s", ids[x], "[1,2]", 8.0, 0);
         add_score(&j, "s", ids[x], "[0,2]", 1.0, x);
         add_score(&j, "s", ids[x], "[0,1]", 0.5, 1);
+        add_score(&j, "r", ids[x], "[0,1,2]", 0.1, 1);
+        add_score(&j, "r", ids[x], "[0,0,1,2]", 8.0, 0);
+        add_score(&j, "r", ids[x], "[0,1,1,2]", 0.1, 1);
+        add_score(&j, "r", ids[x], "[0,1,2,2]", 0.5, 1);
     }
     JournalLog log;
     AgentState s;
@@ -407,6 +416,13 @@ static void test_note_answers(void) {
                                                 "some answers under skip 1 (exact 50%); keeps its answers but is less "
                                                 "confident under skip 2 (+0.40 nats). The computation needs what skip 0 "
                                                 "removes."));
+    agent_action_free(&a);
+    agent_note_builtin(&s, &s.exp[2], &a);
+    CHECK("repeat-one note: by the answers, how many configurations break it",
+          a.hypothesis && !strcmp(a.hypothesis, "Against intact (exact 100%), facts breaks under repeat 0 (exact 0%); keeps "
+                                                "its answers but is less confident under repeat 2 (+0.40 nats); is "
+                                                "unaffected by repeat 1. Of the 3 configurations (repeating a block), 1 "
+                                                "breaks it."));
     agent_action_free(&a);
     agent_state_free(&s);
     journal_log_free(&log);
