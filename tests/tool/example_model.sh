@@ -100,8 +100,8 @@ sys.path.insert(0, '$ROOT/tests/ref')
 import numpy as np, gpt2_ref
 m = gpt2_ref.Model('$M')
 print(','.join(map(str, np.nonzero(m.wte[:, -1] != -30.0)[0])))" > used.txt
-check "training used between 500 and 2000 tokens ($(tr ',' '\n' < used.txt | wc -l))" \
-  $PY -c "import sys; n = len(open('used.txt').read().split(',')); sys.exit(not 500 <= n <= 2000)"
+n_used=$($PY -c "print(len(open('used.txt').read().split(',')))")
+check "training used between 500 and 2000 tokens ($n_used)" $PY -c "import sys; sys.exit(not 500 <= $n_used <= 2000)"
 for spec in all none 3,1,0,2; do
   gentasks copy json -n 2 --seed $SEED | topk --model "$M" --layers "$spec" -k 5 --positions all
 done > topk.ndjson
