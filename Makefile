@@ -17,7 +17,7 @@ VOCAB      := build/vocab/vocab.json build/vocab/merges.txt
 # Object files are not intermediates to delete: keeping them makes a rebuild incremental.
 .SECONDARY:
 
-.PHONY: all deps test test-release asan-build check-asan check-valgrind fuzz bench bench-journal bench-peers clean vocab format-check
+.PHONY: all deps test test-release asan-build check-asan check-valgrind fuzz bench bench-journal bench-peers clean vocab format-check examples-model
 all: deps $(TOOLS:%=$(BIN)/%) $(UNIT_BIN) vocab
 
 # Installs what a fresh Debian machine lacks (apt-get as root, else prints the command).
@@ -56,6 +56,13 @@ $(BIN)/%: $(BUILD)/src/%.o $(COMMON_OBJ)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(COMMON_OBJ)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
+# Retrains the small GPT-2 shipped in examples/model/ (PyTorch from Debian's python3-torch,
+# one CPU thread; bit-identical on the same machine and torch version).  `make` never
+# runs it: the trained weights are committed.  See examples/model/README.md.
+PYTHON ?= /usr/bin/python3
+examples-model: all
+	$(PYTHON) examples/model/train.py --out examples/model
 
 # The whole suite (CI: .ci/run): once on the release build, once built with
 # AddressSanitizer + UndefinedBehaviorSanitizer; ends with "N passed, N failed".

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "experiment/interp.h"
+#include "experiment/patchnorm.h"
 #include "experiment/tasks.h"
 #include "base/util.h"
 
@@ -123,6 +124,9 @@ static int read_meta(AgentState *s, const Record *r, char *err, size_t errlen) {
     long long H;
     int ht = json_obj_get(&r->doc, m, "n_head");
     s->n_head = ht >= 0 && json_int(&r->doc, ht, &H) == 0 && H >= 1 && H <= 10000 ? (int)H : 0;
+    long long V;
+    int vt = json_obj_get(&r->doc, m, "vocab");
+    s->vocab = vt >= 0 && json_int(&r->doc, vt, &V) == 0 && V >= 2 && V <= 100000000 ? (int)V : 0;
     s->model_json = xstrndup(raw, len);
     s->goal = field_str(r, "goal");
     return 0;
@@ -355,6 +359,9 @@ static void read_patch_row(AgentExperiment *e, const Record *r) {
         w.col = (int)col;
         w.is_head = is_head;
         w.effect = field_double(r, "patch_effect");
+        char *metric = field_str(r, "patch_metric");   // the name of the field holding the patched value
+        w.metric = metric && (!strcmp(metric, "logit_diff") || !strcmp(metric, "answer_loss")) ? field_double(r, metric) : NAN;
+        free(metric);
         w.clean_ld = field_double(r, "clean_logit_diff");
         w.corrupt_ld = field_double(r, "corrupt_logit_diff");
         w.clean_loss = field_double(r, "clean_answer_loss");
@@ -638,16 +645,24 @@ void agent_patch_summary_free(AgentPatchSummary *ps) {
     memset(ps, 0, sizeof *ps);
 }
 
+// The metric's baselines of example x (from its first cell): logit differences when the
+// sweep has them, else answer losses.
+static void patch_baselines(const AgentPatchRow *r, int use_ld, double *clean, double *corrupt) {
+    *clean = use_ld ? r->clean_ld : r->clean_loss;
+    *corrupt = use_ld ? r->corrupt_ld : r->corrupt_loss;
+}
+
 void agent_patch_summary(const AgentExperiment *e, int n_layer, AgentPatchSummary *ps) {
     memset(ps, 0, sizeof *ps);
+    int L = n_layer > 0 ? n_layer : 1, n_ex = e->n_ex > 0 ? e->n_ex : 1;
     ps->rows = n_layer;
     ps->best_layer = -1;
-    ps->last = xmalloc(sizeof(double) * (size_t)(n_layer ? n_layer : 1));
-    ps->changed = xmalloc(sizeof(double) * (size_t)(n_layer ? n_layer : 1));
+    ps->last = xmalloc(sizeof(double) * (size_t)L);
+    ps->changed = xmalloc(sizeof(double) * (size_t)L);
     ps->clean_ld = ps->corrupt_ld = ps->clean_loss = ps->corrupt_loss = NAN;
-    int n_ex = e->n_ex, W = 1;
-    int *width = xcalloc((size_t)(n_ex ? n_ex : 1), sizeof(int)), *error = xcalloc((size_t)(n_ex ? n_ex : 1), sizeof(int));
-    const AgentPatchRow **base = xcalloc((size_t)(n_ex ? n_ex : 1), sizeof *base);
+    int W = 1, widest = -1, use_ld = 0;
+    int *width = xcalloc((size_t)n_ex, sizeof(int)), *error = xcalloc((size_t)n_ex, sizeof(int));
+    const AgentPatchRow **base = xcalloc((size_t)n_ex, sizeof *base);
     for (int i = 0; i < e->patch.n; i++) {
         const AgentPatchRow *r = &e->patch.row[i];
         if (r->error) {
@@ -658,42 +673,73 @@ void agent_patch_summary(const AgentExperiment *e, int n_layer, AgentPatchSummar
         ps->is_head |= r->is_head;
         if (r->col + 1 > width[r->ex]) width[r->ex] = r->col + 1;
         if (!base[r->ex]) base[r->ex] = r;
+        use_ld |= isfinite(r->clean_ld) && isfinite(r->corrupt_ld);
     }
-    for (int x = 0; x < n_ex; x++) {
+    for (int x = 0; x < e->n_ex; x++) {
         if (error[x]) ps->n_error++;
         else if (width[x]) ps->n_ex++;
         if (width[x] > W) W = width[x];
+        if (width[x] && (widest < 0 || width[x] > width[widest])) widest = x;
     }
-    // Means per (block, column): the column is the offset from the end (positions) or the head.
-    size_t cells = (size_t)(n_layer ? n_layer : 1) * (size_t)W;
-    double *sum = xcalloc(cells, sizeof(double)), *lsum = xcalloc((size_t)(n_layer ? n_layer : 1), sizeof(double));
-    double *csum = xcalloc((size_t)(n_layer ? n_layer : 1), sizeof(double));
-    int *cnt = xcalloc(cells, sizeof(int)), *lcnt = xcalloc((size_t)(n_layer ? n_layer : 1), sizeof(int));
-    int *ccnt = xcalloc((size_t)(n_layer ? n_layer : 1), sizeof(int));
-    double *best_changed = xmalloc(sizeof(double) * (size_t)(n_ex ? n_ex : 1) * (size_t)(n_layer ? n_layer : 1));
-    for (size_t i = 0; i < (size_t)(n_ex ? n_ex : 1) * (size_t)(n_layer ? n_layer : 1); i++) best_changed[i] = NAN;
+    ps->uses_logit_diff = use_ld;
+    ps->width = W;
+    // The mean baselines, then the pairs too close to tell apart.
+    double b[4] = {0}, clean = 0, corrupt = 0;
+    int nb[4] = {0}, nbase = 0;
+    for (int x = 0; x < e->n_ex; x++) {
+        const AgentPatchRow *r = base[x];
+        if (!r) continue;
+        double v[4] = {r->clean_ld, r->corrupt_ld, r->clean_loss, r->corrupt_loss};
+        for (int k = 0; k < 4; k++)
+            if (isfinite(v[k])) b[k] += v[k], nb[k]++;
+        double c, k;
+        patch_baselines(r, use_ld, &c, &k);
+        if (isfinite(c) && isfinite(k)) clean += c, corrupt += k, nbase++;
+    }
+    double *dst[4] = {&ps->clean_ld, &ps->corrupt_ld, &ps->clean_loss, &ps->corrupt_loss};
+    for (int k = 0; k < 4; k++)
+        if (nb[k]) *dst[k] = b[k] / nb[k];
+    if (nbase) clean /= nbase, corrupt /= nbase;
+    for (int x = 0; x < e->n_ex && nbase; x++) {
+        double c, k;
+        if (!base[x]) continue;
+        patch_baselines(base[x], use_ld, &c, &k);
+        ps->n_degenerate += patch_pair_degenerate(c, k, clean, corrupt);
+    }
+    // Per (block, column) — the column is the offset from the end (positions) or the head —
+    // and per block the best changed token of each example, all batch-normalised.
+    double dir = clean >= corrupt ? 1 : -1;   // which way the metric moves towards clean
+    PatchSums grid, changed;
+    patch_sums_init(&grid, L, W);
+    patch_sums_init(&changed, L, 1);
+    double *best_changed = xmalloc(sizeof(double) * (size_t)n_ex * (size_t)L);
+    for (size_t i = 0; i < (size_t)n_ex * (size_t)L; i++) best_changed[i] = NAN;
     for (int i = 0; i < e->patch.n; i++) {
         const AgentPatchRow *r = &e->patch.row[i];
-        if (r->error || r->layer >= n_layer || isnan(r->effect)) continue;
+        if (r->error || r->layer >= n_layer || !isfinite(r->metric) || !base[r->ex]) continue;
+        double c, k;
+        patch_baselines(base[r->ex], use_ld, &c, &k);
         int col = r->is_head ? r->col : width[r->ex] - 1 - r->col;
-        sum[(size_t)r->layer * W + col] += r->effect;
-        cnt[(size_t)r->layer * W + col]++;
-        if (!r->is_head && col == 0) lsum[r->layer] += r->effect, lcnt[r->layer]++;
-        double *bc = &best_changed[(size_t)r->ex * n_layer + r->layer];
-        if (!r->is_head && r->changed && (isnan(*bc) || r->effect > *bc)) *bc = r->effect;
+        patch_sums_add(&grid, r->layer, col, r->metric, c, k);
+        double *bc = &best_changed[(size_t)r->ex * L + r->layer];
+        if (!r->is_head && r->changed && (isnan(*bc) || dir * r->metric > dir * *bc)) *bc = r->metric;
     }
-    for (int x = 0; x < n_ex; x++)
+    for (int x = 0; x < e->n_ex; x++)
         for (int l = 0; l < n_layer; l++) {
-            double v = best_changed[(size_t)x * n_layer + l];
-            if (!isnan(v)) csum[l] += v, ccnt[l]++;
+            double c, k, v = best_changed[(size_t)x * L + l];
+            if (isnan(v) || !base[x]) continue;
+            patch_baselines(base[x], use_ld, &c, &k);
+            patch_sums_add(&changed, l, 0, v, c, k);
         }
+    // The best cell among the columns most examples have (a column only the longest
+    // prompts reach says little about the batch).
+    int need = (ps->n_ex + 1) / 2 > 0 ? (ps->n_ex + 1) / 2 : 1;
     for (int l = 0; l < n_layer; l++) {
-        ps->last[l] = lcnt[l] ? lsum[l] / lcnt[l] : NAN;
-        ps->changed[l] = ccnt[l] ? csum[l] / ccnt[l] : NAN;
+        ps->last[l] = ps->is_head ? NAN : patch_sums_effect(&grid, l, 0);
+        ps->changed[l] = patch_sums_effect(&changed, l, 0);
         for (int c = 0; c < W; c++) {
-            size_t i = (size_t)l * W + c;
-            if (!cnt[i]) continue;
-            double m = sum[i] / cnt[i];
+            double m = patch_sums_effect(&grid, l, c);
+            if (isnan(m) || patch_sums_count(&grid, l, c) < need) continue;
             if (ps->best_layer < 0 || m > ps->best_effect) ps->best_layer = l, ps->best_col = c, ps->best_effect = m;
             if (!ps->is_head) continue;
             // the three largest heads, in order
@@ -707,26 +753,16 @@ void agent_patch_summary(const AgentExperiment *e, int n_layer, AgentPatchSummar
             if (ps->n_top < 3) ps->n_top++;
         }
     }
-    // The clean token at the best cell (positions), and the mean baselines per example.
+    // The clean token at the best cell, in the longest prompt (the one the report's
+    // heatmap labels its positions with).
     for (int i = 0; i < e->patch.n && ps->best_layer >= 0 && !ps->is_head && !ps->best_token; i++) {
         const AgentPatchRow *r = &e->patch.row[i];
-        if (!r->error && r->token && r->layer == ps->best_layer && width[r->ex] - 1 - r->col == ps->best_col)
+        if (!r->error && r->token && r->ex == widest && width[r->ex] - 1 - r->col == ps->best_col)
             ps->best_token = xstrdup(r->token);
     }
-    double b[4] = {0};
-    int nb[4] = {0};
-    for (int x = 0; x < n_ex; x++) {
-        const AgentPatchRow *r = base[x];
-        if (!r) continue;
-        double v[4] = {r->clean_ld, r->corrupt_ld, r->clean_loss, r->corrupt_loss};
-        for (int k = 0; k < 4; k++)
-            if (!isnan(v[k])) b[k] += v[k], nb[k]++;
-    }
-    double *dst[4] = {&ps->clean_ld, &ps->corrupt_ld, &ps->clean_loss, &ps->corrupt_loss};
-    for (int k = 0; k < 4; k++)
-        if (nb[k]) *dst[k] = b[k] / nb[k];
-    free(width), free(error), free(base), free(sum), free(cnt), free(lsum), free(lcnt), free(csum), free(ccnt);
-    free(best_changed);
+    patch_sums_free(&grid);
+    patch_sums_free(&changed);
+    free(width), free(error), free(base), free(best_changed);
 }
 
 // ----------------------------------------------------------------------------- actions

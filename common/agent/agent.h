@@ -84,7 +84,8 @@ typedef struct {
     int ex;             // index into AgentExperiment.ex
     int layer, col;     // the block; the position (or the head when is_head); -1 for an error
     int is_head;
-    double effect;      // patch_effect (NaN when null)
+    double effect;      // patch_effect (NaN when null): this pair's own normalised effect
+    double metric;      // the patched run's value of patch_metric (logit_diff or answer_loss)
     double clean_ld, corrupt_ld;        // the logit-difference baselines (NaN without)
     double clean_loss, corrupt_loss;
     int cells;          // patch_cells: the cells of this example's grid
@@ -132,6 +133,7 @@ typedef struct {
     char *model_name;           // meta.model.name
     int n_layer;                // meta.model.n_layer
     int n_head;                 // meta.model.n_head (0 when absent)
+    int vocab;                  // meta.model.vocab (0 when absent): chance loss is ln(vocab)
     char *model_json;           // raw text of meta.model (owned)
     char *goal;                 // meta.goal (owned), or NULL
     AgentExperiment *exp;       // (n_exp) in journal order
@@ -208,16 +210,24 @@ int agent_method_configs(const char *method, const char *arg, int n_layer, int n
 
 // What a patch sweep shows, over the examples of a patching experiment.  Positions are
 // compared across examples of different lengths by their offset from the end (0: the
-// final position).
+// final position), as the report's tables and heatmaps show them.  Every effect is
+// batch-normalised (experiment/patchnorm.h): (mean patched − mean corrupted) / (mean clean
+// − mean corrupted) of the metric (the logit difference when the sweep has one, else the
+// answer loss) over the examples that have the cell.
 typedef struct {
     int n_ex;               // examples with cells
     int is_head;            // the sweep patched heads (columns are heads)
     int rows;               // blocks 0..rows-1
-    double *last;           // (rows) mean effect at the final position (NaN: none)
-    double *changed;        // (rows) mean over examples of the largest effect at a changed token
-    int best_layer, best_col;   // the cell with the largest mean effect (col: offset from
-    double best_effect;         // the end, or the head); best_layer -1 when none
-    char *best_token;       // the clean token there in the first example that has it, or NULL
+    int width;              // columns: the longest prompt's positions, or the heads
+    int uses_logit_diff;    // the metric is the logit difference (else the answer loss)
+    int n_degenerate;       // pairs whose clean and corrupted metrics are within
+                            //   PATCH_DEGENERATE_FRACTION of the batch's mean difference
+    double *last;           // (rows) effect at the final position (NaN: none)
+    double *changed;        // (rows) effect of each example's best changed token (NaN: none)
+    int best_layer, best_col;   // the cell with the largest effect among the columns at
+    double best_effect;         // least half the examples have (col: offset from the end,
+                                // or the head); best_layer -1 when none
+    char *best_token;       // the clean token there in the longest prompt, or NULL
     int top_layer[3], top_col[3];   // heads: the three largest mean effects
     double top_effect[3];
     int n_top;

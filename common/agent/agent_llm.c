@@ -103,8 +103,9 @@ static void config_layers(JsonBuf *b, const LayerConfig *c) {
     jb_printf(b, "%s", buf);
 }
 
-// A patching experiment's grid, summarised: per block the mean effect at the final
-// position and the best at the changed tokens (or the top heads).
+// A patching experiment's grid, summarised: per block the effect at the last position and
+// the best at the changed tokens (or the top heads), batch-normalised as the notes and the
+// report have them.
 static void render_patching(JsonBuf *b, const AgentState *s, const AgentExperiment *e) {
     AgentPatchSummary ps;
     agent_patch_summary(e, s->n_layer, &ps);
@@ -114,15 +115,18 @@ static void render_patching(JsonBuf *b, const AgentState *s, const AgentExperime
         jb_printf(b, "logit diff (answer - wrong answer): clean %.2f, corrupted %.2f\n", ps.clean_ld, ps.corrupt_ld);
     else if (!isnan(ps.clean_loss))
         jb_printf(b, "answer loss: clean %.2f, corrupted %.2f\n", ps.clean_loss, ps.corrupt_loss);
+    jb_printf(b, "effects: (mean patched - mean corrupted) / (mean clean - mean corrupted); %d of %d pairs degenerate "
+                 "(clean and corrupted nearly equal)\n", ps.n_degenerate, ps.n_ex);
     if (ps.is_head) {
-        jb_printf(b, "largest mean effects of one head:");
+        jb_printf(b, "largest effects of one head:");
         for (int k = 0; k < ps.n_top; k++) jb_printf(b, "%s L%dH%d %.2f", k ? "," : "", ps.top_layer[k], ps.top_col[k], ps.top_effect[k]);
         jb_printf(b, "\n");
     } else if (ps.best_layer >= 0) {
-        jb_printf(b, "block | effect at the final position | best effect at a changed token\n");
+        jb_printf(b, "block | effect at the last position (-1) | best effect at a changed token\n");
         for (int l = 0; l < ps.rows; l++) jb_printf(b, "%d | %.2f | %.2f\n", l, ps.last[l], ps.changed[l]);
-        jb_printf(b, "largest mean effect: block %d, %d positions before the end, %.2f\n", ps.best_layer, ps.best_col,
-                     ps.best_effect);
+        jb_printf(b, "largest effect: block %d, position %d (from the end; -1 the last token)%s%s%s, %.2f\n",
+                     ps.best_layer, -(ps.best_col + 1), ps.best_token ? " \"" : "", ps.best_token ? ps.best_token : "",
+                     ps.best_token ? "\"" : "", ps.best_effect);
     }
     agent_patch_summary_free(&ps);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "experiment/patchnorm.h"
 
 // ----------------------------------------------------------------------------- plan
 
@@ -231,8 +232,8 @@ static void note_drop(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, int first, co
                      what, label_of(nb, best), nb->st[best].mean, nb->I);
     // Exact match along depth.
     double ie = nb->st[nb->ik].exact_rate;
+    int reach = -1;   // the shortest of the run of prefixes (suffixes) from the top that keep it
     if (ie > 0) {
-        int reach = -1;
         for (int n = nb->L - 1; n >= 0; n--) {
             int k = find_label(nb, prefix, n);
             if (k >= 0 && usable(nb, k) && nb->st[k].exact_rate >= ie) reach = k;
@@ -256,9 +257,19 @@ static void note_drop(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, int first, co
         if (k1 >= 0 && of > 0)
             jb_printf(ob, " Layer 0 alone repeats the last token (top-1 next token = the prompt's last token) "
                              "in %d of %d prompts.", hits, of);
-        if (smallest >= 0) {
-            int n = nb->L - 1;
-            sscanf(label_of(nb, smallest), "first %d", &n);
+        int n_loss = nb->L, n_exact = nb->L;   // blocks needed for the loss, for the answers
+        if (smallest >= 0) sscanf(label_of(nb, smallest), "first %d", &n_loss);
+        if (reach >= 0) sscanf(label_of(nb, reach), "first %d", &n_exact);
+        if (reach >= 0 && n_exact < n_loss) {
+            // The loss says "needed", the answers say "decided earlier": say both.
+            char later[48];
+            if (n_exact == nb->L - 1) snprintf(later, sizeof later, "block %d makes", n_exact);
+            else snprintf(later, sizeof later, "blocks %d-%d make", n_exact, nb->L - 1);
+            jb_printf(hb, "The %s answer is already the greedy choice after the first %d block%s (exact match %d%%, as "
+                          "intact); %s the model more confident (answer loss %.2f without, %.2f with).", task, n_exact,
+                      n_exact == 1 ? "" : "s", pct(ie), later, nb->st[reach].mean, nb->I);
+        } else if (smallest >= 0) {
+            int n = n_loss;
             if (n >= nb->L - 1)
                 jb_printf(hb, "The %s answer is in place only near the end: removing the last block alone stays "
                                  "within 10%% but removing more does not.", task);
@@ -325,14 +336,56 @@ static void note_ranked(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, const char 
     if (n_over > 0) jb_printf(ob, " More than 10%% worse: %s (%d of %d).", over.buf, n_over, n);
     else jb_printf(ob, " None is more than 10%% worse than intact.");
     jb_free(&over);
-    if (robust_what) {
+    int by_answers = nb->st[w].delta > nb->tol && nb->st[nb->ik].exact_rate > 0;
+    if (robust_what && (n_over == 0 || !by_answers)) {
         if (n_over == 0) jb_printf(hb, "%s is robust to %s: no configuration moves the loss by more than 10%%.", task, robust_what);
         else if (n_over == n) jb_printf(hb, "%s is fragile to %s: every configuration costs more than 10%%, most of all %s.", task, robust_what, label_of(nb, w));
         else jb_printf(hb, "%s tolerates %s except where it touches the sensitive blocks (%s hurts most, %+.2f nats).", task, robust_what, label_of(nb, w), nb->st[w].delta);
+    } else if (by_answers) {
+        // Sort the configurations by what they do to the answers, not only to the loss:
+        // breaks (exact match below half of intact), costs answers (below intact), costs
+        // confidence only (worse by more than 10%, every answer kept), harmless.
+        double ie = nb->st[nb->ik].exact_rate;
+        JsonBuf brk = {0}, some = {0}, conf = {0}, ok = {0};
+        int n_brk = 0, n_some = 0, n_conf = 0, n_ok = 0, first_brk = -1;
+        for (int k = 0; k < nb->K; k++) {
+            if (!usable(nb, k)) continue;
+            const AgentStats *st = &nb->st[k];
+            if (st->exact_rate < 0.5 * ie) {
+                jb_printf(&brk, "%s%s (exact %d%%)", n_brk++ ? ", " : "", label_of(nb, k), pct(st->exact_rate));
+                if (first_brk < 0) first_brk = k;
+            } else if (st->exact_rate < ie)
+                jb_printf(&some, "%s%s (exact %d%%)", n_some++ ? ", " : "", label_of(nb, k), pct(st->exact_rate));
+            else if (!within(nb, k))
+                jb_printf(&conf, "%s%s (%+.2f nats)", n_conf++ ? ", " : "", label_of(nb, k), st->delta);
+            else
+                jb_printf(&ok, "%s%s", n_ok++ ? ", " : "", label_of(nb, k));
+        }
+        if (n_brk == 0 && n_some == 0)
+            jb_printf(hb, "No single %s is critical for %s: even %s, the worst (%+.2f nats), keeps exact match at %d%%; "
+                          "it only makes the model less confident.", unit, task, label_of(nb, w), nb->st[w].delta,
+                      pct(nb->st[w].exact_rate));
+        else {
+            jb_printf(hb, "Against intact (exact %d%%), %s", pct(ie), task);
+            const char *sep = "";
+            if (n_brk) jb_printf(hb, " breaks under %s", brk.buf), sep = ";";
+            if (n_some) jb_printf(hb, "%s loses some answers under %s", sep, some.buf), sep = ";";
+            if (n_conf) jb_printf(hb, "%s keeps its answers but is less confident under %s", sep, conf.buf), sep = ";";
+            if (n_ok > 4) jb_printf(hb, "%s is unaffected by the other %d", sep, n_ok);
+            else if (n_ok) jb_printf(hb, "%s is unaffected by %s", sep, ok.buf);
+            if (robust_what) {   // nothing is removed: say how much of the corruption it survives
+                jb_printf(hb, ". Of the %d configurations (%s), %d break%s it.", n, robust_what, n_brk, n_brk == 1 ? "s" : "");
+            } else if (n_brk == 1) jb_printf(hb, ". The computation needs what %s removes.", label_of(nb, first_brk));
+            else if (n_brk > 1) jb_printf(hb, ". The computation needs what each of those %d removes.", n_brk);
+            else jb_printf(hb, ". No single %s is indispensable.", unit);
+        }
+        jb_free(&some);
+        jb_free(&brk), jb_free(&conf), jb_free(&ok);
     } else if (nb->st[w].delta > nb->tol) {
         jb_printf(hb, "%s depends most on what %s removes (%+.2f nats); ", task, label_of(nb, w), nb->st[w].delta);
         if (n_over == 1) jb_printf(hb, "removing any other %s stays within 10%%, so the computation is localised there.", unit);
-        else jb_printf(hb, "%d of %d removals cost more than 10%%, so the computation is spread over several blocks.", n_over, n);
+        else jb_printf(hb, "%d of %d removals cost more than 10%%, so the computation is spread over several %ss.", n_over, n,
+                       strncmp(unit, "window", 6) ? unit : "window");
     } else {
         jb_printf(hb, "No single %s is critical for %s: the computation is redundant or distributed.", unit, task);
     }
@@ -375,14 +428,30 @@ static void note_permute(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, const char
         jb_printf(hb, "%s barely depends on the block order: the blocks act like independent additive updates.", task);
 }
 
-static const char *ordinal_offset(int off, char *buf, size_t n) {
-    if (off == 0) snprintf(buf, n, "the final position");
-    else snprintf(buf, n, "position %d from the end", -off);
-    return buf;
+// A position counted from the end of the prompt (-1: its last token), with its token in
+// the longest prompt — the report's tables and heatmaps label their columns the same way.
+static void position_text(JsonBuf *b, int off, const char *token) {
+    jb_printf(b, "position %d", -(off + 1));
+    if (token) {
+        char *t = agent_clip(token, 24);
+        jb_printf(b, " (\"%s\")", t);
+        free(t);
+    }
+}
+
+// The hypothesis of a patching experiment with nothing to restore.
+static void patch_no_conclusion(JsonBuf *hb, const AgentPatchSummary *ps, const char *task, double gap, int no_clean) {
+    if (no_clean)
+        jb_printf(hb, "No conclusion about where the %s answer is computed: the clean run does not prefer the clean "
+                      "answer (mean logit difference %.2f), so there is no clean behaviour to restore.", task, ps->clean_ld);
+    else
+        jb_printf(hb, "No conclusion about where the %s answer is computed: the clean and corrupted runs are only "
+                      "%.2f nats apart, so there is little to restore.", task, gap);
 }
 
 // Activation patching: where along depth and position the clean run's information
-// restores the answer (docs/interp.md: effect 1 = fully restored).
+// restores the answer (docs/interp.md: effect 1 = fully restored).  Every effect is
+// batch-normalised (agent_patch_summary).
 static void note_patching(JsonBuf *ob, JsonBuf *hb, const AgentState *s, const AgentExperiment *e) {
     AgentPatchSummary ps;
     agent_patch_summary(e, s->n_layer, &ps);
@@ -395,18 +464,29 @@ static void note_patching(JsonBuf *ob, JsonBuf *hb, const AgentState *s, const A
         agent_patch_summary_free(&ps);
         return;
     }
-    if (!isnan(ps.clean_ld))
-        jb_printf(ob, " logit difference answer - wrong answer: clean %.2f, corrupted %.2f (means).", ps.clean_ld,
-                     ps.corrupt_ld);
-    else
-        jb_printf(ob, " answer loss: clean %.2f, corrupted %.2f (means).", ps.clean_loss, ps.corrupt_loss);
-    char pos[64];
+    // How far apart the clean and corrupted runs are, in the direction of the clean answer.
+    double gap;
+    if (ps.uses_logit_diff) {
+        jb_printf(ob, " Logit difference answer - wrong answer: clean %.2f, corrupted %.2f (means over %d pairs).",
+                     ps.clean_ld, ps.corrupt_ld, ps.n_ex);
+        gap = ps.clean_ld - ps.corrupt_ld;
+    } else {
+        jb_printf(ob, " Answer loss: clean %.2f, corrupted %.2f (means over %d pairs).", ps.clean_loss,
+                     ps.corrupt_loss, ps.n_ex);
+        gap = ps.corrupt_loss - ps.clean_loss;
+    }
+    jb_printf(ob, " Effects are normalised over the batch, (mean patched - mean corrupted) / (mean clean - mean "
+                  "corrupted); %d of %d pairs are degenerate (their own clean and corrupted values less than %.0f%% "
+                  "of the mean difference apart).", ps.n_degenerate, ps.n_ex, 100 * PATCH_DEGENERATE_FRACTION);
+    int no_clean = ps.uses_logit_diff ? !(ps.clean_ld > 0) : 0, nothing = no_clean || !(gap >= AGENT_PATCH_MIN_GAP);
     if (ps.is_head) {
-        jb_printf(ob, " Largest mean effects of a single head (all positions):");
+        jb_printf(ob, " Largest effects of a single head (all positions):");
         for (int k = 0; k < ps.n_top; k++)
             jb_printf(ob, "%s L%dH%d %.2f", k ? "," : "", ps.top_layer[k], ps.top_col[k], ps.top_effect[k]);
         jb_printf(ob, ".");
-        if (ps.best_effect >= 0.3)
+        if (nothing)
+            patch_no_conclusion(hb, &ps, e->task, gap, no_clean);
+        else if (ps.best_effect >= 0.3)
             jb_printf(hb, "Head L%dH%d carries much of what decides the %s answer (patching it alone restores %.0f%% "
                              "of the clean logit difference).", ps.top_layer[0], ps.top_col[0], e->task,
                          100 * ps.best_effect);
@@ -416,16 +496,12 @@ static void note_patching(JsonBuf *ob, JsonBuf *hb, const AgentState *s, const A
         agent_patch_summary_free(&ps);
         return;
     }
-    jb_printf(ob, " Largest mean effect: block %d at %s", ps.best_layer, ordinal_offset(ps.best_col, pos, sizeof pos));
-    if (ps.best_token) {
-        char *t = agent_clip(ps.best_token, 24);
-        jb_printf(ob, " (\"%s\" in the first example)", t);
-        free(t);
-    }
+    jb_printf(ob, " Largest effect: block %d at ", ps.best_layer);
+    position_text(ob, ps.best_col, ps.best_token);
     jb_printf(ob, ", %.2f.", ps.best_effect);
     int L = s->n_layer, mid = L / 2, handoff = -1, crossover = -1;
     if (!isnan(ps.last[0]) && !isnan(ps.last[L - 1]))
-        jb_printf(ob, " At the final position the effect is %.2f at block 0, %.2f at block %d and %.2f at block %d.",
+        jb_printf(ob, " At the last position (-1) the effect is %.2f at block 0, %.2f at block %d and %.2f at block %d.",
                      ps.last[0], ps.last[mid], mid, ps.last[L - 1], L - 1);
     if (!isnan(ps.changed[0]) && !isnan(ps.changed[L - 1]))
         jb_printf(ob, " At the changed tokens (where the prompts differ) the best effect is %.2f at block 0 and %.2f "
@@ -434,16 +510,22 @@ static void note_patching(JsonBuf *ob, JsonBuf *hb, const AgentState *s, const A
         if (handoff < 0 && !isnan(ps.last[l]) && ps.last[l] >= 0.5) handoff = l;
         if (crossover < 0 && !isnan(ps.last[l]) && !isnan(ps.changed[l]) && ps.last[l] > ps.changed[l]) crossover = l;
     }
-    if (crossover >= 0) jb_printf(ob, " The final position carries more than the changed tokens from block %d on.", crossover);
+    if (crossover >= 0) jb_printf(ob, " The last position carries more than the changed tokens from block %d on.", crossover);
     double early = -INFINITY;   // the changed tokens' best effect before the crossover
     for (int l = 0; l < (crossover >= 0 ? crossover : L); l++)
         if (!isnan(ps.changed[l]) && ps.changed[l] > early) early = ps.changed[l];
-    if (handoff >= 0 && crossover > 0 && early >= 0.3)
-        jb_printf(hb, "The information that decides the %s answer sits at the changed tokens in blocks 0-%d (up to "
-                         "%.2f restored there) and has moved to the final position by block %d (restoring half of the "
-                         "clean behaviour there from block %d on).", e->task, crossover - 1, early, crossover, handoff);
+    if (nothing)
+        patch_no_conclusion(hb, &ps, e->task, gap, no_clean);
+    else if (handoff >= 0 && crossover > 0 && early >= 0.3) {
+        char blocks[48];
+        if (crossover == 1) snprintf(blocks, sizeof blocks, "block 0");
+        else snprintf(blocks, sizeof blocks, "blocks 0-%d", crossover - 1);
+        jb_printf(hb, "The information that decides the %s answer sits at the changed tokens in %s (up to %.2f "
+                         "restored there) and has moved to the last position by block %d (restoring half of the clean "
+                         "behaviour there from block %d on).", e->task, blocks, early, crossover, handoff);
+    }
     else if (handoff >= 0)
-        jb_printf(hb, "Patching the final position restores the %s answer from block %d on: the answer is "
+        jb_printf(hb, "Patching the last position restores the %s answer from block %d on: the answer is "
                          "assembled there%s.", e->task, handoff,
                      early >= 0.3 ? "" : ", and no single changed token carries it alone in the blocks before");
     else
@@ -481,6 +563,20 @@ static void note_speaks(JsonBuf *ob, const AgentExperiment *e) {
     }
     if (js.n && ob->buf[ob->len - 1] == ';') ob->buf[ob->len - 1] = '.';
     judge_summary_free(&js);
+}
+
+// Does the intact model do the task at all?  Not when no example's answer is reproduced:
+// then where the answer "appears" along depth says nothing.
+static int task_unsolved(const Numbers *nb) { return nb->st[nb->ik].exact_rate <= 0; }
+
+static void note_unsolved(JsonBuf *ob, JsonBuf *hb, const AgentState *s, const Numbers *nb, const char *task) {
+    jb_printf(ob, " The intact model does not do the task: exact match 0%%, answer loss %.2f nats", nb->I);
+    if (s->vocab > 1) jb_printf(ob, " (chance, ln %d, is %.2f)", s->vocab, log((double)s->vocab));
+    jb_printf(ob, ".");
+    hb->len = 0;
+    if (hb->buf) hb->buf[0] = 0;
+    jb_printf(hb, "No conclusion about where %s is computed: the intact model does not solve it, so what the "
+                  "corruptions change is not the task's mechanism.", task);
 }
 
 void agent_note_builtin(const AgentState *s, const AgentExperiment *e, AgentAction *a) {
@@ -521,6 +617,7 @@ void agent_note_builtin(const AgentState *s, const AgentExperiment *e, AgentActi
             break;
         default: note_ranked(&ob, &hb, &nb, "configuration", "configuration", e->task, "these corruptions"); break;
         }
+        if (task_unsolved(&nb)) note_unsolved(&ob, &hb, s, &nb, e->task);
     }
     long errors = 0;
     for (int k = 0; k < nb.K; k++) errors += nb.st[k].n_error;

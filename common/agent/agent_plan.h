@@ -31,6 +31,10 @@
 #define AGENT_DEFAULT_TASKS "facts,addition,counting,json,facts-pairs"
 #define AGENT_TOLERANCE 0.10       // "within 10% of the intact loss" ...
 #define AGENT_TOLERANCE_MIN 0.05   // ... or of this many nats, whichever is larger
+// Patching notes draw a conclusion only when the clean and corrupted runs' mean metrics are
+// at least this many nats apart in the clean answer's favour (and, with a logit
+// difference, the clean run prefers the clean answer).
+#define AGENT_PATCH_MIN_GAP 1.0
 
 typedef struct {
     char name[AGENT_NAME_MAX + 1];  // "facts/drop-last"

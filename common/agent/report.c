@@ -1,5 +1,6 @@
 // report: a journal as Markdown with SVG plots; see report.h.
 #include "agent/report.h"
+#include "agent/agent.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -8,6 +9,7 @@
 
 #include "experiment/judge.h"
 #include "experiment/layers.h"
+#include "experiment/patchnorm.h"
 #include "io/plot.h"
 #include "experiment/summary.h"
 #include "base/strmap.h"
@@ -540,25 +542,29 @@ static void write_topk(JsonBuf *md, const JournalLog *log, const char *x, const 
 
 // ----------------------------------------------------------------------------- activation patching
 
-// The mean normalised effect of a patch sweep (`scoreloss --patch-sweep`) per (block,
-// column) of one (experiment, task, hook): columns are prompt positions (or heads for
-// the head sweep).  Examples whose grid is narrower or wider than the first example's are
-// left out of the mean (their prompts have another length).
+// The normalised effect of a patch sweep (`scoreloss --patch-sweep`) per (block, column)
+// of one (experiment, task, hook), batch-normalised as the agent's notes have it
+// (experiment/patchnorm.h): (mean patched − mean corrupted) / (mean clean − mean
+// corrupted) of the metric over the examples that have the cell.  Columns are heads (the
+// head sweep) or prompt positions counted from the end (-1: the last prompt token), so
+// prompts of different lengths line up by their ends; they are labelled with the tokens
+// of the longest prompt.
 #define PATCH_MAX_LAYERS 4096
 #define PATCH_MAX_WIDTH 2048
 
 typedef struct {
     char *task, *hook;
-    char *first_id;
-    int width;              // columns of the first example
+    int heads;              // the head sweep: columns are heads
+    int use_ld;             // the metric is the logit difference (else the answer loss)
+    int width;              // columns: the widest example's
     int rows;               // blocks 0..rows-1 (only those seen are shown)
     char *seen;             // (rows)
-    double *sum;            // (rows, width)
-    int *cnt;               // (rows, width)
-    char **tokens;          // (width) the first example's clean token per position, or NULL
+    PatchSums sums;         // (rows, width)
+    char **tokens;          // (width) the widest example's clean token per column, or NULL
     char **ids;             // (n_ids) examples seen
     int *id_width;          // (n_ids)
-    int n_ids, n_used;
+    double *id_clean, *id_corrupt;   // (n_ids) each example's baselines (NaN: none yet)
+    int n_ids, widest, n_degenerate;
     StrMap id_index;        // id -> its number in ids
 } PatchGrid;
 
@@ -573,6 +579,11 @@ static int record_small_int(const JournalEntry *e, const char *key, int max, int
     if (record_int(&e->rec, key, &v, NULL, 0) != 1 || v < 0 || v >= max) return 0;
     *out = (int)v;
     return 1;
+}
+
+static double num_field(const JournalEntry *e, const char *key) {
+    double v;
+    return record_double(&e->rec, key, &v, NULL, 0) == 1 ? v : NAN;
 }
 
 // A patch-sweep cell of experiment x: its task, hook, id, block and column.
@@ -608,11 +619,26 @@ static PatchGrid *grid_find(PatchGrids *gs, const char *task, const char *hook, 
         memset(g, 0, sizeof *g);
         g->task = xstrdup(task);
         g->hook = xstrdup(hook);
+        g->heads = !strcmp(hook, "head");
     }
     return k >= 0 ? &gs->g[k] : NULL;
 }
 
 static int grid_id(PatchGrid *g, const char *id) { return strmap_find_cstr(&g->id_index, id); }
+
+// The cell's patched value of its metric (the field "patch_metric" names), or NaN.
+static double cell_metric(const JournalEntry *e) {
+    char *m = str_field(e, "patch_metric");
+    double v = m && (!strcmp(m, "logit_diff") || !strcmp(m, "answer_loss")) ? num_field(e, m) : NAN;
+    free(m);
+    return v;
+}
+
+// The cell's baselines of the grid's metric.
+static void cell_baselines(const JournalEntry *e, int use_ld, double *clean, double *corrupt) {
+    *clean = num_field(e, use_ld ? "clean_logit_diff" : "clean_answer_loss");
+    *corrupt = num_field(e, use_ld ? "corrupt_logit_diff" : "corrupt_answer_loss");
+}
 
 static void patch_grids_collect(PatchGrids *gs, const JournalLog *log, const char *x) {
     memset(gs, 0, sizeof *gs);
@@ -620,7 +646,8 @@ static void patch_grids_collect(PatchGrids *gs, const JournalLog *log, const cha
     int layer, col;
     // Pass 1: the groups, their examples and each example's width and depth.
     for (int i = 0; i < log->n; i++) {
-        if (!patch_cell(&log->e[i], x, &task, &hook, &id, &layer, &col)) continue;
+        const JournalEntry *e = &log->e[i];
+        if (!patch_cell(e, x, &task, &hook, &id, &layer, &col)) continue;
         PatchGrid *g = grid_find(gs, task, hook, 1);
         int k = grid_id(g, id);
         if (k < 0) {
@@ -633,32 +660,42 @@ static void patch_grids_collect(PatchGrids *gs, const JournalLog *log, const cha
         }
         if (col + 1 > g->id_width[k]) g->id_width[k] = col + 1;
         if (layer + 1 > g->rows) g->rows = layer + 1;
+        g->use_ld |= isfinite(num_field(e, "clean_logit_diff")) && isfinite(num_field(e, "corrupt_logit_diff"));
         free(task), free(hook), free(id);
     }
     for (int k = 0; k < gs->n; k++) {
         PatchGrid *g = &gs->g[k];
-        g->first_id = xstrdup(g->ids[0]);
-        g->width = g->id_width[0];
+        for (int i = 0; i < g->n_ids; i++)
+            if (g->id_width[i] > g->width) g->width = g->id_width[i], g->widest = i;
         g->seen = xcalloc((size_t)g->rows, 1);
-        g->sum = xcalloc((size_t)g->rows * (size_t)g->width, sizeof(double));
-        g->cnt = xcalloc((size_t)g->rows * (size_t)g->width, sizeof(int));
+        patch_sums_init(&g->sums, g->rows, g->width);
         g->tokens = xcalloc((size_t)g->width, sizeof(char *));
-        for (int i = 0; i < g->n_ids; i++) g->n_used += g->id_width[i] == g->width;
+        g->id_clean = xmalloc(sizeof(double) * (size_t)g->n_ids);
+        g->id_corrupt = xmalloc(sizeof(double) * (size_t)g->n_ids);
+        for (int i = 0; i < g->n_ids; i++) g->id_clean[i] = g->id_corrupt[i] = NAN;
     }
-    // Pass 2: the sums over the examples as wide as the first.
+    // Pass 2: the sums, with the columns of every example aligned at the end.
     for (int i = 0; i < log->n; i++) {
         const JournalEntry *e = &log->e[i];
         if (!patch_cell(e, x, &task, &hook, &id, &layer, &col)) continue;
         PatchGrid *g = grid_find(gs, task, hook, 0);
-        int k = grid_id(g, id);
-        double v;
-        if (g->id_width[k] == g->width && record_double(&e->rec, "patch_effect", &v, NULL, 0) == 1 && isfinite(v)) {
-            g->sum[(size_t)layer * g->width + col] += v;
-            g->cnt[(size_t)layer * g->width + col]++;
-            g->seen[layer] = 1;
-        }
-        if (k == 0 && !g->tokens[col] && record_has(&e->rec, "position")) g->tokens[col] = str_field(e, "token");
+        int k = grid_id(g, id), c = g->heads ? col : g->width - g->id_width[k] + col;
+        double clean, corrupt;
+        cell_baselines(e, g->use_ld, &clean, &corrupt);
+        if (isnan(g->id_clean[k])) g->id_clean[k] = clean, g->id_corrupt[k] = corrupt;
+        if (patch_sums_add(&g->sums, layer, c, cell_metric(e), clean, corrupt)) g->seen[layer] = 1;
+        if (k == g->widest && !g->heads && !g->tokens[c]) g->tokens[c] = str_field(e, "token");
         free(task), free(hook), free(id);
+    }
+    // The pairs whose own clean and corrupted metrics are too close to normalise by.
+    for (int k = 0; k < gs->n; k++) {
+        PatchGrid *g = &gs->g[k];
+        double clean = 0, corrupt = 0;
+        int n = 0;
+        for (int i = 0; i < g->n_ids; i++)
+            if (isfinite(g->id_clean[i]) && isfinite(g->id_corrupt[i])) clean += g->id_clean[i], corrupt += g->id_corrupt[i], n++;
+        for (int i = 0; i < g->n_ids && n; i++)
+            g->n_degenerate += patch_pair_degenerate(g->id_clean[i], g->id_corrupt[i], clean / n, corrupt / n);
     }
 }
 
@@ -667,17 +704,30 @@ static void patch_grids_free(PatchGrids *gs) {
         PatchGrid *g = &gs->g[k];
         for (int i = 0; i < g->n_ids; i++) free(g->ids[i]);
         for (int c = 0; c < g->width; c++) free(g->tokens[c]);
-        free(g->ids), free(g->id_width), free(g->tokens), free(g->task), free(g->hook), free(g->first_id);
-        free(g->seen), free(g->sum), free(g->cnt);
+        free(g->ids), free(g->id_width), free(g->tokens), free(g->task), free(g->hook);
+        free(g->id_clean), free(g->id_corrupt), free(g->seen);
+        patch_sums_free(&g->sums);
         strmap_free(&g->id_index);
     }
     free(gs->g);
     strmap_free(&gs->index);
 }
 
-static double grid_mean(const PatchGrid *g, int layer, int col) {
-    size_t i = (size_t)layer * g->width + col;
-    return g->cnt[i] ? g->sum[i] / g->cnt[i] : NAN;
+// Column c's label: "H3" (heads), else the position from the end and the longest prompt's
+// token there: Markdown (-1 “ of”, at most max_chars of the token) or, for a plot's axis,
+// plain text (-1 " of", the token cut to max_chars bytes, newlines as \n).
+static char *column_label(const PatchGrid *g, int c, size_t max_chars, int plain) {
+    if (g->heads) return xasprintf("H%d", c);
+    if (!g->tokens[c]) return xasprintf("%d", c - g->width);
+    if (plain) {
+        char *t = agent_clip(g->tokens[c], max_chars), *label = xasprintf("%d \"%s\"", c - g->width, t);
+        free(t);
+        return label;
+    }
+    JsonBuf b = {0};
+    jb_printf(&b, "%d ", c - g->width);
+    md_quoted(&b, g->tokens[c], strlen(g->tokens[c]), max_chars);
+    return b.buf;
 }
 
 static void write_patching(JsonBuf *md, const JournalLog *log, const char *x) {
@@ -686,21 +736,26 @@ static void write_patching(JsonBuf *md, const JournalLog *log, const char *x) {
     if (gs.n) jb_puts(md, "### Activation patching\n\n");
     for (int k = 0; k < gs.n; k++) {
         const PatchGrid *g = &gs.g[k];
-        int heads = !strcmp(g->hook, "head");
         task_heading(md, g->task);
-        jb_puts(md, "Mean normalised patch effect ((patched − corrupted) / (clean − corrupted); 1: the clean "
-                    "behaviour restored) of patching `");
+        jb_puts(md, "Normalised patch effect of patching `");
         md_text(md, g->hook);
-        jb_printf(md, "` from the clean run into the corrupted one, per block and %s, over %d of %d examples",
-                  heads ? "head (all positions)" : "position", g->n_used, g->n_ids);
-        if (g->n_used < g->n_ids) jb_printf(md, " (those with %d %s)", g->width, heads ? "heads" : "positions");
-        jb_puts(md, "; tokens are example ");
-        md_text(md, g->first_id);
-        jb_puts(md, "'s clean prompt.\n\n| block |");
+        jb_printf(md, "` from the clean run into the corrupted one, per block and %s, over %d examples: (mean "
+                      "patched − mean corrupted) / (mean clean − mean corrupted) of the %s over the examples that "
+                      "have the cell (1: the clean behaviour restored, 0: unchanged). %d of %d pairs are degenerate "
+                      "(their clean and corrupted values less than %.0f%% of the mean difference apart).",
+                  g->heads ? "head (all positions)" : "position", g->n_ids, g->use_ld ? "logit difference" : "answer loss",
+                  g->n_degenerate, g->n_ids, 100 * PATCH_DEGENERATE_FRACTION);
+        if (!g->heads) {
+            jb_puts(md, " Positions count from the end of the prompt (-1: its last token), so prompts of different "
+                        "lengths line up by their ends; tokens are example ");
+            md_text(md, g->ids[g->widest]);
+            jb_puts(md, "'s clean prompt (the longest).");
+        }
+        jb_puts(md, "\n\n| block |");
         for (int c = 0; c < g->width; c++) {
-            jb_printf(md, " %s%d", heads ? "H" : "", c);
-            if (g->tokens[c]) jb_puts(md, " "), md_quoted(md, g->tokens[c], strlen(g->tokens[c]), 12);
-            jb_puts(md, " |");
+            char *label = column_label(g, c, 12, 0);
+            jb_printf(md, " %s |", label);
+            free(label);
         }
         jb_puts(md, "\n| ---: |");
         for (int c = 0; c < g->width; c++) jb_puts(md, " ---: |");
@@ -709,7 +764,7 @@ static void write_patching(JsonBuf *md, const JournalLog *log, const char *x) {
             if (!g->seen[l]) continue;
             jb_printf(md, "| %d |", l);
             for (int c = 0; c < g->width; c++) {
-                double v = grid_mean(g, l, c);
+                double v = patch_sums_effect(&g->sums, l, c);
                 if (isnan(v)) jb_puts(md, " \xE2\x80\x94 |");
                 else jb_printf(md, " %.2f |", v);
             }
@@ -965,7 +1020,7 @@ static void plot_skip_one(PlotCtx *c, const JournalLog *log) {
         PlotSpec spec = {c->opt->gnuplot, c->opt->plot_dir, "skip_one_delta", "Answer loss change when one block is skipped",
                          "block skipped", "task"};
         char err[256] = "";
-        int rc = plot_heatmap(&spec, "mean loss - intact (nats)", tasks, nt, nb, z, err, sizeof err);
+        int rc = plot_heatmap(&spec, "mean loss - intact (nats)", tasks, nt, NULL, nb, z, err, sizeof err);
         plot_done(c, rc, err, "skip_one_delta.svg", "Answer loss change when one block is skipped, per block and task");
         free(z);
     }
@@ -997,22 +1052,27 @@ static void plot_patching(PlotCtx *c) {
             for (int l = g->rows - 1, r = 0; l >= 0; l--) {
                 if (!g->seen[l]) continue;
                 labels[r] = block_label(l);
-                for (int col = 0; col < g->width; col++) z[(size_t)r * g->width + col] = grid_mean(g, l, col);
+                for (int col = 0; col < g->width; col++) z[(size_t)r * g->width + col] = patch_sums_effect(&g->sums, l, col);
                 r++;
             }
+            char **xlabels = xcalloc((size_t)g->width, sizeof(char *));
+            for (int col = 0; col < g->width; col++) xlabels[col] = column_label(g, col, 12, 1);
             char name[32], file[48], title[300], alt[300];
             snprintf(name, sizeof name, "patch_%d", ++n_plot);
             snprintf(file, sizeof file, "%s.svg", name);
             snprintf(title, sizeof title, "Activation patching (%s): %s, task %s", g->hook, names[x], g->task[0] ? g->task : "(none)");
             snprintf(alt, sizeof alt, "Activation patching heatmap (%s), experiment %s, task %s", g->hook, names[x],
                      g->task[0] ? g->task : "(none)");
-            int heads = !strcmp(g->hook, "head");
-            PlotSpec spec = {c->opt->gnuplot, c->opt->plot_dir, name, title, heads ? "head" : "position", "block"};
+            PlotSpec spec = {c->opt->gnuplot, c->opt->plot_dir, name, title,
+                             g->heads ? "head" : "position from the end of the prompt (token of the longest prompt)", "block"};
             char err[256] = "";
-            int rc = plot_heatmap(&spec, "mean patch effect", (const char *const *)labels, ny, g->width, z, err, sizeof err);
+            int rc = plot_heatmap(&spec, "normalised patch effect", (const char *const *)labels, ny,
+                                  (const char *const *)xlabels, g->width, z, err, sizeof err);
             plot_done(c, rc, err, file, alt);
             for (int r = 0; r < ny; r++) free(labels[r]);
+            for (int col = 0; col < g->width; col++) free(xlabels[col]);
             free(labels);
+            free(xlabels);
             free(z);
         }
         patch_grids_free(&gs);
@@ -1080,8 +1140,12 @@ static void write_results(JsonBuf *md, const JournalLog *log) {
     jb_puts(md, "## Results\n\n");
     char *text = last ? str_field(last, "markdown") : NULL;
     if (text) {
-        md_prose(md, text, 0);
-        if (text[0] && text[strlen(text) - 1] != '\n') jb_puts(md, "\n");
+        // The planners open their section with this same heading: written once.
+        const char *body = text;
+        if (!strncmp(body, "## Results\n", 11))
+            for (body += 11; *body == '\n'; body++) {}
+        md_prose(md, body, 0);
+        if (body[0] && body[strlen(body) - 1] != '\n') jb_puts(md, "\n");
     } else {
         jb_puts(md, "*The investigation has not finished: the journal has no report record.*\n");
     }

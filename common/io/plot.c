@@ -172,8 +172,8 @@ int plot_lines(const PlotSpec *p, const PlotSeries *series, int n_series, char *
     return run_gnuplot(p, err, errlen);
 }
 
-int plot_heatmap(const PlotSpec *p, const char *zlabel, const char *const *ylabels, int ny, int nx,
-                 const double *z, char *err, size_t errlen) {
+int plot_heatmap(const PlotSpec *p, const char *zlabel, const char *const *ylabels, int ny,
+                 const char *const *xlabels, int nx, const double *z, char *err, size_t errlen) {
     if (ny < 1 || nx < 1) return fail(err, errlen, "plot %s: empty heatmap", p->name);
     double zmax = 0;
     for (int i = 0; i < ny * nx; i++)
@@ -194,9 +194,20 @@ int plot_heatmap(const PlotSpec *p, const char *zlabel, const char *const *ylabe
     if (close_out(f, p, "dat", err, errlen) != 0) return PLOT_ERROR;
 
     if (!(f = open_out(p, "gp", err, errlen))) return PLOT_ERROR;
-    int width = 260 + 48 * nx, height = 160 + 36 * ny;
+    int width = 260 + 48 * nx, height = 160 + 36 * ny + (xlabels ? 60 : 0);
     script_head(f, p, width < 520 ? 520 : width, height < 300 ? 300 : height);
-    fprintf(f, "set xrange [-0.5:%g]\nset yrange [%g:-0.5]\nset xtics 1 out nomirror\n", nx - 0.5, ny - 0.5);
+    fprintf(f, "set xrange [-0.5:%g]\nset yrange [%g:-0.5]\n", nx - 0.5, ny - 0.5);
+    if (xlabels) {   // one tic per column, its label rotated to fit a token
+        fputs("set xtics out nomirror rotate by 45 right (", f);
+        for (int c = 0; c < nx; c++) {
+            if (c) fputs(", ", f);
+            put_quoted(f, xlabels[c] ? xlabels[c] : "");
+            fprintf(f, " %d", c);
+        }
+        fputs(")\n", f);
+    } else {
+        fputs("set xtics 1 out nomirror\n", f);
+    }
     fputs("set ytics out nomirror (", f);
     for (int r = 0; r < ny; r++) {
         if (r) fputs(", ", f);

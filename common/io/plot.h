@@ -29,11 +29,12 @@ typedef struct {
 int plot_lines(const PlotSpec *p, const PlotSeries *series, int n_series, char *err, size_t errlen);
 
 // A heatmap of z (ny, nx), row-major, one row per y label (top to bottom in the order
-// given), columns x = 0..nx-1 labelled by their index.  The
+// given), columns x = 0..nx-1 labelled by xlabels (nx strings, e.g. a position and its
+// token; NULL: by their index).  The
 // colour scale is symmetric around 0 (blue below, red above); each cell carries its
 // value printed with 2 decimals; a NaN cell shows the grey background.  zlabel names
 // the colour box.  Returns as plot_lines.
-int plot_heatmap(const PlotSpec *p, const char *zlabel, const char *const *ylabels, int ny, int nx,
-                 const double *z, char *err, size_t errlen);
+int plot_heatmap(const PlotSpec *p, const char *zlabel, const char *const *ylabels, int ny,
+                 const char *const *xlabels, int nx, const double *z, char *err, size_t errlen);
 
 #endif

@@ -114,6 +114,13 @@ check_grep "note: smallest prefix within 10% from the summary" "$want" note_dl.t
 val b.ndjson '[r["observation"] for r in L if r["kind"] == "note" and r["experiment"] == "facts/skip-one"][0]' > note_so.txt
 want=$(val so.summary '(lambda w: "hurts most: %s: loss %.2f (%+.2f nats)" % (w["label"], w["mean_loss"], w["delta_loss"]))(max(L[1:], key=lambda g: g["delta_loss"]))')
 check_grep "note: the most harmful skip as scoreloss --summary" "$want" note_so.txt
+# The random model does not do the task (exact 0%): the notes say so, give chance (ln V
+# from the meta record's vocab) and conclude nothing about where the task is computed.
+want=$(val dl.summary '"The intact model does not do the task: exact match 0%%, answer loss %.2f nats (chance, ln 50257, is 10.82)." % L[0]["mean_loss"]')
+check_grep "note: an unsolved task is called unsolved, with the chance loss" "$want" note_dl.txt
+check_eq "note: no conclusion on where an unsolved task is computed (every layer note)" \
+  "$(val b.ndjson 'sorted(set(r["hypothesis"].split(":")[0] for r in L if r["kind"] == "note"))')" \
+  "['No conclusion about where addition is computed', 'No conclusion about where facts is computed']"
 
 # Same journal -> same action: the journal cut before step 6 decides step 6 twice alike,
 # and as the full run did.

@@ -34,28 +34,44 @@ check_eq "journal: every patching cell is a result" "$(val b.ndjson 'sum(1 for r
 check_eq "journal: the head ablation, 3 examples x (1 + 16)" "$(val b.ndjson 'sum(1 for r in L if r["kind"] == "result" and r["experiment"] == "facts-pairs/ablate-heads")')" 51
 check_eq "journal: only scoreloss ran" "$(val b.ndjson 'sorted(set(r["tool"] for r in L if r["kind"] == "result"))')" "['scoreloss']"
 
-# The patching note against the grid: the best mean effect per (block, offset from the end).
+# The patching note against the grid, recomputed from the journal: per (block, offset from
+# the end) the batch-normalised effect (mean patched - mean corrupted) / (mean clean - mean
+# corrupted) of the logit difference over the examples that have the cell; the best cell
+# among those at least half the examples have, labelled with the longest prompt's token;
+# the degenerate pairs (|clean - corrupted| < 0.1 x the mean difference).
 cat > best.py <<'EOF'
 import json, sys
 L = [json.loads(l) for l in open(sys.argv[1])]
 R = [r for r in L if r["kind"] == "result" and r["experiment"] == "facts-pairs/patching"]
-width = {}
-for r in R: width[r["id"]] = max(width.get(r["id"], 0), r["position"] + 1)
+width, base = {}, {}
+for r in R:
+    width[r["id"]] = max(width.get(r["id"], 0), r["position"] + 1)
+    base.setdefault(r["id"], (r["clean_logit_diff"], r["corrupt_logit_diff"]))
 cells = {}
-for r in R: cells.setdefault((r["layer"], width[r["id"]] - 1 - r["position"]), []).append(r["patch_effect"])
-best = max(cells, key=lambda k: (sum(cells[k]) / len(cells[k]), -k[0], -k[1]))
-mean = sum(cells[best]) / len(cells[best])
-pos = "the final position" if best[1] == 0 else "position %d from the end" % -best[1]
-last = [sum(cells[(l, 0)]) / len(cells[(l, 0)]) for l in range(4)]
+for r in R:
+    c, k = base[r["id"]]
+    cells.setdefault((r["layer"], width[r["id"]] - 1 - r["position"]), []).append((r[r["patch_metric"]], c, k))
+def eff(v):
+    n = len(v)
+    p, c, k = (sum(x[i] for x in v) / n for i in range(3))
+    return (p - k) / (c - k)
+need = (len(width) + 1) // 2
+best = max((k for k in cells if len(cells[k]) >= need), key=lambda k: (eff(cells[k]), -k[0], -k[1]))
+widest = max(width, key=lambda i: width[i])   # the first of the widest, in journal order
+tok = [r["token"] for r in R if r["id"] == widest and width[widest] - 1 - r["position"] == best[1]][0]
+last = [eff(cells[(l, 0)]) for l in range(4)]
+mc = sum(c for c, k in base.values()) / len(base)
+mk = sum(k for c, k in base.values()) / len(base)
+deg = sum(abs(c - k) < 0.1 * abs(mc - mk) for c, k in base.values())
 note = [r for r in L if r["kind"] == "note" and r["experiment"] == "facts-pairs/patching"][0]["observation"]
-want = ["Largest mean effect: block %d at %s" % (best[0], pos), ", %.2f." % mean,
-        "At the final position the effect is %.2f at block 0, %.2f at block 2 and %.2f at block 3." % (last[0], last[2], last[3])]
-clean = [r["clean_logit_diff"] for r in R if r["layer"] == 0 and r["position"] == 0]
-want.append("clean %.2f, corrupted" % (sum(clean) / len(clean)))
+want = ['Largest effect: block %d at position %d ("%s"), %.2f.' % (best[0], -(best[1] + 1), tok, eff(cells[best])),
+        "At the last position (-1) the effect is %.2f at block 0, %.2f at block 2 and %.2f at block 3." % (last[0], last[2], last[3]),
+        "clean %.2f, corrupted %.2f (means over %d pairs)" % (mc, mk, len(base)),
+        "%d of %d pairs are degenerate" % (deg, len(base))]
 missing = [w for w in want if w not in note]
 print("ok" if not missing else "missing %s in %s" % (missing, note))
 EOF
-check_eq "patching note: the best cell, the final position's curve and the baselines, from the journal" "$($PY best.py b.ndjson)" ok
+check_eq "patching note: the best cell, the last position's curve, the baselines, the degenerate pairs, from the journal" "$($PY best.py b.ndjson)" ok
 cat > abl.py <<'EOF'
 import json, sys
 L = [json.loads(l) for l in open(sys.argv[1])]
@@ -121,10 +137,10 @@ check_eq "llm: the head patch sweep in the journal (2 examples x 4 blocks x 4 he
 check_eq "llm: the MLP ablation in the journal (2 examples x 5)" \
   "$(val l.ndjson 'sorted(set(r["label"] for r in L if r["kind"] == "result" and r["experiment"] == "f/mlps"))')" \
   "['ablate mlp 0', 'ablate mlp 1', 'ablate mlp 2', 'ablate mlp 3', 'intact']"
-check_eq "llm: get_results shows the top heads" "$(val "$LOG" '"largest mean effects of one head: L" in L[3]["body"]["messages"][-1]["content"]')" True
+check_eq "llm: get_results shows the top heads" "$(val "$LOG" '"largest effects of one head: L" in L[3]["body"]["messages"][-1]["content"]')" True
 check_eq "llm: the system prompt offers the methods and names the pair tasks" \
   "$(val "$LOG" '"run_patching does activation patching on a task with clean/corrupted prompt pairs (facts-pairs)" in L[0]["body"]["messages"][0]["content"]')" True
-# The built-in note on the LLM's head grid: the three heads with the largest mean effect.
+# The built-in note on the LLM's head grid: the three heads with the largest batch-normalised effect.
 grep -v '"kind":"report"' l.ndjson | grep -v '"type":"report"' | grep -v '"kind":"note"' > h.ndjson
 agentstep --journal h.ndjson --planner builtin > h.out
 $PY -c '
@@ -133,9 +149,12 @@ L = [json.loads(l) for l in open("h.ndjson")]
 d = {}
 for r in L:
     if r["kind"] == "result" and r["experiment"] == "f/heads" and "patch_effect" in r:
-        d.setdefault((r["layer"], r["head"]), []).append(r["patch_effect"])
-top = sorted(((sum(v) / len(v), k) for k, v in d.items()), reverse=True)[:3]
-want = "Largest mean effects of a single head (all positions): " + ", ".join("L%dH%d %.2f" % (k[0], k[1], m) for m, k in top) + "."
+        d.setdefault((r["layer"], r["head"]), []).append((r[r["patch_metric"]], r["clean_logit_diff"], r["corrupt_logit_diff"]))
+def eff(v):
+    p, c, k = (sum(x[i] for x in v) / len(v) for i in range(3))
+    return (p - k) / (c - k)
+top = sorted(((eff(v), k) for k, v in d.items()), key=lambda t: (-t[0], t[1]))[:3]
+want = "Largest effects of a single head (all positions): " + ", ".join("L%dH%d %.2f" % (k[0], k[1], m) for m, k in top) + "."
 a = json.load(open("h.out"))
 print("ok" if a["type"] == "note" and a["experiment"] == "f/heads" and want in a["observation"] else "bad: %s vs %s" % (want, a.get("observation")))' > h.txt
 check_eq "head-grid note: the three largest heads, from the journal" "$(cat h.txt)" ok

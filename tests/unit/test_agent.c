@@ -363,6 +363,73 @@ static int call(const AgentState *s, const char *name, const char *args, AgentAc
     return agent_llm_call(s, &OPTS, name, args, a, answer);
 }
 
+// Notes that read the answers, not only the loss (3 blocks, 2 examples, intact exact 100%,
+// losses 0.1): drop-last keeps both answers down to "first 1" although the loss rises
+// beyond 10%; skip-one: skip 0 breaks (exact 0%), skip 1 loses one answer (50%), skip 2
+// keeps both at a higher loss.
+static void test_note_answers(void) {
+    static const char meta[] = "{\"kind\":\"meta\",\"time\":\"t\",\"model\":{\"name\":\"m\",\"n_layer\":3,\"vocab\":50257}}";
+    static const char dl[] =
+        "{\"kind\":\"action\",\"time\":\"t\",\"type\":\"experiment\",\"step\":1,\"name\":\"d\",\"task\":\"facts\","
+        "\"configurations\":[[0,1,2],[0,1],[0],[]],\"labels\":[\"intact\",\"first 2\",\"first 1\",\"first 0\"],"
+        "\"examples\":2,\"samples\":0,\"planner\":\"builtin\"}";
+    static const char so[] =
+        "{\"kind\":\"action\",\"time\":\"t\",\"type\":\"experiment\",\"step\":2,\"name\":\"s\",\"task\":\"facts\","
+        "\"configurations\":[[0,1,2],[1,2],[0,2],[0,1]],\"labels\":[\"intact\",\"skip 0\",\"skip 1\",\"skip 2\"],"
+        "\"examples\":2,\"samples\":0,\"planner\":\"builtin\"}";
+    static const char rp[] =
+        "{\"kind\":\"action\",\"time\":\"t\",\"type\":\"experiment\",\"step\":3,\"name\":\"r\",\"task\":\"facts\","
+        "\"configurations\":[[0,1,2],[0,0,1,2],[0,1,1,2],[0,1,2,2]],\"labels\":[\"intact\",\"repeat 0\",\"repeat 1\","
+        "\"repeat 2\"],\"examples\":2,\"samples\":0,\"planner\":\"builtin\"}";
+    JsonBuf j = {0};
+    add_line(&j, meta);
+    add_line(&j, dl);
+    add_line(&j, so);
+    add_line(&j, rp);
+    const char *ids[] = {"facts-0", "facts-1"};
+    for (int x = 0; x < 2; x++) {
+        add_score(&j, "d", ids[x], "[0,1,2]", 0.1, 1);
+        add_score(&j, "d", ids[x], "[0,1]", 0.3, 1);
+        add_score(&j, "d", ids[x], "[0]", 0.6, 1);
+        add_score(&j, "d", ids[x], "[]", 9.0, 0);
+        add_score(&j, "s", ids[x], "[0,1,2]", 0.1, 1);
+        add_score(&j, "s", ids[x], "[1,2]", 8.0, 0);
+        add_score(&j, "s", ids[x], "[0,2]", 1.0, x);
+        add_score(&j, "s", ids[x], "[0,1]", 0.5, 1);
+        add_score(&j, "r", ids[x], "[0,1,2]", 0.1, 1);
+        add_score(&j, "r", ids[x], "[0,0,1,2]", 8.0, 0);
+        add_score(&j, "r", ids[x], "[0,1,1,2]", 0.1, 1);
+        add_score(&j, "r", ids[x], "[0,1,2,2]", 0.5, 1);
+    }
+    JournalLog log;
+    AgentState s;
+    AgentAction a;
+    build(&s, &log, &j);
+    agent_note_builtin(&s, &s.exp[0], &a);
+    CHECK("drop-last note: answers kept below the loss's prefix",
+          a.hypothesis && strstr(a.hypothesis, "The facts answer is already the greedy choice after the first 1 block "
+                                               "(exact match 100%, as intact); blocks 1-2 make the model more confident "
+                                               "(answer loss 0.60 without, 0.10 with).") != NULL);
+    agent_action_free(&a);
+    agent_note_builtin(&s, &s.exp[1], &a);
+    CHECK("skip-one note: breaks, loses some, less confident",
+          a.hypothesis && !strcmp(a.hypothesis, "Against intact (exact 100%), facts breaks under skip 0 (exact 0%); loses "
+                                                "some answers under skip 1 (exact 50%); keeps its answers but is less "
+                                                "confident under skip 2 (+0.40 nats). The computation needs what skip 0 "
+                                                "removes."));
+    agent_action_free(&a);
+    agent_note_builtin(&s, &s.exp[2], &a);
+    CHECK("repeat-one note: by the answers, how many configurations break it",
+          a.hypothesis && !strcmp(a.hypothesis, "Against intact (exact 100%), facts breaks under repeat 0 (exact 0%); keeps "
+                                                "its answers but is less confident under repeat 2 (+0.40 nats); is "
+                                                "unaffected by repeat 1. Of the 3 configurations (repeating a block), 1 "
+                                                "breaks it."));
+    agent_action_free(&a);
+    agent_state_free(&s);
+    journal_log_free(&log);
+    jb_free(&j);
+}
+
 static void test_llm_calls(void) {
     JsonBuf j = {0};
     journal_e1(&j, 0);
@@ -609,6 +676,7 @@ int main(void) {
     test_configs();
     test_state();
     test_builtin();
+    test_note_answers();
     test_llm_calls();
     test_judged();
     test_prompt_budget();

@@ -104,8 +104,49 @@ static void test_render(void) {
     journal_log_free(&log);
 }
 
+// A patch sweep over two pairs of different lengths (one layer): example a has 3 positions
+// (BOS, "X", " of"), b has 2 (BOS, " of").  Baselines (logit differences): a clean 4,
+// corrupted -2; b clean 3.1, corrupted 3.0 (degenerate: 0.1 apart, under a tenth of the
+// mean difference 3.55 - 0.5 = 3.05).  Columns line up at the end of the prompts:
+//   -3: a only:  (-2 - -2) / (4 - -2)                  = 0
+//   -2: a "X" 4, b BOS 3.0:  ((4 + 3)/2 - 0.5) / 3.05   = 0.9836
+//   -1: a 1, b 3.1:  ((1 + 3.1)/2 - 0.5) / 3.05         = 0.5082
+// (the mean of the per-pair effects at -1 would be (0.5 + 1) / 2 = 0.75).
+#define CELL(id, pos, tok, ld, clean, corrupt)                                                                     \
+    "{\"kind\":\"result\",\"time\":\"t\",\"experiment\":\"p\",\"tool\":\"scoreloss\",\"id\":\"" id            \
+    "\",\"task\":\"fp\",\"patch_hook\":\"resid_pre\",\"layer\":0,\"position\":" #pos ",\"token\":\"" tok          \
+    "\",\"corrupt_token\":\"" tok "\",\"patch_metric\":\"logit_diff\",\"logit_diff\":" #ld                          \
+    ",\"clean_logit_diff\":" #clean ",\"corrupt_logit_diff\":" #corrupt ",\"patch_effect\":0}\n"
+
+static const char patch_journal[] =
+    "{\"kind\":\"meta\",\"time\":\"t\",\"model\":{\"name\":\"m\",\"n_layer\":1}}\n"
+    CELL("a", 0, "<|endoftext|>", -2, 4, -2) CELL("a", 1, "X", 4, 4, -2) CELL("a", 2, " of", 1, 4, -2)
+    CELL("b", 0, "<|endoftext|>", 3.0, 3.1, 3.0) CELL("b", 1, " of", 3.1, 3.1, 3.0)
+    "{\"kind\":\"report\",\"time\":\"t\",\"markdown\":\"## Results\\n\\nDone.\"}\n";
+
+static void test_patching(void) {
+    JournalLog log;
+    journal_parse(&log, patch_journal, strlen(patch_journal));
+    ReportOptions opt;
+    report_options_default(&opt);
+    opt.plot_dir = NULL;
+    JsonBuf md = {0};
+    ReportStatus st;
+    report_render(&log, &opt, &md, &st);
+    CHECK("patching: positions from the end, labelled with the longest prompt's tokens",
+          has(&md, " | -2 \xE2\x80\x9CX\xE2\x80\x9D | -1 \xE2\x80\x9C of\xE2\x80\x9D |\n"));
+    CHECK("patching: batch-normalised effects, prompts aligned at their ends", has(&md, "| 0 | 0.00 | 0.98 | 0.51 |\n"));
+    CHECK("patching: the degenerate pair counted", has(&md, "1 of 2 pairs are degenerate"));
+    CHECK("patching: the longest prompt named", has(&md, "tokens are example a's clean prompt (the longest)"));
+    CHECK("results: the planner's own heading written once", has(&md, "## Results\n\nDone.\n") &&
+                                                             !has(&md, "## Results\n\n## Results"));
+    jb_free(&md);
+    journal_log_free(&log);
+}
+
 int main(void) {
     test_escape();
     test_render();
+    test_patching();
     CHECK_DONE();
 }
