@@ -261,21 +261,34 @@ journal append -q --journal j.ndjson --kind result --experiment pairs/patching -
 journal append -q --journal j.ndjson --kind result --experiment pairs/ablate-heads --tool scoreloss < aheads.ndjson
 report --journal j.ndjson --out rep > /dev/null 2>&1
 check_grep "report: a patching section" "### Activation patching" rep/report.md
-check_grep "report: examples of another length left out of the mean" "over 1 of 3 examples (those with 11 positions)" rep/report.md
+check_grep "report: every example in the mean, none degenerate" "over 3 examples" rep/report.md
+check_grep "report: degenerate pairs counted" "0 of 3 pairs are degenerate" rep/report.md
+# Block 1's row, batch-normalised over the examples that have each cell, the prompts
+# aligned at their ends: (mean patched - mean corrupted) / (mean clean - mean corrupted).
 $PY -c '
 import json
-rs = [json.loads(l) for l in open("sweep.ndjson")]
-row = [r for r in rs if r["id"] == "a" and r["layer"] == 1]
-print("| 1 |" + "".join(" %.2f |" % (r["patch_effect"] + 0.0) for r in sorted(row, key=lambda r: r["position"])))' > row1.txt
-check_grep "report: block 1 row = example a's effects" "$(cat row1.txt)" rep/report.md
-check_grep "report: column headers carry the clean tokens" '| 5 “ Tower” |' rep/report.md
+rs = [json.loads(l) for l in open("sweep.ndjson") if "patch_effect" in l]
+width = {}
+for r in rs: width[r["id"]] = max(width.get(r["id"], 0), r["position"] + 1)
+W = max(width.values())
+cells = {}
+for r in rs:
+    if r["layer"] != 1: continue
+    c = W - width[r["id"]] + r["position"]
+    cells.setdefault(c, []).append((r["logit_diff"], r["clean_logit_diff"], r["corrupt_logit_diff"]))
+def eff(v):
+    n = len(v); p = sum(x[0] for x in v) / n; cl = sum(x[1] for x in v) / n; co = sum(x[2] for x in v) / n
+    return (p - co) / (cl - co)
+print("| 1 |" + "".join(" %.2f |" % eff(cells[c]) for c in range(W)))' > row1.txt
+check_grep "report: block 1 row = the batch-normalised effects (Python)" "$(cat row1.txt)" rep/report.md
+check_grep "report: column headers carry the longest prompt's tokens, counted from the end" '| -1 “ to” |' rep/report.md
 check_eq "report: every ablation label has its loss row (the journal keeps them apart)" \
   "$(grep -c '^| ablate L[0-3]H[0-3] | 0-3 | 3 |' rep/report.md)" 16
 check_eq "report: patch records are not in the loss table" "$(grep -c '^| intact | 0-3 | 3 |' rep/report.md)" 1
 if command -v gnuplot > /dev/null 2>&1; then
   check_grep "report: the heatmap is linked" "](patch_1.svg)" rep/report.md
   check "report: the heatmap is drawn" grep -q "<svg" rep/patch_1.svg
-  check_eq "report: heatmap data, 4 blocks x 11 positions" "$(grep -vc '^#' rep/patch_1.dat)" 44
+  check_eq "report: heatmap data, 4 blocks x 15 positions (the longest prompt)" "$(grep -vc '^#' rep/patch_1.dat)" 60
 else
   check_grep "report: heatmap noted as not drawn" "not drawn, gnuplot is not installed" rep/report.md
 fi
