@@ -490,7 +490,10 @@ void agent_llm_tools(JsonBuf *tools, const AgentState *s, const AgentOptions *o)
 
 // ----------------------------------------------------------------------------- queries
 
-char *agent_llm_list_experiments(const AgentState *s) {
+// The query tools list_experiments() and get_results(experiment, group_by
+// "configuration"|"prompt", task?).  Malloc'd text; NULL with a message in err for bad
+// arguments.
+static char *agent_llm_list_experiments(const AgentState *s) {
     JsonBuf b = {0};
     if (s->n_exp == 0) jb_printf(&b, "No experiments yet.\n");
     else jb_printf(&b, "name | task | examples | configurations | status | notes | step\n");
@@ -524,8 +527,8 @@ static void known_experiments(JsonBuf *b, const AgentState *s) {
     jb_printf(b, ")");
 }
 
-char *agent_llm_get_results(const AgentState *s, const char *experiment, const char *group_by, const char *task,
-                            char *err, size_t errlen) {
+static char *agent_llm_get_results(const AgentState *s, const char *experiment, const char *group_by,
+                                   const char *task, char *err, size_t errlen) {
     const AgentExperiment *e = experiment ? agent_experiment_find(s, experiment) : NULL;
     if (!e) {
         JsonBuf m = {0};

@@ -53,12 +53,6 @@ enum { AGENT_CALL_ACTION = 1, AGENT_CALL_QUERY = 0, AGENT_CALL_BAD = -1 };
 int agent_llm_call(const AgentState *s, const AgentOptions *o, const char *name, const char *arguments,
                    AgentAction *a, char **answer);
 
-// Query tools, exposed for tests: list_experiments() and get_results(experiment,
-// group_by "configuration"|"prompt", task?).  Malloc'd text; NULL with a message in err
-// for bad arguments.
-char *agent_llm_list_experiments(const AgentState *s);
-char *agent_llm_get_results(const AgentState *s, const char *experiment, const char *group_by, const char *task,
-                            char *err, size_t errlen);
 
 // ----------------------------------------------------------------------------- a step
 // The next queued call of the last action (see above) that is still valid, as *a (its

@@ -45,7 +45,9 @@ static int sweeps_configs(const char *sweeps, int n_layer, ConfigList *out, char
     return 0;
 }
 
-int agent_plan_configs(const AgentPlanItem *it, int n_layer, ConfigList *out, char *err, size_t errlen) {
+// The configurations of a plan item (intact first), labelled as the sweeps label them (a
+// method item: the intact model, which its method runs on).  0, or -1 with a message.
+static int agent_plan_configs(const AgentPlanItem *it, int n_layer, ConfigList *out, char *err, size_t errlen) {
     if (it->method) {
         memset(out, 0, sizeof *out);
         configs_add_intact(out, n_layer);

@@ -50,10 +50,6 @@ typedef struct {
 // Returns the number of items.
 int agent_plan_items(const AgentOptions *o, int n_layer, AgentPlanItem **items);
 
-// The configurations of a plan item (intact first), labelled as the sweeps label them (a
-// method item: the intact model, which its method runs on).  0, or -1 with a message.
-int agent_plan_configs(const AgentPlanItem *it, int n_layer, ConfigList *out, char *err, size_t errlen);
-
 // Decide the built-in planner's action for s (after agent_forced_action found none).
 // 0, or -1 with a message in err.
 int agent_plan_builtin(const AgentState *s, const AgentOptions *o, AgentAction *a, char *err, size_t errlen);
