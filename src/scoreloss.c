@@ -414,6 +414,7 @@ static int run_scoring(const ExperimentOptions *opt, const InterpOptions *io) {
     const Gpt2Config *cfg = &s.model.gpt2.cfg;
     if (experiment_plan(opt, cfg->n_layer, &s.cmdline, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
     s.pack = (SweepPacking){opt->mem_budget, opt->pack};
+    s.io.pack = opt->pack;
     if (experiment_workspace(opt, &s.model.gpt2, &s.cmdline, &s.ws, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
     if (interp_setup(&s.io, &s.model, opt->bos, 0, &s.ws, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
     s.logits = xmalloc(sizeof(float) * LOGIT_ROWS * (size_t)cfg->vocab_size);
