@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,6 +88,17 @@ static int run_batch(Batch *b, BatchFn fn, void *ctx, JsonBuf *lines) {
     return failed;
 }
 
+// Can more input be read without waiting (buffered, or ready on the descriptor, or at its
+// end)?  A batch is processed as soon as the input pauses, so that a record fed by an
+// interactive loop is answered at once rather than after `batch` more records.
+static int input_pending(FILE *in) {
+#ifdef __GLIBC__
+    if (in->_IO_read_ptr < in->_IO_read_end) return 1;
+#endif
+    struct pollfd p = {.fd = fileno(in), .events = POLLIN};
+    return poll(&p, 1, 0) != 0;
+}
+
 int tool_run(FILE *in, FILE *out, int batch, BatchFn fn, void *ctx) {
     if (batch < 1) batch = 1;
     LineReader lr;
@@ -116,7 +128,7 @@ int tool_run(FILE *in, FILE *out, int batch, BatchFn fn, void *ctx) {
                 continue;
             }
             b.n++;
-            if (b.n == b.cap) {
+            if (b.n == b.cap || !input_pending(in)) {
                 failed += run_batch(&b, fn, ctx, &lines);
                 if (lines_write(&lines, out) != 0) { io_error = 1; break; }
             }

@@ -1,5 +1,5 @@
 #!/bin/sh
-# pack.sh: scoreloss and topk pack records (and the runs of ablation and patch sweeps)
+# packing.sh: scoreloss and topk pack records (and the runs of ablation and patch sweeps)
 # into big forward passes; the output must be the same bytes as one record (one run) at a
 # time, on every kernel path, for every sweep: default packing == --pack 1 == small passes
 # (--mem-budget 1M --pack 3), exit statuses included.
@@ -76,3 +76,13 @@ check_eq "--mem-budget 0.5G: usage error" "$?" 2
 check_grep "--mem-budget: the message says what it takes" "needs a size in 1M..1T" err.txt
 topk --model "$M" --pack 0 < add.ndjson > /dev/null 2> err.txt
 check_eq "--pack 0: usage error" "$?" 2
+
+# Reading records in batches never waits for more input than is there: a record fed by an
+# interactive loop (which waits for the answer before it sends the next) is answered at
+# once.  The writer keeps stdin open until the first answer arrives (at most 60 s).
+( echo '{"prompt":"a","answer":"b"}'
+  i=0; while [ ! -s first.out ] && [ $i -lt 300 ]; do sleep 0.2; i=$((i + 1)); done
+  [ -s first.out ] || echo waited > waited.txt ) |
+  scoreloss --model "$M" --sweep drop-last | { head -n 1 > first.out; cat > /dev/null; }
+check_eq "an interactive record is answered before stdin closes" "$(cat waited.txt 2>/dev/null)" ""
+check_grep "  ... with its first configuration" '"label":"intact"' first.out
