@@ -410,14 +410,11 @@ static int score_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
 static int run_scoring(const ExperimentOptions *opt, const InterpOptions *io) {
     Scorer s = {.opt = *opt, .io = *io};
     char err[2048];
-    if (model_open(&s.model, opt->model, NULL, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
-    const Gpt2Config *cfg = &s.model.gpt2.cfg;
-    if (experiment_plan(opt, cfg->n_layer, &s.cmdline, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
+    experiment_open(opt, &s.model, &s.cmdline, &s.ws);
     s.pack = (SweepPacking){opt->mem_budget, opt->pack};
     s.io.pack = opt->pack;
-    if (experiment_workspace(opt, &s.model.gpt2, &s.cmdline, &s.ws, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
     if (interp_setup(&s.io, &s.model, opt->bos, 0, &s.ws, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
-    s.logits = xmalloc(sizeof(float) * LOGIT_ROWS * (size_t)cfg->vocab_size);
+    s.logits = xmalloc(sizeof(float) * LOGIT_ROWS * (size_t)s.model.gpt2.cfg.vocab_size);
     int status = tool_run(stdin, stdout, opt->pack == 1 ? 1 : BATCH_RECORDS, score_batch, &s);
     if (interp_finish(&s.io, err, sizeof err) != 0) {
         weprintf("%s", err);
@@ -425,9 +422,7 @@ static int run_scoring(const ExperimentOptions *opt, const InterpOptions *io) {
     }
     interp_options_free(&s.io);
     free(s.logits);
-    tf_workspace_free(&s.ws);
-    configs_free(&s.cmdline);
-    model_close(&s.model);
+    experiment_close(&s.model, &s.cmdline, &s.ws);
     return status;
 }
 

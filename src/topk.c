@@ -453,10 +453,7 @@ int main(int argc, char **argv) {
     }
     if (optind < argc) eprintf(EXIT_USAGE, "unexpected argument \"%s\" (records come on stdin)", argv[optind]);
     char err[2048];
-    if (model_open(&t.model, t.opt.model, NULL, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
-    const Gpt2Config *cfg = &t.model.gpt2.cfg;
-    if (experiment_plan(&t.opt, cfg->n_layer, &t.cmdline, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
-    if (experiment_workspace(&t.opt, &t.model.gpt2, &t.cmdline, &t.ws, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
+    experiment_open(&t.opt, &t.model, &t.cmdline, &t.ws);
     if (interp_setup(&t.io, &t.model, t.opt.bos, 1, &t.ws, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
     t.io.pack = t.opt.pack;
     int status = tool_run(stdin, stdout, t.opt.pack == 1 ? 1 : BATCH_RECORDS, topk_batch, &t);
@@ -465,8 +462,6 @@ int main(int argc, char **argv) {
         status = EXIT_USAGE;
     }
     interp_options_free(&t.io);
-    tf_workspace_free(&t.ws);
-    configs_free(&t.cmdline);
-    model_close(&t.model);
+    experiment_close(&t.model, &t.cmdline, &t.ws);
     return status;
 }

@@ -62,6 +62,20 @@ int experiment_workspace(const ExperimentOptions *o, const Gpt2 *m, const Config
     return tf_workspace_init(ws, m, rows, threadpool_global(), err, errlen);
 }
 
+void experiment_open(const ExperimentOptions *o, Model *model, ConfigList *cmdline, TfWorkspace *ws) {
+    char err[2048];
+    if (model_open(model, o->model, NULL, err, sizeof err) != 0 ||
+        experiment_plan(o, model->gpt2.cfg.n_layer, cmdline, err, sizeof err) != 0 ||
+        experiment_workspace(o, &model->gpt2, cmdline, ws, err, sizeof err) != 0)
+        eprintf(EXIT_USAGE, "%s", err);
+}
+
+void experiment_close(Model *model, ConfigList *cmdline, TfWorkspace *ws) {
+    tf_workspace_free(ws);
+    configs_free(cmdline);
+    model_close(model);
+}
+
 static void add_unless_second_intact(ConfigList *out, const LayerConfig *c, int n_layer) {
     if (layers_is_intact(c->idx, c->n, n_layer) && configs_find_intact(out, n_layer) >= 0) return;
     configs_add(out, c->idx, c->n, c->label);

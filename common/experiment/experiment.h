@@ -76,6 +76,12 @@ int experiment_configs(const ConfigList *cmdline, const Record *r, int n_layer, 
 int experiment_workspace(const ExperimentOptions *o, const Gpt2 *m, const ConfigList *cmdline, TfWorkspace *ws,
                          char *err, size_t errlen);
 
+// Open what a tool that runs configurations over records needs, or exit 2 with the
+// message: the model (o->model), the command line's configurations (experiment_plan) and
+// the packing workspace (experiment_workspace).  experiment_close frees all three.
+void experiment_open(const ExperimentOptions *o, Model *model, ConfigList *cmdline, TfWorkspace *ws);
+void experiment_close(Model *model, ConfigList *cmdline, TfWorkspace *ws);
+
 // Index of the intact configuration in list, or -1.
 int configs_find_intact(const ConfigList *list, int n_layer);
 
