@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/tool.h"
+#include "experiment/sweep.h"
 #include "base/util.h"
 
 // ----------------------------------------------------------------------------- sites
@@ -714,7 +715,7 @@ static int run_restart_pass(Runner *r, const Restarts *rs, int i0, int i1, float
 
 // Every run of rs, in passes of as many runs as ws holds rows.
 static int run_restarts(Runner *r, const Restarts *rs, int (*visit)(Runner *, int i, const float *resid)) {
-    int T = r->ir->T, per = r->ws->max_T / T;
+    int T = r->ir->T, per = (r->ws->max_T < SWEEP_PASS_ROWS ? r->ws->max_T : SWEEP_PASS_ROWS) / T;
     if (r->o->pack > 0 && per > r->o->pack) per = r->o->pack;
     if (per < 1) per = 1;
     if (per > rs->n) per = rs->n;

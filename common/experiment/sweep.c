@@ -116,7 +116,7 @@ int sweep_pack_rows(const Gpt2Config *cfg, int depth, size_t budget) {
     size_t per_row = ((size_t)depth + 1 + TF_WORKSPACE_ROW_FLOATS) * (size_t)(cfg->n_embd > 0 ? cfg->n_embd : 1) * sizeof(float);
     size_t rows = budget / per_row;
     if (rows < 1) rows = 1;
-    if (rows > SWEEP_MAX_PACK_ROWS) rows = SWEEP_MAX_PACK_ROWS;
+    if (rows > SWEEP_PASS_ROWS) rows = SWEEP_PASS_ROWS;
     return (int)rows;
 }
 

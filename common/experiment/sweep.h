@@ -30,7 +30,11 @@ int sweep_run(const Gpt2 *m, const ConfigList *list, const int *tokens, int T, T
 // Default packing budget in bytes (--mem-budget overrides it): the residual stack and the
 // workspace rows of one pass.
 #define SWEEP_DEFAULT_BUDGET ((size_t)256 << 20)
-#define SWEEP_MAX_PACK_ROWS 65536
+// Rows of one pass at most, whatever the budget: passes of a few hundred rows read each
+// weight matrix once for many rows while their activations stay in cache; bigger ones
+// were slower (GPT-2 small, drop-last, 60 records: 512-row passes 3.73 s of CPU, 1440-row
+// passes 4.35 s on AVX-512; 5.73 and 6.74 s on AVX2; docs/bench.md).
+#define SWEEP_PASS_ROWS 512
 
 typedef struct {
     size_t budget;      // bytes for one pass's residual stack + workspace rows (0: the default)
@@ -39,7 +43,7 @@ typedef struct {
 
 // Rows one pass may pack for configurations up to `depth` blocks deep within `budget`
 // bytes: (depth + 1) residual rows of the stack plus TF_WORKSPACE_ROW_FLOATS workspace
-// floats per row, C floats each; at least 1, at most SWEEP_MAX_PACK_ROWS.  A tool sizes its
+// floats per row, C floats each; at least 1, at most SWEEP_PASS_ROWS.  A tool sizes its
 // workspace (max_T) with it.
 int sweep_pack_rows(const Gpt2Config *cfg, int depth, size_t budget);
 
