@@ -45,6 +45,10 @@ typedef struct {
 #define LOGIT_ROWS 128
 // Records read before a batch is scored (packed into passes as memory allows).
 #define BATCH_RECORDS 256
+// The kept answer rows of one group of records at most (about; at least one record).
+#ifndef GROUP_BYTES
+#define GROUP_BYTES ((size_t)64 << 20)
+#endif
 
 typedef struct {            // the result of one configuration
     double loss;
@@ -385,10 +389,12 @@ static int score_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
     for (int i = 0; i < n; i++) {
         if (!items[i].plain || items[i].grouped) continue;
         int g = 0;
-        for (int j = i; j < n; j++)
+        size_t bytes = 0, per_row = sizeof(float) * (size_t)s->model.gpt2.cfg.n_embd;
+        for (int j = i; j < n && (g == 0 || bytes < GROUP_BYTES); j++)
             if (items[j].plain && !items[j].grouped && same_blocks(&items[i].configs, &items[j].configs)) {
                 items[j].grouped = 1;
                 group[g++] = &items[j];
+                bytes += (size_t)items[j].configs.n * (size_t)items[j].t.n_answer * per_row;
             }
         failed += score_group(s, group, g);
     }

@@ -38,6 +38,10 @@ typedef struct {
 
 // Records read before a batch is run (packed into passes as memory allows).
 #define BATCH_RECORDS 256
+// The kept rows of one group of records at most (about; at least one record).
+#ifndef GROUP_BYTES
+#define GROUP_BYTES ((size_t)64 << 20)
+#endif
 
 typedef struct {
     TopK *t;
@@ -409,10 +413,12 @@ static int topk_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
     for (int i = 0; i < n; i++) {   // records with the same configurations run together
         if (!items[i].plain || items[i].grouped) continue;
         int g = 0;
-        for (int j = i; j < n; j++)
+        size_t bytes = 0, per_row = sizeof(float) * (size_t)t->model.gpt2.cfg.n_embd;
+        for (int j = i; j < n && (g == 0 || bytes < GROUP_BYTES); j++)
             if (items[j].plain && !items[j].grouped && same_blocks(&items[i].cfgs, &items[j].cfgs)) {
                 items[j].grouped = 1;
                 group[g++] = &items[j];
+                bytes += (size_t)items[j].cfgs.n * (size_t)items[j].n_rows * per_row;
             }
         failed += topk_group(t, group, g);
     }
