@@ -308,14 +308,6 @@ static int item_prepare(Scorer *s, Item *it) {
     return 0;
 }
 
-static int same_blocks(const ConfigList *a, const ConfigList *b) {
-    if (a->n != b->n) return 0;
-    for (int k = 0; k < a->n; k++)
-        if (a->cfg[k].n != b->cfg[k].n || memcmp(a->cfg[k].idx, b->cfg[k].idx, sizeof(int) * (size_t)a->cfg[k].n) != 0)
-            return 0;
-    return 1;
-}
-
 typedef struct {            // the packed sweep's visitor: keeps every answer row
     Item **items;           // (n) the group
     const size_t *offset;   // (n) the first answer row of each item in rows
@@ -391,7 +383,7 @@ static int score_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
         int g = 0;
         size_t bytes = 0, per_row = sizeof(float) * (size_t)s->model.gpt2.cfg.n_embd;
         for (int j = i; j < n && (g == 0 || bytes < GROUP_BYTES); j++)
-            if (items[j].plain && !items[j].grouped && same_blocks(&items[i].configs, &items[j].configs)) {
+            if (items[j].plain && !items[j].grouped && configs_same_blocks(&items[i].configs, &items[j].configs)) {
                 items[j].grouped = 1;
                 group[g++] = &items[j];
                 bytes += (size_t)items[j].configs.n * (size_t)items[j].t.n_answer * per_row;

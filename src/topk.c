@@ -348,14 +348,6 @@ bad:
     return 1;
 }
 
-static int same_blocks(const ConfigList *a, const ConfigList *b) {
-    if (a->n != b->n) return 0;
-    for (int k = 0; k < a->n; k++)
-        if (a->cfg[k].n != b->cfg[k].n || memcmp(a->cfg[k].idx, b->cfg[k].idx, sizeof(int) * (size_t)a->cfg[k].n) != 0)
-            return 0;
-    return 1;
-}
-
 static int keep_item_rows(void *ctx, int k, int seq, const float *resid, int T, TfWorkspace *ws) {
     (void)T;
     Item *it = ((Item **)ctx)[seq];
@@ -415,7 +407,7 @@ static int topk_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
         int g = 0;
         size_t bytes = 0, per_row = sizeof(float) * (size_t)t->model.gpt2.cfg.n_embd;
         for (int j = i; j < n && (g == 0 || bytes < GROUP_BYTES); j++)
-            if (items[j].plain && !items[j].grouped && same_blocks(&items[i].cfgs, &items[j].cfgs)) {
+            if (items[j].plain && !items[j].grouped && configs_same_blocks(&items[i].cfgs, &items[j].cfgs)) {
                 items[j].grouped = 1;
                 group[g++] = &items[j];
                 bytes += (size_t)items[j].cfgs.n * (size_t)items[j].n_rows * per_row;
