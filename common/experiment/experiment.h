@@ -44,8 +44,8 @@ enum { OPT_MODEL = 1000, OPT_NO_BOS, OPT_LAYERS, OPT_SWEEP, OPT_PACK, OPT_MEM_BU
     {"pack", required_argument, 0, OPT_PACK}, {"mem-budget", required_argument, 0, OPT_MEM_BUDGET}
 
 #define EXPERIMENT_PACK_USAGE                                                                     \
-    "  --mem-budget SIZE  memory for one packed forward pass's activations, e.g. 512M, 2G\n"     \
-    "                     (default 256M; bytes, or K/M/G suffixes); more rows per pass\n"       \
+    "  --mem-budget SIZE  most memory one packed forward pass's activations take, e.g. 64M\n"    \
+    "                     (default 256M; bytes, or K/M/G suffixes; passes are <= 512 rows)\n"  \
     "  --pack N           at most N records per forward pass (default: as many as fit; 1:\n"     \
     "                     one record at a time; the output is the same bits either way)\n"
 
