@@ -1,6 +1,7 @@
 // runlayers: speak to the corrupted model.  For each record × configuration, generates a
 // completion of "prompt" (greedy by default) with a KV cache; the streams of a batch of
-// records step together so each block's weights are read once per step for all of them.
+// records step together so each block's weights are read once per step for all of them,
+// and a finished stream's slot goes to the next stream (continuous batching).
 // See README.md.
 #include <stdlib.h>
 #include <string.h>
@@ -79,50 +80,102 @@ static int next_token(Runner *r, Stream *s, const float *logits) {
     return sample_token(logits, r->model.gpt2.cfg.vocab_size, r->temperature, r->top_k, &s->rng);
 }
 
-// Generate every stream of [first, last) to completion.  -1 with err on failure.
-static int generate_group(Runner *r, Item *items, Stream *st, int first, int last, TfWorkspace *ws, float *logits,
-                          char *err, size_t errlen) {
+// Continuous batching: up to STREAMS_PER_GROUP streams decode together; when streams
+// finish, their caches are freed and the next streams (in order) take their slots.  A
+// record's streams start together (up to the free slots), sharing their prompt's prefill.
+typedef struct {
+    Runner *r;
+    Item *items;
+    Stream *st;
+    int n_streams, next;    // streams; the first not started yet
+    int active[STREAMS_PER_GROUP], n_active;
+    TfWorkspace *ws;
+    float *logits;          // (STREAMS_PER_GROUP, V)
+} Decoder;
+
+// A stream's record failed: every stream of it stops (its record is written as an error).
+static void stream_fail(Decoder *d, Stream *s, const char *err) {
+    Item *it = &d->items[s->record];
+    if (!it->error[0]) snprintf(it->error, sizeof it->error, "%s", err);
+    if (!s->finish) s->finish = "error";
+}
+
+static void stream_release(Stream *s) {
+    tf_cache_free(s->cache);
+    s->cache = NULL;
+}
+
+// Start streams [i, j) (one record's): caches, the shared prefill, the first token; the
+// ones still running join the active set.
+static void start_streams(Decoder *d, int i, int j) {
+    Runner *r = d->r;
     const Gpt2Config *cfg = &r->model.gpt2.cfg;
     size_t V = (size_t)cfg->vocab_size;
+    const Item *it = &d->items[d->st[i].record];
     TfCache *caches[STREAMS_PER_GROUP];
-    for (int i = first; i < last; i++) {
-        Stream *s = &st[i];
-        const Item *it = &items[s->record];
+    char err[512];
+    int rc = 0;
+    for (int k = i; k < j; k++) {
+        Stream *s = &d->st[k];
         const LayerConfig *c = &it->configs.cfg[s->config];
         int need = it->tokens.n_prompt + r->max_tokens;
-        s->cache = tf_cache_new(&r->model.gpt2, c->idx, c->n, need < cfg->n_ctx ? need : cfg->n_ctx, err, errlen);
-        if (!s->cache) return -1;
-        s->cache->ws = ws;
+        s->cache = rc ? NULL : tf_cache_new(&r->model.gpt2, c->idx, c->n, need < cfg->n_ctx ? need : cfg->n_ctx, err, sizeof err);
+        if (!s->cache) rc = -1;
+        else s->cache->ws = d->ws, caches[k - i] = s->cache;
     }
-    // Prefill: the configurations of one record share their common prefixes (sweep.h),
-    // then each stream draws its first token.
-    for (int i = first, j; i < last; i = j) {
-        for (j = i; j < last && st[j].record == st[i].record; j++) caches[j - i] = st[j].cache;
-        const Item *it = &items[st[i].record];
-        if (sweep_prefill(caches, j - i, it->tokens.ids, it->tokens.n_prompt, logits, ws, NULL, err, errlen) != 0)
-            return -1;
-        for (int k = i; k < j; k++) {
-            Stream *s = &st[k];
-            if (it->tokens.n_prompt >= cfg->n_ctx) s->finish = "context";
-            else if (r->max_tokens == 0) s->finish = "length";
-            else stream_append(r, s, next_token(r, s, logits + (size_t)(k - i) * V), it->tokens.n_prompt, cfg->n_ctx);
-        }
+    if (rc == 0) rc = sweep_prefill(caches, j - i, it->tokens.ids, it->tokens.n_prompt, d->logits, d->ws, NULL, err, sizeof err);
+    for (int k = i; k < j; k++) {
+        Stream *s = &d->st[k];
+        if (rc != 0) stream_fail(d, s, err);
+        else if (it->tokens.n_prompt >= cfg->n_ctx) s->finish = "context";
+        else if (r->max_tokens == 0) s->finish = "length";
+        else stream_append(r, s, next_token(r, s, d->logits + (size_t)(k - i) * V), it->tokens.n_prompt, cfg->n_ctx);
+        if (s->finish) stream_release(s);
+        else d->active[d->n_active++] = k;
     }
-    int tokens[STREAMS_PER_GROUP], who[STREAMS_PER_GROUP];
-    for (;;) {
-        int n = 0;
-        for (int i = first; i < last; i++)
-            if (!st[i].finish) {
-                caches[n] = st[i].cache;
-                tokens[n] = st[i].tokens[st[i].n_tokens - 1];
-                who[n++] = i;
-            }
-        if (n == 0) return 0;
-        if (tf_step_batch(caches, n, tokens, logits, ws, err, errlen) != 0) return -1;
-        for (int j = 0; j < n; j++) {
-            Stream *s = &st[who[j]];
-            stream_append(r, s, next_token(r, s, logits + (size_t)j * V), items[s->record].tokens.n_prompt, cfg->n_ctx);
+}
+
+// Fill the free slots with the next streams: a whole record when it fits (a record with
+// more streams than slots: as many as are free once the active set has emptied).
+static void refill(Decoder *d) {
+    while (d->next < d->n_streams) {
+        int i = d->next, j = i, free_slots = STREAMS_PER_GROUP - d->n_active;
+        while (j < d->n_streams && d->st[j].record == d->st[i].record && j - i < STREAMS_PER_GROUP) j++;
+        if (j - i > free_slots) {
+            if (d->n_active > 0) return;
+            j = i + free_slots;
         }
+        if (d->items[d->st[i].record].error[0]) {   // failed while being started: skip
+            for (int k = i; k < j; k++) d->st[k].finish = "error";
+        } else {
+            start_streams(d, i, j);
+        }
+        d->next = j;
+    }
+}
+
+// Generate every stream to completion.
+static void generate_all(Decoder *d) {
+    const Gpt2Config *cfg = &d->r->model.gpt2.cfg;
+    size_t V = (size_t)cfg->vocab_size;
+    TfCache *caches[STREAMS_PER_GROUP];
+    int tokens[STREAMS_PER_GROUP];
+    char err[512];
+    for (refill(d); d->n_active > 0; refill(d)) {
+        for (int a = 0; a < d->n_active; a++) {
+            Stream *s = &d->st[d->active[a]];
+            caches[a] = s->cache;
+            tokens[a] = s->tokens[s->n_tokens - 1];
+        }
+        int rc = tf_step_batch(caches, d->n_active, tokens, d->logits, d->ws, err, sizeof err), kept = 0;
+        for (int a = 0; a < d->n_active; a++) {
+            Stream *s = &d->st[d->active[a]];
+            if (rc != 0) stream_fail(d, s, err);
+            else stream_append(d->r, s, next_token(d->r, s, d->logits + (size_t)a * V), d->items[s->record].tokens.n_prompt, cfg->n_ctx);
+            if (s->finish) stream_release(s);
+            else d->active[kept++] = d->active[a];
+        }
+        d->n_active = kept;
     }
 }
 
@@ -193,15 +246,8 @@ static int run_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
     if (tf_workspace_init(&ws, &r->model.gpt2, ws_rows, threadpool_global(), err, sizeof err) != 0)
         eprintf(EXIT_USAGE, "%s", err);
     float *logits = xmalloc(sizeof(float) * STREAMS_PER_GROUP * (size_t)cfg->vocab_size);
-    for (int g = 0; g < n_streams; g += STREAMS_PER_GROUP) {
-        int end = g + STREAMS_PER_GROUP < n_streams ? g + STREAMS_PER_GROUP : n_streams;
-        if (generate_group(r, items, st, g, end, &ws, logits, err, sizeof err) != 0)
-            for (int k = g; k < end; k++) snprintf(items[st[k].record].error, sizeof items->error, "%s", err);
-        for (int k = g; k < end; k++) {   // caches are large: free them per group
-            tf_cache_free(st[k].cache);
-            st[k].cache = NULL;
-        }
-    }
+    Decoder d = {.r = r, .items = items, .st = st, .n_streams = n_streams, .ws = &ws, .logits = logits};
+    generate_all(&d);
     int failed = 0;
     JsonBuf out = {0};
     for (int i = 0; i < n; i++) {

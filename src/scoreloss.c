@@ -17,7 +17,8 @@ static const char usage_text[] =
     "usage: scoreloss [options] < records.ndjson\n"
     "For each record (\"prompt\", \"answer\", optional \"separator\") and layer configuration,\n"
     "adds layers, label, answer_loss, answer_token_losses, answer_tokens, answer_exact\n"
-    "(and logit_diff when the record has a \"wrong_answer\").\n" EXPERIMENT_USAGE INTERP_USAGE_WITH(INTERP_PATCH_SWEEP_USAGE)
+    "(and logit_diff when the record has a \"wrong_answer\").\n" EXPERIMENT_USAGE EXPERIMENT_PACK_USAGE
+        INTERP_USAGE_WITH(INTERP_PATCH_SWEEP_USAGE)
     "  --summary          read scored records; emit one record per (task, configuration):\n"
     "                     n, mean_loss, stderr, exact_rate, delta_loss (vs intact)\n";
 
@@ -36,12 +37,19 @@ typedef struct {
     ExperimentOptions opt;
     InterpOptions io;
     TfWorkspace ws;
+    SweepPacking pack;
     float *logits;          // (LOGIT_ROWS, V): logits of a chunk of answer rows
 } Scorer;
 
 // Answer rows unembedded per tf_logits call: the (V, C) output matrix is read once per
-// chunk, not once per configuration, which is what keeps short records' sweeps cheap.
-#define LOGIT_ROWS 64
+// chunk of rows (of every configuration and record of a batch), not once per run.
+#define LOGIT_ROWS 128
+// Records read before a batch is scored (packed into passes as memory allows).
+#define BATCH_RECORDS 256
+// The kept answer rows of one group of records at most (about; at least one record).
+#ifndef GROUP_BYTES
+#define GROUP_BYTES ((size_t)64 << 20)
+#endif
 
 typedef struct {            // the result of one configuration
     double loss;
@@ -50,56 +58,63 @@ typedef struct {            // the result of one configuration
     double logit_diff;      // logit(answer's first token) - logit(wrong_answer's); NaN without one
 } Score;
 
-typedef struct {            // what the sweep visitor needs
+// The runs of one record to score: their answer rows lie one after another (run-major)
+// in a buffer of rows scored together with other records' (score_sets).
+typedef struct {
     const RecordTokens *t;
     int wrong_id;           // first token of the wrong answer, or -1
-    int C;
-    float *answer_resid;    // (configs, n_answer, C): final residual of the answer rows
-} ScoreJob;
+    int n_runs;
+    Score *scores;          // (n_runs) filled by score_sets
+} ScoreSet;
 
-// Keep the residual rows that predict the answer tokens; they are unembedded together
-// once the sweep is done.
-static int keep_answer_rows(void *ctx, int k, const float *resid, int T, TfWorkspace *ws) {
-    (void)T, (void)ws;
-    ScoreJob *j = ctx;
-    size_t A = (size_t)j->t->n_answer, C = (size_t)j->C;
-    memcpy(j->answer_resid + (size_t)k * A * C, resid + (size_t)(j->t->n_prompt - 1) * C, sizeof(float) * A * C);
-    return 0;
-}
-
-// Losses and exact match of every configuration from the kept rows.
-static int score_rows(Scorer *s, const ScoreJob *j, int n_configs, Score *scores, char *err, size_t errlen) {
+// Losses, exact match and logit difference of every run of sets[0..n_sets) from the final
+// residual rows that predict their answer tokens: rows (sum of n_runs * n_answer, C), set
+// after set.  The rows are unembedded LOGIT_ROWS at a time.
+static int score_sets(Scorer *s, const float *rows, ScoreSet *sets, int n_sets, char *err, size_t errlen) {
     const Gpt2 *m = &s->model.gpt2;
-    int A = j->t->n_answer, V = m->cfg.vocab_size, total = n_configs * A;
-    const int *answer = j->t->ids + j->t->n_prompt;
+    int V = m->cfg.vocab_size, C = m->cfg.n_embd;
+    size_t total = 0;
+    for (int i = 0; i < n_sets; i++) {
+        int A = sets[i].t->n_answer;
+        total += (size_t)sets[i].n_runs * (size_t)A;
+        for (int k = 0; k < sets[i].n_runs; k++) {
+            sets[i].scores[k] = (Score){.token_losses = xmalloc(sizeof(double) * (size_t)A), .exact = 1, .logit_diff = NAN};
+        }
+    }
     int targets[LOGIT_ROWS];
     double logprobs[LOGIT_ROWS];
-    for (int k = 0; k < n_configs; k++) {
-        scores[k].token_losses = xmalloc(sizeof(double) * (size_t)A);
-        scores[k].exact = 1;
-        scores[k].logit_diff = NAN;
-    }
-    for (int r0 = 0; r0 < total; r0 += LOGIT_ROWS) {
-        int n = total - r0 < LOGIT_ROWS ? total - r0 : LOGIT_ROWS;
-        for (int i = 0; i < n; i++) targets[i] = answer[(r0 + i) % A];
-        if (tf_logits(m, j->answer_resid + (size_t)r0 * (size_t)j->C, n, NULL, n, s->logits, &s->ws, err, errlen) != 0 ||
+    Score *sc[LOGIT_ROWS];
+    int pos[LOGIT_ROWS], wrong[LOGIT_ROWS];
+    int set = 0, run = 0, a = 0;   // the next row's place
+    for (size_t r0 = 0; r0 < total; r0 += LOGIT_ROWS) {
+        int n = total - r0 < LOGIT_ROWS ? (int)(total - r0) : LOGIT_ROWS;
+        for (int i = 0; i < n; i++) {
+            while (run == sets[set].n_runs) set++, run = 0, a = 0;
+            const RecordTokens *t = sets[set].t;
+            targets[i] = t->ids[t->n_prompt + a];
+            sc[i] = &sets[set].scores[run];
+            pos[i] = a;
+            wrong[i] = sets[set].wrong_id;
+            if (++a == t->n_answer) a = 0, run++;
+        }
+        if (tf_logits(m, rows + r0 * (size_t)C, n, NULL, n, s->logits, &s->ws, err, errlen) != 0 ||
             tf_target_logprobs(s->logits, n, V, targets, logprobs, err, errlen) != 0)
             return -1;
         for (int i = 0; i < n; i++) {
-            Score *sc = &scores[(r0 + i) / A];
-            sc->token_losses[(r0 + i) % A] = -logprobs[i];
+            const float *lg = s->logits + (size_t)i * (size_t)V;
+            sc[i]->token_losses[pos[i]] = -logprobs[i];
             // Greedy decoding reproduces the answer iff every answer token is the argmax
             // given the answer tokens before it.
-            if (sample_greedy(s->logits + (size_t)i * (size_t)V, V) != targets[i]) sc->exact = 0;
-            if ((r0 + i) % A == 0 && j->wrong_id >= 0)
-                sc->logit_diff = (double)s->logits[(size_t)i * V + targets[i]] - (double)s->logits[(size_t)i * V + j->wrong_id];
+            if (sample_greedy(lg, V) != targets[i]) sc[i]->exact = 0;
+            if (pos[i] == 0 && wrong[i] >= 0) sc[i]->logit_diff = (double)lg[targets[i]] - (double)lg[wrong[i]];
         }
     }
-    for (int k = 0; k < n_configs; k++) {
-        double sum = 0;
-        for (int a = 0; a < A; a++) sum += scores[k].token_losses[a];
-        scores[k].loss = sum / A;
-    }
+    for (int i = 0; i < n_sets; i++)
+        for (int k = 0; k < sets[i].n_runs; k++) {
+            double sum = 0;
+            for (int j = 0; j < sets[i].t->n_answer; j++) sum += sets[i].scores[k].token_losses[j];
+            sets[i].scores[k].loss = sum / sets[i].t->n_answer;
+        }
     return 0;
 }
 
@@ -132,7 +147,13 @@ static void write_score(JsonBuf *out, const Record *in, const LayerConfig *c, co
 
 // ----------------------------------------------------------------------------- interventions
 
-typedef struct {            // what the intervention visitor needs (one configuration)
+typedef struct {            // a run visited, scored once the record's runs are done
+    InterpVisitInfo info;   // acts: NULL (only valid during the visit)
+    int k;                  // the configuration's index
+    char dump[64];          // its dump key, or ""
+} Pending;
+
+typedef struct {            // what the intervention visitor needs (one record)
     Scorer *s;
     const Record *in;
     const RecordTokens *t;
@@ -140,17 +161,13 @@ typedef struct {            // what the intervention visitor needs (one configur
     const LayerConfig *c;
     int k;                  // the configuration's index
     int n_out;              // output runs of the record (dump keys)
-    Score clean, corrupt;   // patching baselines
-    JsonBuf *lines;
+    const Score *clean, *corrupt;   // patching baselines (when writing)
+    Pending *pend;          // (n_pend) the runs visited, in order
+    float *rows;            // (n_pend, n_answer, C) their answer rows
+    int n_pend, cap;
     char *err;
     size_t errlen;
 } IvJob;
-
-// Score one run from its final residual (T, C): the answer rows as score_rows does.
-static int score_resid(IvJob *j, const float *resid, Score *sc) {
-    ScoreJob one = {j->t, j->ir->wrong_id, j->s->model.gpt2.cfg.n_embd, (float *)resid + (size_t)(j->t->n_prompt - 1) * j->s->model.gpt2.cfg.n_embd};
-    return score_rows(j->s, &one, 1, sc, j->err, j->errlen);
-}
 
 static void write_token_field(JsonBuf *out, const Model *m, const char *key, int id) {
     size_t len;
@@ -163,13 +180,13 @@ static void write_token_field(JsonBuf *out, const Model *m, const char *key, int
 // sweep cell.
 static void write_patch_fields(JsonBuf *out, IvJob *j, const InterpVisitInfo *info, const Score *sc) {
     int ld = j->ir->wrong_id >= 0;
-    jb_key(out, "clean_answer_loss"), jb_double(out, j->clean.loss);
-    jb_key(out, "corrupt_answer_loss"), jb_double(out, j->corrupt.loss);
+    jb_key(out, "clean_answer_loss"), jb_double(out, j->clean->loss);
+    jb_key(out, "corrupt_answer_loss"), jb_double(out, j->corrupt->loss);
     if (ld) {
-        jb_key(out, "clean_logit_diff"), jb_double(out, j->clean.logit_diff);
-        jb_key(out, "corrupt_logit_diff"), jb_double(out, j->corrupt.logit_diff);
+        jb_key(out, "clean_logit_diff"), jb_double(out, j->clean->logit_diff);
+        jb_key(out, "corrupt_logit_diff"), jb_double(out, j->corrupt->logit_diff);
     }
-    double clean = ld ? j->clean.logit_diff : j->clean.loss, corrupt = ld ? j->corrupt.logit_diff : j->corrupt.loss;
+    double clean = ld ? j->clean->logit_diff : j->clean->loss, corrupt = ld ? j->corrupt->logit_diff : j->corrupt->loss;
     double got = ld ? sc->logit_diff : sc->loss, den = clean - corrupt;
     jb_key(out, "patch_metric"), jb_cstr(out, ld ? "logit_diff" : "answer_loss");
     jb_key(out, "patch_effect"), jb_double(out, den != 0 ? (got - corrupt) / den + 0.0 : NAN);   // + 0.0: no -0
@@ -187,148 +204,232 @@ static void write_patch_fields(JsonBuf *out, IvJob *j, const InterpVisitInfo *in
     jb_key(out, "patch_cells"), jb_int(out, interp_patch_cells(&j->s->io, j->ir, cfg, j->c));
 }
 
+// Keep the run's answer rows (and write its activations to the dump now, while they are
+// valid); every run of the record is scored together afterwards.
 static int score_visit(void *ctx, const InterpVisitInfo *info, const float *resid, int T, TfWorkspace *ws) {
     (void)T, (void)ws;
     IvJob *j = ctx;
-    Score sc = {0};
-    if (score_resid(j, resid, &sc) != 0) {
-        free(sc.token_losses);
-        return -1;
+    size_t AC = (size_t)j->t->n_answer * (size_t)j->s->model.gpt2.cfg.n_embd;
+    if (j->n_pend == j->cap) {
+        j->cap = j->cap ? 2 * j->cap : 16;
+        j->pend = xrealloc(j->pend, sizeof *j->pend * (size_t)j->cap);
+        j->rows = xrealloc(j->rows, sizeof(float) * AC * (size_t)j->cap);
     }
-    if (info->role != INTERP_RUN) {
-        Score *keep = info->role == INTERP_CLEAN ? &j->clean : &j->corrupt;
-        free(keep->token_losses);
-        *keep = sc;
-        return 0;
-    }
-    const Gpt2Config *cfg = &j->s->model.gpt2.cfg;
-    LayerConfig c = *j->c;
-    interp_variant_label(&j->s->io, j->c, info->variant, cfg->n_layer, c.label);
-    char key[64], *dump = NULL;
-    int rc = 0;
-    if (j->s->io.npz) {
+    Pending *p = &j->pend[j->n_pend];
+    *p = (Pending){.info = *info, .k = j->k};
+    p->info.acts = NULL;
+    if (info->role == INTERP_RUN && j->s->io.npz) {
         int run = j->k * interp_n_variants(&j->s->io) + info->variant;
-        if (j->n_out > 1) snprintf(key, sizeof key, "rec%ld.run%d", j->s->io.n_records - 1, run);
-        else snprintf(key, sizeof key, "rec%ld", j->s->io.n_records - 1);
-        dump = key;
-        rc = interp_dump(&j->s->io, key, cfg, j->c, info->acts, j->err, j->errlen);
+        if (j->n_out > 1) snprintf(p->dump, sizeof p->dump, "rec%ld.run%d", j->s->io.n_records - 1, run);
+        else snprintf(p->dump, sizeof p->dump, "rec%ld", j->s->io.n_records - 1);
+        if (interp_dump(&j->s->io, p->dump, &j->s->model.gpt2.cfg, j->c, info->acts, j->err, j->errlen) != 0) return -1;
     }
+    memcpy(j->rows + AC * (size_t)j->n_pend, resid + (size_t)(j->t->n_prompt - 1) * (size_t)j->s->model.gpt2.cfg.n_embd,
+           sizeof(float) * AC);
+    j->n_pend++;
+    return 0;
+}
+
+// The output records of the visited runs, in visit order (the patching baselines set the
+// fields of the runs after them).
+static void write_pending(IvJob *j, const ConfigList *configs, const Score *scores, JsonBuf *lines) {
+    const Gpt2Config *cfg = &j->s->model.gpt2.cfg;
     JsonBuf out = {0};
-    write_score(&out, j->in, &c, &sc, &j->s->model, j->t, j->ir->patching ? owned_patch : owned);
-    interp_write_fields(&out, &j->s->io, j->ir, info->variant, dump);
-    if (j->ir->patching) write_patch_fields(&out, j, info, &sc);
-    if (rc == 0) record_end(&out, j->lines);
+    for (int i = 0; i < j->n_pend; i++) {
+        const Pending *p = &j->pend[i];
+        if (p->info.role != INTERP_RUN) {
+            *(p->info.role == INTERP_CLEAN ? &j->clean : &j->corrupt) = &scores[i];
+            continue;
+        }
+        j->c = &configs->cfg[p->k];
+        LayerConfig c = *j->c;
+        interp_variant_label(&j->s->io, j->c, p->info.variant, cfg->n_layer, c.label);
+        write_score(&out, j->in, &c, &scores[i], &j->s->model, j->t, j->ir->patching ? owned_patch : owned);
+        interp_write_fields(&out, &j->s->io, j->ir, p->info.variant, p->dump[0] ? p->dump : NULL);
+        if (j->ir->patching) write_patch_fields(&out, j, &p->info, &scores[i]);
+        record_end(&out, lines);
+    }
     jb_free(&out);
-    free(sc.token_losses);
-    return rc;
 }
 
 // The records of one input record run with interventions, appended to lines at the end
 // (all of them, or none when a run fails).
 static int score_interventions(Scorer *s, const Record *in, const RecordTokens *t, const InterpRecord *ir,
                                const ConfigList *configs, JsonBuf *lines, char *err, size_t errlen) {
-    JsonBuf mine = {0};
-    IvJob j = {.s = s, .in = in, .t = t, .ir = ir, .n_out = configs->n * interp_n_variants(&s->io), .lines = &mine,
-               .err = err, .errlen = errlen};
+    IvJob j = {.s = s, .in = in, .t = t, .ir = ir, .n_out = configs->n * interp_n_variants(&s->io), .err = err,
+               .errlen = errlen};
     int rc = 0;
     for (int k = 0; k < configs->n && rc == 0; k++) {
         j.c = &configs->cfg[k];
         j.k = k;
         rc = interp_record_run(&s->io, ir, &s->model.gpt2, j.c, t->ids, &s->ws, score_visit, &j, err, errlen);
     }
-    if (rc == 0) jb_raw(lines, mine.buf, mine.len);
-    free(j.clean.token_losses);
-    free(j.corrupt.token_losses);
-    jb_free(&mine);
+    Score *scores = xcalloc((size_t)(j.n_pend ? j.n_pend : 1), sizeof(Score));
+    ScoreSet set = {t, ir->wrong_id, j.n_pend, scores};
+    if (rc == 0 && j.n_pend) rc = score_sets(s, j.rows, &set, 1, err, errlen);
+    if (rc == 0) write_pending(&j, configs, scores, lines);
+    for (int i = 0; i < j.n_pend; i++) free(scores[i].token_losses);
+    free(scores);
+    free(j.pend);
+    free(j.rows);
     return rc;
 }
 
-static int score_record(Scorer *s, const Record *in, JsonBuf *lines) {
-    char err[512];
+// ----------------------------------------------------------------------------- records
+
+typedef struct {            // one record of a batch
+    const Record *in;
     RecordTokens t;
     ConfigList configs;
     InterpRecord ir;
+    int plain;              // to be scored by the packed sweep (else done: lines written)
+    int grouped;            // taken into a group of the packed sweep
+    Score *scores;          // (configs.n) plain: its results
+    JsonBuf lines;          // its output lines
+} Item;
+
+// Read a record's configurations, tokens and interventions; a record with interventions
+// is scored at once, an error written at once.  0, or 1 when it failed.
+static int item_prepare(Scorer *s, Item *it) {
+    char err[512];
     const Gpt2Config *cfg = &s->model.gpt2.cfg;
     s->io.n_records++;
-    if (experiment_configs(&s->cmdline, in, cfg->n_layer, &configs, err, sizeof err) != 0) {
-        record_error(lines, in, err);
+    if (experiment_configs(&s->cmdline, it->in, cfg->n_layer, &it->configs, err, sizeof err) != 0 ||
+        experiment_tokens(&s->model, it->in, s->opt.bos, 1, &it->t, err, sizeof err) != 0 ||
+        interp_record_read(&it->ir, &s->io, &s->model, it->in, s->opt.bos, &it->t, err, sizeof err) != 0) {
+        record_error(&it->lines, it->in, err);
         return 1;
     }
-    if (experiment_tokens(&s->model, in, s->opt.bos, 1, &t, err, sizeof err) != 0) {
-        configs_free(&configs);
-        record_error(lines, in, err);
+    if (interp_active(&s->io) || it->ir.n_abl || it->ir.patching) {
+        if (score_interventions(s, it->in, &it->t, &it->ir, &it->configs, &it->lines, err, sizeof err) == 0) return 0;
+        record_error(&it->lines, it->in, err);
         return 1;
     }
-    if (interp_record_read(&ir, &s->io, &s->model, in, s->opt.bos, &t, err, sizeof err) != 0) {
-        configs_free(&configs);
-        record_tokens_free(&t);
-        record_error(lines, in, err);
-        return 1;
+    it->plain = 1;
+    return 0;
+}
+
+typedef struct {            // the packed sweep's visitor: keeps every answer row
+    Item **items;           // (n) the group
+    const size_t *offset;   // (n) the first answer row of each item in rows
+    float *rows;
+    int C;
+} GroupJob;
+
+static int keep_group_rows(void *ctx, int k, int seq, const float *resid, int T, TfWorkspace *ws) {
+    (void)T, (void)ws;
+    GroupJob *g = ctx;
+    const RecordTokens *t = &g->items[seq]->t;
+    size_t A = (size_t)t->n_answer, C = (size_t)g->C;
+    memcpy(g->rows + (g->offset[seq] + (size_t)k * A) * C, resid + (size_t)(t->n_prompt - 1) * C, sizeof(float) * A * C);
+    return 0;
+}
+
+// Score the plain records items[0..n), which run the same configurations, packed into big
+// forward passes; each record's lines go to its own buffer.  The number that failed.
+static int score_group(Scorer *s, Item **items, int n) {
+    const Gpt2 *m = &s->model.gpt2;
+    const int **tokens = xmalloc(sizeof *tokens * (size_t)n);
+    int *lens = xmalloc(sizeof(int) * (size_t)n);
+    size_t *offset = xmalloc(sizeof(size_t) * (size_t)n), rows = 0;
+    ScoreSet *sets = xmalloc(sizeof *sets * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        Item *it = items[i];
+        tokens[i] = it->t.ids;
+        lens[i] = it->t.n_prompt + it->t.n_answer;
+        offset[i] = rows;
+        rows += (size_t)it->configs.n * (size_t)it->t.n_answer;
+        it->scores = xcalloc((size_t)it->configs.n, sizeof(Score));
+        sets[i] = (ScoreSet){&it->t, it->ir.wrong_id, it->configs.n, it->scores};
     }
-    if (interp_active(&s->io) || ir.n_abl || ir.patching) {
-        int rc = score_interventions(s, in, &t, &ir, &configs, lines, err, sizeof err);
-        if (rc) record_error(lines, in, err);
-        interp_record_free(&ir);
-        configs_free(&configs);
-        record_tokens_free(&t);
-        return rc != 0;
-    }
-    Score *scores = xcalloc((size_t)configs.n, sizeof(Score));
-    ScoreJob job = {&t, ir.wrong_id, cfg->n_embd, xmalloc(sizeof(float) * (size_t)configs.n * (size_t)t.n_answer * (size_t)cfg->n_embd)};
-    int rc = sweep_run(&s->model.gpt2, &configs, t.ids, t.n_prompt + t.n_answer, &s->ws, keep_answer_rows, &job, NULL,
-                       err, sizeof err);
-    if (rc == 0) rc = score_rows(s, &job, configs.n, scores, err, sizeof err);
-    free(job.answer_resid);
-    JsonBuf out = {0};
-    if (rc == 0)
-        for (int k = 0; k < configs.n; k++) {
-            write_score(&out, in, &configs.cfg[k], &scores[k], &s->model, &t, owned);
-            record_end(&out, lines);
+    GroupJob g = {items, offset, xmalloc(sizeof(float) * (rows ? rows : 1) * (size_t)m->cfg.n_embd), m->cfg.n_embd};
+    char err[512];
+    int rc = sweep_run_seqs(m, &items[0]->configs, tokens, lens, n, &s->pack, &s->ws, keep_group_rows, &g, NULL, err,
+                            sizeof err);
+    if (rc == 0) rc = score_sets(s, g.rows, sets, n, err, sizeof err);
+    for (int i = 0; i < n; i++) {
+        Item *it = items[i];
+        if (rc != 0) {
+            record_error(&it->lines, it->in, err);
+            continue;
         }
-    else
-        record_error(lines, in, err);
-    for (int k = 0; k < configs.n; k++) free(scores[k].token_losses);
-    free(scores);
-    jb_free(&out);
-    interp_record_free(&ir);
-    configs_free(&configs);
-    record_tokens_free(&t);
-    return rc != 0;
+        JsonBuf out = {0};
+        for (int k = 0; k < it->configs.n; k++) {
+            write_score(&out, it->in, &it->configs.cfg[k], &it->scores[k], &s->model, &it->t, owned);
+            record_end(&out, &it->lines);
+        }
+        jb_free(&out);
+    }
+    free(g.rows);
+    free(sets);
+    free(offset);
+    free(lens);
+    free(tokens);
+    return rc != 0 ? n : 0;
 }
 
 static int score_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
+    Scorer *s = ctx;
+    Item *items = xcalloc((size_t)n, sizeof *items);
+    Item **group = xmalloc(sizeof *group * (size_t)n);
     int failed = 0;
-    for (int i = 0; i < n; i++) failed += score_record(ctx, recs[i], lines);
+    for (int i = 0; i < n; i++) {
+        items[i].in = recs[i];
+        failed += item_prepare(s, &items[i]);
+    }
+    // Plain records with the same configurations (all of them with --sweep/--layers) are
+    // scored together.
+    for (int i = 0; i < n; i++) {
+        if (!items[i].plain || items[i].grouped) continue;
+        int g = 0;
+        size_t bytes = 0, per_row = sizeof(float) * (size_t)s->model.gpt2.cfg.n_embd;
+        for (int j = i; j < n && (g == 0 || bytes < GROUP_BYTES); j++)
+            if (items[j].plain && !items[j].grouped && configs_same_blocks(&items[i].configs, &items[j].configs)) {
+                items[j].grouped = 1;
+                group[g++] = &items[j];
+                bytes += (size_t)items[j].configs.n * (size_t)items[j].t.n_answer * per_row;
+            }
+        failed += score_group(s, group, g);
+    }
+    for (int i = 0; i < n; i++) {
+        Item *it = &items[i];
+        jb_raw(lines, it->lines.buf, it->lines.len);
+        jb_free(&it->lines);
+        for (int k = 0; it->scores && k < it->configs.n; k++) free(it->scores[k].token_losses);
+        free(it->scores);
+        interp_record_free(&it->ir);
+        configs_free(&it->configs);
+        record_tokens_free(&it->t);
+    }
+    free(group);
+    free(items);
     return failed;
 }
 
 static int run_scoring(const ExperimentOptions *opt, const InterpOptions *io) {
     Scorer s = {.opt = *opt, .io = *io};
     char err[2048];
-    if (model_open(&s.model, opt->model, NULL, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
-    const Gpt2Config *cfg = &s.model.gpt2.cfg;
-    if (experiment_plan(opt, cfg->n_layer, &s.cmdline, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
-    if (tf_workspace_init(&s.ws, &s.model.gpt2, cfg->n_ctx, threadpool_global(), err, sizeof err) != 0)
-        eprintf(EXIT_USAGE, "%s", err);
+    experiment_open(opt, &s.model, &s.cmdline, &s.ws);
+    s.pack = (SweepPacking){opt->mem_budget, opt->pack};
+    s.io.pack = opt->pack;
     if (interp_setup(&s.io, &s.model, opt->bos, 0, &s.ws, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
-    s.logits = xmalloc(sizeof(float) * LOGIT_ROWS * (size_t)cfg->vocab_size);
-    int status = tool_run(stdin, stdout, 1, score_batch, &s);
+    s.logits = xmalloc(sizeof(float) * LOGIT_ROWS * (size_t)s.model.gpt2.cfg.vocab_size);
+    int status = tool_run(stdin, stdout, opt->pack == 1 ? 1 : BATCH_RECORDS, score_batch, &s);
     if (interp_finish(&s.io, err, sizeof err) != 0) {
         weprintf("%s", err);
         status = EXIT_USAGE;
     }
     interp_options_free(&s.io);
     free(s.logits);
-    tf_workspace_free(&s.ws);
-    configs_free(&s.cmdline);
-    model_close(&s.model);
+    experiment_close(&s.model, &s.cmdline, &s.ws);
     return status;
 }
 
 int main(int argc, char **argv) {
     util_set_progname(argv[0]);
     enum { SUMMARY = OPT_TOOL_FIRST };
-    static const struct option longopts[] = {EXPERIMENT_LONGOPTS, INTERP_LONGOPTS, INTERP_PATCH_SWEEP_LONGOPTS,
+    static const struct option longopts[] = {EXPERIMENT_LONGOPTS, EXPERIMENT_PACK_LONGOPTS, INTERP_LONGOPTS,
+                                             INTERP_PATCH_SWEEP_LONGOPTS,
                                              {"summary", no_argument, 0, SUMMARY},
                                              {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     ExperimentOptions opt;

@@ -17,7 +17,7 @@ static const char usage_text[] =
     "usage: topk [options] < records.ndjson\n"
     "For each record (\"prompt\", optional \"answer\") and layer configuration, adds layers,\n"
     "label, position, token, topk, rose, fell, kl_from_intact (and answer_rank, answer_prob,\n"
-    "answer_logprob when the record has an answer).\n" EXPERIMENT_USAGE INTERP_USAGE INTERP_LENS_USAGE
+    "answer_logprob when the record has an answer).\n" EXPERIMENT_USAGE EXPERIMENT_PACK_USAGE INTERP_USAGE INTERP_LENS_USAGE
     "  -k N               tokens in topk, rose and fell (default 10)\n"
     "  --positions P      last (default), all, or a list such as 0,3,-1 (negative: from the end)\n"
     "  --candidates N     rose/fell rank the union of both distributions' top N (default 100)\n";
@@ -35,6 +35,13 @@ typedef struct {
     int k, candidates;
     const char *positions;  // "last", "all" or a list
 } TopK;
+
+// Records read before a batch is run (packed into passes as memory allows).
+#define BATCH_RECORDS 256
+// The kept rows of one group of records at most (about; at least one record).
+#ifndef GROUP_BYTES
+#define GROUP_BYTES ((size_t)64 << 20)
+#endif
 
 typedef struct {
     TopK *t;
@@ -292,68 +299,139 @@ static int topk_interventions(TopK *t, const Record *in, const RecordTokens *tk,
     return rc;
 }
 
-static int topk_record(TopK *t, const Record *in, JsonBuf *lines) {
+typedef struct {            // one record of a batch
+    const Record *in;
+    ConfigList cfgs;        // its configurations (+ the intact reference when hidden >= 0)
+    RecordTokens tk;
+    InterpRecord ir;
+    int *rows, n_rows;      // the positions read
+    int intact, hidden;     // the reference configuration; the one not written (-1: none)
+    int plain;              // to be run by the packed sweep (else done: lines written)
+    int grouped;
+    float *kept;            // (cfgs.n, n_rows, C) plain: the rows read
+    JsonBuf lines;          // its output lines
+} Item;
+
+// Read a record; one with interventions is run at once, an error written at once.  0, or
+// 1 when it failed.
+static int item_prepare(TopK *t, Item *it) {
     char err[512];
     const Gpt2Config *cfg = &t->model.gpt2.cfg;
-    ConfigList cfgs;
-    RecordTokens tk = {0};
-    InterpRecord ir = {0};
-    int *rows = NULL, n_rows = 0, rc = -1;
-    float *logprobs = NULL;
     t->io.n_records++;
-    if (experiment_configs(&t->cmdline, in, cfg->n_layer, &cfgs, err, sizeof err) != 0) {
-        record_error(lines, in, err);
-        return 1;
-    }
-    int with_answer = record_has(in, "answer");
-    if (experiment_tokens(&t->model, in, t->opt.bos, with_answer, &tk, err, sizeof err) != 0) goto done;
-    if (parse_positions(t->positions, tk.n_prompt, &rows, &n_rows, err, sizeof err) != 0) goto done;
-    RecordTokens prompt_only = tk;   // only the prompt is run
+    if (experiment_configs(&t->cmdline, it->in, cfg->n_layer, &it->cfgs, err, sizeof err) != 0) goto bad;
+    int with_answer = record_has(it->in, "answer");
+    if (experiment_tokens(&t->model, it->in, t->opt.bos, with_answer, &it->tk, err, sizeof err) != 0) goto bad;
+    if (parse_positions(t->positions, it->tk.n_prompt, &it->rows, &it->n_rows, err, sizeof err) != 0) goto bad;
+    RecordTokens prompt_only = it->tk;   // only the prompt is run
     prompt_only.n_answer = 0;
-    if (interp_record_read(&ir, &t->io, &t->model, in, t->opt.bos, &prompt_only, err, sizeof err) != 0) goto done;
-    if (interp_active(&t->io) || ir.n_abl || ir.patching) {
-        rc = topk_interventions(t, in, &tk, &ir, &cfgs, rows, n_rows, lines, err, sizeof err);
-        goto done;
+    if (interp_record_read(&it->ir, &t->io, &t->model, it->in, t->opt.bos, &prompt_only, err, sizeof err) != 0) goto bad;
+    if (interp_active(&t->io) || it->ir.n_abl || it->ir.patching) {
+        if (topk_interventions(t, it->in, &it->tk, &it->ir, &it->cfgs, it->rows, it->n_rows, &it->lines, err, sizeof err) != 0)
+            goto bad;
+        return 0;
     }
-    int intact = configs_find_intact(&cfgs, cfg->n_layer), hidden = -1;
-    if (intact < 0) {   // the reference for rose/fell/kl, not itself reported
-        configs_add_intact(&cfgs, cfg->n_layer);
-        intact = hidden = cfgs.n - 1;
+    it->intact = configs_find_intact(&it->cfgs, cfg->n_layer), it->hidden = -1;
+    if (it->intact < 0) {   // the reference for rose/fell/kl, not itself reported
+        configs_add_intact(&it->cfgs, cfg->n_layer);
+        it->intact = it->hidden = it->cfgs.n - 1;
     }
     size_t floats;
-    if (mul_size((size_t)cfgs.n * (size_t)n_rows, (size_t)cfg->vocab_size, &floats) != 0 || floats > ((size_t)1 << 27)) {
-        fail(err, sizeof err, "%d configurations x %d positions is too much at once (use fewer --positions)", cfgs.n, n_rows);
-        goto done;
+    if (mul_size((size_t)it->cfgs.n * (size_t)it->n_rows, (size_t)cfg->vocab_size, &floats) != 0 || floats > ((size_t)1 << 27)) {
+        fail(err, sizeof err, "%d configurations x %d positions is too much at once (use fewer --positions)", it->cfgs.n,
+             it->n_rows);
+        goto bad;
     }
-    logprobs = xmalloc(sizeof(float) * floats);
-    Job job = {t, rows, n_rows, xmalloc(sizeof(float) * (size_t)cfgs.n * (size_t)n_rows * (size_t)cfg->n_embd)};
-    // Only the prompt is run: the answer (if any) is read at the last prompt position.
-    int swept = sweep_run(&t->model.gpt2, &cfgs, tk.ids, tk.n_prompt, &t->ws, keep_rows, &job, NULL, err, sizeof err);
-    if (swept == 0) swept = unembed_kept(t, job.kept, cfgs.n * n_rows, logprobs, err, sizeof err);
-    free(job.kept);
-    if (swept != 0) goto done;
-    write_results(t, in, &cfgs, intact, hidden, &tk, rows, n_rows, logprobs, lines);
-    rc = 0;
-done:
-    if (rc) record_error(lines, in, err);
-    free(logprobs);
-    free(rows);
-    interp_record_free(&ir);
-    record_tokens_free(&tk);
-    configs_free(&cfgs);
-    return rc != 0;
+    it->plain = 1;
+    return 0;
+bad:
+    record_error(&it->lines, it->in, err);
+    return 1;
+}
+
+static int keep_item_rows(void *ctx, int k, int seq, const float *resid, int T, TfWorkspace *ws) {
+    (void)T;
+    Item *it = ((Item **)ctx)[seq];
+    size_t C = (size_t)ws->C;
+    for (int r = 0; r < it->n_rows; r++)
+        memcpy(it->kept + ((size_t)k * (size_t)it->n_rows + (size_t)r) * C, resid + (size_t)it->rows[r] * C, sizeof(float) * C);
+    return 0;
+}
+
+// Run the plain records items[0..n), which share their configurations, packed into big
+// forward passes (only the prompts), then read out each.  The number that failed.
+static int topk_group(TopK *t, Item **items, int n) {
+    const Gpt2 *m = &t->model.gpt2;
+    const int **tokens = xmalloc(sizeof *tokens * (size_t)n);
+    int *lens = xmalloc(sizeof(int) * (size_t)n), failed = 0;
+    for (int i = 0; i < n; i++) {
+        tokens[i] = items[i]->tk.ids;
+        lens[i] = items[i]->tk.n_prompt;
+        items[i]->kept = xmalloc(sizeof(float) * (size_t)items[i]->cfgs.n * (size_t)items[i]->n_rows * (size_t)m->cfg.n_embd);
+    }
+    char err[512];
+    SweepPacking pack = {t->opt.mem_budget, t->opt.pack};
+    int rc = sweep_run_seqs(m, &items[0]->cfgs, tokens, lens, n, &pack, &t->ws, keep_item_rows, items, NULL, err, sizeof err);
+    for (int i = 0; i < n; i++) {
+        Item *it = items[i];
+        float *logprobs = NULL;
+        int ok = rc == 0;
+        if (ok) {
+            logprobs = xmalloc(sizeof(float) * (size_t)it->cfgs.n * (size_t)it->n_rows * (size_t)m->cfg.vocab_size);
+            ok = unembed_kept(t, it->kept, it->cfgs.n * it->n_rows, logprobs, err, sizeof err) == 0;
+            if (ok) write_results(t, it->in, &it->cfgs, it->intact, it->hidden, &it->tk, it->rows, it->n_rows, logprobs, &it->lines);
+        }
+        if (!ok) {
+            record_error(&it->lines, it->in, err);
+            failed++;
+        }
+        free(logprobs);
+        free(it->kept);
+        it->kept = NULL;
+    }
+    free(lens);
+    free(tokens);
+    return failed;
 }
 
 static int topk_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
+    TopK *t = ctx;
+    Item *items = xcalloc((size_t)n, sizeof *items);
+    Item **group = xmalloc(sizeof *group * (size_t)n);
     int failed = 0;
-    for (int i = 0; i < n; i++) failed += topk_record(ctx, recs[i], lines);
+    for (int i = 0; i < n; i++) {
+        items[i].in = recs[i];
+        failed += item_prepare(t, &items[i]);
+    }
+    for (int i = 0; i < n; i++) {   // records with the same configurations run together
+        if (!items[i].plain || items[i].grouped) continue;
+        int g = 0;
+        size_t bytes = 0, per_row = sizeof(float) * (size_t)t->model.gpt2.cfg.n_embd;
+        for (int j = i; j < n && (g == 0 || bytes < GROUP_BYTES); j++)
+            if (items[j].plain && !items[j].grouped && configs_same_blocks(&items[i].cfgs, &items[j].cfgs)) {
+                items[j].grouped = 1;
+                group[g++] = &items[j];
+                bytes += (size_t)items[j].cfgs.n * (size_t)items[j].n_rows * per_row;
+            }
+        failed += topk_group(t, group, g);
+    }
+    for (int i = 0; i < n; i++) {
+        Item *it = &items[i];
+        jb_raw(lines, it->lines.buf, it->lines.len);
+        jb_free(&it->lines);
+        free(it->rows);
+        interp_record_free(&it->ir);
+        record_tokens_free(&it->tk);
+        configs_free(&it->cfgs);
+    }
+    free(group);
+    free(items);
     return failed;
 }
 
 int main(int argc, char **argv) {
     util_set_progname(argv[0]);
     enum { POSITIONS = OPT_TOOL_FIRST, CANDIDATES };
-    static const struct option longopts[] = {EXPERIMENT_LONGOPTS, INTERP_LONGOPTS, INTERP_LENS_LONGOPTS,
+    static const struct option longopts[] = {EXPERIMENT_LONGOPTS, EXPERIMENT_PACK_LONGOPTS, INTERP_LONGOPTS, INTERP_LENS_LONGOPTS,
                                              {"positions", required_argument, 0, POSITIONS},
                                              {"candidates", required_argument, 0, CANDIDATES},
                                              {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
@@ -373,20 +451,15 @@ int main(int argc, char **argv) {
     }
     if (optind < argc) eprintf(EXIT_USAGE, "unexpected argument \"%s\" (records come on stdin)", argv[optind]);
     char err[2048];
-    if (model_open(&t.model, t.opt.model, NULL, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
-    const Gpt2Config *cfg = &t.model.gpt2.cfg;
-    if (experiment_plan(&t.opt, cfg->n_layer, &t.cmdline, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
-    if (tf_workspace_init(&t.ws, &t.model.gpt2, cfg->n_ctx, threadpool_global(), err, sizeof err) != 0)
-        eprintf(EXIT_USAGE, "%s", err);
+    experiment_open(&t.opt, &t.model, &t.cmdline, &t.ws);
     if (interp_setup(&t.io, &t.model, t.opt.bos, 1, &t.ws, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
-    int status = tool_run(stdin, stdout, 1, topk_batch, &t);
+    t.io.pack = t.opt.pack;
+    int status = tool_run(stdin, stdout, t.opt.pack == 1 ? 1 : BATCH_RECORDS, topk_batch, &t);
     if (interp_finish(&t.io, err, sizeof err) != 0) {
         weprintf("%s", err);
         status = EXIT_USAGE;
     }
     interp_options_free(&t.io);
-    tf_workspace_free(&t.ws);
-    configs_free(&t.cmdline);
-    model_close(&t.model);
+    experiment_close(&t.model, &t.cmdline, &t.ws);
     return status;
 }

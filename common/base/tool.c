@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <math.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -90,6 +91,17 @@ static int write_lines(JsonBuf *lines, FILE *out, int out_tty) {
     return lines_write(lines, out);
 }
 
+// Can more input be read without waiting (buffered, or ready on the descriptor, or at its
+// end)?  A batch is processed as soon as the input pauses, so that a record fed by an
+// interactive loop is answered at once rather than after `batch` more records.
+static int input_pending(FILE *in) {
+#ifdef __GLIBC__
+    if (in->_IO_read_ptr < in->_IO_read_end) return 1;
+#endif
+    struct pollfd p = {.fd = fileno(in), .events = POLLIN};
+    return poll(&p, 1, 0) != 0;
+}
+
 int tool_run(FILE *in, FILE *out, int batch, BatchFn fn, void *ctx) {
     if (batch < 1) batch = 1;
     progress_begin(&progress, in);
@@ -123,7 +135,7 @@ int tool_run(FILE *in, FILE *out, int batch, BatchFn fn, void *ctx) {
                 continue;
             }
             b.n++;
-            if (b.n == b.cap) {
+            if (b.n == b.cap || !input_pending(in)) {
                 failed += run_batch(&b, fn, ctx, &lines);
                 if (write_lines(&lines, out, out_tty) != 0) { io_error = 1; break; }
             }

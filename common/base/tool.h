@@ -17,7 +17,8 @@ enum { EXIT_USAGE = 2, EXIT_BAD_INPUT = 5 };
 // record with record_error).
 typedef int (*BatchFn)(void *ctx, Record *const *recs, int n, JsonBuf *lines);
 
-// Read NDJSON from `in`, parse up to `batch` records at a time and hand them to fn;
+// Read NDJSON from `in`, parse up to `batch` records at a time (fewer when the input
+// pauses: a batch never waits for more input than is available) and hand them to fn;
 // blank lines are skipped; bytes that are not well-formed UTF-8 become U+FFFD before
 // parsing (as jq reads input), so that every line written is valid UTF-8; a record that already carries an "error" (it failed in an
 // earlier tool) passes through untouched and unprocessed; a line that is not a JSON object comes out as an error record

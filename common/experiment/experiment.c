@@ -1,10 +1,12 @@
 // experiment: shared options, configurations and tokens; see experiment.h.
 #include "experiment/experiment.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/tool.h"
+#include "experiment/sweep.h"
 #include "base/util.h"
 
 void experiment_defaults(ExperimentOptions *o) {
@@ -24,14 +26,54 @@ int experiment_option(ExperimentOptions *o, int opt, const char *arg) {
         if (o->n_sweeps == EXPERIMENT_MAX_SPECS) eprintf(EXIT_USAGE, "too many --sweep");
         o->sweeps[o->n_sweeps++] = arg;
         return 1;
+    case OPT_PACK: o->pack = (int)arg_integer(arg, 1, 1000000, "--pack"); return 1;
+    case OPT_MEM_BUDGET: o->mem_budget = arg_mem_size(arg, "--mem-budget"); return 1;
     default: return 0;
     }
+}
+
+size_t arg_mem_size(const char *s, const char *flag) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    int shift = 0;
+    if (*end == 'K' || *end == 'k') shift = 10, end++;
+    else if (*end == 'M' || *end == 'm') shift = 20, end++;
+    else if (*end == 'G' || *end == 'g') shift = 30, end++;
+    if (errno || end == s || *end || s[0] == '-' || v > (1ULL << 40) >> shift || (v << shift) < (1ULL << 20) ||
+        (v << shift) > (1ULL << 40))
+        eprintf(EXIT_USAGE, "%s needs a size in 1M..1T such as 512M or 2G, not '%s'", flag, s);
+    return (size_t)(v << shift);
 }
 
 int configs_find_intact(const ConfigList *list, int n_layer) {
     for (int k = 0; k < list->n; k++)
         if (layers_is_intact(list->cfg[k].idx, list->cfg[k].n, n_layer)) return k;
     return -1;
+}
+
+int experiment_workspace(const ExperimentOptions *o, const Gpt2 *m, const ConfigList *cmdline, TfWorkspace *ws,
+                         char *err, size_t errlen) {
+    int depth = cmdline->n ? 0 : m->cfg.n_layer, rows = m->cfg.n_ctx;
+    for (int k = 0; k < cmdline->n; k++)
+        if (cmdline->cfg[k].n > depth) depth = cmdline->cfg[k].n;
+    int packed = sweep_pack_rows(&m->cfg, depth, o->mem_budget ? o->mem_budget : SWEEP_DEFAULT_BUDGET);
+    if (o->pack != 1 && packed > rows) rows = packed;
+    return tf_workspace_init(ws, m, rows, threadpool_global(), err, errlen);
+}
+
+void experiment_open(const ExperimentOptions *o, Model *model, ConfigList *cmdline, TfWorkspace *ws) {
+    char err[2048];
+    if (model_open(model, o->model, NULL, err, sizeof err) != 0 ||
+        experiment_plan(o, model->gpt2.cfg.n_layer, cmdline, err, sizeof err) != 0 ||
+        experiment_workspace(o, &model->gpt2, cmdline, ws, err, sizeof err) != 0)
+        eprintf(EXIT_USAGE, "%s", err);
+}
+
+void experiment_close(Model *model, ConfigList *cmdline, TfWorkspace *ws) {
+    tf_workspace_free(ws);
+    configs_free(cmdline);
+    model_close(model);
 }
 
 static void add_unless_second_intact(ConfigList *out, const LayerConfig *c, int n_layer) {

@@ -6,6 +6,7 @@
 #include <getopt.h>
 
 #include "experiment/layers.h"
+#include "model/transformer.h"
 #include "model/model.h"
 #include "base/ndjson.h"
 
@@ -18,9 +19,12 @@ typedef struct {
     int n_specs;
     const char *sweeps[EXPERIMENT_MAX_SPECS];  // --sweep NAME, in order
     int n_sweeps;
+    // packing (scoreloss, topk): EXPERIMENT_PACK_LONGOPTS
+    int pack;                // --pack N: records per forward pass at most (0: as many as fit)
+    size_t mem_budget;       // --mem-budget SIZE: bytes for one pass's activations (0: default)
 } ExperimentOptions;
 
-enum { OPT_MODEL = 1000, OPT_NO_BOS, OPT_LAYERS, OPT_SWEEP, OPT_TOOL_FIRST };
+enum { OPT_MODEL = 1000, OPT_NO_BOS, OPT_LAYERS, OPT_SWEEP, OPT_PACK, OPT_MEM_BUDGET, OPT_TOOL_FIRST };
 
 // getopt_long entries of the shared options (put inside a struct option array).
 #define EXPERIMENT_LONGOPTS                                                     \
@@ -35,10 +39,24 @@ enum { OPT_MODEL = 1000, OPT_NO_BOS, OPT_LAYERS, OPT_SWEEP, OPT_TOOL_FIRST };
     "  --no-bos           do not prepend <|endoftext|>\n"                                      \
     "Without --layers/--sweep, a record's own \"layers\" is used, else the intact model.\n"
 
+// The packing options of the tools that pack records into big forward passes.
+#define EXPERIMENT_PACK_LONGOPTS \
+    {"pack", required_argument, 0, OPT_PACK}, {"mem-budget", required_argument, 0, OPT_MEM_BUDGET}
+
+#define EXPERIMENT_PACK_USAGE                                                                     \
+    "  --mem-budget SIZE  most memory one packed forward pass's activations take, e.g. 64M\n"    \
+    "                     (default 256M; bytes, or K/M/G suffixes; passes are <= 512 rows)\n"  \
+    "  --pack N           at most N records per forward pass (default: as many as fit; 1:\n"     \
+    "                     one record at a time; the output is the same bits either way)\n"
+
 void experiment_defaults(ExperimentOptions *o);
 // Handle one shared option (opt from getopt_long): 1 when it was one, 0 otherwise.
 // Exits with status 2 when too many --layers/--sweep are given.
 int experiment_option(ExperimentOptions *o, int opt, const char *arg);
+
+// A memory size: a whole number of bytes with an optional K, M or G suffix (powers of 1024),
+// 1M..1T; exits 2 with a message otherwise.
+size_t arg_mem_size(const char *s, const char *flag);
 
 // Expand the command line's --sweep and --layers (in that order; only the first intact
 // configuration is kept) for an n_layer model into *out (empty when none were given).
@@ -50,6 +68,19 @@ int experiment_plan(const ExperimentOptions *o, int n_layer, ConfigList *out, ch
 // compact form), else the intact model.  -1 with a message for bad "layers".
 int experiment_configs(const ConfigList *cmdline, const Record *r, int n_layer, ConfigList *out,
                        char *err, size_t errlen);
+
+// The workspace of a tool that packs records (scoreloss, topk) on the global pool: rows
+// for the longest sequence (n_ctx) or for what one pass packs within o->mem_budget
+// (sweep_pack_rows for the deepest configuration of cmdline, n_layer without one),
+// whichever is more; n_ctx with --pack 1.  0, or -1 with a message.
+int experiment_workspace(const ExperimentOptions *o, const Gpt2 *m, const ConfigList *cmdline, TfWorkspace *ws,
+                         char *err, size_t errlen);
+
+// Open what a tool that runs configurations over records needs, or exit 2 with the
+// message: the model (o->model), the command line's configurations (experiment_plan) and
+// the packing workspace (experiment_workspace).  experiment_close frees all three.
+void experiment_open(const ExperimentOptions *o, Model *model, ConfigList *cmdline, TfWorkspace *ws);
+void experiment_close(Model *model, ConfigList *cmdline, TfWorkspace *ws);
 
 // Index of the intact configuration in list, or -1.
 int configs_find_intact(const ConfigList *list, int n_layer);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/tool.h"
+#include "experiment/sweep.h"
 #include "base/util.h"
 
 // ----------------------------------------------------------------------------- sites
@@ -157,14 +158,19 @@ float *act_cache_at(const ActCache *c, int point, int slot) {
 
 // ----------------------------------------------------------------------------- hooks
 
+// The hooks of one run, or of several runs PACKED one after another in the rows (seg_T rows
+// each; the runs differ only by their sweep ablation or patch cell).
 typedef struct {
-    const InterpAblation *abl[2];   // the record's, the sweep variant's
-    int n_abl[2];
+    const InterpAblation *abl;      // (n_abl) the record's, applied to every run
+    int n_abl;
+    const InterpAblation *const *seg_abl;   // NULL, or (runs) each run's sweep ablation
     const InterpMeans *means;
-    const InterpSite *patch[2];     // the record's, the sweep cell's
-    int n_patch[2];
+    const InterpSite *patch;        // (n_patch) the record's
+    int n_patch;
+    const InterpSite *const *seg_patch;     // NULL, or (runs) each run's sweep cell
     const ActCache *source;         // the clean run's activations (patching)
-    ActCache *capture;              // activations to keep, or NULL
+    ActCache *capture;              // activations to keep, or NULL (one run only)
+    int seg_T;                      // rows per run (0: one run of all the rows)
     int slot, n_head;
 } HookState;
 
@@ -199,28 +205,37 @@ static void apply_patch(const InterpSite *s, const float *src, float *act, int T
         memcpy(act + (size_t)t * C + c0, src + (size_t)t * C + c0, sizeof(float) * (size_t)(c1 - c0));
 }
 
+static void hook_one_run(const HookState *h, int g, TfHookPoint point, int layer, float *act, int T, int C) {
+    const float *src = act_cache_at(h->source, point, h->slot);
+    for (int i = 0; i < h->n_abl; i++) {
+        const InterpAblation *a = &h->abl[i];
+        if (a->site.layer == layer && a->site.point == (int)point) apply_ablation(a, h->means, act, T, C, h->n_head);
+    }
+    const InterpAblation *a = h->seg_abl ? h->seg_abl[g] : NULL;
+    if (a && a->site.layer == layer && a->site.point == (int)point) apply_ablation(a, h->means, act, T, C, h->n_head);
+    for (int i = 0; i < h->n_patch; i++) {
+        const InterpSite *p = &h->patch[i];
+        if (p->layer == layer && p->point == (int)point && src) apply_patch(p, src, act, T, C, h->n_head);
+    }
+    const InterpSite *p = h->seg_patch ? h->seg_patch[g] : NULL;
+    if (p && p->layer == layer && p->point == (int)point && src) apply_patch(p, src, act, T, C, h->n_head);
+}
+
 static void interp_hook(void *ctx, TfHookPoint point, int layer, float *act, int T, int C) {
     HookState *h = ctx;
-    for (int k = 0; k < 2; k++)
-        for (int i = 0; i < h->n_abl[k]; i++) {
-            const InterpAblation *a = &h->abl[k][i];
-            if (a->site.layer == layer && a->site.point == (int)point) apply_ablation(a, h->means, act, T, C, h->n_head);
-        }
-    for (int k = 0; k < 2; k++)
-        for (int i = 0; i < h->n_patch[k]; i++) {
-            const InterpSite *s = &h->patch[k][i];
-            const float *src = act_cache_at(h->source, point, h->slot);
-            if (s->layer == layer && s->point == (int)point && src) apply_patch(s, src, act, T, C, h->n_head);
-        }
+    int seg_T = h->seg_T ? h->seg_T : T;
+    for (int g = 0; g * seg_T < T; g++) hook_one_run(h, g, point, layer, act + (size_t)g * seg_T * C, seg_T, C);
     float *dst = h->capture ? act_cache_at(h->capture, point, h->slot) : NULL;
     if (dst) memcpy(dst, act, sizeof(float) * (size_t)T * C);
 }
 
-static unsigned hook_mask(const HookState *h) {
+static unsigned hook_mask(const HookState *h, int n_runs) {
     unsigned mask = h->capture ? h->capture->points : 0;
-    for (int k = 0; k < 2; k++) {
-        for (int i = 0; i < h->n_abl[k]; i++) mask |= 1u << h->abl[k][i].site.point;
-        for (int i = 0; i < h->n_patch[k]; i++) mask |= 1u << h->patch[k][i].point;
+    for (int i = 0; i < h->n_abl; i++) mask |= 1u << h->abl[i].site.point;
+    for (int i = 0; i < h->n_patch; i++) mask |= 1u << h->patch[i].point;
+    for (int g = 0; g < n_runs; g++) {
+        if (h->seg_abl && h->seg_abl[g]) mask |= 1u << h->seg_abl[g]->site.point;
+        if (h->seg_patch && h->seg_patch[g]) mask |= 1u << h->seg_patch[g]->point;
     }
     return mask;
 }
@@ -228,7 +243,7 @@ static unsigned hook_mask(const HookState *h) {
 // Run slots [s0, n) of c on resid (T, C), the residual entering slot s0, with h's hooks.
 static int run_slots(const Gpt2 *m, const LayerConfig *c, int s0, float *resid, int T, HookState *h, TfWorkspace *ws,
                      char *err, size_t errlen) {
-    TfHooks hooks = {interp_hook, h, hook_mask(h)};
+    TfHooks hooks = {interp_hook, h, hook_mask(h, 1)};
     const TfHooks *saved = ws->hooks;
     ws->hooks = hooks.points ? &hooks : NULL;
     h->n_head = m->cfg.n_head;
@@ -238,6 +253,30 @@ static int run_slots(const Gpt2 *m, const LayerConfig *c, int s0, float *resid, 
         rc = tf_block_forward(m, c->idx[s], resid, T, ws, err, errlen);
     }
     ws->hooks = saved;
+    return rc;
+}
+
+// n runs of c packed in resid (n * T, C): run g enters at slot s0[g] (ascending) with its
+// rows holding the residual entering that slot, and joins the forward pass there; runs
+// entering at c->n are left as they are.  Each run's rows get the bits run_slots gives it
+// alone (h->seg_abl / seg_patch: run g's own intervention).
+static int run_slots_packed(const Gpt2 *m, const LayerConfig *c, const int *s0, int n, float *resid, int T, HookState *h,
+                            TfWorkspace *ws, char *err, size_t errlen) {
+    h->seg_T = T;
+    TfHooks hooks = {interp_hook, h, hook_mask(h, n)};
+    const TfHooks *saved = ws->hooks;
+    ws->hooks = hooks.points ? &hooks : NULL;
+    h->n_head = m->cfg.n_head;
+    int *starts = xmalloc(sizeof(int) * (size_t)(n + 1)), rc = 0, active = 0;
+    for (int g = 0; g <= n; g++) starts[g] = g * T;
+    for (int s = n ? s0[0] : c->n; s < c->n && rc == 0; s++) {
+        while (active < n && s0[active] <= s) active++;
+        h->slot = s;
+        rc = tf_block_forward_packed(m, c->idx[s], resid, starts, active, ws, err, errlen);
+    }
+    free(starts);
+    ws->hooks = saved;
+    h->seg_T = 0;
     return rc;
 }
 
@@ -606,8 +645,8 @@ int interp_patch_cells(const InterpOptions *o, const InterpRecord *ir, const Gpt
 
 static void hook_base(HookState *h, const InterpOptions *o, const InterpRecord *ir) {
     memset(h, 0, sizeof *h);
-    h->abl[0] = ir->abl;
-    h->n_abl[0] = ir->n_abl;
+    h->abl = ir->abl;
+    h->n_abl = ir->n_abl;
     h->means = o->has_means ? &o->means : NULL;
 }
 
@@ -620,6 +659,7 @@ typedef struct {
     InterpVisit visit;
     void *ctx;
     float *resid;           // (T, C)
+    const InterpSite *cells;    // the patch sweep's cells (visits)
     char *err;
     size_t errlen;
 } Runner;
@@ -627,6 +667,73 @@ typedef struct {
 static int visit_run(Runner *r, InterpRole role, int variant, int cell, const InterpSite *site, const ActCache *acts) {
     InterpVisitInfo info = {role, variant, cell, site ? *site : (InterpSite){0, 0, -1, -1}, acts};
     return r->visit(r->ctx, &info, r->resid, r->ir->T, r->ws);
+}
+
+// Runs of one sweep (ablation variants or patch cells) that restart from the residual
+// entering their slot, packed into forward passes of up to ws->max_T rows.
+typedef struct {
+    int n;                  // runs
+    const int *s0;          // (n) the slot each run restarts at (c->n: none; the final residual)
+    const InterpAblation *const *abl;   // (n) each run's ablation, or NULL
+    const InterpSite *const *patch;     // (n) each run's patch cell, or NULL
+    const ActCache *pre;    // the residual entering every slot (of the run restarted from)
+    const float *final;     // its final residual
+    const ActCache *source; // patching: the clean run's activations
+} Restarts;
+
+static int slot_order(const void *a, const void *b, void *s0_) {
+    const int *s0 = s0_, x = *(const int *)a, y = *(const int *)b;
+    return s0[x] != s0[y] ? (s0[x] > s0[y]) - (s0[x] < s0[y]) : x - y;
+}
+
+// Run rs's runs [i0, i1) packed (in order of their restart slot) and visit each in order.
+static int run_restart_pass(Runner *r, const Restarts *rs, int i0, int i1, float *buf,
+                            int (*visit)(Runner *, int i, const float *resid)) {
+    int T = r->ir->T, C = r->m->cfg.n_embd, n = i1 - i0;
+    size_t rows = (size_t)T * C;
+    int *order = xmalloc(sizeof(int) * (size_t)n), *s0 = xmalloc(sizeof(int) * (size_t)n);
+    const InterpAblation **abl = xcalloc((size_t)n, sizeof *abl);
+    const InterpSite **patch = xcalloc((size_t)n, sizeof *patch);
+    for (int g = 0; g < n; g++) order[g] = g;
+    qsort_r(order, (size_t)n, sizeof(int), slot_order, (void *)(rs->s0 + i0));
+    for (int g = 0; g < n; g++) {
+        int i = i0 + order[g];
+        s0[g] = rs->s0[i];
+        abl[g] = rs->abl ? rs->abl[i] : NULL;
+        patch[g] = rs->patch ? rs->patch[i] : NULL;
+        memcpy(buf + (size_t)g * rows, s0[g] < r->c->n ? act_cache_at(rs->pre, TF_HOOK_RESID_PRE, s0[g]) : rs->final,
+               sizeof(float) * rows);
+    }
+    HookState h;
+    hook_base(&h, r->o, r->ir);
+    h.seg_abl = abl;
+    h.seg_patch = patch;
+    h.source = rs->source;
+    int rc = run_slots_packed(r->m, r->c, s0, n, buf, T, &h, r->ws, r->err, r->errlen);
+    for (int g = 0; rc == 0 && g < n; g++) {   // visit in the runs' order
+        int at = 0;
+        while (order[at] != g) at++;
+        rc = visit(r, i0 + g, buf + (size_t)at * rows);
+    }
+    free(order);
+    free(s0);
+    free(abl);
+    free(patch);
+    return rc;
+}
+
+// Every run of rs, in passes of as many runs as ws holds rows.
+static int run_restarts(Runner *r, const Restarts *rs, int (*visit)(Runner *, int i, const float *resid)) {
+    int T = r->ir->T, per = (r->ws->max_T < SWEEP_PASS_ROWS ? r->ws->max_T : SWEEP_PASS_ROWS) / T;
+    if (r->o->pack > 0 && per > r->o->pack) per = r->o->pack;
+    if (per < 1) per = 1;
+    if (per > rs->n) per = rs->n;
+    float *buf = xmalloc(sizeof(float) * (size_t)(per ? per : 1) * (size_t)T * r->m->cfg.n_embd);
+    int rc = 0;
+    for (int i0 = 0; rc == 0 && i0 < rs->n; i0 += per)
+        rc = run_restart_pass(r, rs, i0, i0 + per < rs->n ? i0 + per : rs->n, buf, visit);
+    free(buf);
+    return rc;
 }
 
 // A full run of tokens with h's hooks from the embeddings.
@@ -647,41 +754,78 @@ static int run_plain(Runner *r, const int *tokens) {
     return rc;
 }
 
+static int visit_variant(Runner *r, int i, const float *resid) {
+    InterpVisitInfo info = {INTERP_RUN, i + 1, -1, (InterpSite){0, 0, -1, -1}, NULL};
+    return r->visit(r->ctx, &info, resid, r->ir->T, r->ws);
+}
+
 // Variant 0 once, keeping the residual entering every slot; variant k restarts at the
-// first slot of its block (nothing before it changes).
+// first slot of its block (nothing before it changes), the variants packed together.
 static int run_ablation_sweep(Runner *r, const int *tokens) {
-    int T = r->ir->T, C = r->m->cfg.n_embd;
-    size_t n = (size_t)T * C;
+    int T = r->ir->T, C = r->m->cfg.n_embd, n = r->o->n_sweep_abl;
     HookState h;
     hook_base(&h, r->o, r->ir);
     ActCache pre;
     act_cache_init(&pre, r->c->n, T, C, 1u << TF_HOOK_RESID_PRE);
     h.capture = &pre;
-    float *final = xmalloc(sizeof(float) * n);
+    float *final = xmalloc(sizeof(float) * (size_t)T * C);
     int rc = run_full(r, tokens, &h);
     if (rc == 0) {
-        memcpy(final, r->resid, sizeof(float) * n);
+        memcpy(final, r->resid, sizeof(float) * (size_t)T * C);
         rc = visit_run(r, INTERP_RUN, 0, -1, NULL, NULL);
     }
-    for (int k = 1; rc == 0 && k <= r->o->n_sweep_abl; k++) {
-        const InterpAblation *a = &r->o->sweep_abl[k - 1];
-        int s0 = first_slot(r->c, a->site.layer);
-        memcpy(r->resid, s0 < r->c->n ? act_cache_at(&pre, TF_HOOK_RESID_PRE, s0) : final, sizeof(float) * n);
-        hook_base(&h, r->o, r->ir);
-        h.abl[1] = a;
-        h.n_abl[1] = 1;
-        rc = run_slots(r->m, r->c, s0, r->resid, T, &h, r->ws, r->err, r->errlen);
-        if (rc == 0) rc = visit_run(r, INTERP_RUN, k, -1, NULL, NULL);
+    int *s0 = xmalloc(sizeof(int) * (size_t)(n ? n : 1));
+    const InterpAblation **abl = xmalloc(sizeof *abl * (size_t)(n ? n : 1));
+    for (int k = 0; k < n; k++) {
+        abl[k] = &r->o->sweep_abl[k];
+        s0[k] = first_slot(r->c, abl[k]->site.layer);
     }
+    Restarts rs = {n, s0, abl, NULL, &pre, final, NULL};
+    if (rc == 0) rc = run_restarts(r, &rs, visit_variant);
+    free(s0);
+    free(abl);
     act_cache_free(&pre);
     free(final);
+    return rc;
+}
+
+static int visit_cell(Runner *r, int i, const float *resid) {
+    const InterpSite *sites = r->cells;
+    InterpVisitInfo info = {INTERP_RUN, 0, i, sites[i], NULL};
+    return r->visit(r->ctx, &info, resid, r->ir->T, r->ws);
+}
+
+// Each cell of the grid (blocks in order of first use, then positions or heads) patched
+// alone into the corrupted run, restarting at the first slot of its block; the cells
+// packed together.
+static int run_patch_sweep(Runner *r, const ActCache *src, const ActCache *pre) {
+    int L = r->m->cfg.n_layer, NH = r->m->cfg.n_head;
+    int *blocks = xmalloc(sizeof(int) * (size_t)L);
+    int nb = distinct_blocks(r->c, L, blocks), heads = r->o->sweep_point == TF_HOOK_Z;
+    int width = heads ? NH : r->ir->n_prompt, n = nb * width;
+    InterpSite *sites = xmalloc(sizeof *sites * (size_t)(n ? n : 1));
+    const InterpSite **cells = xmalloc(sizeof *cells * (size_t)(n ? n : 1));
+    int *s0 = xmalloc(sizeof(int) * (size_t)(n ? n : 1));
+    for (int b = 0, i = 0; b < nb; b++)
+        for (int j = 0; j < width; j++, i++) {
+            sites[i] = (InterpSite){r->o->sweep_point, blocks[b], heads ? j : -1, heads ? -1 : j};
+            cells[i] = &sites[i];
+            s0[i] = first_slot(r->c, blocks[b]);
+        }
+    Restarts rs = {n, s0, NULL, cells, pre, r->resid, src};
+    r->cells = sites;
+    int rc = run_restarts(r, &rs, visit_cell);
+    r->cells = NULL;
+    free(blocks);
+    free(sites);
+    free(cells);
+    free(s0);
     return rc;
 }
 
 static int run_patching(Runner *r, const int *tokens) {
     const InterpRecord *ir = r->ir;
     int T = ir->T, C = r->m->cfg.n_embd;
-    size_t n = (size_t)T * C;
     unsigned need = 0;
     for (int i = 0; i < ir->n_patch; i++) need |= 1u << ir->patch[i].point;
     if (r->o->patch_sweep) need |= 1u << r->o->sweep_point;
@@ -703,33 +847,15 @@ static int run_patching(Runner *r, const int *tokens) {
     if (rc == 0) rc = visit_run(r, INTERP_CORRUPT, 0, -1, NULL, NULL);
     if (rc == 0 && !r->o->patch_sweep) {   // the corrupted run with the patches
         hook_base(&h, r->o, ir);
-        h.patch[0] = ir->patch;
-        h.n_patch[0] = ir->n_patch;
+        h.patch = ir->patch;
+        h.n_patch = ir->n_patch;
         h.source = &src;
         if (r->o->capture) act_cache_init(&acts, r->c->n, T, C, r->o->capture);
         h.capture = r->o->capture ? &acts : NULL;
         rc = run_full(r, ir->corrupt, &h);
         if (rc == 0) rc = visit_run(r, INTERP_RUN, 0, -1, NULL, h.capture);
     }
-    if (rc == 0 && r->o->patch_sweep) {
-        int L = r->m->cfg.n_layer, NH = r->m->cfg.n_head;
-        int *blocks = xmalloc(sizeof(int) * (size_t)L);
-        int nb = distinct_blocks(r->c, L, blocks), heads = r->o->sweep_point == TF_HOOK_Z;
-        int width = heads ? NH : ir->n_prompt, cell = 0;
-        for (int b = 0; b < nb && rc == 0; b++)
-            for (int j = 0; j < width && rc == 0; j++, cell++) {
-                InterpSite site = {r->o->sweep_point, blocks[b], heads ? j : -1, heads ? -1 : j};
-                int s0 = first_slot(r->c, blocks[b]);
-                memcpy(r->resid, act_cache_at(&pre, TF_HOOK_RESID_PRE, s0), sizeof(float) * n);
-                hook_base(&h, r->o, ir);
-                h.patch[1] = &site;
-                h.n_patch[1] = 1;
-                h.source = &src;
-                rc = run_slots(r->m, r->c, s0, r->resid, T, &h, r->ws, r->err, r->errlen);
-                if (rc == 0) rc = visit_run(r, INTERP_RUN, 0, cell, &site, NULL);
-            }
-        free(blocks);
-    }
+    if (rc == 0 && r->o->patch_sweep) rc = run_patch_sweep(r, &src, &pre);
     act_cache_free(&src);
     act_cache_free(&pre);
     act_cache_free(&acts);
@@ -740,7 +866,7 @@ int interp_record_run(const InterpOptions *o, const InterpRecord *ir, const Gpt2
                       const int *tokens, TfWorkspace *ws, InterpVisit visit, void *ctx, char *err, size_t errlen) {
     if (tf_check_layers(m, c->idx, c->n, err, errlen) != 0) return -1;
     if (ir->T < 1 || ir->T > ws->max_T) return fail(err, errlen, "sequence of %d tokens does not fit (1..%d)", ir->T, ws->max_T);
-    Runner r = {o, ir, m, c, ws, visit, ctx, xmalloc(sizeof(float) * (size_t)ir->T * m->cfg.n_embd), err, errlen};
+    Runner r = {o, ir, m, c, ws, visit, ctx, xmalloc(sizeof(float) * (size_t)ir->T * m->cfg.n_embd), NULL, err, errlen};
     int rc = ir->patching ? run_patching(&r, tokens) : o->sweep ? run_ablation_sweep(&r, tokens) : run_plain(&r, tokens);
     free(r.resid);
     return rc;

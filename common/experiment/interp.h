@@ -133,6 +133,8 @@ typedef struct {
     NpzWriter *npz;
     unsigned capture;           // points captured in every output run: dump + lens
     long n_records;             // records seen so far (dump keys)
+    int pack;                   // sweep runs packed per forward pass at most (0: as many as
+                                // the workspace holds; 1: one at a time); the tool's --pack
 } InterpOptions;
 
 enum { OPT_INTERP_FIRST = OPT_TOOL_FIRST + 100, OPT_PATCH = OPT_INTERP_FIRST, OPT_PATCH_SWEEP, OPT_ABLATE,
@@ -238,6 +240,9 @@ int interp_patch_cells(const InterpOptions *o, const InterpRecord *ir, const Gpt
 //   patching:        CLEAN, CORRUPT, the corrupted run with the patches (RUN)
 //   ablation sweep:  RUN for variant 0 (the record's own ablations), 1, .. n
 //   otherwise:       RUN with the record's ablations
+// The runs of a sweep (variants 1..n, the patch cells) restart from the residual entering
+// the first slot of their block and are PACKED into forward passes of up to ws->max_T rows
+// (o->pack runs at most); each run's results are bit for bit those of running it alone.
 // tokens: the clean tokens (ir->T).  The record's ablations apply to every run.  0, or -1
 // with a message.
 int interp_record_run(const InterpOptions *o, const InterpRecord *ir, const Gpt2 *m, const LayerConfig *c,

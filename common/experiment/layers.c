@@ -39,6 +39,15 @@ void layer_config_free(LayerConfig *c) {
     c->n = 0;
 }
 
+int configs_same_blocks(const ConfigList *a, const ConfigList *b) {
+    if (a->n != b->n) return 0;
+    for (int k = 0; k < a->n; k++)
+        if (a->cfg[k].n != b->cfg[k].n ||
+            (a->cfg[k].n && memcmp(a->cfg[k].idx, b->cfg[k].idx, sizeof(int) * (size_t)a->cfg[k].n) != 0))
+            return 0;
+    return 1;
+}
+
 void configs_free(ConfigList *list) {
     for (int i = 0; i < list->n; i++) layer_config_free(&list->cfg[i]);
     free(list->cfg);

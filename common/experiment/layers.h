@@ -58,6 +58,8 @@ void configs_add(ConfigList *list, const int *idx, int n, const char *label);
 // Append the intact configuration [0..n_layer-1] labelled "intact".
 void configs_add_intact(ConfigList *list, int n_layer);
 void configs_free(ConfigList *list);
+// 1 when a and b hold the same block lists in the same order (labels aside), else 0.
+int configs_same_blocks(const ConfigList *a, const ConfigList *b);
 void layer_config_free(LayerConfig *c);
 
 #endif

@@ -24,6 +24,46 @@ typedef int (*SweepVisit)(void *ctx, int k, const float *resid, int T, TfWorkspa
 int sweep_run(const Gpt2 *m, const ConfigList *list, const int *tokens, int T, TfWorkspace *ws,
               SweepVisit visit, void *ctx, long *blocks_run, char *err, size_t errlen);
 
+// ----------------------------------------------------------------------------
+// many sequences (records) packed into big forward passes
+
+// Default packing budget in bytes (--mem-budget overrides it): the residual stack and the
+// workspace rows of one pass.
+#define SWEEP_DEFAULT_BUDGET ((size_t)256 << 20)
+// Rows of one pass at most, whatever the budget: passes of a few hundred rows read each
+// weight matrix once for many rows while their activations stay in cache; bigger ones
+// were slower (GPT-2 small, drop-last, 60 records: 512-row passes 3.73 s of CPU, 1440-row
+// passes 4.35 s on AVX-512; 5.73 and 6.74 s on AVX2; docs/bench.md).
+#define SWEEP_PASS_ROWS 512
+
+typedef struct {
+    size_t budget;      // bytes for one pass's residual stack + workspace rows (0: the default)
+    int max_seqs;       // sequences per pass at most (0: no limit; 1: one record at a time)
+} SweepPacking;
+
+// Rows one pass may pack for configurations up to `depth` blocks deep within `budget`
+// bytes: (depth + 1) residual rows of the stack plus TF_WORKSPACE_ROW_FLOATS workspace
+// floats per row, C floats each; at least 1, at most SWEEP_PASS_ROWS.  A tool sizes its
+// workspace (max_T) with it.
+int sweep_pack_rows(const Gpt2Config *cfg, int depth, size_t budget);
+
+// Called once per (configuration k, sequence seq) with that sequence's final residual
+// (T, C), valid only during the call.  0 to go on, -1 to stop (sweep_run_seqs returns -1).
+typedef int (*SweepSeqVisit)(void *ctx, int k, int seq, const float *resid, int T, TfWorkspace *ws);
+
+// sweep_run over n_seq sequences (tokens[i], lens[i] tokens, each 1..min(n_ctx, ws->max_T))
+// packed into passes of up to sweep_pack_rows(cfg, depth, pack->budget) rows (and
+// ws->max_T; a longer sequence runs alone) and pack->max_seqs sequences: each pass runs
+// every configuration's blocks once on all its rows (block-diagonal causal attention,
+// positions from 0 per sequence), sharing prefixes as sweep_run does.  Visits, per pass:
+// the configurations in lexicographic order, and for each the pass's sequences in order.
+// Bit for bit what sweep_run gives each sequence alone.  pack may be NULL (defaults).
+// 0, or -1 with a message before anything is visited (bad layer, a sequence that does not
+// fit).
+int sweep_run_seqs(const Gpt2 *m, const ConfigList *list, const int *const *tokens, const int *lens, int n_seq,
+                   const SweepPacking *pack, TfWorkspace *ws, SweepSeqVisit visit, void *ctx, long *blocks_run, char *err,
+                   size_t errlen);
+
 // Prefill of one prompt (tokens[0..T)) into n EMPTY KV caches of one model, one per
 // configuration, sharing every prefix they have in common: the caches are visited in
 // lexicographic order of their blocks, as above, and each copies the keys/values of the

@@ -157,7 +157,7 @@ int tf_workspace_init(TfWorkspace *ws, const Gpt2 *m, int max_T, ThreadPool *poo
     int n_workers = threadpool_size(pool);
     // rows of C floats: resid, ln, qkv (3), atty, proj, fch (4), gather = 12
     size_t row_floats, act, scores, total;
-    if (mul_size((size_t)C, 12, &row_floats) || mul_size(row_floats, (size_t)max_T, &act) ||
+    if (mul_size((size_t)C, TF_WORKSPACE_ROW_FLOATS, &row_floats) || mul_size(row_floats, (size_t)max_T, &act) ||
         mul_size((size_t)n_workers, (size_t)m->cfg.n_ctx, &scores) ||
         add_size(act, scores, &total) || mul_size(total, sizeof(float), &total))
         return fail(err, errlen, "workspace for %d rows is too large", max_T);
@@ -247,11 +247,30 @@ static void kv_rows_plain(TfWorkspace *ws, int T) {
 
 int tf_block_forward(const Gpt2 *m, int layer, float *resid, int T, TfWorkspace *ws,
                      char *err, size_t errlen) {
-    if (tf_check_layers(m, &layer, 1, err, errlen) || check_positions(m, T, 0, err, errlen) ||
-        check_workspace(m, ws, T, err, errlen))
-        return -1;
-    kv_rows_plain(ws, T);
-    block_forward_rows(m, layer, resid, T, ws->kv, 3 * m->cfg.n_embd, ws, ws->hooks);
+    int starts[2] = {0, T};
+    return tf_block_forward_packed(m, layer, resid, starts, 1, ws, err, errlen);
+}
+
+// Rows of n_seq sequences packed one after another: row r of sequence i (rows
+// starts[i]..starts[i+1]-1) attends the rows of its own sequence up to itself.
+static void kv_rows_packed(TfWorkspace *ws, const int *starts, int n_seq) {
+    int C = ws->C;
+    for (int i = 0; i < n_seq; i++) {
+        const float *q0 = ws->qkv + (size_t)starts[i] * 3 * C;
+        for (int r = starts[i]; r < starts[i + 1]; r++)
+            ws->kv[r] = (TfKvRow){NULL, NULL, q0 + C, q0 + 2 * C, r - starts[i] + 1};
+    }
+}
+
+int tf_block_forward_packed(const Gpt2 *m, int layer, float *resid, const int *starts, int n_seq, TfWorkspace *ws,
+                            char *err, size_t errlen) {
+    if (tf_check_layers(m, &layer, 1, err, errlen)) return -1;
+    if (n_seq < 1 || !starts || starts[0] != 0) return fail(err, errlen, "no packed sequences (or the first does not start at row 0)");
+    for (int i = 0; i < n_seq; i++)
+        if (check_positions(m, starts[i + 1] - starts[i], 0, err, errlen)) return -1;
+    if (check_workspace(m, ws, starts[n_seq], err, errlen)) return -1;
+    kv_rows_packed(ws, starts, n_seq);
+    block_forward_rows(m, layer, resid, starts[n_seq], ws->kv, 3 * m->cfg.n_embd, ws, ws->hooks);
     return 0;
 }
 

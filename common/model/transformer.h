@@ -101,6 +101,9 @@ typedef struct {
                             // which must outlive their use; see "Hooks" above
 } TfWorkspace;
 
+// Floats per row of a workspace (resid, ln, qkv 3, atty, proj, fch 4, gather), times C.
+#define TF_WORKSPACE_ROW_FLOATS 12
+
 // Allocate a workspace for `m` and up to max_T (>= 1) rows per call, running on `pool`
 // (normally threadpool_global(); NULL = single-threaded; the pool must outlive ws).
 // About max_T * 12 * C floats.  0, or -1 with a message.
@@ -124,6 +127,15 @@ int tf_embed(const Gpt2 *m, const int *tokens, int T, int pos0, float *resid,
 // sequence (causal attention among them).  1 <= T <= min(n_ctx, ws->max_T).
 int tf_block_forward(const Gpt2 *m, int layer, float *resid, int T, TfWorkspace *ws,
                      char *err, size_t errlen);
+
+// Block `layer` on n_seq >= 1 sequences PACKED one after another in resid (R, C), R =
+// starts[n_seq]: sequence i is rows starts[i]..starts[i+1]-1 (starts[0] = 0, each of 1..n_ctx
+// rows, R <= ws->max_T), its rows at positions 0.. of their own sequence, attending only
+// among themselves (block-diagonal causal attention).  Each row gets the same bits as in
+// tf_block_forward on its sequence alone.  Hooks see all R rows at once (act (R, C)).
+// tf_block_forward is this with one sequence.
+int tf_block_forward_packed(const Gpt2 *m, int layer, float *resid, const int *starts, int n_seq, TfWorkspace *ws,
+                            char *err, size_t errlen);
 
 // Logits = ln_f(resid rows) · lm_head^T.  rows == NULL: all T rows, logits (T, V).
 // Otherwise logits (n_rows, V) for rows[i] in [0, T) (e.g. {T-1}: the last position).

@@ -13,6 +13,7 @@
 // LAYERS and TOKENS are comma-separated integers ("" = empty configuration).
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "model/checkpoint.h"
@@ -685,6 +686,94 @@ static void test_prefill_shared(const Gpt2 *m, const int *tokens, int T, TfWorks
     free(ls), free(lp);
 }
 
+// ----------------------------------------------------------------------------
+// packed sequences
+
+// Three sequences of 1, 13 and 23 tokens packed into 37 rows: each block on the packed
+// rows gives every row the bits of its sequence alone (attention stays inside a sequence,
+// positions restart at 0); sweep_run_seqs in passes of any size == sweep_run per sequence.
+typedef struct {
+    const float *want;      // (configs, seqs) final residuals concatenated per configuration
+    const int *starts;
+    int C, n_seq, bad, visits;
+} PackCheck;
+
+static int check_packed_visit(void *ctx, int k, int seq, const float *resid, int T, TfWorkspace *ws) {
+    (void)ws;
+    PackCheck *p = ctx;
+    p->visits++;
+    const float *want = p->want + ((size_t)k * p->starts[p->n_seq] + p->starts[seq]) * p->C;
+    if (T != p->starts[seq + 1] - p->starts[seq] || !same_bits(resid, want, (size_t)T * p->C)) p->bad++;
+    return 0;
+}
+
+typedef struct {
+    float *out;
+    int C, total, off;
+} KeepAll;
+
+static int keep_all(void *ctx, int k, const float *resid, int T, TfWorkspace *ws) {
+    (void)ws;
+    KeepAll *a = ctx;
+    memcpy(a->out + ((size_t)k * a->total + a->off) * a->C, resid, sizeof(float) * (size_t)T * a->C);
+    return 0;
+}
+
+static void test_packed(const Gpt2 *m, const int *tokens, TfWorkspace *ws) {
+    int C = m->cfg.n_embd, starts[4] = {0, 1, 14, 37}, blocks[4] = {0, 1, 2, 1}, rc = 0;
+    char err[256];
+    size_t n = (size_t)37 * C;
+    float *packed = xmalloc(sizeof(float) * n), *alone = xmalloc(sizeof(float) * n);
+    for (int i = 0; i < 3; i++) {
+        rc |= tf_embed(m, tokens + starts[i], starts[i + 1] - starts[i], 0, packed + (size_t)starts[i] * C, err, sizeof err);
+        rc |= tf_embed(m, tokens + starts[i], starts[i + 1] - starts[i], 0, alone + (size_t)starts[i] * C, err, sizeof err);
+    }
+    for (int b = 0; b < 4; b++) {
+        rc |= tf_block_forward_packed(m, blocks[b], packed, starts, 3, ws, err, sizeof err);
+        for (int i = 0; i < 3; i++)
+            rc |= tf_block_forward(m, blocks[b], alone + (size_t)starts[i] * C, starts[i + 1] - starts[i], ws, err, sizeof err);
+    }
+    CHECK("packed: calls succeed", rc == 0);
+    CHECK("packed: 3 sequences in one pass == each alone, bit for bit (4 blocks)", same_bits(packed, alone, n));
+
+    int bad_starts[3] = {1, 2, 3}, empty[3] = {0, 5, 5}, over[2] = {0, 38};
+    CHECK("packed: first sequence not at row 0 refused", tf_block_forward_packed(m, 0, packed, bad_starts, 2, ws, err, sizeof err) == -1);
+    CHECK("packed: empty sequence refused", tf_block_forward_packed(m, 0, packed, empty, 2, ws, err, sizeof err) == -1);
+    CHECK("packed: more rows than the workspace refused",
+          tf_block_forward_packed(m, 0, packed, over, 1, ws, err, sizeof err) == -1 && strstr(err, "exceed") != NULL);
+
+    // sweep_run_seqs: drop-last and skip-one, in passes of every size
+    ConfigList list = {0};
+    rc = layers_sweep("skip-one", m->cfg.n_layer, &list, err, sizeof err);
+    rc |= layers_sweep("drop-last", m->cfg.n_layer, &list, err, sizeof err);
+    float *want = xmalloc(sizeof(float) * n * (size_t)list.n);
+    long alone_blocks = 0;
+    for (int i = 0; i < 3; i++) {
+        KeepAll a = {want, C, 37, starts[i]};
+        rc |= sweep_run(m, &list, tokens + starts[i], starts[i + 1] - starts[i], ws, keep_all, &a, &alone_blocks, err, sizeof err);
+    }
+    CHECK("sweep_run per sequence: rc", rc == 0);
+    const int *seqs[3] = {tokens, tokens + 1, tokens + 14};
+    int lens[3] = {1, 13, 23};
+    size_t budgets[3] = {1, (size_t)(list.n + 14) * C * 4 * 20, 1 << 30};   // 1 row, ~20 rows, all
+    for (int b = 0; b < 3; b++)
+        for (int max_seqs = 0; max_seqs <= 1; max_seqs++) {
+            PackCheck p = {want, starts, C, 3, 0, 0};
+            SweepPacking pack = {budgets[b], max_seqs};
+            long blocks_run = 0;
+            rc = sweep_run_seqs(m, &list, seqs, lens, 3, &pack, ws, check_packed_visit, &p, &blocks_run, err, sizeof err);
+            char name[128];
+            snprintf(name, sizeof name, "sweep_run_seqs (budget %zu, max_seqs %d) == sweep_run per sequence, bit for bit",
+                     budgets[b], max_seqs);
+            CHECK(name, rc == 0 && p.bad == 0 && p.visits == 3 * list.n);
+            if (b == 2 && max_seqs == 0)
+                CHECK("sweep_run_seqs: one pass runs the blocks one sequence's sweep runs", blocks_run == alone_blocks);
+            if (max_seqs == 1) CHECK("sweep_run_seqs: one sequence a pass: 3 x the blocks", blocks_run == 3 * alone_blocks);
+        }
+    configs_free(&list);
+    free(want), free(packed), free(alone);
+}
+
 static void unit_tests_path(void) {
     char err[256];
     // model 1: odd sizes (C=48: not a multiple of 64; 3C=144; V=300; hs=16)
@@ -697,6 +786,7 @@ static void unit_tests_path(void) {
     test_against_reference(&mm.m, tokens, T, &ws);
     test_residual_api(&mm.m, tokens, T, &ws);
     test_hooks(&mm.m, tokens, T, &ws);
+    test_packed(&mm.m, tokens, &ws);
     test_threads(&mm.m, tokens, T);
     test_cache(&mm.m, tokens, T, &ws);
     test_prefill_shared(&mm.m, tokens, T, &ws);
