@@ -888,6 +888,20 @@ static void plot_done(PlotCtx *c, int rc, const char *err, const char *file, con
     jb_printf(c->md, "*%s: not drawn, the plot failed (see the report tool's messages).*\n\n", alt);
 }
 
+// Adds the point (x, y) to series p, whose points lie in xs/ys (room for one more), keeping
+// them sorted by x (points of equal x in the order added).
+static void series_add_sorted(PlotSeries *p, double *xs, double *ys, double x, double y) {
+    int at = p->n;
+    while (at > 0 && xs[at - 1] > x) {
+        xs[at] = xs[at - 1];
+        ys[at] = ys[at - 1];
+        at--;
+    }
+    xs[at] = x;
+    ys[at] = y;
+    p->n++;
+}
+
 static void plot_drop_last(PlotCtx *c, const JournalLog *log) {
     Summary s;
     summarize_sweep(&s, log, c->xi, "first ");
@@ -907,16 +921,7 @@ static void plot_drop_last(PlotCtx *c, const JournalLog *log) {
                 if (strcmp(s.g[g].task, tasks[t])) continue;
                 if (!label_number(s.g[g].label, "first ", &n)) n = layers_count(s.g[g].layers_json);
                 if (n < 0) continue;
-                // Insert sorted by x (blocks kept).
-                int at = p->n;
-                while (at > 0 && xs[used + at - 1] > n) {
-                    xs[used + at] = xs[used + at - 1];
-                    ys[used + at] = ys[used + at - 1];
-                    at--;
-                }
-                xs[used + at] = n;
-                ys[used + at] = summary_stats(&s, &s.g[g]).mean_loss;
-                p->n++;
+                series_add_sorted(p, xs + used, ys + used, n, summary_stats(&s, &s.g[g]).mean_loss);
             }
             used += p->n;
         }
@@ -970,15 +975,7 @@ static void plot_speaks(PlotCtx *c, const JournalLog *log) {
                 if (strcmp(s.g[g].task, tasks[t]) || strcmp(s.g[g].question, s.g[g0].question)) continue;
                 if (!label_number(s.g[g].label, "first ", &n)) n = layers_count(s.g[g].layers_json);
                 if (n < 0) continue;
-                int at = p->n;
-                while (at > 0 && xs[used + at - 1] > n) {
-                    xs[used + at] = xs[used + at - 1];
-                    ys[used + at] = ys[used + at - 1];
-                    at--;
-                }
-                xs[used + at] = n;
-                ys[used + at] = judge_summary_stats(&s, &s.g[g]).yes_rate;
-                p->n++;
+                series_add_sorted(p, xs + used, ys + used, n, judge_summary_stats(&s, &s.g[g]).yes_rate);
             }
             used += p->n;
         }
