@@ -13,59 +13,40 @@
 
 // ----------------------------------------------------------------------------- cache
 
-static uint64_t fnv_add(uint64_t h, const char *s) {
-    for (const unsigned char *p = (const unsigned char *)s;; p++) {
-        h ^= *p;
-        h *= 1099511628211ull;
-        if (!*p) return h;   // the NUL separates the parts of the key
-    }
-}
-
-static uint64_t key_hash(const char *q, const char *p, const char *c) {
-    uint64_t h = fnv_add(fnv_add(fnv_add(14695981039346656037ull, q), p), c);
-    return h ? h : 1;   // 0 marks an empty slot
-}
-
-static JudgeCacheEntry *cache_slot(const JudgeLlm *jl, uint64_t h, const char *q, const char *p, const char *c) {
-    for (size_t i = h & (jl->cap - 1);; i = (i + 1) & (jl->cap - 1)) {
-        JudgeCacheEntry *e = &jl->slot[i];
-        if (!e->hash) return e;
-        if (e->hash == h && !strcmp(e->question, q) && !strcmp(e->prompt, p) && !strcmp(e->completion, c)) return e;
-    }
+// The cache's key: question, prompt and completion, each followed by its NUL (they are
+// NUL-terminated, so the key is unambiguous).  Malloc'd; its length in *len.
+static char *cache_key(const char *q, const char *p, const char *c, size_t *len) {
+    size_t nq = strlen(q) + 1, np = strlen(p) + 1, nc = strlen(c) + 1;
+    char *key = xmalloc(nq + np + nc);
+    memcpy(key, q, nq);
+    memcpy(key + nq, p, np);
+    memcpy(key + nq + np, c, nc);
+    *len = nq + np + nc;
+    return key;
 }
 
 static const JudgeCacheEntry *cache_find(const JudgeLlm *jl, const char *q, const char *p, const char *c) {
-    if (!jl->cap) return NULL;
-    const JudgeCacheEntry *e = cache_slot(jl, key_hash(q, p, c), q, p, c);
-    return e->hash ? e : NULL;
-}
-
-static void cache_grow(JudgeLlm *jl) {
-    JudgeCacheEntry *old = jl->slot;
-    size_t old_cap = jl->cap;
-    jl->cap = old_cap ? 2 * old_cap : 256;
-    jl->slot = xcalloc(jl->cap, sizeof *jl->slot);
-    for (size_t i = 0; i < old_cap; i++)
-        if (old[i].hash) *cache_slot(jl, old[i].hash, old[i].question, old[i].prompt, old[i].completion) = old[i];
-    free(old);
+    size_t len;
+    char *key = cache_key(q, p, c, &len);
+    int k = strmap_find(&jl->index, key, len);
+    free(key);
+    return k >= 0 ? &jl->entry[k] : NULL;
 }
 
 // Insert or replace the verdict of (q, p, c).
 static void cache_put(JudgeLlm *jl, const char *q, const char *p, const char *c, JudgeVerdict v, const char *reason,
                       const char *model, int from_journal) {
-    if (2 * (jl->n + 1) > jl->cap) cache_grow(jl);
-    uint64_t h = key_hash(q, p, c);
-    JudgeCacheEntry *e = cache_slot(jl, h, q, p, c);
-    if (e->hash) {
-        free(e->reason);
-        free(e->model);
-    } else {
-        e->hash = h;
-        e->question = xstrdup(q);
-        e->prompt = xstrdup(p);
-        e->completion = xstrdup(c);
-        jl->n++;
+    size_t len;
+    char *key = cache_key(q, p, c, &len);
+    int added, k = strmap_intern(&jl->index, key, len, &added);
+    free(key);
+    if (added) {
+        jl->entry = xrealloc(jl->entry, sizeof *jl->entry * (size_t)jl->index.n);
+        memset(&jl->entry[k], 0, sizeof jl->entry[k]);
     }
+    JudgeCacheEntry *e = &jl->entry[k];
+    free(e->reason);
+    free(e->model);
     e->verdict = v;
     e->reason = xstrdup(reason ? reason : "");
     e->model = xstrdup(model ? model : "");
@@ -80,16 +61,12 @@ void judge_llm_init(JudgeLlm *jl, const JudgeLlmOptions *o) {
 }
 
 void judge_llm_free(JudgeLlm *jl) {
-    for (size_t i = 0; i < jl->cap; i++) {
-        JudgeCacheEntry *e = &jl->slot[i];
-        if (!e->hash) continue;
-        free(e->question);
-        free(e->prompt);
-        free(e->completion);
-        free(e->reason);
-        free(e->model);
+    for (int i = 0; i < jl->index.n; i++) {
+        free(jl->entry[i].reason);
+        free(jl->entry[i].model);
     }
-    free(jl->slot);
+    free(jl->entry);
+    strmap_free(&jl->index);
     memset(jl, 0, sizeof *jl);
 }
 

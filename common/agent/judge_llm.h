@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "agent/journal.h"
+#include "base/strmap.h"
 #include "experiment/judge.h"
 #include "io/llm.h"
 
@@ -48,8 +49,6 @@ typedef struct {
 } JudgeLlmOptions;
 
 typedef struct {
-    uint64_t hash;
-    char *question, *prompt, *completion;   // owned (the key)
     char *reason, *model;                   // owned
     JudgeVerdict verdict;
     int from_journal;                       // loaded, not asked in this run
@@ -57,8 +56,8 @@ typedef struct {
 
 typedef struct {
     JudgeLlmOptions o;
-    JudgeCacheEntry *slot;  // (cap) open addressing; hash 0 = empty
-    size_t cap, n;
+    StrMap index;           // question\0prompt\0completion\0 -> its number in entry
+    JudgeCacheEntry *entry; // (index.n) the cached verdicts
     long calls;             // chat requests made
     long asked;             // (item, question) pairs sent in them, retries included
     long answered;          // verdicts received
