@@ -13,6 +13,7 @@
 #include "model/transformer.h"
 #include "base/util.h"
 
+// clang-format off
 static const char usage_text[] =
     "usage: runlayers [options] < records.ndjson\n"
     "For each record (\"prompt\") and layer configuration, adds layers, label, completion,\n"
@@ -23,6 +24,7 @@ static const char usage_text[] =
     "  --seed S           sampling seed (default 0); each record x configuration draws its own\n"
     "  --stop STRING      stop when the completion contains STRING (not included; repeatable)\n"
     "  --batch N          records generated together (default 8)\n";
+// clang-format on
 
 static const char *const owned[] = {"layers", "label", "completion", "completion_tokens", "finish_reason", NULL};
 

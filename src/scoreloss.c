@@ -13,6 +13,7 @@
 #include "base/tool.h"
 #include "base/util.h"
 
+// clang-format off
 static const char usage_text[] =
     "usage: scoreloss [options] < records.ndjson\n"
     "For each record (\"prompt\", \"answer\", optional \"separator\") and layer configuration,\n"
@@ -21,6 +22,7 @@ static const char usage_text[] =
         INTERP_USAGE_WITH(INTERP_PATCH_SWEEP_USAGE)
     "  --summary          read scored records; emit one record per (task, configuration):\n"
     "                     n, mean_loss, stderr, exact_rate, delta_loss (vs intact)\n";
+// clang-format on
 
 static const char *const owned[] = {"layers", "label", "answer_loss", "answer_token_losses", "answer_tokens",
                                     "answer_exact", "logit_diff", "ablated", "dump_key", NULL};

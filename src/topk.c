@@ -13,6 +13,7 @@
 #include "experiment/topk_rank.h"
 #include "base/util.h"
 
+// clang-format off
 static const char usage_text[] =
     "usage: topk [options] < records.ndjson\n"
     "For each record (\"prompt\", optional \"answer\") and layer configuration, adds layers,\n"
@@ -21,6 +22,7 @@ static const char usage_text[] =
     "  -k N               tokens in topk, rose and fell (default 10)\n"
     "  --positions P      last (default), all, or a list such as 0,3,-1 (negative: from the end)\n"
     "  --candidates N     rose/fell rank the union of both distributions' top N (default 100)\n";
+// clang-format on
 
 static const char *const owned[] = {"layers", "label", "position", "token", "topk", "rose", "fell",
                                     "kl_from_intact", "answer_rank", "answer_prob", "answer_logprob", "ablated",

@@ -27,9 +27,11 @@ typedef struct {
 enum { OPT_MODEL = 1000, OPT_NO_BOS, OPT_LAYERS, OPT_SWEEP, OPT_PACK, OPT_MEM_BUDGET, OPT_TOOL_FIRST };
 
 // getopt_long entries of the shared options (put inside a struct option array).
+// clang-format off
 #define EXPERIMENT_LONGOPTS                                                     \
     {"model", required_argument, 0, OPT_MODEL}, {"no-bos", no_argument, 0, OPT_NO_BOS}, \
     {"layers", required_argument, 0, OPT_LAYERS}, {"sweep", required_argument, 0, OPT_SWEEP}
+// clang-format on
 
 #define EXPERIMENT_USAGE                                                                       \
     "  --model NAME|PATH  model name (gpt2, ORG/NAME) or directory (default $AUTOINTERP_MODEL or gpt2)\n" \
@@ -40,8 +42,10 @@ enum { OPT_MODEL = 1000, OPT_NO_BOS, OPT_LAYERS, OPT_SWEEP, OPT_PACK, OPT_MEM_BU
     "Without --layers/--sweep, a record's own \"layers\" is used, else the intact model.\n"
 
 // The packing options of the tools that pack records into big forward passes.
+// clang-format off
 #define EXPERIMENT_PACK_LONGOPTS \
     {"pack", required_argument, 0, OPT_PACK}, {"mem-budget", required_argument, 0, OPT_MEM_BUDGET}
+// clang-format on
 
 #define EXPERIMENT_PACK_USAGE                                                                     \
     "  --mem-budget SIZE  most memory one packed forward pass's activations take, e.g. 64M\n"    \

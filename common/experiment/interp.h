@@ -142,14 +142,20 @@ enum { OPT_INTERP_FIRST = OPT_TOOL_FIRST + 100, OPT_PATCH = OPT_INTERP_FIRST, OP
 
 // getopt_long entries of the options both tools share / scoreloss's patch sweep / topk's
 // lens options.
+// clang-format off
 #define INTERP_LONGOPTS                                                                                  \
     {"patch", required_argument, 0, OPT_PATCH}, {"ablate", required_argument, 0, OPT_ABLATE},            \
     {"ablate-mean-from", required_argument, 0, OPT_ABLATE_MEAN_FROM},                                    \
     {"ablate-mode", required_argument, 0, OPT_ABLATE_MODE}, {"dump", required_argument, 0, OPT_DUMP},    \
     {"dump-hooks", required_argument, 0, OPT_DUMP_HOOKS}
+// clang-format on
+// clang-format off
 #define INTERP_PATCH_SWEEP_LONGOPTS {"patch-sweep", optional_argument, 0, OPT_PATCH_SWEEP}
+// clang-format on
+// clang-format off
 #define INTERP_LENS_LONGOPTS \
     {"lens", required_argument, 0, OPT_LENS}, {"tuned-lens", required_argument, 0, OPT_TUNED_LENS}
+// clang-format on
 
 // Help text of the shared options, with `extra` (INTERP_PATCH_SWEEP_USAGE or "") after --patch.
 #define INTERP_USAGE_WITH(extra)                                                                          \

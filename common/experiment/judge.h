@@ -36,8 +36,9 @@
 #define JUDGE_LOOP_MAX_N 4          // ngram-loop: n-grams of 1..4 pieces ...
 #define JUDGE_LOOP_MIN_REPS 3       // ... repeated at least 3 times in a row ...
 #define JUDGE_LOOP_MIN_PIECES 4     // ... covering at least 4 pieces
-#define JUDGE_MAX_PIECES 2048       // pieces, tokens or words of a completion read by the
-                                    //   judges that count them; the rest is ignored
+// Pieces, tokens or words of a completion read by the judges that count them; the rest
+// is ignored.
+#define JUDGE_MAX_PIECES 2048
 
 typedef enum { JUDGE_YES, JUDGE_NO, JUDGE_UNSURE } JudgeVerdict;
 extern const char *const judge_verdict_names[3];   // "yes", "no", "unsure"

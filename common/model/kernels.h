@@ -27,8 +27,9 @@
 
 #define MM_KSEG 128      // rows of w per segment (see above)
 #define MM_ROWS_MAX 8    // rows of `a` per call of the rows kernel
-#define MM_F32 (-1)      // the ISA files' weight-type argument DT for fp32 weights (else a
-                         // LowpType: the 16-bit weights are widened in registers)
+// The ISA files' weight-type argument DT for fp32 weights (else a LowpType: the 16-bit
+// weights are widened in registers).
+#define MM_F32 (-1)
 
 // The rows kernels (avx2, avx512) read a step of q rows of w for m rows of `a` in groups
 // of 4 rows of `a`.  Rows of w to prefetch ahead (0: none) for the group starting at row
