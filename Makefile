@@ -17,7 +17,7 @@ VOCAB      := build/vocab/vocab.json build/vocab/merges.txt
 # Object files are not intermediates to delete: keeping them makes a rebuild incremental.
 .SECONDARY:
 
-.PHONY: all deps test test-release asan-build check-asan check-valgrind fuzz bench bench-journal bench-peers clean vocab format-check examples-model
+.PHONY: all deps test test-release asan-build check-asan check-valgrind fuzz bench bench-journal bench-peers clean vocab format format-check examples-model
 all: deps $(TOOLS:%=$(BIN)/%) $(UNIT_BIN) vocab
 
 # Installs what a fresh Debian machine lacks (apt-get as root, else prints the command).
@@ -120,11 +120,14 @@ $(BUILD)/bench/%.o: bench/%.c build/.deps-ok
 $(BUILD)/bench/bench: $(BENCH_OBJ) $(COMMON_OBJ)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
 
-# Style (.clang-format, clang-format 14): the lines of C code changed since BASE (default
-# HEAD: the uncommitted changes; BASE=main for a branch), or whole files: FILES="a.c b.h".
-BASE ?= HEAD
+# Style (.clang-format, clang-format 14): every C file (tests/tool/format.sh checks the
+# same in make test), the lines changed since BASE (BASE=main for a branch), or whole
+# files: FILES="a.c b.h".  `make format` rewrites every C file in place.
 format-check:
-	@sh scripts/format-check.sh $(if $(FILES),--files $(FILES),--base $(BASE))
+	@sh scripts/format-check.sh $(if $(FILES),--files $(FILES),$(if $(BASE),--base $(BASE)))
+
+format:
+	find bench common src tests -name '*.[ch]' | xargs clang-format -i
 
 clean:
 	rm -rf build bin

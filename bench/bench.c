@@ -26,14 +26,14 @@
 
 #include "base/json.h"
 #include "base/tool.h"
-#include "model/matmul.h"
+#include "base/util.h"
 #include "experiment/layers.h"
+#include "experiment/sweep.h"
 #include "machine.h"
+#include "model/matmul.h"
+#include "model/transformer.h"
 #include "naive.h"
 #include "workloads.h"
-#include "experiment/sweep.h"
-#include "model/transformer.h"
-#include "base/util.h"
 
 static const char usage_text[] =
     "usage: bench [--model DIR] [--bin DIR] [--json FILE] [--reps N] [--quick]\n"
@@ -48,14 +48,14 @@ static const char usage_text[] =
     "  --workloads N timed runs of each workload job, interleaved (default 2; 0 skips them)\n"
     "  --workloads-only  the machine's peak and the workloads alone\n";
 
-#define PREFILL_T 128      // tokens per prompt in the prefill figures
-#define GEN_PROMPT 16      // prompt tokens before generation
-#define BATCH_STREAMS 8    // streams of the batched generation figure
-#define SWEEP_T 24         // tokens of the typical scoreloss record (BOS + prompt + answer)
-#define SWEEP_ANSWER 2     // answer tokens of that record
-#define SWEEP_TARGET 1.3   // wanted bound on (drop-last sweep cost) / (intact pass cost)
-#define STARTUP_RUNS 5
-#define BW_BYTES ((size_t)256 << 20)   // far beyond the 32 MiB L3 of the machines we use
+#define PREFILL_T     128   // tokens per prompt in the prefill figures
+#define GEN_PROMPT    16    // prompt tokens before generation
+#define BATCH_STREAMS 8     // streams of the batched generation figure
+#define SWEEP_T       24    // tokens of the typical scoreloss record (BOS + prompt + answer)
+#define SWEEP_ANSWER  2     // answer tokens of that record
+#define SWEEP_TARGET  1.3   // wanted bound on (drop-last sweep cost) / (intact pass cost)
+#define STARTUP_RUNS  5
+#define BW_BYTES      ((size_t)256 << 20)   // far beyond the 32 MiB L3 of the machines we use
 
 // ----------------------------------------------------------------------------
 // the table
@@ -65,9 +65,9 @@ typedef struct {
     char figure[96];
     double value;
     const char *unit;
-    double bound;          // NAN: no bound
-    int lower_better;      // the bound is a floor: ratio = bound / value
-    char basis[320];       // how the bound was computed
+    double bound;       // NAN: no bound
+    int lower_better;   // the bound is a floor: ratio = bound / value
+    char basis[320];    // how the bound was computed
 } Row;
 
 typedef struct {
@@ -116,7 +116,8 @@ static void format_num(char *buf, size_t len, double v) {
 
 static void table_print(const Table *t, FILE *f) {
     const char *section = NULL;
-    fprintf(f, "%-54s %10s %-8s %10s %6s  %s\n", "figure", "value", "unit", "bound", "ratio", "bound from");
+    fprintf(f, "%-54s %10s %-8s %10s %6s  %s\n", "figure", "value", "unit", "bound", "ratio",
+            "bound from");
     for (int i = 0; i < t->n; i++) {
         const Row *r = &t->rows[i];
         if (!section || strcmp(section, r->section) != 0) {
@@ -153,15 +154,15 @@ static void json_row(JsonBuf *jb, const Row *r) {
 typedef struct {
     const char *model_dir, *bin_dir, *json_path;
     int reps, quick;
-    int n_prompts;          // distinct prompts of PREFILL_T tokens (prefill, sweeps, generation)
-    int gen_tokens;         // tokens generated per timed run, single stream
-    int batch_steps;        // steps per timed run of the batched generation
+    int n_prompts;     // distinct prompts of PREFILL_T tokens (prefill, sweeps, generation)
+    int gen_tokens;    // tokens generated per timed run, single stream
+    int batch_steps;   // steps per timed run of the batched generation
     int naive_gen_tokens;
-    int workload_rounds;    // timed runs of each workload job (0: the section is skipped)
-    int workloads_only;     // only the machine's peak and the workloads
+    int workload_rounds;   // timed runs of each workload job (0: the section is skipped)
+    int workloads_only;    // only the machine's peak and the workloads
 } Options;
 
-typedef struct {            // bin/scoreloss as a child process
+typedef struct {                   // bin/scoreloss as a child process
     double t_ready, t_ready_min;   // --layers none on one record: median, min (s)
     double t_help, t_help_min;     // --help: exec and exit (s)
     double t_sweep;                // --sweep drop-last on 4 records (s)
@@ -173,24 +174,25 @@ typedef struct {
     Gpt2 m;
     Gpt2 m16[LOWP_TYPES];   // the same checkpoint with bf16, f16 matrices (gpt2_use_lowp)
     int L, C, V, NH;
-    int *intact;            // (L) 0..L-1
-    TfWorkspace ws;         // PREFILL_T rows on the global pool
-    float *logits;          // (PREFILL_T, V)
-    int *tokens;            // (n_prompts, PREFILL_T) pseudo-random token ids
+    int *intact;      // (L) 0..L-1
+    TfWorkspace ws;   // PREFILL_T rows on the global pool
+    float *logits;    // (PREFILL_T, V)
+    int *tokens;      // (n_prompts, PREFILL_T) pseudo-random token ids
     Table table;
     MachineInfo mi;
     int threads;
-    double peak, peak1;     // FP32 FLOP/s ceilings of the ISA the kernel path runs (matmul_kernel_name:
-                            // avx512, avx2 or generic = SSE2 mul+add): all threads (n x 1 thread), 1 thread
-    const char *peak_isa;   // that ISA's name
+    double peak,
+        peak1;   // FP32 FLOP/s ceilings of the ISA the kernel path runs (matmul_kernel_name:
+                 // avx512, avx2 or generic = SSE2 mul+add): all threads (n x 1 thread), 1 thread
+    const char *peak_isa;                // that ISA's name
     double read_bw, read_bw1, copy_bw;   // bytes/s
     long mapped_kb, mapped_huge_kb;      // the checkpoint's mapping, and of it on huge pages
     double prefill_last_tps, gen_tps;    // engine figures, for the notes
     Startup startup;
     Workload work[WORKLOAD_MAX];
-    int n_work;             // workloads measured (0: none)
-    double others;          // CPUs other processes kept busy on average during the run
-    char source[160];       // the commit measured, and whether the tree had local changes
+    int n_work;         // workloads measured (0: none)
+    double others;      // CPUs other processes kept busy on average during the run
+    char source[160];   // the commit measured, and whether the tree had local changes
     char notes[2048];
     size_t notes_len;
 } Bench;
@@ -259,22 +261,28 @@ static void bench_machine(Bench *b) {
         char fig[96];
         snprintf(fig, sizeof fig, "FP32 peak, %s, 1 thread", isa_name((Isa)isa));
         Row *r = row_add(&b->table, S, f1 / 1e9, "GFLOP/s", NAN, 0, fig);
-        row_basis(r, "12 independent %s chains in registers%s", isa == ISA_SSE2 ? "mulps+addps" : "FMA",
+        row_basis(r, "12 independent %s chains in registers%s",
+                  isa == ISA_SSE2 ? "mulps+addps" : "FMA",
                   isa == ISA_SSE2 ? "; what the generic path (portable C, -O2) compiles to" : "");
         snprintf(fig, sizeof fig, "FP32 peak, %s, %d threads", isa_name((Isa)isa), n);
         r = row_add(&b->table, S, fn / 1e9, "GFLOP/s", n * f1 / 1e9, 0, fig);
         row_basis(r, "%d x 1 thread; below 1.00: another process held a core", n);
-        if (isa == (int)kernel_isa()) b->peak = n * f1, b->peak1 = f1, b->peak_isa = isa_name((Isa)isa);
+        if (isa == (int)kernel_isa())
+            b->peak = n * f1, b->peak1 = f1, b->peak_isa = isa_name((Isa)isa);
     }
     reps = b->o.quick ? 3 : 8;
     b->copy_bw = copy_bandwidth(BW_BYTES, n, reps);
     b->read_bw = read_bandwidth(BW_BYTES, n, reps);
     b->read_bw1 = read_bandwidth(BW_BYTES, 1, reps);
-    Row *r = row_add(&b->table, S, b->copy_bw / 1e9, "GB/s", NAN, 0, "memory copy bandwidth, all threads");
+    Row *r = row_add(&b->table, S, b->copy_bw / 1e9, "GB/s", NAN, 0,
+                     "memory copy bandwidth, all threads");
     row_basis(r, "memcpy of %zu MiB on huge pages, bytes read + written", BW_BYTES >> 20);
-    r = row_add(&b->table, S, b->read_bw / 1e9, "GB/s", NAN, 0, "memory read bandwidth, all threads");
-    row_basis(r, "vector sum over %zu MiB on huge pages, best of 1, 4, 8 streams per thread (the generation ceiling)",
-              BW_BYTES >> 20);
+    r = row_add(&b->table, S, b->read_bw / 1e9, "GB/s", NAN, 0,
+                "memory read bandwidth, all threads");
+    row_basis(
+        r,
+        "vector sum over %zu MiB on huge pages, best of 1, 4, 8 streams per thread (the generation ceiling)",
+        BW_BYTES >> 20);
     r = row_add(&b->table, S, b->read_bw1 / 1e9, "GB/s", NAN, 0, "memory read bandwidth, 1 thread");
     row_basis(r, "as above, one thread (the naive reference's ceiling)");
 }
@@ -291,8 +299,8 @@ static int cmp_double(const void *a, const void *b) {
 typedef struct {
     void (*run)(Bench *b, void *ctx);
     void *ctx;
-    double best;   // seconds
-    double *each;  // NULL, or the seconds of every round (reps of them)
+    double best;    // seconds
+    double *each;   // NULL, or the seconds of every round (reps of them)
 } Timed;
 
 // Run items[0..n) in turn, `reps` rounds, so that background load falls on all of them
@@ -358,7 +366,9 @@ static void ceilings_init(Ceilings *c, const Bench *b, Timed *items, int reps) {
 static double ceilings_read(const Ceilings *c) { return fmax(c->runs[0].best, c->runs[1].best); }
 static double ceilings_copy(const Ceilings *c) { return c->runs[2].best; }
 // Round r's figures.
-static double round_read(const Ceilings *c, int r) { return fmax(c->runs[0].each[r], c->runs[1].each[r]); }
+static double round_read(const Ceilings *c, int r) {
+    return fmax(c->runs[0].each[r], c->runs[1].each[r]);
+}
 static double round_copy(const Ceilings *c, int r) { return c->runs[2].each[r]; }
 
 static void ceilings_free(Ceilings *c) {
@@ -369,9 +379,13 @@ static void ceilings_free(Ceilings *c) {
 
 // Rows for the interleaved ceilings of section S (they bound the rows that follow).
 static void ceilings_rows(Bench *b, const char *S, const Ceilings *c) {
-    Row *r = row_add(&b->table, S, ceilings_read(c) / 1e9, "GB/s", NAN, 0, "memory read BW between these runs");
-    row_basis(r, "as the read bandwidth above (4 and 8 streams), run between the runs below: their ceiling");
-    r = row_add(&b->table, S, ceilings_copy(c) / 1e9, "GB/s", NAN, 0, "memory copy BW between these runs");
+    Row *r = row_add(&b->table, S, ceilings_read(c) / 1e9, "GB/s", NAN, 0,
+                     "memory read BW between these runs");
+    row_basis(
+        r,
+        "as the read bandwidth above (4 and 8 streams), run between the runs below: their ceiling");
+    r = row_add(&b->table, S, ceilings_copy(c) / 1e9, "GB/s", NAN, 0,
+                "memory copy BW between these runs");
     row_basis(r, "as the copy bandwidth above, bytes read + written");
 }
 
@@ -383,9 +397,9 @@ static void ceilings_rows(Bench *b, const char *S, const Ceilings *c) {
 static int short_rounds(const Bench *b) { return b->o.quick ? b->o.reps : 4 * b->o.reps; }
 
 typedef struct {
-    int all_rows;   // logits of every position, else of the last one only
-    int next;       // the prompt of the next run (cycles through the prompts)
-    const Gpt2 *m;  // NULL: b->m
+    int all_rows;    // logits of every position, else of the last one only
+    int next;        // the prompt of the next run (cycles through the prompts)
+    const Gpt2 *m;   // NULL: b->m
 } PrefillRun;
 
 // One prompt of PREFILL_T tokens through the intact model.
@@ -394,12 +408,14 @@ static void run_prefill(Bench *b, void *ctx) {
     int last = PREFILL_T - 1;
     char err[512];
     const int *tokens = b->tokens + (size_t)(p->next++ % b->o.n_prompts) * PREFILL_T;
-    check(tf_forward(p->m ? p->m : &b->m, b->intact, b->L, tokens, PREFILL_T, p->all_rows ? NULL : &last,
-                     p->all_rows ? 0 : 1, b->logits, &b->ws, err, sizeof err),
+    check(tf_forward(p->m ? p->m : &b->m, b->intact, b->L, tokens, PREFILL_T,
+                     p->all_rows ? NULL : &last, p->all_rows ? 0 : 1, b->logits, &b->ws, err,
+                     sizeof err),
           "prefill", err);
 }
 
-static void prefill_rows(Bench *b, const char *S, const char *what, double seconds, double flops_prompt) {
+static void prefill_rows(Bench *b, const char *S, const char *what, double seconds,
+                         double flops_prompt) {
     double per_token = flops_prompt / PREFILL_T;
     char fig[96];
     snprintf(fig, sizeof fig, "%s: tokens/s", what);
@@ -407,18 +423,21 @@ static void prefill_rows(Bench *b, const char *S, const char *what, double secon
     row_basis(r, "peak / %.1f MFLOP per token", per_token / 1e6);
     snprintf(fig, sizeof fig, "%s: matmul GFLOP/s", what);
     r = row_add(&b->table, S, flops_prompt / seconds / 1e9, "GFLOP/s", b->peak / 1e9, 0, fig);
-    row_basis(r, "FP32 peak, %s (the kernel path's); 24C^2/row/block + attn + 2CV/logit row", b->peak_isa);
+    row_basis(r, "FP32 peak, %s (the kernel path's); 24C^2/row/block + attn + 2CV/logit row",
+              b->peak_isa);
 }
 
 static void bench_prefill(Bench *b) {
     char S[128];
-    snprintf(S, sizeof S, "prefill: a prompt of %d tokens (%d distinct, best of %d), intact model, tf_forward", PREFILL_T,
-             b->o.n_prompts, short_rounds(b));
+    snprintf(S, sizeof S,
+             "prefill: a prompt of %d tokens (%d distinct, best of %d), intact model, tf_forward",
+             PREFILL_T, b->o.n_prompts, short_rounds(b));
     PrefillRun all = {1, 0, NULL}, last = {0, 0, NULL};
     Timed items[2] = {{run_prefill, &all, 0, NULL}, {run_prefill, &last, 0, NULL}};
     time_interleaved(b, items, 2, short_rounds(b));
     double blocks = flops_blocks(b, PREFILL_T, 0);
-    prefill_rows(b, S, "all positions' logits", items[0].best, blocks + flops_unembed(b, PREFILL_T));
+    prefill_rows(b, S, "all positions' logits", items[0].best,
+                 blocks + flops_unembed(b, PREFILL_T));
     prefill_rows(b, S, "last position's logits", items[1].best, blocks + flops_unembed(b, 1));
     b->prefill_last_tps = PREFILL_T / items[1].best;
 }
@@ -436,7 +455,8 @@ static double decode_bound(const Bench *b, int streams, double pos, double bw, d
 }
 
 static void prompt_tokens(const Bench *b, int stream, int *out, int n) {
-    for (int i = 0; i < n; i++) out[i] = b->tokens[((size_t)stream * 7 + (size_t)i) % ((size_t)b->o.n_prompts * PREFILL_T)];
+    for (int i = 0; i < n; i++)
+        out[i] = b->tokens[((size_t)stream * 7 + (size_t)i) % ((size_t)b->o.n_prompts * PREFILL_T)];
 }
 
 // Streams that share one workspace, each with a GEN_PROMPT-token prompt cached; a run
@@ -457,7 +477,8 @@ static void gen_init(GenRun *g, Bench *b, const Gpt2 *m, int n, int steps) {
         if (!g->caches[i]) eprintf(1, "cache: %s", err);
         g->caches[i]->ws = &b->ws;
         prompt_tokens(b, i, prompt, GEN_PROMPT);
-        check(tf_step(g->caches[i], prompt, GEN_PROMPT, NULL, err, sizeof err), "generation prompt", err);
+        check(tf_step(g->caches[i], prompt, GEN_PROMPT, NULL, err, sizeof err), "generation prompt",
+              err);
     }
     g->logits = xmalloc(sizeof(float) * (size_t)n * (size_t)b->V);
 }
@@ -471,12 +492,16 @@ static void gen_free(GenRun *g) {
 static void run_gen(Bench *b, void *ctx) {
     GenRun *g = ctx;
     char err[512];
-    for (int i = 0; i < g->n; i++) check(tf_cache_rewind(g->caches[i], GEN_PROMPT, err, sizeof err), "rewind", err);
+    for (int i = 0; i < g->n; i++)
+        check(tf_cache_rewind(g->caches[i], GEN_PROMPT, err, sizeof err), "rewind", err);
     for (int s = 0; s < g->steps; s++) {
         int toks[BATCH_STREAMS];
         for (int i = 0; i < g->n; i++) toks[i] = b->tokens[s * g->n + i];
-        if (g->n == 1) check(tf_step(g->caches[0], toks, 1, g->logits, err, sizeof err), "tf_step", err);
-        else check(tf_step_batch(g->caches, g->n, toks, g->logits, &b->ws, err, sizeof err), "tf_step_batch", err);
+        if (g->n == 1)
+            check(tf_step(g->caches[0], toks, 1, g->logits, err, sizeof err), "tf_step", err);
+        else
+            check(tf_step_batch(g->caches, g->n, toks, g->logits, &b->ws, err, sizeof err),
+                  "tf_step_batch", err);
     }
 }
 
@@ -484,8 +509,8 @@ static void run_gen(Bench *b, void *ctx) {
 // probe runs right after the decoding in each round, so both see the same machine):
 // a row with the median over the rounds and, in its basis, the 10th-90th percentiles.
 // each: the decoding's seconds per round; tokens per run; copy: against copy bandwidth.
-static void paired_row(Bench *b, const char *S, const char *fig, const Ceilings *c, const double *each,
-                       double tokens, int streams, double mean_pos, int copy) {
+static void paired_row(Bench *b, const char *S, const char *fig, const Ceilings *c,
+                       const double *each, double tokens, int streams, double mean_pos, int copy) {
     double *ratio = xmalloc(sizeof(double) * (size_t)c->reps);
     for (int i = 0; i < c->reps; i++) {
         double bw = copy ? round_copy(c, i) : round_read(c, i);
@@ -494,15 +519,18 @@ static void paired_row(Bench *b, const char *S, const char *fig, const Ceilings 
     qsort(ratio, (size_t)c->reps, sizeof *ratio, cmp_double);
     int n = c->reps;
     Row *r = row_add(&b->table, S, ratio[n / 2], "ratio", NAN, 0, fig);
-    row_basis(r, "per round: tok/s / (%s BW of that round / bytes per token); median of %d rounds, 10-90%%: %.2f-%.2f",
-              copy ? "copy" : "read", n, ratio[n / 10], ratio[n - 1 - n / 10]);
+    row_basis(
+        r,
+        "per round: tok/s / (%s BW of that round / bytes per token); median of %d rounds, 10-90%%: %.2f-%.2f",
+        copy ? "copy" : "read", n, ratio[n / 10], ratio[n - 1 - n / 10]);
     free(ratio);
 }
 
 static void bench_generation(Bench *b) {
     char S[128], fig[96];
     int G = b->o.gen_tokens, steps = b->o.batch_steps, B = BATCH_STREAMS;
-    snprintf(S, sizeof S, "generation: KV cache after a %d-token prompt, best of %d", GEN_PROMPT, short_rounds(b));
+    snprintf(S, sizeof S, "generation: KV cache after a %d-token prompt, best of %d", GEN_PROMPT,
+             short_rounds(b));
     GenRun single, batch;
     gen_init(&single, b, &b->m, 1, G);
     gen_init(&batch, b, &b->m, B, steps);
@@ -520,23 +548,29 @@ static void bench_generation(Bench *b) {
     double mean_pos = GEN_PROMPT + (G - 1) / 2.0;
     b->gen_tps = G / items[0].best;
     snprintf(fig, sizeof fig, "single stream (tf_step), +%d tokens: tokens/s", G);
-    Row *r = row_add(&b->table, S, b->gen_tps, "tok/s", decode_bound(b, 1, mean_pos, read_bw, b->peak), 0, fig);
+    Row *r = row_add(&b->table, S, b->gen_tps, "tok/s",
+                     decode_bound(b, 1, mean_pos, read_bw, b->peak), 0, fig);
     row_basis(r, "read BW / %.0f MB per token (weights %.0f + KV cache)",
-              (bytes_weights_step(b) + bytes_kv(b, (int)mean_pos)) / 1e6, bytes_weights_step(b) / 1e6);
+              (bytes_weights_step(b) + bytes_kv(b, (int)mean_pos)) / 1e6,
+              bytes_weights_step(b) / 1e6);
     // The ceiling issue 5 names (copy bandwidth, bytes read + written per second), beside
     // the stricter read-bandwidth one above.
-    r = row_add(&b->table, S, b->gen_tps, "tok/s", decode_bound(b, 1, mean_pos, copy_bw, b->peak), 0,
-                "  the same against copy BW");
-    row_basis(r, "copy BW / bytes per token (issue 5's ceiling), best of the rounds against best: see round by round");
-    paired_row(b, S, "  single stream / read-BW ceiling, round by round", &c, each, G, 1, mean_pos, 0);
-    paired_row(b, S, "  single stream / copy-BW ceiling, round by round", &c, each, G, 1, mean_pos, 1);
+    r = row_add(&b->table, S, b->gen_tps, "tok/s", decode_bound(b, 1, mean_pos, copy_bw, b->peak),
+                0, "  the same against copy BW");
+    row_basis(
+        r,
+        "copy BW / bytes per token (issue 5's ceiling), best of the rounds against best: see round by round");
+    paired_row(b, S, "  single stream / read-BW ceiling, round by round", &c, each, G, 1, mean_pos,
+               0);
+    paired_row(b, S, "  single stream / copy-BW ceiling, round by round", &c, each, G, 1, mean_pos,
+               1);
     ceilings_free(&c);
     free(each);
 
     mean_pos = GEN_PROMPT + (steps - 1) / 2.0;
     snprintf(fig, sizeof fig, "batched, %d streams (tf_step_batch), +%d each: tokens/s", B, steps);
-    r = row_add(&b->table, S, (double)B * steps / items[1].best, "tok/s", decode_bound(b, B, mean_pos, read_bw, b->peak),
-                0, fig);
+    r = row_add(&b->table, S, (double)B * steps / items[1].best, "tok/s",
+                decode_bound(b, B, mean_pos, read_bw, b->peak), 0, fig);
     row_basis(r, "%d / max(%.0f MB per step / read BW, %d x %.0f MFLOP / peak)", B,
               (bytes_weights_step(b) + B * bytes_kv(b, (int)mean_pos)) / 1e6, B,
               (flops_blocks(b, 1, (int)mean_pos) + flops_unembed(b, 1)) / 1e6);
@@ -550,9 +584,12 @@ static void bench_generation(Bench *b) {
 static double logits_vs_fp32(Bench *b, const Gpt2 *m, double *scale) {
     char err[512];
     float *l16 = xmalloc(sizeof(float) * PREFILL_T * (size_t)b->V);
-    check(tf_forward(m, b->intact, b->L, b->tokens, PREFILL_T, NULL, 0, l16, &b->ws, err, sizeof err), "16-bit", err);
-    check(tf_forward(&b->m, b->intact, b->L, b->tokens, PREFILL_T, NULL, 0, b->logits, &b->ws, err, sizeof err), "fp32",
-          err);
+    check(
+        tf_forward(m, b->intact, b->L, b->tokens, PREFILL_T, NULL, 0, l16, &b->ws, err, sizeof err),
+        "16-bit", err);
+    check(tf_forward(&b->m, b->intact, b->L, b->tokens, PREFILL_T, NULL, 0, b->logits, &b->ws, err,
+                     sizeof err),
+          "fp32", err);
     double diff = 0;
     *scale = 0;
     for (size_t i = 0; i < (size_t)PREFILL_T * b->V; i++) {
@@ -565,7 +602,8 @@ static double logits_vs_fp32(Bench *b, const Gpt2 *m, double *scale) {
 
 static void bench_lowp(Bench *b) {
     char S[128], fig[96], err[512];
-    snprintf(S, sizeof S, "16-bit weights (AUTOINTERP_WEIGHTS=bf16|f16) vs fp32, interleaved, best of %d",
+    snprintf(S, sizeof S,
+             "16-bit weights (AUTOINTERP_WEIGHTS=bf16|f16) vs fp32, interleaved, best of %d",
              short_rounds(b));
     enum { NT = LOWP_TYPES + 1 };   // fp32, then the 16-bit types
     for (int t = 0; t < LOWP_TYPES; t++)
@@ -598,27 +636,33 @@ static void bench_lowp(Bench *b) {
     for (int t = 1; t < NT; t++) {
         const char *tn = lowp_name((LowpType)(t - 1));
         snprintf(fig, sizeof fig, "prefill 1 x 128, last logits: %s tokens/s", tn);
-        Row *r = row_add(&b->table, S, PREFILL_T / items[t].best, "tok/s", b->peak / (fl_pre / PREFILL_T), 0, fig);
-        row_basis(r, "peak / FLOP per token; fp32 here %.0f tok/s: %s %.2fx", PREFILL_T / items[0].best, tn,
-                  items[0].best / items[t].best);
+        Row *r = row_add(&b->table, S, PREFILL_T / items[t].best, "tok/s",
+                         b->peak / (fl_pre / PREFILL_T), 0, fig);
+        row_basis(r, "peak / FLOP per token; fp32 here %.0f tok/s: %s %.2fx",
+                  PREFILL_T / items[0].best, tn, items[0].best / items[t].best);
         double mean_pos = GEN_PROMPT + (G - 1) / 2.0;
         snprintf(fig, sizeof fig, "generation, single stream (+%d): %s tokens/s", G, tn);
         double bound = read_bw / (bytes16 + bytes_kv(b, (int)mean_pos));
         r = row_add(&b->table, S, G / items[NT + t].best, "tok/s", bound, 0, fig);
         row_basis(r, "read BW / %.0f MB per token; fp32 here %.1f tok/s: %s %.2fx",
-                  (bytes16 + bytes_kv(b, (int)mean_pos)) / 1e6, G / items[NT].best, tn, items[NT].best / items[NT + t].best);
+                  (bytes16 + bytes_kv(b, (int)mean_pos)) / 1e6, G / items[NT].best, tn,
+                  items[NT].best / items[NT + t].best);
         mean_pos = GEN_PROMPT + (steps - 1) / 2.0;
-        snprintf(fig, sizeof fig, "generation, batched %d streams (+%d each): %s tok/s", B, steps, tn);
+        snprintf(fig, sizeof fig, "generation, batched %d streams (+%d each): %s tok/s", B, steps,
+                 tn);
         bound = B / fmax((bytes16 + B * bytes_kv(b, (int)mean_pos)) / read_bw,
                          B * (flops_blocks(b, 1, (int)mean_pos) + flops_unembed(b, 1)) / b->peak);
-        r = row_add(&b->table, S, (double)B * steps / items[2 * NT + t].best, "tok/s", bound, 0, fig);
+        r = row_add(&b->table, S, (double)B * steps / items[2 * NT + t].best, "tok/s", bound, 0,
+                    fig);
         row_basis(r, "as fp32, weights at 2 bytes; fp32 here %.1f tok/s: %s %.2fx",
-                  (double)B * steps / items[2 * NT].best, tn, items[2 * NT].best / items[2 * NT + t].best);
+                  (double)B * steps / items[2 * NT].best, tn,
+                  items[2 * NT].best / items[2 * NT + t].best);
         // Accuracy: every position's logits of one prompt against fp32.
         double scale, diff = logits_vs_fp32(b, ms[t], &scale);
         snprintf(fig, sizeof fig, "max |logit diff| %s vs fp32, 128 positions", tn);
         r = row_add(&b->table, S, diff, "logit", NAN, 0, fig);
-        row_basis(r, "must stay within 1e-2%s; max |logit| %.2g", diff <= 1e-2 ? ": met" : " <-- EXCEEDED", scale);
+        row_basis(r, "must stay within 1e-2%s; max |logit| %.2g",
+                  diff <= 1e-2 ? ": met" : " <-- EXCEEDED", scale);
     }
 }
 
@@ -627,23 +671,25 @@ static void bench_lowp(Bench *b) {
 
 // One record (tokens[0..T), the last A of them the answer) under a list of configurations.
 typedef struct {
-    const ConfigList *list;     // NULL: the intact pass alone (tf_forward), as for one configuration
+    const ConfigList *list;   // NULL: the intact pass alone (tf_forward), as for one configuration
     const int *tokens;
     int T, A;
-    int batched;                // keep the answer rows, unembed them in one tf_logits call at the end
-    int rows[SWEEP_ANSWER];     // rows predicting the answer tokens
-    int *targets;               // (n_configs * A) answer tokens, repeated per configuration
-    float *logits;              // (n_configs * A, V)
-    float *gathered;            // batched: (n_configs * A, C) the answer rows' residuals
-    double *lp;                 // (n_configs * A) log-probabilities, configuration-major
-    long blocks;                // blocks run by the last sweep
+    int batched;              // keep the answer rows, unembed them in one tf_logits call at the end
+    int rows[SWEEP_ANSWER];   // rows predicting the answer tokens
+    int *targets;             // (n_configs * A) answer tokens, repeated per configuration
+    float *logits;            // (n_configs * A, V)
+    float *gathered;          // batched: (n_configs * A, C) the answer rows' residuals
+    double *lp;               // (n_configs * A) log-probabilities, configuration-major
+    long blocks;              // blocks run by the last sweep
     const Gpt2 *m;
     char err[512];
 } SweepRun;
 
-static void sweep_init(SweepRun *s, Bench *b, const ConfigList *list, const int *tokens, int T, int batched) {
+static void sweep_init(SweepRun *s, Bench *b, const ConfigList *list, const int *tokens, int T,
+                       int batched) {
     memset(s, 0, sizeof *s);
-    s->list = list, s->tokens = tokens, s->T = T, s->A = SWEEP_ANSWER, s->batched = batched, s->m = &b->m;
+    s->list = list, s->tokens = tokens, s->T = T, s->A = SWEEP_ANSWER, s->batched = batched,
+    s->m = &b->m;
     size_t n = (size_t)(list ? list->n : 1) * SWEEP_ANSWER;
     for (int a = 0; a < s->A; a++) s->rows[a] = T - s->A - 1 + a;
     s->targets = xmalloc(sizeof(int) * n);
@@ -664,28 +710,34 @@ static int visit_score(void *ctx, int k, const float *resid, int T, TfWorkspace 
     if (s->batched) {   // defer the unembedding: keep the rows
         size_t C = (size_t)s->m->cfg.n_embd;
         for (int a = 0; a < A; a++)
-            memcpy(s->gathered + ((size_t)k * A + a) * C, resid + (size_t)s->rows[a] * C, C * sizeof(float));
+            memcpy(s->gathered + ((size_t)k * A + a) * C, resid + (size_t)s->rows[a] * C,
+                   C * sizeof(float));
         return 0;
     }
     if (tf_logits(s->m, resid, T, s->rows, A, s->logits, ws, s->err, sizeof s->err)) return -1;
-    return tf_target_logprobs(s->logits, A, s->m->cfg.vocab_size, s->targets, s->lp + (size_t)k * A, s->err,
-                              sizeof s->err);
+    return tf_target_logprobs(s->logits, A, s->m->cfg.vocab_size, s->targets, s->lp + (size_t)k * A,
+                              s->err, sizeof s->err);
 }
 
 static void run_sweep(Bench *b, void *ctx) {
     SweepRun *s = ctx;
     if (!s->list) {   // the intact model alone
-        check(tf_forward(&b->m, b->intact, b->L, s->tokens, s->T, s->rows, s->A, s->logits, &b->ws, s->err,
-                         sizeof s->err), "intact", s->err);
-        check(tf_target_logprobs(s->logits, s->A, b->V, s->targets, s->lp, s->err, sizeof s->err), "logprobs", s->err);
+        check(tf_forward(&b->m, b->intact, b->L, s->tokens, s->T, s->rows, s->A, s->logits, &b->ws,
+                         s->err, sizeof s->err),
+              "intact", s->err);
+        check(tf_target_logprobs(s->logits, s->A, b->V, s->targets, s->lp, s->err, sizeof s->err),
+              "logprobs", s->err);
         return;
     }
-    check(sweep_run(&b->m, s->list, s->tokens, s->T, &b->ws, visit_score, s, &s->blocks, s->err, sizeof s->err),
+    check(sweep_run(&b->m, s->list, s->tokens, s->T, &b->ws, visit_score, s, &s->blocks, s->err,
+                    sizeof s->err),
           "sweep", s->err);
     if (s->batched) {
         int n = s->list->n * s->A;
-        check(tf_logits(&b->m, s->gathered, n, NULL, n, s->logits, &b->ws, s->err, sizeof s->err), "logits", s->err);
-        check(tf_target_logprobs(s->logits, n, b->V, s->targets, s->lp, s->err, sizeof s->err), "logprobs", s->err);
+        check(tf_logits(&b->m, s->gathered, n, NULL, n, s->logits, &b->ws, s->err, sizeof s->err),
+              "logits", s->err);
+        check(tf_target_logprobs(s->logits, n, b->V, s->targets, s->lp, s->err, sizeof s->err),
+              "logprobs", s->err);
     }
 }
 
@@ -707,7 +759,8 @@ static void make_sweep(const Bench *b, const char *name, ConfigList *list) {
 // reads the (V, C) output matrix once.
 static double sweep_cost(const Bench *b, long blocks, int T, int rows, int flops_only) {
     double C = b->C;
-    double block_flops = flops_blocks(b, T, 0) / b->L, block_bytes = 4.0 * (12.0 * C * C + 13.0 * C);
+    double block_flops = flops_blocks(b, T, 0) / b->L,
+           block_bytes = 4.0 * (12.0 * C * C + 13.0 * C);
     double un_flops = flops_unembed(b, rows), un_bytes = 4.0 * (double)b->V * C;
     if (flops_only) return (double)blocks * block_flops + un_flops;
     return (double)blocks * fmax(block_flops / b->peak, block_bytes / b->read_bw) +
@@ -718,13 +771,13 @@ static double sweep_cost(const Bench *b, long blocks, int T, int rows, int flops
 // rows, and the answer rows' ln_f + unembedding (tf_logits) and log-softmax
 // (tf_target_logprobs), for one configuration's A rows and for all n_configs x A at once.
 typedef struct {
-    int T;                // blocks: rows; 0 for the logit parts
-    int rows;             // logit parts: rows
-    int logprobs;         // tf_target_logprobs instead of tf_logits
-    float *resid;         // (max(T, rows), C)
-    float *logits;        // (rows, V)
-    int *targets;         // (rows)
-    double *lp;           // (rows)
+    int T;           // blocks: rows; 0 for the logit parts
+    int rows;        // logit parts: rows
+    int logprobs;    // tf_target_logprobs instead of tf_logits
+    float *resid;    // (max(T, rows), C)
+    float *logits;   // (rows, V)
+    int *targets;    // (rows)
+    double *lp;      // (rows)
 } PartRun;
 
 static void part_init(PartRun *p, const Bench *b, int T, int rows, int logprobs) {
@@ -738,21 +791,29 @@ static void part_init(PartRun *p, const Bench *b, int T, int rows, int logprobs)
     char err[512];
     check(tf_embed(&b->m, b->tokens, (int)n, 0, p->resid, err, sizeof err), "embed", err);
     for (int i = 0; i < rows; i++) p->targets[i] = b->tokens[i];
-    for (size_t i = 0; i < (size_t)(rows > 0 ? rows : 1) * (size_t)b->V; i++) p->logits[i] = (float)(i % 97) * 0.1f;
+    for (size_t i = 0; i < (size_t)(rows > 0 ? rows : 1) * (size_t)b->V; i++)
+        p->logits[i] = (float)(i % 97) * 0.1f;
 }
 
-static void part_free(PartRun *p) { free(p->resid), free(p->logits), free(p->targets), free(p->lp); }
+static void part_free(PartRun *p) {
+    free(p->resid), free(p->logits), free(p->targets), free(p->lp);
+}
 
 static void run_part(Bench *b, void *ctx) {
     PartRun *p = ctx;
     char err[512];
     if (p->T > 0) {   // the embeddings, then the blocks in place
         check(tf_embed(&b->m, b->tokens, p->T, 0, p->resid, err, sizeof err), "embed", err);
-        for (int l = 0; l < b->L; l++) check(tf_block_forward(&b->m, l, p->resid, p->T, &b->ws, err, sizeof err), "block", err);
+        for (int l = 0; l < b->L; l++)
+            check(tf_block_forward(&b->m, l, p->resid, p->T, &b->ws, err, sizeof err), "block",
+                  err);
     } else if (p->logprobs) {
-        check(tf_target_logprobs(p->logits, p->rows, b->V, p->targets, p->lp, err, sizeof err), "logprobs", err);
+        check(tf_target_logprobs(p->logits, p->rows, b->V, p->targets, p->lp, err, sizeof err),
+              "logprobs", err);
     } else {
-        check(tf_logits(&b->m, p->resid, p->rows, NULL, p->rows, p->logits, &b->ws, err, sizeof err), "logits", err);
+        check(
+            tf_logits(&b->m, p->resid, p->rows, NULL, p->rows, p->logits, &b->ws, err, sizeof err),
+            "logits", err);
     }
 }
 
@@ -774,17 +835,20 @@ static double parts_floor(const Bench *b, const SweepParts *p, long blocks_run) 
 // The sweep against the intact pass, beside the floor above; the basis gives the parts,
 // the roofline floor of the hardware (each phase at max(FLOPs / peak, bytes / read BW))
 // and the target.
-static void ratio_row(Bench *b, const char *S, const char *fig, double t_sweep, double t_intact, long blocks, int T,
-                      int n_configs, const SweepParts *p, int with_target) {
+static void ratio_row(Bench *b, const char *S, const char *fig, double t_sweep, double t_intact,
+                      long blocks, int T, int n_configs, const SweepParts *p, int with_target) {
     int A = SWEEP_ANSWER;
     double roofline = sweep_cost(b, blocks, T, n_configs * A, 0) / sweep_cost(b, b->L, T, A, 0);
     double v = t_sweep / t_intact;
     Row *r = row_add(&b->table, S, v, "x", parts_floor(b, p, blocks), 1, fig);
     char target[48] = "";
-    if (with_target) snprintf(target, sizeof target, "; target %.2f %s", SWEEP_TARGET, v <= SWEEP_TARGET ? "met" : "MISSED");
+    if (with_target)
+        snprintf(target, sizeof target, "; target %.2f %s", SWEEP_TARGET,
+                 v <= SWEEP_TARGET ? "met" : "MISSED");
     row_basis(r, "(%.1f + %.1f + %.1f) / (%.1f + %.1f + %.1f) ms; roofline %.2f; %.1f / %.1f ms%s",
-              p->t_blocks * 1e3 * (double)blocks / b->L, p->t_logits_all * 1e3, p->t_lp_all * 1e3, p->t_blocks * 1e3,
-              p->t_logits_one * 1e3, p->t_lp_one * 1e3, roofline, t_sweep * 1e3, t_intact * 1e3, target);
+              p->t_blocks * 1e3 * (double)blocks / b->L, p->t_logits_all * 1e3, p->t_lp_all * 1e3,
+              p->t_blocks * 1e3, p->t_logits_one * 1e3, p->t_lp_one * 1e3, roofline, t_sweep * 1e3,
+              t_intact * 1e3, target);
 }
 
 // The record length from which the drop-last floor meets the target, from the blocks'
@@ -792,8 +856,9 @@ static void ratio_row(Bench *b, const char *S, const char *fig, double t_sweep, 
 // the L blocks at t_B: floor = target where t_B = (all rows' parts - target x one
 // configuration's) / (target - 1).
 static double floor_target_T(const SweepParts *p24, const SweepParts *p128) {
-    double need = (p24->t_logits_all + p24->t_lp_all - SWEEP_TARGET * (p24->t_logits_one + p24->t_lp_one)) /
-                  (SWEEP_TARGET - 1.0);
+    double need =
+        (p24->t_logits_all + p24->t_lp_all - SWEEP_TARGET * (p24->t_logits_one + p24->t_lp_one)) /
+        (SWEEP_TARGET - 1.0);
     double slope = (p128->t_blocks - p24->t_blocks) / (PREFILL_T - SWEEP_T);
     if (need <= p24->t_blocks) return SWEEP_T;
     return slope > 0 ? SWEEP_T + (need - p24->t_blocks) / slope : 0;
@@ -801,14 +866,29 @@ static double floor_target_T(const SweepParts *p24, const SweepParts *p128) {
 
 static void bench_sweeps(Bench *b) {
     char S[128], fig[96];
-    snprintf(S, sizeof S, "sweep: one record, %d answer tokens, sweep_run + tf_logits + tf_target_logprobs as scoreloss",
-             SWEEP_ANSWER);
+    snprintf(
+        S, sizeof S,
+        "sweep: one record, %d answer tokens, sweep_run + tf_logits + tf_target_logprobs as scoreloss",
+        SWEEP_ANSWER);
     ConfigList drop, skip;
     make_sweep(b, "drop-last", &drop);
     make_sweep(b, "skip-one", &skip);
     int A = SWEEP_ANSWER, all = drop.n * A;
-    enum { INTACT, DROP, DROP_PER_CONFIG, BLOCKS, LOGITS_ONE, LOGITS_ALL, LP_ONE, LP_ALL,   // 24 tokens
-           INTACT_LONG, DROP_LONG, BLOCKS_LONG, SKIP, N_ITEMS };
+    enum {
+        INTACT,
+        DROP,
+        DROP_PER_CONFIG,
+        BLOCKS,
+        LOGITS_ONE,
+        LOGITS_ALL,
+        LP_ONE,
+        LP_ALL,   // 24 tokens
+        INTACT_LONG,
+        DROP_LONG,
+        BLOCKS_LONG,
+        SKIP,
+        N_ITEMS
+    };
     SweepRun runs[N_ITEMS];
     PartRun parts[N_ITEMS];
     Timed items[N_ITEMS];
@@ -828,14 +908,15 @@ static void bench_sweeps(Bench *b) {
     part_init(&parts[LP_ALL], b, 0, all, 1);
     for (int i = 0; i < N_ITEMS; i++) {
         int part = i == BLOCKS || i == BLOCKS_LONG || (i >= LOGITS_ONE && i <= LP_ALL);
-        items[i] = part ? (Timed){run_part, &parts[i], 0, NULL} : (Timed){run_sweep, &runs[i], 0, NULL};
+        items[i] =
+            part ? (Timed){run_part, &parts[i], 0, NULL} : (Timed){run_sweep, &runs[i], 0, NULL};
     }
     // cheap items often (ratios taken between items of one group), dear ones less
     time_interleaved(b, &items[INTACT], LP_ALL - INTACT + 1, short_rounds(b));
     time_interleaved(b, &items[INTACT_LONG], BLOCKS_LONG - INTACT_LONG + 1, 3 * b->o.reps);
     time_interleaved(b, &items[SKIP], 1, b->o.reps);
-    SweepParts p24 = {items[BLOCKS].best, items[LOGITS_ONE].best, items[LOGITS_ALL].best, items[LP_ONE].best,
-                      items[LP_ALL].best};
+    SweepParts p24 = {items[BLOCKS].best, items[LOGITS_ONE].best, items[LOGITS_ALL].best,
+                      items[LP_ONE].best, items[LP_ALL].best};
     SweepParts p128 = p24;
     p128.t_blocks = items[BLOCKS_LONG].best;
     double t_intact = items[INTACT].best;
@@ -843,32 +924,43 @@ static void bench_sweeps(Bench *b) {
     snprintf(fig, sizeof fig, "drop-last (%d configs) / intact pass, %d tokens", drop.n, SWEEP_T);
     ratio_row(b, S, fig, items[DROP].best, t_intact, runs[DROP].blocks, SWEEP_T, drop.n, &p24, 1);
     snprintf(fig, sizeof fig, "drop-last (%d configs) / intact pass, %d tokens", drop.n, PREFILL_T);
-    ratio_row(b, S, fig, items[DROP_LONG].best, items[INTACT_LONG].best, runs[DROP_LONG].blocks, PREFILL_T, drop.n, &p128, 1);
+    ratio_row(b, S, fig, items[DROP_LONG].best, items[INTACT_LONG].best, runs[DROP_LONG].blocks,
+              PREFILL_T, drop.n, &p128, 1);
     int same = memcmp(runs[DROP].lp, runs[DROP_PER_CONFIG].lp, sizeof(double) * (size_t)all) == 0;
-    snprintf(fig, sizeof fig, same ? "  %d tokens, one unembedding per config (before)" : "  %d tokens, per config: log-probs DIFFER",
+    snprintf(fig, sizeof fig,
+             same ? "  %d tokens, one unembedding per config (before)"
+                  : "  %d tokens, per config: log-probs DIFFER",
              SWEEP_T);
-    ratio_row(b, S, fig, items[DROP_PER_CONFIG].best, t_intact, runs[DROP].blocks, SWEEP_T, drop.n, &p24, 0);
+    ratio_row(b, S, fig, items[DROP_PER_CONFIG].best, t_intact, runs[DROP].blocks, SWEEP_T, drop.n,
+              &p24, 0);
 
-    Row *r = row_add(&b->table, S, (double)runs[DROP].blocks, "blocks", (double)configs_prefix_blocks(&drop), 1, "drop-last blocks run");
+    Row *r = row_add(&b->table, S, (double)runs[DROP].blocks, "blocks",
+                     (double)configs_prefix_blocks(&drop), 1, "drop-last blocks run");
     row_basis(r, "distinct prefixes (naive: %ld)", naive_blocks(&drop));
-    r = row_add(&b->table, S, (double)runs[SKIP].blocks, "blocks", (double)configs_prefix_blocks(&skip), 1, "skip-one blocks run");
-    row_basis(r, "distinct prefixes (naive: %ld = %d configs x their blocks)", naive_blocks(&skip), skip.n);
+    r = row_add(&b->table, S, (double)runs[SKIP].blocks, "blocks",
+                (double)configs_prefix_blocks(&skip), 1, "skip-one blocks run");
+    row_basis(r, "distinct prefixes (naive: %ld = %d configs x their blocks)", naive_blocks(&skip),
+              skip.n);
     snprintf(fig, sizeof fig, "skip-one (%d configs) / intact pass, %d tokens", skip.n, SWEEP_T);
     ratio_row(b, S, fig, items[SKIP].best, t_intact, runs[SKIP].blocks, SWEEP_T, skip.n, &p24, 0);
 
-    double f24 = parts_floor(b, &p24, runs[DROP].blocks), f128 = parts_floor(b, &p128, runs[DROP_LONG].blocks);
+    double f24 = parts_floor(b, &p24, runs[DROP].blocks),
+           f128 = parts_floor(b, &p128, runs[DROP_LONG].blocks);
     double t_met = floor_target_T(&p24, &p128);
     char when[64];
     if (t_met <= 0) snprintf(when, sizeof when, "at no record length");
     else if (t_met <= SWEEP_T) snprintf(when, sizeof when, "already at %d tokens", SWEEP_T);
     else snprintf(when, sizeof when, "from about %.0f tokens", t_met);
-    note(b, "drop-last floor (exact fp32, each part at the rate its kernel reaches alone): %.2f at %d tokens, %.2f at %d;"
-            " it meets %.2f %s.  FLOP ratios %.2f and %.2f: no floor, the intact pass reads the %.0f MB output"
-            " matrix for its %d rows as well\n",
-         f24, SWEEP_T, f128, PREFILL_T, SWEEP_TARGET, when,
-         sweep_cost(b, runs[DROP].blocks, SWEEP_T, all, 1) / sweep_cost(b, b->L, SWEEP_T, A, 1),
-         sweep_cost(b, runs[DROP_LONG].blocks, PREFILL_T, all, 1) / sweep_cost(b, b->L, PREFILL_T, A, 1),
-         4.0 * b->V * b->C / 1e6, A);
+    note(
+        b,
+        "drop-last floor (exact fp32, each part at the rate its kernel reaches alone): %.2f at %d tokens, %.2f at %d;"
+        " it meets %.2f %s.  FLOP ratios %.2f and %.2f: no floor, the intact pass reads the %.0f MB output"
+        " matrix for its %d rows as well\n",
+        f24, SWEEP_T, f128, PREFILL_T, SWEEP_TARGET, when,
+        sweep_cost(b, runs[DROP].blocks, SWEEP_T, all, 1) / sweep_cost(b, b->L, SWEEP_T, A, 1),
+        sweep_cost(b, runs[DROP_LONG].blocks, PREFILL_T, all, 1) /
+            sweep_cost(b, b->L, PREFILL_T, A, 1),
+        4.0 * b->V * b->C / 1e6, A);
     for (int i = 0; i < N_ITEMS; i++) {
         if (items[i].run == run_part) part_free(&parts[i]);
         else sweep_free(&runs[i]);
@@ -905,20 +997,22 @@ static void startup_measure(Bench *b) {
     if (su->t_ready < 0 || su->t_help < 0) eprintf(1, "%s failed on a one-record input", exe);
 
     static const char *const prompts[] = {"3 + 1 = 4\\n9 + 4 = 13\\n0 + 7 = 7\\n1 + 1 =",
-                                          "The Eiffel Tower is located in the city of", "Monday, Tuesday,",
-                                          "one dog, two dogs\\none cat, two"};
+                                          "The Eiffel Tower is located in the city of",
+                                          "Monday, Tuesday,", "one dog, two dogs\\none cat, two"};
     static const char *const answers[] = {"2", "Paris", "Wednesday", "cats"};
     JsonBuf in = {0};
     for (int i = 0; i < 4; i++) {
         char line[256];
-        snprintf(line, sizeof line, "{\"prompt\":\"%s\",\"answer\":\"%s\"}\n", prompts[i], answers[i]);
+        snprintf(line, sizeof line, "{\"prompt\":\"%s\",\"answer\":\"%s\"}\n", prompts[i],
+                 answers[i]);
         jb_puts(&in, line);
     }
     char *sweep[] = {exe, "--model", model, "--sweep", "drop-last", NULL};
     struct rusage self;
     getrusage(RUSAGE_SELF, &self);
     su->self_rss_kb = self.ru_maxrss;
-    if (child_run(sweep, in.buf, NULL, &su->t_sweep, &su->rss_kb) != 0) eprintf(1, "%s --sweep drop-last failed", exe);
+    if (child_run(sweep, in.buf, NULL, &su->t_sweep, &su->rss_kb) != 0)
+        eprintf(1, "%s --sweep drop-last failed", exe);
     jb_free(&in);
     free(exe);
 }
@@ -936,39 +1030,49 @@ typedef struct {
 static void run_prefill_caches(Bench *b, void *ctx) {
     PrefillCaches *p = ctx;
     char err[512];
-    for (int i = 0; i < p->n; i++) check(tf_cache_rewind(p->caches[i], 0, err, sizeof err), "rewind", err);
+    for (int i = 0; i < p->n; i++)
+        check(tf_cache_rewind(p->caches[i], 0, err, sizeof err), "rewind", err);
     if (p->shared) {
-        check(sweep_prefill(p->caches, p->n, b->tokens, p->T, p->logits, &b->ws, &p->blocks, err, sizeof err),
+        check(sweep_prefill(p->caches, p->n, b->tokens, p->T, p->logits, &b->ws, &p->blocks, err,
+                            sizeof err),
               "sweep_prefill", err);
         return;
     }
     for (int i = 0; i < p->n; i++)
-        check(tf_step(p->caches[i], b->tokens, p->T, p->logits + (size_t)i * b->V, err, sizeof err), "prefill", err);
+        check(tf_step(p->caches[i], b->tokens, p->T, p->logits + (size_t)i * b->V, err, sizeof err),
+              "prefill", err);
 }
 
 static void bench_prefill_caches(Bench *b) {
     char S[160], fig[96], err[512];
     ConfigList skip;
     make_sweep(b, "skip-one", &skip);
-    snprintf(S, sizeof S, "runlayers' prefill: one %d-token prompt, a KV cache per skip-one configuration, best of %d",
-             PREFILL_T, b->o.reps);
+    snprintf(
+        S, sizeof S,
+        "runlayers' prefill: one %d-token prompt, a KV cache per skip-one configuration, best of %d",
+        PREFILL_T, b->o.reps);
     PrefillCaches runs[2];
     for (int k = 0; k < 2; k++) {
-        runs[k] = (PrefillCaches){xcalloc((size_t)skip.n, sizeof(TfCache *)), skip.n, PREFILL_T, k, NULL, 0};
+        runs[k] = (PrefillCaches){
+            xcalloc((size_t)skip.n, sizeof(TfCache *)), skip.n, PREFILL_T, k, NULL, 0};
         runs[k].logits = xmalloc(sizeof(float) * (size_t)skip.n * (size_t)b->V);
         for (int i = 0; i < skip.n; i++) {
-            runs[k].caches[i] = tf_cache_new(&b->m, skip.cfg[i].idx, skip.cfg[i].n, PREFILL_T, err, sizeof err);
+            runs[k].caches[i] =
+                tf_cache_new(&b->m, skip.cfg[i].idx, skip.cfg[i].n, PREFILL_T, err, sizeof err);
             if (!runs[k].caches[i]) eprintf(1, "cache: %s", err);
             runs[k].caches[i]->ws = &b->ws;
         }
     }
-    Timed items[2] = {{run_prefill_caches, &runs[0], 0, NULL}, {run_prefill_caches, &runs[1], 0, NULL}};
+    Timed items[2] = {{run_prefill_caches, &runs[0], 0, NULL},
+                      {run_prefill_caches, &runs[1], 0, NULL}};
     time_interleaved(b, items, 2, b->o.reps);
     double naive = (double)naive_blocks(&skip), shared = (double)runs[1].blocks;
     snprintf(fig, sizeof fig, "skip-one (%d configs): one prefill each / shared", skip.n);
     Row *r = row_add(&b->table, S, items[0].best / items[1].best, "x", NAN, 0, fig);
-    row_basis(r, "speed-up; blocks run %.0f one each / %.0f shared (sweep_prefill) = %.2fx; %.0f / %.0f ms", naive, shared,
-              naive / shared, items[0].best * 1e3, items[1].best * 1e3);
+    row_basis(
+        r,
+        "speed-up; blocks run %.0f one each / %.0f shared (sweep_prefill) = %.2fx; %.0f / %.0f ms",
+        naive, shared, naive / shared, items[0].best * 1e3, items[1].best * 1e3);
     for (int k = 0; k < 2; k++) {
         for (int i = 0; i < skip.n; i++) tf_cache_free(runs[k].caches[i]);
         free(runs[k].caches);
@@ -982,14 +1086,19 @@ static void bench_startup(Bench *b) {
     const Startup *su = &b->startup;
     // --layers none: embed one row, ln_f, unembed: reads the whole (V, C) output matrix.
     double lm_bytes = 4.0 * b->V * b->C, floor_s = su->t_help + lm_bytes / b->read_bw;
-    Row *r = row_add(&b->table, S, su->t_ready * 1e3, "ms", floor_s * 1e3, 1, "ready + 1 record, --layers none (median of 5)");
-    row_basis(r, "exec (--help) %.1f ms + %.0f MB output matrix / read BW; min %.1f ms", su->t_help * 1e3,
-              lm_bytes / 1e6, su->t_ready_min * 1e3);
+    Row *r = row_add(&b->table, S, su->t_ready * 1e3, "ms", floor_s * 1e3, 1,
+                     "ready + 1 record, --layers none (median of 5)");
+    row_basis(r, "exec (--help) %.1f ms + %.0f MB output matrix / read BW; min %.1f ms",
+              su->t_help * 1e3, lm_bytes / 1e6, su->t_ready_min * 1e3);
     double weights = 4.0 * (double)b->m.n_params;
-    r = row_add(&b->table, S, su->rss_kb * 1024.0 / 1e6, "MB", weights / 1e6, 1, "peak RSS, drop-last sweep of 4 records");
-    row_basis(r, "the fp32 weights (%.1fM params); run took %.2f s", b->m.n_params / 1e6, su->t_sweep);
-    note(b, "peak RSS: bench's own high-water mark when it spawned scoreloss was %.0f MB (the figure cannot be below it)\n",
-         su->self_rss_kb * 1024.0 / 1e6);
+    r = row_add(&b->table, S, su->rss_kb * 1024.0 / 1e6, "MB", weights / 1e6, 1,
+                "peak RSS, drop-last sweep of 4 records");
+    row_basis(r, "the fp32 weights (%.1fM params); run took %.2f s", b->m.n_params / 1e6,
+              su->t_sweep);
+    note(
+        b,
+        "peak RSS: bench's own high-water mark when it spawned scoreloss was %.0f MB (the figure cannot be below it)\n",
+        su->self_rss_kb * 1024.0 / 1e6);
 }
 
 // ----------------------------------------------------------------------------
@@ -1003,8 +1112,8 @@ static void workloads_measure(Bench *b) {
     Gpt2Config cfg;
     check(gpt2_read_config(cfg_path, &cfg, err, sizeof err), "config", err);
     free(cfg_path);
-    WorkloadEnv env = {b->o.model_dir, b->o.bin_dir, cfg.n_layer, cfg.n_embd, cfg.vocab_size, cfg.n_head,
-                       b->o.workload_rounds, b->o.quick};
+    WorkloadEnv env = {b->o.model_dir, b->o.bin_dir, cfg.n_layer,          cfg.n_embd,
+                       cfg.vocab_size, cfg.n_head,   b->o.workload_rounds, b->o.quick};
     b->n_work = workloads_run(&env, b->work, err, sizeof err);
     if (b->n_work < 0) eprintf(1, "workloads: %s", err);
 }
@@ -1014,16 +1123,20 @@ static void workloads_measure(Bench *b) {
 static void bench_workloads(Bench *b) {
     if (b->n_work <= 0) return;
     char S[160], fig[96];
-    snprintf(S, sizeof S, "workloads: bin/ tools as child processes, input from gentasks, best of %d interleaved runs%s",
-             b->o.workload_rounds, b->o.quick ? " (--quick: smaller inputs)" : "");
+    snprintf(
+        S, sizeof S,
+        "workloads: bin/ tools as child processes, input from gentasks, best of %d interleaved runs%s",
+        b->o.workload_rounds, b->o.quick ? " (--quick: smaller inputs)" : "");
     for (int k = 0; k < b->n_work; k++) {
         const Workload *w = &b->work[k];
         double per_record = w->flops / w->records;
         snprintf(fig, sizeof fig, "%s, %d records: records/s", w->name, w->records);
         Row *r = row_add(&b->table, S, w->records / w->best, "rec/s", b->peak / per_record, 0, fig);
-        row_basis(r, "%s; %.1f GFLOP counted, %.1f GFLOP/s; best %.2f s, median %.2f; peak RSS %.0f MB; %ld records out",
-                  w->command, w->flops / 1e9, w->flops / w->best / 1e9, w->best, w->median, w->rss_kb * 1024.0 / 1e6,
-                  w->outputs);
+        row_basis(
+            r,
+            "%s; %.1f GFLOP counted, %.1f GFLOP/s; best %.2f s, median %.2f; peak RSS %.0f MB; %ld records out",
+            w->command, w->flops / 1e9, w->flops / w->best / 1e9, w->best, w->median,
+            w->rss_kb * 1024.0 / 1e6, w->outputs);
     }
 }
 
@@ -1049,22 +1162,26 @@ static void bench_naive(Bench *b) {
     double flops = flops_blocks(b, PREFILL_T, 0) + flops_unembed(b, 1);
     Row *r = row_add(&b->table, S, PREFILL_T / best, "tok/s", b->peak1 / (flops / PREFILL_T), 0,
                      "prefill 1 x 128, last logits: tokens/s");
-    row_basis(r, "1-thread peak / %.1f MFLOP per token; engine is %.1fx faster", flops / PREFILL_T / 1e6,
-              b->prefill_last_tps / (PREFILL_T / best));
-    r = row_add(&b->table, S, flops / best / 1e9, "GFLOP/s", b->peak1 / 1e9, 0, "prefill: matmul GFLOP/s");
+    row_basis(r, "1-thread peak / %.1f MFLOP per token; engine is %.1fx faster",
+              flops / PREFILL_T / 1e6, b->prefill_last_tps / (PREFILL_T / best));
+    r = row_add(&b->table, S, flops / best / 1e9, "GFLOP/s", b->peak1 / 1e9, 0,
+                "prefill: matmul GFLOP/s");
     row_basis(r, "1-thread FP32 peak");
 
     // agreement with the engine: the last logits of the same prompt
     int last = PREFILL_T - 1;
-    check(tf_forward(&b->m, b->intact, b->L, b->tokens, PREFILL_T, &last, 1, b->logits, &b->ws, err, sizeof err),
+    check(tf_forward(&b->m, b->intact, b->L, b->tokens, PREFILL_T, &last, 1, b->logits, &b->ws, err,
+                     sizeof err),
           "engine", err);
     double diff = 0, scale = 0;
     for (int v = 0; v < b->V; v++) {
         diff = fmax(diff, fabs((double)ref[v] - b->logits[v]));
         scale = fmax(scale, fabs((double)b->logits[v]));
     }
-    note(b, "naive vs engine, last logits of a 128-token prompt: max |diff| %.2g (max |logit| %.2g)%s\n", diff, scale,
-         diff <= 1e-3 * fmax(scale, 1.0) ? "" : "  <-- DISAGREE");
+    note(
+        b,
+        "naive vs engine, last logits of a 128-token prompt: max |diff| %.2g (max |logit| %.2g)%s\n",
+        diff, scale, diff <= 1e-3 * fmax(scale, 1.0) ? "" : "  <-- DISAGREE");
 
     // generation: prompt untimed, then one token at a time
     int G = b->o.naive_gen_tokens, prompt[GEN_PROMPT];
@@ -1075,15 +1192,18 @@ static void bench_naive(Bench *b) {
     for (int rep = 0; rep < reps; rep++) {
         nv.T = GEN_PROMPT;
         double t0 = now_seconds();
-        for (int g = 0; g < G; g++) check(naive_step(&nv, &b->tokens[g], 1, ref, err, sizeof err), "naive step", err);
+        for (int g = 0; g < G; g++)
+            check(naive_step(&nv, &b->tokens[g], 1, ref, err, sizeof err), "naive step", err);
         double t = now_seconds() - t0;
         if (t < best) best = t;
     }
     double mean_pos = GEN_PROMPT + (G - 1) / 2.0;
     char fig[96];
     snprintf(fig, sizeof fig, "generation, single stream (+%d tokens): tokens/s", G);
-    r = row_add(&b->table, S, G / best, "tok/s", decode_bound(b, 1, mean_pos, b->read_bw1, b->peak1), 0, fig);
-    row_basis(r, "1-thread read BW / bytes per token; engine is %.1fx faster", b->gen_tps / (G / best));
+    r = row_add(&b->table, S, G / best, "tok/s",
+                decode_bound(b, 1, mean_pos, b->read_bw1, b->peak1), 0, fig);
+    row_basis(r, "1-thread read BW / bytes per token; engine is %.1fx faster",
+              b->gen_tps / (G / best));
     naive_free(&nv);
     free(ref);
 }
@@ -1101,18 +1221,26 @@ static void date_string(char *buf, size_t len) {
 static void print_header(const Bench *b, FILE *f, const char *date) {
     const MachineInfo *mi = &b->mi;
     fprintf(f, "autointerp bench, %s\n", date);
-    fprintf(f, "machine: %s, %d CPUs (%d threads used), %.0f MHz, AVX2 %s, FMA %s, AVX-512F %s; kernel path %s; load %.2f at start\n",
-            mi->model_name, mi->n_cpus, b->threads, mi->mhz, mi->has_avx2 ? "yes" : "no", mi->has_fma ? "yes" : "no",
-            mi->has_avx512f ? "yes" : "no", matmul_kernel_name(), mi->load1);
+    fprintf(
+        f,
+        "machine: %s, %d CPUs (%d threads used), %.0f MHz, AVX2 %s, FMA %s, AVX-512F %s; kernel path %s; load %.2f at start\n",
+        mi->model_name, mi->n_cpus, b->threads, mi->mhz, mi->has_avx2 ? "yes" : "no",
+        mi->has_fma ? "yes" : "no", mi->has_avx512f ? "yes" : "no", matmul_kernel_name(),
+        mi->load1);
     char huge[96] = "";
     if (b->mapped_huge_kb >= 0 && b->mapped_kb > 0)
-        snprintf(huge, sizeof huge, ", %.0f%% of it on huge pages", 100.0 * (double)b->mapped_huge_kb / (double)b->mapped_kb);
-    fprintf(f, "model: %s (L=%d C=%d heads=%d V=%d n_ctx=%d, %.1fM params, %s, %s%s)\n", b->o.model_dir, b->L, b->C,
-            b->NH, b->V, b->m.cfg.n_ctx, b->m.n_params / 1e6, b->m.dtype,
-            b->m.converted ? "some weights copied at open" : "weights used in place from the mmap", huge);
+        snprintf(huge, sizeof huge, ", %.0f%% of it on huge pages",
+                 100.0 * (double)b->mapped_huge_kb / (double)b->mapped_kb);
+    fprintf(f, "model: %s (L=%d C=%d heads=%d V=%d n_ctx=%d, %.1fM params, %s, %s%s)\n",
+            b->o.model_dir, b->L, b->C, b->NH, b->V, b->m.cfg.n_ctx, b->m.n_params / 1e6,
+            b->m.dtype,
+            b->m.converted ? "some weights copied at open" : "weights used in place from the mmap",
+            huge);
     fprintf(f, "source: %s\n", b->source);
-    fprintf(f, "ratio = value / bound (for a floor: bound / value): 1.00 is the best possible; best of %d reps\n\n",
-            b->o.reps);
+    fprintf(
+        f,
+        "ratio = value / bound (for a floor: bound / value): 1.00 is the best possible; best of %d reps\n\n",
+        b->o.reps);
 }
 
 static void write_json(const Bench *b, const char *date, double seconds) {
@@ -1138,7 +1266,8 @@ static void write_json(const Bench *b, const char *date, double seconds) {
     jb_key(&jb, "others_cpus"), jb_double(&jb, b->others);
     jb_puts(&jb, "}\n");
     for (int i = 0; i < b->table.n; i++) json_row(&jb, &b->table.rows[i]);
-    if (fwrite(jb.buf, 1, jb.len, f) != jb.len || fclose(f) != 0) eprintf(1, "cannot write %s", b->o.json_path);
+    if (fwrite(jb.buf, 1, jb.len, f) != jb.len || fclose(f) != 0)
+        eprintf(1, "cannot write %s", b->o.json_path);
     jb_free(&jb);
 }
 
@@ -1146,9 +1275,12 @@ static void write_json(const Bench *b, const char *date, double seconds) {
 // main
 
 static void parse_options(Options *o, int argc, char **argv) {
-    static const struct option longopts[] = {{"model", required_argument, 0, 'm'}, {"bin", required_argument, 0, 'b'},
-                                             {"json", required_argument, 0, 'j'},  {"reps", required_argument, 0, 'r'},
-                                             {"quick", no_argument, 0, 'q'},       {"help", no_argument, 0, 'h'},
+    static const struct option longopts[] = {{"model", required_argument, 0, 'm'},
+                                             {"bin", required_argument, 0, 'b'},
+                                             {"json", required_argument, 0, 'j'},
+                                             {"reps", required_argument, 0, 'r'},
+                                             {"quick", no_argument, 0, 'q'},
+                                             {"help", no_argument, 0, 'h'},
                                              {"workloads", required_argument, 0, 'w'},
                                              {"workloads-only", no_argument, 0, 'W'},
                                              {0, 0, 0, 0}};
@@ -1175,15 +1307,19 @@ static void parse_options(Options *o, int argc, char **argv) {
     if (o->quick) *o = (Options){o->model_dir, o->bin_dir, o->json_path, 2, 1, 1, 4, 2, 2, 1, 0};
     if (rounds >= 0) o->workload_rounds = rounds;
     o->workloads_only = only;
-    if (only && o->workload_rounds == 0) eprintf(2, "--workloads-only needs --workloads N with N > 0");
+    if (only && o->workload_rounds == 0)
+        eprintf(2, "--workloads-only needs --workloads N with N > 0");
 }
 
 static void bench_open(Bench *b) {
     char err[1024];
     check(gpt2_open(&b->m, b->o.model_dir, err, sizeof err), "model", err);
-    for (int t = 0; t < LOWP_TYPES; t++) check(gpt2_open(&b->m16[t], b->o.model_dir, err, sizeof err), "model", err);
-    b->L = b->m.cfg.n_layer, b->C = b->m.cfg.n_embd, b->V = b->m.cfg.vocab_size, b->NH = b->m.cfg.n_head;
-    if (b->m.cfg.n_ctx < PREFILL_T) eprintf(1, "the model's context (%d) is shorter than %d", b->m.cfg.n_ctx, PREFILL_T);
+    for (int t = 0; t < LOWP_TYPES; t++)
+        check(gpt2_open(&b->m16[t], b->o.model_dir, err, sizeof err), "model", err);
+    b->L = b->m.cfg.n_layer, b->C = b->m.cfg.n_embd, b->V = b->m.cfg.vocab_size,
+    b->NH = b->m.cfg.n_head;
+    if (b->m.cfg.n_ctx < PREFILL_T)
+        eprintf(1, "the model's context (%d) is shorter than %d", b->m.cfg.n_ctx, PREFILL_T);
     b->intact = xmalloc(sizeof(int) * (size_t)b->L);
     for (int l = 0; l < b->L; l++) b->intact[l] = l;
     ThreadPool *pool = threadpool_global();
@@ -1191,7 +1327,8 @@ static void bench_open(Bench *b) {
     check(tf_workspace_init(&b->ws, &b->m, PREFILL_T, pool, err, sizeof err), "workspace", err);
     b->logits = xmalloc(sizeof(float) * PREFILL_T * (size_t)b->V);
     size_t n = (size_t)b->o.n_prompts * PREFILL_T;
-    if (n < (size_t)BATCH_STREAMS * b->o.batch_steps || n < (size_t)b->o.gen_tokens) eprintf(1, "too few tokens");
+    if (n < (size_t)BATCH_STREAMS * b->o.batch_steps || n < (size_t)b->o.gen_tokens)
+        eprintf(1, "too few tokens");
     b->tokens = xmalloc(sizeof(int) * n);
     unsigned long long s = 0x9e3779b97f4a7c15ull;
     for (size_t i = 0; i < n; i++) {
@@ -1200,7 +1337,8 @@ static void bench_open(Bench *b) {
     }
     // Warm-up: one pass touches every weight page of the mmap'd checkpoint.
     int last = PREFILL_T - 1;
-    check(tf_forward(&b->m, b->intact, b->L, b->tokens, PREFILL_T, &last, 1, b->logits, &b->ws, err, sizeof err),
+    check(tf_forward(&b->m, b->intact, b->L, b->tokens, PREFILL_T, &last, 1, b->logits, &b->ws, err,
+                     sizeof err),
           "warm-up", err);
     // How much of the mapping huge pages hold (common/base/util.h huge_pages_advise).
     b->mapped_kb = b->m.st && b->m.st->map ? (long)(b->m.st->map_size >> 10) : 0;
@@ -1221,14 +1359,18 @@ static void bench_close(Bench *b) {
 // benchmark links (common/, src/, bench/), from git; "unknown" outside a checkout.
 static void source_describe(char *buf, size_t len) {
     snprintf(buf, len, "unknown (no git checkout)");
-    FILE *p = popen("git rev-parse --short HEAD 2>/dev/null && git status --porcelain -- common src bench 2>/dev/null"
-                    " | wc -l", "r");
+    FILE *p = popen(
+        "git rev-parse --short HEAD 2>/dev/null && git status --porcelain -- common src bench 2>/dev/null"
+        " | wc -l",
+        "r");
     if (!p) return;
     char commit[64] = "", count[32] = "";
     if (fgets(commit, sizeof commit, p) && fgets(count, sizeof count, p)) {
         commit[strcspn(commit, "\n")] = '\0';
         int dirty = atoi(count);
-        if (dirty > 0) snprintf(buf, len, "commit %s + uncommitted changes in %d files of common/ src/ bench/", commit, dirty);
+        if (dirty > 0)
+            snprintf(buf, len, "commit %s + uncommitted changes in %d files of common/ src/ bench/",
+                     commit, dirty);
         else snprintf(buf, len, "commit %s (clean)", commit);
     }
     pclose(p);
@@ -1242,8 +1384,10 @@ static double others_cpus(double busy0, double seconds) {
     struct rusage self, kids;
     getrusage(RUSAGE_SELF, &self);
     getrusage(RUSAGE_CHILDREN, &kids);
-    double ours = self.ru_utime.tv_sec + self.ru_utime.tv_usec * 1e-6 + self.ru_stime.tv_sec + self.ru_stime.tv_usec * 1e-6 +
-                  kids.ru_utime.tv_sec + kids.ru_utime.tv_usec * 1e-6 + kids.ru_stime.tv_sec + kids.ru_stime.tv_usec * 1e-6;
+    double ours = self.ru_utime.tv_sec + self.ru_utime.tv_usec * 1e-6 + self.ru_stime.tv_sec +
+                  self.ru_stime.tv_usec * 1e-6 + kids.ru_utime.tv_sec +
+                  kids.ru_utime.tv_usec * 1e-6 + kids.ru_stime.tv_sec +
+                  kids.ru_stime.tv_usec * 1e-6;
     double others = (busy1 - busy0 - ours) / seconds;
     return others > 0 ? others : 0;
 }
@@ -1279,9 +1423,12 @@ int main(int argc, char **argv) {
     table_print(&b.table, stdout);
     MachineInfo end;
     machine_info(&end);
-    printf("\n%sbench took %.0f s; other processes used %.2f of the %d CPUs on average meanwhile (load %.2f at the end)%s\n",
-           b.notes, seconds, b.others, b.mi.n_cpus, end.load1,
-           b.others > 0.25 ? "\nWARNING: the machine was shared; figures are lower bounds, ratios pessimistic" : "");
+    printf(
+        "\n%sbench took %.0f s; other processes used %.2f of the %d CPUs on average meanwhile (load %.2f at the end)%s\n",
+        b.notes, seconds, b.others, b.mi.n_cpus, end.load1,
+        b.others > 0.25
+            ? "\nWARNING: the machine was shared; figures are lower bounds, ratios pessimistic"
+            : "");
     if (b.o.json_path) write_json(&b, date, seconds);
     bench_close(&b);
     if (fflush(stdout) != 0 || ferror(stdout)) eprintf(2, "write error on stdout");

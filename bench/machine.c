@@ -59,8 +59,8 @@ double machine_busy_seconds(void) {
     FILE *f = fopen("/proc/stat", "r");
     if (!f) return -1;
     unsigned long long v[8] = {0};   // user nice system idle iowait irq softirq steal
-    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
-                   &v[7]);
+    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                   &v[4], &v[5], &v[6], &v[7]);
     fclose(f);
     long hz = sysconf(_SC_CLK_TCK);
     if (n != 8 || hz <= 0) return -1;
@@ -109,7 +109,8 @@ static double run_threads(WorkFn fn, void *arg, int n_threads) {
     pthread_barrier_init(&start, NULL, (unsigned)n_threads + 1);
     for (int i = 0; i < n_threads; i++) {
         w[i] = (Worker){fn, arg, i, n_threads, &start};
-        if (pthread_create(&tid[i], NULL, worker_main, &w[i]) != 0) eprintf(2, "cannot create a thread");
+        if (pthread_create(&tid[i], NULL, worker_main, &w[i]) != 0)
+            eprintf(2, "cannot create a thread");
     }
     pthread_barrier_wait(&start);
     double t0 = now_seconds();
@@ -130,7 +131,7 @@ __attribute__((target("avx512f"))) static float chains_avx512(long iters) {
     __m512 a = _mm512_set1_ps(0.99999994f), b = _mm512_set1_ps(1e-7f);
 #define INIT(i) __m512 x##i = _mm512_set1_ps(1.0f + (float)(i));
 #define STEP(i) x##i = _mm512_fmadd_ps(x##i, a, b);
-#define SUM(i) s = _mm512_add_ps(s, x##i);
+#define SUM(i)  s = _mm512_add_ps(s, x##i);
     REP12(INIT)
     for (long it = 0; it < iters; it++) { REP12(STEP) }
     __m512 s = _mm512_setzero_ps();
@@ -145,7 +146,7 @@ __attribute__((target("avx2,fma"))) static float chains_avx2(long iters) {
     __m256 a = _mm256_set1_ps(0.99999994f), b = _mm256_set1_ps(1e-7f);
 #define INIT(i) __m256 x##i = _mm256_set1_ps(1.0f + (float)(i));
 #define STEP(i) x##i = _mm256_fmadd_ps(x##i, a, b);
-#define SUM(i) s = _mm256_add_ps(s, x##i);
+#define SUM(i)  s = _mm256_add_ps(s, x##i);
     REP12(INIT)
     for (long it = 0; it < iters; it++) { REP12(STEP) }
     __m256 s = _mm256_setzero_ps();
@@ -162,7 +163,7 @@ static float chains_sse2(long iters) {
     __m128 a = _mm_set1_ps(0.99999994f), b = _mm_set1_ps(1e-7f);
 #define INIT(i) __m128 x##i = _mm_set1_ps(1.0f + (float)(i));
 #define STEP(i) x##i = _mm_add_ps(_mm_mul_ps(x##i, a), b);
-#define SUM(i) s = _mm_add_ps(s, x##i);
+#define SUM(i)  s = _mm_add_ps(s, x##i);
     REP12(INIT)
     for (long it = 0; it < iters; it++) { REP12(STEP) }
     __m128 s = _mm_setzero_ps();
@@ -185,7 +186,7 @@ static void peak_work(void *arg, int thread, int n_threads) {
     (void)n_threads;
     PeakJob *job = arg;
     float r = job->isa == ISA_AVX512 ? chains_avx512(job->iters)
-            : job->isa == ISA_AVX2   ? chains_avx2(job->iters)
+              : job->isa == ISA_AVX2 ? chains_avx2(job->iters)
                                      : chains_sse2(job->iters);
     if (thread < 64) job->sink[thread] = r;
 }
@@ -251,7 +252,8 @@ __attribute__((target("avx512f"))) static double sum_avx512(const float *x, size
     for (int k = 0; k < S; k++) s[k] = _mm512_setzero_ps();
     size_t part = n / (size_t)S / 16 * 16;
     for (size_t i = 0; i < part; i += 16)
-        for (int k = 0; k < S; k++) s[k] = _mm512_add_ps(s[k], _mm512_loadu_ps(x + (size_t)k * part + i));
+        for (int k = 0; k < S; k++)
+            s[k] = _mm512_add_ps(s[k], _mm512_loadu_ps(x + (size_t)k * part + i));
     double sum = 0;
     for (int k = 0; k < S; k++) sum += _mm512_reduce_add_ps(s[k]);
     for (size_t i = part * (size_t)S; i < n; i++) sum += x[i];
@@ -283,7 +285,8 @@ static double sum_sse2(const float *x, size_t n, int S) {
     size_t part = n / (size_t)S / 16 * 16;
     for (size_t i = 0; i < part; i += 16)
         for (int k = 0; k < S; k++)
-            for (int q = 0; q < 4; q++) s[k][q] = _mm_add_ps(s[k][q], _mm_loadu_ps(x + (size_t)k * part + i + 4 * q));
+            for (int q = 0; q < 4; q++)
+                s[k][q] = _mm_add_ps(s[k][q], _mm_loadu_ps(x + (size_t)k * part + i + 4 * q));
     double sum = 0;
     for (int k = 0; k < S; k++) {
         float out[4];
@@ -303,7 +306,7 @@ static void read_work(void *arg, int thread, int n_threads) {
     double s = 0;
     for (int p = 0; p < PASSES; p++)
         s += isa_supported(ISA_AVX512) ? sum_avx512(x, n, job->streams)
-           : isa_supported(ISA_AVX2)   ? sum_avx2(x, n, job->streams)
+             : isa_supported(ISA_AVX2) ? sum_avx2(x, n, job->streams)
                                        : sum_sse2(x, n, job->streams);
     if (thread < 64) job->sink[thread] = s;
 }
@@ -363,5 +366,9 @@ static double bandwidth(size_t bytes, int n_threads, int reps, int copy) {
     return best;
 }
 
-double copy_bandwidth(size_t bytes, int n_threads, int reps) { return bandwidth(bytes, n_threads, reps, 1); }
-double read_bandwidth(size_t bytes, int n_threads, int reps) { return bandwidth(bytes, n_threads, reps, 0); }
+double copy_bandwidth(size_t bytes, int n_threads, int reps) {
+    return bandwidth(bytes, n_threads, reps, 1);
+}
+double read_bandwidth(size_t bytes, int n_threads, int reps) {
+    return bandwidth(bytes, n_threads, reps, 0);
+}

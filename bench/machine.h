@@ -19,8 +19,8 @@ typedef struct {
     char model_name[128];   // /proc/cpuinfo "model name" ("?" when unreadable)
     int n_cpus;             // online CPUs
     int has_fma, has_avx2, has_avx512f;
-    double mhz;             // /proc/cpuinfo "cpu MHz" of the first CPU (0 when unknown)
-    double load1;           // 1-minute load average when the benchmark started (-1: unknown)
+    double mhz;     // /proc/cpuinfo "cpu MHz" of the first CPU (0 when unknown)
+    double load1;   // 1-minute load average when the benchmark started (-1: unknown)
 } MachineInfo;
 
 void machine_info(MachineInfo *mi);

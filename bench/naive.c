@@ -8,7 +8,8 @@
 #include "base/util.h"
 
 // out (T,N) = in (T,K) · w (K,N) + b (N), w input-major.
-static void naive_matmul(float *out, const float *in, const float *w, const float *b, int T, int K, int N) {
+static void naive_matmul(float *out, const float *in, const float *w, const float *b, int T, int K,
+                         int N) {
     for (int t = 0; t < T; t++) {
         float *o = out + (size_t)t * N;
         for (int j = 0; j < N; j++) o[j] = b[j];
@@ -20,8 +21,8 @@ static void naive_matmul(float *out, const float *in, const float *w, const floa
     }
 }
 
-static void naive_layernorm(float *out, const float *in, const float *w, const float *b, int T, int C,
-                            float eps) {
+static void naive_layernorm(float *out, const float *in, const float *w, const float *b, int T,
+                            int C, float eps) {
     for (int t = 0; t < T; t++) {
         const float *x = in + (size_t)t * C;
         float *o = out + (size_t)t * C, mean = 0, var = 0;
@@ -58,7 +59,8 @@ static void naive_attention(NaiveGpt2 *n, int l, int T_new) {
             float *o = n->atty + (size_t)r * C + (size_t)h * hs;
             for (int i = 0; i < hs; i++) {
                 float acc = 0;
-                for (int j = 0; j < n_keys; j++) acc += n->att[j] * Vv[(size_t)j * C + (size_t)h * hs + i];
+                for (int j = 0; j < n_keys; j++)
+                    acc += n->att[j] * Vv[(size_t)j * C + (size_t)h * hs + i];
                 o[i] = acc / sum;
             }
         }
@@ -67,7 +69,8 @@ static void naive_attention(NaiveGpt2 *n, int l, int T_new) {
 
 int naive_init(NaiveGpt2 *n, const Gpt2 *m, int max_T, char *err, size_t errlen) {
     memset(n, 0, sizeof *n);
-    if (max_T < 1 || max_T > m->cfg.n_ctx) return fail(err, errlen, "naive model: %d tokens out of range 1..%d", max_T, m->cfg.n_ctx);
+    if (max_T < 1 || max_T > m->cfg.n_ctx)
+        return fail(err, errlen, "naive model: %d tokens out of range 1..%d", max_T, m->cfg.n_ctx);
     size_t C = (size_t)m->cfg.n_embd, T = (size_t)max_T, L = (size_t)m->cfg.n_layer;
     n->m = m;
     n->max_T = max_T;
@@ -114,16 +117,20 @@ static void naive_block(NaiveGpt2 *n, int l, int T_new) {
     for (size_t i = 0; i < rows; i++) n->x[i] += n->proj[i];
 }
 
-int naive_step(NaiveGpt2 *n, const int *tokens, int T_new, float *logits_last, char *err, size_t errlen) {
+int naive_step(NaiveGpt2 *n, const int *tokens, int T_new, float *logits_last, char *err,
+               size_t errlen) {
     const Gpt2 *m = n->m;
     int C = m->cfg.n_embd, V = m->cfg.vocab_size;
     if (T_new < 1 || T_new > n->max_T - n->T)
-        return fail(err, errlen, "naive model: %d + %d tokens exceed its %d", n->T, T_new, n->max_T);
+        return fail(err, errlen, "naive model: %d + %d tokens exceed its %d", n->T, T_new,
+                    n->max_T);
     for (int t = 0; t < T_new; t++)
-        if (tokens[t] < 0 || tokens[t] >= V) return fail(err, errlen, "naive model: token id %d out of range", tokens[t]);
+        if (tokens[t] < 0 || tokens[t] >= V)
+            return fail(err, errlen, "naive model: token id %d out of range", tokens[t]);
     for (int t = 0; t < T_new; t++)
         for (int i = 0; i < C; i++)
-            n->x[(size_t)t * C + i] = m->wte[(size_t)tokens[t] * C + i] + m->wpe[(size_t)(n->T + t) * C + i];
+            n->x[(size_t)t * C + i] =
+                m->wte[(size_t)tokens[t] * C + i] + m->wpe[(size_t)(n->T + t) * C + i];
     for (int l = 0; l < m->cfg.n_layer; l++) naive_block(n, l, T_new);
     n->T += T_new;
     if (!logits_last) return 0;

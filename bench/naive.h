@@ -31,6 +31,7 @@ void naive_free(NaiveGpt2 *n);
 // Run the intact model on tokens[0..T_new) at positions n->T.. (T_new > 1 is a prefill),
 // append their keys/values, advance n->T and write the logits of the last new token to
 // logits_last (V).  -1 with a message when the tokens do not fit or a token id is bad.
-int naive_step(NaiveGpt2 *n, const int *tokens, int T_new, float *logits_last, char *err, size_t errlen);
+int naive_step(NaiveGpt2 *n, const int *tokens, int T_new, float *logits_last, char *err,
+               size_t errlen);
 
 #endif

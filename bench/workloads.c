@@ -24,7 +24,8 @@ extern char **environ;
 // ----------------------------------------------------------------------------
 // child processes
 
-int child_run(char *const argv[], const char *input, const char *out_path, double *seconds, long *maxrss_kb) {
+int child_run(char *const argv[], const char *input, const char *out_path, double *seconds,
+              long *maxrss_kb) {
     int fd[2];
     if (pipe(fd) != 0) return -1;
     posix_spawn_file_actions_t fa;
@@ -32,7 +33,8 @@ int child_run(char *const argv[], const char *input, const char *out_path, doubl
     posix_spawn_file_actions_adddup2(&fa, fd[0], 0);
     posix_spawn_file_actions_addclose(&fa, fd[0]);
     posix_spawn_file_actions_addclose(&fa, fd[1]);
-    if (out_path) posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (out_path)
+        posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     else posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
     pid_t pid;
@@ -67,7 +69,8 @@ long configs_prefix_blocks(const ConfigList *list) {
         for (int d = 1; d <= list->cfg[k].n; d++) {
             int seen = 0;
             for (int j = 0; j < k && !seen; j++)
-                if (list->cfg[j].n >= d && memcmp(list->cfg[j].idx, list->cfg[k].idx, sizeof(int) * (size_t)d) == 0)
+                if (list->cfg[j].n >= d &&
+                    memcmp(list->cfg[j].idx, list->cfg[k].idx, sizeof(int) * (size_t)d) == 0)
                     seen = 1;
             if (!seen) n++;
         }
@@ -83,25 +86,55 @@ typedef struct {
     const char *name;
     const char *tasks[4], *quick_tasks[4];   // gentasks arguments
     const char *tool;
-    const char *args[12];                    // the tool's arguments after --model DIR
+    const char *args[12];   // the tool's arguments after --model DIR
     JobKind kind;
-    const char *sweep;                       // the configurations, for the FLOP count
+    const char *sweep;   // the configurations, for the FLOP count
 } JobSpec;
 
 // The jobs (bench/peer_torch.py runs the same list; keep them alike).
 static const JobSpec jobs[] = {
-    {"drop-last", {"addition", "-n", "200"}, {"addition", "-n", "40"}, "scoreloss", {"--sweep", "drop-last"},
-     JOB_SWEEP, "drop-last"},
-    {"ablate-heads", {"facts-pairs", "-n", "8"}, {"facts-pairs", "-n", "2"}, "scoreloss", {"--sweep", "ablate-heads"},
-     JOB_ABLATE_HEADS, NULL},
-    {"patch-sweep", {"facts-pairs", "-n", "8"}, {"facts-pairs", "-n", "2"}, "scoreloss", {"--patch-sweep"}, JOB_PATCH,
+    {"drop-last",
+     {"addition", "-n", "200"},
+     {"addition", "-n", "40"},
+     "scoreloss",
+     {"--sweep", "drop-last"},
+     JOB_SWEEP,
+     "drop-last"},
+    {"ablate-heads",
+     {"facts-pairs", "-n", "8"},
+     {"facts-pairs", "-n", "2"},
+     "scoreloss",
+     {"--sweep", "ablate-heads"},
+     JOB_ABLATE_HEADS,
      NULL},
-    {"skip-one generation", {"facts", "-n", "3"}, {"facts", "-n", "1"}, "runlayers",
-     {"--sweep", "skip-one", "--max-tokens", "20"}, JOB_GENERATE, "skip-one"},
-    {"topk skip-one", {"facts", "-n", "30"}, {"facts", "-n", "8"}, "topk", {"--sweep", "skip-one", "-k", "10"}, JOB_TOPK,
+    {"patch-sweep",
+     {"facts-pairs", "-n", "8"},
+     {"facts-pairs", "-n", "2"},
+     "scoreloss",
+     {"--patch-sweep"},
+     JOB_PATCH,
+     NULL},
+    {"skip-one generation",
+     {"facts", "-n", "3"},
+     {"facts", "-n", "1"},
+     "runlayers",
+     {"--sweep", "skip-one", "--max-tokens", "20"},
+     JOB_GENERATE,
      "skip-one"},
-    {"sampled generation", {"facts", "-n", "30"}, {"facts", "-n", "4"}, "runlayers",
-     {"--sweep", "drop-last", "--temperature", "1", "--top-k", "40", "--seed", "1", "--max-tokens", "20"}, JOB_GENERATE,
+    {"topk skip-one",
+     {"facts", "-n", "30"},
+     {"facts", "-n", "8"},
+     "topk",
+     {"--sweep", "skip-one", "-k", "10"},
+     JOB_TOPK,
+     "skip-one"},
+    {"sampled generation",
+     {"facts", "-n", "30"},
+     {"facts", "-n", "4"},
+     "runlayers",
+     {"--sweep", "drop-last", "--temperature", "1", "--top-k", "40", "--seed", "1", "--max-tokens",
+      "20"},
+     JOB_GENERATE,
      "drop-last"},
 };
 enum { N_JOBS = sizeof jobs / sizeof jobs[0] };
@@ -112,7 +145,9 @@ static double rows_flops(const WorkloadEnv *e, int p0, int p1) {
     for (int q = p0; q < p1; q++) f += 24.0 * C * C + 4.0 * C * (q + 1);
     return f;
 }
-static double logit_flops(const WorkloadEnv *e, double rows) { return 2.0 * e->C * (double)e->V * rows; }
+static double logit_flops(const WorkloadEnv *e, double rows) {
+    return 2.0 * e->C * (double)e->V * rows;
+}
 
 // Tokens of text (no BOS); -1 on failure.
 static int count_tokens(const Tokenizer *tok, const char *s, size_t len) {
@@ -143,10 +178,13 @@ static int record_lengths(const Tokenizer *tok, const Record *r, int *P, int *A)
 }
 
 // Analytic FLOPs of one record of a scoring or topk job (workloads.h).
-static double record_flops(const WorkloadEnv *e, const JobSpec *j, const ConfigList *cfgs, int P, int A) {
+static double record_flops(const WorkloadEnv *e, const JobSpec *j, const ConfigList *cfgs, int P,
+                           int A) {
     int T = P + A - 1, L = e->L, H = e->H;
     switch (j->kind) {
-    case JOB_SWEEP: return (double)configs_prefix_blocks(cfgs) * rows_flops(e, 0, T) + logit_flops(e, (double)cfgs->n * A);
+    case JOB_SWEEP:
+        return (double)configs_prefix_blocks(cfgs) * rows_flops(e, 0, T) +
+               logit_flops(e, (double)cfgs->n * A);
     case JOB_ABLATE_HEADS: {
         double blocks = L;
         for (int l = 0; l < L; l++) blocks += (double)H * (L - l);
@@ -158,8 +196,10 @@ static double record_flops(const WorkloadEnv *e, const JobSpec *j, const ConfigL
             for (int p = 0; p < P; p++) f += (L - l) * rows_flops(e, p, T) + logit_flops(e, A);
         return f;
     }
-    case JOB_TOPK: return (double)configs_prefix_blocks(cfgs) * rows_flops(e, 0, P) + logit_flops(e, cfgs->n);
-    case JOB_GENERATE: return (double)configs_prefix_blocks(cfgs) * rows_flops(e, 0, P) + logit_flops(e, cfgs->n);
+    case JOB_TOPK:
+        return (double)configs_prefix_blocks(cfgs) * rows_flops(e, 0, P) + logit_flops(e, cfgs->n);
+    case JOB_GENERATE:
+        return (double)configs_prefix_blocks(cfgs) * rows_flops(e, 0, P) + logit_flops(e, cfgs->n);
     }
     return 0;
 }
@@ -169,7 +209,8 @@ static double generated_flops(const WorkloadEnv *e, const Tokenizer *tok, const 
     int *ids = NULL, *layers = NULL, G = 0, nl = 0, P, A;
     char err[128];
     if (record_int_array(r, "completion_tokens", &ids, &G, err, sizeof err) != 1 ||
-        record_int_array(r, "layers", &layers, &nl, err, sizeof err) < 0 || record_lengths(tok, r, &P, &A) != 0) {
+        record_int_array(r, "layers", &layers, &nl, err, sizeof err) < 0 ||
+        record_lengths(tok, r, &P, &A) != 0) {
         free(ids), free(layers);
         return NAN;
     }
@@ -271,7 +312,8 @@ int workloads_run(const WorkloadEnv *e, Workload *out, char *err, size_t errlen)
         memset(w, 0, sizeof *w);
         snprintf(w->name, sizeof w->name, "%s", j->name);
         const char *const *ta = e->quick ? j->quick_tasks : j->tasks;
-        int len = snprintf(w->command, sizeof w->command, "gentasks %s %s %s | %s", ta[0], ta[1], ta[2], j->tool);
+        int len = snprintf(w->command, sizeof w->command, "gentasks %s %s %s | %s", ta[0], ta[1],
+                           ta[2], j->tool);
         for (int i = 0; j->args[i] && len < (int)sizeof w->command; i++)
             len += snprintf(w->command + len, sizeof w->command - (size_t)len, " %s", j->args[i]);
         inputs[k] = gentasks_output(e, ta);
@@ -316,7 +358,8 @@ int workloads_run(const WorkloadEnv *e, Workload *out, char *err, size_t errlen)
             }
             FlopCount c = {e, &jobs[k], &cfgs, tok, 0, 0};
             out[k].records = (int)each_record(inputs[k], count_input, &c);
-            out[k].outputs = each_record(text, jobs[k].kind == JOB_GENERATE ? count_output : NULL, &c);
+            out[k].outputs =
+                each_record(text, jobs[k].kind == JOB_GENERATE ? count_output : NULL, &c);
             out[k].flops = c.flops;
             configs_free(&cfgs);
             free(text);

@@ -27,22 +27,22 @@
 
 typedef struct {
     const char *model_dir, *bin_dir;
-    int L, C, V, H;          // the model's shapes
-    int rounds;              // timed runs of each job, interleaved; the best is kept
-    int quick;               // smaller inputs
+    int L, C, V, H;   // the model's shapes
+    int rounds;       // timed runs of each job, interleaved; the best is kept
+    int quick;        // smaller inputs
 } WorkloadEnv;
 
 #define WORKLOAD_MAX 8
 
 typedef struct {
-    char name[48];           // "drop-last"
-    char command[160];       // the pipeline, as a user types it
-    int records;             // input records
-    long outputs;            // output records
-    double flops;            // analytic FLOPs of one run (above)
-    double best, median;     // seconds of the fastest run, and the median run
-    long rss_kb;             // the largest peak RSS of its runs
-    int status;              // exit status of the last run (0 expected)
+    char name[48];         // "drop-last"
+    char command[160];     // the pipeline, as a user types it
+    int records;           // input records
+    long outputs;          // output records
+    double flops;          // analytic FLOPs of one run (above)
+    double best, median;   // seconds of the fastest run, and the median run
+    long rss_kb;           // the largest peak RSS of its runs
+    int status;            // exit status of the last run (0 expected)
 } Workload;
 
 // Make the inputs (bin/gentasks), run every job `rounds` times round-robin and fill
@@ -52,7 +52,8 @@ int workloads_run(const WorkloadEnv *env, Workload *out, char *err, size_t errle
 // Run argv with `input` on stdin, stdout to the file out_path (NULL: /dev/null) and stderr
 // to /dev/null.  Returns the exit status (-1 when it could not run or was killed);
 // *seconds: spawn to reaped; *maxrss_kb: the child's peak resident set.
-int child_run(char *const argv[], const char *input, const char *out_path, double *seconds, long *maxrss_kb);
+int child_run(char *const argv[], const char *input, const char *out_path, double *seconds,
+              long *maxrss_kb);
 
 // Blocks a perfect prefix-sharing plan runs for `list`: its distinct non-empty prefixes.
 long configs_prefix_blocks(const ConfigList *list);

@@ -1,10 +1,10 @@
 #!/bin/sh
 # format-check: is C code in the style of .clang-format (clang-format 14, Debian's
-# `clang-format` package)?  The tree as a whole is not formatted yet, so by default only
-# what a change touches is checked.
-#   scripts/format-check.sh [--base REV]   the lines of *.c / *.h that differ from REV
-#                                          (default HEAD: the uncommitted changes; e.g.
-#                                          --base main for a branch); untracked files whole
+# `clang-format` package)?
+#   scripts/format-check.sh                every *.c / *.h of bench, common, src, tests
+#   scripts/format-check.sh --base REV     the lines of *.c / *.h that differ from REV
+#                                          (e.g. --base main for a branch); untracked
+#                                          files whole
 #   scripts/format-check.sh --files F...   whole files
 # Prints what clang-format would change; exits 1 when that is anything, 2 on a usage or
 # setup error.
@@ -20,7 +20,12 @@ case ${1:-} in
   echo "format-check: $# file(s) formatted"
   exit 0 ;;
 --base) base=${2:?--base needs a revision} ;;
-"") base=HEAD ;;
+"")
+  # shellcheck disable=SC2046
+  set -- $(find bench common src tests -name '*.[ch]' | sort)
+  clang-format --dry-run --Werror "$@" || exit 1
+  echo "format-check: all $# C files formatted"
+  exit 0 ;;
 *) echo "usage: scripts/format-check.sh [--base REV | --files FILE...]" >&2; exit 2 ;;
 esac
 git rev-parse --verify -q "$base^{commit}" >/dev/null || { echo "format-check: no revision $base" >&2; exit 2; }

@@ -9,10 +9,10 @@
 #include "agent/agent_llm.h"
 #include "agent/agent_plan.h"
 #include "agent/journal.h"
-#include "model/model.h"
-#include "experiment/tasks.h"
 #include "base/tool.h"
 #include "base/util.h"
+#include "experiment/tasks.h"
+#include "model/model.h"
 
 static const char usage_short[] =
     "usage: agentstep --journal FILE [--model M] [--planner builtin|llm] [--llm-model NAME]\n"
@@ -51,7 +51,7 @@ typedef struct {
     int n_tasks;
     char *tasks_buf;
     int examples, max_steps, finish, new_run, print_prompt;
-    int llm;                // the LLM plans (use_llm)
+    int llm;   // the LLM plans (use_llm)
     AgentLlmOptions llm_opt;
 } Options;
 
@@ -61,7 +61,8 @@ static void parse_tasks(Options *o, const char *list) {
     o->n_tasks = 0;
     char *save = NULL;
     for (char *t = strtok_r(o->tasks_buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (!tasks_find(t)) usage_error(usage_short, "unknown task \"%s\" (gentasks --list shows them)", t);
+        if (!tasks_find(t))
+            usage_error(usage_short, "unknown task \"%s\" (gentasks --list shows them)", t);
         int dup = 0;
         for (int i = 0; i < o->n_tasks; i++) dup |= !strcmp(o->tasks[i], t);
         if (dup) continue;
@@ -77,7 +78,8 @@ static int use_llm(const Options *o) {
     int has_key = key && *key, has_base = base && *base;
     if (o->planner && !strcmp(o->planner, "llm")) {
         if (!has_key && !has_base)
-            eprintf(EXIT_USAGE, "--planner llm needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server)");
+            eprintf(EXIT_USAGE,
+                    "--planner llm needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server)");
         return 1;
     }
     if (o->planner) return 0;
@@ -85,17 +87,37 @@ static int use_llm(const Options *o) {
 }
 
 static void parse_options(int argc, char **argv, Options *o) {
-    enum { JOURNAL = 256, MODEL, PLANNER, LLM_MODEL, MAX_STEPS, TASKS, EXAMPLES, BUDGET, RETRIES, FINISH, NEW_RUN, SH,
-           PROMPT };
+    enum {
+        JOURNAL = 256,
+        MODEL,
+        PLANNER,
+        LLM_MODEL,
+        MAX_STEPS,
+        TASKS,
+        EXAMPLES,
+        BUDGET,
+        RETRIES,
+        FINISH,
+        NEW_RUN,
+        SH,
+        PROMPT
+    };
     static const struct option longopts[] = {
-        {"journal", required_argument, 0, JOURNAL}, {"model", required_argument, 0, MODEL},
-        {"planner", required_argument, 0, PLANNER}, {"llm-model", required_argument, 0, LLM_MODEL},
-        {"max-steps", required_argument, 0, MAX_STEPS}, {"tasks", required_argument, 0, TASKS},
-        {"examples", required_argument, 0, EXAMPLES}, {"context-budget", required_argument, 0, BUDGET},
-        {"max-retries", required_argument, 0, RETRIES}, {"finish", no_argument, 0, FINISH},
-        {"new-run", no_argument, 0, NEW_RUN}, {"sh", required_argument, 0, SH},
+        {"journal", required_argument, 0, JOURNAL},
+        {"model", required_argument, 0, MODEL},
+        {"planner", required_argument, 0, PLANNER},
+        {"llm-model", required_argument, 0, LLM_MODEL},
+        {"max-steps", required_argument, 0, MAX_STEPS},
+        {"tasks", required_argument, 0, TASKS},
+        {"examples", required_argument, 0, EXAMPLES},
+        {"context-budget", required_argument, 0, BUDGET},
+        {"max-retries", required_argument, 0, RETRIES},
+        {"finish", no_argument, 0, FINISH},
+        {"new-run", no_argument, 0, NEW_RUN},
+        {"sh", required_argument, 0, SH},
         {"print-prompt", no_argument, 0, PROMPT},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     memset(o, 0, sizeof *o);
     o->examples = AGENT_DEFAULT_EXAMPLES;
@@ -109,15 +131,23 @@ static void parse_options(int argc, char **argv, Options *o) {
         case JOURNAL: o->journal = optarg; break;
         case MODEL: o->model = optarg; break;
         case PLANNER:
-            if (strcmp(optarg, "builtin") && strcmp(optarg, "llm")) usage_error(usage_short, "--planner must be builtin or llm, not \"%s\"", optarg);
+            if (strcmp(optarg, "builtin") && strcmp(optarg, "llm"))
+                usage_error(usage_short, "--planner must be builtin or llm, not \"%s\"", optarg);
             o->planner = optarg;
             break;
         case LLM_MODEL: o->llm_model = optarg; break;
         case MAX_STEPS: o->max_steps = (int)arg_integer(optarg, 0, 100000, "--max-steps"); break;
         case TASKS: parse_tasks(o, optarg); break;
-        case EXAMPLES: o->examples = (int)arg_integer(optarg, 1, AGENT_MAX_EXAMPLES, "--examples"); break;
-        case BUDGET: o->llm_opt.context_budget = (int)arg_integer(optarg, 1000, 10000000, "--context-budget"); break;
-        case RETRIES: o->llm_opt.max_retries = (int)arg_integer(optarg, 0, 100, "--max-retries"); break;
+        case EXAMPLES:
+            o->examples = (int)arg_integer(optarg, 1, AGENT_MAX_EXAMPLES, "--examples");
+            break;
+        case BUDGET:
+            o->llm_opt.context_budget =
+                (int)arg_integer(optarg, 1000, 10000000, "--context-budget");
+            break;
+        case RETRIES:
+            o->llm_opt.max_retries = (int)arg_integer(optarg, 0, 100, "--max-retries");
+            break;
         case FINISH: o->finish = 1; break;
         case NEW_RUN: o->new_run = 1; break;
         case SH: o->sh = optarg; break;
@@ -155,8 +185,8 @@ static void write_meta(const Options *o) {
     jb_key(&b, "source"), jb_cstr(&b, "agentstep");
     model_close(&m);
     Journal j;
-    if (journal_open(&j, o->journal, 0, err, sizeof err) != 0 || journal_append(&j, &b, err, sizeof err) != 0 ||
-        journal_close(&j, err, sizeof err) != 0)
+    if (journal_open(&j, o->journal, 0, err, sizeof err) != 0 ||
+        journal_append(&j, &b, err, sizeof err) != 0 || journal_close(&j, err, sizeof err) != 0)
         eprintf(EXIT_USAGE, "%s", err);
     jb_free(&b);
 }
@@ -184,14 +214,15 @@ static void print_prompt(const AgentState *s, const AgentOptions *ao, const Opti
     int step = s->last_step + 1;
     char *sys = agent_llm_system_prompt(s, ao, step);
     char *user = agent_llm_user_prompt(s, ao, o->llm_opt.context_budget - (int)strlen(sys));
-    printf("=== system (%zu characters)\n%s\n=== user (%zu characters)\n%s", strlen(sys), sys, strlen(user), user);
+    printf("=== system (%zu characters)\n%s\n=== user (%zu characters)\n%s", strlen(sys), sys,
+           strlen(user), user);
     free(sys);
     free(user);
 }
 
 // The action of this step; exits on failure.
-static void decide(const Options *o, const AgentOptions *ao, const AgentState *s, Journal *j, int step,
-                   AgentAction *a) {
+static void decide(const Options *o, const AgentOptions *ao, const AgentState *s, Journal *j,
+                   int step, AgentAction *a) {
     char err[2048];
     if (!ao->finish && agent_forced_action(s, ao, a)) return;   // finished, or a re-run
     if (!o->llm) {
@@ -221,8 +252,12 @@ int main(int argc, char **argv) {
     JournalLog log;
     AgentState s;
     load_state(&o, &log, &s);
-    AgentOptions ao = {.tasks = o.tasks, .n_tasks = o.n_tasks, .examples = o.examples, .max_steps = o.max_steps,
-                       .finish = o.finish, .new_run = o.new_run};
+    AgentOptions ao = {.tasks = o.tasks,
+                       .n_tasks = o.n_tasks,
+                       .examples = o.examples,
+                       .max_steps = o.max_steps,
+                       .finish = o.finish,
+                       .new_run = o.new_run};
     if (o.print_prompt) {
         print_prompt(&s, &ao, &o);
     } else {
@@ -233,7 +268,8 @@ int main(int argc, char **argv) {
         AgentAction a;
         decide(&o, &ao, &s, &j, step, &a);
         if (a.type == AGENT_ACTION_REPORT && a.finished) step = s.last_step;
-        if (agent_action_append(&j, &s, &a, step, err, sizeof err) != 0 || journal_close(&j, err, sizeof err) != 0)
+        if (agent_action_append(&j, &s, &a, step, err, sizeof err) != 0 ||
+            journal_close(&j, err, sizeof err) != 0)
             eprintf(EXIT_USAGE, "%s", err);
         if (o.sh) write_sh(o.sh, &a, step);
         JsonBuf line = {0};

@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/llm.h"
 #include "agent/taskgen.h"
-#include "experiment/tasks.h"
 #include "base/tool.h"
 #include "base/util.h"
+#include "experiment/tasks.h"
+#include "io/llm.h"
 
 static const char usage_short[] =
     "usage: gentasks [TASK...] [--task NAME]... [-n N] [--seed S] [--digits D] [--shots K]\n"
@@ -44,12 +44,12 @@ static const char usage_long[] =
 typedef struct {
     const char **names;   // (n_names) tasks asked for, in order
     int n_names;
-    int n;                // examples per task, -1: the task's default
+    int n;   // examples per task, -1: the task's default
     uint64_t seed;
     TaskOptions opt;
     const char *from;
     int list;
-    int llm;              // --llm: emit new tasks written by an LLM
+    int llm;   // --llm: emit new tasks written by an LLM
     int llm_tasks;
     int seed_given;
     const char *llm_model;
@@ -72,7 +72,8 @@ static uint64_t parse_seed(const char *s) {
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
     if (errno || end == s || *end || s[strspn(s, " \t")] == '-')
-        usage_error(usage_short, "--seed needs a whole number in 0..18446744073709551615, not '%s'", s);
+        usage_error(usage_short, "--seed needs a whole number in 0..18446744073709551615, not '%s'",
+                    s);
     return (uint64_t)v;
 }
 
@@ -84,15 +85,31 @@ static void add_name(Args *a, const char *name) {
 }
 
 static void parse_args(Args *a, int argc, char **argv) {
-    enum { OPT_TASK = 256, OPT_SEED, OPT_DIGITS, OPT_SHOTS, OPT_FROM, OPT_LIST, OPT_LLM, OPT_LLM_TASKS,
-           OPT_LLM_MODEL, OPT_LLM_SAVE };
+    enum {
+        OPT_TASK = 256,
+        OPT_SEED,
+        OPT_DIGITS,
+        OPT_SHOTS,
+        OPT_FROM,
+        OPT_LIST,
+        OPT_LLM,
+        OPT_LLM_TASKS,
+        OPT_LLM_MODEL,
+        OPT_LLM_SAVE
+    };
     static const struct option longopts[] = {
-        {"task", required_argument, NULL, OPT_TASK},           {"seed", required_argument, NULL, OPT_SEED},
-        {"digits", required_argument, NULL, OPT_DIGITS},       {"shots", required_argument, NULL, OPT_SHOTS},
-        {"from", required_argument, NULL, OPT_FROM},           {"list", no_argument, NULL, OPT_LIST},
-        {"llm", no_argument, NULL, OPT_LLM},                   {"llm-tasks", required_argument, NULL, OPT_LLM_TASKS},
-        {"llm-model", required_argument, NULL, OPT_LLM_MODEL}, {"llm-save", required_argument, NULL, OPT_LLM_SAVE},
-        {"help", no_argument, NULL, 'h'},                      {NULL, 0, NULL, 0},
+        {"task", required_argument, NULL, OPT_TASK},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"digits", required_argument, NULL, OPT_DIGITS},
+        {"shots", required_argument, NULL, OPT_SHOTS},
+        {"from", required_argument, NULL, OPT_FROM},
+        {"list", no_argument, NULL, OPT_LIST},
+        {"llm", no_argument, NULL, OPT_LLM},
+        {"llm-tasks", required_argument, NULL, OPT_LLM_TASKS},
+        {"llm-model", required_argument, NULL, OPT_LLM_MODEL},
+        {"llm-save", required_argument, NULL, OPT_LLM_SAVE},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     memset(a, 0, sizeof *a);
     a->n = -1;
@@ -104,13 +121,22 @@ static void parse_args(Args *a, int argc, char **argv) {
         switch (c) {
         case 'n': a->n = (int)parse_number(optarg, 1, 10000000, "-n"); break;
         case OPT_TASK: add_name(a, optarg); break;
-        case OPT_SEED: a->seed = parse_seed(optarg); a->seed_given = 1; break;
-        case OPT_DIGITS: a->opt.digits = (int)parse_number(optarg, 1, TASKS_MAX_DIGITS, "--digits"); break;
-        case OPT_SHOTS: a->opt.shots = (int)parse_number(optarg, 0, TASKS_MAX_SHOTS, "--shots"); break;
+        case OPT_SEED:
+            a->seed = parse_seed(optarg);
+            a->seed_given = 1;
+            break;
+        case OPT_DIGITS:
+            a->opt.digits = (int)parse_number(optarg, 1, TASKS_MAX_DIGITS, "--digits");
+            break;
+        case OPT_SHOTS:
+            a->opt.shots = (int)parse_number(optarg, 0, TASKS_MAX_SHOTS, "--shots");
+            break;
         case OPT_FROM: a->from = optarg; break;
         case OPT_LIST: a->list = 1; break;
         case OPT_LLM: a->llm = 1; break;
-        case OPT_LLM_TASKS: a->llm_tasks = (int)parse_number(optarg, 1, TASKGEN_MAX_TASKS, "--llm-tasks"); break;
+        case OPT_LLM_TASKS:
+            a->llm_tasks = (int)parse_number(optarg, 1, TASKGEN_MAX_TASKS, "--llm-tasks");
+            break;
         case OPT_LLM_MODEL: a->llm_model = optarg; break;
         case OPT_LLM_SAVE: a->llm_save = optarg; break;
         case 'h': printf("%s\n%s", usage_short, usage_long); exit(0);
@@ -180,7 +206,8 @@ static int write_tasks(const TaskInfo **sel, int n_sel, const Args *a) {
 // Write the task list text to path; -1 after reporting a failure.
 static int save_list(const char *path, const JsonBuf *list) {
     FILE *f = fopen(path, "w");
-    if (!f || fwrite(list->buf, 1, list->len, f) != list->len || fputc('\n', f) == EOF || fclose(f) != 0) {
+    if (!f || fwrite(list->buf, 1, list->len, f) != list->len || fputc('\n', f) == EOF ||
+        fclose(f) != 0) {
         weprintf("%s: cannot write: %s", path, strerror(errno));
         if (f) fclose(f);
         return -1;
@@ -207,8 +234,8 @@ static int llm_generate(const Args *a, const TaskInfo **seeds, int n_seeds, Task
     JsonBuf list = {0};
     LlmReply reply;
     int n_dup = 0, fatal = 0, status = 0;
-    int n = taskgen_run(&c, (const TaskInfo *const *)seeds, n_seeds, &o, set, &list, &n_dup, &reply, &fatal, err,
-                        sizeof err);
+    int n = taskgen_run(&c, (const TaskInfo *const *)seeds, n_seeds, &o, set, &list, &n_dup, &reply,
+                        &fatal, err, sizeof err);
     if (n < 0) {
         weprintf("llm: %s", err);
         status = fatal ? EXIT_USAGE : EXIT_BAD_INPUT;
@@ -216,9 +243,10 @@ static int llm_generate(const Args *a, const TaskInfo **seeds, int n_seeds, Task
         for (int i = 0; i < set->n_problems; i++) weprintf("llm: skipped %s", set->problems[i]);
         int n_ex = 0;
         for (int i = 0; i < set->n; i++) n_ex += set->tasks[i].n_items;
-        weprintf("llm: %d new task%s (%d examples) of %d asked for; %d item%s skipped, %d repeated example%s dropped",
-                 set->n, set->n == 1 ? "" : "s", n_ex, o.n_tasks, set->n_problems, set->n_problems == 1 ? "" : "s",
-                 n_dup, n_dup == 1 ? "" : "s");
+        weprintf(
+            "llm: %d new task%s (%d examples) of %d asked for; %d item%s skipped, %d repeated example%s dropped",
+            set->n, set->n == 1 ? "" : "s", n_ex, o.n_tasks, set->n_problems,
+            set->n_problems == 1 ? "" : "s", n_dup, n_dup == 1 ? "" : "s");
         if (set->n_problems || set->n == 0) status = EXIT_BAD_INPUT;
         if (a->llm_save && save_list(a->llm_save, &list) != 0) status = EXIT_USAGE;
     }
@@ -243,7 +271,8 @@ int main(int argc, char **argv) {
             free(a.names);
             eprintf(EXIT_USAGE, "%s", err);
         }
-        for (int i = 0; i < set.n_problems; i++) weprintf("%s: skipped %s", from_name, set.problems[i]);
+        for (int i = 0; i < set.n_problems; i++)
+            weprintf("%s: skipped %s", from_name, set.problems[i]);
         if (set.n_problems) status = EXIT_BAD_INPUT;
         all = set.tasks;
         n_all = set.n;
@@ -272,6 +301,10 @@ int main(int argc, char **argv) {
     free(a.names);
     tasks_set_free(&made);
     tasks_set_free(&set);
-    if (missing) usage_error(usage_short, a.from ? "no task '%s' in the --from file (see --list)" : "unknown task '%s' (see --list)", missing);
+    if (missing)
+        usage_error(usage_short,
+                    a.from ? "no task '%s' in the --from file (see --list)"
+                           : "unknown task '%s' (see --list)",
+                    missing);
     return status;
 }

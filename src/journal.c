@@ -45,8 +45,8 @@ static const char usage_long[] =
 
 typedef struct {
     const char *cmd, *path, *experiment, *tool, *task;
-    long fd, pid;           // lock: --fd, --pid (-1: not given)
-    const char **kinds;     // (n_kinds) --kind values
+    long fd, pid;         // lock: --fd, --pid (-1: not given)
+    const char **kinds;   // (n_kinds) --kind values
     int n_kinds;
     int fsync, quiet;
 } Args;
@@ -55,18 +55,33 @@ static long number_arg(const char *s, const char *opt) {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 0 || v > 2147483647L) usage_error(usage_short, "%s needs a whole number", opt);
+    if (errno || end == s || *end || v < 0 || v > 2147483647L)
+        usage_error(usage_short, "%s needs a whole number", opt);
     return v;
 }
 
 static void parse_args(Args *a, int argc, char **argv) {
-    enum { OPT_JOURNAL = 256, OPT_KIND, OPT_EXPERIMENT, OPT_TOOL, OPT_TASK, OPT_FSYNC, OPT_FD, OPT_PID };
+    enum {
+        OPT_JOURNAL = 256,
+        OPT_KIND,
+        OPT_EXPERIMENT,
+        OPT_TOOL,
+        OPT_TASK,
+        OPT_FSYNC,
+        OPT_FD,
+        OPT_PID
+    };
     static const struct option longopts[] = {
-        {"journal", required_argument, NULL, OPT_JOURNAL}, {"kind", required_argument, NULL, OPT_KIND},
-        {"experiment", required_argument, NULL, OPT_EXPERIMENT}, {"tool", required_argument, NULL, OPT_TOOL},
-        {"task", required_argument, NULL, OPT_TASK},       {"fsync", no_argument, NULL, OPT_FSYNC},
-        {"quiet", no_argument, NULL, 'q'},                 {"help", no_argument, NULL, 'h'},
-        {"fd", required_argument, NULL, OPT_FD},           {"pid", required_argument, NULL, OPT_PID},
+        {"journal", required_argument, NULL, OPT_JOURNAL},
+        {"kind", required_argument, NULL, OPT_KIND},
+        {"experiment", required_argument, NULL, OPT_EXPERIMENT},
+        {"tool", required_argument, NULL, OPT_TOOL},
+        {"task", required_argument, NULL, OPT_TASK},
+        {"fsync", no_argument, NULL, OPT_FSYNC},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {"fd", required_argument, NULL, OPT_FD},
+        {"pid", required_argument, NULL, OPT_PID},
         {NULL, 0, NULL, 0},
     };
     memset(a, 0, sizeof *a);
@@ -75,9 +90,11 @@ static void parse_args(Args *a, int argc, char **argv) {
         printf("%s\n%s", usage_short, usage_long);
         exit(0);
     }
-    if (argc < 2 || argv[1][0] == '-') usage_error(usage_short, "a command is needed: append, cat or check");
+    if (argc < 2 || argv[1][0] == '-')
+        usage_error(usage_short, "a command is needed: append, cat or check");
     a->cmd = argv[1];
-    if (strcmp(a->cmd, "append") && strcmp(a->cmd, "cat") && strcmp(a->cmd, "check") && strcmp(a->cmd, "lock"))
+    if (strcmp(a->cmd, "append") && strcmp(a->cmd, "cat") && strcmp(a->cmd, "check") &&
+        strcmp(a->cmd, "lock"))
         usage_error(usage_short, "unknown command '%s' (append, cat, check, lock)", a->cmd);
     opterr = 0;
     optind = 2;
@@ -88,7 +105,10 @@ static void parse_args(Args *a, int argc, char **argv) {
         case OPT_KIND:
             a->kinds = xrealloc(a->kinds, sizeof *a->kinds * (size_t)(a->n_kinds + 1));
             a->kinds[a->n_kinds++] = optarg;
-            if (!journal_kind_known(optarg)) usage_error(usage_short, "unknown kind '%s' (meta, task, result, note, action, llm, report)", optarg);
+            if (!journal_kind_known(optarg))
+                usage_error(usage_short,
+                            "unknown kind '%s' (meta, task, result, note, action, llm, report)",
+                            optarg);
             break;
         case OPT_EXPERIMENT: a->experiment = optarg; break;
         case OPT_TOOL: a->tool = optarg; break;
@@ -120,15 +140,15 @@ static void parse_args(Args *a, int argc, char **argv) {
 typedef struct {
     const Args *a;
     Journal j;
-    FILE *echo;             // stdout, or NULL with --quiet
-    long failed;            // input records refused or not JSON
+    FILE *echo;    // stdout, or NULL with --quiet
+    long failed;   // input records refused or not JSON
     int io_error;
 } Appender;
 
 // The record for one input line: its fields (or, for a line that is not a JSON object,
 // the error/line/input of an error record), tagged with --experiment and --tool.
-static void compose(JsonBuf *b, const Args *a, const Record *in, long lineno, const char *msg, const char *raw,
-                    size_t len) {
+static void compose(JsonBuf *b, const Args *a, const Record *in, long lineno, const char *msg,
+                    const char *raw, size_t len) {
     static const char *const tags[] = {"experiment", "tool", NULL};
     journal_record_begin(b, a->kinds[0]);
     if (a->experiment) jb_key(b, "experiment"), jb_cstr(b, a->experiment);
@@ -178,8 +198,9 @@ static int append_line(Appender *ap, const char *line, size_t len, long lineno, 
             weprintf("%s", err);
             ap->io_error = 1;
         } else if (ap->j.repaired_at >= 0) {
-            weprintf("warning: %s ended in a torn line (byte %lld); it was terminated before appending",
-                     ap->a->path, ap->j.repaired_at);
+            weprintf(
+                "warning: %s ended in a torn line (byte %lld); it was terminated before appending",
+                ap->a->path, ap->j.repaired_at);
             ap->j.repaired_at = -1;
         }
     }
@@ -255,7 +276,8 @@ static int str_field_is(const JournalEntry *e, const char *key, const char *want
 static int selected(const Args *a, const JournalEntry *e) {
     int kind_ok = a->n_kinds == 0;
     for (int k = 0; k < a->n_kinds; k++) kind_ok |= !strcmp(e->kind, a->kinds[k]);
-    return kind_ok && str_field_is(e, "experiment", a->experiment) && str_field_is(e, "task", a->task);
+    return kind_ok && str_field_is(e, "experiment", a->experiment) &&
+           str_field_is(e, "task", a->task);
 }
 
 typedef struct {
@@ -290,14 +312,16 @@ static int cmd_cat(const Args *a) {
 // first appearance.
 typedef struct {
     StrMap kinds, experiments;
-    long *kind_count;       // (kinds.n)
+    long *kind_count;   // (kinds.n)
     int finished;
 } Check;
 
 static int check_visit(void *ctx, const JournalEntry *e) {
     Check *c = ctx;
     int added, k = strmap_intern_cstr(&c->kinds, e->kind, &added);
-    if (added) c->kind_count = xrealloc(c->kind_count, sizeof *c->kind_count * (size_t)c->kinds.n_cap), c->kind_count[k] = 0;
+    if (added)
+        c->kind_count = xrealloc(c->kind_count, sizeof *c->kind_count * (size_t)c->kinds.n_cap),
+        c->kind_count[k] = 0;
     c->kind_count[k]++;
     char *x = journal_entry_str(e, "experiment");
     if (x) strmap_intern_cstr(&c->experiments, x, NULL);
@@ -319,7 +343,8 @@ static int cmd_check(const Args *a) {
     // appearance.
     for (int pass = 0; pass < 2; pass++)
         for (int k = 0; k < c.kinds.n; k++)
-            if (journal_kind_known(c.kinds.key[k]) == (pass == 0)) jb_key(&b, c.kinds.key[k]), jb_int(&b, c.kind_count[k]);
+            if (journal_kind_known(c.kinds.key[k]) == (pass == 0))
+                jb_key(&b, c.kinds.key[k]), jb_int(&b, c.kind_count[k]);
     jb_raw(&b, "}", 1);
     jb_key(&b, "experiments"), jb_raw(&b, "[", 1);
     for (int x = 0; x < c.experiments.n; x++) jb_sep(&b), jb_cstr(&b, c.experiments.key[x]);
@@ -345,7 +370,8 @@ static int cmd_check(const Args *a) {
 static int cmd_lock(const Args *a) {
     char err[512];
     long pid = a->pid > 0 ? a->pid : (long)getppid();
-    if (journal_lock_fd((int)a->fd, a->path, pid, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
+    if (journal_lock_fd((int)a->fd, a->path, pid, err, sizeof err) != 0)
+        eprintf(EXIT_USAGE, "%s", err);
     return 0;
 }
 

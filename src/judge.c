@@ -44,7 +44,7 @@ typedef struct {
     int use_llm;
     const char *const *extra;   // --question
     int n_extra;
-    long unjudged;              // questions left without a verdict
+    long unjudged;   // questions left without a verdict
     int journal_failed;
     char journal_err[512];
 } Judge;
@@ -57,7 +57,8 @@ static void write_judged(JsonBuf *lines, const Record *in, const JudgeItem *it, 
     jb_puts(&out, "[");
     for (int k = 0; k < JUDGE_N_OFFLINE; k++) {
         JudgeResult r;
-        if (judge_offline(k, it, jd->have_words ? &jd->words : NULL, &r)) jb_sep(&out), judge_result_json(&out, &r);
+        if (judge_offline(k, it, jd->have_words ? &jd->words : NULL, &r))
+            jb_sep(&out), judge_result_json(&out, &r);
     }
     for (int q = 0; ans && q < it->n_questions; q++)
         if (ans[q].state == JUDGE_ANSWER_DONE) jb_sep(&out), judge_result_json(&out, &ans[q].r);
@@ -68,7 +69,8 @@ static void write_judged(JsonBuf *lines, const Record *in, const JudgeItem *it, 
         jb_key(&out, "unjudged");
         jb_puts(&out, "[");
         for (int q = 0; q < it->n_questions; q++)
-            if (!ans || ans[q].state != JUDGE_ANSWER_DONE) jb_sep(&out), jb_cstr(&out, it->questions[q]);
+            if (!ans || ans[q].state != JUDGE_ANSWER_DONE)
+                jb_sep(&out), jb_cstr(&out, it->questions[q]);
         jb_puts(&out, "]");
     }
     record_end(&out, lines);
@@ -79,13 +81,14 @@ static int judge_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
     Judge *jd = ctx;
     JudgeItem *items = xcalloc((size_t)n, sizeof *items);
     JudgeAnswer **ans = xcalloc((size_t)n, sizeof *ans);
-    char (*why)[512] = xcalloc((size_t)n, sizeof *why);
+    char(*why)[512] = xcalloc((size_t)n, sizeof *why);
     int *bad = xcalloc((size_t)n, sizeof *bad), failed = 0;
     // Records that cannot be read take no part in the requests.
     JudgeItem *good = xcalloc((size_t)n, sizeof *good);
     int n_good = 0, *map = xcalloc((size_t)n, sizeof *map);
     for (int i = 0; i < n; i++) {
-        bad[i] = judge_item_read(&items[i], recs[i], jd->extra, jd->n_extra, why[i], sizeof why[i]) != 0;
+        bad[i] =
+            judge_item_read(&items[i], recs[i], jd->extra, jd->n_extra, why[i], sizeof why[i]) != 0;
         if (!bad[i]) map[i] = n_good, good[n_good++] = items[i];
     }
     JudgeAnswer **gans = xcalloc((size_t)n_good + 1, sizeof *gans);
@@ -104,13 +107,15 @@ static int judge_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
         for (int q = 0; a && q < items[i].n_questions && !error; q++)
             if (a[q].state == JUDGE_ANSWER_FAILED) error = a[q].error, qi = q;
         if (error) {
-            char *msg = xasprintf("judge: question %d (%.120s): %s", qi + 1, items[i].questions[qi], error);
+            char *msg =
+                xasprintf("judge: question %d (%.120s): %s", qi + 1, items[i].questions[qi], error);
             record_error(lines, recs[i], msg);
             free(msg);
             failed++;
             continue;
         }
-        for (int q = 0; q < items[i].n_questions; q++) jd->unjudged += !a || a[q].state != JUDGE_ANSWER_DONE;
+        for (int q = 0; q < items[i].n_questions; q++)
+            jd->unjudged += !a || a[q].state != JUDGE_ANSWER_DONE;
         write_judged(lines, recs[i], &items[i], jd, a);
     }
     judge_answers_free(gans, good, n_good);
@@ -155,7 +160,8 @@ static int run_judge(const Options *o) {
     Journal journal;
     int have_journal = 0;
     if (jd.use_llm) {
-        if (llm_client_init(&client, o->llm_model, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
+        if (llm_client_init(&client, o->llm_model, err, sizeof err) != 0)
+            eprintf(EXIT_USAGE, "%s", err);
         JudgeLlmOptions lo = {&client, o->per_request, o->max_retries, o->budget, NULL};
         judge_llm_init(&jd.llm, &lo);
         if (o->journal) {
@@ -170,15 +176,19 @@ static int run_judge(const Options *o) {
         status = EXIT_USAGE;
     }
     if (jd.use_llm) {
-        fprintf(stderr, "%s: LLM %s: %ld request%s, %ld verdicts received, %ld from the cache", util_progname,
-                client.model, jd.llm.calls, jd.llm.calls == 1 ? "" : "s", jd.llm.answered, jd.llm.cache_hits);
+        fprintf(stderr, "%s: LLM %s: %ld request%s, %ld verdicts received, %ld from the cache",
+                util_progname, client.model, jd.llm.calls, jd.llm.calls == 1 ? "" : "s",
+                jd.llm.answered, jd.llm.cache_hits);
         if (jd.llm.budget_reached)
-            fprintf(stderr, "; the budget of %ld request%s was reached: %ld question%s left unjudged (a re-run with a larger --budget asks only those)",
-                    o->budget, o->budget == 1 ? "" : "s", jd.unjudged, jd.unjudged == 1 ? "" : "s");
+            fprintf(
+                stderr,
+                "; the budget of %ld request%s was reached: %ld question%s left unjudged (a re-run with a larger --budget asks only those)",
+                o->budget, o->budget == 1 ? "" : "s", jd.unjudged, jd.unjudged == 1 ? "" : "s");
         fputc('\n', stderr);
     } else if (jd.unjudged) {
-        weprintf("warning: no LLM (--offline, or neither OPENAI_API_KEY nor OPENAI_BASE_URL set): %ld eval question%s left unjudged; offline judges only",
-                 jd.unjudged, jd.unjudged == 1 ? "" : "s");
+        weprintf(
+            "warning: no LLM (--offline, or neither OPENAI_API_KEY nor OPENAI_BASE_URL set): %ld eval question%s left unjudged; offline judges only",
+            jd.unjudged, jd.unjudged == 1 ? "" : "s");
     }
     if (have_journal && journal_close(&journal, err, sizeof err) != 0) {
         weprintf("%s", err);
@@ -194,16 +204,34 @@ static int run_judge(const Options *o) {
 
 int main(int argc, char **argv) {
     util_set_progname(argv[0]);
-    enum { OFFLINE = 1000, LLM, LLM_MODEL, JOURNAL, BUDGET, PER_REQUEST, MAX_RETRIES, QUESTION, WORDS, SUMMARY, TABLE };
-    static const struct option longopts[] = {
-        {"offline", no_argument, 0, OFFLINE},         {"llm", no_argument, 0, LLM},
-        {"llm-model", required_argument, 0, LLM_MODEL}, {"journal", required_argument, 0, JOURNAL},
-        {"budget", required_argument, 0, BUDGET},      {"per-request", required_argument, 0, PER_REQUEST},
-        {"max-retries", required_argument, 0, MAX_RETRIES}, {"question", required_argument, 0, QUESTION},
-        {"words", required_argument, 0, WORDS},        {"summary", no_argument, 0, SUMMARY},
-        {"table", no_argument, 0, TABLE},              {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
-    Options o = {.budget = -1, .per_request = JUDGE_LLM_PER_REQUEST, .max_retries = JUDGE_LLM_MAX_RETRIES};
+    enum {
+        OFFLINE = 1000,
+        LLM,
+        LLM_MODEL,
+        JOURNAL,
+        BUDGET,
+        PER_REQUEST,
+        MAX_RETRIES,
+        QUESTION,
+        WORDS,
+        SUMMARY,
+        TABLE
+    };
+    static const struct option longopts[] = {{"offline", no_argument, 0, OFFLINE},
+                                             {"llm", no_argument, 0, LLM},
+                                             {"llm-model", required_argument, 0, LLM_MODEL},
+                                             {"journal", required_argument, 0, JOURNAL},
+                                             {"budget", required_argument, 0, BUDGET},
+                                             {"per-request", required_argument, 0, PER_REQUEST},
+                                             {"max-retries", required_argument, 0, MAX_RETRIES},
+                                             {"question", required_argument, 0, QUESTION},
+                                             {"words", required_argument, 0, WORDS},
+                                             {"summary", no_argument, 0, SUMMARY},
+                                             {"table", no_argument, 0, TABLE},
+                                             {"help", no_argument, 0, 'h'},
+                                             {0, 0, 0, 0}};
+    Options o = {
+        .budget = -1, .per_request = JUDGE_LLM_PER_REQUEST, .max_retries = JUDGE_LLM_MAX_RETRIES};
     const char *extra[JUDGE_MAX_QUESTIONS];
     o.extra = extra;
     int c;
@@ -217,8 +245,10 @@ int main(int argc, char **argv) {
         case PER_REQUEST: o.per_request = (int)arg_integer(optarg, 1, 64, "--per-request"); break;
         case MAX_RETRIES: o.max_retries = (int)arg_integer(optarg, 0, 20, "--max-retries"); break;
         case QUESTION:
-            if (!optarg[0] || strlen(optarg) > JUDGE_QUESTION_MAX) eprintf(EXIT_USAGE, "--question needs 1..%d bytes", JUDGE_QUESTION_MAX);
-            if (o.n_extra == JUDGE_MAX_QUESTIONS) eprintf(EXIT_USAGE, "at most %d --question", JUDGE_MAX_QUESTIONS);
+            if (!optarg[0] || strlen(optarg) > JUDGE_QUESTION_MAX)
+                eprintf(EXIT_USAGE, "--question needs 1..%d bytes", JUDGE_QUESTION_MAX);
+            if (o.n_extra == JUDGE_MAX_QUESTIONS)
+                eprintf(EXIT_USAGE, "at most %d --question", JUDGE_MAX_QUESTIONS);
             extra[o.n_extra++] = optarg;
             break;
         case WORDS: o.words = optarg; break;
@@ -228,7 +258,8 @@ int main(int argc, char **argv) {
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
     }
-    if (optind < argc) eprintf(EXIT_USAGE, "unexpected argument \"%s\" (records come on stdin)", argv[optind]);
+    if (optind < argc)
+        eprintf(EXIT_USAGE, "unexpected argument \"%s\" (records come on stdin)", argv[optind]);
     if (o.table && !o.summary) eprintf(EXIT_USAGE, "--table goes with --summary");
     if (o.offline && o.llm) eprintf(EXIT_USAGE, "--offline and --llm exclude each other");
     return o.summary ? judge_summary_run(stdin, stdout, o.table) : run_judge(&o);

@@ -6,10 +6,10 @@
 #include <string.h>
 
 #include "base/json.h"
-#include "experiment/lens.h"
-#include "model/model.h"
 #include "base/tool.h"
 #include "base/util.h"
+#include "experiment/lens.h"
+#include "model/model.h"
 
 static const char usage_text[] =
     "usage: lens --corpus FILE|- --out LENS.bin [--model M] [--ridge R] [--max-records N] [--no-bos]\n"
@@ -34,7 +34,8 @@ typedef struct {
 
 static void print_json(JsonBuf *b) {
     jb_raw(b, "}\n", 2);
-    if (fwrite(b->buf, 1, b->len, stdout) != b->len || fflush(stdout) != 0) eprintf(EXIT_USAGE, "cannot write the output");
+    if (fwrite(b->buf, 1, b->len, stdout) != b->len || fflush(stdout) != 0)
+        eprintf(EXIT_USAGE, "cannot write the output");
     jb_free(b);
 }
 
@@ -70,12 +71,13 @@ static int fit(const Options *o) {
     FILE *fp = strcmp(o->corpus, "-") ? fopen(o->corpus, "r") : stdin;
     if (!fp) eprintf(EXIT_USAGE, "cannot open %s", o->corpus);
     TfWorkspace ws;
-    if (tf_workspace_init(&ws, &m.gpt2, m.gpt2.cfg.n_ctx, threadpool_global(), err, sizeof err) != 0)
+    if (tf_workspace_init(&ws, &m.gpt2, m.gpt2.cfg.n_ctx, threadpool_global(), err, sizeof err) !=
+        0)
         eprintf(EXIT_USAGE, "%s", err);
     TunedLens t;
     LensFitReport rep;
-    int rc = lens_fit_corpus(&m, fp, strcmp(o->corpus, "-") ? o->corpus : "<stdin>", o->bos, o->ridge, o->max_records, &ws,
-                             &t, &rep, err, sizeof err);
+    int rc = lens_fit_corpus(&m, fp, strcmp(o->corpus, "-") ? o->corpus : "<stdin>", o->bos,
+                             o->ridge, o->max_records, &ws, &t, &rep, err, sizeof err);
     if (fp != stdin) fclose(fp);
     tf_workspace_free(&ws);
     int status = 0;
@@ -110,12 +112,15 @@ static int fit(const Options *o) {
 int main(int argc, char **argv) {
     util_set_progname(argv[0]);
     enum { CORPUS = 256, OUT, CHECK, MODEL, RIDGE, MAX_RECORDS, NO_BOS };
-    static const struct option longopts[] = {
-        {"corpus", required_argument, 0, CORPUS}, {"out", required_argument, 0, OUT},
-        {"check", required_argument, 0, CHECK},   {"model", required_argument, 0, MODEL},
-        {"ridge", required_argument, 0, RIDGE},   {"max-records", required_argument, 0, MAX_RECORDS},
-        {"no-bos", no_argument, 0, NO_BOS},       {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option longopts[] = {{"corpus", required_argument, 0, CORPUS},
+                                             {"out", required_argument, 0, OUT},
+                                             {"check", required_argument, 0, CHECK},
+                                             {"model", required_argument, 0, MODEL},
+                                             {"ridge", required_argument, 0, RIDGE},
+                                             {"max-records", required_argument, 0, MAX_RECORDS},
+                                             {"no-bos", no_argument, 0, NO_BOS},
+                                             {"help", no_argument, 0, 'h'},
+                                             {0, 0, 0, 0}};
     Options o = {.ridge = 1e-4, .bos = 1};
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -125,7 +130,9 @@ int main(int argc, char **argv) {
         case CHECK: o.check = optarg; break;
         case MODEL: o.model = optarg; break;
         case RIDGE: o.ridge = arg_real(optarg, 0, 1e6, "--ridge"); break;
-        case MAX_RECORDS: o.max_records = (long)arg_integer(optarg, 1, 1000000000, "--max-records"); break;
+        case MAX_RECORDS:
+            o.max_records = (long)arg_integer(optarg, 1, 1000000000, "--max-records");
+            break;
         case NO_BOS: o.bos = 0; break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: fputs(usage_text, stderr); return EXIT_USAGE;

@@ -4,12 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/checkpoint.h"
-#include "io/hub.h"
 #include "base/json.h"
-#include "model/model.h"
 #include "base/tool.h"
 #include "base/util.h"
+#include "io/hub.h"
+#include "model/checkpoint.h"
+#include "model/model.h"
 #include "model/vocab.h"
 
 static const char usage_text[] =
@@ -39,20 +39,49 @@ typedef struct {
 } Options;
 
 static void parse_options(int argc, char **argv, Options *o) {
-    enum { REVISION = 256, OFFLINE, NO_PROGRESS, RANDOM, OUT, SHAPE, LAYERS, HEADS, EMBD, CTX, VOCAB, SEED,
-           DTYPE, PREFIX, UNTIED, NO_MASKS, INIT_STD };
-    static const struct option longopts[] = {
-        {"revision", required_argument, 0, REVISION}, {"offline", no_argument, 0, OFFLINE},
-        {"no-progress", no_argument, 0, NO_PROGRESS}, {"random", no_argument, 0, RANDOM},
-        {"out", required_argument, 0, OUT},           {"shape", required_argument, 0, SHAPE},
-        {"layers", required_argument, 0, LAYERS},     {"heads", required_argument, 0, HEADS},
-        {"embd", required_argument, 0, EMBD},         {"ctx", required_argument, 0, CTX},
-        {"vocab", required_argument, 0, VOCAB},       {"seed", required_argument, 0, SEED},
-        {"dtype", required_argument, 0, DTYPE},       {"prefix", no_argument, 0, PREFIX},
-        {"untied", no_argument, 0, UNTIED},           {"no-mask-buffers", no_argument, 0, NO_MASKS},
-        {"init-std", required_argument, 0, INIT_STD},
-        {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
-    *o = (Options){.cfg = {.n_layer = 4, .n_head = 4, .n_embd = 64, .n_ctx = 128, .vocab_size = 50257,
+    enum {
+        REVISION = 256,
+        OFFLINE,
+        NO_PROGRESS,
+        RANDOM,
+        OUT,
+        SHAPE,
+        LAYERS,
+        HEADS,
+        EMBD,
+        CTX,
+        VOCAB,
+        SEED,
+        DTYPE,
+        PREFIX,
+        UNTIED,
+        NO_MASKS,
+        INIT_STD
+    };
+    static const struct option longopts[] = {{"revision", required_argument, 0, REVISION},
+                                             {"offline", no_argument, 0, OFFLINE},
+                                             {"no-progress", no_argument, 0, NO_PROGRESS},
+                                             {"random", no_argument, 0, RANDOM},
+                                             {"out", required_argument, 0, OUT},
+                                             {"shape", required_argument, 0, SHAPE},
+                                             {"layers", required_argument, 0, LAYERS},
+                                             {"heads", required_argument, 0, HEADS},
+                                             {"embd", required_argument, 0, EMBD},
+                                             {"ctx", required_argument, 0, CTX},
+                                             {"vocab", required_argument, 0, VOCAB},
+                                             {"seed", required_argument, 0, SEED},
+                                             {"dtype", required_argument, 0, DTYPE},
+                                             {"prefix", no_argument, 0, PREFIX},
+                                             {"untied", no_argument, 0, UNTIED},
+                                             {"no-mask-buffers", no_argument, 0, NO_MASKS},
+                                             {"init-std", required_argument, 0, INIT_STD},
+                                             {"help", no_argument, 0, 'h'},
+                                             {0, 0, 0, 0}};
+    *o = (Options){.cfg = {.n_layer = 4,
+                           .n_head = 4,
+                           .n_embd = 64,
+                           .n_ctx = 128,
+                           .vocab_size = 50257,
                            .ln_eps = 1e-5f}};
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -82,19 +111,27 @@ static void parse_options(int argc, char **argv, Options *o) {
     if (optind < argc) eprintf(EXIT_USAGE, "one model at a time (got \"%s\" too)", argv[optind]);
     if (o->random && !o->out) eprintf(EXIT_USAGE, "--random needs --out DIR");
     if (o->shape && checkpoint_named_shape(o->shape, &o->cfg) != 0)
-        eprintf(EXIT_USAGE, "unknown --shape \"%s\" (gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2)", o->shape);
+        eprintf(EXIT_USAGE,
+                "unknown --shape \"%s\" (gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2)",
+                o->shape);
     if (o->cfg.n_embd % o->cfg.n_head) eprintf(EXIT_USAGE, "--embd must be a multiple of --heads");
 }
 
 // A synthetic checkpoint in DIR: weights, config and the real vocabulary files.
 static void write_random(const Options *o) {
     char err[1024];
-    CheckpointSpec spec = {.cfg = o->cfg, .seed = o->seed, .dtype = o->dtype, .prefix = o->prefix,
-                           .untied = o->untied, .with_mask_buffers = !o->no_masks,
+    CheckpointSpec spec = {.cfg = o->cfg,
+                           .seed = o->seed,
+                           .dtype = o->dtype,
+                           .prefix = o->prefix,
+                           .untied = o->untied,
+                           .with_mask_buffers = !o->no_masks,
                            .init_std = o->init_std};
-    if (checkpoint_write_random(o->out, &spec, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
+    if (checkpoint_write_random(o->out, &spec, err, sizeof err) != 0)
+        eprintf(EXIT_USAGE, "%s", err);
     char *vocab = vocab_dir_default();
-    if (!vocab) eprintf(EXIT_USAGE, "GPT-2 vocabulary not found (run make, or set AUTOINTERP_VOCAB)");
+    if (!vocab)
+        eprintf(EXIT_USAGE, "GPT-2 vocabulary not found (run make, or set AUTOINTERP_VOCAB)");
     if (vocab_copy(vocab, o->out, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
     free(vocab);
 }
@@ -128,7 +165,8 @@ int main(int argc, char **argv) {
     Model m;
     char err[2048];
     if (model_open(&m, name, &hub, err, sizeof err) != 0) eprintf(EXIT_BAD_INPUT, "%s", err);
-    if (gpt2_check_finite(&m.gpt2, err, sizeof err) != 0) eprintf(EXIT_BAD_INPUT, "%s: %s", m.dir, err);
+    if (gpt2_check_finite(&m.gpt2, err, sizeof err) != 0)
+        eprintf(EXIT_BAD_INPUT, "%s: %s", m.dir, err);
     print_description(&m);
     model_close(&m);
     if (fflush(stdout) != 0 || ferror(stdout)) eprintf(EXIT_USAGE, "error writing output");

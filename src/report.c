@@ -52,13 +52,27 @@ static int parse_count(const char *s, const char *opt) {
 }
 
 static void parse_args(Args *a, int argc, char **argv) {
-    enum { OPT_JOURNAL = 256, OPT_OUT, OPT_PLOTS, OPT_NO_PLOTS, OPT_SAMPLES, OPT_TOPK_ROWS, OPT_TOP_TOKENS, OPT_GNUPLOT };
+    enum {
+        OPT_JOURNAL = 256,
+        OPT_OUT,
+        OPT_PLOTS,
+        OPT_NO_PLOTS,
+        OPT_SAMPLES,
+        OPT_TOPK_ROWS,
+        OPT_TOP_TOKENS,
+        OPT_GNUPLOT
+    };
     static const struct option longopts[] = {
-        {"journal", required_argument, NULL, OPT_JOURNAL},     {"out", required_argument, NULL, OPT_OUT},
-        {"plots", required_argument, NULL, OPT_PLOTS},         {"no-plots", no_argument, NULL, OPT_NO_PLOTS},
-        {"samples", required_argument, NULL, OPT_SAMPLES},     {"topk-rows", required_argument, NULL, OPT_TOPK_ROWS},
-        {"top-tokens", required_argument, NULL, OPT_TOP_TOKENS}, {"gnuplot", required_argument, NULL, OPT_GNUPLOT},
-        {"help", no_argument, NULL, 'h'},                      {NULL, 0, NULL, 0},
+        {"journal", required_argument, NULL, OPT_JOURNAL},
+        {"out", required_argument, NULL, OPT_OUT},
+        {"plots", required_argument, NULL, OPT_PLOTS},
+        {"no-plots", no_argument, NULL, OPT_NO_PLOTS},
+        {"samples", required_argument, NULL, OPT_SAMPLES},
+        {"topk-rows", required_argument, NULL, OPT_TOPK_ROWS},
+        {"top-tokens", required_argument, NULL, OPT_TOP_TOKENS},
+        {"gnuplot", required_argument, NULL, OPT_GNUPLOT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     memset(a, 0, sizeof *a);
     report_options_default(&a->opt);
@@ -84,7 +98,9 @@ static void parse_args(Args *a, int argc, char **argv) {
     }
     if (optind < argc) usage_error(usage_short, "unexpected argument '%s'", argv[optind]);
     if (!a->journal) usage_error(usage_short, "--journal FILE is needed");
-    if (a->out && a->plots) usage_error(usage_short, "--plots goes with the Markdown on stdout; with --out the plots go into DIR");
+    if (a->out && a->plots)
+        usage_error(usage_short,
+                    "--plots goes with the Markdown on stdout; with --out the plots go into DIR");
     // Plot links are relative to the Markdown: with --out both live in DIR.
     a->opt.plot_dir = a->no_plots ? NULL : a->out ? a->out : a->plots ? a->plots : "report";
     a->opt.plot_link = a->out ? "" : a->plots ? NULL : "report/";
@@ -137,7 +153,9 @@ int main(int argc, char **argv) {
     JsonBuf md = {0};
     ReportStatus st;
     report_render(&log, &a.opt, &md, &st);
-    if (st.plots_skipped) weprintf("warning: gnuplot not found; %d plot%s not drawn", st.plots_skipped, st.plots_skipped > 1 ? "s" : "");
+    if (st.plots_skipped)
+        weprintf("warning: gnuplot not found; %d plot%s not drawn", st.plots_skipped,
+                 st.plots_skipped > 1 ? "s" : "");
     if (st.plot_errors) {
         weprintf("%s", st.plot_err);
         status = EXIT_USAGE;

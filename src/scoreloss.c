@@ -5,13 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "experiment/experiment.h"
-#include "experiment/interp.h"
-#include "model/sample.h"
-#include "experiment/summary.h"
-#include "experiment/sweep.h"
 #include "base/tool.h"
 #include "base/util.h"
+#include "experiment/experiment.h"
+#include "experiment/interp.h"
+#include "experiment/summary.h"
+#include "experiment/sweep.h"
+#include "model/sample.h"
 
 // clang-format off
 static const char usage_text[] =
@@ -24,14 +24,35 @@ static const char usage_text[] =
     "                     n, mean_loss, stderr, exact_rate, delta_loss (vs intact)\n";
 // clang-format on
 
-static const char *const owned[] = {"layers", "label", "answer_loss", "answer_token_losses", "answer_tokens",
-                                    "answer_exact", "logit_diff", "ablated", "dump_key", NULL};
+static const char *const owned[] = {"layers",        "label",
+                                    "answer_loss",   "answer_token_losses",
+                                    "answer_tokens", "answer_exact",
+                                    "logit_diff",    "ablated",
+                                    "dump_key",      NULL};
 // Patching also writes these (docs/interp.md).
-static const char *const owned_patch[] = {"layers", "label", "answer_loss", "answer_token_losses", "answer_tokens",
-                                          "answer_exact", "logit_diff", "ablated", "dump_key", "clean_answer_loss",
-                                          "corrupt_answer_loss", "clean_logit_diff", "corrupt_logit_diff", "patch_metric",
-                                          "patch_effect", "patch_hook", "layer", "position", "head", "token",
-                                          "corrupt_token", "patch_cells", NULL};
+static const char *const owned_patch[] = {"layers",
+                                          "label",
+                                          "answer_loss",
+                                          "answer_token_losses",
+                                          "answer_tokens",
+                                          "answer_exact",
+                                          "logit_diff",
+                                          "ablated",
+                                          "dump_key",
+                                          "clean_answer_loss",
+                                          "corrupt_answer_loss",
+                                          "clean_logit_diff",
+                                          "corrupt_logit_diff",
+                                          "patch_metric",
+                                          "patch_effect",
+                                          "patch_hook",
+                                          "layer",
+                                          "position",
+                                          "head",
+                                          "token",
+                                          "corrupt_token",
+                                          "patch_cells",
+                                          NULL};
 
 typedef struct {
     Model model;
@@ -40,12 +61,12 @@ typedef struct {
     InterpOptions io;
     TfWorkspace ws;
     SweepPacking pack;
-    float *logits;          // (LOGIT_ROWS, V): logits of a chunk of answer rows
+    float *logits;   // (LOGIT_ROWS, V): logits of a chunk of answer rows
 } Scorer;
 
 // Answer rows unembedded per tf_logits call: the (V, C) output matrix is read once per
 // chunk of rows (of every configuration and record of a batch), not once per run.
-#define LOGIT_ROWS 128
+#define LOGIT_ROWS    128
 // Records read before a batch is scored (packed into passes as memory allows).
 #define BATCH_RECORDS 256
 // The kept answer rows of one group of records at most (about; at least one record).
@@ -53,26 +74,27 @@ typedef struct {
 #define GROUP_BYTES ((size_t)64 << 20)
 #endif
 
-typedef struct {            // the result of one configuration
+typedef struct {   // the result of one configuration
     double loss;
     double *token_losses;   // (n_answer)
     int exact;
-    double logit_diff;      // logit(answer's first token) - logit(wrong_answer's); NaN without one
+    double logit_diff;   // logit(answer's first token) - logit(wrong_answer's); NaN without one
 } Score;
 
 // The runs of one record to score: their answer rows lie one after another (run-major)
 // in a buffer of rows scored together with other records' (score_sets).
 typedef struct {
     const RecordTokens *t;
-    int wrong_id;           // first token of the wrong answer, or -1
+    int wrong_id;   // first token of the wrong answer, or -1
     int n_runs;
-    Score *scores;          // (n_runs) filled by score_sets
+    Score *scores;   // (n_runs) filled by score_sets
 } ScoreSet;
 
 // Losses, exact match and logit difference of every run of sets[0..n_sets) from the final
 // residual rows that predict their answer tokens: rows (sum of n_runs * n_answer, C), set
 // after set.  The rows are unembedded LOGIT_ROWS at a time.
-static int score_sets(Scorer *s, const float *rows, ScoreSet *sets, int n_sets, char *err, size_t errlen) {
+static int score_sets(Scorer *s, const float *rows, ScoreSet *sets, int n_sets, char *err,
+                      size_t errlen) {
     const Gpt2 *m = &s->model.gpt2;
     int V = m->cfg.vocab_size, C = m->cfg.n_embd;
     size_t total = 0;
@@ -80,7 +102,8 @@ static int score_sets(Scorer *s, const float *rows, ScoreSet *sets, int n_sets, 
         int A = sets[i].t->n_answer;
         total += (size_t)sets[i].n_runs * (size_t)A;
         for (int k = 0; k < sets[i].n_runs; k++) {
-            sets[i].scores[k] = (Score){.token_losses = xmalloc(sizeof(double) * (size_t)A), .exact = 1, .logit_diff = NAN};
+            sets[i].scores[k] = (Score){
+                .token_losses = xmalloc(sizeof(double) * (size_t)A), .exact = 1, .logit_diff = NAN};
         }
     }
     int targets[LOGIT_ROWS];
@@ -108,7 +131,8 @@ static int score_sets(Scorer *s, const float *rows, ScoreSet *sets, int n_sets, 
             // Greedy decoding reproduces the answer iff every answer token is the argmax
             // given the answer tokens before it.
             if (sample_greedy(lg, V) != targets[i]) sc[i]->exact = 0;
-            if (pos[i] == 0 && wrong[i] >= 0) sc[i]->logit_diff = (double)lg[targets[i]] - (double)lg[wrong[i]];
+            if (pos[i] == 0 && wrong[i] >= 0)
+                sc[i]->logit_diff = (double)lg[targets[i]] - (double)lg[wrong[i]];
         }
     }
     for (int i = 0; i < n_sets; i++)
@@ -155,17 +179,17 @@ typedef struct {            // a run visited, scored once the record's runs are 
     char dump[64];          // its dump key, or ""
 } Pending;
 
-typedef struct {            // what the intervention visitor needs (one record)
+typedef struct {   // what the intervention visitor needs (one record)
     Scorer *s;
     const Record *in;
     const RecordTokens *t;
     const InterpRecord *ir;
     const LayerConfig *c;
-    int k;                  // the configuration's index
-    int n_out;              // output runs of the record (dump keys)
+    int k;                          // the configuration's index
+    int n_out;                      // output runs of the record (dump keys)
     const Score *clean, *corrupt;   // patching baselines (when writing)
-    Pending *pend;          // (n_pend) the runs visited, in order
-    float *rows;            // (n_pend, n_answer, C) their answer rows
+    Pending *pend;                  // (n_pend) the runs visited, in order
+    float *rows;                    // (n_pend, n_answer, C) their answer rows
     int n_pend, cap;
     char *err;
     size_t errlen;
@@ -180,7 +204,8 @@ static void write_token_field(JsonBuf *out, const Model *m, const char *key, int
 // Patching's fields: the baselines, the metric and the normalised effect
 // (patched - corrupted) / (clean - corrupted) of logit_diff (else answer_loss), and the
 // sweep cell.
-static void write_patch_fields(JsonBuf *out, IvJob *j, const InterpVisitInfo *info, const Score *sc) {
+static void write_patch_fields(JsonBuf *out, IvJob *j, const InterpVisitInfo *info,
+                               const Score *sc) {
     int ld = j->ir->wrong_id >= 0;
     jb_key(out, "clean_answer_loss"), jb_double(out, j->clean->loss);
     jb_key(out, "corrupt_answer_loss"), jb_double(out, j->corrupt->loss);
@@ -188,10 +213,12 @@ static void write_patch_fields(JsonBuf *out, IvJob *j, const InterpVisitInfo *in
         jb_key(out, "clean_logit_diff"), jb_double(out, j->clean->logit_diff);
         jb_key(out, "corrupt_logit_diff"), jb_double(out, j->corrupt->logit_diff);
     }
-    double clean = ld ? j->clean->logit_diff : j->clean->loss, corrupt = ld ? j->corrupt->logit_diff : j->corrupt->loss;
+    double clean = ld ? j->clean->logit_diff : j->clean->loss,
+           corrupt = ld ? j->corrupt->logit_diff : j->corrupt->loss;
     double got = ld ? sc->logit_diff : sc->loss, den = clean - corrupt;
     jb_key(out, "patch_metric"), jb_cstr(out, ld ? "logit_diff" : "answer_loss");
-    jb_key(out, "patch_effect"), jb_double(out, den != 0 ? (got - corrupt) / den + 0.0 : NAN);   // + 0.0: no -0
+    jb_key(out, "patch_effect"),
+        jb_double(out, den != 0 ? (got - corrupt) / den + 0.0 : NAN);   // + 0.0: no -0
     if (info->cell < 0) return;
     const InterpSite *site = &info->site;
     const Gpt2Config *cfg = &j->s->model.gpt2.cfg;
@@ -208,7 +235,8 @@ static void write_patch_fields(JsonBuf *out, IvJob *j, const InterpVisitInfo *in
 
 // Keep the run's answer rows (and write its activations to the dump now, while they are
 // valid); every run of the record is scored together afterwards.
-static int score_visit(void *ctx, const InterpVisitInfo *info, const float *resid, int T, TfWorkspace *ws) {
+static int score_visit(void *ctx, const InterpVisitInfo *info, const float *resid, int T,
+                       TfWorkspace *ws) {
     (void)T, (void)ws;
     IvJob *j = ctx;
     size_t AC = (size_t)j->t->n_answer * (size_t)j->s->model.gpt2.cfg.n_embd;
@@ -222,11 +250,15 @@ static int score_visit(void *ctx, const InterpVisitInfo *info, const float *resi
     p->info.acts = NULL;
     if (info->role == INTERP_RUN && j->s->io.npz) {
         int run = j->k * interp_n_variants(&j->s->io) + info->variant;
-        if (j->n_out > 1) snprintf(p->dump, sizeof p->dump, "rec%ld.run%d", j->s->io.n_records - 1, run);
+        if (j->n_out > 1)
+            snprintf(p->dump, sizeof p->dump, "rec%ld.run%d", j->s->io.n_records - 1, run);
         else snprintf(p->dump, sizeof p->dump, "rec%ld", j->s->io.n_records - 1);
-        if (interp_dump(&j->s->io, p->dump, &j->s->model.gpt2.cfg, j->c, info->acts, j->err, j->errlen) != 0) return -1;
+        if (interp_dump(&j->s->io, p->dump, &j->s->model.gpt2.cfg, j->c, info->acts, j->err,
+                        j->errlen) != 0)
+            return -1;
     }
-    memcpy(j->rows + AC * (size_t)j->n_pend, resid + (size_t)(j->t->n_prompt - 1) * (size_t)j->s->model.gpt2.cfg.n_embd,
+    memcpy(j->rows + AC * (size_t)j->n_pend,
+           resid + (size_t)(j->t->n_prompt - 1) * (size_t)j->s->model.gpt2.cfg.n_embd,
            sizeof(float) * AC);
     j->n_pend++;
     return 0;
@@ -234,7 +266,8 @@ static int score_visit(void *ctx, const InterpVisitInfo *info, const float *resi
 
 // The output records of the visited runs, in visit order (the patching baselines set the
 // fields of the runs after them).
-static void write_pending(IvJob *j, const ConfigList *configs, const Score *scores, JsonBuf *lines) {
+static void write_pending(IvJob *j, const ConfigList *configs, const Score *scores,
+                          JsonBuf *lines) {
     const Gpt2Config *cfg = &j->s->model.gpt2.cfg;
     JsonBuf out = {0};
     for (int i = 0; i < j->n_pend; i++) {
@@ -246,7 +279,8 @@ static void write_pending(IvJob *j, const ConfigList *configs, const Score *scor
         j->c = &configs->cfg[p->k];
         LayerConfig c = *j->c;
         interp_variant_label(&j->s->io, j->c, p->info.variant, cfg->n_layer, c.label);
-        write_score(&out, j->in, &c, &scores[i], &j->s->model, j->t, j->ir->patching ? owned_patch : owned);
+        write_score(&out, j->in, &c, &scores[i], &j->s->model, j->t,
+                    j->ir->patching ? owned_patch : owned);
         interp_write_fields(&out, &j->s->io, j->ir, p->info.variant, p->dump[0] ? p->dump : NULL);
         if (j->ir->patching) write_patch_fields(&out, j, &p->info, &scores[i]);
         record_end(&out, lines);
@@ -256,15 +290,22 @@ static void write_pending(IvJob *j, const ConfigList *configs, const Score *scor
 
 // The records of one input record run with interventions, appended to lines at the end
 // (all of them, or none when a run fails).
-static int score_interventions(Scorer *s, const Record *in, const RecordTokens *t, const InterpRecord *ir,
-                               const ConfigList *configs, JsonBuf *lines, char *err, size_t errlen) {
-    IvJob j = {.s = s, .in = in, .t = t, .ir = ir, .n_out = configs->n * interp_n_variants(&s->io), .err = err,
+static int score_interventions(Scorer *s, const Record *in, const RecordTokens *t,
+                               const InterpRecord *ir, const ConfigList *configs, JsonBuf *lines,
+                               char *err, size_t errlen) {
+    IvJob j = {.s = s,
+               .in = in,
+               .t = t,
+               .ir = ir,
+               .n_out = configs->n * interp_n_variants(&s->io),
+               .err = err,
                .errlen = errlen};
     int rc = 0;
     for (int k = 0; k < configs->n && rc == 0; k++) {
         j.c = &configs->cfg[k];
         j.k = k;
-        rc = interp_record_run(&s->io, ir, &s->model.gpt2, j.c, t->ids, &s->ws, score_visit, &j, err, errlen);
+        rc = interp_record_run(&s->io, ir, &s->model.gpt2, j.c, t->ids, &s->ws, score_visit, &j,
+                               err, errlen);
     }
     Score *scores = xcalloc((size_t)(j.n_pend ? j.n_pend : 1), sizeof(Score));
     ScoreSet set = {t, ir->wrong_id, j.n_pend, scores};
@@ -279,15 +320,15 @@ static int score_interventions(Scorer *s, const Record *in, const RecordTokens *
 
 // ----------------------------------------------------------------------------- records
 
-typedef struct {            // one record of a batch
+typedef struct {   // one record of a batch
     const Record *in;
     RecordTokens t;
     ConfigList configs;
     InterpRecord ir;
-    int plain;              // to be scored by the packed sweep (else done: lines written)
-    int grouped;            // taken into a group of the packed sweep
-    Score *scores;          // (configs.n) plain: its results
-    JsonBuf lines;          // its output lines
+    int plain;       // to be scored by the packed sweep (else done: lines written)
+    int grouped;     // taken into a group of the packed sweep
+    Score *scores;   // (configs.n) plain: its results
+    JsonBuf lines;   // its output lines
 } Item;
 
 // Read a record's configurations, tokens and interventions; a record with interventions
@@ -298,12 +339,15 @@ static int item_prepare(Scorer *s, Item *it) {
     s->io.n_records++;
     if (experiment_configs(&s->cmdline, it->in, cfg->n_layer, &it->configs, err, sizeof err) != 0 ||
         experiment_tokens(&s->model, it->in, s->opt.bos, 1, &it->t, err, sizeof err) != 0 ||
-        interp_record_read(&it->ir, &s->io, &s->model, it->in, s->opt.bos, &it->t, err, sizeof err) != 0) {
+        interp_record_read(&it->ir, &s->io, &s->model, it->in, s->opt.bos, &it->t, err,
+                           sizeof err) != 0) {
         record_error(&it->lines, it->in, err);
         return 1;
     }
     if (interp_active(&s->io) || it->ir.n_abl || it->ir.patching) {
-        if (score_interventions(s, it->in, &it->t, &it->ir, &it->configs, &it->lines, err, sizeof err) == 0) return 0;
+        if (score_interventions(s, it->in, &it->t, &it->ir, &it->configs, &it->lines, err,
+                                sizeof err) == 0)
+            return 0;
         record_error(&it->lines, it->in, err);
         return 1;
     }
@@ -323,7 +367,8 @@ static int keep_group_rows(void *ctx, int k, int seq, const float *resid, int T,
     GroupJob *g = ctx;
     const RecordTokens *t = &g->items[seq]->t;
     size_t A = (size_t)t->n_answer, C = (size_t)g->C;
-    memcpy(g->rows + (g->offset[seq] + (size_t)k * A) * C, resid + (size_t)(t->n_prompt - 1) * C, sizeof(float) * A * C);
+    memcpy(g->rows + (g->offset[seq] + (size_t)k * A) * C, resid + (size_t)(t->n_prompt - 1) * C,
+           sizeof(float) * A * C);
     return 0;
 }
 
@@ -344,10 +389,11 @@ static int score_group(Scorer *s, Item **items, int n) {
         it->scores = xcalloc((size_t)it->configs.n, sizeof(Score));
         sets[i] = (ScoreSet){&it->t, it->ir.wrong_id, it->configs.n, it->scores};
     }
-    GroupJob g = {items, offset, xmalloc(sizeof(float) * (rows ? rows : 1) * (size_t)m->cfg.n_embd), m->cfg.n_embd};
+    GroupJob g = {items, offset, xmalloc(sizeof(float) * (rows ? rows : 1) * (size_t)m->cfg.n_embd),
+                  m->cfg.n_embd};
     char err[512];
-    int rc = sweep_run_seqs(m, &items[0]->configs, tokens, lens, n, &s->pack, &s->ws, keep_group_rows, &g, NULL, err,
-                            sizeof err);
+    int rc = sweep_run_seqs(m, &items[0]->configs, tokens, lens, n, &s->pack, &s->ws,
+                            keep_group_rows, &g, NULL, err, sizeof err);
     if (rc == 0) rc = score_sets(s, g.rows, sets, n, err, sizeof err);
     for (int i = 0; i < n; i++) {
         Item *it = items[i];
@@ -357,7 +403,8 @@ static int score_group(Scorer *s, Item **items, int n) {
         }
         JsonBuf out = {0};
         for (int k = 0; k < it->configs.n; k++) {
-            write_score(&out, it->in, &it->configs.cfg[k], &it->scores[k], &s->model, &it->t, owned);
+            write_score(&out, it->in, &it->configs.cfg[k], &it->scores[k], &s->model, &it->t,
+                        owned);
             record_end(&out, &it->lines);
         }
         jb_free(&out);
@@ -386,7 +433,8 @@ static int score_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
         int g = 0;
         size_t bytes = 0, per_row = sizeof(float) * (size_t)s->model.gpt2.cfg.n_embd;
         for (int j = i; j < n && (g == 0 || bytes < GROUP_BYTES); j++)
-            if (items[j].plain && !items[j].grouped && configs_same_blocks(&items[i].configs, &items[j].configs)) {
+            if (items[j].plain && !items[j].grouped &&
+                configs_same_blocks(&items[i].configs, &items[j].configs)) {
                 items[j].grouped = 1;
                 group[g++] = &items[j];
                 bytes += (size_t)items[j].configs.n * (size_t)items[j].t.n_answer * per_row;
@@ -414,7 +462,8 @@ static int run_scoring(const ExperimentOptions *opt, const InterpOptions *io) {
     experiment_open(opt, &s.model, &s.cmdline, &s.ws);
     s.pack = (SweepPacking){opt->mem_budget, opt->pack};
     s.io.pack = opt->pack;
-    if (interp_setup(&s.io, &s.model, opt->bos, 0, &s.ws, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
+    if (interp_setup(&s.io, &s.model, opt->bos, 0, &s.ws, err, sizeof err) != 0)
+        eprintf(EXIT_USAGE, "%s", err);
     s.logits = xmalloc(sizeof(float) * LOGIT_ROWS * (size_t)s.model.gpt2.cfg.vocab_size);
     int status = tool_run(stdin, stdout, opt->pack == 1 ? 1 : BATCH_RECORDS, score_batch, &s);
     if (interp_finish(&s.io, err, sizeof err) != 0) {
@@ -430,10 +479,13 @@ static int run_scoring(const ExperimentOptions *opt, const InterpOptions *io) {
 int main(int argc, char **argv) {
     util_set_progname(argv[0]);
     enum { SUMMARY = OPT_TOOL_FIRST };
-    static const struct option longopts[] = {EXPERIMENT_LONGOPTS, EXPERIMENT_PACK_LONGOPTS, INTERP_LONGOPTS,
+    static const struct option longopts[] = {EXPERIMENT_LONGOPTS,
+                                             EXPERIMENT_PACK_LONGOPTS,
+                                             INTERP_LONGOPTS,
                                              INTERP_PATCH_SWEEP_LONGOPTS,
                                              {"summary", no_argument, 0, SUMMARY},
-                                             {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+                                             {"help", no_argument, 0, 'h'},
+                                             {0, 0, 0, 0}};
     ExperimentOptions opt;
     InterpOptions io;
     experiment_defaults(&opt);
@@ -442,9 +494,15 @@ int main(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         if (interp_option(&io, c, optarg) || experiment_option(&opt, c, optarg)) continue;
         if (c == SUMMARY) summary = 1;
-        else if (c == 'h') { fputs(usage_text, stdout); return 0; }
-        else { fputs(usage_text, stderr); return EXIT_USAGE; }
+        else if (c == 'h') {
+            fputs(usage_text, stdout);
+            return 0;
+        } else {
+            fputs(usage_text, stderr);
+            return EXIT_USAGE;
+        }
     }
-    if (optind < argc) eprintf(EXIT_USAGE, "unexpected argument \"%s\" (records come on stdin)", argv[optind]);
+    if (optind < argc)
+        eprintf(EXIT_USAGE, "unexpected argument \"%s\" (records come on stdin)", argv[optind]);
     return summary ? summary_run(stdin, stdout) : run_scoring(&opt, &io);
 }

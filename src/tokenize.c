@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "experiment/experiment.h"
 #include "base/tool.h"
 #include "base/util.h"
+#include "experiment/experiment.h"
 
 static const char usage_text[] =
     "usage: tokenize [--model NAME|PATH] [--no-bos] [--decode] < records.ndjson\n"
@@ -88,7 +88,8 @@ static int decode_record(Tokenize *t, const Record *in, JsonBuf *lines) {
 static int tokenize_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
     Tokenize *t = ctx;
     int failed = 0;
-    for (int i = 0; i < n; i++) failed += t->decode ? decode_record(t, recs[i], lines) : encode_record(t, recs[i], lines);
+    for (int i = 0; i < n; i++)
+        failed += t->decode ? decode_record(t, recs[i], lines) : encode_record(t, recs[i], lines);
     return failed;
 }
 
@@ -98,7 +99,8 @@ int main(int argc, char **argv) {
     static const struct option longopts[] = {{"model", required_argument, 0, OPT_MODEL},
                                              {"no-bos", no_argument, 0, OPT_NO_BOS},
                                              {"decode", no_argument, 0, DECODE},
-                                             {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+                                             {"help", no_argument, 0, 'h'},
+                                             {0, 0, 0, 0}};
     ExperimentOptions opt;
     experiment_defaults(&opt);
     Tokenize t = {0};
@@ -106,10 +108,16 @@ int main(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         if (experiment_option(&opt, c, optarg)) continue;
         if (c == DECODE) t.decode = 1;
-        else if (c == 'h') { fputs(usage_text, stdout); return 0; }
-        else { fputs(usage_text, stderr); return EXIT_USAGE; }
+        else if (c == 'h') {
+            fputs(usage_text, stdout);
+            return 0;
+        } else {
+            fputs(usage_text, stderr);
+            return EXIT_USAGE;
+        }
     }
-    if (optind < argc) eprintf(EXIT_USAGE, "unexpected argument \"%s\" (records come on stdin)", argv[optind]);
+    if (optind < argc)
+        eprintf(EXIT_USAGE, "unexpected argument \"%s\" (records come on stdin)", argv[optind]);
     t.bos = opt.bos;
     char err[2048];
     if (model_open(&t.model, opt.model, NULL, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);

@@ -6,12 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/tool.h"
+#include "base/util.h"
 #include "experiment/experiment.h"
 #include "experiment/interp.h"
 #include "experiment/sweep.h"
-#include "base/tool.h"
 #include "experiment/topk_rank.h"
-#include "base/util.h"
 
 // clang-format off
 static const char usage_text[] =
@@ -24,9 +24,10 @@ static const char usage_text[] =
     "  --candidates N     rose/fell rank the union of both distributions' top N (default 100)\n";
 // clang-format on
 
-static const char *const owned[] = {"layers", "label", "position", "token", "topk", "rose", "fell",
-                                    "kl_from_intact", "answer_rank", "answer_prob", "answer_logprob", "ablated",
-                                    "dump_key", "lens", "lens_layer", "lens_depth", NULL};
+static const char *const owned[] = {
+    "layers",         "label",       "position",    "token",          "topk",    "rose",     "fell",
+    "kl_from_intact", "answer_rank", "answer_prob", "answer_logprob", "ablated", "dump_key", "lens",
+    "lens_layer",     "lens_depth",  NULL};
 
 typedef struct {
     Model model;
@@ -35,7 +36,7 @@ typedef struct {
     InterpOptions io;
     TfWorkspace ws;
     int k, candidates;
-    const char *positions;  // "last", "all" or a list
+    const char *positions;   // "last", "all" or a list
 } TopK;
 
 // Records read before a batch is run (packed into passes as memory allows).
@@ -49,7 +50,7 @@ typedef struct {
     TopK *t;
     const int *rows;
     int n_rows;
-    float *kept;            // (configs, n_rows, C): final residual of the rows read
+    float *kept;   // (configs, n_rows, C): final residual of the rows read
 } Job;
 
 // Keep the residual rows to read out; they are unembedded together after the sweep, so
@@ -59,16 +60,19 @@ static int keep_rows(void *ctx, int k, const float *resid, int T, TfWorkspace *w
     Job *j = ctx;
     size_t C = (size_t)j->t->model.gpt2.cfg.n_embd;
     for (int r = 0; r < j->n_rows; r++)
-        memcpy(j->kept + ((size_t)k * (size_t)j->n_rows + (size_t)r) * C, resid + (size_t)j->rows[r] * C, sizeof(float) * C);
+        memcpy(j->kept + ((size_t)k * (size_t)j->n_rows + (size_t)r) * C,
+               resid + (size_t)j->rows[r] * C, sizeof(float) * C);
     return 0;
 }
 
 // logprobs (n, V) = log-softmax of the unembedded kept rows.
-static int unembed_kept(TopK *t, const float *kept, int n, float *logprobs, char *err, size_t errlen) {
+static int unembed_kept(TopK *t, const float *kept, int n, float *logprobs, char *err,
+                        size_t errlen) {
     const Gpt2 *m = &t->model.gpt2;
     size_t V = (size_t)m->cfg.vocab_size;
     if (tf_logits(m, kept, n, NULL, n, logprobs, &t->ws, err, errlen) != 0) return -1;
-    for (int r = 0; r < n; r++) tf_log_softmax(logprobs + (size_t)r * V, (int)V, logprobs + (size_t)r * V);
+    for (int r = 0; r < n; r++)
+        tf_log_softmax(logprobs + (size_t)r * V, (int)V, logprobs + (size_t)r * V);
     return 0;
 }
 
@@ -91,9 +95,15 @@ static int parse_positions(const char *spec, int T, int **rows, int *n, char *er
     for (const char *p = spec; *p;) {
         char *end;
         long x = strtol(p, &end, 10);
-        if (end == p || (*end && *end != ',')) { free(v); return fail(err, errlen, "bad --positions \"%s\"", spec); }
+        if (end == p || (*end && *end != ',')) {
+            free(v);
+            return fail(err, errlen, "bad --positions \"%s\"", spec);
+        }
         if (x < 0) x += T;
-        if (x < 0 || x >= T) { free(v); return fail(err, errlen, "position %s out of range for %d tokens", p, T); }
+        if (x < 0 || x >= T) {
+            free(v);
+            return fail(err, errlen, "position %s out of range for %d tokens", p, T);
+        }
         if (count == cap) v = xrealloc(v, sizeof(int) * (size_t)(cap *= 2));
         v[count++] = (int)x;
         p = *end ? end + 1 : end;
@@ -129,8 +139,10 @@ static void write_topk(JsonBuf *b, const Model *m, const float *lp, int V, int k
     free(ids);
 }
 
-static void write_changes(JsonBuf *b, const Model *m, const float *lp, const float *ref, int V, int k, int cand) {
-    TokenChange *rose = xmalloc(sizeof(TokenChange) * (size_t)k), *fell = xmalloc(sizeof(TokenChange) * (size_t)k);
+static void write_changes(JsonBuf *b, const Model *m, const float *lp, const float *ref, int V,
+                          int k, int cand) {
+    TokenChange *rose = xmalloc(sizeof(TokenChange) * (size_t)k),
+                *fell = xmalloc(sizeof(TokenChange) * (size_t)k);
     int nr, nf;
     topk_changes(lp, ref, V, cand, k, rose, &nr, fell, &nf);
     const char *names[2] = {"rose", "fell"};
@@ -165,8 +177,8 @@ static void write_answer(JsonBuf *b, const float *lp, int V, int answer) {
 
 // One output record: configuration c (its label as given), the row read at `position`
 // (token id `token`), log-probabilities lp against the reference ref.
-static void write_row(TopK *t, JsonBuf *b, const Record *in, const LayerConfig *c, int position, int token, const float *lp,
-                      const float *ref, const RecordTokens *tk) {
+static void write_row(TopK *t, JsonBuf *b, const Record *in, const LayerConfig *c, int position,
+                      int token, const float *lp, const float *ref, const RecordTokens *tk) {
     int V = t->model.gpt2.cfg.vocab_size;
     record_begin(b, in, owned);
     experiment_write_config(b, c);
@@ -182,15 +194,17 @@ static void write_row(TopK *t, JsonBuf *b, const Record *in, const LayerConfig *
 
 // Writes every configuration except `hidden` (the intact reference when it was not asked
 // for; -1: none hidden).
-static void write_results(TopK *t, const Record *in, const ConfigList *cfgs, int intact, int hidden, const RecordTokens *tk,
-                          const int *rows, int n_rows, const float *logprobs, JsonBuf *lines) {
+static void write_results(TopK *t, const Record *in, const ConfigList *cfgs, int intact, int hidden,
+                          const RecordTokens *tk, const int *rows, int n_rows,
+                          const float *logprobs, JsonBuf *lines) {
     int V = t->model.gpt2.cfg.vocab_size;
     JsonBuf b = {0};
     size_t per_cfg = (size_t)n_rows * (size_t)V;
     for (int k = 0; k < cfgs->n; k++) {
         if (k == hidden) continue;
         for (int r = 0; r < n_rows; r++) {
-            const float *lp = logprobs + k * per_cfg + (size_t)r * V, *ref = logprobs + intact * per_cfg + (size_t)r * V;
+            const float *lp = logprobs + k * per_cfg + (size_t)r * V,
+                        *ref = logprobs + intact * per_cfg + (size_t)r * V;
             write_row(t, &b, in, &cfgs->cfg[k], rows[r], tk->ids[rows[r]], lp, ref, tk);
             record_end(&b, lines);
         }
@@ -200,18 +214,18 @@ static void write_results(TopK *t, const Record *in, const ConfigList *cfgs, int
 
 // ----------------------------------------------------------------------------- interventions
 
-typedef struct {            // what the intervention visitor needs (one configuration)
+typedef struct {   // what the intervention visitor needs (one configuration)
     TopK *t;
     const Record *in;
     const RecordTokens *tk;
     const InterpRecord *ir;
     const LayerConfig *c;
-    int k;                  // the configuration's index
-    int n_out;              // output runs of the record (dump keys)
+    int k;       // the configuration's index
+    int n_out;   // output runs of the record (dump keys)
     const int *rows;
     int n_rows;
-    const float *ref;       // (n_rows, V) the intact model on the clean prompt
-    float *lp;              // (n_rows, V) scratch
+    const float *ref;   // (n_rows, V) the intact model on the clean prompt
+    float *lp;          // (n_rows, V) scratch
     JsonBuf *lines;
     char *err;
     size_t errlen;
@@ -219,18 +233,21 @@ typedef struct {            // what the intervention visitor needs (one configur
 
 // The rows of one residual (T, C) read out (through the lens at `depth` when there is
 // one) and written, one record per row.
-static int write_readout(IvJob *j, const InterpVisitInfo *info, const LayerConfig *c, const float *resid, int T, int depth,
-                         const char *dump, TfWorkspace *ws) {
+static int write_readout(IvJob *j, const InterpVisitInfo *info, const LayerConfig *c,
+                         const float *resid, int T, int depth, const char *dump, TfWorkspace *ws) {
     TopK *t = j->t;
     const Gpt2 *m = &t->model.gpt2;
     size_t V = (size_t)m->cfg.vocab_size;
-    if (interp_lens_logits(&t->io, m, resid, T, depth, j->rows, j->n_rows, j->lp, ws, j->err, j->errlen) != 0) return -1;
+    if (interp_lens_logits(&t->io, m, resid, T, depth, j->rows, j->n_rows, j->lp, ws, j->err,
+                           j->errlen) != 0)
+        return -1;
     const int *tokens = j->ir->patching ? j->ir->corrupt : j->tk->ids;
     JsonBuf b = {0};
     for (int r = 0; r < j->n_rows; r++) {
         float *lp = j->lp + (size_t)r * V;
         tf_log_softmax(lp, (int)V, lp);
-        write_row(t, &b, j->in, c, j->rows[r], tokens[j->rows[r]], lp, j->ref + (size_t)r * V, j->tk);
+        write_row(t, &b, j->in, c, j->rows[r], tokens[j->rows[r]], lp, j->ref + (size_t)r * V,
+                  j->tk);
         interp_write_fields(&b, &t->io, j->ir, info->variant, dump);
         if (t->io.lens) {
             jb_key(&b, "lens"), jb_cstr(&b, t->io.lens == INTERP_LENS_TUNED ? "tuned" : "logit");
@@ -245,7 +262,8 @@ static int write_readout(IvJob *j, const InterpVisitInfo *info, const LayerConfi
     return 0;
 }
 
-static int topk_visit(void *ctx, const InterpVisitInfo *info, const float *resid, int T, TfWorkspace *ws) {
+static int topk_visit(void *ctx, const InterpVisitInfo *info, const float *resid, int T,
+                      TfWorkspace *ws) {
     IvJob *j = ctx;
     if (info->role != INTERP_RUN) return 0;   // patching's clean and corrupted baselines
     TopK *t = j->t;
@@ -264,8 +282,9 @@ static int topk_visit(void *ctx, const InterpVisitInfo *info, const float *resid
     // The lens: the residual entering the first block (depth 0), after each block, and
     // the final one (= the model's own output for the logit lens).
     for (int d = t->io.lens == INTERP_LENS_TUNED ? 1 : 0; d <= j->c->n; d++) {
-        const float *r = d == j->c->n ? resid : d == 0 ? act_cache_at(info->acts, TF_HOOK_RESID_PRE, 0)
-                                                       : act_cache_at(info->acts, TF_HOOK_RESID_POST, d - 1);
+        const float *r = d == j->c->n ? resid
+                         : d == 0     ? act_cache_at(info->acts, TF_HOOK_RESID_PRE, 0)
+                                      : act_cache_at(info->acts, TF_HOOK_RESID_POST, d - 1);
         if (!r || write_readout(j, info, &c, r, T, d, dump, ws) != 0) return -1;
     }
     return 0;
@@ -273,22 +292,35 @@ static int topk_visit(void *ctx, const InterpVisitInfo *info, const float *resid
 
 // The records of one input record run with interventions, appended to lines at the end
 // (all of them, or none when a run fails).
-static int topk_interventions(TopK *t, const Record *in, const RecordTokens *tk, const InterpRecord *ir,
-                              const ConfigList *cfgs, const int *rows, int n_rows, JsonBuf *lines, char *err, size_t errlen) {
+static int topk_interventions(TopK *t, const Record *in, const RecordTokens *tk,
+                              const InterpRecord *ir, const ConfigList *cfgs, const int *rows,
+                              int n_rows, JsonBuf *lines, char *err, size_t errlen) {
     const Gpt2 *m = &t->model.gpt2;
     size_t V = (size_t)m->cfg.vocab_size, C = (size_t)m->cfg.n_embd;
     // The reference: the intact model, no intervention, the clean prompt.
     ConfigList intact = {0};
     configs_add_intact(&intact, m->cfg.n_layer);
-    float *ref = xmalloc(sizeof(float) * (size_t)n_rows * V), *lp = xmalloc(sizeof(float) * (size_t)n_rows * V);
+    float *ref = xmalloc(sizeof(float) * (size_t)n_rows * V),
+          *lp = xmalloc(sizeof(float) * (size_t)n_rows * V);
     Job job = {t, rows, n_rows, xmalloc(sizeof(float) * (size_t)n_rows * C)};
-    int rc = sweep_run(m, &intact, tk->ids, tk->n_prompt, &t->ws, keep_rows, &job, NULL, err, errlen);
+    int rc =
+        sweep_run(m, &intact, tk->ids, tk->n_prompt, &t->ws, keep_rows, &job, NULL, err, errlen);
     if (rc == 0) rc = unembed_kept(t, job.kept, n_rows, ref, err, errlen);
     free(job.kept);
     configs_free(&intact);
     JsonBuf mine = {0};
-    IvJob j = {.t = t, .in = in, .tk = tk, .ir = ir, .n_out = cfgs->n * interp_n_variants(&t->io), .rows = rows,
-               .n_rows = n_rows, .ref = ref, .lp = lp, .lines = &mine, .err = err, .errlen = errlen};
+    IvJob j = {.t = t,
+               .in = in,
+               .tk = tk,
+               .ir = ir,
+               .n_out = cfgs->n * interp_n_variants(&t->io),
+               .rows = rows,
+               .n_rows = n_rows,
+               .ref = ref,
+               .lp = lp,
+               .lines = &mine,
+               .err = err,
+               .errlen = errlen};
     for (int k = 0; k < cfgs->n && rc == 0; k++) {
         j.c = &cfgs->cfg[k];
         j.k = k;
@@ -301,17 +333,17 @@ static int topk_interventions(TopK *t, const Record *in, const RecordTokens *tk,
     return rc;
 }
 
-typedef struct {            // one record of a batch
+typedef struct {   // one record of a batch
     const Record *in;
-    ConfigList cfgs;        // its configurations (+ the intact reference when hidden >= 0)
+    ConfigList cfgs;   // its configurations (+ the intact reference when hidden >= 0)
     RecordTokens tk;
     InterpRecord ir;
-    int *rows, n_rows;      // the positions read
-    int intact, hidden;     // the reference configuration; the one not written (-1: none)
-    int plain;              // to be run by the packed sweep (else done: lines written)
+    int *rows, n_rows;    // the positions read
+    int intact, hidden;   // the reference configuration; the one not written (-1: none)
+    int plain;            // to be run by the packed sweep (else done: lines written)
     int grouped;
-    float *kept;            // (cfgs.n, n_rows, C) plain: the rows read
-    JsonBuf lines;          // its output lines
+    float *kept;     // (cfgs.n, n_rows, C) plain: the rows read
+    JsonBuf lines;   // its output lines
 } Item;
 
 // Read a record; one with interventions is run at once, an error written at once.  0, or
@@ -320,15 +352,23 @@ static int item_prepare(TopK *t, Item *it) {
     char err[512];
     const Gpt2Config *cfg = &t->model.gpt2.cfg;
     t->io.n_records++;
-    if (experiment_configs(&t->cmdline, it->in, cfg->n_layer, &it->cfgs, err, sizeof err) != 0) goto bad;
+    if (experiment_configs(&t->cmdline, it->in, cfg->n_layer, &it->cfgs, err, sizeof err) != 0)
+        goto bad;
     int with_answer = record_has(it->in, "answer");
-    if (experiment_tokens(&t->model, it->in, t->opt.bos, with_answer, &it->tk, err, sizeof err) != 0) goto bad;
-    if (parse_positions(t->positions, it->tk.n_prompt, &it->rows, &it->n_rows, err, sizeof err) != 0) goto bad;
+    if (experiment_tokens(&t->model, it->in, t->opt.bos, with_answer, &it->tk, err, sizeof err) !=
+        0)
+        goto bad;
+    if (parse_positions(t->positions, it->tk.n_prompt, &it->rows, &it->n_rows, err, sizeof err) !=
+        0)
+        goto bad;
     RecordTokens prompt_only = it->tk;   // only the prompt is run
     prompt_only.n_answer = 0;
-    if (interp_record_read(&it->ir, &t->io, &t->model, it->in, t->opt.bos, &prompt_only, err, sizeof err) != 0) goto bad;
+    if (interp_record_read(&it->ir, &t->io, &t->model, it->in, t->opt.bos, &prompt_only, err,
+                           sizeof err) != 0)
+        goto bad;
     if (interp_active(&t->io) || it->ir.n_abl || it->ir.patching) {
-        if (topk_interventions(t, it->in, &it->tk, &it->ir, &it->cfgs, it->rows, it->n_rows, &it->lines, err, sizeof err) != 0)
+        if (topk_interventions(t, it->in, &it->tk, &it->ir, &it->cfgs, it->rows, it->n_rows,
+                               &it->lines, err, sizeof err) != 0)
             goto bad;
         return 0;
     }
@@ -338,9 +378,11 @@ static int item_prepare(TopK *t, Item *it) {
         it->intact = it->hidden = it->cfgs.n - 1;
     }
     size_t floats;
-    if (mul_size((size_t)it->cfgs.n * (size_t)it->n_rows, (size_t)cfg->vocab_size, &floats) != 0 || floats > ((size_t)1 << 27)) {
-        fail(err, sizeof err, "%d configurations x %d positions is too much at once (use fewer --positions)", it->cfgs.n,
-             it->n_rows);
+    if (mul_size((size_t)it->cfgs.n * (size_t)it->n_rows, (size_t)cfg->vocab_size, &floats) != 0 ||
+        floats > ((size_t)1 << 27)) {
+        fail(err, sizeof err,
+             "%d configurations x %d positions is too much at once (use fewer --positions)",
+             it->cfgs.n, it->n_rows);
         goto bad;
     }
     it->plain = 1;
@@ -355,7 +397,8 @@ static int keep_item_rows(void *ctx, int k, int seq, const float *resid, int T, 
     Item *it = ((Item **)ctx)[seq];
     size_t C = (size_t)ws->C;
     for (int r = 0; r < it->n_rows; r++)
-        memcpy(it->kept + ((size_t)k * (size_t)it->n_rows + (size_t)r) * C, resid + (size_t)it->rows[r] * C, sizeof(float) * C);
+        memcpy(it->kept + ((size_t)k * (size_t)it->n_rows + (size_t)r) * C,
+               resid + (size_t)it->rows[r] * C, sizeof(float) * C);
     return 0;
 }
 
@@ -368,19 +411,24 @@ static int topk_group(TopK *t, Item **items, int n) {
     for (int i = 0; i < n; i++) {
         tokens[i] = items[i]->tk.ids;
         lens[i] = items[i]->tk.n_prompt;
-        items[i]->kept = xmalloc(sizeof(float) * (size_t)items[i]->cfgs.n * (size_t)items[i]->n_rows * (size_t)m->cfg.n_embd);
+        items[i]->kept = xmalloc(sizeof(float) * (size_t)items[i]->cfgs.n *
+                                 (size_t)items[i]->n_rows * (size_t)m->cfg.n_embd);
     }
     char err[512];
     SweepPacking pack = {t->opt.mem_budget, t->opt.pack};
-    int rc = sweep_run_seqs(m, &items[0]->cfgs, tokens, lens, n, &pack, &t->ws, keep_item_rows, items, NULL, err, sizeof err);
+    int rc = sweep_run_seqs(m, &items[0]->cfgs, tokens, lens, n, &pack, &t->ws, keep_item_rows,
+                            items, NULL, err, sizeof err);
     for (int i = 0; i < n; i++) {
         Item *it = items[i];
         float *logprobs = NULL;
         int ok = rc == 0;
         if (ok) {
-            logprobs = xmalloc(sizeof(float) * (size_t)it->cfgs.n * (size_t)it->n_rows * (size_t)m->cfg.vocab_size);
+            logprobs = xmalloc(sizeof(float) * (size_t)it->cfgs.n * (size_t)it->n_rows *
+                               (size_t)m->cfg.vocab_size);
             ok = unembed_kept(t, it->kept, it->cfgs.n * it->n_rows, logprobs, err, sizeof err) == 0;
-            if (ok) write_results(t, it->in, &it->cfgs, it->intact, it->hidden, &it->tk, it->rows, it->n_rows, logprobs, &it->lines);
+            if (ok)
+                write_results(t, it->in, &it->cfgs, it->intact, it->hidden, &it->tk, it->rows,
+                              it->n_rows, logprobs, &it->lines);
         }
         if (!ok) {
             record_error(&it->lines, it->in, err);
@@ -409,7 +457,8 @@ static int topk_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
         int g = 0;
         size_t bytes = 0, per_row = sizeof(float) * (size_t)t->model.gpt2.cfg.n_embd;
         for (int j = i; j < n && (g == 0 || bytes < GROUP_BYTES); j++)
-            if (items[j].plain && !items[j].grouped && configs_same_blocks(&items[i].cfgs, &items[j].cfgs)) {
+            if (items[j].plain && !items[j].grouped &&
+                configs_same_blocks(&items[i].cfgs, &items[j].cfgs)) {
                 items[j].grouped = 1;
                 group[g++] = &items[j];
                 bytes += (size_t)items[j].cfgs.n * (size_t)items[j].n_rows * per_row;
@@ -433,10 +482,14 @@ static int topk_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
 int main(int argc, char **argv) {
     util_set_progname(argv[0]);
     enum { POSITIONS = OPT_TOOL_FIRST, CANDIDATES };
-    static const struct option longopts[] = {EXPERIMENT_LONGOPTS, EXPERIMENT_PACK_LONGOPTS, INTERP_LONGOPTS, INTERP_LENS_LONGOPTS,
+    static const struct option longopts[] = {EXPERIMENT_LONGOPTS,
+                                             EXPERIMENT_PACK_LONGOPTS,
+                                             INTERP_LONGOPTS,
+                                             INTERP_LENS_LONGOPTS,
                                              {"positions", required_argument, 0, POSITIONS},
                                              {"candidates", required_argument, 0, CANDIDATES},
-                                             {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+                                             {"help", no_argument, 0, 'h'},
+                                             {0, 0, 0, 0}};
     TopK t = {.k = 10, .candidates = 100, .positions = "last"};
     experiment_defaults(&t.opt);
     interp_defaults(&t.io);
@@ -451,10 +504,12 @@ int main(int argc, char **argv) {
         default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
     }
-    if (optind < argc) eprintf(EXIT_USAGE, "unexpected argument \"%s\" (records come on stdin)", argv[optind]);
+    if (optind < argc)
+        eprintf(EXIT_USAGE, "unexpected argument \"%s\" (records come on stdin)", argv[optind]);
     char err[2048];
     experiment_open(&t.opt, &t.model, &t.cmdline, &t.ws);
-    if (interp_setup(&t.io, &t.model, t.opt.bos, 1, &t.ws, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
+    if (interp_setup(&t.io, &t.model, t.opt.bos, 1, &t.ws, err, sizeof err) != 0)
+        eprintf(EXIT_USAGE, "%s", err);
     t.io.pack = t.opt.pack;
     int status = tool_run(stdin, stdout, t.opt.pack == 1 ? 1 : BATCH_RECORDS, topk_batch, &t);
     if (interp_finish(&t.io, err, sizeof err) != 0) {

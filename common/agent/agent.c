@@ -7,15 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "experiment/interp.h"
 #include "experiment/patchnorm.h"
 #include "experiment/tasks.h"
-#include "base/util.h"
 
 const char *const agent_tool_names[AGENT_N_TOOLS] = {"scoreloss", "runlayers", "topk"};
 
 // ----------------------------------------------------------------------------- text
-
 
 char *agent_clip(const char *s, size_t max) {
     JsonBuf b = {0};
@@ -27,8 +26,10 @@ char *agent_clip(const char *s, size_t max) {
         else jb_raw(&b, &s[i], 1);
     }
     if (i < n) {
-        while (b.len > 0 && ((unsigned char)b.buf[b.len - 1] & 0xC0) == 0x80) b.len--;   // continuation bytes
-        if (b.len > 0 && ((unsigned char)b.buf[b.len - 1] & 0xC0) == 0xC0) b.len--;      // a cut lead byte
+        while (b.len > 0 && ((unsigned char)b.buf[b.len - 1] & 0xC0) == 0x80)
+            b.len--;   // continuation bytes
+        if (b.len > 0 && ((unsigned char)b.buf[b.len - 1] & 0xC0) == 0xC0)
+            b.len--;   // a cut lead byte
         jb_raw(&b, "...", 3);
     }
     jb_raw(&b, "", 0);   // allocates for an empty s; the text is NUL-terminated
@@ -114,7 +115,8 @@ static int read_meta(AgentState *s, const Record *r, char *err, size_t errlen) {
     int nt = json_obj_get(&r->doc, m, "name"), lt = json_obj_get(&r->doc, m, "n_layer");
     long long L;
     if (lt < 0 || json_int(&r->doc, lt, &L) != 0 || L < 1 || L > 1000)
-        return fail(err, errlen, "line %ld: meta \"model\" needs an integer \"n_layer\" in 1..1000", r->lineno);
+        return fail(err, errlen, "line %ld: meta \"model\" needs an integer \"n_layer\" in 1..1000",
+                    r->lineno);
     char *name = NULL;
     if (nt < 0 || json_str(&r->doc, nt, &name, NULL) != 0) name = xstrdup("(unnamed model)");
     size_t len;
@@ -145,12 +147,14 @@ static int read_configs(const Record *r, int n_layer, ConfigList *out) {
 // The action's "sweeps" array as one space-separated string, or NULL.
 static char *read_sweeps(const Record *r) {
     int arr = json_obj_get(&r->doc, 0, "sweeps");
-    if (arr < 0 || json_type(&r->doc, arr) != JSMN_ARRAY || json_size(&r->doc, arr) == 0) return NULL;
+    if (arr < 0 || json_type(&r->doc, arr) != JSMN_ARRAY || json_size(&r->doc, arr) == 0)
+        return NULL;
     JsonBuf b = {0};
     for (int k = 0, t = arr + 1; k < json_size(&r->doc, arr); k++, t = json_skip(&r->doc, t)) {
         char *name = NULL;
         size_t len;
-        if (json_str(&r->doc, t, &name, &len) != 0 || len == 0 || strlen(name) != len || strchr(name, ' ')) {
+        if (json_str(&r->doc, t, &name, &len) != 0 || len == 0 || strlen(name) != len ||
+            strchr(name, ' ')) {
             free(name);
             jb_free(&b);
             return NULL;
@@ -183,14 +187,17 @@ static void read_experiment_action(AgentState *s, const Record *r, long long ste
     e.task = field_str(r, "task");
     e.method = field_str(r, "method");
     e.sweeps = read_sweeps(r);
-    if (e.method) e.method_arg = !strcmp(e.method, AGENT_METHOD_PATCHING) ? field_str(r, "patch_hook")
-                                 : e.sweeps ? xstrdup(e.sweeps) : NULL;
+    if (e.method)
+        e.method_arg = !strcmp(e.method, AGENT_METHOD_PATCHING) ? field_str(r, "patch_hook")
+                       : e.sweeps                               ? xstrdup(e.sweeps)
+                                                                : NULL;
     char msg[160];
-    int bad_configs = e.method ? agent_method_configs(e.method, e.method_arg, s->n_layer, s->n_head, &e.configs, msg,
-                                                      sizeof msg)
+    int bad_configs = e.method ? agent_method_configs(e.method, e.method_arg, s->n_layer, s->n_head,
+                                                      &e.configs, msg, sizeof msg)
                                : read_configs(r, s->n_layer, &e.configs);
     long long n = 0;
-    if (!e.task || bad_configs != 0 || record_int(r, "examples", &n, NULL, 0) != 1 || n < 1 || n > AGENT_MAX_EXAMPLES) {
+    if (!e.task || bad_configs != 0 || record_int(r, "examples", &n, NULL, 0) != 1 || n < 1 ||
+        n > AGENT_MAX_EXAMPLES) {
         experiment_free(&e);
         return;
     }
@@ -258,7 +265,8 @@ static int example_index(AgentExperiment *e, const Record *r) {
 }
 
 static int config_index(const AgentExperiment *e, const int *idx, int n, const Record *r) {
-    if (e->method && !strcmp(e->method, AGENT_METHOD_ABLATION)) {   // the variants share their layers
+    if (e->method &&
+        !strcmp(e->method, AGENT_METHOD_ABLATION)) {   // the variants share their layers
         char *label = field_str(r, "label");
         int found = -1;
         for (int k = 0; label && k < e->configs.n && found < 0; k++)
@@ -306,7 +314,9 @@ static void rows_put(AgentRows *rs, AgentRow *w) {
             return;
         }
     }
-    if (rs->n == rs->cap) rs->row = xrealloc(rs->row, sizeof *rs->row * (size_t)(rs->cap = rs->cap ? 2 * rs->cap : 16));
+    if (rs->n == rs->cap)
+        rs->row =
+            xrealloc(rs->row, sizeof *rs->row * (size_t)(rs->cap = rs->cap ? 2 * rs->cap : 16));
     rs->row[rs->n++] = *w;
 }
 
@@ -349,8 +359,8 @@ static void read_patch_row(AgentExperiment *e, const Record *r) {
     int is_head = record_int(r, "head", &col, NULL, 0) == 1;
     int has_col = is_head || record_int(r, "position", &col, NULL, 0) == 1;
     if (!w.error) {
-        if (record_int(r, "layer", &layer, NULL, 0) != 1 || !has_col || layer < 0 || layer >= 100000 || col < 0 ||
-            col >= 100000) {
+        if (record_int(r, "layer", &layer, NULL, 0) != 1 || !has_col || layer < 0 ||
+            layer >= 100000 || col < 0 || col >= 100000) {
             e->n_stray++;
             free(w.error);
             return;
@@ -359,8 +369,11 @@ static void read_patch_row(AgentExperiment *e, const Record *r) {
         w.col = (int)col;
         w.is_head = is_head;
         w.effect = field_double(r, "patch_effect");
-        char *metric = field_str(r, "patch_metric");   // the name of the field holding the patched value
-        w.metric = metric && (!strcmp(metric, "logit_diff") || !strcmp(metric, "answer_loss")) ? field_double(r, metric) : NAN;
+        char *metric =
+            field_str(r, "patch_metric");   // the name of the field holding the patched value
+        w.metric = metric && (!strcmp(metric, "logit_diff") || !strcmp(metric, "answer_loss"))
+                       ? field_double(r, metric)
+                       : NAN;
         free(metric);
         w.clean_ld = field_double(r, "clean_logit_diff");
         w.corrupt_ld = field_double(r, "corrupt_logit_diff");
@@ -383,7 +396,9 @@ static void read_patch_row(AgentExperiment *e, const Record *r) {
             return;
         }
     }
-    if (rs->n == rs->cap) rs->row = xrealloc(rs->row, sizeof *rs->row * (size_t)(rs->cap = rs->cap ? 2 * rs->cap : 64));
+    if (rs->n == rs->cap)
+        rs->row =
+            xrealloc(rs->row, sizeof *rs->row * (size_t)(rs->cap = rs->cap ? 2 * rs->cap : 64));
     rs->row[rs->n++] = w;
 }
 
@@ -393,7 +408,8 @@ static void read_result(AgentState *s, const Record *r) {
     int t = -1;
     for (int k = 0; tool && k < AGENT_N_TOOLS; k++)
         if (!strcmp(tool, agent_tool_names[k])) t = k;
-    if (tool && !strcmp(tool, "judge")) t = AGENT_TOOL_RUNLAYERS;   // runlayers records with verdicts
+    if (tool && !strcmp(tool, "judge"))
+        t = AGENT_TOOL_RUNLAYERS;   // runlayers records with verdicts
     free(name);
     free(tool);
     if (!e || t < 0) {
@@ -437,7 +453,8 @@ static void read_result(AgentState *s, const Record *r) {
 static void read_task(AgentState *s, const Record *r) {
     char *task = field_str(r, "task");
     if (!task) return;
-    s->task_recorded = xrealloc(s->task_recorded, sizeof(char *) * (size_t)(s->n_task_recorded + 1));
+    s->task_recorded =
+        xrealloc(s->task_recorded, sizeof(char *) * (size_t)(s->n_task_recorded + 1));
     s->task_recorded[s->n_task_recorded++] = task;
 }
 
@@ -577,19 +594,27 @@ void agent_experiment_speaks(const AgentExperiment *e, JudgeSummary *out) {
         if (r->error || !r->judgements) continue;
         JsonBuf layers = {0};
         jb_int_array(&layers, e->configs.cfg[r->cfg].idx, e->configs.cfg[r->cfg].n);
-        judge_summary_add_json(out, e->task, e->configs.cfg[r->cfg].label, layers.buf, r->judgements,
-                               strlen(r->judgements), err, sizeof err);
+        judge_summary_add_json(out, e->task, e->configs.cfg[r->cfg].label, layers.buf,
+                               r->judgements, strlen(r->judgements), err, sizeof err);
         jb_free(&layers);
     }
 }
 
-static int label_starts(const char *label, const char *prefix) { return !strncmp(label, prefix, strlen(prefix)); }
+static int label_starts(const char *label, const char *prefix) {
+    return !strncmp(label, prefix, strlen(prefix));
+}
 
 AgentKind agent_experiment_kind(const AgentExperiment *e) {
-    if (e->method) return !strcmp(e->method, AGENT_METHOD_PATCHING) ? AGENT_KIND_PATCHING : AGENT_KIND_ABLATION;
-    static const struct { const char *prefix; AgentKind kind; } kinds[] = {
-        {"first ", AGENT_KIND_DROP_LAST}, {"last ", AGENT_KIND_DROP_FIRST}, {"skip ", AGENT_KIND_SKIP_ONE},
-        {"repeat ", AGENT_KIND_REPEAT},   {"swap ", AGENT_KIND_SWAP},       {"reversed", AGENT_KIND_PERMUTE},
+    if (e->method)
+        return !strcmp(e->method, AGENT_METHOD_PATCHING) ? AGENT_KIND_PATCHING
+                                                         : AGENT_KIND_ABLATION;
+    static const struct {
+        const char *prefix;
+        AgentKind kind;
+    } kinds[] = {
+        {"first ", AGENT_KIND_DROP_LAST}, {"last ", AGENT_KIND_DROP_FIRST},
+        {"skip ", AGENT_KIND_SKIP_ONE},   {"repeat ", AGENT_KIND_REPEAT},
+        {"swap ", AGENT_KIND_SWAP},       {"reversed", AGENT_KIND_PERMUTE},
         {"shuffle ", AGENT_KIND_PERMUTE},
     };
     AgentKind kind = AGENT_KIND_OTHER;

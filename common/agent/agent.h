@@ -24,12 +24,12 @@
 #include "experiment/judge.h"
 #include "experiment/layers.h"
 
-#define AGENT_SAMPLES 3         // examples runlayers and topk see (the first ones)
-#define AGENT_TOP_K 5           // topk -k of the loop; top tokens kept per row
-#define AGENT_MAX_ATTEMPTS 3    // runs of one experiment before it is given up incomplete
-#define AGENT_NAME_MAX 80       // experiment names: [A-Za-z0-9_.:/+-], 1..80 bytes
-#define AGENT_MAX_CONFIGS 64    // configurations of one experiment
-#define AGENT_MAX_EXAMPLES 64   // examples of one experiment
+#define AGENT_SAMPLES          3    // examples runlayers and topk see (the first ones)
+#define AGENT_TOP_K            5    // topk -k of the loop; top tokens kept per row
+#define AGENT_MAX_ATTEMPTS     3    // runs of one experiment before it is given up incomplete
+#define AGENT_NAME_MAX         80   // experiment names: [A-Za-z0-9_.:/+-], 1..80 bytes
+#define AGENT_MAX_CONFIGS      64   // configurations of one experiment
+#define AGENT_MAX_EXAMPLES     64   // examples of one experiment
 #define AGENT_DEFAULT_EXAMPLES 8
 
 // ----------------------------------------------------------------------------- state
@@ -38,18 +38,18 @@ enum { AGENT_TOOL_SCORELOSS, AGENT_TOOL_RUNLAYERS, AGENT_TOOL_TOPK, AGENT_N_TOOL
 extern const char *const agent_tool_names[AGENT_N_TOOLS];   // "scoreloss", "runlayers", "topk"
 
 typedef struct {
-    char *id;           // "facts-0"
-    char *prompt;       // NULL when no record carried one
+    char *id;       // "facts-0"
+    char *prompt;   // NULL when no record carried one
     char *answer;
 } AgentExample;
 
 // One result record, reduced to what the agent reads.
 typedef struct {
-    int ex;             // index into AgentExperiment.ex
-    int cfg;            // index into AgentExperiment.configs
-    int position;       // topk: the position read; otherwise -1
-    char *error;        // the record's "error" (owned), or NULL
-    long lineno;        // journal line it came from
+    int ex;         // index into AgentExperiment.ex
+    int cfg;        // index into AgentExperiment.configs
+    int position;   // topk: the position read; otherwise -1
+    char *error;    // the record's "error" (owned), or NULL
+    long lineno;    // journal line it came from
     // scoreloss
     double loss;
     int exact;
@@ -57,16 +57,16 @@ typedef struct {
     char *completion;   // owned, or NULL
     char *judgements;   // a judged record's raw "judgements" array (owned), or NULL
     // topk
-    char *token;                    // the token at `position` (owned), or NULL
-    char *top[AGENT_TOP_K];         // (n_top) most likely next tokens, owned
+    char *token;              // the token at `position` (owned), or NULL
+    char *top[AGENT_TOP_K];   // (n_top) most likely next tokens, owned
     double top_prob[AGENT_TOP_K];
     int n_top;
-    long long answer_rank;          // -1 when absent
-    double kl;                      // kl_from_intact; -1 when absent
+    long long answer_rank;   // -1 when absent
+    double kl;               // kl_from_intact; -1 when absent
 } AgentRow;
 
 typedef struct {
-    AgentRow *row;      // (n) owned, deduplicated (see the top of this file)
+    AgentRow *row;   // (n) owned, deduplicated (see the top of this file)
     int n, cap;
 } AgentRows;
 
@@ -81,17 +81,17 @@ typedef struct {
 
 // One cell of a patch sweep (deduplicated per (example, block, column), the last wins).
 typedef struct {
-    int ex;             // index into AgentExperiment.ex
-    int layer, col;     // the block; the position (or the head when is_head); -1 for an error
+    int ex;           // index into AgentExperiment.ex
+    int layer, col;   // the block; the position (or the head when is_head); -1 for an error
     int is_head;
-    double effect;      // patch_effect (NaN when null): this pair's own normalised effect
-    double metric;      // the patched run's value of patch_metric (logit_diff or answer_loss)
-    double clean_ld, corrupt_ld;        // the logit-difference baselines (NaN without)
+    double effect;   // patch_effect (NaN when null): this pair's own normalised effect
+    double metric;   // the patched run's value of patch_metric (logit_diff or answer_loss)
+    double clean_ld, corrupt_ld;   // the logit-difference baselines (NaN without)
     double clean_loss, corrupt_loss;
-    int cells;          // patch_cells: the cells of this example's grid
-    int changed;        // the clean and corrupted tokens differ at this position
-    char *token;        // the clean token at the position (owned), or NULL
-    char *error;        // the record's error (owned), or NULL
+    int cells;     // patch_cells: the cells of this example's grid
+    int changed;   // the clean and corrupted tokens differ at this position
+    char *token;   // the clean token at the position (owned), or NULL
+    char *error;   // the record's error (owned), or NULL
     long lineno;
 } AgentPatchRow;
 
@@ -102,45 +102,45 @@ typedef struct {
 
 typedef struct {
     char *name, *task;
-    ConfigList configs;         // in the action's order, with their labels
-    int examples;               // n asked for
-    int samples;                // examples runlayers/topk see: min(AGENT_SAMPLES, examples)
-    int step;                   // the step of the action that planned it
-    int attempts;               // actions that (re)started it (1 + resumes), less the runs
-                                //   that were interrupted (see agent_forced_action)
-    char *planner;              // the planner of the action that planned it, as journalled
-                                //   (AgentAction.planner's values; owned), or NULL
-    char *hypothesis;           // what the experiment tests (owned), or NULL
-    char *sweeps;               // the action's "sweeps", space-separated (owned), or NULL
-    AgentExample *ex;           // (n_ex) owned, in order of first appearance
+    ConfigList configs;   // in the action's order, with their labels
+    int examples;         // n asked for
+    int samples;          // examples runlayers/topk see: min(AGENT_SAMPLES, examples)
+    int step;             // the step of the action that planned it
+    int attempts;         // actions that (re)started it (1 + resumes), less the runs
+                          //   that were interrupted (see agent_forced_action)
+    char *planner;        // the planner of the action that planned it, as journalled
+                          //   (AgentAction.planner's values; owned), or NULL
+    char *hypothesis;     // what the experiment tests (owned), or NULL
+    char *sweeps;         // the action's "sweeps", space-separated (owned), or NULL
+    AgentExample *ex;     // (n_ex) owned, in order of first appearance
     int n_ex;
     AgentRows rows[AGENT_N_TOOLS];
-    long n_stray;               // results whose layers match no configuration
-    char *method;               // AGENT_METHOD_* (owned), or NULL: layer configurations
-    char *method_arg;           // ablation: its sweep ("ablate-heads"); patching: its hook
-    AgentPatchRows patch;       // patching: the cells
-    int judge;                  // the action's "judge": runlayers' completions go through
-                                //   `judge` (tool "judge" results count as runlayers rows)
+    long n_stray;           // results whose layers match no configuration
+    char *method;           // AGENT_METHOD_* (owned), or NULL: layer configurations
+    char *method_arg;       // ablation: its sweep ("ablate-heads"); patching: its hook
+    AgentPatchRows patch;   // patching: the cells
+    int judge;              // the action's "judge": runlayers' completions go through
+                            //   `judge` (tool "judge" results count as runlayers rows)
 } AgentExperiment;
 
 typedef struct {
-    char *experiment, *task;    // NULL when the note names none
+    char *experiment, *task;   // NULL when the note names none
     char *observation;
-    char *hypothesis;           // NULL when absent
+    char *hypothesis;   // NULL when absent
 } AgentNote;
 
 typedef struct {
-    char *model_name;           // meta.model.name
-    int n_layer;                // meta.model.n_layer
-    int n_head;                 // meta.model.n_head (0 when absent)
-    int vocab;                  // meta.model.vocab (0 when absent): chance loss is ln(vocab)
-    char *model_json;           // raw text of meta.model (owned)
-    char *goal;                 // meta.goal (owned), or NULL
-    AgentExperiment *exp;       // (n_exp) in journal order
+    char *model_name;       // meta.model.name
+    int n_layer;            // meta.model.n_layer
+    int n_head;             // meta.model.n_head (0 when absent)
+    int vocab;              // meta.model.vocab (0 when absent): chance loss is ln(vocab)
+    char *model_json;       // raw text of meta.model (owned)
+    char *goal;             // meta.goal (owned), or NULL
+    AgentExperiment *exp;   // (n_exp) in journal order
     int n_exp;
-    AgentNote *note;            // (n_note) in journal order
+    AgentNote *note;   // (n_note) in journal order
     int n_note;
-    char **task_recorded;       // (n_task_recorded) tasks that have a "task" record
+    char **task_recorded;   // (n_task_recorded) tasks that have a "task" record
     int n_task_recorded;
     int n_actions;              // action records
     int n_after_interruption;   // of which re-runs after an interruption (not counted as steps)
@@ -176,13 +176,13 @@ const AgentRow *agent_row_find(const AgentExperiment *e, int t, int ex, int cfg)
 
 // Loss statistics of configuration cfg over its scoreloss rows (error rows excluded).
 typedef struct {
-    int n;              // rows with a loss
-    int n_error;        // rows with an error
-    double mean;        // mean answer_loss (0 when n == 0)
-    double sem;         // standard error of the mean (0 for n < 2)
-    double exact_rate;  // fraction with answer_exact
-    int has_delta;      // the experiment has an intact configuration with losses
-    double delta;       // mean − the intact configuration's mean
+    int n;               // rows with a loss
+    int n_error;         // rows with an error
+    double mean;         // mean answer_loss (0 when n == 0)
+    double sem;          // standard error of the mean (0 for n < 2)
+    double exact_rate;   // fraction with answer_exact
+    int has_delta;       // the experiment has an intact configuration with losses
+    double delta;        // mean − the intact configuration's mean
 } AgentStats;
 AgentStats agent_config_stats(const AgentExperiment *e, int cfg, int n_layer);
 
@@ -192,8 +192,15 @@ void agent_experiment_speaks(const AgentExperiment *e, JudgeSummary *out);
 
 // The kind of corruption an experiment's labels describe (for notes and the report).
 typedef enum {
-    AGENT_KIND_OTHER, AGENT_KIND_DROP_LAST, AGENT_KIND_DROP_FIRST, AGENT_KIND_SKIP_ONE,
-    AGENT_KIND_SKIP_RANGE, AGENT_KIND_REPEAT, AGENT_KIND_SWAP, AGENT_KIND_PERMUTE, AGENT_KIND_ABLATION,
+    AGENT_KIND_OTHER,
+    AGENT_KIND_DROP_LAST,
+    AGENT_KIND_DROP_FIRST,
+    AGENT_KIND_SKIP_ONE,
+    AGENT_KIND_SKIP_RANGE,
+    AGENT_KIND_REPEAT,
+    AGENT_KIND_SWAP,
+    AGENT_KIND_PERMUTE,
+    AGENT_KIND_ABLATION,
     AGENT_KIND_PATCHING
 } AgentKind;
 AgentKind agent_experiment_kind(const AgentExperiment *e);
@@ -205,8 +212,8 @@ int agent_task_has_pairs(const char *task);
 // configuration per component of sweep arg ("ablate-heads": needs n_head >= 1;
 // "ablate-mlps"), labelled as scoreloss labels them; patching — the intact model.  0, or
 // -1 with a message for an unknown method or sweep.
-int agent_method_configs(const char *method, const char *arg, int n_layer, int n_head, ConfigList *out, char *err,
-                         size_t errlen);
+int agent_method_configs(const char *method, const char *arg, int n_layer, int n_head,
+                         ConfigList *out, char *err, size_t errlen);
 
 // What a patch sweep shows, over the examples of a patching experiment.  Positions are
 // compared across examples of different lengths by their offset from the end (0: the
@@ -215,55 +222,60 @@ int agent_method_configs(const char *method, const char *arg, int n_layer, int n
 // − mean corrupted) of the metric (the logit difference when the sweep has one, else the
 // answer loss) over the examples that have the cell.
 typedef struct {
-    int n_ex;               // examples with cells
-    int is_head;            // the sweep patched heads (columns are heads)
-    int rows;               // blocks 0..rows-1
-    int width;              // columns: the longest prompt's positions, or the heads
-    int uses_logit_diff;    // the metric is the logit difference (else the answer loss)
-    int n_degenerate;       // pairs whose clean and corrupted metrics are within
-                            //   PATCH_DEGENERATE_FRACTION of the batch's mean difference
-    double *last;           // (rows) effect at the final position (NaN: none)
-    double *changed;        // (rows) effect of each example's best changed token (NaN: none)
+    int n_ex;                   // examples with cells
+    int is_head;                // the sweep patched heads (columns are heads)
+    int rows;                   // blocks 0..rows-1
+    int width;                  // columns: the longest prompt's positions, or the heads
+    int uses_logit_diff;        // the metric is the logit difference (else the answer loss)
+    int n_degenerate;           // pairs whose clean and corrupted metrics are within
+                                //   PATCH_DEGENERATE_FRACTION of the batch's mean difference
+    double *last;               // (rows) effect at the final position (NaN: none)
+    double *changed;            // (rows) effect of each example's best changed token (NaN: none)
     int best_layer, best_col;   // the cell with the largest effect among the columns at
     double best_effect;         // least half the examples have (col: offset from the end,
                                 // or the head); best_layer -1 when none
-    char *best_token;       // the clean token there in the longest prompt, or NULL
+    char *best_token;           // the clean token there in the longest prompt, or NULL
     int top_layer[3], top_col[3];   // heads: the three largest mean effects
     double top_effect[3];
     int n_top;
     double clean_ld, corrupt_ld, clean_loss, corrupt_loss;   // mean baselines (NaN: none)
-    int n_error;            // examples whose record was an error
+    int n_error;                                             // examples whose record was an error
 } AgentPatchSummary;
 void agent_patch_summary(const AgentExperiment *e, int n_layer, AgentPatchSummary *ps);
 void agent_patch_summary_free(AgentPatchSummary *ps);
 
 // ----------------------------------------------------------------------------- actions
 
-typedef enum { AGENT_ACTION_NONE, AGENT_ACTION_EXPERIMENT, AGENT_ACTION_NOTE, AGENT_ACTION_REPORT } AgentActionType;
+typedef enum {
+    AGENT_ACTION_NONE,
+    AGENT_ACTION_EXPERIMENT,
+    AGENT_ACTION_NOTE,
+    AGENT_ACTION_REPORT
+} AgentActionType;
 
 typedef struct {
     AgentActionType type;
-    const char *planner;        // "builtin", "llm", "resume" (an interrupted experiment
-                                //   resumed) or "journal" (its report) (static)
+    const char *planner;   // "builtin", "llm", "resume" (an interrupted experiment
+                           //   resumed) or "journal" (its report) (static)
     // experiment
     char *name, *task;
-    ConfigList configs;         // labels set
+    ConfigList configs;   // labels set
     int examples;
-    char *sweeps;               // space-separated sweep names that expand to exactly `configs`
-                                //   (the built-in plan), so the tools label them alike; or NULL
-    char *method;               // AGENT_METHOD_* or NULL (layer configurations); see above
-    char *method_arg;           // ablation: the sweep; patching: the hook (resid_pre, head, ...)
-    int resume;                 // 1: a re-run of the journalled experiment `name`
-    int need[AGENT_N_TOOLS];    // resume: the tools whose results are missing (else all 1)
-    int after_interruption;     // resume: the run before was interrupted (agent_forced_action)
-    int judge;                  // runlayers on every example, its completions judged (`judge`)
+    char *sweeps;              // space-separated sweep names that expand to exactly `configs`
+                               //   (the built-in plan), so the tools label them alike; or NULL
+    char *method;              // AGENT_METHOD_* or NULL (layer configurations); see above
+    char *method_arg;          // ablation: the sweep; patching: the hook (resid_pre, head, ...)
+    int resume;                // 1: a re-run of the journalled experiment `name`
+    int need[AGENT_N_TOOLS];   // resume: the tools whose results are missing (else all 1)
+    int after_interruption;    // resume: the run before was interrupted (agent_forced_action)
+    int judge;                 // runlayers on every example, its completions judged (`judge`)
     // note (also uses task; an experiment may carry a hypothesis too)
     char *experiment, *observation, *hypothesis;   // experiment, hypothesis may be NULL
     // report
     char *markdown;
-    int finished;               // the journal already holds this report: nothing to append
+    int finished;   // the journal already holds this report: nothing to append
     // llm: further valid action calls of the same reply, run in the next steps
-    char *queued;               // raw JSON array, or NULL
+    char *queued;   // raw JSON array, or NULL
 } AgentAction;
 
 void agent_action_free(AgentAction *a);
@@ -302,18 +314,18 @@ int agent_name_check(const char *name, char *err, size_t errlen);
 // intact configuration is put first when missing.  Unlabelled configurations get
 // "intact" or their compact form.  0, or -1 with a message fit for the LLM naming the
 // element at fault ("configuration 2: layer index 14 out of range 0..11").
-int agent_configs_parse(const JsonDoc *d, int arr, int labels, int n_layer, ConfigList *out, char *err,
-                        size_t errlen);
+int agent_configs_parse(const JsonDoc *d, int arr, int labels, int n_layer, ConfigList *out,
+                        char *err, size_t errlen);
 
 // ----------------------------------------------------------------------------- steps
 
 typedef struct {
     const char *const *tasks;   // (n_tasks) tasks the agent may use, in order
     int n_tasks;
-    int examples;               // examples per experiment of the built-in planner
-    int max_steps;              // actions before the report is due; 0: no limit
-    int finish;                 // write the report now
-    int new_run;                // the first step of a loop run (agentstep --new-run)
+    int examples;    // examples per experiment of the built-in planner
+    int max_steps;   // actions before the report is due; 0: no limit
+    int finish;      // write the report now
+    int new_run;     // the first step of a loop run (agentstep --new-run)
 } AgentOptions;
 
 // The action that needs no planner, if any: the journal's report when it has one

@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "experiment/interp.h"
 #include "experiment/patchnorm.h"
 #include "experiment/tasks.h"
-#include "base/util.h"
 
 // ----------------------------------------------------------------------------- actions
 
@@ -85,7 +85,8 @@ static void action_members(JsonBuf *b, const AgentAction *a, int step) {
         jb_key(b, "samples"), jb_int(b, action_samples(a));
         if (a->sweeps) write_sweeps(b, a->sweeps);
         opt_str(b, "method", a->method);
-        if (a->method && !strcmp(a->method, AGENT_METHOD_PATCHING)) opt_str(b, "patch_hook", a->method_arg);
+        if (a->method && !strcmp(a->method, AGENT_METHOD_PATCHING))
+            opt_str(b, "patch_hook", a->method_arg);
         if (a->judge) jb_key(b, "judge"), jb_puts(b, "true");
         opt_str(b, "hypothesis", a->hypothesis);
         if (a->resume) {
@@ -192,7 +193,8 @@ void agent_action_sh(FILE *fp, const AgentAction *a, int step) {
     if (a->type != AGENT_ACTION_EXPERIMENT) return;
     sh_quote(fp, "name", a->name);
     sh_quote(fp, "task", a->task);
-    fprintf(fp, "examples=%d\nsamples=%d\nn_configs=%d\n", a->examples, action_samples(a), a->configs.n);
+    fprintf(fp, "examples=%d\nsamples=%d\nn_configs=%d\n", a->examples, action_samples(a),
+            a->configs.n);
     for (int k = 0; k < a->configs.n; k++) {
         JsonBuf b = {0};
         char key[32];
@@ -216,9 +218,12 @@ void agent_action_sh(FILE *fp, const AgentAction *a, int step) {
         p += strspn(p, " ");
     }
     fprintf(fp, "n_sweeps=%d\n", n_sweeps);
-    for (int t = 0; t < AGENT_N_TOOLS; t++) fprintf(fp, "need_%s=%d\n", agent_tool_names[t], a->need[t]);
+    for (int t = 0; t < AGENT_N_TOOLS; t++)
+        fprintf(fp, "need_%s=%d\n", agent_tool_names[t], a->need[t]);
     sh_quote(fp, "method", a->method ? a->method : "");
-    sh_quote(fp, "patch_hook", a->method && !strcmp(a->method, AGENT_METHOD_PATCHING) && a->method_arg ? a->method_arg : "");
+    sh_quote(fp, "patch_hook",
+             a->method && !strcmp(a->method, AGENT_METHOD_PATCHING) && a->method_arg ? a->method_arg
+                                                                                     : "");
     sh_quote(fp, "judge", a->judge ? "1" : "");
 }
 
@@ -230,7 +235,8 @@ static void experiment_to_action(const AgentExperiment *e, AgentAction *a) {
     a->name = xstrdup(e->name);
     a->task = xstrdup(e->task);
     for (int k = 0; k < (e->method ? 1 : e->configs.n); k++)   // a method runs on the intact model
-        configs_add(&a->configs, e->configs.cfg[k].idx, e->configs.cfg[k].n, e->configs.cfg[k].label);
+        configs_add(&a->configs, e->configs.cfg[k].idx, e->configs.cfg[k].n,
+                    e->configs.cfg[k].label);
     a->method = e->method ? xstrdup(e->method) : NULL;
     a->method_arg = e->method_arg ? xstrdup(e->method_arg) : NULL;
     a->examples = e->examples;
@@ -266,5 +272,6 @@ int agent_forced_action(const AgentState *s, const AgentOptions *o, AgentAction 
 }
 
 int agent_report_due(const AgentState *s, const AgentOptions *o) {
-    return o->finish || (o->max_steps > 0 && s->n_actions - s->n_after_interruption >= o->max_steps);
+    return o->finish ||
+           (o->max_steps > 0 && s->n_actions - s->n_after_interruption >= o->max_steps);
 }

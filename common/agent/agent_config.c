@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "experiment/interp.h"
 #include "experiment/patchnorm.h"
 #include "experiment/tasks.h"
-#include "base/util.h"
 
 // ----------------------------------------------------------------------------- methods
 
@@ -19,21 +19,27 @@ int agent_task_has_pairs(const char *task) {
     return t && t->n_items > 0 && t->items[0].corrupt_prompt != NULL;
 }
 
-int agent_method_configs(const char *method, const char *arg, int n_layer, int n_head, ConfigList *out, char *err,
-                         size_t errlen) {
+int agent_method_configs(const char *method, const char *arg, int n_layer, int n_head,
+                         ConfigList *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     if (!method) return fail(err, errlen, "no method");
-    int patching = !strcmp(method, AGENT_METHOD_PATCHING), ablation = !strcmp(method, AGENT_METHOD_ABLATION);
-    if (!patching && !ablation) return fail(err, errlen, "unknown method \"%s\" (ablation, patching)", method);
-    int heads = ablation && arg && !strcmp(arg, "ablate-heads"), mlps = ablation && arg && !strcmp(arg, "ablate-mlps");
-    if (ablation && !heads && !mlps) return fail(err, errlen, "ablation needs the sweep ablate-heads or ablate-mlps");
-    if (heads && n_head < 1) return fail(err, errlen, "ablate-heads needs the model's number of heads");
+    int patching = !strcmp(method, AGENT_METHOD_PATCHING),
+        ablation = !strcmp(method, AGENT_METHOD_ABLATION);
+    if (!patching && !ablation)
+        return fail(err, errlen, "unknown method \"%s\" (ablation, patching)", method);
+    int heads = ablation && arg && !strcmp(arg, "ablate-heads"),
+        mlps = ablation && arg && !strcmp(arg, "ablate-mlps");
+    if (ablation && !heads && !mlps)
+        return fail(err, errlen, "ablation needs the sweep ablate-heads or ablate-mlps");
+    if (heads && n_head < 1)
+        return fail(err, errlen, "ablate-heads needs the model's number of heads");
     configs_add_intact(out, n_layer);
     int *idx = xmalloc(sizeof(int) * (size_t)(n_layer ? n_layer : 1));
     for (int l = 0; l < n_layer; l++) idx[l] = l;
     for (int l = 0; ablation && l < n_layer; l++)
         for (int h = 0; h < (heads ? n_head : 1); h++) {
-            InterpAblation a = {{heads ? TF_HOOK_Z : TF_HOOK_MLP_OUT, l, heads ? h : -1, -1}, INTERP_ZERO};
+            InterpAblation a = {{heads ? TF_HOOK_Z : TF_HOOK_MLP_OUT, l, heads ? h : -1, -1},
+                                INTERP_ZERO};
             char label[LAYER_LABEL_MAX];
             interp_ablation_label(&a, label, sizeof label);
             configs_add(out, idx, n_layer, label);
@@ -126,7 +132,8 @@ void agent_patch_summary(const AgentExperiment *e, int n_layer, AgentPatchSummar
         int col = r->is_head ? r->col : width[r->ex] - 1 - r->col;
         patch_sums_add(&grid, r->layer, col, r->metric, c, k);
         double *bc = &best_changed[(size_t)r->ex * L + r->layer];
-        if (!r->is_head && r->changed && (isnan(*bc) || dir * r->metric > dir * *bc)) *bc = r->metric;
+        if (!r->is_head && r->changed && (isnan(*bc) || dir * r->metric > dir * *bc))
+            *bc = r->metric;
     }
     for (int x = 0; x < e->n_ex; x++)
         for (int l = 0; l < n_layer; l++) {
@@ -144,7 +151,8 @@ void agent_patch_summary(const AgentExperiment *e, int n_layer, AgentPatchSummar
         for (int c = 0; c < W; c++) {
             double m = patch_sums_effect(&grid, l, c);
             if (isnan(m) || patch_sums_count(&grid, l, c) < need) continue;
-            if (ps->best_layer < 0 || m > ps->best_effect) ps->best_layer = l, ps->best_col = c, ps->best_effect = m;
+            if (ps->best_layer < 0 || m > ps->best_effect)
+                ps->best_layer = l, ps->best_col = c, ps->best_effect = m;
             if (!ps->is_head) continue;
             // the three largest heads, in order
             int at = ps->n_top;
@@ -177,16 +185,19 @@ int agent_name_check(const char *name, char *err, size_t errlen) {
         return fail(err, errlen, "an experiment name must have 1..%d characters", AGENT_NAME_MAX);
     for (size_t i = 0; i < n; i++) {
         char c = name[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("_.:/+-", c);
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 strchr("_.:/+-", c);
         if (!ok)
-            return fail(err, errlen, "experiment name \"%s\": only letters, digits and _ . : / + - are allowed",
+            return fail(err, errlen,
+                        "experiment name \"%s\": only letters, digits and _ . : / + - are allowed",
                         name);
     }
     return 0;
 }
 
 // One element of a configurations array: a block-index array or a SPEC string.
-static int config_element(const JsonDoc *d, int t, int k, int n_layer, LayerConfig *c, char *err, size_t errlen) {
+static int config_element(const JsonDoc *d, int t, int k, int n_layer, LayerConfig *c, char *err,
+                          size_t errlen) {
     char msg[200];
     memset(c, 0, sizeof *c);
     if (json_type(d, t) == JSMN_STRING) {
@@ -202,21 +213,27 @@ static int config_element(const JsonDoc *d, int t, int k, int n_layer, LayerConf
         return 0;
     }
     if (json_type(d, t) != JSMN_ARRAY)
-        return fail(err, errlen, "configuration %d: must be an array of block indices like [0,1,2] (or a string "
-                                 "like \"0-5,7\")", k);
+        return fail(err, errlen,
+                    "configuration %d: must be an array of block indices like [0,1,2] (or a string "
+                    "like \"0-5,7\")",
+                    k);
     int n = json_size(d, t);
-    if (n > 4 * n_layer) return fail(err, errlen, "configuration %d: %d blocks, at most %d allowed", k, n, 4 * n_layer);
+    if (n > 4 * n_layer)
+        return fail(err, errlen, "configuration %d: %d blocks, at most %d allowed", k, n,
+                    4 * n_layer);
     c->idx = xmalloc(sizeof(int) * (size_t)(n ? n : 1));
     c->n = n;
     for (int i = 0, v = t + 1; i < n; i++, v = json_skip(d, v)) {
         long long x;
         if (json_int(d, v, &x) != 0) {
             layer_config_free(c);
-            return fail(err, errlen, "configuration %d: element %d is not an integer block index", k, i);
+            return fail(err, errlen, "configuration %d: element %d is not an integer block index",
+                        k, i);
         }
         if (x < 0 || x >= n_layer) {
             layer_config_free(c);
-            return fail(err, errlen, "configuration %d: layer index %lld out of range 0..%d", k, x, n_layer - 1);
+            return fail(err, errlen, "configuration %d: layer index %lld out of range 0..%d", k, x,
+                        n_layer - 1);
         }
         c->idx[i] = (int)x;
     }
@@ -225,7 +242,8 @@ static int config_element(const JsonDoc *d, int t, int k, int n_layer, LayerConf
     return 0;
 }
 
-static int label_element(const JsonDoc *d, int labels, int k, LayerConfig *c, char *err, size_t errlen) {
+static int label_element(const JsonDoc *d, int labels, int k, LayerConfig *c, char *err,
+                         size_t errlen) {
     int t = json_arr_at(d, labels, k);
     char *label = NULL;
     size_t len;
@@ -235,25 +253,29 @@ static int label_element(const JsonDoc *d, int labels, int k, LayerConfig *c, ch
     }
     if (len == 0 || len >= LAYER_LABEL_MAX || strlen(label) != len || strchr(label, '\n')) {
         free(label);
-        return fail(err, errlen, "labels[%d] must have 1..%d characters on one line", k, LAYER_LABEL_MAX - 1);
+        return fail(err, errlen, "labels[%d] must have 1..%d characters on one line", k,
+                    LAYER_LABEL_MAX - 1);
     }
     snprintf(c->label, sizeof c->label, "%s", label);
     free(label);
     return 0;
 }
 
-int agent_configs_parse(const JsonDoc *d, int arr, int labels, int n_layer, ConfigList *out, char *err,
-                        size_t errlen) {
+int agent_configs_parse(const JsonDoc *d, int arr, int labels, int n_layer, ConfigList *out,
+                        char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     if (arr < 0 || json_type(d, arr) != JSMN_ARRAY)
-        return fail(err, errlen, "configurations must be an array of configurations, e.g. [[0,1,2],[0,2]]");
+        return fail(err, errlen,
+                    "configurations must be an array of configurations, e.g. [[0,1,2],[0,2]]");
     int n = json_size(d, arr);
     if (n < 1 || n > AGENT_MAX_CONFIGS)
-        return fail(err, errlen, "configurations must hold 1..%d configurations (got %d)", AGENT_MAX_CONFIGS, n);
+        return fail(err, errlen, "configurations must hold 1..%d configurations (got %d)",
+                    AGENT_MAX_CONFIGS, n);
     if (labels >= 0 && json_type(d, labels) != JSMN_ARRAY && !json_is_null(d, labels))
         return fail(err, errlen, "labels must be an array of strings, one per configuration");
     if (labels >= 0 && json_type(d, labels) == JSMN_ARRAY && json_size(d, labels) != n)
-        return fail(err, errlen, "labels has %d entries for %d configurations", json_size(d, labels), n);
+        return fail(err, errlen, "labels has %d entries for %d configurations",
+                    json_size(d, labels), n);
     int has_labels = labels >= 0 && json_type(d, labels) == JSMN_ARRAY;
     ConfigList got = {0};
     for (int k = 0, t = arr + 1; k < n; k++, t = json_skip(d, t)) {
@@ -266,7 +288,8 @@ int agent_configs_parse(const JsonDoc *d, int arr, int labels, int n_layer, Conf
         }
         int dup = 0;
         for (int i = 0; i < got.n && !dup; i++)
-            dup = got.cfg[i].n == c.n && (c.n == 0 || !memcmp(got.cfg[i].idx, c.idx, sizeof(int) * (size_t)c.n));
+            dup = got.cfg[i].n == c.n &&
+                  (c.n == 0 || !memcmp(got.cfg[i].idx, c.idx, sizeof(int) * (size_t)c.n));
         if (!dup) configs_add(&got, c.idx, c.n, c.label);
         layer_config_free(&c);
     }
@@ -274,12 +297,13 @@ int agent_configs_parse(const JsonDoc *d, int arr, int labels, int n_layer, Conf
     for (int i = 0; i < got.n && intact < 0; i++)
         if (layers_is_intact(got.cfg[i].idx, got.cfg[i].n, n_layer)) intact = i;
     if (intact < 0) configs_add_intact(out, n_layer);
-    for (int i = 0; i < got.n; i++) configs_add(out, got.cfg[i].idx, got.cfg[i].n, got.cfg[i].label);
+    for (int i = 0; i < got.n; i++)
+        configs_add(out, got.cfg[i].idx, got.cfg[i].n, got.cfg[i].label);
     configs_free(&got);
     if (out->n > AGENT_MAX_CONFIGS) {
         configs_free(out);
-        return fail(err, errlen, "too many configurations (%d with the intact model; at most %d)", n + 1,
-                    AGENT_MAX_CONFIGS);
+        return fail(err, errlen, "too many configurations (%d with the intact model; at most %d)",
+                    n + 1, AGENT_MAX_CONFIGS);
     }
     return 0;
 }

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "experiment/interp.h"
 #include "experiment/tasks.h"
-#include "base/util.h"
 
 static int pct(double rate) { return (int)lround(rate * 100); }
 
@@ -19,38 +19,44 @@ static const char *pair_tasks(const AgentOptions *o) {
     buf[0] = '\0';
     for (int i = 0; i < o->n_tasks; i++)
         if (agent_task_has_pairs(o->tasks[i]))
-            snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", buf[0] ? ", " : "", o->tasks[i]);
+            snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", buf[0] ? ", " : "",
+                     o->tasks[i]);
     return buf[0] ? buf : "none of this investigation's tasks";
 }
 
 char *agent_llm_system_prompt(const AgentState *s, const AgentOptions *o, int step) {
     JsonBuf b = {0};
     int L = s->n_layer;
-    jb_printf(&b,
+    jb_printf(
+        &b,
         "You are a mechanistic interpretability researcher. You study %s, a GPT-2 model with %d transformer "
         "blocks (numbered 0-%d, TransformerLens numbering), by running it with corrupted layer configurations "
         "and measuring what changes.\n\n",
         s->model_name, L, L - 1);
-    jb_printf(&b,
+    jb_printf(
+        &b,
         "A layer configuration is the ordered list of blocks applied between the embeddings and the final "
         "LayerNorm, e.g. [0,1,2,3]. The intact model is [0..%d]; leaving blocks out, repeating them or changing "
         "their order corrupts it. [] (no blocks) maps the embeddings straight to the unembedding. Every experiment "
         "also runs the intact model, so each configuration is compared with it.\n\n",
         L - 1);
-    jb_printf(&b,
+    jb_printf(
+        &b,
         "What an experiment measures, per configuration, on n examples of one task: the answer loss (mean "
         "cross-entropy of the answer tokens in nats) and its change against the intact model, the exact-match "
         "rate (greedy decoding reproduces the answer), and for the first %d examples the greedy completion and "
         "the top-%d next tokens after the prompt.\n\n",
         AGENT_SAMPLES, AGENT_TOP_K);
     if (s->goal) jb_printf(&b, "The researcher's question: %s\n\n", s->goal);
-    jb_printf(&b,
+    jb_printf(
+        &b,
         "Goals:\n"
         "1. How localised are the computations behind each capability: which blocks matter, which are redundant?\n"
         "2. For each task, which minimal set of layers keeps the capability (loss close to intact, exact matches kept)?\n"
         "3. Which minimal sets of layers break it when they are skipped?\n"
         "4. How robust is the model to repeating or reordering blocks?\n\n");
-    jb_printf(&b,
+    jb_printf(
+        &b,
         "Method: state a hypothesis, run the experiment that tests it, read the numbers, record what they show "
         "with add_note (the observation with its numbers, and what it means for the hypothesis), then choose "
         "the next configurations. Prefer a few informative configurations over exhaustive sweeps. When the "
@@ -63,20 +69,23 @@ char *agent_llm_system_prompt(const AgentState *s, const AgentOptions *o, int st
         const TaskInfo *t = tasks_find(o->tasks[i]);
         jb_printf(&b, "- %s: %s\n", o->tasks[i], t && t->description ? t->description : "");
     }
-    jb_printf(&b,
+    jb_printf(
+        &b,
         "\nBeyond layer order (these run on the intact model): run_patching does activation patching on a "
         "task with clean/corrupted prompt pairs (%s): the clean run's residual stream (or a head's output) is "
         "patched into the corrupted run at each block and position, and the effect 1 means the clean answer is "
         "restored; run_ablation zero-ablates each attention head (or each MLP) alone and measures the answer "
         "loss, like a skip-one experiment on components.\n",
         pair_tasks(o));
-    jb_printf(&b,
+    jb_printf(
+        &b,
         "\nHow the corrupted model speaks: run_judge runs configurations (default: drop-last, the first n blocks) "
         "and generates a completion for every example, then judges each completion: offline judges (the answer "
         "at the start, the prompt's last token repeated, n-gram loops, the share of English words, valid JSON) "
         "and, when an LLM judge is available, the task's eval questions; the results show the yes-rate of each "
         "question per configuration.\n");
-    jb_printf(&b,
+    jb_printf(
+        &b,
         "\nTools: run_experiment starts an experiment (its results are in the journal at your next turn); "
         "add_note records an observation and hypothesis; write_report writes the results section and ends the "
         "investigation; list_experiments and get_results read the journal and are answered at once. Call "
@@ -110,23 +119,33 @@ static void render_patching(JsonBuf *b, const AgentState *s, const AgentExperime
     AgentPatchSummary ps;
     agent_patch_summary(e, s->n_layer, &ps);
     jb_printf(b, "activation patching of %s (clean -> corrupted), %d examples with results%s\n",
-                 e->method_arg ? e->method_arg : "resid_pre", ps.n_ex, ps.n_error ? " (some errors)" : "");
+              e->method_arg ? e->method_arg : "resid_pre", ps.n_ex,
+              ps.n_error ? " (some errors)" : "");
     if (!isnan(ps.clean_ld))
-        jb_printf(b, "logit diff (answer - wrong answer): clean %.2f, corrupted %.2f\n", ps.clean_ld, ps.corrupt_ld);
+        jb_printf(b, "logit diff (answer - wrong answer): clean %.2f, corrupted %.2f\n",
+                  ps.clean_ld, ps.corrupt_ld);
     else if (!isnan(ps.clean_loss))
         jb_printf(b, "answer loss: clean %.2f, corrupted %.2f\n", ps.clean_loss, ps.corrupt_loss);
-    jb_printf(b, "effects: (mean patched - mean corrupted) / (mean clean - mean corrupted); %d of %d pairs degenerate "
-                 "(clean and corrupted nearly equal)\n", ps.n_degenerate, ps.n_ex);
+    jb_printf(
+        b,
+        "effects: (mean patched - mean corrupted) / (mean clean - mean corrupted); %d of %d pairs degenerate "
+        "(clean and corrupted nearly equal)\n",
+        ps.n_degenerate, ps.n_ex);
     if (ps.is_head) {
         jb_printf(b, "largest effects of one head:");
-        for (int k = 0; k < ps.n_top; k++) jb_printf(b, "%s L%dH%d %.2f", k ? "," : "", ps.top_layer[k], ps.top_col[k], ps.top_effect[k]);
+        for (int k = 0; k < ps.n_top; k++)
+            jb_printf(b, "%s L%dH%d %.2f", k ? "," : "", ps.top_layer[k], ps.top_col[k],
+                      ps.top_effect[k]);
         jb_printf(b, "\n");
     } else if (ps.best_layer >= 0) {
         jb_printf(b, "block | effect at the last position (-1) | best effect at a changed token\n");
-        for (int l = 0; l < ps.rows; l++) jb_printf(b, "%d | %.2f | %.2f\n", l, ps.last[l], ps.changed[l]);
-        jb_printf(b, "largest effect: block %d, position %d (from the end; -1 the last token)%s%s%s, %.2f\n",
-                     ps.best_layer, -(ps.best_col + 1), ps.best_token ? " \"" : "", ps.best_token ? ps.best_token : "",
-                     ps.best_token ? "\"" : "", ps.best_effect);
+        for (int l = 0; l < ps.rows; l++)
+            jb_printf(b, "%d | %.2f | %.2f\n", l, ps.last[l], ps.changed[l]);
+        jb_printf(
+            b,
+            "largest effect: block %d, position %d (from the end; -1 the last token)%s%s%s, %.2f\n",
+            ps.best_layer, -(ps.best_col + 1), ps.best_token ? " \"" : "",
+            ps.best_token ? ps.best_token : "", ps.best_token ? "\"" : "", ps.best_effect);
     }
     agent_patch_summary_free(&ps);
 }
@@ -138,7 +157,7 @@ static void render_table(JsonBuf *b, const AgentState *s, const AgentExperiment 
         return;
     }
     jb_printf(b, detailed ? "configuration | layers | n | loss ± sem | Δ intact | exact | errors\n"
-                             : "configuration | layers | loss | Δ intact | exact\n");
+                          : "configuration | layers | loss | Δ intact | exact\n");
     // An ablation sweep in the prompt: the intact model and the 12 largest changes.
     int limit = !detailed && e->method && e->configs.n > 13 ? 12 : 0;
     double cut = -INFINITY;
@@ -151,7 +170,11 @@ static void render_table(JsonBuf *b, const AgentState *s, const AgentExperiment 
         }
         for (int i = 0; i < n && i < limit; i++)   // the limit-th largest |delta|
             for (int j = i + 1; j < n; j++)
-                if (d[j] > d[i]) { double t = d[i]; d[i] = d[j]; d[j] = t; }
+                if (d[j] > d[i]) {
+                    double t = d[i];
+                    d[i] = d[j];
+                    d[j] = t;
+                }
         if (n > limit) cut = d[limit - 1];
         free(d);
     }
@@ -175,11 +198,13 @@ static void render_table(JsonBuf *b, const AgentState *s, const AgentExperiment 
         jb_printf(b, "\n");
     }
     if (limit && e->configs.n - 1 > shown)
-        jb_printf(b, "(%d smaller changes left out; get_results shows all)\n", e->configs.n - 1 - shown);
+        jb_printf(b, "(%d smaller changes left out; get_results shows all)\n",
+                  e->configs.n - 1 - shown);
 }
 
 static void render_example(JsonBuf *b, const AgentExample *x) {
-    char *p = agent_clip(x->prompt ? x->prompt : "", 160), *a = agent_clip(x->answer ? x->answer : "", 60);
+    char *p = agent_clip(x->prompt ? x->prompt : "", 160),
+         *a = agent_clip(x->answer ? x->answer : "", 60);
     jb_printf(b, "%s: prompt \"%s\" -> answer \"%s\"\n", x->id, p, a);
     free(p);
     free(a);
@@ -239,20 +264,22 @@ static void render_speaks(JsonBuf *b, const AgentExperiment *e) {
         jb_printf(b, "  %s [%s]:", js.g[q].question, js.g[q].judge ? js.g[q].judge : "");
         for (int k = 0; k < e->configs.n; k++)
             for (int g = 0; g < js.n; g++)
-                if (!strcmp(js.g[g].question, js.g[q].question) && !strcmp(js.g[g].label, e->configs.cfg[k].label))
-                    jb_printf(b, " %s %d%% (%ld);", js.g[g].label, pct(judge_summary_stats(&js, &js.g[g]).yes_rate),
-                              js.g[g].n);
+                if (!strcmp(js.g[g].question, js.g[q].question) &&
+                    !strcmp(js.g[g].label, e->configs.cfg[k].label))
+                    jb_printf(b, " %s %d%% (%ld);", js.g[g].label,
+                              pct(judge_summary_stats(&js, &js.g[g]).yes_rate), js.g[g].n);
         if (b->buf[b->len - 1] == ';') b->len--;
         jb_printf(b, "\n");
     }
     judge_summary_free(&js);
 }
 
-static void render_experiment(JsonBuf *b, const AgentState *s, const AgentExperiment *e, int level) {
+static void render_experiment(JsonBuf *b, const AgentState *s, const AgentExperiment *e,
+                              int level) {
     if (level <= 0) return;
     if (level == 1) {
-        jb_printf(b, "- %s (task %s, %d example%s, %d configurations, %s)", e->name, e->task, e->examples,
-                     e->examples == 1 ? "" : "s", e->configs.n, status_of(e));
+        jb_printf(b, "- %s (task %s, %d example%s, %d configurations, %s)", e->name, e->task,
+                  e->examples, e->examples == 1 ? "" : "s", e->configs.n, status_of(e));
         int worst = -1, best = -1;
         AgentStats sw = {0}, sb = {0};
         for (int k = 0; k < e->configs.n; k++) {
@@ -262,8 +289,8 @@ static void render_experiment(JsonBuf *b, const AgentState *s, const AgentExperi
             if (best < 0 || st.delta < sb.delta) best = k, sb = st;
         }
         if (worst >= 0)
-            jb_printf(b, ": most harmful %s (%+.2f), least %s (%+.2f)", e->configs.cfg[worst].label, sw.delta,
-                         e->configs.cfg[best].label, sb.delta);
+            jb_printf(b, ": most harmful %s (%+.2f), least %s (%+.2f)", e->configs.cfg[worst].label,
+                      sw.delta, e->configs.cfg[best].label, sb.delta);
         jb_printf(b, "\n");
         for (int i = 0; i < s->n_note; i++)
             if (s->note[i].experiment && !strcmp(s->note[i].experiment, e->name)) {
@@ -273,8 +300,8 @@ static void render_experiment(JsonBuf *b, const AgentState *s, const AgentExperi
             }
         return;
     }
-    jb_printf(b, "\n## %s (task %s, %d example%s, %s)\n", e->name, e->task, e->examples, e->examples == 1 ? "" : "s",
-                 status_of(e));
+    jb_printf(b, "\n## %s (task %s, %d example%s, %s)\n", e->name, e->task, e->examples,
+              e->examples == 1 ? "" : "s", status_of(e));
     if (e->hypothesis) {
         char *h = agent_clip(e->hypothesis, 300);
         jb_printf(b, "tests: %s\n", h);
@@ -288,7 +315,8 @@ static void render_experiment(JsonBuf *b, const AgentState *s, const AgentExperi
         for (int k = 0; k < e->configs.n; k++) render_sample(b, e, 0, k);
     }
     render_notes(b, s, e, level >= 3 ? 1000 : 400);
-    if (!agent_experiment_noted(s, e) && agent_experiment_complete(e, NULL)) jb_printf(b, "(no note yet)\n");
+    if (!agent_experiment_noted(s, e) && agent_experiment_complete(e, NULL))
+        jb_printf(b, "(no note yet)\n");
 }
 
 static void render_general_notes(JsonBuf *b, const AgentState *s) {
@@ -319,16 +347,25 @@ static void render_instruction(JsonBuf *b, const AgentState *s, const AgentOptio
     const AgentExperiment *u = unnoted_experiment(s);
     jb_printf(b, "\n# Your turn\n");
     if (agent_report_due(s, o))
-        jb_printf(b, "The investigation must end now: call write_report with the results section (Markdown), "
-                        "built from the evidence above.\n");
+        jb_printf(
+            b,
+            "The investigation must end now: call write_report with the results section (Markdown), "
+            "built from the evidence above.\n");
     else if (s->n_exp == 0)
-        jb_printf(b, "Nothing has been run yet. State a first hypothesis and test it with run_experiment.\n");
+        jb_printf(
+            b,
+            "Nothing has been run yet. State a first hypothesis and test it with run_experiment.\n");
     else if (u)
-        jb_printf(b, "The results of %s are in and have no note yet: call add_note with what they show (the "
-                        "numbers) and what that means for your hypothesis. Then continue.\n", u->name);
+        jb_printf(
+            b,
+            "The results of %s are in and have no note yet: call add_note with what they show (the "
+            "numbers) and what that means for your hypothesis. Then continue.\n",
+            u->name);
     else
-        jb_printf(b, "Choose the next action: run_experiment to test your current hypothesis further, add_note, "
-                        "or write_report when the goals are answered.\n");
+        jb_printf(
+            b,
+            "Choose the next action: run_experiment to test your current hypothesis further, add_note, "
+            "or write_report when the goals are answered.\n");
 }
 
 char *agent_llm_user_prompt(const AgentState *s, const AgentOptions *o, int budget) {
@@ -346,8 +383,9 @@ char *agent_llm_user_prompt(const AgentState *s, const AgentOptions *o, int budg
         level[i] = 3;
     }
     JsonBuf head = {0}, tail = {0};
-    jb_printf(&head, "# Journal so far\nModel %s, %d blocks. %d experiment%s, %d note%s.\n", s->model_name,
-                 s->n_layer, s->n_exp, s->n_exp == 1 ? "" : "s", s->n_note, s->n_note == 1 ? "" : "s");
+    jb_printf(&head, "# Journal so far\nModel %s, %d blocks. %d experiment%s, %d note%s.\n",
+              s->model_name, s->n_layer, s->n_exp, s->n_exp == 1 ? "" : "s", s->n_note,
+              s->n_note == 1 ? "" : "s");
     render_general_notes(&tail, s);
     render_instruction(&tail, s, o);
     size_t fixed = head.len + tail.len + 120;   // 120: the "older experiments left out" line
@@ -359,7 +397,8 @@ char *agent_llm_user_prompt(const AgentState *s, const AgentOptions *o, int budg
     for (int newest = 0; newest <= 1; newest++)
         for (int target = 2; target >= 0 && total > limit; target--)
             for (int i = newest ? n - 1 : 0; i < (newest ? n : n - 1) && total > limit; i++) {
-                if (level[i] <= target || (newest && target == 0)) continue;   // the newest stays in
+                if (level[i] <= target || (newest && target == 0))
+                    continue;   // the newest stays in
                 total -= len[i][level[i]];
                 level[i] = target;
                 total += len[i][target];
@@ -369,8 +408,10 @@ char *agent_llm_user_prompt(const AgentState *s, const AgentOptions *o, int budg
     int omitted = 0, terse = 0;
     for (int i = 0; i < n; i++) omitted += level[i] == 0, terse += level[i] == 1;
     if (omitted)
-        jb_printf(&b, "(%d older experiments are left out here; list_experiments and get_results show them.)\n",
-                     omitted);
+        jb_printf(
+            &b,
+            "(%d older experiments are left out here; list_experiments and get_results show them.)\n",
+            omitted);
     if (terse) jb_printf(&b, "\nOlder experiments, in brief:\n");
     for (int i = 0; i < n; i++)
         if (level[i] == 1) render_experiment(&b, s, &s->exp[i], 1);
@@ -391,7 +432,8 @@ void agent_llm_tools(JsonBuf *tools, const AgentState *s, const AgentOptions *o)
     jb_raw(&tasks, "[", 1);
     for (int i = 0; i < o->n_tasks; i++) jb_sep(&tasks), jb_cstr(&tasks, o->tasks[i]);
     jb_raw(&tasks, "]", 1);
-    jb_printf(&p,
+    jb_printf(
+        &p,
         "{\"type\":\"object\",\"properties\":{"
         "\"name\":{\"type\":\"string\",\"description\":\"a new, unique experiment name: letters, digits and _ . : / + - "
         "(e.g. facts/first-6)\"},"
@@ -406,12 +448,14 @@ void agent_llm_tools(JsonBuf *tools, const AgentState *s, const AgentOptions *o)
         "\"hypothesis\":{\"type\":\"string\",\"description\":\"what this experiment tests\"}},"
         "\"required\":[\"name\",\"task\",\"configurations\"]}",
         tasks.buf, s->n_layer - 1, s->n_layer - 1, AGENT_MAX_EXAMPLES, o->examples);
-    llm_tool_add(tools, "run_experiment",
-                 "Run layer configurations of the model on examples of a task: answer loss, exact match, "
-                 "completions and top tokens per configuration. Results arrive before your next turn.",
-                 p.buf);
+    llm_tool_add(
+        tools, "run_experiment",
+        "Run layer configurations of the model on examples of a task: answer loss, exact match, "
+        "completions and top tokens per configuration. Results arrive before your next turn.",
+        p.buf);
     JsonBuf q = {0};
-    jb_printf(&q,
+    jb_printf(
+        &q,
         "{\"type\":\"object\",\"properties\":{"
         "\"name\":{\"type\":\"string\",\"description\":\"a new, unique experiment name (e.g. facts-pairs/patch-resid)\"},"
         "\"task\":{\"type\":\"string\",\"enum\":%s,\"description\":\"a task with clean/corrupted prompt pairs\"},"
@@ -422,13 +466,15 @@ void agent_llm_tools(JsonBuf *tools, const AgentState *s, const AgentOptions *o)
         "\"hypothesis\":{\"type\":\"string\"}},"
         "\"required\":[\"name\",\"task\"]}",
         tasks.buf, AGENT_MAX_EXAMPLES);
-    llm_tool_add(tools, "run_patching",
-                 "Activation patching (causal tracing) on the intact model: run the clean prompt, then the corrupted "
-                 "one with one activation at a time restored from the clean run; per (block, position) or head the "
-                 "normalised effect on the logit difference answer - wrong answer (1: fully restored).",
-                 q.buf);
+    llm_tool_add(
+        tools, "run_patching",
+        "Activation patching (causal tracing) on the intact model: run the clean prompt, then the corrupted "
+        "one with one activation at a time restored from the clean run; per (block, position) or head the "
+        "normalised effect on the logit difference answer - wrong answer (1: fully restored).",
+        q.buf);
     jb_reset(&q);
-    jb_printf(&q,
+    jb_printf(
+        &q,
         "{\"type\":\"object\",\"properties\":{"
         "\"name\":{\"type\":\"string\",\"description\":\"a new, unique experiment name (e.g. facts/ablate-heads)\"},"
         "\"task\":{\"type\":\"string\",\"enum\":%s},"
@@ -438,12 +484,14 @@ void agent_llm_tools(JsonBuf *tools, const AgentState *s, const AgentOptions *o)
         "\"hypothesis\":{\"type\":\"string\"}},"
         "\"required\":[\"name\",\"task\"]}",
         tasks.buf, AGENT_MAX_EXAMPLES);
-    llm_tool_add(tools, "run_ablation",
-                 "Zero-ablate each attention head (or each MLP) of the intact model alone: the answer loss per "
-                 "ablated component against the intact model.",
-                 q.buf);
+    llm_tool_add(
+        tools, "run_ablation",
+        "Zero-ablate each attention head (or each MLP) of the intact model alone: the answer loss per "
+        "ablated component against the intact model.",
+        q.buf);
     jb_reset(&q);
-    jb_printf(&q,
+    jb_printf(
+        &q,
         "{\"type\":\"object\",\"properties\":{"
         "\"name\":{\"type\":\"string\",\"description\":\"a new, unique experiment name (e.g. facts/speaks)\"},"
         "\"task\":{\"type\":\"string\",\"enum\":%s},"
@@ -455,35 +503,39 @@ void agent_llm_tools(JsonBuf *tools, const AgentState *s, const AgentOptions *o)
         "\"hypothesis\":{\"type\":\"string\"}},"
         "\"required\":[\"name\",\"task\"]}",
         tasks.buf, s->n_layer - 1, AGENT_MAX_EXAMPLES);
-    llm_tool_add(tools, "run_judge",
-                 "How the corrupted model speaks: run configurations (default drop-last) on every example, generate "
-                 "completions and judge them (answer present, repetition, loops, English, valid JSON, and the "
-                 "task's eval questions when an LLM judge is available): the yes-rate per question and "
-                 "configuration, beside the answer loss.",
-                 q.buf);
+    llm_tool_add(
+        tools, "run_judge",
+        "How the corrupted model speaks: run configurations (default drop-last) on every example, generate "
+        "completions and judge them (answer present, repetition, loops, English, valid JSON, and the "
+        "task's eval questions when an LLM judge is available): the yes-rate per question and "
+        "configuration, beside the answer loss.",
+        q.buf);
     jb_free(&q);
-    llm_tool_add(tools, "add_note",
-                 "Record an observation from the results (with the numbers) and the hypothesis it supports or "
-                 "refutes.",
-                 "{\"type\":\"object\",\"properties\":{"
-                 "\"experiment\":{\"type\":\"string\",\"description\":\"the experiment the note is about\"},"
-                 "\"task\":{\"type\":\"string\"},"
-                 "\"observation\":{\"type\":\"string\"},"
-                 "\"hypothesis\":{\"type\":\"string\"}},"
-                 "\"required\":[\"observation\"]}");
-    llm_tool_add(tools, "write_report",
-                 "Write the results section (Markdown) from the evidence gathered; this ends the investigation.",
-                 "{\"type\":\"object\",\"properties\":{\"markdown\":{\"type\":\"string\"}},\"required\":[\"markdown\"]}");
-    llm_tool_add(tools, "list_experiments", "List the experiments of the journal: name, task, size, status, notes.",
-                 NULL);
-    llm_tool_add(tools, "get_results",
-                 "The results of one experiment from the journal, per configuration (loss table, samples) or per "
-                 "prompt (every configuration's loss, completion and top token for each example).",
-                 "{\"type\":\"object\",\"properties\":{"
-                 "\"experiment\":{\"type\":\"string\"},"
-                 "\"group_by\":{\"type\":\"string\",\"enum\":[\"configuration\",\"prompt\"]},"
-                 "\"task\":{\"type\":\"string\"}},"
-                 "\"required\":[\"experiment\"]}");
+    llm_tool_add(
+        tools, "add_note",
+        "Record an observation from the results (with the numbers) and the hypothesis it supports or "
+        "refutes.",
+        "{\"type\":\"object\",\"properties\":{"
+        "\"experiment\":{\"type\":\"string\",\"description\":\"the experiment the note is about\"},"
+        "\"task\":{\"type\":\"string\"},"
+        "\"observation\":{\"type\":\"string\"},"
+        "\"hypothesis\":{\"type\":\"string\"}},"
+        "\"required\":[\"observation\"]}");
+    llm_tool_add(
+        tools, "write_report",
+        "Write the results section (Markdown) from the evidence gathered; this ends the investigation.",
+        "{\"type\":\"object\",\"properties\":{\"markdown\":{\"type\":\"string\"}},\"required\":[\"markdown\"]}");
+    llm_tool_add(tools, "list_experiments",
+                 "List the experiments of the journal: name, task, size, status, notes.", NULL);
+    llm_tool_add(
+        tools, "get_results",
+        "The results of one experiment from the journal, per configuration (loss table, samples) or per "
+        "prompt (every configuration's loss, completion and top token for each example).",
+        "{\"type\":\"object\",\"properties\":{"
+        "\"experiment\":{\"type\":\"string\"},"
+        "\"group_by\":{\"type\":\"string\",\"enum\":[\"configuration\",\"prompt\"]},"
+        "\"task\":{\"type\":\"string\"}},"
+        "\"required\":[\"experiment\"]}");
     jb_free(&p);
     jb_free(&tasks);
 }
@@ -500,9 +552,10 @@ static char *agent_llm_list_experiments(const AgentState *s) {
     for (int i = 0; i < s->n_exp; i++) {
         const AgentExperiment *e = &s->exp[i];
         int notes = 0;
-        for (int k = 0; k < s->n_note; k++) notes += s->note[k].experiment && !strcmp(s->note[k].experiment, e->name);
-        jb_printf(&b, "%s | %s | %d | %d | %s | %d | %d\n", e->name, e->task, e->examples, e->configs.n,
-                     status_of(e), notes, e->step);
+        for (int k = 0; k < s->n_note; k++)
+            notes += s->note[k].experiment && !strcmp(s->note[k].experiment, e->name);
+        jb_printf(&b, "%s | %s | %d | %d | %s | %d | %d\n", e->name, e->task, e->examples,
+                  e->configs.n, status_of(e), notes, e->step);
     }
     return jb_take(&b);
 }
@@ -522,13 +575,15 @@ static void known_experiments(JsonBuf *b, const AgentState *s) {
         return;
     }
     jb_printf(b, " (known:");
-    for (int i = 0; i < s->n_exp && i < 20; i++) jb_printf(b, "%s %s", i ? "," : "", s->exp[i].name);
+    for (int i = 0; i < s->n_exp && i < 20; i++)
+        jb_printf(b, "%s %s", i ? "," : "", s->exp[i].name);
     if (s->n_exp > 20) jb_printf(b, ", ...");
     jb_printf(b, ")");
 }
 
-static char *agent_llm_get_results(const AgentState *s, const char *experiment, const char *group_by,
-                                   const char *task, char *err, size_t errlen) {
+static char *agent_llm_get_results(const AgentState *s, const char *experiment,
+                                   const char *group_by, const char *task, char *err,
+                                   size_t errlen) {
     const AgentExperiment *e = experiment ? agent_experiment_find(s, experiment) : NULL;
     if (!e) {
         JsonBuf m = {0};
@@ -549,8 +604,8 @@ static char *agent_llm_get_results(const AgentState *s, const char *experiment, 
         return NULL;
     }
     JsonBuf b = {0};
-    jb_printf(&b, "experiment %s (task %s, %d examples, %d configurations, %s)\n", e->name, e->task, e->examples,
-                 e->configs.n, status_of(e));
+    jb_printf(&b, "experiment %s (task %s, %d examples, %d configurations, %s)\n", e->name, e->task,
+              e->examples, e->configs.n, status_of(e));
     if (!by_prompt) {
         render_table(&b, s, e, 1);
         render_speaks(&b, e);
@@ -566,7 +621,8 @@ static char *agent_llm_get_results(const AgentState *s, const char *experiment, 
                 const AgentRow *g = agent_row_find(e, AGENT_TOOL_RUNLAYERS, x, k);
                 const AgentRow *t = agent_row_find(e, AGENT_TOOL_TOPK, x, k);
                 jb_printf(&b, "  %s:", e->configs.cfg[k].label);
-                if (r && !r->error) jb_printf(&b, " loss %.2f, exact %s", r->loss, r->exact ? "yes" : "no");
+                if (r && !r->error)
+                    jb_printf(&b, " loss %.2f, exact %s", r->loss, r->exact ? "yes" : "no");
                 else if (r) jb_printf(&b, " error");
                 else jb_printf(&b, " no result");
                 if (g && g->completion) {
@@ -620,8 +676,8 @@ static char *bad_task(const AgentOptions *o, const char *tool, const char *task)
 
 // run_experiment, or run_judge (judge: configurations optional, drop-last by default;
 // runlayers on every example, its completions judged).
-static int call_run_experiment(const AgentState *s, const AgentOptions *o, const JsonDoc *d, const char *tool,
-                               int judge, AgentAction *a, char **answer) {
+static int call_run_experiment(const AgentState *s, const AgentOptions *o, const JsonDoc *d,
+                               const char *tool, int judge, AgentAction *a, char **answer) {
     char *name = NULL, *task = NULL, *hyp = NULL, msg[300];
     long long n = o->examples;
     int rc = AGENT_CALL_BAD;
@@ -634,7 +690,8 @@ static int call_run_experiment(const AgentState *s, const AgentOptions *o, const
         goto done;
     }
     if (agent_experiment_find(s, name)) {
-        *answer = xasprintf("%s: an experiment named \"%s\" already exists; choose a new name", tool, name);
+        *answer = xasprintf("%s: an experiment named \"%s\" already exists; choose a new name",
+                            tool, name);
         goto done;
     }
     if (arg_str(d, "task", &task) != 1) {
@@ -646,8 +703,10 @@ static int call_run_experiment(const AgentState *s, const AgentOptions *o, const
         goto done;
     }
     int et = json_obj_get(d, 0, "examples");
-    if (et >= 0 && !json_is_null(d, et) && (json_int(d, et, &n) != 0 || n < 1 || n > AGENT_MAX_EXAMPLES)) {
-        *answer = xasprintf("%s: \"examples\" must be an integer in 1..%d", tool, AGENT_MAX_EXAMPLES);
+    if (et >= 0 && !json_is_null(d, et) &&
+        (json_int(d, et, &n) != 0 || n < 1 || n > AGENT_MAX_EXAMPLES)) {
+        *answer =
+            xasprintf("%s: \"examples\" must be an integer in 1..%d", tool, AGENT_MAX_EXAMPLES);
         goto done;
     }
     if (arg_str(d, "hypothesis", &hyp) < 0) {
@@ -686,8 +745,8 @@ done:
 }
 
 // run_patching / run_ablation: an experiment by method, on the intact model.
-static int call_run_method(const AgentState *s, const AgentOptions *o, const JsonDoc *d, const char *tool, AgentAction *a,
-                           char **answer) {
+static int call_run_method(const AgentState *s, const AgentOptions *o, const JsonDoc *d,
+                           const char *tool, AgentAction *a, char **answer) {
     int patching = !strcmp(tool, "run_patching");
     char *name = NULL, *task = NULL, *hyp = NULL, *arg = NULL, msg[300];
     long long n = o->examples;
@@ -701,7 +760,8 @@ static int call_run_method(const AgentState *s, const AgentOptions *o, const Jso
         goto done;
     }
     if (agent_experiment_find(s, name)) {
-        *answer = xasprintf("%s: an experiment named \"%s\" already exists; choose a new name", tool, name);
+        *answer = xasprintf("%s: an experiment named \"%s\" already exists; choose a new name",
+                            tool, name);
         goto done;
     }
     if (arg_str(d, "task", &task) != 1) {
@@ -713,30 +773,39 @@ static int call_run_method(const AgentState *s, const AgentOptions *o, const Jso
         goto done;
     }
     if (patching && !agent_task_has_pairs(task)) {
-        *answer = xasprintf("run_patching: task %s has no corrupted prompts; use one with pairs (%s)", task, pair_tasks(o));
+        *answer =
+            xasprintf("run_patching: task %s has no corrupted prompts; use one with pairs (%s)",
+                      task, pair_tasks(o));
         goto done;
     }
     int et = json_obj_get(d, 0, "examples");
-    if (et >= 0 && !json_is_null(d, et) && (json_int(d, et, &n) != 0 || n < 1 || n > AGENT_MAX_EXAMPLES)) {
-        *answer = xasprintf("%s: \"examples\" must be an integer in 1..%d", tool, AGENT_MAX_EXAMPLES);
+    if (et >= 0 && !json_is_null(d, et) &&
+        (json_int(d, et, &n) != 0 || n < 1 || n > AGENT_MAX_EXAMPLES)) {
+        *answer =
+            xasprintf("%s: \"examples\" must be an integer in 1..%d", tool, AGENT_MAX_EXAMPLES);
         goto done;
     }
-    if (arg_str(d, "hypothesis", &hyp) < 0 || arg_str(d, patching ? "hook" : "components", &arg) < 0) {
-        *answer = xasprintf("%s: \"hypothesis\" and \"%s\" must be strings", tool, patching ? "hook" : "components");
+    if (arg_str(d, "hypothesis", &hyp) < 0 ||
+        arg_str(d, patching ? "hook" : "components", &arg) < 0) {
+        *answer = xasprintf("%s: \"hypothesis\" and \"%s\" must be strings", tool,
+                            patching ? "hook" : "components");
         goto done;
     }
     // A hook as scoreloss --patch-sweep=HOOK and the report name it (no "hook_" prefix).
     int ok = !arg || (patching && strncmp(arg, "hook_", 5) && interp_hook_find(arg, 0) >= 0);
     if (!patching && arg) ok = !strcmp(arg, "heads") || !strcmp(arg, "mlps");
     if (!ok) {
-        *answer = xasprintf(patching ? "run_patching: \"hook\" must be resid_pre, resid_mid, resid_post, attn_out, "
-                                        "mlp_out or head, not \"%s\""
-                                      : "run_ablation: \"components\" must be heads or mlps, not \"%s\"", arg);
+        *answer = xasprintf(
+            patching ? "run_patching: \"hook\" must be resid_pre, resid_mid, resid_post, attn_out, "
+                       "mlp_out or head, not \"%s\""
+                     : "run_ablation: \"components\" must be heads or mlps, not \"%s\"",
+            arg);
         goto done;
     }
     if (!patching && (!arg || !strcmp(arg, "heads")) && s->n_head < 1) {
-        *answer = xstrdup("run_ablation: the model's number of heads is not known (no n_head in the meta record); "
-                          "use components \"mlps\"");
+        *answer = xstrdup(
+            "run_ablation: the model's number of heads is not known (no n_head in the meta record); "
+            "use components \"mlps\"");
         goto done;
     }
     memset(a, 0, sizeof *a);
@@ -748,7 +817,9 @@ static int call_run_method(const AgentState *s, const AgentOptions *o, const Jso
     configs_add_intact(&a->configs, s->n_layer);
     a->examples = (int)n;
     a->method = xstrdup(patching ? AGENT_METHOD_PATCHING : AGENT_METHOD_ABLATION);
-    a->method_arg = xstrdup(patching ? (arg ? arg : "resid_pre") : arg && !strcmp(arg, "mlps") ? "ablate-mlps" : "ablate-heads");
+    a->method_arg = xstrdup(patching                      ? (arg ? arg : "resid_pre")
+                            : arg && !strcmp(arg, "mlps") ? "ablate-mlps"
+                                                          : "ablate-heads");
     if (!patching) a->sweeps = xstrdup(a->method_arg);
     a->need[AGENT_TOOL_SCORELOSS] = 1;
     rc = AGENT_CALL_ACTION;
@@ -760,15 +831,16 @@ done:
     return rc;
 }
 
-static int call_add_note(const AgentState *s, const AgentOptions *o, const JsonDoc *d, AgentAction *a,
-                         char **answer) {
+static int call_add_note(const AgentState *s, const AgentOptions *o, const JsonDoc *d,
+                         AgentAction *a, char **answer) {
     char *exp = NULL, *task = NULL, *obs = NULL, *hyp = NULL;
     int rc = AGENT_CALL_BAD;
     if (arg_str(d, "observation", &obs) != 1 || !*obs) {
         *answer = xstrdup("add_note: \"observation\" (a non-empty string) is required");
         goto done;
     }
-    if (arg_str(d, "hypothesis", &hyp) < 0 || arg_str(d, "experiment", &exp) < 0 || arg_str(d, "task", &task) < 0) {
+    if (arg_str(d, "hypothesis", &hyp) < 0 || arg_str(d, "experiment", &exp) < 0 ||
+        arg_str(d, "task", &task) < 0) {
         *answer = xstrdup("add_note: \"experiment\", \"task\" and \"hypothesis\" must be strings");
         goto done;
     }
@@ -833,18 +905,21 @@ static int call_get_results(const AgentState *s, const JsonDoc *d, char **answer
     return rc;
 }
 
-int agent_llm_call(const AgentState *s, const AgentOptions *o, const char *name, const char *arguments,
-                   AgentAction *a, char **answer) {
+int agent_llm_call(const AgentState *s, const AgentOptions *o, const char *name,
+                   const char *arguments, AgentAction *a, char **answer) {
     *answer = NULL;
     memset(a, 0, sizeof *a);
-    static const char *const known[] = {"run_experiment", "add_note", "write_report", "list_experiments",
-                                        "get_results", "run_patching", "run_ablation", "run_judge"};
+    static const char *const known[] = {"run_experiment",   "add_note",    "write_report",
+                                        "list_experiments", "get_results", "run_patching",
+                                        "run_ablation",     "run_judge"};
     int k = -1;
     for (int i = 0; i < 8 && name; i++)
         if (!strcmp(name, known[i])) k = i;
     if (k < 0) {
-        *answer = xasprintf("unknown tool \"%s\"; the tools are run_experiment, run_patching, run_ablation, "
-                             "run_judge, add_note, write_report, list_experiments and get_results", name ? name : "");
+        *answer = xasprintf(
+            "unknown tool \"%s\"; the tools are run_experiment, run_patching, run_ablation, "
+            "run_judge, add_note, write_report, list_experiments and get_results",
+            name ? name : "");
         return AGENT_CALL_BAD;
     }
     LlmToolCall tc = {.name = (char *)name, .arguments = (char *)(arguments ? arguments : "")};
@@ -887,7 +962,8 @@ int agent_llm_take_queued(const AgentState *s, const AgentOptions *o, AgentActio
     JsonDoc d;
     char err[64];
     int taken = 0;
-    if (json_parse(&d, s->queued, strlen(s->queued), err, sizeof err) == 0 && json_type(&d, 0) == JSMN_ARRAY) {
+    if (json_parse(&d, s->queued, strlen(s->queued), err, sizeof err) == 0 &&
+        json_type(&d, 0) == JSMN_ARRAY) {
         int n = json_size(&d, 0);
         for (int i = 0, t = 1; i < n && !taken; i++, t = json_skip(&d, t)) {
             char *name = NULL, *args = NULL;
@@ -927,8 +1003,9 @@ int agent_llm_take_queued(const AgentState *s, const AgentOptions *o, AgentActio
 
 // Journal one exchange: {"kind":"llm","step","round", ...llm_exchange_json members,
 // "problems": [...], "outcome"}.
-static int journal_exchange(Journal *j, int step, int round, const LlmReply *reply, const char *error,
-                            const JsonBuf *problems, const char *outcome, char *err, size_t errlen) {
+static int journal_exchange(Journal *j, int step, int round, const LlmReply *reply,
+                            const char *error, const JsonBuf *problems, const char *outcome,
+                            char *err, size_t errlen) {
     JsonBuf x = {0}, b = {0};
     llm_exchange_json(reply, error, &x);
     journal_record_begin(&b, "llm");
@@ -959,15 +1036,16 @@ enum { ROUND_ACTION, ROUND_QUERY, ROUND_BAD };
 // Read one reply: answer its calls into msgs, take the first valid action into *a and
 // queue the later ones.  Returns ROUND_ACTION, ROUND_QUERY (only queries, answered) or
 // ROUND_BAD (problems has why).
-static int reply_handle(const AgentState *s, const AgentOptions *o, int due, const LlmReply *reply, JsonBuf *msgs,
-                        AgentAction *a, JsonBuf *problems) {
+static int reply_handle(const AgentState *s, const AgentOptions *o, int due, const LlmReply *reply,
+                        JsonBuf *msgs, AgentAction *a, JsonBuf *problems) {
     llm_msg_add_assistant(msgs, reply);
     if (reply->n_tool_calls == 0) {
         problem_add(problems, "the reply has no tool call");
-        llm_msg_add(msgs, "user",
-                    due ? "Your reply had no tool call. Call write_report now with the results section."
-                        : "Your reply had no tool call. Answer with a call of run_experiment, add_note or "
-                          "write_report (list_experiments and get_results may come first).");
+        llm_msg_add(
+            msgs, "user",
+            due ? "Your reply had no tool call. Call write_report now with the results section."
+                : "Your reply had no tool call. Answer with a call of run_experiment, add_note or "
+                  "write_report (list_experiments and get_results may come first).");
         return ROUND_BAD;
     }
     int taken = 0, bad = 0;
@@ -975,9 +1053,10 @@ static int reply_handle(const AgentState *s, const AgentOptions *o, int due, con
     for (int i = 0; i < reply->n_tool_calls; i++) {
         const LlmToolCall *tc = &reply->tool_calls[i];
         if (taken) {   // a later action of the same reply: run in the following steps
-            if (tc->name && (!strcmp(tc->name, "run_experiment") || !strcmp(tc->name, "add_note") ||
-                             !strcmp(tc->name, "write_report") || !strcmp(tc->name, "run_patching") ||
-                             !strcmp(tc->name, "run_ablation") || !strcmp(tc->name, "run_judge")))
+            if (tc->name &&
+                (!strcmp(tc->name, "run_experiment") || !strcmp(tc->name, "add_note") ||
+                 !strcmp(tc->name, "write_report") || !strcmp(tc->name, "run_patching") ||
+                 !strcmp(tc->name, "run_ablation") || !strcmp(tc->name, "run_judge")))
                 queue_add(&queue, tc->name, tc->arguments);
             continue;
         }
@@ -1013,8 +1092,9 @@ static int reply_handle(const AgentState *s, const AgentOptions *o, int due, con
     return bad ? ROUND_BAD : ROUND_QUERY;
 }
 
-int agent_llm_step(LlmClient *c, const AgentState *s, const AgentOptions *o, const AgentLlmOptions *lo, Journal *j,
-                   int step, AgentAction *a, char *err, size_t errlen) {
+int agent_llm_step(LlmClient *c, const AgentState *s, const AgentOptions *o,
+                   const AgentLlmOptions *lo, Journal *j, int step, AgentAction *a, char *err,
+                   size_t errlen) {
     int budget = lo->context_budget > 0 ? lo->context_budget : AGENT_CONTEXT_BUDGET;
     int max_retries = lo->max_retries >= 0 ? lo->max_retries : AGENT_MAX_RETRIES;
     int max_rounds = lo->max_rounds > 0 ? lo->max_rounds : AGENT_MAX_ROUNDS;
@@ -1039,30 +1119,38 @@ int agent_llm_step(LlmClient *c, const AgentState *s, const AgentOptions *o, con
         req.messages = msgs.buf;
         JsonBuf problems = {0};
         if (llm_chat(c, &req, &reply, cerr, sizeof cerr) != 0) {
-            rc = journal_exchange(j, step, round, &reply, cerr, &problems, "failed", err, errlen) != 0
-                     ? -1 : fail(err, errlen, "%s", cerr);
+            rc = journal_exchange(j, step, round, &reply, cerr, &problems, "failed", err, errlen) !=
+                         0
+                     ? -1
+                     : fail(err, errlen, "%s", cerr);
         } else {
             int r = reply_handle(s, o, due, &reply, &msgs, a, &problems);
             if (r == ROUND_QUERY && ++queries > max_rounds) {
                 r = ROUND_BAD;
                 problem_add(&problems, "too many query rounds");
-                llm_msg_add(&msgs, "user", "Enough queries for this turn: call run_experiment, add_note or "
-                                           "write_report now.");
+                llm_msg_add(&msgs, "user",
+                            "Enough queries for this turn: call run_experiment, add_note or "
+                            "write_report now.");
             }
             if (r == ROUND_BAD) {
                 bad++;
-                snprintf(last, sizeof last, "%.*s", (int)(problems.len > 500 ? 500 : problems.len), problems.buf);
+                snprintf(last, sizeof last, "%.*s", (int)(problems.len > 500 ? 500 : problems.len),
+                         problems.buf);
             }
-            const char *outcome = r == ROUND_ACTION ? "action" : r == ROUND_QUERY ? "query"
-                                  : bad > max_retries ? "gave up" : "retry";
-            if (journal_exchange(j, step, round, &reply, NULL, &problems, outcome, err, errlen) != 0) {
+            const char *outcome = r == ROUND_ACTION   ? "action"
+                                  : r == ROUND_QUERY  ? "query"
+                                  : bad > max_retries ? "gave up"
+                                                      : "retry";
+            if (journal_exchange(j, step, round, &reply, NULL, &problems, outcome, err, errlen) !=
+                0) {
                 if (r == ROUND_ACTION) agent_action_free(a);
                 rc = -1;
             } else if (r == ROUND_ACTION) {
                 rc = 0;
             } else if (bad > max_retries) {
                 rc = -2;
-                fail(err, errlen, "the model gave no valid action in %d corrected replies (last problems: %s])",
+                fail(err, errlen,
+                     "the model gave no valid action in %d corrected replies (last problems: %s])",
                      bad, last);
             }
         }

@@ -25,14 +25,14 @@
 #include "io/llm.h"
 
 #define AGENT_CONTEXT_BUDGET 24000   // characters of system prompt + journal summary
-#define AGENT_MAX_RETRIES 3          // bad replies per step before giving up
-#define AGENT_MAX_ROUNDS 8           // query-tool rounds per step
-#define AGENT_QUERY_MAX 12000        // characters of one query tool's answer
+#define AGENT_MAX_RETRIES    3       // bad replies per step before giving up
+#define AGENT_MAX_ROUNDS     8       // query-tool rounds per step
+#define AGENT_QUERY_MAX      12000   // characters of one query tool's answer
 
 typedef struct {
-    int context_budget;     // AGENT_CONTEXT_BUDGET when 0
-    int max_retries;        // AGENT_MAX_RETRIES when < 0
-    int max_rounds;         // AGENT_MAX_ROUNDS when 0
+    int context_budget;   // AGENT_CONTEXT_BUDGET when 0
+    int max_retries;      // AGENT_MAX_RETRIES when < 0
+    int max_rounds;       // AGENT_MAX_ROUNDS when 0
 } AgentLlmOptions;
 
 // ----------------------------------------------------------------------------- prompts
@@ -50,9 +50,8 @@ enum { AGENT_CALL_ACTION = 1, AGENT_CALL_QUERY = 0, AGENT_CALL_BAD = -1 };
 //   AGENT_CALL_ACTION  a valid run_experiment / add_note / write_report: *a filled
 //   AGENT_CALL_QUERY   a query tool: *answer (malloc'd) is its result
 //   AGENT_CALL_BAD     *answer (malloc'd) says what is wrong, for the model
-int agent_llm_call(const AgentState *s, const AgentOptions *o, const char *name, const char *arguments,
-                   AgentAction *a, char **answer);
-
+int agent_llm_call(const AgentState *s, const AgentOptions *o, const char *name,
+                   const char *arguments, AgentAction *a, char **answer);
 
 // ----------------------------------------------------------------------------- a step
 // The next queued call of the last action (see above) that is still valid, as *a (its
@@ -64,7 +63,8 @@ int agent_llm_take_queued(const AgentState *s, const AgentOptions *o, AgentActio
 // the API could not be reached or refused the request (HTTP error after retries), or the
 // journal could not be written; -2 with a message when the model gave no valid action
 // within max_retries corrections.
-int agent_llm_step(LlmClient *c, const AgentState *s, const AgentOptions *o, const AgentLlmOptions *lo, Journal *j,
-                   int step, AgentAction *a, char *err, size_t errlen);
+int agent_llm_step(LlmClient *c, const AgentState *s, const AgentOptions *o,
+                   const AgentLlmOptions *lo, Journal *j, int step, AgentAction *a, char *err,
+                   size_t errlen);
 
 #endif

@@ -17,14 +17,16 @@ static const struct {
     const char *type, *sweeps;
     int judge;
 } plan_types[] = {
-    {"drop-last", "drop-last", 1},   {"drop-first", "drop-first", 0},       {"skip-one", "skip-one", 0},
-    {"skip-range:2", "skip-range:2", 0}, {"repeat-one", "repeat-one", 0}, {"swap-adjacent", "swap-adjacent", 0},
+    {"drop-last", "drop-last", 1},         {"drop-first", "drop-first", 0},
+    {"skip-one", "skip-one", 0},           {"skip-range:2", "skip-range:2", 0},
+    {"repeat-one", "repeat-one", 0},       {"swap-adjacent", "swap-adjacent", 0},
     {"permute", "reverse shuffle:3:1", 0},
 };
 #define N_PLAN_TYPES ((int)(sizeof plan_types / sizeof plan_types[0]))
 
 // The sweeps of it, in order, intact once (first).
-static int sweeps_configs(const char *sweeps, int n_layer, ConfigList *out, char *err, size_t errlen) {
+static int sweeps_configs(const char *sweeps, int n_layer, ConfigList *out, char *err,
+                          size_t errlen) {
     memset(out, 0, sizeof *out);
     char *copy = xstrdup(sweeps), *save = NULL;
     for (char *name = strtok_r(copy, " ", &save); name; name = strtok_r(NULL, " ", &save)) {
@@ -47,7 +49,8 @@ static int sweeps_configs(const char *sweeps, int n_layer, ConfigList *out, char
 
 // The configurations of a plan item (intact first), labelled as the sweeps label them (a
 // method item: the intact model, which its method runs on).  0, or -1 with a message.
-static int agent_plan_configs(const AgentPlanItem *it, int n_layer, ConfigList *out, char *err, size_t errlen) {
+static int agent_plan_configs(const AgentPlanItem *it, int n_layer, ConfigList *out, char *err,
+                              size_t errlen) {
     if (it->method) {
         memset(out, 0, sizeof *out);
         configs_add_intact(out, n_layer);
@@ -102,7 +105,8 @@ static void report_action(const AgentState *s, AgentAction *a) {
     a->markdown = agent_report_builtin(s);
 }
 
-int agent_plan_builtin(const AgentState *s, const AgentOptions *o, AgentAction *a, char *err, size_t errlen) {
+int agent_plan_builtin(const AgentState *s, const AgentOptions *o, AgentAction *a, char *err,
+                       size_t errlen) {
     memset(a, 0, sizeof *a);
     if (agent_report_due(s, o)) {
         report_action(s, a);
@@ -143,11 +147,11 @@ int agent_plan_builtin(const AgentState *s, const AgentOptions *o, AgentAction *
 // The numbers of one experiment, per configuration.
 typedef struct {
     const AgentExperiment *e;
-    int L;                  // n_layer
-    int K;                  // configurations
-    AgentStats *st;         // (K)
-    int ik;                 // the intact configuration, -1 when none has losses
-    double I, tol;          // intact mean loss, tolerance in nats
+    int L;            // n_layer
+    int K;            // configurations
+    AgentStats *st;   // (K)
+    int ik;           // the intact configuration, -1 when none has losses
+    double I, tol;    // intact mean loss, tolerance in nats
 } Numbers;
 
 static void numbers_init(Numbers *nb, const AgentExperiment *e, int n_layer) {
@@ -163,7 +167,9 @@ static void numbers_init(Numbers *nb, const AgentExperiment *e, int n_layer) {
 }
 
 static const char *label_of(const Numbers *nb, int k) { return nb->e->configs.cfg[k].label; }
-static int usable(const Numbers *nb, int k) { return k != nb->ik && nb->st[k].n > 0 && nb->st[k].has_delta; }
+static int usable(const Numbers *nb, int k) {
+    return k != nb->ik && nb->st[k].n > 0 && nb->st[k].has_delta;
+}
 static int within(const Numbers *nb, int k) { return nb->st[k].mean <= nb->I + nb->tol; }
 static int pct(double rate) { return (int)lround(rate * 100); }
 
@@ -228,10 +234,12 @@ static void note_drop(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, int first, co
     }
     if (smallest >= 0)
         jb_printf(ob, " Smallest %s within 10%% of the intact loss: %s (loss %.2f vs %.2f).", what,
-                     label_of(nb, smallest), nb->st[smallest].mean, nb->I);
+                  label_of(nb, smallest), nb->st[smallest].mean, nb->I);
     else if (best >= 0)
-        jb_printf(ob, " No shorter %s comes within 10%% of the intact loss (closest: %s, loss %.2f vs %.2f).",
-                     what, label_of(nb, best), nb->st[best].mean, nb->I);
+        jb_printf(
+            ob,
+            " No shorter %s comes within 10%% of the intact loss (closest: %s, loss %.2f vs %.2f).",
+            what, label_of(nb, best), nb->st[best].mean, nb->I);
     // Exact match along depth.
     double ie = nb->st[nb->ik].exact_rate;
     int reach = -1;   // the shortest of the run of prefixes (suffixes) from the top that keep it
@@ -243,7 +251,9 @@ static void note_drop(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, int first, co
         }
         int half = find_label(nb, prefix, nb->L / 2);
         jb_printf(ob, " Exact-match: intact %d%%", pct(ie));
-        if (reach >= 0) jb_printf(ob, ", kept down to %s (%d%%)", label_of(nb, reach), pct(nb->st[reach].exact_rate));
+        if (reach >= 0)
+            jb_printf(ob, ", kept down to %s (%d%%)", label_of(nb, reach),
+                      pct(nb->st[reach].exact_rate));
         else jb_printf(ob, ", lost with any block removed");
         if (half >= 0 && usable(nb, half) && half != reach)
             jb_printf(ob, ", %s %d%%", label_of(nb, half), pct(nb->st[half].exact_rate));
@@ -254,11 +264,15 @@ static void note_drop(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, int first, co
     if (first) {
         int k0 = find_label(nb, prefix, 0), k1 = find_label(nb, prefix, 1);
         if (k0 >= 0 && usable(nb, k0))
-            jb_printf(ob, " Embeddings only (first 0): loss %.2f (%+.2f nats).", nb->st[k0].mean, nb->st[k0].delta);
+            jb_printf(ob, " Embeddings only (first 0): loss %.2f (%+.2f nats).", nb->st[k0].mean,
+                      nb->st[k0].delta);
         int of, hits = k1 >= 0 ? repeats_last_token(nb->e, k1, &of) : 0;
         if (k1 >= 0 && of > 0)
-            jb_printf(ob, " Layer 0 alone repeats the last token (top-1 next token = the prompt's last token) "
-                             "in %d of %d prompts.", hits, of);
+            jb_printf(
+                ob,
+                " Layer 0 alone repeats the last token (top-1 next token = the prompt's last token) "
+                "in %d of %d prompts.",
+                hits, of);
         int n_loss = nb->L, n_exact = nb->L;   // blocks needed for the loss, for the answers
         if (smallest >= 0) sscanf(label_of(nb, smallest), "first %d", &n_loss);
         if (reach >= 0) sscanf(label_of(nb, reach), "first %d", &n_exact);
@@ -267,35 +281,53 @@ static void note_drop(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, int first, co
             char later[48];
             if (n_exact == nb->L - 1) snprintf(later, sizeof later, "block %d makes", n_exact);
             else snprintf(later, sizeof later, "blocks %d-%d make", n_exact, nb->L - 1);
-            jb_printf(hb, "The %s answer is already the greedy choice after the first %d block%s (exact match %d%%, as "
-                          "intact); %s the model more confident (answer loss %.2f without, %.2f with).", task, n_exact,
-                      n_exact == 1 ? "" : "s", pct(ie), later, nb->st[reach].mean, nb->I);
+            jb_printf(
+                hb,
+                "The %s answer is already the greedy choice after the first %d block%s (exact match %d%%, as "
+                "intact); %s the model more confident (answer loss %.2f without, %.2f with).",
+                task, n_exact, n_exact == 1 ? "" : "s", pct(ie), later, nb->st[reach].mean, nb->I);
         } else if (smallest >= 0) {
             int n = n_loss;
             if (n >= nb->L - 1)
-                jb_printf(hb, "The %s answer is in place only near the end: removing the last block alone stays "
-                                 "within 10%% but removing more does not.", task);
+                jb_printf(
+                    hb,
+                    "The %s answer is in place only near the end: removing the last block alone stays "
+                    "within 10%% but removing more does not.",
+                    task);
             else
-                jb_printf(hb, "The %s answer is in place after the first %d block%s: removing blocks %d-%d changes "
-                                 "its loss by less than 10%%.", task, n, n == 1 ? "" : "s", n, nb->L - 1);
+                jb_printf(
+                    hb,
+                    "The %s answer is in place after the first %d block%s: removing blocks %d-%d changes "
+                    "its loss by less than 10%%.",
+                    task, n, n == 1 ? "" : "s", n, nb->L - 1);
         } else {
-            jb_printf(hb, "%s needs the full depth: removing even the last block raises the answer loss by more "
-                             "than 10%%.", task);
+            jb_printf(
+                hb,
+                "%s needs the full depth: removing even the last block raises the answer loss by more "
+                "than 10%%.",
+                task);
         }
     } else {
         int k = find_label(nb, prefix, nb->L - 1);   // without block 0
         if (k >= 0 && usable(nb, k)) {
-            jb_printf(ob, " Without block 0 (%s): loss %.2f (%+.2f nats), exact %d%%.", label_of(nb, k),
-                         nb->st[k].mean, nb->st[k].delta, pct(nb->st[k].exact_rate));
+            jb_printf(ob, " Without block 0 (%s): loss %.2f (%+.2f nats), exact %d%%.",
+                      label_of(nb, k), nb->st[k].mean, nb->st[k].delta, pct(nb->st[k].exact_rate));
             if (nb->st[k].delta > fmax(1.0, 0.5 * fabs(nb->I)))
-                jb_printf(hb, "Block 0 is indispensable for %s: removing it alone breaks the model (%+.2f nats).",
-                             task, nb->st[k].delta);
+                jb_printf(
+                    hb,
+                    "Block 0 is indispensable for %s: removing it alone breaks the model (%+.2f nats).",
+                    task, nb->st[k].delta);
             else if (!within(nb, k))
-                jb_printf(hb, "The first block matters for %s (%+.2f nats without it) but does not break the model.",
-                             task, nb->st[k].delta);
+                jb_printf(
+                    hb,
+                    "The first block matters for %s (%+.2f nats without it) but does not break the model.",
+                    task, nb->st[k].delta);
             else
-                jb_printf(hb, "The first block is not needed for %s: the model without it stays within 10%% of "
-                                 "the intact loss.", task);
+                jb_printf(
+                    hb,
+                    "The first block is not needed for %s: the model without it stays within 10%% of "
+                    "the intact loss.",
+                    task);
         }
     }
 }
@@ -304,7 +336,8 @@ static void note_drop(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, int first, co
 static int list_labels(JsonBuf *b, const Numbers *nb, int outside) {
     int n = 0;
     for (int k = 0; k < nb->K; k++)
-        if (usable(nb, k) && within(nb, k) != outside) jb_printf(b, "%s%s", n++ ? ", " : "", label_of(nb, k));
+        if (usable(nb, k) && within(nb, k) != outside)
+            jb_printf(b, "%s%s", n++ ? ", " : "", label_of(nb, k));
     return n;
 }
 
@@ -324,8 +357,8 @@ static double mean_delta(const Numbers *nb, int (*keep)(const Numbers *, int)) {
 
 // what: "single block removal"...; unit: "block", "window of two blocks" (for the
 // hypothesis); robust_what: the corruption when it is about robustness, else NULL.
-static void note_ranked(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, const char *what, const char *unit,
-                        const char *task, const char *robust_what) {
+static void note_ranked(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, const char *what,
+                        const char *unit, const char *task, const char *robust_what) {
     int w = worst_config(nb), b = best_config(nb), n = count_usable(nb);
     if (w < 0) return;
     jb_printf(ob, " The %s that hurts most: ", what);
@@ -340,9 +373,19 @@ static void note_ranked(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, const char 
     jb_free(&over);
     int by_answers = nb->st[w].delta > nb->tol && nb->st[nb->ik].exact_rate > 0;
     if (robust_what && (n_over == 0 || !by_answers)) {
-        if (n_over == 0) jb_printf(hb, "%s is robust to %s: no configuration moves the loss by more than 10%%.", task, robust_what);
-        else if (n_over == n) jb_printf(hb, "%s is fragile to %s: every configuration costs more than 10%%, most of all %s.", task, robust_what, label_of(nb, w));
-        else jb_printf(hb, "%s tolerates %s except where it touches the sensitive blocks (%s hurts most, %+.2f nats).", task, robust_what, label_of(nb, w), nb->st[w].delta);
+        if (n_over == 0)
+            jb_printf(hb, "%s is robust to %s: no configuration moves the loss by more than 10%%.",
+                      task, robust_what);
+        else if (n_over == n)
+            jb_printf(
+                hb,
+                "%s is fragile to %s: every configuration costs more than 10%%, most of all %s.",
+                task, robust_what, label_of(nb, w));
+        else
+            jb_printf(
+                hb,
+                "%s tolerates %s except where it touches the sensitive blocks (%s hurts most, %+.2f nats).",
+                task, robust_what, label_of(nb, w), nb->st[w].delta);
     } else if (by_answers) {
         // Sort the configurations by what they do to the answers, not only to the loss:
         // breaks (exact match below half of intact), costs answers (below intact), costs
@@ -354,42 +397,61 @@ static void note_ranked(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, const char 
             if (!usable(nb, k)) continue;
             const AgentStats *st = &nb->st[k];
             if (st->exact_rate < 0.5 * ie) {
-                jb_printf(&brk, "%s%s (exact %d%%)", n_brk++ ? ", " : "", label_of(nb, k), pct(st->exact_rate));
+                jb_printf(&brk, "%s%s (exact %d%%)", n_brk++ ? ", " : "", label_of(nb, k),
+                          pct(st->exact_rate));
                 if (first_brk < 0) first_brk = k;
             } else if (st->exact_rate < ie)
-                jb_printf(&some, "%s%s (exact %d%%)", n_some++ ? ", " : "", label_of(nb, k), pct(st->exact_rate));
+                jb_printf(&some, "%s%s (exact %d%%)", n_some++ ? ", " : "", label_of(nb, k),
+                          pct(st->exact_rate));
             else if (!within(nb, k))
-                jb_printf(&conf, "%s%s (%+.2f nats)", n_conf++ ? ", " : "", label_of(nb, k), st->delta);
-            else
-                jb_printf(&ok, "%s%s", n_ok++ ? ", " : "", label_of(nb, k));
+                jb_printf(&conf, "%s%s (%+.2f nats)", n_conf++ ? ", " : "", label_of(nb, k),
+                          st->delta);
+            else jb_printf(&ok, "%s%s", n_ok++ ? ", " : "", label_of(nb, k));
         }
         if (n_brk == 0 && n_some == 0)
-            jb_printf(hb, "No single %s is critical for %s: even %s, the worst (%+.2f nats), keeps exact match at %d%%; "
-                          "it only makes the model less confident.", unit, task, label_of(nb, w), nb->st[w].delta,
-                      pct(nb->st[w].exact_rate));
+            jb_printf(
+                hb,
+                "No single %s is critical for %s: even %s, the worst (%+.2f nats), keeps exact match at %d%%; "
+                "it only makes the model less confident.",
+                unit, task, label_of(nb, w), nb->st[w].delta, pct(nb->st[w].exact_rate));
         else {
             jb_printf(hb, "Against intact (exact %d%%), %s", pct(ie), task);
             const char *sep = "";
             if (n_brk) jb_printf(hb, " breaks under %s", brk.buf), sep = ";";
             if (n_some) jb_printf(hb, "%s loses some answers under %s", sep, some.buf), sep = ";";
-            if (n_conf) jb_printf(hb, "%s keeps its answers but is less confident under %s", sep, conf.buf), sep = ";";
+            if (n_conf)
+                jb_printf(hb, "%s keeps its answers but is less confident under %s", sep, conf.buf),
+                    sep = ";";
             if (n_ok > 4) jb_printf(hb, "%s is unaffected by the other %d", sep, n_ok);
             else if (n_ok) jb_printf(hb, "%s is unaffected by %s", sep, ok.buf);
             if (robust_what) {   // nothing is removed: say how much of the corruption it survives
-                jb_printf(hb, ". Of the %d configurations (%s), %d break%s it.", n, robust_what, n_brk, n_brk == 1 ? "s" : "");
-            } else if (n_brk == 1) jb_printf(hb, ". The computation needs what %s removes.", label_of(nb, first_brk));
-            else if (n_brk > 1) jb_printf(hb, ". The computation needs what each of those %d removes.", n_brk);
+                jb_printf(hb, ". Of the %d configurations (%s), %d break%s it.", n, robust_what,
+                          n_brk, n_brk == 1 ? "s" : "");
+            } else if (n_brk == 1)
+                jb_printf(hb, ". The computation needs what %s removes.", label_of(nb, first_brk));
+            else if (n_brk > 1)
+                jb_printf(hb, ". The computation needs what each of those %d removes.", n_brk);
             else jb_printf(hb, ". No single %s is indispensable.", unit);
         }
         jb_free(&some);
         jb_free(&brk), jb_free(&conf), jb_free(&ok);
     } else if (nb->st[w].delta > nb->tol) {
-        jb_printf(hb, "%s depends most on what %s removes (%+.2f nats); ", task, label_of(nb, w), nb->st[w].delta);
-        if (n_over == 1) jb_printf(hb, "removing any other %s stays within 10%%, so the computation is localised there.", unit);
-        else jb_printf(hb, "%d of %d removals cost more than 10%%, so the computation is spread over several %ss.", n_over, n,
-                       strncmp(unit, "window", 6) ? unit : "window");
+        jb_printf(hb, "%s depends most on what %s removes (%+.2f nats); ", task, label_of(nb, w),
+                  nb->st[w].delta);
+        if (n_over == 1)
+            jb_printf(
+                hb,
+                "removing any other %s stays within 10%%, so the computation is localised there.",
+                unit);
+        else
+            jb_printf(
+                hb,
+                "%d of %d removals cost more than 10%%, so the computation is spread over several %ss.",
+                n_over, n, strncmp(unit, "window", 6) ? unit : "window");
     } else {
-        jb_printf(hb, "No single %s is critical for %s: the computation is redundant or distributed.", unit, task);
+        jb_printf(hb,
+                  "No single %s is critical for %s: the computation is redundant or distributed.",
+                  unit, task);
     }
 }
 
@@ -419,15 +481,23 @@ static void note_permute(JsonBuf *ob, JsonBuf *hb, const Numbers *nb, const char
         jb_printf(ob, ".");
     }
     if (n_sh > 0)
-        jb_printf(ob, " %d random orders: mean %+.2f nats (from %+.2f to %+.2f).", n_sh, sum / n_sh, lo, hi);
+        jb_printf(ob, " %d random orders: mean %+.2f nats (from %+.2f to %+.2f).", n_sh, sum / n_sh,
+                  lo, hi);
     double worst = rev >= 0 ? nb->st[rev].delta : hi;
     if (worst > fmax(1.0, 0.5 * fabs(nb->I)))
-        jb_printf(hb, "Block order matters for %s: permuting the blocks breaks it, so each block expects the "
-                         "residual stream its predecessors write.", task);
+        jb_printf(
+            hb,
+            "Block order matters for %s: permuting the blocks breaks it, so each block expects the "
+            "residual stream its predecessors write.",
+            task);
     else if (worst > nb->tol)
-        jb_printf(hb, "Block order matters somewhat for %s (up to %+.2f nats when permuted).", task, worst);
+        jb_printf(hb, "Block order matters somewhat for %s (up to %+.2f nats when permuted).", task,
+                  worst);
     else
-        jb_printf(hb, "%s barely depends on the block order: the blocks act like independent additive updates.", task);
+        jb_printf(
+            hb,
+            "%s barely depends on the block order: the blocks act like independent additive updates.",
+            task);
 }
 
 // A position counted from the end of the prompt (-1: its last token), with its token in
@@ -442,13 +512,20 @@ static void position_text(JsonBuf *b, int off, const char *token) {
 }
 
 // The hypothesis of a patching experiment with nothing to restore.
-static void patch_no_conclusion(JsonBuf *hb, const AgentPatchSummary *ps, const char *task, double gap, int no_clean) {
+static void patch_no_conclusion(JsonBuf *hb, const AgentPatchSummary *ps, const char *task,
+                                double gap, int no_clean) {
     if (no_clean)
-        jb_printf(hb, "No conclusion about where the %s answer is computed: the clean run does not prefer the clean "
-                      "answer (mean logit difference %.2f), so there is no clean behaviour to restore.", task, ps->clean_ld);
+        jb_printf(
+            hb,
+            "No conclusion about where the %s answer is computed: the clean run does not prefer the clean "
+            "answer (mean logit difference %.2f), so there is no clean behaviour to restore.",
+            task, ps->clean_ld);
     else
-        jb_printf(hb, "No conclusion about where the %s answer is computed: the clean and corrupted runs are only "
-                      "%.2f nats apart, so there is little to restore.", task, gap);
+        jb_printf(
+            hb,
+            "No conclusion about where the %s answer is computed: the clean and corrupted runs are only "
+            "%.2f nats apart, so there is little to restore.",
+            task, gap);
 }
 
 // Activation patching: where along depth and position the clean run's information
@@ -458,8 +535,10 @@ static void note_patching(JsonBuf *ob, JsonBuf *hb, const AgentState *s, const A
     AgentPatchSummary ps;
     agent_patch_summary(e, s->n_layer, &ps);
     const char *hook = e->method_arg ? e->method_arg : "resid_pre";
-    jb_printf(ob, "%s on %s (%d examples, patching %s from the clean prompt into the corrupted one, %d blocks x %s):",
-                 e->name, e->task, e->examples, hook, s->n_layer, ps.is_head ? "heads" : "positions");
+    jb_printf(
+        ob,
+        "%s on %s (%d examples, patching %s from the clean prompt into the corrupted one, %d blocks x %s):",
+        e->name, e->task, e->examples, hook, s->n_layer, ps.is_head ? "heads" : "positions");
     if (ps.best_layer < 0) {
         jb_printf(ob, " no usable patch effects.");
         jb_printf(hb, "The experiment should be repeated: it produced no patch effects.");
@@ -469,32 +548,43 @@ static void note_patching(JsonBuf *ob, JsonBuf *hb, const AgentState *s, const A
     // How far apart the clean and corrupted runs are, in the direction of the clean answer.
     double gap;
     if (ps.uses_logit_diff) {
-        jb_printf(ob, " Logit difference answer - wrong answer: clean %.2f, corrupted %.2f (means over %d pairs).",
-                     ps.clean_ld, ps.corrupt_ld, ps.n_ex);
+        jb_printf(
+            ob,
+            " Logit difference answer - wrong answer: clean %.2f, corrupted %.2f (means over %d pairs).",
+            ps.clean_ld, ps.corrupt_ld, ps.n_ex);
         gap = ps.clean_ld - ps.corrupt_ld;
     } else {
-        jb_printf(ob, " Answer loss: clean %.2f, corrupted %.2f (means over %d pairs).", ps.clean_loss,
-                     ps.corrupt_loss, ps.n_ex);
+        jb_printf(ob, " Answer loss: clean %.2f, corrupted %.2f (means over %d pairs).",
+                  ps.clean_loss, ps.corrupt_loss, ps.n_ex);
         gap = ps.corrupt_loss - ps.clean_loss;
     }
-    jb_printf(ob, " Effects are normalised over the batch, (mean patched - mean corrupted) / (mean clean - mean "
-                  "corrupted); %d of %d pairs are degenerate (their own clean and corrupted values less than %.0f%% "
-                  "of the mean difference apart).", ps.n_degenerate, ps.n_ex, 100 * PATCH_DEGENERATE_FRACTION);
-    int no_clean = ps.uses_logit_diff ? !(ps.clean_ld > 0) : 0, nothing = no_clean || !(gap >= AGENT_PATCH_MIN_GAP);
+    jb_printf(
+        ob,
+        " Effects are normalised over the batch, (mean patched - mean corrupted) / (mean clean - mean "
+        "corrupted); %d of %d pairs are degenerate (their own clean and corrupted values less than %.0f%% "
+        "of the mean difference apart).",
+        ps.n_degenerate, ps.n_ex, 100 * PATCH_DEGENERATE_FRACTION);
+    int no_clean = ps.uses_logit_diff ? !(ps.clean_ld > 0) : 0,
+        nothing = no_clean || !(gap >= AGENT_PATCH_MIN_GAP);
     if (ps.is_head) {
         jb_printf(ob, " Largest effects of a single head (all positions):");
         for (int k = 0; k < ps.n_top; k++)
-            jb_printf(ob, "%s L%dH%d %.2f", k ? "," : "", ps.top_layer[k], ps.top_col[k], ps.top_effect[k]);
+            jb_printf(ob, "%s L%dH%d %.2f", k ? "," : "", ps.top_layer[k], ps.top_col[k],
+                      ps.top_effect[k]);
         jb_printf(ob, ".");
-        if (nothing)
-            patch_no_conclusion(hb, &ps, e->task, gap, no_clean);
+        if (nothing) patch_no_conclusion(hb, &ps, e->task, gap, no_clean);
         else if (ps.best_effect >= 0.3)
-            jb_printf(hb, "Head L%dH%d carries much of what decides the %s answer (patching it alone restores %.0f%% "
-                             "of the clean logit difference).", ps.top_layer[0], ps.top_col[0], e->task,
-                         100 * ps.best_effect);
+            jb_printf(
+                hb,
+                "Head L%dH%d carries much of what decides the %s answer (patching it alone restores %.0f%% "
+                "of the clean logit difference).",
+                ps.top_layer[0], ps.top_col[0], e->task, 100 * ps.best_effect);
         else
-            jb_printf(hb, "No single head carries the %s answer (at most %.0f%% restored by one head): the "
-                             "information moves through several heads.", e->task, 100 * ps.best_effect);
+            jb_printf(
+                hb,
+                "No single head carries the %s answer (at most %.0f%% restored by one head): the "
+                "information moves through several heads.",
+                e->task, 100 * ps.best_effect);
         agent_patch_summary_free(&ps);
         return;
     }
@@ -503,36 +593,53 @@ static void note_patching(JsonBuf *ob, JsonBuf *hb, const AgentState *s, const A
     jb_printf(ob, ", %.2f.", ps.best_effect);
     int L = s->n_layer, mid = L / 2, handoff = -1, crossover = -1;
     if (!isnan(ps.last[0]) && !isnan(ps.last[L - 1]))
-        jb_printf(ob, " At the last position (-1) the effect is %.2f at block 0, %.2f at block %d and %.2f at block %d.",
-                     ps.last[0], ps.last[mid], mid, ps.last[L - 1], L - 1);
+        jb_printf(
+            ob,
+            " At the last position (-1) the effect is %.2f at block 0, %.2f at block %d and %.2f at block %d.",
+            ps.last[0], ps.last[mid], mid, ps.last[L - 1], L - 1);
     if (!isnan(ps.changed[0]) && !isnan(ps.changed[L - 1]))
-        jb_printf(ob, " At the changed tokens (where the prompts differ) the best effect is %.2f at block 0 and %.2f "
-                         "at block %d.", ps.changed[0], ps.changed[L - 1], L - 1);
+        jb_printf(
+            ob,
+            " At the changed tokens (where the prompts differ) the best effect is %.2f at block 0 and %.2f "
+            "at block %d.",
+            ps.changed[0], ps.changed[L - 1], L - 1);
     for (int l = 0; l < L; l++) {
         if (handoff < 0 && !isnan(ps.last[l]) && ps.last[l] >= 0.5) handoff = l;
-        if (crossover < 0 && !isnan(ps.last[l]) && !isnan(ps.changed[l]) && ps.last[l] > ps.changed[l]) crossover = l;
+        if (crossover < 0 && !isnan(ps.last[l]) && !isnan(ps.changed[l]) &&
+            ps.last[l] > ps.changed[l])
+            crossover = l;
     }
-    if (crossover >= 0) jb_printf(ob, " The last position carries more than the changed tokens from block %d on.", crossover);
+    if (crossover >= 0)
+        jb_printf(ob, " The last position carries more than the changed tokens from block %d on.",
+                  crossover);
     double early = -INFINITY;   // the changed tokens' best effect before the crossover
     for (int l = 0; l < (crossover >= 0 ? crossover : L); l++)
         if (!isnan(ps.changed[l]) && ps.changed[l] > early) early = ps.changed[l];
-    if (nothing)
-        patch_no_conclusion(hb, &ps, e->task, gap, no_clean);
+    if (nothing) patch_no_conclusion(hb, &ps, e->task, gap, no_clean);
     else if (handoff >= 0 && crossover > 0 && early >= 0.3) {
         char blocks[48];
         if (crossover == 1) snprintf(blocks, sizeof blocks, "block 0");
         else snprintf(blocks, sizeof blocks, "blocks 0-%d", crossover - 1);
-        jb_printf(hb, "The information that decides the %s answer sits at the changed tokens in %s (up to %.2f "
-                         "restored there) and has moved to the last position by block %d (restoring half of the clean "
-                         "behaviour there from block %d on).", e->task, blocks, early, crossover, handoff);
-    }
-    else if (handoff >= 0)
-        jb_printf(hb, "Patching the last position restores the %s answer from block %d on: the answer is "
-                         "assembled there%s.", e->task, handoff,
-                     early >= 0.3 ? "" : ", and no single changed token carries it alone in the blocks before");
+        jb_printf(
+            hb,
+            "The information that decides the %s answer sits at the changed tokens in %s (up to %.2f "
+            "restored there) and has moved to the last position by block %d (restoring half of the clean "
+            "behaviour there from block %d on).",
+            e->task, blocks, early, crossover, handoff);
+    } else if (handoff >= 0)
+        jb_printf(
+            hb,
+            "Patching the last position restores the %s answer from block %d on: the answer is "
+            "assembled there%s.",
+            e->task, handoff,
+            early >= 0.3 ? ""
+                         : ", and no single changed token carries it alone in the blocks before");
     else
-        jb_printf(hb, "No single position of the residual stream restores the %s answer (best %.2f at block %d): "
-                         "the information is spread over several positions.", e->task, ps.best_effect, ps.best_layer);
+        jb_printf(
+            hb,
+            "No single position of the residual stream restores the %s answer (best %.2f at block %d): "
+            "the information is spread over several positions.",
+            e->task, ps.best_effect, ps.best_layer);
     agent_patch_summary_free(&ps);
 }
 
@@ -552,7 +659,9 @@ static void note_speaks(JsonBuf *ob, const AgentExperiment *e) {
         double rlo = 0, rhi = 0;
         for (int k = 0; k < e->configs.n; k++)   // configuration order: ties go to the first
             for (int g = 0; g < js.n; g++) {
-                if (strcmp(js.g[g].question, js.g[q].question) || strcmp(js.g[g].label, e->configs.cfg[k].label)) continue;
+                if (strcmp(js.g[g].question, js.g[q].question) ||
+                    strcmp(js.g[g].label, e->configs.cfg[k].label))
+                    continue;
                 double r = judge_summary_stats(&js, &js.g[g]).yes_rate;
                 if (!strcmp(js.g[g].label, "intact")) in = &js.g[g];
                 if (!lo || r < rlo) lo = &js.g[g], rlo = r;
@@ -561,7 +670,8 @@ static void note_speaks(JsonBuf *ob, const AgentExperiment *e) {
         if (!lo) continue;
         jb_printf(ob, " \"%s\"", js.g[q].question);
         if (in) jb_printf(ob, " intact %d%%,", pct(judge_summary_stats(&js, in).yes_rate));
-        jb_printf(ob, " lowest %d%% (%s), highest %d%% (%s);", pct(rlo), lo->label, pct(rhi), hi->label);
+        jb_printf(ob, " lowest %d%% (%s), highest %d%% (%s);", pct(rlo), lo->label, pct(rhi),
+                  hi->label);
     }
     if (js.n && ob->buf[ob->len - 1] == ';') ob->buf[ob->len - 1] = '.';
     judge_summary_free(&js);
@@ -571,14 +681,19 @@ static void note_speaks(JsonBuf *ob, const AgentExperiment *e) {
 // then where the answer "appears" along depth says nothing.
 static int task_unsolved(const Numbers *nb) { return nb->st[nb->ik].exact_rate <= 0; }
 
-static void note_unsolved(JsonBuf *ob, JsonBuf *hb, const AgentState *s, const Numbers *nb, const char *task) {
-    jb_printf(ob, " The intact model does not do the task: exact match 0%%, answer loss %.2f nats", nb->I);
+static void note_unsolved(JsonBuf *ob, JsonBuf *hb, const AgentState *s, const Numbers *nb,
+                          const char *task) {
+    jb_printf(ob, " The intact model does not do the task: exact match 0%%, answer loss %.2f nats",
+              nb->I);
     if (s->vocab > 1) jb_printf(ob, " (chance, ln %d, is %.2f)", s->vocab, log((double)s->vocab));
     jb_printf(ob, ".");
     hb->len = 0;
     if (hb->buf) hb->buf[0] = 0;
-    jb_printf(hb, "No conclusion about where %s is computed: the intact model does not solve it, so what the "
-                  "corruptions change is not the task's mechanism.", task);
+    jb_printf(
+        hb,
+        "No conclusion about where %s is computed: the intact model does not solve it, so what the "
+        "corruptions change is not the task's mechanism.",
+        task);
 }
 
 void agent_note_builtin(const AgentState *s, const AgentExperiment *e, AgentAction *a) {
@@ -592,32 +707,48 @@ void agent_note_builtin(const AgentState *s, const AgentExperiment *e, AgentActi
     JsonBuf ob = {0}, hb = {0};
     AgentKind kind = agent_experiment_kind(e);
     if (kind == AGENT_KIND_PATCHING) note_patching(&ob, &hb, s, e);
-    else jb_printf(&ob, "%s on %s (%d examples, %d configurations):", e->name, e->task, e->examples, e->configs.n);
+    else
+        jb_printf(&ob, "%s on %s (%d examples, %d configurations):", e->name, e->task, e->examples,
+                  e->configs.n);
     if (kind == AGENT_KIND_PATCHING) {
         // the note is complete
     } else if (nb.ik < 0) {
         jb_printf(&ob, " no usable intact loss, so no comparison can be made.");
-        jb_printf(&hb, "The experiment should be repeated: its intact configuration produced no losses.");
+        jb_printf(
+            &hb, "The experiment should be repeated: its intact configuration produced no losses.");
     } else {
         jb_printf(&ob, " intact loss %.2f (exact %d%%).", nb.I, pct(nb.st[nb.ik].exact_rate));
         int heads = e->method_arg && !strcmp(e->method_arg, "ablate-heads");
         switch (kind) {
         case AGENT_KIND_DROP_LAST: note_drop(&ob, &hb, &nb, 1, e->task); break;
         case AGENT_KIND_DROP_FIRST: note_drop(&ob, &hb, &nb, 0, e->task); break;
-        case AGENT_KIND_SKIP_ONE: note_ranked(&ob, &hb, &nb, "single block removal", "block", e->task, NULL); break;
-        case AGENT_KIND_SKIP_RANGE:
-            note_ranked(&ob, &hb, &nb, "removal of two adjacent blocks", "window of two blocks", e->task, NULL);
-            if (count_usable(&nb) > 2)
-                jb_printf(&ob, " Windows in the middle (not touching the first or last block): mean %+.2f nats.",
-                             mean_delta(&nb, middle_window));
+        case AGENT_KIND_SKIP_ONE:
+            note_ranked(&ob, &hb, &nb, "single block removal", "block", e->task, NULL);
             break;
-        case AGENT_KIND_REPEAT: note_ranked(&ob, &hb, &nb, "repeated block", "block", e->task, "repeating a block"); break;
-        case AGENT_KIND_SWAP: note_ranked(&ob, &hb, &nb, "swap", "swap", e->task, "swapping neighbouring blocks"); break;
+        case AGENT_KIND_SKIP_RANGE:
+            note_ranked(&ob, &hb, &nb, "removal of two adjacent blocks", "window of two blocks",
+                        e->task, NULL);
+            if (count_usable(&nb) > 2)
+                jb_printf(
+                    &ob,
+                    " Windows in the middle (not touching the first or last block): mean %+.2f nats.",
+                    mean_delta(&nb, middle_window));
+            break;
+        case AGENT_KIND_REPEAT:
+            note_ranked(&ob, &hb, &nb, "repeated block", "block", e->task, "repeating a block");
+            break;
+        case AGENT_KIND_SWAP:
+            note_ranked(&ob, &hb, &nb, "swap", "swap", e->task, "swapping neighbouring blocks");
+            break;
         case AGENT_KIND_PERMUTE: note_permute(&ob, &hb, &nb, e->task); break;
         case AGENT_KIND_ABLATION:
-            note_ranked(&ob, &hb, &nb, heads ? "head ablation" : "MLP ablation", heads ? "head" : "MLP", e->task, NULL);
+            note_ranked(&ob, &hb, &nb, heads ? "head ablation" : "MLP ablation",
+                        heads ? "head" : "MLP", e->task, NULL);
             break;
-        default: note_ranked(&ob, &hb, &nb, "configuration", "configuration", e->task, "these corruptions"); break;
+        default:
+            note_ranked(&ob, &hb, &nb, "configuration", "configuration", e->task,
+                        "these corruptions");
+            break;
         }
         if (task_unsolved(&nb)) note_unsolved(&ob, &hb, s, &nb, e->task);
     }
@@ -633,7 +764,15 @@ void agent_note_builtin(const AgentState *s, const AgentExperiment *e, AgentActi
 
 // ----------------------------------------------------------------------------- report
 
-typedef enum { SEC_DEPTH, SEC_CRITICAL, SEC_ROBUST, SEC_COMPONENTS, SEC_PATCHING, SEC_OTHER, N_SEC } Section;
+typedef enum {
+    SEC_DEPTH,
+    SEC_CRITICAL,
+    SEC_ROBUST,
+    SEC_COMPONENTS,
+    SEC_PATCHING,
+    SEC_OTHER,
+    N_SEC
+} Section;
 
 static Section section_of(AgentKind k) {
     switch (k) {
@@ -680,11 +819,13 @@ static void report_table(JsonBuf *b, const AgentState *s, const char *task) {
         int w = nb.ik >= 0 ? worst_config(&nb) : -1, bc = nb.ik >= 0 ? best_config(&nb) : -1;
         if (w >= 0) {
             if (rows++ == 0)
-                jb_printf(b, "| experiment | intact loss | exact | most harmful | Δ loss | least harmful | Δ loss |\n"
-                                "| --- | --- | --- | --- | --- | --- | --- |\n");
+                jb_printf(
+                    b,
+                    "| experiment | intact loss | exact | most harmful | Δ loss | least harmful | Δ loss |\n"
+                    "| --- | --- | --- | --- | --- | --- | --- |\n");
             jb_printf(b, "| %s | %.2f | %d%% | %s | %+.2f | %s | %+.2f |\n", e->name, nb.I,
-                         pct(nb.st[nb.ik].exact_rate), label_of(&nb, w), nb.st[w].delta, label_of(&nb, bc),
-                         nb.st[bc].delta);
+                      pct(nb.st[nb.ik].exact_rate), label_of(&nb, w), nb.st[w].delta,
+                      label_of(&nb, bc), nb.st[bc].delta);
         }
         free(nb.st);
     }
@@ -693,8 +834,9 @@ static void report_table(JsonBuf *b, const AgentState *s, const char *task) {
 
 static void report_task(JsonBuf *b, const AgentState *s, const char *task) {
     static const char *const titles[N_SEC] = {
-        "Where the capability appears along depth", "Critical blocks", "Robustness to repetition and permutation",
-        "Critical components (ablation)", "Where the information flows (activation patching)", "Other observations"};
+        "Where the capability appears along depth",          "Critical blocks",
+        "Robustness to repetition and permutation",          "Critical components (ablation)",
+        "Where the information flows (activation patching)", "Other observations"};
     JsonBuf sec[N_SEC] = {{0}};
     for (int i = 0; i < s->n_exp; i++) {
         const AgentExperiment *e = &s->exp[i];
@@ -716,7 +858,9 @@ static void report_task(JsonBuf *b, const AgentState *s, const char *task) {
     }
     for (int n = 0; n < s->n_note; n++) {   // notes on the task that name no known experiment
         const AgentNote *nt = &s->note[n];
-        if (!nt->task || strcmp(nt->task, task) || (nt->experiment && agent_experiment_find(s, nt->experiment))) continue;
+        if (!nt->task || strcmp(nt->task, task) ||
+            (nt->experiment && agent_experiment_find(s, nt->experiment)))
+            continue;
         add_note_text(&sec[SEC_OTHER], nt->observation, nt->hypothesis);
     }
     jb_printf(b, "### %s\n\n", task);
@@ -732,11 +876,13 @@ char *agent_report_builtin(const AgentState *s) {
     int complete = 0;
     for (int i = 0; i < s->n_exp; i++) complete += agent_experiment_complete(&s->exp[i], NULL);
     jb_printf(&b, "## Results\n\n");
-    jb_printf(&b, "Model: %s (%d blocks). %d experiments (%d with complete results), %d notes. Answer loss is the "
-                     "mean cross-entropy of the answer tokens in nats; \"exact\" is the share of examples whose "
-                     "answer greedy decoding reproduces; Δ is the change against the intact model; \"within 10%%\" "
-                     "means at most max(10%% of the intact loss, %.2f nats) above it.\n\n",
-                 s->model_name, s->n_layer, s->n_exp, complete, s->n_note, AGENT_TOLERANCE_MIN);
+    jb_printf(
+        &b,
+        "Model: %s (%d blocks). %d experiments (%d with complete results), %d notes. Answer loss is the "
+        "mean cross-entropy of the answer tokens in nats; \"exact\" is the share of examples whose "
+        "answer greedy decoding reproduces; Δ is the change against the intact model; \"within 10%%\" "
+        "means at most max(10%% of the intact loss, %.2f nats) above it.\n\n",
+        s->model_name, s->n_layer, s->n_exp, complete, s->n_note, AGENT_TOLERANCE_MIN);
     const char **tasks;
     int n = tasks_seen(s, &tasks);
     for (int t = 0; t < n; t++) report_task(&b, s, tasks[t]);

@@ -29,7 +29,7 @@
 #include "agent/agent.h"
 
 #define AGENT_DEFAULT_TASKS "facts,addition,counting,json,facts-pairs"
-#define AGENT_TOLERANCE 0.10       // "within 10% of the intact loss" ...
+#define AGENT_TOLERANCE     0.10   // "within 10% of the intact loss" ...
 #define AGENT_TOLERANCE_MIN 0.05   // ... or of this many nats, whichever is larger
 // Patching notes draw a conclusion only when the clean and corrupted runs' mean metrics are
 // at least this many nats apart in the clean answer's favour (and, with a logit
@@ -37,13 +37,13 @@
 #define AGENT_PATCH_MIN_GAP 1.0
 
 typedef struct {
-    char name[AGENT_NAME_MAX + 1];  // "facts/drop-last"
-    const char *task;               // borrowed from AgentOptions.tasks
-    const char *type;               // "drop-last", ... (static)
-    const char *sweeps;             // "drop-last", "reverse shuffle:3:1", ... (static); NULL: none
-    const char *method;             // AGENT_METHOD_* or NULL (layer configurations)
-    const char *method_arg;         // its sweep or hook, or NULL
-    int judge;                      // runlayers on every example, judged (drop-last)
+    char name[AGENT_NAME_MAX + 1];   // "facts/drop-last"
+    const char *task;                // borrowed from AgentOptions.tasks
+    const char *type;                // "drop-last", ... (static)
+    const char *sweeps;              // "drop-last", "reverse shuffle:3:1", ... (static); NULL: none
+    const char *method;              // AGENT_METHOD_* or NULL (layer configurations)
+    const char *method_arg;          // its sweep or hook, or NULL
+    int judge;                       // runlayers on every example, judged (drop-last)
 } AgentPlanItem;
 
 // The plan for opts->tasks on an n_layer model into a malloc'd array *items (free it).
@@ -52,7 +52,8 @@ int agent_plan_items(const AgentOptions *o, int n_layer, AgentPlanItem **items);
 
 // Decide the built-in planner's action for s (after agent_forced_action found none).
 // 0, or -1 with a message in err.
-int agent_plan_builtin(const AgentState *s, const AgentOptions *o, AgentAction *a, char *err, size_t errlen);
+int agent_plan_builtin(const AgentState *s, const AgentOptions *o, AgentAction *a, char *err,
+                       size_t errlen);
 
 // The note on experiment e computed from its results: observation (the numbers) and
 // hypothesis (one sentence).  Fills a as a note action.

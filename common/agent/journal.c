@@ -12,7 +12,8 @@
 
 #include "base/util.h"
 
-const char *const journal_kinds[] = {"meta", "task", "result", "note", "action", "llm", "report", "verdict", NULL};
+const char *const journal_kinds[] = {"meta", "task",   "result",  "note", "action",
+                                     "llm",  "report", "verdict", NULL};
 
 int journal_kind_known(const char *kind) {
     for (int i = 0; journal_kinds[i]; i++)
@@ -64,8 +65,14 @@ long journal_lock_holder(const char *path) {
 static int lock_busy(const char *path, char *err, size_t errlen) {
     long pid = journal_lock_holder(path);
     if (pid > 0)
-        return fail(err, errlen, "journal %s is in use: process %ld holds its writer lock (one writer per journal)", path, pid);
-    return fail(err, errlen, "journal %s is in use: another process holds its writer lock (one writer per journal)", path);
+        return fail(
+            err, errlen,
+            "journal %s is in use: process %ld holds its writer lock (one writer per journal)",
+            path, pid);
+    return fail(
+        err, errlen,
+        "journal %s is in use: another process holds its writer lock (one writer per journal)",
+        path);
 }
 
 // Record pid as the holder in PATH.lock (for the message a second writer gets; the lock
@@ -77,7 +84,8 @@ static void lock_info_write(const char *path, long pid) {
     if (fd < 0) return;
     char text[32];
     int n = snprintf(text, sizeof text, "%ld\n", pid);
-    if (write(fd, text, (size_t)n) != n) { /* best effort */ }
+    if (write(fd, text, (size_t)n) != n) { /* best effort */
+    }
     close(fd);
 }
 
@@ -88,13 +96,17 @@ static int same_file(int fd, const struct stat *st) {
 
 int journal_lock_fd(int fd, const char *path, long pid, char *err, size_t errlen) {
     struct stat st;
-    if (stat(path, &st) != 0) return fail(err, errlen, "cannot lock journal %s: %s", path, strerror(errno));
-    if (!same_file(fd, &st)) return fail(err, errlen, "cannot lock journal %s: descriptor %d is another file", path, fd);
+    if (stat(path, &st) != 0)
+        return fail(err, errlen, "cannot lock journal %s: %s", path, strerror(errno));
+    if (!same_file(fd, &st))
+        return fail(err, errlen, "cannot lock journal %s: descriptor %d is another file", path, fd);
     int rc;
     do rc = flock(fd, LOCK_EX | LOCK_NB);
     while (rc != 0 && errno == EINTR);
-    if (rc != 0) return errno == EWOULDBLOCK ? lock_busy(path, err, errlen)
-                                              : fail(err, errlen, "cannot lock journal %s: %s", path, strerror(errno));
+    if (rc != 0)
+        return errno == EWOULDBLOCK
+                   ? lock_busy(path, err, errlen)
+                   : fail(err, errlen, "cannot lock journal %s: %s", path, strerror(errno));
     lock_info_write(path, pid);
     return 0;
 }
@@ -121,8 +133,9 @@ static int lock_take(Journal *j, const struct stat *st, char *err, size_t errlen
             return 0;
         }
     }
-    return errno == EWOULDBLOCK ? lock_busy(j->path, err, errlen)
-                                : fail(err, errlen, "cannot lock journal %s: %s", j->path, strerror(errno));
+    return errno == EWOULDBLOCK
+               ? lock_busy(j->path, err, errlen)
+               : fail(err, errlen, "cannot lock journal %s: %s", j->path, strerror(errno));
 }
 
 int journal_open(Journal *j, const char *path, int flags, char *err, size_t errlen) {
@@ -223,7 +236,8 @@ static int write_once(Journal *j, const char *buf, size_t n, char *err, size_t e
     while (w < 0 && errno == EINTR);
     if (w < 0) return fail(err, errlen, "writing journal %s: %s", j->path, strerror(errno));
     if ((size_t)w != n)
-        return fail(err, errlen, "writing journal %s: short write (%zd of %zu bytes; disk full?)", j->path, w, n);
+        return fail(err, errlen, "writing journal %s: short write (%zd of %zu bytes; disk full?)",
+                    j->path, w, n);
     return 0;
 }
 
@@ -262,7 +276,8 @@ int journal_append(Journal *j, JsonBuf *b, char *err, size_t errlen) {
         j->n_repaired++;
         j->repaired_at = size;
     }
-    if (rc == 0 && (j->flags & JOURNAL_FSYNC) && fsync(j->fd) != 0 && errno != EINVAL && errno != EROFS)
+    if (rc == 0 && (j->flags & JOURNAL_FSYNC) && fsync(j->fd) != 0 && errno != EINVAL &&
+        errno != EROFS)
         rc = fail(err, errlen, "fsync journal %s: %s", j->path, strerror(errno));
 out:
     jb_reset(b);
@@ -288,7 +303,8 @@ int journal_append_object(Journal *j, const char *kind, const char *obj, size_t 
 
 // ----------------------------------------------------------------------------- reading
 
-static JournalIssue *issue_add(JournalLog *log, long lineno, long long offset, const char *raw, size_t len) {
+static JournalIssue *issue_add(JournalLog *log, long lineno, long long offset, const char *raw,
+                               size_t len) {
     if (log->n_issues == log->issues_cap) {
         log->issues_cap = log->issues_cap ? 2 * log->issues_cap : 16;
         log->issues = xrealloc(log->issues, sizeof(JournalIssue) * (size_t)log->issues_cap);
@@ -304,8 +320,8 @@ static JournalIssue *issue_add(JournalLog *log, long lineno, long long offset, c
 
 // Parse one line into e; 1 when it is an object with a string "kind" (the caller then owns
 // e->rec and e->kind), 0 otherwise (msg says why).
-static int entry_read(JournalEntry *e, const char *line, size_t len, long lineno, long long offset, char *msg,
-                      size_t msglen) {
+static int entry_read(JournalEntry *e, const char *line, size_t len, long lineno, long long offset,
+                      char *msg, size_t msglen) {
     *e = (JournalEntry){.offset = offset};
     char perr[96];
     if (record_parse(&e->rec, line, len, lineno, perr, sizeof perr) != 0) {
@@ -338,8 +354,8 @@ static int is_blank(const char *p, size_t n) {
 // One line p[0..len) (without its '\n'; torn: the file ended before one), number lineno at
 // byte offset: 1 when it is a record (in *e, owned by the caller); an issue goes to
 // log->issues (raw pointing at p when keep_raw, else NULL).
-static int line_read(JournalLog *log, JournalEntry *e, const char *p, size_t len, int torn, long lineno,
-                     long long offset, int keep_raw) {
+static int line_read(JournalLog *log, JournalEntry *e, const char *p, size_t len, int torn,
+                     long lineno, long long offset, int keep_raw) {
     if (is_blank(p, len) && !(torn && len > 0)) return 0;   // blank lines are skipped silently
     size_t body = len > 0 && p[len - 1] == '\r' ? len - 1 : len;
     char msg[128] = "a blank line";
@@ -349,7 +365,8 @@ static int line_read(JournalLog *log, JournalEntry *e, const char *p, size_t len
         is->torn = 1;
         is->kept = ok;
         log->torn = 1;
-        snprintf(is->msg, sizeof is->msg, "torn last line, %zu bytes without a newline (a crash or a full disk cut it); %s",
+        snprintf(is->msg, sizeof is->msg,
+                 "torn last line, %zu bytes without a newline (a crash or a full disk cut it); %s",
                  len, ok ? "a complete record, kept" : "skipped");
     } else if (!ok) {
         JournalIssue *is = issue_add(log, lineno, offset, keep_raw ? p : NULL, len);
@@ -366,8 +383,11 @@ static void parse_text(JournalLog *log) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *stop = nl ? nl : end;
         JournalEntry e;
-        if (line_read(log, &e, p, (size_t)(stop - p), nl == NULL, ++lineno, (long long)(p - log->text), 1)) {
-            if (log->n == cap) log->e = xrealloc(log->e, sizeof(JournalEntry) * (size_t)(cap = cap ? 2 * cap : 64));
+        if (line_read(log, &e, p, (size_t)(stop - p), nl == NULL, ++lineno,
+                      (long long)(p - log->text), 1)) {
+            if (log->n == cap)
+                log->e =
+                    xrealloc(log->e, sizeof(JournalEntry) * (size_t)(cap = cap ? 2 * cap : 64));
             log->e[log->n++] = e;
         }
         p = nl ? nl + 1 : end;
@@ -395,7 +415,8 @@ int journal_load(JournalLog *log, const char *path, char *err, size_t errlen) {
     return 0;
 }
 
-int journal_scan(JournalLog *log, const char *path, JournalVisit visit, void *ctx, char *err, size_t errlen) {
+int journal_scan(JournalLog *log, const char *path, JournalVisit visit, void *ctx, char *err,
+                 size_t errlen) {
     memset(log, 0, sizeof *log);
     FILE *fp = fopen(path, "rb");
     if (!fp) return fail(err, errlen, "cannot read journal %s: %s", path, strerror(errno));
@@ -435,8 +456,9 @@ void journal_log_free(JournalLog *log) {
 // and of what tells the runs of one configuration apart (docs/interp.md): label (ablation
 // sweeps), patch_hook, layer, head (patch-sweep cells), lens_depth (lens readouts).
 static char *result_key(const JournalEntry *e) {
-    static const char *const parts[] = {"experiment", "tool", "id", "layers", "position", "label",
-                                        "patch_hook", "layer", "head", "lens_depth"};
+    static const char *const parts[] = {"experiment", "tool",      "id",         "layers",
+                                        "position",   "label",     "patch_hook", "layer",
+                                        "head",       "lens_depth"};
     JsonBuf b = {0};
     for (size_t k = 0; k < sizeof parts / sizeof *parts; k++) {
         int v = json_obj_get(&e->rec.doc, 0, parts[k]);
@@ -487,7 +509,8 @@ void journal_view_free(JournalLog *view) {
 void journal_issues_print(const JournalLog *log, const char *path, FILE *fp) {
     for (int i = 0; i < log->n_issues; i++) {
         const JournalIssue *is = &log->issues[i];
-        fprintf(fp, "%s: warning: %s:%ld (byte %lld): %s\n", util_progname, path, is->lineno, is->offset, is->msg);
+        fprintf(fp, "%s: warning: %s:%ld (byte %lld): %s\n", util_progname, path, is->lineno,
+                is->offset, is->msg);
     }
 }
 
@@ -504,23 +527,23 @@ char *journal_entry_str(const JournalEntry *e, const char *key) {
 
 typedef struct {
     const char *kind, *key;
-    int type;       // JSMN_OBJECT, JSMN_ARRAY, JSMN_STRING, or JSMN_PRIMITIVE for an integer
+    int type;   // JSMN_OBJECT, JSMN_ARRAY, JSMN_STRING, or JSMN_PRIMITIVE for an integer
     int required;
 } FieldRule;
 
 static const FieldRule field_rules[] = {
-    {"meta", "model", JSMN_OBJECT, 1},        {"meta", "goal", JSMN_STRING, 0},
-    {"meta", "max_steps", JSMN_PRIMITIVE, 0}, {"task", "task", JSMN_STRING, 1},
-    {"task", "description", JSMN_STRING, 0},  {"task", "eval_questions", JSMN_ARRAY, 0},
+    {"meta", "model", JSMN_OBJECT, 1},         {"meta", "goal", JSMN_STRING, 0},
+    {"meta", "max_steps", JSMN_PRIMITIVE, 0},  {"task", "task", JSMN_STRING, 1},
+    {"task", "description", JSMN_STRING, 0},   {"task", "eval_questions", JSMN_ARRAY, 0},
     {"task", "n_examples", JSMN_PRIMITIVE, 0}, {"result", "experiment", JSMN_STRING, 1},
-    {"result", "tool", JSMN_STRING, 1},       {"note", "observation", JSMN_STRING, 1},
-    {"note", "hypothesis", JSMN_STRING, 0},   {"note", "experiment", JSMN_STRING, 0},
-    {"note", "task", JSMN_STRING, 0},         {"action", "type", JSMN_STRING, 1},
-    {"action", "step", JSMN_PRIMITIVE, 0},    {"llm", "request", JSMN_OBJECT, 1},
-    {"llm", "step", JSMN_PRIMITIVE, 0},       {"report", "markdown", JSMN_STRING, 1},
-    {"verdict", "question", JSMN_STRING, 1},  {"verdict", "prompt", JSMN_STRING, 1},
+    {"result", "tool", JSMN_STRING, 1},        {"note", "observation", JSMN_STRING, 1},
+    {"note", "hypothesis", JSMN_STRING, 0},    {"note", "experiment", JSMN_STRING, 0},
+    {"note", "task", JSMN_STRING, 0},          {"action", "type", JSMN_STRING, 1},
+    {"action", "step", JSMN_PRIMITIVE, 0},     {"llm", "request", JSMN_OBJECT, 1},
+    {"llm", "step", JSMN_PRIMITIVE, 0},        {"report", "markdown", JSMN_STRING, 1},
+    {"verdict", "question", JSMN_STRING, 1},   {"verdict", "prompt", JSMN_STRING, 1},
     {"verdict", "completion", JSMN_STRING, 1}, {"verdict", "verdict", JSMN_STRING, 1},
-    {"verdict", "reason", JSMN_STRING, 0},    {"verdict", "model", JSMN_STRING, 0},
+    {"verdict", "reason", JSMN_STRING, 0},     {"verdict", "model", JSMN_STRING, 0},
 };
 
 static const char *type_name(int type) {
@@ -538,12 +561,17 @@ int journal_validate(const char *kind, const Record *r, char *err, size_t errlen
         if (strcmp(f->kind, kind)) continue;
         int v = json_obj_get(&r->doc, 0, f->key);
         if (v < 0 || json_is_null(&r->doc, v)) {
-            if (f->required) return fail(err, errlen, "a %s record needs \"%s\" (%s)", kind, f->key, type_name(f->type));
+            if (f->required)
+                return fail(err, errlen, "a %s record needs \"%s\" (%s)", kind, f->key,
+                            type_name(f->type));
             continue;
         }
         long long n;
-        int ok = f->type == JSMN_PRIMITIVE ? json_int(&r->doc, v, &n) == 0 : json_type(&r->doc, v) == f->type;
-        if (!ok) return fail(err, errlen, "field \"%s\" of a %s record must be %s", f->key, kind, type_name(f->type));
+        int ok = f->type == JSMN_PRIMITIVE ? json_int(&r->doc, v, &n) == 0
+                                           : json_type(&r->doc, v) == f->type;
+        if (!ok)
+            return fail(err, errlen, "field \"%s\" of a %s record must be %s", f->key, kind,
+                        type_name(f->type));
     }
     return 0;
 }

@@ -57,11 +57,11 @@ int journal_kind_known(const char *kind);   // 1 when kind is one of journal_kin
 enum { JOURNAL_FSYNC = 1 };   // flag: fsync(2) after every append (durable, slower)
 
 typedef struct {
-    int fd;                 // O_RDWR | O_APPEND | O_CREAT, mode 0644
-    int flags;              // JOURNAL_FSYNC or 0
-    char *path;             // owned copy, for messages
-    int n_repaired;         // torn last lines this handle terminated before appending
-    long long repaired_at;  // byte offset of the last '\n' so added, -1 when none
+    int fd;                  // O_RDWR | O_APPEND | O_CREAT, mode 0644
+    int flags;               // JOURNAL_FSYNC or 0
+    char *path;              // owned copy, for messages
+    int n_repaired;          // torn last lines this handle terminated before appending
+    long long repaired_at;   // byte offset of the last '\n' so added, -1 when none
 } Journal;
 
 // One writer per journal.  journal_open takes an advisory flock(2), exclusive and without
@@ -129,30 +129,30 @@ void journal_time(char *out, size_t outlen);
 
 // ----------------------------------------------------------------------------- reading
 typedef struct {
-    Record rec;             // rec.doc.text points into JournalLog.text; rec.lineno is the
-                            // 1-based line number; typed access with record_string etc.
-    const char *kind;       // the "kind" value, NUL-terminated (owned by the log)
-    long long offset;       // byte offset of the line's first byte in the file
+    Record rec;         // rec.doc.text points into JournalLog.text; rec.lineno is the
+                        // 1-based line number; typed access with record_string etc.
+    const char *kind;   // the "kind" value, NUL-terminated (owned by the log)
+    long long offset;   // byte offset of the line's first byte in the file
 } JournalEntry;
 
 typedef struct {
-    long lineno;            // 1-based line number
-    long long offset;       // byte offset of the line's first byte
-    int torn;               // 1: the last line, without its '\n' (cut by a crash)
-    int kept;               // 1: the torn line was a complete record and is also an entry
-    const char *raw;        // the line's bytes (points into JournalLog.text, not NUL-terminated)
+    long lineno;        // 1-based line number
+    long long offset;   // byte offset of the line's first byte
+    int torn;           // 1: the last line, without its '\n' (cut by a crash)
+    int kept;           // 1: the torn line was a complete record and is also an entry
+    const char *raw;    // the line's bytes (points into JournalLog.text, not NUL-terminated)
     size_t len;
-    char msg[192];          // what is wrong: "invalid JSON: ...", "no \"kind\"", "torn ..."
+    char msg[192];   // what is wrong: "invalid JSON: ...", "no \"kind\"", "torn ..."
 } JournalIssue;
 
 typedef struct {
-    char *text;             // the file's bytes, NUL-terminated (owned)
+    char *text;   // the file's bytes, NUL-terminated (owned)
     size_t len;
-    JournalEntry *e;        // (n) the records, in file order
+    JournalEntry *e;   // (n) the records, in file order
     int n;
     JournalIssue *issues;   // (n_issues) invalid and torn lines, in file order
     int n_issues, issues_cap;
-    int torn;               // 1 when the file ends in a torn line
+    int torn;   // 1 when the file ends in a torn line
 } JournalLog;
 
 // Read and parse the journal at path.  0 (issues, if any, are in log->issues), or -1 with
@@ -172,7 +172,8 @@ void journal_log_free(JournalLog *log);
 // stay NULL.  0, or -1 with a message in err when the file cannot be opened or
 // read.  Free log with journal_log_free in either case.
 typedef int (*JournalVisit)(void *ctx, const JournalEntry *e);
-int journal_scan(JournalLog *log, const char *path, JournalVisit visit, void *ctx, char *err, size_t errlen);
+int journal_scan(JournalLog *log, const char *path, JournalVisit visit, void *ctx, char *err,
+                 size_t errlen);
 
 // A view of log without superseded results: of the "result" records with the same
 // (experiment, tool, id, layers, position, label, patch_hook, layer, head, lens_depth) —

@@ -9,7 +9,7 @@
 
 #include "base/util.h"
 
-#define MAX_PROBLEMS_SHOWN 8    // problems of one reply sent back and journalled
+#define MAX_PROBLEMS_SHOWN 8   // problems of one reply sent back and journalled
 
 // ----------------------------------------------------------------------------- cache
 
@@ -25,7 +25,8 @@ static char *cache_key(const char *q, const char *p, const char *c, size_t *len)
     return key;
 }
 
-static const JudgeCacheEntry *cache_find(const JudgeLlm *jl, const char *q, const char *p, const char *c) {
+static const JudgeCacheEntry *cache_find(const JudgeLlm *jl, const char *q, const char *p,
+                                         const char *c) {
     size_t len;
     char *key = cache_key(q, p, c, &len);
     int k = strmap_find(&jl->index, key, len);
@@ -34,8 +35,8 @@ static const JudgeCacheEntry *cache_find(const JudgeLlm *jl, const char *q, cons
 }
 
 // Insert or replace the verdict of (q, p, c).
-static void cache_put(JudgeLlm *jl, const char *q, const char *p, const char *c, JudgeVerdict v, const char *reason,
-                      const char *model, int from_journal) {
+static void cache_put(JudgeLlm *jl, const char *q, const char *p, const char *c, JudgeVerdict v,
+                      const char *reason, const char *model, int from_journal) {
     size_t len;
     char *key = cache_key(q, p, c, &len);
     int added, k = strmap_intern(&jl->index, key, len, &added);
@@ -104,8 +105,8 @@ static const char system_prompt[] =
     "{\"verdicts\": [{\"item\": 1, \"question\": 1, \"verdict\": \"yes\", \"reason\": \"...\"}, ...]}\n"
     "with exactly one entry for each question of each item.";
 
-void judge_llm_messages(const JudgeItem *const *items, const char *const *const *qs, const int *nq, int n,
-                        const char *problems, JsonBuf *msgs) {
+void judge_llm_messages(const JudgeItem *const *items, const char *const *const *qs, const int *nq,
+                        int n, const char *problems, JsonBuf *msgs) {
     JsonBuf user = {0}, arr = {0};
     jb_puts(&arr, "[");
     for (int i = 0; i < n; i++) {
@@ -141,19 +142,22 @@ void judge_llm_messages(const JudgeItem *const *items, const char *const *const 
 
 // One distinct (prompt, completion, answer) with the questions still asked of it.
 typedef struct {
-    const JudgeItem *it;                      // the first item that has it
-    const char *q[JUDGE_MAX_QUESTIONS];       // (nq) questions, borrowed from the items
+    const JudgeItem *it;                  // the first item that has it
+    const char *q[JUDGE_MAX_QUESTIONS];   // (nq) questions, borrowed from the items
     int nq;
-    int open[JUDGE_MAX_QUESTIONS];            // 1 while not answered
-    char *fail[JUDGE_MAX_QUESTIONS];          // why it failed (owned), or NULL
+    int open[JUDGE_MAX_QUESTIONS];     // 1 while not answered
+    char *fail[JUDGE_MAX_QUESTIONS];   // why it failed (owned), or NULL
 } Subject;
 
-static int same_text(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
+static int same_text(const char *a, const char *b) {
+    return (!a && !b) || (a && b && !strcmp(a, b));
+}
 
 static int subject_for(Subject **subj, int *n, const JudgeItem *it) {
     for (int s = 0; s < *n; s++) {
         const JudgeItem *o = (*subj)[s].it;
-        if (!strcmp(o->prompt, it->prompt) && !strcmp(o->completion, it->completion) && same_text(o->answer, it->answer))
+        if (!strcmp(o->prompt, it->prompt) && !strcmp(o->completion, it->completion) &&
+            same_text(o->answer, it->answer))
             return s;
     }
     *subj = xrealloc(*subj, sizeof **subj * (size_t)(*n + 1));
@@ -170,7 +174,8 @@ static void subject_add_question(Subject *s, const char *q) {
     s->q[s->nq++] = q;
 }
 
-static void problem_add(JsonBuf *pr, int *n_pr, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void problem_add(JsonBuf *pr, int *n_pr, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void problem_add(JsonBuf *pr, int *n_pr, const char *fmt, ...) {
     if ((*n_pr)++ >= MAX_PROBLEMS_SHOWN) return;
     char msg[256];
@@ -218,19 +223,19 @@ static void fence_strip(const char *text, size_t *start, size_t *len) {
 
 typedef struct {
     JudgeLlm *jl;
-    Subject *subj;          // the group's subjects
+    Subject *subj;   // the group's subjects
     int n_subj;
-    int n;                  // items of the request: the subjects with open questions
-    int *act;               // (n) request item i -> its subject
+    int n;                             // items of the request: the subjects with open questions
+    int *act;                          // (n) request item i -> its subject
     int (*idx)[JUDGE_MAX_QUESTIONS];   // (n) request question k of item i -> subject question
-    int *nq;                // (n) questions of item i in the request
-    const char *model;      // the model that answered
+    int *nq;                           // (n) questions of item i in the request
+    const char *model;                 // the model that answered
     char *err;
     size_t errlen;
 } Group;
 
-static int journal_verdict(Journal *j, const char *q, const JudgeItem *it, JudgeVerdict v, const char *reason,
-                           const char *model, char *err, size_t errlen) {
+static int journal_verdict(Journal *j, const char *q, const JudgeItem *it, JudgeVerdict v,
+                           const char *reason, const char *model, char *err, size_t errlen) {
     JsonBuf b = {0};
     journal_record_begin(&b, "verdict");
     jb_key(&b, "question"), jb_cstr(&b, q);
@@ -260,7 +265,9 @@ static int take_verdicts(Group *g, const char *content, JsonBuf *pr, int *n_pr) 
         problem_add(pr, n_pr, "the reply is not JSON (%s)", jerr);
         return 0;
     }
-    int arr = json_type(&d, 0) == JSMN_ARRAY ? 0 : json_type(&d, 0) == JSMN_OBJECT ? json_obj_get(&d, 0, "verdicts") : -1;
+    int arr = json_type(&d, 0) == JSMN_ARRAY    ? 0
+              : json_type(&d, 0) == JSMN_OBJECT ? json_obj_get(&d, 0, "verdicts")
+                                                : -1;
     if (arr < 0 || json_type(&d, arr) != JSMN_ARRAY) {
         json_free(&d);
         problem_add(pr, n_pr, "the reply has no \"verdicts\" array");
@@ -272,32 +279,42 @@ static int take_verdicts(Group *g, const char *content, JsonBuf *pr, int *n_pr) 
         char *vs = NULL, *rs = NULL, *reason = NULL;
         int ti = json_type(&d, v) == JSMN_OBJECT ? json_obj_get(&d, v, "item") : -1;
         int tq = ti >= 0 ? json_obj_get(&d, v, "question") : -1;
-        int tv = ti >= 0 ? json_obj_get(&d, v, "verdict") : -1, tr = ti >= 0 ? json_obj_get(&d, v, "reason") : -1;
+        int tv = ti >= 0 ? json_obj_get(&d, v, "verdict") : -1,
+            tr = ti >= 0 ? json_obj_get(&d, v, "reason") : -1;
         int verdict = -1;
         if (json_type(&d, v) != JSMN_OBJECT) {
             problem_add(pr, n_pr, "verdict %d is not an object", k + 1);
         } else if (ti < 0 || tq < 0 || json_int(&d, ti, &item) != 0 || json_int(&d, tq, &qn) != 0) {
-            problem_add(pr, n_pr, "verdict %d needs whole numbers \"item\" and \"question\"", k + 1);
+            problem_add(pr, n_pr, "verdict %d needs whole numbers \"item\" and \"question\"",
+                        k + 1);
         } else if (item < 1 || item > g->n || qn < 1 || qn > g->nq[item - 1]) {
-            problem_add(pr, n_pr, "verdict %d names item %lld question %lld, which was not asked", k + 1, item, qn);
-        } else if (tv < 0 || json_str(&d, tv, &vs, NULL) != 0 || (verdict = judge_verdict_parse(vs)) < 0) {
-            problem_add(pr, n_pr, "verdict %d (item %lld question %lld): \"verdict\" must be \"yes\", \"no\" or \"unsure\"",
+            problem_add(pr, n_pr, "verdict %d names item %lld question %lld, which was not asked",
                         k + 1, item, qn);
+        } else if (tv < 0 || json_str(&d, tv, &vs, NULL) != 0 ||
+                   (verdict = judge_verdict_parse(vs)) < 0) {
+            problem_add(
+                pr, n_pr,
+                "verdict %d (item %lld question %lld): \"verdict\" must be \"yes\", \"no\" or \"unsure\"",
+                k + 1, item, qn);
         } else if (tr < 0 || json_str(&d, tr, &rs, NULL) != 0 || !(reason = reason_clean(rs))) {
-            problem_add(pr, n_pr, "verdict %d (item %lld question %lld): \"reason\" must be a non-empty string", k + 1,
-                        item, qn);
+            problem_add(
+                pr, n_pr,
+                "verdict %d (item %lld question %lld): \"reason\" must be a non-empty string",
+                k + 1, item, qn);
         } else {
             Subject *s = &g->subj[g->act[item - 1]];
             int sq = g->idx[item - 1][qn - 1];
             if (!s->open[sq]) {
-                problem_add(pr, n_pr, "verdict %d repeats item %lld question %lld", k + 1, item, qn);
+                problem_add(pr, n_pr, "verdict %d repeats item %lld question %lld", k + 1, item,
+                            qn);
             } else {
                 s->open[sq] = 0;
                 g->jl->answered++;
-                cache_put(g->jl, s->q[sq], s->it->prompt, s->it->completion, (JudgeVerdict)verdict, reason, g->model, 0);
+                cache_put(g->jl, s->q[sq], s->it->prompt, s->it->completion, (JudgeVerdict)verdict,
+                          reason, g->model, 0);
                 if (g->jl->o.journal)
-                    rc = journal_verdict(g->jl->o.journal, s->q[sq], s->it, (JudgeVerdict)verdict, reason, g->model,
-                                         g->err, g->errlen);
+                    rc = journal_verdict(g->jl->o.journal, s->q[sq], s->it, (JudgeVerdict)verdict,
+                                         reason, g->model, g->err, g->errlen);
             }
         }
         free(vs);
@@ -307,12 +324,13 @@ static int take_verdicts(Group *g, const char *content, JsonBuf *pr, int *n_pr) 
     json_free(&d);
     for (int i = 0; i < g->n; i++)
         for (int k = 0; k < g->nq[i]; k++)
-            if (g->subj[g->act[i]].open[g->idx[i][k]]) problem_add(pr, n_pr, "no verdict for item %d question %d", i + 1, k + 1);
+            if (g->subj[g->act[i]].open[g->idx[i][k]])
+                problem_add(pr, n_pr, "no verdict for item %d question %d", i + 1, k + 1);
     return rc;
 }
 
-static int journal_exchange(Journal *j, const LlmReply *reply, const char *error, const char *problems,
-                            const char *outcome, char *err, size_t errlen) {
+static int journal_exchange(Journal *j, const LlmReply *reply, const char *error,
+                            const char *problems, const char *outcome, char *err, size_t errlen) {
     JsonBuf b = {0};
     llm_exchange_json(reply, error, &b);
     b.len--;   // reopen the object
@@ -340,7 +358,7 @@ static int open_pairs(const Group *g) {
 
 // Ask for the open questions of subjects subj[0..n), retrying bad replies.
 static int ask_group(JudgeLlm *jl, Subject *subj, int n, char *err, size_t errlen) {
-    int (*idx)[JUDGE_MAX_QUESTIONS] = xcalloc((size_t)n, sizeof *idx);
+    int(*idx)[JUDGE_MAX_QUESTIONS] = xcalloc((size_t)n, sizeof *idx);
     int *nq = xcalloc((size_t)n, sizeof *nq), *act = xcalloc((size_t)n, sizeof *act);
     const JudgeItem **items = xcalloc((size_t)n, sizeof *items);
     const char *(*qs)[JUDGE_MAX_QUESTIONS] = xcalloc((size_t)n, sizeof *qs);
@@ -373,8 +391,11 @@ static int ask_group(JudgeLlm *jl, Subject *subj, int n, char *err, size_t errle
         judge_llm_messages(items, (const char *const *const *)qrow, nq, m, pr.buf, &msgs);
         jb_reset(&pr);
         int n_pr = 0;
-        LlmRequest req = {.messages = msgs.buf, .response_format = "{\"type\":\"json_object\"}", .has_temperature = 1,
-                          .temperature = 0, .max_tokens = 200 + 80 * pairs};
+        LlmRequest req = {.messages = msgs.buf,
+                          .response_format = "{\"type\":\"json_object\"}",
+                          .has_temperature = 1,
+                          .temperature = 0,
+                          .max_tokens = 200 + 80 * pairs};
         LlmReply reply;
         char cerr[1024];
         int crc = llm_chat(jl->o.client, &req, &reply, cerr, sizeof cerr);
@@ -390,16 +411,21 @@ static int ask_group(JudgeLlm *jl, Subject *subj, int n, char *err, size_t errle
         } else {
             if (crc != 0) problem_add(&pr, &n_pr, "%s", cerr);   // a 2xx that is no chat completion
             else rc = take_verdicts(&g, reply.content, &pr, &n_pr);
-            if (n_pr > MAX_PROBLEMS_SHOWN) jb_printf(&pr, "; and %d more", n_pr - MAX_PROBLEMS_SHOWN);
-            outcome = open_pairs(&g) == 0 ? "verdicts" : attempt < jl->o.max_retries ? "retry" : "gave up";
+            if (n_pr > MAX_PROBLEMS_SHOWN)
+                jb_printf(&pr, "; and %d more", n_pr - MAX_PROBLEMS_SHOWN);
+            outcome = open_pairs(&g) == 0           ? "verdicts"
+                      : attempt < jl->o.max_retries ? "retry"
+                                                    : "gave up";
             if (!strcmp(outcome, "gave up")) {
-                char *why = xasprintf("no valid verdict after %d repl%s: %s", attempt + 1, attempt ? "ies" : "y", pr.buf);
+                char *why = xasprintf("no valid verdict after %d repl%s: %s", attempt + 1,
+                                      attempt ? "ies" : "y", pr.buf);
                 group_fail(&g, why);
                 free(why);
             }
         }
         if (rc == 0 && jl->o.journal)
-            rc = journal_exchange(jl->o.journal, &reply, crc ? cerr : NULL, pr.buf, outcome, err, errlen);
+            rc = journal_exchange(jl->o.journal, &reply, crc ? cerr : NULL, pr.buf, outcome, err,
+                                  errlen);
         llm_reply_free(&reply);
         jb_free(&msgs);
         if (rc != 0 || strcmp(outcome, "retry") != 0) break;
@@ -413,15 +439,18 @@ static int ask_group(JudgeLlm *jl, Subject *subj, int n, char *err, size_t errle
     return rc;
 }
 
-int judge_llm_run(JudgeLlm *jl, const JudgeItem *items, int n, JudgeAnswer **answers, char *err, size_t errlen) {
+int judge_llm_run(JudgeLlm *jl, const JudgeItem *items, int n, JudgeAnswer **answers, char *err,
+                  size_t errlen) {
     Subject *subj = NULL;
     int n_subj = 0;
     int *item_subj = xcalloc((size_t)n + 1, sizeof *item_subj);
     for (int i = 0; i < n; i++) {
         item_subj[i] = -1;
-        answers[i] = items[i].n_questions ? xcalloc((size_t)items[i].n_questions, sizeof **answers) : NULL;
+        answers[i] =
+            items[i].n_questions ? xcalloc((size_t)items[i].n_questions, sizeof **answers) : NULL;
         for (int q = 0; q < items[i].n_questions; q++) {
-            const JudgeCacheEntry *e = cache_find(jl, items[i].questions[q], items[i].prompt, items[i].completion);
+            const JudgeCacheEntry *e =
+                cache_find(jl, items[i].questions[q], items[i].prompt, items[i].completion);
             if (e) {
                 answers[i][q].state = JUDGE_ANSWER_DONE;
                 answers[i][q].r.cached = 1;
@@ -439,7 +468,8 @@ int judge_llm_run(JudgeLlm *jl, const JudgeItem *items, int n, JudgeAnswer **ans
         for (int q = 0; q < items[i].n_questions; q++) {
             JudgeAnswer *a = &answers[i][q];
             const char *question = items[i].questions[q];
-            const JudgeCacheEntry *e = cache_find(jl, question, items[i].prompt, items[i].completion);
+            const JudgeCacheEntry *e =
+                cache_find(jl, question, items[i].prompt, items[i].completion);
             if (e) {
                 a->state = JUDGE_ANSWER_DONE;
                 a->r.question = question;

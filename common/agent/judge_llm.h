@@ -37,33 +37,33 @@
 #include "experiment/judge.h"
 #include "io/llm.h"
 
-#define JUDGE_LLM_PER_REQUEST 8     // items per request (default)
-#define JUDGE_LLM_MAX_RETRIES 2     // bad replies re-asked (default)
+#define JUDGE_LLM_PER_REQUEST 8   // items per request (default)
+#define JUDGE_LLM_MAX_RETRIES 2   // bad replies re-asked (default)
 
 typedef struct {
-    LlmClient *client;      // borrowed
-    int per_request;        // 1..64
-    int max_retries;        // 0..20
-    long budget;            // chat requests allowed; < 0: no limit
-    Journal *journal;       // NULL: the cache lives only for the run
+    LlmClient *client;   // borrowed
+    int per_request;     // 1..64
+    int max_retries;     // 0..20
+    long budget;         // chat requests allowed; < 0: no limit
+    Journal *journal;    // NULL: the cache lives only for the run
 } JudgeLlmOptions;
 
 typedef struct {
-    char *reason, *model;                   // owned
+    char *reason, *model;   // owned
     JudgeVerdict verdict;
-    int from_journal;                       // loaded, not asked in this run
+    int from_journal;   // loaded, not asked in this run
 } JudgeCacheEntry;
 
 typedef struct {
     JudgeLlmOptions o;
-    StrMap index;           // question\0prompt\0completion\0 -> its number in entry
-    JudgeCacheEntry *entry; // (index.n) the cached verdicts
-    long calls;             // chat requests made
-    long asked;             // (item, question) pairs sent in them, retries included
-    long answered;          // verdicts received
-    long cache_hits;        // pairs answered from the cache
+    StrMap index;             // question\0prompt\0completion\0 -> its number in entry
+    JudgeCacheEntry *entry;   // (index.n) the cached verdicts
+    long calls;               // chat requests made
+    long asked;               // (item, question) pairs sent in them, retries included
+    long answered;            // verdicts received
+    long cache_hits;          // pairs answered from the cache
     int budget_reached;
-    int failed;             // the server failed after its retries: no more requests
+    int failed;   // the server failed after its retries: no more requests
     char fail_msg[1100];
 } JudgeLlm;
 
@@ -76,21 +76,22 @@ int judge_llm_load(JudgeLlm *jl, const JournalLog *log);
 enum { JUDGE_ANSWER_DONE, JUDGE_ANSWER_UNJUDGED, JUDGE_ANSWER_FAILED };
 typedef struct {
     int state;
-    JudgeResult r;          // DONE: question borrowed from the item, model from the cache
-    char *error;            // FAILED: why (malloc'd)
+    JudgeResult r;   // DONE: question borrowed from the item, model from the cache
+    char *error;     // FAILED: why (malloc'd)
 } JudgeAnswer;
 
 // Answer every question of items[0..n): answers[i] is set to a malloc'd array of
 // items[i].n_questions answers (NULL when it has none); free them with
 // judge_answers_free.  0, or -1 with a message in err when the journal cannot be
 // written (the answers are still set).
-int judge_llm_run(JudgeLlm *jl, const JudgeItem *items, int n, JudgeAnswer **answers, char *err, size_t errlen);
+int judge_llm_run(JudgeLlm *jl, const JudgeItem *items, int n, JudgeAnswer **answers, char *err,
+                  size_t errlen);
 void judge_answers_free(JudgeAnswer **answers, const JudgeItem *items, int n);
 
 // The messages of one request (system, user) for items[0..n), item i with the questions
 // qs[i][0..nq[i]); problems (or NULL): what was wrong with the last reply, said to the
 // model.  Appended to msgs (llm_msg_add).  Exposed for tests.
-void judge_llm_messages(const JudgeItem *const *items, const char *const *const *qs, const int *nq, int n,
-                        const char *problems, JsonBuf *msgs);
+void judge_llm_messages(const JudgeItem *const *items, const char *const *const *qs, const int *nq,
+                        int n, const char *problems, JsonBuf *msgs);
 
 #endif

@@ -7,14 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "experiment/judge.h"
-#include "experiment/layers.h"
-#include "experiment/patchnorm.h"
-#include "io/plot.h"
-#include "experiment/summary.h"
 #include "base/strmap.h"
 #include "base/utf8.h"
 #include "base/util.h"
+#include "experiment/judge.h"
+#include "experiment/layers.h"
+#include "experiment/patchnorm.h"
+#include "experiment/summary.h"
+#include "io/plot.h"
 
 void report_options_default(ReportOptions *o) {
     memset(o, 0, sizeof *o);
@@ -45,7 +45,14 @@ static void escape_char(JsonBuf *md, const char *s, size_t len) {
     case '<': jb_puts(md, "&lt;"); return;
     case '>': jb_puts(md, "&gt;"); return;
     case '&': jb_puts(md, "&amp;"); return;
-    case '|': case '\\': case '`': case '*': case '_': case '[': case ']': case '~':
+    case '|':
+    case '\\':
+    case '`':
+    case '*':
+    case '_':
+    case '[':
+    case ']':
+    case '~':
         jb_raw(md, "\\", 1);
         jb_raw(md, s, 1);
         return;
@@ -129,7 +136,8 @@ static void layers_text(const char *json, char *buf, size_t buflen) {
     if (!json) return;
     JsonDoc d;
     char err[64];
-    if (json_parse(&d, json, strlen(json), err, sizeof err) == 0 && json_type(&d, 0) == JSMN_ARRAY) {
+    if (json_parse(&d, json, strlen(json), err, sizeof err) == 0 &&
+        json_type(&d, 0) == JSMN_ARRAY) {
         int n = json_size(&d, 0), ok = 1;
         int *idx = xcalloc((size_t)n + 1, sizeof(int));
         for (int k = 0; k < n && ok; k++) {
@@ -162,7 +170,7 @@ static int label_number(const char *label, const char *prefix, int *n) {
 // appearance; each group keeps the indices of its first `cap` entries.
 typedef struct {
     char *task, *label;
-    int *idx;               // (n) entry indices
+    int *idx;   // (n) entry indices
     int n;
 } Bucket;
 
@@ -171,12 +179,14 @@ typedef struct {
     int n;
 } Buckets;
 
-static void buckets_collect(Buckets *bs, const JournalLog *log, const char *experiment, const char *tool, int cap) {
+static void buckets_collect(Buckets *bs, const JournalLog *log, const char *experiment,
+                            const char *tool, int cap) {
     memset(bs, 0, sizeof *bs);
     for (int i = 0; i < log->n; i++) {
         const JournalEntry *e = &log->e[i];
         // judge's records are runlayers records with verdicts: they show as completions too
-        int tool_ok = str_field_is(e, "tool", tool) || (!strcmp(tool, "runlayers") && str_field_is(e, "tool", "judge"));
+        int tool_ok = str_field_is(e, "tool", tool) ||
+                      (!strcmp(tool, "runlayers") && str_field_is(e, "tool", "judge"));
         if (strcmp(e->kind, "result") || !str_field_is(e, "experiment", experiment) || !tool_ok ||
             record_has(&e->rec, "error"))
             continue;
@@ -244,8 +254,10 @@ static void write_header(JsonBuf *md, const JournalLog *log) {
         jb_puts(md, "- **Model**: ");
         md_text(md, name ? name : "?");
         double v;
-        static const char *const fields[][2] = {{"n_layer", "%.0f blocks"}, {"n_head", "%.0f heads"},
-                                                {"n_embd", "width %.0f"},   {"n_ctx", "context %.0f"},
+        static const char *const fields[][2] = {{"n_layer", "%.0f blocks"},
+                                                {"n_head", "%.0f heads"},
+                                                {"n_embd", "width %.0f"},
+                                                {"n_ctx", "context %.0f"},
                                                 {"params", "%.0f parameters"}};
         for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++)
             if (obj_double(d, model, fields[f][0], &v)) {
@@ -271,10 +283,13 @@ static void write_header(JsonBuf *md, const JournalLog *log) {
     }
     jb_puts(md, "\n");
     if (log->n_issues) {
-        jb_printf(md, "- **Warning**: %d unreadable line%s skipped (", log->n_issues, log->n_issues > 1 ? "s" : "");
+        jb_printf(md, "- **Warning**: %d unreadable line%s skipped (", log->n_issues,
+                  log->n_issues > 1 ? "s" : "");
         for (int k = 0; k < log->n_issues && k < 5; k++)
-            jb_printf(md, "%sline %ld%s", k ? ", " : "", log->issues[k].lineno, log->issues[k].torn ? ", torn" : "");
-        jb_puts(md, log->n_issues > 5 ? ", …); `journal check` lists them\n" : "); `journal check` lists them\n");
+            jb_printf(md, "%sline %ld%s", k ? ", " : "", log->issues[k].lineno,
+                      log->issues[k].torn ? ", torn" : "");
+        jb_puts(md, log->n_issues > 5 ? ", …); `journal check` lists them\n"
+                                      : "); `journal check` lists them\n");
     }
     jb_puts(md, "\n");
 }
@@ -308,8 +323,8 @@ static void write_tasks(JsonBuf *md, const JournalLog *log) {
 // order.  The per-experiment sections read their experiment's view, so that the report
 // reads each record a fixed number of times, however many experiments there are.
 typedef struct {
-    StrMap names;           // experiment name -> its number (key[k] is the name)
-    JournalLog *logs;       // (names.n) views of the log; their entries are copies
+    StrMap names;       // experiment name -> its number (key[k] is the name)
+    JournalLog *logs;   // (names.n) views of the log; their entries are copies
 } ExperimentIndex;
 
 // The number of the experiment entry e belongs to, or -1.  Results alone add experiments.
@@ -349,8 +364,9 @@ static void summarize(Summary *s, const JournalLog *log, const char *x) {
     char err[128];
     for (int i = 0; i < log->n; i++) {
         const JournalEntry *e = &log->e[i];
-        if (!strcmp(e->kind, "result") && str_field_is(e, "experiment", x) && str_field_is(e, "tool", "scoreloss") &&
-            !record_has(&e->rec, "error") && !record_has(&e->rec, "patch_effect"))
+        if (!strcmp(e->kind, "result") && str_field_is(e, "experiment", x) &&
+            str_field_is(e, "tool", "scoreloss") && !record_has(&e->rec, "error") &&
+            !record_has(&e->rec, "patch_effect"))
             summary_add(s, &e->rec, err, sizeof err);
     }
 }
@@ -368,8 +384,9 @@ static void write_loss_tables(JsonBuf *md, const JournalLog *log, const char *x)
         for (int k = 0; k < g0; k++) first &= strcmp(s.g[k].task, s.g[g0].task) != 0;
         if (!first) continue;
         task_heading(md, s.g[g0].task);
-        jb_puts(md, "| configuration | layers | n | mean loss ± stderr | Δ vs intact | exact match |\n"
-                    "| --- | --- | ---: | ---: | ---: | ---: |\n");
+        jb_puts(md,
+                "| configuration | layers | n | mean loss ± stderr | Δ vs intact | exact match |\n"
+                "| --- | --- | ---: | ---: | ---: | ---: |\n");
         for (int g = g0; g < s.n; g++) {
             if (strcmp(s.g[g].task, s.g[g0].task)) continue;
             SummaryStats st = summary_stats(&s, &s.g[g]);
@@ -391,13 +408,14 @@ static void write_loss_tables(JsonBuf *md, const JournalLog *log, const char *x)
 
 // The verdicts of experiment x's judged records (`judge`), aggregated as `judge --summary`
 // does.  keep: NULL for every label, else only labels it accepts.
-static void judge_summarize(JudgeSummary *s, const JournalLog *log, const char *x, int (*keep)(const char *label)) {
+static void judge_summarize(JudgeSummary *s, const JournalLog *log, const char *x,
+                            int (*keep)(const char *label)) {
     memset(s, 0, sizeof *s);
     char err[128];
     for (int i = 0; i < log->n; i++) {
         const JournalEntry *e = &log->e[i];
-        if (strcmp(e->kind, "result") || (x && !str_field_is(e, "experiment", x)) || record_has(&e->rec, "error") ||
-            !record_has(&e->rec, "judgements"))
+        if (strcmp(e->kind, "result") || (x && !str_field_is(e, "experiment", x)) ||
+            record_has(&e->rec, "error") || !record_has(&e->rec, "judgements"))
             continue;
         char *label = keep ? str_field(e, "label") : NULL;
         if (!keep || (label && keep(label))) judge_summary_add(s, &e->rec, err, sizeof err);
@@ -409,15 +427,20 @@ static void judge_summarize(JudgeSummary *s, const JournalLog *log, const char *
 static void write_speaks(JsonBuf *md, const JournalLog *log, const char *x) {
     JudgeSummary s;
     judge_summarize(&s, log, x, NULL);
-    if (s.n) jb_puts(md, "### How it speaks\n\nVerdicts of `judge` on the completions: the yes-rate of each question "
-                         "(± standard error), against the intact model.\n\n");
+    if (s.n)
+        jb_puts(
+            md,
+            "### How it speaks\n\nVerdicts of `judge` on the completions: the yes-rate of each question "
+            "(± standard error), against the intact model.\n\n");
     for (int g0 = 0; g0 < s.n; g0++) {
         int first = 1;
         for (int k = 0; k < g0; k++) first &= strcmp(s.g[k].task, s.g[g0].task) != 0;
         if (!first) continue;
         task_heading(md, s.g[g0].task);
-        jb_puts(md, "| configuration | question | judge | n | yes-rate ± stderr | Δ vs intact | yes / no / unsure |\n"
-                    "| --- | --- | --- | ---: | ---: | ---: | --- |\n");
+        jb_puts(
+            md,
+            "| configuration | question | judge | n | yes-rate ± stderr | Δ vs intact | yes / no / unsure |\n"
+            "| --- | --- | --- | ---: | ---: | ---: | --- |\n");
         for (int g = g0; g < s.n; g++) {
             if (strcmp(s.g[g].task, s.g[g0].task)) continue;
             JudgeStats st = judge_summary_stats(&s, &s.g[g]);
@@ -437,7 +460,8 @@ static void write_speaks(JsonBuf *md, const JournalLog *log, const char *x) {
     judge_summary_free(&s);
 }
 
-static void write_completions(JsonBuf *md, const JournalLog *log, const char *x, const ReportOptions *opt) {
+static void write_completions(JsonBuf *md, const JournalLog *log, const char *x,
+                              const ReportOptions *opt) {
     Buckets bs;
     buckets_collect(&bs, log, x, "runlayers", opt->samples);
     const char **tasks = xcalloc((size_t)bs.n + 1, sizeof(char *));
@@ -445,7 +469,8 @@ static void write_completions(JsonBuf *md, const JournalLog *log, const char *x,
     if (nt) jb_puts(md, "### Completions\n\n");
     for (int t = 0; t < nt; t++) {
         task_heading(md, tasks[t]);
-        jb_puts(md, "| configuration | prompt | completion | finish |\n| --- | --- | --- | --- |\n");
+        jb_puts(md,
+                "| configuration | prompt | completion | finish |\n| --- | --- | --- | --- |\n");
         for (int k = 0; k < bs.n; k++) {
             if (strcmp(bs.b[k].task, tasks[t])) continue;
             for (int r = 0; r < bs.b[k].n; r++) {
@@ -475,7 +500,8 @@ static void write_completions(JsonBuf *md, const JournalLog *log, const char *x,
 }
 
 // The tokens of a topk array field ("topk", "rose", "fell"): “token” value, ...
-static void topk_tokens(JsonBuf *md, const JsonDoc *d, const char *key, const char *num, const char *fmt, int max) {
+static void topk_tokens(JsonBuf *md, const JsonDoc *d, const char *key, const char *num,
+                        const char *fmt, int max) {
     int arr = json_obj_get(d, 0, key);
     if (arr < 0 || json_type(d, arr) != JSMN_ARRAY) {
         jb_puts(md, "\xE2\x80\x94");
@@ -494,7 +520,8 @@ static void topk_tokens(JsonBuf *md, const JsonDoc *d, const char *key, const ch
     }
 }
 
-static void write_topk(JsonBuf *md, const JournalLog *log, const char *x, const ReportOptions *opt) {
+static void write_topk(JsonBuf *md, const JournalLog *log, const char *x,
+                       const ReportOptions *opt) {
     Buckets bs;
     buckets_collect(&bs, log, x, "topk", opt->topk_rows);
     const char **tasks = xcalloc((size_t)bs.n + 1, sizeof(char *));
@@ -502,8 +529,10 @@ static void write_topk(JsonBuf *md, const JournalLog *log, const char *x, const 
     if (nt) jb_puts(md, "### Top next tokens\n\n");
     for (int t = 0; t < nt; t++) {
         task_heading(md, tasks[t]);
-        jb_puts(md, "| configuration | prompt | top tokens (prob) | rose (Δ logprob) | fell (Δ logprob) | KL from intact | answer rank |\n"
-                    "| --- | --- | --- | --- | --- | ---: | ---: |\n");
+        jb_puts(
+            md,
+            "| configuration | prompt | top tokens (prob) | rose (Δ logprob) | fell (Δ logprob) | KL from intact | answer rank |\n"
+            "| --- | --- | --- | --- | --- | ---: | ---: |\n");
         for (int k = 0; k < bs.n; k++) {
             if (strcmp(bs.b[k].task, tasks[t])) continue;
             for (int r = 0; r < bs.b[k].n; r++) {
@@ -517,7 +546,8 @@ static void write_topk(JsonBuf *md, const JournalLog *log, const char *x, const 
                 md_text(md, bs.b[k].label);
                 jb_puts(md, " | ");
                 md_escape(md, prompt ? prompt : "", plen, 40, 1);
-                if (record_int(&e->rec, "position", &pos, NULL, 0) == 1) jb_printf(md, " (position %lld)", pos);
+                if (record_int(&e->rec, "position", &pos, NULL, 0) == 1)
+                    jb_printf(md, " (position %lld)", pos);
                 jb_puts(md, " | ");
                 topk_tokens(md, d, "topk", "prob", "%.3f", opt->top_tokens);
                 jb_puts(md, " | ");
@@ -525,10 +555,12 @@ static void write_topk(JsonBuf *md, const JournalLog *log, const char *x, const 
                 jb_puts(md, " | ");
                 topk_tokens(md, d, "fell", "delta_logprob", "%+.2f", 3);
                 jb_puts(md, " | ");
-                if (record_double(&e->rec, "kl_from_intact", &kl, NULL, 0) == 1) jb_printf(md, "%.4f", kl);
+                if (record_double(&e->rec, "kl_from_intact", &kl, NULL, 0) == 1)
+                    jb_printf(md, "%.4f", kl);
                 else jb_puts(md, "\xE2\x80\x94");
                 jb_puts(md, " | ");
-                if (record_int(&e->rec, "answer_rank", &rank, NULL, 0) == 1) jb_printf(md, "%lld", rank);
+                if (record_int(&e->rec, "answer_rank", &rank, NULL, 0) == 1)
+                    jb_printf(md, "%lld", rank);
                 else jb_puts(md, "\xE2\x80\x94");
                 jb_puts(md, " |\n");
                 free(prompt);
@@ -550,28 +582,28 @@ static void write_topk(JsonBuf *md, const JournalLog *log, const char *x, const 
 // prompts of different lengths line up by their ends; they are labelled with the tokens
 // of the longest prompt.
 #define PATCH_MAX_LAYERS 4096
-#define PATCH_MAX_WIDTH 2048
+#define PATCH_MAX_WIDTH  2048
 
 typedef struct {
     char *task, *hook;
-    int heads;              // the head sweep: columns are heads
-    int use_ld;             // the metric is the logit difference (else the answer loss)
-    int width;              // columns: the widest example's
-    int rows;               // blocks 0..rows-1 (only those seen are shown)
-    char *seen;             // (rows)
-    PatchSums sums;         // (rows, width)
-    char **tokens;          // (width) the widest example's clean token per column, or NULL
-    char **ids;             // (n_ids) examples seen
-    int *id_width;          // (n_ids)
+    int heads;                       // the head sweep: columns are heads
+    int use_ld;                      // the metric is the logit difference (else the answer loss)
+    int width;                       // columns: the widest example's
+    int rows;                        // blocks 0..rows-1 (only those seen are shown)
+    char *seen;                      // (rows)
+    PatchSums sums;                  // (rows, width)
+    char **tokens;                   // (width) the widest example's clean token per column, or NULL
+    char **ids;                      // (n_ids) examples seen
+    int *id_width;                   // (n_ids)
     double *id_clean, *id_corrupt;   // (n_ids) each example's baselines (NaN: none yet)
     int n_ids, widest, n_degenerate;
-    StrMap id_index;        // id -> its number in ids
+    StrMap id_index;   // id -> its number in ids
 } PatchGrid;
 
 typedef struct {
     PatchGrid *g;
     int n;
-    StrMap index;           // "task\0hook" -> its number in g
+    StrMap index;   // "task\0hook" -> its number in g
 } PatchGrids;
 
 static int record_small_int(const JournalEntry *e, const char *key, int max, int *out) {
@@ -587,13 +619,16 @@ static double num_field(const JournalEntry *e, const char *key) {
 }
 
 // A patch-sweep cell of experiment x: its task, hook, id, block and column.
-static int patch_cell(const JournalEntry *e, const char *x, char **task, char **hook, char **id, int *layer, int *col) {
-    if (strcmp(e->kind, "result") || !str_field_is(e, "experiment", x) || !str_field_is(e, "tool", "scoreloss") ||
-        record_has(&e->rec, "error") || !record_has(&e->rec, "patch_effect"))
+static int patch_cell(const JournalEntry *e, const char *x, char **task, char **hook, char **id,
+                      int *layer, int *col) {
+    if (strcmp(e->kind, "result") || !str_field_is(e, "experiment", x) ||
+        !str_field_is(e, "tool", "scoreloss") || record_has(&e->rec, "error") ||
+        !record_has(&e->rec, "patch_effect"))
         return 0;
     *hook = str_field(e, "patch_hook");
     int ok = *hook && record_small_int(e, "layer", PATCH_MAX_LAYERS, layer) &&
-             (record_small_int(e, "position", PATCH_MAX_WIDTH, col) || record_small_int(e, "head", PATCH_MAX_WIDTH, col));
+             (record_small_int(e, "position", PATCH_MAX_WIDTH, col) ||
+              record_small_int(e, "head", PATCH_MAX_WIDTH, col));
     if (!ok) {
         free(*hook);
         return 0;
@@ -611,7 +646,8 @@ static PatchGrid *grid_find(PatchGrids *gs, const char *task, const char *hook, 
     char *key = xmalloc(nt + nh + 2);   // "task\0hook"
     memcpy(key, task, nt + 1);
     memcpy(key + nt + 1, hook, nh + 1);
-    int added = 0, k = add ? strmap_intern(&gs->index, key, nt + 1 + nh, &added) : strmap_find(&gs->index, key, nt + 1 + nh);
+    int added = 0, k = add ? strmap_intern(&gs->index, key, nt + 1 + nh, &added)
+                           : strmap_find(&gs->index, key, nt + 1 + nh);
     free(key);
     if (added) {
         gs->g = xrealloc(gs->g, sizeof *gs->g * (size_t)(gs->n + 1));
@@ -660,7 +696,8 @@ static void patch_grids_collect(PatchGrids *gs, const JournalLog *log, const cha
         }
         if (col + 1 > g->id_width[k]) g->id_width[k] = col + 1;
         if (layer + 1 > g->rows) g->rows = layer + 1;
-        g->use_ld |= isfinite(num_field(e, "clean_logit_diff")) && isfinite(num_field(e, "corrupt_logit_diff"));
+        g->use_ld |= isfinite(num_field(e, "clean_logit_diff")) &&
+                     isfinite(num_field(e, "corrupt_logit_diff"));
         free(task), free(hook), free(id);
     }
     for (int k = 0; k < gs->n; k++) {
@@ -693,9 +730,11 @@ static void patch_grids_collect(PatchGrids *gs, const JournalLog *log, const cha
         double clean = 0, corrupt = 0;
         int n = 0;
         for (int i = 0; i < g->n_ids; i++)
-            if (isfinite(g->id_clean[i]) && isfinite(g->id_corrupt[i])) clean += g->id_clean[i], corrupt += g->id_corrupt[i], n++;
+            if (isfinite(g->id_clean[i]) && isfinite(g->id_corrupt[i]))
+                clean += g->id_clean[i], corrupt += g->id_corrupt[i], n++;
         for (int i = 0; i < g->n_ids && n; i++)
-            g->n_degenerate += patch_pair_degenerate(g->id_clean[i], g->id_corrupt[i], clean / n, corrupt / n);
+            g->n_degenerate +=
+                patch_pair_degenerate(g->id_clean[i], g->id_corrupt[i], clean / n, corrupt / n);
     }
 }
 
@@ -720,7 +759,8 @@ static char *column_label(const PatchGrid *g, int c, size_t max_chars, int plain
     if (g->heads) return xasprintf("H%d", c);
     if (!g->tokens[c]) return xasprintf("%d", c - g->width);
     if (plain) {
-        char *t = agent_clip(g->tokens[c], max_chars), *label = xasprintf("%d \"%s\"", c - g->width, t);
+        char *t = agent_clip(g->tokens[c], max_chars),
+             *label = xasprintf("%d \"%s\"", c - g->width, t);
         free(t);
         return label;
     }
@@ -739,15 +779,20 @@ static void write_patching(JsonBuf *md, const JournalLog *log, const char *x) {
         task_heading(md, g->task);
         jb_puts(md, "Normalised patch effect of patching `");
         md_text(md, g->hook);
-        jb_printf(md, "` from the clean run into the corrupted one, per block and %s, over %d examples: (mean "
-                      "patched − mean corrupted) / (mean clean − mean corrupted) of the %s over the examples that "
-                      "have the cell (1: the clean behaviour restored, 0: unchanged). %d of %d pairs are degenerate "
-                      "(their clean and corrupted values less than %.0f%% of the mean difference apart).",
-                  g->heads ? "head (all positions)" : "position", g->n_ids, g->use_ld ? "logit difference" : "answer loss",
-                  g->n_degenerate, g->n_ids, 100 * PATCH_DEGENERATE_FRACTION);
+        jb_printf(
+            md,
+            "` from the clean run into the corrupted one, per block and %s, over %d examples: (mean "
+            "patched − mean corrupted) / (mean clean − mean corrupted) of the %s over the examples that "
+            "have the cell (1: the clean behaviour restored, 0: unchanged). %d of %d pairs are degenerate "
+            "(their clean and corrupted values less than %.0f%% of the mean difference apart).",
+            g->heads ? "head (all positions)" : "position", g->n_ids,
+            g->use_ld ? "logit difference" : "answer loss", g->n_degenerate, g->n_ids,
+            100 * PATCH_DEGENERATE_FRACTION);
         if (!g->heads) {
-            jb_puts(md, " Positions count from the end of the prompt (-1: its last token), so prompts of different "
-                        "lengths line up by their ends; tokens are example ");
+            jb_puts(
+                md,
+                " Positions count from the end of the prompt (-1: its last token), so prompts of different "
+                "lengths line up by their ends; tokens are example ");
             md_text(md, g->ids[g->widest]);
             jb_puts(md, "'s clean prompt (the longest).");
         }
@@ -775,7 +820,8 @@ static void write_patching(JsonBuf *md, const JournalLog *log, const char *x) {
     patch_grids_free(&gs);
 }
 
-static void write_experiment(JsonBuf *md, const JournalLog *log, const char *x, const ReportOptions *opt) {
+static void write_experiment(JsonBuf *md, const JournalLog *log, const char *x,
+                             const ReportOptions *opt) {
     jb_puts(md, "## Experiment ");
     md_text(md, x);
     jb_puts(md, "\n\n");
@@ -818,7 +864,8 @@ static void write_experiment(JsonBuf *md, const JournalLog *log, const char *x, 
 
 // Scoreloss results of every experiment that has a label "PREFIX N", restricted to the
 // labels "intact" and "PREFIX N", aggregated per (task, label).
-static void summarize_sweep(Summary *s, const JournalLog *log, const ExperimentIndex *xi, const char *prefix) {
+static void summarize_sweep(Summary *s, const JournalLog *log, const ExperimentIndex *xi,
+                            const char *prefix) {
     memset(s, 0, sizeof *s);
     StrMap *names = (StrMap *)&xi->names;   // looked up only (experiment_of with add = 0)
     char *use = xcalloc((size_t)names->n + 1, 1);
@@ -827,19 +874,21 @@ static void summarize_sweep(Summary *s, const JournalLog *log, const ExperimentI
         if (strcmp(e->kind, "result") || !str_field_is(e, "tool", "scoreloss")) continue;
         char *label = str_field(e, "label");
         int n, k;
-        if (label && label_number(label, prefix, &n) && (k = experiment_of(names, e, 0)) >= 0) use[k] = 1;
+        if (label && label_number(label, prefix, &n) && (k = experiment_of(names, e, 0)) >= 0)
+            use[k] = 1;
         free(label);
     }
     char err[128];
     for (int i = 0; i < log->n; i++) {
         const JournalEntry *e = &log->e[i];
-        if (strcmp(e->kind, "result") || !str_field_is(e, "tool", "scoreloss") || record_has(&e->rec, "error") ||
-            record_has(&e->rec, "patch_effect"))
+        if (strcmp(e->kind, "result") || !str_field_is(e, "tool", "scoreloss") ||
+            record_has(&e->rec, "error") || record_has(&e->rec, "patch_effect"))
             continue;
         int k = experiment_of(names, e, 0), in = k >= 0 && use[k];
         char *label = str_field(e, "label");
         int n;
-        if (in && label && (!strcmp(label, "intact") || label_number(label, prefix, &n))) summary_add(s, &e->rec, err, sizeof err);
+        if (in && label && (!strcmp(label, "intact") || label_number(label, prefix, &n)))
+            summary_add(s, &e->rec, err, sizeof err);
         free(label);
     }
     free(use);
@@ -861,7 +910,8 @@ static int layers_count(const char *json) {
     JsonDoc d;
     char err[64];
     int n = -1;
-    if (json_parse(&d, json, strlen(json), err, sizeof err) == 0 && json_type(&d, 0) == JSMN_ARRAY) n = json_size(&d, 0);
+    if (json_parse(&d, json, strlen(json), err, sizeof err) == 0 && json_type(&d, 0) == JSMN_ARRAY)
+        n = json_size(&d, 0);
     json_free(&d);
     return n;
 }
@@ -881,7 +931,8 @@ static void plot_done(PlotCtx *c, int rc, const char *err, const char *file, con
     }
     if (rc == PLOT_NO_GNUPLOT) {
         c->st->plots_skipped++;
-        jb_printf(c->md, "*%s: not drawn, gnuplot is not installed (Debian: gnuplot-nox).*\n\n", alt);
+        jb_printf(c->md, "*%s: not drawn, gnuplot is not installed (Debian: gnuplot-nox).*\n\n",
+                  alt);
         return;
     }
     if (!c->st->plot_errors++) snprintf(c->st->plot_err, sizeof c->st->plot_err, "%s", err);
@@ -909,7 +960,8 @@ static void plot_drop_last(PlotCtx *c, const JournalLog *log) {
     int nt = distinct_tasks(&s, tasks);
     if (nt) {
         PlotSeries *series = xcalloc((size_t)nt, sizeof(PlotSeries));
-        double *xs = xcalloc((size_t)s.n, sizeof(double)), *ys = xcalloc((size_t)s.n, sizeof(double));
+        double *xs = xcalloc((size_t)s.n, sizeof(double)),
+               *ys = xcalloc((size_t)s.n, sizeof(double));
         int used = 0;
         for (int t = 0; t < nt; t++) {
             PlotSeries *p = &series[t];
@@ -925,11 +977,16 @@ static void plot_drop_last(PlotCtx *c, const JournalLog *log) {
             }
             used += p->n;
         }
-        PlotSpec spec = {c->opt->gnuplot, c->opt->plot_dir, "loss_vs_layers", "Answer loss against the number of blocks kept (drop-last)",
-                         "blocks kept (the first n)", "mean answer loss (nats)"};
+        PlotSpec spec = {c->opt->gnuplot,
+                         c->opt->plot_dir,
+                         "loss_vs_layers",
+                         "Answer loss against the number of blocks kept (drop-last)",
+                         "blocks kept (the first n)",
+                         "mean answer loss (nats)"};
         char err[256] = "";
         int rc = plot_lines(&spec, series, nt, err, sizeof err);
-        plot_done(c, rc, err, "loss_vs_layers.svg", "Answer loss against the number of blocks kept");
+        plot_done(c, rc, err, "loss_vs_layers.svg",
+                  "Answer loss against the number of blocks kept");
         free(series);
         free(xs);
         free(ys);
@@ -960,33 +1017,41 @@ static void plot_speaks(PlotCtx *c, const JournalLog *log) {
     for (int t = 0; t < nt; t++) {
         // One series per question of the task, points sorted by blocks kept.
         PlotSeries *series = xcalloc((size_t)s.n, sizeof(PlotSeries));
-        double *xs = xcalloc((size_t)s.n, sizeof(double)), *ys = xcalloc((size_t)s.n, sizeof(double));
+        double *xs = xcalloc((size_t)s.n, sizeof(double)),
+               *ys = xcalloc((size_t)s.n, sizeof(double));
         int ns = 0, used = 0;
         for (int g0 = 0; g0 < s.n; g0++) {
             if (strcmp(s.g[g0].task, tasks[t])) continue;
             int first = 1;
-            for (int k = 0; k < g0; k++) first &= strcmp(s.g[k].task, tasks[t]) || strcmp(s.g[k].question, s.g[g0].question);
+            for (int k = 0; k < g0; k++)
+                first &= strcmp(s.g[k].task, tasks[t]) || strcmp(s.g[k].question, s.g[g0].question);
             if (!first) continue;
             PlotSeries *p = &series[ns++];
             p->title = s.g[g0].question;
             p->x = xs + used;
             p->y = ys + used;
             for (int g = g0; g < s.n; g++) {
-                if (strcmp(s.g[g].task, tasks[t]) || strcmp(s.g[g].question, s.g[g0].question)) continue;
+                if (strcmp(s.g[g].task, tasks[t]) || strcmp(s.g[g].question, s.g[g0].question))
+                    continue;
                 if (!label_number(s.g[g].label, "first ", &n)) n = layers_count(s.g[g].layers_json);
                 if (n < 0) continue;
-                series_add_sorted(p, xs + used, ys + used, n, judge_summary_stats(&s, &s.g[g]).yes_rate);
+                series_add_sorted(p, xs + used, ys + used, n,
+                                  judge_summary_stats(&s, &s.g[g]).yes_rate);
             }
             used += p->n;
         }
         char name[32], file[48], title[300], alt[300];
         snprintf(name, sizeof name, "speaks_%d", t + 1);
         snprintf(file, sizeof file, "%s.svg", name);
-        snprintf(title, sizeof title, "How it speaks: yes-rate against the number of blocks kept (drop-last), task %s",
+        snprintf(title, sizeof title,
+                 "How it speaks: yes-rate against the number of blocks kept (drop-last), task %s",
                  tasks[t][0] ? tasks[t] : "(none)");
-        snprintf(alt, sizeof alt, "Yes-rate of the judges' questions against the number of blocks kept, task %s",
+        snprintf(alt, sizeof alt,
+                 "Yes-rate of the judges' questions against the number of blocks kept, task %s",
                  tasks[t][0] ? tasks[t] : "(none)");
-        PlotSpec spec = {c->opt->gnuplot, c->opt->plot_dir, name, title, "blocks kept (the first n)", "yes-rate"};
+        PlotSpec spec = {
+            c->opt->gnuplot, c->opt->plot_dir, name, title, "blocks kept (the first n)",
+            "yes-rate"};
         char err[256] = "";
         int rc = plot_lines(&spec, series, ns, err, sizeof err);
         plot_done(c, rc, err, file, alt);
@@ -1010,15 +1075,19 @@ static void plot_skip_one(PlotCtx *c, const JournalLog *log) {
         for (int i = 0; i < nt * nb; i++) z[i] = NAN;
         for (int t = 0; t < nt; t++)
             for (int g = 0; g < s.n; g++) {
-                if (strcmp(s.g[g].task, tasks[t]) || !label_number(s.g[g].label, "skip ", &n)) continue;
+                if (strcmp(s.g[g].task, tasks[t]) || !label_number(s.g[g].label, "skip ", &n))
+                    continue;
                 SummaryStats st = summary_stats(&s, &s.g[g]);
                 if (st.has_delta) z[(size_t)t * (size_t)nb + (size_t)n] = st.delta_loss;
             }
-        PlotSpec spec = {c->opt->gnuplot, c->opt->plot_dir, "skip_one_delta", "Answer loss change when one block is skipped",
-                         "block skipped", "task"};
+        PlotSpec spec = {c->opt->gnuplot,  c->opt->plot_dir,
+                         "skip_one_delta", "Answer loss change when one block is skipped",
+                         "block skipped",  "task"};
         char err[256] = "";
-        int rc = plot_heatmap(&spec, "mean loss - intact (nats)", tasks, nt, NULL, nb, z, err, sizeof err);
-        plot_done(c, rc, err, "skip_one_delta.svg", "Answer loss change when one block is skipped, per block and task");
+        int rc = plot_heatmap(&spec, "mean loss - intact (nats)", tasks, nt, NULL, nb, z, err,
+                              sizeof err);
+        plot_done(c, rc, err, "skip_one_delta.svg",
+                  "Answer loss change when one block is skipped, per block and task");
         free(z);
     }
     free(tasks);
@@ -1049,7 +1118,8 @@ static void plot_patching(PlotCtx *c) {
             for (int l = g->rows - 1, r = 0; l >= 0; l--) {
                 if (!g->seen[l]) continue;
                 labels[r] = block_label(l);
-                for (int col = 0; col < g->width; col++) z[(size_t)r * g->width + col] = patch_sums_effect(&g->sums, l, col);
+                for (int col = 0; col < g->width; col++)
+                    z[(size_t)r * g->width + col] = patch_sums_effect(&g->sums, l, col);
                 r++;
             }
             char **xlabels = xcalloc((size_t)g->width, sizeof(char *));
@@ -1057,11 +1127,18 @@ static void plot_patching(PlotCtx *c) {
             char name[32], file[48], title[300], alt[300];
             snprintf(name, sizeof name, "patch_%d", ++n_plot);
             snprintf(file, sizeof file, "%s.svg", name);
-            snprintf(title, sizeof title, "Activation patching (%s): %s, task %s", g->hook, names[x], g->task[0] ? g->task : "(none)");
-            snprintf(alt, sizeof alt, "Activation patching heatmap (%s), experiment %s, task %s", g->hook, names[x],
-                     g->task[0] ? g->task : "(none)");
-            PlotSpec spec = {c->opt->gnuplot, c->opt->plot_dir, name, title,
-                             g->heads ? "head" : "position from the end of the prompt (token of the longest prompt)", "block"};
+            snprintf(title, sizeof title, "Activation patching (%s): %s, task %s", g->hook,
+                     names[x], g->task[0] ? g->task : "(none)");
+            snprintf(alt, sizeof alt, "Activation patching heatmap (%s), experiment %s, task %s",
+                     g->hook, names[x], g->task[0] ? g->task : "(none)");
+            PlotSpec spec = {
+                c->opt->gnuplot,
+                c->opt->plot_dir,
+                name,
+                title,
+                g->heads ? "head"
+                         : "position from the end of the prompt (token of the longest prompt)",
+                "block"};
             char err[256] = "";
             int rc = plot_heatmap(&spec, "normalised patch effect", (const char *const *)labels, ny,
                                   (const char *const *)xlabels, g->width, z, err, sizeof err);
@@ -1076,15 +1153,16 @@ static void plot_patching(PlotCtx *c) {
     }
 }
 
-static void write_plots(JsonBuf *md, const JournalLog *log, const ExperimentIndex *xi, const ReportOptions *opt,
-                        ReportStatus *st) {
+static void write_plots(JsonBuf *md, const JournalLog *log, const ExperimentIndex *xi,
+                        const ReportOptions *opt, ReportStatus *st) {
     if (!opt->plot_dir) return;
     JsonBuf body = {0};
     PlotCtx c = {opt, st, &body, xi};
     int made_dir = mkdir_p(opt->plot_dir) == 0;
     if (!made_dir) {
         st->plot_errors++;
-        snprintf(st->plot_err, sizeof st->plot_err, "cannot create the plot directory %s", opt->plot_dir);
+        snprintf(st->plot_err, sizeof st->plot_err, "cannot create the plot directory %s",
+                 opt->plot_dir);
     } else {
         plot_drop_last(&c, log);
         plot_speaks(&c, log);
@@ -1149,7 +1227,8 @@ static void write_results(JsonBuf *md, const JournalLog *log) {
     free(text);
 }
 
-void report_render(const JournalLog *full, const ReportOptions *opt, JsonBuf *md, ReportStatus *st) {
+void report_render(const JournalLog *full, const ReportOptions *opt, JsonBuf *md,
+                   ReportStatus *st) {
     memset(st, 0, sizeof *st);
     JournalLog latest;   // a resumed experiment's re-run results replace the earlier ones
     journal_latest_results(full, &latest);

@@ -36,21 +36,21 @@
 #include "base/json.h"
 
 typedef struct {
-    const char *plot_dir;   // directory for the plot files (created when missing); NULL: no plots
-    const char *plot_link;  // prefix of the plot links in the Markdown, e.g. "report/" or ""
-    const char *gnuplot;    // NULL: $GNUPLOT, else "gnuplot"
-    int samples;            // completions shown per (experiment, task, configuration); 2
-    int topk_rows;          // topk records shown per (experiment, task, configuration); 2
-    int top_tokens;         // tokens listed in a topk cell; 5
+    const char *plot_dir;    // directory for the plot files (created when missing); NULL: no plots
+    const char *plot_link;   // prefix of the plot links in the Markdown, e.g. "report/" or ""
+    const char *gnuplot;     // NULL: $GNUPLOT, else "gnuplot"
+    int samples;             // completions shown per (experiment, task, configuration); 2
+    int topk_rows;           // topk records shown per (experiment, task, configuration); 2
+    int top_tokens;          // tokens listed in a topk cell; 5
 } ReportOptions;
 
 void report_options_default(ReportOptions *o);
 
 typedef struct {
-    int plots_drawn;        // SVG files written
-    int plots_skipped;      // plots not drawn because gnuplot is not installed
-    int plot_errors;        // plots that failed (gnuplot error, unwritable directory)
-    char plot_err[256];     // the first failure's message
+    int plots_drawn;      // SVG files written
+    int plots_skipped;    // plots not drawn because gnuplot is not installed
+    int plot_errors;      // plots that failed (gnuplot error, unwritable directory)
+    char plot_err[256];   // the first failure's message
 } ReportStatus;
 
 // Render log as Markdown, appended to md (a byte buffer; use md->buf, md->len).  Plots

@@ -47,7 +47,8 @@ static const char system_prompt[] =
 
 // The seed tasks as a JSON array: name, description, up to o->seed_examples examples,
 // eval_questions.
-static void seeds_json(const TaskInfo *const *seeds, int n_seeds, const TaskGenOptions *o, JsonBuf *b) {
+static void seeds_json(const TaskInfo *const *seeds, int n_seeds, const TaskGenOptions *o,
+                       JsonBuf *b) {
     jb_puts(b, "[");
     for (int i = 0; i < n_seeds; i++) {
         const TaskInfo *t = seeds[i];
@@ -94,7 +95,8 @@ static void seeds_json(const TaskInfo *const *seeds, int n_seeds, const TaskGenO
     jb_puts(b, "]");
 }
 
-void taskgen_messages(const TaskInfo *const *seeds, int n_seeds, const TaskGenOptions *o, JsonBuf *msgs) {
+void taskgen_messages(const TaskInfo *const *seeds, int n_seeds, const TaskGenOptions *o,
+                      JsonBuf *msgs) {
     int n_ex = o->n_examples < TASKGEN_MIN_EXAMPLES ? TASKGEN_MIN_EXAMPLES : o->n_examples;
     JsonBuf user = {0}, seed = {0};
     seeds_json(seeds, n_seeds, o, &seed);
@@ -103,10 +105,11 @@ void taskgen_messages(const TaskInfo *const *seeds, int n_seeds, const TaskGenOp
     jb_puts(&user, head);
     jb_raw(&user, seed.buf, seed.len);
     char tail[512];
-    snprintf(tail, sizeof tail,
-             "\n\nWrite %d new task%s of the same kind, different from these, each with at least %d "
-             "examples. Reply with the JSON object only.",
-             o->n_tasks, o->n_tasks == 1 ? "" : "s", n_ex);
+    snprintf(
+        tail, sizeof tail,
+        "\n\nWrite %d new task%s of the same kind, different from these, each with at least %d "
+        "examples. Reply with the JSON object only.",
+        o->n_tasks, o->n_tasks == 1 ? "" : "s", n_ex);
     jb_puts(&user, tail);
     llm_msg_add(msgs, "system", system_prompt);
     llm_msg_add(msgs, "user", user.buf);
@@ -136,12 +139,12 @@ static void problem_add(Problems *p, const char *fmt, ...) {
 typedef struct {
     char *name;
     char *description;
-    int first;             // index of its first item in the reply
-    char **prompts;        // (n_ex) kept prompts, for the duplicate check
-    JsonBuf examples;      // kept examples as JSON "{...},{...}"
+    int first;          // index of its first item in the reply
+    char **prompts;     // (n_ex) kept prompts, for the duplicate check
+    JsonBuf examples;   // kept examples as JSON "{...},{...}"
     int n_ex;
-    int capped;            // MAX_EXAMPLES_KEPT reached (reported once)
-    char **questions;      // (n_q)
+    int capped;         // MAX_EXAMPLES_KEPT reached (reported once)
+    char **questions;   // (n_q)
     int n_q;
 } Draft;
 
@@ -181,13 +184,16 @@ static int name_ok(const char *s) {
     size_t n = strlen(s);
     if (n == 0 || n > TASKGEN_MAX_NAME || s[0] < 'a' || s[0] > 'z') return 0;
     for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-')) return 0;
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+              s[i] == '-'))
+            return 0;
     return 1;
 }
 
 // Why example (token ex) is not valid, or NULL; on NULL *prompt, *answer, *sep are set
 // (malloc'd; sep may stay NULL for the default " ").
-static const char *example_check(const JsonDoc *d, int ex, char **prompt, char **answer, char **sep) {
+static const char *example_check(const JsonDoc *d, int ex, char **prompt, char **answer,
+                                 char **sep) {
     *prompt = *answer = *sep = NULL;
     if (json_type(d, ex) != JSMN_OBJECT) return "not an object";
     if (get_string(d, ex, "prompt", prompt) != 1) return "\"prompt\" missing or not a string";
@@ -202,28 +208,35 @@ static const char *example_check(const JsonDoc *d, int ex, char **prompt, char *
     if (al > TASKGEN_MAX_ANSWER) return "the answer is too long";
     if (has_control(*answer)) return "the answer holds a newline or control character";
     if (is_blank((*answer)[al - 1])) return "the answer ends in a space";
-    if (s[0] == ' ' && is_blank((*prompt)[pl - 1])) return "the prompt ends in a space (the separator adds it)";
-    if (s[0] == ' ' && is_blank((*answer)[0])) return "the answer starts with a space (the separator adds it)";
+    if (s[0] == ' ' && is_blank((*prompt)[pl - 1]))
+        return "the prompt ends in a space (the separator adds it)";
+    if (s[0] == ' ' && is_blank((*answer)[0]))
+        return "the answer starts with a space (the separator adds it)";
     size_t t = pl;
     while (t > 0 && is_blank((*prompt)[t - 1])) t--;
-    if (t > 0 && (*prompt)[t - 1] == '?') return "the prompt ends in '?' (a question, not text to continue)";
+    if (t > 0 && (*prompt)[t - 1] == '?')
+        return "the prompt ends in '?' (a question, not text to continue)";
     return NULL;
 }
 
 // Add the examples of item i (array token arr) to draft; bad ones become problems.
-static void draft_add_examples(Draft *dr, const JsonDoc *d, int arr, int item, Problems *pr, int *n_dup) {
+static void draft_add_examples(Draft *dr, const JsonDoc *d, int arr, int item, Problems *pr,
+                               int *n_dup) {
     int n = json_size(d, arr);
     for (int k = 0, v = arr + 1; k < n; k++, v = json_skip(d, v)) {
         char *prompt, *answer, *sep;
         const char *why = example_check(d, v, &prompt, &answer, &sep);
         int dup = 0;
-        for (int j = 0; !why && j < dr->n_ex && !dup; j++) dup = strcmp(dr->prompts[j], prompt) == 0;
+        for (int j = 0; !why && j < dr->n_ex && !dup; j++)
+            dup = strcmp(dr->prompts[j], prompt) == 0;
         if (why) {
             problem_add(pr, "task %d (%s), example %d: %s", item, dr->name, k, why);
         } else if (dup) {
             (*n_dup)++;
         } else if (dr->n_ex >= MAX_EXAMPLES_KEPT) {
-            if (!dr->capped) problem_add(pr, "task %d (%s): more than %d examples; the rest are ignored", item, dr->name, MAX_EXAMPLES_KEPT);
+            if (!dr->capped)
+                problem_add(pr, "task %d (%s): more than %d examples; the rest are ignored", item,
+                            dr->name, MAX_EXAMPLES_KEPT);
             dr->capped = 1;
         } else {
             jb_sep(&dr->examples);
@@ -253,8 +266,8 @@ static const char *questions_read(const JsonDoc *d, int q, char ***qs, int *nq) 
     for (int k = 0, v = q + 1; k < n; k++, v = json_skip(d, v)) {
         char *s = NULL;
         size_t len;
-        if (json_str(d, v, &s, &len) != 0 || strlen(s) != len || len == 0 || len > TASKGEN_MAX_QUESTION ||
-            has_control(s)) {
+        if (json_str(d, v, &s, &len) != 0 || strlen(s) != len || len == 0 ||
+            len > TASKGEN_MAX_QUESTION || has_control(s)) {
             free(s);
             return "\"eval_questions\" holds something that is not a non-empty one-line string";
         }
@@ -265,8 +278,8 @@ static const char *questions_read(const JsonDoc *d, int q, char ***qs, int *nq) 
 }
 
 // Item i (token obj): task-level checks, then merged into its draft (created when new).
-static void item_take(const JsonDoc *d, int obj, int i, const TaskInfo *const *avoid, int n_avoid, Draft **drafts,
-                      int *n_drafts, Problems *pr, int *n_dup) {
+static void item_take(const JsonDoc *d, int obj, int i, const TaskInfo *const *avoid, int n_avoid,
+                      Draft **drafts, int *n_drafts, Problems *pr, int *n_dup) {
     if (json_type(d, obj) != JSMN_OBJECT) {
         problem_add(pr, "task %d: not an object", i);
         return;
@@ -276,8 +289,10 @@ static void item_take(const JsonDoc *d, int obj, int i, const TaskInfo *const *a
     const char *why = NULL;
     int ex = json_obj_get(d, obj, "examples");
     if (get_string(d, obj, "name", &name) != 1 || !name_ok(name)) {
-        problem_add(pr, "task %d: \"name\" missing or not made of a-z, 0-9, '_', '-' (starting with a letter, at most %d)", i,
-                    TASKGEN_MAX_NAME);
+        problem_add(
+            pr,
+            "task %d: \"name\" missing or not made of a-z, 0-9, '_', '-' (starting with a letter, at most %d)",
+            i, TASKGEN_MAX_NAME);
         free(name);
         return;
     }
@@ -287,7 +302,8 @@ static void item_take(const JsonDoc *d, int obj, int i, const TaskInfo *const *a
         why = "\"description\" missing or not a non-empty string";
     else if (!why && (strlen(desc) > TASKGEN_MAX_DESCRIPTION || has_control(desc)))
         why = "\"description\" is not one short line";
-    if (!why && (ex < 0 || json_type(d, ex) != JSMN_ARRAY)) why = "\"examples\" missing or not an array";
+    if (!why && (ex < 0 || json_type(d, ex) != JSMN_ARRAY))
+        why = "\"examples\" missing or not an array";
     if (!why) why = questions_read(d, json_obj_get(d, obj, "eval_questions"), &qs, &nq);
     if (why) {
         problem_add(pr, "task %d (%s): %s", i, name, why);
@@ -361,8 +377,9 @@ static void fence_strip(const char *text, size_t len, size_t *start, size_t *n) 
     *n = e - s;
 }
 
-int taskgen_parse(const char *text, size_t len, const TaskInfo *const *avoid, int n_avoid, int min_examples,
-                  JsonBuf *list, char ***problems, int *n_problems, int *n_dup, char *err, size_t errlen) {
+int taskgen_parse(const char *text, size_t len, const TaskInfo *const *avoid, int n_avoid,
+                  int min_examples, JsonBuf *list, char ***problems, int *n_problems, int *n_dup,
+                  char *err, size_t errlen) {
     *problems = NULL;
     *n_problems = 0;
     *n_dup = 0;
@@ -374,7 +391,9 @@ int taskgen_parse(const char *text, size_t len, const TaskInfo *const *avoid, in
         json_free(&d);
         return fail(err, errlen, "the model's reply is not JSON (%s)", jerr);
     }
-    int arr = json_type(&d, 0) == JSMN_ARRAY ? 0 : json_type(&d, 0) == JSMN_OBJECT ? json_obj_get(&d, 0, "tasks") : -1;
+    int arr = json_type(&d, 0) == JSMN_ARRAY    ? 0
+              : json_type(&d, 0) == JSMN_OBJECT ? json_obj_get(&d, 0, "tasks")
+                                                : -1;
     if (arr < 0 || json_type(&d, arr) != JSMN_ARRAY) {
         json_free(&d);
         return fail(err, errlen, "the model's reply has no \"tasks\" array");
@@ -388,8 +407,8 @@ int taskgen_parse(const char *text, size_t len, const TaskInfo *const *avoid, in
     jb_puts(list, "[");
     for (int k = 0; k < n_drafts; k++) {
         if (drafts[k].n_ex < min_examples) {
-            problem_add(&pr, "task %d (%s): only %d valid examples, at least %d needed", drafts[k].first, drafts[k].name,
-                        drafts[k].n_ex, min_examples);
+            problem_add(&pr, "task %d (%s): only %d valid examples, at least %d needed",
+                        drafts[k].first, drafts[k].name, drafts[k].n_ex, min_examples);
         } else {
             draft_write(&drafts[k], list);
             n_valid++;
@@ -406,15 +425,18 @@ int taskgen_parse(const char *text, size_t len, const TaskInfo *const *avoid, in
 
 // ----------------------------------------------------------------------------- the exchange
 
-int taskgen_run(LlmClient *c, const TaskInfo *const *seeds, int n_seeds, const TaskGenOptions *o, TaskSet *set,
-                JsonBuf *list, int *n_dup, LlmReply *reply, int *fatal, char *err, size_t errlen) {
+int taskgen_run(LlmClient *c, const TaskInfo *const *seeds, int n_seeds, const TaskGenOptions *o,
+                TaskSet *set, JsonBuf *list, int *n_dup, LlmReply *reply, int *fatal, char *err,
+                size_t errlen) {
     memset(set, 0, sizeof *set);
     *n_dup = 0;
     *fatal = 0;
     JsonBuf msgs = {0};
     taskgen_messages(seeds, n_seeds, o, &msgs);
-    LlmRequest req = {.messages = msgs.buf, .response_format = "{\"type\":\"json_object\"}",
-                      .has_seed = o->send_seed, .seed = (long long)(o->seed & 0x7fffffffffffffffULL)};
+    LlmRequest req = {.messages = msgs.buf,
+                      .response_format = "{\"type\":\"json_object\"}",
+                      .has_seed = o->send_seed,
+                      .seed = (long long)(o->seed & 0x7fffffffffffffffULL)};
     int rc = llm_chat(c, &req, reply, err, errlen);
     jb_free(&msgs);
     if (rc != 0) {
@@ -426,14 +448,17 @@ int taskgen_run(LlmClient *c, const TaskInfo *const *seeds, int n_seeds, const T
     char **problems;
     int n_problems;
     char perr[256];
-    int n = taskgen_parse(reply->content, strlen(reply->content), seeds, n_seeds, TASKGEN_MIN_EXAMPLES, &out, &problems,
-                          &n_problems, n_dup, perr, sizeof perr);
+    int n =
+        taskgen_parse(reply->content, strlen(reply->content), seeds, n_seeds, TASKGEN_MIN_EXAMPLES,
+                      &out, &problems, &n_problems, n_dup, perr, sizeof perr);
     if (n < 0) {
         jb_free(&out);
         int cut = reply->finish_reason && strcmp(reply->finish_reason, "length") == 0;
-        return fail(err, errlen, "%s%s", perr, cut ? "; the reply was cut at the token limit (finish_reason \"length\")" : "");
+        return fail(err, errlen, "%s%s", perr,
+                    cut ? "; the reply was cut at the token limit (finish_reason \"length\")" : "");
     }
-    if (tasks_parse(set, out.buf, out.len, perr, sizeof perr) != 0) {   // cannot happen: the list is ours
+    if (tasks_parse(set, out.buf, out.len, perr, sizeof perr) !=
+        0) {   // cannot happen: the list is ours
         for (int i = 0; i < n_problems; i++) free(problems[i]);
         free(problems);
         jb_free(&out);
@@ -442,7 +467,8 @@ int taskgen_run(LlmClient *c, const TaskInfo *const *seeds, int n_seeds, const T
     // taskgen's problems first, then any of the import (none expected)
     char **all = xcalloc((size_t)(n_problems + set->n_problems) + 1, sizeof *all);
     if (n_problems) memcpy(all, problems, (size_t)n_problems * sizeof *all);
-    if (set->n_problems) memcpy(all + n_problems, set->problems, (size_t)set->n_problems * sizeof *all);
+    if (set->n_problems)
+        memcpy(all + n_problems, set->problems, (size_t)set->n_problems * sizeof *all);
     free(problems);
     free(set->problems);
     set->problems = all;

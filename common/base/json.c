@@ -4,8 +4,8 @@
 #include "base/json.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +31,8 @@ static int primitive_valid(const char *s, size_t n) {
     if (i < n && s[i] == '-') i++;
     if (i >= n) return 0;
     if (s[i] == '0') i++;
-    else if (s[i] >= '1' && s[i] <= '9') while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+    else if (s[i] >= '1' && s[i] <= '9')
+        while (i < n && s[i] >= '0' && s[i] <= '9') i++;
     else return 0;
     if (i < n && s[i] == '.') {
         i++;
@@ -99,13 +100,17 @@ static int syntax_check(const char *s, size_t n, size_t *at) {
             else if (c == (open == '{' ? '}' : ']')) depth--;
             else return -1;
             i++;
-        } else if ((c == '}' && state == SX_KEY_OR_CLOSE) || (c == ']' && state == SX_VALUE_OR_CLOSE)) {
+        } else if ((c == '}' && state == SX_KEY_OR_CLOSE) ||
+                   (c == ']' && state == SX_VALUE_OR_CLOSE)) {
             depth--;
             state = SX_AFTER;
             i++;
         } else if (c == '"') {
             size_t e = string_end(s, n, i);
-            if (!e) { *at = n; return -1; }   // unterminated: truncated
+            if (!e) {
+                *at = n;
+                return -1;
+            }   // unterminated: truncated
             i = e;
             state = state == SX_KEY || state == SX_KEY_OR_CLOSE ? SX_COLON : SX_AFTER;
         } else if (state == SX_KEY || state == SX_KEY_OR_CLOSE) {
@@ -150,7 +155,8 @@ int json_parse(JsonDoc *d, const char *text, size_t len, char *err, size_t errle
     if (lead < trail && !strchr("{[\"", text[lead])) {
         if (!primitive_valid(text + lead, trail - lead)) return fail(err, errlen, "invalid JSON");
         d->tok = xcalloc(1, sizeof(jsmntok_t));
-        d->tok[0] = (jsmntok_t){.type = JSMN_PRIMITIVE, .start = (int)lead, .end = (int)trail, .size = 0, .parent = -1};
+        d->tok[0] = (jsmntok_t){
+            .type = JSMN_PRIMITIVE, .start = (int)lead, .end = (int)trail, .size = 0, .parent = -1};
         d->ntok = 1;
         return 0;
     }
@@ -158,7 +164,8 @@ int json_parse(JsonDoc *d, const char *text, size_t len, char *err, size_t errle
     if (syntax_check(text, len, &at) != 0) {
         if (at >= len) return fail(err, errlen, "truncated JSON");
         if (text[at] == '{' || text[at] == '[')
-            return fail(err, errlen, "invalid JSON: nested deeper than %d at byte %zu", JSON_MAX_DEPTH, at);
+            return fail(err, errlen, "invalid JSON: nested deeper than %d at byte %zu",
+                        JSON_MAX_DEPTH, at);
         return fail(err, errlen, "invalid JSON: unexpected '%c' at byte %zu", text[at], at);
     }
     jsmn_parser p;
@@ -196,7 +203,9 @@ void json_free(JsonDoc *d) {
     d->ntok = 0;
 }
 
-int json_type(const JsonDoc *d, int i) { return (i >= 0 && i < d->ntok) ? (int)d->tok[i].type : JSMN_UNDEFINED; }
+int json_type(const JsonDoc *d, int i) {
+    return (i >= 0 && i < d->ntok) ? (int)d->tok[i].type : JSMN_UNDEFINED;
+}
 
 int json_skip(const JsonDoc *d, int i) {
     // Tokens are in document order, so a subtree ends at the first token starting past it.
@@ -261,8 +270,15 @@ static int hex4(const char *s, unsigned *out) {
 }
 
 static size_t utf8_put(char *o, unsigned cp) {
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) { o[0] = (char)(0xC0 | (cp >> 6)); o[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
     if (cp < 0x10000) {
         o[0] = (char)(0xE0 | (cp >> 12));
         o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
@@ -281,7 +297,10 @@ static int json_unescape(const char *s, size_t n, char **out, size_t *outlen) {
     char *o = xmalloc(n + 1);   // unescaping never grows the text
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (s[i] != '\\') { o[k++] = s[i]; continue; }
+        if (s[i] != '\\') {
+            o[k++] = s[i];
+            continue;
+        }
         if (++i >= n) goto bad;
         switch (s[i]) {
         case '"': o[k++] = '"'; break;
@@ -298,8 +317,8 @@ static int json_unescape(const char *s, size_t n, char **out, size_t *outlen) {
             i += 4;
             if (cp >= 0xD800 && cp <= 0xDBFF) {   // high surrogate: a low one must follow
                 unsigned lo;
-                if (i + 6 >= n || s[i + 1] != '\\' || s[i + 2] != 'u' || hex4(s + i + 3, &lo) != 0 ||
-                    lo < 0xDC00 || lo > 0xDFFF)
+                if (i + 6 >= n || s[i + 1] != '\\' || s[i + 2] != 'u' ||
+                    hex4(s + i + 3, &lo) != 0 || lo < 0xDC00 || lo > 0xDFFF)
                     goto bad;
                 i += 6;
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
@@ -325,7 +344,8 @@ bad:
 int json_str(const JsonDoc *d, int i, char **out, size_t *len) {
     *out = NULL;
     if (json_type(d, i) != JSMN_STRING) return -1;
-    return json_unescape(d->text + d->tok[i].start, (size_t)(d->tok[i].end - d->tok[i].start), out, len);
+    return json_unescape(d->text + d->tok[i].start, (size_t)(d->tok[i].end - d->tok[i].start), out,
+                         len);
 }
 
 static int primitive_copy(const JsonDoc *d, int i, char *buf, size_t cap) {
@@ -343,7 +363,8 @@ int json_int(const JsonDoc *d, int i, long long *out) {
     if (!(buf[0] == '-' || (buf[0] >= '0' && buf[0] <= '9'))) return -1;
     if (strpbrk(buf, ".eE")) {   // 3.0 or 1e3 is integral; 2.5 is not
         double v;
-        if (json_double(d, i, &v) != 0 || v != floor(v) || fabs(v) > 9.007199254740992e15) return -1;
+        if (json_double(d, i, &v) != 0 || v != floor(v) || fabs(v) > 9.007199254740992e15)
+            return -1;
         *out = (long long)v;
         return 0;
     }
@@ -459,7 +480,10 @@ void jb_string(JsonBuf *b, const char *s, size_t n) {
     for (size_t i = 0; i < n;) {
         unsigned char c = u[i];
         size_t vl = c >= 0x20 && c != '"' && c != '\\' ? utf8_decode(u + i, n - i, NULL) : 0;
-        if (vl) { i += vl; continue; }
+        if (vl) {
+            i += vl;
+            continue;
+        }
         jb_raw(b, s + run, i - run);
         char esc[8];
         switch (c) {
@@ -495,7 +519,10 @@ void jb_int(JsonBuf *b, long long v) {
 }
 
 void jb_double(JsonBuf *b, double v) {
-    if (!isfinite(v)) { jb_raw(b, "null", 4); return; }
+    if (!isfinite(v)) {
+        jb_raw(b, "null", 4);
+        return;
+    }
     char buf[40];
     int n = 0;
     for (int prec = 1; prec <= 17; prec++) {   // shortest text that reads back exactly
@@ -506,7 +533,10 @@ void jb_double(JsonBuf *b, double v) {
 }
 
 void jb_float(JsonBuf *b, float v) {
-    if (!isfinite(v)) { jb_raw(b, "null", 4); return; }
+    if (!isfinite(v)) {
+        jb_raw(b, "null", 4);
+        return;
+    }
     char buf[40];
     int n = 0;
     for (int prec = 1; prec <= 9; prec++) {

@@ -20,7 +20,7 @@
 typedef struct {
     const char *text;   // not owned
     size_t len;
-    jsmntok_t *tok;     // (ntok) owned; tok[0] is the root value
+    jsmntok_t *tok;   // (ntok) owned; tok[0] is the root value
     int ntok;
 } JsonDoc;
 
@@ -32,9 +32,9 @@ typedef struct {
 int json_parse(JsonDoc *d, const char *text, size_t len, char *err, size_t errlen);
 void json_free(JsonDoc *d);
 
-int json_type(const JsonDoc *d, int i);            // JSMN_OBJECT/ARRAY/STRING/PRIMITIVE
-int json_skip(const JsonDoc *d, int i);            // index of the token after i's subtree
-int json_size(const JsonDoc *d, int i);            // members of an object / elements of an array
+int json_type(const JsonDoc *d, int i);   // JSMN_OBJECT/ARRAY/STRING/PRIMITIVE
+int json_skip(const JsonDoc *d, int i);   // index of the token after i's subtree
+int json_size(const JsonDoc *d, int i);   // members of an object / elements of an array
 // Value token of `key` in object i, or -1.  Keys are compared after unescaping.
 int json_obj_get(const JsonDoc *d, int obj, const char *key);
 // Element k of array i (walks the array), or -1.
@@ -49,7 +49,7 @@ int json_str_eq(const JsonDoc *d, int i, const char *s);
 // *len, if given, is the true length).  \uXXXX surrogate pairs become UTF-8; a lone
 // surrogate is an error.
 int json_str(const JsonDoc *d, int i, char **out, size_t *len);
-int json_int(const JsonDoc *d, int i, long long *out);     // integers only, no fraction
+int json_int(const JsonDoc *d, int i, long long *out);   // integers only, no fraction
 int json_double(const JsonDoc *d, int i, double *out);
 int json_bool(const JsonDoc *d, int i, int *out);
 int json_is_null(const JsonDoc *d, int i);
@@ -73,12 +73,12 @@ void jb_raw(JsonBuf *b, const char *s, size_t n);
 void jb_puts(JsonBuf *b, const char *s);
 // printf-formatted text appended as it is (no escaping).
 void jb_printf(JsonBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void jb_key(JsonBuf *b, const char *key);           // [,]"key":
-void jb_sep(JsonBuf *b);                            // [,] before an array element
+void jb_key(JsonBuf *b, const char *key);   // [,]"key":
+void jb_sep(JsonBuf *b);                    // [,] before an array element
 // A JSON string of the bytes s[0..n): escapes control characters, quotes and
 // backslashes; valid UTF-8 passes raw; each invalid byte becomes \ufffd.
 void jb_string(JsonBuf *b, const char *s, size_t n);
-void jb_cstr(JsonBuf *b, const char *s);            // jb_string of a C string
+void jb_cstr(JsonBuf *b, const char *s);   // jb_string of a C string
 void jb_int(JsonBuf *b, long long v);
 // Shortest decimal that reads back to the same double / float; NaN and ±Inf as null.
 void jb_double(JsonBuf *b, double v);

@@ -30,7 +30,10 @@ ssize_t lines_next(LineReader *r, char **line) {
     while ((c = getc_unlocked(r->fp)) != EOF && c != '\n') {
         if (too_long) continue;
         if (n + 1 >= r->cap) {
-            if (r->cap >= r->max_len) { too_long = 1; continue; }
+            if (r->cap >= r->max_len) {
+                too_long = 1;
+                continue;
+            }
             r->cap = r->cap * 2 > r->max_len ? r->max_len : r->cap * 2;
             r->buf = xrealloc(r->buf, r->cap);
         }
@@ -72,7 +75,8 @@ static int wrong_type(char *err, size_t errlen, const char *key, const char *wan
     return fail(err, errlen, "field \"%s\" must be %s", key, want);
 }
 
-int record_string(const Record *r, const char *key, char **out, size_t *len, char *err, size_t errlen) {
+int record_string(const Record *r, const char *key, char **out, size_t *len, char *err,
+                  size_t errlen) {
     *out = NULL;
     int i = field(r, key);
     if (i < 0) return 0;
@@ -101,12 +105,14 @@ int record_bool(const Record *r, const char *key, int *out, char *err, size_t er
     return 1;
 }
 
-int record_int_array(const Record *r, const char *key, int **out, int *n, char *err, size_t errlen) {
+int record_int_array(const Record *r, const char *key, int **out, int *n, char *err,
+                     size_t errlen) {
     *out = NULL;
     *n = 0;
     int a = field(r, key);
     if (a < 0) return 0;
-    if (json_type(&r->doc, a) != JSMN_ARRAY) return wrong_type(err, errlen, key, "an array of integers");
+    if (json_type(&r->doc, a) != JSMN_ARRAY)
+        return wrong_type(err, errlen, key, "an array of integers");
     int count = json_size(&r->doc, a);
     int *v = count ? xmalloc(sizeof(int) * (size_t)count) : NULL;
     int t = a + 1;

@@ -13,8 +13,8 @@ typedef struct {
     FILE *fp;
     char *buf;
     size_t cap;
-    long lineno;       // 1-based number of the line last returned
-    size_t max_len;    // longest accepted line (default 1 GiB); longer ones are consumed
+    long lineno;      // 1-based number of the line last returned
+    size_t max_len;   // longest accepted line (default 1 GiB); longer ones are consumed
 } LineReader;
 
 void lines_init(LineReader *r, FILE *fp);
@@ -26,7 +26,7 @@ ssize_t lines_next(LineReader *r, char **line);
 
 // ----------------------------------------------------------------------------- records
 typedef struct {
-    JsonDoc doc;        // doc.text = the raw line
+    JsonDoc doc;   // doc.text = the raw line
     long lineno;
 } Record;
 
@@ -37,7 +37,8 @@ void record_free(Record *r);
 int record_has(const Record *r, const char *key);   // present and not null
 // Typed field readers.  Return 1 when read, 0 when absent (or null), -1 when present with
 // the wrong type (err then says which field and what was expected).
-int record_string(const Record *r, const char *key, char **out, size_t *len, char *err, size_t errlen);
+int record_string(const Record *r, const char *key, char **out, size_t *len, char *err,
+                  size_t errlen);
 int record_int(const Record *r, const char *key, long long *out, char *err, size_t errlen);
 int record_double(const Record *r, const char *key, double *out, char *err, size_t errlen);
 int record_bool(const Record *r, const char *key, int *out, char *err, size_t errlen);

@@ -10,7 +10,7 @@
 #include "base/util.h"
 
 #define PROGRESS_MAX_COUNT_BYTES (1LL << 30)
-#define PROGRESS_REDRAW_S 0.2
+#define PROGRESS_REDRAW_S        0.2
 
 long progress_count_records(int fd, long long max_bytes) {
     struct stat st;
@@ -72,10 +72,12 @@ static void progress_draw(Progress *p, double now) {
         long total = p->total > p->done ? p->total : p->done;
         double pct = total ? 100.0 * (double)p->done / (double)total : 100.0;
         progress_format_time(eta, sizeof eta, rate > 0 ? (double)(total - p->done) / rate : NAN);
-        k = snprintf(line, sizeof line, "%s: %ld/%ld records (%.0f%%)  %.1f records/s  %s elapsed  ETA %s", p->label,
+        k = snprintf(line, sizeof line,
+                     "%s: %ld/%ld records (%.0f%%)  %.1f records/s  %s elapsed  ETA %s", p->label,
                      p->done, total, pct, rate, el, eta);
     } else {
-        k = snprintf(line, sizeof line, "%s: %ld records  %.1f records/s  %s elapsed", p->label, p->done, rate, el);
+        k = snprintf(line, sizeof line, "%s: %ld records  %.1f records/s  %s elapsed", p->label,
+                     p->done, rate, el);
     }
     (void)k;
     fprintf(stderr, "\r%s\033[K", line);

@@ -21,14 +21,14 @@
 #define PROGRESS_DELAY_S 2.0
 
 typedef struct {
-    int enabled;        // decided at progress_begin (environment, isatty(2))
-    int forced;         // AUTOINTERP_PROGRESS=1: no delay
-    int visible;        // a line is on the terminal now
-    int shown;          // a line was drawn at least once
-    long done;          // records finished
-    long total;         // records in the input, -1 when unknown
-    double t0, last;    // start, last redraw (now_seconds)
-    char label[96];     // "prog" or "prog [LABEL]"
+    int enabled;       // decided at progress_begin (environment, isatty(2))
+    int forced;        // AUTOINTERP_PROGRESS=1: no delay
+    int visible;       // a line is on the terminal now
+    int shown;         // a line was drawn at least once
+    long done;         // records finished
+    long total;        // records in the input, -1 when unknown
+    double t0, last;   // start, last redraw (now_seconds)
+    char label[96];    // "prog" or "prog [LABEL]"
 } Progress;
 
 // Start timing; `in` is the input (its total is counted when it is a regular file).

@@ -14,7 +14,9 @@ uint64_t strmap_hash(const char *s, size_t n) {
 
 // The slot where an entry of hash h lives or would go: spread the FNV bits (its low bits
 // alone are weak) before masking.
-static size_t home(uint64_t h, size_t cap) { return (size_t)((h * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1); }
+static size_t home(uint64_t h, size_t cap) {
+    return (size_t)((h * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
+}
 
 static int lookup(const StrMap *m, const char *key, size_t len, uint64_t h, size_t *at) {
     size_t mask = m->cap - 1;
@@ -69,7 +71,9 @@ int strmap_intern(StrMap *m, const char *key, size_t len, int *added) {
 }
 
 int strmap_find_cstr(const StrMap *m, const char *key) { return strmap_find(m, key, strlen(key)); }
-int strmap_intern_cstr(StrMap *m, const char *key, int *added) { return strmap_intern(m, key, strlen(key), added); }
+int strmap_intern_cstr(StrMap *m, const char *key, int *added) {
+    return strmap_intern(m, key, strlen(key), added);
+}
 
 void strmap_free(StrMap *m) {
     for (int e = 0; e < m->n; e++) free(m->key[e]);

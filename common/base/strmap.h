@@ -19,13 +19,13 @@
 #include <stdint.h>
 
 typedef struct {
-    char **key;         // (n) owned NUL-terminated copies, in insertion order
-    size_t *len;        // (n) their lengths
-    int n, n_cap;       // entries, and the capacity of key/len
-    int *slot;          // (cap) entry number, or -1 for a free slot
-    uint64_t *hash;     // (n) each entry's hash (rehashing without rereading the keys)
-    size_t cap;         // a power of two, >= 2 * n (0 before the first insertion)
-} StrMap;               // zero-initialise; free with strmap_free
+    char **key;       // (n) owned NUL-terminated copies, in insertion order
+    size_t *len;      // (n) their lengths
+    int n, n_cap;     // entries, and the capacity of key/len
+    int *slot;        // (cap) entry number, or -1 for a free slot
+    uint64_t *hash;   // (n) each entry's hash (rehashing without rereading the keys)
+    size_t cap;       // a power of two, >= 2 * n (0 before the first insertion)
+} StrMap;             // zero-initialise; free with strmap_free
 
 // The entry number of key[0..len), or -1.
 int strmap_find(const StrMap *m, const char *key, size_t len);

@@ -22,27 +22,27 @@
 
 #include "base/util.h"
 
-#define SPIN_NS 30000L    // how long an idle worker (or a waiting caller) spins
+#define SPIN_NS 30000L   // how long an idle worker (or a waiting caller) spins
 
-#define COUNT_MASK ((uint64_t)0xFFFF)       // workers inside the current job
-#define CLOSED ((uint64_t)1 << 16)          // the job hands out no more places
-#define GEN_SHIFT 17                        // generation in the bits above
-#define GEN(s) ((s) >> GEN_SHIFT)
+#define COUNT_MASK ((uint64_t)0xFFFF)    // workers inside the current job
+#define CLOSED     ((uint64_t)1 << 16)   // the job hands out no more places
+#define GEN_SHIFT  17                    // generation in the bits above
+#define GEN(s)     ((s) >> GEN_SHIFT)
 
 struct ThreadPool {
     _Alignas(64) atomic_uint_least64_t state;
-    _Alignas(64) atomic_int next;            // next task to hand out
-    _Alignas(64) ThreadPoolTask fn;          // the current job, written before its generation
+    _Alignas(64) atomic_int next;     // next task to hand out
+    _Alignas(64) ThreadPoolTask fn;   // the current job, written before its generation
     void *ctx;
     int n_tasks;
-    int n;                                   // workers, the caller included
-    pthread_t *threads;                      // (n-1)
-    pthread_mutex_t run_mu;                  // serialises threadpool_run callers
-    pthread_mutex_t mu;                      // for the condition variables below
-    pthread_cond_t start_cv;                 // a new generation, or stop
-    pthread_cond_t done_cv;                  // the last worker left a closed job
-    atomic_int sleepers;                     // workers waiting on start_cv
-    atomic_int caller_waiting;               // the caller waits on done_cv
+    int n;                       // workers, the caller included
+    pthread_t *threads;          // (n-1)
+    pthread_mutex_t run_mu;      // serialises threadpool_run callers
+    pthread_mutex_t mu;          // for the condition variables below
+    pthread_cond_t start_cv;     // a new generation, or stop
+    pthread_cond_t done_cv;      // the last worker left a closed job
+    atomic_int sleepers;         // workers waiting on start_cv
+    atomic_int caller_waiting;   // the caller waits on done_cv
     atomic_int stop;
 };
 
@@ -165,7 +165,7 @@ static void workers_wait(ThreadPool *p) {
 
 void threadpool_run(ThreadPool *p, int n_tasks, ThreadPoolTask fn, void *ctx) {
     if (n_tasks <= 0) return;
-    if (current_worker >= 0) {            // nested: stay on this worker
+    if (current_worker >= 0) {   // nested: stay on this worker
         run_inline(n_tasks, fn, ctx, current_worker);
         return;
     }

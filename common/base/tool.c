@@ -2,9 +2,9 @@
 #include "base/tool.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <math.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -43,7 +43,8 @@ static char *utf8_repair(const char *line, size_t n, size_t *outlen) {
         else bad++, i++;
     }
     size_t cap;
-    if (mul_size(bad, 2, &cap) != 0 || add_size(cap, n, &cap) != 0) eprintf(EXIT_USAGE, "line too long");
+    if (mul_size(bad, 2, &cap) != 0 || add_size(cap, n, &cap) != 0)
+        eprintf(EXIT_USAGE, "line too long");
     char *out = xmalloc(cap + 1);
     size_t k = 0;
     for (size_t i = 0; i < n;) {
@@ -62,8 +63,8 @@ static char *utf8_repair(const char *line, size_t n, size_t *outlen) {
 }
 
 typedef struct {
-    Record *recs;       // (cap)
-    Record **ptrs;      // (cap) the parsed ones, in order
+    Record *recs;    // (cap)
+    Record **ptrs;   // (cap) the parsed ones, in order
     int n, cap;
 } Batch;
 
@@ -110,7 +111,8 @@ int tool_run(FILE *in, FILE *out, int batch, BatchFn fn, void *ctx) {
     LineReader lr;
     lines_init(&lr, in);
     Batch b = {.recs = xcalloc((size_t)batch, sizeof(Record)),
-               .ptrs = xcalloc((size_t)batch, sizeof(Record *)), .cap = batch};
+               .ptrs = xcalloc((size_t)batch, sizeof(Record *)),
+               .cap = batch};
     JsonBuf lines = {0};
     int failed = 0, io_error = 0;
     char *line, err[256];
@@ -131,13 +133,19 @@ int tool_run(FILE *in, FILE *out, int batch, BatchFn fn, void *ctx) {
                 jb_raw(&lines, "\n", 1);
                 free(copy);
                 progress_update(&progress, ++progress_base);
-                if (write_lines(&lines, out, out_tty) != 0) { io_error = 1; break; }
+                if (write_lines(&lines, out, out_tty) != 0) {
+                    io_error = 1;
+                    break;
+                }
                 continue;
             }
             b.n++;
             if (b.n == b.cap || !input_pending(in)) {
                 failed += run_batch(&b, fn, ctx, &lines);
-                if (write_lines(&lines, out, out_tty) != 0) { io_error = 1; break; }
+                if (write_lines(&lines, out, out_tty) != 0) {
+                    io_error = 1;
+                    break;
+                }
             }
             continue;
         }
@@ -149,7 +157,10 @@ int tool_run(FILE *in, FILE *out, int batch, BatchFn fn, void *ctx) {
         fprintf(stderr, "%s: error (at <stdin>:%ld): %s\n", util_progname, lr.lineno, err);
         record_bad_line(&lines, lr.lineno, err, copy ? copy : "", copy ? (size_t)len : 0);
         free(copy);
-        if (write_lines(&lines, out, out_tty) != 0) { io_error = 1; break; }
+        if (write_lines(&lines, out, out_tty) != 0) {
+            io_error = 1;
+            break;
+        }
     }
     if (len == -2) {
         weprintf("error reading input after line %ld", lr.lineno);
@@ -193,7 +204,8 @@ unsigned long long arg_seed(const char *s, const char *flag) {
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
     if (errno || end == s || *end || s[strspn(s, " \t")] == '-')
-        eprintf(EXIT_USAGE, "%s needs a whole number in 0..18446744073709551615, not '%s'", flag, s);
+        eprintf(EXIT_USAGE, "%s needs a whole number in 0..18446744073709551615, not '%s'", flag,
+                s);
     return v;
 }
 

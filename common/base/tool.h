@@ -39,7 +39,8 @@ void record_error(JsonBuf *lines, const Record *in, const char *msg);
 
 // A usage error: "prog: MESSAGE", then `usage` (the tool's short usage text) on stderr;
 // exits 2.
-void usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+void usage_error(const char *usage, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
 
 // Command-line numbers: the value of `flag`'s argument s, or exit 2 with
 // "FLAG needs a whole number in LO..HI, not 'S'".

@@ -39,7 +39,8 @@ void weprintf(const char *fmt, ...) {
 }
 
 static void out_of_memory(size_t n, const char *file, int line) {
-    fprintf(stderr, "%s: out of memory allocating %zu bytes (%s:%d)\n", util_progname, n, file, line);
+    fprintf(stderr, "%s: out of memory allocating %zu bytes (%s:%d)\n", util_progname, n, file,
+            line);
     abort();
 }
 
@@ -153,7 +154,10 @@ int mkdir_p(const char *path) {
     for (char *s = p + 1; *s; s++) {
         if (*s != '/') continue;
         *s = '\0';
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) { free(p); return -1; }
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            free(p);
+            return -1;
+        }
         *s = '/';
     }
     int rc = (mkdir(p, 0777) == 0 || errno == EEXIST) && is_dir(p) ? 0 : -1;
@@ -170,7 +174,8 @@ double now_seconds(void) {
 void huge_pages_advise(void *p, size_t n) {
 #ifdef MADV_HUGEPAGE
     // madvise wants a page-aligned start: advise the whole pages inside [p, p + n)
-    uintptr_t page = 4096, lo = ((uintptr_t)p + page - 1) / page * page, hi = ((uintptr_t)p + n) / page * page;
+    uintptr_t page = 4096, lo = ((uintptr_t)p + page - 1) / page * page,
+              hi = ((uintptr_t)p + n) / page * page;
     if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
 #else
     (void)p;
@@ -209,14 +214,16 @@ long smaps_field(const void *addr, const char *field, char *flags, size_t flagsl
     while (getline(&line, &cap, f) > 0) {
         unsigned long lo, hi;
         char dash;
-        if (sscanf(line, "%lx%c%lx ", &lo, &dash, &hi) == 3 && dash == '-') {   // a mapping's first line
-            if (inside) break;                                               // past the one wanted
+        if (sscanf(line, "%lx%c%lx ", &lo, &dash, &hi) == 3 &&
+            dash == '-') {       // a mapping's first line
+            if (inside) break;   // past the one wanted
             inside = a >= lo && a < hi;
             continue;
         }
         if (!inside) continue;
         if (flags && strncmp(line, "VmFlags:", 8) == 0) snprintf(flags, flagslen, "%s", line + 8);
-        if (strncmp(line, field, flen) == 0 && line[flen] == ':') value = strtol(line + flen + 1, NULL, 10);
+        if (strncmp(line, field, flen) == 0 && line[flen] == ':')
+            value = strtol(line + flen + 1, NULL, 10);
     }
     free(line);
     fclose(f);

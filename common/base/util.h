@@ -14,8 +14,8 @@ void eprintf(int status, const char *fmt, ...) __attribute__((format(printf, 2, 
 void weprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 // Allocation that never returns NULL (aborts with file:line on exhaustion).
-#define xmalloc(n) xmalloc_at((n), __FILE__, __LINE__)
-#define xcalloc(n, s) xcalloc_at((n), (s), __FILE__, __LINE__)
+#define xmalloc(n)     xmalloc_at((n), __FILE__, __LINE__)
+#define xcalloc(n, s)  xcalloc_at((n), (s), __FILE__, __LINE__)
 #define xrealloc(p, n) xrealloc_at((p), (n), __FILE__, __LINE__)
 void *xmalloc_at(size_t n, const char *file, int line);
 void *xcalloc_at(size_t n, size_t size, const char *file, int line);

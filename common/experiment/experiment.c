@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "base/tool.h"
-#include "experiment/sweep.h"
 #include "base/util.h"
+#include "experiment/sweep.h"
 
 void experiment_defaults(ExperimentOptions *o) {
     memset(o, 0, sizeof *o);
@@ -40,8 +40,8 @@ size_t arg_mem_size(const char *s, const char *flag) {
     if (*end == 'K' || *end == 'k') shift = 10, end++;
     else if (*end == 'M' || *end == 'm') shift = 20, end++;
     else if (*end == 'G' || *end == 'g') shift = 30, end++;
-    if (errno || end == s || *end || s[0] == '-' || v > (1ULL << 40) >> shift || (v << shift) < (1ULL << 20) ||
-        (v << shift) > (1ULL << 40))
+    if (errno || end == s || *end || s[0] == '-' || v > (1ULL << 40) >> shift ||
+        (v << shift) < (1ULL << 20) || (v << shift) > (1ULL << 40))
         eprintf(EXIT_USAGE, "%s needs a size in 1M..1T such as 512M or 2G, not '%s'", flag, s);
     return (size_t)(v << shift);
 }
@@ -52,17 +52,19 @@ int configs_find_intact(const ConfigList *list, int n_layer) {
     return -1;
 }
 
-int experiment_workspace(const ExperimentOptions *o, const Gpt2 *m, const ConfigList *cmdline, TfWorkspace *ws,
-                         char *err, size_t errlen) {
+int experiment_workspace(const ExperimentOptions *o, const Gpt2 *m, const ConfigList *cmdline,
+                         TfWorkspace *ws, char *err, size_t errlen) {
     int depth = cmdline->n ? 0 : m->cfg.n_layer, rows = m->cfg.n_ctx;
     for (int k = 0; k < cmdline->n; k++)
         if (cmdline->cfg[k].n > depth) depth = cmdline->cfg[k].n;
-    int packed = sweep_pack_rows(&m->cfg, depth, o->mem_budget ? o->mem_budget : SWEEP_DEFAULT_BUDGET);
+    int packed =
+        sweep_pack_rows(&m->cfg, depth, o->mem_budget ? o->mem_budget : SWEEP_DEFAULT_BUDGET);
     if (o->pack != 1 && packed > rows) rows = packed;
     return tf_workspace_init(ws, m, rows, threadpool_global(), err, errlen);
 }
 
-void experiment_open(const ExperimentOptions *o, Model *model, ConfigList *cmdline, TfWorkspace *ws) {
+void experiment_open(const ExperimentOptions *o, Model *model, ConfigList *cmdline,
+                     TfWorkspace *ws) {
     char err[2048];
     if (model_open(model, o->model, NULL, err, sizeof err) != 0 ||
         experiment_plan(o, model->gpt2.cfg.n_layer, cmdline, err, sizeof err) != 0 ||
@@ -81,12 +83,14 @@ static void add_unless_second_intact(ConfigList *out, const LayerConfig *c, int 
     configs_add(out, c->idx, c->n, c->label);
 }
 
-int experiment_plan(const ExperimentOptions *o, int n_layer, ConfigList *out, char *err, size_t errlen) {
+int experiment_plan(const ExperimentOptions *o, int n_layer, ConfigList *out, char *err,
+                    size_t errlen) {
     memset(out, 0, sizeof *out);
     for (int s = 0; s < o->n_sweeps; s++) {
         ConfigList one = {0};
         int rc = layers_sweep(o->sweeps[s], n_layer, &one, err, errlen);
-        for (int k = 0; rc == 0 && k < one.n; k++) add_unless_second_intact(out, &one.cfg[k], n_layer);
+        for (int k = 0; rc == 0 && k < one.n; k++)
+            add_unless_second_intact(out, &one.cfg[k], n_layer);
         configs_free(&one);
         if (rc) goto bad;
     }
@@ -110,7 +114,8 @@ int experiment_configs(const ConfigList *cmdline, const Record *r, int n_layer, 
                        char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     if (cmdline->n) {
-        for (int k = 0; k < cmdline->n; k++) configs_add(out, cmdline->cfg[k].idx, cmdline->cfg[k].n, cmdline->cfg[k].label);
+        for (int k = 0; k < cmdline->n; k++)
+            configs_add(out, cmdline->cfg[k].idx, cmdline->cfg[k].n, cmdline->cfg[k].label);
         return 0;
     }
     int *idx = NULL, n = 0;
@@ -125,7 +130,8 @@ int experiment_configs(const ConfigList *cmdline, const Record *r, int n_layer, 
         return -1;
     }
     char label[LAYER_LABEL_MAX], *given = NULL;
-    if (record_string(r, "label", &given, NULL, NULL, 0) == 1) snprintf(label, sizeof label, "%s", given);
+    if (record_string(r, "label", &given, NULL, NULL, 0) == 1)
+        snprintf(label, sizeof label, "%s", given);
     else if (layers_is_intact(idx, n, n_layer)) snprintf(label, sizeof label, "intact");
     else layers_compact(idx, n, label, sizeof label);
     configs_add(out, idx, n, label);
@@ -134,7 +140,8 @@ int experiment_configs(const ConfigList *cmdline, const Record *r, int n_layer, 
     return 0;
 }
 
-static int string_field(const Record *r, const char *key, char **s, size_t *len, char *err, size_t errlen) {
+static int string_field(const Record *r, const char *key, char **s, size_t *len, char *err,
+                        size_t errlen) {
     int got = record_string(r, key, s, len, err, errlen);
     if (got == 0) return fail(err, errlen, "missing \"%s\"", key);
     return got < 0 ? -1 : 0;
@@ -147,12 +154,16 @@ int experiment_tokens(const Model *m, const Record *r, int bos, int with_answer,
     size_t plen = 0, alen = 0, slen = 0;
     int *ans = NULL, rc = -1;
     if (string_field(r, "prompt", &prompt, &plen, err, errlen) != 0) goto done;
-    if (plen == 0 && !bos) { fail(err, errlen, "empty \"prompt\" (and no BOS to start from)"); goto done; }
+    if (plen == 0 && !bos) {
+        fail(err, errlen, "empty \"prompt\" (and no BOS to start from)");
+        goto done;
+    }
     // A text of n bytes is at least n / maxb tokens: refuse one that cannot fit before
     // encoding it (an 80 MiB one-word prompt took 38 s and 3.9 GB to be refused).
     size_t maxb = tok_max_token_bytes(m->tok);
     if (plen / maxb + (size_t)(bos != 0) > (size_t)m->gpt2.cfg.n_ctx) {
-        fail(err, errlen, "prompt of %zu bytes (at least %zu tokens) exceeds the context window of %d", plen,
+        fail(err, errlen,
+             "prompt of %zu bytes (at least %zu tokens) exceeds the context window of %d", plen,
              plen / maxb + (size_t)(bos != 0), m->gpt2.cfg.n_ctx);
         goto done;
     }
@@ -166,7 +177,8 @@ int experiment_tokens(const Model *m, const Record *r, int bos, int with_answer,
         // The answer is scored as the tokens of separator + answer after the prompt.
         size_t tlen = (sep ? slen : 1) + alen;
         if (tlen / maxb + (size_t)t->n_prompt > (size_t)m->gpt2.cfg.n_ctx) {
-            fail(err, errlen, "prompt + answer of at least %zu tokens exceeds the context window of %d",
+            fail(err, errlen,
+                 "prompt + answer of at least %zu tokens exceeds the context window of %d",
                  tlen / maxb + (size_t)t->n_prompt, m->gpt2.cfg.n_ctx);
             goto done;
         }
@@ -176,15 +188,18 @@ int experiment_tokens(const Model *m, const Record *r, int bos, int with_answer,
         int na;
         int erc = tok_encode(m->tok, text, tlen, &ans, &na);
         free(text);
-        if (erc != 0 || na == 0) { fail(err, errlen, erc ? "answer too long" : "empty \"answer\""); goto done; }
+        if (erc != 0 || na == 0) {
+            fail(err, errlen, erc ? "answer too long" : "empty \"answer\"");
+            goto done;
+        }
         t->ids = xrealloc(t->ids, sizeof(int) * ((size_t)t->n_prompt + (size_t)na));
         memcpy(t->ids + t->n_prompt, ans, sizeof(int) * (size_t)na);
         t->n_answer = na;
     }
     int total = t->n_prompt + t->n_answer;
     if (total > m->gpt2.cfg.n_ctx) {
-        fail(err, errlen, "%s of %d tokens exceeds the context window of %d", with_answer ? "prompt + answer" : "prompt",
-             total, m->gpt2.cfg.n_ctx);
+        fail(err, errlen, "%s of %d tokens exceeds the context window of %d",
+             with_answer ? "prompt + answer" : "prompt", total, m->gpt2.cfg.n_ctx);
         goto done;
     }
     rc = 0;

@@ -5,26 +5,34 @@
 #define AUTOINTERP_EXPERIMENT_H
 #include <getopt.h>
 
-#include "experiment/layers.h"
-#include "model/transformer.h"
-#include "model/model.h"
 #include "base/ndjson.h"
+#include "experiment/layers.h"
+#include "model/model.h"
+#include "model/transformer.h"
 
 #define EXPERIMENT_MAX_SPECS 256
 
 typedef struct {
-    const char *model;       // --model NAME|PATH (NULL: $AUTOINTERP_MODEL, else gpt2)
-    int bos;                 // prepend <|endoftext|> (default 1; --no-bos)
+    const char *model;   // --model NAME|PATH (NULL: $AUTOINTERP_MODEL, else gpt2)
+    int bos;             // prepend <|endoftext|> (default 1; --no-bos)
     const char *specs[EXPERIMENT_MAX_SPECS];   // --layers SPEC, in order
     int n_specs;
-    const char *sweeps[EXPERIMENT_MAX_SPECS];  // --sweep NAME, in order
+    const char *sweeps[EXPERIMENT_MAX_SPECS];   // --sweep NAME, in order
     int n_sweeps;
     // packing (scoreloss, topk): EXPERIMENT_PACK_LONGOPTS
-    int pack;                // --pack N: records per forward pass at most (0: as many as fit)
-    size_t mem_budget;       // --mem-budget SIZE: bytes for one pass's activations (0: default)
+    int pack;            // --pack N: records per forward pass at most (0: as many as fit)
+    size_t mem_budget;   // --mem-budget SIZE: bytes for one pass's activations (0: default)
 } ExperimentOptions;
 
-enum { OPT_MODEL = 1000, OPT_NO_BOS, OPT_LAYERS, OPT_SWEEP, OPT_PACK, OPT_MEM_BUDGET, OPT_TOOL_FIRST };
+enum {
+    OPT_MODEL = 1000,
+    OPT_NO_BOS,
+    OPT_LAYERS,
+    OPT_SWEEP,
+    OPT_PACK,
+    OPT_MEM_BUDGET,
+    OPT_TOOL_FIRST
+};
 
 // getopt_long entries of the shared options (put inside a struct option array).
 // clang-format off
@@ -33,12 +41,12 @@ enum { OPT_MODEL = 1000, OPT_NO_BOS, OPT_LAYERS, OPT_SWEEP, OPT_PACK, OPT_MEM_BU
     {"layers", required_argument, 0, OPT_LAYERS}, {"sweep", required_argument, 0, OPT_SWEEP}
 // clang-format on
 
-#define EXPERIMENT_USAGE                                                                       \
+#define EXPERIMENT_USAGE                                                                                  \
     "  --model NAME|PATH  model name (gpt2, ORG/NAME) or directory (default $AUTOINTERP_MODEL or gpt2)\n" \
-    "  --layers SPEC      a configuration, e.g. 0-5,7,7,11 or [0,2,1] (repeatable)\n"          \
-    "  --sweep NAME       drop-last, drop-first, skip-one, skip-range[:W], repeat-one,\n"       \
-    "                     swap-adjacent, reverse, shuffle:K:SEED, intact (repeatable)\n"        \
-    "  --no-bos           do not prepend <|endoftext|>\n"                                      \
+    "  --layers SPEC      a configuration, e.g. 0-5,7,7,11 or [0,2,1] (repeatable)\n"                     \
+    "  --sweep NAME       drop-last, drop-first, skip-one, skip-range[:W], repeat-one,\n"                 \
+    "                     swap-adjacent, reverse, shuffle:K:SEED, intact (repeatable)\n"                  \
+    "  --no-bos           do not prepend <|endoftext|>\n"                                                 \
     "Without --layers/--sweep, a record's own \"layers\" is used, else the intact model.\n"
 
 // The packing options of the tools that pack records into big forward passes.
@@ -47,10 +55,10 @@ enum { OPT_MODEL = 1000, OPT_NO_BOS, OPT_LAYERS, OPT_SWEEP, OPT_PACK, OPT_MEM_BU
     {"pack", required_argument, 0, OPT_PACK}, {"mem-budget", required_argument, 0, OPT_MEM_BUDGET}
 // clang-format on
 
-#define EXPERIMENT_PACK_USAGE                                                                     \
-    "  --mem-budget SIZE  most memory one packed forward pass's activations take, e.g. 64M\n"    \
-    "                     (default 256M; bytes, or K/M/G suffixes; passes are <= 512 rows)\n"  \
-    "  --pack N           at most N records per forward pass (default: as many as fit; 1:\n"     \
+#define EXPERIMENT_PACK_USAGE                                                                      \
+    "  --mem-budget SIZE  most memory one packed forward pass's activations take, e.g. 64M\n"      \
+    "                     (default 256M; bytes, or K/M/G suffixes; passes are <= 512 rows)\n"      \
+    "  --pack N           at most N records per forward pass (default: as many as fit; 1:\n"       \
     "                     one record at a time; the output is the same bits either way)\n"
 
 void experiment_defaults(ExperimentOptions *o);
@@ -65,7 +73,8 @@ size_t arg_mem_size(const char *s, const char *flag);
 // Expand the command line's --sweep and --layers (in that order; only the first intact
 // configuration is kept) for an n_layer model into *out (empty when none were given).
 // -1 with a message for a bad SPEC or sweep name.
-int experiment_plan(const ExperimentOptions *o, int n_layer, ConfigList *out, char *err, size_t errlen);
+int experiment_plan(const ExperimentOptions *o, int n_layer, ConfigList *out, char *err,
+                    size_t errlen);
 
 // The configurations of one record: the command line's (when non-empty), else the
 // record's "layers" (labelled by its "label" when it is a string, else "intact" or the
@@ -77,13 +86,14 @@ int experiment_configs(const ConfigList *cmdline, const Record *r, int n_layer, 
 // for the longest sequence (n_ctx) or for what one pass packs within o->mem_budget
 // (sweep_pack_rows for the deepest configuration of cmdline, n_layer without one),
 // whichever is more; n_ctx with --pack 1.  0, or -1 with a message.
-int experiment_workspace(const ExperimentOptions *o, const Gpt2 *m, const ConfigList *cmdline, TfWorkspace *ws,
-                         char *err, size_t errlen);
+int experiment_workspace(const ExperimentOptions *o, const Gpt2 *m, const ConfigList *cmdline,
+                         TfWorkspace *ws, char *err, size_t errlen);
 
 // Open what a tool that runs configurations over records needs, or exit 2 with the
 // message: the model (o->model), the command line's configurations (experiment_plan) and
 // the packing workspace (experiment_workspace).  experiment_close frees all three.
-void experiment_open(const ExperimentOptions *o, Model *model, ConfigList *cmdline, TfWorkspace *ws);
+void experiment_open(const ExperimentOptions *o, Model *model, ConfigList *cmdline,
+                     TfWorkspace *ws);
 void experiment_close(Model *model, ConfigList *cmdline, TfWorkspace *ws);
 
 // Index of the intact configuration in list, or -1.
@@ -93,8 +103,8 @@ int configs_find_intact(const ConfigList *list, int n_layer);
 // two parts tokenized separately.  The separator is the record's "separator" when it is
 // a string, else " ".  Must fit the context window.
 typedef struct {
-    int *ids;           // (n_prompt + n_answer) owned
-    int n_prompt;       // tokens before the answer, BOS included
+    int *ids;       // (n_prompt + n_answer) owned
+    int n_prompt;   // tokens before the answer, BOS included
     int n_answer;
 } RecordTokens;
 

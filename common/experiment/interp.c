@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "base/tool.h"
-#include "experiment/sweep.h"
 #include "base/util.h"
+#include "experiment/sweep.h"
 
 // ----------------------------------------------------------------------------- sites
 
@@ -19,7 +19,9 @@ int interp_hook_find(const char *name, int allow_z) {
     return point == TF_HOOK_Z && !allow_z ? -1 : point;
 }
 
-const char *interp_hook_name(int point) { return point == TF_HOOK_Z ? "head" : tf_hook_names[point]; }
+const char *interp_hook_name(int point) {
+    return point == TF_HOOK_Z ? "head" : tf_hook_names[point];
+}
 
 static const char *component_name(int point) {
     return point == TF_HOOK_Z ? "head" : point == TF_HOOK_ATTN_OUT ? "attn" : "mlp";
@@ -29,8 +31,7 @@ void interp_ablation_label(const InterpAblation *a, char *buf, size_t buflen) {
     const char *verb = a->mode == INTERP_MEAN ? "mean-ablate" : "ablate";
     if (a->site.point == TF_HOOK_Z && a->site.head >= 0)
         snprintf(buf, buflen, "%s L%dH%d", verb, a->site.layer, a->site.head);
-    else
-        snprintf(buf, buflen, "%s %s %d", verb, component_name(a->site.point), a->site.layer);
+    else snprintf(buf, buflen, "%s %s %d", verb, component_name(a->site.point), a->site.layer);
 }
 
 // Integer member `key` of object obj: 1 read, 0 absent (or null), -1 not an integer.
@@ -53,17 +54,22 @@ static int member_str(const JsonDoc *d, int obj, const char *key, char **out) {
     return 1;
 }
 
-static int check_layer_head(const JsonDoc *d, int el, const char *what, int k, const Gpt2Config *cfg, int need_head,
-                            int *layer, int *head, char *err, size_t errlen) {
+static int check_layer_head(const JsonDoc *d, int el, const char *what, int k,
+                            const Gpt2Config *cfg, int need_head, int *layer, int *head, char *err,
+                            size_t errlen) {
     long long l, h = -1;
     int got = member_int(d, el, "layer", &l);
     if (got != 1) return fail(err, errlen, "%s[%d]: needs an integer \"layer\"", what, k);
-    if (l < 0 || l >= cfg->n_layer) return fail(err, errlen, "%s[%d]: layer %lld out of range 0..%d", what, k, l, cfg->n_layer - 1);
+    if (l < 0 || l >= cfg->n_layer)
+        return fail(err, errlen, "%s[%d]: layer %lld out of range 0..%d", what, k, l,
+                    cfg->n_layer - 1);
     got = member_int(d, el, "head", &h);
     if (got < 0) return fail(err, errlen, "%s[%d]: \"head\" must be an integer", what, k);
-    if (got == 0 && need_head) return fail(err, errlen, "%s[%d]: needs an integer \"head\"", what, k);
+    if (got == 0 && need_head)
+        return fail(err, errlen, "%s[%d]: needs an integer \"head\"", what, k);
     if (got == 1 && (h < 0 || h >= cfg->n_head))
-        return fail(err, errlen, "%s[%d]: head %lld out of range 0..%d", what, k, h, cfg->n_head - 1);
+        return fail(err, errlen, "%s[%d]: head %lld out of range 0..%d", what, k, h,
+                    cfg->n_head - 1);
     *layer = (int)l;
     *head = got == 1 ? (int)h : -1;
     return 0;
@@ -72,10 +78,13 @@ static int check_layer_head(const JsonDoc *d, int el, const char *what, int k, c
 int interp_parse_patches(const JsonDoc *d, int arr, const Gpt2Config *cfg, InterpSite **out, int *n,
                          char *err, size_t errlen) {
     if (arr < 0 || json_type(d, arr) != JSMN_ARRAY)
-        return fail(err, errlen, "\"patch\" must be an array of sites like {\"hook\":\"resid_pre\",\"layer\":3,\"position\":5}");
+        return fail(
+            err, errlen,
+            "\"patch\" must be an array of sites like {\"hook\":\"resid_pre\",\"layer\":3,\"position\":5}");
     int count = json_size(d, arr);
     for (int k = 0, el = arr + 1; k < count; k++, el = json_skip(d, el)) {
-        if (json_type(d, el) != JSMN_OBJECT) return fail(err, errlen, "patch[%d]: not an object", k);
+        if (json_type(d, el) != JSMN_OBJECT)
+            return fail(err, errlen, "patch[%d]: not an object", k);
         char *hook = NULL;
         if (member_str(d, el, "hook", &hook) != 1) {
             free(hook);
@@ -84,19 +93,24 @@ int interp_parse_patches(const JsonDoc *d, int arr, const Gpt2Config *cfg, Inter
         const char *name = strncmp(hook, "hook_", 5) ? hook : hook + 5;
         int is_head = !strcmp(name, "head"), point = interp_hook_find(name, 1);
         if (point < 0) {
-            fail(err, errlen, "patch[%d]: unknown hook \"%s\" (resid_pre, resid_mid, resid_post, attn_out, mlp_out, z, head)", k,
-                 hook);
+            fail(
+                err, errlen,
+                "patch[%d]: unknown hook \"%s\" (resid_pre, resid_mid, resid_post, attn_out, mlp_out, z, head)",
+                k, hook);
             free(hook);
             return -1;
         }
         free(hook);
         InterpSite s = {point, 0, -1, -1};
-        if (check_layer_head(d, el, "patch", k, cfg, is_head, &s.layer, &s.head, err, errlen) != 0) return -1;
-        if (s.head >= 0 && point != TF_HOOK_Z) return fail(err, errlen, "patch[%d]: \"head\" only goes with hook z or head", k);
+        if (check_layer_head(d, el, "patch", k, cfg, is_head, &s.layer, &s.head, err, errlen) != 0)
+            return -1;
+        if (s.head >= 0 && point != TF_HOOK_Z)
+            return fail(err, errlen, "patch[%d]: \"head\" only goes with hook z or head", k);
         long long pos;
         int got = member_int(d, el, "position", &pos);
         if (got < 0 || (got == 1 && (pos < -cfg->n_ctx || pos >= cfg->n_ctx)))
-            return fail(err, errlen, "patch[%d]: \"position\" must be an integer within the context", k);
+            return fail(err, errlen,
+                        "patch[%d]: \"position\" must be an integer within the context", k);
         // Negative positions are kept as they are (counted from the end of the prompt) and
         // resolved against the record's tokens; -1 with got == 0 means every position.
         if (got == 1) s.position = pos >= 0 ? (int)pos : (int)pos - 1000000;
@@ -106,27 +120,38 @@ int interp_parse_patches(const JsonDoc *d, int arr, const Gpt2Config *cfg, Inter
     return 0;
 }
 
-int interp_parse_ablations(const JsonDoc *d, int arr, const Gpt2Config *cfg, InterpAblation **out, int *n,
-                           char *err, size_t errlen) {
+int interp_parse_ablations(const JsonDoc *d, int arr, const Gpt2Config *cfg, InterpAblation **out,
+                           int *n, char *err, size_t errlen) {
     if (arr < 0 || json_type(d, arr) != JSMN_ARRAY)
-        return fail(err, errlen, "\"ablate\" must be an array like [{\"component\":\"head\",\"layer\":1,\"head\":3}]");
+        return fail(
+            err, errlen,
+            "\"ablate\" must be an array like [{\"component\":\"head\",\"layer\":1,\"head\":3}]");
     int count = json_size(d, arr);
     for (int k = 0, el = arr + 1; k < count; k++, el = json_skip(d, el)) {
-        if (json_type(d, el) != JSMN_OBJECT) return fail(err, errlen, "ablate[%d]: not an object", k);
+        if (json_type(d, el) != JSMN_OBJECT)
+            return fail(err, errlen, "ablate[%d]: not an object", k);
         char *comp = NULL, *mode = NULL;
         int got = member_str(d, el, "component", &comp), gm = member_str(d, el, "mode", &mode);
-        int point = !comp ? -1 : !strcmp(comp, "head") ? TF_HOOK_Z : !strcmp(comp, "attn") ? TF_HOOK_ATTN_OUT
-                               : !strcmp(comp, "mlp") ? TF_HOOK_MLP_OUT : -1;
+        int point = !comp                   ? -1
+                    : !strcmp(comp, "head") ? TF_HOOK_Z
+                    : !strcmp(comp, "attn") ? TF_HOOK_ATTN_OUT
+                    : !strcmp(comp, "mlp")  ? TF_HOOK_MLP_OUT
+                                            : -1;
         InterpMode m = !mode || !strcmp(mode, "zero") ? INTERP_ZERO : INTERP_MEAN;
         int bad_mode = gm < 0 || (mode && strcmp(mode, "zero") && strcmp(mode, "mean"));
         free(comp);
         free(mode);
-        if (got != 1 || point < 0) return fail(err, errlen, "ablate[%d]: \"component\" must be \"head\", \"attn\" or \"mlp\"", k);
-        if (bad_mode) return fail(err, errlen, "ablate[%d]: \"mode\" must be \"zero\" or \"mean\"", k);
+        if (got != 1 || point < 0)
+            return fail(err, errlen,
+                        "ablate[%d]: \"component\" must be \"head\", \"attn\" or \"mlp\"", k);
+        if (bad_mode)
+            return fail(err, errlen, "ablate[%d]: \"mode\" must be \"zero\" or \"mean\"", k);
         InterpAblation a = {{point, 0, -1, -1}, m};
-        if (check_layer_head(d, el, "ablate", k, cfg, point == TF_HOOK_Z, &a.site.layer, &a.site.head, err, errlen) != 0)
+        if (check_layer_head(d, el, "ablate", k, cfg, point == TF_HOOK_Z, &a.site.layer,
+                             &a.site.head, err, errlen) != 0)
             return -1;
-        if (a.site.head >= 0 && point != TF_HOOK_Z) return fail(err, errlen, "ablate[%d]: \"head\" only goes with component head", k);
+        if (a.site.head >= 0 && point != TF_HOOK_Z)
+            return fail(err, errlen, "ablate[%d]: \"head\" only goes with component head", k);
         *out = xrealloc(*out, sizeof **out * (size_t)(*n + 1));
         (*out)[(*n)++] = a;
     }
@@ -152,7 +177,8 @@ void act_cache_free(ActCache *c) {
 }
 
 float *act_cache_at(const ActCache *c, int point, int slot) {
-    if (!c || point < 0 || point >= TF_N_HOOKS || !c->act[point] || slot < 0 || slot >= c->n_slots) return NULL;
+    if (!c || point < 0 || point >= TF_N_HOOKS || !c->act[point] || slot < 0 || slot >= c->n_slots)
+        return NULL;
     return c->act[point] + (size_t)slot * (size_t)c->T * (size_t)c->C;
 }
 
@@ -161,16 +187,16 @@ float *act_cache_at(const ActCache *c, int point, int slot) {
 // The hooks of one run, or of several runs PACKED one after another in the rows (seg_T rows
 // each; the runs differ only by their sweep ablation or patch cell).
 typedef struct {
-    const InterpAblation *abl;      // (n_abl) the record's, applied to every run
+    const InterpAblation *abl;   // (n_abl) the record's, applied to every run
     int n_abl;
     const InterpAblation *const *seg_abl;   // NULL, or (runs) each run's sweep ablation
     const InterpMeans *means;
-    const InterpSite *patch;        // (n_patch) the record's
+    const InterpSite *patch;   // (n_patch) the record's
     int n_patch;
-    const InterpSite *const *seg_patch;     // NULL, or (runs) each run's sweep cell
-    const ActCache *source;         // the clean run's activations (patching)
-    ActCache *capture;              // activations to keep, or NULL (one run only)
-    int seg_T;                      // rows per run (0: one run of all the rows)
+    const InterpSite *const *seg_patch;   // NULL, or (runs) each run's sweep cell
+    const ActCache *source;               // the clean run's activations (patching)
+    ActCache *capture;                    // activations to keep, or NULL (one run only)
+    int seg_T;                            // rows per run (0: one run of all the rows)
     int slot, n_head;
 } HookState;
 
@@ -181,12 +207,15 @@ static void site_columns(const InterpSite *s, int C, int n_head, int *c0, int *c
     *c1 = s->head >= 0 ? *c0 + hs : C;
 }
 
-static void apply_ablation(const InterpAblation *a, const InterpMeans *mn, float *act, int T, int C, int n_head) {
+static void apply_ablation(const InterpAblation *a, const InterpMeans *mn, float *act, int T, int C,
+                           int n_head) {
     int c0, c1;
     site_columns(&a->site, C, n_head, &c0, &c1);
     const float *mean = NULL;
     if (a->mode == INTERP_MEAN && mn) {
-        const float *base = a->site.point == TF_HOOK_Z ? mn->z : a->site.point == TF_HOOK_ATTN_OUT ? mn->attn : mn->mlp;
+        const float *base = a->site.point == TF_HOOK_Z          ? mn->z
+                            : a->site.point == TF_HOOK_ATTN_OUT ? mn->attn
+                                                                : mn->mlp;
         mean = base + (size_t)a->site.layer * C;
     }
     for (int t = 0; t < T; t++) {
@@ -196,35 +225,43 @@ static void apply_ablation(const InterpAblation *a, const InterpMeans *mn, float
     }
 }
 
-static void apply_patch(const InterpSite *s, const float *src, float *act, int T, int C, int n_head) {
+static void apply_patch(const InterpSite *s, const float *src, float *act, int T, int C,
+                        int n_head) {
     int c0, c1;
     site_columns(s, C, n_head, &c0, &c1);
     int t0 = s->position >= 0 ? s->position : 0, t1 = s->position >= 0 ? s->position + 1 : T;
     if (t1 > T) return;
     for (int t = t0; t < t1; t++)
-        memcpy(act + (size_t)t * C + c0, src + (size_t)t * C + c0, sizeof(float) * (size_t)(c1 - c0));
+        memcpy(act + (size_t)t * C + c0, src + (size_t)t * C + c0,
+               sizeof(float) * (size_t)(c1 - c0));
 }
 
-static void hook_one_run(const HookState *h, int g, TfHookPoint point, int layer, float *act, int T, int C) {
+static void hook_one_run(const HookState *h, int g, TfHookPoint point, int layer, float *act, int T,
+                         int C) {
     const float *src = act_cache_at(h->source, point, h->slot);
     for (int i = 0; i < h->n_abl; i++) {
         const InterpAblation *a = &h->abl[i];
-        if (a->site.layer == layer && a->site.point == (int)point) apply_ablation(a, h->means, act, T, C, h->n_head);
+        if (a->site.layer == layer && a->site.point == (int)point)
+            apply_ablation(a, h->means, act, T, C, h->n_head);
     }
     const InterpAblation *a = h->seg_abl ? h->seg_abl[g] : NULL;
-    if (a && a->site.layer == layer && a->site.point == (int)point) apply_ablation(a, h->means, act, T, C, h->n_head);
+    if (a && a->site.layer == layer && a->site.point == (int)point)
+        apply_ablation(a, h->means, act, T, C, h->n_head);
     for (int i = 0; i < h->n_patch; i++) {
         const InterpSite *p = &h->patch[i];
-        if (p->layer == layer && p->point == (int)point && src) apply_patch(p, src, act, T, C, h->n_head);
+        if (p->layer == layer && p->point == (int)point && src)
+            apply_patch(p, src, act, T, C, h->n_head);
     }
     const InterpSite *p = h->seg_patch ? h->seg_patch[g] : NULL;
-    if (p && p->layer == layer && p->point == (int)point && src) apply_patch(p, src, act, T, C, h->n_head);
+    if (p && p->layer == layer && p->point == (int)point && src)
+        apply_patch(p, src, act, T, C, h->n_head);
 }
 
 static void interp_hook(void *ctx, TfHookPoint point, int layer, float *act, int T, int C) {
     HookState *h = ctx;
     int seg_T = h->seg_T ? h->seg_T : T;
-    for (int g = 0; g * seg_T < T; g++) hook_one_run(h, g, point, layer, act + (size_t)g * seg_T * C, seg_T, C);
+    for (int g = 0; g * seg_T < T; g++)
+        hook_one_run(h, g, point, layer, act + (size_t)g * seg_T * C, seg_T, C);
     float *dst = h->capture ? act_cache_at(h->capture, point, h->slot) : NULL;
     if (dst) memcpy(dst, act, sizeof(float) * (size_t)T * C);
 }
@@ -241,8 +278,8 @@ static unsigned hook_mask(const HookState *h, int n_runs) {
 }
 
 // Run slots [s0, n) of c on resid (T, C), the residual entering slot s0, with h's hooks.
-static int run_slots(const Gpt2 *m, const LayerConfig *c, int s0, float *resid, int T, HookState *h, TfWorkspace *ws,
-                     char *err, size_t errlen) {
+static int run_slots(const Gpt2 *m, const LayerConfig *c, int s0, float *resid, int T, HookState *h,
+                     TfWorkspace *ws, char *err, size_t errlen) {
     TfHooks hooks = {interp_hook, h, hook_mask(h, 1)};
     const TfHooks *saved = ws->hooks;
     ws->hooks = hooks.points ? &hooks : NULL;
@@ -260,8 +297,8 @@ static int run_slots(const Gpt2 *m, const LayerConfig *c, int s0, float *resid, 
 // rows holding the residual entering that slot, and joins the forward pass there; runs
 // entering at c->n are left as they are.  Each run's rows get the bits run_slots gives it
 // alone (h->seg_abl / seg_patch: run g's own intervention).
-static int run_slots_packed(const Gpt2 *m, const LayerConfig *c, const int *s0, int n, float *resid, int T, HookState *h,
-                            TfWorkspace *ws, char *err, size_t errlen) {
+static int run_slots_packed(const Gpt2 *m, const LayerConfig *c, const int *s0, int n, float *resid,
+                            int T, HookState *h, TfWorkspace *ws, char *err, size_t errlen) {
     h->seg_T = T;
     TfHooks hooks = {interp_hook, h, hook_mask(h, n)};
     const TfHooks *saved = ws->hooks;
@@ -283,7 +320,7 @@ static int run_slots_packed(const Gpt2 *m, const LayerConfig *c, const int *s0, 
 // ----------------------------------------------------------------------------- means
 
 typedef struct {
-    double *sum[TF_N_HOOKS];    // (n_layer, C) for Z, ATTN_OUT, MLP_OUT
+    double *sum[TF_N_HOOKS];   // (n_layer, C) for Z, ATTN_OUT, MLP_OUT
 } MeanAcc;
 
 static void mean_hook(void *ctx, TfHookPoint point, int layer, float *act, int T, int C) {
@@ -293,8 +330,8 @@ static void mean_hook(void *ctx, TfHookPoint point, int layer, float *act, int T
         for (int i = 0; i < C; i++) s[i] += act[(size_t)t * C + i];
 }
 
-int interp_means_compute(InterpMeans *mn, const Model *m, const char *path, int bos, TfWorkspace *ws,
-                         char *err, size_t errlen) {
+int interp_means_compute(InterpMeans *mn, const Model *m, const char *path, int bos,
+                         TfWorkspace *ws, char *err, size_t errlen) {
     memset(mn, 0, sizeof *mn);
     const Gpt2 *g = &m->gpt2;
     int L = g->cfg.n_layer, C = g->cfg.n_embd;
@@ -303,7 +340,8 @@ int interp_means_compute(InterpMeans *mn, const Model *m, const char *path, int 
     MeanAcc acc = {{0}};
     static const int points[] = {TF_HOOK_Z, TF_HOOK_ATTN_OUT, TF_HOOK_MLP_OUT};
     for (int k = 0; k < 3; k++) acc.sum[points[k]] = xcalloc((size_t)L * C, sizeof(double));
-    TfHooks hooks = {mean_hook, &acc, 1u << TF_HOOK_Z | 1u << TF_HOOK_ATTN_OUT | 1u << TF_HOOK_MLP_OUT};
+    TfHooks hooks = {mean_hook, &acc,
+                     1u << TF_HOOK_Z | 1u << TF_HOOK_ATTN_OUT | 1u << TF_HOOK_MLP_OUT};
     float *resid = xmalloc(sizeof(float) * (size_t)g->cfg.n_ctx * C);
     LineReader lr;
     lines_init(&lr, fp);
@@ -327,7 +365,8 @@ int interp_means_compute(InterpMeans *mn, const Model *m, const char *path, int 
         const TfHooks *saved = ws->hooks;
         ws->hooks = &hooks;
         rc = tf_embed(g, t.ids, t.n_prompt, 0, resid, msg, sizeof msg);
-        for (int l = 0; l < L && rc == 0; l++) rc = tf_block_forward(g, l, resid, t.n_prompt, ws, msg, sizeof msg);
+        for (int l = 0; l < L && rc == 0; l++)
+            rc = tf_block_forward(g, l, resid, t.n_prompt, ws, msg, sizeof msg);
         ws->hooks = saved;
         if (rc) fail(err, errlen, "%s:%ld: %s", path, lr.lineno, msg);
         mn->rows += t.n_prompt;
@@ -343,7 +382,8 @@ int interp_means_compute(InterpMeans *mn, const Model *m, const char *path, int 
         float **dst[3] = {&mn->z, &mn->attn, &mn->mlp};
         for (int k = 0; k < 3; k++) {
             *dst[k] = xmalloc(sizeof(float) * (size_t)L * C);
-            for (size_t i = 0; i < (size_t)L * C; i++) (*dst[k])[i] = (float)(acc.sum[points[k]][i] / (double)mn->rows);
+            for (size_t i = 0; i < (size_t)L * C; i++)
+                (*dst[k])[i] = (float)(acc.sum[points[k]][i] / (double)mn->rows);
         }
     }
     for (int k = 0; k < 3; k++) free(acc.sum[points[k]]);
@@ -373,7 +413,10 @@ static unsigned parse_hook_list(const char *list) {
     for (char *p = strtok_r(copy, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
         int point = tf_hook_find(p);
         if (point < 0)   // exits: copy goes with the process
-            eprintf(EXIT_USAGE, "--dump-hooks: unknown hook \"%s\" (resid_pre, z, attn_out, resid_mid, mlp_out, resid_post)", p);
+            eprintf(
+                EXIT_USAGE,
+                "--dump-hooks: unknown hook \"%s\" (resid_pre, z, attn_out, resid_mid, mlp_out, resid_post)",
+                p);
         mask |= 1u << point;
     }
     free(copy);
@@ -384,8 +427,9 @@ static unsigned parse_hook_list(const char *list) {
 int interp_option(InterpOptions *o, int opt, const char *arg) {
     switch (opt) {
     case OPT_SWEEP: {
-        InterpSweep s = !strcmp(arg, "ablate-heads") ? INTERP_SWEEP_ABLATE_HEADS
-                      : !strcmp(arg, "ablate-mlps") ? INTERP_SWEEP_ABLATE_MLPS : INTERP_SWEEP_NONE;
+        InterpSweep s = !strcmp(arg, "ablate-heads")  ? INTERP_SWEEP_ABLATE_HEADS
+                        : !strcmp(arg, "ablate-mlps") ? INTERP_SWEEP_ABLATE_MLPS
+                                                      : INTERP_SWEEP_NONE;
         if (s == INTERP_SWEEP_NONE) return 0;
         if (o->sweep != INTERP_SWEEP_NONE && o->sweep != s)
             eprintf(EXIT_USAGE, "one ablation sweep at a time (ablate-heads or ablate-mlps)");
@@ -398,13 +442,17 @@ int interp_option(InterpOptions *o, int opt, const char *arg) {
         if (arg) {
             o->sweep_point = interp_hook_find(arg, 0);
             if (o->sweep_point < 0)
-                eprintf(EXIT_USAGE, "--patch-sweep=%s: resid_pre, resid_mid, resid_post, attn_out, mlp_out or head", arg);
+                eprintf(
+                    EXIT_USAGE,
+                    "--patch-sweep=%s: resid_pre, resid_mid, resid_post, attn_out, mlp_out or head",
+                    arg);
         }
         return 1;
     case OPT_ABLATE: o->ablate_json = arg; return 1;
     case OPT_ABLATE_MEAN_FROM: o->means_path = arg; return 1;
     case OPT_ABLATE_MODE:
-        if (strcmp(arg, "zero") && strcmp(arg, "mean")) eprintf(EXIT_USAGE, "--ablate-mode must be zero or mean");
+        if (strcmp(arg, "zero") && strcmp(arg, "mean"))
+            eprintf(EXIT_USAGE, "--ablate-mode must be zero or mean");
         o->sweep_mode = !strcmp(arg, "mean") ? INTERP_MEAN : INTERP_ZERO;
         return 1;
     case OPT_DUMP: o->dump_path = arg; return 1;
@@ -419,8 +467,8 @@ int interp_option(InterpOptions *o, int opt, const char *arg) {
     }
 }
 
-static int parse_arg_json(const char *flag, const char *text, const Gpt2Config *cfg, InterpOptions *o, int patches,
-                          char *err, size_t errlen) {
+static int parse_arg_json(const char *flag, const char *text, const Gpt2Config *cfg,
+                          InterpOptions *o, int patches, char *err, size_t errlen) {
     JsonDoc d;
     char msg[256];
     int rc = json_parse(&d, text, strlen(text), msg, sizeof msg);
@@ -431,46 +479,57 @@ static int parse_arg_json(const char *flag, const char *text, const Gpt2Config *
     return rc ? fail(err, errlen, "%s: %s", flag, msg) : 0;
 }
 
-int interp_setup(InterpOptions *o, const Model *m, int bos, int lens_allowed, TfWorkspace *ws, char *err,
-                 size_t errlen) {
+int interp_setup(InterpOptions *o, const Model *m, int bos, int lens_allowed, TfWorkspace *ws,
+                 char *err, size_t errlen) {
     const Gpt2Config *cfg = &m->gpt2.cfg;
     if (o->lens && !lens_allowed) return fail(err, errlen, "--lens is a topk option");
     if (o->patch_sweep && lens_allowed)
-        return fail(err, errlen, "--patch-sweep is a scoreloss option (topk patches per record or with --patch)");
-    if (o->tuned_path && o->lens != INTERP_LENS_TUNED) return fail(err, errlen, "--tuned-lens goes with --lens tuned");
-    if (o->lens == INTERP_LENS_TUNED && !o->tuned_path) return fail(err, errlen, "--lens tuned needs --tuned-lens FILE");
+        return fail(
+            err, errlen,
+            "--patch-sweep is a scoreloss option (topk patches per record or with --patch)");
+    if (o->tuned_path && o->lens != INTERP_LENS_TUNED)
+        return fail(err, errlen, "--tuned-lens goes with --lens tuned");
+    if (o->lens == INTERP_LENS_TUNED && !o->tuned_path)
+        return fail(err, errlen, "--lens tuned needs --tuned-lens FILE");
     if (o->patch_sweep && (o->patch_json || o->sweep || o->dump_path || o->lens))
-        return fail(err, errlen, "--patch-sweep does not combine with --patch, an ablation sweep, --dump or --lens");
+        return fail(
+            err, errlen,
+            "--patch-sweep does not combine with --patch, an ablation sweep, --dump or --lens");
     if (o->sweep && (o->dump_path || o->lens))
         return fail(err, errlen, "an ablation sweep does not combine with --dump or --lens");
     if (o->patch_json) {
         if (parse_arg_json("--patch", o->patch_json, cfg, o, 1, err, errlen) != 0) return -1;
         o->has_patch = 1;
     }
-    if (o->ablate_json && parse_arg_json("--ablate", o->ablate_json, cfg, o, 0, err, errlen) != 0) return -1;
+    if (o->ablate_json && parse_arg_json("--ablate", o->ablate_json, cfg, o, 0, err, errlen) != 0)
+        return -1;
     if (o->sweep) {
         int n = o->sweep == INTERP_SWEEP_ABLATE_HEADS ? cfg->n_layer * cfg->n_head : cfg->n_layer;
         o->sweep_abl = xcalloc((size_t)n, sizeof *o->sweep_abl);
         for (int l = 0, k = 0; l < cfg->n_layer; l++)
             for (int h = 0; h < (o->sweep == INTERP_SWEEP_ABLATE_HEADS ? cfg->n_head : 1); h++, k++)
-                o->sweep_abl[k] = o->sweep == INTERP_SWEEP_ABLATE_HEADS
-                                      ? (InterpAblation){{TF_HOOK_Z, l, h, -1}, o->sweep_mode}
-                                      : (InterpAblation){{TF_HOOK_MLP_OUT, l, -1, -1}, o->sweep_mode};
+                o->sweep_abl[k] =
+                    o->sweep == INTERP_SWEEP_ABLATE_HEADS
+                        ? (InterpAblation){{TF_HOOK_Z, l, h, -1}, o->sweep_mode}
+                        : (InterpAblation){{TF_HOOK_MLP_OUT, l, -1, -1}, o->sweep_mode};
         o->n_sweep_abl = n;
     }
     int wants_mean = o->sweep && o->sweep_mode == INTERP_MEAN;
     for (int i = 0; i < o->n_abl; i++) wants_mean |= o->abl[i].mode == INTERP_MEAN;
-    if (wants_mean && !o->means_path) return fail(err, errlen, "mean ablation needs --ablate-mean-from FILE");
+    if (wants_mean && !o->means_path)
+        return fail(err, errlen, "mean ablation needs --ablate-mean-from FILE");
     if (o->means_path) {
         if (interp_means_compute(&o->means, m, o->means_path, bos, ws, err, errlen) != 0) return -1;
         o->has_means = 1;
     }
     if (o->lens == INTERP_LENS_TUNED) {
-        if (lens_load(&o->tuned, o->tuned_path, cfg->n_layer, cfg->n_embd, err, errlen) != 0) return -1;
+        if (lens_load(&o->tuned, o->tuned_path, cfg->n_layer, cfg->n_embd, err, errlen) != 0)
+            return -1;
         o->has_tuned = 1;
     }
     if (o->dump_path && !(o->npz = npz_open(o->dump_path, err, errlen))) return -1;
-    o->capture = (o->dump_path ? o->dump_points : 0) | (o->lens ? 1u << TF_HOOK_RESID_PRE | 1u << TF_HOOK_RESID_POST : 0);
+    o->capture = (o->dump_path ? o->dump_points : 0) |
+                 (o->lens ? 1u << TF_HOOK_RESID_PRE | 1u << TF_HOOK_RESID_POST : 0);
     return 0;
 }
 
@@ -497,7 +556,8 @@ int interp_active(const InterpOptions *o) {
 
 int interp_n_variants(const InterpOptions *o) { return 1 + (o->sweep ? o->n_sweep_abl : 0); }
 
-void interp_variant_label(const InterpOptions *o, const LayerConfig *c, int k, int n_layer, char *buf) {
+void interp_variant_label(const InterpOptions *o, const LayerConfig *c, int k, int n_layer,
+                          char *buf) {
     if (k == 0 || k > o->n_sweep_abl) {
         snprintf(buf, LAYER_LABEL_MAX, "%s", c->label);
         return;
@@ -505,22 +565,25 @@ void interp_variant_label(const InterpOptions *o, const LayerConfig *c, int k, i
     char what[48];
     interp_ablation_label(&o->sweep_abl[k - 1], what, sizeof what);
     if (layers_is_intact(c->idx, c->n, n_layer)) snprintf(buf, LAYER_LABEL_MAX, "%s", what);
-    else snprintf(buf, LAYER_LABEL_MAX, "%.*s, %s", (int)(LAYER_LABEL_MAX - 3 - strlen(what)), c->label, what);
+    else
+        snprintf(buf, LAYER_LABEL_MAX, "%.*s, %s", (int)(LAYER_LABEL_MAX - 3 - strlen(what)),
+                 c->label, what);
 }
 
 // ----------------------------------------------------------------------------- records
 
-static int read_sites(const Record *r, const char *key, const Gpt2Config *cfg, InterpRecord *ir, char *err,
-                      size_t errlen) {
+static int read_sites(const Record *r, const char *key, const Gpt2Config *cfg, InterpRecord *ir,
+                      char *err, size_t errlen) {
     int v = json_obj_get(&r->doc, 0, key);
     if (v < 0 || json_is_null(&r->doc, v)) return 0;
-    int rc = !strcmp(key, "patch") ? interp_parse_patches(&r->doc, v, cfg, &ir->patch, &ir->n_patch, err, errlen)
-                                   : interp_parse_ablations(&r->doc, v, cfg, &ir->abl, &ir->n_abl, err, errlen);
+    int rc = !strcmp(key, "patch")
+                 ? interp_parse_patches(&r->doc, v, cfg, &ir->patch, &ir->n_patch, err, errlen)
+                 : interp_parse_ablations(&r->doc, v, cfg, &ir->abl, &ir->n_abl, err, errlen);
     return rc ? -1 : 1;
 }
 
-int interp_record_read(InterpRecord *ir, const InterpOptions *o, const Model *m, const Record *r, int bos,
-                       const RecordTokens *t, char *err, size_t errlen) {
+int interp_record_read(InterpRecord *ir, const InterpOptions *o, const Model *m, const Record *r,
+                       int bos, const RecordTokens *t, char *err, size_t errlen) {
     memset(ir, 0, sizeof *ir);
     const Gpt2Config *cfg = &m->gpt2.cfg;
     ir->wrong_id = -1;
@@ -556,7 +619,8 @@ int interp_record_read(InterpRecord *ir, const InterpOptions *o, const Model *m,
         int *p = &ir->patch[i].position;
         if (*p < -1) *p += 1000000 + ir->n_prompt;
         if (*p < -1 || *p >= ir->n_prompt) {
-            fail(err, errlen, "patch[%d]: position out of range for a prompt of %d tokens", i, ir->n_prompt);
+            fail(err, errlen, "patch[%d]: position out of range for a prompt of %d tokens", i,
+                 ir->n_prompt);
             goto done;
         }
     }
@@ -573,7 +637,9 @@ int interp_record_read(InterpRecord *ir, const InterpOptions *o, const Model *m,
             goto done;
         }
         if (n != ir->n_prompt) {
-            fail(err, errlen, "corrupt_prompt has %d tokens, prompt %d: patching needs equal lengths", n - bos, ir->n_prompt - bos);
+            fail(err, errlen,
+                 "corrupt_prompt has %d tokens, prompt %d: patching needs equal lengths", n - bos,
+                 ir->n_prompt - bos);
             goto done;
         }
         ir->corrupt = xmalloc(sizeof(int) * (size_t)ir->T);
@@ -598,7 +664,8 @@ int interp_record_read(InterpRecord *ir, const InterpOptions *o, const Model *m,
         ir->wrong_id = w[0];
         free(w);
         if (t->n_answer > 0 && ir->wrong_id == t->ids[t->n_prompt]) {
-            fail(err, errlen, "\"wrong_answer\" starts with the same token as \"answer\": no logit difference");
+            fail(err, errlen,
+                 "\"wrong_answer\" starts with the same token as \"answer\": no logit difference");
             goto done;
         }
     }
@@ -636,7 +703,8 @@ static int distinct_blocks(const LayerConfig *c, int n_layer, int *blocks) {
     return n;
 }
 
-int interp_patch_cells(const InterpOptions *o, const InterpRecord *ir, const Gpt2Config *cfg, const LayerConfig *c) {
+int interp_patch_cells(const InterpOptions *o, const InterpRecord *ir, const Gpt2Config *cfg,
+                       const LayerConfig *c) {
     int *blocks = xmalloc(sizeof(int) * (size_t)cfg->n_layer);
     int nb = distinct_blocks(c, cfg->n_layer, blocks);
     free(blocks);
@@ -658,13 +726,14 @@ typedef struct {
     TfWorkspace *ws;
     InterpVisit visit;
     void *ctx;
-    float *resid;           // (T, C)
-    const InterpSite *cells;    // the patch sweep's cells (visits)
+    float *resid;              // (T, C)
+    const InterpSite *cells;   // the patch sweep's cells (visits)
     char *err;
     size_t errlen;
 } Runner;
 
-static int visit_run(Runner *r, InterpRole role, int variant, int cell, const InterpSite *site, const ActCache *acts) {
+static int visit_run(Runner *r, InterpRole role, int variant, int cell, const InterpSite *site,
+                     const ActCache *acts) {
     InterpVisitInfo info = {role, variant, cell, site ? *site : (InterpSite){0, 0, -1, -1}, acts};
     return r->visit(r->ctx, &info, r->resid, r->ir->T, r->ws);
 }
@@ -672,13 +741,13 @@ static int visit_run(Runner *r, InterpRole role, int variant, int cell, const In
 // Runs of one sweep (ablation variants or patch cells) that restart from the residual
 // entering their slot, packed into forward passes of up to ws->max_T rows.
 typedef struct {
-    int n;                  // runs
-    const int *s0;          // (n) the slot each run restarts at (c->n: none; the final residual)
+    int n;           // runs
+    const int *s0;   // (n) the slot each run restarts at (c->n: none; the final residual)
     const InterpAblation *const *abl;   // (n) each run's ablation, or NULL
     const InterpSite *const *patch;     // (n) each run's patch cell, or NULL
-    const ActCache *pre;    // the residual entering every slot (of the run restarted from)
-    const float *final;     // its final residual
-    const ActCache *source; // patching: the clean run's activations
+    const ActCache *pre;      // the residual entering every slot (of the run restarted from)
+    const float *final;       // its final residual
+    const ActCache *source;   // patching: the clean run's activations
 } Restarts;
 
 static int slot_order(const void *a, const void *b, void *s0_) {
@@ -701,7 +770,8 @@ static int run_restart_pass(Runner *r, const Restarts *rs, int i0, int i1, float
         s0[g] = rs->s0[i];
         abl[g] = rs->abl ? rs->abl[i] : NULL;
         patch[g] = rs->patch ? rs->patch[i] : NULL;
-        memcpy(buf + (size_t)g * rows, s0[g] < r->c->n ? act_cache_at(rs->pre, TF_HOOK_RESID_PRE, s0[g]) : rs->final,
+        memcpy(buf + (size_t)g * rows,
+               s0[g] < r->c->n ? act_cache_at(rs->pre, TF_HOOK_RESID_PRE, s0[g]) : rs->final,
                sizeof(float) * rows);
     }
     HookState h;
@@ -723,7 +793,8 @@ static int run_restart_pass(Runner *r, const Restarts *rs, int i0, int i1, float
 }
 
 // Every run of rs, in passes of as many runs as ws holds rows.
-static int run_restarts(Runner *r, const Restarts *rs, int (*visit)(Runner *, int i, const float *resid)) {
+static int run_restarts(Runner *r, const Restarts *rs,
+                        int (*visit)(Runner *, int i, const float *resid)) {
     int T = r->ir->T, per = (r->ws->max_T < SWEEP_PASS_ROWS ? r->ws->max_T : SWEEP_PASS_ROWS) / T;
     if (r->o->pack > 0 && per > r->o->pack) per = r->o->pack;
     if (per < 1) per = 1;
@@ -862,20 +933,26 @@ static int run_patching(Runner *r, const int *tokens) {
     return rc;
 }
 
-int interp_record_run(const InterpOptions *o, const InterpRecord *ir, const Gpt2 *m, const LayerConfig *c,
-                      const int *tokens, TfWorkspace *ws, InterpVisit visit, void *ctx, char *err, size_t errlen) {
+int interp_record_run(const InterpOptions *o, const InterpRecord *ir, const Gpt2 *m,
+                      const LayerConfig *c, const int *tokens, TfWorkspace *ws, InterpVisit visit,
+                      void *ctx, char *err, size_t errlen) {
     if (tf_check_layers(m, c->idx, c->n, err, errlen) != 0) return -1;
-    if (ir->T < 1 || ir->T > ws->max_T) return fail(err, errlen, "sequence of %d tokens does not fit (1..%d)", ir->T, ws->max_T);
-    Runner r = {o, ir, m, c, ws, visit, ctx, xmalloc(sizeof(float) * (size_t)ir->T * m->cfg.n_embd), NULL, err, errlen};
-    int rc = ir->patching ? run_patching(&r, tokens) : o->sweep ? run_ablation_sweep(&r, tokens) : run_plain(&r, tokens);
+    if (ir->T < 1 || ir->T > ws->max_T)
+        return fail(err, errlen, "sequence of %d tokens does not fit (1..%d)", ir->T, ws->max_T);
+    Runner r = {o,    ir,    m,     c,
+                ws,   visit, ctx,   xmalloc(sizeof(float) * (size_t)ir->T * m->cfg.n_embd),
+                NULL, err,   errlen};
+    int rc = ir->patching ? run_patching(&r, tokens)
+             : o->sweep   ? run_ablation_sweep(&r, tokens)
+                          : run_plain(&r, tokens);
     free(r.resid);
     return rc;
 }
 
 // ----------------------------------------------------------------------------- output
 
-int interp_dump(InterpOptions *o, const char *key, const Gpt2Config *cfg, const LayerConfig *c, const ActCache *acts,
-                char *err, size_t errlen) {
+int interp_dump(InterpOptions *o, const char *key, const Gpt2Config *cfg, const LayerConfig *c,
+                const ActCache *acts, char *err, size_t errlen) {
     if (!o->npz || !acts) return 0;
     for (int s = 0; s < c->n; s++) {
         int occ = 1;
@@ -885,10 +962,12 @@ int interp_dump(InterpOptions *o, const char *key, const Gpt2Config *cfg, const 
             if (!a) continue;
             char name[NPZ_MAX_NAME + 1], suffix[16] = "";
             if (occ > 1) snprintf(suffix, sizeof suffix, ".%d", occ);
-            snprintf(name, sizeof name, "%s.blocks.%d.hook_%s%s", key, c->idx[s], tf_hook_names[p], suffix);
+            snprintf(name, sizeof name, "%s.blocks.%d.hook_%s%s", key, c->idx[s], tf_hook_names[p],
+                     suffix);
             long shape[3] = {acts->T, cfg->n_embd, 0};
             int ndim = 2;
-            if (p == TF_HOOK_Z) shape[1] = cfg->n_head, shape[2] = cfg->n_embd / cfg->n_head, ndim = 3;
+            if (p == TF_HOOK_Z)
+                shape[1] = cfg->n_head, shape[2] = cfg->n_embd / cfg->n_head, ndim = 3;
             if (npz_add_f32(o->npz, name, a, shape, ndim, err, errlen) != 0) return -1;
         }
     }
@@ -905,7 +984,8 @@ static void write_ablation(JsonBuf *out, const InterpAblation *a) {
     jb_raw(out, "}", 1);
 }
 
-void interp_write_fields(JsonBuf *out, const InterpOptions *o, const InterpRecord *ir, int variant, const char *dump_key) {
+void interp_write_fields(JsonBuf *out, const InterpOptions *o, const InterpRecord *ir, int variant,
+                         const char *dump_key) {
     int extra = variant > 0 && variant <= o->n_sweep_abl;
     if (ir->n_abl || extra) {
         jb_key(out, "ablated");
@@ -917,16 +997,21 @@ void interp_write_fields(JsonBuf *out, const InterpOptions *o, const InterpRecor
     if (dump_key) jb_key(out, "dump_key"), jb_cstr(out, dump_key);
 }
 
-int interp_lens_logits(const InterpOptions *o, const Gpt2 *m, const float *resid, int T, int depth, const int *rows,
-                       int n_rows, float *logits, TfWorkspace *ws, char *err, size_t errlen) {
-    if (o->lens != INTERP_LENS_TUNED) return tf_logits(m, resid, T, rows, n_rows, logits, ws, err, errlen);
+int interp_lens_logits(const InterpOptions *o, const Gpt2 *m, const float *resid, int T, int depth,
+                       const int *rows, int n_rows, float *logits, TfWorkspace *ws, char *err,
+                       size_t errlen) {
+    if (o->lens != INTERP_LENS_TUNED)
+        return tf_logits(m, resid, T, rows, n_rows, logits, ws, err, errlen);
     if (depth < 1 || depth > o->tuned.n_layer)
-        return fail(err, errlen, "the tuned lens has no translator after %d blocks (1..%d)", depth, o->tuned.n_layer);
+        return fail(err, errlen, "the tuned lens has no translator after %d blocks (1..%d)", depth,
+                    o->tuned.n_layer);
     int C = m->cfg.n_embd;
-    float *x = xmalloc(sizeof(float) * (size_t)n_rows * C), *y = xmalloc(sizeof(float) * (size_t)n_rows * C);
+    float *x = xmalloc(sizeof(float) * (size_t)n_rows * C),
+          *y = xmalloc(sizeof(float) * (size_t)n_rows * C);
     int rc = 0;
     for (int i = 0; i < n_rows && rc == 0; i++) {
-        if (rows[i] < 0 || rows[i] >= T) rc = fail(err, errlen, "lens row %d out of range 0..%d", rows[i], T - 1);
+        if (rows[i] < 0 || rows[i] >= T)
+            rc = fail(err, errlen, "lens row %d out of range 0..%d", rows[i], T - 1);
         else memcpy(x + (size_t)i * C, resid + (size_t)rows[i] * C, sizeof(float) * C);
     }
     if (rc == 0) {

@@ -32,15 +32,15 @@ typedef enum { INTERP_ZERO, INTERP_MEAN } InterpMode;
 
 // A place in the forward pass.
 typedef struct {
-    int point;          // TfHookPoint
-    int layer;          // block index
-    int head;           // point TF_HOOK_Z: the head (columns head*hs ..), -1: every head
-    int position;       // >= 0 one position; -1 every position
+    int point;      // TfHookPoint
+    int layer;      // block index
+    int head;       // point TF_HOOK_Z: the head (columns head*hs ..), -1: every head
+    int position;   // >= 0 one position; -1 every position
 } InterpSite;
 
 typedef struct {
-    InterpSite site;    // TF_HOOK_Z + head (component "head"), TF_HOOK_ATTN_OUT ("attn"),
-                        // TF_HOOK_MLP_OUT ("mlp"); position -1
+    InterpSite site;   // TF_HOOK_Z + head (component "head"), TF_HOOK_ATTN_OUT ("attn"),
+                       // TF_HOOK_MLP_OUT ("mlp"); position -1
     InterpMode mode;
 } InterpAblation;
 
@@ -67,8 +67,8 @@ int interp_parse_patches(const JsonDoc *d, int arr, const Gpt2Config *cfg, Inter
 // Parse a JSON array of ablations:
 //   [{"component": "head"|"attn"|"mlp", "layer": L, "head": H, "mode": "zero"|"mean"}, ...]
 // ("mode" optional: zero).  As above.
-int interp_parse_ablations(const JsonDoc *d, int arr, const Gpt2Config *cfg, InterpAblation **out, int *n,
-                           char *err, size_t errlen);
+int interp_parse_ablations(const JsonDoc *d, int arr, const Gpt2Config *cfg, InterpAblation **out,
+                           int *n, char *err, size_t errlen);
 
 // ----------------------------------------------------------------------------- activations
 
@@ -76,8 +76,8 @@ int interp_parse_ablations(const JsonDoc *d, int arr, const Gpt2Config *cfg, Int
 // per stored point.
 typedef struct {
     int n_slots, T, C;
-    unsigned points;            // mask of stored TfHookPoints
-    float *act[TF_N_HOOKS];     // (n_slots, T, C) each stored point; NULL otherwise
+    unsigned points;          // mask of stored TfHookPoints
+    float *act[TF_N_HOOKS];   // (n_slots, T, C) each stored point; NULL otherwise
 } ActCache;
 
 void act_cache_init(ActCache *c, int n_slots, int T, int C, unsigned points);
@@ -88,17 +88,17 @@ float *act_cache_at(const ActCache *c, int point, int slot);
 // Mean activations per block over a reference set (intact model, every position).
 typedef struct {
     int n_layer, C;
-    long rows;          // positions averaged
-    float *z;           // (n_layer, C) hook_z (heads concatenated)
-    float *attn;        // (n_layer, C) hook_attn_out
-    float *mlp;         // (n_layer, C) hook_mlp_out
+    long rows;     // positions averaged
+    float *z;      // (n_layer, C) hook_z (heads concatenated)
+    float *attn;   // (n_layer, C) hook_attn_out
+    float *mlp;    // (n_layer, C) hook_mlp_out
 } InterpMeans;
 
 // The means over every record of the NDJSON file at path (records with "prompt"; BOS
 // prepended when bos), run through the intact model.  0, or -1 with a message (the file
 // unreadable, a line not a JSON object or without a prompt, no records).
-int interp_means_compute(InterpMeans *mn, const Model *m, const char *path, int bos, TfWorkspace *ws,
-                         char *err, size_t errlen);
+int interp_means_compute(InterpMeans *mn, const Model *m, const char *path, int bos,
+                         TfWorkspace *ws, char *err, size_t errlen);
 void interp_means_free(InterpMeans *mn);
 
 // ----------------------------------------------------------------------------- options
@@ -108,37 +108,47 @@ typedef enum { INTERP_LENS_NONE, INTERP_LENS_LOGIT, INTERP_LENS_TUNED } InterpLe
 
 typedef struct {
     // from the command line
-    const char *patch_json;     // --patch JSON: patch sites for every record
-    int patch_sweep;            // --patch-sweep[=HOOK]
-    int sweep_point;            // its hook (TF_HOOK_RESID_PRE by default; TF_HOOK_Z: heads)
-    const char *ablate_json;    // --ablate JSON: ablations for every record
-    const char *means_path;     // --ablate-mean-from FILE
-    InterpMode sweep_mode;      // --ablate-mode (the ablation sweeps'); zero
-    InterpSweep sweep;          // --sweep ablate-heads | ablate-mlps
-    const char *dump_path;      // --dump FILE.npz
-    unsigned dump_points;       // --dump-hooks (default: resid_post)
-    InterpLens lens;            // --lens (topk)
-    const char *tuned_path;     // --tuned-lens FILE (topk)
+    const char *patch_json;    // --patch JSON: patch sites for every record
+    int patch_sweep;           // --patch-sweep[=HOOK]
+    int sweep_point;           // its hook (TF_HOOK_RESID_PRE by default; TF_HOOK_Z: heads)
+    const char *ablate_json;   // --ablate JSON: ablations for every record
+    const char *means_path;    // --ablate-mean-from FILE
+    InterpMode sweep_mode;     // --ablate-mode (the ablation sweeps'); zero
+    InterpSweep sweep;         // --sweep ablate-heads | ablate-mlps
+    const char *dump_path;     // --dump FILE.npz
+    unsigned dump_points;      // --dump-hooks (default: resid_post)
+    InterpLens lens;           // --lens (topk)
+    const char *tuned_path;    // --tuned-lens FILE (topk)
     // set up by interp_setup
-    InterpSite *patch;          // (n_patch) from --patch
+    InterpSite *patch;   // (n_patch) from --patch
     int n_patch, has_patch;
-    InterpAblation *abl;        // (n_abl) from --ablate
+    InterpAblation *abl;   // (n_abl) from --ablate
     int n_abl;
-    InterpAblation *sweep_abl;  // (n_sweep_abl) the ablation sweep's cells, in order
+    InterpAblation *sweep_abl;   // (n_sweep_abl) the ablation sweep's cells, in order
     int n_sweep_abl;
     InterpMeans means;
     int has_means;
     TunedLens tuned;
     int has_tuned;
     NpzWriter *npz;
-    unsigned capture;           // points captured in every output run: dump + lens
-    long n_records;             // records seen so far (dump keys)
-    int pack;                   // sweep runs packed per forward pass at most (0: as many as
-                                // the workspace holds; 1: one at a time); the tool's --pack
+    unsigned capture;   // points captured in every output run: dump + lens
+    long n_records;     // records seen so far (dump keys)
+    int pack;           // sweep runs packed per forward pass at most (0: as many as
+                        // the workspace holds; 1: one at a time); the tool's --pack
 } InterpOptions;
 
-enum { OPT_INTERP_FIRST = OPT_TOOL_FIRST + 100, OPT_PATCH = OPT_INTERP_FIRST, OPT_PATCH_SWEEP, OPT_ABLATE,
-       OPT_ABLATE_MEAN_FROM, OPT_ABLATE_MODE, OPT_DUMP, OPT_DUMP_HOOKS, OPT_LENS, OPT_TUNED_LENS };
+enum {
+    OPT_INTERP_FIRST = OPT_TOOL_FIRST + 100,
+    OPT_PATCH = OPT_INTERP_FIRST,
+    OPT_PATCH_SWEEP,
+    OPT_ABLATE,
+    OPT_ABLATE_MEAN_FROM,
+    OPT_ABLATE_MODE,
+    OPT_DUMP,
+    OPT_DUMP_HOOKS,
+    OPT_LENS,
+    OPT_TUNED_LENS
+};
 
 // getopt_long entries of the options both tools share / scoreloss's patch sweep / topk's
 // lens options.
@@ -158,23 +168,22 @@ enum { OPT_INTERP_FIRST = OPT_TOOL_FIRST + 100, OPT_PATCH = OPT_INTERP_FIRST, OP
 // clang-format on
 
 // Help text of the shared options, with `extra` (INTERP_PATCH_SWEEP_USAGE or "") after --patch.
-#define INTERP_USAGE_WITH(extra)                                                                          \
-    "Interventions (docs/interp.md): a record's \"prompt\" is clean, its \"corrupt_prompt\" corrupted.\n" \
-    "  --patch JSON          patch sites for every record, e.g. '[{\"hook\":\"resid_pre\",\"layer\":3,\"position\":5}]'\n" \
-    extra                                                                                                 \
-    "  --ablate JSON         ablations for every record, e.g. '[{\"component\":\"head\",\"layer\":1,\"head\":3}]'\n" \
-    "  --sweep ablate-heads  each attention head ablated alone (also ablate-mlps); intact first\n"           \
-    "  --ablate-mode M       zero (default) or mean: how the ablation sweeps ablate\n"                       \
-    "  --ablate-mean-from F  NDJSON prompts whose mean activations mean-ablation uses\n"                      \
-    "  --dump FILE.npz       write activations as NumPy arrays (\"dump_key\" names them)\n"                  \
+#define INTERP_USAGE_WITH(extra)                                                                                                 \
+    "Interventions (docs/interp.md): a record's \"prompt\" is clean, its \"corrupt_prompt\" corrupted.\n"                        \
+    "  --patch JSON          patch sites for every record, e.g. '[{\"hook\":\"resid_pre\",\"layer\":3,\"position\":5}]'\n" extra \
+    "  --ablate JSON         ablations for every record, e.g. '[{\"component\":\"head\",\"layer\":1,\"head\":3}]'\n"             \
+    "  --sweep ablate-heads  each attention head ablated alone (also ablate-mlps); intact first\n"                               \
+    "  --ablate-mode M       zero (default) or mean: how the ablation sweeps ablate\n"                                           \
+    "  --ablate-mean-from F  NDJSON prompts whose mean activations mean-ablation uses\n"                                         \
+    "  --dump FILE.npz       write activations as NumPy arrays (\"dump_key\" names them)\n"                                      \
     "  --dump-hooks LIST     resid_pre,z,attn_out,resid_mid,mlp_out,resid_post (default resid_post)\n"
 #define INTERP_USAGE INTERP_USAGE_WITH("")
-#define INTERP_PATCH_SWEEP_USAGE                                                                          \
-    "  --patch-sweep[=HOOK]  patch each (layer, position) cell alone (HOOK resid_pre by default;\n"        \
+#define INTERP_PATCH_SWEEP_USAGE                                                                    \
+    "  --patch-sweep[=HOOK]  patch each (layer, position) cell alone (HOOK resid_pre by default;\n" \
     "                        =head: each (layer, head), all positions)\n"
 
-#define INTERP_LENS_USAGE                                                                                 \
-    "  --lens logit|tuned    read the residual stream after every block (field lens_layer)\n"            \
+#define INTERP_LENS_USAGE                                                                          \
+    "  --lens logit|tuned    read the residual stream after every block (field lens_layer)\n"      \
     "  --tuned-lens FILE     the translators of --lens tuned (made by `lens --corpus`)\n"
 
 void interp_defaults(InterpOptions *o);
@@ -185,8 +194,8 @@ int interp_option(InterpOptions *o, int opt, const char *arg);
 // load the tuned lens, open the dump.  lens_allowed: the tool is topk (the lens options
 // are allowed, --patch-sweep is not: it is scoreloss's).  0, or -1 with a message (a usage
 // error).
-int interp_setup(InterpOptions *o, const Model *m, int bos, int lens_allowed, TfWorkspace *ws, char *err,
-                 size_t errlen);
+int interp_setup(InterpOptions *o, const Model *m, int bos, int lens_allowed, TfWorkspace *ws,
+                 char *err, size_t errlen);
 // Close the dump.  0, or -1 with a message (a write error).
 int interp_finish(InterpOptions *o, char *err, size_t errlen);
 void interp_options_free(InterpOptions *o);
@@ -196,20 +205,21 @@ int interp_active(const InterpOptions *o);
 int interp_n_variants(const InterpOptions *o);
 // The label of variant k of configuration c (k = 0: c's own label) into buf
 // (LAYER_LABEL_MAX): "ablate L1H3" on the intact model, "<c's label>, ablate L1H3" otherwise.
-void interp_variant_label(const InterpOptions *o, const LayerConfig *c, int k, int n_layer, char *buf);
+void interp_variant_label(const InterpOptions *o, const LayerConfig *c, int k, int n_layer,
+                          char *buf);
 
 // ----------------------------------------------------------------------------- records
 
 typedef struct {
-    InterpAblation *abl;    // (n_abl) --ablate + the record's "ablate"
+    InterpAblation *abl;   // (n_abl) --ablate + the record's "ablate"
     int n_abl;
-    InterpSite *patch;      // (n_patch) the record's "patch", else --patch; positions resolved
+    InterpSite *patch;   // (n_patch) the record's "patch", else --patch; positions resolved
     int n_patch;
-    int patching;           // run patched (a "patch" field, --patch or --patch-sweep)
-    int *corrupt;           // (T) corrupt_prompt tokens + the clean answer's, when patching
-    int wrong_id;           // first token of separator + "wrong_answer", or -1
-    int n_prompt, T;        // the clean tokens' counts (prompt incl. BOS; prompt + answer)
-    int n_cells;            // patch sweep: cells of the grid per configuration (set per run)
+    int patching;      // run patched (a "patch" field, --patch or --patch-sweep)
+    int *corrupt;      // (T) corrupt_prompt tokens + the clean answer's, when patching
+    int wrong_id;      // first token of separator + "wrong_answer", or -1
+    int n_prompt, T;   // the clean tokens' counts (prompt incl. BOS; prompt + answer)
+    int n_cells;       // patch sweep: cells of the grid per configuration (set per run)
 } InterpRecord;
 
 // Read a record's intervention fields ("ablate", "patch", "corrupt_prompt",
@@ -218,8 +228,8 @@ typedef struct {
 // "corrupt_prompt", a corrupted prompt of another token length ("corrupt_prompt has 9
 // tokens, prompt 8: patching needs equal lengths"), mean ablation without
 // --ablate-mean-from, a wrong_answer starting with the answer's first token.
-int interp_record_read(InterpRecord *ir, const InterpOptions *o, const Model *m, const Record *r, int bos,
-                       const RecordTokens *t, char *err, size_t errlen);
+int interp_record_read(InterpRecord *ir, const InterpOptions *o, const Model *m, const Record *r,
+                       int bos, const RecordTokens *t, char *err, size_t errlen);
 void interp_record_free(InterpRecord *ir);
 
 typedef enum { INTERP_RUN, INTERP_CLEAN, INTERP_CORRUPT } InterpRole;
@@ -234,11 +244,13 @@ typedef struct {
 
 // Called for every run with its final residual (T, C), valid during the call; ws may be
 // used.  0 to go on, -1 to stop (interp_record_run then returns -1, err untouched).
-typedef int (*InterpVisit)(void *ctx, const InterpVisitInfo *info, const float *resid, int T, TfWorkspace *ws);
+typedef int (*InterpVisit)(void *ctx, const InterpVisitInfo *info, const float *resid, int T,
+                           TfWorkspace *ws);
 
 // The grid of the patch sweep for configuration c: the distinct blocks of c in order of
 // first use × the prompt's positions (× the heads for the head sweep).  Number of cells.
-int interp_patch_cells(const InterpOptions *o, const InterpRecord *ir, const Gpt2Config *cfg, const LayerConfig *c);
+int interp_patch_cells(const InterpOptions *o, const InterpRecord *ir, const Gpt2Config *cfg,
+                       const LayerConfig *c);
 
 // Run configuration c on a record, visiting (in this order):
 //   patch sweep:     CLEAN, CORRUPT, then each cell patched alone (RUN, grid order: blocks,
@@ -251,23 +263,26 @@ int interp_patch_cells(const InterpOptions *o, const InterpRecord *ir, const Gpt
 // (o->pack runs at most); each run's results are bit for bit those of running it alone.
 // tokens: the clean tokens (ir->T).  The record's ablations apply to every run.  0, or -1
 // with a message.
-int interp_record_run(const InterpOptions *o, const InterpRecord *ir, const Gpt2 *m, const LayerConfig *c,
-                      const int *tokens, TfWorkspace *ws, InterpVisit visit, void *ctx, char *err, size_t errlen);
+int interp_record_run(const InterpOptions *o, const InterpRecord *ir, const Gpt2 *m,
+                      const LayerConfig *c, const int *tokens, TfWorkspace *ws, InterpVisit visit,
+                      void *ctx, char *err, size_t errlen);
 
 // Write the captured activations of one run as arrays "{key}.blocks.{l}.hook_{point}"
 // (an occurrence k >= 2 of a repeated block: "..hook_{point}.{k}"), shape (T, C), z as
 // (T, n_head, head_dim).  0, or -1 with a message.
-int interp_dump(InterpOptions *o, const char *key, const Gpt2Config *cfg, const LayerConfig *c, const ActCache *acts,
-                char *err, size_t errlen);
+int interp_dump(InterpOptions *o, const char *key, const Gpt2Config *cfg, const LayerConfig *c,
+                const ActCache *acts, char *err, size_t errlen);
 
 // The fields both tools write for an intervention run, when there is something to say:
 // "ablated" (the ablations applied: the record's and the variant's), "dump_key".
-void interp_write_fields(JsonBuf *out, const InterpOptions *o, const InterpRecord *ir, int variant, const char *dump_key);
+void interp_write_fields(JsonBuf *out, const InterpOptions *o, const InterpRecord *ir, int variant,
+                         const char *dump_key);
 
 // Logits of rows of a residual read through the lens: the tuned lens's translator for
 // `depth` blocks applied (1..n_layer) first when o->lens is tuned (depth 0, the
 // embeddings, has none: then -1 with a message), else tf_logits directly.
-int interp_lens_logits(const InterpOptions *o, const Gpt2 *m, const float *resid, int T, int depth, const int *rows,
-                       int n_rows, float *logits, TfWorkspace *ws, char *err, size_t errlen);
+int interp_lens_logits(const InterpOptions *o, const Gpt2 *m, const float *resid, int T, int depth,
+                       const int *rows, int n_rows, float *logits, TfWorkspace *ws, char *err,
+                       size_t errlen);
 
 #endif

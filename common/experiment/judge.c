@@ -18,8 +18,8 @@ int judge_verdict_parse(const char *s) {
     return -1;
 }
 
-const char *const judge_offline_names[JUDGE_N_OFFLINE] = {"answer-start", "repeats-last-token", "ngram-loop",
-                                                          "english-words", "valid-json"};
+const char *const judge_offline_names[JUDGE_N_OFFLINE] = {
+    "answer-start", "repeats-last-token", "ngram-loop", "english-words", "valid-json"};
 const char *const judge_offline_questions[JUDGE_N_OFFLINE] = {
     "Does the completion begin with the answer?",
     "Does the completion only repeat the prompt's last token?",
@@ -50,7 +50,8 @@ static int has_question(const JudgeItem *it, const char *q) {
 
 static int question_add(JudgeItem *it, const char *q, char *err, size_t errlen) {
     if (has_question(it, q)) return 0;
-    if (it->n_questions == JUDGE_MAX_QUESTIONS) return fail(err, errlen, "more than %d questions", JUDGE_MAX_QUESTIONS);
+    if (it->n_questions == JUDGE_MAX_QUESTIONS)
+        return fail(err, errlen, "more than %d questions", JUDGE_MAX_QUESTIONS);
     it->questions = xrealloc(it->questions, sizeof *it->questions * (size_t)(it->n_questions + 1));
     it->questions[it->n_questions++] = xstrdup(q);
     return 0;
@@ -60,14 +61,17 @@ static int questions_read(JudgeItem *it, const Record *r, char *err, size_t errl
     const JsonDoc *d = &r->doc;
     int q = json_obj_get(d, 0, "eval_questions");
     if (q < 0 || json_is_null(d, q)) return 0;
-    if (json_type(d, q) != JSMN_ARRAY) return fail(err, errlen, "\"eval_questions\" must be an array of strings");
+    if (json_type(d, q) != JSMN_ARRAY)
+        return fail(err, errlen, "\"eval_questions\" must be an array of strings");
     int n = json_size(d, q);
     for (int k = 0, v = q + 1; k < n; k++, v = json_skip(d, v)) {
         char *s = NULL;
         size_t len;
-        if (json_str(d, v, &s, &len) != 0 || strlen(s) != len || len == 0 || len > JUDGE_QUESTION_MAX) {
+        if (json_str(d, v, &s, &len) != 0 || strlen(s) != len || len == 0 ||
+            len > JUDGE_QUESTION_MAX) {
             free(s);
-            return fail(err, errlen, "\"eval_questions\" must hold non-empty strings of at most %d bytes",
+            return fail(err, errlen,
+                        "\"eval_questions\" must hold non-empty strings of at most %d bytes",
                         JUDGE_QUESTION_MAX);
         }
         int rc = question_add(it, s, err, errlen);
@@ -77,7 +81,8 @@ static int questions_read(JudgeItem *it, const Record *r, char *err, size_t errl
     return 0;
 }
 
-int judge_item_read(JudgeItem *it, const Record *r, const char *const *extra, int n_extra, char *err, size_t errlen) {
+int judge_item_read(JudgeItem *it, const Record *r, const char *const *extra, int n_extra,
+                    char *err, size_t errlen) {
     memset(it, 0, sizeof *it);
     int got = item_string(r, "completion", &it->completion, err, errlen);
     if (got == 0) return fail(err, errlen, "no \"completion\" (judge reads runlayers records)");
@@ -85,8 +90,10 @@ int judge_item_read(JudgeItem *it, const Record *r, const char *const *extra, in
     got = item_string(r, "prompt", &it->prompt, err, errlen);
     if (got == 0) return fail(err, errlen, "no \"prompt\"");
     if (got < 0) return -1;
-    if (item_string(r, "answer", &it->answer, err, errlen) < 0 || item_string(r, "separator", &it->separator, err, errlen) < 0 ||
-        item_string(r, "task", &it->task, err, errlen) < 0 || questions_read(it, r, err, errlen) != 0 ||
+    if (item_string(r, "answer", &it->answer, err, errlen) < 0 ||
+        item_string(r, "separator", &it->separator, err, errlen) < 0 ||
+        item_string(r, "task", &it->task, err, errlen) < 0 ||
+        questions_read(it, r, err, errlen) != 0 ||
         record_int_array(r, "completion_tokens", &it->tokens, &it->n_tokens, err, errlen) < 0)
         return -1;
     for (int k = 0; k < n_extra; k++)
@@ -165,7 +172,8 @@ static void quote_into(char *dst, size_t dstlen, const char *s, size_t len, size
     while (k > 0 && k < len && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
     size_t o = 0;
     if (o + 1 < dstlen) dst[o++] = '"';
-    for (size_t i = 0; i < k && o + 1 < dstlen; i++) dst[o++] = (unsigned char)s[i] < 0x20 ? ' ' : s[i];
+    for (size_t i = 0; i < k && o + 1 < dstlen; i++)
+        dst[o++] = (unsigned char)s[i] < 0x20 ? ' ' : s[i];
     if (k < len && o + 4 < dstlen) memcpy(dst + o, "...", 3), o += 3;
     if (o + 1 < dstlen) dst[o++] = '"';
     dst[o] = '\0';
@@ -192,14 +200,16 @@ static int judge_answer_start(const JudgeItem *it, JudgeResult *out) {
     quote_into(want, sizeof want, a, alen, 60);
     if (!*c) {
         out->verdict = JUDGE_NO;
-        snprintf(out->reason, sizeof out->reason, "the completion is empty; the answer is %s", want);
+        snprintf(out->reason, sizeof out->reason, "the completion is empty; the answer is %s",
+                 want);
         return 1;
     }
     int yes = alen > 0 && !strncmp(c, a, alen) && (!sep[0] || word_boundary(a, alen, c + alen));
     quote_into(shown, sizeof shown, c, strlen(c), alen + 10 < 60 ? alen + 10 : 60);
     out->verdict = yes ? JUDGE_YES : JUDGE_NO;
     if (yes) snprintf(out->reason, sizeof out->reason, "begins with the answer %s", want);
-    else snprintf(out->reason, sizeof out->reason, "begins with %s, not the answer %s", shown, want);
+    else
+        snprintf(out->reason, sizeof out->reason, "begins with %s, not the answer %s", shown, want);
     return 1;
 }
 
@@ -234,7 +244,8 @@ static int judge_repeats_last(const JudgeItem *it, JudgeResult *out) {
             out->has_score = 1;
             out->score = (double)same / nc;
             out->verdict = out->score >= JUDGE_REPEAT_MIN ? JUDGE_YES : JUDGE_NO;
-            snprintf(out->reason, sizeof out->reason, "%d of %d pieces are the prompt's last token %s", same, nc, shown);
+            snprintf(out->reason, sizeof out->reason,
+                     "%d of %d pieces are the prompt's last token %s", same, nc, shown);
         }
     }
     free(cp);
@@ -252,8 +263,11 @@ static Loop loop_find(const int *seq, int n) {
     for (int g = 1; g <= JUDGE_LOOP_MAX_N; g++)
         for (int s = 0; s + 2 * g <= n; s++) {
             int reps = 1;
-            while (s + (reps + 1) * g <= n && !memcmp(seq + s, seq + s + reps * g, sizeof *seq * (size_t)g)) reps++;
-            if (reps >= JUDGE_LOOP_MIN_REPS && reps * g > best.cover) best = (Loop){reps * g, g, s, reps};
+            while (s + (reps + 1) * g <= n &&
+                   !memcmp(seq + s, seq + s + reps * g, sizeof *seq * (size_t)g))
+                reps++;
+            if (reps >= JUDGE_LOOP_MIN_REPS && reps * g > best.cover)
+                best = (Loop){reps * g, g, s, reps};
         }
     return best;
 }
@@ -261,9 +275,11 @@ static Loop loop_find(const int *seq, int n) {
 static int judge_ngram_loop(const JudgeItem *it, JudgeResult *out) {
     Piece *p = NULL;
     int use_tokens = it->tokens != NULL && it->n_tokens > 0;
-    int n = use_tokens ? (it->n_tokens < JUDGE_MAX_PIECES ? it->n_tokens : JUDGE_MAX_PIECES) : pieces_cut(it->completion, &p);
+    int n = use_tokens ? (it->n_tokens < JUDGE_MAX_PIECES ? it->n_tokens : JUDGE_MAX_PIECES)
+                       : pieces_cut(it->completion, &p);
     int *seq = use_tokens ? it->tokens : xcalloc((size_t)n + 1, sizeof *seq);
-    for (int i = 0; !use_tokens && i < n; i++) {   // pieces as ids: the index of their first occurrence
+    for (int i = 0; !use_tokens && i < n;
+         i++) {   // pieces as ids: the index of their first occurrence
         seq[i] = i;
         for (int k = 0; k < i; k++)
             if (piece_eq(p[k], p[i])) {
@@ -287,14 +303,15 @@ static int judge_ngram_loop(const JudgeItem *it, JudgeResult *out) {
         out->verdict = JUDGE_YES;
         out->has_score = 1;
         out->score = (double)lp.cover / n;
-        snprintf(out->reason, sizeof out->reason, "%s (%d %s%s) %d times in a row: %d of %d %ss", shown, lp.n, unit,
-                 lp.n == 1 ? "" : "s", lp.reps, lp.cover, n, unit);
+        snprintf(out->reason, sizeof out->reason, "%s (%d %s%s) %d times in a row: %d of %d %ss",
+                 shown, lp.n, unit, lp.n == 1 ? "" : "s", lp.reps, lp.cover, n, unit);
     } else {
         out->verdict = JUDGE_NO;
         out->has_score = 1;
         out->score = 0;
-        snprintf(out->reason, sizeof out->reason, "no n-gram of 1-%d %ss repeats %d times in a row (%d %ss)",
-                 JUDGE_LOOP_MAX_N, unit, JUDGE_LOOP_MIN_REPS, n, unit);
+        snprintf(out->reason, sizeof out->reason,
+                 "no n-gram of 1-%d %ss repeats %d times in a row (%d %ss)", JUDGE_LOOP_MAX_N, unit,
+                 JUDGE_LOOP_MIN_REPS, n, unit);
     }
     if (!use_tokens) free(seq);
     free(p);
@@ -323,7 +340,8 @@ static int judge_english(const JudgeItem *it, const JudgeWords *w, JudgeResult *
         if (a == b) continue;
         words++;
         if (judge_words_has(w, s + a, b - a)) known++;
-        else if (!first_unknown[0]) quote_into(first_unknown, sizeof first_unknown, s + a, b - a, 40);
+        else if (!first_unknown[0])
+            quote_into(first_unknown, sizeof first_unknown, s + a, b - a, 40);
     }
     if (words == 0) {
         out->verdict = JUDGE_UNSURE;
@@ -348,18 +366,22 @@ static int judge_valid_json(const JudgeItem *it, JudgeResult *out) {
         snprintf(out->reason, sizeof out->reason, "the prompt is already a complete JSON value");
     } else if (rc == JUDGE_JSON_COMPLETE) {
         out->verdict = JUDGE_YES;
-        snprintf(out->reason, sizeof out->reason, "a complete JSON value, closed at byte %zu of the completion", at - pl);
+        snprintf(out->reason, sizeof out->reason,
+                 "a complete JSON value, closed at byte %zu of the completion", at - pl);
     } else if (rc == JUDGE_JSON_INVALID && at < pl) {
         out->verdict = JUDGE_UNSURE;
-        snprintf(out->reason, sizeof out->reason, "the prompt itself is not valid JSON (byte %zu)", at);
+        snprintf(out->reason, sizeof out->reason, "the prompt itself is not valid JSON (byte %zu)",
+                 at);
     } else if (rc == JUDGE_JSON_INVALID) {
         char shown[96];
         quote_into(shown, sizeof shown, text + at, pl + cl - at, 20);
         out->verdict = JUDGE_NO;
-        snprintf(out->reason, sizeof out->reason, "invalid JSON at byte %zu of the completion: %s", at - pl, shown);
+        snprintf(out->reason, sizeof out->reason, "invalid JSON at byte %zu of the completion: %s",
+                 at - pl, shown);
     } else {
         out->verdict = JUDGE_UNSURE;
-        snprintf(out->reason, sizeof out->reason, "valid so far, but the completion ends before the document closes");
+        snprintf(out->reason, sizeof out->reason,
+                 "valid so far, but the completion ends before the document closes");
     }
     free(text);
     return 1;
@@ -389,7 +411,9 @@ typedef struct {
 enum { SCAN_OK = 0, SCAN_BAD = -1, SCAN_EOF = -2 };
 
 static void scan_ws(Scan *c) {
-    while (c->i < c->n && (c->s[c->i] == ' ' || c->s[c->i] == '\t' || c->s[c->i] == '\n' || c->s[c->i] == '\r')) c->i++;
+    while (c->i < c->n &&
+           (c->s[c->i] == ' ' || c->s[c->i] == '\t' || c->s[c->i] == '\n' || c->s[c->i] == '\r'))
+        c->i++;
 }
 
 static int scan_literal(Scan *c, const char *lit) {
@@ -450,7 +474,8 @@ static int scan_number(Scan *c) {
     if (c->s[c->i] == '-' && ++c->i >= c->n) return SCAN_EOF;
     if (!isdigit((unsigned char)c->s[c->i])) return SCAN_BAD;
     if (c->s[c->i] == '0') c->i++;
-    else while (c->i < c->n && isdigit((unsigned char)c->s[c->i])) c->i++;
+    else
+        while (c->i < c->n && isdigit((unsigned char)c->s[c->i])) c->i++;
     if (c->i < c->n && c->s[c->i] == '.') {
         if (++c->i >= c->n) return SCAN_EOF;
         if (!isdigit((unsigned char)c->s[c->i])) return SCAN_BAD;
@@ -524,13 +549,17 @@ int judge_json_prefix(const char *text, size_t n, size_t *at) {
 
 // ----------------------------------------------------------------------------- words
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 int judge_words_load(JudgeWords *w, const char *path, char *err, size_t errlen) {
     memset(w, 0, sizeof *w);
     size_t len;
     char *text = read_file(path, &len);
-    if (!text) return fail(err, errlen, "cannot read the word list %s (Debian: apt-get install wamerican)", path);
+    if (!text)
+        return fail(err, errlen, "cannot read the word list %s (Debian: apt-get install wamerican)",
+                    path);
     size_t cap = 0;
     for (size_t i = 0; i < len;) {
         size_t j = i;
@@ -572,11 +601,14 @@ int judge_words_has(const JudgeWords *w, const char *word, size_t len) {
 
 // ----------------------------------------------------------------------------- summary
 
-static JudgeGroup *group_for(JudgeSummary *s, const char *task, const char *label, const char *question) {
+static JudgeGroup *group_for(JudgeSummary *s, const char *task, const char *label,
+                             const char *question) {
     for (int i = 0; i < s->n; i++)
-        if (!strcmp(s->g[i].task, task) && !strcmp(s->g[i].label, label) && !strcmp(s->g[i].question, question))
+        if (!strcmp(s->g[i].task, task) && !strcmp(s->g[i].label, label) &&
+            !strcmp(s->g[i].question, question))
             return &s->g[i];
-    if (s->n == s->cap) s->g = xrealloc(s->g, sizeof *s->g * (size_t)(s->cap = s->cap ? 2 * s->cap : 16));
+    if (s->n == s->cap)
+        s->g = xrealloc(s->g, sizeof *s->g * (size_t)(s->cap = s->cap ? 2 * s->cap : 16));
     JudgeGroup *g = &s->g[s->n++];
     memset(g, 0, sizeof *g);
     g->task = xstrdup(task);
@@ -596,8 +628,9 @@ static char *obj_str(const JsonDoc *d, int obj, const char *key) {
 }
 
 // Add the judgements of array token arr of d to the groups of (task, label).
-static int add_array(JudgeSummary *s, const JsonDoc *d, int arr, const char *task, const char *label,
-                     const char *layers, size_t layers_len, char *err, size_t errlen) {
+static int add_array(JudgeSummary *s, const JsonDoc *d, int arr, const char *task,
+                     const char *label, const char *layers, size_t layers_len, char *err,
+                     size_t errlen) {
     if (json_type(d, arr) != JSMN_ARRAY) return fail(err, errlen, "\"judgements\" is not an array");
     int n = json_size(d, arr);
     // Check every element before counting any, so that a bad record adds nothing.
@@ -605,13 +638,18 @@ static int add_array(JudgeSummary *s, const JsonDoc *d, int arr, const char *tas
         char *q = json_type(d, v) == JSMN_OBJECT ? obj_str(d, v, "question") : NULL;
         char *verdict = q ? obj_str(d, v, "verdict") : NULL;
         int vv = verdict ? judge_verdict_parse(verdict) : -1;
-        int ok = q && vv >= 0 && !strcmp(verdict, judge_verdict_names[vv]);   // as judge writes them
+        int ok =
+            q && vv >= 0 && !strcmp(verdict, judge_verdict_names[vv]);   // as judge writes them
         free(q);
         free(verdict);
-        if (!ok) return fail(err, errlen, "judgement %d has no \"question\" string or no \"verdict\" yes, no or unsure", k);
+        if (!ok)
+            return fail(
+                err, errlen,
+                "judgement %d has no \"question\" string or no \"verdict\" yes, no or unsure", k);
     }
     for (int k = 0, v = arr + 1; k < n; k++, v = json_skip(d, v)) {
-        char *q = obj_str(d, v, "question"), *verdict = obj_str(d, v, "verdict"), *judge = obj_str(d, v, "judge");
+        char *q = obj_str(d, v, "question"), *verdict = obj_str(d, v, "verdict"),
+             *judge = obj_str(d, v, "judge");
         JudgeGroup *g = group_for(s, task, label, q);
         if (!g->judge) g->judge = xstrdup(judge ? judge : "");
         if (!g->layers_json && layers) g->layers_json = xstrndup(layers, layers_len);
@@ -643,16 +681,17 @@ int judge_summary_add(JudgeSummary *s, const Record *r, char *err, size_t errlen
     return n;
 }
 
-int judge_summary_add_json(JudgeSummary *s, const char *task, const char *label, const char *layers_json,
-                           const char *json, size_t len, char *err, size_t errlen) {
+int judge_summary_add_json(JudgeSummary *s, const char *task, const char *label,
+                           const char *layers_json, const char *json, size_t len, char *err,
+                           size_t errlen) {
     JsonDoc d;
     char jerr[128];
     if (json_parse(&d, json, len, jerr, sizeof jerr) != 0) {
         json_free(&d);
         return fail(err, errlen, "\"judgements\": %s", jerr);
     }
-    int n = add_array(s, &d, 0, task ? task : "", label ? label : "", layers_json, layers_json ? strlen(layers_json) : 0,
-                      err, errlen);
+    int n = add_array(s, &d, 0, task ? task : "", label ? label : "", layers_json,
+                      layers_json ? strlen(layers_json) : 0, err, errlen);
     json_free(&d);
     return n;
 }
@@ -665,7 +704,8 @@ JudgeStats judge_summary_stats(const JudgeSummary *s, const JudgeGroup *g) {
     st.stderr_rate = g->n > 1 ? sqrt(p * (1 - p) / (n - 1)) : 0;
     for (int i = 0; i < s->n; i++) {
         const JudgeGroup *r = &s->g[i];
-        if (r->n && !strcmp(r->task, g->task) && !strcmp(r->question, g->question) && !strcmp(r->label, "intact")) {
+        if (r->n && !strcmp(r->task, g->task) && !strcmp(r->question, g->question) &&
+            !strcmp(r->label, "intact")) {
             st.has_delta = 1;
             st.delta = p - (double)r->yes / (double)r->n;
             break;
@@ -691,7 +731,8 @@ static int collect(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
     char err[256];
     for (int i = 0; i < n; i++) {
         int got = judge_summary_add(ctx, recs[i], err, sizeof err);
-        if (got == 0 && !record_has(recs[i], "judgements")) got = fail(err, sizeof err, "no \"judgements\" (run judge first)");
+        if (got == 0 && !record_has(recs[i], "judgements"))
+            got = fail(err, sizeof err, "no \"judgements\" (run judge first)");
         if (got < 0) {
             record_error(lines, recs[i], err);
             failed++;
@@ -730,13 +771,16 @@ static void cell(JsonBuf *b, const char *s) {
 }
 
 static void write_table(JsonBuf *b, const JudgeSummary *s) {
-    jb_puts(b, "| task | configuration | question | judge | n | yes-rate | ± stderr | Δ intact | yes / no / unsure |\n");
+    jb_puts(
+        b,
+        "| task | configuration | question | judge | n | yes-rate | ± stderr | Δ intact | yes / no / unsure |\n");
     jb_puts(b, "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- |\n");
     for (int i = 0; i < s->n; i++) {
         const JudgeGroup *g = &s->g[i];
         JudgeStats st = judge_summary_stats(s, g);
         jb_puts(b, "| "), cell(b, g->task), jb_puts(b, " | "), cell(b, g->label), jb_puts(b, " | ");
-        cell(b, g->question), jb_puts(b, " | "), cell(b, g->judge ? g->judge : ""), jb_puts(b, " | ");
+        cell(b, g->question), jb_puts(b, " | "), cell(b, g->judge ? g->judge : ""),
+            jb_puts(b, " | ");
         jb_printf(b, "%ld | %.2f | %.2f | ", g->n, st.yes_rate, st.stderr_rate);
         if (st.has_delta) jb_printf(b, "%+.2f", st.delta);
         else jb_puts(b, "–");

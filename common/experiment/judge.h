@@ -27,18 +27,18 @@
 #include "base/json.h"
 #include "base/ndjson.h"
 
-#define JUDGE_REASON_MAX 300        // bytes of a reason (longer ones are cut)
-#define JUDGE_MAX_QUESTIONS 16      // questions of one record
-#define JUDGE_QUESTION_MAX 500      // bytes of a question
-#define JUDGE_WORDS_DEFAULT "/usr/share/dict/words"   // Debian's wamerican
-#define JUDGE_ENGLISH_MIN 0.8       // english-words: "yes" from this share of words on
-#define JUDGE_REPEAT_MIN 0.8        // repeats-last-token: "yes" from this share of pieces on
-#define JUDGE_LOOP_MAX_N 4          // ngram-loop: n-grams of 1..4 pieces ...
-#define JUDGE_LOOP_MIN_REPS 3       // ... repeated at least 3 times in a row ...
+#define JUDGE_REASON_MAX      300                       // bytes of a reason (longer ones are cut)
+#define JUDGE_MAX_QUESTIONS   16                        // questions of one record
+#define JUDGE_QUESTION_MAX    500                       // bytes of a question
+#define JUDGE_WORDS_DEFAULT   "/usr/share/dict/words"   // Debian's wamerican
+#define JUDGE_ENGLISH_MIN     0.8   // english-words: "yes" from this share of words on
+#define JUDGE_REPEAT_MIN      0.8   // repeats-last-token: "yes" from this share of pieces on
+#define JUDGE_LOOP_MAX_N      4     // ngram-loop: n-grams of 1..4 pieces ...
+#define JUDGE_LOOP_MIN_REPS   3     // ... repeated at least 3 times in a row ...
 #define JUDGE_LOOP_MIN_PIECES 4     // ... covering at least 4 pieces
 // Pieces, tokens or words of a completion read by the judges that count them; the rest
 // is ignored.
-#define JUDGE_MAX_PIECES 2048
+#define JUDGE_MAX_PIECES      2048
 
 typedef enum { JUDGE_YES, JUDGE_NO, JUDGE_UNSURE } JudgeVerdict;
 extern const char *const judge_verdict_names[3];   // "yes", "no", "unsure"
@@ -52,7 +52,7 @@ typedef struct {
     char *task;                  // owned, NULL when absent
     int *tokens;                 // (n_tokens) owned "completion_tokens"; NULL when absent
     int n_tokens;
-    char **questions;            // (n_questions) owned: "eval_questions", then the extra ones
+    char **questions;   // (n_questions) owned: "eval_questions", then the extra ones
     int n_questions;
 } JudgeItem;
 
@@ -61,7 +61,8 @@ typedef struct {
 // 0, or -1 with a message in err: no "completion" (not a runlayers record) or no
 // "prompt", a field of the wrong type, more than JUDGE_MAX_QUESTIONS questions.
 // Free *it with judge_item_free in both cases.
-int judge_item_read(JudgeItem *it, const Record *r, const char *const *extra, int n_extra, char *err, size_t errlen);
+int judge_item_read(JudgeItem *it, const Record *r, const char *const *extra, int n_extra,
+                    char *err, size_t errlen);
 void judge_item_free(JudgeItem *it);
 
 // ----------------------------------------------------------------------------- results
@@ -73,8 +74,8 @@ typedef struct {
     JudgeVerdict verdict;
     char reason[JUDGE_REASON_MAX + 1];
     int has_score;
-    double score;           // offline judges: the measured share (see docs/tools.md)
-    int cached;             // an LLM verdict taken from the cache
+    double score;   // offline judges: the measured share (see docs/tools.md)
+    int cached;     // an LLM verdict taken from the cache
 } JudgeResult;
 
 // Append r as a judgement object (the format at the top of this file).
@@ -82,13 +83,20 @@ void judge_result_json(JsonBuf *b, const JudgeResult *r);
 
 // ----------------------------------------------------------------------------- offline
 
-enum { JUDGE_ANSWER_START, JUDGE_REPEATS_LAST, JUDGE_NGRAM_LOOP, JUDGE_ENGLISH, JUDGE_VALID_JSON, JUDGE_N_OFFLINE };
+enum {
+    JUDGE_ANSWER_START,
+    JUDGE_REPEATS_LAST,
+    JUDGE_NGRAM_LOOP,
+    JUDGE_ENGLISH,
+    JUDGE_VALID_JSON,
+    JUDGE_N_OFFLINE
+};
 extern const char *const judge_offline_names[JUDGE_N_OFFLINE];
 extern const char *const judge_offline_questions[JUDGE_N_OFFLINE];
 
 // A word list: one word a line (Debian's /usr/share/dict/words), kept sorted for lookup.
 typedef struct {
-    char **w;               // (n) owned, sorted by strcmp
+    char **w;   // (n) owned, sorted by strcmp
     size_t n;
 } JudgeWords;
 // 0, or -1 with a message when path cannot be read or holds no words.
@@ -111,23 +119,23 @@ int judge_json_prefix(const char *text, size_t n, size_t *at);
 // ----------------------------------------------------------------------------- summary
 
 typedef struct {
-    char *task, *label, *question;  // "" when the records had no task / label
-    char *judge;            // the judge of the first verdict
-    char *layers_json;      // raw "layers" of the first record, or NULL
+    char *task, *label, *question;   // "" when the records had no task / label
+    char *judge;                     // the judge of the first verdict
+    char *layers_json;               // raw "layers" of the first record, or NULL
     long n, yes, no, unsure;
 } JudgeGroup;
 
 typedef struct {
-    JudgeGroup *g;          // (n) in order of first appearance
+    JudgeGroup *g;   // (n) in order of first appearance
     int n, cap;
-} JudgeSummary;             // zero-initialise; free with judge_summary_free
+} JudgeSummary;   // zero-initialise; free with judge_summary_free
 
 typedef struct {
-    double yes_rate;        // yes / n
-    double stderr_rate;     // standard error of yes_rate: the sample standard deviation of
-                            //   the 0/1 verdicts / sqrt(n) (0 for n = 1), as scoreloss --summary
+    double yes_rate;      // yes / n
+    double stderr_rate;   // standard error of yes_rate: the sample standard deviation of
+                          //   the 0/1 verdicts / sqrt(n) (0 for n = 1), as scoreloss --summary
     int has_delta;
-    double delta;           // yes_rate − the same task's and question's "intact" yes_rate
+    double delta;   // yes_rate − the same task's and question's "intact" yes_rate
 } JudgeStats;
 
 // Add every judgement of r (its "judgements" array) to its (task, label, question)
@@ -136,8 +144,9 @@ typedef struct {
 int judge_summary_add(JudgeSummary *s, const Record *r, char *err, size_t errlen);
 // The same for a "judgements" array given as JSON text (json[0..len)) of a record of
 // (task, label) with raw "layers" text layers_json (or NULL).
-int judge_summary_add_json(JudgeSummary *s, const char *task, const char *label, const char *layers_json,
-                           const char *json, size_t len, char *err, size_t errlen);
+int judge_summary_add_json(JudgeSummary *s, const char *task, const char *label,
+                           const char *layers_json, const char *json, size_t len, char *err,
+                           size_t errlen);
 JudgeStats judge_summary_stats(const JudgeSummary *s, const JudgeGroup *g);
 void judge_summary_free(JudgeSummary *s);
 

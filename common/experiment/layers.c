@@ -43,7 +43,8 @@ int configs_same_blocks(const ConfigList *a, const ConfigList *b) {
     if (a->n != b->n) return 0;
     for (int k = 0; k < a->n; k++)
         if (a->cfg[k].n != b->cfg[k].n ||
-            (a->cfg[k].n && memcmp(a->cfg[k].idx, b->cfg[k].idx, sizeof(int) * (size_t)a->cfg[k].n) != 0))
+            (a->cfg[k].n &&
+             memcmp(a->cfg[k].idx, b->cfg[k].idx, sizeof(int) * (size_t)a->cfg[k].n) != 0))
             return 0;
     return 1;
 }
@@ -58,7 +59,8 @@ void configs_free(ConfigList *list) {
 
 int layers_check(const int *idx, int n, int n_layer, char *err, size_t errlen) {
     // A record's "layers" can be any length; each block costs a block's forward pass.
-    if (n > MAX_CONFIG_LEN) return fail(err, errlen, "too many layers (%d > %d)", n, MAX_CONFIG_LEN);
+    if (n > MAX_CONFIG_LEN)
+        return fail(err, errlen, "too many layers (%d > %d)", n, MAX_CONFIG_LEN);
     for (int i = 0; i < n; i++)
         if (idx[i] < 0 || idx[i] >= n_layer)
             return fail(err, errlen, "layer index %d out of range 0..%d", idx[i], n_layer - 1);
@@ -76,12 +78,16 @@ void layers_compact(const int *idx, int n, char *buf, size_t buflen) {
     size_t used = 0;
     if (buflen == 0) return;
     buf[0] = '\0';
-    if (n == 0) { snprintf(buf, buflen, "none"); return; }
+    if (n == 0) {
+        snprintf(buf, buflen, "none");
+        return;
+    }
     for (int i = 0; i < n && used < buflen;) {
         int j = i;
         while (j + 1 < n && idx[j + 1] == idx[j] + 1) j++;   // ascending run
-        int w = j > i + 1 ? snprintf(buf + used, buflen - used, "%s%d-%d", i ? "," : "", idx[i], idx[j])
-                          : snprintf(buf + used, buflen - used, "%s%d", i ? "," : "", idx[i]);
+        int w = j > i + 1
+                    ? snprintf(buf + used, buflen - used, "%s%d-%d", i ? "," : "", idx[i], idx[j])
+                    : snprintf(buf + used, buflen - used, "%s%d", i ? "," : "", idx[i]);
         if (w < 0) break;
         used += (size_t)w;
         i = j > i + 1 ? j + 1 : i + 1;
@@ -93,9 +99,15 @@ static int parse_json_spec(const char *spec, int **out, int *n, char *err, size_
     JsonDoc d;
     int rc = -1;
     if (json_parse(&d, spec, strlen(spec), err, errlen) != 0) goto done;
-    if (json_type(&d, 0) != JSMN_ARRAY) { fail(err, errlen, "layers must be an array of block indices"); goto done; }
+    if (json_type(&d, 0) != JSMN_ARRAY) {
+        fail(err, errlen, "layers must be an array of block indices");
+        goto done;
+    }
     *n = json_size(&d, 0);
-    if (*n > MAX_CONFIG_LEN) { fail(err, errlen, "too many layers (%d > %d)", *n, MAX_CONFIG_LEN); goto done; }
+    if (*n > MAX_CONFIG_LEN) {
+        fail(err, errlen, "too many layers (%d > %d)", *n, MAX_CONFIG_LEN);
+        goto done;
+    }
     *out = xmalloc(sizeof(int) * (size_t)(*n ? *n : 1));
     for (int k = 0, t = 1; k < *n; k++, t = json_skip(&d, t)) {
         long long v;
@@ -117,7 +129,8 @@ static int parse_int(const char **p, int *v) {
     char *end;
     errno = 0;
     long x = strtol(*p, &end, 10);
-    if (end == *p || errno || x < 0 || x > 1000000 || (**p != '+' && (**p < '0' || **p > '9'))) return -1;
+    if (end == *p || errno || x < 0 || x > 1000000 || (**p != '+' && (**p < '0' || **p > '9')))
+        return -1;
     *v = (int)x;
     *p = end;
     return 0;
@@ -158,7 +171,10 @@ static int parse_compact_spec(const char *spec, int **out, int *n, char *err, si
     return 0;
 bad:
     free(v);
-    return fail(err, errlen, "malformed layer spec \"%s\" (expected e.g. \"0-5,7,7,11\", \"[0,1,2]\", \"all\" or \"none\")", spec);
+    return fail(
+        err, errlen,
+        "malformed layer spec \"%s\" (expected e.g. \"0-5,7,7,11\", \"[0,1,2]\", \"all\" or \"none\")",
+        spec);
 }
 
 static int parse_spec(const char *spec, int n_layer, LayerConfig *out, char *err, size_t errlen);
@@ -167,7 +183,8 @@ int layers_parse(const char *spec_label, int n_layer, LayerConfig *out, char *er
     memset(out, 0, sizeof *out);
     const char *eq = strchr(spec_label, '=');
     if (eq && (!eq[1] || strlen(eq + 1) >= LAYER_LABEL_MAX))
-        return fail(err, errlen, "the label after '=' must be 1..%d characters", LAYER_LABEL_MAX - 1);
+        return fail(err, errlen, "the label after '=' must be 1..%d characters",
+                    LAYER_LABEL_MAX - 1);
     char *spec = eq ? xstrndup(spec_label, (size_t)(eq - spec_label)) : xstrdup(spec_label);
     int rc = parse_spec(spec, n_layer, out, err, errlen);
     free(spec);
@@ -301,8 +318,9 @@ static int sweep_args(const char *name, const char *base, long *args, int max_ar
 }
 
 int layers_sweep(const char *name, int L, ConfigList *list, char *err, size_t errlen) {
-    static const char *known = "intact, drop-last, drop-first, skip-one, skip-range[:W], repeat-one, "
-                               "swap-adjacent, reverse, shuffle:K:SEED";
+    static const char *known =
+        "intact, drop-last, drop-first, skip-one, skip-range[:W], repeat-one, "
+        "swap-adjacent, reverse, shuffle:K:SEED";
     if (L < 0 || L > MAX_CONFIG_LEN / 2) return fail(err, errlen, "model too deep for sweeps");
     long a[2];
     int na = 0, m;
@@ -313,14 +331,16 @@ int layers_sweep(const char *name, int L, ConfigList *list, char *err, size_t er
     else if (!strcmp(name, "skip-one")) sweep_skip_range(list, L, 1);
     else if ((m = sweep_args(name, "skip-range", a, 1, &na)) != 0) {
         long w = na ? a[0] : 2;
-        if (m < 0 || w < 1 || w > L) return fail(err, errlen, "skip-range width must be 1..%d (e.g. skip-range:3)", L);
+        if (m < 0 || w < 1 || w > L)
+            return fail(err, errlen, "skip-range width must be 1..%d (e.g. skip-range:3)", L);
         sweep_skip_range(list, L, (int)w);
     } else if (!strcmp(name, "repeat-one")) sweep_repeat_one(list, L);
     else if (!strcmp(name, "swap-adjacent")) sweep_swap_adjacent(list, L);
     else if (!strcmp(name, "reverse")) sweep_reverse(list, L);
     else if ((m = sweep_args(name, "shuffle", a, 2, &na)) != 0) {
         if (m < 0 || na < 1 || a[0] < 1 || a[0] > 10000)
-            return fail(err, errlen, "shuffle needs K (1..10000) and an optional SEED: shuffle:K:SEED");
+            return fail(err, errlen,
+                        "shuffle needs K (1..10000) and an optional SEED: shuffle:K:SEED");
         sweep_shuffle(list, L, (int)a[0], na > 1 ? (unsigned long long)a[1] : 0);
     } else {
         return fail(err, errlen, "unknown sweep \"%s\" (known: %s)", name, known);

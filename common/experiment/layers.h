@@ -24,13 +24,13 @@
 #define AUTOINTERP_LAYERS_H
 #include <stddef.h>
 
-#define LAYER_LABEL_MAX 64
-#define LAYERS_MAX_BLOCKS 4096      // blocks in one configuration (repeats allowed)
+#define LAYER_LABEL_MAX   64
+#define LAYERS_MAX_BLOCKS 4096   // blocks in one configuration (repeats allowed)
 
 typedef struct {
-    int *idx;                       // (n) block indices, owned
+    int *idx;   // (n) block indices, owned
     int n;
-    char label[LAYER_LABEL_MAX];    // short human label: "intact", "first 6", "skip 3", ...
+    char label[LAYER_LABEL_MAX];   // short human label: "intact", "first 6", "skip 3", ...
 } LayerConfig;
 
 typedef struct {

@@ -7,15 +7,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "experiment/experiment.h"
 #include "base/util.h"
+#include "experiment/experiment.h"
 
 // ----------------------------------------------------------------------------- storage
 
 int lens_alloc(TunedLens *t, int n_layer, int C, char *err, size_t errlen) {
     memset(t, 0, sizeof *t);
-    if (n_layer < 1 || n_layer > LENS_MAX_LAYERS) return fail(err, errlen, "tuned lens: %d layers (1..%d)", n_layer, LENS_MAX_LAYERS);
-    if (C < 1 || C > LENS_MAX_C) return fail(err, errlen, "tuned lens: width %d (1..%d)", C, LENS_MAX_C);
+    if (n_layer < 1 || n_layer > LENS_MAX_LAYERS)
+        return fail(err, errlen, "tuned lens: %d layers (1..%d)", n_layer, LENS_MAX_LAYERS);
+    if (C < 1 || C > LENS_MAX_C)
+        return fail(err, errlen, "tuned lens: width %d (1..%d)", C, LENS_MAX_C);
     size_t w;
     if (mul_size((size_t)C * (size_t)C, (size_t)n_layer, &w) || mul_size(w, sizeof(float), &w))
         return fail(err, errlen, "tuned lens of %d layers x %d is too large", n_layer, C);
@@ -63,7 +65,8 @@ int lens_load(TunedLens *t, const char *path, int n_layer, int C, char *err, siz
     }
     uint32_t version = get_u32(f + 4), L = get_u32(f + 8), W = get_u32(f + 12);
     if (version != LENS_VERSION) {
-        fail(err, errlen, "%s: tuned lens version %u (this program reads %d)", path, version, LENS_VERSION);
+        fail(err, errlen, "%s: tuned lens version %u (this program reads %d)", path, version,
+             LENS_VERSION);
         goto done;
     }
     if (L < 1 || L > LENS_MAX_LAYERS || W < 1 || W > LENS_MAX_C) {
@@ -71,12 +74,14 @@ int lens_load(TunedLens *t, const char *path, int n_layer, int C, char *err, siz
         goto done;
     }
     if ((n_layer > 0 && (int)L != n_layer) || (C > 0 && (int)W != C)) {
-        fail(err, errlen, "%s: made for %u layers of width %u, the model has %d of width %d", path, L, W, n_layer, C);
+        fail(err, errlen, "%s: made for %u layers of width %u, the model has %d of width %d", path,
+             L, W, n_layer, C);
         goto done;
     }
     uint64_t per = (uint64_t)W * W + W, want = 16 + (uint64_t)L * per * 4;
     if ((uint64_t)len != want) {
-        fail(err, errlen, "%s: %zu bytes, %llu expected for %u layers of width %u", path, len, (unsigned long long)want, L, W);
+        fail(err, errlen, "%s: %zu bytes, %llu expected for %u layers of width %u", path, len,
+             (unsigned long long)want, L, W);
         goto done;
     }
     if (lens_alloc(t, (int)L, (int)W, err, errlen) != 0) goto done;
@@ -162,7 +167,8 @@ void lens_fit_free(LensFit *f) {
 void lens_fit_add(LensFit *f, const float *X, const float *Y, int T) {
     int C = f->C;
     // Columns of X and Y in double, contiguous over rows: xx[i][j] += Σ_t x[t][i] x[t][j].
-    double *xt = xmalloc(sizeof(double) * (size_t)C * (size_t)T), *yt = xmalloc(sizeof(double) * (size_t)C * (size_t)T);
+    double *xt = xmalloc(sizeof(double) * (size_t)C * (size_t)T),
+           *yt = xmalloc(sizeof(double) * (size_t)C * (size_t)T);
     for (int t = 0; t < T; t++)
         for (int i = 0; i < C; i++) {
             double x = X[(size_t)t * C + i], y = Y[(size_t)t * C + i];
@@ -221,13 +227,16 @@ static void cholesky_solve(const double *l, int n, double *x) {
     }
 }
 
-int lens_fit_solve(const LensFit *f, double ridge, float *W, float *b, double *r2, char *err, size_t errlen) {
+int lens_fit_solve(const LensFit *f, double ridge, float *W, float *b, double *r2, char *err,
+                   size_t errlen) {
     int C = f->C;
     double n = (double)f->n;
     if (f->n < 2) return fail(err, errlen, "tuned lens fit: %ld rows, at least 2 needed", f->n);
-    if (!(ridge >= 0) || !isfinite(ridge)) return fail(err, errlen, "tuned lens fit: bad ridge %g", ridge);
+    if (!(ridge >= 0) || !isfinite(ridge))
+        return fail(err, errlen, "tuned lens fit: bad ridge %g", ridge);
     size_t CC = (size_t)C * C;
-    double *a = xmalloc(sizeof(double) * CC), *sxy = xmalloc(sizeof(double) * CC), *col = xmalloc(sizeof(double) * C);
+    double *a = xmalloc(sizeof(double) * CC), *sxy = xmalloc(sizeof(double) * CC),
+           *col = xmalloc(sizeof(double) * C);
     double *xm = xmalloc(sizeof(double) * C), *ym = xmalloc(sizeof(double) * C);
     for (int i = 0; i < C; i++) xm[i] = f->xsum[i] / n, ym[i] = f->ysum[i] / n;
     double trace = 0;
@@ -242,8 +251,10 @@ int lens_fit_solve(const LensFit *f, double ridge, float *W, float *b, double *r
     for (int i = 0; i < C; i++) a[(size_t)i * C + i] += lambda;
     int rc = 0;
     if (cholesky(a, C) != 0) {
-        rc = fail(err, errlen, "tuned lens fit: the %dx%d system is not positive definite (%ld rows; use a larger ridge)",
-                  C, C, f->n);
+        rc = fail(
+            err, errlen,
+            "tuned lens fit: the %dx%d system is not positive definite (%ld rows; use a larger ridge)",
+            C, C, f->n);
         goto done;
     }
     // Column j of W solves (Sxx + λI) w = Sxy[:, j].  tr(WᵀSxy) and |W|² give the SSE.
@@ -278,7 +289,8 @@ done:
 // ----------------------------------------------------------------------------- corpus
 
 // The tokens of a corpus record: "text", else the record's prompt (+ answer).
-static int corpus_tokens(const Model *m, const Record *r, int bos, RecordTokens *t, char *err, size_t errlen) {
+static int corpus_tokens(const Model *m, const Record *r, int bos, RecordTokens *t, char *err,
+                         size_t errlen) {
     char *text = NULL;
     size_t len;
     int got = record_string(r, "text", &text, &len, err, errlen);
@@ -291,19 +303,22 @@ static int corpus_tokens(const Model *m, const Record *r, int bos, RecordTokens 
     if (t->n_prompt > m->gpt2.cfg.n_ctx) {
         int n = t->n_prompt;
         record_tokens_free(t);
-        return fail(err, errlen, "text of %d tokens exceeds the context window of %d", n, m->gpt2.cfg.n_ctx);
+        return fail(err, errlen, "text of %d tokens exceeds the context window of %d", n,
+                    m->gpt2.cfg.n_ctx);
     }
     return 0;
 }
 
-int lens_fit_corpus(const Model *m, FILE *fp, const char *name, int bos, double ridge, long max_records, TfWorkspace *ws,
-                    TunedLens *out, LensFitReport *rep, char *err, size_t errlen) {
+int lens_fit_corpus(const Model *m, FILE *fp, const char *name, int bos, double ridge,
+                    long max_records, TfWorkspace *ws, TunedLens *out, LensFitReport *rep,
+                    char *err, size_t errlen) {
     const Gpt2 *g = &m->gpt2;
     int L = g->cfg.n_layer, C = g->cfg.n_embd;
     memset(rep, 0, sizeof *rep);
     memset(out, 0, sizeof *out);
     size_t per = (size_t)g->cfg.n_ctx * (size_t)C;
-    float *acts = xmalloc(sizeof(float) * per * (size_t)L);   // (L, T, C): residual after each block
+    float *acts =
+        xmalloc(sizeof(float) * per * (size_t)L);   // (L, T, C): residual after each block
     LensFit *fits = xcalloc((size_t)L, sizeof *fits);
     for (int l = 0; l < L; l++) lens_fit_init(&fits[l], C);
     LineReader lr;
@@ -311,7 +326,8 @@ int lens_fit_corpus(const Model *m, FILE *fp, const char *name, int bos, double 
     char *line, msg[256];
     ssize_t len;
     int rc = 0;
-    while (rc == 0 && (max_records <= 0 || rep->records < max_records) && (len = lines_next(&lr, &line)) != -1) {
+    while (rc == 0 && (max_records <= 0 || rep->records < max_records) &&
+           (len = lines_next(&lr, &line)) != -1) {
         if (len < 0) {
             rc = fail(err, errlen, "%s:%ld: cannot read the line", name, lr.lineno);
             break;
@@ -336,7 +352,8 @@ int lens_fit_corpus(const Model *m, FILE *fp, const char *name, int bos, double 
         if (rc) fail(err, errlen, "%s:%ld: %s", name, lr.lineno, msg);
         if (rc == 0 && T > skip) {
             const float *y = acts + (size_t)(L - 1) * per + (size_t)skip * C;
-            for (int l = 0; l < L; l++) lens_fit_add(&fits[l], acts + (size_t)l * per + (size_t)skip * C, y, T - skip);
+            for (int l = 0; l < L; l++)
+                lens_fit_add(&fits[l], acts + (size_t)l * per + (size_t)skip * C, y, T - skip);
             rep->rows += T - skip;
         }
         rep->records++;
@@ -346,7 +363,8 @@ int lens_fit_corpus(const Model *m, FILE *fp, const char *name, int bos, double 
     if (rc == 0 && lens_alloc(out, L, C, err, errlen) != 0) rc = -1;
     if (rc == 0) rep->r2 = xcalloc((size_t)L, sizeof(double));
     for (int l = 0; l < L && rc == 0; l++) {
-        if (lens_fit_solve(&fits[l], ridge, out->W + (size_t)l * C * C, out->b + (size_t)l * C, &rep->r2[l], msg, sizeof msg) != 0)
+        if (lens_fit_solve(&fits[l], ridge, out->W + (size_t)l * C * C, out->b + (size_t)l * C,
+                           &rep->r2[l], msg, sizeof msg) != 0)
             rc = fail(err, errlen, "layer %d: %s", l, msg);
     }
     for (int l = 0; l < L; l++) lens_fit_free(&fits[l]);

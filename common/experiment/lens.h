@@ -30,15 +30,15 @@
 #include "model/model.h"
 #include "model/transformer.h"
 
-#define LENS_MAGIC "TLNS"
-#define LENS_VERSION 1
-#define LENS_MAX_C 65536
+#define LENS_MAGIC      "TLNS"
+#define LENS_VERSION    1
+#define LENS_MAX_C      65536
 #define LENS_MAX_LAYERS 4096
 
 typedef struct {
     int n_layer, C;
-    float *W;           // (n_layer, C, C) owned
-    float *b;           // (n_layer, C) owned
+    float *W;   // (n_layer, C, C) owned
+    float *b;   // (n_layer, C) owned
 } TunedLens;
 
 // Allocate a zeroed lens (every translator W = 0, b = 0).  -1 with a message for sizes
@@ -59,10 +59,10 @@ void lens_apply(const TunedLens *t, int l, const float *x, int T, float *out);
 
 typedef struct {
     int C;
-    long n;             // rows accumulated
-    double *xsum, *ysum;    // (C)
-    double *xx, *xy;        // (C, C) Σ xᵀx, Σ xᵀy
-    double yy;              // Σ |y|²
+    long n;                // rows accumulated
+    double *xsum, *ysum;   // (C)
+    double *xx, *xy;       // (C, C) Σ xᵀx, Σ xᵀy
+    double yy;             // Σ |y|²
 } LensFit;
 
 void lens_fit_init(LensFit *f, int C);
@@ -73,14 +73,15 @@ void lens_fit_add(LensFit *f, const float *X, const float *Y, int T);
 // the fit's coefficient of determination on the accumulated rows (1 - SSE / SST, SST over
 // all C outputs).  0, or -1 with a message: fewer than 2 rows, a system that is not
 // positive definite (ridge 0 with too few or collinear rows).
-int lens_fit_solve(const LensFit *f, double ridge, float *W, float *b, double *r2, char *err, size_t errlen);
+int lens_fit_solve(const LensFit *f, double ridge, float *W, float *b, double *r2, char *err,
+                   size_t errlen);
 
 // ----------------------------------------------------------------------------- corpus
 
 typedef struct {
-    long records;       // corpus records used
-    long rows;          // positions fitted on (per layer)
-    double *r2;         // (n_layer) each translator's R² on the corpus, malloc'd
+    long records;   // corpus records used
+    long rows;      // positions fitted on (per layer)
+    double *r2;     // (n_layer) each translator's R² on the corpus, malloc'd
 } LensFitReport;
 
 // Fit a tuned lens for model m on the NDJSON corpus read from fp (name for messages):
@@ -90,7 +91,8 @@ typedef struct {
 // max_records records (0: all); blank lines skipped.  ws: a workspace with max_T >= n_ctx.
 // 0 with *out and *rep filled (free both), or -1 with a message naming the line (a line
 // that is not a JSON object, no text, too long), or the solve's problem.
-int lens_fit_corpus(const Model *m, FILE *fp, const char *name, int bos, double ridge, long max_records, TfWorkspace *ws,
-                    TunedLens *out, LensFitReport *rep, char *err, size_t errlen);
+int lens_fit_corpus(const Model *m, FILE *fp, const char *name, int bos, double ridge,
+                    long max_records, TfWorkspace *ws, TunedLens *out, LensFitReport *rep,
+                    char *err, size_t errlen);
 
 #endif

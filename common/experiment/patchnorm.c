@@ -53,6 +53,7 @@ double patch_sums_effect(const PatchSums *s, int row, int col) {
 }
 
 int patch_pair_degenerate(double clean, double corrupt, double mean_clean, double mean_corrupt) {
-    if (!isfinite(clean) || !isfinite(corrupt) || !isfinite(mean_clean) || !isfinite(mean_corrupt)) return 0;
+    if (!isfinite(clean) || !isfinite(corrupt) || !isfinite(mean_clean) || !isfinite(mean_corrupt))
+        return 0;
     return fabs(clean - corrupt) < PATCH_DEGENERATE_FRACTION * fabs(mean_clean - mean_corrupt);
 }

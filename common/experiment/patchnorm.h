@@ -21,8 +21,8 @@
 // Sums per cell (rows x cols, row-major).  Zero-initialise or patch_sums_init.
 typedef struct {
     int rows, cols;
-    double *patched, *clean, *corrupt;  // (rows * cols) sums of the metric
-    int *n;                             // (rows * cols) examples added
+    double *patched, *clean, *corrupt;   // (rows * cols) sums of the metric
+    int *n;                              // (rows * cols) examples added
 } PatchSums;
 
 // A grid of rows x cols cells (both >= 1), all empty.

@@ -32,7 +32,8 @@ static SummaryGroup *group_for(Summary *s, const char *task, const char *label) 
     int added, i = strmap_intern(&s->index, k, len, &added);
     free(k);
     if (!added) return &s->g[i];
-    if (s->n == s->cap) s->g = xrealloc(s->g, sizeof(SummaryGroup) * (size_t)(s->cap = s->cap ? 2 * s->cap : 16));
+    if (s->n == s->cap)
+        s->g = xrealloc(s->g, sizeof(SummaryGroup) * (size_t)(s->cap = s->cap ? 2 * s->cap : 16));
     SummaryGroup *g = &s->g[s->n++];
     memset(g, 0, sizeof *g);
     g->task = xstrdup(task);
@@ -41,9 +42,11 @@ static SummaryGroup *group_for(Summary *s, const char *task, const char *label) 
 }
 
 // The fields summary_add reads besides answer_loss, type-checked like every tool's input.
-static int read_fields(const Record *r, char **task, char **label, int *exact, char *err, size_t errlen) {
+static int read_fields(const Record *r, char **task, char **label, int *exact, char *err,
+                       size_t errlen) {
     int *layers = NULL, n_layers;
-    int ok = record_string(r, "task", task, NULL, err, errlen) >= 0 && record_string(r, "label", label, NULL, err, errlen) >= 0 &&
+    int ok = record_string(r, "task", task, NULL, err, errlen) >= 0 &&
+             record_string(r, "label", label, NULL, err, errlen) >= 0 &&
              record_bool(r, "answer_exact", exact, err, errlen) >= 0 &&
              record_int_array(r, "layers", &layers, &n_layers, err, errlen) >= 0;
     free(layers);
@@ -53,7 +56,8 @@ static int read_fields(const Record *r, char **task, char **label, int *exact, c
 int summary_add(Summary *s, const Record *r, char *err, size_t errlen) {
     double loss;
     int got = record_double(r, "answer_loss", &loss, err, errlen);
-    if (got <= 0) return got == 0 ? fail(err, errlen, "missing \"answer_loss\" (run scoreloss first)") : -1;
+    if (got <= 0)
+        return got == 0 ? fail(err, errlen, "missing \"answer_loss\" (run scoreloss first)") : -1;
     char *task = NULL, *label = NULL;
     int exact = 0;
     if (read_fields(r, &task, &label, &exact, err, errlen) != 0) {
@@ -78,7 +82,9 @@ int summary_add(Summary *s, const Record *r, char *err, size_t errlen) {
 }
 
 // The group of (task, "intact"), or NULL.
-static const SummaryGroup *summary_intact(const Summary *s, const char *task) { return group_find(s, task, "intact"); }
+static const SummaryGroup *summary_intact(const Summary *s, const char *task) {
+    return group_find(s, task, "intact");
+}
 
 SummaryStats summary_stats(const Summary *s, const SummaryGroup *g) {
     SummaryStats st = {0};

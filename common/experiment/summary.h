@@ -21,21 +21,21 @@ int summary_run(FILE *in, FILE *out);
 
 // ----------------------------------------------------------------------------- groups
 typedef struct {
-    char *task, *label;     // "" when the records had none
-    char *layers_json;      // raw JSON text of the first record's "layers", NULL if none
-    long n, exact;          // records, and those with "answer_exact": true
-    double sum, sumsq;      // of answer_loss
+    char *task, *label;   // "" when the records had none
+    char *layers_json;    // raw JSON text of the first record's "layers", NULL if none
+    long n, exact;        // records, and those with "answer_exact": true
+    double sum, sumsq;    // of answer_loss
 } SummaryGroup;
 
 typedef struct {
-    SummaryGroup *g;        // (n) in order of first appearance
+    SummaryGroup *g;   // (n) in order of first appearance
     int n, cap;
-    StrMap index;           // "task\0label" -> group number (entry i is group i)
-} Summary;                  // zero-initialise; free with summary_free
+    StrMap index;   // "task\0label" -> group number (entry i is group i)
+} Summary;          // zero-initialise; free with summary_free
 
 typedef struct {
     double mean_loss, stderr_loss, exact_rate;
-    double delta_loss;      // mean_loss − the task's "intact" mean_loss, when has_delta
+    double delta_loss;   // mean_loss − the task's "intact" mean_loss, when has_delta
     int has_delta;
 } SummaryStats;
 

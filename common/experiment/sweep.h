@@ -34,11 +34,11 @@ int sweep_run(const Gpt2 *m, const ConfigList *list, const int *tokens, int T, T
 // weight matrix once for many rows while their activations stay in cache; bigger ones
 // were slower (GPT-2 small, drop-last, 60 records: 512-row passes 3.73 s of CPU, 1440-row
 // passes 4.35 s on AVX-512; 5.73 and 6.74 s on AVX2; docs/bench.md).
-#define SWEEP_PASS_ROWS 512
+#define SWEEP_PASS_ROWS      512
 
 typedef struct {
-    size_t budget;      // bytes for one pass's residual stack + workspace rows (0: the default)
-    int max_seqs;       // sequences per pass at most (0: no limit; 1: one record at a time)
+    size_t budget;   // bytes for one pass's residual stack + workspace rows (0: the default)
+    int max_seqs;    // sequences per pass at most (0: no limit; 1: one record at a time)
 } SweepPacking;
 
 // Rows one pass may pack for configurations up to `depth` blocks deep within `budget`
@@ -60,9 +60,9 @@ typedef int (*SweepSeqVisit)(void *ctx, int k, int seq, const float *resid, int 
 // Bit for bit what sweep_run gives each sequence alone.  pack may be NULL (defaults).
 // 0, or -1 with a message before anything is visited (bad layer, a sequence that does not
 // fit).
-int sweep_run_seqs(const Gpt2 *m, const ConfigList *list, const int *const *tokens, const int *lens, int n_seq,
-                   const SweepPacking *pack, TfWorkspace *ws, SweepSeqVisit visit, void *ctx, long *blocks_run, char *err,
-                   size_t errlen);
+int sweep_run_seqs(const Gpt2 *m, const ConfigList *list, const int *const *tokens, const int *lens,
+                   int n_seq, const SweepPacking *pack, TfWorkspace *ws, SweepSeqVisit visit,
+                   void *ctx, long *blocks_run, char *err, size_t errlen);
 
 // Prefill of one prompt (tokens[0..T)) into n EMPTY KV caches of one model, one per
 // configuration, sharing every prefix they have in common: the caches are visited in

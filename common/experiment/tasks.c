@@ -22,7 +22,8 @@ static uint64_t mix64(uint64_t z) {
 // The generator of example i of task `name`: a function of (seed, name, i) only.
 static void example_rng(Rng *r, uint64_t seed, const char *name, int i) {
     uint64_t h = 1469598103934665603ULL;   // FNV-1a of the name
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++) h = (h ^ *p) * 1099511628211ULL;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
     rng_seed(r, mix64(mix64(seed ^ mix64(h)) + (uint64_t)i));
 }
 
@@ -73,19 +74,19 @@ static void gen_addition(const TaskInfo *t, Rng *r, const TaskOptions *o, TaskEx
 // ----------------------------------------------------------------------------- json
 
 static const char *const json_keys[] = {
-    "name", "id", "color", "size", "city", "owner", "status", "type", "tags", "count",
-    "price", "title", "user", "item", "level", "mode", "label", "score", "kind", "value",
+    "name",  "id",    "color", "size", "city",  "owner", "status", "type",  "tags", "count",
+    "price", "title", "user",  "item", "level", "mode",  "label",  "score", "kind", "value",
 };
 static const char *const json_short_words[] = {
-    "red", "blue", "green", "cat", "dog", "box", "sun", "tree", "milk", "rock",
-    "lamp", "fish", "book", "door", "star", "ship",
+    "red",  "blue", "green", "cat",  "dog",  "box",  "sun",  "tree",
+    "milk", "rock", "lamp",  "fish", "book", "door", "star", "ship",
 };
 // Words whose first half predicts the rest: the cut falls inside one of these.
 static const char *const json_long_words[] = {
-    "banana", "orange", "purple", "yellow", "elephant", "computer", "keyboard", "window",
-    "garden", "summer", "winter", "monday", "friday", "chocolate", "coffee", "bicycle",
-    "umbrella", "guitar", "planet", "dragon", "rabbit", "turtle", "penguin", "giraffe",
-    "tomato", "potato", "pencil", "blanket", "diamond", "island", "london", "paris",
+    "banana",   "orange", "purple", "yellow",  "elephant", "computer",  "keyboard", "window",
+    "garden",   "summer", "winter", "monday",  "friday",   "chocolate", "coffee",   "bicycle",
+    "umbrella", "guitar", "planet", "dragon",  "rabbit",   "turtle",    "penguin",  "giraffe",
+    "tomato",   "potato", "pencil", "blanket", "diamond",  "island",    "london",   "paris",
 };
 
 static void json_key(JsonBuf *b, int first, const char *key) {
@@ -181,7 +182,7 @@ static void gen_json(const TaskInfo *t, Rng *r, const TaskOptions *o, TaskExampl
         jb_puts(&b, "]}");
         break;
     }
-    default: {  // {"k": v, "k": {"a": s, "b": s+1, "c": s+2, "d": s+3}}
+    default: {   // {"k": v, "k": {"a": s, "b": s+1, "c": s+2, "d": s+3}}
         int m = pick(r, 2), terms = 3 + pick(r, 3), start = pick(r, 10);
         jb_puts(&b, "{");
         json_members(&b, r, idx, m);
@@ -223,8 +224,8 @@ static const char *const weekdays[] = {
     "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday",
 };
 static const char *const months[] = {
-    "January", "February", "March", "April", "May", "June", "July", "August",
-    "September", "October", "November", "December",
+    "January", "February", "March",     "April",   "May",      "June",
+    "July",    "August",   "September", "October", "November", "December",
 };
 
 // "Monday, Tuesday, Wednesday," -> "Thursday"; the same with months (wrapping round).
@@ -243,13 +244,13 @@ static void gen_days(const TaskInfo *t, Rng *r, const TaskOptions *o, TaskExampl
 // ----------------------------------------------------------------------------- opposites
 
 static const char *const opposite_pairs[][2] = {
-    {"hot", "cold"},     {"big", "small"},   {"fast", "slow"},    {"up", "down"},
-    {"left", "right"},   {"day", "night"},   {"black", "white"},  {"happy", "sad"},
-    {"young", "old"},    {"light", "dark"},  {"high", "low"},     {"rich", "poor"},
-    {"hard", "soft"},    {"wet", "dry"},     {"long", "short"},   {"full", "empty"},
-    {"early", "late"},   {"good", "bad"},    {"in", "out"},       {"yes", "no"},
-    {"win", "lose"},     {"push", "pull"},   {"love", "hate"},    {"top", "bottom"},
-    {"north", "south"},  {"east", "west"},   {"true", "false"},   {"open", "closed"},
+    {"hot", "cold"},    {"big", "small"},  {"fast", "slow"},   {"up", "down"},
+    {"left", "right"},  {"day", "night"},  {"black", "white"}, {"happy", "sad"},
+    {"young", "old"},   {"light", "dark"}, {"high", "low"},    {"rich", "poor"},
+    {"hard", "soft"},   {"wet", "dry"},    {"long", "short"},  {"full", "empty"},
+    {"early", "late"},  {"good", "bad"},   {"in", "out"},      {"yes", "no"},
+    {"win", "lose"},    {"push", "pull"},  {"love", "hate"},   {"top", "bottom"},
+    {"north", "south"}, {"east", "west"},  {"true", "false"},  {"open", "closed"},
 };
 
 // Few-shot "big -> small\nfast -> slow\nup ->" -> "down"; with 0 shots
@@ -289,12 +290,12 @@ static void gen_alphabet(const TaskInfo *t, Rng *r, const TaskOptions *o, TaskEx
 // ----------------------------------------------------------------------------- plural
 
 static const char *const plural_pairs[][2] = {
-    {"cat", "cats"},       {"dog", "dogs"},         {"box", "boxes"},     {"baby", "babies"},
-    {"city", "cities"},    {"car", "cars"},         {"bus", "buses"},     {"tree", "trees"},
-    {"child", "children"}, {"mouse", "mice"},       {"man", "men"},       {"woman", "women"},
-    {"foot", "feet"},      {"tooth", "teeth"},      {"house", "houses"},  {"book", "books"},
-    {"glass", "glasses"},  {"church", "churches"},  {"knife", "knives"},  {"leaf", "leaves"},
-    {"story", "stories"},  {"bird", "birds"},       {"horse", "horses"},  {"apple", "apples"},
+    {"cat", "cats"},       {"dog", "dogs"},        {"box", "boxes"},    {"baby", "babies"},
+    {"city", "cities"},    {"car", "cars"},        {"bus", "buses"},    {"tree", "trees"},
+    {"child", "children"}, {"mouse", "mice"},      {"man", "men"},      {"woman", "women"},
+    {"foot", "feet"},      {"tooth", "teeth"},     {"house", "houses"}, {"book", "books"},
+    {"glass", "glasses"},  {"church", "churches"}, {"knife", "knives"}, {"leaf", "leaves"},
+    {"story", "stories"},  {"bird", "birds"},      {"horse", "horses"}, {"apple", "apples"},
 };
 
 // "one dog, two dogs\none box, two boxes\none cat, two" -> "cats"
@@ -303,7 +304,8 @@ static void gen_plural(const TaskInfo *t, Rng *r, const TaskOptions *o, TaskExam
     int n = COUNT(plural_pairs), k = o->shots < n - 1 ? o->shots : n - 1, idx[64];
     pick_distinct(r, n, k + 1, idx);
     JsonBuf b = {0};
-    for (int i = 0; i < k; i++) jb_printf(&b, "one %s, two %s\n", plural_pairs[idx[i]][0], plural_pairs[idx[i]][1]);
+    for (int i = 0; i < k; i++)
+        jb_printf(&b, "one %s, two %s\n", plural_pairs[idx[i]][0], plural_pairs[idx[i]][1]);
     jb_printf(&b, "one %s, two", plural_pairs[idx[k]][0]);
     e->prompt = jb_take(&b);
     e->answer = xstrdup(plural_pairs[idx[k]][1]);
@@ -312,8 +314,8 @@ static void gen_plural(const TaskInfo *t, Rng *r, const TaskOptions *o, TaskExam
 // ----------------------------------------------------------------------------- copy
 
 static const char *const copy_words[] = {
-    "apple", "river", "stone", "cloud", "window", "garden", "horse", "paper", "music",
-    "table", "forest", "bridge", "candle", "silver", "ocean", "pencil", "mirror", "engine",
+    "apple",  "river",  "stone",  "cloud",  "window", "garden", "horse",  "paper",  "music",
+    "table",  "forest", "bridge", "candle", "silver", "ocean",  "pencil", "mirror", "engine",
     "flower", "castle", "rabbit", "planet", "button", "doctor", "yellow", "summer",
 };
 
@@ -370,56 +372,70 @@ static const TaskItem fact_items[] = {
 // for another of the same GPT-2 token length (tests/tool/interp.sh checks the lengths),
 // so that the same positions can be patched; wrong_answer is what it calls for.
 static const TaskItem fact_pair_items[] = {
-    {"The Eiffel Tower is located in the city of", "Paris", NULL, "The Colosseum is located in the city of", "Rome"},
+    {"The Eiffel Tower is located in the city of", "Paris", NULL,
+     "The Colosseum is located in the city of", "Rome"},
     {"Madrid is the capital of", "Spain", NULL, "Tokyo is the capital of", "Japan"},
     {"Berlin is the capital of", "Germany", NULL, "Rome is the capital of", "Italy"},
     {"London is the capital of", "England", NULL, "Paris is the capital of", "France"},
     {"Cairo is the capital of", "Egypt", NULL, "Athens is the capital of", "Greece"},
     {"Canberra is the capital of", "Australia", NULL, "Ottawa is the capital of", "Canada"},
     {"Moscow is the capital of", "Russia", NULL, "Paris is the capital of", "France"},
-    {"Steve Jobs was the co-founder of", "Apple", NULL, "Bill Gates was the co-founder of", "Microsoft"},
-    {"Mark Zuckerberg is the founder of", "Facebook", NULL, "Jeff Bezos is the founder of", "Amazon"},
-    {"Albert Einstein is famous for the theory of", "relativity", NULL, "Charles Darwin is famous for the theory of",
-     "evolution"},
+    {"Steve Jobs was the co-founder of", "Apple", NULL, "Bill Gates was the co-founder of",
+     "Microsoft"},
+    {"Mark Zuckerberg is the founder of", "Facebook", NULL, "Jeff Bezos is the founder of",
+     "Amazon"},
+    {"Albert Einstein is famous for the theory of", "relativity", NULL,
+     "Charles Darwin is famous for the theory of", "evolution"},
     {"The Great Wall is located in", "China", NULL, "The Great Pyramid is located in", "Egypt"},
     {"Obama was elected in the year", "2008", NULL, "Trump was elected in the year", "2016"},
     {"World War II ended in the year", "1945", NULL, "World War I ended in the year", "1918"},
     {"The sun rises in the", "east", NULL, "The sun sets in the", "west"},
-    {"The Statue of Liberty is located in New", "York", NULL, "The Golden Gate Bridge is located in San", "Francisco"},
+    {"The Statue of Liberty is located in New", "York", NULL,
+     "The Golden Gate Bridge is located in San", "Francisco"},
     {"Tiger Woods plays the sport of", "golf", NULL, "Roger Federer plays the sport of", "tennis"},
 };
 
 // ----------------------------------------------------------------------------- table
 
-#define QUESTIONS(...) (const char *const[]){__VA_ARGS__}, COUNT(((const char *const[]){__VA_ARGS__}))
+#define QUESTIONS(...)                                                                             \
+    (const char *const[]){__VA_ARGS__}, COUNT(((const char *const[]){__VA_ARGS__}))
 
 static const TaskInfo builtin_tasks[] = {
     {"addition", "few-shot addition of two numbers: \"2 + 4 = 6\\n4 + 2 =\" -> \"6\"", " ",
-     "digits,shots", QUESTIONS("Does the continuation start with the correct sum?"), gen_addition, NULL, 0},
-    {"json", "a small JSON document cut mid-way; the answer is the rest (separator \"\")", "",
-     NULL, QUESTIONS("Does the continuation complete the JSON document correctly?"), gen_json, NULL, 0},
-    {"facts", "well-known facts as sentence completions: \"Madrid is the capital of\" -> \"Spain\"", " ",
-     NULL, QUESTIONS("Does the continuation state the correct fact?"), NULL, fact_items, COUNT(fact_items)},
-    {"facts-pairs", "facts with a corrupted prompt of the same token length for activation patching: \"The Eiffel "
-     "Tower is located in the city of\" -> \"Paris\" vs \"The Colosseum ...\" -> \"Rome\"", " ",
-     NULL, QUESTIONS("Does the continuation state the correct fact?"), NULL, fact_pair_items, COUNT(fact_pair_items)},
-    {"counting", "continue a count by 1s, 2s, 5s or 10s: \"1, 2, 3, 4,\" -> \"5\"", " ",
-     NULL, QUESTIONS("Does the continuation give the next number of the sequence?"), gen_counting, NULL, 0},
-    {"days", "continue the days of the week or the months: \"Monday, Tuesday,\" -> \"Wednesday\"", " ",
-     NULL, QUESTIONS("Does the continuation name the next day or month?"), gen_days, NULL, 0},
-    {"opposites", "antonyms, few-shot \"big -> small\\nup ->\" -> \"down\" (0 shots: \"hot is the opposite of\")", " ",
-     "shots", QUESTIONS("Does the continuation give the opposite word?"), gen_opposites, NULL, 0},
-    {"alphabet", "continue the alphabet: \"A B C D\" -> \"E\"", " ",
-     NULL, QUESTIONS("Does the continuation give the next letter?"), gen_alphabet, NULL, 0},
+     "digits,shots", QUESTIONS("Does the continuation start with the correct sum?"), gen_addition,
+     NULL, 0},
+    {"json", "a small JSON document cut mid-way; the answer is the rest (separator \"\")", "", NULL,
+     QUESTIONS("Does the continuation complete the JSON document correctly?"), gen_json, NULL, 0},
+    {"facts", "well-known facts as sentence completions: \"Madrid is the capital of\" -> \"Spain\"",
+     " ", NULL, QUESTIONS("Does the continuation state the correct fact?"), NULL, fact_items,
+     COUNT(fact_items)},
+    {"facts-pairs",
+     "facts with a corrupted prompt of the same token length for activation patching: \"The Eiffel "
+     "Tower is located in the city of\" -> \"Paris\" vs \"The Colosseum ...\" -> \"Rome\"",
+     " ", NULL, QUESTIONS("Does the continuation state the correct fact?"), NULL, fact_pair_items,
+     COUNT(fact_pair_items)},
+    {"counting", "continue a count by 1s, 2s, 5s or 10s: \"1, 2, 3, 4,\" -> \"5\"", " ", NULL,
+     QUESTIONS("Does the continuation give the next number of the sequence?"), gen_counting, NULL,
+     0},
+    {"days", "continue the days of the week or the months: \"Monday, Tuesday,\" -> \"Wednesday\"",
+     " ", NULL, QUESTIONS("Does the continuation name the next day or month?"), gen_days, NULL, 0},
+    {"opposites",
+     "antonyms, few-shot \"big -> small\\nup ->\" -> \"down\" (0 shots: \"hot is the opposite of\")",
+     " ", "shots", QUESTIONS("Does the continuation give the opposite word?"), gen_opposites, NULL,
+     0},
+    {"alphabet", "continue the alphabet: \"A B C D\" -> \"E\"", " ", NULL,
+     QUESTIONS("Does the continuation give the next letter?"), gen_alphabet, NULL, 0},
     {"plural", "plural nouns, few-shot: \"one dog, two dogs\\none cat, two\" -> \"cats\"", " ",
      "shots", QUESTIONS("Does the continuation give the correct plural?"), gen_plural, NULL, 0},
-    {"copy", "induction: a list of random words repeated; the answer is the next word", " ",
-     NULL, QUESTIONS("Does the continuation repeat the next word of the list?"), gen_copy, NULL, 0},
+    {"copy", "induction: a list of random words repeated; the answer is the next word", " ", NULL,
+     QUESTIONS("Does the continuation repeat the next word of the list?"), gen_copy, NULL, 0},
 };
 
 int tasks_count(void) { return COUNT(builtin_tasks); }
 
-const TaskInfo *tasks_get(int i) { return i >= 0 && i < COUNT(builtin_tasks) ? &builtin_tasks[i] : NULL; }
+const TaskInfo *tasks_get(int i) {
+    return i >= 0 && i < COUNT(builtin_tasks) ? &builtin_tasks[i] : NULL;
+}
 
 const TaskInfo *tasks_find_in(const TaskInfo *tasks, int n, const char *name) {
     for (int i = 0; i < n; i++)
@@ -427,7 +443,9 @@ const TaskInfo *tasks_find_in(const TaskInfo *tasks, int n, const char *name) {
     return NULL;
 }
 
-const TaskInfo *tasks_find(const char *name) { return tasks_find_in(builtin_tasks, COUNT(builtin_tasks), name); }
+const TaskInfo *tasks_find(const char *name) {
+    return tasks_find_in(builtin_tasks, COUNT(builtin_tasks), name);
+}
 
 // ----------------------------------------------------------------------------- examples
 
@@ -450,7 +468,7 @@ int tasks_default_n(const TaskInfo *t) { return t->gen ? TASKS_DEFAULT_N : t->n_
 typedef struct {
     uint64_t *slot;   // (cap) cap a power of two
     size_t cap, n;
-    int on;           // still avoiding repeats?
+    int on;   // still avoiding repeats?
 } SeenSet;
 
 static uint64_t hash_text(const char *s) {
@@ -462,7 +480,8 @@ static uint64_t hash_text(const char *s) {
 // 1 when h was new (and is now in the set), 0 when it was there already.
 static int seen_add(SeenSet *s, uint64_t h) {
     if (2 * (s->n + 1) > s->cap) {
-        SeenSet g = {xcalloc(s->cap ? 2 * s->cap : 64, sizeof(uint64_t)), s->cap ? 2 * s->cap : 64, 0, 1};
+        SeenSet g = {xcalloc(s->cap ? 2 * s->cap : 64, sizeof(uint64_t)), s->cap ? 2 * s->cap : 64,
+                     0, 1};
         for (size_t i = 0; i < s->cap; i++)
             if (s->slot[i]) seen_add(&g, s->slot[i]);
         free(s->slot);
@@ -480,7 +499,8 @@ static int seen_add(SeenSet *s, uint64_t h) {
 // Draw example e, redrawing (from the same stream) while its prompt repeats an earlier one.
 // When TASKS_MAX_REDRAWS draws in a row repeat, the task's space is spent: repeats are
 // allowed from then on.
-static void generate_one(const TaskInfo *t, Rng *r, const TaskOptions *o, TaskExample *e, SeenSet *seen) {
+static void generate_one(const TaskInfo *t, Rng *r, const TaskOptions *o, TaskExample *e,
+                         SeenSet *seen) {
     for (int draw = 0;; draw++) {
         t->gen(t, r, o, e);
         if (!seen->on || seen_add(seen, hash_text(e->prompt))) return;
@@ -503,7 +523,8 @@ int tasks_generate(const TaskInfo *t, int n, uint64_t seed, const TaskOptions *o
     if (!opt) opt = &def;
     if (tasks_options_check(opt, err, errlen) != 0) return -1;
     if (n < 0) n = tasks_default_n(t);
-    if (!t->gen && t->n_items == 0 && n > 0) return fail(err, errlen, "task %s has no examples", t->name);
+    if (!t->gen && t->n_items == 0 && n > 0)
+        return fail(err, errlen, "task %s has no examples", t->name);
     if (n == 0) return 0;
     TaskExample *ex = xcalloc((size_t)n, sizeof *ex);
     SeenSet seen = {.on = 1};
@@ -656,13 +677,19 @@ static void free_info(TaskInfo *t) {
 static int parse_item(const JsonDoc *d, int ex, TaskItem *it, const char **why) {
     char *prompt = NULL, *answer = NULL, *sep = NULL, *corrupt = NULL, *wrong = NULL;
     memset(it, 0, sizeof *it);
-    if (json_type(d, ex) != JSMN_OBJECT) { *why = "not an object"; return -1; }
+    if (json_type(d, ex) != JSMN_OBJECT) {
+        *why = "not an object";
+        return -1;
+    }
     if (member_string(d, ex, "prompt", &prompt) != 1) *why = "\"prompt\" missing or not a string";
-    else if (member_string(d, ex, "answer", &answer) != 1) *why = "\"answer\" missing or not a string";
+    else if (member_string(d, ex, "answer", &answer) != 1)
+        *why = "\"answer\" missing or not a string";
     else if (answer[0] == '\0') *why = "\"answer\" is empty";
     else if (member_string(d, ex, "separator", &sep) < 0) *why = "\"separator\" is not a string";
-    else if (member_string(d, ex, "corrupt_prompt", &corrupt) < 0) *why = "\"corrupt_prompt\" is not a string";
-    else if (member_string(d, ex, "wrong_answer", &wrong) < 0) *why = "\"wrong_answer\" is not a string";
+    else if (member_string(d, ex, "corrupt_prompt", &corrupt) < 0)
+        *why = "\"corrupt_prompt\" is not a string";
+    else if (member_string(d, ex, "wrong_answer", &wrong) < 0)
+        *why = "\"wrong_answer\" is not a string";
     else {
         *it = (TaskItem){prompt, answer, sep, corrupt, wrong};
         return 0;
@@ -677,7 +704,8 @@ static int parse_item(const JsonDoc *d, int ex, TaskItem *it, const char **why) 
 
 // Task ti (token obj) into *t; -1 (problem recorded, nothing kept) when not valid.
 // `names` holds the names of the tasks accepted before it (a duplicate is not valid).
-static int parse_task(TaskSet *set, const JsonDoc *d, int obj, int ti, TaskInfo *t, const StrMap *names) {
+static int parse_task(TaskSet *set, const JsonDoc *d, int obj, int ti, TaskInfo *t,
+                      const StrMap *names) {
     memset(t, 0, sizeof *t);
     if (json_type(d, obj) != JSMN_OBJECT) {
         add_problem(set, "task %d: not an object", ti);
@@ -695,7 +723,8 @@ static int parse_task(TaskSet *set, const JsonDoc *d, int obj, int ti, TaskInfo 
     char *desc = NULL;
     int ex = json_obj_get(d, obj, "examples"), eq = json_obj_get(d, obj, "eval_questions");
     if (strmap_find_cstr(names, name) >= 0) why = "a task of this name came before";
-    else if (member_string(d, obj, "description", &desc) < 0) why = "\"description\" is not a string";
+    else if (member_string(d, obj, "description", &desc) < 0)
+        why = "\"description\" is not a string";
     else if (json_type(d, ex) != JSMN_ARRAY) why = "\"examples\" missing or not an array";
     else if (eq >= 0 && !json_is_null(d, eq) && json_type(d, eq) != JSMN_ARRAY)
         why = "\"eval_questions\" is not an array";
@@ -752,14 +781,16 @@ static char *raw_copy(const JsonDoc *d, int v) {
 }
 
 // Append one record (line lineno, already parsed) to its task in *tasks.
-static void record_gather(TaskSet *set, const JsonDoc *d, long lineno, RecordTask **tasks, int *n, StrMap *names) {
+static void record_gather(TaskSet *set, const JsonDoc *d, long lineno, RecordTask **tasks, int *n,
+                          StrMap *names) {
     int err_v = json_obj_get(d, 0, "error");
     if (err_v >= 0 && !json_is_null(d, err_v)) {
         add_problem(set, "line %ld: the record carries an \"error\"", lineno);
         return;
     }
     char *name = NULL;
-    int p = json_obj_get(d, 0, "prompt"), a = json_obj_get(d, 0, "answer"), sep = json_obj_get(d, 0, "separator");
+    int p = json_obj_get(d, 0, "prompt"), a = json_obj_get(d, 0, "answer"),
+        sep = json_obj_get(d, 0, "separator");
     if (member_string(d, 0, "task", &name) != 1 || name[0] == '\0') {
         add_problem(set, "line %ld: \"task\" missing or not a non-empty string", lineno);
         free(name);
@@ -767,19 +798,25 @@ static void record_gather(TaskSet *set, const JsonDoc *d, long lineno, RecordTas
     }
     if (json_type(d, p) != JSMN_STRING || json_type(d, a) != JSMN_STRING ||
         (sep >= 0 && json_type(d, sep) != JSMN_STRING)) {
-        add_problem(set, "line %ld (%s): \"prompt\", \"answer\" or \"separator\" missing or not a string", lineno, name);
+        add_problem(
+            set, "line %ld (%s): \"prompt\", \"answer\" or \"separator\" missing or not a string",
+            lineno, name);
         free(name);
         return;
     }
     int cp = json_obj_get(d, 0, "corrupt_prompt"), wa = json_obj_get(d, 0, "wrong_answer");
-    if ((cp >= 0 && json_type(d, cp) != JSMN_STRING) || (wa >= 0 && json_type(d, wa) != JSMN_STRING)) {
-        add_problem(set, "line %ld (%s): \"corrupt_prompt\" or \"wrong_answer\" is not a string", lineno, name);
+    if ((cp >= 0 && json_type(d, cp) != JSMN_STRING) ||
+        (wa >= 0 && json_type(d, wa) != JSMN_STRING)) {
+        add_problem(set, "line %ld (%s): \"corrupt_prompt\" or \"wrong_answer\" is not a string",
+                    lineno, name);
         free(name);
         return;
     }
     int added, k = strmap_intern_cstr(names, name, &added);   // task k is entry k
     if (added) {
-        if ((*n & (*n - 1)) == 0) *tasks = xrealloc(*tasks, (size_t)(*n ? 2 * *n : 1) * sizeof **tasks);   // n a power of two: double
+        if ((*n & (*n - 1)) == 0)
+            *tasks = xrealloc(*tasks, (size_t)(*n ? 2 * *n : 1) *
+                                          sizeof **tasks);   // n a power of two: double
         memset(&(*tasks)[k], 0, sizeof **tasks);
         (*tasks)[k].name = name;
         (*n)++;
@@ -832,8 +869,7 @@ static void records_to_list(TaskSet *set, const char *text, size_t len, JsonBuf 
         char jerr[128];
         if (json_parse(&d, line, ll, jerr, sizeof jerr) != 0 || json_type(&d, 0) != JSMN_OBJECT)
             add_problem(set, "line %ld: not a JSON object", lineno);
-        else
-            record_gather(set, &d, lineno, &tasks, &n, &names);
+        else record_gather(set, &d, lineno, &tasks, &n, &names);
         json_free(&d);
     }
     jb_puts(list, "[");
@@ -891,7 +927,8 @@ static int list_parse(TaskSet *set, const char *text, size_t len, char *err, siz
     set->tasks = xcalloc((size_t)n + 1, sizeof *set->tasks);
     StrMap names = {0};
     for (int i = 0, v = 1; i < n; i++, v = json_skip(&d, v))
-        if (parse_task(set, &d, v, i, &set->tasks[set->n], &names) == 0) strmap_intern_cstr(&names, set->tasks[set->n++].name, NULL);
+        if (parse_task(set, &d, v, i, &set->tasks[set->n], &names) == 0)
+            strmap_intern_cstr(&names, set->tasks[set->n++].name, NULL);
     strmap_free(&names);
     json_free(&d);
     return 0;
@@ -901,7 +938,8 @@ int tasks_parse(TaskSet *set, const char *text, size_t len, char *err, size_t er
     memset(set, 0, sizeof *set);
     size_t i = 0;
     while (i < len && strchr(" \t\r\n", text[i]) && text[i]) i++;
-    if (i == len || text[i] != '{' || !looks_like_record(text + i, len - i)) return list_parse(set, text, len, err, errlen);
+    if (i == len || text[i] != '{' || !looks_like_record(text + i, len - i))
+        return list_parse(set, text, len, err, errlen);
     JsonBuf list = {0};
     TaskSet rec = {0};
     records_to_list(&rec, text, len, &list);
@@ -911,7 +949,8 @@ int tasks_parse(TaskSet *set, const char *text, size_t len, char *err, size_t er
     if (rc == 0 && rec.n_problems) {
         char **all = xcalloc((size_t)(rec.n_problems + set->n_problems), sizeof *all);
         memcpy(all, rec.problems, (size_t)rec.n_problems * sizeof *all);
-        if (set->n_problems) memcpy(all + rec.n_problems, set->problems, (size_t)set->n_problems * sizeof *all);
+        if (set->n_problems)
+            memcpy(all + rec.n_problems, set->problems, (size_t)set->n_problems * sizeof *all);
         free(set->problems);
         set->problems = all;
         set->n_problems += rec.n_problems;

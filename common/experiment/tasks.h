@@ -25,10 +25,10 @@ typedef struct {
     int shots;    // few-shot lines before the query, 0..TASKS_MAX_SHOTS (default 3)
 } TaskOptions;
 
-#define TASKS_MAX_DIGITS 9
-#define TASKS_MAX_SHOTS 50
-#define TASKS_DEFAULT_N 20   // examples of a generated task when n is not given
-#define TASKS_MAX_REDRAWS 50 // draws in a row that may repeat a prompt before repeats are allowed
+#define TASKS_MAX_DIGITS  9
+#define TASKS_MAX_SHOTS   50
+#define TASKS_DEFAULT_N   20   // examples of a generated task when n is not given
+#define TASKS_MAX_REDRAWS 50   // draws in a row that may repeat a prompt before repeats are allowed
 
 // Fill *o with the defaults above.
 void tasks_options_default(TaskOptions *o);
@@ -37,10 +37,10 @@ int tasks_options_check(const TaskOptions *o, char *err, size_t errlen);
 
 // One example.  Every string is owned by the example (free with tasks_free_examples).
 typedef struct {
-    int index;         // position in the output; the id is "<task>-<index>"
+    int index;   // position in the output; the id is "<task>-<index>"
     char *prompt;
     char *answer;
-    char *separator;   // the task's separator unless the example carries its own
+    char *separator;        // the task's separator unless the example carries its own
     char *corrupt_prompt;   // activation patching (docs/interp.md): the corrupted prompt, of
                             // the same token length as prompt; NULL for most tasks
     char *wrong_answer;     // the answer the corrupted prompt calls for; NULL when none
@@ -54,26 +54,26 @@ typedef void (*TaskGenFn)(const TaskInfo *t, Rng *rng, const TaskOptions *opt, T
 typedef struct {
     const char *prompt;
     const char *answer;
-    const char *separator;   // NULL: the task's separator
+    const char *separator;                       // NULL: the task's separator
     const char *corrupt_prompt, *wrong_answer;   // clean/corrupted pairs (NULL: none)
 } TaskItem;
 
 struct TaskInfo {
     const char *name;
-    const char *description;              // one line
-    const char *separator;                // " " or ""
-    const char *options;                  // generator knobs it reads, e.g. "digits,shots"; or NULL
-    const char *const *eval_questions;    // (n_eval) questions for judging a continuation
+    const char *description;             // one line
+    const char *separator;               // " " or ""
+    const char *options;                 // generator knobs it reads, e.g. "digits,shots"; or NULL
+    const char *const *eval_questions;   // (n_eval) questions for judging a continuation
     int n_eval;
-    TaskGenFn gen;                        // a generated task; NULL for a fixed list
-    const TaskItem *items;                // (n_items) a fixed list; NULL when generated
+    TaskGenFn gen;           // a generated task; NULL for a fixed list
+    const TaskItem *items;   // (n_items) a fixed list; NULL when generated
     int n_items;
 };
 
 // ----------------------------------------------------------------------------- built-ins
 int tasks_count(void);
-const TaskInfo *tasks_get(int i);                 // 0 <= i < tasks_count(), else NULL
-const TaskInfo *tasks_find(const char *name);     // a built-in by name, or NULL
+const TaskInfo *tasks_get(int i);               // 0 <= i < tasks_count(), else NULL
+const TaskInfo *tasks_find(const char *name);   // a built-in by name, or NULL
 // Find by name in any array of tasks (e.g. a TaskSet's); NULL when absent.
 const TaskInfo *tasks_find_in(const TaskInfo *tasks, int n, const char *name);
 
@@ -117,9 +117,9 @@ void tasks_write_info(JsonBuf *lines, const TaskInfo *t);
 // Every skip leaves one message in `problems`, naming the task's index in the array
 // (and the example's index in its list).
 typedef struct {
-    TaskInfo *tasks;      // (n) owned, with every string they point to
+    TaskInfo *tasks;   // (n) owned, with every string they point to
     int n;
-    char **problems;      // (n_problems) owned messages, in document order
+    char **problems;   // (n_problems) owned messages, in document order
     int n_problems;
 } TaskSet;
 

@@ -8,7 +8,9 @@
 #include "base/util.h"
 
 // Is a ranked before b?  Larger value first, then lower id.
-static int ranks_before(const float *v, int a, int b) { return v[a] > v[b] || (v[a] == v[b] && a < b); }
+static int ranks_before(const float *v, int a, int b) {
+    return v[a] > v[b] || (v[a] == v[b] && a < b);
+}
 
 // ids[0..n) as a binary heap whose root ranks last: every parent ranks after its children.
 static void heap_sift_down(const float *v, int *ids, int n, int at) {
@@ -26,7 +28,8 @@ static void heap_sift_down(const float *v, int *ids, int n, int at) {
 
 static void heap_push(const float *v, int *ids, int n, int id) {
     int at = n;
-    while (at > 0 && ranks_before(v, ids[(at - 1) / 2], id)) {   // the parent ranks before id: id goes up
+    while (at > 0 &&
+           ranks_before(v, ids[(at - 1) / 2], id)) {   // the parent ranks before id: id goes up
         ids[at] = ids[(at - 1) / 2];
         at = (at - 1) / 2;
     }
@@ -63,14 +66,15 @@ static int by_delta_desc(const void *a, const void *b) {
     return x->id - y->id;
 }
 
-void topk_changes(const float *lp, const float *ref, int V, int cand, int k, TokenChange *rose, int *n_rose,
-                  TokenChange *fell, int *n_fell) {
+void topk_changes(const float *lp, const float *ref, int V, int cand, int k, TokenChange *rose,
+                  int *n_rose, TokenChange *fell, int *n_fell) {
     if (cand > V) cand = V;
     int *ids = xmalloc(sizeof(int) * 2 * (size_t)(cand ? cand : 1));
     int na = topk_indices(lp, V, cand, ids);
     int nb = topk_indices(ref, V, cand, ids + na);
     TokenChange *all = xmalloc(sizeof(TokenChange) * (size_t)(na + nb ? na + nb : 1));
-    unsigned char *taken = xcalloc((size_t)(V > 0 ? V : 1), 1);   // the union, without repeats, in O(V)
+    unsigned char *taken =
+        xcalloc((size_t)(V > 0 ? V : 1), 1);   // the union, without repeats, in O(V)
     int n = 0;
     for (int i = 0; i < na + nb; i++)
         if (!taken[ids[i]]) {

@@ -5,7 +5,7 @@
 
 typedef struct {
     int id;
-    float delta;    // logprob − reference logprob
+    float delta;   // logprob − reference logprob
 } TokenChange;
 
 // The k largest entries of v (V), largest first, ties to the lowest id; returns how many
@@ -16,8 +16,8 @@ int topk_indices(const float *v, int V, int k, int *ids);
 // V).  Candidates are the union of the top `cand` tokens of each distribution — so that
 // noise among tokens neither distribution considers likely is not reported.  rose gets
 // the up to k largest positive deltas (largest first), fell the up to k most negative.
-void topk_changes(const float *lp, const float *ref, int V, int cand, int k, TokenChange *rose, int *n_rose,
-                  TokenChange *fell, int *n_fell);
+void topk_changes(const float *lp, const float *ref, int V, int cand, int k, TokenChange *rose,
+                  int *n_rose, TokenChange *fell, int *n_fell);
 
 // KL(P || Q) = sum_v p_v (log p_v − log q_v) in nats, from log-probabilities (double sums).
 double topk_kl(const float *log_p, const float *log_q, int V);

@@ -14,9 +14,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define HTTP_USER_AGENT "autointerp/0.1"
+#define HTTP_USER_AGENT  "autointerp/0.1"
 #define DEFAULT_MAX_BODY ((size_t)64 << 20)
-#define ERROR_BODY_MAX ((size_t)64 << 10)
+#define ERROR_BODY_MAX   ((size_t)64 << 10)
 
 // ----------------------------------------------------------------------------
 // global init, once per process
@@ -34,7 +34,8 @@ static void http_global_init(void) {
 static int http_ready(char *err, size_t errlen) {
     pthread_once(&http_once, http_global_init);
     if (http_init_rc != CURLE_OK)
-        return fail(err, errlen, "libcurl initialisation failed: %s", curl_easy_strerror(http_init_rc));
+        return fail(err, errlen, "libcurl initialisation failed: %s",
+                    curl_easy_strerror(http_init_rc));
     return 0;
 }
 
@@ -70,7 +71,7 @@ void http_headers_add_line(HttpHeaders *h, const char *line, size_t n) {
     if (!colon || colon == line || h->n >= HTTP_MAX_HEADERS) return;
     size_t nlen = (size_t)(colon - line);
     while (nlen > 0 && is_space(line[nlen - 1])) nlen--;
-    if (nlen == 0 || is_space(line[0])) return;         // obsolete folded line: ignore
+    if (nlen == 0 || is_space(line[0])) return;   // obsolete folded line: ignore
     const char *v = colon + 1, *end = line + n;
     while (v < end && is_space(*v)) v++;
     while (end > v && is_space(end[-1])) end--;
@@ -93,9 +94,7 @@ void http_response_free(HttpResponse *r) {
 // ----------------------------------------------------------------------------
 // URLs
 
-char *http_url_for_message(const char *url) {
-    return xstrndup(url, strcspn(url, "?#"));
-}
+char *http_url_for_message(const char *url) { return xstrndup(url, strcspn(url, "?#")); }
 
 // Length of "scheme:" at the start of s, or 0 when s has no scheme.
 static size_t scheme_len(const char *s) {
@@ -120,11 +119,11 @@ char *http_url_resolve(const char *base, const char *location) {
     else if (location[0] == '/') keep = origin_len(base);
     else if (location[0] == '?' || location[0] == '#' || location[0] == '\0')
         keep = strcspn(base, location[0] == '#' ? "#" : "?#");
-    else {                                      // relative path: the base's directory
+    else {   // relative path: the base's directory
         size_t path_end = strcspn(base, "?#"), o = origin_len(base);
         keep = path_end;
         while (keep > o && base[keep - 1] != '/') keep--;
-        if (keep == o) {                        // no path at all: "http://h" + "/" + location
+        if (keep == o) {   // no path at all: "http://h" + "/" + location
             char *u = xmalloc(o + 1 + llen + 1);
             memcpy(u, base, o);
             u[o] = '/';
@@ -140,7 +139,8 @@ char *http_url_resolve(const char *base, const char *location) {
 }
 
 // Splits an absolute http(s) URL's origin into lowercase scheme, host and port.
-static int origin_parse(const char *url, char *scheme, size_t sn, char *host, size_t hn, long *port) {
+static int origin_parse(const char *url, char *scheme, size_t sn, char *host, size_t hn,
+                        long *port) {
     size_t s = scheme_len(url), o = origin_len(url);
     if (s < 2 || o == 0 || s - 1 >= sn) return -1;
     for (size_t i = 0; i < s - 1; i++) scheme[i] = (char)tolower((unsigned char)url[i]);
@@ -149,9 +149,9 @@ static int origin_parse(const char *url, char *scheme, size_t sn, char *host, si
     if (!https && strcmp(scheme, "http") != 0) return -1;
     const char *a = url + s + 2, *end = url + o;
     const char *at = memchr(a, '@', (size_t)(end - a));
-    if (at) a = at + 1;                         // drop userinfo
+    if (at) a = at + 1;   // drop userinfo
     const char *hend = end, *colon = NULL;
-    if (*a == '[') {                            // [IPv6]
+    if (*a == '[') {   // [IPv6]
         const char *rb = memchr(a, ']', (size_t)(end - a));
         if (!rb) return -1;
         hend = rb + 1;
@@ -208,15 +208,15 @@ typedef struct {
     HttpResponse *r;
     // body in memory
     size_t max_body;
-    int truncate_body;     // keep the first max_body bytes instead of failing
+    int truncate_body;   // keep the first max_body bytes instead of failing
     int too_large;
     size_t cap;
     // body into a file (http_download)
-    const char *path;      // NULL: memory transfer
+    const char *path;   // NULL: memory transfer
     FILE *f;
-    char *fbuf;            // f's buffer (huge_write_buffer), freed after fclose
-    long long offset;      // resume offset asked for
-    int decided;           // status examined and destination chosen
+    char *fbuf;         // f's buffer (huge_write_buffer), freed after fclose
+    long long offset;   // resume offset asked for
+    int decided;        // status examined and destination chosen
     int to_file;
     char ioerr[512];
     // stall detection: no byte either way for stall_s seconds aborts the exchange
@@ -264,7 +264,7 @@ static int transfer_decide(Transfer *t) {
     long status = 0;
     curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
     t->decided = 1;
-    if (status < 200 || status > 299) {       // error body: memory, truncated
+    if (status < 200 || status > 299) {   // error body: memory, truncated
         t->to_file = 0;
         t->max_body = ERROR_BODY_MAX;
         t->truncate_body = 1;
@@ -275,14 +275,14 @@ static int transfer_decide(Transfer *t) {
     if (status == 206) {
         long long start = content_range_start(http_header_get(&r->headers, "Content-Range"));
         if (t->offset == 0 || start != t->offset) {
-            snprintf(t->ioerr, sizeof t->ioerr, "server answered 206 from byte %lld, asked for %lld",
-                     start, t->offset);
+            snprintf(t->ioerr, sizeof t->ioerr,
+                     "server answered 206 from byte %lld, asked for %lld", start, t->offset);
             return -1;
         }
         mode = "ab";
         r->offset = t->offset;
     } else if (t->offset > 0) {
-        r->range_ignored = 1;                  // full content instead of the rest: restart
+        r->range_ignored = 1;   // full content instead of the rest: restart
     }
     t->f = fopen(t->path, mode);
     if (!t->f) {
@@ -345,8 +345,8 @@ static void progress_draw(Transfer *t, double total, double done, double now) {
         memset(bar + fill, '.', (size_t)(width - fill));
         bar[width] = '\0';
         format_bytes(tot, sizeof tot, total);
-        fprintf(stderr, "\r%-28.28s %3d%% [%s] %s / %s  %s/s   ", t->label, (int)(100 * done / total),
-                bar, d, tot, rate);
+        fprintf(stderr, "\r%-28.28s %3d%% [%s] %s / %s  %s/s   ", t->label,
+                (int)(100 * done / total), bar, d, tot, rate);
     } else {
         fprintf(stderr, "\r%-28.28s %s  %s/s   ", t->label, d, rate);
     }
@@ -366,7 +366,7 @@ static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, cur
         t->last_activity = now;
     } else if (t->stall_s > 0 && now - t->last_activity > (double)t->stall_s) {
         t->stalled = 1;
-        return 1;                               // abort: CURLE_ABORTED_BY_CALLBACK
+        return 1;   // abort: CURLE_ABORTED_BY_CALLBACK
     }
     if (!t->progress || dlnow == 0 || now - t->last_draw < 0.1) return 0;
     double base = t->to_file ? (double)t->r->offset : 0;
@@ -379,7 +379,8 @@ static void progress_end(Transfer *t) {
     curl_off_t len = -1;
     curl_easy_getinfo(t->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
     double base = t->to_file ? (double)t->r->offset : 0;
-    progress_draw(t, len > 0 ? base + (double)len : 0, base + (double)t->r->received, now_seconds());
+    progress_draw(t, len > 0 ? base + (double)len : 0, base + (double)t->r->received,
+                  now_seconds());
     fputc('\n', stderr);
 }
 
@@ -418,7 +419,8 @@ static void options_apply(CURL *c, const HttpOptions *o, Transfer *t, char *errb
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(c, CURLOPT_USERAGENT, HTTP_USER_AGENT);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, o->connect_timeout_s > 0 ? o->connect_timeout_s : 10L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT,
+                     o->connect_timeout_s > 0 ? o->connect_timeout_s : 10L);
     if (o->total_timeout_s > 0) curl_easy_setopt(c, CURLOPT_TIMEOUT, o->total_timeout_s);
     const char *ca = ca_bundle(NULL);
     if (ca) curl_easy_setopt(c, CURLOPT_CAINFO, ca);   // verification stays on: another trust root
@@ -435,7 +437,7 @@ static void options_apply(CURL *c, const HttpOptions *o, Transfer *t, char *errb
     curl_easy_setopt(c, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, t);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);      // stall detection and the bar
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);   // stall detection and the bar
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, t);
 }
@@ -452,16 +454,15 @@ static int curl_code_is_tls(CURLcode rc) {
     case CURLE_SSL_CRL_BADFILE:
     case CURLE_SSL_ISSUER_ERROR:
     case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_INVALIDCERTSTATUS:
-        return 1;
-    default:
-        return 0;
+    case CURLE_SSL_INVALIDCERTSTATUS: return 1;
+    default: return 0;
     }
 }
 
 // A plain sentence for the failures users meet (DNS, refused, TLS), with curl's own words
 // in parentheses; host: the host (and port) the exchange was talking to.
-static void transport_explain(CURLcode rc, const char *host, const char *detail, char *out, size_t n) {
+static void transport_explain(CURLcode rc, const char *host, const char *detail, char *out,
+                              size_t n) {
     const char *var = NULL, *ca = ca_bundle(&var);
     char in_use[300] = "";
     if (ca) snprintf(in_use, sizeof in_use, " (%s=%s now)", var, ca);
@@ -470,22 +471,28 @@ static void transport_explain(CURLcode rc, const char *host, const char *detail,
         snprintf(out, n, "the host name %s could not be resolved (no DNS answer)", host);
         break;
     case CURLE_COULDNT_RESOLVE_PROXY:
-        snprintf(out, n, "the proxy's host name could not be resolved (%s); check http_proxy, "
-                 "https_proxy and ALL_PROXY", detail);
+        snprintf(out, n,
+                 "the proxy's host name could not be resolved (%s); check http_proxy, "
+                 "https_proxy and ALL_PROXY",
+                 detail);
         break;
     case CURLE_COULDNT_CONNECT:
         snprintf(out, n, "could not connect to %s (%s)", host, detail);
         break;
     case CURLE_PEER_FAILED_VERIFICATION:
-        snprintf(out, n, "the TLS certificate of %s could not be verified (%s); certificates are always "
-                 "verified: add the server's CA certificate to the system store, or name a CA file in "
-                 "CURL_CA_BUNDLE%s", host, detail, in_use);
+        snprintf(
+            out, n,
+            "the TLS certificate of %s could not be verified (%s); certificates are always "
+            "verified: add the server's CA certificate to the system store, or name a CA file in "
+            "CURL_CA_BUNDLE%s",
+            host, detail, in_use);
         break;
     case CURLE_SSL_CACERT_BADFILE:
         snprintf(out, n, "the CA certificates could not be read (%s)%s", detail, in_use);
         break;
     case CURLE_SSL_CONNECT_ERROR:
-        snprintf(out, n, "the TLS handshake with %s failed (%s): is it an https server?", host, detail);
+        snprintf(out, n, "the TLS handshake with %s failed (%s): is it an https server?", host,
+                 detail);
         break;
     default:
         if (curl_code_is_tls(rc)) snprintf(out, n, "TLS error with %s (%s)", host, detail);
@@ -503,10 +510,8 @@ static int transport_fail(const char *method, const char *url, const char *where
     long port;
     if (origin_parse(where ? where : url, scheme, sizeof scheme, name, sizeof name, &port) != 0)
         snprintf(host, sizeof host, "the server");
-    else if (rc == CURLE_COULDNT_RESOLVE_HOST)
-        snprintf(host, sizeof host, "%s", name);
-    else
-        snprintf(host, sizeof host, "%s:%ld", name, port);
+    else if (rc == CURLE_COULDNT_RESOLVE_HOST) snprintf(host, sizeof host, "%s", name);
+    else snprintf(host, sizeof host, "%s:%ld", name, port);
     if (t->stalled)
         fail(err, errlen, "%s %s: transfer stalled (no data for %ld s)", method, u, t->stall_s);
     else if (rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING)
@@ -561,7 +566,8 @@ static int transfer_run(const char *method, const char *url, const HttpOptions *
     r->curl_code = (int)rc;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
     char *eff = NULL;
-    if (curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff) r->url = xstrdup(eff);
+    if (curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff)
+        r->url = xstrdup(eff);
     if (rc == CURLE_OK && t->path && !t->decided && strcmp(method, "HEAD") != 0) transfer_decide(t);
     if (t->progress) progress_end(t);
     if (t->f && fclose(t->f) != 0 && !t->ioerr[0])
@@ -604,7 +610,8 @@ int http_download(const char *url, const char *path, int resume, const HttpOptio
                   HttpResponse *r, char *err, size_t errlen) {
     memset(r, 0, sizeof *r);
     struct stat st;
-    long long offset = resume && stat(path, &st) == 0 && S_ISREG(st.st_mode) ? (long long)st.st_size : 0;
+    long long offset =
+        resume && stat(path, &st) == 0 && S_ISREG(st.st_mode) ? (long long)st.st_size : 0;
     Transfer t = {.r = r, .path = path, .offset = offset};
     int rc = transfer_run("GET", url, o, NULL, NULL, 0, &t, err, errlen);
     if (rc == 0 && r->status == 416 && offset > 0) {   // the range does not fit: start over
@@ -630,10 +637,8 @@ int http_transport_retryable(const HttpResponse *r) {
     case CURLE_GOT_NOTHING:
     case CURLE_OPERATION_TIMEDOUT:
     case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM:
-        return 1;
-    default:
-        return 0;
+    case CURLE_HTTP2_STREAM: return 1;
+    default: return 0;
     }
 }
 
@@ -655,7 +660,7 @@ double http_retry_delay(const HttpResponse *r, int attempt, double base_s, doubl
         if (ms >= 0 && ms / 1000 <= max_s) return ms / 1000;
         const char *ra = http_header_get(&r->headers, "Retry-After");
         double s = parse_seconds(ra);
-        if (s < 0 && ra) {                      // an HTTP date
+        if (s < 0 && ra) {   // an HTTP date
             time_t when = curl_getdate(ra, NULL);
             if (when != -1) {
                 s = difftime(when, time(NULL));

@@ -43,28 +43,29 @@ void http_headers_add_line(HttpHeaders *h, const char *line, size_t n);
 void http_headers_free(HttpHeaders *h);
 
 typedef struct {
-    const char *const *headers;  // extra request headers "Name: value", NULL-terminated; may be NULL
-    long connect_timeout_s;      // 0 → 10 s
-    long stall_timeout_s;        // abort when no byte moves either way for this long, waiting
-                                 // for the reply included; 0 → 30 s, -1 → never (a slow API)
-    long total_timeout_s;        // whole exchange; 0 → no limit (downloads can be long)
-    int follow_redirects;        // follow 3xx (at most 10 hops); 0: return the 3xx itself
-    int progress;                // draw a progress bar on stderr (caller checks the tty)
-    const char *progress_label;  // shown before the bar; NULL → "download"
-    size_t max_body;             // cap on a body kept in memory; 0 → 64 MiB (error bodies
-                                 // of http_download: 64 KiB, silently truncated)
+    const char *const
+        *headers;             // extra request headers "Name: value", NULL-terminated; may be NULL
+    long connect_timeout_s;   // 0 → 10 s
+    long stall_timeout_s;     // abort when no byte moves either way for this long, waiting
+                              // for the reply included; 0 → 30 s, -1 → never (a slow API)
+    long total_timeout_s;     // whole exchange; 0 → no limit (downloads can be long)
+    int follow_redirects;     // follow 3xx (at most 10 hops); 0: return the 3xx itself
+    int progress;             // draw a progress bar on stderr (caller checks the tty)
+    const char *progress_label;   // shown before the bar; NULL → "download"
+    size_t max_body;              // cap on a body kept in memory; 0 → 64 MiB (error bodies
+                                  // of http_download: 64 KiB, silently truncated)
 } HttpOptions;
 
 typedef struct {
-    long status;          // HTTP status of the last response; 0 when none arrived
-    HttpHeaders headers;  // headers of the last response (after redirects)
-    char *body;           // NUL-terminated, owned (may be NULL when empty): the body of
-    size_t body_len;      //   http_request / http_post_json, or an error body of http_download
-    char *url;            // effective URL after redirects (owned; NULL before any response)
-    long long offset;     // http_download: where the received body was written from (0 = fresh)
-    long long received;   // body bytes received in this exchange
-    int curl_code;        // libcurl's CURLcode (0 = CURLE_OK)
-    int range_ignored;    // http_download asked for a range and got a full 200 instead
+    long status;           // HTTP status of the last response; 0 when none arrived
+    HttpHeaders headers;   // headers of the last response (after redirects)
+    char *body;            // NUL-terminated, owned (may be NULL when empty): the body of
+    size_t body_len;       //   http_request / http_post_json, or an error body of http_download
+    char *url;             // effective URL after redirects (owned; NULL before any response)
+    long long offset;      // http_download: where the received body was written from (0 = fresh)
+    long long received;    // body bytes received in this exchange
+    int curl_code;         // libcurl's CURLcode (0 = CURLE_OK)
+    int range_ignored;     // http_download asked for a range and got a full 200 instead
 } HttpResponse;
 
 // Frees the owned fields and zeroes *r (safe on a zeroed or already-freed response).

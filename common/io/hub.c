@@ -1,7 +1,7 @@
 // hub: model names → local directories through the Hugging Face cache; see hub.h.
 #include "io/hub.h"
-#include "io/sha256.h"
 #include "base/util.h"
+#include "io/sha256.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -17,11 +17,12 @@
 #include <time.h>
 #include <unistd.h>
 
-const char *const hub_default_files[] = {"config.json", "model.safetensors", "vocab.json", "merges.txt"};
+const char *const hub_default_files[] = {"config.json", "model.safetensors", "vocab.json",
+                                         "merges.txt"};
 
-#define DOWNLOAD_ATTEMPTS 5   // tries per blob; each resumes what the last one left
-#define META_ATTEMPTS 3       // tries per metadata request on 429/5xx or a cut connection
-#define MAX_HOPS 10           // redirects followed while looking for a file's metadata
+#define DOWNLOAD_ATTEMPTS 5    // tries per blob; each resumes what the last one left
+#define META_ATTEMPTS     3    // tries per metadata request on 429/5xx or a cut connection
+#define MAX_HOPS          10   // redirects followed while looking for a file's metadata
 
 // ----------------------------------------------------------------------------
 // names
@@ -83,7 +84,8 @@ static int rel_path_valid(const char *s, size_t maxlen) {
     }
     for (const char *p = s; *p;) {
         size_t len = strcspn(p, "/");
-        if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.')) return 0;
+        if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+            return 0;
         p += len;
         if (*p == '/') p++;
     }
@@ -135,7 +137,8 @@ static const char *home_dir(void) {
 
 // "~" and "~/x" → $HOME…; anything else copied.
 static char *expand_user(const char *p) {
-    if (p[0] == '~' && (p[1] == '\0' || p[1] == '/')) return path_join(home_dir(), p[1] ? p + 2 : "");
+    if (p[0] == '~' && (p[1] == '\0' || p[1] == '/'))
+        return path_join(home_dir(), p[1] ? p + 2 : "");
     return xstrdup(p);
 }
 
@@ -226,8 +229,10 @@ char *hub_repo_dir(const char *root, const char *repo) {
     memcpy(p, "models--", 8);
     p += 8;
     for (size_t i = 0; i < n; i++) {
-        if (repo[i] == '/') { *p++ = '-'; *p++ = '-'; }
-        else *p++ = repo[i];
+        if (repo[i] == '/') {
+            *p++ = '-';
+            *p++ = '-';
+        } else *p++ = repo[i];
     }
     *p = '\0';
     char *dir = path_join(root, folder);
@@ -249,7 +254,7 @@ static char *cache_commit(const char *repo_dir, const char *revision) {
         free(commit);
         return NULL;
     }
-    if (!safe_name(revision)) return NULL;       // a commit names a snapshot directly
+    if (!safe_name(revision)) return NULL;   // a commit names a snapshot directly
     char *snaps = path_join(repo_dir, "snapshots");
     char *snap = path_join(snaps, revision);
     int found = is_dir(snap);
@@ -307,7 +312,8 @@ static int file_write_atomic(const char *path, const char *text, char *err, size
     if (slash) *slash = '\0';
     int ok = !slash || mkdir_p(dir) == 0;
     free(dir);
-    if (!ok) return fail(err, errlen, "cannot create the directory of %s: %s", path, strerror(errno));
+    if (!ok)
+        return fail(err, errlen, "cannot create the directory of %s: %s", path, strerror(errno));
     size_t n = strlen(path) + 32;
     char *tmp = xmalloc(n);
     snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
@@ -328,8 +334,8 @@ static int file_write_atomic(const char *path, const char *text, char *err, size
 }
 
 // snapshots/<commit>/<file> → ../../blobs/<etag> (one more ../ per directory in file).
-static int snapshot_link(const char *repo_dir, const char *commit, const char *file, const char *etag,
-                         char *err, size_t errlen) {
+static int snapshot_link(const char *repo_dir, const char *commit, const char *file,
+                         const char *etag, char *err, size_t errlen) {
     size_t depth = 0;
     for (const char *p = file; *p; p++) depth += *p == '/';
     size_t tlen = 3 * (depth + 2) + 6 + strlen(etag) + 1;
@@ -347,7 +353,8 @@ static int snapshot_link(const char *repo_dir, const char *commit, const char *f
     int rc = 0;
     char cur[512];
     ssize_t got = readlink(link, cur, sizeof cur - 1);
-    if (got >= 0 && (size_t)got == strlen(target) && memcmp(cur, target, (size_t)got) == 0) goto done;
+    if (got >= 0 && (size_t)got == strlen(target) && memcmp(cur, target, (size_t)got) == 0)
+        goto done;
     if (mkdir_p(dir) != 0) {
         rc = fail(err, errlen, "cannot create %s: %s", dir, strerror(errno));
         goto done;
@@ -369,7 +376,8 @@ done:
 }
 
 // flock on <root>/.locks/models--ORG--NAME/<etag>.lock; the descriptor, or -1.
-static int blob_lock(const char *root, const char *repo, const char *etag, char *err, size_t errlen) {
+static int blob_lock(const char *root, const char *repo, const char *etag, char *err,
+                     size_t errlen) {
     char *locks = path_join(root, ".locks");
     char *dir = hub_repo_dir(locks, repo);
     free(locks);
@@ -417,13 +425,16 @@ int hub_meta_from_headers(const HttpHeaders *h, HubFileMeta *m, char *err, size_
     memset(m, 0, sizeof *m);
     const char *commit = http_header_get(h, "X-Repo-Commit");
     if (!commit)
-        return fail(err, errlen, "the server sent no X-Repo-Commit header: is HF_ENDPOINT a Hugging Face hub?");
+        return fail(err, errlen,
+                    "the server sent no X-Repo-Commit header: is HF_ENDPOINT a Hugging Face hub?");
     if (strlen(commit) >= sizeof m->commit || !safe_name(commit))
         return fail(err, errlen, "the server sent an unusable X-Repo-Commit header");
     strcpy(m->commit, commit);
     const char *etag = http_header_get(h, "X-Linked-Etag");
     if (!etag) etag = http_header_get(h, "ETag");
-    if (!etag) return fail(err, errlen, "the server sent no ETag header: is HF_ENDPOINT a Hugging Face hub?");
+    if (!etag)
+        return fail(err, errlen,
+                    "the server sent no ETag header: is HF_ENDPOINT a Hugging Face hub?");
     if (hub_etag_normalize(etag, m->etag, sizeof m->etag) != 0)
         return fail(err, errlen, "the server sent an unusable ETag header");
     const char *size = http_header_get(h, "X-Linked-Size");
@@ -443,12 +454,12 @@ char *hub_file_url(const char *endpoint, const char *repo, const char *revision,
 }
 
 typedef struct {
-    const char *root;      // cache root
-    const char *repo;      // repo id as asked (its cache folder)
-    const char *revision;  // as asked
+    const char *root;       // cache root
+    const char *repo;       // repo id as asked (its cache folder)
+    const char *revision;   // as asked
     char *repo_dir;
     char *endpoint;
-    char *auth;            // "Authorization: Bearer …" or NULL (wiped when freed)
+    char *auth;   // "Authorization: Bearer …" or NULL (wiped when freed)
     int progress;
     long meta_timeout, stall_timeout;
 } Hub;
@@ -486,20 +497,22 @@ static int status_fail(const Hub *h, const char *file, const char *rev, const ch
     snprintf(detail, sizeof detail, "HTTP %ld%s%s%s%s", r->status, code[0] ? " " : "", code,
              msg[0] ? ": " : "", msg);
     if (strcmp(code, "RepoNotFound") == 0)
-        fail(err, errlen, "repository %s not found at %s (%s); check the name, or set HF_TOKEN if it is private",
+        fail(err, errlen,
+             "repository %s not found at %s (%s); check the name, or set HF_TOKEN if it is private",
              h->repo, h->endpoint, detail);
     else if (strcmp(code, "RevisionNotFound") == 0)
         fail(err, errlen, "%s has no revision '%s' (%s); check the revision", h->repo, rev, detail);
     else if (strcmp(code, "EntryNotFound") == 0 || (r->status == 404 && !code[0]))
-        fail(err, errlen, "%s has no file %s at revision '%s' (%s, %s)", h->repo, file, rev, detail, u);
+        fail(err, errlen, "%s has no file %s at revision '%s' (%s, %s)", h->repo, file, rev, detail,
+             u);
     else if (r->status == 401 || r->status == 403)
-        fail(err, errlen,
-             "access to %s/%s denied (%s): the repository is gated or private; accept its conditions "
-             "at %s/%s and set HF_TOKEN to a token with read access%s",
-             h->repo, file, detail, h->endpoint, h->repo,
-             h->auth ? " (the token that was sent was refused)" : " (no token is set)");
-    else
-        fail(err, errlen, "%s/%s: %s from %s", h->repo, file, detail, u);
+        fail(
+            err, errlen,
+            "access to %s/%s denied (%s): the repository is gated or private; accept its conditions "
+            "at %s/%s and set HF_TOKEN to a token with read access%s",
+            h->repo, file, detail, h->endpoint, h->repo,
+            h->auth ? " (the token that was sent was refused)" : " (no token is set)");
+    else fail(err, errlen, "%s/%s: %s from %s", h->repo, file, detail, u);
     free(u);
     return -1;
 }
@@ -525,24 +538,28 @@ static int file_meta(Hub *h, const char *rev, const char *file, HubFileMeta *m, 
             continue;
         }
         if (got != 0) {
-            fail(err, errlen, "cannot reach the hub for %s/%s: %s; check the network or HF_ENDPOINT, "
-                 "or set HF_HUB_OFFLINE=1 to use only the cache", h->repo, file, neterr);
+            fail(err, errlen,
+                 "cannot reach the hub for %s/%s: %s; check the network or HF_ENDPOINT, "
+                 "or set HF_HUB_OFFLINE=1 to use only the cache",
+                 h->repo, file, neterr);
             break;
         }
-        int has_meta = http_header_get(&r.headers, "X-Repo-Commit") || http_header_get(&r.headers, "X-Linked-Etag");
+        int has_meta = http_header_get(&r.headers, "X-Repo-Commit") ||
+                       http_header_get(&r.headers, "X-Linked-Etag");
         if (r.status >= 300 && r.status <= 399) {
             const char *loc = http_header_get(&r.headers, "Location");
             if (!loc || !*loc) {
-                fail(err, errlen, "%s/%s: HTTP %ld redirect without a Location", h->repo, file, r.status);
+                fail(err, errlen, "%s/%s: HTTP %ld redirect without a Location", h->repo, file,
+                     r.status);
                 break;
             }
             char *next = http_url_resolve(url, loc);
-            if (has_meta) {                      // an LFS file: the content is elsewhere
+            if (has_meta) {   // an LFS file: the content is elsewhere
                 *location = next;
                 rc = hub_meta_from_headers(&r.headers, m, err, errlen);
                 break;
             }
-            free(url);                           // a move (renamed repo): ask there
+            free(url);   // a move (renamed repo): ask there
             url = next;
             if (++hops > MAX_HOPS) {
                 fail(err, errlen, "%s/%s: more than %d redirects", h->repo, file, MAX_HOPS);
@@ -573,14 +590,16 @@ static int blob_verify(const Hub *h, const char *file, const HubFileMeta *m, con
                        char *err, size_t errlen) {
     long long size = file_size(path);
     if (m->size >= 0 && size != m->size)
-        return fail(err, errlen, "%s/%s: downloaded %lld bytes, the hub announced %lld", h->repo, file,
-                    size, m->size);
-    if (!sha256_is_hex(m->etag)) return 0;      // git-sha1 etag: size only
+        return fail(err, errlen, "%s/%s: downloaded %lld bytes, the hub announced %lld", h->repo,
+                    file, size, m->size);
+    if (!sha256_is_hex(m->etag)) return 0;   // git-sha1 etag: size only
     char hex[65];
     if (sha256_file_hex(path, hex, err, errlen) != 0) return -1;
     if (strcasecmp(hex, m->etag) != 0)
-        return fail(err, errlen, "%s/%s: checksum mismatch: expected sha256 %s, got %s; the bad "
-                    "download was removed, run again to retry", h->repo, file, m->etag, hex);
+        return fail(err, errlen,
+                    "%s/%s: checksum mismatch: expected sha256 %s, got %s; the bad "
+                    "download was removed, run again to retry",
+                    h->repo, file, m->etag, hex);
     return 0;
 }
 
@@ -588,8 +607,11 @@ static int blob_verify(const Hub *h, const char *file, const HubFileMeta *m, con
 // transfers; 0 once the server has sent the whole content (checked by the caller).
 static int part_fetch(Hub *h, const char *file, const HubFileMeta *m, const char *location,
                       const char *part, char *err, size_t errlen) {
-    HttpOptions o = {.connect_timeout_s = 10, .stall_timeout_s = h->stall_timeout,
-                     .follow_redirects = 1, .progress = h->progress, .progress_label = file};
+    HttpOptions o = {.connect_timeout_s = 10,
+                     .stall_timeout_s = h->stall_timeout,
+                     .follow_redirects = 1,
+                     .progress = h->progress,
+                     .progress_label = file};
     const char *hdr[3];
     hub_headers(h, location, NULL, hdr);
     o.headers = hdr;
@@ -603,9 +625,9 @@ static int part_fetch(Hub *h, const char *file, const HubFileMeta *m, const char
             http_response_free(&r);
             long long have = file_size(part);
             if (m->size < 0 || have >= m->size) return 0;
-            if (!last) continue;                         // short: resume
-            return fail(err, errlen, "downloading %s/%s: the server sent %lld of %lld bytes", h->repo,
-                        file, have, m->size);
+            if (!last) continue;   // short: resume
+            return fail(err, errlen, "downloading %s/%s: the server sent %lld of %lld bytes",
+                        h->repo, file, have, m->size);
         }
         int retry = got != 0 ? http_transport_retryable(&r) : http_status_retryable(r.status);
         if (retry && !last) {
@@ -615,8 +637,7 @@ static int part_fetch(Hub *h, const char *file, const HubFileMeta *m, const char
         if (got != 0)
             fail(err, errlen, "downloading %s/%s failed: %s%s", h->repo, file, neterr,
                  retry ? " (gave up after retries; run again to resume)" : "");
-        else
-            status_fail(h, file, h->revision, location, &r, err, errlen);
+        else status_fail(h, file, h->revision, location, &r, err, errlen);
         http_response_free(&r);
         return -1;
     }
@@ -632,8 +653,8 @@ static int blob_download(Hub *h, const char *file, const HubFileMeta *m, const c
     long long have = file_size(part);
     int done = 0;
     if (m->size >= 0 && have > m->size) {
-        unlink(part);                                    // longer than the file: useless
-    } else if (m->size >= 0 && have == m->size) {        // complete already: check it
+        unlink(part);                               // longer than the file: useless
+    } else if (m->size >= 0 && have == m->size) {   // complete already: check it
         done = blob_verify(h, file, m, part, err, errlen) == 0;
         if (!done) unlink(part);
     }
@@ -641,7 +662,7 @@ static int blob_download(Hub *h, const char *file, const HubFileMeta *m, const c
     if (!done) {
         rc = part_fetch(h, file, m, location, part, err, errlen);
         if (rc == 0 && blob_verify(h, file, m, part, err, errlen) != 0) {
-            unlink(part);                                // never keep bad bytes
+            unlink(part);   // never keep bad bytes
             rc = -1;
         }
     }
@@ -686,7 +707,8 @@ static int hub_fetch(Hub *h, const char *const *files, int nfiles, char **dir_ou
         if (!commit[0]) strcpy(commit, m.commit);
         int rc = blob_ensure(h, files[i], &m, location, err, errlen);
         free(location);
-        if (rc != 0 || snapshot_link(h->repo_dir, commit, files[i], m.etag, err, errlen) != 0) return -1;
+        if (rc != 0 || snapshot_link(h->repo_dir, commit, files[i], m.etag, err, errlen) != 0)
+            return -1;
     }
     if (strcmp(commit, h->revision) != 0) {
         char *refs = path_join(h->repo_dir, "refs");
@@ -731,8 +753,10 @@ int hub_resolve(const char *name, const HubOptions *opt, char **dir_out, char *e
     if (!hub_revision_valid(revision)) return fail(err, errlen, "invalid revision '%s'", revision);
     if (is_dir(name)) return local_dir(name, files, nfiles, dir_out, err, errlen);
     if (!hub_repo_id_valid(name))
-        return fail(err, errlen, "%s: no such directory, and not a Hugging Face repo id (ORG/NAME, or "
-                    "gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2)", name);
+        return fail(err, errlen,
+                    "%s: no such directory, and not a Hugging Face repo id (ORG/NAME, or "
+                    "gpt2, gpt2-medium, gpt2-large, gpt2-xl, distilgpt2)",
+                    name);
 
     char *root = hub_cache_root();
     const char *names[2] = {name, hub_alias_other(name)};
@@ -749,10 +773,13 @@ int hub_resolve(const char *name, const HubOptions *opt, char **dir_out, char *e
     } else if (o.offline || hub_offline_env()) {
         char *repo_dir = hub_repo_dir(root, name);
         if (missing)
-            fail(err, errlen, "%s (revision '%s') is only partly in the cache (missing %s) and offline "
-                 "mode is on (HF_HUB_OFFLINE); unset HF_HUB_OFFLINE to download it", name, revision, missing);
+            fail(err, errlen,
+                 "%s (revision '%s') is only partly in the cache (missing %s) and offline "
+                 "mode is on (HF_HUB_OFFLINE); unset HF_HUB_OFFLINE to download it",
+                 name, revision, missing);
         else
-            fail(err, errlen, "%s (revision '%s') is not in the cache (%s) and offline mode is on "
+            fail(err, errlen,
+                 "%s (revision '%s') is not in the cache (%s) and offline mode is on "
                  "(HF_HUB_OFFLINE); unset HF_HUB_OFFLINE to download it, or pass a directory",
                  name, revision, repo_dir);
         free(repo_dir);

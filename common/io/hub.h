@@ -46,12 +46,13 @@ extern const char *const hub_default_files[];
 #define HUB_DEFAULT_NFILES 4
 
 typedef struct {
-    const char *revision;       // branch, tag or commit; NULL → "main"
-    int offline;                // 1: cache only (also on when HF_HUB_OFFLINE is set truthy)
-    int progress;               // 0: auto (a bar when stderr is a terminal), 1: always, -1: never
-    const char *const *files;   // (nfiles ≥ 1) files the directory must hold; NULL → hub_default_files
+    const char *revision;   // branch, tag or commit; NULL → "main"
+    int offline;            // 1: cache only (also on when HF_HUB_OFFLINE is set truthy)
+    int progress;           // 0: auto (a bar when stderr is a terminal), 1: always, -1: never
+    const char *const
+        *files;   // (nfiles ≥ 1) files the directory must hold; NULL → hub_default_files
     int nfiles;
-} HubOptions;                   // a zeroed HubOptions (or opt = NULL) means all defaults
+} HubOptions;   // a zeroed HubOptions (or opt = NULL) means all defaults
 
 // Resolves NAME to a directory holding every needed file; *dir_out is malloc'd (the
 // caller frees it): NAME itself for a directory, else <repo>/snapshots/<commit>.
@@ -94,9 +95,9 @@ int hub_offline_env(void);
 int hub_etag_normalize(const char *raw, char *out, size_t outlen);
 
 typedef struct {
-    char commit[129];      // X-Repo-Commit
-    char etag[129];        // normalised X-Linked-Etag, else ETag
-    long long size;        // X-Linked-Size, else Content-Length; -1 when unknown
+    char commit[129];   // X-Repo-Commit
+    char etag[129];     // normalised X-Linked-Etag, else ETag
+    long long size;     // X-Linked-Size, else Content-Length; -1 when unknown
 } HubFileMeta;
 
 // Reads the metadata headers of one response.  -1 (message in err) when X-Repo-Commit

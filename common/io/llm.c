@@ -12,14 +12,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "io/http.h"
 #include "base/rng.h"
 #include "base/util.h"
+#include "io/http.h"
 
-#define LLM_MAX_BODY ((size_t)32 << 20)   // a chat completion is far smaller
+#define LLM_MAX_BODY       ((size_t)32 << 20)   // a chat completion is far smaller
 #define LLM_MAX_TOOL_CALLS 256
-#define LLM_REDACTED "[redacted]"
-#define SNIPPET 200                        // bytes of a bad body or arguments quoted in messages
+#define LLM_REDACTED       "[redacted]"
+#define SNIPPET            200   // bytes of a bad body or arguments quoted in messages
 
 // ----------------------------------------------------------------------------- strings
 
@@ -92,7 +92,8 @@ static const char *env_get(const char *name) {
 }
 
 // A number from the environment in [lo, hi] into *out (unchanged when unset).
-static int env_double(const char *name, double lo, double hi, double *out, char *err, size_t errlen) {
+static int env_double(const char *name, double lo, double hi, double *out, char *err,
+                      size_t errlen) {
     const char *v = env_get(name);
     if (!v) return 0;
     char *end;
@@ -114,8 +115,10 @@ static int plain_token(const char *s) {
 static int base_url_set(LlmClient *c, const char *base, char *err, size_t errlen) {
     size_t n = strlen(base);
     while (n > 0 && base[n - 1] == '/') n--;
-    int http = n > 7 && strncasecmp(base, "http://", 7) == 0, https = n > 8 && strncasecmp(base, "https://", 8) == 0;
-    if (!http && !https) return fail(err, errlen, "OPENAI_BASE_URL must be an http:// or https:// URL");
+    int http = n > 7 && strncasecmp(base, "http://", 7) == 0,
+        https = n > 8 && strncasecmp(base, "https://", 8) == 0;
+    if (!http && !https)
+        return fail(err, errlen, "OPENAI_BASE_URL must be an http:// or https:// URL");
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)base[i] <= 0x20 || base[i] == 0x7f)
             return fail(err, errlen, "OPENAI_BASE_URL holds a space or control character");
@@ -130,10 +133,13 @@ int llm_client_init(LlmClient *c, const char *model, char *err, size_t errlen) {
         env_double("AUTOINTERP_LLM_RETRIES", 0, LLM_MAX_RETRIES, &retries, err, errlen) != 0 ||
         env_double("AUTOINTERP_LLM_BACKOFF_BASE", 0, 3600, &base, err, errlen) != 0)
         return -1;
-    if (retries != floor(retries)) return fail(err, errlen, "AUTOINTERP_LLM_RETRIES must be a whole number");
+    if (retries != floor(retries))
+        return fail(err, errlen, "AUTOINTERP_LLM_RETRIES must be a whole number");
     if (!model || !model[0]) model = env_get("AUTOINTERP_LLM_MODEL");
     if (!model) model = LLM_DEFAULT_MODEL;
-    if (!plain_token(model)) return fail(err, errlen, "model name '%s' holds spaces, quotes or control characters", model);
+    if (!plain_token(model))
+        return fail(err, errlen, "model name '%s' holds spaces, quotes or control characters",
+                    model);
 
     const char *key = getenv("OPENAI_API_KEY");
     size_t ks = key ? strspn(key, " \t\r\n") : 0, kn = key ? strlen(key) : 0;
@@ -142,7 +148,8 @@ int llm_client_init(LlmClient *c, const char *model, char *err, size_t errlen) {
     if (k && !plain_token(k)) {   // the message must not show the key
         explicit_bzero(k, strlen(k));
         free(k);
-        return fail(err, errlen, "OPENAI_API_KEY holds spaces, quotes, backslashes or control characters");
+        return fail(err, errlen,
+                    "OPENAI_API_KEY holds spaces, quotes, backslashes or control characters");
     }
     const char *b = env_get("OPENAI_BASE_URL");
     if (base_url_set(c, b ? b : LLM_DEFAULT_BASE_URL, err, errlen) != 0) {
@@ -159,7 +166,8 @@ int llm_client_init(LlmClient *c, const char *model, char *err, size_t errlen) {
     c->backoff_max_s = 60;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    c->jitter_state = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ((uint64_t)getpid() << 40);
+    c->jitter_state =
+        (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ((uint64_t)getpid() << 40);
     return 0;
 }
 
@@ -175,8 +183,8 @@ void llm_client_free(LlmClient *c) {
 
 // Append `"key": <raw JSON>` after checking that raw parses and has type want
 // (-1: any type).
-static int append_raw_field(JsonBuf *out, const char *key, const char *raw, int want, const char *what,
-                            char *err, size_t errlen) {
+static int append_raw_field(JsonBuf *out, const char *key, const char *raw, int want,
+                            const char *what, char *err, size_t errlen) {
     JsonDoc d;
     char jerr[160];
     int rc = json_parse(&d, raw, strlen(raw), jerr, sizeof jerr);
@@ -185,13 +193,15 @@ static int append_raw_field(JsonBuf *out, const char *key, const char *raw, int 
     json_free(&d);
     if (rc != 0) return fail(err, errlen, "request: %s is not valid JSON: %s", key, jerr);
     if (want >= 0 && type != want) return fail(err, errlen, "request: %s must be %s", key, what);
-    if (empty && strcmp(key, "messages") == 0) return fail(err, errlen, "request: messages is empty");
+    if (empty && strcmp(key, "messages") == 0)
+        return fail(err, errlen, "request: messages is empty");
     jb_key(out, key);
     append_compact(out, raw, strlen(raw));
     return 0;
 }
 
-int llm_request_json(const LlmClient *c, const LlmRequest *req, JsonBuf *out, char *err, size_t errlen) {
+int llm_request_json(const LlmClient *c, const LlmRequest *req, JsonBuf *out, char *err,
+                     size_t errlen) {
     if (!req->messages) return fail(err, errlen, "request: no messages");
     const char *model = req->model && req->model[0] ? req->model : c->model;
     if (!model || !model[0]) return fail(err, errlen, "request: no model");
@@ -207,7 +217,8 @@ int llm_request_json(const LlmClient *c, const LlmRequest *req, JsonBuf *out, ch
     if (rc == 0 && req->tool_choice)
         rc = append_raw_field(&b, "tool_choice", req->tool_choice, -1, "", err, errlen);
     if (rc == 0 && req->response_format)
-        rc = append_raw_field(&b, "response_format", req->response_format, JSMN_OBJECT, "an object", err, errlen);
+        rc = append_raw_field(&b, "response_format", req->response_format, JSMN_OBJECT, "an object",
+                              err, errlen);
     if (rc != 0) {
         jb_free(&b);
         return -1;
@@ -231,7 +242,6 @@ int llm_request_json(const LlmClient *c, const LlmRequest *req, JsonBuf *out, ch
 }
 
 // ----------------------------------------------------------------------------- reply
-
 
 // Drop what a failed parse left of choices[0] (content, tool calls, finish_reason,
 // model, usage), so that a refused reply exposes no half-read fields.
@@ -335,7 +345,8 @@ static int parse_tool_call(const JsonDoc *d, int v, LlmToolCall *tc, const char 
     if (a < 0 || json_is_null(d, a)) {
         tc->arguments = xstrdup("");
     } else if (json_type(d, a) == JSMN_STRING) {
-        if (str_nonul(d, a, &tc->arguments) != 0) return *why = "has arguments with a bad escape or a NUL", -1;
+        if (str_nonul(d, a, &tc->arguments) != 0)
+            return *why = "has arguments with a bad escape or a NUL", -1;
     } else if (json_type(d, a) == JSMN_OBJECT) {   // some local servers send the object itself
         size_t n;
         const char *raw = json_raw(d, a, &n);
@@ -349,14 +360,17 @@ static int parse_tool_call(const JsonDoc *d, int v, LlmToolCall *tc, const char 
 static int parse_tool_calls(LlmReply *r, const JsonDoc *d, int msg, char *err, size_t errlen) {
     int v = json_obj_get(d, msg, "tool_calls");
     if (v < 0 || json_is_null(d, v)) return 0;
-    if (json_type(d, v) != JSMN_ARRAY) return fail(err, errlen, "malformed reply: tool_calls is not an array");
+    if (json_type(d, v) != JSMN_ARRAY)
+        return fail(err, errlen, "malformed reply: tool_calls is not an array");
     int n = json_size(d, v);
-    if (n > LLM_MAX_TOOL_CALLS) return fail(err, errlen, "malformed reply: more than %d tool calls", LLM_MAX_TOOL_CALLS);
+    if (n > LLM_MAX_TOOL_CALLS)
+        return fail(err, errlen, "malformed reply: more than %d tool calls", LLM_MAX_TOOL_CALLS);
     r->tool_calls = xcalloc((size_t)n + 1, sizeof *r->tool_calls);
     for (int k = 0, p = v + 1; k < n; k++, p = json_skip(d, p)) {
         const char *why = "";
         LlmToolCall *tc = &r->tool_calls[r->n_tool_calls++];
-        if (parse_tool_call(d, p, tc, &why) != 0) return fail(err, errlen, "malformed reply: tool call %d %s", k, why);
+        if (parse_tool_call(d, p, tc, &why) != 0)
+            return fail(err, errlen, "malformed reply: tool call %d %s", k, why);
     }
     return 0;
 }
@@ -409,13 +423,16 @@ int llm_reply_parse(LlmReply *r, const char *body, size_t len, char *err, size_t
     int rc = -1;
     const char *why = NULL;
     int choices = json_type(&d, 0) == JSMN_OBJECT ? json_obj_get(&d, 0, "choices") : -1;
-    int c0 = choices >= 0 && json_type(&d, choices) == JSMN_ARRAY ? json_arr_at(&d, choices, 0) : -1;
+    int c0 =
+        choices >= 0 && json_type(&d, choices) == JSMN_ARRAY ? json_arr_at(&d, choices, 0) : -1;
     int msg = c0 >= 0 && json_type(&d, c0) == JSMN_OBJECT ? json_obj_get(&d, c0, "message") : -1;
     if (json_type(&d, 0) != JSMN_OBJECT) {
         why = "not a JSON object";
     } else if (choices < 0 && parse_error_body(r, &d)) {
         fail(err, errlen, "malformed reply: an error instead of choices: %s",
-             r->error_message ? r->error_message : r->error_code ? r->error_code : r->error_type);
+             r->error_message ? r->error_message
+             : r->error_code  ? r->error_code
+                              : r->error_type);
         goto done;
     } else if (choices < 0 || json_type(&d, choices) != JSMN_ARRAY) {
         why = "no \"choices\" array";
@@ -459,7 +476,9 @@ int llm_args_parse(const LlmToolCall *tc, JsonDoc *doc, char *err, size_t errlen
     if (json_type(doc, 0) != JSMN_OBJECT) {
         int t = json_type(doc, 0);
         return fail(err, errlen, "arguments of %s must be a JSON object, not %s", name,
-                    t == JSMN_ARRAY ? "an array" : t == JSMN_STRING ? "a string" : "a number, boolean or null");
+                    t == JSMN_ARRAY    ? "an array"
+                    : t == JSMN_STRING ? "a string"
+                                       : "a number, boolean or null");
     }
     return 0;
 }
@@ -481,9 +500,10 @@ static char *status_message(LlmReply *r) {
     json_free(&d);
     const char *tag = r->error_code ? r->error_code : r->error_type;
     char *text = r->error_message ? snippet(r->error_message, strlen(r->error_message), 1000)
-                 : r->body_len   ? snippet(r->body, r->body_len, SNIPPET)
-                                 : xstrdup("(empty body)");
-    char *m = tag ? xasprintf("HTTP %ld (%s): %s", r->status, tag, text) : xasprintf("HTTP %ld: %s", r->status, text);
+                 : r->body_len    ? snippet(r->body, r->body_len, SNIPPET)
+                                  : xstrdup("(empty body)");
+    char *m = tag ? xasprintf("HTTP %ld (%s): %s", r->status, tag, text)
+                  : xasprintf("HTTP %ld: %s", r->status, text);
     free(text);
     return m;
 }
@@ -492,14 +512,18 @@ static char *status_message(LlmReply *r) {
 // good.  *msg (malloc'd) says why; *resp keeps the response for the retry delay.
 static int attempt_once(LlmClient *c, const char *url, const char *const *headers, LlmReply *reply,
                         HttpResponse *resp, char **msg) {
-    HttpOptions o = {.headers = headers, .connect_timeout_s = c->connect_timeout_s, .stall_timeout_s = -1,
-                     .total_timeout_s = c->timeout_s, .max_body = LLM_MAX_BODY};
+    HttpOptions o = {.headers = headers,
+                     .connect_timeout_s = c->connect_timeout_s,
+                     .stall_timeout_s = -1,
+                     .total_timeout_s = c->timeout_s,
+                     .max_body = LLM_MAX_BODY};
     free(reply->error_message);
     free(reply->error_type);
     free(reply->error_code);
     reply->error_message = reply->error_type = reply->error_code = NULL;
     char herr[1024];
-    int rc = http_post_json(url, reply->request_body, strlen(reply->request_body), &o, resp, herr, sizeof herr);
+    int rc = http_post_json(url, reply->request_body, strlen(reply->request_body), &o, resp, herr,
+                            sizeof herr);
     reply->status = rc == 0 ? resp->status : 0;
     free(reply->body);
     reply->body = NULL;
@@ -551,8 +575,8 @@ int llm_chat(LlmClient *c, const LlmRequest *req, LlmReply *reply, char *err, si
             http_response_free(&resp);
             break;
         }
-        double wait = http_retry_delay(reply->status ? &resp : NULL, attempt, c->backoff_base_s, c->backoff_max_s,
-                                       rng_uniform(&rng));
+        double wait = http_retry_delay(reply->status ? &resp : NULL, attempt, c->backoff_base_s,
+                                       c->backoff_max_s, rng_uniform(&rng));
         http_response_free(&resp);
         if (!c->quiet)
             weprintf("llm: %s; retry %d/%d in %.2f s", msg, attempt + 1, c->max_retries, wait);
@@ -564,7 +588,8 @@ int llm_chat(LlmClient *c, const LlmRequest *req, LlmReply *reply, char *err, si
     free(auth);
     free(url);
     if (rc != 0) {
-        char *full = reply->attempts > 1 ? xasprintf("%s (after %d attempts)", msg, reply->attempts) : xstrdup(msg);
+        char *full = reply->attempts > 1 ? xasprintf("%s (after %d attempts)", msg, reply->attempts)
+                                         : xstrdup(msg);
         char *safe = redact(c->api_key, full, strlen(full), NULL);
         fail(err, errlen, "%s", safe);
         free(full);
@@ -653,7 +678,8 @@ void llm_msg_add_tool_result(JsonBuf *msgs, const char *tool_call_id, const char
     array_close(msgs);
 }
 
-void llm_tool_add(JsonBuf *tools, const char *name, const char *description, const char *parameters_json) {
+void llm_tool_add(JsonBuf *tools, const char *name, const char *description,
+                  const char *parameters_json) {
     array_open(tools);
     jb_puts(tools, "{");
     jb_key(tools, "type");
@@ -692,7 +718,8 @@ static void append_json_or_string(JsonBuf *out, const char *text, size_t len) {
 void llm_exchange_json(const LlmReply *reply, const char *error, JsonBuf *out) {
     jb_puts(out, "{");
     jb_key(out, "request");
-    append_json_or_string(out, reply->request_body, reply->request_body ? strlen(reply->request_body) : 0);
+    append_json_or_string(out, reply->request_body,
+                          reply->request_body ? strlen(reply->request_body) : 0);
     jb_key(out, "response");
     append_json_or_string(out, reply->body, reply->body_len);
     jb_key(out, "status");

@@ -36,20 +36,20 @@
 #include "base/json.h"
 
 #define LLM_DEFAULT_BASE_URL "https://api.openai.com/v1"
-#define LLM_DEFAULT_MODEL "gpt-4o-mini"
-#define LLM_MAX_RETRIES 20
+#define LLM_DEFAULT_MODEL    "gpt-4o-mini"
+#define LLM_MAX_RETRIES      20
 
 typedef struct {
-    char *base_url;          // owned, without trailing '/'
-    char *api_key;           // owned, NULL when none; never printed
-    char *model;             // owned; used when a request names none
-    long connect_timeout_s;  // per attempt (default min(10, timeout_s))
-    long timeout_s;          // whole exchange, per attempt (default 120)
-    int max_retries;         // retries after the first attempt (default 5)
-    double backoff_base_s;   // default 1
-    double backoff_max_s;    // cap on a wait, also on an honoured Retry-After (default 60)
-    uint64_t jitter_state;   // seeded from time and pid; set it for reproducible waits
-    int quiet;               // 0: one stderr line per retry ("llm: HTTP 429, retry 1/5 in 0.5 s")
+    char *base_url;           // owned, without trailing '/'
+    char *api_key;            // owned, NULL when none; never printed
+    char *model;              // owned; used when a request names none
+    long connect_timeout_s;   // per attempt (default min(10, timeout_s))
+    long timeout_s;           // whole exchange, per attempt (default 120)
+    int max_retries;          // retries after the first attempt (default 5)
+    double backoff_base_s;    // default 1
+    double backoff_max_s;     // cap on a wait, also on an honoured Retry-After (default 60)
+    uint64_t jitter_state;    // seeded from time and pid; set it for reproducible waits
+    int quiet;                // 0: one stderr line per retry ("llm: HTTP 429, retry 1/5 in 0.5 s")
 } LlmClient;
 
 // Fill *c from the environment (see the top of this file).  model: NULL → environment /
@@ -62,18 +62,18 @@ void llm_client_free(LlmClient *c);
 // One request.  A zeroed struct plus messages is a valid request; fields left 0 / NULL
 // are not sent.
 typedef struct {
-    const char *model;            // NULL: the client's model
-    const char *messages;         // JSON array text (required), e.g. from llm_msg_*
-    const char *tools;            // JSON array text of {"type":"function","function":{...}}, or NULL
-    const char *tool_choice;      // JSON value text: "\"auto\"", "\"required\"", "\"none\"",
-                                  //   {"type":"function","function":{"name":"f"}}; or NULL
-    const char *response_format;  // JSON object text, e.g. "{\"type\":\"json_object\"}" or a
-                                  //   {"type":"json_schema","json_schema":{...}}; or NULL
-    int has_temperature;          // send temperature when set
+    const char *model;         // NULL: the client's model
+    const char *messages;      // JSON array text (required), e.g. from llm_msg_*
+    const char *tools;         // JSON array text of {"type":"function","function":{...}}, or NULL
+    const char *tool_choice;   // JSON value text: "\"auto\"", "\"required\"", "\"none\"",
+                               //   {"type":"function","function":{"name":"f"}}; or NULL
+    const char *response_format;   // JSON object text, e.g. "{\"type\":\"json_object\"}" or a
+                                   //   {"type":"json_schema","json_schema":{...}}; or NULL
+    int has_temperature;           // send temperature when set
     double temperature;
-    int max_tokens;               // > 0: sent as "max_tokens" ...
-    int use_max_completion_tokens;//   ... or as "max_completion_tokens" when set (newer OpenAI models)
-    int has_seed;                 // send seed when set
+    int max_tokens;                  // > 0: sent as "max_tokens" ...
+    int use_max_completion_tokens;   //   ... or as "max_completion_tokens" when set (newer OpenAI models)
+    int has_seed;                    // send seed when set
     long long seed;
 } LlmRequest;
 
@@ -89,16 +89,16 @@ typedef struct {
     char *content;             // owned; NULL when null or absent
     LlmToolCall *tool_calls;   // (n_tool_calls) owned, in the order sent
     int n_tool_calls;
-    char *finish_reason;       // owned; NULL when absent or null ("stop", "tool_calls", "length", ...)
-    char *model;               // owned; the model that answered, NULL when not reported
+    char *finish_reason;   // owned; NULL when absent or null ("stop", "tool_calls", "length", ...)
+    char *model;           // owned; the model that answered, NULL when not reported
     // usage; -1 when not reported
     long long prompt_tokens, completion_tokens, total_tokens;
     // the exchange
-    long status;               // HTTP status of the last attempt; 0 when no response arrived
-    int attempts;              // exchanges made (1 + retries)
-    double elapsed_s;          // from the first attempt to the end, waits included
-    char *request_body;        // owned: the JSON sent (key redacted)
-    char *body;                // owned: the last response body as received (key redacted); may be NULL
+    long status;          // HTTP status of the last attempt; 0 when no response arrived
+    int attempts;         // exchanges made (1 + retries)
+    double elapsed_s;     // from the first attempt to the end, waits included
+    char *request_body;   // owned: the JSON sent (key redacted)
+    char *body;           // owned: the last response body as received (key redacted); may be NULL
     size_t body_len;
     // on an API error reply {"error":{...}}: the server's fields (owned, NULL when absent)
     char *error_message, *error_type, *error_code;
@@ -121,7 +121,8 @@ void llm_reply_free(LlmReply *r);
 // The request body llm_chat sends for req (model resolved from c), appended to out.
 // -1 with a message in err when messages is missing or a JSON field is not valid JSON
 // (messages/tools must be arrays, response_format an object).
-int llm_request_json(const LlmClient *c, const LlmRequest *req, JsonBuf *out, char *err, size_t errlen);
+int llm_request_json(const LlmClient *c, const LlmRequest *req, JsonBuf *out, char *err,
+                     size_t errlen);
 
 // Parse a chat-completion body (len bytes) into *reply's choices[0] and usage fields.
 // 0, or -1 with "malformed reply: ..." in err.  Exposed for tests; llm_chat calls it.
@@ -148,7 +149,8 @@ void llm_msg_add_tool_result(JsonBuf *msgs, const char *tool_call_id, const char
 void llm_array_add_raw(JsonBuf *arr, const char *json, size_t len);
 // {"type":"function","function":{"name","description","parameters": <parameters_json>}}
 // parameters_json: a JSON Schema object as text (NULL: {"type":"object","properties":{}}).
-void llm_tool_add(JsonBuf *tools, const char *name, const char *description, const char *parameters_json);
+void llm_tool_add(JsonBuf *tools, const char *name, const char *description,
+                  const char *parameters_json);
 
 // ----------------------------------------------------------------------------- journal
 // The exchange as one JSON object for a journal, appended to out (no newline):

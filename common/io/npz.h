@@ -15,7 +15,7 @@
 #include <stddef.h>
 
 #define NPZ_MAX_DIMS 8
-#define NPZ_MAX_NAME 200     // bytes of an array name ([A-Za-z0-9_.:#+-], no ".npy")
+#define NPZ_MAX_NAME 200   // bytes of an array name ([A-Za-z0-9_.:#+-], no ".npy")
 
 typedef struct NpzWriter NpzWriter;
 

@@ -51,8 +51,10 @@ static int close_out(FILE *f, const PlotSpec *p, const char *ext, char *err, siz
 }
 
 static void script_head(FILE *f, const PlotSpec *p, int width, int height) {
-    fprintf(f, "# %s.gp: run `gnuplot %s.gp` in this directory to redraw %s.svg\n", p->name, p->name, p->name);
-    fprintf(f, "set terminal svg size %d,%d noenhanced font 'sans,12' background '#ffffff'\n", width, height);
+    fprintf(f, "# %s.gp: run `gnuplot %s.gp` in this directory to redraw %s.svg\n", p->name,
+            p->name, p->name);
+    fprintf(f, "set terminal svg size %d,%d noenhanced font 'sans,12' background '#ffffff'\n",
+            width, height);
     fprintf(f, "set output '%s.svg'\n", p->name);
     fputs("set title ", f), put_quoted(f, p->title), fputc('\n', f);
     fputs("set xlabel ", f), put_quoted(f, p->xlabel), fputc('\n', f);
@@ -120,13 +122,15 @@ static int run_gnuplot(const PlotSpec *p, char *err, size_t errlen) {
         return PLOT_NO_GNUPLOT;
     }
     if (WIFEXITED(status))
-        return fail(err, errlen, "%s %s.gp failed (exit %d): %s", prog, p->name, WEXITSTATUS(status), why);
+        return fail(err, errlen, "%s %s.gp failed (exit %d): %s", prog, p->name,
+                    WEXITSTATUS(status), why);
     return fail(err, errlen, "%s %s.gp killed by signal %d", prog, p->name, WTERMSIG(status));
 }
 
 // ----------------------------------------------------------------------------- plots
 
-int plot_lines(const PlotSpec *p, const PlotSeries *series, int n_series, char *err, size_t errlen) {
+int plot_lines(const PlotSpec *p, const PlotSeries *series, int n_series, char *err,
+               size_t errlen) {
     int used = 0, integer_x = 1;
     double xmin = INFINITY, xmax = -INFINITY;
     for (int s = 0; s < n_series; s++) {
@@ -158,12 +162,13 @@ int plot_lines(const PlotSpec *p, const PlotSeries *series, int n_series, char *
     if (!(f = open_out(p, "gp", err, errlen))) return PLOT_ERROR;
     script_head(f, p, 720, 450);
     fputs("set grid\nset key outside right top\n", f);
-    if (integer_x && xmax - xmin <= 24) fprintf(f, "set xtics 1\nset xrange [%g:%g]\n", xmin - 0.5, xmax + 0.5);
+    if (integer_x && xmax - xmin <= 24)
+        fprintf(f, "set xtics 1\nset xrange [%g:%g]\n", xmin - 0.5, xmax + 0.5);
     fputs("plot ", f);
     for (int s = 0, block = 0; s < n_series; s++) {
         if (series[s].n == 0) continue;
-        fprintf(f, "%s'%s.dat' index %d using 1:2 with linespoints lw 2 pt 7 ps 0.6 title ", block ? ", \\\n     " : "",
-                p->name, block);
+        fprintf(f, "%s'%s.dat' index %d using 1:2 with linespoints lw 2 pt 7 ps 0.6 title ",
+                block ? ", \\\n     " : "", p->name, block);
         put_quoted(f, series[s].title);
         block++;
     }
@@ -220,10 +225,13 @@ int plot_heatmap(const PlotSpec *p, const char *zlabel, const char *const *ylabe
     fputs("set palette defined (-1 '#2166ac', 0 '#f7f7f7', 1 '#b2182b')\nunset key\n", f);
     // Cells as filled boxes (not `with image`, which needs a complete grid) over a grey
     // background, which shows through where a cell has no value.
-    fputs("set object 1 rectangle from graph 0,0 to graph 1,1 behind fillcolor rgb '#d9d9d9' fillstyle solid noborder\n", f);
-    fprintf(f, "set style fill solid 1.0 noborder\n"
-               "plot '%s.dat' using 1:2:(0.5):(0.5):3 with boxxyerror fillcolor palette, \\\n"
-               "     '' using 1:2:(sprintf('%%.2f', $3)) with labels font 'sans,9'\n",
+    fputs(
+        "set object 1 rectangle from graph 0,0 to graph 1,1 behind fillcolor rgb '#d9d9d9' fillstyle solid noborder\n",
+        f);
+    fprintf(f,
+            "set style fill solid 1.0 noborder\n"
+            "plot '%s.dat' using 1:2:(0.5):(0.5):3 with boxxyerror fillcolor palette, \\\n"
+            "     '' using 1:2:(sprintf('%%.2f', $3)) with labels font 'sans,9'\n",
             p->name);
     if (close_out(f, p, "gp", err, errlen) != 0) return PLOT_ERROR;
     return run_gnuplot(p, err, errlen);

@@ -11,15 +11,15 @@
 enum { PLOT_OK = 0, PLOT_ERROR = -1, PLOT_NO_GNUPLOT = -2 };
 
 typedef struct {
-    const char *title;      // legend entry (any text)
-    const double *x, *y;    // (n) points, drawn in the order given; NaN y values are gaps
+    const char *title;     // legend entry (any text)
+    const double *x, *y;   // (n) points, drawn in the order given; NaN y values are gaps
     int n;
 } PlotSeries;
 
 typedef struct {
-    const char *gnuplot;    // program to run: NULL = $GNUPLOT, else "gnuplot" on PATH
-    const char *dir;        // output directory (must exist)
-    const char *name;       // file stem, e.g. "loss_vs_layers" (letters, digits, _ - .)
+    const char *gnuplot;   // program to run: NULL = $GNUPLOT, else "gnuplot" on PATH
+    const char *dir;       // output directory (must exist)
+    const char *name;      // file stem, e.g. "loss_vs_layers" (letters, digits, _ - .)
     const char *title, *xlabel, *ylabel;
 } PlotSpec;
 

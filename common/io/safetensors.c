@@ -24,12 +24,11 @@ static const struct {
     const char *name;
     size_t size;
 } dtype_info[ST_NDTYPE] = {
-    [ST_BOOL] = {"BOOL", 1},       [ST_U8] = {"U8", 1},     [ST_I8] = {"I8", 1},
-    [ST_F8_E5M2] = {"F8_E5M2", 1}, [ST_F8_E4M3] = {"F8_E4M3", 1},
-    [ST_I16] = {"I16", 2},         [ST_U16] = {"U16", 2},   [ST_F16] = {"F16", 2},
-    [ST_BF16] = {"BF16", 2},       [ST_I32] = {"I32", 4},   [ST_U32] = {"U32", 4},
-    [ST_F32] = {"F32", 4},         [ST_F64] = {"F64", 8},   [ST_I64] = {"I64", 8},
-    [ST_U64] = {"U64", 8},
+    [ST_BOOL] = {"BOOL", 1},       [ST_U8] = {"U8", 1},           [ST_I8] = {"I8", 1},
+    [ST_F8_E5M2] = {"F8_E5M2", 1}, [ST_F8_E4M3] = {"F8_E4M3", 1}, [ST_I16] = {"I16", 2},
+    [ST_U16] = {"U16", 2},         [ST_F16] = {"F16", 2},         [ST_BF16] = {"BF16", 2},
+    [ST_I32] = {"I32", 4},         [ST_U32] = {"U32", 4},         [ST_F32] = {"F32", 4},
+    [ST_F64] = {"F64", 8},         [ST_I64] = {"I64", 8},         [ST_U64] = {"U64", 8},
 };
 
 int st_dtype_parse(const char *s, size_t n) {
@@ -38,7 +37,9 @@ int st_dtype_parse(const char *s, size_t n) {
     return -1;
 }
 
-const char *st_dtype_name(StDtype dt) { return (unsigned)dt < ST_NDTYPE ? dtype_info[dt].name : "?"; }
+const char *st_dtype_name(StDtype dt) {
+    return (unsigned)dt < ST_NDTYPE ? dtype_info[dt].name : "?";
+}
 size_t st_dtype_size(StDtype dt) { return (unsigned)dt < ST_NDTYPE ? dtype_info[dt].size : 0; }
 
 // Element i of a little-endian 16-bit array at any alignment.
@@ -157,42 +158,54 @@ static int meta_parse(SafeTensors *st, const JsonDoc *d, int v, char *err, size_
 
 // Parse the value of one tensor entry into t (whose name is set).  Checks the dtype, the
 // shape and that the offsets span exactly numel * dtype size bytes.
-static int entry_parse(StTensor *t, const JsonDoc *d, int v, const char *path, char *err, size_t errlen) {
+static int entry_parse(StTensor *t, const JsonDoc *d, int v, const char *path, char *err,
+                       size_t errlen) {
     const char *nm = t->name;
     if (json_type(d, v) != JSMN_OBJECT)
         return fail(err, errlen, "%s: tensor '%s': entry is not an object", path, nm);
     int dt = -1, shape = -1, offs = -1;
     int k = v + 1;
     for (int m = 0; m < json_size(d, v); m++, k = json_skip(d, k + 1)) {
-        int *slot = json_str_eq(d, k, "dtype") ? &dt
-                  : json_str_eq(d, k, "shape") ? &shape
-                  : json_str_eq(d, k, "data_offsets") ? &offs : NULL;
+        int *slot = json_str_eq(d, k, "dtype")          ? &dt
+                    : json_str_eq(d, k, "shape")        ? &shape
+                    : json_str_eq(d, k, "data_offsets") ? &offs
+                                                        : NULL;
         size_t kl;
         const char *ks = json_raw(d, k, &kl);
-        if (!slot) return fail(err, errlen, "%s: tensor '%s': unknown field %.*s", path, nm, (int)(kl > 40 ? 40 : kl), ks);
-        if (*slot >= 0) return fail(err, errlen, "%s: tensor '%s': duplicate field %.*s", path, nm, (int)kl, ks);
+        if (!slot)
+            return fail(err, errlen, "%s: tensor '%s': unknown field %.*s", path, nm,
+                        (int)(kl > 40 ? 40 : kl), ks);
+        if (*slot >= 0)
+            return fail(err, errlen, "%s: tensor '%s': duplicate field %.*s", path, nm, (int)kl,
+                        ks);
         *slot = k + 1;
     }
     if (dt < 0 || shape < 0 || offs < 0)
         return fail(err, errlen, "%s: tensor '%s': missing \"%s\"", path, nm,
-                    dt < 0 ? "dtype" : shape < 0 ? "shape" : "data_offsets");
+                    dt < 0      ? "dtype"
+                    : shape < 0 ? "shape"
+                                : "data_offsets");
 
     size_t rl;
     const char *raw = json_raw(d, dt, &rl);
     int code = json_type(d, dt) == JSMN_STRING ? st_dtype_parse(raw + 1, rl - 2) : -1;
-    if (code < 0) return fail(err, errlen, "%s: tensor '%s': unknown dtype %.*s", path, nm, (int)(rl > 40 ? 40 : rl), raw);
+    if (code < 0)
+        return fail(err, errlen, "%s: tensor '%s': unknown dtype %.*s", path, nm,
+                    (int)(rl > 40 ? 40 : rl), raw);
     t->dtype = (StDtype)code;
 
     if (json_type(d, shape) != JSMN_ARRAY)
         return fail(err, errlen, "%s: tensor '%s': shape is not an array", path, nm);
     t->ndim = json_size(d, shape);
     if (t->ndim > ST_MAX_DIMS)
-        return fail(err, errlen, "%s: tensor '%s': %d dimensions (at most %d supported)", path, nm, t->ndim, ST_MAX_DIMS);
+        return fail(err, errlen, "%s: tensor '%s': %d dimensions (at most %d supported)", path, nm,
+                    t->ndim, ST_MAX_DIMS);
     size_t numel = 1;
     for (int i = 0, e = shape + 1; i < t->ndim; i++, e = json_skip(d, e)) {
         uint64_t dim;
         if (json_u64(d, e, &dim) != 0 || dim > (uint64_t)INT64_MAX)
-            return fail(err, errlen, "%s: tensor '%s': shape[%d] is not a non-negative integer", path, nm, i);
+            return fail(err, errlen, "%s: tensor '%s': shape[%d] is not a non-negative integer",
+                        path, nm, i);
         t->shape[i] = (int64_t)dim;
         if (dim > SIZE_MAX || mul_size(numel, (size_t)dim, &numel) != 0)
             return fail(err, errlen, "%s: tensor '%s': shape overflows", path, nm);
@@ -200,19 +213,24 @@ static int entry_parse(StTensor *t, const JsonDoc *d, int v, const char *path, c
     t->numel = numel;
 
     uint64_t b, e;
-    if (json_type(d, offs) != JSMN_ARRAY || json_size(d, offs) != 2 || json_u64(d, offs + 1, &b) != 0 ||
-        json_u64(d, json_skip(d, offs + 1), &e) != 0)
-        return fail(err, errlen, "%s: tensor '%s': data_offsets is not [begin, end] of non-negative integers", path, nm);
-    if (e < b) return fail(err, errlen, "%s: tensor '%s': data_offsets [%llu, %llu] end before begin", path, nm,
-                           (unsigned long long)b, (unsigned long long)e);
+    if (json_type(d, offs) != JSMN_ARRAY || json_size(d, offs) != 2 ||
+        json_u64(d, offs + 1, &b) != 0 || json_u64(d, json_skip(d, offs + 1), &e) != 0)
+        return fail(err, errlen,
+                    "%s: tensor '%s': data_offsets is not [begin, end] of non-negative integers",
+                    path, nm);
+    if (e < b)
+        return fail(err, errlen, "%s: tensor '%s': data_offsets [%llu, %llu] end before begin",
+                    path, nm, (unsigned long long)b, (unsigned long long)e);
     size_t nbytes;
     if (mul_size(numel, st_dtype_size(t->dtype), &nbytes) != 0)
         return fail(err, errlen, "%s: tensor '%s': size overflows", path, nm);
     if (e - b != nbytes) {
         char sh[160];
-        return fail(err, errlen, "%s: tensor '%s': data_offsets [%llu, %llu] span %llu bytes but %s %s needs %zu",
-                    path, nm, (unsigned long long)b, (unsigned long long)e, (unsigned long long)(e - b),
-                    st_dtype_name(t->dtype), st_shape_str(t->shape, t->ndim, sh, sizeof sh), nbytes);
+        return fail(
+            err, errlen,
+            "%s: tensor '%s': data_offsets [%llu, %llu] span %llu bytes but %s %s needs %zu", path,
+            nm, (unsigned long long)b, (unsigned long long)e, (unsigned long long)(e - b),
+            st_dtype_name(t->dtype), st_shape_str(t->shape, t->ndim, sh, sizeof sh), nbytes);
     }
     if (e > SIZE_MAX) return fail(err, errlen, "%s: tensor '%s': offset overflows", path, nm);
     t->begin = (size_t)b;
@@ -238,23 +256,28 @@ static int tiling_check(SafeTensors *st, char *err, size_t errlen) {
     int n = st->n_tensors;
     for (int i = 0; i < n; i++)
         if (t[i].end > st->data_size)
-            return fail(err, errlen, "%s: tensor '%s': data_offsets [%zu, %zu] point past the end of the "
-                        "data buffer (%zu bytes; file truncated?)", st->path, t[i].name, t[i].begin,
-                        t[i].end, st->data_size);
+            return fail(err, errlen,
+                        "%s: tensor '%s': data_offsets [%zu, %zu] point past the end of the "
+                        "data buffer (%zu bytes; file truncated?)",
+                        st->path, t[i].name, t[i].begin, t[i].end, st->data_size);
     qsort(t, (size_t)n, sizeof *t, cmp_begin);
     size_t expect = 0;
     for (int i = 0; i < n; i++) {
         if (t[i].begin > expect)
-            return fail(err, errlen, "%s: tensor '%s': gap of %zu bytes before it (begins at %zu, previous data "
-                        "ends at %zu)", st->path, t[i].name, t[i].begin - expect, t[i].begin, expect);
+            return fail(err, errlen,
+                        "%s: tensor '%s': gap of %zu bytes before it (begins at %zu, previous data "
+                        "ends at %zu)",
+                        st->path, t[i].name, t[i].begin - expect, t[i].begin, expect);
         if (t[i].begin < expect)
-            return fail(err, errlen, "%s: tensor '%s': data_offsets [%zu, %zu] overlap tensor '%s'", st->path,
-                        t[i].name, t[i].begin, t[i].end, t[i - 1].name);
+            return fail(err, errlen, "%s: tensor '%s': data_offsets [%zu, %zu] overlap tensor '%s'",
+                        st->path, t[i].name, t[i].begin, t[i].end, t[i - 1].name);
         expect = t[i].end;
     }
     if (expect != st->data_size)
-        return fail(err, errlen, "%s: %zu bytes after the last tensor%s%s%s are not covered by any tensor",
-                    st->path, st->data_size - expect, n ? " ('" : "", n ? t[n - 1].name : "", n ? "')" : "");
+        return fail(err, errlen,
+                    "%s: %zu bytes after the last tensor%s%s%s are not covered by any tensor",
+                    st->path, st->data_size - expect, n ? " ('" : "", n ? t[n - 1].name : "",
+                    n ? "')" : "");
     return 0;
 }
 
@@ -264,7 +287,11 @@ static size_t utf8_invalid_at(const unsigned char *s, size_t n) {
     size_t i = 0;
     while (i < n) {
         unsigned c = s[i];
-        size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+        size_t len = c < 0x80             ? 1
+                     : (c & 0xe0) == 0xc0 ? 2
+                     : (c & 0xf0) == 0xe0 ? 3
+                     : (c & 0xf8) == 0xf0 ? 4
+                                          : 0;
         if (len == 0 || i + len > n) return i;
         uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
         for (size_t k = 1; k < len; k++) {
@@ -280,9 +307,11 @@ static size_t utf8_invalid_at(const unsigned char *s, size_t n) {
 
 // Parse the header object into st->tensors / st->meta_*.
 static int header_parse(SafeTensors *st, const char *text, size_t len, char *err, size_t errlen) {
-    if (len == 0 || text[0] != '{') return fail(err, errlen, "%s: header is not a JSON object", st->path);
+    if (len == 0 || text[0] != '{')
+        return fail(err, errlen, "%s: header is not a JSON object", st->path);
     size_t bad = utf8_invalid_at((const unsigned char *)text, len);
-    if (bad < len) return fail(err, errlen, "%s: header is not valid UTF-8 (at byte %zu)", st->path, bad);
+    if (bad < len)
+        return fail(err, errlen, "%s: header is not valid UTF-8 (at byte %zu)", st->path, bad);
     JsonDoc d;
     char jerr[200];
     if (json_parse(&d, text, len, jerr, sizeof jerr) != 0) {
@@ -333,7 +362,8 @@ int safetensors_open(SafeTensors *st, const char *path, char *err, size_t errlen
         goto bad;
     }
     if (sb.st_size < 8) {
-        fail(err, errlen, "%s: file is %lld bytes, too short for the 8-byte header length", path, (long long)sb.st_size);
+        fail(err, errlen, "%s: file is %lld bytes, too short for the 8-byte header length", path,
+             (long long)sb.st_size);
         close(fd);
         goto bad;
     }
@@ -354,7 +384,8 @@ int safetensors_open(SafeTensors *st, const char *path, char *err, size_t errlen
     const unsigned char *p = map;
     uint64_t hlen = read_le64(p);
     if (hlen > ST_MAX_HEADER) {
-        fail(err, errlen, "%s: header length %llu exceeds the 100 MB limit", path, (unsigned long long)hlen);
+        fail(err, errlen, "%s: header length %llu exceeds the 100 MB limit", path,
+             (unsigned long long)hlen);
         goto bad;
     }
     if (hlen > st->map_size - 8) {
@@ -414,12 +445,15 @@ static int cmp_write(const void *a, const void *b) {
 }
 
 // Validates the specs and orders them as the file will hold them.
-static int write_plan(WriteSlot *s, const StWriteTensor *t, int n, StFillFn fill, char *err, size_t errlen) {
+static int write_plan(WriteSlot *s, const StWriteTensor *t, int n, StFillFn fill, char *err,
+                      size_t errlen) {
     for (int i = 0; i < n; i++) {
         const char *nm = t[i].name ? t[i].name : "(null)";
         if (!t[i].name || !t[i].name[0]) return fail(err, errlen, "tensor %d: empty name", i);
-        if ((unsigned)t[i].dtype >= ST_NDTYPE) return fail(err, errlen, "tensor '%s': bad dtype", nm);
-        if (t[i].ndim < 0 || t[i].ndim > ST_MAX_DIMS) return fail(err, errlen, "tensor '%s': bad ndim %d", nm, t[i].ndim);
+        if ((unsigned)t[i].dtype >= ST_NDTYPE)
+            return fail(err, errlen, "tensor '%s': bad dtype", nm);
+        if (t[i].ndim < 0 || t[i].ndim > ST_MAX_DIMS)
+            return fail(err, errlen, "tensor '%s': bad ndim %d", nm, t[i].ndim);
         if (!t[i].data && !fill) return fail(err, errlen, "tensor '%s': no data", nm);
         size_t numel = 1;
         for (int k = 0; k < t[i].ndim; k++)
@@ -438,7 +472,8 @@ static int write_plan(WriteSlot *s, const StWriteTensor *t, int n, StFillFn fill
     return 0;
 }
 
-static void header_build(JsonBuf *b, const WriteSlot *s, int n, const char *const *meta, int n_meta) {
+static void header_build(JsonBuf *b, const WriteSlot *s, int n, const char *const *meta,
+                         int n_meta) {
     jb_puts(b, "{");
     if (meta && n_meta > 0) {
         jb_key(b, "__metadata__");
@@ -472,7 +507,8 @@ static void header_build(JsonBuf *b, const WriteSlot *s, int n, const char *cons
 }
 
 static int write_all(FILE *f, const void *p, size_t n, const char *path, char *err, size_t errlen) {
-    if (n && fwrite(p, 1, n, f) != n) return fail(err, errlen, "%s: write: %s", path, strerror(errno));
+    if (n && fwrite(p, 1, n, f) != n)
+        return fail(err, errlen, "%s: write: %s", path, strerror(errno));
     return 0;
 }
 

@@ -18,39 +18,52 @@
 #include <stdint.h>
 
 #define ST_MAX_HEADER ((uint64_t)100000000)   // 100 MB, as the official library
-#define ST_MAX_DIMS 8
+#define ST_MAX_DIMS   8
 
 // Dtypes, in the order of the official library's enum (its writer sorts by it).
 typedef enum {
-    ST_BOOL, ST_U8, ST_I8, ST_F8_E5M2, ST_F8_E4M3, ST_I16, ST_U16, ST_F16, ST_BF16,
-    ST_I32, ST_U32, ST_F32, ST_F64, ST_I64, ST_U64,
+    ST_BOOL,
+    ST_U8,
+    ST_I8,
+    ST_F8_E5M2,
+    ST_F8_E4M3,
+    ST_I16,
+    ST_U16,
+    ST_F16,
+    ST_BF16,
+    ST_I32,
+    ST_U32,
+    ST_F32,
+    ST_F64,
+    ST_I64,
+    ST_U64,
     ST_NDTYPE
 } StDtype;
 
 // "F32" -> ST_F32 etc.; -1 for an unknown name.
 int st_dtype_parse(const char *s, size_t n);
 const char *st_dtype_name(StDtype dt);
-size_t st_dtype_size(StDtype dt);     // bytes per element
+size_t st_dtype_size(StDtype dt);   // bytes per element
 
 typedef struct {
-    char *name;                 // owned, NUL-terminated
+    char *name;   // owned, NUL-terminated
     StDtype dtype;
-    int ndim;                   // 0 for a scalar
+    int ndim;   // 0 for a scalar
     int64_t shape[ST_MAX_DIMS];
-    size_t numel;               // product of shape (1 for a scalar)
-    size_t begin, end;          // offsets into the data buffer
-    const void *data;           // into the mapping; alignment not guaranteed
-    size_t nbytes;              // end - begin
+    size_t numel;        // product of shape (1 for a scalar)
+    size_t begin, end;   // offsets into the data buffer
+    const void *data;    // into the mapping; alignment not guaranteed
+    size_t nbytes;       // end - begin
 } StTensor;
 
 typedef struct SafeTensors {
-    char *path;                 // owned copy
-    void *map;                  // the whole file, PROT_READ (NULL for an empty data buffer)
+    char *path;   // owned copy
+    void *map;    // the whole file, PROT_READ (NULL for an empty data buffer)
     size_t map_size;
-    size_t header_len;          // N
-    const unsigned char *data;  // data buffer: map + 8 + N
+    size_t header_len;           // N
+    const unsigned char *data;   // data buffer: map + 8 + N
     size_t data_size;
-    StTensor *tensors;          // (n_tensors) sorted by name
+    StTensor *tensors;   // (n_tensors) sorted by name
     int n_tensors;
     char **meta_keys, **meta_values;   // (n_meta) "__metadata__", in file order
     int n_meta;
@@ -83,7 +96,7 @@ typedef struct {
     StDtype dtype;
     int ndim;
     int64_t shape[ST_MAX_DIMS];
-    const void *data;           // numel * dtype size bytes, or NULL to use `fill`
+    const void *data;   // numel * dtype size bytes, or NULL to use `fill`
 } StWriteTensor;
 
 // Produces the bytes of tensor `index` (into the specs array) into buf[0..nbytes);

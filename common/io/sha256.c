@@ -41,11 +41,23 @@ static void sha256_block(uint32_t h[8], const uint8_t *block) {
         uint32_t S0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22);
         uint32_t maj = (a & b) ^ (a & c) ^ (b & c);
         uint32_t t2 = S0 + maj;
-        k = g; g = f; f = e; e = d + t1;
-        d = c; c = b; b = a; a = t1 + t2;
+        k = g;
+        g = f;
+        f = e;
+        e = d + t1;
+        d = c;
+        c = b;
+        b = a;
+        a = t1 + t2;
     }
-    h[0] += a; h[1] += b; h[2] += c; h[3] += d;
-    h[4] += e; h[5] += f; h[6] += g; h[7] += k;
+    h[0] += a;
+    h[1] += b;
+    h[2] += c;
+    h[3] += d;
+    h[4] += e;
+    h[5] += f;
+    h[6] += g;
+    h[7] += k;
 }
 
 void sha256_init(Sha256 *s) {
@@ -62,7 +74,9 @@ void sha256_update(Sha256 *s, const void *data, size_t n) {
     if (s->nbuf) {
         size_t take = 64 - s->nbuf < n ? 64 - s->nbuf : n;
         memcpy(s->buf + s->nbuf, p, take);
-        s->nbuf += take; p += take; n -= take;
+        s->nbuf += take;
+        p += take;
+        n -= take;
         if (s->nbuf < 64) return;
         sha256_block(s->h, s->buf);
         s->nbuf = 0;
@@ -74,7 +88,7 @@ void sha256_update(Sha256 *s, const void *data, size_t n) {
 
 void sha256_final(Sha256 *s, uint8_t digest[32]) {
     uint64_t bits = s->nbytes * 8;
-    uint8_t pad[72] = {0x80};                      // 0x80, zeros, 8-byte big-endian length
+    uint8_t pad[72] = {0x80};   // 0x80, zeros, 8-byte big-endian length
     size_t npad = (s->nbuf < 56 ? 56 : 120) - s->nbuf;
     for (int i = 0; i < 8; i++) pad[npad + i] = (uint8_t)(bits >> (56 - 8 * i));
     uint64_t keep = s->nbytes;

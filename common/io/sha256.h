@@ -6,10 +6,10 @@
 #include <stdint.h>
 
 typedef struct {
-    uint32_t h[8];       // chaining state
-    uint64_t nbytes;     // bytes hashed so far
-    uint8_t buf[64];     // pending partial block
-    size_t nbuf;         // bytes in buf, < 64
+    uint32_t h[8];     // chaining state
+    uint64_t nbytes;   // bytes hashed so far
+    uint8_t buf[64];   // pending partial block
+    size_t nbuf;       // bytes in buf, < 64
 } Sha256;
 
 void sha256_init(Sha256 *s);

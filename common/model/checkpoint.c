@@ -9,8 +9,8 @@
 
 #include "base/json.h"
 #include "base/rng.h"
-#include "io/safetensors.h"
 #include "base/util.h"
+#include "io/safetensors.h"
 
 // ----------------------------------------------------------------------------- shapes
 
@@ -19,8 +19,8 @@ int checkpoint_named_shape(const char *name, Gpt2Config *cfg) {
         const char *name;
         int n_layer, n_head, n_embd;
     } sizes[] = {
-        {"gpt2", 12, 12, 768},         {"gpt2-medium", 24, 16, 1024}, {"gpt2-large", 36, 20, 1280},
-        {"gpt2-xl", 48, 25, 1600},     {"distilgpt2", 6, 12, 768},
+        {"gpt2", 12, 12, 768},     {"gpt2-medium", 24, 16, 1024}, {"gpt2-large", 36, 20, 1280},
+        {"gpt2-xl", 48, 25, 1600}, {"distilgpt2", 6, 12, 768},
     };
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         if (strcmp(name, sizes[i].name) != 0) continue;
@@ -40,15 +40,15 @@ int checkpoint_named_shape(const char *name, Gpt2Config *cfg) {
 
 // How a tensor's values are drawn.
 enum {
-    GEN_NORMAL,     // mean + std * N(0, 1)
-    GEN_AWAY,       // mean ± std * (1/4 + |N(0, 1)|): never within std/4 of the mean, so
-                    // a LayerNorm weight is never exactly 1 nor a bias 0, even in BF16
-    GEN_MASK,       // causal mask buffer
+    GEN_NORMAL,   // mean + std * N(0, 1)
+    GEN_AWAY,     // mean ± std * (1/4 + |N(0, 1)|): never within std/4 of the mean, so
+                  // a LayerNorm weight is never exactly 1 nor a bias 0, even in BF16
+    GEN_MASK,     // causal mask buffer
 };
 
 typedef struct {
-    char name[96];          // as written (with prefix when asked)
-    char canon[64];         // without prefix: seeds the values, so prefix does not change them
+    char name[96];    // as written (with prefix when asked)
+    char canon[64];   // without prefix: seeds the values, so prefix does not change them
     int kind;
     float mean, std;
     int ndim;
@@ -61,7 +61,7 @@ typedef struct {
     StDtype dtype;
     Gen *gens;
     int n;
-    float *scratch;         // (CHUNK) fp32 values before conversion
+    float *scratch;   // (CHUNK) fp32 values before conversion
 } Writer;
 
 #define CHUNK ((size_t)1 << 16)   // values generated per step (even)
@@ -109,7 +109,8 @@ static int gen_fill(void *ctx, int index, void *buf, size_t nbytes, char *err, s
             normals_fill(&r, w->scratch, (n + 1) & ~(size_t)1);
             float *x = w->scratch;
             if (g->kind == GEN_AWAY)
-                for (size_t k = 0; k < n; k++) x[k] = g->mean + g->std * (x[k] + (x[k] < 0 ? -0.25f : 0.25f));
+                for (size_t k = 0; k < n; k++)
+                    x[k] = g->mean + g->std * (x[k] + (x[k] < 0 ? -0.25f : 0.25f));
             else
                 for (size_t k = 0; k < n; k++) x[k] = g->mean + g->std * x[k];
         }
@@ -120,8 +121,8 @@ static int gen_fill(void *ctx, int index, void *buf, size_t nbytes, char *err, s
 
 // ----------------------------------------------------------------------------- tensor list
 
-static void gen_add(Writer *w, const char *canon, int prefix, int kind, float mean, float std, int ndim,
-                    int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
+static void gen_add(Writer *w, const char *canon, int prefix, int kind, float mean, float std,
+                    int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
     Gen *g = &w->gens[w->n++];
     snprintf(g->canon, sizeof g->canon, "%s", canon);
     snprintf(g->name, sizeof g->name, "%s%s", prefix ? "transformer." : "", canon);
@@ -149,9 +150,9 @@ static void gens_build(Writer *w) {
     gen_add(w, "wpe.weight", p, GEN_NORMAL, 0, std / 2, 2, T, C, 0, 0);
     for (int l = 0; l < c->n_layer; l++) {
         char nm[64];
-#define ADD(suffix, kind, mean, sd, ndim, d0, d1, d2, d3)                    \
-        snprintf(nm, sizeof nm, "h.%d.%s", l, suffix);                      \
-        gen_add(w, nm, p, kind, mean, sd, ndim, d0, d1, d2, d3)
+#define ADD(suffix, kind, mean, sd, ndim, d0, d1, d2, d3)                                          \
+    snprintf(nm, sizeof nm, "h.%d.%s", l, suffix);                                                 \
+    gen_add(w, nm, p, kind, mean, sd, ndim, d0, d1, d2, d3)
         ADD("ln_1.weight", GEN_AWAY, 1, 0.1f, 1, C, 0, 0, 0);
         ADD("ln_1.bias", GEN_AWAY, 0, 0.05f, 1, C, 0, 0, 0);
         ADD("attn.c_attn.weight", GEN_NORMAL, 0, std, 2, C, 3 * C, 0, 0);
@@ -164,9 +165,7 @@ static void gens_build(Writer *w) {
         ADD("mlp.c_fc.bias", GEN_NORMAL, 0, std, 1, 4 * C, 0, 0, 0);
         ADD("mlp.c_proj.weight", GEN_NORMAL, 0, proj_std, 2, 4 * C, C, 0, 0);
         ADD("mlp.c_proj.bias", GEN_NORMAL, 0, std, 1, C, 0, 0, 0);
-        if (s->with_mask_buffers) {
-            ADD("attn.bias", GEN_MASK, 0, 0, 4, 1, 1, T, T);
-        }
+        if (s->with_mask_buffers) { ADD("attn.bias", GEN_MASK, 0, 0, 4, 1, 1, T, T); }
 #undef ADD
     }
     gen_add(w, "ln_f.weight", p, GEN_AWAY, 1, 0.1f, 1, C, 0, 0, 0);
@@ -188,16 +187,22 @@ static void config_build(JsonBuf *b, const CheckpointSpec *s, StDtype dt) {
     jb_puts(b, "{\n  \"activation_function\": \"gelu_new\",\n"
                "  \"architectures\": [\n    \"GPT2LMHeadModel\"\n  ],\n"
                "  \"attn_pdrop\": 0.1,\n");
-    snprintf(line, sizeof line, "  \"bos_token_id\": %d,\n  \"embd_pdrop\": 0.1,\n  \"eos_token_id\": %d,\n", special, special);
+    snprintf(line, sizeof line,
+             "  \"bos_token_id\": %d,\n  \"embd_pdrop\": 0.1,\n  \"eos_token_id\": %d,\n", special,
+             special);
     jb_puts(b, line);
     jb_puts(b, "  \"initializer_range\": ");
     jb_float(b, s->init_std > 0 ? s->init_std : 0.02f);
     jb_puts(b, ",\n  \"layer_norm_epsilon\": ");
     jb_float(b, c->ln_eps > 0 ? c->ln_eps : 1e-5f);
-    snprintf(line, sizeof line, ",\n  \"model_type\": \"gpt2\",\n  \"n_ctx\": %d,\n  \"n_embd\": %d,\n  \"n_head\": %d,\n",
-             c->n_ctx, c->n_embd, c->n_head);
+    snprintf(
+        line, sizeof line,
+        ",\n  \"model_type\": \"gpt2\",\n  \"n_ctx\": %d,\n  \"n_embd\": %d,\n  \"n_head\": %d,\n",
+        c->n_ctx, c->n_embd, c->n_head);
     jb_puts(b, line);
-    snprintf(line, sizeof line, "  \"n_inner\": null,\n  \"n_layer\": %d,\n  \"n_positions\": %d,\n", c->n_layer, c->n_ctx);
+    snprintf(line, sizeof line,
+             "  \"n_inner\": null,\n  \"n_layer\": %d,\n  \"n_positions\": %d,\n", c->n_layer,
+             c->n_ctx);
     jb_puts(b, line);
     jb_puts(b, "  \"reorder_and_upcast_attn\": false,\n  \"resid_pdrop\": 0.1,\n"
                "  \"scale_attn_by_inverse_layer_idx\": false,\n  \"scale_attn_weights\": true,\n"
@@ -205,8 +210,10 @@ static void config_build(JsonBuf *b, const CheckpointSpec *s, StDtype dt) {
                "  \"summary_proj_to_labels\": true,\n  \"summary_type\": \"cls_index\",\n"
                "  \"summary_use_proj\": true,\n");
     if (s->untied) jb_puts(b, "  \"tie_word_embeddings\": false,\n");
-    snprintf(line, sizeof line, "  \"torch_dtype\": \"%s\",\n  \"transformers_version\": \"4.46.3\",\n"
-             "  \"use_cache\": true,\n  \"vocab_size\": %d\n}\n", torch_dtype(dt), c->vocab_size);
+    snprintf(line, sizeof line,
+             "  \"torch_dtype\": \"%s\",\n  \"transformers_version\": \"4.46.3\",\n"
+             "  \"use_cache\": true,\n  \"vocab_size\": %d\n}\n",
+             torch_dtype(dt), c->vocab_size);
     jb_puts(b, line);
 }
 
@@ -231,20 +238,24 @@ static int spec_check(const CheckpointSpec *s, StDtype *dt, char *err, size_t er
     if (code != ST_F32 && code != ST_F16 && code != ST_BF16)
         return fail(err, errlen, "checkpoint dtype %s is not F32, F16 or BF16", name);
     *dt = (StDtype)code;
-    if (c->n_layer < 1 || c->n_layer > 4096 || c->n_head < 1 || c->n_embd < 1 || c->n_embd > 65536 ||
-        c->n_ctx < 1 || c->n_ctx > (1 << 20) || c->vocab_size < 1 || c->vocab_size > (1 << 24))
-        return fail(err, errlen, "checkpoint shape out of range (L %d, NH %d, C %d, n_ctx %d, V %d)",
-                    c->n_layer, c->n_head, c->n_embd, c->n_ctx, c->vocab_size);
+    if (c->n_layer < 1 || c->n_layer > 4096 || c->n_head < 1 || c->n_embd < 1 ||
+        c->n_embd > 65536 || c->n_ctx < 1 || c->n_ctx > (1 << 20) || c->vocab_size < 1 ||
+        c->vocab_size > (1 << 24))
+        return fail(err, errlen,
+                    "checkpoint shape out of range (L %d, NH %d, C %d, n_ctx %d, V %d)", c->n_layer,
+                    c->n_head, c->n_embd, c->n_ctx, c->vocab_size);
     if (c->n_embd % c->n_head != 0)
         return fail(err, errlen, "n_embd %d is not a multiple of n_head %d", c->n_embd, c->n_head);
-    if (!(s->init_std >= 0 && s->init_std < 100)) return fail(err, errlen, "init_std %g out of range", s->init_std);
+    if (!(s->init_std >= 0 && s->init_std < 100))
+        return fail(err, errlen, "init_std %g out of range", s->init_std);
     return 0;
 }
 
 int checkpoint_write_random(const char *dir, const CheckpointSpec *spec, char *err, size_t errlen) {
     StDtype dt = ST_F32;
     if (spec_check(spec, &dt, err, errlen) != 0) return -1;
-    if (mkdir_p(dir) != 0) return fail(err, errlen, "%s: cannot create directory: %s", dir, strerror(errno));
+    if (mkdir_p(dir) != 0)
+        return fail(err, errlen, "%s: cannot create directory: %s", dir, strerror(errno));
 
     JsonBuf cb = {0};
     config_build(&cb, spec, dt);

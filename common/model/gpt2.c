@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "base/json.h"
-#include "model/matmul.h"
 #include "base/util.h"
+#include "model/matmul.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors data is little-endian; F32 tensors are used in place"
@@ -20,44 +20,52 @@
 // ----------------------------------------------------------------------------- config
 
 // Integer key of object `obj`; 0 found, 1 absent (or null), -1 with a message in err.
-static int config_int(const JsonDoc *d, const char *key, long long *out, const char *path, char *err, size_t errlen) {
+static int config_int(const JsonDoc *d, const char *key, long long *out, const char *path,
+                      char *err, size_t errlen) {
     int v = json_obj_get(d, 0, key);
     if (v < 0 || json_is_null(d, v)) return 1;
     if (json_int(d, v, out) != 0) return fail(err, errlen, "%s: %s is not an integer", path, key);
     return 0;
 }
 
-static int config_bool(const JsonDoc *d, const char *key, int dflt, int *out, const char *path, char *err, size_t errlen) {
+static int config_bool(const JsonDoc *d, const char *key, int dflt, int *out, const char *path,
+                       char *err, size_t errlen) {
     int v = json_obj_get(d, 0, key);
     *out = dflt;
     if (v < 0 || json_is_null(d, v)) return 0;
-    if (json_bool(d, v, out) != 0) return fail(err, errlen, "%s: %s is not true or false", path, key);
+    if (json_bool(d, v, out) != 0)
+        return fail(err, errlen, "%s: %s is not true or false", path, key);
     return 0;
 }
 
 // String key equal to one of the accepted values (NULL-terminated list), or absent/null.
-static int config_str_in(const JsonDoc *d, const char *key, const char *const *ok, const char *path, char *err, size_t errlen) {
+static int config_str_in(const JsonDoc *d, const char *key, const char *const *ok, const char *path,
+                         char *err, size_t errlen) {
     int v = json_obj_get(d, 0, key);
     if (v < 0 || json_is_null(d, v)) return 0;
     for (int i = 0; ok[i]; i++)
         if (json_str_eq(d, v, ok[i])) return 0;
     size_t n;
     const char *raw = json_raw(d, v, &n);
-    return fail(err, errlen, "%s: %s %.*s is not supported (expected \"%s\")", path, key, (int)(n > 60 ? 60 : n), raw, ok[0]);
+    return fail(err, errlen, "%s: %s %.*s is not supported (expected \"%s\")", path, key,
+                (int)(n > 60 ? 60 : n), raw, ok[0]);
 }
 
 // A required integer in [1, max].
-static int config_size(const JsonDoc *d, const char *key, long long max, int *out, const char *path, char *err, size_t errlen) {
+static int config_size(const JsonDoc *d, const char *key, long long max, int *out, const char *path,
+                       char *err, size_t errlen) {
     long long v;
     int rc = config_int(d, key, &v, path, err, errlen);
     if (rc < 0) return -1;
     if (rc > 0) return fail(err, errlen, "%s: missing %s", path, key);
-    if (v < 1 || v > max) return fail(err, errlen, "%s: %s = %lld is out of range [1, %lld]", path, key, v, max);
+    if (v < 1 || v > max)
+        return fail(err, errlen, "%s: %s = %lld is out of range [1, %lld]", path, key, v, max);
     *out = (int)v;
     return 0;
 }
 
-static int config_parse(const JsonDoc *d, Gpt2Config *cfg, const char *path, char *err, size_t errlen) {
+static int config_parse(const JsonDoc *d, Gpt2Config *cfg, const char *path, char *err,
+                        size_t errlen) {
     static const char *const model_types[] = {"gpt2", NULL};
     static const char *const activations[] = {"gelu_new", "gelu_pytorch_tanh", "gelu_fast", NULL};
     if (json_type(d, 0) != JSMN_OBJECT) return fail(err, errlen, "%s: not a JSON object", path);
@@ -70,7 +78,8 @@ static int config_parse(const JsonDoc *d, Gpt2Config *cfg, const char *path, cha
     const char *ctx_key = json_obj_get(d, 0, "n_positions") >= 0 ? "n_positions" : "n_ctx";
     if (config_size(d, ctx_key, 1 << 20, &cfg->n_ctx, path, err, errlen) != 0) return -1;
     if (cfg->n_embd % cfg->n_head != 0)
-        return fail(err, errlen, "%s: n_embd %d is not a multiple of n_head %d", path, cfg->n_embd, cfg->n_head);
+        return fail(err, errlen, "%s: n_embd %d is not a multiple of n_head %d", path, cfg->n_embd,
+                    cfg->n_head);
 
     cfg->ln_eps = 1e-5f;
     int v = json_obj_get(d, 0, "layer_norm_epsilon");
@@ -85,13 +94,16 @@ static int config_parse(const JsonDoc *d, Gpt2Config *cfg, const char *path, cha
     int rc = config_int(d, "n_inner", &n_inner, path, err, errlen);
     if (rc < 0) return -1;
     if (rc == 0 && n_inner != 4LL * cfg->n_embd)
-        return fail(err, errlen, "%s: n_inner %lld is not supported (only 4 * n_embd = %d)", path, n_inner, 4 * cfg->n_embd);
+        return fail(err, errlen, "%s: n_inner %lld is not supported (only 4 * n_embd = %d)", path,
+                    n_inner, 4 * cfg->n_embd);
     int scale, by_layer, tie;
     if (config_bool(d, "scale_attn_weights", 1, &scale, path, err, errlen) != 0) return -1;
-    if (config_bool(d, "scale_attn_by_inverse_layer_idx", 0, &by_layer, path, err, errlen) != 0) return -1;
+    if (config_bool(d, "scale_attn_by_inverse_layer_idx", 0, &by_layer, path, err, errlen) != 0)
+        return -1;
     if (config_bool(d, "tie_word_embeddings", 1, &tie, path, err, errlen) != 0) return -1;
     if (!scale) return fail(err, errlen, "%s: scale_attn_weights false is not supported", path);
-    if (by_layer) return fail(err, errlen, "%s: scale_attn_by_inverse_layer_idx true is not supported", path);
+    if (by_layer)
+        return fail(err, errlen, "%s: scale_attn_by_inverse_layer_idx true is not supported", path);
     cfg->untied = !tie;
     return 0;
 }
@@ -117,12 +129,13 @@ int gpt2_read_config(const char *path, Gpt2Config *cfg, char *err, size_t errlen
 enum { DIM_NONE, DIM_C, DIM_3C, DIM_4C, DIM_V, DIM_CTX };
 
 typedef struct {
-    const char *name;     // without the "transformer." prefix; "%d" = block index
-    size_t offset;        // of the const float * field in Gpt2Block (per block) or Gpt2
-    int d0, d1;           // shape; d1 == DIM_NONE for vectors
+    const char *name;   // without the "transformer." prefix; "%d" = block index
+    size_t offset;      // of the const float * field in Gpt2Block (per block) or Gpt2
+    int d0, d1;         // shape; d1 == DIM_NONE for vectors
 } ParamDesc;
 
-#define BLOCK(name, field, d0, d1) {"h.%d." name, offsetof(Gpt2Block, field), d0, d1}
+#define BLOCK(name, field, d0, d1)                                                                 \
+    { "h.%d." name, offsetof(Gpt2Block, field), d0, d1 }
 static const ParamDesc block_params[] = {
     BLOCK("ln_1.weight", ln1_w, DIM_C, DIM_NONE),
     BLOCK("ln_1.bias", ln1_b, DIM_C, DIM_NONE),
@@ -162,8 +175,8 @@ static int64_t dim_size(const Gpt2Config *c, int d) {
 
 // One weight tensor of the model, as the loader and the finite check see it.
 typedef struct {
-    char name[64];              // canonical name, without prefix
-    const float **slot;         // where the fp32 pointer goes
+    char name[64];        // canonical name, without prefix
+    const float **slot;   // where the fp32 pointer goes
     int ndim;
     int64_t shape[2];
     size_t numel;
@@ -175,7 +188,8 @@ static int params_list(Gpt2 *m, Param *ps, int want_lm_head) {
     const Gpt2Config *c = &m->cfg;
     int n = 0;
     for (int t = 0; t < N_TOP_PARAMS + c->n_layer * N_BLOCK_PARAMS; t++) {
-        const ParamDesc *pd = t < N_TOP_PARAMS ? &top_params[t] : &block_params[(t - N_TOP_PARAMS) % N_BLOCK_PARAMS];
+        const ParamDesc *pd =
+            t < N_TOP_PARAMS ? &top_params[t] : &block_params[(t - N_TOP_PARAMS) % N_BLOCK_PARAMS];
         int layer = t < N_TOP_PARAMS ? -1 : (t - N_TOP_PARAMS) / N_BLOCK_PARAMS;
         Param *p = &ps[n++];
         char *base = layer < 0 ? (char *)m : (char *)&m->blocks[layer];
@@ -198,7 +212,9 @@ static int params_list(Gpt2 *m, Param *ps, int want_lm_head) {
     return n;
 }
 
-static int params_count(const Gpt2Config *c) { return N_TOP_PARAMS + c->n_layer * N_BLOCK_PARAMS + 1; }
+static int params_count(const Gpt2Config *c) {
+    return N_TOP_PARAMS + c->n_layer * N_BLOCK_PARAMS + 1;
+}
 
 // The tensor for canonical name, with or without "transformer." (lm_head never has it).
 static const StTensor *tensor_find(const SafeTensors *st, const char *name, int *ambiguous) {
@@ -224,22 +240,28 @@ void gpt2_close(Gpt2 *m) {
     memset(m, 0, sizeof *m);
 }
 
-static int tensor_check(const StTensor *t, const Param *p, int ambiguous, const char *path, char *err, size_t errlen) {
+static int tensor_check(const StTensor *t, const Param *p, int ambiguous, const char *path,
+                        char *err, size_t errlen) {
     char want[64], got[160];
     st_shape_str(p->shape, p->ndim, want, sizeof want);
     if (!t) return fail(err, errlen, "%s: missing tensor %s %s", path, p->name, want);
-    if (ambiguous) return fail(err, errlen, "%s: both %s and transformer.%s are present", path, p->name, p->name);
+    if (ambiguous)
+        return fail(err, errlen, "%s: both %s and transformer.%s are present", path, p->name,
+                    p->name);
     if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16)
-        return fail(err, errlen, "%s: tensor %s has dtype %s (expected F32, F16 or BF16)", path, t->name, st_dtype_name(t->dtype));
+        return fail(err, errlen, "%s: tensor %s has dtype %s (expected F32, F16 or BF16)", path,
+                    t->name, st_dtype_name(t->dtype));
     int same = t->ndim == p->ndim;
     for (int i = 0; same && i < p->ndim; i++) same = t->shape[i] == p->shape[i];
     if (!same)
-        return fail(err, errlen, "%s: tensor %s has shape %s but the config implies %s", path, t->name,
-                    st_shape_str(t->shape, t->ndim, got, sizeof got), want);
+        return fail(err, errlen, "%s: tensor %s has shape %s but the config implies %s", path,
+                    t->name, st_shape_str(t->shape, t->ndim, got, sizeof got), want);
     return 0;
 }
 
-static int in_place(const StTensor *t) { return t->dtype == ST_F32 && (uintptr_t)t->data % sizeof(float) == 0; }
+static int in_place(const StTensor *t) {
+    return t->dtype == ST_F32 && (uintptr_t)t->data % sizeof(float) == 0;
+}
 
 // Find and check every tensor; then point F32 ones into the mapping and convert the rest
 // into one allocation.
@@ -292,16 +314,20 @@ static int head_resolve(Gpt2 *m, const char *path, char *err, size_t errlen) {
     size_t n = (size_t)m->cfg.vocab_size * (size_t)m->cfg.n_embd;
     if (!m->lm_head) {
         if (m->cfg.untied)
-            return fail(err, errlen, "%s: missing tensor lm_head.weight (%d, %d) (config.json has tie_word_embeddings false)",
-                        path, m->cfg.vocab_size, m->cfg.n_embd);
+            return fail(
+                err, errlen,
+                "%s: missing tensor lm_head.weight (%d, %d) (config.json has tie_word_embeddings false)",
+                path, m->cfg.vocab_size, m->cfg.n_embd);
         m->lm_head = m->wte;
         m->tied = 1;
         return 0;
     }
     if (!m->cfg.untied) {
         if (memcmp(m->lm_head, m->wte, n * sizeof(float)) != 0)
-            return fail(err, errlen, "%s: lm_head.weight differs from wte.weight but config.json ties them "
-                        "(tie_word_embeddings is true; transformers would use wte)", path);
+            return fail(err, errlen,
+                        "%s: lm_head.weight differs from wte.weight but config.json ties them "
+                        "(tie_word_embeddings is true; transformers would use wte)",
+                        path);
         m->lm_head = m->wte;
         m->n_params -= (long long)n;
         m->tied = 1;
@@ -344,15 +370,15 @@ int gpt2_weights_from_env(Gpt2Weights *w, char *err, size_t errlen) {
 
 // A matrix that gets a 16-bit copy.
 typedef struct {
-    char name[64];              // canonical tensor name
-    const float *f32;           // its fp32 values
-    const uint16_t **slot;      // where the 16-bit pointer goes
+    char name[64];           // canonical tensor name
+    const float *f32;        // its fp32 values
+    const uint16_t **slot;   // where the 16-bit pointer goes
     size_t numel;
-    const StTensor *t;          // the checkpoint's tensor
+    const StTensor *t;   // the checkpoint's tensor
 } W16Matrix;
 
-static const char *const w16_block_names[] = {"attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight",
-                                               "mlp.c_proj.weight"};
+static const char *const w16_block_names[] = {"attn.c_attn.weight", "attn.c_proj.weight",
+                                              "mlp.c_fc.weight", "mlp.c_proj.weight"};
 
 // Fill ms (4 L + 1 entries) with the block matrices, then lm_head (wte's tensor when tied).
 static int w16_matrices(Gpt2 *m, W16Matrix *ms) {
@@ -385,8 +411,8 @@ static int w16_convert(uint16_t *dst, const W16Matrix *ms, LowpType t, char *err
     lowp_round(t, dst, ms->f32, ms->numel);
     for (size_t k = 0; k < ms->numel; k++)
         if ((dst[k] & 0x7fffu) == inf && isfinite(ms->f32[k]))
-            return fail(err, errlen, "tensor %s: element %zu (%g) overflows %s", ms->name, k, (double)ms->f32[k],
-                        lowp_name(t));
+            return fail(err, errlen, "tensor %s: element %zu (%g) overflows %s", ms->name, k,
+                        (double)ms->f32[k], lowp_name(t));
     return 0;
 }
 
@@ -398,7 +424,8 @@ static int w16_convert(uint16_t *dst, const W16Matrix *ms, LowpType t, char *err
 // resident size near that of the 16-bit weights instead of fp32 + 16-bit.
 static void mapping_release(const SafeTensors *st, const float *w, size_t numel) {
     if (!st || !st->map) return;
-    uintptr_t b = (uintptr_t)st->map, e = b + st->map_size, p = (uintptr_t)w, q = p + numel * sizeof *w;
+    uintptr_t b = (uintptr_t)st->map, e = b + st->map_size, p = (uintptr_t)w,
+              q = p + numel * sizeof *w;
     if (p < b || q > e) return;   // converted storage, not the mapping
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     uintptr_t lo = (p + page - 1) / page * page, hi = q / page * page;
@@ -408,7 +435,8 @@ static void mapping_release(const SafeTensors *st, const float *w, size_t numel)
 int gpt2_use_lowp(Gpt2 *m, LowpType t, char *err, size_t errlen) {
     if (m->lm_head16 && m->w16_type == t) return 0;
     if (m->lm_head16)
-        return fail(err, errlen, "the model already has %s weights (not %s)", lowp_name(m->w16_type), lowp_name(t));
+        return fail(err, errlen, "the model already has %s weights (not %s)",
+                    lowp_name(m->w16_type), lowp_name(t));
     int n = 4 * m->cfg.n_layer + 1, amb, rc = 0;
     W16Matrix *ms = xcalloc((size_t)n, sizeof *ms);
     n = w16_matrices(m, ms);
@@ -476,7 +504,9 @@ int gpt2_check_finite(const Gpt2 *m, char *err, size_t errlen) {
         int amb;
         const StTensor *t = m->st ? tensor_find(m->st, ps[i].name, &amb) : NULL;
         rc = fail(err, errlen, "tensor %s: element %zu is %s", t ? t->name : ps[i].name, k,
-                  isnan(w[k]) ? "nan" : w[k] > 0 ? "inf" : "-inf");
+                  isnan(w[k]) ? "nan"
+                  : w[k] > 0  ? "inf"
+                              : "-inf");
     }
     free(ps);
     return rc;

@@ -17,24 +17,24 @@
 #include "io/safetensors.h"
 
 typedef struct {
-    int n_layer;        // L, number of transformer blocks
-    int n_head;         // NH
-    int n_embd;         // C
-    int n_ctx;          // maximum sequence length (n_positions)
-    int vocab_size;     // V
-    float ln_eps;       // layer_norm_epsilon (1e-5)
-    int untied;         // config.json's tie_word_embeddings is false (read only; the
-                        // checkpoint writer uses CheckpointSpec.untied instead)
+    int n_layer;      // L, number of transformer blocks
+    int n_head;       // NH
+    int n_embd;       // C
+    int n_ctx;        // maximum sequence length (n_positions)
+    int vocab_size;   // V
+    float ln_eps;     // layer_norm_epsilon (1e-5)
+    int untied;       // config.json's tie_word_embeddings is false (read only; the
+                      // checkpoint writer uses CheckpointSpec.untied instead)
 } Gpt2Config;
 
 // One block's weights.  Matrices are stored as Hugging Face Conv1D does: input-major,
 // out[j] = sum_i x[i] * W[i][j] + b[j].
 typedef struct {
-    const float *ln1_w, *ln1_b;       // (C), (C)
-    const float *qkv_w, *qkv_b;       // attn.c_attn: (C, 3C), (3C)
+    const float *ln1_w, *ln1_b;               // (C), (C)
+    const float *qkv_w, *qkv_b;               // attn.c_attn: (C, 3C), (3C)
     const float *attn_proj_w, *attn_proj_b;   // attn.c_proj: (C, C), (C)
-    const float *ln2_w, *ln2_b;       // (C), (C)
-    const float *fc_w, *fc_b;         // mlp.c_fc: (C, 4C), (4C)
+    const float *ln2_w, *ln2_b;               // (C), (C)
+    const float *fc_w, *fc_b;                 // mlp.c_fc: (C, 4C), (4C)
     const float *mlp_proj_w, *mlp_proj_b;     // mlp.c_proj: (4C, C), (C)
     // 16-bit copies (Gpt2.w16_type) of the four matrices the forward pass uses instead
     // (NULL unless gpt2_use_lowp): same shapes
@@ -43,22 +43,22 @@ typedef struct {
 
 typedef struct {
     Gpt2Config cfg;
-    const float *wte;       // (V, C) token embeddings
-    const float *wpe;       // (n_ctx, C) position embeddings
-    Gpt2Block *blocks;      // (L)
+    const float *wte;             // (V, C) token embeddings
+    const float *wpe;             // (n_ctx, C) position embeddings
+    Gpt2Block *blocks;            // (L)
     const float *lnf_w, *lnf_b;   // (C), (C)
-    const float *lm_head;   // (V, C): == wte when tied
-    int tied;               // 1 when lm_head is wte
-    char dtype[8];          // checkpoint dtype: "F32", "F16", "BF16" (the most common one)
-    long long n_params;     // parameters excluding buffers and a tied lm_head
-    SafeTensors *st;        // the mmap'd checkpoint
-    float *converted;       // fp32 storage for converted/realigned tensors (or NULL)
+    const float *lm_head;         // (V, C): == wte when tied
+    int tied;                     // 1 when lm_head is wte
+    char dtype[8];                // checkpoint dtype: "F32", "F16", "BF16" (the most common one)
+    long long n_params;           // parameters excluding buffers and a tied lm_head
+    SafeTensors *st;              // the mmap'd checkpoint
+    float *converted;             // fp32 storage for converted/realigned tensors (or NULL)
     // 16-bit weights (gpt2_use_lowp; NULL otherwise): lm_head (V, C) for the unembedding
     // (wte's when tied: embedding lookups stay fp32), rounded storage
     const uint16_t *lm_head16;
-    LowpType w16_type;      // the type of lm_head16 and the blocks' *_w16 (bf16 or f16)
-    uint16_t *converted16;  // 16-bit copies rounded from fp32 (or NULL)
-    int n_w16_in_place;     // matrices used in place from a BF16/F16 checkpoint's mapping
+    LowpType w16_type;       // the type of lm_head16 and the blocks' *_w16 (bf16 or f16)
+    uint16_t *converted16;   // 16-bit copies rounded from fp32 (or NULL)
+    int n_w16_in_place;      // matrices used in place from a BF16/F16 checkpoint's mapping
 } Gpt2;
 
 // Read config.json into cfg; unknown keys ignored, missing required keys are errors.

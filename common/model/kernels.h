@@ -25,11 +25,11 @@
 
 #include "base/dtype.h"
 
-#define MM_KSEG 128      // rows of w per segment (see above)
-#define MM_ROWS_MAX 8    // rows of `a` per call of the rows kernel
+#define MM_KSEG     128   // rows of w per segment (see above)
+#define MM_ROWS_MAX 8     // rows of `a` per call of the rows kernel
 // The ISA files' weight-type argument DT for fp32 weights (else a LowpType: the 16-bit
 // weights are widened in registers).
-#define MM_F32 (-1)
+#define MM_F32      (-1)
 
 // The rows kernels (avx2, avx512) read a step of q rows of w for m rows of `a` in groups
 // of 4 rows of `a`.  Rows of w to prefetch ahead (0: none) for the group starting at row
@@ -44,11 +44,11 @@ static inline int rows_prefetch_ahead(int m, int r0, int q, int next_ok, int low
 
 // Tile shapes: a tile is at most MR rows x NR columns of the output.
 typedef struct {
-    const char *name;     // "generic", "avx2", "avx512"
-    int mr, nr;           // matmul register tile (nr a multiple of the vector width)
-    int dot_rows;         // unembedding tile: rows of `in` x ...
-    int dot_cols;         //   ... rows of e (vocabulary entries)
-    int lanes;            // partial sums in dot
+    const char *name;   // "generic", "avx2", "avx512"
+    int mr, nr;         // matmul register tile (nr a multiple of the vector width)
+    int dot_rows;       // unembedding tile: rows of `in` x ...
+    int dot_cols;       //   ... rows of e (vocabulary entries)
+    int lanes;          // partial sums in dot
 
     // One segment through a register tile: c (m <= mr rows, stride ldc) [0, n <= nr) =
     // base + a (m, K; stride lda) · b (K, n; row stride ldb, at least nr readable floats
@@ -65,7 +65,8 @@ typedef struct {
 
     // out[j] = ((base[j] + parts[0][j]) + parts[1][j]) + ... for j < n, parts[s] = parts +
     // s * stride, s < n_parts (base NULL: 0).  Plain adds: the same bits on every path.
-    void (*sum_parts)(float *out, const float *base, const float *parts, size_t stride, int n_parts, int n);
+    void (*sum_parts)(float *out, const float *base, const float *parts, size_t stride, int n_parts,
+                      int n);
 
     // out[r * ldo + v] = dot(in + r * ldi, e + v * lde, C) for r < m <= dot_rows,
     // v < n <= dot_cols.  Meanwhile the pf_lines cache lines from pf on (the next tile's
@@ -86,15 +87,16 @@ typedef struct {
 
     // One attention head of one row: out (hs) = softmax(scale * q · k_j) · v_j over keys
     // j < n_keys, k_j = k + j * stride, v_j = v + j * stride; att: n_keys floats scratch.
-    void (*attn_head)(float *out, const float *q, const float *k, const float *v,
-                      size_t stride, int n_keys, int hs, float scale, float *att);
+    void (*attn_head)(float *out, const float *q, const float *k, const float *v, size_t stride,
+                      int n_keys, int hs, float scale, float *att);
 
     // Rows i < n_rows of one head that are consecutive positions: row i attends keys
     // j < n_keys0 + i of the shared k, v; out + i * ldo, q + i * ldq; each row exactly as
     // attn_head.  att: scratch of att_rows x lda floats, lda >= n_keys0 + n_rows - 1.
-    void (*attn_rows)(float *out, size_t ldo, const float *q, size_t ldq, int n_rows, const float *k,
-                      const float *v, size_t stride, int n_keys0, int hs, float scale, float *att, size_t lda);
-    int att_rows;         // rows attn_rows works on together
+    void (*attn_rows)(float *out, size_t ldo, const float *q, size_t ldq, int n_rows,
+                      const float *k, const float *v, size_t stride, int n_keys0, int hs,
+                      float scale, float *att, size_t lda);
+    int att_rows;   // rows attn_rows works on together
 
     // Low-precision weights (base/dtype.h's LowpType: bf16, f16), one entry per type.
     // dst[i] = src[i] widened to fp32 (exact), i < n.
@@ -102,13 +104,14 @@ typedef struct {
 
     // rows with 16-bit w, widened in registers: exactly rows on the widened w.  NULL: the
     // caller widens blocks of w into scratch and calls rows.
-    void (*rows16[LOWP_TYPES])(float *p, size_t ldp, const float *a, size_t lda, const uint16_t *w, size_t ldw,
-                               int m, int n, int K, int acc);
+    void (*rows16[LOWP_TYPES])(float *p, size_t ldp, const float *a, size_t lda, const uint16_t *w,
+                               size_t ldw, int m, int n, int K, int acc);
 
     // dot_tile with 16-bit e, widened in registers: exactly dot_tile on the widened e.
     // NULL: the caller widens each tile's rows of e into scratch and calls dot_tile.
-    void (*dot_tile16[LOWP_TYPES])(float *out, size_t ldo, const float *in, size_t ldi, const uint16_t *e,
-                                   size_t lde, int m, int n, int C, const char *pf, int pf_lines);
+    void (*dot_tile16[LOWP_TYPES])(float *out, size_t ldo, const float *in, size_t ldi,
+                                   const uint16_t *e, size_t lde, int m, int n, int C,
+                                   const char *pf, int pf_lines);
 } MmKernels;
 
 extern const MmKernels mm_kernels_generic;

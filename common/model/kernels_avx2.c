@@ -16,11 +16,11 @@
 #define TARGET __attribute__((target("avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline)) TARGET
 
-#define MR 6          // tile rows
-#define NV 2          // tile vectors per row (NR = 16 columns)
-#define NR (8 * NV)
-#define DOT_ROWS 2
-#define DOT_COLS 4
+#define MR                  6   // tile rows
+#define NV                  2   // tile vectors per row (NR = 16 columns)
+#define NR                  (8 * NV)
+#define DOT_ROWS            2
+#define DOT_COLS            4
 #define GELU_SCALING_FACTOR 0.7978845608028654f
 
 // Lanes [0, n) set (all for n >= 8, none for n <= 0).
@@ -77,14 +77,15 @@ INLINE void tile_body(float *c, size_t ldc, const float *a, size_t lda, const fl
 #pragma GCC unroll 2
         for (int v = 0; v < NV; v++) {
             float *cv = c + r * ldc + 8 * v;
-            __m256 base = add ? _mm256_maskload_ps(cv, mk[v])
-                        : bias ? _mm256_maskload_ps(bias + 8 * v, mk[v]) : _mm256_setzero_ps();
+            __m256 base = add    ? _mm256_maskload_ps(cv, mk[v])
+                          : bias ? _mm256_maskload_ps(bias + 8 * v, mk[v])
+                                 : _mm256_setzero_ps();
             _mm256_maskstore_ps(cv, mk[v], _mm256_add_ps(base, s[r][v]));
         }
 }
 
-TARGET static void tile_avx2(float *c, size_t ldc, const float *a, size_t lda, const float *b, size_t ldb,
-                             const float *bias, int add, int m, int n, int K) {
+TARGET static void tile_avx2(float *c, size_t ldc, const float *a, size_t lda, const float *b,
+                             size_t ldb, const float *bias, int add, int m, int n, int K) {
     switch (m) {
     case 6: tile_body(c, ldc, a, lda, b, ldb, bias, add, 6, n, K); break;
     case 5: tile_body(c, ldc, a, lda, b, ldb, bias, add, 5, n, K); break;
@@ -119,8 +120,9 @@ INLINE __m256 wload(const void *w, size_t i, __m256i m, int cnt, const int full,
 
 // Columns [j, j + 8) (the first cnt when not full) of one step: M sums from p, Q
 // multiply-adds each, back to p.  Row k's weights start at element wk0 of w.
-INLINE void rows_vec(float *p, size_t ldp, const __m256 bc[4][4], const void *w, size_t wk0, size_t ldw, const int M,
-                     const int Q, int j, __m256i m, int cnt, const int full, int first, int pf_rows, const int DT) {
+INLINE void rows_vec(float *p, size_t ldp, const __m256 bc[4][4], const void *w, size_t wk0,
+                     size_t ldw, const int M, const int Q, int j, __m256i m, int cnt,
+                     const int full, int first, int pf_rows, const int DT) {
     __m256 wq[4];
 #pragma GCC unroll 4
     for (int q = 0; q < Q; q++) wq[q] = wload(w, wk0 + q * ldw + j, m, cnt, full, DT);
@@ -128,12 +130,15 @@ INLINE void rows_vec(float *p, size_t ldp, const __m256 bc[4][4], const void *w,
         const size_t size = DT != MM_F32 ? 2 : 4;
 #pragma GCC unroll 4
         for (int q = 0; q < Q; q++)
-            _mm_prefetch((const char *)w + (wk0 + (size_t)(pf_rows + q) * ldw + (size_t)j) * size, _MM_HINT_T0);
+            _mm_prefetch((const char *)w + (wk0 + (size_t)(pf_rows + q) * ldw + (size_t)j) * size,
+                         _MM_HINT_T0);
     }
 #pragma GCC unroll 4
     for (int r = 0; r < M; r++) {
         float *pr = p + r * ldp + j;
-        __m256 s = first ? _mm256_setzero_ps() : full ? _mm256_loadu_ps(pr) : _mm256_maskload_ps(pr, m);
+        __m256 s = first  ? _mm256_setzero_ps()
+                   : full ? _mm256_loadu_ps(pr)
+                          : _mm256_maskload_ps(pr, m);
 #pragma GCC unroll 4
         for (int q = 0; q < Q; q++) s = _mm256_fmadd_ps(bc[r][q], wq[q], s);
         if (full) _mm256_storeu_ps(pr, s);
@@ -145,7 +150,8 @@ INLINE void rows_vec(float *p, size_t ldp, const __m256 bc[4][4], const void *w,
 // columns, the M sums are loaded from p, take Q multiply-adds each (k ascending), and are
 // stored back.  Full vectors load plainly, the tail through a mask.
 INLINE void rows_step(float *p, size_t ldp, const float *a, size_t lda, const void *w, size_t ldw,
-                      const int M, const int Q, int n, int head, int k, int first, int pf_rows, const int DT) {
+                      const int M, const int Q, int n, int head, int k, int first, int pf_rows,
+                      const int DT) {
     __m256 bc[4][4];
 #pragma GCC unroll 4
     for (int r = 0; r < M; r++)
@@ -153,19 +159,25 @@ INLINE void rows_step(float *p, size_t ldp, const float *a, size_t lda, const vo
         for (int q = 0; q < Q; q++) bc[r][q] = _mm256_broadcast_ss(a + r * lda + k + q);
     size_t wk0 = (size_t)k * ldw;
     int j = 0;
-    if (head) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, 0, tail_mask(head), head, 0, first, pf_rows, DT), j = head;
+    if (head)
+        rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, 0, tail_mask(head), head, 0, first, pf_rows, DT),
+            j = head;
     if (pf_rows)   // two loops: the one without prefetches keeps no test inside
-        for (; j + 8 <= n; j += 8) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, j, tail_mask(8), 8, 1, first, pf_rows, DT);
+        for (; j + 8 <= n; j += 8)
+            rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, j, tail_mask(8), 8, 1, first, pf_rows, DT);
     else
-        for (; j + 8 <= n; j += 8) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, j, tail_mask(8), 8, 1, first, 0, DT);
-    if (j < n) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, j, tail_mask(n - j), n - j, 0, first, pf_rows, DT);
+        for (; j + 8 <= n; j += 8)
+            rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, j, tail_mask(8), 8, 1, first, 0, DT);
+    if (j < n)
+        rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, j, tail_mask(n - j), n - j, 0, first, pf_rows, DT);
 }
 
 // Rows in groups of up to 4 (their 4 x 4 broadcasts); the groups of one step of Q rows of
 // w run back to back, so w is read from memory once.  One group prefetches the next
 // step's rows (rows_prefetch_ahead, kernels.h; here f16 single rows: 22% less time).
 INLINE void rows_group(float *p, size_t ldp, const float *a, size_t lda, const void *w, size_t ldw,
-                       int m, const int Q, int n, int head, int k, int first, int next_ok, const int DT) {
+                       int m, const int Q, int n, int head, int k, int first, int next_ok,
+                       const int DT) {
     for (int r0 = 0; r0 < m; r0 += 4) {
         float *pr = p + r0 * ldp;
         const float *ar = a + r0 * lda;
@@ -189,31 +201,33 @@ INLINE void rows_body(float *p, size_t ldp, const float *a, size_t lda, const vo
     int head = mis % size == 0 && ldw * size % 64 == 0 && mis ? (int)((vec - mis) / size) % 8 : 0;
     if (head >= n) head = 0;
     int k = 0;
-    for (; k + 4 <= K; k += 4) rows_group(p, ldp, a, lda, w, ldw, m, 4, n, head, k, !acc && k == 0, k + 8 <= K, DT);
+    for (; k + 4 <= K; k += 4)
+        rows_group(p, ldp, a, lda, w, ldw, m, 4, n, head, k, !acc && k == 0, k + 8 <= K, DT);
     for (; k < K; k++) rows_group(p, ldp, a, lda, w, ldw, m, 1, n, head, k, !acc && k == 0, 0, DT);
 }
 
-TARGET static void rows_avx2(float *p, size_t ldp, const float *a, size_t lda, const float *w, size_t ldw,
-                        int m, int n, int K, int acc) {
+TARGET static void rows_avx2(float *p, size_t ldp, const float *a, size_t lda, const float *w,
+                             size_t ldw, int m, int n, int K, int acc) {
     rows_body(p, ldp, a, lda, w, ldw, m, n, K, acc, MM_F32);
 }
 
-TARGET static void rows_bf16_avx2(float *p, size_t ldp, const float *a, size_t lda, const uint16_t *w, size_t ldw,
-                                  int m, int n, int K, int acc) {
+TARGET static void rows_bf16_avx2(float *p, size_t ldp, const float *a, size_t lda,
+                                  const uint16_t *w, size_t ldw, int m, int n, int K, int acc) {
     rows_body(p, ldp, a, lda, w, ldw, m, n, K, acc, LOWP_BF16);
 }
 
-TARGET static void rows_f16_avx2(float *p, size_t ldp, const float *a, size_t lda, const uint16_t *w, size_t ldw,
-                                 int m, int n, int K, int acc) {
+TARGET static void rows_f16_avx2(float *p, size_t ldp, const float *a, size_t lda,
+                                 const uint16_t *w, size_t ldw, int m, int n, int K, int acc) {
     rows_body(p, ldp, a, lda, w, ldw, m, n, K, acc, LOWP_F16);
 }
 
-TARGET static void sum_parts_avx2(float *out, const float *base, const float *parts, size_t stride, int n_parts,
-                                 int n) {
+TARGET static void sum_parts_avx2(float *out, const float *base, const float *parts, size_t stride,
+                                  int n_parts, int n) {
     for (int j = 0; j < n; j += 8) {
         __m256i m = tail_mask(n - j);
         __m256 acc = base ? _mm256_maskload_ps(base + j, m) : _mm256_setzero_ps();
-        for (int s = 0; s < n_parts; s++) acc = _mm256_add_ps(acc, _mm256_maskload_ps(parts + s * stride + j, m));
+        for (int s = 0; s < n_parts; s++)
+            acc = _mm256_add_ps(acc, _mm256_maskload_ps(parts + s * stride + j, m));
         _mm256_maskstore_ps(out + j, m, acc);
     }
 }
@@ -224,7 +238,8 @@ TARGET static void sum_parts_avx2(float *out, const float *base, const float *pa
 TARGET static float dot_avx2(const float *a, const float *b, int n) {
     __m256 s = _mm256_setzero_ps();
     int i = 0;
-    for (; i + 8 <= n; i += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s);
+    for (; i + 8 <= n; i += 8)
+        s = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s);
     if (i < n) {
         __m256i m = tail_mask(n - i);
         s = _mm256_fmadd_ps(_mm256_maskload_ps(a + i, m), _mm256_maskload_ps(b + i, m), s);
@@ -273,8 +288,9 @@ INLINE void dot_body(float *out, size_t ldo, const float *in, size_t ldi, const 
         for (int v = 0; v < N; v++) out[r * ldo + v] = reduce8(s[r][v]);
 }
 
-INLINE void dot_tile_body(float *out, size_t ldo, const float *in, size_t ldi, const void *e, size_t lde, int m,
-                          int n, int C, const char *pf, int pf_lines, const int DT) {
+INLINE void dot_tile_body(float *out, size_t ldo, const float *in, size_t ldi, const void *e,
+                          size_t lde, int m, int n, int C, const char *pf, int pf_lines,
+                          const int DT) {
     if (n == DOT_COLS) {
         switch (m) {
         case 2: dot_body(out, ldo, in, ldi, e, lde, 2, DOT_COLS, C, pf, pf_lines, DT); return;
@@ -285,22 +301,25 @@ INLINE void dot_tile_body(float *out, size_t ldo, const float *in, size_t ldi, c
     const size_t size = DT != MM_F32 ? 2 : 4;
     for (int v = 0; v < n; v++)
         for (int r = 0; r < m; r++)
-            dot_body(out + r * ldo + v, ldo, in + r * ldi, ldi, (const char *)e + v * lde * size, lde, 1, 1, C, pf,
-                     v == 0 && r == 0 ? pf_lines : 0, DT);
+            dot_body(out + r * ldo + v, ldo, in + r * ldi, ldi, (const char *)e + v * lde * size,
+                     lde, 1, 1, C, pf, v == 0 && r == 0 ? pf_lines : 0, DT);
 }
 
-TARGET static void dot_tile_avx2(float *out, size_t ldo, const float *in, size_t ldi, const float *e,
-                                 size_t lde, int m, int n, int C, const char *pf, int pf_lines) {
+TARGET static void dot_tile_avx2(float *out, size_t ldo, const float *in, size_t ldi,
+                                 const float *e, size_t lde, int m, int n, int C, const char *pf,
+                                 int pf_lines) {
     dot_tile_body(out, ldo, in, ldi, e, lde, m, n, C, pf, pf_lines, MM_F32);
 }
 
-TARGET static void dot_tile_bf16_avx2(float *out, size_t ldo, const float *in, size_t ldi, const uint16_t *e,
-                                      size_t lde, int m, int n, int C, const char *pf, int pf_lines) {
+TARGET static void dot_tile_bf16_avx2(float *out, size_t ldo, const float *in, size_t ldi,
+                                      const uint16_t *e, size_t lde, int m, int n, int C,
+                                      const char *pf, int pf_lines) {
     dot_tile_body(out, ldo, in, ldi, e, lde, m, n, C, pf, pf_lines, LOWP_BF16);
 }
 
-TARGET static void dot_tile_f16_avx2(float *out, size_t ldo, const float *in, size_t ldi, const uint16_t *e,
-                                     size_t lde, int m, int n, int C, const char *pf, int pf_lines) {
+TARGET static void dot_tile_f16_avx2(float *out, size_t ldo, const float *in, size_t ldi,
+                                     const uint16_t *e, size_t lde, int m, int n, int C,
+                                     const char *pf, int pf_lines) {
     dot_tile_body(out, ldo, in, ldi, e, lde, m, n, C, pf, pf_lines, LOWP_F16);
 }
 
@@ -308,10 +327,13 @@ TARGET static void axpy_avx2(float *y, float alpha, const float *x, int n) {
     __m256 al = _mm256_set1_ps(alpha);
     int i = 0;
     for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(al, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+        _mm256_storeu_ps(y + i,
+                         _mm256_fmadd_ps(al, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
     if (i < n) {
         __m256i m = tail_mask(n - i);
-        _mm256_maskstore_ps(y + i, m, _mm256_fmadd_ps(al, _mm256_maskload_ps(x + i, m), _mm256_maskload_ps(y + i, m)));
+        _mm256_maskstore_ps(
+            y + i, m,
+            _mm256_fmadd_ps(al, _mm256_maskload_ps(x + i, m), _mm256_maskload_ps(y + i, m)));
     }
 }
 
@@ -333,14 +355,16 @@ INLINE __m256 exp8(__m256 x) {
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
     p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    __m256i e =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
 // gelu(x) = 0.5 x (1 + tanh(u)) = x / (1 + exp(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3).
 INLINE __m256 gelu8(__m256 x) {
     __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
-    __m256 u = _mm256_mul_ps(_mm256_set1_ps(GELU_SCALING_FACTOR), _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), x3, x));
+    __m256 u = _mm256_mul_ps(_mm256_set1_ps(GELU_SCALING_FACTOR),
+                             _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), x3, x));
     __m256 e = exp8(_mm256_mul_ps(u, _mm256_set1_ps(-2.0f)));
     return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
 }
@@ -365,7 +389,8 @@ INLINE double reduce4d(__m256d s) {
     return _mm_cvtsd_f64(_mm_add_sd(q, _mm_unpackhi_pd(q, q)));
 }
 
-TARGET static void layernorm_avx2(float *out, const float *x, const float *w, const float *b, int C, float eps) {
+TARGET static void layernorm_avx2(float *out, const float *x, const float *w, const float *b, int C,
+                                  float eps) {
     __m256d s0 = _mm256_setzero_pd(), s1 = s0;
     for (int i = 0; i < C; i += 8) {
         __m256 v = _mm256_maskload_ps(x + i, tail_mask(C - i));
@@ -380,17 +405,21 @@ TARGET static void layernorm_avx2(float *out, const float *x, const float *w, co
         __m256 v = _mm256_maskload_ps(x + i, m);
         __m256d k0 = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(m)));
         __m256d k1 = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(m, 1)));
-        __m256d d0 = _mm256_and_pd(k0, _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), mv));
-        __m256d d1 = _mm256_and_pd(k1, _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), mv));
+        __m256d d0 =
+            _mm256_and_pd(k0, _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), mv));
+        __m256d d1 =
+            _mm256_and_pd(k1, _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), mv));
         s0 = _mm256_fmadd_pd(d0, d0, s0);
         s1 = _mm256_fmadd_pd(d1, d1, s1);
     }
     double var = reduce4d(_mm256_add_pd(s0, s1)) / C;
-    __m256 mf = _mm256_set1_ps((float)mean), rstd = _mm256_set1_ps((float)(1.0 / sqrt(var + (double)eps)));
+    __m256 mf = _mm256_set1_ps((float)mean),
+           rstd = _mm256_set1_ps((float)(1.0 / sqrt(var + (double)eps)));
     for (int i = 0; i < C; i += 8) {
         __m256i m = tail_mask(C - i);
-        __m256 y = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), mf), rstd),
-                                 _mm256_maskload_ps(w + i, m));
+        __m256 y =
+            _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), mf), rstd),
+                          _mm256_maskload_ps(w + i, m));
         _mm256_maskstore_ps(out + i, m, _mm256_add_ps(y, _mm256_maskload_ps(b + i, m)));
     }
 }
@@ -416,7 +445,8 @@ TARGET static void attn_head_avx2(float *out, const float *q, const float *k, co
     }
     if (j < n_keys) {
         __m256i m = tail_mask(n_keys - j);
-        __m256 p = _mm256_and_ps(_mm256_castsi256_ps(m), exp8(_mm256_sub_ps(_mm256_maskload_ps(att + j, m), vmax)));
+        __m256 p = _mm256_and_ps(_mm256_castsi256_ps(m),
+                                 exp8(_mm256_sub_ps(_mm256_maskload_ps(att + j, m), vmax)));
         _mm256_maskstore_ps(att + j, m, p);
         sum = _mm256_add_ps(sum, p);
     }
@@ -441,10 +471,12 @@ TARGET static void attn_head_avx2(float *out, const float *q, const float *k, co
 }
 
 // Row by row (this path has no multi-row attention kernel).
-TARGET static void attn_rows_avx2(float *out, size_t ldo, const float *q, size_t ldq, int n_rows, const float *k,
-                          const float *v, size_t stride, int n_keys0, int hs, float scale, float *att, size_t lda) {
+TARGET static void attn_rows_avx2(float *out, size_t ldo, const float *q, size_t ldq, int n_rows,
+                                  const float *k, const float *v, size_t stride, int n_keys0,
+                                  int hs, float scale, float *att, size_t lda) {
     (void)lda;
-    for (int i = 0; i < n_rows; i++) attn_head_avx2(out + i * ldo, q + i * ldq, k, v, stride, n_keys0 + i, hs, scale, att);
+    for (int i = 0; i < n_rows; i++)
+        attn_head_avx2(out + i * ldo, q + i * ldq, k, v, stride, n_keys0 + i, hs, scale, att);
 }
 
 // ----------------------------------------------------------------------------
@@ -466,7 +498,8 @@ TARGET static void widen_bf16_avx2(float *dst, const uint16_t *src, size_t n) {
 // zeroed vector
 TARGET static void widen_f16_avx2(float *dst, const uint16_t *src, size_t n) {
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
     if (i < n) {
         uint16_t t[8] = {0};
         float f[8];
@@ -477,9 +510,26 @@ TARGET static void widen_f16_avx2(float *dst, const uint16_t *src, size_t n) {
 }
 
 const MmKernels mm_kernels_avx2 = {
-    "avx2", MR, NR, DOT_ROWS, DOT_COLS, 8,
-    tile_avx2, rows_avx2, sum_parts_avx2, dot_tile_avx2, dot_avx2, axpy_avx2, gelu_avx2, layernorm_avx2, attn_head_avx2, attn_rows_avx2, 1,
-    {widen_bf16_avx2, widen_f16_avx2}, {rows_bf16_avx2, rows_f16_avx2}, {dot_tile_bf16_avx2, dot_tile_f16_avx2},
+    "avx2",
+    MR,
+    NR,
+    DOT_ROWS,
+    DOT_COLS,
+    8,
+    tile_avx2,
+    rows_avx2,
+    sum_parts_avx2,
+    dot_tile_avx2,
+    dot_avx2,
+    axpy_avx2,
+    gelu_avx2,
+    layernorm_avx2,
+    attn_head_avx2,
+    attn_rows_avx2,
+    1,
+    {widen_bf16_avx2, widen_f16_avx2},
+    {rows_bf16_avx2, rows_f16_avx2},
+    {dot_tile_bf16_avx2, dot_tile_f16_avx2},
 };
 
 #else   // not x86-64: the path does not exist (matmul.c sees tile == NULL)

@@ -11,15 +11,17 @@
 #define TARGET __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
 #define INLINE static inline __attribute__((always_inline)) TARGET
 
-#define MR 8          // tile rows
-#define NV 3          // tile vectors per row (NR = 48 columns)
-#define NR (16 * NV)
-#define RQ 8          // rows of w per step of the rows kernel (8 memory streams)
-#define DOT_ROWS 4
-#define DOT_COLS 6
+#define MR                  8   // tile rows
+#define NV                  3   // tile vectors per row (NR = 48 columns)
+#define NR                  (16 * NV)
+#define RQ                  8   // rows of w per step of the rows kernel (8 memory streams)
+#define DOT_ROWS            4
+#define DOT_COLS            6
 #define GELU_SCALING_FACTOR 0.7978845608028654f
 
-INLINE __mmask16 tail_mask(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n > 0 ? n : 0)) - 1u); }
+INLINE __mmask16 tail_mask(int n) {
+    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n > 0 ? n : 0)) - 1u);
+}
 
 // The fixed reduction tree: 16 -> 8 -> 4 -> 2 -> 1 lanes, adding halves.
 INLINE float reduce16(__m512 s) {
@@ -36,14 +38,18 @@ INLINE __m512 sums16(const __m512 v[16]) {
     __m512 r[8], t[4], w[2];
 #pragma GCC unroll 8
     for (int i = 0; i < 8; i++)
-        r[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+        r[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]),
+                             _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
 #pragma GCC unroll 4
     for (int i = 0; i < 4; i++)
-        t[i] = _mm512_add_ps(_mm512_shuffle_ps(r[2 * i], r[2 * i + 1], 0x44), _mm512_shuffle_ps(r[2 * i], r[2 * i + 1], 0xEE));
+        t[i] = _mm512_add_ps(_mm512_shuffle_ps(r[2 * i], r[2 * i + 1], 0x44),
+                             _mm512_shuffle_ps(r[2 * i], r[2 * i + 1], 0xEE));
 #pragma GCC unroll 2
     for (int i = 0; i < 2; i++)
-        w[i] = _mm512_add_ps(_mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], 0x88), _mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], 0xDD));
-    return _mm512_add_ps(_mm512_shuffle_f32x4(w[0], w[1], 0x88), _mm512_shuffle_f32x4(w[0], w[1], 0xDD));
+        w[i] = _mm512_add_ps(_mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], 0x88),
+                             _mm512_shuffle_f32x4(t[2 * i], t[2 * i + 1], 0xDD));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(w[0], w[1], 0x88),
+                         _mm512_shuffle_f32x4(w[0], w[1], 0xDD));
 }
 
 // ----------------------------------------------------------------------------
@@ -62,7 +68,8 @@ INLINE void tile_body(float *c, size_t ldc, const float *a, size_t lda, const fl
     if (n == NR) {
         for (int k = 0; k < K; k++) {
             const float *bk = b + (size_t)k * ldb;
-            __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16), b2 = _mm512_loadu_ps(bk + 32);
+            __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16),
+                   b2 = _mm512_loadu_ps(bk + 32);
 #pragma GCC unroll 8
             for (int r = 0; r < M; r++) {
                 __m512 ar = _mm512_set1_ps(a[r * lda + k]);
@@ -74,7 +81,8 @@ INLINE void tile_body(float *c, size_t ldc, const float *a, size_t lda, const fl
     } else {
         for (int k = 0; k < K; k++) {
             const float *bk = b + (size_t)k * ldb;
-            __m512 b0 = _mm512_maskz_loadu_ps(mk[0], bk), b1 = _mm512_maskz_loadu_ps(mk[1], bk + 16),
+            __m512 b0 = _mm512_maskz_loadu_ps(mk[0], bk),
+                   b1 = _mm512_maskz_loadu_ps(mk[1], bk + 16),
                    b2 = _mm512_maskz_loadu_ps(mk[2], bk + 32);
 #pragma GCC unroll 8
             for (int r = 0; r < M; r++) {
@@ -90,14 +98,15 @@ INLINE void tile_body(float *c, size_t ldc, const float *a, size_t lda, const fl
 #pragma GCC unroll 3
         for (int v = 0; v < NV; v++) {
             float *cv = c + r * ldc + 16 * v;
-            __m512 base = add ? _mm512_maskz_loadu_ps(mk[v], cv)
-                        : bias ? _mm512_maskz_loadu_ps(mk[v], bias + 16 * v) : _mm512_setzero_ps();
+            __m512 base = add    ? _mm512_maskz_loadu_ps(mk[v], cv)
+                          : bias ? _mm512_maskz_loadu_ps(mk[v], bias + 16 * v)
+                                 : _mm512_setzero_ps();
             _mm512_mask_storeu_ps(cv, mk[v], _mm512_add_ps(base, s[r][v]));
         }
 }
 
-TARGET static void tile_avx512(float *c, size_t ldc, const float *a, size_t lda, const float *b, size_t ldb,
-                               const float *bias, int add, int m, int n, int K) {
+TARGET static void tile_avx512(float *c, size_t ldc, const float *a, size_t lda, const float *b,
+                               size_t ldb, const float *bias, int add, int m, int n, int K) {
     switch (m) {
     case 8: tile_body(c, ldc, a, lda, b, ldb, bias, add, 8, n, K); break;
     case 7: tile_body(c, ldc, a, lda, b, ldb, bias, add, 7, n, K); break;
@@ -127,8 +136,9 @@ INLINE __m512 wload(const void *w, ptrdiff_t i, __mmask16 m, const int full, con
 
 // Columns [j, j + 16) of one step: M sums from p, Q multiply-adds each, back to p.  wk:
 // element wk0 of w is row k's first.
-INLINE void rows_vec(float *p, size_t ldp, const __m512 bc[4][RQ], const void *w, size_t wk0, size_t ldw, const int M,
-                     const int Q, int j, __mmask16 m, const int full, int first, int pf_rows, const int DT) {
+INLINE void rows_vec(float *p, size_t ldp, const __m512 bc[4][RQ], const void *w, size_t wk0,
+                     size_t ldw, const int M, const int Q, int j, __mmask16 m, const int full,
+                     int first, int pf_rows, const int DT) {
     __m512 wq[RQ];
 #pragma GCC unroll 8
     for (int q = 0; q < Q; q++) wq[q] = wload(w, (ptrdiff_t)(wk0 + q * ldw + j), m, full, DT);
@@ -136,12 +146,15 @@ INLINE void rows_vec(float *p, size_t ldp, const __m512 bc[4][RQ], const void *w
         const size_t size = DT != MM_F32 ? 2 : 4;
 #pragma GCC unroll 8
         for (int q = 0; q < Q; q++)
-            _mm_prefetch((const char *)w + (wk0 + (size_t)(pf_rows + q) * ldw + (size_t)j) * size, _MM_HINT_T0);
+            _mm_prefetch((const char *)w + (wk0 + (size_t)(pf_rows + q) * ldw + (size_t)j) * size,
+                         _MM_HINT_T0);
     }
 #pragma GCC unroll 4
     for (int r = 0; r < M; r++) {
         float *pr = p + r * ldp + j;
-        __m512 s = first ? _mm512_setzero_ps() : full ? _mm512_loadu_ps(pr) : _mm512_maskz_loadu_ps(m, pr);
+        __m512 s = first  ? _mm512_setzero_ps()
+                   : full ? _mm512_loadu_ps(pr)
+                          : _mm512_maskz_loadu_ps(m, pr);
 #pragma GCC unroll 8
         for (int q = 0; q < Q; q++) s = _mm512_fmadd_ps(bc[r][q], wq[q], s);
         if (full) _mm512_storeu_ps(pr, s);
@@ -154,7 +167,8 @@ INLINE void rows_vec(float *p, size_t ldp, const __m512 bc[4][RQ], const void *w
 // are stored back.  Full vectors load plainly (masked loads measured slower), the tail
 // through a mask.
 INLINE void rows_step(float *p, size_t ldp, const float *a, size_t lda, const void *w, size_t ldw,
-                      const int M, const int Q, int n, int head, int k, int first, int pf_rows, const int DT) {
+                      const int M, const int Q, int n, int head, int k, int first, int pf_rows,
+                      const int DT) {
     __m512 bc[4][RQ];
 #pragma GCC unroll 4
     for (int r = 0; r < M; r++)
@@ -162,11 +176,15 @@ INLINE void rows_step(float *p, size_t ldp, const float *a, size_t lda, const vo
         for (int q = 0; q < Q; q++) bc[r][q] = _mm512_set1_ps(a[r * lda + k + q]);
     size_t wk0 = (size_t)k * ldw;
     int j = 0;
-    if (head) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, 0, tail_mask(head), 0, first, pf_rows, DT), j = head;
+    if (head)
+        rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, 0, tail_mask(head), 0, first, pf_rows, DT),
+            j = head;
     if (pf_rows)   // two loops: the one without prefetches keeps no test inside
-        for (; j + 16 <= n; j += 16) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, j, 0xFFFF, 1, first, pf_rows, DT);
+        for (; j + 16 <= n; j += 16)
+            rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, j, 0xFFFF, 1, first, pf_rows, DT);
     else
-        for (; j + 16 <= n; j += 16) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, j, 0xFFFF, 1, first, 0, DT);
+        for (; j + 16 <= n; j += 16)
+            rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, j, 0xFFFF, 1, first, 0, DT);
     if (j < n) rows_vec(p, ldp, bc, w, wk0, ldw, M, Q, j, tail_mask(n - j), 0, first, pf_rows, DT);
 }
 
@@ -177,7 +195,8 @@ INLINE void rows_step(float *p, size_t ldp, const float *a, size_t lda, const vo
 // arithmetic).  Measured on GPT-2 small's block matrices, 2 threads, interleaved: 3-12%
 // less time for 2 to 15 rows; one row of 16-bit weights ~10%; one row of fp32 nothing.
 INLINE void rows_group(float *p, size_t ldp, const float *a, size_t lda, const void *w, size_t ldw,
-                       int m, const int Q, int n, int head, int k, int first, int next_ok, const int DT) {
+                       int m, const int Q, int n, int head, int k, int first, int next_ok,
+                       const int DT) {
     for (int r0 = 0; r0 < m; r0 += 4) {
         float *pr = p + r0 * ldp;
         const float *ar = a + r0 * lda;
@@ -201,31 +220,33 @@ INLINE void rows_body(float *p, size_t ldp, const float *a, size_t lda, const vo
     int head = mis % size == 0 && ldw * size % vec == 0 && mis ? (int)((vec - mis) / size) % 16 : 0;
     if (head >= n) head = 0;
     int k = 0;
-    for (; k + RQ <= K; k += RQ) rows_group(p, ldp, a, lda, w, ldw, m, RQ, n, head, k, !acc && k == 0, k + 2 * RQ <= K, DT);
+    for (; k + RQ <= K; k += RQ)
+        rows_group(p, ldp, a, lda, w, ldw, m, RQ, n, head, k, !acc && k == 0, k + 2 * RQ <= K, DT);
     for (; k < K; k++) rows_group(p, ldp, a, lda, w, ldw, m, 1, n, head, k, !acc && k == 0, 0, DT);
 }
 
-TARGET static void rows_avx512(float *p, size_t ldp, const float *a, size_t lda, const float *w, size_t ldw,
-                        int m, int n, int K, int acc) {
+TARGET static void rows_avx512(float *p, size_t ldp, const float *a, size_t lda, const float *w,
+                               size_t ldw, int m, int n, int K, int acc) {
     rows_body(p, ldp, a, lda, w, ldw, m, n, K, acc, MM_F32);
 }
 
-TARGET static void rows_bf16_avx512(float *p, size_t ldp, const float *a, size_t lda, const uint16_t *w, size_t ldw,
-                                    int m, int n, int K, int acc) {
+TARGET static void rows_bf16_avx512(float *p, size_t ldp, const float *a, size_t lda,
+                                    const uint16_t *w, size_t ldw, int m, int n, int K, int acc) {
     rows_body(p, ldp, a, lda, w, ldw, m, n, K, acc, LOWP_BF16);
 }
 
-TARGET static void rows_f16_avx512(float *p, size_t ldp, const float *a, size_t lda, const uint16_t *w, size_t ldw,
-                                   int m, int n, int K, int acc) {
+TARGET static void rows_f16_avx512(float *p, size_t ldp, const float *a, size_t lda,
+                                   const uint16_t *w, size_t ldw, int m, int n, int K, int acc) {
     rows_body(p, ldp, a, lda, w, ldw, m, n, K, acc, LOWP_F16);
 }
 
-TARGET static void sum_parts_avx512(float *out, const float *base, const float *parts, size_t stride, int n_parts,
-                                   int n) {
+TARGET static void sum_parts_avx512(float *out, const float *base, const float *parts,
+                                    size_t stride, int n_parts, int n) {
     for (int j = 0; j < n; j += 16) {
         __mmask16 m = tail_mask(n - j);
         __m512 acc = base ? _mm512_maskz_loadu_ps(m, base + j) : _mm512_setzero_ps();
-        for (int s = 0; s < n_parts; s++) acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, parts + s * stride + j));
+        for (int s = 0; s < n_parts; s++)
+            acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, parts + s * stride + j));
         _mm512_mask_storeu_ps(out + j, m, acc);
     }
 }
@@ -236,7 +257,8 @@ TARGET static void sum_parts_avx512(float *out, const float *base, const float *
 TARGET static float dot_avx512(const float *a, const float *b, int n) {
     __m512 s = _mm512_setzero_ps();
     int i = 0;
-    for (; i + 16 <= n; i += 16) s = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s);
+    for (; i + 16 <= n; i += 16)
+        s = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s);
     if (i < n) {
         __mmask16 m = tail_mask(n - i);
         s = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s);
@@ -253,22 +275,27 @@ TARGET static float dot_avx512(const float *a, const float *b, int n) {
 // class thus takes the same fused multiply-adds in the same order as in dot_avx512.
 // Unless DT is MM_F32, e holds 16-bit weights (widened in registers, off 0): the
 // products of the widened e.
-INLINE void dot_step(__m512 s[DOT_ROWS][DOT_COLS], const float *in, size_t ldi, const void *e, size_t lde,
-                     const int M, const int N, int i, __mmask16 load, __mmask16 add, const int full, const int DT) {
+INLINE void dot_step(__m512 s[DOT_ROWS][DOT_COLS], const float *in, size_t ldi, const void *e,
+                     size_t lde, const int M, const int N, int i, __mmask16 load, __mmask16 add,
+                     const int full, const int DT) {
     __m512 x[DOT_ROWS];
 #pragma GCC unroll 4
-    for (int r = 0; r < M; r++) x[r] = full ? _mm512_loadu_ps(in + r * ldi + i) : _mm512_maskz_loadu_ps(load, in + r * ldi + i);
+    for (int r = 0; r < M; r++)
+        x[r] = full ? _mm512_loadu_ps(in + r * ldi + i)
+                    : _mm512_maskz_loadu_ps(load, in + r * ldi + i);
 #pragma GCC unroll 6
     for (int v = 0; v < N; v++) {
         __m512 ev = wload(e, (ptrdiff_t)(v * lde) + i, load, full, DT);
 #pragma GCC unroll 4
         for (int r = 0; r < M; r++)
-            s[r][v] = full ? _mm512_fmadd_ps(x[r], ev, s[r][v]) : _mm512_mask3_fmadd_ps(x[r], ev, s[r][v], add);
+            s[r][v] = full ? _mm512_fmadd_ps(x[r], ev, s[r][v])
+                           : _mm512_mask3_fmadd_ps(x[r], ev, s[r][v], add);
     }
 }
 
 INLINE void dot_body(float *out, size_t ldo, const float *in, size_t ldi, const void *e, size_t lde,
-                     const int M, const int N, int C, int off, const char *pf, int pf_lines, const int DT) {
+                     const int M, const int N, int C, int off, const char *pf, int pf_lines,
+                     const int DT) {
     __m512 s[DOT_ROWS][DOT_COLS];
 #pragma GCC unroll 4
     for (int r = 0; r < M; r++)
@@ -279,7 +306,9 @@ INLINE void dot_body(float *out, size_t ldo, const float *in, size_t ldi, const 
         // (integer arithmetic: a pointer before an array's start is undefined in C)
         __mmask16 add = (__mmask16)(0xFFFFu << off);
         const float *in0 = (const float *)(uintptr_t)((uintptr_t)in - (size_t)off * sizeof(float));
-        const void *e0 = (const void *)(uintptr_t)((uintptr_t)e - (size_t)off * (DT != MM_F32 ? 2 : sizeof(float)));
+        const void *e0 =
+            (const void *)(uintptr_t)((uintptr_t)e -
+                                      (size_t)off * (DT != MM_F32 ? 2 : sizeof(float)));
         dot_step(s, in0, ldi, e0, lde, M, N, 0, add & tail_mask(C + off), add, 0, DT);
         i = 16 - off;
     }
@@ -287,17 +316,22 @@ INLINE void dot_body(float *out, size_t ldo, const float *in, size_t ldi, const 
         if (line < pf_lines) __builtin_prefetch(pf + (size_t)line * 64, 0, 3);
         dot_step(s, in, ldi, e, lde, M, N, i, 0xFFFF, 0xFFFF, 1, DT);
     }
-    if (i < padded) dot_step(s, in, ldi, e, lde, M, N, i, tail_mask(C - i), tail_mask(padded - i), 0, DT);
-    __m512i back = _mm512_and_si512(_mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                                     _mm512_set1_epi32(off)), _mm512_set1_epi32(15));
+    if (i < padded)
+        dot_step(s, in, ldi, e, lde, M, N, i, tail_mask(C - i), tail_mask(padded - i), 0, DT);
+    __m512i back = _mm512_and_si512(
+        _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                         _mm512_set1_epi32(off)),
+        _mm512_set1_epi32(15));
 #pragma GCC unroll 4
     for (int r = 0; r < M; r++)
 #pragma GCC unroll 6
-        for (int v = 0; v < N; v++) out[r * ldo + v] = reduce16(off ? _mm512_permutexvar_ps(back, s[r][v]) : s[r][v]);
+        for (int v = 0; v < N; v++)
+            out[r * ldo + v] = reduce16(off ? _mm512_permutexvar_ps(back, s[r][v]) : s[r][v]);
 }
 
-INLINE void dot_tile_body(float *out, size_t ldo, const float *in, size_t ldi, const void *e, size_t lde, int m,
-                          int n, int C, int off, const char *pf, int pf_lines, const int DT) {
+INLINE void dot_tile_body(float *out, size_t ldo, const float *in, size_t ldi, const void *e,
+                          size_t lde, int m, int n, int C, int off, const char *pf, int pf_lines,
+                          const int DT) {
     if (n == DOT_COLS) {
         switch (m) {
         case 4: dot_body(out, ldo, in, ldi, e, lde, 4, DOT_COLS, C, off, pf, pf_lines, DT); return;
@@ -310,26 +344,30 @@ INLINE void dot_tile_body(float *out, size_t ldo, const float *in, size_t ldi, c
     const size_t size = DT != MM_F32 ? 2 : 4;
     for (int v = 0; v < n; v++)
         for (int r = 0; r < m; r++)
-            dot_body(out + r * ldo + v, ldo, in + r * ldi, ldi, (const char *)e + v * lde * size, lde, 1, 1, C, off, pf,
-                     v == 0 && r == 0 ? pf_lines : 0, DT);
+            dot_body(out + r * ldo + v, ldo, in + r * ldi, ldi, (const char *)e + v * lde * size,
+                     lde, 1, 1, C, off, pf, v == 0 && r == 0 ? pf_lines : 0, DT);
 }
 
-TARGET static void dot_tile_avx512(float *out, size_t ldo, const float *in, size_t ldi, const float *e,
-                                   size_t lde, int m, int n, int C, const char *pf, int pf_lines) {
+TARGET static void dot_tile_avx512(float *out, size_t ldo, const float *in, size_t ldi,
+                                   const float *e, size_t lde, int m, int n, int C, const char *pf,
+                                   int pf_lines) {
     size_t mis = (uintptr_t)e % 64;
-    int off = mis % sizeof(float) == 0 && lde * sizeof(float) % 64 == 0 ? (int)(mis / sizeof(float)) : 0;
+    int off =
+        mis % sizeof(float) == 0 && lde * sizeof(float) % 64 == 0 ? (int)(mis / sizeof(float)) : 0;
     dot_tile_body(out, ldo, in, ldi, e, lde, m, n, C, off, pf, pf_lines, MM_F32);
 }
 
 // 16-bit e: loads from e's own offset (off 0; a vector is half a line, split only when a
 // row starts off a 32-byte boundary).
-TARGET static void dot_tile_bf16_avx512(float *out, size_t ldo, const float *in, size_t ldi, const uint16_t *e,
-                                        size_t lde, int m, int n, int C, const char *pf, int pf_lines) {
+TARGET static void dot_tile_bf16_avx512(float *out, size_t ldo, const float *in, size_t ldi,
+                                        const uint16_t *e, size_t lde, int m, int n, int C,
+                                        const char *pf, int pf_lines) {
     dot_tile_body(out, ldo, in, ldi, e, lde, m, n, C, 0, pf, pf_lines, LOWP_BF16);
 }
 
-TARGET static void dot_tile_f16_avx512(float *out, size_t ldo, const float *in, size_t ldi, const uint16_t *e,
-                                       size_t lde, int m, int n, int C, const char *pf, int pf_lines) {
+TARGET static void dot_tile_f16_avx512(float *out, size_t ldo, const float *in, size_t ldi,
+                                       const uint16_t *e, size_t lde, int m, int n, int C,
+                                       const char *pf, int pf_lines) {
     dot_tile_body(out, ldo, in, ldi, e, lde, m, n, C, 0, pf, pf_lines, LOWP_F16);
 }
 
@@ -337,10 +375,13 @@ TARGET static void axpy_avx512(float *y, float alpha, const float *x, int n) {
     __m512 al = _mm512_set1_ps(alpha);
     int i = 0;
     for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(al, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+        _mm512_storeu_ps(y + i,
+                         _mm512_fmadd_ps(al, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
     if (i < n) {
         __mmask16 m = tail_mask(n - i);
-        _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(al, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i)));
+        _mm512_mask_storeu_ps(
+            y + i, m,
+            _mm512_fmadd_ps(al, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i)));
     }
 }
 
@@ -368,7 +409,8 @@ INLINE __m512 exp16(__m512 x) {
 // gelu(x) = 0.5 x (1 + tanh(u)) = x / (1 + exp(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3).
 INLINE __m512 gelu16(__m512 x) {
     __m512 x3 = _mm512_mul_ps(_mm512_mul_ps(x, x), x);
-    __m512 u = _mm512_mul_ps(_mm512_set1_ps(GELU_SCALING_FACTOR), _mm512_fmadd_ps(_mm512_set1_ps(0.044715f), x3, x));
+    __m512 u = _mm512_mul_ps(_mm512_set1_ps(GELU_SCALING_FACTOR),
+                             _mm512_fmadd_ps(_mm512_set1_ps(0.044715f), x3, x));
     __m512 e = exp16(_mm512_mul_ps(u, _mm512_set1_ps(-2.0f)));
     return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
 }
@@ -391,7 +433,8 @@ INLINE double reduce8d(__m512d s) {
     return _mm_cvtsd_f64(_mm_add_sd(q, _mm_unpackhi_pd(q, q)));
 }
 
-TARGET static void layernorm_avx512(float *out, const float *x, const float *w, const float *b, int C, float eps) {
+TARGET static void layernorm_avx512(float *out, const float *x, const float *w, const float *b,
+                                    int C, float eps) {
     __m512d s0 = _mm512_setzero_pd(), s1 = s0;
     for (int i = 0; i < C; i += 16) {
         __m512 v = _mm512_maskz_loadu_ps(tail_mask(C - i), x + i);
@@ -404,17 +447,21 @@ TARGET static void layernorm_avx512(float *out, const float *x, const float *w, 
     for (int i = 0; i < C; i += 16) {
         __mmask16 m = tail_mask(C - i);
         __m512 v = _mm512_maskz_loadu_ps(m, x + i);
-        __m512d d0 = _mm512_maskz_sub_pd((__mmask8)m, _mm512_cvtps_pd(_mm512_castps512_ps256(v)), mv);
-        __m512d d1 = _mm512_maskz_sub_pd((__mmask8)(m >> 8), _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)), mv);
+        __m512d d0 =
+            _mm512_maskz_sub_pd((__mmask8)m, _mm512_cvtps_pd(_mm512_castps512_ps256(v)), mv);
+        __m512d d1 = _mm512_maskz_sub_pd((__mmask8)(m >> 8),
+                                         _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)), mv);
         s0 = _mm512_fmadd_pd(d0, d0, s0);
         s1 = _mm512_fmadd_pd(d1, d1, s1);
     }
     double var = reduce8d(_mm512_add_pd(s0, s1)) / C;
-    __m512 mf = _mm512_set1_ps((float)mean), rstd = _mm512_set1_ps((float)(1.0 / sqrt(var + (double)eps)));
+    __m512 mf = _mm512_set1_ps((float)mean),
+           rstd = _mm512_set1_ps((float)(1.0 / sqrt(var + (double)eps)));
     for (int i = 0; i < C; i += 16) {
         __mmask16 m = tail_mask(C - i);
-        __m512 y = _mm512_mul_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), mf), rstd),
-                                 _mm512_maskz_loadu_ps(m, w + i));
+        __m512 y =
+            _mm512_mul_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), mf), rstd),
+                          _mm512_maskz_loadu_ps(m, w + i));
         _mm512_mask_storeu_ps(out + i, m, _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, b + i)));
     }
 }
@@ -428,8 +475,8 @@ TARGET static void layernorm_avx512(float *out, const float *x, const float *w, 
 #define ATT_ROWS 4
 
 // att[0..n_keys) = exp(scale q·k_j - max); returns 1 / their sum.
-INLINE float attn_probs(float *att, const float *q, const float *k, size_t stride, int n_keys, int hs,
-                        float scale) {
+INLINE float attn_probs(float *att, const float *q, const float *k, size_t stride, int n_keys,
+                        int hs, float scale) {
     __m512 mx = _mm512_set1_ps(-INFINITY);
     int j = 0;
     if (hs == 64) {   // GPT-2's head size: q in registers, 16 keys at a time
@@ -455,7 +502,8 @@ INLINE float attn_probs(float *att, const float *q, const float *k, size_t strid
     }
     for (; j < n_keys; j++) att[j] = dot_avx512(q, k + (size_t)j * stride, hs) * scale;
     for (j = 0; j + 16 <= n_keys; j += 16) mx = _mm512_max_ps(mx, _mm512_loadu_ps(att + j));
-    if (j < n_keys) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(mx, tail_mask(n_keys - j), att + j));
+    if (j < n_keys)
+        mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(mx, tail_mask(n_keys - j), att + j));
     __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
     __m512 sum = _mm512_setzero_ps();
     for (j = 0; j + 16 <= n_keys; j += 16) {
@@ -465,7 +513,8 @@ INLINE float attn_probs(float *att, const float *q, const float *k, size_t strid
     }
     if (j < n_keys) {
         __mmask16 m = tail_mask(n_keys - j);
-        __m512 p = _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, att + j), vmax)));
+        __m512 p =
+            _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, att + j), vmax)));
         _mm512_mask_storeu_ps(att + j, m, p);
         sum = _mm512_add_ps(sum, p);
     }
@@ -474,8 +523,8 @@ INLINE float attn_probs(float *att, const float *q, const float *k, size_t strid
 
 // Rows i < M (a constant after inlining): out_i = inv_i * sum_j att_i[j] v_j over keys
 // j < n_keys0 + i, 64 dimensions at a time.
-INLINE void attn_wsum(float *out, size_t ldo, const float *att, size_t lda, const float *inv, const float *v,
-                      size_t stride, const int M, int n_keys0, int hs) {
+INLINE void attn_wsum(float *out, size_t ldo, const float *att, size_t lda, const float *inv,
+                      const float *v, size_t stride, const int M, int n_keys0, int hs) {
     for (int d0 = 0; d0 < hs; d0 += 64) {
         __mmask16 m[4];
         for (int b = 0; b < 4; b++) m[b] = tail_mask(hs - d0 - 16 * b);
@@ -513,7 +562,9 @@ INLINE void attn_wsum(float *out, size_t ldo, const float *att, size_t lda, cons
         for (int i = 0; i < M; i++) {
             __m512 vi = _mm512_set1_ps(inv[i]);
 #pragma GCC unroll 4
-            for (int b = 0; b < 4; b++) _mm512_mask_storeu_ps(out + i * ldo + d0 + 16 * b, m[b], _mm512_mul_ps(o[i][b], vi));
+            for (int b = 0; b < 4; b++)
+                _mm512_mask_storeu_ps(out + i * ldo + d0 + 16 * b, m[b],
+                                      _mm512_mul_ps(o[i][b], vi));
         }
     }
 }
@@ -524,13 +575,14 @@ TARGET static void attn_head_avx512(float *out, const float *q, const float *k, 
     attn_wsum(out, 0, att, 0, &inv, v, stride, 1, n_keys, hs);
 }
 
-TARGET static void attn_rows_avx512(float *out, size_t ldo, const float *q, size_t ldq, int n_rows, const float *k,
-                                    const float *v, size_t stride, int n_keys0, int hs, float scale, float *att,
-                                    size_t lda) {
+TARGET static void attn_rows_avx512(float *out, size_t ldo, const float *q, size_t ldq, int n_rows,
+                                    const float *k, const float *v, size_t stride, int n_keys0,
+                                    int hs, float scale, float *att, size_t lda) {
     for (int r0 = 0; r0 < n_rows; r0 += ATT_ROWS) {
         int m = n_rows - r0 < ATT_ROWS ? n_rows - r0 : ATT_ROWS, nk0 = n_keys0 + r0;
         float inv[ATT_ROWS];
-        for (int i = 0; i < m; i++) inv[i] = attn_probs(att + i * lda, q + (r0 + i) * ldq, k, stride, nk0 + i, hs, scale);
+        for (int i = 0; i < m; i++)
+            inv[i] = attn_probs(att + i * lda, q + (r0 + i) * ldq, k, stride, nk0 + i, hs, scale);
         float *o = out + r0 * ldo;
         switch (m) {
         case 4: attn_wsum(o, ldo, att, lda, inv, v, stride, 4, nk0, hs); break;
@@ -560,7 +612,8 @@ TARGET static void widen_bf16_avx512(float *dst, const uint16_t *src, size_t n) 
 // f16 -> fp32: 16 at a time (vcvtph2ps: exact, subnormals included), masked tail
 TARGET static void widen_f16_avx512(float *dst, const uint16_t *src, size_t n) {
     size_t i = 0;
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + i))));
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + i))));
     if (i < n) {
         __mmask16 m = tail_mask((int)(n - i));
         _mm512_mask_storeu_ps(dst + i, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, src + i)));
@@ -568,9 +621,26 @@ TARGET static void widen_f16_avx512(float *dst, const uint16_t *src, size_t n) {
 }
 
 const MmKernels mm_kernels_avx512 = {
-    "avx512", MR, NR, DOT_ROWS, DOT_COLS, 16,
-    tile_avx512, rows_avx512, sum_parts_avx512, dot_tile_avx512, dot_avx512, axpy_avx512, gelu_avx512, layernorm_avx512, attn_head_avx512, attn_rows_avx512, ATT_ROWS,
-    {widen_bf16_avx512, widen_f16_avx512}, {rows_bf16_avx512, rows_f16_avx512}, {dot_tile_bf16_avx512, dot_tile_f16_avx512},
+    "avx512",
+    MR,
+    NR,
+    DOT_ROWS,
+    DOT_COLS,
+    16,
+    tile_avx512,
+    rows_avx512,
+    sum_parts_avx512,
+    dot_tile_avx512,
+    dot_avx512,
+    axpy_avx512,
+    gelu_avx512,
+    layernorm_avx512,
+    attn_head_avx512,
+    attn_rows_avx512,
+    ATT_ROWS,
+    {widen_bf16_avx512, widen_f16_avx512},
+    {rows_bf16_avx512, rows_f16_avx512},
+    {dot_tile_bf16_avx512, dot_tile_f16_avx512},
 };
 
 #else   // not x86-64: the path does not exist (matmul.c sees tile == NULL)

@@ -6,18 +6,18 @@
 #include <math.h>
 #include <string.h>
 
-#define G_MR 4
-#define G_NR 16
-#define G_LANES 8
-#define G_DOT_ROWS 4
-#define G_DOT_COLS 4
+#define G_MR                4
+#define G_NR                16
+#define G_LANES             8
+#define G_DOT_ROWS          4
+#define G_DOT_COLS          4
 #define GELU_SCALING_FACTOR 0.7978845608028654f   // sqrt(2 / pi)
 
 // ----------------------------------------------------------------------------
 // matmul: register tile and row streaming (see kernels.h for the order of operations)
 
-static void tile_generic(float *c, size_t ldc, const float *a, size_t lda, const float *b, size_t ldb,
-                         const float *bias, int add, int m, int n, int K) {
+static void tile_generic(float *c, size_t ldc, const float *a, size_t lda, const float *b,
+                         size_t ldb, const float *bias, int add, int m, int n, int K) {
     float s[G_MR][G_NR] = {{0}};
     if (n == G_NR) {
         for (int k = 0; k < K; k++) {
@@ -43,8 +43,8 @@ static void tile_generic(float *c, size_t ldc, const float *a, size_t lda, const
         }
 }
 
-static void rows_generic(float *p, size_t ldp, const float *a, size_t lda, const float *w, size_t ldw,
-                         int m, int n, int K, int acc) {
+static void rows_generic(float *p, size_t ldp, const float *a, size_t lda, const float *w,
+                         size_t ldw, int m, int n, int K, int acc) {
     if (!acc)
         for (int r = 0; r < m; r++) memset(p + r * ldp, 0, (size_t)n * sizeof *p);
     for (int k = 0; k < K; k++) {
@@ -57,8 +57,8 @@ static void rows_generic(float *p, size_t ldp, const float *a, size_t lda, const
     }
 }
 
-static void sum_parts_generic(float *out, const float *base, const float *parts, size_t stride, int n_parts,
-                              int n) {
+static void sum_parts_generic(float *out, const float *base, const float *parts, size_t stride,
+                              int n_parts, int n) {
     for (int j = 0; j < n; j++) {
         float acc = base ? base[j] : 0.0f;
         for (int s = 0; s < n_parts; s++) acc += parts[s * stride + j];
@@ -100,7 +100,8 @@ static void gelu_generic(float *x, size_t n) {
     }
 }
 
-static void layernorm_generic(float *out, const float *x, const float *w, const float *b, int C, float eps) {
+static void layernorm_generic(float *out, const float *x, const float *w, const float *b, int C,
+                              float eps) {
     double mean = 0.0, var = 0.0;
     for (int i = 0; i < C; i++) mean += x[i];
     mean /= C;
@@ -130,10 +131,12 @@ static void attn_head_generic(float *out, const float *q, const float *k, const 
 }
 
 // Row by row (this path has no multi-row attention kernel).
-static void attn_rows_generic(float *out, size_t ldo, const float *q, size_t ldq, int n_rows, const float *k,
-                          const float *v, size_t stride, int n_keys0, int hs, float scale, float *att, size_t lda) {
+static void attn_rows_generic(float *out, size_t ldo, const float *q, size_t ldq, int n_rows,
+                              const float *k, const float *v, size_t stride, int n_keys0, int hs,
+                              float scale, float *att, size_t lda) {
     (void)lda;
-    for (int i = 0; i < n_rows; i++) attn_head_generic(out + i * ldo, q + i * ldq, k, v, stride, n_keys0 + i, hs, scale, att);
+    for (int i = 0; i < n_rows; i++)
+        attn_head_generic(out + i * ldo, q + i * ldq, k, v, stride, n_keys0 + i, hs, scale, att);
 }
 
 // ----------------------------------------------------------------------------
@@ -191,7 +194,24 @@ static void widen_f16_generic(float *restrict dst, const uint16_t *restrict src,
 }
 
 const MmKernels mm_kernels_generic = {
-    "generic", G_MR, G_NR, G_DOT_ROWS, G_DOT_COLS, G_LANES,
-    tile_generic, rows_generic, sum_parts_generic, dot_tile_generic, dot_generic, axpy_generic, gelu_generic, layernorm_generic, attn_head_generic, attn_rows_generic, 1,
-    {widen_bf16_generic, widen_f16_generic}, {NULL, NULL}, {NULL, NULL},
+    "generic",
+    G_MR,
+    G_NR,
+    G_DOT_ROWS,
+    G_DOT_COLS,
+    G_LANES,
+    tile_generic,
+    rows_generic,
+    sum_parts_generic,
+    dot_tile_generic,
+    dot_generic,
+    axpy_generic,
+    gelu_generic,
+    layernorm_generic,
+    attn_head_generic,
+    attn_rows_generic,
+    1,
+    {widen_bf16_generic, widen_f16_generic},
+    {NULL, NULL},
+    {NULL, NULL},
 };

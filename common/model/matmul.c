@@ -12,17 +12,17 @@
 #include <string.h>
 
 #include "base/dtype.h"
-#include "model/kernels.h"
 #include "base/util.h"
+#include "model/kernels.h"
 
 // Scheduling (see the sections below):
-#define TILED_MIN_T 16    // from this many rows on, the register-tiled schedule (see below)
-#define TASKS_PER_WORKER 4
+#define TILED_MIN_T               16   // from this many rows on, the register-tiled schedule (see below)
+#define TASKS_PER_WORKER          4
 // Streamed (decoding): fewer, larger tasks.  With 2 per worker every matrix whose K is
 // 768 (6 segments) is read in whole rows, one contiguous stream per task; with 4 its
 // columns were cut in halves (rows read in pieces 9 KiB apart): ~4% slower per token.
 #define STREAMED_TASKS_PER_WORKER 2
-#define UNEMBED_CHUNK 128 // vocabulary rows per unembedding task (rounded to the tile)
+#define UNEMBED_CHUNK             128   // vocabulary rows per unembedding task (rounded to the tile)
 
 // ----------------------------------------------------------------------------
 // kernel paths
@@ -63,7 +63,8 @@ static void active_init(void) {
         if (k && path_supported(k)) best = k;
         else
             weprintf("AUTOINTERP_KERNEL=%s is %s; using %s", env,
-                     k ? "not supported by this CPU" : "unknown (avx512, avx2, generic)", best->name);
+                     k ? "not supported by this CPU" : "unknown (avx512, avx2, generic)",
+                     best->name);
     }
     atomic_store(&active, best);
 }
@@ -92,8 +93,11 @@ int matmul_kernel_supported(const char *name) {
 
 int matmul_kernel_select(const char *name, char *err, size_t errlen) {
     const MmKernels *k = path_find(name);
-    if (!k) return fail(err, errlen, "unknown kernel path '%s' (avx512, avx2, generic)", name ? name : "");
-    if (!path_supported(k)) return fail(err, errlen, "kernel path %s is not supported by this CPU", name);
+    if (!k)
+        return fail(err, errlen, "unknown kernel path '%s' (avx512, avx2, generic)",
+                    name ? name : "");
+    if (!path_supported(k))
+        return fail(err, errlen, "kernel path %s is not supported by this CPU", name);
     kern();   // the environment is read once, before, so that it does not override this
     atomic_store(&active, k);
     return 0;
@@ -107,10 +111,10 @@ const char *matmul_kernel_name(void) { return kern()->name; }
 // giving the same values, and no in-register kernels.
 typedef struct {
     void (*widen)(float *dst, const uint16_t *src, size_t n);
-    void (*rows)(float *p, size_t ldp, const float *a, size_t lda, const uint16_t *w, size_t ldw, int m, int n, int K,
-                 int acc);
-    void (*dot_tile)(float *out, size_t ldo, const float *in, size_t ldi, const uint16_t *e, size_t lde, int m, int n,
-                     int C, const char *pf, int pf_lines);
+    void (*rows)(float *p, size_t ldp, const float *a, size_t lda, const uint16_t *w, size_t ldw,
+                 int m, int n, int K, int acc);
+    void (*dot_tile)(float *out, size_t ldo, const float *in, size_t ldi, const uint16_t *e,
+                     size_t lde, int m, int n, int C, const char *pf, int pf_lines);
 } LowpKernels;
 
 // CPUID leaf 1, ECX bit 29 (clang 14's __builtin_cpu_supports does not know "f16c"),
@@ -160,7 +164,8 @@ static void scratch_free(void *p) {
 }
 
 static void scratch_key_make(void) {
-    if (pthread_key_create(&scratch_key, scratch_free) != 0) eprintf(2, "matmul: cannot create a thread key");
+    if (pthread_key_create(&scratch_key, scratch_free) != 0)
+        eprintf(2, "matmul: cannot create a thread key");
 }
 
 // A 64-byte aligned buffer of at least n floats, owned by the calling thread.
@@ -169,12 +174,14 @@ static float *scratch_get(int slot, size_t n) {
     Scratch *s = pthread_getspecific(scratch_key);
     if (!s) {
         s = xcalloc(1, sizeof *s);
-        if (pthread_setspecific(scratch_key, s) != 0) eprintf(2, "matmul: cannot set thread scratch");
+        if (pthread_setspecific(scratch_key, s) != 0)
+            eprintf(2, "matmul: cannot set thread scratch");
     }
     if (s->cap[slot] < n) {
         free(s->buf[slot]);
         size_t bytes;
-        if (mul_size(n, sizeof(float), &bytes) || add_size(bytes, 63, &bytes)) eprintf(2, "matmul: scratch too large");
+        if (mul_size(n, sizeof(float), &bytes) || add_size(bytes, 63, &bytes))
+            eprintf(2, "matmul: scratch too large");
         s->buf[slot] = aligned_alloc(64, bytes & ~(size_t)63);
         if (!s->buf[slot]) eprintf(2, "matmul: out of memory (%zu bytes of scratch)", bytes);
         s->cap[slot] = n;
@@ -207,24 +214,25 @@ typedef struct {
     const uint16_t *w16;   // 16-bit weights (then w is NULL): widened block by block
     LowpKernels lk;        // their kernels (w16 only)
     int T, K, N;
-    int gelu;              // apply GELU to the finished outputs
-    int n_col_tasks;       // column chunks
-    int chunk;             // streamed: columns per chunk (a multiple of 16)
+    int gelu;          // apply GELU to the finished outputs
+    int n_col_tasks;   // column chunks
+    int chunk;         // streamed: columns per chunk (a multiple of 16)
     // tiled
-    int head;              // columns [0, head) form a narrow first strip, so that the
-                           // others start on 64-byte lines of w (0: w is aligned)
-    int n_strips;          // strips: the head (if any), then nr columns each
+    int head;       // columns [0, head) form a narrow first strip, so that the
+                    // others start on 64-byte lines of w (0: w is aligned)
+    int n_strips;   // strips: the head (if any), then nr columns each
     int strips_per_task;
-    int rows_per_task;     // rows per row chunk (a multiple of mr)
+    int rows_per_task;   // rows per row chunk (a multiple of mr)
     // streamed
-    int n_seg;             // segments of MM_KSEG rows
-    float *partial;        // (n_seg, T, ldp)
-    int ldp;               // N + 16: rows 64 bytes apart modulo 4 KiB (no 4K aliasing)
+    int n_seg;                        // segments of MM_KSEG rows
+    float *partial;                   // (n_seg, T, ldp)
+    int ldp;                          // N + 16: rows 64 bytes apart modulo 4 KiB (no 4K aliasing)
     atomic_int pending[MAX_CHUNKS];   // segments not yet done, per chunk
 } MatmulJob;
 
 static void gelu_rows(const MatmulJob *job, int t0, int t1, int j0, int j1) {
-    for (int t = t0; t < t1; t++) job->k->gelu(job->out + (size_t)t * job->N + j0, (size_t)(j1 - j0));
+    for (int t = t0; t < t1; t++)
+        job->k->gelu(job->out + (size_t)t * job->N + j0, (size_t)(j1 - j0));
 }
 
 // out[t][j0..j1) = ((base + P_0) + P_1) + ... over the segments, base = bias or 0.
@@ -232,20 +240,21 @@ static void partials_add(const MatmulJob *job, int j0, int j1) {
     int T = job->T, N = job->N;
     for (int t = 0; t < T; t++)
         job->k->sum_parts(job->out + (size_t)t * N + j0, job->bias ? job->bias + j0 : NULL,
-                          job->partial ? job->partial + (size_t)t * job->ldp + j0 : NULL, (size_t)T * job->ldp,
-                          job->n_seg, j1 - j0);
+                          job->partial ? job->partial + (size_t)t * job->ldp + j0 : NULL,
+                          (size_t)T * job->ldp, job->n_seg, j1 - j0);
     if (job->gelu) gelu_rows(job, 0, T, j0, j1);
 }
 
 // The rows kernel for rows [k0, k0 + kc) x columns [j0, j1) of the weights, given as w
 // (the weight at row k0, column j0; row stride ldw), for every row of `in`: sums into the
 // segment's partials p (acc: added to p's values).
-static void rows_run(const MatmulJob *job, float *p, const float *w, size_t ldw, int k0, int kc, int j0, int j1,
-                     int acc) {
+static void rows_run(const MatmulJob *job, float *p, const float *w, size_t ldw, int k0, int kc,
+                     int j0, int j1, int acc) {
     for (int t = 0; t < job->T; t += MM_ROWS_MAX) {
         int m = job->T - t < MM_ROWS_MAX ? job->T - t : MM_ROWS_MAX;
-        job->k->rows(p + (size_t)t * job->ldp + j0, (size_t)job->ldp, job->in + (size_t)t * job->K + k0,
-                     (size_t)job->K, w, ldw, m, j1 - j0, kc, acc);
+        job->k->rows(p + (size_t)t * job->ldp + j0, (size_t)job->ldp,
+                     job->in + (size_t)t * job->K + k0, (size_t)job->K, w, ldw, m, j1 - j0, kc,
+                     acc);
     }
 }
 
@@ -264,7 +273,8 @@ static void rows_run_w16(const MatmulJob *job, float *p, int k0, int kc, int j0,
         for (int jc = j0; jc < j1; jc += W16_COLS) {
             int n = j1 - jc < W16_COLS ? j1 - jc : W16_COLS;
             for (int i = 0; i < q; i++)
-                job->lk.widen(buf + (size_t)i * n, job->w16 + (size_t)(k0 + kk + i) * job->N + jc, (size_t)n);
+                job->lk.widen(buf + (size_t)i * n, job->w16 + (size_t)(k0 + kk + i) * job->N + jc,
+                              (size_t)n);
             rows_run(job, p, buf, (size_t)n, k0 + kk, q, jc, jc + n, kk > 0);
         }
     }
@@ -281,8 +291,9 @@ static void streamed_task(void *ctx, int task, int worker) {
     if (job->w16 && job->lk.rows) {
         for (int t = 0; t < T; t += MM_ROWS_MAX) {
             int m = T - t < MM_ROWS_MAX ? T - t : MM_ROWS_MAX;
-            job->lk.rows(p + (size_t)t * job->ldp + j0, (size_t)job->ldp, job->in + (size_t)t * K + k0, (size_t)K,
-                         job->w16 + (size_t)k0 * N + j0, (size_t)N, m, j1 - j0, kc, 0);
+            job->lk.rows(p + (size_t)t * job->ldp + j0, (size_t)job->ldp,
+                         job->in + (size_t)t * K + k0, (size_t)K, job->w16 + (size_t)k0 * N + j0,
+                         (size_t)N, m, j1 - j0, kc, 0);
         }
     } else if (job->w16) rows_run_w16(job, p, k0, kc, j0, j1);
     else rows_run(job, p, job->w + (size_t)k0 * N + j0, (size_t)N, k0, kc, j0, j1, 0);
@@ -296,7 +307,8 @@ static void rows_prefetch(const MatmulJob *job, int *next, int end, int n, int j
     const char *w = job->w16 ? (const char *)job->w16 : (const char *)job->w;
     for (; n > 0 && *next < end; n--, (*next)++) {
         const char *row = w + ((size_t)*next * job->N + j0) * size;
-        for (size_t off = 0; off < (size_t)(j1 - j0) * size; off += 64) __builtin_prefetch(row + off, 0, 3);
+        for (size_t off = 0; off < (size_t)(j1 - j0) * size; off += 64)
+            __builtin_prefetch(row + off, 0, 3);
     }
 }
 
@@ -343,8 +355,8 @@ static void tiled_task(void *ctx, int task, int worker) {
                 int j, n;
                 strip_bounds(job, sj, &j, &n);
                 const float *b = wide ? wide + (j - j0) : job->w + (size_t)k0 * N + j;
-                k->tile(job->out + (size_t)t * N + j, (size_t)N, job->in + (size_t)t * K + k0, (size_t)K, b, ldb,
-                        job->bias ? job->bias + j : NULL, k0 > 0, m, n, kc);
+                k->tile(job->out + (size_t)t * N + j, (size_t)N, job->in + (size_t)t * K + k0,
+                        (size_t)K, b, ldb, job->bias ? job->bias + j : NULL, k0 > 0, m, n, kc);
                 rows_prefetch(job, &pf_next, pf_end, pf_rows, j0, j1);
             }
             if (job->gelu && k0 + kc >= K) gelu_rows(job, t, t + m, j0, j1);
@@ -358,7 +370,15 @@ static void matmul_run(float *out, const float *in, const float *w, const uint16
     if (T <= 0 || N <= 0) return;
     const MmKernels *k = kern();
     int want = TASKS_PER_WORKER * threadpool_size(pool);
-    MatmulJob job = {.k = k, .out = out, .in = in, .w = w, .w16 = w16, .bias = bias, .T = T, .K = K, .N = N,
+    MatmulJob job = {.k = k,
+                     .out = out,
+                     .in = in,
+                     .w = w,
+                     .w16 = w16,
+                     .bias = bias,
+                     .T = T,
+                     .K = K,
+                     .N = N,
                      .gelu = gelu};
     if (w16) job.lk = lowp_kernels(k, t);
     if (K <= 0) {   // no segments: out = base
@@ -374,7 +394,8 @@ static void matmul_run(float *out, const float *in, const float *w, const uint16
         // on it.  Chunks of up to 4 strips; rows are split when the columns alone give
         // too few tasks.
         size_t mis = (uintptr_t)w % 64;   // (16-bit: w is NULL, the widened blocks are aligned)
-        if (mis % sizeof(float) == 0 && (size_t)N * sizeof(float) % 64 == 0 && mis && N >= 32 * k->nr)
+        if (mis % sizeof(float) == 0 && (size_t)N * sizeof(float) % 64 == 0 && mis &&
+            N >= 32 * k->nr)
             job.head = (int)((64 - mis) / sizeof(float));
         if (job.head >= N) job.head = 0;
         job.n_strips = (job.head > 0) + (N - job.head + k->nr - 1) / k->nr;
@@ -408,23 +429,23 @@ static void matmul_run(float *out, const float *in, const float *w, const uint16
     threadpool_run(pool, job.n_col_tasks * job.n_seg, streamed_task, &job);
 }
 
-void matmul_forward(float *out, const float *in, const float *w, const float *bias,
-                    int T, int K, int N, ThreadPool *pool) {
+void matmul_forward(float *out, const float *in, const float *w, const float *bias, int T, int K,
+                    int N, ThreadPool *pool) {
     matmul_run(out, in, w, NULL, LOWP_BF16, bias, T, K, N, pool, 0);
 }
 
-void matmul_gelu_forward(float *out, const float *in, const float *w, const float *bias,
-                         int T, int K, int N, ThreadPool *pool) {
+void matmul_gelu_forward(float *out, const float *in, const float *w, const float *bias, int T,
+                         int K, int N, ThreadPool *pool) {
     matmul_run(out, in, w, NULL, LOWP_BF16, bias, T, K, N, pool, 1);
 }
 
-void matmul_lowp_forward(float *out, const float *in, const uint16_t *w, LowpType t, const float *bias,
-                         int T, int K, int N, ThreadPool *pool) {
+void matmul_lowp_forward(float *out, const float *in, const uint16_t *w, LowpType t,
+                         const float *bias, int T, int K, int N, ThreadPool *pool) {
     matmul_run(out, in, NULL, w, t, bias, T, K, N, pool, 0);
 }
 
-void matmul_lowp_gelu_forward(float *out, const float *in, const uint16_t *w, LowpType t, const float *bias,
-                              int T, int K, int N, ThreadPool *pool) {
+void matmul_lowp_gelu_forward(float *out, const float *in, const uint16_t *w, LowpType t,
+                              const float *bias, int T, int K, int N, ThreadPool *pool) {
     matmul_run(out, in, NULL, w, t, bias, T, K, N, pool, 1);
 }
 
@@ -452,7 +473,8 @@ static void unembed_task(void *ctx, int task, int worker) {
     const char *e = job->e16 ? (const char *)job->e16 : (const char *)job->e;
     // 16-bit e: read by the path's dot_tile16, else each tile widened into scratch
     int in_regs = job->e16 && job->lk.dot_tile;
-    float *wide = job->e16 && !in_regs ? scratch_get(SCRATCH_WEIGHTS, (size_t)k->dot_cols * C) : NULL;
+    float *wide =
+        job->e16 && !in_regs ? scratch_get(SCRATCH_WEIGHTS, (size_t)k->dot_cols * C) : NULL;
     size_t tile_bytes = (size_t)k->dot_cols * C * size;
     // bytes prefetched per call (by the kernel, spread over its loop); none with a single
     // row block (the hardware prefetcher follows the rows of e on its own then)
@@ -471,9 +493,11 @@ static void unembed_task(void *ctx, int task, int worker) {
             float *o = job->out + (size_t)t * V + v;
             const float *x = job->in + (size_t)t * C;
             if (in_regs)
-                job->lk.dot_tile(o, (size_t)V, x, (size_t)C, job->e16 + (size_t)v * C, (size_t)C, m, n, C, pf_at,
-                                 (int)((pf_bytes + 63) / 64));
-            else k->dot_tile(o, (size_t)V, x, (size_t)C, ev, (size_t)C, m, n, C, pf_at, (int)((pf_bytes + 63) / 64));
+                job->lk.dot_tile(o, (size_t)V, x, (size_t)C, job->e16 + (size_t)v * C, (size_t)C, m,
+                                 n, C, pf_at, (int)((pf_bytes + 63) / 64));
+            else
+                k->dot_tile(o, (size_t)V, x, (size_t)C, ev, (size_t)C, m, n, C, pf_at,
+                            (int)((pf_bytes + 63) / 64));
             pf += pf_step;
         }
     }
@@ -486,15 +510,16 @@ static void unembed_task(void *ctx, int task, int worker) {
 static float *rows_aligned_like(const float *in, const float *e, int T, int C) {
     size_t mis = (uintptr_t)e % 64, row = (size_t)C * sizeof(float), bytes;
     if (mis % sizeof(float) != 0 || row % 64 != 0 || (uintptr_t)in % 64 == mis) return NULL;
-    if (mul_size(row, (size_t)T, &bytes) || add_size(bytes, 64, &bytes)) eprintf(2, "matmul: rows too large");
+    if (mul_size(row, (size_t)T, &bytes) || add_size(bytes, 64, &bytes))
+        eprintf(2, "matmul: rows too large");
     char *buf = aligned_alloc(64, bytes);
     if (!buf) eprintf(2, "matmul: out of memory (%zu bytes)", bytes);
     memcpy(buf + mis, in, bytes - 64);
     return (float *)(void *)buf;
 }
 
-void matmul_transposed_forward(float *out, const float *in, const float *e,
-                               int T, int C, int V, ThreadPool *pool) {
+void matmul_transposed_forward(float *out, const float *in, const float *e, int T, int C, int V,
+                               ThreadPool *pool) {
     if (T <= 0 || V <= 0) return;
     const MmKernels *k = kern();
     float *copy = rows_aligned_like(in, e, T, C);
@@ -519,10 +544,13 @@ void matmul_transposed_lowp_forward(float *out, const float *in, const uint16_t 
 
 void lowp_round(LowpType t, uint16_t *dst, const float *src, size_t n) {
     // (the roundings safetensors.c writes checkpoints with)
-    for (size_t i = 0; i < n; i++) dst[i] = t == LOWP_F16 ? f32_to_f16(src[i]) : f32_to_bf16(src[i]);
+    for (size_t i = 0; i < n; i++)
+        dst[i] = t == LOWP_F16 ? f32_to_f16(src[i]) : f32_to_bf16(src[i]);
 }
 
-void lowp_widen(LowpType t, float *dst, const uint16_t *src, size_t n) { lowp_kernels(kern(), t).widen(dst, src, n); }
+void lowp_widen(LowpType t, float *dst, const uint16_t *src, size_t n) {
+    lowp_kernels(kern(), t).widen(dst, src, n);
+}
 
 // ----------------------------------------------------------------------------
 // vector helpers

@@ -70,18 +70,18 @@ const char *matmul_kernel_name(void);
 
 // out (T,N) = in (T,K) · w (K,N) + bias (N).  w is input-major as Hugging Face's Conv1D
 // stores it (w[k*N + j]); bias may be NULL.  out must not overlap in or w.
-void matmul_forward(float *out, const float *in, const float *w, const float *bias,
-                    int T, int K, int N, ThreadPool *pool);
+void matmul_forward(float *out, const float *in, const float *w, const float *bias, int T, int K,
+                    int N, ThreadPool *pool);
 
 // matmul_forward followed by vec_gelu on out (one pass: GELU is applied to each tile
 // while it is in registers/L1).  Bit-identical to the two calls.
-void matmul_gelu_forward(float *out, const float *in, const float *w, const float *bias,
-                         int T, int K, int N, ThreadPool *pool);
+void matmul_gelu_forward(float *out, const float *in, const float *w, const float *bias, int T,
+                         int K, int N, ThreadPool *pool);
 
 // out (T,V) = in (T,C) · e (V,C)^T: the unembedding with an output-major matrix such as
 // wte / lm_head.  out must not overlap in or e.
-void matmul_transposed_forward(float *out, const float *in, const float *e,
-                               int T, int C, int V, ThreadPool *pool);
+void matmul_transposed_forward(float *out, const float *in, const float *e, int T, int C, int V,
+                               ThreadPool *pool);
 
 // ----------------------------------------------------------------------------
 // Low-precision weights (opt-in, see gpt2_use_lowp): a weight is a uint16_t of one of
@@ -103,10 +103,10 @@ void lowp_round(LowpType t, uint16_t *dst, const float *src, size_t n);
 void lowp_widen(LowpType t, float *dst, const uint16_t *src, size_t n);
 
 // matmul_forward / matmul_gelu_forward / matmul_transposed_forward with w or e of type t.
-void matmul_lowp_forward(float *out, const float *in, const uint16_t *w, LowpType t, const float *bias,
-                         int T, int K, int N, ThreadPool *pool);
-void matmul_lowp_gelu_forward(float *out, const float *in, const uint16_t *w, LowpType t, const float *bias,
-                              int T, int K, int N, ThreadPool *pool);
+void matmul_lowp_forward(float *out, const float *in, const uint16_t *w, LowpType t,
+                         const float *bias, int T, int K, int N, ThreadPool *pool);
+void matmul_lowp_gelu_forward(float *out, const float *in, const uint16_t *w, LowpType t,
+                              const float *bias, int T, int K, int N, ThreadPool *pool);
 void matmul_transposed_lowp_forward(float *out, const float *in, const uint16_t *e, LowpType t,
                                     int T, int C, int V, ThreadPool *pool);
 

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/hub.h"
 #include "base/util.h"
+#include "io/hub.h"
 
 int model_open(Model *m, const char *name, const HubOptions *hub, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
@@ -67,4 +67,6 @@ int model_encode_prompt(const Model *m, const char *text, size_t len, int bos, i
     return 0;
 }
 
-const char *model_token_text(const Model *m, int id, size_t *len) { return tok_bytes(m->tok, id, len); }
+const char *model_token_text(const Model *m, int id, size_t *len) {
+    return tok_bytes(m->tok, id, len);
+}

@@ -5,15 +5,15 @@
 #define AUTOINTERP_MODEL_H
 #include <stddef.h>
 
-#include "model/gpt2.h"
 #include "io/hub.h"
+#include "model/gpt2.h"
 #include "model/tokenizer.h"
 
 #define MODEL_DEFAULT "gpt2"
 
 typedef struct {
-    char *name;         // as asked for ("gpt2", a repo id or a path)
-    char *dir;          // the resolved local directory
+    char *name;   // as asked for ("gpt2", a repo id or a path)
+    char *dir;    // the resolved local directory
     Gpt2 gpt2;
     Tokenizer *tok;
 } Model;

@@ -14,7 +14,7 @@
 #include "base/util.h"
 
 #define EOT_TEXT "<|endoftext|>"
-#define EOT_LEN (sizeof EOT_TEXT - 1)
+#define EOT_LEN  (sizeof EOT_TEXT - 1)
 
 // One merge rule, keyed by its pair of token ids.
 typedef struct {
@@ -25,12 +25,12 @@ typedef struct {
 
 struct Tokenizer {
     int n_vocab;
-    char *pool;            // the bytes of every token, back to back
-    size_t *off, *len;     // (n_vocab) token id -> its bytes pool[off, off + len)
-    int *str_slots;        // (str_cap) open-addressing map: token bytes -> id; -1 = empty
+    char *pool;          // the bytes of every token, back to back
+    size_t *off, *len;   // (n_vocab) token id -> its bytes pool[off, off + len)
+    int *str_slots;      // (str_cap) open-addressing map: token bytes -> id; -1 = empty
     size_t str_cap;
-    int byte_id[256];      // the single-byte tokens
-    MergeSlot *merges;     // (merge_cap) open-addressing map: pair -> rank, merged id
+    int byte_id[256];    // the single-byte tokens
+    MergeSlot *merges;   // (merge_cap) open-addressing map: pair -> rank, merged id
     size_t merge_cap;
     int n_merges;
 };
@@ -66,13 +66,15 @@ int tok_char_class(int cp) {
     }
     if (white_space(cp)) return TOK_CLASS_SPACE;
     switch (utf8proc_category(cp)) {
-    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
-    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO:
-        return TOK_CLASS_LETTER;
-    case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_NO:
-        return TOK_CLASS_NUMBER;
-    default:
-        return TOK_CLASS_OTHER;
+    case UTF8PROC_CATEGORY_LU:
+    case UTF8PROC_CATEGORY_LL:
+    case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_LO: return TOK_CLASS_LETTER;
+    case UTF8PROC_CATEGORY_ND:
+    case UTF8PROC_CATEGORY_NL:
+    case UTF8PROC_CATEGORY_NO: return TOK_CLASS_NUMBER;
+    default: return TOK_CLASS_OTHER;
     }
 }
 
@@ -105,13 +107,13 @@ static size_t run_end(const unsigned char *s, size_t n, size_t i, int cls) {
 // End of the word that starts at s[i] (i < n): the regex alternatives tried in order.
 static size_t pretoken_end(const unsigned char *s, size_t n, size_t i) {
     size_t len;
-    if (s[i] == '\'') {                                   // 's|'t|'re|'ve|'m|'ll|'d
+    if (s[i] == '\'') {   // 's|'t|'re|'ve|'m|'ll|'d
         size_t k = contraction_len(s + i, n - i);
         if (k) return i + k;
     }
     size_t j = (s[i] == ' ' && i + 1 < n) ? i + 1 : i;   // the optional leading " "
     int cls = class_at(s + j, n - j, &len);
-    if (cls != TOK_CLASS_SPACE)                           // ` ?\p{L}+` ` ?\p{N}+` ` ?[^...]+`
+    if (cls != TOK_CLASS_SPACE)   // ` ?\p{L}+` ` ?\p{N}+` ` ?[^...]+`
         return run_end(s, n, j + len, cls);
     // s[i] is a space.  \s+(?!\S): the whole run of spaces when it ends the text, else the
     // run less its last character (a " " there starts the next word); \s+: a run of one.
@@ -161,9 +163,11 @@ static int str_insert(Tokenizer *tok, int id) {
     size_t len = tok->len[id], mask = tok->str_cap - 1;
     for (size_t h = hash_bytes(s, len) & mask;; h = (h + 1) & mask) {
         int other = tok->str_slots[h];
-        if (other < 0) { tok->str_slots[h] = id; return 0; }
-        if (tok->len[other] == len && memcmp(tok->pool + tok->off[other], s, len) == 0)
-            return -1;
+        if (other < 0) {
+            tok->str_slots[h] = id;
+            return 0;
+        }
+        if (tok->len[other] == len && memcmp(tok->pool + tok->off[other], s, len) == 0) return -1;
     }
 }
 
@@ -183,7 +187,10 @@ static int merge_insert(Tokenizer *tok, int a, int b, int rank, int id) {
     size_t mask = tok->merge_cap - 1;
     for (size_t h = hash_pair(key, tok->merge_cap);; h = (h + 1) & mask) {
         MergeSlot *m = &tok->merges[h];
-        if (m->rank < 0) { *m = (MergeSlot){key, rank, id}; return 0; }
+        if (m->rank < 0) {
+            *m = (MergeSlot){key, rank, id};
+            return 0;
+        }
         if (m->key == key) return -1;
     }
 }
@@ -205,8 +212,8 @@ static void byte_alphabet(int cp_of[256]) {
 
 // Decode alphabet text s[0..n) into bytes out[] (n bytes suffice); -1 when s holds a
 // character outside the alphabet (or invalid UTF-8).
-static int alphabet_decode(const int byte_of[ALPHABET_MAX], const char *s, size_t n,
-                           char *out, size_t *outlen) {
+static int alphabet_decode(const int byte_of[ALPHABET_MAX], const char *s, size_t n, char *out,
+                           size_t *outlen) {
     size_t k = 0;
     for (size_t i = 0; i < n;) {
         int cp;
@@ -226,13 +233,13 @@ static void alphabet_inverse(int byte_of[ALPHABET_MAX]) {
 }
 
 // Show (a prefix of) raw JSON text or a merges.txt field in an error message.
-#define SHOW_MAX 40
+#define SHOW_MAX  40
 #define SHOW(len) (int)((len) > SHOW_MAX ? SHOW_MAX : (len))
 
 // Add vocab.json entry e (key token k, id token k + 1) to tok, its bytes at pool + *used.
 static int vocab_entry(Tokenizer *tok, const JsonDoc *doc, int k, int e,
-                       const int byte_of[ALPHABET_MAX], size_t *used, const char *path,
-                       char *err, size_t errlen) {
+                       const int byte_of[ALPHABET_MAX], size_t *used, const char *path, char *err,
+                       size_t errlen) {
     size_t rawlen, keylen, blen;
     const char *raw = json_raw(doc, k, &rawlen);
     char *key = NULL;
@@ -241,17 +248,16 @@ static int vocab_entry(Tokenizer *tok, const JsonDoc *doc, int k, int e,
     if (json_str(doc, k, &key, &keylen) < 0)
         fail(err, errlen, "%s: entry %d (%.*s): bad key string", path, e, SHOW(rawlen), raw);
     else if (json_int(doc, k + 1, &id) < 0)
-        fail(err, errlen, "%s: entry %d (%.*s): id is not an integer", path, e, SHOW(rawlen),
-             raw);
+        fail(err, errlen, "%s: entry %d (%.*s): id is not an integer", path, e, SHOW(rawlen), raw);
     else if (id < 0 || id >= tok->n_vocab)
-        fail(err, errlen, "%s: entry %d (%.*s): id %lld out of range 0..%d", path, e,
-             SHOW(rawlen), raw, id, tok->n_vocab - 1);
+        fail(err, errlen, "%s: entry %d (%.*s): id %lld out of range 0..%d", path, e, SHOW(rawlen),
+             raw, id, tok->n_vocab - 1);
     else if (tok->off[id] != SIZE_MAX)
-        fail(err, errlen, "%s: entry %d (%.*s): id %lld used twice", path, e, SHOW(rawlen),
-             raw, id);
+        fail(err, errlen, "%s: entry %d (%.*s): id %lld used twice", path, e, SHOW(rawlen), raw,
+             id);
     else if (alphabet_decode(byte_of, key, keylen, tok->pool + *used, &blen) < 0)
-        fail(err, errlen, "%s: entry %d (%.*s): character outside the byte-level alphabet",
-             path, e, SHOW(rawlen), raw);
+        fail(err, errlen, "%s: entry %d (%.*s): character outside the byte-level alphabet", path, e,
+             SHOW(rawlen), raw);
     else if (blen == 0)
         fail(err, errlen, "%s: entry %d (%.*s): empty token", path, e, SHOW(rawlen), raw);
     else {
@@ -271,8 +277,8 @@ static int vocab_entry(Tokenizer *tok, const JsonDoc *doc, int k, int e,
 }
 
 // Parse vocab.json text into tok (n_vocab, pool, off, len, the string map, byte_id).
-static int vocab_parse(Tokenizer *tok, const char *path, const char *text, size_t tlen,
-                       char *err, size_t errlen) {
+static int vocab_parse(Tokenizer *tok, const char *path, const char *text, size_t tlen, char *err,
+                       size_t errlen) {
     char jerr[200];
     JsonDoc doc;
     int rc = -1;
@@ -321,9 +327,9 @@ done:
 }
 
 // Add the merge on one merges.txt line (without its newline) with the given rank.
-static int merge_line(Tokenizer *tok, const int byte_of[ALPHABET_MAX], const char *line,
-                      size_t n, int rank, char *buf, const char *path, int lineno,
-                      const char *vocab_path, char *err, size_t errlen) {
+static int merge_line(Tokenizer *tok, const int byte_of[ALPHABET_MAX], const char *line, size_t n,
+                      int rank, char *buf, const char *path, int lineno, const char *vocab_path,
+                      char *err, size_t errlen) {
     const char *sp = memchr(line, ' ', n);
     if (!sp || sp == line || sp == line + n - 1 || memchr(sp + 1, ' ', n - (size_t)(sp - line) - 1))
         return fail(err, errlen, "%s:%d: expected two tokens separated by one space: \"%.*s\"",
@@ -334,8 +340,10 @@ static int merge_line(Tokenizer *tok, const int byte_of[ALPHABET_MAX], const cha
     char *dst = buf;
     for (int f = 0; f < 2; f++) {
         if (alphabet_decode(byte_of, field[f], flen[f], dst, &blen[f]) < 0)
-            return fail(err, errlen, "%s:%d: \"%.*s\" has a character outside the byte-level "
-                        "alphabet", path, lineno, SHOW(flen[f]), field[f]);
+            return fail(err, errlen,
+                        "%s:%d: \"%.*s\" has a character outside the byte-level "
+                        "alphabet",
+                        path, lineno, SHOW(flen[f]), field[f]);
         id[f] = tok_find(tok, dst, blen[f]);
         if (id[f] < 0)
             return fail(err, errlen, "%s:%d: \"%.*s\" is not a token of %s", path, lineno,
@@ -347,8 +355,8 @@ static int merge_line(Tokenizer *tok, const int byte_of[ALPHABET_MAX], const cha
         return fail(err, errlen, "%s:%d: the merge of \"%.*s\" makes a token not in %s", path,
                     lineno, SHOW(n), line, vocab_path);
     if (merge_insert(tok, id[0], id[1], rank, merged) < 0)
-        return fail(err, errlen, "%s:%d: the pair \"%.*s\" is listed twice", path, lineno,
-                    SHOW(n), line);
+        return fail(err, errlen, "%s:%d: the pair \"%.*s\" is listed twice", path, lineno, SHOW(n),
+                    line);
     return 0;
 }
 
@@ -373,8 +381,8 @@ static int merges_parse(Tokenizer *tok, const char *path, const char *text, size
         lineno++;
         if (n > 0 && line[n - 1] == '\r') n--;
         if (lineno == 1 && n >= 8 && memcmp(line, "#version", 8) == 0) continue;
-        rc = merge_line(tok, byte_of, line, n, tok->n_merges, buf, path, lineno, vocab_path,
-                        err, errlen);
+        rc = merge_line(tok, byte_of, line, n, tok->n_merges, buf, path, lineno, vocab_path, err,
+                        errlen);
         tok->n_merges += rc == 0;
     }
     free(buf);
@@ -482,7 +490,7 @@ typedef struct {
     PairEntry *heap;          // (3 * cap) min-heap on (rank, pos): n - 1 pairs + 2 per merge
     PairEntry *batch;         // (cap) the current pairs of one rank, by position
     size_t cap, heap_n;
-    int *out;                 // (out_cap) the ids encoded so far
+    int *out;   // (out_cap) the ids encoded so far
     size_t out_n, out_cap;
 } Scratch;
 
@@ -613,8 +621,8 @@ static void encode_plain(const Tokenizer *tok, Scratch *w, const unsigned char *
     }
 }
 
-static int encode_text(const Tokenizer *tok, const char *text, size_t len, int special,
-                       int **ids, int *n) {
+static int encode_text(const Tokenizer *tok, const char *text, size_t len, int special, int **ids,
+                       int *n) {
     *ids = NULL;
     *n = 0;
     if (len > INT_MAX) return -1;   // at most one token per byte
@@ -640,7 +648,6 @@ int tok_encode(const Tokenizer *tok, const char *text, size_t len, int **ids, in
     return encode_text(tok, text, len, 1, ids, n);
 }
 
-int tok_encode_ordinary(const Tokenizer *tok, const char *text, size_t len, int **ids,
-                        int *n) {
+int tok_encode_ordinary(const Tokenizer *tok, const char *text, size_t len, int **ids, int *n) {
     return encode_text(tok, text, len, 0, ids, n);
 }

@@ -71,8 +71,7 @@ size_t tok_max_token_bytes(const Tokenizer *tok);
 // *n = 0) only when the result would not fit an int count.
 int tok_encode(const Tokenizer *tok, const char *text, size_t len, int **ids, int *n);
 // The same without step 1: "<|endoftext|>" is encoded as the text it is.
-int tok_encode_ordinary(const Tokenizer *tok, const char *text, size_t len, int **ids,
-                        int *n);
+int tok_encode_ordinary(const Tokenizer *tok, const char *text, size_t len, int **ids, int *n);
 
 // The raw bytes token `id` stands for (not NUL-terminated; *len set when non-NULL);
 // owned by the tokenizer.  NULL for an id out of range.

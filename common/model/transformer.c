@@ -5,19 +5,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/matmul.h"
 #include "base/util.h"
+#include "model/matmul.h"
 
 // Attention inputs of one row: its keys/values are rows 0..n_keys-1 of k and v (stride
 // given per call), its own position is n_keys-1.  When k_dst is set the row's freshly
 // computed k and v are first stored there (the KV cache).
 struct TfKvRow {
-    float *k_dst, *v_dst;     // (C) each, or NULL
-    const float *k, *v;       // (n_keys, stride) head h at offset h * head_dim
+    float *k_dst, *v_dst;   // (C) each, or NULL
+    const float *k, *v;     // (n_keys, stride) head h at offset h * head_dim
     int n_keys;
 };
 
-const char *const tf_hook_names[TF_N_HOOKS] = {"resid_pre", "z", "attn_out", "resid_mid", "mlp_out", "resid_post"};
+const char *const tf_hook_names[TF_N_HOOKS] = {"resid_pre", "z",       "attn_out",
+                                               "resid_mid", "mlp_out", "resid_post"};
 
 int tf_hook_find(const char *name) {
     if (!name) return -1;
@@ -41,9 +42,10 @@ static void encoder_forward(float *out, const int *tokens, const float *wte, con
 }
 
 // out (T,C) = (in - mean) / sqrt(var + eps) * w + b per row; statistics in double.
-static void layernorm_forward(float *out, const float *in, const float *w, const float *b,
-                              int T, int C, float eps) {
-    for (int t = 0; t < T; t++) vec_layernorm(out + (size_t)t * C, in + (size_t)t * C, w, b, C, eps);
+static void layernorm_forward(float *out, const float *in, const float *w, const float *b, int T,
+                              int C, float eps) {
+    for (int t = 0; t < T; t++)
+        vec_layernorm(out + (size_t)t * C, in + (size_t)t * C, w, b, C, eps);
 }
 
 static void residual_forward(float *resid, const float *delta, size_t n) {
@@ -63,7 +65,7 @@ typedef struct {
     const float *qkv;
     const TfKvRow *kv;
     int R, n_blocks, stride, C, NH;
-    float *scores;      // (n_workers, n_ctx)
+    float *scores;   // (n_workers, n_ctx)
     int n_ctx;
 } AttentionJob;
 
@@ -77,20 +79,23 @@ static void attention_task(void *ctx, int task, int worker) {
     size_t off = (size_t)h * hs;
     int causal_block = 1;
     for (int r = r0 + 1; r < r1; r++)
-        causal_block &= kv[r].k == kv[r0].k && kv[r].v == kv[r0].v && kv[r].n_keys == kv[r0].n_keys + (r - r0);
+        causal_block &=
+            kv[r].k == kv[r0].k && kv[r].v == kv[r0].v && kv[r].n_keys == kv[r0].n_keys + (r - r0);
     if (causal_block) {
-        attention_rows(job->out + (size_t)r0 * C + off, (size_t)C, job->qkv + (size_t)r0 * 3 * C + off, (size_t)3 * C,
-                       r1 - r0, kv[r0].k + off, kv[r0].v + off, (size_t)job->stride, kv[r0].n_keys, hs, scale);
+        attention_rows(job->out + (size_t)r0 * C + off, (size_t)C,
+                       job->qkv + (size_t)r0 * 3 * C + off, (size_t)3 * C, r1 - r0, kv[r0].k + off,
+                       kv[r0].v + off, (size_t)job->stride, kv[r0].n_keys, hs, scale);
         return;
     }
     float *att = job->scores + (size_t)worker * job->n_ctx;
     for (int r = r0; r < r1; r++)
-        attention_head(job->out + (size_t)r * C + off, job->qkv + (size_t)r * 3 * C + off, kv[r].k + off,
-                       kv[r].v + off, (size_t)job->stride, kv[r].n_keys, hs, scale, att);
+        attention_head(job->out + (size_t)r * C + off, job->qkv + (size_t)r * 3 * C + off,
+                       kv[r].k + off, kv[r].v + off, (size_t)job->stride, kv[r].n_keys, hs, scale,
+                       att);
 }
 
-static void attention_forward(float *out, const float *qkv, const TfKvRow *kv, int R,
-                              int stride, int C, int NH, TfWorkspace *ws) {
+static void attention_forward(float *out, const float *qkv, const TfKvRow *kv, int R, int stride,
+                              int C, int NH, TfWorkspace *ws) {
     int n_blocks = (R + ATT_BLOCK - 1) / ATT_BLOCK;
     AttentionJob job = {out, qkv, kv, R, n_blocks, stride, C, NH, ws->scores, ws->n_ctx};
     threadpool_run(ws->pool, n_blocks * NH, attention_task, &job);
@@ -99,23 +104,25 @@ static void attention_forward(float *out, const float *qkv, const TfKvRow *kv, i
 // One block on R rows of resid (R, C) in place.  kv[r] must already describe each row's
 // keys/values (for rows reading from qkv, pointers into ws->qkv).  hooks (NULL: none) are
 // called at their points with the R rows.
-#define HOOK(point, act)                                                        \
-    do {                                                                        \
-        if (hooks && (hooks->points >> (point) & 1u)) hooks->fn(hooks->ctx, (point), layer, (act), R, C); \
+#define HOOK(point, act)                                                                           \
+    do {                                                                                           \
+        if (hooks && (hooks->points >> (point)&1u))                                                \
+            hooks->fn(hooks->ctx, (point), layer, (act), R, C);                                    \
     } while (0)
 
 // out (R, N) = in (R, K) · w + bias, with the 16-bit copy w16 (of type t16) of w when the
 // model has one; GELU applied when gelu.
-static void linear_forward(float *out, const float *in, const float *w, const uint16_t *w16, LowpType t16,
-                           const float *bias, int R, int K, int N, int gelu, ThreadPool *pool) {
+static void linear_forward(float *out, const float *in, const float *w, const uint16_t *w16,
+                           LowpType t16, const float *bias, int R, int K, int N, int gelu,
+                           ThreadPool *pool) {
     if (w16 && gelu) matmul_lowp_gelu_forward(out, in, w16, t16, bias, R, K, N, pool);
     else if (w16) matmul_lowp_forward(out, in, w16, t16, bias, R, K, N, pool);
     else if (gelu) matmul_gelu_forward(out, in, w, bias, R, K, N, pool);
     else matmul_forward(out, in, w, bias, R, K, N, pool);
 }
 
-static void block_forward_rows(const Gpt2 *m, int layer, float *resid, int R, const TfKvRow *kv, int stride,
-                               TfWorkspace *ws, const TfHooks *hooks) {
+static void block_forward_rows(const Gpt2 *m, int layer, float *resid, int R, const TfKvRow *kv,
+                               int stride, TfWorkspace *ws, const TfHooks *hooks) {
     const Gpt2Block *b = &m->blocks[layer];
     int C = m->cfg.n_embd;
     float eps = m->cfg.ln_eps;
@@ -123,7 +130,8 @@ static void block_forward_rows(const Gpt2 *m, int layer, float *resid, int R, co
 
     HOOK(TF_HOOK_RESID_PRE, resid);
     layernorm_forward(ws->ln, resid, b->ln1_w, b->ln1_b, R, C, eps);
-    linear_forward(ws->qkv, ws->ln, b->qkv_w, b->qkv_w16, m->w16_type, b->qkv_b, R, C, 3 * C, 0, pool);
+    linear_forward(ws->qkv, ws->ln, b->qkv_w, b->qkv_w16, m->w16_type, b->qkv_b, R, C, 3 * C, 0,
+                   pool);
     for (int r = 0; r < R; r++) {
         if (!kv[r].k_dst) continue;
         memcpy(kv[r].k_dst, ws->qkv + (size_t)r * 3 * C + C, (size_t)C * sizeof(float));
@@ -131,14 +139,17 @@ static void block_forward_rows(const Gpt2 *m, int layer, float *resid, int R, co
     }
     attention_forward(ws->atty, ws->qkv, kv, R, stride, C, m->cfg.n_head, ws);
     HOOK(TF_HOOK_Z, ws->atty);
-    linear_forward(ws->proj, ws->atty, b->attn_proj_w, b->attn_proj_w16, m->w16_type, b->attn_proj_b, R, C, C, 0, pool);
+    linear_forward(ws->proj, ws->atty, b->attn_proj_w, b->attn_proj_w16, m->w16_type,
+                   b->attn_proj_b, R, C, C, 0, pool);
     HOOK(TF_HOOK_ATTN_OUT, ws->proj);
     residual_forward(resid, ws->proj, (size_t)R * C);
     HOOK(TF_HOOK_RESID_MID, resid);
 
     layernorm_forward(ws->ln, resid, b->ln2_w, b->ln2_b, R, C, eps);
-    linear_forward(ws->fch, ws->ln, b->fc_w, b->fc_w16, m->w16_type, b->fc_b, R, C, 4 * C, 1, pool);   // GELU fused
-    linear_forward(ws->proj, ws->fch, b->mlp_proj_w, b->mlp_proj_w16, m->w16_type, b->mlp_proj_b, R, 4 * C, C, 0, pool);
+    linear_forward(ws->fch, ws->ln, b->fc_w, b->fc_w16, m->w16_type, b->fc_b, R, C, 4 * C, 1,
+                   pool);   // GELU fused
+    linear_forward(ws->proj, ws->fch, b->mlp_proj_w, b->mlp_proj_w16, m->w16_type, b->mlp_proj_b, R,
+                   4 * C, C, 0, pool);
     HOOK(TF_HOOK_MLP_OUT, ws->proj);
     residual_forward(resid, ws->proj, (size_t)R * C);
     HOOK(TF_HOOK_RESID_POST, resid);
@@ -148,16 +159,18 @@ static void block_forward_rows(const Gpt2 *m, int layer, float *resid, int R, co
 // ----------------------------------------------------------------------------
 // workspace
 
-int tf_workspace_init(TfWorkspace *ws, const Gpt2 *m, int max_T, ThreadPool *pool,
-                      char *err, size_t errlen) {
+int tf_workspace_init(TfWorkspace *ws, const Gpt2 *m, int max_T, ThreadPool *pool, char *err,
+                      size_t errlen) {
     memset(ws, 0, sizeof *ws);
     int C = m->cfg.n_embd;
     if (max_T < 1) return fail(err, errlen, "workspace needs at least one row (max_T %d)", max_T);
-    if (C < 1 || m->cfg.n_ctx < 1) return fail(err, errlen, "model has no embedding size or context");
+    if (C < 1 || m->cfg.n_ctx < 1)
+        return fail(err, errlen, "model has no embedding size or context");
     int n_workers = threadpool_size(pool);
     // rows of C floats: resid, ln, qkv (3), atty, proj, fch (4), gather = 12
     size_t row_floats, act, scores, total;
-    if (mul_size((size_t)C, TF_WORKSPACE_ROW_FLOATS, &row_floats) || mul_size(row_floats, (size_t)max_T, &act) ||
+    if (mul_size((size_t)C, TF_WORKSPACE_ROW_FLOATS, &row_floats) ||
+        mul_size(row_floats, (size_t)max_T, &act) ||
         mul_size((size_t)n_workers, (size_t)m->cfg.n_ctx, &scores) ||
         add_size(act, scores, &total) || mul_size(total, sizeof(float), &total))
         return fail(err, errlen, "workspace for %d rows is too large", max_T);
@@ -169,13 +182,20 @@ int tf_workspace_init(TfWorkspace *ws, const Gpt2 *m, int max_T, ThreadPool *poo
     ws->mem = xmalloc(total);
     float *p = ws->mem;
     size_t rows = (size_t)max_T;
-    ws->resid = p;  p += rows * C;
-    ws->ln = p;     p += rows * C;
-    ws->qkv = p;    p += rows * 3 * C;
-    ws->atty = p;   p += rows * C;
-    ws->proj = p;   p += rows * C;
-    ws->fch = p;    p += rows * 4 * C;
-    ws->gather = p; p += rows * C;
+    ws->resid = p;
+    p += rows * C;
+    ws->ln = p;
+    p += rows * C;
+    ws->qkv = p;
+    p += rows * 3 * C;
+    ws->atty = p;
+    p += rows * C;
+    ws->proj = p;
+    p += rows * C;
+    ws->fch = p;
+    p += rows * 4 * C;
+    ws->gather = p;
+    p += rows * C;
     ws->scores = p;
     ws->kv = xcalloc(rows, sizeof *ws->kv);
     return 0;
@@ -212,8 +232,8 @@ static int check_positions(const Gpt2 *m, int T, int pos0, char *err, size_t err
 static int check_tokens(const Gpt2 *m, const int *tokens, int T, char *err, size_t errlen) {
     for (int t = 0; t < T; t++)
         if (tokens[t] < 0 || tokens[t] >= m->cfg.vocab_size)
-            return fail(err, errlen, "token id %d at position %d out of range 0..%d", tokens[t],
-                        t, m->cfg.vocab_size - 1);
+            return fail(err, errlen, "token id %d at position %d out of range 0..%d", tokens[t], t,
+                        m->cfg.vocab_size - 1);
     return 0;
 }
 
@@ -230,8 +250,8 @@ static int check_workspace(const Gpt2 *m, const TfWorkspace *ws, int rows, char 
 // ----------------------------------------------------------------------------
 // residual level
 
-int tf_embed(const Gpt2 *m, const int *tokens, int T, int pos0, float *resid,
-             char *err, size_t errlen) {
+int tf_embed(const Gpt2 *m, const int *tokens, int T, int pos0, float *resid, char *err,
+             size_t errlen) {
     if (check_positions(m, T, pos0, err, errlen) || check_tokens(m, tokens, T, err, errlen))
         return -1;
     encoder_forward(resid, tokens, m->wte, m->wpe, T, pos0, m->cfg.n_embd);
@@ -245,8 +265,8 @@ static void kv_rows_plain(TfWorkspace *ws, int T) {
         ws->kv[r] = (TfKvRow){NULL, NULL, ws->qkv + C, ws->qkv + 2 * C, r + 1};
 }
 
-int tf_block_forward(const Gpt2 *m, int layer, float *resid, int T, TfWorkspace *ws,
-                     char *err, size_t errlen) {
+int tf_block_forward(const Gpt2 *m, int layer, float *resid, int T, TfWorkspace *ws, char *err,
+                     size_t errlen) {
     int starts[2] = {0, T};
     return tf_block_forward_packed(m, layer, resid, starts, 1, ws, err, errlen);
 }
@@ -262,10 +282,11 @@ static void kv_rows_packed(TfWorkspace *ws, const int *starts, int n_seq) {
     }
 }
 
-int tf_block_forward_packed(const Gpt2 *m, int layer, float *resid, const int *starts, int n_seq, TfWorkspace *ws,
-                            char *err, size_t errlen) {
+int tf_block_forward_packed(const Gpt2 *m, int layer, float *resid, const int *starts, int n_seq,
+                            TfWorkspace *ws, char *err, size_t errlen) {
     if (tf_check_layers(m, &layer, 1, err, errlen)) return -1;
-    if (n_seq < 1 || !starts || starts[0] != 0) return fail(err, errlen, "no packed sequences (or the first does not start at row 0)");
+    if (n_seq < 1 || !starts || starts[0] != 0)
+        return fail(err, errlen, "no packed sequences (or the first does not start at row 0)");
     for (int i = 0; i < n_seq; i++)
         if (check_positions(m, starts[i + 1] - starts[i], 0, err, errlen)) return -1;
     if (check_workspace(m, ws, starts[n_seq], err, errlen)) return -1;
@@ -274,8 +295,8 @@ int tf_block_forward_packed(const Gpt2 *m, int layer, float *resid, const int *s
     return 0;
 }
 
-int tf_logits(const Gpt2 *m, const float *resid, int T, const int *rows, int n_rows,
-              float *logits, TfWorkspace *ws, char *err, size_t errlen) {
+int tf_logits(const Gpt2 *m, const float *resid, int T, const int *rows, int n_rows, float *logits,
+              TfWorkspace *ws, char *err, size_t errlen) {
     int C = m->cfg.n_embd, V = m->cfg.vocab_size;
     if (T < 1) return fail(err, errlen, "empty sequence (T = %d)", T);
     if (!rows) n_rows = T;
@@ -291,8 +312,11 @@ int tf_logits(const Gpt2 *m, const float *resid, int T, const int *rows, int n_r
             layernorm_forward(ws->ln + (size_t)i * C, x, m->lnf_w, m->lnf_b, 1, C, m->cfg.ln_eps);
         }
         if (m->lm_head16)
-            matmul_transposed_lowp_forward(logits + (size_t)i0 * V, ws->ln, m->lm_head16, m->w16_type, n, C, V, ws->pool);
-        else matmul_transposed_forward(logits + (size_t)i0 * V, ws->ln, m->lm_head, n, C, V, ws->pool);
+            matmul_transposed_lowp_forward(logits + (size_t)i0 * V, ws->ln, m->lm_head16,
+                                           m->w16_type, n, C, V, ws->pool);
+        else
+            matmul_transposed_forward(logits + (size_t)i0 * V, ws->ln, m->lm_head, n, C, V,
+                                      ws->pool);
     }
     return 0;
 }
@@ -300,9 +324,8 @@ int tf_logits(const Gpt2 *m, const float *resid, int T, const int *rows, int n_r
 // ----------------------------------------------------------------------------
 // convenience
 
-int tf_forward(const Gpt2 *m, const int *layers, int n, const int *tokens, int T,
-               const int *rows, int n_rows, float *logits, TfWorkspace *ws,
-               char *err, size_t errlen) {
+int tf_forward(const Gpt2 *m, const int *layers, int n, const int *tokens, int T, const int *rows,
+               int n_rows, float *logits, TfWorkspace *ws, char *err, size_t errlen) {
     if (tf_check_layers(m, layers, n, err, errlen) || check_positions(m, T, 0, err, errlen) ||
         check_tokens(m, tokens, T, err, errlen))
         return -1;
@@ -317,7 +340,8 @@ int tf_forward(const Gpt2 *m, const int *layers, int n, const int *tokens, int T
         encoder_forward(ws->resid, tokens, m->wte, m->wpe, T, 0, m->cfg.n_embd);
         kv_rows_plain(ws, T);
         for (int i = 0; i < n; i++)
-            block_forward_rows(m, layers[i], ws->resid, T, ws->kv, 3 * m->cfg.n_embd, ws, ws->hooks);
+            block_forward_rows(m, layers[i], ws->resid, T, ws->kv, 3 * m->cfg.n_embd, ws,
+                               ws->hooks);
         rc = tf_logits(m, ws->resid, T, rows, n_rows, logits, ws, err, errlen);
     }
     if (own) tf_workspace_free(&tmp);
@@ -373,16 +397,16 @@ int tf_target_logprobs(const float *logits, int n, int V, const int *targets, do
 // ----------------------------------------------------------------------------
 // KV cache
 
-TfCache *tf_cache_new(const Gpt2 *m, const int *layers, int n, int max_T,
-                      char *err, size_t errlen) {
+TfCache *tf_cache_new(const Gpt2 *m, const int *layers, int n, int max_T, char *err,
+                      size_t errlen) {
     if (tf_check_layers(m, layers, n, err, errlen)) return NULL;
     if (max_T < 1 || max_T > m->cfg.n_ctx) {
         fail(err, errlen, "cache size %d out of range 1..%d", max_T, m->cfg.n_ctx);
         return NULL;
     }
     size_t per, total;
-    if (mul_size((size_t)max_T, (size_t)m->cfg.n_embd, &per) ||
-        mul_size(per, (size_t)n, &total) || mul_size(total, sizeof(float), &total)) {
+    if (mul_size((size_t)max_T, (size_t)m->cfg.n_embd, &per) || mul_size(per, (size_t)n, &total) ||
+        mul_size(total, sizeof(float), &total)) {
         fail(err, errlen, "cache of %d slots x %d tokens is too large", n, max_T);
         return NULL;
     }
@@ -434,20 +458,20 @@ static void kv_row_cached(TfKvRow *kv, const TfCache *c, int slot, int pos) {
 static int check_append(const TfCache *c, int T_new, char *err, size_t errlen) {
     if (T_new < 1) return fail(err, errlen, "no tokens to append (T_new = %d)", T_new);
     if (T_new > c->max_T - c->T)
-        return fail(err, errlen, "cache full: %d + %d tokens exceed its %d", c->T, T_new,
-                    c->max_T);
+        return fail(err, errlen, "cache full: %d + %d tokens exceed its %d", c->T, T_new, c->max_T);
     return 0;
 }
 
-int tf_cache_block_forward(TfCache *c, int slot, float *resid, int T_new,
-                           char *err, size_t errlen) {
+int tf_cache_block_forward(TfCache *c, int slot, float *resid, int T_new, char *err,
+                           size_t errlen) {
     if (slot < 0 || slot >= c->n_slots)
         return fail(err, errlen, "slot %d out of range 0..%d", slot, c->n_slots - 1);
     if (check_append(c, T_new, err, errlen)) return -1;
     TfWorkspace *ws = cache_workspace(c, err, errlen);
     if (!ws || check_workspace(c->model, ws, T_new, err, errlen)) return -1;
     for (int r = 0; r < T_new; r++) kv_row_cached(&ws->kv[r], c, slot, c->T + r);
-    block_forward_rows(c->model, c->layers[slot], resid, T_new, ws->kv, c->model->cfg.n_embd, ws, NULL);
+    block_forward_rows(c->model, c->layers[slot], resid, T_new, ws->kv, c->model->cfg.n_embd, ws,
+                       NULL);
     return 0;
 }
 
@@ -458,21 +482,22 @@ int tf_cache_advance(TfCache *c, int T_new, char *err, size_t errlen) {
 }
 
 int tf_cache_rewind(TfCache *c, int T, char *err, size_t errlen) {
-    if (T < 0 || T > c->T) return fail(err, errlen, "cannot rewind a cache of %d tokens to %d", c->T, T);
+    if (T < 0 || T > c->T)
+        return fail(err, errlen, "cannot rewind a cache of %d tokens to %d", c->T, T);
     c->T = T;
     return 0;
 }
 
-int tf_cache_copy_slots(TfCache *dst, const TfCache *src, int n_slots, int T,
-                        char *err, size_t errlen) {
+int tf_cache_copy_slots(TfCache *dst, const TfCache *src, int n_slots, int T, char *err,
+                        size_t errlen) {
     if (dst->model->cfg.n_embd != src->model->cfg.n_embd)
         return fail(err, errlen, "caches of different models");
     if (n_slots < 0 || n_slots > dst->n_slots || n_slots > src->n_slots)
         return fail(err, errlen, "cannot copy %d slots between caches of %d and %d", n_slots,
                     src->n_slots, dst->n_slots);
     if (T < 0 || T > dst->max_T || T > src->max_T)
-        return fail(err, errlen, "cannot copy %d positions (cache sizes %d and %d)", T,
-                    src->max_T, dst->max_T);
+        return fail(err, errlen, "cannot copy %d positions (cache sizes %d and %d)", T, src->max_T,
+                    dst->max_T);
     for (int s = 0; s < n_slots; s++)
         if (dst->layers[s] != src->layers[s])
             return fail(err, errlen, "slot %d runs block %d in one cache and %d in the other", s,
@@ -485,8 +510,8 @@ int tf_cache_copy_slots(TfCache *dst, const TfCache *src, int n_slots, int T,
     return 0;
 }
 
-int tf_step(TfCache *c, const int *tokens, int T_new, float *logits_last,
-            char *err, size_t errlen) {
+int tf_step(TfCache *c, const int *tokens, int T_new, float *logits_last, char *err,
+            size_t errlen) {
     const Gpt2 *m = c->model;
     if (check_append(c, T_new, err, errlen) || check_positions(m, T_new, c->T, err, errlen) ||
         check_tokens(m, tokens, T_new, err, errlen))
@@ -507,8 +532,8 @@ int tf_step(TfCache *c, const int *tokens, int T_new, float *logits_last,
 // ----------------------------------------------------------------------------
 // batched decoding
 
-static int check_batch(TfCache **caches, int n, const int *tokens, TfWorkspace *ws,
-                       char *err, size_t errlen) {
+static int check_batch(TfCache **caches, int n, const int *tokens, TfWorkspace *ws, char *err,
+                       size_t errlen) {
     if (n < 1) return fail(err, errlen, "empty batch");
     const Gpt2 *m = caches[0]->model;
     if (check_workspace(m, ws, n, err, errlen)) return -1;
@@ -518,16 +543,17 @@ static int check_batch(TfCache **caches, int n, const int *tokens, TfWorkspace *
         if (c->T >= c->max_T)
             return fail(err, errlen, "batch entry %d: cache full (%d tokens)", i, c->max_T);
         if (tokens[i] < 0 || tokens[i] >= m->cfg.vocab_size)
-            return fail(err, errlen, "batch entry %d: token id %d out of range 0..%d", i,
-                        tokens[i], m->cfg.vocab_size - 1);
+            return fail(err, errlen, "batch entry %d: token id %d out of range 0..%d", i, tokens[i],
+                        m->cfg.vocab_size - 1);
         for (int j = 0; j < i; j++)
-            if (caches[j] == c) return fail(err, errlen, "batch entries %d and %d share a cache", j, i);
+            if (caches[j] == c)
+                return fail(err, errlen, "batch entries %d and %d share a cache", j, i);
     }
     return 0;
 }
 
-int tf_step_batch(TfCache **caches, int n, const int *tokens, float *logits,
-                  TfWorkspace *ws, char *err, size_t errlen) {
+int tf_step_batch(TfCache **caches, int n, const int *tokens, float *logits, TfWorkspace *ws,
+                  char *err, size_t errlen) {
     if (check_batch(caches, n, tokens, ws, err, errlen)) return -1;
     const Gpt2 *m = caches[0]->model;
     int C = m->cfg.n_embd, max_slots = 0;
@@ -546,13 +572,15 @@ int tf_step_batch(TfCache **caches, int n, const int *tokens, float *logits,
                 if (done[j] || caches[j]->layers[s] != layer) continue;
                 done[j] = 1;
                 group[g] = j;
-                memcpy(ws->gather + (size_t)g * C, ws->resid + (size_t)j * C, (size_t)C * sizeof(float));
+                memcpy(ws->gather + (size_t)g * C, ws->resid + (size_t)j * C,
+                       (size_t)C * sizeof(float));
                 kv_row_cached(&ws->kv[g], caches[j], s, caches[j]->T);
                 g++;
             }
             block_forward_rows(m, layer, ws->gather, g, ws->kv, C, ws, NULL);
             for (int r = 0; r < g; r++)
-                memcpy(ws->resid + (size_t)group[r] * C, ws->gather + (size_t)r * C, (size_t)C * sizeof(float));
+                memcpy(ws->resid + (size_t)group[r] * C, ws->gather + (size_t)r * C,
+                       (size_t)C * sizeof(float));
         }
     }
     free(group);

@@ -42,8 +42,8 @@
 #define AUTOINTERP_TRANSFORMER_H
 #include <stddef.h>
 
-#include "model/gpt2.h"
 #include "base/threadpool.h"
+#include "model/gpt2.h"
 
 // ----------------------------------------------------------------------------
 // workspace: activation buffers sized once for up to max_T rows
@@ -61,7 +61,12 @@ typedef struct TfKvRow TfKvRow;   // per-row attention inputs (internal)
 //   MLP_OUT     the MLP output after its c_proj (bias included), before the add
 //   RESID_POST  the residual stream leaving the block
 typedef enum {
-    TF_HOOK_RESID_PRE, TF_HOOK_Z, TF_HOOK_ATTN_OUT, TF_HOOK_RESID_MID, TF_HOOK_MLP_OUT, TF_HOOK_RESID_POST,
+    TF_HOOK_RESID_PRE,
+    TF_HOOK_Z,
+    TF_HOOK_ATTN_OUT,
+    TF_HOOK_RESID_MID,
+    TF_HOOK_MLP_OUT,
+    TF_HOOK_RESID_POST,
     TF_N_HOOKS
 } TfHookPoint;
 
@@ -79,24 +84,24 @@ typedef void (*TfHookFn)(void *ctx, TfHookPoint point, int layer, float *act, in
 typedef struct {
     TfHookFn fn;
     void *ctx;
-    unsigned points;    // mask of TfHookPoint bits; 0: never called
+    unsigned points;   // mask of TfHookPoint bits; 0: never called
 } TfHooks;
 
 typedef struct {
-    int max_T;          // rows (positions or batch entries) one call may process
-    int C, n_ctx;       // the model's n_embd and n_ctx
-    int n_workers;      // threadpool_size(pool): rows of `scores`
-    ThreadPool *pool;   // the pool the kernels run on (NULL: single-threaded)
-    float *resid;       // (max_T, C)   tf_forward's / tf_step's residual stream
-    float *ln;          // (max_T, C)   LayerNorm output
-    float *qkv;         // (max_T, 3C)  attention q, k, v
-    float *atty;        // (max_T, C)   attention output (heads concatenated)
-    float *proj;        // (max_T, C)   c_proj output before the residual add
-    float *fch;         // (max_T, 4C)  MLP hidden, GELU applied in place
-    float *gather;      // (max_T, C)   tf_step_batch: the rows of one group
-    float *scores;      // (n_workers, n_ctx) attention weights of one (row, head)
-    TfKvRow *kv;        // (max_T)
-    float *mem;         // the single allocation behind the float buffers
+    int max_T;              // rows (positions or batch entries) one call may process
+    int C, n_ctx;           // the model's n_embd and n_ctx
+    int n_workers;          // threadpool_size(pool): rows of `scores`
+    ThreadPool *pool;       // the pool the kernels run on (NULL: single-threaded)
+    float *resid;           // (max_T, C)   tf_forward's / tf_step's residual stream
+    float *ln;              // (max_T, C)   LayerNorm output
+    float *qkv;             // (max_T, 3C)  attention q, k, v
+    float *atty;            // (max_T, C)   attention output (heads concatenated)
+    float *proj;            // (max_T, C)   c_proj output before the residual add
+    float *fch;             // (max_T, 4C)  MLP hidden, GELU applied in place
+    float *gather;          // (max_T, C)   tf_step_batch: the rows of one group
+    float *scores;          // (n_workers, n_ctx) attention weights of one (row, head)
+    TfKvRow *kv;            // (max_T)
+    float *mem;             // the single allocation behind the float buffers
     const TfHooks *hooks;   // NULL (tf_workspace_init's default) or the caller's hooks,
                             // which must outlive their use; see "Hooks" above
 } TfWorkspace;
@@ -107,8 +112,8 @@ typedef struct {
 // Allocate a workspace for `m` and up to max_T (>= 1) rows per call, running on `pool`
 // (normally threadpool_global(); NULL = single-threaded; the pool must outlive ws).
 // About max_T * 12 * C floats.  0, or -1 with a message.
-int tf_workspace_init(TfWorkspace *ws, const Gpt2 *m, int max_T, ThreadPool *pool,
-                      char *err, size_t errlen);
+int tf_workspace_init(TfWorkspace *ws, const Gpt2 *m, int max_T, ThreadPool *pool, char *err,
+                      size_t errlen);
 void tf_workspace_free(TfWorkspace *ws);
 
 // ----------------------------------------------------------------------------
@@ -120,13 +125,13 @@ int tf_check_layers(const Gpt2 *m, const int *layers, int n, char *err, size_t e
 
 // resid (T, C) = wte[tokens[t]] + wpe[pos0 + t].  Requires T >= 1, pos0 >= 0,
 // pos0 + T <= n_ctx and every token in [0, V).
-int tf_embed(const Gpt2 *m, const int *tokens, int T, int pos0, float *resid,
-             char *err, size_t errlen);
+int tf_embed(const Gpt2 *m, const int *tokens, int T, int pos0, float *resid, char *err,
+             size_t errlen);
 
 // Apply block `layer` in place to resid (T, C), whose rows are positions 0..T-1 of one
 // sequence (causal attention among them).  1 <= T <= min(n_ctx, ws->max_T).
-int tf_block_forward(const Gpt2 *m, int layer, float *resid, int T, TfWorkspace *ws,
-                     char *err, size_t errlen);
+int tf_block_forward(const Gpt2 *m, int layer, float *resid, int T, TfWorkspace *ws, char *err,
+                     size_t errlen);
 
 // Block `layer` on n_seq >= 1 sequences PACKED one after another in resid (R, C), R =
 // starts[n_seq]: sequence i is rows starts[i]..starts[i+1]-1 (starts[0] = 0, each of 1..n_ctx
@@ -134,14 +139,14 @@ int tf_block_forward(const Gpt2 *m, int layer, float *resid, int T, TfWorkspace 
 // among themselves (block-diagonal causal attention).  Each row gets the same bits as in
 // tf_block_forward on its sequence alone.  Hooks see all R rows at once (act (R, C)).
 // tf_block_forward is this with one sequence.
-int tf_block_forward_packed(const Gpt2 *m, int layer, float *resid, const int *starts, int n_seq, TfWorkspace *ws,
-                            char *err, size_t errlen);
+int tf_block_forward_packed(const Gpt2 *m, int layer, float *resid, const int *starts, int n_seq,
+                            TfWorkspace *ws, char *err, size_t errlen);
 
 // Logits = ln_f(resid rows) · lm_head^T.  rows == NULL: all T rows, logits (T, V).
 // Otherwise logits (n_rows, V) for rows[i] in [0, T) (e.g. {T-1}: the last position).
 // resid is not modified; any number of rows (processed in chunks of ws->max_T).
-int tf_logits(const Gpt2 *m, const float *resid, int T, const int *rows, int n_rows,
-              float *logits, TfWorkspace *ws, char *err, size_t errlen);
+int tf_logits(const Gpt2 *m, const float *resid, int T, const int *rows, int n_rows, float *logits,
+              TfWorkspace *ws, char *err, size_t errlen);
 
 // ----------------------------------------------------------------------------
 // convenience
@@ -150,9 +155,8 @@ int tf_logits(const Gpt2 *m, const float *resid, int T, const int *rows, int n_r
 // tf_logits does (rows NULL: all T rows).  ws may be NULL (a temporary workspace on the
 // global pool is used); otherwise T <= ws->max_T and the final residual stream (before
 // ln_f) is left in ws->resid.  Layers and tokens are validated before any computation.
-int tf_forward(const Gpt2 *m, const int *layers, int n, const int *tokens, int T,
-               const int *rows, int n_rows, float *logits, TfWorkspace *ws,
-               char *err, size_t errlen);
+int tf_forward(const Gpt2 *m, const int *layers, int n, const int *tokens, int T, const int *rows,
+               int n_rows, float *logits, TfWorkspace *ws, char *err, size_t errlen);
 
 // ----------------------------------------------------------------------------
 // log-softmax
@@ -177,35 +181,33 @@ int tf_target_logprobs(const float *logits, int n, int V, const int *targets, do
 
 typedef struct {
     const Gpt2 *model;
-    int *layers;        // (n_slots) block index of each slot, a copy
+    int *layers;   // (n_slots) block index of each slot, a copy
     int n_slots;
-    int max_T;          // capacity in tokens (<= n_ctx)
-    int T;              // tokens cached so far (positions 0..T-1)
-    float *k, *v;       // (n_slots, max_T, C)
-    TfWorkspace *ws;    // used by tf_step; NULL: an own one (max_T rows) is made on first
-                        // use.  A caller may point it at a shared workspace instead.
+    int max_T;         // capacity in tokens (<= n_ctx)
+    int T;             // tokens cached so far (positions 0..T-1)
+    float *k, *v;      // (n_slots, max_T, C)
+    TfWorkspace *ws;   // used by tf_step; NULL: an own one (max_T rows) is made on first
+                       // use.  A caller may point it at a shared workspace instead.
     TfWorkspace own_ws;
     int has_own_ws;
 } TfCache;
 
 // A cache for configuration layers[0..n) holding up to max_T tokens (1 <= max_T <=
 // n_ctx).  NULL with a message on a bad layer index or max_T.  Free with tf_cache_free.
-TfCache *tf_cache_new(const Gpt2 *m, const int *layers, int n, int max_T,
-                      char *err, size_t errlen);
+TfCache *tf_cache_new(const Gpt2 *m, const int *layers, int n, int max_T, char *err, size_t errlen);
 void tf_cache_free(TfCache *c);
 
 // Append tokens (T_new >= 1; T_new > 1 is a prefill) at positions c->T.., advance c->T
 // and write the logits of the last appended token to logits_last (V) unless NULL.
 // Requires c->T + T_new <= c->max_T and T_new <= the workspace's max_T.
-int tf_step(TfCache *c, const int *tokens, int T_new, float *logits_last,
-            char *err, size_t errlen);
+int tf_step(TfCache *c, const int *tokens, int T_new, float *logits_last, char *err, size_t errlen);
 
 // One token for each of n caches (distinct; same model; any configurations and lengths),
 // logits (n, V).  At each slot the rows running the same block are processed together so
 // that weights are read once per (slot, block).  Bit-identical to n separate tf_step
 // calls.  ws: a workspace for the model with max_T >= n.
-int tf_step_batch(TfCache **caches, int n, const int *tokens, float *logits,
-                  TfWorkspace *ws, char *err, size_t errlen);
+int tf_step_batch(TfCache **caches, int n, const int *tokens, float *logits, TfWorkspace *ws,
+                  char *err, size_t errlen);
 
 // Forget positions >= T (0 <= T <= c->T), e.g. to sample again from the same prompt.
 int tf_cache_rewind(TfCache *c, int T, char *err, size_t errlen);
@@ -218,12 +220,11 @@ int tf_cache_rewind(TfCache *c, int T, char *err, size_t errlen);
 //   tf_cache_advance(a, T); tf_cache_advance(b, T); tf_logits(..., rows {T-1})
 // tf_cache_block_forward runs slot `slot` on resid (T_new, C) at positions c->T.. and
 // stores their k/v; it does not advance c->T.
-int tf_cache_block_forward(TfCache *c, int slot, float *resid, int T_new,
-                           char *err, size_t errlen);
+int tf_cache_block_forward(TfCache *c, int slot, float *resid, int T_new, char *err, size_t errlen);
 // Copy the k/v of positions [0, T) of slots [0, n_slots) from src to dst; the slots must
 // run the same blocks, and T must fit both caches.
-int tf_cache_copy_slots(TfCache *dst, const TfCache *src, int n_slots, int T,
-                        char *err, size_t errlen);
+int tf_cache_copy_slots(TfCache *dst, const TfCache *src, int n_slots, int T, char *err,
+                        size_t errlen);
 // c->T += T_new (after every slot has been run on the new positions).
 int tf_cache_advance(TfCache *c, int T_new, char *err, size_t errlen);
 

@@ -17,14 +17,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int rc = gpt2_read_config(path, &cfg, err, sizeof err);
     close(fd);
     if (rc != 0) {
-        FUZZ_REQUIRE(rc == -1 && strncmp(err, path, strlen(path)) == 0, "refusal must name the file: %s", err);
+        FUZZ_REQUIRE(rc == -1 && strncmp(err, path, strlen(path)) == 0,
+                     "refusal must name the file: %s", err);
         return 0;
     }
     FUZZ_REQUIRE(cfg.n_layer >= 1 && cfg.n_layer <= 4096, "n_layer %d", cfg.n_layer);
     FUZZ_REQUIRE(cfg.n_head >= 1 && cfg.n_head <= 4096, "n_head %d", cfg.n_head);
-    FUZZ_REQUIRE(cfg.n_embd >= 1 && cfg.n_embd <= 65536 && cfg.n_embd % cfg.n_head == 0, "n_embd %d", cfg.n_embd);
+    FUZZ_REQUIRE(cfg.n_embd >= 1 && cfg.n_embd <= 65536 && cfg.n_embd % cfg.n_head == 0,
+                 "n_embd %d", cfg.n_embd);
     FUZZ_REQUIRE(cfg.n_ctx >= 1 && cfg.n_ctx <= (1 << 20), "n_ctx %d", cfg.n_ctx);
-    FUZZ_REQUIRE(cfg.vocab_size >= 1 && cfg.vocab_size <= (1 << 24), "vocab_size %d", cfg.vocab_size);
+    FUZZ_REQUIRE(cfg.vocab_size >= 1 && cfg.vocab_size <= (1 << 24), "vocab_size %d",
+                 cfg.vocab_size);
     FUZZ_REQUIRE(cfg.ln_eps > 0 && cfg.ln_eps < 1, "ln_eps %g", (double)cfg.ln_eps);
     FUZZ_REQUIRE(cfg.untied == 0 || cfg.untied == 1, "untied");
     return 0;

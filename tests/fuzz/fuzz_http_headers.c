@@ -44,11 +44,13 @@ static int has_dot_component(const char *s) {
 
 static void check_names(const char *s) {
     if (hub_filename_valid(s) || hub_revision_valid(s))
-        FUZZ_REQUIRE(s[0] != '/' && !has_dot_component(s) && !strchr(s, '\\'), "unsafe relative path accepted: %s", s);
+        FUZZ_REQUIRE(s[0] != '/' && !has_dot_component(s) && !strchr(s, '\\'),
+                     "unsafe relative path accepted: %s", s);
     if (hub_repo_id_valid(s)) {
         FUZZ_REQUIRE(!has_dot_component(s) && s[0] != '/', "unsafe repo id accepted: %s", s);
         char *dir = hub_repo_dir("/root", s);
-        FUZZ_REQUIRE(strncmp(dir, "/root/models--", 14) == 0 && !strchr(dir + 6, '/') && strcmp(dir + 6, "..") != 0,
+        FUZZ_REQUIRE(strncmp(dir, "/root/models--", 14) == 0 && !strchr(dir + 6, '/') &&
+                         strcmp(dir + 6, "..") != 0,
                      "repo dir %s", dir);
         char *url = hub_file_url("https://h", s, "main", "config.json");
         FUZZ_REQUIRE(strncmp(url, "https://h/", 10) == 0, "file url");
@@ -58,10 +60,12 @@ static void check_names(const char *s) {
     char *q = http_url_quote(s, "/");
     for (const char *p = q; *p; p++) {
         if (*p == '%') {
-            FUZZ_REQUIRE(isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2]), "bad escape in %s", q);
+            FUZZ_REQUIRE(isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2]),
+                         "bad escape in %s", q);
             p += 2;
         } else {
-            FUZZ_REQUIRE(isalnum((unsigned char)*p) || strchr("._~-/", *p), "unquoted byte in %s", q);
+            FUZZ_REQUIRE(isalnum((unsigned char)*p) || strchr("._~-/", *p), "unquoted byte in %s",
+                         q);
         }
     }
     free(q);
@@ -89,17 +93,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int i = 0; i < h.n; i++) {
         const char *nm = h.items[i].name, *v = h.items[i].value;
         size_t nn = strlen(nm), vn = strlen(v);
-        FUZZ_REQUIRE(nn > 0 && !strchr(" \t\r\n", nm[0]) && !strchr(" \t\r\n", nm[nn - 1]), "name [%s]", nm);
-        FUZZ_REQUIRE(vn == 0 || (!strchr(" \t\r\n", v[0]) && !strchr(" \t\r\n", v[vn - 1])), "value [%s]", v);
+        FUZZ_REQUIRE(nn > 0 && !strchr(" \t\r\n", nm[0]) && !strchr(" \t\r\n", nm[nn - 1]),
+                     "name [%s]", nm);
+        FUZZ_REQUIRE(vn == 0 || (!strchr(" \t\r\n", v[0]) && !strchr(" \t\r\n", v[vn - 1])),
+                     "value [%s]", v);
         const char *first = http_header_get(&h, nm);
         FUZZ_REQUIRE(first != NULL, "header %s not found", nm);
         char etag[129];
-        if (hub_etag_normalize(v, etag, sizeof etag) == 0) FUZZ_REQUIRE(safe_name(etag), "etag %s", etag);
+        if (hub_etag_normalize(v, etag, sizeof etag) == 0)
+            FUZZ_REQUIRE(safe_name(etag), "etag %s", etag);
     }
     HubFileMeta m;
     char err[256];
     if (hub_meta_from_headers(&h, &m, err, sizeof err) == 0) {
-        FUZZ_REQUIRE(safe_name(m.commit) && safe_name(m.etag), "unsafe cache names: commit [%s] etag [%s]", m.commit, m.etag);
+        FUZZ_REQUIRE(safe_name(m.commit) && safe_name(m.etag),
+                     "unsafe cache names: commit [%s] etag [%s]", m.commit, m.etag);
         FUZZ_REQUIRE(m.size >= -1, "size %lld", m.size);
     } else {
         FUZZ_REQUIRE(err[0], "refusal without a message");
@@ -113,12 +121,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (lines[0] && lines[1]) {
         char *u = http_url_resolve(lines[0], lines[1]);
         size_t ul = strlen(u), ll = strlen(lines[1]);
-        FUZZ_REQUIRE(ul >= ll && strcmp(u + ul - ll, lines[1]) == 0, "resolved %s does not end with %s", u, lines[1]);
+        FUZZ_REQUIRE(ul >= ll && strcmp(u + ul - ll, lines[1]) == 0,
+                     "resolved %s does not end with %s", u, lines[1]);
         char *msg = http_url_for_message(u);
         FUZZ_REQUIRE(!strpbrk(msg, "?#"), "message URL keeps a query");
         free(msg);
         (void)http_same_origin(lines[0], u);
-        FUZZ_REQUIRE(http_same_origin(lines[0], lines[1]) == http_same_origin(lines[1], lines[0]), "same_origin symmetric");
+        FUZZ_REQUIRE(http_same_origin(lines[0], lines[1]) == http_same_origin(lines[1], lines[0]),
+                     "same_origin symmetric");
         free(u);
     }
     for (int i = 0; i < nl; i++) {

@@ -24,11 +24,13 @@ static void check_json_prefix(const char *s, size_t n) {
     size_t at = (size_t)-1;
     int rc = judge_json_prefix(s, n, &at);
     FUZZ_REQUIRE(at <= n, "at %zu past the end %zu", at, n);
-    if (rc == JUDGE_JSON_COMPLETE) FUZZ_REQUIRE(fuzz_json_valid(s, at), "COMPLETE at %zu but not valid JSON", at);
+    if (rc == JUDGE_JSON_COMPLETE)
+        FUZZ_REQUIRE(fuzz_json_valid(s, at), "COMPLETE at %zu but not valid JSON", at);
     if (fuzz_json_valid(s, n)) {
         FUZZ_REQUIRE(rc == JUDGE_JSON_COMPLETE, "valid text read as %d at %zu", rc, at);
         for (size_t i = at; i < n; i++)
-            FUZZ_REQUIRE(s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r', "more than whitespace after %zu", at);
+            FUZZ_REQUIRE(s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r',
+                         "more than whitespace after %zu", at);
     }
 }
 
@@ -62,9 +64,11 @@ static void check_record(const char *s, size_t n) {
     for (int k = 0; k < JUDGE_N_OFFLINE; k++) {
         JudgeResult res;
         if (!judge_offline(k, &it, have_words ? &w : NULL, &res)) continue;
-        FUZZ_REQUIRE(res.verdict >= JUDGE_YES && res.verdict <= JUDGE_UNSURE, "verdict %d", (int)res.verdict);
+        FUZZ_REQUIRE(res.verdict >= JUDGE_YES && res.verdict <= JUDGE_UNSURE, "verdict %d",
+                     (int)res.verdict);
         FUZZ_REQUIRE(res.reason[0], "%s: empty reason", judge_offline_names[k]);
-        FUZZ_REQUIRE(!res.has_score || (res.score >= 0 && res.score <= 1), "%s: score %g", judge_offline_names[k], res.score);
+        FUZZ_REQUIRE(!res.has_score || (res.score >= 0 && res.score <= 1), "%s: score %g",
+                     judge_offline_names[k], res.score);
         jb_sep(&b);
         judge_result_json(&b, &res);
         n_j++;
@@ -72,9 +76,11 @@ static void check_record(const char *s, size_t n) {
     jb_puts(&b, "]}");
     FUZZ_REQUIRE(fuzz_json_valid(b.buf, b.len), "judgements not valid JSON: %.300s", b.buf);
     Record out;
-    FUZZ_REQUIRE(record_parse(&out, b.buf, b.len, 1, err, sizeof err) == 0, "cannot read the judgements back: %s", err);
+    FUZZ_REQUIRE(record_parse(&out, b.buf, b.len, 1, err, sizeof err) == 0,
+                 "cannot read the judgements back: %s", err);
     JudgeSummary sum = {0};
-    FUZZ_REQUIRE(judge_summary_add(&sum, &out, err, sizeof err) == n_j, "summary counted otherwise: %s", err);
+    FUZZ_REQUIRE(judge_summary_add(&sum, &out, err, sizeof err) == n_j,
+                 "summary counted otherwise: %s", err);
     long total = 0;
     for (int g = 0; g < sum.n; g++) {
         FUZZ_REQUIRE(sum.g[g].yes + sum.g[g].no + sum.g[g].unsure == sum.g[g].n, "group counts");

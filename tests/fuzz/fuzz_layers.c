@@ -12,12 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fuzz_util.h"
 #include "experiment/layers.h"
+#include "fuzz_util.h"
 
 static void check_config(const LayerConfig *c, int L) {
     FUZZ_REQUIRE(c->n >= 0 && c->n <= 4096 && (c->n == 0 || c->idx), "n %d", c->n);
-    for (int i = 0; i < c->n; i++) FUZZ_REQUIRE(c->idx[i] >= 0 && c->idx[i] < L, "index %d of %d", c->idx[i], L);
+    for (int i = 0; i < c->n; i++)
+        FUZZ_REQUIRE(c->idx[i] >= 0 && c->idx[i] < L, "index %d of %d", c->idx[i], L);
     FUZZ_REQUIRE(memchr(c->label, '\0', sizeof c->label) != NULL && c->label[0], "label");
 }
 
@@ -33,12 +34,15 @@ static void check_spec(const char *spec, int L) {
     check_config(&c, L);
     const char *eq = strchr(spec, '=');   // SPEC=LABEL: the label is the caller's
     if (eq) FUZZ_REQUIRE(!strcmp(c.label, eq + 1), "label %s, given %s", c.label, eq + 1);
-    else FUZZ_REQUIRE(layers_is_intact(c.idx, c.n, L) == !strcmp(c.label, "intact"), "intact label: %s", c.label);
+    else
+        FUZZ_REQUIRE(layers_is_intact(c.idx, c.n, L) == !strcmp(c.label, "intact"),
+                     "intact label: %s", c.label);
     // The compact form reads back to the same list.
     static char compact[65536];
     layers_compact(c.idx, c.n, compact, sizeof compact);
     LayerConfig back;
-    FUZZ_REQUIRE(layers_parse(compact, L, &back, err, sizeof err) == 0, "compact form '%s' does not parse: %s", compact, err);
+    FUZZ_REQUIRE(layers_parse(compact, L, &back, err, sizeof err) == 0,
+                 "compact form '%s' does not parse: %s", compact, err);
     FUZZ_REQUIRE(back.n == c.n && (c.n == 0 || !memcmp(back.idx, c.idx, sizeof(int) * (size_t)c.n)),
                  "compact form '%s' reads back differently", compact);
     layer_config_free(&back);
@@ -53,7 +57,8 @@ static void check_sweep(const char *name, int L) {
     if (rc != 0) {
         FUZZ_REQUIRE(err[0], "refusal without a message");
     } else {
-        FUZZ_REQUIRE(list.n >= 1 && layers_is_intact(list.cfg[0].idx, list.cfg[0].n, L), "intact first");
+        FUZZ_REQUIRE(list.n >= 1 && layers_is_intact(list.cfg[0].idx, list.cfg[0].n, L),
+                     "intact first");
         for (int k = 0; k < list.n; k++) check_config(&list.cfg[k], L > 0 ? L : 1);
     }
     configs_free(&list);

@@ -25,7 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int rc = llm_reply_parse(&r, body, size, err, sizeof err);
     if (rc != 0) {
         FUZZ_REQUIRE(strncmp(err, "malformed reply: ", 17) == 0, "message: %s", err);
-        FUZZ_REQUIRE(r.content == NULL && r.n_tool_calls == 0 && r.tool_calls == NULL && r.finish_reason == NULL,
+        FUZZ_REQUIRE(r.content == NULL && r.n_tool_calls == 0 && r.tool_calls == NULL &&
+                         r.finish_reason == NULL,
                      "a refused reply keeps half-read fields");
     } else {
         FUZZ_REQUIRE(r.n_tool_calls >= 0, "n_tool_calls");
@@ -44,7 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             json_free(&d);
             llm_msg_add_tool_result(&msgs, tc->id, arc == 0 ? "ok" : aerr);
         }
-        FUZZ_REQUIRE(fuzz_json_valid(msgs.buf, msgs.len) && msgs.buf[0] == '[', "messages: %s", msgs.buf);
+        FUZZ_REQUIRE(fuzz_json_valid(msgs.buf, msgs.len) && msgs.buf[0] == '[', "messages: %s",
+                     msgs.buf);
         jb_free(&msgs);
     }
     // The journal record, with the body as the server's reply (JSON or not).
@@ -53,7 +55,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     r.request_body = strdup("{\"model\":\"m\",\"messages\":[]}");
     JsonBuf ex = {0};
     llm_exchange_json(&r, rc ? err : NULL, &ex);
-    FUZZ_REQUIRE(fuzz_json_valid(ex.buf, ex.len) && ex.buf[0] == '{', "exchange record: %.300s", ex.buf);
+    FUZZ_REQUIRE(fuzz_json_valid(ex.buf, ex.len) && ex.buf[0] == '{', "exchange record: %.300s",
+                 ex.buf);
     jb_free(&ex);
     llm_reply_free(&r);   // frees body and request_body too
     return 0;

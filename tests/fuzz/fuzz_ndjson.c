@@ -18,10 +18,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fuzz_util.h"
 #include "base/json.h"
 #include "base/ndjson.h"
 #include "base/tool.h"
+#include "fuzz_util.h"
 
 // The string token i of d, unescaped, must survive jb_string and a second parse.
 static void check_string_round_trip(const JsonDoc *d, int i) {
@@ -33,14 +33,14 @@ static void check_string_round_trip(const JsonDoc *d, int i) {
     FUZZ_REQUIRE(fuzz_json_valid(b.buf, b.len), "jb_string wrote invalid JSON: %s", b.buf);
     FUZZ_REQUIRE(fuzz_utf8_valid(b.buf, b.len), "jb_string wrote invalid UTF-8");
     JsonDoc d2;
-    FUZZ_REQUIRE(json_parse(&d2, b.buf, b.len, NULL, 0) == 0, "jb_string output does not parse: %s", b.buf);
+    FUZZ_REQUIRE(json_parse(&d2, b.buf, b.len, NULL, 0) == 0, "jb_string output does not parse: %s",
+                 b.buf);
     char *s2;
     size_t n2;
     FUZZ_REQUIRE(json_str(&d2, 0, &s2, &n2) == 0, "json_str on jb_string output");
     if (fuzz_utf8_valid(s, n))
         FUZZ_REQUIRE(n2 == n && memcmp(s, s2, n) == 0, "string changed in a round trip");
-    else
-        FUZZ_REQUIRE(fuzz_utf8_valid(s2, n2) && n2 >= n, "invalid UTF-8 not replaced");
+    else FUZZ_REQUIRE(fuzz_utf8_valid(s2, n2) && n2 >= n, "invalid UTF-8 not replaced");
     free(s2);
     json_free(&d2);
     jb_free(&b);
@@ -52,12 +52,14 @@ static void check_string_round_trip(const JsonDoc *d, int i) {
 static void check_raw_string(const char *s, size_t n) {
     JsonBuf b = {0};
     jb_string(&b, s, n);
-    FUZZ_REQUIRE(fuzz_json_valid(b.buf, b.len) && fuzz_utf8_valid(b.buf, b.len), "jb_string of raw bytes");
+    FUZZ_REQUIRE(fuzz_json_valid(b.buf, b.len) && fuzz_utf8_valid(b.buf, b.len),
+                 "jb_string of raw bytes");
     if (fuzz_utf8_valid(s, n)) {
         JsonDoc d;
         char *u;
         size_t un;
-        FUZZ_REQUIRE(json_parse(&d, b.buf, b.len, NULL, 0) == 0 && json_str(&d, 0, &u, &un) == 0, "reparse");
+        FUZZ_REQUIRE(json_parse(&d, b.buf, b.len, NULL, 0) == 0 && json_str(&d, 0, &u, &un) == 0,
+                     "reparse");
         FUZZ_REQUIRE(un == n && memcmp(u, s, n) == 0, "raw string changed in a round trip");
         free(u);
         json_free(&d);
@@ -98,10 +100,12 @@ static void check_pass_through(const Record *in) {
     jb_cstr(&out, "fuzz");
     record_end(&out, &lines);
     FUZZ_REQUIRE(lines.len > 0 && lines.buf[lines.len - 1] == '\n', "record_end adds a newline");
-    FUZZ_REQUIRE(fuzz_json_object(lines.buf, lines.len - 1), "pass-through output is not a JSON object: %s", lines.buf);
+    FUZZ_REQUIRE(fuzz_json_object(lines.buf, lines.len - 1),
+                 "pass-through output is not a JSON object: %s", lines.buf);
     Record r2;
     char err[256];
-    FUZZ_REQUIRE(record_parse(&r2, lines.buf, lines.len - 1, 1, err, sizeof err) == 0, "output does not parse: %s", err);
+    FUZZ_REQUIRE(record_parse(&r2, lines.buf, lines.len - 1, 1, err, sizeof err) == 0,
+                 "output does not parse: %s", err);
     int na = members(&in->doc, a, MAX_MEMBERS), nb = members(&r2.doc, b, MAX_MEMBERS + 1);
     if (na <= MAX_MEMBERS) {
         int j = 0;
@@ -110,19 +114,25 @@ static void check_pass_through(const Record *in) {
             JsonDoc kd;
             char *key = NULL;
             size_t klen = 0;
-            FUZZ_REQUIRE(json_parse(&kd, a[i].k, a[i].kl, NULL, 0) == 0 && json_str(&kd, 0, &key, &klen) == 0, "key reparse");
+            FUZZ_REQUIRE(json_parse(&kd, a[i].k, a[i].kl, NULL, 0) == 0 &&
+                             json_str(&kd, 0, &key, &klen) == 0,
+                         "key reparse");
             json_free(&kd);
             int is_owned = 0;
-            for (int o = 0; owned[o]; o++) is_owned |= klen == strlen(owned[o]) && !memcmp(key, owned[o], klen);
+            for (int o = 0; owned[o]; o++)
+                is_owned |= klen == strlen(owned[o]) && !memcmp(key, owned[o], klen);
             free(key);
             if (is_owned) continue;
             FUZZ_REQUIRE(j < nb, "field %d lost", i);
-            FUZZ_REQUIRE(a[i].kl == b[j].kl && !memcmp(a[i].k, b[j].k, a[i].kl), "key %d changed", i);
-            FUZZ_REQUIRE(a[i].vl == b[j].vl && !memcmp(a[i].v, b[j].v, a[i].vl), "value %d changed", i);
+            FUZZ_REQUIRE(a[i].kl == b[j].kl && !memcmp(a[i].k, b[j].k, a[i].kl), "key %d changed",
+                         i);
+            FUZZ_REQUIRE(a[i].vl == b[j].vl && !memcmp(a[i].v, b[j].v, a[i].vl), "value %d changed",
+                         i);
             j++;
         }
         FUZZ_REQUIRE(j == nb - 1, "fields added or lost: %d passed of %d", j, nb);
-        FUZZ_REQUIRE(b[j].kl == 7 && !memcmp(b[j].k, "\"error\"", 7) && b[j].vl == 6 && !memcmp(b[j].v, "\"fuzz\"", 6),
+        FUZZ_REQUIRE(b[j].kl == 7 && !memcmp(b[j].k, "\"error\"", 7) && b[j].vl == 6 &&
+                         !memcmp(b[j].v, "\"fuzz\"", 6),
                      "written field last");
     }
     record_free(&r2);
@@ -165,8 +175,9 @@ static void check_line(const char *line, size_t n, long lineno) {
     Record r;
     char err[256];
     int ok = record_parse(&r, line, n, lineno, err, sizeof err) == 0;
-    FUZZ_REQUIRE(ok == fuzz_json_object(line, n), "record_parse %s a line the recogniser %s: [%.*s]",
-                 ok ? "accepted" : "refused", ok ? "refuses" : "accepts", (int)(n > 200 ? 200 : n), line);
+    FUZZ_REQUIRE(ok == fuzz_json_object(line, n),
+                 "record_parse %s a line the recogniser %s: [%.*s]", ok ? "accepted" : "refused",
+                 ok ? "refuses" : "accepts", (int)(n > 200 ? 200 : n), line);
     if (ok) {
         check_pass_through(&r);
         check_readers(&r);
@@ -174,7 +185,8 @@ static void check_line(const char *line, size_t n, long lineno) {
         FUZZ_REQUIRE(err[0] != '\0', "a refusal without a message");
         JsonBuf lines = {0};
         record_bad_line(&lines, lineno, err, line, n);
-        FUZZ_REQUIRE(fuzz_json_object(lines.buf, lines.len - 1), "record_bad_line output: %s", lines.buf);
+        FUZZ_REQUIRE(fuzz_json_object(lines.buf, lines.len - 1), "record_bad_line output: %s",
+                     lines.buf);
         jb_free(&lines);
     }
     record_free(&r);
@@ -229,8 +241,10 @@ static void check_tool_run(const uint8_t *data, size_t size) {
         char *nl = memchr(obuf + i, '\n', olen - i);
         FUZZ_REQUIRE(nl != NULL, "tool_run output ends without a newline");
         size_t len = (size_t)(nl - (obuf + i));
-        FUZZ_REQUIRE(fuzz_json_object(obuf + i, len), "tool_run wrote a line that is not an object: %.*s", (int)len, obuf + i);
-        FUZZ_REQUIRE(fuzz_utf8_valid(obuf + i, len), "tool_run wrote invalid UTF-8: %.*s", (int)len, obuf + i);
+        FUZZ_REQUIRE(fuzz_json_object(obuf + i, len),
+                     "tool_run wrote a line that is not an object: %.*s", (int)len, obuf + i);
+        FUZZ_REQUIRE(fuzz_utf8_valid(obuf + i, len), "tool_run wrote invalid UTF-8: %.*s", (int)len,
+                     obuf + i);
         got++;
         i += len + 1;
     }

@@ -25,26 +25,32 @@ static void check_open(const uint8_t *file, size_t n) {
     close(fd);
     if (rc != 0) {
         FUZZ_REQUIRE(err[0] != '\0' && memchr(err, '\0', sizeof err), "refusal without a message");
-        FUZZ_REQUIRE(st.tensors == NULL && st.map == NULL && st.n_tensors == 0, "a refused file leaves state behind");
+        FUZZ_REQUIRE(st.tensors == NULL && st.map == NULL && st.n_tensors == 0,
+                     "a refused file leaves state behind");
         safetensors_close(&st);   // harmless, as documented
         return;
     }
-    FUZZ_REQUIRE(st.map_size == n && st.header_len <= ST_MAX_HEADER && 8 + st.header_len + st.data_size == n,
+    FUZZ_REQUIRE(st.map_size == n && st.header_len <= ST_MAX_HEADER &&
+                     8 + st.header_len + st.data_size == n,
                  "sizes: file %zu header %zu data %zu", n, st.header_len, st.data_size);
     size_t covered = 0;
     float *tmp = NULL;
     for (int i = 0; i < st.n_tensors; i++) {
         const StTensor *t = &st.tensors[i];
-        FUZZ_REQUIRE(i == 0 || strcmp(st.tensors[i - 1].name, t->name) < 0, "names sorted and unique");
+        FUZZ_REQUIRE(i == 0 || strcmp(st.tensors[i - 1].name, t->name) < 0,
+                     "names sorted and unique");
         FUZZ_REQUIRE(safetensors_find(&st, t->name) == t, "safetensors_find");
-        FUZZ_REQUIRE((unsigned)t->dtype < ST_NDTYPE && t->ndim >= 0 && t->ndim <= ST_MAX_DIMS, "dtype/ndim");
+        FUZZ_REQUIRE((unsigned)t->dtype < ST_NDTYPE && t->ndim >= 0 && t->ndim <= ST_MAX_DIMS,
+                     "dtype/ndim");
         size_t numel = 1;
         for (int d = 0; d < t->ndim; d++) {
             FUZZ_REQUIRE(t->shape[d] >= 0, "negative dim");
             numel *= (size_t)t->shape[d];   // cannot overflow: the validator checked
         }
-        FUZZ_REQUIRE(numel == t->numel && t->nbytes == numel * st_dtype_size(t->dtype), "numel/nbytes");
-        FUZZ_REQUIRE(t->begin <= t->end && t->end <= st.data_size && t->end - t->begin == t->nbytes, "offsets");
+        FUZZ_REQUIRE(numel == t->numel && t->nbytes == numel * st_dtype_size(t->dtype),
+                     "numel/nbytes");
+        FUZZ_REQUIRE(t->begin <= t->end && t->end <= st.data_size && t->end - t->begin == t->nbytes,
+                     "offsets");
         FUZZ_REQUIRE(t->data == st.data + t->begin, "data pointer");
         covered += t->nbytes;
         // Read every byte (a wrong bound would fault past the mapping).
@@ -61,7 +67,8 @@ static void check_open(const uint8_t *file, size_t n) {
         st_shape_str(t->shape, t->ndim, shape, sizeof shape);
         FUZZ_REQUIRE(memchr(shape, '\0', sizeof shape) != NULL, "st_shape_str terminates");
     }
-    FUZZ_REQUIRE(covered == st.data_size, "tensors cover %zu of %zu data bytes", covered, st.data_size);
+    FUZZ_REQUIRE(covered == st.data_size, "tensors cover %zu of %zu data bytes", covered,
+                 st.data_size);
     for (int i = 0; i < st.n_meta; i++)
         FUZZ_REQUIRE(safetensors_meta(&st, st.meta_keys[i]) != NULL, "metadata lookup");
     free(tmp);

@@ -56,23 +56,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t tail = utf8_incomplete_tail((const char *)data, size);
     FUZZ_REQUIRE(tail <= 3 && tail <= size, "utf8_incomplete_tail %zu of %zu", tail, size);
     if (tail && fuzz_utf8_valid((const char *)data, size - tail))
-        FUZZ_REQUIRE(!fuzz_utf8_valid((const char *)data, size), "held back %zu bytes of a complete text", tail);
+        FUZZ_REQUIRE(!fuzz_utf8_valid((const char *)data, size),
+                     "held back %zu bytes of a complete text", tail);
 
     // Arbitrary ids: decode fails exactly when one is out of range.
     int n = (int)(size / 2), bad = 0;
     int *ids = malloc(sizeof(int) * (size_t)(n ? n : 1));
     for (int i = 0; i < n; i++) {
-        ids[i] = (int)(data[2 * i] | data[2 * i + 1] << 8) - 1024;   // some negative, some past 50256
+        ids[i] =
+            (int)(data[2 * i] | data[2 * i + 1] << 8) - 1024;   // some negative, some past 50256
         bad |= ids[i] < 0 || ids[i] >= tok_vocab_size(tok);
         size_t bl;
         const char *b = tok_bytes(tok, ids[i], &bl);
-        FUZZ_REQUIRE((b == NULL) == (ids[i] < 0 || ids[i] >= tok_vocab_size(tok)), "tok_bytes range");
-        if (b) FUZZ_REQUIRE(bl >= 1 && tok_find(tok, b, bl) >= 0, "tok_find of a token's own bytes");
+        FUZZ_REQUIRE((b == NULL) == (ids[i] < 0 || ids[i] >= tok_vocab_size(tok)),
+                     "tok_bytes range");
+        if (b)
+            FUZZ_REQUIRE(bl >= 1 && tok_find(tok, b, bl) >= 0, "tok_find of a token's own bytes");
     }
     char *out = NULL;
     size_t len;
     int rc = tok_decode(tok, ids, n, &out, &len);
-    FUZZ_REQUIRE((rc != 0) == bad && (rc != 0) == (out == NULL), "decode of arbitrary ids: rc %d bad %d", rc, bad);
+    FUZZ_REQUIRE((rc != 0) == bad && (rc != 0) == (out == NULL),
+                 "decode of arbitrary ids: rc %d bad %d", rc, bad);
     free(out);
     free(ids);
     return 0;

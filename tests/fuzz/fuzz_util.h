@@ -19,24 +19,30 @@
 
 #include "base/json.h"   // JSON_MAX_DEPTH
 
-#define FUZZ_REQUIRE(cond, ...)                                              \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "property failed (%s:%d): %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fputc('\n', stderr);                                             \
-            abort();                                                         \
-        }                                                                    \
+#define FUZZ_REQUIRE(cond, ...)                                                                    \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "property failed (%s:%d): %s: ", __FILE__, __LINE__, #cond);           \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 // A memfd holding data[0..n); *path gets "/proc/self/fd/N".  Returns the fd (close it).
 static inline int fuzz_memfd(const uint8_t *data, size_t n, char *path, size_t pathlen) {
     int fd = memfd_create("fuzz", MFD_CLOEXEC);
-    if (fd < 0) { perror("memfd_create"); abort(); }
+    if (fd < 0) {
+        perror("memfd_create");
+        abort();
+    }
     size_t off = 0;
     while (off < n) {
         ssize_t w = write(fd, data + off, n - off);
-        if (w <= 0) { perror("write"); abort(); }
+        if (w <= 0) {
+            perror("write");
+            abort();
+        }
         off += (size_t)w;
     }
     snprintf(path, pathlen, "/proc/self/fd/%d", fd);
@@ -49,7 +55,10 @@ static inline int fuzz_utf8_valid(const char *str, size_t n) {
     size_t i = 0;
     while (i < n) {
         unsigned c = s[i];
-        if (c < 0x80) { i++; continue; }
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
         size_t len;
         uint32_t cp, min;
         if (c >= 0xC0 && c < 0xE0) len = 2, cp = c & 0x1F, min = 0x80;
@@ -77,7 +86,8 @@ typedef struct {
 static inline int fj_value(FuzzJson *p);
 
 static inline void fj_ws(FuzzJson *p) {
-    while (p->i < p->n && (p->s[p->i] == ' ' || p->s[p->i] == '\t' || p->s[p->i] == '\n' || p->s[p->i] == '\r'))
+    while (p->i < p->n &&
+           (p->s[p->i] == ' ' || p->s[p->i] == '\t' || p->s[p->i] == '\n' || p->s[p->i] == '\r'))
         p->i++;
 }
 
@@ -100,9 +110,15 @@ static inline int fj_string(FuzzJson *p) {
     p->i++;
     while (p->i < p->n) {
         unsigned char c = (unsigned char)p->s[p->i];
-        if (c == '"') { p->i++; return 1; }
+        if (c == '"') {
+            p->i++;
+            return 1;
+        }
         if (c < 0x20) return 0;
-        if (c != '\\') { p->i++; continue; }
+        if (c != '\\') {
+            p->i++;
+            continue;
+        }
         if (++p->i >= p->n) return 0;
         c = (unsigned char)p->s[p->i++];
         if (strchr("\"\\/bfnrt", c) && c) continue;
@@ -158,7 +174,11 @@ static inline int fj_container(FuzzJson *p, char open) {
     if (++p->depth > JSON_MAX_DEPTH) return 0;   // the project's limit (json.h)
     p->i++;
     fj_ws(p);
-    if (p->i < p->n && p->s[p->i] == close) { p->i++; p->depth--; return 1; }
+    if (p->i < p->n && p->s[p->i] == close) {
+        p->i++;
+        p->depth--;
+        return 1;
+    }
     for (;;) {
         fj_ws(p);
         if (open == '{') {
@@ -171,8 +191,15 @@ static inline int fj_container(FuzzJson *p, char open) {
         if (!fj_value(p)) return 0;
         fj_ws(p);
         if (p->i >= p->n) return 0;
-        if (p->s[p->i] == ',') { p->i++; continue; }
-        if (p->s[p->i] == close) { p->i++; p->depth--; return 1; }
+        if (p->s[p->i] == ',') {
+            p->i++;
+            continue;
+        }
+        if (p->s[p->i] == close) {
+            p->i++;
+            p->depth--;
+            return 1;
+        }
         return 0;
     }
 }
@@ -180,7 +207,8 @@ static inline int fj_container(FuzzJson *p, char open) {
 static inline int fj_value(FuzzJson *p) {
     if (p->i >= p->n) return 0;
     switch (p->s[p->i]) {
-    case '{': case '[': return fj_container(p, p->s[p->i]);
+    case '{':
+    case '[': return fj_container(p, p->s[p->i]);
     case '"': return fj_string(p);
     case 't': return fj_word(p, "true");
     case 'f': return fj_word(p, "false");

@@ -13,11 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "check.h"
+#include "io/safetensors.h"
 #include "model/checkpoint.h"
 #include "model/gpt2.h"
-#include "io/safetensors.h"
-#include "base/util.h"
 
 static char tmpdir[512];
 
@@ -48,9 +48,9 @@ static long long params_expected(const Gpt2Config *c, int untied) {
 
 // Every weight name of the model (canonical, without prefix), as an independent list.
 static const char *block_names[] = {
-    "ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight",
-    "attn.c_proj.bias", "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias",
-    "mlp.c_proj.weight", "mlp.c_proj.bias",
+    "ln_1.weight",        "ln_1.bias",        "attn.c_attn.weight", "attn.c_attn.bias",
+    "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight",        "ln_2.bias",
+    "mlp.c_fc.weight",    "mlp.c_fc.bias",    "mlp.c_proj.weight",  "mlp.c_proj.bias",
 };
 #define N_BLOCK_NAMES 12
 
@@ -59,7 +59,8 @@ static int names_list(const Gpt2Config *c, char names[][64]) {
     snprintf(names[n++], 64, "wte.weight");
     snprintf(names[n++], 64, "wpe.weight");
     for (int l = 0; l < c->n_layer; l++)
-        for (int k = 0; k < N_BLOCK_NAMES; k++) snprintf(names[n++], 64, "h.%d.%s", l, block_names[k]);
+        for (int k = 0; k < N_BLOCK_NAMES; k++)
+            snprintf(names[n++], 64, "h.%d.%s", l, block_names[k]);
     snprintf(names[n++], 64, "ln_f.weight");
     snprintf(names[n++], 64, "ln_f.bias");
     return n;
@@ -74,13 +75,16 @@ static float ref_f16(uint16_t h) {
 
 static float ref_bf16(uint16_t h) {
     int e = (h >> 7) & 255, m = h & 127;
-    double v = e == 255 ? (m ? NAN : INFINITY) : e ? ldexp(1.0 + m / 128.0, e - 127) : ldexp(m, -133);
+    double v = e == 255 ? (m ? NAN : INFINITY)
+               : e      ? ldexp(1.0 + m / 128.0, e - 127)
+                        : ldexp(m, -133);
     return (float)((h & 0x8000) ? -v : v);
 }
 
 static const StTensor *raw_find(const SafeTensors *st, const char *canon, int prefix) {
     char full[128];
-    snprintf(full, sizeof full, "%s%.100s", prefix && strcmp(canon, "lm_head.weight") ? "transformer." : "", canon);
+    snprintf(full, sizeof full, "%s%.100s",
+             prefix && strcmp(canon, "lm_head.weight") ? "transformer." : "", canon);
     return safetensors_find(st, full);
 }
 
@@ -109,14 +113,18 @@ static void expect_config_error(const char *label, const char *json, const char 
 static void test_config(void) {
     char *p = tmp_path("cfg.json"), err[512];
     Gpt2Config c;
-    file_put(p, "{\"n_layer\": 3, \"n_head\": 4, \"n_embd\": 32, \"n_ctx\": 64, \"vocab_size\": 100}");
+    file_put(p,
+             "{\"n_layer\": 3, \"n_head\": 4, \"n_embd\": 32, \"n_ctx\": 64, \"vocab_size\": 100}");
     CHECK_INT("config n_ctx only", gpt2_read_config(p, &c, err, sizeof err), 0);
-    CHECK("config values", c.n_layer == 3 && c.n_head == 4 && c.n_embd == 32 && c.n_ctx == 64 && c.vocab_size == 100);
+    CHECK("config values", c.n_layer == 3 && c.n_head == 4 && c.n_embd == 32 && c.n_ctx == 64 &&
+                               c.vocab_size == 100);
     CHECK("config eps default", c.ln_eps == 1e-5f);
     CHECK_INT("config tied by default", c.untied, 0);
-    file_put(p, "{\"n_layer\": 3, \"n_head\": 4, \"n_embd\": 32, \"n_ctx\": 8, \"n_positions\": 64, \"vocab_size\": 100,"
-                " \"layer_norm_epsilon\": 1e-6, \"tie_word_embeddings\": false, \"model_type\": \"gpt2\","
-                " \"activation_function\": \"gelu_new\", \"n_inner\": null, \"unknown\": [1, {\"x\": 2}]}");
+    file_put(
+        p,
+        "{\"n_layer\": 3, \"n_head\": 4, \"n_embd\": 32, \"n_ctx\": 8, \"n_positions\": 64, \"vocab_size\": 100,"
+        " \"layer_norm_epsilon\": 1e-6, \"tie_word_embeddings\": false, \"model_type\": \"gpt2\","
+        " \"activation_function\": \"gelu_new\", \"n_inner\": null, \"unknown\": [1, {\"x\": 2}]}");
     CHECK_INT("config full", gpt2_read_config(p, &c, err, sizeof err), 0);
     CHECK_INT("config n_positions wins", c.n_ctx, 64);
     CHECK("config eps", c.ln_eps == 1e-6f);
@@ -129,41 +137,71 @@ static void test_config(void) {
     CHECK_INT("write for config", checkpoint_write_random(dir, &s, err, sizeof err), 0);
     char *cp = path_join(dir, "config.json");
     CHECK_INT("read written config", gpt2_read_config(cp, &c, err, sizeof err), 0);
-    CHECK("written config values", c.n_layer == 2 && c.n_head == 2 && c.n_embd == 8 && c.n_ctx == 16 &&
-                                   c.vocab_size == 11 && c.ln_eps == 1e-6f && !c.untied);
+    CHECK("written config values", c.n_layer == 2 && c.n_head == 2 && c.n_embd == 8 &&
+                                       c.n_ctx == 16 && c.vocab_size == 11 && c.ln_eps == 1e-6f &&
+                                       !c.untied);
     size_t len;
     char *text = read_file(cp, &len);
-    CHECK("written config text", text && strstr(text, "\"architectures\": [\n    \"GPT2LMHeadModel\"\n  ]") &&
-                                 strstr(text, "\"model_type\": \"gpt2\"") && strstr(text, "\"activation_function\": \"gelu_new\"") &&
-                                 strstr(text, "\"bos_token_id\": 10") && strstr(text, "\"n_positions\": 16") &&
-                                 strstr(text, "\"n_ctx\": 16") && !strstr(text, "tie_word_embeddings"));
+    CHECK("written config text",
+          text && strstr(text, "\"architectures\": [\n    \"GPT2LMHeadModel\"\n  ]") &&
+              strstr(text, "\"model_type\": \"gpt2\"") &&
+              strstr(text, "\"activation_function\": \"gelu_new\"") &&
+              strstr(text, "\"bos_token_id\": 10") && strstr(text, "\"n_positions\": 16") &&
+              strstr(text, "\"n_ctx\": 16") && !strstr(text, "tie_word_embeddings"));
     free(text);
     free(cp);
     free(dir);
 
-    expect_config_error("missing n_layer", "{\"n_head\": 4, \"n_embd\": 32, \"n_ctx\": 64, \"vocab_size\": 100}", "missing n_layer");
-    expect_config_error("missing n_ctx", "{\"n_layer\": 1, \"n_head\": 4, \"n_embd\": 32, \"vocab_size\": 100}", "missing n_ctx");
-    expect_config_error("n_embd % n_head", "{\"n_layer\": 1, \"n_head\": 3, \"n_embd\": 32, \"n_ctx\": 64, \"vocab_size\": 100}",
-                        "not a multiple of n_head 3");
-    expect_config_error("zero layers", "{\"n_layer\": 0, \"n_head\": 4, \"n_embd\": 32, \"n_ctx\": 64, \"vocab_size\": 100}",
-                        "n_layer = 0 is out of range");
-    expect_config_error("huge embd", "{\"n_layer\": 1, \"n_head\": 4, \"n_embd\": 1000000, \"n_ctx\": 64, \"vocab_size\": 100}",
-                        "n_embd = 1000000 is out of range");
-    expect_config_error("fractional", "{\"n_layer\": 1.5, \"n_head\": 4, \"n_embd\": 32, \"n_ctx\": 64, \"vocab_size\": 100}",
-                        "n_layer is not an integer");
-    expect_config_error("string size", "{\"n_layer\": \"2\", \"n_head\": 4, \"n_embd\": 32, \"n_ctx\": 64, \"vocab_size\": 100}",
-                        "n_layer is not an integer");
-    expect_config_error("model_type", "{\"model_type\": \"llama\", \"n_layer\": 1, \"n_head\": 4, \"n_embd\": 32, \"n_ctx\": 64, "
-                        "\"vocab_size\": 100}", "model_type \"llama\" is not supported");
-    expect_config_error("activation", "{\"activation_function\": \"relu\", \"n_layer\": 1, \"n_head\": 4, \"n_embd\": 32, "
-                        "\"n_ctx\": 64, \"vocab_size\": 100}", "activation_function \"relu\"");
-    expect_config_error("n_inner", "{\"n_inner\": 100, \"n_layer\": 1, \"n_head\": 4, \"n_embd\": 32, \"n_ctx\": 64, "
-                        "\"vocab_size\": 100}", "n_inner 100");
-    expect_config_error("eps", "{\"layer_norm_epsilon\": -1, \"n_layer\": 1, \"n_head\": 4, \"n_embd\": 32, \"n_ctx\": 64, "
-                        "\"vocab_size\": 100}", "layer_norm_epsilon");
+    expect_config_error("missing n_layer",
+                        "{\"n_head\": 4, \"n_embd\": 32, \"n_ctx\": 64, \"vocab_size\": 100}",
+                        "missing n_layer");
+    expect_config_error("missing n_ctx",
+                        "{\"n_layer\": 1, \"n_head\": 4, \"n_embd\": 32, \"vocab_size\": 100}",
+                        "missing n_ctx");
+    expect_config_error(
+        "n_embd % n_head",
+        "{\"n_layer\": 1, \"n_head\": 3, \"n_embd\": 32, \"n_ctx\": 64, \"vocab_size\": 100}",
+        "not a multiple of n_head 3");
+    expect_config_error(
+        "zero layers",
+        "{\"n_layer\": 0, \"n_head\": 4, \"n_embd\": 32, \"n_ctx\": 64, \"vocab_size\": 100}",
+        "n_layer = 0 is out of range");
+    expect_config_error(
+        "huge embd",
+        "{\"n_layer\": 1, \"n_head\": 4, \"n_embd\": 1000000, \"n_ctx\": 64, \"vocab_size\": 100}",
+        "n_embd = 1000000 is out of range");
+    expect_config_error(
+        "fractional",
+        "{\"n_layer\": 1.5, \"n_head\": 4, \"n_embd\": 32, \"n_ctx\": 64, \"vocab_size\": 100}",
+        "n_layer is not an integer");
+    expect_config_error(
+        "string size",
+        "{\"n_layer\": \"2\", \"n_head\": 4, \"n_embd\": 32, \"n_ctx\": 64, \"vocab_size\": 100}",
+        "n_layer is not an integer");
+    expect_config_error(
+        "model_type",
+        "{\"model_type\": \"llama\", \"n_layer\": 1, \"n_head\": 4, \"n_embd\": 32, \"n_ctx\": 64, "
+        "\"vocab_size\": 100}",
+        "model_type \"llama\" is not supported");
+    expect_config_error(
+        "activation",
+        "{\"activation_function\": \"relu\", \"n_layer\": 1, \"n_head\": 4, \"n_embd\": 32, "
+        "\"n_ctx\": 64, \"vocab_size\": 100}",
+        "activation_function \"relu\"");
+    expect_config_error(
+        "n_inner",
+        "{\"n_inner\": 100, \"n_layer\": 1, \"n_head\": 4, \"n_embd\": 32, \"n_ctx\": 64, "
+        "\"vocab_size\": 100}",
+        "n_inner 100");
+    expect_config_error(
+        "eps",
+        "{\"layer_norm_epsilon\": -1, \"n_layer\": 1, \"n_head\": 4, \"n_embd\": 32, \"n_ctx\": 64, "
+        "\"vocab_size\": 100}",
+        "layer_norm_epsilon");
     expect_config_error("not JSON", "{\"n_layer\": 1,", "cfg.json");
     expect_config_error("array", "[1, 2]", "not a JSON object");
-    CHECK_INT("config missing file", gpt2_read_config("/nonexistent/config.json", &c, err, sizeof err), -1);
+    CHECK_INT("config missing file",
+              gpt2_read_config("/nonexistent/config.json", &c, err, sizeof err), -1);
     CHECK("config missing file message", strstr(err, "/nonexistent/config.json") != NULL);
     free(p);
 }
@@ -210,7 +248,8 @@ static void check_values(const char *label, const Gpt2 *m, int prefix) {
             uint16_t h = (uint16_t)(raw[2 * k] | raw[2 * k + 1] << 8);
             float want = t->dtype == ST_F16 ? ref_f16(h) : ref_bf16(h);
             if (memcmp(&want, &w[k], 4) != 0) {
-                if (bad < 3) printf("# %s: %s[%zu] = %.9g want %.9g\n", label, names[i], k, w[k], want);
+                if (bad < 3)
+                    printf("# %s: %s[%zu] = %.9g want %.9g\n", label, names[i], k, w[k], want);
                 bad++;
             }
         }
@@ -228,7 +267,8 @@ static void check_values(const char *label, const Gpt2 *m, int prefix) {
 
 static void test_variant(const char *dtype, int prefix, int untied, int masks) {
     char label[128], l2[200], dirname[64];
-    snprintf(label, sizeof label, "%s%s%s%s", dtype, prefix ? " prefix" : "", untied ? " untied" : "", masks ? " masks" : "");
+    snprintf(label, sizeof label, "%s%s%s%s", dtype, prefix ? " prefix" : "",
+             untied ? " untied" : "", masks ? " masks" : "");
     snprintf(dirname, sizeof dirname, "m_%s_%d%d%d", dtype, prefix, untied, masks);
     char *dir = tmp_path(dirname);
     CheckpointSpec s = small_spec(dtype, prefix, untied, masks);
@@ -240,7 +280,8 @@ static void test_variant(const char *dtype, int prefix, int untied, int masks) {
         return;
     }
     snprintf(l2, sizeof l2, "%s: config", label);
-    CHECK(l2, m.cfg.n_layer == 2 && m.cfg.n_head == 2 && m.cfg.n_embd == 8 && m.cfg.n_ctx == 16 && m.cfg.vocab_size == 11);
+    CHECK(l2, m.cfg.n_layer == 2 && m.cfg.n_head == 2 && m.cfg.n_embd == 8 && m.cfg.n_ctx == 16 &&
+                  m.cfg.vocab_size == 11);
     snprintf(l2, sizeof l2, "%s: dtype", label);
     CHECK_STR(l2, m.dtype, dtype);
     snprintf(l2, sizeof l2, "%s: n_params", label);
@@ -248,10 +289,11 @@ static void test_variant(const char *dtype, int prefix, int untied, int masks) {
     snprintf(l2, sizeof l2, "%s: tied", label);
     CHECK_INT(l2, m.tied, !untied);
     snprintf(l2, sizeof l2, "%s: lm_head", label);
-    CHECK(l2, untied ? m.lm_head != m.wte && memcmp(m.lm_head, m.wte, 11 * 8 * 4) != 0 : m.lm_head == m.wte);
+    CHECK(l2, untied ? m.lm_head != m.wte && memcmp(m.lm_head, m.wte, 11 * 8 * 4) != 0
+                     : m.lm_head == m.wte);
     snprintf(l2, sizeof l2, "%s: prefix in file", label);
     CHECK(l2, (safetensors_find(m.st, "transformer.wte.weight") != NULL) == prefix &&
-              (safetensors_find(m.st, "wte.weight") != NULL) == !prefix);
+                  (safetensors_find(m.st, "wte.weight") != NULL) == !prefix);
     snprintf(l2, sizeof l2, "%s: mask buffers in file", label);
     CHECK(l2, (raw_find(m.st, "h.1.attn.bias", prefix) != NULL) == masks);
     snprintf(l2, sizeof l2, "%s: format metadata", label);
@@ -265,7 +307,8 @@ static void test_variant(const char *dtype, int prefix, int untied, int masks) {
             const Gpt2Block *b = &m.blocks[l];
             wsum += b->ln1_w[i] + b->ln2_w[i];
             bsum += b->ln1_b[i] + b->ln2_b[i];
-            exact += b->ln1_w[i] == 1.0f || b->ln2_w[i] == 1.0f || b->ln1_b[i] == 0.0f || b->ln2_b[i] == 0.0f;
+            exact += b->ln1_w[i] == 1.0f || b->ln2_w[i] == 1.0f || b->ln1_b[i] == 0.0f ||
+                     b->ln2_b[i] == 0.0f;
             exact += m.lnf_w[i] == 1.0f || m.lnf_b[i] == 0.0f;
         }
     wsum /= 4, bsum /= 4;
@@ -275,8 +318,9 @@ static void test_variant(const char *dtype, int prefix, int untied, int masks) {
     char err[256];
     CHECK_INT(l2, gpt2_check_finite(&m, err, sizeof err), 0);
     snprintf(l2, sizeof l2, "%s: gpt2_weight unknown", label);
-    CHECK(l2, gpt2_weight(&m, "h.2.ln_1.weight", NULL) == NULL && gpt2_weight(&m, "h.0.attn.bias", NULL) == NULL &&
-              gpt2_weight(&m, "transformer.h.1.mlp.c_fc.bias", NULL) == m.blocks[1].fc_b);
+    CHECK(l2, gpt2_weight(&m, "h.2.ln_1.weight", NULL) == NULL &&
+                  gpt2_weight(&m, "h.0.attn.bias", NULL) == NULL &&
+                  gpt2_weight(&m, "transformer.h.1.mlp.c_fc.bias", NULL) == m.blocks[1].fc_b);
     gpt2_close(&m);
     gpt2_close(&m);
     free(dir);
@@ -286,7 +330,8 @@ static void test_variant(const char *dtype, int prefix, int untied, int masks) {
 // decides them; struct fields point at the right tensors.
 static void test_consistency(void) {
     CheckpointSpec s = small_spec("F32", 0, 0, 0);
-    char *d32 = tmp_path("c32"), *d16 = tmp_path("c16"), *dbf = tmp_path("cbf"), *dpx = tmp_path("cpx");
+    char *d32 = tmp_path("c32"), *d16 = tmp_path("c16"), *dbf = tmp_path("cbf"),
+         *dpx = tmp_path("cpx");
     char *dsd = tmp_path("csd"), *d32b = tmp_path("c32b");
     Gpt2 a, b, h, bf, px, sd;
     write_model(d32, &s);
@@ -300,15 +345,17 @@ static void test_consistency(void) {
     s = small_spec("F32", 0, 0, 0);
     s.seed = 8;
     write_model(dsd, &s);
-    if (open_model(&a, d32) || open_model(&b, d32b) || open_model(&h, d16) || open_model(&bf, dbf) ||
-        open_model(&px, dpx) || open_model(&sd, dsd)) {
+    if (open_model(&a, d32) || open_model(&b, d32b) || open_model(&h, d16) ||
+        open_model(&bf, dbf) || open_model(&px, dpx) || open_model(&sd, dsd)) {
         CHECK("consistency models open", 0);
         return;
     }
-    CHECK("same seed same values", memcmp(a.st->data, b.st->data, a.st->data_size) == 0 && a.st->data_size == b.st->data_size);
-    CHECK("prefix and masks do not change values", memcmp(a.wte, px.wte, 11 * 8 * 4) == 0 &&
-                                                   memcmp(a.blocks[1].fc_w, px.blocks[1].fc_w, 8 * 32 * 4) == 0 &&
-                                                   memcmp(a.lnf_b, px.lnf_b, 8 * 4) == 0);
+    CHECK("same seed same values", memcmp(a.st->data, b.st->data, a.st->data_size) == 0 &&
+                                       a.st->data_size == b.st->data_size);
+    CHECK("prefix and masks do not change values",
+          memcmp(a.wte, px.wte, 11 * 8 * 4) == 0 &&
+              memcmp(a.blocks[1].fc_w, px.blocks[1].fc_w, 8 * 32 * 4) == 0 &&
+              memcmp(a.lnf_b, px.lnf_b, 8 * 4) == 0);
     CHECK("other seed other values", memcmp(a.wte, sd.wte, 11 * 8 * 4) != 0);
     // F16 / BF16 are the F32 values rounded to nearest: within half an ulp.
     int bad16 = 0, badbf = 0;
@@ -322,7 +369,7 @@ static void test_consistency(void) {
     // Each struct field is its own tensor.
     const Gpt2Block *k = &a.blocks[1];
     const float *fields[] = {k->ln1_w, k->ln1_b, k->qkv_w, k->qkv_b, k->attn_proj_w, k->attn_proj_b,
-                             k->ln2_w, k->ln2_b, k->fc_w, k->fc_b, k->mlp_proj_w, k->mlp_proj_b};
+                             k->ln2_w, k->ln2_b, k->fc_w,  k->fc_b,  k->mlp_proj_w,  k->mlp_proj_b};
     int wrong = 0;
     for (int i = 0; i < N_BLOCK_NAMES; i++) {
         char nm[64];
@@ -337,21 +384,24 @@ static void test_consistency(void) {
     CHECK_INT("struct fields point at their tensors", wrong, 0);
     // Residual projections get a smaller init than the other matrices (GPT-2's scheme).
     double v_fc = 0, v_proj = 0;
-    for (int i = 0; i < 8 * 32; i++) v_fc += (double)k->fc_w[i] * k->fc_w[i], v_proj += (double)k->mlp_proj_w[i] * k->mlp_proj_w[i];
+    for (int i = 0; i < 8 * 32; i++)
+        v_fc += (double)k->fc_w[i] * k->fc_w[i],
+            v_proj += (double)k->mlp_proj_w[i] * k->mlp_proj_w[i];
     CHECK("weights spread like N(0, 0.02)", sqrt(v_fc / 256) > 0.015 && sqrt(v_fc / 256) < 0.025);
     CHECK("residual projections scaled down", v_proj < v_fc * 0.5);
-    gpt2_close(&a), gpt2_close(&b), gpt2_close(&h), gpt2_close(&bf), gpt2_close(&px), gpt2_close(&sd);
+    gpt2_close(&a), gpt2_close(&b), gpt2_close(&h), gpt2_close(&bf), gpt2_close(&px),
+        gpt2_close(&sd);
     free(d32), free(d32b), free(d16), free(dbf), free(dpx), free(dsd);
 }
 
 // ----------------------------------------------------------------------------- broken models
 
 typedef struct {
-    const char *drop;           // tensor to leave out
-    const char *reshape;        // tensor whose shape is swapped (2-D) ...
-    const char *retype;         // ... or whose dtype becomes I32 (F32 files)
-    const char *add;            // extra tensor name ...
-    const void *add_data;       // ... with this data, shaped (V, C) F32
+    const char *drop;       // tensor to leave out
+    const char *reshape;    // tensor whose shape is swapped (2-D) ...
+    const char *retype;     // ... or whose dtype becomes I32 (F32 files)
+    const char *add;        // extra tensor name ...
+    const void *add_data;   // ... with this data, shaped (V, C) F32
 } Edit;
 
 // Copy src to dst (config.json as is) with the edit applied to model.safetensors.
@@ -373,7 +423,8 @@ static int model_rewrite(const char *src, const char *dst, const Edit *e) {
             w->ndim = s->ndim;
             memcpy(w->shape, s->shape, sizeof w->shape);
             w->data = s->data;
-            if (e->reshape && !strcmp(s->name, e->reshape)) w->shape[0] = s->shape[1], w->shape[1] = s->shape[0];
+            if (e->reshape && !strcmp(s->name, e->reshape))
+                w->shape[0] = s->shape[1], w->shape[1] = s->shape[0];
         }
         if (e->add) t[n++] = (StWriteTensor){e->add, ST_F32, 2, {11, 8}, e->add_data};
         mkdir_p(dst);
@@ -390,7 +441,8 @@ static int model_rewrite(const char *src, const char *dst, const Edit *e) {
     return rc;
 }
 
-static void expect_open_error(const char *label, const char *dir, const char *needle1, const char *needle2) {
+static void expect_open_error(const char *label, const char *dir, const char *needle1,
+                              const char *needle2) {
     char err[512] = "", l2[200];
     Gpt2 m;
     int rc = gpt2_open(&m, dir, err, sizeof err);
@@ -416,14 +468,16 @@ static void test_broken(void) {
     model_rewrite(base, bad, &(Edit){.drop = "h.1.ln_2.bias"});
     expect_open_error("missing tensor", bad, "missing tensor h.1.ln_2.bias", "(8)");
     model_rewrite(base, bad, &(Edit){.reshape = "h.0.attn.c_attn.weight"});
-    expect_open_error("wrong shape", bad, "h.0.attn.c_attn.weight has shape (24, 8)", "implies (8, 24)");
+    expect_open_error("wrong shape", bad, "h.0.attn.c_attn.weight has shape (24, 8)",
+                      "implies (8, 24)");
     model_rewrite(base, bad, &(Edit){.retype = "ln_f.bias"});
     expect_open_error("integer weight", bad, "ln_f.bias has dtype I32", NULL);
     Gpt2 m;
     if (open_model(&m, base) == 0) {
         // A second copy of wte under the prefixed name: ambiguous.
         model_rewrite(base, bad, &(Edit){.add = "transformer.wte.weight", .add_data = m.wte});
-        expect_open_error("prefixed and not", bad, "both wte.weight and transformer.wte.weight", NULL);
+        expect_open_error("prefixed and not", bad, "both wte.weight and transformer.wte.weight",
+                          NULL);
         // lm_head equal to wte with a tying config: accepted as tied, counted once.
         model_rewrite(base, bad, &(Edit){.add = "lm_head.weight", .add_data = m.wte});
         Gpt2 t;
@@ -436,12 +490,14 @@ static void test_broken(void) {
         }
         // lm_head different from wte with a tying config: refused.
         model_rewrite(base, bad, &(Edit){.add = "lm_head.weight", .add_data = m.blocks[0].qkv_w});
-        expect_open_error("lm_head differs but tied", bad, "lm_head.weight differs from wte.weight", "tie_word_embeddings");
+        expect_open_error("lm_head differs but tied", bad, "lm_head.weight differs from wte.weight",
+                          "tie_word_embeddings");
         gpt2_close(&m);
     }
     // Untying config without lm_head.
     model_rewrite(based, bad, &(Edit){.drop = "lm_head.weight"});
-    expect_open_error("untied without lm_head", bad, "missing tensor lm_head.weight (11, 8)", "tie_word_embeddings false");
+    expect_open_error("untied without lm_head", bad, "missing tensor lm_head.weight (11, 8)",
+                      "tie_word_embeddings false");
 
     // Config and tensors disagree: config says n_embd 64 (n_head 2) but tensors are 8 wide.
     model_rewrite(base, bad, &(Edit){0});
@@ -450,12 +506,14 @@ static void test_broken(void) {
     char *at = text ? strstr(text, "\"n_embd\": 8,") : NULL;
     if (at) {
         char *fixed = xmalloc(len + 8);
-        snprintf(fixed, len + 8, "%.*s\"n_embd\": 64,%s", (int)(at - text), text, at + strlen("\"n_embd\": 8,"));
+        snprintf(fixed, len + 8, "%.*s\"n_embd\": 64,%s", (int)(at - text), text,
+                 at + strlen("\"n_embd\": 8,"));
         file_put(cfg, fixed);
         free(fixed);
     }
     free(text);
-    expect_open_error("config/shape mismatch", bad, "wte.weight has shape (11, 8)", "implies (11, 64)");
+    expect_open_error("config/shape mismatch", bad, "wte.weight has shape (11, 8)",
+                      "implies (11, 64)");
 
     // The model file truncated: the safetensors error comes through.
     model_rewrite(base, bad, &(Edit){0});
@@ -479,7 +537,9 @@ static void poke(const char *dir, const char *name, size_t k, const void *bytes,
     SafeTensors st;
     if (safetensors_open(&st, p, err, sizeof err) == 0) {
         const StTensor *t = safetensors_find(&st, name);
-        long off = t ? (long)((const unsigned char *)t->data - (const unsigned char *)st.map) + (long)(k * n) : -1;
+        long off = t ? (long)((const unsigned char *)t->data - (const unsigned char *)st.map) +
+                           (long)(k * n)
+                     : -1;
         safetensors_close(&st);
         FILE *f = fopen(p, "r+b");
         if (f && off >= 0) {
@@ -501,8 +561,8 @@ static void test_finite(void) {
     if (open_model(&m, dir) == 0) {
         CHECK_INT("NaN weight: open still works", 0, 0);
         CHECK_INT("NaN weight: detected", gpt2_check_finite(&m, err, sizeof err), -1);
-        CHECK("NaN weight: message", strstr(err, "transformer.h.1.mlp.c_proj.weight") && strstr(err, "element 5") &&
-                                     strstr(err, "nan"));
+        CHECK("NaN weight: message", strstr(err, "transformer.h.1.mlp.c_proj.weight") &&
+                                         strstr(err, "element 5") && strstr(err, "nan"));
         gpt2_close(&m);
     }
     s = small_spec("F16", 0, 1, 0);
@@ -511,7 +571,8 @@ static void test_finite(void) {
     poke(dir, "lm_head.weight", 87, &inf16, 2);
     if (open_model(&m, dir) == 0) {
         CHECK_INT("F16 -inf in lm_head: detected", gpt2_check_finite(&m, err, sizeof err), -1);
-        CHECK("F16 -inf in lm_head: message", strstr(err, "lm_head.weight") && strstr(err, "element 87 is -inf"));
+        CHECK("F16 -inf in lm_head: message",
+              strstr(err, "lm_head.weight") && strstr(err, "element 87 is -inf"));
         gpt2_close(&m);
     }
     s = small_spec("BF16", 0, 0, 0);
@@ -520,7 +581,8 @@ static void test_finite(void) {
     poke(dir, "wpe.weight", 0, &infb, 2);
     if (open_model(&m, dir) == 0) {
         CHECK_INT("BF16 inf in wpe: detected", gpt2_check_finite(&m, err, sizeof err), -1);
-        CHECK("BF16 inf in wpe: message", strstr(err, "wpe.weight") && strstr(err, "element 0 is inf"));
+        CHECK("BF16 inf in wpe: message",
+              strstr(err, "wpe.weight") && strstr(err, "element 0 is inf"));
         gpt2_close(&m);
     }
     free(dir);
@@ -552,9 +614,11 @@ static void test_unaligned(void) {
     Gpt2 a, b;
     if (open_model(&a, dir) == 0 && open_model(&b, dir2) == 0) {
         CHECK("unaligned: copied", b.converted != NULL && (uintptr_t)b.st->data % 4 != 0);
-        CHECK("unaligned: pointers aligned", (uintptr_t)b.wte % 4 == 0 && (uintptr_t)b.blocks[1].fc_w % 4 == 0);
-        CHECK("unaligned: same values", memcmp(a.wte, b.wte, 88 * 4) == 0 && memcmp(a.lm_head, b.lm_head, 88 * 4) == 0 &&
-                                        memcmp(a.blocks[1].mlp_proj_b, b.blocks[1].mlp_proj_b, 8 * 4) == 0);
+        CHECK("unaligned: pointers aligned",
+              (uintptr_t)b.wte % 4 == 0 && (uintptr_t)b.blocks[1].fc_w % 4 == 0);
+        CHECK("unaligned: same values",
+              memcmp(a.wte, b.wte, 88 * 4) == 0 && memcmp(a.lm_head, b.lm_head, 88 * 4) == 0 &&
+                  memcmp(a.blocks[1].mlp_proj_b, b.blocks[1].mlp_proj_b, 8 * 4) == 0);
         CHECK_STR("unaligned: dtype", b.dtype, "F32");
         gpt2_close(&a);
         gpt2_close(&b);
@@ -573,30 +637,38 @@ static int sparse_model(const char *dir, const Gpt2Config *c) {
     mkdir_p(dir);
     char *cp = path_join(dir, "config.json"), *mp = path_join(dir, "model.safetensors");
     char text[512];
-    snprintf(text, sizeof text, "{\"model_type\": \"gpt2\", \"n_layer\": %d, \"n_head\": %d, \"n_embd\": %d, "
-             "\"n_positions\": %d, \"n_ctx\": %d, \"vocab_size\": %d}", c->n_layer, c->n_head, c->n_embd, c->n_ctx,
-             c->n_ctx, c->vocab_size);
+    snprintf(text, sizeof text,
+             "{\"model_type\": \"gpt2\", \"n_layer\": %d, \"n_head\": %d, \"n_embd\": %d, "
+             "\"n_positions\": %d, \"n_ctx\": %d, \"vocab_size\": %d}",
+             c->n_layer, c->n_head, c->n_embd, c->n_ctx, c->n_ctx, c->vocab_size);
     file_put(cp, text);
     long long C = c->n_embd;
     size_t cap = 1 << 20, len = 0;
     char *h = xmalloc(cap);
     long long off = 0;
     len += (size_t)snprintf(h + len, cap - len, "{\"__metadata__\":{\"format\":\"pt\"}");
-#define ENTRY(name, d0, d1)                                                                                   \
-    do {                                                                                                      \
-        long long n_ = (long long)(d0) * ((d1) ? (long long)(d1) : 1) * 4;                                    \
-        if ((d1)) len += (size_t)snprintf(h + len, cap - len, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld,%lld],"  \
-                                          "\"data_offsets\":[%lld,%lld]}", name, (long long)(d0), (long long)(d1), off, off + n_); \
-        else len += (size_t)snprintf(h + len, cap - len, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld],"            \
-                                     "\"data_offsets\":[%lld,%lld]}", name, (long long)(d0), off, off + n_);  \
-        off += n_;                                                                                            \
+#define ENTRY(name, d0, d1)                                                                        \
+    do {                                                                                           \
+        long long n_ = (long long)(d0) * ((d1) ? (long long)(d1) : 1) * 4;                         \
+        if ((d1))                                                                                  \
+            len += (size_t)snprintf(h + len, cap - len,                                            \
+                                    ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld,%lld],"            \
+                                    "\"data_offsets\":[%lld,%lld]}",                               \
+                                    name, (long long)(d0), (long long)(d1), off, off + n_);        \
+        else                                                                                       \
+            len += (size_t)snprintf(h + len, cap - len,                                            \
+                                    ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%lld],"                 \
+                                    "\"data_offsets\":[%lld,%lld]}",                               \
+                                    name, (long long)(d0), off, off + n_);                         \
+        off += n_;                                                                                 \
     } while (0)
     ENTRY("wte.weight", c->vocab_size, C);
     ENTRY("wpe.weight", c->n_ctx, C);
     for (int l = 0; l < c->n_layer; l++) {
         char nm[64];
-        long long d[N_BLOCK_NAMES][2] = {{C, 0}, {C, 0}, {C, 3 * C}, {3 * C, 0}, {C, C}, {C, 0},
-                                         {C, 0}, {C, 0}, {C, 4 * C}, {4 * C, 0}, {4 * C, C}, {C, 0}};
+        long long d[N_BLOCK_NAMES][2] = {{C, 0},     {C, 0},     {C, 3 * C}, {3 * C, 0},
+                                         {C, C},     {C, 0},     {C, 0},     {C, 0},
+                                         {C, 4 * C}, {4 * C, 0}, {4 * C, C}, {C, 0}};
         for (int k = 0; k < N_BLOCK_NAMES; k++) {
             snprintf(nm, sizeof nm, "h.%d.%s", l, block_names[k]);
             ENTRY(nm, d[k][0], d[k][1]);
@@ -621,7 +693,7 @@ static void test_named_shapes(void) {
         const char *name;
         long long params;   // as transformers reports them for the real models
     } named[] = {
-        {"distilgpt2", 81912576LL}, {"gpt2", 124439808LL}, {"gpt2-medium", 354823168LL},
+        {"distilgpt2", 81912576LL},  {"gpt2", 124439808LL},     {"gpt2-medium", 354823168LL},
         {"gpt2-large", 774030080LL}, {"gpt2-xl", 1557611200LL},
     };
     for (int i = 0; i < 5; i++) {
@@ -648,9 +720,11 @@ static void test_named_shapes(void) {
     }
     Gpt2Config c;
     CHECK_INT("named unknown", checkpoint_named_shape("gpt3", &c), -1);
-    CHECK("named gpt2-xl dims", checkpoint_named_shape("gpt2-xl", &c) == 0 && c.n_layer == 48 && c.n_head == 25 &&
-                                c.n_embd == 1600 && c.n_ctx == 1024 && c.vocab_size == 50257);
-    CHECK("named distilgpt2 dims", checkpoint_named_shape("distilgpt2", &c) == 0 && c.n_layer == 6 && c.n_embd == 768);
+    CHECK("named gpt2-xl dims", checkpoint_named_shape("gpt2-xl", &c) == 0 && c.n_layer == 48 &&
+                                    c.n_head == 25 && c.n_embd == 1600 && c.n_ctx == 1024 &&
+                                    c.vocab_size == 50257);
+    CHECK("named distilgpt2 dims",
+          checkpoint_named_shape("distilgpt2", &c) == 0 && c.n_layer == 6 && c.n_embd == 768);
 }
 
 static void test_writer_errors(void) {
@@ -713,7 +787,9 @@ int main(int argc, char **argv) {
     if (argc >= 5 && !strcmp(argv[1], "--write")) return mode_write(argc, argv);
     if (argc == 5 && !strcmp(argv[1], "--dump-tensor")) return mode_dump(argv);
     if (argc > 1) {
-        fprintf(stderr, "usage: test_gpt2 [--write DIR DTYPE FLAGS [L NH C CTX V] | --dump-tensor DIR NAME N]\n");
+        fprintf(
+            stderr,
+            "usage: test_gpt2 [--write DIR DTYPE FLAGS [L NH C CTX V] | --dump-tensor DIR NAME N]\n");
         return 2;
     }
     if (check_scratch(tmpdir, sizeof tmpdir, "test_gpt2") != 0) {

@@ -6,14 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "check.h"
 #include "model/checkpoint.h"
 #include "model/gpt2.h"
-#include "base/util.h"
 
 int main(void) {
     char dir[512], err[512];
-    snprintf(dir, sizeof dir, "%s/test_gpt2_small.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(dir, sizeof dir, "%s/test_gpt2_small.XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(dir)) {
         printf("FAIL mkdtemp\n");
         return 1;
@@ -38,7 +39,8 @@ int main(void) {
         CHECK_STR("dtype", m.dtype, "F32");
         // The data buffer is exactly as large as the real gpt2 file's: 124439808 floats plus
         // 12 (1, 1, 1024, 1024) F32 mask buffers.
-        CHECK_INT("data size as the real file", m.st->data_size, 124439808LL * 4 + 12LL * 1024 * 1024 * 4);
+        CHECK_INT("data size as the real file", m.st->data_size,
+                  124439808LL * 4 + 12LL * 1024 * 1024 * 4);
         CHECK_INT("tensor count as the real file", m.st->n_tensors, 2 + 12 * 13 + 2);
         double t3 = now_seconds();
         CHECK_INT("all weights finite", gpt2_check_finite(&m, err, sizeof err), 0);

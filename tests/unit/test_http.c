@@ -2,9 +2,9 @@
 // Modes driven by tests/tool/http.sh against tests/ref/hubserver.py:
 //   test_http --get URL PATH [--resume] [--stall S]   http_download, prints a summary line
 //   test_http --post URL JSON                         http_post_json, prints status + body
+#include "base/util.h"
 #include "check.h"
 #include "io/http.h"
-#include "base/util.h"
 
 #include <stdlib.h>
 
@@ -25,7 +25,7 @@ static void test_headers(void) {
     CHECK_STR("header value trimmed", http_header_get(&h, "location"), "/cdn/abc");
     CHECK_STR("empty header value", http_header_get(&h, "X-Empty"), "");
     CHECK("absent header", http_header_get(&h, "ETag") == NULL);
-    add(&h, "HTTP/1.1 200 OK\r\n");              // the next response of a redirect chain
+    add(&h, "HTTP/1.1 200 OK\r\n");   // the next response of a redirect chain
     CHECK_INT("status line resets", h.n, 0);
     add(&h, "ETag: \"x\"\r\n");
     add(&h, "ETag: \"y\"\r\n");
@@ -52,16 +52,20 @@ static void test_urls(void) {
     const char *b = "http://127.0.0.1:8080/gpt2/resolve/main/config.json?x=1#f";
     check_resolve("resolve absolute path", b, "/openai-community/gpt2/resolve/main/config.json",
                   "http://127.0.0.1:8080/openai-community/gpt2/resolve/main/config.json");
-    check_resolve("resolve absolute url", b, "https://cdn.example/abc?sig=1", "https://cdn.example/abc?sig=1");
+    check_resolve("resolve absolute url", b, "https://cdn.example/abc?sig=1",
+                  "https://cdn.example/abc?sig=1");
     check_resolve("resolve scheme-relative", b, "//cdn.example/abc", "http://cdn.example/abc");
-    check_resolve("resolve relative", b, "vocab.json", "http://127.0.0.1:8080/gpt2/resolve/main/vocab.json");
-    check_resolve("resolve query", b, "?y=2", "http://127.0.0.1:8080/gpt2/resolve/main/config.json?y=2");
+    check_resolve("resolve relative", b, "vocab.json",
+                  "http://127.0.0.1:8080/gpt2/resolve/main/vocab.json");
+    check_resolve("resolve query", b, "?y=2",
+                  "http://127.0.0.1:8080/gpt2/resolve/main/config.json?y=2");
     check_resolve("resolve no base path", "http://h", "d", "http://h/d");
     check_resolve("resolve root base", "http://h/", "d", "http://h/d");
 
     CHECK("same origin", http_same_origin("http://127.0.0.1:8/a", "http://127.0.0.1:8/b?c"));
     CHECK("other port", !http_same_origin("http://127.0.0.1:8/a", "http://127.0.0.1:9/a"));
-    CHECK("default port + case", http_same_origin("https://huggingface.co/x", "HTTPS://HuggingFace.co:443/y"));
+    CHECK("default port + case",
+          http_same_origin("https://huggingface.co/x", "HTTPS://HuggingFace.co:443/y"));
     CHECK("other scheme", !http_same_origin("http://h/x", "https://h/x"));
     CHECK("other host", !http_same_origin("http://127.0.0.1:8/", "http://localhost:8/"));
     CHECK("userinfo ignored", http_same_origin("http://u:p@h/x", "http://h/"));
@@ -92,7 +96,8 @@ static void test_retry(void) {
     CHECK_NEAR("backoff attempt 3", http_retry_delay(&r, 3, 1, 60, 0.5), 8.0, 1e-12);
     CHECK_NEAR("backoff capped", http_retry_delay(&r, 20, 1, 60, 0.5), 60.0, 1e-12);
     CHECK_NEAR("jitter low", http_retry_delay(&r, 1, 1, 60, 0.0), 1.5, 1e-12);
-    CHECK_NEAR("jitter high", http_retry_delay(NULL, 1, 1, 60, 0.999), 2 * (0.75 + 0.5 * 0.999), 1e-12);
+    CHECK_NEAR("jitter high", http_retry_delay(NULL, 1, 1, 60, 0.999), 2 * (0.75 + 0.5 * 0.999),
+               1e-12);
     add(&r.headers, "Retry-After: 3\r\n");
     CHECK_NEAR("retry-after seconds", http_retry_delay(&r, 5, 1, 60, 0.5), 3.0, 1e-12);
     add(&r.headers, "retry-after-ms: 250\r\n");
@@ -113,7 +118,8 @@ static void test_refused(void) {
     // Port 1 on the loopback: nothing listens there, the connection is refused at once.
     HttpResponse r;
     char err[512] = "";
-    int rc = http_request("GET", "http://127.0.0.1:1/x?token=secret", NULL, NULL, 0, &r, err, sizeof err);
+    int rc = http_request("GET", "http://127.0.0.1:1/x?token=secret", NULL, NULL, 0, &r, err,
+                          sizeof err);
     CHECK_INT("refused returns -1", rc, -1);
     CHECK_INT("refused no status", r.status, 0);
     CHECK("refused message names url", strstr(err, "http://127.0.0.1:1/x") != NULL);
@@ -131,14 +137,16 @@ static int mode_get(int argc, char **argv) {
     HttpOptions o = {.follow_redirects = 1};
     for (int i = 4; i < argc; i++) {
         if (strcmp(argv[i], "--resume") == 0) resume = 1;
-        else if (strcmp(argv[i], "--stall") == 0 && i + 1 < argc) o.stall_timeout_s = atol(argv[++i]);
+        else if (strcmp(argv[i], "--stall") == 0 && i + 1 < argc)
+            o.stall_timeout_s = atol(argv[++i]);
     }
     HttpResponse r;
     char err[512];
     int rc = http_download(argv[2], argv[3], resume, &o, &r, err, sizeof err);
     if (rc != 0) fprintf(stderr, "error: %s\n", err);
-    else printf("status=%ld offset=%lld received=%lld range_ignored=%d body=%s\n", r.status, r.offset,
-                r.received, r.range_ignored, r.body ? r.body : "");
+    else
+        printf("status=%ld offset=%lld received=%lld range_ignored=%d body=%s\n", r.status,
+               r.offset, r.received, r.range_ignored, r.body ? r.body : "");
     http_response_free(&r);
     return rc == 0 ? 0 : 1;
 }
@@ -151,8 +159,9 @@ static int mode_post(int argc, char **argv) {
     char err[512];
     int rc = http_post_json(argv[2], argv[3], strlen(argv[3]), &o, &r, err, sizeof err);
     if (rc != 0) fprintf(stderr, "error: %s\n", err);
-    else printf("status=%ld x-echo=%s\n%s\n", r.status, http_header_get(&r.headers, "X-Echo") ? "yes" : "no",
-                r.body ? r.body : "");
+    else
+        printf("status=%ld x-echo=%s\n%s\n", r.status,
+               http_header_get(&r.headers, "X-Echo") ? "yes" : "no", r.body ? r.body : "");
     http_response_free(&r);
     return rc == 0 ? 0 : 1;
 }

@@ -4,9 +4,9 @@
 //   test_hub --resolve NAME [--revision R] [--offline] [--files a,b,...] [--progress]
 // prints the resolved directory on stdout (exit 0), or "test_hub: MESSAGE" on stderr (exit 1).
 #define _XOPEN_SOURCE 700
+#include "base/util.h"
 #include "check.h"
 #include "io/hub.h"
-#include "base/util.h"
 
 #include <ftw.h>
 #include <stdlib.h>
@@ -15,7 +15,9 @@
 static char tmpdir[512];
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st; (void)flag; (void)ftw;
+    (void)st;
+    (void)flag;
+    (void)ftw;
     return remove(path);
 }
 
@@ -23,7 +25,10 @@ static void rm_rf(const char *path) { nftw(path, rm_entry, 16, FTW_DEPTH | FTW_P
 
 static void write_text(const char *path, const char *text) {
     FILE *f = fopen(path, "wb");
-    if (!f) { perror(path); exit(2); }
+    if (!f) {
+        perror(path);
+        exit(2);
+    }
     fputs(text, f);
     fclose(f);
 }
@@ -32,8 +37,9 @@ static char *tmp_path(const char *rel) { return path_join(tmpdir, rel); }
 
 // Unsets every variable that steers the cache, so each test sets only its own.
 static void env_clear(void) {
-    const char *vars[] = {"HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME", "XDG_CACHE_HOME",
-                          "HF_TOKEN", "HF_TOKEN_PATH", "HF_HUB_OFFLINE", "HF_ENDPOINT"};
+    const char *vars[] = {
+        "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME",        "XDG_CACHE_HOME",
+        "HF_TOKEN",     "HF_TOKEN_PATH",         "HF_HUB_OFFLINE", "HF_ENDPOINT"};
     for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
 }
 
@@ -42,7 +48,8 @@ static void test_names(void) {
     CHECK_STR("alias gpt2-xl", hub_alias("gpt2-xl"), "openai-community/gpt2-xl");
     CHECK_STR("alias distilgpt2", hub_alias("distilgpt2"), "distilbert/distilgpt2");
     CHECK("no alias", hub_alias("gpt3") == NULL);
-    CHECK_STR("alias other forward", hub_alias_other("gpt2-medium"), "openai-community/gpt2-medium");
+    CHECK_STR("alias other forward", hub_alias_other("gpt2-medium"),
+              "openai-community/gpt2-medium");
     CHECK_STR("alias other back", hub_alias_other("openai-community/gpt2-large"), "gpt2-large");
     CHECK("alias other none", hub_alias_other("org/x") == NULL);
 
@@ -123,7 +130,8 @@ static void add(HttpHeaders *h, const char *line) { http_headers_add_line(h, lin
 
 static void test_meta(void) {
     char e[129];
-    CHECK("etag quoted", hub_etag_normalize("\"abc123\"", e, sizeof e) == 0 && strcmp(e, "abc123") == 0);
+    CHECK("etag quoted",
+          hub_etag_normalize("\"abc123\"", e, sizeof e) == 0 && strcmp(e, "abc123") == 0);
     CHECK("etag weak", hub_etag_normalize("W/\"abc\"", e, sizeof e) == 0 && strcmp(e, "abc") == 0);
     CHECK("etag bare", hub_etag_normalize("abc", e, sizeof e) == 0 && strcmp(e, "abc") == 0);
     CHECK("etag path", hub_etag_normalize("\"../x\"", e, sizeof e) == -1);
@@ -228,12 +236,24 @@ static char *make_cache(void) {
     char *root = tmp_path("cache");
     char *repo = hub_repo_dir(root, "org/m");
     char *p;
-    p = path_join(repo, "blobs"); mkdir_p(p); free(p);
-    p = path_join(repo, "refs"); mkdir_p(p); free(p);
-    p = path_join(repo, "snapshots/" COMMIT "/sub"); mkdir_p(p); free(p);
-    p = path_join(repo, "blobs/e1"); write_text(p, "one"); free(p);
-    p = path_join(repo, "blobs/e2"); write_text(p, "two"); free(p);
-    p = path_join(repo, "refs/main"); write_text(p, COMMIT "\n"); free(p);
+    p = path_join(repo, "blobs");
+    mkdir_p(p);
+    free(p);
+    p = path_join(repo, "refs");
+    mkdir_p(p);
+    free(p);
+    p = path_join(repo, "snapshots/" COMMIT "/sub");
+    mkdir_p(p);
+    free(p);
+    p = path_join(repo, "blobs/e1");
+    write_text(p, "one");
+    free(p);
+    p = path_join(repo, "blobs/e2");
+    write_text(p, "two");
+    free(p);
+    p = path_join(repo, "refs/main");
+    write_text(p, COMMIT "\n");
+    free(p);
     p = path_join(repo, "snapshots/" COMMIT "/a");
     if (symlink("../../blobs/e1", p) != 0) perror(p);
     free(p);
@@ -297,11 +317,13 @@ static void test_lookup(void) {
     CHECK_INT("resolve alias", hub_resolve("gpt2", &o, &dir, err, sizeof err), 0);
     CHECK_STR("resolve alias dir", dir, want_alias);
     free(dir);
-    CHECK_INT("resolve canonical", hub_resolve("openai-community/gpt2", &o, &dir, err, sizeof err), 0);
+    CHECK_INT("resolve canonical", hub_resolve("openai-community/gpt2", &o, &dir, err, sizeof err),
+              0);
     free(dir);
 
     CHECK_INT("resolve offline missing", hub_resolve("org/m", &o, &dir, err, sizeof err), -1);
-    CHECK("offline message", strstr(err, "HF_HUB_OFFLINE") && strstr(err, "not in the cache") && strstr(err, "org/m"));
+    CHECK("offline message",
+          strstr(err, "HF_HUB_OFFLINE") && strstr(err, "not in the cache") && strstr(err, "org/m"));
     CHECK("offline dir NULL", dir == NULL);
     o.files = ac;
     o.nfiles = 3;
@@ -328,8 +350,12 @@ static void test_resolve_args(void) {
     HubOptions o = {.files = files, .nfiles = 2};
     CHECK_INT("local dir lacking", hub_resolve(d, &o, &dir, err, sizeof err), -1);
     CHECK("local dir lacking names files", strstr(err, "config.json, model.safetensors") != NULL);
-    char *p = path_join(d, "config.json"); write_text(p, "{}"); free(p);
-    p = path_join(d, "model.safetensors"); write_text(p, "x"); free(p);
+    char *p = path_join(d, "config.json");
+    write_text(p, "{}");
+    free(p);
+    p = path_join(d, "model.safetensors");
+    write_text(p, "x");
+    free(p);
     CHECK_INT("local dir ok", hub_resolve(d, &o, &dir, err, sizeof err), 0);
     CHECK_STR("local dir as is", dir, d);
     free(dir);
@@ -374,7 +400,9 @@ static int mode_resolve(int argc, char **argv) {
             o.nfiles = split_files(argv[++i], &files);
             o.files = files;
         } else {
-            fprintf(stderr, "usage: test_hub --resolve NAME [--revision R] [--offline] [--files a,b] [--progress]\n");
+            fprintf(
+                stderr,
+                "usage: test_hub --resolve NAME [--revision R] [--offline] [--files a,b] [--progress]\n");
             return 2;
         }
     }
@@ -389,7 +417,10 @@ static int mode_resolve(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     if (argc > 1) return mode_resolve(argc, argv);
-    if (check_scratch(tmpdir, sizeof tmpdir, "test_hub") != 0) { perror("mkdtemp"); return 2; }
+    if (check_scratch(tmpdir, sizeof tmpdir, "test_hub") != 0) {
+        perror("mkdtemp");
+        return 2;
+    }
     test_names();
     test_paths();
     test_meta();

@@ -17,9 +17,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/util.h"
 #include "check.h"
 #include "io/safetensors.h"
-#include "base/util.h"
 
 static char tmpdir[512];
 
@@ -82,7 +82,8 @@ static void test_huge_alloc(void) {
     char flags[1024] = "";
     long found = smaps_field(p, "Rss", flags, sizeof flags);
     CHECK("huge_alloc: its mapping is in smaps", found >= 0);
-    if (thp_compiled_in()) CHECK("huge_alloc: advised MADV_HUGEPAGE (VmFlags hg)", has_flag(flags, "hg"));
+    if (thp_compiled_in())
+        CHECK("huge_alloc: advised MADV_HUGEPAGE (VmFlags hg)", has_flag(flags, "hg"));
     else printf("NOTE huge_alloc: the kernel has no transparent huge pages\n");
     free(p);
     p = huge_alloc(0);
@@ -117,7 +118,8 @@ static void test_reader_advises(void) {
     CHECK_INT("reader: opened", rc, 0);
     if (rc != 0) return;
     CHECK("reader: mapping in smaps", smaps_field(st.map, "Rss", flags, sizeof flags) >= 0);
-    if (thp_compiled_in()) CHECK("reader: mapping advised MADV_HUGEPAGE (VmFlags hg)", has_flag(flags, "hg"));
+    if (thp_compiled_in())
+        CHECK("reader: mapping advised MADV_HUGEPAGE (VmFlags hg)", has_flag(flags, "hg"));
     else printf("NOTE reader: the kernel has no transparent huge pages\n");
     const StTensor *t = safetensors_find(&st, "w");
     CHECK("reader: tensor found", t != NULL);
@@ -136,8 +138,10 @@ static void test_writers_huge_folios(void) {
 
     long kb_control = pmd_mapped_kb(control);
     if (kb_control < 2048) {
-        printf("NOTE folios: this kernel/file system does not cache files in 2 MiB folios (control %ld kB "
-               "PMD-mapped): writer checks not applicable\n", kb_control);
+        printf(
+            "NOTE folios: this kernel/file system does not cache files in 2 MiB folios (control %ld kB "
+            "PMD-mapped): writer checks not applicable\n",
+            kb_control);
         return;
     }
     CHECK("folios: 4 KiB writes map in 4 KiB pages", pmd_mapped_kb(small) == 0);

@@ -10,9 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "check.h"
 #include "agent/journal.h"
 #include "base/util.h"
+#include "check.h"
 
 static char dir[512];
 
@@ -50,9 +50,12 @@ static void test_round_trip(void) {
     jb_key(&b, "goal"), jb_cstr(&b, "which blocks matter?\nline two \"quoted\"");
     CHECK_INT("append meta", journal_append(&j, &b, err, sizeof err), 0);
     CHECK_INT("buffer reset after append", (long long)b.len, 0);
-    const char *note = "{\"kind\":\"evil\",\"time\":\"never\",\"observation\":\"loss rises\",\"hypothesis\":\"block 0 matters\"}";
-    CHECK_INT("append_object note", journal_append_object(&j, "note", note, strlen(note), err, sizeof err), 0);
-    CHECK("append_object rejects a non-object", journal_append_object(&j, "note", "[1]", 3, err, sizeof err) == -1);
+    const char *note =
+        "{\"kind\":\"evil\",\"time\":\"never\",\"observation\":\"loss rises\",\"hypothesis\":\"block 0 matters\"}";
+    CHECK_INT("append_object note",
+              journal_append_object(&j, "note", note, strlen(note), err, sizeof err), 0);
+    CHECK("append_object rejects a non-object",
+          journal_append_object(&j, "note", "[1]", 3, err, sizeof err) == -1);
     CHECK("... and says why", strstr(err, "not a JSON object") != NULL);
     jb_reset(&b);
     journal_record_begin(&b, "note");
@@ -75,18 +78,23 @@ static void test_round_trip(void) {
         CHECK_STR("kind 1", log.e[0].kind, "meta");
         CHECK_STR("kind 2 (the object's own kind is replaced)", log.e[1].kind, "note");
         CHECK_STR("kind 3", log.e[2].kind, "report");
-        CHECK("time from SOURCE_DATE_EPOCH", entry_str_is(&log, 0, "time", "2023-11-14T22:13:20.000Z"));
-        CHECK("the object's own time is replaced", entry_str_is(&log, 1, "time", "2023-11-14T22:13:20.000Z"));
-        CHECK("goal round trip (newline, quotes)", entry_str_is(&log, 0, "goal", "which blocks matter?\nline two \"quoted\""));
+        CHECK("time from SOURCE_DATE_EPOCH",
+              entry_str_is(&log, 0, "time", "2023-11-14T22:13:20.000Z"));
+        CHECK("the object's own time is replaced",
+              entry_str_is(&log, 1, "time", "2023-11-14T22:13:20.000Z"));
+        CHECK("goal round trip (newline, quotes)",
+              entry_str_is(&log, 0, "goal", "which blocks matter?\nline two \"quoted\""));
         CHECK("observation", entry_str_is(&log, 1, "observation", "loss rises"));
         CHECK("markdown", entry_str_is(&log, 2, "markdown", "# Results\n| a | b |"));
         CHECK_INT("line numbers", log.e[2].rec.lineno, 3);
         CHECK_INT("offset of line 1", log.e[0].offset, 0);
-        CHECK_INT("offset of line 2", log.e[1].offset, (long long)(strchr(log.text, '\n') - log.text) + 1);
+        CHECK_INT("offset of line 2", log.e[1].offset,
+                  (long long)(strchr(log.text, '\n') - log.text) + 1);
         int mi = json_obj_get(&log.e[0].rec.doc, 0, "model");
         size_t ml = 0;
         const char *raw = mi >= 0 ? json_raw(&log.e[0].rec.doc, mi, &ml) : "";
-        CHECK("model object copied raw", ml == 24 && !strncmp(raw, "{\"name\":\"m\",\"n_layer\":4}", ml));
+        CHECK("model object copied raw",
+              ml == 24 && !strncmp(raw, "{\"name\":\"m\",\"n_layer\":4}", ml));
     }
     journal_log_free(&log);
     unsetenv("SOURCE_DATE_EPOCH");
@@ -101,7 +109,8 @@ static void test_round_trip(void) {
 
 static void test_torn_last_line(void) {
     char *path = tmp_path("torn.ndjson"), err[256];
-    const char *good = "{\"kind\":\"note\",\"observation\":\"a\"}\n{\"kind\":\"note\",\"observation\":\"b\"}\n";
+    const char *good =
+        "{\"kind\":\"note\",\"observation\":\"a\"}\n{\"kind\":\"note\",\"observation\":\"b\"}\n";
     const char *torn = "{\"kind\":\"note\",\"obser";
     char text[256];
     snprintf(text, sizeof text, "%s%s", good, torn);
@@ -127,10 +136,12 @@ static void test_torn_last_line(void) {
     long long before = file_size(path);
     Journal j;
     CHECK_INT("repair: open", journal_open(&j, path, 0, err, sizeof err), 0);
-    CHECK_INT("repair: append", journal_append_object(&j, "note", "{\"observation\":\"c\"}", 19, err, sizeof err), 0);
+    CHECK_INT("repair: append",
+              journal_append_object(&j, "note", "{\"observation\":\"c\"}", 19, err, sizeof err), 0);
     CHECK_INT("repair: counted", j.n_repaired, 1);
     CHECK_INT("repair: offset of the added newline", j.repaired_at, before);
-    CHECK_INT("repair: second append adds no newline", journal_append_object(&j, "note", "{\"observation\":\"d\"}", 19, err, sizeof err), 0);
+    CHECK_INT("repair: second append adds no newline",
+              journal_append_object(&j, "note", "{\"observation\":\"d\"}", 19, err, sizeof err), 0);
     CHECK_INT("repair: still one repair", j.n_repaired, 1);
     journal_close(&j, NULL, 0);
     CHECK_INT("repair: load", journal_load(&log, path, err, sizeof err), 0);
@@ -140,23 +151,30 @@ static void test_torn_last_line(void) {
     if (log.n_issues == 1) {
         CHECK_INT("repair: issue line 3", log.issues[0].lineno, 3);
         CHECK_INT("repair: issue is not torn now", log.issues[0].torn, 0);
-        CHECK("repair: torn bytes intact", log.issues[0].len == strlen(torn) && !memcmp(log.issues[0].raw, torn, strlen(torn)));
+        CHECK("repair: torn bytes intact",
+              log.issues[0].len == strlen(torn) && !memcmp(log.issues[0].raw, torn, strlen(torn)));
     }
-    CHECK("repair: new record not glued", entry_str_is(&log, 2, "observation", "c") && log.e[2].rec.lineno == 4);
-    CHECK("repair: byte after the torn text is a newline", (long long)log.len > before && log.text[before] == '\n');
+    CHECK("repair: new record not glued",
+          entry_str_is(&log, 2, "observation", "c") && log.e[2].rec.lineno == 4);
+    CHECK("repair: byte after the torn text is a newline",
+          (long long)log.len > before && log.text[before] == '\n');
     journal_log_free(&log);
 
     // A last line missing only its newline is a complete record: reported and kept.
-    write_text(path, "{\"kind\":\"note\",\"observation\":\"a\"}\n{\"kind\":\"note\",\"observation\":\"b\"}");
+    write_text(
+        path,
+        "{\"kind\":\"note\",\"observation\":\"a\"}\n{\"kind\":\"note\",\"observation\":\"b\"}");
     CHECK_INT("cut newline: load", journal_load(&log, path, err, sizeof err), 0);
     CHECK_INT("cut newline: both kept", log.n, 2);
-    CHECK("cut newline: reported as torn and kept", log.n_issues == 1 && log.issues[0].torn && log.issues[0].kept);
+    CHECK("cut newline: reported as torn and kept",
+          log.n_issues == 1 && log.issues[0].torn && log.issues[0].kept);
     journal_log_free(&log);
     free(path);
 }
 
 static void test_invalid_lines(void) {
-    const char *text = "{\"kind\":\"a\"}\nnot json\n[1]\n{\"x\":1}\n\n   \n{\"kind\":2}\n{\"kind\":\"b\"}\r\n";
+    const char *text =
+        "{\"kind\":\"a\"}\nnot json\n[1]\n{\"x\":1}\n\n   \n{\"kind\":2}\n{\"kind\":\"b\"}\r\n";
     JournalLog log;
     journal_parse(&log, text, strlen(text));
     CHECK_INT("invalid: two records", log.n, 2);
@@ -165,13 +183,15 @@ static void test_invalid_lines(void) {
     if (log.n_issues == 4) {
         CHECK_INT("invalid: line 2", log.issues[0].lineno, 2);
         CHECK_INT("invalid: line 2 offset", log.issues[0].offset, 13);
-        CHECK("invalid: line 2 says invalid JSON", strstr(log.issues[0].msg, "invalid JSON") != NULL);
+        CHECK("invalid: line 2 says invalid JSON",
+              strstr(log.issues[0].msg, "invalid JSON") != NULL);
         CHECK_INT("invalid: line 3 (an array)", log.issues[1].lineno, 3);
         CHECK_INT("invalid: line 4 (no kind)", log.issues[2].lineno, 4);
         CHECK("invalid: no kind message", strstr(log.issues[2].msg, "\"kind\"") != NULL);
         CHECK_INT("invalid: line 7 (kind not a string)", log.issues[3].lineno, 7);
     }
-    CHECK("invalid: CRLF line read", log.n == 2 && !strcmp(log.e[1].kind, "b") && log.e[1].rec.lineno == 8);
+    CHECK("invalid: CRLF line read",
+          log.n == 2 && !strcmp(log.e[1].kind, "b") && log.e[1].rec.lineno == 8);
     journal_log_free(&log);
 
     journal_parse(&log, "", 0);
@@ -179,7 +199,8 @@ static void test_invalid_lines(void) {
     journal_log_free(&log);
 
     char err[256];
-    CHECK("missing file is an error", journal_load(&log, "/nonexistent/j.ndjson", err, sizeof err) == -1);
+    CHECK("missing file is an error",
+          journal_load(&log, "/nonexistent/j.ndjson", err, sizeof err) == -1);
     journal_log_free(&log);
 }
 
@@ -187,7 +208,8 @@ static void test_write_errors(void) {
     char err[256] = "";
     Journal j;
     CHECK_INT("/dev/full opens", journal_open(&j, "/dev/full", 0, err, sizeof err), 0);
-    CHECK("/dev/full: append fails", journal_append_object(&j, "note", "{\"observation\":\"x\"}", 19, err, sizeof err) == -1);
+    CHECK("/dev/full: append fails",
+          journal_append_object(&j, "note", "{\"observation\":\"x\"}", 19, err, sizeof err) == -1);
     CHECK("/dev/full: ENOSPC reported", strstr(err, strerror(ENOSPC)) != NULL);
     journal_close(&j, NULL, 0);
     CHECK("a directory is not a journal", journal_open(&j, dir, 0, err, sizeof err) == -1);
@@ -211,7 +233,8 @@ static void test_write_errors(void) {
         const char *first = NULL;
         journal_open(&cj, path, 0, cerr, sizeof cerr);
         char obj[128];
-        snprintf(obj, sizeof obj, "{\"observation\":\"%s\"}", "0123456789012345678901234567890123456789012345678901234567890123456789");
+        snprintf(obj, sizeof obj, "{\"observation\":\"%s\"}",
+                 "0123456789012345678901234567890123456789012345678901234567890123456789");
         for (int i = 0; i < 40; i++) {
             if (journal_append_object(&cj, "note", obj, strlen(obj), cerr, sizeof cerr) == 0) ok++;
             else if (!first) first = strstr(cerr, "short write") ? "short" : "other";
@@ -232,12 +255,14 @@ static void test_write_errors(void) {
     char first[16] = "";
     sscanf(msg, "%d %15s %d", &ok, first, &second);
     CHECK_STR("size limit: first failure is a short write", first, "short");
-    CHECK("size limit: later appends fail with EFBIG", second == -1 && strstr(msg, strerror(EFBIG)) != NULL);
+    CHECK("size limit: later appends fail with EFBIG",
+          second == -1 && strstr(msg, strerror(EFBIG)) != NULL);
     JournalLog log;
     CHECK_INT("size limit: journal readable", journal_load(&log, path, err, sizeof err), 0);
     CHECK_INT("size limit: every appended record is intact", log.n, ok);
     CHECK("size limit: at least one record", ok > 0);
-    CHECK("size limit: the cut record is one torn last line", log.n_issues == 1 && log.torn && log.issues[0].torn);
+    CHECK("size limit: the cut record is one torn last line",
+          log.n_issues == 1 && log.torn && log.issues[0].torn);
     CHECK_INT("size limit: file at the limit", file_size(path), 1000);
     journal_log_free(&log);
     free(path);
@@ -249,12 +274,14 @@ static void test_api_key_guard(void) {
     char *path = tmp_path("key.ndjson"), err[256], leak[300];
     const char *run_key = getenv("OPENAI_API_KEY");
     char *saved = run_key ? xstrdup(run_key) : NULL;
-    const char *key = saved && strlen(saved) >= 8 && strlen(saved) < 200 ? saved : "sk-test-0123456789abcdef";
+    const char *key =
+        saved && strlen(saved) >= 8 && strlen(saved) < 200 ? saved : "sk-test-0123456789abcdef";
     setenv("OPENAI_API_KEY", key, 1);
     Journal j;
     journal_open(&j, path, 0, err, sizeof err);
     snprintf(leak, sizeof leak, "{\"request\":{\"headers\":\"Authorization: Bearer %s\"}}", key);
-    CHECK("a record holding the API key is refused", journal_append_object(&j, "llm", leak, strlen(leak), err, sizeof err) == -1);
+    CHECK("a record holding the API key is refused",
+          journal_append_object(&j, "llm", leak, strlen(leak), err, sizeof err) == -1);
     CHECK("... and says why", strstr(err, "OPENAI_API_KEY") != NULL);
     CHECK("... without the key", strstr(err, key) == NULL);
     CHECK_INT("... nothing written", file_size(path), 0);
@@ -275,17 +302,25 @@ static int validate_text(const char *kind, const char *obj) {
 }
 
 static void test_validate(void) {
-    CHECK_INT("validate: note with observation", validate_text("note", "{\"observation\":\"x\",\"hypothesis\":\"y\"}"), 0);
-    CHECK_INT("validate: note without observation", validate_text("note", "{\"hypothesis\":\"y\"}"), -1);
-    CHECK_INT("validate: note hypothesis not a string", validate_text("note", "{\"observation\":\"x\",\"hypothesis\":1}"), -1);
-    CHECK_INT("validate: meta model object", validate_text("meta", "{\"model\":{\"name\":\"gpt2\"},\"max_steps\":10}"), 0);
+    CHECK_INT("validate: note with observation",
+              validate_text("note", "{\"observation\":\"x\",\"hypothesis\":\"y\"}"), 0);
+    CHECK_INT("validate: note without observation", validate_text("note", "{\"hypothesis\":\"y\"}"),
+              -1);
+    CHECK_INT("validate: note hypothesis not a string",
+              validate_text("note", "{\"observation\":\"x\",\"hypothesis\":1}"), -1);
+    CHECK_INT("validate: meta model object",
+              validate_text("meta", "{\"model\":{\"name\":\"gpt2\"},\"max_steps\":10}"), 0);
     CHECK_INT("validate: meta model string", validate_text("meta", "{\"model\":\"gpt2\"}"), -1);
-    CHECK_INT("validate: meta max_steps fraction", validate_text("meta", "{\"model\":{},\"max_steps\":1.5}"), -1);
-    CHECK_INT("validate: result tags", validate_text("result", "{\"experiment\":\"e\",\"tool\":\"topk\"}"), 0);
-    CHECK_INT("validate: result without tool", validate_text("result", "{\"experiment\":\"e\"}"), -1);
+    CHECK_INT("validate: meta max_steps fraction",
+              validate_text("meta", "{\"model\":{},\"max_steps\":1.5}"), -1);
+    CHECK_INT("validate: result tags",
+              validate_text("result", "{\"experiment\":\"e\",\"tool\":\"topk\"}"), 0);
+    CHECK_INT("validate: result without tool", validate_text("result", "{\"experiment\":\"e\"}"),
+              -1);
     CHECK_INT("validate: report markdown", validate_text("report", "{\"markdown\":\"# r\"}"), 0);
     CHECK_INT("validate: report without markdown", validate_text("report", "{}"), -1);
-    CHECK_INT("validate: action type", validate_text("action", "{\"type\":\"note\",\"step\":3}"), 0);
+    CHECK_INT("validate: action type", validate_text("action", "{\"type\":\"note\",\"step\":3}"),
+              0);
     CHECK_INT("validate: unknown kind passes", validate_text("other", "{}"), 0);
     CHECK("kinds known", journal_kind_known("llm") && !journal_kind_known("nope"));
 }
@@ -300,10 +335,13 @@ static void test_concurrent(void) {
     char *pad = xmalloc(PAD + 1);
     pid_t pids[2];
     int lock_fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0644);
-    CHECK_INT("concurrent: the parent takes the writer lock", journal_lock_fd(lock_fd, path, (long)getpid(), err, sizeof err), 0);
-    CHECK_INT("concurrent: the holder's pid recorded", journal_lock_holder(path), (long long)getpid());
+    CHECK_INT("concurrent: the parent takes the writer lock",
+              journal_lock_fd(lock_fd, path, (long)getpid(), err, sizeof err), 0);
+    CHECK_INT("concurrent: the holder's pid recorded", journal_lock_holder(path),
+              (long long)getpid());
     Journal other;
-    CHECK_INT("concurrent: a writer without the descriptor is refused", journal_open(&other, path, 0, err, sizeof err), -1);
+    CHECK_INT("concurrent: a writer without the descriptor is refused",
+              journal_open(&other, path, 0, err, sizeof err), -1);
     char want[160];
     snprintf(want, sizeof want, "process %ld holds its writer lock", (long)getpid());
     CHECK("concurrent: ... naming the holder's pid", strstr(err, want) != NULL);
@@ -343,7 +381,8 @@ static void test_concurrent(void) {
     unsetenv(JOURNAL_LOCK_FD_ENV);
     close(lock_fd);
     Journal after;
-    CHECK_INT("concurrent: the lock is free once the holder closes it", journal_open(&after, path, 0, err, sizeof err), 0);
+    CHECK_INT("concurrent: the lock is free once the holder closes it",
+              journal_open(&after, path, 0, err, sizeof err), 0);
     journal_close(&after, NULL, 0);
     JournalLog log;
     CHECK_INT("concurrent: load", journal_load(&log, path, err, sizeof err), 0);
@@ -363,7 +402,8 @@ static void test_concurrent(void) {
         else next[w]++;
         free(obs);
     }
-    CHECK("concurrent: each writer's lines complete and in order", intact && next[0] == PER_WRITER && next[1] == PER_WRITER);
+    CHECK("concurrent: each writer's lines complete and in order",
+          intact && next[0] == PER_WRITER && next[1] == PER_WRITER);
     journal_log_free(&log);
     free(pad);
     free(path);
@@ -387,14 +427,16 @@ static void test_latest_results(void) {
     for (int i = 0; i < view.n; i++) {
         long long id;
         int *l, n;
-        if (strcmp(view.e[i].kind, "result") || record_int(&view.e[i].rec, "id", &id, NULL, 0) != 1) continue;
+        if (strcmp(view.e[i].kind, "result") || record_int(&view.e[i].rec, "id", &id, NULL, 0) != 1)
+            continue;
         if (record_int_array(&view.e[i].rec, "layers", &l, &n, NULL, 0) == 1 && n == 1 &&
             record_double(&view.e[i].rec, "answer_loss", &loss, NULL, 0) == 1)
             found++;
         free(l);
     }
     CHECK("latest results: the later record of an identity is kept", found == 1 && loss == 3);
-    CHECK("latest results: other kinds kept in order", !strcmp(view.e[0].kind, "meta") && !strcmp(view.e[3].kind, "note"));
+    CHECK("latest results: other kinds kept in order",
+          !strcmp(view.e[0].kind, "meta") && !strcmp(view.e[3].kind, "note"));
     journal_view_free(&view);
     journal_log_free(&log);
 }
@@ -412,7 +454,8 @@ int main(void) {
     test_api_key_guard();
     test_validate();
     test_concurrent();
-    const char *names[] = {"round.ndjson", "torn.ndjson", "limit.ndjson", "key.ndjson", "concurrent.ndjson", NULL};
+    const char *names[] = {"round.ndjson", "torn.ndjson",       "limit.ndjson",
+                           "key.ndjson",   "concurrent.ndjson", NULL};
     for (int i = 0; names[i] && !check_keep_scratch(); i++) {
         char *p = tmp_path(names[i]);
         unlink(p);

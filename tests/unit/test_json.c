@@ -1,9 +1,9 @@
 // Unit tests for common/base/json and common/ndjson.
 #include <stdlib.h>
 
-#include "check.h"
 #include "base/json.h"
 #include "base/ndjson.h"
+#include "check.h"
 
 static int parses(const char *s) {
     JsonDoc d;
@@ -105,7 +105,8 @@ static void test_writer(void) {
 }
 
 static void test_record_passthrough(void) {
-    const char *line = "{ \"id\" : 7, \"x\":{\"deep\": [1, {\"y\": \"\\u00e9\"}]}, \"layers\": [0, 1], \"z\": 1.50 }";
+    const char *line =
+        "{ \"id\" : 7, \"x\":{\"deep\": [1, {\"y\": \"\\u00e9\"}]}, \"layers\": [0, 1], \"z\": 1.50 }";
     Record r;
     char err[200];
     CHECK("record parses", record_parse(&r, line, strlen(line), 1, err, sizeof err) == 0);
@@ -134,7 +135,8 @@ static void test_record_passthrough(void) {
     record_free(&r);
     jb_reset(&lines);
     record_bad_line(&lines, 3, "invalid JSON", "{oops\x01", 6);
-    CHECK_STR("bad line record", lines.buf, "{\"error\":\"invalid JSON\",\"line\":3,\"input\":\"{oops\\u0001\"}\n");
+    CHECK_STR("bad line record", lines.buf,
+              "{\"error\":\"invalid JSON\",\"line\":3,\"input\":\"{oops\\u0001\"}\n");
     jb_free(&out);
     jb_free(&lines);
 }

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "check.h"
 #include "base/json.h"
 #include "base/ndjson.h"
+#include "check.h"
 
 static int parses(const char *s) {
     JsonDoc d;
@@ -27,10 +27,32 @@ static const char *message(const char *s) {
 
 static void test_rejected(void) {
     static const char *const bad[] = {
-        "{\"a\"}", "{\"a\" 1}", "{\"a\":1 \"b\":2}", "[1 2]", "{\"x\":[1 2]}", "{\"a\":1,}", "[1,]",
-        "{,\"a\":1}", "[,1]", "{\"a\"::1}", "[\"a\":1]", "{\"a\":1}}", "[1]]", "{\"a\":1,,\"b\":2}",
-        "{\"a\",1}", "{1:2}", "{\"a\":}", "[:]", "{:1}", "\"a\":1", "[1:2]", "{\"a\":1 }x", "[{]}",
-        "{\"a\":[}", "[\"a\" \"b\"]", "{\"errolayersstream\",\"x\":[1,2]}",
+        "{\"a\"}",
+        "{\"a\" 1}",
+        "{\"a\":1 \"b\":2}",
+        "[1 2]",
+        "{\"x\":[1 2]}",
+        "{\"a\":1,}",
+        "[1,]",
+        "{,\"a\":1}",
+        "[,1]",
+        "{\"a\"::1}",
+        "[\"a\":1]",
+        "{\"a\":1}}",
+        "[1]]",
+        "{\"a\":1,,\"b\":2}",
+        "{\"a\",1}",
+        "{1:2}",
+        "{\"a\":}",
+        "[:]",
+        "{:1}",
+        "\"a\":1",
+        "[1:2]",
+        "{\"a\":1 }x",
+        "[{]}",
+        "{\"a\":[}",
+        "[\"a\" \"b\"]",
+        "{\"errolayersstream\",\"x\":[1,2]}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char name[96];
@@ -41,9 +63,17 @@ static void test_rejected(void) {
 
 static void test_accepted(void) {
     static const char *const good[] = {
-        "{}", "[]", "{\"a\":1}", " { \"a\" : [ 1 , { } , [ ] , \"x\" ] , \"b\" : null } ", "[[[[]]]]",
-        "{\"a\":{\"b\":{\"c\":[1,2,{\"d\":\"}\"}]}}}", "[\"]\",\"[\",\"{\",\"\\\"\"]", "[-0.5e+3,0,true,false]",
-        "{\"a\":1,\"a\":2}", "\"lone\"", "17",
+        "{}",
+        "[]",
+        "{\"a\":1}",
+        " { \"a\" : [ 1 , { } , [ ] , \"x\" ] , \"b\" : null } ",
+        "[[[[]]]]",
+        "{\"a\":{\"b\":{\"c\":[1,2,{\"d\":\"}\"}]}}}",
+        "[\"]\",\"[\",\"{\",\"\\\"\"]",
+        "[-0.5e+3,0,true,false]",
+        "{\"a\":1,\"a\":2}",
+        "\"lone\"",
+        "17",
     };
     for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
         char name[96];
@@ -53,8 +83,10 @@ static void test_accepted(void) {
 }
 
 static void test_messages(void) {
-    CHECK_STR("missing value: says where", message("{\"a\"}"), "invalid JSON: unexpected '}' at byte 4");
-    CHECK_STR("missing comma: says where", message("{\"a\":1 \"b\":2}"), "invalid JSON: unexpected '\"' at byte 7");
+    CHECK_STR("missing value: says where", message("{\"a\"}"),
+              "invalid JSON: unexpected '}' at byte 4");
+    CHECK_STR("missing comma: says where", message("{\"a\":1 \"b\":2}"),
+              "invalid JSON: unexpected '\"' at byte 7");
     CHECK_STR("plain garbage keeps its message", message("not json"), "invalid JSON");
     CHECK_STR("truncated keeps its message", message("{\"a\": [1, 2"), "truncated JSON");
 }
@@ -100,10 +132,12 @@ static void test_record(void) {
     Record r;
     char err[256];
     const char *line = "{\"a\"}";
-    CHECK_INT("record_parse refuses a key without a value", record_parse(&r, line, strlen(line), 1, err, sizeof err), -1);
+    CHECK_INT("record_parse refuses a key without a value",
+              record_parse(&r, line, strlen(line), 1, err, sizeof err), -1);
     record_free(&r);
     line = "{\"a\":1 \"b\":2}";
-    CHECK_INT("record_parse refuses a missing comma", record_parse(&r, line, strlen(line), 1, err, sizeof err), -1);
+    CHECK_INT("record_parse refuses a missing comma",
+              record_parse(&r, line, strlen(line), 1, err, sizeof err), -1);
     record_free(&r);
 }
 

@@ -7,7 +7,8 @@
 static const char *fmt(const LayerConfig *c) {
     static char buf[512];
     size_t used = (size_t)snprintf(buf, sizeof buf, "%s:[", c->label);
-    for (int i = 0; i < c->n; i++) used += (size_t)snprintf(buf + used, sizeof buf - used, "%s%d", i ? "," : "", c->idx[i]);
+    for (int i = 0; i < c->n; i++)
+        used += (size_t)snprintf(buf + used, sizeof buf - used, "%s%d", i ? "," : "", c->idx[i]);
     snprintf(buf + used, sizeof buf - used, "]");
     return buf;
 }
@@ -47,7 +48,8 @@ int main(void) {
     CHECK_STR("spec with a label", parse("0-2=early half", 6), "early half:[0,1,2]");
     CHECK_STR("json spec with a label", parse("[5,5]=five twice", 6), "five twice:[5,5]");
     CHECK("empty label", !strncmp(parse("0-2=", 6), "ERROR the label after '='", 25));
-    CHECK_STR("labelled spec still checked", parse("0-9=x", 6), "ERROR layer index 6 out of range 0..5");
+    CHECK_STR("labelled spec still checked", parse("0-9=x", 6),
+              "ERROR layer index 6 out of range 0..5");
     CHECK_STR("json empty", parse("[]", 6), "none:[]");
     CHECK_STR("none", parse("none", 6), "none:[]");
     CHECK_STR("all is intact", parse("all", 3), "intact:[0,1,2]");
@@ -96,10 +98,12 @@ int main(void) {
     }
     CHECK("shuffle gives permutations", perm_ok);
     configs_free(&list);
-    CHECK("unknown sweep", !strncmp(sweep("drop-middle", 3), "ERROR unknown sweep \"drop-middle\"", 33));
+    CHECK("unknown sweep",
+          !strncmp(sweep("drop-middle", 3), "ERROR unknown sweep \"drop-middle\"", 33));
     CHECK("bad skip-range width", !strncmp(sweep("skip-range:9", 3), "ERROR skip-range width", 22));
     CHECK("bad shuffle", !strncmp(sweep("shuffle", 3), "ERROR shuffle needs K", 21));
     CHECK("bad shuffle args", !strncmp(sweep("shuffle:x", 3), "ERROR shuffle needs K", 21));
-    CHECK_STR("drop-last of 12 has 13 configs", strrchr(sweep("drop-last", 12), '|') + 2, "first 0:[]");
+    CHECK_STR("drop-last of 12 has 13 configs", strrchr(sweep("drop-last", 12), '|') + 2,
+              "first 0:[]");
     CHECK_DONE();
 }

@@ -3,22 +3,24 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "check.h"
-#include "experiment/lens.h"
 #include "base/rng.h"
 #include "base/util.h"
+#include "check.h"
+#include "experiment/lens.h"
 
 static double uniform(Rng *r) { return rng_uniform(r) * 2.0 - 1.0; }
 
 // X (n, C) random with correlated columns and an offset; Y = X W* + b* (+ noise).
-static void make_data(int n, int C, uint64_t seed, double noise, float *X, float *Y, float *W, float *b) {
+static void make_data(int n, int C, uint64_t seed, double noise, float *X, float *Y, float *W,
+                      float *b) {
     Rng r;
     rng_seed(&r, seed);
     for (int i = 0; i < C * C; i++) W[i] = (float)uniform(&r);
     for (int j = 0; j < C; j++) b[j] = (float)(3 * uniform(&r));
     for (int t = 0; t < n; t++) {
         double common = uniform(&r);
-        for (int i = 0; i < C; i++) X[(size_t)t * C + i] = (float)(2.0 + uniform(&r) + 0.5 * common + 0.1 * i);
+        for (int i = 0; i < C; i++)
+            X[(size_t)t * C + i] = (float)(2.0 + uniform(&r) + 0.5 * common + 0.1 * i);
         for (int j = 0; j < C; j++) {
             double y = b[j] + noise * uniform(&r);
             for (int i = 0; i < C; i++) y += (double)X[(size_t)t * C + i] * W[(size_t)i * C + j];
@@ -82,12 +84,15 @@ static void test_recover(void) {
     // Too few rows for ridge 0: not positive definite.
     lens_fit_init(&f, C);
     lens_fit_add(&f, X, Y, 5);
-    CHECK("5 rows, ridge 0: refused", lens_fit_solve(&f, 0.0, Wf, bf, NULL, err, sizeof err) == -1 && strstr(err, "positive definite"));
+    CHECK("5 rows, ridge 0: refused",
+          lens_fit_solve(&f, 0.0, Wf, bf, NULL, err, sizeof err) == -1 &&
+              strstr(err, "positive definite"));
     CHECK("5 rows, ridge 0.1: solved", lens_fit_solve(&f, 0.1, Wf, bf, NULL, err, sizeof err) == 0);
     lens_fit_free(&f);
     lens_fit_init(&f, C);
     lens_fit_add(&f, X, Y, 1);
-    CHECK("1 row: refused", lens_fit_solve(&f, 1.0, Wf, bf, NULL, err, sizeof err) == -1 && strstr(err, "at least 2"));
+    CHECK("1 row: refused", lens_fit_solve(&f, 1.0, Wf, bf, NULL, err, sizeof err) == -1 &&
+                                strstr(err, "at least 2"));
     lens_fit_free(&f);
     free(X), free(Y), free(W), free(b), free(Wf), free(bf);
 }
@@ -110,19 +115,24 @@ static void test_file(const char *dir) {
     for (int i = 0; i < 15; i++) t.b[i] = -(float)i / 3.0f;
     CHECK("save", lens_save(&t, path, err, sizeof err) == 0);
     CHECK("load", lens_load(&u, path, 3, 5, err, sizeof err) == 0);
-    CHECK("round trip, bit for bit", u.n_layer == 3 && u.C == 5 && !memcmp(u.W, t.W, sizeof(float) * 75) &&
+    CHECK("round trip, bit for bit", u.n_layer == 3 && u.C == 5 &&
+                                         !memcmp(u.W, t.W, sizeof(float) * 75) &&
                                          !memcmp(u.b, t.b, sizeof(float) * 15));
     lens_free(&u);
-    CHECK("load without expected sizes", lens_load(&u, path, 0, 0, err, sizeof err) == 0 && u.n_layer == 3);
+    CHECK("load without expected sizes",
+          lens_load(&u, path, 0, 0, err, sizeof err) == 0 && u.n_layer == 3);
     lens_free(&u);
     size_t len;
     unsigned char *f = (unsigned char *)read_file(path, &len);
     CHECK_INT("file size 16 + 3 * (25 + 5) * 4", len, 16 + 3 * 30 * 4);
-    CHECK("header: magic, version 1, 3 layers, width 5", f && !memcmp(f, "TLNS\1\0\0\0\3\0\0\0\5\0\0\0", 16));
-    CHECK("wrong layer count refused", lens_load(&u, path, 4, 5, err, sizeof err) == -1 && strstr(err, "made for 3 layers"));
+    CHECK("header: magic, version 1, 3 layers, width 5",
+          f && !memcmp(f, "TLNS\1\0\0\0\3\0\0\0\5\0\0\0", 16));
+    CHECK("wrong layer count refused",
+          lens_load(&u, path, 4, 5, err, sizeof err) == -1 && strstr(err, "made for 3 layers"));
     CHECK("wrong width refused", lens_load(&u, path, 3, 6, err, sizeof err) == -1);
     write_bytes(bad, f, len - 1);
-    CHECK("truncated refused", lens_load(&u, bad, 3, 5, err, sizeof err) == -1 && strstr(err, "bytes"));
+    CHECK("truncated refused",
+          lens_load(&u, bad, 3, 5, err, sizeof err) == -1 && strstr(err, "bytes"));
     unsigned char *g = xmalloc(len + 4);
     memcpy(g, f, len);
     memset(g + len, 0, 4);
@@ -130,11 +140,13 @@ static void test_file(const char *dir) {
     CHECK("trailing bytes refused", lens_load(&u, bad, 3, 5, err, sizeof err) == -1);
     g[0] = 'X';
     write_bytes(bad, g, len);
-    CHECK("bad magic refused", lens_load(&u, bad, 3, 5, err, sizeof err) == -1 && strstr(err, "magic"));
+    CHECK("bad magic refused",
+          lens_load(&u, bad, 3, 5, err, sizeof err) == -1 && strstr(err, "magic"));
     memcpy(g, f, len);
     g[4] = 2;
     write_bytes(bad, g, len);
-    CHECK("version 2 refused", lens_load(&u, bad, 3, 5, err, sizeof err) == -1 && strstr(err, "version"));
+    CHECK("version 2 refused",
+          lens_load(&u, bad, 3, 5, err, sizeof err) == -1 && strstr(err, "version"));
     memcpy(g, f, len);
     memcpy(g + 16 + 4 * 40, "\x00\x00\xc0\x7f", 4);   // a NaN in layer 1
     write_bytes(bad, g, len);

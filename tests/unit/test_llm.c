@@ -10,9 +10,9 @@
 // --exchange FILE writes llm_exchange_json there.  --followup: after a reply with tool
 // calls, sends a second request with the assistant turn and one tool result per call
 // ("ok: NAME" or the argument error) and prints its line too.
+#include "base/util.h"
 #include "check.h"
 #include "io/llm.h"
-#include "base/util.h"
 
 #include <stdlib.h>
 
@@ -42,23 +42,34 @@ static void test_reply_content(void) {
     llm_reply_free(&r);
     CHECK("freed zeroes", r.content == NULL && r.n_tool_calls == 0);
 
-    CHECK_INT("null content, no usage", parse(&r, "{\"choices\":[{\"message\":{\"content\":null}}]}", err, sizeof err), 0);
+    CHECK_INT("null content, no usage",
+              parse(&r, "{\"choices\":[{\"message\":{\"content\":null}}]}", err, sizeof err), 0);
     CHECK("null content is NULL", r.content == NULL);
     CHECK("absent finish_reason", r.finish_reason == NULL);
     CHECK_INT("usage absent", r.prompt_tokens, -1);
     llm_reply_free(&r);
 
-    CHECK_INT("content parts", parse(&r, "{\"choices\":[{\"message\":{\"content\":[{\"type\":\"text\",\"text\":\"a\"},"
-                                         "{\"type\":\"text\",\"text\":\"b\"}]}}]}", err, sizeof err), 0);
+    CHECK_INT("content parts",
+              parse(&r,
+                    "{\"choices\":[{\"message\":{\"content\":[{\"type\":\"text\",\"text\":\"a\"},"
+                    "{\"type\":\"text\",\"text\":\"b\"}]}}]}",
+                    err, sizeof err),
+              0);
     CHECK_STR("parts joined", r.content, "ab");
     llm_reply_free(&r);
-    CHECK_INT("empty parts", parse(&r, "{\"choices\":[{\"message\":{\"content\":[]}}]}", err, sizeof err), 0);
+    CHECK_INT("empty parts",
+              parse(&r, "{\"choices\":[{\"message\":{\"content\":[]}}]}", err, sizeof err), 0);
     CHECK_STR("empty parts give empty content", r.content, "");
     llm_reply_free(&r);
 
-    CHECK_INT("bad usage ignored", parse(&r, "{\"choices\":[{\"message\":{\"content\":\"x\"}}],"
-                                              "\"usage\":{\"prompt_tokens\":\"many\",\"completion_tokens\":-4}}", err, sizeof err), 0);
-    CHECK("bad usage is -1", r.prompt_tokens == -1 && r.completion_tokens == -1 && r.total_tokens == -1);
+    CHECK_INT("bad usage ignored",
+              parse(&r,
+                    "{\"choices\":[{\"message\":{\"content\":\"x\"}}],"
+                    "\"usage\":{\"prompt_tokens\":\"many\",\"completion_tokens\":-4}}",
+                    err, sizeof err),
+              0);
+    CHECK("bad usage is -1",
+          r.prompt_tokens == -1 && r.completion_tokens == -1 && r.total_tokens == -1);
     llm_reply_free(&r);
 }
 
@@ -81,7 +92,8 @@ static void test_reply_tool_calls(void) {
         CHECK_STR("call 0 id", r.tool_calls[0].id, "call_a");
         CHECK_STR("call 0 name", r.tool_calls[0].name, "run");
         CHECK_STR("call 0 arguments raw", r.tool_calls[0].arguments, "{\"layers\": [0, 1]}");
-        CHECK_STR("call 1 arguments kept raw", r.tool_calls[1].arguments, "{\"text\": \"unterminated");
+        CHECK_STR("call 1 arguments kept raw", r.tool_calls[1].arguments,
+                  "{\"text\": \"unterminated");
         CHECK_STR("call 3 object arguments as text", r.tool_calls[3].arguments, "{\"k\":1}");
 
         JsonDoc d;
@@ -91,16 +103,20 @@ static void test_reply_tool_calls(void) {
         CHECK_INT("arguments layers", json_size(&d, layers), 2);
         json_free(&d);
         CHECK_INT("invalid arguments", llm_args_parse(&r.tool_calls[1], &d, aerr, sizeof aerr), -1);
-        CHECK("invalid arguments message names tool", strstr(aerr, "arguments of note are not valid JSON") != NULL);
+        CHECK("invalid arguments message names tool",
+              strstr(aerr, "arguments of note are not valid JSON") != NULL);
         CHECK("invalid arguments message quotes text", strstr(aerr, "unterminated") != NULL);
         json_free(&d);
-        CHECK_INT("empty arguments are {}", llm_args_parse(&r.tool_calls[2], &d, aerr, sizeof aerr), 0);
+        CHECK_INT("empty arguments are {}", llm_args_parse(&r.tool_calls[2], &d, aerr, sizeof aerr),
+                  0);
         CHECK_INT("empty arguments object", json_size(&d, 0), 0);
         json_free(&d);
         CHECK_INT("object arguments", llm_args_parse(&r.tool_calls[3], &d, aerr, sizeof aerr), 0);
         json_free(&d);
-        CHECK_INT("array arguments refused", llm_args_parse(&r.tool_calls[4], &d, aerr, sizeof aerr), -1);
-        CHECK_STR("array arguments message", aerr, "arguments of list must be a JSON object, not an array");
+        CHECK_INT("array arguments refused",
+                  llm_args_parse(&r.tool_calls[4], &d, aerr, sizeof aerr), -1);
+        CHECK_STR("array arguments message", aerr,
+                  "arguments of list must be a JSON object, not an array");
         json_free(&d);
     }
     llm_reply_free(&r);
@@ -127,9 +143,13 @@ static void check_malformed(const char *name, const char *body, const char *want
     CHECK_INT(label, rc, -1);
     snprintf(label, sizeof label, "%s: message", name);
     if (strstr(err, want)) printf("PASS %s\n", label);
-    else { printf("FAIL %s: [%s] lacks [%s]\n", label, err, want); check_failures++; }
+    else {
+        printf("FAIL %s: [%s] lacks [%s]\n", label, err, want);
+        check_failures++;
+    }
     snprintf(label, sizeof label, "%s: nothing half-read kept", name);
-    CHECK(label, r.content == NULL && r.n_tool_calls == 0 && r.tool_calls == NULL && r.finish_reason == NULL);
+    CHECK(label, r.content == NULL && r.n_tool_calls == 0 && r.tool_calls == NULL &&
+                     r.finish_reason == NULL);
     llm_reply_free(&r);
 }
 
@@ -137,35 +157,54 @@ static void test_reply_malformed(void) {
     check_malformed("empty body", "", "malformed reply: empty body");
     check_malformed("not JSON", "<html>Bad gateway</html>", "malformed reply: not JSON");
     check_malformed("not JSON quoted", "<html>Bad gateway</html>", "<html>Bad gateway</html>");
-    check_malformed("truncated", "{\"choices\":[{\"message\":{\"content\":\"he", "malformed reply: not JSON");
+    check_malformed("truncated", "{\"choices\":[{\"message\":{\"content\":\"he",
+                    "malformed reply: not JSON");
     check_malformed("array root", "[1,2]", "malformed reply: not a JSON object");
     check_malformed("no choices", "{\"id\":\"x\"}", "no \"choices\" array");
     check_malformed("choices object", "{\"choices\":{}}", "no \"choices\" array");
     check_malformed("empty choices", "{\"choices\":[]}", "\"choices\" is empty");
     check_malformed("choice not object", "{\"choices\":[3]}", "choices[0] is not an object");
     check_malformed("no message", "{\"choices\":[{\"text\":\"hi\"}]}", "no \"message\" object");
-    check_malformed("content number", "{\"choices\":[{\"message\":{\"content\":5}}]}", "neither a string nor null");
-    check_malformed("content NUL", "{\"choices\":[{\"message\":{\"content\":\"a\\u0000b\"}}]}", "NUL");
-    check_malformed("bad part", "{\"choices\":[{\"message\":{\"content\":[{\"type\":\"image\"}]}}]}", "content part");
-    check_malformed("finish number", "{\"choices\":[{\"message\":{\"content\":\"\"},\"finish_reason\":1}]}",
+    check_malformed("content number", "{\"choices\":[{\"message\":{\"content\":5}}]}",
+                    "neither a string nor null");
+    check_malformed("content NUL", "{\"choices\":[{\"message\":{\"content\":\"a\\u0000b\"}}]}",
+                    "NUL");
+    check_malformed("bad part",
+                    "{\"choices\":[{\"message\":{\"content\":[{\"type\":\"image\"}]}}]}",
+                    "content part");
+    check_malformed("finish number",
+                    "{\"choices\":[{\"message\":{\"content\":\"\"},\"finish_reason\":1}]}",
                     "finish_reason is not a string");
-    check_malformed("tool_calls object", "{\"choices\":[{\"message\":{\"tool_calls\":{}}}]}", "tool_calls is not an array");
-    check_malformed("tool call no function", "{\"choices\":[{\"message\":{\"tool_calls\":[{\"id\":\"a\"}]}}]}",
+    check_malformed("tool_calls object", "{\"choices\":[{\"message\":{\"tool_calls\":{}}}]}",
+                    "tool_calls is not an array");
+    check_malformed("tool call no function",
+                    "{\"choices\":[{\"message\":{\"tool_calls\":[{\"id\":\"a\"}]}}]}",
                     "tool call 0 has no \"function\" object");
-    check_malformed("tool call no name", "{\"choices\":[{\"message\":{\"tool_calls\":[{\"function\":{\"arguments\":\"{}\"}}]}}]}",
-                    "no function name");
-    check_malformed("tool call empty name", "{\"choices\":[{\"message\":{\"tool_calls\":[{\"function\":{\"name\":\"\"}}]}}]}",
-                    "no function name");
-    check_malformed("tool call numeric args",
-                    "{\"choices\":[{\"message\":{\"tool_calls\":[{\"function\":{\"name\":\"f\"}},{\"function\":{\"name\":\"f\",\"arguments\":3}}]}}]}",
-                    "tool call 1 has \"arguments\" that are not a string");
-    check_malformed("tool call id number", "{\"choices\":[{\"message\":{\"tool_calls\":[{\"id\":7,\"function\":{\"name\":\"f\"}}]}}]}",
-                    "\"id\" that is not a string");
-    check_malformed("tool call other type", "{\"choices\":[{\"message\":{\"tool_calls\":[{\"type\":\"code\",\"function\":{\"name\":\"f\"}}]}}]}",
-                    "other than \"function\"");
-    check_malformed("error in a 200", "{\"error\":{\"message\":\"model overloaded\",\"type\":\"server_error\"}}",
+    check_malformed(
+        "tool call no name",
+        "{\"choices\":[{\"message\":{\"tool_calls\":[{\"function\":{\"arguments\":\"{}\"}}]}}]}",
+        "no function name");
+    check_malformed(
+        "tool call empty name",
+        "{\"choices\":[{\"message\":{\"tool_calls\":[{\"function\":{\"name\":\"\"}}]}}]}",
+        "no function name");
+    check_malformed(
+        "tool call numeric args",
+        "{\"choices\":[{\"message\":{\"tool_calls\":[{\"function\":{\"name\":\"f\"}},{\"function\":{\"name\":\"f\",\"arguments\":3}}]}}]}",
+        "tool call 1 has \"arguments\" that are not a string");
+    check_malformed(
+        "tool call id number",
+        "{\"choices\":[{\"message\":{\"tool_calls\":[{\"id\":7,\"function\":{\"name\":\"f\"}}]}}]}",
+        "\"id\" that is not a string");
+    check_malformed(
+        "tool call other type",
+        "{\"choices\":[{\"message\":{\"tool_calls\":[{\"type\":\"code\",\"function\":{\"name\":\"f\"}}]}}]}",
+        "other than \"function\"");
+    check_malformed("error in a 200",
+                    "{\"error\":{\"message\":\"model overloaded\",\"type\":\"server_error\"}}",
                     "an error instead of choices: model overloaded");
-    check_malformed("ollama-style error in a 200", "{\"error\":\"model 'x' not found\"}", "model 'x' not found");
+    check_malformed("ollama-style error in a 200", "{\"error\":\"model 'x' not found\"}",
+                    "model 'x' not found");
 
     JsonBuf many = {0};
     jb_puts(&many, "{\"choices\":[{\"message\":{\"tool_calls\":[");
@@ -186,19 +225,23 @@ static void test_request_json(void) {
     JsonBuf b = {0};
     LlmRequest req = {.messages = "[{\"role\":\"user\",\"content\":\"hi\"}]"};
     CHECK_INT("minimal request", llm_request_json(&c, &req, &b, err, sizeof err), 0);
-    CHECK_STR("minimal body", b.buf, "{\"model\":\"m0\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+    CHECK_STR("minimal body", b.buf,
+              "{\"model\":\"m0\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
     jb_free(&b);
 
-    LlmRequest full = {.model = "m1",
-                       .messages = "[\n  {\"role\": \"system\", \"content\": \"a b\\n\"}\n]",
-                       .tools = "[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{}}}]",
-                       .tool_choice = "\"required\"",
-                       .response_format = "{\"type\": \"json_object\"}",
-                       .has_temperature = 1, .temperature = 0,
-                       .max_tokens = 100, .has_seed = 1, .seed = 42};
+    LlmRequest full = {
+        .model = "m1",
+        .messages = "[\n  {\"role\": \"system\", \"content\": \"a b\\n\"}\n]",
+        .tools = "[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{}}}]",
+        .tool_choice = "\"required\"",
+        .response_format = "{\"type\": \"json_object\"}",
+        .has_temperature = 1,
+        .temperature = 0,
+        .max_tokens = 100,
+        .has_seed = 1,
+        .seed = 42};
     CHECK_INT("full request", llm_request_json(&c, &full, &b, err, sizeof err), 0);
-    CHECK_STR("full body",
-              b.buf,
+    CHECK_STR("full body", b.buf,
               "{\"model\":\"m1\",\"messages\":[{\"role\":\"system\",\"content\":\"a b\\n\"}],"
               "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{}}}],"
               "\"tool_choice\":\"required\",\"response_format\":{\"type\":\"json_object\"},"
@@ -208,7 +251,8 @@ static void test_request_json(void) {
     full.has_temperature = 0;
     full.has_seed = 0;
     llm_request_json(&c, &full, &b, err, sizeof err);
-    CHECK("max_completion_tokens", strstr(b.buf, "\"max_completion_tokens\":100") && !strstr(b.buf, "\"max_tokens\""));
+    CHECK("max_completion_tokens",
+          strstr(b.buf, "\"max_completion_tokens\":100") && !strstr(b.buf, "\"max_tokens\""));
     CHECK("temperature and seed left out", !strstr(b.buf, "temperature") && !strstr(b.buf, "seed"));
     jb_free(&b);
 
@@ -237,8 +281,9 @@ static void test_messages(void) {
     llm_msg_add(&m, "system", "be brief");
     CHECK_STR("one message", m.buf, "[{\"role\":\"system\",\"content\":\"be brief\"}]");
     llm_msg_add(&m, "user", "say \"hi\"");
-    CHECK_STR("two messages", m.buf,
-              "[{\"role\":\"system\",\"content\":\"be brief\"},{\"role\":\"user\",\"content\":\"say \\\"hi\\\"\"}]");
+    CHECK_STR(
+        "two messages", m.buf,
+        "[{\"role\":\"system\",\"content\":\"be brief\"},{\"role\":\"user\",\"content\":\"say \\\"hi\\\"\"}]");
     LlmToolCall calls[2] = {{"c1", "run", "{\"a\":1}"}, {"c2", "note", "{bad"}};
     LlmReply r = {.tool_calls = calls, .n_tool_calls = 2};
     llm_msg_add_assistant(&m, &r);
@@ -253,7 +298,8 @@ static void test_messages(void) {
     int tcs = json_obj_get(&d, a, "tool_calls");
     CHECK_INT("assistant tool calls", json_size(&d, tcs), 2);
     int f = json_obj_get(&d, json_arr_at(&d, tcs, 1), "function");
-    CHECK("arguments sent back as a string", json_str_eq(&d, json_obj_get(&d, f, "arguments"), "{bad"));
+    CHECK("arguments sent back as a string",
+          json_str_eq(&d, json_obj_get(&d, f, "arguments"), "{bad"));
     int t = json_arr_at(&d, 0, 3);
     CHECK("tool result role", json_str_eq(&d, json_obj_get(&d, t, "role"), "tool"));
     CHECK("tool result id", json_str_eq(&d, json_obj_get(&d, t, "tool_call_id"), "c1"));
@@ -266,12 +312,14 @@ static void test_messages(void) {
     jb_free(&m);
 
     JsonBuf tools = {0};
-    llm_tool_add(&tools, "run", "run layers", "{\"type\": \"object\",\n \"properties\": {\"n\": {\"type\": \"integer\"}}}");
+    llm_tool_add(&tools, "run", "run layers",
+                 "{\"type\": \"object\",\n \"properties\": {\"n\": {\"type\": \"integer\"}}}");
     llm_tool_add(&tools, "stop", NULL, NULL);
-    CHECK_STR("tools", tools.buf,
-              "[{\"type\":\"function\",\"function\":{\"name\":\"run\",\"description\":\"run layers\","
-              "\"parameters\":{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\"}}}}},"
-              "{\"type\":\"function\",\"function\":{\"name\":\"stop\",\"parameters\":{\"type\":\"object\",\"properties\":{}}}}]");
+    CHECK_STR(
+        "tools", tools.buf,
+        "[{\"type\":\"function\",\"function\":{\"name\":\"run\",\"description\":\"run layers\","
+        "\"parameters\":{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\"}}}}},"
+        "{\"type\":\"function\",\"function\":{\"name\":\"stop\",\"parameters\":{\"type\":\"object\",\"properties\":{}}}}]");
     jb_free(&tools);
 
     JsonBuf raw = {0};
@@ -329,7 +377,8 @@ static void test_client_init(void) {
 
     setenv("OPENAI_API_KEY", "sk-SECRET\x01zz", 1);
     CHECK_INT("key with control char", llm_client_init(&c, NULL, err, sizeof err), -1);
-    CHECK("key not in message", strstr(err, "SECRET") == NULL && strstr(err, "OPENAI_API_KEY") != NULL);
+    CHECK("key not in message",
+          strstr(err, "SECRET") == NULL && strstr(err, "OPENAI_API_KEY") != NULL);
     setenv("OPENAI_API_KEY", "", 1);
     setenv("OPENAI_BASE_URL", "ftp://x/v1", 1);
     CHECK_INT("bad scheme", llm_client_init(&c, NULL, err, sizeof err), -1);
@@ -352,8 +401,11 @@ static void test_client_init(void) {
 }
 
 static void test_exchange(void) {
-    LlmReply r = {.request_body = "{\"model\": \"m\",\n\"messages\":[]}", .body = "{\n  \"choices\": [ ]\n}",
-                  .status = 200, .attempts = 2, .elapsed_s = 1.23456};
+    LlmReply r = {.request_body = "{\"model\": \"m\",\n\"messages\":[]}",
+                  .body = "{\n  \"choices\": [ ]\n}",
+                  .status = 200,
+                  .attempts = 2,
+                  .elapsed_s = 1.23456};
     r.body_len = strlen(r.body);
     JsonBuf b = {0};
     llm_exchange_json(&r, NULL, &b);
@@ -361,7 +413,8 @@ static void test_exchange(void) {
               "{\"request\":{\"model\":\"m\",\"messages\":[]},\"response\":{\"choices\":[]},"
               "\"status\":200,\"attempts\":2,\"elapsed_s\":1.235}");
     jb_free(&b);
-    LlmReply bad = {.request_body = "{}", .body = "<html>\n502</html>", .status = 502, .attempts = 1};
+    LlmReply bad = {
+        .request_body = "{}", .body = "<html>\n502</html>", .status = 502, .attempts = 1};
     bad.body_len = strlen(bad.body);
     llm_exchange_json(&bad, "POST x: HTTP 502", &b);
     CHECK_STR("exchange with a non-JSON body", b.buf,
@@ -370,8 +423,9 @@ static void test_exchange(void) {
     jb_free(&b);
     LlmReply none = {0};
     llm_exchange_json(&none, "no request", &b);
-    CHECK_STR("exchange without bodies", b.buf,
-              "{\"request\":null,\"response\":null,\"status\":0,\"attempts\":0,\"elapsed_s\":0,\"error\":\"no request\"}");
+    CHECK_STR(
+        "exchange without bodies", b.buf,
+        "{\"request\":null,\"response\":null,\"status\":0,\"attempts\":0,\"elapsed_s\":0,\"error\":\"no request\"}");
     jb_free(&b);
 }
 
@@ -479,13 +533,16 @@ static int chat_main(int argc, char **argv) {
         eprintf(2, "%s: not a JSON object", path);
     char *model = NULL, *messages = member_raw(&d, "messages"), *tools = member_raw(&d, "tools");
     char *choice = member_raw(&d, "tool_choice"), *format = member_raw(&d, "response_format");
-    LlmRequest req = {.messages = messages, .tools = tools, .tool_choice = choice, .response_format = format};
+    LlmRequest req = {
+        .messages = messages, .tools = tools, .tool_choice = choice, .response_format = format};
     int v;
     long long n;
     if ((v = json_obj_get(&d, 0, "model")) >= 0) json_str(&d, v, &model, NULL);
     req.model = model;
-    if ((v = json_obj_get(&d, 0, "temperature")) >= 0 && json_double(&d, v, &req.temperature) == 0) req.has_temperature = 1;
-    if ((v = json_obj_get(&d, 0, "max_tokens")) >= 0 && json_int(&d, v, &n) == 0) req.max_tokens = (int)n;
+    if ((v = json_obj_get(&d, 0, "temperature")) >= 0 && json_double(&d, v, &req.temperature) == 0)
+        req.has_temperature = 1;
+    if ((v = json_obj_get(&d, 0, "max_tokens")) >= 0 && json_int(&d, v, &n) == 0)
+        req.max_tokens = (int)n;
     if ((v = json_obj_get(&d, 0, "max_completion_tokens")) >= 0 && json_int(&d, v, &n) == 0) {
         req.max_tokens = (int)n;
         req.use_max_completion_tokens = 1;
@@ -502,7 +559,8 @@ static int chat_main(int argc, char **argv) {
         llm_exchange_json(&r, rc == 0 ? NULL : err, &b);
         jb_puts(&b, "\n");
         FILE *f = fopen(exchange, "w");
-        if (!f || fputs(b.buf, f) == EOF || fclose(f) != 0) eprintf(2, "%s: cannot write", exchange);
+        if (!f || fputs(b.buf, f) == EOF || fclose(f) != 0)
+            eprintf(2, "%s: cannot write", exchange);
         jb_free(&b);
     }
     if (rc == 0 && followup && r.n_tool_calls > 0) {

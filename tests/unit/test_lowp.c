@@ -17,15 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/rng.h"
+#include "base/threadpool.h"
+#include "base/util.h"
 #include "check.h"
 #include "model/checkpoint.h"
 #include "model/gpt2.h"
 #include "model/matmul.h"
-#include "base/rng.h"
 #include "model/sample.h"
-#include "base/threadpool.h"
 #include "model/transformer.h"
-#include "base/util.h"
 
 static const char *path;   // the kernel path under test, in check names
 static LowpType lt;        // the 16-bit type under test
@@ -61,7 +61,8 @@ static void test_round_bf16(void) {
     CHECK_INT("round -FLT_MAX overflows to -inf", round1(-FLT_MAX), 0xff80);
     uint16_t nan = round1(from_bits(0x7f800001u));   // a NaN whose payload is in the low bits
     CHECK("round NaN stays NaN", (nan & 0x7f80) == 0x7f80 && (nan & 0x7f) != 0);
-    CHECK_INT("round smallest subnormal (tie below even 0)", round1(from_bits(0x00000001u)), 0x0000);
+    CHECK_INT("round smallest subnormal (tie below even 0)", round1(from_bits(0x00000001u)),
+              0x0000);
 
     // Random values: the result is a neighbour within half a bf16 ulp (to nearest), and
     // bf16 values come back unchanged.
@@ -69,7 +70,8 @@ static void test_round_bf16(void) {
     rng_seed(&rng, 5);
     int bad_near = 0, bad_exact = 0;
     for (int i = 0; i < 100000; i++) {
-        float x = (float)((rng_uniform(&rng) * 2.0 - 1.0) * ldexp(1.0, (int)(rng_uniform(&rng) * 40) - 20));
+        float x = (float)((rng_uniform(&rng) * 2.0 - 1.0) *
+                          ldexp(1.0, (int)(rng_uniform(&rng) * 40) - 20));
         uint16_t h = round1(x);
         float r;
         lowp_widen(lt, &r, &h, 1);
@@ -132,12 +134,14 @@ static void test_round_f16(void) {
     rng_seed(&rng, 6);
     int bad_near = 0, bad_exact = 0;
     for (int i = 0; i < 100000; i++) {
-        float x = (float)((rng_uniform(&rng) * 2.0 - 1.0) * ldexp(1.0, (int)(rng_uniform(&rng) * 29) - 13));
+        float x = (float)((rng_uniform(&rng) * 2.0 - 1.0) *
+                          ldexp(1.0, (int)(rng_uniform(&rng) * 29) - 13));
         uint16_t h = round1(x);
         float r = widen1(h);
         int e;
         frexp(x, &e);
-        bad_near += fabs((double)r - x) > fmax(ldexp(1.0, e - 12), 0x1p-25) || (fabs(x) >= 0x1p-14 && !(h & 0x7c00));
+        bad_near += fabs((double)r - x) > fmax(ldexp(1.0, e - 12), 0x1p-25) ||
+                    (fabs(x) >= 0x1p-14 && !(h & 0x7c00));
         bad_exact += round1(r) != h;
     }
     CHECK_INT("f16 round: within half an f16 ulp", bad_near, 0);
@@ -157,8 +161,8 @@ static void weights(uint16_t *w16, float *wf, size_t n, Rng *rng) {
 }
 
 // max |out - in·w - bias| in double (the products are not garbage on both sides).
-static double matmul_error(const float *out, const float *in, const float *w, const float *bias, int T, int K,
-                           int N) {
+static double matmul_error(const float *out, const float *in, const float *w, const float *bias,
+                           int T, int K, int N) {
     double worst = 0.0;
     for (int t = 0; t < T; t++)
         for (int j = 0; j < N; j++) {
@@ -171,7 +175,8 @@ static double matmul_error(const float *out, const float *in, const float *w, co
 
 // matmul_lowp_forward (and the GELU variant) vs matmul_forward on the widened weights,
 // bit for bit; w16 is placed `offset` elements into its buffer (misaligned weights).
-static void check_matmul(int T, int K, int N, int offset, int with_bias, ThreadPool *pool, Rng *rng) {
+static void check_matmul(int T, int K, int N, int offset, int with_bias, ThreadPool *pool,
+                         Rng *rng) {
     size_t nw = (size_t)K * N;
     float *in = xmalloc(sizeof(float) * (size_t)T * K), *wf = xmalloc(sizeof(float) * nw);
     uint16_t *w16buf = xmalloc(sizeof(uint16_t) * (nw + (size_t)offset)), *w16 = w16buf + offset;
@@ -181,19 +186,21 @@ static void check_matmul(int T, int K, int N, int offset, int with_bias, ThreadP
     weights(w16, wf, nw, rng);
     if (bias) fill(bias, (size_t)N, rng);
     char name[200];
-    snprintf(name, sizeof name, "%s: %s matmul T=%d K=%d N=%d offset %d%s%s == fp32 on widened weights", path, TN,
-             T, K, N, offset, bias ? " bias" : "", pool ? " pool" : "");
+    snprintf(name, sizeof name,
+             "%s: %s matmul T=%d K=%d N=%d offset %d%s%s == fp32 on widened weights", path, TN, T,
+             K, N, offset, bias ? " bias" : "", pool ? " pool" : "");
     matmul_lowp_forward(a, in, w16, lt, bias, T, K, N, pool);
     matmul_forward(b, in, wf, bias, T, K, N, pool);
     int same = memcmp(a, b, sizeof(float) * (size_t)T * N) == 0;
     CHECK(name, same && matmul_error(a, in, wf, bias, T, K, N) < 1e-4 * (K + 1));
-    snprintf(name, sizeof name, "%s: %s matmul+gelu T=%d K=%d N=%d offset %d%s == fp32", path, TN, T, K, N, offset,
-             pool ? " pool" : "");
+    snprintf(name, sizeof name, "%s: %s matmul+gelu T=%d K=%d N=%d offset %d%s == fp32", path, TN,
+             T, K, N, offset, pool ? " pool" : "");
     matmul_lowp_gelu_forward(a, in, w16, lt, bias, T, K, N, pool);
     matmul_gelu_forward(b, in, wf, bias, T, K, N, pool);
     CHECK(name, memcmp(a, b, sizeof(float) * (size_t)T * N) == 0);
     // The determinism contract: the last row alone gets the bits it got in the batch.
-    snprintf(name, sizeof name, "%s: %s matmul T=%d K=%d N=%d: last row alone == in the batch", path, TN, T, K, N);
+    snprintf(name, sizeof name, "%s: %s matmul T=%d K=%d N=%d: last row alone == in the batch",
+             path, TN, T, K, N);
     matmul_lowp_forward(b, in + (size_t)(T - 1) * K, w16, lt, bias, 1, K, N, pool);
     matmul_lowp_forward(a, in, w16, lt, bias, T, K, N, pool);
     CHECK(name, memcmp(b, a + (size_t)(T - 1) * N, sizeof(float) * (size_t)N) == 0);
@@ -230,10 +237,13 @@ static void test_transposed(ThreadPool *pool) {
         for (size_t b = 0; b < sizeof Cs / sizeof *Cs; b++)
             for (size_t c = 0; c < sizeof Vs / sizeof *Vs; c++) {
                 int T = Ts[a], C = Cs[b], V = Vs[c];
-                float *in = xmalloc(sizeof(float) * (size_t)T * C), *ef = xmalloc(sizeof(float) * (size_t)V * C);
+                float *in = xmalloc(sizeof(float) * (size_t)T * C),
+                      *ef = xmalloc(sizeof(float) * (size_t)V * C);
                 // odd vocabulary sizes: e at an odd element offset (a mapping puts it anywhere)
-                uint16_t *e16buf = xmalloc(sizeof(uint16_t) * ((size_t)V * C + 1)), *e16 = e16buf + V % 2;
-                float *x = xmalloc(sizeof(float) * (size_t)T * V), *y = xmalloc(sizeof(float) * (size_t)T * V);
+                uint16_t *e16buf = xmalloc(sizeof(uint16_t) * ((size_t)V * C + 1)),
+                         *e16 = e16buf + V % 2;
+                float *x = xmalloc(sizeof(float) * (size_t)T * V),
+                      *y = xmalloc(sizeof(float) * (size_t)T * V);
                 fill(in, (size_t)T * C, &rng);
                 weights(e16, ef, (size_t)V * C, &rng);
                 matmul_transposed_lowp_forward(x, in, e16, lt, T, C, V, pool);
@@ -245,9 +255,11 @@ static void test_transposed(ThreadPool *pool) {
                         for (int i = 0; i < C; i++) s += (double)in[t * C + i] * ef[v * C + i];
                         if (fabs(s - x[t * V + v]) > worst) worst = fabs(s - x[t * V + v]);
                     }
-                snprintf(name, sizeof name, "%s: %s unembedding T=%d C=%d V=%d offset %d%s == fp32 on widened weights",
+                snprintf(name, sizeof name,
+                         "%s: %s unembedding T=%d C=%d V=%d offset %d%s == fp32 on widened weights",
                          path, TN, T, C, V, V % 2, pool ? " pool" : "");
-                CHECK(name, memcmp(x, y, sizeof(float) * (size_t)T * V) == 0 && worst < 1e-4 * (C + 1));
+                CHECK(name,
+                      memcmp(x, y, sizeof(float) * (size_t)T * V) == 0 && worst < 1e-4 * (C + 1));
                 free(in), free(ef), free(e16buf), free(x), free(y);
             }
 }
@@ -260,17 +272,26 @@ static char tmpdir[512];
 // the rounding error grows with the weights, docs/bench.md) in tmpdir/name.
 static char *model_write(const char *name, const char *dtype, int untied) {
     char *dir = path_join(tmpdir, name), err[256];
-    CheckpointSpec spec = {.cfg = {.n_layer = 2, .n_head = 2, .n_embd = 64, .n_ctx = 32, .vocab_size = 300,
+    CheckpointSpec spec = {.cfg = {.n_layer = 2,
+                                   .n_head = 2,
+                                   .n_embd = 64,
+                                   .n_ctx = 32,
+                                   .vocab_size = 300,
                                    .ln_eps = 1e-5f},
-                           .seed = 3, .dtype = dtype, .untied = untied, .with_mask_buffers = 1};   // std 0.02, GPT-2's init
-    if (checkpoint_write_random(dir, &spec, err, sizeof err) != 0) printf("FAIL write %s: %s\n", name, err);
+                           .seed = 3,
+                           .dtype = dtype,
+                           .untied = untied,
+                           .with_mask_buffers = 1};   // std 0.02, GPT-2's init
+    if (checkpoint_write_random(dir, &spec, err, sizeof err) != 0)
+        printf("FAIL write %s: %s\n", name, err);
     return dir;
 }
 
 // m from dir, with 16-bit matrices of the type under test when w16.
 static int model_open_w16(Gpt2 *m, const char *dir, int w16) {
     char err[256];
-    if (gpt2_open(m, dir, err, sizeof err) != 0 || (w16 && gpt2_use_lowp(m, lt, err, sizeof err) != 0)) {
+    if (gpt2_open(m, dir, err, sizeof err) != 0 ||
+        (w16 && gpt2_use_lowp(m, lt, err, sizeof err) != 0)) {
         printf("FAIL open %s: %s\n", dir, err);
         return -1;
     }
@@ -290,9 +311,12 @@ static void check_matrices(const char *label, const Gpt2 *m, int want_mapped) {
     size_t C = (size_t)m->cfg.n_embd, V = (size_t)m->cfg.vocab_size;
     for (int i = 0; i < 4 * L + 1; i++) {
         const Gpt2Block *b = &m->blocks[i / 4 < L ? i / 4 : 0];
-        const float *f = i == 4 * L ? m->lm_head : (const float *[]){b->qkv_w, b->attn_proj_w, b->fc_w, b->mlp_proj_w}[i % 4];
+        const float *f =
+            i == 4 * L ? m->lm_head
+                       : (const float *[]){b->qkv_w, b->attn_proj_w, b->fc_w, b->mlp_proj_w}[i % 4];
         const uint16_t *h = i == 4 * L ? m->lm_head16
-                                       : (const uint16_t *[]){b->qkv_w16, b->attn_proj_w16, b->fc_w16, b->mlp_proj_w16}[i % 4];
+                                       : (const uint16_t *[]){b->qkv_w16, b->attn_proj_w16,
+                                                              b->fc_w16, b->mlp_proj_w16}[i % 4];
         size_t n = i == 4 * L ? V * C : (size_t[]){3 * C * C, C * C, 4 * C * C, 4 * C * C}[i % 4];
         if (!h) {
             bad_value++;
@@ -307,7 +331,8 @@ static void check_matrices(const char *label, const Gpt2 *m, int want_mapped) {
     char name[160];
     snprintf(name, sizeof name, "%s: %s matrices = the fp32 weights rounded", label, TN);
     CHECK_INT(name, bad_value + (m->w16_type != lt), 0);
-    snprintf(name, sizeof name, "%s: %s matrices %s the mapping", label, TN, want_mapped ? "in" : "outside");
+    snprintf(name, sizeof name, "%s: %s matrices %s the mapping", label, TN,
+             want_mapped ? "in" : "outside");
     CHECK_INT(name, bad_place, 0);
     snprintf(name, sizeof name, "%s: matrices used in place", label);
     CHECK_INT(name, m->n_w16_in_place, want_mapped ? 4 * L + 1 : 0);
@@ -337,10 +362,12 @@ static void greedy(const Gpt2 *m, int *out, int n) {
     char err[256];
     TfCache *c = tf_cache_new(m, layers, 2, PROMPT_T + n, err, sizeof err);
     float *logits = xmalloc(sizeof(float) * V);
-    if (!c || tf_step(c, prompt, PROMPT_T, logits, err, sizeof err)) printf("FAIL cache: %s\n", err);
+    if (!c || tf_step(c, prompt, PROMPT_T, logits, err, sizeof err))
+        printf("FAIL cache: %s\n", err);
     for (int i = 0; i < n; i++) {
         out[i] = sample_greedy(logits, V);
-        if (i + 1 < n && tf_step(c, &out[i], 1, logits, err, sizeof err)) printf("FAIL step: %s\n", err);
+        if (i + 1 < n && tf_step(c, &out[i], 1, logits, err, sizeof err))
+            printf("FAIL step: %s\n", err);
     }
     free(logits);
     tf_cache_free(c);
@@ -354,7 +381,8 @@ static void greedy_nocache(const Gpt2 *m, int *out, int n) {
     float *logits = xmalloc(sizeof(float) * V);
     for (int i = 0; i < n; i++) {
         int T = PROMPT_T + i, last = T - 1;
-        if (tf_forward(m, layers, 2, seq, T, &last, 1, logits, NULL, err, sizeof err)) printf("FAIL: %s\n", err);
+        if (tf_forward(m, layers, 2, seq, T, &last, 1, logits, NULL, err, sizeof err))
+            printf("FAIL: %s\n", err);
         out[i] = seq[T] = sample_greedy(logits, V);
     }
     free(logits);
@@ -369,19 +397,22 @@ static void model_rounded(const char *label, const char *dtype, Gpt2 *a, Gpt2 *b
     CHECK(name, !a->lm_head16 && !a->blocks[1].fc_w16 && !a->converted16);
     snprintf(name, sizeof name, "%s: fp32 pointers unchanged by gpt2_use_lowp", label);
     CHECK(name, memcmp(a->blocks[1].fc_w, b->blocks[1].fc_w, 64 * 256 * 4) == 0 &&
-                    memcmp(a->wte, b->wte, 300 * 64 * 4) == 0 && (b->tied ? b->lm_head == b->wte : !b->tied));
+                    memcmp(a->wte, b->wte, 300 * 64 * 4) == 0 &&
+                    (b->tied ? b->lm_head == b->wte : !b->tied));
     int same;
     double diff = logits_diff(a, b, &same);
     // (an F32 checkpoint's weights are not all of the type; a BF16 one's mostly f16)
     snprintf(name, sizeof name, "%s: logits within 1e-2 of fp32 (%.2g)%s", label, diff,
              !strcmp(dtype, "F32") ? ", not equal" : "");
     CHECK(name, diff <= 1e-2 && (strcmp(dtype, "F32") || (diff > 0 && !same)));
-    snprintf(name, sizeof name, "%s: gpt2_use_lowp twice is harmless, another type an error", label);
+    snprintf(name, sizeof name, "%s: gpt2_use_lowp twice is harmless, another type an error",
+             label);
     const uint16_t *h = b->lm_head16;
     char err[128];
-    CHECK(name, gpt2_use_lowp(b, lt, err, sizeof err) == 0 && b->lm_head16 == h &&
-                    gpt2_use_lowp(b, lt == LOWP_F16 ? LOWP_BF16 : LOWP_F16, err, sizeof err) == -1 &&
-                    strstr(err, "already has") && b->lm_head16 == h && b->w16_type == lt);
+    CHECK(name,
+          gpt2_use_lowp(b, lt, err, sizeof err) == 0 && b->lm_head16 == h &&
+              gpt2_use_lowp(b, lt == LOWP_F16 ? LOWP_BF16 : LOWP_F16, err, sizeof err) == -1 &&
+              strstr(err, "already has") && b->lm_head16 == h && b->w16_type == lt);
 }
 
 // A checkpoint of the type's own dtype: in place, the same weights as the fp32 path:
@@ -429,7 +460,8 @@ static void test_generation(void) {
         int gb[12], gn[12];
         greedy(&b, gb, 12), greedy_nocache(&b, gn, 12);
         char name[96];
-        snprintf(name, sizeof name, "%s: F32 with %s matrices: greedy KV cache == recomputed", path, TN);
+        snprintf(name, sizeof name, "%s: F32 with %s matrices: greedy KV cache == recomputed", path,
+                 TN);
         CHECK(name, memcmp(gb, gn, sizeof gb) == 0);
     }
     gpt2_close(&b);
@@ -446,12 +478,15 @@ static void test_overflow(void) {
     SafeTensors st;
     if (safetensors_open(&st, p, err, sizeof err) == 0) {
         const StTensor *t = safetensors_find(&st, "h.1.mlp.c_fc.weight");
-        long off = t ? (long)((const unsigned char *)t->data - (const unsigned char *)st.map) + 5 * 4 : -1;
+        long off =
+            t ? (long)((const unsigned char *)t->data - (const unsigned char *)st.map) + 5 * 4 : -1;
         safetensors_close(&st);
         FILE *f = fopen(p, "r+b");
-        float big = lt == LOWP_F16 ? 65520.0f : FLT_MAX, fits = from_bits(0x477fefffu);   // 65519.996
+        float big = lt == LOWP_F16 ? 65520.0f : FLT_MAX,
+              fits = from_bits(0x477fefffu);   // 65519.996
         if (f && off >= 0) fseek(f, off, SEEK_SET), fwrite(&big, sizeof big, 1, f);
-        if (f && off >= 0 && lt == LOWP_F16) fseek(f, off - 4, SEEK_SET), fwrite(&fits, sizeof fits, 1, f);
+        if (f && off >= 0 && lt == LOWP_F16)
+            fseek(f, off - 4, SEEK_SET), fwrite(&fits, sizeof fits, 1, f);
         if (f) fclose(f);
     }
     Gpt2 m;
@@ -461,7 +496,8 @@ static void test_overflow(void) {
         snprintf(name, sizeof name, "%s overflow: gpt2_use_lowp fails", TN);
         CHECK_INT(name, gpt2_use_lowp(&m, lt, err, sizeof err), -1);
         snprintf(name, sizeof name, "%s overflow: message names the tensor and element 5", TN);
-        CHECK(name, strstr(err, "h.1.mlp.c_fc.weight") && strstr(err, "element 5") && strstr(err, want));
+        CHECK(name,
+              strstr(err, "h.1.mlp.c_fc.weight") && strstr(err, "element 5") && strstr(err, want));
         printf("# %s\n", err);
         snprintf(name, sizeof name, "%s overflow: no 16-bit matrices left", TN);
         CHECK(name, !m.lm_head16 && !m.blocks[0].qkv_w16 && !m.converted16);
@@ -488,7 +524,11 @@ static void test_release(void) {
     char sub[16], err[256];
     snprintf(sub, sizeof sub, "rss-%s", TN);
     char *dir = path_join(tmpdir, sub);
-    CheckpointSpec spec = {.cfg = {.n_layer = 4, .n_head = 4, .n_embd = 256, .n_ctx = 16, .vocab_size = 64,
+    CheckpointSpec spec = {.cfg = {.n_layer = 4,
+                                   .n_head = 4,
+                                   .n_embd = 256,
+                                   .n_ctx = 16,
+                                   .vocab_size = 64,
                                    .ln_eps = 1e-5f},
                            .seed = 9};   // matrices: 4 x 12 x 256^2 fp32 = 12 MiB
     Gpt2 m;
@@ -504,12 +544,15 @@ static void test_release(void) {
                 sum += b->qkv_w[3 * i] + b->attn_proj_w[i] + b->fc_w[4 * i] + b->mlp_proj_w[4 * i];
         }
         long before = rss_kib();
-        CHECK("release: gpt2_use_lowp", gpt2_use_lowp(&m, lt, err, sizeof err) == 0 && isfinite(sum));
+        CHECK("release: gpt2_use_lowp",
+              gpt2_use_lowp(&m, lt, err, sizeof err) == 0 && isfinite(sum));
         long after = rss_kib();
-        printf("# resident %ld -> %ld KiB (6 MiB of %s in, 12 MiB of fp32 out)\n", before, after, TN);
+        printf("# resident %ld -> %ld KiB (6 MiB of %s in, 12 MiB of fp32 out)\n", before, after,
+               TN);
         CHECK("release: the resident size falls", before > 0 && after < before);
         CHECK("release: fp32 weights still readable (faulted back in)",
-              isfinite(m.blocks[3].mlp_proj_w[1000]) && gpt2_check_finite(&m, err, sizeof err) == 0);
+              isfinite(m.blocks[3].mlp_proj_w[1000]) &&
+                  gpt2_check_finite(&m, err, sizeof err) == 0);
     }
     gpt2_close(&m);
     free(dir);
@@ -519,9 +562,11 @@ static void test_env(void) {
     Gpt2Weights w;
     char err[128] = "";
     unsetenv("AUTOINTERP_WEIGHTS");
-    CHECK("env unset: fp32", gpt2_weights_from_env(&w, err, sizeof err) == 0 && w == GPT2_WEIGHTS_FP32);
+    CHECK("env unset: fp32",
+          gpt2_weights_from_env(&w, err, sizeof err) == 0 && w == GPT2_WEIGHTS_FP32);
     setenv("AUTOINTERP_WEIGHTS", "", 1);
-    CHECK("env empty: fp32", gpt2_weights_from_env(&w, err, sizeof err) == 0 && w == GPT2_WEIGHTS_FP32);
+    CHECK("env empty: fp32",
+          gpt2_weights_from_env(&w, err, sizeof err) == 0 && w == GPT2_WEIGHTS_FP32);
     setenv("AUTOINTERP_WEIGHTS", "fp32", 1);
     CHECK("env fp32", gpt2_weights_from_env(&w, err, sizeof err) == 0 && w == GPT2_WEIGHTS_FP32);
     setenv("AUTOINTERP_WEIGHTS", "bf16", 1);
@@ -529,16 +574,19 @@ static void test_env(void) {
     setenv("AUTOINTERP_WEIGHTS", "f16", 1);
     CHECK("env f16", gpt2_weights_from_env(&w, err, sizeof err) == 0 && w == GPT2_WEIGHTS_F16);
     setenv("AUTOINTERP_WEIGHTS", "fp16", 1);
-    CHECK("env fp16: error", gpt2_weights_from_env(&w, err, sizeof err) == -1 && strstr(err, "AUTOINTERP_WEIGHTS=fp16 is not fp32, bf16 or f16"));
+    CHECK("env fp16: error", gpt2_weights_from_env(&w, err, sizeof err) == -1 &&
+                                 strstr(err, "AUTOINTERP_WEIGHTS=fp16 is not fp32, bf16 or f16"));
     setenv("AUTOINTERP_WEIGHTS", "BF16x", 1);
-    CHECK("env BF16x: error", gpt2_weights_from_env(&w, err, sizeof err) == -1 && strstr(err, "AUTOINTERP_WEIGHTS=BF16x is not fp32, bf16 or f16"));
+    CHECK("env BF16x: error", gpt2_weights_from_env(&w, err, sizeof err) == -1 &&
+                                  strstr(err, "AUTOINTERP_WEIGHTS=BF16x is not fp32, bf16 or f16"));
     unsetenv("AUTOINTERP_WEIGHTS");
 }
 
 // --convert TYPE PATH IN OUT (see the top).  0, or 1 with a message.
 static int convert(char **argv) {
     char err[128];
-    if (strcmp(argv[2], "bf16") && strcmp(argv[2], "f16")) return fprintf(stderr, "bad type %s\n", argv[2]), 1;
+    if (strcmp(argv[2], "bf16") && strcmp(argv[2], "f16"))
+        return fprintf(stderr, "bad type %s\n", argv[2]), 1;
     if (matmul_kernel_select(argv[3], err, sizeof err)) return fprintf(stderr, "%s\n", err), 1;
     lt = strcmp(argv[2], "f16") ? LOWP_BF16 : LOWP_F16;
     size_t len;

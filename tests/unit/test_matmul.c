@@ -6,11 +6,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "model/matmul.h"
 #include "base/rng.h"
 #include "base/threadpool.h"
 #include "base/util.h"
+#include "check.h"
+#include "model/matmul.h"
 
 static void fill(float *x, size_t n, Rng *rng) {
     for (size_t i = 0; i < n; i++) x[i] = (float)(rng_uniform(rng) * 2.0 - 1.0);
@@ -67,22 +67,26 @@ static void test_matmul_sizes(ThreadPool *pool) {
                 int with_bias = (T + N) % 2;
                 const float *bs = with_bias ? bias : NULL;
                 matmul_forward(out, in, w, bs, T, K, N, pool);
-                snprintf(name, sizeof name, "%s: matmul T=%d K=%d N=%d bias=%d", path, T, K, N, with_bias);
+                snprintf(name, sizeof name, "%s: matmul T=%d K=%d N=%d bias=%d", path, T, K, N,
+                         with_bias);
                 CHECK_NEAR(name, matmul_error(out, in, w, bs, T, K, N), 0.0, K > 64 ? 1e-4 : 1e-5);
                 // the last row computed alone is bit-identical (determinism contract)
                 matmul_forward(row, in + (size_t)(T - 1) * K, w, bs, 1, K, N, pool);
-                snprintf(name, sizeof name, "%s: matmul T=%d K=%d N=%d row alone bit-identical", path, T, K, N);
+                snprintf(name, sizeof name, "%s: matmul T=%d K=%d N=%d row alone bit-identical",
+                         path, T, K, N);
                 CHECK(name, memcmp(row, out + (size_t)(T - 1) * N, sizeof(float) * N) == 0);
                 // ... and so are the last 9 rows as a batch of their own (streamed vs packed)
                 int r = T < 9 ? T : 9;
                 matmul_forward(row, in + (size_t)(T - r) * K, w, bs, r, K, N, pool);
-                snprintf(name, sizeof name, "%s: matmul T=%d K=%d N=%d last %d rows bit-identical", path, T, K, N, r);
+                snprintf(name, sizeof name, "%s: matmul T=%d K=%d N=%d last %d rows bit-identical",
+                         path, T, K, N, r);
                 CHECK(name, memcmp(row, out + (size_t)(T - r) * N, sizeof(float) * r * N) == 0);
                 // GELU fused == matmul then vec_gelu, bit for bit
                 memcpy(row, out, sizeof(float) * T * N);
                 vec_gelu(row, (size_t)T * N);
                 matmul_gelu_forward(out, in, w, bs, T, K, N, pool);
-                snprintf(name, sizeof name, "%s: matmul+gelu T=%d K=%d N=%d == matmul, vec_gelu", path, T, K, N);
+                snprintf(name, sizeof name, "%s: matmul+gelu T=%d K=%d N=%d == matmul, vec_gelu",
+                         path, T, K, N);
                 CHECK(name, memcmp(row, out, sizeof(float) * T * N) == 0);
                 free(in), free(w), free(bias), free(out), free(row);
             }
@@ -95,15 +99,18 @@ static void test_matmul_offsets(ThreadPool *pool) {
     Rng rng;
     rng_seed(&rng, 9);
     float *in = xmalloc(sizeof(float) * T * K), *base = xmalloc(sizeof(float) * (K * N + 16));
-    float *bias = xmalloc(sizeof(float) * N), *out = xmalloc(sizeof(float) * T * N), *row = xmalloc(sizeof(float) * N);
+    float *bias = xmalloc(sizeof(float) * N), *out = xmalloc(sizeof(float) * T * N),
+          *row = xmalloc(sizeof(float) * N);
     fill(in, (size_t)T * K, &rng), fill(base, (size_t)K * N + 16, &rng), fill(bias, N, &rng);
     char name[160];
     for (int off = 0; off < 16; off++) {
         const float *w = base + off;
         matmul_forward(out, in, w, bias, T, K, N, pool);
         matmul_forward(row, in + (size_t)(T - 1) * K, w, bias, 1, K, N, pool);
-        snprintf(name, sizeof name, "%s: matmul w at float offset %d: reference, row alone bit-identical", path, off);
-        CHECK(name, matmul_error(out, in, w, bias, T, K, N) < 1e-4 && memcmp(row, out + (size_t)(T - 1) * N, sizeof(float) * N) == 0);
+        snprintf(name, sizeof name,
+                 "%s: matmul w at float offset %d: reference, row alone bit-identical", path, off);
+        CHECK(name, matmul_error(out, in, w, bias, T, K, N) < 1e-4 &&
+                        memcmp(row, out + (size_t)(T - 1) * N, sizeof(float) * N) == 0);
     }
     free(in), free(base), free(bias), free(out), free(row);
 }
@@ -127,7 +134,8 @@ static void test_transposed(ThreadPool *pool) {
                 snprintf(name, sizeof name, "%s: unembed T=%d C=%d V=%d", path, T, C, V);
                 CHECK_NEAR(name, transposed_error(out, in, e, T, C, V), 0.0, 1e-5);
                 matmul_transposed_forward(row, in + (size_t)(T - 1) * C, e, 1, C, V, pool);
-                snprintf(name, sizeof name, "%s: unembed T=%d C=%d V=%d row alone bit-identical", path, T, C, V);
+                snprintf(name, sizeof name, "%s: unembed T=%d C=%d V=%d row alone bit-identical",
+                         path, T, C, V);
                 CHECK(name, memcmp(row, out + (size_t)(T - 1) * V, sizeof(float) * V) == 0);
                 int ok = 1;   // every entry is exactly vec_dot
                 for (int t = 0; t < T; t++)
@@ -135,7 +143,8 @@ static void test_transposed(ThreadPool *pool) {
                         float d = vec_dot(in + (size_t)t * C, e + (size_t)v * C, C);
                         ok &= memcmp(&d, out + (size_t)t * V + v, sizeof d) == 0;
                     }
-                snprintf(name, sizeof name, "%s: unembed T=%d C=%d V=%d == vec_dot, bit for bit", path, T, C, V);
+                snprintf(name, sizeof name, "%s: unembed T=%d C=%d V=%d == vec_dot, bit for bit",
+                         path, T, C, V);
                 CHECK(name, ok);
                 free(in), free(e), free(out), free(row);
             }
@@ -152,7 +161,8 @@ static void test_transposed_offsets(ThreadPool *pool) {
     char name[160];
     for (size_t c = 0; c < sizeof Cs / sizeof *Cs; c++) {
         int C = Cs[c], ok_dot = 1, ok_row = 1;
-        float *ebase = xmalloc(sizeof(float) * ((size_t)V * C + 16)), *ibase = xmalloc(sizeof(float) * ((size_t)T * C + 16));
+        float *ebase = xmalloc(sizeof(float) * ((size_t)V * C + 16)),
+              *ibase = xmalloc(sizeof(float) * ((size_t)T * C + 16));
         float *out = xmalloc(sizeof(float) * T * V), *row = xmalloc(sizeof(float) * V);
         fill(ebase, (size_t)V * C + 16, &rng), fill(ibase, (size_t)T * C + 16, &rng);
         for (int eo = 0; eo < 16; eo++)
@@ -167,9 +177,12 @@ static void test_transposed_offsets(ThreadPool *pool) {
                         ok_dot &= memcmp(&d, out + (size_t)t * V + v, sizeof d) == 0;
                     }
             }
-        snprintf(name, sizeof name, "%s: unembed C=%d, e and rows at every float offset: == vec_dot, bit for bit", path, C);
+        snprintf(name, sizeof name,
+                 "%s: unembed C=%d, e and rows at every float offset: == vec_dot, bit for bit",
+                 path, C);
         CHECK(name, ok_dot);
-        snprintf(name, sizeof name, "%s: unembed C=%d, every offset: row alone bit-identical", path, C);
+        snprintf(name, sizeof name, "%s: unembed C=%d, every offset: row alone bit-identical", path,
+                 C);
         CHECK(name, ok_row);
         free(ebase), free(ibase), free(out), free(row);
     }
@@ -198,7 +211,8 @@ static void test_gelu(void) {
     enum { N = 2001 };
     float *x = xmalloc(sizeof(float) * N), *one = xmalloc(sizeof(float) * N);
     for (int i = 0; i < N; i++) x[i] = -12.0f + 24.0f * (float)i / (N - 1);
-    x[0] = 0.0f, x[1] = -0.0f, x[2] = 1e-30f, x[3] = 80.0f, x[4] = -80.0f, x[5] = 1e4f, x[6] = -1e4f;
+    x[0] = 0.0f, x[1] = -0.0f, x[2] = 1e-30f, x[3] = 80.0f, x[4] = -80.0f, x[5] = 1e4f,
+    x[6] = -1e4f;
     memcpy(one, x, sizeof(float) * N);
     double worst = 0.0;
     float *g = xmalloc(sizeof(float) * N);
@@ -229,7 +243,8 @@ static void test_layernorm(void) {
     char name[160];
     for (size_t a = 0; a < sizeof Cs / sizeof *Cs; a++) {
         int C = Cs[a];
-        float *x = xmalloc(sizeof(float) * C), *w = xmalloc(sizeof(float) * C), *b = xmalloc(sizeof(float) * C);
+        float *x = xmalloc(sizeof(float) * C), *w = xmalloc(sizeof(float) * C),
+              *b = xmalloc(sizeof(float) * C);
         float *out = xmalloc(sizeof(float) * C);
         fill(x, C, &rng), fill(w, C, &rng), fill(b, C, &rng);
         for (int i = 0; i < C; i++) x[i] = 3.0f + 2.0f * x[i];   // a mean far from 0
@@ -284,22 +299,27 @@ static void test_attention(void) {
                 for (int j = 0; j < nk; j++) o += p[j] / sum * v[j * stride + i];
                 if (fabs(o - out[i]) > worst) worst = fabs(o - out[i]);
             }
-            snprintf(name, sizeof name, "%s: attention_head hs=%d keys=%d == softmax in double", path, hs, nk);
+            snprintf(name, sizeof name, "%s: attention_head hs=%d keys=%d == softmax in double",
+                     path, hs, nk);
             CHECK_NEAR(name, worst, 0.0, 2e-6);
             // attention_rows: 9 consecutive rows from nk keys on == attention_head per row
             enum { R = 9 };
             size_t ldq = (size_t)hs + 3, ldo = (size_t)hs + 1;
             float *qs = xmalloc(sizeof(float) * R * ldq), *outs = xmalloc(sizeof(float) * R * ldo);
-            float *kv2 = xmalloc(sizeof(float) * stride * (nk + R)), *one = xmalloc(sizeof(float) * hs);
+            float *kv2 = xmalloc(sizeof(float) * stride * (nk + R)),
+                  *one = xmalloc(sizeof(float) * hs);
             float *att2 = xmalloc(sizeof(float) * (nk + R));
             fill(qs, R * ldq, &rng), fill(kv2, stride * (nk + R), &rng);
             attention_rows(outs, ldo, qs, ldq, R, kv2, kv2 + hs + 2, stride, nk, hs, scale);
             int same = 1;
             for (int i = 0; i < R; i++) {
-                attention_head(one, qs + i * ldq, kv2, kv2 + hs + 2, stride, nk + i, hs, scale, att2);
+                attention_head(one, qs + i * ldq, kv2, kv2 + hs + 2, stride, nk + i, hs, scale,
+                               att2);
                 same &= memcmp(one, outs + i * ldo, sizeof(float) * hs) == 0;
             }
-            snprintf(name, sizeof name, "%s: attention_rows hs=%d from %d keys == attention_head per row, bit for bit", path, hs, nk);
+            snprintf(name, sizeof name,
+                     "%s: attention_rows hs=%d from %d keys == attention_head per row, bit for bit",
+                     path, hs, nk);
             CHECK(name, same);
             free(qs), free(outs), free(kv2), free(one), free(att2);
             free(q), free(kv), free(out), free(att), free(p);
@@ -313,14 +333,18 @@ static void test_paths(void) {
     CHECK("kernel paths listed", n >= 1 && !strcmp(names[n - 1], "generic") && names[n] == NULL);
     CHECK("generic path supported everywhere", matmul_kernel_supported("generic"));
     char err[128] = "";
-    CHECK("unknown path refused", matmul_kernel_select("sse9", err, sizeof err) == -1 && strstr(err, "unknown kernel path"));
-    CHECK("unsupported query for unknown path", !matmul_kernel_supported("sse9") && !matmul_kernel_supported(NULL));
+    CHECK("unknown path refused", matmul_kernel_select("sse9", err, sizeof err) == -1 &&
+                                      strstr(err, "unknown kernel path"));
+    CHECK("unsupported query for unknown path",
+          !matmul_kernel_supported("sse9") && !matmul_kernel_supported(NULL));
     for (int i = 0; i < n; i++) {
         char name[96];
         int sup = matmul_kernel_supported(names[i]);
         int rc = matmul_kernel_select(names[i], err, sizeof err);
-        snprintf(name, sizeof name, "select %s: %s", names[i], sup ? "selected" : "refused as unsupported");
-        CHECK(name, sup ? rc == 0 && !strcmp(matmul_kernel_name(), names[i]) : rc == -1 && strstr(err, "not supported"));
+        snprintf(name, sizeof name, "select %s: %s", names[i],
+                 sup ? "selected" : "refused as unsupported");
+        CHECK(name, sup ? rc == 0 && !strcmp(matmul_kernel_name(), names[i])
+                        : rc == -1 && strstr(err, "not supported"));
     }
 }
 
@@ -328,11 +352,11 @@ static void test_paths(void) {
 // threadpool
 
 typedef struct {
-    atomic_int *count;     // (n_tasks) how often each task ran
+    atomic_int *count;   // (n_tasks) how often each task ran
     atomic_int bad_worker;
     int n_workers;
     ThreadPool *pool;
-    atomic_int *inner;     // nested runs: tasks run
+    atomic_int *inner;   // nested runs: tasks run
 } CountJob;
 
 static void count_task(void *ctx, int task, int worker) {
@@ -375,7 +399,8 @@ static void test_threadpool_wake(void) {
         atomic_init(&job.others, 0);
         threadpool_run(pool, 64, wake_task, &job);
         char name[96];
-        snprintf(name, sizeof name, "threadpool: a sleeping worker wakes for a new job (round %d)", round);
+        snprintf(name, sizeof name, "threadpool: a sleeping worker wakes for a new job (round %d)",
+                 round);
         CHECK(name, atomic_load(&job.others) > 0);
     }
     threadpool_free(pool);
@@ -395,7 +420,8 @@ static void test_threadpool(void) {
             for (int rep = 0; rep < 20; rep++) threadpool_run(pool, n, count_task, &job);
             int ok = 1;
             for (int i = 0; i < n; i++) ok &= atomic_load(&count[i]) == 20;
-            snprintf(name, sizeof name, "threadpool %d workers %d tasks: each task 20 times", sizes[a], n);
+            snprintf(name, sizeof name, "threadpool %d workers %d tasks: each task 20 times",
+                     sizes[a], n);
             CHECK(name, ok);
             CHECK("threadpool worker index in range", !atomic_load(&job.bad_worker));
             free(count);
@@ -413,8 +439,9 @@ static void test_threadpool(void) {
     for (int i = 0; i < 3; i++) atomic_init(&count[i], 0);
     CountJob job = {count, 0, 1, NULL, NULL};
     threadpool_run(NULL, 3, count_task, &job);
-    CHECK("threadpool NULL pool runs inline",
-          atomic_load(&count[0]) == 1 && atomic_load(&count[2]) == 1 && !atomic_load(&job.bad_worker));
+    CHECK("threadpool NULL pool runs inline", atomic_load(&count[0]) == 1 &&
+                                                  atomic_load(&count[2]) == 1 &&
+                                                  !atomic_load(&job.bad_worker));
     CHECK_INT("threadpool_size(NULL)", threadpool_size(NULL), 1);
     CHECK("threadpool_global exists", threadpool_size(threadpool_global()) >= 1);
 }

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <zlib.h>
 
+#include "base/util.h"
 #include "check.h"
 #include "io/npz.h"
-#include "base/util.h"
 
 static uint32_t get_u32(const unsigned char *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -43,7 +43,8 @@ static void test_read_back(const char *path) {
     int members = 0, crc_ok = 1, inflate_ok = 1, aligned = 1, values_ok = 1;
     while (off + 30 <= len && get_u32(f + off) == 0x04034b50) {
         unsigned method = get_u16(f + off + 8);
-        uint32_t crc = get_u32(f + off + 14), csize = get_u32(f + off + 18), usize = get_u32(f + off + 22);
+        uint32_t crc = get_u32(f + off + 14), csize = get_u32(f + off + 18),
+                 usize = get_u32(f + off + 22);
         unsigned nlen = get_u16(f + off + 26), xlen = get_u16(f + off + 28);
         const unsigned char *data = f + off + 30 + nlen + xlen;
         if (method != 8) inflate_ok = 0;
@@ -57,11 +58,14 @@ static void test_read_back(const char *path) {
         if (inflate(&zs, Z_FINISH) != Z_STREAM_END || zs.total_out != usize) inflate_ok = 0;
         inflateEnd(&zs);
         if (crc32(0, out, usize) != crc) crc_ok = 0;
-        if (memcmp(out, "\x93NUMPY\x01\x00", 8) != 0 || (10 + get_u16(out + 8)) % 64 != 0 || out[9 + get_u16(out + 8)] != '\n')
+        if (memcmp(out, "\x93NUMPY\x01\x00", 8) != 0 || (10 + get_u16(out + 8)) % 64 != 0 ||
+            out[9 + get_u16(out + 8)] != '\n')
             aligned = 0;
         if (members == 0) {   // a: i * 0.5 - 1
             size_t h = 10 + get_u16(out + 8);
-            CHECK("member 0 header", strstr((char *)out + 10, "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }") != NULL);
+            CHECK("member 0 header",
+                  strstr((char *)out + 10,
+                         "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }") != NULL);
             for (int i = 0; i < 12; i++) {
                 uint32_t u = get_u32(out + h + 4 * i);
                 float v;
@@ -69,7 +73,9 @@ static void test_read_back(const char *path) {
                 values_ok &= v == i * 0.5f - 1.0f;
             }
         }
-        if (members == 1) CHECK("1-D shape is written (5,)", strstr((char *)out + 10, "'shape': (5,), }") != NULL);
+        if (members == 1)
+            CHECK("1-D shape is written (5,)",
+                  strstr((char *)out + 10, "'shape': (5,), }") != NULL);
         free(out);
         members++;
         off = (size_t)(data - f) + csize;
@@ -80,7 +86,8 @@ static void test_read_back(const char *path) {
     CHECK(".npy v1.0 headers, data aligned to 64 bytes", aligned);
     CHECK("values little-endian float32, C order", values_ok);
     CHECK("central directory follows", off + 4 <= len && get_u32(f + off) == 0x02014b50);
-    CHECK("end of central directory: 4 entries", len >= 22 && get_u32(f + len - 22) == 0x06054b50 && get_u16(f + len - 12) == 4);
+    CHECK("end of central directory: 4 entries",
+          len >= 22 && get_u32(f + len - 22) == 0x06054b50 && get_u16(f + len - 12) == 4);
     free(f);
 }
 
@@ -90,14 +97,17 @@ static void test_errors(const char *dir) {
     NpzWriter *w = npz_open(path, err, sizeof err);
     float x[2] = {1, 2};
     long s[] = {2}, neg[] = {-1};
-    CHECK("bad name refused", npz_add_f32(w, "a/b", x, s, 1, err, sizeof err) == -1 && strstr(err, "bad array name"));
+    CHECK("bad name refused",
+          npz_add_f32(w, "a/b", x, s, 1, err, sizeof err) == -1 && strstr(err, "bad array name"));
     CHECK("no dimensions refused", npz_add_f32(w, "a", x, s, 0, err, sizeof err) == -1);
     CHECK("negative dimension refused", npz_add_f32(w, "a", x, neg, 1, err, sizeof err) == -1);
     CHECK("first add", npz_add_f32(w, "a", x, s, 1, err, sizeof err) == 0);
-    CHECK("a name twice refused", npz_add_f32(w, "a", x, s, 1, err, sizeof err) == -1 && strstr(err, "twice"));
+    CHECK("a name twice refused",
+          npz_add_f32(w, "a", x, s, 1, err, sizeof err) == -1 && strstr(err, "twice"));
     CHECK_INT("count", npz_count(w), 1);
     CHECK("close after refused adds: ok", npz_close(w, err, sizeof err) == 0);
-    CHECK("unwritable path", npz_open("/nonexistent/dir/x.npz", err, sizeof err) == NULL && strstr(err, "cannot create"));
+    CHECK("unwritable path", npz_open("/nonexistent/dir/x.npz", err, sizeof err) == NULL &&
+                                 strstr(err, "cannot create"));
     w = npz_open("/dev/full", err, sizeof err);
     if (w) {
         int rc = npz_add_f32(w, "a", x, s, 1, err, sizeof err);

@@ -26,7 +26,11 @@ int main(void) {
     char dir[256];
     if (check_scratch(dir, sizeof dir, "test_progress") != 0) return 1;
 
-    struct { const char *name, *text; off_t skip; long want; } files[] = {
+    struct {
+        const char *name, *text;
+        off_t skip;
+        long want;
+    } files[] = {
         {"three lines", "{}\n{}\n{}\n", 0, 3},
         {"no final newline", "{}\n{}", 0, 2},
         {"blank lines skipped", "{}\n\n  \t\n{}\r\n\n", 0, 2},
@@ -74,7 +78,8 @@ int main(void) {
     setenv("AUTOINTERP_PROGRESS", "1", 1);
     fd = file_with(dir, "g", "{}\n{}\n{}\n{}\n", 0);
     FILE *in = fdopen(fd, "r");
-    CHECK("stderr to /dev/null (the line is not looked at here)", freopen("/dev/null", "w", stderr) != NULL);
+    CHECK("stderr to /dev/null (the line is not looked at here)",
+          freopen("/dev/null", "w", stderr) != NULL);
     progress_begin(&pr, in);
     progress_update(&pr, 1);
     int shown = pr.shown && pr.visible;

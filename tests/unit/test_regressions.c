@@ -2,13 +2,13 @@
 // (tests/tool/bad_inputs.sh), one function per bug, each named after what went wrong.
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
-#include "model/gpt2.h"
 #include "io/http.h"
 #include "io/hub.h"
+#include "model/gpt2.h"
 
 static void add(HttpHeaders *h, const char *line, size_t n) { http_headers_add_line(h, line, n); }
 
@@ -54,10 +54,12 @@ static void test_config_epsilon_float(void) {
     char text[256], err[512];
     Gpt2Config cfg;
     snprintf(text, sizeof text, base, "1e-50");
-    CHECK_INT("epsilon 1e-50 (0 as a float) refused", read_config_text(text, &cfg, err, sizeof err), -1);
+    CHECK_INT("epsilon 1e-50 (0 as a float) refused", read_config_text(text, &cfg, err, sizeof err),
+              -1);
     CHECK("epsilon message", strstr(err, "layer_norm_epsilon") != NULL);
     snprintf(text, sizeof text, base, "0.99999999999");
-    CHECK_INT("epsilon 0.99999999999 (1 as a float) refused", read_config_text(text, &cfg, err, sizeof err), -1);
+    CHECK_INT("epsilon 0.99999999999 (1 as a float) refused",
+              read_config_text(text, &cfg, err, sizeof err), -1);
     snprintf(text, sizeof text, base, "1e-12");
     CHECK_INT("epsilon 1e-12 accepted", read_config_text(text, &cfg, err, sizeof err), 0);
     CHECK("epsilon 1e-12 kept", cfg.ln_eps > 0 && cfg.ln_eps < 2e-12f);

@@ -4,10 +4,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check.h"
 #include "agent/journal.h"
 #include "agent/report.h"
 #include "base/util.h"
+#include "check.h"
 
 static char *escaped(const char *s, size_t n, size_t max_chars, int from_end) {
     static char out[512];
@@ -22,15 +22,22 @@ static void test_escape(void) {
     CHECK_STR("escape: table and emphasis characters", escaped("a|b*c_d`e[f]g~h\\i", 17, 0, 0),
               "a\\|b\\*c\\_d\\`e\\[f\\]g\\~h\\\\i");
     CHECK_STR("escape: HTML", escaped("<b>&", 4, 0, 0), "&lt;b&gt;&amp;");
-    CHECK_STR("escape: newline, tab, CR", escaped("a\nb\tc\r", 6, 0, 0), "a\xE2\x86\xB5" "b c");
+    CHECK_STR("escape: newline, tab, CR", escaped("a\nb\tc\r", 6, 0, 0),
+              "a\xE2\x86\xB5"
+              "b c");
     CHECK_STR("escape: control and invalid bytes become U+FFFD", escaped("\x01x\xff", 3, 0, 0),
               "\xEF\xBF\xBDx\xEF\xBF\xBD");
-    CHECK_STR("escape: overlong encoding is invalid", escaped("\xC0\xAF", 2, 0, 0), "\xEF\xBF\xBD\xEF\xBF\xBD");
-    CHECK_STR("escape: multibyte kept", escaped("caf\xC3\xA9 \xE6\x97\xA5", 9, 0, 0), "caf\xC3\xA9 \xE6\x97\xA5");
+    CHECK_STR("escape: overlong encoding is invalid", escaped("\xC0\xAF", 2, 0, 0),
+              "\xEF\xBF\xBD\xEF\xBF\xBD");
+    CHECK_STR("escape: multibyte kept", escaped("caf\xC3\xA9 \xE6\x97\xA5", 9, 0, 0),
+              "caf\xC3\xA9 \xE6\x97\xA5");
     CHECK_STR("truncate: first 3 characters", escaped("caf\xC3\xA9s", 6, 3, 0), "caf\xE2\x80\xA6");
-    CHECK_STR("truncate: last 2 characters, multibyte", escaped("caf\xC3\xA9s", 6, 2, 1), "\xE2\x80\xA6\xC3\xA9s");
+    CHECK_STR("truncate: last 2 characters, multibyte", escaped("caf\xC3\xA9s", 6, 2, 1),
+              "\xE2\x80\xA6\xC3\xA9s");
     CHECK_STR("truncate: short text unchanged", escaped("abc", 3, 3, 1), "abc");
-    CHECK_STR("escape: embedded NUL", escaped("a\0b", 3, 0, 0), "a\xEF\xBF\xBD" "b");
+    CHECK_STR("escape: embedded NUL", escaped("a\0b", 3, 0, 0),
+              "a\xEF\xBF\xBD"
+              "b");
 }
 
 static const char journal_text[] =
@@ -67,18 +74,27 @@ static void test_render(void) {
     CHECK("render: title escaped", has(&md, "# Investigation report: tiny\\|model\n"));
     CHECK("render: model line", has(&md, "- **Model**: tiny\\|model, 2 blocks, 1 heads\n"));
     CHECK("render: goal", has(&md, "- **Goal**: find it\n"));
-    CHECK("render: kinds counted", has(&md, "- **Journal**: 11 records (1 meta, 1 task, 6 result, 1 note, 2 report)\n"));
+    CHECK("render: kinds counted",
+          has(&md, "- **Journal**: 11 records (1 meta, 1 task, 6 result, 1 note, 2 report)\n"));
     CHECK("render: bad line warned", has(&md, "1 unreadable line skipped (line 7)"));
     CHECK("render: task row", has(&md, "| t1 | 2 | a &lt;b&gt; task |\n"));
     // intact: losses 1 and 3 -> mean 2, sample sd sqrt(2), stderr 1; exact 1 of 2.
-    CHECK("render: intact row", has(&md, "| intact | 0,1 | 2 | 2.0000 ± 1.0000 | +0.0000 | 0.50 |\n"));
-    CHECK("render: skip row (delta 3.5; the error record left out)", has(&md, "| skip 1 | 0 | 1 | 5.5000 ± 0.0000 | +3.5000 | 0.00 |\n"));
-    CHECK("render: error counted", has(&md, "1 of them carry an error (left out below); the first: boom\n"));
-    CHECK("render: completion escaped", has(&md, "| skip 1 | p\\|q | \xE2\x80\x9C a\xE2\x86\xB5" "b\xE2\x80\x9D | length |\n"));
-    CHECK("render: no intact, no delta", has(&md, "| first 1 | 0 | 1 | 2.0000 ± 0.0000 | \xE2\x80\x94 | 0.00 |\n"));
-    CHECK("render: note as written, continuation indented",
-          has(&md, "1. *(experiment x)* skip 1 *hurts*\n   second line\n   **Hypothesis:** block 1 matters\n"));
-    CHECK("render: the last report record", has(&md, "## Results\n\nBlock 1 **matters**.\n") && !has(&md, "old"));
+    CHECK("render: intact row",
+          has(&md, "| intact | 0,1 | 2 | 2.0000 ± 1.0000 | +0.0000 | 0.50 |\n"));
+    CHECK("render: skip row (delta 3.5; the error record left out)",
+          has(&md, "| skip 1 | 0 | 1 | 5.5000 ± 0.0000 | +3.5000 | 0.00 |\n"));
+    CHECK("render: error counted",
+          has(&md, "1 of them carry an error (left out below); the first: boom\n"));
+    CHECK("render: completion escaped", has(&md, "| skip 1 | p\\|q | \xE2\x80\x9C a\xE2\x86\xB5"
+                                                 "b\xE2\x80\x9D | length |\n"));
+    CHECK("render: no intact, no delta",
+          has(&md, "| first 1 | 0 | 1 | 2.0000 ± 0.0000 | \xE2\x80\x94 | 0.00 |\n"));
+    CHECK(
+        "render: note as written, continuation indented",
+        has(&md,
+            "1. *(experiment x)* skip 1 *hurts*\n   second line\n   **Hypothesis:** block 1 matters\n"));
+    CHECK("render: the last report record",
+          has(&md, "## Results\n\nBlock 1 **matters**.\n") && !has(&md, "old"));
     CHECK("render: no plots section without a plot dir", !has(&md, "## Plots"));
     CHECK_INT("render: nothing drawn", st.plots_drawn + st.plots_skipped + st.plot_errors, 0);
     jb_free(&md);
@@ -91,8 +107,12 @@ static void test_render(void) {
         report_render(&log, &opt, &md, &st);
         CHECK_INT("no gnuplot: both plots skipped", st.plots_skipped, 2);
         CHECK_INT("no gnuplot: not errors", st.plot_errors, 0);
-        CHECK("no gnuplot: notes in the Markdown", has(&md, "## Plots\n\n*Answer loss against the number of blocks kept: not drawn, gnuplot is not installed"));
-        const char *files[] = {"loss_vs_layers.dat", "loss_vs_layers.gp", "skip_one_delta.dat", "skip_one_delta.gp", NULL};
+        CHECK(
+            "no gnuplot: notes in the Markdown",
+            has(&md,
+                "## Plots\n\n*Answer loss against the number of blocks kept: not drawn, gnuplot is not installed"));
+        const char *files[] = {"loss_vs_layers.dat", "loss_vs_layers.gp", "skip_one_delta.dat",
+                               "skip_one_delta.gp", NULL};
         for (int i = 0; files[i] && !check_keep_scratch(); i++) {
             char *p = path_join(dir, files[i]);
             unlink(p);
@@ -112,17 +132,19 @@ static void test_render(void) {
 //   -2: a "X" 4, b BOS 3.0:  ((4 + 3)/2 - 0.5) / 3.05   = 0.9836
 //   -1: a 1, b 3.1:  ((1 + 3.1)/2 - 0.5) / 3.05         = 0.5082
 // (the mean of the per-pair effects at -1 would be (0.5 + 1) / 2 = 0.75).
-#define CELL(id, pos, tok, ld, clean, corrupt)                                                                     \
-    "{\"kind\":\"result\",\"time\":\"t\",\"experiment\":\"p\",\"tool\":\"scoreloss\",\"id\":\"" id            \
-    "\",\"task\":\"fp\",\"patch_hook\":\"resid_pre\",\"layer\":0,\"position\":" #pos ",\"token\":\"" tok          \
-    "\",\"corrupt_token\":\"" tok "\",\"patch_metric\":\"logit_diff\",\"logit_diff\":" #ld                          \
-    ",\"clean_logit_diff\":" #clean ",\"corrupt_logit_diff\":" #corrupt ",\"patch_effect\":0}\n"
+#define CELL(id, pos, tok, ld, clean, corrupt)                                                     \
+    "{\"kind\":\"result\",\"time\":\"t\",\"experiment\":\"p\",\"tool\":\"scoreloss\",\"id\":\"" id \
+    "\",\"task\":\"fp\",\"patch_hook\":\"resid_pre\",\"layer\":0,\"position\":" #pos               \
+    ",\"token\":\"" tok "\",\"corrupt_token\":\"" tok                                              \
+    "\",\"patch_metric\":\"logit_diff\",\"logit_diff\":" #ld ",\"clean_logit_diff\":" #clean       \
+    ",\"corrupt_logit_diff\":" #corrupt ",\"patch_effect\":0}\n"
 
 static const char patch_journal[] =
-    "{\"kind\":\"meta\",\"time\":\"t\",\"model\":{\"name\":\"m\",\"n_layer\":1}}\n"
-    CELL("a", 0, "<|endoftext|>", -2, 4, -2) CELL("a", 1, "X", 4, 4, -2) CELL("a", 2, " of", 1, 4, -2)
-    CELL("b", 0, "<|endoftext|>", 3.0, 3.1, 3.0) CELL("b", 1, " of", 3.1, 3.1, 3.0)
-    "{\"kind\":\"report\",\"time\":\"t\",\"markdown\":\"## Results\\n\\nDone.\"}\n";
+    "{\"kind\":\"meta\",\"time\":\"t\",\"model\":{\"name\":\"m\",\"n_layer\":1}}\n" CELL(
+        "a", 0, "<|endoftext|>", -2, 4, -2) CELL("a", 1, "X", 4, 4, -2)
+        CELL("a", 2, " of", 1, 4, -2) CELL("b", 0, "<|endoftext|>", 3.0, 3.1, 3.0) CELL(
+            "b", 1, " of", 3.1, 3.1,
+            3.0) "{\"kind\":\"report\",\"time\":\"t\",\"markdown\":\"## Results\\n\\nDone.\"}\n";
 
 static void test_patching(void) {
     JournalLog log;
@@ -135,11 +157,13 @@ static void test_patching(void) {
     report_render(&log, &opt, &md, &st);
     CHECK("patching: positions from the end, labelled with the longest prompt's tokens",
           has(&md, " | -2 \xE2\x80\x9CX\xE2\x80\x9D | -1 \xE2\x80\x9C of\xE2\x80\x9D |\n"));
-    CHECK("patching: batch-normalised effects, prompts aligned at their ends", has(&md, "| 0 | 0.00 | 0.98 | 0.51 |\n"));
+    CHECK("patching: batch-normalised effects, prompts aligned at their ends",
+          has(&md, "| 0 | 0.00 | 0.98 | 0.51 |\n"));
     CHECK("patching: the degenerate pair counted", has(&md, "1 of 2 pairs are degenerate"));
-    CHECK("patching: the longest prompt named", has(&md, "tokens are example a's clean prompt (the longest)"));
-    CHECK("results: the planner's own heading written once", has(&md, "## Results\n\nDone.\n") &&
-                                                             !has(&md, "## Results\n\n## Results"));
+    CHECK("patching: the longest prompt named",
+          has(&md, "tokens are example a's clean prompt (the longest)"));
+    CHECK("results: the planner's own heading written once",
+          has(&md, "## Results\n\nDone.\n") && !has(&md, "## Results\n\n## Results"));
     jb_free(&md);
     journal_log_free(&log);
 }

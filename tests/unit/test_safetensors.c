@@ -7,11 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check.h"
 #include "base/dtype.h"
 #include "base/rng.h"
-#include "io/safetensors.h"
 #include "base/util.h"
+#include "check.h"
+#include "io/safetensors.h"
 
 static char tmpdir[512];
 
@@ -75,7 +75,8 @@ static void test_f32_to_16(void) {
     CHECK_INT("to f16 -inf", f32_to_f16(-INFINITY), 0xfc00);
     CHECK_INT("to f16 tie to even (down)", f32_to_f16(1.0f + ldexpf(1, -11)), 0x3c00);
     CHECK_INT("to f16 tie to even (up)", f32_to_f16(1.0f + 3 * ldexpf(1, -11)), 0x3c02);
-    CHECK_INT("to f16 above tie rounds up", f32_to_f16(from_bits(to_bits(1.0f + ldexpf(1, -11)) + 1)), 0x3c01);
+    CHECK_INT("to f16 above tie rounds up",
+              f32_to_f16(from_bits(to_bits(1.0f + ldexpf(1, -11)) + 1)), 0x3c01);
     CHECK_INT("to f16 2^-25 ties to 0", f32_to_f16(ldexpf(1, -25)), 0x0000);
     CHECK_INT("to f16 just above 2^-25", f32_to_f16(ldexpf(1.0000001f, -25)), 0x0001);
     CHECK_INT("to f16 3*2^-25 ties to 2", f32_to_f16(3 * ldexpf(1, -25)), 0x0002);
@@ -116,9 +117,11 @@ static void test_f32_to_16(void) {
     unsigned char b16[6];
     float back[3];
     CHECK_INT("st_from_f32 F16", st_from_f32(b16, src, ST_F16, 3), 0);
-    CHECK("st_from_f32 little-endian", b16[0] == 0x00 && b16[1] == 0x3c && b16[4] == 0x66 && b16[5] == 0x2e);
+    CHECK("st_from_f32 little-endian",
+          b16[0] == 0x00 && b16[1] == 0x3c && b16[4] == 0x66 && b16[5] == 0x2e);
     CHECK_INT("st_to_f32 F16", st_to_f32(back, b16, ST_F16, 3), 0);
-    CHECK("st_to_f32 F16 values", back[0] == 1.0f && back[1] == -2.0f && back[2] == f16_to_f32(0x2e66));
+    CHECK("st_to_f32 F16 values",
+          back[0] == 1.0f && back[1] == -2.0f && back[2] == f16_to_f32(0x2e66));
     CHECK_INT("st_to_f32 I64 refused", st_to_f32(back, b16, ST_I64, 1), -1);
 }
 
@@ -138,12 +141,9 @@ static void test_round_trip(void) {
     int64_t i64 = -42;
     uint8_t u8[5] = {1, 2, 3, 4, 5};
     StWriteTensor t[] = {
-        {"zeta.f32", ST_F32, 2, {2, 3}, a},
-        {"alpha.f16", ST_F16, 1, {4}, h},
-        {"beta.bf16", ST_BF16, 1, {3}, bf},
-        {"scalar.i64", ST_I64, 0, {0}, &i64},
-        {"bytes.u8", ST_U8, 1, {5}, u8},
-        {"empty.f32", ST_F32, 2, {0, 3}, a},
+        {"zeta.f32", ST_F32, 2, {2, 3}, a}, {"alpha.f16", ST_F16, 1, {4}, h},
+        {"beta.bf16", ST_BF16, 1, {3}, bf}, {"scalar.i64", ST_I64, 0, {0}, &i64},
+        {"bytes.u8", ST_U8, 1, {5}, u8},    {"empty.f32", ST_F32, 2, {0, 3}, a},
     };
     const char *meta[] = {"format", "pt", "note", "a \"quoted\" value"};
     int rc = safetensors_write(path, t, 6, meta, 2, NULL, NULL, err, sizeof err);
@@ -173,27 +173,32 @@ static void test_round_trip(void) {
     }
     const StTensor *f = safetensors_find(&st, "alpha.f16");
     float v[4];
-    CHECK("alpha f16", f && f->dtype == ST_F16 && f->numel == 4 && st_to_f32(v, f->data, ST_F16, 4) == 0 &&
-                       v[0] == 1.0f && v[1] == -2.0f && v[2] == 65504.0f && v[3] == ldexpf(1, -24));
+    CHECK("alpha f16", f && f->dtype == ST_F16 && f->numel == 4 &&
+                           st_to_f32(v, f->data, ST_F16, 4) == 0 && v[0] == 1.0f && v[1] == -2.0f &&
+                           v[2] == 65504.0f && v[3] == ldexpf(1, -24));
     const StTensor *b = safetensors_find(&st, "beta.bf16");
-    CHECK("beta bf16", b && b->dtype == ST_BF16 && st_to_f32(v, b->data, ST_BF16, 3) == 0 && v[0] == 1.0f &&
-                       v[1] == -3.0f && v[2] == 0.33203125f);
+    CHECK("beta bf16", b && b->dtype == ST_BF16 && st_to_f32(v, b->data, ST_BF16, 3) == 0 &&
+                           v[0] == 1.0f && v[1] == -3.0f && v[2] == 0.33203125f);
     const StTensor *s = safetensors_find(&st, "scalar.i64");
     int64_t sv = 0;
     if (s) memcpy(&sv, s->data, 8);
     CHECK("scalar i64", s && s->ndim == 0 && s->numel == 1 && s->nbytes == 8 && sv == -42);
     const StTensor *e = safetensors_find(&st, "empty.f32");
-    CHECK("empty tensor", e && e->numel == 0 && e->nbytes == 0 && e->shape[0] == 0 && e->shape[1] == 3);
+    CHECK("empty tensor",
+          e && e->numel == 0 && e->nbytes == 0 && e->shape[0] == 0 && e->shape[1] == 3);
     const StTensor *u = safetensors_find(&st, "bytes.u8");
     CHECK("u8", u && u->nbytes == 5 && memcmp(u->data, u8, 5) == 0);
-    CHECK("find missing", safetensors_find(&st, "zeta") == NULL && safetensors_find(&st, "") == NULL);
+    CHECK("find missing",
+          safetensors_find(&st, "zeta") == NULL && safetensors_find(&st, "") == NULL);
     // Layout as the official writer: dtype descending (I64 > F32 > BF16 > F16 > U8), then name.
     CHECK("layout I64 first", s && s->begin == 0);
     CHECK("layout F32 by name", e && z && e->begin == 8 && z->begin == 8);
-    CHECK("layout BF16 then F16 then U8", b && f && u && b->begin == 32 && f->begin == 38 && u->begin == 46);
+    CHECK("layout BF16 then F16 then U8",
+          b && f && u && b->begin == 32 && f->begin == 38 && u->begin == 46);
     // Iteration is sorted by name.
     int sorted = 1;
-    for (int i = 1; i < st.n_tensors; i++) sorted &= strcmp(st.tensors[i - 1].name, st.tensors[i].name) < 0;
+    for (int i = 1; i < st.n_tensors; i++)
+        sorted &= strcmp(st.tensors[i - 1].name, st.tensors[i].name) < 0;
     CHECK("iteration sorted by name", sorted);
     safetensors_close(&st);
     safetensors_close(&st);   // harmless twice
@@ -201,22 +206,28 @@ static void test_round_trip(void) {
     // The header bytes themselves: compact JSON, metadata first, padded with spaces.
     size_t len;
     char *raw = read_file(path, &len);
-    CHECK("header text", raw && len > 8 && strncmp(raw + 8, "{\"__metadata__\":{\"format\":\"pt\",", 31) == 0 &&
-                             strstr(raw + 8, "\"scalar.i64\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[0,8]}"));
+    CHECK("header text",
+          raw && len > 8 && strncmp(raw + 8, "{\"__metadata__\":{\"format\":\"pt\",", 31) == 0 &&
+              strstr(raw + 8,
+                     "\"scalar.i64\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[0,8]}"));
     free(raw);
 
     // Writer errors.
     StWriteTensor dup[] = {{"x", ST_F32, 1, {1}, a}, {"x", ST_F32, 1, {1}, a}};
-    CHECK_INT("write duplicate", safetensors_write(path, dup, 2, NULL, 0, NULL, NULL, err, sizeof err), -1);
+    CHECK_INT("write duplicate",
+              safetensors_write(path, dup, 2, NULL, 0, NULL, NULL, err, sizeof err), -1);
     CHECK("write duplicate message", strstr(err, "'x'") && strstr(err, "twice"));
     StWriteTensor neg[] = {{"n", ST_F32, 1, {-1}, a}};
-    CHECK_INT("write negative dim", safetensors_write(path, neg, 1, NULL, 0, NULL, NULL, err, sizeof err), -1);
+    CHECK_INT("write negative dim",
+              safetensors_write(path, neg, 1, NULL, 0, NULL, NULL, err, sizeof err), -1);
     StWriteTensor lazy[] = {{"lazy", ST_F32, 1, {2}, NULL}};
-    CHECK_INT("write fill failure", safetensors_write(path, lazy, 1, NULL, 0, fill_fail, NULL, err, sizeof err), -1);
+    CHECK_INT("write fill failure",
+              safetensors_write(path, lazy, 1, NULL, 0, fill_fail, NULL, err, sizeof err), -1);
     CHECK("fill failure message", strstr(err, "no bytes today") != NULL);
     CHECK("fill failure removes file", access(path, F_OK) != 0);
     StWriteTensor ok[] = {{"only", ST_F32, 1, {2}, a}};
-    CHECK_INT("write no metadata", safetensors_write(path, ok, 1, NULL, 0, NULL, NULL, err, sizeof err), 0);
+    CHECK_INT("write no metadata",
+              safetensors_write(path, ok, 1, NULL, 0, NULL, NULL, err, sizeof err), 0);
     raw = read_file(path, &len);
     CHECK("no metadata header", raw && strncmp(raw + 8, "{\"only\":", 8) == 0);
     free(raw);
@@ -236,7 +247,8 @@ static void raw_write(const char *path, uint64_t hlen, const char *header, size_
 }
 
 // Open a file with this header and data size; expect failure mentioning every needle.
-static void expect_bad(const char *name, const char *header, size_t ndata, const char *needle1, const char *needle2) {
+static void expect_bad(const char *name, const char *header, size_t ndata, const char *needle1,
+                       const char *needle2) {
     char path[600], err[512] = "";
     snprintf(path, sizeof path, "%s/bad.safetensors", tmpdir);
     raw_write(path, strlen(header), header, ndata);
@@ -273,7 +285,8 @@ static void test_broken(void) {
     CHECK_INT("header past end of file", safetensors_open(&st, path, err, sizeof err), -1);
     CHECK("header past end message", strstr(err, "exceeds the file size") != NULL);
 
-    CHECK_INT("missing file", safetensors_open(&st, "/nonexistent/x.safetensors", err, sizeof err), -1);
+    CHECK_INT("missing file", safetensors_open(&st, "/nonexistent/x.safetensors", err, sizeof err),
+              -1);
     CHECK("missing file message", strstr(err, "/nonexistent/x.safetensors") != NULL);
     CHECK_INT("directory", safetensors_open(&st, tmpdir, err, sizeof err), -1);
 
@@ -281,47 +294,83 @@ static void test_broken(void) {
     expect_bad("not JSON", "hello world", 0, "not a JSON object", NULL);
     expect_bad("JSON array", "[1,2]", 0, "not a JSON object", NULL);
     expect_bad("truncated JSON", "{\"a\":{\"dtype\":\"F32\"", 0, "not valid JSON", NULL);
-    expect_bad("bad dtype", "{\"w\":{\"dtype\":\"F33\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "'w'", "unknown dtype \"F33\"");
-    expect_bad("dtype not string", "{\"w\":{\"dtype\":32,\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "'w'", "dtype");
-    expect_bad("negative dim", "{\"w\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4, "'w'", "shape[0]");
-    expect_bad("fractional dim", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,1.5],\"data_offsets\":[0,4]}}", 4, "'w'", "shape[1]");
-    expect_bad("shape not array", "{\"w\":{\"dtype\":\"F32\",\"shape\":4,\"data_offsets\":[0,4]}}", 4, "'w'", "shape");
-    expect_bad("shape overflow", "{\"w\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,16],\"data_offsets\":[0,4]}}", 4,
-               "'w'", "overflow");
-    expect_bad("nbytes overflow", "{\"w\":{\"dtype\":\"F64\",\"shape\":[4294967296,1073741824],\"data_offsets\":[0,4]}}", 4,
-               "'w'", "overflow");
-    expect_bad("nbytes mismatch", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,12]}}", 12, "'w'",
+    expect_bad("bad dtype", "{\"w\":{\"dtype\":\"F33\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
+               "'w'", "unknown dtype \"F33\"");
+    expect_bad("dtype not string", "{\"w\":{\"dtype\":32,\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
+               "'w'", "dtype");
+    expect_bad("negative dim", "{\"w\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}",
+               4, "'w'", "shape[0]");
+    expect_bad("fractional dim",
+               "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,1.5],\"data_offsets\":[0,4]}}", 4, "'w'",
+               "shape[1]");
+    expect_bad("shape not array", "{\"w\":{\"dtype\":\"F32\",\"shape\":4,\"data_offsets\":[0,4]}}",
+               4, "'w'", "shape");
+    expect_bad(
+        "shape overflow",
+        "{\"w\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,16],\"data_offsets\":[0,4]}}",
+        4, "'w'", "overflow");
+    expect_bad(
+        "nbytes overflow",
+        "{\"w\":{\"dtype\":\"F64\",\"shape\":[4294967296,1073741824],\"data_offsets\":[0,4]}}", 4,
+        "'w'", "overflow");
+    expect_bad("nbytes mismatch",
+               "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,12]}}", 12, "'w'",
                "span 12 bytes but F32 (2, 2) needs 16");
-    expect_bad("end before begin", "{\"w\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,4]}}", 8, "'w'", "end before begin");
-    expect_bad("offsets not pair", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}", 4, "'w'", "data_offsets");
-    expect_bad("negative offset", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[-4,0]}}", 4, "'w'", "data_offsets");
-    expect_bad("offset too big", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,99999999999999999999999]}}", 4,
-               "'w'", "data_offsets");
-    expect_bad("missing offsets", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1]}}", 4, "'w'", "missing \"data_offsets\"");
-    expect_bad("unknown field", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"x\":1}}", 4, "'w'", "unknown field");
+    expect_bad("end before begin",
+               "{\"w\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,4]}}", 8, "'w'",
+               "end before begin");
+    expect_bad("offsets not pair", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}",
+               4, "'w'", "data_offsets");
+    expect_bad("negative offset",
+               "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[-4,0]}}", 4, "'w'",
+               "data_offsets");
+    expect_bad(
+        "offset too big",
+        "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,99999999999999999999999]}}", 4,
+        "'w'", "data_offsets");
+    expect_bad("missing offsets", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1]}}", 4, "'w'",
+               "missing \"data_offsets\"");
+    expect_bad("unknown field",
+               "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"x\":1}}", 4, "'w'",
+               "unknown field");
     expect_bad("entry not object", "{\"w\":[1]}", 0, "'w'", "not an object");
-    expect_bad("outside the file", "{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8, "'w'",
+    expect_bad("outside the file",
+               "{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8, "'w'",
                "past the end");
-    expect_bad("gap", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-               "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[12,20]}}", 20, "'b'", "gap of 4 bytes");
-    expect_bad("gap at start", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, "'a'", "gap");
-    expect_bad("overlap", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-               "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, "'b'", "overlap tensor 'a'");
-    expect_bad("same offsets", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-               "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "overlap", NULL);
-    expect_bad("trailing bytes", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 12, "4 bytes after",
-               "'a'");
+    expect_bad("gap",
+               "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+               "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[12,20]}}",
+               20, "'b'", "gap of 4 bytes");
+    expect_bad("gap at start", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+               12, "'a'", "gap");
+    expect_bad("overlap",
+               "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+               "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+               12, "'b'", "overlap tensor 'a'");
+    expect_bad("same offsets",
+               "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+               "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+               8, "overlap", NULL);
+    expect_bad("trailing bytes", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+               12, "4 bytes after", "'a'");
     expect_bad("data but no tensors", "{}", 4, "4 bytes after", NULL);
-    expect_bad("duplicate name", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-               "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, "'a'", "twice");
-    expect_bad("metadata not strings", "{\"__metadata__\":{\"format\":1}}", 0, "__metadata__", "not a string");
-    expect_bad("metadata not object", "{\"__metadata__\":\"pt\"}", 0, "__metadata__", "not an object");
-    expect_bad("invalid UTF-8", "{\"w\xff\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
+    expect_bad("duplicate name",
+               "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+               "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+               8, "'a'", "twice");
+    expect_bad("metadata not strings", "{\"__metadata__\":{\"format\":1}}", 0, "__metadata__",
+               "not a string");
+    expect_bad("metadata not object", "{\"__metadata__\":\"pt\"}", 0, "__metadata__",
+               "not an object");
+    expect_bad("invalid UTF-8",
+               "{\"w\xff\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
                "not valid UTF-8", NULL);
-    expect_bad("surrogate in UTF-8", "{\"w\xed\xa0\x80\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
+    expect_bad("surrogate in UTF-8",
+               "{\"w\xed\xa0\x80\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
                "not valid UTF-8", NULL);
-    expect_bad("too many dims", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}", 4,
-               "'w'", "dimensions");
+    expect_bad("too many dims",
+               "{\"w\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}",
+               4, "'w'", "dimensions");
 
     // A good file with no tensors, and one with padding spaces after the header.
     snprintf(path, sizeof path, "%s/ok.safetensors", tmpdir);
@@ -356,7 +405,8 @@ static void test_mutations(void) {
     snprintf(path, sizeof path, "%s/mut.safetensors", tmpdir);
     float w[6] = {1, 2, 3, 4, 5, 6};
     uint16_t h[3] = {1, 2, 3};
-    StWriteTensor t[] = {{"a", ST_F32, 2, {2, 3}, w}, {"b", ST_F16, 1, {3}, h}, {"c", ST_F32, 0, {0}, w}};
+    StWriteTensor t[] = {
+        {"a", ST_F32, 2, {2, 3}, w}, {"b", ST_F16, 1, {3}, h}, {"c", ST_F32, 0, {0}, w}};
     const char *meta[] = {"format", "pt"};
     safetensors_write(good, t, 3, meta, 1, NULL, NULL, err, sizeof err);
     size_t len;

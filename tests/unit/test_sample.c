@@ -2,8 +2,8 @@
 // the drawn distribution on fixed logits.
 #include <stdlib.h>
 
-#include "check.h"
 #include "base/rng.h"
+#include "check.h"
 #include "model/sample.h"
 
 // Frequencies of n draws from logits (V <= 8).

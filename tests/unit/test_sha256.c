@@ -1,9 +1,9 @@
 // test_sha256: FIPS 180-4 / NIST example vectors, streaming in odd-sized pieces, and
 // the file reader.  `test_sha256 FILE...` prints "HEX  FILE" lines (for the comparison
 // with python's hashlib in tests/tool/sha256.sh).
+#include "base/util.h"
 #include "check.h"
 #include "io/sha256.h"
-#include "base/util.h"
 
 #include <stdlib.h>
 
@@ -43,13 +43,16 @@ static int print_files(int argc, char **argv) {
 int main(int argc, char **argv) {
     if (argc > 1) return print_files(argc, argv);
 
-    check_vector("empty", "", 0, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-    check_vector("abc", "abc", 3, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    check_vector("empty", "", 0,
+                 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    check_vector("abc", "abc", 3,
+                 "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     check_vector("448 bits", "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56,
                  "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
-    check_vector("896 bits",
-                 "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu",
-                 112, "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1");
+    check_vector(
+        "896 bits",
+        "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu",
+        112, "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1");
     check_vector("fox", "The quick brown fox jumps over the lazy dog", 43,
                  "d7a8fbb307d7809469ca9abcb0082e4f8d5651e46d3cdb762d02d0bf37c9e592");
 
@@ -78,12 +81,17 @@ int main(int argc, char **argv) {
             check_pieces(name, buf, lens[i], steps[j]);
         }
 
-    CHECK("is_hex yes", sha256_is_hex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
-    CHECK("is_hex upper", sha256_is_hex("E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"));
-    CHECK("is_hex short", !sha256_is_hex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85"));
-    CHECK("is_hex long", !sha256_is_hex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b8555"));
+    CHECK("is_hex yes",
+          sha256_is_hex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
+    CHECK("is_hex upper",
+          sha256_is_hex("E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"));
+    CHECK("is_hex short",
+          !sha256_is_hex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85"));
+    CHECK("is_hex long",
+          !sha256_is_hex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b8555"));
     CHECK("is_hex sha1", !sha256_is_hex("2c2e6e8f3b7aa23e3e5f2e54c2bbd8c7b5bdf5a1"));
-    CHECK("is_hex bad char", !sha256_is_hex("g3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
+    CHECK("is_hex bad char",
+          !sha256_is_hex("g3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
 
     char err[256];
     CHECK("file missing fails", sha256_file_hex("/nonexistent/x", hex, err, sizeof err) == -1);

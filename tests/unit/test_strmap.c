@@ -33,7 +33,8 @@ int main(void) {
     CHECK_INT("find: present keys by number, absent ones -1", wrong_find, 0);
     CHECK_STR("keys kept as copies", m.key[12345], "k12345");
     // Bytes, not C strings: "a\0b" and "a\0c" and "a" are three keys.
-    int a = strmap_intern(&m, "a\0b", 3, NULL), b = strmap_intern(&m, "a\0c", 3, NULL), c = strmap_intern(&m, "a", 1, NULL);
+    int a = strmap_intern(&m, "a\0b", 3, NULL), b = strmap_intern(&m, "a\0c", 3, NULL),
+        c = strmap_intern(&m, "a", 1, NULL);
     CHECK("keys with NUL bytes are distinct", a != b && b != c && a != c);
     CHECK_INT("a key with NUL bytes found by its bytes", strmap_find(&m, "a\0c", 3), b);
     CHECK_INT("its length kept", (long long)m.len[b], 3);

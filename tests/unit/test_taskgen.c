@@ -1,9 +1,9 @@
 // test_taskgen: validation of an LLM's task reply (schema, completion-style rules, merged
 // names, repeated examples, seed-name clashes, fences), the request's messages, and the
 // NDJSON-records form of the task import (tasks_parse).
-#include "check.h"
 #include "agent/taskgen.h"
 #include "base/util.h"
+#include "check.h"
 
 #include <stdlib.h>
 
@@ -31,8 +31,8 @@ typedef struct {
 
 static void run(Result *r, const char *text, const TaskInfo *const *avoid, int n_avoid) {
     memset(r, 0, sizeof *r);
-    r->n = taskgen_parse(text, strlen(text), avoid, n_avoid, TASKGEN_MIN_EXAMPLES, &r->list, &r->problems,
-                         &r->n_problems, &r->n_dup, r->err, sizeof r->err);
+    r->n = taskgen_parse(text, strlen(text), avoid, n_avoid, TASKGEN_MIN_EXAMPLES, &r->list,
+                         &r->problems, &r->n_problems, &r->n_dup, r->err, sizeof r->err);
 }
 
 static void result_free(Result *r) {
@@ -55,7 +55,7 @@ static void test_valid_and_merged(void) {
     jb_puts(&b, "{\"tasks\":[");
     task_json(&b, "alpha", "a", 0, 20);
     task_json(&b, "beta", "b", 0, 12);
-    task_json(&b, "beta", "b", 8, 12);    // merged: 8..11 repeat, 12..19 new -> 20
+    task_json(&b, "beta", "b", 8, 12);   // merged: 8..11 repeat, 12..19 new -> 20
     jb_puts(&b, "]}");
     Result r;
     run(&r, b.buf, NULL, 0);
@@ -92,26 +92,31 @@ static void test_valid_and_merged(void) {
 static void test_invalid(void) {
     JsonBuf b = {0};
     jb_puts(&b, "{\"tasks\":[");
-    task_json(&b, "few", "f", 0, 19);                                  // 0: too few
-    task_json(&b, "facts", "x", 0, 20);                                // 1: a seed's name
-    jb_puts(&b, ",{\"name\":\"Upper Case\",\"description\":\"d\",\"examples\":[],\"eval_questions\":[\"q\"]}");   // 2
-    jb_puts(&b, ",{\"name\":\"nodesc\",\"examples\":[],\"eval_questions\":[\"q\"]}");                           // 3
-    jb_puts(&b, ",{\"name\":\"noq\",\"description\":\"d\",\"examples\":[]}");                                    // 4
-    jb_puts(&b, ",{\"name\":\"multi\",\"description\":\"two\\nlines\",\"examples\":[],\"eval_questions\":[\"q\"]}");  // 5
-    jb_puts(&b, ",[1]");                                                                                       // 6
+    task_json(&b, "few", "f", 0, 19);     // 0: too few
+    task_json(&b, "facts", "x", 0, 20);   // 1: a seed's name
+    jb_puts(
+        &b,
+        ",{\"name\":\"Upper Case\",\"description\":\"d\",\"examples\":[],\"eval_questions\":[\"q\"]}");   // 2
+    jb_puts(&b, ",{\"name\":\"nodesc\",\"examples\":[],\"eval_questions\":[\"q\"]}");   // 3
+    jb_puts(&b, ",{\"name\":\"noq\",\"description\":\"d\",\"examples\":[]}");           // 4
+    jb_puts(
+        &b,
+        ",{\"name\":\"multi\",\"description\":\"two\\nlines\",\"examples\":[],\"eval_questions\":[\"q\"]}");   // 5
+    jb_puts(&b, ",[1]");   // 6
     // 7: bad examples among 20 good ones
-    jb_puts(&b, ",{\"name\":\"mixed\",\"description\":\"d\",\"eval_questions\":[\"q\"],\"examples\":["
-                "{\"prompt\":\"What is the capital of France?\",\"answer\":\"Paris\"},"
-                "{\"prompt\":\"Madrid is in \",\"answer\":\"Spain\"},"
-                "{\"prompt\":\"Madrid is in\",\"answer\":\" Spain\"},"
-                "{\"prompt\":\"x\",\"answer\":\"\"},"
-                "{\"prompt\":\"x\",\"answer\":\"a\\nb\"},"
-                "{\"prompt\":\"x\",\"answer\":\"y\",\"separator\":\"-\"},"
-                "{\"prompt\":\"{\\\"a\\\": \\\"gar\",\"answer\":\"den\\\"}\",\"separator\":\"\"},"
-                "{\"prompt\":\"\",\"answer\":\"y\"},"
-                "{\"answer\":\"y\"},"
-                "{\"prompt\":\"x\",\"answer\":\"y \"},"
-                "\"text\"");
+    jb_puts(&b,
+            ",{\"name\":\"mixed\",\"description\":\"d\",\"eval_questions\":[\"q\"],\"examples\":["
+            "{\"prompt\":\"What is the capital of France?\",\"answer\":\"Paris\"},"
+            "{\"prompt\":\"Madrid is in \",\"answer\":\"Spain\"},"
+            "{\"prompt\":\"Madrid is in\",\"answer\":\" Spain\"},"
+            "{\"prompt\":\"x\",\"answer\":\"\"},"
+            "{\"prompt\":\"x\",\"answer\":\"a\\nb\"},"
+            "{\"prompt\":\"x\",\"answer\":\"y\",\"separator\":\"-\"},"
+            "{\"prompt\":\"{\\\"a\\\": \\\"gar\",\"answer\":\"den\\\"}\",\"separator\":\"\"},"
+            "{\"prompt\":\"\",\"answer\":\"y\"},"
+            "{\"answer\":\"y\"},"
+            "{\"prompt\":\"x\",\"answer\":\"y \"},"
+            "\"text\"");
     for (int i = 0; i < 19; i++) {
         char buf[96];
         snprintf(buf, sizeof buf, ",{\"prompt\":\"m %d is\",\"answer\":\"M\"}", i);
@@ -128,7 +133,8 @@ static void test_invalid(void) {
     CHECK("bad name", has_problem(&r, "task 2: \"name\" missing or not made of"));
     CHECK("no description", has_problem(&r, "task 3 (nodesc): \"description\" missing"));
     CHECK("no questions", has_problem(&r, "task 4 (noq): \"eval_questions\" missing"));
-    CHECK("two-line description", has_problem(&r, "task 5 (multi): \"description\" is not one short line"));
+    CHECK("two-line description",
+          has_problem(&r, "task 5 (multi): \"description\" is not one short line"));
     CHECK("not an object", has_problem(&r, "task 6: not an object"));
     CHECK("chat question", has_problem(&r, "task 7 (mixed), example 0: the prompt ends in '?'"));
     CHECK("prompt trailing space", has_problem(&r, "example 1: the prompt ends in a space"));
@@ -177,10 +183,19 @@ static void test_messages(void) {
     json_str(&d, json_obj_get(&d, json_arr_at(&d, 0, 1), "content"), &user, NULL);
     CHECK("system states the schema", sys && strstr(sys, "{\"tasks\": [{\"name\"") != NULL);
     CHECK("system: completion style", sys && strstr(sys, "never ending in '?'") != NULL);
-    CHECK("user: K and N", user && strstr(user, "Write 4 new tasks of the same kind, different from these, each with at least 30 examples") != NULL);
-    CHECK("user: a seed example", user && strstr(user, "{\"prompt\":\"Madrid is the capital of\",\"answer\":\"Spain\"}") != NULL);
+    CHECK(
+        "user: K and N",
+        user &&
+            strstr(
+                user,
+                "Write 4 new tasks of the same kind, different from these, each with at least 30 examples") !=
+                NULL);
+    CHECK("user: a seed example",
+          user && strstr(user, "{\"prompt\":\"Madrid is the capital of\",\"answer\":\"Spain\"}") !=
+                      NULL);
     CHECK("user: json's separator shown", user && strstr(user, "\"separator\":\"\"") != NULL);
-    CHECK("user: five examples per seed", user && strstr(user, "\"Italy\"") != NULL && !strstr(user, "\"Japan\""));
+    CHECK("user: five examples per seed",
+          user && strstr(user, "\"Italy\"") != NULL && !strstr(user, "\"Japan\""));
     free(sys);
     free(user);
     json_free(&d);
@@ -214,10 +229,13 @@ static void test_records_import(void) {
     CHECK_INT("records: problems", set.n_problems, 5);
     if (set.n_problems == 5) {
         CHECK_STR("records: bad line", set.problems[0], "line 4: not a JSON object");
-        CHECK_STR("records: error record", set.problems[1], "line 6: the record carries an \"error\"");
-        CHECK_STR("records: task not string", set.problems[2], "line 7: \"task\" missing or not a non-empty string");
+        CHECK_STR("records: error record", set.problems[1],
+                  "line 6: the record carries an \"error\"");
+        CHECK_STR("records: task not string", set.problems[2],
+                  "line 7: \"task\" missing or not a non-empty string");
         CHECK("records: prompt not string", strstr(set.problems[3], "line 8 (u):") != NULL);
-        CHECK_STR("records: empty answer (task level)", set.problems[4], "task 1 (u), example 1: \"answer\" is empty");
+        CHECK_STR("records: empty answer (task level)", set.problems[4],
+                  "task 1 (u), example 1: \"answer\" is empty");
     }
     tasks_set_free(&set);
     CHECK_INT("array still a task list", tasks_parse(&set, " [] ", 4, err, sizeof err), 0);

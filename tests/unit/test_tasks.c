@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
 #include "base/json.h"
+#include "check.h"
 #include "experiment/tasks.h"
 
 static int ends_with_space(const char *s) {
@@ -25,18 +25,22 @@ static void test_table(void) {
     CHECK("at least 8 built-in tasks", tasks_count() >= 8);
     CHECK("tasks_get out of range", tasks_get(-1) == NULL && tasks_get(tasks_count()) == NULL);
     CHECK("find unknown", tasks_find("nope") == NULL);
-    const char *want[] = {"addition", "json", "facts", "counting", "days", "opposites", "alphabet", "copy"};
+    const char *want[] = {"addition", "json",      "facts",    "counting",
+                          "days",     "opposites", "alphabet", "copy"};
     for (int i = 0; i < 8; i++) CHECK(want[i], tasks_find(want[i]) != NULL);
     for (int i = 0; i < tasks_count(); i++) {
         const TaskInfo *t = tasks_get(i);
-        CHECK("task has a one-line description", t->description && t->description[0] && !strchr(t->description, '\n'));
+        CHECK("task has a one-line description",
+              t->description && t->description[0] && !strchr(t->description, '\n'));
         CHECK("task is generated xor fixed", (t->gen != NULL) != (t->items != NULL));
-        CHECK("separator is \" \" or \"\"", !strcmp(t->separator, " ") || !strcmp(t->separator, ""));
+        CHECK("separator is \" \" or \"\"",
+              !strcmp(t->separator, " ") || !strcmp(t->separator, ""));
     }
     CHECK_STR("json separator is empty", tasks_find("json")->separator, "");
     CHECK("facts has at least 20 items", tasks_find("facts")->n_items >= 20);
     CHECK_INT("default n generated", tasks_default_n(tasks_find("addition")), 20);
-    CHECK_INT("default n fixed", tasks_default_n(tasks_find("facts")), tasks_find("facts")->n_items);
+    CHECK_INT("default n fixed", tasks_default_n(tasks_find("facts")),
+              tasks_find("facts")->n_items);
 }
 
 // Exact output for seed 0: these literals pin the generator and the seeding.
@@ -51,8 +55,9 @@ static void test_exact(void) {
     tasks_free_examples(ex, n);
 
     ex = make("json", 2, 0, NULL, &n);
-    CHECK_STR("json-1 prompt", ex[1].prompt,
-              "{\"size\": [{\"user\": \"red\", \"id\": \"tomato\"}, {\"user\": \"door\", \"id\": \"gar");
+    CHECK_STR(
+        "json-1 prompt", ex[1].prompt,
+        "{\"size\": [{\"user\": \"red\", \"id\": \"tomato\"}, {\"user\": \"door\", \"id\": \"gar");
     CHECK_STR("json-1 answer", ex[1].answer, "den\"}]}");
     CHECK_STR("json-1 separator", ex[1].separator, "");
     tasks_free_examples(ex, n);
@@ -87,7 +92,8 @@ static void test_every_task(void) {
             ok = a[i].prompt[0] && a[i].answer[0] && a[i].index == i;
             if (!strcmp(a[i].separator, " "))
                 spaces = spaces && !ends_with_space(a[i].prompt) && a[i].answer[0] != ' ';
-            for (int j = 0; t->gen && j < i; j++) distinct = distinct && strcmp(a[i].prompt, a[j].prompt);
+            for (int j = 0; t->gen && j < i; j++)
+                distinct = distinct && strcmp(a[i].prompt, a[j].prompt);
         }
         snprintf(name, sizeof name, "%s: prompt and answer non-empty", t->name);
         CHECK(name, ok);
@@ -124,7 +130,10 @@ static void test_addition_sums(void) {
                 long long a, b, c = -1;
                 int used = 0;
                 const char *nl = strchr(line, '\n');
-                if (sscanf(line, "%lld + %lld =%n", &a, &b, &used) < 2) { ok = 0; break; }
+                if (sscanf(line, "%lld + %lld =%n", &a, &b, &used) < 2) {
+                    ok = 0;
+                    break;
+                }
                 if (nl) ok = ok && sscanf(line + used, " %lld", &c) == 1 && c == a + b;
                 else ok = ok && atoll(ex[i].answer) == a + b && (size_t)used == strlen(line);
                 char buf[32];
@@ -159,8 +168,12 @@ static void test_sequences(void) {
         long long v[16];
         int k = 0, used;
         const char *p = ex[i].prompt;
-        while (k < 16 && sscanf(p, " %lld,%n", &v[k], &used) == 1) { k++; p += used; }
-        ok = k >= 3 && *p == '\0' && v[1] - v[0] == v[2] - v[1] && atoll(ex[i].answer) == v[k - 1] + (v[1] - v[0]);
+        while (k < 16 && sscanf(p, " %lld,%n", &v[k], &used) == 1) {
+            k++;
+            p += used;
+        }
+        ok = k >= 3 && *p == '\0' && v[1] - v[0] == v[2] - v[1] &&
+             atoll(ex[i].answer) == v[k - 1] + (v[1] - v[0]);
     }
     CHECK("counting answers", ok);
     tasks_free_examples(ex, n);
@@ -174,9 +187,11 @@ static void test_sequences(void) {
     CHECK("alphabet answers", ok);
     tasks_free_examples(ex, n);
 
-    static const char *days = " Monday, Tuesday, Wednesday, Thursday, Friday, Saturday, Sunday, Monday,";
-    static const char *months = " January, February, March, April, May, June, July, August, September,"
-                                " October, November, December, January,";
+    static const char *days =
+        " Monday, Tuesday, Wednesday, Thursday, Friday, Saturday, Sunday, Monday,";
+    static const char *months =
+        " January, February, March, April, May, June, July, August, September,"
+        " October, November, December, January,";
     ex = make("days", 40, 1, NULL, &n);
     ok = n == 40;
     for (int i = 0; ok && i < n; i++) {
@@ -196,7 +211,8 @@ static void test_sequences(void) {
         const char *nl = strchr(ex[i].prompt, '\n');
         char full[256];
         snprintf(full, sizeof full, "%s %s", nl ? nl + 1 : "", ex[i].answer);
-        ok = nl && strlen(full) == (size_t)(nl - ex[i].prompt) && !strncmp(full, ex[i].prompt, strlen(full));
+        ok = nl && strlen(full) == (size_t)(nl - ex[i].prompt) &&
+             !strncmp(full, ex[i].prompt, strlen(full));
     }
     CHECK("copy answers", ok);
     tasks_free_examples(ex, n);
@@ -207,8 +223,9 @@ static void test_sequences(void) {
     CHECK("opposites 0 shots", L > 18 && !strcmp(ex[0].prompt + L - 18, "is the opposite of"));
     tasks_free_examples(ex, n);
     ex = make("plural", 3, 0, NULL, &n);
-    CHECK("plural few-shot ends with ', two'", n == 3 && strstr(ex[0].prompt, "one ") == ex[0].prompt &&
-                                                   !strcmp(ex[0].prompt + strlen(ex[0].prompt) - 5, ", two"));
+    CHECK("plural few-shot ends with ', two'",
+          n == 3 && strstr(ex[0].prompt, "one ") == ex[0].prompt &&
+              !strcmp(ex[0].prompt + strlen(ex[0].prompt) - 5, ", two"));
     tasks_free_examples(ex, n);
 }
 
@@ -240,7 +257,8 @@ static void test_fixed_and_options(void) {
     TaskExample *ex = make("facts", m + 2, 0, NULL, &n);
     CHECK_INT("facts cycles past its length", n, m + 2);
     CHECK("facts item m repeats item 0", n == m + 2 && !strcmp(ex[m].prompt, ex[0].prompt) &&
-                                             !strcmp(ex[m + 1].answer, ex[1].answer) && ex[m].index == m);
+                                             !strcmp(ex[m + 1].answer, ex[1].answer) &&
+                                             ex[m].index == m);
     tasks_free_examples(ex, n);
     ex = make("facts", -1, 0, NULL, &n);
     CHECK_INT("facts default n is the list", n, m);
@@ -249,11 +267,13 @@ static void test_fixed_and_options(void) {
     char err[128] = "";
     TaskOptions bad = {0, 3};
     TaskExample *out = (TaskExample *)1;
-    CHECK_INT("digits 0 rejected", tasks_generate(tasks_find("addition"), 3, 0, &bad, &out, err, sizeof err), -1);
+    CHECK_INT("digits 0 rejected",
+              tasks_generate(tasks_find("addition"), 3, 0, &bad, &out, err, sizeof err), -1);
     CHECK("digits error names digits", strstr(err, "digits") != NULL && out == NULL);
     bad = (TaskOptions){1, TASKS_MAX_SHOTS + 1};
     CHECK_INT("shots too many rejected", tasks_options_check(&bad, err, sizeof err), -1);
-    CHECK_INT("n 0 gives nothing", tasks_generate(tasks_find("copy"), 0, 0, NULL, &out, err, sizeof err), 0);
+    CHECK_INT("n 0 gives nothing",
+              tasks_generate(tasks_find("copy"), 0, 0, NULL, &out, err, sizeof err), 0);
 }
 
 static void test_writer(void) {
@@ -263,7 +283,8 @@ static void test_writer(void) {
     tasks_write_example(&lines, tasks_find("json"), &ex[1]);
     JsonDoc d;
     size_t len = lines.len;
-    CHECK("example line ends with newline", len > 0 && lines.buf[len - 1] == '\n' && !memchr(lines.buf, '\n', len - 1));
+    CHECK("example line ends with newline",
+          len > 0 && lines.buf[len - 1] == '\n' && !memchr(lines.buf, '\n', len - 1));
     CHECK("example line parses", json_parse(&d, lines.buf, len, NULL, 0) == 0);
     CHECK("id", json_str_eq(&d, json_obj_get(&d, 0, "id"), "json-1"));
     CHECK("task", json_str_eq(&d, json_obj_get(&d, 0, "task"), "json"));
@@ -272,20 +293,23 @@ static void test_writer(void) {
     CHECK("separator empty", json_str_eq(&d, json_obj_get(&d, 0, "separator"), ""));
     CHECK("description", json_type(&d, json_obj_get(&d, 0, "description")) == JSMN_STRING);
     int q = json_obj_get(&d, 0, "eval_questions");
-    CHECK("eval_questions array of strings", json_type(&d, q) == JSMN_ARRAY && json_size(&d, q) >= 1 &&
-                                                  json_type(&d, json_arr_at(&d, q, 0)) == JSMN_STRING);
+    CHECK("eval_questions array of strings",
+          json_type(&d, q) == JSMN_ARRAY && json_size(&d, q) >= 1 &&
+              json_type(&d, json_arr_at(&d, q, 0)) == JSMN_STRING);
     json_free(&d);
     tasks_free_examples(ex, n);
 
     jb_reset(&lines);
     tasks_write_info(&lines, tasks_find("addition"));
-    CHECK_STR("info addition", lines.buf,
-              "{\"name\":\"addition\",\"description\":\"few-shot addition of two numbers: \\\"2 + 4 = 6\\\\n4 + 2 =\\\" -> "
-              "\\\"6\\\"\",\"generated\":true,\"options\":[\"digits\",\"shots\"],\"eval_questions\":[\"Does the "
-              "continuation start with the correct sum?\"]}\n");
+    CHECK_STR(
+        "info addition", lines.buf,
+        "{\"name\":\"addition\",\"description\":\"few-shot addition of two numbers: \\\"2 + 4 = 6\\\\n4 + 2 =\\\" -> "
+        "\\\"6\\\"\",\"generated\":true,\"options\":[\"digits\",\"shots\"],\"eval_questions\":[\"Does the "
+        "continuation start with the correct sum?\"]}\n");
     jb_reset(&lines);
     tasks_write_info(&lines, tasks_find("facts"));
-    CHECK("info facts has n_available", strstr(lines.buf, "\"n_available\":") != NULL && !strstr(lines.buf, "generated"));
+    CHECK("info facts has n_available",
+          strstr(lines.buf, "\"n_available\":") != NULL && !strstr(lines.buf, "generated"));
     jb_free(&lines);
 }
 
@@ -312,19 +336,24 @@ static void test_import(void) {
     CHECK_INT("parse task list", tasks_parse(&s, text, strlen(text), err, sizeof err), 0);
     CHECK_INT("two valid tasks", s.n, 2);
     const TaskInfo *a = tasks_find_in(s.tasks, s.n, "a");
-    CHECK("task a kept", a && a->n_items == 2 && a->n_eval == 2 && !strcmp(a->eval_questions[1], "q2"));
+    CHECK("task a kept",
+          a && a->n_items == 2 && a->n_eval == 2 && !strcmp(a->eval_questions[1], "q2"));
     CHECK("task a description", a && !strcmp(a->description, "d"));
     CHECK("task a separator default", a && !strcmp(a->separator, " "));
-    CHECK("example separator kept", a && a->n_items == 2 && a->items[1].separator && !strcmp(a->items[1].separator, ""));
+    CHECK("example separator kept",
+          a && a->n_items == 2 && a->items[1].separator && !strcmp(a->items[1].separator, ""));
     const TaskInfo *b = tasks_find_in(s.tasks, s.n, "b");
-    CHECK("task b unicode prompt", b && !strcmp(b->items[0].prompt, "\xc3\xa9t\xc3\xa9") && b->n_eval == 0);
-    CHECK("problem: example not an object", has_problem(&s, "task 0 (a), example 1: not an object"));
+    CHECK("task b unicode prompt",
+          b && !strcmp(b->items[0].prompt, "\xc3\xa9t\xc3\xa9") && b->n_eval == 0);
+    CHECK("problem: example not an object",
+          has_problem(&s, "task 0 (a), example 1: not an object"));
     CHECK("problem: no answer", has_problem(&s, "task 0 (a), example 2: \"answer\" missing"));
     CHECK("problem: empty answer", has_problem(&s, "task 0 (a), example 4: \"answer\" is empty"));
     CHECK("problem: NUL in prompt", has_problem(&s, "task 0 (a), example 5: \"prompt\""));
     CHECK("problem: separator type", has_problem(&s, "task 0 (a), example 6: \"separator\""));
     CHECK("problem: no name", has_problem(&s, "task 1: \"name\""));
-    CHECK("problem: duplicate name", has_problem(&s, "task 2 (a): a task of this name came before"));
+    CHECK("problem: duplicate name",
+          has_problem(&s, "task 2 (a): a task of this name came before"));
     CHECK("problem: eval_questions type", has_problem(&s, "task 4 (c): \"eval_questions\""));
     CHECK("problem: no valid examples", has_problem(&s, "task 5 (e): no valid examples"));
     CHECK("problem: task not an object", has_problem(&s, "task 6: not an object"));
@@ -332,8 +361,8 @@ static void test_import(void) {
 
     TaskExample *ex;
     int n = tasks_generate(a, 3, 99, NULL, &ex, err, sizeof err);
-    CHECK("loaded task cycles", n == 3 && !strcmp(ex[2].prompt, "p0") && !strcmp(ex[1].separator, "") &&
-                                    !strcmp(ex[0].separator, " "));
+    CHECK("loaded task cycles", n == 3 && !strcmp(ex[2].prompt, "p0") &&
+                                    !strcmp(ex[1].separator, "") && !strcmp(ex[0].separator, " "));
     tasks_free_examples(ex, n);
     tasks_set_free(&s);
 

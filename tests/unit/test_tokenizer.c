@@ -17,10 +17,10 @@
 #include <unistd.h>
 #include <utf8proc.h>
 
-#include "check.h"
 #include "base/json.h"
-#include "model/tokenizer.h"
 #include "base/util.h"
+#include "check.h"
+#include "model/tokenizer.h"
 
 #define VOCAB_DIR "build/vocab"
 
@@ -47,8 +47,7 @@ static int round_trips(const Tokenizer *tok, const char *s, size_t n) {
     char *out;
     size_t outlen;
     if (tok_encode(tok, s, n, &ids, &k) < 0) return 0;
-    int ok = tok_decode(tok, ids, k, &out, &outlen) == 0 && outlen == n &&
-             memcmp(out, s, n) == 0;
+    int ok = tok_decode(tok, ids, k, &out, &outlen) == 0 && outlen == n && memcmp(out, s, n) == 0;
     free(ids);
     free(out);
     return ok;
@@ -79,7 +78,10 @@ static void test_known(const Tokenizer *tok) {
     CHECK_STR("accents", enc(tok, "naïve café"), "2616,38776,40304");
     CHECK_STR("emoji zwj", enc(tok, "🤖👍🏽👨‍👩‍👧"),
               "8582,97,244,41840,235,8582,237,121,41840,101,447,235,41840,102,447,235,41840,100");
-    CHECK_STR("nbsp", enc(tok, "a\xc2\xa0" "b"), "64,1849,65");
+    CHECK_STR("nbsp",
+              enc(tok, "a\xc2\xa0"
+                       "b"),
+              "64,1849,65");
     // \s is Unicode White_Space: U+0085 is a space, U+FEFF is not (gpt-3-encoder, with
     // JavaScript's \s, gives 64,1587,227,65 and 64,220,171,119,123,65).
     // (Octal escapes: a hex escape would run on into the "b".)
@@ -123,8 +125,8 @@ static void test_bytes(const Tokenizer *tok) {
     CHECK("decode Hello world", tok_decode(tok, hello, 2, &out, &len) == 0 && len == 11 &&
                                     strcmp(out, "Hello world") == 0);
     free(out);
-    CHECK("decode nothing", tok_decode(tok, NULL, 0, &out, &len) == 0 && len == 0 && out &&
-                                out[0] == '\0');
+    CHECK("decode nothing",
+          tok_decode(tok, NULL, 0, &out, &len) == 0 && len == 0 && out && out[0] == '\0');
     free(out);
 }
 
@@ -136,9 +138,9 @@ static void test_endoftext(const Tokenizer *tok) {
     CHECK_STR("eot partial", enc(tok, "<|endoftext|"), "27,91,437,1659,5239,91");
     int *ids, n;
     CHECK("ordinary keeps eot as text",
-          tok_encode_ordinary(tok, "<|endoftext|>", 13, &ids, &n) == 0 && n == 7 &&
-              ids[0] == 27 && ids[1] == 91 && ids[2] == 437 && ids[3] == 1659 &&
-              ids[4] == 5239 && ids[5] == 91 && ids[6] == 29);
+          tok_encode_ordinary(tok, "<|endoftext|>", 13, &ids, &n) == 0 && n == 7 && ids[0] == 27 &&
+              ids[1] == 91 && ids[2] == 437 && ids[3] == 1659 && ids[4] == 5239 && ids[5] == 91 &&
+              ids[6] == 29);
     free(ids);
 }
 
@@ -146,13 +148,20 @@ static void test_invalid_utf8(const Tokenizer *tok) {
     // Each invalid byte is an "other" character: it joins punctuation runs.
     // Expected ids: the byte-level BPE of those bytes (Python reference of encoder.py).
     CHECK_STR("lone 0xff", enc(tok, "\xff"), "187");
-    CHECK_STR("invalid bytes are not letters", enc(tok, "a\xff\xfe" "b"), "64,187,186,65");
+    CHECK_STR("invalid bytes are not letters",
+              enc(tok, "a\xff\xfe"
+                       "b"),
+              "64,187,186,65");
     CHECK_STR("space joins invalid bytes", enc(tok, "x \xe2\x80"), "87,564");
     CHECK_STR("invalid bytes join punctuation", enc(tok, " .\xe2\x80"), "764,447");
     const char *cases[] = {
         "\xff\xfe abc \xc3( \xed\xa0\x80 \xf4\x90\x80\x80 \xe4\xb8",
-        "\xc0\xaf\xe0\x80\xaf \xf8\x88\x80\x80\x80", "\x80\x80\x80", "\xe4\xb8\xad\xe4",
-        "it\xe2\x80s 's\xff'll", "\xef\xbb\xbf\xef\xbb\xbf hi", "\xf0\x9f\xa4",
+        "\xc0\xaf\xe0\x80\xaf \xf8\x88\x80\x80\x80",
+        "\x80\x80\x80",
+        "\xe4\xb8\xad\xe4",
+        "it\xe2\x80s 's\xff'll",
+        "\xef\xbb\xbf\xef\xbb\xbf hi",
+        "\xf0\x9f\xa4",
     };
     int ok = 1;
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
@@ -307,7 +316,8 @@ static void test_errors(void) {
         memcpy(v + key, "\\u0121", 6);   // "ġinformants": merges.txt no longer matches
         write_text("vocab.json", v, vlen);
         CHECK("vocab and merges mismatch",
-              load_fails_with("merges.txt:50000: the merge of \"Ġinform ants\" makes a token not in"));
+              load_fails_with(
+                  "merges.txt:50000: the merge of \"Ġinform ants\" makes a token not in"));
         memcpy(v + key, "\\u3000", 6);   // a character outside the alphabet
         write_text("vocab.json", v, vlen);
         CHECK("key outside the alphabet", load_fails_with("outside the byte-level alphabet"));
@@ -346,7 +356,8 @@ static void test_errors(void) {
     free(m);
     m = merges_with(merges, mlen, 4, "a \xe3\x80\x80", &n);
     write_text("merges.txt", m, n);
-    CHECK("merge part outside alphabet", load_fails_with("merges.txt:4: \"\xe3\x80\x80\" has a character outside"));
+    CHECK("merge part outside alphabet",
+          load_fails_with("merges.txt:4: \"\xe3\x80\x80\" has a character outside"));
     free(m);
     m = merges_with(merges, mlen, 50001, "\xc4\xa0 t", &n);   // "Ġ t" is line 2 already
     write_text("merges.txt", m, n);
@@ -475,8 +486,10 @@ static int encode_file(const char *path, const char *dir) {
 }
 
 static int print_classes(void) {
-    static const char letter[] = {[TOK_CLASS_OTHER] = 'O', [TOK_CLASS_LETTER] = 'L',
-                                  [TOK_CLASS_NUMBER] = 'N', [TOK_CLASS_SPACE] = 'S'};
+    static const char letter[] = {[TOK_CLASS_OTHER] = 'O',
+                                  [TOK_CLASS_LETTER] = 'L',
+                                  [TOK_CLASS_NUMBER] = 'N',
+                                  [TOK_CLASS_SPACE] = 'S'};
     for (int cp = 0; cp <= 0x10FFFF; cp++) {
         if (cp >= 0xD800 && cp <= 0xDFFF) continue;
         int cls = tok_char_class(cp);
@@ -494,7 +507,9 @@ int main(int argc, char **argv) {
     if (argc >= 3 && strcmp(argv[1], "--encode-file") == 0)
         return encode_file(argv[2], argc >= 4 ? argv[3] : VOCAB_DIR);
     if (argc == 2 && strcmp(argv[1], "--classes") == 0) return print_classes();
-    if (argc > 1) eprintf(2, "usage: test_tokenizer [--encode-lines|--encode-file FILE [VOCAB_DIR] | --classes]");
+    if (argc > 1)
+        eprintf(
+            2, "usage: test_tokenizer [--encode-lines|--encode-file FILE [VOCAB_DIR] | --classes]");
 
     Tokenizer *tok = load_or_die(VOCAB_DIR);
     test_known(tok);

@@ -43,8 +43,8 @@ static int by_delta(const void *a, const void *b) {
 }
 
 // topk_changes as it was written before (linear-search union), from the reference top-k.
-static void ref_changes(const float *lp, const float *ref, int V, int cand, int k, TokenChange *rose, int *nr,
-                        TokenChange *fell, int *nf) {
+static void ref_changes(const float *lp, const float *ref, int V, int cand, int k,
+                        TokenChange *rose, int *nr, TokenChange *fell, int *nf) {
     if (cand > V) cand = V;
     int *ids = malloc(sizeof(int) * 2 * (size_t)V);
     int na = ref_topk(lp, V, cand, ids);

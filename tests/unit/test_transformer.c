@@ -15,15 +15,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/rng.h"
+#include "base/util.h"
 #include "check.h"
+#include "experiment/sweep.h"
 #include "model/checkpoint.h"
 #include "model/gpt2.h"
 #include "model/matmul.h"
-#include "base/rng.h"
 #include "model/sample.h"
-#include "experiment/sweep.h"
 #include "model/transformer.h"
-#include "base/util.h"
 
 // ----------------------------------------------------------------------------
 // an in-memory random model
@@ -40,13 +40,15 @@ static float *take(float **p, size_t n) {
 }
 
 static void fill_normalish(float *x, size_t n, float mean, float std, Rng *rng) {
-    for (size_t i = 0; i < n; i++) x[i] = mean + std * (float)((rng_uniform(rng) * 2.0 - 1.0) * 1.7320508);
+    for (size_t i = 0; i < n; i++)
+        x[i] = mean + std * (float)((rng_uniform(rng) * 2.0 - 1.0) * 1.7320508);
 }
 
 static void model_random(MemModel *mm, int L, int NH, int C, int n_ctx, int V, uint64_t seed) {
     memset(mm, 0, sizeof *mm);
     Gpt2 *m = &mm->m;
-    m->cfg = (Gpt2Config){.n_layer = L, .n_head = NH, .n_embd = C, .n_ctx = n_ctx, .vocab_size = V, .ln_eps = 1e-5f};
+    m->cfg = (Gpt2Config){
+        .n_layer = L, .n_head = NH, .n_embd = C, .n_ctx = n_ctx, .vocab_size = V, .ln_eps = 1e-5f};
     size_t per_block = (size_t)C * (4 + 3 + 1 + 4 + 1) + (size_t)C * 3 * C + (size_t)C * C +
                        (size_t)C * 4 * C * 2 + (size_t)C * 4;
     size_t total = (size_t)V * C + (size_t)n_ctx * C + per_block * L + 2 * (size_t)C;
@@ -139,7 +141,8 @@ static void ref_forward(const Gpt2 *m, const int *layers, int n, const int *toke
                 for (int j = 0; j <= t; j++) sum += (att[j] = exp(att[j] - max));
                 for (int i = 0; i < hs; i++) {
                     double s = 0;
-                    for (int j = 0; j <= t; j++) s += att[j] / sum * qkv[(size_t)j * 3 * C + 2 * C + hd * hs + i];
+                    for (int j = 0; j <= t; j++)
+                        s += att[j] / sum * qkv[(size_t)j * 3 * C + 2 * C + hd * hs + i];
                     y[t * C + hd * hs + i] = s;
                 }
             }
@@ -149,7 +152,8 @@ static void ref_forward(const Gpt2 *m, const int *layers, int n, const int *toke
             ref_layernorm(h, x + t * C, b->ln2_w, b->ln2_b, C, eps);
             ref_linear(tmp, h, b->fc_w, b->fc_b, C, 4 * C);
             for (int i = 0; i < 4 * C; i++)
-                tmp[i] = 0.5 * tmp[i] * (1 + tanh(sqrt(2 / M_PI) * (tmp[i] + 0.044715 * pow(tmp[i], 3))));
+                tmp[i] = 0.5 * tmp[i] *
+                         (1 + tanh(sqrt(2 / M_PI) * (tmp[i] + 0.044715 * pow(tmp[i], 3))));
             ref_linear(h, tmp, b->mlp_proj_w, b->mlp_proj_b, 4 * C, C);
             for (int i = 0; i < C; i++) x[t * C + i] += h[i];
         }
@@ -186,7 +190,9 @@ static double max_diff_f(const float *a, const float *b, size_t n) {
     return d;
 }
 
-static int same_bits(const float *a, const float *b, size_t n) { return memcmp(a, b, n * sizeof *a) == 0; }
+static int same_bits(const float *a, const float *b, size_t n) {
+    return memcmp(a, b, n * sizeof *a) == 0;
+}
 
 static void tokens_random(int *tokens, int T, int V, uint64_t seed) {
     Rng rng;
@@ -205,11 +211,8 @@ typedef struct {
 
 // A model with C % 64 != 0, 3C and V not multiples of the tile sizes, T > one task's rows.
 static const Config configs[] = {
-    {"intact", {0, 1, 2}, 3},
-    {"permuted", {2, 0, 1}, 3},
-    {"repeated", {1, 1, 0, 2, 2}, 5},
-    {"partial", {0}, 1},
-    {"empty", {0}, 0},
+    {"intact", {0, 1, 2}, 3}, {"permuted", {2, 0, 1}, 3}, {"repeated", {1, 1, 0, 2, 2}, 5},
+    {"partial", {0}, 1},      {"empty", {0}, 0},
 };
 #define N_CONFIGS (int)(sizeof configs / sizeof *configs)
 
@@ -220,11 +223,13 @@ static void test_against_reference(const Gpt2 *m, const int *tokens, int T, TfWo
     char name[128], err[256];
     for (int c = 0; c < N_CONFIGS; c++) {
         ref_forward(m, configs[c].layers, configs[c].n, tokens, T, want);
-        int rc = tf_forward(m, configs[c].layers, configs[c].n, tokens, T, NULL, 0, logits, ws, err, sizeof err);
+        int rc = tf_forward(m, configs[c].layers, configs[c].n, tokens, T, NULL, 0, logits, ws, err,
+                            sizeof err);
         snprintf(name, sizeof name, "forward %s (C=%d NH=%d V=%d T=%d) returns 0", configs[c].name,
                  m->cfg.n_embd, m->cfg.n_head, V, T);
         CHECK(name, rc == 0);
-        snprintf(name, sizeof name, "forward %s (C=%d) matches the double reference", configs[c].name, m->cfg.n_embd);
+        snprintf(name, sizeof name, "forward %s (C=%d) matches the double reference",
+                 configs[c].name, m->cfg.n_embd);
         CHECK_NEAR(name, max_diff(logits, want, (size_t)T * V), 0.0, 2e-5);
     }
     free(logits);
@@ -248,7 +253,8 @@ static void test_residual_api(const Gpt2 *m, const int *tokens, int T, TfWorkspa
     CHECK("residual API: calls succeed", rc == 0);
     CHECK("residual API: identity configuration == tf_forward intact, bit for bit",
           same_bits(a, b, (size_t)T * V));
-    CHECK("tf_forward leaves the final residual in ws->resid", same_bits(ws->resid, r, (size_t)T * C));
+    CHECK("tf_forward leaves the final residual in ws->resid",
+          same_bits(ws->resid, r, (size_t)T * C));
 
     // selected rows
     int rows[3] = {T - 1, 0, T / 2};
@@ -269,12 +275,14 @@ static void test_residual_api(const Gpt2 *m, const int *tokens, int T, TfWorkspa
     rc |= tf_block_forward(m, 2, r, T, ws, err, sizeof err);
     rc |= tf_logits(m, r, T, NULL, 0, a, ws, err, sizeof err);
     rc |= tf_forward(m, cfg1, 3, tokens, T, NULL, 0, b, ws, err, sizeof err);
-    CHECK("prefix shared [0,1]+[2] == [0,1,2] separately, bit for bit", rc == 0 && same_bits(a, b, (size_t)T * V));
+    CHECK("prefix shared [0,1]+[2] == [0,1,2] separately, bit for bit",
+          rc == 0 && same_bits(a, b, (size_t)T * V));
     rc = tf_block_forward(m, 1, r2, T, ws, err, sizeof err);
     rc |= tf_block_forward(m, 0, r2, T, ws, err, sizeof err);
     rc |= tf_logits(m, r2, T, NULL, 0, a, ws, err, sizeof err);
     rc |= tf_forward(m, cfg2, 4, tokens, T, NULL, 0, b, ws, err, sizeof err);
-    CHECK("prefix shared [0,1]+[1,0] == [0,1,1,0] separately, bit for bit", rc == 0 && same_bits(a, b, (size_t)T * V));
+    CHECK("prefix shared [0,1]+[1,0] == [0,1,1,0] separately, bit for bit",
+          rc == 0 && same_bits(a, b, (size_t)T * V));
 
     // logit lens: tf_logits on an intermediate residual == the partial configuration
     int first[] = {0};
@@ -282,12 +290,14 @@ static void test_residual_api(const Gpt2 *m, const int *tokens, int T, TfWorkspa
     rc |= tf_block_forward(m, 0, r, T, ws, err, sizeof err);
     rc |= tf_logits(m, r, T, NULL, 0, a, ws, err, sizeof err);
     rc |= tf_forward(m, first, 1, tokens, T, NULL, 0, b, ws, err, sizeof err);
-    CHECK("logit lens after block 0 == configuration [0]", rc == 0 && same_bits(a, b, (size_t)T * V));
+    CHECK("logit lens after block 0 == configuration [0]",
+          rc == 0 && same_bits(a, b, (size_t)T * V));
 
     // a NULL workspace gives the same numbers
     rc = tf_forward(m, cfg2, 4, tokens, T, NULL, 0, a, NULL, err, sizeof err);
     rc |= tf_forward(m, cfg2, 4, tokens, T, NULL, 0, b, ws, err, sizeof err);
-    CHECK("tf_forward with a temporary workspace == with ws", rc == 0 && same_bits(a, b, (size_t)T * V));
+    CHECK("tf_forward with a temporary workspace == with ws",
+          rc == 0 && same_bits(a, b, (size_t)T * V));
     free(a), free(b), free(r), free(r2);
 }
 
@@ -342,8 +352,10 @@ static void test_hooks(const Gpt2 *m, const int *tokens, int T, TfWorkspace *ws)
     TfHooks none = {hook_log, &log, 0};
     ws->hooks = &none;
     rc |= tf_forward(m, cfg, 3, tokens, T, NULL, 0, b, ws, err, sizeof err);
-    CHECK("hooks with an empty mask: never called", log.calls[TF_HOOK_RESID_PRE] == 0 && log.calls[TF_HOOK_Z] == 0);
-    CHECK("hooks with an empty mask: same logits, bit for bit", rc == 0 && same_bits(a, b, (size_t)T * V));
+    CHECK("hooks with an empty mask: never called",
+          log.calls[TF_HOOK_RESID_PRE] == 0 && log.calls[TF_HOOK_Z] == 0);
+    CHECK("hooks with an empty mask: same logits, bit for bit",
+          rc == 0 && same_bits(a, b, (size_t)T * V));
 
     TfHooks all = {hook_log, &log, (1u << TF_N_HOOKS) - 1};
     ws->hooks = &all;
@@ -352,11 +364,14 @@ static void test_hooks(const Gpt2 *m, const int *tokens, int T, TfWorkspace *ws)
     int ok = 1;
     for (int p = 0; p < TF_N_HOOKS; p++) ok &= log.calls[p] == 3;
     CHECK("each point called once per block of the configuration", ok);
-    CHECK("hook layer = the block index", log.layer[0] == 2 && log.layer[1] == 0 && log.layer[2] == 2);
+    CHECK("hook layer = the block index",
+          log.layer[0] == 2 && log.layer[1] == 0 && log.layer[2] == 2);
     ok = 1;
     for (int k = 0; k < 3; k++) {
-        ok &= sum_is(log.act[k][TF_HOOK_RESID_PRE], log.act[k][TF_HOOK_ATTN_OUT], log.act[k][TF_HOOK_RESID_MID], n);
-        ok &= sum_is(log.act[k][TF_HOOK_RESID_MID], log.act[k][TF_HOOK_MLP_OUT], log.act[k][TF_HOOK_RESID_POST], n);
+        ok &= sum_is(log.act[k][TF_HOOK_RESID_PRE], log.act[k][TF_HOOK_ATTN_OUT],
+                     log.act[k][TF_HOOK_RESID_MID], n);
+        ok &= sum_is(log.act[k][TF_HOOK_RESID_MID], log.act[k][TF_HOOK_MLP_OUT],
+                     log.act[k][TF_HOOK_RESID_POST], n);
     }
     CHECK("resid_mid = resid_pre + attn_out, resid_post = resid_mid + mlp_out (exactly)", ok);
     CHECK("resid_post of one block = resid_pre of the next",
@@ -365,12 +380,14 @@ static void test_hooks(const Gpt2 *m, const int *tokens, int T, TfWorkspace *ws)
     CHECK("resid_post of the last block = tf_forward's final residual",
           same_bits(log.act[2][TF_HOOK_RESID_POST], ws->resid, n));
     rc = tf_embed(m, tokens, T, 0, r, err, sizeof err);
-    CHECK("resid_pre of the first block = the embeddings", rc == 0 && same_bits(log.act[0][TF_HOOK_RESID_PRE], r, n));
+    CHECK("resid_pre of the first block = the embeddings",
+          rc == 0 && same_bits(log.act[0][TF_HOOK_RESID_PRE], r, n));
     // the residual-level API calls the same hooks
     hook_log_free(&log);
     for (int k = 0; k < 3; k++) rc |= tf_block_forward(m, cfg[k], r, T, ws, err, sizeof err);
-    CHECK("tf_block_forward calls the hooks too", rc == 0 && log.calls[TF_HOOK_MLP_OUT] == 3 &&
-                                                       same_bits(log.act[2][TF_HOOK_RESID_POST], r, n));
+    CHECK("tf_block_forward calls the hooks too",
+          rc == 0 && log.calls[TF_HOOK_MLP_OUT] == 3 &&
+              same_bits(log.act[2][TF_HOOK_RESID_POST], r, n));
     // A modifying hook: z zeroed -> attn_out is the c_proj bias in every row.
     hook_log_free(&log);
     log.zero_z = 1;
@@ -378,7 +395,8 @@ static void test_hooks(const Gpt2 *m, const int *tokens, int T, TfWorkspace *ws)
     ws->hooks = &zero;
     rc = tf_forward(m, cfg, 3, tokens, T, NULL, 0, b, ws, err, sizeof err);
     ok = rc == 0;
-    for (int t = 0; t < T && ok; t++) ok = same_bits(log.act[0][TF_HOOK_ATTN_OUT] + (size_t)t * C, m->blocks[2].attn_proj_b, C);
+    for (int t = 0; t < T && ok; t++)
+        ok = same_bits(log.act[0][TF_HOOK_ATTN_OUT] + (size_t)t * C, m->blocks[2].attn_proj_b, C);
     CHECK("a hook zeroing z: attn_out = the c_proj bias", ok);
     CHECK("a hook zeroing z changes the logits", !same_bits(a, b, (size_t)T * V));
     // The KV-cache functions never call hooks.
@@ -447,7 +465,8 @@ static void test_cache(const Gpt2 *m, const int *tokens, int T, TfWorkspace *ws)
     // rewind and step again from the middle
     ok = tf_cache_rewind(c, T / 2, err, sizeof err) == 0;
     ok &= tf_step(c, tokens + T / 2, T - T / 2, step, err, sizeof err) == 0;
-    CHECK("rewind + prefill of the rest == full forward", ok && same_bits(step, full + (size_t)(T - 1) * V, V));
+    CHECK("rewind + prefill of the rest == full forward",
+          ok && same_bits(step, full + (size_t)(T - 1) * V, V));
     CHECK("full cache: tf_step fails", tf_step(c, tokens, 1, step, err, sizeof err) == -1);
     CHECK("full cache: message", strstr(err, "cache full") != NULL);
     CHECK("rewind beyond length fails", tf_cache_rewind(c, T + 1, err, sizeof err) == -1);
@@ -459,7 +478,8 @@ static void test_cache(const Gpt2 *m, const int *tokens, int T, TfWorkspace *ws)
     TfCache *b_plain = tf_cache_new(m, cfg_b, 3, T, err, sizeof err);
     int C = m->cfg.n_embd, P = T - 3, last = P - 1;
     float *r = xmalloc(sizeof(float) * P * C), *r2 = xmalloc(sizeof(float) * P * C);
-    float *la = xmalloc(sizeof(float) * V), *lb = xmalloc(sizeof(float) * V), *lp = xmalloc(sizeof(float) * V);
+    float *la = xmalloc(sizeof(float) * V), *lb = xmalloc(sizeof(float) * V),
+          *lp = xmalloc(sizeof(float) * V);
     rc = tf_embed(m, tokens, P, 0, r, err, sizeof err);
     for (int s = 0; s < 2; s++) rc |= tf_cache_block_forward(a, s, r, P, err, sizeof err);
     rc |= tf_cache_copy_slots(b, a, 2, P, err, sizeof err);
@@ -470,14 +490,18 @@ static void test_cache(const Gpt2 *m, const int *tokens, int T, TfWorkspace *ws)
     rc |= tf_logits(m, r, P, &last, 1, la, ws, err, sizeof err);
     rc |= tf_logits(m, r2, P, &last, 1, lb, ws, err, sizeof err);
     CHECK("shared prefill: calls succeed", rc == 0);
-    CHECK("shared prefill a == full forward, bit for bit", same_bits(la, full + (size_t)last * V, V));
+    CHECK("shared prefill a == full forward, bit for bit",
+          same_bits(la, full + (size_t)last * V, V));
     rc = tf_step(b_plain, tokens, P, lp, err, sizeof err);
     CHECK("shared prefill b == its own prefill, bit for bit", rc == 0 && same_bits(lb, lp, V));
-    rc = tf_step(b, tokens + P, 3, lb, err, sizeof err) | tf_step(b_plain, tokens + P, 3, lp, err, sizeof err);
+    rc = tf_step(b, tokens + P, 3, lb, err, sizeof err) |
+         tf_step(b_plain, tokens + P, 3, lp, err, sizeof err);
     CHECK("shared prefill b, then steps == plain", rc == 0 && same_bits(lb, lp, V));
-    CHECK("copy_slots: different blocks refused", tf_cache_copy_slots(b, a, 3, P, err, sizeof err) == -1);
+    CHECK("copy_slots: different blocks refused",
+          tf_cache_copy_slots(b, a, 3, P, err, sizeof err) == -1);
     CHECK("copy_slots: message names the slot", strstr(err, "slot 2") != NULL);
-    CHECK("cache_block_forward: bad slot refused", tf_cache_block_forward(b, 3, r2, 1, err, sizeof err) == -1);
+    CHECK("cache_block_forward: bad slot refused",
+          tf_cache_block_forward(b, 3, r2, 1, err, sizeof err) == -1);
     free(r), free(r2), free(la), free(lb), free(lp);
     tf_cache_free(a), tf_cache_free(b), tf_cache_free(b_plain);
 
@@ -485,7 +509,8 @@ static void test_cache(const Gpt2 *m, const int *tokens, int T, TfWorkspace *ws)
     TfCache *e = tf_cache_new(m, NULL, 0, T, err, sizeof err);
     rc = tf_step(e, tokens, T, step, err, sizeof err);
     rc |= tf_forward(m, NULL, 0, tokens, T, NULL, 0, full, ws, err, sizeof err);
-    CHECK("empty configuration cache == forward", e && rc == 0 && same_bits(step, full + (size_t)(T - 1) * V, V));
+    CHECK("empty configuration cache == forward",
+          e && rc == 0 && same_bits(step, full + (size_t)(T - 1) * V, V));
     tf_cache_free(e);
     tf_cache_free(c);
     free(full), free(step);
@@ -495,7 +520,8 @@ static void test_cache(const Gpt2 *m, const int *tokens, int T, TfWorkspace *ws)
 static void test_batch(const Gpt2 *m, const int *tokens) {
     int V = m->cfg.vocab_size;
     static const Config cfgs[] = {
-        {"a", {0, 1, 2}, 3}, {"b", {0, 2}, 2}, {"c", {1, 1, 0}, 3}, {"d", {0}, 0}, {"e", {0, 1, 2}, 3},
+        {"a", {0, 1, 2}, 3}, {"b", {0, 2}, 2},    {"c", {1, 1, 0}, 3},
+        {"d", {0}, 0},       {"e", {0, 1, 2}, 3},
     };
     enum { N = 5, STEPS = 4 };
     int prompt_len[N] = {5, 3, 7, 2, 5};
@@ -526,9 +552,11 @@ static void test_batch(const Gpt2 *m, const int *tokens) {
     CHECK_INT("tf_step_batch advances each cache", batch[2]->T, prompt_len[2] + STEPS);
     TfCache *dup[2] = {batch[0], batch[0]};
     int t2[2] = {1, 2};
-    CHECK("tf_step_batch: a cache twice is refused", tf_step_batch(dup, 2, t2, lb, &ws, err, sizeof err) == -1);
+    CHECK("tf_step_batch: a cache twice is refused",
+          tf_step_batch(dup, 2, t2, lb, &ws, err, sizeof err) == -1);
     int bad[N] = {1, 2, V, 3, 4};
-    CHECK("tf_step_batch: bad token refused", tf_step_batch(batch, N, bad, lb, &ws, err, sizeof err) == -1);
+    CHECK("tf_step_batch: bad token refused",
+          tf_step_batch(batch, N, bad, lb, &ws, err, sizeof err) == -1);
     CHECK_INT("tf_step_batch: refused batch does not advance", batch[2]->T, prompt_len[2] + STEPS);
     TfWorkspace small;
     ok = tf_workspace_init(&small, m, 2, NULL, err, sizeof err) == 0;
@@ -551,42 +579,55 @@ static void test_errors(const Gpt2 *m, TfWorkspace *ws) {
     tf_workspace_init(&big, m, n_ctx + 1, NULL, err, sizeof err);
 
     err[0] = 0;
-    CHECK("T > n_ctx: -1", tf_forward(m, cfg, 2, tokens, n_ctx + 1, NULL, 0, logits, &big, err, sizeof err) == -1);
+    CHECK("T > n_ctx: -1",
+          tf_forward(m, cfg, 2, tokens, n_ctx + 1, NULL, 0, logits, &big, err, sizeof err) == -1);
     CHECK("T > n_ctx: message", strstr(err, "exceeds the context") != NULL);
-    CHECK("T == 0: -1", tf_forward(m, cfg, 2, tokens, 0, NULL, 0, logits, ws, err, sizeof err) == -1);
+    CHECK("T == 0: -1",
+          tf_forward(m, cfg, 2, tokens, 0, NULL, 0, logits, ws, err, sizeof err) == -1);
     CHECK("T == 0: message", strstr(err, "empty sequence") != NULL);
     int bad_hi[] = {0, L}, bad_lo[] = {-1};
-    CHECK("layer L: -1", tf_forward(m, bad_hi, 2, tokens, 3, NULL, 0, logits, ws, err, sizeof err) == -1);
+    CHECK("layer L: -1",
+          tf_forward(m, bad_hi, 2, tokens, 3, NULL, 0, logits, ws, err, sizeof err) == -1);
     char want[64];
     snprintf(want, sizeof want, "layer index %d out of range 0..%d", L, L - 1);
     CHECK_STR("layer L: message", err, want);
-    CHECK("layer -1: -1", tf_forward(m, bad_lo, 1, tokens, 3, NULL, 0, logits, ws, err, sizeof err) == -1);
-    CHECK("tf_block_forward bad layer: -1", tf_block_forward(m, L, resid, 3, ws, err, sizeof err) == -1);
-    CHECK("tf_block_forward T > ws->max_T: -1", tf_block_forward(m, 0, resid, ws->max_T + 1, ws, err, sizeof err) == -1);
-    CHECK("tf_block_forward T > n_ctx: -1", tf_block_forward(m, 0, resid, n_ctx + 1, &big, err, sizeof err) == -1);
-    CHECK("tf_block_forward T == 0: -1", tf_block_forward(m, 0, resid, 0, ws, err, sizeof err) == -1);
+    CHECK("layer -1: -1",
+          tf_forward(m, bad_lo, 1, tokens, 3, NULL, 0, logits, ws, err, sizeof err) == -1);
+    CHECK("tf_block_forward bad layer: -1",
+          tf_block_forward(m, L, resid, 3, ws, err, sizeof err) == -1);
+    CHECK("tf_block_forward T > ws->max_T: -1",
+          tf_block_forward(m, 0, resid, ws->max_T + 1, ws, err, sizeof err) == -1);
+    CHECK("tf_block_forward T > n_ctx: -1",
+          tf_block_forward(m, 0, resid, n_ctx + 1, &big, err, sizeof err) == -1);
+    CHECK("tf_block_forward T == 0: -1",
+          tf_block_forward(m, 0, resid, 0, ws, err, sizeof err) == -1);
     tokens[1] = V;
-    CHECK("token V: -1", tf_forward(m, cfg, 2, tokens, 3, NULL, 0, logits, ws, err, sizeof err) == -1);
+    CHECK("token V: -1",
+          tf_forward(m, cfg, 2, tokens, 3, NULL, 0, logits, ws, err, sizeof err) == -1);
     CHECK("token V: message", strstr(err, "token id") && strstr(err, "position 1"));
     tokens[1] = -1;
     CHECK("token -1 (embed): -1", tf_embed(m, tokens, 3, 0, resid, err, sizeof err) == -1);
     tokens[1] = 0;
     CHECK("embed past n_ctx: -1", tf_embed(m, tokens, 2, n_ctx - 1, resid, err, sizeof err) == -1);
-    CHECK("embed at the last position: 0", tf_embed(m, tokens, 1, n_ctx - 1, resid, err, sizeof err) == 0);
+    CHECK("embed at the last position: 0",
+          tf_embed(m, tokens, 1, n_ctx - 1, resid, err, sizeof err) == 0);
     int row = 3;
-    CHECK("logit row out of range: -1", tf_logits(m, resid, 3, &row, 1, logits, ws, err, sizeof err) == -1);
+    CHECK("logit row out of range: -1",
+          tf_logits(m, resid, 3, &row, 1, logits, ws, err, sizeof err) == -1);
     CHECK("cache size 0: NULL", tf_cache_new(m, cfg, 2, 0, err, sizeof err) == NULL);
     CHECK("cache size > n_ctx: NULL", tf_cache_new(m, cfg, 2, n_ctx + 1, err, sizeof err) == NULL);
     CHECK("cache bad layer: NULL", tf_cache_new(m, bad_hi, 2, 4, err, sizeof err) == NULL);
     TfCache *c = tf_cache_new(m, cfg, 2, 4, err, sizeof err);
     CHECK("cache T_new == 0: -1", tf_step(c, tokens, 0, logits, err, sizeof err) == -1);
-    CHECK("cache overflow in one prefill: -1", tf_step(c, tokens, 5, logits, err, sizeof err) == -1);
+    CHECK("cache overflow in one prefill: -1",
+          tf_step(c, tokens, 5, logits, err, sizeof err) == -1);
     tokens[2] = V + 5;
     CHECK("cache bad token: -1", tf_step(c, tokens, 3, logits, err, sizeof err) == -1);
     CHECK_INT("cache unchanged after errors", c->T, 0);
     tokens[2] = 0;
     tf_cache_free(c);
-    CHECK("workspace max_T 0: -1", tf_workspace_init(&(TfWorkspace){0}, m, 0, NULL, err, sizeof err) == -1);
+    CHECK("workspace max_T 0: -1",
+          tf_workspace_init(&(TfWorkspace){0}, m, 0, NULL, err, sizeof err) == -1);
     tf_workspace_free(&big);
     free(tokens), free(logits), free(resid);
 }
@@ -611,7 +652,8 @@ static void test_log_softmax(void) {
     CHECK_NEAR("target_logprobs row 0 = ln(2/6)", lp[0], log(2.0 / 6.0), 1e-7);
     CHECK_NEAR("target_logprobs row 1 = ln(1/4)", lp[1], log(0.25), 1e-7);
     targets[1] = 4;
-    CHECK("target out of range: -1", tf_target_logprobs(rows, 2, 4, targets, lp, err, sizeof err) == -1);
+    CHECK("target out of range: -1",
+          tf_target_logprobs(rows, 2, 4, targets, lp, err, sizeof err) == -1);
 
     // Many rows (spread over the pool's threads): each exactly its own row's value.
     enum { N = 37, V = 1001 };
@@ -636,7 +678,8 @@ static void test_log_softmax(void) {
 static void test_prefill_shared(const Gpt2 *m, const int *tokens, int T, TfWorkspace *ws) {
     int V = m->cfg.vocab_size, P = T - 4;
     // skip-one of 3 blocks, intact twice, a repeat, drop-last prefixes, the empty one
-    static const int lists[][5] = {{1, 2}, {0, 2}, {0, 1}, {0, 1, 2}, {0, 1, 2}, {2, 2, 1, 0}, {0}, {}, {0, 1, 1, 1, 2}};
+    static const int lists[][5] = {{1, 2},       {0, 2}, {0, 1}, {0, 1, 2},      {0, 1, 2},
+                                   {2, 2, 1, 0}, {0},    {},     {0, 1, 1, 1, 2}};
     static const int lens[] = {2, 2, 2, 3, 3, 4, 1, 0, 5};
     enum { N = 9 };
     TfCache *shared[N], *plain[N];
@@ -678,7 +721,8 @@ static void test_prefill_shared(const Gpt2 *m, const int *tokens, int T, TfWorks
     CHECK("prefill_shared: a filled cache refused", rc == -1 && strstr(err, "not empty") != NULL);
     TfCache *small = tf_cache_new(m, lists[0], lens[0], 2, err, sizeof err);
     rc = sweep_prefill(&small, 1, tokens, P, NULL, ws, NULL, err, sizeof err);
-    CHECK("prefill_shared: prompt longer than the cache refused", rc == -1 && strstr(err, "exceeds") != NULL);
+    CHECK("prefill_shared: prompt longer than the cache refused",
+          rc == -1 && strstr(err, "exceeds") != NULL);
     rc = sweep_prefill(&small, 0, tokens, 1, NULL, ws, NULL, err, sizeof err);
     CHECK("prefill_shared: no caches refused", rc == -1);
     tf_cache_free(small);
@@ -693,17 +737,19 @@ static void test_prefill_shared(const Gpt2 *m, const int *tokens, int T, TfWorks
 // rows gives every row the bits of its sequence alone (attention stays inside a sequence,
 // positions restart at 0); sweep_run_seqs in passes of any size == sweep_run per sequence.
 typedef struct {
-    const float *want;      // (configs, seqs) final residuals concatenated per configuration
+    const float *want;   // (configs, seqs) final residuals concatenated per configuration
     const int *starts;
     int C, n_seq, bad, visits;
 } PackCheck;
 
-static int check_packed_visit(void *ctx, int k, int seq, const float *resid, int T, TfWorkspace *ws) {
+static int check_packed_visit(void *ctx, int k, int seq, const float *resid, int T,
+                              TfWorkspace *ws) {
     (void)ws;
     PackCheck *p = ctx;
     p->visits++;
     const float *want = p->want + ((size_t)k * p->starts[p->n_seq] + p->starts[seq]) * p->C;
-    if (T != p->starts[seq + 1] - p->starts[seq] || !same_bits(resid, want, (size_t)T * p->C)) p->bad++;
+    if (T != p->starts[seq + 1] - p->starts[seq] || !same_bits(resid, want, (size_t)T * p->C))
+        p->bad++;
     return 0;
 }
 
@@ -715,7 +761,8 @@ typedef struct {
 static int keep_all(void *ctx, int k, const float *resid, int T, TfWorkspace *ws) {
     (void)ws;
     KeepAll *a = ctx;
-    memcpy(a->out + ((size_t)k * a->total + a->off) * a->C, resid, sizeof(float) * (size_t)T * a->C);
+    memcpy(a->out + ((size_t)k * a->total + a->off) * a->C, resid,
+           sizeof(float) * (size_t)T * a->C);
     return 0;
 }
 
@@ -725,22 +772,29 @@ static void test_packed(const Gpt2 *m, const int *tokens, TfWorkspace *ws) {
     size_t n = (size_t)37 * C;
     float *packed = xmalloc(sizeof(float) * n), *alone = xmalloc(sizeof(float) * n);
     for (int i = 0; i < 3; i++) {
-        rc |= tf_embed(m, tokens + starts[i], starts[i + 1] - starts[i], 0, packed + (size_t)starts[i] * C, err, sizeof err);
-        rc |= tf_embed(m, tokens + starts[i], starts[i + 1] - starts[i], 0, alone + (size_t)starts[i] * C, err, sizeof err);
+        rc |= tf_embed(m, tokens + starts[i], starts[i + 1] - starts[i], 0,
+                       packed + (size_t)starts[i] * C, err, sizeof err);
+        rc |= tf_embed(m, tokens + starts[i], starts[i + 1] - starts[i], 0,
+                       alone + (size_t)starts[i] * C, err, sizeof err);
     }
     for (int b = 0; b < 4; b++) {
         rc |= tf_block_forward_packed(m, blocks[b], packed, starts, 3, ws, err, sizeof err);
         for (int i = 0; i < 3; i++)
-            rc |= tf_block_forward(m, blocks[b], alone + (size_t)starts[i] * C, starts[i + 1] - starts[i], ws, err, sizeof err);
+            rc |= tf_block_forward(m, blocks[b], alone + (size_t)starts[i] * C,
+                                   starts[i + 1] - starts[i], ws, err, sizeof err);
     }
     CHECK("packed: calls succeed", rc == 0);
-    CHECK("packed: 3 sequences in one pass == each alone, bit for bit (4 blocks)", same_bits(packed, alone, n));
+    CHECK("packed: 3 sequences in one pass == each alone, bit for bit (4 blocks)",
+          same_bits(packed, alone, n));
 
     int bad_starts[3] = {1, 2, 3}, empty[3] = {0, 5, 5}, over[2] = {0, 38};
-    CHECK("packed: first sequence not at row 0 refused", tf_block_forward_packed(m, 0, packed, bad_starts, 2, ws, err, sizeof err) == -1);
-    CHECK("packed: empty sequence refused", tf_block_forward_packed(m, 0, packed, empty, 2, ws, err, sizeof err) == -1);
+    CHECK("packed: first sequence not at row 0 refused",
+          tf_block_forward_packed(m, 0, packed, bad_starts, 2, ws, err, sizeof err) == -1);
+    CHECK("packed: empty sequence refused",
+          tf_block_forward_packed(m, 0, packed, empty, 2, ws, err, sizeof err) == -1);
     CHECK("packed: more rows than the workspace refused",
-          tf_block_forward_packed(m, 0, packed, over, 1, ws, err, sizeof err) == -1 && strstr(err, "exceed") != NULL);
+          tf_block_forward_packed(m, 0, packed, over, 1, ws, err, sizeof err) == -1 &&
+              strstr(err, "exceed") != NULL);
 
     // sweep_run_seqs: drop-last and skip-one, in passes of every size
     ConfigList list = {0};
@@ -750,7 +804,8 @@ static void test_packed(const Gpt2 *m, const int *tokens, TfWorkspace *ws) {
     long alone_blocks = 0;
     for (int i = 0; i < 3; i++) {
         KeepAll a = {want, C, 37, starts[i]};
-        rc |= sweep_run(m, &list, tokens + starts[i], starts[i + 1] - starts[i], ws, keep_all, &a, &alone_blocks, err, sizeof err);
+        rc |= sweep_run(m, &list, tokens + starts[i], starts[i + 1] - starts[i], ws, keep_all, &a,
+                        &alone_blocks, err, sizeof err);
     }
     CHECK("sweep_run per sequence: rc", rc == 0);
     const int *seqs[3] = {tokens, tokens + 1, tokens + 14};
@@ -761,14 +816,20 @@ static void test_packed(const Gpt2 *m, const int *tokens, TfWorkspace *ws) {
             PackCheck p = {want, starts, C, 3, 0, 0};
             SweepPacking pack = {budgets[b], max_seqs};
             long blocks_run = 0;
-            rc = sweep_run_seqs(m, &list, seqs, lens, 3, &pack, ws, check_packed_visit, &p, &blocks_run, err, sizeof err);
+            rc = sweep_run_seqs(m, &list, seqs, lens, 3, &pack, ws, check_packed_visit, &p,
+                                &blocks_run, err, sizeof err);
             char name[128];
-            snprintf(name, sizeof name, "sweep_run_seqs (budget %zu, max_seqs %d) == sweep_run per sequence, bit for bit",
-                     budgets[b], max_seqs);
+            snprintf(
+                name, sizeof name,
+                "sweep_run_seqs (budget %zu, max_seqs %d) == sweep_run per sequence, bit for bit",
+                budgets[b], max_seqs);
             CHECK(name, rc == 0 && p.bad == 0 && p.visits == 3 * list.n);
             if (b == 2 && max_seqs == 0)
-                CHECK("sweep_run_seqs: one pass runs the blocks one sequence's sweep runs", blocks_run == alone_blocks);
-            if (max_seqs == 1) CHECK("sweep_run_seqs: one sequence a pass: 3 x the blocks", blocks_run == 3 * alone_blocks);
+                CHECK("sweep_run_seqs: one pass runs the blocks one sequence's sweep runs",
+                      blocks_run == alone_blocks);
+            if (max_seqs == 1)
+                CHECK("sweep_run_seqs: one sequence a pass: 3 x the blocks",
+                      blocks_run == 3 * alone_blocks);
         }
     configs_free(&list);
     free(want), free(packed), free(alone);
@@ -782,7 +843,8 @@ static void unit_tests_path(void) {
     int T = 37, tokens[64];
     tokens_random(tokens, 40, 300, 5);
     TfWorkspace ws;
-    CHECK("workspace init", tf_workspace_init(&ws, &mm.m, T, threadpool_global(), err, sizeof err) == 0);
+    CHECK("workspace init",
+          tf_workspace_init(&ws, &mm.m, T, threadpool_global(), err, sizeof err) == 0);
     test_against_reference(&mm.m, tokens, T, &ws);
     test_residual_api(&mm.m, tokens, T, &ws);
     test_hooks(&mm.m, tokens, T, &ws);
@@ -798,7 +860,8 @@ static void unit_tests_path(void) {
     // model 2: tile-aligned sizes (C=64, 4 heads), a single row, V = 257
     model_random(&mm, 3, 4, 64, 16, 257, 12);
     tokens_random(tokens, 16, 257, 6);
-    CHECK("workspace init 2", tf_workspace_init(&ws, &mm.m, 16, threadpool_global(), err, sizeof err) == 0);
+    CHECK("workspace init 2",
+          tf_workspace_init(&ws, &mm.m, 16, threadpool_global(), err, sizeof err) == 0);
     test_against_reference(&mm.m, tokens, 16, &ws);
     test_against_reference(&mm.m, tokens, 1, &ws);
     tf_workspace_free(&ws);
@@ -852,7 +915,12 @@ static int parse_ints(const char *s, int *out, int cap) {
 
 static int write_model(int argc, char **argv) {
     CheckpointSpec spec = {0};
-    spec.cfg = (Gpt2Config){.n_layer = 4, .n_head = 4, .n_embd = 64, .n_ctx = 128, .vocab_size = 50257, .ln_eps = 1e-5f};
+    spec.cfg = (Gpt2Config){.n_layer = 4,
+                            .n_head = 4,
+                            .n_embd = 64,
+                            .n_ctx = 128,
+                            .vocab_size = 50257,
+                            .ln_eps = 1e-5f};
     spec.seed = 1;
     spec.with_mask_buffers = 1;
     for (int i = 3; i + 1 < argc; i += 2) {
@@ -925,8 +993,9 @@ int main(int argc, char **argv) {
     if (argc >= 3 && !strcmp(argv[1], "--write-model")) return write_model(argc, argv);
     if (argc == 6 && !strcmp(argv[1], "--logits")) return dump_logits(argv);
     if (argc == 6 && !strcmp(argv[1], "--generate")) return generate(argv);
-    fprintf(stderr, "usage: test_transformer [--write-model DIR [--dtype D] [--std S] [--seed N] |\n"
-                    "       --logits DIR LAYERS TOKENS OUT | --generate DIR LAYERS TOKENS N |\n"
-                    "       --kernel-paths]\n");
+    fprintf(stderr,
+            "usage: test_transformer [--write-model DIR [--dtype D] [--std S] [--seed N] |\n"
+            "       --logits DIR LAYERS TOKENS OUT | --generate DIR LAYERS TOKENS N |\n"
+            "       --kernel-paths]\n");
     return 2;
 }
