@@ -119,14 +119,19 @@ static void render_patching(JsonBuf *b, const AgentState *s, const AgentExperime
                  "(clean and corrupted nearly equal)\n", ps.n_degenerate, ps.n_ex);
     if (ps.is_head) {
         jb_printf(b, "largest effects of one head:");
-        for (int k = 0; k < ps.n_top; k++) jb_printf(b, "%s L%dH%d %.2f", k ? "," : "", ps.top_layer[k], ps.top_col[k], ps.top_effect[k]);
+        for (int k = 0; k < ps.n_top; k++)
+            jb_printf(b, "%s L%dH%d %.2f", k ? "," : "", ps.top[k].layer, ps.top[k].col,
+                      ps.top[k].effect);
         jb_printf(b, "\n");
-    } else if (ps.best_layer >= 0) {
+    } else if (ps.best.layer >= 0) {
         jb_printf(b, "block | effect at the last position (-1) | best effect at a changed token\n");
-        for (int l = 0; l < ps.rows; l++) jb_printf(b, "%d | %.2f | %.2f\n", l, ps.last[l], ps.changed[l]);
-        jb_printf(b, "largest effect: block %d, position %d (from the end; -1 the last token)%s%s%s, %.2f\n",
-                     ps.best_layer, -(ps.best_col + 1), ps.best_token ? " \"" : "", ps.best_token ? ps.best_token : "",
-                     ps.best_token ? "\"" : "", ps.best_effect);
+        for (int l = 0; l < ps.rows; l++)
+            jb_printf(b, "%d | %.2f | %.2f\n", l, ps.block[l].last, ps.block[l].changed);
+        jb_printf(
+            b,
+            "largest effect: block %d, position %d (from the end; -1 the last token)%s%s%s, %.2f\n",
+            ps.best.layer, -(ps.best.col + 1), ps.best_token ? " \"" : "",
+            ps.best_token ? ps.best_token : "", ps.best_token ? "\"" : "", ps.best.effect);
     }
     agent_patch_summary_free(&ps);
 }
