@@ -17,7 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
-const char *const hub_default_files[] = {"config.json", "model.safetensors", "vocab.json", "merges.txt"};
+// config.json, model.safetensors, vocab.json, merges.txt
+static const char *const hub_default_files[] = {"config.json", "model.safetensors", "vocab.json",
+                                                "merges.txt"};
 
 #define DOWNLOAD_ATTEMPTS 5   // tries per blob; each resumes what the last one left
 #define META_ATTEMPTS 3       // tries per metadata request on 429/5xx or a cut connection
