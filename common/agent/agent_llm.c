@@ -826,13 +826,18 @@ static int call_get_results(const AgentState *s, const JsonDoc *d, char **answer
     int rc = AGENT_CALL_BAD;
     if (arg_str(d, "experiment", &exp) != 1) {
         *answer = xstrdup("get_results: \"experiment\" (a string) is required");
-    } else if (arg_str(d, "group_by", &by) < 0 || arg_str(d, "task", &task) < 0) {
-        *answer = xstrdup("get_results: \"group_by\" and \"task\" must be strings");
-    } else if (!(*answer = agent_llm_get_results(s, exp, by, task, msg, sizeof msg))) {
-        *answer = xasprintf("get_results: %s", msg);
-    } else {
-        rc = AGENT_CALL_QUERY;
+        goto done;
     }
+    if (arg_str(d, "group_by", &by) < 0 || arg_str(d, "task", &task) < 0) {
+        *answer = xstrdup("get_results: \"group_by\" and \"task\" must be strings");
+        goto done;
+    }
+    if (!(*answer = agent_llm_get_results(s, exp, by, task, msg, sizeof msg))) {
+        *answer = xasprintf("get_results: %s", msg);
+        goto done;
+    }
+    rc = AGENT_CALL_QUERY;
+done:
     free(exp);
     free(by);
     free(task);
