@@ -206,13 +206,11 @@ static int write_tasks(const TaskInfo **sel, int n_sel, const Args *a) {
 // Write the task list text to path; -1 after reporting a failure.
 static int save_list(const char *path, const JsonBuf *list) {
     FILE *f = fopen(path, "w");
-    if (!f || fwrite(list->buf, 1, list->len, f) != list->len || fputc('\n', f) == EOF ||
-        fclose(f) != 0) {
-        weprintf("%s: cannot write: %s", path, strerror(errno));
-        if (f) fclose(f);
-        return -1;
-    }
-    return 0;
+    int ok = f && fwrite(list->buf, 1, list->len, f) == list->len && fputc('\n', f) != EOF;
+    int e = errno;
+    if (f && fclose(f) != 0 && ok) ok = 0, e = errno;   // closed once, whatever happened
+    if (!ok) weprintf("%s: cannot write: %s", path, strerror(e));
+    return ok ? 0 : -1;
 }
 
 // --llm: new tasks modelled on the selected seeds, into *set.  Reports on stderr;

@@ -215,6 +215,19 @@ int agent_task_has_pairs(const char *task);
 int agent_method_configs(const char *method, const char *arg, int n_layer, int n_head,
                          ConfigList *out, char *err, size_t errlen);
 
+// A cell of a patch grid (AgentPatchSummary): block, column (offset from the end, or the
+// head) and its effect.
+typedef struct {
+    int layer, col;
+    double effect;
+} AgentPatchCell;
+
+// A block's row: the effect at the final position and the effect of each example's best
+// changed token (NaN: none).
+typedef struct {
+    double last, changed;
+} AgentPatchBlock;
+
 // What a patch sweep shows, over the examples of a patching experiment.  Positions are
 // compared across examples of different lengths by their offset from the end (0: the
 // final position), as the report's tables and heatmaps show them.  Every effect is
@@ -222,21 +235,18 @@ int agent_method_configs(const char *method, const char *arg, int n_layer, int n
 // − mean corrupted) of the metric (the logit difference when the sweep has one, else the
 // answer loss) over the examples that have the cell.
 typedef struct {
-    int n_ex;                   // examples with cells
-    int is_head;                // the sweep patched heads (columns are heads)
-    int rows;                   // blocks 0..rows-1
-    int width;                  // columns: the longest prompt's positions, or the heads
-    int uses_logit_diff;        // the metric is the logit difference (else the answer loss)
-    int n_degenerate;           // pairs whose clean and corrupted metrics are within
-                                //   PATCH_DEGENERATE_FRACTION of the batch's mean difference
-    double *last;               // (rows) effect at the final position (NaN: none)
-    double *changed;            // (rows) effect of each example's best changed token (NaN: none)
-    int best_layer, best_col;   // the cell with the largest effect among the columns at
-    double best_effect;         // least half the examples have (col: offset from the end,
-                                // or the head); best_layer -1 when none
-    char *best_token;           // the clean token there in the longest prompt, or NULL
-    int top_layer[3], top_col[3];   // heads: the three largest mean effects
-    double top_effect[3];
+    int n_ex;                 // examples with cells
+    int is_head;              // the sweep patched heads (columns are heads)
+    int rows;                 // blocks 0..rows-1
+    int width;                // columns: the longest prompt's positions, or the heads
+    int uses_logit_diff;      // the metric is the logit difference (else the answer loss)
+    int n_degenerate;         // pairs whose clean and corrupted metrics are within
+                              //   PATCH_DEGENERATE_FRACTION of the batch's mean difference
+    AgentPatchBlock *block;   // (rows)
+    AgentPatchCell best;      // the largest effect among the columns at least half the examples
+                              //   have; best.layer -1 when none
+    char *best_token;         // the clean token there in the longest prompt, or NULL
+    AgentPatchCell top[3];    // heads: the n_top (<= 3) largest mean effects, largest first
     int n_top;
     double clean_ld, corrupt_ld, clean_loss, corrupt_loss;   // mean baselines (NaN: none)
     int n_error;                                             // examples whose record was an error

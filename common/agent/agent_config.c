@@ -49,8 +49,7 @@ int agent_method_configs(const char *method, const char *arg, int n_layer, int n
 }
 
 void agent_patch_summary_free(AgentPatchSummary *ps) {
-    free(ps->last);
-    free(ps->changed);
+    free(ps->block);
     free(ps->best_token);
     memset(ps, 0, sizeof *ps);
 }
@@ -62,34 +61,40 @@ static void patch_baselines(const AgentPatchRow *r, int use_ld, double *clean, d
     *corrupt = use_ld ? r->corrupt_ld : r->corrupt_loss;
 }
 
+// What agent_patch_summary knows of one example: its width (positions, or heads), whether
+// its record was an error, and its first cell (the one its baselines are read from).
+typedef struct {
+    int width, error;
+    const AgentPatchRow *base;
+} PatchExample;
+
 void agent_patch_summary(const AgentExperiment *e, int n_layer, AgentPatchSummary *ps) {
     memset(ps, 0, sizeof *ps);
     int L = n_layer > 0 ? n_layer : 1, n_ex = e->n_ex > 0 ? e->n_ex : 1;
     ps->rows = n_layer;
-    ps->best_layer = -1;
-    ps->last = xmalloc(sizeof(double) * (size_t)L);
-    ps->changed = xmalloc(sizeof(double) * (size_t)L);
+    ps->best.layer = -1;
+    ps->block = xmalloc(sizeof *ps->block * (size_t)L);
     ps->clean_ld = ps->corrupt_ld = ps->clean_loss = ps->corrupt_loss = NAN;
     int W = 1, widest = -1, use_ld = 0;
-    int *width = xcalloc((size_t)n_ex, sizeof(int)), *error = xcalloc((size_t)n_ex, sizeof(int));
-    const AgentPatchRow **base = xcalloc((size_t)n_ex, sizeof *base);
+    PatchExample *ex = xcalloc((size_t)n_ex, sizeof *ex);
     for (int i = 0; i < e->patch.n; i++) {
         const AgentPatchRow *r = &e->patch.row[i];
+        PatchExample *x = &ex[r->ex];
         if (r->error) {
-            error[r->ex] = 1;
+            x->error = 1;
             continue;
         }
         if (r->layer >= n_layer) continue;
         ps->is_head |= r->is_head;
-        if (r->col + 1 > width[r->ex]) width[r->ex] = r->col + 1;
-        if (!base[r->ex]) base[r->ex] = r;
+        if (r->col + 1 > x->width) x->width = r->col + 1;
+        if (!x->base) x->base = r;
         use_ld |= isfinite(r->clean_ld) && isfinite(r->corrupt_ld);
     }
     for (int x = 0; x < e->n_ex; x++) {
-        if (error[x]) ps->n_error++;
-        else if (width[x]) ps->n_ex++;
-        if (width[x] > W) W = width[x];
-        if (width[x] && (widest < 0 || width[x] > width[widest])) widest = x;
+        if (ex[x].error) ps->n_error++;
+        else if (ex[x].width) ps->n_ex++;
+        if (ex[x].width > W) W = ex[x].width;
+        if (ex[x].width && (widest < 0 || ex[x].width > ex[widest].width)) widest = x;
     }
     ps->uses_logit_diff = use_ld;
     ps->width = W;
@@ -97,7 +102,7 @@ void agent_patch_summary(const AgentExperiment *e, int n_layer, AgentPatchSummar
     double b[4] = {0}, clean = 0, corrupt = 0;
     int nb[4] = {0}, nbase = 0;
     for (int x = 0; x < e->n_ex; x++) {
-        const AgentPatchRow *r = base[x];
+        const AgentPatchRow *r = ex[x].base;
         if (!r) continue;
         double v[4] = {r->clean_ld, r->corrupt_ld, r->clean_loss, r->corrupt_loss};
         for (int k = 0; k < 4; k++)
@@ -112,8 +117,8 @@ void agent_patch_summary(const AgentExperiment *e, int n_layer, AgentPatchSummar
     if (nbase) clean /= nbase, corrupt /= nbase;
     for (int x = 0; x < e->n_ex && nbase; x++) {
         double c, k;
-        if (!base[x]) continue;
-        patch_baselines(base[x], use_ld, &c, &k);
+        if (!ex[x].base) continue;
+        patch_baselines(ex[x].base, use_ld, &c, &k);
         ps->n_degenerate += patch_pair_degenerate(c, k, clean, corrupt);
     }
     // Per (block, column) — the column is the offset from the end (positions) or the head —
@@ -126,10 +131,10 @@ void agent_patch_summary(const AgentExperiment *e, int n_layer, AgentPatchSummar
     for (size_t i = 0; i < (size_t)n_ex * (size_t)L; i++) best_changed[i] = NAN;
     for (int i = 0; i < e->patch.n; i++) {
         const AgentPatchRow *r = &e->patch.row[i];
-        if (r->error || r->layer >= n_layer || !isfinite(r->metric) || !base[r->ex]) continue;
+        if (r->error || r->layer >= n_layer || !isfinite(r->metric) || !ex[r->ex].base) continue;
         double c, k;
-        patch_baselines(base[r->ex], use_ld, &c, &k);
-        int col = r->is_head ? r->col : width[r->ex] - 1 - r->col;
+        patch_baselines(ex[r->ex].base, use_ld, &c, &k);
+        int col = r->is_head ? r->col : ex[r->ex].width - 1 - r->col;
         patch_sums_add(&grid, r->layer, col, r->metric, c, k);
         double *bc = &best_changed[(size_t)r->ex * L + r->layer];
         if (!r->is_head && r->changed && (isnan(*bc) || dir * r->metric > dir * *bc))
@@ -138,43 +143,42 @@ void agent_patch_summary(const AgentExperiment *e, int n_layer, AgentPatchSummar
     for (int x = 0; x < e->n_ex; x++)
         for (int l = 0; l < n_layer; l++) {
             double c, k, v = best_changed[(size_t)x * L + l];
-            if (isnan(v) || !base[x]) continue;
-            patch_baselines(base[x], use_ld, &c, &k);
+            if (isnan(v) || !ex[x].base) continue;
+            patch_baselines(ex[x].base, use_ld, &c, &k);
             patch_sums_add(&changed, l, 0, v, c, k);
         }
     // The best cell among the columns most examples have (a column only the longest
     // prompts reach says little about the batch).
     int need = (ps->n_ex + 1) / 2 > 0 ? (ps->n_ex + 1) / 2 : 1;
     for (int l = 0; l < n_layer; l++) {
-        ps->last[l] = ps->is_head ? NAN : patch_sums_effect(&grid, l, 0);
-        ps->changed[l] = patch_sums_effect(&changed, l, 0);
+        ps->block[l].last = ps->is_head ? NAN : patch_sums_effect(&grid, l, 0);
+        ps->block[l].changed = patch_sums_effect(&changed, l, 0);
         for (int c = 0; c < W; c++) {
-            double m = patch_sums_effect(&grid, l, c);
-            if (isnan(m) || patch_sums_count(&grid, l, c) < need) continue;
-            if (ps->best_layer < 0 || m > ps->best_effect)
-                ps->best_layer = l, ps->best_col = c, ps->best_effect = m;
+            AgentPatchCell cell = {l, c, patch_sums_effect(&grid, l, c)};
+            if (isnan(cell.effect) || patch_sums_count(&grid, l, c) < need) continue;
+            if (ps->best.layer < 0 || cell.effect > ps->best.effect) ps->best = cell;
             if (!ps->is_head) continue;
             // the three largest heads, in order
             int at = ps->n_top;
-            while (at > 0 && m > ps->top_effect[at - 1]) at--;
+            while (at > 0 && cell.effect > ps->top[at - 1].effect) at--;
             if (at >= 3) continue;
-            for (int k = ps->n_top < 3 ? ps->n_top : 2; k > at; k--)
-                ps->top_layer[k] = ps->top_layer[k - 1], ps->top_col[k] = ps->top_col[k - 1],
-                ps->top_effect[k] = ps->top_effect[k - 1];
-            ps->top_layer[at] = l, ps->top_col[at] = c, ps->top_effect[at] = m;
+            for (int k = ps->n_top < 3 ? ps->n_top : 2; k > at; k--) ps->top[k] = ps->top[k - 1];
+            ps->top[at] = cell;
             if (ps->n_top < 3) ps->n_top++;
         }
     }
     // The clean token at the best cell, in the longest prompt (the one the report's
     // heatmap labels its positions with).
-    for (int i = 0; i < e->patch.n && ps->best_layer >= 0 && !ps->is_head && !ps->best_token; i++) {
+    for (int i = 0; i < e->patch.n && ps->best.layer >= 0 && !ps->is_head && !ps->best_token; i++) {
         const AgentPatchRow *r = &e->patch.row[i];
-        if (!r->error && r->token && r->ex == widest && width[r->ex] - 1 - r->col == ps->best_col)
+        if (!r->error && r->token && r->ex == widest &&
+            ex[r->ex].width - 1 - r->col == ps->best.col)
             ps->best_token = xstrdup(r->token);
     }
     patch_sums_free(&grid);
     patch_sums_free(&changed);
-    free(width), free(error), free(base), free(best_changed);
+    free(ex);
+    free(best_changed);
 }
 
 // ----------------------------------------------------------------------------- checks

@@ -134,18 +134,18 @@ static void render_patching(JsonBuf *b, const AgentState *s, const AgentExperime
     if (ps.is_head) {
         jb_printf(b, "largest effects of one head:");
         for (int k = 0; k < ps.n_top; k++)
-            jb_printf(b, "%s L%dH%d %.2f", k ? "," : "", ps.top_layer[k], ps.top_col[k],
-                      ps.top_effect[k]);
+            jb_printf(b, "%s L%dH%d %.2f", k ? "," : "", ps.top[k].layer, ps.top[k].col,
+                      ps.top[k].effect);
         jb_printf(b, "\n");
-    } else if (ps.best_layer >= 0) {
+    } else if (ps.best.layer >= 0) {
         jb_printf(b, "block | effect at the last position (-1) | best effect at a changed token\n");
         for (int l = 0; l < ps.rows; l++)
-            jb_printf(b, "%d | %.2f | %.2f\n", l, ps.last[l], ps.changed[l]);
+            jb_printf(b, "%d | %.2f | %.2f\n", l, ps.block[l].last, ps.block[l].changed);
         jb_printf(
             b,
             "largest effect: block %d, position %d (from the end; -1 the last token)%s%s%s, %.2f\n",
-            ps.best_layer, -(ps.best_col + 1), ps.best_token ? " \"" : "",
-            ps.best_token ? ps.best_token : "", ps.best_token ? "\"" : "", ps.best_effect);
+            ps.best.layer, -(ps.best.col + 1), ps.best_token ? " \"" : "",
+            ps.best_token ? ps.best_token : "", ps.best_token ? "\"" : "", ps.best.effect);
     }
     agent_patch_summary_free(&ps);
 }
@@ -674,42 +674,85 @@ static char *bad_task(const AgentOptions *o, const char *tool, const char *task)
     return jb_take(&m);
 }
 
-// run_experiment, or run_judge (judge: configurations optional, drop-last by default;
-// runlayers on every example, its completions judged).
-static int call_run_experiment(const AgentState *s, const AgentOptions *o, const JsonDoc *d,
-                               const char *tool, int judge, AgentAction *a, char **answer) {
-    char *name = NULL, *task = NULL, *hyp = NULL, msg[300];
+// The arguments every experiment call (run_experiment, run_judge, run_patching,
+// run_ablation) shares; the strings are malloc'd.
+typedef struct {
+    char *name, *task, *hyp;
+    int examples;
+} ExperimentArgs;
+
+static void experiment_args_free(ExperimentArgs *x) {
+    free(x->name);
+    free(x->task);
+    free(x->hyp);
+}
+
+// x from d, checked in this order: "name" (valid and new), "task" (one of the
+// investigation's; with clean/corrupted pairs when pairs is set), "examples" (o->examples
+// when absent); the hypothesis is left to the caller.  0, or -1 with *answer set;
+// experiment_args_free either way.
+static int experiment_args(const AgentState *s, const AgentOptions *o, const JsonDoc *d,
+                           const char *tool, int pairs, ExperimentArgs *x, char **answer) {
+    char msg[300];
     long long n = o->examples;
-    int rc = AGENT_CALL_BAD;
-    if (arg_str(d, "name", &name) != 1) {
+    memset(x, 0, sizeof *x);
+    if (arg_str(d, "name", &x->name) != 1) {
         *answer = xasprintf("%s: \"name\" (a string) is required", tool);
-        goto done;
+        return -1;
     }
-    if (agent_name_check(name, msg, sizeof msg) != 0) {
+    if (agent_name_check(x->name, msg, sizeof msg) != 0) {
         *answer = xasprintf("%s: %s", tool, msg);
-        goto done;
+        return -1;
     }
-    if (agent_experiment_find(s, name)) {
+    if (agent_experiment_find(s, x->name)) {
         *answer = xasprintf("%s: an experiment named \"%s\" already exists; choose a new name",
-                            tool, name);
-        goto done;
+                            tool, x->name);
+        return -1;
     }
-    if (arg_str(d, "task", &task) != 1) {
+    if (arg_str(d, "task", &x->task) != 1) {
         *answer = xasprintf("%s: \"task\" (a string) is required", tool);
-        goto done;
+        return -1;
     }
-    if (!task_allowed(o, task)) {
-        *answer = bad_task(o, tool, task);
-        goto done;
+    if (!task_allowed(o, x->task)) {
+        *answer = bad_task(o, tool, x->task);
+        return -1;
+    }
+    if (pairs && !agent_task_has_pairs(x->task)) {
+        *answer = xasprintf("%s: task %s has no corrupted prompts; use one with pairs (%s)", tool,
+                            x->task, pair_tasks(o));
+        return -1;
     }
     int et = json_obj_get(d, 0, "examples");
     if (et >= 0 && !json_is_null(d, et) &&
         (json_int(d, et, &n) != 0 || n < 1 || n > AGENT_MAX_EXAMPLES)) {
         *answer =
             xasprintf("%s: \"examples\" must be an integer in 1..%d", tool, AGENT_MAX_EXAMPLES);
-        goto done;
+        return -1;
     }
-    if (arg_str(d, "hypothesis", &hyp) < 0) {
+    x->examples = (int)n;
+    return 0;
+}
+
+// a: the experiment action of x (name, task and hypothesis move into it).
+static void experiment_action(AgentAction *a, ExperimentArgs *x) {
+    memset(a, 0, sizeof *a);
+    a->type = AGENT_ACTION_EXPERIMENT;
+    a->planner = "llm";
+    a->name = x->name, x->name = NULL;
+    a->task = x->task, x->task = NULL;
+    a->hypothesis = x->hyp, x->hyp = NULL;
+    a->examples = x->examples;
+}
+
+// run_experiment, or run_judge (judge: configurations optional, drop-last by default;
+// runlayers on every example, its completions judged).
+static int call_run_experiment(const AgentState *s, const AgentOptions *o, const JsonDoc *d,
+                               const char *tool, int judge, AgentAction *a, char **answer) {
+    ExperimentArgs x;
+    char msg[300];
+    int rc = AGENT_CALL_BAD;
+    if (experiment_args(s, o, d, tool, 0, &x, answer) != 0) goto done;
+    if (arg_str(d, "hypothesis", &x.hyp) < 0) {
         *answer = xasprintf("%s: \"hypothesis\" must be a string", tool);
         goto done;
     }
@@ -725,22 +768,14 @@ static int call_run_experiment(const AgentState *s, const AgentOptions *o, const
         *answer = xasprintf("%s: %s (blocks are numbered 0-%d)", tool, msg, s->n_layer - 1);
         goto done;
     }
-    memset(a, 0, sizeof *a);
-    a->type = AGENT_ACTION_EXPERIMENT;
-    a->planner = "llm";
-    a->name = name, name = NULL;
-    a->task = task, task = NULL;
-    a->hypothesis = hyp, hyp = NULL;
+    experiment_action(a, &x);
     a->configs = cl;
-    a->examples = (int)n;
     a->judge = judge;
     a->sweeps = default_sweep ? xstrdup("drop-last") : NULL;
     for (int t = 0; t < AGENT_N_TOOLS; t++) a->need[t] = 1;
     rc = AGENT_CALL_ACTION;
 done:
-    free(name);
-    free(task);
-    free(hyp);
+    experiment_args_free(&x);
     return rc;
 }
 
@@ -748,44 +783,11 @@ done:
 static int call_run_method(const AgentState *s, const AgentOptions *o, const JsonDoc *d,
                            const char *tool, AgentAction *a, char **answer) {
     int patching = !strcmp(tool, "run_patching");
-    char *name = NULL, *task = NULL, *hyp = NULL, *arg = NULL, msg[300];
-    long long n = o->examples;
+    ExperimentArgs x;
+    char *arg = NULL;
     int rc = AGENT_CALL_BAD;
-    if (arg_str(d, "name", &name) != 1) {
-        *answer = xasprintf("%s: \"name\" (a string) is required", tool);
-        goto done;
-    }
-    if (agent_name_check(name, msg, sizeof msg) != 0) {
-        *answer = xasprintf("%s: %s", tool, msg);
-        goto done;
-    }
-    if (agent_experiment_find(s, name)) {
-        *answer = xasprintf("%s: an experiment named \"%s\" already exists; choose a new name",
-                            tool, name);
-        goto done;
-    }
-    if (arg_str(d, "task", &task) != 1) {
-        *answer = xasprintf("%s: \"task\" (a string) is required", tool);
-        goto done;
-    }
-    if (!task_allowed(o, task)) {
-        *answer = bad_task(o, tool, task);
-        goto done;
-    }
-    if (patching && !agent_task_has_pairs(task)) {
-        *answer =
-            xasprintf("run_patching: task %s has no corrupted prompts; use one with pairs (%s)",
-                      task, pair_tasks(o));
-        goto done;
-    }
-    int et = json_obj_get(d, 0, "examples");
-    if (et >= 0 && !json_is_null(d, et) &&
-        (json_int(d, et, &n) != 0 || n < 1 || n > AGENT_MAX_EXAMPLES)) {
-        *answer =
-            xasprintf("%s: \"examples\" must be an integer in 1..%d", tool, AGENT_MAX_EXAMPLES);
-        goto done;
-    }
-    if (arg_str(d, "hypothesis", &hyp) < 0 ||
+    if (experiment_args(s, o, d, tool, patching, &x, answer) != 0) goto done;
+    if (arg_str(d, "hypothesis", &x.hyp) < 0 ||
         arg_str(d, patching ? "hook" : "components", &arg) < 0) {
         *answer = xasprintf("%s: \"hypothesis\" and \"%s\" must be strings", tool,
                             patching ? "hook" : "components");
@@ -808,14 +810,8 @@ static int call_run_method(const AgentState *s, const AgentOptions *o, const Jso
             "use components \"mlps\"");
         goto done;
     }
-    memset(a, 0, sizeof *a);
-    a->type = AGENT_ACTION_EXPERIMENT;
-    a->planner = "llm";
-    a->name = name, name = NULL;
-    a->task = task, task = NULL;
-    a->hypothesis = hyp, hyp = NULL;
+    experiment_action(a, &x);
     configs_add_intact(&a->configs, s->n_layer);
-    a->examples = (int)n;
     a->method = xstrdup(patching ? AGENT_METHOD_PATCHING : AGENT_METHOD_ABLATION);
     a->method_arg = xstrdup(patching                      ? (arg ? arg : "resid_pre")
                             : arg && !strcmp(arg, "mlps") ? "ablate-mlps"
@@ -824,9 +820,7 @@ static int call_run_method(const AgentState *s, const AgentOptions *o, const Jso
     a->need[AGENT_TOOL_SCORELOSS] = 1;
     rc = AGENT_CALL_ACTION;
 done:
-    free(name);
-    free(task);
-    free(hyp);
+    experiment_args_free(&x);
     free(arg);
     return rc;
 }
@@ -892,13 +886,18 @@ static int call_get_results(const AgentState *s, const JsonDoc *d, char **answer
     int rc = AGENT_CALL_BAD;
     if (arg_str(d, "experiment", &exp) != 1) {
         *answer = xstrdup("get_results: \"experiment\" (a string) is required");
-    } else if (arg_str(d, "group_by", &by) < 0 || arg_str(d, "task", &task) < 0) {
-        *answer = xstrdup("get_results: \"group_by\" and \"task\" must be strings");
-    } else if (!(*answer = agent_llm_get_results(s, exp, by, task, msg, sizeof msg))) {
-        *answer = xasprintf("get_results: %s", msg);
-    } else {
-        rc = AGENT_CALL_QUERY;
+        goto done;
     }
+    if (arg_str(d, "group_by", &by) < 0 || arg_str(d, "task", &task) < 0) {
+        *answer = xstrdup("get_results: \"group_by\" and \"task\" must be strings");
+        goto done;
+    }
+    if (!(*answer = agent_llm_get_results(s, exp, by, task, msg, sizeof msg))) {
+        *answer = xasprintf("get_results: %s", msg);
+        goto done;
+    }
+    rc = AGENT_CALL_QUERY;
+done:
     free(exp);
     free(by);
     free(task);

@@ -18,6 +18,8 @@
 // holds several valid actions, the first is taken and the others are queued in the
 // action record ("queued") and taken, re-checked, by the following steps without asking
 // the model.  Every exchange is journalled as a kind "llm" record (never the API key).
+// Called outside this module only by the tests (tests/unit/test_agent.c): agent_llm_call,
+// agent_llm_tools.
 #ifndef AUTOINTERP_AGENT_LLM_H
 #define AUTOINTERP_AGENT_LLM_H
 #include "agent/agent.h"

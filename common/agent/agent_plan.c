@@ -539,7 +539,7 @@ static void note_patching(JsonBuf *ob, JsonBuf *hb, const AgentState *s, const A
         ob,
         "%s on %s (%d examples, patching %s from the clean prompt into the corrupted one, %d blocks x %s):",
         e->name, e->task, e->examples, hook, s->n_layer, ps.is_head ? "heads" : "positions");
-    if (ps.best_layer < 0) {
+    if (ps.best.layer < 0) {
         jb_printf(ob, " no usable patch effects.");
         jb_printf(hb, "The experiment should be repeated: it produced no patch effects.");
         agent_patch_summary_free(&ps);
@@ -569,44 +569,44 @@ static void note_patching(JsonBuf *ob, JsonBuf *hb, const AgentState *s, const A
     if (ps.is_head) {
         jb_printf(ob, " Largest effects of a single head (all positions):");
         for (int k = 0; k < ps.n_top; k++)
-            jb_printf(ob, "%s L%dH%d %.2f", k ? "," : "", ps.top_layer[k], ps.top_col[k],
-                      ps.top_effect[k]);
+            jb_printf(ob, "%s L%dH%d %.2f", k ? "," : "", ps.top[k].layer, ps.top[k].col,
+                      ps.top[k].effect);
         jb_printf(ob, ".");
         if (nothing) patch_no_conclusion(hb, &ps, e->task, gap, no_clean);
-        else if (ps.best_effect >= 0.3)
+        else if (ps.best.effect >= 0.3)
             jb_printf(
                 hb,
                 "Head L%dH%d carries much of what decides the %s answer (patching it alone restores %.0f%% "
                 "of the clean logit difference).",
-                ps.top_layer[0], ps.top_col[0], e->task, 100 * ps.best_effect);
+                ps.top[0].layer, ps.top[0].col, e->task, 100 * ps.best.effect);
         else
             jb_printf(
                 hb,
                 "No single head carries the %s answer (at most %.0f%% restored by one head): the "
                 "information moves through several heads.",
-                e->task, 100 * ps.best_effect);
+                e->task, 100 * ps.best.effect);
         agent_patch_summary_free(&ps);
         return;
     }
-    jb_printf(ob, " Largest effect: block %d at ", ps.best_layer);
-    position_text(ob, ps.best_col, ps.best_token);
-    jb_printf(ob, ", %.2f.", ps.best_effect);
+    jb_printf(ob, " Largest effect: block %d at ", ps.best.layer);
+    position_text(ob, ps.best.col, ps.best_token);
+    jb_printf(ob, ", %.2f.", ps.best.effect);
     int L = s->n_layer, mid = L / 2, handoff = -1, crossover = -1;
-    if (!isnan(ps.last[0]) && !isnan(ps.last[L - 1]))
+    if (!isnan(ps.block[0].last) && !isnan(ps.block[L - 1].last))
         jb_printf(
             ob,
             " At the last position (-1) the effect is %.2f at block 0, %.2f at block %d and %.2f at block %d.",
-            ps.last[0], ps.last[mid], mid, ps.last[L - 1], L - 1);
-    if (!isnan(ps.changed[0]) && !isnan(ps.changed[L - 1]))
+            ps.block[0].last, ps.block[mid].last, mid, ps.block[L - 1].last, L - 1);
+    if (!isnan(ps.block[0].changed) && !isnan(ps.block[L - 1].changed))
         jb_printf(
             ob,
             " At the changed tokens (where the prompts differ) the best effect is %.2f at block 0 and %.2f "
             "at block %d.",
-            ps.changed[0], ps.changed[L - 1], L - 1);
+            ps.block[0].changed, ps.block[L - 1].changed, L - 1);
     for (int l = 0; l < L; l++) {
-        if (handoff < 0 && !isnan(ps.last[l]) && ps.last[l] >= 0.5) handoff = l;
-        if (crossover < 0 && !isnan(ps.last[l]) && !isnan(ps.changed[l]) &&
-            ps.last[l] > ps.changed[l])
+        if (handoff < 0 && !isnan(ps.block[l].last) && ps.block[l].last >= 0.5) handoff = l;
+        if (crossover < 0 && !isnan(ps.block[l].last) && !isnan(ps.block[l].changed) &&
+            ps.block[l].last > ps.block[l].changed)
             crossover = l;
     }
     if (crossover >= 0)
@@ -614,7 +614,7 @@ static void note_patching(JsonBuf *ob, JsonBuf *hb, const AgentState *s, const A
                   crossover);
     double early = -INFINITY;   // the changed tokens' best effect before the crossover
     for (int l = 0; l < (crossover >= 0 ? crossover : L); l++)
-        if (!isnan(ps.changed[l]) && ps.changed[l] > early) early = ps.changed[l];
+        if (!isnan(ps.block[l].changed) && ps.block[l].changed > early) early = ps.block[l].changed;
     if (nothing) patch_no_conclusion(hb, &ps, e->task, gap, no_clean);
     else if (handoff >= 0 && crossover > 0 && early >= 0.3) {
         char blocks[48];
@@ -639,7 +639,7 @@ static void note_patching(JsonBuf *ob, JsonBuf *hb, const AgentState *s, const A
             hb,
             "No single position of the residual stream restores the %s answer (best %.2f at block %d): "
             "the information is spread over several positions.",
-            e->task, ps.best_effect, ps.best_layer);
+            e->task, ps.best.effect, ps.best.layer);
     agent_patch_summary_free(&ps);
 }
 

@@ -24,6 +24,8 @@
 // experiment whose results are complete and that has no note yet, computed from the
 // measured numbers; else the first experiment of the plan not yet in the journal; else
 // the report.  The same journal always gives the same action.
+// Called outside this module only by the tests (tests/unit/test_agent.c): agent_note_builtin,
+// agent_plan_items.
 #ifndef AUTOINTERP_AGENT_PLAN_H
 #define AUTOINTERP_AGENT_PLAN_H
 #include "agent/agent.h"
@@ -62,6 +64,7 @@ void agent_note_builtin(const AgentState *s, const AgentExperiment *e, AgentActi
 // The results section assembled from the journal's notes (computed ones for experiments
 // that have none), per task: where the capability appears along depth, which blocks are
 // critical, robustness to repetition and permutation, other notes.  Malloc'd markdown.
+// Public beside agent_note_builtin, though today only agent_plan_builtin calls it.
 char *agent_report_builtin(const AgentState *s);
 
 #endif

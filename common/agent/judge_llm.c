@@ -105,8 +105,11 @@ static const char system_prompt[] =
     "{\"verdicts\": [{\"item\": 1, \"question\": 1, \"verdict\": \"yes\", \"reason\": \"...\"}, ...]}\n"
     "with exactly one entry for each question of each item.";
 
-void judge_llm_messages(const JudgeItem *const *items, const char *const *const *qs, const int *nq,
-                        int n, const char *problems, JsonBuf *msgs) {
+// The messages of one request (system, user) for items[0..n), item i with the questions
+// qs[i][0..nq[i]); problems (or NULL): what was wrong with the last reply, said to the
+// model.  Appended to msgs (llm_msg_add).
+static void judge_llm_messages(const JudgeItem *const *items, const char *const *const *qs,
+                               const int *nq, int n, const char *problems, JsonBuf *msgs) {
     JsonBuf user = {0}, arr = {0};
     jb_puts(&arr, "[");
     for (int i = 0; i < n; i++) {

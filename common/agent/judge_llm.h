@@ -88,10 +88,4 @@ int judge_llm_run(JudgeLlm *jl, const JudgeItem *items, int n, JudgeAnswer **ans
                   size_t errlen);
 void judge_answers_free(JudgeAnswer **answers, const JudgeItem *items, int n);
 
-// The messages of one request (system, user) for items[0..n), item i with the questions
-// qs[i][0..nq[i]); problems (or NULL): what was wrong with the last reply, said to the
-// model.  Appended to msgs (llm_msg_add).  Exposed for tests.
-void judge_llm_messages(const JudgeItem *const *items, const char *const *const *qs, const int *nq,
-                        int n, const char *problems, JsonBuf *msgs);
-
 #endif

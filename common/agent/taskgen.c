@@ -451,29 +451,32 @@ int taskgen_run(LlmClient *c, const TaskInfo *const *seeds, int n_seeds, const T
     int n =
         taskgen_parse(reply->content, strlen(reply->content), seeds, n_seeds, TASKGEN_MIN_EXAMPLES,
                       &out, &problems, &n_problems, n_dup, perr, sizeof perr);
-    if (n < 0) {
-        jb_free(&out);
+    rc = -1;
+    if (n < 0) {   // problems is NULL then
         int cut = reply->finish_reason && strcmp(reply->finish_reason, "length") == 0;
-        return fail(err, errlen, "%s%s", perr,
-                    cut ? "; the reply was cut at the token limit (finish_reason \"length\")" : "");
+        fail(err, errlen, "%s%s", perr,
+             cut ? "; the reply was cut at the token limit (finish_reason \"length\")" : "");
+        goto done;
     }
     if (tasks_parse(set, out.buf, out.len, perr, sizeof perr) !=
         0) {   // cannot happen: the list is ours
-        for (int i = 0; i < n_problems; i++) free(problems[i]);
-        free(problems);
-        jb_free(&out);
-        return fail(err, errlen, "internal: %s", perr);
+        fail(err, errlen, "internal: %s", perr);
+        goto done;
     }
-    // taskgen's problems first, then any of the import (none expected)
+    // taskgen's problems first, then any of the import (none expected); the strings move
     char **all = xcalloc((size_t)(n_problems + set->n_problems) + 1, sizeof *all);
     if (n_problems) memcpy(all, problems, (size_t)n_problems * sizeof *all);
     if (set->n_problems)
         memcpy(all + n_problems, set->problems, (size_t)set->n_problems * sizeof *all);
-    free(problems);
     free(set->problems);
     set->problems = all;
     set->n_problems += n_problems;
+    n_problems = 0;
     if (list) jb_raw(list, out.buf, out.len);
+    rc = set->n;
+done:
+    for (int i = 0; i < n_problems; i++) free(problems[i]);
+    free(problems);
     jb_free(&out);
-    return set->n;
+    return rc;
 }

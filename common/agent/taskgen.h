@@ -7,6 +7,8 @@
 // Its reply is untrusted: every task and example is validated (taskgen_parse), invalid
 // ones are dropped with a message naming them, tasks of the same name are merged, and
 // repeated examples are dropped.
+// Called outside this module only by the tests (tests/unit/test_taskgen.c): taskgen_messages,
+// taskgen_parse.
 #ifndef AUTOINTERP_TASKGEN_H
 #define AUTOINTERP_TASKGEN_H
 #include <stdint.h>

@@ -3,6 +3,7 @@
 // tensors) and the 16-bit weight kernels (matmul.h).
 //   LOWP_BF16  bfloat16: the upper half of an IEEE fp32 (8-bit exponent, 7-bit mantissa)
 //   LOWP_F16   IEEE half precision (5-bit exponent, 10-bit mantissa, subnormals)
+// Called outside this module only by the tests (tests/unit/test_safetensors.c): bf16_to_f32.
 #ifndef AUTOINTERP_DTYPE_H
 #define AUTOINTERP_DTYPE_H
 #include <stdint.h>

@@ -12,7 +12,9 @@
 #ifndef JSMN_PARENT_LINKS
 #define JSMN_PARENT_LINKS
 #endif
-#ifndef JSON_JSMN_IMPLEMENTATION
+#ifdef JSON_JSMN_IMPLEMENTATION
+#define JSMN_STATIC   // jsmn_init and jsmn_parse are json.c's own
+#else
 #define JSMN_HEADER
 #endif
 #include <jsmn.h>

@@ -14,6 +14,8 @@
 // ended with a newline by progress_end when it was shown.  progress_hide erases it before
 // other output reaches the terminal (error diagnostics, records on a terminal stdout);
 // the next update draws it again.
+// Called outside this module only by the tests (tests/unit/test_progress.c):
+// progress_count_records, progress_format_time.
 #ifndef AUTOINTERP_PROGRESS_H
 #define AUTOINTERP_PROGRESS_H
 #include <stdio.h>

@@ -6,7 +6,8 @@
 
 #include "base/util.h"
 
-uint64_t strmap_hash(const char *s, size_t n) {
+// FNV-1a of s[0..n).
+static uint64_t strmap_hash(const char *s, size_t n) {
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
     return h;

@@ -37,7 +37,4 @@ int strmap_find_cstr(const StrMap *m, const char *key);
 int strmap_intern_cstr(StrMap *m, const char *key, int *added);
 void strmap_free(StrMap *m);
 
-// FNV-1a of s[0..n): the hash the map uses, for callers that hash bytes themselves.
-uint64_t strmap_hash(const char *s, size_t n);
-
 #endif

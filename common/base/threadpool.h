@@ -12,6 +12,8 @@
 // Callers from several threads are serialised.  A threadpool_run issued from inside a
 // task runs its tasks inline on the current worker (no deadlock, same worker index).
 // A NULL pool runs everything inline on worker 0.
+// Called outside this module only by the tests (tests/unit/test_lowp.c, tests/unit/test_matmul.c,
+// tests/unit/test_transformer.c): threadpool_free, threadpool_new.
 #ifndef AUTOINTERP_THREADPOOL_H
 #define AUTOINTERP_THREADPOOL_H
 

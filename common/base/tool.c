@@ -14,7 +14,7 @@
 #include "base/util.h"
 
 // The progress line of the running tool_run (progress.h), and the records finished
-// before the batch now being computed (tool_progress counts from there).
+// before the batch now being computed.
 static Progress progress;
 static long progress_base;
 
@@ -83,8 +83,6 @@ static int run_batch(Batch *b, BatchFn fn, void *ctx, JsonBuf *lines) {
     b->n = 0;
     return failed;
 }
-
-void tool_progress(int done_in_batch) { progress_update(&progress, progress_base + done_in_batch); }
 
 // Write the output lines; the progress line is erased first when both go to a terminal.
 static int write_lines(JsonBuf *lines, FILE *out, int out_tty) {

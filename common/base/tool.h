@@ -29,10 +29,6 @@ typedef int (*BatchFn)(void *ctx, Record *const *recs, int n, JsonBuf *lines);
 // forces it off/on); it is updated after each batch.
 int tool_run(FILE *in, FILE *out, int batch, BatchFn fn, void *ctx);
 
-// For a BatchFn whose batch takes long: `done_in_batch` records of the current batch are
-// finished (the progress line counts them before the batch returns).  Optional.
-void tool_progress(int done_in_batch);
-
 // Append `in` with its "error" field set to msg (every other field passes through), and
 // report "prog: error (at <stdin>:LINE): msg" on stderr.
 void record_error(JsonBuf *lines, const Record *in, const char *msg);

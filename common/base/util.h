@@ -1,4 +1,5 @@
 // util: small checked wrappers shared by every tool (allocation, errors, files).
+// Called outside this module only by the tests (tests/unit/test_hugepages.c): smaps_field.
 #ifndef AUTOINTERP_UTIL_H
 #define AUTOINTERP_UTIL_H
 #include <stddef.h>

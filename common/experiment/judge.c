@@ -20,7 +20,7 @@ int judge_verdict_parse(const char *s) {
 
 const char *const judge_offline_names[JUDGE_N_OFFLINE] = {
     "answer-start", "repeats-last-token", "ngram-loop", "english-words", "valid-json"};
-const char *const judge_offline_questions[JUDGE_N_OFFLINE] = {
+static const char *const judge_offline_questions[JUDGE_N_OFFLINE] = {
     "Does the completion begin with the answer?",
     "Does the completion only repeat the prompt's last token?",
     "Does the completion fall into a loop of a repeated n-gram?",
@@ -318,6 +318,9 @@ static int judge_ngram_loop(const JudgeItem *it, JudgeResult *out) {
     return 1;
 }
 
+// Is word[0..len) in the list (as written, or with its letters lower-cased)?
+static int judge_words_has(const JudgeWords *w, const char *word, size_t len);
+
 static int word_byte(unsigned char c) { return isalpha(c) || c >= 0x80 || c == '\''; }
 
 static int judge_english(const JudgeItem *it, const JudgeWords *w, JudgeResult *out) {
@@ -589,7 +592,7 @@ static int words_find(const JudgeWords *w, const char *s) {
     return bsearch(&key, w->w, w->n, sizeof *w->w, cmp_str) != NULL;
 }
 
-int judge_words_has(const JudgeWords *w, const char *word, size_t len) {
+static int judge_words_has(const JudgeWords *w, const char *word, size_t len) {
     if (len == 0 || len >= 64) return 0;
     char buf[64];
     memcpy(buf, word, len);

@@ -19,6 +19,8 @@
 // Text is cut into pieces the way a reader would count tokens: a run of letters (bytes
 // >= 0x80 count as letters), a run of digits, or any other single non-space character
 // (the first JUDGE_MAX_PIECES of a completion; the prompt's last piece is read from its end).
+// Called outside this module only by the tests (tests/fuzz/fuzz_judge.c): judge_json_prefix,
+// judge_offline_names.
 #ifndef AUTOINTERP_JUDGE_H
 #define AUTOINTERP_JUDGE_H
 #include <stddef.h>
@@ -92,7 +94,6 @@ enum {
     JUDGE_N_OFFLINE
 };
 extern const char *const judge_offline_names[JUDGE_N_OFFLINE];
-extern const char *const judge_offline_questions[JUDGE_N_OFFLINE];
 
 // A word list: one word a line (Debian's /usr/share/dict/words), kept sorted for lookup.
 typedef struct {
@@ -102,11 +103,9 @@ typedef struct {
 // 0, or -1 with a message when path cannot be read or holds no words.
 int judge_words_load(JudgeWords *w, const char *path, char *err, size_t errlen);
 void judge_words_free(JudgeWords *w);
-// Is word[0..len) in the list (as written, or with its letters lower-cased)?
-int judge_words_has(const JudgeWords *w, const char *word, size_t len);
 
 // Run offline judge k on it (words: NULL when there is no list).  1 with *out filled
-// (question and judge set to the static texts above), 0 when the judge does not apply.
+// (question and judge set to static texts), 0 when the judge does not apply.
 int judge_offline(int k, const JudgeItem *it, const JudgeWords *words, JudgeResult *out);
 
 // JSON syntax of text[0..n) read from its start: JUDGE_JSON_COMPLETE (one whole value,

@@ -142,16 +142,16 @@ static int parse_compact_spec(const char *spec, int **out, int *n, char *err, si
     const char *p = spec;
     while (*p) {
         int a, b;
-        if (parse_int(&p, &a) != 0) goto bad;
+        if (parse_int(&p, &a) != 0) goto malformed;
         b = a;
         if (*p == '-') {
             p++;
-            if (parse_int(&p, &b) != 0) goto bad;
+            if (parse_int(&p, &b) != 0) goto malformed;
         }
         int step = b >= a ? 1 : -1, len = (b - a) * step + 1;
         if (count + len > MAX_CONFIG_LEN) {
-            free(v);
-            return fail(err, errlen, "too many layers in \"%s\" (max %d)", spec, MAX_CONFIG_LEN);
+            fail(err, errlen, "too many layers in \"%s\" (max %d)", spec, MAX_CONFIG_LEN);
+            goto bad;
         }
         while (count + len > cap) cap *= 2;
         v = xrealloc(v, sizeof(int) * (size_t)cap);
@@ -161,20 +161,22 @@ static int parse_compact_spec(const char *spec, int **out, int *n, char *err, si
         }
         if (*p == ',') {
             p++;
-            if (!*p) goto bad;
+            if (!*p) goto malformed;
         } else if (*p) {
-            goto bad;
+            goto malformed;
         }
     }
     *out = v;
     *n = count;
     return 0;
-bad:
-    free(v);
-    return fail(
+malformed:
+    fail(
         err, errlen,
         "malformed layer spec \"%s\" (expected e.g. \"0-5,7,7,11\", \"[0,1,2]\", \"all\" or \"none\")",
         spec);
+bad:
+    free(v);
+    return -1;
 }
 
 static int parse_spec(const char *spec, int n_layer, LayerConfig *out, char *err, size_t errlen);

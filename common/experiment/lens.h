@@ -22,6 +22,8 @@
 //         16   per layer l = 0 .. n_layer-1:  W_l  C*C f32 (row-major, [i][j] as above)
 //                                             b_l  C   f32
 // The size must be exactly 16 + n_layer * (C*C + C) * 4 bytes; every value finite.
+// Called outside this module only by the tests (tests/unit/test_lens.c): lens_alloc, lens_fit_add,
+// lens_fit_free, lens_fit_init, lens_fit_solve.
 #ifndef AUTOINTERP_LENS_H
 #define AUTOINTERP_LENS_H
 #include <stddef.h>

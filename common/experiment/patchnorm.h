@@ -13,6 +13,8 @@
 //
 // The agent's notes (common/agent/agent.c) and the report's tables and heatmaps
 // (common/agent/report.c) both use this, so their numbers are the same.
+// Called outside this module only by the tests (tests/unit/test_patchnorm.c):
+// patch_effect_of_sums.
 #ifndef AUTOINTERP_PATCHNORM_H
 #define AUTOINTERP_PATCHNORM_H
 

@@ -11,6 +11,7 @@
 // the examples before it (prompts do not repeat while the task has fresh ones), through the
 // splitmix64 generator of rng.h; integer arithmetic only, so the same seed gives the same
 // bytes on every machine, and `-n 5` is a prefix of `-n 20`.
+// Called outside this module only by the tests (tests/unit/test_tasks.c): tasks_options_check.
 #ifndef AUTOINTERP_TASKS_H
 #define AUTOINTERP_TASKS_H
 #include <stdint.h>

@@ -16,6 +16,9 @@
 //   - A failed exchange's message says what failed in words (the host name could not be
 //     resolved, could not connect, the TLS certificate could not be verified, the TLS
 //     handshake failed, the connection was cut, timed out), curl's own text in parentheses.
+// Called outside this module only by the tests (tests/fuzz/fuzz_http_headers.c,
+// tests/unit/test_http.c, tests/unit/test_hub.c, tests/unit/test_regressions.c):
+// http_headers_add_line, http_headers_free.
 #ifndef AUTOINTERP_HTTP_H
 #define AUTOINTERP_HTTP_H
 #include <stddef.h>

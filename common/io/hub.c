@@ -17,8 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
-const char *const hub_default_files[] = {"config.json", "model.safetensors", "vocab.json",
-                                         "merges.txt"};
+// config.json, model.safetensors, vocab.json, merges.txt
+static const char *const hub_default_files[] = {"config.json", "model.safetensors", "vocab.json",
+                                                "merges.txt"};
 
 #define DOWNLOAD_ATTEMPTS 5    // tries per blob; each resumes what the last one left
 #define META_ATTEMPTS     3    // tries per metadata request on 429/5xx or a cut connection
@@ -678,18 +679,19 @@ static int blob_ensure(Hub *h, const char *file, const HubFileMeta *m, const cha
     char *blobs = path_join(h->repo_dir, "blobs");
     char *blob = path_join(blobs, m->etag);
     int rc = 0;
-    if (!is_file(blob)) {
-        if (mkdir_p(blobs) != 0) {
-            rc = fail(err, errlen, "cannot create %s: %s", blobs, strerror(errno));
-        } else {
-            int lock = blob_lock(h->root, h->repo, m->etag, err, errlen);
-            if (lock < 0) rc = -1;
-            else {
-                if (!is_file(blob)) rc = blob_download(h, file, m, location, blob, err, errlen);
-                blob_unlock(lock);
-            }
-        }
+    if (is_file(blob)) goto done;
+    if (mkdir_p(blobs) != 0) {
+        rc = fail(err, errlen, "cannot create %s: %s", blobs, strerror(errno));
+        goto done;
     }
+    int lock = blob_lock(h->root, h->repo, m->etag, err, errlen);
+    if (lock < 0) {
+        rc = -1;
+        goto done;
+    }
+    if (!is_file(blob)) rc = blob_download(h, file, m, location, blob, err, errlen);
+    blob_unlock(lock);
+done:
     free(blobs);
     free(blob);
     return rc;

@@ -35,22 +35,25 @@
 // HF_HUB_DOWNLOAD_TIMEOUT (s, default 30): a download that receives nothing for this long
 // is abandoned (and retried, resuming).  Connections time out after 10 s.  CURL_CA_BUNDLE
 // (else SSL_CERT_FILE): a CA file for an endpoint with a private CA (see http.h).
+// Called outside this module only by the tests (tests/fuzz/fuzz_http_headers.c,
+// tests/unit/test_hub.c, tests/unit/test_regressions.c): hub_alias, hub_alias_other,
+// hub_cache_lookup, hub_cache_root, hub_endpoint, hub_etag_normalize, hub_file_url,
+// hub_filename_valid, hub_meta_from_headers, hub_offline_env, hub_repo_dir, hub_repo_id_valid,
+// hub_revision_valid, hub_token.
 #ifndef AUTOINTERP_HUB_H
 #define AUTOINTERP_HUB_H
 #include <stddef.h>
 
 #include "io/http.h"
 
-// config.json, model.safetensors, vocab.json, merges.txt
-extern const char *const hub_default_files[];
-#define HUB_DEFAULT_NFILES 4
+#define HUB_DEFAULT_NFILES 4   // config.json, model.safetensors, vocab.json, merges.txt
 
 typedef struct {
     const char *revision;   // branch, tag or commit; NULL → "main"
     int offline;            // 1: cache only (also on when HF_HUB_OFFLINE is set truthy)
     int progress;           // 0: auto (a bar when stderr is a terminal), 1: always, -1: never
     const char *const
-        *files;   // (nfiles ≥ 1) files the directory must hold; NULL → hub_default_files
+        *files;   // (nfiles ≥ 1) files the directory must hold; NULL → the default four
     int nfiles;
 } HubOptions;   // a zeroed HubOptions (or opt = NULL) means all defaults
 

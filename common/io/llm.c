@@ -413,15 +413,14 @@ int llm_reply_parse(LlmReply *r, const char *body, size_t len, char *err, size_t
     JsonDoc d;
     char jerr[160];
     if (!body || len == 0) return fail(err, errlen, "malformed reply: empty body");
+    int rc = -1;
+    const char *why = NULL;
     if (json_parse(&d, body, len, jerr, sizeof jerr) != 0) {
-        json_free(&d);
         char *s = snippet(body, len, SNIPPET);
         fail(err, errlen, "malformed reply: not JSON (%s): %s", jerr, s);
         free(s);
-        return -1;
+        goto done;
     }
-    int rc = -1;
-    const char *why = NULL;
     int choices = json_type(&d, 0) == JSMN_OBJECT ? json_obj_get(&d, 0, "choices") : -1;
     int c0 =
         choices >= 0 && json_type(&d, choices) == JSMN_ARRAY ? json_arr_at(&d, choices, 0) : -1;

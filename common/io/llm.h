@@ -28,6 +28,8 @@
 //
 // Messages and tools are JSON text that the caller builds (llm_msg_* / llm_tool_add
 // below, or any JsonBuf); the client does not interpret them beyond sending them.
+// Called outside this module only by the tests (tests/fuzz/fuzz_llm_reply.c,
+// tests/unit/test_llm.c): llm_array_add_raw, llm_reply_parse, llm_request_json.
 #ifndef AUTOINTERP_LLM_H
 #define AUTOINTERP_LLM_H
 #include <stddef.h>

@@ -10,6 +10,7 @@
 // time 1980-01-01 00:00, so the same arrays give the same bytes.
 //
 // Limits (no ZIP64): at most 65535 arrays and 4 GiB in all; exceeding either is an error.
+// Called outside this module only by the tests (tests/unit/test_npz.c): npz_count.
 #ifndef AUTOINTERP_NPZ_H
 #define AUTOINTERP_NPZ_H
 #include <stddef.h>

@@ -12,6 +12,8 @@
 // integer offsets; end - begin == numel * dtype size (overflow checked); entries sorted by
 // begin tile the data buffer exactly from 0 to the end of the file; names are unique.
 // Every error names the tensor and the problem.
+// Called outside this module only by the tests (tests/fuzz/fuzz_safetensors.c,
+// tests/unit/test_gpt2.c, tests/unit/test_safetensors.c): safetensors_meta.
 #ifndef AUTOINTERP_SAFETENSORS_H
 #define AUTOINTERP_SAFETENSORS_H
 #include <stddef.h>

@@ -1,5 +1,7 @@
 // sha256: SHA-256 (FIPS 180-4), streaming and whole-file.  Used to verify downloads
 // whose ETag is the content's sha256 (Hugging Face LFS files).
+// Called outside this module only by the tests (tests/unit/test_sha256.c): sha256_buf_hex,
+// sha256_final, sha256_hex, sha256_init, sha256_update.
 #ifndef AUTOINTERP_SHA256_H
 #define AUTOINTERP_SHA256_H
 #include <stddef.h>

@@ -8,6 +8,9 @@
 // lm_head.weight is used when it is false; when it is true, an lm_head.weight equal to wte
 // is accepted as tied and a different one is an error (transformers would silently
 // replace it with wte); false without lm_head.weight is an error.
+// Called outside this module only by the tests (tests/fuzz/fuzz_config.c, tests/unit/test_gpt2.c,
+// tests/unit/test_lowp.c, tests/unit/test_regressions.c): gpt2_read_config, gpt2_use_lowp,
+// gpt2_weight.
 #ifndef AUTOINTERP_GPT2_H
 #define AUTOINTERP_GPT2_H
 #include <stddef.h>

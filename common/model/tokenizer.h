@@ -34,6 +34,8 @@
 //
 // A Tokenizer is immutable after tok_load: every function below may be called from
 // several threads at once.
+// Called outside this module only by the tests (tests/fuzz/fuzz_tokenizer.c,
+// tests/unit/test_tokenizer.c): tok_char_class, tok_encode_ordinary, tok_find.
 #ifndef AUTOINTERP_TOKENIZER_H
 #define AUTOINTERP_TOKENIZER_H
 #include <stddef.h>

@@ -82,6 +82,19 @@ gentasks --from "$TMP/saved.json" > "$TMP/again.out" 2> "$TMP/again.err"
 check_eq "--llm-save: reusable with --from (exit 0)" $? 0
 check "--llm-save: same records" cmp "$TMP/mixed.out" "$TMP/again.out"
 
+# --llm-save on a full device: the buffered write only fails at fclose, which is reported
+# once (the FILE was closed a second time, a double free under ASan); as any failed
+# --llm-save, exit 2 and no records.
+if [ -w /dev/full ]; then
+  cp "$TMP/mixed.script.json" "$TMP/full.script.json"
+  start_mock full
+  OPENAI_API_KEY="$SENTINEL" OPENAI_BASE_URL="$URL" gentasks --llm facts addition --llm-tasks 4 --llm-model mock-4 \
+    --llm-save /dev/full > "$TMP/full.out" 2> "$TMP/full.err"
+  check_eq "--llm-save on a full device: exit 2" $? 2
+  check_grep "--llm-save on a full device: the message" "/dev/full: cannot write: No space left on device" "$TMP/full.err"
+  check_eq "--llm-save on a full device: no records" "$(wc -c < "$TMP/full.out")" 0
+fi
+
 # ---------------------------------------------------------------- clean reply, -n, --list, stdin seeds
 $PY - "$TMP/clean.script.json" <<'EOF'
 import json, sys
