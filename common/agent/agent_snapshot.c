@@ -3,7 +3,8 @@
 // File layout (native byte order; a machine of the other order sees a wrong magic):
 //   header   "AIAGSTAT", u32 version, u32 0, then u64: journal dev, inode, covered bytes,
 //            lines, FNV-1a of the first and of the last min(covered, 4096) bytes,
-//            payload length, FNV-1a of the payload
+//            payload length, FNV-1a of the file's other bytes (the header before this
+//            field, then the payload): any one byte changed anywhere is seen
 //   payload  the issues of the covered prefix (count; line, offset, message each), then
 //            the AgentState (put_state below; read back by get_state, field for field)
 // Integers are 4 or 8 bytes, doubles their 8 bytes (bit-exact), strings a u32 length and
@@ -395,19 +396,19 @@ static int snapshot_load(const char *snap, const char *path, AgentState *s, Pref
     Cur c = {data, data + len, NULL};
     char magic[8];
     take(&c, magic, 8);
-    uint32_t version = get_u32(&c);
-    get_u32(&c);
+    uint32_t version = get_u32(&c), reserved = get_u32(&c);
     Identity want;
     want.dev = get_u64(&c), want.ino = get_u64(&c), want.covered = get_u64(&c), want.lines = get_u64(&c);
     want.head = get_u64(&c), want.tail = get_u64(&c);
-    uint64_t payload_len = get_u64(&c), payload_hash = get_u64(&c);
+    uint64_t payload_len = get_u64(&c), hash = get_u64(&c);
+    uint64_t want_hash = c.bad ? 0 : fnv1a(fnv1a(FNV_SEED, data, HEADER_BYTES - 8), c.p, (size_t)(c.end - c.p));
     Identity have;
     long long size = 0;
     int rc = -1;
-    if (c.bad || memcmp(magic, MAGIC, 8)) fail(why, whylen, "the state file is not one (no header)");
+    if (c.bad || memcmp(magic, MAGIC, 8) || reserved != 0) fail(why, whylen, "the state file is not one (no header)");
     else if (version != AGENT_SNAPSHOT_VERSION)
         fail(why, whylen, "the state file is of another version (%u, not %d)", version, AGENT_SNAPSHOT_VERSION);
-    else if (payload_len != (uint64_t)(c.end - c.p) || fnv1a(FNV_SEED, c.p, (size_t)(c.end - c.p)) != payload_hash)
+    else if (payload_len != (uint64_t)(c.end - c.p) || hash != want_hash)
         fail(why, whylen, "the state file is corrupt (its length or hash does not match)");
     else if (want.covered > (uint64_t)1 << 62 || want.lines > (uint64_t)1 << 62 ||
              identify(path, (long long)want.covered, (long)want.lines, &have, &size) != 0)
@@ -463,7 +464,9 @@ static int snapshot_save(const char *snap, const char *path, const AgentState *s
     put_u32(&b, AGENT_SNAPSHOT_VERSION), put_u32(&b, 0);
     put_u64(&b, id.dev), put_u64(&b, id.ino), put_u64(&b, id.covered), put_u64(&b, id.lines);
     put_u64(&b, id.head), put_u64(&b, id.tail);
-    put_u64(&b, pay.len), put_u64(&b, fnv1a(FNV_SEED, (const unsigned char *)pay.buf, pay.len));
+    put_u64(&b, pay.len);
+    uint64_t hash = fnv1a(fnv1a(FNV_SEED, (const unsigned char *)b.buf, b.len), (const unsigned char *)pay.buf, pay.len);
+    put_u64(&b, hash);
     put(&b, pay.buf, pay.len);
     jb_free(&pay);
     char *tmp = xasprintf("%s.tmp.%ld", snap, (long)getpid());
