@@ -20,7 +20,9 @@
 //
 // The state is written (a temporary file renamed over it: readers see the old or the new
 // file, whole) only by a holder of the journal's writer lock (journal.h), so two steps never
-// race on it.
+// race on it; it is rewritten when it could not be used, or when the journal has grown by
+// 1/32 of the state file's size since it was written (so a step reads the state file and a
+// bounded number of new records, and writes the state only every so many steps).
 #ifndef AUTOINTERP_AGENT_SNAPSHOT_H
 #define AUTOINTERP_AGENT_SNAPSHOT_H
 #include <stdio.h>
@@ -41,9 +43,9 @@ typedef struct {
 } AgentReadInfo;
 
 // The agent's state of the journal at path into *s (free with agent_state_free whatever
-// the result).  snapshot: the state file to use and, when save is 1, to write back covering
-// every complete line read (the caller holds the writer lock); NULL: read the whole journal,
-// write nothing.  warn (or NULL): where each unreadable line of the journal is reported,
+// the result).  snapshot: the state file to use and, when save is 1, to write back (when
+// due, above) covering every complete line read (the caller holds the writer lock); NULL:
+// read the whole journal, write nothing.  warn (or NULL): where each unreadable line of the journal is reported,
 // as journal_issues_print words it (the covered prefix's from the state file).  The result
 // equals agent_state_build on journal_load of the file, n_issues included.  info (or NULL)
 // says what happened.  0; -2 with a message in err when the journal has no usable meta
