@@ -10,10 +10,10 @@
 #include "agent/agent_plan.h"
 #include "agent/agent_snapshot.h"
 #include "agent/journal.h"
-#include "model/model.h"
-#include "experiment/tasks.h"
 #include "base/tool.h"
 #include "base/util.h"
+#include "experiment/tasks.h"
+#include "model/model.h"
 
 static const char usage_short[] =
     "usage: agentstep --journal FILE [--model M] [--planner builtin|llm] [--llm-model NAME]\n"
@@ -90,17 +90,39 @@ static int use_llm(const Options *o) {
 }
 
 static void parse_options(int argc, char **argv, Options *o) {
-    enum { JOURNAL = 256, MODEL, PLANNER, LLM_MODEL, MAX_STEPS, TASKS, EXAMPLES, BUDGET, RETRIES, FINISH, NEW_RUN, SH,
-           PROMPT, NO_STATE };
+    enum {
+        JOURNAL = 256,
+        MODEL,
+        PLANNER,
+        LLM_MODEL,
+        MAX_STEPS,
+        TASKS,
+        EXAMPLES,
+        BUDGET,
+        RETRIES,
+        FINISH,
+        NEW_RUN,
+        SH,
+        PROMPT,
+        NO_STATE
+    };
     static const struct option longopts[] = {
-        {"journal", required_argument, 0, JOURNAL}, {"model", required_argument, 0, MODEL},
-        {"planner", required_argument, 0, PLANNER}, {"llm-model", required_argument, 0, LLM_MODEL},
-        {"max-steps", required_argument, 0, MAX_STEPS}, {"tasks", required_argument, 0, TASKS},
-        {"examples", required_argument, 0, EXAMPLES}, {"context-budget", required_argument, 0, BUDGET},
-        {"max-retries", required_argument, 0, RETRIES}, {"finish", no_argument, 0, FINISH},
-        {"new-run", no_argument, 0, NEW_RUN}, {"sh", required_argument, 0, SH},
-        {"print-prompt", no_argument, 0, PROMPT}, {"no-state", no_argument, 0, NO_STATE},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+        {"journal", required_argument, 0, JOURNAL},
+        {"model", required_argument, 0, MODEL},
+        {"planner", required_argument, 0, PLANNER},
+        {"llm-model", required_argument, 0, LLM_MODEL},
+        {"max-steps", required_argument, 0, MAX_STEPS},
+        {"tasks", required_argument, 0, TASKS},
+        {"examples", required_argument, 0, EXAMPLES},
+        {"context-budget", required_argument, 0, BUDGET},
+        {"max-retries", required_argument, 0, RETRIES},
+        {"finish", no_argument, 0, FINISH},
+        {"new-run", no_argument, 0, NEW_RUN},
+        {"sh", required_argument, 0, SH},
+        {"print-prompt", no_argument, 0, PROMPT},
+        {"no-state", no_argument, 0, NO_STATE},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     memset(o, 0, sizeof *o);
     o->examples = AGENT_DEFAULT_EXAMPLES;
@@ -183,8 +205,8 @@ static void load_state(const Options *o, Journal *j, AgentState *s) {
     char *snap = o->no_state ? NULL : xasprintf("%s.state", o->journal);
     for (int pass = 0; pass < 2; pass++) {
         if (is_file(o->journal)) {
-            int rc = agent_journal_read(s, o->journal, snap, j->fd >= 0, pass == 0 ? stderr : NULL, NULL, err,
-                                        sizeof err);
+            int rc = agent_journal_read(s, o->journal, snap, j->fd >= 0, pass == 0 ? stderr : NULL,
+                                        NULL, err, sizeof err);
             if (rc == 0) {
                 free(snap);
                 return;
@@ -254,7 +276,8 @@ int main(int argc, char **argv) {
         AgentAction a;
         decide(&o, &ao, &s, &j, step, &a);
         if (a.type == AGENT_ACTION_REPORT && a.finished) step = s.last_step;
-        if (agent_action_append(&j, &s, &a, step, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
+        if (agent_action_append(&j, &s, &a, step, err, sizeof err) != 0)
+            eprintf(EXIT_USAGE, "%s", err);
         if (o.sh) write_sh(o.sh, &a, step);
         JsonBuf line = {0};
         agent_action_json(&line, &a, step);

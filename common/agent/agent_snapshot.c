@@ -21,10 +21,10 @@
 
 #include "base/util.h"
 
-#define MAGIC "AIAGSTAT"
-#define WINDOW 4096
-#define HEADER_BYTES (8 + 4 + 4 + 8 * 8)
-#define NO_STRING 0xFFFFFFFFu
+#define MAGIC            "AIAGSTAT"
+#define WINDOW           4096
+#define HEADER_BYTES     (8 + 4 + 4 + 8 * 8)
+#define NO_STRING        0xFFFFFFFFu
 #define REWRITE_FRACTION 32
 
 // FNV-1a, 8 bytes at a time (the state file runs to tens of MB): each step
@@ -76,7 +76,8 @@ static void put_row(JsonBuf *b, const AgentRow *r) {
 
 static void put_patch_row(JsonBuf *b, const AgentPatchRow *r) {
     put_i32(b, r->ex), put_i32(b, r->layer), put_i32(b, r->col), put_i32(b, r->is_head);
-    put_f64(b, r->effect), put_f64(b, r->metric), put_f64(b, r->clean_ld), put_f64(b, r->corrupt_ld);
+    put_f64(b, r->effect), put_f64(b, r->metric), put_f64(b, r->clean_ld),
+        put_f64(b, r->corrupt_ld);
     put_f64(b, r->clean_loss), put_f64(b, r->corrupt_loss);
     put_i32(b, r->cells), put_i32(b, r->changed);
     put_str(b, r->token), put_str(b, r->error);
@@ -95,7 +96,8 @@ static void put_experiment(JsonBuf *b, const AgentExperiment *e) {
     put_i32(b, e->examples), put_i32(b, e->samples), put_i32(b, e->step), put_i32(b, e->attempts);
     put_str(b, e->planner), put_str(b, e->hypothesis), put_str(b, e->sweeps);
     put_i32(b, e->n_ex);
-    for (int i = 0; i < e->n_ex; i++) put_str(b, e->ex[i].id), put_str(b, e->ex[i].prompt), put_str(b, e->ex[i].answer);
+    for (int i = 0; i < e->n_ex; i++)
+        put_str(b, e->ex[i].id), put_str(b, e->ex[i].prompt), put_str(b, e->ex[i].answer);
     for (int t = 0; t < AGENT_N_TOOLS; t++) {
         put_i32(b, e->rows[t].n);
         for (int i = 0; i < e->rows[t].n; i++) put_row(b, &e->rows[t].row[i]);
@@ -116,7 +118,8 @@ static void put_state(JsonBuf *b, const AgentState *s) {
     put_i32(b, s->n_note);
     for (int i = 0; i < s->n_note; i++) {
         const AgentNote *n = &s->note[i];
-        put_str(b, n->experiment), put_str(b, n->task), put_str(b, n->observation), put_str(b, n->hypothesis);
+        put_str(b, n->experiment), put_str(b, n->task), put_str(b, n->observation),
+            put_str(b, n->hypothesis);
     }
     put_i32(b, s->n_task_recorded);
     for (int i = 0; i < s->n_task_recorded; i++) put_str(b, s->task_recorded[i]);
@@ -240,7 +243,8 @@ static void get_patch_row(Cur *c, AgentPatchRow *r, const AgentExperiment *e) {
     r->layer = get_int(c, -1, 99999, "a bad patch layer");
     r->col = get_int(c, -1, 99999, "a bad patch column");
     r->is_head = get_int(c, 0, 1, "a bad is_head");
-    r->effect = get_f64(c), r->metric = get_f64(c), r->clean_ld = get_f64(c), r->corrupt_ld = get_f64(c);
+    r->effect = get_f64(c), r->metric = get_f64(c), r->clean_ld = get_f64(c),
+    r->corrupt_ld = get_f64(c);
     r->clean_loss = get_f64(c), r->corrupt_loss = get_f64(c);
     r->cells = get_int(c, 0, 100000000, "a bad patch_cells");
     r->changed = get_int(c, 0, 1, "a bad changed flag");
@@ -255,7 +259,8 @@ static void get_configs(Cur *c, ConfigList *cl, int n_layer) {
     for (int k = 0; k < n && !c->bad; k++) {
         int m = get_count(c, 4, "a bad configuration length");
         int *idx = xmalloc(sizeof(int) * (size_t)(m ? m : 1));
-        for (int i = 0; i < m; i++) idx[i] = get_int(c, 0, n_layer - 1, "a block index out of range");
+        for (int i = 0; i < m; i++)
+            idx[i] = get_int(c, 0, n_layer - 1, "a block index out of range");
         char *label = get_str_set(c, "a configuration without a label");
         if (label && strlen(label) >= LAYER_LABEL_MAX) bad(c, "a configuration label too long");
         if (!c->bad) configs_add(cl, idx, m, label);
@@ -365,7 +370,8 @@ static int hash_range(int fd, long long off, size_t n, uint64_t *h) {
 
 // The identity of the first `covered` bytes of the journal at path (lines: given).  -1 when
 // the journal is shorter or cannot be read; *size gets its size.
-static int identify(const char *path, long long covered, long lines, Identity *id, long long *size) {
+static int identify(const char *path, long long covered, long lines, Identity *id,
+                    long long *size) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
     struct stat st;
@@ -373,7 +379,8 @@ static int identify(const char *path, long long covered, long lines, Identity *i
     if (fstat(fd, &st) == 0) {
         *size = (long long)st.st_size;
         size_t w = (size_t)(covered < WINDOW ? covered : WINDOW);
-        *id = (Identity){(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)covered, (uint64_t)lines, 0, 0};
+        *id = (Identity){
+            (uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)covered, (uint64_t)lines, 0, 0};
         if (covered <= st.st_size && hash_range(fd, 0, w, &id->head) == 0 &&
             hash_range(fd, covered - (long long)w, w, &id->tail) == 0)
             rc = 0;
@@ -389,49 +396,59 @@ typedef struct {
     int n_issues;
     long long covered;
     long lines;
-    long long file_len;     // the state file's size
+    long long file_len;   // the state file's size
 } Prefix;
 
 static void issues_put(JsonBuf *b, const JournalIssue *is, int n) {
     put_i32(b, n);
-    for (int i = 0; i < n; i++) put_i64(b, is[i].lineno), put_i64(b, is[i].offset), put_i64(b, (long long)is[i].len), put_str(b, is[i].msg);
+    for (int i = 0; i < n; i++)
+        put_i64(b, is[i].lineno), put_i64(b, is[i].offset), put_i64(b, (long long)is[i].len),
+            put_str(b, is[i].msg);
 }
 
 // Read the state file at snap if it belongs to the journal at path: 0 with *s and *p set,
 // or -1 with why (and *s, *p empty).
-static int snapshot_load(const char *snap, const char *path, AgentState *s, Prefix *p, char *why, size_t whylen) {
+static int snapshot_load(const char *snap, const char *path, AgentState *s, Prefix *p, char *why,
+                         size_t whylen) {
     memset(s, 0, sizeof *s);
     memset(p, 0, sizeof *p);
     size_t len;
     unsigned char *data = (unsigned char *)read_file(snap, &len);
-    if (!data) return fail(why, whylen, errno == ENOENT ? "no state file" : "the state file cannot be read");
+    if (!data)
+        return fail(why, whylen,
+                    errno == ENOENT ? "no state file" : "the state file cannot be read");
     Cur c = {data, data + len, NULL};
     char magic[8];
     take(&c, magic, 8);
     uint32_t version = get_u32(&c), reserved = get_u32(&c);
     Identity want;
-    want.dev = get_u64(&c), want.ino = get_u64(&c), want.covered = get_u64(&c), want.lines = get_u64(&c);
+    want.dev = get_u64(&c), want.ino = get_u64(&c), want.covered = get_u64(&c),
+    want.lines = get_u64(&c);
     want.head = get_u64(&c), want.tail = get_u64(&c);
     uint64_t payload_len = get_u64(&c), hash = get_u64(&c);
-    uint64_t want_hash = c.bad ? 0 : fnv1a(fnv1a(FNV_SEED, data, HEADER_BYTES - 8), c.p, (size_t)(c.end - c.p));
+    uint64_t want_hash =
+        c.bad ? 0 : fnv1a(fnv1a(FNV_SEED, data, HEADER_BYTES - 8), c.p, (size_t)(c.end - c.p));
     Identity have;
     long long size = 0;
     int rc = -1;
-    if (c.bad || memcmp(magic, MAGIC, 8) || reserved != 0) fail(why, whylen, "the state file is not one (no header)");
+    if (c.bad || memcmp(magic, MAGIC, 8) || reserved != 0)
+        fail(why, whylen, "the state file is not one (no header)");
     else if (version != AGENT_SNAPSHOT_VERSION)
-        fail(why, whylen, "the state file is of another version (%u, not %d)", version, AGENT_SNAPSHOT_VERSION);
+        fail(why, whylen, "the state file is of another version (%u, not %d)", version,
+             AGENT_SNAPSHOT_VERSION);
     else if (payload_len != (uint64_t)(c.end - c.p) || hash != want_hash)
         fail(why, whylen, "the state file is corrupt (its length or hash does not match)");
     else if (want.covered > (uint64_t)1 << 62 || want.lines > (uint64_t)1 << 62 ||
              identify(path, (long long)want.covered, (long)want.lines, &have, &size) != 0)
-        fail(why, whylen, "the journal is shorter than the state file says (%llu bytes, not %lld): truncated or replaced",
-             (unsigned long long)want.covered, size);
+        fail(
+            why, whylen,
+            "the journal is shorter than the state file says (%llu bytes, not %lld): truncated or replaced",
+            (unsigned long long)want.covered, size);
     else if (have.dev != want.dev || have.ino != want.ino)
         fail(why, whylen, "the journal is another file than the state file's (replaced)");
     else if (have.head != want.head || have.tail != want.tail)
         fail(why, whylen, "the journal's bytes differ from those the state file covers (edited)");
-    else
-        rc = 0;
+    else rc = 0;
     if (rc == 0) {
         int n = get_count(&c, 28, "a bad issue count");
         if (!c.bad && n > 0) p->issues = xcalloc((size_t)n, sizeof *p->issues);
@@ -463,8 +480,8 @@ static int snapshot_load(const char *snap, const char *path, AgentState *s, Pref
 }
 
 // Write the state file: a temporary file beside it, renamed over it.
-static int snapshot_save(const char *snap, const char *path, const AgentState *s, const Prefix *p, char *err,
-                         size_t errlen) {
+static int snapshot_save(const char *snap, const char *path, const AgentState *s, const Prefix *p,
+                         char *err, size_t errlen) {
     Identity id;
     long long size;
     if (identify(path, p->covered, p->lines, &id, &size) != 0)
@@ -478,7 +495,8 @@ static int snapshot_save(const char *snap, const char *path, const AgentState *s
     put_u64(&b, id.dev), put_u64(&b, id.ino), put_u64(&b, id.covered), put_u64(&b, id.lines);
     put_u64(&b, id.head), put_u64(&b, id.tail);
     put_u64(&b, pay.len);
-    uint64_t hash = fnv1a(fnv1a(FNV_SEED, (const unsigned char *)b.buf, b.len), (const unsigned char *)pay.buf, pay.len);
+    uint64_t hash = fnv1a(fnv1a(FNV_SEED, (const unsigned char *)b.buf, b.len),
+                          (const unsigned char *)pay.buf, pay.len);
     put_u64(&b, hash);
     put(&b, pay.buf, pay.len);
     jb_free(&pay);
@@ -492,11 +510,15 @@ static int snapshot_save(const char *snap, const char *path, const AgentState *s
         while (done < b.len && rc == 0) {
             ssize_t w = write(fd, b.buf + done, b.len - done);
             if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) rc = fail(err, errlen, "cannot write %s: %s", tmp, w < 0 ? strerror(errno) : "short write");
+            if (w <= 0)
+                rc = fail(err, errlen, "cannot write %s: %s", tmp,
+                          w < 0 ? strerror(errno) : "short write");
             else done += (size_t)w;
         }
-        if (close(fd) != 0 && rc == 0) rc = fail(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
-        if (rc == 0 && rename(tmp, snap) != 0) rc = fail(err, errlen, "cannot rename %s to %s: %s", tmp, snap, strerror(errno));
+        if (close(fd) != 0 && rc == 0)
+            rc = fail(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        if (rc == 0 && rename(tmp, snap) != 0)
+            rc = fail(err, errlen, "cannot rename %s to %s: %s", tmp, snap, strerror(errno));
         if (rc != 0) unlink(tmp);
     }
     free(tmp);
@@ -517,12 +539,12 @@ typedef struct {
 
 typedef struct {
     AgentState *s;
-    int begun;              // the meta record was read
-    int meta_failed;        // the first meta record was bad (err holds why)
+    int begun;         // the meta record was read
+    int meta_failed;   // the first meta record was bad (err holds why)
     char err[512];
-    Held *held;             // records before the meta record
+    Held *held;   // records before the meta record
     int n_held;
-    Held torn;              // the torn last record, if complete (text NULL: none)
+    Held torn;   // the torn last record, if complete (text NULL: none)
 } ReadCtx;
 
 static Held hold(const JournalEntry *e) {
@@ -534,7 +556,8 @@ static Held hold(const JournalEntry *e) {
 static void add_held(AgentState *s, const Held *h) {
     JournalEntry e = {.kind = h->kind, .offset = h->offset};
     char perr[96];
-    if (record_parse(&e.rec, h->text, h->len, h->lineno, perr, sizeof perr) == 0) agent_state_add(s, &e);
+    if (record_parse(&e.rec, h->text, h->len, h->lineno, perr, sizeof perr) == 0)
+        agent_state_add(s, &e);
     record_free(&e.rec);
 }
 
@@ -618,18 +641,22 @@ int agent_journal_read(AgentState *s, const char *path, const char *snapshot, in
         // 1/REWRITE_FRACTION of its size: the write costs O(state), parsing the tail
         // O(tail) every step until the next write, and this keeps both small.
         long long tail = log.complete - p.covered;
-        if (c.begun && snapshot && save && (!info->used || (tail > 0 && tail * REWRITE_FRACTION >= p.file_len))) {
+        if (c.begun && snapshot && save &&
+            (!info->used || (tail > 0 && tail * REWRITE_FRACTION >= p.file_len))) {
             // The complete lines' issues join the prefix's; a torn one is not among them.
             int n_new = log.n_issues - (log.torn ? 1 : 0);
             p.issues = xrealloc(p.issues, sizeof *p.issues * (size_t)(p.n_issues + n_new + 1));
-            if (n_new > 0) memcpy(p.issues + p.n_issues, log.issues, sizeof *p.issues * (size_t)n_new);
+            if (n_new > 0)
+                memcpy(p.issues + p.n_issues, log.issues, sizeof *p.issues * (size_t)n_new);
             p.covered = log.complete;
             p.lines = log.lines_complete;
             int n_old = p.n_issues;
             p.n_issues += n_new;
             char serr[512];
             if (snapshot_save(snapshot, path, s, &p, serr, sizeof serr) == 0) info->saved = 1;
-            else if (warn) fprintf(warn, "%s: warning: %s (the next step reads the whole journal)\n", util_progname, serr);
+            else if (warn)
+                fprintf(warn, "%s: warning: %s (the next step reads the whole journal)\n",
+                        util_progname, serr);
             p.n_issues = n_old;
         }
         if (c.torn.text && c.begun) add_held(s, &c.torn);

@@ -35,11 +35,11 @@
 #define AGENT_SNAPSHOT_VERSION 1
 
 typedef struct {
-    int used;               // 1: the state file was read and trusted
-    char why[200];          // when not used: why ("no state file", "the journal is shorter...")
-    long long start;        // byte of the journal the read began at (0: the whole journal)
-    long long records;      // records read from the journal (from start on)
-    int saved;              // 1: the state file was (re)written
+    int used;            // 1: the state file was read and trusted
+    char why[200];       // when not used: why ("no state file", "the journal is shorter...")
+    long long start;     // byte of the journal the read began at (0: the whole journal)
+    long long records;   // records read from the journal (from start on)
+    int saved;           // 1: the state file was (re)written
 } AgentReadInfo;
 
 // The agent's state of the journal at path into *s (free with agent_state_free whatever

@@ -400,8 +400,8 @@ int journal_scan(JournalLog *log, const char *path, JournalVisit visit, void *ct
     return journal_scan_from(log, path, 0, 0, visit, ctx, err, errlen);
 }
 
-int journal_scan_from(JournalLog *log, const char *path, long long start, long lines_before, JournalVisit visit,
-                      void *ctx, char *err, size_t errlen) {
+int journal_scan_from(JournalLog *log, const char *path, long long start, long lines_before,
+                      JournalVisit visit, void *ctx, char *err, size_t errlen) {
     memset(log, 0, sizeof *log);
     FILE *fp = fopen(path, "rb");
     if (!fp) return fail(err, errlen, "cannot read journal %s: %s", path, strerror(errno));

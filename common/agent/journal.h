@@ -179,8 +179,8 @@ int journal_scan(JournalLog *log, const char *path, JournalVisit visit, void *ct
 // The same from byte start (the first byte of a line) on, numbering lines from
 // lines_before + 1: the lines appended since an earlier scan whose complete and
 // lines_complete were start and lines_before.
-int journal_scan_from(JournalLog *log, const char *path, long long start, long lines_before, JournalVisit visit,
-                      void *ctx, char *err, size_t errlen);
+int journal_scan_from(JournalLog *log, const char *path, long long start, long lines_before,
+                      JournalVisit visit, void *ctx, char *err, size_t errlen);
 
 // A view of log without superseded results: of the "result" records with the same
 // (experiment, tool, id, layers, position, label, patch_hook, layer, head, lens_depth) —

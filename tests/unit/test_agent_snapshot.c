@@ -13,13 +13,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "check.h"
 #include "agent/agent.h"
 #include "agent/agent_llm.h"
 #include "agent/agent_plan.h"
 #include "agent/agent_snapshot.h"
 #include "agent/journal.h"
 #include "base/util.h"
+#include "check.h"
 
 static char dir[512];
 static char *J, *SNAP;
@@ -93,7 +93,7 @@ typedef struct {
     size_t len;
     int n_issues;
     char *warn;
-    char *view;     // what the planners see: both LLM prompts and the built-in plan's action
+    char *view;   // what the planners see: both LLM prompts and the built-in plan's action
 } Outcome;
 
 // The state as the planners read it, independently of the serialiser.
@@ -101,7 +101,8 @@ static char *planner_view(const AgentState *s) {
     static const char *const tasks[] = {"facts", "addition"};
     AgentOptions o = {.tasks = tasks, .n_tasks = 2, .examples = 2, .max_steps = 0};
     JsonBuf b = {0};
-    char *sys = agent_llm_system_prompt(s, &o, s->last_step + 1), *user = agent_llm_user_prompt(s, &o, 1000000);
+    char *sys = agent_llm_system_prompt(s, &o, s->last_step + 1),
+         *user = agent_llm_user_prompt(s, &o, 1000000);
     jb_puts(&b, sys);
     jb_puts(&b, user);
     free(sys);
@@ -180,25 +181,30 @@ static void test_grown(void) {
         AgentReadInfo info;
         Outcome ref = reference(J), got = via_snapshot(J, SNAP, &info);
         if (!same(&ref, &got)) {
-            if (mismatches++ < 3) printf("# mismatch at %zu bytes (used %d: %s)\n", cut, info.used, info.why);
+            if (mismatches++ < 3)
+                printf("# mismatch at %zu bytes (used %d: %s)\n", cut, info.used, info.why);
         }
         used += info.used;
         failed_same += ref.rc != 0 && got.rc != 0;
         outcome_free(&ref);
         outcome_free(&got);
     }
-    CHECK_INT("grown byte by byte: the state through the state file equals the rebuilt one at every length",
-              mismatches, 0);
+    CHECK_INT(
+        "grown byte by byte: the state through the state file equals the rebuilt one at every length",
+        mismatches, 0);
     CHECK("grown: the state file was used (most lengths)", used > (int)len / 2);
     CHECK("grown: lengths before the meta record fail alike", failed_same > 0);
     AgentReadInfo info;
     Outcome a = via_snapshot(J, SNAP, &info);
-    CHECK("grown: nothing new, the state file used, not rewritten", info.used == 1 && info.saved == 0 && info.records == 0);
+    CHECK("grown: nothing new, the state file used, not rewritten",
+          info.used == 1 && info.saved == 0 && info.records == 0);
     outcome_free(&a);
     free(text);
 }
 
-static unsigned char *read_all(const char *path, size_t *len) { return (unsigned char *)read_file(path, len); }
+static unsigned char *read_all(const char *path, size_t *len) {
+    return (unsigned char *)read_file(path, len);
+}
 
 static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n) {   // agent_snapshot.c's
     size_t i = 0;
@@ -282,8 +288,10 @@ static void test_corrupt(void) {
         }
         agent_state_free(&s);
     }
-    printf("# crafted: %d of %zu one-byte changes with a valid hash were accepted\n", crafted_used, n - HEADER);
-    CHECK("crafted: every one-byte change read without a memory error (ASan), some refused", crafted_used < (int)(n - HEADER));
+    printf("# crafted: %d of %zu one-byte changes with a valid hash were accepted\n", crafted_used,
+           n - HEADER);
+    CHECK("crafted: every one-byte change read without a memory error (ASan), some refused",
+          crafted_used < (int)(n - HEADER));
     write_bytes(SNAP, good, n, "wb");
     free(bad);
     free(good);
@@ -318,7 +326,8 @@ static void test_edited(void) {
     write_bytes(SNAP, save, slen, "wb");
     if (truncate(J, (off_t)(jlen / 2)) != 0) printf("# truncate failed\n");
     ref = reference(J), got = via_snapshot(J, SNAP, &info);
-    CHECK("truncated journal: the state file is not used", !info.used && strstr(info.why, "shorter"));
+    CHECK("truncated journal: the state file is not used",
+          !info.used && strstr(info.why, "shorter"));
     CHECK("truncated journal: the state equals the rebuilt one", same(&ref, &got));
     outcome_free(&ref);
     outcome_free(&got);
@@ -330,7 +339,8 @@ static void test_edited(void) {
     write_bytes(copy, now, cl, "wb");
     rename(copy, J);
     got = via_snapshot(J, SNAP, &info);
-    CHECK("replaced journal: the state file is not used", !info.used && strstr(info.why, "another file"));
+    CHECK("replaced journal: the state file is not used",
+          !info.used && strstr(info.why, "another file"));
     CHECK("replaced journal: the state equals the one before", same(&before, &got));
     outcome_free(&before);
     outcome_free(&got);
@@ -338,7 +348,8 @@ static void test_edited(void) {
     unlink(SNAP);
     AgentState s;
     char err[256];
-    CHECK_INT("no state file: reads", agent_journal_read(&s, J, NULL, 1, NULL, &info, err, sizeof err), 0);
+    CHECK_INT("no state file: reads",
+              agent_journal_read(&s, J, NULL, 1, NULL, &info, err, sizeof err), 0);
     agent_state_free(&s);
     CHECK("no state file: none written", access(SNAP, F_OK) != 0 && !info.saved);
     free(now);

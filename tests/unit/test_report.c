@@ -147,8 +147,8 @@ static void test_patching(void) {
 // Effects that round to zero print 0.00, whatever their sign: example c's three positions
 // (clean 4, corrupted -2) have effects -0.001, -0.006 and 1.
 static const char patch_zero_journal[] =
-    "{\"kind\":\"meta\",\"time\":\"t\",\"model\":{\"name\":\"m\",\"n_layer\":1}}\n"
-    CELL("c", 0, "A", -2.006, 4, -2) CELL("c", 1, "B", -2.036, 4, -2) CELL("c", 2, "C", 4, 4, -2);
+    "{\"kind\":\"meta\",\"time\":\"t\",\"model\":{\"name\":\"m\",\"n_layer\":1}}\n" CELL(
+        "c", 0, "A", -2.006, 4, -2) CELL("c", 1, "B", -2.036, 4, -2) CELL("c", 2, "C", 4, 4, -2);
 
 static void test_patching_zero(void) {
     JournalLog log;
