@@ -5,7 +5,7 @@
 # `journal cat`, `report --no-plots`; `agentstep` (built-in planner) on such a journal
 # without its report record and with its actions' configurations (--planned: the agent's
 # state holds every result), four ways: reading the whole journal (--no-state), the first
-# step (which writes JOURNAL.state), a step after 70 new records (one step's worth: the
+# step (which writes JOURNAL.agentstate), a step after 70 new records (one step's worth: the
 # state file and those records read), a step after N/100 new records (the state file
 # rewritten) — the records are the journal's last ones again, and what a step appends is
 # cut off after it; N scored
@@ -59,18 +59,18 @@ for n in $SIZES; do
   run "report --no-plots" "$n" "$BIN/report" --journal "$J" --no-plots
   size=$(wc -c < "$A")
   step="$BIN/agentstep --journal $A --planner builtin --max-steps 0 --tasks facts"
-  rm -f "$A.state"
+  rm -f "$A.agentstate"
   run "agentstep, whole journal (--no-state)" "$n" $step --no-state
   truncate -s "$size" "$A"
-  run "agentstep, first step (writes JOURNAL.state)" "$n" $step
+  run "agentstep, first step (writes JOURNAL.agentstate)" "$n" $step
   truncate -s "$size" "$A"
   tail -n 70 "$A" > "$DIR/more.ndjson" && cat "$DIR/more.ndjson" >> "$A"
-  run "agentstep, a step: JOURNAL.state + 70 new records" "$n" $step
+  run "agentstep, a step: JOURNAL.agentstate + 70 new records" "$n" $step
   truncate -s "$size" "$A"
   tail -n $((n / 100)) "$A" > "$DIR/more.ndjson" && cat "$DIR/more.ndjson" >> "$A"
-  run "agentstep, a step: JOURNAL.state + N/100 new records, rewritten" "$n" $step
+  run "agentstep, a step: JOURNAL.agentstate + N/100 new records, rewritten" "$n" $step
   truncate -s "$size" "$A"
-  rm -f "$A.state" "$DIR/more.ndjson"
+  rm -f "$A.agentstate" "$DIR/more.ndjson"
   run "scoreloss --summary ($n labels)" "$n" sh -c "exec \"$BIN/scoreloss\" --summary < \"$S\""
   run "gentasks --from ($n tasks)" "$n" "$BIN/gentasks" --from "$T"
 done

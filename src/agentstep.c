@@ -40,9 +40,9 @@ static const char usage_long[] =
     "                        does not count as an attempt or a step (agent-loop.sh)\n"
     "  --sh FILE             also write the action as shell assignments (agent-loop.sh)\n"
     "  --print-prompt        print the LLM's system prompt and user message, do nothing\n"
-    "  --no-state            read the whole journal, not FILE.state (the agent's state\n"
+    "  --no-state            read the whole journal, not FILE.agentstate (the agent's state\n"
     "                        as of the last step, kept beside the journal) and the\n"
-    "                        records after it; FILE.state is then left as it is\n"
+    "                        records after it; FILE.agentstate is then left as it is\n"
     "Environment: OPENAI_API_KEY, OPENAI_BASE_URL, AUTOINTERP_LLM_MODEL and the other\n"
     "AUTOINTERP_LLM_* settings of the chat client.\n"
     "Exit status: 0 ok; 2 usage or system error (journal, model, LLM API unreachable or\n"
@@ -195,14 +195,14 @@ static void write_meta(const Options *o, Journal *j) {
     jb_free(&b);
 }
 
-// The agent's state of the journal: FILE.state and the records after it (agent_snapshot.h),
+// The agent's state of the journal: FILE.agentstate and the records after it (agent_snapshot.h),
 // or the whole journal (--no-state).  The state file is rewritten only under the writer
 // lock (j open).
 static void load_state(const Options *o, Journal *j, AgentState *s) {
     char err[1024];
     if (!is_file(o->journal) && !o->model)
         eprintf(EXIT_USAGE, "%s: no such journal (give --model M to start one)", o->journal);
-    char *snap = o->no_state ? NULL : xasprintf("%s.state", o->journal);
+    char *snap = o->no_state ? NULL : xasprintf("%s.agentstate", o->journal);
     for (int pass = 0; pass < 2; pass++) {
         if (is_file(o->journal)) {
             int rc = agent_journal_read(s, o->journal, snap, j->fd >= 0, pass == 0 ? stderr : NULL,

@@ -2,7 +2,7 @@
 // step of `agentstep` reads only the records appended since the last step, not the whole
 // journal again.  docs/agent.md, "The state file".
 //
-// The file (by convention JOURNAL.state) holds the AgentState built from the journal's
+// The file (by convention JOURNAL.agentstate) holds the AgentState built from the journal's
 // first `covered` bytes (which end with a '\n'), the issues (unreadable lines) among them
 // and what identifies that prefix: the journal's device and inode, `covered`, the number of
 // lines in it, and FNV-1a hashes of its first and last 4 KiB.  agent_journal_read trusts it

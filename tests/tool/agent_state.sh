@@ -1,5 +1,5 @@
 #!/bin/sh
-# agent_state.sh: agentstep's state file (JOURNAL.state, docs/agent.md "The state file")
+# agent_state.sh: agentstep's state file (JOURNAL.agentstate, docs/agent.md "The state file")
 # and its writer lock.
 #  - Every step of a real agent loop (the tiny model, two tasks, a journal grown step by
 #    step by the loop's tools) is taken twice by a wrapper around agentstep: first with
@@ -44,9 +44,9 @@ cmp -s "$TMP/shadow.out" "$TMP/real.out" || d="\$d stdout"
 cmp -s "\$j.shadow" "\$j" || d="\$d journal"
 [ -z "\$sh" ] || cmp -s "\$sh.shadow" "\$sh" || d="\$d sh"
 sed "s|\$j.shadow|\$j|g" "$TMP/shadow.err" | cmp -s - "$TMP/real.err" || d="\$d stderr"
-[ -s "\$j.state" ] && u=state || u=nostate
+[ -s "\$j.agentstate" ] && u=state || u=nostate
 echo "step \$(wc -l < "\$j") \$u\${d:+ DIFF\$d}" >> \$log
-rm -f "\$j.shadow" "\$j.shadow.state" "\$j.shadow.lock" "\$sh.shadow"
+rm -f "\$j.shadow" "\$j.shadow.agentstate" "\$j.shadow.lock" "\$sh.shadow"
 cat "$TMP/real.out"; cat "$TMP/real.err" >&2
 exit \$rc
 EOF
@@ -58,7 +58,7 @@ n=$(wc -l < steps.log); diffs=$(grep -c DIFF steps.log)
 check "the loop took steps ($n)" test "$n" -ge 7
 check_eq "every step: the same action, --sh file, journal bytes and warnings with the state file as without ($(grep DIFF steps.log | head -3 | tr '\n' ' '))" "$diffs" 0
 check "the state file was written at the later steps" test "$(grep -c ' state' steps.log)" -ge $((n - 2))
-check "w.ndjson.state is a state file" test "$(head -c 8 w.ndjson.state)" = AIAGSTAT
+check "w.ndjson.agentstate is a state file" test "$(head -c 8 w.ndjson.agentstate)" = AIAGSTAT
 bash "$LOOP" --journal plain.ndjson $ARGS --report-dir rep_plain > loop_p.out 2> loop_p.err
 check_eq "a loop without the wrapper: exit 0" "$?" 0
 check "the loops' journals are byte-identical" cmp w.ndjson plain.ndjson
@@ -66,7 +66,7 @@ check "... and so are their reports" cmp rep_w/report.md rep_plain/report.md
 
 # ---- stale and garbage state files
 cp w.ndjson t.ndjson
-cp w.ndjson.state t.ndjson.state
+cp w.ndjson.agentstate t.ndjson.agentstate
 head -c $(( $(wc -c < w.ndjson) * 2 / 3 )) w.ndjson > cut.tmp && cat cut.tmp > t.ndjson   # in place: same inode
 cp t.ndjson t2.ndjson
 agentstep --journal t.ndjson --max-steps 20 --tasks facts,addition --examples 2 > t.out 2> t.err; rt=$?
@@ -74,17 +74,17 @@ agentstep --journal t2.ndjson --max-steps 20 --tasks facts,addition --examples 2
 check_eq "journal truncated behind the state file's back: the same step as --no-state" "$rt $(cat t.out)" "$rt2 $(cat t2.out)"
 check "... the same journal bytes" cmp t.ndjson t2.ndjson
 check "... the same warnings (the torn line)" test "$(sed 's/t\.ndjson/X/g' t.err)" = "$(sed 's/t2\.ndjson/X/g' t2.err)"
-head -c 5000 /dev/urandom > t2.ndjson.state
+head -c 5000 /dev/urandom > t2.ndjson.agentstate
 agentstep --journal t2.ndjson --max-steps 20 --tasks facts,addition --examples 2 > t3.out 2> t3.err
 agentstep --journal t.ndjson --max-steps 20 --tasks facts,addition --examples 2 --no-state > t4.out 2> t4.err
 check "a garbage state file: the same step as --no-state" cmp t3.out t4.out
 check "... the same journal bytes" cmp t.ndjson t2.ndjson
-check "... and it is replaced by a good one" test "$(head -c 8 t2.ndjson.state)" = AIAGSTAT
+check "... and it is replaced by a good one" test "$(head -c 8 t2.ndjson.agentstate)" = AIAGSTAT
 
 # ---- the writer lock before the journal is read
 L=l.ndjson
 agentstep --journal $L --model "$M" --max-steps 20 --tasks facts > /dev/null
-rm -f $L.state
+rm -f $L.agentstate
 printf 'not a record\n' >> $L
 cp $L before.ndjson
 group_start sh -c 'exec 9>>"$1"; journal lock --journal "$1" --fd 9 --pid $$ && echo locked > ready; exec sleep 60' sh $L
@@ -93,13 +93,13 @@ agentstep --journal $L --max-steps 20 --tasks facts > l.out 2> l.err
 check_eq "agentstep while another process holds the lock: exit 2" "$?" 2
 check_grep "... naming the holder" "process $GPID holds its writer lock" l.err
 check "... before reading: no warning about the journal's unreadable line" test -z "$(grep 'not a record\|line skipped' l.err)"
-check "... no state file written, the journal untouched" test ! -e $L.state -a "$(cmp $L before.ndjson && echo same)" = same
+check "... no state file written, the journal untouched" test ! -e $L.agentstate -a "$(cmp $L before.ndjson && echo same)" = same
 group_kill
 ( exec 9>>$L; journal lock --journal $L --fd 9 --pid 4242
   AUTOINTERP_JOURNAL_LOCK_FD=9 agentstep --journal $L --max-steps 20 --tasks facts > inh.out 2> inh.err; echo $? > inh.rc )
 check_eq "with the lock inherited (AUTOINTERP_JOURNAL_LOCK_FD, as in the loop): exit 0" "$(cat inh.rc)" 0
 check_grep "... it reads the journal (the warning)" "line skipped" inh.err
-check "... and writes the state file" test -s $L.state
+check "... and writes the state file" test -s $L.agentstate
 # two agentsteps at once, several rounds: each takes a step or exits 2 at once
 steps() { val $L 'len([r for r in L if r["kind"] == "action"])'; }
 n0=$(steps) zero=0 other=0

@@ -364,7 +364,7 @@ int main(void) {
         return 1;
     }
     J = path_join(dir, "j.ndjson");
-    SNAP = path_join(dir, "j.ndjson.state");
+    SNAP = path_join(dir, "j.ndjson.agentstate");
     test_grown();
     test_corrupt();
     test_edited();
