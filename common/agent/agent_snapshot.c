@@ -500,7 +500,9 @@ static int snapshot_save(const char *snap, const char *path, const AgentState *s
     put_u64(&b, hash);
     put(&b, pay.buf, pay.len);
     jb_free(&pay);
-    char *tmp = xasprintf("%s.tmp.%ld", snap, (long)getpid());
+    // One name: the writer lock serialises the writers, and one killed mid-write leaves a
+    // file the next write truncates, not one more file.
+    char *tmp = xasprintf("%s.tmp", snap);
     int rc = 0;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
