@@ -43,6 +43,23 @@ static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n) {
 }
 #define FNV_SEED 14695981039346656037ull
 
+// The serialiser below names every field of these structs.  A field added to one of them
+// must be written and read here too (and AGENT_SNAPSHOT_VERSION bumped), or a state read
+// back would lose it: their sizes on LP64 are pinned so that the build says so.
+#if UINTPTR_MAX == 0xFFFFFFFFFFFFFFFFu
+#define PINNED(type, size)                                                                         \
+    _Static_assert(sizeof(type) == (size),                                                         \
+                   #type " changed: update agent_snapshot.c's put_ and "                           \
+                         "get_ functions and AGENT_SNAPSHOT_VERSION, then this size")
+PINNED(AgentState, 152);
+PINNED(AgentExperiment, 184);
+PINNED(AgentRow, 176);
+PINNED(AgentPatchRow, 96);
+PINNED(AgentNote, 32);
+PINNED(AgentExample, 24);
+PINNED(LayerConfig, 80);
+#endif
+
 // ----------------------------------------------------------------------------- writing
 
 static void put(JsonBuf *b, const void *p, size_t n) { jb_raw(b, (const char *)p, n); }
