@@ -2,8 +2,13 @@
 # journal_bench.sh: how the readers of journals and record streams scale (make bench-journal;
 # docs/robustness.md has a table it printed).  Synthetic inputs (bench/synth_journal.py) of
 # each size in SIZES: an agent-shaped journal of N records through `journal check`,
-# `journal cat`, `report --no-plots` and one `agentstep` (built-in planner, on the same
-# journal without its report record; the action it appends is cut off again), N scored
+# `journal cat`, `report --no-plots`; `agentstep` (built-in planner) on such a journal
+# without its report record and with its actions' configurations (--planned: the agent's
+# state holds every result), four ways: reading the whole journal (--no-state), the first
+# step (which writes JOURNAL.agentstate), a step after 70 new records (one step's worth: the
+# state file and those records read), a step after N/100 new records (the state file
+# rewritten) — the records are the journal's last ones again, and what a step appends is
+# cut off after it; N scored
 # records over N distinct labels through `scoreloss --summary`, N example records of N
 # distinct tasks through `gentasks --from`.  Per run: wall-clock seconds, CPU seconds
 # (user + system), CPU microseconds per record, peak RSS (GNU time).  Time per record
@@ -44,17 +49,28 @@ run() {
 echo "| command | records | wall s | CPU s | CPU µs / record | peak RSS MB |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: |"
 for n in $SIZES; do
-  J=$DIR/journal_$n.ndjson A=$DIR/open_$n.ndjson S=$DIR/scored_$n.ndjson T=$DIR/tasks_$n.ndjson
+  J=$DIR/journal_$n.ndjson A=$DIR/agent_$n.ndjson S=$DIR/scored_$n.ndjson T=$DIR/tasks_$n.ndjson
   [ -s "$J" ] || $SYNTH journal "$n" > "$J" || exit 2
-  [ -s "$A" ] || $SYNTH journal "$n" --unfinished > "$A" || exit 2
+  [ -s "$A" ] || $SYNTH journal "$n" --unfinished --planned > "$A" || exit 2
   [ -s "$S" ] || $SYNTH scored "$n" "$n" > "$S" || exit 2
   [ -s "$T" ] || $SYNTH tasks "$n" > "$T" || exit 2
   run "journal check" "$n" "$BIN/journal" check --journal "$J"
   run "journal cat" "$n" "$BIN/journal" cat --journal "$J"
   run "report --no-plots" "$n" "$BIN/report" --journal "$J" --no-plots
   size=$(wc -c < "$A")
-  run "agentstep (one step)" "$n" "$BIN/agentstep" --journal "$A" --planner builtin --max-steps 0 --tasks facts
+  step="$BIN/agentstep --journal $A --planner builtin --max-steps 0 --tasks facts"
+  rm -f "$A.agentstate"
+  run "agentstep, whole journal (--no-state)" "$n" $step --no-state
   truncate -s "$size" "$A"
+  run "agentstep, first step (writes JOURNAL.agentstate)" "$n" $step
+  truncate -s "$size" "$A"
+  tail -n 70 "$A" > "$DIR/more.ndjson" && cat "$DIR/more.ndjson" >> "$A"
+  run "agentstep, a step: JOURNAL.agentstate + 70 new records" "$n" $step
+  truncate -s "$size" "$A"
+  tail -n $((n / 100)) "$A" > "$DIR/more.ndjson" && cat "$DIR/more.ndjson" >> "$A"
+  run "agentstep, a step: JOURNAL.agentstate + N/100 new records, rewritten" "$n" $step
+  truncate -s "$size" "$A"
+  rm -f "$A.agentstate" "$DIR/more.ndjson"
   run "scoreloss --summary ($n labels)" "$n" sh -c "exec \"$BIN/scoreloss\" --summary < \"$S\""
   run "gentasks --from ($n tasks)" "$n" "$BIN/gentasks" --from "$T"
 done

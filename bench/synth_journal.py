@@ -3,13 +3,17 @@
 large-input tests (tests/tool/journal_scale.sh).  Deterministic: the same arguments give
 the same bytes.
 
-  synth_journal.py journal N [--unfinished]
+  synth_journal.py journal N [--unfinished] [--planned]
                                      a journal of N records shaped like an agent run's:
                                      a meta, 8 tasks, then per step an action, an llm
                                      exchange, ~60 results of one experiment (scoreloss
                                      over drop-last/skip-one configurations, some topk and
                                      runlayers) and a note; a report record at the end
-                                     (not with --unfinished: the agent can go on)
+                                     (not with --unfinished: the agent can go on);
+                                     --planned: the actions carry their configurations
+                                     and labels, as agentstep journals them, so that the
+                                     agent's state holds every result (without, the
+                                     experiments are unknown to it and it skips them)
   synth_journal.py scored N LABELS   N scoreloss records over LABELS distinct labels
                                      (and N / LABELS tasks) for `scoreloss --summary`
   synth_journal.py tasks N           NDJSON example records of N distinct tasks for
@@ -42,7 +46,7 @@ def configs(step):
         ("skip %d" % i, [b for b in range(N_BLOCKS) if b != i]) for i in range(N_BLOCKS)]
 
 
-def journal(n, finished=True):
+def journal(n, finished=True, planned=False):
     out = sys.stdout
     t = "2024-05-01T12:00:00.000Z"
     r = rng(n)
@@ -64,8 +68,12 @@ def journal(n, finished=True):
         step += 1
         task = TASKS[step % len(TASKS)]
         name = "%s/%s-%d" % (task, "drop-last" if step % 2 == 0 else "skip-one", step)
-        put({"kind": "action", "time": t, "type": "experiment", "step": step, "name": name,
-             "task": task, "examples": 4})
+        action = {"kind": "action", "time": t, "type": "experiment", "step": step, "name": name,
+                  "task": task, "examples": 4}
+        if planned:
+            action["configurations"] = [layers for _, layers in configs(step)]
+            action["labels"] = [label for label, _ in configs(step)]
+        put(action)
         put({"kind": "llm", "time": t, "step": step, "request": {"model": "m", "messages": [
             {"role": "user", "content": "step %d" % step}]}, "response": {"choices": []},
             "status": 200, "attempts": 1, "elapsed_s": 0.5})
@@ -111,8 +119,8 @@ def tasks(n):
 
 def main():
     a = sys.argv[1:]
-    if len(a) in (2, 3) and a[0] == "journal" and a[2:] in ([], ["--unfinished"]):
-        journal(int(a[1]), finished=not a[2:])
+    if len(a) >= 2 and a[0] == "journal" and set(a[2:]) <= {"--unfinished", "--planned"}:
+        journal(int(a[1]), finished="--unfinished" not in a[2:], planned="--planned" in a[2:])
     elif len(a) == 3 and a[0] == "scored":
         scored(int(a[1]), int(a[2]))
     elif len(a) == 2 and a[0] == "tasks":

@@ -8,6 +8,7 @@
 #include "agent/agent.h"
 #include "agent/agent_llm.h"
 #include "agent/agent_plan.h"
+#include "agent/agent_snapshot.h"
 #include "agent/journal.h"
 #include "base/tool.h"
 #include "base/util.h"
@@ -17,7 +18,8 @@
 static const char usage_short[] =
     "usage: agentstep --journal FILE [--model M] [--planner builtin|llm] [--llm-model NAME]\n"
     "                 [--max-steps N] [--tasks a,b,c] [--examples N] [--context-budget CHARS]\n"
-    "                 [--max-retries N] [--finish] [--new-run] [--sh FILE] [--print-prompt]\n";
+    "                 [--max-retries N] [--finish] [--new-run] [--sh FILE] [--print-prompt]\n"
+    "                 [--no-state]\n";
 
 static const char usage_long[] =
     "Reads the experiment journal, decides ONE next action, appends it to the journal and\n"
@@ -38,6 +40,9 @@ static const char usage_long[] =
     "                        does not count as an attempt or a step (agent-loop.sh)\n"
     "  --sh FILE             also write the action as shell assignments (agent-loop.sh)\n"
     "  --print-prompt        print the LLM's system prompt and user message, do nothing\n"
+    "  --no-state            read the whole journal, not FILE.agentstate (the agent's state\n"
+    "                        as of the last step, kept beside the journal) and the\n"
+    "                        records after it; FILE.agentstate is then left as it is\n"
     "Environment: OPENAI_API_KEY, OPENAI_BASE_URL, AUTOINTERP_LLM_MODEL and the other\n"
     "AUTOINTERP_LLM_* settings of the chat client.\n"
     "Exit status: 0 ok; 2 usage or system error (journal, model, LLM API unreachable or\n"
@@ -50,7 +55,7 @@ typedef struct {
     const char *tasks[MAX_TASKS];
     int n_tasks;
     char *tasks_buf;
-    int examples, max_steps, finish, new_run, print_prompt;
+    int examples, max_steps, finish, new_run, print_prompt, no_state;
     int llm;   // the LLM plans (use_llm)
     AgentLlmOptions llm_opt;
 } Options;
@@ -100,7 +105,8 @@ static void parse_options(int argc, char **argv, Options *o) {
         FINISH,
         NEW_RUN,
         SH,
-        PROMPT
+        PROMPT,
+        NO_STATE
     };
     static const struct option longopts[] = {
         {"journal", required_argument, 0, JOURNAL},
@@ -116,6 +122,7 @@ static void parse_options(int argc, char **argv, Options *o) {
         {"new-run", no_argument, 0, NEW_RUN},
         {"sh", required_argument, 0, SH},
         {"print-prompt", no_argument, 0, PROMPT},
+        {"no-state", no_argument, 0, NO_STATE},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -152,6 +159,7 @@ static void parse_options(int argc, char **argv, Options *o) {
         case NEW_RUN: o->new_run = 1; break;
         case SH: o->sh = optarg; break;
         case PROMPT: o->print_prompt = 1; break;
+        case NO_STATE: o->no_state = 1; break;
         case 'h': printf("%s\n%s", usage_short, usage_long); exit(0);
         case ':': usage_error(usage_short, "option '%s' needs a value", argv[optind - 1]); break;
         default: usage_error(usage_short, "unknown option '%s'", argv[optind - 1]);
@@ -163,8 +171,16 @@ static void parse_options(int argc, char **argv, Options *o) {
     o->llm = use_llm(o);
 }
 
-// A journal without a meta record gets one describing --model.
-static void write_meta(const Options *o) {
+// Open the journal for appending and take its writer lock (or use the one the loop holds),
+// or exit.
+static void journal_take(const Options *o, Journal *j) {
+    char err[1024];
+    if (journal_open(j, o->journal, 0, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
+}
+
+// A journal without a meta record gets one describing --model (appended through j, opened
+// here when it is not yet).
+static void write_meta(const Options *o, Journal *j) {
     Model m;
     char err[2048];
     if (model_open(&m, o->model, NULL, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
@@ -184,29 +200,34 @@ static void write_meta(const Options *o) {
     jb_raw(&b, "}", 1);
     jb_key(&b, "source"), jb_cstr(&b, "agentstep");
     model_close(&m);
-    Journal j;
-    if (journal_open(&j, o->journal, 0, err, sizeof err) != 0 ||
-        journal_append(&j, &b, err, sizeof err) != 0 || journal_close(&j, err, sizeof err) != 0)
-        eprintf(EXIT_USAGE, "%s", err);
+    if (j->fd < 0) journal_take(o, j);
+    if (journal_append(j, &b, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
     jb_free(&b);
 }
 
-static void load_state(const Options *o, JournalLog *log, AgentState *s) {
+// The agent's state of the journal: FILE.agentstate and the records after it (agent_snapshot.h),
+// or the whole journal (--no-state).  The state file is rewritten only under the writer
+// lock (j open).
+static void load_state(const Options *o, Journal *j, AgentState *s) {
     char err[1024];
     if (!is_file(o->journal) && !o->model)
         eprintf(EXIT_USAGE, "%s: no such journal (give --model M to start one)", o->journal);
+    char *snap = o->no_state ? NULL : xasprintf("%s.agentstate", o->journal);
     for (int pass = 0; pass < 2; pass++) {
         if (is_file(o->journal)) {
-            if (journal_load(log, o->journal, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
-            if (pass == 0) journal_issues_print(log, o->journal, stderr);
-            if (agent_state_build(s, log, err, sizeof err) == 0) return;
+            int rc = agent_journal_read(s, o->journal, snap, j->fd >= 0, pass == 0 ? stderr : NULL,
+                                        NULL, err, sizeof err);
+            if (rc == 0) {
+                free(snap);
+                return;
+            }
             agent_state_free(s);
-            journal_log_free(log);
+            if (rc == -1) eprintf(EXIT_USAGE, "%s", err);
         } else {
             snprintf(err, sizeof err, "the journal has no meta record (the model studied)");
         }
         if (pass == 1 || !o->model) eprintf(EXIT_USAGE, "%s: %s (pass --model M)", o->journal, err);
-        write_meta(o);
+        write_meta(o, j);
     }
 }
 
@@ -249,27 +270,28 @@ int main(int argc, char **argv) {
     util_set_progname(argv[0]);
     Options o;
     parse_options(argc, argv, &o);
-    JournalLog log;
+    // The writer lock before the journal is read: what this step decides from is what no
+    // other writer can append to until its action is in (a journal not there yet is
+    // created, locked, by write_meta).  --print-prompt only reads.
+    Journal j = {.fd = -1};
+    if (!o.print_prompt && is_file(o.journal)) journal_take(&o, &j);
     AgentState s;
-    load_state(&o, &log, &s);
+    load_state(&o, &j, &s);
     AgentOptions ao = {.tasks = o.tasks,
                        .n_tasks = o.n_tasks,
                        .examples = o.examples,
                        .max_steps = o.max_steps,
                        .finish = o.finish,
                        .new_run = o.new_run};
+    char err[1024];
     if (o.print_prompt) {
         print_prompt(&s, &ao, &o);
     } else {
-        char err[1024];
-        Journal j;
-        if (journal_open(&j, o.journal, 0, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
         int step = s.last_step + 1;
         AgentAction a;
         decide(&o, &ao, &s, &j, step, &a);
         if (a.type == AGENT_ACTION_REPORT && a.finished) step = s.last_step;
-        if (agent_action_append(&j, &s, &a, step, err, sizeof err) != 0 ||
-            journal_close(&j, err, sizeof err) != 0)
+        if (agent_action_append(&j, &s, &a, step, err, sizeof err) != 0)
             eprintf(EXIT_USAGE, "%s", err);
         if (o.sh) write_sh(o.sh, &a, step);
         JsonBuf line = {0};
@@ -278,8 +300,8 @@ int main(int argc, char **argv) {
         jb_free(&line);
         agent_action_free(&a);
     }
+    if (journal_close(&j, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
     agent_state_free(&s);
-    journal_log_free(&log);
     free(o.tasks_buf);
     if (fflush(stdout) != 0 || ferror(stdout)) eprintf(EXIT_USAGE, "error writing output");
     return 0;

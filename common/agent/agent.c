@@ -458,30 +458,36 @@ static void read_task(AgentState *s, const Record *r) {
     s->task_recorded[s->n_task_recorded++] = task;
 }
 
+int agent_state_begin(AgentState *s, const Record *meta, char *err, size_t errlen) {
+    memset(s, 0, sizeof *s);
+    return read_meta(s, meta, err, errlen);
+}
+
+void agent_state_add(AgentState *s, const JournalEntry *e) {
+    const Record *r = &e->rec;
+    if (!strcmp(e->kind, "action")) read_action(s, r);
+    else if (!strcmp(e->kind, "result")) read_result(s, r);
+    else if (!strcmp(e->kind, "note")) read_note(s, r);
+    else if (!strcmp(e->kind, "task")) read_task(s, r);
+    else if (!strcmp(e->kind, "llm")) s->n_llm++;
+    else if (!strcmp(e->kind, "report")) {
+        char *md = field_str(r, "markdown");
+        if (md) {
+            free(s->report);
+            s->report = md;
+        }
+    }
+}
+
 int agent_state_build(AgentState *s, const JournalLog *log, char *err, size_t errlen) {
     memset(s, 0, sizeof *s);
-    s->n_issues = log->n_issues;
     int meta = -1;
     for (int i = 0; i < log->n && meta < 0; i++)
         if (!strcmp(log->e[i].kind, "meta")) meta = i;
     if (meta < 0) return fail(err, errlen, "the journal has no meta record (the model studied)");
-    if (read_meta(s, &log->e[meta].rec, err, errlen) != 0) return -1;
-    for (int i = 0; i < log->n; i++) {
-        const JournalEntry *e = &log->e[i];
-        const Record *r = &e->rec;
-        if (!strcmp(e->kind, "action")) read_action(s, r);
-        else if (!strcmp(e->kind, "result")) read_result(s, r);
-        else if (!strcmp(e->kind, "note")) read_note(s, r);
-        else if (!strcmp(e->kind, "task")) read_task(s, r);
-        else if (!strcmp(e->kind, "llm")) s->n_llm++;
-        else if (!strcmp(e->kind, "report")) {
-            char *md = field_str(r, "markdown");
-            if (md) {
-                free(s->report);
-                s->report = md;
-            }
-        }
-    }
+    if (agent_state_begin(s, &log->e[meta].rec, err, errlen) != 0) return -1;
+    s->n_issues = log->n_issues;
+    for (int i = 0; i < log->n; i++) agent_state_add(s, &log->e[i]);
     return 0;
 }
 

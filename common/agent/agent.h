@@ -159,6 +159,15 @@ typedef struct {
 // malformed for the agent (an action without a name, a result without layers) are
 // skipped, never fatal.
 int agent_state_build(AgentState *s, const JournalLog *log, char *err, size_t errlen);
+// The same one record at a time (agent_state_build is these two): begin with the journal's
+// first meta record (0, or -1 with a message; free *s in both cases), then add every
+// record of the journal in file order, the meta record and any before it included
+// (records of kinds the agent does not read are ignored).  The state after k records
+// depends on those k records only, so a state saved after a prefix of the journal and
+// then given the rest equals the state built from the whole (agent_snapshot.h).
+// n_issues is left to the caller.
+int agent_state_begin(AgentState *s, const Record *meta, char *err, size_t errlen);
+void agent_state_add(AgentState *s, const JournalEntry *e);
 void agent_state_free(AgentState *s);
 
 // The experiment called name, or NULL.

@@ -361,6 +361,7 @@ static int line_read(JournalLog *log, JournalEntry *e, const char *p, size_t len
     char msg[128] = "a blank line";
     int ok = !is_blank(p, body) && entry_read(e, p, body, lineno, offset, msg, sizeof msg);
     if (torn) {
+        e->torn = ok;
         JournalIssue *is = issue_add(log, lineno, offset, keep_raw ? p : NULL, len);
         is->torn = 1;
         is->kept = ok;
@@ -417,15 +418,26 @@ int journal_load(JournalLog *log, const char *path, char *err, size_t errlen) {
 
 int journal_scan(JournalLog *log, const char *path, JournalVisit visit, void *ctx, char *err,
                  size_t errlen) {
+    return journal_scan_from(log, path, 0, 0, visit, ctx, err, errlen);
+}
+
+int journal_scan_from(JournalLog *log, const char *path, long long start, long lines_before,
+                      JournalVisit visit, void *ctx, char *err, size_t errlen) {
     memset(log, 0, sizeof *log);
     FILE *fp = fopen(path, "rb");
     if (!fp) return fail(err, errlen, "cannot read journal %s: %s", path, strerror(errno));
+    if (start > 0 && fseeko(fp, (off_t)start, SEEK_SET) != 0) {
+        fclose(fp);
+        return fail(err, errlen, "cannot read journal %s: %s", path, strerror(errno));
+    }
     char *line = NULL;
     size_t cap = 0;
     ssize_t got;
-    long lineno = 0;
-    long long offset = 0;
+    long lineno = lines_before;
+    long long offset = start;
     int stop = 0;
+    log->complete = start;
+    log->lines_complete = lines_before;
     while (!stop && (got = getdelim(&line, &cap, '\n', fp)) != -1) {
         int torn = line[got - 1] != '\n';
         size_t len = (size_t)got - !torn;
@@ -436,6 +448,7 @@ int journal_scan(JournalLog *log, const char *path, JournalVisit visit, void *ct
             entry_free(&e);
         }
         offset += got;
+        if (!torn) log->complete = offset, log->lines_complete = lineno;
     }
     int rc = 0;
     if (ferror(fp)) rc = fail(err, errlen, "cannot read journal %s: %s", path, strerror(errno));

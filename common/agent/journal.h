@@ -133,6 +133,7 @@ typedef struct {
                         // 1-based line number; typed access with record_string etc.
     const char *kind;   // the "kind" value, NUL-terminated (owned by the log)
     long long offset;   // byte offset of the line's first byte in the file
+    int torn;           // 1: the file's torn last line, a complete record (issue kept)
 } JournalEntry;
 
 typedef struct {
@@ -152,7 +153,9 @@ typedef struct {
     int n;
     JournalIssue *issues;   // (n_issues) invalid and torn lines, in file order
     int n_issues, issues_cap;
-    int torn;   // 1 when the file ends in a torn line
+    int torn;              // 1 when the file ends in a torn line
+    long long complete;    // journal_scan: bytes up to the end of the last complete line
+    long lines_complete;   // journal_scan: the lines up to there
 } JournalLog;
 
 // Read and parse the journal at path.  0 (issues, if any, are in log->issues), or -1 with
@@ -174,6 +177,11 @@ void journal_log_free(JournalLog *log);
 typedef int (*JournalVisit)(void *ctx, const JournalEntry *e);
 int journal_scan(JournalLog *log, const char *path, JournalVisit visit, void *ctx, char *err,
                  size_t errlen);
+// The same from byte start (the first byte of a line) on, numbering lines from
+// lines_before + 1: the lines appended since an earlier scan whose complete and
+// lines_complete were start and lines_before.
+int journal_scan_from(JournalLog *log, const char *path, long long start, long lines_before,
+                      JournalVisit visit, void *ctx, char *err, size_t errlen);
 
 // A view of log without superseded results: of the "result" records with the same
 // (experiment, tool, id, layers, position, label, patch_hook, layer, head, lens_depth) —

@@ -811,7 +811,7 @@ static void write_patching(JsonBuf *md, const JournalLog *log, const char *x) {
             for (int c = 0; c < g->width; c++) {
                 double v = patch_sums_effect(&g->sums, l, c);
                 if (isnan(v)) jb_puts(md, " \xE2\x80\x94 |");
-                else jb_printf(md, " %.2f |", v);
+                else jb_printf(md, " %.2f |", fabs(v) < 0.005 ? 0.0 : v);   // never "-0.00"
             }
             jb_puts(md, "\n");
         }

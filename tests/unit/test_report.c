@@ -168,9 +168,32 @@ static void test_patching(void) {
     journal_log_free(&log);
 }
 
+// Effects that round to zero print 0.00, whatever their sign: example c's three positions
+// (clean 4, corrupted -2) have effects -0.001, -0.006 and 1.
+static const char patch_zero_journal[] =
+    "{\"kind\":\"meta\",\"time\":\"t\",\"model\":{\"name\":\"m\",\"n_layer\":1}}\n" CELL(
+        "c", 0, "A", -2.006, 4, -2) CELL("c", 1, "B", -2.036, 4, -2) CELL("c", 2, "C", 4, 4, -2);
+
+static void test_patching_zero(void) {
+    JournalLog log;
+    journal_parse(&log, patch_zero_journal, strlen(patch_zero_journal));
+    ReportOptions opt;
+    report_options_default(&opt);
+    opt.plot_dir = NULL;
+    JsonBuf md = {0};
+    ReportStatus st;
+    report_render(&log, &opt, &md, &st);
+    CHECK("patching: an effect that rounds to zero prints 0.00, not -0.00; -0.006 stays -0.01",
+          has(&md, "| 0 | 0.00 | -0.01 | 1.00 |\n"));
+    CHECK("patching: no -0.00 anywhere", !has(&md, "-0.00"));
+    jb_free(&md);
+    journal_log_free(&log);
+}
+
 int main(void) {
     test_escape();
     test_render();
     test_patching();
+    test_patching_zero();
     CHECK_DONE();
 }

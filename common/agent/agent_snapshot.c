@@ -1,0 +1,698 @@
+// agent_snapshot: the agent's state kept beside the journal; see agent_snapshot.h.
+//
+// File layout (native byte order; a machine of the other order sees a wrong magic):
+//   header   "AIAGSTAT", u32 version, u32 0, then u64: journal dev, inode, covered bytes,
+//            lines, FNV-1a of the first and of the last min(covered, 4096) bytes,
+//            payload length, FNV-1a of the file's other bytes (the header before this
+//            field, then the payload): any one byte changed anywhere is seen
+//   payload  the issues of the covered prefix (count; line, offset, message each), then
+//            the AgentState (put_state below; read back by get_state, field for field)
+// Integers are 4 or 8 bytes, doubles their 8 bytes (bit-exact), strings a u32 length and
+// the bytes, 0xFFFFFFFF for NULL.
+#include "agent/agent_snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/util.h"
+
+#define MAGIC            "AIAGSTAT"
+#define WINDOW           4096
+#define HEADER_BYTES     (8 + 4 + 4 + 8 * 8)
+#define NO_STRING        0xFFFFFFFFu
+#define REWRITE_FRACTION 32
+
+// FNV-1a, 8 bytes at a time (the state file runs to tens of MB): each step
+// h = (h ^ word) * odd prime is a bijection of h and, for a given h, of the word, so any one
+// word (so any one byte) changed changes the result.  Not cryptographic: it catches files
+// damaged by accident; a crafted file is the bounds checks' job.
+static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 1099511628211ull;
+    }
+    for (; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+#define FNV_SEED 14695981039346656037ull
+
+// The serialiser below names every field of these structs.  A field added to one of them
+// must be written and read here too (and AGENT_SNAPSHOT_VERSION bumped), or a state read
+// back would lose it: their sizes on LP64 are pinned so that the build says so.
+#if UINTPTR_MAX == 0xFFFFFFFFFFFFFFFFu
+#define PINNED(type, size)                                                                         \
+    _Static_assert(sizeof(type) == (size),                                                         \
+                   #type " changed: update agent_snapshot.c's put_ and "                           \
+                         "get_ functions and AGENT_SNAPSHOT_VERSION, then this size")
+PINNED(AgentState, 152);
+PINNED(AgentExperiment, 184);
+PINNED(AgentRow, 176);
+PINNED(AgentPatchRow, 96);
+PINNED(AgentNote, 32);
+PINNED(AgentExample, 24);
+PINNED(LayerConfig, 80);
+#endif
+
+// ----------------------------------------------------------------------------- writing
+
+static void put(JsonBuf *b, const void *p, size_t n) { jb_raw(b, (const char *)p, n); }
+static void put_u32(JsonBuf *b, uint32_t v) { put(b, &v, 4); }
+static void put_i32(JsonBuf *b, int v) { put(b, &(int32_t){(int32_t)v}, 4); }
+static void put_i64(JsonBuf *b, long long v) { put(b, &(int64_t){(int64_t)v}, 8); }
+static void put_u64(JsonBuf *b, uint64_t v) { put(b, &v, 8); }
+static void put_f64(JsonBuf *b, double v) { put(b, &v, 8); }
+static void put_str(JsonBuf *b, const char *s) {
+    if (!s) {
+        put_u32(b, NO_STRING);
+        return;
+    }
+    size_t n = strlen(s);
+    put_u32(b, (uint32_t)n);
+    put(b, s, n);
+}
+
+static void put_row(JsonBuf *b, const AgentRow *r) {
+    put_i32(b, r->ex), put_i32(b, r->cfg), put_i32(b, r->position);
+    put_str(b, r->error);
+    put_i64(b, r->lineno);
+    put_f64(b, r->loss);
+    put_i32(b, r->exact);
+    put_str(b, r->completion), put_str(b, r->judgements), put_str(b, r->token);
+    put_i32(b, r->n_top);
+    for (int k = 0; k < r->n_top; k++) put_str(b, r->top[k]), put_f64(b, r->top_prob[k]);
+    put_i64(b, r->answer_rank);
+    put_f64(b, r->kl);
+}
+
+static void put_patch_row(JsonBuf *b, const AgentPatchRow *r) {
+    put_i32(b, r->ex), put_i32(b, r->layer), put_i32(b, r->col), put_i32(b, r->is_head);
+    put_f64(b, r->effect), put_f64(b, r->metric), put_f64(b, r->clean_ld),
+        put_f64(b, r->corrupt_ld);
+    put_f64(b, r->clean_loss), put_f64(b, r->corrupt_loss);
+    put_i32(b, r->cells), put_i32(b, r->changed);
+    put_str(b, r->token), put_str(b, r->error);
+    put_i64(b, r->lineno);
+}
+
+static void put_experiment(JsonBuf *b, const AgentExperiment *e) {
+    put_str(b, e->name), put_str(b, e->task);
+    put_i32(b, e->configs.n);
+    for (int k = 0; k < e->configs.n; k++) {
+        const LayerConfig *c = &e->configs.cfg[k];
+        put_i32(b, c->n);
+        for (int i = 0; i < c->n; i++) put_i32(b, c->idx[i]);
+        put_str(b, c->label);
+    }
+    put_i32(b, e->examples), put_i32(b, e->samples), put_i32(b, e->step), put_i32(b, e->attempts);
+    put_str(b, e->planner), put_str(b, e->hypothesis), put_str(b, e->sweeps);
+    put_i32(b, e->n_ex);
+    for (int i = 0; i < e->n_ex; i++)
+        put_str(b, e->ex[i].id), put_str(b, e->ex[i].prompt), put_str(b, e->ex[i].answer);
+    for (int t = 0; t < AGENT_N_TOOLS; t++) {
+        put_i32(b, e->rows[t].n);
+        for (int i = 0; i < e->rows[t].n; i++) put_row(b, &e->rows[t].row[i]);
+    }
+    put_i64(b, e->n_stray);
+    put_str(b, e->method), put_str(b, e->method_arg);
+    put_i32(b, e->patch.n);
+    for (int i = 0; i < e->patch.n; i++) put_patch_row(b, &e->patch.row[i]);
+    put_i32(b, e->judge);
+}
+
+static void put_state(JsonBuf *b, const AgentState *s) {
+    put_str(b, s->model_name);
+    put_i32(b, s->n_layer), put_i32(b, s->n_head), put_i32(b, s->vocab);
+    put_str(b, s->model_json), put_str(b, s->goal);
+    put_i32(b, s->n_exp);
+    for (int i = 0; i < s->n_exp; i++) put_experiment(b, &s->exp[i]);
+    put_i32(b, s->n_note);
+    for (int i = 0; i < s->n_note; i++) {
+        const AgentNote *n = &s->note[i];
+        put_str(b, n->experiment), put_str(b, n->task), put_str(b, n->observation),
+            put_str(b, n->hypothesis);
+    }
+    put_i32(b, s->n_task_recorded);
+    for (int i = 0; i < s->n_task_recorded; i++) put_str(b, s->task_recorded[i]);
+    put_i32(b, s->n_actions), put_i32(b, s->n_after_interruption);
+    put_str(b, s->last_experiment);
+    put_i32(b, s->last_step);
+    put_str(b, s->queued), put_str(b, s->report);
+    put_i32(b, s->n_llm);
+    put_i64(b, s->n_stray);
+}
+
+unsigned char *agent_state_serialise(const AgentState *s, size_t *len) {
+    JsonBuf b = {0};
+    put_state(&b, s);
+    jb_raw(&b, "", 0);
+    *len = b.len;
+    return (unsigned char *)b.buf;
+}
+
+// ----------------------------------------------------------------------------- reading
+
+// A cursor over untrusted bytes: every get checks the bytes left; the first failure sets
+// bad (and what), and every later get returns zeros.
+typedef struct {
+    const unsigned char *p, *end;
+    const char *bad;
+} Cur;
+
+static int take(Cur *c, void *out, size_t n) {
+    if (c->bad || (size_t)(c->end - c->p) < n) {
+        if (!c->bad) c->bad = "it ends early";
+        memset(out, 0, n);
+        return -1;
+    }
+    memcpy(out, c->p, n);
+    c->p += n;
+    return 0;
+}
+static uint32_t get_u32(Cur *c) {
+    uint32_t v;
+    take(c, &v, 4);
+    return v;
+}
+static uint64_t get_u64(Cur *c) {
+    uint64_t v;
+    take(c, &v, 8);
+    return v;
+}
+static long long get_i64(Cur *c) {
+    int64_t v;
+    take(c, &v, 8);
+    return (long long)v;
+}
+static double get_f64(Cur *c) {
+    double v;
+    take(c, &v, 8);
+    return v;
+}
+static void bad(Cur *c, const char *what) {
+    if (!c->bad) c->bad = what;
+}
+// An int in lo..hi (else bad).
+static int get_int(Cur *c, long long lo, long long hi, const char *what) {
+    int32_t v;
+    take(c, &v, 4);
+    if (v < lo || v > hi) {
+        bad(c, what);
+        return (int)lo;
+    }
+    return v;
+}
+// A count of items of at least min_bytes each that the bytes left can hold.
+static int get_count(Cur *c, size_t min_bytes, const char *what) {
+    int n = get_int(c, 0, INT32_MAX, what);
+    if ((size_t)n > (size_t)(c->end - c->p) / min_bytes) {
+        bad(c, what);
+        return 0;
+    }
+    return n;
+}
+static char *get_str(Cur *c) {
+    uint32_t n = get_u32(c);
+    if (c->bad || n == NO_STRING) return NULL;
+    if (n > (size_t)(c->end - c->p) || memchr(c->p, '\0', n)) {
+        bad(c, "a string runs past its end");
+        return NULL;
+    }
+    char *s = xstrndup((const char *)c->p, n);
+    c->p += n;
+    return s;
+}
+static char *get_str_set(Cur *c, const char *what) {
+    char *s = get_str(c);
+    if (!s) bad(c, what);
+    return s;
+}
+
+static void get_row(Cur *c, AgentRow *r, const AgentExperiment *e) {
+    r->ex = get_int(c, 0, e->n_ex - 1, "a row names an example that does not exist");
+    r->cfg = get_int(c, 0, e->configs.n - 1, "a row names a configuration that does not exist");
+    r->position = get_int(c, -1, INT32_MAX, "a bad position");
+    r->error = get_str(c);
+    r->lineno = get_i64(c);
+    r->loss = get_f64(c);
+    r->exact = get_int(c, 0, 1, "a bad answer_exact");
+    r->completion = get_str(c);
+    r->judgements = get_str(c);
+    r->token = get_str(c);
+    int n_top = get_int(c, 0, AGENT_TOP_K, "too many top tokens");
+    for (int k = 0; k < n_top && !c->bad; k++) {
+        r->top[k] = get_str_set(c, "a top token without text");
+        r->top_prob[k] = get_f64(c);
+        r->n_top = k + 1;
+    }
+    r->answer_rank = get_i64(c);
+    r->kl = get_f64(c);
+}
+
+static void get_patch_row(Cur *c, AgentPatchRow *r, const AgentExperiment *e) {
+    r->ex = get_int(c, 0, e->n_ex - 1, "a patch cell names an example that does not exist");
+    r->layer = get_int(c, -1, 99999, "a bad patch layer");
+    r->col = get_int(c, -1, 99999, "a bad patch column");
+    r->is_head = get_int(c, 0, 1, "a bad is_head");
+    r->effect = get_f64(c), r->metric = get_f64(c), r->clean_ld = get_f64(c),
+    r->corrupt_ld = get_f64(c);
+    r->clean_loss = get_f64(c), r->corrupt_loss = get_f64(c);
+    r->cells = get_int(c, 0, 100000000, "a bad patch_cells");
+    r->changed = get_int(c, 0, 1, "a bad changed flag");
+    r->token = get_str(c);
+    r->error = get_str(c);
+    r->lineno = get_i64(c);
+}
+
+static void get_configs(Cur *c, ConfigList *cl, int n_layer) {
+    int n = get_count(c, 8, "a bad configuration count");
+    if (n == 0) bad(c, "an experiment without configurations");
+    for (int k = 0; k < n && !c->bad; k++) {
+        int m = get_count(c, 4, "a bad configuration length");
+        int *idx = xmalloc(sizeof(int) * (size_t)(m ? m : 1));
+        for (int i = 0; i < m; i++)
+            idx[i] = get_int(c, 0, n_layer - 1, "a block index out of range");
+        char *label = get_str_set(c, "a configuration without a label");
+        if (label && strlen(label) >= LAYER_LABEL_MAX) bad(c, "a configuration label too long");
+        if (!c->bad) configs_add(cl, idx, m, label);
+        free(idx);
+        free(label);
+    }
+}
+
+static void get_experiment(Cur *c, AgentExperiment *e, int n_layer) {
+    e->name = get_str_set(c, "an experiment without a name");
+    e->task = get_str_set(c, "an experiment without a task");
+    get_configs(c, &e->configs, n_layer);
+    e->examples = get_int(c, 1, AGENT_MAX_EXAMPLES, "a bad example count");
+    e->samples = get_int(c, 0, e->examples, "a bad sample count");
+    e->step = get_int(c, INT32_MIN, INT32_MAX, "");
+    e->attempts = get_int(c, INT32_MIN, INT32_MAX, "");
+    e->planner = get_str(c), e->hypothesis = get_str(c), e->sweeps = get_str(c);
+    int n_ex = get_count(c, 12, "a bad example count");
+    if (!c->bad) e->ex = xcalloc((size_t)(n_ex ? n_ex : 1), sizeof *e->ex);
+    for (int i = 0; i < n_ex && !c->bad; i++) {
+        e->ex[i].id = get_str_set(c, "an example without an id");
+        e->ex[i].prompt = get_str(c);
+        e->ex[i].answer = get_str(c);
+        e->n_ex = i + 1;
+    }
+    for (int t = 0; t < AGENT_N_TOOLS && !c->bad; t++) {
+        AgentRows *rs = &e->rows[t];
+        int n = get_count(c, 64, "a bad row count");
+        if (c->bad || n == 0) continue;
+        rs->row = xcalloc((size_t)n, sizeof *rs->row);
+        rs->cap = n;
+        for (int i = 0; i < n && !c->bad; i++) {
+            get_row(c, &rs->row[i], e);
+            rs->n = i + 1;
+        }
+    }
+    e->n_stray = get_i64(c);
+    e->method = get_str(c), e->method_arg = get_str(c);
+    int n_patch = get_count(c, 96, "a bad patch cell count");
+    if (!c->bad && n_patch > 0) {
+        e->patch.row = xcalloc((size_t)n_patch, sizeof *e->patch.row);
+        e->patch.cap = n_patch;
+        for (int i = 0; i < n_patch && !c->bad; i++) {
+            get_patch_row(c, &e->patch.row[i], e);
+            e->patch.n = i + 1;
+        }
+    }
+    e->judge = get_int(c, 0, 1, "a bad judge flag");
+}
+
+static void get_state(Cur *c, AgentState *s) {
+    s->model_name = get_str_set(c, "no model name");
+    s->n_layer = get_int(c, 1, 1000, "a bad n_layer");
+    s->n_head = get_int(c, 0, 10000, "a bad n_head");
+    s->vocab = get_int(c, 0, 100000000, "a bad vocab");
+    s->model_json = get_str_set(c, "no model description");
+    s->goal = get_str(c);
+    int n_exp = get_count(c, 64, "a bad experiment count");
+    if (!c->bad && n_exp > 0) s->exp = xcalloc((size_t)n_exp, sizeof *s->exp);
+    for (int i = 0; i < n_exp && !c->bad; i++) {
+        s->n_exp = i + 1;   // counted first: agent_state_free frees a half-read one
+        get_experiment(c, &s->exp[i], s->n_layer);
+    }
+    int n_note = get_count(c, 16, "a bad note count");
+    if (!c->bad && n_note > 0) s->note = xcalloc((size_t)n_note, sizeof *s->note);
+    for (int i = 0; i < n_note && !c->bad; i++) {
+        AgentNote *n = &s->note[i];
+        s->n_note = i + 1;
+        n->experiment = get_str(c), n->task = get_str(c);
+        n->observation = get_str_set(c, "a note without an observation");
+        n->hypothesis = get_str(c);
+    }
+    int n_task = get_count(c, 4, "a bad task count");
+    if (!c->bad && n_task > 0) s->task_recorded = xcalloc((size_t)n_task, sizeof(char *));
+    for (int i = 0; i < n_task && !c->bad; i++) {
+        s->task_recorded[i] = get_str_set(c, "a task without a name");
+        s->n_task_recorded = i + 1;
+    }
+    s->n_actions = get_int(c, 0, INT32_MAX, "a bad action count");
+    s->n_after_interruption = get_int(c, 0, INT32_MAX, "a bad interruption count");
+    s->last_experiment = get_str(c);
+    s->last_step = get_int(c, 0, 999999999, "a bad last step");
+    s->queued = get_str(c), s->report = get_str(c);
+    s->n_llm = get_int(c, 0, INT32_MAX, "a bad llm count");
+    s->n_stray = get_i64(c);
+}
+
+// ----------------------------------------------------------------------------- the journal's identity
+
+typedef struct {
+    uint64_t dev, ino, covered, lines, head, tail;
+} Identity;
+
+// Hash [off, off + n) of the open journal; -1 when the bytes cannot all be read.
+static int hash_range(int fd, long long off, size_t n, uint64_t *h) {
+    unsigned char buf[WINDOW];
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, buf + got, n - got, (off_t)(off + (long long)got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        got += (size_t)r;
+    }
+    *h = fnv1a(FNV_SEED, buf, n);
+    return 0;
+}
+
+// The identity of the first `covered` bytes of the journal at path (lines: given).  -1 when
+// the journal is shorter or cannot be read; *size gets its size.
+static int identify(const char *path, long long covered, long lines, Identity *id,
+                    long long *size) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct stat st;
+    int rc = -1;
+    if (fstat(fd, &st) == 0) {
+        *size = (long long)st.st_size;
+        size_t w = (size_t)(covered < WINDOW ? covered : WINDOW);
+        *id = (Identity){
+            (uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)covered, (uint64_t)lines, 0, 0};
+        if (covered <= st.st_size && hash_range(fd, 0, w, &id->head) == 0 &&
+            hash_range(fd, covered - (long long)w, w, &id->tail) == 0)
+            rc = 0;
+    }
+    close(fd);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------- the file
+
+typedef struct {
+    JournalIssue *issues;   // of the covered prefix (raw NULL)
+    int n_issues;
+    long long covered;
+    long lines;
+    long long file_len;   // the state file's size
+} Prefix;
+
+static void issues_put(JsonBuf *b, const JournalIssue *is, int n) {
+    put_i32(b, n);
+    for (int i = 0; i < n; i++)
+        put_i64(b, is[i].lineno), put_i64(b, is[i].offset), put_i64(b, (long long)is[i].len),
+            put_str(b, is[i].msg);
+}
+
+// Read the state file at snap if it belongs to the journal at path: 0 with *s and *p set,
+// or -1 with why (and *s, *p empty).
+static int snapshot_load(const char *snap, const char *path, AgentState *s, Prefix *p, char *why,
+                         size_t whylen) {
+    memset(s, 0, sizeof *s);
+    memset(p, 0, sizeof *p);
+    size_t len;
+    unsigned char *data = (unsigned char *)read_file(snap, &len);
+    if (!data)
+        return fail(why, whylen,
+                    errno == ENOENT ? "no state file" : "the state file cannot be read");
+    Cur c = {data, data + len, NULL};
+    char magic[8];
+    take(&c, magic, 8);
+    uint32_t version = get_u32(&c), reserved = get_u32(&c);
+    Identity want;
+    want.dev = get_u64(&c), want.ino = get_u64(&c), want.covered = get_u64(&c),
+    want.lines = get_u64(&c);
+    want.head = get_u64(&c), want.tail = get_u64(&c);
+    uint64_t payload_len = get_u64(&c), hash = get_u64(&c);
+    uint64_t want_hash =
+        c.bad ? 0 : fnv1a(fnv1a(FNV_SEED, data, HEADER_BYTES - 8), c.p, (size_t)(c.end - c.p));
+    Identity have;
+    long long size = 0;
+    int rc = -1;
+    if (c.bad || memcmp(magic, MAGIC, 8) || reserved != 0)
+        fail(why, whylen, "the state file is not one (no header)");
+    else if (version != AGENT_SNAPSHOT_VERSION)
+        fail(why, whylen, "the state file is of another version (%u, not %d)", version,
+             AGENT_SNAPSHOT_VERSION);
+    else if (payload_len != (uint64_t)(c.end - c.p) || hash != want_hash)
+        fail(why, whylen, "the state file is corrupt (its length or hash does not match)");
+    else if (want.covered > (uint64_t)1 << 62 || want.lines > (uint64_t)1 << 62 ||
+             identify(path, (long long)want.covered, (long)want.lines, &have, &size) != 0)
+        fail(
+            why, whylen,
+            "the journal is shorter than the state file says (%llu bytes, not %lld): truncated or replaced",
+            (unsigned long long)want.covered, size);
+    else if (have.dev != want.dev || have.ino != want.ino)
+        fail(why, whylen, "the journal is another file than the state file's (replaced)");
+    else if (have.head != want.head || have.tail != want.tail)
+        fail(why, whylen, "the journal's bytes differ from those the state file covers (edited)");
+    else rc = 0;
+    if (rc == 0) {
+        int n = get_count(&c, 28, "a bad issue count");
+        if (!c.bad && n > 0) p->issues = xcalloc((size_t)n, sizeof *p->issues);
+        for (int i = 0; i < n && !c.bad; i++) {
+            JournalIssue *is = &p->issues[i];
+            is->lineno = (long)get_i64(&c);
+            is->offset = get_i64(&c);
+            is->len = (size_t)get_i64(&c);
+            char *msg = get_str_set(&c, "an issue without a message");
+            if (msg) snprintf(is->msg, sizeof is->msg, "%s", msg);
+            free(msg);
+            p->n_issues = i + 1;
+        }
+        get_state(&c, s);
+        if (!c.bad && c.p != c.end) bad(&c, "bytes after its end");
+        if (c.bad) rc = fail(why, whylen, "the state file is invalid: %s", c.bad);
+    }
+    free(data);
+    if (rc != 0) {
+        agent_state_free(s);
+        free(p->issues);
+        memset(p, 0, sizeof *p);
+        return -1;
+    }
+    p->covered = (long long)want.covered;
+    p->lines = (long)want.lines;
+    p->file_len = (long long)len;
+    return 0;
+}
+
+// Write the state file: a temporary file beside it, renamed over it.
+static int snapshot_save(const char *snap, const char *path, const AgentState *s, const Prefix *p,
+                         char *err, size_t errlen) {
+    Identity id;
+    long long size;
+    if (identify(path, p->covered, p->lines, &id, &size) != 0)
+        return fail(err, errlen, "cannot read journal %s back", path);
+    JsonBuf pay = {0};
+    issues_put(&pay, p->issues, p->n_issues);
+    put_state(&pay, s);
+    JsonBuf b = {0};
+    put(&b, MAGIC, 8);
+    put_u32(&b, AGENT_SNAPSHOT_VERSION), put_u32(&b, 0);
+    put_u64(&b, id.dev), put_u64(&b, id.ino), put_u64(&b, id.covered), put_u64(&b, id.lines);
+    put_u64(&b, id.head), put_u64(&b, id.tail);
+    put_u64(&b, pay.len);
+    uint64_t hash = fnv1a(fnv1a(FNV_SEED, (const unsigned char *)b.buf, b.len),
+                          (const unsigned char *)pay.buf, pay.len);
+    put_u64(&b, hash);
+    put(&b, pay.buf, pay.len);
+    jb_free(&pay);
+    // One name: the writer lock serialises the writers, and one killed mid-write leaves a
+    // file the next write truncates, not one more file.
+    char *tmp = xasprintf("%s.tmp", snap);
+    int rc = 0;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = fail(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+    } else {
+        size_t done = 0;
+        while (done < b.len && rc == 0) {
+            ssize_t w = write(fd, b.buf + done, b.len - done);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0)
+                rc = fail(err, errlen, "cannot write %s: %s", tmp,
+                          w < 0 ? strerror(errno) : "short write");
+            else done += (size_t)w;
+        }
+        if (close(fd) != 0 && rc == 0)
+            rc = fail(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        if (rc == 0 && rename(tmp, snap) != 0)
+            rc = fail(err, errlen, "cannot rename %s to %s: %s", tmp, snap, strerror(errno));
+        if (rc != 0) unlink(tmp);
+    }
+    free(tmp);
+    jb_free(&b);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------- reading the journal
+
+// A record kept for later: one read before the meta record, or the torn last one.
+typedef struct {
+    char *text;
+    size_t len;
+    long lineno;
+    long long offset;
+    char *kind;
+} Held;
+
+typedef struct {
+    AgentState *s;
+    int begun;         // the meta record was read
+    int meta_failed;   // the first meta record was bad (err holds why)
+    char err[512];
+    Held *held;   // records before the meta record
+    int n_held;
+    Held torn;   // the torn last record, if complete (text NULL: none)
+} ReadCtx;
+
+static Held hold(const JournalEntry *e) {
+    size_t len;
+    const char *raw = json_raw(&e->rec.doc, 0, &len);
+    return (Held){xstrndup(raw, len), len, e->rec.lineno, e->offset, xstrdup(e->kind)};
+}
+
+static void add_held(AgentState *s, const Held *h) {
+    JournalEntry e = {.kind = h->kind, .offset = h->offset};
+    char perr[96];
+    if (record_parse(&e.rec, h->text, h->len, h->lineno, perr, sizeof perr) == 0)
+        agent_state_add(s, &e);
+    record_free(&e.rec);
+}
+
+static void held_free(Held *h) {
+    free(h->text);
+    free(h->kind);
+}
+
+static int visit(void *ctx, const JournalEntry *e) {
+    ReadCtx *c = ctx;
+    if (c->meta_failed) return 0;   // read on: the issues after it are reported too
+    if (e->torn) {   // the last line: added once the state of the complete lines is saved
+        c->torn = hold(e);
+        return 0;
+    }
+    if (!c->begun) {
+        if (strcmp(e->kind, "meta")) {
+            c->held = xrealloc(c->held, sizeof *c->held * (size_t)(c->n_held + 1));
+            c->held[c->n_held++] = hold(e);
+            return 0;
+        }
+        if (agent_state_begin(c->s, &e->rec, c->err, sizeof c->err) != 0) {
+            c->meta_failed = 1;
+            return 0;
+        }
+        c->begun = 1;
+        for (int i = 0; i < c->n_held; i++) add_held(c->s, &c->held[i]);
+    }
+    agent_state_add(c->s, e);
+    return 0;
+}
+
+// The torn last record, when it is the first meta record: begin with it, then add the
+// records held before it and itself.
+static int begin_with_torn(ReadCtx *c) {
+    JournalEntry e = {.kind = c->torn.kind, .offset = c->torn.offset};
+    char perr[96];
+    int rc = -1;
+    if (strcmp(c->torn.kind, "meta")) return -1;
+    if (record_parse(&e.rec, c->torn.text, c->torn.len, c->torn.lineno, perr, sizeof perr) == 0) {
+        if (agent_state_begin(c->s, &e.rec, c->err, sizeof c->err) == 0) {
+            c->begun = 1;
+            for (int i = 0; i < c->n_held; i++) add_held(c->s, &c->held[i]);
+            agent_state_add(c->s, &e);
+            rc = 0;
+        } else {
+            c->meta_failed = 1;
+        }
+    }
+    record_free(&e.rec);
+    return rc;
+}
+
+int agent_journal_read(AgentState *s, const char *path, const char *snapshot, int save, FILE *warn,
+                       AgentReadInfo *info, char *err, size_t errlen) {
+    AgentReadInfo local;
+    if (!info) info = &local;
+    memset(info, 0, sizeof *info);
+    memset(s, 0, sizeof *s);
+    Prefix p = {0};
+    ReadCtx c = {.s = s};
+    if (snapshot) {
+        if (snapshot_load(snapshot, path, s, &p, info->why, sizeof info->why) == 0) {
+            info->used = 1;
+            c.begun = 1;
+        }
+    } else {
+        snprintf(info->why, sizeof info->why, "no state file asked for");
+    }
+    info->start = p.covered;
+    JournalLog log;
+    int rc = journal_scan_from(&log, path, p.covered, p.lines, visit, &c, err, errlen);
+    if (rc == 0 && warn) {
+        JournalLog old = {.issues = p.issues, .n_issues = p.n_issues};
+        journal_issues_print(&old, path, warn);
+        journal_issues_print(&log, path, warn);
+    }
+    info->records = log.n;
+    if (rc == 0 && !c.meta_failed && (c.begun || c.torn.text)) {
+        // Rewritten when it was not used, or once the journal bytes read after it reach
+        // 1/REWRITE_FRACTION of its size: the write costs O(state), parsing the tail
+        // O(tail) every step until the next write, and this keeps both small.
+        long long tail = log.complete - p.covered;
+        if (c.begun && snapshot && save &&
+            (!info->used || (tail > 0 && tail * REWRITE_FRACTION >= p.file_len))) {
+            // The complete lines' issues join the prefix's; a torn one is not among them.
+            int n_new = log.n_issues - (log.torn ? 1 : 0);
+            p.issues = xrealloc(p.issues, sizeof *p.issues * (size_t)(p.n_issues + n_new + 1));
+            if (n_new > 0)
+                memcpy(p.issues + p.n_issues, log.issues, sizeof *p.issues * (size_t)n_new);
+            p.covered = log.complete;
+            p.lines = log.lines_complete;
+            int n_old = p.n_issues;
+            p.n_issues += n_new;
+            char serr[512];
+            if (snapshot_save(snapshot, path, s, &p, serr, sizeof serr) == 0) info->saved = 1;
+            else if (warn)
+                fprintf(warn, "%s: warning: %s (the next step reads the whole journal)\n",
+                        util_progname, serr);
+            p.n_issues = n_old;
+        }
+        if (c.torn.text && c.begun) add_held(s, &c.torn);
+        else if (c.torn.text) begin_with_torn(&c);
+    }
+    if (rc == 0 && c.meta_failed) {
+        fail(err, errlen, "%s", c.err);
+        rc = -2;
+    } else if (rc == 0 && !c.begun) {
+        fail(err, errlen, "the journal has no meta record (the model studied)");
+        rc = -2;
+    }
+    if (rc == 0) s->n_issues = p.n_issues + log.n_issues;
+    for (int i = 0; i < c.n_held; i++) held_free(&c.held[i]);
+    free(c.held);
+    if (c.torn.text) held_free(&c.torn);
+    free(p.issues);
+    journal_log_free(&log);
+    return rc;
+}

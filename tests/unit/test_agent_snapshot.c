@@ -1,0 +1,379 @@
+// test_agent_snapshot: the agent's state file (agent_snapshot.h).  The state read through
+// it equals agent_state_build on the whole journal, byte for byte once serialised, with
+// the same warnings, at every length of a journal grown one byte at a time (torn last
+// lines, records before the meta record, unreadable lines, re-runs, every experiment
+// method); a state file changed in any one byte, cut at any length, of another version, or
+// belonging to a journal that was truncated, replaced or edited is not used (the state is
+// rebuilt, equal); one crafted with a valid hash but any byte changed is read without a
+// memory error (ASan+UBSan pass).
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "agent/agent_llm.h"
+#include "agent/agent_plan.h"
+#include "agent/agent_snapshot.h"
+#include "agent/journal.h"
+#include "base/util.h"
+#include "check.h"
+
+static char dir[512];
+static char *J, *SNAP;
+
+// A journal exercising what agent_state_add reads.
+static const char *const LINES[] = {
+    "{\"kind\":\"task\",\"task\":\"facts\",\"description\":\"before the meta record\"}",
+    "{\"kind\":\"meta\",\"model\":{\"name\":\"m\",\"n_layer\":2,\"n_head\":2,\"vocab\":50},\"goal\":\"which?\"}",
+    "not json at all",
+    "{\"kind\":\"action\",\"type\":\"experiment\",\"step\":1,\"name\":\"e1\",\"task\":\"facts\",\"examples\":2,"
+    "\"configurations\":[[0,1],[1],[]],\"labels\":[\"intact\",\"skip 0\",\"none\"],\"planner\":\"builtin\","
+    "\"hypothesis\":\"block 0 matters\",\"queued\":[{\"a\":1}]}",
+    "{\"kind\":\"llm\",\"step\":1,\"request\":{}}",
+    "{\"kind\":\"result\",\"experiment\":\"e1\",\"tool\":\"scoreloss\",\"id\":\"facts-0\",\"prompt\":\"P0\",\"answer\":\" A\","
+    "\"layers\":[0,1],\"answer_loss\":0.25,\"answer_exact\":true}",
+    "",
+    "{\"kind\":\"result\",\"experiment\":\"e1\",\"tool\":\"scoreloss\",\"id\":\"facts-0\",\"layers\":[1],\"answer_loss\":2.5}",
+    "{\"kind\":\"result\",\"experiment\":\"e1\",\"tool\":\"scoreloss\",\"id\":\"facts-1\",\"layers\":[],\"error\":\"boom\"}\r",
+    "{\"kind\":\"result\",\"experiment\":\"e1\",\"tool\":\"scoreloss\",\"id\":\"facts-1\",\"error\":\"too long\"}",
+    "{\"kind\":\"result\",\"experiment\":\"e1\",\"tool\":\"scoreloss\",\"id\":\"facts-0\",\"layers\":[1],\"answer_loss\":3.75}",
+    "{\"kind\":\"result\",\"experiment\":\"e1\",\"tool\":\"runlayers\",\"id\":\"facts-0\",\"layers\":[1],"
+    "\"completion\":\" of\",\"judgements\":[{\"q\":\"x\",\"verdict\":\"yes\"}]}",
+    "{\"kind\":\"result\",\"experiment\":\"e1\",\"tool\":\"topk\",\"id\":\"facts-0\",\"layers\":[0,1],\"position\":3,"
+    "\"token\":\" is\",\"topk\":[{\"token\":\" the\",\"prob\":0.5},{\"token\":\" a\",\"prob\":0.25}],\"answer_rank\":4,"
+    "\"kl_from_intact\":0.125}",
+    "{\"kind\":\"result\",\"experiment\":\"nowhere\",\"tool\":\"topk\",\"id\":\"x\"}",
+    "{\"kind\":\"result\",\"experiment\":\"e1\",\"tool\":\"topk\",\"id\":\"facts-0\",\"layers\":[0]}",
+    "{\"kind\":\"note\",\"experiment\":\"e1\",\"task\":\"facts\",\"observation\":\"loss rises\",\"hypothesis\":\"h\"}",
+    "{\"kind\":\"action\",\"type\":\"note\",\"step\":2}",
+    "{\"kind\":\"action\",\"type\":\"experiment\",\"step\":3,\"name\":\"abl\",\"task\":\"facts\",\"examples\":1,"
+    "\"method\":\"ablation\",\"sweeps\":[\"ablate-heads\"]}",
+    "{\"kind\":\"result\",\"experiment\":\"abl\",\"tool\":\"scoreloss\",\"id\":\"facts-0\",\"layers\":[0,1],"
+    "\"label\":\"ablate L0H1\",\"answer_loss\":1.5}",
+    "{\"kind\":\"action\",\"type\":\"experiment\",\"step\":4,\"name\":\"pat\",\"task\":\"facts-pairs\",\"examples\":1,"
+    "\"method\":\"patching\",\"patch_hook\":\"resid_pre\"}",
+    "{\"kind\":\"result\",\"experiment\":\"pat\",\"tool\":\"scoreloss\",\"id\":\"p-0\",\"layer\":1,\"position\":2,"
+    "\"patch_effect\":0.5,\"patch_metric\":\"logit_diff\",\"logit_diff\":1.25,\"clean_logit_diff\":2,"
+    "\"corrupt_logit_diff\":-1,\"patch_cells\":4,\"token\":\" Paris\",\"corrupt_token\":\" Rome\"}",
+    "{\"kind\":\"result\",\"experiment\":\"pat\",\"tool\":\"scoreloss\",\"id\":\"p-1\",\"error\":\"no pair\"}",
+    "[1,2]",
+    "{\"kind\":\"action\",\"type\":\"experiment\",\"step\":5,\"name\":\"e1\",\"task\":\"facts\",\"examples\":2,"
+    "\"resume\":true,\"after_interruption\":true,\"configurations\":[[0,1]]}",
+    "{\"kind\":\"task\",\"task\":\"addition\"}",
+    "{\"kind\":\"report\",\"markdown\":\"## Done\\n\"}",
+    "{\"kind\":\"meta\",\"model\":{\"name\":\"other\",\"n_layer\":7}}",
+    "{\"kind\":\"action\",\"type\":\"experiment\",\"step\":6,\"name\":\"e1\",\"task\":\"facts\",\"examples\":2,\"resume\":true}",
+    NULL,
+};
+
+static char *journal_text(size_t *len) {
+    JsonBuf b = {0};
+    for (int i = 0; LINES[i]; i++) {
+        jb_puts(&b, LINES[i]);
+        jb_raw(&b, "\n", 1);
+    }
+    *len = b.len;
+    return b.buf;
+}
+
+static void write_bytes(const char *path, const void *p, size_t n, const char *mode) {
+    FILE *f = fopen(path, mode);
+    if (!f) return;
+    if (n) fwrite(p, 1, n, f);
+    fclose(f);
+}
+
+// The reference: journal_load + agent_state_build, serialised; rc; the warnings.
+typedef struct {
+    int rc;
+    unsigned char *ser;
+    size_t len;
+    int n_issues;
+    char *warn;
+    char *view;   // what the planners see: both LLM prompts and the built-in plan's action
+} Outcome;
+
+// The state as the planners read it, independently of the serialiser.
+static char *planner_view(const AgentState *s) {
+    static const char *const tasks[] = {"facts", "addition"};
+    AgentOptions o = {.tasks = tasks, .n_tasks = 2, .examples = 2, .max_steps = 0};
+    JsonBuf b = {0};
+    char *sys = agent_llm_system_prompt(s, &o, s->last_step + 1),
+         *user = agent_llm_user_prompt(s, &o, 1000000);
+    jb_puts(&b, sys);
+    jb_puts(&b, user);
+    free(sys);
+    free(user);
+    AgentAction a;
+    char err[256];
+    if (agent_forced_action(s, &o, &a) || agent_plan_builtin(s, &o, &a, err, sizeof err) == 0) {
+        agent_action_json(&b, &a, s->last_step + 1);
+        agent_action_free(&a);
+    }
+    jb_raw(&b, "", 0);
+    return b.buf;
+}
+
+static void outcome_free(Outcome *o) {
+    free(o->ser);
+    free(o->warn);
+    free(o->view);
+}
+
+static Outcome reference(const char *path) {
+    Outcome o = {0};
+    JournalLog log;
+    AgentState s;
+    char err[512];
+    journal_load(&log, path, err, sizeof err);
+    size_t wl;
+    FILE *w = open_memstream(&o.warn, &wl);
+    journal_issues_print(&log, path, w);
+    fclose(w);
+    o.rc = agent_state_build(&s, &log, err, sizeof err) == 0 ? 0 : -2;
+    if (o.rc == 0) {
+        o.ser = agent_state_serialise(&s, &o.len);
+        o.n_issues = s.n_issues;
+        o.view = planner_view(&s);
+    }
+    agent_state_free(&s);
+    journal_log_free(&log);
+    return o;
+}
+
+static Outcome via_snapshot(const char *path, const char *snap, AgentReadInfo *info) {
+    Outcome o = {0};
+    AgentState s;
+    char err[512];
+    size_t wl;
+    FILE *w = open_memstream(&o.warn, &wl);
+    o.rc = agent_journal_read(&s, path, snap, 1, w, info, err, sizeof err);
+    fclose(w);
+    if (o.rc == 0) {
+        o.ser = agent_state_serialise(&s, &o.len);
+        o.n_issues = s.n_issues;
+        o.view = planner_view(&s);
+    }
+    agent_state_free(&s);
+    return o;
+}
+
+static int same(const Outcome *a, const Outcome *b) {
+    return a->rc == b->rc && a->len == b->len && (a->len == 0 || !memcmp(a->ser, b->ser, a->len)) &&
+           a->n_issues == b->n_issues && !strcmp(a->warn, b->warn) &&
+           (a->view && b->view ? !strcmp(a->view, b->view) : a->view == b->view);
+}
+
+// The journal grown one byte at a time: at every length the state read through the state
+// file (kept from the previous length) equals the one built from scratch.
+static void test_grown(void) {
+    size_t len;
+    char *text = journal_text(&len);
+    unlink(J);
+    unlink(SNAP);
+    write_bytes(J, "", 0, "wb");
+    int mismatches = 0, used = 0, failed_same = 0;
+    for (size_t cut = 0; cut <= len; cut++) {
+        if (cut > 0) write_bytes(J, text + cut - 1, 1, "ab");
+        AgentReadInfo info;
+        Outcome ref = reference(J), got = via_snapshot(J, SNAP, &info);
+        if (!same(&ref, &got)) {
+            if (mismatches++ < 3)
+                printf("# mismatch at %zu bytes (used %d: %s)\n", cut, info.used, info.why);
+        }
+        used += info.used;
+        failed_same += ref.rc != 0 && got.rc != 0;
+        outcome_free(&ref);
+        outcome_free(&got);
+    }
+    CHECK_INT(
+        "grown byte by byte: the state through the state file equals the rebuilt one at every length",
+        mismatches, 0);
+    CHECK("grown: the state file was used (most lengths)", used > (int)len / 2);
+    CHECK("grown: lengths before the meta record fail alike", failed_same > 0);
+    AgentReadInfo info;
+    Outcome a = via_snapshot(J, SNAP, &info);
+    CHECK("grown: nothing new, the state file used, not rewritten",
+          info.used == 1 && info.saved == 0 && info.records == 0);
+    outcome_free(&a);
+    free(text);
+}
+
+static unsigned char *read_all(const char *path, size_t *len) {
+    return (unsigned char *)read_file(path, len);
+}
+
+static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n) {   // agent_snapshot.c's
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 1099511628211ull;
+    }
+    for (; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+enum { HEADER = 80, HASH_AT = 72 };
+
+// Recompute the state file's hash (the layout of agent_snapshot.c): a crafted file.
+static void fix_hash(unsigned char *d, size_t n) {
+    uint64_t h = fnv1a(fnv1a(14695981039346656037ull, d, HASH_AT), d + HEADER, n - HEADER);
+    memcpy(d + HASH_AT, &h, 8);
+}
+
+// A state file changed in any one byte or cut short is not used; the state equals the
+// rebuilt one.
+static void test_corrupt(void) {
+    Outcome ref = reference(J);
+    AgentReadInfo info;
+    Outcome first = via_snapshot(J, SNAP, &info);
+    size_t n;
+    unsigned char *good = read_all(SNAP, &n);
+    CHECK("corrupt: a state file to corrupt", good && n > HEADER);
+    if (!good) return;
+    unsigned char *bad = xmalloc(n);
+    int not_used = 0, equal = 0, tries = 0;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(bad, good, n);
+        bad[i] ^= 0x5A;
+        write_bytes(SNAP, bad, n, "wb");
+        Outcome got = via_snapshot(J, SNAP, &info);
+        tries++;
+        not_used += !info.used;
+        equal += same(&ref, &got);
+        outcome_free(&got);
+    }
+    CHECK_INT("corrupt: any one byte changed: the state file is not used", not_used, tries);
+    CHECK_INT("corrupt: ... and the state equals the rebuilt one", equal, tries);
+    not_used = equal = tries = 0;
+    for (size_t cut = 0; cut < n; cut += cut < 200 ? 1 : 7) {
+        write_bytes(SNAP, good, cut, "wb");
+        Outcome got = via_snapshot(J, SNAP, &info);
+        tries++;
+        not_used += !info.used;
+        equal += same(&ref, &got);
+        outcome_free(&got);
+    }
+    CHECK_INT("truncated state file at any length: not used", not_used, tries);
+    CHECK_INT("truncated: the state equals the rebuilt one", equal, tries);
+    // Another version, with a valid hash.
+    memcpy(bad, good, n);
+    uint32_t v = AGENT_SNAPSHOT_VERSION + 1;
+    memcpy(bad + 8, &v, 4);
+    fix_hash(bad, n);
+    write_bytes(SNAP, bad, n, "wb");
+    Outcome got = via_snapshot(J, SNAP, &info);
+    CHECK("another version: not used, says so", !info.used && strstr(info.why, "another version"));
+    CHECK("another version: rebuilt, equal, and rewritten", same(&ref, &got) && info.saved);
+    outcome_free(&got);
+    // Crafted: any one payload byte changed, the hash made valid.  Never a memory error;
+    // a file that passes is a valid state of some other investigation.
+    int crafted_used = 0;
+    for (size_t i = HEADER; i < n; i++) {
+        memcpy(bad, good, n);
+        bad[i] = (unsigned char)(bad[i] + 1 + (i % 5 == 0 ? 0x7E : 0));
+        fix_hash(bad, n);
+        write_bytes(SNAP, bad, n, "wb");
+        AgentState s;
+        char err[256];
+        if (agent_journal_read(&s, J, SNAP, 0, NULL, &info, err, sizeof err) == 0 && info.used) {
+            crafted_used++;
+            AgentOptions o = {.tasks = (const char *const[]){"facts"}, .n_tasks = 1, .examples = 2};
+            AgentAction a;
+            if (agent_forced_action(&s, &o, &a)) agent_action_free(&a);
+            for (int e = 0; e < s.n_exp; e++) agent_experiment_complete(&s.exp[e], NULL);
+        }
+        agent_state_free(&s);
+    }
+    printf("# crafted: %d of %zu one-byte changes with a valid hash were accepted\n", crafted_used,
+           n - HEADER);
+    CHECK("crafted: every one-byte change read without a memory error (ASan), some refused",
+          crafted_used < (int)(n - HEADER));
+    write_bytes(SNAP, good, n, "wb");
+    free(bad);
+    free(good);
+    outcome_free(&first);
+    outcome_free(&ref);
+}
+
+// The journal changed behind the state file's back: edited in its last bytes, truncated,
+// replaced by a copy (another inode).  The state file is not used; the state is rebuilt.
+static void test_edited(void) {
+    AgentReadInfo info;
+    Outcome a = via_snapshot(J, SNAP, &info);
+    outcome_free(&a);
+    size_t n;
+    unsigned char *text = read_all(J, &n), *save = read_all(SNAP, &n);
+    size_t jlen = strlen((char *)text), slen = n;
+    // an edit of the same length within the last 4 KiB: "loss rises" -> "loss falls"
+    char *p = strstr((char *)text, "loss rises");
+    CHECK("edited: the text to edit", p != NULL);
+    if (p) memcpy(p + 5, "falls", 5);
+    int fd = open(J, O_WRONLY);   // in place: the same inode
+    if (fd >= 0) {
+        if (pwrite(fd, text, jlen, 0) != (ssize_t)jlen) printf("# pwrite failed\n");
+        close(fd);
+    }
+    Outcome ref = reference(J), got = via_snapshot(J, SNAP, &info);
+    CHECK("edited in place: the state file is not used", !info.used && strstr(info.why, "differ"));
+    CHECK("edited in place: the state equals the rebuilt one (the new text)", same(&ref, &got));
+    outcome_free(&ref);
+    outcome_free(&got);
+    // truncated (then grown by other records): shorter than covered
+    write_bytes(SNAP, save, slen, "wb");
+    if (truncate(J, (off_t)(jlen / 2)) != 0) printf("# truncate failed\n");
+    ref = reference(J), got = via_snapshot(J, SNAP, &info);
+    CHECK("truncated journal: the state file is not used",
+          !info.used && strstr(info.why, "shorter"));
+    CHECK("truncated journal: the state equals the rebuilt one", same(&ref, &got));
+    outcome_free(&ref);
+    outcome_free(&got);
+    // replaced: the same bytes in another file renamed over it
+    Outcome before = via_snapshot(J, SNAP, &info);
+    char *copy = xasprintf("%s.copy", J);
+    size_t cl;
+    unsigned char *now = read_all(J, &cl);
+    write_bytes(copy, now, cl, "wb");
+    rename(copy, J);
+    got = via_snapshot(J, SNAP, &info);
+    CHECK("replaced journal: the state file is not used",
+          !info.used && strstr(info.why, "another file"));
+    CHECK("replaced journal: the state equals the one before", same(&before, &got));
+    outcome_free(&before);
+    outcome_free(&got);
+    // no state file asked for: nothing written
+    unlink(SNAP);
+    AgentState s;
+    char err[256];
+    CHECK_INT("no state file: reads",
+              agent_journal_read(&s, J, NULL, 1, NULL, &info, err, sizeof err), 0);
+    agent_state_free(&s);
+    CHECK("no state file: none written", access(SNAP, F_OK) != 0 && !info.saved);
+    free(now);
+    free(copy);
+    free(text);
+    free(save);
+}
+
+int main(void) {
+    if (check_scratch(dir, sizeof dir, "test_agent_snapshot") != 0) {
+        printf("FAIL mkdtemp\n");
+        return 1;
+    }
+    J = path_join(dir, "j.ndjson");
+    SNAP = path_join(dir, "j.ndjson.agentstate");
+    test_grown();
+    test_corrupt();
+    test_edited();
+    if (!check_keep_scratch()) {
+        unlink(J);
+        unlink(SNAP);
+        rmdir(dir);
+    }
+    free(J);
+    free(SNAP);
+    CHECK_DONE();
+}
