@@ -571,6 +571,7 @@ const MmKernels mm_kernels_avx512 = {
     "avx512", MR, NR, DOT_ROWS, DOT_COLS, 16,
     tile_avx512, rows_avx512, sum_parts_avx512, dot_tile_avx512, dot_avx512, axpy_avx512, gelu_avx512, layernorm_avx512, attn_head_avx512, attn_rows_avx512, ATT_ROWS,
     {widen_bf16_avx512, widen_f16_avx512}, {rows_bf16_avx512, rows_f16_avx512}, {dot_tile_bf16_avx512, dot_tile_f16_avx512},
+    0,   // pack_min_tiles: never (no gain at 504 rows, a loss at 24 and 128; docs/bench.md)
 };
 
 #else   // not x86-64: the path does not exist (matmul.c sees tile == NULL)

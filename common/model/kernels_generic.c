@@ -194,4 +194,5 @@ const MmKernels mm_kernels_generic = {
     "generic", G_MR, G_NR, G_DOT_ROWS, G_DOT_COLS, G_LANES,
     tile_generic, rows_generic, sum_parts_generic, dot_tile_generic, dot_generic, axpy_generic, gelu_generic, layernorm_generic, attn_head_generic, attn_rows_generic, 1,
     {widen_bf16_generic, widen_f16_generic}, {NULL, NULL}, {NULL, NULL},
+    0,   // pack_min_tiles: never (no gain: the generic tile is compute-bound)
 };
