@@ -40,61 +40,20 @@ INLINE float reduce8(__m256 s) {
 // matmul: a register tile of M rows (a compile-time constant after inlining) x NR columns,
 // and the row-streaming kernel
 
-INLINE void tile_body(float *c, size_t ldc, const float *a, size_t lda, const float *b, size_t ldb,
-                      const float *bias, int add, const int M, int n, int K) {
-    __m256 s[MR][NV];
-    __m256i mk[NV];
-    for (int v = 0; v < NV; v++) mk[v] = tail_mask(n - 8 * v);
-#pragma GCC unroll 6
-    for (int r = 0; r < M; r++)
-#pragma GCC unroll 2
-        for (int v = 0; v < NV; v++) s[r][v] = _mm256_setzero_ps();
-    if (n == NR) {
-        for (int k = 0; k < K; k++) {
-            const float *bk = b + (size_t)k * ldb;
-            __m256 b0 = _mm256_loadu_ps(bk), b1 = _mm256_loadu_ps(bk + 8);
-#pragma GCC unroll 6
-            for (int r = 0; r < M; r++) {
-                __m256 ar = _mm256_broadcast_ss(a + r * lda + k);
-                s[r][0] = _mm256_fmadd_ps(ar, b0, s[r][0]);
-                s[r][1] = _mm256_fmadd_ps(ar, b1, s[r][1]);
-            }
-        }
-    } else {
-        for (int k = 0; k < K; k++) {
-            const float *bk = b + (size_t)k * ldb;
-            __m256 b0 = _mm256_maskload_ps(bk, mk[0]), b1 = _mm256_maskload_ps(bk + 8, mk[1]);
-#pragma GCC unroll 6
-            for (int r = 0; r < M; r++) {
-                __m256 ar = _mm256_broadcast_ss(a + r * lda + k);
-                s[r][0] = _mm256_fmadd_ps(ar, b0, s[r][0]);
-                s[r][1] = _mm256_fmadd_ps(ar, b1, s[r][1]);
-            }
-        }
-    }
-    // Full tiles store with plain moves: a masked store (vmaskmovps) is microcoded on AMD
-    // (Zen 4: ~12 of them cost ~15 % of a 128-deep tile).  The same adds either way.
-    if (n == NR) {
-#pragma GCC unroll 6
-        for (int r = 0; r < M; r++)
-#pragma GCC unroll 2
-            for (int v = 0; v < NV; v++) {
-                float *cv = c + r * ldc + 8 * v;
-                __m256 base = add ? _mm256_loadu_ps(cv) : bias ? _mm256_loadu_ps(bias + 8 * v) : _mm256_setzero_ps();
-                _mm256_storeu_ps(cv, _mm256_add_ps(base, s[r][v]));
-            }
-        return;
-    }
-#pragma GCC unroll 6
-    for (int r = 0; r < M; r++)
-#pragma GCC unroll 2
-        for (int v = 0; v < NV; v++) {
-            float *cv = c + r * ldc + 8 * v;
-            __m256 base = add ? _mm256_maskload_ps(cv, mk[v])
-                        : bias ? _mm256_maskload_ps(bias + 8 * v, mk[v]) : _mm256_setzero_ps();
-            _mm256_maskstore_ps(cv, mk[v], _mm256_add_ps(base, s[r][v]));
-        }
-}
+// The tile's body is kernels_tile.h's, over these.
+#define VF                __m256
+#define VM                __m256i
+#define VW                8
+#define V_ZERO()          _mm256_setzero_ps()
+#define V_LOAD(p)         _mm256_loadu_ps(p)
+#define V_STORE(p, v)     _mm256_storeu_ps((p), (v))
+#define V_LOADM(p, m)     _mm256_maskload_ps((p), (m))
+#define V_STOREM(p, m, v) _mm256_maskstore_ps((p), (m), (v))
+#define V_BCAST(p)        _mm256_broadcast_ss(p)
+#define V_FMA(a, b, c)    _mm256_fmadd_ps((a), (b), (c))
+#define V_ADD(a, b)       _mm256_add_ps((a), (b))
+#define V_TAIL(n)         tail_mask(n)
+#include "model/kernels_tile.h"
 
 TARGET static void tile_avx2(float *c, size_t ldc, const float *a, size_t lda, const float *b, size_t ldb,
                              const float *bias, int add, int m, int n, int K) {

@@ -320,7 +320,8 @@ static void pack_panels(const MatmulJob *job, float *panels, int k0, int kc, int
         strip_bounds(job, s, &j, &n);
         float *d = panels + (size_t)(s - s0) * MM_KSEG * nr;
         for (int i = 0; i < kc; i++)
-            memcpy(d + (size_t)i * nr, job->w + (size_t)(k0 + i) * job->N + j, (size_t)n * sizeof(float));
+            memcpy(d + (size_t)i * nr, job->w + (size_t)(k0 + i) * job->N + j,
+                   (size_t)n * sizeof(float));
     }
 }
 
@@ -363,10 +364,11 @@ static void tiled_task(void *ctx, int task, int worker) {
                 int j, n;
                 strip_bounds(job, sj, &j, &n);
                 const float *b = panels ? panels + (size_t)(sj - s0) * MM_KSEG * k->nr
-                               : wide   ? wide + (j - j0)
+                                 : wide ? wide + (j - j0)
                                         : job->w + (size_t)k0 * N + j;
-                k->tile(job->out + (size_t)t * N + j, (size_t)N, job->in + (size_t)t * K + k0, (size_t)K, b,
-                        panels ? (size_t)k->nr : ldb, job->bias ? job->bias + j : NULL, k0 > 0, m, n, kc);
+                k->tile(job->out + (size_t)t * N + j, (size_t)N, job->in + (size_t)t * K + k0,
+                        (size_t)K, b, panels ? (size_t)k->nr : ldb,
+                        job->bias ? job->bias + j : NULL, k0 > 0, m, n, kc);
                 rows_prefetch(job, &pf_next, pf_end, pf_rows, j0, j1);
             }
             if (job->gelu && k0 + kc >= K) gelu_rows(job, t, t + m, j0, j1);

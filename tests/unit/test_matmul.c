@@ -131,10 +131,15 @@ static void test_matmul_panels(ThreadPool *pool) {
                 else matmul_forward(out, in, w, bias, T, K, N, pool);
                 for (int t = 0; t < T; t += 9) {
                     int r = T - t < 9 ? T - t : 9;
-                    if (gelu) matmul_gelu_forward(ref + (size_t)t * N, in + (size_t)t * K, w, bias, r, K, N, pool);
-                    else matmul_forward(ref + (size_t)t * N, in + (size_t)t * K, w, bias, r, K, N, pool);
+                    if (gelu)
+                        matmul_gelu_forward(ref + (size_t)t * N, in + (size_t)t * K, w, bias, r, K,
+                                            N, pool);
+                    else
+                        matmul_forward(ref + (size_t)t * N, in + (size_t)t * K, w, bias, r, K, N,
+                                       pool);
                 }
-                snprintf(name, sizeof name, "%s: matmul%s T=%d K=%d N=%d w+%d == 9 rows at a time, bit for bit", path,
+                snprintf(name, sizeof name,
+                         "%s: matmul%s T=%d K=%d N=%d w+%d == 9 rows at a time, bit for bit", path,
                          gelu ? "+gelu" : "", T, K, N, off);
                 CHECK(name, memcmp(out, ref, sizeof(float) * T * N) == 0);
             }
