@@ -112,6 +112,14 @@ typedef struct {
     void (*dot_tile16[LOWP_TYPES])(float *out, size_t ldo, const float *in, size_t ldi,
                                    const uint16_t *e, size_t lde, int m, int n, int C,
                                    const char *pf, int pf_lines);
+
+    // Panels (tiled schedule, fp32 weights): when a task runs at least this many row tiles
+    // (0: never), each segment's block of its strips is first copied into contiguous
+    // kc x nr panels that every row tile then reads (ldb = nr).  Rows of w are N floats
+    // apart, so for N = 768 .. 3072 a strip's rows fall into a few L1 sets (all into one
+    // at N = 3072) and are read from L2 each time; the panel's are not.  The tile computes
+    // the same sums from either.
+    int pack_min_tiles;
 } MmKernels;
 
 extern const MmKernels mm_kernels_generic;

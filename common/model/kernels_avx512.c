@@ -56,54 +56,20 @@ INLINE __m512 sums16(const __m512 v[16]) {
 // matmul: a register tile of M rows (a compile-time constant after inlining) x NR columns,
 // and the row-streaming kernel
 
-INLINE void tile_body(float *c, size_t ldc, const float *a, size_t lda, const float *b, size_t ldb,
-                      const float *bias, int add, const int M, int n, int K) {
-    __m512 s[MR][NV];
-    __mmask16 mk[NV];
-    for (int v = 0; v < NV; v++) mk[v] = tail_mask(n - 16 * v);
-#pragma GCC unroll 8
-    for (int r = 0; r < M; r++)
-#pragma GCC unroll 3
-        for (int v = 0; v < NV; v++) s[r][v] = _mm512_setzero_ps();
-    if (n == NR) {
-        for (int k = 0; k < K; k++) {
-            const float *bk = b + (size_t)k * ldb;
-            __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16),
-                   b2 = _mm512_loadu_ps(bk + 32);
-#pragma GCC unroll 8
-            for (int r = 0; r < M; r++) {
-                __m512 ar = _mm512_set1_ps(a[r * lda + k]);
-                s[r][0] = _mm512_fmadd_ps(ar, b0, s[r][0]);
-                s[r][1] = _mm512_fmadd_ps(ar, b1, s[r][1]);
-                s[r][2] = _mm512_fmadd_ps(ar, b2, s[r][2]);
-            }
-        }
-    } else {
-        for (int k = 0; k < K; k++) {
-            const float *bk = b + (size_t)k * ldb;
-            __m512 b0 = _mm512_maskz_loadu_ps(mk[0], bk),
-                   b1 = _mm512_maskz_loadu_ps(mk[1], bk + 16),
-                   b2 = _mm512_maskz_loadu_ps(mk[2], bk + 32);
-#pragma GCC unroll 8
-            for (int r = 0; r < M; r++) {
-                __m512 ar = _mm512_set1_ps(a[r * lda + k]);
-                s[r][0] = _mm512_fmadd_ps(ar, b0, s[r][0]);
-                s[r][1] = _mm512_fmadd_ps(ar, b1, s[r][1]);
-                s[r][2] = _mm512_fmadd_ps(ar, b2, s[r][2]);
-            }
-        }
-    }
-#pragma GCC unroll 8
-    for (int r = 0; r < M; r++)
-#pragma GCC unroll 3
-        for (int v = 0; v < NV; v++) {
-            float *cv = c + r * ldc + 16 * v;
-            __m512 base = add    ? _mm512_maskz_loadu_ps(mk[v], cv)
-                          : bias ? _mm512_maskz_loadu_ps(mk[v], bias + 16 * v)
-                                 : _mm512_setzero_ps();
-            _mm512_mask_storeu_ps(cv, mk[v], _mm512_add_ps(base, s[r][v]));
-        }
-}
+// The tile's body is kernels_tile.h's, over these.
+#define VF                __m512
+#define VM                __mmask16
+#define VW                16
+#define V_ZERO()          _mm512_setzero_ps()
+#define V_LOAD(p)         _mm512_loadu_ps(p)
+#define V_STORE(p, v)     _mm512_storeu_ps((p), (v))
+#define V_LOADM(p, m)     _mm512_maskz_loadu_ps((m), (p))
+#define V_STOREM(p, m, v) _mm512_mask_storeu_ps((p), (m), (v))
+#define V_BCAST(p)        _mm512_set1_ps(*(p))
+#define V_FMA(a, b, c)    _mm512_fmadd_ps((a), (b), (c))
+#define V_ADD(a, b)       _mm512_add_ps((a), (b))
+#define V_TAIL(n)         tail_mask(n)
+#include "model/kernels_tile.h"
 
 TARGET static void tile_avx512(float *c, size_t ldc, const float *a, size_t lda, const float *b,
                                size_t ldb, const float *bias, int add, int m, int n, int K) {
@@ -641,6 +607,7 @@ const MmKernels mm_kernels_avx512 = {
     {widen_bf16_avx512, widen_f16_avx512},
     {rows_bf16_avx512, rows_f16_avx512},
     {dot_tile_bf16_avx512, dot_tile_f16_avx512},
+    0,   // pack_min_tiles: never (no gain at 504 rows, a loss at 24 and 128; docs/bench.md)
 };
 
 #else   // not x86-64: the path does not exist (matmul.c sees tile == NULL)

@@ -214,4 +214,5 @@ const MmKernels mm_kernels_generic = {
     {widen_bf16_generic, widen_f16_generic},
     {NULL, NULL},
     {NULL, NULL},
+    0,   // pack_min_tiles: never (no gain: the generic tile is compute-bound)
 };

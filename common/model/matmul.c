@@ -201,9 +201,9 @@ static float *scratch_get(int slot, size_t n) {
 //       task that finishes a chunk's last segment adds the partials up in segment order.
 //   tiled (T >= TILED_MIN_T; prompts) — compute-bound: a task is (column chunk, row
 //       chunk); per segment, every register tile of its rows runs over the segment's
-//       rows of w (read in place, from L2: copying them into packed panels measured
-//       slower) and adds its segment sum into out, while the next segment's rows are
-//       prefetched.
+//       rows of w and adds its segment sum into out, while the next segment's rows are
+//       prefetched.  The rows of w are read in place, or, on paths whose pack_min_tiles
+//       says so (kernels.h), from contiguous panels copied once per segment.
 
 #define MAX_CHUNKS 16
 
@@ -322,6 +322,21 @@ static void strip_bounds(const MatmulJob *job, int s, int *j, int *n) {
     }
 }
 
+// Rows [k0, k0 + kc) of w's strips [s0, s1) copied into panels: strip s's rows nr floats
+// apart from panels + (s - s0) * MM_KSEG * nr (a narrow head strip leaves the tail of its
+// rows unwritten: the tile reads only n < nr floats of them).
+static void pack_panels(const MatmulJob *job, float *panels, int k0, int kc, int s0, int s1) {
+    int nr = job->k->nr;
+    for (int s = s0; s < s1; s++) {
+        int j, n;
+        strip_bounds(job, s, &j, &n);
+        float *d = panels + (size_t)(s - s0) * MM_KSEG * nr;
+        for (int i = 0; i < kc; i++)
+            memcpy(d + (size_t)i * nr, job->w + (size_t)(k0 + i) * job->N + j,
+                   (size_t)n * sizeof(float));
+    }
+}
+
 static void tiled_task(void *ctx, int task, int worker) {
     (void)worker;
     const MatmulJob *job = ctx;
@@ -341,10 +356,16 @@ static void tiled_task(void *ctx, int task, int worker) {
     // scratch (rows ldb apart), where every row tile reads it.
     size_t ldb = job->w16 ? (size_t)(j1 - j0 + 15) / 16 * 16 : (size_t)N;
     float *wide = job->w16 ? scratch_get(SCRATCH_WEIGHTS, MM_KSEG * ldb) : NULL;
+    // fp32 weights used by enough row tiles: each segment's block of the chunk is copied
+    // strip by strip into kc x nr panels (see pack_min_tiles in kernels.h)
+    float *panels = !wide && k->pack_min_tiles > 0 && n_tiles >= k->pack_min_tiles
+                        ? scratch_get(SCRATCH_WEIGHTS, (size_t)MM_KSEG * k->nr * n_strips)
+                        : NULL;
     for (int k0 = 0; k0 < K; k0 += MM_KSEG) {
         int kc = K - k0 < MM_KSEG ? K - k0 : MM_KSEG;
         for (int i = 0; wide && i < kc; i++)
             job->lk.widen(wide + i * ldb, job->w16 + (size_t)(k0 + i) * N + j0, (size_t)(j1 - j0));
+        if (panels) pack_panels(job, panels, k0, kc, s0, s1);
         // Row tile by row tile (its rows of `in` stay in L1 across the strips; the
         // segment's kc x chunk block of w comes from L2), while the next segment's rows
         // of w are fetched.
@@ -354,9 +375,12 @@ static void tiled_task(void *ctx, int task, int worker) {
             for (int sj = s0; sj < s1; sj++) {
                 int j, n;
                 strip_bounds(job, sj, &j, &n);
-                const float *b = wide ? wide + (j - j0) : job->w + (size_t)k0 * N + j;
+                const float *b = panels ? panels + (size_t)(sj - s0) * MM_KSEG * k->nr
+                                 : wide ? wide + (j - j0)
+                                        : job->w + (size_t)k0 * N + j;
                 k->tile(job->out + (size_t)t * N + j, (size_t)N, job->in + (size_t)t * K + k0,
-                        (size_t)K, b, ldb, job->bias ? job->bias + j : NULL, k0 > 0, m, n, kc);
+                        (size_t)K, b, panels ? (size_t)k->nr : ldb,
+                        job->bias ? job->bias + j : NULL, k0 > 0, m, n, kc);
                 rows_prefetch(job, &pf_next, pf_end, pf_rows, j0, j1);
             }
             if (job->gelu && k0 + kc >= K) gelu_rows(job, t, t + m, j0, j1);

@@ -115,6 +115,47 @@ static void test_matmul_offsets(ThreadPool *pool) {
     free(in), free(base), free(bias), free(out), free(row);
 }
 
+// Enough rows that every task runs many row tiles (the paths with pack_min_tiles copy
+// the weights into panels then, kernels.h): bit-identical to the same rows streamed 9 at
+// a time (no panels, no tiles), with K not a multiple of the segment, N not a multiple of
+// the strip, and w misaligned (a narrow head strip); GELU fused too.
+static void test_matmul_panels(ThreadPool *pool) {
+    static const int Ns[] = {1552, 777, 40};
+    enum { T = 203, K = 300 };
+    Rng rng;
+    rng_seed(&rng, 11);
+    float *in = xmalloc(sizeof(float) * T * K), *base = xmalloc(sizeof(float) * (K * 1552 + 16));
+    float *bias = xmalloc(sizeof(float) * 1552), *out = xmalloc(sizeof(float) * T * 1552);
+    float *ref = xmalloc(sizeof(float) * T * 1552);
+    fill(in, (size_t)T * K, &rng), fill(base, (size_t)K * 1552 + 16, &rng), fill(bias, 1552, &rng);
+    char name[160];
+    for (size_t c = 0; c < sizeof Ns / sizeof *Ns; c++)
+        for (int off = 0; off < 4; off += 3)
+            for (int gelu = 0; gelu < 2; gelu++) {
+                int N = Ns[c];
+                const float *w = base + off;
+                if (gelu) matmul_gelu_forward(out, in, w, bias, T, K, N, pool);
+                else matmul_forward(out, in, w, bias, T, K, N, pool);
+                for (int t = 0; t < T; t += 9) {
+                    int r = T - t < 9 ? T - t : 9;
+                    if (gelu)
+                        matmul_gelu_forward(ref + (size_t)t * N, in + (size_t)t * K, w, bias, r, K,
+                                            N, pool);
+                    else
+                        matmul_forward(ref + (size_t)t * N, in + (size_t)t * K, w, bias, r, K, N,
+                                       pool);
+                }
+                snprintf(name, sizeof name,
+                         "%s: matmul%s T=%d K=%d N=%d w+%d == 9 rows at a time, bit for bit", path,
+                         gelu ? "+gelu" : "", T, K, N, off);
+                CHECK(name, memcmp(out, ref, sizeof(float) * T * N) == 0);
+            }
+    matmul_forward(out, in, base + 3, bias, T, K, 40, pool);
+    snprintf(name, sizeof name, "%s: matmul T=%d K=%d N=40 w+3: reference", path, T, K);
+    CHECK_NEAR(name, matmul_error(out, in, base + 3, bias, T, K, 40), 0.0, 1e-4);
+    free(in), free(base), free(bias), free(out), free(ref);
+}
+
 static void test_transposed(ThreadPool *pool) {
     static const int Ts[] = {1, 5, 8, 9};
     static const int Cs[] = {5, 8, 64, 67};
@@ -469,6 +510,8 @@ int main(void) {
         test_matmul_sizes(pool);
         test_matmul_offsets(NULL);
         test_matmul_offsets(pool);
+        test_matmul_panels(NULL);
+        test_matmul_panels(pool);
         test_transposed(NULL);
         test_transposed(pool);
         test_transposed_offsets(NULL);
