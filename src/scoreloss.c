@@ -412,6 +412,7 @@ static int run_scoring(const ExperimentOptions *opt, const InterpOptions *io) {
     experiment_open(opt, &s.model, &s.cmdline, &s.ws);
     s.pack = (SweepPacking){opt->mem_budget, opt->pack};
     s.io.pack = opt->pack;
+    s.io.mem_budget = opt->mem_budget;
     if (interp_setup(&s.io, &s.model, opt->bos, 0, &s.ws, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
     s.logits = xmalloc(sizeof(float) * LOGIT_ROWS * (size_t)s.model.gpt2.cfg.vocab_size);
     int status = tool_run(stdin, stdout, opt->pack == 1 ? 1 : BATCH_RECORDS, score_batch, &s);
