@@ -307,7 +307,6 @@ typedef struct {            // one record of a batch
     int *rows, n_rows;      // the positions read
     int intact, hidden;     // the reference configuration; the one not written (-1: none)
     int plain;              // to be run by the packed sweep (else done: lines written)
-    int grouped;
     float *kept;            // (cfgs.n, n_rows, C) plain: the rows read
     JsonBuf lines;          // its output lines
 } Item;
@@ -393,27 +392,34 @@ static int topk_group(TopK *t, Item **items, int n) {
     return failed;
 }
 
+typedef struct {
+    TopK *t;
+    Item *items;
+} Batch;
+
+static int topk_group_at(void *ctx, const int *idx, int n) {
+    Batch *b = ctx;
+    Item **group = xmalloc(sizeof *group * (size_t)n);
+    for (int i = 0; i < n; i++) group[i] = &b->items[idx[i]];
+    int failed = topk_group(b->t, group, n);
+    free(group);
+    return failed;
+}
+
 static int topk_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
     TopK *t = ctx;
     Item *items = xcalloc((size_t)n, sizeof *items);
-    Item **group = xmalloc(sizeof *group * (size_t)n);
+    GroupMember *members = xcalloc((size_t)n, sizeof *members);
     int failed = 0;
+    size_t per_row = sizeof(float) * (size_t)t->model.gpt2.cfg.n_embd;
     for (int i = 0; i < n; i++) {
         items[i].in = recs[i];
         failed += item_prepare(t, &items[i]);
+        if (items[i].plain)
+            members[i] = (GroupMember){&items[i].cfgs, (size_t)items[i].cfgs.n * (size_t)items[i].n_rows * per_row};
     }
-    for (int i = 0; i < n; i++) {   // records with the same configurations run together
-        if (!items[i].plain || items[i].grouped) continue;
-        int g = 0;
-        size_t bytes = 0, per_row = sizeof(float) * (size_t)t->model.gpt2.cfg.n_embd;
-        for (int j = i; j < n && (g == 0 || bytes < GROUP_BYTES); j++)
-            if (items[j].plain && !items[j].grouped && configs_same_blocks(&items[i].cfgs, &items[j].cfgs)) {
-                items[j].grouped = 1;
-                group[g++] = &items[j];
-                bytes += (size_t)items[j].cfgs.n * (size_t)items[j].n_rows * per_row;
-            }
-        failed += topk_group(t, group, g);
-    }
+    Batch b = {t, items};   // records with the same configurations run together
+    failed += experiment_groups(members, n, GROUP_BYTES, topk_group_at, &b);
     for (int i = 0; i < n; i++) {
         Item *it = &items[i];
         jb_raw(lines, it->lines.buf, it->lines.len);
@@ -423,7 +429,7 @@ static int topk_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
         record_tokens_free(&it->tk);
         configs_free(&it->cfgs);
     }
-    free(group);
+    free(members);
     free(items);
     return failed;
 }

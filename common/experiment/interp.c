@@ -70,7 +70,14 @@ static int check_layer_head(const JsonDoc *d, int el, const char *what, int k, c
     return 0;
 }
 
-int interp_parse_patches(const JsonDoc *d, int arr, const Gpt2Config *cfg, InterpSite **out, int *n,
+// Parse a JSON array of patch sites (token arr of d):
+//   [{"hook": "resid_pre"|"resid_mid"|"resid_post"|"attn_out"|"mlp_out"|"z"|"head",
+//     "layer": L, "head": H, "position": P}, ...]
+// ("hook_" prefixes accepted; "head" is required for hook "head", optional for "z";
+// "position" optional: every position; negative counts from the end of the prompt, -1 =
+// its last token, resolved later).  Appends to *out (n counted in *n).  0, or -1 with a
+// message naming the element ("patch[1]: head 12 out of range 0..11").
+static int interp_parse_patches(const JsonDoc *d, int arr, const Gpt2Config *cfg, InterpSite **out, int *n,
                          char *err, size_t errlen) {
     if (arr < 0 || json_type(d, arr) != JSMN_ARRAY)
         return fail(err, errlen, "\"patch\" must be an array of sites like {\"hook\":\"resid_pre\",\"layer\":3,\"position\":5}");
@@ -107,7 +114,10 @@ int interp_parse_patches(const JsonDoc *d, int arr, const Gpt2Config *cfg, Inter
     return 0;
 }
 
-int interp_parse_ablations(const JsonDoc *d, int arr, const Gpt2Config *cfg, InterpAblation **out, int *n,
+// Parse a JSON array of ablations:
+//   [{"component": "head"|"attn"|"mlp", "layer": L, "head": H, "mode": "zero"|"mean"}, ...]
+// ("mode" optional: zero).  As interp_parse_patches.
+static int interp_parse_ablations(const JsonDoc *d, int arr, const Gpt2Config *cfg, InterpAblation **out, int *n,
                            char *err, size_t errlen) {
     if (arr < 0 || json_type(d, arr) != JSMN_ARRAY)
         return fail(err, errlen, "\"ablate\" must be an array like [{\"component\":\"head\",\"layer\":1,\"head\":3}]");
@@ -136,7 +146,8 @@ int interp_parse_ablations(const JsonDoc *d, int arr, const Gpt2Config *cfg, Int
 
 // ----------------------------------------------------------------------------- activations
 
-void act_cache_init(ActCache *c, int n_slots, int T, int C, unsigned points) {
+// Storage for `points` of n_slots slots of T rows (free with act_cache_free).
+static void act_cache_init(ActCache *c, int n_slots, int T, int C, unsigned points) {
     memset(c, 0, sizeof *c);
     c->n_slots = n_slots;
     c->T = T;
@@ -147,7 +158,7 @@ void act_cache_init(ActCache *c, int n_slots, int T, int C, unsigned points) {
         if (points >> p & 1u) c->act[p] = xmalloc(sizeof(float) * n);
 }
 
-void act_cache_free(ActCache *c) {
+static void act_cache_free(ActCache *c) {
     for (int p = 0; p < TF_N_HOOKS; p++) free(c->act[p]);
     memset(c, 0, sizeof *c);
 }
@@ -332,7 +343,17 @@ static void mean_hook(void *ctx, TfHookPoint point, int layer, float *act, int T
         for (int i = 0; i < C; i++) s[i] += act[(size_t)t * C + i];
 }
 
-int interp_means_compute(InterpMeans *mn, const Model *m, const char *path, int bos, TfWorkspace *ws,
+static void interp_means_free(InterpMeans *mn) {
+    free(mn->z);
+    free(mn->attn);
+    free(mn->mlp);
+    memset(mn, 0, sizeof *mn);
+}
+
+// The means over every record of the NDJSON file at path (records with "prompt"; BOS
+// prepended when bos), run through the intact model.  0, or -1 with a message (the file
+// unreadable, a line not a JSON object or without a prompt, no records).
+static int interp_means_compute(InterpMeans *mn, const Model *m, const char *path, int bos, TfWorkspace *ws,
                          char *err, size_t errlen) {
     memset(mn, 0, sizeof *mn);
     const Gpt2 *g = &m->gpt2;
@@ -389,13 +410,6 @@ int interp_means_compute(InterpMeans *mn, const Model *m, const char *path, int 
     free(resid);
     if (rc) interp_means_free(mn);
     return rc;
-}
-
-void interp_means_free(InterpMeans *mn) {
-    free(mn->z);
-    free(mn->attn);
-    free(mn->mlp);
-    memset(mn, 0, sizeof *mn);
 }
 
 // ----------------------------------------------------------------------------- options

@@ -55,21 +55,6 @@ const char *interp_hook_name(int point);
 // "ablate L1H3", "ablate mlp 2", "ablate attn 2" (zero) or "mean-ablate ..." (mean).
 void interp_ablation_label(const InterpAblation *a, char *buf, size_t buflen);
 
-// Parse a JSON array of patch sites (token arr of d):
-//   [{"hook": "resid_pre"|"resid_mid"|"resid_post"|"attn_out"|"mlp_out"|"z"|"head",
-//     "layer": L, "head": H, "position": P}, ...]
-// ("hook_" prefixes accepted; "head" is required for hook "head", optional for "z";
-// "position" optional: every position; negative counts from the end of the prompt, -1 =
-// its last token, resolved later).  Appends to *out (n counted in *n).  0, or -1 with a
-// message naming the element ("patch[1]: head 12 out of range 0..11").
-int interp_parse_patches(const JsonDoc *d, int arr, const Gpt2Config *cfg, InterpSite **out, int *n,
-                         char *err, size_t errlen);
-// Parse a JSON array of ablations:
-//   [{"component": "head"|"attn"|"mlp", "layer": L, "head": H, "mode": "zero"|"mean"}, ...]
-// ("mode" optional: zero).  As above.
-int interp_parse_ablations(const JsonDoc *d, int arr, const Gpt2Config *cfg, InterpAblation **out, int *n,
-                           char *err, size_t errlen);
-
 // ----------------------------------------------------------------------------- activations
 
 // Activations of some hook points for every slot of one configuration: (n_slots, T, C)
@@ -80,8 +65,6 @@ typedef struct {
     float *act[TF_N_HOOKS];     // (n_slots, T, C) each stored point; NULL otherwise
 } ActCache;
 
-void act_cache_init(ActCache *c, int n_slots, int T, int C, unsigned points);
-void act_cache_free(ActCache *c);
 // Activations (T, C) of `point` at slot `slot`, or NULL when not stored.
 float *act_cache_at(const ActCache *c, int point, int slot);
 
@@ -94,12 +77,6 @@ typedef struct {
     float *mlp;         // (n_layer, C) hook_mlp_out
 } InterpMeans;
 
-// The means over every record of the NDJSON file at path (records with "prompt"; BOS
-// prepended when bos), run through the intact model.  0, or -1 with a message (the file
-// unreadable, a line not a JSON object or without a prompt, no records).
-int interp_means_compute(InterpMeans *mn, const Model *m, const char *path, int bos, TfWorkspace *ws,
-                         char *err, size_t errlen);
-void interp_means_free(InterpMeans *mn);
 
 // ----------------------------------------------------------------------------- options
 
