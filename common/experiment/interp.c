@@ -1057,23 +1057,18 @@ void interp_write_fields(JsonBuf *out, const InterpOptions *o, const InterpRecor
     if (dump_key) jb_key(out, "dump_key"), jb_cstr(out, dump_key);
 }
 
-int interp_lens_logits(const InterpOptions *o, const Gpt2 *m, const float *resid, int T, int depth, const int *rows,
-                       int n_rows, float *logits, TfWorkspace *ws, char *err, size_t errlen) {
-    if (o->lens != INTERP_LENS_TUNED) return tf_logits(m, resid, T, rows, n_rows, logits, ws, err, errlen);
-    if (depth < 1 || depth > o->tuned.n_layer)
+int interp_lens_rows(const InterpOptions *o, const Gpt2 *m, const float *resid, int T, int depth, const int *rows,
+                     int n_rows, float *out, char *err, size_t errlen) {
+    int C = m->cfg.n_embd, tuned = o->lens == INTERP_LENS_TUNED;
+    if (tuned && (depth < 1 || depth > o->tuned.n_layer))
         return fail(err, errlen, "the tuned lens has no translator after %d blocks (1..%d)", depth, o->tuned.n_layer);
-    int C = m->cfg.n_embd;
-    float *x = xmalloc(sizeof(float) * (size_t)n_rows * C), *y = xmalloc(sizeof(float) * (size_t)n_rows * C);
+    float *x = tuned ? xmalloc(sizeof(float) * (size_t)n_rows * C) : out;
     int rc = 0;
     for (int i = 0; i < n_rows && rc == 0; i++) {
         if (rows[i] < 0 || rows[i] >= T) rc = fail(err, errlen, "lens row %d out of range 0..%d", rows[i], T - 1);
         else memcpy(x + (size_t)i * C, resid + (size_t)rows[i] * C, sizeof(float) * C);
     }
-    if (rc == 0) {
-        lens_apply(&o->tuned, depth - 1, x, n_rows, y);
-        rc = tf_logits(m, y, n_rows, NULL, n_rows, logits, ws, err, errlen);
-    }
-    free(x);
-    free(y);
+    if (rc == 0 && tuned) lens_apply(&o->tuned, depth - 1, x, n_rows, out);
+    if (tuned) free(x);
     return rc;
 }

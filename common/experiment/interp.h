@@ -237,10 +237,11 @@ int interp_dump(InterpOptions *o, const char *key, const Gpt2Config *cfg, const 
 // "ablated" (the ablations applied: the record's and the variant's), "dump_key".
 void interp_write_fields(JsonBuf *out, const InterpOptions *o, const InterpRecord *ir, int variant, const char *dump_key);
 
-// Logits of rows of a residual read through the lens: the tuned lens's translator for
-// `depth` blocks applied (1..n_layer) first when o->lens is tuned (depth 0, the
-// embeddings, has none: then -1 with a message), else tf_logits directly.
-int interp_lens_logits(const InterpOptions *o, const Gpt2 *m, const float *resid, int T, int depth, const int *rows,
-                       int n_rows, float *logits, TfWorkspace *ws, char *err, size_t errlen);
+// The rows of a residual to unembed when read through the lens, into out (n_rows, C):
+// rows[i] of resid (T, C), with the tuned lens's translator for `depth` blocks applied
+// (1..n_layer) when o->lens is tuned (depth 0, the embeddings, has none: then -1 with a
+// message).  tf_logits on them gives the lens's logits.
+int interp_lens_rows(const InterpOptions *o, const Gpt2 *m, const float *resid, int T, int depth, const int *rows,
+                     int n_rows, float *out, char *err, size_t errlen);
 
 #endif
