@@ -203,7 +203,8 @@ static void write_results(TopK *t, const Record *in, const ConfigList *cfgs, int
 
 typedef struct {            // a readout kept until every run of the record is done
     int k;                  // the configuration's index
-    int variant, depth;     // the run's variant; blocks read after (the lens), else the configuration's
+    int variant;            // the run's variant
+    int depth;              // blocks applied before the readout
     char label[LAYER_LABEL_MAX];    // the run's label
     char dump[64];          // its dump key, or ""
 } Readout;
