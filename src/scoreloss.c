@@ -391,7 +391,9 @@ static int score_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
         items[i].in = recs[i];
         failed += item_prepare(s, &items[i]);
         if (items[i].plain)
-            members[i] = (GroupMember){&items[i].configs, (size_t)items[i].configs.n * (size_t)items[i].t.n_answer * per_row};
+            members[i] =
+                (GroupMember){&items[i].configs,
+                              (size_t)items[i].configs.n * (size_t)items[i].t.n_answer * per_row};
     }
     // Plain records with the same configurations (all of them with --sweep/--layers) are
     // scored together.

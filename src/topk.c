@@ -40,7 +40,7 @@ typedef struct {
 #define BATCH_RECORDS 256
 // Rows unembedded per tf_logits call (whole records or runs, one at least): the (V, C)
 // output matrix is read once per chunk of rows of several records or runs.
-#define LOGIT_ROWS 128
+#define LOGIT_ROWS    128
 // The kept rows of one group of records at most (about; at least one record).
 #ifndef GROUP_BYTES
 #define GROUP_BYTES ((size_t)64 << 20)
@@ -201,15 +201,15 @@ static void write_results(TopK *t, const Record *in, const ConfigList *cfgs, int
 
 // ----------------------------------------------------------------------------- interventions
 
-typedef struct {            // a readout kept until every run of the record is done
-    int k;                  // the configuration's index
-    int variant;            // the run's variant
-    int depth;              // blocks applied before the readout
-    char label[LAYER_LABEL_MAX];    // the run's label
-    char dump[64];          // its dump key, or ""
+typedef struct {                   // a readout kept until every run of the record is done
+    int k;                         // the configuration's index
+    int variant;                   // the run's variant
+    int depth;                     // blocks applied before the readout
+    char label[LAYER_LABEL_MAX];   // the run's label
+    char dump[64];                 // its dump key, or ""
 } Readout;
 
-typedef struct {            // what the intervention visitor needs (one record)
+typedef struct {   // what the intervention visitor needs (one record)
     TopK *t;
     const Record *in;
     const RecordTokens *tk;
@@ -219,8 +219,8 @@ typedef struct {            // what the intervention visitor needs (one record)
     int n_out;              // output runs of the record (dump keys)
     const int *rows;
     int n_rows;
-    Readout *pend;          // (n_pend) the readouts, in visit order
-    float *kept;            // (n_pend, n_rows, C) their rows to unembed
+    Readout *pend;   // (n_pend) the readouts, in visit order
+    float *kept;     // (n_pend, n_rows, C) their rows to unembed
     int n_pend, cap;
     char *err;
     size_t errlen;
@@ -228,8 +228,8 @@ typedef struct {            // what the intervention visitor needs (one record)
 
 // Keep the rows of one residual (T, C) to read out (through the lens at `depth` when
 // there is one); they are unembedded with the record's other runs' (write_readouts).
-static int keep_readout(IvJob *j, const InterpVisitInfo *info, const char *label, const float *resid, int T, int depth,
-                        const char *dump) {
+static int keep_readout(IvJob *j, const InterpVisitInfo *info, const char *label,
+                        const float *resid, int T, int depth, const char *dump) {
     const Gpt2 *m = &j->t->model.gpt2;
     size_t per = (size_t)j->n_rows * (size_t)m->cfg.n_embd;
     if (j->n_pend == j->cap) {
@@ -241,15 +241,16 @@ static int keep_readout(IvJob *j, const InterpVisitInfo *info, const char *label
     *rd = (Readout){.k = j->k, .variant = info->variant, .depth = depth};
     snprintf(rd->label, sizeof rd->label, "%s", label);
     snprintf(rd->dump, sizeof rd->dump, "%s", dump ? dump : "");
-    if (interp_lens_rows(&j->t->io, m, resid, T, depth, j->rows, j->n_rows, j->kept + per * (size_t)j->n_pend, j->err,
-                         j->errlen) != 0)
+    if (interp_lens_rows(&j->t->io, m, resid, T, depth, j->rows, j->n_rows,
+                         j->kept + per * (size_t)j->n_pend, j->err, j->errlen) != 0)
         return -1;
     j->n_pend++;
     return 0;
 }
 
 // The records of readout rd (one per row read), from their log-probabilities lp (n_rows, V).
-static void write_readout(IvJob *j, const Readout *rd, const float *lp, const float *ref, JsonBuf *lines) {
+static void write_readout(IvJob *j, const Readout *rd, const float *lp, const float *ref,
+                          JsonBuf *lines) {
     TopK *t = j->t;
     size_t V = (size_t)t->model.gpt2.cfg.vocab_size;
     const LayerConfig *cfg = &j->cfgs->cfg[rd->k];
@@ -258,7 +259,8 @@ static void write_readout(IvJob *j, const Readout *rd, const float *lp, const fl
     const int *tokens = j->ir->patching ? j->ir->corrupt : j->tk->ids;
     JsonBuf b = {0};
     for (int r = 0; r < j->n_rows; r++) {
-        write_row(t, &b, j->in, &c, j->rows[r], tokens[j->rows[r]], lp + (size_t)r * V, ref + (size_t)r * V, j->tk);
+        write_row(t, &b, j->in, &c, j->rows[r], tokens[j->rows[r]], lp + (size_t)r * V,
+                  ref + (size_t)r * V, j->tk);
         interp_write_fields(&b, &t->io, j->ir, rd->variant, rd->dump[0] ? rd->dump : NULL);
         if (t->io.lens) {
             jb_key(&b, "lens"), jb_cstr(&b, t->io.lens == INTERP_LENS_TUNED ? "tuned" : "logit");
@@ -283,7 +285,8 @@ static int write_readouts(IvJob *j, const float *ref, JsonBuf *lines) {
     for (int i0 = 0; rc == 0 && i0 < j->n_pend; i0 += chunk) {
         int n = j->n_pend - i0 < chunk ? j->n_pend - i0 : chunk;
         rc = unembed_kept(j->t, j->kept + (size_t)i0 * per * C, n * per, lp, j->err, j->errlen);
-        for (int i = 0; rc == 0 && i < n; i++) write_readout(j, &j->pend[i0 + i], lp + (size_t)i * per * V, ref, lines);
+        for (int i = 0; rc == 0 && i < n; i++)
+            write_readout(j, &j->pend[i0 + i], lp + (size_t)i * per * V, ref, lines);
     }
     free(lp);
     return rc;
@@ -310,8 +313,9 @@ static int topk_visit(void *ctx, const InterpVisitInfo *info, const float *resid
     // The lens: the residual entering the first block (depth 0), after each block, and
     // the final one (= the model's own output for the logit lens).
     for (int d = t->io.lens == INTERP_LENS_TUNED ? 1 : 0; d <= c->n; d++) {
-        const float *r = d == c->n ? resid : d == 0 ? act_cache_at(info->acts, TF_HOOK_RESID_PRE, 0)
-                                                    : act_cache_at(info->acts, TF_HOOK_RESID_POST, d - 1);
+        const float *r = d == c->n ? resid
+                         : d == 0  ? act_cache_at(info->acts, TF_HOOK_RESID_PRE, 0)
+                                   : act_cache_at(info->acts, TF_HOOK_RESID_POST, d - 1);
         if (!r || keep_readout(j, info, label, r, T, d, dump) != 0) return -1;
     }
     return 0;
@@ -333,11 +337,20 @@ static int topk_interventions(TopK *t, const Record *in, const RecordTokens *tk,
     free(job.kept);
     configs_free(&intact);
     JsonBuf mine = {0};
-    IvJob j = {.t = t, .in = in, .tk = tk, .ir = ir, .cfgs = cfgs, .n_out = cfgs->n * interp_n_variants(&t->io),
-               .rows = rows, .n_rows = n_rows, .err = err, .errlen = errlen};
+    IvJob j = {.t = t,
+               .in = in,
+               .tk = tk,
+               .ir = ir,
+               .cfgs = cfgs,
+               .n_out = cfgs->n * interp_n_variants(&t->io),
+               .rows = rows,
+               .n_rows = n_rows,
+               .err = err,
+               .errlen = errlen};
     for (int k = 0; k < cfgs->n && rc == 0; k++) {
         j.k = k;
-        rc = interp_record_run(&t->io, ir, m, &cfgs->cfg[k], tk->ids, &t->ws, topk_visit, &j, err, errlen);
+        rc = interp_record_run(&t->io, ir, m, &cfgs->cfg[k], tk->ids, &t->ws, topk_visit, &j, err,
+                               errlen);
     }
     if (rc == 0) rc = write_readouts(&j, ref, &mine);
     if (rc == 0) jb_raw(lines, mine.buf, mine.len);
@@ -407,7 +420,8 @@ static int keep_item_rows(void *ctx, int k, int seq, const float *resid, int T, 
     const Item *it = g->items[seq];
     size_t C = (size_t)ws->C;
     float *dst = g->kept + (g->offset[seq] + (size_t)k * (size_t)it->n_rows) * C;
-    for (int r = 0; r < it->n_rows; r++) memcpy(dst + (size_t)r * C, resid + (size_t)it->rows[r] * C, sizeof(float) * C);
+    for (int r = 0; r < it->n_rows; r++)
+        memcpy(dst + (size_t)r * C, resid + (size_t)it->rows[r] * C, sizeof(float) * C);
     return 0;
 }
 
@@ -432,18 +446,22 @@ static int topk_group(TopK *t, Item **items, int n) {
     GroupJob g = {items, offset, xmalloc(sizeof(float) * (rows ? rows : 1) * C)};
     char err[512];
     SweepPacking pack = {t->opt.mem_budget, t->opt.pack};
-    int rc = sweep_run_seqs(m, &items[0]->cfgs, tokens, lens, n, &pack, &t->ws, keep_item_rows, &g, NULL, err, sizeof err);
+    int rc = sweep_run_seqs(m, &items[0]->cfgs, tokens, lens, n, &pack, &t->ws, keep_item_rows, &g,
+                            NULL, err, sizeof err);
     float *logprobs = xmalloc(sizeof(float) * (most > LOGIT_ROWS ? most : LOGIT_ROWS) * V);
     for (int i0 = 0, i1; i0 < n; i0 = i1) {
         size_t chunk = (size_t)items[i0]->cfgs.n * (size_t)items[i0]->n_rows;
-        for (i1 = i0 + 1; i1 < n && chunk + (size_t)items[i1]->cfgs.n * (size_t)items[i1]->n_rows <= LOGIT_ROWS; i1++)
+        for (i1 = i0 + 1;
+             i1 < n && chunk + (size_t)items[i1]->cfgs.n * (size_t)items[i1]->n_rows <= LOGIT_ROWS;
+             i1++)
             chunk += (size_t)items[i1]->cfgs.n * (size_t)items[i1]->n_rows;
-        int ok = rc == 0 && unembed_kept(t, g.kept + offset[i0] * C, (int)chunk, logprobs, err, sizeof err) == 0;
+        int ok = rc == 0 && unembed_kept(t, g.kept + offset[i0] * C, (int)chunk, logprobs, err,
+                                         sizeof err) == 0;
         for (int i = i0; i < i1; i++) {
             Item *it = items[i];
             if (ok)
-                write_results(t, it->in, &it->cfgs, it->intact, it->hidden, &it->tk, it->rows, it->n_rows,
-                              logprobs + (offset[i] - offset[i0]) * V, &it->lines);
+                write_results(t, it->in, &it->cfgs, it->intact, it->hidden, &it->tk, it->rows,
+                              it->n_rows, logprobs + (offset[i] - offset[i0]) * V, &it->lines);
             else {
                 record_error(&it->lines, it->in, err);
                 failed++;
@@ -482,7 +500,8 @@ static int topk_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
         items[i].in = recs[i];
         failed += item_prepare(t, &items[i]);
         if (items[i].plain)
-            members[i] = (GroupMember){&items[i].cfgs, (size_t)items[i].cfgs.n * (size_t)items[i].n_rows * per_row};
+            members[i] = (GroupMember){&items[i].cfgs,
+                                       (size_t)items[i].cfgs.n * (size_t)items[i].n_rows * per_row};
     }
     Batch b = {t, items};   // records with the same configurations run together
     failed += experiment_groups(members, n, GROUP_BYTES, topk_group_at, &b);

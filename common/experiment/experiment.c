@@ -55,7 +55,8 @@ int experiment_groups(const GroupMember *members, int n, size_t max_bytes,
         int g = 0;
         size_t bytes = 0;
         for (int j = i; j < n && (g == 0 || bytes < max_bytes); j++)
-            if (members[j].configs && !taken[j] && configs_same_blocks(members[i].configs, members[j].configs)) {
+            if (members[j].configs && !taken[j] &&
+                configs_same_blocks(members[i].configs, members[j].configs)) {
                 taken[j] = 1;
                 idx[g++] = j;
                 bytes += members[j].bytes;

@@ -84,8 +84,8 @@ void experiment_close(Model *model, ConfigList *cmdline, TfWorkspace *ws);
 
 // One record of a batch as experiment_groups sees it.
 typedef struct {
-    const ConfigList *configs;  // its configurations; NULL: not to be grouped (done already)
-    size_t bytes;               // what it keeps while its group runs (its rows read out)
+    const ConfigList *configs;   // its configurations; NULL: not to be grouped (done already)
+    size_t bytes;                // what it keeps while its group runs (its rows read out)
 } GroupMember;
 
 // Group the records of a batch that run the same blocks (configs_same_blocks), to be

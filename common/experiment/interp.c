@@ -77,8 +77,8 @@ static int check_layer_head(const JsonDoc *d, int el, const char *what, int k, c
 // "position" optional: every position; negative counts from the end of the prompt, -1 =
 // its last token, resolved later).  Appends to *out (n counted in *n).  0, or -1 with a
 // message naming the element ("patch[1]: head 12 out of range 0..11").
-static int interp_parse_patches(const JsonDoc *d, int arr, const Gpt2Config *cfg, InterpSite **out, int *n,
-                         char *err, size_t errlen) {
+static int interp_parse_patches(const JsonDoc *d, int arr, const Gpt2Config *cfg, InterpSite **out,
+                                int *n, char *err, size_t errlen) {
     if (arr < 0 || json_type(d, arr) != JSMN_ARRAY)
         return fail(err, errlen, "\"patch\" must be an array of sites like {\"hook\":\"resid_pre\",\"layer\":3,\"position\":5}");
     int count = json_size(d, arr);
@@ -117,8 +117,8 @@ static int interp_parse_patches(const JsonDoc *d, int arr, const Gpt2Config *cfg
 // Parse a JSON array of ablations:
 //   [{"component": "head"|"attn"|"mlp", "layer": L, "head": H, "mode": "zero"|"mean"}, ...]
 // ("mode" optional: zero).  As interp_parse_patches.
-static int interp_parse_ablations(const JsonDoc *d, int arr, const Gpt2Config *cfg, InterpAblation **out, int *n,
-                           char *err, size_t errlen) {
+static int interp_parse_ablations(const JsonDoc *d, int arr, const Gpt2Config *cfg,
+                                  InterpAblation **out, int *n, char *err, size_t errlen) {
     if (arr < 0 || json_type(d, arr) != JSMN_ARRAY)
         return fail(err, errlen, "\"ablate\" must be an array like [{\"component\":\"head\",\"layer\":1,\"head\":3}]");
     int count = json_size(d, arr);
@@ -212,16 +212,20 @@ static void apply_ablation(const InterpAblation *a, const InterpMeans *mn, float
 }
 
 // act: the T rows of positions pos0..pos0+T-1; src: every position from 0.
-static void apply_patch(const InterpSite *s, const float *src, float *act, int pos0, int T, int C, int n_head) {
+static void apply_patch(const InterpSite *s, const float *src, float *act, int pos0, int T, int C,
+                        int n_head) {
     int c0, c1;
     site_columns(s, C, n_head, &c0, &c1);
-    int t0 = s->position >= 0 ? s->position : pos0, t1 = s->position >= 0 ? s->position + 1 : pos0 + T;
+    int t0 = s->position >= 0 ? s->position : pos0,
+        t1 = s->position >= 0 ? s->position + 1 : pos0 + T;
     if (t1 > pos0 + T) return;
     for (int t = t0 < pos0 ? pos0 : t0; t < t1; t++)
-        memcpy(act + (size_t)(t - pos0) * C + c0, src + (size_t)t * C + c0, sizeof(float) * (size_t)(c1 - c0));
+        memcpy(act + (size_t)(t - pos0) * C + c0, src + (size_t)t * C + c0,
+               sizeof(float) * (size_t)(c1 - c0));
 }
 
-static void hook_one_run(const HookState *h, int g, TfHookPoint point, int layer, float *act, int pos0, int T, int C) {
+static void hook_one_run(const HookState *h, int g, TfHookPoint point, int layer, float *act,
+                         int pos0, int T, int C) {
     const float *src = act_cache_at(h->source, point, h->slot);
     for (int i = 0; i < h->n_abl; i++) {
         const InterpAblation *a = &h->abl[i];
@@ -231,18 +235,20 @@ static void hook_one_run(const HookState *h, int g, TfHookPoint point, int layer
     if (a && a->site.layer == layer && a->site.point == (int)point) apply_ablation(a, h->means, act, T, C, h->n_head);
     for (int i = 0; i < h->n_patch; i++) {
         const InterpSite *p = &h->patch[i];
-        if (p->layer == layer && p->point == (int)point && src) apply_patch(p, src, act, pos0, T, C, h->n_head);
+        if (p->layer == layer && p->point == (int)point && src)
+            apply_patch(p, src, act, pos0, T, C, h->n_head);
     }
     const InterpSite *p = h->seg_patch ? h->seg_patch[g] : NULL;
-    if (p && p->layer == layer && p->point == (int)point && src) apply_patch(p, src, act, pos0, T, C, h->n_head);
+    if (p && p->layer == layer && p->point == (int)point && src)
+        apply_patch(p, src, act, pos0, T, C, h->n_head);
 }
 
 static void interp_hook(void *ctx, TfHookPoint point, int layer, float *act, int T, int C) {
     HookState *h = ctx;
     if (!h->seg_start) hook_one_run(h, 0, point, layer, act, 0, T, C);
     for (int g = 0; h->seg_start && h->seg_start[g] < T; g++)   // the runs in the pass so far
-        hook_one_run(h, g, point, layer, act + (size_t)h->seg_start[g] * C, h->seg_pos0 ? h->seg_pos0[g] : 0,
-                     h->seg_start[g + 1] - h->seg_start[g], C);
+        hook_one_run(h, g, point, layer, act + (size_t)h->seg_start[g] * C,
+                     h->seg_pos0 ? h->seg_pos0[g] : 0, h->seg_start[g + 1] - h->seg_start[g], C);
     float *dst = h->capture ? act_cache_at(h->capture, point, h->slot) : NULL;
     if (dst) memcpy(dst, act, sizeof(float) * (size_t)T * C);
 }
@@ -265,12 +271,14 @@ typedef struct {
     int n_slots, T, C;
 } RunKv;
 
-static float *run_kv_at(const RunKv *kv, float *base, int slot) { return base + (size_t)slot * kv->T * kv->C; }
+static float *run_kv_at(const RunKv *kv, float *base, int slot) {
+    return base + (size_t)slot * kv->T * kv->C;
+}
 
 // Run slots [s0, n) of c on resid (T, C), the residual entering slot s0, with h's hooks;
 // keep every slot's keys and values in *keep unless NULL (same bits either way).
-static int run_slots(const Gpt2 *m, const LayerConfig *c, int s0, float *resid, int T, HookState *h, const RunKv *keep,
-                     TfWorkspace *ws, char *err, size_t errlen) {
+static int run_slots(const Gpt2 *m, const LayerConfig *c, int s0, float *resid, int T, HookState *h,
+                     const RunKv *keep, TfWorkspace *ws, char *err, size_t errlen) {
     TfHooks hooks = {interp_hook, h, hook_mask(h, 1)};
     const TfHooks *saved = ws->hooks;
     ws->hooks = hooks.points ? &hooks : NULL;
@@ -283,7 +291,8 @@ static int run_slots(const Gpt2 *m, const LayerConfig *c, int s0, float *resid, 
             continue;
         }
         float *k = run_kv_at(keep, keep->k, s), *v = run_kv_at(keep, keep->v, s);
-        rc = tf_block_forward_resume(m, c->idx[s], resid, starts, 1, &zero, &k, &v, ws, err, errlen);
+        rc =
+            tf_block_forward_resume(m, c->idx[s], resid, starts, 1, &zero, &k, &v, ws, err, errlen);
     }
     ws->hooks = saved;
     return rc;
@@ -292,9 +301,9 @@ static int run_slots(const Gpt2 *m, const LayerConfig *c, int s0, float *resid, 
 // Runs of a pass that resume at a position: run g's positions < pos0[g] are those of the
 // run `base` (its keys/values), copied into k[g]/v[g] ((T, C) each) at every slot.
 typedef struct {
-    const int *pos0;        // (n)
+    const int *pos0;   // (n)
     const RunKv *base;
-    float **k, **v;         // (n)
+    float **k, **v;   // (n)
 } Resume;
 
 // n runs of c packed in resid: run g is rows starts[g]..starts[g+1]-1, its positions
@@ -302,8 +311,9 @@ typedef struct {
 // residual entering that slot; it joins the forward pass there.  Runs entering at c->n are
 // left as they are.  Each run's rows get the bits run_slots gives those positions of it
 // alone (h->seg_abl / seg_patch: run g's own intervention).
-static int run_slots_packed(const Gpt2 *m, const LayerConfig *c, const int *s0, int n, float *resid, const int *starts,
-                            const Resume *rz, HookState *h, TfWorkspace *ws, char *err, size_t errlen) {
+static int run_slots_packed(const Gpt2 *m, const LayerConfig *c, const int *s0, int n, float *resid,
+                            const int *starts, const Resume *rz, HookState *h, TfWorkspace *ws,
+                            char *err, size_t errlen) {
     h->seg_start = starts;
     h->seg_pos0 = rz ? rz->pos0 : NULL;
     TfHooks hooks = {interp_hook, h, hook_mask(h, n)};
@@ -323,7 +333,8 @@ static int run_slots_packed(const Gpt2 *m, const LayerConfig *c, const int *s0, 
             memcpy(rz->k[g], run_kv_at(rz->base, rz->base->k, s), row * (size_t)rz->pos0[g]);
             memcpy(rz->v[g], run_kv_at(rz->base, rz->base->v, s), row * (size_t)rz->pos0[g]);
         }
-        rc = tf_block_forward_resume(m, c->idx[s], resid, starts, active, rz->pos0, rz->k, rz->v, ws, err, errlen);
+        rc = tf_block_forward_resume(m, c->idx[s], resid, starts, active, rz->pos0, rz->k, rz->v,
+                                     ws, err, errlen);
     }
     ws->hooks = saved;
     h->seg_start = h->seg_pos0 = NULL;
@@ -353,8 +364,8 @@ static void interp_means_free(InterpMeans *mn) {
 // The means over every record of the NDJSON file at path (records with "prompt"; BOS
 // prepended when bos), run through the intact model.  0, or -1 with a message (the file
 // unreadable, a line not a JSON object or without a prompt, no records).
-static int interp_means_compute(InterpMeans *mn, const Model *m, const char *path, int bos, TfWorkspace *ws,
-                         char *err, size_t errlen) {
+static int interp_means_compute(InterpMeans *mn, const Model *m, const char *path, int bos,
+                                TfWorkspace *ws, char *err, size_t errlen) {
     memset(mn, 0, sizeof *mn);
     const Gpt2 *g = &m->gpt2;
     int L = g->cfg.n_layer, C = g->cfg.n_embd;
@@ -744,14 +755,16 @@ static int slot_order(const void *a, const void *b, void *s0_) {
 }
 
 // The rows of run i: its positions from rs->pos0[i] (0 without) to the end.
-static int restart_rows(const Restarts *rs, int i, int T) { return T - (rs->pos0 ? rs->pos0[i] : 0); }
+static int restart_rows(const Restarts *rs, int i, int T) {
+    return T - (rs->pos0 ? rs->pos0[i] : 0);
+}
 
 // A pass's runs, in order of their restart slot, and their buffers.
 typedef struct {
-    int *order, *s0, *pos0, *starts;    // (n) (n) (n) (n + 1)
-    const InterpAblation **abl;         // (n)
-    const InterpSite **patch;           // (n)
-    float **k, **v;                     // (n) with pos0: (T, C) each
+    int *order, *s0, *pos0, *starts;   // (n) (n) (n) (n + 1)
+    const InterpAblation **abl;        // (n)
+    const InterpSite **patch;          // (n)
+    float **k, **v;                    // (n) with pos0: (T, C) each
 } Pass;
 
 static void pass_init(Pass *p, const Restarts *rs, int i0, int n, int T, int C) {
@@ -784,7 +797,8 @@ static void pass_init(Pass *p, const Restarts *rs, int i0, int n, int T, int C) 
 
 static void pass_free(Pass *p, int n) {
     for (int g = 0; p->k && g < n; g++) free(p->k[g]), free(p->v[g]);
-    free(p->k), free(p->v), free(p->order), free(p->s0), free(p->pos0), free(p->starts), free(p->abl), free(p->patch);
+    free(p->k), free(p->v), free(p->order), free(p->s0), free(p->pos0), free(p->starts),
+        free(p->abl), free(p->patch);
 }
 
 // Run rs's runs [i0, i1) packed (in order of their restart slot) and visit each in order
@@ -796,7 +810,8 @@ static int run_restart_pass(Runner *r, const Restarts *rs, int i0, int i1, float
     Pass p;
     pass_init(&p, rs, i0, n, T, C);
     for (int g = 0; g < n; g++) {
-        const float *from = p.s0[g] < r->c->n ? act_cache_at(rs->pre, TF_HOOK_RESID_PRE, p.s0[g]) : rs->final;
+        const float *from =
+            p.s0[g] < r->c->n ? act_cache_at(rs->pre, TF_HOOK_RESID_PRE, p.s0[g]) : rs->final;
         memcpy(buf + (size_t)p.starts[g] * C, from + (size_t)p.pos0[g] * C,
                sizeof(float) * (size_t)(p.starts[g + 1] - p.starts[g]) * C);
     }
@@ -806,14 +821,16 @@ static int run_restart_pass(Runner *r, const Restarts *rs, int i0, int i1, float
     h.seg_patch = p.patch;
     h.source = rs->source;
     Resume rz = {p.pos0, rs->kv, p.k, p.v};
-    int rc = run_slots_packed(r->m, r->c, p.s0, n, buf, p.starts, rs->pos0 ? &rz : NULL, &h, r->ws, r->err, r->errlen);
+    int rc = run_slots_packed(r->m, r->c, p.s0, n, buf, p.starts, rs->pos0 ? &rz : NULL, &h, r->ws,
+                              r->err, r->errlen);
     for (int g = 0; rc == 0 && g < n; g++) {   // visit in the runs' order
         int at = 0;
         while (p.order[at] != g) at++;
         const float *mine = buf + (size_t)p.starts[at] * C;
         if (p.pos0[at] > 0) {
             memcpy(whole, rs->final, sizeof(float) * (size_t)p.pos0[at] * C);
-            memcpy(whole + (size_t)p.pos0[at] * C, mine, sizeof(float) * (size_t)(T - p.pos0[at]) * C);
+            memcpy(whole + (size_t)p.pos0[at] * C, mine,
+                   sizeof(float) * (size_t)(T - p.pos0[at]) * C);
             mine = whole;
         }
         rc = visit(r, i0 + g, mine);
@@ -825,7 +842,8 @@ static int run_restart_pass(Runner *r, const Restarts *rs, int i0, int i1, float
 // Every run of rs, in passes of up to SWEEP_PASS_ROWS rows (and ws->max_T; a run alone
 // may have more), o->pack runs and rs->max_runs runs.
 static int run_restarts(Runner *r, const Restarts *rs, int (*visit)(Runner *, int i, const float *resid)) {
-    int T = r->ir->T, C = r->m->cfg.n_embd, max_rows = r->ws->max_T < SWEEP_PASS_ROWS ? r->ws->max_T : SWEEP_PASS_ROWS;
+    int T = r->ir->T, C = r->m->cfg.n_embd,
+        max_rows = r->ws->max_T < SWEEP_PASS_ROWS ? r->ws->max_T : SWEEP_PASS_ROWS;
     int max_runs = rs->n;
     if (r->o->pack > 0 && max_runs > r->o->pack) max_runs = r->o->pack;
     if (rs->max_runs > 0 && max_runs > rs->max_runs) max_runs = rs->max_runs;
@@ -834,7 +852,8 @@ static int run_restarts(Runner *r, const Restarts *rs, int (*visit)(Runner *, in
     int rc = 0;
     for (int i0 = 0; rc == 0 && i0 < rs->n;) {
         int i1 = i0 + 1, rows = restart_rows(rs, i0, T);
-        while (i1 < rs->n && i1 - i0 < max_runs && rows + restart_rows(rs, i1, T) <= max_rows) rows += restart_rows(rs, i1++, T);
+        while (i1 < rs->n && i1 - i0 < max_runs && rows + restart_rows(rs, i1, T) <= max_rows)
+            rows += restart_rows(rs, i1++, T);
         rc = run_restart_pass(r, rs, i0, i1, buf, whole, visit);
         i0 = i1;
     }
@@ -905,11 +924,14 @@ static int visit_cell(Runner *r, int i, const float *resid) {
 
 // Bytes of the keys/values of one run of c on T positions, and of a resumed cell's own
 // (T rows of keys and of values).
-static size_t run_kv_bytes(int n_slots, int T, int C) { return sizeof(float) * 2 * (size_t)n_slots * (size_t)T * (size_t)C; }
+static size_t run_kv_bytes(int n_slots, int T, int C) {
+    return sizeof(float) * 2 * (size_t)n_slots * (size_t)T * (size_t)C;
+}
 
 // Resumed cells a pass may hold within the budget, after the corrupted run's keys/values.
 static int kv_cells(const InterpOptions *o, const RunKv *kv) {
-    size_t budget = o->mem_budget ? o->mem_budget : SWEEP_DEFAULT_BUDGET, base = run_kv_bytes(kv->n_slots, kv->T, kv->C);
+    size_t budget = o->mem_budget ? o->mem_budget : SWEEP_DEFAULT_BUDGET,
+           base = run_kv_bytes(kv->n_slots, kv->T, kv->C);
     size_t cells = base < budget ? (budget - base) / run_kv_bytes(1, kv->T, kv->C) : 0;
     return cells > INT_MAX ? INT_MAX : (int)cells;
 }
@@ -926,7 +948,8 @@ static int run_patch_sweep(Runner *r, const ActCache *src, const ActCache *pre, 
     int width = heads ? NH : r->ir->n_prompt, n = nb * width;
     InterpSite *sites = xmalloc(sizeof *sites * (size_t)(n ? n : 1));
     const InterpSite **cells = xmalloc(sizeof *cells * (size_t)(n ? n : 1));
-    int *s0 = xmalloc(sizeof(int) * (size_t)(n ? n : 1)), *pos0 = xcalloc((size_t)(n ? n : 1), sizeof(int));
+    int *s0 = xmalloc(sizeof(int) * (size_t)(n ? n : 1)),
+        *pos0 = xcalloc((size_t)(n ? n : 1), sizeof(int));
     for (int b = 0, i = 0; b < nb; b++)
         for (int j = 0; j < width; j++, i++) {
             sites[i] = (InterpSite){r->o->sweep_point, blocks[b], heads ? j : -1, heads ? -1 : j};
@@ -1057,8 +1080,8 @@ void interp_write_fields(JsonBuf *out, const InterpOptions *o, const InterpRecor
     if (dump_key) jb_key(out, "dump_key"), jb_cstr(out, dump_key);
 }
 
-int interp_lens_rows(const InterpOptions *o, const Gpt2 *m, const float *resid, int T, int depth, const int *rows,
-                     int n_rows, float *out, char *err, size_t errlen) {
+int interp_lens_rows(const InterpOptions *o, const Gpt2 *m, const float *resid, int T, int depth,
+                     const int *rows, int n_rows, float *out, char *err, size_t errlen) {
     int C = m->cfg.n_embd, tuned = o->lens == INTERP_LENS_TUNED;
     if (tuned && (depth < 1 || depth > o->tuned.n_layer))
         return fail(err, errlen, "the tuned lens has no translator after %d blocks (1..%d)", depth, o->tuned.n_layer);

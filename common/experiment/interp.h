@@ -77,7 +77,6 @@ typedef struct {
     float *mlp;         // (n_layer, C) hook_mlp_out
 } InterpMeans;
 
-
 // ----------------------------------------------------------------------------- options
 
 typedef enum { INTERP_SWEEP_NONE, INTERP_SWEEP_ABLATE_HEADS, INTERP_SWEEP_ABLATE_MLPS } InterpSweep;
@@ -241,7 +240,7 @@ void interp_write_fields(JsonBuf *out, const InterpOptions *o, const InterpRecor
 // rows[i] of resid (T, C), with the tuned lens's translator for `depth` blocks applied
 // (1..n_layer) when o->lens is tuned (depth 0, the embeddings, has none: then -1 with a
 // message).  tf_logits on them gives the lens's logits.
-int interp_lens_rows(const InterpOptions *o, const Gpt2 *m, const float *resid, int T, int depth, const int *rows,
-                     int n_rows, float *out, char *err, size_t errlen);
+int interp_lens_rows(const InterpOptions *o, const Gpt2 *m, const float *resid, int T, int depth,
+                     const int *rows, int n_rows, float *out, char *err, size_t errlen);
 
 #endif

@@ -147,8 +147,9 @@ int tf_block_forward_packed(const Gpt2 *m, int layer, float *resid, const int *s
 // prefix rows hold the bits that run computed for them, each row gets the same bits as in
 // tf_block_forward on the whole sequence (and with pos0[i] = 0, k[i]/v[i] receive that
 // run's keys and values).  Hooks see the R rows (positions pos0[i].. of each sequence).
-int tf_block_forward_resume(const Gpt2 *m, int layer, float *resid, const int *starts, int n_seq, const int *pos0,
-                            float *const *k, float *const *v, TfWorkspace *ws, char *err, size_t errlen);
+int tf_block_forward_resume(const Gpt2 *m, int layer, float *resid, const int *starts, int n_seq,
+                            const int *pos0, float *const *k, float *const *v, TfWorkspace *ws,
+                            char *err, size_t errlen);
 
 // Logits = ln_f(resid rows) · lm_head^T.  rows == NULL: all T rows, logits (T, V).
 // Otherwise logits (n_rows, V) for rows[i] in [0, T) (e.g. {T-1}: the last position).

@@ -7,14 +7,15 @@
 #include "experiment/experiment.h"
 
 typedef struct {
-    char log[256];  // the groups seen, "[0 2] [1] ..."
+    char log[256];   // the groups seen, "[0 2] [1] ..."
 } Seen;
 
 static int log_group(void *ctx, const int *idx, int n) {
     Seen *s = ctx;
     size_t used = strlen(s->log);
     used += (size_t)snprintf(s->log + used, sizeof s->log - used, "%s[", used ? " " : "");
-    for (int i = 0; i < n; i++) used += (size_t)snprintf(s->log + used, sizeof s->log - used, "%s%d", i ? " " : "", idx[i]);
+    for (int i = 0; i < n; i++)
+        used += (size_t)snprintf(s->log + used, sizeof s->log - used, "%s%d", i ? " " : "", idx[i]);
     snprintf(s->log + used, sizeof s->log - used, "]");
     return n == 1;   // the sum counts the groups of one
 }
@@ -42,7 +43,8 @@ int main(void) {
     CHECK_STR("max_bytes below one member: groups of one", tiny.log, "[0] [1] [3] [4] [5]");
 
     Seen none = {""};
-    CHECK("no members: no group", experiment_groups(m, 0, 1000, log_group, &none) == 0 && none.log[0] == '\0');
+    CHECK("no members: no group",
+          experiment_groups(m, 0, 1000, log_group, &none) == 0 && none.log[0] == '\0');
     configs_free(&a), configs_free(&a2), configs_free(&b);
     CHECK_DONE();
 }
