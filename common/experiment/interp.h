@@ -219,8 +219,10 @@ int interp_patch_cells(const InterpOptions *o, const InterpRecord *ir, const Gpt
 //   ablation sweep:  RUN for variant 0 (the record's own ablations), 1, .. n
 //   otherwise:       RUN with the record's ablations
 // The runs of a sweep (variants 1..n, the patch cells) restart from the residual entering
-// the first slot of their block and are PACKED into forward passes of up to ws->max_T rows
-// (o->pack runs at most); each run's results are bit for bit those of running it alone.
+// the first slot of their block, a patch cell at position p also at p (over the corrupted
+// run's keys/values before p, kept when o->mem_budget holds them), and are PACKED into
+// forward passes of up to ws->max_T rows (o->pack runs at most); each run's results are
+// bit for bit those of running it alone (its positions before p: the corrupted run's).
 // tokens: the clean tokens (ir->T).  The record's ablations apply to every run.  0, or -1
 // with a message.
 int interp_record_run(const InterpOptions *o, const InterpRecord *ir, const Gpt2 *m, const LayerConfig *c,
