@@ -326,7 +326,6 @@ typedef struct {   // one record of a batch
     ConfigList configs;
     InterpRecord ir;
     int plain;       // to be scored by the packed sweep (else done: lines written)
-    int grouped;     // taken into a group of the packed sweep
     Score *scores;   // (configs.n) plain: its results
     JsonBuf lines;   // its output lines
 } Item;
@@ -417,30 +416,38 @@ static int score_group(Scorer *s, Item **items, int n) {
     return rc != 0 ? n : 0;
 }
 
+typedef struct {
+    Scorer *s;
+    Item *items;
+} Batch;
+
+static int score_group_at(void *ctx, const int *idx, int n) {
+    Batch *b = ctx;
+    Item **group = xmalloc(sizeof *group * (size_t)n);
+    for (int i = 0; i < n; i++) group[i] = &b->items[idx[i]];
+    int failed = score_group(b->s, group, n);
+    free(group);
+    return failed;
+}
+
 static int score_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
     Scorer *s = ctx;
     Item *items = xcalloc((size_t)n, sizeof *items);
-    Item **group = xmalloc(sizeof *group * (size_t)n);
+    GroupMember *members = xcalloc((size_t)n, sizeof *members);
     int failed = 0;
+    size_t per_row = sizeof(float) * (size_t)s->model.gpt2.cfg.n_embd;
     for (int i = 0; i < n; i++) {
         items[i].in = recs[i];
         failed += item_prepare(s, &items[i]);
+        if (items[i].plain)
+            members[i] =
+                (GroupMember){&items[i].configs,
+                              (size_t)items[i].configs.n * (size_t)items[i].t.n_answer * per_row};
     }
     // Plain records with the same configurations (all of them with --sweep/--layers) are
     // scored together.
-    for (int i = 0; i < n; i++) {
-        if (!items[i].plain || items[i].grouped) continue;
-        int g = 0;
-        size_t bytes = 0, per_row = sizeof(float) * (size_t)s->model.gpt2.cfg.n_embd;
-        for (int j = i; j < n && (g == 0 || bytes < GROUP_BYTES); j++)
-            if (items[j].plain && !items[j].grouped &&
-                configs_same_blocks(&items[i].configs, &items[j].configs)) {
-                items[j].grouped = 1;
-                group[g++] = &items[j];
-                bytes += (size_t)items[j].configs.n * (size_t)items[j].t.n_answer * per_row;
-            }
-        failed += score_group(s, group, g);
-    }
+    Batch b = {s, items};
+    failed += experiment_groups(members, n, GROUP_BYTES, score_group_at, &b);
     for (int i = 0; i < n; i++) {
         Item *it = &items[i];
         jb_raw(lines, it->lines.buf, it->lines.len);
@@ -451,7 +458,7 @@ static int score_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
         configs_free(&it->configs);
         record_tokens_free(&it->t);
     }
-    free(group);
+    free(members);
     free(items);
     return failed;
 }
@@ -462,6 +469,7 @@ static int run_scoring(const ExperimentOptions *opt, const InterpOptions *io) {
     experiment_open(opt, &s.model, &s.cmdline, &s.ws);
     s.pack = (SweepPacking){opt->mem_budget, opt->pack};
     s.io.pack = opt->pack;
+    s.io.mem_budget = opt->mem_budget;
     if (interp_setup(&s.io, &s.model, opt->bos, 0, &s.ws, err, sizeof err) != 0)
         eprintf(EXIT_USAGE, "%s", err);
     s.logits = xmalloc(sizeof(float) * LOGIT_ROWS * (size_t)s.model.gpt2.cfg.vocab_size);

@@ -41,6 +41,9 @@ typedef struct {
 
 // Records read before a batch is run (packed into passes as memory allows).
 #define BATCH_RECORDS 256
+// Rows unembedded per tf_logits call (whole records or runs, one at least): the (V, C)
+// output matrix is read once per chunk of rows of several records or runs.
+#define LOGIT_ROWS    128
 // The kept rows of one group of records at most (about; at least one record).
 #ifndef GROUP_BYTES
 #define GROUP_BYTES ((size_t)64 << 20)
@@ -214,78 +217,123 @@ static void write_results(TopK *t, const Record *in, const ConfigList *cfgs, int
 
 // ----------------------------------------------------------------------------- interventions
 
-typedef struct {   // what the intervention visitor needs (one configuration)
+typedef struct {                   // a readout kept until every run of the record is done
+    int k;                         // the configuration's index
+    int variant;                   // the run's variant
+    int depth;                     // blocks applied before the readout
+    char label[LAYER_LABEL_MAX];   // the run's label
+    char dump[64];                 // its dump key, or ""
+} Readout;
+
+typedef struct {   // what the intervention visitor needs (one record)
     TopK *t;
     const Record *in;
     const RecordTokens *tk;
     const InterpRecord *ir;
-    const LayerConfig *c;
-    int k;       // the configuration's index
+    const ConfigList *cfgs;
+    int k;       // the configuration being run
     int n_out;   // output runs of the record (dump keys)
     const int *rows;
     int n_rows;
-    const float *ref;   // (n_rows, V) the intact model on the clean prompt
-    float *lp;          // (n_rows, V) scratch
-    JsonBuf *lines;
+    Readout *pend;   // (n_pend) the readouts, in visit order
+    float *kept;     // (n_pend, n_rows, C) their rows to unembed
+    int n_pend, cap;
     char *err;
     size_t errlen;
 } IvJob;
 
-// The rows of one residual (T, C) read out (through the lens at `depth` when there is
-// one) and written, one record per row.
-static int write_readout(IvJob *j, const InterpVisitInfo *info, const LayerConfig *c,
-                         const float *resid, int T, int depth, const char *dump, TfWorkspace *ws) {
-    TopK *t = j->t;
-    const Gpt2 *m = &t->model.gpt2;
-    size_t V = (size_t)m->cfg.vocab_size;
-    if (interp_lens_logits(&t->io, m, resid, T, depth, j->rows, j->n_rows, j->lp, ws, j->err,
-                           j->errlen) != 0)
+// Keep the rows of one residual (T, C) to read out (through the lens at `depth` when
+// there is one); they are unembedded with the record's other runs' (write_readouts).
+static int keep_readout(IvJob *j, const InterpVisitInfo *info, const char *label,
+                        const float *resid, int T, int depth, const char *dump) {
+    const Gpt2 *m = &j->t->model.gpt2;
+    size_t per = (size_t)j->n_rows * (size_t)m->cfg.n_embd;
+    if (j->n_pend == j->cap) {
+        j->cap = j->cap ? 2 * j->cap : 16;
+        j->pend = xrealloc(j->pend, sizeof *j->pend * (size_t)j->cap);
+        j->kept = xrealloc(j->kept, sizeof(float) * per * (size_t)j->cap);
+    }
+    Readout *rd = &j->pend[j->n_pend];
+    *rd = (Readout){.k = j->k, .variant = info->variant, .depth = depth};
+    snprintf(rd->label, sizeof rd->label, "%s", label);
+    snprintf(rd->dump, sizeof rd->dump, "%s", dump ? dump : "");
+    if (interp_lens_rows(&j->t->io, m, resid, T, depth, j->rows, j->n_rows,
+                         j->kept + per * (size_t)j->n_pend, j->err, j->errlen) != 0)
         return -1;
+    j->n_pend++;
+    return 0;
+}
+
+// The records of readout rd (one per row read), from their log-probabilities lp (n_rows, V).
+static void write_readout(IvJob *j, const Readout *rd, const float *lp, const float *ref,
+                          JsonBuf *lines) {
+    TopK *t = j->t;
+    size_t V = (size_t)t->model.gpt2.cfg.vocab_size;
+    const LayerConfig *cfg = &j->cfgs->cfg[rd->k];
+    LayerConfig c = *cfg;
+    memcpy(c.label, rd->label, sizeof c.label);
     const int *tokens = j->ir->patching ? j->ir->corrupt : j->tk->ids;
     JsonBuf b = {0};
     for (int r = 0; r < j->n_rows; r++) {
-        float *lp = j->lp + (size_t)r * V;
-        tf_log_softmax(lp, (int)V, lp);
-        write_row(t, &b, j->in, c, j->rows[r], tokens[j->rows[r]], lp, j->ref + (size_t)r * V,
-                  j->tk);
-        interp_write_fields(&b, &t->io, j->ir, info->variant, dump);
+        write_row(t, &b, j->in, &c, j->rows[r], tokens[j->rows[r]], lp + (size_t)r * V,
+                  ref + (size_t)r * V, j->tk);
+        interp_write_fields(&b, &t->io, j->ir, rd->variant, rd->dump[0] ? rd->dump : NULL);
         if (t->io.lens) {
             jb_key(&b, "lens"), jb_cstr(&b, t->io.lens == INTERP_LENS_TUNED ? "tuned" : "logit");
-            jb_key(&b, "lens_depth"), jb_int(&b, depth);
+            jb_key(&b, "lens_depth"), jb_int(&b, rd->depth);
             jb_key(&b, "lens_layer");
-            if (depth > 0) jb_int(&b, j->c->idx[depth - 1]);
+            if (rd->depth > 0) jb_int(&b, cfg->idx[rd->depth - 1]);
             else jb_puts(&b, "null");
         }
-        record_end(&b, j->lines);
+        record_end(&b, lines);
     }
     jb_free(&b);
-    return 0;
+}
+
+// Every kept readout unembedded, LOGIT_ROWS rows (whole readouts, one at least) per
+// tf_logits call, and written in visit order.
+static int write_readouts(IvJob *j, const float *ref, JsonBuf *lines) {
+    const Gpt2 *m = &j->t->model.gpt2;
+    size_t V = (size_t)m->cfg.vocab_size, C = (size_t)m->cfg.n_embd;
+    int per = j->n_rows, chunk = LOGIT_ROWS / per > 1 ? LOGIT_ROWS / per : 1;
+    float *lp = xmalloc(sizeof(float) * (size_t)chunk * (size_t)per * V);
+    int rc = 0;
+    for (int i0 = 0; rc == 0 && i0 < j->n_pend; i0 += chunk) {
+        int n = j->n_pend - i0 < chunk ? j->n_pend - i0 : chunk;
+        rc = unembed_kept(j->t, j->kept + (size_t)i0 * per * C, n * per, lp, j->err, j->errlen);
+        for (int i = 0; rc == 0 && i < n; i++)
+            write_readout(j, &j->pend[i0 + i], lp + (size_t)i * per * V, ref, lines);
+    }
+    free(lp);
+    return rc;
 }
 
 static int topk_visit(void *ctx, const InterpVisitInfo *info, const float *resid, int T,
                       TfWorkspace *ws) {
+    (void)ws;
     IvJob *j = ctx;
     if (info->role != INTERP_RUN) return 0;   // patching's clean and corrupted baselines
     TopK *t = j->t;
     const Gpt2Config *cfg = &t->model.gpt2.cfg;
-    LayerConfig c = *j->c;
-    interp_variant_label(&t->io, j->c, info->variant, cfg->n_layer, c.label);
+    const LayerConfig *c = &j->cfgs->cfg[j->k];
+    char label[LAYER_LABEL_MAX];
+    interp_variant_label(&t->io, c, info->variant, cfg->n_layer, label);
     char key[64], *dump = NULL;
     if (t->io.npz) {
         int run = j->k * interp_n_variants(&t->io) + info->variant;
         if (j->n_out > 1) snprintf(key, sizeof key, "rec%ld.run%d", t->io.n_records - 1, run);
         else snprintf(key, sizeof key, "rec%ld", t->io.n_records - 1);
         dump = key;
-        if (interp_dump(&t->io, key, cfg, j->c, info->acts, j->err, j->errlen) != 0) return -1;
+        if (interp_dump(&t->io, key, cfg, c, info->acts, j->err, j->errlen) != 0) return -1;
     }
-    if (!t->io.lens) return write_readout(j, info, &c, resid, T, j->c->n, dump, ws);
+    if (!t->io.lens) return keep_readout(j, info, label, resid, T, c->n, dump);
     // The lens: the residual entering the first block (depth 0), after each block, and
     // the final one (= the model's own output for the logit lens).
-    for (int d = t->io.lens == INTERP_LENS_TUNED ? 1 : 0; d <= j->c->n; d++) {
-        const float *r = d == j->c->n ? resid
-                         : d == 0     ? act_cache_at(info->acts, TF_HOOK_RESID_PRE, 0)
-                                      : act_cache_at(info->acts, TF_HOOK_RESID_POST, d - 1);
-        if (!r || write_readout(j, info, &c, r, T, d, dump, ws) != 0) return -1;
+    for (int d = t->io.lens == INTERP_LENS_TUNED ? 1 : 0; d <= c->n; d++) {
+        const float *r = d == c->n ? resid
+                         : d == 0  ? act_cache_at(info->acts, TF_HOOK_RESID_PRE, 0)
+                                   : act_cache_at(info->acts, TF_HOOK_RESID_POST, d - 1);
+        if (!r || keep_readout(j, info, label, r, T, d, dump) != 0) return -1;
     }
     return 0;
 }
@@ -300,8 +348,7 @@ static int topk_interventions(TopK *t, const Record *in, const RecordTokens *tk,
     // The reference: the intact model, no intervention, the clean prompt.
     ConfigList intact = {0};
     configs_add_intact(&intact, m->cfg.n_layer);
-    float *ref = xmalloc(sizeof(float) * (size_t)n_rows * V),
-          *lp = xmalloc(sizeof(float) * (size_t)n_rows * V);
+    float *ref = xmalloc(sizeof(float) * (size_t)n_rows * V);
     Job job = {t, rows, n_rows, xmalloc(sizeof(float) * (size_t)n_rows * C)};
     int rc =
         sweep_run(m, &intact, tk->ids, tk->n_prompt, &t->ws, keep_rows, &job, NULL, err, errlen);
@@ -313,23 +360,23 @@ static int topk_interventions(TopK *t, const Record *in, const RecordTokens *tk,
                .in = in,
                .tk = tk,
                .ir = ir,
+               .cfgs = cfgs,
                .n_out = cfgs->n * interp_n_variants(&t->io),
                .rows = rows,
                .n_rows = n_rows,
-               .ref = ref,
-               .lp = lp,
-               .lines = &mine,
                .err = err,
                .errlen = errlen};
     for (int k = 0; k < cfgs->n && rc == 0; k++) {
-        j.c = &cfgs->cfg[k];
         j.k = k;
-        rc = interp_record_run(&t->io, ir, m, j.c, tk->ids, &t->ws, topk_visit, &j, err, errlen);
+        rc = interp_record_run(&t->io, ir, m, &cfgs->cfg[k], tk->ids, &t->ws, topk_visit, &j, err,
+                               errlen);
     }
+    if (rc == 0) rc = write_readouts(&j, ref, &mine);
     if (rc == 0) jb_raw(lines, mine.buf, mine.len);
     jb_free(&mine);
+    free(j.pend);
+    free(j.kept);
     free(ref);
-    free(lp);
     return rc;
 }
 
@@ -341,9 +388,7 @@ typedef struct {   // one record of a batch
     int *rows, n_rows;    // the positions read
     int intact, hidden;   // the reference configuration; the one not written (-1: none)
     int plain;            // to be run by the packed sweep (else done: lines written)
-    int grouped;
-    float *kept;     // (cfgs.n, n_rows, C) plain: the rows read
-    JsonBuf lines;   // its output lines
+    JsonBuf lines;        // its output lines
 } Item;
 
 // Read a record; one with interventions is run at once, an error written at once.  0, or
@@ -392,79 +437,103 @@ bad:
     return 1;
 }
 
+typedef struct {            // the packed sweep's visitor: keeps every row read
+    Item **items;           // (n) the group
+    const size_t *offset;   // (n) the first kept row of each item
+    float *kept;            // (rows of the group, C)
+} GroupJob;
+
 static int keep_item_rows(void *ctx, int k, int seq, const float *resid, int T, TfWorkspace *ws) {
     (void)T;
-    Item *it = ((Item **)ctx)[seq];
+    GroupJob *g = ctx;
+    const Item *it = g->items[seq];
     size_t C = (size_t)ws->C;
+    float *dst = g->kept + (g->offset[seq] + (size_t)k * (size_t)it->n_rows) * C;
     for (int r = 0; r < it->n_rows; r++)
-        memcpy(it->kept + ((size_t)k * (size_t)it->n_rows + (size_t)r) * C,
-               resid + (size_t)it->rows[r] * C, sizeof(float) * C);
+        memcpy(dst + (size_t)r * C, resid + (size_t)it->rows[r] * C, sizeof(float) * C);
     return 0;
 }
 
 // Run the plain records items[0..n), which share their configurations, packed into big
-// forward passes (only the prompts), then read out each.  The number that failed.
+// forward passes (only the prompts), then read out their rows together: consecutive
+// records of up to LOGIT_ROWS rows (one at least) per tf_logits call.  The number that
+// failed.
 static int topk_group(TopK *t, Item **items, int n) {
     const Gpt2 *m = &t->model.gpt2;
+    size_t V = (size_t)m->cfg.vocab_size, C = (size_t)m->cfg.n_embd, rows = 0, most = 0;
     const int **tokens = xmalloc(sizeof *tokens * (size_t)n);
     int *lens = xmalloc(sizeof(int) * (size_t)n), failed = 0;
+    size_t *offset = xmalloc(sizeof(size_t) * (size_t)n);
     for (int i = 0; i < n; i++) {
         tokens[i] = items[i]->tk.ids;
         lens[i] = items[i]->tk.n_prompt;
-        items[i]->kept = xmalloc(sizeof(float) * (size_t)items[i]->cfgs.n *
-                                 (size_t)items[i]->n_rows * (size_t)m->cfg.n_embd);
+        offset[i] = rows;
+        size_t mine = (size_t)items[i]->cfgs.n * (size_t)items[i]->n_rows;
+        rows += mine;
+        if (mine > most) most = mine;
     }
+    GroupJob g = {items, offset, xmalloc(sizeof(float) * (rows ? rows : 1) * C)};
     char err[512];
     SweepPacking pack = {t->opt.mem_budget, t->opt.pack};
-    int rc = sweep_run_seqs(m, &items[0]->cfgs, tokens, lens, n, &pack, &t->ws, keep_item_rows,
-                            items, NULL, err, sizeof err);
-    for (int i = 0; i < n; i++) {
-        Item *it = items[i];
-        float *logprobs = NULL;
-        int ok = rc == 0;
-        if (ok) {
-            logprobs = xmalloc(sizeof(float) * (size_t)it->cfgs.n * (size_t)it->n_rows *
-                               (size_t)m->cfg.vocab_size);
-            ok = unembed_kept(t, it->kept, it->cfgs.n * it->n_rows, logprobs, err, sizeof err) == 0;
+    int rc = sweep_run_seqs(m, &items[0]->cfgs, tokens, lens, n, &pack, &t->ws, keep_item_rows, &g,
+                            NULL, err, sizeof err);
+    float *logprobs = xmalloc(sizeof(float) * (most > LOGIT_ROWS ? most : LOGIT_ROWS) * V);
+    for (int i0 = 0, i1; i0 < n; i0 = i1) {
+        size_t chunk = (size_t)items[i0]->cfgs.n * (size_t)items[i0]->n_rows;
+        for (i1 = i0 + 1;
+             i1 < n && chunk + (size_t)items[i1]->cfgs.n * (size_t)items[i1]->n_rows <= LOGIT_ROWS;
+             i1++)
+            chunk += (size_t)items[i1]->cfgs.n * (size_t)items[i1]->n_rows;
+        int ok = rc == 0 && unembed_kept(t, g.kept + offset[i0] * C, (int)chunk, logprobs, err,
+                                         sizeof err) == 0;
+        for (int i = i0; i < i1; i++) {
+            Item *it = items[i];
             if (ok)
                 write_results(t, it->in, &it->cfgs, it->intact, it->hidden, &it->tk, it->rows,
-                              it->n_rows, logprobs, &it->lines);
+                              it->n_rows, logprobs + (offset[i] - offset[i0]) * V, &it->lines);
+            else {
+                record_error(&it->lines, it->in, err);
+                failed++;
+            }
         }
-        if (!ok) {
-            record_error(&it->lines, it->in, err);
-            failed++;
-        }
-        free(logprobs);
-        free(it->kept);
-        it->kept = NULL;
     }
+    free(logprobs);
+    free(g.kept);
+    free(offset);
     free(lens);
     free(tokens);
+    return failed;
+}
+
+typedef struct {
+    TopK *t;
+    Item *items;
+} Batch;
+
+static int topk_group_at(void *ctx, const int *idx, int n) {
+    Batch *b = ctx;
+    Item **group = xmalloc(sizeof *group * (size_t)n);
+    for (int i = 0; i < n; i++) group[i] = &b->items[idx[i]];
+    int failed = topk_group(b->t, group, n);
+    free(group);
     return failed;
 }
 
 static int topk_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
     TopK *t = ctx;
     Item *items = xcalloc((size_t)n, sizeof *items);
-    Item **group = xmalloc(sizeof *group * (size_t)n);
+    GroupMember *members = xcalloc((size_t)n, sizeof *members);
     int failed = 0;
+    size_t per_row = sizeof(float) * (size_t)t->model.gpt2.cfg.n_embd;
     for (int i = 0; i < n; i++) {
         items[i].in = recs[i];
         failed += item_prepare(t, &items[i]);
+        if (items[i].plain)
+            members[i] = (GroupMember){&items[i].cfgs,
+                                       (size_t)items[i].cfgs.n * (size_t)items[i].n_rows * per_row};
     }
-    for (int i = 0; i < n; i++) {   // records with the same configurations run together
-        if (!items[i].plain || items[i].grouped) continue;
-        int g = 0;
-        size_t bytes = 0, per_row = sizeof(float) * (size_t)t->model.gpt2.cfg.n_embd;
-        for (int j = i; j < n && (g == 0 || bytes < GROUP_BYTES); j++)
-            if (items[j].plain && !items[j].grouped &&
-                configs_same_blocks(&items[i].cfgs, &items[j].cfgs)) {
-                items[j].grouped = 1;
-                group[g++] = &items[j];
-                bytes += (size_t)items[j].cfgs.n * (size_t)items[j].n_rows * per_row;
-            }
-        failed += topk_group(t, group, g);
-    }
+    Batch b = {t, items};   // records with the same configurations run together
+    failed += experiment_groups(members, n, GROUP_BYTES, topk_group_at, &b);
     for (int i = 0; i < n; i++) {
         Item *it = &items[i];
         jb_raw(lines, it->lines.buf, it->lines.len);
@@ -474,7 +543,7 @@ static int topk_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
         record_tokens_free(&it->tk);
         configs_free(&it->cfgs);
     }
-    free(group);
+    free(members);
     free(items);
     return failed;
 }

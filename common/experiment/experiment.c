@@ -46,6 +46,28 @@ size_t arg_mem_size(const char *s, const char *flag) {
     return (size_t)(v << shift);
 }
 
+int experiment_groups(const GroupMember *members, int n, size_t max_bytes,
+                      int (*run)(void *ctx, const int *idx, int n), void *ctx) {
+    char *taken = xcalloc((size_t)(n > 0 ? n : 1), 1);
+    int *idx = xmalloc(sizeof(int) * (size_t)(n > 0 ? n : 1)), sum = 0;
+    for (int i = 0; i < n; i++) {
+        if (!members[i].configs || taken[i]) continue;
+        int g = 0;
+        size_t bytes = 0;
+        for (int j = i; j < n && (g == 0 || bytes < max_bytes); j++)
+            if (members[j].configs && !taken[j] &&
+                configs_same_blocks(members[i].configs, members[j].configs)) {
+                taken[j] = 1;
+                idx[g++] = j;
+                bytes += members[j].bytes;
+            }
+        sum += run(ctx, idx, g);
+    }
+    free(idx);
+    free(taken);
+    return sum;
+}
+
 int configs_find_intact(const ConfigList *list, int n_layer) {
     for (int k = 0; k < list->n; k++)
         if (layers_is_intact(list->cfg[k].idx, list->cfg[k].n, n_layer)) return k;

@@ -96,6 +96,20 @@ void experiment_open(const ExperimentOptions *o, Model *model, ConfigList *cmdli
                      TfWorkspace *ws);
 void experiment_close(Model *model, ConfigList *cmdline, TfWorkspace *ws);
 
+// One record of a batch as experiment_groups sees it.
+typedef struct {
+    const ConfigList *configs;   // its configurations; NULL: not to be grouped (done already)
+    size_t bytes;                // what it keeps while its group runs (its rows read out)
+} GroupMember;
+
+// Group the records of a batch that run the same blocks (configs_same_blocks), to be
+// packed into forward passes together: the first member not yet grouped opens a group,
+// which takes every later one with the same configurations, in batch order, until their
+// bytes reach max_bytes (one member at least).  run(ctx, idx, n) is called once per group
+// with the members' indices in batch order; returns the sum of what run returned.
+int experiment_groups(const GroupMember *members, int n, size_t max_bytes,
+                      int (*run)(void *ctx, const int *idx, int n), void *ctx);
+
 // Index of the intact configuration in list, or -1.
 int configs_find_intact(const ConfigList *list, int n_layer);
 

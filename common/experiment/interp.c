@@ -2,6 +2,7 @@
 // see interp.h.
 #include "experiment/interp.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,8 +76,15 @@ static int check_layer_head(const JsonDoc *d, int el, const char *what, int k,
     return 0;
 }
 
-int interp_parse_patches(const JsonDoc *d, int arr, const Gpt2Config *cfg, InterpSite **out, int *n,
-                         char *err, size_t errlen) {
+// Parse a JSON array of patch sites (token arr of d):
+//   [{"hook": "resid_pre"|"resid_mid"|"resid_post"|"attn_out"|"mlp_out"|"z"|"head",
+//     "layer": L, "head": H, "position": P}, ...]
+// ("hook_" prefixes accepted; "head" is required for hook "head", optional for "z";
+// "position" optional: every position; negative counts from the end of the prompt, -1 =
+// its last token, resolved later).  Appends to *out (n counted in *n).  0, or -1 with a
+// message naming the element ("patch[1]: head 12 out of range 0..11").
+static int interp_parse_patches(const JsonDoc *d, int arr, const Gpt2Config *cfg, InterpSite **out,
+                                int *n, char *err, size_t errlen) {
     if (arr < 0 || json_type(d, arr) != JSMN_ARRAY)
         return fail(
             err, errlen,
@@ -120,8 +128,11 @@ int interp_parse_patches(const JsonDoc *d, int arr, const Gpt2Config *cfg, Inter
     return 0;
 }
 
-int interp_parse_ablations(const JsonDoc *d, int arr, const Gpt2Config *cfg, InterpAblation **out,
-                           int *n, char *err, size_t errlen) {
+// Parse a JSON array of ablations:
+//   [{"component": "head"|"attn"|"mlp", "layer": L, "head": H, "mode": "zero"|"mean"}, ...]
+// ("mode" optional: zero).  As interp_parse_patches.
+static int interp_parse_ablations(const JsonDoc *d, int arr, const Gpt2Config *cfg,
+                                  InterpAblation **out, int *n, char *err, size_t errlen) {
     if (arr < 0 || json_type(d, arr) != JSMN_ARRAY)
         return fail(
             err, errlen,
@@ -160,7 +171,8 @@ int interp_parse_ablations(const JsonDoc *d, int arr, const Gpt2Config *cfg, Int
 
 // ----------------------------------------------------------------------------- activations
 
-void act_cache_init(ActCache *c, int n_slots, int T, int C, unsigned points) {
+// Storage for `points` of n_slots slots of T rows (free with act_cache_free).
+static void act_cache_init(ActCache *c, int n_slots, int T, int C, unsigned points) {
     memset(c, 0, sizeof *c);
     c->n_slots = n_slots;
     c->T = T;
@@ -171,7 +183,7 @@ void act_cache_init(ActCache *c, int n_slots, int T, int C, unsigned points) {
         if (points >> p & 1u) c->act[p] = xmalloc(sizeof(float) * n);
 }
 
-void act_cache_free(ActCache *c) {
+static void act_cache_free(ActCache *c) {
     for (int p = 0; p < TF_N_HOOKS; p++) free(c->act[p]);
     memset(c, 0, sizeof *c);
 }
@@ -184,8 +196,9 @@ float *act_cache_at(const ActCache *c, int point, int slot) {
 
 // ----------------------------------------------------------------------------- hooks
 
-// The hooks of one run, or of several runs PACKED one after another in the rows (seg_T rows
-// each; the runs differ only by their sweep ablation or patch cell).
+// The hooks of one run, or of several runs PACKED one after another in the rows (run g:
+// rows seg_start[g].., its positions seg_pos0[g].. of the record; the runs differ only by
+// their sweep ablation or patch cell).
 typedef struct {
     const InterpAblation *abl;   // (n_abl) the record's, applied to every run
     int n_abl;
@@ -196,7 +209,9 @@ typedef struct {
     const InterpSite *const *seg_patch;   // NULL, or (runs) each run's sweep cell
     const ActCache *source;               // the clean run's activations (patching)
     ActCache *capture;                    // activations to keep, or NULL (one run only)
-    int seg_T;                            // rows per run (0: one run of all the rows)
+    const int *seg_start;                 // NULL: one run of all the rows (from position 0); else
+                                          // (runs + 1) the first row of each run
+    const int *seg_pos0;                  // NULL, or (runs) the position of each run's first row
     int slot, n_head;
 } HookState;
 
@@ -225,19 +240,21 @@ static void apply_ablation(const InterpAblation *a, const InterpMeans *mn, float
     }
 }
 
-static void apply_patch(const InterpSite *s, const float *src, float *act, int T, int C,
+// act: the T rows of positions pos0..pos0+T-1; src: every position from 0.
+static void apply_patch(const InterpSite *s, const float *src, float *act, int pos0, int T, int C,
                         int n_head) {
     int c0, c1;
     site_columns(s, C, n_head, &c0, &c1);
-    int t0 = s->position >= 0 ? s->position : 0, t1 = s->position >= 0 ? s->position + 1 : T;
-    if (t1 > T) return;
-    for (int t = t0; t < t1; t++)
-        memcpy(act + (size_t)t * C + c0, src + (size_t)t * C + c0,
+    int t0 = s->position >= 0 ? s->position : pos0,
+        t1 = s->position >= 0 ? s->position + 1 : pos0 + T;
+    if (t1 > pos0 + T) return;
+    for (int t = t0 < pos0 ? pos0 : t0; t < t1; t++)
+        memcpy(act + (size_t)(t - pos0) * C + c0, src + (size_t)t * C + c0,
                sizeof(float) * (size_t)(c1 - c0));
 }
 
-static void hook_one_run(const HookState *h, int g, TfHookPoint point, int layer, float *act, int T,
-                         int C) {
+static void hook_one_run(const HookState *h, int g, TfHookPoint point, int layer, float *act,
+                         int pos0, int T, int C) {
     const float *src = act_cache_at(h->source, point, h->slot);
     for (int i = 0; i < h->n_abl; i++) {
         const InterpAblation *a = &h->abl[i];
@@ -250,18 +267,19 @@ static void hook_one_run(const HookState *h, int g, TfHookPoint point, int layer
     for (int i = 0; i < h->n_patch; i++) {
         const InterpSite *p = &h->patch[i];
         if (p->layer == layer && p->point == (int)point && src)
-            apply_patch(p, src, act, T, C, h->n_head);
+            apply_patch(p, src, act, pos0, T, C, h->n_head);
     }
     const InterpSite *p = h->seg_patch ? h->seg_patch[g] : NULL;
     if (p && p->layer == layer && p->point == (int)point && src)
-        apply_patch(p, src, act, T, C, h->n_head);
+        apply_patch(p, src, act, pos0, T, C, h->n_head);
 }
 
 static void interp_hook(void *ctx, TfHookPoint point, int layer, float *act, int T, int C) {
     HookState *h = ctx;
-    int seg_T = h->seg_T ? h->seg_T : T;
-    for (int g = 0; g * seg_T < T; g++)
-        hook_one_run(h, g, point, layer, act + (size_t)g * seg_T * C, seg_T, C);
+    if (!h->seg_start) hook_one_run(h, 0, point, layer, act, 0, T, C);
+    for (int g = 0; h->seg_start && h->seg_start[g] < T; g++)   // the runs in the pass so far
+        hook_one_run(h, g, point, layer, act + (size_t)h->seg_start[g] * C,
+                     h->seg_pos0 ? h->seg_pos0[g] : 0, h->seg_start[g + 1] - h->seg_start[g], C);
     float *dst = h->capture ? act_cache_at(h->capture, point, h->slot) : NULL;
     if (dst) memcpy(dst, act, sizeof(float) * (size_t)T * C);
 }
@@ -277,43 +295,80 @@ static unsigned hook_mask(const HookState *h, int n_runs) {
     return mask;
 }
 
-// Run slots [s0, n) of c on resid (T, C), the residual entering slot s0, with h's hooks.
+// The keys and values every slot of one run of a configuration attends to (its positions
+// 0..T-1): what a patch cell resumed at position p takes for positions < p.
+typedef struct {
+    float *k, *v;   // (n_slots, T, C) each
+    int n_slots, T, C;
+} RunKv;
+
+static float *run_kv_at(const RunKv *kv, float *base, int slot) {
+    return base + (size_t)slot * kv->T * kv->C;
+}
+
+// Run slots [s0, n) of c on resid (T, C), the residual entering slot s0, with h's hooks;
+// keep every slot's keys and values in *keep unless NULL (same bits either way).
 static int run_slots(const Gpt2 *m, const LayerConfig *c, int s0, float *resid, int T, HookState *h,
-                     TfWorkspace *ws, char *err, size_t errlen) {
+                     const RunKv *keep, TfWorkspace *ws, char *err, size_t errlen) {
     TfHooks hooks = {interp_hook, h, hook_mask(h, 1)};
     const TfHooks *saved = ws->hooks;
     ws->hooks = hooks.points ? &hooks : NULL;
     h->n_head = m->cfg.n_head;
-    int rc = 0;
+    int rc = 0, starts[2] = {0, T}, zero = 0;
     for (int s = s0; s < c->n && rc == 0; s++) {
         h->slot = s;
-        rc = tf_block_forward(m, c->idx[s], resid, T, ws, err, errlen);
+        if (!keep) {
+            rc = tf_block_forward(m, c->idx[s], resid, T, ws, err, errlen);
+            continue;
+        }
+        float *k = run_kv_at(keep, keep->k, s), *v = run_kv_at(keep, keep->v, s);
+        rc =
+            tf_block_forward_resume(m, c->idx[s], resid, starts, 1, &zero, &k, &v, ws, err, errlen);
     }
     ws->hooks = saved;
     return rc;
 }
 
-// n runs of c packed in resid (n * T, C): run g enters at slot s0[g] (ascending) with its
-// rows holding the residual entering that slot, and joins the forward pass there; runs
-// entering at c->n are left as they are.  Each run's rows get the bits run_slots gives it
+// Runs of a pass that resume at a position: run g's positions < pos0[g] are those of the
+// run `base` (its keys/values), copied into k[g]/v[g] ((T, C) each) at every slot.
+typedef struct {
+    const int *pos0;   // (n)
+    const RunKv *base;
+    float **k, **v;   // (n)
+} Resume;
+
+// n runs of c packed in resid: run g is rows starts[g]..starts[g+1]-1, its positions
+// (rz ? rz->pos0[g] : 0).., entering at slot s0[g] (ascending) with its rows holding the
+// residual entering that slot; it joins the forward pass there.  Runs entering at c->n are
+// left as they are.  Each run's rows get the bits run_slots gives those positions of it
 // alone (h->seg_abl / seg_patch: run g's own intervention).
 static int run_slots_packed(const Gpt2 *m, const LayerConfig *c, const int *s0, int n, float *resid,
-                            int T, HookState *h, TfWorkspace *ws, char *err, size_t errlen) {
-    h->seg_T = T;
+                            const int *starts, const Resume *rz, HookState *h, TfWorkspace *ws,
+                            char *err, size_t errlen) {
+    h->seg_start = starts;
+    h->seg_pos0 = rz ? rz->pos0 : NULL;
     TfHooks hooks = {interp_hook, h, hook_mask(h, n)};
     const TfHooks *saved = ws->hooks;
     ws->hooks = hooks.points ? &hooks : NULL;
     h->n_head = m->cfg.n_head;
-    int *starts = xmalloc(sizeof(int) * (size_t)(n + 1)), rc = 0, active = 0;
-    for (int g = 0; g <= n; g++) starts[g] = g * T;
+    int rc = 0, active = 0;
     for (int s = n ? s0[0] : c->n; s < c->n && rc == 0; s++) {
         while (active < n && s0[active] <= s) active++;
         h->slot = s;
-        rc = tf_block_forward_packed(m, c->idx[s], resid, starts, active, ws, err, errlen);
+        if (!rz) {
+            rc = tf_block_forward_packed(m, c->idx[s], resid, starts, active, ws, err, errlen);
+            continue;
+        }
+        size_t row = sizeof(float) * (size_t)rz->base->C;
+        for (int g = 0; g < active; g++) {
+            memcpy(rz->k[g], run_kv_at(rz->base, rz->base->k, s), row * (size_t)rz->pos0[g]);
+            memcpy(rz->v[g], run_kv_at(rz->base, rz->base->v, s), row * (size_t)rz->pos0[g]);
+        }
+        rc = tf_block_forward_resume(m, c->idx[s], resid, starts, active, rz->pos0, rz->k, rz->v,
+                                     ws, err, errlen);
     }
-    free(starts);
     ws->hooks = saved;
-    h->seg_T = 0;
+    h->seg_start = h->seg_pos0 = NULL;
     return rc;
 }
 
@@ -330,8 +385,18 @@ static void mean_hook(void *ctx, TfHookPoint point, int layer, float *act, int T
         for (int i = 0; i < C; i++) s[i] += act[(size_t)t * C + i];
 }
 
-int interp_means_compute(InterpMeans *mn, const Model *m, const char *path, int bos,
-                         TfWorkspace *ws, char *err, size_t errlen) {
+static void interp_means_free(InterpMeans *mn) {
+    free(mn->z);
+    free(mn->attn);
+    free(mn->mlp);
+    memset(mn, 0, sizeof *mn);
+}
+
+// The means over every record of the NDJSON file at path (records with "prompt"; BOS
+// prepended when bos), run through the intact model.  0, or -1 with a message (the file
+// unreadable, a line not a JSON object or without a prompt, no records).
+static int interp_means_compute(InterpMeans *mn, const Model *m, const char *path, int bos,
+                                TfWorkspace *ws, char *err, size_t errlen) {
     memset(mn, 0, sizeof *mn);
     const Gpt2 *g = &m->gpt2;
     int L = g->cfg.n_layer, C = g->cfg.n_embd;
@@ -390,13 +455,6 @@ int interp_means_compute(InterpMeans *mn, const Model *m, const char *path, int 
     free(resid);
     if (rc) interp_means_free(mn);
     return rc;
-}
-
-void interp_means_free(InterpMeans *mn) {
-    free(mn->z);
-    free(mn->attn);
-    free(mn->mlp);
-    memset(mn, 0, sizeof *mn);
 }
 
 // ----------------------------------------------------------------------------- options
@@ -739,10 +797,14 @@ static int visit_run(Runner *r, InterpRole role, int variant, int cell, const In
 }
 
 // Runs of one sweep (ablation variants or patch cells) that restart from the residual
-// entering their slot, packed into forward passes of up to ws->max_T rows.
+// entering their slot (and, patch cells, at their position), packed into forward passes of
+// up to ws->max_T rows.
 typedef struct {
-    int n;           // runs
-    const int *s0;   // (n) the slot each run restarts at (c->n: none; the final residual)
+    int n;             // runs
+    const int *s0;     // (n) the slot each run restarts at (c->n: none; the final residual)
+    const int *pos0;   // NULL, or (n) the position each run restarts at (needs kv)
+    const RunKv *kv;   // with pos0: the keys/values of the run restarted from
+    int max_runs;      // runs a pass holds at most (0: no limit; the k/v buffers' budget)
     const InterpAblation *const *abl;   // (n) each run's ablation, or NULL
     const InterpSite *const *patch;     // (n) each run's patch cell, or NULL
     const ActCache *pre;      // the residual entering every slot (of the run restarted from)
@@ -755,62 +817,120 @@ static int slot_order(const void *a, const void *b, void *s0_) {
     return s0[x] != s0[y] ? (s0[x] > s0[y]) - (s0[x] < s0[y]) : x - y;
 }
 
-// Run rs's runs [i0, i1) packed (in order of their restart slot) and visit each in order.
-static int run_restart_pass(Runner *r, const Restarts *rs, int i0, int i1, float *buf,
+// The rows of run i: its positions from rs->pos0[i] (0 without) to the end.
+static int restart_rows(const Restarts *rs, int i, int T) {
+    return T - (rs->pos0 ? rs->pos0[i] : 0);
+}
+
+// A pass's runs, in order of their restart slot, and their buffers.
+typedef struct {
+    int *order, *s0, *pos0, *starts;   // (n) (n) (n) (n + 1)
+    const InterpAblation **abl;        // (n)
+    const InterpSite **patch;          // (n)
+    float **k, **v;                    // (n) with pos0: (T, C) each
+} Pass;
+
+static void pass_init(Pass *p, const Restarts *rs, int i0, int n, int T, int C) {
+    p->order = xmalloc(sizeof(int) * (size_t)n);
+    p->s0 = xmalloc(sizeof(int) * (size_t)n);
+    p->pos0 = xcalloc((size_t)n, sizeof(int));
+    p->starts = xmalloc(sizeof(int) * (size_t)(n + 1));
+    p->abl = xcalloc((size_t)n, sizeof *p->abl);
+    p->patch = xcalloc((size_t)n, sizeof *p->patch);
+    p->k = p->v = NULL;
+    for (int g = 0; g < n; g++) p->order[g] = g;
+    qsort_r(p->order, (size_t)n, sizeof(int), slot_order, (void *)(rs->s0 + i0));
+    p->starts[0] = 0;
+    for (int g = 0; g < n; g++) {
+        int i = i0 + p->order[g];
+        p->s0[g] = rs->s0[i];
+        p->pos0[g] = rs->pos0 ? rs->pos0[i] : 0;
+        p->abl[g] = rs->abl ? rs->abl[i] : NULL;
+        p->patch[g] = rs->patch ? rs->patch[i] : NULL;
+        p->starts[g + 1] = p->starts[g] + restart_rows(rs, i, T);
+    }
+    if (!rs->pos0) return;
+    p->k = xmalloc(sizeof *p->k * (size_t)n);
+    p->v = xmalloc(sizeof *p->v * (size_t)n);
+    for (int g = 0; g < n; g++) {
+        p->k[g] = xmalloc(sizeof(float) * (size_t)T * C);
+        p->v[g] = xmalloc(sizeof(float) * (size_t)T * C);
+    }
+}
+
+static void pass_free(Pass *p, int n) {
+    for (int g = 0; p->k && g < n; g++) free(p->k[g]), free(p->v[g]);
+    free(p->k), free(p->v), free(p->order), free(p->s0), free(p->pos0), free(p->starts),
+        free(p->abl), free(p->patch);
+}
+
+// Run rs's runs [i0, i1) packed (in order of their restart slot) and visit each in order
+// with its whole final residual (T, C): the positions before its restart position are the
+// run restarted from's (rs->final), assembled in `whole`.
+static int run_restart_pass(Runner *r, const Restarts *rs, int i0, int i1, float *buf, float *whole,
                             int (*visit)(Runner *, int i, const float *resid)) {
     int T = r->ir->T, C = r->m->cfg.n_embd, n = i1 - i0;
-    size_t rows = (size_t)T * C;
-    int *order = xmalloc(sizeof(int) * (size_t)n), *s0 = xmalloc(sizeof(int) * (size_t)n);
-    const InterpAblation **abl = xcalloc((size_t)n, sizeof *abl);
-    const InterpSite **patch = xcalloc((size_t)n, sizeof *patch);
-    for (int g = 0; g < n; g++) order[g] = g;
-    qsort_r(order, (size_t)n, sizeof(int), slot_order, (void *)(rs->s0 + i0));
+    Pass p;
+    pass_init(&p, rs, i0, n, T, C);
     for (int g = 0; g < n; g++) {
-        int i = i0 + order[g];
-        s0[g] = rs->s0[i];
-        abl[g] = rs->abl ? rs->abl[i] : NULL;
-        patch[g] = rs->patch ? rs->patch[i] : NULL;
-        memcpy(buf + (size_t)g * rows,
-               s0[g] < r->c->n ? act_cache_at(rs->pre, TF_HOOK_RESID_PRE, s0[g]) : rs->final,
-               sizeof(float) * rows);
+        const float *from =
+            p.s0[g] < r->c->n ? act_cache_at(rs->pre, TF_HOOK_RESID_PRE, p.s0[g]) : rs->final;
+        memcpy(buf + (size_t)p.starts[g] * C, from + (size_t)p.pos0[g] * C,
+               sizeof(float) * (size_t)(p.starts[g + 1] - p.starts[g]) * C);
     }
     HookState h;
     hook_base(&h, r->o, r->ir);
-    h.seg_abl = abl;
-    h.seg_patch = patch;
+    h.seg_abl = p.abl;
+    h.seg_patch = p.patch;
     h.source = rs->source;
-    int rc = run_slots_packed(r->m, r->c, s0, n, buf, T, &h, r->ws, r->err, r->errlen);
+    Resume rz = {p.pos0, rs->kv, p.k, p.v};
+    int rc = run_slots_packed(r->m, r->c, p.s0, n, buf, p.starts, rs->pos0 ? &rz : NULL, &h, r->ws,
+                              r->err, r->errlen);
     for (int g = 0; rc == 0 && g < n; g++) {   // visit in the runs' order
         int at = 0;
-        while (order[at] != g) at++;
-        rc = visit(r, i0 + g, buf + (size_t)at * rows);
+        while (p.order[at] != g) at++;
+        const float *mine = buf + (size_t)p.starts[at] * C;
+        if (p.pos0[at] > 0) {
+            memcpy(whole, rs->final, sizeof(float) * (size_t)p.pos0[at] * C);
+            memcpy(whole + (size_t)p.pos0[at] * C, mine,
+                   sizeof(float) * (size_t)(T - p.pos0[at]) * C);
+            mine = whole;
+        }
+        rc = visit(r, i0 + g, mine);
     }
-    free(order);
-    free(s0);
-    free(abl);
-    free(patch);
+    pass_free(&p, n);
     return rc;
 }
 
-// Every run of rs, in passes of as many runs as ws holds rows.
+// Every run of rs, in passes of up to SWEEP_PASS_ROWS rows (and ws->max_T; a run alone
+// may have more), o->pack runs and rs->max_runs runs.
 static int run_restarts(Runner *r, const Restarts *rs,
                         int (*visit)(Runner *, int i, const float *resid)) {
-    int T = r->ir->T, per = (r->ws->max_T < SWEEP_PASS_ROWS ? r->ws->max_T : SWEEP_PASS_ROWS) / T;
-    if (r->o->pack > 0 && per > r->o->pack) per = r->o->pack;
-    if (per < 1) per = 1;
-    if (per > rs->n) per = rs->n;
-    float *buf = xmalloc(sizeof(float) * (size_t)(per ? per : 1) * (size_t)T * r->m->cfg.n_embd);
+    int T = r->ir->T, C = r->m->cfg.n_embd,
+        max_rows = r->ws->max_T < SWEEP_PASS_ROWS ? r->ws->max_T : SWEEP_PASS_ROWS;
+    int max_runs = rs->n;
+    if (r->o->pack > 0 && max_runs > r->o->pack) max_runs = r->o->pack;
+    if (rs->max_runs > 0 && max_runs > rs->max_runs) max_runs = rs->max_runs;
+    float *buf = xmalloc(sizeof(float) * (size_t)(max_rows > T ? max_rows : T) * C);
+    float *whole = rs->pos0 ? xmalloc(sizeof(float) * (size_t)T * C) : NULL;
     int rc = 0;
-    for (int i0 = 0; rc == 0 && i0 < rs->n; i0 += per)
-        rc = run_restart_pass(r, rs, i0, i0 + per < rs->n ? i0 + per : rs->n, buf, visit);
+    for (int i0 = 0; rc == 0 && i0 < rs->n;) {
+        int i1 = i0 + 1, rows = restart_rows(rs, i0, T);
+        while (i1 < rs->n && i1 - i0 < max_runs && rows + restart_rows(rs, i1, T) <= max_rows)
+            rows += restart_rows(rs, i1++, T);
+        rc = run_restart_pass(r, rs, i0, i1, buf, whole, visit);
+        i0 = i1;
+    }
     free(buf);
+    free(whole);
     return rc;
 }
 
 // A full run of tokens with h's hooks from the embeddings.
-static int run_full(Runner *r, const int *tokens, HookState *h) {
+// Its keys and values are kept in *keep unless NULL.
+static int run_full(Runner *r, const int *tokens, HookState *h, const RunKv *keep) {
     if (tf_embed(r->m, tokens, r->ir->T, 0, r->resid, r->err, r->errlen) != 0) return -1;
-    return run_slots(r->m, r->c, 0, r->resid, r->ir->T, h, r->ws, r->err, r->errlen);
+    return run_slots(r->m, r->c, 0, r->resid, r->ir->T, h, keep, r->ws, r->err, r->errlen);
 }
 
 static int run_plain(Runner *r, const int *tokens) {
@@ -819,7 +939,7 @@ static int run_plain(Runner *r, const int *tokens) {
     ActCache acts = {0};
     if (r->o->capture) act_cache_init(&acts, r->c->n, r->ir->T, r->m->cfg.n_embd, r->o->capture);
     h.capture = r->o->capture ? &acts : NULL;
-    int rc = run_full(r, tokens, &h);
+    int rc = run_full(r, tokens, &h, NULL);
     if (rc == 0) rc = visit_run(r, INTERP_RUN, 0, -1, NULL, h.capture);
     act_cache_free(&acts);
     return rc;
@@ -840,7 +960,7 @@ static int run_ablation_sweep(Runner *r, const int *tokens) {
     act_cache_init(&pre, r->c->n, T, C, 1u << TF_HOOK_RESID_PRE);
     h.capture = &pre;
     float *final = xmalloc(sizeof(float) * (size_t)T * C);
-    int rc = run_full(r, tokens, &h);
+    int rc = run_full(r, tokens, &h, NULL);
     if (rc == 0) {
         memcpy(final, r->resid, sizeof(float) * (size_t)T * C);
         rc = visit_run(r, INTERP_RUN, 0, -1, NULL, NULL);
@@ -851,7 +971,7 @@ static int run_ablation_sweep(Runner *r, const int *tokens) {
         abl[k] = &r->o->sweep_abl[k];
         s0[k] = first_slot(r->c, abl[k]->site.layer);
     }
-    Restarts rs = {n, s0, abl, NULL, &pre, final, NULL};
+    Restarts rs = {.n = n, .s0 = s0, .abl = abl, .pre = &pre, .final = final};
     if (rc == 0) rc = run_restarts(r, &rs, visit_variant);
     free(s0);
     free(abl);
@@ -866,24 +986,47 @@ static int visit_cell(Runner *r, int i, const float *resid) {
     return r->visit(r->ctx, &info, resid, r->ir->T, r->ws);
 }
 
+// Bytes of the keys/values of one run of c on T positions, and of a resumed cell's own
+// (T rows of keys and of values).
+static size_t run_kv_bytes(int n_slots, int T, int C) {
+    return sizeof(float) * 2 * (size_t)n_slots * (size_t)T * (size_t)C;
+}
+
+// Resumed cells a pass may hold within the budget, after the corrupted run's keys/values.
+static int kv_cells(const InterpOptions *o, const RunKv *kv) {
+    size_t budget = o->mem_budget ? o->mem_budget : SWEEP_DEFAULT_BUDGET,
+           base = run_kv_bytes(kv->n_slots, kv->T, kv->C);
+    size_t cells = base < budget ? (budget - base) / run_kv_bytes(1, kv->T, kv->C) : 0;
+    return cells > INT_MAX ? INT_MAX : (int)cells;
+}
+
 // Each cell of the grid (blocks in order of first use, then positions or heads) patched
 // alone into the corrupted run, restarting at the first slot of its block; the cells
-// packed together.
-static int run_patch_sweep(Runner *r, const ActCache *src, const ActCache *pre) {
+// packed together.  With kv (the corrupted run's keys/values), a cell at position p also
+// restarts at p: causal attention leaves its positions < p as they were in the corrupted
+// run, so only positions p.. run, over the corrupted run's keys/values before p.
+static int run_patch_sweep(Runner *r, const ActCache *src, const ActCache *pre, const RunKv *kv) {
     int L = r->m->cfg.n_layer, NH = r->m->cfg.n_head;
     int *blocks = xmalloc(sizeof(int) * (size_t)L);
     int nb = distinct_blocks(r->c, L, blocks), heads = r->o->sweep_point == TF_HOOK_Z;
     int width = heads ? NH : r->ir->n_prompt, n = nb * width;
     InterpSite *sites = xmalloc(sizeof *sites * (size_t)(n ? n : 1));
     const InterpSite **cells = xmalloc(sizeof *cells * (size_t)(n ? n : 1));
-    int *s0 = xmalloc(sizeof(int) * (size_t)(n ? n : 1));
+    int *s0 = xmalloc(sizeof(int) * (size_t)(n ? n : 1)),
+        *pos0 = xcalloc((size_t)(n ? n : 1), sizeof(int));
     for (int b = 0, i = 0; b < nb; b++)
         for (int j = 0; j < width; j++, i++) {
             sites[i] = (InterpSite){r->o->sweep_point, blocks[b], heads ? j : -1, heads ? -1 : j};
             cells[i] = &sites[i];
             s0[i] = first_slot(r->c, blocks[b]);
+            pos0[i] = kv && !heads ? j : 0;
         }
-    Restarts rs = {n, s0, NULL, cells, pre, r->resid, src};
+    Restarts rs = {.n = n, .s0 = s0, .patch = cells, .pre = pre, .final = r->resid, .source = src};
+    if (kv && !heads) {
+        rs.pos0 = pos0;
+        rs.kv = kv;
+        rs.max_runs = kv_cells(r->o, kv);
+    }
     r->cells = sites;
     int rc = run_restarts(r, &rs, visit_cell);
     r->cells = NULL;
@@ -891,6 +1034,7 @@ static int run_patch_sweep(Runner *r, const ActCache *src, const ActCache *pre) 
     free(sites);
     free(cells);
     free(s0);
+    free(pos0);
     return rc;
 }
 
@@ -906,7 +1050,7 @@ static int run_patching(Runner *r, const int *tokens) {
     HookState h;
     hook_base(&h, r->o, ir);
     h.capture = &src;
-    int rc = run_full(r, tokens, &h);
+    int rc = run_full(r, tokens, &h, NULL);
     if (rc == 0) rc = visit_run(r, INTERP_CLEAN, 0, -1, NULL, NULL);
     // corrupted run: the baseline (and, for the sweep, the residual entering every slot)
     hook_base(&h, r->o, ir);
@@ -914,7 +1058,17 @@ static int run_patching(Runner *r, const int *tokens) {
         act_cache_init(&pre, r->c->n, T, C, 1u << TF_HOOK_RESID_PRE);
         h.capture = &pre;
     }
-    if (rc == 0) rc = run_full(r, ir->corrupt, &h);
+    // The sweep over positions keeps the corrupted run's keys/values for its cells to
+    // resume from, when they fit the budget with at least one cell's (docs/bench.md).
+    RunKv kv = {NULL, NULL, r->c->n, T, C}, *keep = NULL;
+    if (r->o->patch_sweep && r->o->sweep_point != TF_HOOK_Z && r->c->n > 0) {
+        if (kv_cells(r->o, &kv) >= 1) {
+            kv.k = xmalloc(run_kv_bytes(kv.n_slots, T, C) / 2);
+            kv.v = xmalloc(run_kv_bytes(kv.n_slots, T, C) / 2);
+            keep = &kv;
+        }
+    }
+    if (rc == 0) rc = run_full(r, ir->corrupt, &h, keep);
     if (rc == 0) rc = visit_run(r, INTERP_CORRUPT, 0, -1, NULL, NULL);
     if (rc == 0 && !r->o->patch_sweep) {   // the corrupted run with the patches
         hook_base(&h, r->o, ir);
@@ -923,10 +1077,12 @@ static int run_patching(Runner *r, const int *tokens) {
         h.source = &src;
         if (r->o->capture) act_cache_init(&acts, r->c->n, T, C, r->o->capture);
         h.capture = r->o->capture ? &acts : NULL;
-        rc = run_full(r, ir->corrupt, &h);
+        rc = run_full(r, ir->corrupt, &h, NULL);
         if (rc == 0) rc = visit_run(r, INTERP_RUN, 0, -1, NULL, h.capture);
     }
-    if (rc == 0 && r->o->patch_sweep) rc = run_patch_sweep(r, &src, &pre);
+    if (rc == 0 && r->o->patch_sweep) rc = run_patch_sweep(r, &src, &pre, keep);
+    free(kv.k);
+    free(kv.v);
     act_cache_free(&src);
     act_cache_free(&pre);
     act_cache_free(&acts);
@@ -997,28 +1153,20 @@ void interp_write_fields(JsonBuf *out, const InterpOptions *o, const InterpRecor
     if (dump_key) jb_key(out, "dump_key"), jb_cstr(out, dump_key);
 }
 
-int interp_lens_logits(const InterpOptions *o, const Gpt2 *m, const float *resid, int T, int depth,
-                       const int *rows, int n_rows, float *logits, TfWorkspace *ws, char *err,
-                       size_t errlen) {
-    if (o->lens != INTERP_LENS_TUNED)
-        return tf_logits(m, resid, T, rows, n_rows, logits, ws, err, errlen);
-    if (depth < 1 || depth > o->tuned.n_layer)
+int interp_lens_rows(const InterpOptions *o, const Gpt2 *m, const float *resid, int T, int depth,
+                     const int *rows, int n_rows, float *out, char *err, size_t errlen) {
+    int C = m->cfg.n_embd, tuned = o->lens == INTERP_LENS_TUNED;
+    if (tuned && (depth < 1 || depth > o->tuned.n_layer))
         return fail(err, errlen, "the tuned lens has no translator after %d blocks (1..%d)", depth,
                     o->tuned.n_layer);
-    int C = m->cfg.n_embd;
-    float *x = xmalloc(sizeof(float) * (size_t)n_rows * C),
-          *y = xmalloc(sizeof(float) * (size_t)n_rows * C);
+    float *x = tuned ? xmalloc(sizeof(float) * (size_t)n_rows * C) : out;
     int rc = 0;
     for (int i = 0; i < n_rows && rc == 0; i++) {
         if (rows[i] < 0 || rows[i] >= T)
             rc = fail(err, errlen, "lens row %d out of range 0..%d", rows[i], T - 1);
         else memcpy(x + (size_t)i * C, resid + (size_t)rows[i] * C, sizeof(float) * C);
     }
-    if (rc == 0) {
-        lens_apply(&o->tuned, depth - 1, x, n_rows, y);
-        rc = tf_logits(m, y, n_rows, NULL, n_rows, logits, ws, err, errlen);
-    }
-    free(x);
-    free(y);
+    if (rc == 0 && tuned) lens_apply(&o->tuned, depth - 1, x, n_rows, out);
+    if (tuned) free(x);
     return rc;
 }

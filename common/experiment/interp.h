@@ -55,21 +55,6 @@ const char *interp_hook_name(int point);
 // "ablate L1H3", "ablate mlp 2", "ablate attn 2" (zero) or "mean-ablate ..." (mean).
 void interp_ablation_label(const InterpAblation *a, char *buf, size_t buflen);
 
-// Parse a JSON array of patch sites (token arr of d):
-//   [{"hook": "resid_pre"|"resid_mid"|"resid_post"|"attn_out"|"mlp_out"|"z"|"head",
-//     "layer": L, "head": H, "position": P}, ...]
-// ("hook_" prefixes accepted; "head" is required for hook "head", optional for "z";
-// "position" optional: every position; negative counts from the end of the prompt, -1 =
-// its last token, resolved later).  Appends to *out (n counted in *n).  0, or -1 with a
-// message naming the element ("patch[1]: head 12 out of range 0..11").
-int interp_parse_patches(const JsonDoc *d, int arr, const Gpt2Config *cfg, InterpSite **out, int *n,
-                         char *err, size_t errlen);
-// Parse a JSON array of ablations:
-//   [{"component": "head"|"attn"|"mlp", "layer": L, "head": H, "mode": "zero"|"mean"}, ...]
-// ("mode" optional: zero).  As above.
-int interp_parse_ablations(const JsonDoc *d, int arr, const Gpt2Config *cfg, InterpAblation **out,
-                           int *n, char *err, size_t errlen);
-
 // ----------------------------------------------------------------------------- activations
 
 // Activations of some hook points for every slot of one configuration: (n_slots, T, C)
@@ -80,8 +65,6 @@ typedef struct {
     float *act[TF_N_HOOKS];   // (n_slots, T, C) each stored point; NULL otherwise
 } ActCache;
 
-void act_cache_init(ActCache *c, int n_slots, int T, int C, unsigned points);
-void act_cache_free(ActCache *c);
 // Activations (T, C) of `point` at slot `slot`, or NULL when not stored.
 float *act_cache_at(const ActCache *c, int point, int slot);
 
@@ -93,13 +76,6 @@ typedef struct {
     float *attn;   // (n_layer, C) hook_attn_out
     float *mlp;    // (n_layer, C) hook_mlp_out
 } InterpMeans;
-
-// The means over every record of the NDJSON file at path (records with "prompt"; BOS
-// prepended when bos), run through the intact model.  0, or -1 with a message (the file
-// unreadable, a line not a JSON object or without a prompt, no records).
-int interp_means_compute(InterpMeans *mn, const Model *m, const char *path, int bos,
-                         TfWorkspace *ws, char *err, size_t errlen);
-void interp_means_free(InterpMeans *mn);
 
 // ----------------------------------------------------------------------------- options
 
@@ -131,10 +107,12 @@ typedef struct {
     TunedLens tuned;
     int has_tuned;
     NpzWriter *npz;
-    unsigned capture;   // points captured in every output run: dump + lens
-    long n_records;     // records seen so far (dump keys)
-    int pack;           // sweep runs packed per forward pass at most (0: as many as
-                        // the workspace holds; 1: one at a time); the tool's --pack
+    unsigned capture;    // points captured in every output run: dump + lens
+    long n_records;      // records seen so far (dump keys)
+    size_t mem_budget;   // the tool's --mem-budget (0: SWEEP_DEFAULT_BUDGET): bounds the
+                         // keys/values the patch sweep's cells resume from
+    int pack;            // sweep runs packed per forward pass at most (0: as many as
+                         // the workspace holds; 1: one at a time); the tool's --pack
 } InterpOptions;
 
 enum {
@@ -259,8 +237,10 @@ int interp_patch_cells(const InterpOptions *o, const InterpRecord *ir, const Gpt
 //   ablation sweep:  RUN for variant 0 (the record's own ablations), 1, .. n
 //   otherwise:       RUN with the record's ablations
 // The runs of a sweep (variants 1..n, the patch cells) restart from the residual entering
-// the first slot of their block and are PACKED into forward passes of up to ws->max_T rows
-// (o->pack runs at most); each run's results are bit for bit those of running it alone.
+// the first slot of their block, a patch cell at position p also at p (over the corrupted
+// run's keys/values before p, kept when o->mem_budget holds them), and are PACKED into
+// forward passes of up to ws->max_T rows (o->pack runs at most); each run's results are
+// bit for bit those of running it alone (its positions before p: the corrupted run's).
 // tokens: the clean tokens (ir->T).  The record's ablations apply to every run.  0, or -1
 // with a message.
 int interp_record_run(const InterpOptions *o, const InterpRecord *ir, const Gpt2 *m,
@@ -278,11 +258,11 @@ int interp_dump(InterpOptions *o, const char *key, const Gpt2Config *cfg, const 
 void interp_write_fields(JsonBuf *out, const InterpOptions *o, const InterpRecord *ir, int variant,
                          const char *dump_key);
 
-// Logits of rows of a residual read through the lens: the tuned lens's translator for
-// `depth` blocks applied (1..n_layer) first when o->lens is tuned (depth 0, the
-// embeddings, has none: then -1 with a message), else tf_logits directly.
-int interp_lens_logits(const InterpOptions *o, const Gpt2 *m, const float *resid, int T, int depth,
-                       const int *rows, int n_rows, float *logits, TfWorkspace *ws, char *err,
-                       size_t errlen);
+// The rows of a residual to unembed when read through the lens, into out (n_rows, C):
+// rows[i] of resid (T, C), with the tuned lens's translator for `depth` blocks applied
+// (1..n_layer) when o->lens is tuned (depth 0, the embeddings, has none: then -1 with a
+// message).  tf_logits on them gives the lens's logits.
+int interp_lens_rows(const InterpOptions *o, const Gpt2 *m, const float *resid, int T, int depth,
+                     const int *rows, int n_rows, float *out, char *err, size_t errlen);
 
 #endif

@@ -295,6 +295,35 @@ int tf_block_forward_packed(const Gpt2 *m, int layer, float *resid, const int *s
     return 0;
 }
 
+// Row j of sequence i (position pos0[i] + j) stores its k/v at that row of k[i]/v[i] and
+// attends rows 0..pos0[i]+j there (stride C).
+static void kv_rows_resume(TfWorkspace *ws, const int *starts, int n_seq, const int *pos0,
+                           float *const *k, float *const *v) {
+    size_t C = (size_t)ws->C;
+    for (int i = 0; i < n_seq; i++)
+        for (int r = starts[i]; r < starts[i + 1]; r++) {
+            int pos = pos0[i] + r - starts[i];
+            ws->kv[r] =
+                (TfKvRow){k[i] + (size_t)pos * C, v[i] + (size_t)pos * C, k[i], v[i], pos + 1};
+        }
+}
+
+int tf_block_forward_resume(const Gpt2 *m, int layer, float *resid, const int *starts, int n_seq,
+                            const int *pos0, float *const *k, float *const *v, TfWorkspace *ws,
+                            char *err, size_t errlen) {
+    if (tf_check_layers(m, &layer, 1, err, errlen)) return -1;
+    if (n_seq < 1 || !starts || starts[0] != 0 || !pos0 || !k || !v)
+        return fail(err, errlen, "no resumed sequences (or the first does not start at row 0)");
+    for (int i = 0; i < n_seq; i++) {
+        if (!k[i] || !v[i]) return fail(err, errlen, "sequence %d has no key/value rows", i);
+        if (check_positions(m, starts[i + 1] - starts[i], pos0[i], err, errlen)) return -1;
+    }
+    if (check_workspace(m, ws, starts[n_seq], err, errlen)) return -1;
+    kv_rows_resume(ws, starts, n_seq, pos0, k, v);
+    block_forward_rows(m, layer, resid, starts[n_seq], ws->kv, m->cfg.n_embd, ws, ws->hooks);
+    return 0;
+}
+
 int tf_logits(const Gpt2 *m, const float *resid, int T, const int *rows, int n_rows, float *logits,
               TfWorkspace *ws, char *err, size_t errlen) {
     int C = m->cfg.n_embd, V = m->cfg.vocab_size;

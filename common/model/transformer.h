@@ -142,6 +142,20 @@ int tf_block_forward(const Gpt2 *m, int layer, float *resid, int T, TfWorkspace 
 int tf_block_forward_packed(const Gpt2 *m, int layer, float *resid, const int *starts, int n_seq,
                             TfWorkspace *ws, char *err, size_t errlen);
 
+// Block `layer` on n_seq >= 1 packed sequences that RESUME part-way: sequence i's rows
+// starts[i]..starts[i+1]-1 (starts[0] = 0, R = starts[n_seq] <= ws->max_T) are its
+// positions pos0[i].. (pos0[i] >= 0, pos0[i] + rows <= n_ctx).  They attend to the keys
+// and values of its positions 0..pos0[i]-1, rows 0..pos0[i]-1 of k[i] and v[i] (C floats a
+// row, (pos0[i] + rows) rows each; e.g. copied from the run the sequence branches from),
+// and to their own, which are written into rows pos0[i].. of k[i] and v[i] first.  Causal
+// attention sums over the keys in position order, as tf_block_forward does: when the
+// prefix rows hold the bits that run computed for them, each row gets the same bits as in
+// tf_block_forward on the whole sequence (and with pos0[i] = 0, k[i]/v[i] receive that
+// run's keys and values).  Hooks see the R rows (positions pos0[i].. of each sequence).
+int tf_block_forward_resume(const Gpt2 *m, int layer, float *resid, const int *starts, int n_seq,
+                            const int *pos0, float *const *k, float *const *v, TfWorkspace *ws,
+                            char *err, size_t errlen);
+
 // Logits = ln_f(resid rows) · lm_head^T.  rows == NULL: all T rows, logits (T, V).
 // Otherwise logits (n_rows, V) for rows[i] in [0, T) (e.g. {T-1}: the last position).
 // resid is not modified; any number of rows (processed in chunks of ws->max_T).

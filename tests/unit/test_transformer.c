@@ -835,6 +835,83 @@ static void test_packed(const Gpt2 *m, const int *tokens, TfWorkspace *ws) {
     free(want), free(packed), free(alone);
 }
 
+// tf_block_forward_resume: sequences resumed at positions p over keys/values cached from
+// a full run give that run's rows p.. bit for bit, and the full run through it (p = 0)
+// gives tf_block_forward's rows and the keys/values it attends to.
+static void test_resume(const Gpt2 *m, const int *tokens, TfWorkspace *ws) {
+    enum { NB = 4, NS = 3 };
+    int C = m->cfg.n_embd, starts[NS + 1] = {0, 1, 14, 37}, blocks[NB] = {0, 1, 2, 1},
+        p[NS] = {0, 5, 22}, rc = 0;
+    int zero[NS] = {0, 0, 0};
+    char err[256];
+    size_t n = (size_t)37 * C;
+    float *full = xmalloc(sizeof(float) * n), *alone = xmalloc(sizeof(float) * n);
+    float *kc = xmalloc(sizeof(float) * n * NB),
+          *vc = xmalloc(sizeof(float) * n * NB);   // (NB, rows, C)
+    for (int i = 0; i < NS; i++) {
+        rc |= tf_embed(m, tokens + starts[i], starts[i + 1] - starts[i], 0,
+                       full + (size_t)starts[i] * C, err, sizeof err);
+        memcpy(alone + (size_t)starts[i] * C, full + (size_t)starts[i] * C,
+               sizeof(float) * (size_t)(starts[i + 1] - starts[i]) * C);
+    }
+    // the resumed runs start from the embeddings of their rows p..
+    int rstarts[NS + 1] = {0};
+    for (int i = 0; i < NS; i++) rstarts[i + 1] = rstarts[i] + starts[i + 1] - starts[i] - p[i];
+    float *res = xmalloc(sizeof(float) * n), *kr[NS], *vr[NS];
+    for (int i = 0; i < NS; i++) {
+        memcpy(res + (size_t)rstarts[i] * C, full + (size_t)(starts[i] + p[i]) * C,
+               sizeof(float) * (size_t)(rstarts[i + 1] - rstarts[i]) * C);
+        kr[i] = xmalloc(sizeof(float) * (size_t)(starts[i + 1] - starts[i]) * C);
+        vr[i] = xmalloc(sizeof(float) * (size_t)(starts[i + 1] - starts[i]) * C);
+    }
+    int kv_same = 1;
+    for (int b = 0; b < NB; b++) {
+        float *kb[NS], *vb[NS];
+        for (int i = 0; i < NS; i++) {
+            kb[i] = kc + ((size_t)b * 37 + starts[i]) * C;
+            vb[i] = vc + ((size_t)b * 37 + starts[i]) * C;
+        }
+        rc |= tf_block_forward_resume(m, blocks[b], full, starts, NS, zero, kb, vb, ws, err,
+                                      sizeof err);
+        for (int i = 0; i < NS; i++) {
+            rc |= tf_block_forward(m, blocks[b], alone + (size_t)starts[i] * C,
+                                   starts[i + 1] - starts[i], ws, err, sizeof err);
+            memset(kr[i], 0xff,
+                   sizeof(float) * (size_t)(starts[i + 1] - starts[i]) *
+                       C);   // NaNs behind the prefix
+            memset(vr[i], 0xff, sizeof(float) * (size_t)(starts[i + 1] - starts[i]) * C);
+            memcpy(kr[i], kb[i], sizeof(float) * (size_t)p[i] * C);
+            memcpy(vr[i], vb[i], sizeof(float) * (size_t)p[i] * C);
+        }
+        rc |=
+            tf_block_forward_resume(m, blocks[b], res, rstarts, NS, p, kr, vr, ws, err, sizeof err);
+        for (int i = 0; i < NS; i++) {
+            size_t len = (size_t)(starts[i + 1] - starts[i]) * C;
+            kv_same &= same_bits(kr[i], kb[i], len) && same_bits(vr[i], vb[i], len);
+        }
+    }
+    CHECK("resume: calls succeed", rc == 0);
+    CHECK("resume: full runs (p = 0, 3 packed) == tf_block_forward alone, bit for bit",
+          same_bits(full, alone, n));
+    int rows_same = 1;
+    for (int i = 0; i < NS; i++)
+        rows_same &= same_bits(res + (size_t)rstarts[i] * C, full + (size_t)(starts[i] + p[i]) * C,
+                               (size_t)(rstarts[i + 1] - rstarts[i]) * C);
+    CHECK(
+        "resume: rows p.. resumed over the cached prefix == the full run's, bit for bit (p = 0, 5, 22)",
+        rows_same);
+    CHECK("resume: the keys/values written behind the prefix == the full run's", kv_same);
+    int late[1] = {m->cfg.n_ctx - 10}, one[2] = {0, 11};
+    CHECK("resume: past the context refused",
+          tf_block_forward_resume(m, 0, res, one, 1, late, kr, vr, ws, err, sizeof err) == -1 &&
+              strstr(err, "context"));
+    float *none[1] = {NULL};
+    CHECK("resume: no key rows refused",
+          tf_block_forward_resume(m, 0, res, one, 1, zero, none, vr, ws, err, sizeof err) == -1);
+    for (int i = 0; i < NS; i++) free(kr[i]), free(vr[i]);
+    free(full), free(alone), free(kc), free(vc), free(res);
+}
+
 static void unit_tests_path(void) {
     char err[256];
     // model 1: odd sizes (C=48: not a multiple of 64; 3C=144; V=300; hs=16)
@@ -849,6 +926,7 @@ static void unit_tests_path(void) {
     test_residual_api(&mm.m, tokens, T, &ws);
     test_hooks(&mm.m, tokens, T, &ws);
     test_packed(&mm.m, tokens, &ws);
+    test_resume(&mm.m, tokens, &ws);
     test_threads(&mm.m, tokens, T);
     test_cache(&mm.m, tokens, T, &ws);
     test_prefill_shared(&mm.m, tokens, T, &ws);

@@ -1,0 +1,50 @@
+// Unit tests for common/experiment/experiment: experiment_groups, the grouping of a batch's
+// records for packed runs (scoreloss, topk).
+#include <stdio.h>
+#include <string.h>
+
+#include "check.h"
+#include "experiment/experiment.h"
+
+typedef struct {
+    char log[256];   // the groups seen, "[0 2] [1] ..."
+} Seen;
+
+static int log_group(void *ctx, const int *idx, int n) {
+    Seen *s = ctx;
+    size_t used = strlen(s->log);
+    used += (size_t)snprintf(s->log + used, sizeof s->log - used, "%s[", used ? " " : "");
+    for (int i = 0; i < n; i++)
+        used += (size_t)snprintf(s->log + used, sizeof s->log - used, "%s%d", i ? " " : "", idx[i]);
+    snprintf(s->log + used, sizeof s->log - used, "]");
+    return n == 1;   // the sum counts the groups of one
+}
+
+int main(void) {
+    ConfigList a = {0}, b = {0}, a2 = {0};
+    int blocks_a[] = {0, 1, 2}, blocks_b[] = {0, 2};
+    configs_add(&a, blocks_a, 3, "intact");
+    configs_add(&a2, blocks_a, 3, "another label");   // same blocks, another label: same group
+    configs_add(&b, blocks_b, 2, "skip 1");
+    // members: a, b, (done), a2, a, b
+    GroupMember m[6] = {{&a, 10}, {&b, 10}, {NULL, 10}, {&a2, 10}, {&a, 10}, {&b, 10}};
+    Seen s = {""};
+    int sum = experiment_groups(m, 6, 1000, log_group, &s);
+    CHECK_STR("groups by blocks, batch order, done members left out", s.log, "[0 3 4] [1 5]");
+    CHECK("run's results summed", sum == 0);
+
+    Seen small = {""};
+    sum = experiment_groups(m, 6, 20, log_group, &small);   // a group closes once it holds 20 bytes
+    CHECK_STR("groups close at max_bytes", small.log, "[0 3] [1 5] [4]");
+    CHECK("run's results summed (one group of one)", sum == 1);
+
+    Seen tiny = {""};
+    experiment_groups(m, 6, 1, log_group, &tiny);   // below one member: one member a group
+    CHECK_STR("max_bytes below one member: groups of one", tiny.log, "[0] [1] [3] [4] [5]");
+
+    Seen none = {""};
+    CHECK("no members: no group",
+          experiment_groups(m, 0, 1000, log_group, &none) == 0 && none.log[0] == '\0');
+    configs_free(&a), configs_free(&a2), configs_free(&b);
+    CHECK_DONE();
+}
