@@ -174,7 +174,8 @@ static int label_number(const char *label, const char *prefix, int *n) {
 // the journal.
 //   pass 1 (every record): the record counts, the identity of each result with an "id"
 //          (two 64-bit hashes of journal_result_key) and where its last copy is — a
-//          re-run result replaces the earlier ones, as journal_latest_results has it —
+//          re-run result replaces the earlier ones, as journal_latest_results has it:
+//          the replaced ones are marked in a bit set by ordinal, the identities freed —
 //          and the experiments with "first N" / "skip N" scoreloss labels (the plots').
 //   pass 2 (the latest records): everything but the patch sums.
 //   pass 3 (the latest records; only when there are patch sweeps): the patch sums, now
@@ -187,8 +188,10 @@ typedef struct {
 } KeySlot;
 
 typedef struct {
-    KeySlot *slot;
-    size_t cap, n;   // cap a power of two, n <= cap / 2
+    KeySlot *slot;         // pass 1 only
+    size_t cap, n;         // cap a power of two, n <= cap / 2
+    unsigned char *gone;   // bit i: record i is replaced by a later one (gone_bytes)
+    size_t gone_bytes;
 } KeyIndex;
 
 static void key_hash(const char *key, uint64_t *h1, uint64_t *h2) {
@@ -210,32 +213,54 @@ static KeySlot *key_slot(const KeyIndex *ki, uint64_t h1, uint64_t h2) {
     return &ki->slot[i];
 }
 
-static void key_set_last(KeyIndex *ki, uint64_t h1, uint64_t h2, int ordinal) {
+// Record `ordinal` has identity (h1, h2): the identity's earlier record, if any, is gone.
+static void key_add(KeyIndex *ki, uint64_t h1, uint64_t h2, int ordinal) {
     if (2 * (ki->n + 1) > ki->cap) {
-        KeyIndex big = {xcalloc(ki->cap ? 2 * ki->cap : 1024, sizeof(KeySlot)),
-                        ki->cap ? 2 * ki->cap : 1024, ki->n};
+        KeyIndex big = *ki;
+        big.cap = ki->cap ? 2 * ki->cap : 1024;
+        big.slot = xcalloc(big.cap, sizeof(KeySlot));
         for (size_t i = 0; i < ki->cap; i++)
             if (ki->slot[i].last) *key_slot(&big, ki->slot[i].h1, ki->slot[i].h2) = ki->slot[i];
         free(ki->slot);
         *ki = big;
     }
     KeySlot *s = key_slot(ki, h1, h2);
-    if (!s->last) ki->n++;
+    if (s->last) {
+        size_t old = (size_t)s->last - 1;
+        if (old / 8 >= ki->gone_bytes) {
+            size_t want = 2 * (old / 8 + 1);
+            ki->gone = xrealloc(ki->gone, want);
+            memset(ki->gone + ki->gone_bytes, 0, want - ki->gone_bytes);
+            ki->gone_bytes = want;
+        }
+        ki->gone[old / 8] |= (unsigned char)(1u << (old % 8));
+    } else {
+        ki->n++;
+    }
     *s = (KeySlot){h1, h2, ordinal + 1};
 }
 
-// Is entry e (the ordinal-th record) a result that a later one with its identity replaces?
-static int superseded(const KeyIndex *ki, const JournalEntry *e, int ordinal, int add) {
-    if (strcmp(e->kind, "result") || json_obj_get(&e->rec.doc, 0, "id") < 0) return 0;
+// Pass 1: the identity of record `ordinal`, when it is a result with an "id".
+static void key_index(KeyIndex *ki, const JournalEntry *e, int ordinal) {
+    if (strcmp(e->kind, "result") || json_obj_get(&e->rec.doc, 0, "id") < 0) return;
     char *key = journal_result_key(e);
     uint64_t h1, h2;
     key_hash(key, &h1, &h2);
     free(key);
-    if (add) {
-        key_set_last((KeyIndex *)ki, h1, h2, ordinal);
-        return 0;
-    }
-    return key_slot(ki, h1, h2)->last != ordinal + 1;
+    key_add(ki, h1, h2, ordinal);
+}
+
+// After pass 1: only the bit set is needed.
+static void key_index_done(KeyIndex *ki) {
+    free(ki->slot);
+    ki->slot = NULL;
+    ki->cap = ki->n = 0;
+}
+
+// Is record `ordinal` replaced by a later one with its identity?
+static int key_gone(const KeyIndex *ki, int ordinal) {
+    size_t i = (size_t)ordinal;
+    return i / 8 < ki->gone_bytes && (ki->gone[i / 8] >> (i % 8) & 1);
 }
 
 // ----------------------------------------------------------------------------- grouping
@@ -909,7 +934,7 @@ typedef struct {
     int n;         // the records of pass 1: later passes read no further (the journal may grow)
     // pass 1
     int *counts;           // per journal_kinds
-    KeyIndex keys;         // results' identities -> their last record
+    KeyIndex keys;         // results' identities; the records re-runs replace
     StrMap sweep_use[2];   // experiments with a scoreloss label "first N" / "skip N"
     // pass 2
     JsonBuf head;   // title, model and goal (from the first meta record)
@@ -935,7 +960,7 @@ static const char *const sweep_prefix[2] = {"first ", "skip "};
 
 static void rep_index(Rep *r, const JournalEntry *e) {
     for (int k = 0; journal_kinds[k]; k++) r->counts[k] += !strcmp(e->kind, journal_kinds[k]);
-    superseded(&r->keys, e, r->ordinal, 1);
+    key_index(&r->keys, e, r->ordinal);
     if (strcmp(e->kind, "result") || !str_field_is(e, "tool", "scoreloss")) return;
     char *label = str_field(e, "label"), *x = str_field(e, "experiment");
     int n;
@@ -1006,7 +1031,7 @@ static int rep_visit(void *ctx, const JournalEntry *e) {
         return 0;
     }
     if (r->ordinal >= r->n) return 1;   // appended since pass 1
-    if (!superseded(&r->keys, e, r->ordinal, 0)) {
+    if (!key_gone(&r->keys, r->ordinal)) {
         if (r->pass == 2) rep_add(r, e);
         else rep_patch(r, e);
     }
@@ -1016,7 +1041,7 @@ static int rep_visit(void *ctx, const JournalEntry *e) {
 
 // Start pass p (1, 2, 3) over the same records.
 static void rep_pass(Rep *r, int p) {
-    if (p == 2) r->n = r->ordinal;
+    if (p == 2) r->n = r->ordinal, key_index_done(&r->keys);
     if (p == 3)
         for (int k = 0; k < r->names.n; k++) {
             patch_grids_prepare(&r->x[k].grids);
@@ -1029,6 +1054,7 @@ static void rep_pass(Rep *r, int p) {
 static void rep_free(Rep *r) {
     free(r->counts);
     free(r->keys.slot);
+    free(r->keys.gone);
     for (int s = 0; s < 2; s++) strmap_free(&r->sweep_use[s]), summary_free(&r->sweep[s]);
     jb_free(&r->head);
     jb_free(&r->tasks);
