@@ -142,17 +142,16 @@ int main(int argc, char **argv) {
 
     JournalLog log;
     char err[512];
-    if (journal_load(&log, a.journal, err, sizeof err) != 0) {
+    JsonBuf md = {0};
+    ReportStatus st;
+    if (report_render_file(a.journal, &log, &a.opt, &md, &st, err, sizeof err) != 0) {
         journal_log_free(&log);
+        jb_free(&md);
         free(link);
         eprintf(EXIT_USAGE, "%s", err);
     }
     journal_issues_print(&log, a.journal, stderr);
     int status = log.n_issues ? EXIT_BAD_INPUT : 0;
-
-    JsonBuf md = {0};
-    ReportStatus st;
-    report_render(&log, &a.opt, &md, &st);
     if (st.plots_skipped)
         weprintf("warning: gnuplot not found; %d plot%s not drawn", st.plots_skipped,
                  st.plots_skipped > 1 ? "s" : "");

@@ -468,7 +468,7 @@ void journal_log_free(JournalLog *log) {
 // The identity of a result: its experiment, tool and the raw JSON of id, layers, position,
 // and of what tells the runs of one configuration apart (docs/interp.md): label (ablation
 // sweeps), patch_hook, layer, head (patch-sweep cells), lens_depth (lens readouts).
-static char *result_key(const JournalEntry *e) {
+char *journal_result_key(const JournalEntry *e) {
     static const char *const parts[] = {"experiment", "tool",      "id",         "layers",
                                         "position",   "label",     "patch_hook", "layer",
                                         "head",       "lens_depth"};
@@ -502,7 +502,7 @@ void journal_latest_results(const JournalLog *log, JournalLog *view) {
     int n = 0;
     for (int i = 0; i < log->n; i++)   // without an "id" a result has no identity to repeat
         if (!strcmp(log->e[i].kind, "result") && json_obj_get(&log->e[i].rec.doc, 0, "id") >= 0)
-            keyed[n++] = (KeyedEntry){result_key(&log->e[i]), i};
+            keyed[n++] = (KeyedEntry){journal_result_key(&log->e[i]), i};
     qsort(keyed, (size_t)n, sizeof *keyed, by_key_then_index);
     for (int i = 0; i + 1 < n; i++)
         if (!strcmp(keyed[i].key, keyed[i + 1].key)) superseded[keyed[i].index] = 1;

@@ -190,6 +190,10 @@ int journal_scan_from(JournalLog *log, const char *path, long long start, long l
 // (log must outlive it); free it with journal_view_free, not journal_log_free.
 void journal_latest_results(const JournalLog *log, JournalLog *view);
 void journal_view_free(JournalLog *view);
+// The identity of result e that journal_latest_results compares (the raw JSON of the
+// fields above, separated by 0x1f), malloc'd; a result without "id" has none to repeat:
+// the caller checks that (journal_latest_results keys only results with an "id").
+char *journal_result_key(const JournalEntry *e);
 
 // Print each issue as "PROG: warning: PATH:LINE (byte OFFSET): MSG" on fp.
 void journal_issues_print(const JournalLog *log, const char *path, FILE *fp);

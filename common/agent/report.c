@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -164,55 +165,157 @@ static int label_number(const char *label, const char *prefix, int *n) {
     return 1;
 }
 
+// ----------------------------------------------------------------------------- the passes
+//
+// The report reads the journal in passes, one record at a time, and keeps only what its
+// output needs: per experiment the aggregates of its tables (summary_add, judge_summary_add,
+// patch sums), the rows it shows (rendered when their record goes by), and per journal the
+// notes, the tasks and the last results section as text.  Memory follows the report, not
+// the journal.
+//   pass 1 (every record): the record counts, the identity of each result with an "id"
+//          (two 64-bit hashes of journal_result_key) and where its last copy is — a
+//          re-run result replaces the earlier ones, as journal_latest_results has it:
+//          the replaced ones are marked in a bit set by ordinal, the identities freed —
+//          and the experiments with "first N" / "skip N" scoreloss labels (the plots').
+//   pass 2 (the latest records): everything but the patch sums.
+//   pass 3 (the latest records; only when there are patch sweeps): the patch sums, now
+//          that each grid's width and metric are known.
+// Every aggregate is fed in file order, so its sums are those of the records in memory.
+
+typedef struct {
+    uint64_t h1, h2;
+    int last;   // 1 + the ordinal of the key's last record; 0: an empty slot
+} KeySlot;
+
+typedef struct {
+    KeySlot *slot;         // pass 1 only
+    size_t cap, n;         // cap a power of two, n <= cap / 2
+    unsigned char *gone;   // bit i: record i is replaced by a later one (gone_bytes)
+    size_t gone_bytes;
+} KeyIndex;
+
+static void key_hash(const char *key, uint64_t *h1, uint64_t *h2) {
+    uint64_t a = 14695981039346656037ull, b = 0x9E3779B97F4A7C15ull;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+        a = (a ^ *p) * 1099511628211ull;
+        b = (b ^ *p) * 0xff51afd7ed558ccdull;
+        b ^= b >> 29;
+    }
+    *h1 = a;
+    *h2 = b ^ (b >> 32);
+}
+
+// The slot of (h1, h2): its own or the empty one where it would go.
+static KeySlot *key_slot(const KeyIndex *ki, uint64_t h1, uint64_t h2) {
+    size_t i = (size_t)(h1 ^ (h2 >> 7)) & (ki->cap - 1);
+    while (ki->slot[i].last && (ki->slot[i].h1 != h1 || ki->slot[i].h2 != h2))
+        i = (i + 1) & (ki->cap - 1);
+    return &ki->slot[i];
+}
+
+// Record `ordinal` has identity (h1, h2): the identity's earlier record, if any, is gone.
+static void key_add(KeyIndex *ki, uint64_t h1, uint64_t h2, int ordinal) {
+    if (2 * (ki->n + 1) > ki->cap) {
+        KeyIndex big = *ki;
+        big.cap = ki->cap ? 2 * ki->cap : 1024;
+        big.slot = xcalloc(big.cap, sizeof(KeySlot));
+        for (size_t i = 0; i < ki->cap; i++)
+            if (ki->slot[i].last) *key_slot(&big, ki->slot[i].h1, ki->slot[i].h2) = ki->slot[i];
+        free(ki->slot);
+        *ki = big;
+    }
+    KeySlot *s = key_slot(ki, h1, h2);
+    if (s->last) {
+        size_t old = (size_t)s->last - 1;
+        if (old / 8 >= ki->gone_bytes) {
+            size_t want = 2 * (old / 8 + 1);
+            ki->gone = xrealloc(ki->gone, want);
+            memset(ki->gone + ki->gone_bytes, 0, want - ki->gone_bytes);
+            ki->gone_bytes = want;
+        }
+        ki->gone[old / 8] |= (unsigned char)(1u << (old % 8));
+    } else {
+        ki->n++;
+    }
+    *s = (KeySlot){h1, h2, ordinal + 1};
+}
+
+// Pass 1: the identity of record `ordinal`, when it is a result with an "id".
+static void key_index(KeyIndex *ki, const JournalEntry *e, int ordinal) {
+    if (strcmp(e->kind, "result") || json_obj_get(&e->rec.doc, 0, "id") < 0) return;
+    char *key = journal_result_key(e);
+    uint64_t h1, h2;
+    key_hash(key, &h1, &h2);
+    free(key);
+    key_add(ki, h1, h2, ordinal);
+}
+
+// After pass 1: only the bit set is needed.
+static void key_index_done(KeyIndex *ki) {
+    free(ki->slot);
+    ki->slot = NULL;
+    ki->cap = ki->n = 0;
+}
+
+// Is record `ordinal` replaced by a later one with its identity?
+static int key_gone(const KeyIndex *ki, int ordinal) {
+    size_t i = (size_t)ordinal;
+    return i / 8 < ki->gone_bytes && (ki->gone[i / 8] >> (i % 8) & 1);
+}
+
 // ----------------------------------------------------------------------------- grouping
 
-// Entries of one experiment and tool, grouped by (task, label) in order of first
-// appearance; each group keeps the indices of its first `cap` entries.
+// Shown records of one experiment and tool, grouped by (task, label) in order of first
+// appearance; each group keeps the Markdown rows of its first `cap` records.
 typedef struct {
     char *task, *label;
-    int *idx;   // (n) entry indices
+    char **rows;   // (n)
     int n;
 } Bucket;
 
 typedef struct {
     Bucket *b;
     int n;
+    StrMap index;   // "task\0label" -> bucket number
 } Buckets;
 
-static void buckets_collect(Buckets *bs, const JournalLog *log, const char *experiment,
-                            const char *tool, int cap) {
-    memset(bs, 0, sizeof *bs);
-    for (int i = 0; i < log->n; i++) {
-        const JournalEntry *e = &log->e[i];
-        // judge's records are runlayers records with verdicts: they show as completions too
-        int tool_ok = str_field_is(e, "tool", tool) ||
-                      (!strcmp(tool, "runlayers") && str_field_is(e, "tool", "judge"));
-        if (strcmp(e->kind, "result") || !str_field_is(e, "experiment", experiment) || !tool_ok ||
-            record_has(&e->rec, "error"))
-            continue;
-        char *task = str_field(e, "task"), *label = str_field(e, "label");
-        const char *t = task ? task : "", *l = label ? label : "";
-        Bucket *b = NULL;
-        for (int k = 0; k < bs->n && !b; k++)
-            if (!strcmp(bs->b[k].task, t) && !strcmp(bs->b[k].label, l)) b = &bs->b[k];
-        if (!b) {
-            bs->b = xrealloc(bs->b, sizeof(Bucket) * (size_t)(bs->n + 1));
-            b = &bs->b[bs->n++];
-            *b = (Bucket){xstrdup(t), xstrdup(l), xcalloc((size_t)cap + 1, sizeof(int)), 0};
-        }
-        if (b->n < cap) b->idx[b->n++] = i;
-        free(task);
-        free(label);
+typedef void (*RowWriter)(JsonBuf *md, const JournalEntry *e, const char *label,
+                          const ReportOptions *opt);
+
+static void buckets_add(Buckets *bs, const JournalEntry *e, int cap, RowWriter row,
+                        const ReportOptions *opt) {
+    char *task = str_field(e, "task"), *label = str_field(e, "label");
+    const char *t = task ? task : "", *l = label ? label : "";
+    size_t nt = strlen(t), nl = strlen(l);
+    char *key = xmalloc(nt + nl + 2);
+    memcpy(key, t, nt + 1);
+    memcpy(key + nt + 1, l, nl + 1);
+    int added = 0, k = strmap_intern(&bs->index, key, nt + 1 + nl, &added);
+    free(key);
+    if (added) {
+        bs->b = xrealloc(bs->b, sizeof(Bucket) * (size_t)(bs->n + 1));
+        bs->b[bs->n++] =
+            (Bucket){xstrdup(t), xstrdup(l), xcalloc((size_t)cap + 1, sizeof(char *)), 0};
     }
+    Bucket *b = &bs->b[k];
+    if (b->n < cap) {
+        JsonBuf r = {0};
+        row(&r, e, b->label, opt);
+        b->rows[b->n++] = r.buf ? r.buf : xstrdup("");
+    }
+    free(task);
+    free(label);
 }
 
 static void buckets_free(Buckets *bs) {
     for (int k = 0; k < bs->n; k++) {
+        for (int r = 0; r < bs->b[k].n; r++) free(bs->b[k].rows[r]);
         free(bs->b[k].task);
         free(bs->b[k].label);
-        free(bs->b[k].idx);
+        free(bs->b[k].rows);
     }
     free(bs->b);
+    strmap_free(&bs->index);
 }
 
 // Distinct tasks of the buckets, in order (pointers into the buckets).
@@ -232,17 +335,27 @@ static void task_heading(JsonBuf *md, const char *task) {
     jb_puts(md, "**\n\n");
 }
 
-// ----------------------------------------------------------------------------- header, tasks
-
-static void count_kind(const JournalLog *log, const char *kind, int *n) {
-    *n = 0;
-    for (int i = 0; i < log->n; i++) *n += !strcmp(log->e[i].kind, kind);
+// Each bucket's rows under its task's heading, after the table's head.
+static void write_buckets(JsonBuf *md, const Buckets *bs, const char *title, const char *head) {
+    const char **tasks = xcalloc((size_t)bs->n + 1, sizeof(char *));
+    int nt = bucket_tasks(bs, tasks);
+    if (nt) jb_puts(md, title);
+    for (int t = 0; t < nt; t++) {
+        task_heading(md, tasks[t]);
+        jb_puts(md, head);
+        for (int k = 0; k < bs->n; k++) {
+            if (strcmp(bs->b[k].task, tasks[t])) continue;
+            for (int r = 0; r < bs->b[k].n; r++) jb_puts(md, bs->b[k].rows[r]);
+        }
+        jb_puts(md, "\n");
+    }
+    free(tasks);
 }
 
-static void write_header(JsonBuf *md, const JournalLog *log) {
-    const JournalEntry *meta = NULL;
-    for (int i = 0; i < log->n && !meta; i++)
-        if (!strcmp(log->e[i].kind, "meta")) meta = &log->e[i];
+// ----------------------------------------------------------------------------- header, tasks
+
+// The title, model and goal of the first "meta" record.
+static void write_header_meta(JsonBuf *md, const JournalEntry *meta) {
     const JsonDoc *d = meta ? &meta->rec.doc : NULL;
     int model = d ? json_obj_get(d, 0, "model") : -1;
     if (model >= 0 && json_type(d, model) != JSMN_OBJECT) model = -1;
@@ -273,230 +386,170 @@ static void write_header(JsonBuf *md, const JournalLog *log) {
     if (goal) jb_puts(md, "- **Goal**: "), md_text(md, goal), jb_puts(md, "\n");
     free(goal);
     free(name);
+}
 
-    jb_printf(md, "- **Journal**: %d records", log->n);
+// The journal's size (n records, counts[k] of journal_kinds[k]) and its unreadable lines.
+static void write_header_counts(JsonBuf *md, int n, const int *counts, const JournalLog *info) {
+    jb_printf(md, "- **Journal**: %d records", n);
     for (int k = 0, shown = 0; journal_kinds[k]; k++) {
-        int n;
-        count_kind(log, journal_kinds[k], &n);
-        if (n) jb_printf(md, "%s%d %s", shown++ ? ", " : " (", n, journal_kinds[k]);
+        if (counts[k]) jb_printf(md, "%s%d %s", shown++ ? ", " : " (", counts[k], journal_kinds[k]);
         if (!journal_kinds[k + 1] && shown) jb_puts(md, ")");
     }
     jb_puts(md, "\n");
-    if (log->n_issues) {
-        jb_printf(md, "- **Warning**: %d unreadable line%s skipped (", log->n_issues,
-                  log->n_issues > 1 ? "s" : "");
-        for (int k = 0; k < log->n_issues && k < 5; k++)
-            jb_printf(md, "%sline %ld%s", k ? ", " : "", log->issues[k].lineno,
-                      log->issues[k].torn ? ", torn" : "");
-        jb_puts(md, log->n_issues > 5 ? ", …); `journal check` lists them\n"
-                                      : "); `journal check` lists them\n");
+    if (info->n_issues) {
+        jb_printf(md, "- **Warning**: %d unreadable line%s skipped (", info->n_issues,
+                  info->n_issues > 1 ? "s" : "");
+        for (int k = 0; k < info->n_issues && k < 5; k++)
+            jb_printf(md, "%sline %ld%s", k ? ", " : "", info->issues[k].lineno,
+                      info->issues[k].torn ? ", torn" : "");
+        jb_puts(md, info->n_issues > 5 ? ", …); `journal check` lists them\n"
+                                       : "); `journal check` lists them\n");
     }
     jb_puts(md, "\n");
 }
 
-static void write_tasks(JsonBuf *md, const JournalLog *log) {
-    int n;
-    count_kind(log, "task", &n);
-    if (!n) return;
-    jb_puts(md, "## Tasks\n\n| task | examples | description |\n| --- | ---: | --- |\n");
-    for (int i = 0; i < log->n; i++) {
-        const JournalEntry *e = &log->e[i];
-        if (strcmp(e->kind, "task")) continue;
-        char *task = str_field(e, "task"), *desc = str_field(e, "description");
-        long long ex;
-        jb_puts(md, "| ");
-        md_text(md, task ? task : "?");
-        if (record_int(&e->rec, "n_examples", &ex, NULL, 0) == 1) jb_printf(md, " | %lld | ", ex);
-        else jb_puts(md, " | \xE2\x80\x94 | ");
-        md_text(md, desc ? desc : "");
-        jb_puts(md, " |\n");
-        free(task);
-        free(desc);
+static void task_row(JsonBuf *md, const JournalEntry *e) {
+    char *task = str_field(e, "task"), *desc = str_field(e, "description");
+    long long ex;
+    jb_puts(md, "| ");
+    md_text(md, task ? task : "?");
+    if (record_int(&e->rec, "n_examples", &ex, NULL, 0) == 1) jb_printf(md, " | %lld | ", ex);
+    else jb_puts(md, " | \xE2\x80\x94 | ");
+    md_text(md, desc ? desc : "");
+    jb_puts(md, " |\n");
+    free(task);
+    free(desc);
+}
+
+// ----------------------------------------------------------------------------- notes, results
+
+// Note number k (1, 2, ...) as a list item.
+static void note_item(JsonBuf *md, const JournalEntry *e, int k) {
+    char *x = str_field(e, "experiment"), *task = str_field(e, "task");
+    char *obs = str_field(e, "observation"), *hyp = str_field(e, "hypothesis");
+    jb_printf(md, "%d. ", k);
+    if (x || task) {
+        jb_puts(md, "*(");
+        if (x) jb_puts(md, "experiment "), md_text(md, x);
+        if (x && task) jb_puts(md, ", ");
+        if (task) jb_puts(md, "task "), md_text(md, task);
+        jb_puts(md, ")* ");
     }
+    md_prose(md, obs ? obs : "", 3);
+    if (hyp) jb_puts(md, "\n   **Hypothesis:** "), md_prose(md, hyp, 3);
     jb_puts(md, "\n");
+    free(x);
+    free(task);
+    free(obs);
+    free(hyp);
+}
+
+// The results section: text, the "markdown" of the last report record (NULL: none, or not
+// a string).
+static void write_results(JsonBuf *md, const char *text) {
+    jb_puts(md, "## Results\n\n");
+    if (text) {
+        // The planners open their section with this same heading: written once.
+        const char *body = text;
+        if (!strncmp(body, "## Results\n", 11))
+            for (body += 11; *body == '\n'; body++) {}
+        md_prose(md, body, 0);
+        if (body[0] && body[strlen(body) - 1] != '\n') jb_puts(md, "\n");
+    } else {
+        jb_puts(md, "*The investigation has not finished: the journal has no report record.*\n");
+    }
 }
 
 // ----------------------------------------------------------------------------- experiments
 
-// The experiments, in order of first appearance among the results, and for each a view of
-// the log holding only its records (every kind whose "experiment" is its name), in file
-// order.  The per-experiment sections read their experiment's view, so that the report
-// reads each record a fixed number of times, however many experiments there are.
-typedef struct {
-    StrMap names;       // experiment name -> its number (key[k] is the name)
-    JournalLog *logs;   // (names.n) views of the log; their entries are copies
-} ExperimentIndex;
-
-// The number of the experiment entry e belongs to, or -1.  Results alone add experiments.
-static int experiment_of(StrMap *names, const JournalEntry *e, int add) {
-    char *x = str_field(e, "experiment");
-    int k = !x ? -1 : add ? strmap_intern_cstr(names, x, NULL) : strmap_find_cstr(names, x);
-    free(x);
-    return k;
-}
-
-static void experiments_index(ExperimentIndex *xi, const JournalLog *log) {
-    memset(xi, 0, sizeof *xi);
-    int *which = xmalloc(sizeof(int) * (size_t)(log->n ? log->n : 1));
-    for (int i = 0; i < log->n; i++)
-        if (!strcmp(log->e[i].kind, "result")) experiment_of(&xi->names, &log->e[i], 1);
-    xi->logs = xcalloc((size_t)xi->names.n + 1, sizeof *xi->logs);
-    for (int i = 0; i < log->n; i++)
-        if ((which[i] = experiment_of(&xi->names, &log->e[i], 0)) >= 0) xi->logs[which[i]].n++;
-    for (int k = 0; k < xi->names.n; k++) {
-        xi->logs[k].e = xmalloc(sizeof(JournalEntry) * (size_t)xi->logs[k].n);
-        xi->logs[k].n = 0;
-    }
-    for (int i = 0; i < log->n; i++)
-        if (which[i] >= 0) xi->logs[which[i]].e[xi->logs[which[i]].n++] = log->e[i];
-    free(which);
-}
-
-static void experiments_free(ExperimentIndex *xi) {
-    for (int k = 0; k < xi->names.n; k++) free(xi->logs[k].e);
-    free(xi->logs);
-    strmap_free(&xi->names);
-}
-
-// The scoreloss results of experiment x aggregated as `scoreloss --summary` does.
-static void summarize(Summary *s, const JournalLog *log, const char *x) {
-    memset(s, 0, sizeof *s);
-    char err[128];
-    for (int i = 0; i < log->n; i++) {
-        const JournalEntry *e = &log->e[i];
-        if (!strcmp(e->kind, "result") && str_field_is(e, "experiment", x) &&
-            str_field_is(e, "tool", "scoreloss") && !record_has(&e->rec, "error") &&
-            !record_has(&e->rec, "patch_effect"))
-            summary_add(s, &e->rec, err, sizeof err);
-    }
-}
-
-static void write_loss_tables(JsonBuf *md, const JournalLog *log, const char *x) {
-    Summary s;
-    summarize(&s, log, x);
-    if (s.n == 0) {
-        summary_free(&s);
-        return;
-    }
+static void write_loss_tables(JsonBuf *md, const Summary *s) {
+    if (s->n == 0) return;
     jb_puts(md, "### Answer loss\n\n");
-    for (int g0 = 0; g0 < s.n; g0++) {
+    for (int g0 = 0; g0 < s->n; g0++) {
         int first = 1;
-        for (int k = 0; k < g0; k++) first &= strcmp(s.g[k].task, s.g[g0].task) != 0;
+        for (int k = 0; k < g0; k++) first &= strcmp(s->g[k].task, s->g[g0].task) != 0;
         if (!first) continue;
-        task_heading(md, s.g[g0].task);
+        task_heading(md, s->g[g0].task);
         jb_puts(md,
                 "| configuration | layers | n | mean loss ± stderr | Δ vs intact | exact match |\n"
                 "| --- | --- | ---: | ---: | ---: | ---: |\n");
-        for (int g = g0; g < s.n; g++) {
-            if (strcmp(s.g[g].task, s.g[g0].task)) continue;
-            SummaryStats st = summary_stats(&s, &s.g[g]);
+        for (int g = g0; g < s->n; g++) {
+            if (strcmp(s->g[g].task, s->g[g0].task)) continue;
+            SummaryStats st = summary_stats(s, &s->g[g]);
             char layers[256];
-            layers_text(s.g[g].layers_json, layers, sizeof layers);
+            layers_text(s->g[g].layers_json, layers, sizeof layers);
             jb_puts(md, "| ");
-            md_text(md, s.g[g].label);
+            md_text(md, s->g[g].label);
             jb_puts(md, " | ");
             md_text(md, layers);
-            jb_printf(md, " | %ld | %.4f ± %.4f | ", s.g[g].n, st.mean_loss, st.stderr_loss);
+            jb_printf(md, " | %ld | %.4f ± %.4f | ", s->g[g].n, st.mean_loss, st.stderr_loss);
             if (st.has_delta) jb_printf(md, "%+.4f", st.delta_loss);
             else jb_puts(md, "\xE2\x80\x94");
             jb_printf(md, " | %.2f |\n", st.exact_rate);
         }
         jb_puts(md, "\n");
     }
-    summary_free(&s);
 }
 
-// The verdicts of experiment x's judged records (`judge`), aggregated as `judge --summary`
-// does.  keep: NULL for every label, else only labels it accepts.
-static void judge_summarize(JudgeSummary *s, const JournalLog *log, const char *x,
-                            int (*keep)(const char *label)) {
-    memset(s, 0, sizeof *s);
-    char err[128];
-    for (int i = 0; i < log->n; i++) {
-        const JournalEntry *e = &log->e[i];
-        if (strcmp(e->kind, "result") || (x && !str_field_is(e, "experiment", x)) ||
-            record_has(&e->rec, "error") || !record_has(&e->rec, "judgements"))
-            continue;
-        char *label = keep ? str_field(e, "label") : NULL;
-        if (!keep || (label && keep(label))) judge_summary_add(s, &e->rec, err, sizeof err);
-        free(label);
-    }
+// Is e a judged result (`judge`) that the speaks tables count?
+static int judged(const JournalEntry *e) {
+    return !record_has(&e->rec, "error") && record_has(&e->rec, "judgements");
 }
 
 // ### How it speaks: per task, the yes-rate of each question per configuration.
-static void write_speaks(JsonBuf *md, const JournalLog *log, const char *x) {
-    JudgeSummary s;
-    judge_summarize(&s, log, x, NULL);
-    if (s.n)
+static void write_speaks(JsonBuf *md, const JudgeSummary *s) {
+    if (s->n)
         jb_puts(
             md,
             "### How it speaks\n\nVerdicts of `judge` on the completions: the yes-rate of each question "
             "(± standard error), against the intact model.\n\n");
-    for (int g0 = 0; g0 < s.n; g0++) {
+    for (int g0 = 0; g0 < s->n; g0++) {
         int first = 1;
-        for (int k = 0; k < g0; k++) first &= strcmp(s.g[k].task, s.g[g0].task) != 0;
+        for (int k = 0; k < g0; k++) first &= strcmp(s->g[k].task, s->g[g0].task) != 0;
         if (!first) continue;
-        task_heading(md, s.g[g0].task);
+        task_heading(md, s->g[g0].task);
         jb_puts(
             md,
             "| configuration | question | judge | n | yes-rate ± stderr | Δ vs intact | yes / no / unsure |\n"
             "| --- | --- | --- | ---: | ---: | ---: | --- |\n");
-        for (int g = g0; g < s.n; g++) {
-            if (strcmp(s.g[g].task, s.g[g0].task)) continue;
-            JudgeStats st = judge_summary_stats(&s, &s.g[g]);
+        for (int g = g0; g < s->n; g++) {
+            if (strcmp(s->g[g].task, s->g[g0].task)) continue;
+            JudgeStats st = judge_summary_stats(s, &s->g[g]);
             jb_puts(md, "| ");
-            md_text(md, s.g[g].label);
+            md_text(md, s->g[g].label);
             jb_puts(md, " | ");
-            md_text(md, s.g[g].question);
+            md_text(md, s->g[g].question);
             jb_puts(md, " | ");
-            md_text(md, s.g[g].judge ? s.g[g].judge : "");
-            jb_printf(md, " | %ld | %.2f ± %.2f | ", s.g[g].n, st.yes_rate, st.stderr_rate);
+            md_text(md, s->g[g].judge ? s->g[g].judge : "");
+            jb_printf(md, " | %ld | %.2f ± %.2f | ", s->g[g].n, st.yes_rate, st.stderr_rate);
             if (st.has_delta) jb_printf(md, "%+.2f", st.delta);
             else jb_puts(md, "\xE2\x80\x94");
-            jb_printf(md, " | %ld / %ld / %ld |\n", s.g[g].yes, s.g[g].no, s.g[g].unsure);
+            jb_printf(md, " | %ld / %ld / %ld |\n", s->g[g].yes, s->g[g].no, s->g[g].unsure);
         }
         jb_puts(md, "\n");
     }
-    judge_summary_free(&s);
 }
 
-static void write_completions(JsonBuf *md, const JournalLog *log, const char *x,
-                              const ReportOptions *opt) {
-    Buckets bs;
-    buckets_collect(&bs, log, x, "runlayers", opt->samples);
-    const char **tasks = xcalloc((size_t)bs.n + 1, sizeof(char *));
-    int nt = bucket_tasks(&bs, tasks);
-    if (nt) jb_puts(md, "### Completions\n\n");
-    for (int t = 0; t < nt; t++) {
-        task_heading(md, tasks[t]);
-        jb_puts(md,
-                "| configuration | prompt | completion | finish |\n| --- | --- | --- | --- |\n");
-        for (int k = 0; k < bs.n; k++) {
-            if (strcmp(bs.b[k].task, tasks[t])) continue;
-            for (int r = 0; r < bs.b[k].n; r++) {
-                const JournalEntry *e = &log->e[bs.b[k].idx[r]];
-                size_t plen = 0, clen = 0;
-                char *prompt = obj_str(&e->rec.doc, 0, "prompt", &plen);
-                char *completion = obj_str(&e->rec.doc, 0, "completion", &clen);
-                char *finish = str_field(e, "finish_reason");
-                jb_puts(md, "| ");
-                md_text(md, bs.b[k].label);
-                jb_puts(md, " | ");
-                md_escape(md, prompt ? prompt : "", plen, 60, 1);
-                jb_puts(md, " | ");
-                md_quoted(md, completion ? completion : "", clen, 100);
-                jb_puts(md, " | ");
-                md_text(md, finish ? finish : "");
-                jb_puts(md, " |\n");
-                free(prompt);
-                free(completion);
-                free(finish);
-            }
-        }
-        jb_puts(md, "\n");
-    }
-    free(tasks);
-    buckets_free(&bs);
+// A row of the completions table: a runlayers (or judge) record.
+static void completion_row(JsonBuf *md, const JournalEntry *e, const char *label,
+                           const ReportOptions *opt) {
+    (void)opt;
+    size_t plen = 0, clen = 0;
+    char *prompt = obj_str(&e->rec.doc, 0, "prompt", &plen);
+    char *completion = obj_str(&e->rec.doc, 0, "completion", &clen);
+    char *finish = str_field(e, "finish_reason");
+    jb_puts(md, "| ");
+    md_text(md, label);
+    jb_puts(md, " | ");
+    md_escape(md, prompt ? prompt : "", plen, 60, 1);
+    jb_puts(md, " | ");
+    md_quoted(md, completion ? completion : "", clen, 100);
+    jb_puts(md, " | ");
+    md_text(md, finish ? finish : "");
+    jb_puts(md, " |\n");
+    free(prompt);
+    free(completion);
+    free(finish);
 }
 
 // The tokens of a topk array field ("topk", "rose", "fell"): “token” value, ...
@@ -520,58 +573,34 @@ static void topk_tokens(JsonBuf *md, const JsonDoc *d, const char *key, const ch
     }
 }
 
-static void write_topk(JsonBuf *md, const JournalLog *log, const char *x,
-                       const ReportOptions *opt) {
-    Buckets bs;
-    buckets_collect(&bs, log, x, "topk", opt->topk_rows);
-    const char **tasks = xcalloc((size_t)bs.n + 1, sizeof(char *));
-    int nt = bucket_tasks(&bs, tasks);
-    if (nt) jb_puts(md, "### Top next tokens\n\n");
-    for (int t = 0; t < nt; t++) {
-        task_heading(md, tasks[t]);
-        jb_puts(
-            md,
-            "| configuration | prompt | top tokens (prob) | rose (Δ logprob) | fell (Δ logprob) | KL from intact | answer rank |\n"
-            "| --- | --- | --- | --- | --- | ---: | ---: |\n");
-        for (int k = 0; k < bs.n; k++) {
-            if (strcmp(bs.b[k].task, tasks[t])) continue;
-            for (int r = 0; r < bs.b[k].n; r++) {
-                const JournalEntry *e = &log->e[bs.b[k].idx[r]];
-                const JsonDoc *d = &e->rec.doc;
-                size_t plen = 0;
-                char *prompt = obj_str(d, 0, "prompt", &plen);
-                double kl;
-                long long rank, pos;
-                jb_puts(md, "| ");
-                md_text(md, bs.b[k].label);
-                jb_puts(md, " | ");
-                md_escape(md, prompt ? prompt : "", plen, 40, 1);
-                if (record_int(&e->rec, "position", &pos, NULL, 0) == 1)
-                    jb_printf(md, " (position %lld)", pos);
-                jb_puts(md, " | ");
-                topk_tokens(md, d, "topk", "prob", "%.3f", opt->top_tokens);
-                jb_puts(md, " | ");
-                topk_tokens(md, d, "rose", "delta_logprob", "%+.2f", 3);
-                jb_puts(md, " | ");
-                topk_tokens(md, d, "fell", "delta_logprob", "%+.2f", 3);
-                jb_puts(md, " | ");
-                if (record_double(&e->rec, "kl_from_intact", &kl, NULL, 0) == 1)
-                    jb_printf(md, "%.4f", kl);
-                else jb_puts(md, "\xE2\x80\x94");
-                jb_puts(md, " | ");
-                if (record_int(&e->rec, "answer_rank", &rank, NULL, 0) == 1)
-                    jb_printf(md, "%lld", rank);
-                else jb_puts(md, "\xE2\x80\x94");
-                jb_puts(md, " |\n");
-                free(prompt);
-            }
-        }
-        jb_puts(md, "\n");
-    }
-    free(tasks);
-    buckets_free(&bs);
+// A row of the top-tokens table: a topk record.
+static void topk_row(JsonBuf *md, const JournalEntry *e, const char *label,
+                     const ReportOptions *opt) {
+    const JsonDoc *d = &e->rec.doc;
+    size_t plen = 0;
+    char *prompt = obj_str(d, 0, "prompt", &plen);
+    double kl;
+    long long rank, pos;
+    jb_puts(md, "| ");
+    md_text(md, label);
+    jb_puts(md, " | ");
+    md_escape(md, prompt ? prompt : "", plen, 40, 1);
+    if (record_int(&e->rec, "position", &pos, NULL, 0) == 1) jb_printf(md, " (position %lld)", pos);
+    jb_puts(md, " | ");
+    topk_tokens(md, d, "topk", "prob", "%.3f", opt->top_tokens);
+    jb_puts(md, " | ");
+    topk_tokens(md, d, "rose", "delta_logprob", "%+.2f", 3);
+    jb_puts(md, " | ");
+    topk_tokens(md, d, "fell", "delta_logprob", "%+.2f", 3);
+    jb_puts(md, " | ");
+    if (record_double(&e->rec, "kl_from_intact", &kl, NULL, 0) == 1) jb_printf(md, "%.4f", kl);
+    else jb_puts(md, "\xE2\x80\x94");
+    jb_puts(md, " | ");
+    if (record_int(&e->rec, "answer_rank", &rank, NULL, 0) == 1) jb_printf(md, "%lld", rank);
+    else jb_puts(md, "\xE2\x80\x94");
+    jb_puts(md, " |\n");
+    free(prompt);
 }
-
 // ----------------------------------------------------------------------------- activation patching
 
 // The normalised effect of a patch sweep (`scoreloss --patch-sweep`) per (block, column)
@@ -676,30 +705,31 @@ static void cell_baselines(const JournalEntry *e, int use_ld, double *clean, dou
     *corrupt = num_field(e, use_ld ? "corrupt_logit_diff" : "corrupt_answer_loss");
 }
 
-static void patch_grids_collect(PatchGrids *gs, const JournalLog *log, const char *x) {
-    memset(gs, 0, sizeof *gs);
+// Grid statistics from a patch-sweep cell (pass 2): the groups, their examples and each
+// example's width and depth.
+static void patch_grids_scan(PatchGrids *gs, const JournalEntry *e, const char *x) {
     char *task, *hook, *id;
     int layer, col;
-    // Pass 1: the groups, their examples and each example's width and depth.
-    for (int i = 0; i < log->n; i++) {
-        const JournalEntry *e = &log->e[i];
-        if (!patch_cell(e, x, &task, &hook, &id, &layer, &col)) continue;
-        PatchGrid *g = grid_find(gs, task, hook, 1);
-        int k = grid_id(g, id);
-        if (k < 0) {
-            g->ids = xrealloc(g->ids, sizeof(char *) * (size_t)(g->n_ids + 1));
-            g->id_width = xrealloc(g->id_width, sizeof(int) * (size_t)(g->n_ids + 1));
-            g->ids[g->n_ids] = xstrdup(id);
-            g->id_width[g->n_ids] = 0;
-            strmap_intern_cstr(&g->id_index, id, NULL);
-            k = g->n_ids++;
-        }
-        if (col + 1 > g->id_width[k]) g->id_width[k] = col + 1;
-        if (layer + 1 > g->rows) g->rows = layer + 1;
-        g->use_ld |= isfinite(num_field(e, "clean_logit_diff")) &&
-                     isfinite(num_field(e, "corrupt_logit_diff"));
-        free(task), free(hook), free(id);
+    if (!patch_cell(e, x, &task, &hook, &id, &layer, &col)) return;
+    PatchGrid *g = grid_find(gs, task, hook, 1);
+    int k = grid_id(g, id);
+    if (k < 0) {
+        g->ids = xrealloc(g->ids, sizeof(char *) * (size_t)(g->n_ids + 1));
+        g->id_width = xrealloc(g->id_width, sizeof(int) * (size_t)(g->n_ids + 1));
+        g->ids[g->n_ids] = xstrdup(id);
+        g->id_width[g->n_ids] = 0;
+        strmap_intern_cstr(&g->id_index, id, NULL);
+        k = g->n_ids++;
     }
+    if (col + 1 > g->id_width[k]) g->id_width[k] = col + 1;
+    if (layer + 1 > g->rows) g->rows = layer + 1;
+    g->use_ld |=
+        isfinite(num_field(e, "clean_logit_diff")) && isfinite(num_field(e, "corrupt_logit_diff"));
+    free(task), free(hook), free(id);
+}
+
+// After pass 2: each grid's width and its empty sums.
+static void patch_grids_prepare(PatchGrids *gs) {
     for (int k = 0; k < gs->n; k++) {
         PatchGrid *g = &gs->g[k];
         for (int i = 0; i < g->n_ids; i++)
@@ -711,20 +741,26 @@ static void patch_grids_collect(PatchGrids *gs, const JournalLog *log, const cha
         g->id_corrupt = xmalloc(sizeof(double) * (size_t)g->n_ids);
         for (int i = 0; i < g->n_ids; i++) g->id_clean[i] = g->id_corrupt[i] = NAN;
     }
-    // Pass 2: the sums, with the columns of every example aligned at the end.
-    for (int i = 0; i < log->n; i++) {
-        const JournalEntry *e = &log->e[i];
-        if (!patch_cell(e, x, &task, &hook, &id, &layer, &col)) continue;
-        PatchGrid *g = grid_find(gs, task, hook, 0);
-        int k = grid_id(g, id), c = g->heads ? col : g->width - g->id_width[k] + col;
-        double clean, corrupt;
-        cell_baselines(e, g->use_ld, &clean, &corrupt);
-        if (isnan(g->id_clean[k])) g->id_clean[k] = clean, g->id_corrupt[k] = corrupt;
-        if (patch_sums_add(&g->sums, layer, c, cell_metric(e), clean, corrupt)) g->seen[layer] = 1;
-        if (k == g->widest && !g->heads && !g->tokens[c]) g->tokens[c] = str_field(e, "token");
-        free(task), free(hook), free(id);
-    }
-    // The pairs whose own clean and corrupted metrics are too close to normalise by.
+}
+
+// Pass 3: a cell's sums, with the columns of every example aligned at the end.
+static void patch_grids_add(PatchGrids *gs, const JournalEntry *e, const char *x) {
+    char *task, *hook, *id;
+    int layer, col;
+    if (!patch_cell(e, x, &task, &hook, &id, &layer, &col)) return;
+    PatchGrid *g = grid_find(gs, task, hook, 0);
+    int k = grid_id(g, id), c = g->heads ? col : g->width - g->id_width[k] + col;
+    double clean, corrupt;
+    cell_baselines(e, g->use_ld, &clean, &corrupt);
+    if (isnan(g->id_clean[k])) g->id_clean[k] = clean, g->id_corrupt[k] = corrupt;
+    if (patch_sums_add(&g->sums, layer, c, cell_metric(e), clean, corrupt)) g->seen[layer] = 1;
+    if (k == g->widest && !g->heads && !g->tokens[c]) g->tokens[c] = str_field(e, "token");
+    free(task), free(hook), free(id);
+}
+
+// After pass 3: the pairs whose own clean and corrupted metrics are too close to
+// normalise by.
+static void patch_grids_finish(PatchGrids *gs) {
     for (int k = 0; k < gs->n; k++) {
         PatchGrid *g = &gs->g[k];
         double clean = 0, corrupt = 0;
@@ -737,7 +773,6 @@ static void patch_grids_collect(PatchGrids *gs, const JournalLog *log, const cha
                 patch_pair_degenerate(g->id_clean[i], g->id_corrupt[i], clean / n, corrupt / n);
     }
 }
-
 static void patch_grids_free(PatchGrids *gs) {
     for (int k = 0; k < gs->n; k++) {
         PatchGrid *g = &gs->g[k];
@@ -770,12 +805,10 @@ static char *column_label(const PatchGrid *g, int c, size_t max_chars, int plain
     return b.buf;
 }
 
-static void write_patching(JsonBuf *md, const JournalLog *log, const char *x) {
-    PatchGrids gs;
-    patch_grids_collect(&gs, log, x);
-    if (gs.n) jb_puts(md, "### Activation patching\n\n");
-    for (int k = 0; k < gs.n; k++) {
-        const PatchGrid *g = &gs.g[k];
+static void write_patching(JsonBuf *md, const PatchGrids *gs) {
+    if (gs->n) jb_puts(md, "### Activation patching\n\n");
+    for (int k = 0; k < gs->n; k++) {
+        const PatchGrid *g = &gs->g[k];
         task_heading(md, g->task);
         jb_puts(md, "Normalised patch effect of patching `");
         md_text(md, g->hook);
@@ -817,82 +850,223 @@ static void write_patching(JsonBuf *md, const JournalLog *log, const char *x) {
         }
         jb_puts(md, "\n");
     }
-    patch_grids_free(&gs);
 }
 
-static void write_experiment(JsonBuf *md, const JournalLog *log, const char *x,
-                             const ReportOptions *opt) {
-    jb_puts(md, "## Experiment ");
-    md_text(md, x);
-    jb_puts(md, "\n\n");
-    static const char *const tools[] = {"scoreloss", "runlayers", "topk", "judge"};
-    int counts[4] = {0}, errors = 0, other = 0;
-    char *first_error = NULL;
-    for (int i = 0; i < log->n; i++) {
-        const JournalEntry *e = &log->e[i];
-        if (strcmp(e->kind, "result") || !str_field_is(e, "experiment", x)) continue;
-        int known = 0;
-        for (int t = 0; t < 4; t++)
-            if (str_field_is(e, "tool", tools[t])) counts[t]++, known = 1;
-        other += !known;
-        if (record_has(&e->rec, "error")) {
-            errors++;
-            if (!first_error) first_error = str_field(e, "error");
-        }
+// What the report keeps of one experiment: the counts of its results, the aggregates of
+// its tables and the rows it shows.
+static const char *const exp_tools[] = {"scoreloss", "runlayers", "topk", "judge"};
+
+typedef struct {
+    int counts[4], other, errors;
+    char *first_error;     // the first error's text (NULL: none yet, or not a string)
+    Summary loss;          // scoreloss results, as `scoreloss --summary`
+    JudgeSummary speaks;   // judged results, as `judge --summary`
+    PatchGrids grids;      // patch-sweep results
+    Buckets completions;   // runlayers and judge results: the first opt->samples rows
+    Buckets topk;          // topk results: the first opt->topk_rows rows
+} Experiment;
+
+static void experiment_add(Experiment *x, const JournalEntry *e, const char *name,
+                           const ReportOptions *opt) {
+    char err[128];
+    int known = 0, error = record_has(&e->rec, "error");
+    char *tool = str_field(e, "tool");
+    for (int t = 0; t < 4; t++)
+        if (tool && !strcmp(tool, exp_tools[t])) x->counts[t]++, known = 1;
+    x->other += !known;
+    x->errors += error;
+    if (error && !x->first_error) x->first_error = str_field(e, "error");
+    if (tool && !error) {
+        if (!strcmp(tool, "scoreloss") && !record_has(&e->rec, "patch_effect"))
+            summary_add(&x->loss, &e->rec, err, sizeof err);
+        // judge's records are runlayers records with verdicts: they show as completions too
+        if (!strcmp(tool, "runlayers") || !strcmp(tool, "judge"))
+            buckets_add(&x->completions, e, opt->samples, completion_row, opt);
+        if (!strcmp(tool, "topk")) buckets_add(&x->topk, e, opt->topk_rows, topk_row, opt);
     }
+    if (judged(e)) judge_summary_add(&x->speaks, &e->rec, err, sizeof err);
+    patch_grids_scan(&x->grids, e, name);
+    free(tool);
+}
+
+static void experiment_free(Experiment *x) {
+    free(x->first_error);
+    summary_free(&x->loss);
+    judge_summary_free(&x->speaks);
+    patch_grids_free(&x->grids);
+    buckets_free(&x->completions);
+    buckets_free(&x->topk);
+}
+
+static void write_experiment(JsonBuf *md, const Experiment *x, const char *name) {
+    jb_puts(md, "## Experiment ");
+    md_text(md, name);
+    jb_puts(md, "\n\n");
     jb_puts(md, "Tool records:");
     for (int t = 0; t < 4; t++)
-        if (counts[t]) jb_printf(md, " %d from %s;", counts[t], tools[t]);
-    if (other) jb_printf(md, " %d from other tools;", other);
+        if (x->counts[t]) jb_printf(md, " %d from %s;", x->counts[t], exp_tools[t]);
+    if (x->other) jb_printf(md, " %d from other tools;", x->other);
     if (md->buf[md->len - 1] == ';') md->len--;
     jb_puts(md, ".\n");
-    if (errors) {
-        jb_printf(md, "%d of them carry an error (left out below); the first: ", errors);
-        md_text(md, first_error ? first_error : "(not a string)");
+    if (x->errors) {
+        jb_printf(md, "%d of them carry an error (left out below); the first: ", x->errors);
+        md_text(md, x->first_error ? x->first_error : "(not a string)");
         jb_puts(md, "\n");
     }
     jb_puts(md, "\n");
-    free(first_error);
-    write_loss_tables(md, log, x);
-    write_speaks(md, log, x);
-    write_patching(md, log, x);
-    write_completions(md, log, x, opt);
-    write_topk(md, log, x, opt);
+    write_loss_tables(md, &x->loss);
+    write_speaks(md, &x->speaks);
+    write_patching(md, &x->grids);
+    write_buckets(md, &x->completions, "### Completions\n\n",
+                  "| configuration | prompt | completion | finish |\n| --- | --- | --- | --- |\n");
+    write_buckets(
+        md, &x->topk, "### Top next tokens\n\n",
+        "| configuration | prompt | top tokens (prob) | rose (Δ logprob) | fell (Δ logprob) | KL from intact | answer rank |\n"
+        "| --- | --- | --- | --- | --- | ---: | ---: |\n");
+}
+
+// ----------------------------------------------------------------------------- the report's state
+
+typedef struct {
+    const ReportOptions *opt;
+    int pass;      // 1, 2, 3 (see "the passes")
+    int ordinal;   // the records seen in this pass
+    int n;         // the records of pass 1: later passes read no further (the journal may grow)
+    // pass 1
+    int *counts;           // per journal_kinds
+    KeyIndex keys;         // results' identities; the records re-runs replace
+    StrMap sweep_use[2];   // experiments with a scoreloss label "first N" / "skip N"
+    // pass 2
+    JsonBuf head;   // title, model and goal (from the first meta record)
+    int have_meta;
+    JsonBuf tasks, notes;   // their rows / items
+    int n_tasks, n_notes;
+    char *results;   // the last report record's "markdown"
+    StrMap names;    // experiments, in order of first appearance among the results
+    Experiment *x;   // (names.n)
+    int x_cap;
+    Summary sweep[2];      // the plots' loss per "first N" / "skip N" label (and intact)
+    JudgeSummary judged;   // the plots' judged records labelled "first N" or intact
+    int any_grid;
+} Rep;
+
+// "intact" or "first N": a drop-last configuration.
+static int drop_last_label(const char *label) {
+    int n;
+    return !strcmp(label, "intact") || label_number(label, "first ", &n);
+}
+
+static const char *const sweep_prefix[2] = {"first ", "skip "};
+
+static void rep_index(Rep *r, const JournalEntry *e) {
+    for (int k = 0; journal_kinds[k]; k++) r->counts[k] += !strcmp(e->kind, journal_kinds[k]);
+    key_index(&r->keys, e, r->ordinal);
+    if (strcmp(e->kind, "result") || !str_field_is(e, "tool", "scoreloss")) return;
+    char *label = str_field(e, "label"), *x = str_field(e, "experiment");
+    int n;
+    for (int s = 0; s < 2; s++)
+        if (x && label && label_number(label, sweep_prefix[s], &n))
+            strmap_intern_cstr(&r->sweep_use[s], x, NULL);
+    free(label);
+    free(x);
+}
+
+// A result for the plots: the sweeps' losses and the judged records of every experiment.
+static void rep_plots_add(Rep *r, const JournalEntry *e, const char *x) {
+    char err[128];
+    char *label = str_field(e, "label");
+    int n;
+    if (judged(e) && label && drop_last_label(label))
+        judge_summary_add(&r->judged, &e->rec, err, sizeof err);
+    if (str_field_is(e, "tool", "scoreloss") && !record_has(&e->rec, "error") &&
+        !record_has(&e->rec, "patch_effect") && label)
+        for (int s = 0; s < 2; s++)
+            if (strmap_find_cstr(&r->sweep_use[s], x) >= 0 &&
+                (!strcmp(label, "intact") || label_number(label, sweep_prefix[s], &n)))
+                summary_add(&r->sweep[s], &e->rec, err, sizeof err);
+    free(label);
+}
+
+static void rep_add(Rep *r, const JournalEntry *e) {
+    if (!strcmp(e->kind, "meta") && !r->have_meta) {
+        write_header_meta(&r->head, e);
+        r->have_meta = 1;
+    } else if (!strcmp(e->kind, "task")) {
+        task_row(&r->tasks, e);
+        r->n_tasks++;
+    } else if (!strcmp(e->kind, "note")) {
+        note_item(&r->notes, e, ++r->n_notes);
+    } else if (!strcmp(e->kind, "report")) {
+        free(r->results);
+        r->results = str_field(e, "markdown");
+    }
+    if (strcmp(e->kind, "result")) return;
+    char *name = str_field(e, "experiment");
+    if (!name) return;
+    int added = 0, k = strmap_intern_cstr(&r->names, name, &added);
+    if (added) {
+        if (k == r->x_cap)
+            r->x = xrealloc(r->x, sizeof *r->x * (size_t)(r->x_cap = r->x_cap ? 2 * r->x_cap : 16));
+        memset(&r->x[k], 0, sizeof r->x[k]);
+    }
+    experiment_add(&r->x[k], e, name, r->opt);
+    rep_plots_add(r, e, name);
+    free(name);
+}
+
+static void rep_patch(Rep *r, const JournalEntry *e) {
+    if (strcmp(e->kind, "result")) return;
+    char *name = str_field(e, "experiment");
+    int k = name ? strmap_find_cstr(&r->names, name) : -1;
+    if (k >= 0) patch_grids_add(&r->x[k].grids, e, name);
+    free(name);
+}
+
+// The visitor of every pass: ctx is the Rep.
+static int rep_visit(void *ctx, const JournalEntry *e) {
+    Rep *r = ctx;
+    if (r->pass == 1) {
+        rep_index(r, e);
+        r->ordinal++;
+        return 0;
+    }
+    if (r->ordinal >= r->n) return 1;   // appended since pass 1
+    if (!key_gone(&r->keys, r->ordinal)) {
+        if (r->pass == 2) rep_add(r, e);
+        else rep_patch(r, e);
+    }
+    r->ordinal++;
+    return 0;
+}
+
+// Start pass p (1, 2, 3) over the same records.
+static void rep_pass(Rep *r, int p) {
+    if (p == 2) r->n = r->ordinal, key_index_done(&r->keys);
+    if (p == 3)
+        for (int k = 0; k < r->names.n; k++) {
+            patch_grids_prepare(&r->x[k].grids);
+            r->any_grid |= r->x[k].grids.n > 0;
+        }
+    r->pass = p;
+    r->ordinal = 0;
+}
+
+static void rep_free(Rep *r) {
+    free(r->counts);
+    free(r->keys.slot);
+    free(r->keys.gone);
+    for (int s = 0; s < 2; s++) strmap_free(&r->sweep_use[s]), summary_free(&r->sweep[s]);
+    jb_free(&r->head);
+    jb_free(&r->tasks);
+    jb_free(&r->notes);
+    free(r->results);
+    for (int k = 0; k < r->names.n; k++) experiment_free(&r->x[k]);
+    free(r->x);
+    strmap_free(&r->names);
+    judge_summary_free(&r->judged);
 }
 
 // ----------------------------------------------------------------------------- plots
-
-// Scoreloss results of every experiment that has a label "PREFIX N", restricted to the
-// labels "intact" and "PREFIX N", aggregated per (task, label).
-static void summarize_sweep(Summary *s, const JournalLog *log, const ExperimentIndex *xi,
-                            const char *prefix) {
-    memset(s, 0, sizeof *s);
-    StrMap *names = (StrMap *)&xi->names;   // looked up only (experiment_of with add = 0)
-    char *use = xcalloc((size_t)names->n + 1, 1);
-    for (int i = 0; i < log->n; i++) {
-        const JournalEntry *e = &log->e[i];
-        if (strcmp(e->kind, "result") || !str_field_is(e, "tool", "scoreloss")) continue;
-        char *label = str_field(e, "label");
-        int n, k;
-        if (label && label_number(label, prefix, &n) && (k = experiment_of(names, e, 0)) >= 0)
-            use[k] = 1;
-        free(label);
-    }
-    char err[128];
-    for (int i = 0; i < log->n; i++) {
-        const JournalEntry *e = &log->e[i];
-        if (strcmp(e->kind, "result") || !str_field_is(e, "tool", "scoreloss") ||
-            record_has(&e->rec, "error") || record_has(&e->rec, "patch_effect"))
-            continue;
-        int k = experiment_of(names, e, 0), in = k >= 0 && use[k];
-        char *label = str_field(e, "label");
-        int n;
-        if (in && label && (!strcmp(label, "intact") || label_number(label, prefix, &n)))
-            summary_add(s, &e->rec, err, sizeof err);
-        free(label);
-    }
-    free(use);
-}
 
 static int distinct_tasks(const Summary *s, const char **tasks) {
     int n = 0;
@@ -920,7 +1094,7 @@ typedef struct {
     const ReportOptions *opt;
     ReportStatus *st;
     JsonBuf *md;
-    const ExperimentIndex *xi;
+    const Rep *r;
 } PlotCtx;
 
 static void plot_done(PlotCtx *c, int rc, const char *err, const char *file, const char *alt) {
@@ -953,9 +1127,8 @@ static void series_add_sorted(PlotSeries *p, double *xs, double *ys, double x, d
     p->n++;
 }
 
-static void plot_drop_last(PlotCtx *c, const JournalLog *log) {
-    Summary s;
-    summarize_sweep(&s, log, c->xi, "first ");
+static void plot_drop_last(PlotCtx *c) {
+    const Summary s = c->r->sweep[0];
     const char **tasks = xcalloc((size_t)s.n + 1, sizeof(char *));
     int nt = distinct_tasks(&s, tasks);
     if (nt) {
@@ -992,19 +1165,12 @@ static void plot_drop_last(PlotCtx *c, const JournalLog *log) {
         free(ys);
     }
     free(tasks);
-    summary_free(&s);
-}
-
-static int drop_last_label(const char *label) {
-    int n;
-    return !strcmp(label, "intact") || label_number(label, "first ", &n);
 }
 
 // Per task, the yes-rate of each judged question against the number of blocks kept, from
 // every judged record labelled "first n" (drop-last) or "intact": speaks_N.svg, N = 1, 2, ...
-static void plot_speaks(PlotCtx *c, const JournalLog *log) {
-    JudgeSummary s;
-    judge_summarize(&s, log, NULL, drop_last_label);
+static void plot_speaks(PlotCtx *c) {
+    const JudgeSummary s = c->r->judged;
     int any_first = 0, n;
     for (int g = 0; g < s.n; g++) any_first |= label_number(s.g[g].label, "first ", &n);
     const char **tasks = xcalloc((size_t)s.n + 1, sizeof(char *));
@@ -1060,12 +1226,10 @@ static void plot_speaks(PlotCtx *c, const JournalLog *log) {
         free(ys);
     }
     free(tasks);
-    judge_summary_free(&s);
 }
 
-static void plot_skip_one(PlotCtx *c, const JournalLog *log) {
-    Summary s;
-    summarize_sweep(&s, log, c->xi, "skip ");
+static void plot_skip_one(PlotCtx *c) {
+    const Summary s = c->r->sweep[1];
     const char **tasks = xcalloc((size_t)s.n + 1, sizeof(char *));
     int nt = distinct_tasks(&s, tasks), nb = 0, n;
     for (int g = 0; g < s.n; g++)
@@ -1091,7 +1255,6 @@ static void plot_skip_one(PlotCtx *c, const JournalLog *log) {
         free(z);
     }
     free(tasks);
-    summary_free(&s);
 }
 
 static char *block_label(int l) {
@@ -1103,13 +1266,12 @@ static char *block_label(int l) {
 // A heatmap per patch sweep (experiment, task, hook): blocks (the last at the top) x
 // positions or heads, the mean normalised effect.  Files patch_1.svg, patch_2.svg, ...
 static void plot_patching(PlotCtx *c) {
-    const char *const *names = (const char *const *)c->xi->names.key;
-    int nx = c->xi->names.n, n_plot = 0;
+    const char *const *names = (const char *const *)c->r->names.key;
+    int nx = c->r->names.n, n_plot = 0;
     for (int x = 0; x < nx; x++) {
-        PatchGrids gs;
-        patch_grids_collect(&gs, &c->xi->logs[x], names[x]);
-        for (int k = 0; k < gs.n; k++) {
-            const PatchGrid *g = &gs.g[k];
+        const PatchGrids *gs = &c->r->x[x].grids;
+        for (int k = 0; k < gs->n; k++) {
+            const PatchGrid *g = &gs->g[k];
             int ny = 0;
             for (int l = 0; l < g->rows; l++) ny += g->seen[l];
             if (!ny || !g->width) continue;
@@ -1149,24 +1311,22 @@ static void plot_patching(PlotCtx *c) {
             free(xlabels);
             free(z);
         }
-        patch_grids_free(&gs);
     }
 }
 
-static void write_plots(JsonBuf *md, const JournalLog *log, const ExperimentIndex *xi,
-                        const ReportOptions *opt, ReportStatus *st) {
+static void write_plots(JsonBuf *md, const Rep *r, const ReportOptions *opt, ReportStatus *st) {
     if (!opt->plot_dir) return;
     JsonBuf body = {0};
-    PlotCtx c = {opt, st, &body, xi};
+    PlotCtx c = {opt, st, &body, r};
     int made_dir = mkdir_p(opt->plot_dir) == 0;
     if (!made_dir) {
         st->plot_errors++;
         snprintf(st->plot_err, sizeof st->plot_err, "cannot create the plot directory %s",
                  opt->plot_dir);
     } else {
-        plot_drop_last(&c, log);
-        plot_speaks(&c, log);
-        plot_skip_one(&c, log);
+        plot_drop_last(&c);
+        plot_speaks(&c);
+        plot_skip_one(&c);
         plot_patching(&c);
     }
     if (body.len) {
@@ -1176,71 +1336,65 @@ static void write_plots(JsonBuf *md, const JournalLog *log, const ExperimentInde
     jb_free(&body);
 }
 
-// ----------------------------------------------------------------------------- notes, results
+// ----------------------------------------------------------------------------- rendering
 
-static void write_notes(JsonBuf *md, const JournalLog *log) {
-    int n;
-    count_kind(log, "note", &n);
-    if (!n) return;
-    jb_puts(md, "## Notes\n\n");
-    int k = 0;
-    for (int i = 0; i < log->n; i++) {
-        const JournalEntry *e = &log->e[i];
-        if (strcmp(e->kind, "note")) continue;
-        char *x = str_field(e, "experiment"), *task = str_field(e, "task");
-        char *obs = str_field(e, "observation"), *hyp = str_field(e, "hypothesis");
-        jb_printf(md, "%d. ", ++k);
-        if (x || task) {
-            jb_puts(md, "*(");
-            if (x) jb_puts(md, "experiment "), md_text(md, x);
-            if (x && task) jb_puts(md, ", ");
-            if (task) jb_puts(md, "task "), md_text(md, task);
-            jb_puts(md, ")* ");
-        }
-        md_prose(md, obs ? obs : "", 3);
-        if (hyp) jb_puts(md, "\n   **Hypothesis:** "), md_prose(md, hyp, 3);
+static void rep_write(Rep *r, const JournalLog *info, const ReportOptions *opt, JsonBuf *md,
+                      ReportStatus *st) {
+    for (int k = 0; k < r->names.n; k++) patch_grids_finish(&r->x[k].grids);
+    if (r->have_meta) jb_raw(md, r->head.buf, r->head.len);
+    else write_header_meta(md, NULL);
+    write_header_counts(md, r->n, r->counts, info);   // the records as they are in the file
+    if (r->n_tasks) {
+        jb_puts(md, "## Tasks\n\n| task | examples | description |\n| --- | ---: | --- |\n");
+        jb_raw(md, r->tasks.buf, r->tasks.len);
         jb_puts(md, "\n");
-        free(x);
-        free(task);
-        free(obs);
-        free(hyp);
     }
-    jb_puts(md, "\n");
+    for (int k = 0; k < r->names.n; k++) write_experiment(md, &r->x[k], r->names.key[k]);
+    write_plots(md, r, opt, st);
+    if (r->n_notes) {
+        jb_puts(md, "## Notes\n\n");
+        jb_raw(md, r->notes.buf, r->notes.len);
+        jb_puts(md, "\n");
+    }
+    write_results(md, r->results);
 }
 
-static void write_results(JsonBuf *md, const JournalLog *log) {
-    const JournalEntry *last = NULL;
-    for (int i = 0; i < log->n; i++)
-        if (!strcmp(log->e[i].kind, "report")) last = &log->e[i];
-    jb_puts(md, "## Results\n\n");
-    char *text = last ? str_field(last, "markdown") : NULL;
-    if (text) {
-        // The planners open their section with this same heading: written once.
-        const char *body = text;
-        if (!strncmp(body, "## Results\n", 11))
-            for (body += 11; *body == '\n'; body++) {}
-        md_prose(md, body, 0);
-        if (body[0] && body[strlen(body) - 1] != '\n') jb_puts(md, "\n");
-    } else {
-        jb_puts(md, "*The investigation has not finished: the journal has no report record.*\n");
-    }
-    free(text);
+static void rep_init(Rep *r, const ReportOptions *opt) {
+    memset(r, 0, sizeof *r);
+    r->opt = opt;
+    r->pass = 1;
+    int n = 0;
+    while (journal_kinds[n]) n++;
+    r->counts = xcalloc((size_t)n, sizeof(int));
 }
 
-void report_render(const JournalLog *full, const ReportOptions *opt, JsonBuf *md,
-                   ReportStatus *st) {
+void report_render(const JournalLog *log, const ReportOptions *opt, JsonBuf *md, ReportStatus *st) {
     memset(st, 0, sizeof *st);
-    JournalLog latest;   // a resumed experiment's re-run results replace the earlier ones
-    journal_latest_results(full, &latest);
-    const JournalLog *log = &latest;
-    write_header(md, full);   // counts the records as they are in the file
-    write_tasks(md, log);
-    ExperimentIndex xi;
-    experiments_index(&xi, log);
-    for (int k = 0; k < xi.names.n; k++) write_experiment(md, &xi.logs[k], xi.names.key[k], opt);
-    write_plots(md, log, &xi, opt, st);
-    experiments_free(&xi);
-    write_notes(md, log);
-    write_results(md, log);
-    journal_view_free(&latest);
+    Rep r;
+    rep_init(&r, opt);
+    for (int p = 1; p <= 3; p++) {
+        if (p > 1) rep_pass(&r, p);
+        if (p == 3 && !r.any_grid) break;
+        for (int i = 0; i < log->n && !rep_visit(&r, &log->e[i]); i++) {}
+    }
+    rep_write(&r, log, opt, md, st);
+    rep_free(&r);
+}
+
+int report_render_file(const char *path, JournalLog *info, const ReportOptions *opt, JsonBuf *md,
+                       ReportStatus *st, char *err, size_t errlen) {
+    memset(st, 0, sizeof *st);
+    Rep r;
+    rep_init(&r, opt);
+    int rc = journal_scan(info, path, rep_visit, &r, err, errlen);
+    for (int p = 2; p <= 3 && rc == 0; p++) {
+        rep_pass(&r, p);
+        if (p == 3 && !r.any_grid) break;
+        JournalLog again;
+        rc = journal_scan(&again, path, rep_visit, &r, err, errlen);
+        journal_log_free(&again);
+    }
+    if (rc == 0) rep_write(&r, info, opt, md, st);
+    rep_free(&r);
+    return rc;
 }

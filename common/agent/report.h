@@ -57,6 +57,16 @@ typedef struct {
 // are drawn into opt->plot_dir; a plot that cannot be drawn gets a note in its place in
 // the Markdown and is counted in *st.  Never fails: the Markdown is always complete.
 void report_render(const JournalLog *log, const ReportOptions *opt, JsonBuf *md, ReportStatus *st);
+// The same, reading the journal at path in two or three passes of journal_scan (one line
+// at a time) and keeping only what the report shows: the aggregates of its tables and
+// plots, the rows and notes it prints, one bit per record (is it a result a re-run
+// replaces, as journal_latest_results has it), and during the first pass a 16-byte
+// identity per result with an "id".  Memory follows the report, not the journal.  Records appended while it reads are left for the
+// next report.  info gets what journal_scan gives (the issues; free it with
+// journal_log_free in any case).  0, or -1 with a message in err when the journal cannot
+// be read.  The Markdown is the same as report_render's on the loaded journal.
+int report_render_file(const char *path, JournalLog *info, const ReportOptions *opt, JsonBuf *md,
+                       ReportStatus *st, char *err, size_t errlen);
 
 // Markdown helpers, exposed for tests and for the agent.
 // Append s[0..n) escaped for a table cell / inline text; at most max_chars characters

@@ -190,10 +190,76 @@ static void test_patching_zero(void) {
     journal_log_free(&log);
 }
 
+// report_render_file (passes over the file) writes what report_render writes on the loaded
+// journal, byte for byte: the journals above, and one with re-run results (the earlier
+// copies, with other values, left out) and a torn last line.
+static void render_both(const char *text, const char *what) {
+    char path[] = "/tmp/test_report_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK("file: temporary journal",
+          fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    close(fd);
+    JournalLog log, info;
+    journal_parse(&log, text, strlen(text));
+    ReportOptions opt;
+    report_options_default(&opt);
+    opt.plot_dir = NULL;
+    JsonBuf a = {0}, b = {0};
+    ReportStatus st;
+    report_render(&log, &opt, &a, &st);
+    char err[256] = "";
+    int rc = report_render_file(path, &info, &opt, &b, &st, err, sizeof err);
+    char label[128];
+    snprintf(label, sizeof label, "file: %s: same Markdown as in memory", what);
+    CHECK(label, rc == 0 && a.len == b.len && a.len > 0 && !memcmp(a.buf, b.buf, a.len));
+    snprintf(label, sizeof label, "file: %s: the same records and issues", what);
+    CHECK(label, info.n == log.n && info.n_issues == log.n_issues);
+    unlink(path);
+    jb_free(&a);
+    jb_free(&b);
+    journal_log_free(&log);
+    journal_log_free(&info);
+}
+
+static const char rerun_journal[] =
+    "{\"kind\":\"result\",\"experiment\":\"x\",\"tool\":\"scoreloss\",\"id\":\"e1\",\"task\":\"t\",\"label\":\"intact\",\"answer_loss\":9.0}\n"
+    "{\"kind\":\"result\",\"experiment\":\"x\",\"tool\":\"scoreloss\",\"id\":\"e2\",\"task\":\"t\",\"label\":\"intact\",\"answer_loss\":2.0}\n"
+    "{\"kind\":\"result\",\"experiment\":\"x\",\"tool\":\"scoreloss\",\"id\":\"e1\",\"task\":\"t\",\"label\":\"intact\",\"answer_loss\":1.0}\n"
+    "{\"kind\":\"note\",\"observation\":\"cut";
+
+static void test_file(void) {
+    render_both(journal_text, "the small journal");
+    render_both(patch_journal, "the patch sweep");
+    render_both(rerun_journal, "re-runs and a torn line");
+    JournalLog log;
+    journal_parse(&log, rerun_journal, strlen(rerun_journal));
+    ReportOptions opt;
+    report_options_default(&opt);
+    opt.plot_dir = NULL;
+    JsonBuf md = {0};
+    ReportStatus st;
+    report_render(&log, &opt, &md, &st);
+    CHECK("re-run: the last copy counts (mean of 2 and 1)",
+          has(&md, "| intact | \xE2\x80\x94 | 2 | 1.5000 ± 0.5000 |"));
+    CHECK("re-run: every record counted in the header",
+          has(&md, "- **Journal**: 3 records (3 result)\n"));
+    jb_free(&md);
+    journal_log_free(&log);
+    JournalLog info;
+    char err[256] = "";
+    CHECK("file: a missing journal is an error",
+          report_render_file("/nonexistent/j.ndjson", &info, &opt, &md, &st, err, sizeof err) ==
+                  -1 &&
+              strstr(err, "cannot read journal"));
+    journal_log_free(&info);
+    jb_free(&md);
+}
+
 int main(void) {
     test_escape();
     test_render();
     test_patching();
     test_patching_zero();
+    test_file();
     CHECK_DONE();
 }
