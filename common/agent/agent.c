@@ -93,6 +93,7 @@ void agent_state_free(AgentState *s) {
     free(s->queued);
     free(s->report);
     free(s->last_experiment);
+    free(s->snapshot);
     memset(s, 0, sizeof *s);
 }
 
@@ -416,6 +417,7 @@ static void read_result(AgentState *s, const Record *r) {
         s->n_stray++;
         return;
     }
+    agent_experiment_rows(e);   // a result for a finished experiment read from the state file
     if (e->method && !strcmp(e->method, AGENT_METHOD_PATCHING)) {
         if (t == AGENT_TOOL_SCORELOSS) read_patch_row(e, r);
         else e->n_stray++;
@@ -500,6 +502,7 @@ int agent_experiment_intact(const AgentExperiment *e, int n_layer) {
 }
 
 const AgentRow *agent_row_find(const AgentExperiment *e, int t, int ex, int cfg) {
+    agent_experiment_rows(e);
     const AgentRow *best = NULL;
     for (int i = 0; i < e->rows[t].n; i++) {
         const AgentRow *r = &e->rows[t].row[i];
@@ -538,6 +541,10 @@ static int examples_covered(const AgentExperiment *e, int t) {
 }
 
 int agent_experiment_complete(const AgentExperiment *e, int need[AGENT_N_TOOLS]) {
+    if (e->lazy) {   // rows not read: nothing changed them since the state file was saved
+        if (need) memcpy(need, e->lazy_need, sizeof e->lazy_need);
+        return e->lazy_complete;
+    }
     int want[AGENT_N_TOOLS] = {e->examples, e->samples, e->samples};
     int complete = 1;
     for (int t = 0; t < AGENT_N_TOOLS; t++) {
@@ -555,6 +562,7 @@ int agent_experiment_noted(const AgentState *s, const AgentExperiment *e) {
 }
 
 static void stats_raw(const AgentExperiment *e, int cfg, AgentStats *st) {
+    agent_experiment_rows(e);
     double sum = 0, sumsq = 0;
     int exact = 0;
     memset(st, 0, sizeof *st);
@@ -593,6 +601,7 @@ AgentStats agent_config_stats(const AgentExperiment *e, int cfg, int n_layer) {
 
 void agent_experiment_speaks(const AgentExperiment *e, JudgeSummary *out) {
     memset(out, 0, sizeof *out);
+    agent_experiment_rows(e);
     const AgentRows *rs = &e->rows[AGENT_TOOL_RUNLAYERS];
     char err[160];
     for (int i = 0; i < rs->n; i++) {

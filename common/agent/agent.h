@@ -121,6 +121,14 @@ typedef struct {
     AgentPatchRows patch;   // patching: the cells
     int judge;              // the action's "judge": runlayers' completions go through
                             //   `judge` (tool "judge" results count as runlayers rows)
+    // Rows read lazily from the state file (agent_snapshot.h): while lazy is non-NULL, rows
+    // and patch are empty and their serialised bytes are lazy[0..lazy_len), inside the
+    // state's snapshot buffer; the readers of rows in agent.c load them first
+    // (agent_experiment_rows), and agent_experiment_complete answers from the cache below.
+    const unsigned char *lazy;
+    size_t lazy_len;
+    int lazy_complete;                // agent_experiment_complete's result when saved
+    int lazy_need[AGENT_N_TOOLS];     // and its need[]
 } AgentExperiment;
 
 typedef struct {
@@ -151,6 +159,8 @@ typedef struct {
     int n_llm;                  // llm records
     long n_stray;               // results naming no planned experiment
     int n_issues;               // torn or invalid lines of the journal
+    unsigned char *snapshot;    // the state file's bytes that experiments' lazy rows point
+                                //   into (owned), or NULL
 } AgentState;
 
 // Read the investigation from a loaded journal.  The first meta record must carry
@@ -169,6 +179,11 @@ int agent_state_build(AgentState *s, const JournalLog *log, char *err, size_t er
 int agent_state_begin(AgentState *s, const Record *meta, char *err, size_t errlen);
 void agent_state_add(AgentState *s, const JournalEntry *e);
 void agent_state_free(AgentState *s);
+
+// Make e's rows and patch cells present: read them from the state file's bytes if they
+// are still lazy (agent_snapshot.h), else nothing.  e is const for its readers; the rows
+// are what they would be had they been read eagerly.
+void agent_experiment_rows(const AgentExperiment *e);
 
 // The experiment called name, or NULL.
 AgentExperiment *agent_experiment_find(const AgentState *s, const char *name);

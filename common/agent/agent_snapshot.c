@@ -51,8 +51,8 @@ static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n) {
     _Static_assert(sizeof(type) == (size),                                                         \
                    #type " changed: update agent_snapshot.c's put_ and "                           \
                          "get_ functions and AGENT_SNAPSHOT_VERSION, then this size")
-PINNED(AgentState, 152);
-PINNED(AgentExperiment, 184);
+PINNED(AgentState, 160);
+PINNED(AgentExperiment, 216);
 PINNED(AgentRow, 176);
 PINNED(AgentPatchRow, 96);
 PINNED(AgentNote, 32);
@@ -115,15 +115,27 @@ static void put_experiment(JsonBuf *b, const AgentExperiment *e) {
     put_i32(b, e->n_ex);
     for (int i = 0; i < e->n_ex; i++)
         put_str(b, e->ex[i].id), put_str(b, e->ex[i].prompt), put_str(b, e->ex[i].answer);
-    for (int t = 0; t < AGENT_N_TOOLS; t++) {
-        put_i32(b, e->rows[t].n);
-        for (int i = 0; i < e->rows[t].n; i++) put_row(b, &e->rows[t].row[i]);
-    }
     put_i64(b, e->n_stray);
     put_str(b, e->method), put_str(b, e->method_arg);
-    put_i32(b, e->patch.n);
-    for (int i = 0; i < e->patch.n; i++) put_patch_row(b, &e->patch.row[i]);
     put_i32(b, e->judge);
+    int need[AGENT_N_TOOLS];
+    put_i32(b, agent_experiment_complete(e, need));
+    for (int t = 0; t < AGENT_N_TOOLS; t++) put_i32(b, need[t]);
+    // The rows section, length first, so that a reader can skip it (get_experiment).
+    size_t at = b->len;
+    put_u64(b, 0);
+    if (e->lazy) {
+        put(b, e->lazy, e->lazy_len);   // the bytes put_rows wrote when it was read
+    } else {
+        for (int t = 0; t < AGENT_N_TOOLS; t++) {
+            put_i32(b, e->rows[t].n);
+            for (int i = 0; i < e->rows[t].n; i++) put_row(b, &e->rows[t].row[i]);
+        }
+        put_i32(b, e->patch.n);
+        for (int i = 0; i < e->patch.n; i++) put_patch_row(b, &e->patch.row[i]);
+    }
+    uint64_t rows_len = (uint64_t)(b->len - at - 8);
+    memcpy(b->buf + at, &rows_len, 8);
 }
 
 static void put_state(JsonBuf *b, const AgentState *s) {
@@ -303,6 +315,21 @@ static void get_experiment(Cur *c, AgentExperiment *e, int n_layer) {
         e->ex[i].answer = get_str(c);
         e->n_ex = i + 1;
     }
+    e->n_stray = get_i64(c);
+    e->method = get_str(c), e->method_arg = get_str(c);
+    e->judge = get_int(c, 0, 1, "a bad judge flag");
+    e->lazy_complete = get_int(c, 0, 1, "a bad complete flag");
+    for (int t = 0; t < AGENT_N_TOOLS; t++) e->lazy_need[t] = get_int(c, 0, 1, "a bad need flag");
+    uint64_t rows_len = get_u64(c);
+    if (!c->bad && rows_len > (uint64_t)(c->end - c->p)) bad(c, "a rows section runs past its end");
+    if (c->bad) return;
+    e->lazy = c->p;   // read when first needed (agent_experiment_rows)
+    e->lazy_len = (size_t)rows_len;
+    c->p += rows_len;
+}
+
+// The rows section of e (put_experiment), into e->rows and e->patch.
+static void get_rows(Cur *c, AgentExperiment *e) {
     for (int t = 0; t < AGENT_N_TOOLS && !c->bad; t++) {
         AgentRows *rs = &e->rows[t];
         int n = get_count(c, 64, "a bad row count");
@@ -314,9 +341,7 @@ static void get_experiment(Cur *c, AgentExperiment *e, int n_layer) {
             rs->n = i + 1;
         }
     }
-    e->n_stray = get_i64(c);
-    e->method = get_str(c), e->method_arg = get_str(c);
-    int n_patch = get_count(c, 96, "a bad patch cell count");
+    int n_patch = get_count(c, 88, "a bad patch cell count");   // 88: a cell without strings
     if (!c->bad && n_patch > 0) {
         e->patch.row = xcalloc((size_t)n_patch, sizeof *e->patch.row);
         e->patch.cap = n_patch;
@@ -325,7 +350,20 @@ static void get_experiment(Cur *c, AgentExperiment *e, int n_layer) {
             e->patch.n = i + 1;
         }
     }
-    e->judge = get_int(c, 0, 1, "a bad judge flag");
+    if (!c->bad && c->p != c->end) bad(c, "bytes after a rows section");
+}
+
+void agent_experiment_rows(const AgentExperiment *ce) {
+    if (!ce->lazy) return;
+    // The experiments live in the state's heap array: e is const only to the readers that
+    // call this, so the rows can be filled in through it.
+    AgentExperiment *e = (AgentExperiment *)ce;
+    Cur c = {e->lazy, e->lazy + e->lazy_len, NULL};
+    e->lazy = NULL;
+    e->lazy_len = 0;
+    // A section that does not parse can only come from a crafted file (the file's hash was
+    // checked when it was read): what was read of it is kept, every part bounds-checked.
+    get_rows(&c, e);
 }
 
 static void get_state(Cur *c, AgentState *s) {
@@ -483,7 +521,8 @@ static int snapshot_load(const char *snap, const char *path, AgentState *s, Pref
         if (!c.bad && c.p != c.end) bad(&c, "bytes after its end");
         if (c.bad) rc = fail(why, whylen, "the state file is invalid: %s", c.bad);
     }
-    free(data);
+    if (rc == 0) s->snapshot = data;   // the experiments' lazy rows point into it
+    else free(data);
     if (rc != 0) {
         agent_state_free(s);
         free(p->issues);

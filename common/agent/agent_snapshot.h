@@ -32,7 +32,7 @@
 
 // Bump when the meaning of the saved state changes (a field of AgentState, or what
 // agent_state_add derives from a record): files of other versions are rebuilt.
-#define AGENT_SNAPSHOT_VERSION 1
+#define AGENT_SNAPSHOT_VERSION 2
 
 typedef struct {
     int used;            // 1: the state file was read and trusted
