@@ -2,6 +2,7 @@
 #include "agent/agent_llm.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -368,20 +369,72 @@ static void render_instruction(JsonBuf *b, const AgentState *s, const AgentOptio
             "or write_report when the goals are answered.\n");
 }
 
+int agent_llm_levels_exhaustive;
+
+// The length of experiment i's text at level l (1..3), rendered once.
+static size_t level_len(const AgentState *s, size_t (*len)[4], int i, int l) {
+    if (len[i][l] == SIZE_MAX) {
+        JsonBuf t = {0};
+        render_experiment(&t, s, &s->exp[i], l);
+        len[i][l] = t.len;
+        jb_free(&t);
+    }
+    return len[i][l];
+}
+
+// Each experiment's level (3 full, 2 without samples, 1 a one-liner, 0 left out) within
+// `limit` characters, `fixed` of them taken: over budget, older experiments lose their
+// samples (3 -> 2), oldest first, then become one-liners (2 -> 1), then are left out (0);
+// the newest experiment shrinks last (never left out).
+static void choose_levels(const AgentState *s, size_t fixed, size_t limit, int *level) {
+    int n = s->n_exp;
+    size_t(*len)[4] = xmalloc(sizeof *len * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++) len[i][0] = 0, len[i][1] = len[i][2] = len[i][3] = SIZE_MAX;
+    // When even the older experiments as one-liners overflow, the passes below end with
+    // the oldest ones left out, the rest one-liners and the newest in full until it alone
+    // overflows: found from the newest back, rendering only the experiments that show (the
+    // step's cost stays flat in the number of experiments behind it).  Otherwise every
+    // experiment's lengths are needed, and there are few (their one-liners fit).
+    int first = -1;   // the oldest experiment shown, when the older ones overflow
+    if (n >= 2 && !agent_llm_levels_exhaustive) {
+        size_t sum = fixed + level_len(s, len, n - 1, 3);
+        for (int i = n - 2; i >= 0 && first < 0; i--) {
+            if (sum + level_len(s, len, i, 1) > limit) first = i + 1;
+            else sum += len[i][1];
+        }
+        if (first >= 0) {
+            for (int i = 0; i < n - 1; i++) level[i] = i < first ? 0 : 1;
+            level[n - 1] = 3;
+            for (int target = 2; target >= 1 && sum > limit; target--) {
+                sum -= len[n - 1][level[n - 1]];
+                level[n - 1] = target;
+                sum += level_len(s, len, n - 1, target);
+            }
+        }
+    }
+    if (first < 0) {
+        size_t total = fixed;
+        for (int i = 0; i < n; i++) {
+            for (int l = 1; l <= 3; l++) level_len(s, len, i, l);
+            level[i] = 3;
+            total += len[i][3];
+        }
+        for (int newest = 0; newest <= 1; newest++)
+            for (int target = 2; target >= 0 && total > limit; target--)
+                for (int i = newest ? n - 1 : 0; i < (newest ? n : n - 1) && total > limit; i++) {
+                    if (level[i] <= target || (newest && target == 0))
+                        continue;   // the newest stays in
+                    total -= len[i][level[i]];
+                    level[i] = target;
+                    total += len[i][target];
+                }
+    }
+    free(len);
+}
+
 char *agent_llm_user_prompt(const AgentState *s, const AgentOptions *o, int budget) {
-    // Each experiment's text at each level, newest kept most detailed.
     int n = s->n_exp;
     int *level = xcalloc((size_t)(n ? n : 1), sizeof *level);
-    size_t(*len)[4] = xcalloc((size_t)(n ? n : 1), sizeof *len);
-    for (int i = 0; i < n; i++) {
-        for (int l = 1; l <= 3; l++) {
-            JsonBuf t = {0};
-            render_experiment(&t, s, &s->exp[i], l);
-            len[i][l] = t.len;
-            jb_free(&t);
-        }
-        level[i] = 3;
-    }
     JsonBuf head = {0}, tail = {0};
     jb_printf(&head, "# Journal so far\nModel %s, %d blocks. %d experiment%s, %d note%s.\n",
               s->model_name, s->n_layer, s->n_exp, s->n_exp == 1 ? "" : "s", s->n_note,
@@ -389,20 +442,7 @@ char *agent_llm_user_prompt(const AgentState *s, const AgentOptions *o, int budg
     render_general_notes(&tail, s);
     render_instruction(&tail, s, o);
     size_t fixed = head.len + tail.len + 120;   // 120: the "older experiments left out" line
-    size_t total = fixed;
-    for (int i = 0; i < n; i++) total += len[i][3];
-    // Over budget: older experiments lose their samples (3 -> 2), oldest first, then become
-    // one-liners (2 -> 1), then are left out (0); the newest experiment shrinks last.
-    size_t limit = budget > 0 ? (size_t)budget : 0;
-    for (int newest = 0; newest <= 1; newest++)
-        for (int target = 2; target >= 0 && total > limit; target--)
-            for (int i = newest ? n - 1 : 0; i < (newest ? n : n - 1) && total > limit; i++) {
-                if (level[i] <= target || (newest && target == 0))
-                    continue;   // the newest stays in
-                total -= len[i][level[i]];
-                level[i] = target;
-                total += len[i][target];
-            }
+    choose_levels(s, fixed, budget > 0 ? (size_t)budget : 0, level);
     JsonBuf b = {0};
     jb_raw(&b, head.buf, head.len);
     int omitted = 0, terse = 0;
@@ -421,7 +461,6 @@ char *agent_llm_user_prompt(const AgentState *s, const AgentOptions *o, int budg
     jb_free(&head);
     jb_free(&tail);
     free(level);
-    free(len);
     return jb_take(&b);
 }
 

@@ -42,7 +42,13 @@ typedef struct {
 char *agent_llm_system_prompt(const AgentState *s, const AgentOptions *o, int step);
 // The user message: the journal summary within `budget` characters (the caller subtracts
 // the system prompt's length) and the instruction for this step.  Malloc'd.
+// Its cost is bounded by the budget, not by the experiments in the journal: only the
+// experiments it shows are rendered (and their rows read), unless every older experiment's
+// one-liner fits.
 char *agent_llm_user_prompt(const AgentState *s, const AgentOptions *o, int budget);
+// Tests only: 1 makes agent_llm_user_prompt render every experiment at every level to
+// choose what it shows (the reference the bounded choice must equal); 0 by default.
+extern int agent_llm_levels_exhaustive;
 // The tools array (JSON text) offered to the model, appended to tools (zeroed first).
 void agent_llm_tools(JsonBuf *tools, const AgentState *s, const AgentOptions *o);
 

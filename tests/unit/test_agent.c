@@ -747,6 +747,23 @@ static void test_prompt_budget(void) {
     CHECK("prompt: the oldest left out",
           strstr(small, "(6 older experiments are left out here") && !strstr(small, "x05"));
     CHECK("prompt: some in brief", strstr(small, "Older experiments, in brief:\n- x") != NULL);
+    // The bounded choice of what to show (rendering only what shows, from the newest back)
+    // equals the exhaustive one (every experiment rendered at every level) at every budget.
+    int differ = 0, budgets = 0, left_out = 0;
+    for (int budget = -1; budget <= 12000; budget += budget < 4000 ? 7 : 97) {
+        char *fast = agent_llm_user_prompt(&s, &OPTS, budget);
+        agent_llm_levels_exhaustive = 1;
+        char *slow = agent_llm_user_prompt(&s, &OPTS, budget);
+        agent_llm_levels_exhaustive = 0;
+        differ += strcmp(fast, slow) != 0;
+        left_out += strstr(fast, "older experiments are left out") != NULL;
+        budgets++;
+        free(fast);
+        free(slow);
+    }
+    CHECK_INT("prompt: the bounded choice equals the exhaustive one at every budget", differ, 0);
+    CHECK("prompt: ... budgets that leave experiments out and budgets that do not",
+          left_out > 10 && left_out < budgets - 10);
     char *sys = agent_llm_system_prompt(&s, &OPTS, 31);
     CHECK("system prompt: the model and its blocks",
           strstr(sys, "You study tiny, a GPT-2 model with 2 transformer blocks") != NULL);
