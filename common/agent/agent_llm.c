@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/strmap.h"
 #include "base/util.h"
 #include "experiment/interp.h"
 #include "experiment/tasks.h"
@@ -322,9 +323,11 @@ static void render_experiment(JsonBuf *b, const AgentState *s, const AgentExperi
 
 static void render_general_notes(JsonBuf *b, const AgentState *s) {
     int n = 0;
+    StrMap names = {0};   // the experiments' names: one look-up per note, not a scan
+    for (int i = 0; i < s->n_exp && s->n_note > 0; i++) strmap_intern_cstr(&names, s->exp[i].name, NULL);
     for (int i = 0; i < s->n_note; i++) {
         const AgentNote *nt = &s->note[i];
-        if (nt->experiment && agent_experiment_find(s, nt->experiment)) continue;
+        if (nt->experiment && strmap_find_cstr(&names, nt->experiment) >= 0) continue;
         if (n++ == 0) jb_printf(b, "\n## Notes not tied to an experiment\n");
         char *o = agent_clip(nt->observation, 400);
         jb_printf(b, "- %s%s%s", nt->task ? nt->task : "", nt->task ? ": " : "", o);
@@ -336,6 +339,7 @@ static void render_general_notes(JsonBuf *b, const AgentState *s) {
         }
         jb_printf(b, "\n");
     }
+    strmap_free(&names);
 }
 
 // The newest experiment, when its results are in and it has no note yet.
