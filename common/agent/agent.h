@@ -127,8 +127,8 @@ typedef struct {
     // (agent_experiment_rows), and agent_experiment_complete answers from the cache below.
     const unsigned char *lazy;
     size_t lazy_len;
-    int lazy_complete;                // agent_experiment_complete's result when saved
-    int lazy_need[AGENT_N_TOOLS];     // and its need[]
+    int lazy_complete;              // agent_experiment_complete's result when saved
+    int lazy_need[AGENT_N_TOOLS];   // and its need[]
 } AgentExperiment;
 
 typedef struct {

@@ -324,7 +324,8 @@ static void render_experiment(JsonBuf *b, const AgentState *s, const AgentExperi
 static void render_general_notes(JsonBuf *b, const AgentState *s) {
     int n = 0;
     StrMap names = {0};   // the experiments' names: one look-up per note, not a scan
-    for (int i = 0; i < s->n_exp && s->n_note > 0; i++) strmap_intern_cstr(&names, s->exp[i].name, NULL);
+    for (int i = 0; i < s->n_exp && s->n_note > 0; i++)
+        strmap_intern_cstr(&names, s->exp[i].name, NULL);
     for (int i = 0; i < s->n_note; i++) {
         const AgentNote *nt = &s->note[i];
         if (nt->experiment && strmap_find_cstr(&names, nt->experiment) >= 0) continue;

@@ -6,7 +6,11 @@
 //            payload length, FNV-1a of the file's other bytes (the header before this
 //            field, then the payload): any one byte changed anywhere is seen
 //   payload  the issues of the covered prefix (count; line, offset, message each), then
-//            the AgentState (put_state below; read back by get_state, field for field)
+//            the AgentState (put_state below; read back by get_state, field for field).
+//            Each experiment's rows and patch cells are a section after its other fields:
+//            its completeness (agent_experiment_complete's result and need[]), the
+//            section's length (u64), then the rows; get_experiment skips the section and
+//            agent_experiment_rows parses it when the rows are first read (lazily)
 // Integers are 4 or 8 bytes, doubles their 8 bytes (bit-exact), strings a u32 length and
 // the bytes, 0xFFFFFFFF for NULL.
 #include "agent/agent_snapshot.h"

@@ -18,6 +18,11 @@
 // the covered prefix that keeps its length and its first and last 4 KiB goes unseen: the
 // journal is append-only by contract, and checking more would mean reading all of it.
 //
+// Each experiment's rows (its results) are read from the file only when something reads
+// them (agent_experiment_rows, agent.h): a step parses every experiment's summary but the
+// rows of only the few experiments the planners look at; the file's bytes stay with the
+// state (AgentState.snapshot) until then.
+//
 // The state is written (a temporary file renamed over it: readers see the old or the new
 // file, whole) only by a holder of the journal's writer lock (journal.h), so two steps never
 // race on it; it is rewritten when it could not be used, or when the journal has grown by

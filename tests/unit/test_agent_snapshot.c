@@ -192,7 +192,8 @@ static void test_grown(void) {
         if (!same(&ref, &got)) {
             if (mismatches++ < 3)
                 printf("# mismatch at %zu bytes (used %d: %s; ser %d, view %d)\n", cut, info.used,
-                       info.why, ref.len == got.len && (!ref.len || !memcmp(ref.ser, got.ser, ref.len)),
+                       info.why,
+                       ref.len == got.len && (!ref.len || !memcmp(ref.ser, got.ser, ref.len)),
                        ref.view && got.view && !strcmp(ref.view, got.view));
         }
         used += info.used;
