@@ -8,6 +8,9 @@
 #    journals; the report of the loop equals that of a loop run with --no-state.
 #  - A state file left by a journal that was then truncated, or one that is garbage, gives
 #    the same step as --no-state.
+#  - A synthetic 10 k-record journal: the LLM's prompt (--print-prompt) and a built-in step
+#    through the state file equal --no-state's, also after new results for experiments
+#    whose rows the state file holds unread (lazily).
 #  - A standalone agentstep takes the writer lock before it reads: while another process
 #    holds it, agentstep exits 2 without reading (no warning about the journal's bad line,
 #    no state file); two agentsteps started together: one takes the step, the other exits 2.
@@ -116,3 +119,34 @@ check_eq "no step number twice in the journal" \
 agentstep --journal $L --print-prompt --tasks facts > pp.out 2>&1
 agentstep --journal $L --print-prompt --tasks facts --no-state > pp2.out 2>&1
 check "after the race: the prompt through the state file equals --no-state's" cmp pp.out pp2.out
+
+# ---- a synthetic 10 k-record journal (182 experiments: the LLM's summary leaves the older
+# ones out, and the rows of finished experiments stay unread in the state file until needed)
+$PY "$ROOT/bench/synth_journal.py" journal 10000 --unfinished --planned > big.ndjson
+B="--tasks facts --max-steps 0"
+agentstep --journal big.ndjson $B --print-prompt --no-state > bp0.out 2>&1
+check_grep "big: the prompt leaves older experiments out" "older experiments are left out here" bp0.out
+cp big.ndjson bigref.ndjson
+agentstep --journal big.ndjson $B --planner builtin > bs1.out 2> bs1.err   # writes the state file
+agentstep --journal bigref.ndjson $B --planner builtin --no-state > bs0.out 2> bs0.err
+check "big: a first step writes the state file" test -s big.ndjson.agentstate
+check "big: ... the same action and journal as --no-state" \
+  test "$(cmp bs0.out bs1.out && cmp big.ndjson bigref.ndjson && echo same)" = same
+# new results: the last 70 records again (the running experiment), then a result of the
+# first experiment and one of the last with another loss (the last one's shows in the
+# prompt): their rows are read from the state file before the records are added
+tail -n 70 big.ndjson > more.ndjson
+loss() { sed 's/"answer_loss":[0-9.e+-]*/"answer_loss":9.5/'; }
+first=$(grep -m 1 '"tool":"scoreloss"' big.ndjson | loss)
+last=$(grep '"tool":"scoreloss"' big.ndjson | tail -n 1 | loss)
+for f in big.ndjson bigref.ndjson; do
+  cat more.ndjson >> $f
+  printf '%s\n%s\n' "$first" "$last" >> $f
+done
+agentstep --journal big.ndjson $B --print-prompt > bp1.out 2>&1
+agentstep --journal bigref.ndjson $B --print-prompt --no-state > bp2.out 2>&1
+check "big: after new records, the prompt through the state file equals --no-state's" cmp bp1.out bp2.out
+agentstep --journal big.ndjson $B --planner builtin > bs3.out 2> bs3.err
+agentstep --journal bigref.ndjson $B --planner builtin --no-state > bs2.out 2> bs2.err
+check "big: ... and the step: the same action, journal bytes and warnings" \
+  test "$(cmp bs2.out bs3.out && cmp big.ndjson bigref.ndjson && cmp bs2.err bs3.err && echo same)" = same
