@@ -593,14 +593,23 @@ static char *agent_llm_list_experiments(const AgentState *s) {
     JsonBuf b = {0};
     if (s->n_exp == 0) jb_printf(&b, "No experiments yet.\n");
     else jb_printf(&b, "name | task | examples | configurations | status | notes | step\n");
+    // The notes per experiment name, counted in one pass over the notes (a scan of all
+    // notes per experiment was quadratic: 18 k experiments at 1 M records).
+    StrMap names = {0};
+    for (int i = 0; i < s->n_exp; i++) strmap_intern_cstr(&names, s->exp[i].name, NULL);
+    int *count = xcalloc((size_t)names.n + 1, sizeof *count);
+    for (int k = 0; k < s->n_note; k++) {
+        int id = s->note[k].experiment ? strmap_find_cstr(&names, s->note[k].experiment) : -1;
+        if (id >= 0) count[id]++;
+    }
     for (int i = 0; i < s->n_exp; i++) {
         const AgentExperiment *e = &s->exp[i];
-        int notes = 0;
-        for (int k = 0; k < s->n_note; k++)
-            notes += s->note[k].experiment && !strcmp(s->note[k].experiment, e->name);
+        int notes = count[strmap_find_cstr(&names, e->name)];
         jb_printf(&b, "%s | %s | %d | %d | %s | %d | %d\n", e->name, e->task, e->examples,
                   e->configs.n, status_of(e), notes, e->step);
     }
+    free(count);
+    strmap_free(&names);
     return jb_take(&b);
 }
 

@@ -566,6 +566,18 @@ static void test_llm_calls(void) {
     CHECK("call: list_experiments answer",
           strstr(ans, "e1 | facts | 2 | 3 | complete | 0 | 1\n") != NULL);
     free(ans);
+    // Notes counted per experiment (one pass, by name): two on e1, one on an unknown
+    // experiment, one on none.
+    const char *on[] = {"e1", "zz", NULL, "e1"};
+    s.note = xrealloc(s.note, sizeof *s.note * (size_t)(s.n_note + 4));
+    for (int i = 0; i < 4; i++)
+        s.note[s.n_note++] = (AgentNote){on[i] ? xstrdup(on[i]) : NULL, NULL, xstrdup("o"), NULL};
+    CHECK_INT("call: list_experiments with notes", call(&s, "list_experiments", "", &a, &ans),
+              AGENT_CALL_QUERY);
+    CHECK_STR("call: list_experiments counts the notes per experiment", ans,
+              "name | task | examples | configurations | status | notes | step\n"
+              "e1 | facts | 2 | 3 | complete | 2 | 1\n");
+    free(ans);
     CHECK_INT("call: get_results bad group_by",
               call(&s, "get_results", "{\"experiment\":\"e1\",\"group_by\":\"task\"}", &a, &ans),
               AGENT_CALL_BAD);
