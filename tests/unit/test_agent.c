@@ -367,6 +367,16 @@ static void test_builtin(void) {
     CHECK("builtin: deterministic",
           !strcmp(a.observation, b.observation) && !strcmp(a.hypothesis, b.hypothesis));
     agent_action_free(&b);
+    // Notes on another experiment and on none do not count as e1's.
+    const char *other[] = {"zz", NULL};
+    s.note = xrealloc(s.note, sizeof *s.note * (size_t)(s.n_note + 2));
+    for (int i = 0; i < 2; i++)
+        s.note[s.n_note++] =
+            (AgentNote){other[i] ? xstrdup(other[i]) : NULL, NULL, xstrdup("o"), NULL};
+    CHECK_INT("builtin: others' notes", agent_plan_builtin(&s, &OPTS, &b, err, sizeof err), 0);
+    CHECK("builtin: others' notes: still a note on e1",
+          b.type == AGENT_ACTION_NOTE && !strcmp(b.experiment, "e1"));
+    agent_action_free(&b);
     // Journal the note: then the plan's first experiment.
     JsonBuf rec = {0};
     jb_puts(&rec, "{\"kind\":\"note\",\"time\":\"t\",\"experiment\":\"e1\",\"observation\":");
