@@ -581,13 +581,25 @@ static void test_llm_calls(void) {
     const char *on[] = {"e1", "zz", NULL, "e1"};
     s.note = xrealloc(s.note, sizeof *s.note * (size_t)(s.n_note + 4));
     for (int i = 0; i < 4; i++)
-        s.note[s.n_note++] = (AgentNote){on[i] ? xstrdup(on[i]) : NULL, NULL, xstrdup("o"), NULL};
+        s.note[s.n_note++] =
+            (AgentNote){on[i] ? xstrdup(on[i]) : NULL, NULL,
+                        xstrdup((const char *[]){"o0", "o1", "o2", "o3"}[i]), NULL};
     CHECK_INT("call: list_experiments with notes", call(&s, "list_experiments", "", &a, &ans),
               AGENT_CALL_QUERY);
     CHECK_STR("call: list_experiments counts the notes per experiment", ans,
               "name | task | examples | configurations | status | notes | step\n"
               "e1 | facts | 2 | 3 | complete | 2 | 1\n");
     free(ans);
+    // get_results and the prompt show e1's own notes, in journal order (the note index).
+    CHECK_INT("call: get_results with notes",
+              call(&s, "get_results", "{\"experiment\":\"e1\"}", &a, &ans), AGENT_CALL_QUERY);
+    CHECK("call: get_results shows e1's notes in order, no other's",
+          strstr(ans, "note: o0\nnote: o3\n") && !strstr(ans, "o1") && !strstr(ans, "o2"));
+    free(ans);
+    char *prompt = agent_llm_user_prompt(&s, &OPTS, 24000);
+    CHECK("prompt: e1's notes in order, no other's under e1",
+          strstr(prompt, "note: o0\nnote: o3\n") != NULL);
+    free(prompt);
     CHECK_INT("call: get_results bad group_by",
               call(&s, "get_results", "{\"experiment\":\"e1\",\"group_by\":\"task\"}", &a, &ans),
               AGENT_CALL_BAD);
