@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "base/util.h"
 #include "experiment/interp.h"
@@ -93,7 +94,7 @@ void agent_state_free(AgentState *s) {
     free(s->queued);
     free(s->report);
     free(s->last_experiment);
-    free(s->snapshot);
+    if (s->snapshot) munmap(s->snapshot, s->snapshot_len);
     memset(s, 0, sizeof *s);
 }
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/strmap.h"
 #include "base/util.h"
 #include "experiment/patchnorm.h"
 
@@ -112,13 +113,20 @@ int agent_plan_builtin(const AgentState *s, const AgentOptions *o, AgentAction *
         report_action(s, a);
         return 0;
     }
+    // The first complete experiment without a note (agent_experiment_noted), the noted
+    // names gathered once: a scan of every note per experiment was quadratic in a long run.
+    StrMap noted = {0};
+    for (int i = 0; i < s->n_note; i++)
+        if (s->note[i].experiment) strmap_intern_cstr(&noted, s->note[i].experiment, NULL);
     for (int i = 0; i < s->n_exp; i++) {
         const AgentExperiment *e = &s->exp[i];
-        if (agent_experiment_complete(e, NULL) && !agent_experiment_noted(s, e)) {
+        if (agent_experiment_complete(e, NULL) && strmap_find_cstr(&noted, e->name) < 0) {
+            strmap_free(&noted);
             agent_note_builtin(s, e, a);
             return 0;
         }
     }
+    strmap_free(&noted);
     AgentPlanItem *items;
     int n = agent_plan_items(o, s->n_layer, &items), rc = 0;
     for (int i = 0; i < n; i++) {

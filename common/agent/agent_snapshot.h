@@ -20,8 +20,8 @@
 //
 // Each experiment's rows (its results) are read from the file only when something reads
 // them (agent_experiment_rows, agent.h): a step parses every experiment's summary but the
-// rows of only the few experiments the planners look at; the file's bytes stay with the
-// state (AgentState.snapshot) until then.
+// rows of only the few experiments the planners look at; the file stays mapped read-only
+// with the state (AgentState.snapshot) until then.
 //
 // The state is written (a temporary file renamed over it: readers see the old or the new
 // file, whole) only by a holder of the journal's writer lock (journal.h), so two steps never

@@ -367,6 +367,16 @@ static void test_builtin(void) {
     CHECK("builtin: deterministic",
           !strcmp(a.observation, b.observation) && !strcmp(a.hypothesis, b.hypothesis));
     agent_action_free(&b);
+    // Notes on another experiment and on none do not count as e1's.
+    const char *other[] = {"zz", NULL};
+    s.note = xrealloc(s.note, sizeof *s.note * (size_t)(s.n_note + 2));
+    for (int i = 0; i < 2; i++)
+        s.note[s.n_note++] =
+            (AgentNote){other[i] ? xstrdup(other[i]) : NULL, NULL, xstrdup("o"), NULL};
+    CHECK_INT("builtin: others' notes", agent_plan_builtin(&s, &OPTS, &b, err, sizeof err), 0);
+    CHECK("builtin: others' notes: still a note on e1",
+          b.type == AGENT_ACTION_NOTE && !strcmp(b.experiment, "e1"));
+    agent_action_free(&b);
     // Journal the note: then the plan's first experiment.
     JsonBuf rec = {0};
     jb_puts(&rec, "{\"kind\":\"note\",\"time\":\"t\",\"experiment\":\"e1\",\"observation\":");
@@ -566,6 +576,30 @@ static void test_llm_calls(void) {
     CHECK("call: list_experiments answer",
           strstr(ans, "e1 | facts | 2 | 3 | complete | 0 | 1\n") != NULL);
     free(ans);
+    // Notes counted per experiment (one pass, by name): two on e1, one on an unknown
+    // experiment, one on none.
+    const char *on[] = {"e1", "zz", NULL, "e1"};
+    s.note = xrealloc(s.note, sizeof *s.note * (size_t)(s.n_note + 4));
+    for (int i = 0; i < 4; i++)
+        s.note[s.n_note++] =
+            (AgentNote){on[i] ? xstrdup(on[i]) : NULL, NULL,
+                        xstrdup((const char *[]){"o0", "o1", "o2", "o3"}[i]), NULL};
+    CHECK_INT("call: list_experiments with notes", call(&s, "list_experiments", "", &a, &ans),
+              AGENT_CALL_QUERY);
+    CHECK_STR("call: list_experiments counts the notes per experiment", ans,
+              "name | task | examples | configurations | status | notes | step\n"
+              "e1 | facts | 2 | 3 | complete | 2 | 1\n");
+    free(ans);
+    // get_results and the prompt show e1's own notes, in journal order (the note index).
+    CHECK_INT("call: get_results with notes",
+              call(&s, "get_results", "{\"experiment\":\"e1\"}", &a, &ans), AGENT_CALL_QUERY);
+    CHECK("call: get_results shows e1's notes in order, no other's",
+          strstr(ans, "note: o0\nnote: o3\n") && !strstr(ans, "o1") && !strstr(ans, "o2"));
+    free(ans);
+    char *prompt = agent_llm_user_prompt(&s, &OPTS, 24000);
+    CHECK("prompt: e1's notes in order, no other's under e1",
+          strstr(prompt, "note: o0\nnote: o3\n") != NULL);
+    free(prompt);
     CHECK_INT("call: get_results bad group_by",
               call(&s, "get_results", "{\"experiment\":\"e1\",\"group_by\":\"task\"}", &a, &ans),
               AGENT_CALL_BAD);
