@@ -6,7 +6,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "base/util.h"
 #include "experiment/interp.h"
@@ -94,7 +93,7 @@ void agent_state_free(AgentState *s) {
     free(s->queued);
     free(s->report);
     free(s->last_experiment);
-    if (s->snapshot) munmap(s->snapshot, s->snapshot_len);
+    free(s->snapshot);
     memset(s, 0, sizeof *s);
 }
 

@@ -159,9 +159,8 @@ typedef struct {
     int n_llm;                  // llm records
     long n_stray;               // results naming no planned experiment
     int n_issues;               // torn or invalid lines of the journal
-    unsigned char *snapshot;    // the state file, mapped read-only (mmap), that experiments'
-                                //   lazy rows point into (owned: munmap), or NULL
-    size_t snapshot_len;        // its length
+    unsigned char *snapshot;    // the state file's bytes that experiments' lazy rows point
+                                //   into (owned), or NULL
 } AgentState;
 
 // Read the investigation from a loaded journal.  The first meta record must carry

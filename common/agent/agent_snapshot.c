@@ -20,7 +20,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -56,7 +55,7 @@ static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n) {
     _Static_assert(sizeof(type) == (size),                                                         \
                    #type " changed: update agent_snapshot.c's put_ and "                           \
                          "get_ functions and AGENT_SNAPSHOT_VERSION, then this size")
-PINNED(AgentState, 168);
+PINNED(AgentState, 160);
 PINNED(AgentExperiment, 216);
 PINNED(AgentRow, 176);
 PINNED(AgentPatchRow, 96);
@@ -466,29 +465,6 @@ static void issues_put(JsonBuf *b, const JournalIssue *is, int n) {
             put_str(b, is[i].msg);
 }
 
-// The file at snap mapped read-only (its pages are the page cache's: no copy, no anonymous
-// memory for tens of MB), *len its length; NULL with errno set when it cannot be opened or
-// mapped, NULL with errno 0 for an empty file (which has no header).  The mapping is private and the writers of state files
-// replace them by rename (snapshot_save), so it never changes under a step; truncating the
-// state file in place while a step runs (by hand: nothing here does) would end the step
-// with SIGBUS.
-static unsigned char *map_file(const char *snap, size_t *len) {
-    int fd = open(snap, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return NULL;
-    struct stat st;
-    void *m = MAP_FAILED;
-    if (fstat(fd, &st) != 0) m = MAP_FAILED;
-    else if (st.st_size <= 0) errno = 0;
-    else if ((unsigned long long)st.st_size > SIZE_MAX) errno = EFBIG;
-    else m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    if (m == MAP_FAILED) return NULL;
-    *len = (size_t)st.st_size;
-    return m;
-}
-
 // Read the state file at snap if it belongs to the journal at path: 0 with *s and *p set,
 // or -1 with why (and *s, *p empty).
 static int snapshot_load(const char *snap, const char *path, AgentState *s, Prefix *p, char *why,
@@ -496,12 +472,10 @@ static int snapshot_load(const char *snap, const char *path, AgentState *s, Pref
     memset(s, 0, sizeof *s);
     memset(p, 0, sizeof *p);
     size_t len;
-    unsigned char *data = map_file(snap, &len);
+    unsigned char *data = (unsigned char *)read_file(snap, &len);
     if (!data)
         return fail(why, whylen,
-                    errno == 0        ? "the state file is not one (no header)"
-                    : errno == ENOENT ? "no state file"
-                                      : "the state file cannot be read");
+                    errno == ENOENT ? "no state file" : "the state file cannot be read");
     Cur c = {data, data + len, NULL};
     char magic[8];
     take(&c, magic, 8);
@@ -551,8 +525,8 @@ static int snapshot_load(const char *snap, const char *path, AgentState *s, Pref
         if (!c.bad && c.p != c.end) bad(&c, "bytes after its end");
         if (c.bad) rc = fail(why, whylen, "the state file is invalid: %s", c.bad);
     }
-    if (rc == 0) s->snapshot = data, s->snapshot_len = len;   // the lazy rows point into it
-    else munmap(data, len);
+    if (rc == 0) s->snapshot = data;   // the experiments' lazy rows point into it
+    else free(data);
     if (rc != 0) {
         agent_state_free(s);
         free(p->issues);
