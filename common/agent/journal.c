@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -62,8 +63,18 @@ long journal_lock_holder(const char *path) {
     return pid;
 }
 
+// The holder takes the flock first and records its pid just after, so a writer that
+// finds the lock taken before the first holder of a journal has recorded its pid reads
+// none: it waits up to LOCK_PID_WAIT_MS for one.
+#define LOCK_PID_WAIT_MS 1000
+
 static int lock_busy(const char *path, char *err, size_t errlen) {
     long pid = journal_lock_holder(path);
+    for (int waited = 0; pid <= 0 && waited < LOCK_PID_WAIT_MS; waited += 10) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        pid = journal_lock_holder(path);
+    }
     if (pid > 0)
         return fail(
             err, errlen,
@@ -76,17 +87,22 @@ static int lock_busy(const char *path, char *err, size_t errlen) {
 }
 
 // Record pid as the holder in PATH.lock (for the message a second writer gets; the lock
-// itself is the flock on the journal).  Best effort: a failure only loses the pid.
+// itself is the flock on the journal), written to a temporary file renamed over it, so a
+// reader sees the old pid or the new one, never an empty file.  Best effort: a failure
+// only loses the pid.
 static void lock_info_write(const char *path, long pid) {
     char *info = lock_info_path(path);
-    int fd = open(info, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    free(info);
-    if (fd < 0) return;
-    char text[32];
-    int n = snprintf(text, sizeof text, "%ld\n", pid);
-    if (write(fd, text, (size_t)n) != n) { /* best effort */
+    char *tmp = xasprintf("%s.%ld.tmp", info, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+        char text[32];
+        int n = snprintf(text, sizeof text, "%ld\n", pid);
+        int ok = write(fd, text, (size_t)n) == n;
+        if (close(fd) != 0) ok = 0;
+        if (!ok || rename(tmp, info) != 0) unlink(tmp);
     }
-    close(fd);
+    free(tmp);
+    free(info);
 }
 
 static int same_file(int fd, const struct stat *st) {

@@ -70,3 +70,23 @@ check_eq "one meta, each step's action once, each result identity once, one repo
   "(1, True, True, 1)"
 journal check --journal $L2 > /dev/null
 check_eq "its journal reads back clean" "$?" 0
+
+# ---- the holder has the lock but has not recorded its pid yet (the window between its
+# flock and its PATH.lock): a second writer waits for the pid (up to 1 s) and names it.
+L3=late.ndjson
+: > $L3
+$PY -c '
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_APPEND)
+fcntl.flock(fd, fcntl.LOCK_EX)
+open("late.ready", "w").close()
+time.sleep(0.3)
+with open(sys.argv[1] + ".lock.tmp", "w") as f: f.write("4242\n")
+os.rename(sys.argv[1] + ".lock.tmp", sys.argv[1] + ".lock")
+time.sleep(3)' $L3 & H3=$!
+while [ ! -e late.ready ]; do sleep 0.02; done
+printf '{"observation":"late"}\n' | journal append -q --journal $L3 --kind note 2> late.err
+check_eq "append while the holder's pid is not recorded yet: exit 2" "$?" 2
+check_grep "... naming the pid recorded a moment later" "journal $L3 is in use: process 4242 holds its writer lock" late.err
+check_eq "nothing written" "$(wc -c < $L3)" 0
+kill $H3 2>/dev/null; wait $H3 2>/dev/null || true
