@@ -131,9 +131,8 @@ static void parse_options(int argc, char **argv, Options *o) {
     o->max_steps = 80;
     o->llm_opt.max_retries = AGENT_MAX_RETRIES;
     o->llm_opt.context_budget = AGENT_CONTEXT_BUDGET;
-    opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+    while ((c = tool_getopt(argc, argv, ":h", longopts, usage_short, usage_long)) != -1) {
         switch (c) {
         case JOURNAL: o->journal = optarg; break;
         case MODEL: o->model = optarg; break;
@@ -160,12 +159,9 @@ static void parse_options(int argc, char **argv, Options *o) {
         case SH: o->sh = optarg; break;
         case PROMPT: o->print_prompt = 1; break;
         case NO_STATE: o->no_state = 1; break;
-        case 'h': printf("%s\n%s", usage_short, usage_long); exit(0);
-        case ':': usage_error(usage_short, "option '%s' needs a value", argv[optind - 1]); break;
-        default: usage_error(usage_short, "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (optind < argc) usage_error(usage_short, "unexpected argument '%s'", argv[optind]);
+    tool_no_operands(argc, argv, usage_short, NULL);
     if (!o->journal) usage_error(usage_short, "--journal FILE is needed");
     if (o->n_tasks == 0) parse_tasks(o, AGENT_DEFAULT_TASKS);
     o->llm = use_llm(o);

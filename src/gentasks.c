@@ -56,27 +56,6 @@ typedef struct {
     const char *llm_save;
 } Args;
 
-// A decimal in [lo, hi], or a usage error naming the option.
-static long long parse_number(const char *s, long long lo, long long hi, const char *opt) {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        usage_error(usage_short, "%s needs a whole number in %lld..%lld, not '%s'", opt, lo, hi, s);
-    }
-    return v;
-}
-
-static uint64_t parse_seed(const char *s) {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[strspn(s, " \t")] == '-')
-        usage_error(usage_short, "--seed needs a whole number in 0..18446744073709551615, not '%s'",
-                    s);
-    return (uint64_t)v;
-}
-
 static void add_name(Args *a, const char *name) {
     for (int i = 0; i < a->n_names; i++)
         if (strcmp(a->names[i], name) == 0) return;
@@ -115,36 +94,32 @@ static void parse_args(Args *a, int argc, char **argv) {
     a->n = -1;
     a->llm_tasks = 3;
     tasks_options_default(&a->opt);
-    opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":n:h", longopts, NULL)) != -1) {
+    while ((c = tool_getopt(argc, argv, ":n:h", longopts, usage_short, usage_long)) != -1) {
         switch (c) {
-        case 'n': a->n = (int)parse_number(optarg, 1, 10000000, "-n"); break;
+        case 'n': a->n = (int)usage_arg_integer(usage_short, optarg, 1, 10000000, "-n"); break;
         case OPT_TASK: add_name(a, optarg); break;
         case OPT_SEED:
-            a->seed = parse_seed(optarg);
+            a->seed = usage_arg_seed(usage_short, optarg, "--seed");
             a->seed_given = 1;
             break;
         case OPT_DIGITS:
-            a->opt.digits = (int)parse_number(optarg, 1, TASKS_MAX_DIGITS, "--digits");
+            a->opt.digits =
+                (int)usage_arg_integer(usage_short, optarg, 1, TASKS_MAX_DIGITS, "--digits");
             break;
         case OPT_SHOTS:
-            a->opt.shots = (int)parse_number(optarg, 0, TASKS_MAX_SHOTS, "--shots");
+            a->opt.shots =
+                (int)usage_arg_integer(usage_short, optarg, 0, TASKS_MAX_SHOTS, "--shots");
             break;
         case OPT_FROM: a->from = optarg; break;
         case OPT_LIST: a->list = 1; break;
         case OPT_LLM: a->llm = 1; break;
         case OPT_LLM_TASKS:
-            a->llm_tasks = (int)parse_number(optarg, 1, TASKGEN_MAX_TASKS, "--llm-tasks");
+            a->llm_tasks =
+                (int)usage_arg_integer(usage_short, optarg, 1, TASKGEN_MAX_TASKS, "--llm-tasks");
             break;
         case OPT_LLM_MODEL: a->llm_model = optarg; break;
         case OPT_LLM_SAVE: a->llm_save = optarg; break;
-        case 'h': printf("%s\n%s", usage_short, usage_long); exit(0);
-        case ':': usage_error(usage_short, "option '%s' needs a value", argv[optind - 1]); break;
-        default: {
-            char opt[3] = {'-', (char)optopt, 0};
-            usage_error(usage_short, "unknown option '%s'", optopt ? opt : argv[optind - 1]);
-        }
         }
     }
     for (int i = optind; i < argc; i++) add_name(a, argv[i]);

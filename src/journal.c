@@ -96,10 +96,9 @@ static void parse_args(Args *a, int argc, char **argv) {
     if (strcmp(a->cmd, "append") && strcmp(a->cmd, "cat") && strcmp(a->cmd, "check") &&
         strcmp(a->cmd, "lock"))
         usage_error(usage_short, "unknown command '%s' (append, cat, check, lock)", a->cmd);
-    opterr = 0;
     optind = 2;
     int c;
-    while ((c = getopt_long(argc, argv, ":qh", longopts, NULL)) != -1) {
+    while ((c = tool_getopt(argc, argv, ":qh", longopts, usage_short, usage_long)) != -1) {
         switch (c) {
         case OPT_JOURNAL: a->path = optarg; break;
         case OPT_KIND:
@@ -117,15 +116,9 @@ static void parse_args(Args *a, int argc, char **argv) {
         case 'q': a->quiet = 1; break;
         case OPT_FD: a->fd = number_arg(optarg, "--fd"); break;
         case OPT_PID: a->pid = number_arg(optarg, "--pid"); break;
-        case 'h': printf("%s\n%s", usage_short, usage_long); exit(0);
-        case ':': usage_error(usage_short, "option '%s' needs a value", argv[optind - 1]); break;
-        default: {
-            char opt[3] = {'-', (char)optopt, 0};
-            usage_error(usage_short, "unknown option '%s'", optopt ? opt : argv[optind - 1]);
-        }
         }
     }
-    if (optind < argc) usage_error(usage_short, "unexpected argument '%s'", argv[optind]);
+    tool_no_operands(argc, argv, usage_short, NULL);
     if (!a->path) usage_error(usage_short, "--journal FILE is needed");
     if (!strcmp(a->cmd, "lock") && a->fd < 0) usage_error(usage_short, "lock needs --fd N");
     if (!strcmp(a->cmd, "append")) {

@@ -235,7 +235,7 @@ int main(int argc, char **argv) {
     const char *extra[JUDGE_MAX_QUESTIONS];
     o.extra = extra;
     int c;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((c = tool_getopt(argc, argv, "h", longopts, usage_text, NULL)) != -1) {
         switch (c) {
         case OFFLINE: o.offline = 1; break;
         case LLM: o.llm = 1; break;
@@ -254,12 +254,9 @@ int main(int argc, char **argv) {
         case WORDS: o.words = optarg; break;
         case SUMMARY: o.summary = 1; break;
         case TABLE: o.table = 1; break;
-        case 'h': fputs(usage_text, stdout); return 0;
-        default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
     }
-    if (optind < argc)
-        eprintf(EXIT_USAGE, "unexpected argument \"%s\" (records come on stdin)", argv[optind]);
+    tool_no_operands(argc, argv, NULL, "records come on stdin");
     if (o.table && !o.summary) eprintf(EXIT_USAGE, "--table goes with --summary");
     if (o.offline && o.llm) eprintf(EXIT_USAGE, "--offline and --llm exclude each other");
     return o.summary ? judge_summary_run(stdin, stdout, o.table) : run_judge(&o);

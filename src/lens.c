@@ -123,7 +123,7 @@ int main(int argc, char **argv) {
                                              {0, 0, 0, 0}};
     Options o = {.ridge = 1e-4, .bos = 1};
     int c;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((c = tool_getopt(argc, argv, "h", longopts, usage_text, NULL)) != -1) {
         switch (c) {
         case CORPUS: o.corpus = optarg; break;
         case OUT: o.out = optarg; break;
@@ -134,11 +134,9 @@ int main(int argc, char **argv) {
             o.max_records = (long)arg_integer(optarg, 1, 1000000000, "--max-records");
             break;
         case NO_BOS: o.bos = 0; break;
-        case 'h': fputs(usage_text, stdout); return 0;
-        default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
     }
-    if (optind < argc) eprintf(EXIT_USAGE, "unexpected argument \"%s\"", argv[optind]);
+    tool_no_operands(argc, argv, NULL, NULL);
     if (o.check) {
         if (o.corpus || o.out) eprintf(EXIT_USAGE, "--check does not combine with --corpus/--out");
         return check_file(&o);

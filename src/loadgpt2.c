@@ -84,7 +84,7 @@ static void parse_options(int argc, char **argv, Options *o) {
                            .vocab_size = 50257,
                            .ln_eps = 1e-5f}};
     int c;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((c = tool_getopt(argc, argv, "h", longopts, usage_text, NULL)) != -1) {
         switch (c) {
         case REVISION: o->revision = optarg; break;
         case OFFLINE: o->offline = 1; break;
@@ -103,8 +103,6 @@ static void parse_options(int argc, char **argv, Options *o) {
         case UNTIED: o->untied = 1; break;
         case NO_MASKS: o->no_masks = 1; break;
         case INIT_STD: o->init_std = (float)arg_real(optarg, 1e-6, 10, "--init-std"); break;
-        case 'h': fputs(usage_text, stdout); exit(0);
-        default: fputs(usage_text, stderr); exit(EXIT_USAGE);
         }
     }
     if (optind < argc) o->name = argv[optind++];

@@ -41,14 +41,9 @@ typedef struct {
     ReportOptions opt;
 } Args;
 
+// A count (--samples, --topk-rows, --top-tokens): 0..1000, or a usage error.
 static int parse_count(const char *s, const char *opt) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 0 || v > 1000) {
-        usage_error(usage_short, "%s needs a whole number in 0..1000, not '%s'", opt, s);
-    }
-    return (int)v;
+    return (int)usage_arg_integer(usage_short, s, 0, 1000, opt);
 }
 
 static void parse_args(Args *a, int argc, char **argv) {
@@ -76,9 +71,8 @@ static void parse_args(Args *a, int argc, char **argv) {
     };
     memset(a, 0, sizeof *a);
     report_options_default(&a->opt);
-    opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+    while ((c = tool_getopt(argc, argv, ":h", longopts, usage_short, usage_long)) != -1) {
         switch (c) {
         case OPT_JOURNAL: a->journal = optarg; break;
         case OPT_OUT: a->out = optarg; break;
@@ -88,15 +82,9 @@ static void parse_args(Args *a, int argc, char **argv) {
         case OPT_TOPK_ROWS: a->opt.topk_rows = parse_count(optarg, "--topk-rows"); break;
         case OPT_TOP_TOKENS: a->opt.top_tokens = parse_count(optarg, "--top-tokens"); break;
         case OPT_GNUPLOT: a->opt.gnuplot = optarg; break;
-        case 'h': printf("%s\n%s", usage_short, usage_long); exit(0);
-        case ':': usage_error(usage_short, "option '%s' needs a value", argv[optind - 1]); break;
-        default: {
-            char opt[3] = {'-', (char)optopt, 0};
-            usage_error(usage_short, "unknown option '%s'", optopt ? opt : argv[optind - 1]);
-        }
         }
     }
-    if (optind < argc) usage_error(usage_short, "unexpected argument '%s'", argv[optind]);
+    tool_no_operands(argc, argv, usage_short, NULL);
     if (!a->journal) usage_error(usage_short, "--journal FILE is needed");
     if (a->out && a->plots)
         usage_error(usage_short,

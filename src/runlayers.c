@@ -311,7 +311,7 @@ static void parse_options(int argc, char **argv, Runner *r) {
     r->max_tokens = 20;
     r->batch = 8;
     int c;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((c = tool_getopt(argc, argv, "h", longopts, usage_text, NULL)) != -1) {
         if (experiment_option(&r->opt, c, optarg)) continue;
         switch (c) {
         case MAX_TOKENS:
@@ -327,12 +327,9 @@ static void parse_options(int argc, char **argv, Runner *r) {
             if (!*optarg) eprintf(EXIT_USAGE, "--stop needs a non-empty string");
             r->stops[r->n_stops++] = optarg;
             break;
-        case 'h': fputs(usage_text, stdout); exit(0);
-        default: fputs(usage_text, stderr); exit(EXIT_USAGE);
         }
     }
-    if (optind < argc)
-        eprintf(EXIT_USAGE, "unexpected argument \"%s\" (records come on stdin)", argv[optind]);
+    tool_no_operands(argc, argv, NULL, "records come on stdin");
 }
 
 int main(int argc, char **argv) {

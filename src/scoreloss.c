@@ -499,18 +499,10 @@ int main(int argc, char **argv) {
     experiment_defaults(&opt);
     interp_defaults(&io);
     int summary = 0, c;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((c = tool_getopt(argc, argv, "h", longopts, usage_text, NULL)) != -1) {
         if (interp_option(&io, c, optarg) || experiment_option(&opt, c, optarg)) continue;
         if (c == SUMMARY) summary = 1;
-        else if (c == 'h') {
-            fputs(usage_text, stdout);
-            return 0;
-        } else {
-            fputs(usage_text, stderr);
-            return EXIT_USAGE;
-        }
     }
-    if (optind < argc)
-        eprintf(EXIT_USAGE, "unexpected argument \"%s\" (records come on stdin)", argv[optind]);
+    tool_no_operands(argc, argv, NULL, "records come on stdin");
     return summary ? summary_run(stdin, stdout) : run_scoring(&opt, &io);
 }

@@ -105,19 +105,11 @@ int main(int argc, char **argv) {
     experiment_defaults(&opt);
     Tokenize t = {0};
     int c;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((c = tool_getopt(argc, argv, "h", longopts, usage_text, NULL)) != -1) {
         if (experiment_option(&opt, c, optarg)) continue;
         if (c == DECODE) t.decode = 1;
-        else if (c == 'h') {
-            fputs(usage_text, stdout);
-            return 0;
-        } else {
-            fputs(usage_text, stderr);
-            return EXIT_USAGE;
-        }
     }
-    if (optind < argc)
-        eprintf(EXIT_USAGE, "unexpected argument \"%s\" (records come on stdin)", argv[optind]);
+    tool_no_operands(argc, argv, NULL, "records come on stdin");
     t.bos = opt.bos;
     char err[2048];
     if (model_open(&t.model, opt.model, NULL, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);

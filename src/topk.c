@@ -563,18 +563,15 @@ int main(int argc, char **argv) {
     experiment_defaults(&t.opt);
     interp_defaults(&t.io);
     int c;
-    while ((c = getopt_long(argc, argv, "hk:", longopts, NULL)) != -1) {
+    while ((c = tool_getopt(argc, argv, "hk:", longopts, usage_text, NULL)) != -1) {
         if (interp_option(&t.io, c, optarg) || experiment_option(&t.opt, c, optarg)) continue;
         switch (c) {
         case 'k': t.k = (int)arg_integer(optarg, 1, 100000, "-k"); break;
         case POSITIONS: t.positions = optarg; break;
         case CANDIDATES: t.candidates = (int)arg_integer(optarg, 1, 100000, "--candidates"); break;
-        case 'h': fputs(usage_text, stdout); return 0;
-        default: fputs(usage_text, stderr); return EXIT_USAGE;
         }
     }
-    if (optind < argc)
-        eprintf(EXIT_USAGE, "unexpected argument \"%s\" (records come on stdin)", argv[optind]);
+    tool_no_operands(argc, argv, NULL, "records come on stdin");
     char err[2048];
     experiment_open(&t.opt, &t.model, &t.cmdline, &t.ws);
     if (interp_setup(&t.io, &t.model, t.opt.bos, 1, &t.ws, err, sizeof err) != 0)

@@ -2,6 +2,7 @@
 #include "base/tool.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -184,27 +185,72 @@ void usage_error(const char *usage, const char *fmt, ...) {
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n%s", usage);
+    fprintf(stderr, "\n%s", usage ? usage : "");
     exit(EXIT_USAGE);
 }
 
-long long arg_integer(const char *s, long long lo, long long hi, const char *flag) {
+// The option getopt_long has just refused, as written: a long one (--name, --name=value) is
+// the argument the call moved optind past; a short one is "-c", as it may stand inside a
+// cluster (-Zq), where optind stays on the cluster (moving, if at all, past operands the
+// call skipped, which do not start with "--").
+static const char *refused_option(char **argv, int optind_before) {
+    static char opt[3] = "-?";
+    if (optind > optind_before && !strncmp(argv[optind - 1], "--", 2)) return argv[optind - 1];
+    opt[1] = (char)optopt;
+    return opt;
+}
+
+int tool_getopt(int argc, char **argv, const char *optstring, const struct option *longopts,
+                const char *usage, const char *more) {
+    int quiet = optstring[0] == ':', before = optind;
+    opterr = !quiet;
+    int c = getopt_long(argc, argv, optstring, longopts, NULL);
+    if (c == 'h') {
+        fputs(usage, stdout);
+        if (more) printf("\n%s", more);
+        exit(0);
+    }
+    if (c != '?' && c != ':') return c;
+    if (!quiet) {   // getopt_long has said what is wrong
+        fputs(usage, stderr);
+        exit(EXIT_USAGE);
+    }
+    if (c == ':') usage_error(usage, "option '%s' needs a value", argv[optind - 1]);
+    usage_error(usage, "unknown option '%s'", refused_option(argv, before));
+}
+
+void tool_no_operands(int argc, char **argv, const char *usage, const char *note) {
+    if (optind >= argc) return;
+    if (usage) usage_error(usage, "unexpected argument '%s'", argv[optind]);
+    if (note) eprintf(EXIT_USAGE, "unexpected argument \"%s\" (%s)", argv[optind], note);
+    eprintf(EXIT_USAGE, "unexpected argument \"%s\"", argv[optind]);
+}
+
+long long usage_arg_integer(const char *usage, const char *s, long long lo, long long hi,
+                            const char *flag) {
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
     if (errno || end == s || *end || v < lo || v > hi)
-        eprintf(EXIT_USAGE, "%s needs a whole number in %lld..%lld, not '%s'", flag, lo, hi, s);
+        usage_error(usage, "%s needs a whole number in %lld..%lld, not '%s'", flag, lo, hi, s);
     return v;
 }
 
-unsigned long long arg_seed(const char *s, const char *flag) {
+long long arg_integer(const char *s, long long lo, long long hi, const char *flag) {
+    return usage_arg_integer(NULL, s, lo, hi, flag);
+}
+
+unsigned long long usage_arg_seed(const char *usage, const char *s, const char *flag) {
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
     if (errno || end == s || *end || s[strspn(s, " \t")] == '-')
-        eprintf(EXIT_USAGE, "%s needs a whole number in 0..18446744073709551615, not '%s'", flag,
-                s);
+        usage_error(usage, "%s needs a whole number in 0..18446744073709551615, not '%s'", flag, s);
     return v;
+}
+
+unsigned long long arg_seed(const char *s, const char *flag) {
+    return usage_arg_seed(NULL, s, flag);
 }
 
 double arg_real(const char *s, double lo, double hi, const char *flag) {

@@ -1,4 +1,5 @@
-// tool: the read-record → compute → write-record loop every filter shares.
+// tool: the read-record → compute → write-record loop every filter shares, and the
+// command-line handling every tool shares (tool_getopt, tool_no_operands, arg_*).
 //
 // Exit statuses (documented in the README):
 //   0  every record was processed
@@ -33,16 +34,41 @@ int tool_run(FILE *in, FILE *out, int batch, BatchFn fn, void *ctx);
 // report "prog: error (at <stdin>:LINE): msg" on stderr.
 void record_error(JsonBuf *lines, const Record *in, const char *msg);
 
-// A usage error: "prog: MESSAGE", then `usage` (the tool's short usage text) on stderr;
-// exits 2.
+// A usage error: "prog: MESSAGE", then `usage` (the tool's short usage text; NULL: none)
+// on stderr; exits 2.
 void usage_error(const char *usage, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
+
+struct option;
+// getopt_long for a tool's command line, doing what every tool does the same way; returns
+// the next option of the tool's own (getopt_long's value for it, optarg set), -1 after the
+// last.  The tool's longopts map --help to 'h' and its optstring has 'h'.
+//   -h, --help     `usage` on stdout, then, when `more` is not NULL, a newline and `more`;
+//                  exits 0.
+//   a refused option (unknown, ambiguous, a value missing or one it does not take): exits 2.
+//     optstring ":..." (getopt's quiet mode): "prog: unknown option 'OPT'" or
+//     "prog: option 'OPT' needs a value", then `usage`, on stderr; OPT as written (a short
+//     one from a cluster as -c).
+//     optstring without ':': getopt_long's own message, then `usage`, on stderr.
+//   (The two ways are the tools' two older styles, kept so that no message changed.)
+int tool_getopt(int argc, char **argv, const char *optstring, const struct option *longopts,
+                const char *usage, const char *more);
+
+// After the options of a tool that takes no operands: when one is left (argv[optind]),
+// exits 2 with "prog: unexpected argument 'X'" then `usage` (as usage_error), or, when
+// usage is NULL, with "prog: unexpected argument "X" (NOTE)" (" (NOTE)" left out when note
+// is NULL).
+void tool_no_operands(int argc, char **argv, const char *usage, const char *note);
 
 // Command-line numbers: the value of `flag`'s argument s, or exit 2 with
 // "FLAG needs a whole number in LO..HI, not 'S'".
 long long arg_integer(const char *s, long long lo, long long hi, const char *flag);
 // A seed: any decimal in 0..2^64-1.
 unsigned long long arg_seed(const char *s, const char *flag);
+// As arg_integer and arg_seed, the message followed by `usage` (as usage_error).
+long long usage_arg_integer(const char *usage, const char *s, long long lo, long long hi,
+                            const char *flag);
+unsigned long long usage_arg_seed(const char *usage, const char *s, const char *flag);
 // A finite decimal number in [lo, hi].
 double arg_real(const char *s, double lo, double hi, const char *flag);
 

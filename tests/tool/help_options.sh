@@ -3,8 +3,8 @@
 #   - the long options of its getopt tables (src/TOOL.c through the preprocessor, so the
 #     shared tables of common/ count) are the long options its --help names (text in
 #     `backquotes`, which quotes other tools' command lines, left out), --help itself aside;
-#   - its short options (getopt_long's option string) are the "-x" its --help lists at the
-#     start of a line, -h aside;
+#   - its short options (the option string it gives tool_getopt) are the "-x" its --help
+#     lists at the start of a line, -h aside;
 #   - run with each long option its --help names, the tool neither calls it unknown nor
 #     refuses it as another tool's ("--X is a scoreloss option"); the run is harmless: a
 #     tiny model, no network, empty input, in a scratch directory.
@@ -33,7 +33,7 @@ for t in $TOOLS; do
                 "$(printf '%s\n' "$help_long" >"$TMP/b"; echo "$TMP/b")" | tr '\n' ' ')" ""
   check_eq "$t: every long option --help names is accepted" "$(comm -13 "$TMP/a" "$TMP/b" | tr '\n' ' ')" ""
 
-  optstring=$(grep -oE 'getopt_long\(argc, argv, "[^"]*"' "$src" | sed -E 's/.*"(.*)"/\1/')
+  optstring=$(grep -oE 'tool_getopt\(argc, argv, "[^"]*"' "$src" | sed -E 's/.*"(.*)"/\1/')
   table_short=$(printf '%s' "$optstring" | tr -d ':' | fold -w1 | grep -vx h | words)
   help_short=$(printf '%s\n' "$help" | grep -oE '^ +-[a-zA-Z0-9]\b' | tr -d ' -' | grep -vx h | words)
   check_eq "$t: --help lists exactly its short options" "$(echo $help_short)" "$(echo $table_short)"
