@@ -529,22 +529,42 @@ static void paired_row(Bench *b, const char *S, const char *fig, const Ceilings 
     free(ratio);
 }
 
+// The same model with its fp32 weights on an anonymous huge-page copy (gpt2_weights_huge),
+// timed beside the mapping when the mapping is what the tools read (the default): 1 when
+// m was opened and copied.
+static int open_huge_copy(const Bench *b, Gpt2 *m) {
+    char err[512];
+    if (b->m.huge_copy || !b->m.st || !b->m.st->map) return 0;
+    check(gpt2_open(m, b->o.model_dir, err, sizeof err), "model", err);
+    if (gpt2_weights_huge(m, GPT2_HUGE_COPY)) return 1;
+    gpt2_close(m);
+    return 0;
+}
+
 static void bench_generation(Bench *b) {
     char S[128], fig[96];
     int G = b->o.gen_tokens, steps = b->o.batch_steps, B = BATCH_STREAMS;
     snprintf(S, sizeof S, "generation: KV cache after a %d-token prompt, best of %d", GEN_PROMPT,
              short_rounds(b));
-    GenRun single, batch;
+    Gpt2 mh;
+    int huge = open_huge_copy(b, &mh);
+    GenRun single, batch, single_h, batch_h;
     gen_init(&single, b, &b->m, 1, G);
     gen_init(&batch, b, &b->m, B, steps);
+    if (huge) gen_init(&single_h, b, &mh, 1, G), gen_init(&batch_h, b, &mh, B, steps);
     Ceilings c;
-    int reps = short_rounds(b);
-    double *each = xcalloc((size_t)reps, sizeof(double));   // the single stream's rounds
-    Timed items[2 + CEILING_ITEMS] = {{run_gen, &single, 0, each}, {run_gen, &batch, 0, NULL}};
-    ceilings_init(&c, b, items + 2, reps);
-    time_interleaved(b, items, 2 + CEILING_ITEMS, reps);
+    int reps = short_rounds(b), n_gen = huge ? 4 : 2;
+    double *each = xcalloc((size_t)reps, sizeof(double));     // the single stream's rounds
+    double *each_h = xcalloc((size_t)reps, sizeof(double));   // the same, huge-page copy
+    Timed items[4 + CEILING_ITEMS] = {{run_gen, &single, 0, each},
+                                      {run_gen, &batch, 0, NULL},
+                                      {run_gen, &single_h, 0, each_h},
+                                      {run_gen, &batch_h, 0, NULL}};
+    ceilings_init(&c, b, items + n_gen, reps);
+    time_interleaved(b, items, n_gen + CEILING_ITEMS, reps);
     gen_free(&single);
     gen_free(&batch);
+    if (huge) gen_free(&single_h), gen_free(&batch_h), gpt2_close(&mh);
     double read_bw = ceilings_read(&c), copy_bw = ceilings_copy(&c);
     ceilings_rows(b, S, &c);
 
@@ -567,8 +587,17 @@ static void bench_generation(Bench *b) {
                0);
     paired_row(b, S, "  single stream / copy-BW ceiling, round by round", &c, each, G, 1, mean_pos,
                1);
+    if (huge) {
+        r = row_add(&b->table, S, G / items[2].best, "tok/s",
+                    decode_bound(b, 1, mean_pos, read_bw, b->peak), 0,
+                    "  single stream, weights on a huge-page copy");
+        row_basis(r, "AUTOINTERP_WEIGHTS_HUGE=copy (gpt2_weights_huge), timed in the same rounds");
+        paired_row(b, S, "  the copy / read-BW ceiling, round by round", &c, each_h, G, 1, mean_pos,
+                   0);
+    }
     ceilings_free(&c);
     free(each);
+    free(each_h);
 
     mean_pos = GEN_PROMPT + (steps - 1) / 2.0;
     snprintf(fig, sizeof fig, "batched, %d streams (tf_step_batch), +%d each: tokens/s", B, steps);
@@ -577,6 +606,12 @@ static void bench_generation(Bench *b) {
     row_basis(r, "%d / max(%.0f MB per step / read BW, %d x %.0f MFLOP / peak)", B,
               (bytes_weights_step(b) + B * bytes_kv(b, (int)mean_pos)) / 1e6, B,
               (flops_blocks(b, 1, (int)mean_pos) + flops_unembed(b, 1)) / 1e6);
+    if (huge) {
+        r = row_add(&b->table, S, (double)B * steps / items[3].best, "tok/s",
+                    decode_bound(b, B, mean_pos, read_bw, b->peak), 0,
+                    "  batched, weights on a huge-page copy");
+        row_basis(r, "AUTOINTERP_WEIGHTS_HUGE=copy, timed in the same rounds");
+    }
 }
 
 // ----------------------------------------------------------------------------
