@@ -46,7 +46,9 @@ static const char usage_text[] =
     "  --reps N      repetitions per timed figure, best kept (default 3)\n"
     "  --quick       smaller workloads, 2 repetitions (a smoke run, noisier figures)\n"
     "  --workloads N timed runs of each workload job, interleaved (default 2; 0 skips them)\n"
-    "  --workloads-only  the machine's peak and the workloads alone\n";
+    "  --workloads-only  the machine's peak and the workloads alone\n"
+    "  --decode-only     the machine's figures and generation with the KV cache alone\n"
+    "                    (no workloads unless --workloads N is given)\n";
 
 #define PREFILL_T     128   // tokens per prompt in the prefill figures
 #define GEN_PROMPT    16    // prompt tokens before generation
@@ -160,6 +162,7 @@ typedef struct {
     int naive_gen_tokens;
     int workload_rounds;   // timed runs of each workload job (0: the section is skipped)
     int workloads_only;    // only the machine's peak and the workloads
+    int decode_only;       // only the machine's figures and generation (and workloads if asked)
 } Options;
 
 typedef struct {                   // bin/scoreloss as a child process
@@ -526,22 +529,42 @@ static void paired_row(Bench *b, const char *S, const char *fig, const Ceilings 
     free(ratio);
 }
 
+// The same model with its fp32 weights on an anonymous huge-page copy (gpt2_weights_huge),
+// timed beside the mapping when the mapping is what the tools read (the default): 1 when
+// m was opened and copied.
+static int open_huge_copy(const Bench *b, Gpt2 *m) {
+    char err[512];
+    if (b->m.huge_copy || !b->m.st || !b->m.st->map) return 0;
+    check(gpt2_open(m, b->o.model_dir, err, sizeof err), "model", err);
+    if (gpt2_weights_huge(m, GPT2_HUGE_COPY)) return 1;
+    gpt2_close(m);
+    return 0;
+}
+
 static void bench_generation(Bench *b) {
     char S[128], fig[96];
     int G = b->o.gen_tokens, steps = b->o.batch_steps, B = BATCH_STREAMS;
     snprintf(S, sizeof S, "generation: KV cache after a %d-token prompt, best of %d", GEN_PROMPT,
              short_rounds(b));
-    GenRun single, batch;
+    Gpt2 mh;
+    int huge = open_huge_copy(b, &mh);
+    GenRun single, batch, single_h, batch_h;
     gen_init(&single, b, &b->m, 1, G);
     gen_init(&batch, b, &b->m, B, steps);
+    if (huge) gen_init(&single_h, b, &mh, 1, G), gen_init(&batch_h, b, &mh, B, steps);
     Ceilings c;
-    int reps = short_rounds(b);
-    double *each = xcalloc((size_t)reps, sizeof(double));   // the single stream's rounds
-    Timed items[2 + CEILING_ITEMS] = {{run_gen, &single, 0, each}, {run_gen, &batch, 0, NULL}};
-    ceilings_init(&c, b, items + 2, reps);
-    time_interleaved(b, items, 2 + CEILING_ITEMS, reps);
+    int reps = short_rounds(b), n_gen = huge ? 4 : 2;
+    double *each = xcalloc((size_t)reps, sizeof(double));     // the single stream's rounds
+    double *each_h = xcalloc((size_t)reps, sizeof(double));   // the same, huge-page copy
+    Timed items[4 + CEILING_ITEMS] = {{run_gen, &single, 0, each},
+                                      {run_gen, &batch, 0, NULL},
+                                      {run_gen, &single_h, 0, each_h},
+                                      {run_gen, &batch_h, 0, NULL}};
+    ceilings_init(&c, b, items + n_gen, reps);
+    time_interleaved(b, items, n_gen + CEILING_ITEMS, reps);
     gen_free(&single);
     gen_free(&batch);
+    if (huge) gen_free(&single_h), gen_free(&batch_h), gpt2_close(&mh);
     double read_bw = ceilings_read(&c), copy_bw = ceilings_copy(&c);
     ceilings_rows(b, S, &c);
 
@@ -564,8 +587,17 @@ static void bench_generation(Bench *b) {
                0);
     paired_row(b, S, "  single stream / copy-BW ceiling, round by round", &c, each, G, 1, mean_pos,
                1);
+    if (huge) {
+        r = row_add(&b->table, S, G / items[2].best, "tok/s",
+                    decode_bound(b, 1, mean_pos, read_bw, b->peak), 0,
+                    "  single stream, weights on a huge-page copy");
+        row_basis(r, "AUTOINTERP_WEIGHTS_HUGE=copy (gpt2_weights_huge), timed in the same rounds");
+        paired_row(b, S, "  the copy / read-BW ceiling, round by round", &c, each_h, G, 1, mean_pos,
+                   0);
+    }
     ceilings_free(&c);
     free(each);
+    free(each_h);
 
     mean_pos = GEN_PROMPT + (steps - 1) / 2.0;
     snprintf(fig, sizeof fig, "batched, %d streams (tf_step_batch), +%d each: tokens/s", B, steps);
@@ -574,6 +606,12 @@ static void bench_generation(Bench *b) {
     row_basis(r, "%d / max(%.0f MB per step / read BW, %d x %.0f MFLOP / peak)", B,
               (bytes_weights_step(b) + B * bytes_kv(b, (int)mean_pos)) / 1e6, B,
               (flops_blocks(b, 1, (int)mean_pos) + flops_unembed(b, 1)) / 1e6);
+    if (huge) {
+        r = row_add(&b->table, S, (double)B * steps / items[3].best, "tok/s",
+                    decode_bound(b, B, mean_pos, read_bw, b->peak), 0,
+                    "  batched, weights on a huge-page copy");
+        row_basis(r, "AUTOINTERP_WEIGHTS_HUGE=copy, timed in the same rounds");
+    }
 }
 
 // ----------------------------------------------------------------------------
@@ -1234,7 +1272,9 @@ static void print_header(const Bench *b, FILE *f, const char *date) {
     fprintf(f, "model: %s (L=%d C=%d heads=%d V=%d n_ctx=%d, %.1fM params, %s, %s%s)\n",
             b->o.model_dir, b->L, b->C, b->NH, b->V, b->m.cfg.n_ctx, b->m.n_params / 1e6,
             b->m.dtype,
-            b->m.converted ? "some weights copied at open" : "weights used in place from the mmap",
+            b->m.converted   ? "some weights copied at open"
+            : b->m.huge_copy ? "weights copied from the mmap onto anonymous huge pages at open"
+                             : "weights used in place from the mmap",
             huge);
     fprintf(f, "source: %s\n", b->source);
     fprintf(
@@ -1261,6 +1301,7 @@ static void write_json(const Bench *b, const char *date, double seconds) {
     jb_key(&jb, "params"), jb_int(&jb, b->m.n_params);
     jb_key(&jb, "mapped_kb"), jb_int(&jb, b->mapped_kb);
     jb_key(&jb, "mapped_huge_kb"), jb_int(&jb, b->mapped_huge_kb);
+    jb_key(&jb, "weights_huge_copy"), jb_int(&jb, b->m.huge_copy != NULL);
     jb_key(&jb, "reps"), jb_int(&jb, b->o.reps);
     jb_key(&jb, "seconds"), jb_double(&jb, seconds);
     jb_key(&jb, "others_cpus"), jb_double(&jb, b->others);
@@ -1275,17 +1316,14 @@ static void write_json(const Bench *b, const char *date, double seconds) {
 // main
 
 static void parse_options(Options *o, int argc, char **argv) {
-    static const struct option longopts[] = {{"model", required_argument, 0, 'm'},
-                                             {"bin", required_argument, 0, 'b'},
-                                             {"json", required_argument, 0, 'j'},
-                                             {"reps", required_argument, 0, 'r'},
-                                             {"quick", no_argument, 0, 'q'},
-                                             {"help", no_argument, 0, 'h'},
-                                             {"workloads", required_argument, 0, 'w'},
-                                             {"workloads-only", no_argument, 0, 'W'},
-                                             {0, 0, 0, 0}};
-    *o = (Options){"build/bench/gpt2-random", "bin", NULL, 3, 0, 4, 8, 4, 8, 2, 0};
-    int rounds = -1, only = 0;
+    static const struct option longopts[] = {
+        {"model", required_argument, 0, 'm'},     {"bin", required_argument, 0, 'b'},
+        {"json", required_argument, 0, 'j'},      {"reps", required_argument, 0, 'r'},
+        {"quick", no_argument, 0, 'q'},           {"help", no_argument, 0, 'h'},
+        {"workloads", required_argument, 0, 'w'}, {"workloads-only", no_argument, 0, 'W'},
+        {"decode-only", no_argument, 0, 'D'},     {0, 0, 0, 0}};
+    *o = (Options){"build/bench/gpt2-random", "bin", NULL, 3, 0, 4, 8, 4, 8, 2, 0, 0};
+    int rounds = -1, only = 0, decode = 0;
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
@@ -1299,14 +1337,18 @@ static void parse_options(Options *o, int argc, char **argv) {
         case 'q': o->quick = 1; break;
         case 'w': rounds = (int)arg_integer(optarg, 0, 100, "--workloads"); break;
         case 'W': only = 1; break;
+        case 'D': decode = 1; break;
         case 'h': fputs(usage_text, stdout); exit(0);
         default: fputs(usage_text, stderr); exit(2);
         }
     }
     if (optind < argc) eprintf(2, "unexpected argument \"%s\"", argv[optind]);
-    if (o->quick) *o = (Options){o->model_dir, o->bin_dir, o->json_path, 2, 1, 1, 4, 2, 2, 1, 0};
+    if (o->quick) *o = (Options){o->model_dir, o->bin_dir, o->json_path, 2, 1, 1, 4, 2, 2, 1, 0, 0};
     if (rounds >= 0) o->workload_rounds = rounds;
+    else if (decode) o->workload_rounds = 0;
     o->workloads_only = only;
+    o->decode_only = decode;
+    if (only && decode) eprintf(2, "--workloads-only and --decode-only exclude each other");
     if (only && o->workload_rounds == 0)
         eprintf(2, "--workloads-only needs --workloads N with N > 0");
 }
@@ -1341,8 +1383,13 @@ static void bench_open(Bench *b) {
                      sizeof err),
           "warm-up", err);
     // How much of the mapping huge pages hold (common/base/util.h huge_pages_advise).
-    b->mapped_kb = b->m.st && b->m.st->map ? (long)(b->m.st->map_size >> 10) : 0;
-    b->mapped_huge_kb = b->mapped_kb ? smaps_field(b->m.st->map, "FilePmdMapped", NULL, 0) : -1;
+    // (gpt2_weights_huge may have copied them onto anonymous huge pages instead.)
+    const void *at = b->m.huge_copy ? (const void *)b->m.huge_copy : b->m.st ? b->m.st->map : NULL;
+    b->mapped_kb =
+        at ? (long)((b->m.huge_copy ? b->m.huge_copy_size : b->m.st->map_size) >> 10) : 0;
+    b->mapped_huge_kb =
+        b->mapped_kb ? smaps_field(at, b->m.huge_copy ? "AnonHugePages" : "FilePmdMapped", NULL, 0)
+                     : -1;
 }
 
 static void bench_close(Bench *b) {
@@ -1400,11 +1447,12 @@ int main(int argc, char **argv) {
     double t0 = now_seconds(), busy0 = machine_busy_seconds();
     machine_info(&b.mi);
     source_describe(b.source, sizeof b.source);
-    if (!b.o.workloads_only) startup_measure(&b);
+    if (!b.o.workloads_only && !b.o.decode_only) startup_measure(&b);
     workloads_measure(&b);
     bench_open(&b);
     bench_machine(&b);
-    if (!b.o.workloads_only) {
+    if (b.o.decode_only) bench_generation(&b);
+    else if (!b.o.workloads_only) {
         bench_prefill(&b);
         bench_generation(&b);
         bench_lowp(&b);

@@ -237,6 +237,7 @@ void gpt2_close(Gpt2 *m) {
     free(m->blocks);
     free(m->converted);
     free(m->converted16);
+    free(m->huge_copy);
     memset(m, 0, sizeof *m);
 }
 
@@ -337,6 +338,8 @@ static int head_resolve(Gpt2 *m, const char *path, char *err, size_t errlen) {
 
 int gpt2_open(Gpt2 *m, const char *dir, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
+    Gpt2Huge huge;
+    if (gpt2_huge_from_env(&huge, err, errlen) != 0) return -1;
     char *cfg_path = path_join(dir, "config.json");
     char *st_path = path_join(dir, "model.safetensors");
     int rc = gpt2_read_config(cfg_path, &m->cfg, err, errlen);
@@ -349,10 +352,132 @@ int gpt2_open(Gpt2 *m, const char *dir, char *err, size_t errlen) {
         rc = weights_bind(m, st_path, err, errlen);
     }
     if (rc == 0) rc = head_resolve(m, st_path, err, errlen);
+    if (rc == 0) gpt2_weights_huge(m, huge);
     free(cfg_path);
     free(st_path);
     if (rc != 0) gpt2_close(m);
     return rc;
+}
+
+// ----------------------------------------------------------------------------- huge pages
+
+int gpt2_huge_from_env(Gpt2Huge *mode, char *err, size_t errlen) {
+    const char *s = getenv("AUTOINTERP_WEIGHTS_HUGE");
+    *mode = GPT2_HUGE_MAP;
+    if (!s || !*s || !strcmp(s, "map")) return 0;
+    if (!strcmp(s, "auto")) *mode = GPT2_HUGE_AUTO;
+    else if (!strcmp(s, "copy")) *mode = GPT2_HUGE_COPY;
+    else return fail(err, errlen, "AUTOINTERP_WEIGHTS_HUGE=%.40s is not auto, map or copy", s);
+    return 0;
+}
+
+// Points every weight (lm_head included) that lies in [from, from + size) at the same
+// offset from `to`.
+static void weights_rebase(Gpt2 *m, const char *from, size_t size, const char *to) {
+    int np = params_count(&m->cfg);
+    Param *ps = xcalloc((size_t)np, sizeof *ps);
+    np = params_list(m, ps, 1);
+    for (int i = 0; i < np; i++) {
+        const char *p = (const char *)*ps[i].slot;
+        if (p && p >= from && p - from < (ptrdiff_t)size)
+            *ps[i].slot = (const float *)(const void *)(to + (p - from));
+    }
+    free(ps);
+}
+
+// The fp32 weights in the mapping (lm_head once when tied) into ps; returns their count
+// and their bytes in *bytes.
+static int mapped_params(Gpt2 *m, Param *ps, size_t *bytes) {
+    const char *map = m->st->map;
+    int np = params_list(m, ps, !m->tied), n = 0;
+    *bytes = 0;
+    for (int i = 0; i < np; i++) {
+        const char *p = (const char *)*ps[i].slot;
+        if (!p || p < map || p - map >= (ptrdiff_t)m->st->map_size) continue;
+        ps[n++] = ps[i];
+        *bytes += ps[i].numel * sizeof(float);
+    }
+    return n;
+}
+
+// Whether the mapping is on huge pages: one byte each of up to HUGE_SAMPLES of its whole
+// 2 MiB pages, spread over it, is read (a fault maps the page cache's folio: a huge page
+// where the folio is one), then /proc/self/smaps says how many FilePmdMapped holds; at
+// least 90% of them.
+#define HUGE_SAMPLES 16
+static int mapping_mostly_huge(const SafeTensors *st) {
+    uintptr_t b = (uintptr_t)st->map, e = b + st->map_size;
+    uintptr_t lo = (b + HUGE_PAGE_BYTES - 1) / HUGE_PAGE_BYTES;
+    uintptr_t hi = e / HUGE_PAGE_BYTES;   // whole pages [lo, hi)
+    if (hi <= lo) return 0;
+    uintptr_t n = hi - lo, step = n > HUGE_SAMPLES ? n / HUGE_SAMPLES : 1;
+    long pages = 0;
+    for (uintptr_t i = 0; i < n && pages < HUGE_SAMPLES; i += step, pages++)
+        (void)*(volatile const char *)((lo + i) * HUGE_PAGE_BYTES);
+    long kb = smaps_field(st->map, "FilePmdMapped", NULL, 0);
+    return kb >= 0 && (double)kb >= 0.9 * (double)pages * (HUGE_PAGE_BYTES >> 10);
+}
+
+// MemAvailable from /proc/meminfo in bytes; -1 when unknown.
+static double mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return -1;
+    char line[256];
+    double v = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "MemAvailable:", 13) == 0) v = strtod(line + 13, NULL) * 1024.0;
+    fclose(f);
+    return v;
+}
+
+// The mapped weights copied onto huge pages (see gpt2.h); 1 when kept.
+static int weights_copy(Gpt2 *m, Param *ps, int n, size_t bytes) {
+    const char *map = m->st->map;
+    char *copy = huge_alloc(m->st->map_size);   // pages no tensor uses are never touched
+    if (!copy) return 0;
+    // Tensor by tensor, each one's pages of the mapping released once copied (read from
+    // the file again if ever used): the resident set grows by one tensor at most.
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    for (int i = 0; i < n; i++) {
+        const char *p = (const char *)*ps[i].slot;
+        size_t len = ps[i].numel * sizeof(float);
+        memcpy(copy + (p - map), p, len);
+        uintptr_t a = ((uintptr_t)p + page - 1) / page * page,
+                  z = ((uintptr_t)p + len) / page * page;
+        if (z > a) madvise((void *)a, z - a, MADV_DONTNEED);   // advisory: failure is harmless
+    }
+    long kb = smaps_field(copy, "AnonHugePages", NULL, 0);
+    if (kb < 0 || (double)kb * 1024.0 < 0.9 * (double)bytes) {   // no huge pages to be had
+        free(copy);
+        return 0;
+    }
+    weights_rebase(m, map, m->st->map_size, copy);
+    m->huge_copy = copy;
+    m->huge_copy_size = m->st->map_size;
+    return 1;
+}
+
+int gpt2_weights_huge(Gpt2 *m, Gpt2Huge mode) {
+    if (m->huge_copy || !m->st || !m->st->map) return m->huge_copy != NULL;
+    if (mode == GPT2_HUGE_MAP) return 0;
+    Param *ps = xcalloc((size_t)params_count(&m->cfg), sizeof *ps);
+    size_t bytes;
+    int n = mapped_params(m, ps, &bytes), kept = 0;
+    if (n > 0 &&
+        (mode == GPT2_HUGE_COPY || (bytes >= GPT2_HUGE_MIN_BYTES && !mapping_mostly_huge(m->st) &&
+                                    (double)m->st->map_size <= 0.5 * mem_available())))
+        kept = weights_copy(m, ps, n, bytes);
+    free(ps);
+    return kept;
+}
+
+// The weights back on the mapping, the copy freed.
+static void weights_uncopy(Gpt2 *m) {
+    if (!m->huge_copy) return;
+    weights_rebase(m, m->huge_copy, m->huge_copy_size, m->st->map);
+    free(m->huge_copy);
+    m->huge_copy = NULL;
+    m->huge_copy_size = 0;
 }
 
 // ----------------------------------------------------------------------------- 16-bit weights
@@ -437,6 +562,9 @@ int gpt2_use_lowp(Gpt2 *m, LowpType t, char *err, size_t errlen) {
     if (m->lm_head16)
         return fail(err, errlen, "the model already has %s weights (not %s)",
                     lowp_name(m->w16_type), lowp_name(t));
+    // The fp32 matrices are read once here, then released from the mapping: a huge-page
+    // copy of them would only hold memory (the 16-bit copies are on huge pages).
+    weights_uncopy(m);
     int n = 4 * m->cfg.n_layer + 1, amb, rc = 0;
     W16Matrix *ms = xcalloc((size_t)n, sizeof *ms);
     n = w16_matrices(m, ms);

@@ -62,6 +62,11 @@ typedef struct {
     LowpType w16_type;       // the type of lm_head16 and the blocks' *_w16 (bf16 or f16)
     uint16_t *converted16;   // 16-bit copies rounded from fp32 (or NULL)
     int n_w16_in_place;      // matrices used in place from a BF16/F16 checkpoint's mapping
+    // The in-place fp32 weights copied onto anonymous huge pages (gpt2_weights_huge; NULL:
+    // they are read from the mapping): each tensor at its offset in the mapping, so
+    // that its alignment within a page is the mapping's.
+    char *huge_copy;
+    size_t huge_copy_size;
 } Gpt2;
 
 // Read config.json into cfg; unknown keys ignored, missing required keys are errors.
@@ -75,8 +80,38 @@ typedef struct {
 int gpt2_read_config(const char *path, Gpt2Config *cfg, char *err, size_t errlen);
 
 // Open dir/config.json + dir/model.safetensors.  Every required tensor must exist with
-// the exact shape the config implies; the error names the tensor otherwise.
+// the exact shape the config implies; the error names the tensor otherwise.  Then
+// gpt2_weights_huge with the mode $AUTOINTERP_WEIGHTS_HUGE says (GPT2_HUGE_MAP when unset;
+// an unknown value is an error).
 int gpt2_open(Gpt2 *m, const char *dir, char *err, size_t errlen);
+
+// Where the fp32 weights used in place are read from.  Decoding streams every weight once
+// per token; read through 4 KiB pages that costs a TLB miss every 4 KiB and stops the
+// hardware prefetchers at every page boundary (docs/bench.md, "Huge pages").  The
+// mapping gets huge pages only where the page cache holds the file in 2 MiB folios
+// (io/safetensors.h advises it, but a file another program wrote stays in 4 KiB folios
+// until evicted), so:
+//   GPT2_HUGE_MAP   read them from the mapping, whatever its pages;
+//   GPT2_HUGE_COPY  copy them onto anonymous huge pages (huge_alloc), the mapping's
+//                   pages released; kept only when the copy did get huge pages;
+//   GPT2_HUGE_AUTO  COPY when the in-place weights are at least GPT2_HUGE_MIN_BYTES, less
+//                   than 90% of them map on huge pages (one byte read per 2 MiB, then
+//                   /proc/self/smaps), and the copy fits in half of MemAvailable; else MAP.
+// The resident size stays that of the weights (the copy replaces the mapping's pages in
+// it); the page cache may keep its own copy of the file meanwhile (reclaimable).
+// Values are the same bits either way.  gpt2_use_lowp reads from the mapping again (its
+// 16-bit copies are on huge pages).  Returns 1 when the weights are now in the copy, 0
+// when read from the mapping.
+// Not the default: the copy costs ~0.1 s of start-up for GPT-2 small where fresh memory is
+// cheap, and up to ~1 s of zeroing huge pages in a VM whose memory the host hands out on
+// first touch (docs/bench.md, 2026-12-05), against ~5-10% faster single-stream decoding.
+typedef enum { GPT2_HUGE_AUTO, GPT2_HUGE_MAP, GPT2_HUGE_COPY } Gpt2Huge;
+#define GPT2_HUGE_MIN_BYTES ((size_t)64 << 20)
+int gpt2_weights_huge(Gpt2 *m, Gpt2Huge mode);
+
+// $AUTOINTERP_WEIGHTS_HUGE: unset or empty -> MAP, "map", "auto", "copy".  0, or -1 with
+// a message in err for any other value.
+int gpt2_huge_from_env(Gpt2Huge *mode, char *err, size_t errlen);
 // Frees everything and unmaps the file; m is zeroed (closing twice is harmless).
 void gpt2_close(Gpt2 *m);
 
