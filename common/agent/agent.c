@@ -93,7 +93,7 @@ void agent_state_free(AgentState *s) {
     free(s->queued);
     free(s->report);
     free(s->last_experiment);
-    free(s->snapshot);
+    agent_state_file_free(s->file);
     memset(s, 0, sizeof *s);
 }
 

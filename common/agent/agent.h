@@ -100,6 +100,9 @@ typedef struct {
     int n, cap;
 } AgentPatchRows;
 
+// The open state file that lazy rows are read from (agent_snapshot.c).
+typedef struct AgentStateFile AgentStateFile;
+
 typedef struct {
     char *name, *task;
     ConfigList configs;   // in the action's order, with their labels
@@ -122,11 +125,14 @@ typedef struct {
     int judge;              // the action's "judge": runlayers' completions go through
                             //   `judge` (tool "judge" results count as runlayers rows)
     // Rows read lazily from the state file (agent_snapshot.h): while lazy is non-NULL, rows
-    // and patch are empty and their serialised bytes are lazy[0..lazy_len), inside the
-    // state's snapshot buffer; the readers of rows in agent.c load them first
-    // (agent_experiment_rows), and agent_experiment_complete answers from the cache below.
-    const unsigned char *lazy;
+    // and patch are empty and their serialised bytes are the lazy_len bytes at lazy_off of
+    // that file, of FNV-1a hash lazy_hash (checked when they are read); the readers of rows
+    // in agent.c load them first (agent_experiment_rows), and agent_experiment_complete
+    // answers from the cache below.
+    AgentStateFile *lazy;
+    long long lazy_off;
     size_t lazy_len;
+    unsigned long long lazy_hash;
     int lazy_complete;              // agent_experiment_complete's result when saved
     int lazy_need[AGENT_N_TOOLS];   // and its need[]
 } AgentExperiment;
@@ -159,8 +165,8 @@ typedef struct {
     int n_llm;                  // llm records
     long n_stray;               // results naming no planned experiment
     int n_issues;               // torn or invalid lines of the journal
-    unsigned char *snapshot;    // the state file's bytes that experiments' lazy rows point
-                                //   into (owned), or NULL
+    AgentStateFile *file;       // the state file experiments' lazy rows are read from
+                                //   (owned, agent_snapshot.h), or NULL
 } AgentState;
 
 // Read the investigation from a loaded journal.  The first meta record must carry
@@ -184,6 +190,13 @@ void agent_state_free(AgentState *s);
 // are still lazy (agent_snapshot.h), else nothing.  e is const for its readers; the rows
 // are what they would be had they been read eagerly.
 void agent_experiment_rows(const AgentExperiment *e);
+// 1 when a rows section read lazily from the state file was damaged (short, or not of its
+// hash: the file was changed or truncated after the step read it): that experiment's rows
+// are missing, so nothing decided from s may be used — build the state again without the
+// state file (agent_journal_read with AGENT_READ_REBUILD) and decide again.  0 otherwise.
+int agent_state_damaged(const AgentState *s);
+// Close the state file of s->file (agent_state_free calls it).
+void agent_state_file_free(AgentStateFile *f);
 
 // The experiment called name, or NULL.
 AgentExperiment *agent_experiment_find(const AgentState *s, const char *name);

@@ -1200,6 +1200,12 @@ int agent_llm_step(LlmClient *c, const AgentState *s, const AgentOptions *o,
     int due = agent_report_due(s, o);
     char *sys = agent_llm_system_prompt(s, o, step);
     char *user = agent_llm_user_prompt(s, o, budget - (int)strlen(sys));
+    if (agent_state_damaged(s)) {   // a rows section of the state file: nothing asked yet
+        free(sys);
+        free(user);
+        memset(a, 0, sizeof *a);
+        return fail(err, errlen, "the agent's state file is damaged") - 2;
+    }
     JsonBuf msgs = {0}, tools = {0};
     llm_msg_add(&msgs, "system", sys);
     llm_msg_add(&msgs, "user", user);
@@ -1224,6 +1230,14 @@ int agent_llm_step(LlmClient *c, const AgentState *s, const AgentOptions *o,
                      : fail(err, errlen, "%s", cerr);
         } else {
             int r = reply_handle(s, o, due, &reply, &msgs, a, &problems);
+            if (agent_state_damaged(s)) {   // a query read a damaged rows section
+                if (r == ROUND_ACTION) agent_action_free(a);
+                memset(a, 0, sizeof *a);
+                jb_free(&problems);
+                llm_reply_free(&reply);
+                rc = fail(err, errlen, "the agent's state file is damaged") - 2;
+                break;
+            }
             if (r == ROUND_QUERY && ++queries > max_rounds) {
                 r = ROUND_BAD;
                 problem_add(&problems, "too many query rounds");

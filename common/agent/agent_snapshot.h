@@ -19,9 +19,15 @@
 // journal is append-only by contract, and checking more would mean reading all of it.
 //
 // Each experiment's rows (its results) are read from the file only when something reads
-// them (agent_experiment_rows, agent.h): a step parses every experiment's summary but the
-// rows of only the few experiments the planners look at; the file stays mapped read-only
-// with the state (AgentState.snapshot) until then.
+// them (agent_experiment_rows, agent.h): a step reads the file's header and core (every
+// experiment's summary, the notes), checked against the core's hash, but the rows of only
+// the few experiments the planners look at, each section (pread from the file, which stays
+// open with the state: AgentState.file) checked against its own hash when it is read.  A
+// section found damaged then (the file truncated or changed in place since the core was
+// read) marks the state damaged (agent_state_damaged): agent_journal_read itself builds the
+// state again from the journal when that happens while it reads; a caller that finds it
+// after (a planner read the section) must do so too, with AGENT_READ_REBUILD, before it
+// writes or decides anything from the state.
 //
 // The state is written (a temporary file renamed over it: readers see the old or the new
 // file, whole) only by a holder of the journal's writer lock (journal.h), so two steps never
@@ -37,7 +43,11 @@
 
 // Bump when the meaning of the saved state changes (a field of AgentState, or what
 // agent_state_add derives from a record): files of other versions are rebuilt.
-#define AGENT_SNAPSHOT_VERSION 2
+#define AGENT_SNAPSHOT_VERSION 3
+
+// agent_journal_read's flags.
+#define AGENT_READ_SAVE    1   // write the state file back when due (the caller holds the lock)
+#define AGENT_READ_REBUILD 2   // do not read the state file: build from the whole journal
 
 typedef struct {
     int used;            // 1: the state file was read and trusted
@@ -48,16 +58,17 @@ typedef struct {
 } AgentReadInfo;
 
 // The agent's state of the journal at path into *s (free with agent_state_free whatever
-// the result).  snapshot: the state file to use and, when save is 1, to write back (when
-// due, above) covering every complete line read (the caller holds the writer lock); NULL:
-// read the whole journal, write nothing.  warn (or NULL): where each unreadable line of the journal is reported,
+// the result).  snapshot: the state file to use (not with AGENT_READ_REBUILD in flags, its
+// `why` then says it was damaged) and, with AGENT_READ_SAVE, to write back (when due, above;
+// always after a rebuild) covering every complete line read (the caller holds the writer
+// lock); NULL: read the whole journal, write nothing.  warn (or NULL): where each unreadable line of the journal is reported,
 // as journal_issues_print words it (the covered prefix's from the state file).  The result
 // equals agent_state_build on journal_load of the file, n_issues included.  info (or NULL)
 // says what happened.  0; -2 with a message in err when the journal has no usable meta
 // record (agent_state_build's message); -1 with a message when it cannot be read.  A state
 // file that cannot be written is a warning on warn, not an error.
-int agent_journal_read(AgentState *s, const char *path, const char *snapshot, int save, FILE *warn,
-                       AgentReadInfo *info, char *err, size_t errlen);
+int agent_journal_read(AgentState *s, const char *path, const char *snapshot, int flags,
+                       FILE *warn, AgentReadInfo *info, char *err, size_t errlen);
 
 // The serialised form of s (the state file's payload, without the journal's identity), for
 // tests that compare two states: equal bytes, equal states.  Free with free().
