@@ -216,9 +216,9 @@ static void load_state(const Options *o, Journal *j, AgentState *s, int rebuild)
     for (int pass = 0; pass < 2; pass++) {
         if (is_file(o->journal)) {
             int flags = (j->fd >= 0 ? AGENT_READ_SAVE : 0) | (rebuild ? AGENT_READ_REBUILD : 0);
-            int rc = agent_journal_read(s, o->journal, snap, flags,
-                                        pass == 0 && !rebuild ? stderr : NULL, NULL, err,
-                                        sizeof err);
+            int rc =
+                agent_journal_read(s, o->journal, snap, flags,
+                                   pass == 0 && !rebuild ? stderr : NULL, NULL, err, sizeof err);
             if (rc == 0) {
                 free(snap);
                 return;

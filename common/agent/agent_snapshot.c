@@ -826,8 +826,8 @@ static int read_once(AgentState *s, const char *path, const char *snapshot, int 
     return rc;
 }
 
-int agent_journal_read(AgentState *s, const char *path, const char *snapshot, int flags,
-                       FILE *warn, AgentReadInfo *info, char *err, size_t errlen) {
+int agent_journal_read(AgentState *s, const char *path, const char *snapshot, int flags, FILE *warn,
+                       AgentReadInfo *info, char *err, size_t errlen) {
     AgentReadInfo local;
     if (!info) info = &local;
     int rc = read_once(s, path, snapshot, flags, warn, info, err, errlen);

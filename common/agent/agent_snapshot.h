@@ -7,7 +7,7 @@
 // and what identifies that prefix: the journal's device and inode, `covered`, the number of
 // lines in it, and FNV-1a hashes of its first and last 4 KiB.  agent_journal_read trusts it
 // only when all of these match the journal as it is now (and the file's own length,
-// version and payload hash check), then reads the journal from byte `covered` on and adds
+// version and core hash check), then reads the journal from byte `covered` on and adds
 // those records (agent_state_add).  Anything else — no file, another version, a journal
 // that was truncated, replaced, or edited within those 4 KiB windows, a file cut short or
 // corrupt — makes it build the state from the whole journal instead and say why.  The
@@ -67,8 +67,8 @@ typedef struct {
 // says what happened.  0; -2 with a message in err when the journal has no usable meta
 // record (agent_state_build's message); -1 with a message when it cannot be read.  A state
 // file that cannot be written is a warning on warn, not an error.
-int agent_journal_read(AgentState *s, const char *path, const char *snapshot, int flags,
-                       FILE *warn, AgentReadInfo *info, char *err, size_t errlen);
+int agent_journal_read(AgentState *s, const char *path, const char *snapshot, int flags, FILE *warn,
+                       AgentReadInfo *info, char *err, size_t errlen);
 
 // The serialised form of s (the state file's payload, without the journal's identity), for
 // tests that compare two states: equal bytes, equal states.  Free with free().

@@ -293,7 +293,8 @@ static void test_corrupt(void) {
     CHECK_INT("corrupt: any one byte changed: the state file is not used (a rows section's: "
               "found damaged when read, then rebuilt)",
               not_used, tries);
-    CHECK_INT("corrupt: ... a rows section's byte: found damaged lazily", lazily, (int)(n - rows_at));
+    CHECK_INT("corrupt: ... a rows section's byte: found damaged lazily", lazily,
+              (int)(n - rows_at));
     CHECK_INT("corrupt: ... and the state equals the rebuilt one", equal, tries);
     not_used = equal = tries = 0;
     for (size_t cut = 0; cut < n; cut += cut < 200 ? 1 : 7) {
