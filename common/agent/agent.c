@@ -52,6 +52,16 @@ static void rows_free(AgentRows *rs) {
     memset(rs, 0, sizeof *rs);
 }
 
+void agent_experiment_rows_clear(AgentExperiment *e) {
+    for (int i = 0; i < e->patch.n; i++) {
+        free(e->patch.row[i].token);
+        free(e->patch.row[i].error);
+    }
+    free(e->patch.row);
+    memset(&e->patch, 0, sizeof e->patch);
+    for (int t = 0; t < AGENT_N_TOOLS; t++) rows_free(&e->rows[t]);
+}
+
 static void experiment_free(AgentExperiment *e) {
     free(e->name);
     free(e->task);
@@ -60,11 +70,7 @@ static void experiment_free(AgentExperiment *e) {
     free(e->sweeps);
     free(e->method);
     free(e->method_arg);
-    for (int i = 0; i < e->patch.n; i++) {
-        free(e->patch.row[i].token);
-        free(e->patch.row[i].error);
-    }
-    free(e->patch.row);
+    agent_experiment_rows_clear(e);
     configs_free(&e->configs);
     for (int i = 0; i < e->n_ex; i++) {
         free(e->ex[i].id);
@@ -72,7 +78,6 @@ static void experiment_free(AgentExperiment *e) {
         free(e->ex[i].answer);
     }
     free(e->ex);
-    for (int t = 0; t < AGENT_N_TOOLS; t++) rows_free(&e->rows[t]);
 }
 
 void agent_state_free(AgentState *s) {

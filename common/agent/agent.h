@@ -190,6 +190,8 @@ void agent_state_free(AgentState *s);
 // are still lazy (agent_snapshot.h), else nothing.  e is const for its readers; the rows
 // are what they would be had they been read eagerly.
 void agent_experiment_rows(const AgentExperiment *e);
+// Free e's rows and patch cells (e has none after).
+void agent_experiment_rows_clear(AgentExperiment *e);
 // 1 when a rows section read lazily from the state file was damaged (short, or not of its
 // hash: the file was changed or truncated after the step read it): that experiment's rows
 // are missing, so nothing decided from s may be used — build the state again without the

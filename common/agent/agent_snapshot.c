@@ -325,7 +325,7 @@ static void get_row(Cur *c, AgentRow *r, const AgentExperiment *e) {
     for (int k = 0; k < n_top && !c->bad; k++) {
         r->top[k] = get_str_set(c, "a top token without text");
         r->top_prob[k] = get_f64(c);
-        r->n_top = k + 1;
+        if (r->top[k]) r->n_top = k + 1;
     }
     r->answer_rank = get_i64(c);
     r->kl = get_f64(c);
@@ -429,10 +429,14 @@ void agent_experiment_rows(const AgentExperiment *ce) {
     e->lazy = NULL;
     if (sec) {
         Cur c = {sec, sec + e->lazy_len, NULL};
-        // A section of the right hash that does not parse comes from a crafted file: what
-        // was read of it is bounds-checked, and the state is damaged all the same.
+        // A section of the right hash that does not parse comes from a crafted file: the
+        // state is damaged, and none of the section is kept (a row cut short may name no
+        // example, or lack what its readers expect).
         get_rows(&c, e);
-        if (c.bad) f->damaged = 1;
+        if (c.bad) {
+            f->damaged = 1;
+            agent_experiment_rows_clear(e);
+        }
     }
     free(sec);
     e->lazy_len = 0;

@@ -264,6 +264,28 @@ static void fix_hash(unsigned char *d, size_t n) {
     memcpy(d + HASH_AT, &h, 8);
 }
 
+// The rows sections of the state file d (n bytes): where each one's hash lies in the core,
+// its offset in the rows area and length — found as the (offset, length, hash) triples of
+// the core whose hash matches those bytes of the area.  Their number.
+typedef struct {
+    size_t at;   // the hash's place in d
+    uint64_t off, len;
+} Section;
+static int find_sections(const unsigned char *d, size_t n, Section *out, int max) {
+    size_t base = HEADER + core_len(d);
+    int k = 0;
+    for (size_t p = HEADER; base <= n && p + 24 <= base && k < max; p++) {
+        uint64_t off, len, h;
+        memcpy(&off, d + p, 8), memcpy(&len, d + p + 8, 8), memcpy(&h, d + p + 16, 8);
+        if (len > 0 && off <= n - base && len <= n - base - off &&
+            fnv1a(14695981039346656037ull, d + base + off, (size_t)len) == h) {
+            out[k++] = (Section){p + 16, off, len};
+            p += 23;
+        }
+    }
+    return k;
+}
+
 // A state file changed in any one byte or cut short is not used; the state equals the
 // rebuilt one.
 static void test_corrupt(void) {
@@ -317,12 +339,23 @@ static void test_corrupt(void) {
     CHECK("another version: not used, says so", !info.used && strstr(info.why, "another version"));
     CHECK("another version: rebuilt, equal, and rewritten", same(&ref, &got) && info.saved);
     outcome_free(&got);
-    // Crafted: any one payload byte changed, the hash made valid.  Never a memory error;
-    // a file that passes is a valid state of some other investigation.
-    int crafted_used = 0;
+    // Crafted: any one byte after the header changed, the hashes made valid (the section's
+    // it lies in, then the core's).  Never a memory error, whatever the planners read; a
+    // file that passes is a valid state of some other investigation.
+    Section sec[8];
+    int n_sec = find_sections(good, n, sec, 8);
+    CHECK_INT("crafted: the rows sections found (one per experiment)", n_sec, 3);
+    int crafted_used = 0, rows_used = 0;
     for (size_t i = HEADER; i < n; i++) {
         memcpy(bad, good, n);
         bad[i] = (unsigned char)(bad[i] + 1 + (i % 5 == 0 ? 0x7E : 0));
+        for (int k = 0; k < n_sec; k++) {
+            const unsigned char *at = bad + rows_at + sec[k].off;
+            if (i >= rows_at + sec[k].off && i < rows_at + sec[k].off + sec[k].len) {
+                uint64_t h = fnv1a(14695981039346656037ull, at, (size_t)sec[k].len);
+                memcpy(bad + sec[k].at, &h, 8);
+            }
+        }
         fix_hash(bad, n);
         write_bytes(SNAP, bad, n, "wb");
         AgentState s;
@@ -332,17 +365,21 @@ static void test_corrupt(void) {
             AgentOptions o = {.tasks = (const char *const[]){"facts"}, .n_tasks = 1, .examples = 2};
             AgentAction a;
             if (agent_forced_action(&s, &o, &a)) agent_action_free(&a);
+            free(planner_view(&s));   // both prompts, the built-in plan: rows read lazily
             for (int e = 0; e < s.n_exp; e++) {
                 agent_experiment_complete(&s.exp[e], NULL);
                 agent_experiment_rows(&s.exp[e]);   // the lazy rows sections parsed too
                 for (int k = 0; k < s.exp[e].configs.n; k++)
                     agent_config_stats(&s.exp[e], k, s.n_layer);
             }
+            rows_used += i >= rows_at && !agent_state_damaged(&s);
         }
         agent_state_free(&s);
     }
-    printf("# crafted: %d of %zu one-byte changes with a valid hash were accepted\n", crafted_used,
-           n - HEADER);
+    printf("# crafted: %d of %zu one-byte changes with valid hashes were accepted (%d in rows "
+           "sections, read without damage)\n",
+           crafted_used, n - HEADER, rows_used);
+    CHECK("crafted: some rows sections' changes parsed and kept", rows_used > 0);
     CHECK("crafted: every one-byte change read without a memory error (ASan), some refused",
           crafted_used < (int)(n - HEADER));
     write_bytes(SNAP, good, n, "wb");
