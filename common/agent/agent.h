@@ -124,11 +124,11 @@ typedef struct {
     AgentPatchRows patch;   // patching: the cells
     int judge;              // the action's "judge": runlayers' completions go through
                             //   `judge` (tool "judge" results count as runlayers rows)
-    // Rows read lazily from the state file (agent_snapshot.h): while lazy is non-NULL, rows
-    // and patch are empty and their serialised bytes are the lazy_len bytes at lazy_off of
-    // that file, of FNV-1a hash lazy_hash (checked when they are read); the readers of rows
-    // in agent.c load them first (agent_experiment_rows), and agent_experiment_complete
-    // answers from the cache below.
+    // Read lazily from the state file (agent_snapshot.h): while lazy is non-NULL, only name
+    // and attempts are set; the other fields (rows and patch cells included) are the
+    // lazy_len bytes at lazy_off of that file, of FNV-1a hash lazy_hash (checked when they
+    // are read); their readers load them first (agent_experiment_load), and
+    // agent_experiment_complete answers from the cache below.
     AgentStateFile *lazy;
     long long lazy_off;
     size_t lazy_len;
@@ -186,12 +186,17 @@ int agent_state_begin(AgentState *s, const Record *meta, char *err, size_t errle
 void agent_state_add(AgentState *s, const JournalEntry *e);
 void agent_state_free(AgentState *s);
 
-// Make e's rows and patch cells present: read them from the state file's bytes if they
-// are still lazy (agent_snapshot.h), else nothing.  e is const for its readers; the rows
-// are what they would be had they been read eagerly.
-void agent_experiment_rows(const AgentExperiment *e);
+// Make all of e present: an experiment read from the state file (agent_snapshot.h) has
+// only its name, attempts and completeness until this reads its section (the other fields,
+// the rows and patch cells); else nothing.  Every reader of an experiment's other fields
+// calls it first.  e is const for its readers; it becomes what it would be had it been
+// read eagerly (or, its section damaged, agent_experiment_reset's, with the state damaged).
+void agent_experiment_load(const AgentExperiment *e);
 // Free e's rows and patch cells (e has none after).
 void agent_experiment_rows_clear(AgentExperiment *e);
+// Make e an experiment planned and never run, keeping its name and attempts: task "", the
+// intact configuration of n_layer blocks, one example asked for, no rows.
+void agent_experiment_reset(AgentExperiment *e, int n_layer);
 // 1 when a rows section read lazily from the state file was damaged (short, or not of its
 // hash: the file was changed or truncated after the step read it): that experiment's rows
 // are missing, so nothing decided from s may be used — build the state again without the

@@ -78,6 +78,7 @@ struct AgentStateFile {
     long long base;   // where its rows area begins
     long long len;    // the rows area's length
     int damaged;      // a section read from it was short, not of its hash, or invalid
+    int n_layer;      // the state's (to check the configurations of a section)
 };
 
 void agent_state_file_free(AgentStateFile *f) {
@@ -157,34 +158,39 @@ static void put_patch_row(JsonBuf *b, const AgentPatchRow *r) {
 
 // area NULL: the rows section inline (its length, then its bytes); else appended to area,
 // its offset there, length and hash in b.
+// What the planners' walks over every experiment read — its name, attempts (a re-run
+// changes them without reading the rest) and completeness — then the experiment's section:
+// its other fields and its rows (get_detail, get_rows).
 static void put_experiment(JsonBuf *b, const AgentExperiment *e, JsonBuf *area) {
-    put_str(b, e->name), put_str(b, e->task);
-    put_i32(b, e->configs.n);
-    for (int k = 0; k < e->configs.n; k++) {
-        const LayerConfig *c = &e->configs.cfg[k];
-        put_i32(b, c->n);
-        for (int i = 0; i < c->n; i++) put_i32(b, c->idx[i]);
-        put_str(b, c->label);
-    }
-    put_i32(b, e->examples), put_i32(b, e->samples), put_i32(b, e->step), put_i32(b, e->attempts);
-    put_str(b, e->planner), put_str(b, e->hypothesis), put_str(b, e->sweeps);
-    put_i32(b, e->n_ex);
-    for (int i = 0; i < e->n_ex; i++)
-        put_str(b, e->ex[i].id), put_str(b, e->ex[i].prompt), put_str(b, e->ex[i].answer);
-    put_i64(b, e->n_stray);
-    put_str(b, e->method), put_str(b, e->method_arg);
-    put_i32(b, e->judge);
+    put_str(b, e->name);
+    put_i32(b, e->attempts);
     int need[AGENT_N_TOOLS];
     put_i32(b, agent_experiment_complete(e, need));
     for (int t = 0; t < AGENT_N_TOOLS; t++) put_i32(b, need[t]);
     JsonBuf *r = area ? area : b;
     if (!area) put_u64(b, 0);   // the length, filled in below
     size_t at = r->len;
-    if (e->lazy) {   // the bytes the rows below wrote when the file was saved
+    if (e->lazy) {   // the bytes the fields below wrote when the file was saved
         unsigned char *sec = section_read(e);
         if (sec) put(r, sec, e->lazy_len);   // else the state is damaged: the caller rebuilds
         free(sec);
     } else {
+        put_str(r, e->task);
+        put_i32(r, e->configs.n);
+        for (int k = 0; k < e->configs.n; k++) {
+            const LayerConfig *c = &e->configs.cfg[k];
+            put_i32(r, c->n);
+            for (int i = 0; i < c->n; i++) put_i32(r, c->idx[i]);
+            put_str(r, c->label);
+        }
+        put_i32(r, e->examples), put_i32(r, e->samples), put_i32(r, e->step);
+        put_str(r, e->planner), put_str(r, e->hypothesis), put_str(r, e->sweeps);
+        put_i32(r, e->n_ex);
+        for (int i = 0; i < e->n_ex; i++)
+            put_str(r, e->ex[i].id), put_str(r, e->ex[i].prompt), put_str(r, e->ex[i].answer);
+        put_i64(r, e->n_stray);
+        put_str(r, e->method), put_str(r, e->method_arg);
+        put_i32(r, e->judge);
         for (int t = 0; t < AGENT_N_TOOLS; t++) {
             put_i32(r, e->rows[t].n);
             for (int i = 0; i < e->rows[t].n; i++) put_row(r, &e->rows[t].row[i]);
@@ -362,19 +368,37 @@ static void get_configs(Cur *c, ConfigList *cl, int n_layer) {
     }
 }
 
-static void get_experiment(Cur *c, AgentExperiment *e, int n_layer, AgentStateFile *f) {
+// An experiment of the core (put_experiment): its section is read when first needed
+// (agent_experiment_load).
+static void get_experiment(Cur *c, AgentExperiment *e, AgentStateFile *f) {
     e->name = get_str_set(c, "an experiment without a name");
+    e->attempts = get_int(c, INT32_MIN, INT32_MAX, "");
+    e->lazy_complete = get_int(c, 0, 1, "a bad complete flag");
+    for (int t = 0; t < AGENT_N_TOOLS; t++) e->lazy_need[t] = get_int(c, 0, 1, "a bad need flag");
+    uint64_t off = get_u64(c), len = get_u64(c), hash = get_u64(c);
+    if (!c->bad && (off > (uint64_t)f->len || len > (uint64_t)f->len - off))
+        bad(c, "an experiment's section lies outside the file");
+    if (c->bad) return;
+    e->lazy = f;
+    e->lazy_off = (long long)off;
+    e->lazy_len = (size_t)len;
+    e->lazy_hash = hash;
+}
+
+// The fields of an experiment's section before its rows (put_experiment).
+static void get_detail(Cur *c, AgentExperiment *e, int n_layer) {
     e->task = get_str_set(c, "an experiment without a task");
     get_configs(c, &e->configs, n_layer);
     e->examples = get_int(c, 1, AGENT_MAX_EXAMPLES, "a bad example count");
     e->samples = get_int(c, 0, e->examples, "a bad sample count");
     e->step = get_int(c, INT32_MIN, INT32_MAX, "");
-    e->attempts = get_int(c, INT32_MIN, INT32_MAX, "");
     e->planner = get_str(c), e->hypothesis = get_str(c), e->sweeps = get_str(c);
     int n_ex = get_count(c, 12, "a bad example count");
     if (!c->bad) e->ex = xcalloc((size_t)(n_ex ? n_ex : 1), sizeof *e->ex);
     for (int i = 0; i < n_ex && !c->bad; i++) {
-        e->ex[i].id = get_str_set(c, "an example without an id");
+        char *id = get_str_set(c, "an example without an id");
+        if (!id) break;
+        e->ex[i].id = id;
         e->ex[i].prompt = get_str(c);
         e->ex[i].answer = get_str(c);
         e->n_ex = i + 1;
@@ -382,16 +406,6 @@ static void get_experiment(Cur *c, AgentExperiment *e, int n_layer, AgentStateFi
     e->n_stray = get_i64(c);
     e->method = get_str(c), e->method_arg = get_str(c);
     e->judge = get_int(c, 0, 1, "a bad judge flag");
-    e->lazy_complete = get_int(c, 0, 1, "a bad complete flag");
-    for (int t = 0; t < AGENT_N_TOOLS; t++) e->lazy_need[t] = get_int(c, 0, 1, "a bad need flag");
-    uint64_t off = get_u64(c), len = get_u64(c), hash = get_u64(c);
-    if (!c->bad && (off > (uint64_t)f->len || len > (uint64_t)f->len - off))
-        bad(c, "a rows section lies outside the file");
-    if (c->bad) return;
-    e->lazy = f;   // read when first needed (agent_experiment_rows)
-    e->lazy_off = (long long)off;
-    e->lazy_len = (size_t)len;
-    e->lazy_hash = hash;
 }
 
 // The rows section of e (put_experiment), into e->rows and e->patch.
@@ -419,24 +433,26 @@ static void get_rows(Cur *c, AgentExperiment *e) {
     if (!c->bad && c->p != c->end) bad(c, "bytes after a rows section");
 }
 
-void agent_experiment_rows(const AgentExperiment *ce) {
+void agent_experiment_load(const AgentExperiment *ce) {
     if (!ce->lazy) return;
     // The experiments live in the state's heap array: e is const only to the readers that
-    // call this, so the rows can be filled in through it.
+    // call this, so its fields can be filled in through it.
     AgentExperiment *e = (AgentExperiment *)ce;
     AgentStateFile *f = e->lazy;
     unsigned char *sec = section_read(e);
     e->lazy = NULL;
+    Cur c = {sec, sec ? sec + e->lazy_len : NULL, sec ? NULL : "damaged"};
     if (sec) {
-        Cur c = {sec, sec + e->lazy_len, NULL};
-        // A section of the right hash that does not parse comes from a crafted file: the
-        // state is damaged, and none of the section is kept (a row cut short may name no
-        // example, or lack what its readers expect).
+        get_detail(&c, e, f->n_layer);
         get_rows(&c, e);
-        if (c.bad) {
-            f->damaged = 1;
-            agent_experiment_rows_clear(e);
-        }
+    }
+    if (c.bad) {
+        // Damaged (short, or not of its hash), or of the right hash but not parsing (a
+        // crafted file): the state is damaged, and none of the section is kept — e is an
+        // experiment planned and never run, which every reader handles, until the caller
+        // builds the state again.
+        f->damaged = 1;
+        agent_experiment_reset(e, f->n_layer);
     }
     free(sec);
     e->lazy_len = 0;
@@ -449,11 +465,12 @@ static void get_state(Cur *c, AgentState *s, AgentStateFile *f) {
     s->vocab = get_int(c, 0, 100000000, "a bad vocab");
     s->model_json = get_str_set(c, "no model description");
     s->goal = get_str(c);
-    int n_exp = get_count(c, 64, "a bad experiment count");
+    f->n_layer = s->n_layer;
+    int n_exp = get_count(c, 48, "a bad experiment count");
     if (!c->bad && n_exp > 0) s->exp = xcalloc((size_t)n_exp, sizeof *s->exp);
     for (int i = 0; i < n_exp && !c->bad; i++) {
         s->n_exp = i + 1;   // counted first: agent_state_free frees a half-read one
-        get_experiment(c, &s->exp[i], s->n_layer, f);
+        get_experiment(c, &s->exp[i], f);
     }
     int n_note = get_count(c, 16, "a bad note count");
     if (!c->bad && n_note > 0) s->note = xcalloc((size_t)n_note, sizeof *s->note);

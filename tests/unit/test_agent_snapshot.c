@@ -368,7 +368,7 @@ static void test_corrupt(void) {
             free(planner_view(&s));   // both prompts, the built-in plan: rows read lazily
             for (int e = 0; e < s.n_exp; e++) {
                 agent_experiment_complete(&s.exp[e], NULL);
-                agent_experiment_rows(&s.exp[e]);   // the lazy rows sections parsed too
+                agent_experiment_load(&s.exp[e]);   // the lazy rows sections parsed too
                 for (int k = 0; k < s.exp[e].configs.n; k++)
                     agent_config_stats(&s.exp[e], k, s.n_layer);
             }
@@ -471,6 +471,11 @@ static void test_damaged_lazily(void) {
         char err[256];
         int rc = agent_journal_read(&s, J, SNAP, 0, NULL, &info, err, sizeof err);
         CHECK("lazily: the state file read (its core)", rc == 0 && info.used == 1);
+        int lazy = 0;
+        for (int e = 0; e < s.n_exp; e++)
+            lazy += s.exp[e].lazy && s.exp[e].name && !s.exp[e].task && !s.exp[e].configs.n;
+        CHECK_INT("lazily: every experiment read as its name only (the rest in its section)", lazy,
+                  3);
         int fd = open(SNAP, O_WRONLY);   // in place: the file the state holds open
         if (how == 0 && fd >= 0) {
             unsigned char x = (unsigned char)(good[n - 3] ^ 0x21);
