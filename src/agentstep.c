@@ -312,7 +312,7 @@ int main(int argc, char **argv) {
                        .new_run = o.new_run};
     char err[1024];
     if (o.print_prompt) {
-        if (print_prompt(&s, &ao, &o) != 0) {   // a rows section damaged: from the journal
+        if (print_prompt(&s, &ao, &o) != 0) {   // a section damaged: from the journal
             agent_state_free(&s);
             load_state(&o, &j, &s, 1);
             print_prompt(&s, &ao, &o);
@@ -320,7 +320,7 @@ int main(int argc, char **argv) {
     } else {
         AgentAction a;
         if (decide(&o, &ao, &s, &j, s.last_step + 1, &a) != 0) {
-            // A rows section of the state file was damaged (changed or truncated since the
+            // A section of the state file was damaged (changed or truncated since the
             // step read its core): nothing was journalled; decide from the whole journal.
             agent_state_free(&s);
             load_state(&o, &j, &s, 1);

@@ -197,9 +197,9 @@ void agent_experiment_rows_clear(AgentExperiment *e);
 // Make e an experiment planned and never run, keeping its name and attempts: task "", the
 // intact configuration of n_layer blocks, one example asked for, no rows.
 void agent_experiment_reset(AgentExperiment *e, int n_layer);
-// 1 when a rows section read lazily from the state file was damaged (short, or not of its
-// hash: the file was changed or truncated after the step read it): that experiment's rows
-// are missing, so nothing decided from s may be used — build the state again without the
+// 1 when an experiment's section read lazily from the state file was damaged (short, or
+// not of its hash: the file was changed or truncated after the step read it): that
+// experiment is missing, so nothing decided from s may be used — build the state again without the
 // state file (agent_journal_read with AGENT_READ_REBUILD) and decide again.  0 otherwise.
 int agent_state_damaged(const AgentState *s);
 // Close the state file of s->file (agent_state_free calls it).

@@ -1208,7 +1208,7 @@ int agent_llm_step(LlmClient *c, const AgentState *s, const AgentOptions *o,
     int due = agent_report_due(s, o);
     char *sys = agent_llm_system_prompt(s, o, step);
     char *user = agent_llm_user_prompt(s, o, budget - (int)strlen(sys));
-    if (agent_state_damaged(s)) {   // a rows section of the state file: nothing asked yet
+    if (agent_state_damaged(s)) {   // a section of the state file: nothing asked yet
         free(sys);
         free(user);
         memset(a, 0, sizeof *a);
@@ -1238,7 +1238,7 @@ int agent_llm_step(LlmClient *c, const AgentState *s, const AgentOptions *o,
                      : fail(err, errlen, "%s", cerr);
         } else {
             int r = reply_handle(s, o, due, &reply, &msgs, a, &problems);
-            if (agent_state_damaged(s)) {   // a query read a damaged rows section
+            if (agent_state_damaged(s)) {   // a query read a damaged section
                 if (r == ROUND_ACTION) agent_action_free(a);
                 memset(a, 0, sizeof *a);
                 jb_free(&problems);

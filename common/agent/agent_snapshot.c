@@ -3,23 +3,22 @@
 // File layout (native byte order; a machine of the other order sees a wrong magic):
 //   header   "AIAGSTAT", u32 version, u32 0, then u64: journal dev, inode, covered bytes,
 //            lines, FNV-1a of the first and of the last min(covered, 4096) bytes,
-//            core length, rows area length, FNV-1a of the header before this field and
+//            core length, sections' length, FNV-1a of the header before this field and
 //            the core: any one byte changed in them is seen when the file is read
 //   core     the issues of the covered prefix (count; line, offset, message each), then
-//            the AgentState (put_state below; read back by get_state, field for field).
-//            Each experiment's rows and patch cells are a section of the rows area: the
-//            experiment's fields end with its completeness (agent_experiment_complete's
-//            result and need[]) and its section's offset in the area, length and FNV-1a
-//            hash (u64 each)
-//   rows     the rows sections, one after the other.  A step reads the header and the
-//            core; agent_experiment_rows reads a section (pread) when its rows are first
-//            read, and checks its hash then: a section damaged after the core was read
-//            (the file changed or truncated in place) marks the state damaged
-//            (agent_state_damaged), and the caller builds it again from the journal
-// The serialised state of agent_state_serialise is the core with each rows section inline
-// (its length, then its bytes) instead of its place: the same bytes however the state was read.
-// Integers are 4 or 8 bytes, doubles their 8 bytes (bit-exact), strings a u32 length and
-// the bytes, 0xFFFFFFFF for NULL.
+//            the AgentState (put_state below; read back by get_state, field for field),
+//            each experiment as what the walks over every experiment read (its name,
+//            attempts, completeness: agent_experiment_complete's result and need[]) and
+//            its section's offset among the sections, length and FNV-1a hash (u64 each)
+//   sections one per experiment, one after the other: its other fields, then its rows and
+//            patch cells (put_experiment).  A step reads the header and the core;
+//            agent_experiment_load reads a section (pread) when something first reads
+//            that experiment beyond its name, and checks its hash then: a section damaged
+//            after the core was read (the file changed or truncated in place) marks the
+//            state damaged (agent_state_damaged), and the caller builds it again from the
+//            journal
+// The serialised state of agent_state_serialise is the core with each section inline (its
+// length, then its bytes) instead of its place: the same bytes however the state was read.
 #include "agent/agent_snapshot.h"
 
 #include <errno.h>
@@ -75,8 +74,8 @@ PINNED(LayerConfig, 80);
 
 struct AgentStateFile {
     int fd;           // the state file, open read-only
-    long long base;   // where its rows area begins
-    long long len;    // the rows area's length
+    long long base;   // where its sections begin
+    long long len;    // the sections' length
     int damaged;      // a section read from it was short, not of its hash, or invalid
     int n_layer;      // the state's (to check the configurations of a section)
 };
@@ -101,7 +100,7 @@ static int pread_all(int fd, void *buf, size_t n, long long off) {
     return 0;
 }
 
-// The rows section of e (lazy), read and checked against its hash: a new buffer of
+// The section of e (lazy), read and checked against its hash: a new buffer of
 // e->lazy_len bytes (free with free()), or NULL with the file marked damaged.
 static unsigned char *section_read(const AgentExperiment *e) {
     AgentStateFile *f = e->lazy;
@@ -156,7 +155,7 @@ static void put_patch_row(JsonBuf *b, const AgentPatchRow *r) {
     put_i64(b, r->lineno);
 }
 
-// area NULL: the rows section inline (its length, then its bytes); else appended to area,
+// area NULL: the section inline (its length, then its bytes); else appended to area,
 // its offset there, length and hash in b.
 // What the planners' walks over every experiment read — its name, attempts (a re-run
 // changes them without reading the rest) and completeness — then the experiment's section:
@@ -549,7 +548,7 @@ static void issues_put(JsonBuf *b, const JournalIssue *is, int n) {
 }
 
 // Read the state file at snap if it belongs to the journal at path: its header and core
-// (the rows sections stay in the file, read when needed): 0 with *s (s->file open) and *p
+// (the experiments' sections stay in the file, read when needed): 0 with *s (s->file open) and *p
 // set, or -1 with why (and *s, *p empty).
 static int snapshot_load(const char *snap, const char *path, AgentState *s, Prefix *p, char *why,
                          size_t whylen) {
@@ -645,7 +644,7 @@ static int snapshot_save(const char *snap, const char *path, const AgentState *s
     JsonBuf core = {0}, area = {0};
     issues_put(&core, p->issues, p->n_issues);
     put_state(&core, s, &area);
-    if (agent_state_damaged(s)) {   // a lazy rows section could not be copied
+    if (agent_state_damaged(s)) {   // a lazy section could not be copied
         jb_free(&core);
         jb_free(&area);
         return -2;
@@ -786,7 +785,7 @@ static int read_once(AgentState *s, const char *path, const char *snapshot, int 
     ReadCtx c = {.s = s};
     if (snapshot && (flags & AGENT_READ_REBUILD)) {
         snprintf(info->why, sizeof info->why,
-                 "the state file was damaged (a rows section short or not of its hash)");
+                 "the state file was damaged (an experiment's section short or not of its hash)");
     } else if (snapshot) {
         if (snapshot_load(snapshot, path, s, &p, info->why, sizeof info->why) == 0) {
             info->used = 1;
@@ -853,7 +852,7 @@ int agent_journal_read(AgentState *s, const char *path, const char *snapshot, in
     if (!info) info = &local;
     int rc = read_once(s, path, snapshot, flags, warn, info, err, errlen);
     if (rc == 0 && agent_state_damaged(s)) {
-        // A rows section read while the new records were added, or copied for the rewrite,
+        // A section read while the new records were added, or copied for the rewrite,
         // was damaged: the state is built again from the whole journal (and saved), its
         // issues not printed twice.
         agent_state_free(s);

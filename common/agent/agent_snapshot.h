@@ -18,16 +18,17 @@
 // the covered prefix that keeps its length and its first and last 4 KiB goes unseen: the
 // journal is append-only by contract, and checking more would mean reading all of it.
 //
-// Each experiment's rows (its results) are read from the file only when something reads
-// them (agent_experiment_rows, agent.h): a step reads the file's header and core (every
-// experiment's summary, the notes), checked against the core's hash, but the rows of only
-// the few experiments the planners look at, each section (pread from the file, which stays
-// open with the state: AgentState.file) checked against its own hash when it is read.  A
-// section found damaged then (the file truncated or changed in place since the core was
-// read) marks the state damaged (agent_state_damaged): agent_journal_read itself builds the
-// state again from the journal when that happens while it reads; a caller that finds it
-// after (a planner read the section) must do so too, with AGENT_READ_REBUILD, before it
-// writes or decides anything from the state.
+// An experiment's fields other than its name, attempts and completeness — its task,
+// configurations, examples, rows (its results) — are read from the file only when
+// something reads them (agent_experiment_load, agent.h): a step reads the file's header and
+// core (every experiment's name and status, the notes), checked against the core's hash,
+// and the sections of only the few experiments the planners look at, each (pread from the
+// file, which stays open with the state: AgentState.file) checked against its own hash
+// when it is read.  A section found damaged then (the file truncated or changed in place
+// since the core was read) marks the state damaged (agent_state_damaged):
+// agent_journal_read itself builds the state again from the journal when that happens
+// while it reads; a caller that finds it after (a planner read the section) must do so
+// too, with AGENT_READ_REBUILD, before it writes or decides anything from the state.
 //
 // The state is written (a temporary file renamed over it: readers see the old or the new
 // file, whole) only by a holder of the journal's writer lock (journal.h), so two steps never

@@ -4,7 +4,7 @@
 // lines, records before the meta record, unreadable lines, re-runs, every experiment
 // method); a state file changed in any one byte, cut at any length, of another version, or
 // belonging to a journal that was truncated, replaced or edited is not used (the state is
-// rebuilt, equal) — a change in a rows section (read lazily, each checked against its own
+// rebuilt, equal) — a change in an experiment's section (read lazily, each checked against its own
 // hash) is found when the section is read, the state then marked damaged and built again
 // from the journal, equal, whether that happens inside agent_journal_read (new results of
 // that experiment) or after it (the planners read the rows, the file changed or truncated
@@ -98,7 +98,7 @@ typedef struct {
     int n_issues;
     char *warn;
     char *view;    // what the planners see: both LLM prompts and the built-in plan's action
-    int damaged;   // a rows section was found damaged after the read (then rebuilt)
+    int damaged;   // a section was found damaged after the read (then rebuilt)
 } Outcome;
 
 // The state as the planners read it, independently of the serialiser.
@@ -264,7 +264,7 @@ static void fix_hash(unsigned char *d, size_t n) {
     memcpy(d + HASH_AT, &h, 8);
 }
 
-// The rows sections of the state file d (n bytes): where each one's hash lies in the core,
+// The experiments' sections of the state file d (n bytes): where each one's hash lies in the core,
 // its offset in the rows area and length — found as the (offset, length, hash) triples of
 // the core whose hash matches those bytes of the area.  Their number.
 typedef struct {
@@ -306,17 +306,16 @@ static void test_corrupt(void) {
         write_bytes(SNAP, bad, n, "wb");
         Outcome got = via_snapshot(J, SNAP, &info);
         tries++;
-        // the header or core: refused when read; a rows section: when it is read
+        // the header or core: refused when read; a section: when it is read
         not_used += i < rows_at ? !info.used : got.damaged && !info.used;
         lazily += i >= rows_at && got.damaged;
         equal += same(&ref, &got);
         outcome_free(&got);
     }
-    CHECK_INT("corrupt: any one byte changed: the state file is not used (a rows section's: "
+    CHECK_INT("corrupt: any one byte changed: the state file is not used (a section's: "
               "found damaged when read, then rebuilt)",
               not_used, tries);
-    CHECK_INT("corrupt: ... a rows section's byte: found damaged lazily", lazily,
-              (int)(n - rows_at));
+    CHECK_INT("corrupt: ... a section's byte: found damaged lazily", lazily, (int)(n - rows_at));
     CHECK_INT("corrupt: ... and the state equals the rebuilt one", equal, tries);
     not_used = equal = tries = 0;
     for (size_t cut = 0; cut < n; cut += cut < 200 ? 1 : 7) {
@@ -344,7 +343,7 @@ static void test_corrupt(void) {
     // file that passes is a valid state of some other investigation.
     Section sec[8];
     int n_sec = find_sections(good, n, sec, 8);
-    CHECK_INT("crafted: the rows sections found (one per experiment)", n_sec, 3);
+    CHECK_INT("crafted: the sections found (one per experiment)", n_sec, 3);
     int crafted_used = 0, rows_used = 0;
     for (size_t i = HEADER; i < n; i++) {
         memcpy(bad, good, n);
@@ -368,7 +367,7 @@ static void test_corrupt(void) {
             free(planner_view(&s));   // both prompts, the built-in plan: rows read lazily
             for (int e = 0; e < s.n_exp; e++) {
                 agent_experiment_complete(&s.exp[e], NULL);
-                agent_experiment_load(&s.exp[e]);   // the lazy rows sections parsed too
+                agent_experiment_load(&s.exp[e]);   // the lazy sections parsed too
                 for (int k = 0; k < s.exp[e].configs.n; k++)
                     agent_config_stats(&s.exp[e], k, s.n_layer);
             }
@@ -379,7 +378,7 @@ static void test_corrupt(void) {
     printf("# crafted: %d of %zu one-byte changes with valid hashes were accepted (%d in rows "
            "sections, read without damage)\n",
            crafted_used, n - HEADER, rows_used);
-    CHECK("crafted: some rows sections' changes parsed and kept", rows_used > 0);
+    CHECK("crafted: some sections' changes parsed and kept", rows_used > 0);
     CHECK("crafted: every one-byte change read without a memory error (ASan), some refused",
           crafted_used < (int)(n - HEADER));
     write_bytes(SNAP, good, n, "wb");
@@ -448,7 +447,7 @@ static void test_edited(void) {
     free(save);
 }
 
-// A rows section damaged after the state file's core was read (changed or truncated in
+// A section damaged after the state file's core was read (changed or truncated in
 // place during a step): found when the planners read it, never a memory error or a
 // signal; the state built again equals the reference.  And one damaged before a read that
 // loads it (a new result of its experiment): agent_journal_read rebuilds, says why,
