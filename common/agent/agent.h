@@ -139,8 +139,15 @@ typedef struct {
 
 typedef struct {
     char *experiment, *task;   // NULL when the note names none
-    char *observation;
-    char *hypothesis;   // NULL when absent
+    char *observation;         // (read lazily: NULL until agent_note_load)
+    char *hypothesis;          // NULL when absent
+    // Read lazily from the state file (agent_snapshot.h), as an experiment's other fields:
+    // while lazy is non-NULL, observation and hypothesis are the lazy_len bytes at lazy_off
+    // of that file, of FNV-1a hash lazy_hash; their readers call agent_note_load first.
+    AgentStateFile *lazy;
+    long long lazy_off;
+    size_t lazy_len;
+    unsigned long long lazy_hash;
 } AgentNote;
 
 typedef struct {
@@ -192,6 +199,9 @@ void agent_state_free(AgentState *s);
 // calls it first.  e is const for its readers; it becomes what it would be had it been
 // read eagerly (or, its section damaged, agent_experiment_reset's, with the state damaged).
 void agent_experiment_load(const AgentExperiment *e);
+// Make n's observation and hypothesis present, as agent_experiment_load does e's (a damaged
+// section leaves the observation "" and the state damaged).
+void agent_note_load(const AgentNote *n);
 // Free e's rows and patch cells (e has none after).
 void agent_experiment_rows_clear(AgentExperiment *e);
 // Make e an experiment planned and never run, keeping its name and attempts: task "", the

@@ -285,6 +285,7 @@ static void render_notes(JsonBuf *b, const AgentState *s, const NoteIndex *x,
                          const AgentExperiment *e, size_t clip) {
     for (int i = note_first(x, e->name); i >= 0; i = x->next[i]) {
         const AgentNote *n = &s->note[i];
+        agent_note_load(n);
         char *o = agent_clip(n->observation, clip);
         jb_printf(b, "note: %s", o);
         free(o);
@@ -341,6 +342,7 @@ static void render_experiment(JsonBuf *b, const AgentState *s, const NoteIndex *
                       sw.delta, e->configs.cfg[best].label, sb.delta);
         jb_printf(b, "\n");
         for (int i = note_first(x, e->name); i >= 0; i = x->next[i]) {
+            agent_note_load(&s->note[i]);
             char *o = agent_clip(s->note[i].observation, 200);
             jb_printf(b, "  note: %s\n", o);
             free(o);
@@ -375,6 +377,7 @@ static void render_general_notes(JsonBuf *b, const AgentState *s) {
         const AgentNote *nt = &s->note[i];
         if (nt->experiment && strmap_find_cstr(&names, nt->experiment) >= 0) continue;
         if (n++ == 0) jb_printf(b, "\n## Notes not tied to an experiment\n");
+        agent_note_load(nt);
         char *o = agent_clip(nt->observation, 400);
         jb_printf(b, "- %s%s%s", nt->task ? nt->task : "", nt->task ? ": " : "", o);
         free(o);

@@ -862,6 +862,7 @@ static void report_task(JsonBuf *b, const AgentState *s, const char *task) {
         for (int n = 0; n < s->n_note; n++) {
             const AgentNote *nt = &s->note[n];
             if (!nt->experiment || strcmp(nt->experiment, e->name)) continue;
+            agent_note_load(nt);
             add_note_text(&sec[k], nt->observation, nt->hypothesis);
             noted = 1;
         }
@@ -877,6 +878,7 @@ static void report_task(JsonBuf *b, const AgentState *s, const char *task) {
         if (!nt->task || strcmp(nt->task, task) ||
             (nt->experiment && agent_experiment_find(s, nt->experiment)))
             continue;
+        agent_note_load(nt);
         add_note_text(&sec[SEC_OTHER], nt->observation, nt->hypothesis);
     }
     jb_printf(b, "### %s\n\n", task);
@@ -908,6 +910,7 @@ char *agent_report_builtin(const AgentState *s) {
         const AgentNote *nt = &s->note[i];
         if (nt->task || (nt->experiment && agent_experiment_find(s, nt->experiment))) continue;
         if (general++ == 0) jb_printf(&b, "### General\n\n");
+        agent_note_load(nt);
         add_note_text(&b, nt->observation, nt->hypothesis);
     }
     if (s->n_exp == 0 && s->n_note == 0) jb_printf(&b, "No experiment was run.\n");

@@ -9,11 +9,13 @@
 //            the AgentState (put_state below; read back by get_state, field for field),
 //            each experiment as what the walks over every experiment read (its name,
 //            attempts, completeness: agent_experiment_complete's result and need[]) and
-//            its section's offset among the sections, length and FNV-1a hash (u64 each)
+//            its section's offset among the sections, length and FNV-1a hash (u64 each),
+//            each note as the experiment and task it names and its section's place
 //   sections one per experiment, one after the other: its other fields, then its rows and
-//            patch cells (put_experiment).  A step reads the header and the core;
-//            agent_experiment_load reads a section (pread) when something first reads
-//            that experiment beyond its name, and checks its hash then: a section damaged
+//            patch cells (put_experiment); one per note: its observation and hypothesis.
+//            A step reads the header and the core; agent_experiment_load (agent_note_load)
+//            reads a section (pread) when something first reads that experiment beyond its
+//            name (that note's text), and checks its hash then: a section damaged
 //            after the core was read (the file changed or truncated in place) marks the
 //            state damaged (agent_state_damaged), and the caller builds it again from the
 //            journal
@@ -65,7 +67,7 @@ PINNED(AgentState, 160);
 PINNED(AgentExperiment, 232);
 PINNED(AgentRow, 176);
 PINNED(AgentPatchRow, 96);
-PINNED(AgentNote, 32);
+PINNED(AgentNote, 64);
 PINNED(AgentExample, 24);
 PINNED(LayerConfig, 80);
 #endif
@@ -100,13 +102,11 @@ static int pread_all(int fd, void *buf, size_t n, long long off) {
     return 0;
 }
 
-// The section of e (lazy), read and checked against its hash: a new buffer of
-// e->lazy_len bytes (free with free()), or NULL with the file marked damaged.
-static unsigned char *section_read(const AgentExperiment *e) {
-    AgentStateFile *f = e->lazy;
-    unsigned char *buf = xmalloc(e->lazy_len ? e->lazy_len : 1);
-    if (pread_all(f->fd, buf, e->lazy_len, f->base + e->lazy_off) != 0 ||
-        fnv1a(FNV_SEED, buf, e->lazy_len) != e->lazy_hash) {
+// The section of len bytes at off of f's sections, read and checked against its hash: a
+// new buffer (free with free()), or NULL with the file marked damaged.
+static unsigned char *section_read(AgentStateFile *f, long long off, size_t len, uint64_t hash) {
+    unsigned char *buf = xmalloc(len ? len : 1);
+    if (pread_all(f->fd, buf, len, f->base + off) != 0 || fnv1a(FNV_SEED, buf, len) != hash) {
         f->damaged = 1;
         free(buf);
         return NULL;
@@ -155,8 +155,32 @@ static void put_patch_row(JsonBuf *b, const AgentPatchRow *r) {
     put_i64(b, r->lineno);
 }
 
-// area NULL: the section inline (its length, then its bytes); else appended to area,
-// its offset there, length and hash in b.
+// A section: with area NULL inline in b (its length, then its bytes), else appended to
+// area, its offset there, length and hash in b.  section_begin, the section's bytes in
+// section_buf, then section_end.
+static size_t section_begin(JsonBuf *b, const JsonBuf *area) {
+    if (!area) put_u64(b, 0);   // the length, filled in by section_end
+    return area ? area->len : b->len;
+}
+static JsonBuf *section_buf(JsonBuf *b, JsonBuf *area) { return area ? area : b; }
+static void section_end(JsonBuf *b, const JsonBuf *area, size_t at) {
+    uint64_t len = (uint64_t)((area ? area->len : b->len) - at);
+    if (area) {
+        put_u64(b, (uint64_t)at), put_u64(b, len);
+        put_u64(b, len ? fnv1a(FNV_SEED, (const unsigned char *)area->buf + at, (size_t)len)
+                       : FNV_SEED);
+    } else {
+        memcpy(b->buf + at - 8, &len, 8);
+    }
+}
+// The bytes of a section still in the file, copied into r (else the state is damaged: the
+// caller rebuilds it).
+static void section_copy(JsonBuf *r, AgentStateFile *f, long long off, size_t len, uint64_t hash) {
+    unsigned char *sec = section_read(f, off, len, hash);
+    if (sec) put(r, sec, len);
+    free(sec);
+}
+
 // What the planners' walks over every experiment read — its name, attempts (a re-run
 // changes them without reading the rest) and completeness — then the experiment's section:
 // its other fields and its rows (get_detail, get_rows).
@@ -166,13 +190,10 @@ static void put_experiment(JsonBuf *b, const AgentExperiment *e, JsonBuf *area) 
     int need[AGENT_N_TOOLS];
     put_i32(b, agent_experiment_complete(e, need));
     for (int t = 0; t < AGENT_N_TOOLS; t++) put_i32(b, need[t]);
-    JsonBuf *r = area ? area : b;
-    if (!area) put_u64(b, 0);   // the length, filled in below
-    size_t at = r->len;
+    size_t at = section_begin(b, area);
+    JsonBuf *r = section_buf(b, area);
     if (e->lazy) {   // the bytes the fields below wrote when the file was saved
-        unsigned char *sec = section_read(e);
-        if (sec) put(r, sec, e->lazy_len);   // else the state is damaged: the caller rebuilds
-        free(sec);
+        section_copy(r, e->lazy, e->lazy_off, e->lazy_len, e->lazy_hash);
     } else {
         put_str(r, e->task);
         put_i32(r, e->configs.n);
@@ -197,14 +218,18 @@ static void put_experiment(JsonBuf *b, const AgentExperiment *e, JsonBuf *area) 
         put_i32(r, e->patch.n);
         for (int i = 0; i < e->patch.n; i++) put_patch_row(r, &e->patch.row[i]);
     }
-    uint64_t len = (uint64_t)(r->len - at);
-    if (area) {
-        put_u64(b, (uint64_t)at), put_u64(b, len);
-        put_u64(b, len ? fnv1a(FNV_SEED, (const unsigned char *)area->buf + at, (size_t)len)
-                       : FNV_SEED);
-    } else {
-        memcpy(b->buf + at - 8, &len, 8);
-    }
+    section_end(b, area, at);
+}
+
+// A note: what the walks over every note read (the experiment and task it names), then
+// its section: its observation and hypothesis (agent_note_load).
+static void put_note(JsonBuf *b, const AgentNote *n, JsonBuf *area) {
+    put_str(b, n->experiment), put_str(b, n->task);
+    size_t at = section_begin(b, area);
+    JsonBuf *r = section_buf(b, area);
+    if (n->lazy) section_copy(r, n->lazy, n->lazy_off, n->lazy_len, n->lazy_hash);
+    else put_str(r, n->observation), put_str(r, n->hypothesis);
+    section_end(b, area, at);
 }
 
 static void put_state(JsonBuf *b, const AgentState *s, JsonBuf *area) {
@@ -214,11 +239,7 @@ static void put_state(JsonBuf *b, const AgentState *s, JsonBuf *area) {
     put_i32(b, s->n_exp);
     for (int i = 0; i < s->n_exp; i++) put_experiment(b, &s->exp[i], area);
     put_i32(b, s->n_note);
-    for (int i = 0; i < s->n_note; i++) {
-        const AgentNote *n = &s->note[i];
-        put_str(b, n->experiment), put_str(b, n->task), put_str(b, n->observation),
-            put_str(b, n->hypothesis);
-    }
+    for (int i = 0; i < s->n_note; i++) put_note(b, &s->note[i], area);
     put_i32(b, s->n_task_recorded);
     for (int i = 0; i < s->n_task_recorded; i++) put_str(b, s->task_recorded[i]);
     put_i32(b, s->n_actions), put_i32(b, s->n_after_interruption);
@@ -367,6 +388,19 @@ static void get_configs(Cur *c, ConfigList *cl, int n_layer) {
     }
 }
 
+// A section's place and hash (section_end), set in *lazy and the rest when valid.
+static void get_section(Cur *c, AgentStateFile *f, AgentStateFile **lazy, long long *off,
+                        size_t *len, unsigned long long *hash) {
+    uint64_t o = get_u64(c), n = get_u64(c), h = get_u64(c);
+    if (!c->bad && (o > (uint64_t)f->len || n > (uint64_t)f->len - o))
+        bad(c, "a section lies outside the file");
+    if (c->bad) return;
+    *lazy = f;
+    *off = (long long)o;
+    *len = (size_t)n;
+    *hash = h;
+}
+
 // An experiment of the core (put_experiment): its section is read when first needed
 // (agent_experiment_load).
 static void get_experiment(Cur *c, AgentExperiment *e, AgentStateFile *f) {
@@ -374,14 +408,7 @@ static void get_experiment(Cur *c, AgentExperiment *e, AgentStateFile *f) {
     e->attempts = get_int(c, INT32_MIN, INT32_MAX, "");
     e->lazy_complete = get_int(c, 0, 1, "a bad complete flag");
     for (int t = 0; t < AGENT_N_TOOLS; t++) e->lazy_need[t] = get_int(c, 0, 1, "a bad need flag");
-    uint64_t off = get_u64(c), len = get_u64(c), hash = get_u64(c);
-    if (!c->bad && (off > (uint64_t)f->len || len > (uint64_t)f->len - off))
-        bad(c, "an experiment's section lies outside the file");
-    if (c->bad) return;
-    e->lazy = f;
-    e->lazy_off = (long long)off;
-    e->lazy_len = (size_t)len;
-    e->lazy_hash = hash;
+    get_section(c, f, &e->lazy, &e->lazy_off, &e->lazy_len, &e->lazy_hash);
 }
 
 // The fields of an experiment's section before its rows (put_experiment).
@@ -438,7 +465,7 @@ void agent_experiment_load(const AgentExperiment *ce) {
     // call this, so its fields can be filled in through it.
     AgentExperiment *e = (AgentExperiment *)ce;
     AgentStateFile *f = e->lazy;
-    unsigned char *sec = section_read(e);
+    unsigned char *sec = section_read(f, e->lazy_off, e->lazy_len, e->lazy_hash);
     e->lazy = NULL;
     Cur c = {sec, sec ? sec + e->lazy_len : NULL, sec ? NULL : "damaged"};
     if (sec) {
@@ -455,6 +482,29 @@ void agent_experiment_load(const AgentExperiment *ce) {
     }
     free(sec);
     e->lazy_len = 0;
+}
+
+void agent_note_load(const AgentNote *cn) {
+    if (!cn->lazy) return;
+    AgentNote *n = (AgentNote *)cn;   // in the state's heap array, as agent_experiment_load's
+    AgentStateFile *f = n->lazy;
+    unsigned char *sec = section_read(f, n->lazy_off, n->lazy_len, n->lazy_hash);
+    n->lazy = NULL;
+    Cur c = {sec, sec ? sec + n->lazy_len : NULL, sec ? NULL : "damaged"};
+    if (sec) {
+        n->observation = get_str_set(&c, "a note without an observation");
+        n->hypothesis = get_str(&c);
+        if (!c.bad && c.p != c.end) bad(&c, "bytes after a note");
+    }
+    if (c.bad) {   // damaged, or crafted: the state is damaged, the note left empty
+        f->damaged = 1;
+        free(n->observation);
+        free(n->hypothesis);
+        n->observation = xstrdup("");
+        n->hypothesis = NULL;
+    }
+    free(sec);
+    n->lazy_len = 0;
 }
 
 static void get_state(Cur *c, AgentState *s, AgentStateFile *f) {
@@ -477,8 +527,7 @@ static void get_state(Cur *c, AgentState *s, AgentStateFile *f) {
         AgentNote *n = &s->note[i];
         s->n_note = i + 1;
         n->experiment = get_str(c), n->task = get_str(c);
-        n->observation = get_str_set(c, "a note without an observation");
-        n->hypothesis = get_str(c);
+        get_section(c, f, &n->lazy, &n->lazy_off, &n->lazy_len, &n->lazy_hash);
     }
     int n_task = get_count(c, 4, "a bad task count");
     if (!c->bad && n_task > 0) s->task_recorded = xcalloc((size_t)n_task, sizeof(char *));

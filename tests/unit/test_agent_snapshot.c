@@ -343,7 +343,7 @@ static void test_corrupt(void) {
     // file that passes is a valid state of some other investigation.
     Section sec[8];
     int n_sec = find_sections(good, n, sec, 8);
-    CHECK_INT("crafted: the sections found (one per experiment)", n_sec, 3);
+    CHECK_INT("crafted: the sections found (one per experiment, one per note)", n_sec, 4);
     int crafted_used = 0, rows_used = 0;
     for (size_t i = HEADER; i < n; i++) {
         memcpy(bad, good, n);
@@ -475,6 +475,8 @@ static void test_damaged_lazily(void) {
             lazy += s.exp[e].lazy && s.exp[e].name && !s.exp[e].task && !s.exp[e].configs.n;
         CHECK_INT("lazily: every experiment read as its name only (the rest in its section)", lazy,
                   3);
+        CHECK("lazily: the note read as what it names only (its text in its section)",
+              s.n_note == 1 && s.note[0].lazy && s.note[0].experiment && !s.note[0].observation);
         int fd = open(SNAP, O_WRONLY);   // in place: the file the state holds open
         if (how == 0 && fd >= 0) {
             unsigned char x = (unsigned char)(good[n - 3] ^ 0x21);
