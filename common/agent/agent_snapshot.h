@@ -21,8 +21,9 @@
 // An experiment's fields other than its name, attempts and completeness — its task,
 // configurations, examples, rows (its results) — are read from the file only when
 // something reads them (agent_experiment_load, agent.h): a step reads the file's header and
-// core (every experiment's name and status, the notes), checked against the core's hash,
-// and the sections of only the few experiments the planners look at, each (pread from the
+// core (every experiment's name and status, what each note names), checked against the
+// core's hash, and the sections of only the few experiments (and notes' texts) the
+// planners look at, each (pread from the
 // file, which stays open with the state: AgentState.file) checked against its own hash
 // when it is read.  A section found damaged then (the file truncated or changed in place
 // since the core was read) marks the state damaged (agent_state_damaged):
