@@ -23,9 +23,8 @@
 // something reads them (agent_experiment_load, agent.h): a step reads the file's header and
 // core (every experiment's name and status, what each note names), checked against the
 // core's hash, and the sections of only the few experiments (and notes' texts) the
-// planners look at, each (pread from the
-// file, which stays open with the state: AgentState.file) checked against its own hash
-// when it is read.  A section found damaged then (the file truncated or changed in place
+// planners look at, each (pread from the file, which stays open with the state:
+// AgentState.file) checked against its own hash when it is read.  A section found damaged then (the file truncated or changed in place
 // since the core was read) marks the state damaged (agent_state_damaged):
 // agent_journal_read itself builds the state again from the journal when that happens
 // while it reads; a caller that finds it after (a planner read the section) must do so
