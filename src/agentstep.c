@@ -206,7 +206,7 @@ static void write_meta(const Options *o, Journal *j) {
 }
 
 // The agent's state of the journal: FILE.agentstate and the records after it (agent_snapshot.h),
-// or the whole journal (--no-state; rebuild: the state file's rows were found damaged, see
+// or the whole journal (--no-state; rebuild: a section of the state file was found damaged, see
 // agent_state_damaged).  The state file is rewritten only under the writer lock (j open).
 static void load_state(const Options *o, Journal *j, AgentState *s, int rebuild) {
     char err[1024];
