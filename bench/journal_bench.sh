@@ -4,11 +4,12 @@
 # each size in SIZES: an agent-shaped journal of N records through `journal check`,
 # `journal cat`, `report --no-plots`; `agentstep` (built-in planner) on such a journal
 # without its report record and with its actions' configurations (--planned: the agent's
-# state holds every result), four ways: reading the whole journal (--no-state), the first
+# state holds every result), five ways: reading the whole journal (--no-state), the first
 # step (which writes JOURNAL.agentstate), a step after 70 new records (one step's worth: the
-# state file and those records read), a step after N/100 new records (the state file
-# rewritten) — the records are the journal's last ones again, and what a step appends is
-# cut off after it; N scored
+# state file and those records read), the LLM's prompt after them (--print-prompt: the
+# rows of the experiments it shows read from the state file), a step after N/100 new
+# records (the state file rewritten) — the records are the journal's last ones again, and
+# what a step appends is cut off after it; N scored
 # records over N distinct labels through `scoreloss --summary`, N example records of N
 # distinct tasks through `gentasks --from`.  Per run: wall-clock seconds, CPU seconds
 # (user + system), CPU microseconds per record, peak RSS (GNU time).  Time per record
@@ -66,6 +67,9 @@ for n in $SIZES; do
   truncate -s "$size" "$A"
   tail -n 70 "$A" > "$DIR/more.ndjson" && cat "$DIR/more.ndjson" >> "$A"
   run "agentstep, a step: JOURNAL.agentstate + 70 new records" "$n" $step
+  truncate -s "$size" "$A"
+  cat "$DIR/more.ndjson" >> "$A"
+  run "agentstep --print-prompt (the LLM's prompt): JOURNAL.agentstate + 70 new records" "$n" $step --print-prompt
   truncate -s "$size" "$A"
   tail -n $((n / 100)) "$A" > "$DIR/more.ndjson" && cat "$DIR/more.ndjson" >> "$A"
   run "agentstep, a step: JOURNAL.agentstate + N/100 new records, rewritten" "$n" $step

@@ -202,17 +202,19 @@ static void write_meta(const Options *o, Journal *j) {
 }
 
 // The agent's state of the journal: FILE.agentstate and the records after it (agent_snapshot.h),
-// or the whole journal (--no-state).  The state file is rewritten only under the writer
-// lock (j open).
-static void load_state(const Options *o, Journal *j, AgentState *s) {
+// or the whole journal (--no-state; rebuild: a section of the state file was found damaged, see
+// agent_state_damaged).  The state file is rewritten only under the writer lock (j open).
+static void load_state(const Options *o, Journal *j, AgentState *s, int rebuild) {
     char err[1024];
     if (!is_file(o->journal) && !o->model)
         eprintf(EXIT_USAGE, "%s: no such journal (give --model M to start one)", o->journal);
     char *snap = o->no_state ? NULL : xasprintf("%s.agentstate", o->journal);
     for (int pass = 0; pass < 2; pass++) {
         if (is_file(o->journal)) {
-            int rc = agent_journal_read(s, o->journal, snap, j->fd >= 0, pass == 0 ? stderr : NULL,
-                                        NULL, err, sizeof err);
+            int flags = (j->fd >= 0 ? AGENT_READ_SAVE : 0) | (rebuild ? AGENT_READ_REBUILD : 0);
+            int rc =
+                agent_journal_read(s, o->journal, snap, flags,
+                                   pass == 0 && !rebuild ? stderr : NULL, NULL, err, sizeof err);
             if (rc == 0) {
                 free(snap);
                 return;
@@ -227,32 +229,57 @@ static void load_state(const Options *o, Journal *j, AgentState *s) {
     }
 }
 
-static void print_prompt(const AgentState *s, const AgentOptions *ao, const Options *o) {
+// 0 when printed; -1 when the state was found damaged (nothing printed).
+static int print_prompt(const AgentState *s, const AgentOptions *ao, const Options *o) {
     int step = s->last_step + 1;
     char *sys = agent_llm_system_prompt(s, ao, step);
     char *user = agent_llm_user_prompt(s, ao, o->llm_opt.context_budget - (int)strlen(sys));
+    if (agent_state_damaged(s)) {
+        free(sys);
+        free(user);
+        return -1;
+    }
     printf("=== system (%zu characters)\n%s\n=== user (%zu characters)\n%s", strlen(sys), sys,
            strlen(user), user);
     free(sys);
     free(user);
+    return 0;
 }
 
-// The action of this step; exits on failure.
-static void decide(const Options *o, const AgentOptions *ao, const AgentState *s, Journal *j,
-                   int step, AgentAction *a) {
+// The LLM's action (agent_llm_step); exits on failure.  -1 when the state was found damaged.
+static int decide_llm(const Options *o, const AgentOptions *ao, const AgentState *s, Journal *j,
+                      int step, AgentAction *a) {
     char err[2048];
-    if (!ao->finish && agent_forced_action(s, ao, a)) return;   // finished, or a re-run
-    if (!o->llm) {
-        if (agent_plan_builtin(s, ao, a, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
-        return;
-    }
-    if (!agent_report_due(s, ao) && agent_llm_take_queued(s, ao, a)) return;
     LlmClient c;
     if (llm_client_init(&c, o->llm_model, err, sizeof err) != 0) eprintf(EXIT_USAGE, "%s", err);
     int rc = agent_llm_step(&c, s, ao, &o->llm_opt, j, step, a, err, sizeof err);
     llm_client_free(&c);
+    if (rc == -3) return -1;
     if (rc == -2) eprintf(EXIT_BAD_INPUT, "%s", err);
     if (rc != 0) eprintf(EXIT_USAGE, "%s", err);
+    return 0;
+}
+
+// The action of this step; exits on failure.  0; -1 when the state was found damaged
+// while deciding (agent_state_damaged: *a is empty, nothing was journalled).
+static int decide(const Options *o, const AgentOptions *ao, const AgentState *s, Journal *j,
+                  int step, AgentAction *a) {
+    char err[2048];
+    int rc = 0;
+    memset(a, 0, sizeof *a);
+    if (!ao->finish && agent_forced_action(s, ao, a)) {   // finished, or a re-run
+    } else if (!o->llm) {
+        if (agent_plan_builtin(s, ao, a, err, sizeof err) != 0 && !agent_state_damaged(s))
+            eprintf(EXIT_USAGE, "%s", err);
+    } else if (agent_report_due(s, ao) || !agent_llm_take_queued(s, ao, a)) {
+        rc = decide_llm(o, ao, s, j, step, a);
+    }
+    if (rc == 0 && agent_state_damaged(s)) {
+        agent_action_free(a);
+        memset(a, 0, sizeof *a);
+        rc = -1;
+    }
+    return rc;
 }
 
 static void write_sh(const char *path, const AgentAction *a, int step) {
@@ -272,7 +299,7 @@ int main(int argc, char **argv) {
     Journal j = {.fd = -1};
     if (!o.print_prompt && is_file(o.journal)) journal_take(&o, &j);
     AgentState s;
-    load_state(&o, &j, &s);
+    load_state(&o, &j, &s, 0);
     AgentOptions ao = {.tasks = o.tasks,
                        .n_tasks = o.n_tasks,
                        .examples = o.examples,
@@ -281,11 +308,21 @@ int main(int argc, char **argv) {
                        .new_run = o.new_run};
     char err[1024];
     if (o.print_prompt) {
-        print_prompt(&s, &ao, &o);
+        if (print_prompt(&s, &ao, &o) != 0) {   // a section damaged: from the journal
+            agent_state_free(&s);
+            load_state(&o, &j, &s, 1);
+            print_prompt(&s, &ao, &o);
+        }
     } else {
-        int step = s.last_step + 1;
         AgentAction a;
-        decide(&o, &ao, &s, &j, step, &a);
+        if (decide(&o, &ao, &s, &j, s.last_step + 1, &a) != 0) {
+            // A section of the state file was damaged (changed or truncated since the
+            // step read its core): nothing was journalled; decide from the whole journal.
+            agent_state_free(&s);
+            load_state(&o, &j, &s, 1);
+            decide(&o, &ao, &s, &j, s.last_step + 1, &a);
+        }
+        int step = s.last_step + 1;
         if (a.type == AGENT_ACTION_REPORT && a.finished) step = s.last_step;
         if (agent_action_append(&j, &s, &a, step, err, sizeof err) != 0)
             eprintf(EXIT_USAGE, "%s", err);

@@ -52,6 +52,31 @@ static void rows_free(AgentRows *rs) {
     memset(rs, 0, sizeof *rs);
 }
 
+void agent_experiment_rows_clear(AgentExperiment *e) {
+    for (int i = 0; i < e->patch.n; i++) {
+        free(e->patch.row[i].token);
+        free(e->patch.row[i].error);
+    }
+    free(e->patch.row);
+    memset(&e->patch, 0, sizeof e->patch);
+    for (int t = 0; t < AGENT_N_TOOLS; t++) rows_free(&e->rows[t]);
+}
+
+static void experiment_free(AgentExperiment *e);
+
+void agent_experiment_reset(AgentExperiment *e, int n_layer) {
+    char *name = e->name;
+    int attempts = e->attempts;
+    e->name = NULL;
+    experiment_free(e);
+    memset(e, 0, sizeof *e);
+    e->name = name;
+    e->attempts = attempts;
+    e->task = xstrdup("");
+    configs_add_intact(&e->configs, n_layer);
+    e->examples = 1;
+}
+
 static void experiment_free(AgentExperiment *e) {
     free(e->name);
     free(e->task);
@@ -60,11 +85,7 @@ static void experiment_free(AgentExperiment *e) {
     free(e->sweeps);
     free(e->method);
     free(e->method_arg);
-    for (int i = 0; i < e->patch.n; i++) {
-        free(e->patch.row[i].token);
-        free(e->patch.row[i].error);
-    }
-    free(e->patch.row);
+    agent_experiment_rows_clear(e);
     configs_free(&e->configs);
     for (int i = 0; i < e->n_ex; i++) {
         free(e->ex[i].id);
@@ -72,7 +93,6 @@ static void experiment_free(AgentExperiment *e) {
         free(e->ex[i].answer);
     }
     free(e->ex);
-    for (int t = 0; t < AGENT_N_TOOLS; t++) rows_free(&e->rows[t]);
 }
 
 void agent_state_free(AgentState *s) {
@@ -93,7 +113,7 @@ void agent_state_free(AgentState *s) {
     free(s->queued);
     free(s->report);
     free(s->last_experiment);
-    free(s->snapshot);
+    agent_state_file_free(s->file);
     memset(s, 0, sizeof *s);
 }
 
@@ -417,7 +437,7 @@ static void read_result(AgentState *s, const Record *r) {
         s->n_stray++;
         return;
     }
-    agent_experiment_rows(e);   // a result for a finished experiment read from the state file
+    agent_experiment_load(e);   // a result for a finished experiment read from the state file
     if (e->method && !strcmp(e->method, AGENT_METHOD_PATCHING)) {
         if (t == AGENT_TOOL_SCORELOSS) read_patch_row(e, r);
         else e->n_stray++;
@@ -496,13 +516,14 @@ int agent_state_build(AgentState *s, const JournalLog *log, char *err, size_t er
 // ----------------------------------------------------------------------------- queries
 
 int agent_experiment_intact(const AgentExperiment *e, int n_layer) {
+    agent_experiment_load(e);
     for (int k = 0; k < e->configs.n; k++)
         if (layers_is_intact(e->configs.cfg[k].idx, e->configs.cfg[k].n, n_layer)) return k;
     return -1;
 }
 
 const AgentRow *agent_row_find(const AgentExperiment *e, int t, int ex, int cfg) {
-    agent_experiment_rows(e);
+    agent_experiment_load(e);
     const AgentRow *best = NULL;
     for (int i = 0; i < e->rows[t].n; i++) {
         const AgentRow *r = &e->rows[t].row[i];
@@ -562,7 +583,7 @@ int agent_experiment_noted(const AgentState *s, const AgentExperiment *e) {
 }
 
 static void stats_raw(const AgentExperiment *e, int cfg, AgentStats *st) {
-    agent_experiment_rows(e);
+    agent_experiment_load(e);
     double sum = 0, sumsq = 0;
     int exact = 0;
     memset(st, 0, sizeof *st);
@@ -601,7 +622,7 @@ AgentStats agent_config_stats(const AgentExperiment *e, int cfg, int n_layer) {
 
 void agent_experiment_speaks(const AgentExperiment *e, JudgeSummary *out) {
     memset(out, 0, sizeof *out);
-    agent_experiment_rows(e);
+    agent_experiment_load(e);
     const AgentRows *rs = &e->rows[AGENT_TOOL_RUNLAYERS];
     char err[160];
     for (int i = 0; i < rs->n; i++) {
@@ -620,6 +641,7 @@ static int label_starts(const char *label, const char *prefix) {
 }
 
 AgentKind agent_experiment_kind(const AgentExperiment *e) {
+    agent_experiment_load(e);
     if (e->method)
         return !strcmp(e->method, AGENT_METHOD_PATCHING) ? AGENT_KIND_PATCHING
                                                          : AGENT_KIND_ABLATION;

@@ -100,6 +100,9 @@ typedef struct {
     int n, cap;
 } AgentPatchRows;
 
+// The open state file that lazy rows are read from (agent_snapshot.c).
+typedef struct AgentStateFile AgentStateFile;
+
 typedef struct {
     char *name, *task;
     ConfigList configs;   // in the action's order, with their labels
@@ -121,20 +124,30 @@ typedef struct {
     AgentPatchRows patch;   // patching: the cells
     int judge;              // the action's "judge": runlayers' completions go through
                             //   `judge` (tool "judge" results count as runlayers rows)
-    // Rows read lazily from the state file (agent_snapshot.h): while lazy is non-NULL, rows
-    // and patch are empty and their serialised bytes are lazy[0..lazy_len), inside the
-    // state's snapshot buffer; the readers of rows in agent.c load them first
-    // (agent_experiment_rows), and agent_experiment_complete answers from the cache below.
-    const unsigned char *lazy;
+    // Read lazily from the state file (agent_snapshot.h): while lazy is non-NULL, only name
+    // and attempts are set; the other fields (rows and patch cells included) are the
+    // lazy_len bytes at lazy_off of that file, of FNV-1a hash lazy_hash (checked when they
+    // are read); their readers load them first (agent_experiment_load), and
+    // agent_experiment_complete answers from the cache below.
+    AgentStateFile *lazy;
+    long long lazy_off;
     size_t lazy_len;
+    unsigned long long lazy_hash;
     int lazy_complete;              // agent_experiment_complete's result when saved
     int lazy_need[AGENT_N_TOOLS];   // and its need[]
 } AgentExperiment;
 
 typedef struct {
     char *experiment, *task;   // NULL when the note names none
-    char *observation;
-    char *hypothesis;   // NULL when absent
+    char *observation;         // (read lazily: NULL until agent_note_load)
+    char *hypothesis;          // NULL when absent
+    // Read lazily from the state file (agent_snapshot.h), as an experiment's other fields:
+    // while lazy is non-NULL, observation and hypothesis are the lazy_len bytes at lazy_off
+    // of that file, of FNV-1a hash lazy_hash; their readers call agent_note_load first.
+    AgentStateFile *lazy;
+    long long lazy_off;
+    size_t lazy_len;
+    unsigned long long lazy_hash;
 } AgentNote;
 
 typedef struct {
@@ -159,8 +172,8 @@ typedef struct {
     int n_llm;                  // llm records
     long n_stray;               // results naming no planned experiment
     int n_issues;               // torn or invalid lines of the journal
-    unsigned char *snapshot;    // the state file's bytes that experiments' lazy rows point
-                                //   into (owned), or NULL
+    AgentStateFile *file;       // the state file experiments' lazy rows are read from
+                                //   (owned, agent_snapshot.h), or NULL
 } AgentState;
 
 // Read the investigation from a loaded journal.  The first meta record must carry
@@ -180,10 +193,27 @@ int agent_state_begin(AgentState *s, const Record *meta, char *err, size_t errle
 void agent_state_add(AgentState *s, const JournalEntry *e);
 void agent_state_free(AgentState *s);
 
-// Make e's rows and patch cells present: read them from the state file's bytes if they
-// are still lazy (agent_snapshot.h), else nothing.  e is const for its readers; the rows
-// are what they would be had they been read eagerly.
-void agent_experiment_rows(const AgentExperiment *e);
+// Make all of e present: an experiment read from the state file (agent_snapshot.h) has
+// only its name, attempts and completeness until this reads its section (the other fields,
+// the rows and patch cells); else nothing.  Every reader of an experiment's other fields
+// calls it first.  e is const for its readers; it becomes what it would be had it been
+// read eagerly (or, its section damaged, agent_experiment_reset's, with the state damaged).
+void agent_experiment_load(const AgentExperiment *e);
+// Make n's observation and hypothesis present, as agent_experiment_load does e's (a damaged
+// section leaves the observation "" and the state damaged).
+void agent_note_load(const AgentNote *n);
+// Free e's rows and patch cells (e has none after).
+void agent_experiment_rows_clear(AgentExperiment *e);
+// Make e an experiment planned and never run, keeping its name and attempts: task "", the
+// intact configuration of n_layer blocks, one example asked for, no rows.
+void agent_experiment_reset(AgentExperiment *e, int n_layer);
+// 1 when an experiment's section read lazily from the state file was damaged (short, or
+// not of its hash: the file was changed or truncated after the step read it): that
+// experiment is missing, so nothing decided from s may be used — build the state again without the
+// state file (agent_journal_read with AGENT_READ_REBUILD) and decide again.  0 otherwise.
+int agent_state_damaged(const AgentState *s);
+// Close the state file of s->file (agent_state_free calls it).
+void agent_state_file_free(AgentStateFile *f);
 
 // The experiment called name, or NULL.
 AgentExperiment *agent_experiment_find(const AgentState *s, const char *name);

@@ -230,6 +230,7 @@ void agent_action_sh(FILE *fp, const AgentAction *a, int step) {
 // ----------------------------------------------------------------------------- steps
 
 static void experiment_to_action(const AgentExperiment *e, AgentAction *a) {
+    agent_experiment_load(e);
     memset(a, 0, sizeof *a);
     a->type = AGENT_ACTION_EXPERIMENT;
     a->name = xstrdup(e->name);

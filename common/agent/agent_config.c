@@ -69,7 +69,7 @@ typedef struct {
 } PatchExample;
 
 void agent_patch_summary(const AgentExperiment *e, int n_layer, AgentPatchSummary *ps) {
-    agent_experiment_rows(e);
+    agent_experiment_load(e);
     memset(ps, 0, sizeof *ps);
     int L = n_layer > 0 ? n_layer : 1, n_ex = e->n_ex > 0 ? e->n_ex : 1;
     ps->rows = n_layer;

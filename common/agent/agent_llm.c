@@ -118,6 +118,7 @@ static void config_layers(JsonBuf *b, const LayerConfig *c) {
 // the best at the changed tokens (or the top heads), batch-normalised as the notes and the
 // report have them.
 static void render_patching(JsonBuf *b, const AgentState *s, const AgentExperiment *e) {
+    agent_experiment_load(e);
     AgentPatchSummary ps;
     agent_patch_summary(e, s->n_layer, &ps);
     jb_printf(b, "activation patching of %s (clean -> corrupted), %d examples with results%s\n",
@@ -154,6 +155,7 @@ static void render_patching(JsonBuf *b, const AgentState *s, const AgentExperime
 
 // The loss table of e: one line per configuration.
 static void render_table(JsonBuf *b, const AgentState *s, const AgentExperiment *e, int detailed) {
+    agent_experiment_load(e);
     if (e->method && !strcmp(e->method, AGENT_METHOD_PATCHING)) {
         render_patching(b, s, e);
         return;
@@ -214,6 +216,7 @@ static void render_example(JsonBuf *b, const AgentExample *x) {
 
 // Completion and top tokens of example ex under configuration k, on one line.
 static void render_sample(JsonBuf *b, const AgentExperiment *e, int ex, int k) {
+    agent_experiment_load(e);
     const AgentRow *g = agent_row_find(e, AGENT_TOOL_RUNLAYERS, ex, k);
     const AgentRow *t = agent_row_find(e, AGENT_TOOL_TOPK, ex, k);
     if (!g && !t) return;
@@ -282,6 +285,7 @@ static void render_notes(JsonBuf *b, const AgentState *s, const NoteIndex *x,
                          const AgentExperiment *e, size_t clip) {
     for (int i = note_first(x, e->name); i >= 0; i = x->next[i]) {
         const AgentNote *n = &s->note[i];
+        agent_note_load(n);
         char *o = agent_clip(n->observation, clip);
         jb_printf(b, "note: %s", o);
         free(o);
@@ -297,6 +301,7 @@ static void render_notes(JsonBuf *b, const AgentState *s, const NoteIndex *x,
 // One experiment at a detail level: 3 table + sample + notes, 2 table + notes, 1 one line.
 // A judged experiment's verdicts: per question, the yes-rate of each configuration.
 static void render_speaks(JsonBuf *b, const AgentExperiment *e) {
+    agent_experiment_load(e);
     JudgeSummary js;
     agent_experiment_speaks(e, &js);
     if (js.n) jb_printf(b, "how it speaks (judge; yes-rate per configuration, n verdicts):\n");
@@ -319,6 +324,7 @@ static void render_speaks(JsonBuf *b, const AgentExperiment *e) {
 
 static void render_experiment(JsonBuf *b, const AgentState *s, const NoteIndex *x,
                               const AgentExperiment *e, int level) {
+    agent_experiment_load(e);
     if (level <= 0) return;
     if (level == 1) {
         jb_printf(b, "- %s (task %s, %d example%s, %d configurations, %s)", e->name, e->task,
@@ -336,6 +342,7 @@ static void render_experiment(JsonBuf *b, const AgentState *s, const NoteIndex *
                       sw.delta, e->configs.cfg[best].label, sb.delta);
         jb_printf(b, "\n");
         for (int i = note_first(x, e->name); i >= 0; i = x->next[i]) {
+            agent_note_load(&s->note[i]);
             char *o = agent_clip(s->note[i].observation, 200);
             jb_printf(b, "  note: %s\n", o);
             free(o);
@@ -370,6 +377,7 @@ static void render_general_notes(JsonBuf *b, const AgentState *s) {
         const AgentNote *nt = &s->note[i];
         if (nt->experiment && strmap_find_cstr(&names, nt->experiment) >= 0) continue;
         if (n++ == 0) jb_printf(b, "\n## Notes not tied to an experiment\n");
+        agent_note_load(nt);
         char *o = agent_clip(nt->observation, 400);
         jb_printf(b, "- %s%s%s", nt->task ? nt->task : "", nt->task ? ": " : "", o);
         free(o);
@@ -648,6 +656,7 @@ static char *agent_llm_list_experiments(const AgentState *s) {
     }
     for (int i = 0; i < s->n_exp; i++) {
         const AgentExperiment *e = &s->exp[i];
+        agent_experiment_load(e);
         int notes = count[strmap_find_cstr(&names, e->name)];
         jb_printf(&b, "%s | %s | %d | %d | %s | %d | %d\n", e->name, e->task, e->examples,
                   e->configs.n, status_of(e), notes, e->step);
@@ -682,6 +691,7 @@ static char *agent_llm_get_results(const AgentState *s, const char *experiment,
                                    const char *group_by, const char *task, char *err,
                                    size_t errlen) {
     const AgentExperiment *e = experiment ? agent_experiment_find(s, experiment) : NULL;
+    if (e) agent_experiment_load(e);
     if (!e) {
         JsonBuf m = {0};
         jb_printf(&m, "unknown experiment \"%s\"", experiment ? experiment : "");
@@ -939,6 +949,7 @@ static int call_add_note(const AgentState *s, const AgentOptions *o, const JsonD
         goto done;
     }
     const AgentExperiment *e = exp ? agent_experiment_find(s, exp) : NULL;
+    if (e) agent_experiment_load(e);
     if (exp && !e) {
         JsonBuf m = {0};
         jb_printf(&m, "add_note: unknown experiment \"%s\"", exp);
@@ -1200,6 +1211,12 @@ int agent_llm_step(LlmClient *c, const AgentState *s, const AgentOptions *o,
     int due = agent_report_due(s, o);
     char *sys = agent_llm_system_prompt(s, o, step);
     char *user = agent_llm_user_prompt(s, o, budget - (int)strlen(sys));
+    if (agent_state_damaged(s)) {   // a section of the state file: nothing asked yet
+        free(sys);
+        free(user);
+        memset(a, 0, sizeof *a);
+        return fail(err, errlen, "the agent's state file is damaged") - 2;
+    }
     JsonBuf msgs = {0}, tools = {0};
     llm_msg_add(&msgs, "system", sys);
     llm_msg_add(&msgs, "user", user);
@@ -1224,6 +1241,14 @@ int agent_llm_step(LlmClient *c, const AgentState *s, const AgentOptions *o,
                      : fail(err, errlen, "%s", cerr);
         } else {
             int r = reply_handle(s, o, due, &reply, &msgs, a, &problems);
+            if (agent_state_damaged(s)) {   // a query read a damaged section
+                if (r == ROUND_ACTION) agent_action_free(a);
+                memset(a, 0, sizeof *a);
+                jb_free(&problems);
+                llm_reply_free(&reply);
+                rc = fail(err, errlen, "the agent's state file is damaged") - 2;
+                break;
+            }
             if (r == ROUND_QUERY && ++queries > max_rounds) {
                 r = ROUND_BAD;
                 problem_add(&problems, "too many query rounds");

@@ -70,7 +70,9 @@ int agent_llm_take_queued(const AgentState *s, const AgentOptions *o, AgentActio
 // the exchanges journalled to j.  Returns 0 with *a filled; -1 with a message in err when
 // the API could not be reached or refused the request (HTTP error after retries), or the
 // journal could not be written; -2 with a message when the model gave no valid action
-// within max_retries corrections.
+// within max_retries corrections; -3 when the state was found damaged (agent_state_damaged)
+// before the step journalled anything (its exchange so far is not journalled): build it
+// again and retry.
 int agent_llm_step(LlmClient *c, const AgentState *s, const AgentOptions *o,
                    const AgentLlmOptions *lo, Journal *j, int step, AgentAction *a, char *err,
                    size_t errlen);

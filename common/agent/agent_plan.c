@@ -163,6 +163,7 @@ typedef struct {
 } Numbers;
 
 static void numbers_init(Numbers *nb, const AgentExperiment *e, int n_layer) {
+    agent_experiment_load(e);
     nb->e = e;
     nb->L = n_layer;
     nb->K = e->configs.n;
@@ -207,6 +208,7 @@ static int best_config(const Numbers *nb) {
 // How many sampled prompts have `token` (the prompt's last token) as the top-1 next
 // token under configuration k; *of gets the number of topk rows read.
 static int repeats_last_token(const AgentExperiment *e, int k, int *of) {
+    agent_experiment_load(e);
     int hits = 0;
     *of = 0;
     for (int x = 0; x < e->n_ex; x++) {
@@ -540,6 +542,7 @@ static void patch_no_conclusion(JsonBuf *hb, const AgentPatchSummary *ps, const 
 // restores the answer (docs/interp.md: effect 1 = fully restored).  Every effect is
 // batch-normalised (agent_patch_summary).
 static void note_patching(JsonBuf *ob, JsonBuf *hb, const AgentState *s, const AgentExperiment *e) {
+    agent_experiment_load(e);
     AgentPatchSummary ps;
     agent_patch_summary(e, s->n_layer, &ps);
     const char *hook = e->method_arg ? e->method_arg : "resid_pre";
@@ -656,6 +659,7 @@ static void note_patching(JsonBuf *ob, JsonBuf *hb, const AgentState *s, const A
 //   How it speaks (judge, yes-rate): "Does the completion only repeat the prompt's last
 //   token?" intact 0%, lowest 0% (intact), highest 100% (first 1).
 static void note_speaks(JsonBuf *ob, const AgentExperiment *e) {
+    agent_experiment_load(e);
     JudgeSummary js;
     agent_experiment_speaks(e, &js);
     if (js.n) jb_printf(ob, " How it speaks (judge, yes-rate):");
@@ -705,6 +709,7 @@ static void note_unsolved(JsonBuf *ob, JsonBuf *hb, const AgentState *s, const N
 }
 
 void agent_note_builtin(const AgentState *s, const AgentExperiment *e, AgentAction *a) {
+    agent_experiment_load(e);
     memset(a, 0, sizeof *a);
     a->type = AGENT_ACTION_NOTE;
     a->planner = "builtin";
@@ -808,6 +813,7 @@ static int tasks_seen(const AgentState *s, const char ***out) {
     const char **t = xcalloc((size_t)(s->n_exp + s->n_note + 1), sizeof *t);
     int n = 0;
     for (int i = 0; i < s->n_exp + s->n_note; i++) {
+        if (i < s->n_exp) agent_experiment_load(&s->exp[i]);
         const char *task = i < s->n_exp ? s->exp[i].task : s->note[i - s->n_exp].task;
         int seen = !task;
         for (int k = 0; k < n && !seen; k++) seen = !strcmp(t[k], task);
@@ -821,6 +827,7 @@ static void report_table(JsonBuf *b, const AgentState *s, const char *task) {
     int rows = 0;
     for (int i = 0; i < s->n_exp; i++) {
         const AgentExperiment *e = &s->exp[i];
+        agent_experiment_load(e);
         if (strcmp(e->task, task)) continue;
         Numbers nb;
         numbers_init(&nb, e, s->n_layer);
@@ -848,12 +855,14 @@ static void report_task(JsonBuf *b, const AgentState *s, const char *task) {
     JsonBuf sec[N_SEC] = {{0}};
     for (int i = 0; i < s->n_exp; i++) {
         const AgentExperiment *e = &s->exp[i];
+        agent_experiment_load(e);
         if (strcmp(e->task, task)) continue;
         Section k = section_of(agent_experiment_kind(e));
         int noted = 0;
         for (int n = 0; n < s->n_note; n++) {
             const AgentNote *nt = &s->note[n];
             if (!nt->experiment || strcmp(nt->experiment, e->name)) continue;
+            agent_note_load(nt);
             add_note_text(&sec[k], nt->observation, nt->hypothesis);
             noted = 1;
         }
@@ -869,6 +878,7 @@ static void report_task(JsonBuf *b, const AgentState *s, const char *task) {
         if (!nt->task || strcmp(nt->task, task) ||
             (nt->experiment && agent_experiment_find(s, nt->experiment)))
             continue;
+        agent_note_load(nt);
         add_note_text(&sec[SEC_OTHER], nt->observation, nt->hypothesis);
     }
     jb_printf(b, "### %s\n\n", task);
@@ -900,6 +910,7 @@ char *agent_report_builtin(const AgentState *s) {
         const AgentNote *nt = &s->note[i];
         if (nt->task || (nt->experiment && agent_experiment_find(s, nt->experiment))) continue;
         if (general++ == 0) jb_printf(&b, "### General\n\n");
+        agent_note_load(nt);
         add_note_text(&b, nt->observation, nt->hypothesis);
     }
     if (s->n_exp == 0 && s->n_note == 0) jb_printf(&b, "No experiment was run.\n");

@@ -3,16 +3,24 @@
 // File layout (native byte order; a machine of the other order sees a wrong magic):
 //   header   "AIAGSTAT", u32 version, u32 0, then u64: journal dev, inode, covered bytes,
 //            lines, FNV-1a of the first and of the last min(covered, 4096) bytes,
-//            payload length, FNV-1a of the file's other bytes (the header before this
-//            field, then the payload): any one byte changed anywhere is seen
-//   payload  the issues of the covered prefix (count; line, offset, message each), then
-//            the AgentState (put_state below; read back by get_state, field for field).
-//            Each experiment's rows and patch cells are a section after its other fields:
-//            its completeness (agent_experiment_complete's result and need[]), the
-//            section's length (u64), then the rows; get_experiment skips the section and
-//            agent_experiment_rows parses it when the rows are first read (lazily)
-// Integers are 4 or 8 bytes, doubles their 8 bytes (bit-exact), strings a u32 length and
-// the bytes, 0xFFFFFFFF for NULL.
+//            core length, sections' length, FNV-1a of the header before this field and
+//            the core: any one byte changed in them is seen when the file is read
+//   core     the issues of the covered prefix (count; line, offset, message each), then
+//            the AgentState (put_state below; read back by get_state, field for field),
+//            each experiment as what the walks over every experiment read (its name,
+//            attempts, completeness: agent_experiment_complete's result and need[]) and
+//            its section's offset among the sections, length and FNV-1a hash (u64 each),
+//            each note as the experiment and task it names and its section's place
+//   sections one per experiment, one after the other: its other fields, then its rows and
+//            patch cells (put_experiment); one per note: its observation and hypothesis.
+//            A step reads the header and the core; agent_experiment_load (agent_note_load)
+//            reads a section (pread) when something first reads that experiment beyond its
+//            name (that note's text), and checks its hash then: a section damaged
+//            after the core was read (the file changed or truncated in place) marks the
+//            state damaged (agent_state_damaged), and the caller builds it again from the
+//            journal
+// The serialised state of agent_state_serialise is the core with each section inline (its
+// length, then its bytes) instead of its place: the same bytes however the state was read.
 #include "agent/agent_snapshot.h"
 
 #include <errno.h>
@@ -27,7 +35,7 @@
 
 #define MAGIC            "AIAGSTAT"
 #define WINDOW           4096
-#define HEADER_BYTES     (8 + 4 + 4 + 8 * 8)
+#define HEADER_BYTES     (8 + 4 + 4 + 9 * 8)
 #define NO_STRING        0xFFFFFFFFu
 #define REWRITE_FRACTION 32
 
@@ -56,13 +64,55 @@ static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n) {
                    #type " changed: update agent_snapshot.c's put_ and "                           \
                          "get_ functions and AGENT_SNAPSHOT_VERSION, then this size")
 PINNED(AgentState, 160);
-PINNED(AgentExperiment, 216);
+PINNED(AgentExperiment, 232);
 PINNED(AgentRow, 176);
 PINNED(AgentPatchRow, 96);
-PINNED(AgentNote, 32);
+PINNED(AgentNote, 64);
 PINNED(AgentExample, 24);
 PINNED(LayerConfig, 80);
 #endif
+
+// ----------------------------------------------------------------------------- the open file
+
+struct AgentStateFile {
+    int fd;           // the state file, open read-only
+    long long base;   // where its sections begin
+    long long len;    // the sections' length
+    int damaged;      // a section read from it was short, not of its hash, or invalid
+    int n_layer;      // the state's (to check the configurations of a section)
+};
+
+void agent_state_file_free(AgentStateFile *f) {
+    if (!f) return;
+    if (f->fd >= 0) close(f->fd);
+    free(f);
+}
+
+int agent_state_damaged(const AgentState *s) { return s->file && s->file->damaged; }
+
+// Read exactly n bytes at off of fd: 0, or -1 when they are not all there.
+static int pread_all(int fd, void *buf, size_t n, long long off) {
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, (unsigned char *)buf + got, n - got, (off_t)(off + (long long)got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+// The section of len bytes at off of f's sections, read and checked against its hash: a
+// new buffer (free with free()), or NULL with the file marked damaged.
+static unsigned char *section_read(AgentStateFile *f, long long off, size_t len, uint64_t hash) {
+    unsigned char *buf = xmalloc(len ? len : 1);
+    if (pread_all(f->fd, buf, len, f->base + off) != 0 || fnv1a(FNV_SEED, buf, len) != hash) {
+        f->damaged = 1;
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
 
 // ----------------------------------------------------------------------------- writing
 
@@ -105,55 +155,91 @@ static void put_patch_row(JsonBuf *b, const AgentPatchRow *r) {
     put_i64(b, r->lineno);
 }
 
-static void put_experiment(JsonBuf *b, const AgentExperiment *e) {
-    put_str(b, e->name), put_str(b, e->task);
-    put_i32(b, e->configs.n);
-    for (int k = 0; k < e->configs.n; k++) {
-        const LayerConfig *c = &e->configs.cfg[k];
-        put_i32(b, c->n);
-        for (int i = 0; i < c->n; i++) put_i32(b, c->idx[i]);
-        put_str(b, c->label);
+// A section: with area NULL inline in b (its length, then its bytes), else appended to
+// area, its offset there, length and hash in b.  section_begin, the section's bytes in
+// section_buf, then section_end.
+static size_t section_begin(JsonBuf *b, const JsonBuf *area) {
+    if (!area) put_u64(b, 0);   // the length, filled in by section_end
+    return area ? area->len : b->len;
+}
+static JsonBuf *section_buf(JsonBuf *b, JsonBuf *area) { return area ? area : b; }
+static void section_end(JsonBuf *b, const JsonBuf *area, size_t at) {
+    uint64_t len = (uint64_t)((area ? area->len : b->len) - at);
+    if (area) {
+        put_u64(b, (uint64_t)at), put_u64(b, len);
+        put_u64(b, len ? fnv1a(FNV_SEED, (const unsigned char *)area->buf + at, (size_t)len)
+                       : FNV_SEED);
+    } else {
+        memcpy(b->buf + at - 8, &len, 8);
     }
-    put_i32(b, e->examples), put_i32(b, e->samples), put_i32(b, e->step), put_i32(b, e->attempts);
-    put_str(b, e->planner), put_str(b, e->hypothesis), put_str(b, e->sweeps);
-    put_i32(b, e->n_ex);
-    for (int i = 0; i < e->n_ex; i++)
-        put_str(b, e->ex[i].id), put_str(b, e->ex[i].prompt), put_str(b, e->ex[i].answer);
-    put_i64(b, e->n_stray);
-    put_str(b, e->method), put_str(b, e->method_arg);
-    put_i32(b, e->judge);
+}
+// The bytes of a section still in the file, copied into r (else the state is damaged: the
+// caller rebuilds it).
+static void section_copy(JsonBuf *r, AgentStateFile *f, long long off, size_t len, uint64_t hash) {
+    unsigned char *sec = section_read(f, off, len, hash);
+    if (sec) put(r, sec, len);
+    free(sec);
+}
+
+// What the planners' walks over every experiment read — its name, attempts (a re-run
+// changes them without reading the rest) and completeness — then the experiment's section:
+// its other fields and its rows (get_detail, get_rows).
+static void put_experiment(JsonBuf *b, const AgentExperiment *e, JsonBuf *area) {
+    put_str(b, e->name);
+    put_i32(b, e->attempts);
     int need[AGENT_N_TOOLS];
     put_i32(b, agent_experiment_complete(e, need));
     for (int t = 0; t < AGENT_N_TOOLS; t++) put_i32(b, need[t]);
-    // The rows section, length first, so that a reader can skip it (get_experiment).
-    size_t at = b->len;
-    put_u64(b, 0);
-    if (e->lazy) {
-        put(b, e->lazy, e->lazy_len);   // the bytes put_rows wrote when it was read
+    size_t at = section_begin(b, area);
+    JsonBuf *r = section_buf(b, area);
+    if (e->lazy) {   // the bytes the fields below wrote when the file was saved
+        section_copy(r, e->lazy, e->lazy_off, e->lazy_len, e->lazy_hash);
     } else {
-        for (int t = 0; t < AGENT_N_TOOLS; t++) {
-            put_i32(b, e->rows[t].n);
-            for (int i = 0; i < e->rows[t].n; i++) put_row(b, &e->rows[t].row[i]);
+        put_str(r, e->task);
+        put_i32(r, e->configs.n);
+        for (int k = 0; k < e->configs.n; k++) {
+            const LayerConfig *c = &e->configs.cfg[k];
+            put_i32(r, c->n);
+            for (int i = 0; i < c->n; i++) put_i32(r, c->idx[i]);
+            put_str(r, c->label);
         }
-        put_i32(b, e->patch.n);
-        for (int i = 0; i < e->patch.n; i++) put_patch_row(b, &e->patch.row[i]);
+        put_i32(r, e->examples), put_i32(r, e->samples), put_i32(r, e->step);
+        put_str(r, e->planner), put_str(r, e->hypothesis), put_str(r, e->sweeps);
+        put_i32(r, e->n_ex);
+        for (int i = 0; i < e->n_ex; i++)
+            put_str(r, e->ex[i].id), put_str(r, e->ex[i].prompt), put_str(r, e->ex[i].answer);
+        put_i64(r, e->n_stray);
+        put_str(r, e->method), put_str(r, e->method_arg);
+        put_i32(r, e->judge);
+        for (int t = 0; t < AGENT_N_TOOLS; t++) {
+            put_i32(r, e->rows[t].n);
+            for (int i = 0; i < e->rows[t].n; i++) put_row(r, &e->rows[t].row[i]);
+        }
+        put_i32(r, e->patch.n);
+        for (int i = 0; i < e->patch.n; i++) put_patch_row(r, &e->patch.row[i]);
     }
-    uint64_t rows_len = (uint64_t)(b->len - at - 8);
-    memcpy(b->buf + at, &rows_len, 8);
+    section_end(b, area, at);
 }
 
-static void put_state(JsonBuf *b, const AgentState *s) {
+// A note: what the walks over every note read (the experiment and task it names), then
+// its section: its observation and hypothesis (agent_note_load).
+static void put_note(JsonBuf *b, const AgentNote *n, JsonBuf *area) {
+    put_str(b, n->experiment), put_str(b, n->task);
+    size_t at = section_begin(b, area);
+    JsonBuf *r = section_buf(b, area);
+    if (n->lazy) section_copy(r, n->lazy, n->lazy_off, n->lazy_len, n->lazy_hash);
+    else put_str(r, n->observation), put_str(r, n->hypothesis);
+    section_end(b, area, at);
+}
+
+static void put_state(JsonBuf *b, const AgentState *s, JsonBuf *area) {
     put_str(b, s->model_name);
     put_i32(b, s->n_layer), put_i32(b, s->n_head), put_i32(b, s->vocab);
     put_str(b, s->model_json), put_str(b, s->goal);
     put_i32(b, s->n_exp);
-    for (int i = 0; i < s->n_exp; i++) put_experiment(b, &s->exp[i]);
+    for (int i = 0; i < s->n_exp; i++) put_experiment(b, &s->exp[i], area);
     put_i32(b, s->n_note);
-    for (int i = 0; i < s->n_note; i++) {
-        const AgentNote *n = &s->note[i];
-        put_str(b, n->experiment), put_str(b, n->task), put_str(b, n->observation),
-            put_str(b, n->hypothesis);
-    }
+    for (int i = 0; i < s->n_note; i++) put_note(b, &s->note[i], area);
     put_i32(b, s->n_task_recorded);
     for (int i = 0; i < s->n_task_recorded; i++) put_str(b, s->task_recorded[i]);
     put_i32(b, s->n_actions), put_i32(b, s->n_after_interruption);
@@ -166,7 +252,7 @@ static void put_state(JsonBuf *b, const AgentState *s) {
 
 unsigned char *agent_state_serialise(const AgentState *s, size_t *len) {
     JsonBuf b = {0};
-    put_state(&b, s);
+    put_state(&b, s, NULL);
     jb_raw(&b, "", 0);
     *len = b.len;
     return (unsigned char *)b.buf;
@@ -265,7 +351,7 @@ static void get_row(Cur *c, AgentRow *r, const AgentExperiment *e) {
     for (int k = 0; k < n_top && !c->bad; k++) {
         r->top[k] = get_str_set(c, "a top token without text");
         r->top_prob[k] = get_f64(c);
-        r->n_top = k + 1;
+        if (r->top[k]) r->n_top = k + 1;
     }
     r->answer_rank = get_i64(c);
     r->kl = get_f64(c);
@@ -302,19 +388,43 @@ static void get_configs(Cur *c, ConfigList *cl, int n_layer) {
     }
 }
 
-static void get_experiment(Cur *c, AgentExperiment *e, int n_layer) {
+// A section's place and hash (section_end), set in *lazy and the rest when valid.
+static void get_section(Cur *c, AgentStateFile *f, AgentStateFile **lazy, long long *off,
+                        size_t *len, unsigned long long *hash) {
+    uint64_t o = get_u64(c), n = get_u64(c), h = get_u64(c);
+    if (!c->bad && (o > (uint64_t)f->len || n > (uint64_t)f->len - o))
+        bad(c, "a section lies outside the file");
+    if (c->bad) return;
+    *lazy = f;
+    *off = (long long)o;
+    *len = (size_t)n;
+    *hash = h;
+}
+
+// An experiment of the core (put_experiment): its section is read when first needed
+// (agent_experiment_load).
+static void get_experiment(Cur *c, AgentExperiment *e, AgentStateFile *f) {
     e->name = get_str_set(c, "an experiment without a name");
+    e->attempts = get_int(c, INT32_MIN, INT32_MAX, "");
+    e->lazy_complete = get_int(c, 0, 1, "a bad complete flag");
+    for (int t = 0; t < AGENT_N_TOOLS; t++) e->lazy_need[t] = get_int(c, 0, 1, "a bad need flag");
+    get_section(c, f, &e->lazy, &e->lazy_off, &e->lazy_len, &e->lazy_hash);
+}
+
+// The fields of an experiment's section before its rows (put_experiment).
+static void get_detail(Cur *c, AgentExperiment *e, int n_layer) {
     e->task = get_str_set(c, "an experiment without a task");
     get_configs(c, &e->configs, n_layer);
     e->examples = get_int(c, 1, AGENT_MAX_EXAMPLES, "a bad example count");
     e->samples = get_int(c, 0, e->examples, "a bad sample count");
     e->step = get_int(c, INT32_MIN, INT32_MAX, "");
-    e->attempts = get_int(c, INT32_MIN, INT32_MAX, "");
     e->planner = get_str(c), e->hypothesis = get_str(c), e->sweeps = get_str(c);
     int n_ex = get_count(c, 12, "a bad example count");
     if (!c->bad) e->ex = xcalloc((size_t)(n_ex ? n_ex : 1), sizeof *e->ex);
     for (int i = 0; i < n_ex && !c->bad; i++) {
-        e->ex[i].id = get_str_set(c, "an example without an id");
+        char *id = get_str_set(c, "an example without an id");
+        if (!id) break;
+        e->ex[i].id = id;
         e->ex[i].prompt = get_str(c);
         e->ex[i].answer = get_str(c);
         e->n_ex = i + 1;
@@ -322,14 +432,6 @@ static void get_experiment(Cur *c, AgentExperiment *e, int n_layer) {
     e->n_stray = get_i64(c);
     e->method = get_str(c), e->method_arg = get_str(c);
     e->judge = get_int(c, 0, 1, "a bad judge flag");
-    e->lazy_complete = get_int(c, 0, 1, "a bad complete flag");
-    for (int t = 0; t < AGENT_N_TOOLS; t++) e->lazy_need[t] = get_int(c, 0, 1, "a bad need flag");
-    uint64_t rows_len = get_u64(c);
-    if (!c->bad && rows_len > (uint64_t)(c->end - c->p)) bad(c, "a rows section runs past its end");
-    if (c->bad) return;
-    e->lazy = c->p;   // read when first needed (agent_experiment_rows)
-    e->lazy_len = (size_t)rows_len;
-    c->p += rows_len;
 }
 
 // The rows section of e (put_experiment), into e->rows and e->patch.
@@ -357,31 +459,67 @@ static void get_rows(Cur *c, AgentExperiment *e) {
     if (!c->bad && c->p != c->end) bad(c, "bytes after a rows section");
 }
 
-void agent_experiment_rows(const AgentExperiment *ce) {
+void agent_experiment_load(const AgentExperiment *ce) {
     if (!ce->lazy) return;
     // The experiments live in the state's heap array: e is const only to the readers that
-    // call this, so the rows can be filled in through it.
+    // call this, so its fields can be filled in through it.
     AgentExperiment *e = (AgentExperiment *)ce;
-    Cur c = {e->lazy, e->lazy + e->lazy_len, NULL};
+    AgentStateFile *f = e->lazy;
+    unsigned char *sec = section_read(f, e->lazy_off, e->lazy_len, e->lazy_hash);
     e->lazy = NULL;
+    Cur c = {sec, sec ? sec + e->lazy_len : NULL, sec ? NULL : "damaged"};
+    if (sec) {
+        get_detail(&c, e, f->n_layer);
+        get_rows(&c, e);
+    }
+    if (c.bad) {
+        // Damaged (short, or not of its hash), or of the right hash but not parsing (a
+        // crafted file): the state is damaged, and none of the section is kept — e is an
+        // experiment planned and never run, which every reader handles, until the caller
+        // builds the state again.
+        f->damaged = 1;
+        agent_experiment_reset(e, f->n_layer);
+    }
+    free(sec);
     e->lazy_len = 0;
-    // A section that does not parse can only come from a crafted file (the file's hash was
-    // checked when it was read): what was read of it is kept, every part bounds-checked.
-    get_rows(&c, e);
 }
 
-static void get_state(Cur *c, AgentState *s) {
+void agent_note_load(const AgentNote *cn) {
+    if (!cn->lazy) return;
+    AgentNote *n = (AgentNote *)cn;   // in the state's heap array, as agent_experiment_load's
+    AgentStateFile *f = n->lazy;
+    unsigned char *sec = section_read(f, n->lazy_off, n->lazy_len, n->lazy_hash);
+    n->lazy = NULL;
+    Cur c = {sec, sec ? sec + n->lazy_len : NULL, sec ? NULL : "damaged"};
+    if (sec) {
+        n->observation = get_str_set(&c, "a note without an observation");
+        n->hypothesis = get_str(&c);
+        if (!c.bad && c.p != c.end) bad(&c, "bytes after a note");
+    }
+    if (c.bad) {   // damaged, or crafted: the state is damaged, the note left empty
+        f->damaged = 1;
+        free(n->observation);
+        free(n->hypothesis);
+        n->observation = xstrdup("");
+        n->hypothesis = NULL;
+    }
+    free(sec);
+    n->lazy_len = 0;
+}
+
+static void get_state(Cur *c, AgentState *s, AgentStateFile *f) {
     s->model_name = get_str_set(c, "no model name");
     s->n_layer = get_int(c, 1, 1000, "a bad n_layer");
     s->n_head = get_int(c, 0, 10000, "a bad n_head");
     s->vocab = get_int(c, 0, 100000000, "a bad vocab");
     s->model_json = get_str_set(c, "no model description");
     s->goal = get_str(c);
-    int n_exp = get_count(c, 64, "a bad experiment count");
+    f->n_layer = s->n_layer;
+    int n_exp = get_count(c, 48, "a bad experiment count");
     if (!c->bad && n_exp > 0) s->exp = xcalloc((size_t)n_exp, sizeof *s->exp);
     for (int i = 0; i < n_exp && !c->bad; i++) {
         s->n_exp = i + 1;   // counted first: agent_state_free frees a half-read one
-        get_experiment(c, &s->exp[i], s->n_layer);
+        get_experiment(c, &s->exp[i], f);
     }
     int n_note = get_count(c, 16, "a bad note count");
     if (!c->bad && n_note > 0) s->note = xcalloc((size_t)n_note, sizeof *s->note);
@@ -389,8 +527,7 @@ static void get_state(Cur *c, AgentState *s) {
         AgentNote *n = &s->note[i];
         s->n_note = i + 1;
         n->experiment = get_str(c), n->task = get_str(c);
-        n->observation = get_str_set(c, "a note without an observation");
-        n->hypothesis = get_str(c);
+        get_section(c, f, &n->lazy, &n->lazy_off, &n->lazy_len, &n->lazy_hash);
     }
     int n_task = get_count(c, 4, "a bad task count");
     if (!c->bad && n_task > 0) s->task_recorded = xcalloc((size_t)n_task, sizeof(char *));
@@ -413,16 +550,10 @@ typedef struct {
     uint64_t dev, ino, covered, lines, head, tail;
 } Identity;
 
-// Hash [off, off + n) of the open journal; -1 when the bytes cannot all be read.
+// Hash [off, off + n) of the open journal (n <= WINDOW); -1 when the bytes cannot all be read.
 static int hash_range(int fd, long long off, size_t n, uint64_t *h) {
     unsigned char buf[WINDOW];
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = pread(fd, buf + got, n - got, (off_t)(off + (long long)got));
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return -1;
-        got += (size_t)r;
-    }
+    if (pread_all(fd, buf, n, off) != 0) return -1;
     *h = fnv1a(FNV_SEED, buf, n);
     return 0;
 }
@@ -465,18 +596,23 @@ static void issues_put(JsonBuf *b, const JournalIssue *is, int n) {
             put_str(b, is[i].msg);
 }
 
-// Read the state file at snap if it belongs to the journal at path: 0 with *s and *p set,
-// or -1 with why (and *s, *p empty).
+// Read the state file at snap if it belongs to the journal at path: its header and core
+// (the experiments' sections stay in the file, read when needed): 0 with *s (s->file open) and *p
+// set, or -1 with why (and *s, *p empty).
 static int snapshot_load(const char *snap, const char *path, AgentState *s, Prefix *p, char *why,
                          size_t whylen) {
     memset(s, 0, sizeof *s);
     memset(p, 0, sizeof *p);
-    size_t len;
-    unsigned char *data = (unsigned char *)read_file(snap, &len);
-    if (!data)
+    int fd = open(snap, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return fail(why, whylen,
                     errno == ENOENT ? "no state file" : "the state file cannot be read");
-    Cur c = {data, data + len, NULL};
+    AgentStateFile *f = xcalloc(1, sizeof *f);
+    f->fd = fd;
+    struct stat st;
+    unsigned char head[HEADER_BYTES];
+    int have_head = fstat(fd, &st) == 0 && pread_all(fd, head, HEADER_BYTES, 0) == 0;
+    Cur c = {head, head + (have_head ? HEADER_BYTES : 0), NULL};
     char magic[8];
     take(&c, magic, 8);
     uint32_t version = get_u32(&c), reserved = get_u32(&c);
@@ -484,9 +620,9 @@ static int snapshot_load(const char *snap, const char *path, AgentState *s, Pref
     want.dev = get_u64(&c), want.ino = get_u64(&c), want.covered = get_u64(&c),
     want.lines = get_u64(&c);
     want.head = get_u64(&c), want.tail = get_u64(&c);
-    uint64_t payload_len = get_u64(&c), hash = get_u64(&c);
-    uint64_t want_hash =
-        c.bad ? 0 : fnv1a(fnv1a(FNV_SEED, data, HEADER_BYTES - 8), c.p, (size_t)(c.end - c.p));
+    uint64_t core_len = get_u64(&c), rows_len = get_u64(&c), hash = get_u64(&c);
+    uint64_t body = have_head ? (uint64_t)st.st_size - HEADER_BYTES : 0;
+    unsigned char *core = NULL;
     Identity have;
     long long size = 0;
     int rc = -1;
@@ -495,7 +631,9 @@ static int snapshot_load(const char *snap, const char *path, AgentState *s, Pref
     else if (version != AGENT_SNAPSHOT_VERSION)
         fail(why, whylen, "the state file is of another version (%u, not %d)", version,
              AGENT_SNAPSHOT_VERSION);
-    else if (payload_len != (uint64_t)(c.end - c.p) || hash != want_hash)
+    else if (core_len > body || rows_len != body - core_len ||
+             pread_all(fd, core = xmalloc(core_len ? core_len : 1), core_len, HEADER_BYTES) != 0 ||
+             hash != fnv1a(fnv1a(FNV_SEED, head, HEADER_BYTES - 8), core, core_len))
         fail(why, whylen, "the state file is corrupt (its length or hash does not match)");
     else if (want.covered > (uint64_t)1 << 62 || want.lines > (uint64_t)1 << 62 ||
              identify(path, (long long)want.covered, (long)want.lines, &have, &size) != 0)
@@ -509,6 +647,11 @@ static int snapshot_load(const char *snap, const char *path, AgentState *s, Pref
         fail(why, whylen, "the journal's bytes differ from those the state file covers (edited)");
     else rc = 0;
     if (rc == 0) {
+        f->base = HEADER_BYTES + (long long)core_len;
+        f->len = (long long)rows_len;
+        s->file = f;   // the experiments' lazy rows are read from it
+        f = NULL;
+        c = (Cur){core, core + core_len, NULL};
         int n = get_count(&c, 28, "a bad issue count");
         if (!c.bad && n > 0) p->issues = xcalloc((size_t)n, sizeof *p->issues);
         for (int i = 0; i < n && !c.bad; i++) {
@@ -521,12 +664,12 @@ static int snapshot_load(const char *snap, const char *path, AgentState *s, Pref
             free(msg);
             p->n_issues = i + 1;
         }
-        get_state(&c, s);
+        get_state(&c, s, s->file);
         if (!c.bad && c.p != c.end) bad(&c, "bytes after its end");
         if (c.bad) rc = fail(why, whylen, "the state file is invalid: %s", c.bad);
     }
-    if (rc == 0) s->snapshot = data;   // the experiments' lazy rows point into it
-    else free(data);
+    free(core);
+    agent_state_file_free(f);
     if (rc != 0) {
         agent_state_free(s);
         free(p->issues);
@@ -535,31 +678,39 @@ static int snapshot_load(const char *snap, const char *path, AgentState *s, Pref
     }
     p->covered = (long long)want.covered;
     p->lines = (long)want.lines;
-    p->file_len = (long long)len;
+    p->file_len = (long long)st.st_size;
     return 0;
 }
 
-// Write the state file: a temporary file beside it, renamed over it.
+// Write the state file: a temporary file beside it, renamed over it.  0; -1 with a message
+// in err; -2 when s is damaged (agent_state_damaged: a lazy section could not be copied).
 static int snapshot_save(const char *snap, const char *path, const AgentState *s, const Prefix *p,
                          char *err, size_t errlen) {
     Identity id;
     long long size;
     if (identify(path, p->covered, p->lines, &id, &size) != 0)
         return fail(err, errlen, "cannot read journal %s back", path);
-    JsonBuf pay = {0};
-    issues_put(&pay, p->issues, p->n_issues);
-    put_state(&pay, s);
+    JsonBuf core = {0}, area = {0};
+    issues_put(&core, p->issues, p->n_issues);
+    put_state(&core, s, &area);
+    if (agent_state_damaged(s)) {   // a lazy section could not be copied
+        jb_free(&core);
+        jb_free(&area);
+        return -2;
+    }
     JsonBuf b = {0};
     put(&b, MAGIC, 8);
     put_u32(&b, AGENT_SNAPSHOT_VERSION), put_u32(&b, 0);
     put_u64(&b, id.dev), put_u64(&b, id.ino), put_u64(&b, id.covered), put_u64(&b, id.lines);
     put_u64(&b, id.head), put_u64(&b, id.tail);
-    put_u64(&b, pay.len);
+    put_u64(&b, core.len), put_u64(&b, area.len);
     uint64_t hash = fnv1a(fnv1a(FNV_SEED, (const unsigned char *)b.buf, b.len),
-                          (const unsigned char *)pay.buf, pay.len);
+                          (const unsigned char *)core.buf, core.len);
     put_u64(&b, hash);
-    put(&b, pay.buf, pay.len);
-    jb_free(&pay);
+    put(&b, core.buf, core.len);
+    if (area.len) put(&b, area.buf, area.len);
+    jb_free(&core);
+    jb_free(&area);
     // One name: the writer lock serialises the writers, and one killed mid-write leaves a
     // file the next write truncates, not one more file.
     char *tmp = xasprintf("%s.tmp", snap);
@@ -673,15 +824,18 @@ static int begin_with_torn(ReadCtx *c) {
     return rc;
 }
 
-int agent_journal_read(AgentState *s, const char *path, const char *snapshot, int save, FILE *warn,
-                       AgentReadInfo *info, char *err, size_t errlen) {
-    AgentReadInfo local;
-    if (!info) info = &local;
+// agent_journal_read once: a damaged state (agent_state_damaged) is the caller's to rebuild.
+static int read_once(AgentState *s, const char *path, const char *snapshot, int flags, FILE *warn,
+                     AgentReadInfo *info, char *err, size_t errlen) {
+    int save = flags & AGENT_READ_SAVE;
     memset(info, 0, sizeof *info);
     memset(s, 0, sizeof *s);
     Prefix p = {0};
     ReadCtx c = {.s = s};
-    if (snapshot) {
+    if (snapshot && (flags & AGENT_READ_REBUILD)) {
+        snprintf(info->why, sizeof info->why,
+                 "the state file was damaged (an experiment's section short or not of its hash)");
+    } else if (snapshot) {
         if (snapshot_load(snapshot, path, s, &p, info->why, sizeof info->why) == 0) {
             info->used = 1;
             c.begun = 1;
@@ -715,8 +869,9 @@ int agent_journal_read(AgentState *s, const char *path, const char *snapshot, in
             int n_old = p.n_issues;
             p.n_issues += n_new;
             char serr[512];
-            if (snapshot_save(snapshot, path, s, &p, serr, sizeof serr) == 0) info->saved = 1;
-            else if (warn)
+            int src = snapshot_save(snapshot, path, s, &p, serr, sizeof serr);
+            if (src == 0) info->saved = 1;
+            else if (src == -1 && warn)
                 fprintf(warn, "%s: warning: %s (the next step reads the whole journal)\n",
                         util_progname, serr);
             p.n_issues = n_old;
@@ -737,5 +892,20 @@ int agent_journal_read(AgentState *s, const char *path, const char *snapshot, in
     if (c.torn.text) held_free(&c.torn);
     free(p.issues);
     journal_log_free(&log);
+    return rc;
+}
+
+int agent_journal_read(AgentState *s, const char *path, const char *snapshot, int flags, FILE *warn,
+                       AgentReadInfo *info, char *err, size_t errlen) {
+    AgentReadInfo local;
+    if (!info) info = &local;
+    int rc = read_once(s, path, snapshot, flags, warn, info, err, errlen);
+    if (rc == 0 && agent_state_damaged(s)) {
+        // A section read while the new records were added, or copied for the rewrite,
+        // was damaged: the state is built again from the whole journal (and saved), its
+        // issues not printed twice.
+        agent_state_free(s);
+        rc = read_once(s, path, snapshot, flags | AGENT_READ_REBUILD, NULL, info, err, errlen);
+    }
     return rc;
 }

@@ -10,7 +10,9 @@
 #    the same step as --no-state.
 #  - A synthetic 10 k-record journal: the LLM's prompt (--print-prompt) and a built-in step
 #    through the state file equal --no-state's, also after new results for experiments
-#    whose rows the state file holds unread (lazily).
+#    whose rows the state file holds unread (lazily); with a rows section of the state file
+#    damaged (found when the prompt reads it: the state is built from the journal again) or
+#    the file cut to its core.
 #  - A standalone agentstep takes the writer lock before it reads: while another process
 #    holds it, agentstep exits 2 without reading (no warning about the journal's bad line,
 #    no state file); two agentsteps started together: one takes the step, the other exits 2.
@@ -150,3 +152,33 @@ agentstep --journal big.ndjson $B --planner builtin > bs3.out 2> bs3.err
 agentstep --journal bigref.ndjson $B --planner builtin --no-state > bs2.out 2> bs2.err
 check "big: ... and the step: the same action, journal bytes and warnings" \
   test "$(cmp bs2.out bs3.out && cmp big.ndjson bigref.ndjson && cmp bs2.err bs3.err && echo same)" = same
+# a rows section damaged (one byte of the last experiment's, which the prompt shows; the
+# header and core intact): found when it is read, the state built again from the journal
+flip() { $PY -c 'import sys; p = sys.argv[1]; d = bytearray(open(p, "rb").read()); d[-3] ^= 0x21; open(p, "wb").write(d)' "$1"; }
+core_end() { $PY -c 'import struct, sys; print(88 + struct.unpack_from("<Q", open(sys.argv[1], "rb").read(88), 64)[0])' "$1"; }
+cp big.ndjson.agentstate good.agentstate
+flip big.ndjson.agentstate
+cp big.ndjson.agentstate damaged.agentstate
+check "big: the damaged byte lies after the state file's core" test "$(core_end big.ndjson.agentstate)" -lt "$(wc -c < big.ndjson.agentstate)"
+agentstep --journal bigref.ndjson $B --print-prompt --no-state > bp5.out 2>&1
+agentstep --journal big.ndjson $B --print-prompt > bp6.out 2>&1
+check "big: a damaged rows section: the prompt equals --no-state's" cmp bp5.out bp6.out
+check "... (the state file is left as it is: --print-prompt writes nothing)" cmp big.ndjson.agentstate damaged.agentstate
+# the report (--finish) reads every experiment's rows: the damage is found while deciding,
+# the step decided again from the whole journal, the state file rewritten
+agentstep --journal big.ndjson $B --planner builtin --finish > bs5.out 2> bs5.err
+agentstep --journal bigref.ndjson $B --planner builtin --finish --no-state > bs4.out 2> bs4.err
+check "big: the report on the damaged state file: the same action, journal bytes and warnings as --no-state" \
+  test "$(cmp bs4.out bs5.out && cmp big.ndjson bigref.ndjson && cmp bs4.err bs5.err && echo same)" = same
+check "... and the state file was rewritten" test "$(cmp -s big.ndjson.agentstate damaged.agentstate || echo rewritten)" = rewritten
+agentstep --journal big.ndjson $B --print-prompt > bp7.out 2>&1
+agentstep --journal bigref.ndjson $B --print-prompt --no-state > bp8.out 2>&1
+check "... which the next step uses: the same prompt" cmp bp7.out bp8.out
+# the state file cut to its core: not used (its length), the same step
+cp good.agentstate big.ndjson.agentstate
+truncate -s "$(core_end good.agentstate)" big.ndjson.agentstate
+agentstep --journal big.ndjson $B --planner builtin > bs6.out 2> bs6.err
+agentstep --journal bigref.ndjson $B --planner builtin --no-state > bs7.out 2> bs7.err
+check "big: the state file cut to its core: the same action, journal bytes and warnings as --no-state" \
+  test "$(cmp bs7.out bs6.out && cmp big.ndjson bigref.ndjson && cmp bs7.err bs6.err && echo same)" = same
+check "... and it is replaced by a whole one" test "$(wc -c < big.ndjson.agentstate)" -gt "$(core_end big.ndjson.agentstate)"

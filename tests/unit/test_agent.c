@@ -371,8 +371,8 @@ static void test_builtin(void) {
     const char *other[] = {"zz", NULL};
     s.note = xrealloc(s.note, sizeof *s.note * (size_t)(s.n_note + 2));
     for (int i = 0; i < 2; i++)
-        s.note[s.n_note++] =
-            (AgentNote){other[i] ? xstrdup(other[i]) : NULL, NULL, xstrdup("o"), NULL};
+        s.note[s.n_note++] = (AgentNote){.experiment = other[i] ? xstrdup(other[i]) : NULL,
+                                         .observation = xstrdup("o")};
     CHECK_INT("builtin: others' notes", agent_plan_builtin(&s, &OPTS, &b, err, sizeof err), 0);
     CHECK("builtin: others' notes: still a note on e1",
           b.type == AGENT_ACTION_NOTE && !strcmp(b.experiment, "e1"));
@@ -582,8 +582,8 @@ static void test_llm_calls(void) {
     s.note = xrealloc(s.note, sizeof *s.note * (size_t)(s.n_note + 4));
     for (int i = 0; i < 4; i++)
         s.note[s.n_note++] =
-            (AgentNote){on[i] ? xstrdup(on[i]) : NULL, NULL,
-                        xstrdup((const char *[]){"o0", "o1", "o2", "o3"}[i]), NULL};
+            (AgentNote){.experiment = on[i] ? xstrdup(on[i]) : NULL,
+                        .observation = xstrdup((const char *[]){"o0", "o1", "o2", "o3"}[i])};
     CHECK_INT("call: list_experiments with notes", call(&s, "list_experiments", "", &a, &ans),
               AGENT_CALL_QUERY);
     CHECK_STR("call: list_experiments counts the notes per experiment", ans,

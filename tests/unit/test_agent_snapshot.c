@@ -4,8 +4,12 @@
 // lines, records before the meta record, unreadable lines, re-runs, every experiment
 // method); a state file changed in any one byte, cut at any length, of another version, or
 // belonging to a journal that was truncated, replaced or edited is not used (the state is
-// rebuilt, equal); one crafted with a valid hash but any byte changed is read without a
-// memory error (ASan+UBSan pass).
+// rebuilt, equal) — a change in an experiment's section (read lazily, each checked against its own
+// hash) is found when the section is read, the state then marked damaged and built again
+// from the journal, equal, whether that happens inside agent_journal_read (new results of
+// that experiment) or after it (the planners read the rows, the file changed or truncated
+// in place meanwhile); one crafted with a valid hash but any byte changed is read without
+// a memory error (ASan+UBSan pass).
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -93,7 +97,8 @@ typedef struct {
     size_t len;
     int n_issues;
     char *warn;
-    char *view;   // what the planners see: both LLM prompts and the built-in plan's action
+    char *view;    // what the planners see: both LLM prompts and the built-in plan's action
+    int damaged;   // a section was found damaged after the read (then rebuilt)
 } Outcome;
 
 // The state as the planners read it, independently of the serialiser.
@@ -144,8 +149,18 @@ static Outcome reference(const char *path) {
     return o;
 }
 
-// view_first: the planners read the state (loading the lazy rows of the experiments they
-// look at) before it is serialised, else after (the rows left lazy are copied as bytes).
+// The view and serialised form of s read with agent_journal_read: view_first: the planners
+// read the state (loading the lazy rows of the experiments they look at) before it is
+// serialised, else after (the rows left lazy are copied from the file).
+static void outcome_of(Outcome *o, AgentState *s, int view_first) {
+    if (view_first) o->view = planner_view(s);
+    o->ser = agent_state_serialise(s, &o->len);
+    o->n_issues = s->n_issues;
+    if (!view_first) o->view = planner_view(s);
+}
+
+// As agentstep reads: a state found damaged after the read (agent_state_damaged) is
+// built again with AGENT_READ_REBUILD, its view and form taken again.
 static Outcome via_snapshot_as(const char *path, const char *snap, AgentReadInfo *info,
                                int view_first) {
     Outcome o = {0};
@@ -153,13 +168,18 @@ static Outcome via_snapshot_as(const char *path, const char *snap, AgentReadInfo
     char err[512];
     size_t wl;
     FILE *w = open_memstream(&o.warn, &wl);
-    o.rc = agent_journal_read(&s, path, snap, 1, w, info, err, sizeof err);
+    o.rc = agent_journal_read(&s, path, snap, AGENT_READ_SAVE, w, info, err, sizeof err);
     fclose(w);
     if (o.rc == 0) {
-        if (view_first) o.view = planner_view(&s);
-        o.ser = agent_state_serialise(&s, &o.len);
-        o.n_issues = s.n_issues;
-        if (!view_first) o.view = planner_view(&s);
+        outcome_of(&o, &s, view_first);
+        if (agent_state_damaged(&s)) {
+            o.damaged = 1;
+            free(o.ser), free(o.view);
+            agent_state_free(&s);
+            o.rc = agent_journal_read(&s, path, snap, AGENT_READ_SAVE | AGENT_READ_REBUILD, NULL,
+                                      info, err, sizeof err);
+            if (o.rc == 0) outcome_of(&o, &s, view_first);
+        }
     }
     agent_state_free(&s);
     return o;
@@ -228,12 +248,42 @@ static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n) {   // agent
     for (; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
     return h;
 }
-enum { HEADER = 80, HASH_AT = 72 };
+enum { HEADER = 88, CORE_LEN_AT = 64, HASH_AT = 80 };
+
+static size_t core_len(const unsigned char *d) {
+    uint64_t v;
+    memcpy(&v, d + CORE_LEN_AT, 8);
+    return (size_t)v;
+}
 
 // Recompute the state file's hash (the layout of agent_snapshot.c): a crafted file.
 static void fix_hash(unsigned char *d, size_t n) {
-    uint64_t h = fnv1a(fnv1a(14695981039346656037ull, d, HASH_AT), d + HEADER, n - HEADER);
+    size_t core = core_len(d);
+    if (core > n - HEADER) core = n - HEADER;
+    uint64_t h = fnv1a(fnv1a(14695981039346656037ull, d, HASH_AT), d + HEADER, core);
     memcpy(d + HASH_AT, &h, 8);
+}
+
+// The experiments' sections of the state file d (n bytes): where each one's hash lies in the core,
+// its offset in the rows area and length — found as the (offset, length, hash) triples of
+// the core whose hash matches those bytes of the area.  Their number.
+typedef struct {
+    size_t at;   // the hash's place in d
+    uint64_t off, len;
+} Section;
+static int find_sections(const unsigned char *d, size_t n, Section *out, int max) {
+    size_t base = HEADER + core_len(d);
+    int k = 0;
+    for (size_t p = HEADER; base <= n && p + 24 <= base && k < max; p++) {
+        uint64_t off, len, h;
+        memcpy(&off, d + p, 8), memcpy(&len, d + p + 8, 8), memcpy(&h, d + p + 16, 8);
+        if (len > 0 && off <= n - base && len <= n - base - off &&
+            fnv1a(14695981039346656037ull, d + base + off, (size_t)len) == h) {
+            out[k++] = (Section){p + 16, off, len};
+            p += 23;
+        }
+    }
+    return k;
 }
 
 // A state file changed in any one byte or cut short is not used; the state equals the
@@ -247,18 +297,25 @@ static void test_corrupt(void) {
     CHECK("corrupt: a state file to corrupt", good && n > HEADER);
     if (!good) return;
     unsigned char *bad = xmalloc(n);
-    int not_used = 0, equal = 0, tries = 0;
+    int not_used = 0, equal = 0, tries = 0, lazily = 0;
+    size_t rows_at = HEADER + core_len(good);
+    CHECK("corrupt: the file has a rows area", rows_at < n);
     for (size_t i = 0; i < n; i++) {
         memcpy(bad, good, n);
         bad[i] ^= 0x5A;
         write_bytes(SNAP, bad, n, "wb");
         Outcome got = via_snapshot(J, SNAP, &info);
         tries++;
-        not_used += !info.used;
+        // the header or core: refused when read; a section: when it is read
+        not_used += i < rows_at ? !info.used : got.damaged && !info.used;
+        lazily += i >= rows_at && got.damaged;
         equal += same(&ref, &got);
         outcome_free(&got);
     }
-    CHECK_INT("corrupt: any one byte changed: the state file is not used", not_used, tries);
+    CHECK_INT("corrupt: any one byte changed: the state file is not used (a section's: "
+              "found damaged when read, then rebuilt)",
+              not_used, tries);
+    CHECK_INT("corrupt: ... a section's byte: found damaged lazily", lazily, (int)(n - rows_at));
     CHECK_INT("corrupt: ... and the state equals the rebuilt one", equal, tries);
     not_used = equal = tries = 0;
     for (size_t cut = 0; cut < n; cut += cut < 200 ? 1 : 7) {
@@ -281,12 +338,23 @@ static void test_corrupt(void) {
     CHECK("another version: not used, says so", !info.used && strstr(info.why, "another version"));
     CHECK("another version: rebuilt, equal, and rewritten", same(&ref, &got) && info.saved);
     outcome_free(&got);
-    // Crafted: any one payload byte changed, the hash made valid.  Never a memory error;
-    // a file that passes is a valid state of some other investigation.
-    int crafted_used = 0;
+    // Crafted: any one byte after the header changed, the hashes made valid (the section's
+    // it lies in, then the core's).  Never a memory error, whatever the planners read; a
+    // file that passes is a valid state of some other investigation.
+    Section sec[8];
+    int n_sec = find_sections(good, n, sec, 8);
+    CHECK_INT("crafted: the sections found (one per experiment, one per note)", n_sec, 4);
+    int crafted_used = 0, rows_used = 0;
     for (size_t i = HEADER; i < n; i++) {
         memcpy(bad, good, n);
         bad[i] = (unsigned char)(bad[i] + 1 + (i % 5 == 0 ? 0x7E : 0));
+        for (int k = 0; k < n_sec; k++) {
+            const unsigned char *at = bad + rows_at + sec[k].off;
+            if (i >= rows_at + sec[k].off && i < rows_at + sec[k].off + sec[k].len) {
+                uint64_t h = fnv1a(14695981039346656037ull, at, (size_t)sec[k].len);
+                memcpy(bad + sec[k].at, &h, 8);
+            }
+        }
         fix_hash(bad, n);
         write_bytes(SNAP, bad, n, "wb");
         AgentState s;
@@ -296,17 +364,21 @@ static void test_corrupt(void) {
             AgentOptions o = {.tasks = (const char *const[]){"facts"}, .n_tasks = 1, .examples = 2};
             AgentAction a;
             if (agent_forced_action(&s, &o, &a)) agent_action_free(&a);
+            free(planner_view(&s));   // both prompts, the built-in plan: rows read lazily
             for (int e = 0; e < s.n_exp; e++) {
                 agent_experiment_complete(&s.exp[e], NULL);
-                agent_experiment_rows(&s.exp[e]);   // the lazy rows sections parsed too
+                agent_experiment_load(&s.exp[e]);   // the lazy sections parsed too
                 for (int k = 0; k < s.exp[e].configs.n; k++)
                     agent_config_stats(&s.exp[e], k, s.n_layer);
             }
+            rows_used += i >= rows_at && !agent_state_damaged(&s);
         }
         agent_state_free(&s);
     }
-    printf("# crafted: %d of %zu one-byte changes with a valid hash were accepted\n", crafted_used,
-           n - HEADER);
+    printf("# crafted: %d of %zu one-byte changes with valid hashes were accepted (%d in rows "
+           "sections, read without damage)\n",
+           crafted_used, n - HEADER, rows_used);
+    CHECK("crafted: some sections' changes parsed and kept", rows_used > 0);
     CHECK("crafted: every one-byte change read without a memory error (ASan), some refused",
           crafted_used < (int)(n - HEADER));
     write_bytes(SNAP, good, n, "wb");
@@ -366,13 +438,97 @@ static void test_edited(void) {
     AgentState s;
     char err[256];
     CHECK_INT("no state file: reads",
-              agent_journal_read(&s, J, NULL, 1, NULL, &info, err, sizeof err), 0);
+              agent_journal_read(&s, J, NULL, AGENT_READ_SAVE, NULL, &info, err, sizeof err), 0);
     agent_state_free(&s);
     CHECK("no state file: none written", access(SNAP, F_OK) != 0 && !info.saved);
     free(now);
     free(copy);
     free(text);
     free(save);
+}
+
+// A section damaged after the state file's core was read (changed or truncated in
+// place during a step): found when the planners read it, never a memory error or a
+// signal; the state built again equals the reference.  And one damaged before a read that
+// loads it (a new result of its experiment): agent_journal_read rebuilds, says why,
+// rewrites the file.
+static void test_damaged_lazily(void) {
+    size_t jlen;
+    char *text = journal_text(&jlen);
+    write_bytes(J, text, jlen, "wb");
+    unlink(SNAP);
+    AgentReadInfo info;
+    Outcome ref = reference(J), first = via_snapshot(J, SNAP, &info);
+    CHECK("lazily: a state file written", info.saved == 1 && same(&ref, &first));
+    size_t n;
+    unsigned char *good = read_all(SNAP, &n);
+    size_t rows_at = good ? HEADER + core_len(good) : n;
+    CHECK("lazily: a rows area", good && rows_at < n);
+    for (int how = 0; how < 3 && good; how++) {
+        write_bytes(SNAP, good, n, "wb");
+        AgentState s;
+        char err[256];
+        int rc = agent_journal_read(&s, J, SNAP, 0, NULL, &info, err, sizeof err);
+        CHECK("lazily: the state file read (its core)", rc == 0 && info.used == 1);
+        int lazy = 0;
+        for (int e = 0; e < s.n_exp; e++)
+            lazy += s.exp[e].lazy && s.exp[e].name && !s.exp[e].task && !s.exp[e].configs.n;
+        CHECK_INT("lazily: every experiment read as its name only (the rest in its section)", lazy,
+                  3);
+        CHECK("lazily: the note read as what it names only (its text in its section)",
+              s.n_note == 1 && s.note[0].lazy && s.note[0].experiment && !s.note[0].observation);
+        int fd = open(SNAP, O_WRONLY);   // in place: the file the state holds open
+        if (how == 0 && fd >= 0) {
+            unsigned char x = (unsigned char)(good[n - 3] ^ 0x21);
+            if (pwrite(fd, &x, 1, (off_t)(n - 3)) != 1) printf("# pwrite failed\n");
+        } else if (how == 1 && fd >= 0) {
+            if (ftruncate(fd, (off_t)rows_at) != 0) printf("# ftruncate failed\n");
+        } else if (fd >= 0) {
+            if (ftruncate(fd, 0) != 0) printf("# ftruncate failed\n");
+        }
+        if (fd >= 0) close(fd);
+        CHECK_INT("lazily: not damaged before a section is read", agent_state_damaged(&s), 0);
+        char *view = planner_view(&s);   // reads the rows of the experiments it looks at
+        size_t len;
+        unsigned char *ser = agent_state_serialise(&s, &len);   // every lazy section
+        free(view);
+        free(ser);
+        static const char *const what[] = {"a byte changed in place", "truncated to its core",
+                                           "truncated to nothing"};
+        printf("# %s\n", what[how]);
+        CHECK_INT("lazily: the section found damaged when read", agent_state_damaged(&s), 1);
+        agent_state_free(&s);
+        Outcome got = via_snapshot(J, SNAP, &info);   // the next step: a new file or a rebuild
+        CHECK("lazily: ... the state built again equals the reference", same(&ref, &got));
+        outcome_free(&got);
+    }
+    // damaged before the read that needs it: a new result of e1 makes agent_journal_read
+    // load e1's rows while it adds the record
+    if (good) {
+        unsigned char *bad = xmalloc(n);
+        memcpy(bad, good, n);
+        bad[n - 3] ^= 0x21;   // the last section's (of the last experiment)
+        write_bytes(SNAP, bad, n, "wb");
+        free(bad);
+        const char *more = "{\"kind\":\"result\",\"experiment\":\"pat\",\"tool\":\"scoreloss\","
+                           "\"id\":\"p-1\",\"error\":\"again\"}\n";
+        write_bytes(J, more, strlen(more), "ab");
+        Outcome ref2 = reference(J), got = via_snapshot(J, SNAP, &info);
+        CHECK("lazily, while reading: rebuilt inside agent_journal_read, says why",
+              !info.used && strstr(info.why, "damaged") && !got.damaged);
+        CHECK("lazily, while reading: ... the state equals the reference", same(&ref2, &got));
+        CHECK("lazily, while reading: ... the state file rewritten", info.saved == 1);
+        Outcome again = via_snapshot(J, SNAP, &info);
+        CHECK("lazily, while reading: ... and used at the next read",
+              info.used && !again.damaged && same(&ref2, &again));
+        outcome_free(&again);
+        outcome_free(&got);
+        outcome_free(&ref2);
+    }
+    free(good);
+    free(text);
+    outcome_free(&first);
+    outcome_free(&ref);
 }
 
 int main(void) {
@@ -385,6 +541,7 @@ int main(void) {
     test_grown();
     test_corrupt();
     test_edited();
+    test_damaged_lazily();
     if (!check_keep_scratch()) {
         unlink(J);
         unlink(SNAP);
