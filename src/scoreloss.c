@@ -479,8 +479,8 @@ static int score_patched(Scorer *s, Item **items, int n) {
     }
     for (int i = 0; i < n; i++) {
         Item *it = items[i];
-        if (rc == 0 && finish_interventions(&jobs[i], &it->configs, &it->lines, err,
-                                            sizeof err) == 0)
+        if (rc == 0 &&
+            finish_interventions(&jobs[i], &it->configs, &it->lines, err, sizeof err) == 0)
             continue;
         record_error(&it->lines, it->in, err);
         free(jobs[i].pend);

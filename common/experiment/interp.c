@@ -1076,31 +1076,36 @@ static unsigned patch_points(const InterpOptions *o, const InterpRecord *ir) {
     return need;
 }
 
+// Does the corrupted run keep its keys/values (the sweep over positions, when the budget
+// holds them with one cell's)?
+static int patch_keeps_kv(const InterpOptions *o, const InterpRecord *ir, int n_slots, int C) {
+    RunKv kv = {NULL, NULL, n_slots, ir->T, C};
+    return o->patch_sweep && o->sweep_point != TF_HOOK_Z && n_slots > 0 && kv_cells(o, &kv, 0) >= 1;
+}
+
+size_t interp_patch_bytes(const InterpOptions *o, const InterpRecord *ir, int n_slots, int C) {
+    size_t run = sizeof(float) * (size_t)n_slots * (size_t)ir->T * (size_t)C;
+    return run * (size_t)(__builtin_popcount(patch_points(o, ir)) + (o->patch_sweep ? 1 : 0) +
+                          (patch_keeps_kv(o, ir, n_slots, C) ? 2 : 0)) +
+           sizeof(float) * 2 * (size_t)ir->T * (size_t)C;
+}
+
 static void patch_rec_init(PatchRec *p, const InterpOptions *o, const InterpRecord *ir,
                            const int *tokens, void *ctx, int n_slots, int C) {
     memset(p, 0, sizeof *p);
     int T = ir->T;
     size_t run = sizeof(float) * (size_t)n_slots * (size_t)T * (size_t)C;
-    unsigned need = patch_points(o, ir);
     p->ir = ir;
     p->tokens = tokens;
     p->ctx = ctx;
-    act_cache_init(&p->src, n_slots, T, C, need);
-    p->bytes = run * (size_t)__builtin_popcount(need);
-    if (o->patch_sweep) {
-        act_cache_init(&p->pre, n_slots, T, C, 1u << TF_HOOK_RESID_PRE);
-        p->bytes += run;
-    }
+    act_cache_init(&p->src, n_slots, T, C, patch_points(o, ir));
+    if (o->patch_sweep) act_cache_init(&p->pre, n_slots, T, C, 1u << TF_HOOK_RESID_PRE);
     p->kv = (RunKv){NULL, NULL, n_slots, T, C};
-    if (o->patch_sweep && o->sweep_point != TF_HOOK_Z && n_slots > 0 && kv_cells(o, &p->kv, 0) >= 1) {
-        p->kv.k = xmalloc(run);
-        p->kv.v = xmalloc(run);
-        p->keep = 1;
-        p->bytes += 2 * run;
-    }
+    p->keep = patch_keeps_kv(o, ir, n_slots, C);
+    if (p->keep) p->kv.k = xmalloc(run), p->kv.v = xmalloc(run);
     p->clean = xmalloc(sizeof(float) * (size_t)T * C);
     p->corrupt = xmalloc(sizeof(float) * (size_t)T * C);
-    p->bytes += sizeof(float) * 2 * (size_t)T * C;
+    p->bytes = interp_patch_bytes(o, ir, n_slots, C);
 }
 
 static void patch_rec_free(PatchRec *p) {
@@ -1195,6 +1200,28 @@ static int patch_rec_rest(Runner *r, PatchRec *p, size_t held) {
     return rc;
 }
 
+int interp_patch_passes(const InterpOptions *o, const InterpRecord *const *irs, int n, int n_slots,
+                        int C, int max_rows, int *ends) {
+    int max_runs = o->pack > 0 ? o->pack : INT_MAX, passes = 0;
+    size_t half = mem_budget(o) / 2;
+    for (int r0 = 0; r0 < 2 * n; r0 = ends[passes++]) {
+        // a pass that begins with a corrupted run holds its record's captures already
+        size_t held = r0 % 2 ? interp_patch_bytes(o, irs[r0 / 2], n_slots, C) : 0;
+        int r1 = r0, rows = 0;
+        for (; r1 < 2 * n; r1++) {
+            int T = irs[r1 / 2]->T;
+            size_t more = r1 % 2 ? 0 : interp_patch_bytes(o, irs[r1 / 2], n_slots, C);
+            if (r1 > r0 &&
+                (rows + T > max_rows || r1 - r0 >= max_runs || (more && held + more > half)))
+                break;
+            held += more;
+            rows += T;
+        }
+        ends[passes] = r1;
+    }
+    return passes;
+}
+
 int interp_records_run(const InterpOptions *o, const InterpRecord *const *irs,
                        const int *const *tokens, int n, const Gpt2 *m, const LayerConfig *c,
                        TfWorkspace *ws, InterpVisit visit, void *const *ctxs, char *err,
@@ -1207,54 +1234,41 @@ int interp_records_run(const InterpOptions *o, const InterpRecord *const *irs,
                         ws->max_T);
     }
     int C = m->cfg.n_embd, max_rows = ws->max_T < SWEEP_PASS_ROWS ? ws->max_T : SWEEP_PASS_ROWS;
-    int max_runs = o->pack > 0 ? o->pack : INT_MAX, longest = 1;
+    int *ends = xmalloc(sizeof(int) * (size_t)(2 * n + 1));
+    int passes = interp_patch_passes(o, irs, n, c->n, C, max_rows, ends), longest = 1;
     for (int i = 0; i < n; i++)
         if (irs[i]->T > longest) longest = irs[i]->T;
     size_t buf_rows = (size_t)(max_rows > longest ? max_rows : longest) * C;
-    float *buf = xmalloc(sizeof(float) * buf_rows), *scratch = xmalloc(sizeof(float) * 2 * buf_rows);
+    float *buf = xmalloc(sizeof(float) * buf_rows),
+          *scratch = xmalloc(sizeof(float) * 2 * buf_rows);
     PatchRec *recs = xcalloc((size_t)(n ? n : 1), sizeof *recs);
     Runner r = {o, NULL, m, c, ws, visit, NULL, NULL, NULL, err, errlen};
-    // Runs 2i (record i's clean run) and 2i + 1 (its corrupted run), in passes of up to
-    // max_rows rows and max_runs runs whose records' captures take at most half the budget
-    // (the rest is the sweep cells'); a record's captures live from its clean run's pass
-    // until its cells are done, so `held` counts the records begun and not finished.
-    size_t held = 0, half = mem_budget(o) / 2;
+    // A record's captures live from its clean run's pass until its runs after them are
+    // done (`held`: the bytes of the records begun and not finished).
+    size_t held = 0;
     int rc = 0, begun = 0, done = 0;
-    for (int r0 = 0; rc == 0 && r0 < 2 * n;) {
-        int r1 = r0, rows = 0;
-        while (r1 < 2 * n) {
-            int i = r1 / 2, T = irs[i]->T;
-            size_t more = 0;
-            if (r1 % 2 == 0) {
-                patch_rec_init(&recs[i], o, irs[i], tokens[i], ctxs[i], c->n, C);
-                begun = i + 1;
-                more = recs[i].bytes;
-            }
-            if (r1 > r0 && (rows + T > max_rows || r1 - r0 >= max_runs || held + more > half)) {
-                if (more) patch_rec_free(&recs[i]), begun = i;
-                break;
-            }
-            held += more;
-            rows += T;
-            r1++;
+    for (int p = 0, r0 = 0; rc == 0 && p < passes; r0 = ends[p++]) {
+        for (; 2 * begun < ends[p]; begun++) {
+            patch_rec_init(&recs[begun], o, irs[begun], tokens[begun], ctxs[begun], c->n, C);
+            held += recs[begun].bytes;
         }
-        rc = prelude_pass(o, m, c, recs, r0, r1, buf, scratch, ws, err, errlen);
-        for (; rc == 0 && 2 * done + 1 < r1; done++) {   // the records whose runs are done
+        rc = prelude_pass(o, m, c, recs, r0, ends[p], buf, scratch, ws, err, errlen);
+        for (; rc == 0 && 2 * done + 1 < ends[p]; done++) {   // the records whose runs are done
             held -= recs[done].bytes;
             rc = patch_rec_rest(&r, &recs[done], held);
             patch_rec_free(&recs[done]);
         }
-        r0 = r1;
     }
     for (int i = done; i < begun; i++) patch_rec_free(&recs[i]);
-    free(recs), free(buf), free(scratch);
+    free(recs), free(buf), free(scratch), free(ends);
     return rc;
 }
 
 int interp_record_run(const InterpOptions *o, const InterpRecord *ir, const Gpt2 *m,
                       const LayerConfig *c, const int *tokens, TfWorkspace *ws, InterpVisit visit,
                       void *ctx, char *err, size_t errlen) {
-    if (ir->patching) return interp_records_run(o, &ir, &tokens, 1, m, c, ws, visit, &ctx, err, errlen);
+    if (ir->patching)
+        return interp_records_run(o, &ir, &tokens, 1, m, c, ws, visit, &ctx, err, errlen);
     if (tf_check_layers(m, c->idx, c->n, err, errlen) != 0) return -1;
     if (ir->T < 1 || ir->T > ws->max_T)
         return fail(err, errlen, "sequence of %d tokens does not fit (1..%d)", ir->T, ws->max_T);
