@@ -1085,7 +1085,9 @@ static int patch_keeps_kv(const InterpOptions *o, const InterpRecord *ir, int n_
 
 size_t interp_patch_bytes(const InterpOptions *o, const InterpRecord *ir, int n_slots, int C) {
     size_t run = sizeof(float) * (size_t)n_slots * (size_t)ir->T * (size_t)C;
-    return run * (size_t)(__builtin_popcount(patch_points(o, ir)) + (o->patch_sweep ? 1 : 0) +
+    int points = 0;
+    for (unsigned need = patch_points(o, ir); need; need &= need - 1) points++;
+    return run * (size_t)(points + (o->patch_sweep ? 1 : 0) +
                           (patch_keeps_kv(o, ir, n_slots, C) ? 2 : 0)) +
            sizeof(float) * 2 * (size_t)ir->T * (size_t)C;
 }
