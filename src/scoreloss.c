@@ -288,18 +288,39 @@ static void write_pending(IvJob *j, const ConfigList *configs, const Score *scor
     jb_free(&out);
 }
 
+// Score the runs job j has visited and append the record's lines (the configurations of
+// configs, in the order visited); frees what j kept.  0, or -1 with a message.
+static int finish_interventions(IvJob *j, const ConfigList *configs, JsonBuf *lines, char *err,
+                                size_t errlen) {
+    Score *scores = xcalloc((size_t)(j->n_pend ? j->n_pend : 1), sizeof(Score));
+    ScoreSet set = {j->t, j->ir->wrong_id, j->n_pend, scores};
+    int rc = j->n_pend ? score_sets(j->s, j->rows, &set, 1, err, errlen) : 0;
+    if (rc == 0) write_pending(j, configs, scores, lines);
+    for (int i = 0; i < j->n_pend; i++) free(scores[i].token_losses);
+    free(scores);
+    free(j->pend);
+    free(j->rows);
+    j->pend = NULL, j->rows = NULL, j->n_pend = j->cap = 0;
+    return rc;
+}
+
+static IvJob iv_job(Scorer *s, const Record *in, const RecordTokens *t, const InterpRecord *ir,
+                    const ConfigList *configs, char *err, size_t errlen) {
+    return (IvJob){.s = s,
+                   .in = in,
+                   .t = t,
+                   .ir = ir,
+                   .n_out = configs->n * interp_n_variants(&s->io),
+                   .err = err,
+                   .errlen = errlen};
+}
+
 // The records of one input record run with interventions, appended to lines at the end
 // (all of them, or none when a run fails).
 static int score_interventions(Scorer *s, const Record *in, const RecordTokens *t,
                                const InterpRecord *ir, const ConfigList *configs, JsonBuf *lines,
                                char *err, size_t errlen) {
-    IvJob j = {.s = s,
-               .in = in,
-               .t = t,
-               .ir = ir,
-               .n_out = configs->n * interp_n_variants(&s->io),
-               .err = err,
-               .errlen = errlen};
+    IvJob j = iv_job(s, in, t, ir, configs, err, errlen);
     int rc = 0;
     for (int k = 0; k < configs->n && rc == 0; k++) {
         j.c = &configs->cfg[k];
@@ -307,12 +328,7 @@ static int score_interventions(Scorer *s, const Record *in, const RecordTokens *
         rc = interp_record_run(&s->io, ir, &s->model.gpt2, j.c, t->ids, &s->ws, score_visit, &j,
                                err, errlen);
     }
-    Score *scores = xcalloc((size_t)(j.n_pend ? j.n_pend : 1), sizeof(Score));
-    ScoreSet set = {t, ir->wrong_id, j.n_pend, scores};
-    if (rc == 0 && j.n_pend) rc = score_sets(s, j.rows, &set, 1, err, errlen);
-    if (rc == 0) write_pending(&j, configs, scores, lines);
-    for (int i = 0; i < j.n_pend; i++) free(scores[i].token_losses);
-    free(scores);
+    if (rc == 0) return finish_interventions(&j, configs, lines, err, errlen);
     free(j.pend);
     free(j.rows);
     return rc;
@@ -326,6 +342,7 @@ typedef struct {   // one record of a batch
     ConfigList configs;
     InterpRecord ir;
     int plain;       // to be scored by the packed sweep (else done: lines written)
+    int patched;     // patching: to be run with the batch's other patched records
     Score *scores;   // (configs.n) plain: its results
     JsonBuf lines;   // its output lines
 } Item;
@@ -342,6 +359,12 @@ static int item_prepare(Scorer *s, Item *it) {
                            sizeof err) != 0) {
         record_error(&it->lines, it->in, err);
         return 1;
+    }
+    // Patched records are run together (their clean and corrupted runs packed), unless
+    // they write a dump (whose arrays come in input order).
+    if (it->ir.patching && !s->io.npz) {
+        it->patched = 1;
+        return 0;
     }
     if (interp_active(&s->io) || it->ir.n_abl || it->ir.patching) {
         if (score_interventions(s, it->in, &it->t, &it->ir, &it->configs, &it->lines, err,
@@ -430,10 +453,73 @@ static int score_group_at(void *ctx, const int *idx, int n) {
     return failed;
 }
 
+// Run and score the patched records items[0..n), which run the same configurations: per
+// configuration, all of them through interp_records_run (their clean and corrupted runs
+// packed).  Each record's lines go to its own buffer (all of them, or its error).  The
+// number that failed.
+static int score_patched(Scorer *s, Item **items, int n) {
+    char err[512];
+    IvJob *jobs = xcalloc((size_t)n, sizeof *jobs);
+    const InterpRecord **irs = xmalloc(sizeof *irs * (size_t)n);
+    const int **tokens = xmalloc(sizeof *tokens * (size_t)n);
+    void **ctxs = xmalloc(sizeof *ctxs * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        Item *it = items[i];
+        jobs[i] = iv_job(s, it->in, &it->t, &it->ir, &it->configs, err, sizeof err);
+        irs[i] = &it->ir;
+        tokens[i] = it->t.ids;
+        ctxs[i] = &jobs[i];
+    }
+    const ConfigList *configs = &items[0]->configs;
+    int rc = 0, failed = 0;
+    for (int k = 0; k < configs->n && rc == 0; k++) {
+        for (int i = 0; i < n; i++) jobs[i].c = &items[i]->configs.cfg[k], jobs[i].k = k;
+        rc = interp_records_run(&s->io, irs, tokens, n, &s->model.gpt2, &configs->cfg[k], &s->ws,
+                                score_visit, ctxs, err, sizeof err);
+    }
+    for (int i = 0; i < n; i++) {
+        Item *it = items[i];
+        if (rc == 0 &&
+            finish_interventions(&jobs[i], &it->configs, &it->lines, err, sizeof err) == 0)
+            continue;
+        record_error(&it->lines, it->in, err);
+        free(jobs[i].pend);
+        free(jobs[i].rows);
+        failed++;
+    }
+    free(ctxs);
+    free(tokens);
+    free(irs);
+    free(jobs);
+    return failed;
+}
+
+static int score_patched_at(void *ctx, const int *idx, int n) {
+    Batch *b = ctx;
+    Item **group = xmalloc(sizeof *group * (size_t)n);
+    for (int i = 0; i < n; i++) group[i] = &b->items[idx[i]];
+    int failed = score_patched(b->s, group, n);
+    free(group);
+    return failed;
+}
+
+// The answer rows a patched record keeps until it is scored: its runs (clean, corrupted,
+// and the patched run or the sweep's cells) per configuration.
+static size_t patched_bytes(const Scorer *s, const Item *it) {
+    const Gpt2Config *cfg = &s->model.gpt2.cfg;
+    size_t runs = 0;
+    for (int k = 0; k < it->configs.n; k++)
+        runs += 2 + (size_t)(s->io.patch_sweep
+                                 ? interp_patch_cells(&s->io, &it->ir, cfg, &it->configs.cfg[k])
+                                 : 1);
+    return runs * (size_t)it->t.n_answer * (size_t)cfg->n_embd * sizeof(float);
+}
+
 static int score_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
     Scorer *s = ctx;
     Item *items = xcalloc((size_t)n, sizeof *items);
-    GroupMember *members = xcalloc((size_t)n, sizeof *members);
+    GroupMember *members = xcalloc((size_t)n, sizeof *members),
+                *patched = xcalloc((size_t)n, sizeof *patched);
     int failed = 0;
     size_t per_row = sizeof(float) * (size_t)s->model.gpt2.cfg.n_embd;
     for (int i = 0; i < n; i++) {
@@ -443,11 +529,14 @@ static int score_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
             members[i] =
                 (GroupMember){&items[i].configs,
                               (size_t)items[i].configs.n * (size_t)items[i].t.n_answer * per_row};
+        if (items[i].patched)
+            patched[i] = (GroupMember){&items[i].configs, patched_bytes(s, &items[i])};
     }
     // Plain records with the same configurations (all of them with --sweep/--layers) are
     // scored together.
     Batch b = {s, items};
     failed += experiment_groups(members, n, GROUP_BYTES, score_group_at, &b);
+    failed += experiment_groups(patched, n, GROUP_BYTES, score_patched_at, &b);
     for (int i = 0; i < n; i++) {
         Item *it = &items[i];
         jb_raw(lines, it->lines.buf, it->lines.len);
@@ -459,6 +548,7 @@ static int score_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
         record_tokens_free(&it->t);
     }
     free(members);
+    free(patched);
     free(items);
     return failed;
 }

@@ -196,22 +196,30 @@ float *act_cache_at(const ActCache *c, int point, int slot) {
 
 // ----------------------------------------------------------------------------- hooks
 
-// The hooks of one run, or of several runs PACKED one after another in the rows (run g:
-// rows seg_start[g].., its positions seg_pos0[g].. of the record; the runs differ only by
-// their sweep ablation or patch cell).
+// What the hooks do to one run beyond a sweep's own intervention: the record's ablations
+// and patches (from the clean run's activations), and the activations it keeps.
 typedef struct {
-    const InterpAblation *abl;   // (n_abl) the record's, applied to every run
+    const InterpAblation *abl;   // (n_abl) the record's
     int n_abl;
-    const InterpAblation *const *seg_abl;   // NULL, or (runs) each run's sweep ablation
-    const InterpMeans *means;
     const InterpSite *patch;   // (n_patch) the record's
     int n_patch;
-    const InterpSite *const *seg_patch;   // NULL, or (runs) each run's sweep cell
-    const ActCache *source;               // the clean run's activations (patching)
-    ActCache *capture;                    // activations to keep, or NULL (one run only)
-    const int *seg_start;                 // NULL: one run of all the rows (from position 0); else
-                                          // (runs + 1) the first row of each run
-    const int *seg_pos0;                  // NULL, or (runs) the position of each run's first row
+    const ActCache *source;   // the clean run's activations (patching)
+    ActCache *capture;        // activations to keep (at the run's positions), or NULL
+} HookRun;
+
+// The hooks of one run, or of several runs PACKED one after another in the rows (run g:
+// rows seg_start[g].., its positions seg_pos0[g].. of its record): runs of one record that
+// differ only by their sweep ablation or patch cell (`run` applies to all of them), or
+// the runs of several records (seg_run: each its own).
+typedef struct {
+    HookRun run;                            // every run's, unless seg_run
+    const HookRun *seg_run;                 // NULL, or (runs) each run's own instead
+    const InterpAblation *const *seg_abl;   // NULL, or (runs) each run's sweep ablation
+    const InterpSite *const *seg_patch;     // NULL, or (runs) each run's sweep cell
+    const InterpMeans *means;
+    const int *seg_start;   // NULL: one run of all the rows (from position 0); else
+                            // (runs + 1) the first row of each run
+    const int *seg_pos0;    // NULL, or (runs) the position of each run's first row
     int slot, n_head;
 } HookState;
 
@@ -255,23 +263,26 @@ static void apply_patch(const InterpSite *s, const float *src, float *act, int p
 
 static void hook_one_run(const HookState *h, int g, TfHookPoint point, int layer, float *act,
                          int pos0, int T, int C) {
-    const float *src = act_cache_at(h->source, point, h->slot);
-    for (int i = 0; i < h->n_abl; i++) {
-        const InterpAblation *a = &h->abl[i];
+    const HookRun *run = h->seg_run ? &h->seg_run[g] : &h->run;
+    const float *src = act_cache_at(run->source, point, h->slot);
+    for (int i = 0; i < run->n_abl; i++) {
+        const InterpAblation *a = &run->abl[i];
         if (a->site.layer == layer && a->site.point == (int)point)
             apply_ablation(a, h->means, act, T, C, h->n_head);
     }
     const InterpAblation *a = h->seg_abl ? h->seg_abl[g] : NULL;
     if (a && a->site.layer == layer && a->site.point == (int)point)
         apply_ablation(a, h->means, act, T, C, h->n_head);
-    for (int i = 0; i < h->n_patch; i++) {
-        const InterpSite *p = &h->patch[i];
+    for (int i = 0; i < run->n_patch; i++) {
+        const InterpSite *p = &run->patch[i];
         if (p->layer == layer && p->point == (int)point && src)
             apply_patch(p, src, act, pos0, T, C, h->n_head);
     }
     const InterpSite *p = h->seg_patch ? h->seg_patch[g] : NULL;
     if (p && p->layer == layer && p->point == (int)point && src)
         apply_patch(p, src, act, pos0, T, C, h->n_head);
+    float *dst = run->capture ? act_cache_at(run->capture, point, h->slot) : NULL;
+    if (dst) memcpy(dst + (size_t)pos0 * C, act, sizeof(float) * (size_t)T * C);
 }
 
 static void interp_hook(void *ctx, TfHookPoint point, int layer, float *act, int T, int C) {
@@ -280,15 +291,19 @@ static void interp_hook(void *ctx, TfHookPoint point, int layer, float *act, int
     for (int g = 0; h->seg_start && h->seg_start[g] < T; g++)   // the runs in the pass so far
         hook_one_run(h, g, point, layer, act + (size_t)h->seg_start[g] * C,
                      h->seg_pos0 ? h->seg_pos0[g] : 0, h->seg_start[g + 1] - h->seg_start[g], C);
-    float *dst = h->capture ? act_cache_at(h->capture, point, h->slot) : NULL;
-    if (dst) memcpy(dst, act, sizeof(float) * (size_t)T * C);
+}
+
+static unsigned run_mask(const HookRun *run) {
+    unsigned mask = run->capture ? run->capture->points : 0;
+    for (int i = 0; i < run->n_abl; i++) mask |= 1u << run->abl[i].site.point;
+    for (int i = 0; i < run->n_patch; i++) mask |= 1u << run->patch[i].point;
+    return mask;
 }
 
 static unsigned hook_mask(const HookState *h, int n_runs) {
-    unsigned mask = h->capture ? h->capture->points : 0;
-    for (int i = 0; i < h->n_abl; i++) mask |= 1u << h->abl[i].site.point;
-    for (int i = 0; i < h->n_patch; i++) mask |= 1u << h->patch[i].point;
+    unsigned mask = run_mask(&h->run);
     for (int g = 0; g < n_runs; g++) {
+        if (h->seg_run) mask |= run_mask(&h->seg_run[g]);
         if (h->seg_abl && h->seg_abl[g]) mask |= 1u << h->seg_abl[g]->site.point;
         if (h->seg_patch && h->seg_patch[g]) mask |= 1u << h->seg_patch[g]->point;
     }
@@ -306,24 +321,17 @@ static float *run_kv_at(const RunKv *kv, float *base, int slot) {
     return base + (size_t)slot * kv->T * kv->C;
 }
 
-// Run slots [s0, n) of c on resid (T, C), the residual entering slot s0, with h's hooks;
-// keep every slot's keys and values in *keep unless NULL (same bits either way).
-static int run_slots(const Gpt2 *m, const LayerConfig *c, int s0, float *resid, int T, HookState *h,
-                     const RunKv *keep, TfWorkspace *ws, char *err, size_t errlen) {
+// Run every slot of c on resid (T, C), the embeddings of one run, with h's hooks.
+static int run_slots(const Gpt2 *m, const LayerConfig *c, float *resid, int T, HookState *h,
+                     TfWorkspace *ws, char *err, size_t errlen) {
     TfHooks hooks = {interp_hook, h, hook_mask(h, 1)};
     const TfHooks *saved = ws->hooks;
     ws->hooks = hooks.points ? &hooks : NULL;
     h->n_head = m->cfg.n_head;
-    int rc = 0, starts[2] = {0, T}, zero = 0;
-    for (int s = s0; s < c->n && rc == 0; s++) {
+    int rc = 0;
+    for (int s = 0; s < c->n && rc == 0; s++) {
         h->slot = s;
-        if (!keep) {
-            rc = tf_block_forward(m, c->idx[s], resid, T, ws, err, errlen);
-            continue;
-        }
-        float *k = run_kv_at(keep, keep->k, s), *v = run_kv_at(keep, keep->v, s);
-        rc =
-            tf_block_forward_resume(m, c->idx[s], resid, starts, 1, &zero, &k, &v, ws, err, errlen);
+        rc = tf_block_forward(m, c->idx[s], resid, T, ws, err, errlen);
     }
     ws->hooks = saved;
     return rc;
@@ -771,8 +779,8 @@ int interp_patch_cells(const InterpOptions *o, const InterpRecord *ir, const Gpt
 
 static void hook_base(HookState *h, const InterpOptions *o, const InterpRecord *ir) {
     memset(h, 0, sizeof *h);
-    h->abl = ir->abl;
-    h->n_abl = ir->n_abl;
+    h->run.abl = ir->abl;
+    h->run.n_abl = ir->n_abl;
     h->means = o->has_means ? &o->means : NULL;
 }
 
@@ -790,10 +798,10 @@ typedef struct {
     size_t errlen;
 } Runner;
 
-static int visit_run(Runner *r, InterpRole role, int variant, int cell, const InterpSite *site,
-                     const ActCache *acts) {
+static int visit_run(Runner *r, InterpRole role, const float *resid, int variant, int cell,
+                     const InterpSite *site, const ActCache *acts) {
     InterpVisitInfo info = {role, variant, cell, site ? *site : (InterpSite){0, 0, -1, -1}, acts};
-    return r->visit(r->ctx, &info, r->resid, r->ir->T, r->ws);
+    return r->visit(r->ctx, &info, resid, r->ir->T, r->ws);
 }
 
 // Runs of one sweep (ablation variants or patch cells) that restart from the residual
@@ -882,7 +890,7 @@ static int run_restart_pass(Runner *r, const Restarts *rs, int i0, int i1, float
     hook_base(&h, r->o, r->ir);
     h.seg_abl = p.abl;
     h.seg_patch = p.patch;
-    h.source = rs->source;
+    h.run.source = rs->source;
     Resume rz = {p.pos0, rs->kv, p.k, p.v};
     int rc = run_slots_packed(r->m, r->c, p.s0, n, buf, p.starts, rs->pos0 ? &rz : NULL, &h, r->ws,
                               r->err, r->errlen);
@@ -926,11 +934,10 @@ static int run_restarts(Runner *r, const Restarts *rs,
     return rc;
 }
 
-// A full run of tokens with h's hooks from the embeddings.
-// Its keys and values are kept in *keep unless NULL.
-static int run_full(Runner *r, const int *tokens, HookState *h, const RunKv *keep) {
+// A full run of tokens with h's hooks from the embeddings, in r->resid.
+static int run_full(Runner *r, const int *tokens, HookState *h) {
     if (tf_embed(r->m, tokens, r->ir->T, 0, r->resid, r->err, r->errlen) != 0) return -1;
-    return run_slots(r->m, r->c, 0, r->resid, r->ir->T, h, keep, r->ws, r->err, r->errlen);
+    return run_slots(r->m, r->c, r->resid, r->ir->T, h, r->ws, r->err, r->errlen);
 }
 
 static int run_plain(Runner *r, const int *tokens) {
@@ -938,9 +945,9 @@ static int run_plain(Runner *r, const int *tokens) {
     hook_base(&h, r->o, r->ir);
     ActCache acts = {0};
     if (r->o->capture) act_cache_init(&acts, r->c->n, r->ir->T, r->m->cfg.n_embd, r->o->capture);
-    h.capture = r->o->capture ? &acts : NULL;
-    int rc = run_full(r, tokens, &h, NULL);
-    if (rc == 0) rc = visit_run(r, INTERP_RUN, 0, -1, NULL, h.capture);
+    h.run.capture = r->o->capture ? &acts : NULL;
+    int rc = run_full(r, tokens, &h);
+    if (rc == 0) rc = visit_run(r, INTERP_RUN, r->resid, 0, -1, NULL, h.run.capture);
     act_cache_free(&acts);
     return rc;
 }
@@ -958,12 +965,12 @@ static int run_ablation_sweep(Runner *r, const int *tokens) {
     hook_base(&h, r->o, r->ir);
     ActCache pre;
     act_cache_init(&pre, r->c->n, T, C, 1u << TF_HOOK_RESID_PRE);
-    h.capture = &pre;
+    h.run.capture = &pre;
     float *final = xmalloc(sizeof(float) * (size_t)T * C);
-    int rc = run_full(r, tokens, &h, NULL);
+    int rc = run_full(r, tokens, &h);
     if (rc == 0) {
         memcpy(final, r->resid, sizeof(float) * (size_t)T * C);
-        rc = visit_run(r, INTERP_RUN, 0, -1, NULL, NULL);
+        rc = visit_run(r, INTERP_RUN, r->resid, 0, -1, NULL, NULL);
     }
     int *s0 = xmalloc(sizeof(int) * (size_t)(n ? n : 1));
     const InterpAblation **abl = xmalloc(sizeof *abl * (size_t)(n ? n : 1));
@@ -992,20 +999,26 @@ static size_t run_kv_bytes(int n_slots, int T, int C) {
     return sizeof(float) * 2 * (size_t)n_slots * (size_t)T * (size_t)C;
 }
 
-// Resumed cells a pass may hold within the budget, after the corrupted run's keys/values.
-static int kv_cells(const InterpOptions *o, const RunKv *kv) {
-    size_t budget = o->mem_budget ? o->mem_budget : SWEEP_DEFAULT_BUDGET,
-           base = run_kv_bytes(kv->n_slots, kv->T, kv->C);
+static size_t mem_budget(const InterpOptions *o) {
+    return o->mem_budget ? o->mem_budget : SWEEP_DEFAULT_BUDGET;
+}
+
+// Resumed cells a pass may hold within the budget, after the corrupted run's keys/values
+// and `held` bytes kept for other records.
+static int kv_cells(const InterpOptions *o, const RunKv *kv, size_t held) {
+    size_t budget = mem_budget(o), base = run_kv_bytes(kv->n_slots, kv->T, kv->C) + held;
     size_t cells = base < budget ? (budget - base) / run_kv_bytes(1, kv->T, kv->C) : 0;
     return cells > INT_MAX ? INT_MAX : (int)cells;
 }
 
 // Each cell of the grid (blocks in order of first use, then positions or heads) patched
 // alone into the corrupted run, restarting at the first slot of its block; the cells
-// packed together.  With kv (the corrupted run's keys/values), a cell at position p also
-// restarts at p: causal attention leaves its positions < p as they were in the corrupted
-// run, so only positions p.. run, over the corrupted run's keys/values before p.
-static int run_patch_sweep(Runner *r, const ActCache *src, const ActCache *pre, const RunKv *kv) {
+// packed together (their keys/values within the budget less `held`).  With kv (the
+// corrupted run's keys/values), a cell at position p also restarts at p: causal attention
+// leaves its positions < p as they were in the corrupted run, so only positions p.. run,
+// over the corrupted run's keys/values before p.
+static int run_patch_sweep(Runner *r, const ActCache *src, const ActCache *pre, const RunKv *kv,
+                           size_t held) {
     int L = r->m->cfg.n_layer, NH = r->m->cfg.n_head;
     int *blocks = xmalloc(sizeof(int) * (size_t)L);
     int nb = distinct_blocks(r->c, L, blocks), heads = r->o->sweep_point == TF_HOOK_Z;
@@ -1025,7 +1038,8 @@ static int run_patch_sweep(Runner *r, const ActCache *src, const ActCache *pre, 
     if (kv && !heads) {
         rs.pos0 = pos0;
         rs.kv = kv;
-        rs.max_runs = kv_cells(r->o, kv);
+        int fit = kv_cells(r->o, kv, held);
+        rs.max_runs = fit > 1 ? fit : 1;
     }
     r->cells = sites;
     int rc = run_restarts(r, &rs, visit_cell);
@@ -1038,69 +1052,232 @@ static int run_patch_sweep(Runner *r, const ActCache *src, const ActCache *pre, 
     return rc;
 }
 
-static int run_patching(Runner *r, const int *tokens) {
-    const InterpRecord *ir = r->ir;
-    int T = ir->T, C = r->m->cfg.n_embd;
-    unsigned need = 0;
+// ----------------------------------------------------------------------------- patching
+
+// One patching record's clean and corrupted runs on a configuration, and what the runs
+// after them take from them: the clean run's activations at the patched points (src); the
+// corrupted run's residual entering every slot (pre: the sweep) and keys/values (kv: the
+// sweep over positions, when the budget holds them with one cell's); both final residuals.
+typedef struct {
+    const InterpRecord *ir;
+    const int *tokens;   // the clean tokens (ir->T)
+    void *ctx;           // the visitor's
+    ActCache src, pre;
+    RunKv kv;
+    int keep;                 // kv holds the corrupted run's keys/values
+    float *clean, *corrupt;   // (T, C) the final residuals
+    size_t bytes;             // all of the above
+} PatchRec;
+
+// Points the clean run keeps for the patched runs.
+static unsigned patch_points(const InterpOptions *o, const InterpRecord *ir) {
+    unsigned need = o->patch_sweep ? 1u << o->sweep_point : 0;
     for (int i = 0; i < ir->n_patch; i++) need |= 1u << ir->patch[i].point;
-    if (r->o->patch_sweep) need |= 1u << r->o->sweep_point;
-    // clean run: cache the activations to patch in
-    ActCache src, pre = {0}, acts = {0};
-    act_cache_init(&src, r->c->n, T, C, need);
-    HookState h;
-    hook_base(&h, r->o, ir);
-    h.capture = &src;
-    int rc = run_full(r, tokens, &h, NULL);
-    if (rc == 0) rc = visit_run(r, INTERP_CLEAN, 0, -1, NULL, NULL);
-    // corrupted run: the baseline (and, for the sweep, the residual entering every slot)
-    hook_base(&h, r->o, ir);
-    if (r->o->patch_sweep) {
-        act_cache_init(&pre, r->c->n, T, C, 1u << TF_HOOK_RESID_PRE);
-        h.capture = &pre;
+    return need;
+}
+
+// Does the corrupted run keep its keys/values (the sweep over positions, when the budget
+// holds them with one cell's)?
+static int patch_keeps_kv(const InterpOptions *o, const InterpRecord *ir, int n_slots, int C) {
+    RunKv kv = {NULL, NULL, n_slots, ir->T, C};
+    return o->patch_sweep && o->sweep_point != TF_HOOK_Z && n_slots > 0 && kv_cells(o, &kv, 0) >= 1;
+}
+
+size_t interp_patch_bytes(const InterpOptions *o, const InterpRecord *ir, int n_slots, int C) {
+    size_t run = sizeof(float) * (size_t)n_slots * (size_t)ir->T * (size_t)C;
+    int points = 0;
+    for (unsigned need = patch_points(o, ir); need; need &= need - 1) points++;
+    return run * (size_t)(points + (o->patch_sweep ? 1 : 0) +
+                          (patch_keeps_kv(o, ir, n_slots, C) ? 2 : 0)) +
+           sizeof(float) * 2 * (size_t)ir->T * (size_t)C;
+}
+
+static void patch_rec_init(PatchRec *p, const InterpOptions *o, const InterpRecord *ir,
+                           const int *tokens, void *ctx, int n_slots, int C) {
+    memset(p, 0, sizeof *p);
+    int T = ir->T;
+    size_t run = sizeof(float) * (size_t)n_slots * (size_t)T * (size_t)C;
+    p->ir = ir;
+    p->tokens = tokens;
+    p->ctx = ctx;
+    act_cache_init(&p->src, n_slots, T, C, patch_points(o, ir));
+    if (o->patch_sweep) act_cache_init(&p->pre, n_slots, T, C, 1u << TF_HOOK_RESID_PRE);
+    p->kv = (RunKv){NULL, NULL, n_slots, T, C};
+    p->keep = patch_keeps_kv(o, ir, n_slots, C);
+    if (p->keep) p->kv.k = xmalloc(run), p->kv.v = xmalloc(run);
+    p->clean = xmalloc(sizeof(float) * (size_t)T * C);
+    p->corrupt = xmalloc(sizeof(float) * (size_t)T * C);
+    p->bytes = interp_patch_bytes(o, ir, n_slots, C);
+}
+
+static void patch_rec_free(PatchRec *p) {
+    act_cache_free(&p->src);
+    act_cache_free(&p->pre);
+    free(p->kv.k), free(p->kv.v), free(p->clean), free(p->corrupt);
+    memset(p, 0, sizeof *p);
+}
+
+// Runs [r0, r1) of the list clean 0, corrupted 0, clean 1, .. of recs, packed in one
+// forward pass from the embeddings (block-diagonal attention, positions from 0 per run):
+// each run with its record's ablations, the clean ones capturing src, the corrupted ones
+// pre and (keep) their keys/values; each final residual copied out.  buf: (rows, C);
+// scratch: (rows, C) keys and (rows, C) values for the runs that keep none.
+static int prelude_pass(const InterpOptions *o, const Gpt2 *m, const LayerConfig *c, PatchRec *recs,
+                        int r0, int r1, float *buf, float *scratch, TfWorkspace *ws, char *err,
+                        size_t errlen) {
+    int n = r1 - r0, C = m->cfg.n_embd, any_keep = 0, rc = 0;
+    int *starts = xmalloc(sizeof(int) * (size_t)(n + 1)), *zero = xcalloc((size_t)n, sizeof(int));
+    HookRun *runs = xcalloc((size_t)n, sizeof *runs);
+    float **k = xmalloc(sizeof *k * (size_t)n), **v = xmalloc(sizeof *v * (size_t)n);
+    starts[0] = 0;
+    for (int g = 0; g < n; g++) {
+        PatchRec *p = &recs[(r0 + g) / 2];
+        int corrupt = (r0 + g) % 2;
+        starts[g + 1] = starts[g] + p->ir->T;
+        runs[g] = (HookRun){p->ir->abl, p->ir->n_abl, NULL, 0, NULL, NULL};
+        runs[g].capture = !corrupt ? &p->src : o->patch_sweep ? &p->pre : NULL;
+        any_keep |= corrupt && p->keep;
+        if (rc == 0)
+            rc = tf_embed(m, corrupt ? p->ir->corrupt : p->tokens, p->ir->T, 0,
+                          buf + (size_t)starts[g] * C, err, errlen);
     }
-    // The sweep over positions keeps the corrupted run's keys/values for its cells to
-    // resume from, when they fit the budget with at least one cell's (docs/bench.md).
-    RunKv kv = {NULL, NULL, r->c->n, T, C}, *keep = NULL;
-    if (r->o->patch_sweep && r->o->sweep_point != TF_HOOK_Z && r->c->n > 0) {
-        if (kv_cells(r->o, &kv) >= 1) {
-            kv.k = xmalloc(run_kv_bytes(kv.n_slots, T, C) / 2);
-            kv.v = xmalloc(run_kv_bytes(kv.n_slots, T, C) / 2);
-            keep = &kv;
+    HookState h;
+    memset(&h, 0, sizeof h);
+    h.means = o->has_means ? &o->means : NULL;
+    h.seg_run = runs;
+    h.seg_start = starts;
+    h.n_head = m->cfg.n_head;
+    TfHooks hooks = {interp_hook, &h, hook_mask(&h, n)};
+    const TfHooks *saved = ws->hooks;
+    ws->hooks = hooks.points ? &hooks : NULL;
+    size_t rows = (size_t)starts[n] * C;
+    for (int s = 0; s < c->n && rc == 0; s++) {
+        h.slot = s;
+        if (!any_keep) {
+            rc = tf_block_forward_packed(m, c->idx[s], buf, starts, n, ws, err, errlen);
+            continue;
+        }
+        // With pos0 0 the resumed form is the packed one that also stores keys/values.
+        for (int g = 0; g < n; g++) {
+            PatchRec *p = &recs[(r0 + g) / 2];
+            int mine = (r0 + g) % 2 && p->keep;
+            k[g] = mine ? run_kv_at(&p->kv, p->kv.k, s) : scratch + (size_t)starts[g] * C;
+            v[g] = mine ? run_kv_at(&p->kv, p->kv.v, s) : scratch + rows + (size_t)starts[g] * C;
+        }
+        rc = tf_block_forward_resume(m, c->idx[s], buf, starts, n, zero, k, v, ws, err, errlen);
+    }
+    ws->hooks = saved;
+    for (int g = 0; rc == 0 && g < n; g++) {
+        PatchRec *p = &recs[(r0 + g) / 2];
+        memcpy((r0 + g) % 2 ? p->corrupt : p->clean, buf + (size_t)starts[g] * C,
+               sizeof(float) * (size_t)p->ir->T * C);
+    }
+    free(starts), free(zero), free(runs), free(k), free(v);
+    return rc;
+}
+
+// What follows a record's clean and corrupted runs: their visits, then the corrupted run
+// with the record's patches, or the sweep's cells (`held`: bytes kept for other records).
+static int patch_rec_rest(Runner *r, PatchRec *p, size_t held) {
+    const InterpRecord *ir = p->ir;
+    r->ir = ir;
+    r->ctx = p->ctx;
+    r->resid = p->corrupt;
+    int rc = visit_run(r, INTERP_CLEAN, p->clean, 0, -1, NULL, NULL);
+    if (rc == 0) rc = visit_run(r, INTERP_CORRUPT, p->corrupt, 0, -1, NULL, NULL);
+    if (rc == 0 && r->o->patch_sweep)
+        return run_patch_sweep(r, &p->src, &p->pre, p->keep ? &p->kv : NULL, held);
+    if (rc != 0) return rc;
+    HookState h;   // the corrupted run with the patches, from the embeddings
+    hook_base(&h, r->o, ir);
+    h.run.patch = ir->patch;
+    h.run.n_patch = ir->n_patch;
+    h.run.source = &p->src;
+    ActCache acts = {0};
+    if (r->o->capture) act_cache_init(&acts, r->c->n, ir->T, r->m->cfg.n_embd, r->o->capture);
+    h.run.capture = r->o->capture ? &acts : NULL;
+    rc = run_full(r, ir->corrupt, &h);
+    if (rc == 0) rc = visit_run(r, INTERP_RUN, r->resid, 0, -1, NULL, h.run.capture);
+    act_cache_free(&acts);
+    return rc;
+}
+
+int interp_patch_passes(const InterpOptions *o, const InterpRecord *const *irs, int n, int n_slots,
+                        int C, int max_rows, int *ends) {
+    int max_runs = o->pack > 0 ? o->pack : INT_MAX, passes = 0;
+    size_t half = mem_budget(o) / 2;
+    for (int r0 = 0; r0 < 2 * n; r0 = ends[passes++]) {
+        // a pass that begins with a corrupted run holds its record's captures already
+        size_t held = r0 % 2 ? interp_patch_bytes(o, irs[r0 / 2], n_slots, C) : 0;
+        int r1 = r0, rows = 0;
+        for (; r1 < 2 * n; r1++) {
+            int T = irs[r1 / 2]->T;
+            size_t more = r1 % 2 ? 0 : interp_patch_bytes(o, irs[r1 / 2], n_slots, C);
+            if (r1 > r0 &&
+                (rows + T > max_rows || r1 - r0 >= max_runs || (more && held + more > half)))
+                break;
+            held += more;
+            rows += T;
+        }
+        ends[passes] = r1;
+    }
+    return passes;
+}
+
+int interp_records_run(const InterpOptions *o, const InterpRecord *const *irs,
+                       const int *const *tokens, int n, const Gpt2 *m, const LayerConfig *c,
+                       TfWorkspace *ws, InterpVisit visit, void *const *ctxs, char *err,
+                       size_t errlen) {
+    if (tf_check_layers(m, c->idx, c->n, err, errlen) != 0) return -1;
+    for (int i = 0; i < n; i++) {
+        if (!irs[i]->patching) return fail(err, errlen, "record %d is not patched", i);
+        if (irs[i]->T < 1 || irs[i]->T > ws->max_T)
+            return fail(err, errlen, "sequence of %d tokens does not fit (1..%d)", irs[i]->T,
+                        ws->max_T);
+    }
+    int C = m->cfg.n_embd, max_rows = ws->max_T < SWEEP_PASS_ROWS ? ws->max_T : SWEEP_PASS_ROWS;
+    int *ends = xmalloc(sizeof(int) * (size_t)(2 * n + 1));
+    int passes = interp_patch_passes(o, irs, n, c->n, C, max_rows, ends), longest = 1;
+    for (int i = 0; i < n; i++)
+        if (irs[i]->T > longest) longest = irs[i]->T;
+    size_t buf_rows = (size_t)(max_rows > longest ? max_rows : longest) * C;
+    float *buf = xmalloc(sizeof(float) * buf_rows),
+          *scratch = xmalloc(sizeof(float) * 2 * buf_rows);
+    PatchRec *recs = xcalloc((size_t)(n ? n : 1), sizeof *recs);
+    Runner r = {o, NULL, m, c, ws, visit, NULL, NULL, NULL, err, errlen};
+    // A record's captures live from its clean run's pass until its runs after them are
+    // done (`held`: the bytes of the records begun and not finished).
+    size_t held = 0;
+    int rc = 0, begun = 0, done = 0;
+    for (int p = 0, r0 = 0; rc == 0 && p < passes; r0 = ends[p++]) {
+        for (; 2 * begun < ends[p]; begun++) {
+            patch_rec_init(&recs[begun], o, irs[begun], tokens[begun], ctxs[begun], c->n, C);
+            held += recs[begun].bytes;
+        }
+        rc = prelude_pass(o, m, c, recs, r0, ends[p], buf, scratch, ws, err, errlen);
+        for (; rc == 0 && 2 * done + 1 < ends[p]; done++) {   // the records whose runs are done
+            held -= recs[done].bytes;
+            rc = patch_rec_rest(&r, &recs[done], held);
+            patch_rec_free(&recs[done]);
         }
     }
-    if (rc == 0) rc = run_full(r, ir->corrupt, &h, keep);
-    if (rc == 0) rc = visit_run(r, INTERP_CORRUPT, 0, -1, NULL, NULL);
-    if (rc == 0 && !r->o->patch_sweep) {   // the corrupted run with the patches
-        hook_base(&h, r->o, ir);
-        h.patch = ir->patch;
-        h.n_patch = ir->n_patch;
-        h.source = &src;
-        if (r->o->capture) act_cache_init(&acts, r->c->n, T, C, r->o->capture);
-        h.capture = r->o->capture ? &acts : NULL;
-        rc = run_full(r, ir->corrupt, &h, NULL);
-        if (rc == 0) rc = visit_run(r, INTERP_RUN, 0, -1, NULL, h.capture);
-    }
-    if (rc == 0 && r->o->patch_sweep) rc = run_patch_sweep(r, &src, &pre, keep);
-    free(kv.k);
-    free(kv.v);
-    act_cache_free(&src);
-    act_cache_free(&pre);
-    act_cache_free(&acts);
+    for (int i = done; i < begun; i++) patch_rec_free(&recs[i]);
+    free(recs), free(buf), free(scratch), free(ends);
     return rc;
 }
 
 int interp_record_run(const InterpOptions *o, const InterpRecord *ir, const Gpt2 *m,
                       const LayerConfig *c, const int *tokens, TfWorkspace *ws, InterpVisit visit,
                       void *ctx, char *err, size_t errlen) {
+    if (ir->patching)
+        return interp_records_run(o, &ir, &tokens, 1, m, c, ws, visit, &ctx, err, errlen);
     if (tf_check_layers(m, c->idx, c->n, err, errlen) != 0) return -1;
     if (ir->T < 1 || ir->T > ws->max_T)
         return fail(err, errlen, "sequence of %d tokens does not fit (1..%d)", ir->T, ws->max_T);
     Runner r = {o,    ir,    m,     c,
                 ws,   visit, ctx,   xmalloc(sizeof(float) * (size_t)ir->T * m->cfg.n_embd),
                 NULL, err,   errlen};
-    int rc = ir->patching ? run_patching(&r, tokens)
-             : o->sweep   ? run_ablation_sweep(&r, tokens)
-                          : run_plain(&r, tokens);
+    int rc = o->sweep ? run_ablation_sweep(&r, tokens) : run_plain(&r, tokens);
     free(r.resid);
     return rc;
 }

@@ -236,16 +236,44 @@ int interp_patch_cells(const InterpOptions *o, const InterpRecord *ir, const Gpt
 //   patching:        CLEAN, CORRUPT, the corrupted run with the patches (RUN)
 //   ablation sweep:  RUN for variant 0 (the record's own ablations), 1, .. n
 //   otherwise:       RUN with the record's ablations
-// The runs of a sweep (variants 1..n, the patch cells) restart from the residual entering
-// the first slot of their block, a patch cell at position p also at p (over the corrupted
-// run's keys/values before p, kept when o->mem_budget holds them), and are PACKED into
-// forward passes of up to ws->max_T rows (o->pack runs at most); each run's results are
-// bit for bit those of running it alone (its positions before p: the corrupted run's).
+// A patched record's clean and corrupted runs go in one forward pass (interp_records_run
+// with one record; o->pack 1: one after the other).  The runs of a sweep (variants 1..n,
+// the patch cells) restart from the residual entering the first slot of their block, a
+// patch cell at position p also at p (over the corrupted run's keys/values before p, kept
+// when o->mem_budget holds them), and are PACKED into forward passes of up to ws->max_T
+// rows (o->pack runs at most); each run's results are bit for bit those of running it
+// alone (its positions before p: the corrupted run's).
 // tokens: the clean tokens (ir->T).  The record's ablations apply to every run.  0, or -1
 // with a message.
 int interp_record_run(const InterpOptions *o, const InterpRecord *ir, const Gpt2 *m,
                       const LayerConfig *c, const int *tokens, TfWorkspace *ws, InterpVisit visit,
                       void *ctx, char *err, size_t errlen);
+
+// interp_record_run for n patching records (ir->patching) on the same configuration c,
+// tokens[i] record i's clean tokens: the clean and corrupted runs of all of them are
+// PACKED into forward passes (run after run: record 0's clean and corrupted runs, then
+// record 1's, ..) of up to ws->max_T and SWEEP_PASS_ROWS rows and o->pack runs, whose
+// records' captures (the clean run's activations at the patched points, the corrupted
+// run's residual entering every slot and, for the sweep over positions, its keys/values:
+// interp_patch_bytes a record) take at most half of o->mem_budget (one run at least); then each record's
+// patched run or sweep cells run as interp_record_run runs them.  Record i is visited
+// with ctxs[i], its visits exactly (order and bits) those interp_record_run gives it, one
+// record after another.  0, or -1 with a message (for the whole call).
+int interp_records_run(const InterpOptions *o, const InterpRecord *const *irs,
+                       const int *const *tokens, int n, const Gpt2 *m, const LayerConfig *c,
+                       TfWorkspace *ws, InterpVisit visit, void *const *ctxs, char *err,
+                       size_t errlen);
+
+// How interp_records_run packs the clean and corrupted runs of records irs[0..n) (runs 2i
+// and 2i + 1) on a configuration of n_slots slots: consecutive runs join a forward pass
+// while its rows stay within max_rows (interp_records_run: ws->max_T and SWEEP_PASS_ROWS),
+// its runs within o->pack, and the captures of the records begun in it (or held from the
+// pass before) within half of o->mem_budget; a pass takes one run at least.  ends[p] (2n
+// entries at most) gets the run after pass p; returns the number of passes.
+int interp_patch_passes(const InterpOptions *o, const InterpRecord *const *irs, int n, int n_slots,
+                        int C, int max_rows, int *ends);
+// The bytes of one record's captures there (o->mem_budget counts them).
+size_t interp_patch_bytes(const InterpOptions *o, const InterpRecord *ir, int n_slots, int C);
 
 // Write the captured activations of one run as arrays "{key}.blocks.{l}.hook_{point}"
 // (an occurrence k >= 2 of a repeated block: "..hook_{point}.{k}"), shape (T, C), z as

@@ -82,3 +82,100 @@ for K in $("$UNIT/test_transformer" --kernel-paths); do
   SPECS=$SOME
 done
 unset AUTOINTERP_KERNEL
+
+# Several patched records in one batch: their clean and corrupted runs are packed across
+# records into one forward pass (ragged lengths, a record's own ablation, a bad record in
+# between), then each record's cells.  The bytes and the exit status must be those of
+# --pack 1, of each record run alone, and of a --mem-budget whose half (what the records'
+# captures may take) holds fewer records than the batch: on this model a record of T
+# tokens keeps 4608 T bytes for the position sweep (resid_pre and keys/values of 4 blocks,
+# C 64), so the batch's tokens must pass 512K / 4608 = 113.
+gentasks facts-pairs | head -n 7 | $PY -c '
+import json, sys
+words = ("once upon a time in a quiet village far away from the sea there lived "
+         "many people who told long stories about the old days and the kings").split()
+for i, line in enumerate(sys.stdin):
+    r = json.loads(line)
+    pre = " ".join(words[:4 * i + 2]).capitalize() + ". "
+    r["prompt"] = pre + r["prompt"]
+    r["corrupt_prompt"] = pre + r["corrupt_prompt"]
+    if i == 2: r["ablate"] = [{"component": "mlp", "layer": 1}]
+    if i == 4: r["corrupt_prompt"] += " at all"   # a length mismatch: its error line
+    print(json.dumps(r))' > batch.ndjson
+# prompt_tokens OUT: the tokens of every record scored (BOS + prompt + answer), summed;
+# patch_cells / 4 blocks gives the prompt's.
+prompt_tokens() {
+  $PY -c '
+import json, sys
+seen, total = set(), 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if "patch_cells" in r and r["id"] not in seen:
+        seen.add(r["id"])
+        total += r["patch_cells"] // 4 + len(r["answer_tokens"])
+print(total)' "$1"
+}
+# batch NAME ARGS...: default, --pack 1, --mem-budget 1M (and with --pack 3) and one
+# record per process give the same bytes and status (at least MIN lines, 100 unless set).
+batch() {
+  name=$1; shift
+  scoreloss --model "$M" "$@" < batch.ndjson > b1.out 2>/dev/null; s1=$?
+  scoreloss --model "$M" --pack 1 "$@" < batch.ndjson > b2.out 2>/dev/null; s2=$?
+  scoreloss --model "$M" --mem-budget 1M "$@" < batch.ndjson > b3.out 2>/dev/null; s3=$?
+  scoreloss --model "$M" --mem-budget 1M --pack 3 "$@" < batch.ndjson > b4.out 2>/dev/null; s4=$?
+  : > b5.out; s5=0
+  while IFS= read -r line; do
+    printf '%s\n' "$line" | scoreloss --model "$M" "$@" >> b5.out 2>/dev/null || s5=$?
+  done < batch.ndjson
+  errors=$(grep -c '"error"' b1.out)
+  if [ "$s1" != 0 ] && [ "$s1$s1$s1$s1$s1" = "$s1$s2$s3$s4$s5" ] && [ "$errors" = 1 ] && [ "$(wc -l < b1.out)" -ge "${MIN:-100}" ] &&
+     cmp -s b1.out b2.out && cmp -s b1.out b3.out && cmp -s b1.out b4.out && cmp -s b1.out b5.out; then
+    pass "$K: $name, 7 ragged records: packed == --pack 1 == 1M budget == one per process, bit for bit ($(wc -l < b1.out | tr -d ' ') lines, 1 error line, exit $s1)"
+  else
+    failed "$K: $name, 7 ragged records" "exit $s1$s2$s3$s4$s5, $errors errors; $(cmp b1.out b2.out 2>&1) $(cmp b1.out b3.out 2>&1) $(cmp b1.out b4.out 2>&1) $(cmp b1.out b5.out 2>&1)"
+  fi
+}
+# baselines: the packed clean and corrupted runs against the records scored without
+# patching (each prompt alone, its ablation kept; no code of the patching path).
+$PY -c '
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    for key in ("prompt", "corrupt_prompt"):
+        out = {k: r[k] for k in ("id", "answer", "separator", "wrong_answer", "ablate") if k in r}
+        out["prompt"] = r[key]
+        print(json.dumps(out))' batch.ndjson > plain.ndjson
+baselines() {
+  $PY -c '
+import json, sys
+plain = [json.loads(l, parse_float=str) for l in open(sys.argv[2])]
+seen = set()
+for line in open(sys.argv[1]):
+    r = json.loads(line, parse_float=str)
+    if "error" in r or r["id"] in seen: continue
+    seen.add(r["id"])
+    i = [p["id"] for p in plain].index(r["id"])
+    print(r["id"], r["clean_answer_loss"], r["clean_logit_diff"], r["corrupt_answer_loss"], r["corrupt_logit_diff"])
+    print(r["id"], plain[i]["answer_loss"], plain[i]["logit_diff"], plain[i + 1]["answer_loss"], plain[i + 1]["logit_diff"], file=sys.stderr)' "$1" "$2"
+}
+for K in $("$UNIT/test_transformer" --kernel-paths); do
+  export AUTOINTERP_KERNEL=$K
+  batch "--patch-sweep" --patch-sweep
+  scoreloss --model "$M" < plain.ndjson > plain.out 2>/dev/null
+  baselines b1.out plain.out > base_a.txt 2> base_b.txt
+  if [ "$(wc -l < base_a.txt)" = 6 ] && cmp -s base_a.txt base_b.txt; then
+    pass "$K: the 6 records' packed clean/corrupted baselines == each prompt scored alone, bit for bit"
+  else
+    failed "$K: packed baselines" "$(diff base_a.txt base_b.txt | head -4)"
+  fi
+  if [ -z "$FIRST_DONE" ]; then
+    FIRST_DONE=1
+    tokens=$(prompt_tokens b1.out)
+    if [ "$tokens" -gt 113 ]; then pass "the batch's 6 scored records have $tokens tokens: 1M forces several passes"
+    else failed "the batch is big enough to force the fallback" "$tokens tokens"; fi
+    for hook in resid_mid resid_post attn_out mlp_out; do batch "--patch-sweep=$hook" --patch-sweep=$hook; done
+  fi
+  batch "--patch-sweep=head on skip-one" --patch-sweep=head --sweep skip-one
+  MIN=7 batch "--patch (resid_pre at the last position, mlp_out 2 everywhere)" --patch '[{"hook":"resid_pre","layer":1,"position":-1},{"hook":"mlp_out","layer":2}]'
+done
+unset AUTOINTERP_KERNEL

@@ -1,0 +1,103 @@
+// test_interp_passes: how interp_records_run packs the clean and corrupted runs of several
+// patched records into forward passes (interp_patch_passes), and the bytes it counts per
+// record against --mem-budget (interp_patch_bytes), against values worked by hand for
+// GPT-2 small's shape (12 slots, C 768).  That the packed runs give the same bytes as
+// one at a time is tests/tool/patch_resume.sh's and packing.sh's.
+#include <string.h>
+
+#include "check.h"
+#include "experiment/interp.h"
+
+enum { SLOTS = 12, C = 768, N = 8 };
+
+// A patching record of T tokens (the patch sites only matter for their points).
+static InterpRecord record(int T, InterpSite *patch, int n_patch) {
+    InterpRecord ir;
+    memset(&ir, 0, sizeof ir);
+    ir.T = T;
+    ir.n_prompt = T - 1;
+    ir.patching = 1;
+    ir.patch = patch;
+    ir.n_patch = n_patch;
+    return ir;
+}
+
+// "e0,e1,.." of the passes of recs under o, within max_rows rows.
+static void plan(const InterpOptions *o, const InterpRecord *const *recs, int n, int max_rows,
+                 char *out, size_t len) {
+    int ends[2 * N + 1], passes = interp_patch_passes(o, recs, n, SLOTS, C, max_rows, ends);
+    size_t at = 0;
+    out[0] = 0;
+    for (int p = 0; p < passes && at < len; p++)
+        at += (size_t)snprintf(out + at, len - at, "%s%d", p ? "," : "", ends[p]);
+}
+
+int main(void) {
+    static const int lens[N] = {8, 9, 10, 7, 8, 9, 10, 7};
+    InterpRecord ir[N];
+    const InterpRecord *recs[N];
+    for (int i = 0; i < N; i++) ir[i] = record(lens[i], NULL, 0), recs[i] = &ir[i];
+    InterpOptions o;
+    interp_defaults(&o);
+    o.patch_sweep = 1;   // resid_pre: the clean run's resid_pre, the corrupted run's
+                         // resid_pre and keys/values, two final residuals
+    size_t row = sizeof(float) * C, run = row * SLOTS;
+    CHECK_INT("position sweep, 10 tokens: (1 + 1 + 2) runs of captures + 2 final residuals",
+              (long)interp_patch_bytes(&o, &ir[2], SLOTS, C), (long)(10 * (4 * run + 2 * row)));
+    char got[128];
+    plan(&o, recs, N, 512, got, sizeof got);
+    CHECK_STR("default: the 16 runs of 8 records (136 rows) in one pass", got, "16");
+    plan(&o, recs, N, 40, got, sizeof got);
+    CHECK_STR("40 rows a pass: two records (34 rows) each", got, "4,8,12,16");
+    plan(&o, recs, N, 16, got, sizeof got);
+    CHECK_STR("16 rows a pass: a record's two runs apart when they do not fit", got,
+              "2,3,4,5,6,8,10,11,12,13,14,16");
+    o.pack = 3;
+    plan(&o, recs, N, 512, got, sizeof got);
+    CHECK_STR("--pack 3: three runs a pass, a record split over two", got, "3,6,9,12,15,16");
+    o.pack = 1;
+    plan(&o, recs, N, 512, got, sizeof got);
+    CHECK_STR("--pack 1: one run a pass", got, "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16");
+    // A budget whose half holds records 0 and 1 (8 and 9 tokens), or 2 and 3 (10 and 7).
+    size_t b01 =
+        interp_patch_bytes(&o, &ir[0], SLOTS, C) + interp_patch_bytes(&o, &ir[1], SLOTS, C);
+    CHECK_INT("10 + 7 tokens take what 8 + 9 do", (long)b01,
+              (long)(interp_patch_bytes(&o, &ir[2], SLOTS, C) +
+                     interp_patch_bytes(&o, &ir[3], SLOTS, C)));
+    o.pack = 0;
+    o.mem_budget = 2 * b01;
+    plan(&o, recs, N, 512, got, sizeof got);
+    CHECK_STR("a budget for two records' captures: two records a pass", got, "4,8,12,16");
+    o.mem_budget = 2 * b01 - 2;
+    plan(&o, recs, N, 512, got, sizeof got);
+    CHECK_STR("a byte less: two records a pass only where they take less", got,
+              "2,4,6,10,12,14,16");
+    // With --pack 3 a pass that begins with record 1's corrupted run still holds record 1's
+    // captures: record 2's do not fit beside them.
+    o.mem_budget = 2 * b01;
+    o.pack = 3;
+    plan(&o, recs, N, 512, got, sizeof got);
+    CHECK_STR("--pack 3 and the budget: held captures count", got, "3,4,7,10,12,15,16");
+    o.pack = 0;
+    o.mem_budget = (size_t)1 << 20;   // below one record: one record (its two runs) a pass
+    plan(&o, recs, N, 512, got, sizeof got);
+    CHECK_STR("1M: one record a pass", got, "2,4,6,8,10,12,14,16");
+    // The head sweep keeps no keys/values; a single patch neither the corrupted run's
+    // residuals: only the clean run's activations at its points.
+    o.mem_budget = 0;
+    o.sweep_point = TF_HOOK_Z;
+    CHECK_INT("head sweep: z + resid_pre + 2 final residuals",
+              (long)interp_patch_bytes(&o, &ir[3], SLOTS, C), (long)(7 * (2 * run + 2 * row)));
+    o.patch_sweep = 0;
+    InterpSite sites[3] = {
+        {TF_HOOK_RESID_PRE, 1, -1, 2}, {TF_HOOK_MLP_OUT, 3, -1, -1}, {TF_HOOK_RESID_PRE, 4, -1, 0}};
+    InterpRecord one = record(9, sites, 3);
+    CHECK_INT("--patch at resid_pre (twice) and mlp_out: 2 points + 2 final residuals",
+              (long)interp_patch_bytes(&o, &one, SLOTS, C), (long)(9 * (2 * run + 2 * row)));
+    const InterpRecord *single[1] = {&one};
+    plan(&o, single, 1, 512, got, sizeof got);
+    CHECK_STR("one record: its clean and corrupted runs in one pass", got, "2");
+    plan(&o, single, 0, 512, got, sizeof got);
+    CHECK_STR("no records: no passes", got, "");
+    CHECK_DONE();
+}
