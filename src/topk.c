@@ -569,8 +569,9 @@ static int topk_patched(TopK *t, Item **items, int n) {
     int rc = sweep_run_seqs(m, &intact, tokens, lens, n, &pack, &t->ws, keep_item_rows, &g, NULL,
                             err, sizeof err);
     for (size_t r0 = 0; rc == 0 && r0 < rows; r0 += LOGIT_ROWS)
-        rc = unembed_kept(t, g.kept + r0 * C, rows - r0 < LOGIT_ROWS ? (int)(rows - r0) : LOGIT_ROWS,
-                          ref + r0 * V, err, sizeof err);
+        rc =
+            unembed_kept(t, g.kept + r0 * C, rows - r0 < LOGIT_ROWS ? (int)(rows - r0) : LOGIT_ROWS,
+                         ref + r0 * V, err, sizeof err);
     configs_free(&intact);
     free(g.kept);
     const ConfigList *cfgs = &items[0]->cfgs;
@@ -611,8 +612,7 @@ static int topk_patched_at(void *ctx, const int *idx, int n) {
 static size_t patched_bytes(const TopK *t, const Item *it) {
     const Gpt2Config *cfg = &t->model.gpt2.cfg;
     size_t readouts = 0;
-    for (int k = 0; k < it->cfgs.n; k++)
-        readouts += t->io.lens ? (size_t)it->cfgs.cfg[k].n + 1 : 1;
+    for (int k = 0; k < it->cfgs.n; k++) readouts += t->io.lens ? (size_t)it->cfgs.cfg[k].n + 1 : 1;
     return sizeof(float) * (size_t)it->n_rows *
            ((size_t)cfg->vocab_size + readouts * (size_t)cfg->n_embd);
 }

@@ -1135,9 +1135,9 @@ static void patch_rec_free(PatchRec *p) {
 typedef struct {
     const int *tokens;   // (T)
     int T;
-    HookRun hook;    // its ablations, patches and captures
-    RunKv *keep;     // NULL, or where its keys/values go
-    float *out;      // (T, C) gets its final residual
+    HookRun hook;   // its ablations, patches and captures
+    RunKv *keep;    // NULL, or where its keys/values go
+    float *out;     // (T, C) gets its final residual
 } FullRun;
 
 // runs[0..n) packed in one forward pass of c (block-diagonal attention), each with its own
@@ -1156,8 +1156,8 @@ static int full_runs_pass(const InterpOptions *o, const Gpt2 *m, const LayerConf
         hooks_of[g] = runs[g].hook;
         any_keep |= runs[g].keep != NULL;
         if (rc == 0)
-            rc = tf_embed(m, runs[g].tokens, runs[g].T, 0, buf + (size_t)starts[g] * C, err,
-                          errlen);
+            rc =
+                tf_embed(m, runs[g].tokens, runs[g].T, 0, buf + (size_t)starts[g] * C, err, errlen);
     }
     HookState h;
     memset(&h, 0, sizeof h);
@@ -1213,9 +1213,8 @@ static int prelude_pass(const InterpOptions *o, const Gpt2 *m, const LayerConfig
 
 // The patched runs of recs[0..n) (no sweep) in one pass: each the corrupted run with its
 // record's ablations and patches (from its clean run's src), capturing acts.
-static int patched_pass(const InterpOptions *o, const Gpt2 *m, const LayerConfig *c,
-                        PatchRec *recs, int n, float *buf, TfWorkspace *ws, char *err,
-                        size_t errlen) {
+static int patched_pass(const InterpOptions *o, const Gpt2 *m, const LayerConfig *c, PatchRec *recs,
+                        int n, float *buf, TfWorkspace *ws, char *err, size_t errlen) {
     FullRun *runs = xcalloc((size_t)n, sizeof *runs);
     for (int g = 0; g < n; g++) {
         PatchRec *p = &recs[g];
@@ -1306,8 +1305,7 @@ static int records_sweep(Runner *r, PatchRec *recs, const InterpRecord *const *i
             patch_rec_init(&recs[begun], o, irs[begun], tokens[begun], ctxs[begun], r->c->n, C);
             held += recs[begun].bytes;
         }
-        rc = prelude_pass(o, r->m, r->c, recs, r0, ends[p], buf, scratch, r->ws, r->err,
-                          r->errlen);
+        rc = prelude_pass(o, r->m, r->c, recs, r0, ends[p], buf, scratch, r->ws, r->err, r->errlen);
         for (; rc == 0 && 2 * done + 1 < ends[p]; done++) {   // the records whose runs are done
             held -= recs[done].bytes;
             rc = patch_rec_rest(r, &recs[done], held);
@@ -1367,9 +1365,8 @@ int interp_records_run(const InterpOptions *o, const InterpRecord *const *irs,
           *scratch = o->patch_sweep ? xmalloc(sizeof(float) * 2 * buf_rows) : NULL;
     PatchRec *recs = xcalloc((size_t)(n ? n : 1), sizeof *recs);
     Runner r = {o, NULL, m, c, ws, visit, NULL, NULL, NULL, err, errlen};
-    int rc = o->patch_sweep
-                 ? records_sweep(&r, recs, irs, tokens, ctxs, n, max_rows, buf, scratch)
-                 : records_patch(&r, recs, irs, tokens, ctxs, n, max_rows, buf, scratch);
+    int rc = o->patch_sweep ? records_sweep(&r, recs, irs, tokens, ctxs, n, max_rows, buf, scratch)
+                            : records_patch(&r, recs, irs, tokens, ctxs, n, max_rows, buf, scratch);
     free(recs), free(buf), free(scratch);
     return rc;
 }
