@@ -388,6 +388,7 @@ typedef struct {   // one record of a batch
     int *rows, n_rows;    // the positions read
     int intact, hidden;   // the reference configuration; the one not written (-1: none)
     int plain;            // to be run by the packed sweep (else done: lines written)
+    int patched;          // patching: to be run with the batch's other patched records
     JsonBuf lines;        // its output lines
 } Item;
 
@@ -411,6 +412,12 @@ static int item_prepare(TopK *t, Item *it) {
     if (interp_record_read(&it->ir, &t->io, &t->model, it->in, t->opt.bos, &prompt_only, err,
                            sizeof err) != 0)
         goto bad;
+    // Patched records are run together (their runs packed), unless they write a dump
+    // (whose arrays come in input order).
+    if (it->ir.patching && !t->io.npz) {
+        it->patched = 1;
+        return 0;
+    }
     if (interp_active(&t->io) || it->ir.n_abl || it->ir.patching) {
         if (topk_interventions(t, it->in, &it->tk, &it->ir, &it->cfgs, it->rows, it->n_rows,
                                &it->lines, err, sizeof err) != 0)
@@ -519,10 +526,102 @@ static int topk_group_at(void *ctx, const int *idx, int n) {
     return failed;
 }
 
+// Run the patched records items[0..n), which run the same blocks, together: their intact
+// references packed into forward passes and unembedded LOGIT_ROWS rows at a time; per
+// configuration their clean, corrupted and patched runs through interp_records_run
+// (packed across records); then each record's readouts.  Each record's lines go to its
+// own buffer (all of them, or its error).  The number that failed.
+static int topk_patched(TopK *t, Item **items, int n) {
+    const Gpt2 *m = &t->model.gpt2;
+    size_t V = (size_t)m->cfg.vocab_size, C = (size_t)m->cfg.n_embd, rows = 0;
+    char err[512];
+    const int **tokens = xmalloc(sizeof *tokens * (size_t)n);
+    int *lens = xmalloc(sizeof(int) * (size_t)n);
+    size_t *offset = xmalloc(sizeof(size_t) * (size_t)n);
+    IvJob *jobs = xcalloc((size_t)n, sizeof *jobs);
+    const InterpRecord **irs = xmalloc(sizeof *irs * (size_t)n);
+    void **ctxs = xmalloc(sizeof *ctxs * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        Item *it = items[i];
+        tokens[i] = it->tk.ids;
+        lens[i] = it->tk.n_prompt;
+        offset[i] = rows;
+        rows += (size_t)it->n_rows;
+        jobs[i] = (IvJob){.t = t,
+                          .in = it->in,
+                          .tk = &it->tk,
+                          .ir = &it->ir,
+                          .cfgs = &it->cfgs,
+                          .n_out = it->cfgs.n * interp_n_variants(&t->io),
+                          .rows = it->rows,
+                          .n_rows = it->n_rows,
+                          .err = err,
+                          .errlen = sizeof err};
+        irs[i] = &it->ir;
+        ctxs[i] = &jobs[i];
+    }
+    // The references: the intact model, no intervention, the clean prompts.
+    ConfigList intact = {0};
+    configs_add_intact(&intact, m->cfg.n_layer);
+    GroupJob g = {items, offset, xmalloc(sizeof(float) * rows * C)};
+    float *ref = xmalloc(sizeof(float) * rows * V);
+    SweepPacking pack = {t->opt.mem_budget, t->opt.pack};
+    int rc = sweep_run_seqs(m, &intact, tokens, lens, n, &pack, &t->ws, keep_item_rows, &g, NULL,
+                            err, sizeof err);
+    for (size_t r0 = 0; rc == 0 && r0 < rows; r0 += LOGIT_ROWS)
+        rc =
+            unembed_kept(t, g.kept + r0 * C, rows - r0 < LOGIT_ROWS ? (int)(rows - r0) : LOGIT_ROWS,
+                         ref + r0 * V, err, sizeof err);
+    configs_free(&intact);
+    free(g.kept);
+    const ConfigList *cfgs = &items[0]->cfgs;
+    for (int k = 0; k < cfgs->n && rc == 0; k++) {
+        for (int i = 0; i < n; i++) jobs[i].k = k;
+        rc = interp_records_run(&t->io, irs, tokens, n, m, &cfgs->cfg[k], &t->ws, topk_visit, ctxs,
+                                err, sizeof err);
+    }
+    int failed = 0;
+    for (int i = 0; i < n; i++) {
+        Item *it = items[i];
+        JsonBuf mine = {0};
+        if (rc == 0 && write_readouts(&jobs[i], ref + offset[i] * V, &mine) == 0)
+            jb_raw(&it->lines, mine.buf, mine.len);
+        else {
+            record_error(&it->lines, it->in, err);
+            failed++;
+        }
+        jb_free(&mine);
+        free(jobs[i].pend);
+        free(jobs[i].kept);
+    }
+    free(ref), free(ctxs), free(irs), free(jobs), free(offset), free(lens), free(tokens);
+    return failed;
+}
+
+static int topk_patched_at(void *ctx, const int *idx, int n) {
+    Batch *b = ctx;
+    Item **group = xmalloc(sizeof *group * (size_t)n);
+    for (int i = 0; i < n; i++) group[i] = &b->items[idx[i]];
+    int failed = topk_patched(b->t, group, n);
+    free(group);
+    return failed;
+}
+
+// What a patched record keeps while its group runs: its reference's log-probabilities and
+// the rows its runs read out (every depth with the lens).
+static size_t patched_bytes(const TopK *t, const Item *it) {
+    const Gpt2Config *cfg = &t->model.gpt2.cfg;
+    size_t readouts = 0;
+    for (int k = 0; k < it->cfgs.n; k++) readouts += t->io.lens ? (size_t)it->cfgs.cfg[k].n + 1 : 1;
+    return sizeof(float) * (size_t)it->n_rows *
+           ((size_t)cfg->vocab_size + readouts * (size_t)cfg->n_embd);
+}
+
 static int topk_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
     TopK *t = ctx;
     Item *items = xcalloc((size_t)n, sizeof *items);
-    GroupMember *members = xcalloc((size_t)n, sizeof *members);
+    GroupMember *members = xcalloc((size_t)n, sizeof *members),
+                *patched = xcalloc((size_t)n, sizeof *patched);
     int failed = 0;
     size_t per_row = sizeof(float) * (size_t)t->model.gpt2.cfg.n_embd;
     for (int i = 0; i < n; i++) {
@@ -531,9 +630,12 @@ static int topk_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
         if (items[i].plain)
             members[i] = (GroupMember){&items[i].cfgs,
                                        (size_t)items[i].cfgs.n * (size_t)items[i].n_rows * per_row};
+        if (items[i].patched)
+            patched[i] = (GroupMember){&items[i].cfgs, patched_bytes(t, &items[i])};
     }
     Batch b = {t, items};   // records with the same configurations run together
     failed += experiment_groups(members, n, GROUP_BYTES, topk_group_at, &b);
+    failed += experiment_groups(patched, n, GROUP_BYTES, topk_patched_at, &b);
     for (int i = 0; i < n; i++) {
         Item *it = &items[i];
         jb_raw(lines, it->lines.buf, it->lines.len);
@@ -544,6 +646,7 @@ static int topk_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
         configs_free(&it->cfgs);
     }
     free(members);
+    free(patched);
     free(items);
     return failed;
 }
@@ -577,6 +680,7 @@ int main(int argc, char **argv) {
     if (interp_setup(&t.io, &t.model, t.opt.bos, 1, &t.ws, err, sizeof err) != 0)
         eprintf(EXIT_USAGE, "%s", err);
     t.io.pack = t.opt.pack;
+    t.io.mem_budget = t.opt.mem_budget;
     int status = tool_run(stdin, stdout, t.opt.pack == 1 ? 1 : BATCH_RECORDS, topk_batch, &t);
     if (interp_finish(&t.io, err, sizeof err) != 0) {
         weprintf("%s", err);

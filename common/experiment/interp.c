@@ -1057,7 +1057,8 @@ static int run_patch_sweep(Runner *r, const ActCache *src, const ActCache *pre, 
 // One patching record's clean and corrupted runs on a configuration, and what the runs
 // after them take from them: the clean run's activations at the patched points (src); the
 // corrupted run's residual entering every slot (pre: the sweep) and keys/values (kv: the
-// sweep over positions, when the budget holds them with one cell's); both final residuals.
+// sweep over positions, when the budget holds them with one cell's); both final residuals;
+// without the sweep, the patched run's final residual and captures (o->capture).
 typedef struct {
     const InterpRecord *ir;
     const int *tokens;   // the clean tokens (ir->T)
@@ -1066,6 +1067,8 @@ typedef struct {
     RunKv kv;
     int keep;                 // kv holds the corrupted run's keys/values
     float *clean, *corrupt;   // (T, C) the final residuals
+    float *patched;           // (T, C) the patched run's (no sweep), or NULL
+    ActCache acts;            // its captures (no sweep, o->capture)
     size_t bytes;             // all of the above
 } PatchRec;
 
@@ -1083,13 +1086,19 @@ static int patch_keeps_kv(const InterpOptions *o, const InterpRecord *ir, int n_
     return o->patch_sweep && o->sweep_point != TF_HOOK_Z && n_slots > 0 && kv_cells(o, &kv, 0) >= 1;
 }
 
+static int count_points(unsigned mask) {
+    int n = 0;
+    for (; mask; mask &= mask - 1) n++;
+    return n;
+}
+
 size_t interp_patch_bytes(const InterpOptions *o, const InterpRecord *ir, int n_slots, int C) {
-    size_t run = sizeof(float) * (size_t)n_slots * (size_t)ir->T * (size_t)C;
-    int points = 0;
-    for (unsigned need = patch_points(o, ir); need; need &= need - 1) points++;
-    return run * (size_t)(points + (o->patch_sweep ? 1 : 0) +
-                          (patch_keeps_kv(o, ir, n_slots, C) ? 2 : 0)) +
-           sizeof(float) * 2 * (size_t)ir->T * (size_t)C;
+    size_t run = sizeof(float) * (size_t)n_slots * (size_t)ir->T * (size_t)C,
+           row = sizeof(float) * (size_t)ir->T * (size_t)C;
+    int runs = count_points(patch_points(o, ir)) +
+               (o->patch_sweep ? 1 + (patch_keeps_kv(o, ir, n_slots, C) ? 2 : 0)
+                               : count_points(o->capture));
+    return run * (size_t)runs + row * (o->patch_sweep ? 2 : 3);
 }
 
 static void patch_rec_init(PatchRec *p, const InterpOptions *o, const InterpRecord *ir,
@@ -1107,44 +1116,53 @@ static void patch_rec_init(PatchRec *p, const InterpOptions *o, const InterpReco
     if (p->keep) p->kv.k = xmalloc(run), p->kv.v = xmalloc(run);
     p->clean = xmalloc(sizeof(float) * (size_t)T * C);
     p->corrupt = xmalloc(sizeof(float) * (size_t)T * C);
+    if (!o->patch_sweep) {
+        p->patched = xmalloc(sizeof(float) * (size_t)T * C);
+        if (o->capture) act_cache_init(&p->acts, n_slots, T, C, o->capture);
+    }
     p->bytes = interp_patch_bytes(o, ir, n_slots, C);
 }
 
 static void patch_rec_free(PatchRec *p) {
     act_cache_free(&p->src);
     act_cache_free(&p->pre);
-    free(p->kv.k), free(p->kv.v), free(p->clean), free(p->corrupt);
+    act_cache_free(&p->acts);
+    free(p->kv.k), free(p->kv.v), free(p->clean), free(p->corrupt), free(p->patched);
     memset(p, 0, sizeof *p);
 }
 
-// Runs [r0, r1) of the list clean 0, corrupted 0, clean 1, .. of recs, packed in one
-// forward pass from the embeddings (block-diagonal attention, positions from 0 per run):
-// each run with its record's ablations, the clean ones capturing src, the corrupted ones
-// pre and (keep) their keys/values; each final residual copied out.  buf: (rows, C);
-// scratch: (rows, C) keys and (rows, C) values for the runs that keep none.
-static int prelude_pass(const InterpOptions *o, const Gpt2 *m, const LayerConfig *c, PatchRec *recs,
-                        int r0, int r1, float *buf, float *scratch, TfWorkspace *ws, char *err,
-                        size_t errlen) {
-    int n = r1 - r0, C = m->cfg.n_embd, any_keep = 0, rc = 0;
+// A run from the embeddings (positions from 0) in a pass of several.
+typedef struct {
+    const int *tokens;   // (T)
+    int T;
+    HookRun hook;   // its ablations, patches and captures
+    RunKv *keep;    // NULL, or where its keys/values go
+    float *out;     // (T, C) gets its final residual
+} FullRun;
+
+// runs[0..n) packed in one forward pass of c (block-diagonal attention), each with its own
+// hooks; each final residual copied out.  buf: (rows, C); scratch: (rows, C) keys and
+// (rows, C) values for the runs that keep none (used only when one keeps them).
+static int full_runs_pass(const InterpOptions *o, const Gpt2 *m, const LayerConfig *c,
+                          const FullRun *runs, int n, float *buf, float *scratch, TfWorkspace *ws,
+                          char *err, size_t errlen) {
+    int C = m->cfg.n_embd, any_keep = 0, rc = 0;
     int *starts = xmalloc(sizeof(int) * (size_t)(n + 1)), *zero = xcalloc((size_t)n, sizeof(int));
-    HookRun *runs = xcalloc((size_t)n, sizeof *runs);
+    HookRun *hooks_of = xcalloc((size_t)n, sizeof *hooks_of);
     float **k = xmalloc(sizeof *k * (size_t)n), **v = xmalloc(sizeof *v * (size_t)n);
     starts[0] = 0;
     for (int g = 0; g < n; g++) {
-        PatchRec *p = &recs[(r0 + g) / 2];
-        int corrupt = (r0 + g) % 2;
-        starts[g + 1] = starts[g] + p->ir->T;
-        runs[g] = (HookRun){p->ir->abl, p->ir->n_abl, NULL, 0, NULL, NULL};
-        runs[g].capture = !corrupt ? &p->src : o->patch_sweep ? &p->pre : NULL;
-        any_keep |= corrupt && p->keep;
+        starts[g + 1] = starts[g] + runs[g].T;
+        hooks_of[g] = runs[g].hook;
+        any_keep |= runs[g].keep != NULL;
         if (rc == 0)
-            rc = tf_embed(m, corrupt ? p->ir->corrupt : p->tokens, p->ir->T, 0,
-                          buf + (size_t)starts[g] * C, err, errlen);
+            rc =
+                tf_embed(m, runs[g].tokens, runs[g].T, 0, buf + (size_t)starts[g] * C, err, errlen);
     }
     HookState h;
     memset(&h, 0, sizeof h);
     h.means = o->has_means ? &o->means : NULL;
-    h.seg_run = runs;
+    h.seg_run = hooks_of;
     h.seg_start = starts;
     h.n_head = m->cfg.n_head;
     TfHooks hooks = {interp_hook, &h, hook_mask(&h, n)};
@@ -1159,46 +1177,70 @@ static int prelude_pass(const InterpOptions *o, const Gpt2 *m, const LayerConfig
         }
         // With pos0 0 the resumed form is the packed one that also stores keys/values.
         for (int g = 0; g < n; g++) {
-            PatchRec *p = &recs[(r0 + g) / 2];
-            int mine = (r0 + g) % 2 && p->keep;
-            k[g] = mine ? run_kv_at(&p->kv, p->kv.k, s) : scratch + (size_t)starts[g] * C;
-            v[g] = mine ? run_kv_at(&p->kv, p->kv.v, s) : scratch + rows + (size_t)starts[g] * C;
+            RunKv *kv = runs[g].keep;
+            k[g] = kv ? run_kv_at(kv, kv->k, s) : scratch + (size_t)starts[g] * C;
+            v[g] = kv ? run_kv_at(kv, kv->v, s) : scratch + rows + (size_t)starts[g] * C;
         }
         rc = tf_block_forward_resume(m, c->idx[s], buf, starts, n, zero, k, v, ws, err, errlen);
     }
     ws->hooks = saved;
-    for (int g = 0; rc == 0 && g < n; g++) {
-        PatchRec *p = &recs[(r0 + g) / 2];
-        memcpy((r0 + g) % 2 ? p->corrupt : p->clean, buf + (size_t)starts[g] * C,
-               sizeof(float) * (size_t)p->ir->T * C);
-    }
-    free(starts), free(zero), free(runs), free(k), free(v);
+    for (int g = 0; rc == 0 && g < n; g++)
+        memcpy(runs[g].out, buf + (size_t)starts[g] * C, sizeof(float) * (size_t)runs[g].T * C);
+    free(starts), free(zero), free(hooks_of), free(k), free(v);
     return rc;
 }
 
-// What follows a record's clean and corrupted runs: their visits, then the corrupted run
-// with the record's patches, or the sweep's cells (`held`: bytes kept for other records).
+// Runs [r0, r1) of the list clean 0, corrupted 0, clean 1, .. of recs in one pass: each
+// with its record's ablations, the clean ones capturing src, the corrupted ones pre and
+// (keep) their keys/values.
+static int prelude_pass(const InterpOptions *o, const Gpt2 *m, const LayerConfig *c, PatchRec *recs,
+                        int r0, int r1, float *buf, float *scratch, TfWorkspace *ws, char *err,
+                        size_t errlen) {
+    int n = r1 - r0;
+    FullRun *runs = xcalloc((size_t)n, sizeof *runs);
+    for (int g = 0; g < n; g++) {
+        PatchRec *p = &recs[(r0 + g) / 2];
+        int corrupt = (r0 + g) % 2;
+        runs[g] = (FullRun){corrupt ? p->ir->corrupt : p->tokens, p->ir->T,
+                            (HookRun){p->ir->abl, p->ir->n_abl, NULL, 0, NULL, NULL},
+                            corrupt && p->keep ? &p->kv : NULL, corrupt ? p->corrupt : p->clean};
+        runs[g].hook.capture = !corrupt ? &p->src : o->patch_sweep ? &p->pre : NULL;
+    }
+    int rc = full_runs_pass(o, m, c, runs, n, buf, scratch, ws, err, errlen);
+    free(runs);
+    return rc;
+}
+
+// The patched runs of recs[0..n) (no sweep) in one pass: each the corrupted run with its
+// record's ablations and patches (from its clean run's src), capturing acts.
+static int patched_pass(const InterpOptions *o, const Gpt2 *m, const LayerConfig *c, PatchRec *recs,
+                        int n, float *buf, TfWorkspace *ws, char *err, size_t errlen) {
+    FullRun *runs = xcalloc((size_t)n, sizeof *runs);
+    for (int g = 0; g < n; g++) {
+        PatchRec *p = &recs[g];
+        const InterpRecord *ir = p->ir;
+        runs[g] = (FullRun){ir->corrupt, ir->T,
+                            (HookRun){ir->abl, ir->n_abl, ir->patch, ir->n_patch, &p->src,
+                                      o->capture ? &p->acts : NULL},
+                            NULL, p->patched};
+    }
+    int rc = full_runs_pass(o, m, c, runs, n, buf, NULL, ws, err, errlen);
+    free(runs);
+    return rc;
+}
+
+// A record's visits after its clean and corrupted runs: those two, then its patched run
+// (no sweep: run already) or the sweep's cells (`held`: bytes kept for other records).
 static int patch_rec_rest(Runner *r, PatchRec *p, size_t held) {
-    const InterpRecord *ir = p->ir;
-    r->ir = ir;
+    r->ir = p->ir;
     r->ctx = p->ctx;
     r->resid = p->corrupt;
     int rc = visit_run(r, INTERP_CLEAN, p->clean, 0, -1, NULL, NULL);
     if (rc == 0) rc = visit_run(r, INTERP_CORRUPT, p->corrupt, 0, -1, NULL, NULL);
     if (rc == 0 && r->o->patch_sweep)
         return run_patch_sweep(r, &p->src, &p->pre, p->keep ? &p->kv : NULL, held);
-    if (rc != 0) return rc;
-    HookState h;   // the corrupted run with the patches, from the embeddings
-    hook_base(&h, r->o, ir);
-    h.run.patch = ir->patch;
-    h.run.n_patch = ir->n_patch;
-    h.run.source = &p->src;
-    ActCache acts = {0};
-    if (r->o->capture) act_cache_init(&acts, r->c->n, ir->T, r->m->cfg.n_embd, r->o->capture);
-    h.run.capture = r->o->capture ? &acts : NULL;
-    rc = run_full(r, ir->corrupt, &h);
-    if (rc == 0) rc = visit_run(r, INTERP_RUN, r->resid, 0, -1, NULL, h.run.capture);
-    act_cache_free(&acts);
+    if (rc == 0)
+        rc = visit_run(r, INTERP_RUN, p->patched, 0, -1, NULL, r->o->capture ? &p->acts : NULL);
     return rc;
 }
 
@@ -1224,6 +1266,84 @@ int interp_patch_passes(const InterpOptions *o, const InterpRecord *const *irs, 
     return passes;
 }
 
+int interp_patch_chunk(const InterpOptions *o, const InterpRecord *const *irs, int n, int n_slots,
+                       int C) {
+    size_t half = mem_budget(o) / 2, held = 0;
+    int b = 0;
+    for (; b < n; b++) {
+        size_t more = interp_patch_bytes(o, irs[b], n_slots, C);
+        if (b > 0 && held + more > half) break;
+        held += more;
+    }
+    return b;
+}
+
+int interp_patched_passes(const InterpOptions *o, const InterpRecord *const *irs, int n,
+                          int max_rows, int *ends) {
+    int max_runs = o->pack > 0 ? o->pack : INT_MAX, passes = 0;
+    for (int i0 = 0; i0 < n; i0 = ends[passes++]) {
+        int i1 = i0 + 1, rows = irs[i0]->T;
+        while (i1 < n && i1 - i0 < max_runs && rows + irs[i1]->T <= max_rows) rows += irs[i1++]->T;
+        ends[passes] = i1;
+    }
+    return passes;
+}
+
+// The patch sweep of recs[0..n): after each pass of clean and corrupted runs, the records
+// whose two runs are done run their cells (a record's captures live from its clean run's
+// pass until its cells are done; `held`: those of the records begun and not finished).
+static int records_sweep(Runner *r, PatchRec *recs, const InterpRecord *const *irs,
+                         const int *const *tokens, void *const *ctxs, int n, int max_rows,
+                         float *buf, float *scratch) {
+    const InterpOptions *o = r->o;
+    int C = r->m->cfg.n_embd, *ends = xmalloc(sizeof(int) * (size_t)(2 * n + 1));
+    int passes = interp_patch_passes(o, irs, n, r->c->n, C, max_rows, ends);
+    size_t held = 0;
+    int rc = 0, begun = 0, done = 0;
+    for (int p = 0, r0 = 0; rc == 0 && p < passes; r0 = ends[p++]) {
+        for (; 2 * begun < ends[p]; begun++) {
+            patch_rec_init(&recs[begun], o, irs[begun], tokens[begun], ctxs[begun], r->c->n, C);
+            held += recs[begun].bytes;
+        }
+        rc = prelude_pass(o, r->m, r->c, recs, r0, ends[p], buf, scratch, r->ws, r->err, r->errlen);
+        for (; rc == 0 && 2 * done + 1 < ends[p]; done++) {   // the records whose runs are done
+            held -= recs[done].bytes;
+            rc = patch_rec_rest(r, &recs[done], held);
+            patch_rec_free(&recs[done]);
+        }
+    }
+    for (int i = done; i < begun; i++) patch_rec_free(&recs[i]);
+    free(ends);
+    return rc;
+}
+
+// The single patches of recs[0..n), a chunk of records at a time (interp_patch_chunk):
+// the chunk's clean and corrupted runs (interp_patch_passes), then its patched runs
+// (interp_patched_passes), then each record's visits.
+static int records_patch(Runner *r, PatchRec *recs, const InterpRecord *const *irs,
+                         const int *const *tokens, void *const *ctxs, int n, int max_rows,
+                         float *buf, float *scratch) {
+    const InterpOptions *o = r->o;
+    int C = r->m->cfg.n_embd, *ends = xmalloc(sizeof(int) * (size_t)(2 * n + 1)), rc = 0;
+    for (int a = 0, b; rc == 0 && a < n; a = b) {
+        b = a + interp_patch_chunk(o, irs + a, n - a, r->c->n, C);
+        for (int i = a; i < b; i++)
+            patch_rec_init(&recs[i], o, irs[i], tokens[i], ctxs[i], r->c->n, C);
+        int passes = interp_patch_passes(o, irs + a, b - a, r->c->n, C, max_rows, ends);
+        for (int p = 0, r0 = 0; rc == 0 && p < passes; r0 = ends[p++])
+            rc = prelude_pass(o, r->m, r->c, recs + a, r0, ends[p], buf, scratch, r->ws, r->err,
+                              r->errlen);
+        passes = interp_patched_passes(o, irs + a, b - a, max_rows, ends);
+        for (int p = 0, i0 = 0; rc == 0 && p < passes; i0 = ends[p++])
+            rc = patched_pass(o, r->m, r->c, recs + a + i0, ends[p] - i0, buf, r->ws, r->err,
+                              r->errlen);
+        for (int i = a; rc == 0 && i < b; i++) rc = patch_rec_rest(r, &recs[i], 0);
+        for (int i = a; i < b; i++) patch_rec_free(&recs[i]);
+    }
+    free(ends);
+    return rc;
+}
+
 int interp_records_run(const InterpOptions *o, const InterpRecord *const *irs,
                        const int *const *tokens, int n, const Gpt2 *m, const LayerConfig *c,
                        TfWorkspace *ws, InterpVisit visit, void *const *ctxs, char *err,
@@ -1235,34 +1355,19 @@ int interp_records_run(const InterpOptions *o, const InterpRecord *const *irs,
             return fail(err, errlen, "sequence of %d tokens does not fit (1..%d)", irs[i]->T,
                         ws->max_T);
     }
-    int C = m->cfg.n_embd, max_rows = ws->max_T < SWEEP_PASS_ROWS ? ws->max_T : SWEEP_PASS_ROWS;
-    int *ends = xmalloc(sizeof(int) * (size_t)(2 * n + 1));
-    int passes = interp_patch_passes(o, irs, n, c->n, C, max_rows, ends), longest = 1;
+    int C = m->cfg.n_embd, max_rows = ws->max_T < SWEEP_PASS_ROWS ? ws->max_T : SWEEP_PASS_ROWS,
+        longest = 1;
     for (int i = 0; i < n; i++)
         if (irs[i]->T > longest) longest = irs[i]->T;
     size_t buf_rows = (size_t)(max_rows > longest ? max_rows : longest) * C;
+    // scratch: the keys/values of the runs beside the sweep's that keep theirs
     float *buf = xmalloc(sizeof(float) * buf_rows),
-          *scratch = xmalloc(sizeof(float) * 2 * buf_rows);
+          *scratch = o->patch_sweep ? xmalloc(sizeof(float) * 2 * buf_rows) : NULL;
     PatchRec *recs = xcalloc((size_t)(n ? n : 1), sizeof *recs);
     Runner r = {o, NULL, m, c, ws, visit, NULL, NULL, NULL, err, errlen};
-    // A record's captures live from its clean run's pass until its runs after them are
-    // done (`held`: the bytes of the records begun and not finished).
-    size_t held = 0;
-    int rc = 0, begun = 0, done = 0;
-    for (int p = 0, r0 = 0; rc == 0 && p < passes; r0 = ends[p++]) {
-        for (; 2 * begun < ends[p]; begun++) {
-            patch_rec_init(&recs[begun], o, irs[begun], tokens[begun], ctxs[begun], c->n, C);
-            held += recs[begun].bytes;
-        }
-        rc = prelude_pass(o, m, c, recs, r0, ends[p], buf, scratch, ws, err, errlen);
-        for (; rc == 0 && 2 * done + 1 < ends[p]; done++) {   // the records whose runs are done
-            held -= recs[done].bytes;
-            rc = patch_rec_rest(&r, &recs[done], held);
-            patch_rec_free(&recs[done]);
-        }
-    }
-    for (int i = done; i < begun; i++) patch_rec_free(&recs[i]);
-    free(recs), free(buf), free(scratch), free(ends);
+    int rc = o->patch_sweep ? records_sweep(&r, recs, irs, tokens, ctxs, n, max_rows, buf, scratch)
+                            : records_patch(&r, recs, irs, tokens, ctxs, n, max_rows, buf, scratch);
+    free(recs), free(buf), free(scratch);
     return rc;
 }
 

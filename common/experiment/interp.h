@@ -237,7 +237,7 @@ int interp_patch_cells(const InterpOptions *o, const InterpRecord *ir, const Gpt
 //   ablation sweep:  RUN for variant 0 (the record's own ablations), 1, .. n
 //   otherwise:       RUN with the record's ablations
 // A patched record's clean and corrupted runs go in one forward pass (interp_records_run
-// with one record; o->pack 1: one after the other).  The runs of a sweep (variants 1..n,
+// with one record; o->pack 1: one after the other), then its patched run.  The runs of a sweep (variants 1..n,
 // the patch cells) restart from the residual entering the first slot of their block, a
 // patch cell at position p also at p (over the corrupted run's keys/values before p, kept
 // when o->mem_budget holds them), and are PACKED into forward passes of up to ws->max_T
@@ -253,12 +253,14 @@ int interp_record_run(const InterpOptions *o, const InterpRecord *ir, const Gpt2
 // tokens[i] record i's clean tokens: the clean and corrupted runs of all of them are
 // PACKED into forward passes (run after run: record 0's clean and corrupted runs, then
 // record 1's, ..) of up to ws->max_T and SWEEP_PASS_ROWS rows and o->pack runs, whose
-// records' captures (the clean run's activations at the patched points, the corrupted
-// run's residual entering every slot and, for the sweep over positions, its keys/values:
-// interp_patch_bytes a record) take at most half of o->mem_budget (one run at least); then each record's
-// patched run or sweep cells run as interp_record_run runs them.  Record i is visited
-// with ctxs[i], its visits exactly (order and bits) those interp_record_run gives it, one
-// record after another.  0, or -1 with a message (for the whole call).
+// records' captures (interp_patch_bytes a record) take at most half of o->mem_budget (one
+// record at least).  The patch sweep: then each record's sweep cells, as interp_record_run
+// runs them.  A single patch (--patch, a record's "patch"): records go a chunk at a time
+// (interp_patch_chunk: their captures within half of o->mem_budget), the chunk's clean and
+// corrupted runs packed (interp_patch_passes), then its patched runs packed as well
+// (interp_patched_passes), then its records' visits.  Record i is visited with ctxs[i],
+// its visits exactly (order and bits) those interp_record_run gives it, one record after
+// another.  0, or -1 with a message (for the whole call).
 int interp_records_run(const InterpOptions *o, const InterpRecord *const *irs,
                        const int *const *tokens, int n, const Gpt2 *m, const LayerConfig *c,
                        TfWorkspace *ws, InterpVisit visit, void *const *ctxs, char *err,
@@ -272,8 +274,21 @@ int interp_records_run(const InterpOptions *o, const InterpRecord *const *irs,
 // entries at most) gets the run after pass p; returns the number of passes.
 int interp_patch_passes(const InterpOptions *o, const InterpRecord *const *irs, int n, int n_slots,
                         int C, int max_rows, int *ends);
-// The bytes of one record's captures there (o->mem_budget counts them).
+// The bytes of one record's captures there (o->mem_budget counts them): the clean run's
+// activations at the patched points and both final residuals; the patch sweep's corrupted
+// run's residual entering every slot and (the sweep over positions, when the budget holds
+// them) its keys/values; a single patch's patched run's final residual and captures
+// (o->capture).
 size_t interp_patch_bytes(const InterpOptions *o, const InterpRecord *ir, int n_slots, int C);
+// A single patch: how many of irs[0..n) (n >= 1) the first chunk takes: the longest prefix
+// whose interp_patch_bytes stay within half of o->mem_budget, one record at least.
+int interp_patch_chunk(const InterpOptions *o, const InterpRecord *const *irs, int n, int n_slots,
+                       int C);
+// How the patched runs of a chunk irs[0..n) are packed: consecutive ones join a pass while
+// its rows (ir->T each) stay within max_rows and its runs within o->pack; one at least.
+// ends[p] (n entries at most) gets the record after pass p; returns the number of passes.
+int interp_patched_passes(const InterpOptions *o, const InterpRecord *const *irs, int n,
+                          int max_rows, int *ends);
 
 // Write the captured activations of one run as arrays "{key}.blocks.{l}.hook_{point}"
 // (an occurrence k >= 2 of a repeated block: "..hook_{point}.{k}"), shape (T, C), z as

@@ -4,7 +4,9 @@
 # give the same bytes as that patch applied alone in a full run from the embeddings (a
 # record with the cell as its "patch"), and as --pack 1 and small passes, for every hook
 # the sweep takes (the head sweep too), over configurations with skipped and repeated
-# blocks, with a record ablation, on every kernel path.
+# blocks, with a record ablation, on every kernel path.  Batches of patched records
+# (scoreloss --patch-sweep and --patch, topk --patch), packed across records, must give
+# the bytes of --pack 1, of small budgets and of one record per process.
 . "$(dirname "$0")/../lib.sh"
 : "${UNIT:=$ROOT/build/release/tests}"
 M=$TMP/model
@@ -117,22 +119,26 @@ print(total)' "$1"
 }
 # batch NAME ARGS...: default, --pack 1, --mem-budget 1M (and with --pack 3) and one
 # record per process give the same bytes and status (at least MIN lines, 100 unless set).
+# IN (batch.ndjson unless set) is the input, ERRORS (1) its error lines; TOOL (scoreloss)
+# the tool.
 batch() {
   name=$1; shift
-  scoreloss --model "$M" "$@" < batch.ndjson > b1.out 2>/dev/null; s1=$?
-  scoreloss --model "$M" --pack 1 "$@" < batch.ndjson > b2.out 2>/dev/null; s2=$?
-  scoreloss --model "$M" --mem-budget 1M "$@" < batch.ndjson > b3.out 2>/dev/null; s3=$?
-  scoreloss --model "$M" --mem-budget 1M --pack 3 "$@" < batch.ndjson > b4.out 2>/dev/null; s4=$?
+  in=${IN:-batch.ndjson}; tool=${TOOL:-scoreloss}
+  $tool --model "$M" "$@" < "$in" > b1.out 2>/dev/null; s1=$?
+  $tool --model "$M" --pack 1 "$@" < "$in" > b2.out 2>/dev/null; s2=$?
+  $tool --model "$M" --mem-budget 1M "$@" < "$in" > b3.out 2>/dev/null; s3=$?
+  $tool --model "$M" --mem-budget 1M --pack 3 "$@" < "$in" > b4.out 2>/dev/null; s4=$?
   : > b5.out; s5=0
   while IFS= read -r line; do
-    printf '%s\n' "$line" | scoreloss --model "$M" "$@" >> b5.out 2>/dev/null || s5=$?
-  done < batch.ndjson
+    printf '%s\n' "$line" | $tool --model "$M" "$@" >> b5.out 2>/dev/null || s5=$?
+  done < "$in"
   errors=$(grep -c '"error"' b1.out)
-  if [ "$s1" != 0 ] && [ "$s1$s1$s1$s1$s1" = "$s1$s2$s3$s4$s5" ] && [ "$errors" = 1 ] && [ "$(wc -l < b1.out)" -ge "${MIN:-100}" ] &&
+  records=$(wc -l < "$in" | tr -d ' ')
+  if [ "$s1" != 0 ] && [ "$s1$s1$s1$s1$s1" = "$s1$s2$s3$s4$s5" ] && [ "$errors" = "${ERRORS:-1}" ] && [ "$(wc -l < b1.out)" -ge "${MIN:-100}" ] &&
      cmp -s b1.out b2.out && cmp -s b1.out b3.out && cmp -s b1.out b4.out && cmp -s b1.out b5.out; then
-    pass "$K: $name, 7 ragged records: packed == --pack 1 == 1M budget == one per process, bit for bit ($(wc -l < b1.out | tr -d ' ') lines, 1 error line, exit $s1)"
+    pass "$K: $tool $name, $records ragged records: packed == --pack 1 == 1M budget == one per process, bit for bit ($(wc -l < b1.out | tr -d ' ') lines, $errors error lines, exit $s1)"
   else
-    failed "$K: $name, 7 ragged records" "exit $s1$s2$s3$s4$s5, $errors errors; $(cmp b1.out b2.out 2>&1) $(cmp b1.out b3.out 2>&1) $(cmp b1.out b4.out 2>&1) $(cmp b1.out b5.out 2>&1)"
+    failed "$K: $tool $name, $records ragged records" "exit $s1$s2$s3$s4$s5, $errors errors; $(cmp b1.out b2.out 2>&1) $(cmp b1.out b3.out 2>&1) $(cmp b1.out b4.out 2>&1) $(cmp b1.out b5.out 2>&1)"
   fi
 }
 # baselines: the packed clean and corrupted runs against the records scored without
@@ -158,6 +164,32 @@ for line in open(sys.argv[1]):
     print(r["id"], r["clean_answer_loss"], r["clean_logit_diff"], r["corrupt_answer_loss"], r["corrupt_logit_diff"])
     print(r["id"], plain[i]["answer_loss"], plain[i]["logit_diff"], plain[i + 1]["answer_loss"], plain[i + 1]["logit_diff"], file=sys.stderr)' "$1" "$2"
 }
+PATCH='[{"hook":"resid_pre","layer":1,"position":-1},{"hook":"mlp_out","layer":2}]'
+# big.ndjson: batch.ndjson 8 times, each copy's prompts lengthened differently.
+$PY -c '
+import json, sys
+lines = open("batch.ndjson").read().splitlines()
+for k in range(8):
+    for line in lines:
+        r = json.loads(line)
+        r["id"] = "%s-%d" % (r.get("id"), k)
+        extra = " and then" * k
+        r["prompt"] = "So" + extra + ", " + r["prompt"]
+        r["corrupt_prompt"] = "So" + extra + ", " + r["corrupt_prompt"]
+        print(json.dumps(r))' > big.ndjson
+# The tokens of big.ndjson's patched records against what 1M's half holds: a record of T
+# tokens keeps (2 points x 4 blocks + 3) x 64 x 4 = 2816 T bytes here, so more than
+# 524288 / 2816 = 186 tokens take several chunks.
+scoreloss --model "$M" --patch "$PATCH" < big.ndjson 2>/dev/null | $PY -c '
+import json, sys
+print(sum(len(json.loads(l).get("answer_tokens", [])) for l in sys.stdin))' > answer_tokens.txt
+tokenize --model "$M" < big.ndjson | $PY -c '
+import json, sys
+ok = [json.loads(l) for l in sys.stdin]
+print(sum(len(r["tokens"]) for r in ok if "error" not in r))' > prompt_tokens.txt
+big_tokens=$(( $(cat answer_tokens.txt) + $(cat prompt_tokens.txt) ))
+if [ "$big_tokens" -gt 400 ]; then pass "big.ndjson: $big_tokens tokens: 1M takes several chunks (186 tokens a chunk at most)"
+else failed "big.ndjson forces several chunks" "$big_tokens tokens"; fi
 for K in $("$UNIT/test_transformer" --kernel-paths); do
   export AUTOINTERP_KERNEL=$K
   batch "--patch-sweep" --patch-sweep
@@ -176,6 +208,15 @@ for K in $("$UNIT/test_transformer" --kernel-paths); do
     for hook in resid_mid resid_post attn_out mlp_out; do batch "--patch-sweep=$hook" --patch-sweep=$hook; done
   fi
   batch "--patch-sweep=head on skip-one" --patch-sweep=head --sweep skip-one
-  MIN=7 batch "--patch (resid_pre at the last position, mlp_out 2 everywhere)" --patch '[{"hook":"resid_pre","layer":1,"position":-1},{"hook":"mlp_out","layer":2}]'
+  MIN=7 batch "--patch (resid_pre at the last position, mlp_out 2 everywhere)" --patch "$PATCH"
+  # A single patch: the patched runs are packed across records too, a chunk of records
+  # (their captures within half the budget) at a time.  big.ndjson's 56 records (8 of them
+  # errors) must take several chunks under 1M (checked below); with an ablation on every
+  # run, over a configuration that skips and repeats blocks; topk the same.
+  IN=big.ndjson ERRORS=8 MIN=48 batch "--patch, several chunks" --patch "$PATCH"
+  IN=big.ndjson ERRORS=8 MIN=48 batch "--patch --ablate --layers 0,2,2,3" --patch "$PATCH" --ablate '[{"component":"head","layer":2,"head":1}]' --layers 0,2,2,3
+  TOOL=topk IN=big.ndjson ERRORS=8 MIN=48 batch "--patch" --patch "$PATCH" -k 3
+  TOOL=topk ERRORS=1 MIN=24 batch "--patch --ablate --positions 0,-1 --sweep skip-one" --patch "$PATCH" --ablate '[{"component":"mlp","layer":0}]' --positions 0,-1 -k 2 --sweep skip-one
+  TOOL=topk ERRORS=1 MIN=30 batch "--patch --lens logit" --patch "$PATCH" --lens logit -k 2
 done
 unset AUTOINTERP_KERNEL

@@ -92,12 +92,51 @@ int main(void) {
     InterpSite sites[3] = {
         {TF_HOOK_RESID_PRE, 1, -1, 2}, {TF_HOOK_MLP_OUT, 3, -1, -1}, {TF_HOOK_RESID_PRE, 4, -1, 0}};
     InterpRecord one = record(9, sites, 3);
-    CHECK_INT("--patch at resid_pre (twice) and mlp_out: 2 points + 2 final residuals",
-              (long)interp_patch_bytes(&o, &one, SLOTS, C), (long)(9 * (2 * run + 2 * row)));
+    CHECK_INT("--patch at resid_pre (twice) and mlp_out: 2 points + 3 final residuals (clean, "
+              "corrupted, patched)",
+              (long)interp_patch_bytes(&o, &one, SLOTS, C), (long)(9 * (2 * run + 3 * row)));
+    o.capture = 1u << TF_HOOK_RESID_PRE | 1u << TF_HOOK_RESID_POST;
+    CHECK_INT("--patch with the lens: the patched run's 2 captured points too",
+              (long)interp_patch_bytes(&o, &one, SLOTS, C), (long)(9 * (4 * run + 3 * row)));
+    o.capture = 0;
     const InterpRecord *single[1] = {&one};
     plan(&o, single, 1, 512, got, sizeof got);
     CHECK_STR("one record: its clean and corrupted runs in one pass", got, "2");
     plan(&o, single, 0, 512, got, sizeof got);
     CHECK_STR("no records: no passes", got, "");
+
+    // A single patch: records go a chunk at a time (their captures within half the budget),
+    // their patched runs packed after their clean and corrupted runs.
+    InterpSite site = {TF_HOOK_RESID_PRE, 1, -1, 2};
+    InterpRecord pr[N];
+    const InterpRecord *precs[N];
+    for (int i = 0; i < N; i++) pr[i] = record(lens[i], &site, 1), precs[i] = &pr[i];
+    size_t one_bytes = interp_patch_bytes(&o, &pr[0], SLOTS, C);   // 8 tokens
+    CHECK_INT("one point, 8 tokens", (long)one_bytes, (long)(8 * (run + 3 * row)));
+    CHECK_INT("default budget: the 8 records in one chunk",
+              interp_patch_chunk(&o, precs, N, SLOTS, C), N);
+    o.mem_budget = 2 * (one_bytes + interp_patch_bytes(&o, &pr[1], SLOTS, C));
+    CHECK_INT("a budget whose half holds 8 + 9 tokens: a chunk of 2",
+              interp_patch_chunk(&o, precs, N, SLOTS, C), 2);
+    CHECK_INT("the next chunk (10 + 7 tokens) too", interp_patch_chunk(&o, precs + 2, 6, SLOTS, C),
+              2);
+    CHECK_INT("then 8 + 9 + 10 do not fit: 2", interp_patch_chunk(&o, precs + 4, 4, SLOTS, C), 2);
+    o.mem_budget = (size_t)1 << 10;
+    CHECK_INT("a budget below one record: one record a chunk",
+              interp_patch_chunk(&o, precs, N, SLOTS, C), 1);
+    o.mem_budget = 0;
+    int pends[N];
+    int np = interp_patched_passes(&o, precs, N, 512, pends);
+    CHECK_INT("the patched runs of 8 records (68 rows): one pass", np, 1);
+    CHECK_INT("  ending after record 8", pends[0], 8);
+    np = interp_patched_passes(&o, precs, N, 20, pends);
+    CHECK_INT("20 rows a pass: 8+9, 10+7, 8+9, 10+7", np, 4);
+    CHECK_INT("  the second pass ends after record 4", pends[1], 4);
+    np = interp_patched_passes(&o, precs, N, 5, pends);
+    CHECK_INT("5 rows a pass (fewer than any record): one record a pass", np, N);
+    o.pack = 3;
+    np = interp_patched_passes(&o, precs, N, 512, pends);
+    CHECK_INT("--pack 3: 3, 3, 2 records", np * 100 + pends[0] * 10 + pends[2], 338);
+    o.pack = 0;
     CHECK_DONE();
 }
