@@ -111,6 +111,10 @@ static int parse_positions(const char *spec, int T, int **rows, int *n, char *er
         v[count++] = (int)x;
         p = *end ? end + 1 : end;
     }
+    if (count == 0) {   // "" reads no row: nothing to rank, and a division by zero later
+        free(v);
+        return fail(err, errlen, "--positions \"%s\" names no position", spec);
+    }
     *rows = v;
     *n = count;
     return 0;
@@ -670,7 +674,10 @@ int main(int argc, char **argv) {
         if (interp_option(&t.io, c, optarg) || experiment_option(&t.opt, c, optarg)) continue;
         switch (c) {
         case 'k': t.k = (int)arg_integer(optarg, 1, 100000, "-k"); break;
-        case POSITIONS: t.positions = optarg; break;
+        case POSITIONS:
+            if (!*optarg) usage_error(NULL, "--positions needs last, all or a list of positions");
+            t.positions = optarg;
+            break;
         case CANDIDATES: t.candidates = (int)arg_integer(optarg, 1, 100000, "--candidates"); break;
         }
     }

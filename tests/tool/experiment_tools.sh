@@ -110,6 +110,13 @@ $PY "$ROOT/tests/ref/tools_ref.py" "$M" topk topk.ndjson tokens.ndjson 5
 topk --model "$M" --layers 1,0,2 --positions all -k 3 < in.ndjson > topk_all.ndjson
 check_eq "topk --positions all: one record per prompt position" "$(grep -c '"id":1,' topk_all.ndjson)" 7
 $PY "$ROOT/tests/ref/tools_ref.py" "$M" topk topk_all.ndjson tokens.ndjson 3
+# An empty --positions reads no row: a usage error before any record (it once reached a
+# division by zero with --patch, SIGFPE).
+printf '{"prompt":"a b c","corrupt_prompt":"a b d"}\n' > pp.ndjson
+topk --model "$M" --positions "" --patch '[{"hook":"resid_pre","layer":1,"position":-1}]' < pp.ndjson > pos_empty.out 2> pos_empty.err
+check_eq "topk --positions '' --patch: exit 2" "$?" 2
+check_grep "topk --positions '': the message says what it needs" 'positions needs last, all or a list' pos_empty.err
+check_eq "topk --positions '': no record written" "$(wc -c < pos_empty.out)" 0
 
 # ---- runlayers
 runlayers --model "$M" --sweep drop-last --max-tokens 6 < in.ndjson > gen.ndjson
