@@ -439,19 +439,13 @@ static int score_group(Scorer *s, Item **items, int n) {
     return rc != 0 ? n : 0;
 }
 
+// The records of a batch and what to run on a group of them (score_group or
+// score_patched): experiment_groups' callback, group_at, hands each group to it.
 typedef struct {
     Scorer *s;
     Item *items;
+    int (*run)(Scorer *s, Item **group, int n);
 } Batch;
-
-static int score_group_at(void *ctx, const int *idx, int n) {
-    Batch *b = ctx;
-    Item **group = xmalloc(sizeof *group * (size_t)n);
-    for (int i = 0; i < n; i++) group[i] = &b->items[idx[i]];
-    int failed = score_group(b->s, group, n);
-    free(group);
-    return failed;
-}
 
 // Run and score the patched records items[0..n), which run the same configurations: per
 // configuration, all of them through interp_records_run (their clean and corrupted runs
@@ -494,15 +488,6 @@ static int score_patched(Scorer *s, Item **items, int n) {
     return failed;
 }
 
-static int score_patched_at(void *ctx, const int *idx, int n) {
-    Batch *b = ctx;
-    Item **group = xmalloc(sizeof *group * (size_t)n);
-    for (int i = 0; i < n; i++) group[i] = &b->items[idx[i]];
-    int failed = score_patched(b->s, group, n);
-    free(group);
-    return failed;
-}
-
 // The answer rows a patched record keeps until it is scored: its runs (clean, corrupted,
 // and the patched run or the sweep's cells) per configuration.
 static size_t patched_bytes(const Scorer *s, const Item *it) {
@@ -513,6 +498,15 @@ static size_t patched_bytes(const Scorer *s, const Item *it) {
                                  ? interp_patch_cells(&s->io, &it->ir, cfg, &it->configs.cfg[k])
                                  : 1);
     return runs * (size_t)it->t.n_answer * (size_t)cfg->n_embd * sizeof(float);
+}
+
+static int group_at(void *ctx, const int *idx, int n) {
+    Batch *b = ctx;
+    Item **group = xmalloc(sizeof *group * (size_t)n);
+    for (int i = 0; i < n; i++) group[i] = &b->items[idx[i]];
+    int failed = b->run(b->s, group, n);
+    free(group);
+    return failed;
 }
 
 static int score_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
@@ -534,9 +528,10 @@ static int score_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
     }
     // Plain records with the same configurations (all of them with --sweep/--layers) are
     // scored together.
-    Batch b = {s, items};
-    failed += experiment_groups(members, n, GROUP_BYTES, score_group_at, &b);
-    failed += experiment_groups(patched, n, GROUP_BYTES, score_patched_at, &b);
+    Batch b = {s, items, score_group};
+    failed += experiment_groups(members, n, GROUP_BYTES, group_at, &b);
+    b.run = score_patched;
+    failed += experiment_groups(patched, n, GROUP_BYTES, group_at, &b);
     for (int i = 0; i < n; i++) {
         Item *it = &items[i];
         jb_raw(lines, it->lines.buf, it->lines.len);

@@ -516,19 +516,13 @@ static int topk_group(TopK *t, Item **items, int n) {
     return failed;
 }
 
+// The records of a batch and what to run on a group of them (topk_group or
+// topk_patched): experiment_groups' callback, group_at, hands each group to it.
 typedef struct {
     TopK *t;
     Item *items;
+    int (*run)(TopK *t, Item **group, int n);
 } Batch;
-
-static int topk_group_at(void *ctx, const int *idx, int n) {
-    Batch *b = ctx;
-    Item **group = xmalloc(sizeof *group * (size_t)n);
-    for (int i = 0; i < n; i++) group[i] = &b->items[idx[i]];
-    int failed = topk_group(b->t, group, n);
-    free(group);
-    return failed;
-}
 
 // Run the patched records items[0..n), which run the same blocks, together: their intact
 // references packed into forward passes and unembedded LOGIT_ROWS rows at a time; per
@@ -602,15 +596,6 @@ static int topk_patched(TopK *t, Item **items, int n) {
     return failed;
 }
 
-static int topk_patched_at(void *ctx, const int *idx, int n) {
-    Batch *b = ctx;
-    Item **group = xmalloc(sizeof *group * (size_t)n);
-    for (int i = 0; i < n; i++) group[i] = &b->items[idx[i]];
-    int failed = topk_patched(b->t, group, n);
-    free(group);
-    return failed;
-}
-
 // What a patched record keeps while its group runs: its reference's log-probabilities and
 // the rows its runs read out (every depth with the lens).
 static size_t patched_bytes(const TopK *t, const Item *it) {
@@ -619,6 +604,15 @@ static size_t patched_bytes(const TopK *t, const Item *it) {
     for (int k = 0; k < it->cfgs.n; k++) readouts += t->io.lens ? (size_t)it->cfgs.cfg[k].n + 1 : 1;
     return sizeof(float) * (size_t)it->n_rows *
            ((size_t)cfg->vocab_size + readouts * (size_t)cfg->n_embd);
+}
+
+static int group_at(void *ctx, const int *idx, int n) {
+    Batch *b = ctx;
+    Item **group = xmalloc(sizeof *group * (size_t)n);
+    for (int i = 0; i < n; i++) group[i] = &b->items[idx[i]];
+    int failed = b->run(b->t, group, n);
+    free(group);
+    return failed;
 }
 
 static int topk_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
@@ -637,9 +631,10 @@ static int topk_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
         if (items[i].patched)
             patched[i] = (GroupMember){&items[i].cfgs, patched_bytes(t, &items[i])};
     }
-    Batch b = {t, items};   // records with the same configurations run together
-    failed += experiment_groups(members, n, GROUP_BYTES, topk_group_at, &b);
-    failed += experiment_groups(patched, n, GROUP_BYTES, topk_patched_at, &b);
+    Batch b = {t, items, topk_group};   // records with the same configurations run together
+    failed += experiment_groups(members, n, GROUP_BYTES, group_at, &b);
+    b.run = topk_patched;
+    failed += experiment_groups(patched, n, GROUP_BYTES, group_at, &b);
     for (int i = 0; i < n; i++) {
         Item *it = &items[i];
         jb_raw(lines, it->lines.buf, it->lines.len);
