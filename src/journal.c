@@ -3,7 +3,6 @@
 //   journal cat    --journal FILE [--kind K]... [--experiment NAME] [--task NAME]
 //   journal check  --journal FILE
 //   journal lock   --journal FILE --fd N [--pid PID]
-#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,15 +49,6 @@ typedef struct {
     int n_kinds;
     int fsync, quiet;
 } Args;
-
-static long number_arg(const char *s, const char *opt) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 0 || v > 2147483647L)
-        usage_error(usage_short, "%s needs a whole number", opt);
-    return v;
-}
 
 static void parse_args(Args *a, int argc, char **argv) {
     enum {
@@ -114,8 +104,8 @@ static void parse_args(Args *a, int argc, char **argv) {
         case OPT_TASK: a->task = optarg; break;
         case OPT_FSYNC: a->fsync = 1; break;
         case 'q': a->quiet = 1; break;
-        case OPT_FD: a->fd = number_arg(optarg, "--fd"); break;
-        case OPT_PID: a->pid = number_arg(optarg, "--pid"); break;
+        case OPT_FD: a->fd = usage_arg_integer(usage_short, optarg, 0, 2147483647, "--fd"); break;
+        case OPT_PID: a->pid = usage_arg_integer(usage_short, optarg, 0, 2147483647, "--pid"); break;
         }
     }
     tool_no_operands(argc, argv, usage_short, NULL);

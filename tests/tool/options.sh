@@ -142,6 +142,8 @@ done <<'ROWS'
 2|usage|gentasks --llm-tasks 0|gentasks: --llm-tasks needs a whole number in 1..50, not '0'
 2|usage|report --samples 2000|report: --samples needs a whole number in 0..1000, not '2000'
 2|usage|report --journal j --topk-rows -1|report: --topk-rows needs a whole number in 0..1000, not '-1'
+2|usage|journal lock --journal j --fd x|journal: --fd needs a whole number in 0..2147483647, not 'x'
+2|usage|journal lock --journal j --fd 3 --pid -5|journal: --pid needs a whole number in 0..2147483647, not '-5'
 # (was "unknown option '-q'")
 2|usage|journal check --quiet=x|journal: unknown option '--quiet=x'
 2|usage|journal check -qZ|journal: unknown option '-Z'
