@@ -4,6 +4,7 @@
 //   journal check  --journal FILE
 //   journal lock   --journal FILE --fd N [--pid PID]
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -104,8 +105,8 @@ static void parse_args(Args *a, int argc, char **argv) {
         case OPT_TASK: a->task = optarg; break;
         case OPT_FSYNC: a->fsync = 1; break;
         case 'q': a->quiet = 1; break;
-        case OPT_FD: a->fd = usage_arg_integer(usage_short, optarg, 0, 2147483647, "--fd"); break;
-        case OPT_PID: a->pid = usage_arg_integer(usage_short, optarg, 0, 2147483647, "--pid"); break;
+        case OPT_FD: a->fd = usage_arg_integer(usage_short, optarg, 0, INT_MAX, "--fd"); break;
+        case OPT_PID: a->pid = usage_arg_integer(usage_short, optarg, 0, INT_MAX, "--pid"); break;
         }
     }
     tool_no_operands(argc, argv, usage_short, NULL);
