@@ -191,16 +191,9 @@ INLINE void rows_body(float *p, size_t ldp, const float *a, size_t lda, const vo
     for (; k < K; k++) rows_group(p, ldp, a, lda, w, ldw, m, 1, n, head, k, !acc && k == 0, 0, DT);
 }
 
-// Batched rows of fp32 weights: register groups of 8 rows x 48 columns over blocks of w
-// prefetched ahead into L2 (kernels_rowtile.h).
-#define RT_M 8
-#define RT_V NV
-#include "model/kernels_rowtile.h"
-
 TARGET static void rows_avx512(float *p, size_t ldp, const float *a, size_t lda, const float *w,
                                size_t ldw, int m, int n, int K, int acc) {
-    if (m >= 2) rowtile_body(p, ldp, a, lda, w, ldw, m, n, K, acc);
-    else rows_body(p, ldp, a, lda, w, ldw, m, n, K, acc, MM_F32);
+    rows_body(p, ldp, a, lda, w, ldw, m, n, K, acc, MM_F32);
 }
 
 TARGET static void rows_bf16_avx512(float *p, size_t ldp, const float *a, size_t lda,
