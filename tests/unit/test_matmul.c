@@ -156,6 +156,44 @@ static void test_matmul_panels(ThreadPool *pool) {
     free(in), free(base), free(bias), free(out), free(ref);
 }
 
+// The streamed schedule's batches (decoding: T < 16 rows, the rows kernel over m <= 8 rows
+// a call, so T = 9..15 is a call of 8 and one of T - 8): every row of a batch of every size
+// equals that row computed alone (the single-row kernel), bit for bit, with K cut into
+// segments and steps unevenly (300 = 2 x 128 + 44, 44 = 5 x 8 + 4), N neither a multiple
+// of a vector nor of 48 columns, and w at float offsets 0..3 (a narrow first vector
+// where its rows share an offset: N = 784 keeps rows 64-byte multiples apart).
+static void test_matmul_batches(ThreadPool *pool) {
+    static const int Ns[] = {777, 784, 149};
+    enum { K = 300, TMAX = 15 };
+    Rng rng;
+    rng_seed(&rng, 13);
+    float *in = xmalloc(sizeof(float) * TMAX * K), *base = xmalloc(sizeof(float) * (K * 784 + 4));
+    float *bias = xmalloc(sizeof(float) * 784), *out = xmalloc(sizeof(float) * TMAX * 784);
+    float *row = xmalloc(sizeof(float) * 784);
+    fill(in, (size_t)TMAX * K, &rng), fill(base, (size_t)K * 784 + 4, &rng), fill(bias, 784, &rng);
+    char name[160];
+    for (size_t c = 0; c < sizeof Ns / sizeof *Ns; c++)
+        for (int off = 0; off < 4; off++) {
+            int N = Ns[c], ok = 1;
+            const float *w = base + off;
+            for (int T = 2; T <= TMAX; T++) {
+                matmul_forward(out, in, w, off % 2 ? bias : NULL, T, K, N, pool);
+                ok &= matmul_error(out, in, w, off % 2 ? bias : NULL, T, K, N) < 1e-4;
+                for (int t = 0; t < T; t++) {
+                    matmul_forward(row, in + (size_t)t * K, w, off % 2 ? bias : NULL, 1, K, N,
+                                   pool);
+                    ok &= memcmp(row, out + (size_t)t * N, sizeof(float) * N) == 0;
+                }
+            }
+            snprintf(
+                name, sizeof name,
+                "%s: matmul K=%d N=%d w+%d, batches of 2..15 rows: each row == alone, bit for bit",
+                path, K, N, off);
+            CHECK(name, ok);
+        }
+    free(in), free(base), free(bias), free(out), free(row);
+}
+
 static void test_transposed(ThreadPool *pool) {
     static const int Ts[] = {1, 5, 8, 9};
     static const int Cs[] = {5, 8, 64, 67};
@@ -512,6 +550,8 @@ int main(void) {
         test_matmul_offsets(pool);
         test_matmul_panels(NULL);
         test_matmul_panels(pool);
+        test_matmul_batches(NULL);
+        test_matmul_batches(pool);
         test_transposed(NULL);
         test_transposed(pool);
         test_transposed_offsets(NULL);
