@@ -22,7 +22,8 @@
 // Unembedding tile: 3 rows of `in` x 4 vocabulary entries (12 sums, 3 rows, 1 vector of e:
 // all 16 ymm registers).  2 x 6 held e's 6 rows (18 KiB at C = 768) beside the rows of `in`
 // and the next tile's prefetched rows in the 32 KiB L1; 3 x 4 holds 12 KiB (128 rows x
-// 50257 on Zen 4, one core: 82 -> 87-91 GFLOP/s).  Each output is exactly dot_avx2 either way.
+// 50257 on Zen 4, one core: 82 -> 87-91 GFLOP/s; 1-2 rows, bound by the reads of e: ~4 %
+// slower).  Each output is exactly dot_avx2 either way (docs/bench.md, 2026-12-05).
 #define DOT_ROWS            3
 #define DOT_COLS            4
 #define GELU_SCALING_FACTOR 0.7978845608028654f
