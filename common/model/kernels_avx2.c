@@ -19,9 +19,18 @@
 #define MR                  6   // tile rows
 #define NV                  2   // tile vectors per row (NR = 16 columns)
 #define NR                  (8 * NV)
-#define DOT_ROWS            2
-#define DOT_COLS            6
+// Unembedding tile: 3 rows of `in` x 4 vocabulary entries (12 sums, 3 rows, 1 vector of e:
+// all 16 ymm registers).  2 x 6 held e's 6 rows (18 KiB at C = 768) beside the rows of `in`
+// and the next tile's prefetched rows in the 32 KiB L1; 3 x 4 holds 12 KiB (128 rows x
+// 50257 on Zen 4, one core: 82 -> 87-91 GFLOP/s; 1-2 rows, bound by the reads of e: ~4 %
+// slower).  Each output is exactly dot_avx2 either way (docs/bench.md, 2026-12-05).
+#define DOT_ROWS            3
+#define DOT_COLS            4
 #define GELU_SCALING_FACTOR 0.7978845608028654f
+
+// `#pragma GCC unroll n` for a macro n (the pragma does not expand macros itself).
+#define PRAGMA_(x) _Pragma(#x)
+#define UNROLL(n)  PRAGMA_(GCC unroll n)
 
 // Lanes [0, n) set (all for n >= 8, none for n <= 0).
 INLINE __m256i tail_mask(int n) {
@@ -224,43 +233,45 @@ TARGET static float dot_avx2(const float *a, const float *b, int n) {
 INLINE void dot_body(float *out, size_t ldo, const float *in, size_t ldi, const void *e, size_t lde,
                      const int M, const int N, int C, const char *pf, int pf_lines, const int DT) {
     __m256 s[DOT_ROWS][DOT_COLS];
-#pragma GCC unroll 2
-    for (int r = 0; r < M; r++)
-#pragma GCC unroll 6
+    UNROLL(DOT_ROWS)
+    for (int r = 0; r < M; r++) {
+        UNROLL(DOT_COLS)
         for (int v = 0; v < N; v++) s[r][v] = _mm256_setzero_ps();
+    }
     int i = 0;
     for (; i + 8 <= C; i += 8) {
         if (i % 16 == 0 && i / 16 < pf_lines) __builtin_prefetch(pf + (size_t)(i / 16) * 64, 0, 3);
         __m256 x[DOT_ROWS];
-#pragma GCC unroll 2
+        UNROLL(DOT_ROWS)
         for (int r = 0; r < M; r++) x[r] = _mm256_loadu_ps(in + r * ldi + i);
-#pragma GCC unroll 6
+        UNROLL(DOT_COLS)
         for (int v = 0; v < N; v++) {
             __m256 ev = wload(e, v * lde + i, tail_mask(8), 8, 1, DT);
             // ev in a register: GCC otherwise folds the load into each row's FMA (e read
-            // once per row: 14 loads per 12 FMAs, load-bound; unembedding 49 -> 82 GFLOP/s a
-            // core on Zen 4).  The same FMAs either way.
+            // once per row: 14 loads per 12 FMAs in a 2 x 6 tile, load-bound; unembedding
+            // 49 -> 82 GFLOP/s a core on Zen 4).  The same FMAs either way.
             __asm__("" : "+x"(ev));
-#pragma GCC unroll 2
+            UNROLL(DOT_ROWS)
             for (int r = 0; r < M; r++) s[r][v] = _mm256_fmadd_ps(x[r], ev, s[r][v]);
         }
     }
     if (i < C) {
         __m256i m = tail_mask(C - i);
         __m256 x[DOT_ROWS];
-#pragma GCC unroll 2
+        UNROLL(DOT_ROWS)
         for (int r = 0; r < M; r++) x[r] = _mm256_maskload_ps(in + r * ldi + i, m);
-#pragma GCC unroll 6
+        UNROLL(DOT_COLS)
         for (int v = 0; v < N; v++) {
             __m256 ev = wload(e, v * lde + i, m, C - i, 0, DT);
-#pragma GCC unroll 2
+            UNROLL(DOT_ROWS)
             for (int r = 0; r < M; r++) s[r][v] = _mm256_fmadd_ps(x[r], ev, s[r][v]);
         }
     }
-#pragma GCC unroll 2
-    for (int r = 0; r < M; r++)
-#pragma GCC unroll 6
+    UNROLL(DOT_ROWS)
+    for (int r = 0; r < M; r++) {
+        UNROLL(DOT_COLS)
         for (int v = 0; v < N; v++) out[r * ldo + v] = reduce8(s[r][v]);
+    }
 }
 
 INLINE void dot_tile_body(float *out, size_t ldo, const float *in, size_t ldi, const void *e,
@@ -268,6 +279,7 @@ INLINE void dot_tile_body(float *out, size_t ldo, const float *in, size_t ldi, c
                           const int DT) {
     if (n == DOT_COLS) {
         switch (m) {
+        case 3: dot_body(out, ldo, in, ldi, e, lde, 3, DOT_COLS, C, pf, pf_lines, DT); return;
         case 2: dot_body(out, ldo, in, ldi, e, lde, 2, DOT_COLS, C, pf, pf_lines, DT); return;
         case 1: dot_body(out, ldo, in, ldi, e, lde, 1, DOT_COLS, C, pf, pf_lines, DT); return;
         default: break;

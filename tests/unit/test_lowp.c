@@ -227,7 +227,7 @@ static void test_matmul(ThreadPool *pool) {
 }
 
 static void test_transposed(ThreadPool *pool) {
-    static const int Ts[] = {1, 5, 9};
+    static const int Ts[] = {1, 4, 5, 9};   // last tiles of 1, 2 and 3 rows on every path
     static const int Cs[] = {1, 17, 64, 100};
     static const int Vs[] = {1, 7, 130, 300, 301};
     Rng rng;

@@ -10,6 +10,7 @@
 #include "base/threadpool.h"
 #include "base/util.h"
 #include "check.h"
+#include "model/kernels.h"
 #include "model/matmul.h"
 
 static void fill(float *x, size_t n, Rng *rng) {
@@ -194,10 +195,14 @@ static void test_matmul_batches(ThreadPool *pool) {
     free(in), free(base), free(bias), free(out), free(row);
 }
 
+// Row counts and vocabulary sizes around the paths' unembedding tiles (dot_rows x dot_cols:
+// 4 x 6 avx512, 3 x 4 avx2, 4 x 4 generic): full tiles and last tiles of 1, 2 and 3 rows
+// (T = 4, 5, 7, 8, 9) and of 1 to 5 vocabulary entries (V = 6, 7, 255, 641; 128 entries a
+// task), several chunks (600, 641); C shorter than a vector, with and without a tail.
 static void test_transposed(ThreadPool *pool) {
-    static const int Ts[] = {1, 5, 8, 9};
+    static const int Ts[] = {1, 4, 5, 7, 8, 9};
     static const int Cs[] = {5, 8, 64, 67};
-    static const int Vs[] = {1, 7, 255, 256, 600};
+    static const int Vs[] = {1, 6, 7, 255, 256, 600, 641};
     Rng rng;
     rng_seed(&rng, 7);
     char name[160];
@@ -265,6 +270,62 @@ static void test_transposed_offsets(ThreadPool *pool) {
         CHECK(name, ok_row);
         free(ebase), free(ibase), free(out), free(row);
     }
+}
+
+// The unembedding tiles called directly, on what matmul.c never hands them: every path's
+// dot_tile on every tile shape (m <= dot_rows, n <= dot_cols) for C = 1 .. 40 with rows 48
+// floats apart, e and the rows of `in` at every float offset within 64 bytes (the AVX-512
+// tile then loads from the line boundary before the rows and rotates its sums back), each
+// output exactly the path's dot — the sign of a zero included: with products that
+// underflow (-1e-30 x 1e-30) the fused paths' lanes sum to -0, and only the zero tail up
+// to C rounded up to the lanes turns lanes to +0.
+static void test_dot_tile_edges(void) {
+    static const MmKernels *const tables[] = {&mm_kernels_avx512, &mm_kernels_avx2,
+                                              &mm_kernels_generic};
+    enum { LD = 48, CMAX = 40 };
+    Rng rng;
+    rng_seed(&rng, 21);
+    float *ebase = aligned_alloc(64, sizeof(float) * (6 * LD + 64)),
+          *ibase = aligned_alloc(64, sizeof(float) * (4 * LD + 64)), out[4 * 6];
+    char name[200];
+    for (size_t t = 0; t < sizeof tables / sizeof *tables; t++) {
+        const MmKernels *k = tables[t];
+        if (!k->dot_tile || !matmul_kernel_supported(k->name)) continue;
+        CHECK("dot tile fits the test's buffers", k->dot_rows <= 4 && k->dot_cols <= 6);
+        for (int tiny = 0; tiny < 2; tiny++)
+            for (int C = 1; C <= CMAX; C++) {
+                int ok = 1, negzero = 0;
+                for (int off = 0; off < 16; off++) {
+                    float *e = ebase + off, *in = ibase + (off + 8 * (C % 2)) % 16;
+                    for (int i = 0; i < 6 * LD; i++)
+                        e[i] = tiny ? 1e-30f : (float)(rng_uniform(&rng) * 2.0 - 1.0);
+                    for (int i = 0; i < 4 * LD; i++)
+                        in[i] = tiny ? -1e-30f : (float)(rng_uniform(&rng) * 2.0 - 1.0);
+                    for (int m = 1; m <= k->dot_rows; m++)
+                        for (int n = 1; n <= k->dot_cols; n++) {
+                            k->dot_tile(out, 6, in, LD, e, LD, m, n, C, (const char *)e, 0);
+                            for (int r = 0; r < m; r++)
+                                for (int v = 0; v < n; v++) {
+                                    float d = k->dot(in + r * LD, e + v * LD, C);
+                                    ok &= memcmp(&d, &out[r * 6 + v], sizeof d) == 0;
+                                    negzero |= d == 0.0f && signbit(d);
+                                }
+                        }
+                }
+                snprintf(name, sizeof name,
+                         "%s: dot_tile C=%d%s, every shape and offset == dot, bit for bit", k->name,
+                         C, tiny ? " (products underflowing to -0)" : "");
+                CHECK(name, ok);
+                // (fused paths, no zero tail: the sum stays -0; generic rounds each
+                // product to -0 first, and +0 + -0 is +0)
+                if (tiny && C % k->lanes == 0 && k != &mm_kernels_generic) {
+                    snprintf(name, sizeof name, "%s: dot of underflowing products, C=%d, is -0",
+                             k->name, C);
+                    CHECK(name, negzero);
+                }
+            }
+    }
+    free(ebase), free(ibase);
 }
 
 static void test_vec(void) {
@@ -529,6 +590,7 @@ int main(void) {
     test_threadpool();
     test_threadpool_wake();
     test_paths();
+    test_dot_tile_edges();
     ThreadPool *pool = threadpool_new(3);
     int n = 0;
     const char *const *names = matmul_kernel_paths(&n);
