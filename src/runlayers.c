@@ -25,7 +25,9 @@ static const char usage_text[] =
     "  --stop STRING      stop when the completion contains STRING (not included; repeatable)\n"
     "  --batch N          records generated together (default 8)\n"
     "  --streams N        record x configuration streams decoded together at most (default\n"
-    "                     256; their KV caches also stay within --mem-budget, default 256M)\n";
+    "                     256; the output is the same bits for any N)\n"
+    "  --mem-budget SIZE  most memory the KV caches of those streams take, e.g. 64M\n"
+    "                     (default 256M; bytes, or K/M/G suffixes; one stream at least)\n";
 // clang-format on
 
 static const char *const owned[] = {"layers",        "label", "completion", "completion_tokens",
@@ -415,6 +417,7 @@ static void parse_options(int argc, char **argv, Runner *r) {
                                              {"stop", required_argument, 0, STOP},
                                              {"batch", required_argument, 0, BATCH},
                                              {"streams", required_argument, 0, STREAMS},
+                                             {"mem-budget", required_argument, 0, OPT_MEM_BUDGET},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
     experiment_defaults(&r->opt);
