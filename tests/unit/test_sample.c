@@ -204,7 +204,8 @@ static void test_against_definition(void) {
                 same &= sample_token(l, V, 0.7f, ks[kk], &a) == ref_sample(l, V, 0.7f, ks[kk], &b);
         }
     }
-    CHECK("sample_token == the definition (top-k, ties, NaN, -inf), 1200 draws", same && trials == 1200);
+    CHECK("sample_token == the definition (top-k, ties, NaN, -inf), 1200 draws",
+          same && trials == 1200);
 }
 
 int main(void) {
