@@ -23,7 +23,7 @@ static const char usage_text[] =
     "  --top-k K          sample among the K most likely tokens (default 0: all)\n"
     "  --seed S           sampling seed (default 0); each record x configuration draws its own\n"
     "  --stop STRING      stop when the completion contains STRING (not included; repeatable)\n"
-    "  --batch N          records generated together (default 8)\n"
+    "  --batch N          records generated together (default 32)\n"
     "  --streams N        record x configuration streams decoded together at most (default\n"
     "                     256; the output is the same bits for any N)\n"
     "  --mem-budget SIZE  most memory the KV caches of those streams take, e.g. 64M\n"
@@ -426,7 +426,7 @@ static void parse_options(int argc, char **argv, Runner *r) {
                                              {0, 0, 0, 0}};
     experiment_defaults(&r->opt);
     r->max_tokens = 20;
-    r->batch = 8;
+    r->batch = 32;   // 30 facts x 13 configurations: 247 + 143 streams (8: 4 x 104), ~5% less CPU
     r->max_streams = DEFAULT_STREAMS;
     int c;
     while ((c = tool_getopt(argc, argv, "h", longopts, usage_text, NULL)) != -1) {
