@@ -192,62 +192,199 @@ int sweep_run_seqs(const Gpt2 *m, const ConfigList *list, const int *const *toke
 // ----------------------------------------------------------------------------
 // prefill of several KV caches
 
-static int cache_order(const void *a, const void *b, void *caches_) {
-    TfCache *const *caches = caches_;
-    const TfCache *x = caches[*(const int *)a], *y = caches[*(const int *)b];
-    int c = blocks_cmp(x->layers, x->n_slots, y->layers, y->n_slots);
+// A cache being prefilled: its residual runs its slots from `depth` on.  It starts as a
+// copy of its parent's residual (and k/v) after `fork` blocks — the prefix they share —
+// or from the embeddings (parent -1, fork 0).
+typedef struct {
+    TfCache *c;
+    const int *tokens;
+    int T, prompt;
+    int parent, fork;
+    int depth;      // blocks its residual has been through; -1 until it starts
+    float *resid;   // (T, C)
+} PrefillJob;
+
+static int prefill_order(const void *a, const void *b, void *jobs_) {
+    const PrefillJob *jobs = jobs_, *x = &jobs[*(const int *)a], *y = &jobs[*(const int *)b];
+    if (x->prompt != y->prompt) return x->prompt < y->prompt ? -1 : 1;
+    int c = blocks_cmp(x->c->layers, x->c->n_slots, y->c->layers, y->c->n_slots);
     return c ? c : *(const int *)a - *(const int *)b;
 }
 
-static int prefill_check(TfCache **caches, int n, int T, const TfWorkspace *ws, int *depth,
-                         char *err, size_t errlen) {
-    *depth = 0;
+static int prefill_check(TfCache **caches, int n, const int *prompt, const int *lens, int n_prompts,
+                         const TfWorkspace *ws, char *err, size_t errlen) {
     if (n < 1) return fail(err, errlen, "no caches to prefill");
     const Gpt2 *m = caches[0]->model;
     for (int i = 0; i < n; i++) {
         const TfCache *c = caches[i];
         if (c->model != m) return fail(err, errlen, "cache %d belongs to another model", i);
         if (c->T != 0) return fail(err, errlen, "cache %d is not empty (%d positions)", i, c->T);
-        if (T > c->max_T)
-            return fail(err, errlen, "prompt of %d tokens exceeds cache %d's %d", T, i, c->max_T);
-        if (c->n_slots > *depth) *depth = c->n_slots;
+        if (prompt[i] < 0 || prompt[i] >= n_prompts)
+            return fail(err, errlen, "cache %d: prompt %d out of range 0..%d", i, prompt[i],
+                        n_prompts - 1);
+        if (lens[prompt[i]] > c->max_T)
+            return fail(err, errlen, "prompt of %d tokens exceeds cache %d's %d", lens[prompt[i]],
+                        i, c->max_T);
     }
-    if (T < 1 || T > ws->max_T)
-        return fail(err, errlen, "prompt of %d tokens does not fit (1..%d)", T, ws->max_T);
+    for (int i = 0; i < n; i++) {
+        int T = lens[prompt[i]];
+        if (T < 1 || T > ws->max_T)
+            return fail(err, errlen, "prompt of %d tokens does not fit (1..%d)", T, ws->max_T);
+    }
     return 0;
+}
+
+// Job j's residual has been through jobs[j].depth blocks: the jobs that fork from it
+// there start (its residual and the k/v of the shared slots copied).
+static int prefill_fork(PrefillJob *jobs, int n, int j, size_t C, char *err, size_t errlen) {
+    for (int x = 0; x < n; x++) {
+        PrefillJob *child = &jobs[x];
+        if (child->parent != j || child->fork != jobs[j].depth || child->depth >= 0) continue;
+        memcpy(child->resid, jobs[j].resid, sizeof(float) * (size_t)child->T * C);
+        if (tf_cache_copy_slots(child->c, jobs[j].c, child->fork, child->T, err, errlen) != 0)
+            return -1;
+        child->depth = child->fork;
+    }
+    return 0;
+}
+
+// The block that most started jobs run next (ties: the lowest index), or -1 when all
+// are done.
+static int prefill_next_block(const PrefillJob *jobs, int n, int *count, int n_layer) {
+    memset(count, 0, sizeof(int) * (size_t)n_layer);
+    for (int j = 0; j < n; j++)
+        if (jobs[j].depth >= 0 && jobs[j].depth < jobs[j].c->n_slots)
+            count[jobs[j].c->layers[jobs[j].depth]]++;
+    int best = -1;
+    for (int l = 0; l < n_layer; l++)
+        if (count[l] > 0 && (best < 0 || count[l] > count[best])) best = l;
+    return best;
+}
+
+// Every job's remaining blocks, one pass per (block, up to max_rows rows): the jobs whose
+// next slot runs the block, their rows packed into buf.
+static int prefill_passes(PrefillJob *jobs, int n, const int *order, int max_rows, float *buf,
+                          TfWorkspace *ws, long *blocks_run, char *err, size_t errlen) {
+    const Gpt2 *m = jobs[0].c->model;
+    size_t C = (size_t)m->cfg.n_embd;
+    int *count = xmalloc(sizeof(int) * (size_t)m->cfg.n_layer);
+    int *sel = xmalloc(sizeof(int) * (size_t)n), *slots = xmalloc(sizeof(int) * (size_t)n);
+    int *starts = xmalloc(sizeof(int) * (size_t)(n + 1));
+    TfCache **caches = xmalloc(sizeof(TfCache *) * (size_t)n);
+    int rc = 0;
+    for (int block; rc == 0 && (block = prefill_next_block(jobs, n, count, m->cfg.n_layer)) >= 0;) {
+        int g = 0;   // this block's jobs, in prefix order (siblings side by side)
+        for (int p = 0; p < n; p++) {
+            const PrefillJob *j = &jobs[order[p]];
+            if (j->depth >= 0 && j->depth < j->c->n_slots && j->c->layers[j->depth] == block)
+                sel[g++] = order[p];
+        }
+        for (int a = 0; rc == 0 && a < g;) {
+            int b = a, rows = 0;   // jobs sel[a..b) in one pass
+            starts[0] = 0;
+            while (b < g && (b == a || rows + jobs[sel[b]].T <= max_rows)) {
+                const PrefillJob *j = &jobs[sel[b]];
+                memcpy(buf + (size_t)rows * C, j->resid, sizeof(float) * (size_t)j->T * C);
+                caches[b - a] = j->c;
+                slots[b - a] = j->depth;
+                rows += j->T;
+                starts[++b - a] = rows;
+            }
+            rc = tf_cache_block_forward_packed(caches, slots, buf, starts, b - a, ws, err, errlen);
+            for (int k = a; rc == 0 && k < b; k++) {
+                PrefillJob *j = &jobs[sel[k]];
+                memcpy(j->resid, buf + (size_t)starts[k - a] * C, sizeof(float) * (size_t)j->T * C);
+                j->depth++;
+                if (blocks_run) (*blocks_run)++;
+                rc = prefill_fork(jobs, n, sel[k], C, err, errlen);
+            }
+            a = b;
+        }
+    }
+    free(count);
+    free(sel);
+    free(slots);
+    free(starts);
+    free(caches);
+    return rc;
+}
+
+int sweep_prefill_prompts(TfCache **caches, int n, const int *prompt, const int *const *tokens,
+                          const int *lens, int n_prompts, float *logits, TfWorkspace *ws,
+                          long *blocks_run, char *err, size_t errlen) {
+    if (blocks_run) *blocks_run = 0;
+    if (prefill_check(caches, n, prompt, lens, n_prompts, ws, err, errlen) != 0) return -1;
+    const Gpt2 *m = caches[0]->model;
+    size_t C = (size_t)m->cfg.n_embd, rows = 0;
+    PrefillJob *jobs = xcalloc((size_t)n, sizeof *jobs);
+    for (int i = 0; i < n; i++) {
+        jobs[i] =
+            (PrefillJob){caches[i], tokens[prompt[i]], lens[prompt[i]], prompt[i], -1, 0, -1, NULL};
+        rows += (size_t)jobs[i].T;
+    }
+    float *arena = xmalloc(sizeof(float) * rows * C);
+    rows = 0;
+    for (int i = 0; i < n; i++) {
+        jobs[i].resid = arena + rows * C;
+        rows += (size_t)jobs[i].T;
+    }
+    // Prefix order within each prompt: a job shares with its predecessor its common prefix
+    // d, and starts from the last job before it that ran block d-1 itself (fork < d).
+    int *order = xmalloc(sizeof(int) * (size_t)n);
+    for (int i = 0; i < n; i++) order[i] = i;
+    qsort_r(order, (size_t)n, sizeof(int), prefill_order, jobs);
+    for (int p = 1; p < n; p++) {
+        PrefillJob *j = &jobs[order[p]], *prev = &jobs[order[p - 1]];
+        if (prev->prompt != j->prompt) continue;
+        int d =
+            blocks_common_prefix(prev->c->layers, prev->c->n_slots, j->c->layers, j->c->n_slots);
+        if (d == 0) continue;
+        int q = p - 1;
+        while (jobs[order[q]].fork >= d) q--;   // the prompt's first job has fork 0
+        j->fork = d;
+        j->parent = order[q];
+    }
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < n; i++)
+        if (jobs[i].parent < 0) {
+            rc = tf_embed(m, jobs[i].tokens, jobs[i].T, 0, jobs[i].resid, err, errlen);
+            jobs[i].depth = 0;
+        }
+    int max_rows = ws->max_T < SWEEP_PASS_ROWS ? ws->max_T : SWEEP_PASS_ROWS;
+    if ((size_t)max_rows > rows) max_rows = (int)rows;
+    float *buf = NULL;
+    if (rc == 0) {
+        // a job longer than max_rows (up to ws->max_T) runs alone
+        for (int i = 0; i < n; i++)
+            if (jobs[i].T > max_rows) max_rows = jobs[i].T;
+        buf = xmalloc(sizeof(float) * (size_t)max_rows * C);
+        rc = prefill_passes(jobs, n, order, max_rows, buf, ws, blocks_run, err, errlen);
+    }
+    for (int i = 0; rc == 0 && i < n; i++) rc = tf_cache_advance(caches[i], jobs[i].T, err, errlen);
+    if (rc == 0 && logits) {   // the last positions' logits, in one unembedding pass
+        float *last = xmalloc(sizeof(float) * (size_t)n * C);
+        for (int i = 0; i < n; i++)
+            memcpy(last + (size_t)i * C, jobs[i].resid + (size_t)(jobs[i].T - 1) * C,
+                   sizeof(float) * C);
+        rc = tf_logits(m, last, n, NULL, n, logits, ws, err, errlen);
+        free(last);
+    }
+    free(buf);
+    free(order);
+    free(arena);
+    free(jobs);
+    return rc;
 }
 
 int sweep_prefill(TfCache **caches, int n, const int *tokens, int T, float *logits, TfWorkspace *ws,
                   long *blocks_run, char *err, size_t errlen) {
-    if (blocks_run) *blocks_run = 0;
-    int depth;
-    if (prefill_check(caches, n, T, ws, &depth, err, errlen) != 0) return -1;
-    const Gpt2 *m = caches[0]->model;
-    int *order = xmalloc(sizeof(int) * (size_t)n);
-    for (int i = 0; i < n; i++) order[i] = i;
-    qsort_r(order, (size_t)n, sizeof(int), cache_order, caches);
-
-    size_t row = (size_t)T * (size_t)m->cfg.n_embd, V = (size_t)m->cfg.vocab_size;
-    // stack[d] = residual after the first d blocks of the previous cache (d = 0: embeddings)
-    float *stack = xmalloc(sizeof(float) * row * (size_t)(depth + 1));
-    int rc = tf_embed(m, tokens, T, 0, stack, err, errlen), last = T - 1;
-    const TfCache *prev = NULL;
-    for (int i = 0; rc == 0 && i < n; i++) {
-        TfCache *c = caches[order[i]];
-        int d = prev ? blocks_common_prefix(prev->layers, prev->n_slots, c->layers, c->n_slots) : 0;
-        if (d > 0) rc = tf_cache_copy_slots(c, prev, d, T, err, errlen);   // the shared blocks' k/v
-        for (; rc == 0 && d < c->n_slots; d++) {
-            memcpy(stack + row * (size_t)(d + 1), stack + row * (size_t)d, sizeof(float) * row);
-            rc = tf_cache_block_forward(c, d, stack + row * (size_t)(d + 1), T, err, errlen);
-            if (rc == 0 && blocks_run) (*blocks_run)++;
-        }
-        if (rc == 0) rc = tf_cache_advance(c, T, err, errlen);
-        if (rc == 0 && logits)
-            rc = tf_logits(m, stack + row * (size_t)c->n_slots, T, &last, 1,
-                           logits + (size_t)order[i] * V, ws, err, errlen);
-        prev = c;
+    if (n < 1) {
+        if (blocks_run) *blocks_run = 0;
+        return fail(err, errlen, "no caches to prefill");
     }
-    free(stack);
-    free(order);
+    int *prompt = xcalloc((size_t)n, sizeof(int));
+    int rc = sweep_prefill_prompts(caches, n, prompt, &tokens, &T, 1, logits, ws, blocks_run, err,
+                                   errlen);
+    free(prompt);
     return rc;
 }

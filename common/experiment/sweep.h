@@ -65,16 +65,31 @@ int sweep_run_seqs(const Gpt2 *m, const ConfigList *list, const int *const *toke
                    void *ctx, long *blocks_run, char *err, size_t errlen);
 
 // Prefill of one prompt (tokens[0..T)) into n EMPTY KV caches of one model, one per
-// configuration, sharing every prefix they have in common: the caches are visited in
-// lexicographic order of their blocks, as above, and each copies the keys/values of the
-// blocks it shares with the one before (tf_cache_copy_slots) and runs only the rest.
-// Afterwards every cache holds the T positions and logits + i*V (unless logits is NULL)
-// the last position's logits under caches[i]: exactly, bit for bit, what
+// configuration, sharing every prefix they have in common: in lexicographic order of
+// their blocks, each cache copies the keys/values (and the residual) of the blocks it
+// shares with the one before (tf_cache_copy_slots) and runs only the rest.  Afterwards
+// every cache holds the T positions and logits + i*V (unless logits is NULL) the last
+// position's logits under caches[i]: exactly, bit for bit, what
 // tf_step(caches[i], tokens, T, logits + i*V) gives.  A skip-one sweep of GPT-2 small
 // runs 78 blocks instead of 144, drop-last 12 instead of 78.  ws: T <= ws->max_T.
 // *blocks_run as sweep_run.  0, or -1 with a message in err (then the caches are in an
-// undefined state).
+// undefined state).  sweep_prefill_prompts with one prompt.
 int sweep_prefill(TfCache **caches, int n, const int *tokens, int T, float *logits, TfWorkspace *ws,
                   long *blocks_run, char *err, size_t errlen);
+
+// sweep_prefill of several prompts at once: cache i is prefilled with prompt prompt[i]
+// (tokens[prompt[i]], lens[prompt[i]] tokens; prompt[i] < n_prompts), sharing prefixes
+// with the caches of the same prompt.  The block applications left are PACKED across
+// caches and prompts: each pass runs one block (the one next for the most caches) on the
+// rows of every cache whose next slot runs it (up to SWEEP_PASS_ROWS rows a pass, and
+// ws->max_T), so that each block's weights are read a few times, not once per cache; the
+// last positions are unembedded in one pass.  Bit for bit what sweep_prefill gives each
+// prompt's caches (a row's result does not depend on its company); *blocks_run counts
+// the same block applications.  Memory: the caches' residuals (their prompts' rows)
+// and one pass.  0, or -1 with a message in err (then the caches are in an undefined
+// state).
+int sweep_prefill_prompts(TfCache **caches, int n, const int *prompt, const int *const *tokens,
+                          const int *lens, int n_prompts, float *logits, TfWorkspace *ws,
+                          long *blocks_run, char *err, size_t errlen);
 
 #endif

@@ -11,9 +11,11 @@
 
 int sample_greedy(const float *logits, int V) {
     int best = -1;
+    float top = 0.0f;   // logits[best]
     for (int i = 0; i < V; i++) {
-        if (isnan(logits[i])) continue;
-        if (best < 0 || logits[i] > logits[best]) best = i;
+        float l = logits[i];
+        if (isnan(l)) continue;
+        if (best < 0 || l > top) best = i, top = l;
     }
     return best < 0 ? 0 : best;
 }
@@ -48,10 +50,14 @@ static void heap_sift_down(int *heap, int n, int i, const float *logits) {
 static void top_k_select(const float *logits, int V, int k, int *ids) {
     for (int i = 0; i < k; i++) ids[i] = i;
     for (int i = k / 2 - 1; i >= 0; i--) heap_sift_down(ids, k, i, logits);
+    // better(i, root) without its calls: every kept id is below i, so i wins only with a
+    // larger key (a NaN, key -inf, never does; `l > worst` is false for it too)
+    float worst = key_of(logits, ids[0]);
     for (int i = k; i < V; i++) {
-        if (better(logits, i, ids[0])) {
+        if (logits[i] > worst) {
             ids[0] = i;
             heap_sift_down(ids, k, 0, logits);
+            worst = key_of(logits, ids[0]);
         }
     }
     // heap sort: repeatedly move the worst to the end -> best first

@@ -504,6 +504,40 @@ int tf_cache_block_forward(TfCache *c, int slot, float *resid, int T_new, char *
     return 0;
 }
 
+// Block `layer` on n_seq sequences packed in resid: rows starts[i]..starts[i+1]-1 are
+// positions caches[i]->T.. of slot slots[i] of caches[i] (their k/v stored there).
+static void cache_rows_forward(const Gpt2 *m, int layer, TfCache *const *caches, const int *slots,
+                               float *resid, const int *starts, int n_seq, TfWorkspace *ws) {
+    for (int i = 0; i < n_seq; i++)
+        for (int r = starts[i]; r < starts[i + 1]; r++)
+            kv_row_cached(&ws->kv[r], caches[i], slots[i], caches[i]->T + r - starts[i]);
+    block_forward_rows(m, layer, resid, starts[n_seq], ws->kv, m->cfg.n_embd, ws, NULL);
+}
+
+int tf_cache_block_forward_packed(TfCache *const *caches, const int *slots, float *resid,
+                                  const int *starts, int n_seq, TfWorkspace *ws, char *err,
+                                  size_t errlen) {
+    if (n_seq < 1 || !starts || starts[0] != 0)
+        return fail(err, errlen, "no packed sequences (or the first does not start at row 0)");
+    const Gpt2 *m = caches[0]->model;
+    int layer = -1;
+    for (int i = 0; i < n_seq; i++) {
+        const TfCache *c = caches[i];
+        if (c->model != m) return fail(err, errlen, "sequence %d's cache uses another model", i);
+        if (slots[i] < 0 || slots[i] >= c->n_slots)
+            return fail(err, errlen, "sequence %d: slot %d out of range 0..%d", i, slots[i],
+                        c->n_slots - 1);
+        if (layer < 0) layer = c->layers[slots[i]];
+        if (c->layers[slots[i]] != layer)
+            return fail(err, errlen, "sequence %d runs block %d, sequence 0 block %d", i,
+                        c->layers[slots[i]], layer);
+        if (check_append(c, starts[i + 1] - starts[i], err, errlen)) return -1;
+    }
+    if (check_workspace(m, ws, starts[n_seq], err, errlen)) return -1;
+    cache_rows_forward(m, layer, caches, slots, resid, starts, n_seq, ws);
+    return 0;
+}
+
 int tf_cache_advance(TfCache *c, int T_new, char *err, size_t errlen) {
     if (check_append(c, T_new, err, errlen)) return -1;
     c->T += T_new;
@@ -581,39 +615,65 @@ static int check_batch(TfCache **caches, int n, const int *tokens, TfWorkspace *
     return 0;
 }
 
+// The block that most entries run next (ties: the lowest index); -1 when every entry has
+// run all its slots.  next[i]: entry i's next slot; count: scratch of n_layer ints.
+static int batch_next_layer(TfCache **caches, int n, const int *next, int *count, int n_layer) {
+    memset(count, 0, (size_t)n_layer * sizeof *count);
+    for (int i = 0; i < n; i++)
+        if (next[i] < caches[i]->n_slots) count[caches[i]->layers[next[i]]]++;
+    int best = -1;
+    for (int l = 0; l < n_layer; l++)
+        if (count[l] > 0 && (best < 0 || count[l] > count[best])) best = l;
+    return best;
+}
+
 int tf_step_batch(TfCache **caches, int n, const int *tokens, float *logits, TfWorkspace *ws,
                   char *err, size_t errlen) {
     if (check_batch(caches, n, tokens, ws, err, errlen)) return -1;
     const Gpt2 *m = caches[0]->model;
-    int C = m->cfg.n_embd, max_slots = 0;
-    for (int i = 0; i < n; i++) {
+    int C = m->cfg.n_embd;
+    for (int i = 0; i < n; i++)
         encoder_forward(ws->resid + (size_t)i * C, &tokens[i], m->wte, m->wpe, 1, caches[i]->T, C);
-        if (caches[i]->n_slots > max_slots) max_slots = caches[i]->n_slots;
-    }
-    int *group = xmalloc((size_t)n * sizeof *group);   // batch entries of one group
-    char *done = xmalloc((size_t)n);
-    for (int s = 0; s < max_slots; s++) {
-        for (int i = 0; i < n; i++) done[i] = caches[i]->n_slots <= s;
-        for (int i = 0; i < n; i++) {
-            if (done[i]) continue;
-            int layer = caches[i]->layers[s], g = 0;
-            for (int j = i; j < n; j++) {
-                if (done[j] || caches[j]->layers[s] != layer) continue;
-                done[j] = 1;
-                group[g] = j;
-                memcpy(ws->gather + (size_t)g * C, ws->resid + (size_t)j * C,
-                       (size_t)C * sizeof(float));
-                kv_row_cached(&ws->kv[g], caches[j], s, caches[j]->T);
+    // Each pass runs one block on every entry whose next slot runs it, whatever that
+    // slot's index: entries that skip or repeat blocks (skip-one, reverse) then meet in
+    // one pass per block instead of splitting each slot into small groups.  A row's
+    // result does not depend on its company, so any order that keeps each entry's own
+    // slots in order gives the same bits.
+    int *group = xmalloc((size_t)n * sizeof *group);   // entries of one pass
+    int *next = xcalloc((size_t)n, sizeof *next);      // each entry's next slot
+    int *count = xmalloc((size_t)m->cfg.n_layer * sizeof *count);
+    int *starts = xmalloc((size_t)(n + 1) * sizeof *starts);
+    TfCache **sel = xmalloc((size_t)n * sizeof *sel);
+    int *slots = xmalloc((size_t)n * sizeof *slots);
+    for (int layer; (layer = batch_next_layer(caches, n, next, count, m->cfg.n_layer)) >= 0;) {
+        int g = 0;
+        for (int i = 0; i < n; i++)
+            if (next[i] < caches[i]->n_slots && caches[i]->layers[next[i]] == layer) {
+                group[g] = i, sel[g] = caches[i], slots[g] = next[i], starts[g] = g;
                 g++;
             }
-            block_forward_rows(m, layer, ws->gather, g, ws->kv, C, ws, NULL);
+        starts[g] = g;
+        float *rows = ws->resid;   // every entry, in order: run in place
+        if (g < n) {
+            rows = ws->gather;
             for (int r = 0; r < g; r++)
-                memcpy(ws->resid + (size_t)group[r] * C, ws->gather + (size_t)r * C,
+                memcpy(rows + (size_t)r * C, ws->resid + (size_t)group[r] * C,
                        (size_t)C * sizeof(float));
+        }
+        cache_rows_forward(m, layer, sel, slots, rows, starts, g, ws);
+        for (int r = 0; r < g; r++) {
+            if (g < n)
+                memcpy(ws->resid + (size_t)group[r] * C, rows + (size_t)r * C,
+                       (size_t)C * sizeof(float));
+            next[group[r]]++;
         }
     }
     free(group);
-    free(done);
+    free(next);
+    free(count);
+    free(starts);
+    free(sel);
+    free(slots);
     for (int i = 0; i < n; i++) caches[i]->T++;
     return tf_logits(m, ws->resid, n, NULL, n, logits, ws, err, errlen);
 }

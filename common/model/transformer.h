@@ -217,8 +217,9 @@ void tf_cache_free(TfCache *c);
 int tf_step(TfCache *c, const int *tokens, int T_new, float *logits_last, char *err, size_t errlen);
 
 // One token for each of n caches (distinct; same model; any configurations and lengths),
-// logits (n, V).  At each slot the rows running the same block are processed together so
-// that weights are read once per (slot, block).  Bit-identical to n separate tf_step
+// logits (n, V).  Each pass runs one block on every entry whose next slot runs it (the
+// block next for the most entries first), so that entries skipping or repeating blocks
+// still read each block's weights once per step.  Bit-identical to n separate tf_step
 // calls.  ws: a workspace for the model with max_T >= n.
 int tf_step_batch(TfCache **caches, int n, const int *tokens, float *logits, TfWorkspace *ws,
                   char *err, size_t errlen);
@@ -239,6 +240,15 @@ int tf_cache_block_forward(TfCache *c, int slot, float *resid, int T_new, char *
 // run the same blocks, and T must fit both caches.
 int tf_cache_copy_slots(TfCache *dst, const TfCache *src, int n_slots, int T, char *err,
                         size_t errlen);
+// tf_cache_block_forward on n_seq sequences in one pass: rows starts[i]..starts[i+1]-1 of
+// resid (starts[0] = 0, starts[n_seq] <= ws->max_T rows) run slot slots[i] of caches[i]
+// at its positions caches[i]->T.., every slot running the same block; the weights are read
+// once for all rows.  Bit-identical to tf_cache_block_forward on each (a row's result does
+// not depend on its company).  Uses ws (not the caches' own), does not advance c->T.
+// 0, or -1 with a message (slots of different blocks, a sequence that does not fit).
+int tf_cache_block_forward_packed(TfCache *const *caches, const int *slots, float *resid,
+                                  const int *starts, int n_seq, TfWorkspace *ws, char *err,
+                                  size_t errlen);
 // c->T += T_new (after every slot has been run on the new positions).
 int tf_cache_advance(TfCache *c, int T_new, char *err, size_t errlen);
 

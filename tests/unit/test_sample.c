@@ -1,6 +1,8 @@
 // Unit tests for common/model/sample: greedy ties, top-k, temperature, seeded determinism and
 // the drawn distribution on fixed logits.
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/rng.h"
 #include "check.h"
@@ -137,8 +139,78 @@ static void test_distribution(void) {
     CHECK_NEAR("+inf: always the +inf id", f[1], 1.0, 1e-12);
 }
 
+// The definition, written out: the top_k ids by (key, then lower id), key = the logit
+// (NaN: -inf), best first; weights exp((l - max) / T) in double (0 for NaN and -inf);
+// the first id whose cumulative weight exceeds u * total (else the last weighted one).
+static int ref_key_cmp_ids(const float *l, int a, int b) {
+    float ka = isnan(l[a]) ? -INFINITY : l[a], kb = isnan(l[b]) ? -INFINITY : l[b];
+    if (ka != kb) return ka > kb ? -1 : 1;
+    return a < b ? -1 : 1;
+}
+
+static int ref_sample(const float *l, int V, float T, int k, Rng *rng) {
+    int greedy = sample_greedy(l, V);
+    float max = l[greedy];
+    if (isnan(max) || isinf(max)) return greedy;
+    int *ids = malloc(sizeof(int) * (size_t)V), n = k > 0 && k < V ? k : V;
+    for (int i = 0; i < V; i++) ids[i] = i;
+    if (n < V)   // selection by insertion: slow and plain
+        for (int i = 1; i < V; i++)
+            for (int j = i; j > 0 && ref_key_cmp_ids(l, ids[j], ids[j - 1]) < 0; j--) {
+                int t = ids[j];
+                ids[j] = ids[j - 1];
+                ids[j - 1] = t;
+            }
+    double total = 0, cum = 0;
+    for (int i = 0; i < n; i++)
+        if (!isnan(l[ids[i]]) && l[ids[i]] != -INFINITY)
+            total += exp(((double)l[ids[i]] - (double)max) / (double)T);
+    double target = rng_uniform(rng) * total;
+    int last = -1, id = -1;
+    for (int i = 0; i < n && id < 0; i++) {
+        if (isnan(l[ids[i]]) || l[ids[i]] == -INFINITY) continue;
+        cum += exp(((double)l[ids[i]] - (double)max) / (double)T);
+        last = ids[i];
+        if (cum > target) id = ids[i];
+    }
+    free(ids);
+    if (id < 0) id = last;
+    return id < 0 ? greedy : id;
+}
+
+// sample_token == the definition on logits full of ties, NaNs and infinities, for several
+// top-k and temperatures: its top-k scan compares against the worst kept logit directly.
+static void test_against_definition(void) {
+    enum { V = 700 };
+    float l[V];
+    Rng gen;
+    rng_seed(&gen, 99);
+    int same = 1, trials = 0;
+    for (int round = 0; round < 40; round++) {
+        for (int i = 0; i < V; i++) {
+            double u = rng_uniform(&gen);
+            l[i] = u < 0.02   ? NAN
+                   : u < 0.04 ? -INFINITY
+                   : u < 0.5  ? (float)(int)(u * 8)   // ties, ~80 ids at the top value 3
+                              : (float)(u * 3.0 - 1.0);
+        }
+        if (round % 10 == 9) l[V / 2] = NAN, l[0] = NAN;   // a NaN first
+        int ks[] = {1, 2, 5, 40, 699, 0};
+        for (size_t kk = 0; kk < sizeof ks / sizeof *ks; kk++) {
+            Rng a, b;
+            rng_seed(&a, (uint64_t)round * 31 + kk);
+            memcpy(&b, &a, sizeof a);
+            for (int d = 0; d < 5; d++, trials++)
+                same &= sample_token(l, V, 0.7f, ks[kk], &a) == ref_sample(l, V, 0.7f, ks[kk], &b);
+        }
+    }
+    CHECK("sample_token == the definition (top-k, ties, NaN, -inf), 1200 draws",
+          same && trials == 1200);
+}
+
 int main(void) {
     test_greedy();
+    test_against_definition();
     test_greedy_equivalents();
     test_determinism();
     test_distribution();

@@ -730,6 +730,58 @@ static void test_prefill_shared(const Gpt2 *m, const int *tokens, int T, TfWorks
     free(ls), free(lp);
 }
 
+// sweep_prefill_prompts: three prompts (33, 5 and 17 tokens) into 27 caches given in an
+// interleaved order, passes packed across caches and prompts (split at ws->max_T = 37
+// rows): every cache's logits == its own tf_step, bit for bit, and the blocks run are
+// those of sweep_prefill on each prompt.
+static void test_prefill_prompts(const Gpt2 *m, const int *tokens, int T, TfWorkspace *ws) {
+    int V = m->cfg.vocab_size;
+    static const int lists[][5] = {{1, 2},       {0, 2}, {0, 1}, {0, 1, 2},      {0, 1, 2},
+                                   {2, 2, 1, 0}, {0},    {},     {0, 1, 1, 1, 2}};
+    static const int lens[] = {2, 2, 2, 3, 3, 4, 1, 0, 5};
+    enum { NL = 9, NP = 3, N = NL * NP };
+    const int *prompts[NP] = {tokens, tokens + 7, tokens + 2};
+    int plen[NP] = {T - 4, 5, 17}, which[N];
+    TfCache *c[N];
+    float *ls = xmalloc(sizeof(float) * N * V), *lp = xmalloc(sizeof(float) * V);
+    char err[256];
+    int ok = 1, same = 1;
+    for (int i = 0; i < N; i++) {
+        which[i] = i % NP;
+        c[i] = tf_cache_new(m, lists[i / NP], lens[i / NP], T, err, sizeof err);
+        ok &= c[i] != NULL;
+        if (c[i]) c[i]->ws = ws;
+    }
+    CHECK("prefill_prompts: caches made", ok);
+    if (!ok) return;
+    long blocks = -1;
+    int rc =
+        sweep_prefill_prompts(c, N, which, prompts, plen, NP, ls, ws, &blocks, err, sizeof err);
+    if (rc) printf("# %s\n", err);
+    CHECK("prefill_prompts: succeeds", rc == 0);
+    CHECK_INT("prefill_prompts: blocks run = 3 prompts x 13 (shared prefixes)", blocks, 39);
+    for (int i = 0; i < N; i++) {
+        TfCache *plain = tf_cache_new(m, lists[i / NP], lens[i / NP], T, err, sizeof err);
+        ok = plain && tf_step(plain, prompts[which[i]], plen[which[i]], lp, err, sizeof err) == 0;
+        same &= ok && same_bits(ls + (size_t)i * V, lp, V) && c[i]->T == plen[which[i]];
+        if (ok) {   // the caches too: one more token decodes alike
+            int next = tokens[30];
+            ok = tf_step(plain, &next, 1, lp, err, sizeof err) == 0 &&
+                 tf_step(c[i], &next, 1, ls + (size_t)i * V, err, sizeof err) == 0;
+            same &= ok && same_bits(ls + (size_t)i * V, lp, V);
+        }
+        tf_cache_free(plain);
+    }
+    CHECK("prefill_prompts: every cache (logits, then a decoded token) == its own tf_step", same);
+    for (int i = 0; i < N; i++) tf_cache_rewind(c[i], 0, err, sizeof err);
+    which[4] = NP;
+    rc = sweep_prefill_prompts(c, N, which, prompts, plen, NP, ls, ws, NULL, err, sizeof err);
+    CHECK("prefill_prompts: a prompt index out of range refused",
+          rc == -1 && strstr(err, "cache 4: prompt 3 out of range") != NULL);
+    for (int i = 0; i < N; i++) tf_cache_free(c[i]);
+    free(ls), free(lp);
+}
+
 // ----------------------------------------------------------------------------
 // packed sequences
 
@@ -930,6 +982,7 @@ static void unit_tests_path(void) {
     test_threads(&mm.m, tokens, T);
     test_cache(&mm.m, tokens, T, &ws);
     test_prefill_shared(&mm.m, tokens, T, &ws);
+    test_prefill_prompts(&mm.m, tokens, T, &ws);
     test_batch(&mm.m, tokens);
     test_errors(&mm.m, &ws);
     tf_workspace_free(&ws);
