@@ -293,12 +293,16 @@ static void write_readout(IvJob *j, const Readout *rd, const float *lp, const fl
 static int write_group_readouts(TopK *t, IvJob *jobs, int n, const float *refs,
                                 const size_t *offset, JsonBuf *mine, char *err, size_t errlen) {
     const Gpt2 *m = &t->model.gpt2;
-    size_t V = (size_t)m->cfg.vocab_size, C = (size_t)m->cfg.n_embd, cap = logit_rows(t), total = 0;
+    size_t V = (size_t)m->cfg.vocab_size, C = (size_t)m->cfg.n_embd, cap = logit_rows(t), total = 0,
+           rows = 0, most = 1;
     for (int i = 0; i < n; i++) {
         if (jobs[i].failed) continue;
         total += (size_t)jobs[i].n_pend;
-        if ((size_t)jobs[i].n_rows > cap) cap = (size_t)jobs[i].n_rows;
+        rows += (size_t)jobs[i].n_pend * (size_t)jobs[i].n_rows;
+        if ((size_t)jobs[i].n_rows > most) most = (size_t)jobs[i].n_rows;
     }
+    if (cap > rows) cap = rows;                                // no more than the readouts need
+    if (cap < most) cap = most;                                // one readout at least
     int(*at)[2] = xmalloc(sizeof *at * (total ? total : 1));   // (job, readout), in order
     size_t na = 0;
     for (int i = 0; i < n; i++)
@@ -306,7 +310,7 @@ static int write_group_readouts(TopK *t, IvJob *jobs, int n, const float *refs,
     float *x = xmalloc(sizeof(float) * cap * C), *lp = xmalloc(sizeof(float) * cap * V);
     int rc = 0;
     for (size_t a0 = 0, a1; rc == 0 && a0 < na; a0 = a1) {
-        size_t rows = 0;
+        rows = 0;
         for (a1 = a0; a1 < na && rows + (size_t)jobs[at[a1][0]].n_rows <= cap; a1++) {
             const IvJob *j = &jobs[at[a1][0]];
             memcpy(x + rows * C, j->kept + (size_t)at[a1][1] * (size_t)j->n_rows * C,
