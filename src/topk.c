@@ -48,13 +48,17 @@ typedef struct {
 #define GROUP_BYTES ((size_t)64 << 20)
 #endif
 
-// Rows unembedded per tf_logits call (whole records or readouts, one at least): as many
-// as half of --mem-budget holds as log-probabilities (GPT-2 small, the default 256M: 667),
-// so the (V, C) output matrix is read once for the readouts of many records.
+// Rows unembedded per tf_logits call (whole records or readouts, one at least), across the
+// records of a group: LOGIT_ROWS, or fewer when half of --mem-budget holds fewer rows of
+// log-probabilities (4 x vocab bytes a row: --mem-budget 1M, 2 on GPT-2 small).  Not more:
+// the log-probabilities of 128 rows (26 MB on GPT-2 small) stay in the last-level cache
+// for the log-softmax and the ranking; a call of every row of a group (667 rows, 134 MB)
+// was 2 % slower in CPU seconds (docs/bench.md, 2026-12-05 topk readouts).
+#define LOGIT_ROWS 128
 static size_t logit_rows(const TopK *t) {
     size_t budget = t->opt.mem_budget ? t->opt.mem_budget : SWEEP_DEFAULT_BUDGET,
            row = sizeof(float) * (size_t)t->model.gpt2.cfg.vocab_size, rows = budget / 2 / row;
-    return rows ? rows : 1;
+    return rows == 0 ? 1 : rows < LOGIT_ROWS ? rows : LOGIT_ROWS;
 }
 
 // logprobs (n, V) = log-softmax of the unembedded kept rows.
