@@ -2,11 +2,11 @@
 # dump_pack.sh: records that write a --dump (scoreloss and topk) are packed like the
 # others, their arrays kept in memory and written in input order a stretch of records at a
 # time (half of --mem-budget); topk unembeds the readouts of a group's records together
-# (as many rows as half of --mem-budget holds in log-probabilities).  The stdout, the exit
-# status and the npz file must be the bytes of --pack 1 and of a 1M budget (several
-# stretches, two readout rows per unembedding), and each record's lines and arrays those
-# of the record run alone in its own process, on every kernel path, with ragged records,
-# error lines in the middle, records with their own ablation.
+# (128 rows a call, fewer when half of --mem-budget holds fewer log-probabilities).  The
+# stdout, the exit status and the npz file must be the bytes of --pack 1 and of a 1M
+# budget (several stretches, two readout rows per unembedding), and each record's lines
+# and arrays those of the record run alone in its own process, on every kernel path, with
+# ragged records, error lines in the middle, records with their own ablation.
 . "$(dirname "$0")/../lib.sh"
 : "${UNIT:=$ROOT/build/release/tests}"
 M=$TMP/model
