@@ -336,11 +336,15 @@ static int write_group_readouts(TopK *t, IvJob *jobs, int n, const float *refs,
     return rc;
 }
 
+// Keep one run's readouts (and its arrays for the dump).  A failure is the record's
+// (j->failed, the message in j->err): its later runs are neither read out nor dumped, as
+// when it ran alone, and the other records of its group go on.  Always 0.
 static int topk_visit(void *ctx, const InterpVisitInfo *info, const float *resid, int T,
                       TfWorkspace *ws) {
     (void)ws;
     IvJob *j = ctx;
-    if (info->role != INTERP_RUN) return 0;   // patching's clean and corrupted baselines
+    // patching's clean and corrupted baselines are not read out
+    if (info->role != INTERP_RUN || j->failed) return 0;
     TopK *t = j->t;
     const Gpt2Config *cfg = &t->model.gpt2.cfg;
     const LayerConfig *c = &j->cfgs->cfg[j->k];
@@ -354,14 +358,21 @@ static int topk_visit(void *ctx, const InterpVisitInfo *info, const float *resid
         dump = key;
         interp_dump_keep(&t->io, j->dump, key, cfg, c, info->acts);
     }
-    if (!t->io.lens) return keep_readout(j, info, label, resid, T, c->n, dump);
+    if (!t->io.lens) {
+        j->failed = keep_readout(j, info, label, resid, T, c->n, dump) != 0;
+        return 0;
+    }
     // The lens: the residual entering the first block (depth 0), after each block, and
     // the final one (= the model's own output for the logit lens).
     for (int d = t->io.lens == INTERP_LENS_TUNED ? 1 : 0; d <= c->n; d++) {
         const float *r = d == c->n ? resid
                          : d == 0  ? act_cache_at(info->acts, TF_HOOK_RESID_PRE, 0)
                                    : act_cache_at(info->acts, TF_HOOK_RESID_POST, d - 1);
-        if (!r || keep_readout(j, info, label, r, T, d, dump) != 0) return -1;
+        if (!r) fail(j->err, j->errlen, "the lens's activations after %d blocks were not kept", d);
+        if (!r || keep_readout(j, info, label, r, T, d, dump) != 0) {
+            j->failed = 1;
+            break;
+        }
     }
     return 0;
 }
@@ -520,11 +531,13 @@ typedef struct {
 // corrupted and patched runs through interp_records_run (packed across records), the
 // others' runs through interp_record_run one record after another; then the readouts of
 // all of them unembedded together (write_group_readouts).  Each record's lines go to its
-// own buffer (all of them, or its error).  The number that failed.
+// own buffer (all of them, or its error: its own run's, or the group's when a packed
+// pass or the readout fails).  The number that failed.
 static int topk_iv_group(TopK *t, Item **items, int n) {
     const Gpt2 *m = &t->model.gpt2;
     size_t V = (size_t)m->cfg.vocab_size, C = (size_t)m->cfg.n_embd, rows = 0;
-    char err[ERR_LEN], *errs = xmalloc((size_t)n * ERR_LEN);
+    int patched = items[0]->ir.patching;
+    char err[ERR_LEN] = "", *errs = xcalloc((size_t)n, ERR_LEN);
     const int **tokens = xmalloc(sizeof *tokens * (size_t)n);
     int *lens = xmalloc(sizeof(int) * (size_t)n);
     size_t *offset = xmalloc(sizeof(size_t) * (size_t)n);
@@ -566,7 +579,7 @@ static int topk_iv_group(TopK *t, Item **items, int n) {
                           ref + r0 * V, err, sizeof err);
     configs_free(&intact);
     free(g.kept);
-    if (items[0]->ir.patching) {
+    if (patched) {
         const ConfigList *cfgs = &items[0]->cfgs;
         for (int k = 0; k < cfgs->n && rc == 0; k++) {
             for (int i = 0; i < n; i++) jobs[i].k = k;
@@ -577,9 +590,9 @@ static int topk_iv_group(TopK *t, Item **items, int n) {
         for (int i = 0; i < n && rc == 0; i++)
             for (int k = 0; k < items[i]->cfgs.n && !jobs[i].failed; k++) {
                 jobs[i].k = k;
-                jobs[i].failed =
-                    interp_record_run(&t->io, irs[i], m, &items[i]->cfgs.cfg[k], tokens[i], &t->ws,
-                                      topk_visit, &jobs[i], jobs[i].err, jobs[i].errlen) != 0;
+                if (interp_record_run(&t->io, irs[i], m, &items[i]->cfgs.cfg[k], tokens[i], &t->ws,
+                                      topk_visit, &jobs[i], jobs[i].err, jobs[i].errlen) != 0)
+                    jobs[i].failed = 1;
             }
     }
     if (rc == 0) rc = write_group_readouts(t, jobs, n, ref, offset, mine, err, sizeof err);

@@ -30,16 +30,18 @@ for i, line in enumerate(sys.stdin):
     if i == 3: print("not json")
     if i == 6: print(json.dumps({"error": "from upstream"}))' > batch.ndjson
 check_eq "inputs made" "$(wc -l < batch.ndjson | tr -d ' ')" 11
-# seen.txt: for each line, the records the tool has read before it (valid JSON without
-# "error": what numbers the dump keys).
-$PY -c '
+# seen IN > FILE: for each line, the records the tool has read before it (valid JSON
+# without "error": what numbers the dump keys).
+seen() {
+  $PY -c '
 import json, sys
 n = 0
-for line in open("batch.ndjson"):
+for line in open(sys.argv[1]):
     print(n)
     try: r = json.loads(line)
     except ValueError: continue
-    n += "error" not in r' > seen.txt
+    n += "error" not in r' "$1"
+}
 
 # arrays NPZ...: each member of the npz files, in file order: its name and the CRC-32 and
 # size of its bytes (the .npy header and the values).
@@ -51,21 +53,22 @@ for path in sys.argv[1:]:
         for i in z.infolist(): print(i.filename, i.CRC, i.file_size)' "$@"
 }
 
-# same NAME ARGS...: TOOL (scoreloss) on batch.ndjson: default, --pack 1 and --mem-budget
+# same NAME ARGS...: TOOL (scoreloss) on IN (batch.ndjson): default, --pack 1 and --mem-budget
 # 1M give the same stdout, status and npz bytes (with DUMP=1, --dump added); each record
 # alone in a process (after as many error lines as records came before it, so that its
 # dump key is the same) gives its lines and arrays.  ERRORS (3) error lines expected.
 same() {
   name=$1; shift
-  tool=${TOOL:-scoreloss}
+  tool=${TOOL:-scoreloss}; in=${IN:-batch.ndjson}
   d1="" d2="" d3=""
   [ -n "${DUMP:-}" ] && d1="--dump d1.npz" d2="--dump d2.npz" d3="--dump d3.npz"
   rm -f d*.npz p*.npz
-  $tool --model "$M" $d1 "$@" < batch.ndjson > o1.out 2>/dev/null; s1=$?
-  $tool --model "$M" $d2 --pack 1 "$@" < batch.ndjson > o2.out 2>/dev/null; s2=$?
-  $tool --model "$M" $d3 --mem-budget 1M "$@" < batch.ndjson > o3.out 2>/dev/null; s3=$?
+  $tool --model "$M" $d1 "$@" < "$in" > o1.out 2>/dev/null; s1=$?
+  $tool --model "$M" $d2 --pack 1 "$@" < "$in" > o2.out 2>/dev/null; s2=$?
+  $tool --model "$M" $d3 --mem-budget 1M "$@" < "$in" > o3.out 2>/dev/null; s3=$?
   : > o4.out; : > a4.txt; i=0
-  paste -d '\t' seen.txt batch.ndjson > numbered.txt
+  seen "$in" > seen.txt
+  paste -d '\t' seen.txt "$in" > numbered.txt
   while IFS="$(printf '\t')" read -r seen line; do
     dp=""
     [ -n "${DUMP:-}" ] && dp="--dump p$i.npz"
@@ -91,6 +94,23 @@ same() {
 }
 
 PATCH='[{"hook":"resid_pre","layer":1,"position":-1}]'
+# A tuned lens of the test model and records whose configuration (5 blocks) it cannot read
+# after their last block: their error comes from a run in the middle of a packed group (the
+# arrays dumped before it stay in the file, as when the record ran alone).
+$PY -c '
+import json
+for line in open("batch.ndjson"):
+    try: r = json.loads(line)
+    except ValueError: continue
+    if "prompt" in r: print(json.dumps({"text": r["prompt"]}))' > corpus.ndjson
+lens --model "$M" --corpus corpus.ndjson --out tl.bin --ridge 0.001 > /dev/null
+$PY -c '
+import json
+for i, line in enumerate(open("batch.ndjson")):
+    try: r = json.loads(line)
+    except ValueError: print(line, end=""); continue
+    if i in (2, 3, 9): r["layers"] = [0, 1, 2, 3, 3]
+    print(json.dumps(r))' > tuned.ndjson
 HOOKS=resid_pre,z,attn_out,resid_mid,mlp_out,resid_post
 for K in $("$UNIT/test_transformer" --kernel-paths); do
   export AUTOINTERP_KERNEL=$K
@@ -114,6 +134,8 @@ for K in $("$UNIT/test_transformer" --kernel-paths); do
   ERRORS=2 DUMP=1 MIN=40 same "--dump (no patch, every hook, skip-one)" --sweep skip-one --dump-hooks $HOOKS
   ERRORS=2 TOOL=topk DUMP=1 MIN=80 same "--lens logit --dump z" --lens logit --positions 0,-1 -k 2 --dump-hooks z
   ERRORS=2 TOOL=topk MIN=500 same "--lens logit --sweep skip-one --positions 0,-1,3" --lens logit --sweep skip-one --positions 0,-1,3 -k 2
+  IN=tuned.ndjson ERRORS=6 TOOL=topk DUMP=1 MIN=20 same "--lens tuned --patch --dump, 3 records the lens cannot read" --lens tuned --tuned-lens tl.bin --patch "$PATCH" -k 2
+  IN=tuned.ndjson ERRORS=5 TOOL=topk DUMP=1 MIN=20 same "--lens tuned --dump, 3 records the lens cannot read" --lens tuned --tuned-lens tl.bin -k 2
   TOOL=topk MIN=15 same "--patch --ablate --positions 0,-1" --patch "$PATCH" --ablate '[{"component":"head","layer":2,"head":1}]' --positions 0,-1 -k 2
 done
 unset AUTOINTERP_KERNEL
