@@ -187,6 +187,8 @@ typedef struct {   // what the intervention visitor needs (one record)
     const LayerConfig *c;
     int k;                          // the configuration's index
     int n_out;                      // output runs of the record (dump keys)
+    long rec;                       // the record's number in the input (dump keys)
+    InterpDumpBuf *dump;            // its arrays, kept until they are written in input order
     const Score *clean, *corrupt;   // patching baselines (when writing)
     Pending *pend;                  // (n_pend) the runs visited, in order
     float *rows;                    // (n_pend, n_answer, C) their answer rows
@@ -233,7 +235,7 @@ static void write_patch_fields(JsonBuf *out, IvJob *j, const InterpVisitInfo *in
     jb_key(out, "patch_cells"), jb_int(out, interp_patch_cells(&j->s->io, j->ir, cfg, j->c));
 }
 
-// Keep the run's answer rows (and write its activations to the dump now, while they are
+// Keep the run's answer rows (and a copy of its activations for the dump, while they are
 // valid); every run of the record is scored together afterwards.
 static int score_visit(void *ctx, const InterpVisitInfo *info, const float *resid, int T,
                        TfWorkspace *ws) {
@@ -250,12 +252,9 @@ static int score_visit(void *ctx, const InterpVisitInfo *info, const float *resi
     p->info.acts = NULL;
     if (info->role == INTERP_RUN && j->s->io.npz) {
         int run = j->k * interp_n_variants(&j->s->io) + info->variant;
-        if (j->n_out > 1)
-            snprintf(p->dump, sizeof p->dump, "rec%ld.run%d", j->s->io.n_records - 1, run);
-        else snprintf(p->dump, sizeof p->dump, "rec%ld", j->s->io.n_records - 1);
-        if (interp_dump(&j->s->io, p->dump, &j->s->model.gpt2.cfg, j->c, info->acts, j->err,
-                        j->errlen) != 0)
-            return -1;
+        if (j->n_out > 1) snprintf(p->dump, sizeof p->dump, "rec%ld.run%d", j->rec, run);
+        else snprintf(p->dump, sizeof p->dump, "rec%ld", j->rec);
+        interp_dump_keep(&j->s->io, j->dump, p->dump, &j->s->model.gpt2.cfg, j->c, info->acts);
     }
     memcpy(j->rows + AC * (size_t)j->n_pend,
            resid + (size_t)(j->t->n_prompt - 1) * (size_t)j->s->model.gpt2.cfg.n_embd,
@@ -304,23 +303,50 @@ static int finish_interventions(IvJob *j, const ConfigList *configs, JsonBuf *li
     return rc;
 }
 
-static IvJob iv_job(Scorer *s, const Record *in, const RecordTokens *t, const InterpRecord *ir,
-                    const ConfigList *configs, char *err, size_t errlen) {
+// ----------------------------------------------------------------------------- records
+
+typedef struct {   // one record of a batch
+    const Record *in;
+    long rec;   // its number in the input (0, 1, ..: dump keys)
+    RecordTokens t;
+    ConfigList configs;
+    InterpRecord ir;
+    int plain;            // to be scored by the packed sweep
+    int patched;          // patching: to be run with the batch's other patched records
+    int interventions;    // other interventions: to be run alone
+    int failed;           // its lines are an error
+    Score *scores;        // (configs.n) plain: its results
+    InterpDumpBuf dump;   // its arrays for the dump, written in input order (score_batch)
+    JsonBuf lines;        // its output lines
+} Item;
+
+static IvJob iv_job(Scorer *s, Item *it, char *err, size_t errlen) {
     return (IvJob){.s = s,
-                   .in = in,
-                   .t = t,
-                   .ir = ir,
-                   .n_out = configs->n * interp_n_variants(&s->io),
+                   .in = it->in,
+                   .t = &it->t,
+                   .ir = &it->ir,
+                   .n_out = it->configs.n * interp_n_variants(&s->io),
+                   .rec = it->rec,
+                   .dump = &it->dump,
                    .err = err,
                    .errlen = errlen};
 }
 
+// Its error line instead of whatever the record had written.
+static void item_error(Item *it, const char *err) {
+    jb_reset(&it->lines);
+    record_error(&it->lines, it->in, err);
+    it->failed = 1;
+}
+
 // The records of one input record run with interventions, appended to lines at the end
 // (all of them, or none when a run fails).
-static int score_interventions(Scorer *s, const Record *in, const RecordTokens *t,
-                               const InterpRecord *ir, const ConfigList *configs, JsonBuf *lines,
-                               char *err, size_t errlen) {
-    IvJob j = iv_job(s, in, t, ir, configs, err, errlen);
+static int score_interventions(Scorer *s, Item *it, char *err, size_t errlen) {
+    const InterpRecord *ir = &it->ir;
+    const RecordTokens *t = &it->t;
+    const ConfigList *configs = &it->configs;
+    JsonBuf *lines = &it->lines;
+    IvJob j = iv_job(s, it, err, errlen);
     int rc = 0;
     for (int k = 0; k < configs->n && rc == 0; k++) {
         j.c = &configs->cfg[k];
@@ -334,46 +360,23 @@ static int score_interventions(Scorer *s, const Record *in, const RecordTokens *
     return rc;
 }
 
-// ----------------------------------------------------------------------------- records
-
-typedef struct {   // one record of a batch
-    const Record *in;
-    RecordTokens t;
-    ConfigList configs;
-    InterpRecord ir;
-    int plain;       // to be scored by the packed sweep (else done: lines written)
-    int patched;     // patching: to be run with the batch's other patched records
-    Score *scores;   // (configs.n) plain: its results
-    JsonBuf lines;   // its output lines
-} Item;
-
-// Read a record's configurations, tokens and interventions; a record with interventions
-// is scored at once, an error written at once.  0, or 1 when it failed.
+// Read a record's configurations, tokens and interventions (an error written at once) and
+// say how it is to be run.  0, or 1 when it failed.
 static int item_prepare(Scorer *s, Item *it) {
     char err[512];
     const Gpt2Config *cfg = &s->model.gpt2.cfg;
-    s->io.n_records++;
+    it->rec = s->io.n_records++;
     if (experiment_configs(&s->cmdline, it->in, cfg->n_layer, &it->configs, err, sizeof err) != 0 ||
         experiment_tokens(&s->model, it->in, s->opt.bos, 1, &it->t, err, sizeof err) != 0 ||
         interp_record_read(&it->ir, &s->io, &s->model, it->in, s->opt.bos, &it->t, err,
                            sizeof err) != 0) {
-        record_error(&it->lines, it->in, err);
+        item_error(it, err);
         return 1;
     }
-    // Patched records are run together (their clean and corrupted runs packed), unless
-    // they write a dump (whose arrays come in input order).
-    if (it->ir.patching && !s->io.npz) {
-        it->patched = 1;
-        return 0;
-    }
-    if (interp_active(&s->io) || it->ir.n_abl || it->ir.patching) {
-        if (score_interventions(s, it->in, &it->t, &it->ir, &it->configs, &it->lines, err,
-                                sizeof err) == 0)
-            return 0;
-        record_error(&it->lines, it->in, err);
-        return 1;
-    }
-    it->plain = 1;
+    // Patched records are run together (their clean and corrupted runs packed).
+    if (it->ir.patching) it->patched = 1;
+    else if (interp_active(&s->io) || it->ir.n_abl) it->interventions = 1;
+    else it->plain = 1;
     return 0;
 }
 
@@ -420,7 +423,7 @@ static int score_group(Scorer *s, Item **items, int n) {
     for (int i = 0; i < n; i++) {
         Item *it = items[i];
         if (rc != 0) {
-            record_error(&it->lines, it->in, err);
+            item_error(it, err);
             continue;
         }
         JsonBuf out = {0};
@@ -459,7 +462,7 @@ static int score_patched(Scorer *s, Item **items, int n) {
     void **ctxs = xmalloc(sizeof *ctxs * (size_t)n);
     for (int i = 0; i < n; i++) {
         Item *it = items[i];
-        jobs[i] = iv_job(s, it->in, &it->t, &it->ir, &it->configs, err, sizeof err);
+        jobs[i] = iv_job(s, it, err, sizeof err);
         irs[i] = &it->ir;
         tokens[i] = it->t.ids;
         ctxs[i] = &jobs[i];
@@ -476,7 +479,7 @@ static int score_patched(Scorer *s, Item **items, int n) {
         if (rc == 0 &&
             finish_interventions(&jobs[i], &it->configs, &it->lines, err, sizeof err) == 0)
             continue;
-        record_error(&it->lines, it->in, err);
+        item_error(it, err);
         free(jobs[i].pend);
         free(jobs[i].rows);
         failed++;
@@ -509,22 +512,34 @@ static int group_at(void *ctx, const int *idx, int n) {
     return failed;
 }
 
-static int score_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
-    Scorer *s = ctx;
-    Item *items = xcalloc((size_t)n, sizeof *items);
+// What a record keeps for the dump until its stretch of the batch is done.
+static size_t dump_bytes(const Scorer *s, const Item *it) {
+    size_t bytes = 0;
+    for (int k = 0; !it->failed && k < it->configs.n; k++)
+        bytes += interp_dump_bytes(&s->io, &s->model.gpt2.cfg, &it->configs.cfg[k], it->ir.T);
+    return bytes;
+}
+
+// Run the records items[0..n) (prepared): the interventions one at a time, the plain and
+// the patched records in groups; then write their arrays to the dump in input order (a
+// record whose arrays cannot be written gets that error instead of its lines).  The
+// number that failed.
+static int score_stretch(Scorer *s, Item *items, int n) {
     GroupMember *members = xcalloc((size_t)n, sizeof *members),
                 *patched = xcalloc((size_t)n, sizeof *patched);
-    int failed = 0;
     size_t per_row = sizeof(float) * (size_t)s->model.gpt2.cfg.n_embd;
+    int failed = 0;
+    char err[512];
     for (int i = 0; i < n; i++) {
-        items[i].in = recs[i];
-        failed += item_prepare(s, &items[i]);
-        if (items[i].plain)
-            members[i] =
-                (GroupMember){&items[i].configs,
-                              (size_t)items[i].configs.n * (size_t)items[i].t.n_answer * per_row};
-        if (items[i].patched)
-            patched[i] = (GroupMember){&items[i].configs, patched_bytes(s, &items[i])};
+        Item *it = &items[i];
+        if (it->interventions && score_interventions(s, it, err, sizeof err) != 0) {
+            item_error(it, err);
+            failed++;
+        }
+        if (it->plain)
+            members[i] = (GroupMember){&it->configs,
+                                       (size_t)it->configs.n * (size_t)it->t.n_answer * per_row};
+        if (it->patched) patched[i] = (GroupMember){&it->configs, patched_bytes(s, it)};
     }
     // Plain records with the same configurations (all of them with --sweep/--layers) are
     // scored together.
@@ -534,16 +549,45 @@ static int score_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
     failed += experiment_groups(patched, n, GROUP_BYTES, group_at, &b);
     for (int i = 0; i < n; i++) {
         Item *it = &items[i];
+        if (interp_dump_flush(&s->io, &it->dump, err, sizeof err) != 0 && !it->failed) {
+            item_error(it, err);
+            failed++;
+        }
+    }
+    free(members);
+    free(patched);
+    return failed;
+}
+
+static int score_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
+    Scorer *s = ctx;
+    Item *items = xcalloc((size_t)n, sizeof *items);
+    size_t *dump = xcalloc((size_t)n, sizeof *dump);
+    int failed = 0;
+    for (int i = 0; i < n; i++) {
+        items[i].in = recs[i];
+        failed += item_prepare(s, &items[i]);
+        dump[i] = dump_bytes(s, &items[i]);
+    }
+    // Records that write a dump go a stretch at a time, their arrays kept within half of
+    // --mem-budget (one record at least); without a dump the batch is one stretch.
+    size_t budget = (s->opt.mem_budget ? s->opt.mem_budget : SWEEP_DEFAULT_BUDGET) / 2;
+    for (int i0 = 0, i1; i0 < n; i0 = i1) {
+        i1 = s->io.npz ? experiment_stretch_end(dump, n, i0, budget) : n;
+        failed += score_stretch(s, items + i0, i1 - i0);
+    }
+    for (int i = 0; i < n; i++) {
+        Item *it = &items[i];
         jb_raw(lines, it->lines.buf, it->lines.len);
         jb_free(&it->lines);
         for (int k = 0; it->scores && k < it->configs.n; k++) free(it->scores[k].token_losses);
         free(it->scores);
+        interp_dump_buf_free(&it->dump);
         interp_record_free(&it->ir);
         configs_free(&it->configs);
         record_tokens_free(&it->t);
     }
-    free(members);
-    free(patched);
+    free(dump);
     free(items);
     return failed;
 }

@@ -41,31 +41,24 @@ typedef struct {
 
 // Records read before a batch is run (packed into passes as memory allows).
 #define BATCH_RECORDS 256
-// Rows unembedded per tf_logits call (whole records or runs, one at least): the (V, C)
-// output matrix is read once per chunk of rows of several records or runs.
-#define LOGIT_ROWS    128
+// Error messages of a record.
+#define ERR_LEN       512
 // The kept rows of one group of records at most (about; at least one record).
 #ifndef GROUP_BYTES
 #define GROUP_BYTES ((size_t)64 << 20)
 #endif
 
-typedef struct {
-    TopK *t;
-    const int *rows;
-    int n_rows;
-    float *kept;   // (configs, n_rows, C): final residual of the rows read
-} Job;
-
-// Keep the residual rows to read out; they are unembedded together after the sweep, so
-// the (V, C) output matrix is read once per chunk of rows, not once per configuration.
-static int keep_rows(void *ctx, int k, const float *resid, int T, TfWorkspace *ws) {
-    (void)T, (void)ws;
-    Job *j = ctx;
-    size_t C = (size_t)j->t->model.gpt2.cfg.n_embd;
-    for (int r = 0; r < j->n_rows; r++)
-        memcpy(j->kept + ((size_t)k * (size_t)j->n_rows + (size_t)r) * C,
-               resid + (size_t)j->rows[r] * C, sizeof(float) * C);
-    return 0;
+// Rows unembedded per tf_logits call (whole records or readouts, one at least), across the
+// records of a group: LOGIT_ROWS, or fewer when half of --mem-budget holds fewer rows of
+// log-probabilities (4 x vocab bytes a row: --mem-budget 1M, 2 on GPT-2 small).  Not more:
+// the log-probabilities of 128 rows (26 MB on GPT-2 small) stay in the last-level cache
+// for the log-softmax and the ranking; a call of every row of a group (667 rows, 134 MB)
+// was 2 % slower in CPU seconds (docs/bench.md, 2026-12-05 topk readouts).
+#define LOGIT_ROWS 128
+static size_t logit_rows(const TopK *t) {
+    size_t budget = t->opt.mem_budget ? t->opt.mem_budget : SWEEP_DEFAULT_BUDGET,
+           row = sizeof(float) * (size_t)t->model.gpt2.cfg.vocab_size, rows = budget / 2 / row;
+    return rows == 0 ? 1 : rows < LOGIT_ROWS ? rows : LOGIT_ROWS;
 }
 
 // logprobs (n, V) = log-softmax of the unembedded kept rows.
@@ -235,13 +228,16 @@ typedef struct {   // what the intervention visitor needs (one record)
     const RecordTokens *tk;
     const InterpRecord *ir;
     const ConfigList *cfgs;
-    int k;       // the configuration being run
-    int n_out;   // output runs of the record (dump keys)
+    int k;                 // the configuration being run
+    int n_out;             // output runs of the record (dump keys)
+    long rec;              // the record's number in the input (dump keys)
+    InterpDumpBuf *dump;   // its arrays, kept until they are written in input order
     const int *rows;
     int n_rows;
     Readout *pend;   // (n_pend) the readouts, in visit order
     float *kept;     // (n_pend, n_rows, C) their rows to unembed
     int n_pend, cap;
+    int failed;   // a run failed (the message in err)
     char *err;
     size_t errlen;
 } IvJob;
@@ -294,29 +290,61 @@ static void write_readout(IvJob *j, const Readout *rd, const float *lp, const fl
     jb_free(&b);
 }
 
-// Every kept readout unembedded, LOGIT_ROWS rows (whole readouts, one at least) per
-// tf_logits call, and written in visit order.
-static int write_readouts(IvJob *j, const float *ref, JsonBuf *lines) {
-    const Gpt2 *m = &j->t->model.gpt2;
-    size_t V = (size_t)m->cfg.vocab_size, C = (size_t)m->cfg.n_embd;
-    int per = j->n_rows, chunk = LOGIT_ROWS / per > 1 ? LOGIT_ROWS / per : 1;
-    float *lp = xmalloc(sizeof(float) * (size_t)chunk * (size_t)per * V);
+// The readouts of jobs[0..n) (those not failed), unembedded together: whole readouts in
+// visit order, record after record, up to logit_rows rows (one readout at least) per
+// tf_logits call; each written to its record's lines, mine[i], against its reference
+// refs + offset[i] rows.  0, or -1 with a message (for all of them).
+static int write_group_readouts(TopK *t, IvJob *jobs, int n, const float *refs,
+                                const size_t *offset, JsonBuf *mine, char *err, size_t errlen) {
+    const Gpt2 *m = &t->model.gpt2;
+    size_t V = (size_t)m->cfg.vocab_size, C = (size_t)m->cfg.n_embd, cap = logit_rows(t), total = 0,
+           rows = 0, most = 1;
+    for (int i = 0; i < n; i++) {
+        if (jobs[i].failed) continue;
+        total += (size_t)jobs[i].n_pend;
+        rows += (size_t)jobs[i].n_pend * (size_t)jobs[i].n_rows;
+        if ((size_t)jobs[i].n_rows > most) most = (size_t)jobs[i].n_rows;
+    }
+    if (cap > rows) cap = rows;                                // no more than the readouts need
+    if (cap < most) cap = most;                                // one readout at least
+    int(*at)[2] = xmalloc(sizeof *at * (total ? total : 1));   // (job, readout), in order
+    size_t na = 0;
+    for (int i = 0; i < n; i++)
+        for (int r = 0; !jobs[i].failed && r < jobs[i].n_pend; r++) at[na][0] = i, at[na++][1] = r;
+    float *x = xmalloc(sizeof(float) * cap * C), *lp = xmalloc(sizeof(float) * cap * V);
     int rc = 0;
-    for (int i0 = 0; rc == 0 && i0 < j->n_pend; i0 += chunk) {
-        int n = j->n_pend - i0 < chunk ? j->n_pend - i0 : chunk;
-        rc = unembed_kept(j->t, j->kept + (size_t)i0 * per * C, n * per, lp, j->err, j->errlen);
-        for (int i = 0; rc == 0 && i < n; i++)
-            write_readout(j, &j->pend[i0 + i], lp + (size_t)i * per * V, ref, lines);
+    for (size_t a0 = 0, a1; rc == 0 && a0 < na; a0 = a1) {
+        rows = 0;
+        for (a1 = a0; a1 < na && rows + (size_t)jobs[at[a1][0]].n_rows <= cap; a1++) {
+            const IvJob *j = &jobs[at[a1][0]];
+            memcpy(x + rows * C, j->kept + (size_t)at[a1][1] * (size_t)j->n_rows * C,
+                   sizeof(float) * (size_t)j->n_rows * C);
+            rows += (size_t)j->n_rows;
+        }
+        rc = unembed_kept(t, x, (int)rows, lp, err, errlen);
+        rows = 0;
+        for (size_t a = a0; rc == 0 && a < a1; a++) {
+            IvJob *j = &jobs[at[a][0]];
+            write_readout(j, &j->pend[at[a][1]], lp + rows * V, refs + offset[at[a][0]] * V,
+                          &mine[at[a][0]]);
+            rows += (size_t)j->n_rows;
+        }
     }
     free(lp);
+    free(x);
+    free(at);
     return rc;
 }
 
+// Keep one run's readouts (and its arrays for the dump).  A failure is the record's
+// (j->failed, the message in j->err): its later runs are neither read out nor dumped, as
+// when it ran alone, and the other records of its group go on.  Always 0.
 static int topk_visit(void *ctx, const InterpVisitInfo *info, const float *resid, int T,
                       TfWorkspace *ws) {
     (void)ws;
     IvJob *j = ctx;
-    if (info->role != INTERP_RUN) return 0;   // patching's clean and corrupted baselines
+    // patching's clean and corrupted baselines are not read out
+    if (info->role != INTERP_RUN || j->failed) return 0;
     TopK *t = j->t;
     const Gpt2Config *cfg = &t->model.gpt2.cfg;
     const LayerConfig *c = &j->cfgs->cfg[j->k];
@@ -325,83 +353,59 @@ static int topk_visit(void *ctx, const InterpVisitInfo *info, const float *resid
     char key[64], *dump = NULL;
     if (t->io.npz) {
         int run = j->k * interp_n_variants(&t->io) + info->variant;
-        if (j->n_out > 1) snprintf(key, sizeof key, "rec%ld.run%d", t->io.n_records - 1, run);
-        else snprintf(key, sizeof key, "rec%ld", t->io.n_records - 1);
+        if (j->n_out > 1) snprintf(key, sizeof key, "rec%ld.run%d", j->rec, run);
+        else snprintf(key, sizeof key, "rec%ld", j->rec);
         dump = key;
-        if (interp_dump(&t->io, key, cfg, c, info->acts, j->err, j->errlen) != 0) return -1;
+        interp_dump_keep(&t->io, j->dump, key, cfg, c, info->acts);
     }
-    if (!t->io.lens) return keep_readout(j, info, label, resid, T, c->n, dump);
+    if (!t->io.lens) {
+        j->failed = keep_readout(j, info, label, resid, T, c->n, dump) != 0;
+        return 0;
+    }
     // The lens: the residual entering the first block (depth 0), after each block, and
     // the final one (= the model's own output for the logit lens).
     for (int d = t->io.lens == INTERP_LENS_TUNED ? 1 : 0; d <= c->n; d++) {
         const float *r = d == c->n ? resid
                          : d == 0  ? act_cache_at(info->acts, TF_HOOK_RESID_PRE, 0)
                                    : act_cache_at(info->acts, TF_HOOK_RESID_POST, d - 1);
-        if (!r || keep_readout(j, info, label, r, T, d, dump) != 0) return -1;
+        if (!r) fail(j->err, j->errlen, "the lens's activations after %d blocks were not kept", d);
+        if (!r || keep_readout(j, info, label, r, T, d, dump) != 0) {
+            j->failed = 1;
+            break;
+        }
     }
     return 0;
 }
 
-// The records of one input record run with interventions, appended to lines at the end
-// (all of them, or none when a run fails).
-static int topk_interventions(TopK *t, const Record *in, const RecordTokens *tk,
-                              const InterpRecord *ir, const ConfigList *cfgs, const int *rows,
-                              int n_rows, JsonBuf *lines, char *err, size_t errlen) {
-    const Gpt2 *m = &t->model.gpt2;
-    size_t V = (size_t)m->cfg.vocab_size, C = (size_t)m->cfg.n_embd;
-    // The reference: the intact model, no intervention, the clean prompt.
-    ConfigList intact = {0};
-    configs_add_intact(&intact, m->cfg.n_layer);
-    float *ref = xmalloc(sizeof(float) * (size_t)n_rows * V);
-    Job job = {t, rows, n_rows, xmalloc(sizeof(float) * (size_t)n_rows * C)};
-    int rc =
-        sweep_run(m, &intact, tk->ids, tk->n_prompt, &t->ws, keep_rows, &job, NULL, err, errlen);
-    if (rc == 0) rc = unembed_kept(t, job.kept, n_rows, ref, err, errlen);
-    free(job.kept);
-    configs_free(&intact);
-    JsonBuf mine = {0};
-    IvJob j = {.t = t,
-               .in = in,
-               .tk = tk,
-               .ir = ir,
-               .cfgs = cfgs,
-               .n_out = cfgs->n * interp_n_variants(&t->io),
-               .rows = rows,
-               .n_rows = n_rows,
-               .err = err,
-               .errlen = errlen};
-    for (int k = 0; k < cfgs->n && rc == 0; k++) {
-        j.k = k;
-        rc = interp_record_run(&t->io, ir, m, &cfgs->cfg[k], tk->ids, &t->ws, topk_visit, &j, err,
-                               errlen);
-    }
-    if (rc == 0) rc = write_readouts(&j, ref, &mine);
-    if (rc == 0) jb_raw(lines, mine.buf, mine.len);
-    jb_free(&mine);
-    free(j.pend);
-    free(j.kept);
-    free(ref);
-    return rc;
-}
-
 typedef struct {   // one record of a batch
     const Record *in;
+    long rec;          // its number in the input (0, 1, ..: dump keys)
     ConfigList cfgs;   // its configurations (+ the intact reference when hidden >= 0)
     RecordTokens tk;
     InterpRecord ir;
     int *rows, n_rows;    // the positions read
     int intact, hidden;   // the reference configuration; the one not written (-1: none)
-    int plain;            // to be run by the packed sweep (else done: lines written)
+    int plain;            // to be run by the packed sweep
     int patched;          // patching: to be run with the batch's other patched records
+    int interventions;    // other interventions: to be run with the batch's others
+    int failed;           // its lines are an error
+    InterpDumpBuf dump;   // its arrays for the dump, written in input order (topk_batch)
     JsonBuf lines;        // its output lines
 } Item;
 
-// Read a record; one with interventions is run at once, an error written at once.  0, or
-// 1 when it failed.
+// Its error line instead of whatever the record had written.
+static void item_error(Item *it, const char *err) {
+    jb_reset(&it->lines);
+    record_error(&it->lines, it->in, err);
+    it->failed = 1;
+}
+
+// Read a record (an error written at once) and say how it is to be run.  0, or 1 when it
+// failed.
 static int item_prepare(TopK *t, Item *it) {
     char err[512];
     const Gpt2Config *cfg = &t->model.gpt2.cfg;
-    t->io.n_records++;
+    it->rec = t->io.n_records++;
     if (experiment_configs(&t->cmdline, it->in, cfg->n_layer, &it->cfgs, err, sizeof err) != 0)
         goto bad;
     int with_answer = record_has(it->in, "answer");
@@ -416,16 +420,11 @@ static int item_prepare(TopK *t, Item *it) {
     if (interp_record_read(&it->ir, &t->io, &t->model, it->in, t->opt.bos, &prompt_only, err,
                            sizeof err) != 0)
         goto bad;
-    // Patched records are run together (their runs packed), unless they write a dump
-    // (whose arrays come in input order).
-    if (it->ir.patching && !t->io.npz) {
-        it->patched = 1;
-        return 0;
-    }
-    if (interp_active(&t->io) || it->ir.n_abl || it->ir.patching) {
-        if (topk_interventions(t, it->in, &it->tk, &it->ir, &it->cfgs, it->rows, it->n_rows,
-                               &it->lines, err, sizeof err) != 0)
-            goto bad;
+    // Records with interventions are run with the batch's others that run the same blocks
+    // (patched records: their runs packed across records).
+    if (it->ir.patching || interp_active(&t->io) || it->ir.n_abl) {
+        it->patched = it->ir.patching;
+        it->interventions = !it->ir.patching;
         return 0;
     }
     it->intact = configs_find_intact(&it->cfgs, cfg->n_layer), it->hidden = -1;
@@ -444,7 +443,7 @@ static int item_prepare(TopK *t, Item *it) {
     it->plain = 1;
     return 0;
 bad:
-    record_error(&it->lines, it->in, err);
+    item_error(it, err);
     return 1;
 }
 
@@ -467,7 +466,7 @@ static int keep_item_rows(void *ctx, int k, int seq, const float *resid, int T, 
 
 // Run the plain records items[0..n), which share their configurations, packed into big
 // forward passes (only the prompts), then read out their rows together: consecutive
-// records of up to LOGIT_ROWS rows (one at least) per tf_logits call.  The number that
+// records of up to logit_rows rows (one at least) per tf_logits call.  The number that
 // failed.
 static int topk_group(TopK *t, Item **items, int n) {
     const Gpt2 *m = &t->model.gpt2;
@@ -488,12 +487,14 @@ static int topk_group(TopK *t, Item **items, int n) {
     SweepPacking pack = {t->opt.mem_budget, t->opt.pack};
     int rc = sweep_run_seqs(m, &items[0]->cfgs, tokens, lens, n, &pack, &t->ws, keep_item_rows, &g,
                             NULL, err, sizeof err);
-    float *logprobs = xmalloc(sizeof(float) * (most > LOGIT_ROWS ? most : LOGIT_ROWS) * V);
+    size_t cap = logit_rows(t);
+    if (cap > rows) cap = rows;
+    if (cap < most) cap = most;
+    float *logprobs = xmalloc(sizeof(float) * cap * V);
     for (int i0 = 0, i1; i0 < n; i0 = i1) {
         size_t chunk = (size_t)items[i0]->cfgs.n * (size_t)items[i0]->n_rows;
         for (i1 = i0 + 1;
-             i1 < n && chunk + (size_t)items[i1]->cfgs.n * (size_t)items[i1]->n_rows <= LOGIT_ROWS;
-             i1++)
+             i1 < n && chunk + (size_t)items[i1]->cfgs.n * (size_t)items[i1]->n_rows <= cap; i1++)
             chunk += (size_t)items[i1]->cfgs.n * (size_t)items[i1]->n_rows;
         int ok = rc == 0 && unembed_kept(t, g.kept + offset[i0] * C, (int)chunk, logprobs, err,
                                          sizeof err) == 0;
@@ -503,7 +504,7 @@ static int topk_group(TopK *t, Item **items, int n) {
                 write_results(t, it->in, &it->cfgs, it->intact, it->hidden, &it->tk, it->rows,
                               it->n_rows, logprobs + (offset[i] - offset[i0]) * V, &it->lines);
             else {
-                record_error(&it->lines, it->in, err);
+                item_error(it, err);
                 failed++;
             }
         }
@@ -517,28 +518,33 @@ static int topk_group(TopK *t, Item **items, int n) {
 }
 
 // The records of a batch and what to run on a group of them (topk_group or
-// topk_patched): experiment_groups' callback, group_at, hands each group to it.
+// topk_iv_group): experiment_groups' callback, group_at, hands each group to it.
 typedef struct {
     TopK *t;
     Item *items;
     int (*run)(TopK *t, Item **group, int n);
 } Batch;
 
-// Run the patched records items[0..n), which run the same blocks, together: their intact
-// references packed into forward passes and unembedded LOGIT_ROWS rows at a time; per
-// configuration their clean, corrupted and patched runs through interp_records_run
-// (packed across records); then each record's readouts.  Each record's lines go to its
-// own buffer (all of them, or its error).  The number that failed.
-static int topk_patched(TopK *t, Item **items, int n) {
+// Run the records with interventions items[0..n), which run the same blocks and are all
+// patched or all not, together: their intact references packed into forward passes and
+// unembedded logit_rows rows at a time; per configuration the patched records' clean,
+// corrupted and patched runs through interp_records_run (packed across records), the
+// others' runs through interp_record_run one record after another; then the readouts of
+// all of them unembedded together (write_group_readouts).  Each record's lines go to its
+// own buffer (all of them, or its error: its own run's, or the group's when a packed
+// pass or the readout fails).  The number that failed.
+static int topk_iv_group(TopK *t, Item **items, int n) {
     const Gpt2 *m = &t->model.gpt2;
     size_t V = (size_t)m->cfg.vocab_size, C = (size_t)m->cfg.n_embd, rows = 0;
-    char err[512];
+    int patched = items[0]->ir.patching;
+    char err[ERR_LEN] = "", *errs = xcalloc((size_t)n, ERR_LEN);
     const int **tokens = xmalloc(sizeof *tokens * (size_t)n);
     int *lens = xmalloc(sizeof(int) * (size_t)n);
     size_t *offset = xmalloc(sizeof(size_t) * (size_t)n);
     IvJob *jobs = xcalloc((size_t)n, sizeof *jobs);
     const InterpRecord **irs = xmalloc(sizeof *irs * (size_t)n);
     void **ctxs = xmalloc(sizeof *ctxs * (size_t)n);
+    JsonBuf *mine = xcalloc((size_t)n, sizeof *mine);
     for (int i = 0; i < n; i++) {
         Item *it = items[i];
         tokens[i] = it->tk.ids;
@@ -551,10 +557,12 @@ static int topk_patched(TopK *t, Item **items, int n) {
                           .ir = &it->ir,
                           .cfgs = &it->cfgs,
                           .n_out = it->cfgs.n * interp_n_variants(&t->io),
+                          .rec = it->rec,
+                          .dump = &it->dump,
                           .rows = it->rows,
                           .n_rows = it->n_rows,
-                          .err = err,
-                          .errlen = sizeof err};
+                          .err = errs + (size_t)i * ERR_LEN,
+                          .errlen = ERR_LEN};
         irs[i] = &it->ir;
         ctxs[i] = &jobs[i];
     }
@@ -566,42 +574,54 @@ static int topk_patched(TopK *t, Item **items, int n) {
     SweepPacking pack = {t->opt.mem_budget, t->opt.pack};
     int rc = sweep_run_seqs(m, &intact, tokens, lens, n, &pack, &t->ws, keep_item_rows, &g, NULL,
                             err, sizeof err);
-    for (size_t r0 = 0; rc == 0 && r0 < rows; r0 += LOGIT_ROWS)
-        rc =
-            unembed_kept(t, g.kept + r0 * C, rows - r0 < LOGIT_ROWS ? (int)(rows - r0) : LOGIT_ROWS,
-                         ref + r0 * V, err, sizeof err);
+    for (size_t r0 = 0, cap = logit_rows(t); rc == 0 && r0 < rows; r0 += cap)
+        rc = unembed_kept(t, g.kept + r0 * C, rows - r0 < cap ? (int)(rows - r0) : (int)cap,
+                          ref + r0 * V, err, sizeof err);
     configs_free(&intact);
     free(g.kept);
-    const ConfigList *cfgs = &items[0]->cfgs;
-    for (int k = 0; k < cfgs->n && rc == 0; k++) {
-        for (int i = 0; i < n; i++) jobs[i].k = k;
-        rc = interp_records_run(&t->io, irs, tokens, n, m, &cfgs->cfg[k], &t->ws, topk_visit, ctxs,
-                                err, sizeof err);
+    if (patched) {
+        const ConfigList *cfgs = &items[0]->cfgs;
+        for (int k = 0; k < cfgs->n && rc == 0; k++) {
+            for (int i = 0; i < n; i++) jobs[i].k = k;
+            rc = interp_records_run(&t->io, irs, tokens, n, m, &cfgs->cfg[k], &t->ws, topk_visit,
+                                    ctxs, err, sizeof err);
+        }
+    } else {
+        for (int i = 0; i < n && rc == 0; i++)
+            for (int k = 0; k < items[i]->cfgs.n && !jobs[i].failed; k++) {
+                jobs[i].k = k;
+                if (interp_record_run(&t->io, irs[i], m, &items[i]->cfgs.cfg[k], tokens[i], &t->ws,
+                                      topk_visit, &jobs[i], jobs[i].err, jobs[i].errlen) != 0)
+                    jobs[i].failed = 1;
+            }
     }
+    if (rc == 0) rc = write_group_readouts(t, jobs, n, ref, offset, mine, err, sizeof err);
     int failed = 0;
     for (int i = 0; i < n; i++) {
         Item *it = items[i];
-        JsonBuf mine = {0};
-        if (rc == 0 && write_readouts(&jobs[i], ref + offset[i] * V, &mine) == 0)
-            jb_raw(&it->lines, mine.buf, mine.len);
+        if (rc == 0 && !jobs[i].failed) jb_raw(&it->lines, mine[i].buf, mine[i].len);
         else {
-            record_error(&it->lines, it->in, err);
+            item_error(it, rc != 0 ? err : jobs[i].err);
             failed++;
         }
-        jb_free(&mine);
+        jb_free(&mine[i]);
         free(jobs[i].pend);
         free(jobs[i].kept);
     }
+    free(mine), free(errs);
     free(ref), free(ctxs), free(irs), free(jobs), free(offset), free(lens), free(tokens);
     return failed;
 }
 
-// What a patched record keeps while its group runs: its reference's log-probabilities and
-// the rows its runs read out (every depth with the lens).
-static size_t patched_bytes(const TopK *t, const Item *it) {
+// What a record with interventions keeps while its group runs: its reference's
+// log-probabilities and the rows its runs read out (every variant, every depth with the
+// lens).
+static size_t iv_bytes(const TopK *t, const Item *it) {
     const Gpt2Config *cfg = &t->model.gpt2.cfg;
     size_t readouts = 0;
-    for (int k = 0; k < it->cfgs.n; k++) readouts += t->io.lens ? (size_t)it->cfgs.cfg[k].n + 1 : 1;
+    for (int k = 0; k < it->cfgs.n; k++)
+        readouts +=
+            (size_t)interp_n_variants(&t->io) * (t->io.lens ? (size_t)it->cfgs.cfg[k].n + 1 : 1);
     return sizeof(float) * (size_t)it->n_rows *
            ((size_t)cfg->vocab_size + readouts * (size_t)cfg->n_embd);
 }
@@ -615,37 +635,77 @@ static int group_at(void *ctx, const int *idx, int n) {
     return failed;
 }
 
+// What a record keeps for the dump until its stretch of the batch is done.
+static size_t dump_bytes(const TopK *t, const Item *it) {
+    size_t bytes = 0;
+    for (int k = 0; !it->failed && k < it->cfgs.n; k++)
+        bytes += interp_dump_bytes(&t->io, &t->model.gpt2.cfg, &it->cfgs.cfg[k], it->ir.T);
+    return bytes;
+}
+
+// Run the records items[0..n) (prepared) in groups: the plain records, the patched ones,
+// the other records with interventions; then write their arrays to the dump in input order
+// (a record whose arrays cannot be written gets that error instead of its lines).  The
+// number that failed.
+static int topk_stretch(TopK *t, Item *items, int n) {
+    GroupMember *plain = xcalloc((size_t)n, sizeof *plain),
+                *patched = xcalloc((size_t)n, sizeof *patched),
+                *others = xcalloc((size_t)n, sizeof *others);
+    size_t per_row = sizeof(float) * (size_t)t->model.gpt2.cfg.n_embd;
+    for (int i = 0; i < n; i++) {
+        Item *it = &items[i];
+        if (it->plain)
+            plain[i] = (GroupMember){&it->cfgs, (size_t)it->cfgs.n * (size_t)it->n_rows * per_row};
+        if (it->patched) patched[i] = (GroupMember){&it->cfgs, iv_bytes(t, it)};
+        if (it->interventions) others[i] = (GroupMember){&it->cfgs, iv_bytes(t, it)};
+    }
+    Batch b = {t, items, topk_group};   // records with the same configurations run together
+    int failed = experiment_groups(plain, n, GROUP_BYTES, group_at, &b);
+    b.run = topk_iv_group;
+    failed += experiment_groups(patched, n, GROUP_BYTES, group_at, &b);
+    failed += experiment_groups(others, n, GROUP_BYTES, group_at, &b);
+    char err[ERR_LEN];
+    for (int i = 0; i < n; i++) {
+        Item *it = &items[i];
+        if (interp_dump_flush(&t->io, &it->dump, err, sizeof err) != 0 && !it->failed) {
+            item_error(it, err);
+            failed++;
+        }
+    }
+    free(plain);
+    free(patched);
+    free(others);
+    return failed;
+}
+
 static int topk_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
     TopK *t = ctx;
     Item *items = xcalloc((size_t)n, sizeof *items);
-    GroupMember *members = xcalloc((size_t)n, sizeof *members),
-                *patched = xcalloc((size_t)n, sizeof *patched);
+    size_t *dump = xcalloc((size_t)n, sizeof *dump);
     int failed = 0;
-    size_t per_row = sizeof(float) * (size_t)t->model.gpt2.cfg.n_embd;
     for (int i = 0; i < n; i++) {
         items[i].in = recs[i];
         failed += item_prepare(t, &items[i]);
-        if (items[i].plain)
-            members[i] = (GroupMember){&items[i].cfgs,
-                                       (size_t)items[i].cfgs.n * (size_t)items[i].n_rows * per_row};
-        if (items[i].patched)
-            patched[i] = (GroupMember){&items[i].cfgs, patched_bytes(t, &items[i])};
+        dump[i] = dump_bytes(t, &items[i]);
     }
-    Batch b = {t, items, topk_group};   // records with the same configurations run together
-    failed += experiment_groups(members, n, GROUP_BYTES, group_at, &b);
-    b.run = topk_patched;
-    failed += experiment_groups(patched, n, GROUP_BYTES, group_at, &b);
+    // Records that write a dump go a stretch at a time, their arrays kept within half of
+    // --mem-budget (one record at least); without a dump the batch is one stretch.
+    size_t budget = (t->opt.mem_budget ? t->opt.mem_budget : SWEEP_DEFAULT_BUDGET) / 2;
+    for (int i0 = 0, i1; i0 < n; i0 = i1) {
+        i1 = t->io.npz ? experiment_stretch_end(dump, n, i0, budget) : n;
+        failed += topk_stretch(t, items + i0, i1 - i0);
+    }
     for (int i = 0; i < n; i++) {
         Item *it = &items[i];
         jb_raw(lines, it->lines.buf, it->lines.len);
         jb_free(&it->lines);
         free(it->rows);
+        interp_dump_buf_free(&it->dump);
         interp_record_free(&it->ir);
         record_tokens_free(&it->tk);
         configs_free(&it->cfgs);
     }
-    free(members);
-    free(patched);
+    free(dump);
     free(items);
     return failed;
 }

@@ -46,6 +46,13 @@ size_t arg_mem_size(const char *s, const char *flag) {
     return (size_t)(v << shift);
 }
 
+int experiment_stretch_end(const size_t *bytes, int n, int from, size_t max_bytes) {
+    int end = from + 1;
+    size_t sum = bytes[from];
+    while (end < n && sum + bytes[end] <= max_bytes && sum + bytes[end] >= sum) sum += bytes[end++];
+    return end;
+}
+
 int experiment_groups(const GroupMember *members, int n, size_t max_bytes,
                       int (*run)(void *ctx, const int *idx, int n), void *ctx) {
     char *taken = xcalloc((size_t)(n > 0 ? n : 1), 1);

@@ -110,6 +110,12 @@ typedef struct {
 int experiment_groups(const GroupMember *members, int n, size_t max_bytes,
                       int (*run)(void *ctx, const int *idx, int n), void *ctx);
 
+// The end of the stretch of a batch that starts at `from` (< n): the records from..end-1
+// whose bytes[i] sum to max_bytes at most (one record at least).  The tools run a batch's
+// records that write a dump a stretch at a time and write the stretch's arrays, kept in
+// memory, in input order after it.
+int experiment_stretch_end(const size_t *bytes, int n, int from, size_t max_bytes);
+
 // Index of the intact configuration in list, or -1.
 int configs_find_intact(const ConfigList *list, int n_layer);
 

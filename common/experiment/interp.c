@@ -1389,27 +1389,56 @@ int interp_record_run(const InterpOptions *o, const InterpRecord *ir, const Gpt2
 
 // ----------------------------------------------------------------------------- output
 
-int interp_dump(InterpOptions *o, const char *key, const Gpt2Config *cfg, const LayerConfig *c,
-                const ActCache *acts, char *err, size_t errlen) {
-    if (!o->npz || !acts) return 0;
+void interp_dump_keep(const InterpOptions *o, InterpDumpBuf *buf, const char *key,
+                      const Gpt2Config *cfg, const LayerConfig *c, const ActCache *acts) {
+    if (!o->npz || !acts) return;
     for (int s = 0; s < c->n; s++) {
         int occ = 1;
         for (int k = 0; k < s; k++) occ += c->idx[k] == c->idx[s];
         for (int p = 0; p < TF_N_HOOKS; p++) {
             const float *a = (o->dump_points >> p & 1u) ? act_cache_at(acts, p, s) : NULL;
             if (!a) continue;
-            char name[NPZ_MAX_NAME + 1], suffix[16] = "";
+            if (buf->n == buf->cap) {
+                buf->cap = buf->cap ? 2 * buf->cap : 16;
+                buf->a = xrealloc(buf->a, sizeof *buf->a * (size_t)buf->cap);
+            }
+            InterpDumpArray *d = &buf->a[buf->n++];
+            char suffix[16] = "";
             if (occ > 1) snprintf(suffix, sizeof suffix, ".%d", occ);
-            snprintf(name, sizeof name, "%s.blocks.%d.hook_%s%s", key, c->idx[s], tf_hook_names[p],
-                     suffix);
-            long shape[3] = {acts->T, cfg->n_embd, 0};
-            int ndim = 2;
+            snprintf(d->name, sizeof d->name, "%s.blocks.%d.hook_%s%s", key, c->idx[s],
+                     tf_hook_names[p], suffix);
+            d->shape[0] = acts->T, d->shape[1] = cfg->n_embd, d->shape[2] = 0, d->ndim = 2;
             if (p == TF_HOOK_Z)
-                shape[1] = cfg->n_head, shape[2] = cfg->n_embd / cfg->n_head, ndim = 3;
-            if (npz_add_f32(o->npz, name, a, shape, ndim, err, errlen) != 0) return -1;
+                d->shape[1] = cfg->n_head, d->shape[2] = cfg->n_embd / cfg->n_head, d->ndim = 3;
+            size_t bytes = sizeof(float) * (size_t)acts->T * (size_t)cfg->n_embd;
+            d->data = xmalloc(bytes);
+            memcpy(d->data, a, bytes);
+            buf->bytes += bytes;
         }
     }
-    return 0;
+}
+
+int interp_dump_flush(InterpOptions *o, InterpDumpBuf *buf, char *err, size_t errlen) {
+    int rc = 0;
+    for (int i = 0; i < buf->n && rc == 0; i++)
+        rc = npz_add_f32(o->npz, buf->a[i].name, buf->a[i].data, buf->a[i].shape, buf->a[i].ndim,
+                         err, errlen);
+    interp_dump_buf_free(buf);
+    return rc;
+}
+
+void interp_dump_buf_free(InterpDumpBuf *buf) {
+    for (int i = 0; i < buf->n; i++) free(buf->a[i].data);
+    free(buf->a);
+    *buf = (InterpDumpBuf){0};
+}
+
+size_t interp_dump_bytes(const InterpOptions *o, const Gpt2Config *cfg, const LayerConfig *c,
+                         int T) {
+    if (!o->dump_path) return 0;
+    int points = 0;
+    for (int p = 0; p < TF_N_HOOKS; p++) points += (o->dump_points >> p & 1u) != 0;
+    return sizeof(float) * (size_t)points * (size_t)c->n * (size_t)T * (size_t)cfg->n_embd;
 }
 
 static void write_ablation(JsonBuf *out, const InterpAblation *a) {

@@ -290,11 +290,34 @@ int interp_patch_chunk(const InterpOptions *o, const InterpRecord *const *irs, i
 int interp_patched_passes(const InterpOptions *o, const InterpRecord *const *irs, int n,
                           int max_rows, int *ends);
 
-// Write the captured activations of one run as arrays "{key}.blocks.{l}.hook_{point}"
-// (an occurrence k >= 2 of a repeated block: "..hook_{point}.{k}"), shape (T, C), z as
-// (T, n_head, head_dim).  0, or -1 with a message.
-int interp_dump(InterpOptions *o, const char *key, const Gpt2Config *cfg, const LayerConfig *c,
-                const ActCache *acts, char *err, size_t errlen);
+// The arrays of one or more runs kept in memory (copies) until they are written to the
+// dump, so that records run together still write their arrays in input order.
+typedef struct {
+    char name[NPZ_MAX_NAME + 1];
+    long shape[3];
+    int ndim;
+    float *data;
+} InterpDumpArray;
+typedef struct {
+    InterpDumpArray *a;   // (n) in the order kept
+    int n, cap;
+    size_t bytes;   // of the data kept
+} InterpDumpBuf;
+
+// Keep (copy into buf) the captured activations of one run as the arrays
+// "{key}.blocks.{l}.hook_{point}" (an occurrence k >= 2 of a repeated block:
+// "..hook_{point}.{k}"), shape (T, C), z as (T, n_head, head_dim), in the order they are
+// to be written (slots, then hook points).  Nothing without a dump or without acts.
+void interp_dump_keep(const InterpOptions *o, InterpDumpBuf *buf, const char *key,
+                      const Gpt2Config *cfg, const LayerConfig *c, const ActCache *acts);
+// Write buf's arrays to the dump in the order kept and empty buf.  0, or -1 with a message
+// at the first that fails (the arrays before it are written, the rest dropped; the dump
+// is then failed: npz_add_f32).
+int interp_dump_flush(InterpOptions *o, InterpDumpBuf *buf, char *err, size_t errlen);
+void interp_dump_buf_free(InterpDumpBuf *buf);
+// The bytes interp_dump_keep keeps for one run of configuration c over T tokens.
+size_t interp_dump_bytes(const InterpOptions *o, const Gpt2Config *cfg, const LayerConfig *c,
+                         int T);
 
 // The fields both tools write for an intervention run, when there is something to say:
 // "ablated" (the ablations applied: the record's and the variant's), "dump_key".

@@ -1,5 +1,6 @@
 // Unit tests for common/experiment/experiment: experiment_groups, the grouping of a batch's
-// records for packed runs (scoreloss, topk).
+// records for packed runs (scoreloss, topk), and experiment_stretch_end, the stretches of
+// records whose dump arrays are kept together.
 #include <stdio.h>
 #include <string.h>
 
@@ -46,5 +47,19 @@ int main(void) {
     CHECK("no members: no group",
           experiment_groups(m, 0, 1000, log_group, &none) == 0 && none.log[0] == '\0');
     configs_free(&a), configs_free(&a2), configs_free(&b);
+
+    // Stretches: consecutive records whose bytes sum to max_bytes at most, one at least.
+    size_t bytes[7] = {300, 200, 600, 0, 0, 1000, 100};
+    char got[128] = "";
+    for (int i0 = 0, i1; i0 < 7; i0 = i1) {
+        i1 = experiment_stretch_end(bytes, 7, i0, 500);
+        snprintf(got + strlen(got), sizeof got - strlen(got), "%s%d-%d", i0 ? " " : "", i0, i1 - 1);
+    }
+    CHECK_STR("stretches within 500 bytes (a bigger record alone)", got, "0-1 2-2 3-4 5-5 6-6");
+    size_t huge[3] = {(size_t)-1, (size_t)-1, 1};
+    CHECK("a sum that would overflow closes the stretch",
+          experiment_stretch_end(huge, 3, 0, (size_t)-1) == 1 &&
+              experiment_stretch_end(huge, 3, 1, (size_t)-1) == 2);
+    CHECK("the last record: a stretch of one", experiment_stretch_end(bytes, 7, 6, 0) == 7);
     CHECK_DONE();
 }
