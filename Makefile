@@ -73,13 +73,15 @@ test: all
 test-release: all
 	@BIN=$(abspath $(BIN)) UNIT=$(abspath $(BUILD)/tests) sh tests/run.sh
 
-# The sanitizer build (build/asan/) and its pass alone.
+# The sanitizer build (build/asan/) and its pass alone (AUTOINTERP_TEST_SANITIZED=1: the
+# heaviest grids smaller, every code path kept; tests/lib.sh).
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 asan-build:
 	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin OPT="$(SAN_FLAGS)" \
 	    LDFLAGS="-fsanitize=address,undefined" all
 check-asan: asan-build
-	@BIN=$(abspath build/asan/bin) UNIT=$(abspath build/asan/tests) sh tests/run.sh
+	@AUTOINTERP_TEST_SANITIZED=1 BIN=$(abspath build/asan/bin) UNIT=$(abspath build/asan/tests) \
+	    sh tests/run.sh
 
 # The suite with every tool and unit-test program under valgrind memcheck (tests/valgrind.sh).
 check-valgrind:

@@ -5,7 +5,10 @@
 # the exit status is 0 only when both passes have no failure.
 #
 # The sanitizer pass replays the fuzz regressions without fuzzing again (the fuzz harnesses
-# are sanitizer builds already, and the first pass fuzzed them).  Every process's ASan/UBSan
+# are sanitizer builds already, and the first pass fuzzed them), and runs with
+# AUTOINTERP_TEST_SANITIZED=1: the tests with the heaviest grids (bit-equality over every
+# kernel path, many kills) take a smaller grid that still goes through every code path
+# (tests/lib.sh, `sanitized`); the release pass runs the full grids.  Every process's ASan/UBSan
 # report is a failure of the test that caused it (tests/run.sh collects them).
 # Env: BIN, UNIT (the first pass's tools and unit tests; default bin/ and
 # build/release/tests), ONLY=substring as for tests/run.sh (both passes), SANITIZE=0 skips
@@ -30,7 +33,8 @@ if [ "${SANITIZE:-1}" != 0 ]; then
   echo "== building with AddressSanitizer + UndefinedBehaviorSanitizer (build/asan/)"
   if make -s --no-print-directory asan-build; then
     passes=2
-    pass "sanitizer build (build/asan/)" "$root/build/asan/bin" "$root/build/asan/tests" FUZZ_SMOKE_SECONDS=0
+    pass "sanitizer build (build/asan/)" "$root/build/asan/bin" "$root/build/asan/tests" FUZZ_SMOKE_SECONDS=0 \
+      AUTOINTERP_TEST_SANITIZED=1
   else
     echo "FAIL sanitizer build: make asan-build failed" | tee -a "$log"
   fi

@@ -15,8 +15,9 @@
 # The delays: a quarter of the kills within 30 ms of the start, the others spread over a
 # third of an uninterrupted run's duration (measured first), from a seed printed below.
 # After every kill the journal's writer lock is free (the kernel dropped the killed loop's).
-# Env: AGENT_KILL_ITERATIONS (40; 4 under valgrind, BAD_INPUTS_SLOW > 1); AGENT_KILL_SEED
-# (default: random) and AGENT_KILL_RUN_MS (default: measured) replay a run's delays.
+# Env: AGENT_KILL_ITERATIONS (40; 20 in the sanitizer pass, tests/lib.sh; 4 under
+# valgrind, BAD_INPUTS_SLOW > 1); AGENT_KILL_SEED (default: random) and AGENT_KILL_RUN_MS
+# (default: measured) replay a run's delays.
 . "$(dirname "$0")/../lib.sh"
 M=$TMP/model
 tiny_model "$M"
@@ -28,6 +29,7 @@ SLOW=${BAD_INPUTS_SLOW:-1}
 # killed runs where it ends the reference.  Under valgrind (BAD_INPUTS_SLOW > 1: every
 # tool ~50x slower) 2 experiments, 1 example, 4 kills, a torn line left after every other.
 N_EXP=6 EXAMPLES=2 KILLS=${AGENT_KILL_ITERATIONS:-40} TEAR_EVERY=5
+sanitized && KILLS=${AGENT_KILL_ITERATIONS:-20}
 [ "$SLOW" -gt 1 ] && N_EXP=2 EXAMPLES=1 KILLS=${AGENT_KILL_ITERATIONS:-4} TEAR_EVERY=2
 TASK="--model $M --tasks facts --examples $EXAMPLES --max-steps $((2 * N_EXP))"   # split into words below
 SEED=${AGENT_KILL_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}

@@ -1,11 +1,13 @@
 #!/bin/sh
 # fuzz_smoke: builds the libFuzzer harnesses (tests/fuzz/fuzz_*.c, see tests/fuzz/fuzz.mk),
 # replays every fixed crash (tests/fuzz/regressions/NAME/) and the seeds, then fuzzes each
-# harness for FUZZ_SMOKE_SECONDS (default 10; 0 = replay only).  Needs clang with
-# libFuzzer: without them this FAILs and says what to install (it does not skip).
+# harness for FUZZ_SMOKE_SECONDS (default 3; 0 = replay only): a smoke, not a search.  The
+# long fuzzing is `make fuzz` (FUZZ_SECONDS each, 60 by default; docs/robustness.md).
+# Needs clang with libFuzzer: without them this FAILs and says what to install (it does
+# not skip).
 . "$(dirname "$0")/../lib.sh"
 cd "$ROOT" || exit 2
-secs=${FUZZ_SMOKE_SECONDS:-10}
+secs=${FUZZ_SMOKE_SECONDS:-3}
 
 if ! command -v clang >/dev/null 2>&1; then
   failed "fuzz: clang" "clang not found; install it: apt-get install clang libclang-rt-14-dev (or sh scripts/install-deps.sh)"

@@ -15,6 +15,7 @@
 
 #include "base/util.h"
 #include "check.h"
+#include "fixture_model.h"
 #include "io/safetensors.h"
 #include "model/checkpoint.h"
 #include "model/gpt2.h"
@@ -208,20 +209,6 @@ static void test_config(void) {
 
 // ----------------------------------------------------------------------------- round trips
 
-static int write_model(const char *dir, const CheckpointSpec *s) {
-    char err[512];
-    int rc = checkpoint_write_random(dir, s, err, sizeof err);
-    if (rc != 0) printf("# write %s: %s\n", dir, err);
-    return rc;
-}
-
-static int open_model(Gpt2 *m, const char *dir) {
-    char err[512];
-    int rc = gpt2_open(m, dir, err, sizeof err);
-    if (rc != 0) printf("# open %s: %s\n", dir, err);
-    return rc;
-}
-
 // Each weight of m is the bytes of its tensor in the file: in place for F32, an exact
 // independent decoding for F16/BF16.
 static void check_values(const char *label, const Gpt2 *m, int prefix) {
@@ -273,7 +260,7 @@ static void test_variant(const char *dtype, int prefix, int untied, int masks) {
     char *dir = tmp_path(dirname);
     CheckpointSpec s = small_spec(dtype, prefix, untied, masks);
     Gpt2 m;
-    if (write_model(dir, &s) != 0 || open_model(&m, dir) != 0) {
+    if (fixture_write_model(dir, &s) != 0 || fixture_open_model(&m, dir) != 0) {
         snprintf(l2, sizeof l2, "%s: write and open", label);
         CHECK(l2, 0);
         free(dir);
@@ -334,19 +321,20 @@ static void test_consistency(void) {
          *dpx = tmp_path("cpx");
     char *dsd = tmp_path("csd"), *d32b = tmp_path("c32b");
     Gpt2 a, b, h, bf, px, sd;
-    write_model(d32, &s);
-    write_model(d32b, &s);
+    fixture_write_model(d32, &s);
+    fixture_write_model(d32b, &s);
     s.dtype = "F16";
-    write_model(d16, &s);
+    fixture_write_model(d16, &s);
     s.dtype = "BF16";
-    write_model(dbf, &s);
+    fixture_write_model(dbf, &s);
     s = small_spec("F32", 1, 0, 1);
-    write_model(dpx, &s);
+    fixture_write_model(dpx, &s);
     s = small_spec("F32", 0, 0, 0);
     s.seed = 8;
-    write_model(dsd, &s);
-    if (open_model(&a, d32) || open_model(&b, d32b) || open_model(&h, d16) ||
-        open_model(&bf, dbf) || open_model(&px, dpx) || open_model(&sd, dsd)) {
+    fixture_write_model(dsd, &s);
+    if (fixture_open_model(&a, d32) || fixture_open_model(&b, d32b) ||
+        fixture_open_model(&h, d16) || fixture_open_model(&bf, dbf) ||
+        fixture_open_model(&px, dpx) || fixture_open_model(&sd, dsd)) {
         CHECK("consistency models open", 0);
         return;
     }
@@ -461,9 +449,9 @@ static void test_broken(void) {
     char *base = tmp_path("base"), *bad = tmp_path("bad"), *cfg = path_join(bad, "config.json");
     char *based = tmp_path("baseuntied");
     CheckpointSpec s = small_spec("F32", 0, 0, 1);
-    write_model(base, &s);
+    fixture_write_model(base, &s);
     s.untied = 1;
-    write_model(based, &s);
+    fixture_write_model(based, &s);
 
     model_rewrite(base, bad, &(Edit){.drop = "h.1.ln_2.bias"});
     expect_open_error("missing tensor", bad, "missing tensor h.1.ln_2.bias", "(8)");
@@ -473,7 +461,7 @@ static void test_broken(void) {
     model_rewrite(base, bad, &(Edit){.retype = "ln_f.bias"});
     expect_open_error("integer weight", bad, "ln_f.bias has dtype I32", NULL);
     Gpt2 m;
-    if (open_model(&m, base) == 0) {
+    if (fixture_open_model(&m, base) == 0) {
         // A second copy of wte under the prefixed name: ambiguous.
         model_rewrite(base, bad, &(Edit){.add = "transformer.wte.weight", .add_data = m.wte});
         expect_open_error("prefixed and not", bad, "both wte.weight and transformer.wte.weight",
@@ -481,7 +469,7 @@ static void test_broken(void) {
         // lm_head equal to wte with a tying config: accepted as tied, counted once.
         model_rewrite(base, bad, &(Edit){.add = "lm_head.weight", .add_data = m.wte});
         Gpt2 t;
-        if (open_model(&t, bad) == 0) {
+        if (fixture_open_model(&t, bad) == 0) {
             CHECK("lm_head == wte: tied", t.tied && t.lm_head == t.wte);
             CHECK_INT("lm_head == wte: n_params once", t.n_params, params_expected(&t.cfg, 0));
             gpt2_close(&t);
@@ -554,11 +542,11 @@ static void poke(const char *dir, const char *name, size_t k, const void *bytes,
 static void test_finite(void) {
     char *dir = tmp_path("nan"), err[512] = "";
     CheckpointSpec s = small_spec("F32", 1, 1, 1);
-    write_model(dir, &s);
+    fixture_write_model(dir, &s);
     float nan = NAN;
     poke(dir, "transformer.h.1.mlp.c_proj.weight", 5, &nan, 4);
     Gpt2 m;
-    if (open_model(&m, dir) == 0) {
+    if (fixture_open_model(&m, dir) == 0) {
         CHECK_INT("NaN weight: open still works", 0, 0);
         CHECK_INT("NaN weight: detected", gpt2_check_finite(&m, err, sizeof err), -1);
         CHECK("NaN weight: message", strstr(err, "transformer.h.1.mlp.c_proj.weight") &&
@@ -566,20 +554,20 @@ static void test_finite(void) {
         gpt2_close(&m);
     }
     s = small_spec("F16", 0, 1, 0);
-    write_model(dir, &s);
+    fixture_write_model(dir, &s);
     uint16_t inf16 = 0xfc00;
     poke(dir, "lm_head.weight", 87, &inf16, 2);
-    if (open_model(&m, dir) == 0) {
+    if (fixture_open_model(&m, dir) == 0) {
         CHECK_INT("F16 -inf in lm_head: detected", gpt2_check_finite(&m, err, sizeof err), -1);
         CHECK("F16 -inf in lm_head: message",
               strstr(err, "lm_head.weight") && strstr(err, "element 87 is -inf"));
         gpt2_close(&m);
     }
     s = small_spec("BF16", 0, 0, 0);
-    write_model(dir, &s);
+    fixture_write_model(dir, &s);
     uint16_t infb = 0x7f80;
     poke(dir, "wpe.weight", 0, &infb, 2);
-    if (open_model(&m, dir) == 0) {
+    if (fixture_open_model(&m, dir) == 0) {
         CHECK_INT("BF16 inf in wpe: detected", gpt2_check_finite(&m, err, sizeof err), -1);
         CHECK("BF16 inf in wpe: message",
               strstr(err, "wpe.weight") && strstr(err, "element 0 is inf"));
@@ -593,7 +581,7 @@ static void test_finite(void) {
 static void test_unaligned(void) {
     char *dir = tmp_path("unal"), *dir2 = tmp_path("unal2");
     CheckpointSpec s = small_spec("F32", 0, 1, 0);
-    write_model(dir, &s);
+    fixture_write_model(dir, &s);
     model_rewrite(dir, dir2, &(Edit){0});
     char *mp = path_join(dir2, "model.safetensors");
     size_t len;
@@ -612,7 +600,7 @@ static void test_unaligned(void) {
     if (f) fclose(f);
     free(raw);
     Gpt2 a, b;
-    if (open_model(&a, dir) == 0 && open_model(&b, dir2) == 0) {
+    if (fixture_open_model(&a, dir) == 0 && fixture_open_model(&b, dir2) == 0) {
         CHECK("unaligned: copied", b.converted != NULL && (uintptr_t)b.st->data % 4 != 0);
         CHECK("unaligned: pointers aligned",
               (uintptr_t)b.wte % 4 == 0 && (uintptr_t)b.blocks[1].fc_w % 4 == 0);
@@ -704,7 +692,7 @@ static void test_named_shapes(void) {
         char *dir = tmp_path(named[i].name);
         Gpt2 m;
         snprintf(label, sizeof label, "named %s: loads", named[i].name);
-        int ok = sparse_model(dir, &c) == 0 && open_model(&m, dir) == 0;
+        int ok = sparse_model(dir, &c) == 0 && fixture_open_model(&m, dir) == 0;
         CHECK(label, ok);
         if (ok) {
             snprintf(label, sizeof label, "named %s: n_params", named[i].name);

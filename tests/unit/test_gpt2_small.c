@@ -8,6 +8,7 @@
 
 #include "base/util.h"
 #include "check.h"
+#include "fixture_model.h"
 #include "model/checkpoint.h"
 #include "model/gpt2.h"
 
@@ -24,12 +25,11 @@ int main(void) {
     s.seed = 1234;
     s.with_mask_buffers = 1;
     double t0 = now_seconds();
-    int rc = checkpoint_write_random(dir, &s, err, sizeof err);
+    int rc = fixture_write_model(dir, &s);
     double t1 = now_seconds();
     CHECK_INT("write gpt2-small checkpoint", rc, 0);
-    if (rc != 0) printf("# %s\n", err);
     Gpt2 m;
-    rc = rc == 0 ? gpt2_open(&m, dir, err, sizeof err) : -1;
+    rc = rc == 0 ? fixture_open_model(&m, dir) : -1;
     double t2 = now_seconds();
     CHECK_INT("open gpt2-small checkpoint", rc, 0);
     if (rc == 0) {

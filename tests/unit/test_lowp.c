@@ -21,6 +21,7 @@
 #include "base/threadpool.h"
 #include "base/util.h"
 #include "check.h"
+#include "fixture_model.h"
 #include "model/checkpoint.h"
 #include "model/gpt2.h"
 #include "model/matmul.h"
@@ -271,7 +272,7 @@ static char tmpdir[512];
 // A small synthetic checkpoint (2 layers, C = 64, V = 300, weights at GPT-2's init scale:
 // the rounding error grows with the weights, docs/bench.md) in tmpdir/name.
 static char *model_write(const char *name, const char *dtype, int untied) {
-    char *dir = path_join(tmpdir, name), err[256];
+    char *dir = path_join(tmpdir, name);
     CheckpointSpec spec = {.cfg = {.n_layer = 2,
                                    .n_head = 2,
                                    .n_embd = 64,
@@ -282,17 +283,20 @@ static char *model_write(const char *name, const char *dtype, int untied) {
                            .dtype = dtype,
                            .untied = untied,
                            .with_mask_buffers = 1};   // std 0.02, GPT-2's init
-    if (checkpoint_write_random(dir, &spec, err, sizeof err) != 0)
-        printf("FAIL write %s: %s\n", name, err);
+    if (fixture_write_model(dir, &spec) != 0) printf("FAIL write %s\n", name);
     return dir;
 }
 
 // m from dir, with 16-bit matrices of the type under test when w16.
 static int model_open_w16(Gpt2 *m, const char *dir, int w16) {
     char err[256];
-    if (gpt2_open(m, dir, err, sizeof err) != 0 ||
-        (w16 && gpt2_use_lowp(m, lt, err, sizeof err) != 0)) {
+    if (fixture_open_model(m, dir) != 0) {
+        printf("FAIL open %s\n", dir);
+        return -1;
+    }
+    if (w16 && gpt2_use_lowp(m, lt, err, sizeof err) != 0) {
         printf("FAIL open %s: %s\n", dir, err);
+        gpt2_close(m);
         return -1;
     }
     return 0;
@@ -533,9 +537,8 @@ static void test_release(void) {
                            .seed = 9};   // matrices: 4 x 12 x 256^2 fp32 = 12 MiB
     Gpt2 m;
     memset(&m, 0, sizeof m);
-    int written = checkpoint_write_random(dir, &spec, err, sizeof err) == 0;
+    int written = fixture_write_model(dir, &spec) == 0;
     CHECK("release: checkpoint written", written);
-    if (!written) printf("# %s\n", err);
     if (written && model_open_w16(&m, dir, 0) == 0) {
         double sum = 0;   // touch every fp32 matrix: resident
         for (int l = 0; l < 4; l++) {

@@ -21,6 +21,7 @@
 #include "base/threadpool.h"
 #include "base/util.h"
 #include "check.h"
+#include "fixture_model.h"
 #include "model/checkpoint.h"
 #include "model/gpt2.h"
 #include "model/matmul.h"
@@ -54,17 +55,7 @@ static int write_model(const char *dir, int C, int L, int V) {
         .n_layer = L, .n_head = 4, .n_embd = C, .n_ctx = 64, .vocab_size = V, .ln_eps = 1e-5f};
     s.seed = 77;
     s.with_mask_buffers = 1;   // tensors the model does not use, between the blocks
-    char err[512];
-    int rc = checkpoint_write_random(dir, &s, err, sizeof err);
-    if (rc != 0) printf("# write %s: %s\n", dir, err);
-    return rc;
-}
-
-static int open_model(Gpt2 *m, const char *dir) {
-    char err[512];
-    int rc = gpt2_open(m, dir, err, sizeof err);
-    if (rc != 0) printf("# open %s: %s\n", dir, err);
-    return rc;
+    return fixture_write_model(dir, &s);
 }
 
 static int in_range(const void *p, const void *base, size_t size) {
@@ -180,7 +171,7 @@ static void test_env(const char *dir) {
     struct stat sb;
     // Probed before the open, whose copy may take the huge pages a later probe would get.
     int thp = stat(path, &sb) == 0 && anon_huge_works((size_t)sb.st_size);
-    rc = open_model(&m, dir);
+    rc = fixture_open_model(&m, dir);
 #if defined(__SANITIZE_ADDRESS__)
     (void)thp;
     // (ASan's allocator may place a small aligned block where THP gives no huge page: the
@@ -198,7 +189,7 @@ static void test_env(const char *dir) {
 // A small model: AUTO leaves it mapped; COPY copies; decoding agrees; lowp uncopies.
 static void test_copy(const char *dir) {
     Gpt2 a, b;
-    if (open_model(&a, dir) != 0 || open_model(&b, dir) != 0) {
+    if (fixture_open_model(&a, dir) != 0 || fixture_open_model(&b, dir) != 0) {
         CHECK("open the small model", 0);
         return;
     }
@@ -269,7 +260,7 @@ static void test_auto(void) {
     CHECK("copy the large model in 4 KiB pieces", rc == 0);
     Gpt2 m2, m4;
     setenv("AUTOINTERP_WEIGHTS_HUGE", "auto", 1);
-    int bad = open_model(&m2, big) != 0 || open_model(&m4, small) != 0;
+    int bad = fixture_open_model(&m2, big) != 0 || fixture_open_model(&m4, small) != 0;
     unsetenv("AUTOINTERP_WEIGHTS_HUGE");
     if (bad) {
         CHECK("open the large models", 0);
@@ -280,7 +271,7 @@ static void test_auto(void) {
         CHECK("auto: a large model cached in 4 KiB folios is copied", m4.huge_copy != NULL);
         // Whether the 2 MiB-folio file maps on huge pages depends on the file system.
         Gpt2 probe;
-        int ok = open_model(&probe, big) == 0;   // the default: the mapping
+        int ok = fixture_open_model(&probe, big) == 0;   // the default: the mapping
         long kb = -1;
         if (ok) {
             volatile char sink = 0;
