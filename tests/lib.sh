@@ -57,6 +57,28 @@ tiny_model() {
   [ -f "$dir/model.safetensors" ] || loadgpt2 --random --out "$dir" --layers 4 --heads 4 --embd 64 --ctx 128 --seed 1 --init-std 0.3 "$@" >/dev/null
 }
 
+# ragged_pairs STEP [bad] < facts-pairs > records: patched records of ragged lengths — record
+# i's prompts prefixed with STEP * i + 2 words — record 2 with its own ablation, record 4
+# a length mismatch (its error line); with "bad", a line that is not JSON after record 3
+# and an upstream error after record 6.
+ragged_pairs() {
+  $PY -c '
+import json, sys
+step, bad = int(sys.argv[1]), sys.argv[2] == "bad"
+words = ("once upon a time in a quiet village far away from the sea there lived "
+         "many people who told long stories about the old days and the kings").split()
+for i, line in enumerate(sys.stdin):
+    r = json.loads(line)
+    pre = " ".join(words[:step * i + 2]).capitalize() + ". "
+    r["prompt"] = pre + r["prompt"]
+    r["corrupt_prompt"] = pre + r["corrupt_prompt"]
+    if i == 2: r["ablate"] = [{"component": "mlp", "layer": 1}]
+    if i == 4: r["corrupt_prompt"] += " at all"   # a length mismatch: its error line
+    print(json.dumps(r))
+    if bad and i == 3: print("not json")
+    if bad and i == 6: print(json.dumps({"error": "from upstream"}))' "$1" "${2:-}"
+}
+
 # serve NAME CMD...: starts a local test server (tests/ref/*.py print their port as the
 # first line on stdout) in the background, stdout in $TMP/NAME.port and stderr in
 # $TMP/NAME.err, and waits up to 10 s for the port.  Sets PORT and SPID.

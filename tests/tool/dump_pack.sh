@@ -15,20 +15,7 @@ cd "$TMP" || exit 1
 
 # Ragged patched records (15-40 tokens), a bad line, a length mismatch, a record with its
 # own ablation, an upstream error.
-gentasks facts-pairs | head -n 9 | $PY -c '
-import json, sys
-words = ("once upon a time in a quiet village far away from the sea there lived "
-         "many people who told long stories about the old days and the kings").split()
-for i, line in enumerate(sys.stdin):
-    r = json.loads(line)
-    pre = " ".join(words[:3 * i + 2]).capitalize() + ". "
-    r["prompt"] = pre + r["prompt"]
-    r["corrupt_prompt"] = pre + r["corrupt_prompt"]
-    if i == 2: r["ablate"] = [{"component": "mlp", "layer": 1}]
-    if i == 4: r["corrupt_prompt"] += " at all"   # a length mismatch: its error line
-    print(json.dumps(r))
-    if i == 3: print("not json")
-    if i == 6: print(json.dumps({"error": "from upstream"}))' > batch.ndjson
+gentasks facts-pairs | head -n 9 | ragged_pairs 3 bad > batch.ndjson
 check_eq "inputs made" "$(wc -l < batch.ndjson | tr -d ' ')" 11
 # seen IN > FILE: for each line, the records the tool has read before it (valid JSON
 # without "error": what numbers the dump keys).

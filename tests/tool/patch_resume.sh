@@ -100,18 +100,7 @@ unset AUTOINTERP_KERNEL
 # captures may take) holds fewer records than the batch: on this model a record of T
 # tokens keeps 4608 T bytes for the position sweep (resid_pre and keys/values of 4 blocks,
 # C 64), so the batch's tokens must pass 512K / 4608 = 113.
-gentasks facts-pairs | head -n 7 | $PY -c '
-import json, sys
-words = ("once upon a time in a quiet village far away from the sea there lived "
-         "many people who told long stories about the old days and the kings").split()
-for i, line in enumerate(sys.stdin):
-    r = json.loads(line)
-    pre = " ".join(words[:4 * i + 2]).capitalize() + ". "
-    r["prompt"] = pre + r["prompt"]
-    r["corrupt_prompt"] = pre + r["corrupt_prompt"]
-    if i == 2: r["ablate"] = [{"component": "mlp", "layer": 1}]
-    if i == 4: r["corrupt_prompt"] += " at all"   # a length mismatch: its error line
-    print(json.dumps(r))' > batch.ndjson
+gentasks facts-pairs | head -n 7 | ragged_pairs 4 > batch.ndjson
 # prompt_tokens OUT: the tokens of every record scored (BOS + prompt + answer), summed;
 # patch_cells / 4 blocks gives the prompt's.
 prompt_tokens() {
