@@ -608,6 +608,7 @@ const MmKernels mm_kernels_avx512 = {
     {rows_bf16_avx512, rows_f16_avx512},
     {dot_tile_bf16_avx512, dot_tile_f16_avx512},
     0,   // pack_min_tiles: never (no gain at 504 rows, a loss at 24 and 128; docs/bench.md)
+    0,   // pack_min_tiles_4k: never (a 48-column strip's panel, 24 KiB, does not stay in L1)
 };
 
 #else   // not x86-64: the path does not exist (matmul.c sees tile == NULL)

@@ -301,14 +301,16 @@ static void streamed_task(void *ctx, int task, int worker) {
 }
 
 // Up to n rows from *next (below `end`) of w's columns [j0, j1) into the cache, ahead of
-// their use (locality 3: prefetcht0; the L2-only hints did not help on Zen).
+// their use.  Into L2 (locality 2: prefetcht1): with prefetcht0 a burst of misses to
+// memory held the L1 miss buffers that the tile's reads of its strip from L2 need (w from
+// memory, one thread, 36 rows: avx512 75 -> 89, avx2 60 -> 80 GFLOP/s; docs/bench.md).
 static void rows_prefetch(const MatmulJob *job, int *next, int end, int n, int j0, int j1) {
     size_t size = job->w16 ? sizeof *job->w16 : sizeof *job->w;
     const char *w = job->w16 ? (const char *)job->w16 : (const char *)job->w;
     for (; n > 0 && *next < end; n--, (*next)++) {
         const char *row = w + ((size_t)*next * job->N + j0) * size;
         for (size_t off = 0; off < (size_t)(j1 - j0) * size; off += 64)
-            __builtin_prefetch(row + off, 0, 3);
+            __builtin_prefetch(row + off, 0, 2);
     }
 }
 
@@ -358,7 +360,10 @@ static void tiled_task(void *ctx, int task, int worker) {
     float *wide = job->w16 ? scratch_get(SCRATCH_WEIGHTS, MM_KSEG * ldb) : NULL;
     // fp32 weights used by enough row tiles: each segment's block of the chunk is copied
     // strip by strip into kc x nr panels (see pack_min_tiles in kernels.h)
-    float *panels = !wide && k->pack_min_tiles > 0 && n_tiles >= k->pack_min_tiles
+    int min_tiles = k->pack_min_tiles_4k > 0 && (size_t)N * sizeof(float) % 4096 == 0
+                        ? k->pack_min_tiles_4k
+                        : k->pack_min_tiles;
+    float *panels = !wide && min_tiles > 0 && n_tiles >= min_tiles
                         ? scratch_get(SCRATCH_WEIGHTS, (size_t)MM_KSEG * k->nr * n_strips)
                         : NULL;
     for (int k0 = 0; k0 < K; k0 += MM_KSEG) {
