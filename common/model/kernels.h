@@ -120,10 +120,11 @@ typedef struct {
     // at N = 3072) and are read from L2 each time; the panel's are not.  The tile computes
     // the same sums from either.
     int pack_min_tiles;
-    // The same for a w whose rows are a multiple of 4 KiB apart (N = 1024, 3072, ...: every
-    // row of a strip in the same L1 sets, so that the strip is read from L2 by every row
-    // tile however few): panels from this many row tiles (0: pack_min_tiles applies).
-    int pack_min_tiles_4k;
+    // tile on a full strip (n = nr) that also stores b's rows into pk, nr floats apart, as
+    // it reads them: the first row tile packs the panel while it computes (no copy pass).
+    // The same sums as tile.  NULL: the panels are copied before.
+    void (*tile_pack)(float *c, size_t ldc, const float *a, size_t lda, const float *b, size_t ldb,
+                      const float *bias, int add, int m, int K, float *pk);
 } MmKernels;
 
 extern const MmKernels mm_kernels_generic;

@@ -67,12 +67,27 @@ INLINE float reduce8(__m256 s) {
 TARGET static void tile_avx2(float *c, size_t ldc, const float *a, size_t lda, const float *b,
                              size_t ldb, const float *bias, int add, int m, int n, int K) {
     switch (m) {
-    case 6: tile_body(c, ldc, a, lda, b, ldb, bias, add, 6, n, K); break;
-    case 5: tile_body(c, ldc, a, lda, b, ldb, bias, add, 5, n, K); break;
-    case 4: tile_body(c, ldc, a, lda, b, ldb, bias, add, 4, n, K); break;
-    case 3: tile_body(c, ldc, a, lda, b, ldb, bias, add, 3, n, K); break;
-    case 2: tile_body(c, ldc, a, lda, b, ldb, bias, add, 2, n, K); break;
-    case 1: tile_body(c, ldc, a, lda, b, ldb, bias, add, 1, n, K); break;
+    case 6: tile_body(c, ldc, a, lda, b, ldb, bias, add, 6, n, K, NULL); break;
+    case 5: tile_body(c, ldc, a, lda, b, ldb, bias, add, 5, n, K, NULL); break;
+    case 4: tile_body(c, ldc, a, lda, b, ldb, bias, add, 4, n, K, NULL); break;
+    case 3: tile_body(c, ldc, a, lda, b, ldb, bias, add, 3, n, K, NULL); break;
+    case 2: tile_body(c, ldc, a, lda, b, ldb, bias, add, 2, n, K, NULL); break;
+    case 1: tile_body(c, ldc, a, lda, b, ldb, bias, add, 1, n, K, NULL); break;
+    default: break;
+    }
+}
+
+// tile_avx2 on a full strip (n = NR) that also copies b's rows into the panel pk.
+TARGET static void tile_pack_avx2(float *c, size_t ldc, const float *a, size_t lda, const float *b,
+                                  size_t ldb, const float *bias, int add, int m, int K, float *pk) {
+    if (!pk) return;   // (never: lets the compiler drop tile_body's test of pk)
+    switch (m) {
+    case 6: tile_body(c, ldc, a, lda, b, ldb, bias, add, 6, NR, K, pk); break;
+    case 5: tile_body(c, ldc, a, lda, b, ldb, bias, add, 5, NR, K, pk); break;
+    case 4: tile_body(c, ldc, a, lda, b, ldb, bias, add, 4, NR, K, pk); break;
+    case 3: tile_body(c, ldc, a, lda, b, ldb, bias, add, 3, NR, K, pk); break;
+    case 2: tile_body(c, ldc, a, lda, b, ldb, bias, add, 2, NR, K, pk); break;
+    case 1: tile_body(c, ldc, a, lda, b, ldb, bias, add, 1, NR, K, pk); break;
     default: break;
     }
 }
@@ -517,8 +532,9 @@ const MmKernels mm_kernels_avx2 = {
     {widen_bf16_avx2, widen_f16_avx2},
     {rows_bf16_avx2, rows_f16_avx2},
     {dot_tile_bf16_avx2, dot_tile_f16_avx2},
-    8,   // pack_min_tiles: panels from 8 row tiles a task (T = 504 rows: 77 -> 90 GFLOP/s a core)
-    2,   // pack_min_tiles_4k: from 2 (MLP up, 36 rows, w from memory: 72 -> 79 GFLOP/s a core)
+    2,   // pack_min_tiles: panels from 2 row tiles a task, packed by the first (tile_pack):
+         // 36 rows, w from memory, one thread: 60 (8, copied) -> 84 GFLOP/s (docs/bench.md)
+    tile_pack_avx2,
 };
 
 #else   // not x86-64: the path does not exist (matmul.c sees tile == NULL)

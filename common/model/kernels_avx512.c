@@ -74,14 +74,14 @@ INLINE __m512 sums16(const __m512 v[16]) {
 TARGET static void tile_avx512(float *c, size_t ldc, const float *a, size_t lda, const float *b,
                                size_t ldb, const float *bias, int add, int m, int n, int K) {
     switch (m) {
-    case 8: tile_body(c, ldc, a, lda, b, ldb, bias, add, 8, n, K); break;
-    case 7: tile_body(c, ldc, a, lda, b, ldb, bias, add, 7, n, K); break;
-    case 6: tile_body(c, ldc, a, lda, b, ldb, bias, add, 6, n, K); break;
-    case 5: tile_body(c, ldc, a, lda, b, ldb, bias, add, 5, n, K); break;
-    case 4: tile_body(c, ldc, a, lda, b, ldb, bias, add, 4, n, K); break;
-    case 3: tile_body(c, ldc, a, lda, b, ldb, bias, add, 3, n, K); break;
-    case 2: tile_body(c, ldc, a, lda, b, ldb, bias, add, 2, n, K); break;
-    case 1: tile_body(c, ldc, a, lda, b, ldb, bias, add, 1, n, K); break;
+    case 8: tile_body(c, ldc, a, lda, b, ldb, bias, add, 8, n, K, NULL); break;
+    case 7: tile_body(c, ldc, a, lda, b, ldb, bias, add, 7, n, K, NULL); break;
+    case 6: tile_body(c, ldc, a, lda, b, ldb, bias, add, 6, n, K, NULL); break;
+    case 5: tile_body(c, ldc, a, lda, b, ldb, bias, add, 5, n, K, NULL); break;
+    case 4: tile_body(c, ldc, a, lda, b, ldb, bias, add, 4, n, K, NULL); break;
+    case 3: tile_body(c, ldc, a, lda, b, ldb, bias, add, 3, n, K, NULL); break;
+    case 2: tile_body(c, ldc, a, lda, b, ldb, bias, add, 2, n, K, NULL); break;
+    case 1: tile_body(c, ldc, a, lda, b, ldb, bias, add, 1, n, K, NULL); break;
     default: break;
     }
 }
@@ -607,8 +607,9 @@ const MmKernels mm_kernels_avx512 = {
     {widen_bf16_avx512, widen_f16_avx512},
     {rows_bf16_avx512, rows_f16_avx512},
     {dot_tile_bf16_avx512, dot_tile_f16_avx512},
-    0,   // pack_min_tiles: never (no gain at 504 rows, a loss at 24 and 128; docs/bench.md)
-    0,   // pack_min_tiles_4k: never (a 48-column strip's panel, 24 KiB, does not stay in L1)
+    0,   // pack_min_tiles: never (no gain at 504 rows, a loss at 24 and 128; docs/bench.md;
+         // packed by the first row tile, 2026-12-05: no gain at 36 or 128 rows either)
+    NULL,
 };
 
 #else   // not x86-64: the path does not exist (matmul.c sees tile == NULL)

@@ -215,5 +215,5 @@ const MmKernels mm_kernels_generic = {
     {NULL, NULL},
     {NULL, NULL},
     0,   // pack_min_tiles: never (no gain: the generic tile is compute-bound)
-    0,   // pack_min_tiles_4k: the same
+    NULL,
 };

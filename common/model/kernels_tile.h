@@ -13,9 +13,11 @@
 #define AUTOINTERP_KERNELS_TILE_H
 
 // c (M rows, a compile-time constant after inlining, x n <= NR columns) = base + a · b
-// over K <= MM_KSEG rows of b; base = c when add, else bias (NULL: 0).
+// over K <= MM_KSEG rows of b; base = c when add, else bias (NULL: 0).  pk (full tiles
+// only; NULL, a constant, in the plain tile): b's rows are also stored there, NR floats
+// apart, as they are loaded (the panel other row tiles then read; kernels.h's tile_pack).
 INLINE void tile_body(float *c, size_t ldc, const float *a, size_t lda, const float *b, size_t ldb,
-                      const float *bias, int add, const int M, int n, int K) {
+                      const float *bias, int add, const int M, int n, int K, float *pk) {
     VF s[MR][NV];
     VM mk[NV];
     for (int v = 0; v < NV; v++) mk[v] = V_TAIL(n - VW * v);
@@ -30,6 +32,9 @@ INLINE void tile_body(float *c, size_t ldc, const float *a, size_t lda, const fl
             VF bv[NV];
 #pragma GCC unroll 3
             for (int v = 0; v < NV; v++) bv[v] = V_LOAD(bk + VW * v);
+            if (pk)
+#pragma GCC unroll 3
+                for (int v = 0; v < NV; v++) V_STORE(pk + (size_t)k * VW * NV + VW * v, bv[v]);
 #pragma GCC unroll 8
             for (int r = 0; r < M; r++) {
                 VF ar = V_BCAST(a + r * lda + k);

@@ -326,12 +326,15 @@ static void strip_bounds(const MatmulJob *job, int s, int *j, int *n) {
 
 // Rows [k0, k0 + kc) of w's strips [s0, s1) copied into panels: strip s's rows nr floats
 // apart from panels + (s - s0) * MM_KSEG * nr (a narrow head strip leaves the tail of its
-// rows unwritten: the tile reads only n < nr floats of them).
-static void pack_panels(const MatmulJob *job, float *panels, int k0, int kc, int s0, int s1) {
+// rows unwritten: the tile reads only n < nr floats of them).  narrow_only: only the
+// strips narrower than nr (tile_pack packs the others).
+static void pack_panels(const MatmulJob *job, float *panels, int k0, int kc, int s0, int s1,
+                        int narrow_only) {
     int nr = job->k->nr;
     for (int s = s0; s < s1; s++) {
         int j, n;
         strip_bounds(job, s, &j, &n);
+        if (narrow_only && n == nr) continue;
         float *d = panels + (size_t)(s - s0) * MM_KSEG * nr;
         for (int i = 0; i < kc; i++)
             memcpy(d + (size_t)i * nr, job->w + (size_t)(k0 + i) * job->N + j,
@@ -360,17 +363,16 @@ static void tiled_task(void *ctx, int task, int worker) {
     float *wide = job->w16 ? scratch_get(SCRATCH_WEIGHTS, MM_KSEG * ldb) : NULL;
     // fp32 weights used by enough row tiles: each segment's block of the chunk is copied
     // strip by strip into kc x nr panels (see pack_min_tiles in kernels.h)
-    int min_tiles = k->pack_min_tiles_4k > 0 && (size_t)N * sizeof(float) % 4096 == 0
-                        ? k->pack_min_tiles_4k
-                        : k->pack_min_tiles;
-    float *panels = !wide && min_tiles > 0 && n_tiles >= min_tiles
+    float *panels = !wide && k->pack_min_tiles > 0 && n_tiles >= k->pack_min_tiles
                         ? scratch_get(SCRATCH_WEIGHTS, (size_t)MM_KSEG * k->nr * n_strips)
                         : NULL;
+    // the first row tile packs the full strips' panels as it reads them (kernels.h)
+    int fuse = panels && k->tile_pack;
     for (int k0 = 0; k0 < K; k0 += MM_KSEG) {
         int kc = K - k0 < MM_KSEG ? K - k0 : MM_KSEG;
         for (int i = 0; wide && i < kc; i++)
             job->lk.widen(wide + i * ldb, job->w16 + (size_t)(k0 + i) * N + j0, (size_t)(j1 - j0));
-        if (panels) pack_panels(job, panels, k0, kc, s0, s1);
+        if (panels) pack_panels(job, panels, k0, kc, s0, s1, fuse);
         // Row tile by row tile (its rows of `in` stay in L1 across the strips; the
         // segment's kc x chunk block of w comes from L2), while the next segment's rows
         // of w are fetched.
@@ -380,12 +382,20 @@ static void tiled_task(void *ctx, int task, int worker) {
             for (int sj = s0; sj < s1; sj++) {
                 int j, n;
                 strip_bounds(job, sj, &j, &n);
-                const float *b = panels ? panels + (size_t)(sj - s0) * MM_KSEG * k->nr
-                                 : wide ? wide + (j - j0)
-                                        : job->w + (size_t)k0 * N + j;
-                k->tile(job->out + (size_t)t * N + j, (size_t)N, job->in + (size_t)t * K + k0,
-                        (size_t)K, b, panels ? (size_t)k->nr : ldb,
-                        job->bias ? job->bias + j : NULL, k0 > 0, m, n, kc);
+                float *panel = panels ? panels + (size_t)(sj - s0) * MM_KSEG * k->nr : NULL;
+                if (fuse && t == t0 && n == k->nr)
+                    k->tile_pack(job->out + (size_t)t * N + j, (size_t)N,
+                                 job->in + (size_t)t * K + k0, (size_t)K,
+                                 job->w + (size_t)k0 * N + j, (size_t)N,
+                                 job->bias ? job->bias + j : NULL, k0 > 0, m, kc, panel);
+                else {
+                    const float *b = panels ? panel
+                                     : wide ? wide + (j - j0)
+                                            : job->w + (size_t)k0 * N + j;
+                    k->tile(job->out + (size_t)t * N + j, (size_t)N, job->in + (size_t)t * K + k0,
+                            (size_t)K, b, panels ? (size_t)k->nr : ldb,
+                            job->bias ? job->bias + j : NULL, k0 > 0, m, n, kc);
+                }
                 rows_prefetch(job, &pf_next, pf_end, pf_rows, j0, j1);
             }
             if (job->gelu && k0 + kc >= K) gelu_rows(job, t, t + m, j0, j1);

@@ -157,43 +157,49 @@ static void test_matmul_panels(ThreadPool *pool) {
     free(in), free(base), free(bias), free(out), free(ref);
 }
 
-// Rows of w a multiple of 4 KiB apart (N = 1024): the paths with pack_min_tiles_4k copy
-// panels from fewer row tiles (kernels.h; AVX2: from 2, i.e. 16-47 rows a task too).  Row
-// counts from 2 tiles to past pack_min_tiles, w aligned and misaligned (a narrow head
-// strip), bias or none, GELU fused: bit-identical to the same rows streamed 9 at a time.
-static void test_matmul_panels_4k(ThreadPool *pool) {
+// Passes of 16-53 rows (2 row tiles a task and more: the paths with pack_min_tiles copy
+// panels then, packed by the first row tile where the path has tile_pack; kernels.h), on
+// rows of w 4 KiB apart (N = 1024) and on N = 1552 (with w misaligned a narrow head strip,
+// and a partial last strip, both copied apart), bias or none, GELU fused: bit-identical
+// to the same rows streamed 9 at a time, and the reference.
+static void test_matmul_panels_small(ThreadPool *pool) {
     static const int Ts[] = {16, 23, 36, 47, 53};
-    enum { K = 300, N = 1024 };
+    static const int Ns[] = {1024, 1552};
+    enum { K = 300, NMAX = 1552, TMAX = 53 };
     Rng rng;
     rng_seed(&rng, 13);
-    float *in = xmalloc(sizeof(float) * 53 * K), *base = xmalloc(sizeof(float) * (K * N + 16));
-    float *bias = xmalloc(sizeof(float) * N), *out = xmalloc(sizeof(float) * 53 * N);
-    float *ref = xmalloc(sizeof(float) * 53 * N);
-    fill(in, (size_t)53 * K, &rng), fill(base, (size_t)K * N + 16, &rng), fill(bias, N, &rng);
+    float *in = xmalloc(sizeof(float) * TMAX * K), *base = xmalloc(sizeof(float) * (K * NMAX + 16));
+    float *bias = xmalloc(sizeof(float) * NMAX), *out = xmalloc(sizeof(float) * TMAX * NMAX);
+    float *ref = xmalloc(sizeof(float) * TMAX * NMAX);
+    fill(in, (size_t)TMAX * K, &rng), fill(base, (size_t)K * NMAX + 16, &rng);
+    fill(bias, NMAX, &rng);
     char name[160];
-    for (size_t a = 0; a < sizeof Ts / sizeof *Ts; a++)
-        for (int off = 0; off < 4; off += 3) {
-            int T = Ts[a], gelu = a % 2;
-            const float *w = base + off, *bs = off ? bias : NULL;
-            if (gelu) matmul_gelu_forward(out, in, w, bs, T, K, N, pool);
-            else matmul_forward(out, in, w, bs, T, K, N, pool);
-            for (int t = 0; t < T; t += 9) {
-                int r = T - t < 9 ? T - t : 9;
-                if (gelu)
-                    matmul_gelu_forward(ref + (size_t)t * N, in + (size_t)t * K, w, bs, r, K, N,
-                                        pool);
-                else matmul_forward(ref + (size_t)t * N, in + (size_t)t * K, w, bs, r, K, N, pool);
+    for (size_t c = 0; c < sizeof Ns / sizeof *Ns; c++)
+        for (size_t a = 0; a < sizeof Ts / sizeof *Ts; a++)
+            for (int off = 0; off < 4; off += 3) {
+                int T = Ts[a], N = Ns[c], gelu = a % 2;
+                const float *w = base + off, *bs = off ? bias : NULL;
+                if (gelu) matmul_gelu_forward(out, in, w, bs, T, K, N, pool);
+                else matmul_forward(out, in, w, bs, T, K, N, pool);
+                for (int t = 0; t < T; t += 9) {
+                    int r = T - t < 9 ? T - t : 9;
+                    if (gelu)
+                        matmul_gelu_forward(ref + (size_t)t * N, in + (size_t)t * K, w, bs, r, K, N,
+                                            pool);
+                    else
+                        matmul_forward(ref + (size_t)t * N, in + (size_t)t * K, w, bs, r, K, N,
+                                       pool);
+                }
+                snprintf(name, sizeof name,
+                         "%s: matmul%s T=%d K=%d N=%d w+%d == 9 rows at a time, bit for bit", path,
+                         gelu ? "+gelu" : "", T, K, N, off);
+                CHECK(name, memcmp(out, ref, sizeof(float) * T * N) == 0);
+                if (!gelu) {
+                    snprintf(name, sizeof name, "%s: matmul T=%d K=%d N=%d w+%d: reference", path,
+                             T, K, N, off);
+                    CHECK_NEAR(name, matmul_error(out, in, w, bs, T, K, N), 0.0, 1e-4);
+                }
             }
-            snprintf(name, sizeof name,
-                     "%s: matmul%s T=%d K=%d N=%d w+%d == 9 rows at a time, bit for bit", path,
-                     gelu ? "+gelu" : "", T, K, N, off);
-            CHECK(name, memcmp(out, ref, sizeof(float) * T * N) == 0);
-            if (!gelu) {
-                snprintf(name, sizeof name, "%s: matmul T=%d K=%d N=%d w+%d: reference", path, T, K,
-                         N, off);
-                CHECK_NEAR(name, matmul_error(out, in, w, bs, T, K, N), 0.0, 1e-4);
-            }
-        }
     free(in), free(base), free(bias), free(out), free(ref);
 }
 
@@ -652,8 +658,8 @@ int main(void) {
         test_matmul_offsets(pool);
         test_matmul_panels(NULL);
         test_matmul_panels(pool);
-        test_matmul_panels_4k(NULL);
-        test_matmul_panels_4k(pool);
+        test_matmul_panels_small(NULL);
+        test_matmul_panels_small(pool);
         test_matmul_batches(NULL);
         test_matmul_batches(pool);
         test_transposed(NULL);
