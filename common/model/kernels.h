@@ -115,7 +115,8 @@ typedef struct {
 
     // Panels (tiled schedule, fp32 weights): when a task runs at least this many row tiles
     // (0: never), each segment's block of its strips is first copied into contiguous
-    // kc x nr panels that every row tile then reads (ldb = nr).  Rows of w are N floats
+    // kc x nr panels (by the first row tile where tile_pack is set) that every other row
+    // tile then reads (ldb = nr).  Rows of w are N floats
     // apart, so for N = 768 .. 3072 a strip's rows fall into a few L1 sets (all into one
     // at N = 3072) and are read from L2 each time; the panel's are not.  The tile computes
     // the same sums from either.

@@ -203,7 +203,8 @@ static float *scratch_get(int slot, size_t n) {
 //       chunk); per segment, every register tile of its rows runs over the segment's
 //       rows of w and adds its segment sum into out, while the next segment's rows are
 //       prefetched.  The rows of w are read in place, or, on paths whose pack_min_tiles
-//       says so (kernels.h), from contiguous panels copied once per segment.
+//       says so (kernels.h), from contiguous panels filled once per segment (by the
+//       first row tile where the path has tile_pack).
 
 #define MAX_CHUNKS 16
 
