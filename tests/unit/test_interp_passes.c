@@ -149,8 +149,8 @@ int main(void) {
               (long)interp_patch_bytes(&o, &plain[2], SLOTS, C), (long)(10 * row));
     o.capture = 1u << TF_HOOK_RESID_PRE | 1u << TF_HOOK_RESID_POST;
     size_t p0 = interp_patch_bytes(&o, &plain[0], SLOTS, C);
-    CHECK_INT("not patched, the lens's 2 points: 2 runs of captures + its final residual",
-              (long)p0, (long)(8 * (2 * run + row)));
+    CHECK_INT("not patched, the lens's 2 points: 2 runs of captures + its final residual", (long)p0,
+              (long)(8 * (2 * run + row)));
     CHECK_INT("default budget: 8 records not patched in one chunk",
               interp_patch_chunk(&o, plains, N, SLOTS, C), N);
     o.mem_budget = 2 * (p0 + interp_patch_bytes(&o, &plain[1], SLOTS, C) +
