@@ -164,8 +164,11 @@ static size_t stream_cache_bytes(const Decoder *d, int k, int *max_T) {
 }
 
 // Prefill the n streams d->sampling[0..n) (in stream order) into their new caches,
-// logits row q for d->sampling[q]: all their records in one packed prefill; if that
-// fails, record by record so that each failure is its own record's (as it was).
+// logits row q for d->sampling[q]: all their records in one packed prefill.  Nothing a
+// record holds can make it fail: its caches are new (empty, of its configuration's
+// blocks, room for its prompt), its prompt fits the context (experiment_tokens) and the
+// workspace (n_ctx rows), its token ids the vocabulary (model_open checks the tokenizer
+// against it).  Should it fail all the same, every stream of the call gets the message.
 static void prefill_streams(Decoder *d, int n) {
     char err[512];
     int *prompt = xmalloc(sizeof(int) * (size_t)n), *lens = xmalloc(sizeof(int) * (size_t)n);
@@ -180,17 +183,9 @@ static void prefill_streams(Decoder *d, int n) {
         prompt[q] = n_prompts - 1;
         d->caches[q] = s->cache;
     }
-    int rc = sweep_prefill_prompts(d->caches, n, prompt, tokens, lens, n_prompts, d->logits, d->ws,
-                                   NULL, err, sizeof err);
-    for (int a = 0, b; rc != 0 && a < n; a = b) {   // one record's streams [a, b)
-        for (b = a; b < n && d->sampling[b]->record == d->sampling[a]->record; b++)
-            tf_cache_rewind(d->caches[b], 0, err, sizeof err);   // 0 <= T: cannot fail
-        const Item *it = &d->items[d->sampling[a]->record];
-        size_t V = (size_t)d->r->model.gpt2.cfg.vocab_size;
-        if (sweep_prefill(d->caches + a, b - a, it->tokens.ids, it->tokens.n_prompt,
-                          d->logits + (size_t)a * V, d->ws, NULL, err, sizeof err) != 0)
-            for (int q = a; q < b; q++) stream_fail(d, d->sampling[q], err);
-    }
+    if (sweep_prefill_prompts(d->caches, n, prompt, tokens, lens, n_prompts, d->logits, d->ws, NULL,
+                              err, sizeof err) != 0)
+        for (int q = 0; q < n; q++) stream_fail(d, d->sampling[q], err);
     free(prompt);
     free(lens);
     free(tokens);

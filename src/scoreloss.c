@@ -69,10 +69,6 @@ typedef struct {
 #define LOGIT_ROWS    128
 // Records read before a batch is scored (packed into passes as memory allows).
 #define BATCH_RECORDS 256
-// The kept answer rows of one group of records at most (about; at least one record).
-#ifndef GROUP_BYTES
-#define GROUP_BYTES ((size_t)64 << 20)
-#endif
 
 typedef struct {   // the result of one configuration
     double loss;
@@ -313,7 +309,8 @@ typedef struct {   // one record of a batch
     InterpRecord ir;
     int plain;            // to be scored by the packed sweep
     int patched;          // patching: to be run with the batch's other patched records
-    int interventions;    // other interventions: to be run alone
+    int interventions;    // other interventions: to be run with the batch's others (alone
+                          // with an ablation sweep)
     int failed;           // its lines are an error
     Score *scores;        // (configs.n) plain: its results
     InterpDumpBuf dump;   // its arrays for the dump, written in input order (score_batch)
@@ -443,18 +440,19 @@ static int score_group(Scorer *s, Item **items, int n) {
 }
 
 // The records of a batch and what to run on a group of them (score_group or
-// score_patched): experiment_groups' callback, group_at, hands each group to it.
+// score_iv_group): experiment_groups' callback, group_at, hands each group to it.
 typedef struct {
     Scorer *s;
     Item *items;
     int (*run)(Scorer *s, Item **group, int n);
 } Batch;
 
-// Run and score the patched records items[0..n), which run the same configurations: per
-// configuration, all of them through interp_records_run (their clean and corrupted runs
-// packed).  Each record's lines go to its own buffer (all of them, or its error).  The
-// number that failed.
-static int score_patched(Scorer *s, Item **items, int n) {
+// Run and score the records with interventions items[0..n), which run the same
+// configurations and are all patched or all not (no ablation sweep): per configuration,
+// all of them through interp_records_run (packed across records: the patched records'
+// clean, corrupted and patched runs, the others' runs with their ablations).  Each
+// record's lines go to its own buffer (all of them, or its error).  The number that failed.
+static int score_iv_group(Scorer *s, Item **items, int n) {
     char err[512];
     IvJob *jobs = xcalloc((size_t)n, sizeof *jobs);
     const InterpRecord **irs = xmalloc(sizeof *irs * (size_t)n);
@@ -491,15 +489,16 @@ static int score_patched(Scorer *s, Item **items, int n) {
     return failed;
 }
 
-// The answer rows a patched record keeps until it is scored: its runs (clean, corrupted,
-// and the patched run or the sweep's cells) per configuration.
-static size_t patched_bytes(const Scorer *s, const Item *it) {
+// The answer rows a record with interventions keeps until it is scored: its runs per
+// configuration (patched: clean, corrupted, and the patched run or the sweep's cells).
+static size_t iv_bytes(const Scorer *s, const Item *it) {
     const Gpt2Config *cfg = &s->model.gpt2.cfg;
     size_t runs = 0;
     for (int k = 0; k < it->configs.n; k++)
-        runs += 2 + (size_t)(s->io.patch_sweep
-                                 ? interp_patch_cells(&s->io, &it->ir, cfg, &it->configs.cfg[k])
-                                 : 1);
+        runs += !it->ir.patching ? 1
+                : s->io.patch_sweep
+                    ? 2 + (size_t)interp_patch_cells(&s->io, &it->ir, cfg, &it->configs.cfg[k])
+                    : 3;
     return runs * (size_t)it->t.n_answer * (size_t)cfg->n_embd * sizeof(float);
 }
 
@@ -520,33 +519,38 @@ static size_t dump_bytes(const Scorer *s, const Item *it) {
     return bytes;
 }
 
-// Run the records items[0..n) (prepared): the interventions one at a time, the plain and
-// the patched records in groups; then write their arrays to the dump in input order (a
-// record whose arrays cannot be written gets that error instead of its lines).  The
-// number that failed.
+// Run the records items[0..n) (prepared): with an ablation sweep the other interventions
+// one at a time; the plain, the patched and the other records with interventions in
+// groups; then write their arrays to the dump in input order (a record whose arrays cannot
+// be written gets that error instead of its lines).  The number that failed.
 static int score_stretch(Scorer *s, Item *items, int n) {
     GroupMember *members = xcalloc((size_t)n, sizeof *members),
-                *patched = xcalloc((size_t)n, sizeof *patched);
+                *patched = xcalloc((size_t)n, sizeof *patched),
+                *others = xcalloc((size_t)n, sizeof *others);
     size_t per_row = sizeof(float) * (size_t)s->model.gpt2.cfg.n_embd;
     int failed = 0;
     char err[512];
     for (int i = 0; i < n; i++) {
         Item *it = &items[i];
-        if (it->interventions && score_interventions(s, it, err, sizeof err) != 0) {
+        if (it->interventions && s->io.sweep && score_interventions(s, it, err, sizeof err) != 0) {
             item_error(it, err);
             failed++;
         }
+        if (it->interventions && !s->io.sweep)
+            others[i] = (GroupMember){&it->configs, iv_bytes(s, it)};
         if (it->plain)
             members[i] = (GroupMember){&it->configs,
                                        (size_t)it->configs.n * (size_t)it->t.n_answer * per_row};
-        if (it->patched) patched[i] = (GroupMember){&it->configs, patched_bytes(s, it)};
+        if (it->patched) patched[i] = (GroupMember){&it->configs, iv_bytes(s, it)};
     }
-    // Plain records with the same configurations (all of them with --sweep/--layers) are
-    // scored together.
+    // Records with the same configurations (all of them with --sweep/--layers) are scored
+    // together, their rows within a share of --mem-budget (experiment_group_bytes).
     Batch b = {s, items, score_group};
-    failed += experiment_groups(members, n, GROUP_BYTES, group_at, &b);
-    b.run = score_patched;
-    failed += experiment_groups(patched, n, GROUP_BYTES, group_at, &b);
+    size_t group = experiment_group_bytes(&s->opt);
+    failed += experiment_groups(members, n, group, group_at, &b);
+    b.run = score_iv_group;
+    failed += experiment_groups(patched, n, group, group_at, &b);
+    failed += experiment_groups(others, n, group, group_at, &b);
     for (int i = 0; i < n; i++) {
         Item *it = &items[i];
         if (interp_dump_flush(&s->io, &it->dump, err, sizeof err) != 0 && !it->failed) {
@@ -556,6 +560,7 @@ static int score_stretch(Scorer *s, Item *items, int n) {
     }
     free(members);
     free(patched);
+    free(others);
     return failed;
 }
 
@@ -571,7 +576,7 @@ static int score_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
     }
     // Records that write a dump go a stretch at a time, their arrays kept within half of
     // --mem-budget (one record at least); without a dump the batch is one stretch.
-    size_t budget = (s->opt.mem_budget ? s->opt.mem_budget : SWEEP_DEFAULT_BUDGET) / 2;
+    size_t budget = experiment_budget(&s->opt) / 2;
     for (int i0 = 0, i1; i0 < n; i0 = i1) {
         i1 = s->io.npz ? experiment_stretch_end(dump, n, i0, budget) : n;
         failed += score_stretch(s, items + i0, i1 - i0);

@@ -43,10 +43,6 @@ typedef struct {
 #define BATCH_RECORDS 256
 // Error messages of a record.
 #define ERR_LEN       512
-// The kept rows of one group of records at most (about; at least one record).
-#ifndef GROUP_BYTES
-#define GROUP_BYTES ((size_t)64 << 20)
-#endif
 
 // Rows unembedded per tf_logits call (whole records or readouts, one at least), across the
 // records of a group: LOGIT_ROWS, or fewer when half of --mem-budget holds fewer rows of
@@ -56,7 +52,7 @@ typedef struct {
 // was 2 % slower in CPU seconds (docs/bench.md, 2026-12-05 topk readouts).
 #define LOGIT_ROWS 128
 static size_t logit_rows(const TopK *t) {
-    size_t budget = t->opt.mem_budget ? t->opt.mem_budget : SWEEP_DEFAULT_BUDGET,
+    size_t budget = experiment_budget(&t->opt),
            row = sizeof(float) * (size_t)t->model.gpt2.cfg.vocab_size, rows = budget / 2 / row;
     return rows == 0 ? 1 : rows < LOGIT_ROWS ? rows : LOGIT_ROWS;
 }
@@ -527,12 +523,13 @@ typedef struct {
 
 // Run the records with interventions items[0..n), which run the same blocks and are all
 // patched or all not, together: their intact references packed into forward passes and
-// unembedded logit_rows rows at a time; per configuration the patched records' clean,
-// corrupted and patched runs through interp_records_run (packed across records), the
-// others' runs through interp_record_run one record after another; then the readouts of
-// all of them unembedded together (write_group_readouts).  Each record's lines go to its
-// own buffer (all of them, or its error: its own run's, or the group's when a packed
-// pass or the readout fails).  The number that failed.
+// unembedded logit_rows rows at a time; per configuration their runs through
+// interp_records_run (packed across records: the patched records' clean, corrupted and
+// patched runs, the others' runs with their ablations and captures); with an ablation
+// sweep, through interp_record_run one record after another; then the readouts of all of
+// them unembedded together (write_group_readouts).  Each record's lines go to its own
+// buffer (all of them, or its error: its own run's or readout's, or the group's when a
+// packed pass or the readout fails).  The number that failed.
 static int topk_iv_group(TopK *t, Item **items, int n) {
     const Gpt2 *m = &t->model.gpt2;
     size_t V = (size_t)m->cfg.vocab_size, C = (size_t)m->cfg.n_embd, rows = 0;
@@ -579,7 +576,7 @@ static int topk_iv_group(TopK *t, Item **items, int n) {
                           ref + r0 * V, err, sizeof err);
     configs_free(&intact);
     free(g.kept);
-    if (patched) {
+    if (patched || !t->io.sweep) {
         const ConfigList *cfgs = &items[0]->cfgs;
         for (int k = 0; k < cfgs->n && rc == 0; k++) {
             for (int i = 0; i < n; i++) jobs[i].k = k;
@@ -659,11 +656,14 @@ static int topk_stretch(TopK *t, Item *items, int n) {
         if (it->patched) patched[i] = (GroupMember){&it->cfgs, iv_bytes(t, it)};
         if (it->interventions) others[i] = (GroupMember){&it->cfgs, iv_bytes(t, it)};
     }
-    Batch b = {t, items, topk_group};   // records with the same configurations run together
-    int failed = experiment_groups(plain, n, GROUP_BYTES, group_at, &b);
+    // records with the same configurations run together, their rows within a share of
+    // --mem-budget (experiment_group_bytes)
+    Batch b = {t, items, topk_group};
+    size_t group = experiment_group_bytes(&t->opt);
+    int failed = experiment_groups(plain, n, group, group_at, &b);
     b.run = topk_iv_group;
-    failed += experiment_groups(patched, n, GROUP_BYTES, group_at, &b);
-    failed += experiment_groups(others, n, GROUP_BYTES, group_at, &b);
+    failed += experiment_groups(patched, n, group, group_at, &b);
+    failed += experiment_groups(others, n, group, group_at, &b);
     char err[ERR_LEN];
     for (int i = 0; i < n; i++) {
         Item *it = &items[i];
@@ -690,7 +690,7 @@ static int topk_batch(void *ctx, Record *const *recs, int n, JsonBuf *lines) {
     }
     // Records that write a dump go a stretch at a time, their arrays kept within half of
     // --mem-budget (one record at least); without a dump the batch is one stretch.
-    size_t budget = (t->opt.mem_budget ? t->opt.mem_budget : SWEEP_DEFAULT_BUDGET) / 2;
+    size_t budget = experiment_budget(&t->opt) / 2;
     for (int i0 = 0, i1; i0 < n; i0 = i1) {
         i1 = t->io.npz ? experiment_stretch_end(dump, n, i0, budget) : n;
         failed += topk_stretch(t, items + i0, i1 - i0);

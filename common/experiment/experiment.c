@@ -81,13 +81,20 @@ int configs_find_intact(const ConfigList *list, int n_layer) {
     return -1;
 }
 
+size_t experiment_budget(const ExperimentOptions *o) {
+    return o->mem_budget ? o->mem_budget : SWEEP_DEFAULT_BUDGET;
+}
+
+size_t experiment_group_bytes(const ExperimentOptions *o) {
+    return experiment_budget(o) / EXPERIMENT_GROUP_SHARE;
+}
+
 int experiment_workspace(const ExperimentOptions *o, const Gpt2 *m, const ConfigList *cmdline,
                          TfWorkspace *ws, char *err, size_t errlen) {
     int depth = cmdline->n ? 0 : m->cfg.n_layer, rows = m->cfg.n_ctx;
     for (int k = 0; k < cmdline->n; k++)
         if (cmdline->cfg[k].n > depth) depth = cmdline->cfg[k].n;
-    int packed =
-        sweep_pack_rows(&m->cfg, depth, o->mem_budget ? o->mem_budget : SWEEP_DEFAULT_BUDGET);
+    int packed = sweep_pack_rows(&m->cfg, depth, experiment_budget(o));
     if (o->pack != 1 && packed > rows) rows = packed;
     return tf_workspace_init(ws, m, rows, threadpool_global(), err, errlen);
 }

@@ -56,10 +56,27 @@ enum {
 // clang-format on
 
 #define EXPERIMENT_PACK_USAGE                                                                      \
-    "  --mem-budget SIZE  most memory one packed forward pass's activations take, e.g. 64M\n"      \
-    "                     (default 256M; bytes, or K/M/G suffixes; passes are <= 512 rows)\n"      \
+    "  --mem-budget SIZE  memory for packing, e.g. 64M (default 256M; bytes, or K/M/G): one\n"     \
+    "                     forward pass's activations take SIZE at most (passes are <= 512\n"       \
+    "                     rows), a group of records' rows kept for reading out SIZE/4, the\n"      \
+    "                     --dump arrays kept SIZE/2 (one record at least each)\n"                  \
     "  --pack N           at most N records per forward pass (default: as many as fit; 1:\n"       \
     "                     one record at a time; the output is the same bits either way)\n"
+
+// How a tool that packs records (scoreloss, topk) spends --mem-budget B (0: the default,
+// SWEEP_DEFAULT_BUDGET, 256M), each part sized on its own (one record at least each):
+//   a forward pass     its residual stack and workspace rows within B (sweep_pack_rows);
+//   a group of records the rows its records keep until they are read out (final residual
+//                      rows, readouts, references) within B / EXPERIMENT_GROUP_SHARE
+//                      (experiment_group_bytes; 64M by default);
+//   a dump stretch     the --dump arrays its records keep within B / 2.
+// Inside a group, interp's captures (interp_patch_bytes) take B / 2 at most, and topk
+// unembeds up to B / 2 of log-probabilities per call.
+#define EXPERIMENT_GROUP_SHARE 4
+// o->mem_budget, or SWEEP_DEFAULT_BUDGET when it is 0.
+size_t experiment_budget(const ExperimentOptions *o);
+// The bytes a group of records keeps at most: experiment_budget / EXPERIMENT_GROUP_SHARE.
+size_t experiment_group_bytes(const ExperimentOptions *o);
 
 void experiment_defaults(ExperimentOptions *o);
 // Handle one shared option (opt from getopt_long): 1 when it was one, 0 otherwise.

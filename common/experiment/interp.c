@@ -940,18 +940,6 @@ static int run_full(Runner *r, const int *tokens, HookState *h) {
     return run_slots(r->m, r->c, r->resid, r->ir->T, h, r->ws, r->err, r->errlen);
 }
 
-static int run_plain(Runner *r, const int *tokens) {
-    HookState h;
-    hook_base(&h, r->o, r->ir);
-    ActCache acts = {0};
-    if (r->o->capture) act_cache_init(&acts, r->c->n, r->ir->T, r->m->cfg.n_embd, r->o->capture);
-    h.run.capture = r->o->capture ? &acts : NULL;
-    int rc = run_full(r, tokens, &h);
-    if (rc == 0) rc = visit_run(r, INTERP_RUN, r->resid, 0, -1, NULL, h.run.capture);
-    act_cache_free(&acts);
-    return rc;
-}
-
 static int visit_variant(Runner *r, int i, const float *resid) {
     InterpVisitInfo info = {INTERP_RUN, i + 1, -1, (InterpSite){0, 0, -1, -1}, NULL};
     return r->visit(r->ctx, &info, resid, r->ir->T, r->ws);
@@ -1098,7 +1086,7 @@ size_t interp_patch_bytes(const InterpOptions *o, const InterpRecord *ir, int n_
     int runs = count_points(patch_points(o, ir)) +
                (o->patch_sweep ? 1 + (patch_keeps_kv(o, ir, n_slots, C) ? 2 : 0)
                                : count_points(o->capture));
-    return run * (size_t)runs + row * (o->patch_sweep ? 2 : 3);
+    return run * (size_t)runs + row * (o->patch_sweep ? 2 : ir->patching ? 3 : 1);
 }
 
 static void patch_rec_init(PatchRec *p, const InterpOptions *o, const InterpRecord *ir,
@@ -1120,6 +1108,18 @@ static void patch_rec_init(PatchRec *p, const InterpOptions *o, const InterpReco
         p->patched = xmalloc(sizeof(float) * (size_t)T * C);
         if (o->capture) act_cache_init(&p->acts, n_slots, T, C, o->capture);
     }
+    p->bytes = interp_patch_bytes(o, ir, n_slots, C);
+}
+
+// A record that is not patched (no sweep): only its run's final residual and captures.
+static void plain_rec_init(PatchRec *p, const InterpOptions *o, const InterpRecord *ir,
+                           const int *tokens, void *ctx, int n_slots, int C) {
+    memset(p, 0, sizeof *p);
+    p->ir = ir;
+    p->tokens = tokens;
+    p->ctx = ctx;
+    p->patched = xmalloc(sizeof(float) * (size_t)ir->T * C);
+    if (o->capture) act_cache_init(&p->acts, n_slots, ir->T, C, o->capture);
     p->bytes = interp_patch_bytes(o, ir, n_slots, C);
 }
 
@@ -1212,14 +1212,15 @@ static int prelude_pass(const InterpOptions *o, const Gpt2 *m, const LayerConfig
 }
 
 // The patched runs of recs[0..n) (no sweep) in one pass: each the corrupted run with its
-// record's ablations and patches (from its clean run's src), capturing acts.
+// record's ablations and patches (from its clean run's src), capturing acts.  A record not
+// patched: its clean run with its ablations.
 static int patched_pass(const InterpOptions *o, const Gpt2 *m, const LayerConfig *c, PatchRec *recs,
                         int n, float *buf, TfWorkspace *ws, char *err, size_t errlen) {
     FullRun *runs = xcalloc((size_t)n, sizeof *runs);
     for (int g = 0; g < n; g++) {
         PatchRec *p = &recs[g];
         const InterpRecord *ir = p->ir;
-        runs[g] = (FullRun){ir->corrupt, ir->T,
+        runs[g] = (FullRun){ir->patching ? ir->corrupt : p->tokens, ir->T,
                             (HookRun){ir->abl, ir->n_abl, ir->patch, ir->n_patch, &p->src,
                                       o->capture ? &p->acts : NULL},
                             NULL, p->patched};
@@ -1344,13 +1345,46 @@ static int records_patch(Runner *r, PatchRec *recs, const InterpRecord *const *i
     return rc;
 }
 
+// Records not patched (no sweep): a chunk at a time (interp_patch_chunk: their final
+// residuals and captures within half of o->mem_budget), their runs packed
+// (interp_patched_passes), then each record's visit.
+static int records_plain(Runner *r, PatchRec *recs, const InterpRecord *const *irs,
+                         const int *const *tokens, void *const *ctxs, int n, int max_rows,
+                         float *buf) {
+    const InterpOptions *o = r->o;
+    int C = r->m->cfg.n_embd, *ends = xmalloc(sizeof(int) * (size_t)(n + 1)), rc = 0;
+    for (int a = 0, b; rc == 0 && a < n; a = b) {
+        b = a + interp_patch_chunk(o, irs + a, n - a, r->c->n, C);
+        for (int i = a; i < b; i++)
+            plain_rec_init(&recs[i], o, irs[i], tokens[i], ctxs[i], r->c->n, C);
+        int passes = interp_patched_passes(o, irs + a, b - a, max_rows, ends);
+        for (int p = 0, i0 = 0; rc == 0 && p < passes; i0 = ends[p++])
+            rc = patched_pass(o, r->m, r->c, recs + a + i0, ends[p] - i0, buf, r->ws, r->err,
+                              r->errlen);
+        for (int i = a; rc == 0 && i < b; i++) {
+            r->ir = recs[i].ir;
+            r->ctx = recs[i].ctx;
+            rc = visit_run(r, INTERP_RUN, recs[i].patched, 0, -1, NULL,
+                           o->capture ? &recs[i].acts : NULL);
+        }
+        for (int i = a; i < b; i++) patch_rec_free(&recs[i]);
+    }
+    free(ends);
+    return rc;
+}
+
 int interp_records_run(const InterpOptions *o, const InterpRecord *const *irs,
                        const int *const *tokens, int n, const Gpt2 *m, const LayerConfig *c,
                        TfWorkspace *ws, InterpVisit visit, void *const *ctxs, char *err,
                        size_t errlen) {
     if (tf_check_layers(m, c->idx, c->n, err, errlen) != 0) return -1;
+    int patching = n > 0 && irs[0]->patching;
+    if (!patching && o->sweep)
+        return fail(err, errlen, "an ablation sweep runs one record at a time (interp_record_run)");
     for (int i = 0; i < n; i++) {
-        if (!irs[i]->patching) return fail(err, errlen, "record %d is not patched", i);
+        if (irs[i]->patching != patching)
+            return fail(err, errlen, "record %d is %spatched, record 0 %s", i,
+                        patching ? "not " : "", patching ? "is" : "not");
         if (irs[i]->T < 1 || irs[i]->T > ws->max_T)
             return fail(err, errlen, "sequence of %d tokens does not fit (1..%d)", irs[i]->T,
                         ws->max_T);
@@ -1365,8 +1399,10 @@ int interp_records_run(const InterpOptions *o, const InterpRecord *const *irs,
           *scratch = o->patch_sweep ? xmalloc(sizeof(float) * 2 * buf_rows) : NULL;
     PatchRec *recs = xcalloc((size_t)(n ? n : 1), sizeof *recs);
     Runner r = {o, NULL, m, c, ws, visit, NULL, NULL, NULL, err, errlen};
-    int rc = o->patch_sweep ? records_sweep(&r, recs, irs, tokens, ctxs, n, max_rows, buf, scratch)
-                            : records_patch(&r, recs, irs, tokens, ctxs, n, max_rows, buf, scratch);
+    int rc = !patching ? records_plain(&r, recs, irs, tokens, ctxs, n, max_rows, buf)
+             : o->patch_sweep
+                 ? records_sweep(&r, recs, irs, tokens, ctxs, n, max_rows, buf, scratch)
+                 : records_patch(&r, recs, irs, tokens, ctxs, n, max_rows, buf, scratch);
     free(recs), free(buf), free(scratch);
     return rc;
 }
@@ -1374,7 +1410,7 @@ int interp_records_run(const InterpOptions *o, const InterpRecord *const *irs,
 int interp_record_run(const InterpOptions *o, const InterpRecord *ir, const Gpt2 *m,
                       const LayerConfig *c, const int *tokens, TfWorkspace *ws, InterpVisit visit,
                       void *ctx, char *err, size_t errlen) {
-    if (ir->patching)
+    if (ir->patching || !o->sweep)
         return interp_records_run(o, &ir, &tokens, 1, m, c, ws, visit, &ctx, err, errlen);
     if (tf_check_layers(m, c->idx, c->n, err, errlen) != 0) return -1;
     if (ir->T < 1 || ir->T > ws->max_T)
@@ -1382,7 +1418,7 @@ int interp_record_run(const InterpOptions *o, const InterpRecord *ir, const Gpt2
     Runner r = {o,    ir,    m,     c,
                 ws,   visit, ctx,   xmalloc(sizeof(float) * (size_t)ir->T * m->cfg.n_embd),
                 NULL, err,   errlen};
-    int rc = o->sweep ? run_ablation_sweep(&r, tokens) : run_plain(&r, tokens);
+    int rc = run_ablation_sweep(&r, tokens);
     free(r.resid);
     return rc;
 }

@@ -249,8 +249,12 @@ int interp_record_run(const InterpOptions *o, const InterpRecord *ir, const Gpt2
                       const LayerConfig *c, const int *tokens, TfWorkspace *ws, InterpVisit visit,
                       void *ctx, char *err, size_t errlen);
 
-// interp_record_run for n patching records (ir->patching) on the same configuration c,
-// tokens[i] record i's clean tokens: the clean and corrupted runs of all of them are
+// interp_record_run for n records on the same configuration c, all patching
+// (ir->patching) or none (then without an ablation sweep: that one runs a record at a
+// time), tokens[i] record i's clean tokens.  Records not patched: a chunk at a time
+// (interp_patch_chunk: their final residuals and captures within half of o->mem_budget),
+// their runs (with their ablations, capturing o->capture) PACKED into forward passes
+// (interp_patched_passes), then their visits.  Patching: the clean and corrupted runs of all of them are
 // PACKED into forward passes (run after run: record 0's clean and corrupted runs, then
 // record 1's, ..) of up to ws->max_T and SWEEP_PASS_ROWS rows and o->pack runs, whose
 // records' captures (interp_patch_bytes a record) take at most half of o->mem_budget (one
@@ -278,9 +282,9 @@ int interp_patch_passes(const InterpOptions *o, const InterpRecord *const *irs, 
 // activations at the patched points and both final residuals; the patch sweep's corrupted
 // run's residual entering every slot and (the sweep over positions, when the budget holds
 // them) its keys/values; a single patch's patched run's final residual and captures
-// (o->capture).
+// (o->capture).  A record not patched: its run's final residual and captures.
 size_t interp_patch_bytes(const InterpOptions *o, const InterpRecord *ir, int n_slots, int C);
-// A single patch: how many of irs[0..n) (n >= 1) the first chunk takes: the longest prefix
+// A single patch (or records not patched): how many of irs[0..n) (n >= 1) the first chunk takes: the longest prefix
 // whose interp_patch_bytes stay within half of o->mem_budget, one record at least.
 int interp_patch_chunk(const InterpOptions *o, const InterpRecord *const *irs, int n, int n_slots,
                        int C);

@@ -1,6 +1,6 @@
 // Unit tests for common/experiment/experiment: experiment_groups, the grouping of a batch's
 // records for packed runs (scoreloss, topk), and experiment_stretch_end, the stretches of
-// records whose dump arrays are kept together.
+// records whose dump arrays are kept together; the share of --mem-budget a group takes.
 #include <stdio.h>
 #include <string.h>
 
@@ -61,5 +61,15 @@ int main(void) {
           experiment_stretch_end(huge, 3, 0, (size_t)-1) == 1 &&
               experiment_stretch_end(huge, 3, 1, (size_t)-1) == 2);
     CHECK("the last record: a stretch of one", experiment_stretch_end(bytes, 7, 6, 0) == 7);
+
+    // A group's rows: a quarter of --mem-budget (the default 256M: 64M, as it was fixed).
+    ExperimentOptions o;
+    experiment_defaults(&o);
+    CHECK_INT("no --mem-budget: the default budget", (long)experiment_budget(&o), 256L << 20);
+    CHECK_INT("no --mem-budget: groups of 64M", (long)experiment_group_bytes(&o), 64L << 20);
+    o.mem_budget = (size_t)1 << 20;
+    CHECK_INT("--mem-budget 1M: groups of 256K", (long)experiment_group_bytes(&o), 256L << 10);
+    o.mem_budget = (size_t)8 << 30;
+    CHECK_INT("--mem-budget 8G: groups of 2G", (long)experiment_group_bytes(&o), 2L << 30);
     CHECK_DONE();
 }

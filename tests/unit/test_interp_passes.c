@@ -138,5 +138,26 @@ int main(void) {
     np = interp_patched_passes(&o, precs, N, 512, pends);
     CHECK_INT("--pack 3: 3, 3, 2 records", np * 100 + pends[0] * 10 + pends[2], 338);
     o.pack = 0;
+
+    // Records not patched (--ablate, --lens, --dump): a chunk keeps each one's final
+    // residual and captures (o->capture) within half of the budget.
+    InterpRecord plain[N];
+    const InterpRecord *plains[N];
+    for (int i = 0; i < N; i++) plain[i] = record(lens[i], NULL, 0), plain[i].patching = 0;
+    for (int i = 0; i < N; i++) plains[i] = &plain[i];
+    CHECK_INT("not patched, nothing captured: its final residual",
+              (long)interp_patch_bytes(&o, &plain[2], SLOTS, C), (long)(10 * row));
+    o.capture = 1u << TF_HOOK_RESID_PRE | 1u << TF_HOOK_RESID_POST;
+    size_t p0 = interp_patch_bytes(&o, &plain[0], SLOTS, C);
+    CHECK_INT("not patched, the lens's 2 points: 2 runs of captures + its final residual", (long)p0,
+              (long)(8 * (2 * run + row)));
+    CHECK_INT("default budget: 8 records not patched in one chunk",
+              interp_patch_chunk(&o, plains, N, SLOTS, C), N);
+    o.mem_budget = 2 * (p0 + interp_patch_bytes(&o, &plain[1], SLOTS, C) +
+                        interp_patch_bytes(&o, &plain[2], SLOTS, C));
+    CHECK_INT("a budget whose half holds 8 + 9 + 10 tokens: a chunk of 3",
+              interp_patch_chunk(&o, plains, N, SLOTS, C), 3);
+    o.mem_budget = (size_t)1 << 20;   // 1M: half (512K) holds less than one record (600K)
+    CHECK_INT("1M: one record a chunk", interp_patch_chunk(&o, plains, N, SLOTS, C), 1);
     CHECK_DONE();
 }
