@@ -7,6 +7,7 @@
 
 #include "base/util.h"
 #include "model/matmul.h"
+#include "model/sample.h"
 
 // Attention inputs of one row: its keys/values are rows 0..n_keys-1 of k and v (stride
 // given per call), its own position is n_keys-1.  When k_dst is set the row's freshly
@@ -400,6 +401,7 @@ typedef struct {
     int V;
     const int *targets;
     double *out;
+    int *greedy;   // NULL, or each row's argmax (sample_greedy)
 } LogprobJob;
 
 static void logprob_task(void *ctx, int i, int worker) {
@@ -407,20 +409,44 @@ static void logprob_task(void *ctx, int i, int worker) {
     const LogprobJob *job = ctx;
     const float *row = job->logits + (size_t)i * job->V;
     job->out[i] = (double)row[job->targets[i]] - tf_logsumexp(row, job->V);
+    if (job->greedy) job->greedy[i] = sample_greedy(row, job->V);
 }
 
 // One task per row on the global pool: a row's log-sum-exp (50257 calls of exp for
 // GPT-2) costs about as much as unembedding it, and each row's value does not depend
 // on which thread computes it.
-int tf_target_logprobs(const float *logits, int n, int V, const int *targets, double *out,
-                       char *err, size_t errlen) {
+int tf_target_scores(const float *logits, int n, int V, const int *targets, double *out,
+                     int *greedy, char *err, size_t errlen) {
     for (int i = 0; i < n; i++)
         if (targets[i] < 0 || targets[i] >= V)
             return fail(err, errlen, "target token %d out of range 0..%d", targets[i], V - 1);
-    LogprobJob job = {logits, V, targets, out};
+    LogprobJob job = {logits, V, targets, out, greedy};
     if (n == 1) logprob_task(&job, 0, 0);
     else if (n > 1) threadpool_run(threadpool_global(), n, logprob_task, &job);
     return 0;
+}
+
+int tf_target_logprobs(const float *logits, int n, int V, const int *targets, double *out,
+                       char *err, size_t errlen) {
+    return tf_target_scores(logits, n, V, targets, out, NULL, err, errlen);
+}
+
+typedef struct {
+    const float *logits;
+    float *out;
+    int V;
+} SoftmaxJob;
+
+static void softmax_task(void *ctx, int i, int worker) {
+    (void)worker;
+    const SoftmaxJob *job = ctx;
+    tf_log_softmax(job->logits + (size_t)i * job->V, job->V, job->out + (size_t)i * job->V);
+}
+
+void tf_log_softmax_rows(const float *logits, int n, int V, float *out) {
+    SoftmaxJob job = {logits, out, V};
+    if (n == 1) softmax_task(&job, 0, 0);
+    else if (n > 1) threadpool_run(threadpool_global(), n, softmax_task, &job);
 }
 
 // ----------------------------------------------------------------------------
