@@ -609,8 +609,8 @@ static int topk_group(TopK *t, Item **items, int n) {
         rs.n = 0;
         for (int i = i0; ok && i < i1; i++) {
             const Item *it = items[i];
-            rank_add_results(&rs, &it->cfgs, it->intact, it->hidden, &it->tk, it->rows,
-                             it->n_rows, logprobs + (offset[i] - offset[i0]) * V, V);
+            rank_add_results(&rs, &it->cfgs, it->intact, it->hidden, &it->tk, it->rows, it->n_rows,
+                             logprobs + (offset[i] - offset[i0]) * V, V);
         }
         if (ok) rank_rows(t, &rs);
         for (int i = i0, done = 0; i < i1; i++) {

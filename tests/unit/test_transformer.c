@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "base/rng.h"
+#include "base/threadpool.h"
 #include "base/util.h"
 #include "check.h"
 #include "experiment/sweep.h"
@@ -673,6 +674,66 @@ static void test_log_softmax(void) {
     free(many);
 }
 
+// The row functions that spread rows over threadpool_global() (tf_log_softmax_rows,
+// tf_target_scores) against each row computed alone on this thread, bit for bit: rows of
+// random values, ties, NaN, -inf and +inf among them, all -inf, all NaN.
+static void test_rows_parallel(void) {
+    enum { N = 41, V = 1001 };
+    float *x = xmalloc(sizeof(float) * N * V), *par = xmalloc(sizeof(float) * N * V),
+          *one = xmalloc(sizeof(float) * V);
+    Rng rng;
+    rng_seed(&rng, 11);
+    for (int i = 0; i < N * V; i++) x[i] = (float)(rng_uniform(&rng) * 20.0 - 10.0);
+    for (int v = 0; v < V; v++) {
+        x[1 * V + v] = 0.5f;                                  // all tied
+        x[2 * V + v] = v % 3 ? x[2 * V + v] : NAN;            // NaN among values
+        x[3 * V + v] = v % 2 ? -INFINITY : x[3 * V + v];      // -inf among values
+        x[4 * V + v] = -INFINITY;                             // all -inf
+        x[5 * V + v] = NAN;                                   // all NaN
+        x[6 * V + v] = v == 500 || v == 900 ? 10.0f : 1.0f;   // a tie at the top
+    }
+    x[7 * V + 3] = INFINITY;
+    int workers = threadpool_size(threadpool_global());
+    tf_log_softmax_rows(x, N, V, par);
+    int same = 1;
+    for (int i = 0; i < N; i++) {
+        tf_log_softmax(x + (size_t)i * V, V, one);
+        same &= memcmp(one, par + (size_t)i * V, sizeof(float) * V) == 0;
+    }
+    char name[160];
+    snprintf(name, sizeof name,
+             "log_softmax_rows of %d rows on %d workers == each row alone, bit for bit", N,
+             workers);
+    CHECK(name, same);
+    CHECK("log_softmax_rows: the all -inf row is NaN (-inf - -inf), as alone", isnan(par[4 * V]));
+    memcpy(par, x, sizeof(float) * N * V);
+    tf_log_softmax_rows(par, N, V, par);   // in place
+    for (int i = 0; i < N; i++) {
+        tf_log_softmax(x + (size_t)i * V, V, one);
+        same &= memcmp(one, par + (size_t)i * V, sizeof(float) * V) == 0;
+    }
+    CHECK("log_softmax_rows in place == each row alone, bit for bit", same);
+
+    int tg[N], greedy[N];
+    double lp[N];
+    char err[128];
+    for (int i = 0; i < N; i++) tg[i] = (i * 131) % V;
+    CHECK("target_scores rc", tf_target_scores(x, N, V, tg, lp, greedy, err, sizeof err) == 0);
+    int same_lp = 1, same_greedy = 1;
+    for (int i = 0; i < N; i++) {
+        double alone;
+        tf_target_logprobs(x + (size_t)i * V, 1, V, &tg[i], &alone, err, sizeof err);
+        same_lp &= memcmp(&alone, &lp[i], sizeof alone) == 0;
+        same_greedy &= greedy[i] == sample_greedy(x + (size_t)i * V, V);
+    }
+    CHECK("target_scores: each log-probability == its row alone, bit for bit", same_lp);
+    CHECK("target_scores: each argmax == sample_greedy of its row", same_greedy);
+    CHECK("target_scores: ties go to the lowest id (all tied: 0; top tie: 500)",
+          greedy[1] == 0 && greedy[6] == 500);
+    CHECK("target_scores: +inf is the argmax; all NaN: 0", greedy[7] == 3 && greedy[5] == 0);
+    free(x), free(par), free(one);
+}
+
 // sweep_prefill (sweep.h): a prompt into many caches at once, sharing prefixes, gives
 // each cache and its logits exactly what its own tf_step gives; then decoding goes on alike.
 static void test_prefill_shared(const Gpt2 *m, const int *tokens, int T, TfWorkspace *ws) {
@@ -1002,6 +1063,7 @@ static void unit_tests_path(void) {
 // Everything above once per kernel path this CPU supports (common/model/matmul.h).
 static int unit_tests(void) {
     test_log_softmax();
+    test_rows_parallel();
     int n = 0;
     const char *const *paths = matmul_kernel_paths(&n);
     for (int i = 0; i < n; i++) {
