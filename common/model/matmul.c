@@ -204,9 +204,9 @@ static float *scratch_get(int slot, size_t n) {
 //       of N), the rows kernel keeping the sums in a partial buffer (n_seg, T, N + 16); the
 //       task that finishes a chunk's last segment adds the partials up in segment order.
 //   tiled (T >= TILED_MIN_T; prompts) — compute-bound: a task is (column chunk, row
-//       chunk); per segment, every register tile of its rows runs over the segment's
-//       rows of w and adds its segment sum into out, while the next segment's rows are
-//       prefetched.  The rows of w are read in place, or, on paths whose pack_min_tiles
+//       chunk), the pass's last ones cut by rows into smaller pieces (tiled_bounds); per
+//       segment, every register tile of its rows runs over the segment's rows of w and
+//       adds its segment sum into out, while the next segment's rows are prefetched.  The rows of w are read in place, or, on paths whose pack_min_tiles
 //       says so (kernels.h), from contiguous panels copied once per segment.
 
 #define MAX_CHUNKS 16

@@ -435,6 +435,38 @@ static void test_threads(const Gpt2 *m, const int *tokens, int T) {
     free(ref), free(got);
 }
 
+// A pass big enough for the row-parallel LayerNorm and residual adds (>= 16K floats) and
+// for the tiled matmul's tail pieces: 12 packed sequences of 37 rows through 3 blocks
+// with 2 and 3 threads == with 1, bit for bit.
+static void test_threads_packed(const Gpt2 *m, const int *tokens) {
+    enum { SEQ = 12, LEN = 37 };
+    int C = m->cfg.n_embd, starts[SEQ + 1], blocks[3] = {2, 0, 1}, rc = 0;
+    size_t n = (size_t)SEQ * LEN * C;
+    float *ref = xmalloc(sizeof(float) * n), *got = xmalloc(sizeof(float) * n);
+    char err[256], name[128];
+    for (int i = 0; i <= SEQ; i++) starts[i] = i * LEN;
+    static const int sizes[] = {1, 2, 3};
+    for (int p = 0; p < 3; p++) {
+        ThreadPool *pool = sizes[p] == 1 ? NULL : threadpool_new(sizes[p]);
+        TfWorkspace ws;
+        float *x = p == 0 ? ref : got;
+        rc |= tf_workspace_init(&ws, m, SEQ * LEN, pool, err, sizeof err);
+        for (int i = 0; i < SEQ; i++)
+            rc |= tf_embed(m, tokens + i % 3, LEN, 0, x + (size_t)starts[i] * C, err, sizeof err);
+        for (int b = 0; b < 3; b++)
+            rc |= tf_block_forward_packed(m, blocks[b], x, starts, SEQ, &ws, err, sizeof err);
+        if (p > 0) {
+            snprintf(name, sizeof name,
+                     "packed pass of %d rows x %d: %d threads == 1 thread, bit for bit", SEQ * LEN,
+                     C, sizes[p]);
+            CHECK(name, rc == 0 && same_bits(ref, got, n));
+        }
+        tf_workspace_free(&ws);
+        threadpool_free(pool);
+    }
+    free(ref), free(got);
+}
+
 // KV-cached decoding agrees with the full forward pass.
 static void test_cache(const Gpt2 *m, const int *tokens, int T, TfWorkspace *ws) {
     int V = m->cfg.vocab_size;
@@ -1041,6 +1073,7 @@ static void unit_tests_path(void) {
     test_packed(&mm.m, tokens, &ws);
     test_resume(&mm.m, tokens, &ws);
     test_threads(&mm.m, tokens, T);
+    test_threads_packed(&mm.m, tokens);
     test_cache(&mm.m, tokens, T, &ws);
     test_prefill_shared(&mm.m, tokens, T, &ws);
     test_prefill_prompts(&mm.m, tokens, T, &ws);
