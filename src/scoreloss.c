@@ -11,7 +11,6 @@
 #include "experiment/interp.h"
 #include "experiment/summary.h"
 #include "experiment/sweep.h"
-#include "model/sample.h"
 
 // clang-format off
 static const char usage_text[] =
@@ -105,7 +104,7 @@ static int score_sets(Scorer *s, const float *rows, ScoreSet *sets, int n_sets, 
     int targets[LOGIT_ROWS];
     double logprobs[LOGIT_ROWS];
     Score *sc[LOGIT_ROWS];
-    int pos[LOGIT_ROWS], wrong[LOGIT_ROWS];
+    int pos[LOGIT_ROWS], wrong[LOGIT_ROWS], greedy[LOGIT_ROWS];
     int set = 0, run = 0, a = 0;   // the next row's place
     for (size_t r0 = 0; r0 < total; r0 += LOGIT_ROWS) {
         int n = total - r0 < LOGIT_ROWS ? (int)(total - r0) : LOGIT_ROWS;
@@ -119,14 +118,14 @@ static int score_sets(Scorer *s, const float *rows, ScoreSet *sets, int n_sets, 
             if (++a == t->n_answer) a = 0, run++;
         }
         if (tf_logits(m, rows + r0 * (size_t)C, n, NULL, n, s->logits, &s->ws, err, errlen) != 0 ||
-            tf_target_logprobs(s->logits, n, V, targets, logprobs, err, errlen) != 0)
+            tf_target_scores(s->logits, n, V, targets, logprobs, greedy, err, errlen) != 0)
             return -1;
         for (int i = 0; i < n; i++) {
             const float *lg = s->logits + (size_t)i * (size_t)V;
             sc[i]->token_losses[pos[i]] = -logprobs[i];
             // Greedy decoding reproduces the answer iff every answer token is the argmax
             // given the answer tokens before it.
-            if (sample_greedy(lg, V) != targets[i]) sc[i]->exact = 0;
+            if (greedy[i] != targets[i]) sc[i]->exact = 0;
             if (pos[i] == 0 && wrong[i] >= 0)
                 sc[i]->logit_diff = (double)lg[targets[i]] - (double)lg[wrong[i]];
         }

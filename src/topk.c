@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/threadpool.h"
 #include "base/tool.h"
 #include "base/util.h"
 #include "experiment/experiment.h"
@@ -63,8 +64,7 @@ static int unembed_kept(TopK *t, const float *kept, int n, float *logprobs, char
     const Gpt2 *m = &t->model.gpt2;
     size_t V = (size_t)m->cfg.vocab_size;
     if (tf_logits(m, kept, n, NULL, n, logprobs, &t->ws, err, errlen) != 0) return -1;
-    for (int r = 0; r < n; r++)
-        tf_log_softmax(logprobs + (size_t)r * V, (int)V, logprobs + (size_t)r * V);
+    tf_log_softmax_rows(logprobs, n, (int)V, logprobs);
     return 0;
 }
 
@@ -109,6 +109,99 @@ static int parse_positions(const char *spec, int T, int **rows, int *n, char *er
     return 0;
 }
 
+// ----------------------------------------------------------------------------- ranking
+
+// What one output row says of its log-probabilities lp against the reference ref (both
+// log-softmax rows of V): ranked for many rows at once across the pool (rank_rows), each
+// row by one thread as it would be alone, then written in input order by the caller.
+typedef struct {
+    const float *lp, *ref;
+    int answer;                 // the answer's id when the row scores it, else -1
+    int *top, n_top;            // topk_indices
+    TokenChange *rose, *fell;   // topk_changes
+    int n_rose, n_fell;
+    double kl;         // topk_kl(ref, lp)
+    int answer_rank;   // (answer >= 0)
+} RowRank;
+
+typedef struct {   // rows to rank and the space of their lists
+    RowRank *row;
+    int *top;
+    TokenChange *change;
+    int n, cap;
+    int n_top, n_change;   // list lengths a row can need
+} RankSet;
+
+static void rank_set_init(RankSet *rs, const TopK *t) {
+    int V = t->model.gpt2.cfg.vocab_size, cand = t->candidates < V ? t->candidates : V;
+    *rs = (RankSet){.n_top = t->k < V ? t->k : V, .n_change = t->k < 2 * cand ? t->k : 2 * cand};
+}
+
+static void rank_set_free(RankSet *rs) {
+    free(rs->row), free(rs->top), free(rs->change);
+    *rs = (RankSet){0};
+}
+
+// The next row to rank (rs->n grows by one): its lists point into rs's space, which moves
+// when it grows, so they are set by rank_rows.
+static RowRank *rank_add(RankSet *rs, const float *lp, const float *ref, int answer) {
+    if (rs->n == rs->cap) {
+        rs->cap = rs->cap ? 2 * rs->cap : 64;
+        rs->row = xrealloc(rs->row, sizeof *rs->row * (size_t)rs->cap);
+        rs->top = xrealloc(rs->top, sizeof *rs->top * (size_t)rs->cap * (size_t)rs->n_top);
+        rs->change =
+            xrealloc(rs->change, sizeof *rs->change * (size_t)rs->cap * 2 * (size_t)rs->n_change);
+    }
+    RowRank *r = &rs->row[rs->n++];
+    *r = (RowRank){.lp = lp, .ref = ref, .answer = answer};
+    return r;
+}
+
+// The answer's rank (1 = the most likely; ties to the lower id) in lp (V).
+static int answer_rank(const float *lp, int V, int answer) {
+    int rank = 1;
+    for (int v = 0; v < V; v++)
+        if (lp[v] > lp[answer] || (lp[v] == lp[answer] && v < answer)) rank++;
+    return rank;
+}
+
+typedef struct {
+    const TopK *t;
+    RankSet *rs;
+} RankJob;
+
+static void rank_task(void *ctx, int i, int worker) {
+    (void)worker;
+    const RankJob *job = ctx;
+    const TopK *t = job->t;
+    int V = t->model.gpt2.cfg.vocab_size;
+    RowRank *r = &job->rs->row[i];
+    r->n_top = topk_indices(r->lp, V, t->k, r->top);
+    topk_changes(r->lp, r->ref, V, t->candidates, t->k, r->rose, &r->n_rose, r->fell, &r->n_fell);
+    r->kl = topk_kl(r->ref, r->lp, V);
+    if (r->answer >= 0) r->answer_rank = answer_rank(r->lp, V, r->answer);
+}
+
+// Rank rs's rows, one task per row on the global pool.
+static void rank_rows(const TopK *t, RankSet *rs) {
+    for (int i = 0; i < rs->n; i++) {
+        RowRank *r = &rs->row[i];
+        r->top = rs->top + (size_t)i * (size_t)rs->n_top;
+        r->rose = rs->change + (size_t)i * 2 * (size_t)rs->n_change;
+        r->fell = r->rose + rs->n_change;
+    }
+    RankJob job = {t, rs};
+    if (rs->n == 1) rank_task(&job, 0, 0);
+    else if (rs->n > 1) threadpool_run(threadpool_global(), rs->n, rank_task, &job);
+}
+
+// The answer's id when the row read at `position` scores it, else -1.
+static int row_answer(const RecordTokens *tk, int position) {
+    return tk->n_answer && position == tk->n_prompt - 1 ? tk->ids[tk->n_prompt] : -1;
+}
+
+// ----------------------------------------------------------------------------- writing
+
 static void write_token(JsonBuf *b, const Model *m, int id) {
     size_t len;
     const char *s = model_token_text(m, id, &len);
@@ -118,32 +211,24 @@ static void write_token(JsonBuf *b, const Model *m, int id) {
     jb_int(b, id);
 }
 
-static void write_topk(JsonBuf *b, const Model *m, const float *lp, int V, int k) {
-    int *ids = xmalloc(sizeof(int) * (size_t)k);
-    int n = topk_indices(lp, V, k, ids);
+static void write_topk(JsonBuf *b, const Model *m, const RowRank *r) {
     jb_key(b, "topk");
     jb_raw(b, "[", 1);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < r->n_top; i++) {
         jb_sep(b);
         jb_raw(b, "{", 1);
-        write_token(b, m, ids[i]);
-        jb_key(b, "prob"), jb_double(b, exp(lp[ids[i]]));
-        jb_key(b, "logprob"), jb_float(b, lp[ids[i]]);
+        write_token(b, m, r->top[i]);
+        jb_key(b, "prob"), jb_double(b, exp(r->lp[r->top[i]]));
+        jb_key(b, "logprob"), jb_float(b, r->lp[r->top[i]]);
         jb_raw(b, "}", 1);
     }
     jb_raw(b, "]", 1);
-    free(ids);
 }
 
-static void write_changes(JsonBuf *b, const Model *m, const float *lp, const float *ref, int V,
-                          int k, int cand) {
-    TokenChange *rose = xmalloc(sizeof(TokenChange) * (size_t)k),
-                *fell = xmalloc(sizeof(TokenChange) * (size_t)k);
-    int nr, nf;
-    topk_changes(lp, ref, V, cand, k, rose, &nr, fell, &nf);
+static void write_changes(JsonBuf *b, const Model *m, const RowRank *r) {
     const char *names[2] = {"rose", "fell"};
-    TokenChange *lists[2] = {rose, fell};
-    int counts[2] = {nr, nf};
+    const TokenChange *lists[2] = {r->rose, r->fell};
+    int counts[2] = {r->n_rose, r->n_fell};
     for (int l = 0; l < 2; l++) {
         jb_key(b, names[l]);
         jb_raw(b, "[", 1);
@@ -152,60 +237,66 @@ static void write_changes(JsonBuf *b, const Model *m, const float *lp, const flo
             jb_raw(b, "{", 1);
             write_token(b, m, lists[l][i].id);
             jb_key(b, "delta_logprob"), jb_float(b, lists[l][i].delta);
-            jb_key(b, "logprob"), jb_float(b, lp[lists[l][i].id]);
-            jb_key(b, "intact_logprob"), jb_float(b, ref[lists[l][i].id]);
+            jb_key(b, "logprob"), jb_float(b, r->lp[lists[l][i].id]);
+            jb_key(b, "intact_logprob"), jb_float(b, r->ref[lists[l][i].id]);
             jb_raw(b, "}", 1);
         }
         jb_raw(b, "]", 1);
     }
-    free(rose);
-    free(fell);
 }
 
-static void write_answer(JsonBuf *b, const float *lp, int V, int answer) {
-    int rank = 1;
-    for (int v = 0; v < V; v++)
-        if (lp[v] > lp[answer] || (lp[v] == lp[answer] && v < answer)) rank++;
-    jb_key(b, "answer_rank"), jb_int(b, rank);
-    jb_key(b, "answer_prob"), jb_double(b, exp(lp[answer]));
-    jb_key(b, "answer_logprob"), jb_float(b, lp[answer]);
+static void write_answer(JsonBuf *b, const RowRank *r) {
+    jb_key(b, "answer_rank"), jb_int(b, r->answer_rank);
+    jb_key(b, "answer_prob"), jb_double(b, exp(r->lp[r->answer]));
+    jb_key(b, "answer_logprob"), jb_float(b, r->lp[r->answer]);
 }
 
 // One output record: configuration c (its label as given), the row read at `position`
-// (token id `token`), log-probabilities lp against the reference ref.
+// (token id `token`), ranked in r.
 static void write_row(TopK *t, JsonBuf *b, const Record *in, const LayerConfig *c, int position,
-                      int token, const float *lp, const float *ref, const RecordTokens *tk) {
-    int V = t->model.gpt2.cfg.vocab_size;
+                      int token, const RowRank *r) {
     record_begin(b, in, owned);
     experiment_write_config(b, c);
     jb_key(b, "position"), jb_int(b, position);
     size_t len;
     const char *s = model_token_text(&t->model, token, &len);
     jb_key(b, "token"), jb_string(b, s ? s : "", s ? len : 0);
-    write_topk(b, &t->model, lp, V, t->k);
-    write_changes(b, &t->model, lp, ref, V, t->k, t->candidates);
-    jb_key(b, "kl_from_intact"), jb_double(b, topk_kl(ref, lp, V));
-    if (tk->n_answer && position == tk->n_prompt - 1) write_answer(b, lp, V, tk->ids[tk->n_prompt]);
+    write_topk(b, &t->model, r);
+    write_changes(b, &t->model, r);
+    jb_key(b, "kl_from_intact"), jb_double(b, r->kl);
+    if (r->answer >= 0) write_answer(b, r);
 }
 
-// Writes every configuration except `hidden` (the intact reference when it was not asked
-// for; -1: none hidden).
-static void write_results(TopK *t, const Record *in, const ConfigList *cfgs, int intact, int hidden,
-                          const RecordTokens *tk, const int *rows, int n_rows,
-                          const float *logprobs, JsonBuf *lines) {
-    int V = t->model.gpt2.cfg.vocab_size;
+// The rows of every configuration except `hidden` (the intact reference when it was not
+// asked for; -1: none hidden), against configuration `intact`, added to rs in the order
+// write_results writes them.
+static void rank_add_results(RankSet *rs, const ConfigList *cfgs, int intact, int hidden,
+                             const RecordTokens *tk, const int *rows, int n_rows,
+                             const float *logprobs, size_t V) {
+    size_t per_cfg = (size_t)n_rows * V;
+    for (int k = 0; k < cfgs->n; k++) {
+        if (k == hidden) continue;
+        for (int r = 0; r < n_rows; r++)
+            rank_add(rs, logprobs + k * per_cfg + (size_t)r * V,
+                     logprobs + intact * per_cfg + (size_t)r * V, row_answer(tk, rows[r]));
+    }
+}
+
+// Writes the rows of rank_add_results, ranked in rr; returns how many.
+static int write_results(TopK *t, const Record *in, const ConfigList *cfgs, int hidden,
+                         const RecordTokens *tk, const int *rows, int n_rows, const RowRank *rr,
+                         JsonBuf *lines) {
     JsonBuf b = {0};
-    size_t per_cfg = (size_t)n_rows * (size_t)V;
+    int n = 0;
     for (int k = 0; k < cfgs->n; k++) {
         if (k == hidden) continue;
         for (int r = 0; r < n_rows; r++) {
-            const float *lp = logprobs + k * per_cfg + (size_t)r * V,
-                        *ref = logprobs + intact * per_cfg + (size_t)r * V;
-            write_row(t, &b, in, &cfgs->cfg[k], rows[r], tk->ids[rows[r]], lp, ref, tk);
+            write_row(t, &b, in, &cfgs->cfg[k], rows[r], tk->ids[rows[r]], &rr[n++]);
             record_end(&b, lines);
         }
     }
     jb_free(&b);
+    return n;
 }
 
 // ----------------------------------------------------------------------------- interventions
@@ -260,19 +351,24 @@ static int keep_readout(IvJob *j, const InterpVisitInfo *info, const char *label
     return 0;
 }
 
-// The records of readout rd (one per row read), from their log-probabilities lp (n_rows, V).
-static void write_readout(IvJob *j, const Readout *rd, const float *lp, const float *ref,
-                          JsonBuf *lines) {
+// The rows of readout rd (one per row read), from their log-probabilities lp (n_rows, V)
+// against ref (n_rows, V), added to rs in the order write_readout writes them.
+static void rank_add_readout(const IvJob *j, RankSet *rs, const float *lp, const float *ref) {
+    size_t V = (size_t)j->t->model.gpt2.cfg.vocab_size;
+    for (int r = 0; r < j->n_rows; r++)
+        rank_add(rs, lp + (size_t)r * V, ref + (size_t)r * V, row_answer(j->tk, j->rows[r]));
+}
+
+// The records of readout rd (one per row read), ranked in rr (rank_add_readout).
+static void write_readout(IvJob *j, const Readout *rd, const RowRank *rr, JsonBuf *lines) {
     TopK *t = j->t;
-    size_t V = (size_t)t->model.gpt2.cfg.vocab_size;
     const LayerConfig *cfg = &j->cfgs->cfg[rd->k];
     LayerConfig c = *cfg;
     memcpy(c.label, rd->label, sizeof c.label);
     const int *tokens = j->ir->patching ? j->ir->corrupt : j->tk->ids;
     JsonBuf b = {0};
     for (int r = 0; r < j->n_rows; r++) {
-        write_row(t, &b, j->in, &c, j->rows[r], tokens[j->rows[r]], lp + (size_t)r * V,
-                  ref + (size_t)r * V, j->tk);
+        write_row(t, &b, j->in, &c, j->rows[r], tokens[j->rows[r]], &rr[r]);
         interp_write_fields(&b, &t->io, j->ir, rd->variant, rd->dump[0] ? rd->dump : NULL);
         if (t->io.lens) {
             jb_key(&b, "lens"), jb_cstr(&b, t->io.lens == INTERP_LENS_TUNED ? "tuned" : "logit");
@@ -308,6 +404,8 @@ static int write_group_readouts(TopK *t, IvJob *jobs, int n, const float *refs,
     for (int i = 0; i < n; i++)
         for (int r = 0; !jobs[i].failed && r < jobs[i].n_pend; r++) at[na][0] = i, at[na++][1] = r;
     float *x = xmalloc(sizeof(float) * cap * C), *lp = xmalloc(sizeof(float) * cap * V);
+    RankSet rs;
+    rank_set_init(&rs, t);
     int rc = 0;
     for (size_t a0 = 0, a1; rc == 0 && a0 < na; a0 = a1) {
         rows = 0;
@@ -319,13 +417,21 @@ static int write_group_readouts(TopK *t, IvJob *jobs, int n, const float *refs,
         }
         rc = unembed_kept(t, x, (int)rows, lp, err, errlen);
         rows = 0;
+        rs.n = 0;
+        for (size_t a = a0; rc == 0 && a < a1; a++) {
+            const IvJob *j = &jobs[at[a][0]];
+            rank_add_readout(j, &rs, lp + rows * V, refs + offset[at[a][0]] * V);
+            rows += (size_t)j->n_rows;
+        }
+        if (rc == 0) rank_rows(t, &rs);
+        rows = 0;
         for (size_t a = a0; rc == 0 && a < a1; a++) {
             IvJob *j = &jobs[at[a][0]];
-            write_readout(j, &j->pend[at[a][1]], lp + rows * V, refs + offset[at[a][0]] * V,
-                          &mine[at[a][0]]);
+            write_readout(j, &j->pend[at[a][1]], rs.row + rows, &mine[at[a][0]]);
             rows += (size_t)j->n_rows;
         }
     }
+    rank_set_free(&rs);
     free(lp);
     free(x);
     free(at);
@@ -487,6 +593,8 @@ static int topk_group(TopK *t, Item **items, int n) {
     if (cap > rows) cap = rows;
     if (cap < most) cap = most;
     float *logprobs = xmalloc(sizeof(float) * cap * V);
+    RankSet rs;
+    rank_set_init(&rs, t);
     for (int i0 = 0, i1; i0 < n; i0 = i1) {
         size_t chunk = (size_t)items[i0]->cfgs.n * (size_t)items[i0]->n_rows;
         for (i1 = i0 + 1;
@@ -494,17 +602,25 @@ static int topk_group(TopK *t, Item **items, int n) {
             chunk += (size_t)items[i1]->cfgs.n * (size_t)items[i1]->n_rows;
         int ok = rc == 0 && unembed_kept(t, g.kept + offset[i0] * C, (int)chunk, logprobs, err,
                                          sizeof err) == 0;
-        for (int i = i0; i < i1; i++) {
+        rs.n = 0;
+        for (int i = i0; ok && i < i1; i++) {
+            const Item *it = items[i];
+            rank_add_results(&rs, &it->cfgs, it->intact, it->hidden, &it->tk, it->rows, it->n_rows,
+                             logprobs + (offset[i] - offset[i0]) * V, V);
+        }
+        if (ok) rank_rows(t, &rs);
+        for (int i = i0, done = 0; i < i1; i++) {
             Item *it = items[i];
             if (ok)
-                write_results(t, it->in, &it->cfgs, it->intact, it->hidden, &it->tk, it->rows,
-                              it->n_rows, logprobs + (offset[i] - offset[i0]) * V, &it->lines);
+                done += write_results(t, it->in, &it->cfgs, it->hidden, &it->tk, it->rows,
+                                      it->n_rows, rs.row + done, &it->lines);
             else {
                 item_error(it, err);
                 failed++;
             }
         }
     }
+    rank_set_free(&rs);
     free(logprobs);
     free(g.kept);
     free(offset);

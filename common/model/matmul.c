@@ -18,6 +18,10 @@
 // Scheduling (see the sections below):
 #define TILED_MIN_T               16   // from this many rows on, the register-tiled schedule (see below)
 #define TASKS_PER_WORKER          4
+// Tiled: the last TAIL_UNITS_PER_WORKER x workers tasks of a pass are cut by rows into up to
+// TAIL_PIECES pieces, so that a pass ends on small tasks (the workers finish together).
+#define TAIL_UNITS_PER_WORKER     1
+#define TAIL_PIECES               4
 // Streamed (decoding): fewer, larger tasks.  With 2 per worker every matrix whose K is
 // 768 (6 segments) is read in whole rows, one contiguous stream per task; with 4 its
 // columns were cut in halves (rows read in pieces 9 KiB apart): ~4% slower per token.
@@ -200,11 +204,12 @@ static float *scratch_get(int slot, size_t n) {
 //       of N), the rows kernel keeping the sums in a partial buffer (n_seg, T, N + 16); the
 //       task that finishes a chunk's last segment adds the partials up in segment order.
 //   tiled (T >= TILED_MIN_T; prompts) — compute-bound: a task is (column chunk, row
-//       chunk); per segment, every register tile of its rows runs over the segment's
-//       rows of w and adds its segment sum into out, while the next segment's rows are
-//       prefetched.  The rows of w are read in place, or, on paths whose pack_min_tiles
-//       says so (kernels.h), from contiguous panels filled once per segment (by the
-//       first row tile where the path has tile_pack).
+//       chunk), the pass's last ones cut by rows into smaller pieces (tiled_bounds); per
+//       segment, every register tile of its rows runs over the segment's rows of w and
+//       adds its segment sum into out, while the next segment's rows are prefetched.  The
+//       rows of w are read in place, or, on paths whose pack_min_tiles says so
+//       (kernels.h), from contiguous panels filled once per segment (by the first row
+//       tile where the path has tile_pack).
 
 #define MAX_CHUNKS 16
 
@@ -224,6 +229,9 @@ typedef struct {
     int n_strips;   // strips: the head (if any), then nr columns each
     int strips_per_task;
     int rows_per_task;   // rows per row chunk (a multiple of mr)
+    int n_main;          // tasks before the tail: one unit (column chunk, row chunk) each
+    int tail_pieces;     // each later task: a piece of one of the last units (tiled_bounds)
+    int piece_rows;      // rows per piece (a multiple of mr)
     // streamed
     int n_seg;                        // segments of MM_KSEG rows
     float *partial;                   // (n_seg, T, ldp)
@@ -343,19 +351,39 @@ static void pack_panels(const MatmulJob *job, float *panels, int k0, int kc, int
     }
 }
 
+// Strips [*s0, *s1) and rows [*t0, *t1) (possibly empty) of tiled task `task`: units
+// (column chunk, row chunk) in order, the last ones cut by rows into tail_pieces pieces
+// of piece_rows.  Pieces start on multiples of mr, so every register tile covers the
+// same rows and columns however a pass is cut: only which worker computes it changes.
+static void tiled_bounds(const MatmulJob *job, int task, int *s0, int *s1, int *t0, int *t1) {
+    int unit = task, piece = -1;
+    if (task >= job->n_main) {
+        unit = job->n_main + (task - job->n_main) / job->tail_pieces;
+        piece = (task - job->n_main) % job->tail_pieces;
+    }
+    *s0 = (unit % job->n_col_tasks) * job->strips_per_task;
+    *s1 = *s0 + job->strips_per_task < job->n_strips ? *s0 + job->strips_per_task : job->n_strips;
+    *t0 = (unit / job->n_col_tasks) * job->rows_per_task;
+    *t1 = *t0 + job->rows_per_task < job->T ? *t0 + job->rows_per_task : job->T;
+    if (piece >= 0) {
+        int p0 = *t0 + piece * job->piece_rows, p1 = p0 + job->piece_rows;
+        if (p1 < *t1) *t1 = p1;
+        *t0 = p0 < *t1 ? p0 : *t1;
+    }
+}
+
 static void tiled_task(void *ctx, int task, int worker) {
     (void)worker;
     const MatmulJob *job = ctx;
     const MmKernels *k = job->k;
     int K = job->K, N = job->N, mr = k->mr;
-    int s0 = (task % job->n_col_tasks) * job->strips_per_task;
-    int s1 = s0 + job->strips_per_task < job->n_strips ? s0 + job->strips_per_task : job->n_strips;
+    int s0, s1, t0, t1;
+    tiled_bounds(job, task, &s0, &s1, &t0, &t1);
+    if (t0 >= t1) return;
     int j0, j1, jl, nl;
     strip_bounds(job, s0, &j0, &nl);
     strip_bounds(job, s1 - 1, &jl, &nl);
     j1 = jl + nl;
-    int t0 = (task / job->n_col_tasks) * job->rows_per_task;
-    int t1 = t0 + job->rows_per_task < job->T ? t0 + job->rows_per_task : job->T;
     int n_strips = s1 - s0, n_tiles = (t1 - t0 + mr - 1) / mr;
     int pf_rows = (MM_KSEG + n_strips * n_tiles - 1) / (n_strips * n_tiles);   // per tile call
     // 16-bit weights: each segment's block of the chunk's columns is widened once into
@@ -447,7 +475,16 @@ static void matmul_run(float *out, const float *in, const float *w, const uint16
         int rows = (T + row_chunks - 1) / row_chunks;
         job.rows_per_task = (rows + k->mr - 1) / k->mr * k->mr;
         int n_row_tasks = (T + job.rows_per_task - 1) / job.rows_per_task;
-        threadpool_run(pool, job.n_col_tasks * n_row_tasks, tiled_task, &job);
+        int units = job.n_col_tasks * n_row_tasks, tiles = job.rows_per_task / k->mr;
+        int tail = TAIL_UNITS_PER_WORKER * threadpool_size(pool);
+        int pieces = tiles < TAIL_PIECES ? tiles : TAIL_PIECES;
+        int piece_tiles = (tiles + pieces - 1) / pieces;
+        job.piece_rows = piece_tiles * k->mr;
+        job.tail_pieces = (tiles + piece_tiles - 1) / piece_tiles;
+        if (tail > units) tail = units;
+        if (job.tail_pieces < 2) tail = 0;
+        job.n_main = units - tail;
+        threadpool_run(pool, job.n_main + tail * job.tail_pieces, tiled_task, &job);
         return;
     }
     // Streamed: whole rows of w per task unless there are too few segments for the

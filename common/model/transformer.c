@@ -7,6 +7,7 @@
 
 #include "base/util.h"
 #include "model/matmul.h"
+#include "model/sample.h"
 
 // Attention inputs of one row: its keys/values are rows 0..n_keys-1 of k and v (stride
 // given per call), its own position is n_keys-1.  When k_dst is set the row's freshly
@@ -41,15 +42,52 @@ static void encoder_forward(float *out, const int *tokens, const float *wte, con
     }
 }
 
-// out (T,C) = (in - mean) / sqrt(var + eps) * w + b per row; statistics in double.
-static void layernorm_forward(float *out, const float *in, const float *w, const float *b, int T,
-                              int C, float eps) {
-    for (int t = 0; t < T; t++)
-        vec_layernorm(out + (size_t)t * C, in + (size_t)t * C, w, b, C, eps);
+// The per-row steps between the matmuls (LayerNorm, the residual adds) run across the
+// pool in blocks of rows once a pass has ROWS_PAR_MIN floats (below that the dispatch costs
+// more than the other worker saves): each row is still computed by one thread, as inline.
+#define ROWS_PAR_MIN  (16 * 1024)
+#define ROWS_PER_TASK 16
+
+typedef struct {
+    float *out;
+    const float *in, *w, *b;   // LayerNorm: its weights; residual add: w = b = NULL
+    int T, C;
+    float eps;
+} RowsJob;
+
+static void rows_task(void *ctx, int task, int worker) {
+    (void)worker;
+    const RowsJob *job = ctx;
+    int t0 = task * ROWS_PER_TASK, t1 = t0 + ROWS_PER_TASK < job->T ? t0 + ROWS_PER_TASK : job->T;
+    size_t C = (size_t)job->C;
+    if (job->w) {
+        for (int t = t0; t < t1; t++)
+            vec_layernorm(job->out + t * C, job->in + t * C, job->w, job->b, job->C, job->eps);
+        return;
+    }
+    float *resid = job->out + t0 * C;
+    const float *delta = job->in + t0 * C;
+    for (size_t i = 0, n = (size_t)(t1 - t0) * C; i < n; i++) resid[i] += delta[i];
 }
 
-static void residual_forward(float *resid, const float *delta, size_t n) {
-    for (size_t i = 0; i < n; i++) resid[i] += delta[i];
+static void rows_run(const RowsJob *job, ThreadPool *pool) {
+    int n_tasks = (job->T + ROWS_PER_TASK - 1) / ROWS_PER_TASK;
+    if ((size_t)job->T * (size_t)job->C < ROWS_PAR_MIN)
+        for (int i = 0; i < n_tasks; i++) rows_task((void *)job, i, 0);
+    else threadpool_run(pool, n_tasks, rows_task, (void *)job);
+}
+
+// out (T,C) = (in - mean) / sqrt(var + eps) * w + b per row; statistics in double.
+static void layernorm_forward(float *out, const float *in, const float *w, const float *b, int T,
+                              int C, float eps, ThreadPool *pool) {
+    RowsJob job = {out, in, w, b, T, C, eps};
+    rows_run(&job, pool);
+}
+
+// resid (T, C) += delta (T, C).
+static void residual_forward(float *resid, const float *delta, int T, int C, ThreadPool *pool) {
+    RowsJob job = {resid, delta, NULL, NULL, T, C, 0.0f};
+    rows_run(&job, pool);
 }
 
 // Causal multi-head attention: out (R, C) from the queries in qkv (R, 3C) and each row's
@@ -129,7 +167,7 @@ static void block_forward_rows(const Gpt2 *m, int layer, float *resid, int R, co
     ThreadPool *pool = ws->pool;
 
     HOOK(TF_HOOK_RESID_PRE, resid);
-    layernorm_forward(ws->ln, resid, b->ln1_w, b->ln1_b, R, C, eps);
+    layernorm_forward(ws->ln, resid, b->ln1_w, b->ln1_b, R, C, eps, pool);
     linear_forward(ws->qkv, ws->ln, b->qkv_w, b->qkv_w16, m->w16_type, b->qkv_b, R, C, 3 * C, 0,
                    pool);
     for (int r = 0; r < R; r++) {
@@ -142,16 +180,16 @@ static void block_forward_rows(const Gpt2 *m, int layer, float *resid, int R, co
     linear_forward(ws->proj, ws->atty, b->attn_proj_w, b->attn_proj_w16, m->w16_type,
                    b->attn_proj_b, R, C, C, 0, pool);
     HOOK(TF_HOOK_ATTN_OUT, ws->proj);
-    residual_forward(resid, ws->proj, (size_t)R * C);
+    residual_forward(resid, ws->proj, R, C, pool);
     HOOK(TF_HOOK_RESID_MID, resid);
 
-    layernorm_forward(ws->ln, resid, b->ln2_w, b->ln2_b, R, C, eps);
+    layernorm_forward(ws->ln, resid, b->ln2_w, b->ln2_b, R, C, eps, pool);
     linear_forward(ws->fch, ws->ln, b->fc_w, b->fc_w16, m->w16_type, b->fc_b, R, C, 4 * C, 1,
                    pool);   // GELU fused
     linear_forward(ws->proj, ws->fch, b->mlp_proj_w, b->mlp_proj_w16, m->w16_type, b->mlp_proj_b, R,
                    4 * C, C, 0, pool);
     HOOK(TF_HOOK_MLP_OUT, ws->proj);
-    residual_forward(resid, ws->proj, (size_t)R * C);
+    residual_forward(resid, ws->proj, R, C, pool);
     HOOK(TF_HOOK_RESID_POST, resid);
 }
 #undef HOOK
@@ -338,7 +376,8 @@ int tf_logits(const Gpt2 *m, const float *resid, int T, const int *rows, int n_r
         int n = n_rows - i0 < ws->max_T ? n_rows - i0 : ws->max_T;
         for (int i = 0; i < n; i++) {
             const float *x = resid + (size_t)(rows ? rows[i0 + i] : i0 + i) * C;
-            layernorm_forward(ws->ln + (size_t)i * C, x, m->lnf_w, m->lnf_b, 1, C, m->cfg.ln_eps);
+            layernorm_forward(ws->ln + (size_t)i * C, x, m->lnf_w, m->lnf_b, 1, C, m->cfg.ln_eps,
+                              NULL);
         }
         if (m->lm_head16)
             matmul_transposed_lowp_forward(logits + (size_t)i0 * V, ws->ln, m->lm_head16,
@@ -400,6 +439,7 @@ typedef struct {
     int V;
     const int *targets;
     double *out;
+    int *greedy;   // NULL, or each row's argmax (sample_greedy)
 } LogprobJob;
 
 static void logprob_task(void *ctx, int i, int worker) {
@@ -407,20 +447,44 @@ static void logprob_task(void *ctx, int i, int worker) {
     const LogprobJob *job = ctx;
     const float *row = job->logits + (size_t)i * job->V;
     job->out[i] = (double)row[job->targets[i]] - tf_logsumexp(row, job->V);
+    if (job->greedy) job->greedy[i] = sample_greedy(row, job->V);
 }
 
 // One task per row on the global pool: a row's log-sum-exp (50257 calls of exp for
 // GPT-2) costs about as much as unembedding it, and each row's value does not depend
 // on which thread computes it.
-int tf_target_logprobs(const float *logits, int n, int V, const int *targets, double *out,
-                       char *err, size_t errlen) {
+int tf_target_scores(const float *logits, int n, int V, const int *targets, double *out,
+                     int *greedy, char *err, size_t errlen) {
     for (int i = 0; i < n; i++)
         if (targets[i] < 0 || targets[i] >= V)
             return fail(err, errlen, "target token %d out of range 0..%d", targets[i], V - 1);
-    LogprobJob job = {logits, V, targets, out};
+    LogprobJob job = {logits, V, targets, out, greedy};
     if (n == 1) logprob_task(&job, 0, 0);
     else if (n > 1) threadpool_run(threadpool_global(), n, logprob_task, &job);
     return 0;
+}
+
+int tf_target_logprobs(const float *logits, int n, int V, const int *targets, double *out,
+                       char *err, size_t errlen) {
+    return tf_target_scores(logits, n, V, targets, out, NULL, err, errlen);
+}
+
+typedef struct {
+    const float *logits;
+    float *out;
+    int V;
+} SoftmaxJob;
+
+static void softmax_task(void *ctx, int i, int worker) {
+    (void)worker;
+    const SoftmaxJob *job = ctx;
+    tf_log_softmax(job->logits + (size_t)i * job->V, job->V, job->out + (size_t)i * job->V);
+}
+
+void tf_log_softmax_rows(const float *logits, int n, int V, float *out) {
+    SoftmaxJob job = {logits, out, V};
+    if (n == 1) softmax_task(&job, 0, 0);
+    else if (n > 1) threadpool_run(threadpool_global(), n, softmax_task, &job);
 }
 
 // ----------------------------------------------------------------------------

@@ -182,12 +182,23 @@ double tf_logsumexp(const float *logits, int V);
 // logits itself).
 void tf_log_softmax(const float *logits, int V, float *out);
 
+// tf_log_softmax of each row of logits (n, V) into the same row of out (out may be
+// logits itself), one task per row on threadpool_global(): the same bits as calling
+// tf_log_softmax row after row, whatever the number of threads.
+void tf_log_softmax_rows(const float *logits, int n, int V, float *out);
+
 // out[i] = log p(targets[i]) under row i of logits (n, V): the log-probability of the
 // next token, e.g. rows = the positions before each answer token.  -1 for a target
 // outside [0, V).  Rows are spread over threadpool_global() (each row's value is the
 // same on any thread).
 int tf_target_logprobs(const float *logits, int n, int V, const int *targets, double *out,
                        char *err, size_t errlen);
+
+// tf_target_logprobs, and, when greedy is not NULL, greedy[i] = sample_greedy(row i): the
+// argmax of each row, computed by the same task as its log-probability (not by the
+// caller's thread alone, the other workers idle).
+int tf_target_scores(const float *logits, int n, int V, const int *targets, double *out,
+                     int *greedy, char *err, size_t errlen);
 
 // ----------------------------------------------------------------------------
 // generation: KV cache of one configuration, keyed by SLOT (position in the layers list,

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "base/rng.h"
+#include "base/threadpool.h"
 #include "base/util.h"
 #include "check.h"
 #include "experiment/sweep.h"
@@ -434,6 +435,38 @@ static void test_threads(const Gpt2 *m, const int *tokens, int T) {
     free(ref), free(got);
 }
 
+// A pass big enough for the row-parallel LayerNorm and residual adds (>= 16K floats) and
+// for the tiled matmul's tail pieces: 12 packed sequences of 37 rows through 3 blocks
+// with 2 and 3 threads == with 1, bit for bit.
+static void test_threads_packed(const Gpt2 *m, const int *tokens) {
+    enum { SEQ = 12, LEN = 37 };
+    int C = m->cfg.n_embd, starts[SEQ + 1], blocks[3] = {2, 0, 1}, rc = 0;
+    size_t n = (size_t)SEQ * LEN * C;
+    float *ref = xmalloc(sizeof(float) * n), *got = xmalloc(sizeof(float) * n);
+    char err[256], name[128];
+    for (int i = 0; i <= SEQ; i++) starts[i] = i * LEN;
+    static const int sizes[] = {1, 2, 3};
+    for (int p = 0; p < 3; p++) {
+        ThreadPool *pool = sizes[p] == 1 ? NULL : threadpool_new(sizes[p]);
+        TfWorkspace ws;
+        float *x = p == 0 ? ref : got;
+        rc |= tf_workspace_init(&ws, m, SEQ * LEN, pool, err, sizeof err);
+        for (int i = 0; i < SEQ; i++)
+            rc |= tf_embed(m, tokens + i % 3, LEN, 0, x + (size_t)starts[i] * C, err, sizeof err);
+        for (int b = 0; b < 3; b++)
+            rc |= tf_block_forward_packed(m, blocks[b], x, starts, SEQ, &ws, err, sizeof err);
+        if (p > 0) {
+            snprintf(name, sizeof name,
+                     "packed pass of %d rows x %d: %d threads == 1 thread, bit for bit", SEQ * LEN,
+                     C, sizes[p]);
+            CHECK(name, rc == 0 && same_bits(ref, got, n));
+        }
+        tf_workspace_free(&ws);
+        threadpool_free(pool);
+    }
+    free(ref), free(got);
+}
+
 // KV-cached decoding agrees with the full forward pass.
 static void test_cache(const Gpt2 *m, const int *tokens, int T, TfWorkspace *ws) {
     int V = m->cfg.vocab_size;
@@ -671,6 +704,66 @@ static void test_log_softmax(void) {
     }
     CHECK("target_logprobs of 37 rows: each == its row alone, bit for bit", ok);
     free(many);
+}
+
+// The row functions that spread rows over threadpool_global() (tf_log_softmax_rows,
+// tf_target_scores) against each row computed alone on this thread, bit for bit: rows of
+// random values, ties, NaN, -inf and +inf among them, all -inf, all NaN.
+static void test_rows_parallel(void) {
+    enum { N = 41, V = 1001 };
+    float *x = xmalloc(sizeof(float) * N * V), *par = xmalloc(sizeof(float) * N * V),
+          *one = xmalloc(sizeof(float) * V);
+    Rng rng;
+    rng_seed(&rng, 11);
+    for (int i = 0; i < N * V; i++) x[i] = (float)(rng_uniform(&rng) * 20.0 - 10.0);
+    for (int v = 0; v < V; v++) {
+        x[1 * V + v] = 0.5f;                                  // all tied
+        x[2 * V + v] = v % 3 ? x[2 * V + v] : NAN;            // NaN among values
+        x[3 * V + v] = v % 2 ? -INFINITY : x[3 * V + v];      // -inf among values
+        x[4 * V + v] = -INFINITY;                             // all -inf
+        x[5 * V + v] = NAN;                                   // all NaN
+        x[6 * V + v] = v == 500 || v == 900 ? 10.0f : 1.0f;   // a tie at the top
+    }
+    x[7 * V + 3] = INFINITY;
+    int workers = threadpool_size(threadpool_global());
+    tf_log_softmax_rows(x, N, V, par);
+    int same = 1;
+    for (int i = 0; i < N; i++) {
+        tf_log_softmax(x + (size_t)i * V, V, one);
+        same &= memcmp(one, par + (size_t)i * V, sizeof(float) * V) == 0;
+    }
+    char name[160];
+    snprintf(name, sizeof name,
+             "log_softmax_rows of %d rows on %d workers == each row alone, bit for bit", N,
+             workers);
+    CHECK(name, same);
+    CHECK("log_softmax_rows: the all -inf row is NaN (-inf - -inf), as alone", isnan(par[4 * V]));
+    memcpy(par, x, sizeof(float) * N * V);
+    tf_log_softmax_rows(par, N, V, par);   // in place
+    for (int i = 0; i < N; i++) {
+        tf_log_softmax(x + (size_t)i * V, V, one);
+        same &= memcmp(one, par + (size_t)i * V, sizeof(float) * V) == 0;
+    }
+    CHECK("log_softmax_rows in place == each row alone, bit for bit", same);
+
+    int tg[N], greedy[N];
+    double lp[N];
+    char err[128];
+    for (int i = 0; i < N; i++) tg[i] = (i * 131) % V;
+    CHECK("target_scores rc", tf_target_scores(x, N, V, tg, lp, greedy, err, sizeof err) == 0);
+    int same_lp = 1, same_greedy = 1;
+    for (int i = 0; i < N; i++) {
+        double alone;
+        tf_target_logprobs(x + (size_t)i * V, 1, V, &tg[i], &alone, err, sizeof err);
+        same_lp &= memcmp(&alone, &lp[i], sizeof alone) == 0;
+        same_greedy &= greedy[i] == sample_greedy(x + (size_t)i * V, V);
+    }
+    CHECK("target_scores: each log-probability == its row alone, bit for bit", same_lp);
+    CHECK("target_scores: each argmax == sample_greedy of its row", same_greedy);
+    CHECK("target_scores: ties go to the lowest id (all tied: 0; top tie: 500)",
+          greedy[1] == 0 && greedy[6] == 500);
+    CHECK("target_scores: +inf is the argmax; all NaN: 0", greedy[7] == 3 && greedy[5] == 0);
+    free(x), free(par), free(one);
 }
 
 // sweep_prefill (sweep.h): a prompt into many caches at once, sharing prefixes, gives
@@ -980,6 +1073,7 @@ static void unit_tests_path(void) {
     test_packed(&mm.m, tokens, &ws);
     test_resume(&mm.m, tokens, &ws);
     test_threads(&mm.m, tokens, T);
+    test_threads_packed(&mm.m, tokens);
     test_cache(&mm.m, tokens, T, &ws);
     test_prefill_shared(&mm.m, tokens, T, &ws);
     test_prefill_prompts(&mm.m, tokens, T, &ws);
@@ -1002,6 +1096,7 @@ static void unit_tests_path(void) {
 // Everything above once per kernel path this CPU supports (common/model/matmul.h).
 static int unit_tests(void) {
     test_log_softmax();
+    test_rows_parallel();
     int n = 0;
     const char *const *paths = matmul_kernel_paths(&n);
     for (int i = 0; i < n; i++) {
