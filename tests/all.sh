@@ -32,7 +32,8 @@ pass() {
 if [ "${SANITIZE:-1}" != 0 ]; then
   asan_log=$(mktemp)
   trap 'rm -f "$log" "$asan_log"' EXIT
-  nice -n 10 make -s --no-print-directory asan-build >"$asan_log" 2>&1 </dev/null &
+  nice -n 10 make -s --no-print-directory -j"$(nproc 2>/dev/null || echo 1)" asan-build \
+    >"$asan_log" 2>&1 </dev/null &
   asan_pid=$!
 fi
 
