@@ -27,10 +27,11 @@ case "$TEST_JOBS" in
   '' | *[!0-9]* | 0) echo "tests/run.sh: TEST_JOBS=$TEST_JOBS is not a positive integer" >&2; exit 2 ;;
 esac
 : "${TEST_TIMES:=$(dirname "$UNIT")/.test-times}"
-# The slowest programs (docs/testing.md), longest first: the order when TEST_TIMES has no
-# figure for them (a clean clone).
-SLOW="patch_resume.sh fuzz_smoke.sh dump_pack.sh agent_kill.sh packing.sh topk_readout.sh
-  bad_inputs.sh runlayers_streams.sh test_matmul test_lowp"
+# The slowest programs of a clean clone's release pass (2026-12-05), longest first: the
+# order when TEST_TIMES has no figure for them (a clean clone).
+SLOW="patch_resume.sh bad_inputs.sh dump_pack.sh fuzz_smoke.sh agent_kill.sh lowp_ref.sh
+  packing.sh topk_readout.sh runlayers_streams.sh interp.sh tokenizer_parity.sh agent.sh
+  pipelines.sh test_gpt2_small agent_state.sh agent_interp.sh test_matmul"
 # Programs that need the machine to themselves (timing): none today (docs/testing.md).
 ALONE=""
 
