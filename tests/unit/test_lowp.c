@@ -525,8 +525,8 @@ static long rss_kib(void) {
 // resident size falls when 16-bit copies half their size replace them (it would grow by
 // that half without the release).  Measured on the mapping itself (its Rss in
 // /proc/self/smaps), which must give back (nearly) all 12 MiB, twice the 6 MiB of the
-// copies: the process's VmRSS also moves with the heap arenas and stacks of the
-// conversion's threads, and a 4 MiB margin on it failed once under heavy load.
+// copies: the process's VmRSS also moves with the rest of the process (heap, the
+// conversion threads' stacks), and its ~4 MiB margin failed once under heavy load.
 static void test_release(void) {
     char sub[16], err[256];
     snprintf(sub, sizeof sub, "rss-%s", TN);
