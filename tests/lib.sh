@@ -19,10 +19,10 @@ PIDS=""
 trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; tmp_cleanup' EXIT
 
 # sanitized: true in the sanitizer pass (AUTOINTERP_TEST_SANITIZED=1, set by `make
-# check-asan` and the second pass of `make test`), where every tool runs several times
-# slower.  Tests whose grids repeat one code path many times (bit-equality over every
-# kernel path, many records, many kills) take a smaller grid there that still goes
-# through every code path; the release pass keeps the full grid.
+# check-asan`, the second pass of `make test` and `make check-valgrind`), where every tool
+# runs several times slower.  Tests whose grids repeat one code path many times
+# (bit-equality over every kernel path, many records, many kills) take a smaller grid
+# there that still goes through every code path; the release pass keeps the full grid.
 sanitized() { [ "${AUTOINTERP_TEST_SANITIZED:-0}" = 1 ]; }
 
 pass() { echo "PASS $1"; }

@@ -16,7 +16,10 @@
 # Valgrind does not emulate AVX-512: AUTOINTERP_KERNEL is set to the best matrix kernel it
 # can run, for every program.  The fuzz smoke test replays its regressions only (FUZZ_SMOKE_SECONDS=0): its harnesses
 # are built with ASan and are not bin/ tools.  The bad-input table uses 8 MiB lines
-# instead of 80 MiB and 30x its time limits (BAD_INPUTS_HUGE_MB, BAD_INPUTS_SLOW).
+# instead of 80 MiB and 30x its time limits (BAD_INPUTS_HUGE_MB, BAD_INPUTS_SLOW).  Like
+# the sanitizer pass of make test, it runs with AUTOINTERP_TEST_SANITIZED=1: the heaviest
+# grids take their smaller form, which still goes through every code path (tests/lib.sh,
+# docs/testing.md).  TEST_JOBS as for tests/run.sh.
 # Env: ONLY=substring as for make test; VALGRIND_NATIVE to change the list above.
 cd "$(dirname "$0")/.." || exit 2
 command -v valgrind >/dev/null 2>&1 || { echo "FAIL valgrind: not installed (apt-get install valgrind)"; echo "0 passed, 1 failed"; exit 1; }
@@ -68,4 +71,4 @@ done
 AUTOINTERP_KERNEL=$(valgrind -q $VG/tests/test_transformer --kernel-paths 2>/dev/null | head -n 1)
 export AUTOINTERP_KERNEL
 BAD_INPUTS_HUGE_MB=${BAD_INPUTS_HUGE_MB:-8} BAD_INPUTS_SLOW=${BAD_INPUTS_SLOW:-30} \
-FUZZ_SMOKE_SECONDS=0 BIN="$root/$VG/wrap/bin" UNIT="$root/$VG/wrap/tests" exec sh tests/run.sh
+FUZZ_SMOKE_SECONDS=0 AUTOINTERP_TEST_SANITIZED=1 BIN="$root/$VG/wrap/bin" UNIT="$root/$VG/wrap/tests" exec sh tests/run.sh
