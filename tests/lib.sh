@@ -79,6 +79,17 @@ for i, line in enumerate(sys.stdin):
     if bad and i == 6: print(json.dumps({"error": "from upstream"}))' "$1" "${2:-}"
 }
 
+# prompts_corpus < records > corpus: a lens corpus ({"text": prompt}) of the records' prompts
+# (lines that are not JSON or have no prompt are skipped).
+prompts_corpus() {
+  $PY -c '
+import json, sys
+for line in sys.stdin:
+    try: r = json.loads(line)
+    except ValueError: continue
+    if "prompt" in r: print(json.dumps({"text": r["prompt"]}))'
+}
+
 # serve NAME CMD...: starts a local test server (tests/ref/*.py print their port as the
 # first line on stdout) in the background, stdout in $TMP/NAME.port and stderr in
 # $TMP/NAME.err, and waits up to 10 s for the port.  Sets PORT and SPID.

@@ -84,12 +84,7 @@ PATCH='[{"hook":"resid_pre","layer":1,"position":-1}]'
 # A tuned lens of the test model and records whose configuration (5 blocks) it cannot read
 # after their last block: their error comes from a run in the middle of a packed group (the
 # arrays dumped before it stay in the file, as when the record ran alone).
-$PY -c '
-import json
-for line in open("batch.ndjson"):
-    try: r = json.loads(line)
-    except ValueError: continue
-    if "prompt" in r: print(json.dumps({"text": r["prompt"]}))' > corpus.ndjson
+prompts_corpus < batch.ndjson > corpus.ndjson
 lens --model "$M" --corpus corpus.ndjson --out tl.bin --ridge 0.001 > /dev/null
 $PY -c '
 import json

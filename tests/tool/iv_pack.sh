@@ -32,12 +32,7 @@ for i, line in enumerate(sys.stdin):
     if i == 3: print("not json")
     if i == 5: print(json.dumps({"error": "from upstream"}))' > mixed.ndjson
 check_eq "inputs made" "$(wc -l < mixed.ndjson | tr -d ' ')" 11
-$PY -c '
-import json
-for line in open("mixed.ndjson"):
-    try: r = json.loads(line)
-    except ValueError: continue
-    if "prompt" in r: print(json.dumps({"text": r["prompt"]}))' > corpus.ndjson
+prompts_corpus < mixed.ndjson > corpus.ndjson
 lens --model "$M" --corpus corpus.ndjson --out tl.bin --ridge 0.001 > /dev/null
 
 # same TOOL ERRORS MIN NAME ARGS...: default == --pack 1 == --mem-budget 1M == each line
