@@ -55,7 +55,7 @@ typedef struct {
     float eps;
 } RowsJob;
 
-static void rows_task(void *ctx, int task, int worker) {
+static void row_block_task(void *ctx, int task, int worker) {
     (void)worker;
     const RowsJob *job = ctx;
     int t0 = task * ROWS_PER_TASK, t1 = t0 + ROWS_PER_TASK < job->T ? t0 + ROWS_PER_TASK : job->T;
@@ -70,24 +70,24 @@ static void rows_task(void *ctx, int task, int worker) {
     for (size_t i = 0, n = (size_t)(t1 - t0) * C; i < n; i++) resid[i] += delta[i];
 }
 
-static void rows_run(const RowsJob *job, ThreadPool *pool) {
+static void row_blocks_run(const RowsJob *job, ThreadPool *pool) {
     int n_tasks = (job->T + ROWS_PER_TASK - 1) / ROWS_PER_TASK;
     if ((size_t)job->T * (size_t)job->C < ROWS_PAR_MIN)
-        for (int i = 0; i < n_tasks; i++) rows_task((void *)job, i, 0);
-    else threadpool_run(pool, n_tasks, rows_task, (void *)job);
+        for (int i = 0; i < n_tasks; i++) row_block_task((void *)job, i, 0);
+    else threadpool_run(pool, n_tasks, row_block_task, (void *)job);
 }
 
 // out (T,C) = (in - mean) / sqrt(var + eps) * w + b per row; statistics in double.
 static void layernorm_forward(float *out, const float *in, const float *w, const float *b, int T,
                               int C, float eps, ThreadPool *pool) {
     RowsJob job = {out, in, w, b, T, C, eps};
-    rows_run(&job, pool);
+    row_blocks_run(&job, pool);
 }
 
 // resid (T, C) += delta (T, C).
 static void residual_forward(float *resid, const float *delta, int T, int C, ThreadPool *pool) {
     RowsJob job = {resid, delta, NULL, NULL, T, C, 0.0f};
-    rows_run(&job, pool);
+    row_blocks_run(&job, pool);
 }
 
 // Causal multi-head attention: out (R, C) from the queries in qkv (R, 3C) and each row's
