@@ -81,9 +81,7 @@ int configs_find_intact(const ConfigList *list, int n_layer) {
     return -1;
 }
 
-size_t experiment_budget(const ExperimentOptions *o) {
-    return o->mem_budget ? o->mem_budget : SWEEP_DEFAULT_BUDGET;
-}
+size_t experiment_budget(const ExperimentOptions *o) { return sweep_budget(o->mem_budget); }
 
 size_t experiment_group_bytes(const ExperimentOptions *o) {
     return experiment_budget(o) / EXPERIMENT_GROUP_SHARE;

@@ -987,9 +987,7 @@ static size_t run_kv_bytes(int n_slots, int T, int C) {
     return sizeof(float) * 2 * (size_t)n_slots * (size_t)T * (size_t)C;
 }
 
-static size_t mem_budget(const InterpOptions *o) {
-    return o->mem_budget ? o->mem_budget : SWEEP_DEFAULT_BUDGET;
-}
+static size_t mem_budget(const InterpOptions *o) { return sweep_budget(o->mem_budget); }
 
 // Resumed cells a pass may hold within the budget, after the corrupted run's keys/values
 // and `held` bytes kept for other records.

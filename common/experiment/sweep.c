@@ -155,8 +155,7 @@ int sweep_run_seqs(const Gpt2 *m, const ConfigList *list, const int *const *toke
         if (lens[i] < 1 || lens[i] > ws->max_T || lens[i] > m->cfg.n_ctx)
             return fail(err, errlen, "sequence %d of %d tokens does not fit (1..%d)", i, lens[i],
                         ws->max_T < m->cfg.n_ctx ? ws->max_T : m->cfg.n_ctx);
-    int max_rows =
-        sweep_pack_rows(&m->cfg, depth, pack && pack->budget ? pack->budget : SWEEP_DEFAULT_BUDGET);
+    int max_rows = sweep_pack_rows(&m->cfg, depth, sweep_budget(pack ? pack->budget : 0));
     if (max_rows > ws->max_T) max_rows = ws->max_T;
     int max_seqs = pack && pack->max_seqs > 0 ? pack->max_seqs : n_seq;
     int *order = configs_sorted(list);

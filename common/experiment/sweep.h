@@ -35,6 +35,8 @@ int sweep_run(const Gpt2 *m, const ConfigList *list, const int *tokens, int T, T
 // were slower (GPT-2 small, drop-last, 60 records: 512-row passes 3.73 s of CPU, 1440-row
 // passes 4.35 s on AVX-512; 5.73 and 6.74 s on AVX2; docs/bench.md).
 #define SWEEP_PASS_ROWS      512
+// budget (a --mem-budget in bytes), or SWEEP_DEFAULT_BUDGET when it is 0.
+static inline size_t sweep_budget(size_t budget) { return budget ? budget : SWEEP_DEFAULT_BUDGET; }
 
 typedef struct {
     size_t budget;   // bytes for one pass's residual stack + workspace rows (0: the default)
