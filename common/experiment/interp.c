@@ -1087,6 +1087,10 @@ size_t interp_patch_bytes(const InterpOptions *o, const InterpRecord *ir, int n_
     return run * (size_t)runs + row * (o->patch_sweep ? 2 : ir->patching ? 3 : 1);
 }
 
+// A patched record keeps its clean and corrupted runs' residuals and its patch sources
+// (with --patch-sweep also resid_pre and the keys/values its cells resume from); a record
+// not patched keeps none of these.  Outside --patch-sweep, and for a record not patched,
+// also its (patched) run's final residual and captures.
 static void patch_rec_init(PatchRec *p, const InterpOptions *o, const InterpRecord *ir,
                            const int *tokens, void *ctx, int n_slots, int C) {
     memset(p, 0, sizeof *p);
@@ -1095,29 +1099,19 @@ static void patch_rec_init(PatchRec *p, const InterpOptions *o, const InterpReco
     p->ir = ir;
     p->tokens = tokens;
     p->ctx = ctx;
-    act_cache_init(&p->src, n_slots, T, C, patch_points(o, ir));
-    if (o->patch_sweep) act_cache_init(&p->pre, n_slots, T, C, 1u << TF_HOOK_RESID_PRE);
-    p->kv = (RunKv){NULL, NULL, n_slots, T, C};
-    p->keep = patch_keeps_kv(o, ir, n_slots, C);
-    if (p->keep) p->kv.k = xmalloc(run), p->kv.v = xmalloc(run);
-    p->clean = xmalloc(sizeof(float) * (size_t)T * C);
-    p->corrupt = xmalloc(sizeof(float) * (size_t)T * C);
-    if (!o->patch_sweep) {
+    if (ir->patching) {
+        act_cache_init(&p->src, n_slots, T, C, patch_points(o, ir));
+        if (o->patch_sweep) act_cache_init(&p->pre, n_slots, T, C, 1u << TF_HOOK_RESID_PRE);
+        p->kv = (RunKv){NULL, NULL, n_slots, T, C};
+        p->keep = patch_keeps_kv(o, ir, n_slots, C);
+        if (p->keep) p->kv.k = xmalloc(run), p->kv.v = xmalloc(run);
+        p->clean = xmalloc(sizeof(float) * (size_t)T * C);
+        p->corrupt = xmalloc(sizeof(float) * (size_t)T * C);
+    }
+    if (!o->patch_sweep || !ir->patching) {
         p->patched = xmalloc(sizeof(float) * (size_t)T * C);
         if (o->capture) act_cache_init(&p->acts, n_slots, T, C, o->capture);
     }
-    p->bytes = interp_patch_bytes(o, ir, n_slots, C);
-}
-
-// A record that is not patched (no sweep): only its run's final residual and captures.
-static void plain_rec_init(PatchRec *p, const InterpOptions *o, const InterpRecord *ir,
-                           const int *tokens, void *ctx, int n_slots, int C) {
-    memset(p, 0, sizeof *p);
-    p->ir = ir;
-    p->tokens = tokens;
-    p->ctx = ctx;
-    p->patched = xmalloc(sizeof(float) * (size_t)ir->T * C);
-    if (o->capture) act_cache_init(&p->acts, n_slots, ir->T, C, o->capture);
     p->bytes = interp_patch_bytes(o, ir, n_slots, C);
 }
 
@@ -1354,7 +1348,7 @@ static int records_plain(Runner *r, PatchRec *recs, const InterpRecord *const *i
     for (int a = 0, b; rc == 0 && a < n; a = b) {
         b = a + interp_patch_chunk(o, irs + a, n - a, r->c->n, C);
         for (int i = a; i < b; i++)
-            plain_rec_init(&recs[i], o, irs[i], tokens[i], ctxs[i], r->c->n, C);
+            patch_rec_init(&recs[i], o, irs[i], tokens[i], ctxs[i], r->c->n, C);
         int passes = interp_patched_passes(o, irs + a, b - a, max_rows, ends);
         for (int p = 0, i0 = 0; rc == 0 && p < passes; i0 = ends[p++])
             rc = patched_pass(o, r->m, r->c, recs + a + i0, ends[p] - i0, buf, r->ws, r->err,
