@@ -517,6 +517,8 @@ const MmKernels mm_kernels_avx2 = {
     NR,
     DOT_ROWS,
     DOT_COLS,
+    3,   // dot_spread: up to 9 rows (1-3 rows 1.8x, 8 rows 1.25x; 12 rows no gain)
+    5,   // dot_stage: from 13 rows (39-400 rows ~1.15x; at 8 rows the copy costs more)
     8,
     tile_avx2,
     rows_avx2,
