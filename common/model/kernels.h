@@ -52,9 +52,10 @@ typedef struct {
     int dot_rows;       // unembedding tile: rows of `in` x ...
     int dot_cols;       //   ... rows of e (vocabulary entries)
     // The unembedding's schedule by its number of row blocks of dot_rows rows (matmul.c):
-    // tiles of entries far apart up to dot_spread blocks (0: never), each tile's rows of e
-    // copied into aligned scratch from dot_stage blocks on (0: never).
-    int dot_spread, dot_stage;
+    // tiles of entries far apart up to dot_spread blocks (dot_spread16 with 16-bit e, half
+    // the bytes to read; 0: never), each tile's rows of e copied into aligned scratch from
+    // dot_stage blocks on (0: never).
+    int dot_spread, dot_spread16, dot_stage;
     int lanes;          // partial sums in dot
 
     // One segment through a register tile: c (m <= mr rows, stride ldc) [0, n <= nr) =

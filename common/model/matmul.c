@@ -530,7 +530,7 @@ void matmul_lowp_gelu_forward(float *out, const float *in, const uint16_t *w, Lo
 // out = in · e^T (unembedding): tasks over chunks of vocabulary rows; within a chunk, for
 // each tile of dot_cols e rows (kept in L1), all rows of `in` in tiles of dot_rows.  By
 // the number of row blocks B (kernels.h's dot_spread / dot_stage, measured per path):
-// - B <= dot_spread (reading e is the cost): a chunk is UNEMBED_GAP x dot_cols entries
+// - B <= dot_spread (dot_spread16 for 16-bit e; reading e is the cost): a chunk is UNEMBED_GAP x dot_cols entries
 //   and its tile j takes entries j, j + gap, j + 2 gap, ...: dot_cols streams far apart,
 //   which the hardware prefetcher follows at the full read bandwidth (a tile of adjacent
 //   rows, 3 KiB apart, was read at about half of it on Zen 4); no software prefetch;
@@ -556,14 +556,16 @@ typedef struct {
     LowpKernels lk;        // its kernels (e16 only)
 } UnembedJob;
 
-// Row blocks of `in` for T rows on path k, and the schedule's chunk of entries.
+// Row blocks of `in` for T rows on path k.
 static int unembed_blocks(const MmKernels *k, int T) { return (T + k->dot_rows - 1) / k->dot_rows; }
 
-static UnembedJob unembed_job(const MmKernels *k, float *out, const float *in, int T, int C,
-                              int V) {
+// The job of T rows on path k (e and e16 left for the caller): its schedule and chunk of
+// entries; lowp: e has 16-bit entries.
+static UnembedJob unembed_job(const MmKernels *k, float *out, const float *in, int T, int C, int V,
+                              int lowp) {
     int blocks = unembed_blocks(k, T);
     UnembedJob job = {.k = k, .out = out, .in = in, .T = T, .C = C, .V = V};
-    job.spread = blocks <= k->dot_spread;
+    job.spread = blocks <= (lowp ? k->dot_spread16 : k->dot_spread);
     job.stage = !job.spread && k->dot_stage > 0 && blocks >= k->dot_stage;
     job.chunk = job.spread ? UNEMBED_GAP * k->dot_cols
                            : (UNEMBED_CHUNK + k->dot_cols - 1) / k->dot_cols * k->dot_cols;
@@ -659,7 +661,7 @@ static void unembed_run(UnembedJob *job, size_t mis, ThreadPool *pool) {
 void matmul_transposed_forward(float *out, const float *in, const float *e, int T, int C, int V,
                                ThreadPool *pool) {
     if (T <= 0 || V <= 0) return;
-    UnembedJob job = unembed_job(kern(), out, in, T, C, V);
+    UnembedJob job = unembed_job(kern(), out, in, T, C, V, 0);
     job.e = e;
     unembed_run(&job, job.stage ? 0 : (uintptr_t)e % 64, pool);
 }
@@ -668,7 +670,7 @@ void matmul_transposed_lowp_forward(float *out, const float *in, const uint16_t 
                                     int T, int C, int V, ThreadPool *pool) {
     if (T <= 0 || V <= 0) return;
     const MmKernels *k = kern();
-    UnembedJob job = unembed_job(k, out, in, T, C, V);
+    UnembedJob job = unembed_job(k, out, in, T, C, V, 1);
     job.e16 = e;
     job.lk = lowp_kernels(k, t);
     if (job.stage) unembed_run(&job, 0, pool);
