@@ -530,8 +530,9 @@ void matmul_lowp_gelu_forward(float *out, const float *in, const uint16_t *w, Lo
 // out = in · e^T (unembedding): tasks over chunks of vocabulary rows; within a chunk, for
 // each tile of dot_cols e rows (kept in L1), all rows of `in` in tiles of dot_rows.  By
 // the number of row blocks B (kernels.h's dot_spread / dot_stage, measured per path):
-// - B <= dot_spread (dot_spread16 for 16-bit e; reading e is the cost): a chunk is UNEMBED_GAP x dot_cols entries
-//   and its tile j takes entries j, j + gap, j + 2 gap, ...: dot_cols streams far apart,
+// - B <= dot_spread (dot_spread16 for 16-bit e; reading e is the cost): a chunk is
+//   UNEMBED_GAP x dot_cols entries and its tile j takes entries j, j + gap, j + 2 gap,
+//   ..., scattered to their places afterwards: dot_cols streams far apart,
 //   which the hardware prefetcher follows at the full read bandwidth (a tile of adjacent
 //   rows, 3 KiB apart, was read at about half of it on Zen 4); no software prefetch;
 // - B >= dot_stage: each tile's rows of e are first copied (16-bit: widened) into
