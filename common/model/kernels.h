@@ -42,12 +42,20 @@ static inline int rows_prefetch_ahead(int m, int r0, int q, int next_ok, int low
     return next_ok && (m > 1 || lowp) && r0 == (m > 4 ? 4 : 0) ? q : 0;
 }
 
+// An unembedding tile's outputs (dot_rows x dot_cols) at most.
+#define MM_DOT_TILE_MAX 32
+
 // Tile shapes: a tile is at most MR rows x NR columns of the output.
 typedef struct {
     const char *name;   // "generic", "avx2", "avx512"
     int mr, nr;         // matmul register tile (nr a multiple of the vector width)
     int dot_rows;       // unembedding tile: rows of `in` x ...
     int dot_cols;       //   ... rows of e (vocabulary entries)
+    // The unembedding's schedule by its number of row blocks of dot_rows rows (matmul.c):
+    // tiles of entries far apart up to dot_spread blocks (dot_spread16 with 16-bit e, half
+    // the bytes to read; 0: never), each tile's rows of e copied into aligned scratch from
+    // dot_stage blocks on (0: never).
+    int dot_spread, dot_spread16, dot_stage;
     int lanes;          // partial sums in dot
 
     // One segment through a register tile: c (m <= mr rows, stride ldc) [0, n <= nr) =

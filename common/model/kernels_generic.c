@@ -199,6 +199,9 @@ const MmKernels mm_kernels_generic = {
     G_NR,
     G_DOT_ROWS,
     G_DOT_COLS,
+    0,   // dot_spread, dot_spread16, dot_stage: never (the generic tile is compute-bound)
+    0,
+    0,
     G_LANES,
     tile_generic,
     rows_generic,

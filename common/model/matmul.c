@@ -528,64 +528,120 @@ void matmul_lowp_gelu_forward(float *out, const float *in, const uint16_t *w, Lo
 
 // ----------------------------------------------------------------------------
 // out = in · e^T (unembedding): tasks over chunks of vocabulary rows; within a chunk, for
-// each tile of dot_cols e rows (kept in L1), all rows of `in` in tiles of dot_rows.
+// each tile of dot_cols e rows (kept in L1), all rows of `in` in tiles of dot_rows.  By
+// the number of row blocks B (kernels.h's dot_spread / dot_stage, measured per path):
+// - B <= dot_spread (dot_spread16 for 16-bit e; reading e is the cost): a chunk is
+//   UNEMBED_GAP x dot_cols entries and its tile j takes entries j, j + gap, j + 2 gap,
+//   ..., scattered to their places afterwards: dot_cols streams far apart,
+//   which the hardware prefetcher follows at the full read bandwidth (a tile of adjacent
+//   rows, 3 KiB apart, was read at about half of it on Zen 4); no software prefetch;
+// - B >= dot_stage: each tile's rows of e are first copied (16-bit: widened) into
+//   64-byte-aligned scratch, so that the B row blocks load them whole (the checkpoint's
+//   rows sit at 16 mod 64: every other 32-byte load splits a line), with the rows of `in`
+//   aligned alike;
+// - else (and 16-bit e without staging) the rows of e in place, the next tile prefetched
+//   over the row blocks.
+// Each output is the kernel's dot of one row and one entry whichever way (kernels.h).
+
+// Entries between a spread tile's columns: a power of two measured best (22 or 33 were
+// 10-20 % slower at 3-8 rows).
+#define UNEMBED_GAP 32
 
 typedef struct {
     const MmKernels *k;
     float *out;
     const float *in, *e;
     int T, C, V, chunk;
-    const uint16_t *e16;   // 16-bit e (then e is NULL): each tile's rows widened into scratch
+    int spread, stage;     // the schedule (see above)
+    const uint16_t *e16;   // 16-bit e (then e is NULL)
     LowpKernels lk;        // its kernels (e16 only)
 } UnembedJob;
+
+// Row blocks of `in` for T rows on path k.
+static int unembed_blocks(const MmKernels *k, int T) { return (T + k->dot_rows - 1) / k->dot_rows; }
+
+// The job of T rows on path k (e and e16 left for the caller): its schedule and chunk of
+// entries; lowp: e has 16-bit entries.
+static UnembedJob unembed_job(const MmKernels *k, float *out, const float *in, int T, int C, int V,
+                              int lowp) {
+    int blocks = unembed_blocks(k, T);
+    UnembedJob job = {.k = k, .out = out, .in = in, .T = T, .C = C, .V = V};
+    job.spread = blocks <= (lowp ? k->dot_spread16 : k->dot_spread);
+    job.stage = !job.spread && k->dot_stage > 0 && blocks >= k->dot_stage;
+    job.chunk = job.spread ? UNEMBED_GAP * k->dot_cols
+                           : (UNEMBED_CHUNK + k->dot_cols - 1) / k->dot_cols * k->dot_cols;
+    return job;
+}
+
+// Entry rows [v, v + n * gap) step gap of e (16-bit: widened) into dst, rows lds apart.
+static void unembed_stage_rows(const UnembedJob *job, float *dst, size_t lds, int v, int n,
+                               int gap) {
+    size_t C = (size_t)job->C;
+    for (int c = 0; c < n; c++) {
+        size_t src = (size_t)(v + c * gap) * C;
+        if (job->e16) job->lk.widen(dst + c * lds, job->e16 + src, C);
+        else memcpy(dst + c * lds, job->e + src, C * sizeof(float));
+    }
+}
 
 static void unembed_task(void *ctx, int task, int worker) {
     (void)worker;
     const UnembedJob *job = ctx;
     const MmKernels *k = job->k;
-    int C = job->C, V = job->V, T = job->T;
+    int C = job->C, V = job->V, T = job->T, dc = k->dot_cols;
     int v0 = task * job->chunk, v1 = v0 + job->chunk < V ? v0 + job->chunk : V;
-    int n_tblocks = (T + k->dot_rows - 1) / k->dot_rows;
+    int len = v1 - v0, gap = job->spread ? (len + dc - 1) / dc : 1;
     size_t size = job->e16 ? sizeof *job->e16 : sizeof *job->e;
     const char *e = job->e16 ? (const char *)job->e16 : (const char *)job->e;
-    // 16-bit e: read by the path's dot_tile16, else each tile widened into scratch
-    int in_regs = job->e16 && job->lk.dot_tile;
-    float *wide =
-        job->e16 && !in_regs ? scratch_get(SCRATCH_WEIGHTS, (size_t)k->dot_cols * C) : NULL;
-    size_t tile_bytes = (size_t)k->dot_cols * C * size;
+    // 16-bit e unstaged: read by the path's dot_tile16, else each tile widened into scratch
+    int in_regs = job->e16 && job->lk.dot_tile && !job->stage;
+    int staged = job->stage || (job->e16 && !in_regs);
+    size_t lds = job->stage ? ((size_t)C + 15) / 16 * 16 : (size_t)C;   // staged rows' stride
+    float *wide = staged ? scratch_get(SCRATCH_WEIGHTS, (size_t)dc * lds) : NULL;
     // bytes prefetched per call (by the kernel, spread over its loop); none with a single
-    // row block (the hardware prefetcher follows the rows of e on its own then)
-    size_t pf_step = n_tblocks > 1 ? (tile_bytes / n_tblocks + 63) / 64 * 64 : 0;
+    // row block or spread tiles (the hardware prefetcher follows the rows of e then)
+    int n_tblocks = unembed_blocks(k, T);
+    size_t tile_bytes = (size_t)dc * C * size;
+    size_t pf_step = n_tblocks > 1 && !job->spread ? (tile_bytes / n_tblocks + 63) / 64 * 64 : 0;
     size_t end = (size_t)v1 * C * size;   // offsets in bytes from e (no pointer past the chunk)
-    for (int v = v0; v < v1; v += k->dot_cols) {
-        int n = v1 - v < k->dot_cols ? v1 - v : k->dot_cols;
-        // the next tile's rows of e are fetched while this one is used by every row block
+    float spread_out[MM_DOT_TILE_MAX];    // a spread tile's outputs, then scattered
+    for (int j = 0; j < (job->spread ? gap : len); j += job->spread ? 1 : dc) {
+        int v = v0 + j;   // the tile's first entry; the others gap apart
+        int n = job->spread ? (len - j + gap - 1) / gap : len - j;
+        if (n > dc) n = dc;
         size_t pf = (size_t)(v + n) * C * size;
-        if (wide) job->lk.widen(wide, job->e16 + (size_t)v * C, (size_t)n * C);
+        if (wide) unembed_stage_rows(job, wide, lds, v, n, gap);
         const float *ev = wide ? wide : job->e16 ? NULL : job->e + (size_t)v * C;
+        size_t lde = wide ? lds : (size_t)gap * C;
         for (int t = 0; t < T; t += k->dot_rows) {
             int m = T - t < k->dot_rows ? T - t : k->dot_rows;
             size_t pf_bytes = pf >= end ? 0 : end - pf < pf_step ? end - pf : pf_step;
             const char *pf_at = pf_bytes ? e + pf : e;
-            float *o = job->out + (size_t)t * V + v;
+            int pf_lines = (int)((pf_bytes + 63) / 64);
+            float *o = job->spread ? spread_out : job->out + (size_t)t * V + v;
+            size_t ldo = job->spread ? (size_t)dc : (size_t)V;
             const float *x = job->in + (size_t)t * C;
             if (in_regs)
-                job->lk.dot_tile(o, (size_t)V, x, (size_t)C, job->e16 + (size_t)v * C, (size_t)C, m,
-                                 n, C, pf_at, (int)((pf_bytes + 63) / 64));
-            else
-                k->dot_tile(o, (size_t)V, x, (size_t)C, ev, (size_t)C, m, n, C, pf_at,
-                            (int)((pf_bytes + 63) / 64));
+                job->lk.dot_tile(o, ldo, x, (size_t)C, job->e16 + (size_t)v * C, lde, m, n, C,
+                                 pf_at, pf_lines);
+            else k->dot_tile(o, ldo, x, (size_t)C, ev, lde, m, n, C, pf_at, pf_lines);
+            if (job->spread)
+                for (int r = 0; r < m; r++)
+                    for (int c = 0; c < n; c++)
+                        job->out[(size_t)(t + r) * V + v + (size_t)c * gap] =
+                            spread_out[r * dc + c];
             pf += pf_step;
         }
     }
 }
 
-// A copy of the rows of `in` (T, C) starting at the same offset within a cache line as
-// e's rows, when those all share one that `in` lacks (a mmapped checkpoint puts them at
-// 16 mod 64): the AVX-512 kernel then loads both from line boundaries (see dot_tile in
-// kernels_avx512.c).  NULL when no copy is needed; free with free().
-static float *rows_aligned_like(const float *in, const float *e, int T, int C) {
-    size_t mis = (uintptr_t)e % 64, row = (size_t)C * sizeof(float), bytes;
+// A copy of the rows of `in` (T, C) starting at byte offset mis within a cache line, when
+// `in`'s rows do not: at e's own offset for the AVX-512 kernel, which then loads both from
+// line boundaries (see dot_tile in kernels_avx512.c; a mmapped checkpoint puts e's rows at
+// 16 mod 64), at 0 for staged tiles.  NULL when no copy is needed (or the rows are not
+// a whole number of lines, so that no offset holds for all of them); free with free().
+static float *rows_at_offset(const float *in, size_t mis, int T, int C) {
+    size_t row = (size_t)C * sizeof(float), bytes;
     if (mis % sizeof(float) != 0 || row % 64 != 0 || (uintptr_t)in % 64 == mis) return NULL;
     if (mul_size(row, (size_t)T, &bytes) || add_size(bytes, 64, &bytes))
         eprintf(2, "matmul: rows too large");
@@ -595,25 +651,31 @@ static float *rows_aligned_like(const float *in, const float *e, int T, int C) {
     return (float *)(void *)buf;
 }
 
+// Runs job over its chunks, `in` first copied to offset mis when it is elsewhere.
+static void unembed_run(UnembedJob *job, size_t mis, ThreadPool *pool) {
+    float *copy = rows_at_offset(job->in, mis, job->T, job->C);
+    if (copy) job->in = (const float *)(const void *)((const char *)copy + mis);
+    threadpool_run(pool, (job->V + job->chunk - 1) / job->chunk, unembed_task, job);
+    free(copy);
+}
+
 void matmul_transposed_forward(float *out, const float *in, const float *e, int T, int C, int V,
                                ThreadPool *pool) {
     if (T <= 0 || V <= 0) return;
-    const MmKernels *k = kern();
-    float *copy = rows_aligned_like(in, e, T, C);
-    if (copy) in = (const float *)(const void *)((const char *)copy + (uintptr_t)e % 64);
-    int chunk = (UNEMBED_CHUNK + k->dot_cols - 1) / k->dot_cols * k->dot_cols;
-    UnembedJob job = {k, out, in, e, T, C, V, chunk, NULL, {0}};
-    threadpool_run(pool, (V + chunk - 1) / chunk, unembed_task, &job);
-    free(copy);
+    UnembedJob job = unembed_job(kern(), out, in, T, C, V, 0);
+    job.e = e;
+    unembed_run(&job, job.stage ? 0 : (uintptr_t)e % 64, pool);
 }
 
 void matmul_transposed_lowp_forward(float *out, const float *in, const uint16_t *e, LowpType t,
                                     int T, int C, int V, ThreadPool *pool) {
     if (T <= 0 || V <= 0) return;
     const MmKernels *k = kern();
-    int chunk = (UNEMBED_CHUNK + k->dot_cols - 1) / k->dot_cols * k->dot_cols;
-    UnembedJob job = {k, out, in, NULL, T, C, V, chunk, e, lowp_kernels(k, t)};
-    threadpool_run(pool, (V + chunk - 1) / chunk, unembed_task, &job);
+    UnembedJob job = unembed_job(k, out, in, T, C, V, 1);
+    job.e16 = e;
+    job.lk = lowp_kernels(k, t);
+    if (job.stage) unembed_run(&job, 0, pool);
+    else threadpool_run(pool, (V + job.chunk - 1) / job.chunk, unembed_task, &job);
 }
 
 // ----------------------------------------------------------------------------

@@ -228,7 +228,10 @@ static void test_matmul(ThreadPool *pool) {
 }
 
 static void test_transposed(ThreadPool *pool) {
-    static const int Ts[] = {1, 4, 5, 9};   // last tiles of 1, 2 and 3 rows on every path
+    // last tiles of 1, 2 and 3 rows on every path; tiles spread (1-9 rows), in place and
+    // staged (13-40 rows on avx2: widened into scratch instead of in registers); spread
+    // 16-bit tiles stop earlier (dot_spread16: 4 rows in place on avx2)
+    static const int Ts[] = {1, 4, 5, 9, 13, 40};
     static const int Cs[] = {1, 17, 64, 100};
     static const int Vs[] = {1, 7, 130, 300, 301};
     Rng rng;

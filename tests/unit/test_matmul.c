@@ -244,11 +244,13 @@ static void test_matmul_batches(ThreadPool *pool) {
 // Row counts and vocabulary sizes around the paths' unembedding tiles (dot_rows x dot_cols:
 // 4 x 6 avx512, 3 x 4 avx2, 4 x 4 generic): full tiles and last tiles of 1, 2 and 3 rows
 // (T = 4, 5, 7, 8, 9) and of 1 to 5 vocabulary entries (V = 6, 7, 255, 641; 128 entries a
-// task), several chunks (600, 641); C shorter than a vector, with and without a tail.
+// task, 32 x dot_cols in spread tiles), several chunks (385, 600, 641); C shorter than a
+// vector, with and without a tail; the schedules (spread up to 9 rows, staged from 13 on
+// avx2: T = 13, 16, 40).
 static void test_transposed(ThreadPool *pool) {
-    static const int Ts[] = {1, 4, 5, 7, 8, 9};
+    static const int Ts[] = {1, 4, 5, 7, 8, 9, 13, 16, 40};
     static const int Cs[] = {5, 8, 64, 67};
-    static const int Vs[] = {1, 6, 7, 255, 256, 600, 641};
+    static const int Vs[] = {1, 6, 7, 255, 256, 385, 600, 641};
     Rng rng;
     rng_seed(&rng, 7);
     char name[160];
@@ -283,39 +285,44 @@ static void test_transposed(ThreadPool *pool) {
 // The output matrix and the rows at every float offset within a cache line (the AVX-512
 // kernel loads from line boundaries and rotates its lanes when e's rows all start off a
 // line): every entry still exactly vec_dot, a row alone bit-identical to the batch.
+// T = 1 (spread tiles on avx2 and avx512), 9 (spread on avx2, in place on avx512), 16
+// (staged on avx2): the rows of `in` are copied to e's offset or to 0 by schedule.
 static void test_transposed_offsets(ThreadPool *pool) {
     static const int Cs[] = {16, 48, 80, 768};   // multiples of 16 floats: rows 64 bytes apart
-    enum { T = 9, V = 13 };
+    static const int Ts[] = {1, 9, 16};
+    enum { TMAX = 16, V = 41 };
     Rng rng;
     rng_seed(&rng, 11);
     char name[160];
-    for (size_t c = 0; c < sizeof Cs / sizeof *Cs; c++) {
-        int C = Cs[c], ok_dot = 1, ok_row = 1;
-        float *ebase = xmalloc(sizeof(float) * ((size_t)V * C + 16)),
-              *ibase = xmalloc(sizeof(float) * ((size_t)T * C + 16));
-        float *out = xmalloc(sizeof(float) * T * V), *row = xmalloc(sizeof(float) * V);
-        fill(ebase, (size_t)V * C + 16, &rng), fill(ibase, (size_t)T * C + 16, &rng);
-        for (int eo = 0; eo < 16; eo++)
-            for (int io = 0; io < 16; io += 5) {
-                const float *e = ebase + eo, *in = ibase + io;
-                matmul_transposed_forward(out, in, e, T, C, V, pool);
-                matmul_transposed_forward(row, in + (size_t)(T - 1) * C, e, 1, C, V, pool);
-                ok_row &= memcmp(row, out + (size_t)(T - 1) * V, sizeof(float) * V) == 0;
-                for (int t = 0; t < T; t++)
-                    for (int v = 0; v < V; v++) {
-                        float d = vec_dot(in + (size_t)t * C, e + (size_t)v * C, C);
-                        ok_dot &= memcmp(&d, out + (size_t)t * V + v, sizeof d) == 0;
-                    }
-            }
-        snprintf(name, sizeof name,
-                 "%s: unembed C=%d, e and rows at every float offset: == vec_dot, bit for bit",
-                 path, C);
-        CHECK(name, ok_dot);
-        snprintf(name, sizeof name, "%s: unembed C=%d, every offset: row alone bit-identical", path,
-                 C);
-        CHECK(name, ok_row);
-        free(ebase), free(ibase), free(out), free(row);
-    }
+    for (size_t c = 0; c < sizeof Cs / sizeof *Cs; c++)
+        for (size_t ti = 0; ti < sizeof Ts / sizeof *Ts; ti++) {
+            int C = Cs[c], T = Ts[ti], ok_dot = 1, ok_row = 1;
+            float *ebase = xmalloc(sizeof(float) * ((size_t)V * C + 16)),
+                  *ibase = xmalloc(sizeof(float) * ((size_t)TMAX * C + 16));
+            float *out = xmalloc(sizeof(float) * T * V), *row = xmalloc(sizeof(float) * V);
+            fill(ebase, (size_t)V * C + 16, &rng), fill(ibase, (size_t)TMAX * C + 16, &rng);
+            for (int eo = 0; eo < 16; eo++)
+                for (int io = 0; io < 16; io += 5) {
+                    const float *e = ebase + eo, *in = ibase + io;
+                    matmul_transposed_forward(out, in, e, T, C, V, pool);
+                    matmul_transposed_forward(row, in + (size_t)(T - 1) * C, e, 1, C, V, pool);
+                    ok_row &= memcmp(row, out + (size_t)(T - 1) * V, sizeof(float) * V) == 0;
+                    for (int t = 0; t < T; t++)
+                        for (int v = 0; v < V; v++) {
+                            float d = vec_dot(in + (size_t)t * C, e + (size_t)v * C, C);
+                            ok_dot &= memcmp(&d, out + (size_t)t * V + v, sizeof d) == 0;
+                        }
+                }
+            snprintf(
+                name, sizeof name,
+                "%s: unembed T=%d C=%d, e and rows at every float offset: == vec_dot, bit for bit",
+                path, T, C);
+            CHECK(name, ok_dot);
+            snprintf(name, sizeof name,
+                     "%s: unembed T=%d C=%d, every offset: row alone bit-identical", path, T, C);
+            CHECK(name, ok_row);
+            free(ebase), free(ibase), free(out), free(row);
+        }
 }
 
 // The unembedding tiles called directly, on what matmul.c never hands them: every path's
@@ -338,6 +345,8 @@ static void test_dot_tile_edges(void) {
         const MmKernels *k = tables[t];
         if (!k->dot_tile || !matmul_kernel_supported(k->name)) continue;
         CHECK("dot tile fits the test's buffers", k->dot_rows <= 4 && k->dot_cols <= 6);
+        CHECK("dot tile fits matmul.c's spread tile (MM_DOT_TILE_MAX)",
+              k->dot_rows * k->dot_cols <= MM_DOT_TILE_MAX);
         for (int tiny = 0; tiny < 2; tiny++)
             for (int C = 1; C <= CMAX; C++) {
                 int ok = 1, negzero = 0;
