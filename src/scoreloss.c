@@ -356,6 +356,11 @@ static int score_interventions(Scorer *s, Item *it, char *err, size_t errlen) {
     return rc;
 }
 
+// Positions a run of t computes: the prompt and every answer token but the last.  The
+// last answer token's row would predict the token after the answer, which no score reads,
+// and with causal attention the rows before it get the same bits without it.
+static int run_rows(const RecordTokens *t) { return t->n_prompt + t->n_answer - 1; }
+
 // Read a record's configurations, tokens and interventions (an error written at once) and
 // say how it is to be run.  0, or 1 when it failed.
 static int item_prepare(Scorer *s, Item *it) {
@@ -369,6 +374,9 @@ static int item_prepare(Scorer *s, Item *it) {
         item_error(it, err);
         return 1;
     }
+    // Runs whose activations are captured (--dump: every position) keep the last answer
+    // token; the others stop before it (run_rows).
+    if (!s->io.capture) it->ir.T = run_rows(&it->t);
     // Patched records are run together (their clean and corrupted runs packed).
     if (it->ir.patching) it->patched = 1;
     else if (interp_active(&s->io) || it->ir.n_abl) it->interventions = 1;
@@ -404,7 +412,7 @@ static int score_group(Scorer *s, Item **items, int n) {
     for (int i = 0; i < n; i++) {
         Item *it = items[i];
         tokens[i] = it->t.ids;
-        lens[i] = it->t.n_prompt + it->t.n_answer;
+        lens[i] = run_rows(&it->t);
         offset[i] = rows;
         rows += (size_t)it->configs.n * (size_t)it->t.n_answer;
         it->scores = xcalloc((size_t)it->configs.n, sizeof(Score));
