@@ -61,6 +61,7 @@ typedef struct {
     TfWorkspace ws;
     SweepPacking pack;
     float *logits;   // (LOGIT_ROWS, V): logits of a chunk of answer rows
+    float *stage;    // (LOGIT_ROWS, C): the chunk's answer rows, gathered from their sets
 } Scorer;
 
 // Answer rows unembedded per tf_logits call: the (V, C) output matrix is read once per
@@ -76,20 +77,19 @@ typedef struct {   // the result of one configuration
     double logit_diff;   // logit(answer's first token) - logit(wrong_answer's); NaN without one
 } Score;
 
-// The runs of one record to score: their answer rows lie one after another (run-major)
-// in a buffer of rows scored together with other records' (score_sets).
+// The runs of one record to score, scored together with other records' (score_sets).
 typedef struct {
     const RecordTokens *t;
     int wrong_id;   // first token of the wrong answer, or -1
     int n_runs;
-    Score *scores;   // (n_runs) filled by score_sets
+    const float *rows;   // (n_runs * n_answer, C) their answer rows, run after run
+    Score *scores;       // (n_runs) filled by score_sets
 } ScoreSet;
 
 // Losses, exact match and logit difference of every run of sets[0..n_sets) from the final
-// residual rows that predict their answer tokens: rows (sum of n_runs * n_answer, C), set
-// after set.  The rows are unembedded LOGIT_ROWS at a time.
-static int score_sets(Scorer *s, const float *rows, ScoreSet *sets, int n_sets, char *err,
-                      size_t errlen) {
+// residual rows that predict their answer tokens.  The rows of all sets are unembedded
+// LOGIT_ROWS at a time (gathered in s->stage).
+static int score_sets(Scorer *s, ScoreSet *sets, int n_sets, char *err, size_t errlen) {
     const Gpt2 *m = &s->model.gpt2;
     int V = m->cfg.vocab_size, C = m->cfg.n_embd;
     size_t total = 0;
@@ -111,13 +111,16 @@ static int score_sets(Scorer *s, const float *rows, ScoreSet *sets, int n_sets, 
         for (int i = 0; i < n; i++) {
             while (run == sets[set].n_runs) set++, run = 0, a = 0;
             const RecordTokens *t = sets[set].t;
+            memcpy(s->stage + (size_t)i * C,
+                   sets[set].rows + ((size_t)run * (size_t)t->n_answer + (size_t)a) * C,
+                   sizeof(float) * (size_t)C);
             targets[i] = t->ids[t->n_prompt + a];
             sc[i] = &sets[set].scores[run];
             pos[i] = a;
             wrong[i] = sets[set].wrong_id;
             if (++a == t->n_answer) a = 0, run++;
         }
-        if (tf_logits(m, rows + r0 * (size_t)C, n, NULL, n, s->logits, &s->ws, err, errlen) != 0 ||
+        if (tf_logits(m, s->stage, n, NULL, n, s->logits, &s->ws, err, errlen) != 0 ||
             tf_target_scores(s->logits, n, V, targets, logprobs, greedy, err, errlen) != 0)
             return -1;
         for (int i = 0; i < n; i++) {
@@ -282,20 +285,13 @@ static void write_pending(IvJob *j, const ConfigList *configs, const Score *scor
     jb_free(&out);
 }
 
-// Score the runs job j has visited and append the record's lines (the configurations of
-// configs, in the order visited); frees what j kept.  0, or -1 with a message.
-static int finish_interventions(IvJob *j, const ConfigList *configs, JsonBuf *lines, char *err,
-                                size_t errlen) {
-    Score *scores = xcalloc((size_t)(j->n_pend ? j->n_pend : 1), sizeof(Score));
-    ScoreSet set = {j->t, j->ir->wrong_id, j->n_pend, scores};
-    int rc = j->n_pend ? score_sets(j->s, j->rows, &set, 1, err, errlen) : 0;
-    if (rc == 0) write_pending(j, configs, scores, lines);
-    for (int i = 0; i < j->n_pend; i++) free(scores[i].token_losses);
+// Frees what job j kept and the scores of its runs.
+static void iv_job_free(IvJob *j, Score *scores) {
+    for (int i = 0; scores && i < j->n_pend; i++) free(scores[i].token_losses);
     free(scores);
     free(j->pend);
     free(j->rows);
     j->pend = NULL, j->rows = NULL, j->n_pend = j->cap = 0;
-    return rc;
 }
 
 // ----------------------------------------------------------------------------- records
@@ -308,8 +304,7 @@ typedef struct {   // one record of a batch
     InterpRecord ir;
     int plain;            // to be scored by the packed sweep
     int patched;          // patching: to be run with the batch's other patched records
-    int interventions;    // other interventions: to be run with the batch's others (alone
-                          // with an ablation sweep)
+    int interventions;    // other interventions: to be run with the batch's others
     int failed;           // its lines are an error
     Score *scores;        // (configs.n) plain: its results
     InterpDumpBuf dump;   // its arrays for the dump, written in input order (score_batch)
@@ -335,26 +330,10 @@ static void item_error(Item *it, const char *err) {
     it->failed = 1;
 }
 
-// The records of one input record run with interventions, appended to lines at the end
-// (all of them, or none when a run fails).
-static int score_interventions(Scorer *s, Item *it, char *err, size_t errlen) {
-    const InterpRecord *ir = &it->ir;
-    const RecordTokens *t = &it->t;
-    const ConfigList *configs = &it->configs;
-    JsonBuf *lines = &it->lines;
-    IvJob j = iv_job(s, it, err, errlen);
-    int rc = 0;
-    for (int k = 0; k < configs->n && rc == 0; k++) {
-        j.c = &configs->cfg[k];
-        j.k = k;
-        rc = interp_record_run(&s->io, ir, &s->model.gpt2, j.c, t->ids, &s->ws, score_visit, &j,
-                               err, errlen);
-    }
-    if (rc == 0) return finish_interventions(&j, configs, lines, err, errlen);
-    free(j.pend);
-    free(j.rows);
-    return rc;
-}
+// Positions a run of t computes: the prompt and every answer token but the last.  The
+// last answer token's row would predict the token after the answer, which no score reads,
+// and with causal attention the rows before it get the same bits without it.
+static int run_rows(const RecordTokens *t) { return t->n_prompt + t->n_answer - 1; }
 
 // Read a record's configurations, tokens and interventions (an error written at once) and
 // say how it is to be run.  0, or 1 when it failed.
@@ -369,6 +348,9 @@ static int item_prepare(Scorer *s, Item *it) {
         item_error(it, err);
         return 1;
     }
+    // Runs whose activations are captured (--dump: every position) keep the last answer
+    // token; the others stop before it (run_rows).
+    if (!s->io.capture) it->ir.T = run_rows(&it->t);
     // Patched records are run together (their clean and corrupted runs packed).
     if (it->ir.patching) it->patched = 1;
     else if (interp_active(&s->io) || it->ir.n_abl) it->interventions = 1;
@@ -404,18 +386,19 @@ static int score_group(Scorer *s, Item **items, int n) {
     for (int i = 0; i < n; i++) {
         Item *it = items[i];
         tokens[i] = it->t.ids;
-        lens[i] = it->t.n_prompt + it->t.n_answer;
+        lens[i] = run_rows(&it->t);
         offset[i] = rows;
         rows += (size_t)it->configs.n * (size_t)it->t.n_answer;
         it->scores = xcalloc((size_t)it->configs.n, sizeof(Score));
-        sets[i] = (ScoreSet){&it->t, it->ir.wrong_id, it->configs.n, it->scores};
+        sets[i] = (ScoreSet){&it->t, it->ir.wrong_id, it->configs.n, NULL, it->scores};
     }
     GroupJob g = {items, offset, xmalloc(sizeof(float) * (rows ? rows : 1) * (size_t)m->cfg.n_embd),
                   m->cfg.n_embd};
+    for (int i = 0; i < n; i++) sets[i].rows = g.rows + offset[i] * (size_t)m->cfg.n_embd;
     char err[512];
     int rc = sweep_run_seqs(m, &items[0]->configs, tokens, lens, n, &s->pack, &s->ws,
                             keep_group_rows, &g, NULL, err, sizeof err);
-    if (rc == 0) rc = score_sets(s, g.rows, sets, n, err, sizeof err);
+    if (rc == 0) rc = score_sets(s, sets, n, err, sizeof err);
     for (int i = 0; i < n; i++) {
         Item *it = items[i];
         if (rc != 0) {
@@ -447,9 +430,10 @@ typedef struct {
 } Batch;
 
 // Run and score the records with interventions items[0..n), which run the same
-// configurations and are all patched or all not (no ablation sweep): per configuration,
-// all of them through interp_records_run (packed across records: the patched records'
-// clean, corrupted and patched runs, the others' runs with their ablations).  Each
+// configurations and are all patched or all not: per configuration, all of them through
+// interp_records_run (packed across records: the patched records' clean, corrupted and
+// patched runs, the others' runs with their ablations; an ablation sweep's variants
+// packed within each record).  Each
 // record's lines go to its own buffer (all of them, or its error).  The number that failed.
 static int score_iv_group(Scorer *s, Item **items, int n) {
     char err[512];
@@ -471,16 +455,24 @@ static int score_iv_group(Scorer *s, Item **items, int n) {
         rc = interp_records_run(&s->io, irs, tokens, n, &s->model.gpt2, &configs->cfg[k], &s->ws,
                                 score_visit, ctxs, err, sizeof err);
     }
+    // Every record's runs scored together: the unembedding gets LOGIT_ROWS rows a call
+    // across records, not a record's remainder.
+    Score **scores = xcalloc((size_t)n, sizeof *scores);
+    ScoreSet *sets = xcalloc((size_t)n, sizeof *sets);
+    for (int i = 0; rc == 0 && i < n; i++) {
+        scores[i] = xcalloc((size_t)(jobs[i].n_pend ? jobs[i].n_pend : 1), sizeof(Score));
+        sets[i] = (ScoreSet){&items[i]->t, items[i]->ir.wrong_id, jobs[i].n_pend, jobs[i].rows,
+                             scores[i]};
+    }
+    if (rc == 0) rc = score_sets(s, sets, n, err, sizeof err);
     for (int i = 0; i < n; i++) {
         Item *it = items[i];
-        if (rc == 0 &&
-            finish_interventions(&jobs[i], &it->configs, &it->lines, err, sizeof err) == 0)
-            continue;
-        item_error(it, err);
-        free(jobs[i].pend);
-        free(jobs[i].rows);
-        failed++;
+        if (rc == 0) write_pending(&jobs[i], &it->configs, scores[i], &it->lines);
+        else item_error(it, err), failed++;
+        iv_job_free(&jobs[i], scores[i]);
     }
+    free(scores);
+    free(sets);
     free(ctxs);
     free(tokens);
     free(irs);
@@ -494,7 +486,7 @@ static size_t iv_bytes(const Scorer *s, const Item *it) {
     const Gpt2Config *cfg = &s->model.gpt2.cfg;
     size_t runs = 0;
     for (int k = 0; k < it->configs.n; k++)
-        runs += !it->ir.patching ? 1
+        runs += !it->ir.patching ? (size_t)interp_n_variants(&s->io)
                 : s->io.patch_sweep
                     ? 2 + (size_t)interp_patch_cells(&s->io, &it->ir, cfg, &it->configs.cfg[k])
                     : 3;
@@ -518,9 +510,8 @@ static size_t dump_bytes(const Scorer *s, const Item *it) {
     return bytes;
 }
 
-// Run the records items[0..n) (prepared): with an ablation sweep the other interventions
-// one at a time; the plain, the patched and the other records with interventions in
-// groups; then write their arrays to the dump in input order (a record whose arrays cannot
+// Run the records items[0..n) (prepared): the plain, the patched and the other records
+// with interventions in groups; then write their arrays to the dump in input order (a record whose arrays cannot
 // be written gets that error instead of its lines).  The number that failed.
 static int score_stretch(Scorer *s, Item *items, int n) {
     GroupMember *members = xcalloc((size_t)n, sizeof *members),
@@ -531,12 +522,7 @@ static int score_stretch(Scorer *s, Item *items, int n) {
     char err[512];
     for (int i = 0; i < n; i++) {
         Item *it = &items[i];
-        if (it->interventions && s->io.sweep && score_interventions(s, it, err, sizeof err) != 0) {
-            item_error(it, err);
-            failed++;
-        }
-        if (it->interventions && !s->io.sweep)
-            others[i] = (GroupMember){&it->configs, iv_bytes(s, it)};
+        if (it->interventions) others[i] = (GroupMember){&it->configs, iv_bytes(s, it)};
         if (it->plain)
             members[i] = (GroupMember){&it->configs,
                                        (size_t)it->configs.n * (size_t)it->t.n_answer * per_row};
@@ -606,6 +592,7 @@ static int run_scoring(const ExperimentOptions *opt, const InterpOptions *io) {
     if (interp_setup(&s.io, &s.model, opt->bos, 0, &s.ws, err, sizeof err) != 0)
         eprintf(EXIT_USAGE, "%s", err);
     s.logits = xmalloc(sizeof(float) * LOGIT_ROWS * (size_t)s.model.gpt2.cfg.vocab_size);
+    s.stage = xmalloc(sizeof(float) * LOGIT_ROWS * (size_t)s.model.gpt2.cfg.n_embd);
     int status = tool_run(stdin, stdout, opt->pack == 1 ? 1 : BATCH_RECORDS, score_batch, &s);
     if (interp_finish(&s.io, err, sizeof err) != 0) {
         weprintf("%s", err);
@@ -613,6 +600,7 @@ static int run_scoring(const ExperimentOptions *opt, const InterpOptions *io) {
     }
     interp_options_free(&s.io);
     free(s.logits);
+    free(s.stage);
     experiment_close(&s.model, &s.cmdline, &s.ws);
     return status;
 }

@@ -321,22 +321,6 @@ static float *run_kv_at(const RunKv *kv, float *base, int slot) {
     return base + (size_t)slot * kv->T * kv->C;
 }
 
-// Run every slot of c on resid (T, C), the embeddings of one run, with h's hooks.
-static int run_slots(const Gpt2 *m, const LayerConfig *c, float *resid, int T, HookState *h,
-                     TfWorkspace *ws, char *err, size_t errlen) {
-    TfHooks hooks = {interp_hook, h, hook_mask(h, 1)};
-    const TfHooks *saved = ws->hooks;
-    ws->hooks = hooks.points ? &hooks : NULL;
-    h->n_head = m->cfg.n_head;
-    int rc = 0;
-    for (int s = 0; s < c->n && rc == 0; s++) {
-        h->slot = s;
-        rc = tf_block_forward(m, c->idx[s], resid, T, ws, err, errlen);
-    }
-    ws->hooks = saved;
-    return rc;
-}
-
 // Runs of a pass that resume at a position: run g's positions < pos0[g] are those of the
 // run `base` (its keys/values), copied into k[g]/v[g] ((T, C) each) at every slot.
 typedef struct {
@@ -934,44 +918,28 @@ static int run_restarts(Runner *r, const Restarts *rs,
     return rc;
 }
 
-// A full run of tokens with h's hooks from the embeddings, in r->resid.
-static int run_full(Runner *r, const int *tokens, HookState *h) {
-    if (tf_embed(r->m, tokens, r->ir->T, 0, r->resid, r->err, r->errlen) != 0) return -1;
-    return run_slots(r->m, r->c, r->resid, r->ir->T, h, r->ws, r->err, r->errlen);
-}
-
 static int visit_variant(Runner *r, int i, const float *resid) {
     InterpVisitInfo info = {INTERP_RUN, i + 1, -1, (InterpSite){0, 0, -1, -1}, NULL};
     return r->visit(r->ctx, &info, resid, r->ir->T, r->ws);
 }
 
-// Variant 0 once, keeping the residual entering every slot; variant k restarts at the
-// first slot of its block (nothing before it changes), the variants packed together.
-static int run_ablation_sweep(Runner *r, const int *tokens) {
-    int T = r->ir->T, C = r->m->cfg.n_embd, n = r->o->n_sweep_abl;
-    HookState h;
-    hook_base(&h, r->o, r->ir);
-    ActCache pre;
-    act_cache_init(&pre, r->c->n, T, C, 1u << TF_HOOK_RESID_PRE);
-    h.run.capture = &pre;
-    float *final = xmalloc(sizeof(float) * (size_t)T * C);
-    int rc = run_full(r, tokens, &h);
-    if (rc == 0) {
-        memcpy(final, r->resid, sizeof(float) * (size_t)T * C);
-        rc = visit_run(r, INTERP_RUN, r->resid, 0, -1, NULL, NULL);
-    }
+// The ablation sweep's visits of record r->ir after its intact run (variant 0: final,
+// having kept the residual entering every slot in pre): variant 0, then variant k
+// restarting at the first slot of its block (nothing before it changes), the variants
+// packed together.
+static int run_ablation_sweep(Runner *r, const ActCache *pre, const float *final) {
+    int n = r->o->n_sweep_abl;
+    int rc = visit_run(r, INTERP_RUN, final, 0, -1, NULL, NULL);
     int *s0 = xmalloc(sizeof(int) * (size_t)(n ? n : 1));
     const InterpAblation **abl = xmalloc(sizeof *abl * (size_t)(n ? n : 1));
     for (int k = 0; k < n; k++) {
         abl[k] = &r->o->sweep_abl[k];
         s0[k] = first_slot(r->c, abl[k]->site.layer);
     }
-    Restarts rs = {.n = n, .s0 = s0, .abl = abl, .pre = &pre, .final = final};
+    Restarts rs = {.n = n, .s0 = s0, .abl = abl, .pre = pre, .final = final};
     if (rc == 0) rc = run_restarts(r, &rs, visit_variant);
     free(s0);
     free(abl);
-    act_cache_free(&pre);
-    free(final);
     return rc;
 }
 
@@ -1078,19 +1046,26 @@ static int count_points(unsigned mask) {
     return n;
 }
 
+// Does record ir run the ablation sweep (its intact run then keeping the residual entering
+// every slot)?  A patched record runs its patch alone.
+static int ablation_sweeps(const InterpOptions *o, const InterpRecord *ir) {
+    return o->sweep && !ir->patching;
+}
+
 size_t interp_patch_bytes(const InterpOptions *o, const InterpRecord *ir, int n_slots, int C) {
     size_t run = sizeof(float) * (size_t)n_slots * (size_t)ir->T * (size_t)C,
            row = sizeof(float) * (size_t)ir->T * (size_t)C;
     int runs = count_points(patch_points(o, ir)) +
                (o->patch_sweep ? 1 + (patch_keeps_kv(o, ir, n_slots, C) ? 2 : 0)
-                               : count_points(o->capture));
+                               : count_points(o->capture) + ablation_sweeps(o, ir));
     return run * (size_t)runs + row * (o->patch_sweep ? 2 : ir->patching ? 3 : 1);
 }
 
 // A patched record keeps its clean and corrupted runs' residuals and its patch sources
 // (with --patch-sweep also resid_pre and the keys/values its cells resume from); a record
 // not patched keeps none of these.  Outside --patch-sweep, and for a record not patched,
-// also its (patched) run's final residual and captures.
+// also its (patched) run's final residual and captures; with an ablation sweep (not
+// patched) its run's resid_pre, where the variants restart.
 static void patch_rec_init(PatchRec *p, const InterpOptions *o, const InterpRecord *ir,
                            const int *tokens, void *ctx, int n_slots, int C) {
     memset(p, 0, sizeof *p);
@@ -1112,6 +1087,7 @@ static void patch_rec_init(PatchRec *p, const InterpOptions *o, const InterpReco
         p->patched = xmalloc(sizeof(float) * (size_t)T * C);
         if (o->capture) act_cache_init(&p->acts, n_slots, T, C, o->capture);
     }
+    if (ablation_sweeps(o, ir)) act_cache_init(&p->pre, n_slots, T, C, 1u << TF_HOOK_RESID_PRE);
     p->bytes = interp_patch_bytes(o, ir, n_slots, C);
 }
 
@@ -1205,16 +1181,16 @@ static int prelude_pass(const InterpOptions *o, const Gpt2 *m, const LayerConfig
 
 // The patched runs of recs[0..n) (no sweep) in one pass: each the corrupted run with its
 // record's ablations and patches (from its clean run's src), capturing acts.  A record not
-// patched: its clean run with its ablations.
+// patched: its clean run with its ablations (with an ablation sweep, capturing pre).
 static int patched_pass(const InterpOptions *o, const Gpt2 *m, const LayerConfig *c, PatchRec *recs,
                         int n, float *buf, TfWorkspace *ws, char *err, size_t errlen) {
     FullRun *runs = xcalloc((size_t)n, sizeof *runs);
     for (int g = 0; g < n; g++) {
         PatchRec *p = &recs[g];
         const InterpRecord *ir = p->ir;
+        ActCache *capture = ablation_sweeps(o, ir) ? &p->pre : o->capture ? &p->acts : NULL;
         runs[g] = (FullRun){ir->patching ? ir->corrupt : p->tokens, ir->T,
-                            (HookRun){ir->abl, ir->n_abl, ir->patch, ir->n_patch, &p->src,
-                                      o->capture ? &p->acts : NULL},
+                            (HookRun){ir->abl, ir->n_abl, ir->patch, ir->n_patch, &p->src, capture},
                             NULL, p->patched};
     }
     int rc = full_runs_pass(o, m, c, runs, n, buf, NULL, ws, err, errlen);
@@ -1337,9 +1313,9 @@ static int records_patch(Runner *r, PatchRec *recs, const InterpRecord *const *i
     return rc;
 }
 
-// Records not patched (no sweep): a chunk at a time (interp_patch_chunk: their final
-// residuals and captures within half of o->mem_budget), their runs packed
-// (interp_patched_passes), then each record's visit.
+// Records not patched: a chunk at a time (interp_patch_chunk: their final residuals and
+// captures within half of o->mem_budget), their runs packed (interp_patched_passes), then
+// each record's visit (an ablation sweep: its visits, run_ablation_sweep).
 static int records_plain(Runner *r, PatchRec *recs, const InterpRecord *const *irs,
                          const int *const *tokens, void *const *ctxs, int n, int max_rows,
                          float *buf) {
@@ -1356,8 +1332,9 @@ static int records_plain(Runner *r, PatchRec *recs, const InterpRecord *const *i
         for (int i = a; rc == 0 && i < b; i++) {
             r->ir = recs[i].ir;
             r->ctx = recs[i].ctx;
-            rc = visit_run(r, INTERP_RUN, recs[i].patched, 0, -1, NULL,
-                           o->capture ? &recs[i].acts : NULL);
+            rc = o->sweep ? run_ablation_sweep(r, &recs[i].pre, recs[i].patched)
+                          : visit_run(r, INTERP_RUN, recs[i].patched, 0, -1, NULL,
+                                      o->capture ? &recs[i].acts : NULL);
         }
         for (int i = a; i < b; i++) patch_rec_free(&recs[i]);
     }
@@ -1371,8 +1348,6 @@ int interp_records_run(const InterpOptions *o, const InterpRecord *const *irs,
                        size_t errlen) {
     if (tf_check_layers(m, c->idx, c->n, err, errlen) != 0) return -1;
     int patching = n > 0 && irs[0]->patching;
-    if (!patching && o->sweep)
-        return fail(err, errlen, "an ablation sweep runs one record at a time (interp_record_run)");
     for (int i = 0; i < n; i++) {
         if (irs[i]->patching != patching)
             return fail(err, errlen, "record %d is %spatched, record 0 %s", i,
@@ -1402,17 +1377,7 @@ int interp_records_run(const InterpOptions *o, const InterpRecord *const *irs,
 int interp_record_run(const InterpOptions *o, const InterpRecord *ir, const Gpt2 *m,
                       const LayerConfig *c, const int *tokens, TfWorkspace *ws, InterpVisit visit,
                       void *ctx, char *err, size_t errlen) {
-    if (ir->patching || !o->sweep)
-        return interp_records_run(o, &ir, &tokens, 1, m, c, ws, visit, &ctx, err, errlen);
-    if (tf_check_layers(m, c->idx, c->n, err, errlen) != 0) return -1;
-    if (ir->T < 1 || ir->T > ws->max_T)
-        return fail(err, errlen, "sequence of %d tokens does not fit (1..%d)", ir->T, ws->max_T);
-    Runner r = {o,    ir,    m,     c,
-                ws,   visit, ctx,   xmalloc(sizeof(float) * (size_t)ir->T * m->cfg.n_embd),
-                NULL, err,   errlen};
-    int rc = run_ablation_sweep(&r, tokens);
-    free(r.resid);
-    return rc;
+    return interp_records_run(o, &ir, &tokens, 1, m, c, ws, visit, &ctx, err, errlen);
 }
 
 // ----------------------------------------------------------------------------- output

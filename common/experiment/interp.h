@@ -236,8 +236,8 @@ int interp_patch_cells(const InterpOptions *o, const InterpRecord *ir, const Gpt
 //   patching:        CLEAN, CORRUPT, the corrupted run with the patches (RUN)
 //   ablation sweep:  RUN for variant 0 (the record's own ablations), 1, .. n
 //   otherwise:       RUN with the record's ablations
-// A patched record's clean and corrupted runs go in one forward pass (interp_records_run
-// with one record; o->pack 1: one after the other), then its patched run.  The runs of a sweep (variants 1..n,
+// interp_records_run with one record: a patched record's clean and corrupted runs go in
+// one forward pass (o->pack 1: one after the other), then its patched run.  The runs of a sweep (variants 1..n,
 // the patch cells) restart from the residual entering the first slot of their block, a
 // patch cell at position p also at p (over the corrupted run's keys/values before p, kept
 // when o->mem_budget holds them), and are PACKED into forward passes of up to ws->max_T
@@ -250,11 +250,12 @@ int interp_record_run(const InterpOptions *o, const InterpRecord *ir, const Gpt2
                       void *ctx, char *err, size_t errlen);
 
 // interp_record_run for n records on the same configuration c, all patching
-// (ir->patching) or none (then without an ablation sweep: that one runs a record at a
-// time), tokens[i] record i's clean tokens.  Records not patched: a chunk at a time
-// (interp_patch_chunk: their final residuals and captures within half of o->mem_budget),
-// their runs (with their ablations, capturing o->capture) PACKED into forward passes
-// (interp_patched_passes), then their visits.  Patching: the clean and corrupted runs of all of them are
+// (ir->patching) or none, tokens[i] record i's clean tokens.  Records not patched: a chunk
+// at a time (interp_patch_chunk: their final residuals and captures within half of
+// o->mem_budget), their runs (with their ablations, capturing o->capture; with an ablation
+// sweep, variant 0 capturing the residual entering every slot) PACKED into forward passes
+// (interp_patched_passes), then their visits (an ablation sweep's variants 1..n then run
+// record by record, packed within the record).  Patching: the clean and corrupted runs of all of them are
 // PACKED into forward passes (run after run: record 0's clean and corrupted runs, then
 // record 1's, ..) of up to ws->max_T and SWEEP_PASS_ROWS rows and o->pack runs, whose
 // records' captures (interp_patch_bytes a record) take at most half of o->mem_budget (one
@@ -282,7 +283,8 @@ int interp_patch_passes(const InterpOptions *o, const InterpRecord *const *irs, 
 // activations at the patched points and both final residuals; the patch sweep's corrupted
 // run's residual entering every slot and (the sweep over positions, when the budget holds
 // them) its keys/values; a single patch's patched run's final residual and captures
-// (o->capture).  A record not patched: its run's final residual and captures.
+// (o->capture).  A record not patched: its run's final residual and captures (an ablation
+// sweep: the residual entering every slot).
 size_t interp_patch_bytes(const InterpOptions *o, const InterpRecord *ir, int n_slots, int C);
 // A single patch (or records not patched): how many of irs[0..n) (n >= 1) the first chunk takes: the longest prefix
 // whose interp_patch_bytes stay within half of o->mem_budget, one record at least.

@@ -1,5 +1,6 @@
 #!/bin/sh
-# packing.sh: scoreloss and topk pack records (and the runs of ablation and patch sweeps)
+# packing.sh: scoreloss and topk pack records (and the runs of ablation and patch sweeps;
+# scoreloss also the ablation sweep's intact runs across records)
 # into big forward passes; the output must be the same bytes as one record (one run) at a
 # time, on every kernel path, for every sweep: default packing == --pack 1 (== small
 # passes, --mem-budget 1M --pack 3, for some), exit statuses included.
@@ -48,7 +49,7 @@ FIRST=1
 for K in $("$UNIT/test_transformer" --kernel-paths); do
   export AUTOINTERP_KERNEL=$K
   SMALL=$FIRST same scoreloss drop-last --sweep drop-last
-  same scoreloss ablate-heads --sweep ablate-heads
+  SMALL=$FIRST same scoreloss ablate-heads --sweep ablate-heads
   SMALL=$FIRST same scoreloss "patch-sweep=head on drop-last" --patch-sweep=head --sweep drop-last
   same topk "drop-last, all positions" --sweep drop-last --positions all -k 3
   [ $FIRST = 1 ] || continue
