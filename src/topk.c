@@ -641,15 +641,14 @@ typedef struct {
 // patched or all not, together: their intact references packed into forward passes and
 // unembedded logit_rows rows at a time; per configuration their runs through
 // interp_records_run (packed across records: the patched records' clean, corrupted and
-// patched runs, the others' runs with their ablations and captures); with an ablation
-// sweep, through interp_record_run one record after another; then the readouts of all of
-// them unembedded together (write_group_readouts).  Each record's lines go to its own
+// patched runs, the others' runs with their ablations and captures; an ablation sweep's
+// intact runs, then each record's variants); then the readouts of all of them unembedded
+// together (write_group_readouts).  Each record's lines go to its own
 // buffer (all of them, or its error: its own run's or readout's, or the group's when a
 // packed pass or the readout fails).  The number that failed.
 static int topk_iv_group(TopK *t, Item **items, int n) {
     const Gpt2 *m = &t->model.gpt2;
     size_t V = (size_t)m->cfg.vocab_size, C = (size_t)m->cfg.n_embd, rows = 0;
-    int patched = items[0]->ir.patching;
     char err[ERR_LEN] = "", *errs = xcalloc((size_t)n, ERR_LEN);
     const int **tokens = xmalloc(sizeof *tokens * (size_t)n);
     int *lens = xmalloc(sizeof(int) * (size_t)n);
@@ -692,21 +691,11 @@ static int topk_iv_group(TopK *t, Item **items, int n) {
                           ref + r0 * V, err, sizeof err);
     configs_free(&intact);
     free(g.kept);
-    if (patched || !t->io.sweep) {
-        const ConfigList *cfgs = &items[0]->cfgs;
-        for (int k = 0; k < cfgs->n && rc == 0; k++) {
-            for (int i = 0; i < n; i++) jobs[i].k = k;
-            rc = interp_records_run(&t->io, irs, tokens, n, m, &cfgs->cfg[k], &t->ws, topk_visit,
-                                    ctxs, err, sizeof err);
-        }
-    } else {
-        for (int i = 0; i < n && rc == 0; i++)
-            for (int k = 0; k < items[i]->cfgs.n && !jobs[i].failed; k++) {
-                jobs[i].k = k;
-                if (interp_record_run(&t->io, irs[i], m, &items[i]->cfgs.cfg[k], tokens[i], &t->ws,
-                                      topk_visit, &jobs[i], jobs[i].err, jobs[i].errlen) != 0)
-                    jobs[i].failed = 1;
-            }
+    const ConfigList *cfgs = &items[0]->cfgs;
+    for (int k = 0; k < cfgs->n && rc == 0; k++) {
+        for (int i = 0; i < n; i++) jobs[i].k = k;
+        rc = interp_records_run(&t->io, irs, tokens, n, m, &cfgs->cfg[k], &t->ws, topk_visit, ctxs,
+                                err, sizeof err);
     }
     if (rc == 0) rc = write_group_readouts(t, jobs, n, ref, offset, mine, err, sizeof err);
     int failed = 0;
