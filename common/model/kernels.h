@@ -56,7 +56,7 @@ typedef struct {
     // the bytes to read; 0: never), each tile's rows of e copied into aligned scratch from
     // dot_stage blocks on (0: never).
     int dot_spread, dot_spread16, dot_stage;
-    int lanes;          // partial sums in dot
+    int lanes;   // partial sums in dot
 
     // One segment through a register tile: c (m <= mr rows, stride ldc) [0, n <= nr) =
     // base + a (m, K; stride lda) · b (K, n; row stride ldb, at least nr readable floats
