@@ -273,7 +273,8 @@ static void pending_scores(const IvJob *j, Score *of_rows, Score *scores) {
         else if (corrupt >= 0) {
             scores[i] = scores[corrupt];
             scores[i].token_losses = xmalloc(sizeof(double) * (size_t)A);
-            memcpy(scores[i].token_losses, scores[corrupt].token_losses, sizeof(double) * (size_t)A);
+            memcpy(scores[i].token_losses, scores[corrupt].token_losses,
+                   sizeof(double) * (size_t)A);
         }
         if (p->info.role == INTERP_CORRUPT) corrupt = i;
     }

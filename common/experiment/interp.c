@@ -203,9 +203,9 @@ typedef struct {
     int n_abl;
     const InterpSite *patch;   // (n_patch) the record's
     int n_patch;
-    const ActCache *source;   // the clean run's activations (patching)
-    ActCache *capture;        // activations to keep (at the run's positions), or NULL
-    struct NoopCheck *check;  // NULL, or the patches to compare this run's activations with
+    const ActCache *source;    // the clean run's activations (patching)
+    ActCache *capture;         // activations to keep (at the run's positions), or NULL
+    struct NoopCheck *check;   // NULL, or the patches to compare this run's activations with
 } HookRun;
 
 // The corrupted run's check of the patched runs that will follow it: differs[i] set when
@@ -837,7 +837,8 @@ typedef struct {
 
 static int visit_run(Runner *r, InterpRole role, const float *resid, int variant, int cell,
                      const InterpSite *site, const ActCache *acts) {
-    InterpVisitInfo info = {role, variant, cell, site ? *site : (InterpSite){0, 0, -1, -1}, acts, 0};
+    InterpVisitInfo info = {role, variant, cell, site ? *site : (InterpSite){0, 0, -1, -1},
+                            acts, 0};
     return r->visit(r->ctx, &info, resid, r->ir->T, r->ws);
 }
 
@@ -1309,9 +1310,10 @@ static int patched_pass(const InterpOptions *o, const Gpt2 *m, const LayerConfig
         PatchRec *p = recs[g];
         const InterpRecord *ir = p->ir;
         ActCache *capture = ablation_sweeps(o, ir) ? &p->pre : o->capture ? &p->acts : NULL;
-        runs[g] = (FullRun){ir->patching ? ir->corrupt : p->tokens, ir->T,
-                            (HookRun){ir->abl, ir->n_abl, ir->patch, ir->n_patch, &p->src, capture, NULL},
-                            NULL, p->patched};
+        runs[g] =
+            (FullRun){ir->patching ? ir->corrupt : p->tokens, ir->T,
+                      (HookRun){ir->abl, ir->n_abl, ir->patch, ir->n_patch, &p->src, capture, NULL},
+                      NULL, p->patched};
     }
     int rc = full_runs_pass(o, m, c, runs, n, buf, NULL, ws, err, errlen);
     free(runs);
@@ -1438,8 +1440,7 @@ static int records_patch(Runner *r, PatchRec *recs, const InterpRecord *const *i
         count_patched(o, n_run, b - a - n_run);
         passes = interp_patched_passes(o, run_irs, n_run, max_rows, ends);
         for (int p = 0, i0 = 0; rc == 0 && p < passes; i0 = ends[p++])
-            rc = patched_pass(o, r->m, r->c, run + i0, ends[p] - i0, buf, r->ws, r->err,
-                              r->errlen);
+            rc = patched_pass(o, r->m, r->c, run + i0, ends[p] - i0, buf, r->ws, r->err, r->errlen);
         for (int i = a; rc == 0 && i < b; i++) rc = patch_rec_rest(r, &recs[i], 0);
         for (int i = a; i < b; i++) patch_rec_free(&recs[i]);
     }
@@ -1463,8 +1464,7 @@ static int records_plain(Runner *r, PatchRec *recs, const InterpRecord *const *i
         for (int i = a; i < b; i++) run[i - a] = &recs[i];
         int passes = interp_patched_passes(o, irs + a, b - a, max_rows, ends);
         for (int p = 0, i0 = 0; rc == 0 && p < passes; i0 = ends[p++])
-            rc = patched_pass(o, r->m, r->c, run + i0, ends[p] - i0, buf, r->ws, r->err,
-                              r->errlen);
+            rc = patched_pass(o, r->m, r->c, run + i0, ends[p] - i0, buf, r->ws, r->err, r->errlen);
         for (int i = a; rc == 0 && i < b; i++) {
             r->ir = recs[i].ir;
             r->ctx = recs[i].ctx;

@@ -114,14 +114,14 @@ typedef struct {
     TunedLens tuned;
     int has_tuned;
     NpzWriter *npz;
-    unsigned capture;    // points captured in every output run: dump + lens
-    long n_records;      // records seen so far (dump keys)
-    size_t mem_budget;   // the tool's --mem-budget (0: SWEEP_DEFAULT_BUDGET): bounds the
-                         // keys/values the patch sweep's cells resume from
-    int pack;            // sweep runs packed per forward pass at most (0: as many as
-                         // the workspace holds; 1: one at a time); the tool's --pack
-    int run_noop;        // run the patched runs that patch nothing too (interp_setup: set
-                         // when the environment has AUTOINTERP_PATCH_SKIP=0)
+    unsigned capture;     // points captured in every output run: dump + lens
+    long n_records;       // records seen so far (dump keys)
+    size_t mem_budget;    // the tool's --mem-budget (0: SWEEP_DEFAULT_BUDGET): bounds the
+                          // keys/values the patch sweep's cells resume from
+    int pack;             // sweep runs packed per forward pass at most (0: as many as
+                          // the workspace holds; 1: one at a time); the tool's --pack
+    int run_noop;         // run the patched runs that patch nothing too (interp_setup: set
+                          // when the environment has AUTOINTERP_PATCH_SKIP=0)
     InterpStats *stats;   // interp_setup's (NULL before): what the runs did
 } InterpOptions;
 
