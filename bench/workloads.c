@@ -177,9 +177,38 @@ static int record_lengths(const Tokenizer *tok, const Record *r, int *P, int *A)
     return *P > 0 && *A >= 0 ? 0 : -1;
 }
 
-// Analytic FLOPs of one record of a scoring or topk job (workloads.h).
+// The cells of the patch sweep (block l, position p < P) that patch nothing, which
+// scoreloss does not run (nor unembed): the clean and corrupted activations entering
+// block l at p are the same bits when the tokens agree up to p, and entering block 0 when
+// token p does.  noop[l * P + p] set for those (from the tokens of both prompts, BOS
+// first; none when they cannot be read or differ in length: scoreloss runs every cell or
+// none).
+static void patch_noop_cells(const Tokenizer *tok, const Record *r, int L, int P,
+                             unsigned char *noop) {
+    memset(noop, 0, (size_t)L * (size_t)P);
+    char *s[2] = {NULL, NULL}, err[128];
+    size_t len[2];
+    int *ids[2] = {NULL, NULL}, n[2] = {0, 0};
+    static const char *const keys[2] = {"prompt", "corrupt_prompt"};
+    for (int k = 0; k < 2; k++)
+        if (record_string(r, keys[k], &s[k], &len[k], err, sizeof err) != 1 ||
+            tok_encode(tok, s[k], len[k], &ids[k], &n[k]) != 0)
+            n[k] = -1;
+    if (n[0] >= 0 && n[0] == n[1] && n[0] + 1 == P) {
+        int prefix = 1;   // BOS
+        for (int p = 0; p < P; p++) {
+            int same = p == 0 || ids[0][p - 1] == ids[1][p - 1];
+            prefix = prefix && same;
+            for (int l = 0; l < L; l++) noop[l * P + p] = prefix || (l == 0 && same);
+        }
+    }
+    for (int k = 0; k < 2; k++) free(s[k]), free(ids[k]);
+}
+
+// Analytic FLOPs of one record of a scoring or topk job (workloads.h); noop: JOB_PATCH's
+// cells not run (patch_noop_cells), not charged.
 static double record_flops(const WorkloadEnv *e, const JobSpec *j, const ConfigList *cfgs, int P,
-                           int A) {
+                           int A, const unsigned char *noop) {
     int T = P + A - 1, L = e->L, H = e->H;
     switch (j->kind) {
     case JOB_SWEEP:
@@ -193,7 +222,8 @@ static double record_flops(const WorkloadEnv *e, const JobSpec *j, const ConfigL
     case JOB_PATCH: {
         double f = 2.0 * L * rows_flops(e, 0, T) + logit_flops(e, 2.0 * A);
         for (int l = 0; l < L; l++)
-            for (int p = 0; p < P; p++) f += (L - l) * rows_flops(e, p, T) + logit_flops(e, A);
+            for (int p = 0; p < P; p++)
+                if (!noop[l * P + p]) f += (L - l) * rows_flops(e, p, T) + logit_flops(e, A);
         return f;
     }
     case JOB_TOPK:
@@ -278,8 +308,17 @@ typedef struct {
 static void count_input(void *ctx, const Record *r) {
     FlopCount *c = ctx;
     int P, A;
-    if (record_lengths(c->tok, r, &P, &A) != 0) c->bad++;
-    else c->flops += record_flops(c->e, c->j, c->cfgs, P, A);
+    if (record_lengths(c->tok, r, &P, &A) != 0) {
+        c->bad++;
+        return;
+    }
+    unsigned char *noop = NULL;
+    if (c->j->kind == JOB_PATCH) {
+        noop = xmalloc((size_t)c->e->L * (size_t)P);
+        patch_noop_cells(c->tok, r, c->e->L, P, noop);
+    }
+    c->flops += record_flops(c->e, c->j, c->cfgs, P, A, noop);
+    free(noop);
 }
 static void count_output(void *ctx, const Record *r) {
     FlopCount *c = ctx;

@@ -13,6 +13,11 @@
 //                Σ_l H·(L−l) blocks over T rows, + (1 + L·H) × A logit rows
 //   patch-sweep  clean + corrupted runs (2·L blocks over T rows, 2·A logit rows), then per
 //                cell (block l, position p < P): blocks l … L−1 over rows p … T−1, A logit rows
+//                — except the cells that patch nothing, which are not run (their result
+//                is the corrupted run's): the clean and corrupted tokens agree at 0 … p,
+//                or l = 0 and they agree at p (the embedding).  A TransformerLens user
+//                (bench/peer_torch.py) runs them; they are not charged here, so that the
+//                rate stays the kernels' and the wall time shows the saving.
 //   topk         distinct prefixes of the sweep over the P prompt rows, a logit row per
 //                configuration (the last position)
 //   runlayers    distinct prefixes over the P prompt rows + a logit row per stream, then

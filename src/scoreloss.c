@@ -174,6 +174,8 @@ static void write_score(JsonBuf *out, const Record *in, const LayerConfig *c, co
 typedef struct {            // a run visited, scored once the record's runs are done
     InterpVisitInfo info;   // acts: NULL (only valid during the visit)
     int k;                  // the configuration's index
+    int row;                // its answer rows' index in IvJob.rows; -1: a patched run that
+                            // patches nothing (info.noop), scored as the corrupted run
     char dump[64];          // its dump key, or ""
 } Pending;
 
@@ -189,8 +191,8 @@ typedef struct {   // what the intervention visitor needs (one record)
     InterpDumpBuf *dump;            // its arrays, kept until they are written in input order
     const Score *clean, *corrupt;   // patching baselines (when writing)
     Pending *pend;                  // (n_pend) the runs visited, in order
-    float *rows;                    // (n_pend, n_answer, C) their answer rows
-    int n_pend, cap;
+    float *rows;                    // (n_rows, n_answer, C) their answer rows (noop runs: none)
+    int n_pend, cap, n_rows;
     char *err;
     size_t errlen;
 } IvJob;
@@ -245,8 +247,8 @@ static int score_visit(void *ctx, const InterpVisitInfo *info, const float *resi
         j->pend = xrealloc(j->pend, sizeof *j->pend * (size_t)j->cap);
         j->rows = xrealloc(j->rows, sizeof(float) * AC * (size_t)j->cap);
     }
-    Pending *p = &j->pend[j->n_pend];
-    *p = (Pending){.info = *info, .k = j->k};
+    Pending *p = &j->pend[j->n_pend++];
+    *p = (Pending){.info = *info, .k = j->k, .row = info->noop ? -1 : j->n_rows};
     p->info.acts = NULL;
     if (info->role == INTERP_RUN && j->s->io.npz) {
         int run = j->k * interp_n_variants(&j->s->io) + info->variant;
@@ -254,11 +256,28 @@ static int score_visit(void *ctx, const InterpVisitInfo *info, const float *resi
         else snprintf(p->dump, sizeof p->dump, "rec%ld", j->rec);
         interp_dump_keep(&j->s->io, j->dump, p->dump, &j->s->model.gpt2.cfg, j->c, info->acts);
     }
-    memcpy(j->rows + AC * (size_t)j->n_pend,
+    if (p->row < 0) return 0;   // its scores are the corrupted run's (pending_scores)
+    memcpy(j->rows + AC * (size_t)j->n_rows++,
            resid + (size_t)(j->t->n_prompt - 1) * (size_t)j->s->model.gpt2.cfg.n_embd,
            sizeof(float) * AC);
-    j->n_pend++;
     return 0;
+}
+
+// The scores of j's visited runs (scores, n_pend) from those of its rows (of_rows, n_rows,
+// moved): a noop run gets a copy of the corrupted run's before it (the same bits).
+static void pending_scores(const IvJob *j, Score *of_rows, Score *scores) {
+    int corrupt = -1, A = j->t->n_answer;
+    for (int i = 0; i < j->n_pend; i++) {
+        const Pending *p = &j->pend[i];
+        if (p->row >= 0) scores[i] = of_rows[p->row];
+        else if (corrupt >= 0) {
+            scores[i] = scores[corrupt];
+            scores[i].token_losses = xmalloc(sizeof(double) * (size_t)A);
+            memcpy(scores[i].token_losses, scores[corrupt].token_losses,
+                   sizeof(double) * (size_t)A);
+        }
+        if (p->info.role == INTERP_CORRUPT) corrupt = i;
+    }
 }
 
 // The output records of the visited runs, in visit order (the patching baselines set the
@@ -291,7 +310,7 @@ static void iv_job_free(IvJob *j, Score *scores) {
     free(scores);
     free(j->pend);
     free(j->rows);
-    j->pend = NULL, j->rows = NULL, j->n_pend = j->cap = 0;
+    j->pend = NULL, j->rows = NULL, j->n_pend = j->cap = j->n_rows = 0;
 }
 
 // ----------------------------------------------------------------------------- records
@@ -457,14 +476,23 @@ static int score_iv_group(Scorer *s, Item **items, int n) {
     }
     // Every record's runs scored together: the unembedding gets LOGIT_ROWS rows a call
     // across records, not a record's remainder.
-    Score **scores = xcalloc((size_t)n, sizeof *scores);
+    Score **scores = xcalloc((size_t)n, sizeof *scores),
+          **of_rows = xcalloc((size_t)n, sizeof *of_rows);
     ScoreSet *sets = xcalloc((size_t)n, sizeof *sets);
     for (int i = 0; rc == 0 && i < n; i++) {
         scores[i] = xcalloc((size_t)(jobs[i].n_pend ? jobs[i].n_pend : 1), sizeof(Score));
-        sets[i] = (ScoreSet){&items[i]->t, items[i]->ir.wrong_id, jobs[i].n_pend, jobs[i].rows,
-                             scores[i]};
+        of_rows[i] = xcalloc((size_t)(jobs[i].n_rows ? jobs[i].n_rows : 1), sizeof(Score));
+        sets[i] = (ScoreSet){&items[i]->t, items[i]->ir.wrong_id, jobs[i].n_rows, jobs[i].rows,
+                             of_rows[i]};
     }
     if (rc == 0) rc = score_sets(s, sets, n, err, sizeof err);
+    for (int i = 0; rc == 0 && i < n; i++) pending_scores(&jobs[i], of_rows[i], scores[i]);
+    for (int i = 0; i < n; i++) {
+        if (rc != 0)   // not moved into scores
+            for (int k = 0; of_rows[i] && k < jobs[i].n_rows; k++) free(of_rows[i][k].token_losses);
+        free(of_rows[i]);
+    }
+    free(of_rows);
     for (int i = 0; i < n; i++) {
         Item *it = items[i];
         if (rc == 0) write_pending(&jobs[i], &it->configs, scores[i], &it->lines);

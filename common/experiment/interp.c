@@ -203,9 +203,21 @@ typedef struct {
     int n_abl;
     const InterpSite *patch;   // (n_patch) the record's
     int n_patch;
-    const ActCache *source;   // the clean run's activations (patching)
-    ActCache *capture;        // activations to keep (at the run's positions), or NULL
+    const ActCache *source;    // the clean run's activations (patching)
+    ActCache *capture;         // activations to keep (at the run's positions), or NULL
+    struct NoopCheck *check;   // NULL, or the patches to compare this run's activations with
 } HookRun;
+
+// The corrupted run's check of the patched runs that will follow it: differs[i] set when
+// patching sites[i] from the clean run's activations (clean) would change a bit of its own
+// at some slot.  The clean run's hooks at a slot come before the corrupted run's (it is
+// run first, in the same pass or an earlier one).
+typedef struct NoopCheck {
+    const InterpSite *sites;   // (n)
+    int n;
+    const ActCache *clean;
+    unsigned char *differs;   // (n)
+} NoopCheck;
 
 // The hooks of one run, or of several runs PACKED one after another in the rows (run g:
 // rows seg_start[g].., its positions seg_pos0[g].. of its record): runs of one record that
@@ -248,17 +260,46 @@ static void apply_ablation(const InterpAblation *a, const InterpMeans *mn, float
     }
 }
 
+// The positions [*t0, *t1) a site patches among pos0..pos0+T-1 (none: *t0 == *t1).
+static void site_rows(const InterpSite *s, int pos0, int T, int *t0, int *t1) {
+    *t0 = s->position >= 0 ? s->position : pos0;
+    *t1 = s->position >= 0 ? s->position + 1 : pos0 + T;
+    if (*t0 < pos0) *t0 = pos0;
+    if (*t1 > pos0 + T || *t0 > *t1) *t0 = *t1;
+}
+
 // act: the T rows of positions pos0..pos0+T-1; src: every position from 0.
 static void apply_patch(const InterpSite *s, const float *src, float *act, int pos0, int T, int C,
                         int n_head) {
-    int c0, c1;
+    int c0, c1, t0, t1;
     site_columns(s, C, n_head, &c0, &c1);
-    int t0 = s->position >= 0 ? s->position : pos0,
-        t1 = s->position >= 0 ? s->position + 1 : pos0 + T;
-    if (t1 > pos0 + T) return;
-    for (int t = t0 < pos0 ? pos0 : t0; t < t1; t++)
+    site_rows(s, pos0, T, &t0, &t1);
+    for (int t = t0; t < t1; t++)
         memcpy(act + (size_t)(t - pos0) * C + c0, src + (size_t)t * C + c0,
                sizeof(float) * (size_t)(c1 - c0));
+}
+
+int interp_patch_same(const InterpSite *s, const float *src, const float *act, int pos0, int T,
+                      int C, int n_head) {
+    int c0, c1, t0, t1;
+    site_columns(s, C, n_head, &c0, &c1);
+    site_rows(s, pos0, T, &t0, &t1);
+    for (int t = t0; t < t1; t++)
+        if (memcmp(act + (size_t)(t - pos0) * C + c0, src + (size_t)t * C + c0,
+                   sizeof(float) * (size_t)(c1 - c0)))
+            return 0;
+    return 1;
+}
+
+// Mark the sites of check that would change act (point at block `layer`, slot `slot`).
+static void check_patches(NoopCheck *check, TfHookPoint point, int layer, int slot,
+                          const float *act, int pos0, int T, int C, int n_head) {
+    const float *clean = act_cache_at(check->clean, point, slot);
+    for (int i = 0; i < check->n; i++) {
+        const InterpSite *p = &check->sites[i];
+        if (p->layer == layer && p->point == (int)point && !check->differs[i])
+            check->differs[i] = !clean || !interp_patch_same(p, clean, act, pos0, T, C, n_head);
+    }
 }
 
 static void hook_one_run(const HookState *h, int g, TfHookPoint point, int layer, float *act,
@@ -281,6 +322,7 @@ static void hook_one_run(const HookState *h, int g, TfHookPoint point, int layer
     const InterpSite *p = h->seg_patch ? h->seg_patch[g] : NULL;
     if (p && p->layer == layer && p->point == (int)point && src)
         apply_patch(p, src, act, pos0, T, C, h->n_head);
+    if (run->check) check_patches(run->check, point, layer, h->slot, act, pos0, T, C, h->n_head);
     float *dst = run->capture ? act_cache_at(run->capture, point, h->slot) : NULL;
     if (dst) memcpy(dst + (size_t)pos0 * C, act, sizeof(float) * (size_t)T * C);
 }
@@ -297,6 +339,7 @@ static unsigned run_mask(const HookRun *run) {
     unsigned mask = run->capture ? run->capture->points : 0;
     for (int i = 0; i < run->n_abl; i++) mask |= 1u << run->abl[i].site.point;
     for (int i = 0; i < run->n_patch; i++) mask |= 1u << run->patch[i].point;
+    for (int i = 0; run->check && i < run->check->n; i++) mask |= 1u << run->check->sites[i].point;
     return mask;
 }
 
@@ -580,10 +623,17 @@ int interp_setup(InterpOptions *o, const Model *m, int bos, int lens_allowed, Tf
     if (o->dump_path && !(o->npz = npz_open(o->dump_path, err, errlen))) return -1;
     o->capture = (o->dump_path ? o->dump_points : 0) |
                  (o->lens ? 1u << TF_HOOK_RESID_PRE | 1u << TF_HOOK_RESID_POST : 0);
+    const char *skip = getenv("AUTOINTERP_PATCH_SKIP");
+    o->run_noop = skip && !strcmp(skip, "0");
+    if (!o->stats) o->stats = xcalloc(1, sizeof *o->stats);
     return 0;
 }
 
 int interp_finish(InterpOptions *o, char *err, size_t errlen) {
+    const char *stats = getenv("AUTOINTERP_STATS");
+    if (stats && *stats && o->stats)
+        fprintf(stderr, "interp: patched runs: %ld run, %ld skipped (patching nothing)\n",
+                o->stats->patched_run, o->stats->patched_skipped);
     NpzWriter *w = o->npz;
     o->npz = NULL;
     return npz_close(w, err, errlen);
@@ -595,6 +645,7 @@ void interp_options_free(InterpOptions *o) {
     free(o->patch);
     free(o->abl);
     free(o->sweep_abl);
+    free(o->stats);
     interp_means_free(&o->means);
     lens_free(&o->tuned);
     memset(o, 0, sizeof *o);
@@ -778,13 +829,16 @@ typedef struct {
     void *ctx;
     float *resid;              // (T, C)
     const InterpSite *cells;   // the patch sweep's cells (visits)
+    const int *cell_of;        // (runs) the cell each run of the sweep is
+    int next_cell;             // the sweep's next cell to visit
     char *err;
     size_t errlen;
 } Runner;
 
 static int visit_run(Runner *r, InterpRole role, const float *resid, int variant, int cell,
                      const InterpSite *site, const ActCache *acts) {
-    InterpVisitInfo info = {role, variant, cell, site ? *site : (InterpSite){0, 0, -1, -1}, acts};
+    InterpVisitInfo info = {role, variant, cell, site ? *site : (InterpSite){0, 0, -1, -1},
+                            acts, 0};
     return r->visit(r->ctx, &info, resid, r->ir->T, r->ws);
 }
 
@@ -919,7 +973,7 @@ static int run_restarts(Runner *r, const Restarts *rs,
 }
 
 static int visit_variant(Runner *r, int i, const float *resid) {
-    InterpVisitInfo info = {INTERP_RUN, i + 1, -1, (InterpSite){0, 0, -1, -1}, NULL};
+    InterpVisitInfo info = {INTERP_RUN, i + 1, -1, (InterpSite){0, 0, -1, -1}, NULL, 0};
     return r->visit(r->ctx, &info, resid, r->ir->T, r->ws);
 }
 
@@ -943,10 +997,24 @@ static int run_ablation_sweep(Runner *r, const ActCache *pre, const float *final
     return rc;
 }
 
+// Visit the sweep's cells from r->next_cell up to `end` (not run: they patch nothing) with
+// the corrupted run's residual.
+static int visit_noop_cells(Runner *r, int end) {
+    int rc = 0;
+    for (; rc == 0 && r->next_cell < end; r->next_cell++) {
+        InterpVisitInfo info = {INTERP_RUN, 0, r->next_cell, r->cells[r->next_cell], NULL, 1};
+        rc = r->visit(r->ctx, &info, r->resid, r->ir->T, r->ws);
+    }
+    return rc;
+}
+
+// Run i of the sweep done: the cells before it that were not run, then its own.
 static int visit_cell(Runner *r, int i, const float *resid) {
-    const InterpSite *sites = r->cells;
-    InterpVisitInfo info = {INTERP_RUN, 0, i, sites[i], NULL};
-    return r->visit(r->ctx, &info, resid, r->ir->T, r->ws);
+    int cell = r->cell_of[i], rc = visit_noop_cells(r, cell);
+    InterpVisitInfo info = {INTERP_RUN, 0, cell, r->cells[cell], NULL, 0};
+    if (rc == 0) rc = r->visit(r->ctx, &info, resid, r->ir->T, r->ws);
+    r->next_cell = cell + 1;
+    return rc;
 }
 
 // Bytes of the keys/values of one run of c on T positions, and of a resumed cell's own
@@ -965,30 +1033,52 @@ static int kv_cells(const InterpOptions *o, const RunKv *kv, size_t held) {
     return cells > INT_MAX ? INT_MAX : (int)cells;
 }
 
-// Each cell of the grid (blocks in order of first use, then positions or heads) patched
-// alone into the corrupted run, restarting at the first slot of its block; the cells
-// packed together (their keys/values within the budget less `held`).  With kv (the
-// corrupted run's keys/values), a cell at position p also restarts at p: causal attention
-// leaves its positions < p as they were in the corrupted run, so only positions p.. run,
-// over the corrupted run's keys/values before p.
-static int run_patch_sweep(Runner *r, const ActCache *src, const ActCache *pre, const RunKv *kv,
-                           size_t held) {
-    int L = r->m->cfg.n_layer, NH = r->m->cfg.n_head;
-    int *blocks = xmalloc(sizeof(int) * (size_t)L);
-    int nb = distinct_blocks(r->c, L, blocks), heads = r->o->sweep_point == TF_HOOK_Z;
-    int width = heads ? NH : r->ir->n_prompt, n = nb * width;
-    InterpSite *sites = xmalloc(sizeof *sites * (size_t)(n ? n : 1));
-    const InterpSite **cells = xmalloc(sizeof *cells * (size_t)(n ? n : 1));
-    int *s0 = xmalloc(sizeof(int) * (size_t)(n ? n : 1)),
-        *pos0 = xcalloc((size_t)(n ? n : 1), sizeof(int));
+// The grid of the patch sweep on c (blocks in order of first use, then positions or
+// heads): its sites, malloc'd into *sites; their number.
+static int patch_grid(const InterpOptions *o, const InterpRecord *ir, const Gpt2Config *cfg,
+                      const LayerConfig *c, InterpSite **sites) {
+    int *blocks = xmalloc(sizeof(int) * (size_t)cfg->n_layer);
+    int nb = distinct_blocks(c, cfg->n_layer, blocks), heads = o->sweep_point == TF_HOOK_Z;
+    int width = heads ? cfg->n_head : ir->n_prompt, n = nb * width;
+    *sites = xmalloc(sizeof **sites * (size_t)(n ? n : 1));
     for (int b = 0, i = 0; b < nb; b++)
-        for (int j = 0; j < width; j++, i++) {
-            sites[i] = (InterpSite){r->o->sweep_point, blocks[b], heads ? j : -1, heads ? -1 : j};
-            cells[i] = &sites[i];
-            s0[i] = first_slot(r->c, blocks[b]);
-            pos0[i] = kv && !heads ? j : 0;
-        }
-    Restarts rs = {.n = n, .s0 = s0, .patch = cells, .pre = pre, .final = r->resid, .source = src};
+        for (int j = 0; j < width; j++, i++)
+            (*sites)[i] = (InterpSite){o->sweep_point, blocks[b], heads ? j : -1, heads ? -1 : j};
+    free(blocks);
+    return n;
+}
+
+static void count_patched(const InterpOptions *o, long run, long skipped) {
+    if (!o->stats) return;
+    o->stats->patched_run += run;
+    o->stats->patched_skipped += skipped;
+}
+
+// Each cell of the grid (sites[0..n)) patched alone into the corrupted run, restarting at
+// the first slot of its block; the cells packed together (their keys/values within the
+// budget less `held`).  With kv (the corrupted run's keys/values), a cell at position p
+// also restarts at p: causal attention leaves its positions < p as they were in the
+// corrupted run, so only positions p.. run, over the corrupted run's keys/values before p.
+// Only the cells whose patch changes something (differs; NULL: all) run; the others are
+// visited with the corrupted run's residual in their place.
+static int run_patch_sweep(Runner *r, const InterpSite *sites, int n, const unsigned char *differs,
+                           const ActCache *src, const ActCache *pre, const RunKv *kv, size_t held) {
+    int heads = r->o->sweep_point == TF_HOOK_Z, runs = 0;
+    const InterpSite **cells = xmalloc(sizeof *cells * (size_t)(n ? n : 1));
+    int *cell_of = xmalloc(sizeof(int) * (size_t)(n ? n : 1)),
+        *s0 = xmalloc(sizeof(int) * (size_t)(n ? n : 1)),
+        *pos0 = xcalloc((size_t)(n ? n : 1), sizeof(int));
+    for (int i = 0; i < n; i++) {
+        if (differs && !differs[i]) continue;
+        cell_of[runs] = i;
+        cells[runs] = &sites[i];
+        s0[runs] = first_slot(r->c, sites[i].layer);
+        pos0[runs] = kv && !heads ? sites[i].position : 0;
+        runs++;
+    }
+    count_patched(r->o, runs, n - runs);
+    Restarts rs = {
+        .n = runs, .s0 = s0, .patch = cells, .pre = pre, .final = r->resid, .source = src};
     if (kv && !heads) {
         rs.pos0 = pos0;
         rs.kv = kv;
@@ -996,11 +1086,14 @@ static int run_patch_sweep(Runner *r, const ActCache *src, const ActCache *pre, 
         rs.max_runs = fit > 1 ? fit : 1;
     }
     r->cells = sites;
+    r->cell_of = cell_of;
+    r->next_cell = 0;
     int rc = run_restarts(r, &rs, visit_cell);
+    if (rc == 0) rc = visit_noop_cells(r, n);
     r->cells = NULL;
-    free(blocks);
-    free(sites);
+    r->cell_of = NULL;
     free(cells);
+    free(cell_of);
     free(s0);
     free(pos0);
     return rc;
@@ -1024,7 +1117,24 @@ typedef struct {
     float *patched;           // (T, C) the patched run's (no sweep), or NULL
     ActCache acts;            // its captures (no sweep, o->capture)
     size_t bytes;             // all of the above
+    InterpSite *grid;         // (n_grid) the sweep's cells
+    int n_grid;
+    NoopCheck check;   // the patched runs' sites (the grid, or the record's patches) when
+                       // those that patch nothing are skipped (check.n 0: none is)
 } PatchRec;
+
+// Is a patched run that patches nothing skipped (not run when the corrupted run's check
+// says so)?  Not with o->run_noop, nor a single patch whose run captures activations.
+static int skips_noop(const InterpOptions *o, const InterpRecord *ir) {
+    return ir->patching && !o->run_noop && (o->patch_sweep || !o->capture);
+}
+
+// A single patch's run skipped: every site of the record changes nothing.
+static int patch_is_noop(const PatchRec *p) {
+    for (int i = 0; i < p->check.n; i++)
+        if (p->check.differs[i]) return 0;
+    return p->check.n > 0;
+}
 
 // Points the clean run keeps for the patched runs.
 static unsigned patch_points(const InterpOptions *o, const InterpRecord *ir) {
@@ -1067,7 +1177,9 @@ size_t interp_patch_bytes(const InterpOptions *o, const InterpRecord *ir, int n_
 // also its (patched) run's final residual and captures; with an ablation sweep (not
 // patched) its run's resid_pre, where the variants restart.
 static void patch_rec_init(PatchRec *p, const InterpOptions *o, const InterpRecord *ir,
-                           const int *tokens, void *ctx, int n_slots, int C) {
+                           const int *tokens, void *ctx, const Gpt2Config *cfg,
+                           const LayerConfig *c) {
+    int n_slots = c->n, C = cfg->n_embd;
     memset(p, 0, sizeof *p);
     int T = ir->T;
     size_t run = sizeof(float) * (size_t)n_slots * (size_t)T * (size_t)C;
@@ -1089,6 +1201,12 @@ static void patch_rec_init(PatchRec *p, const InterpOptions *o, const InterpReco
     }
     if (ablation_sweeps(o, ir)) act_cache_init(&p->pre, n_slots, T, C, 1u << TF_HOOK_RESID_PRE);
     p->bytes = interp_patch_bytes(o, ir, n_slots, C);
+    if (ir->patching && o->patch_sweep) p->n_grid = patch_grid(o, ir, cfg, c, &p->grid);
+    if (skips_noop(o, ir)) {
+        int n = o->patch_sweep ? p->n_grid : ir->n_patch;
+        p->check = (NoopCheck){o->patch_sweep ? p->grid : ir->patch, n, &p->src,
+                               xcalloc((size_t)(n ? n : 1), 1)};
+    }
 }
 
 static void patch_rec_free(PatchRec *p) {
@@ -1096,6 +1214,7 @@ static void patch_rec_free(PatchRec *p) {
     act_cache_free(&p->pre);
     act_cache_free(&p->acts);
     free(p->kv.k), free(p->kv.v), free(p->clean), free(p->corrupt), free(p->patched);
+    free(p->grid), free(p->check.differs);
     memset(p, 0, sizeof *p);
 }
 
@@ -1160,7 +1279,7 @@ static int full_runs_pass(const InterpOptions *o, const Gpt2 *m, const LayerConf
 
 // Runs [r0, r1) of the list clean 0, corrupted 0, clean 1, .. of recs in one pass: each
 // with its record's ablations, the clean ones capturing src, the corrupted ones pre and
-// (keep) their keys/values.
+// (keep) their keys/values, and checking which patched runs would patch nothing.
 static int prelude_pass(const InterpOptions *o, const Gpt2 *m, const LayerConfig *c, PatchRec *recs,
                         int r0, int r1, float *buf, float *scratch, TfWorkspace *ws, char *err,
                         size_t errlen) {
@@ -1170,9 +1289,10 @@ static int prelude_pass(const InterpOptions *o, const Gpt2 *m, const LayerConfig
         PatchRec *p = &recs[(r0 + g) / 2];
         int corrupt = (r0 + g) % 2;
         runs[g] = (FullRun){corrupt ? p->ir->corrupt : p->tokens, p->ir->T,
-                            (HookRun){p->ir->abl, p->ir->n_abl, NULL, 0, NULL, NULL},
+                            (HookRun){p->ir->abl, p->ir->n_abl, NULL, 0, NULL, NULL, NULL},
                             corrupt && p->keep ? &p->kv : NULL, corrupt ? p->corrupt : p->clean};
         runs[g].hook.capture = !corrupt ? &p->src : o->patch_sweep ? &p->pre : NULL;
+        if (corrupt && p->check.n) runs[g].hook.check = &p->check;
     }
     int rc = full_runs_pass(o, m, c, runs, n, buf, scratch, ws, err, errlen);
     free(runs);
@@ -1182,16 +1302,18 @@ static int prelude_pass(const InterpOptions *o, const Gpt2 *m, const LayerConfig
 // The patched runs of recs[0..n) (no sweep) in one pass: each the corrupted run with its
 // record's ablations and patches (from its clean run's src), capturing acts.  A record not
 // patched: its clean run with its ablations (with an ablation sweep, capturing pre).
-static int patched_pass(const InterpOptions *o, const Gpt2 *m, const LayerConfig *c, PatchRec *recs,
-                        int n, float *buf, TfWorkspace *ws, char *err, size_t errlen) {
+static int patched_pass(const InterpOptions *o, const Gpt2 *m, const LayerConfig *c,
+                        PatchRec *const *recs, int n, float *buf, TfWorkspace *ws, char *err,
+                        size_t errlen) {
     FullRun *runs = xcalloc((size_t)n, sizeof *runs);
     for (int g = 0; g < n; g++) {
-        PatchRec *p = &recs[g];
+        PatchRec *p = recs[g];
         const InterpRecord *ir = p->ir;
         ActCache *capture = ablation_sweeps(o, ir) ? &p->pre : o->capture ? &p->acts : NULL;
-        runs[g] = (FullRun){ir->patching ? ir->corrupt : p->tokens, ir->T,
-                            (HookRun){ir->abl, ir->n_abl, ir->patch, ir->n_patch, &p->src, capture},
-                            NULL, p->patched};
+        runs[g] =
+            (FullRun){ir->patching ? ir->corrupt : p->tokens, ir->T,
+                      (HookRun){ir->abl, ir->n_abl, ir->patch, ir->n_patch, &p->src, capture, NULL},
+                      NULL, p->patched};
     }
     int rc = full_runs_pass(o, m, c, runs, n, buf, NULL, ws, err, errlen);
     free(runs);
@@ -1199,7 +1321,8 @@ static int patched_pass(const InterpOptions *o, const Gpt2 *m, const LayerConfig
 }
 
 // A record's visits after its clean and corrupted runs: those two, then its patched run
-// (no sweep: run already) or the sweep's cells (`held`: bytes kept for other records).
+// (no sweep: run already, or the corrupted run's residual when it patches nothing) or the
+// sweep's cells (`held`: bytes kept for other records).
 static int patch_rec_rest(Runner *r, PatchRec *p, size_t held) {
     r->ir = p->ir;
     r->ctx = p->ctx;
@@ -1207,7 +1330,12 @@ static int patch_rec_rest(Runner *r, PatchRec *p, size_t held) {
     int rc = visit_run(r, INTERP_CLEAN, p->clean, 0, -1, NULL, NULL);
     if (rc == 0) rc = visit_run(r, INTERP_CORRUPT, p->corrupt, 0, -1, NULL, NULL);
     if (rc == 0 && r->o->patch_sweep)
-        return run_patch_sweep(r, &p->src, &p->pre, p->keep ? &p->kv : NULL, held);
+        return run_patch_sweep(r, p->grid, p->n_grid, p->check.n ? p->check.differs : NULL, &p->src,
+                               &p->pre, p->keep ? &p->kv : NULL, held);
+    if (rc == 0 && patch_is_noop(p)) {
+        InterpVisitInfo info = {INTERP_RUN, 0, -1, {0, 0, -1, -1}, NULL, 1};
+        return r->visit(r->ctx, &info, p->corrupt, p->ir->T, r->ws);
+    }
     if (rc == 0)
         rc = visit_run(r, INTERP_RUN, p->patched, 0, -1, NULL, r->o->capture ? &p->acts : NULL);
     return rc;
@@ -1271,7 +1399,8 @@ static int records_sweep(Runner *r, PatchRec *recs, const InterpRecord *const *i
     int rc = 0, begun = 0, done = 0;
     for (int p = 0, r0 = 0; rc == 0 && p < passes; r0 = ends[p++]) {
         for (; 2 * begun < ends[p]; begun++) {
-            patch_rec_init(&recs[begun], o, irs[begun], tokens[begun], ctxs[begun], r->c->n, C);
+            patch_rec_init(&recs[begun], o, irs[begun], tokens[begun], ctxs[begun], &r->m->cfg,
+                           r->c);
             held += recs[begun].bytes;
         }
         rc = prelude_pass(o, r->m, r->c, recs, r0, ends[p], buf, scratch, r->ws, r->err, r->errlen);
@@ -1294,22 +1423,28 @@ static int records_patch(Runner *r, PatchRec *recs, const InterpRecord *const *i
                          float *buf, float *scratch) {
     const InterpOptions *o = r->o;
     int C = r->m->cfg.n_embd, *ends = xmalloc(sizeof(int) * (size_t)(2 * n + 1)), rc = 0;
+    PatchRec **run = xmalloc(sizeof *run * (size_t)(n ? n : 1));
+    const InterpRecord **run_irs = xmalloc(sizeof *run_irs * (size_t)(n ? n : 1));
     for (int a = 0, b; rc == 0 && a < n; a = b) {
         b = a + interp_patch_chunk(o, irs + a, n - a, r->c->n, C);
         for (int i = a; i < b; i++)
-            patch_rec_init(&recs[i], o, irs[i], tokens[i], ctxs[i], r->c->n, C);
+            patch_rec_init(&recs[i], o, irs[i], tokens[i], ctxs[i], &r->m->cfg, r->c);
         int passes = interp_patch_passes(o, irs + a, b - a, r->c->n, C, max_rows, ends);
         for (int p = 0, r0 = 0; rc == 0 && p < passes; r0 = ends[p++])
             rc = prelude_pass(o, r->m, r->c, recs + a, r0, ends[p], buf, scratch, r->ws, r->err,
                               r->errlen);
-        passes = interp_patched_passes(o, irs + a, b - a, max_rows, ends);
+        // the patched runs of the chunk that patch something
+        int n_run = 0;
+        for (int i = a; i < b; i++)
+            if (!patch_is_noop(&recs[i])) run[n_run] = &recs[i], run_irs[n_run++] = irs[i];
+        count_patched(o, n_run, b - a - n_run);
+        passes = interp_patched_passes(o, run_irs, n_run, max_rows, ends);
         for (int p = 0, i0 = 0; rc == 0 && p < passes; i0 = ends[p++])
-            rc = patched_pass(o, r->m, r->c, recs + a + i0, ends[p] - i0, buf, r->ws, r->err,
-                              r->errlen);
+            rc = patched_pass(o, r->m, r->c, run + i0, ends[p] - i0, buf, r->ws, r->err, r->errlen);
         for (int i = a; rc == 0 && i < b; i++) rc = patch_rec_rest(r, &recs[i], 0);
         for (int i = a; i < b; i++) patch_rec_free(&recs[i]);
     }
-    free(ends);
+    free(ends), free(run), free(run_irs);
     return rc;
 }
 
@@ -1321,14 +1456,15 @@ static int records_plain(Runner *r, PatchRec *recs, const InterpRecord *const *i
                          float *buf) {
     const InterpOptions *o = r->o;
     int C = r->m->cfg.n_embd, *ends = xmalloc(sizeof(int) * (size_t)(n + 1)), rc = 0;
+    PatchRec **run = xmalloc(sizeof *run * (size_t)(n ? n : 1));
     for (int a = 0, b; rc == 0 && a < n; a = b) {
         b = a + interp_patch_chunk(o, irs + a, n - a, r->c->n, C);
         for (int i = a; i < b; i++)
-            patch_rec_init(&recs[i], o, irs[i], tokens[i], ctxs[i], r->c->n, C);
+            patch_rec_init(&recs[i], o, irs[i], tokens[i], ctxs[i], &r->m->cfg, r->c);
+        for (int i = a; i < b; i++) run[i - a] = &recs[i];
         int passes = interp_patched_passes(o, irs + a, b - a, max_rows, ends);
         for (int p = 0, i0 = 0; rc == 0 && p < passes; i0 = ends[p++])
-            rc = patched_pass(o, r->m, r->c, recs + a + i0, ends[p] - i0, buf, r->ws, r->err,
-                              r->errlen);
+            rc = patched_pass(o, r->m, r->c, run + i0, ends[p] - i0, buf, r->ws, r->err, r->errlen);
         for (int i = a; rc == 0 && i < b; i++) {
             r->ir = recs[i].ir;
             r->ctx = recs[i].ctx;
@@ -1338,7 +1474,7 @@ static int records_plain(Runner *r, PatchRec *recs, const InterpRecord *const *i
         }
         for (int i = a; i < b; i++) patch_rec_free(&recs[i]);
     }
-    free(ends);
+    free(ends), free(run);
     return rc;
 }
 
@@ -1365,7 +1501,7 @@ int interp_records_run(const InterpOptions *o, const InterpRecord *const *irs,
     float *buf = xmalloc(sizeof(float) * buf_rows),
           *scratch = o->patch_sweep ? xmalloc(sizeof(float) * 2 * buf_rows) : NULL;
     PatchRec *recs = xcalloc((size_t)(n ? n : 1), sizeof *recs);
-    Runner r = {o, NULL, m, c, ws, visit, NULL, NULL, NULL, err, errlen};
+    Runner r = {o, NULL, m, c, ws, visit, NULL, NULL, NULL, NULL, 0, err, errlen};
     int rc = !patching ? records_plain(&r, recs, irs, tokens, ctxs, n, max_rows, buf)
              : o->patch_sweep
                  ? records_sweep(&r, recs, irs, tokens, ctxs, n, max_rows, buf, scratch)

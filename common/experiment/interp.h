@@ -79,6 +79,13 @@ typedef struct {
 
 // ----------------------------------------------------------------------------- options
 
+// Patched runs (patch-sweep cells and single patches) run, and skipped because they patch
+// nothing (interp_patch_same at every site: the corrupted run's own bits), counted over
+// the process.  interp_finish writes them to stderr when AUTOINTERP_STATS is set.
+typedef struct {
+    long patched_run, patched_skipped;
+} InterpStats;
+
 typedef enum { INTERP_SWEEP_NONE, INTERP_SWEEP_ABLATE_HEADS, INTERP_SWEEP_ABLATE_MLPS } InterpSweep;
 typedef enum { INTERP_LENS_NONE, INTERP_LENS_LOGIT, INTERP_LENS_TUNED } InterpLens;
 
@@ -107,12 +114,15 @@ typedef struct {
     TunedLens tuned;
     int has_tuned;
     NpzWriter *npz;
-    unsigned capture;    // points captured in every output run: dump + lens
-    long n_records;      // records seen so far (dump keys)
-    size_t mem_budget;   // the tool's --mem-budget (0: SWEEP_DEFAULT_BUDGET): bounds the
-                         // keys/values the patch sweep's cells resume from
-    int pack;            // sweep runs packed per forward pass at most (0: as many as
-                         // the workspace holds; 1: one at a time); the tool's --pack
+    unsigned capture;     // points captured in every output run: dump + lens
+    long n_records;       // records seen so far (dump keys)
+    size_t mem_budget;    // the tool's --mem-budget (0: SWEEP_DEFAULT_BUDGET): bounds the
+                          // keys/values the patch sweep's cells resume from
+    int pack;             // sweep runs packed per forward pass at most (0: as many as
+                          // the workspace holds; 1: one at a time); the tool's --pack
+    int run_noop;         // run the patched runs that patch nothing too (interp_setup: set
+                          // when the environment has AUTOINTERP_PATCH_SKIP=0)
+    InterpStats *stats;   // interp_setup's (NULL before): what the runs did
 } InterpOptions;
 
 enum {
@@ -174,7 +184,9 @@ int interp_option(InterpOptions *o, int opt, const char *arg);
 // error).
 int interp_setup(InterpOptions *o, const Model *m, int bos, int lens_allowed, TfWorkspace *ws,
                  char *err, size_t errlen);
-// Close the dump.  0, or -1 with a message (a write error).
+// Close the dump (and with AUTOINTERP_STATS set, write o->stats to stderr: "interp:
+// patched runs: N run, M skipped (patching nothing)").  0, or -1 with a message (a write
+// error).
 int interp_finish(InterpOptions *o, char *err, size_t errlen);
 void interp_options_free(InterpOptions *o);
 // Does anything need the intervention runner (rather than the plain prefix-shared sweep)?
@@ -218,7 +230,18 @@ typedef struct {
     int cell;               // patch sweep (role RUN): the cell's index in grid order; else -1
     InterpSite site;        // patch sweep: the cell's site
     const ActCache *acts;   // role RUN: the activations captured (o->capture), or NULL
+    int noop;   // role RUN: a patched run that patches nothing, not run: its resid is the
+                // corrupted run's, bit for bit what running it gives
 } InterpVisitInfo;
+
+// Does patching site s into a run change nothing: are the values it would write into act
+// (the rows of positions pos0..pos0+T-1; src: every position from 0) those act holds,
+// bit for bit (memcmp: NaN payloads and signed zeros as bits)?  1 yes, 0 no.  A patched
+// run each of whose sites (at every slot of its block) changes nothing is the corrupted
+// run: interp_records_run then visits the corrupted run's residual for it (noop) instead
+// of running it, unless o->run_noop or, a single patch, the run captures (o->capture).
+int interp_patch_same(const InterpSite *s, const float *src, const float *act, int pos0, int T,
+                      int C, int n_head);
 
 // Called for every run with its final residual (T, C), valid during the call; ws may be
 // used.  0 to go on, -1 to stop (interp_record_run then returns -1, err untouched).
@@ -242,7 +265,10 @@ int interp_patch_cells(const InterpOptions *o, const InterpRecord *ir, const Gpt
 // patch cell at position p also at p (over the corrupted run's keys/values before p, kept
 // when o->mem_budget holds them), and are PACKED into forward passes of up to ws->max_T
 // rows (o->pack runs at most); each run's results are bit for bit those of running it
-// alone (its positions before p: the corrupted run's).
+// alone (its positions before p: the corrupted run's).  A patched run (cell or single
+// patch) whose patches change nothing (interp_patch_same, checked in the corrupted run's
+// hooks against the clean run's activations) is not run: it is visited (info.noop) with
+// the corrupted run's final residual, in its place in the order.
 // tokens: the clean tokens (ir->T).  The record's ablations apply to every run.  0, or -1
 // with a message.
 int interp_record_run(const InterpOptions *o, const InterpRecord *ir, const Gpt2 *m,
