@@ -1510,12 +1510,6 @@ int interp_records_run(const InterpOptions *o, const InterpRecord *const *irs,
     return rc;
 }
 
-int interp_record_run(const InterpOptions *o, const InterpRecord *ir, const Gpt2 *m,
-                      const LayerConfig *c, const int *tokens, TfWorkspace *ws, InterpVisit visit,
-                      void *ctx, char *err, size_t errlen) {
-    return interp_records_run(o, &ir, &tokens, 1, m, c, ws, visit, &ctx, err, errlen);
-}
-
 // ----------------------------------------------------------------------------- output
 
 void interp_dump_keep(const InterpOptions *o, InterpDumpBuf *buf, const char *key,

@@ -244,7 +244,7 @@ int interp_patch_same(const InterpSite *s, const float *src, const float *act, i
                       int C, int n_head);
 
 // Called for every run with its final residual (T, C), valid during the call; ws may be
-// used.  0 to go on, -1 to stop (interp_record_run then returns -1, err untouched).
+// used.  0 to go on, -1 to stop (interp_records_run then returns -1, err untouched).
 typedef int (*InterpVisit)(void *ctx, const InterpVisitInfo *info, const float *resid, int T,
                            TfWorkspace *ws);
 
@@ -253,45 +253,38 @@ typedef int (*InterpVisit)(void *ctx, const InterpVisitInfo *info, const float *
 int interp_patch_cells(const InterpOptions *o, const InterpRecord *ir, const Gpt2Config *cfg,
                        const LayerConfig *c);
 
-// Run configuration c on a record, visiting (in this order):
+// Run configuration c on n records irs[0..n), all patching (ir->patching) or none,
+// tokens[i] record i's clean tokens (irs[i]->T), visiting record i with ctxs[i], one record
+// after another, each in this order:
 //   patch sweep:     CLEAN, CORRUPT, then each cell patched alone (RUN, grid order: blocks,
 //                    then positions or heads)
 //   patching:        CLEAN, CORRUPT, the corrupted run with the patches (RUN)
 //   ablation sweep:  RUN for variant 0 (the record's own ablations), 1, .. n
 //   otherwise:       RUN with the record's ablations
-// interp_records_run with one record: a patched record's clean and corrupted runs go in
-// one forward pass (o->pack 1: one after the other), then its patched run.  The runs of a sweep (variants 1..n,
-// the patch cells) restart from the residual entering the first slot of their block, a
-// patch cell at position p also at p (over the corrupted run's keys/values before p, kept
-// when o->mem_budget holds them), and are PACKED into forward passes of up to ws->max_T
-// rows (o->pack runs at most); each run's results are bit for bit those of running it
-// alone (its positions before p: the corrupted run's).  A patched run (cell or single
-// patch) whose patches change nothing (interp_patch_same, checked in the corrupted run's
-// hooks against the clean run's activations) is not run: it is visited (info.noop) with
-// the corrupted run's final residual, in its place in the order.
-// tokens: the clean tokens (ir->T).  The record's ablations apply to every run.  0, or -1
-// with a message.
-int interp_record_run(const InterpOptions *o, const InterpRecord *ir, const Gpt2 *m,
-                      const LayerConfig *c, const int *tokens, TfWorkspace *ws, InterpVisit visit,
-                      void *ctx, char *err, size_t errlen);
-
-// interp_record_run for n records on the same configuration c, all patching
-// (ir->patching) or none, tokens[i] record i's clean tokens.  Records not patched: a chunk
-// at a time (interp_patch_chunk: their final residuals and captures within half of
-// o->mem_budget), their runs (with their ablations, capturing o->capture; with an ablation
-// sweep, variant 0 capturing the residual entering every slot) PACKED into forward passes
-// (interp_patched_passes), then their visits (an ablation sweep's variants 1..n then run
-// record by record, packed within the record).  Patching: the clean and corrupted runs of all of them are
-// PACKED into forward passes (run after run: record 0's clean and corrupted runs, then
-// record 1's, ..) of up to ws->max_T and SWEEP_PASS_ROWS rows and o->pack runs, whose
-// records' captures (interp_patch_bytes a record) take at most half of o->mem_budget (one
-// record at least).  The patch sweep: then each record's sweep cells, as interp_record_run
-// runs them.  A single patch (--patch, a record's "patch"): records go a chunk at a time
-// (interp_patch_chunk: their captures within half of o->mem_budget), the chunk's clean and
-// corrupted runs packed (interp_patch_passes), then its patched runs packed as well
-// (interp_patched_passes), then its records' visits.  Record i is visited with ctxs[i],
-// its visits exactly (order and bits) those interp_record_run gives it, one record after
-// another.  0, or -1 with a message (for the whole call).
+// The record's ablations apply to every run.  Each run's results are bit for bit those of
+// running it alone, whatever n and the packing below.
+// Records not patched: a chunk at a time (interp_patch_chunk: their final residuals and
+// captures within half of o->mem_budget), their runs (with their ablations, capturing
+// o->capture; with an ablation sweep, variant 0 capturing the residual entering every
+// slot) PACKED into forward passes (interp_patched_passes), then their visits (an ablation
+// sweep's variants 1..n then run record by record, packed within the record).
+// Patching: the clean and corrupted runs of all of them are PACKED into forward passes
+// (run after run: record 0's clean and corrupted runs, then record 1's, ..; o->pack 1: one
+// run a pass) of up to ws->max_T and SWEEP_PASS_ROWS rows and o->pack runs, whose records'
+// captures (interp_patch_bytes a record) take at most half of o->mem_budget (one record at
+// least).  The patch sweep: then each record's cells.  A single patch (--patch, a record's
+// "patch"): records go a chunk at a time (interp_patch_chunk: their captures within half
+// of o->mem_budget), the chunk's clean and corrupted runs packed (interp_patch_passes),
+// then its patched runs packed as well (interp_patched_passes), then its records' visits.
+// The runs of a sweep (variants 1..n, the patch cells) restart from the residual entering
+// the first slot of their block, a patch cell at position p also at p (over the corrupted
+// run's keys/values before p, kept when o->mem_budget holds them), and are PACKED into
+// forward passes of up to ws->max_T rows (o->pack runs at most); a cell's positions
+// before p are the corrupted run's.  A patched run (cell or single patch) whose patches
+// change nothing (interp_patch_same, checked in the corrupted run's hooks against the
+// clean run's activations) is not run: it is visited (info.noop) with the corrupted run's
+// final residual, in its place in the order.  0, or -1 with a message (for the whole
+// call).
 int interp_records_run(const InterpOptions *o, const InterpRecord *const *irs,
                        const int *const *tokens, int n, const Gpt2 *m, const LayerConfig *c,
                        TfWorkspace *ws, InterpVisit visit, void *const *ctxs, char *err,
