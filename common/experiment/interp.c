@@ -1415,66 +1415,50 @@ static int records_sweep(Runner *r, PatchRec *recs, const InterpRecord *const *i
     return rc;
 }
 
-// The single patches of recs[0..n), a chunk of records at a time (interp_patch_chunk):
-// the chunk's clean and corrupted runs (interp_patch_passes), then its patched runs
-// (interp_patched_passes), then each record's visits.
+// A record's visits once its run is done (not patched): its run, or an ablation sweep's
+// visits (run_ablation_sweep).
+static int plain_rec_rest(Runner *r, PatchRec *p) {
+    r->ir = p->ir;
+    r->ctx = p->ctx;
+    if (r->o->sweep) return run_ablation_sweep(r, &p->pre, p->patched);
+    return visit_run(r, INTERP_RUN, p->patched, 0, -1, NULL, r->o->capture ? &p->acts : NULL);
+}
+
+// Records with single patches, or not patched, a chunk of records at a time
+// (interp_patch_chunk: their captures within half of o->mem_budget): patched, the chunk's
+// clean and corrupted runs (interp_patch_passes); then its runs (the patched runs that
+// patch something; a record not patched: its run) packed (interp_patched_passes); then
+// each record's visits.
 static int records_patch(Runner *r, PatchRec *recs, const InterpRecord *const *irs,
                          const int *const *tokens, void *const *ctxs, int n, int max_rows,
                          float *buf, float *scratch) {
     const InterpOptions *o = r->o;
     int C = r->m->cfg.n_embd, *ends = xmalloc(sizeof(int) * (size_t)(2 * n + 1)), rc = 0;
+    int patching = n > 0 && irs[0]->patching;
     PatchRec **run = xmalloc(sizeof *run * (size_t)(n ? n : 1));
     const InterpRecord **run_irs = xmalloc(sizeof *run_irs * (size_t)(n ? n : 1));
     for (int a = 0, b; rc == 0 && a < n; a = b) {
         b = a + interp_patch_chunk(o, irs + a, n - a, r->c->n, C);
         for (int i = a; i < b; i++)
             patch_rec_init(&recs[i], o, irs[i], tokens[i], ctxs[i], &r->m->cfg, r->c);
-        int passes = interp_patch_passes(o, irs + a, b - a, r->c->n, C, max_rows, ends);
+        int passes =
+            patching ? interp_patch_passes(o, irs + a, b - a, r->c->n, C, max_rows, ends) : 0;
         for (int p = 0, r0 = 0; rc == 0 && p < passes; r0 = ends[p++])
             rc = prelude_pass(o, r->m, r->c, recs + a, r0, ends[p], buf, scratch, r->ws, r->err,
                               r->errlen);
-        // the patched runs of the chunk that patch something
+        // the runs of the chunk (not the patched runs that patch nothing)
         int n_run = 0;
         for (int i = a; i < b; i++)
             if (!patch_is_noop(&recs[i])) run[n_run] = &recs[i], run_irs[n_run++] = irs[i];
-        count_patched(o, n_run, b - a - n_run);
+        if (patching) count_patched(o, n_run, b - a - n_run);
         passes = interp_patched_passes(o, run_irs, n_run, max_rows, ends);
         for (int p = 0, i0 = 0; rc == 0 && p < passes; i0 = ends[p++])
             rc = patched_pass(o, r->m, r->c, run + i0, ends[p] - i0, buf, r->ws, r->err, r->errlen);
-        for (int i = a; rc == 0 && i < b; i++) rc = patch_rec_rest(r, &recs[i], 0);
+        for (int i = a; rc == 0 && i < b; i++)
+            rc = patching ? patch_rec_rest(r, &recs[i], 0) : plain_rec_rest(r, &recs[i]);
         for (int i = a; i < b; i++) patch_rec_free(&recs[i]);
     }
     free(ends), free(run), free(run_irs);
-    return rc;
-}
-
-// Records not patched: a chunk at a time (interp_patch_chunk: their final residuals and
-// captures within half of o->mem_budget), their runs packed (interp_patched_passes), then
-// each record's visit (an ablation sweep: its visits, run_ablation_sweep).
-static int records_plain(Runner *r, PatchRec *recs, const InterpRecord *const *irs,
-                         const int *const *tokens, void *const *ctxs, int n, int max_rows,
-                         float *buf) {
-    const InterpOptions *o = r->o;
-    int C = r->m->cfg.n_embd, *ends = xmalloc(sizeof(int) * (size_t)(n + 1)), rc = 0;
-    PatchRec **run = xmalloc(sizeof *run * (size_t)(n ? n : 1));
-    for (int a = 0, b; rc == 0 && a < n; a = b) {
-        b = a + interp_patch_chunk(o, irs + a, n - a, r->c->n, C);
-        for (int i = a; i < b; i++)
-            patch_rec_init(&recs[i], o, irs[i], tokens[i], ctxs[i], &r->m->cfg, r->c);
-        for (int i = a; i < b; i++) run[i - a] = &recs[i];
-        int passes = interp_patched_passes(o, irs + a, b - a, max_rows, ends);
-        for (int p = 0, i0 = 0; rc == 0 && p < passes; i0 = ends[p++])
-            rc = patched_pass(o, r->m, r->c, run + i0, ends[p] - i0, buf, r->ws, r->err, r->errlen);
-        for (int i = a; rc == 0 && i < b; i++) {
-            r->ir = recs[i].ir;
-            r->ctx = recs[i].ctx;
-            rc = o->sweep ? run_ablation_sweep(r, &recs[i].pre, recs[i].patched)
-                          : visit_run(r, INTERP_RUN, recs[i].patched, 0, -1, NULL,
-                                      o->capture ? &recs[i].acts : NULL);
-        }
-        for (int i = a; i < b; i++) patch_rec_free(&recs[i]);
-    }
-    free(ends), free(run);
     return rc;
 }
 
@@ -1502,8 +1486,7 @@ int interp_records_run(const InterpOptions *o, const InterpRecord *const *irs,
           *scratch = o->patch_sweep ? xmalloc(sizeof(float) * 2 * buf_rows) : NULL;
     PatchRec *recs = xcalloc((size_t)(n ? n : 1), sizeof *recs);
     Runner r = {o, NULL, m, c, ws, visit, NULL, NULL, NULL, NULL, 0, err, errlen};
-    int rc = !patching ? records_plain(&r, recs, irs, tokens, ctxs, n, max_rows, buf)
-             : o->patch_sweep
+    int rc = patching && o->patch_sweep
                  ? records_sweep(&r, recs, irs, tokens, ctxs, n, max_rows, buf, scratch)
                  : records_patch(&r, recs, irs, tokens, ctxs, n, max_rows, buf, scratch);
     free(recs), free(buf), free(scratch);
