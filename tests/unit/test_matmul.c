@@ -116,6 +116,17 @@ static void test_matmul_offsets(ThreadPool *pool) {
     free(in), free(base), free(bias), free(out), free(row);
 }
 
+// out (T, N) = in · w + bias (GELU'd when gelu), computed `step` rows of in per call.
+static void matmul_in_steps(float *out, const float *in, const float *w, const float *bias, int T,
+                            int K, int N, int gelu, int step, ThreadPool *pool) {
+    for (int t = 0; t < T; t += step) {
+        int r = T - t < step ? T - t : step;
+        if (gelu)
+            matmul_gelu_forward(out + (size_t)t * N, in + (size_t)t * K, w, bias, r, K, N, pool);
+        else matmul_forward(out + (size_t)t * N, in + (size_t)t * K, w, bias, r, K, N, pool);
+    }
+}
+
 // Enough rows that every task runs many row tiles (the paths with pack_min_tiles copy
 // the weights into panels then, kernels.h): bit-identical to the same rows streamed 9 at
 // a time (no panels, no tiles), with K not a multiple of the segment, N not a multiple of
@@ -135,17 +146,8 @@ static void test_matmul_panels(ThreadPool *pool) {
             for (int gelu = 0; gelu < 2; gelu++) {
                 int N = Ns[c];
                 const float *w = base + off;
-                if (gelu) matmul_gelu_forward(out, in, w, bias, T, K, N, pool);
-                else matmul_forward(out, in, w, bias, T, K, N, pool);
-                for (int t = 0; t < T; t += 9) {
-                    int r = T - t < 9 ? T - t : 9;
-                    if (gelu)
-                        matmul_gelu_forward(ref + (size_t)t * N, in + (size_t)t * K, w, bias, r, K,
-                                            N, pool);
-                    else
-                        matmul_forward(ref + (size_t)t * N, in + (size_t)t * K, w, bias, r, K, N,
-                                       pool);
-                }
+                matmul_in_steps(out, in, w, bias, T, K, N, gelu, T, pool);
+                matmul_in_steps(ref, in, w, bias, T, K, N, gelu, 9, pool);
                 snprintf(name, sizeof name,
                          "%s: matmul%s T=%d K=%d N=%d w+%d == 9 rows at a time, bit for bit", path,
                          gelu ? "+gelu" : "", T, K, N, off);
@@ -179,17 +181,8 @@ static void test_matmul_panels_small(ThreadPool *pool) {
             for (int off = 0; off < 4; off += 3) {
                 int T = Ts[a], N = Ns[c], gelu = a % 2;
                 const float *w = base + off, *bs = off ? bias : NULL;
-                if (gelu) matmul_gelu_forward(out, in, w, bs, T, K, N, pool);
-                else matmul_forward(out, in, w, bs, T, K, N, pool);
-                for (int t = 0; t < T; t += 9) {
-                    int r = T - t < 9 ? T - t : 9;
-                    if (gelu)
-                        matmul_gelu_forward(ref + (size_t)t * N, in + (size_t)t * K, w, bs, r, K, N,
-                                            pool);
-                    else
-                        matmul_forward(ref + (size_t)t * N, in + (size_t)t * K, w, bs, r, K, N,
-                                       pool);
-                }
+                matmul_in_steps(out, in, w, bs, T, K, N, gelu, T, pool);
+                matmul_in_steps(ref, in, w, bs, T, K, N, gelu, 9, pool);
                 snprintf(name, sizeof name,
                          "%s: matmul%s T=%d K=%d N=%d w+%d == 9 rows at a time, bit for bit", path,
                          gelu ? "+gelu" : "", T, K, N, off);
