@@ -80,20 +80,6 @@ INLINE __m128 reduce8x4(__m256 a, __m256 b, __m256 c, __m256 d) {
 #define V_TAIL(n)         tail_mask(n)
 #include "model/kernels_tile.h"
 
-// tile_body with m (1..MR) made a compile-time constant; pk as for tile_body.
-INLINE void tile_rows(float *c, size_t ldc, const float *a, size_t lda, const float *b, size_t ldb,
-                      const float *bias, int add, int m, int n, int K, float *pk) {
-    switch (m) {
-    case 6: tile_body(c, ldc, a, lda, b, ldb, bias, add, 6, n, K, pk); break;
-    case 5: tile_body(c, ldc, a, lda, b, ldb, bias, add, 5, n, K, pk); break;
-    case 4: tile_body(c, ldc, a, lda, b, ldb, bias, add, 4, n, K, pk); break;
-    case 3: tile_body(c, ldc, a, lda, b, ldb, bias, add, 3, n, K, pk); break;
-    case 2: tile_body(c, ldc, a, lda, b, ldb, bias, add, 2, n, K, pk); break;
-    case 1: tile_body(c, ldc, a, lda, b, ldb, bias, add, 1, n, K, pk); break;
-    default: break;
-    }
-}
-
 TARGET static void tile_avx2(float *c, size_t ldc, const float *a, size_t lda, const float *b,
                              size_t ldb, const float *bias, int add, int m, int n, int K) {
     tile_rows(c, ldc, a, lda, b, ldb, bias, add, m, n, K, NULL);

@@ -90,17 +90,7 @@ INLINE __m512 sums16(const __m512 v[16]) {
 
 TARGET static void tile_avx512(float *c, size_t ldc, const float *a, size_t lda, const float *b,
                                size_t ldb, const float *bias, int add, int m, int n, int K) {
-    switch (m) {
-    case 8: tile_body(c, ldc, a, lda, b, ldb, bias, add, 8, n, K, NULL); break;
-    case 7: tile_body(c, ldc, a, lda, b, ldb, bias, add, 7, n, K, NULL); break;
-    case 6: tile_body(c, ldc, a, lda, b, ldb, bias, add, 6, n, K, NULL); break;
-    case 5: tile_body(c, ldc, a, lda, b, ldb, bias, add, 5, n, K, NULL); break;
-    case 4: tile_body(c, ldc, a, lda, b, ldb, bias, add, 4, n, K, NULL); break;
-    case 3: tile_body(c, ldc, a, lda, b, ldb, bias, add, 3, n, K, NULL); break;
-    case 2: tile_body(c, ldc, a, lda, b, ldb, bias, add, 2, n, K, NULL); break;
-    case 1: tile_body(c, ldc, a, lda, b, ldb, bias, add, 1, n, K, NULL); break;
-    default: break;
-    }
+    tile_rows(c, ldc, a, lda, b, ldb, bias, add, m, n, K, NULL);
 }
 
 // 16 weights w[i..i+16) (through mask m unless full): fp32 when DT is MM_F32, else

@@ -75,4 +75,26 @@ INLINE void tile_body(float *c, size_t ldc, const float *a, size_t lda, const fl
         }
 }
 
+// tile_body with m (1..MR) made a compile-time constant (a case per row count, each
+// inlined with its own constant n / pk from the caller).
+#if MR != 6 && MR != 8
+#error "tile_rows has cases for MR = 6 (avx2) and 8 (avx512)"
+#endif
+INLINE void tile_rows(float *c, size_t ldc, const float *a, size_t lda, const float *b, size_t ldb,
+                      const float *bias, int add, int m, int n, int K, float *pk) {
+    switch (m) {
+#if MR >= 8
+    case 8: tile_body(c, ldc, a, lda, b, ldb, bias, add, 8, n, K, pk); break;
+    case 7: tile_body(c, ldc, a, lda, b, ldb, bias, add, 7, n, K, pk); break;
+#endif
+    case 6: tile_body(c, ldc, a, lda, b, ldb, bias, add, 6, n, K, pk); break;
+    case 5: tile_body(c, ldc, a, lda, b, ldb, bias, add, 5, n, K, pk); break;
+    case 4: tile_body(c, ldc, a, lda, b, ldb, bias, add, 4, n, K, pk); break;
+    case 3: tile_body(c, ldc, a, lda, b, ldb, bias, add, 3, n, K, pk); break;
+    case 2: tile_body(c, ldc, a, lda, b, ldb, bias, add, 2, n, K, pk); break;
+    case 1: tile_body(c, ldc, a, lda, b, ldb, bias, add, 1, n, K, pk); break;
+    default: break;
+    }
+}
+
 #endif
