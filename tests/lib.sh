@@ -79,6 +79,30 @@ for i, line in enumerate(sys.stdin):
     if bad and i == 6: print(json.dumps({"error": "from upstream"}))' "$1" "${2:-}"
 }
 
+# sweep_singles SWEEP_OUTPUT > INPUT: each line of a scoreloss sweep as a record of its own,
+# its patch cell as the record's "patch" or its ablations as its "ablate", in the same
+# configuration ("layers"), the other input fields kept and scoreloss's own fields dropped:
+# scoreloss on it runs each cell or variant alone.
+sweep_singles() {
+  $PY -c '
+import json, sys
+owned = {"label", "answer_loss", "answer_token_losses", "answer_tokens", "answer_exact", "logit_diff",
+         "ablated", "dump_key", "clean_answer_loss", "corrupt_answer_loss", "clean_logit_diff",
+         "corrupt_logit_diff", "patch_metric", "patch_effect", "patch_hook", "layer", "position",
+         "head", "token", "corrupt_token", "patch_cells"}
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    out = {k: v for k, v in r.items() if k not in owned}
+    if "patch_hook" in r:
+        site = {"hook": r["patch_hook"], "layer": r["layer"]}
+        for k in ("head", "position"):
+            if k in r: site[k] = r[k]
+        out["patch"] = [site]
+    else:
+        out["ablate"] = [{k: v for k, v in a.items() if k != "mode"} for a in r.get("ablated", [])]
+    print(json.dumps(out))' "$1"
+}
+
 # prompts_corpus < records > corpus: a lens corpus ({"text": prompt}) of the records' prompts
 # (lines that are not JSON or have no prompt are skipped).
 prompts_corpus() {

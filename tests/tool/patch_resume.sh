@@ -16,25 +16,6 @@ cd "$TMP" || exit 1
 gentasks facts-pairs | head -n 3 > pairs.ndjson
 echo '{"prompt":"When Mary and John went to the store, John gave a drink to","corrupt_prompt":"When Mary and John went to the store, Mary gave a drink to","answer":"Mary","wrong_answer":"John","layers":[0,2,2,3]}' >> pairs.ndjson
 
-# singles SWEEP_OUTPUT > INPUT: one record per cell, the cell as its "patch" (same
-# configuration, through "layers"), the other input fields kept.
-singles() {
-  $PY -c '
-import json, sys
-owned = {"label", "answer_loss", "answer_token_losses", "answer_tokens", "answer_exact", "logit_diff",
-         "ablated", "dump_key", "clean_answer_loss", "corrupt_answer_loss", "clean_logit_diff",
-         "corrupt_logit_diff", "patch_metric", "patch_effect", "patch_hook", "layer", "position", "head",
-         "token", "corrupt_token", "patch_cells"}
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    site = {"hook": r["patch_hook"], "layer": r["layer"]}
-    for k in ("head", "position"):
-        if k in r: site[k] = r[k]
-    out = {k: v for k, v in r.items() if k not in owned}
-    out["patch"] = [site]
-    print(json.dumps(out))' "$1"
-}
-
 # results FILE: the numbers of every record as written (raw text), one line each.
 results() {
   $PY -c '
@@ -76,7 +57,7 @@ for K in $("$UNIT/test_transformer" --kernel-paths); do
     if sanitized; then awk 'NR % 8 == 1' sweep.out > cells.out; else cp sweep.out cells.out; fi
     cells=$(wc -l < cells.out | tr -d ' ')
     # the record ablation (if any) goes with every single run too
-    singles cells.out > singles.ndjson
+    sweep_singles cells.out > singles.ndjson
     ablate=""
     [ "$1" = "--ablate" ] && ablate=$2
     if [ -n "$ablate" ]; then scoreloss --model "$M" --ablate "$ablate" < singles.ndjson > singles.out

@@ -21,30 +21,6 @@ echo '{"prompt":"The numbers are","answer":" 12345 67890 and 13579","separator":
 A='[{"component":"head","layer":1,"head":2}]'
 P='[{"hook":"resid_pre","layer":2,"position":-1}]'
 
-# The ablation and patch sweeps do not combine with --dump: each of their lines is
-# checked against its ablation or patch cell as a record of its own run with --dump.
-# singles SWEEP_OUTPUT > INPUT: one record per line, its ablation or cell as the record's
-# "ablate" or "patch" (the other input fields kept).
-singles() {
-  $PY -c '
-import json, sys
-owned = {"layers", "label", "answer_loss", "answer_token_losses", "answer_tokens", "answer_exact",
-         "logit_diff", "ablated", "clean_answer_loss", "corrupt_answer_loss", "clean_logit_diff",
-         "corrupt_logit_diff", "patch_metric", "patch_effect", "patch_hook", "layer", "position",
-         "head", "token", "corrupt_token", "patch_cells"}
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    out = {k: v for k, v in r.items() if k not in owned}
-    if "patch_hook" in r:
-        site = {"hook": r["patch_hook"], "layer": r["layer"]}
-        for k in ("head", "position"):
-            if k in r: site[k] = r[k]
-        out["patch"] = [site]
-    else:
-        out["ablate"] = [{k: v for k, v in a.items() if k != "mode"} for a in r.get("ablated", [])]
-    print(json.dumps(out))' "$1"
-}
-
 # results FILE: the numbers of every line as written (raw text).
 results() {
   $PY -c '
@@ -56,7 +32,8 @@ for line in open(sys.argv[1]):
 
 # Jobs that take --dump: the same job with it, its dump keys removed.
 DIRECT="adds.ndjson --sweep drop-last|adds.ndjson --ablate $A --sweep skip-one|pairs.ndjson --patch $P"
-# Sweeps: each line against its single run with --dump.
+# Sweeps (they do not combine with --dump): each line against its cell or ablation run
+# alone with --dump (sweep_singles).
 SWEEPS="pairs.ndjson --patch-sweep|pairs.ndjson --patch-sweep=head|pairs.ndjson --sweep ablate-heads"
 for K in $("$UNIT/test_transformer" --kernel-paths); do
   export AUTOINTERP_KERNEL=$K
@@ -85,7 +62,7 @@ for K in $("$UNIT/test_transformer" --kernel-paths); do
     in=$1; shift
     scoreloss --model "$M" "$@" < "$in" > sweep.out; s1=$?
     grep '"patch_hook"\|"ablated"' sweep.out > runs.out
-    singles runs.out > singles.ndjson
+    sweep_singles runs.out > singles.ndjson
     scoreloss --model "$M" --dump full.npz < singles.ndjson > full.out; s2=$?
     n=$(wc -l < runs.out | tr -d ' ')
     results runs.out > a.num
