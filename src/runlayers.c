@@ -50,8 +50,8 @@ typedef struct {
     unsigned long long seed;
     const char *stops[MAX_STOPS];
     int n_stops;
-    int share;                     // decoding steps share blocks (AUTOINTERP_DECODE_SHARE)
-    long rows_run, rows_shared;    // decoding block rows run, and shared (AUTOINTERP_STATS)
+    int share;                    // decoding steps share blocks (AUTOINTERP_DECODE_SHARE)
+    long rows_run, rows_shared;   // decoding block rows run, and shared (AUTOINTERP_STATS)
 } Runner;
 
 typedef struct {   // one record × configuration being generated

@@ -223,8 +223,8 @@ static int prefill_check(TfCache **caches, int n, const int *prompt, const int *
             return fail(err, errlen, "cache %d: prompt %d out of range 0..%d", i, prompt[i],
                         n_prompts - 1);
         if (lens[prompt[i]] > c->max_T - c->T)
-            return fail(err, errlen, "%d + %d tokens exceed cache %d's %d", c->T, lens[prompt[i]],
-                        i, c->max_T);
+            return fail(err, errlen, "%d tokens at position %d exceeds cache %d's %d",
+                        lens[prompt[i]], c->T, i, c->max_T);
     }
     for (int i = 0; i < n; i++) {
         int T = lens[prompt[i]];
@@ -393,9 +393,8 @@ int sweep_prefill_prompts(TfCache **caches, int n, const int *prompt, const int 
                          errlen);
 }
 
-int sweep_step_shared(TfCache **caches, int n, const int *tokens, const int *group,
-                      float *logits, TfWorkspace *ws, long *blocks_run, char *err,
-                      size_t errlen) {
+int sweep_step_shared(TfCache **caches, int n, const int *tokens, const int *group, float *logits,
+                      TfWorkspace *ws, long *blocks_run, char *err, size_t errlen) {
     if (blocks_run) *blocks_run = 0;
     if (n < 1) return fail(err, errlen, "no caches to step");
     // groups -> prompt indices: the first cache of each group gives its prompt (its token)

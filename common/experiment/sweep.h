@@ -106,8 +106,7 @@ int sweep_prefill_prompts(TfCache **caches, int n, const int *prompt, const int 
 // logits + i*V holds its logits: bit for bit what tf_step_batch gives.  *blocks_run (if
 // non-NULL) the block applications run (one row each): the caches' slots less the
 // shared ones.  0, or -1 with a message (then the caches are in an undefined state).
-int sweep_step_shared(TfCache **caches, int n, const int *tokens, const int *group,
-                      float *logits, TfWorkspace *ws, long *blocks_run, char *err,
-                      size_t errlen);
+int sweep_step_shared(TfCache **caches, int n, const int *tokens, const int *group, float *logits,
+                      TfWorkspace *ws, long *blocks_run, char *err, size_t errlen);
 
 #endif
