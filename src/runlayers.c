@@ -292,19 +292,23 @@ static int step_active(Decoder *d, char *err, size_t errlen) {
     Runner *r = d->r;
     int n = d->n_active;
     long slots = 0, run = 0;
+    int joined = 0;   // streams in the group of an earlier one
     for (int a = 0; a < n; a++) {
         Stream *s = &d->st[d->active[a]];
         d->caches[a] = s->cache;
         d->tokens[a] = s->tokens[s->n_tokens - 1];
         d->sampling[a] = s;
         d->lead[a] = s->lead;
+        joined += s->lead != a;
         slots += s->cache->n_slots;
     }
-    int rc = r->share ? sweep_step_shared(d->caches, n, d->tokens, d->lead, d->logits, d->ws, &run,
-                                          err, errlen)
-                      : tf_step_batch(d->caches, n, d->tokens, d->logits, d->ws, err, errlen);
+    // no two streams agree (e.g. sampled ones after their first token): the plain step
+    int share = r->share && joined > 0;
+    int rc = share ? sweep_step_shared(d->caches, n, d->tokens, d->lead, d->logits, d->ws, &run,
+                                       err, errlen)
+                   : tf_step_batch(d->caches, n, d->tokens, d->logits, d->ws, err, errlen);
     if (rc == 0) {
-        if (!r->share) run = slots;
+        if (!share) run = slots;
         r->rows_run += run;
         r->rows_shared += slots - run;
     }
