@@ -234,20 +234,92 @@ static double record_flops(const WorkloadEnv *e, const JobSpec *j, const ConfigL
     return 0;
 }
 
-// The decoding FLOPs of one runlayers output record: G-1 steps of its blocks on one row.
-static double generated_flops(const WorkloadEnv *e, const Tokenizer *tok, const Record *r) {
-    int *ids = NULL, *layers = NULL, G = 0, nl = 0, P, A;
-    char err[128];
-    if (record_int_array(r, "completion_tokens", &ids, &G, err, sizeof err) != 1 ||
-        record_int_array(r, "layers", &layers, &nl, err, sizeof err) < 0 ||
-        record_lengths(tok, r, &P, &A) != 0) {
-        free(ids), free(layers);
-        return NAN;
-    }
+// One runlayers output record: a stream of a record.
+typedef struct {
+    int *ids, G;       // completion_tokens
+    int *layers, nl;   // its configuration
+    int steps;         // decoding steps it ran: G-1, G when it ended on <|endoftext|>
+} GenStream;
+
+// The streams of one input record (its output records, consecutive), keyed by its
+// "id" and prompt.
+typedef struct {
+    char *key;
+    int P;   // prompt tokens (BOS included)
+    GenStream *s;
+    int n, cap;
+} GenRecord;
+
+static int gen_common_prefix(const GenStream *a, const GenStream *b) {
+    int d = 0;
+    while (d < a->nl && d < b->nl && a->layers[d] == b->layers[d]) d++;
+    return d;
+}
+
+// The decoding FLOPs of a record's streams: at step t (from 1) a stream feeds its first
+// t tokens, one row at position P+t-1 through its blocks and a logit row; the streams
+// whose first t tokens agree run the blocks their layer lists begin with in common once
+// (runlayers shares them; the bench's records start whole, so every agreeing pair
+// shares).  A stream's own rows: its blocks less the longest prefix it has in common with
+// an earlier stream of its group.
+static double gen_record_flops(const WorkloadEnv *e, const GenRecord *g) {
+    int max_steps = 0;
+    for (int i = 0; i < g->n; i++)
+        if (g->s[i].steps > max_steps) max_steps = g->s[i].steps;
     double f = 0;
-    for (int g = 1; g < G; g++) f += nl * rows_flops(e, P + g - 1, P + g) + logit_flops(e, 1);
-    free(ids), free(layers);
+    for (int t = 1; t <= max_steps; t++) {
+        long rows = 0;
+        int active = 0;
+        for (int i = 0; i < g->n; i++) {
+            const GenStream *a = &g->s[i];
+            if (a->steps < t) continue;
+            int shared = 0;
+            active++;
+            for (int j = 0; j < i; j++) {
+                const GenStream *b = &g->s[j];
+                if (b->steps < t || memcmp(a->ids, b->ids, sizeof(int) * (size_t)t) != 0) continue;
+                int d = gen_common_prefix(a, b);
+                if (d > shared) shared = d;
+            }
+            rows += a->nl - shared;
+        }
+        f += (double)rows * rows_flops(e, g->P + t - 1, g->P + t) + logit_flops(e, active);
+    }
     return f;
+}
+
+static void gen_record_clear(GenRecord *g) {
+    for (int i = 0; i < g->n; i++) free(g->s[i].ids), free(g->s[i].layers);
+    free(g->key);
+    g->key = NULL;
+    g->n = 0;
+}
+
+// Reads one runlayers output record into s (and its key and P); -1 when it is not one.
+static int gen_stream_read(const Tokenizer *tok, const Record *r, GenStream *s, char **key,
+                           int *P) {
+    char err[128], *id = NULL, *prompt = NULL, *finish = NULL;
+    size_t id_len = 0, prompt_len = 0, finish_len = 0;
+    int A, rc = -1;
+    *s = (GenStream){0};
+    if (record_int_array(r, "completion_tokens", &s->ids, &s->G, err, sizeof err) == 1 &&
+        record_int_array(r, "layers", &s->layers, &s->nl, err, sizeof err) >= 0 &&
+        record_lengths(tok, r, P, &A) == 0 &&
+        record_string(r, "prompt", &prompt, &prompt_len, err, sizeof err) == 1 &&
+        record_string(r, "finish_reason", &finish, &finish_len, err, sizeof err) == 1 &&
+        record_string(r, "id", &id, &id_len, err, sizeof err) >= 0) {
+        s->steps = s->G - (strcmp(finish, "eos") != 0);
+        JsonBuf k = {0};
+        jb_raw(&k, id ? id : "", id_len);
+        jb_raw(&k, "\n", 1);
+        jb_raw(&k, prompt, prompt_len);
+        *key = k.buf;
+        rc = 0;
+    } else {
+        free(s->ids), free(s->layers);
+    }
+    free(id), free(prompt), free(finish);
+    return rc;
 }
 
 // Runs bin/gentasks ARGS; its stdout, malloc'd (NULL on failure).
@@ -303,6 +375,7 @@ typedef struct {
     const Tokenizer *tok;
     double flops;
     int bad;
+    GenRecord gen;   // runlayers: the streams of the record being read
 } FlopCount;
 
 static void count_input(void *ctx, const Record *r) {
@@ -320,11 +393,28 @@ static void count_input(void *ctx, const Record *r) {
     c->flops += record_flops(c->e, c->j, c->cfgs, P, A, noop);
     free(noop);
 }
+// Charges the decoding FLOPs of the streams read so far (one record's).
+static void count_outputs_flush(FlopCount *c) {
+    if (c->gen.n > 0) c->flops += gen_record_flops(c->e, &c->gen);
+    gen_record_clear(&c->gen);
+}
+
 static void count_output(void *ctx, const Record *r) {
     FlopCount *c = ctx;
-    double f = generated_flops(c->e, c->tok, r);
-    if (isnan(f)) c->bad++;
-    else c->flops += f;
+    GenStream s;
+    char *key;
+    int P;
+    if (gen_stream_read(c->tok, r, &s, &key, &P) != 0) {
+        c->bad++;
+        return;
+    }
+    if (c->gen.key && strcmp(c->gen.key, key) != 0) count_outputs_flush(c);
+    if (!c->gen.key) c->gen.key = key, c->gen.P = P;
+    else free(key);
+    if (c->gen.n == c->gen.cap)
+        c->gen.s =
+            xrealloc(c->gen.s, sizeof(GenStream) * (size_t)(c->gen.cap = c->gen.cap * 2 + 4));
+    c->gen.s[c->gen.n++] = s;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -395,10 +485,12 @@ int workloads_run(const WorkloadEnv *e, Workload *out, char *err, size_t errlen)
                 free(text);
                 goto done;
             }
-            FlopCount c = {e, &jobs[k], &cfgs, tok, 0, 0};
+            FlopCount c = {e, &jobs[k], &cfgs, tok, 0, 0, {0}};
             out[k].records = (int)each_record(inputs[k], count_input, &c);
             out[k].outputs =
                 each_record(text, jobs[k].kind == JOB_GENERATE ? count_output : NULL, &c);
+            count_outputs_flush(&c);
+            free(c.gen.s);
             out[k].flops = c.flops;
             configs_free(&cfgs);
             free(text);

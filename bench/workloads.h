@@ -21,9 +21,11 @@
 //   topk         distinct prefixes of the sweep over the P prompt rows, a logit row per
 //                configuration (the last position)
 //   runlayers    distinct prefixes over the P prompt rows + a logit row per stream, then
-//                per further generated token g (1 … G−1, G from the output's
-//                completion_tokens) the stream's blocks on one row at position P+g−1 and a
-//                logit row
+//                per decoding step t (1 … G−1, G from the output's completion_tokens; G
+//                when it ended on <|endoftext|>) a logit row and one row at position P+t−1
+//                through the stream's blocks — those its layer list begins with in common
+//                with a stream of its record whose first t tokens are its own charged once
+//                (runlayers runs them once: decode steps shared while streams agree)
 #ifndef AUTOINTERP_BENCH_WORKLOADS_H
 #define AUTOINTERP_BENCH_WORKLOADS_H
 #include <stddef.h>

@@ -191,9 +191,11 @@ int sweep_run_seqs(const Gpt2 *m, const ConfigList *list, const int *const *toke
 // ----------------------------------------------------------------------------
 // prefill of several KV caches
 
-// A cache being prefilled: its residual runs its slots from `depth` on.  It starts as a
-// copy of its parent's residual (and k/v) after `fork` blocks — the prefix they share —
-// or from the embeddings (parent -1, fork 0).
+// A cache being extended by T positions (at c->T..): its residual runs its slots from
+// `depth` on.  It starts as a copy of its parent's residual (and the k/v of those
+// positions) after `fork` blocks — the prefix they share — or from the embeddings
+// (parent -1, fork 0).  `prompt`: the caches of one prompt (or group) have the same
+// history and get the same tokens.
 typedef struct {
     TfCache *c;
     const int *tokens;
@@ -217,13 +219,12 @@ static int prefill_check(TfCache **caches, int n, const int *prompt, const int *
     for (int i = 0; i < n; i++) {
         const TfCache *c = caches[i];
         if (c->model != m) return fail(err, errlen, "cache %d belongs to another model", i);
-        if (c->T != 0) return fail(err, errlen, "cache %d is not empty (%d positions)", i, c->T);
         if (prompt[i] < 0 || prompt[i] >= n_prompts)
             return fail(err, errlen, "cache %d: prompt %d out of range 0..%d", i, prompt[i],
                         n_prompts - 1);
-        if (lens[prompt[i]] > c->max_T)
-            return fail(err, errlen, "prompt of %d tokens exceeds cache %d's %d", lens[prompt[i]],
-                        i, c->max_T);
+        if (lens[prompt[i]] > c->max_T - c->T)
+            return fail(err, errlen, "%d tokens at position %d exceeds cache %d's %d",
+                        lens[prompt[i]], c->T, i, c->max_T);
     }
     for (int i = 0; i < n; i++) {
         int T = lens[prompt[i]];
@@ -240,7 +241,8 @@ static int prefill_fork(PrefillJob *jobs, int n, int j, size_t C, char *err, siz
         PrefillJob *child = &jobs[x];
         if (child->parent != j || child->fork != jobs[j].depth || child->depth >= 0) continue;
         memcpy(child->resid, jobs[j].resid, sizeof(float) * (size_t)child->T * C);
-        if (tf_cache_copy_slots(child->c, jobs[j].c, child->fork, child->T, err, errlen) != 0)
+        if (tf_cache_copy_positions(child->c, jobs[j].c, child->fork, child->c->T, child->T, err,
+                                    errlen) != 0)
             return -1;
         child->depth = child->fork;
     }
@@ -308,9 +310,13 @@ static int prefill_passes(PrefillJob *jobs, int n, const int *order, int max_row
     return rc;
 }
 
-int sweep_prefill_prompts(TfCache **caches, int n, const int *prompt, const int *const *tokens,
-                          const int *lens, int n_prompts, float *logits, TfWorkspace *ws,
-                          long *blocks_run, char *err, size_t errlen) {
+// sweep_prefill_prompts on caches that may already hold positions: cache i gets
+// tokens[prompt[i]] at its positions c->T.., sharing the blocks of its prefix with the
+// caches of the same prompt (whose histories the caller guarantees are the same: same
+// length, same tokens).
+static int extend_shared(TfCache **caches, int n, const int *prompt, const int *const *tokens,
+                         const int *lens, int n_prompts, float *logits, TfWorkspace *ws,
+                         long *blocks_run, char *err, size_t errlen) {
     if (blocks_run) *blocks_run = 0;
     if (prefill_check(caches, n, prompt, lens, n_prompts, ws, err, errlen) != 0) return -1;
     const Gpt2 *m = caches[0]->model;
@@ -346,7 +352,7 @@ int sweep_prefill_prompts(TfCache **caches, int n, const int *prompt, const int 
     int rc = 0;
     for (int i = 0; rc == 0 && i < n; i++)
         if (jobs[i].parent < 0) {
-            rc = tf_embed(m, jobs[i].tokens, jobs[i].T, 0, jobs[i].resid, err, errlen);
+            rc = tf_embed(m, jobs[i].tokens, jobs[i].T, jobs[i].c->T, jobs[i].resid, err, errlen);
             jobs[i].depth = 0;
         }
     int max_rows = ws->max_T < SWEEP_PASS_ROWS ? ws->max_T : SWEEP_PASS_ROWS;
@@ -372,6 +378,50 @@ int sweep_prefill_prompts(TfCache **caches, int n, const int *prompt, const int 
     free(order);
     free(arena);
     free(jobs);
+    return rc;
+}
+
+int sweep_prefill_prompts(TfCache **caches, int n, const int *prompt, const int *const *tokens,
+                          const int *lens, int n_prompts, float *logits, TfWorkspace *ws,
+                          long *blocks_run, char *err, size_t errlen) {
+    for (int i = 0; i < n; i++)
+        if (caches[i]->T != 0) {
+            if (blocks_run) *blocks_run = 0;
+            return fail(err, errlen, "cache %d is not empty (%d positions)", i, caches[i]->T);
+        }
+    return extend_shared(caches, n, prompt, tokens, lens, n_prompts, logits, ws, blocks_run, err,
+                         errlen);
+}
+
+int sweep_step_shared(TfCache **caches, int n, const int *tokens, const int *group, float *logits,
+                      TfWorkspace *ws, long *blocks_run, char *err, size_t errlen) {
+    if (blocks_run) *blocks_run = 0;
+    if (n < 1) return fail(err, errlen, "no caches to step");
+    // groups -> prompt indices: the first cache of each group gives its prompt (its token)
+    int *prompt = xmalloc(sizeof(int) * (size_t)n), *lens = xmalloc(sizeof(int) * (size_t)n);
+    const int **toks = xmalloc(sizeof(int *) * (size_t)n);
+    int n_prompts = 0, rc = 0;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        int g = group[i];
+        if (g == i) {
+            toks[n_prompts] = &tokens[i];
+            lens[n_prompts] = 1;
+            prompt[i] = n_prompts++;
+        } else if (g < 0 || g > i || group[g] != g) {
+            rc = fail(err, errlen, "cache %d: group %d is not the first cache of a group", i, g);
+        } else if (tokens[i] != tokens[g] || caches[i]->T != caches[g]->T) {
+            rc = fail(err, errlen, "caches %d and %d of a group differ (token %d at %d, %d at %d)",
+                      g, i, tokens[g], caches[g]->T, tokens[i], caches[i]->T);
+        } else {
+            prompt[i] = prompt[g];
+        }
+    }
+    if (rc == 0)
+        rc = extend_shared(caches, n, prompt, toks, lens, n_prompts, logits, ws, blocks_run, err,
+                           errlen);
+    free(prompt);
+    free(lens);
+    free(toks);
     return rc;
 }
 

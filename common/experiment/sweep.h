@@ -94,4 +94,19 @@ int sweep_prefill_prompts(TfCache **caches, int n, const int *prompt, const int 
                           const int *lens, int n_prompts, float *logits, TfWorkspace *ws,
                           long *blocks_run, char *err, size_t errlen);
 
+// One decoding step of n caches (one token each, tokens[i] at position caches[i]->T)
+// where caches of the same GROUP have the same history — the same positions, the same
+// tokens at each — and get the same token now: within a group the blocks its layer lists
+// begin with in common run once (the prefix trie of sweep_prefill), the residual forked
+// where the lists part, and the keys/values of the shared slots' new row are copied into
+// every member's cache.  group[i]: the first cache of i's group (group[i] <= i,
+// group[group[i]] == group[i]; group[i] == i for a cache alone).  The caller vouches for
+// the histories (the k/v rows of the shared slots are the same bits only if they are);
+// equal tokens and positions are checked.  Afterwards each cache has advanced by one and
+// logits + i*V holds its logits: bit for bit what tf_step_batch gives.  *blocks_run (if
+// non-NULL) the block applications run (one row each): the caches' slots less the
+// shared ones.  0, or -1 with a message (then the caches are in an undefined state).
+int sweep_step_shared(TfCache **caches, int n, const int *tokens, const int *group, float *logits,
+                      TfWorkspace *ws, long *blocks_run, char *err, size_t errlen);
+
 #endif

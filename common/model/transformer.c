@@ -615,26 +615,31 @@ int tf_cache_rewind(TfCache *c, int T, char *err, size_t errlen) {
     return 0;
 }
 
-int tf_cache_copy_slots(TfCache *dst, const TfCache *src, int n_slots, int T, char *err,
-                        size_t errlen) {
+int tf_cache_copy_positions(TfCache *dst, const TfCache *src, int n_slots, int pos0, int n_pos,
+                            char *err, size_t errlen) {
     if (dst->model->cfg.n_embd != src->model->cfg.n_embd)
         return fail(err, errlen, "caches of different models");
     if (n_slots < 0 || n_slots > dst->n_slots || n_slots > src->n_slots)
         return fail(err, errlen, "cannot copy %d slots between caches of %d and %d", n_slots,
                     src->n_slots, dst->n_slots);
-    if (T < 0 || T > dst->max_T || T > src->max_T)
-        return fail(err, errlen, "cannot copy %d positions (cache sizes %d and %d)", T, src->max_T,
-                    dst->max_T);
+    if (pos0 < 0 || n_pos < 0 || n_pos > dst->max_T - pos0 || n_pos > src->max_T - pos0)
+        return fail(err, errlen, "cannot copy positions %d..%d (cache sizes %d and %d)", pos0,
+                    pos0 + n_pos - 1, src->max_T, dst->max_T);
     for (int s = 0; s < n_slots; s++)
         if (dst->layers[s] != src->layers[s])
             return fail(err, errlen, "slot %d runs block %d in one cache and %d in the other", s,
                         src->layers[s], dst->layers[s]);
-    size_t bytes = (size_t)T * src->model->cfg.n_embd * sizeof(float);
+    size_t bytes = (size_t)n_pos * src->model->cfg.n_embd * sizeof(float);
     for (int s = 0; s < n_slots && bytes > 0; s++) {
-        memcpy(cache_k(dst, s, 0), cache_k(src, s, 0), bytes);
-        memcpy(cache_v(dst, s, 0), cache_v(src, s, 0), bytes);
+        memcpy(cache_k(dst, s, pos0), cache_k(src, s, pos0), bytes);
+        memcpy(cache_v(dst, s, pos0), cache_v(src, s, pos0), bytes);
     }
     return 0;
+}
+
+int tf_cache_copy_slots(TfCache *dst, const TfCache *src, int n_slots, int T, char *err,
+                        size_t errlen) {
+    return tf_cache_copy_positions(dst, src, n_slots, 0, T, err, errlen);
 }
 
 int tf_step(TfCache *c, const int *tokens, int T_new, float *logits_last, char *err,

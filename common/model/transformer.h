@@ -251,6 +251,11 @@ int tf_cache_block_forward(TfCache *c, int slot, float *resid, int T_new, char *
 // run the same blocks, and T must fit both caches.
 int tf_cache_copy_slots(TfCache *dst, const TfCache *src, int n_slots, int T, char *err,
                         size_t errlen);
+// The same for positions [pos0, pos0 + n_pos) only (e.g. the row a decoding step just
+// wrote, for a cache whose history is the same as src's): both caches must have room for
+// them.  tf_cache_copy_slots is this with pos0 = 0.
+int tf_cache_copy_positions(TfCache *dst, const TfCache *src, int n_slots, int pos0, int n_pos,
+                            char *err, size_t errlen);
 // tf_cache_block_forward on n_seq sequences in one pass: rows starts[i]..starts[i+1]-1 of
 // resid (starts[0] = 0, starts[n_seq] <= ws->max_T rows) run slot slots[i] of caches[i]
 // at its positions caches[i]->T.., every slot running the same block; the weights are read

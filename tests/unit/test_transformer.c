@@ -875,6 +875,103 @@ static void test_prefill_prompts(const Gpt2 *m, const int *tokens, int T, TfWork
     free(ls), free(lp);
 }
 
+// sweep_step_shared: 18 caches (the 9 lists above x 2 prompts) decode 4 steps whose
+// tokens agree within groups that split as they go (a prompt's caches all alike, then
+// two groups, then some alone): each step's logits are tf_step_batch's bit for bit, the
+// blocks run those of the groups' prefix tries, and afterwards each cache decodes one
+// more token alone as the plain one does (its keys/values complete).
+static int step_group_key(int s, int i) {
+    int a = i < 9 ? i : i - 9, p = i >= 9;
+    if (s == 0) return p;
+    if (s == 1) return p ? 2 : a < 5 ? 0 : 1;
+    return p ? (a < 4 ? 3 : 4) : a < 5 ? 10 + a : 1;
+}
+
+static void test_step_shared(const Gpt2 *m, const int *tokens, TfWorkspace *ws) {
+    int V = m->cfg.vocab_size;
+    static const int lists[][5] = {{1, 2},       {0, 2}, {0, 1}, {0, 1, 2},      {0, 1, 2},
+                                   {2, 2, 1, 0}, {0},    {},     {0, 1, 1, 1, 2}};
+    static const int lens[] = {2, 2, 2, 3, 3, 4, 1, 0, 5};
+    enum { NL = 9, N = 2 * NL, STEPS = 4 };
+    const int *prompts[2] = {tokens, tokens + 7};
+    int plen[2] = {10, 5}, which[N], group[N], tok[N];
+    TfCache *c[N], *p[N];
+    float *ls = xmalloc(sizeof(float) * N * V), *lp = xmalloc(sizeof(float) * N * V);
+    char err[256];
+    int ok = 1;
+    for (int i = 0; i < N; i++) {
+        which[i] = i / NL;
+        c[i] = tf_cache_new(m, lists[i % NL], lens[i % NL], 20, err, sizeof err);
+        p[i] = tf_cache_new(m, lists[i % NL], lens[i % NL], 20, err, sizeof err);
+        ok &= c[i] && p[i];
+    }
+    CHECK("step_shared: caches made", ok);
+    if (!ok) return;
+    for (int k = 0; k < 2; k++)
+        ok &= sweep_prefill_prompts(k ? p : c, N, which, prompts, plen, 2, NULL, ws, NULL, err,
+                                    sizeof err) == 0;
+    CHECK("step_shared: prefilled", ok);
+    int same = 1, blocks_ok = 1;
+    long total = 0;
+    for (int s = 0; ok && s < STEPS; s++) {
+        long want = 0, blocks = -1;
+        for (int i = 0; i < N; i++) {
+            int key = step_group_key(s, i);
+            tok[i] = (key * 37 + s * 11 + 5) % V;
+            group[i] = i;
+            for (int j = 0; j < i; j++)
+                if (step_group_key(s, j) == key) {
+                    group[i] = j;
+                    break;
+                }
+            // the slots of i not shared with an earlier member of its group
+            int shared = 0;
+            for (int j = group[i]; j < i; j++)
+                if (group[j] == group[i]) {
+                    int d = 0;
+                    while (d < lens[i % NL] && d < lens[j % NL] &&
+                           lists[i % NL][d] == lists[j % NL][d])
+                        d++;
+                    if (d > shared) shared = d;
+                }
+            want += lens[i % NL] - shared;
+        }
+        ok = sweep_step_shared(c, N, tok, group, ls, ws, &blocks, err, sizeof err) == 0 &&
+             tf_step_batch(p, N, tok, lp, ws, err, sizeof err) == 0;
+        if (!ok) printf("# %s\n", err);
+        same &= ok && same_bits(ls, lp, (size_t)N * V);
+        blocks_ok &= blocks == want;
+        total += blocks;
+    }
+    CHECK("step_shared: 4 steps succeed", ok);
+    CHECK("step_shared: every step's logits == tf_step_batch's, bit for bit", same);
+    CHECK("step_shared: blocks run == the groups' prefix tries", blocks_ok);
+    // step 0: 13 + 13 of 44 slots (the prefill's count per prompt); step 1: prompt 0 in
+    // groups {0..4} (6 of 12: [0,1,2] [0,2] [1,2]) and {5..8} (9 of 10: [0] shared),
+    // prompt 1 13; steps 2, 3: 12 alone + 9 + {9..12} 6 + {13..17} 10 = 37 each
+    CHECK_INT("step_shared: blocks run in all", total, 26 + 28 + 37 + 37);
+    same = 1;
+    for (int i = 0; ok && i < N; i++) {   // one more token alone: every cache is complete
+        int next = tokens[3 + i];
+        ok = tf_step(c[i], &next, 1, ls, err, sizeof err) == 0 &&
+             tf_step(p[i], &next, 1, lp, err, sizeof err) == 0;
+        same &= ok && same_bits(ls, lp, V) && c[i]->T == p[i]->T;
+    }
+    CHECK("step_shared: then each cache alone == the plain one (its k/v rows complete)", same);
+    // refusals: a member whose token differs, a group that is not its first member's
+    for (int i = 0; i < N; i++) group[i] = i < 2 ? 0 : i, tok[i] = 7;
+    tok[1] = 8;
+    int rc = sweep_step_shared(c, N, tok, group, ls, ws, NULL, err, sizeof err);
+    CHECK("step_shared: a member with another token refused",
+          rc == -1 && strstr(err, "caches 0 and 1 of a group differ") != NULL);
+    tok[1] = 7, group[1] = 2;
+    rc = sweep_step_shared(c, N, tok, group, ls, ws, NULL, err, sizeof err);
+    CHECK("step_shared: a group after its member refused",
+          rc == -1 && strstr(err, "cache 1: group 2 is not") != NULL);
+    for (int i = 0; i < N; i++) tf_cache_free(c[i]), tf_cache_free(p[i]);
+    free(ls), free(lp);
+}
+
 // ----------------------------------------------------------------------------
 // packed sequences
 
@@ -1077,6 +1174,7 @@ static void unit_tests_path(void) {
     test_cache(&mm.m, tokens, T, &ws);
     test_prefill_shared(&mm.m, tokens, T, &ws);
     test_prefill_prompts(&mm.m, tokens, T, &ws);
+    test_step_shared(&mm.m, tokens, &ws);
     test_batch(&mm.m, tokens);
     test_errors(&mm.m, &ws);
     tf_workspace_free(&ws);
