@@ -457,6 +457,7 @@ int main(int argc, char **argv) {
     if (experiment_plan(&r.opt, r.model.gpt2.cfg.n_layer, &r.cmdline, err, sizeof err) != 0)
         eprintf(EXIT_USAGE, "%s", err);
     int status = tool_run(stdin, stdout, r.batch, run_batch, &r);
+    sweep_trim_report();
     configs_free(&r.cmdline);
     model_close(&r.model);
     return status;

@@ -210,6 +210,13 @@ typedef struct {
     int wrong_id;      // first token of separator + "wrong_answer", or -1
     int n_prompt, T;   // the clean tokens' counts (prompt incl. BOS; prompt + answer)
     int n_cells;       // patch sweep: cells of the grid per configuration (set per run)
+    int tail;          // the first position of a run's final residual the visitor reads
+                       // (0, interp_record_read's: every position; the tool sets it):
+                       // the final block of each run then computes only positions tail..
+                       // (tf_block_forward_tail; AUTOINTERP_LAST_ROWS=0 turns it off) where
+                       // no hook acts there past resid_pre (the lens, --dump of other
+                       // points, an ablation or patch at that block), and the positions
+                       // before tail of the visited residuals are UNSPECIFIED
 } InterpRecord;
 
 // Read a record's intervention fields ("ablate", "patch", "corrupt_prompt",

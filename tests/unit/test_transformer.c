@@ -959,7 +959,7 @@ static void test_packed(const Gpt2 *m, const int *tokens, TfWorkspace *ws) {
     for (int b = 0; b < 3; b++)
         for (int max_seqs = 0; max_seqs <= 1; max_seqs++) {
             PackCheck p = {want, starts, C, 3, 0, 0};
-            SweepPacking pack = {budgets[b], max_seqs};
+            SweepPacking pack = {budgets[b], max_seqs, NULL};
             long blocks_run = 0;
             rc = sweep_run_seqs(m, &list, seqs, lens, 3, &pack, ws, check_packed_visit, &p,
                                 &blocks_run, err, sizeof err);
