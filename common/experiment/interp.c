@@ -359,7 +359,8 @@ static int run_acts_past_pre(const HookRun *run, int layer) {
     unsigned pre = 1u << TF_HOOK_RESID_PRE;
     if (run->capture && (run->capture->points & ~pre)) return 1;
     for (int i = 0; i < run->n_abl; i++)
-        if (run->abl[i].site.layer == layer && run->abl[i].site.point != TF_HOOK_RESID_PRE) return 1;
+        if (run->abl[i].site.layer == layer && run->abl[i].site.point != TF_HOOK_RESID_PRE)
+            return 1;
     for (int i = 0; i < run->n_patch; i++)
         if (run->patch[i].layer == layer && run->patch[i].point != TF_HOOK_RESID_PRE) return 1;
     for (int i = 0; run->check && i < run->check->n; i++)
@@ -1348,9 +1349,11 @@ static int prelude_pass(const InterpOptions *o, const Gpt2 *m, const LayerConfig
     for (int g = 0; g < n; g++) {
         PatchRec *p = &recs[(r0 + g) / 2];
         int corrupt = (r0 + g) % 2;
-        runs[g] = (FullRun){corrupt ? p->ir->corrupt : p->tokens, p->ir->T,
+        runs[g] = (FullRun){corrupt ? p->ir->corrupt : p->tokens,
+                            p->ir->T,
                             (HookRun){p->ir->abl, p->ir->n_abl, NULL, 0, NULL, NULL, NULL},
-                            corrupt && p->keep ? &p->kv : NULL, corrupt ? p->corrupt : p->clean,
+                            corrupt && p->keep ? &p->kv : NULL,
+                            corrupt ? p->corrupt : p->clean,
                             p->ir->tail};
         runs[g].hook.capture = !corrupt ? &p->src : o->patch_sweep ? &p->pre : NULL;
         if (corrupt && p->check.n) runs[g].hook.check = &p->check;
@@ -1372,9 +1375,12 @@ static int patched_pass(const InterpOptions *o, const Gpt2 *m, const LayerConfig
         const InterpRecord *ir = p->ir;
         ActCache *capture = ablation_sweeps(o, ir) ? &p->pre : o->capture ? &p->acts : NULL;
         runs[g] =
-            (FullRun){ir->patching ? ir->corrupt : p->tokens, ir->T,
+            (FullRun){ir->patching ? ir->corrupt : p->tokens,
+                      ir->T,
                       (HookRun){ir->abl, ir->n_abl, ir->patch, ir->n_patch, &p->src, capture, NULL},
-                      NULL, p->patched, ir->tail};
+                      NULL,
+                      p->patched,
+                      ir->tail};
     }
     int rc = full_runs_pass(o, m, c, runs, n, buf, NULL, ws, err, errlen);
     free(runs);

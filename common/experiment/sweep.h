@@ -39,8 +39,8 @@ int sweep_run(const Gpt2 *m, const ConfigList *list, const int *tokens, int T, T
 static inline size_t sweep_budget(size_t budget) { return budget ? budget : SWEEP_DEFAULT_BUDGET; }
 
 typedef struct {
-    size_t budget;   // bytes for one pass's residual stack + workspace rows (0: the default)
-    int max_seqs;    // sequences per pass at most (0: no limit; 1: one record at a time)
+    size_t budget;     // bytes for one pass's residual stack + workspace rows (0: the default)
+    int max_seqs;      // sequences per pass at most (0: no limit; 1: one record at a time)
     const int *tail;   // NULL, or (n_seq) the first row of each sequence that the visitor
                        // reads: the last block of a configuration no other continues from
                        // then runs only those rows (tf_block_forward_tail), and the rows

@@ -502,8 +502,8 @@ int tf_forward(const Gpt2 *m, const int *layers, int n, const int *tokens, int T
         encoder_forward(ws->resid, tokens, m->wte, m->wpe, T, 0, m->cfg.n_embd);
         kv_rows_plain(ws, T);
         for (int i = 0; i < n; i++)
-            block_forward_rows(m, layers[i], ws->resid, T, ws->kv, 3 * m->cfg.n_embd, ws,
-                               ws->hooks, NULL, 0);
+            block_forward_rows(m, layers[i], ws->resid, T, ws->kv, 3 * m->cfg.n_embd, ws, ws->hooks,
+                               NULL, 0);
         rc = tf_logits(m, ws->resid, T, rows, n_rows, logits, ws, err, errlen);
     }
     if (own) tf_workspace_free(&tmp);
