@@ -999,8 +999,15 @@ static int run_restart_pass(Runner *r, const Restarts *rs, int i0, int i1, float
     return rc;
 }
 
+// Does run i of rs ablate or patch block `last` past resid_pre?
+static int restart_acts(const Restarts *rs, int i, int last) {
+    return (rs->abl && rs->abl[i] && site_past_pre(&rs->abl[i]->site, last)) ||
+           (rs->patch && site_past_pre(rs->patch[i], last));
+}
+
 // Every run of rs, in passes of up to SWEEP_PASS_ROWS rows (and ws->max_T; a run alone
-// may have more), o->pack runs and rs->max_runs runs.
+// may have more), o->pack runs and rs->max_runs runs, consecutive runs that all ablate or
+// patch the last block past resid_pre or none (restart_acts).
 static int run_restarts(Runner *r, const Restarts *rs,
                         int (*visit)(Runner *, int i, const float *resid)) {
     int T = r->ir->T, C = r->m->cfg.n_embd,
@@ -1011,9 +1018,13 @@ static int run_restarts(Runner *r, const Restarts *rs,
     float *buf = xmalloc(sizeof(float) * (size_t)(max_rows > T ? max_rows : T) * C);
     float *whole = rs->pos0 ? xmalloc(sizeof(float) * (size_t)T * C) : NULL;
     int rc = 0;
+    // a pass's runs all act at the last block past resid_pre, or none does: those that do
+    // not then run only the rows read there (hooks_trim_final), whatever their company
+    int last = r->c->n > 0 ? r->c->idx[r->c->n - 1] : -1;
     for (int i0 = 0; rc == 0 && i0 < rs->n;) {
-        int i1 = i0 + 1, rows = restart_rows(rs, i0, T);
-        while (i1 < rs->n && i1 - i0 < max_runs && rows + restart_rows(rs, i1, T) <= max_rows)
+        int i1 = i0 + 1, rows = restart_rows(rs, i0, T), acts = restart_acts(rs, i0, last);
+        while (i1 < rs->n && i1 - i0 < max_runs && rows + restart_rows(rs, i1, T) <= max_rows &&
+               restart_acts(rs, i1, last) == acts)
             rows += restart_rows(rs, i1++, T);
         rc = run_restart_pass(r, rs, i0, i1, buf, whole, visit);
         i0 = i1;

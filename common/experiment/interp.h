@@ -286,8 +286,10 @@ int interp_patch_cells(const InterpOptions *o, const InterpRecord *ir, const Gpt
 // The runs of a sweep (variants 1..n, the patch cells) restart from the residual entering
 // the first slot of their block, a patch cell at position p also at p (over the corrupted
 // run's keys/values before p, kept when o->mem_budget holds them), and are PACKED into
-// forward passes of up to ws->max_T rows (o->pack runs at most); a cell's positions
-// before p are the corrupted run's.  A patched run (cell or single patch) whose patches
+// forward passes of up to ws->max_T rows (o->pack runs at most; the runs that ablate or
+// patch the configuration's last block past resid_pre in passes of their own, so that the
+// others run only the rows read there: InterpRecord.tail); a cell's positions before p
+// are the corrupted run's.  A patched run (cell or single patch) whose patches
 // change nothing (interp_patch_same, checked in the corrupted run's hooks against the
 // clean run's activations) is not run: it is visited (info.noop) with the corrupted run's
 // final residual, in its place in the order.  0, or -1 with a message (for the whole

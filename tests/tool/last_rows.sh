@@ -6,8 +6,9 @@
 # a single patch) and runlayers (greedy skip-one, sampled drop-last), over packed records of
 # ragged lengths with answers of one and several tokens, and the fall-backs (--dump, --lens):
 # the bytes must be those of AUTOINTERP_LAST_ROWS=0 (every block on every row), and the rows
-# trimmed (AUTOINTERP_STATS) exactly what the token counts predict (one run at a time,
-# --pack 1, where packing decides which passes fall back).
+# trimmed (AUTOINTERP_STATS) exactly what the token counts predict (the head sweep one run
+# a pass, --pack 1: its clean run, which captures the last block's z, falls back with the
+# corrupted run packed beside it).
 . "$(dirname "$0")/../lib.sh"
 : "${UNIT:=$ROOT/build/release/tests}"
 M=$TMP/model
@@ -37,6 +38,7 @@ for p in P:                      # p = n - 1
     if kind == "drop-last": r = [p]
     elif kind == "skip-one": r = [p] * L            # intact and every skip but the last block
     elif kind == "ablate-heads": r = [p] * (1 + (L - 1) * H)   # not the last block heads
+    elif kind == "topk-ablate": r = [p] * (2 + (L - 1) * H)    # and the intact reference
     elif kind == "patch-sweep": r = [p, p] + [p - q for q in range(n) for _ in range(L)]
     elif kind == "head-sweep": r = [p] * (1 + (L - 1) * H)   # the corrupted run, cells
     elif kind == "early": r = [min(1, n - 2)] * L   # --positions 1,-2, skip-one
@@ -66,7 +68,7 @@ for K in $("$UNIT/test_transformer" --kernel-paths); do
   same "scoreloss drop-last" drop-last add.ndjson scoreloss --model "$M" --sweep drop-last
   same "scoreloss skip-one" skip-one add.ndjson scoreloss --model "$M" --sweep skip-one
   same "scoreloss skip-one, one record a pass" skip-one add.ndjson scoreloss --model "$M" --sweep skip-one --pack 1
-  same "scoreloss ablate-heads" "" pairs.ndjson scoreloss --model "$M" --sweep ablate-heads
+  same "scoreloss ablate-heads" ablate-heads pairs.ndjson scoreloss --model "$M" --sweep ablate-heads
   same "scoreloss ablate-heads --pack 1" ablate-heads pairs.ndjson scoreloss --model "$M" --sweep ablate-heads --pack 1
   same "scoreloss patch-sweep" "" pairs.ndjson scoreloss --model "$M" --patch-sweep
   AUTOINTERP_PATCH_SKIP=0 same "scoreloss patch-sweep, every cell, --pack 1" patch-sweep pairs.ndjson scoreloss --model "$M" --patch-sweep --pack 1
@@ -75,7 +77,7 @@ for K in $("$UNIT/test_transformer" --kernel-paths); do
   same "scoreloss --patch" "" pairs.ndjson scoreloss --model "$M" --patch "$PATCH" --sweep drop-last
   same "topk skip-one" skip-one facts.ndjson topk --model "$M" --sweep skip-one
   same "topk skip-one --positions 1,-2" early facts.ndjson topk --model "$M" --sweep skip-one --positions 1,-2
-  same "topk ablate-heads" "" pairs.ndjson topk --model "$M" --sweep ablate-heads
+  same "topk ablate-heads" topk-ablate pairs.ndjson topk --model "$M" --sweep ablate-heads
   same "topk --patch" "" pairs.ndjson topk --model "$M" --patch "$PATCH"
   same "runlayers skip-one greedy" skip-one facts3.ndjson runlayers --model "$M" --sweep skip-one --max-tokens 5
   same "runlayers drop-last sampled" drop-last facts.ndjson runlayers --model "$M" --sweep drop-last --temperature 1 --top-k 40 --seed 1 --max-tokens 5
