@@ -13,15 +13,15 @@
 // Attention inputs of one row: its keys/values are rows 0..n_keys-1 of k and v (stride
 // given per call), its own position is n_keys-1.  When k_dst is set the row's freshly
 // computed k and v are first stored there (the KV cache).
-static void tf_count_trimmed(long runs, long rows);
-static void kv_rows_resume(TfWorkspace *ws, const int *starts, int n_seq, const int *pos0,
-                           float *const *k, float *const *v);
-
 struct TfKvRow {
     float *k_dst, *v_dst;   // (C) each, or NULL
     const float *k, *v;     // (n_keys, stride) head h at offset h * head_dim
     int n_keys;
 };
+
+static void tf_count_trimmed(long runs, long rows);
+static void kv_rows_resume(TfWorkspace *ws, const int *starts, int n_seq, const int *pos0,
+                           float *const *k, float *const *v);
 
 const char *const tf_hook_names[TF_N_HOOKS] = {"resid_pre", "z",       "attn_out",
                                                "resid_mid", "mlp_out", "resid_post"};
@@ -211,6 +211,7 @@ static void block_forward_rows(const Gpt2 *m, int layer, float *resid, int R, Tf
         memcpy(kv[r].v_dst, ws->qkv + (size_t)r * 3 * C + 2 * C, (size_t)C * sizeof(float));
     }
     const float *q = ws->qkv;
+    if (keep && n_keep == 0) return;   // keys and values only
     if (keep) {
         q = keep_rows(resid, keep, n_keep, ws);
         R = n_keep;

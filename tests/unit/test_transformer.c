@@ -1134,6 +1134,12 @@ static void test_tail(const Gpt2 *m, const int *tokens, TfWorkspace *ws) {
     }
     CHECK("tail: resumed at positions 0, 5, 2, 6 with tails 1, 0, 13, 0 == the whole block's",
           rc == 0 && same);
+    int all[NS] = {1, 13, 16, 7};   // every row at keys/values only
+    memcpy(part, whole, sizeof(float) * n);
+    memset(kp, 0, sizeof(float) * n), memset(vp, 0, sizeof(float) * n);
+    rc |= tf_block_forward_tail(m, 1, part, starts, NS, zero, kq, vq, all, ws, err, sizeof err);
+    CHECK("tail: every row trimmed: its keys/values == the whole block's",
+          rc == 0 && same_bits(kw, kp, n) && same_bits(vw, vp, n));
     int bad[NS] = {0, 0, 17, 0};
     CHECK("tail: a tail past its sequence refused",
           tf_block_forward_tail(m, 0, part, starts, NS, NULL, NULL, NULL, bad, ws, err,
