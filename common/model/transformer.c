@@ -435,7 +435,8 @@ static void kv_rows_resume(TfWorkspace *ws, const int *starts, int n_seq, const 
 int tf_block_forward_resume(const Gpt2 *m, int layer, float *resid, const int *starts, int n_seq,
                             const int *pos0, float *const *k, float *const *v, TfWorkspace *ws,
                             char *err, size_t errlen) {
-    if (!pos0) return fail(err, errlen, "no resumed sequences (no positions)");
+    if (!pos0)
+        return fail(err, errlen, "no resumed sequences (or the first does not start at row 0)");
     return block_seqs(m, layer, resid, starts, n_seq, pos0, k, v, NULL, ws, err, errlen);
 }
 
