@@ -1150,8 +1150,9 @@ static void workloads_measure(Bench *b) {
     Gpt2Config cfg;
     check(gpt2_read_config(cfg_path, &cfg, err, sizeof err), "config", err);
     free(cfg_path);
-    WorkloadEnv env = {b->o.model_dir, b->o.bin_dir, cfg.n_layer,          cfg.n_embd,
-                       cfg.vocab_size, cfg.n_head,   b->o.workload_rounds, b->o.quick};
+    WorkloadEnv env = {b->o.model_dir,       b->o.bin_dir,   cfg.n_layer,
+                       cfg.n_embd,           cfg.vocab_size, cfg.n_head,
+                       b->o.workload_rounds, b->o.quick,     sweep_last_rows()};
     b->n_work = workloads_run(&env, b->work, err, sizeof err);
     if (b->n_work < 0) eprintf(1, "workloads: %s", err);
 }

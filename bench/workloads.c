@@ -77,6 +77,22 @@ long configs_prefix_blocks(const ConfigList *list) {
     return n;
 }
 
+long configs_leaf_blocks(const ConfigList *list) {
+    long n = 0;
+    for (int k = 0; k < list->n; k++) {
+        const LayerConfig *c = &list->cfg[k];
+        int leaf = c->n > 0;
+        for (int j = 0; j < list->n && leaf; j++) {
+            const LayerConfig *d = &list->cfg[j];
+            if (j != k && (d->n > c->n || (d->n == c->n && j > k)) &&
+                memcmp(d->idx, c->idx, sizeof(int) * (size_t)c->n) == 0)
+                leaf = 0;
+        }
+        n += leaf;
+    }
+    return n;
+}
+
 // ----------------------------------------------------------------------------
 // the jobs
 
@@ -145,6 +161,13 @@ static double rows_flops(const WorkloadEnv *e, int p0, int p1) {
     for (int q = p0; q < p1; q++) f += 24.0 * C * C + 4.0 * C * (q + 1);
     return f;
 }
+// What the last block of a run (its rows 0 .. T-1) does not run when only its rows from
+// t0 are read (tf_block_forward_tail): rows p0 .. t0-1 keep their ln_1 and q/k/v matmul
+// (6 C^2 a row) and lose the rest; rows of a run resumed at p0 (a patch cell) start there.
+static double trimmed_flops(const WorkloadEnv *e, int p0, int t0) {
+    if (!e->last_rows || t0 <= p0) return 0;
+    return rows_flops(e, p0, t0) - 6.0 * e->C * e->C * (t0 - p0);
+}
 static double logit_flops(const WorkloadEnv *e, double rows) {
     return 2.0 * e->C * (double)e->V * rows;
 }
@@ -210,26 +233,34 @@ static void patch_noop_cells(const Tokenizer *tok, const Record *r, int L, int P
 static double record_flops(const WorkloadEnv *e, const JobSpec *j, const ConfigList *cfgs, int P,
                            int A, const unsigned char *noop) {
     int T = P + A - 1, L = e->L, H = e->H;
+    // The last block of each run no other continues from (a leaf) runs only the rows read:
+    // from the last prompt token's (scoreloss: the rows predicting the answer; topk at the
+    // last position; runlayers' prefill: the last row), except the ablation variants of
+    // the last block itself (their hooks act there).
+    double leaf = trimmed_flops(e, 0, P - 1);
     switch (j->kind) {
     case JOB_SWEEP:
         return (double)configs_prefix_blocks(cfgs) * rows_flops(e, 0, T) +
-               logit_flops(e, (double)cfgs->n * A);
+               logit_flops(e, (double)cfgs->n * A) - (double)configs_leaf_blocks(cfgs) * leaf;
     case JOB_ABLATE_HEADS: {
         double blocks = L;
         for (int l = 0; l < L; l++) blocks += (double)H * (L - l);
-        return blocks * rows_flops(e, 0, T) + logit_flops(e, (1.0 + (double)L * H) * A);
+        return blocks * rows_flops(e, 0, T) + logit_flops(e, (1.0 + (double)L * H) * A) -
+               (1.0 + (double)(L - 1) * H) * leaf;
     }
     case JOB_PATCH: {
-        double f = 2.0 * L * rows_flops(e, 0, T) + logit_flops(e, 2.0 * A);
+        double f = 2.0 * L * rows_flops(e, 0, T) + logit_flops(e, 2.0 * A) - 2.0 * leaf;
         for (int l = 0; l < L; l++)
             for (int p = 0; p < P; p++)
-                if (!noop[l * P + p]) f += (L - l) * rows_flops(e, p, T) + logit_flops(e, A);
+                if (!noop[l * P + p])
+                    f += (L - l) * rows_flops(e, p, T) + logit_flops(e, A) -
+                         trimmed_flops(e, p, P - 1);
         return f;
     }
     case JOB_TOPK:
-        return (double)configs_prefix_blocks(cfgs) * rows_flops(e, 0, P) + logit_flops(e, cfgs->n);
     case JOB_GENERATE:
-        return (double)configs_prefix_blocks(cfgs) * rows_flops(e, 0, P) + logit_flops(e, cfgs->n);
+        return (double)configs_prefix_blocks(cfgs) * rows_flops(e, 0, P) + logit_flops(e, cfgs->n) -
+               (double)configs_leaf_blocks(cfgs) * leaf;
     }
     return 0;
 }

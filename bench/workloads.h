@@ -37,6 +37,9 @@ typedef struct {
     int L, C, V, H;   // the model's shapes
     int rounds;       // timed runs of each job, interleaved; the best is kept
     int quick;        // smaller inputs
+    int last_rows;    // the tools run a leaf's last block only on the rows read
+                      // (sweep_last_rows(): not with AUTOINTERP_LAST_ROWS=0, which the
+                      // tools inherit): those rows' other FLOPs are not charged
 } WorkloadEnv;
 
 #define WORKLOAD_MAX 8
@@ -64,5 +67,9 @@ int child_run(char *const argv[], const char *input, const char *out_path, doubl
 
 // Blocks a perfect prefix-sharing plan runs for `list`: its distinct non-empty prefixes.
 long configs_prefix_blocks(const ConfigList *list);
+// Of those, the last blocks of configurations that no other continues from (leaves: not
+// a proper prefix of another, nor repeated later in the list), which the sweeps trim to
+// the rows read.
+long configs_leaf_blocks(const ConfigList *list);
 
 #endif

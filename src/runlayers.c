@@ -539,6 +539,7 @@ int main(int argc, char **argv) {
     if (stats && *stats)
         fprintf(stderr, "runlayers: decoding block rows: %ld run, %ld shared (%s)\n", r.rows_run,
                 r.rows_shared, r.share ? "streams that agree share" : "AUTOINTERP_DECODE_SHARE=0");
+    sweep_trim_report();
     configs_free(&r.cmdline);
     model_close(&r.model);
     return status;

@@ -370,6 +370,8 @@ static int item_prepare(Scorer *s, Item *it) {
     // Runs whose activations are captured (--dump: every position) keep the last answer
     // token; the others stop before it (run_rows).
     if (!s->io.capture) it->ir.T = run_rows(&it->t);
+    // the visitors read the rows that predict the answer tokens (score_visit)
+    it->ir.tail = it->t.n_prompt - 1;
     // Patched records are run together (their clean and corrupted runs packed).
     if (it->ir.patching) it->patched = 1;
     else if (interp_active(&s->io) || it->ir.n_abl) it->interventions = 1;
@@ -414,9 +416,15 @@ static int score_group(Scorer *s, Item **items, int n) {
     GroupJob g = {items, offset, xmalloc(sizeof(float) * (rows ? rows : 1) * (size_t)m->cfg.n_embd),
                   m->cfg.n_embd};
     for (int i = 0; i < n; i++) sets[i].rows = g.rows + offset[i] * (size_t)m->cfg.n_embd;
+    // keep_group_rows reads the rows from the last prompt token's on
+    int *tail = xmalloc(sizeof(int) * (size_t)n);
+    for (int i = 0; i < n; i++) tail[i] = items[i]->t.n_prompt - 1;
+    SweepPacking pack = s->pack;
+    pack.tail = tail;
     char err[512];
-    int rc = sweep_run_seqs(m, &items[0]->configs, tokens, lens, n, &s->pack, &s->ws,
-                            keep_group_rows, &g, NULL, err, sizeof err);
+    int rc = sweep_run_seqs(m, &items[0]->configs, tokens, lens, n, &pack, &s->ws, keep_group_rows,
+                            &g, NULL, err, sizeof err);
+    free(tail);
     if (rc == 0) rc = score_sets(s, sets, n, err, sizeof err);
     for (int i = 0; i < n; i++) {
         Item *it = items[i];
@@ -614,7 +622,7 @@ static int run_scoring(const ExperimentOptions *opt, const InterpOptions *io) {
     Scorer s = {.opt = *opt, .io = *io};
     char err[2048];
     experiment_open(opt, &s.model, &s.cmdline, &s.ws);
-    s.pack = (SweepPacking){opt->mem_budget, opt->pack};
+    s.pack = (SweepPacking){opt->mem_budget, opt->pack, NULL};
     s.io.pack = opt->pack;
     s.io.mem_budget = opt->mem_budget;
     if (interp_setup(&s.io, &s.model, opt->bos, 0, &s.ws, err, sizeof err) != 0)

@@ -502,6 +502,14 @@ static void item_error(Item *it, const char *err) {
     it->failed = 1;
 }
 
+// The first of the positions rows[0..n) (n >= 1) that a record reads out.
+static int first_read(const int *rows, int n) {
+    int first = rows[0];
+    for (int r = 1; r < n; r++)
+        if (rows[r] < first) first = rows[r];
+    return first;
+}
+
 // Read a record (an error written at once) and say how it is to be run.  0, or 1 when it
 // failed.
 static int item_prepare(TopK *t, Item *it) {
@@ -522,6 +530,7 @@ static int item_prepare(TopK *t, Item *it) {
     if (interp_record_read(&it->ir, &t->io, &t->model, it->in, t->opt.bos, &prompt_only, err,
                            sizeof err) != 0)
         goto bad;
+    it->ir.tail = first_read(it->rows, it->n_rows);   // topk_visit reads these rows only
     // Records with interventions are run with the batch's others that run the same blocks
     // (patched records: their runs packed across records).
     if (it->ir.patching || interp_active(&t->io) || it->ir.n_abl) {
@@ -566,6 +575,14 @@ static int keep_item_rows(void *ctx, int k, int seq, const float *resid, int T, 
     return 0;
 }
 
+// The first row keep_item_rows reads of each of items[0..n) (malloc'd): the packed
+// sweep's tails (SweepPacking.tail).
+static int *item_tails(Item **items, int n) {
+    int *tail = xmalloc(sizeof(int) * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++) tail[i] = first_read(items[i]->rows, items[i]->n_rows);
+    return tail;
+}
+
 // Run the plain records items[0..n), which share their configurations, packed into big
 // forward passes (only the prompts), then read out their rows together: consecutive
 // records of up to logit_rows rows (one at least) per tf_logits call.  The number that
@@ -586,9 +603,10 @@ static int topk_group(TopK *t, Item **items, int n) {
     }
     GroupJob g = {items, offset, xmalloc(sizeof(float) * (rows ? rows : 1) * C)};
     char err[512];
-    SweepPacking pack = {t->opt.mem_budget, t->opt.pack};
+    SweepPacking pack = {t->opt.mem_budget, t->opt.pack, item_tails(items, n)};
     int rc = sweep_run_seqs(m, &items[0]->cfgs, tokens, lens, n, &pack, &t->ws, keep_item_rows, &g,
                             NULL, err, sizeof err);
+    free((int *)pack.tail);
     size_t cap = logit_rows(t);
     if (cap > rows) cap = rows;
     if (cap < most) cap = most;
@@ -683,9 +701,10 @@ static int topk_iv_group(TopK *t, Item **items, int n) {
     configs_add_intact(&intact, m->cfg.n_layer);
     GroupJob g = {items, offset, xmalloc(sizeof(float) * rows * C)};
     float *ref = xmalloc(sizeof(float) * rows * V);
-    SweepPacking pack = {t->opt.mem_budget, t->opt.pack};
+    SweepPacking pack = {t->opt.mem_budget, t->opt.pack, item_tails(items, n)};
     int rc = sweep_run_seqs(m, &intact, tokens, lens, n, &pack, &t->ws, keep_item_rows, &g, NULL,
                             err, sizeof err);
+    free((int *)pack.tail);
     for (size_t r0 = 0, cap = logit_rows(t); rc == 0 && r0 < rows; r0 += cap)
         rc = unembed_kept(t, g.kept + r0 * C, rows - r0 < cap ? (int)(rows - r0) : (int)cap,
                           ref + r0 * V, err, sizeof err);

@@ -353,6 +353,46 @@ static unsigned hook_mask(const HookState *h, int n_runs) {
     return mask;
 }
 
+// Does a run's hook act at block `layer` at a point past RESID_PRE (ablate, patch, check
+// or capture there)?  The only point tf_block_forward_tail calls is RESID_PRE.
+static int run_acts_past_pre(const HookRun *run, int layer) {
+    unsigned pre = 1u << TF_HOOK_RESID_PRE;
+    if (run->capture && (run->capture->points & ~pre)) return 1;
+    for (int i = 0; i < run->n_abl; i++)
+        if (run->abl[i].site.layer == layer && run->abl[i].site.point != TF_HOOK_RESID_PRE)
+            return 1;
+    for (int i = 0; i < run->n_patch; i++)
+        if (run->patch[i].layer == layer && run->patch[i].point != TF_HOOK_RESID_PRE) return 1;
+    for (int i = 0; run->check && i < run->check->n; i++)
+        if (run->check->sites[i].layer == layer && run->check->sites[i].point != TF_HOOK_RESID_PRE)
+            return 1;
+    return 0;
+}
+
+static int site_past_pre(const InterpSite *s, int layer) {
+    return s && s->layer == layer && s->point != TF_HOOK_RESID_PRE;
+}
+
+// May the last slot of configuration c (block `layer`) run only the rows that are read,
+// for the n_runs runs of h: the switch is on and no hook of theirs acts there past
+// RESID_PRE (the lens, --dump of other points, ablating or patching that block).
+static int hooks_trim_final(const HookState *h, int n_runs, int layer) {
+    if (!sweep_last_rows() || run_acts_past_pre(&h->run, layer)) return 0;
+    for (int g = 0; g < n_runs; g++)
+        if ((h->seg_run && run_acts_past_pre(&h->seg_run[g], layer)) ||
+            (h->seg_abl && h->seg_abl[g] && site_past_pre(&h->seg_abl[g]->site, layer)) ||
+            (h->seg_patch && site_past_pre(h->seg_patch[g], layer)))
+            return 0;
+    return 1;
+}
+
+// The rows of a run to run at its last slot: those from position `tail` on of its rows
+// from position pos0 (rows of them), at least 0 and at most all.
+static int run_tail(int tail, int pos0, int rows) {
+    int t = tail - pos0;
+    return t < 0 ? 0 : t > rows ? rows : t;
+}
+
 // The keys and values every slot of one run of a configuration attends to (its positions
 // 0..T-1): what a patch cell resumed at position p takes for positions < p.
 typedef struct {
@@ -376,10 +416,11 @@ typedef struct {
 // (rz ? rz->pos0[g] : 0).., entering at slot s0[g] (ascending) with its rows holding the
 // residual entering that slot; it joins the forward pass there.  Runs entering at c->n are
 // left as they are.  Each run's rows get the bits run_slots gives those positions of it
-// alone (h->seg_abl / seg_patch: run g's own intervention).
+// alone (h->seg_abl / seg_patch: run g's own intervention), the rows from position `tail`
+// on at least: the last slot runs only those when hooks_trim_final allows (tail 0: all).
 static int run_slots_packed(const Gpt2 *m, const LayerConfig *c, const int *s0, int n, float *resid,
-                            const int *starts, const Resume *rz, HookState *h, TfWorkspace *ws,
-                            char *err, size_t errlen) {
+                            const int *starts, const Resume *rz, int tail, HookState *h,
+                            TfWorkspace *ws, char *err, size_t errlen) {
     h->seg_start = starts;
     h->seg_pos0 = rz ? rz->pos0 : NULL;
     TfHooks hooks = {interp_hook, h, hook_mask(h, n)};
@@ -387,11 +428,19 @@ static int run_slots_packed(const Gpt2 *m, const LayerConfig *c, const int *s0, 
     ws->hooks = hooks.points ? &hooks : NULL;
     h->n_head = m->cfg.n_head;
     int rc = 0, active = 0;
+    int *tails = NULL;
+    if (tail > 0 && c->n > 0 && hooks_trim_final(h, n, c->idx[c->n - 1])) {
+        tails = xmalloc(sizeof(int) * (size_t)(n ? n : 1));
+        for (int g = 0; g < n; g++)
+            tails[g] = run_tail(tail, rz ? rz->pos0[g] : 0, starts[g + 1] - starts[g]);
+    }
     for (int s = n ? s0[0] : c->n; s < c->n && rc == 0; s++) {
         while (active < n && s0[active] <= s) active++;
         h->slot = s;
+        const int *last = s == c->n - 1 ? tails : NULL;
         if (!rz) {
-            rc = tf_block_forward_packed(m, c->idx[s], resid, starts, active, ws, err, errlen);
+            rc = tf_block_forward_tail(m, c->idx[s], resid, starts, active, NULL, NULL, NULL, last,
+                                       ws, err, errlen);
             continue;
         }
         size_t row = sizeof(float) * (size_t)rz->base->C;
@@ -399,9 +448,10 @@ static int run_slots_packed(const Gpt2 *m, const LayerConfig *c, const int *s0, 
             memcpy(rz->k[g], run_kv_at(rz->base, rz->base->k, s), row * (size_t)rz->pos0[g]);
             memcpy(rz->v[g], run_kv_at(rz->base, rz->base->v, s), row * (size_t)rz->pos0[g]);
         }
-        rc = tf_block_forward_resume(m, c->idx[s], resid, starts, active, rz->pos0, rz->k, rz->v,
-                                     ws, err, errlen);
+        rc = tf_block_forward_tail(m, c->idx[s], resid, starts, active, rz->pos0, rz->k, rz->v,
+                                   last, ws, err, errlen);
     }
+    free(tails);
     ws->hooks = saved;
     h->seg_start = h->seg_pos0 = NULL;
     return rc;
@@ -634,6 +684,7 @@ int interp_finish(InterpOptions *o, char *err, size_t errlen) {
     if (stats && *stats && o->stats)
         fprintf(stderr, "interp: patched runs: %ld run, %ld skipped (patching nothing)\n",
                 o->stats->patched_run, o->stats->patched_skipped);
+    sweep_trim_report();
     NpzWriter *w = o->npz;
     o->npz = NULL;
     return npz_close(w, err, errlen);
@@ -930,8 +981,8 @@ static int run_restart_pass(Runner *r, const Restarts *rs, int i0, int i1, float
     h.seg_patch = p.patch;
     h.run.source = rs->source;
     Resume rz = {p.pos0, rs->kv, p.k, p.v};
-    int rc = run_slots_packed(r->m, r->c, p.s0, n, buf, p.starts, rs->pos0 ? &rz : NULL, &h, r->ws,
-                              r->err, r->errlen);
+    int rc = run_slots_packed(r->m, r->c, p.s0, n, buf, p.starts, rs->pos0 ? &rz : NULL,
+                              r->ir->tail, &h, r->ws, r->err, r->errlen);
     for (int g = 0; rc == 0 && g < n; g++) {   // visit in the runs' order
         int at = 0;
         while (p.order[at] != g) at++;
@@ -948,8 +999,15 @@ static int run_restart_pass(Runner *r, const Restarts *rs, int i0, int i1, float
     return rc;
 }
 
+// Does run i of rs ablate or patch block `last` past resid_pre?
+static int restart_acts(const Restarts *rs, int i, int last) {
+    return (rs->abl && rs->abl[i] && site_past_pre(&rs->abl[i]->site, last)) ||
+           (rs->patch && site_past_pre(rs->patch[i], last));
+}
+
 // Every run of rs, in passes of up to SWEEP_PASS_ROWS rows (and ws->max_T; a run alone
-// may have more), o->pack runs and rs->max_runs runs.
+// may have more), o->pack runs and rs->max_runs runs, consecutive runs that all ablate or
+// patch the last block past resid_pre or none (restart_acts).
 static int run_restarts(Runner *r, const Restarts *rs,
                         int (*visit)(Runner *, int i, const float *resid)) {
     int T = r->ir->T, C = r->m->cfg.n_embd,
@@ -960,9 +1018,13 @@ static int run_restarts(Runner *r, const Restarts *rs,
     float *buf = xmalloc(sizeof(float) * (size_t)(max_rows > T ? max_rows : T) * C);
     float *whole = rs->pos0 ? xmalloc(sizeof(float) * (size_t)T * C) : NULL;
     int rc = 0;
+    // a pass's runs all act at the last block past resid_pre, or none does: those that do
+    // not then run only the rows read there (hooks_trim_final), whatever their company
+    int last = r->c->n > 0 ? r->c->idx[r->c->n - 1] : -1;
     for (int i0 = 0; rc == 0 && i0 < rs->n;) {
-        int i1 = i0 + 1, rows = restart_rows(rs, i0, T);
-        while (i1 < rs->n && i1 - i0 < max_runs && rows + restart_rows(rs, i1, T) <= max_rows)
+        int i1 = i0 + 1, rows = restart_rows(rs, i0, T), acts = restart_acts(rs, i0, last);
+        while (i1 < rs->n && i1 - i0 < max_runs && rows + restart_rows(rs, i1, T) <= max_rows &&
+               restart_acts(rs, i1, last) == acts)
             rows += restart_rows(rs, i1++, T);
         rc = run_restart_pass(r, rs, i0, i1, buf, whole, visit);
         i0 = i1;
@@ -1224,7 +1286,8 @@ typedef struct {
     int T;
     HookRun hook;   // its ablations, patches and captures
     RunKv *keep;    // NULL, or where its keys/values go
-    float *out;     // (T, C) gets its final residual
+    float *out;     // (T, C) gets its final residual (from row `tail` on when trimmed)
+    int tail;       // the first row read of out (InterpRecord.tail)
 } FullRun;
 
 // runs[0..n) packed in one forward pass of c (block-diagonal attention), each with its own
@@ -1256,10 +1319,18 @@ static int full_runs_pass(const InterpOptions *o, const Gpt2 *m, const LayerConf
     const TfHooks *saved = ws->hooks;
     ws->hooks = hooks.points ? &hooks : NULL;
     size_t rows = (size_t)starts[n] * C;
+    int *tails = NULL, any_tail = 0;
+    for (int g = 0; g < n; g++) any_tail |= runs[g].tail > 0;
+    if (any_tail && c->n > 0 && hooks_trim_final(&h, n, c->idx[c->n - 1])) {
+        tails = xmalloc(sizeof(int) * (size_t)n);
+        for (int g = 0; g < n; g++) tails[g] = run_tail(runs[g].tail, 0, runs[g].T);
+    }
     for (int s = 0; s < c->n && rc == 0; s++) {
         h.slot = s;
+        const int *last = s == c->n - 1 ? tails : NULL;
         if (!any_keep) {
-            rc = tf_block_forward_packed(m, c->idx[s], buf, starts, n, ws, err, errlen);
+            rc = tf_block_forward_tail(m, c->idx[s], buf, starts, n, NULL, NULL, NULL, last, ws,
+                                       err, errlen);
             continue;
         }
         // With pos0 0 the resumed form is the packed one that also stores keys/values.
@@ -1268,9 +1339,10 @@ static int full_runs_pass(const InterpOptions *o, const Gpt2 *m, const LayerConf
             k[g] = kv ? run_kv_at(kv, kv->k, s) : scratch + (size_t)starts[g] * C;
             v[g] = kv ? run_kv_at(kv, kv->v, s) : scratch + rows + (size_t)starts[g] * C;
         }
-        rc = tf_block_forward_resume(m, c->idx[s], buf, starts, n, zero, k, v, ws, err, errlen);
+        rc = tf_block_forward_tail(m, c->idx[s], buf, starts, n, zero, k, v, last, ws, err, errlen);
     }
     ws->hooks = saved;
+    free(tails);
     for (int g = 0; rc == 0 && g < n; g++)
         memcpy(runs[g].out, buf + (size_t)starts[g] * C, sizeof(float) * (size_t)runs[g].T * C);
     free(starts), free(zero), free(hooks_of), free(k), free(v);
@@ -1288,9 +1360,12 @@ static int prelude_pass(const InterpOptions *o, const Gpt2 *m, const LayerConfig
     for (int g = 0; g < n; g++) {
         PatchRec *p = &recs[(r0 + g) / 2];
         int corrupt = (r0 + g) % 2;
-        runs[g] = (FullRun){corrupt ? p->ir->corrupt : p->tokens, p->ir->T,
+        runs[g] = (FullRun){corrupt ? p->ir->corrupt : p->tokens,
+                            p->ir->T,
                             (HookRun){p->ir->abl, p->ir->n_abl, NULL, 0, NULL, NULL, NULL},
-                            corrupt && p->keep ? &p->kv : NULL, corrupt ? p->corrupt : p->clean};
+                            corrupt && p->keep ? &p->kv : NULL,
+                            corrupt ? p->corrupt : p->clean,
+                            p->ir->tail};
         runs[g].hook.capture = !corrupt ? &p->src : o->patch_sweep ? &p->pre : NULL;
         if (corrupt && p->check.n) runs[g].hook.check = &p->check;
     }
@@ -1311,9 +1386,12 @@ static int patched_pass(const InterpOptions *o, const Gpt2 *m, const LayerConfig
         const InterpRecord *ir = p->ir;
         ActCache *capture = ablation_sweeps(o, ir) ? &p->pre : o->capture ? &p->acts : NULL;
         runs[g] =
-            (FullRun){ir->patching ? ir->corrupt : p->tokens, ir->T,
+            (FullRun){ir->patching ? ir->corrupt : p->tokens,
+                      ir->T,
                       (HookRun){ir->abl, ir->n_abl, ir->patch, ir->n_patch, &p->src, capture, NULL},
-                      NULL, p->patched};
+                      NULL,
+                      p->patched,
+                      ir->tail};
     }
     int rc = full_runs_pass(o, m, c, runs, n, buf, NULL, ws, err, errlen);
     free(runs);

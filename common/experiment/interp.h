@@ -210,6 +210,13 @@ typedef struct {
     int wrong_id;      // first token of separator + "wrong_answer", or -1
     int n_prompt, T;   // the clean tokens' counts (prompt incl. BOS; prompt + answer)
     int n_cells;       // patch sweep: cells of the grid per configuration (set per run)
+    int tail;          // the first position of a run's final residual the visitor reads
+                       // (0, interp_record_read's: every position; the tool sets it):
+                       // the final block of each run then computes only positions tail..
+                       // (tf_block_forward_tail; AUTOINTERP_LAST_ROWS=0 turns it off) where
+                       // no hook acts there past resid_pre (the lens, --dump of other
+                       // points, an ablation or patch at that block), and the positions
+                       // before tail of the visited residuals are UNSPECIFIED
 } InterpRecord;
 
 // Read a record's intervention fields ("ablate", "patch", "corrupt_prompt",
@@ -279,8 +286,10 @@ int interp_patch_cells(const InterpOptions *o, const InterpRecord *ir, const Gpt
 // The runs of a sweep (variants 1..n, the patch cells) restart from the residual entering
 // the first slot of their block, a patch cell at position p also at p (over the corrupted
 // run's keys/values before p, kept when o->mem_budget holds them), and are PACKED into
-// forward passes of up to ws->max_T rows (o->pack runs at most); a cell's positions
-// before p are the corrupted run's.  A patched run (cell or single patch) whose patches
+// forward passes of up to ws->max_T rows (o->pack runs at most; the runs that ablate or
+// patch the configuration's last block past resid_pre in passes of their own, so that the
+// others run only the rows read there: InterpRecord.tail); a cell's positions before p
+// are the corrupted run's.  A patched run (cell or single patch) whose patches
 // change nothing (interp_patch_same, checked in the corrupted run's hooks against the
 // clean run's activations) is not run: it is visited (info.noop) with the corrupted run's
 // final residual, in its place in the order.  0, or -1 with a message (for the whole

@@ -1,6 +1,7 @@
 // sweep: prefix-shared execution of layer configurations; see sweep.h.
 #include "experiment/sweep.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,15 +54,44 @@ static int *configs_sorted(const ConfigList *list) {
     return order;
 }
 
+int sweep_last_rows(void) {
+    const char *v = getenv("AUTOINTERP_LAST_ROWS");
+    return !(v && !strcmp(v, "0"));
+}
+
+int sweep_hooks_trim(const TfWorkspace *ws) {
+    return !ws->hooks || !(ws->hooks->points & ~(1u << TF_HOOK_RESID_PRE));
+}
+
+void sweep_trim_report(void) {
+    const char *stats = getenv("AUTOINTERP_STATS");
+    if (!stats || !*stats) return;
+    long runs, rows;
+    tf_trim_stats(&runs, &rows);
+    fprintf(stderr, "last rows: %ld runs' final blocks trimmed, %ld rows at keys/values only\n",
+            runs, rows);
+}
+
+// Does configuration order[i] end in a leaf (no configuration after it continues from its
+// final residual)?  In lexicographic order only the next one could.
+static int sweep_leaf(const ConfigList *list, const int *order, int i) {
+    const LayerConfig *c = &list->cfg[order[i]];
+    return i + 1 == list->n || common_prefix(c, &list->cfg[order[i + 1]]) < c->n;
+}
+
 // The prefix-shared sweep over n_seq sequences packed in rows 0..starts[n_seq]-1: tokens
-// are the sequences' tokens one after another, each embedded from position 0.
+// are the sequences' tokens one after another, each embedded from position 0.  tail (n_seq,
+// or NULL): the first row of each sequence that visits read; a leaf's last block then runs
+// only those rows (tf_block_forward_tail).
 static int sweep_packed(const Gpt2 *m, const ConfigList *list, const int *order, int depth,
-                        const int *tokens, const int *starts, int n_seq, TfWorkspace *ws,
-                        PackedVisit visit, void *ctx, long *blocks_run, char *err, size_t errlen) {
+                        const int *tokens, const int *starts, int n_seq, const int *tail,
+                        TfWorkspace *ws, PackedVisit visit, void *ctx, long *blocks_run, char *err,
+                        size_t errlen) {
     size_t row = (size_t)starts[n_seq] * (size_t)m->cfg.n_embd;
     // stack[d] = residual after the first d blocks of the current path (d = 0: embeddings).
     float *stack = xmalloc(sizeof(float) * row * (size_t)(depth + 1));
     int rc = 0;
+    if (tail && !(sweep_last_rows() && sweep_hooks_trim(ws))) tail = NULL;
     for (int i = 0; rc == 0 && i < n_seq; i++)
         rc = tf_embed(m, tokens + starts[i], starts[i + 1] - starts[i], 0,
                       stack + (size_t)starts[i] * m->cfg.n_embd, err, errlen);
@@ -71,16 +101,21 @@ static int sweep_packed(const Gpt2 *m, const ConfigList *list, const int *order,
         const LayerConfig *c = &list->cfg[order[i]];
         int d = path ? common_prefix(path, c) : 0;
         if (d > valid) d = valid;
+        int leaf = tail && sweep_leaf(list, order, i);
         for (; d < c->n; d++) {
-            memcpy(stack + row * (size_t)(d + 1), stack + row * (size_t)d, sizeof(float) * row);
-            rc = tf_block_forward_packed(m, c->idx[d], stack + row * (size_t)(d + 1), starts, n_seq,
-                                         ws, err, errlen);
+            float *out = stack + row * (size_t)(d + 1);
+            memcpy(out, stack + row * (size_t)d, sizeof(float) * row);
+            if (leaf && d == c->n - 1)
+                rc = tf_block_forward_tail(m, c->idx[d], out, starts, n_seq, NULL, NULL, NULL, tail,
+                                           ws, err, errlen);
+            else rc = tf_block_forward_packed(m, c->idx[d], out, starts, n_seq, ws, err, errlen);
             if (rc) break;
             if (blocks_run) (*blocks_run)++;
         }
         if (rc) break;
         path = c;
-        valid = c->n;
+        // a trimmed last block leaves rows the next configuration must not reuse
+        valid = leaf && c->n > 0 ? c->n - 1 : c->n;
         if (visit(ctx, order[i], stack + row * (size_t)c->n, starts, n_seq, ws) != 0) rc = -1;
     }
     free(stack);
@@ -109,8 +144,8 @@ int sweep_run(const Gpt2 *m, const ConfigList *list, const int *tokens, int T, T
         return fail(err, errlen, "sequence of %d tokens does not fit (1..%d)", T, ws->max_T);
     int *order = configs_sorted(list), starts[2] = {0, T};
     OneSeq one = {visit, ctx};
-    int rc = sweep_packed(m, list, order, depth, tokens, starts, 1, ws, visit_one, &one, blocks_run,
-                          err, errlen);
+    int rc = sweep_packed(m, list, order, depth, tokens, starts, 1, NULL, ws, visit_one, &one,
+                          blocks_run, err, errlen);
     free(order);
     return rc;
 }
@@ -177,7 +212,8 @@ int sweep_run_seqs(const Gpt2 *m, const ConfigList *list, const int *const *toke
             memcpy(packed + starts[i - i0], tokens[i], sizeof(int) * (size_t)lens[i]);
         ManySeq many = {visit, ctx, i0};
         long blocks = 0;
-        rc = sweep_packed(m, list, order, depth, packed, starts, i1 - i0, ws, visit_many, &many,
+        rc = sweep_packed(m, list, order, depth, packed, starts, i1 - i0,
+                          pack && pack->tail ? pack->tail + i0 : NULL, ws, visit_many, &many,
                           &blocks, err, errlen);
         if (blocks_run) *blocks_run += blocks;
         i0 = i1;
@@ -262,6 +298,18 @@ static int prefill_next_block(const PrefillJob *jobs, int n, int *count, int n_l
     return best;
 }
 
+// leaf[j] (malloc'd): no job forks from job j's final residual (only its last position
+// is read then); NULL when sweep_last_rows() is off.
+static unsigned char *prefill_leaves(const PrefillJob *jobs, int n) {
+    if (!sweep_last_rows()) return NULL;
+    unsigned char *leaf = xmalloc((size_t)n);
+    memset(leaf, 1, (size_t)n);
+    for (int x = 0; x < n; x++)
+        if (jobs[x].parent >= 0 && jobs[x].fork == jobs[jobs[x].parent].c->n_slots)
+            leaf[jobs[x].parent] = 0;
+    return leaf;
+}
+
 // Every job's remaining blocks, one pass per (block, up to max_rows rows): the jobs whose
 // next slot runs the block, their rows packed into buf.
 static int prefill_passes(PrefillJob *jobs, int n, const int *order, int max_rows, float *buf,
@@ -270,8 +318,9 @@ static int prefill_passes(PrefillJob *jobs, int n, const int *order, int max_row
     size_t C = (size_t)m->cfg.n_embd;
     int *count = xmalloc(sizeof(int) * (size_t)m->cfg.n_layer);
     int *sel = xmalloc(sizeof(int) * (size_t)n), *slots = xmalloc(sizeof(int) * (size_t)n);
-    int *starts = xmalloc(sizeof(int) * (size_t)(n + 1));
+    int *starts = xmalloc(sizeof(int) * (size_t)(n + 1)), *tail = xmalloc(sizeof(int) * (size_t)n);
     TfCache **caches = xmalloc(sizeof(TfCache *) * (size_t)n);
+    unsigned char *leaf = prefill_leaves(jobs, n);
     int rc = 0;
     for (int block; rc == 0 && (block = prefill_next_block(jobs, n, count, m->cfg.n_layer)) >= 0;) {
         int g = 0;   // this block's jobs, in prefix order (siblings side by side)
@@ -283,15 +332,20 @@ static int prefill_passes(PrefillJob *jobs, int n, const int *order, int max_row
         for (int a = 0; rc == 0 && a < g;) {
             int b = a, rows = 0;   // jobs sel[a..b) in one pass
             starts[0] = 0;
+            int trims = 0;
             while (b < g && (b == a || rows + jobs[sel[b]].T <= max_rows)) {
                 const PrefillJob *j = &jobs[sel[b]];
                 memcpy(buf + (size_t)rows * C, j->resid, sizeof(float) * (size_t)j->T * C);
                 caches[b - a] = j->c;
                 slots[b - a] = j->depth;
+                // a leaf's last slot: only its last position is read (its logits)
+                tail[b - a] = leaf && leaf[sel[b]] && j->depth == j->c->n_slots - 1 ? j->T - 1 : 0;
+                trims |= tail[b - a] > 0;
                 rows += j->T;
                 starts[++b - a] = rows;
             }
-            rc = tf_cache_block_forward_packed(caches, slots, buf, starts, b - a, ws, err, errlen);
+            rc = tf_cache_block_forward_tail(caches, slots, buf, starts, b - a, trims ? tail : NULL,
+                                             ws, err, errlen);
             for (int k = a; rc == 0 && k < b; k++) {
                 PrefillJob *j = &jobs[sel[k]];
                 memcpy(j->resid, buf + (size_t)starts[k - a] * C, sizeof(float) * (size_t)j->T * C);
@@ -306,6 +360,8 @@ static int prefill_passes(PrefillJob *jobs, int n, const int *order, int max_row
     free(sel);
     free(slots);
     free(starts);
+    free(tail);
+    free(leaf);
     free(caches);
     return rc;
 }

@@ -39,9 +39,22 @@ int sweep_run(const Gpt2 *m, const ConfigList *list, const int *tokens, int T, T
 static inline size_t sweep_budget(size_t budget) { return budget ? budget : SWEEP_DEFAULT_BUDGET; }
 
 typedef struct {
-    size_t budget;   // bytes for one pass's residual stack + workspace rows (0: the default)
-    int max_seqs;    // sequences per pass at most (0: no limit; 1: one record at a time)
+    size_t budget;     // bytes for one pass's residual stack + workspace rows (0: the default)
+    int max_seqs;      // sequences per pass at most (0: no limit; 1: one record at a time)
+    const int *tail;   // NULL, or (n_seq) the first row of each sequence that the visitor
+                       // reads: the last block of a configuration no other continues from
+                       // then runs only those rows (tf_block_forward_tail), and the rows
+                       // before them in the visited residual are UNSPECIFIED
 } SweepPacking;
+
+// The final block for the rows that are read: on unless the environment has
+// AUTOINTERP_LAST_ROWS=0 (then every block runs every row, for comparisons).
+int sweep_last_rows(void);
+// May a block run on ws be trimmed as far as its hooks go: none, or only RESID_PRE.
+int sweep_hooks_trim(const TfWorkspace *ws);
+// With AUTOINTERP_STATS set, write tf_trim_stats to stderr: "last rows: N runs' final
+// blocks trimmed, R rows at keys/values only".
+void sweep_trim_report(void);
 
 // Rows one pass may pack for configurations up to `depth` blocks deep within `budget`
 // bytes: (depth + 1) residual rows of the stack plus TF_WORKSPACE_ROW_FLOATS workspace
@@ -87,7 +100,9 @@ int sweep_prefill(TfCache **caches, int n, const int *tokens, int T, float *logi
 // ws->max_T), so that each block's weights are read a few times, not once per cache; the
 // last positions are unembedded in one pass.  Bit for bit what sweep_prefill gives each
 // prompt's caches (a row's result does not depend on its company); *blocks_run counts
-// the same block applications.  Memory: the caches' residuals (their prompts' rows)
+// the same block applications.  A cache's last slot, when no other cache continues from
+// its residual, runs only the last position past its keys/values (tf_cache_block_forward_tail;
+// unless sweep_last_rows() is 0).  Memory: the caches' residuals (their prompts' rows)
 // and one pass.  0, or -1 with a message in err (then the caches are in an undefined
 // state).
 int sweep_prefill_prompts(TfCache **caches, int n, const int *prompt, const int *const *tokens,

@@ -2,6 +2,7 @@
 #include "model/transformer.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,10 @@ struct TfKvRow {
     const float *k, *v;     // (n_keys, stride) head h at offset h * head_dim
     int n_keys;
 };
+
+static void tf_count_trimmed(long runs, long rows);
+static void kv_rows_resume(TfWorkspace *ws, const int *starts, int n_seq, const int *pos0,
+                           float *const *k, float *const *v);
 
 const char *const tf_hook_names[TF_N_HOOKS] = {"resid_pre", "z",       "attn_out",
                                                "resid_mid", "mlp_out", "resid_post"};
@@ -159,8 +164,38 @@ static void linear_forward(float *out, const float *in, const float *w, const ui
     else matmul_forward(out, in, w, bias, R, K, N, pool);
 }
 
-static void block_forward_rows(const Gpt2 *m, int layer, float *resid, int R, const TfKvRow *kv,
-                               int stride, TfWorkspace *ws, const TfHooks *hooks) {
+// Rows keep[0..n_keep) (ascending) of the R rows whose keys and values are in ws->qkv and
+// ws->kv: their queries moved to the front of ws->fch (free until the MLP), their
+// residuals to the front of resid and their kv entries to the front of ws->kv (each to an
+// index <= its own, so moving in ascending order reads every source before it is
+// overwritten).  The rest of the block then runs on n_keep rows.
+static const float *keep_rows(float *resid, const int *keep, int n_keep, TfWorkspace *ws) {
+    size_t C = (size_t)ws->C;
+    for (int j = 0; j < n_keep; j++) {
+        int r = keep[j];
+        memcpy(ws->fch + (size_t)j * 3 * C, ws->qkv + (size_t)r * 3 * C, sizeof(float) * 3 * C);
+        if (r != j) {
+            memcpy(resid + (size_t)j * C, resid + (size_t)r * C, sizeof(float) * C);
+            ws->kv[j] = ws->kv[r];
+        }
+    }
+    return ws->fch;
+}
+
+// The inverse of keep_rows for the residuals: row j back to row keep[j], in descending
+// order (keep[j] >= j, and every row above j has already moved).
+static void unkeep_rows(float *resid, const int *keep, int n_keep, int C) {
+    for (int j = n_keep - 1; j >= 0; j--)
+        if (keep[j] != j)
+            memcpy(resid + (size_t)keep[j] * C, resid + (size_t)j * C, sizeof(float) * (size_t)C);
+}
+
+// keep == NULL: every row.  Otherwise only rows keep[0..n_keep) (ascending) run past their
+// keys and values (stored as usual); hooks then see RESID_PRE with all R rows and no other
+// point, and the other rows of resid are left with unspecified values.
+static void block_forward_rows(const Gpt2 *m, int layer, float *resid, int R, TfKvRow *kv,
+                               int stride, TfWorkspace *ws, const TfHooks *hooks, const int *keep,
+                               int n_keep) {
     const Gpt2Block *b = &m->blocks[layer];
     int C = m->cfg.n_embd;
     float eps = m->cfg.ln_eps;
@@ -175,7 +210,14 @@ static void block_forward_rows(const Gpt2 *m, int layer, float *resid, int R, co
         memcpy(kv[r].k_dst, ws->qkv + (size_t)r * 3 * C + C, (size_t)C * sizeof(float));
         memcpy(kv[r].v_dst, ws->qkv + (size_t)r * 3 * C + 2 * C, (size_t)C * sizeof(float));
     }
-    attention_forward(ws->atty, ws->qkv, kv, R, stride, C, m->cfg.n_head, ws);
+    const float *q = ws->qkv;
+    if (keep && n_keep == 0) return;   // keys and values only
+    if (keep) {
+        q = keep_rows(resid, keep, n_keep, ws);
+        R = n_keep;
+        hooks = NULL;
+    }
+    attention_forward(ws->atty, q, kv, R, stride, C, m->cfg.n_head, ws);
     HOOK(TF_HOOK_Z, ws->atty);
     linear_forward(ws->proj, ws->atty, b->attn_proj_w, b->attn_proj_w16, m->w16_type,
                    b->attn_proj_b, R, C, C, 0, pool);
@@ -191,6 +233,7 @@ static void block_forward_rows(const Gpt2 *m, int layer, float *resid, int R, co
     HOOK(TF_HOOK_MLP_OUT, ws->proj);
     residual_forward(resid, ws->proj, R, C, pool);
     HOOK(TF_HOOK_RESID_POST, resid);
+    if (keep) unkeep_rows(resid, keep, n_keep, C);
 }
 #undef HOOK
 
@@ -320,17 +363,60 @@ static void kv_rows_packed(TfWorkspace *ws, const int *starts, int n_seq) {
     }
 }
 
+// The rows of n_seq packed sequences that run the whole block: sequence i's from
+// starts[i] + tail[i] (malloc'd, ascending; *n_keep of them), counted in tf_trim_stats.
+// NULL with a message for a tail outside 0..rows.
+static int *tail_rows(const int *starts, int n_seq, const int *tail, int *n_keep, char *err,
+                      size_t errlen) {
+    *n_keep = 0;
+    for (int i = 0; i < n_seq; i++)
+        if (tail[i] < 0 || tail[i] > starts[i + 1] - starts[i]) {
+            fail(err, errlen, "sequence %d: first row read %d outside 0..%d", i, tail[i],
+                 starts[i + 1] - starts[i]);
+            return NULL;
+        }
+    int *keep = xmalloc(sizeof(int) * (size_t)(starts[n_seq] ? starts[n_seq] : 1));
+    long runs = 0, rows = 0;
+    for (int i = 0; i < n_seq; i++) {
+        for (int r = starts[i] + tail[i]; r < starts[i + 1]; r++) keep[(*n_keep)++] = r;
+        runs += tail[i] > 0;
+        rows += tail[i];
+    }
+    tf_count_trimmed(runs, rows);
+    return keep;
+}
+
+// Validate, set up ws->kv (packed from position 0 when pos0 is NULL, else resumed) and
+// run the block, on every row or (tail) on the rows each sequence's tail names.
+static int block_seqs(const Gpt2 *m, int layer, float *resid, const int *starts, int n_seq,
+                      const int *pos0, float *const *k, float *const *v, const int *tail,
+                      TfWorkspace *ws, char *err, size_t errlen) {
+    if (tf_check_layers(m, &layer, 1, err, errlen)) return -1;
+    if (!pos0 && (n_seq < 1 || !starts || starts[0] != 0))
+        return fail(err, errlen, "no packed sequences (or the first does not start at row 0)");
+    if (pos0 && (n_seq < 1 || !starts || starts[0] != 0 || !k || !v))
+        return fail(err, errlen, "no resumed sequences (or the first does not start at row 0)");
+    for (int i = 0; i < n_seq; i++) {
+        if (pos0 && (!k[i] || !v[i]))
+            return fail(err, errlen, "sequence %d has no key/value rows", i);
+        if (check_positions(m, starts[i + 1] - starts[i], pos0 ? pos0[i] : 0, err, errlen))
+            return -1;
+    }
+    if (check_workspace(m, ws, starts[n_seq], err, errlen)) return -1;
+    int n_keep = 0, *keep = NULL;
+    if (tail && !(keep = tail_rows(starts, n_seq, tail, &n_keep, err, errlen))) return -1;
+    if (pos0) kv_rows_resume(ws, starts, n_seq, pos0, k, v);
+    else kv_rows_packed(ws, starts, n_seq);
+    int C = m->cfg.n_embd;
+    block_forward_rows(m, layer, resid, starts[n_seq], ws->kv, pos0 ? C : 3 * C, ws, ws->hooks,
+                       keep, n_keep);
+    free(keep);
+    return 0;
+}
+
 int tf_block_forward_packed(const Gpt2 *m, int layer, float *resid, const int *starts, int n_seq,
                             TfWorkspace *ws, char *err, size_t errlen) {
-    if (tf_check_layers(m, &layer, 1, err, errlen)) return -1;
-    if (n_seq < 1 || !starts || starts[0] != 0)
-        return fail(err, errlen, "no packed sequences (or the first does not start at row 0)");
-    for (int i = 0; i < n_seq; i++)
-        if (check_positions(m, starts[i + 1] - starts[i], 0, err, errlen)) return -1;
-    if (check_workspace(m, ws, starts[n_seq], err, errlen)) return -1;
-    kv_rows_packed(ws, starts, n_seq);
-    block_forward_rows(m, layer, resid, starts[n_seq], ws->kv, 3 * m->cfg.n_embd, ws, ws->hooks);
-    return 0;
+    return block_seqs(m, layer, resid, starts, n_seq, NULL, NULL, NULL, NULL, ws, err, errlen);
 }
 
 // Row j of sequence i (position pos0[i] + j) stores its k/v at that row of k[i]/v[i] and
@@ -349,17 +435,27 @@ static void kv_rows_resume(TfWorkspace *ws, const int *starts, int n_seq, const 
 int tf_block_forward_resume(const Gpt2 *m, int layer, float *resid, const int *starts, int n_seq,
                             const int *pos0, float *const *k, float *const *v, TfWorkspace *ws,
                             char *err, size_t errlen) {
-    if (tf_check_layers(m, &layer, 1, err, errlen)) return -1;
-    if (n_seq < 1 || !starts || starts[0] != 0 || !pos0 || !k || !v)
+    if (!pos0)
         return fail(err, errlen, "no resumed sequences (or the first does not start at row 0)");
-    for (int i = 0; i < n_seq; i++) {
-        if (!k[i] || !v[i]) return fail(err, errlen, "sequence %d has no key/value rows", i);
-        if (check_positions(m, starts[i + 1] - starts[i], pos0[i], err, errlen)) return -1;
-    }
-    if (check_workspace(m, ws, starts[n_seq], err, errlen)) return -1;
-    kv_rows_resume(ws, starts, n_seq, pos0, k, v);
-    block_forward_rows(m, layer, resid, starts[n_seq], ws->kv, m->cfg.n_embd, ws, ws->hooks);
-    return 0;
+    return block_seqs(m, layer, resid, starts, n_seq, pos0, k, v, NULL, ws, err, errlen);
+}
+
+int tf_block_forward_tail(const Gpt2 *m, int layer, float *resid, const int *starts, int n_seq,
+                          const int *pos0, float *const *k, float *const *v, const int *tail,
+                          TfWorkspace *ws, char *err, size_t errlen) {
+    return block_seqs(m, layer, resid, starts, n_seq, pos0, k, v, tail, ws, err, errlen);
+}
+
+static atomic_long trimmed_runs, trimmed_rows;
+
+static void tf_count_trimmed(long runs, long rows) {
+    atomic_fetch_add(&trimmed_runs, runs);
+    atomic_fetch_add(&trimmed_rows, rows);
+}
+
+void tf_trim_stats(long *runs, long *rows) {
+    *runs = atomic_load(&trimmed_runs);
+    *rows = atomic_load(&trimmed_rows);
 }
 
 int tf_logits(const Gpt2 *m, const float *resid, int T, const int *rows, int n_rows, float *logits,
@@ -408,8 +504,8 @@ int tf_forward(const Gpt2 *m, const int *layers, int n, const int *tokens, int T
         encoder_forward(ws->resid, tokens, m->wte, m->wpe, T, 0, m->cfg.n_embd);
         kv_rows_plain(ws, T);
         for (int i = 0; i < n; i++)
-            block_forward_rows(m, layers[i], ws->resid, T, ws->kv, 3 * m->cfg.n_embd, ws,
-                               ws->hooks);
+            block_forward_rows(m, layers[i], ws->resid, T, ws->kv, 3 * m->cfg.n_embd, ws, ws->hooks,
+                               NULL, 0);
         rc = tf_logits(m, ws->resid, T, rows, n_rows, logits, ws, err, errlen);
     }
     if (own) tf_workspace_free(&tmp);
@@ -564,23 +660,32 @@ int tf_cache_block_forward(TfCache *c, int slot, float *resid, int T_new, char *
     if (!ws || check_workspace(c->model, ws, T_new, err, errlen)) return -1;
     for (int r = 0; r < T_new; r++) kv_row_cached(&ws->kv[r], c, slot, c->T + r);
     block_forward_rows(c->model, c->layers[slot], resid, T_new, ws->kv, c->model->cfg.n_embd, ws,
-                       NULL);
+                       NULL, NULL, 0);
     return 0;
 }
 
 // Block `layer` on n_seq sequences packed in resid: rows starts[i]..starts[i+1]-1 are
-// positions caches[i]->T.. of slot slots[i] of caches[i] (their k/v stored there).
+// positions caches[i]->T.. of slot slots[i] of caches[i] (their k/v stored there); only
+// the rows keep[0..n_keep) past their k/v when keep is not NULL.
 static void cache_rows_forward(const Gpt2 *m, int layer, TfCache *const *caches, const int *slots,
-                               float *resid, const int *starts, int n_seq, TfWorkspace *ws) {
+                               float *resid, const int *starts, int n_seq, TfWorkspace *ws,
+                               const int *keep, int n_keep) {
     for (int i = 0; i < n_seq; i++)
         for (int r = starts[i]; r < starts[i + 1]; r++)
             kv_row_cached(&ws->kv[r], caches[i], slots[i], caches[i]->T + r - starts[i]);
-    block_forward_rows(m, layer, resid, starts[n_seq], ws->kv, m->cfg.n_embd, ws, NULL);
+    block_forward_rows(m, layer, resid, starts[n_seq], ws->kv, m->cfg.n_embd, ws, NULL, keep,
+                       n_keep);
 }
 
 int tf_cache_block_forward_packed(TfCache *const *caches, const int *slots, float *resid,
                                   const int *starts, int n_seq, TfWorkspace *ws, char *err,
                                   size_t errlen) {
+    return tf_cache_block_forward_tail(caches, slots, resid, starts, n_seq, NULL, ws, err, errlen);
+}
+
+int tf_cache_block_forward_tail(TfCache *const *caches, const int *slots, float *resid,
+                                const int *starts, int n_seq, const int *tail, TfWorkspace *ws,
+                                char *err, size_t errlen) {
     if (n_seq < 1 || !starts || starts[0] != 0)
         return fail(err, errlen, "no packed sequences (or the first does not start at row 0)");
     const Gpt2 *m = caches[0]->model;
@@ -598,7 +703,10 @@ int tf_cache_block_forward_packed(TfCache *const *caches, const int *slots, floa
         if (check_append(c, starts[i + 1] - starts[i], err, errlen)) return -1;
     }
     if (check_workspace(m, ws, starts[n_seq], err, errlen)) return -1;
-    cache_rows_forward(m, layer, caches, slots, resid, starts, n_seq, ws);
+    int n_keep = 0, *keep = NULL;
+    if (tail && !(keep = tail_rows(starts, n_seq, tail, &n_keep, err, errlen))) return -1;
+    cache_rows_forward(m, layer, caches, slots, resid, starts, n_seq, ws, keep, n_keep);
+    free(keep);
     return 0;
 }
 
@@ -653,7 +761,8 @@ int tf_step(TfCache *c, const int *tokens, int T_new, float *logits_last, char *
     encoder_forward(ws->resid, tokens, m->wte, m->wpe, T_new, c->T, m->cfg.n_embd);
     for (int s = 0; s < c->n_slots; s++) {
         for (int r = 0; r < T_new; r++) kv_row_cached(&ws->kv[r], c, s, c->T + r);
-        block_forward_rows(m, c->layers[s], ws->resid, T_new, ws->kv, m->cfg.n_embd, ws, NULL);
+        block_forward_rows(m, c->layers[s], ws->resid, T_new, ws->kv, m->cfg.n_embd, ws, NULL, NULL,
+                           0);
     }
     c->T += T_new;
     if (!logits_last) return 0;
@@ -729,7 +838,7 @@ int tf_step_batch(TfCache **caches, int n, const int *tokens, float *logits, TfW
                 memcpy(rows + (size_t)r * C, ws->resid + (size_t)group[r] * C,
                        (size_t)C * sizeof(float));
         }
-        cache_rows_forward(m, layer, sel, slots, rows, starts, g, ws);
+        cache_rows_forward(m, layer, sel, slots, rows, starts, g, ws, NULL, 0);
         for (int r = 0; r < g; r++) {
             if (g < n)
                 memcpy(ws->resid + (size_t)group[r] * C, rows + (size_t)r * C,

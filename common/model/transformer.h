@@ -156,6 +156,25 @@ int tf_block_forward_resume(const Gpt2 *m, int layer, float *resid, const int *s
                             const int *pos0, float *const *k, float *const *v, TfWorkspace *ws,
                             char *err, size_t errlen);
 
+// The final block of a run whose output is read only at some rows (a "leaf": nothing
+// continues from its output): tf_block_forward_packed (pos0 NULL; k and v unused) or
+// tf_block_forward_resume (pos0, k, v) that runs the whole block only on the rows from
+// tail[i] of each sequence i (0 <= tail[i] <= its rows; tail NULL: every row).  The other
+// rows get their keys and values (which the tail's rows attend to, and which k[i]/v[i]
+// receive as usual) but no query, attention, projection, MLP or residual update: their
+// rows of resid are left with UNSPECIFIED values.  The tail's rows get the same bits as
+// the whole block gives them (each row's sums do not depend on the other rows of a call).
+// Hooks see RESID_PRE (all R rows) and no other point: a caller trims only a block where
+// no hook acts at another point.  Counted in tf_trim_stats.
+int tf_block_forward_tail(const Gpt2 *m, int layer, float *resid, const int *starts, int n_seq,
+                          const int *pos0, float *const *k, float *const *v, const int *tail,
+                          TfWorkspace *ws, char *err, size_t errlen);
+
+// Over the process: the sequences whose block was trimmed (a tail > 0 given to
+// tf_block_forward_tail or tf_cache_block_forward_tail) and the rows they left at keys and
+// values only (the sum of those tails).
+void tf_trim_stats(long *runs, long *rows);
+
 // Logits = ln_f(resid rows) · lm_head^T.  rows == NULL: all T rows, logits (T, V).
 // Otherwise logits (n_rows, V) for rows[i] in [0, T) (e.g. {T-1}: the last position).
 // resid is not modified; any number of rows (processed in chunks of ws->max_T).
@@ -265,6 +284,12 @@ int tf_cache_copy_positions(TfCache *dst, const TfCache *src, int n_slots, int p
 int tf_cache_block_forward_packed(TfCache *const *caches, const int *slots, float *resid,
                                   const int *starts, int n_seq, TfWorkspace *ws, char *err,
                                   size_t errlen);
+// tf_cache_block_forward_packed that runs the whole block only on the rows from tail[i]
+// of each sequence (tail NULL: all), as tf_block_forward_tail: the others store their k/v
+// in the cache and are left with unspecified values in resid.
+int tf_cache_block_forward_tail(TfCache *const *caches, const int *slots, float *resid,
+                                const int *starts, int n_seq, const int *tail, TfWorkspace *ws,
+                                char *err, size_t errlen);
 // c->T += T_new (after every slot has been run on the new positions).
 int tf_cache_advance(TfCache *c, int T_new, char *err, size_t errlen);
 

@@ -1056,7 +1056,7 @@ static void test_packed(const Gpt2 *m, const int *tokens, TfWorkspace *ws) {
     for (int b = 0; b < 3; b++)
         for (int max_seqs = 0; max_seqs <= 1; max_seqs++) {
             PackCheck p = {want, starts, C, 3, 0, 0};
-            SweepPacking pack = {budgets[b], max_seqs};
+            SweepPacking pack = {budgets[b], max_seqs, NULL};
             long blocks_run = 0;
             rc = sweep_run_seqs(m, &list, seqs, lens, 3, &pack, ws, check_packed_visit, &p,
                                 &blocks_run, err, sizeof err);
@@ -1154,6 +1154,118 @@ static void test_resume(const Gpt2 *m, const int *tokens, TfWorkspace *ws) {
     free(full), free(alone), free(kc), free(vc), free(res);
 }
 
+// tf_block_forward_tail and tf_cache_block_forward_tail: each sequence's rows from its
+// tail get the bits of the whole block (packed from position 0, resumed at a position, in
+// caches), whatever the tails of the others (0, inside, the last row, every row); the
+// keys/values of every row are stored; the rows trimmed are counted.
+static void test_tail(const Gpt2 *m, const int *tokens, TfWorkspace *ws) {
+    enum { NS = 4 };
+    int C = m->cfg.n_embd, starts[NS + 1] = {0, 1, 14, 30, 37}, tail[NS] = {0, 12, 15, 3}, rc = 0;
+    int zero[NS] = {0, 0, 0, 0}, R = starts[NS];
+    char err[256];
+    size_t n = (size_t)R * C;
+    float *whole = xmalloc(sizeof(float) * n), *part = xmalloc(sizeof(float) * n);
+    float *kw = xmalloc(sizeof(float) * n), *vw = xmalloc(sizeof(float) * n),
+          *kp = xmalloc(sizeof(float) * n), *vp = xmalloc(sizeof(float) * n);
+    for (int i = 0; i < NS; i++)
+        rc |= tf_embed(m, tokens + starts[i], starts[i + 1] - starts[i], 0,
+                       whole + (size_t)starts[i] * C, err, sizeof err);
+    // a block first, so that the rows entering the tested one differ from the embeddings
+    rc |= tf_block_forward_packed(m, 1, whole, starts, NS, ws, err, sizeof err);
+    memcpy(part, whole, sizeof(float) * n);
+    long runs0, rows0, runs1, rows1;
+    tf_trim_stats(&runs0, &rows0);
+    rc |= tf_block_forward_packed(m, 2, whole, starts, NS, ws, err, sizeof err);
+    rc |=
+        tf_block_forward_tail(m, 2, part, starts, NS, NULL, NULL, NULL, tail, ws, err, sizeof err);
+    tf_trim_stats(&runs1, &rows1);
+    int same = 1, differs = 0;
+    for (int i = 0; i < NS; i++) {
+        size_t a = (size_t)(starts[i] + tail[i]) * C, b = (size_t)starts[i + 1] * C;
+        same &= same_bits(whole + a, part + a, b - a);
+        differs |= tail[i] > 0 && !same_bits(whole + (size_t)starts[i] * C,
+                                             part + (size_t)starts[i] * C, a - starts[i] * C);
+    }
+    CHECK("tail: calls succeed", rc == 0);
+    CHECK("tail: the rows from each tail == the whole block's, bit for bit (tails 0, 12, 15, 3)",
+          same);
+    CHECK("tail: the rows before the tails were not computed (they differ)", differs);
+    CHECK("tail: tf_trim_stats counts 3 sequences, 30 rows",
+          runs1 - runs0 == 3 && rows1 - rows0 == 30);
+    // every row's keys/values (stored through the resumed form from position 0), and rows
+    // resumed at a position: tails before, at and after it
+    float *kb[NS], *vb[NS], *kq[NS], *vq[NS];
+    for (int i = 0; i < NS; i++) {
+        kb[i] = kw + (size_t)starts[i] * C, vb[i] = vw + (size_t)starts[i] * C;
+        kq[i] = kp + (size_t)starts[i] * C, vq[i] = vp + (size_t)starts[i] * C;
+    }
+    memcpy(part, whole, sizeof(float) * n);
+    rc |= tf_block_forward_resume(m, 0, whole, starts, NS, zero, kb, vb, ws, err, sizeof err);
+    rc |= tf_block_forward_tail(m, 0, part, starts, NS, zero, kq, vq, tail, ws, err, sizeof err);
+    same = same_bits(kw, kp, n) && same_bits(vw, vp, n);
+    for (int i = 0; i < NS; i++) {
+        size_t a = (size_t)(starts[i] + tail[i]) * C, b = (size_t)starts[i + 1] * C;
+        same &= same_bits(whole + a, part + a, b - a);
+    }
+    CHECK("tail: resumed from position 0: the keys/values of every row and the tails' rows == "
+          "the whole block's",
+          rc == 0 && same);
+    int p[NS] = {0, 5, 2, 6}, rstarts[NS + 1] = {0}, rtail[NS] = {1, 0, 13, 0};
+    for (int i = 0; i < NS; i++) rstarts[i + 1] = rstarts[i] + starts[i + 1] - starts[i] - p[i];
+    float *res = xmalloc(sizeof(float) * n), *in = xmalloc(sizeof(float) * n);
+    memcpy(in, whole, sizeof(float) * n);   // entering block 1 again (any rows will do)
+    for (int i = 0; i < NS; i++)
+        memcpy(res + (size_t)rstarts[i] * C, in + (size_t)(starts[i] + p[i]) * C,
+               sizeof(float) * (size_t)(rstarts[i + 1] - rstarts[i]) * C);
+    rc |= tf_block_forward_resume(m, 1, in, starts, NS, zero, kb, vb, ws, err, sizeof err);
+    for (int i = 0; i < NS; i++) {   // the prefix's keys/values: the whole run's
+        memcpy(kq[i], kb[i], sizeof(float) * (size_t)p[i] * C);
+        memcpy(vq[i], vb[i], sizeof(float) * (size_t)p[i] * C);
+    }
+    rc |= tf_block_forward_tail(m, 1, res, rstarts, NS, p, kq, vq, rtail, ws, err, sizeof err);
+    same = 1;
+    for (int i = 0; i < NS; i++) {
+        int t = rstarts[i] + rtail[i];
+        same &= same_bits(res + (size_t)t * C, in + (size_t)(starts[i] + p[i] + rtail[i]) * C,
+                          (size_t)(rstarts[i + 1] - t) * C);
+    }
+    CHECK("tail: resumed at positions 0, 5, 2, 6 with tails 1, 0, 13, 0 == the whole block's",
+          rc == 0 && same);
+    int all[NS] = {1, 13, 16, 7};   // every row at keys/values only
+    memcpy(part, whole, sizeof(float) * n);
+    memset(kp, 0, sizeof(float) * n), memset(vp, 0, sizeof(float) * n);
+    rc |= tf_block_forward_tail(m, 1, part, starts, NS, zero, kq, vq, all, ws, err, sizeof err);
+    CHECK("tail: every row trimmed: its keys/values == the whole block's",
+          rc == 0 && same_bits(kw, kp, n) && same_bits(vw, vp, n));
+    int bad[NS] = {0, 0, 17, 0};
+    CHECK("tail: a tail past its sequence refused",
+          tf_block_forward_tail(m, 0, part, starts, NS, NULL, NULL, NULL, bad, ws, err,
+                                sizeof err) == -1 &&
+              strstr(err, "first row read"));
+    // caches: a prompt prefilled through slot 0, then slot 1 with only its last row
+    int layers[2] = {0, 2}, T = 13;
+    TfCache *a = tf_cache_new(m, layers, 2, T, err, sizeof err),
+            *b = tf_cache_new(m, layers, 2, T, err, sizeof err);
+    float *ra = xmalloc(sizeof(float) * (size_t)T * C),
+          *rb = xmalloc(sizeof(float) * (size_t)T * C);
+    rc |= tf_embed(m, tokens, T, 0, ra, err, sizeof err);
+    memcpy(rb, ra, sizeof(float) * (size_t)T * C);
+    int cs[2] = {0, T}, slot0 = 0, slot1 = 1, last = T - 1;
+    rc |= tf_cache_block_forward_packed(&a, &slot0, ra, cs, 1, ws, err, sizeof err);
+    rc |= tf_cache_block_forward_tail(&b, &slot0, rb, cs, 1, NULL, ws, err, sizeof err);
+    rc |= tf_cache_block_forward_packed(&a, &slot1, ra, cs, 1, ws, err, sizeof err);
+    rc |= tf_cache_block_forward_tail(&b, &slot1, rb, cs, 1, &last, ws, err, sizeof err);
+    size_t kv = (size_t)2 * T * C;
+    CHECK("tail: caches: calls succeed", rc == 0);
+    CHECK("tail: caches: the last row == the whole block's",
+          same_bits(ra + (size_t)last * C, rb + (size_t)last * C, (size_t)C));
+    CHECK("tail: caches: every key/value == the whole block's",
+          same_bits(a->k, b->k, kv) && same_bits(a->v, b->v, kv));
+    tf_cache_free(a), tf_cache_free(b);
+    free(ra), free(rb), free(res), free(in);
+    free(whole), free(part), free(kw), free(vw), free(kp), free(vp);
+}
+
 static void unit_tests_path(void) {
     char err[256];
     // model 1: odd sizes (C=48: not a multiple of 64; 3C=144; V=300; hs=16)
@@ -1169,6 +1281,7 @@ static void unit_tests_path(void) {
     test_hooks(&mm.m, tokens, T, &ws);
     test_packed(&mm.m, tokens, &ws);
     test_resume(&mm.m, tokens, &ws);
+    test_tail(&mm.m, tokens, &ws);
     test_threads(&mm.m, tokens, T);
     test_threads_packed(&mm.m, tokens);
     test_cache(&mm.m, tokens, T, &ws);
