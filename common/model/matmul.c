@@ -20,7 +20,7 @@
 #define TASKS_PER_WORKER          4
 // Tiled: the last TAIL_UNITS_PER_WORKER x workers tasks of a pass are cut into pieces, so that
 // a pass ends on small tasks (the workers finish together): into its strips where the unit
-// has fewer rows than columns (each piece re-reads the unit's rows of `in`, not its block
+// has no more rows than columns (each piece re-reads the unit's rows of `in`, not its block
 // of w), else by rows into up to TAIL_PIECES pieces.
 #define TAIL_UNITS_PER_WORKER     1
 #define TAIL_PIECES               4
@@ -489,8 +489,8 @@ static void matmul_run(float *out, const float *in, const float *w, const uint16
         job.tail_pieces = (tiles + piece_tiles - 1) / piece_tiles;
         if (spt > 1 && job.rows_per_task <= spt * k->nr) {
             // few rows (decoding a batch): by strips.  Cut by rows, each piece re-read the
-            // unit's K x columns of w; at 36 rows, K = 3072, that made the tail unit cost
-            // ~2x another (docs/bench.md, "Skip-one generation's second thread")
+            // unit's K x columns of w: at 36 rows, K = 3072, 2 threads, a tail unit cost
+            // 1.44x a main one (docs/bench.md, "Skip-one generation's second thread")
             job.piece_rows = 0;
             job.tail_pieces = spt;
         }
