@@ -18,8 +18,10 @@
 // Scheduling (see the sections below):
 #define TILED_MIN_T               16   // from this many rows on, the register-tiled schedule (see below)
 #define TASKS_PER_WORKER          4
-// Tiled: the last TAIL_UNITS_PER_WORKER x workers tasks of a pass are cut by rows into up to
-// TAIL_PIECES pieces, so that a pass ends on small tasks (the workers finish together).
+// Tiled: the last TAIL_UNITS_PER_WORKER x workers tasks of a pass are cut into pieces, so that
+// a pass ends on small tasks (the workers finish together): into its strips where the unit
+// has no more rows than columns (each piece re-reads the unit's rows of `in`, not its block
+// of w), else by rows into up to TAIL_PIECES pieces.
 #define TAIL_UNITS_PER_WORKER     1
 #define TAIL_PIECES               4
 // Streamed (decoding): fewer, larger tasks.  With 2 per worker every matrix whose K is
@@ -231,7 +233,7 @@ typedef struct {
     int rows_per_task;   // rows per row chunk (a multiple of mr)
     int n_main;          // tasks before the tail: one unit (column chunk, row chunk) each
     int tail_pieces;     // each later task: a piece of one of the last units (tiled_bounds)
-    int piece_rows;      // rows per piece (a multiple of mr)
+    int piece_rows;      // rows per piece (a multiple of mr); 0: a piece is one strip
     // streamed
     int n_seg;                        // segments of MM_KSEG rows
     float *partial;                   // (n_seg, T, ldp)
@@ -352,8 +354,9 @@ static void pack_panels(const MatmulJob *job, float *panels, int k0, int kc, int
 }
 
 // Strips [*s0, *s1) and rows [*t0, *t1) (possibly empty) of tiled task `task`: units
-// (column chunk, row chunk) in order, the last ones cut by rows into tail_pieces pieces
-// of piece_rows.  Pieces start on multiples of mr, so every register tile covers the
+// (column chunk, row chunk) in order, the last ones cut into tail_pieces pieces: one strip
+// each (piece_rows 0; a piece past a short unit's last strip is empty), or piece_rows rows
+// each.  Pieces start on strips and on multiples of mr, so every register tile covers the
 // same rows and columns however a pass is cut: only which worker computes it changes.
 static void tiled_bounds(const MatmulJob *job, int task, int *s0, int *s1, int *t0, int *t1) {
     int unit = task, piece = -1;
@@ -365,7 +368,10 @@ static void tiled_bounds(const MatmulJob *job, int task, int *s0, int *s1, int *
     *s1 = *s0 + job->strips_per_task < job->n_strips ? *s0 + job->strips_per_task : job->n_strips;
     *t0 = (unit / job->n_col_tasks) * job->rows_per_task;
     *t1 = *t0 + job->rows_per_task < job->T ? *t0 + job->rows_per_task : job->T;
-    if (piece >= 0) {
+    if (piece >= 0 && !job->piece_rows) {
+        if (*s0 + piece < *s1) *s0 += piece, *s1 = *s0 + 1;
+        else *t1 = *t0;
+    } else if (piece >= 0) {
         int p0 = *t0 + piece * job->piece_rows, p1 = p0 + job->piece_rows;
         if (p1 < *t1) *t1 = p1;
         *t0 = p0 < *t1 ? p0 : *t1;
@@ -481,6 +487,13 @@ static void matmul_run(float *out, const float *in, const float *w, const uint16
         int piece_tiles = (tiles + pieces - 1) / pieces;
         job.piece_rows = piece_tiles * k->mr;
         job.tail_pieces = (tiles + piece_tiles - 1) / piece_tiles;
+        if (spt > 1 && job.rows_per_task <= spt * k->nr) {
+            // few rows (decoding a batch): by strips.  Cut by rows, each piece re-read the
+            // unit's K x columns of w: at 36 rows, K = 3072, 2 threads, a tail unit cost
+            // 1.44x a main one (docs/bench.md, "Skip-one generation's second thread")
+            job.piece_rows = 0;
+            job.tail_pieces = spt;
+        }
         if (tail > units) tail = units;
         if (job.tail_pieces < 2) tail = 0;
         job.n_main = units - tail;

@@ -161,12 +161,15 @@ static void test_matmul_panels(ThreadPool *pool) {
 
 // Passes of 16-53 rows (2 row tiles a task and more: the paths with pack_min_tiles copy
 // panels then, packed by the first row tile where the path has tile_pack; kernels.h), on
-// rows of w 4 KiB apart (N = 1024) and on N = 1552 (with w misaligned a narrow head strip,
-// and a partial last strip, both copied apart), bias or none, GELU fused: bit-identical
-// to the same rows streamed 9 at a time, and the reference.
+// rows of w 4 KiB apart (N = 1024), on N = 1552 (with w misaligned a narrow head strip,
+// and a partial last strip, both copied apart) and on N = 777 (odd: a last chunk of one
+// strip), bias or none, GELU fused: bit-identical to the same rows streamed 9 at a time,
+// and the reference.  Run without a pool and with 2 and 3 workers: the last tasks of a
+// pass are its last chunks cut into strips at these row counts (matmul.c; with a chunk's
+// strips fewer than the pieces, some are empty), or by rows where a chunk has one strip.
 static void test_matmul_panels_small(ThreadPool *pool) {
     static const int Ts[] = {16, 23, 36, 47, 53};
-    static const int Ns[] = {1024, 1552};
+    static const int Ns[] = {1024, 1552, 777};
     enum { K = 300, NMAX = 1552, TMAX = 53 };
     Rng rng;
     rng_seed(&rng, 13);
@@ -639,7 +642,7 @@ int main(void) {
     test_threadpool_wake();
     test_paths();
     test_dot_tile_edges();
-    ThreadPool *pool = threadpool_new(3);
+    ThreadPool *pool = threadpool_new(3), *pool2 = threadpool_new(2);
     int n = 0;
     const char *const *names = matmul_kernel_paths(&n);
     for (int i = 0; i < n; i++) {
@@ -662,6 +665,7 @@ int main(void) {
         test_matmul_panels(pool);
         test_matmul_panels_small(NULL);
         test_matmul_panels_small(pool);
+        test_matmul_panels_small(pool2);
         test_matmul_batches(NULL);
         test_matmul_batches(pool);
         test_transposed(NULL);
@@ -670,5 +674,6 @@ int main(void) {
         test_transposed_offsets(pool);
     }
     threadpool_free(pool);
+    threadpool_free(pool2);
     CHECK_DONE();
 }
