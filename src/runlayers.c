@@ -532,11 +532,9 @@ int main(int argc, char **argv) {
         eprintf(EXIT_USAGE, "%s", err);
     if (experiment_plan(&r.opt, r.model.gpt2.cfg.n_layer, &r.cmdline, err, sizeof err) != 0)
         eprintf(EXIT_USAGE, "%s", err);
-    const char *share = getenv("AUTOINTERP_DECODE_SHARE");
-    r.share = !(share && !strcmp(share, "0"));
+    r.share = !env_off("AUTOINTERP_DECODE_SHARE");
     int status = tool_run(stdin, stdout, r.batch, run_batch, &r);
-    const char *stats = getenv("AUTOINTERP_STATS");
-    if (stats && *stats)
+    if (env_on("AUTOINTERP_STATS"))
         fprintf(stderr, "runlayers: decoding block rows: %ld run, %ld shared (%s)\n", r.rows_run,
                 r.rows_shared, r.share ? "streams that agree share" : "AUTOINTERP_DECODE_SHARE=0");
     sweep_trim_report();

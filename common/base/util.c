@@ -171,6 +171,16 @@ double now_seconds(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+int env_off(const char *name) {
+    const char *v = getenv(name);
+    return v && !strcmp(v, "0");
+}
+
+int env_on(const char *name) {
+    const char *v = getenv(name);
+    return v && *v;
+}
+
 void huge_pages_advise(void *p, size_t n) {
 #ifdef MADV_HUGEPAGE
     // madvise wants a page-aligned start: advise the whole pages inside [p, p + n)

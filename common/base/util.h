@@ -46,6 +46,12 @@ int mkdir_p(const char *path);
 // Monotonic wall-clock seconds.
 double now_seconds(void);
 
+// Environment switches.  env_off: the variable is "0" (how a default-on optimisation is
+// turned off, e.g. AUTOINTERP_LAST_ROWS=0, to compare its output with the plain path's).
+// env_on: the variable is set and not empty (e.g. AUTOINTERP_STATS=1).
+int env_off(const char *name);
+int env_on(const char *name);
+
 // Huge pages for memory that is streamed over and over (the weights).  Reading through
 // 4 KiB pages costs a TLB miss every 4 KiB and stops the hardware prefetchers at every
 // page boundary: on the 2-core bench VM, ~15% of the read bandwidth.

@@ -673,15 +673,13 @@ int interp_setup(InterpOptions *o, const Model *m, int bos, int lens_allowed, Tf
     if (o->dump_path && !(o->npz = npz_open(o->dump_path, err, errlen))) return -1;
     o->capture = (o->dump_path ? o->dump_points : 0) |
                  (o->lens ? 1u << TF_HOOK_RESID_PRE | 1u << TF_HOOK_RESID_POST : 0);
-    const char *skip = getenv("AUTOINTERP_PATCH_SKIP");
-    o->run_noop = skip && !strcmp(skip, "0");
+    o->run_noop = env_off("AUTOINTERP_PATCH_SKIP");
     if (!o->stats) o->stats = xcalloc(1, sizeof *o->stats);
     return 0;
 }
 
 int interp_finish(InterpOptions *o, char *err, size_t errlen) {
-    const char *stats = getenv("AUTOINTERP_STATS");
-    if (stats && *stats && o->stats)
+    if (env_on("AUTOINTERP_STATS") && o->stats)
         fprintf(stderr, "interp: patched runs: %ld run, %ld skipped (patching nothing)\n",
                 o->stats->patched_run, o->stats->patched_skipped);
     sweep_trim_report();

@@ -54,18 +54,14 @@ static int *configs_sorted(const ConfigList *list) {
     return order;
 }
 
-int sweep_last_rows(void) {
-    const char *v = getenv("AUTOINTERP_LAST_ROWS");
-    return !(v && !strcmp(v, "0"));
-}
+int sweep_last_rows(void) { return !env_off("AUTOINTERP_LAST_ROWS"); }
 
 int sweep_hooks_trim(const TfWorkspace *ws) {
     return !ws->hooks || !(ws->hooks->points & ~(1u << TF_HOOK_RESID_PRE));
 }
 
 void sweep_trim_report(void) {
-    const char *stats = getenv("AUTOINTERP_STATS");
-    if (!stats || !*stats) return;
+    if (!env_on("AUTOINTERP_STATS")) return;
     long runs, rows;
     tf_trim_stats(&runs, &rows);
     fprintf(stderr, "last rows: %ld runs' final blocks trimmed, %ld rows at keys/values only\n",
