@@ -353,24 +353,23 @@ static unsigned hook_mask(const HookState *h, int n_runs) {
     return mask;
 }
 
-// Does a run's hook act at block `layer` at a point past RESID_PRE (ablate, patch, check
-// or capture there)?  The only point tf_block_forward_tail calls is RESID_PRE.
-static int run_acts_past_pre(const HookRun *run, int layer) {
-    unsigned pre = 1u << TF_HOOK_RESID_PRE;
-    if (run->capture && (run->capture->points & ~pre)) return 1;
-    for (int i = 0; i < run->n_abl; i++)
-        if (run->abl[i].site.layer == layer && run->abl[i].site.point != TF_HOOK_RESID_PRE)
-            return 1;
-    for (int i = 0; i < run->n_patch; i++)
-        if (run->patch[i].layer == layer && run->patch[i].point != TF_HOOK_RESID_PRE) return 1;
-    for (int i = 0; run->check && i < run->check->n; i++)
-        if (run->check->sites[i].layer == layer && run->check->sites[i].point != TF_HOOK_RESID_PRE)
-            return 1;
-    return 0;
-}
-
+// Is site s (if any) at block `layer` at a point past RESID_PRE, the only point
+// tf_block_forward_tail calls?
 static int site_past_pre(const InterpSite *s, int layer) {
     return s && s->layer == layer && s->point != TF_HOOK_RESID_PRE;
+}
+
+// Does a run's hook act at block `layer` past RESID_PRE (ablate, patch, check or capture
+// there)?
+static int run_acts_past_pre(const HookRun *run, int layer) {
+    if (run->capture && (run->capture->points & ~(1u << TF_HOOK_RESID_PRE))) return 1;
+    for (int i = 0; i < run->n_abl; i++)
+        if (site_past_pre(&run->abl[i].site, layer)) return 1;
+    for (int i = 0; i < run->n_patch; i++)
+        if (site_past_pre(&run->patch[i], layer)) return 1;
+    for (int i = 0; run->check && i < run->check->n; i++)
+        if (site_past_pre(&run->check->sites[i], layer)) return 1;
+    return 0;
 }
 
 // May the last slot of configuration c (block `layer`) run only the rows that are read,
