@@ -148,8 +148,16 @@ static int ref_key_cmp_ids(const float *l, int a, int b) {
     return a < b ? -1 : 1;
 }
 
+// The argmax written out: the first non-NaN logit not exceeded later; 0 if none.
+static int ref_greedy(const float *l, int V) {
+    int best = -1;
+    for (int i = 0; i < V; i++)
+        if (!isnan(l[i]) && (best < 0 || l[i] > l[best])) best = i;
+    return best < 0 ? 0 : best;
+}
+
 static int ref_sample(const float *l, int V, float T, int k, Rng *rng) {
-    int greedy = sample_greedy(l, V);
+    int greedy = ref_greedy(l, V);
     float max = l[greedy];
     if (isnan(max) || isinf(max)) return greedy;
     int *ids = malloc(sizeof(int) * (size_t)V), n = k > 0 && k < V ? k : V;
@@ -208,8 +216,51 @@ static void test_against_definition(void) {
           same && trials == 1200);
 }
 
+// The scans read 16 logits at a time (sample.c) and the rest one by one: every length
+// around the block, the deciding logit first, last, alone in a block or in the tail,
+// with NaN, infinities, signed zeros and ties across blocks, against the definition.
+static void test_scan_blocks(void) {
+    enum { VMAX = 70 };
+    float l[VMAX];
+    Rng gen;
+    rng_seed(&gen, 7);
+    int greedy_same = 1, draws_same = 1, cases = 0;
+    for (int V = 1; V <= VMAX; V++)
+        for (int round = 0; round < 30; round++, cases++) {
+            int kind = round % 6;
+            for (int i = 0; i < V; i++) {
+                double u = rng_uniform(&gen);
+                l[i] = kind == 0   ? (float)(u * 4.0 - 2.0)
+                       : kind == 1 ? (u < 0.5 ? 0.0f : -0.0f)   // only zeros
+                       : kind == 2 ? (u < 0.3   ? NAN
+                                      : u < 0.6 ? -INFINITY
+                                                : (float)(int)(u * 4))
+                       : kind == 3 ? NAN
+                       : kind == 4 ? -INFINITY
+                                   : (float)(int)(u * 3);   // ties in every block
+            }
+            if (round % 5 == 1) l[V - 1] = 9.0f;   // the top in the tail
+            if (round % 5 == 2) l[(int)(rng_uniform(&gen) * V)] = 9.0f;
+            if (round % 5 == 3 && V > 16) l[15] = 9.0f, l[16] = 9.0f;   // a tie over the edge
+            if (round % 5 == 4) l[0] = 9.0f;
+            greedy_same &= sample_greedy(l, V) == ref_greedy(l, V);
+            int ks[] = {1, 2, 3, 16, 17, V > 1 ? V - 1 : 1, 0};
+            for (size_t kk = 0; kk < sizeof ks / sizeof *ks; kk++) {
+                Rng a, b;
+                rng_seed(&a, (uint64_t)cases * 13 + kk);
+                memcpy(&b, &a, sizeof a);
+                draws_same &=
+                    sample_token(l, V, 1.3f, ks[kk], &a) == ref_sample(l, V, 1.3f, ks[kk], &b);
+            }
+        }
+    CHECK("sample_greedy == the plain argmax, V = 1 .. 70, NaN / inf / -0 / ties", greedy_same);
+    CHECK("sample_token == the definition, V = 1 .. 70, k around the block", draws_same);
+    CHECK_INT("scan cases", cases, 70 * 30);
+}
+
 int main(void) {
     test_greedy();
+    test_scan_blocks();
     test_against_definition();
     test_greedy_equivalents();
     test_determinism();
