@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/scan.h"
 #include "base/util.h"
 
 // Is a ranked before b?  Larger value first, then lower id.
@@ -42,14 +43,17 @@ int topk_indices(const float *v, int V, int k, int *ids) {
     int n = 0;
     // A heap of the best k seen so far, its root the one that ranks last: a token that
     // does not beat the root costs one comparison, one that does log k — O(V log k).
-    for (int i = 0; i < V; i++) {
-        if (isnan(v[i])) continue;
-        if (n < k) heap_push(v, ids, n++, i);
-        else if (ranks_before(v, i, ids[0])) {
+    int i = 0;
+    for (; i < V && n < k; i++)
+        if (!isnan(v[i])) heap_push(v, ids, n++, i);
+    // Then i ranks before the root only with a larger value (it comes after every id in the
+    // heap, and the heap holds no NaN): the ids with none are skipped in vectors.
+    if (n > 0)
+        for (i += scan_first_above(v + i, V - i, v[ids[0]]); i < V;
+             i += 1 + scan_first_above(v + i + 1, V - i - 1, v[ids[0]])) {
             ids[0] = i;
             heap_sift_down(v, ids, n, 0);
         }
-    }
     // Heapsort: the root (the last in rank) goes to the end, so ids ends up best first.
     for (int m = n - 1; m > 0; m--) {
         int t = ids[0];

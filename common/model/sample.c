@@ -2,78 +2,18 @@
 #include "model/sample.h"
 
 #include <math.h>
-#include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
+#include "base/scan.h"
 #include "base/util.h"
 
 // ----------------------------------------------------------------------------
 // greedy
 
-// The scans below test SCAN_BLOCK logits at a time in vectors (GCC's vector extensions,
-// lowered to whatever the target has: SSE2 on x86-64) — a row is 50257 logits, read twice
-// per token drawn — and look at a block's logits one by one only where one of them
-// matters, so they visit the same ids in the same order as a plain loop.  NaN compares
-// false, as in the plain loop.
-typedef float F4 __attribute__((vector_size(16)));
-typedef int32_t I4 __attribute__((vector_size(16)));
-enum { SCAN_VECS = 4, SCAN_BLOCK = 4 * SCAN_VECS };
-
-static F4 load4(const float *x) {
-    F4 v;
-    memcpy(&v, x, sizeof v);
-    return v;
-}
-
-static int any_lane(I4 m) { return (m[0] | m[1] | m[2] | m[3]) != 0; }
-
-static int block_any_above(const float *x, float t) {
-    I4 m = {0, 0, 0, 0};
-#pragma GCC unroll 4
-    for (int j = 0; j < SCAN_VECS; j++) m |= load4(x + 4 * j) > t;
-    return any_lane(m);
-}
-
-static int block_any_at_least(const float *x, float t) {
-    I4 m = {0, 0, 0, 0};
-#pragma GCC unroll 4
-    for (int j = 0; j < SCAN_VECS; j++) m |= load4(x + 4 * j) >= t;
-    return any_lane(m);
-}
-
-// The largest non-NaN logit of [0, V); -inf when there is none.
-static float max_logit(const float *logits, int V) {
-    F4 lane[SCAN_VECS];
-#pragma GCC unroll 4
-    for (int j = 0; j < SCAN_VECS; j++) lane[j] = (F4){-INFINITY, -INFINITY, -INFINITY, -INFINITY};
-    int i = 0;
-    for (; i + SCAN_BLOCK <= V; i += SCAN_BLOCK)
-#pragma GCC unroll 4
-        for (int j = 0; j < SCAN_VECS; j++) {
-            F4 x = load4(logits + i + 4 * j);
-            I4 up = x > lane[j];   // NaN never
-            lane[j] = (F4)(((I4)x & up) | ((I4)lane[j] & ~up));
-        }
-    float top = -INFINITY;
-    for (int j = 0; j < SCAN_VECS; j++)
-        for (int u = 0; u < 4; u++) top = lane[j][u] > top ? lane[j][u] : top;
-    for (; i < V; i++) top = logits[i] > top ? logits[i] : top;
-    return top;
-}
-
-// The first id of [0, V) whose logit is >= t; V if none.
-static int first_at_least(const float *logits, int V, float t) {
-    int i = 0;
-    while (i + SCAN_BLOCK <= V && !block_any_at_least(logits + i, t)) i += SCAN_BLOCK;
-    while (i < V && !(logits[i] >= t)) i++;
-    return i;
-}
-
 int sample_greedy(const float *logits, int V) {
     // the argmax is the first id holding the largest non-NaN value (-0 == +0, so the first
     // of either when the largest is zero; the first -inf when nothing is larger)
-    int best = first_at_least(logits, V, max_logit(logits, V));
+    int best = scan_first_at_least(logits, V, scan_max(logits, V));
     return best < V ? best : 0;   // every logit NaN (or V <= 0)
 }
 
@@ -110,14 +50,11 @@ static void top_k_select(const float *logits, int V, int k, int *ids) {
     // better(i, root) without its calls: every kept id is below i, so i wins only with a
     // larger key (a NaN, key -inf, never does; `l > worst` is false for it too)
     float worst = key_of(logits, ids[0]);
-    for (int i = k; i < V; i++) {
-        // a block with nothing above the worst kept would change nothing: skip it whole
-        while (i + SCAN_BLOCK <= V && !block_any_above(logits + i, worst)) i += SCAN_BLOCK;
-        if (i < V && logits[i] > worst) {
-            ids[0] = i;
-            heap_sift_down(ids, k, 0, logits);
-            worst = key_of(logits, ids[0]);
-        }
+    for (int i = k + scan_first_above(logits + k, V - k, worst); i < V;
+         i += 1 + scan_first_above(logits + i + 1, V - i - 1, worst)) {
+        ids[0] = i;
+        heap_sift_down(ids, k, 0, logits);
+        worst = key_of(logits, ids[0]);
     }
     // heap sort: repeatedly move the worst to the end -> best first
     for (int n = k - 1; n > 0; n--) {
