@@ -258,8 +258,38 @@ static void test_scan_blocks(void) {
     CHECK_INT("scan cases", cases, 70 * 30);
 }
 
+// Sampling over every id keeps the running total every 512 ids (sample.c) and walks one
+// chunk to pick: lengths around the chunk, weights that vanish (NaN, -inf, underflow),
+// many draws each, against the definition.
+static void test_pick_chunks(void) {
+    enum { VMAX = 3000 };
+    static float l[VMAX];
+    Rng gen;
+    rng_seed(&gen, 5);
+    const int Vs[] = {1, 2, 511, 512, 513, 1023, 1024, 1025, 1536, 3000};
+    int same = 1, draws = 0;
+    for (size_t q = 0; q < sizeof Vs / sizeof *Vs; q++) {
+        int V = Vs[q];
+        for (int i = 0; i < V; i++) {
+            double u = rng_uniform(&gen);
+            l[i] = u < 0.05 ? NAN : u < 0.1 ? -INFINITY : u < 0.15 ? -1e30f : (float)(u * 6.0);
+        }
+        for (int t = 0; t < 3; t++) {
+            float temp = t == 0 ? 1.0f : t == 1 ? 0.25f : 4.0f;
+            Rng a, b;
+            rng_seed(&a, (uint64_t)q * 7 + (uint64_t)t);
+            memcpy(&b, &a, sizeof a);
+            for (int d = 0; d < 100; d++, draws++)
+                same &= sample_token(l, V, temp, 0, &a) == ref_sample(l, V, temp, 0, &b);
+        }
+    }
+    CHECK("sampling over every id == the definition, V around 512-id chunks, 3000 draws",
+          same && draws == 3000);
+}
+
 int main(void) {
     test_greedy();
+    test_pick_chunks();
     test_scan_blocks();
     test_against_definition();
     test_greedy_equivalents();
