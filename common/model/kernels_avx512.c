@@ -239,13 +239,16 @@ TARGET static float dot_avx512(const float *a, const float *b, int n) {
     return reduce16(s);
 }
 
-// M rows of in x N rows of e, each exactly dot_avx512.  When e's rows start `off` floats
-// past a 64-byte line (a mmapped checkpoint puts them at 16 mod 64), the loads start at
-// the line boundary instead, so that none is split over two lines: lane l then holds the
-// products of class (l - off) mod 16 instead of l, the first vector masks the positions
-// before 0 and the last one those past C rounded up to 16 (zeros up to there, as the
-// tail of dot_avx512 adds them), and the sums are rotated back before reduce16.  Every
-// class thus takes the same fused multiply-adds in the same order as in dot_avx512.
+// M rows of in x N rows of e, each exactly dot_avx512.  When e's rows and the rows of
+// `in` start `off` floats past a 64-byte line (a mmapped checkpoint puts e's at 16 mod 64;
+// matmul.c copies `in` there for a tile's first row block), the loads start at the line
+// boundary instead, so that none is split over two lines: lane l then holds the products
+// of class (l - off) mod 16 instead of l, the first vector masks the positions before 0
+// and the last one those past C rounded up to 16 (zeros up to there, as the tail of
+// dot_avx512 adds them), and the sums are reduced as if rotated back (dot_reduce_tile).
+// Every class thus takes the same fused multiply-adds in the same order as in dot_avx512.
+// The extra masked step is one in 49 at C = 768: where e's rows are in L1 (the later row
+// blocks), matmul.c passes `in` at offset 0 and the tile loads e's rows as they lie.
 // Unless DT is MM_F32, e holds 16-bit weights (widened in registers, off 0): the
 // products of the widened e.
 INLINE void dot_step(__m512 s[DOT_ROWS][DOT_COLS], const float *in, size_t ldi, const void *e,
@@ -422,8 +425,9 @@ TARGET static void dot_tile_avx512(float *out, size_t ldo, const float *in, size
                                    const float *e, size_t lde, int m, int n, int C, const char *pf,
                                    int pf_lines) {
     size_t mis = (uintptr_t)e % 64;
-    int off =
-        mis % sizeof(float) == 0 && lde * sizeof(float) % 64 == 0 ? (int)(mis / sizeof(float)) : 0;
+    int off = mis % sizeof(float) == 0 && lde * sizeof(float) % 64 == 0 && (uintptr_t)in % 64 == mis
+                  ? (int)(mis / sizeof(float))
+                  : 0;
     dot_tile_body(out, ldo, in, ldi, e, lde, m, n, C, off, pf, pf_lines, MM_F32);
 }
 
@@ -699,6 +703,7 @@ const MmKernels mm_kernels_avx512 = {
     2,   // dot_spread: up to 8 rows (1-3 rows 1.15-1.2x, 8 rows 1.1x; 12 rows slower)
     2,   // dot_spread16: the same (bf16 1-3 rows 2.2-2.5x, 5 rows 1.2x)
     0,   // dot_stage: never (the tile loads e from line boundaries in place; copying lost)
+    1,   // dot_lin: the tile's later row blocks from `in` at 0 (e in L1: no extra step)
     16,
     tile_avx512,
     rows_avx512,
