@@ -279,10 +279,14 @@ INLINE void dot_step(__m512 s[DOT_ROWS][DOT_COLS], const float *in, size_t ldi, 
 // 16 -> 8 lanes of a and c: lanes 0-7 t(a)_l + t(a)_l+8 (h of reduce16), 8-15 those of c.
 INLINE __m512 red_half2(__m512 a, __m512 c, const int b) {
     switch (b) {   // blocks (b, b + 1) + (b + 2, b + 3) mod 4 of each
-    case 1: return _mm512_add_ps(_mm512_shuffle_f32x4(a, c, 0x99), _mm512_shuffle_f32x4(a, c, 0x33));
-    case 2: return _mm512_add_ps(_mm512_shuffle_f32x4(a, c, 0xEE), _mm512_shuffle_f32x4(a, c, 0x44));
-    case 3: return _mm512_add_ps(_mm512_shuffle_f32x4(a, c, 0x33), _mm512_shuffle_f32x4(a, c, 0x99));
-    default: return _mm512_add_ps(_mm512_shuffle_f32x4(a, c, 0x44), _mm512_shuffle_f32x4(a, c, 0xEE));
+    case 1:
+        return _mm512_add_ps(_mm512_shuffle_f32x4(a, c, 0x99), _mm512_shuffle_f32x4(a, c, 0x33));
+    case 2:
+        return _mm512_add_ps(_mm512_shuffle_f32x4(a, c, 0xEE), _mm512_shuffle_f32x4(a, c, 0x44));
+    case 3:
+        return _mm512_add_ps(_mm512_shuffle_f32x4(a, c, 0x33), _mm512_shuffle_f32x4(a, c, 0x99));
+    default:
+        return _mm512_add_ps(_mm512_shuffle_f32x4(a, c, 0x44), _mm512_shuffle_f32x4(a, c, 0xEE));
     }
 }
 
