@@ -54,8 +54,10 @@ typedef struct {
     // The unembedding's schedule by its number of row blocks of dot_rows rows (matmul.c):
     // tiles of entries far apart up to dot_spread blocks (dot_spread16 with 16-bit e, half
     // the bytes to read; 0: never), each tile's rows of e copied into aligned scratch from
-    // dot_stage blocks on (0: never).
-    int dot_spread, dot_spread16, dot_stage;
+    // dot_stage blocks on (0: never).  dot_lin (fp32 e in place, not spread): the row
+    // blocks after a tile's first read from a copy of `in` at offset 0 within a line
+    // rather than at e's (dot_tile then loads e's rows as they lie: in L1 by then).
+    int dot_spread, dot_spread16, dot_stage, dot_lin;
     int lanes;   // partial sums in dot
 
     // One segment through a register tile: c (m <= mr rows, stride ldc) [0, n <= nr) =

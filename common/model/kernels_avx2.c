@@ -524,6 +524,7 @@ const MmKernels mm_kernels_avx2 = {
     3,   // dot_spread: up to 9 rows (1-3 rows 1.8x, 8 rows 1.25x; 12 rows no gain)
     1,   // dot_spread16: up to 3 rows (bf16 1-3 rows 2.5x; 4-9 rows 5-10 % slower spread)
     5,   // dot_stage: from 13 rows (39-400 rows ~1.15x; at 8 rows the copy costs more)
+    0,   // dot_lin: never
     8,
     tile_avx2,
     rows_avx2,

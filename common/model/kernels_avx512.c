@@ -239,13 +239,16 @@ TARGET static float dot_avx512(const float *a, const float *b, int n) {
     return reduce16(s);
 }
 
-// M rows of in x N rows of e, each exactly dot_avx512.  When e's rows start `off` floats
-// past a 64-byte line (a mmapped checkpoint puts them at 16 mod 64), the loads start at
-// the line boundary instead, so that none is split over two lines: lane l then holds the
-// products of class (l - off) mod 16 instead of l, the first vector masks the positions
-// before 0 and the last one those past C rounded up to 16 (zeros up to there, as the
-// tail of dot_avx512 adds them), and the sums are rotated back before reduce16.  Every
-// class thus takes the same fused multiply-adds in the same order as in dot_avx512.
+// M rows of in x N rows of e, each exactly dot_avx512.  When e's rows and the rows of
+// `in` start `off` floats past a 64-byte line (a mmapped checkpoint puts e's at 16 mod 64;
+// matmul.c copies `in` there for a tile's first row block), the loads start at the line
+// boundary instead, so that none is split over two lines: lane l then holds the products
+// of class (l - off) mod 16 instead of l, the first vector masks the positions before 0
+// and the last one those past C rounded up to 16 (zeros up to there, as the tail of
+// dot_avx512 adds them), and the sums are reduced as if rotated back (dot_reduce_tile).
+// Every class thus takes the same fused multiply-adds in the same order as in dot_avx512.
+// The extra masked step is one in 49 at C = 768: where e's rows are in L1 (the later row
+// blocks), matmul.c passes `in` at offset 0 and the tile loads e's rows as they lie.
 // Unless DT is MM_F32, e holds 16-bit weights (widened in registers, off 0): the
 // products of the widened e.
 INLINE void dot_step(__m512 s[DOT_ROWS][DOT_COLS], const float *in, size_t ldi, const void *e,
@@ -263,6 +266,83 @@ INLINE void dot_step(__m512 s[DOT_ROWS][DOT_COLS], const float *in, size_t ldi, 
         for (int r = 0; r < M; r++)
             s[r][v] = full ? _mm512_fmadd_ps(x[r], ev, s[r][v])
                            : _mm512_mask3_fmadd_ps(x[r], ev, s[r][v], add);
+    }
+}
+
+// The tile's joint reduction: reduce16 of every accumulator at once, by the same adds of
+// the same lanes in the same order as reduce16 (each lower lane the first operand), the
+// 24 sums left in two vectors instead of one reduction (or a quarter of one) each.  When
+// the accumulators hold their lanes rotated by b 128-bit blocks (lane l of dot_avx512 in
+// lane l + 4 b mod 16: e's rows at off = 4 b floats past a line), the first step picks
+// the blocks of the unrotated lanes (t below) instead of rotating each vector back: the
+// same adds of the same values.
+// 16 -> 8 lanes of a and c: lanes 0-7 t(a)_l + t(a)_l+8 (h of reduce16), 8-15 those of c.
+INLINE __m512 red_half2(__m512 a, __m512 c, const int b) {
+    switch (b) {   // blocks (b, b + 1) + (b + 2, b + 3) mod 4 of each
+    case 1:
+        return _mm512_add_ps(_mm512_shuffle_f32x4(a, c, 0x99), _mm512_shuffle_f32x4(a, c, 0x33));
+    case 2:
+        return _mm512_add_ps(_mm512_shuffle_f32x4(a, c, 0xEE), _mm512_shuffle_f32x4(a, c, 0x44));
+    case 3:
+        return _mm512_add_ps(_mm512_shuffle_f32x4(a, c, 0x33), _mm512_shuffle_f32x4(a, c, 0x99));
+    default:
+        return _mm512_add_ps(_mm512_shuffle_f32x4(a, c, 0x44), _mm512_shuffle_f32x4(a, c, 0xEE));
+    }
+}
+
+// 8 -> 4 of the four vectors in h and g (two each): 128-bit block j the 4 sums of the
+// j-th, each the low half of its 8 plus the high half.
+INLINE __m512 red_quarter4(__m512 h, __m512 g) {
+    return _mm512_add_ps(_mm512_shuffle_f32x4(h, g, 0x88), _mm512_shuffle_f32x4(h, g, 0xDD));
+}
+
+// 4 -> 2 of the eight vectors in p and q (block j: p's j-th, then q's j-th): per block
+// (p0 + p2, p1 + p3, q0 + q2, q1 + q3).
+INLINE __m512 red_pair8(__m512 p, __m512 q) {
+    return _mm512_add_ps(_mm512_shuffle_ps(p, q, 0x44), _mm512_shuffle_ps(p, q, 0xEE));
+}
+
+// 2 -> 1: per block (r0 + r1, r2 + r3, u0 + u1, u2 + u3).
+INLINE __m512 red_one16(__m512 r, __m512 u) {
+    return _mm512_add_ps(_mm512_shuffle_ps(r, u, 0x88), _mm512_shuffle_ps(r, u, 0xDD));
+}
+
+// out[r * ldo + v] = reduce16(t(s[r][v])) for r < M, v < DOT_COLS (rows M.. of s
+// ignored: zeros).
+INLINE void dot_reduce_tile(float *out, size_t ldo, __m512 s[DOT_ROWS][DOT_COLS], const int M,
+                            const int b) {
+    // columns 0-3: vector 4 v + r = s[r][v] ends in lane 4 r + v (block r: row r)
+    __m512 h[8], p[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; v++) {
+        h[2 * v] = red_half2(s[0][v], s[1][v], b);
+        h[2 * v + 1] = red_half2(s[2][v], s[3][v], b);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) p[i] = red_quarter4(h[2 * i], h[2 * i + 1]);
+    __m512 a = red_one16(red_pair8(p[0], p[1]), red_pair8(p[2], p[3]));
+    // columns 4-5: w_r = s[r][4], w_4+r = s[r][5]; block r ends (w_r, w_4+r, again)
+    __m512 g[4];
+#pragma GCC unroll 2
+    for (int v = 0; v < 2; v++) {
+        g[2 * v] = red_half2(s[0][4 + v], s[1][4 + v], b);
+        g[2 * v + 1] = red_half2(s[2][4 + v], s[3][4 + v], b);
+    }
+    __m512 w = red_pair8(red_quarter4(g[0], g[1]), red_quarter4(g[2], g[3]));
+    w = red_one16(w, w);
+    _mm_storeu_ps(out, _mm512_castps512_ps128(a));
+    _mm_storel_pi((__m64 *)(void *)(out + 4), _mm512_castps512_ps128(w));
+    if (M > 1) {
+        _mm_storeu_ps(out + ldo, _mm512_extractf32x4_ps(a, 1));
+        _mm_storel_pi((__m64 *)(void *)(out + ldo + 4), _mm512_extractf32x4_ps(w, 1));
+    }
+    if (M > 2) {
+        _mm_storeu_ps(out + 2 * ldo, _mm512_extractf32x4_ps(a, 2));
+        _mm_storel_pi((__m64 *)(void *)(out + 2 * ldo + 4), _mm512_extractf32x4_ps(w, 2));
+    }
+    if (M > 3) {
+        _mm_storeu_ps(out + 3 * ldo, _mm512_extractf32x4_ps(a, 3));
+        _mm_storel_pi((__m64 *)(void *)(out + 3 * ldo + 4), _mm512_extractf32x4_ps(w, 3));
     }
 }
 
@@ -295,6 +375,26 @@ INLINE void dot_body(float *out, size_t ldo, const float *in, size_t ldi, const 
         _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                          _mm512_set1_epi32(off)),
         _mm512_set1_epi32(15));
+    if (N == DOT_COLS) {
+#pragma GCC unroll 4
+        for (int r = M; r < DOT_ROWS; r++)
+#pragma GCC unroll 6
+            for (int v = 0; v < N; v++) s[r][v] = _mm512_setzero_ps();
+        if (off % 4) {   // not whole blocks: rotated back first
+#pragma GCC unroll 4
+            for (int r = 0; r < M; r++)
+#pragma GCC unroll 6
+                for (int v = 0; v < N; v++) s[r][v] = _mm512_permutexvar_ps(back, s[r][v]);
+            dot_reduce_tile(out, ldo, s, M, 0);
+            return;
+        }
+        switch (off / 4) {
+        case 1: dot_reduce_tile(out, ldo, s, M, 1); return;
+        case 2: dot_reduce_tile(out, ldo, s, M, 2); return;
+        case 3: dot_reduce_tile(out, ldo, s, M, 3); return;
+        default: dot_reduce_tile(out, ldo, s, M, 0); return;
+        }
+    }
 #pragma GCC unroll 4
     for (int r = 0; r < M; r++) {
         __m512 t[DOT_COLS];
@@ -329,8 +429,9 @@ TARGET static void dot_tile_avx512(float *out, size_t ldo, const float *in, size
                                    const float *e, size_t lde, int m, int n, int C, const char *pf,
                                    int pf_lines) {
     size_t mis = (uintptr_t)e % 64;
-    int off =
-        mis % sizeof(float) == 0 && lde * sizeof(float) % 64 == 0 ? (int)(mis / sizeof(float)) : 0;
+    int off = mis % sizeof(float) == 0 && lde * sizeof(float) % 64 == 0 && (uintptr_t)in % 64 == mis
+                  ? (int)(mis / sizeof(float))
+                  : 0;
     dot_tile_body(out, ldo, in, ldi, e, lde, m, n, C, off, pf, pf_lines, MM_F32);
 }
 
@@ -606,6 +707,7 @@ const MmKernels mm_kernels_avx512 = {
     2,   // dot_spread: up to 8 rows (1-3 rows 1.15-1.2x, 8 rows 1.1x; 12 rows slower)
     2,   // dot_spread16: the same (bf16 1-3 rows 2.2-2.5x, 5 rows 1.2x)
     0,   // dot_stage: never (the tile loads e from line boundaries in place; copying lost)
+    1,   // dot_lin: the tile's later row blocks from `in` at 0 (e in L1: no extra step)
     16,
     tile_avx512,
     rows_avx512,

@@ -199,7 +199,8 @@ const MmKernels mm_kernels_generic = {
     G_NR,
     G_DOT_ROWS,
     G_DOT_COLS,
-    0,   // dot_spread, dot_spread16, dot_stage: never (the generic tile is compute-bound)
+    0,   // dot_spread, dot_spread16, dot_stage, dot_lin: never (the generic tile is
+    0,   // compute-bound)
     0,
     0,
     G_LANES,

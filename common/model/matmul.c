@@ -553,7 +553,11 @@ void matmul_lowp_gelu_forward(float *out, const float *in, const uint16_t *w, Lo
 //   rows sit at 16 mod 64: every other 32-byte load splits a line), with the rows of `in`
 //   aligned alike;
 // - else (and 16-bit e without staging) the rows of e in place, the next tile prefetched
-//   over the row blocks.
+//   over the row blocks; with dot_lin (fp32 e off a line) the full row blocks after a
+//   tile's first from a copy of `in` at offset 0 (the AVX-512 tile then loads e's rows,
+//   in L1 by then, as they lie: one step fewer than from the line boundaries; 2-3 % at
+//   64-400 rows on Zen 4, 2026-12-05); a short last block stays at e's offset (fewer
+//   FMAs to hide the split loads of e behind: slower).
 // Each output is the kernel's dot of one row and one entry whichever way (kernels.h).
 
 // Entries between a spread tile's columns: a power of two measured best (22 or 33 were
@@ -566,6 +570,7 @@ typedef struct {
     const float *in, *e;
     int T, C, V, chunk;
     int spread, stage;     // the schedule (see above)
+    const float *in_lin;   // the rows for the row blocks after a tile's first (NULL: in)
     const uint16_t *e16;   // 16-bit e (then e is NULL)
     LowpKernels lk;        // its kernels (e16 only)
 } UnembedJob;
@@ -633,7 +638,9 @@ static void unembed_task(void *ctx, int task, int worker) {
             int pf_lines = (int)((pf_bytes + 63) / 64);
             float *o = job->spread ? spread_out : job->out + (size_t)t * V + v;
             size_t ldo = job->spread ? (size_t)dc : (size_t)V;
-            const float *x = job->in + (size_t)t * C;
+            // (the first block, and a short one, from the rows at e's offset: see dot_lin)
+            const float *x =
+                (t > 0 && m == k->dot_rows && job->in_lin ? job->in_lin : job->in) + (size_t)t * C;
             if (in_regs)
                 job->lk.dot_tile(o, ldo, x, (size_t)C, job->e16 + (size_t)v * C, lde, m, n, C,
                                  pf_at, pf_lines);
@@ -664,12 +671,19 @@ static float *rows_at_offset(const float *in, size_t mis, int T, int C) {
     return (float *)(void *)buf;
 }
 
-// Runs job over its chunks, `in` first copied to offset mis when it is elsewhere.
+// Runs job over its chunks, `in` first copied to offset mis when it is elsewhere (and to
+// 0 for dot_lin's row blocks).
 static void unembed_run(UnembedJob *job, size_t mis, ThreadPool *pool) {
-    float *copy = rows_at_offset(job->in, mis, job->T, job->C);
+    const float *in = job->in;
+    float *copy = rows_at_offset(in, mis, job->T, job->C), *copy0 = NULL;
     if (copy) job->in = (const float *)(const void *)((const char *)copy + mis);
+    if (job->k->dot_lin && !job->spread && !job->stage && !job->e16 && mis) {
+        copy0 = rows_at_offset(in, 0, job->T, job->C);
+        job->in_lin = copy0 ? copy0 : (uintptr_t)in % 64 == 0 ? in : NULL;
+    }
     threadpool_run(pool, (job->V + job->chunk - 1) / job->chunk, unembed_task, job);
     free(copy);
+    free(copy0);
 }
 
 void matmul_transposed_forward(float *out, const float *in, const float *e, int T, int C, int V,

@@ -279,10 +279,11 @@ static void test_transposed(ThreadPool *pool) {
 }
 
 // The output matrix and the rows at every float offset within a cache line (the AVX-512
-// kernel loads from line boundaries and rotates its lanes when e's rows all start off a
-// line): every entry still exactly vec_dot, a row alone bit-identical to the batch.
-// T = 1 (spread tiles on avx2 and avx512), 9 (spread on avx2, in place on avx512), 16
-// (staged on avx2): the rows of `in` are copied to e's offset or to 0 by schedule.
+// kernel loads from line boundaries and rotates its lanes when e's rows and the rows of
+// `in` start at the same offset off a line): every entry still exactly vec_dot, a row alone
+// bit-identical to the batch.  T = 1 (spread tiles on avx2 and avx512), 9 (spread on avx2,
+// in place on avx512: a full row block after the first, from the rows at 0, and a short
+// one), 16 (staged on avx2): the rows of `in` are copied to e's offset or to 0 by schedule.
 static void test_transposed_offsets(ThreadPool *pool) {
     static const int Cs[] = {16, 48, 80, 768};   // multiples of 16 floats: rows 64 bytes apart
     static const int Ts[] = {1, 9, 16};
@@ -323,8 +324,9 @@ static void test_transposed_offsets(ThreadPool *pool) {
 
 // The unembedding tiles called directly, on what matmul.c never hands them: every path's
 // dot_tile on every tile shape (m <= dot_rows, n <= dot_cols) for C = 1 .. 40 with rows 48
-// floats apart, e and the rows of `in` at every float offset within 64 bytes (the AVX-512
-// tile then loads from the line boundary before the rows and rotates its sums back), each
+// floats apart, e at every float offset within 64 bytes and the rows of `in` at e's offset
+// (the AVX-512 tile then loads from the line boundary before the rows, its lanes rotated)
+// and 8 floats from it (the tile then loads the rows as they lie), each
 // output exactly the path's dot — the sign of a zero included: with products that
 // underflow (-1e-30 x 1e-30) the fused paths' lanes sum to -0, and only the zero tail up
 // to C rounded up to the lanes turns lanes to +0.
@@ -346,8 +348,8 @@ static void test_dot_tile_edges(void) {
         for (int tiny = 0; tiny < 2; tiny++)
             for (int C = 1; C <= CMAX; C++) {
                 int ok = 1, negzero = 0;
-                for (int off = 0; off < 16; off++) {
-                    float *e = ebase + off, *in = ibase + (off + 8 * (C % 2)) % 16;
+                for (int off = 0; off < 32; off++) {
+                    float *e = ebase + off % 16, *in = ibase + (off + 8 * (off / 16)) % 16;
                     for (int i = 0; i < 6 * LD; i++)
                         e[i] = tiny ? 1e-30f : (float)(rng_uniform(&rng) * 2.0 - 1.0);
                     for (int i = 0; i < 4 * LD; i++)
