@@ -35,11 +35,12 @@
 // of 4 rows of `a`.  Rows of w to prefetch ahead (0: none) for the group starting at row
 // r0: the next step's q rows, by one group per step — the second where there are several
 // (it finds this step's rows in cache and issues no misses of its own), else the only
-// one — when batched (m > 1: computing leaves the memory idle part of the time) or with
-// 16-bit weights (half-length rows); next_ok: those rows lie within the segment.  fp32
-// single rows gain nothing from it (measured; see kernels_avx512.c).
-static inline int rows_prefetch_ahead(int m, int r0, int q, int next_ok, int lowp) {
-    return next_ok && (m > 1 || lowp) && r0 == (m > 4 ? 4 : 0) ? q : 0;
+// one; next_ok: those rows lie within the segment.  The prefetches go to L2 (prefetcht1):
+// with prefetcht0 they held the L1 miss buffers that the kernel's own loads need, and
+// gained nothing for single rows and little batched; into L2, single rows and 8 streams
+// both decode faster (docs/bench.md, "Decoding's prefetch into L2").
+static inline int rows_prefetch_ahead(int m, int r0, int q, int next_ok) {
+    return next_ok && r0 == (m > 4 ? 4 : 0) ? q : 0;
 }
 
 // An unembedding tile's outputs (dot_rows x dot_cols) at most.

@@ -120,7 +120,7 @@ INLINE void rows_vec(float *p, size_t ldp, const __m512 bc[4][RQ], const void *w
 #pragma GCC unroll 8
         for (int q = 0; q < Q; q++)
             _mm_prefetch((const char *)w + (wk0 + (size_t)(pf_rows + q) * ldw + (size_t)j) * size,
-                         _MM_HINT_T0);
+                         _MM_HINT_T1);
     }
 #pragma GCC unroll 4
     for (int r = 0; r < M; r++) {
@@ -163,17 +163,18 @@ INLINE void rows_step(float *p, size_t ldp, const float *a, size_t lda, const vo
 
 // Rows in groups of up to 4 (a group's 4 x RQ broadcasts partly spill to L1); the groups
 // of one step of Q rows of w run back to back, so w is read from memory once.
-// One group prefetches the next step's rows (rows_prefetch_ahead, kernels.h): without it
-// fetching and computing did not overlap (8 rows took the time of one plus the
-// arithmetic).  Measured on GPT-2 small's block matrices, 2 threads, interleaved: 3-12%
-// less time for 2 to 15 rows; one row of 16-bit weights ~10%; one row of fp32 nothing.
+// One group prefetches the next step's rows into L2 (rows_prefetch_ahead, kernels.h):
+// without it fetching and computing did not overlap (8 rows took the time of one plus
+// the arithmetic).  Into L1 it gave 3-12% less time for 2 to 15 rows, one row of 16-bit
+// weights ~10%, one row of fp32 nothing; into L2, 8 streams decode 10-11% and a single
+// stream ~5% faster than that (Zen 4, 2026-12-05, docs/bench.md).
 INLINE void rows_group(float *p, size_t ldp, const float *a, size_t lda, const void *w, size_t ldw,
                        int m, const int Q, int n, int head, int k, int first, int next_ok,
                        const int DT) {
     for (int r0 = 0; r0 < m; r0 += 4) {
         float *pr = p + r0 * ldp;
         const float *ar = a + r0 * lda;
-        int pf = rows_prefetch_ahead(m, r0, Q, next_ok, DT != MM_F32);
+        int pf = rows_prefetch_ahead(m, r0, Q, next_ok);
         switch (m - r0 < 4 ? m - r0 : 4) {
         case 4: rows_step(pr, ldp, ar, lda, w, ldw, 4, Q, n, head, k, first, pf, DT); break;
         case 3: rows_step(pr, ldp, ar, lda, w, ldw, 3, Q, n, head, k, first, pf, DT); break;
