@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/scan.h"
 #include "base/util.h"
 #include "model/matmul.h"
 #include "model/sample.h"
@@ -516,9 +517,8 @@ int tf_forward(const Gpt2 *m, const int *layers, int n, const int *tokens, int T
 // log-softmax
 
 double tf_logsumexp(const float *logits, int V) {
-    double max = -INFINITY;
-    for (int i = 0; i < V; i++)
-        if (logits[i] > max) max = logits[i];
+    // (a zero maximum may come with either sign: l - max, exp and max + log are the same)
+    double max = scan_max(logits, V);
     if (isinf(max)) return max;   // all -inf (or a +inf): the sum is that infinity
     double sum = 0.0;
     for (int i = 0; i < V; i++) sum += exp((double)logits[i] - max);

@@ -665,7 +665,45 @@ static void test_errors(const Gpt2 *m, TfWorkspace *ws) {
     free(tokens), free(logits), free(resid);
 }
 
+// tf_logsumexp as first written: the maximum by a plain loop over doubles.
+static double plain_logsumexp(const float *l, int V) {
+    double max = -INFINITY;
+    for (int i = 0; i < V; i++)
+        if (l[i] > max) max = l[i];
+    if (isinf(max)) return max;
+    double sum = 0.0;
+    for (int i = 0; i < V; i++) sum += exp((double)l[i] - max);
+    return max + log(sum);
+}
+
+// The maximum comes from a vector scan (base/scan.h): the same value, bit for bit, on
+// rows of every length around its 16-float block with NaN, -inf, signed zeros and ties.
+static void test_logsumexp_scan(void) {
+    float l[40];
+    uint32_t seed = 7;
+    int same = 1, cases = 0;
+    for (int V = 0; V <= 40; V++)
+        for (int kind = 0; kind < 5; kind++, cases++) {
+            for (int i = 0; i < V; i++) {
+                seed = seed * 1664525u + 1013904223u;
+                int r = (int)(seed >> 24) % 8;
+                l[i] = kind == 0   ? (float)r - 3.5f
+                       : kind == 1 ? (r < 4 ? 0.0f : -0.0f)
+                       : kind == 2 ? (r == 0   ? NAN
+                                      : r == 1 ? -INFINITY
+                                               : (float)(r % 3))
+                       : kind == 3 ? NAN
+                                   : (r < 2 ? -0.0f : -(float)r);
+            }
+            double a = tf_logsumexp(l, V), b = plain_logsumexp(l, V);
+            same &= memcmp(&a, &b, sizeof a) == 0 || (isnan(a) && isnan(b));
+        }
+    CHECK("tf_logsumexp == the plain loops bit for bit, V = 0 .. 40, NaN / -inf / -0 / ties",
+          same && cases == 41 * 5);
+}
+
 static void test_log_softmax(void) {
+    test_logsumexp_scan();
     float l[4] = {0.0f, logf(2.0f), logf(3.0f), -INFINITY};
     CHECK_NEAR("logsumexp {0, ln2, ln3, -inf} = ln 6", tf_logsumexp(l, 4), log(6.0), 1e-7);
     float big[2] = {1000.0f, 1000.0f};
