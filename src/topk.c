@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/scan.h"
 #include "base/threadpool.h"
 #include "base/tool.h"
 #include "base/util.h"
@@ -117,7 +118,7 @@ static int parse_positions(const char *spec, int T, int **rows, int *n, char *er
 typedef struct {
     const float *lp, *ref;
     int answer;                 // the answer's id when the row scores it, else -1
-    int *top, n_top;            // topk_indices
+    int *top, n_top;            // scan_top_k
     TokenChange *rose, *fell;   // topk_changes
     int n_rose, n_fell;
     double kl;         // topk_kl(ref, lp)
@@ -176,7 +177,7 @@ static void rank_task(void *ctx, int i, int worker) {
     const TopK *t = job->t;
     int V = t->model.gpt2.cfg.vocab_size;
     RowRank *r = &job->rs->row[i];
-    r->n_top = topk_indices(r->lp, V, t->k, r->top);
+    r->n_top = scan_top_k(r->lp, V, t->k, r->top);
     topk_changes(r->lp, r->ref, V, t->candidates, t->k, r->rose, &r->n_rose, r->fell, &r->n_fell);
     r->kl = topk_kl(r->ref, r->lp, V);
     if (r->answer >= 0) r->answer_rank = answer_rank(r->lp, V, r->answer);

@@ -56,3 +56,62 @@ float scan_max(const float *x, int n) {
     for (; i < n; i++) top = x[i] > top ? x[i] : top;
     return top;
 }
+
+// ----------------------------------------------------------------------------
+// top k
+
+// Is a ranked before b?  Larger value first, then lower id.
+static int ranks_before(const float *v, int a, int b) {
+    return v[a] > v[b] || (v[a] == v[b] && a < b);
+}
+
+// ids[0..n) as a binary heap whose root ranks last: every parent ranks after its children.
+static void heap_sift_down(const float *v, int *ids, int n, int at) {
+    for (;;) {
+        int worst = at, l = 2 * at + 1, r = l + 1;
+        if (l < n && ranks_before(v, ids[worst], ids[l])) worst = l;
+        if (r < n && ranks_before(v, ids[worst], ids[r])) worst = r;
+        if (worst == at) return;
+        int t = ids[at];
+        ids[at] = ids[worst];
+        ids[worst] = t;
+        at = worst;
+    }
+}
+
+static void heap_push(const float *v, int *ids, int n, int id) {
+    int at = n;
+    while (at > 0 &&
+           ranks_before(v, ids[(at - 1) / 2], id)) {   // the parent ranks before id: id goes up
+        ids[at] = ids[(at - 1) / 2];
+        at = (at - 1) / 2;
+    }
+    ids[at] = id;
+}
+
+int scan_top_k(const float *v, int V, int k, int *ids) {
+    if (k > V) k = V;
+    if (k <= 0) return 0;
+    int n = 0;
+    // A heap of the best k seen so far, its root the one that ranks last: a token that
+    // does not beat the root costs one comparison, one that does log k — O(V log k).
+    int i = 0;
+    for (; i < V && n < k; i++)
+        if (!isnan(v[i])) heap_push(v, ids, n++, i);
+    // Then i ranks before the root only with a larger value (it comes after every id in the
+    // heap, and the heap holds no NaN): the ids with none are skipped in vectors.
+    if (n > 0)
+        for (i += scan_first_above(v + i, V - i, v[ids[0]]); i < V;
+             i += 1 + scan_first_above(v + i + 1, V - i - 1, v[ids[0]])) {
+            ids[0] = i;
+            heap_sift_down(v, ids, n, 0);
+        }
+    // Heapsort: the root (the last in rank) goes to the end, so ids ends up best first.
+    for (int m = n - 1; m > 0; m--) {
+        int t = ids[0];
+        ids[0] = ids[m];
+        ids[m] = t;
+        heap_sift_down(v, ids, m, 0);
+    }
+    return n;
+}

@@ -1,5 +1,6 @@
 // topk_rank: ranking tokens of a next-token distribution — the k most likely, the ones
-// whose log-probability rose or fell most against a reference, and the KL divergence.
+// whose log-probability rose or fell most against a reference, and the KL divergence (the
+// k most likely themselves: scan_top_k, base/scan.h).
 #ifndef AUTOINTERP_TOPK_RANK_H
 #define AUTOINTERP_TOPK_RANK_H
 
@@ -7,10 +8,6 @@ typedef struct {
     int id;
     float delta;   // logprob − reference logprob
 } TokenChange;
-
-// The k largest entries of v (V), largest first, ties to the lowest id; returns how many
-// were written to ids (min(k, V)).
-int topk_indices(const float *v, int V, int k, int *ids);
 
 // Tokens whose log-probability changed most between ref and lp (both log-softmax rows of
 // V).  Candidates are the union of the top `cand` tokens of each distribution — so that

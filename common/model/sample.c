@@ -18,54 +18,6 @@ int sample_greedy(const float *logits, int V) {
 }
 
 // ----------------------------------------------------------------------------
-// top-k selection: a min-heap of the k best ids, "better" = larger logit, then lower id
-
-static float key_of(const float *logits, int id) {
-    return isnan(logits[id]) ? -INFINITY : logits[id];
-}
-
-static int better(const float *logits, int a, int b) {
-    float la = key_of(logits, a), lb = key_of(logits, b);
-    return la > lb || (la == lb && a < b);
-}
-
-// Restore the heap property below position i (the root holds the worst kept id).
-static void heap_sift_down(int *heap, int n, int i, const float *logits) {
-    for (;;) {
-        int worst = i, l = 2 * i + 1, r = l + 1;
-        if (l < n && better(logits, heap[worst], heap[l])) worst = l;
-        if (r < n && better(logits, heap[worst], heap[r])) worst = r;
-        if (worst == i) return;
-        int tmp = heap[i];
-        heap[i] = heap[worst];
-        heap[worst] = tmp;
-        i = worst;
-    }
-}
-
-// The k best ids into ids[0..k), best first.
-static void top_k_select(const float *logits, int V, int k, int *ids) {
-    for (int i = 0; i < k; i++) ids[i] = i;
-    for (int i = k / 2 - 1; i >= 0; i--) heap_sift_down(ids, k, i, logits);
-    // better(i, root) without its calls: every kept id is below i, so i wins only with a
-    // larger key (a NaN, key -inf, never does; `l > worst` is false for it too)
-    float worst = key_of(logits, ids[0]);
-    for (int i = k + scan_first_above(logits + k, V - k, worst); i < V;
-         i += 1 + scan_first_above(logits + i + 1, V - i - 1, worst)) {
-        ids[0] = i;
-        heap_sift_down(ids, k, 0, logits);
-        worst = key_of(logits, ids[0]);
-    }
-    // heap sort: repeatedly move the worst to the end -> best first
-    for (int n = k - 1; n > 0; n--) {
-        int tmp = ids[0];
-        ids[0] = ids[n];
-        ids[n] = tmp;
-        heap_sift_down(ids, n, 0, logits);
-    }
-}
-
-// ----------------------------------------------------------------------------
 // sampling
 
 // exp((l - max) / temperature) in double; 0 for NaN and -inf.
@@ -127,10 +79,9 @@ int sample_token(const float *logits, int V, float temperature, int top_k, Rng *
 
     int *ids = NULL;
     int n = V;
-    if (top_k > 0 && top_k < V) {
+    if (top_k > 0 && top_k < V) {   // NaNs left out: their weight is 0 anyway
         ids = xmalloc((size_t)top_k * sizeof *ids);
-        top_k_select(logits, V, top_k, ids);
-        n = top_k;
+        n = scan_top_k(logits, V, top_k, ids);
     }
     double *marks = xmalloc(sizeof *marks * (size_t)((n + PICK_CHUNK - 1) / PICK_CHUNK));
     double total = total_weight(logits, ids, n, max, temperature, marks);

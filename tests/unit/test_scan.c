@@ -21,7 +21,7 @@ static int plain_first(const float *x, int n, float t, int strict) {
     return n;
 }
 
-// Element i of a row of the given kind.
+// An element of a row of the given kind.
 static float element(int kind, Rng *gen) {
     double u = rng_uniform(gen);
     switch (kind) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/scan.h"
 #include "check.h"
 #include "experiment/topk_rank.h"
 
@@ -77,13 +78,13 @@ int main(void) {
     for (int trial = 0; trial < 20; trial++) {
         make_row(a, V, &s, trial % 2 ? 40 : 100000);
         for (size_t q = 0; q < sizeof ks / sizeof *ks; q++) {
-            int n = topk_indices(a, V, ks[q], got), m = ref_topk(a, V, ks[q], want);
+            int n = scan_top_k(a, V, ks[q], got), m = ref_topk(a, V, ks[q], want);
             bad_n += n != m;
             bad_ids += n == m && memcmp(got, want, sizeof(int) * (size_t)n) != 0;
         }
     }
-    CHECK_INT("topk_indices: as many as the sorted reference (NaNs skipped)", bad_n, 0);
-    CHECK_INT("topk_indices: the same ids in the same order, ties to the lowest id", bad_ids, 0);
+    CHECK_INT("scan_top_k: as many as the sorted reference (NaNs skipped)", bad_n, 0);
+    CHECK_INT("scan_top_k: the same ids in the same order, ties to the lowest id", bad_ids, 0);
     int bad_changes = 0;
     TokenChange r1[50], f1[50], r2[50], f2[50];
     const int cands[] = {1, 7, 100, 1000, V, 100000};
